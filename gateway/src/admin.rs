@@ -1,0 +1,34 @@
+//! The admin/monitoring listener, kept off the client ports: Prometheus `/metrics`,
+//! `/healthz` (the process serves requests) and `/readyz` (it can reach its state store and
+//! accepts new sessions).
+
+use crate::api::Dispatcher;
+use actix_web::{web, HttpResponse};
+use std::time::Duration;
+
+/// A readiness probe must answer quickly even when the store hangs.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn metrics(d: web::Data<Dispatcher>) -> HttpResponse {
+    let counts = tokio::time::timeout(READY_CHECK_TIMEOUT, d.backends().store.counts()).await.ok().and_then(Result::ok);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(d.metrics().render(counts))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(d: web::Data<Dispatcher>) -> HttpResponse {
+    let store_ok = matches!(tokio::time::timeout(READY_CHECK_TIMEOUT, d.backends().store.counts()).await, Ok(Ok(_)));
+    match (store_ok, d.accepting()) {
+        (true, true) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
+        (false, _) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("state store unreachable\n"),
+        (true, false) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("draining\n"),
+    }
+}

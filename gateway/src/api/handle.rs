@@ -1,0 +1,141 @@
+//! Handle-level requests and their routing to media nodes: a handle bound to a room goes to
+//! that room's node; an unbound one to the node the request's room is placed on.
+
+use super::error::GatewayError;
+use super::{Dispatcher, Outcome};
+use crate::rpc::Call;
+use shared::ids::{NodeId, RoomId, SessionId};
+use shared::janus::reply::{Event, PluginData, Reply};
+use shared::janus::request::Envelope;
+use shared::janus::videoroom::{self as vr, VideoRoomRequest};
+use shared::janus::VIDEOROOM_PLUGIN;
+use shared::store::{HandleRecord, StoreError};
+use shared::wire::{GoneReason, NodeCommand, RpcResult};
+use std::time::Duration;
+
+impl Dispatcher {
+    pub(super) async fn attach(&self, env: &Envelope, sid: SessionId) -> Result<Outcome, GatewayError> {
+        let a = env.attach()?;
+        if a.plugin != VIDEOROOM_PLUGIN {
+            return Err(GatewayError::NoSuchPlugin(a.plugin));
+        }
+        let max = self.cfg().max_handles_per_session;
+        let hid = match self.backends().store.attach_handle(sid, &a.plugin, a.opaque_id, max).await {
+            Ok(h) => h,
+            Err(StoreError::Limit) => return Err(GatewayError::TooManyHandles(max)),
+            Err(StoreError::NoSuchSession) => return Err(GatewayError::NoSuchSession(sid)),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::debug!(session = %sid, handle = %hid, "handle attached");
+        Ok(Outcome::reply(Reply::with_id(Some(sid), &env.transaction, hid.0)))
+    }
+
+    /// `detach`: `success` first, then the `detached` event (Janus's order).
+    pub(super) async fn detach(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
+        let sid = h.session;
+        if self.backends().store.detach_handle(sid, h.id).await?.is_none() {
+            return Err(GatewayError::NoSuchHandle(sid, h.id));
+        }
+        let this = self.clone();
+        let followup = Box::pin(async move {
+            if let Some(b) = h.binding {
+                let cmd = NodeCommand::HandleGone { session: sid, handle: h.id, room: b.room, reason: GoneReason::Detached };
+                this.notify_node(b.node, cmd).await;
+            }
+            let ev = Event::Detached { session_id: sid, sender: h.id }.to_bytes();
+            if let Err(e) = this.backends().deliver(sid, ev.into()).await {
+                tracing::warn!(session = %sid, error = %e, "detached event not delivered");
+            }
+        });
+        Ok(Outcome { reply: Reply::success(Some(sid), txn), effect: None, followup: Some(followup) })
+    }
+
+    /// `hangup`: closes the handle's PeerConnection, keeps the handle.
+    pub(super) async fn hangup(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
+        if let Some(b) = &h.binding {
+            let cmd = NodeCommand::HandleGone { session: h.session, handle: h.id, room: b.room, reason: GoneReason::Hangup };
+            self.notify_node(b.node.clone(), cmd).await;
+        }
+        Ok(Outcome::reply(Reply::success(Some(h.session), txn)))
+    }
+
+    /// `trickle`: always acknowledged, as Janus does even before there is a PeerConnection.
+    pub(super) fn trickle(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {
+        let candidates = env.trickle()?;
+        tracing::trace!(session = %h.session, handle = %h.id, n = candidates.len(), "trickle");
+        Ok(Outcome::reply(Reply::ack(h.session, &env.transaction)))
+    }
+
+    pub(super) async fn message(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {
+        let msg = env.message()?;
+        let (sid, hid, txn) = (h.session, h.id, env.transaction.clone());
+        let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
+        let request = match vr::parse_request(&msg.body) {
+            Ok(r) => r,
+            // Missing or unknown `request`: Janus answers synchronously whatever was asked.
+            Err(e) => return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(vr::error(&e))))),
+        };
+        let bound_room = h.binding.as_ref().map(|b| b.room);
+        let route_room = match &request {
+            VideoRoomRequest::Sync(s) => s.room(),
+            VideoRoomRequest::Async { .. } => bound_room.or_else(|| vr::join_room(&request)),
+        };
+        let node = match &h.binding {
+            Some(b) if matches!(request, VideoRoomRequest::Async { .. }) => b.node.clone(),
+            _ => self.node_for(route_room).await?,
+        };
+        let is_sync = matches!(request, VideoRoomRequest::Sync(_));
+        let cmd = NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep: msg.jsep, bound_room };
+        if is_sync {
+            return match self.call_node(node, cmd).await? {
+                RpcResult::Sync(data) => Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(data)))),
+                RpcResult::Accepted => Err(GatewayError::NodeUnavailable("unexpected asynchronous answer".into())),
+                RpcResult::Failed(why) => Err(GatewayError::NodeUnavailable(why)),
+            };
+        }
+        // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
+        let this = self.clone();
+        let followup = Box::pin(async move {
+            let failure = match this.call_node(node, cmd).await {
+                Ok(RpcResult::Accepted) | Ok(RpcResult::Sync(_)) => return,
+                Ok(RpcResult::Failed(why)) => why,
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(session = %sid, handle = %hid, error = %failure, "asynchronous request failed");
+            let e = shared::janus::errors::VideoRoomError::new(
+                shared::janus::errors::VideoRoomCode::UnknownError,
+                format!("Media node unavailable ({failure})"),
+            );
+            let ev = Event::Event { session_id: sid, transaction: Some(txn), sender: hid, plugindata: pd(vr::error(&e)), jsep: None };
+            let _ = this.backends().deliver(sid, ev.to_bytes().into()).await;
+        });
+        Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
+    }
+
+    /// The node that owns `room` (placing it if nobody does), or the local node for room-less requests.
+    async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
+        let local = &self.inner.node;
+        match room {
+            Some(r) => Ok(self.backends().store.place_room(r, local).await?),
+            None => Ok(local.clone()),
+        }
+    }
+
+    async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {
+        let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
+        self.inner
+            .rpc
+            .send(Call { node, cmd, timeout })
+            .await
+            .map_err(|e| GatewayError::NodeUnavailable(e.to_string()))?
+            .map_err(GatewayError::NodeUnavailable)
+    }
+
+    /// A command whose answer does not change the reply (teardown): failures are logged.
+    pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
+        if let Err(e) = self.call_node(node, cmd).await {
+            tracing::warn!(error = %e, "media node not told of a handle going away");
+        }
+    }
+}
+

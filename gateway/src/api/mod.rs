@@ -1,0 +1,234 @@
+//! The Janus core: request semantics over the `Store` and the bus, shared by every transport.
+//!
+//! A transport hands raw bytes to [`Dispatcher::handle`] and gets an [`Outcome`]: the reply to
+//! write, what the connection now owns, and work to start only after the reply is written (so
+//! an `ack` always precedes the `event` it announces, and `success` precedes `detached`).
+//!
+//! - [`session`]: create, keepalive, claim, destroy, and tearing a session down.
+//! - [`handle`]: attach, detach, hangup, message, trickle, and routing to media nodes.
+//! - [`error`]: gateway errors and their single mapping to Janus codes.
+
+pub mod error;
+pub mod handle;
+pub mod session;
+
+use crate::metrics::Metrics;
+use crate::rpc::RpcClient;
+use actix::Addr;
+use error::GatewayError;
+use futures_util::future::BoxFuture;
+use shared::config::Config;
+use shared::ids::{HandleId, NodeId, SessionId};
+use shared::janus::reply::{component, Reply, ServerInfo};
+use shared::janus::request::{parse, Envelope, Target, Transport, Verb};
+use shared::janus::VIDEOROOM_PLUGIN;
+use shared::store::HandleRecord;
+use shared::Backends;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Who is asking: the transport and, for WebSocket, the connection's owner token.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnCtx {
+    pub transport: Transport,
+    /// The WebSocket connection's id; events of sessions it creates or claims go to it.
+    pub owner: Option<u64>,
+    /// Sessions the connection already owns (for the per-connection limit).
+    pub owned_sessions: usize,
+}
+
+/// A change in which sessions the requesting connection serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEffect {
+    Owned(SessionId),
+    Released(SessionId),
+}
+
+/// What a request produced.
+pub struct Outcome {
+    pub reply: Reply,
+    pub effect: Option<SessionEffect>,
+    /// To run once the reply has been written.
+    pub followup: Option<BoxFuture<'static, ()>>,
+}
+
+impl Outcome {
+    pub fn reply(reply: Reply) -> Self {
+        Self { reply, effect: None, followup: None }
+    }
+}
+
+/// The Janus core, cheap to clone into every transport worker.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: Config,
+    backends: Backends,
+    rpc: Addr<RpcClient>,
+    metrics: Metrics,
+    /// The media node rooms are placed on (standalone: the in-process node).
+    node: NodeId,
+    accepting: AtomicBool,
+}
+
+impl Dispatcher {
+    pub fn new(cfg: Config, backends: Backends, rpc: Addr<RpcClient>, metrics: Metrics, node: NodeId) -> Self {
+        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, node, accepting: AtomicBool::new(true) }) }
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.inner.cfg
+    }
+    pub fn backends(&self) -> &Backends {
+        &self.inner.backends
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+    pub fn accepting(&self) -> bool {
+        self.inner.accepting.load(Ordering::Relaxed)
+    }
+    /// Draining: refuse new sessions with 472, keep serving existing ones.
+    pub fn set_accepting(&self, on: bool) {
+        self.inner.accepting.store(on, Ordering::Relaxed);
+    }
+
+    /// Handles one request end to end: parse, dispatch, map errors, count.
+    pub async fn handle(
+        &self,
+        bytes: &[u8],
+        ctx: ConnCtx,
+        path: Option<(Option<SessionId>, Option<HandleId>)>,
+    ) -> Outcome {
+        let started = Instant::now();
+        if bytes.len() > self.inner.cfg.max_message_size {
+            let e = GatewayError::TooLarge { size: bytes.len(), limit: self.inner.cfg.max_message_size };
+            self.inner.metrics.request("invalid", Some(e.code()), 0.0);
+            return Outcome::reply(Reply::error(None, None, &e.to_core()));
+        }
+        let (label, out) = match parse(bytes, ctx.transport, path) {
+            Err(e) => ("invalid", Outcome::reply(Reply::from_request_error(&e))),
+            Ok(env) => {
+                let span = match env.target {
+                    Target::Root => tracing::debug_span!("request", verb = env.verb.label()),
+                    Target::Session(s) => tracing::debug_span!("request", verb = env.verb.label(), session = %s),
+                    Target::Handle(s, h) => {
+                        tracing::debug_span!("request", verb = env.verb.label(), session = %s, handle = %h)
+                    }
+                };
+                let label = env.verb.label();
+                let out = self.dispatch(&env, ctx).instrument(span).await;
+                (label, out.unwrap_or_else(|e| self.error_reply(&env, &e)))
+            }
+        };
+        self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
+        out
+    }
+
+    fn error_reply(&self, env: &Envelope, e: &GatewayError) -> Outcome {
+        // Janus echoes the session id it parsed (for 468, the requested one).
+        let sid = match e {
+            GatewayError::SessionConflict(s) => Some(*s),
+            _ => env.session(),
+        };
+        tracing::debug!(error = %e, "request failed");
+        Outcome::reply(Reply::error(sid, Some(&env.transaction), &e.to_core()))
+    }
+
+    async fn dispatch(&self, env: &Envelope, ctx: ConnCtx) -> Result<Outcome, GatewayError> {
+        let txn = env.transaction.as_str();
+        let sid = match env.target {
+            Target::Root => {
+                return match env.verb {
+                    Verb::Info => Ok(Outcome::reply(self.info(txn))),
+                    Verb::Ping => Ok(Outcome::reply(Reply::Pong { transaction: txn.to_owned() })),
+                    _ => self.create(env, ctx).await,
+                }
+            }
+            Target::Session(s) | Target::Handle(s, _) => s,
+        };
+        // Any request naming the session is activity (Janus updates last_activity here).
+        if !self.inner.backends.store.touch_session(sid).await? {
+            return Err(GatewayError::NoSuchSession(sid));
+        }
+        let handle = match env.target {
+            Target::Handle(_, hid) => Some(
+                self.inner.backends.store.handle(sid, hid).await?.ok_or(GatewayError::NoSuchHandle(sid, hid))?,
+            ),
+            _ => None,
+        };
+        let at_session = |h: &Option<HandleRecord>| match h {
+            Some(_) => Err(GatewayError::WrongPath(env.verb_text.clone())),
+            None => Ok(()),
+        };
+        let at_handle = |h: Option<HandleRecord>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
+        match &env.verb {
+            Verb::Keepalive => Ok(Outcome::reply(Reply::ack(sid, txn))),
+            Verb::Attach => {
+                at_session(&handle)?;
+                self.attach(env, sid).await
+            }
+            Verb::Destroy => {
+                at_session(&handle)?;
+                self.destroy(sid, txn).await
+            }
+            Verb::Claim => self.claim(sid, txn, ctx).await,
+            Verb::Detach => self.detach(at_handle(handle)?, txn).await,
+            Verb::Hangup => self.hangup(at_handle(handle)?, txn).await,
+            Verb::Message => self.message(env, at_handle(handle)?).await,
+            Verb::Trickle => self.trickle(env, at_handle(handle)?),
+            Verb::Info | Verb::Ping | Verb::Create | Verb::Unknown(_) => {
+                Err(GatewayError::UnknownRequest(env.verb_text.clone()))
+            }
+        }
+    }
+
+    /// The `server_info` reply.
+    pub fn info(&self, transaction: &str) -> Reply {
+        let cfg = &self.inner.cfg;
+        let mut transports = serde_json::Map::new();
+        transports.insert(
+            "janus.transport.http".into(),
+            component("JANUS REST (HTTP/HTTPS) transport plugin", "Portunus HTTP REST and long-poll transport", "0.1.0", 1),
+        );
+        transports.insert(
+            "janus.transport.websockets".into(),
+            component("JANUS WebSockets transport plugin", "Portunus WebSocket transport (janus-protocol)", "0.1.0", 1),
+        );
+        let mut plugins = serde_json::Map::new();
+        plugins.insert(
+            VIDEOROOM_PLUGIN.into(),
+            component("JANUS VideoRoom plugin", "Portunus VideoRoom: rooms on horizontally scaled media nodes", "0.1.0", 1),
+        );
+        Reply::ServerInfo(Box::new(ServerInfo {
+            transaction: transaction.to_owned(),
+            name: "Portunus (Janus API)".into(),
+            // The Janus API level Portunus implements: janus.js and other clients key off it.
+            version: 1102,
+            version_string: "1.1.2".into(),
+            author: "Portunus".into(),
+            portunus_version: env!("CARGO_PKG_VERSION").into(),
+            data_channels: true,
+            accepting_new_sessions: self.accepting(),
+            session_timeout: cfg.session_timeout,
+            reclaim_session_timeout: cfg.reclaim_timeout,
+            server_name: "portunus".into(),
+            ipv6: false,
+            ice_tcp: false,
+            full_trickle: false,
+            api_secret: false,
+            auth_token: false,
+            event_handlers: false,
+            opaqueid_in_api: false,
+            transports,
+            events: Default::default(),
+            loggers: Default::default(),
+            plugins,
+        }))
+    }
+}

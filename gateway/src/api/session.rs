@@ -1,0 +1,111 @@
+//! Session-level requests (`create`, `claim`, `destroy`) and the one way a session ends, shared
+//! by `destroy`, the reaper and closing transports.
+
+use super::error::GatewayError;
+use super::{ConnCtx, Dispatcher, Outcome, SessionEffect};
+use shared::ids::SessionId;
+use shared::janus::reply::{Event, Reply};
+use shared::janus::request::Envelope;
+use shared::keys;
+use shared::store::StoreError;
+use shared::wire::{GoneReason, NodeCommand, Signal};
+
+/// Why a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The client sent `destroy`.
+    Destroyed,
+    /// The keepalive deadline (or reclaim window) passed: a `timeout` event goes out first.
+    Timeout,
+    /// Its WebSocket closed and sessions are not reclaimable.
+    TransportGone,
+}
+
+impl Dispatcher {
+    pub(super) async fn create(&self, env: &Envelope, ctx: ConnCtx) -> Result<Outcome, GatewayError> {
+        let cfg = self.cfg();
+        if !self.accepting() {
+            return Err(GatewayError::NotAccepting);
+        }
+        if ctx.owner.is_some() && ctx.owned_sessions >= cfg.max_sessions_per_connection {
+            return Err(GatewayError::TooManyConnectionSessions(cfg.max_sessions_per_connection));
+        }
+        let timeout_ms = cfg.session_timeout * 1000;
+        let created = self
+            .backends()
+            .store
+            .create_session(env.requested_id, timeout_ms, ctx.owner, cfg.max_sessions)
+            .await;
+        let sid = match created {
+            Ok(s) => s,
+            Err(StoreError::Conflict) => {
+                return Err(GatewayError::SessionConflict(env.requested_id.unwrap_or(SessionId(0))))
+            }
+            Err(StoreError::Limit) => return Err(GatewayError::TooManySessions(cfg.max_sessions)),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(session = %sid, transport = ?ctx.transport, "session created");
+        Ok(Outcome {
+            reply: Reply::with_id(None, &env.transaction, sid.0),
+            effect: ctx.owner.map(|_| SessionEffect::Owned(sid)),
+            followup: None,
+        })
+    }
+
+    pub(super) async fn claim(&self, sid: SessionId, txn: &str, ctx: ConnCtx) -> Result<Outcome, GatewayError> {
+        let reply = Reply::success(Some(sid), txn);
+        let Some(owner) = ctx.owner else {
+            // HTTP has no connection to move events to; like Janus, claiming is a no-op there.
+            return Ok(Outcome::reply(reply));
+        };
+        if !self.backends().store.claim_session(sid, owner).await? {
+            return Err(GatewayError::NoSuchSession(sid));
+        }
+        // Tell a previous owner (on any gateway) to stop consuming this session's events.
+        let signal = Signal::Claimed { owner }.to_bytes();
+        if let Err(e) = self.backends().bus.publish(&keys::session_channel(sid), signal).await {
+            tracing::warn!(session = %sid, error = %e, "claim signal not published");
+        }
+        tracing::info!(session = %sid, "session claimed");
+        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid)), followup: None })
+    }
+
+    pub(super) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {
+        self.end_session(sid, EndReason::Destroyed).await;
+        Ok(Outcome {
+            reply: Reply::success(Some(sid), txn),
+            effect: Some(SessionEffect::Released(sid)),
+            followup: None,
+        })
+    }
+
+    /// Ends a session exactly once: sends `timeout` when it timed out, detaches its handles on
+    /// their media nodes (the rooms tell the others), and signals its consumers that it is over.
+    pub async fn end_session(&self, sid: SessionId, reason: EndReason) {
+        let b = self.backends();
+        if reason == EndReason::Timeout {
+            let ev = Event::Timeout { session_id: sid }.to_bytes();
+            if let Err(e) = b.deliver(sid, ev.into()).await {
+                tracing::warn!(session = %sid, error = %e, "timeout event not delivered");
+            }
+        }
+        let handles = match b.store.destroy_session(sid).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return, // Someone else ended it.
+            Err(e) => {
+                tracing::warn!(session = %sid, error = %e, "session teardown failed");
+                return;
+            }
+        };
+        for h in handles {
+            if let Some(binding) = h.binding {
+                let cmd = NodeCommand::HandleGone { session: sid, handle: h.id, room: binding.room, reason: GoneReason::Detached };
+                self.notify_node(binding.node, cmd).await;
+            }
+        }
+        if let Err(e) = b.bus.publish(&keys::session_channel(sid), Signal::Over.to_bytes()).await {
+            tracing::warn!(session = %sid, error = %e, "session-over signal not published");
+        }
+        tracing::info!(session = %sid, ?reason, "session ended");
+    }
+}

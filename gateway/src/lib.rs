@@ -1,0 +1,113 @@
+//! The Portunus gateway: the Janus API over WebSocket and HTTP.
+//!
+//! The gateway parses and validates requests, keeps sessions and handles in the `Store`,
+//! delivers session events from mailboxes, and sends VideoRoom work to media nodes over the
+//! bus. In standalone mode ([`start_standalone`]) it also runs a media node in-process.
+//!
+//! # Layout
+//! - [`api`]: the Janus core (`Dispatcher`): sessions, handles, plugin routing, error mapping.
+//! - [`transport`]: WebSocket (`janus-protocol`) and HTTP REST/long-poll.
+//! - [`rpc`]: request/reply to media nodes over the bus, with deadlines.
+//! - [`reaper`]: keepalive-driven session reaping.
+//! - [`metrics`], [`admin`]: Prometheus metrics, health and readiness.
+//! - [`standalone`]: rooms from configuration, in-process media node wiring.
+
+pub mod admin;
+pub mod api;
+pub mod metrics;
+pub mod reaper;
+pub mod rpc;
+pub mod standalone;
+pub mod transport;
+
+use actix::Actor;
+use actix_web::dev::ServerHandle;
+use actix_web::{middleware, web, App, HttpServer};
+use api::Dispatcher;
+use shared::config::Config;
+use shared::ids::NodeId;
+use shared::Backends;
+use std::net::SocketAddr;
+
+/// A running gateway: where it listens, and how to stop it.
+pub struct Running {
+    pub ws: SocketAddr,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    pub dispatcher: Dispatcher,
+    servers: Vec<ServerHandle>,
+}
+
+impl Running {
+    /// Stops accepting connections and closes the listeners.
+    pub async fn stop(&self) {
+        for s in &self.servers {
+            s.stop(true).await;
+        }
+    }
+}
+
+/// Starts a standalone Portunus (gateway + in-process media node) on in-memory backends.
+/// Must run inside an actix system. Port 0 in `cfg` picks free ports.
+pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
+    let backends = Backends::memory();
+    let node = media_node::start(&cfg, backends.clone()).await.map_err(std::io::Error::other)?;
+    media_node::agent::NodeAgent::with_max_rooms(&node, cfg.max_rooms);
+    start(cfg, backends).await
+}
+
+/// Starts the gateway on `backends`. Must run inside an actix system.
+pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> {
+    standalone::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;
+    let gateway_id = format!("gw-{:x}", shared::ids::random_id());
+    let rpc = rpc::RpcClient::start(backends.clone(), &gateway_id).await.map_err(std::io::Error::other)?;
+    let metrics = metrics::Metrics::new();
+    let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, NodeId(cfg.node_id.clone()));
+    reaper::Reaper::new(dispatcher.clone()).start();
+
+    let workers = if cfg.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { cfg.workers };
+    let data = web::Data::new(dispatcher.clone());
+    let cors_origin = cfg.allow_origin.clone();
+    let base = cfg.base_path().to_owned();
+
+    let d = data.clone();
+    let ws_server = HttpServer::new(move || {
+        App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
+    })
+    .workers(workers)
+    .bind((cfg.bind.as_str(), cfg.ws_port))?;
+    let ws_addr = first_addr(&ws_server.addrs())?;
+    let ws_server = ws_server.run();
+
+    let d = data.clone();
+    let http_server = HttpServer::new(move || {
+        let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
+        cors = match &cors_origin {
+            Some(o) => cors.add(("Access-Control-Allow-Origin", o.as_str())).add(("Access-Control-Allow-Credentials", "true")),
+            None => cors.add(("Access-Control-Allow-Origin", "*")),
+        };
+        let base = base.clone();
+        App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
+    })
+    .workers(workers)
+    .bind((cfg.bind.as_str(), cfg.http_port))?;
+    let http_addr = first_addr(&http_server.addrs())?;
+    let http_server = http_server.run();
+
+    let d = data.clone();
+    let admin_server = HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes))
+        .workers(1)
+        .bind((cfg.bind.as_str(), cfg.admin_port))?;
+    let admin_addr = first_addr(&admin_server.addrs())?;
+    let admin_server = admin_server.run();
+
+    let servers = vec![ws_server.handle(), http_server.handle(), admin_server.handle()];
+    for s in [ws_server, http_server, admin_server] {
+        actix_web::rt::spawn(s);
+    }
+    Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, dispatcher, servers })
+}
+
+fn first_addr(addrs: &[SocketAddr]) -> std::io::Result<SocketAddr> {
+    addrs.first().copied().ok_or_else(|| std::io::Error::other("listener has no address"))
+}

@@ -1,0 +1,91 @@
+//! `portunus-gateway`: the Janus-compatible front door. Without `--redis-url` it runs
+//! standalone: gateway plus an in-process media node, no Redis needed.
+
+use clap::Parser;
+use shared::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "portunus-gateway", version, about = "Portunus: a Janus-API-compatible WebRTC SFU cluster")]
+struct Cli {
+    /// TOML configuration file (see deploy/portunus.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Janus WebSocket port.
+    #[arg(long)]
+    ws_port: Option<u16>,
+    /// Janus HTTP REST/long-poll port.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Metrics/health port.
+    #[arg(long)]
+    admin_port: Option<u16>,
+    /// HTTP base path.
+    #[arg(long)]
+    http_base_path: Option<String>,
+    /// Seconds of inactivity before a session times out (0 disables).
+    #[arg(long)]
+    session_timeout: Option<u64>,
+    /// Seconds a closed WebSocket's sessions stay claimable (0: destroyed at once).
+    #[arg(long)]
+    reclaim_timeout: Option<u64>,
+    /// Redis URL for cluster mode; absent means standalone.
+    #[arg(long)]
+    redis_url: Option<String>,
+}
+
+impl Cli {
+    fn overrides(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        let mut put = |k: &'static str, val: Option<String>| {
+            if let Some(x) = val {
+                v.push((k, x));
+            }
+        };
+        put("bind", self.bind.clone());
+        put("ws_port", self.ws_port.map(|p| p.to_string()));
+        put("http_port", self.http_port.map(|p| p.to_string()));
+        put("admin_port", self.admin_port.map(|p| p.to_string()));
+        put("http_base_path", self.http_base_path.clone());
+        put("session_timeout", self.session_timeout.map(|p| p.to_string()));
+        put("reclaim_timeout", self.reclaim_timeout.map(|p| p.to_string()));
+        put("redis_url", self.redis_url.clone());
+        v
+    }
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(cli.config.as_deref(), &cli.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portunus-gateway: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(&cfg.log);
+    if let Some(url) = &cfg.redis_url {
+        tracing::error!(redis_url = %url, "cluster mode (Redis) is not implemented yet; omit --redis-url to run standalone");
+        return std::process::ExitCode::from(2);
+    }
+    tracing::info!("standalone mode: no Redis, single media node in-process");
+    let running = match gateway::start_standalone(cfg.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    tracing::info!("Janus WebSocket API: ws://{} (subprotocol janus-protocol)", running.ws);
+    tracing::info!("Janus HTTP API:      http://{}{}", running.http, cfg.base_path());
+    tracing::info!("metrics and health:  http://{}/metrics, /healthz, /readyz", running.admin);
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+    running.dispatcher.set_accepting(false);
+    running.stop().await;
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,8 @@
+//! Client-facing transports. Each turns its framing into bytes for
+//! [`crate::api::Dispatcher::handle`] and delivers session events from the mailboxes.
+//!
+//! - [`ws`]: WebSocket with the `janus-protocol` subprotocol.
+//! - [`http`]: REST + long-poll.
+
+pub mod http;
+pub mod ws;

@@ -1,0 +1,293 @@
+//! The WebSocket transport: one [`WsConnection`] actor per socket (actix-web-actors is confined
+//! to this file). The `janus-protocol` subprotocol is required: a handshake without it gets a
+//! 400 whose body says what is missing (Janus just drops the TCP connection).
+//!
+//! The connection receives the events of the sessions it created or claimed: it subscribes to
+//! each session's signal channel, then drains the session's mailbox (subscribe first, then
+//! drain, so no wake-up is missed). One drain per session runs at a time, so events go out in
+//! mailbox order, each exactly once.
+//!
+//! Messages: WebSocket frames; `(SessionId, Bytes)` signals from session channels; results of
+//! its own futures.
+
+use crate::api::session::EndReason;
+use crate::api::{ConnCtx, Dispatcher, SessionEffect};
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use shared::ids::SessionId;
+use shared::janus::request::Transport;
+use shared::keys;
+use shared::wire::Signal;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The only subprotocol Janus clients speak on this port.
+pub const SUBPROTOCOL: &str = "janus-protocol";
+/// Events sent per mailbox read.
+const DRAIN_BATCH: usize = 64;
+
+/// `GET /` (any path, like Janus) on the WebSocket port.
+pub async fn handshake(req: HttpRequest, stream: web::Payload, d: web::Data<Dispatcher>) -> actix_web::Result<HttpResponse> {
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !offered.iter().any(|p| p == SUBPROTOCOL) {
+        let what = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
+        tracing::info!(offered = %what, "WebSocket handshake refused: no janus-protocol subprotocol");
+        return Ok(HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(format!(
+            "Portunus speaks the Janus API over WebSocket only with the subprotocol '{SUBPROTOCOL}' \
+             (Sec-WebSocket-Protocol: {SUBPROTOCOL}); offered: {what}\n"
+        )));
+    }
+    let d = d.get_ref().clone();
+    // Frames up to twice the message limit reach the handler, which answers oversized ones with
+    // a Janus error; only larger frames are refused by the codec (close code 1009).
+    let frame_limit = d.cfg().max_message_size.saturating_mul(2);
+    let conn = WsConnection::new(d);
+    ws::WsResponseBuilder::new(conn, &req, stream).protocols(&[SUBPROTOCOL]).frame_size(frame_limit).start()
+}
+
+/// Per-session delivery state.
+struct Feed {
+    stream: SpawnHandle,
+    draining: bool,
+    again: bool,
+    /// The session is over: remove the feed once the mailbox is drained.
+    closing: bool,
+}
+
+pub struct WsConnection {
+    id: u64,
+    d: Dispatcher,
+    last_seen: Instant,
+    feeds: HashMap<SessionId, Feed>,
+    /// Sessions whose subscription is being set up (counted against the limit).
+    joining: usize,
+    fragments: Option<BytesMut>,
+}
+
+impl WsConnection {
+    fn new(d: Dispatcher) -> Self {
+        Self {
+            id: shared::ids::random_id(),
+            d,
+            last_seen: Instant::now(),
+            feeds: HashMap::new(),
+            joining: 0,
+            fragments: None,
+        }
+    }
+
+    fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        let d = self.d.clone();
+        let cc = ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.feeds.len() + self.joining };
+        let fut = async move { d.handle(&bytes, cc, None).await };
+        ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
+            ctx.text(bytestring(out.reply.to_bytes()));
+            match out.effect {
+                Some(SessionEffect::Owned(sid)) => act.own(sid, ctx),
+                Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
+                None => {}
+            }
+            if let Some(f) = out.followup {
+                ctx.spawn(f.into_actor(act));
+            }
+        }));
+    }
+
+    /// Starts receiving a session's events: subscribe, then drain what is already queued.
+    fn own(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.feeds.contains_key(&sid) {
+            return self.drain(sid, ctx);
+        }
+        self.joining += 1;
+        let bus = self.d.backends().bus.clone();
+        let fut = async move { bus.subscribe(&keys::session_channel(sid)).await };
+        ctx.spawn(fut.into_actor(self).map(move |sub, act, ctx| {
+            act.joining -= 1;
+            match sub {
+                Ok(sub) => {
+                    let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
+                    act.feeds.insert(sid, Feed { stream, draining: false, again: false, closing: false });
+                    act.drain(sid, ctx);
+                }
+                Err(e) => tracing::warn!(session = %sid, error = %e, "cannot subscribe to session events"),
+            }
+        }));
+    }
+
+    fn drop_feed(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(f) = self.feeds.remove(&sid) {
+            ctx.cancel_future(f.stream);
+        }
+    }
+
+    fn drain(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(feed) = self.feeds.get_mut(&sid) else { return };
+        if feed.draining {
+            feed.again = true;
+            return;
+        }
+        feed.draining = true;
+        feed.again = false;
+        let store = self.d.backends().store.clone();
+        let fut = async move { store.pop_events(sid, DRAIN_BATCH).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            let n = match res {
+                Ok(events) => {
+                    let n = events.len();
+                    for ev in events {
+                        ctx.text(bytestring(ev.to_vec()));
+                    }
+                    act.d.metrics().events_delivered("ws", n);
+                    n
+                }
+                Err(e) => {
+                    tracing::warn!(session = %sid, error = %e, "mailbox read failed");
+                    0
+                }
+            };
+            let Some(feed) = act.feeds.get_mut(&sid) else { return };
+            feed.draining = false;
+            if feed.again || n == DRAIN_BATCH {
+                act.drain(sid, ctx);
+            } else if feed.closing {
+                act.drop_feed(sid, ctx);
+            }
+        }));
+    }
+
+    fn text_frame(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        self.request(bytes, ctx);
+    }
+}
+
+fn bytestring(v: Vec<u8>) -> String {
+    // Replies and events are serialized JSON, hence UTF-8.
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// A payload from one session's signal channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SessionSignal(SessionId, Bytes);
+
+impl Actor for WsConnection {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.d.metrics().ws_connections().inc();
+        let cfg = self.d.cfg();
+        let ping = Duration::from_secs(cfg.ws_ping_interval.max(1));
+        let dead_after = Duration::from_secs(cfg.ws_client_timeout.max(1));
+        // Pings keep proxies from idling the socket out; a peer silent for `dead_after` is gone.
+        ctx.run_interval(ping, move |act, ctx| {
+            if act.last_seen.elapsed() > dead_after {
+                tracing::info!(conn = act.id, "WebSocket peer unresponsive; closing");
+                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("ping timeout".into()) }));
+                ctx.stop();
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.d.metrics().ws_connections().dec();
+        let sessions: Vec<SessionId> = self.feeds.keys().copied().collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let d = self.d.clone();
+        let owner = self.id;
+        let reclaim_ms = d.cfg().reclaim_timeout * 1000;
+        // Janus: with no reclaim window the socket's sessions end at once; otherwise they wait
+        // to be claimed, the window counted from now.
+        actix::spawn(async move {
+            for sid in sessions {
+                if reclaim_ms == 0 {
+                    let owned = matches!(d.backends().store.session(sid).await, Ok(Some(s)) if s.owner == Some(owner));
+                    if owned {
+                        d.end_session(sid, EndReason::TransportGone).await;
+                    }
+                } else if let Err(e) = d.backends().store.release_session(sid, owner, reclaim_ms).await {
+                    tracing::warn!(session = %sid, error = %e, "session not released for reclaim");
+                }
+            }
+        });
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        let limit = self.d.cfg().max_message_size.saturating_mul(2);
+        match msg {
+            Ok(ws::Message::Text(t)) => self.text_frame(t.into_bytes(), ctx),
+            Ok(ws::Message::Binary(b)) => self.text_frame(b, ctx),
+            Ok(ws::Message::Continuation(item)) => match item {
+                actix_http::ws::Item::FirstText(b) | actix_http::ws::Item::FirstBinary(b) => self.fragments = Some(BytesMut::from(&b[..])),
+                actix_http::ws::Item::Continue(b) => {
+                    if let Some(buf) = self.fragments.as_mut() {
+                        if buf.len() + b.len() <= limit {
+                            buf.extend_from_slice(&b);
+                        }
+                    }
+                }
+                actix_http::ws::Item::Last(b) => {
+                    if let Some(mut buf) = self.fragments.take() {
+                        if buf.len() + b.len() <= limit {
+                            buf.extend_from_slice(&b);
+                        }
+                        self.text_frame(buf.freeze(), ctx);
+                    }
+                }
+            },
+            Ok(ws::Message::Ping(p)) => ctx.pong(&p),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(e) => {
+                tracing::info!(conn = self.id, error = %e, "WebSocket protocol error; closing");
+                let code = match e {
+                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
+                    _ => ws::CloseCode::Protocol,
+                };
+                ctx.close(Some(ws::CloseReason { code, description: Some(e.to_string()) }));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl StreamHandler<SessionSignal> for WsConnection {
+    fn handle(&mut self, SessionSignal(sid, payload): SessionSignal, ctx: &mut Self::Context) {
+        match Signal::from_bytes(&payload) {
+            Some(Signal::Wake) => self.drain(sid, ctx),
+            Some(Signal::Claimed { owner }) if owner != self.id => {
+                tracing::info!(session = %sid, conn = self.id, "session claimed by another connection");
+                self.drop_feed(sid, ctx);
+            }
+            Some(Signal::Claimed { .. }) => {}
+            Some(Signal::Over) => {
+                if let Some(f) = self.feeds.get_mut(&sid) {
+                    f.closing = true;
+                }
+                self.drain(sid, ctx);
+            }
+            None => tracing::warn!(session = %sid, "undecodable session signal"),
+        }
+    }
+
+    // A session's channel ending is not the socket ending.
+    fn finished(&mut self, _: &mut Self::Context) {}
+}

@@ -1,0 +1,312 @@
+//! `NodeAgent`: the media node's front door. It takes RPCs from the node channel, answers the
+//! requests that need no room (`create`, `exists`, `list`), and hands everything else to the
+//! room's [`RoomActor`], loading the room from the store on first use.
+//!
+//! Messages: the RPC subscription (a stream of bus payloads), `Loaded` (a room's record
+//! arrived), `Closed` (a room actor stopped after `destroy`).
+
+use crate::outbox::{Outbox, Write};
+use crate::room::messages::{Async, Gone, Sync};
+use crate::room::state::{RoomState, Who};
+use crate::room::RoomActor;
+use actix::prelude::*;
+use bytes::Bytes;
+use shared::bus::Subscription;
+use shared::ids::{NodeId, RoomId};
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::videoroom::{self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomRequest};
+use shared::store::{RoomRecord, StoreError};
+use shared::wire::{decode_rpc, NodeCommand, RpcResult};
+use shared::Backends;
+use std::collections::HashMap;
+
+/// Room-scoped work waiting for its room to load.
+enum Pending {
+    Sync { reply_to: String, corr_id: u64, req: SyncRequest },
+    Async(Async),
+    Gone(Gone),
+}
+
+pub struct NodeAgent {
+    node: NodeId,
+    backends: Backends,
+    outbox: Outbox,
+    rooms: HashMap<RoomId, Addr<RoomActor>>,
+    loading: HashMap<RoomId, Vec<Pending>>,
+    max_rooms: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Loaded(RoomId, Option<RoomRecord>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Closed(RoomId);
+
+impl NodeAgent {
+    pub fn start(node: NodeId, backends: Backends, outbox: Outbox, rpc: Subscription) -> Addr<Self> {
+        let max_rooms = usize::MAX;
+        NodeAgent::create(|ctx| {
+            ctx.add_stream(rpc);
+            NodeAgent { node, backends, outbox, rooms: HashMap::new(), loading: HashMap::new(), max_rooms }
+        })
+    }
+
+    /// Sets the deployment's room limit (config `max_rooms`).
+    pub fn with_max_rooms(addr: &Addr<Self>, max_rooms: usize) {
+        addr.do_send(SetMaxRooms(max_rooms));
+    }
+
+    fn error_event(&self, who: Who, txn: String, e: &VideoRoomError) {
+        self.outbox.plugin_event(who.session, who.handle, Some(txn), vr::error(e));
+    }
+
+    fn on_command(&mut self, reply_to: String, corr_id: u64, cmd: NodeCommand, ctx: &mut Context<Self>) {
+        match cmd {
+            NodeCommand::Plugin { session, handle, transaction, request, jsep: _, bound_room } => {
+                let who = Who { session, handle };
+                let _span = tracing::debug_span!("plugin", session = %session, handle = %handle).entered();
+                match request {
+                    VideoRoomRequest::Sync(req) => match req.room() {
+                        Some(room) => self.to_room(room, Pending::Sync { reply_to, corr_id, req }, ctx),
+                        None => self.roomless(reply_to, corr_id, req),
+                    },
+                    VideoRoomRequest::Async { name, parsed } => {
+                        self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                        let room = bound_room.or_else(|| match &parsed {
+                            Ok(AsyncRequest::Join(j)) => Some(j.room),
+                            _ => None,
+                        });
+                        match room {
+                            Some(room) => {
+                                let m = Async { who, transaction, name, parsed };
+                                self.to_room(room, Pending::Async(m), ctx)
+                            }
+                            None => {
+                                let e = match (name, parsed) {
+                                    (AsyncName::Join | AsyncName::JoinAndConfigure, Err(e)) => e,
+                                    (n @ AsyncName::JoinAndConfigure, _) => crate::room::state::media_unavailable(n),
+                                    _ => VideoRoomError::new(
+                                        VideoRoomCode::JoinFirst,
+                                        "Invalid request on unconfigured participant",
+                                    ),
+                                };
+                                self.error_event(who, transaction, &e);
+                            }
+                        }
+                    }
+                }
+            }
+            NodeCommand::HandleGone { session, handle, room, reason } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                let m = Gone { who: Who { session, handle }, reason };
+                if self.rooms.contains_key(&room) || self.loading.contains_key(&room) {
+                    self.to_room(room, Pending::Gone(m), ctx);
+                }
+            }
+        }
+    }
+
+    /// `create`, `exists`, `list` and requests that failed validation: answered from the store.
+    fn roomless(&mut self, reply_to: String, corr_id: u64, req: SyncRequest) {
+        let b = self.backends.clone();
+        let outbox = self.outbox.clone();
+        let max_rooms = self.max_rooms;
+        let job = async move {
+            let data = match req {
+                SyncRequest::Create { room, config } => create_room(&b, room, &config, max_rooms).await,
+                SyncRequest::Exists { room } => match b.store.room(room).await {
+                    Ok(r) => vr::exists(room, r.is_some()),
+                    Err(e) => store_failure(e),
+                },
+                SyncRequest::List => match b.store.list_rooms().await {
+                    Ok(rooms) => vr::list(
+                        rooms
+                            .iter()
+                            .filter(|r| !r.config.is_private)
+                            .map(|r| r.config.list_entry(r.participants))
+                            .collect(),
+                    ),
+                    Err(e) => store_failure(e),
+                },
+                SyncRequest::Unsupported(name) => vr::error(&VideoRoomError::new(
+                    VideoRoomCode::UnknownError,
+                    format!("Request '{name}' is not supported by Portunus"),
+                )),
+                SyncRequest::Invalid(e) => vr::error(&e),
+                other => vr::error(&VideoRoomError::new(
+                    VideoRoomCode::UnknownError,
+                    format!("request {other:?} needs a room"),
+                )),
+            };
+            outbox.reply(reply_to, corr_id, RpcResult::Sync(data));
+        };
+        self.outbox.send(Write::Run(Box::pin(job)));
+    }
+
+    fn to_room(&mut self, room: RoomId, p: Pending, ctx: &mut Context<Self>) {
+        if let Some(addr) = self.rooms.get(&room).cloned() {
+            if addr.connected() {
+                return self.dispatch(room, addr, p, ctx);
+            }
+            self.rooms.remove(&room);
+        }
+        let queue = self.loading.entry(room).or_default();
+        queue.push(p);
+        if queue.len() > 1 {
+            return; // Already loading.
+        }
+        let store = self.backends.store.clone();
+        let me = ctx.address();
+        let job = async move {
+            let rec = match store.room(room).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(room = %room, error = %e, "room load failed");
+                    None
+                }
+            };
+            me.do_send(Loaded(room, rec));
+        };
+        self.outbox.send(Write::Run(Box::pin(job)));
+    }
+
+    fn dispatch(&mut self, room: RoomId, addr: Addr<RoomActor>, p: Pending, ctx: &mut Context<Self>) {
+        match p {
+            Pending::Sync { reply_to, corr_id, req } => {
+                let outbox = self.outbox.clone();
+                let fut = addr.send(Sync(req));
+                ctx.spawn(fut.into_actor(self).map(move |res, _, ctx| {
+                    let data = match res {
+                        Ok(a) => {
+                            if a.room_closed {
+                                ctx.notify(Closed(room));
+                            }
+                            a.data
+                        }
+                        Err(_) => vr::error(&VideoRoomError::no_such_room(room)),
+                    };
+                    outbox.reply(reply_to, corr_id, RpcResult::Sync(data));
+                }));
+            }
+            Pending::Async(m) => addr.do_send(m),
+            Pending::Gone(m) => addr.do_send(m),
+        }
+    }
+
+    fn fail(&self, room: RoomId, p: Pending) {
+        let e = VideoRoomError::no_such_room(room);
+        match p {
+            Pending::Sync { reply_to, corr_id, .. } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Sync(vr::error(&e)))
+            }
+            Pending::Async(m) => self.error_event(m.who, m.transaction, &e),
+            Pending::Gone(_) => {}
+        }
+    }
+}
+
+async fn create_room(
+    b: &Backends,
+    room: Option<RoomId>,
+    config: &serde_json::Map<String, serde_json::Value>,
+    max_rooms: usize,
+) -> serde_json::Value {
+    if config.get("permanent").and_then(serde_json::Value::as_bool) == Some(true) {
+        return vr::error(&VideoRoomError::new(
+            VideoRoomCode::UnknownError,
+            "No configuration file, can't create permanent room",
+        ));
+    }
+    // A made-up id is retried on the (unlikely) collision, like Janus's loop.
+    for _ in 0..8 {
+        let id = room.unwrap_or_else(RoomId::random);
+        let cfg = match RoomConfig::from_create(config, id) {
+            Ok(c) => c,
+            Err(e) => return vr::error(&e),
+        };
+        match b.store.create_room(cfg, max_rooms).await {
+            Ok(()) => {
+                tracing::info!(room = %id, "room created");
+                return vr::created(id, false);
+            }
+            Err(StoreError::Conflict) if room.is_none() => continue,
+            Err(StoreError::Conflict) => {
+                return vr::error(&VideoRoomError::new(VideoRoomCode::RoomExists, format!("Room {id} already exists")))
+            }
+            Err(StoreError::Limit) => {
+                return vr::error(&VideoRoomError::new(
+                    VideoRoomCode::UnknownError,
+                    format!("Too many rooms (limit {max_rooms})"),
+                ))
+            }
+            Err(e) => return store_failure(e),
+        }
+    }
+    vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, "Could not allocate a room id"))
+}
+
+fn store_failure(e: StoreError) -> serde_json::Value {
+    vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, format!("State store unavailable: {e}")))
+}
+
+impl Actor for NodeAgent {
+    type Context = Context<Self>;
+}
+
+impl StreamHandler<Bytes> for NodeAgent {
+    fn handle(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
+        match decode_rpc(&payload) {
+            Ok(env) => self.on_command(env.reply_to, env.corr_id, env.cmd, ctx),
+            Err(e) => tracing::warn!(node = %self.node, error = %e, "undecodable RPC dropped"),
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        tracing::error!(node = %self.node, "RPC subscription ended");
+    }
+}
+
+impl Handler<Loaded> for NodeAgent {
+    type Result = ();
+
+    fn handle(&mut self, Loaded(room, rec): Loaded, ctx: &mut Context<Self>) {
+        let pending = self.loading.remove(&room).unwrap_or_default();
+        match rec {
+            Some(rec) => {
+                let actor = RoomActor::new(RoomState::new(rec.config), self.node.clone(), self.outbox.clone());
+                let addr = actor.start();
+                self.rooms.insert(room, addr.clone());
+                for p in pending {
+                    self.dispatch(room, addr.clone(), p, ctx);
+                }
+            }
+            None => {
+                for p in pending {
+                    self.fail(room, p);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Closed> for NodeAgent {
+    type Result = ();
+
+    fn handle(&mut self, Closed(room): Closed, _: &mut Context<Self>) {
+        self.rooms.remove(&room);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SetMaxRooms(usize);
+
+impl Handler<SetMaxRooms> for NodeAgent {
+    type Result = ();
+
+    fn handle(&mut self, SetMaxRooms(n): SetMaxRooms, _: &mut Context<Self>) {
+        self.max_rooms = n;
+    }
+}

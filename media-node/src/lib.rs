@@ -1,0 +1,32 @@
+//! The Portunus media node: VideoRoom rooms, each owned by one [`room::RoomActor`], reached
+//! only through the bus so that nothing assumes the gateway shares this process.
+//!
+//! It never talks to a client's signalling socket: it answers RPCs on its node channel and
+//! emits events into session mailboxes (invariant 2 in ARCHITECTURE.md). Media (WebRTC peers
+//! and RTP forwarding) arrives with the media issue; this crate owns the room state machine.
+//!
+//! # Layout
+//! - [`agent`]: `NodeAgent`, the node's front door: RPC intake, room actors by id, room loading.
+//! - [`room`]: `RoomActor` (shell) and `RoomState` (pure VideoRoom logic, unit-tested).
+//! - [`outbox`]: the one ordered path for everything the node writes (events, bindings, replies).
+
+pub mod agent;
+pub mod outbox;
+pub mod room;
+
+use shared::config::Config;
+use shared::ids::NodeId;
+use shared::Backends;
+
+/// Starts a media node in the current actix system and returns its agent.
+pub async fn start(cfg: &Config, backends: Backends) -> Result<actix::Addr<agent::NodeAgent>, String> {
+    let node = NodeId(cfg.node_id.clone());
+    let sub = backends
+        .bus
+        .subscribe(&shared::keys::node_rpc(&node))
+        .await
+        .map_err(|e| e.to_string())?;
+    let outbox = outbox::Outbox::start(backends.clone());
+    tracing::info!(node = %node, "media node ready");
+    Ok(agent::NodeAgent::start(node, backends, outbox, sub))
+}

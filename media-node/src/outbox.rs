@@ -1,0 +1,104 @@
+//! Everything a media node writes to the shared world (session events, handle bindings, room
+//! records, RPC replies) goes through one ordered queue, drained by one task. Actors stay
+//! synchronous, and a client can never see a `joined` event before its handle is bound, or a
+//! reply before the store reflects it.
+
+use bytes::Bytes;
+use shared::ids::{HandleId, RoomId, SessionId};
+use shared::janus::videoroom::RoomConfig;
+use shared::store::Binding;
+use shared::Backends;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+use shared::janus::reply::{Event, PluginData};
+use shared::janus::VIDEOROOM_PLUGIN;
+use shared::wire::{encode, RpcReply, RpcResult, WIRE_VERSION};
+use serde_json::Value;
+
+/// One write.
+pub enum Write {
+    /// Append a finished Janus event to a session's mailbox and wake its consumer.
+    Event(SessionId, Bytes),
+    Bind(SessionId, HandleId, Option<Binding>),
+    Participants(RoomId, u64),
+    UpdateRoom(RoomConfig),
+    DeleteRoom(RoomId),
+    /// Publish an RPC reply on a gateway's channel.
+    Reply(String, Bytes),
+    /// Run a read-then-act step in order with the writes before it (room loading, `list`, ...).
+    Run(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Write::Event(s, _) => write!(f, "Event({s})"),
+            Write::Bind(s, h, b) => write!(f, "Bind({s}, {h}, {b:?})"),
+            Write::Participants(r, n) => write!(f, "Participants({r}, {n})"),
+            Write::UpdateRoom(c) => write!(f, "UpdateRoom({})", c.room),
+            Write::DeleteRoom(r) => write!(f, "DeleteRoom({r})"),
+            Write::Reply(c, _) => write!(f, "Reply({c})"),
+            Write::Run(_) => write!(f, "Run"),
+        }
+    }
+}
+
+/// The sending side; cheap to clone into actors.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Write>,
+}
+
+impl Outbox {
+    pub fn start(backends: Backends) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
+        actix::spawn(async move {
+            while let Some(w) = rx.recv().await {
+                if let Err(e) = apply(&backends, w).await {
+                    tracing::warn!(error = %e, "media node write failed");
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub fn send(&self, w: Write) {
+        if self.tx.send(w).is_err() {
+            tracing::warn!("outbox closed; write dropped");
+        }
+    }
+
+    /// A VideoRoom event for one handle (`transaction` set when it answers that handle's request).
+    pub fn plugin_event(&self, session: SessionId, handle: HandleId, transaction: Option<String>, data: Value) {
+        let ev = Event::Event {
+            session_id: session,
+            transaction,
+            sender: handle,
+            plugindata: PluginData { plugin: VIDEOROOM_PLUGIN.into(), data },
+            jsep: None,
+        };
+        self.send(Write::Event(session, ev.to_bytes().into()));
+    }
+
+    /// An RPC reply, ordered after every write the request caused.
+    pub fn reply(&self, reply_to: String, corr_id: u64, result: RpcResult) {
+        self.send(Write::Reply(reply_to, encode(&RpcReply { v: WIRE_VERSION, corr_id, result })));
+    }
+}
+
+async fn apply(b: &Backends, w: Write) -> Result<(), String> {
+    let s = &b.store;
+    match w {
+        Write::Event(sid, ev) => b.deliver(sid, ev).await.map_err(|e| e.to_string()),
+        Write::Bind(sid, hid, binding) => s.bind_handle(sid, hid, binding).await.map_err(|e| e.to_string()),
+        Write::Participants(room, n) => s.set_room_participants(room, n).await.map_err(|e| e.to_string()),
+        Write::UpdateRoom(cfg) => s.update_room(cfg).await.map_err(|e| e.to_string()),
+        Write::DeleteRoom(room) => s.delete_room(room).await.map(|_| ()).map_err(|e| e.to_string()),
+        Write::Reply(channel, bytes) => b.bus.publish(&channel, bytes).await.map_err(|e| e.to_string()),
+        Write::Run(job) => {
+            job.await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The closed set of messages a `RoomActor` handles.
+
+use super::state::Who;
+use actix::Message;
+use serde_json::Value;
+use shared::janus::errors::VideoRoomError;
+use shared::janus::videoroom::{AsyncName, AsyncRequest, SyncRequest};
+use shared::wire::GoneReason;
+
+/// A synchronous request for this room; answers `plugindata.data`.
+#[derive(Message)]
+#[rtype(result = "SyncAnswer")]
+pub struct Sync(pub SyncRequest);
+
+/// The answer to [`Sync`]: the data, and whether the room is gone afterwards (destroyed).
+pub struct SyncAnswer {
+    pub data: Value,
+    pub room_closed: bool,
+}
+
+/// An asynchronous request from a handle; its outcome travels as events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Async {
+    pub who: Who,
+    pub transaction: String,
+    pub name: AsyncName,
+    pub parsed: Result<AsyncRequest, VideoRoomError>,
+}
+
+/// A handle's PeerConnection or the handle itself went away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Gone {
+    pub who: Who,
+    pub reason: GoneReason,
+}

@@ -1,0 +1,101 @@
+//! The in-process bus for standalone mode and tests. Payloads are bytes, as on Redis, so the
+//! serialization paths run in standalone mode too.
+
+use super::{Bus, BusError, Subscription};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::mpsc;
+
+type Subscribers = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Bytes>)>>;
+
+/// One broker shared by everything in the process; the lock guards only the subscriber table
+/// and is never held across an await.
+#[derive(Clone, Default)]
+pub struct MemoryBus {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    subs: Subscribers,
+}
+
+struct Unsubscribe {
+    bus: Weak<Mutex<Inner>>,
+    channel: String,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            let mut g = bus.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(list) = g.subs.get_mut(&self.channel) {
+                list.retain(|(i, _)| *i != self.id);
+                if list.is_empty() {
+                    g.subs.remove(&self.channel);
+                }
+            }
+        }
+    }
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many subscriptions are live (a leak check for tests).
+    pub fn subscription_count(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.subs.values().map(Vec::len).sum()
+    }
+}
+
+#[async_trait]
+impl Bus for MemoryBus {
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = g.subs.get(channel) {
+            for (_, tx) in list {
+                // A closed receiver is being dropped; its guard removes it.
+                let _ = tx.send(payload.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.next_id += 1;
+        let id = g.next_id;
+        g.subs.entry(channel.to_owned()).or_default().push((id, tx));
+        let guard = Unsubscribe { bus: Arc::downgrade(&self.inner), channel: channel.to_owned(), id };
+        Ok(Subscription::new(rx, Box::new(guard)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_in_order_and_unsubscribes_on_drop() {
+        let bus = MemoryBus::new();
+        let mut a = bus.subscribe("c").await.unwrap();
+        for i in 0..10u8 {
+            bus.publish("c", Bytes::from(vec![i])).await.unwrap();
+        }
+        for i in 0..10u8 {
+            assert_eq!(a.recv().await.unwrap()[0], i);
+        }
+        assert_eq!(bus.subscription_count(), 1);
+        drop(a);
+        assert_eq!(bus.subscription_count(), 0);
+        bus.publish("c", Bytes::from_static(b"x")).await.unwrap();
+    }
+}

@@ -1,0 +1,154 @@
+//! Configuration: built-in defaults < `--config FILE` (TOML) < `PORTUNUS_*` environment
+//! variables < command-line flags. `deploy/portunus.example.toml` documents every key.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Everything a Portunus process can be told. Field docs say why each default is what it is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the gateway listens on.
+    pub bind: String,
+    /// Janus WebSocket port (Janus's default).
+    pub ws_port: u16,
+    /// Janus HTTP REST/long-poll port (Janus's default).
+    pub http_port: u16,
+    /// Metrics, health and readiness port (kept off the client-facing ports).
+    pub admin_port: u16,
+    /// HTTP base path (Janus's default `/janus`).
+    pub http_base_path: String,
+    /// Seconds without activity before a session is reaped; 60 is Janus's default and janus.js
+    /// sends keepalives every 25 s. 0 disables reaping (sessions may then be orphaned).
+    pub session_timeout: u64,
+    /// Seconds a WebSocket's sessions stay claimable after the socket closes; 0 (Janus's
+    /// default) destroys them at once.
+    pub reclaim_timeout: u64,
+    /// Redis URL; absent means standalone mode (in-memory state, one in-process media node).
+    pub redis_url: Option<String>,
+    /// CORS origin to allow; absent allows `*` like Janus.
+    pub allow_origin: Option<String>,
+    /// Largest request accepted, in bytes (1 MiB: an SDP with many m-lines stays far below).
+    pub max_message_size: usize,
+    /// Sessions this deployment holds at most.
+    pub max_sessions: usize,
+    /// Sessions one WebSocket connection may create or claim.
+    pub max_sessions_per_connection: usize,
+    /// Handles one session may attach.
+    pub max_handles_per_session: usize,
+    /// VideoRoom rooms at most.
+    pub max_rooms: usize,
+    /// Seconds between WebSocket pings (keeps proxies from idling the socket out).
+    pub ws_ping_interval: u64,
+    /// Seconds without any frame from a WebSocket peer before it is considered dead.
+    pub ws_client_timeout: u64,
+    /// Seconds a long-poll waits before answering `{"janus":"keepalive"}` (Janus: 30).
+    pub longpoll_timeout: u64,
+    /// Milliseconds a gateway waits for a media node's answer before replying 462.
+    pub rpc_timeout_ms: u64,
+    /// HTTP worker threads per listener; 0 means one per CPU.
+    pub workers: usize,
+    /// This media node's name (standalone: `local`).
+    pub node_id: String,
+    /// `tracing` filter when RUST_LOG is not set.
+    pub log: String,
+    /// Ship Janus's sample room 1234 ("Demo Room") so the official demos work.
+    pub demo_room: bool,
+    /// Rooms created at start-up, each with the keys of a VideoRoom `create` request.
+    pub rooms: Vec<Map<String, Value>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0".into(),
+            ws_port: 8188,
+            http_port: 8088,
+            admin_port: 7088,
+            http_base_path: "/janus".into(),
+            session_timeout: 60,
+            reclaim_timeout: 0,
+            redis_url: None,
+            allow_origin: None,
+            max_message_size: 1 << 20,
+            max_sessions: 100_000,
+            max_sessions_per_connection: 100,
+            max_handles_per_session: 100,
+            max_rooms: 10_000,
+            ws_ping_interval: 10,
+            ws_client_timeout: 30,
+            longpoll_timeout: 30,
+            rpc_timeout_ms: 5_000,
+            workers: 0,
+            node_id: "local".into(),
+            log: "info".into(),
+            demo_room: true,
+            rooms: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file`, then `PORTUNUS_*` variables, then `flags` (key, value).
+    pub fn load(file: Option<&Path>, flags: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut b = config::Config::builder();
+        if let Some(f) = file {
+            b = b.add_source(config::File::from(f).format(config::FileFormat::Toml).required(true));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("PORTUNUS").prefix_separator("_").separator("__").try_parsing(true),
+        );
+        for (k, v) in flags {
+            b = b.set_override(*k, v.as_str()).map_err(|e| ConfigError(e.to_string()))?;
+        }
+        let c = b.build().map_err(|e| ConfigError(e.to_string()))?;
+        let cfg: Config = c.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.http_base_path.starts_with('/') {
+            return Err(ConfigError("http_base_path must start with '/'".into()));
+        }
+        if self.max_message_size == 0 || self.longpoll_timeout == 0 || self.rpc_timeout_ms == 0 {
+            return Err(ConfigError("max_message_size, longpoll_timeout and rpc_timeout_ms must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The base path without a trailing slash.
+    pub fn base_path(&self) -> &str {
+        let p = self.http_base_path.trim_end_matches('/');
+        if p.is_empty() {
+            "/"
+        } else {
+            p
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = std::env::temp_dir().join(format!("portunus-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        let mut fh = std::fs::File::create(&f).unwrap();
+        writeln!(fh, "ws_port = 9000\nhttp_port = 9001\n[[rooms]]\nroom = 5\ndescription = \"five\"").unwrap();
+        let c = Config::load(Some(&f), &[("http_port", "9002".into())]).unwrap();
+        assert_eq!(c.ws_port, 9000);
+        assert_eq!(c.http_port, 9002);
+        assert_eq!(c.session_timeout, 60);
+        assert_eq!(c.rooms[0].get("room").and_then(Value::as_u64), Some(5));
+    }
+}

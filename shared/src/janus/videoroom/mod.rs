@@ -1,0 +1,413 @@
+//! The VideoRoom plugin vocabulary (`janus.plugin.videoroom`): requests parsed at the edge into
+//! typed values, the room configuration, and the bodies of its replies and events.
+//!
+//! Janus checks a VideoRoom request in a fixed order (request name, then the request's own
+//! parameters, then the room, then participant-level details). Where a later check needs room
+//! state that only the media node has, the parsed value carries the deferred outcome as a
+//! `Result` so the node reports errors in Janus's order.
+
+mod responses;
+mod room;
+
+pub use responses::*;
+pub use room::{RoomConfig, DEFAULT_MAX_PUBLISHERS, MIN_BITRATE};
+
+use crate::ids::{ParticipantId, RoomId};
+use crate::janus::errors::{VideoRoomCode, VideoRoomError};
+use crate::janus::json::{self, Invalid, JType, Param};
+use crate::janus::request::PluginBody;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A parsed VideoRoom request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum VideoRoomRequest {
+    /// Answered at once with `success` + `plugindata`.
+    Sync(SyncRequest),
+    /// Answered with `ack`, then an `event` carrying the same transaction.
+    Async { name: AsyncName, parsed: Result<AsyncRequest, VideoRoomError> },
+}
+
+/// Synchronous requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    Create { room: Option<RoomId>, config: Box<Map<String, Value>> },
+    Edit(EditRoom),
+    Destroy { room: RoomId, secret: Option<String>, permanent: bool },
+    Exists { room: RoomId },
+    List,
+    ListParticipants { room: RoomId },
+    Allowed { room: RoomId, secret: Option<String>, action: AllowedAction, allowed: Option<Vec<String>> },
+    Kick { room: RoomId, secret: Option<String>, id: ParticipantId },
+    /// A synchronous Janus request Portunus does not implement (RTP forwarders, recording,
+    /// remote publishers): answered with a clear error rather than silence.
+    Unsupported(String),
+    /// The request failed validation; the error is the reply.
+    Invalid(VideoRoomError),
+}
+
+impl SyncRequest {
+    /// The room this request is about, when it needs the room's owner.
+    pub fn room(&self) -> Option<RoomId> {
+        match self {
+            SyncRequest::Edit(e) => Some(e.room),
+            SyncRequest::Destroy { room, .. }
+            | SyncRequest::ListParticipants { room }
+            | SyncRequest::Allowed { room, .. }
+            | SyncRequest::Kick { room, .. } => Some(*room),
+            _ => None,
+        }
+    }
+}
+
+/// `edit`'s fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EditRoom {
+    pub room: RoomId,
+    pub secret: Option<String>,
+    pub new_description: Option<String>,
+    pub new_is_private: Option<bool>,
+    pub new_secret: Option<String>,
+    pub new_pin: Option<String>,
+    pub new_require_pvtid: Option<bool>,
+    pub new_bitrate: Option<u64>,
+    pub new_fir_freq: Option<u64>,
+    pub new_publishers: Option<u64>,
+    pub new_lock_record: Option<bool>,
+    pub new_rec_dir: Option<String>,
+    pub permanent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AllowedAction {
+    Enable,
+    Disable,
+    Add,
+    Remove,
+}
+
+/// The asynchronous request names (Janus's list in `janus_videoroom_handle_message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AsyncName {
+    Join,
+    JoinAndConfigure,
+    Configure,
+    Publish,
+    Unpublish,
+    Start,
+    Pause,
+    Switch,
+    Subscribe,
+    Unsubscribe,
+    Update,
+    Leave,
+}
+
+impl AsyncName {
+    fn parse(s: &str) -> Option<Self> {
+        use AsyncName::*;
+        Some(match s {
+            "join" => Join,
+            "joinandconfigure" => JoinAndConfigure,
+            "configure" => Configure,
+            "publish" => Publish,
+            "unpublish" => Unpublish,
+            "start" => Start,
+            "pause" => Pause,
+            "switch" => Switch,
+            "subscribe" => Subscribe,
+            "unsubscribe" => Unsubscribe,
+            "update" => Update,
+            "leave" => Leave,
+            _ => return None,
+        })
+    }
+    pub fn is_join(self) -> bool {
+        matches!(self, AsyncName::Join | AsyncName::JoinAndConfigure)
+    }
+}
+
+/// Asynchronous requests, typed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AsyncRequest {
+    Join(Join),
+    Leave,
+    Unpublish,
+    /// A media request (publish, configure, subscribe, ...). Media arrives with the media issue;
+    /// until then the node answers these with an explicit error event.
+    Media(AsyncName),
+}
+
+/// `join`: room access fields checked first, then the participant type and its own fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub room: RoomId,
+    pub pin: Option<String>,
+    pub token: Option<String>,
+    pub ptype: Result<Ptype, VideoRoomError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Ptype {
+    Publisher(Result<PublisherJoin, VideoRoomError>),
+    Subscriber,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublisherJoin {
+    pub id: Option<ParticipantId>,
+    pub display: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+const REQUEST: [Param; 1] = [Param::req("request", JType::Str)];
+const ROOM: [Param; 1] = [Param::req("room", JType::Int).positive()];
+const EDIT: [Param; 12] = [
+    Param::opt("secret", JType::Str),
+    Param::opt("new_description", JType::Str),
+    Param::opt("new_is_private", JType::Bool),
+    Param::opt("new_secret", JType::Str),
+    Param::opt("new_pin", JType::Str),
+    Param::opt("new_require_pvtid", JType::Bool),
+    Param::opt("new_bitrate", JType::Int).positive(),
+    Param::opt("new_fir_freq", JType::Int).positive(),
+    Param::opt("new_publishers", JType::Int).positive(),
+    Param::opt("new_lock_record", JType::Bool),
+    Param::opt("new_rec_dir", JType::Str),
+    Param::opt("permanent", JType::Bool),
+];
+const DESTROY: [Param; 1] = [Param::opt("permanent", JType::Bool)];
+const ALLOWED: [Param; 3] = [
+    Param::opt("secret", JType::Str),
+    Param::req("action", JType::Str),
+    Param::opt("allowed", JType::Array),
+];
+const ID: [Param; 1] = [Param::req("id", JType::Int).positive()];
+const ID_OPT: [Param; 1] = [Param::opt("id", JType::Int).positive()];
+const KICK: [Param; 1] = [Param::opt("secret", JType::Str)];
+const JOIN: [Param; 8] = [
+    Param::req("ptype", JType::Str),
+    Param::opt("audio", JType::Bool),
+    Param::opt("video", JType::Bool),
+    Param::opt("data", JType::Bool),
+    Param::opt("bitrate", JType::Int).positive(),
+    Param::opt("record", JType::Bool),
+    Param::opt("filename", JType::Str),
+    Param::opt("token", JType::Str),
+];
+const PUBLISHER: [Param; 2] = [Param::opt("display", JType::Str), Param::opt("metadata", JType::Object)];
+
+const UNSUPPORTED_SYNC: [&str; 11] = [
+    "rtp_forward",
+    "stop_rtp_forward",
+    "moderate",
+    "listforwarders",
+    "enable_recording",
+    "publish_remotely",
+    "unpublish_remotely",
+    "listremotes",
+    "add_remote_publisher",
+    "update_remote_publisher",
+    "remove_remote_publisher",
+];
+
+fn vr(e: Invalid) -> VideoRoomError {
+    match e {
+        Invalid::Missing(r) => VideoRoomError::new(VideoRoomCode::MissingElement, r),
+        Invalid::WrongType(r) => VideoRoomError::new(VideoRoomCode::InvalidElement, r),
+    }
+}
+
+fn check(obj: &Map<String, Value>, params: &[Param]) -> Result<(), VideoRoomError> {
+    json::validate(obj, params).map_err(vr)
+}
+
+fn room_of(obj: &Map<String, Value>) -> RoomId {
+    RoomId(json::uint(obj, "room"))
+}
+
+/// Parses a VideoRoom request body. `Err` is a reply-level error (missing or unknown `request`),
+/// which Janus answers synchronously whatever the request.
+pub fn parse_request(body: &PluginBody) -> Result<VideoRoomRequest, VideoRoomError> {
+    let obj = body.as_map();
+    check(obj, &REQUEST)?;
+    let name = json::string(obj, "request").unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    if let Some(sync) = parse_sync(obj, &lower) {
+        return Ok(VideoRoomRequest::Sync(sync.unwrap_or_else(SyncRequest::Invalid)));
+    }
+    if let Some(a) = AsyncName::parse(&lower) {
+        return Ok(VideoRoomRequest::Async { name: a, parsed: parse_async(obj, a) });
+    }
+    Err(VideoRoomError::new(VideoRoomCode::InvalidRequest, format!("Unknown request '{name}'")))
+}
+
+fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest, VideoRoomError>> {
+    let parsed = match name {
+        "create" => check(obj, &room::CREATE_PARAMS).map(|_| SyncRequest::Create {
+            room: match json::uint(obj, "room") {
+                0 => None,
+                r => Some(RoomId(r)),
+            },
+            config: Box::new(obj.clone()),
+        }),
+        "edit" => check(obj, &ROOM).and_then(|_| check(obj, &EDIT)).map(|_| {
+            let u = |k: &str| obj.get(k).and_then(Value::as_u64);
+            SyncRequest::Edit(EditRoom {
+                room: room_of(obj),
+                secret: json::string(obj, "secret"),
+                new_description: json::string(obj, "new_description"),
+                new_is_private: json::boolean(obj, "new_is_private"),
+                new_secret: json::string(obj, "new_secret"),
+                new_pin: json::string(obj, "new_pin"),
+                new_require_pvtid: json::boolean(obj, "new_require_pvtid"),
+                new_bitrate: u("new_bitrate"),
+                new_fir_freq: u("new_fir_freq"),
+                new_publishers: u("new_publishers"),
+                new_lock_record: json::boolean(obj, "new_lock_record"),
+                new_rec_dir: json::string(obj, "new_rec_dir"),
+                permanent: json::boolean(obj, "permanent").unwrap_or(false),
+            })
+        }),
+        "destroy" => check(obj, &ROOM).and_then(|_| check(obj, &DESTROY)).map(|_| SyncRequest::Destroy {
+            room: room_of(obj),
+            secret: json::string(obj, "secret"),
+            permanent: json::boolean(obj, "permanent").unwrap_or(false),
+        }),
+        "exists" => check(obj, &ROOM).map(|_| SyncRequest::Exists { room: room_of(obj) }),
+        "list" => Ok(SyncRequest::List),
+        "listparticipants" => check(obj, &ROOM).map(|_| SyncRequest::ListParticipants { room: room_of(obj) }),
+        "allowed" => check(obj, &ROOM).and_then(|_| check(obj, &ALLOWED)).and_then(|_| {
+            let text = json::string(obj, "action").unwrap_or_default();
+            let action = match text.to_ascii_lowercase().as_str() {
+                "enable" => AllowedAction::Enable,
+                "disable" => AllowedAction::Disable,
+                "add" => AllowedAction::Add,
+                "remove" => AllowedAction::Remove,
+                _ => {
+                    return Err(VideoRoomError::new(
+                        VideoRoomCode::InvalidElement,
+                        format!("Unsupported action '{text}' (allowed)"),
+                    ))
+                }
+            };
+            let allowed = match obj.get("allowed") {
+                Some(Value::Array(a)) => Some(
+                    a.iter()
+                        .map(|x| x.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            VideoRoomError::new(
+                                VideoRoomCode::InvalidElement,
+                                "Invalid element in the allowed array (not a string)",
+                            )
+                        })?,
+                ),
+                _ => None,
+            };
+            Ok(SyncRequest::Allowed { room: room_of(obj), secret: json::string(obj, "secret"), action, allowed })
+        }),
+        "kick" => check(obj, &ROOM)
+            .and_then(|_| check(obj, &ID))
+            .and_then(|_| check(obj, &KICK))
+            .map(|_| SyncRequest::Kick {
+                room: room_of(obj),
+                secret: json::string(obj, "secret"),
+                id: ParticipantId(json::uint(obj, "id")),
+            }),
+        n if UNSUPPORTED_SYNC.contains(&n) => Ok(SyncRequest::Unsupported(n.to_owned())),
+        _ => return None,
+    };
+    Some(parsed)
+}
+
+fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest, VideoRoomError> {
+    match name {
+        AsyncName::Join | AsyncName::JoinAndConfigure => {
+            check(obj, &ROOM)?;
+            check(obj, &JOIN)?;
+            let ptype_text = json::string(obj, "ptype").unwrap_or_default();
+            let ptype = match ptype_text.to_ascii_lowercase().as_str() {
+                "publisher" => Ok(Ptype::Publisher(
+                    check(obj, &PUBLISHER).and_then(|_| check(obj, &ID_OPT)).map(|_| PublisherJoin {
+                        id: match json::uint(obj, "id") {
+                            0 => None,
+                            i => Some(ParticipantId(i)),
+                        },
+                        display: json::string(obj, "display"),
+                        metadata: obj.get("metadata").cloned(),
+                    }),
+                )),
+                "subscriber" | "listener" => Ok(Ptype::Subscriber),
+                _ => Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element (ptype)")),
+            };
+            if name == AsyncName::JoinAndConfigure {
+                return Ok(AsyncRequest::Media(name));
+            }
+            Ok(AsyncRequest::Join(Join {
+                room: room_of(obj),
+                pin: json::string(obj, "pin"),
+                token: json::string(obj, "token"),
+                ptype,
+            }))
+        }
+        AsyncName::Leave => Ok(AsyncRequest::Leave),
+        AsyncName::Unpublish => Ok(AsyncRequest::Unpublish),
+        other => Ok(AsyncRequest::Media(other)),
+    }
+}
+
+/// Only the room id, for routing a join before the handle is bound to a room.
+pub fn join_room(req: &VideoRoomRequest) -> Option<RoomId> {
+    match req {
+        VideoRoomRequest::Async { parsed: Ok(AsyncRequest::Join(j)), .. } => Some(j.room),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<VideoRoomRequest, VideoRoomError> {
+        parse_request(&PluginBody::from_map(v.as_object().cloned().unwrap()))
+    }
+
+    #[test]
+    fn request_name_errors_are_immediate() {
+        assert_eq!(parse(json!({})).unwrap_err().reason, "Missing mandatory element (request)");
+        assert_eq!(parse(json!({"request": "bogus"})).unwrap_err().code, VideoRoomCode::InvalidRequest);
+        assert_eq!(parse(json!({"request": 5})).unwrap_err().code, VideoRoomCode::InvalidElement);
+    }
+
+    #[test]
+    fn sync_requests_validate_like_janus() {
+        assert_eq!(
+            parse(json!({"request": "exists"})).unwrap(),
+            VideoRoomRequest::Sync(SyncRequest::Invalid(VideoRoomError::new(
+                VideoRoomCode::MissingElement,
+                "Missing mandatory element (room)"
+            )))
+        );
+        assert_eq!(
+            parse(json!({"request": "EXISTS", "room": 7})).unwrap(),
+            VideoRoomRequest::Sync(SyncRequest::Exists { room: RoomId(7) })
+        );
+        let r = parse(json!({"request": "allowed", "room": 7, "action": "zap"})).unwrap();
+        assert!(matches!(r, VideoRoomRequest::Sync(SyncRequest::Invalid(e)) if e.reason == "Unsupported action 'zap' (allowed)"));
+    }
+
+    #[test]
+    fn join_defers_participant_checks() {
+        let r = parse(json!({"request": "join", "room": 1, "ptype": "bogus"})).unwrap();
+        match r {
+            VideoRoomRequest::Async { parsed: Ok(AsyncRequest::Join(j)), .. } => {
+                assert_eq!(j.ptype.unwrap_err().reason, "Invalid element (ptype)")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let r = parse(json!({"request": "join", "ptype": "publisher"})).unwrap();
+        assert!(matches!(r, VideoRoomRequest::Async { parsed: Err(e), .. } if e.code == VideoRoomCode::MissingElement));
+    }
+}

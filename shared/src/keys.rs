@@ -1,0 +1,19 @@
+//! Every bus channel name, in one place. Session channels carry a `{s:SID}` hash tag so that a
+//! Redis Cluster keeps a session's keys and channel on one shard.
+
+use crate::ids::{NodeId, SessionId};
+
+/// Commands for one media node.
+pub fn node_rpc(node: &NodeId) -> String {
+    format!("pt:node:{node}:rpc")
+}
+
+/// Replies for one gateway process.
+pub fn gateway_rpc(gateway: &str) -> String {
+    format!("pt:gw:{gateway}:rpc")
+}
+
+/// Wake-ups and lifecycle signals of one session.
+pub fn session_channel(sid: SessionId) -> String {
+    format!("pt:{{s:{sid}}}:signal")
+}

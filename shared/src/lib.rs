@@ -1,0 +1,54 @@
+//! The vocabulary every Portunus process speaks.
+//!
+//! `shared` owns the Janus wire protocol (parsing requests at the edge into typed values and
+//! building replies with Janus's exact shapes), the envelopes that travel on the bus between
+//! gateways and media nodes, the `Bus` and `Store` traits with their in-memory twins, the
+//! configuration schema and tracing setup. It deliberately knows nothing of actix, HTTP or WebRTC.
+//!
+//! # Layout
+//! - [`ids`]: session, handle, room and participant ids (random, 53-bit, like Janus).
+//! - [`clock`]: injected time, so session rules are testable without sleeping.
+//! - [`janus`]: the Janus API: errors, request parsing, replies, the VideoRoom plugin vocabulary.
+//! - [`wire`]: bus envelopes between gateways and media nodes.
+//! - [`keys`]: every bus channel name, in one place.
+//! - [`bus`]: publish/subscribe trait and the in-memory implementation.
+//! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
+//! - [`config`]: the configuration schema, loaded with the `config` crate.
+//! - [`telemetry`]: tracing subscriber setup.
+
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod janus;
+pub mod keys;
+pub mod store;
+pub mod telemetry;
+pub mod wire;
+
+use std::sync::Arc;
+
+/// The two distributed dependencies every process is built on: in standalone mode their
+/// in-memory twins, in cluster mode their Redis implementations.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Arc<dyn store::Store>,
+    pub bus: Arc<dyn bus::Bus>,
+}
+
+impl Backends {
+    /// In-memory backends (standalone mode and tests).
+    pub fn memory() -> Self {
+        Self { store: Arc::new(store::MemoryStore::default()), bus: Arc::new(bus::MemoryBus::new()) }
+    }
+
+    /// Appends an event to a session's mailbox and wakes whoever consumes it. The push comes
+    /// first so a consumer woken by the signal always finds the event.
+    pub async fn deliver(&self, sid: ids::SessionId, event: bytes::Bytes) -> Result<(), store::StoreError> {
+        self.store.push_event(sid, event).await?;
+        self.bus
+            .publish(&keys::session_channel(sid), wire::Signal::Wake.to_bytes())
+            .await
+            .map_err(|e| store::StoreError::Unavailable(e.to_string()))
+    }
+}

@@ -1,0 +1,374 @@
+//! The in-memory [`Store`] for standalone mode and tests. One lock guards all state, exactly as
+//! a single Redis server serializes commands; it is never held across an await.
+
+use super::*;
+use crate::clock::{Clock, SystemClock};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    clock: Arc<dyn Clock>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionId, SessionRecord>,
+    /// Deadline index: (deadline, session).
+    deadlines: BTreeSet<(u64, SessionId)>,
+    handles: HashMap<SessionId, BTreeMap<HandleId, HandleRecord>>,
+    handle_count: u64,
+    mailboxes: HashMap<SessionId, VecDeque<Bytes>>,
+    /// Mailboxes of destroyed sessions and when they go away.
+    graves: BTreeSet<(u64, SessionId)>,
+    rooms: BTreeMap<RoomId, RoomRecord>,
+    placement: HashMap<RoomId, NodeId>,
+}
+
+impl State {
+    fn set_deadline(&mut self, sid: SessionId, deadline: Option<u64>) {
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            if let Some(old) = s.deadline_ms {
+                self.deadlines.remove(&(old, sid));
+            }
+            s.deadline_ms = deadline;
+            if let Some(d) = deadline {
+                self.deadlines.insert((d, sid));
+            }
+        }
+    }
+
+    fn bury(&mut self, now: u64) {
+        while let Some(&(t, sid)) = self.graves.first() {
+            if t > now {
+                break;
+            }
+            self.graves.pop_first();
+            if !self.sessions.contains_key(&sid) {
+                self.mailboxes.remove(&sid);
+            }
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(Arc::new(SystemClock))
+    }
+}
+
+impl MemoryStore {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { clock, state: Arc::new(Mutex::new(State::default())) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a way later calls
+        // would misread (every method updates it in one step), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn deadline(&self, timeout_ms: u64) -> Option<u64> {
+        (timeout_ms > 0).then(|| self.clock.now_ms() + timeout_ms)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_session(
+        &self,
+        requested: Option<SessionId>,
+        timeout_ms: u64,
+        owner: Option<u64>,
+        max_sessions: usize,
+    ) -> Result<SessionId, StoreError> {
+        let now = self.clock.now_ms();
+        let deadline = self.deadline(timeout_ms);
+        let mut g = self.lock();
+        g.bury(now);
+        if g.sessions.len() >= max_sessions {
+            return Err(StoreError::Limit);
+        }
+        let id = match requested {
+            Some(id) if g.sessions.contains_key(&id) => return Err(StoreError::Conflict),
+            Some(id) => id,
+            None => loop {
+                let id = SessionId::random();
+                if !g.sessions.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        g.sessions.insert(
+            id,
+            SessionRecord { id, created_ms: now, deadline_ms: None, timeout_ms, owner, transport_gone: false },
+        );
+        g.set_deadline(id, deadline);
+        // A reused id must not inherit a dead session's leftover events.
+        g.mailboxes.remove(&id);
+        Ok(id)
+    }
+
+    async fn session(&self, sid: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(&sid).cloned())
+    }
+
+    async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let Some(s) = g.sessions.get(&sid) else { return Ok(false) };
+        if !s.transport_gone {
+            let d = self.deadline(s.timeout_ms);
+            g.set_deadline(sid, d);
+        }
+        Ok(true)
+    }
+
+    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let Some(s) = g.sessions.get_mut(&sid) else { return Ok(false) };
+        s.owner = Some(owner);
+        s.transport_gone = false;
+        let d = self.deadline(s.timeout_ms);
+        g.set_deadline(sid, d);
+        Ok(true)
+    }
+
+    async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        let Some(s) = g.sessions.get_mut(&sid) else { return Ok(()) };
+        if s.owner != Some(owner) {
+            return Ok(());
+        }
+        s.owner = None;
+        s.transport_gone = true;
+        g.set_deadline(sid, Some(now + reclaim_ms));
+        Ok(())
+    }
+
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        g.set_deadline(sid, None);
+        if g.sessions.remove(&sid).is_none() {
+            return Ok(None);
+        }
+        let handles: Vec<HandleRecord> = g.handles.remove(&sid).map(|m| m.into_values().collect()).unwrap_or_default();
+        g.handle_count -= handles.len() as u64;
+        g.mailboxes.entry(sid).or_default();
+        g.graves.insert((now + MAILBOX_GRACE_MS, sid));
+        Ok(Some(handles))
+    }
+
+    async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        g.bury(now);
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match g.deadlines.first() {
+                Some(&(d, sid)) if d <= now => {
+                    g.deadlines.pop_first();
+                    if let Some(s) = g.sessions.get_mut(&sid) {
+                        s.deadline_ms = None;
+                    }
+                    out.push(sid);
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        let g = self.lock();
+        Ok((g.sessions.len() as u64, g.handle_count))
+    }
+
+    async fn attach_handle(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+    ) -> Result<HandleId, StoreError> {
+        let mut g = self.lock();
+        if !g.sessions.contains_key(&sid) {
+            return Err(StoreError::NoSuchSession);
+        }
+        let hs = g.handles.entry(sid).or_default();
+        if hs.len() >= max_handles {
+            return Err(StoreError::Limit);
+        }
+        let id = loop {
+            let id = HandleId::random();
+            if !hs.contains_key(&id) {
+                break id;
+            }
+        };
+        hs.insert(id, HandleRecord { id, session: sid, plugin: plugin.to_owned(), opaque_id, binding: None });
+        g.handle_count += 1;
+        Ok(id)
+    }
+
+    async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
+        Ok(self.lock().handles.get(&sid).and_then(|m| m.get(&hid)).cloned())
+    }
+
+    async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
+        let mut g = self.lock();
+        let h = g.handles.get_mut(&sid).and_then(|m| m.remove(&hid));
+        if h.is_some() {
+            g.handle_count -= 1;
+        }
+        Ok(h)
+    }
+
+    async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError> {
+        if let Some(h) = self.lock().handles.get_mut(&sid).and_then(|m| m.get_mut(&hid)) {
+            h.binding = binding;
+        }
+        Ok(())
+    }
+
+    async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        // Only live sessions, and destroyed ones in their grace period, have a mailbox.
+        if !g.sessions.contains_key(&sid) && !g.mailboxes.contains_key(&sid) {
+            return Ok(());
+        }
+        let mb = g.mailboxes.entry(sid).or_default();
+        mb.push_back(event);
+        while mb.len() > MAILBOX_CAP {
+            mb.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError> {
+        let mut g = self.lock();
+        let Some(mb) = g.mailboxes.get_mut(&sid) else { return Ok(Vec::new()) };
+        let n = max.min(mb.len());
+        Ok(mb.drain(..n).collect())
+    }
+
+    async fn create_room(&self, config: RoomConfig, max_rooms: usize) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.rooms.contains_key(&config.room) {
+            return Err(StoreError::Conflict);
+        }
+        if g.rooms.len() >= max_rooms {
+            return Err(StoreError::Limit);
+        }
+        g.rooms.insert(config.room, RoomRecord { config, participants: 0 });
+        Ok(())
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        Ok(self.lock().rooms.get(&room).cloned())
+    }
+
+    async fn update_room(&self, config: RoomConfig) -> Result<(), StoreError> {
+        if let Some(r) = self.lock().rooms.get_mut(&config.room) {
+            r.config = config;
+        }
+        Ok(())
+    }
+
+    async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError> {
+        if let Some(r) = self.lock().rooms.get_mut(&room) {
+            r.participants = n;
+        }
+        Ok(())
+    }
+
+    async fn delete_room(&self, room: RoomId) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        g.placement.remove(&room);
+        Ok(g.rooms.remove(&room).is_some())
+    }
+
+    async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        Ok(self.lock().rooms.values().cloned().collect())
+    }
+
+    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+        Ok(self.lock().placement.entry(room).or_insert_with(|| candidate.clone()).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn store() -> (MemoryStore, ManualClock) {
+        let clock = ManualClock::new(1_000_000);
+        (MemoryStore::new(Arc::new(clock.clone())), clock)
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_after_their_timeout_unless_touched() {
+        let (s, clock) = store();
+        let a = s.create_session(None, 10_000, None, 100).await.unwrap();
+        let b = s.create_session(None, 10_000, None, 100).await.unwrap();
+        clock.advance_ms(9_000);
+        assert!(s.touch_session(a).await.unwrap());
+        clock.advance_ms(1_000);
+        assert_eq!(s.take_expired(10).await.unwrap(), vec![b]);
+        // Handed out once only.
+        assert!(s.take_expired(10).await.unwrap().is_empty());
+        clock.advance_ms(9_000);
+        assert_eq!(s.take_expired(10).await.unwrap(), vec![a]);
+    }
+
+    #[tokio::test]
+    async fn zero_timeout_never_expires_but_a_released_session_does() {
+        let (s, clock) = store();
+        let a = s.create_session(None, 0, Some(7), 100).await.unwrap();
+        clock.advance_ms(10_000_000);
+        assert!(s.take_expired(10).await.unwrap().is_empty());
+        s.release_session(a, 7, 5_000).await.unwrap();
+        clock.advance_ms(4_000);
+        assert!(s.take_expired(10).await.unwrap().is_empty());
+        assert!(s.claim_session(a, 8).await.unwrap());
+        clock.advance_ms(10_000);
+        assert!(s.take_expired(10).await.unwrap().is_empty());
+        // Releasing by a former owner does nothing.
+        s.release_session(a, 7, 0).await.unwrap();
+        assert!(!s.session(a).await.unwrap().unwrap().transport_gone);
+    }
+
+    #[tokio::test]
+    async fn ids_conflict_and_limits_hold() {
+        let (s, _) = store();
+        let a = s.create_session(Some(SessionId(42)), 1, None, 2).await.unwrap();
+        assert_eq!(a, SessionId(42));
+        assert_eq!(s.create_session(Some(a), 1, None, 2).await, Err(StoreError::Conflict));
+        s.create_session(None, 1, None, 2).await.unwrap();
+        assert_eq!(s.create_session(None, 1, None, 2).await, Err(StoreError::Limit));
+        s.attach_handle(a, "p", None, 1).await.unwrap();
+        assert_eq!(s.attach_handle(a, "p", None, 1).await, Err(StoreError::Limit));
+        assert_eq!(s.counts().await.unwrap(), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn mailbox_is_ordered_bounded_and_outlives_the_session_briefly() {
+        let (s, clock) = store();
+        let a = s.create_session(None, 1000, None, 10).await.unwrap();
+        for i in 0..(MAILBOX_CAP + 5) {
+            s.push_event(a, Bytes::from(i.to_string())).await.unwrap();
+        }
+        let first = s.pop_events(a, 2).await.unwrap();
+        assert_eq!(first, vec![Bytes::from("5"), Bytes::from("6")]);
+        s.destroy_session(a).await.unwrap();
+        s.push_event(a, Bytes::from("last")).await.unwrap();
+        let rest = s.pop_events(a, 10_000).await.unwrap();
+        assert_eq!(rest.last().unwrap(), &Bytes::from("last"));
+        clock.advance_ms(MAILBOX_GRACE_MS + 1);
+        s.take_expired(1).await.unwrap();
+        s.push_event(a, Bytes::from("late")).await.unwrap();
+        assert!(s.pop_events(a, 10).await.unwrap().is_empty());
+    }
+}

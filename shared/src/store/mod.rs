@@ -1,0 +1,127 @@
+//! Shared state at the domain level: sessions with their keepalive deadlines, handles and their
+//! binding to a room on a media node, per-session event mailboxes, rooms and room placement.
+//!
+//! The trait speaks in domain operations (not hash/list commands) so that the in-memory twin
+//! and the Redis implementation (cluster mode) behave identically; each operation is atomic.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::ids::{HandleId, NodeId, RoomId, SessionId};
+use crate::janus::videoroom::RoomConfig;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// How many undelivered events a session keeps; older ones are dropped (a client that stops
+/// polling must not grow the server without bound).
+pub const MAILBOX_CAP: usize = 1000;
+/// How long a destroyed session's mailbox stays readable, so its last events (`timeout`,
+/// `detached`) reach a consumer that is between two long-polls.
+pub const MAILBOX_GRACE_MS: u64 = 10_000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("id already in use")]
+    Conflict,
+    #[error("limit reached")]
+    Limit,
+    #[error("no such session")]
+    NoSuchSession,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A Janus session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub created_ms: u64,
+    /// When the session times out unless touched; `None` when timeouts are disabled.
+    pub deadline_ms: Option<u64>,
+    pub timeout_ms: u64,
+    /// The transport connection that receives its events (WebSocket), if any.
+    pub owner: Option<u64>,
+    /// The owning connection closed; the session waits to be claimed until its deadline.
+    pub transport_gone: bool,
+}
+
+/// Where a handle's plugin state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub room: RoomId,
+    pub node: NodeId,
+}
+
+/// A plugin handle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandleRecord {
+    pub id: HandleId,
+    pub session: SessionId,
+    pub plugin: String,
+    pub opaque_id: Option<String>,
+    pub binding: Option<Binding>,
+}
+
+/// A room: its configuration plus the participant count its owner keeps current (for `list`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomRecord {
+    pub config: RoomConfig,
+    pub participants: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Sessions.
+    /// Creates a session with `requested` id (or a random one). `timeout_ms == 0` disables expiry.
+    async fn create_session(
+        &self,
+        requested: Option<SessionId>,
+        timeout_ms: u64,
+        owner: Option<u64>,
+        max_sessions: usize,
+    ) -> Result<SessionId, StoreError>;
+    async fn session(&self, sid: SessionId) -> Result<Option<SessionRecord>, StoreError>;
+    /// Activity on the session: pushes its deadline out. `false` when it does not exist.
+    async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError>;
+    /// Makes `owner` the session's event consumer and revives it if its transport was gone.
+    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError>;
+    /// The owner's transport closed: keep the session claimable for `reclaim_ms` from now.
+    /// Does nothing if another owner claimed it meanwhile.
+    async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError>;
+    /// Removes the session and returns its handles. The mailbox stays readable for
+    /// [`MAILBOX_GRACE_MS`]. `None` if it did not exist (so exactly one caller tears it down).
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError>;
+    /// Up to `limit` sessions whose deadline has passed, each handed to exactly one caller.
+    async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError>;
+    /// `(sessions, handles)` in existence.
+    async fn counts(&self) -> Result<(u64, u64), StoreError>;
+
+    // Handles.
+    async fn attach_handle(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+    ) -> Result<HandleId, StoreError>;
+    async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
+    async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
+    async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError>;
+
+    // Mailboxes.
+    /// Appends an event (finished Janus JSON) to the session's mailbox.
+    async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError>;
+    /// Removes and returns up to `max` events, oldest first.
+    async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;
+
+    // Rooms.
+    async fn create_room(&self, config: RoomConfig, max_rooms: usize) -> Result<(), StoreError>;
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError>;
+    async fn update_room(&self, config: RoomConfig) -> Result<(), StoreError>;
+    async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError>;
+    async fn delete_room(&self, room: RoomId) -> Result<bool, StoreError>;
+    async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
+    /// The node owning `room`, making `candidate` the owner if nobody is.
+    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError>;
+}

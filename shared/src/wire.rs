@@ -1,0 +1,106 @@
+//! Envelopes on the bus between gateways and media nodes. Serde lives here (and in `janus`)
+//! only; every envelope carries a version so mixed versions during a rolling update are detected.
+
+use crate::ids::{HandleId, RoomId, SessionId};
+use crate::janus::request::Jsep;
+use crate::janus::videoroom::VideoRoomRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped on any incompatible change of the types below.
+pub const WIRE_VERSION: u16 = 1;
+
+/// A request from a gateway to a media node, answered on `reply_to`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RpcEnvelope {
+    pub v: u16,
+    pub corr_id: u64,
+    /// The channel to publish the [`RpcReply`] on.
+    pub reply_to: String,
+    pub cmd: NodeCommand,
+}
+
+/// Everything a media node can be asked to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum NodeCommand {
+    /// A VideoRoom message from a handle. `bound_room` is the room the handle joined, if any.
+    Plugin {
+        session: SessionId,
+        handle: HandleId,
+        transaction: String,
+        request: VideoRoomRequest,
+        jsep: Option<Jsep>,
+        bound_room: Option<RoomId>,
+    },
+    /// The handle's WebRTC side is gone (`hangup`) or the handle itself is (detach, destroy,
+    /// session timeout, transport closed).
+    HandleGone { session: SessionId, handle: HandleId, room: RoomId, reason: GoneReason },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoneReason {
+    /// `hangup`: the PeerConnection closes, the handle stays.
+    Hangup,
+    /// `detach`, `destroy`, timeout or transport close: the participant leaves.
+    Detached,
+}
+
+/// A media node's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RpcReply {
+    pub v: u16,
+    pub corr_id: u64,
+    pub result: RpcResult,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RpcResult {
+    /// A synchronous plugin answer: `plugindata.data`.
+    Sync(Value),
+    /// The command was taken; its outcome travels as events through the session's mailbox.
+    Accepted,
+    /// The node could not serve it (wrong owner, shutting down, ...).
+    Failed(String),
+}
+
+/// Signals on a session's channel (`keys::session_channel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signal {
+    /// The mailbox has events.
+    Wake,
+    /// Another transport connection (`owner`) claimed the session.
+    Claimed { owner: u64 },
+    /// The session is gone (destroyed or timed out); its last events are in the mailbox.
+    Over,
+}
+
+impl Signal {
+    pub fn to_bytes(self) -> bytes::Bytes {
+        bytes::Bytes::from(serde_json::to_vec(&self).unwrap_or_default())
+    }
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        serde_json::from_slice(b).ok()
+    }
+}
+
+/// Encodes an envelope for the bus.
+pub fn encode<T: Serialize>(v: &T) -> bytes::Bytes {
+    bytes::Bytes::from(crate::janus::reply::to_json(v))
+}
+
+/// Decodes an envelope, rejecting other wire versions.
+pub fn decode_rpc(b: &[u8]) -> Result<RpcEnvelope, String> {
+    let e: RpcEnvelope = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    if e.v != WIRE_VERSION {
+        return Err(format!("wire version {} (expected {WIRE_VERSION})", e.v));
+    }
+    Ok(e)
+}
+
+pub fn decode_reply(b: &[u8]) -> Result<RpcReply, String> {
+    let r: RpcReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    if r.v != WIRE_VERSION {
+        return Err(format!("wire version {} (expected {WIRE_VERSION})", r.v));
+    }
+    Ok(r)
+}
