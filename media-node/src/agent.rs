@@ -201,7 +201,16 @@ impl NodeAgent {
             Pending::Sync { reply_to, corr_id, .. } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Sync(vr::error(&e)))
             }
-            Pending::Async(m) => self.error_event(m.who, m.transaction, &e),
+            Pending::Async(m) => {
+                // The handle was routed to a room that does not exist: it is in no room.
+                self.outbox.send(Write::Bind(m.who.session, m.who.handle, None));
+                let e = if m.name.is_join() {
+                    e
+                } else {
+                    VideoRoomError::new(VideoRoomCode::JoinFirst, "Invalid request on unconfigured participant")
+                };
+                self.error_event(m.who, m.transaction, &e)
+            }
             Pending::Gone(_) => {}
         }
     }

@@ -1,1 +1,351 @@
+//! Test harness: a Portunus server started on free loopback ports in its own thread and actix
+//! system, Janus clients over real WebSocket and HTTP connections, and the golden-file matcher.
+//!
+//! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
+//! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use shared::config::Config;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a test waits for any single reply or event before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A configuration for tests: loopback, free ports, one worker per listener.
+pub fn test_config() -> Config {
+    Config {
+        bind: "127.0.0.1".into(),
+        ws_port: 0,
+        http_port: 0,
+        admin_port: 0,
+        workers: 1,
+        log: "warn".into(),
+        ..Config::default()
+    }
+}
+
+/// A standalone Portunus running in its own thread; stopped when dropped.
+pub struct TestServer {
+    pub ws_url: String,
+    pub http_url: String,
+    pub admin_url: String,
+    pub base_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::with(test_config())
+    }
+
+    pub fn with(cfg: Config) -> Self {
+        shared::telemetry::init(&std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        let (tx, rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let base = cfg.base_path().to_owned();
+        let thread = std::thread::spawn(move || {
+            let sys = actix::System::new();
+            sys.block_on(async move {
+                match gateway::start_standalone(cfg).await {
+                    Ok(r) => {
+                        let _ = tx.send(Ok((r.ws, r.http, r.admin)));
+                        let _ = stop_rx.await;
+                        r.stop().await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        let (ws, http, admin) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server thread did not report")
+            .expect("server failed to start");
+        let http_url = format!("http://{http}");
+        Self {
+            ws_url: format!("ws://{ws}/"),
+            base_url: format!("{http_url}{base}"),
+            http_url,
+            admin_url: format!("http://{admin}"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A unique transaction id.
+pub fn txn() -> String {
+    format!("t{:x}", rand::random::<u64>())
+}
+
+/// A Janus client over one WebSocket.
+pub struct WsClient {
+    conn: Framed<BoxedSocket, Codec>,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Self {
+        let (_resp, conn) = awc::Client::builder()
+            .max_http_version(awc::http::Version::HTTP_11)
+            .finish()
+            .ws(url)
+            .protocols(["janus-protocol"])
+            .max_frame_size(4 << 20)
+            .connect()
+            .await
+            .expect("WebSocket connect");
+        Self { conn }
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.conn.send(Message::Text(text.into().into())).await.expect("send");
+    }
+
+    pub async fn send(&mut self, v: &Value) {
+        self.send_text(v.to_string()).await;
+    }
+
+    /// The next JSON message, failing the test after [`WAIT`].
+    pub async fn recv(&mut self) -> Value {
+        self.try_recv(WAIT).await.expect("no message from server in time")
+    }
+
+    /// The next JSON message within `wait`, or `None`.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.conn.next()).await.ok()??;
+            match frame.expect("WebSocket frame") {
+                Frame::Text(b) | Frame::Binary(b) => return Some(serde_json::from_slice(&b).expect("server sent invalid JSON")),
+                Frame::Ping(p) => {
+                    let _ = self.conn.send(Message::Pong(p)).await;
+                }
+                Frame::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a request (adding a transaction) and returns the reply carrying that transaction;
+    /// other messages that arrive meanwhile are returned too, in order.
+    pub async fn call(&mut self, mut req: Value) -> (Value, Vec<Value>) {
+        let t = txn();
+        req["transaction"] = json!(t);
+        self.send(&req).await;
+        let mut others = Vec::new();
+        loop {
+            let m = self.recv().await;
+            if m["transaction"] == json!(t) && m["janus"] != json!("event") {
+                return (m, others);
+            }
+            others.push(m);
+        }
+    }
+
+    /// Sends a request and returns its reply, asserting nothing else arrived first.
+    pub async fn request(&mut self, req: Value) -> Value {
+        let (reply, others) = self.call(req).await;
+        assert!(others.is_empty(), "unexpected messages before the reply: {others:?}");
+        reply
+    }
+
+    pub async fn create_session(&mut self) -> u64 {
+        let r = self.request(json!({"janus": "create"})).await;
+        r["data"]["id"].as_u64().unwrap_or_else(|| panic!("create failed: {r}"))
+    }
+
+    pub async fn attach(&mut self, session: u64) -> u64 {
+        let r = self.request(json!({"janus": "attach", "session_id": session, "plugin": "janus.plugin.videoroom"})).await;
+        r["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {r}"))
+    }
+
+    /// A VideoRoom request on a handle.
+    pub async fn message(&mut self, session: u64, handle: u64, body: Value) -> Value {
+        self.request(json!({"janus": "message", "session_id": session, "handle_id": handle, "body": body})).await
+    }
+
+    /// Waits for the next message matching `pred`, failing on anything else.
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let m = self.recv().await;
+        assert!(pred(&m), "expected {what}, got {m}");
+        m
+    }
+
+    /// Sends a close frame and waits for the server's (not for the TCP connection to end).
+    pub async fn close(mut self) {
+        let _ = self.conn.send(Message::Close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(f)) = self.conn.next().await {
+                if matches!(f, Frame::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// A Janus client over HTTP.
+pub struct HttpClient {
+    client: awc::Client,
+    pub base: String,
+}
+
+impl HttpClient {
+    pub fn new(base: &str) -> Self {
+        let client = awc::Client::builder().timeout(Duration::from_secs(40)).finish();
+        Self { client, base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// POSTs raw text to `path` (relative to the base) and parses the JSON reply.
+    pub async fn post_raw(&self, path: &str, body: impl Into<String>) -> Value {
+        let mut resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body.into())
+            .await
+            .expect("POST");
+        assert_eq!(resp.status(), 200, "Janus-level replies are HTTP 200");
+        let body = resp.body().limit(8 << 20).await.expect("body");
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&body)))
+    }
+
+    pub async fn post(&self, path: &str, mut req: Value) -> Value {
+        if req.get("transaction").is_none() {
+            req["transaction"] = json!(txn());
+        }
+        self.post_raw(path, req.to_string()).await
+    }
+
+    /// `GET` returning (status, body).
+    pub async fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut resp = self.client.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        let status = resp.status().as_u16();
+        let body = resp.body().limit(8 << 20).await.expect("body");
+        (status, body.to_vec())
+    }
+
+    /// A long-poll, parsed.
+    pub async fn poll(&self, session: u64, maxev: usize) -> Value {
+        let (status, body) = self.get(&format!("/{session}?maxev={maxev}")).await;
+        assert_eq!(status, 200, "long-poll status");
+        serde_json::from_slice(&body).expect("long-poll JSON")
+    }
+
+    pub async fn create_session(&self) -> u64 {
+        let r = self.post("", json!({"janus": "create"})).await;
+        r["data"]["id"].as_u64().unwrap_or_else(|| panic!("create failed: {r}"))
+    }
+
+    pub async fn attach(&self, session: u64) -> u64 {
+        let r = self.post(&format!("/{session}"), json!({"janus": "attach", "plugin": "janus.plugin.videoroom"})).await;
+        r["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {r}"))
+    }
+
+    pub async fn message(&self, session: u64, handle: u64, body: Value) -> Value {
+        self.post(&format!("/{session}/{handle}"), json!({"janus": "message", "body": body})).await
+    }
+}
+
+/// Where the recorded Janus replies live (`../shared` beside the repository root).
+pub fn golden_dir() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [here.join("../../shared/janus-reference/golden"), here.join("golden")];
+    candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .unwrap_or_else(|| panic!("golden files not found (looked in {candidates:?})"))
+}
+
+pub fn golden(name: &str) -> Value {
+    let p = golden_dir().join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Compares a reply with a golden one: same keys everywhere, same values, except that golden
+/// placeholders (`"<session_id>"`, or `<id>` inside a string) match any value. Returns the
+/// first difference.
+pub fn matches_golden(golden: &Value, actual: &Value) -> Result<(), String> {
+    fn walk(g: &Value, a: &Value, path: &str) -> Result<(), String> {
+        match (g, a) {
+            (Value::String(gs), _) if gs.starts_with('<') && gs.ends_with('>') && !gs[1..].contains('<') => Ok(()),
+            (Value::String(gs), Value::String(as_)) if gs.contains('<') => {
+                let pattern = regex_lite::escape(gs);
+                let re = regex_lite::Regex::new(&format!("^{}$", placeholder_re().replace_all(&pattern, ".+")))
+                    .map_err(|e| e.to_string())?;
+                if re.is_match(as_) {
+                    Ok(())
+                } else {
+                    Err(format!("{path}: {as_:?} does not match {gs:?}"))
+                }
+            }
+            (Value::Object(go), Value::Object(ao)) => {
+                let gk: Vec<_> = go.keys().collect();
+                let ak: Vec<_> = ao.keys().collect();
+                let mut gks = gk.clone();
+                let mut aks = ak.clone();
+                gks.sort();
+                aks.sort();
+                if gks != aks {
+                    return Err(format!("{path}: keys {aks:?} differ from golden {gks:?}"));
+                }
+                for (k, gv) in go {
+                    walk(gv, &ao[k], &format!("{path}.{k}"))?;
+                }
+                Ok(())
+            }
+            (Value::Array(ga), Value::Array(aa)) => {
+                if ga.len() != aa.len() {
+                    return Err(format!("{path}: {} elements, golden has {}", aa.len(), ga.len()));
+                }
+                for (i, (gv, av)) in ga.iter().zip(aa).enumerate() {
+                    walk(gv, av, &format!("{path}[{i}]"))?;
+                }
+                Ok(())
+            }
+            _ if g == a => Ok(()),
+            _ => Err(format!("{path}: {a} differs from golden {g}")),
+        }
+    }
+    walk(golden, actual, "$")
+}
+
+fn placeholder_re() -> regex_lite::Regex {
+    // Escaped placeholders look like `<id>` (no regex metacharacters inside).
+    regex_lite::Regex::new(r"<[a-z_\-]+>").expect("static regex")
+}
+
+/// Asserts `actual` matches the golden file `name`.
+#[track_caller]
+pub fn assert_golden(name: &str, actual: &Value) {
+    if let Err(d) = matches_golden(&golden(name), actual) {
+        panic!("{name}: {d}\nactual: {actual:#}");
+    }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}

@@ -9,7 +9,7 @@ use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::{HandleRecord, StoreError};
+use shared::store::{Binding, HandleRecord, StoreError};
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
 use std::time::Duration;
 
@@ -83,6 +83,17 @@ impl Dispatcher {
         let node = match &h.binding {
             Some(b) if matches!(request, VideoRoomRequest::Async { .. }) => b.node.clone(),
             _ => self.node_for(route_room).await?,
+        };
+        // A join binds the handle to its room's node before it is sent, so the handle's next
+        // requests follow it there and are handled after it, in order (the node unbinds the
+        // handle again if the join fails).
+        let bound_room = match (bound_room, vr::join_room(&request)) {
+            (None, Some(room)) => {
+                let b = Binding { room, node: node.clone() };
+                self.backends().store.bind_handle(sid, hid, Some(b)).await?;
+                None
+            }
+            (b, _) => b,
         };
         let is_sync = matches!(request, VideoRoomRequest::Sync(_));
         let cmd = NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep: msg.jsep, bound_room };

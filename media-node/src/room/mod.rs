@@ -42,6 +42,7 @@ impl RoomActor {
                     self.outbox.send(Write::Bind(w.session, w.handle, b));
                 }
                 Membership::Left(w) if unbind_left => self.outbox.send(Write::Bind(w.session, w.handle, None)),
+                Membership::Rejected(w) => self.outbox.send(Write::Bind(w.session, w.handle, None)),
                 Membership::Left(_) => {}
             }
         }

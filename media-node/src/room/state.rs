@@ -31,6 +31,8 @@ pub struct Notice {
 pub enum Membership {
     Joined(Who),
     Left(Who),
+    /// A join that failed: the handle was routed here but is not a member.
+    Rejected(Who),
 }
 
 /// What a transition produced.
@@ -133,7 +135,13 @@ impl RoomState {
     ) -> Outcome {
         match self.handle_async(who, txn, name, parsed) {
             Ok(o) => o,
-            Err(e) => Outcome::default().notice(who, Some(txn), vr::error(&e)),
+            Err(e) => {
+                let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
+                if !self.slots.contains_key(&who) {
+                    out.membership.push(Membership::Rejected(who));
+                }
+                out
+            }
         }
     }
 
