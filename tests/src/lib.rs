@@ -183,6 +183,13 @@ impl WsClient {
         self.request(json!({"janus": "message", "session_id": session, "handle_id": handle, "body": body})).await
     }
 
+    /// An asynchronous VideoRoom request: asserts the `ack`, returns the event that follows.
+    pub async fn message_event(&mut self, session: u64, handle: u64, body: Value) -> Value {
+        let ack = self.message(session, handle, body).await;
+        assert_eq!(ack["janus"], "ack", "{ack}");
+        self.recv().await
+    }
+
     /// Waits for the next message matching `pred`, failing on anything else.
     pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let m = self.recv().await;

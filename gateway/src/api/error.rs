@@ -34,6 +34,8 @@ pub enum GatewayError {
     NodeUnavailable(String),
     #[error("state store unavailable: {0}")]
     Store(String),
+    #[error("more than {0} requests queued on one connection")]
+    Busy(usize),
     #[error("message of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
 }
@@ -74,6 +76,10 @@ impl GatewayError {
                 CoreError::new(CoreCode::PluginMessage, format!("Error sending message to plugin (media node unavailable: {why})"))
             }
             Store(why) => CoreError::new(CoreCode::Unknown, format!("State store unavailable ({why})")),
+            Busy(n) => CoreError::new(
+                CoreCode::TransportSpecific,
+                format!("Too many requests in flight on this connection (limit {n}); wait for replies"),
+            ),
             TooLarge { size, limit } => CoreError::new(
                 CoreCode::TransportSpecific,
                 format!("Message too large ({size} bytes, limit {limit} bytes)"),

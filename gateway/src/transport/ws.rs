@@ -21,13 +21,18 @@ use shared::ids::SessionId;
 use shared::janus::request::Transport;
 use shared::keys;
 use shared::wire::Signal;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use crate::api::error::GatewayError;
+use shared::janus::reply::Reply;
 use std::time::{Duration, Instant};
 
 /// The only subprotocol Janus clients speak on this port.
 pub const SUBPROTOCOL: &str = "janus-protocol";
 /// Events sent per mailbox read.
 const DRAIN_BATCH: usize = 64;
+/// Requests a connection may have waiting behind the one in flight; more are refused with an
+/// error rather than buffered without bound.
+const MAX_QUEUED: usize = 1024;
 
 /// `GET /` (any path, like Janus) on the WebSocket port.
 pub async fn handshake(req: HttpRequest, stream: web::Payload, d: web::Data<Dispatcher>) -> actix_web::Result<HttpResponse> {
@@ -71,6 +76,10 @@ pub struct WsConnection {
     /// Sessions whose subscription is being set up (counted against the limit).
     joining: usize,
     fragments: Option<BytesMut>,
+    /// Requests wait here while an earlier one is in flight: a connection's requests are
+    /// handled in the order they were sent (a `leave` sent right after a `join` follows it).
+    queue: VecDeque<Bytes>,
+    busy: bool,
 }
 
 impl WsConnection {
@@ -82,10 +91,22 @@ impl WsConnection {
             feeds: HashMap::new(),
             joining: 0,
             fragments: None,
+            queue: VecDeque::new(),
+            busy: false,
         }
     }
 
     fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.busy {
+            if self.queue.len() >= MAX_QUEUED {
+                let e = GatewayError::Busy(MAX_QUEUED).to_core();
+                ctx.text(bytestring(Reply::error(None, None, &e).to_bytes()));
+                return;
+            }
+            self.queue.push_back(bytes);
+            return;
+        }
+        self.busy = true;
         let d = self.d.clone();
         let cc = ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.feeds.len() + self.joining };
         let fut = async move { d.handle(&bytes, cc, None).await };
@@ -98,6 +119,10 @@ impl WsConnection {
             }
             if let Some(f) = out.followup {
                 ctx.spawn(f.into_actor(act));
+            }
+            act.busy = false;
+            if let Some(next) = act.queue.pop_front() {
+                act.request(next, ctx);
             }
         }));
     }

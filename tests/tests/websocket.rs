@@ -1,0 +1,206 @@
+//! The WebSocket transport: subprotocol negotiation, resilience to bad input, ownership of
+//! session events, claim, what closing a socket does, and the heartbeat.
+
+use portunus_tests::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A raw WebSocket handshake; returns the socket and the response head.
+fn raw_handshake(addr: &str, protocols: Option<&str>) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if let Some(p) = protocols {
+        req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).to_lowercase())
+}
+
+fn ws_addr(server: &TestServer) -> String {
+    server.ws_url.trim_start_matches("ws://").trim_end_matches('/').to_owned()
+}
+
+#[test]
+fn handshake_without_janus_protocol_is_refused_with_a_reason() {
+    let server = TestServer::start();
+    let addr = ws_addr(&server);
+    for offered in [None, Some("chat, superchat")] {
+        let (mut s, head) = raw_handshake(&addr, offered);
+        assert!(head.starts_with("http/1.1 400"), "expected 400, got {head}");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        assert!(body.contains("janus-protocol"), "the refusal says what is missing: {body}");
+    }
+    // Offered among others, janus-protocol is accepted and is the only one echoed.
+    let (_s, head) = raw_handshake(&addr, Some("foo, janus-protocol, bar"));
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    let echoed: Vec<&str> = head.lines().filter(|l| l.starts_with("sec-websocket-protocol:")).collect();
+    assert_eq!(echoed, vec!["sec-websocket-protocol: janus-protocol"]);
+}
+
+#[actix_web::test]
+async fn bad_input_gets_errors_and_the_socket_keeps_working() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    for junk in ["not json", "[1,2]", "5", "null", "\"s\"", "{}", "{\"janus\":5,\"transaction\":\"x\"}", "{\"janus\":\"nope\",\"transaction\":\"x\"}"] {
+        ws.send_text(junk).await;
+        let r = ws.recv().await;
+        assert_eq!(r["janus"], "error", "{junk} -> {r}");
+    }
+    // Binary frames are read like text frames.
+    assert_eq!(ws.request(json!({"janus": "ping"})).await["janus"], "pong");
+    // An oversized message gets a clear error, not a dropped connection.
+    let big = format!("{{\"janus\":\"ping\",\"transaction\":\"big\",\"pad\":\"{}\"}}", "x".repeat((1 << 20) + 10));
+    ws.send_text(big).await;
+    let r = ws.recv().await;
+    assert_eq!(r["error"]["code"], 450, "{r}");
+    assert!(r["error"]["reason"].as_str().unwrap().contains("too large"));
+    assert_eq!(ws.request(json!({"janus": "ping"})).await["janus"], "pong");
+}
+
+#[actix_web::test]
+async fn back_to_back_requests_each_get_exactly_one_reply() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let n = 50;
+    for i in 0..n {
+        ws.send(&json!({"janus": "keepalive", "session_id": sid, "transaction": format!("k{i}")})).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..n {
+        let r = ws.recv().await;
+        assert_eq!(r["janus"], "ack");
+        assert_eq!(r["session_id"], sid);
+        assert!(seen.insert(r["transaction"].as_str().unwrap().to_owned()), "duplicate reply {r}");
+    }
+    assert!(ws.try_recv(Duration::from_millis(300)).await.is_none(), "no extra replies");
+}
+
+/// Joins `handle` to `room` and returns the participant id from `joined`.
+async fn join(ws: &mut WsClient, sid: u64, h: u64, room: u64, display: &str) -> Value {
+    ws.message(sid, h, json!({"request": "join", "room": room, "ptype": "publisher", "display": display})).await;
+    let j = ws.expect("joined", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
+    j["plugindata"]["data"]["id"].clone()
+}
+
+#[actix_web::test]
+async fn events_go_to_the_connection_that_owns_the_session_and_move_on_claim() {
+    let server = TestServer::start();
+    let mut a = WsClient::connect(&server.ws_url).await;
+    let mut other = WsClient::connect(&server.ws_url).await;
+    let sid = a.create_session().await;
+    let h = a.attach(sid).await;
+    // A request sent on another connection: its event still goes to the owner (Janus does this).
+    let ack = other.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": "x"}})).await;
+    assert_eq!(ack["janus"], "ack");
+    a.expect("joined on the owner", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
+    assert!(other.try_recv(Duration::from_millis(300)).await.is_none());
+    // A second connection claims the session; from then on events go there.
+    let mut b = WsClient::connect(&server.ws_url).await;
+    let claimed = b.request(json!({"janus": "claim", "session_id": sid})).await;
+    assert_eq!(claimed, json!({"janus": "success", "session_id": sid, "transaction": claimed["transaction"]}));
+    b.request(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "leave"}})).await;
+    b.expect("leaving on the claimer", |m| m["plugindata"]["data"]["leaving"] == "ok").await;
+    assert!(a.try_recv(Duration::from_millis(300)).await.is_none(), "the old owner gets nothing more");
+    // Closing the old owner's socket no longer destroys the claimed session.
+    a.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.request(json!({"janus": "keepalive", "session_id": sid})).await["janus"], "ack");
+}
+
+#[actix_web::test]
+async fn closing_a_socket_destroys_its_sessions_and_the_room_hears_it() {
+    let server = TestServer::start();
+    let mut a = WsClient::connect(&server.ws_url).await;
+    let mut watcher = WsClient::connect(&server.ws_url).await;
+    let (sa, sw) = (a.create_session().await, watcher.create_session().await);
+    let (ha, hw) = (a.attach(sa).await, watcher.attach(sw).await);
+    join(&mut watcher, sw, hw, 1234, "watcher").await;
+    let id = join(&mut a, sa, ha, 1234, "leaver").await;
+    a.close().await;
+    let left = watcher.expect("leaving", |m| m["plugindata"]["data"]["leaving"].is_u64()).await;
+    assert_eq!(left["plugindata"]["data"]["leaving"], id);
+    let r = watcher.request(json!({"janus": "keepalive", "session_id": sa})).await;
+    assert_eq!(r["error"]["code"], 458, "the closed socket's session is gone: {r}");
+}
+
+#[actix_web::test]
+async fn with_a_reclaim_window_a_new_socket_can_claim_and_gets_the_queued_events() {
+    let mut cfg = test_config();
+    cfg.reclaim_timeout = 3;
+    let server = TestServer::with(cfg);
+    let mut a = WsClient::connect(&server.ws_url).await;
+    let sid = a.create_session().await;
+    let h = a.attach(sid).await;
+    a.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // An event produced while nobody listens waits in the mailbox.
+    let http = HttpClient::new(&server.base_url);
+    let ack = http.message(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(ack["janus"], "ack");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut b = WsClient::connect(&server.ws_url).await;
+    let (reply, _) = b.call(json!({"janus": "claim", "session_id": sid})).await;
+    assert_eq!(reply["janus"], "success");
+    b.expect("the queued joined event", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
+    // Unclaimed, a session is reaped once the window (counted from the close) has passed.
+    let c = WsClient::connect(&server.ws_url).await;
+    let mut c = c;
+    let sid2 = c.create_session().await;
+    c.close().await;
+    let closed_at = Instant::now();
+    loop {
+        let r = b.request(json!({"janus": "keepalive", "session_id": sid2})).await;
+        if r["janus"] == "error" {
+            assert_eq!(r["error"]["code"], 458);
+            break;
+        }
+        assert!(closed_at.elapsed() < Duration::from_secs(6), "session outlived its reclaim window");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(closed_at.elapsed() >= Duration::from_millis(2500), "reaped before the window ended");
+}
+
+#[test]
+fn a_silent_peer_is_pinged_then_dropped() {
+    let mut cfg = test_config();
+    cfg.ws_ping_interval = 1;
+    cfg.ws_client_timeout = 2;
+    let server = TestServer::with(cfg);
+    let (mut s, head) = raw_handshake(&ws_addr(&server), Some("janus-protocol"));
+    assert!(head.starts_with("http/1.1 101"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => frames.extend_from_slice(&buf[..n]),
+        }
+        // A close frame (opcode 8) ends the test; we never answer pings.
+        if frames.chunks(1).any(|b| b[0] == 0x88) {
+            break;
+        }
+    }
+    assert!(frames.first() == Some(&0x89), "the server pings first: {frames:?}");
+    assert!(frames.contains(&0x88), "then closes the connection: {frames:?}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
