@@ -68,6 +68,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     shared::telemetry::init(&cfg.log);
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     if let Some(url) = &cfg.redis_url {
         tracing::error!(redis_url = %url, "cluster mode (Redis) is not implemented yet; omit --redis-url to run standalone");
         return std::process::ExitCode::from(2);

@@ -122,6 +122,19 @@ impl Config {
         Ok(())
     }
 
+    /// Settings that work but surprise: reported at start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.session_timeout > 0 && self.longpoll_timeout >= self.session_timeout {
+            w.push(format!(
+                "longpoll_timeout ({} s) >= session_timeout ({} s): like Janus, a session whose only \
+                 activity is a parked long-poll times out while parked; lower longpoll_timeout",
+                self.longpoll_timeout, self.session_timeout
+            ));
+        }
+        w
+    }
+
     /// The base path without a trailing slash.
     pub fn base_path(&self) -> &str {
         let p = self.http_base_path.trim_end_matches('/');
