@@ -152,6 +152,22 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn the_example_file_documents_exactly_the_defaults() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/portunus.example.toml");
+        let c = Config::load(Some(&example), &[]).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
+        // Every field of the schema is documented in the example (as `key =`, maybe commented).
+        let text = std::fs::read_to_string(&example).unwrap();
+        let debug = format!("{d:?}");
+        let fields = debug.split([',', '{']).filter_map(|part| part.trim().split_once(": ").map(|(k, _)| k.trim()));
+        for key in fields {
+            let documented = text.contains(&format!("\n{key} =")) || text.contains(&format!("# {key} ="));
+            assert!(documented || key == "rooms" && text.contains("[[rooms]]"), "{key} is not documented");
+        }
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let dir = std::env::temp_dir().join(format!("portunus-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

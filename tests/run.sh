@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole Portunus test suite on a fresh machine: installs what is missing (Debian
+# packages by name; needs root or sudo), then runs `cargo test` for the whole workspace.
+# Extra arguments go to `cargo test` (e.g. `tests/run.sh -- --nocapture`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JANUS_JS=/usr/share/javascript/janus-gateway/janus.js
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+[ -f "$JANUS_JS" ] || missing+=(libjs-janus-gateway)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# janus.js needs a WebSocket class under Node: Node >= 22 has one, Node 20 behind a flag;
+# older Nodes get the `ws` package from the npm registry.
+if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null \
+   && ! node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null \
+   && [ ! -d tests/js/node_modules/ws ]; then
+  echo "tests/run.sh: this Node has no WebSocket; installing the ws package for the janus.js tests"
+  npm install --silent --no-save --prefix tests/js ws@8
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "tests/run.sh: cargo not found (install Rust with rustup)"; exit 1; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "portunus: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
