@@ -36,6 +36,7 @@ async fn an_idle_websocket_session_times_out_and_its_room_hears_it() {
     let waited = last_activity.elapsed();
     assert_golden("event.timeout.json", &timeout);
     assert_eq!(timeout["session_id"], si);
+    // Deadline 2 s after the last activity; reaped within 2 s after it (plus this loop's 0.5 s step).
     assert!(waited >= Duration::from_millis(1900) && waited <= Duration::from_millis(4500), "reaped after {waited:?}");
     let left = watcher.expect("leaving", |m| m["plugindata"]["data"]["leaving"].is_u64()).await;
     assert_eq!(left["plugindata"]["data"]["leaving"], idle_id);
