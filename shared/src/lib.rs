@@ -15,6 +15,7 @@
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
 //! - [`telemetry`]: tracing subscriber setup.
+//! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
 pub mod bus;
 pub mod clock;
@@ -24,6 +25,8 @@ pub mod janus;
 pub mod keys;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wire;
 
 use std::sync::Arc;

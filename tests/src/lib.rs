@@ -4,6 +4,10 @@
 //! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
 //! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
+mod redis_server;
+
+pub use redis_server::RedisServer;
+
 use actix_codec::Framed;
 use awc::ws::{Codec, Frame, Message};
 use awc::BoxedSocket;

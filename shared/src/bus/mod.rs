@@ -3,7 +3,9 @@
 //! (mailboxes) and the bus only wakes its consumer.
 
 mod memory;
+mod redis;
 
+pub use self::redis::RedisBus;
 pub use memory::MemoryBus;
 
 use async_trait::async_trait;

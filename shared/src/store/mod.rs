@@ -5,7 +5,9 @@
 //! and the Redis implementation (cluster mode) behave identically; each operation is atomic.
 
 mod memory;
+mod redis;
 
+pub use self::redis::{RedisStore, REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
 pub use memory::MemoryStore;
 
 use crate::ids::{HandleId, NodeId, RoomId, SessionId};

@@ -1,0 +1,201 @@
+//! The Redis [`Bus`] for cluster mode: one publisher connection (reconnecting on its own) and one
+//! subscriber connection owned by a task that keeps the wanted subscriptions. When Redis goes
+//! away the task reconnects with backoff and subscribes again to every channel someone still
+//! listens on; messages published meanwhile are lost, as Redis pub/sub is at-most-once, which
+//! is why events travel through store mailboxes and the bus only wakes their consumers.
+
+use super::{Bus, BusError, Subscription};
+use crate::store::{REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Backoff between reconnection attempts of the subscriber connection.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+enum Ctl {
+    Subscribe { channel: String, id: u64, tx: mpsc::UnboundedSender<Bytes>, done: oneshot::Sender<Result<(), BusError>> },
+    Unsubscribe { channel: String, id: u64 },
+}
+
+#[derive(Clone)]
+pub struct RedisBus {
+    publisher: ConnectionManager,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    next_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct Unsubscribe {
+    ctl: mpsc::UnboundedSender<Ctl>,
+    channel: String,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let _ = self.ctl.send(Ctl::Unsubscribe { channel: std::mem::take(&mut self.channel), id: self.id });
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl RedisBus {
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let client = ::redis::Client::open(url).map_err(unavailable)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(RECONNECT_MAX);
+        let publisher = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
+        let (ctl, rx) = mpsc::unbounded_channel();
+        tokio::spawn(subscriber_task(client, rx));
+        Ok(Self { publisher, ctl, next_id: Default::default() })
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
+        let mut c = self.publisher.clone();
+        ::redis::cmd("PUBLISH").arg(channel).arg(payload.as_ref()).query_async::<i64>(&mut c).await.map(|_| ()).map_err(unavailable)
+    }
+
+    /// Returns once Redis has confirmed the subscription, so a consumer that subscribes and then
+    /// reads its mailbox cannot miss a wake-up in between.
+    async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError> {
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done, confirmed) = oneshot::channel();
+        self.ctl
+            .send(Ctl::Subscribe { channel: channel.to_owned(), id, tx, done })
+            .map_err(|_| unavailable("bus stopped"))?;
+        match tokio::time::timeout(REDIS_RESPONSE_TIMEOUT * 2, confirmed).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            _ => {
+                let _ = self.ctl.send(Ctl::Unsubscribe { channel: channel.to_owned(), id });
+                return Err(unavailable("subscription not confirmed in time"));
+            }
+        }
+        let guard = Unsubscribe { ctl: self.ctl.clone(), channel: channel.to_owned(), id };
+        Ok(Subscription::new(rx, Box::new(guard)))
+    }
+}
+
+type Wanted = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Bytes>)>>;
+
+async fn connect_pubsub(client: &::redis::Client) -> Result<(PubSubSink, ::redis::aio::PubSubStream), BusError> {
+    let ps = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, client.get_async_pubsub())
+        .await
+        .map_err(|_| unavailable("connect timed out"))?
+        .map_err(unavailable)?;
+    Ok(ps.split())
+}
+
+async fn subscribe_on(sink: &mut PubSubSink, channel: &str) -> Result<(), BusError> {
+    tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sink.subscribe(channel))
+        .await
+        .map_err(|_| unavailable("SUBSCRIBE timed out"))?
+        .map_err(unavailable)
+}
+
+/// Owns the subscriber connection and the table of who listens where.
+async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+    let mut wanted: Wanted = HashMap::new();
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        // (Re)connect and restore every wanted subscription.
+        let (mut sink, mut stream) = match connect_pubsub(&client).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "bus: Redis subscriber connection failed; retrying");
+                // Keep serving control messages while Redis is away: new subscriptions fail fast.
+                let sleep = tokio::time::sleep(backoff);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => break,
+                        c = ctl.recv() => match c {
+                            None => return,
+                            Some(Ctl::Subscribe { done, .. }) => { let _ = done.send(Err(unavailable("Redis unavailable"))); }
+                            Some(Ctl::Unsubscribe { channel, id }) => remove(&mut wanted, &channel, id),
+                        },
+                    }
+                }
+                backoff = (backoff * 2).min(RECONNECT_MAX);
+                continue;
+            }
+        };
+        let mut restored = true;
+        for channel in wanted.keys() {
+            if let Err(e) = subscribe_on(&mut sink, channel).await {
+                tracing::warn!(error = %e, "bus: resubscribe failed");
+                restored = false;
+                break;
+            }
+        }
+        if !restored {
+            continue;
+        }
+        if backoff > RECONNECT_MIN {
+            tracing::info!(channels = wanted.len(), "bus: Redis subscriber connection restored");
+        }
+        backoff = RECONNECT_MIN;
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(m) => {
+                        if let Some(list) = wanted.get(m.get_channel_name()) {
+                            let payload = Bytes::copy_from_slice(m.get_payload_bytes());
+                            for (_, tx) in list {
+                                let _ = tx.send(payload.clone());
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::warn!("bus: Redis subscriber connection lost; reconnecting");
+                        break;
+                    }
+                },
+                c = ctl.recv() => match c {
+                    None => return,
+                    Some(Ctl::Subscribe { channel, id, tx, done }) => {
+                        let first = !wanted.contains_key(&channel);
+                        let r = if first { subscribe_on(&mut sink, &channel).await } else { Ok(()) };
+                        if r.is_ok() {
+                            wanted.entry(channel).or_default().push((id, tx));
+                        }
+                        let failed = r.is_err();
+                        let _ = done.send(r);
+                        if failed {
+                            break; // The connection is suspect: rebuild it.
+                        }
+                    }
+                    Some(Ctl::Unsubscribe { channel, id }) => {
+                        remove(&mut wanted, &channel, id);
+                        if !wanted.contains_key(&channel) {
+                            let _ = tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sink.unsubscribe(&channel)).await;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn remove(wanted: &mut Wanted, channel: &str, id: u64) {
+    if let Some(list) = wanted.get_mut(channel) {
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            wanted.remove(channel);
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The Redis [`Store`] for cluster mode. Every operation that touches several keys is one Lua
+//! script, so it is atomic exactly like the in-memory twin's single lock. Time comes from the
+//! injected [`Clock`] (passed to the scripts), so both implementations run one conformance suite.
+//!
+//! Keys (prefix `pt:`; a session's keys share the hash tag `{s:SID}`):
+//! `pt:{s:SID}:meta` (hash: created, timeout, owner, gone), `pt:{s:SID}:handles` (hash of handle
+//! JSON), `pt:{s:SID}:mbox` (list of events), `pt:{s:SID}:grave` (marks a destroyed session's
+//! readable mailbox), `pt:sessions` (set), `pt:deadlines` (zset), `pt:handles:count`,
+//! `pt:room:R` (room JSON), `pt:room:R:n` (participants), `pt:room:R:node` (owner), `pt:rooms`.
+
+use super::*;
+use crate::clock::Clock;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::Script;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Redis command never waits longer than this; a dead Redis becomes an error, not a hang.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connecting (or reconnecting) gives up after this.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+struct Scripts {
+    create: Script,
+    touch: Script,
+    claim: Script,
+    release: Script,
+    destroy: Script,
+    take_expired: Script,
+    attach: Script,
+    detach: Script,
+    bind: Script,
+    push: Script,
+    create_room: Script,
+    place_room: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            create: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', ARGV[3], 'owner', ARGV[4], 'gone', '0')
+if tonumber(ARGV[3]) > 0 then redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1]) end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4], KEYS[5])
+return 1",
+            ),
+            touch: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone')
+if f[2] == '0' and tonumber(f[1]) > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(f[1]), ARGV[1])
+end
+return 1",
+            ),
+            claim: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
+local t = tonumber(redis.call('HGET', KEYS[1], 'timeout'))
+if t > 0 then redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1",
+            ),
+            release: Script::new(
+                r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', '', 'gone', '1')
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
+return 1",
+            ),
+            destroy: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local hs = redis.call('HGETALL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[5], ARGV[2])
+return hs",
+            ),
+            take_expired: Script::new(
+                r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do redis.call('ZREM', KEYS[1], id) end
+return ids",
+            ),
+            attach: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('INCR', KEYS[3])
+return 1",
+            ),
+            detach: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DECR', KEYS[2])
+return v",
+            ),
+            // Room ids are kept as strings inside the JSON: Lua numbers lose digits past 2^53's 14.
+            bind: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local h = cjson.decode(v)
+if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else h['room'] = ARGV[2]; h['node'] = ARGV[3] end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+return 1",
+            ),
+            push: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[2]), -1)
+return 1",
+            ),
+            create_room: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1",
+            ),
+            place_room: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]",
+            ),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    con: ConnectionManager,
+    clock: Arc<dyn Clock>,
+    scripts: Arc<Scripts>,
+}
+
+fn meta(s: SessionId) -> String {
+    format!("pt:{{s:{s}}}:meta")
+}
+fn handles(s: SessionId) -> String {
+    format!("pt:{{s:{s}}}:handles")
+}
+fn mbox(s: SessionId) -> String {
+    format!("pt:{{s:{s}}}:mbox")
+}
+fn grave(s: SessionId) -> String {
+    format!("pt:{{s:{s}}}:grave")
+}
+const SESSIONS: &str = "pt:sessions";
+const DEADLINES: &str = "pt:deadlines";
+const HANDLE_COUNT: &str = "pt:handles:count";
+const ROOMS: &str = "pt:rooms";
+fn room_key(r: RoomId) -> String {
+    format!("pt:room:{r}")
+}
+fn room_n(r: RoomId) -> String {
+    format!("pt:room:{r}:n")
+}
+fn room_node(r: RoomId) -> String {
+    format!("pt:room:{r}:node")
+}
+
+fn unavailable(e: ::redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A handle as stored: JSON written and read here only (domain records carry no serde).
+fn encode_handle(h: &HandleRecord) -> String {
+    let mut v = serde_json::json!({"plugin": h.plugin, "opaque_id": h.opaque_id});
+    if let Some(b) = &h.binding {
+        v["room"] = serde_json::json!(b.room.0.to_string());
+        v["node"] = serde_json::json!(b.node.0);
+    }
+    v.to_string()
+}
+
+fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleRecord> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let binding = match (v["room"].as_str().and_then(|r| r.parse().ok()), v["node"].as_str()) {
+        (Some(room), Some(node)) => Some(Binding { room: RoomId(room), node: NodeId(node.to_owned()) }),
+        _ => None,
+    };
+    Some(HandleRecord {
+        id,
+        session,
+        plugin: v["plugin"].as_str().unwrap_or_default().to_owned(),
+        opaque_id: v["opaque_id"].as_str().map(str::to_owned),
+        binding,
+    })
+}
+
+impl RedisStore {
+    /// Connects (and keeps reconnecting in the background after failures).
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url).map_err(unavailable)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let con = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
+        Ok(Self { con, clock, scripts: Arc::new(Scripts::new()) })
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Deletes every Portunus key (tests start from a clean database).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("FLUSHDB").query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create_session(
+        &self,
+        requested: Option<SessionId>,
+        timeout_ms: u64,
+        owner: Option<u64>,
+        max_sessions: usize,
+    ) -> Result<SessionId, StoreError> {
+        let mut c = self.con.clone();
+        for _ in 0..16 {
+            let id = requested.unwrap_or_else(SessionId::random);
+            let r: i64 = self
+                .scripts
+                .create
+                .key(meta(id))
+                .key(SESSIONS)
+                .key(DEADLINES)
+                .key(mbox(id))
+                .key(grave(id))
+                .arg(id.0)
+                .arg(self.now())
+                .arg(timeout_ms)
+                .arg(owner.map(|o| o.to_string()).unwrap_or_default())
+                .arg(max_sessions)
+                .invoke_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            match r {
+                1 => return Ok(id),
+                -2 => return Err(StoreError::Limit),
+                _ if requested.is_some() => return Err(StoreError::Conflict),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn session(&self, sid: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let mut c = self.con.clone();
+        let (fields, deadline): (Vec<Option<String>>, Option<f64>) = ::redis::pipe()
+            .cmd("HMGET")
+            .arg(meta(sid))
+            .arg(&["created", "timeout", "owner", "gone"])
+            .cmd("ZSCORE")
+            .arg(DEADLINES)
+            .arg(sid.0)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        let [created, timeout, owner, gone] = fields.as_slice() else { return Ok(None) };
+        let Some(created) = created.as_ref().and_then(|c| c.parse().ok()) else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            id: sid,
+            created_ms: created,
+            deadline_ms: deadline.map(|d| d as u64),
+            timeout_ms: timeout.as_ref().and_then(|t| t.parse().ok()).unwrap_or(0),
+            owner: owner.as_ref().and_then(|o| o.parse().ok()),
+            transport_gone: gone.as_deref() == Some("1"),
+        }))
+    }
+
+    async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .touch
+            .key(meta(sid))
+            .key(DEADLINES)
+            .arg(sid.0)
+            .arg(self.now())
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(r == 1)
+    }
+
+    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .claim
+            .key(meta(sid))
+            .key(DEADLINES)
+            .arg(sid.0)
+            .arg(self.now())
+            .arg(owner.to_string())
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(r == 1)
+    }
+
+    async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let _: i64 = self
+            .scripts
+            .release
+            .key(meta(sid))
+            .key(DEADLINES)
+            .arg(sid.0)
+            .arg(self.now())
+            .arg(owner.to_string())
+            .arg(reclaim_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError> {
+        let mut c = self.con.clone();
+        let r: Option<Vec<String>> = self
+            .scripts
+            .destroy
+            .key(meta(sid))
+            .key(handles(sid))
+            .key(SESSIONS)
+            .key(DEADLINES)
+            .key(mbox(sid))
+            .key(grave(sid))
+            .key(HANDLE_COUNT)
+            .arg(sid.0)
+            .arg(MAILBOX_GRACE_MS)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        // HGETALL's flat [id, json, id, json, ...].
+        Ok(r.map(|flat| {
+            flat.chunks(2)
+                .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
+                .collect()
+        }))
+    }
+
+    async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {
+        let mut c = self.con.clone();
+        let ids: Vec<u64> = self
+            .scripts
+            .take_expired
+            .key(DEADLINES)
+            .arg(self.now())
+            .arg(limit)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.into_iter().map(SessionId).collect())
+    }
+
+    async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        let mut c = self.con.clone();
+        let (s, h): (u64, Option<i64>) = ::redis::pipe()
+            .cmd("SCARD")
+            .arg(SESSIONS)
+            .cmd("GET")
+            .arg(HANDLE_COUNT)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok((s, h.unwrap_or(0).max(0) as u64))
+    }
+
+    async fn attach_handle(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+    ) -> Result<HandleId, StoreError> {
+        let mut c = self.con.clone();
+        for _ in 0..16 {
+            let id = HandleId::random();
+            let rec = HandleRecord { id, session: sid, plugin: plugin.to_owned(), opaque_id: opaque_id.clone(), binding: None };
+            let r: i64 = self
+                .scripts
+                .attach
+                .key(meta(sid))
+                .key(handles(sid))
+                .key(HANDLE_COUNT)
+                .arg(id.0)
+                .arg(encode_handle(&rec))
+                .arg(max_handles)
+                .invoke_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            match r {
+                1 => return Ok(id),
+                -1 => return Err(StoreError::NoSuchSession),
+                -2 => return Err(StoreError::Limit),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
+        let mut c = self.con.clone();
+        let v: Option<String> = ::redis::cmd("HGET").arg(handles(sid)).arg(hid.0).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(v.and_then(|v| decode_handle(sid, hid, &v)))
+    }
+
+    async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
+        let mut c = self.con.clone();
+        let v: Option<String> = self
+            .scripts
+            .detach
+            .key(handles(sid))
+            .key(HANDLE_COUNT)
+            .arg(hid.0)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(v.and_then(|v| decode_handle(sid, hid, &v)))
+    }
+
+    async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let (room, node) = match binding {
+            Some(b) => (b.room.0.to_string(), b.node.0),
+            None => (String::new(), String::new()),
+        };
+        let _: i64 = self
+            .scripts
+            .bind
+            .key(handles(sid))
+            .arg(hid.0)
+            .arg(room)
+            .arg(node)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let _: i64 = self
+            .scripts
+            .push
+            .key(meta(sid))
+            .key(grave(sid))
+            .key(mbox(sid))
+            .arg(event.as_ref())
+            .arg(MAILBOX_CAP)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError> {
+        let mut c = self.con.clone();
+        let v: Option<Vec<Vec<u8>>> = ::redis::cmd("LPOP").arg(mbox(sid)).arg(max).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(v.unwrap_or_default().into_iter().map(Bytes::from).collect())
+    }
+
+    async fn create_room(&self, config: RoomConfig, max_rooms: usize) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let json = serde_json::to_string(&config).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let r: i64 = self
+            .scripts
+            .create_room
+            .key(room_key(config.room))
+            .key(ROOMS)
+            .arg(config.room.0)
+            .arg(json)
+            .arg(max_rooms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        match r {
+            1 => Ok(()),
+            -2 => Err(StoreError::Limit),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        let mut c = self.con.clone();
+        let (cfg, n): (Option<String>, Option<u64>) =
+            ::redis::cmd("MGET").arg(room_key(room)).arg(room_n(room)).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(cfg
+            .and_then(|j| serde_json::from_str::<RoomConfig>(&j).ok())
+            .map(|config| RoomRecord { config, participants: n.unwrap_or(0) }))
+    }
+
+    async fn update_room(&self, config: RoomConfig) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let json = serde_json::to_string(&config).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        ::redis::cmd("SET").arg(room_key(config.room)).arg(json).arg("XX").query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("SET").arg(room_n(room)).arg(n).query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn delete_room(&self, room: RoomId) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let (deleted, _): (i64, i64) = ::redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(room_key(room))
+            .arg(room_n(room))
+            .arg(room_node(room))
+            .cmd("SREM")
+            .arg(ROOMS)
+            .arg(room.0)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        let mut c = self.con.clone();
+        let mut ids: Vec<u64> = ::redis::cmd("SMEMBERS").arg(ROOMS).query_async(&mut c).await.map_err(unavailable)?;
+        ids.sort_unstable();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = ::redis::cmd("MGET");
+        for id in &ids {
+            mget.arg(room_key(RoomId(*id))).arg(room_n(RoomId(*id)));
+        }
+        let vals: Vec<Option<String>> = mget.query_async(&mut c).await.map_err(unavailable)?;
+        Ok(vals
+            .chunks(2)
+            .filter_map(|pair| {
+                let config = serde_json::from_str::<RoomConfig>(pair[0].as_deref()?).ok()?;
+                let participants = pair.get(1).cloned().flatten().and_then(|n| n.parse().ok()).unwrap_or(0);
+                Some(RoomRecord { config, participants })
+            })
+            .collect())
+    }
+
+    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+        let mut c = self.con.clone();
+        let owner: String =
+            self.scripts.place_room.key(room_node(room)).arg(&candidate.0).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(NodeId(owner))
+    }
+}

@@ -1,0 +1,174 @@
+//! What a [`Store`] must do, as one suite. Time moves only through the given [`ManualClock`],
+//! which the store under test must read.
+
+use crate::clock::ManualClock;
+use crate::ids::{NodeId, RoomId, SessionId};
+use crate::janus::videoroom::RoomConfig;
+use crate::store::{Binding, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
+use bytes::Bytes;
+
+/// Runs every check; each starts from an empty store (`reset` clears it).
+pub async fn run<S: Store, F, Fut>(store: &S, clock: &ManualClock, reset: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    reset().await;
+    sessions_expire_after_their_timeout_unless_touched(store, clock).await;
+    reset().await;
+    zero_timeout_never_expires_but_a_released_session_does(store, clock).await;
+    reset().await;
+    ids_conflict_and_limits_hold(store).await;
+    reset().await;
+    mailbox_is_ordered_bounded_and_outlives_the_session_briefly(store, clock).await;
+    reset().await;
+    handles_bind_and_are_returned_when_the_session_ends(store).await;
+    reset().await;
+    rooms_and_placement(store).await;
+    reset().await;
+    expired_sessions_are_handed_out_once_under_contention(store, clock).await;
+}
+
+async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clock: &ManualClock) {
+    let a = s.create_session(None, 10_000, None, 100).await.unwrap();
+    let b = s.create_session(None, 10_000, None, 100).await.unwrap();
+    clock.advance_ms(9_000);
+    assert!(s.touch_session(a).await.unwrap());
+    assert!(!s.touch_session(SessionId(1)).await.unwrap(), "touching an unknown session says so");
+    clock.advance_ms(1_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![b]);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "handed out once only");
+    clock.advance_ms(9_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![a]);
+    let rec = s.session(a).await.unwrap().expect("still there until destroyed");
+    assert_eq!(rec.timeout_ms, 10_000);
+}
+
+async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S, clock: &ManualClock) {
+    let a = s.create_session(None, 0, Some(7), 100).await.unwrap();
+    clock.advance_ms(10_000_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty());
+    s.release_session(a, 7, 5_000).await.unwrap();
+    assert!(s.session(a).await.unwrap().unwrap().transport_gone);
+    clock.advance_ms(4_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty());
+    assert!(s.claim_session(a, 8).await.unwrap());
+    assert_eq!(s.session(a).await.unwrap().unwrap().owner, Some(8));
+    clock.advance_ms(10_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "claimed again: no reclaim deadline");
+    s.release_session(a, 7, 0).await.unwrap();
+    assert!(!s.session(a).await.unwrap().unwrap().transport_gone, "a former owner cannot release it");
+    s.release_session(a, 8, 1_000).await.unwrap();
+    clock.advance_ms(1_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![a]);
+    assert!(!s.claim_session(SessionId(3), 1).await.unwrap());
+}
+
+async fn ids_conflict_and_limits_hold<S: Store>(s: &S) {
+    let a = s.create_session(Some(SessionId(42)), 1000, None, 2).await.unwrap();
+    assert_eq!(a, SessionId(42));
+    assert_eq!(s.create_session(Some(a), 1000, None, 2).await, Err(StoreError::Conflict));
+    s.create_session(None, 1000, None, 2).await.unwrap();
+    assert_eq!(s.create_session(None, 1000, None, 2).await, Err(StoreError::Limit));
+    s.attach_handle(a, "p", None, 1).await.unwrap();
+    assert_eq!(s.attach_handle(a, "p", None, 1).await, Err(StoreError::Limit));
+    assert_eq!(s.attach_handle(SessionId(5), "p", None, 1).await, Err(StoreError::NoSuchSession));
+    assert_eq!(s.counts().await.unwrap(), (2, 1));
+}
+
+async fn mailbox_is_ordered_bounded_and_outlives_the_session_briefly<S: Store>(s: &S, clock: &ManualClock) {
+    let a = s.create_session(None, 1000, None, 10).await.unwrap();
+    for i in 0..(MAILBOX_CAP + 5) {
+        s.push_event(a, Bytes::from(i.to_string())).await.unwrap();
+    }
+    let first = s.pop_events(a, 2).await.unwrap();
+    assert_eq!(first, vec![Bytes::from("5"), Bytes::from("6")], "oldest dropped beyond the cap");
+    assert_eq!(s.pop_events(a, 10_000).await.unwrap().len(), MAILBOX_CAP - 2);
+    assert!(s.pop_events(a, 10).await.unwrap().is_empty());
+    s.push_event(a, Bytes::from("before")).await.unwrap();
+    s.destroy_session(a).await.unwrap();
+    s.push_event(a, Bytes::from("last")).await.unwrap();
+    assert_eq!(s.pop_events(a, 10).await.unwrap(), vec![Bytes::from("before"), Bytes::from("last")]);
+    // Unknown sessions have no mailbox.
+    s.push_event(SessionId(9), Bytes::from("x")).await.unwrap();
+    assert!(s.pop_events(SessionId(9), 10).await.unwrap().is_empty());
+    // A session created again with the same id starts with an empty mailbox.
+    s.push_event(a, Bytes::from("stale")).await.unwrap();
+    let again = s.create_session(Some(a), 1000, None, 10).await.unwrap();
+    assert!(s.pop_events(again, 10).await.unwrap().is_empty());
+    let _ = clock; // The grace period itself is real time in Redis (PEXPIRE); see MAILBOX_GRACE_MS.
+    assert!(MAILBOX_GRACE_MS >= 5_000);
+}
+
+async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
+    let sid = s.create_session(None, 1000, None, 10).await.unwrap();
+    let h1 = s.attach_handle(sid, "janus.plugin.videoroom", Some("opaque".into()), 10).await.unwrap();
+    let h2 = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    let big_room = RoomId((1 << 53) - 1);
+    let b = Binding { room: big_room, node: NodeId("node-a".into()) };
+    s.bind_handle(sid, h1, Some(b.clone())).await.unwrap();
+    let r = s.handle(sid, h1).await.unwrap().unwrap();
+    assert_eq!((r.id, r.session, r.opaque_id.as_deref(), r.binding.clone()), (h1, sid, Some("opaque"), Some(b.clone())));
+    s.bind_handle(sid, h2, Some(b.clone())).await.unwrap();
+    s.bind_handle(sid, h2, None).await.unwrap();
+    assert_eq!(s.handle(sid, h2).await.unwrap().unwrap().binding, None);
+    let d = s.detach_handle(sid, h2).await.unwrap().unwrap();
+    assert_eq!(d.id, h2);
+    assert!(s.detach_handle(sid, h2).await.unwrap().is_none());
+    assert_eq!(s.counts().await.unwrap(), (1, 1));
+    let gone = s.destroy_session(sid).await.unwrap().expect("first destroy returns the handles");
+    assert_eq!(gone.len(), 1);
+    assert_eq!((gone[0].id, gone[0].binding.clone()), (h1, Some(b)));
+    assert!(s.destroy_session(sid).await.unwrap().is_none(), "only one caller tears a session down");
+    assert_eq!(s.counts().await.unwrap(), (0, 0));
+    assert!(!s.touch_session(sid).await.unwrap());
+}
+
+async fn rooms_and_placement<S: Store>(s: &S) {
+    let room = RoomConfig::demo_room();
+    s.create_room(room.clone(), 10).await.unwrap();
+    assert_eq!(s.create_room(room.clone(), 10).await, Err(StoreError::Conflict));
+    let mut other = room.clone();
+    other.room = RoomId(7);
+    assert_eq!(s.create_room(other.clone(), 1).await, Err(StoreError::Limit));
+    s.create_room(other.clone(), 10).await.unwrap();
+    s.set_room_participants(RoomId(7), 3).await.unwrap();
+    let mut edited = other.clone();
+    edited.description = "edited".into();
+    s.update_room(edited).await.unwrap();
+    let r = s.room(RoomId(7)).await.unwrap().unwrap();
+    assert_eq!((r.config.description.as_str(), r.participants), ("edited", 3));
+    let ids: Vec<u64> = s.list_rooms().await.unwrap().iter().map(|r| r.config.room.0).collect();
+    assert_eq!(ids, vec![7, 1234]);
+    let a = NodeId("a".into());
+    let b = NodeId("b".into());
+    assert_eq!(s.place_room(RoomId(7), &a).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId(7), &b).await.unwrap(), a, "the first placement wins");
+    assert!(s.delete_room(RoomId(7)).await.unwrap());
+    assert!(!s.delete_room(RoomId(7)).await.unwrap());
+    assert!(s.room(RoomId(7)).await.unwrap().is_none());
+    assert_eq!(s.place_room(RoomId(7), &b).await.unwrap(), b, "a deleted room is placed afresh");
+}
+
+async fn expired_sessions_are_handed_out_once_under_contention<S: Store>(s: &S, clock: &ManualClock) {
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        all.push(s.create_session(None, 1000, None, 1000).await.unwrap());
+    }
+    clock.advance_ms(1000);
+    let takers = (0..4).map(|_| async {
+        let mut got = Vec::new();
+        loop {
+            let batch = s.take_expired(7).await.unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch);
+        }
+    });
+    let results = futures_util::future::join_all(takers).await;
+    let mut taken: Vec<SessionId> = results.into_iter().flatten().collect();
+    taken.sort();
+    all.sort();
+    assert_eq!(taken, all, "every expired session exactly once");
+}
