@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole Portunus test suite on a fresh machine: installs what is missing (Debian
-# packages by name; needs root or sudo), then runs `cargo test` for the whole workspace.
+# packages by name: Node, janus.js, redis-server; needs root or sudo), then runs `cargo test`
+# for the whole workspace. Tests start their own redis-server on free ports.
 # Extra arguments go to `cargo test` (e.g. `tests/run.sh -- --nocapture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ JANUS_JS=/usr/share/javascript/janus-gateway/janus.js
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 [ -f "$JANUS_JS" ] || missing+=(libjs-janus-gateway)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo=""

@@ -9,12 +9,14 @@
 //! - [`transport`]: WebSocket (`janus-protocol`) and HTTP REST/long-poll.
 //! - [`rpc`]: request/reply to media nodes over the bus, with deadlines.
 //! - [`reaper`]: keepalive-driven session reaping.
+//! - [`nodes`]: live media nodes and room placement.
 //! - [`metrics`], [`admin`]: Prometheus metrics, health and readiness.
 //! - [`standalone`]: rooms from configuration, in-process media node wiring.
 
 pub mod admin;
 pub mod api;
 pub mod metrics;
+pub mod nodes;
 pub mod reaper;
 pub mod rpc;
 pub mod standalone;
@@ -25,7 +27,6 @@ use actix_web::dev::ServerHandle;
 use actix_web::{middleware, web, App, HttpServer};
 use api::Dispatcher;
 use shared::config::Config;
-use shared::ids::NodeId;
 use shared::Backends;
 use std::net::SocketAddr;
 
@@ -62,7 +63,8 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let gateway_id = format!("gw-{:x}", shared::ids::random_id());
     let rpc = rpc::RpcClient::start(backends.clone(), &gateway_id).await.map_err(std::io::Error::other)?;
     let metrics = metrics::Metrics::new();
-    let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, NodeId(cfg.node_id.clone()));
+    let nodes = nodes::NodeDirectory::new(backends.store.clone()).start();
+    let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, nodes);
     reaper::Reaper::new(dispatcher.clone()).start();
 
     let workers = if cfg.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { cfg.workers };

@@ -71,12 +71,20 @@ async fn main() -> std::process::ExitCode {
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }
-    if let Some(url) = &cfg.redis_url {
-        tracing::error!(redis_url = %url, "cluster mode (Redis) is not implemented yet; omit --redis-url to run standalone");
-        return std::process::ExitCode::from(2);
-    }
-    tracing::info!("standalone mode: no Redis, single media node in-process");
-    let running = match gateway::start_standalone(cfg.clone()).await {
+    let started = match &cfg.redis_url {
+        Some(url) => {
+            tracing::info!(redis = %url, "cluster mode: state in Redis, media nodes run as portunus-media-node");
+            match shared::Backends::redis(url).await {
+                Ok(b) => gateway::start(cfg.clone(), b).await,
+                Err(e) => Err(std::io::Error::other(format!("Redis at {url}: {e}"))),
+            }
+        }
+        None => {
+            tracing::info!("standalone mode: no Redis, single media node in-process");
+            gateway::start_standalone(cfg.clone()).await
+        }
+    };
+    let running = match started {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

@@ -15,7 +15,7 @@ use shared::bus::Subscription;
 use shared::ids::{NodeId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomRequest};
-use shared::store::{RoomRecord, StoreError};
+use shared::store::{NodeStatus, RoomRecord, StoreError};
 use shared::wire::{decode_rpc, NodeCommand, RpcResult};
 use shared::Backends;
 use std::collections::HashMap;
@@ -260,8 +260,32 @@ fn store_failure(e: StoreError) -> serde_json::Value {
     vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, format!("State store unavailable: {e}")))
 }
 
+/// How often a node renews its registration, and how long one lasts: a node that stops
+/// beating is considered lost within 6 s.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const NODE_TTL_MS: u64 = 6_000;
+
+impl NodeAgent {
+    /// This node's registry entry: its load is what placement balances on.
+    fn status(&self) -> NodeStatus {
+        NodeStatus { node: self.node.clone(), load: self.rooms.len() as u64, draining: false }
+    }
+}
+
 impl Actor for NodeAgent {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(HEARTBEAT, |act, _| {
+            let store = act.backends.store.clone();
+            let status = act.status();
+            actix::spawn(async move {
+                if let Err(e) = store.register_node(status, NODE_TTL_MS).await {
+                    tracing::warn!(error = %e, "node heartbeat failed");
+                }
+            });
+        });
+    }
 }
 
 impl StreamHandler<Bytes> for NodeAgent {

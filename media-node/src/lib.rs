@@ -27,6 +27,9 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<actix::Addr<agent
         .await
         .map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
+    // Registered before returning, so a gateway started next can place rooms here at once.
+    let status = shared::store::NodeStatus { node: node.clone(), load: 0, draining: false };
+    backends.store.register_node(status, agent::NODE_TTL_MS).await.map_err(|e| e.to_string())?;
     tracing::info!(node = %node, "media node ready");
     Ok(agent::NodeAgent::start(node, backends, outbox, sub))
 }

@@ -1,26 +1,63 @@
-//! `portunus-media-node`: a media node for cluster mode. Cluster mode (Redis backends) arrives
-//! with the cluster issue; until then this binary refuses to start rather than pretend.
+//! `portunus-media-node`: a media node for cluster mode. It registers in Redis, takes the rooms
+//! gateways place on it, and serves them until stopped.
 
 use clap::Parser;
+use shared::config::Config;
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(name = "portunus-media-node", version, about = "Portunus media node (cluster mode)")]
 struct Cli {
-    /// Redis URL shared with the gateways.
+    /// TOML configuration file (see deploy/portunus.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Redis URL shared with the gateways (required).
     #[arg(long)]
     redis_url: Option<String>,
-    /// This node's name in the cluster.
+    /// This node's name in the cluster (unique per node).
     #[arg(long)]
     node_id: Option<String>,
 }
 
-fn main() {
+#[actix::main]
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    shared::telemetry::init("info");
-    tracing::error!(
-        redis_url = ?cli.redis_url,
-        node_id = ?cli.node_id,
-        "cluster mode (Redis) is not implemented yet; run `portunus-gateway` without --redis-url for standalone mode, which embeds a media node"
-    );
-    std::process::exit(2);
+    let mut flags = Vec::new();
+    if let Some(u) = &cli.redis_url {
+        flags.push(("redis_url", u.clone()));
+    }
+    if let Some(n) = &cli.node_id {
+        flags.push(("node_id", n.clone()));
+    }
+    let cfg = match Config::load(cli.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portunus-media-node: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(&cfg.log);
+    let Some(url) = cfg.redis_url.clone() else {
+        tracing::error!("a media node needs --redis-url (standalone mode runs one inside portunus-gateway)");
+        return std::process::ExitCode::from(2);
+    };
+    let backends = match shared::Backends::redis(&url).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(redis = %url, error = %e, "cannot reach Redis");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let agent = match media_node::start(&cfg, backends).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    media_node::agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
+    tracing::info!(node = %cfg.node_id, redis = %url, "media node serving");
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+    std::process::ExitCode::SUCCESS
 }

@@ -45,6 +45,13 @@ impl Backends {
         Self { store: Arc::new(store::MemoryStore::default()), bus: Arc::new(bus::MemoryBus::new()) }
     }
 
+    /// Redis backends (cluster mode): state and pub/sub on the server at `url`.
+    pub async fn redis(url: &str) -> Result<Self, String> {
+        let store = store::RedisStore::connect(url, Arc::new(clock::SystemClock)).await.map_err(|e| e.to_string())?;
+        let bus = bus::RedisBus::connect(url).await.map_err(|e| e.to_string())?;
+        Ok(Self { store: Arc::new(store), bus: Arc::new(bus) })
+    }
+
     /// Appends an event to a session's mailbox and wakes whoever consumes it. The push comes
     /// first so a consumer woken by the signal always finds the event.
     pub async fn deliver(&self, sid: ids::SessionId, event: bytes::Bytes) -> Result<(), store::StoreError> {

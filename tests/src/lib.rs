@@ -50,6 +50,15 @@ impl TestServer {
     }
 
     pub fn with(cfg: Config) -> Self {
+        Self::spawn(cfg, None)
+    }
+
+    /// A cluster-mode gateway on the Redis at `redis_url` (media nodes run separately).
+    pub fn cluster(cfg: Config, redis_url: &str) -> Self {
+        Self::spawn(cfg, Some(redis_url.to_owned()))
+    }
+
+    fn spawn(cfg: Config, redis_url: Option<String>) -> Self {
         shared::telemetry::init(&std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -57,7 +66,14 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             let sys = actix::System::new();
             sys.block_on(async move {
-                match gateway::start_standalone(cfg).await {
+                let started = match redis_url {
+                    None => gateway::start_standalone(cfg).await,
+                    Some(url) => match shared::Backends::redis(&url).await {
+                        Ok(b) => gateway::start(cfg, b).await,
+                        Err(e) => Err(std::io::Error::other(e)),
+                    },
+                };
+                match started {
                     Ok(r) => {
                         let _ = tx.send(Ok((r.ws, r.http, r.admin)));
                         let _ = stop_rx.await;
@@ -82,6 +98,56 @@ impl TestServer {
             stop: Some(stop_tx),
             thread: Some(thread),
         }
+    }
+}
+
+/// A cluster-mode media node in its own thread and actix system; stopped when dropped.
+pub struct TestNode {
+    pub node_id: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestNode {
+    pub fn start(redis_url: &str, node_id: &str) -> Self {
+        let mut cfg = test_config();
+        cfg.node_id = node_id.to_owned();
+        cfg.redis_url = Some(redis_url.to_owned());
+        let url = redis_url.to_owned();
+        let (tx, rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let sys = actix::System::new();
+            sys.block_on(async move {
+                let started = match shared::Backends::redis(&url).await {
+                    Ok(b) => media_node::start(&cfg, b).await,
+                    Err(e) => Err(e),
+                };
+                let ok = started.is_ok();
+                let _ = tx.send(started.map(|_| ()));
+                if ok {
+                    let _ = stop_rx.await;
+                }
+            });
+        });
+        rx.recv_timeout(Duration::from_secs(20)).expect("node thread did not report").expect("node failed to start");
+        Self { node_id: node_id.to_owned(), stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    /// Stops the node abruptly: its actors and heartbeats end with its actix system.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

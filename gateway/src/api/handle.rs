@@ -3,6 +3,7 @@
 
 use super::error::GatewayError;
 use super::{Dispatcher, Outcome};
+use crate::nodes::{IsLive, Pick};
 use crate::rpc::Call;
 use shared::ids::{NodeId, RoomId, SessionId};
 use shared::janus::reply::{Event, PluginData, Reply};
@@ -123,13 +124,33 @@ impl Dispatcher {
         Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
     }
 
-    /// The node that owns `room` (placing it if nobody does), or the local node for room-less requests.
+    /// The node that owns `room`: its current owner while that one is alive, else a node
+    /// chosen now (which then owns it). Room-less requests go to any live node.
     async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
-        let local = &self.inner.node;
-        match room {
-            Some(r) => Ok(self.backends().store.place_room(r, local).await?),
-            None => Ok(local.clone()),
+        let store = &self.backends().store;
+        let Some(room) = room else { return self.pick_node().await };
+        match store.room_owner(room).await? {
+            Some(owner) if self.inner.nodes.send(IsLive(owner.clone())).await.unwrap_or(false) => Ok(owner),
+            Some(dead) => {
+                let candidate = self.pick_node().await?;
+                tracing::info!(room = %room, dead = %dead, to = %candidate, "re-placing room of a lost node");
+                Ok(store.replace_room_owner(room, &dead, &candidate).await?)
+            }
+            None => {
+                let candidate = self.pick_node().await?;
+                Ok(store.place_room(room, &candidate).await?)
+            }
         }
+    }
+
+    async fn pick_node(&self) -> Result<NodeId, GatewayError> {
+        self.inner
+            .nodes
+            .send(Pick)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| GatewayError::NodeUnavailable("no media node is registered".into()))
     }
 
     async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {

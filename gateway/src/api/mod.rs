@@ -13,12 +13,13 @@ pub mod handle;
 pub mod session;
 
 use crate::metrics::Metrics;
+use crate::nodes::NodeDirectory;
 use crate::rpc::RpcClient;
 use actix::Addr;
 use error::GatewayError;
 use futures_util::future::BoxFuture;
 use shared::config::Config;
-use shared::ids::{HandleId, NodeId, SessionId};
+use shared::ids::{HandleId, SessionId};
 use shared::janus::reply::{component, Reply, ServerInfo};
 use shared::janus::request::{parse, Envelope, Target, Transport, Verb};
 use shared::janus::VIDEOROOM_PLUGIN;
@@ -71,14 +72,14 @@ struct Inner {
     backends: Backends,
     rpc: Addr<RpcClient>,
     metrics: Metrics,
-    /// The media node rooms are placed on (standalone: the in-process node).
-    node: NodeId,
+    /// Live media nodes and placement.
+    nodes: Addr<NodeDirectory>,
     accepting: AtomicBool,
 }
 
 impl Dispatcher {
-    pub fn new(cfg: Config, backends: Backends, rpc: Addr<RpcClient>, metrics: Metrics, node: NodeId) -> Self {
-        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, node, accepting: AtomicBool::new(true) }) }
+    pub fn new(cfg: Config, backends: Backends, rpc: Addr<RpcClient>, metrics: Metrics, nodes: Addr<NodeDirectory>) -> Self {
+        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting: AtomicBool::new(true) }) }
     }
 
     pub fn cfg(&self) -> &Config {

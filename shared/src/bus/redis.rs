@@ -143,6 +143,8 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
             }
         }
         if !restored {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(RECONNECT_MAX);
             continue;
         }
         if backoff > RECONNECT_MIN {

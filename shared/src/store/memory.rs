@@ -24,6 +24,8 @@ struct State {
     graves: BTreeSet<(u64, SessionId)>,
     rooms: BTreeMap<RoomId, RoomRecord>,
     placement: HashMap<RoomId, NodeId>,
+    /// Registered nodes and when their registration lapses.
+    nodes: BTreeMap<NodeId, (NodeStatus, u64)>,
 }
 
 impl State {
@@ -295,6 +297,32 @@ impl Store for MemoryStore {
 
     async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError> {
         Ok(self.lock().placement.entry(room).or_insert_with(|| candidate.clone()).clone())
+    }
+
+    async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
+        Ok(self.lock().placement.get(&room).cloned())
+    }
+
+    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+        let mut g = self.lock();
+        let cur = g.placement.entry(room).or_insert_with(|| candidate.clone());
+        if cur == dead {
+            *cur = candidate.clone();
+        }
+        Ok(cur.clone())
+    }
+
+    async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError> {
+        let until = self.clock.now_ms() + ttl_ms;
+        self.lock().nodes.insert(status.node.clone(), (status, until));
+        Ok(())
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        g.nodes.retain(|_, (_, until)| *until > now);
+        Ok(g.nodes.values().map(|(s, _)| s.clone()).collect())
     }
 }
 

@@ -65,6 +65,16 @@ pub struct HandleRecord {
     pub binding: Option<Binding>,
 }
 
+/// A media node as the registry sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub node: NodeId,
+    /// What placement balances on (the node's rooms and participants).
+    pub load: u64,
+    /// A draining node takes no new rooms.
+    pub draining: bool,
+}
+
 /// A room: its configuration plus the participant count its owner keeps current (for `list`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoomRecord {
@@ -126,4 +136,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
     /// The node owning `room`, making `candidate` the owner if nobody is.
     async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError>;
+    /// The node owning `room`, if any.
+    async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError>;
+    /// Moves `room` from `dead` to `candidate` unless someone already moved it; returns the owner.
+    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError>;
+
+    // Media-node registry.
+    /// A node's heartbeat: it is alive for `ttl_ms` more.
+    async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError>;
+    /// Nodes whose last heartbeat has not expired.
+    async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError>;
 }

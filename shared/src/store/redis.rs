@@ -33,6 +33,7 @@ struct Scripts {
     push: Script,
     create_room: Script,
     place_room: Script,
+    replace_owner: Script,
 }
 
 impl Scripts {
@@ -138,6 +139,12 @@ if cur then return cur end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]",
             ),
+            replace_owner: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]); return ARGV[2] end
+return cur",
+            ),
         }
     }
 }
@@ -173,6 +180,10 @@ fn room_n(r: RoomId) -> String {
 }
 fn room_node(r: RoomId) -> String {
     format!("pt:room:{r}:node")
+}
+const NODES: &str = "pt:nodes";
+fn node_key(n: &NodeId) -> String {
+    format!("pt:node:{n}")
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
@@ -569,5 +580,74 @@ impl Store for RedisStore {
         let owner: String =
             self.scripts.place_room.key(room_node(room)).arg(&candidate.0).invoke_async(&mut c).await.map_err(unavailable)?;
         Ok(NodeId(owner))
+    }
+
+    async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
+        let mut c = self.con.clone();
+        let v: Option<String> = ::redis::cmd("GET").arg(room_node(room)).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(v.map(NodeId))
+    }
+
+    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+        let mut c = self.con.clone();
+        let owner: String = self
+            .scripts
+            .replace_owner
+            .key(room_node(room))
+            .arg(&dead.0)
+            .arg(&candidate.0)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(NodeId(owner))
+    }
+
+    async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        let value = format!("{} {}", status.load, u8::from(status.draining));
+        ::redis::pipe()
+            .cmd("SET")
+            .arg(node_key(&status.node))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("SADD")
+            .arg(NODES)
+            .arg(&status.node.0)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        let mut c = self.con.clone();
+        let mut names: Vec<String> = ::redis::cmd("SMEMBERS").arg(NODES).query_async(&mut c).await.map_err(unavailable)?;
+        names.sort();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = ::redis::cmd("MGET");
+        for n in &names {
+            mget.arg(node_key(&NodeId(n.clone())));
+        }
+        let vals: Vec<Option<String>> = mget.query_async(&mut c).await.map_err(unavailable)?;
+        let mut live = Vec::new();
+        for (name, v) in names.into_iter().zip(vals) {
+            match v {
+                Some(v) => {
+                    let mut it = v.split(' ');
+                    let load = it.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+                    let draining = it.next() == Some("1");
+                    live.push(NodeStatus { node: NodeId(name), load, draining });
+                }
+                // Its registration lapsed: forget it (a live node re-adds itself on its next beat).
+                None => {
+                    let _: Result<i64, _> = ::redis::cmd("SREM").arg(NODES).arg(&name).query_async(&mut c).await;
+                }
+            }
+        }
+        Ok(live)
     }
 }

@@ -4,7 +4,7 @@
 use crate::clock::ManualClock;
 use crate::ids::{NodeId, RoomId, SessionId};
 use crate::janus::videoroom::RoomConfig;
-use crate::store::{Binding, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
+use crate::store::{Binding, NodeStatus, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
 use bytes::Bytes;
 
 /// Runs every check; each starts from an empty store (`reset` clears it).
@@ -27,6 +27,8 @@ where
     rooms_and_placement(store).await;
     reset().await;
     expired_sessions_are_handed_out_once_under_contention(store, clock).await;
+    reset().await;
+    nodes_register_and_lapse(store, clock).await;
 }
 
 async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clock: &ManualClock) {
@@ -148,6 +150,22 @@ async fn rooms_and_placement<S: Store>(s: &S) {
     assert!(!s.delete_room(RoomId(7)).await.unwrap());
     assert!(s.room(RoomId(7)).await.unwrap().is_none());
     assert_eq!(s.place_room(RoomId(7), &b).await.unwrap(), b, "a deleted room is placed afresh");
+    assert_eq!(s.room_owner(RoomId(7)).await.unwrap(), Some(b.clone()));
+    assert_eq!(s.replace_room_owner(RoomId(7), &a, &a).await.unwrap(), b, "only the dead owner is replaced");
+    assert_eq!(s.replace_room_owner(RoomId(7), &b, &a).await.unwrap(), a);
+    assert_eq!(s.room_owner(RoomId(8)).await.unwrap(), None);
+}
+
+/// Registrations lapse by wall-clock TTL in Redis, so this waits for real (briefly).
+async fn nodes_register_and_lapse<S: Store>(s: &S, clock: &ManualClock) {
+    let st = |n: &str, load, draining| NodeStatus { node: NodeId(n.into()), load, draining };
+    s.register_node(st("n1", 3, false), 60_000).await.unwrap();
+    s.register_node(st("n2", 1, true), 300).await.unwrap();
+    s.register_node(st("n1", 5, false), 60_000).await.unwrap();
+    assert_eq!(s.live_nodes().await.unwrap(), vec![st("n1", 5, false), st("n2", 1, true)]);
+    clock.advance_ms(400);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(s.live_nodes().await.unwrap(), vec![st("n1", 5, false)]);
 }
 
 async fn expired_sessions_are_handed_out_once_under_contention<S: Store>(s: &S, clock: &ManualClock) {

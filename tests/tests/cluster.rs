@@ -1,0 +1,248 @@
+//! Cluster mode in one process: gateways and media nodes in separate actix systems that share
+//! nothing but a real `redis-server` started by each test. Any gateway serves any request.
+
+use portunus_tests::*;
+use serde_json::{json, Value};
+use shared::ids::{HandleId, SessionId};
+use shared::store::{RedisStore, Store};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn gateway(redis: &RedisServer, tweak: impl FnOnce(&mut shared::config::Config)) -> TestServer {
+    let mut cfg = test_config();
+    tweak(&mut cfg);
+    TestServer::cluster(cfg, &redis.url())
+}
+
+async fn inspect(redis: &RedisServer) -> RedisStore {
+    RedisStore::connect(&redis.url(), Arc::new(shared::clock::SystemClock)).await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_session_is_served_by_whichever_gateway_a_request_lands_on() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let a = gateway(&redis, |_| {});
+    let b = gateway(&redis, |_| {});
+    let (ha, hb) = (HttpClient::new(&a.base_url), HttpClient::new(&b.base_url));
+    let sid = ha.create_session().await;
+    let h = hb.attach(sid).await;
+    // A synchronous request through A, an asynchronous one through B, a trickle through A.
+    let list = ha.message(sid, h, json!({"request": "list"})).await;
+    assert_eq!(list["plugindata"]["data"]["list"][0]["room"], 1234);
+    let ack = hb.message(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "x"})).await;
+    assert_eq!(ack["janus"], "ack");
+    let t = ha.post(&format!("/{sid}/{h}"), json!({"janus": "trickle", "candidate": {"completed": true}})).await;
+    assert_eq!(t["janus"], "ack");
+    hb.message(sid, h, json!({"request": "leave"})).await;
+    ha.post(&format!("/{sid}/{h}"), json!({"janus": "detach"})).await;
+    // Long-polls alternate between the gateways; every event arrives once, in order.
+    let mut events: Vec<Value> = Vec::new();
+    let mut turn = 0;
+    while events.len() < 3 {
+        let client = if turn % 2 == 0 { &ha } else { &hb };
+        turn += 1;
+        let batch = client.poll(sid, 1).await;
+        if batch["janus"] != "keepalive" {
+            events.push(batch);
+        }
+        assert!(turn < 20, "events missing: {events:?}");
+    }
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| match e["janus"].as_str().unwrap() {
+            "event" => e["plugindata"]["data"]["videoroom"].as_str().unwrap_or("event").to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
+    assert_eq!(kinds, vec!["joined", "event", "detached"], "{events:?}");
+    assert_eq!(events[1]["plugindata"]["data"]["leaving"], "ok");
+    // Destroyed through B, gone for A.
+    hb.post(&format!("/{sid}"), json!({"janus": "destroy"})).await;
+    let r = ha.post(&format!("/{sid}"), json!({"janus": "keepalive"})).await;
+    assert_eq!(r["error"]["code"], 458);
+}
+
+#[actix_web::test]
+async fn a_websocket_client_whose_gateway_died_claims_its_session_elsewhere() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let mut a = gateway(&redis, |c| c.reclaim_timeout = 20);
+    let b = gateway(&redis, |c| c.reclaim_timeout = 20);
+    let mut ws = WsClient::connect(&a.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    // Gateway A goes away with the socket.
+    drop(std::mem::replace(&mut a, gateway(&redis, |_| {})));
+    drop(ws);
+    // Meanwhile something happens on the session (through B): the event waits in the mailbox.
+    let hb = HttpClient::new(&b.base_url);
+    let ack = hb.message(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(ack["janus"], "ack");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = WsClient::connect(&b.ws_url).await;
+    let (claimed, _) = again.call(json!({"janus": "claim", "session_id": sid})).await;
+    assert_eq!(claimed["janus"], "success", "{claimed}");
+    let ev = again.expect("the event queued while no gateway held the session", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
+    assert_eq!(ev["sender"], h);
+    // And new events follow the session to its new gateway.
+    let ack = again.message(sid, h, json!({"request": "leave"})).await;
+    assert_eq!(ack["janus"], "ack");
+    again.expect("leaving", |m| m["plugindata"]["data"]["leaving"] == "ok").await;
+}
+
+#[actix_web::test]
+async fn rooms_spread_over_media_nodes_and_participants_land_on_their_owner() {
+    let redis = RedisServer::start();
+    let _n1 = TestNode::start(&redis.url(), "node-1");
+    let _n2 = TestNode::start(&redis.url(), "node-2");
+    let g = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let admin = ws.attach(sid).await;
+    let rooms: Vec<u64> = (1..=16).map(|i| 5000 + i).collect();
+    for r in &rooms {
+        let c = ws.message(sid, admin, json!({"request": "create", "room": r})).await;
+        assert_eq!(c["plugindata"]["data"]["videoroom"], "created", "{c}");
+    }
+    let mut by_room: HashMap<u64, HashSet<String>> = HashMap::new();
+    let store = inspect(&redis).await;
+    for r in &rooms {
+        for _ in 0..2 {
+            let h = ws.attach(sid).await;
+            let ev = ws.message_event(sid, h, json!({"request": "join", "room": r, "ptype": "publisher"})).await;
+            assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
+            let rec = store.handle(SessionId(sid), HandleId(h)).await.unwrap().unwrap();
+            by_room.entry(*r).or_default().insert(rec.binding.unwrap().node.0);
+        }
+    }
+    for (room, nodes) in &by_room {
+        assert_eq!(nodes.len(), 1, "room {room} has participants on several nodes: {nodes:?}");
+        let owner = store.room_owner(shared::ids::RoomId(*room)).await.unwrap().unwrap();
+        assert!(nodes.contains(&owner.0));
+    }
+    let used: HashSet<&String> = by_room.values().flatten().collect();
+    assert_eq!(used.len(), 2, "both media nodes host rooms: {used:?}");
+    // Room state lives on the owner: listparticipants through any gateway sees both participants.
+    let g2 = gateway(&redis, |_| {});
+    let http = HttpClient::new(&g2.base_url);
+    let s2 = http.create_session().await;
+    let h2 = http.attach(s2).await;
+    for r in &rooms {
+        let p = http.message(s2, h2, json!({"request": "listparticipants", "room": r})).await;
+        assert_eq!(p["plugindata"]["data"]["participants"].as_array().unwrap().len(), 2, "{p}");
+    }
+}
+
+#[actix_web::test]
+async fn idle_sessions_are_reaped_exactly_once_by_two_gateways() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let a = gateway(&redis, |c| c.session_timeout = 2);
+    let b = gateway(&redis, |c| c.session_timeout = 2);
+    let mut wa = WsClient::connect(&a.ws_url).await;
+    let mut wb = WsClient::connect(&b.ws_url).await;
+    let mut expected = HashSet::new();
+    for _ in 0..100 {
+        expected.insert(wa.create_session().await);
+        expected.insert(wb.create_session().await);
+    }
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < expected.len() {
+        assert!(Instant::now() < deadline, "only {} of {} sessions reaped", seen.len(), expected.len());
+        for ws in [&mut wa, &mut wb] {
+            while let Some(m) = ws.try_recv(Duration::from_millis(50)).await {
+                assert_eq!(m["janus"], "timeout", "{m}");
+                assert!(seen.insert(m["session_id"].as_u64().unwrap()), "a session timed out twice: {m}");
+            }
+        }
+    }
+    assert_eq!(seen, expected);
+    let store = inspect(&redis).await;
+    assert_eq!(store.counts().await.unwrap(), (0, 0));
+}
+
+#[actix_web::test]
+async fn a_lost_media_node_is_noticed_and_its_rooms_are_placed_again() {
+    let redis = RedisServer::start();
+    let mut n1 = TestNode::start(&redis.url(), "node-1");
+    let g = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let store = inspect(&redis).await;
+    assert_eq!(store.room_owner(shared::ids::RoomId(1234)).await.unwrap().unwrap().0, "node-1");
+    let _n2 = TestNode::start(&redis.url(), "node-2");
+    n1.stop();
+    let lost_at = Instant::now();
+    // Within the 6 s registration lease the registry forgets node-1; a new join lands on node-2.
+    loop {
+        let live = store.live_nodes().await.unwrap();
+        if live.iter().all(|n| n.node.0 != "node-1") {
+            break;
+        }
+        assert!(lost_at.elapsed() < Duration::from_secs(8), "node loss not detected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let detected = lost_at.elapsed();
+    tokio::time::sleep(nodes_refresh()).await;
+    let h2 = ws.attach(sid).await;
+    let ev = ws.message_event(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
+    assert_eq!(store.room_owner(shared::ids::RoomId(1234)).await.unwrap().unwrap().0, "node-2");
+    eprintln!("media node loss detected after {detected:?}");
+}
+
+fn nodes_refresh() -> Duration {
+    gateway::nodes::REFRESH + Duration::from_millis(200)
+}
+
+#[actix_web::test]
+async fn requests_during_a_redis_outage_fail_clearly_and_the_cluster_recovers() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let g = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    redis.kill();
+    let t = Instant::now();
+    let r = ws.request(json!({"janus": "keepalive", "session_id": sid})).await;
+    assert_eq!(r["janus"], "error", "{r}");
+    assert_eq!(r["error"]["code"], 490);
+    assert!(r["error"]["reason"].as_str().unwrap().contains("unavailable"), "{r}");
+    let r = ws.request(json!({"janus": "create"})).await;
+    assert_eq!(r["janus"], "error");
+    assert!(t.elapsed() < Duration::from_secs(10), "errors took {:?}", t.elapsed());
+    // Redis comes back empty (no persistence here): old sessions are gone, new ones work,
+    // with no Portunus process restarted.
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new_sid = loop {
+        let r = ws.request(json!({"janus": "create"})).await;
+        if let Some(id) = r["data"]["id"].as_u64() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let h = ws.attach(new_sid).await;
+    // The node re-registers on its next heartbeat; then VideoRoom works again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // A command published while a node's subscription is being restored is lost (pub/sub is
+        // at-most-once) and times out as 462 after rpc_timeout_ms: wait for that answer too.
+        ws.send(&json!({"janus": "message", "session_id": new_sid, "handle_id": h, "transaction": "x",
+            "body": {"request": "exists", "room": 1234}})).await;
+        let r = ws.try_recv(Duration::from_secs(8)).await.expect("an answer, success or error");
+        if r["janus"] == "success" && r["plugindata"]["data"]["videoroom"] == "success" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "videoroom did not recover: {r}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = sid;
+}
