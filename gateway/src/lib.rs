@@ -63,7 +63,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let gateway_id = format!("gw-{:x}", shared::ids::random_id());
     let rpc = rpc::RpcClient::start(backends.clone(), &gateway_id).await.map_err(std::io::Error::other)?;
     let metrics = metrics::Metrics::new();
-    let nodes = nodes::NodeDirectory::new(backends.store.clone()).start();
+    let nodes = nodes::NodeDirectory::new(backends.clone()).start();
     let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, nodes);
     reaper::Reaper::new(dispatcher.clone()).start();
 

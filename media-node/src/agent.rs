@@ -15,7 +15,7 @@ use shared::bus::Subscription;
 use shared::ids::{NodeId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomRequest};
-use shared::store::{NodeStatus, RoomRecord, StoreError};
+use shared::store::{NodeStatus, RoomRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{decode_rpc, NodeCommand, RpcResult};
 use shared::Backends;
 use std::collections::HashMap;
@@ -23,7 +23,8 @@ use std::collections::HashMap;
 /// Room-scoped work waiting for its room to load.
 enum Pending {
     Sync { reply_to: String, corr_id: u64, req: SyncRequest },
-    Async(Async),
+    /// An asynchronous request is acknowledged (`Accepted`) once the room is known to be here.
+    Async { reply_to: String, corr_id: u64, msg: Async },
     Gone(Gone),
 }
 
@@ -31,25 +32,35 @@ pub struct NodeAgent {
     node: NodeId,
     backends: Backends,
     outbox: Outbox,
-    rooms: HashMap<RoomId, Addr<RoomActor>>,
+    rooms: HashMap<RoomId, (Addr<RoomActor>, u64)>,
+    serial: u64,
     loading: HashMap<RoomId, Vec<Pending>>,
     max_rooms: usize,
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Loaded(RoomId, Option<RoomRecord>);
+/// What loading a room found: its record, and whether this node owns it.
+enum Load {
+    Owned(RoomRecord),
+    Missing,
+    OwnedElsewhere,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Closed(RoomId);
+struct Loaded(RoomId, Load);
+
+/// A room actor stopped (destroyed, or stood down after losing its lease). The serial tells
+/// it apart from a newer actor for the same room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Closed(pub RoomId, pub u64);
 
 impl NodeAgent {
     pub fn start(node: NodeId, backends: Backends, outbox: Outbox, rpc: Subscription) -> Addr<Self> {
         let max_rooms = usize::MAX;
         NodeAgent::create(|ctx| {
             ctx.add_stream(rpc);
-            NodeAgent { node, backends, outbox, rooms: HashMap::new(), loading: HashMap::new(), max_rooms }
+            NodeAgent { node, backends, outbox, rooms: HashMap::new(), serial: 0, loading: HashMap::new(), max_rooms }
         })
     }
 
@@ -73,17 +84,17 @@ impl NodeAgent {
                         None => self.roomless(reply_to, corr_id, req),
                     },
                     VideoRoomRequest::Async { name, parsed } => {
-                        self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                         let room = bound_room.or_else(|| match &parsed {
                             Ok(AsyncRequest::Join(j)) => Some(j.room),
                             _ => None,
                         });
                         match room {
                             Some(room) => {
-                                let m = Async { who, transaction, name, parsed };
-                                self.to_room(room, Pending::Async(m), ctx)
+                                let msg = Async { who, transaction, name, parsed };
+                                self.to_room(room, Pending::Async { reply_to, corr_id, msg }, ctx)
                             }
                             None => {
+                                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                                 let e = match (name, parsed) {
                                     (AsyncName::Join | AsyncName::JoinAndConfigure, Err(e)) => e,
                                     (n @ AsyncName::JoinAndConfigure, _) => crate::room::state::media_unavailable(n),
@@ -146,7 +157,7 @@ impl NodeAgent {
     }
 
     fn to_room(&mut self, room: RoomId, p: Pending, ctx: &mut Context<Self>) {
-        if let Some(addr) = self.rooms.get(&room).cloned() {
+        if let Some((addr, _)) = self.rooms.get(&room).cloned() {
             if addr.connected() {
                 return self.dispatch(room, addr, p, ctx);
             }
@@ -159,15 +170,19 @@ impl NodeAgent {
         }
         let store = self.backends.store.clone();
         let me = ctx.address();
+        let node = self.node.clone();
+        // Ownership is checked on load: a node only serves rooms placed on it.
         let job = async move {
-            let rec = match store.room(room).await {
-                Ok(r) => r,
-                Err(e) => {
+            let load = match (store.room(room).await, store.place_room(room, &node, ROOM_LEASE_MS).await) {
+                (Ok(None), _) => Load::Missing,
+                (Ok(Some(rec)), Ok(owner)) if owner == node => Load::Owned(rec),
+                (Ok(Some(_)), Ok(_)) => Load::OwnedElsewhere,
+                (Err(e), _) | (_, Err(e)) => {
                     tracing::warn!(room = %room, error = %e, "room load failed");
-                    None
+                    Load::Missing
                 }
             };
-            me.do_send(Loaded(room, rec));
+            me.do_send(Loaded(room, load));
         };
         self.outbox.send(Write::Run(Box::pin(job)));
     }
@@ -177,11 +192,13 @@ impl NodeAgent {
             Pending::Sync { reply_to, corr_id, req } => {
                 let outbox = self.outbox.clone();
                 let fut = addr.send(Sync(req));
-                ctx.spawn(fut.into_actor(self).map(move |res, _, ctx| {
+                ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
                     let data = match res {
                         Ok(a) => {
                             if a.room_closed {
-                                ctx.notify(Closed(room));
+                                if let Some(serial) = act.rooms.get(&room).map(|(_, s)| *s) {
+                                    ctx.notify(Closed(room, serial));
+                                }
                             }
                             a.data
                         }
@@ -190,8 +207,21 @@ impl NodeAgent {
                     outbox.reply(reply_to, corr_id, RpcResult::Sync(data));
                 }));
             }
-            Pending::Async(m) => addr.do_send(m),
+            Pending::Async { reply_to, corr_id, msg } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                addr.do_send(msg)
+            }
             Pending::Gone(m) => addr.do_send(m),
+        }
+    }
+
+    /// The room belongs to another node: the gateway looks the owner up again.
+    fn redirect(&self, p: Pending) {
+        match p {
+            Pending::Sync { reply_to, corr_id, .. } | Pending::Async { reply_to, corr_id, .. } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::WrongNode)
+            }
+            Pending::Gone(_) => {}
         }
     }
 
@@ -201,7 +231,8 @@ impl NodeAgent {
             Pending::Sync { reply_to, corr_id, .. } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Sync(vr::error(&e)))
             }
-            Pending::Async(m) => {
+            Pending::Async { reply_to, corr_id, msg: m } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                 // The handle was routed to a room that does not exist: it is in no room.
                 self.outbox.send(Write::Bind(m.who.session, m.who.handle, None));
                 let e = if m.name.is_join() {
@@ -260,10 +291,11 @@ fn store_failure(e: StoreError) -> serde_json::Value {
     vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, format!("State store unavailable: {e}")))
 }
 
-/// How often a node renews its registration, and how long one lasts: a node that stops
-/// beating is considered lost within 6 s.
+/// How often a node renews its registration, and how long one lasts: one missed beat is
+/// tolerated, and a node that stops is gone from the registry 3–5 s later (gateways notice
+/// within a further second: within 6 s in all).
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
-pub const NODE_TTL_MS: u64 = 6_000;
+pub const NODE_TTL_MS: u64 = 5_000;
 
 impl NodeAgent {
     /// This node's registry entry: its load is what placement balances on.
@@ -304,20 +336,34 @@ impl StreamHandler<Bytes> for NodeAgent {
 impl Handler<Loaded> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, Loaded(room, rec): Loaded, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Loaded(room, load): Loaded, ctx: &mut Context<Self>) {
         let pending = self.loading.remove(&room).unwrap_or_default();
-        match rec {
-            Some(rec) => {
-                let actor = RoomActor::new(RoomState::new(rec.config), self.node.clone(), self.outbox.clone());
+        match load {
+            Load::Owned(rec) => {
+                self.serial += 1;
+                let actor = RoomActor::new(
+                    RoomState::new(rec.config),
+                    self.node.clone(),
+                    self.outbox.clone(),
+                    self.backends.store.clone(),
+                    ctx.address().recipient(),
+                    self.serial,
+                );
                 let addr = actor.start();
-                self.rooms.insert(room, addr.clone());
+                self.rooms.insert(room, (addr.clone(), self.serial));
                 for p in pending {
                     self.dispatch(room, addr.clone(), p, ctx);
                 }
             }
-            None => {
+            Load::Missing => {
                 for p in pending {
                     self.fail(room, p);
+                }
+            }
+            Load::OwnedElsewhere => {
+                tracing::info!(room = %room, node = %self.node, "room is owned by another node; redirecting");
+                for p in pending {
+                    self.redirect(p);
                 }
             }
         }
@@ -327,8 +373,10 @@ impl Handler<Loaded> for NodeAgent {
 impl Handler<Closed> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, Closed(room): Closed, _: &mut Context<Self>) {
-        self.rooms.remove(&room);
+    fn handle(&mut self, Closed(room, serial): Closed, _: &mut Context<Self>) {
+        if self.rooms.get(&room).is_some_and(|(_, s)| *s == serial) {
+            self.rooms.remove(&room);
+        }
     }
 }
 

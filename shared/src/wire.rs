@@ -59,7 +59,9 @@ pub enum RpcResult {
     Sync(Value),
     /// The command was taken; its outcome travels as events through the session's mailbox.
     Accepted,
-    /// The node could not serve it (wrong owner, shutting down, ...).
+    /// The room is owned by another node (its placement moved): look the owner up again.
+    WrongNode,
+    /// The node could not serve it (shutting down, store unreachable, ...).
     Failed(String),
 }
 

@@ -10,7 +10,7 @@ use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::{Binding, HandleRecord, StoreError};
+use shared::store::{Binding, HandleRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
 use std::time::Duration;
 
@@ -99,17 +99,21 @@ impl Dispatcher {
         let is_sync = matches!(request, VideoRoomRequest::Sync(_));
         let cmd = NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep: msg.jsep, bound_room };
         if is_sync {
-            return match self.call_node(node, cmd).await? {
+            return match self.send_to_owner(node, route_room, cmd, None).await? {
                 RpcResult::Sync(data) => Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(data)))),
-                RpcResult::Accepted => Err(GatewayError::NodeUnavailable("unexpected asynchronous answer".into())),
+                RpcResult::Accepted | RpcResult::WrongNode => {
+                    Err(GatewayError::NodeUnavailable("the room's owner did not answer as expected".into()))
+                }
                 RpcResult::Failed(why) => Err(GatewayError::NodeUnavailable(why)),
             };
         }
         // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
         let this = self.clone();
+        let rebind = route_room.map(|room| (sid, hid, room));
         let followup = Box::pin(async move {
-            let failure = match this.call_node(node, cmd).await {
+            let failure = match this.send_to_owner(node, route_room, cmd, rebind).await {
                 Ok(RpcResult::Accepted) | Ok(RpcResult::Sync(_)) => return,
+                Ok(RpcResult::WrongNode) => "the room moved while the request was in flight".to_owned(),
                 Ok(RpcResult::Failed(why)) => why,
                 Err(e) => e.to_string(),
             };
@@ -124,6 +128,27 @@ impl Dispatcher {
         Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
     }
 
+    /// Sends `cmd` to `node`; if that node no longer owns `room`, looks the owner up once more
+    /// (re-binding the handle there when `rebind` says so) and sends it again.
+    async fn send_to_owner(
+        &self,
+        node: NodeId,
+        room: Option<RoomId>,
+        cmd: NodeCommand,
+        rebind: Option<(SessionId, shared::ids::HandleId, RoomId)>,
+    ) -> Result<RpcResult, GatewayError> {
+        let first = self.call_node(node.clone(), cmd.clone()).await?;
+        if first != RpcResult::WrongNode {
+            return Ok(first);
+        }
+        let owner = self.node_for(room).await?;
+        tracing::info!(?room, from = %node, to = %owner, "room owner changed; retrying there");
+        if let Some((sid, hid, room)) = rebind {
+            self.backends().store.bind_handle(sid, hid, Some(Binding { room, node: owner.clone() })).await?;
+        }
+        self.call_node(owner, cmd).await
+    }
+
     /// The node that owns `room`: its current owner while that one is alive, else a node
     /// chosen now (which then owns it). Room-less requests go to any live node.
     async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
@@ -134,11 +159,11 @@ impl Dispatcher {
             Some(dead) => {
                 let candidate = self.pick_node().await?;
                 tracing::info!(room = %room, dead = %dead, to = %candidate, "re-placing room of a lost node");
-                Ok(store.replace_room_owner(room, &dead, &candidate).await?)
+                Ok(store.replace_room_owner(room, &dead, &candidate, ROOM_LEASE_MS).await?)
             }
             None => {
                 let candidate = self.pick_node().await?;
-                Ok(store.place_room(room, &candidate).await?)
+                Ok(store.place_room(room, &candidate, ROOM_LEASE_MS).await?)
             }
         }
     }

@@ -9,7 +9,12 @@ pub mod messages;
 pub mod state;
 
 use crate::outbox::{Outbox, Write};
-use actix::{Actor, Context, Handler, MessageResult};
+use crate::agent::Closed;
+use actix::prelude::*;
+use shared::janus::reply::Event;
+use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use messages::{Async, Gone, Sync, SyncAnswer};
 use shared::ids::NodeId;
 use shared::janus::videoroom::{self as vr, SyncRequest};
@@ -20,13 +25,52 @@ pub struct RoomActor {
     state: RoomState,
     node: NodeId,
     outbox: Outbox,
+    store: Arc<dyn Store>,
+    /// Told when this actor stops, so the agent forgets it.
+    agent: Recipient<Closed>,
+    /// Tells this actor apart from a later one for the same room (in `Closed`).
+    serial: u64,
+    /// When the placement lease was last confirmed.
+    lease_confirmed: Instant,
     span: tracing::Span,
 }
 
+/// The outcome of one lease renewal.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Renewed(Result<bool, String>);
+
 impl RoomActor {
-    pub fn new(state: RoomState, node: NodeId, outbox: Outbox) -> Self {
+    pub fn new(
+        state: RoomState,
+        node: NodeId,
+        outbox: Outbox,
+        store: Arc<dyn Store>,
+        agent: Recipient<Closed>,
+        serial: u64,
+    ) -> Self {
         let span = tracing::info_span!("room", room = %state.config().room, node = %node);
-        Self { state, node, outbox, span }
+        Self { state, node, outbox, store, agent, serial, lease_confirmed: Instant::now(), span }
+    }
+
+    /// Leaves the room to its new owner: every member's handle is hung up and unbound so its
+    /// client can join again (the room now lives elsewhere), then the actor stops.
+    fn stand_down(&mut self, why: &str, ctx: &mut Context<Self>) {
+        let _g = self.span.enter();
+        tracing::warn!(reason = why, "standing down: this node no longer owns the room");
+        for who in self.state.members() {
+            // Only handles still bound here are told: a gateway may already have done it.
+            let (store, node, outbox) = (self.store.clone(), self.node.clone(), self.outbox.clone());
+            let reason = why.to_owned();
+            let job = async move {
+                if let Ok(true) = store.unbind_handle_from(who.session, who.handle, &node).await {
+                    let ev = Event::Hangup { session_id: who.session, sender: who.handle, reason };
+                    outbox.send(Write::Event(who.session, ev.to_bytes().into()));
+                }
+            };
+            self.outbox.send(Write::Run(Box::pin(job)));
+        }
+        ctx.stop();
     }
 
     /// Sends a transition's events and membership changes, in that transition's order:
@@ -59,9 +103,44 @@ impl RoomActor {
 impl Actor for RoomActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         let _g = self.span.enter();
         tracing::debug!("room active");
+        // Renew the placement lease; a node that cannot prove it still owns the room for a
+        // whole lease stops serving it (self-fencing), so two nodes never serve one room long.
+        ctx.run_interval(Duration::from_millis(ROOM_LEASE_RENEW_MS), |act, ctx| {
+            let store = act.store.clone();
+            let room = act.state.config().room;
+            let node = act.node.clone();
+            let me = ctx.address();
+            actix::spawn(async move {
+                let r = store.renew_room(room, &node, ROOM_LEASE_MS).await.map_err(|e| e.to_string());
+                me.do_send(Renewed(r));
+            });
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.agent.do_send(Closed(self.state.config().room, self.serial));
+    }
+}
+
+impl Handler<Renewed> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, Renewed(r): Renewed, ctx: &mut Context<Self>) {
+        match r {
+            Ok(true) => self.lease_confirmed = Instant::now(),
+            Ok(false) => self.stand_down("Room moved to another media node", ctx),
+            Err(e) => {
+                if self.lease_confirmed.elapsed() >= Duration::from_millis(ROOM_LEASE_MS) {
+                    self.stand_down("Media node lost its connection to the cluster", ctx);
+                } else {
+                    let _g = self.span.enter();
+                    tracing::warn!(error = %e, "lease renewal failed; retrying");
+                }
+            }
+        }
     }
 }
 

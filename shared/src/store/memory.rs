@@ -23,7 +23,10 @@ struct State {
     /// Mailboxes of destroyed sessions and when they go away.
     graves: BTreeSet<(u64, SessionId)>,
     rooms: BTreeMap<RoomId, RoomRecord>,
-    placement: HashMap<RoomId, NodeId>,
+    /// Room owner and when its lease ends.
+    placement: HashMap<RoomId, (NodeId, u64)>,
+    /// Handles bound to each node.
+    node_handles: HashMap<NodeId, BTreeSet<(SessionId, HandleId)>>,
     /// Registered nodes and when their registration lapses.
     nodes: BTreeMap<NodeId, (NodeStatus, u64)>,
 }
@@ -39,6 +42,19 @@ impl State {
                 self.deadlines.insert((d, sid));
             }
         }
+    }
+
+    fn unindex(&mut self, node: &NodeId, sid: SessionId, hid: HandleId) {
+        if let Some(set) = self.node_handles.get_mut(node) {
+            set.remove(&(sid, hid));
+            if set.is_empty() {
+                self.node_handles.remove(node);
+            }
+        }
+    }
+
+    fn owner(&self, room: RoomId, now: u64) -> Option<&NodeId> {
+        self.placement.get(&room).filter(|(_, until)| *until > now).map(|(n, _)| n)
     }
 
     fn bury(&mut self, now: u64) {
@@ -158,6 +174,11 @@ impl Store for MemoryStore {
         }
         let handles: Vec<HandleRecord> = g.handles.remove(&sid).map(|m| m.into_values().collect()).unwrap_or_default();
         g.handle_count -= handles.len() as u64;
+        for h in &handles {
+            if let Some(b) = &h.binding {
+                g.unindex(&b.node, sid, h.id);
+            }
+        }
         g.mailboxes.entry(sid).or_default();
         g.graves.insert((now + MAILBOX_GRACE_MS, sid));
         Ok(Some(handles))
@@ -221,17 +242,37 @@ impl Store for MemoryStore {
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
         let mut g = self.lock();
         let h = g.handles.get_mut(&sid).and_then(|m| m.remove(&hid));
-        if h.is_some() {
+        if let Some(rec) = &h {
             g.handle_count -= 1;
+            if let Some(b) = &rec.binding {
+                g.unindex(&b.node, sid, hid);
+            }
         }
         Ok(h)
     }
 
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError> {
-        if let Some(h) = self.lock().handles.get_mut(&sid).and_then(|m| m.get_mut(&hid)) {
-            h.binding = binding;
+        let mut g = self.lock();
+        let Some(h) = g.handles.get_mut(&sid).and_then(|m| m.get_mut(&hid)) else { return Ok(()) };
+        let old = std::mem::replace(&mut h.binding, binding.clone());
+        if let Some(o) = old {
+            g.unindex(&o.node, sid, hid);
+        }
+        if let Some(b) = binding {
+            g.node_handles.entry(b.node).or_default().insert((sid, hid));
         }
         Ok(())
+    }
+
+    async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let Some(h) = g.handles.get_mut(&sid).and_then(|m| m.get_mut(&hid)) else { return Ok(false) };
+        if h.binding.as_ref().map(|b| &b.node) != Some(node) {
+            return Ok(false);
+        }
+        h.binding = None;
+        g.unindex(node, sid, hid);
+        Ok(true)
     }
 
     async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
@@ -295,21 +336,48 @@ impl Store for MemoryStore {
         Ok(self.lock().rooms.values().cloned().collect())
     }
 
-    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError> {
-        Ok(self.lock().placement.entry(room).or_insert_with(|| candidate.clone()).clone())
+    async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        if let Some(owner) = g.owner(room, now) {
+            return Ok(owner.clone());
+        }
+        g.placement.insert(room, (candidate.clone(), now + lease_ms));
+        Ok(candidate.clone())
     }
 
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
-        Ok(self.lock().placement.get(&room).cloned())
+        Ok(self.lock().owner(room, self.clock.now_ms()).cloned())
     }
 
-    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+    async fn replace_room_owner(
+        &self,
+        room: RoomId,
+        dead: &NodeId,
+        candidate: &NodeId,
+        lease_ms: u64,
+    ) -> Result<NodeId, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        let cur = g.placement.entry(room).or_insert_with(|| candidate.clone());
-        if cur == dead {
-            *cur = candidate.clone();
+        match g.owner(room, now) {
+            Some(owner) if owner != dead => Ok(owner.clone()),
+            _ => {
+                g.placement.insert(room, (candidate.clone(), now + lease_ms));
+                Ok(candidate.clone())
+            }
         }
-        Ok(cur.clone())
+    }
+
+    async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        match g.owner(room, now) {
+            Some(owner) if owner != node => Ok(false),
+            _ => {
+                g.placement.insert(room, (node.clone(), now + lease_ms));
+                Ok(true)
+            }
+        }
     }
 
     async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError> {
@@ -320,9 +388,22 @@ impl Store for MemoryStore {
 
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let now = self.clock.now_ms();
+        let g = self.lock();
+        Ok(g.nodes.values().filter(|(_, until)| *until > now).map(|(s, _)| s.clone()).collect())
+    }
+
+    async fn take_lost_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        g.nodes.retain(|_, (_, until)| *until > now);
-        Ok(g.nodes.values().map(|(s, _)| s.clone()).collect())
+        let lost: Vec<NodeId> = g.nodes.iter().filter(|(_, (_, until))| *until <= now).map(|(n, _)| n.clone()).collect();
+        for n in &lost {
+            g.nodes.remove(n);
+        }
+        Ok(lost)
+    }
+
+    async fn node_handles(&self, node: &NodeId) -> Result<Vec<(SessionId, HandleId)>, StoreError> {
+        Ok(self.lock().node_handles.get(node).map(|s| s.iter().copied().collect()).unwrap_or_default())
     }
 }
 

@@ -18,6 +18,9 @@ use bytes::Bytes;
 /// How many undelivered events a session keeps; older ones are dropped (a client that stops
 /// polling must not grow the server without bound).
 pub const MAILBOX_CAP: usize = 1000;
+/// How long a room placement lasts unless its owner renews it (every [`ROOM_LEASE_RENEW_MS`]).
+pub const ROOM_LEASE_MS: u64 = 10_000;
+pub const ROOM_LEASE_RENEW_MS: u64 = 3_000;
 /// How long a destroyed session's mailbox stays readable, so its last events (`timeout`,
 /// `detached`) reach a consumer that is between two long-polls.
 pub const MAILBOX_GRACE_MS: u64 = 10_000;
@@ -120,6 +123,9 @@ pub trait Store: Send + Sync + 'static {
     async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError>;
+    /// Unbinds the handle only if it is still bound to `node`; `true` if this call did it (so
+    /// whoever cleans up after a node tells each client exactly once).
+    async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError>;
 
     // Mailboxes.
     /// Appends an event (finished Janus JSON) to the session's mailbox.
@@ -134,16 +140,30 @@ pub trait Store: Send + Sync + 'static {
     async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError>;
     async fn delete_room(&self, room: RoomId) -> Result<bool, StoreError>;
     async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
-    /// The node owning `room`, making `candidate` the owner if nobody is.
-    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError>;
-    /// The node owning `room`, if any.
+    /// The node owning `room`, making `candidate` the owner (for a `lease_ms` lease) if nobody is.
+    async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError>;
+    /// The node owning `room`, if any lease is current.
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError>;
     /// Moves `room` from `dead` to `candidate` unless someone already moved it; returns the owner.
-    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError>;
+    async fn replace_room_owner(
+        &self,
+        room: RoomId,
+        dead: &NodeId,
+        candidate: &NodeId,
+        lease_ms: u64,
+    ) -> Result<NodeId, StoreError>;
+    /// The owner renews its lease (re-asserting it if the lease vanished, e.g. after a Redis
+    /// restart). `false`: another node owns the room now, and `node` must stand down.
+    async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError>;
 
     // Media-node registry.
     /// A node's heartbeat: it is alive for `ttl_ms` more.
     async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError>;
     /// Nodes whose last heartbeat has not expired.
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError>;
+    /// Registered nodes whose heartbeat lapsed, each handed to exactly one caller (which then
+    /// cleans up after it) and removed from the registry.
+    async fn take_lost_nodes(&self) -> Result<Vec<NodeId>, StoreError>;
+    /// The handles bound to rooms on `node`.
+    async fn node_handles(&self, node: &NodeId) -> Result<Vec<(SessionId, HandleId)>, StoreError>;
 }

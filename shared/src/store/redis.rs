@@ -34,6 +34,9 @@ struct Scripts {
     create_room: Script,
     place_room: Script,
     replace_owner: Script,
+    renew_room: Script,
+    take_lost: Script,
+    unbind_from: Script,
 }
 
 impl Scripts {
@@ -44,7 +47,10 @@ impl Scripts {
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
 redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', ARGV[3], 'owner', ARGV[4], 'gone', '0')
-if tonumber(ARGV[3]) > 0 then redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1]) end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
 return 1",
@@ -55,6 +61,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone')
 if f[2] == '0' and tonumber(f[1]) > 0 then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(f[1]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(f[1]))
+  redis.call('PEXPIRE', KEYS[3], 2 * tonumber(f[1]))
 end
 return 1",
             ),
@@ -63,7 +71,10 @@ return 1",
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
 local t = tonumber(redis.call('HGET', KEYS[1], 'timeout'))
-if t > 0 then redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+if t > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t)
+else redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1",
             ),
             release: Script::new(
@@ -71,16 +82,21 @@ return 1",
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'owner', '', 'gone', '1')
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]) + 60000) end
 return 1",
             ),
             destroy: Script::new(
                 r"
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local hs = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
 if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
+for i = 1, #hs, 2 do
+  local h = cjson.decode(hs[i + 1])
+  if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. hs[i]) end
+end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
 return hs",
@@ -97,6 +113,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('INCR', KEYS[3])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1",
             ),
             detach: Script::new(
@@ -105,15 +123,23 @@ local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DECR', KEYS[2])
+local h = cjson.decode(v)
+if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[2] .. ':' .. ARGV[1]) end
 return v",
             ),
             // Room ids are kept as strings inside the JSON: Lua numbers lose digits past 2^53's 14.
+            // Also keeps `pt:node:N:handles` (members `SID:HID`) in step with the binding.
             bind: Script::new(
                 r"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local h = cjson.decode(v)
-if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else h['room'] = ARGV[2]; h['node'] = ARGV[3] end
+local member = ARGV[4] .. ':' .. ARGV[1]
+if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', member) end
+if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else
+  h['room'] = ARGV[2]; h['node'] = ARGV[3]
+  redis.call('SADD', 'pt:node:' .. ARGV[3] .. ':handles', member)
+end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
 return 1",
             ),
@@ -136,14 +162,43 @@ return 1",
                 r"
 local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]",
             ),
             replace_owner: Script::new(
                 r"
 local cur = redis.call('GET', KEYS[1])
-if (not cur) or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]); return ARGV[2] end
+if (not cur) or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]); return ARGV[2] end
 return cur",
+            ),
+            unbind_from: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local h = cjson.decode(v)
+if h['node'] ~= ARGV[2] then return 0 end
+h['room'] = nil; h['node'] = nil
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+redis.call('SREM', 'pt:node:' .. ARGV[2] .. ':handles', ARGV[3] .. ':' .. ARGV[1])
+return 1",
+            ),
+            renew_room: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1",
+            ),
+            // Registry members whose heartbeat key expired; SREM decides who handles each.
+            take_lost: Script::new(
+                r"
+local lost = {}
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', 'pt:node:' .. n) == 0 then
+    if redis.call('SREM', KEYS[1], n) == 1 then table.insert(lost, n) end
+  end
+end
+return lost",
             ),
         }
     }
@@ -308,6 +363,7 @@ impl Store for RedisStore {
             .touch
             .key(meta(sid))
             .key(DEADLINES)
+            .key(handles(sid))
             .arg(sid.0)
             .arg(self.now())
             .invoke_async(&mut c)
@@ -448,6 +504,7 @@ impl Store for RedisStore {
             .key(handles(sid))
             .key(HANDLE_COUNT)
             .arg(hid.0)
+            .arg(sid.0)
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
@@ -467,10 +524,26 @@ impl Store for RedisStore {
             .arg(hid.0)
             .arg(room)
             .arg(node)
+            .arg(sid.0)
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .unbind_from
+            .key(handles(sid))
+            .arg(hid.0)
+            .arg(&node.0)
+            .arg(sid.0)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(r == 1)
     }
 
     async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
@@ -575,11 +648,46 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn place_room(&self, room: RoomId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+    async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError> {
         let mut c = self.con.clone();
-        let owner: String =
-            self.scripts.place_room.key(room_node(room)).arg(&candidate.0).invoke_async(&mut c).await.map_err(unavailable)?;
+        let owner: String = self
+            .scripts
+            .place_room
+            .key(room_node(room))
+            .arg(&candidate.0)
+            .arg(lease_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         Ok(NodeId(owner))
+    }
+
+    async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let r: i64 =
+            self.scripts.renew_room.key(room_node(room)).arg(&node.0).arg(lease_ms).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(r == 1)
+    }
+
+    async fn take_lost_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        let mut c = self.con.clone();
+        let lost: Vec<String> = self.scripts.take_lost.key(NODES).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(lost.into_iter().map(NodeId).collect())
+    }
+
+    async fn node_handles(&self, node: &NodeId) -> Result<Vec<(SessionId, HandleId)>, StoreError> {
+        let mut c = self.con.clone();
+        let members: Vec<String> =
+            ::redis::cmd("SMEMBERS").arg(format!("pt:node:{node}:handles")).query_async(&mut c).await.map_err(unavailable)?;
+        let mut out: Vec<(SessionId, HandleId)> = members
+            .iter()
+            .filter_map(|m| {
+                let (s, h) = m.split_once(':')?;
+                Some((SessionId(s.parse().ok()?), HandleId(h.parse().ok()?)))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
@@ -588,7 +696,13 @@ impl Store for RedisStore {
         Ok(v.map(NodeId))
     }
 
-    async fn replace_room_owner(&self, room: RoomId, dead: &NodeId, candidate: &NodeId) -> Result<NodeId, StoreError> {
+    async fn replace_room_owner(
+        &self,
+        room: RoomId,
+        dead: &NodeId,
+        candidate: &NodeId,
+        lease_ms: u64,
+    ) -> Result<NodeId, StoreError> {
         let mut c = self.con.clone();
         let owner: String = self
             .scripts
@@ -596,6 +710,7 @@ impl Store for RedisStore {
             .key(room_node(room))
             .arg(&dead.0)
             .arg(&candidate.0)
+            .arg(lease_ms)
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
@@ -642,10 +757,8 @@ impl Store for RedisStore {
                     let draining = it.next() == Some("1");
                     live.push(NodeStatus { node: NodeId(name), load, draining });
                 }
-                // Its registration lapsed: forget it (a live node re-adds itself on its next beat).
-                None => {
-                    let _: Result<i64, _> = ::redis::cmd("SREM").arg(NODES).arg(&name).query_async(&mut c).await;
-                }
+                // Its registration lapsed; `take_lost_nodes` hands it to one gateway for cleanup.
+                None => {}
             }
         }
         Ok(live)

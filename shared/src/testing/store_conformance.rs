@@ -29,6 +29,10 @@ where
     expired_sessions_are_handed_out_once_under_contention(store, clock).await;
     reset().await;
     nodes_register_and_lapse(store, clock).await;
+    reset().await;
+    room_leases_lapse_unless_renewed(store, clock).await;
+    reset().await;
+    handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once(store, clock).await;
 }
 
 async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clock: &ManualClock) {
@@ -144,16 +148,74 @@ async fn rooms_and_placement<S: Store>(s: &S) {
     assert_eq!(ids, vec![7, 1234]);
     let a = NodeId("a".into());
     let b = NodeId("b".into());
-    assert_eq!(s.place_room(RoomId(7), &a).await.unwrap(), a);
-    assert_eq!(s.place_room(RoomId(7), &b).await.unwrap(), a, "the first placement wins");
+    const LEASE: u64 = 60_000;
+    assert_eq!(s.place_room(RoomId(7), &a, LEASE).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId(7), &b, LEASE).await.unwrap(), a, "the first placement wins");
     assert!(s.delete_room(RoomId(7)).await.unwrap());
     assert!(!s.delete_room(RoomId(7)).await.unwrap());
     assert!(s.room(RoomId(7)).await.unwrap().is_none());
-    assert_eq!(s.place_room(RoomId(7), &b).await.unwrap(), b, "a deleted room is placed afresh");
+    assert_eq!(s.place_room(RoomId(7), &b, LEASE).await.unwrap(), b, "a deleted room is placed afresh");
     assert_eq!(s.room_owner(RoomId(7)).await.unwrap(), Some(b.clone()));
-    assert_eq!(s.replace_room_owner(RoomId(7), &a, &a).await.unwrap(), b, "only the dead owner is replaced");
-    assert_eq!(s.replace_room_owner(RoomId(7), &b, &a).await.unwrap(), a);
+    assert_eq!(s.replace_room_owner(RoomId(7), &a, &a, LEASE).await.unwrap(), b, "only the dead owner is replaced");
+    assert_eq!(s.replace_room_owner(RoomId(7), &b, &a, LEASE).await.unwrap(), a);
+    assert!(!s.renew_room(RoomId(7), &b, LEASE).await.unwrap(), "b lost the room and must stand down");
+    assert!(s.renew_room(RoomId(7), &a, LEASE).await.unwrap());
     assert_eq!(s.room_owner(RoomId(8)).await.unwrap(), None);
+    assert!(s.renew_room(RoomId(8), &a, LEASE).await.unwrap(), "a vanished lease is re-asserted by its owner");
+    assert_eq!(s.room_owner(RoomId(8)).await.unwrap(), Some(a.clone()));
+}
+
+/// Leases lapse by wall-clock in Redis, so this waits for real (briefly).
+async fn room_leases_lapse_unless_renewed<S: Store>(s: &S, clock: &ManualClock) {
+    let a = NodeId("a".into());
+    let b = NodeId("b".into());
+    assert_eq!(s.place_room(RoomId(9), &a, 300).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId(10), &a, 300).await.unwrap(), a);
+    clock.advance_ms(200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(s.renew_room(RoomId(9), &a, 300).await.unwrap());
+    clock.advance_ms(200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(s.room_owner(RoomId(9)).await.unwrap(), Some(a.clone()), "renewed");
+    assert_eq!(s.room_owner(RoomId(10)).await.unwrap(), None, "lapsed");
+    assert_eq!(s.place_room(RoomId(10), &b, 300).await.unwrap(), b);
+}
+
+async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store>(s: &S, clock: &ManualClock) {
+    let n1 = NodeId("n1".into());
+    let n2 = NodeId("n2".into());
+    let sid = s.create_session(None, 60_000, None, 10).await.unwrap();
+    let (h1, h2, h3) = (
+        s.attach_handle(sid, "p", None, 10).await.unwrap(),
+        s.attach_handle(sid, "p", None, 10).await.unwrap(),
+        s.attach_handle(sid, "p", None, 10).await.unwrap(),
+    );
+    let bind = |n: &NodeId| Some(Binding { room: RoomId(1), node: n.clone() });
+    s.bind_handle(sid, h1, bind(&n1)).await.unwrap();
+    s.bind_handle(sid, h2, bind(&n1)).await.unwrap();
+    s.bind_handle(sid, h3, bind(&n1)).await.unwrap();
+    s.bind_handle(sid, h2, bind(&n2)).await.unwrap();
+    s.detach_handle(sid, h3).await.unwrap();
+    assert!(!s.unbind_handle_from(sid, h2, &n1).await.unwrap(), "h2 moved to n2: n1 cannot unbind it");
+    let mut expect = vec![(sid, h1)];
+    expect.sort();
+    assert_eq!(s.node_handles(&n1).await.unwrap(), expect);
+    assert_eq!(s.node_handles(&n2).await.unwrap(), vec![(sid, h2)]);
+    assert!(s.unbind_handle_from(sid, h2, &n2).await.unwrap());
+    assert!(!s.unbind_handle_from(sid, h2, &n2).await.unwrap(), "exactly once");
+    assert!(s.node_handles(&n2).await.unwrap().is_empty());
+    assert_eq!(s.handle(sid, h2).await.unwrap().unwrap().binding, None);
+    s.destroy_session(sid).await.unwrap();
+    assert!(s.node_handles(&n1).await.unwrap().is_empty());
+    assert!(s.node_handles(&n2).await.unwrap().is_empty());
+    s.register_node(NodeStatus { node: n1.clone(), load: 0, draining: false }, 300).await.unwrap();
+    s.register_node(NodeStatus { node: n2.clone(), load: 0, draining: false }, 60_000).await.unwrap();
+    assert!(s.take_lost_nodes().await.unwrap().is_empty());
+    clock.advance_ms(400);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let takers = (0..3).map(|_| s.take_lost_nodes());
+    let lost: Vec<NodeId> = futures_util::future::join_all(takers).await.into_iter().flat_map(Result::unwrap).collect();
+    assert_eq!(lost, vec![n1], "a lost node is handed to exactly one caller");
 }
 
 /// Registrations lapse by wall-clock TTL in Redis, so this waits for real (briefly).
