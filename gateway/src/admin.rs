@@ -12,7 +12,24 @@ const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/drain", web::post().to(drain_gateway))
+        .route("/nodes/{node}/drain", web::post().to(drain_node));
+}
+
+/// Stop taking new sessions (they get 472); current ones are served on.
+async fn drain_gateway(d: web::Data<Dispatcher>) -> HttpResponse {
+    d.set_accepting(false);
+    tracing::info!("draining on admin request");
+    HttpResponse::Ok().content_type("text/plain").body("draining\n")
+}
+
+/// Ask a media node to drain: no new rooms, exit once its rooms are empty.
+async fn drain_node(d: web::Data<Dispatcher>, node: web::Path<String>) -> HttpResponse {
+    match d.drain_node(shared::ids::NodeId(node.into_inner())).await {
+        Ok(()) => HttpResponse::Accepted().content_type("text/plain").body("draining\n"),
+        Err(e) => HttpResponse::BadGateway().content_type("text/plain").body(format!("{e}\n")),
+    }
 }
 
 async fn metrics(d: web::Data<Dispatcher>) -> HttpResponse {

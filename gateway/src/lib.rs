@@ -52,8 +52,8 @@ impl Running {
 /// Must run inside an actix system. Port 0 in `cfg` picks free ports.
 pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     let backends = Backends::memory();
-    let node = media_node::start(&cfg, backends.clone()).await.map_err(std::io::Error::other)?;
-    media_node::agent::NodeAgent::with_max_rooms(&node, cfg.max_rooms);
+    // The in-process node drains with the process; its own drain signal is not needed here.
+    let _node = media_node::start(&cfg, backends.clone()).await.map_err(std::io::Error::other)?;
     start(cfg, backends).await
 }
 

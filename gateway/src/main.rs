@@ -94,9 +94,29 @@ async fn main() -> std::process::ExitCode {
     tracing::info!("Janus WebSocket API: ws://{} (subprotocol janus-protocol)", running.ws);
     tracing::info!("Janus HTTP API:      http://{}{}", running.http, cfg.base_path());
     tracing::info!("metrics and health:  http://{}/metrics, /healthz, /readyz", running.admin);
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
+    let mut signals = match shared::shutdown::signals() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let _ = signals.recv().await;
+    // Drain: refuse new sessions (472), serve the current ones until their sockets close or
+    // drain_timeout passes; a second signal stops at once.
+    tracing::info!(drain_timeout = cfg.drain_timeout, "draining");
     running.dispatcher.set_accepting(false);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(cfg.drain_timeout);
+    loop {
+        if running.dispatcher.metrics().ws_connections().get() == 0 || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::select! {
+            _ = signals.recv() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+    tracing::info!("shutting down");
     running.stop().await;
     std::process::ExitCode::SUCCESS
 }

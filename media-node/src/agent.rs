@@ -34,6 +34,11 @@ pub struct NodeAgent {
     outbox: Outbox,
     rooms: HashMap<RoomId, (Addr<RoomActor>, u64)>,
     serial: u64,
+    /// Participants per loaded room (reported by the room actors): the node's load.
+    occupancy: HashMap<RoomId, u64>,
+    /// Set while draining: when the drain must end at the latest.
+    draining: Option<std::time::Instant>,
+    drained: Option<tokio::sync::oneshot::Sender<()>>,
     loading: HashMap<RoomId, Vec<Pending>>,
     max_rooms: usize,
 }
@@ -56,12 +61,45 @@ struct Loaded(RoomId, Load);
 pub struct Closed(pub RoomId, pub u64);
 
 impl NodeAgent {
-    pub fn start(node: NodeId, backends: Backends, outbox: Outbox, rpc: Subscription) -> Addr<Self> {
+    pub fn start(
+        node: NodeId,
+        backends: Backends,
+        outbox: Outbox,
+        rpc: Subscription,
+        drained: tokio::sync::oneshot::Sender<()>,
+    ) -> Addr<Self> {
         let max_rooms = usize::MAX;
         NodeAgent::create(|ctx| {
             ctx.add_stream(rpc);
-            NodeAgent { node, backends, outbox, rooms: HashMap::new(), serial: 0, loading: HashMap::new(), max_rooms }
+            NodeAgent {
+                node,
+                backends,
+                outbox,
+                rooms: HashMap::new(),
+                serial: 0,
+                occupancy: HashMap::new(),
+                draining: None,
+                drained: Some(drained),
+                loading: HashMap::new(),
+                max_rooms,
+            }
         })
+    }
+
+    fn participants(&self) -> u64 {
+        self.occupancy.values().sum()
+    }
+
+    /// Ends a drain once the rooms are empty or the deadline has passed.
+    fn check_drain(&mut self) {
+        let Some(deadline) = self.draining else { return };
+        let left = self.participants();
+        if left == 0 || std::time::Instant::now() >= deadline {
+            tracing::info!(node = %self.node, participants = left, "drain complete");
+            if let Some(tx) = self.drained.take() {
+                let _ = tx.send(());
+            }
+        }
     }
 
     /// Sets the deployment's room limit (config `max_rooms`).
@@ -108,6 +146,10 @@ impl NodeAgent {
                         }
                     }
                 }
+            }
+            NodeCommand::Drain { deadline_secs } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                ctx.notify(Drain { deadline_secs });
             }
             NodeCommand::HandleGone { session, handle, room, reason } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
@@ -300,7 +342,8 @@ pub const NODE_TTL_MS: u64 = 5_000;
 impl NodeAgent {
     /// This node's registry entry: its load is what placement balances on.
     fn status(&self) -> NodeStatus {
-        NodeStatus { node: self.node.clone(), load: self.rooms.len() as u64, draining: false }
+        let load = self.rooms.len() as u64 + self.participants();
+        NodeStatus { node: self.node.clone(), load, draining: self.draining.is_some() }
     }
 }
 
@@ -309,6 +352,10 @@ impl Actor for NodeAgent {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(HEARTBEAT, |act, _| {
+            act.check_drain();
+            if act.drained.is_none() {
+                return; // Drained: stop beating, the registry forgets this node.
+            }
             let store = act.backends.store.clone();
             let status = act.status();
             actix::spawn(async move {
@@ -347,6 +394,7 @@ impl Handler<Loaded> for NodeAgent {
                     self.outbox.clone(),
                     self.backends.store.clone(),
                     ctx.address().recipient(),
+                    ctx.address().recipient(),
                     self.serial,
                 );
                 let addr = actor.start();
@@ -376,7 +424,51 @@ impl Handler<Closed> for NodeAgent {
     fn handle(&mut self, Closed(room, serial): Closed, _: &mut Context<Self>) {
         if self.rooms.get(&room).is_some_and(|(_, s)| *s == serial) {
             self.rooms.remove(&room);
+            self.occupancy.remove(&room);
+            self.check_drain();
         }
+    }
+}
+
+/// Start draining (from SIGTERM or a `NodeCommand::Drain`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub deadline_secs: u64,
+}
+
+impl Handler<Drain> for NodeAgent {
+    type Result = ();
+
+    fn handle(&mut self, d: Drain, _: &mut Context<Self>) {
+        if self.draining.is_none() {
+            tracing::info!(node = %self.node, deadline_secs = d.deadline_secs, rooms = self.rooms.len(), "draining");
+            self.draining = Some(std::time::Instant::now() + std::time::Duration::from_secs(d.deadline_secs));
+            // Tell the gateways now rather than at the next beat.
+            let (store, status) = (self.backends.store.clone(), self.status());
+            actix::spawn(async move {
+                let _ = store.register_node(status, NODE_TTL_MS).await;
+            });
+        }
+        self.check_drain();
+    }
+}
+
+/// A room's participant count changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Occupancy(pub RoomId, pub u64);
+
+impl Handler<Occupancy> for NodeAgent {
+    type Result = ();
+
+    fn handle(&mut self, Occupancy(room, n): Occupancy, _: &mut Context<Self>) {
+        if n == 0 {
+            self.occupancy.remove(&room);
+        } else {
+            self.occupancy.insert(room, n);
+        }
+        self.check_drain();
     }
 }
 

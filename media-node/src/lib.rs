@@ -19,7 +19,13 @@ use shared::ids::NodeId;
 use shared::Backends;
 
 /// Starts a media node in the current actix system and returns its agent.
-pub async fn start(cfg: &Config, backends: Backends) -> Result<actix::Addr<agent::NodeAgent>, String> {
+/// A started media node: its agent, and a signal that fires once a drain has completed.
+pub struct Node {
+    pub agent: actix::Addr<agent::NodeAgent>,
+    pub drained: tokio::sync::oneshot::Receiver<()>,
+}
+
+pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
     let sub = backends
         .bus
@@ -31,5 +37,8 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<actix::Addr<agent
     let status = shared::store::NodeStatus { node: node.clone(), load: 0, draining: false };
     backends.store.register_node(status, agent::NODE_TTL_MS).await.map_err(|e| e.to_string())?;
     tracing::info!(node = %node, "media node ready");
-    Ok(agent::NodeAgent::start(node, backends, outbox, sub))
+    let (tx, drained) = tokio::sync::oneshot::channel();
+    let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx);
+    agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
+    Ok(Node { agent, drained })
 }

@@ -1,5 +1,6 @@
 //! `portunus-media-node`: a media node for cluster mode. It registers in Redis, takes the rooms
-//! gateways place on it, and serves them until stopped.
+//! gateways place on it, and serves them until stopped. SIGTERM (or SIGINT) drains it: no new
+//! rooms, exit once its rooms are empty or `drain_timeout` has passed; a second signal exits now.
 
 use clap::Parser;
 use shared::config::Config;
@@ -48,16 +49,36 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let agent = match media_node::start(&cfg, backends).await {
-        Ok(a) => a,
+    let mut node = match media_node::start(&cfg, backends).await {
+        Ok(n) => n,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return std::process::ExitCode::from(1);
         }
     };
-    media_node::agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
     tracing::info!(node = %cfg.node_id, redis = %url, "media node serving");
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
-    std::process::ExitCode::SUCCESS
+    let mut signals = match shared::shutdown::signals() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let mut asked = false;
+    loop {
+        tokio::select! {
+            _ = &mut node.drained => {
+                tracing::info!("drained; exiting");
+                return std::process::ExitCode::SUCCESS;
+            }
+            _ = signals.recv() => {
+                if asked {
+                    tracing::warn!("second signal; exiting without finishing the drain");
+                    return std::process::ExitCode::SUCCESS;
+                }
+                asked = true;
+                node.agent.do_send(media_node::agent::Drain { deadline_secs: cfg.drain_timeout });
+            }
+        }
+    }
 }

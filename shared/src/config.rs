@@ -49,6 +49,9 @@ pub struct Config {
     pub rpc_timeout_ms: u64,
     /// HTTP worker threads per listener; 0 means one per CPU.
     pub workers: usize,
+    /// Seconds a draining process (SIGTERM, or an admin request) keeps serving before it exits:
+    /// a media node leaves earlier once its rooms are empty, a gateway once its sockets closed.
+    pub drain_timeout: u64,
     /// This media node's name (standalone: `local`).
     pub node_id: String,
     /// `tracing` filter when RUST_LOG is not set.
@@ -81,6 +84,7 @@ impl Default for Config {
             longpoll_timeout: 30,
             rpc_timeout_ms: 5_000,
             workers: 0,
+            drain_timeout: 60,
             node_id: "local".into(),
             log: "info".into(),
             demo_room: true,

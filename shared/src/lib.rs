@@ -15,6 +15,7 @@
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
 //! - [`telemetry`]: tracing subscriber setup.
+//! - [`shutdown`]: SIGTERM/SIGINT as a stream (drain, then exit).
 //! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
 pub mod bus;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod ids;
 pub mod janus;
 pub mod keys;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

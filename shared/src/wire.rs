@@ -35,6 +35,8 @@ pub enum NodeCommand {
     /// The handle's WebRTC side is gone (`hangup`) or the handle itself is (detach, destroy,
     /// session timeout, transport closed).
     HandleGone { session: SessionId, handle: HandleId, room: RoomId, reason: GoneReason },
+    /// Take no new rooms; serve the current ones until they empty or `deadline_secs` pass, then exit.
+    Drain { deadline_secs: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,15 +123,28 @@ impl TestNode {
                     Ok(b) => media_node::start(&cfg, b).await,
                     Err(e) => Err(e),
                 };
-                let ok = started.is_ok();
-                let _ = tx.send(started.map(|_| ()));
-                if ok {
-                    let _ = stop_rx.await;
+                match started {
+                    Ok(node) => {
+                        let _ = tx.send(Ok(()));
+                        // Runs until stopped, or until it has drained (as the binary exits then).
+                        tokio::select! {
+                            _ = stop_rx => {}
+                            _ = node.drained => {}
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
                 }
             });
         });
         rx.recv_timeout(Duration::from_secs(20)).expect("node thread did not report").expect("node failed to start");
         Self { node_id: node_id.to_owned(), stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    /// Whether the node has exited (stopped, or drained).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Stops the node abruptly: its actors and heartbeats end with its actix system.

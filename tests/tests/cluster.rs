@@ -267,3 +267,65 @@ async fn requests_during_a_redis_outage_fail_clearly_and_the_cluster_recovers() 
     }
     let _ = sid;
 }
+
+#[actix_web::test]
+async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
+    let redis = RedisServer::start();
+    let n1 = TestNode::start(&redis.url(), "node-1");
+    let g = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let _n2 = TestNode::start(&redis.url(), "node-2");
+    let r = awc::Client::new().post(format!("{}/nodes/node-1/drain", g.admin_url)).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let store = inspect(&redis).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.live_nodes().await.unwrap().iter().any(|n| n.node.0 == "node-1" && n.draining) {
+        assert!(Instant::now() < deadline, "node-1 never reported draining");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(gateway::nodes::REFRESH + Duration::from_millis(200)).await;
+    // New rooms go elsewhere; the draining node keeps serving its room.
+    for r in 1..=4u64 {
+        ws.message(sid, h, json!({"request": "create", "room": 9000 + r})).await;
+        let hh = ws.attach(sid).await;
+        ws.message_event(sid, hh, json!({"request": "join", "room": 9000 + r, "ptype": "publisher"})).await;
+        let owner = store.room_owner(shared::ids::RoomId(9000 + r)).await.unwrap().unwrap();
+        assert_eq!(owner.0, "node-2");
+    }
+    let p = ws.message(sid, h, json!({"request": "listparticipants", "room": 1234})).await;
+    assert_eq!(p["plugindata"]["data"]["participants"].as_array().unwrap().len(), 1);
+    assert!(!n1.is_finished(), "still serving its room");
+    // Its last participant leaves: the node finishes draining and exits.
+    ws.message_event(sid, h, json!({"request": "leave"})).await;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while !n1.is_finished() {
+        assert!(Instant::now() < deadline, "node-1 did not exit after its rooms emptied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_draining_gateway_refuses_new_sessions_and_serves_existing_ones() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let g = gateway(&redis, |_| {});
+    let other = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let client = awc::Client::new();
+    let r = client.post(format!("{}/drain", g.admin_url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = ws.request(json!({"janus": "create"})).await;
+    assert_eq!(r["error"]["code"], 472, "{r}");
+    assert_eq!(r["error"]["reason"], "Currently not accepting new sessions");
+    assert_eq!(ws.request(json!({"janus": "keepalive", "session_id": sid})).await["janus"], "ack");
+    let r = client.get(format!("{}/readyz", g.admin_url)).send().await.unwrap();
+    assert_eq!(r.status(), 503, "the load balancer stops sending new clients here");
+    // Another gateway takes new sessions, and serves the old one too.
+    let mut ws2 = WsClient::connect(&other.ws_url).await;
+    ws2.create_session().await;
+    assert_eq!(ws2.request(json!({"janus": "keepalive", "session_id": sid})).await["janus"], "ack");
+}

@@ -188,6 +188,15 @@ impl Dispatcher {
             .map_err(GatewayError::NodeUnavailable)
     }
 
+    /// Asks a media node to drain (admin API).
+    pub async fn drain_node(&self, node: NodeId) -> Result<(), GatewayError> {
+        let deadline_secs = self.cfg().drain_timeout;
+        match self.call_node(node, NodeCommand::Drain { deadline_secs }).await? {
+            RpcResult::Accepted => Ok(()),
+            other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
     /// A command whose answer does not change the reply (teardown): failures are logged.
     pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
         if let Err(e) = self.call_node(node, cmd).await {

@@ -9,7 +9,7 @@ pub mod messages;
 pub mod state;
 
 use crate::outbox::{Outbox, Write};
-use crate::agent::Closed;
+use crate::agent::{Closed, Occupancy};
 use actix::prelude::*;
 use shared::janus::reply::Event;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
@@ -28,6 +28,8 @@ pub struct RoomActor {
     store: Arc<dyn Store>,
     /// Told when this actor stops, so the agent forgets it.
     agent: Recipient<Closed>,
+    /// Told how many participants the room has (the node's load, and drains).
+    occupancy: Recipient<Occupancy>,
     /// Tells this actor apart from a later one for the same room (in `Closed`).
     serial: u64,
     /// When the placement lease was last confirmed.
@@ -47,10 +49,11 @@ impl RoomActor {
         outbox: Outbox,
         store: Arc<dyn Store>,
         agent: Recipient<Closed>,
+        occupancy: Recipient<Occupancy>,
         serial: u64,
     ) -> Self {
         let span = tracing::info_span!("room", room = %state.config().room, node = %node);
-        Self { state, node, outbox, store, agent, serial, lease_confirmed: Instant::now(), span }
+        Self { state, node, outbox, store, agent, occupancy, serial, lease_confirmed: Instant::now(), span }
     }
 
     /// Leaves the room to its new owner: every member's handle is hung up and unbound so its
@@ -96,6 +99,7 @@ impl RoomActor {
         let after = self.state.participant_count();
         if after != before {
             self.outbox.send(Write::Participants(room, after));
+            self.occupancy.do_send(Occupancy(room, after));
         }
     }
 }
