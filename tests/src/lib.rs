@@ -4,6 +4,7 @@
 //! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
 //! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
+pub mod procs;
 mod redis_server;
 
 pub use redis_server::RedisServer;

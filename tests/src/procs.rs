@@ -1,0 +1,153 @@
+//! Portunus binaries as real processes, for tests that kill them (`kill -9`, SIGSTOP). The
+//! binaries are built once per test run with the same cargo that runs the tests; every process
+//! is stopped by its PID when its handle is dropped, also when a test fails.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Paths of `portunus-gateway` and `portunus-media-node`, built on first use.
+pub fn binaries() -> &'static (PathBuf, PathBuf) {
+    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--quiet", "-p", "gateway", "-p", "media-node", "--bins"])
+            .status()
+            .expect("run cargo build for the Portunus binaries");
+        assert!(status.success(), "building the Portunus binaries failed");
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        let dir = target.join("debug");
+        let bins = (dir.join("portunus-gateway"), dir.join("portunus-media-node"));
+        assert!(bins.0.is_file() && bins.1.is_file(), "binaries not found in {}", dir.display());
+        bins
+    })
+}
+
+/// A child process, killed (SIGKILL, by PID) when dropped.
+pub struct Proc {
+    child: Option<Child>,
+    pub name: String,
+}
+
+impl Proc {
+    fn spawn(path: &PathBuf, name: &str, args: &[String]) -> Self {
+        let log = std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        let child = Command::new(path)
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdout(Stdio::null())
+            .stderr(if std::env::var("PORTUNUS_TEST_PROC_LOGS").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Self { child: Some(child), name: name.to_owned() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.pid().to_string()]).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {} ({}) failed", self.pid(), self.name);
+    }
+
+    /// `kill -9`: no goodbye, no cleanup.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Freezes the process (SIGSTOP): alive, but silent.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// SIGTERM, then waits up to `wait` for the process to exit; returns whether it did.
+    pub fn terminate(&mut self, wait: Duration) -> bool {
+        self.signal("-TERM");
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.child = None;
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A frozen process must be thawed to die promptly.
+            let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
+        }
+        self.kill9();
+    }
+}
+
+/// A gateway process in cluster mode; returns it with its WebSocket, HTTP base and admin URLs.
+pub struct GatewayProc {
+    pub proc: Proc,
+    pub ws_url: String,
+    pub base_url: String,
+    pub admin_url: String,
+}
+
+pub fn spawn_gateway(redis_url: &str, extra: &[&str]) -> GatewayProc {
+    let (ws, http, admin) = (crate::free_port(), crate::free_port(), crate::free_port());
+    let mut args: Vec<String> = vec![
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--ws-port".into(),
+        ws.to_string(),
+        "--http-port".into(),
+        http.to_string(),
+        "--admin-port".into(),
+        admin.to_string(),
+        "--redis-url".into(),
+        redis_url.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args);
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
+    GatewayProc { proc, ws_url: format!("ws://127.0.0.1:{ws}/"), base_url: format!("http://127.0.0.1:{http}/janus"), admin_url }
+}
+
+pub fn spawn_node(redis_url: &str, node_id: &str) -> Proc {
+    let args = vec!["--redis-url".to_string(), redis_url.to_string(), "--node-id".to_string(), node_id.to_string()];
+    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args)
+}
+
+/// Polls `GET path` on `addr` until it answers 200 (10 s at most).
+fn wait_http_ok(addr: &str, path: &str) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{addr}{path} never answered 200");
+}

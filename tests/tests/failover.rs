@@ -1,0 +1,121 @@
+//! Failures of real processes: gateways and media nodes run as their own binaries over a
+//! `redis-server` the test starts, and are killed with `kill -9` or frozen with SIGSTOP.
+
+use portunus_tests::procs::{spawn_gateway, spawn_node};
+use portunus_tests::*;
+use serde_json::json;
+use shared::ids::{NodeId, RoomId};
+use shared::store::{RedisStore, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn inspect(redis: &RedisServer) -> RedisStore {
+    RedisStore::connect(&redis.url(), Arc::new(shared::clock::SystemClock)).await.unwrap()
+}
+
+async fn wait_for_node(store: &RedisStore, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !store.live_nodes().await.unwrap().iter().any(|n| n.node.0 == node) {
+        assert!(Instant::now() < deadline, "{node} never registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn kill_9_a_gateway_and_the_client_claims_its_session_on_another_losing_no_event() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let _node = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let mut a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
+    let b = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
+    let mut ws = WsClient::connect(&a.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "x"})).await;
+    a.proc.kill9();
+    drop(ws);
+    // Events produced while the client has no gateway wait in the session's mailbox.
+    let http = HttpClient::new(&b.base_url);
+    assert_eq!(http.message(sid, h, json!({"request": "leave"})).await["janus"], "ack");
+    let h2 = http.attach(sid).await;
+    assert_eq!(http.message(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await["janus"], "ack");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = WsClient::connect(&b.ws_url).await;
+    let (claimed, _) = again.call(json!({"janus": "claim", "session_id": sid})).await;
+    assert_eq!(claimed["janus"], "success", "{claimed}");
+    let first = again.recv().await;
+    let second = again.recv().await;
+    assert_eq!((first["sender"].as_u64(), first["plugindata"]["data"]["leaving"].as_str()), (Some(h), Some("ok")), "{first}");
+    assert_eq!((second["sender"].as_u64(), second["plugindata"]["data"]["videoroom"].as_str()), (Some(h2), Some("joined")), "{second}");
+    assert!(again.try_recv(Duration::from_millis(500)).await.is_none(), "each event exactly once");
+}
+
+#[actix_web::test]
+async fn kill_9_a_media_node_hangs_up_its_handles_and_rejoins_land_on_the_survivor() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let mut n1 = spawn_node(&redis.url(), "node-1");
+    let mut n2 = spawn_node(&redis.url(), "node-2");
+    wait_for_node(&store, "node-1").await;
+    wait_for_node(&store, "node-2").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let owner = store.room_owner(RoomId(1234)).await.unwrap().unwrap();
+    let (victim, survivor) = if owner.0 == "node-1" { (&mut n1, "node-2") } else { (&mut n2, "node-1") };
+    victim.kill9();
+    let killed_at = Instant::now();
+    let hangup = ws.try_recv(Duration::from_secs(8)).await.expect("a hangup after the node died");
+    let noticed = killed_at.elapsed();
+    assert_eq!(hangup, json!({"janus": "hangup", "session_id": sid, "sender": h, "reason": "Media node lost"}));
+    assert!(noticed <= Duration::from_secs(6), "noticed after {noticed:?}");
+    let ev = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
+    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, survivor);
+    eprintln!("kill -9 media node: hangup after {noticed:?}");
+}
+
+#[actix_web::test]
+async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let n1 = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "before"})).await;
+    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-1");
+    let _n2 = spawn_node(&redis.url(), "node-2");
+    wait_for_node(&store, "node-2").await;
+    n1.freeze();
+    let hangup = ws.try_recv(Duration::from_secs(8)).await.expect("the frozen node's handle is hung up");
+    assert_eq!(hangup["reason"], "Media node lost");
+    let ev = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"})).await;
+    assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
+    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
+    // node-1 wakes up believing it owns the room: its next renewal fails and it stands down
+    // without telling anyone twice; the room stays on node-2.
+    n1.thaw();
+    tokio::time::sleep(Duration::from_millis(shared::store::ROOM_LEASE_RENEW_MS + 1500)).await;
+    assert!(ws.try_recv(Duration::from_millis(200)).await.is_none(), "no second hangup");
+    let p = ws.message(sid, h, json!({"request": "listparticipants", "room": 1234})).await;
+    let parts = p["plugindata"]["data"]["participants"].as_array().unwrap().clone();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["display"], "after");
+    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
+}
+
+#[actix_web::test]
+async fn sigterm_drains_a_media_node_process() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let mut n1 = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    // Nothing to serve: it exits at once.
+    assert!(n1.terminate(Duration::from_secs(5)), "an idle node exits on SIGTERM");
+}
