@@ -43,6 +43,14 @@ pub struct TestServer {
     pub base_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// In cluster runs (`PORTUNUS_TEST_BACKEND=redis`): the media node and Redis behind the gateway.
+    cluster: Option<(TestNode, RedisServer)>,
+}
+
+/// Which backends `TestServer::start`/`with` use: `PORTUNUS_TEST_BACKEND=redis` runs every
+/// standalone-mode test against a cluster (a Redis, a media node, a gateway) instead.
+pub fn cluster_backend() -> bool {
+    std::env::var("PORTUNUS_TEST_BACKEND").is_ok_and(|b| b == "redis")
 }
 
 impl TestServer {
@@ -51,6 +59,13 @@ impl TestServer {
     }
 
     pub fn with(cfg: Config) -> Self {
+        if cluster_backend() {
+            let redis = RedisServer::start();
+            let node = TestNode::start(&redis.url(), "node-1");
+            let mut server = Self::spawn(cfg, Some(redis.url()));
+            server.cluster = Some((node, redis));
+            return server;
+        }
         Self::spawn(cfg, None)
     }
 
@@ -98,6 +113,7 @@ impl TestServer {
             admin_url: format!("http://{admin}"),
             stop: Some(stop_tx),
             thread: Some(thread),
+            cluster: None,
         }
     }
 }
@@ -173,6 +189,8 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // Then the node, then Redis (field order would drop them before the gateway stopped).
+        drop(self.cluster.take());
     }
 }
 

@@ -73,8 +73,9 @@ pub struct WsConnection {
     d: Dispatcher,
     last_seen: Instant,
     feeds: HashMap<SessionId, Feed>,
-    /// Sessions whose subscription is being set up (counted against the limit).
-    joining: usize,
+    /// Sessions this connection created or claimed, from the moment of the reply (their feed
+    /// may still be subscribing): what closing the socket ends or releases.
+    owned: std::collections::HashSet<SessionId>,
     fragments: Option<BytesMut>,
     /// Requests wait here while an earlier one is in flight: a connection's requests are
     /// handled in the order they were sent (a `leave` sent right after a `join` follows it).
@@ -89,7 +90,7 @@ impl WsConnection {
             d,
             last_seen: Instant::now(),
             feeds: HashMap::new(),
-            joining: 0,
+            owned: Default::default(),
             fragments: None,
             queue: VecDeque::new(),
             busy: false,
@@ -108,7 +109,7 @@ impl WsConnection {
         }
         self.busy = true;
         let d = self.d.clone();
-        let cc = ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.feeds.len() + self.joining };
+        let cc = ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.owned.len() };
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             ctx.text(bytestring(out.reply.to_bytes()));
@@ -129,14 +130,16 @@ impl WsConnection {
 
     /// Starts receiving a session's events: subscribe, then drain what is already queued.
     fn own(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        self.owned.insert(sid);
         if self.feeds.contains_key(&sid) {
             return self.drain(sid, ctx);
         }
-        self.joining += 1;
         let bus = self.d.backends().bus.clone();
         let fut = async move { bus.subscribe(&keys::session_channel(sid)).await };
         ctx.spawn(fut.into_actor(self).map(move |sub, act, ctx| {
-            act.joining -= 1;
+            if !act.owned.contains(&sid) {
+                return; // Released or claimed away while subscribing.
+            }
             match sub {
                 Ok(sub) => {
                     let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
@@ -149,6 +152,7 @@ impl WsConnection {
     }
 
     fn drop_feed(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        self.owned.remove(&sid);
         if let Some(f) = self.feeds.remove(&sid) {
             ctx.cancel_future(f.stream);
         }
@@ -226,7 +230,7 @@ impl Actor for WsConnection {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.d.metrics().ws_connections().dec();
-        let sessions: Vec<SessionId> = self.feeds.keys().copied().collect();
+        let sessions: Vec<SessionId> = self.owned.iter().copied().collect();
         if sessions.is_empty() {
             return;
         }

@@ -6,6 +6,9 @@
 //! `pt:{s:SID}:meta` (hash: created, timeout, owner, gone), `pt:{s:SID}:handles` (hash of handle
 //! JSON), `pt:{s:SID}:mbox` (list of events), `pt:{s:SID}:grave` (marks a destroyed session's
 //! readable mailbox), `pt:sessions` (set), `pt:deadlines` (zset), `pt:handles:count`,
+//! Session keys also expire by themselves 2x the timeout + 60 s after the last activity: a
+//! safety net for when no gateway is left to reap them, far enough past the deadline that a
+//! reaper always finds the session (and sends its `timeout`) first.
 //! `pt:room:R` (room JSON), `pt:room:R:n` (participants), `pt:room:R:node` (owner), `pt:rooms`.
 
 use super::*;
@@ -49,7 +52,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
 redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', ARGV[3], 'owner', ARGV[4], 'gone', '0')
 if tonumber(ARGV[3]) > 0 then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]) + 60000)
 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
@@ -61,8 +64,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone')
 if f[2] == '0' and tonumber(f[1]) > 0 then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(f[1]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(f[1]))
-  redis.call('PEXPIRE', KEYS[3], 2 * tonumber(f[1]))
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(f[1]) + 60000)
+  redis.call('PEXPIRE', KEYS[3], 2 * tonumber(f[1]) + 60000)
 end
 return 1",
             ),
@@ -73,7 +76,7 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
 local t = tonumber(redis.call('HGET', KEYS[1], 'timeout'))
 if t > 0 then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * t)
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
 else redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1",
             ),
