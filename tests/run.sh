@@ -11,6 +11,7 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 [ -f "$JANUS_JS" ] || missing+=(libjs-janus-gateway)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo=""

@@ -4,7 +4,9 @@
 //! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
 //! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
+pub mod janus_js;
 pub mod procs;
+pub mod raw_http;
 mod redis_server;
 
 pub use redis_server::RedisServer;

@@ -34,10 +34,11 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(path: &PathBuf, name: &str, args: &[String]) -> Self {
+    fn spawn(path: &PathBuf, name: &str, args: &[String], env: &[(&str, &str)]) -> Self {
         let log = std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into());
         let child = Command::new(path)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", log)
             .stdout(Stdio::null())
             .stderr(if std::env::var("PORTUNUS_TEST_PROC_LOGS").is_ok() { Stdio::inherit() } else { Stdio::null() })
@@ -89,6 +90,12 @@ impl Proc {
     }
 }
 
+/// Any program as a child process (nginx, ...), killed by PID when dropped.
+pub fn spawn_program(program: &str, args: &[&str]) -> Proc {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    Proc::spawn(&PathBuf::from(program), program, &args, &[])
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if self.child.is_some() {
@@ -108,6 +115,11 @@ pub struct GatewayProc {
 }
 
 pub fn spawn_gateway(redis_url: &str, extra: &[&str]) -> GatewayProc {
+    spawn_gateway_env(redis_url, extra, &[])
+}
+
+/// A gateway with extra `PORTUNUS_*` environment (keys without a flag).
+pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) -> GatewayProc {
     let (ws, http, admin) = (crate::free_port(), crate::free_port(), crate::free_port());
     let mut args: Vec<String> = vec![
         "--bind".into(),
@@ -122,7 +134,7 @@ pub fn spawn_gateway(redis_url: &str, extra: &[&str]) -> GatewayProc {
         redis_url.into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args);
+    let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args, env);
     let admin_url = format!("http://127.0.0.1:{admin}");
     wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
     GatewayProc { proc, ws_url: format!("ws://127.0.0.1:{ws}/"), base_url: format!("http://127.0.0.1:{http}/janus"), admin_url }
@@ -130,11 +142,11 @@ pub fn spawn_gateway(redis_url: &str, extra: &[&str]) -> GatewayProc {
 
 pub fn spawn_node(redis_url: &str, node_id: &str) -> Proc {
     let args = vec!["--redis-url".to_string(), redis_url.to_string(), "--node-id".to_string(), node_id.to_string()];
-    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args)
+    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args, &[])
 }
 
-/// Polls `GET path` on `addr` until it answers 200 (10 s at most).
-fn wait_http_ok(addr: &str, path: &str) {
+/// Polls `GET path` on `addr` until it answers 200 (20 s at most).
+pub fn wait_http_ok(addr: &str, path: &str) {
     use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
