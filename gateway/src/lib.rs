@@ -77,6 +77,8 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
     })
     .workers(workers)
+    // Signals are ours to handle (drain first), not actix-web's (immediate shutdown).
+    .disable_signals()
     .bind((cfg.bind.as_str(), cfg.ws_port))?;
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
@@ -92,6 +94,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
     })
     .workers(workers)
+    .disable_signals()
     .bind((cfg.bind.as_str(), cfg.http_port))?;
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();
@@ -99,6 +102,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let d = data.clone();
     let admin_server = HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes))
         .workers(1)
+        .disable_signals()
         .bind((cfg.bind.as_str(), cfg.admin_port))?;
     let admin_addr = first_addr(&admin_server.addrs())?;
     let admin_server = admin_server.run();

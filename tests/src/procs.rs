@@ -76,6 +76,11 @@ impl Proc {
     /// SIGTERM, then waits up to `wait` for the process to exit; returns whether it did.
     pub fn terminate(&mut self, wait: Duration) -> bool {
         self.signal("-TERM");
+        self.wait_exit(wait)
+    }
+
+    /// Waits up to `wait` for the process to exit by itself; returns whether it did.
+    pub fn wait_exit(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {

@@ -119,3 +119,24 @@ async fn sigterm_drains_a_media_node_process() {
     // Nothing to serve: it exits at once.
     assert!(n1.terminate(Duration::from_secs(5)), "an idle node exits on SIGTERM");
 }
+
+#[actix_web::test]
+async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let _node = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let mut g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    // SIGTERM: the process keeps serving its socket but takes no new sessions.
+    let exited = g.proc.terminate(Duration::from_millis(700));
+    assert!(!exited, "a gateway with an open socket drains instead of exiting");
+    let r = ws.request(json!({"janus": "create"})).await;
+    assert_eq!(r["error"]["code"], 472, "{r}");
+    assert_eq!(ws.request(json!({"janus": "keepalive", "session_id": sid})).await["janus"], "ack");
+    let ready = awc::Client::new().get(format!("{}/readyz", g.admin_url)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    ws.close().await;
+    assert!(g.proc.wait_exit(Duration::from_secs(5)), "the gateway did not exit after its last socket closed");
+}

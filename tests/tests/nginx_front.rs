@@ -62,9 +62,10 @@ fn front() -> Front {
         .replace("@WS_UPSTREAMS@", &ws_up);
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
+    // One process (no master/worker pair), so killing it by PID leaves nothing behind.
     let nginx = spawn_program(
         nginx_binary(),
-        &["-c", conf_path.to_str().unwrap(), "-p", dir.to_str().unwrap(), "-g", "daemon off;"],
+        &["-c", conf_path.to_str().unwrap(), "-p", dir.to_str().unwrap(), "-g", "daemon off; master_process off;"],
     );
     wait_http_ok(&format!("127.0.0.1:{http_port}"), "/janus/info");
     // The nodes must be registered before the flows start.
