@@ -77,7 +77,7 @@ impl TestServer {
     }
 
     fn spawn(cfg: Config, redis_url: Option<String>) -> Self {
-        shared::telemetry::init(&std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        shared::telemetry::init_for_tests(&std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let base = cfg.base_path().to_owned();
