@@ -67,7 +67,8 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, nodes);
     reaper::Reaper::new(dispatcher.clone()).start();
 
-    let workers = if cfg.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { cfg.workers };
+    let workers =
+        if cfg.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { cfg.workers };
     let data = web::Data::new(dispatcher.clone());
     let cors_origin = cfg.allow_origin.clone();
     let base = cfg.base_path().to_owned();
@@ -87,7 +88,9 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let http_server = HttpServer::new(move || {
         let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
         cors = match &cors_origin {
-            Some(o) => cors.add(("Access-Control-Allow-Origin", o.as_str())).add(("Access-Control-Allow-Credentials", "true")),
+            Some(o) => {
+                cors.add(("Access-Control-Allow-Origin", o.as_str())).add(("Access-Control-Allow-Credentials", "true"))
+            }
             None => cors.add(("Access-Control-Allow-Origin", "*")),
         };
         let base = base.clone();

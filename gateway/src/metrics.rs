@@ -27,11 +27,13 @@ impl Metrics {
             &["verb", "result"],
         );
         let latency = HistogramVec::new(
-            HistogramOpts::new("request_duration_seconds", "Janus API request latency")
-                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            HistogramOpts::new("request_duration_seconds", "Janus API request latency").buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
             &["verb"],
         );
-        let events = IntCounterVec::new(Opts::new("events_delivered_total", "Session events delivered"), &["transport"]);
+        let events =
+            IntCounterVec::new(Opts::new("events_delivered_total", "Session events delivered"), &["transport"]);
         let gauge = |n: &str, h: &str| IntGauge::new(n, h);
         let (requests, latency, events) = match (requests, latency, events) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),

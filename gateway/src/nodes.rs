@@ -135,10 +135,12 @@ impl Handler<IsLive> for NodeDirectory {
         }
         // Not in the cached view: it may have registered since the last refresh.
         let store = self.store.clone();
-        Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(move |live, act, _| {
-            act.live = live;
-            act.live.iter().any(|n| n.node == node)
-        }))
+        Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(
+            move |live, act, _| {
+                act.live = live;
+                act.live.iter().any(|n| n.node == node)
+            },
+        ))
     }
 }
 

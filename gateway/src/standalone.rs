@@ -15,9 +15,11 @@ pub async fn seed_rooms(cfg: &Config, b: &Backends) -> Result<(), String> {
         rooms.push(RoomConfig::demo_room());
     }
     for spec in &cfg.rooms {
-        let id = spec.get("room").and_then(serde_json::Value::as_u64).filter(|r| *r > 0).ok_or_else(|| {
-            "every [[rooms]] entry needs a positive integer `room`".to_owned()
-        })?;
+        let id = spec
+            .get("room")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|r| *r > 0)
+            .ok_or_else(|| "every [[rooms]] entry needs a positive integer `room`".to_owned())?;
         let room = RoomConfig::from_create(spec, RoomId(id)).map_err(|e| format!("room {id}: {}", e.reason))?;
         rooms.push(room);
     }

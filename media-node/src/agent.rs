@@ -22,9 +22,17 @@ use std::collections::HashMap;
 
 /// Room-scoped work waiting for its room to load.
 enum Pending {
-    Sync { reply_to: String, corr_id: u64, req: SyncRequest },
+    Sync {
+        reply_to: String,
+        corr_id: u64,
+        req: SyncRequest,
+    },
     /// An asynchronous request is acknowledged (`Accepted`) once the room is known to be here.
-    Async { reply_to: String, corr_id: u64, msg: Async },
+    Async {
+        reply_to: String,
+        corr_id: u64,
+        msg: Async,
+    },
     Gone(Gone),
 }
 
@@ -393,8 +401,7 @@ impl Handler<Loaded> for NodeAgent {
                     self.node.clone(),
                     self.outbox.clone(),
                     self.backends.store.clone(),
-                    ctx.address().recipient(),
-                    ctx.address().recipient(),
+                    ctx.address(),
                     self.serial,
                 );
                 let addr = actor.start();

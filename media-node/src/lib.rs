@@ -27,11 +27,7 @@ pub struct Node {
 
 pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
-    let sub = backends
-        .bus
-        .subscribe(&shared::keys::node_rpc(&node))
-        .await
-        .map_err(|e| e.to_string())?;
+    let sub = backends.bus.subscribe(&shared::keys::node_rpc(&node)).await.map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
     // Registered before returning, so a gateway started next can place rooms here at once.
     let status = shared::store::NodeStatus { node: node.clone(), load: 0, draining: false };

@@ -4,17 +4,17 @@
 //! reply before the store reflects it.
 
 use bytes::Bytes;
+use serde_json::Value;
 use shared::ids::{HandleId, RoomId, SessionId};
+use shared::janus::reply::{Event, PluginData};
 use shared::janus::videoroom::RoomConfig;
+use shared::janus::VIDEOROOM_PLUGIN;
 use shared::store::Binding;
+use shared::wire::{encode, RpcReply, RpcResult, WIRE_VERSION};
 use shared::Backends;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::mpsc;
-use shared::janus::reply::{Event, PluginData};
-use shared::janus::VIDEOROOM_PLUGIN;
-use shared::wire::{encode, RpcReply, RpcResult, WIRE_VERSION};
-use serde_json::Value;
 
 /// One write.
 pub enum Write {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub fn janus_js() -> PathBuf {
-    let p = std::env::var("JANUS_JS").map(PathBuf::from).unwrap_or_else(|_| "/usr/share/javascript/janus-gateway/janus.js".into());
+    let p = std::env::var("JANUS_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| "/usr/share/javascript/janus-gateway/janus.js".into());
     assert!(
         p.is_file(),
         "janus.js not found at {} (apt-get install libjs-janus-gateway, or set JANUS_JS); .ci/run installs it",
@@ -35,19 +37,20 @@ fn node() -> Command {
 
 pub fn run_janus_js_flow(server_url: &str, wait_ms: u64) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js/janus_flow.js");
-    let out = node()
-        .arg(script)
-        .arg(server_url)
-        .arg(janus_js())
-        .arg(wait_ms.to_string())
-        .output()
-        .expect("run node");
+    let out = node().arg(script).arg(server_url).arg(janus_js()).arg(wait_ms.to_string()).output().expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap_or_else(|| {
-        panic!("no RESULT line; status {:?}\nstdout:\n{stdout}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no RESULT line; status {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     let v: Value = serde_json::from_str(line).expect("RESULT JSON");
-    assert!(out.status.success() && v["ok"] == true, "janus.js flow failed: {v}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && v["ok"] == true,
+        "janus.js flow failed: {v}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     v
 }
-

@@ -239,7 +239,9 @@ impl WsClient {
         loop {
             let frame = tokio::time::timeout_at(deadline, self.conn.next()).await.ok()??;
             match frame.expect("WebSocket frame") {
-                Frame::Text(b) | Frame::Binary(b) => return Some(serde_json::from_slice(&b).expect("server sent invalid JSON")),
+                Frame::Text(b) | Frame::Binary(b) => {
+                    return Some(serde_json::from_slice(&b).expect("server sent invalid JSON"))
+                }
                 Frame::Ping(p) => {
                     let _ = self.conn.send(Message::Pong(p)).await;
                 }
@@ -278,7 +280,8 @@ impl WsClient {
     }
 
     pub async fn attach(&mut self, session: u64) -> u64 {
-        let r = self.request(json!({"janus": "attach", "session_id": session, "plugin": "janus.plugin.videoroom"})).await;
+        let r =
+            self.request(json!({"janus": "attach", "session_id": session, "plugin": "janus.plugin.videoroom"})).await;
         r["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {r}"))
     }
 
@@ -338,7 +341,8 @@ impl HttpClient {
             .expect("POST");
         assert_eq!(resp.status(), 200, "Janus-level replies are HTTP 200");
         let body = resp.body().limit(8 << 20).await.expect("body");
-        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&body)))
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&body)))
     }
 
     pub async fn post(&self, path: &str, mut req: Value) -> Value {

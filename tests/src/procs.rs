@@ -142,7 +142,12 @@ pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) 
     let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args, env);
     let admin_url = format!("http://127.0.0.1:{admin}");
     wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
-    GatewayProc { proc, ws_url: format!("ws://127.0.0.1:{ws}/"), base_url: format!("http://127.0.0.1:{http}/janus"), admin_url }
+    GatewayProc {
+        proc,
+        ws_url: format!("ws://127.0.0.1:{ws}/"),
+        base_url: format!("http://127.0.0.1:{http}/janus"),
+        admin_url,
+    }
 }
 
 pub fn spawn_node(redis_url: &str, node_id: &str) -> Proc {

@@ -46,4 +46,3 @@ pub fn read_framed_response(s: &mut TcpStream) -> (String, Vec<(String, String)>
     };
     (status, headers, body)
 }
-

@@ -26,7 +26,9 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): apt-get install redis-server (tests/run.sh does)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): apt-get install redis-server (tests/run.sh does)")
+            });
         let server = Self { port, child: Some(child), dir };
         server.wait_ready();
         server

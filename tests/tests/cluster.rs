@@ -19,6 +19,18 @@ async fn inspect(redis: &RedisServer) -> RedisStore {
     RedisStore::connect(&redis.url(), Arc::new(shared::clock::SystemClock)).await.unwrap()
 }
 
+/// A WebSocket client whose session has one handle joined to the demo room.
+async fn joined_demo_room(g: &TestServer, display: &str) -> (WsClient, u64, u64) {
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let ev = ws
+        .message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": display}))
+        .await;
+    assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
+    (ws, sid, h)
+}
+
 #[actix_web::test]
 async fn a_session_is_served_by_whichever_gateway_a_request_lands_on() {
     let redis = RedisServer::start();
@@ -84,7 +96,11 @@ async fn a_websocket_client_whose_gateway_died_claims_its_session_elsewhere() {
     let mut again = WsClient::connect(&b.ws_url).await;
     let (claimed, _) = again.call(json!({"janus": "claim", "session_id": sid})).await;
     assert_eq!(claimed["janus"], "success", "{claimed}");
-    let ev = again.expect("the event queued while no gateway held the session", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
+    let ev = again
+        .expect("the event queued while no gateway held the session", |m| {
+            m["plugindata"]["data"]["videoroom"] == "joined"
+        })
+        .await;
     assert_eq!(ev["sender"], h);
     // And new events follow the session to its new gateway.
     let ack = again.message(sid, h, json!({"request": "leave"})).await;
@@ -169,10 +185,7 @@ async fn a_lost_media_node_is_noticed_its_handles_hung_up_and_its_rooms_placed_a
     let redis = RedisServer::start();
     let mut n1 = TestNode::start(&redis.url(), "node-1");
     let g = gateway(&redis, |_| {});
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (mut ws, sid, h) = joined_demo_room(&g, "p").await;
     let store = inspect(&redis).await;
     assert_eq!(store.room_owner(shared::ids::RoomId(1234)).await.unwrap().unwrap().0, "node-1");
     let _n2 = TestNode::start(&redis.url(), "node-2");
@@ -196,22 +209,22 @@ async fn a_node_that_lost_its_room_lease_stands_down_and_never_serves_it_again()
     let redis = RedisServer::start();
     let _n1 = TestNode::start(&redis.url(), "node-1");
     let g = gateway(&redis, |_| {});
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (mut ws, sid, _h) = joined_demo_room(&g, "p").await;
     let store = inspect(&redis).await;
     let (n1, n2) = (shared::ids::NodeId("node-1".into()), shared::ids::NodeId("node-2".into()));
     // As if node-1 had been cut off long enough for the room to be given to node-2.
     let _node2 = TestNode::start(&redis.url(), "node-2");
-    let owner = store.replace_room_owner(shared::ids::RoomId(1234), &n1, &n2, shared::store::ROOM_LEASE_MS).await.unwrap();
+    let owner =
+        store.replace_room_owner(shared::ids::RoomId(1234), &n1, &n2, shared::store::ROOM_LEASE_MS).await.unwrap();
     assert_eq!(owner, n2);
     let hangup = ws.try_recv(Duration::from_secs(6)).await.expect("node-1 stands down within a renewal period");
     assert_eq!(hangup["janus"], "hangup", "{hangup}");
     assert_eq!(hangup["reason"], "Room moved to another media node");
     // Requests for the room reach its new owner; node-1 answers none of them.
     let h2 = ws.attach(sid).await;
-    let ev = ws.message_event(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"})).await;
+    let ev = ws
+        .message_event(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"}))
+        .await;
     assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
     let p = ws.message(sid, h2, json!({"request": "listparticipants", "room": 1234})).await;
     let parts = p["plugindata"]["data"]["participants"].as_array().unwrap().clone();
@@ -219,7 +232,6 @@ async fn a_node_that_lost_its_room_lease_stands_down_and_never_serves_it_again()
     assert_eq!(parts[0]["display"], "after");
     assert_eq!(store.handle(SessionId(sid), HandleId(h2)).await.unwrap().unwrap().binding.unwrap().node, n2);
 }
-
 
 #[actix_web::test]
 async fn requests_during_a_redis_outage_fail_clearly_and_the_cluster_recovers() {
@@ -257,7 +269,8 @@ async fn requests_during_a_redis_outage_fail_clearly_and_the_cluster_recovers() 
         // A command published while a node's subscription is being restored is lost (pub/sub is
         // at-most-once) and times out as 462 after rpc_timeout_ms: wait for that answer too.
         ws.send(&json!({"janus": "message", "session_id": new_sid, "handle_id": h, "transaction": "x",
-            "body": {"request": "exists", "room": 1234}})).await;
+            "body": {"request": "exists", "room": 1234}}))
+            .await;
         let r = ws.try_recv(Duration::from_secs(8)).await.expect("an answer, success or error");
         if r["janus"] == "success" && r["plugindata"]["data"]["videoroom"] == "success" {
             break;
@@ -273,10 +286,7 @@ async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
     let redis = RedisServer::start();
     let n1 = TestNode::start(&redis.url(), "node-1");
     let g = gateway(&redis, |_| {});
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (mut ws, sid, h) = joined_demo_room(&g, "p").await;
     let _n2 = TestNode::start(&redis.url(), "node-2");
     let r = awc::Client::new().post(format!("{}/nodes/node-1/drain", g.admin_url)).send().await.unwrap();
     assert_eq!(r.status(), 202);

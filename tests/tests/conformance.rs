@@ -68,7 +68,8 @@ async fn run_case(case: &Value, via: Via, server: &TestServer) -> Result<(), Str
         (None, Some(e)) => substitute(e, sid, hid),
         _ => return Err(format!("{name}: fixture has no expectation")),
     };
-    if let Some(prefix) = case["reason_prefix"].get(if via == Via::Ws { "ws" } else { "http" }).and_then(Value::as_str) {
+    if let Some(prefix) = case["reason_prefix"].get(if via == Via::Ws { "ws" } else { "http" }).and_then(Value::as_str)
+    {
         let reason = reply["error"]["reason"].as_str().unwrap_or_default().to_owned();
         if !reason.starts_with(prefix) {
             return Err(format!("{name} ({via:?}): reason {reason:?} should start with {prefix:?}"));
@@ -118,7 +119,10 @@ async fn core_success_replies_match_janus_over_websocket() {
     assert_golden("trickle.ack.json", &ws.request(trickle).await);
     let done = json!({"janus": "trickle", "session_id": sid, "handle_id": hid, "candidates": [{"completed": true}]});
     assert_golden("trickle.ack.json", &ws.request(done).await);
-    assert_golden("hangup.success.json", &ws.request(json!({"janus": "hangup", "session_id": sid, "handle_id": hid})).await);
+    assert_golden(
+        "hangup.success.json",
+        &ws.request(json!({"janus": "hangup", "session_id": sid, "handle_id": hid})).await,
+    );
     // detach: the success reply first, then the detached event.
     let detached = ws.request(json!({"janus": "detach", "session_id": sid, "handle_id": hid})).await;
     assert_golden("detach.success.json", &detached);
@@ -142,7 +146,16 @@ async fn server_info_lists_what_portunus_serves() {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let info = ws.request(json!({"janus": "info"})).await;
     assert_eq!(info["janus"], "server_info");
-    for key in ["name", "version", "version_string", "data_channels", "session-timeout", "reclaim-session-timeout", "transports", "plugins"] {
+    for key in [
+        "name",
+        "version",
+        "version_string",
+        "data_channels",
+        "session-timeout",
+        "reclaim-session-timeout",
+        "transports",
+        "plugins",
+    ] {
         assert!(info.get(key).is_some(), "server_info lacks {key}: {info}");
     }
     assert_eq!(info["session-timeout"], 60);
@@ -168,9 +181,18 @@ async fn videoroom_replies_match_janus() {
     assert_golden("videoroom.list.json", &ws.message(sid, h, json!({"request": "list"})).await);
     let created = ws.message(sid, h, json!({"request": "create", "room": 934778002})).await;
     assert_golden("videoroom.create.json", &created);
-    assert_golden("videoroom.error_427_room_exists.json", &ws.message(sid, h, json!({"request": "create", "room": 934778002})).await);
-    assert_golden("videoroom.destroy.json", &ws.message(sid, h, json!({"request": "destroy", "room": 934778002})).await);
-    assert_golden("videoroom.error_426_no_such_room.json", &ws.message(sid, h, json!({"request": "listparticipants", "room": 934778002})).await);
+    assert_golden(
+        "videoroom.error_427_room_exists.json",
+        &ws.message(sid, h, json!({"request": "create", "room": 934778002})).await,
+    );
+    assert_golden(
+        "videoroom.destroy.json",
+        &ws.message(sid, h, json!({"request": "destroy", "room": 934778002})).await,
+    );
+    assert_golden(
+        "videoroom.error_426_no_such_room.json",
+        &ws.message(sid, h, json!({"request": "listparticipants", "room": 934778002})).await,
+    );
     // A join that fails is acked, then answered by an error event.
     let ack = ws.message(sid, h, json!({"request": "join", "room": 999999999, "ptype": "publisher"})).await;
     assert_golden("message.ack.json", &ack);
@@ -206,7 +228,9 @@ async fn others_hear_joining_and_leaving_like_janus() {
     // The demo room: a participant without a display leaves; the other hears its id.
     let (ha2, hb2) = (a.attach(sa).await, b.attach(sb).await);
     a.message(sa, ha2, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    let pub_id = a.expect("joined", |m| m["plugindata"]["data"]["videoroom"] == "joined").await["plugindata"]["data"]["id"].clone();
+    let pub_id = a.expect("joined", |m| m["plugindata"]["data"]["videoroom"] == "joined").await["plugindata"]["data"]
+        ["id"]
+        .clone();
     b.message(sb, hb2, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "watcher"})).await;
     b.expect("joined", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
     a.message(sa, ha2, json!({"request": "leave"})).await;

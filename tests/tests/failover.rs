@@ -39,15 +39,26 @@ async fn kill_9_a_gateway_and_the_client_claims_its_session_on_another_losing_no
     let http = HttpClient::new(&b.base_url);
     assert_eq!(http.message(sid, h, json!({"request": "leave"})).await["janus"], "ack");
     let h2 = http.attach(sid).await;
-    assert_eq!(http.message(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await["janus"], "ack");
+    assert_eq!(
+        http.message(sid, h2, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await["janus"],
+        "ack"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut again = WsClient::connect(&b.ws_url).await;
     let (claimed, _) = again.call(json!({"janus": "claim", "session_id": sid})).await;
     assert_eq!(claimed["janus"], "success", "{claimed}");
     let first = again.recv().await;
     let second = again.recv().await;
-    assert_eq!((first["sender"].as_u64(), first["plugindata"]["data"]["leaving"].as_str()), (Some(h), Some("ok")), "{first}");
-    assert_eq!((second["sender"].as_u64(), second["plugindata"]["data"]["videoroom"].as_str()), (Some(h2), Some("joined")), "{second}");
+    assert_eq!(
+        (first["sender"].as_u64(), first["plugindata"]["data"]["leaving"].as_str()),
+        (Some(h), Some("ok")),
+        "{first}"
+    );
+    assert_eq!(
+        (second["sender"].as_u64(), second["plugindata"]["data"]["videoroom"].as_str()),
+        (Some(h2), Some("joined")),
+        "{second}"
+    );
     assert!(again.try_recv(Duration::from_millis(500)).await.is_none(), "each event exactly once");
 }
 
@@ -95,7 +106,9 @@ async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() 
     n1.freeze();
     let hangup = ws.try_recv(Duration::from_secs(8)).await.expect("the frozen node's handle is hung up");
     assert_eq!(hangup["reason"], "Media node lost");
-    let ev = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"})).await;
+    let ev = ws
+        .message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"}))
+        .await;
     assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
     assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
     // node-1 wakes up believing it owns the room: its next renewal fails and it stands down

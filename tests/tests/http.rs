@@ -1,8 +1,8 @@
 //! The HTTP transport: framing, long-poll semantics, paths, CORS, limits.
 
+use portunus_tests::raw_http::read_framed_response;
 use portunus_tests::*;
 use serde_json::{json, Value};
-use portunus_tests::raw_http::read_framed_response;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -27,7 +27,12 @@ async fn a_parked_long_poll_completed_by_an_event_is_completely_framed() {
         write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n").unwrap();
         let first = read_framed_response(&mut s);
         // The same keep-alive connection still works after the poll: nothing was left unread.
-        write!(s, "GET {}/ping HTTP/1.1\r\nHost: {addr}\r\n\r\n", path.split('/').take(2).collect::<Vec<_>>().join("/")).unwrap();
+        write!(
+            s,
+            "GET {}/ping HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+            path.split('/').take(2).collect::<Vec<_>>().join("/")
+        )
+        .unwrap();
         let second = read_framed_response(&mut s);
         (first, second)
     });

@@ -46,7 +46,9 @@ fn front() -> Front {
     let env = [("PORTUNUS_LONGPOLL_TIMEOUT", "1")];
     let gateways: Vec<GatewayProc> =
         (0..2).map(|_| spawn_gateway_env(&redis.url(), &["--session-timeout", "2"], &env)).collect();
-    let hostport = |u: &str| u.trim_start_matches("http://").trim_start_matches("ws://").split('/').next().unwrap_or("").to_owned();
+    let hostport = |u: &str| {
+        u.trim_start_matches("http://").trim_start_matches("ws://").split('/').next().unwrap_or("").to_owned()
+    };
     let http_up: String = gateways.iter().map(|g| format!("server {}; ", hostport(&g.base_url))).collect();
     let ws_up: String = gateways.iter().map(|g| format!("server {}; ", hostport(&g.ws_url))).collect();
     let (http_port, ws_port) = (free_port(), free_port());

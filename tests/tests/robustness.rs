@@ -3,25 +3,9 @@
 
 use portunus_tests::*;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde_json::json;
-
-fn mutate(rng: &mut StdRng, bytes: &mut Vec<u8>) {
-    for _ in 0..rng.random_range(1..4) {
-        if bytes.is_empty() {
-            bytes.push(b'{');
-        }
-        let i = rng.random_range(0..bytes.len());
-        match rng.random_range(0..4) {
-            0 => bytes[i] = rng.random_range(0x20..0x7f),
-            1 => {
-                bytes.remove(i);
-            }
-            2 => bytes.insert(i, b"{}[],:\"0"[rng.random_range(0..8)]),
-            _ => bytes.truncate(i.max(1)),
-        }
-    }
-}
+use shared::testing::fuzz::mutate;
 
 #[actix_web::test]
 async fn mutated_requests_over_websocket_each_get_one_reply_and_the_socket_survives() {
@@ -40,7 +24,7 @@ async fn mutated_requests_over_websocket_each_get_one_reply_and_the_socket_survi
     let mut rng = StdRng::seed_from_u64(7);
     for i in 0..400 {
         let mut bytes = seeds[i % seeds.len()].to_string().into_bytes();
-        mutate(&mut rng, &mut bytes);
+        mutate(&mut rng, &mut bytes, true);
         // Invalid UTF-8 cannot go in a text frame; a real client could not send it either.
         let Ok(text) = String::from_utf8(bytes) else { continue };
         ws.send_text(text.clone()).await;

@@ -16,8 +16,14 @@ async fn rooms_are_created_listed_edited_and_destroyed() {
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
     // A room id is made up when absent.
-    let created = ws.message(sid, h, json!({"request": "create", "description": "team", "secret": "s3", "pin": "p",
-        "publishers": 2, "bitrate": 1000, "videocodec": "vp8,h264", "notify_joining": true, "audiolevel_event": true})).await;
+    let created = ws
+        .message(
+            sid,
+            h,
+            json!({"request": "create", "description": "team", "secret": "s3", "pin": "p",
+        "publishers": 2, "bitrate": 1000, "videocodec": "vp8,h264", "notify_joining": true, "audiolevel_event": true}),
+        )
+        .await;
     let room = data(&created)["room"].as_u64().expect("room id");
     assert!(room > 0 && room < (1 << 53));
     let exists = ws.message(sid, h, json!({"request": "exists", "room": room})).await;
@@ -38,7 +44,13 @@ async fn rooms_are_created_listed_edited_and_destroyed() {
     let list = ws.message(sid, h, json!({"request": "list"})).await;
     assert!(!data(&list)["list"].as_array().unwrap().iter().any(|r| r["room"] == private_room));
     // edit needs the secret and changes what list shows.
-    let edited = ws.message(sid, h, json!({"request": "edit", "room": room, "secret": "s3", "new_description": "renamed", "new_publishers": 9})).await;
+    let edited = ws
+        .message(
+            sid,
+            h,
+            json!({"request": "edit", "room": room, "secret": "s3", "new_description": "renamed", "new_publishers": 9}),
+        )
+        .await;
     assert_eq!(data(&edited), &json!({"videoroom": "edited", "room": room, "permanent": false}));
     let list = ws.message(sid, h, json!({"request": "list"})).await;
     let entry = data(&list)["list"].as_array().unwrap().iter().find(|r| r["room"] == room).unwrap().clone();
@@ -58,29 +70,61 @@ async fn pins_allowed_tokens_and_publisher_ids_are_enforced() {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let admin = ws.attach(sid).await;
-    ws.message(sid, admin, json!({"request": "create", "room": 42, "secret": "s", "pin": "1234", "allowed": ["good"]})).await;
+    ws.message(sid, admin, json!({"request": "create", "room": 42, "secret": "s", "pin": "1234", "allowed": ["good"]}))
+        .await;
     async fn join(ws: &mut WsClient, sid: u64, body: Value) -> Value {
         let h = ws.attach(sid).await;
         ws.message_event(sid, h, body).await
     }
     let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "token": "good"})).await;
     assert_eq!(data(&e)["error"], "Missing mandatory element (pin)");
-    let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "0", "token": "good"})).await;
-    assert_eq!((data(&e)["error_code"].clone(), data(&e)["error"].clone()), (json!(433), json!("Unauthorized (wrong pin)")));
-    let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "bad"})).await;
+    let e =
+        join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "0", "token": "good"}))
+            .await;
+    assert_eq!(
+        (data(&e)["error_code"].clone(), data(&e)["error"].clone()),
+        (json!(433), json!("Unauthorized (wrong pin)"))
+    );
+    let e =
+        join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "bad"}))
+            .await;
     assert_eq!(data(&e)["error"], "Unauthorized (not in the allowed list)");
-    let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "good", "id": 77})).await;
+    let e = join(
+        &mut ws,
+        sid,
+        json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "good", "id": 77}),
+    )
+    .await;
     assert_eq!(data(&e)["id"], 77);
-    let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "good", "id": 77})).await;
-    assert_eq!((data(&e)["error_code"].clone(), data(&e)["error"].clone()), (json!(436), json!("User ID 77 already exists")));
+    let e = join(
+        &mut ws,
+        sid,
+        json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "good", "id": 77}),
+    )
+    .await;
+    assert_eq!(
+        (data(&e)["error_code"].clone(), data(&e)["error"].clone()),
+        (json!(436), json!("User ID 77 already exists"))
+    );
     let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "sideways", "pin": "1234"})).await;
     assert_eq!(data(&e)["error"], "Invalid element (ptype)");
     let e = join(&mut ws, sid, json!({"request": "join", "ptype": "publisher"})).await;
     assert_eq!(data(&e)["error"], "Missing mandatory element (room)");
     // allowed: add a token, then it admits.
-    let r = ws.message(sid, admin, json!({"request": "allowed", "room": 42, "secret": "s", "action": "add", "allowed": ["late"]})).await;
+    let r = ws
+        .message(
+            sid,
+            admin,
+            json!({"request": "allowed", "room": 42, "secret": "s", "action": "add", "allowed": ["late"]}),
+        )
+        .await;
     assert_eq!(data(&r)["allowed"], json!(["good", "late"]));
-    let e = join(&mut ws, sid, json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "late"})).await;
+    let e = join(
+        &mut ws,
+        sid,
+        json!({"request": "join", "room": 42, "ptype": "publisher", "pin": "1234", "token": "late"}),
+    )
+    .await;
     assert_eq!(data(&e)["videoroom"], "joined");
     let r = ws.message(sid, admin, json!({"request": "allowed", "room": 42, "secret": "s", "action": "disable"})).await;
     assert_eq!(data(&r), &json!({"videoroom": "success", "room": 42}));
@@ -93,17 +137,26 @@ async fn handle_state_follows_janus() {
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
     let e = ws.message_event(sid, h, json!({"request": "leave"})).await;
-    assert_eq!((data(&e)["error_code"].clone(), data(&e)["error"].clone()), (json!(424), json!("Invalid request on unconfigured participant")));
+    assert_eq!(
+        (data(&e)["error_code"].clone(), data(&e)["error"].clone()),
+        (json!(424), json!("Invalid request on unconfigured participant"))
+    );
     let e = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     assert_eq!(data(&e)["videoroom"], "joined");
     let e = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     assert_eq!(data(&e)["error"], "Already in as a publisher on this handle");
     let e = ws.message_event(sid, h, json!({"request": "unpublish"})).await;
-    assert_eq!((data(&e)["error_code"].clone(), data(&e)["error"].clone()), (json!(435), json!("Can't unpublish, not published")));
+    assert_eq!(
+        (data(&e)["error_code"].clone(), data(&e)["error"].clone()),
+        (json!(435), json!("Can't unpublish, not published"))
+    );
     let e = ws.message_event(sid, h, json!({"request": "leave"})).await;
     assert_eq!(data(&e)["leaving"], "ok");
     let e = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    assert_eq!((data(&e)["error_code"].clone(), data(&e)["error"].clone()), (json!(425), json!("Not in a room (create a new handle)")));
+    assert_eq!(
+        (data(&e)["error_code"].clone(), data(&e)["error"].clone()),
+        (json!(425), json!("Not in a room (create a new handle)"))
+    );
 }
 
 #[actix_web::test]
@@ -138,7 +191,10 @@ async fn kick_and_destroy_reach_the_participants() {
     assert_eq!(ev["janus"], "event");
     assert!(ev.get("transaction").is_none());
     assert_eq!(data(&ev), &json!({"videoroom": "destroyed", "room": 555}));
-    assert!(a.try_recv(Duration::from_millis(300)).await.is_none(), "the kicked participant is not in the room any more");
+    assert!(
+        a.try_recv(Duration::from_millis(300)).await.is_none(),
+        "the kicked participant is not in the room any more"
+    );
 }
 
 #[actix_web::test]
@@ -154,7 +210,10 @@ async fn rooms_declared_in_the_configuration_exist_at_start() {
     let list = ws.message(sid, h, json!({"request": "list"})).await;
     let rooms = data(&list)["list"].as_array().unwrap().clone();
     assert_eq!(rooms.len(), 1, "the demo room is off: {rooms:?}");
-    assert_eq!((rooms[0]["room"].clone(), rooms[0]["description"].clone(), rooms[0]["max_publishers"].clone()), (json!(2001), json!("from config"), json!(12)));
+    assert_eq!(
+        (rooms[0]["room"].clone(), rooms[0]["description"].clone(), rooms[0]["max_publishers"].clone()),
+        (json!(2001), json!("from config"), json!(12))
+    );
 }
 
 #[actix_web::test]
@@ -170,9 +229,11 @@ async fn concurrent_requests_on_many_handles_produce_every_event_once_in_order()
     // Fire join then leave on every handle without waiting for anything.
     for (i, h) in handles.iter().enumerate() {
         ws.send(&json!({"janus": "message", "session_id": sid, "handle_id": h, "transaction": format!("j{i}"),
-            "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": format!("p{i}")}})).await;
+            "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": format!("p{i}")}}))
+            .await;
         ws.send(&json!({"janus": "message", "session_id": sid, "handle_id": h, "transaction": format!("l{i}"),
-            "body": {"request": "leave"}})).await;
+            "body": {"request": "leave"}}))
+            .await;
     }
     let mut acks = std::collections::HashSet::new();
     let mut per_handle: std::collections::HashMap<u64, Vec<String>> = Default::default();
@@ -187,7 +248,13 @@ async fn concurrent_requests_on_many_handles_produce_every_event_once_in_order()
                 if let Some(t) = m["transaction"].as_str() {
                     assert!(transactions.insert(t.to_owned()), "event twice for {t}");
                     assert!(acks.contains(t), "event before its ack: {m}");
-                    let kind = if d["videoroom"] == "joined" { "joined" } else if d["leaving"] == "ok" { "left" } else { "other" };
+                    let kind = if d["videoroom"] == "joined" {
+                        "joined"
+                    } else if d["leaving"] == "ok" {
+                        "left"
+                    } else {
+                        "other"
+                    };
                     per_handle.entry(m["sender"].as_u64().unwrap()).or_default().push(kind.to_owned());
                 }
             }

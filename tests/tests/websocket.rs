@@ -57,7 +57,16 @@ fn handshake_without_janus_protocol_is_refused_with_a_reason() {
 async fn bad_input_gets_errors_and_the_socket_keeps_working() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
-    for junk in ["not json", "[1,2]", "5", "null", "\"s\"", "{}", "{\"janus\":5,\"transaction\":\"x\"}", "{\"janus\":\"nope\",\"transaction\":\"x\"}"] {
+    for junk in [
+        "not json",
+        "[1,2]",
+        "5",
+        "null",
+        "\"s\"",
+        "{}",
+        "{\"janus\":5,\"transaction\":\"x\"}",
+        "{\"janus\":\"nope\",\"transaction\":\"x\"}",
+    ] {
         ws.send_text(junk).await;
         let r = ws.recv().await;
         assert_eq!(r["janus"], "error", "{junk} -> {r}");
@@ -107,8 +116,10 @@ async fn events_go_to_the_connection_that_owns_the_session_and_move_on_claim() {
     let sid = a.create_session().await;
     let h = a.attach(sid).await;
     // A request sent on another connection: its event still goes to the owner (Janus does this).
-    let ack = other.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
-        "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": "x"}})).await;
+    let ack = other
+        .request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": "x"}}))
+        .await;
     assert_eq!(ack["janus"], "ack");
     a.expect("joined on the owner", |m| m["plugindata"]["data"]["videoroom"] == "joined").await;
     assert!(other.try_recv(Duration::from_millis(300)).await.is_none());

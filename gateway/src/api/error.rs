@@ -57,7 +57,9 @@ impl GatewayError {
                 CoreError::new(CoreCode::HandleNotFound, format!("No such handle {h} in session {s}"))
             }
             SessionConflict(_) => CoreError::new(CoreCode::SessionConflict, "Session ID already in use"),
-            WrongPath(v) => CoreError::new(CoreCode::InvalidRequestPath, format!("Unhandled request '{v}' at this path")),
+            WrongPath(v) => {
+                CoreError::new(CoreCode::InvalidRequestPath, format!("Unhandled request '{v}' at this path"))
+            }
             UnknownRequest(v) => CoreError::new(CoreCode::UnknownRequest, format!("Unknown request '{v}'")),
             NoSuchPlugin(p) => CoreError::new(CoreCode::PluginNotFound, format!("No such plugin '{p}'")),
             TooManySessions(n) => CoreError::new(
@@ -68,13 +70,15 @@ impl GatewayError {
                 CoreCode::NotAcceptingSessions,
                 format!("Currently not accepting new sessions on this connection (limit {n})"),
             ),
-            TooManyHandles(n) => {
-                CoreError::new(CoreCode::PluginAttach, format!("Couldn't attach to plugin: too many handles (limit {n})"))
-            }
+            TooManyHandles(n) => CoreError::new(
+                CoreCode::PluginAttach,
+                format!("Couldn't attach to plugin: too many handles (limit {n})"),
+            ),
             NotAccepting => CoreError::default_for(CoreCode::NotAcceptingSessions),
-            NodeUnavailable(why) => {
-                CoreError::new(CoreCode::PluginMessage, format!("Error sending message to plugin (media node unavailable: {why})"))
-            }
+            NodeUnavailable(why) => CoreError::new(
+                CoreCode::PluginMessage,
+                format!("Error sending message to plugin (media node unavailable: {why})"),
+            ),
             Store(why) => CoreError::new(CoreCode::Unknown, format!("State store unavailable ({why})")),
             Busy(n) => CoreError::new(
                 CoreCode::TransportSpecific,

@@ -40,7 +40,8 @@ impl Dispatcher {
         let this = self.clone();
         let followup = Box::pin(async move {
             if let Some(b) = h.binding {
-                let cmd = NodeCommand::HandleGone { session: sid, handle: h.id, room: b.room, reason: GoneReason::Detached };
+                let cmd =
+                    NodeCommand::HandleGone { session: sid, handle: h.id, room: b.room, reason: GoneReason::Detached };
                 this.notify_node(b.node, cmd).await;
             }
             let ev = Event::Detached { session_id: sid, sender: h.id }.to_bytes();
@@ -54,7 +55,8 @@ impl Dispatcher {
     /// `hangup`: closes the handle's PeerConnection, keeps the handle.
     pub(super) async fn hangup(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
         if let Some(b) = &h.binding {
-            let cmd = NodeCommand::HandleGone { session: h.session, handle: h.id, room: b.room, reason: GoneReason::Hangup };
+            let cmd =
+                NodeCommand::HandleGone { session: h.session, handle: h.id, room: b.room, reason: GoneReason::Hangup };
             self.notify_node(b.node.clone(), cmd).await;
         }
         Ok(Outcome::reply(Reply::success(Some(h.session), txn)))
@@ -97,7 +99,14 @@ impl Dispatcher {
             (b, _) => b,
         };
         let is_sync = matches!(request, VideoRoomRequest::Sync(_));
-        let cmd = NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep: msg.jsep, bound_room };
+        let cmd = NodeCommand::Plugin {
+            session: sid,
+            handle: hid,
+            transaction: txn.clone(),
+            request,
+            jsep: msg.jsep,
+            bound_room,
+        };
         if is_sync {
             return match self.send_to_owner(node, route_room, cmd, None).await? {
                 RpcResult::Sync(data) => Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(data)))),
@@ -122,7 +131,13 @@ impl Dispatcher {
                 shared::janus::errors::VideoRoomCode::UnknownError,
                 format!("Media node unavailable ({failure})"),
             );
-            let ev = Event::Event { session_id: sid, transaction: Some(txn), sender: hid, plugindata: pd(vr::error(&e)), jsep: None };
+            let ev = Event::Event {
+                session_id: sid,
+                transaction: Some(txn),
+                sender: hid,
+                plugindata: pd(vr::error(&e)),
+                jsep: None,
+            };
             let _ = this.backends().deliver(sid, ev.to_bytes().into()).await;
         });
         Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
@@ -204,4 +219,3 @@ impl Dispatcher {
         }
     }
 }
-

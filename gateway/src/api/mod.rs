@@ -78,7 +78,13 @@ struct Inner {
 }
 
 impl Dispatcher {
-    pub fn new(cfg: Config, backends: Backends, rpc: Addr<RpcClient>, metrics: Metrics, nodes: Addr<NodeDirectory>) -> Self {
+    pub fn new(
+        cfg: Config,
+        backends: Backends,
+        rpc: Addr<RpcClient>,
+        metrics: Metrics,
+        nodes: Addr<NodeDirectory>,
+    ) -> Self {
         Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting: AtomicBool::new(true) }) }
     }
 
@@ -158,9 +164,9 @@ impl Dispatcher {
             return Err(GatewayError::NoSuchSession(sid));
         }
         let handle = match env.target {
-            Target::Handle(_, hid) => Some(
-                self.inner.backends.store.handle(sid, hid).await?.ok_or(GatewayError::NoSuchHandle(sid, hid))?,
-            ),
+            Target::Handle(_, hid) => {
+                Some(self.inner.backends.store.handle(sid, hid).await?.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
+            }
             _ => None,
         };
         let at_session = |h: &Option<HandleRecord>| match h {
@@ -195,7 +201,12 @@ impl Dispatcher {
         let mut transports = serde_json::Map::new();
         transports.insert(
             "janus.transport.http".into(),
-            component("JANUS REST (HTTP/HTTPS) transport plugin", "Portunus HTTP REST and long-poll transport", "0.1.0", 1),
+            component(
+                "JANUS REST (HTTP/HTTPS) transport plugin",
+                "Portunus HTTP REST and long-poll transport",
+                "0.1.0",
+                1,
+            ),
         );
         transports.insert(
             "janus.transport.websockets".into(),
@@ -204,7 +215,12 @@ impl Dispatcher {
         let mut plugins = serde_json::Map::new();
         plugins.insert(
             VIDEOROOM_PLUGIN.into(),
-            component("JANUS VideoRoom plugin", "Portunus VideoRoom: rooms on horizontally scaled media nodes", "0.1.0", 1),
+            component(
+                "JANUS VideoRoom plugin",
+                "Portunus VideoRoom: rooms on horizontally scaled media nodes",
+                "0.1.0",
+                1,
+            ),
         );
         Reply::ServerInfo(Box::new(ServerInfo {
             transaction: transaction.to_owned(),

@@ -31,11 +31,8 @@ impl Dispatcher {
             return Err(GatewayError::TooManyConnectionSessions(cfg.max_sessions_per_connection));
         }
         let timeout_ms = cfg.session_timeout * 1000;
-        let created = self
-            .backends()
-            .store
-            .create_session(env.requested_id, timeout_ms, ctx.owner, cfg.max_sessions)
-            .await;
+        let created =
+            self.backends().store.create_session(env.requested_id, timeout_ms, ctx.owner, cfg.max_sessions).await;
         let sid = match created {
             Ok(s) => s,
             Err(StoreError::Conflict) => {
@@ -99,7 +96,12 @@ impl Dispatcher {
         };
         for h in handles {
             if let Some(binding) = h.binding {
-                let cmd = NodeCommand::HandleGone { session: sid, handle: h.id, room: binding.room, reason: GoneReason::Detached };
+                let cmd = NodeCommand::HandleGone {
+                    session: sid,
+                    handle: h.id,
+                    room: binding.room,
+                    reason: GoneReason::Detached,
+                };
                 self.notify_node(binding.node, cmd).await;
             }
         }

@@ -94,7 +94,11 @@ async fn post_session(d: web::Data<Dispatcher>, path: web::Path<String>, payload
     }
 }
 
-async fn post_handle(d: web::Data<Dispatcher>, path: web::Path<(String, String)>, payload: web::Payload) -> HttpResponse {
+async fn post_handle(
+    d: web::Data<Dispatcher>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
     match (parse_id(&path.0), parse_id(&path.1)) {
         (Some(s), Some(h)) => post(&d, payload, (Some(SessionId(s)), Some(HandleId(h)))).await,
         _ => HttpResponse::NotFound().finish(),

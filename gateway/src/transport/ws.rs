@@ -10,6 +10,7 @@
 //! Messages: WebSocket frames; `(SessionId, Bytes)` signals from session channels; results of
 //! its own futures.
 
+use crate::api::error::GatewayError;
 use crate::api::session::EndReason;
 use crate::api::{ConnCtx, Dispatcher, SessionEffect};
 use actix::prelude::*;
@@ -18,12 +19,11 @@ use actix_web_actors::ws;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use shared::ids::SessionId;
+use shared::janus::reply::Reply;
 use shared::janus::request::Transport;
 use shared::keys;
 use shared::wire::Signal;
 use std::collections::{HashMap, VecDeque};
-use crate::api::error::GatewayError;
-use shared::janus::reply::Reply;
 use std::time::{Duration, Instant};
 
 /// The only subprotocol Janus clients speak on this port.
@@ -35,7 +35,11 @@ const DRAIN_BATCH: usize = 64;
 const MAX_QUEUED: usize = 1024;
 
 /// `GET /` (any path, like Janus) on the WebSocket port.
-pub async fn handshake(req: HttpRequest, stream: web::Payload, d: web::Data<Dispatcher>) -> actix_web::Result<HttpResponse> {
+pub async fn handshake(
+    req: HttpRequest,
+    stream: web::Payload,
+    d: web::Data<Dispatcher>,
+) -> actix_web::Result<HttpResponse> {
     let offered: Vec<String> = req
         .headers()
         .get_all("sec-websocket-protocol")
@@ -220,7 +224,10 @@ impl Actor for WsConnection {
         ctx.run_interval(ping, move |act, ctx| {
             if act.last_seen.elapsed() > dead_after {
                 tracing::info!(conn = act.id, "WebSocket peer unresponsive; closing");
-                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("ping timeout".into()) }));
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Away,
+                    description: Some("ping timeout".into()),
+                }));
                 ctx.stop();
             } else {
                 ctx.ping(b"");
@@ -262,7 +269,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
             Ok(ws::Message::Text(t)) => self.text_frame(t.into_bytes(), ctx),
             Ok(ws::Message::Binary(b)) => self.text_frame(b, ctx),
             Ok(ws::Message::Continuation(item)) => match item {
-                actix_http::ws::Item::FirstText(b) | actix_http::ws::Item::FirstBinary(b) => self.fragments = Some(BytesMut::from(&b[..])),
+                actix_http::ws::Item::FirstText(b) | actix_http::ws::Item::FirstBinary(b) => {
+                    self.fragments = Some(BytesMut::from(&b[..]))
+                }
                 actix_http::ws::Item::Continue(b) => {
                     if let Some(buf) = self.fragments.as_mut() {
                         if buf.len() + b.len() <= limit {

@@ -8,28 +8,27 @@
 pub mod messages;
 pub mod state;
 
+use crate::agent::{Closed, NodeAgent, Occupancy};
 use crate::outbox::{Outbox, Write};
-use crate::agent::{Closed, Occupancy};
 use actix::prelude::*;
-use shared::janus::reply::Event;
-use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use messages::{Async, Gone, Sync, SyncAnswer};
 use shared::ids::NodeId;
+use shared::janus::reply::Event;
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::store::Binding;
+use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
 use state::{Membership, Outcome, RoomState};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub struct RoomActor {
     state: RoomState,
     node: NodeId,
     outbox: Outbox,
     store: Arc<dyn Store>,
-    /// Told when this actor stops, so the agent forgets it.
-    agent: Recipient<Closed>,
-    /// Told how many participants the room has (the node's load, and drains).
-    occupancy: Recipient<Occupancy>,
+    /// Told how many participants the room has (the node's load, and drains) and when this
+    /// actor stops, so it forgets it.
+    agent: Addr<NodeAgent>,
     /// Tells this actor apart from a later one for the same room (in `Closed`).
     serial: u64,
     /// When the placement lease was last confirmed.
@@ -48,12 +47,11 @@ impl RoomActor {
         node: NodeId,
         outbox: Outbox,
         store: Arc<dyn Store>,
-        agent: Recipient<Closed>,
-        occupancy: Recipient<Occupancy>,
+        agent: Addr<NodeAgent>,
         serial: u64,
     ) -> Self {
         let span = tracing::info_span!("room", room = %state.config().room, node = %node);
-        Self { state, node, outbox, store, agent, occupancy, serial, lease_confirmed: Instant::now(), span }
+        Self { state, node, outbox, store, agent, serial, lease_confirmed: Instant::now(), span }
     }
 
     /// Leaves the room to its new owner: every member's handle is hung up and unbound so its
@@ -99,7 +97,7 @@ impl RoomActor {
         let after = self.state.participant_count();
         if after != before {
             self.outbox.send(Write::Participants(room, after));
-            self.occupancy.do_send(Occupancy(room, after));
+            self.agent.do_send(Occupancy(room, after));
         }
     }
 }
@@ -181,18 +179,16 @@ impl Handler<Sync> for RoomActor {
                 }
                 Err(e) => answer(Err(e)),
             },
-            SyncRequest::Destroy { secret, permanent, .. } => {
-                match self.state.destroy(secret.as_deref(), permanent) {
-                    Ok((data, out)) => {
-                        self.publish(before, out, true);
-                        self.outbox.send(Write::DeleteRoom(self.state.config().room));
-                        tracing::info!("room destroyed");
-                        actix::ActorContext::stop(ctx);
-                        SyncAnswer { data, room_closed: true }
-                    }
-                    Err(e) => answer(Err(e)),
+            SyncRequest::Destroy { secret, permanent, .. } => match self.state.destroy(secret.as_deref(), permanent) {
+                Ok((data, out)) => {
+                    self.publish(before, out, true);
+                    self.outbox.send(Write::DeleteRoom(self.state.config().room));
+                    tracing::info!("room destroyed");
+                    actix::ActorContext::stop(ctx);
+                    SyncAnswer { data, room_closed: true }
                 }
-            }
+                Err(e) => answer(Err(e)),
+            },
             // The agent answers room-less requests itself; reaching here is a routing bug.
             other => answer(Err(shared::janus::errors::VideoRoomError::new(
                 shared::janus::errors::VideoRoomCode::UnknownError,

@@ -98,7 +98,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn media_unavailable(name: AsyncName) -> VideoRoomError {
     err(
         VideoRoomCode::UnknownError,
-        format!("Request '{}' needs media, which this Portunus build does not provide yet", format!("{name:?}").to_ascii_lowercase()),
+        format!(
+            "Request '{}' needs media, which this Portunus build does not provide yet",
+            format!("{name:?}").to_ascii_lowercase()
+        ),
     )
 }
 
@@ -181,7 +184,10 @@ impl RoomState {
                     Err(media_unavailable(name))
                 }
                 AsyncName::Configure | AsyncName::Publish => Err(media_unavailable(name)),
-                _ => Err(err(VideoRoomCode::InvalidRequest, format!("Unknown request '{}'", format!("{name:?}").to_ascii_lowercase()))),
+                _ => Err(err(
+                    VideoRoomCode::InvalidRequest,
+                    format!("Unknown request '{}'", format!("{name:?}").to_ascii_lowercase()),
+                )),
             },
         }
     }
@@ -353,10 +359,7 @@ impl RoomState {
     pub fn kick(&mut self, secret: Option<&str>, id: ParticipantId) -> Result<(Value, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         if !self.participants.contains_key(&id) {
-            return Err(err(
-                VideoRoomCode::NoSuchFeed,
-                format!("No such user {id} in room {}", self.config.room),
-            ));
+            return Err(err(VideoRoomCode::NoSuchFeed, format!("No such user {id} in room {}", self.config.room)));
         }
         let out = self.depart(id, Departure::Kicked, None);
         Ok((vr::success(), out))
@@ -373,10 +376,13 @@ mod tests {
         let m = opts.as_object().cloned().unwrap_or_default();
         let cfg = RoomConfig::from_create(&m, RoomId(5)).unwrap();
         let mut n = 100;
-        RoomState::with_ids(cfg, Box::new(move || {
-            n += 1;
-            n
-        }))
+        RoomState::with_ids(
+            cfg,
+            Box::new(move || {
+                n += 1;
+                n
+            }),
+        )
     }
 
     fn who(h: u64) -> Who {
@@ -403,7 +409,14 @@ mod tests {
         r.on_async(who(2), "t2", AsyncName::Join, join("bob"));
         assert_eq!(r.participant_count(), 2);
         let l = r.on_async(who(1), "t3", AsyncName::Leave, Ok(AsyncRequest::Leave));
-        assert_eq!(l.notices[0], Notice { to: who(1), transaction: Some("t3".into()), data: json!({"videoroom":"event","room":5,"leaving":"ok"}) });
+        assert_eq!(
+            l.notices[0],
+            Notice {
+                to: who(1),
+                transaction: Some("t3".into()),
+                data: json!({"videoroom":"event","room":5,"leaving":"ok"})
+            }
+        );
         assert_eq!(l.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","leaving":101}));
         assert_eq!(l.notices[1].to, who(2));
         // Joining again on the same handle is refused like Janus.
@@ -429,7 +442,11 @@ mod tests {
                 room: RoomId(5),
                 pin: pin.map(Into::into),
                 token: token.map(Into::into),
-                ptype: Ok(Ptype::Publisher(Ok(PublisherJoin { id: id.map(ParticipantId), display: None, metadata: None }))),
+                ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
+                    id: id.map(ParticipantId),
+                    display: None,
+                    metadata: None,
+                }))),
             }));
             let h = rand_handle();
             r.on_async(who(h), "t", AsyncName::Join, req).notices[0].data.clone()
@@ -469,7 +486,10 @@ mod tests {
         assert_eq!(out.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","kicked":101}));
         let (reply, out) = r.destroy(Some("s"), false).unwrap();
         assert_eq!(reply, json!({"videoroom":"destroyed","room":5,"permanent":false}));
-        assert_eq!(out.notices, vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}) }]);
+        assert_eq!(
+            out.notices,
+            vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}) }]
+        );
     }
 
     #[test]

@@ -19,8 +19,16 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
 enum Ctl {
-    Subscribe { channel: String, id: u64, tx: mpsc::UnboundedSender<Bytes>, done: oneshot::Sender<Result<(), BusError>> },
-    Unsubscribe { channel: String, id: u64 },
+    Subscribe {
+        channel: String,
+        id: u64,
+        tx: mpsc::UnboundedSender<Bytes>,
+        done: oneshot::Sender<Result<(), BusError>>,
+    },
+    Unsubscribe {
+        channel: String,
+        id: u64,
+    },
 }
 
 #[derive(Clone)]
@@ -65,7 +73,13 @@ impl RedisBus {
 impl Bus for RedisBus {
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         let mut c = self.publisher.clone();
-        ::redis::cmd("PUBLISH").arg(channel).arg(payload.as_ref()).query_async::<i64>(&mut c).await.map(|_| ()).map_err(unavailable)
+        ::redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload.as_ref())
+            .query_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     /// Returns once Redis has confirmed the subscription, so a consumer that subscribes and then

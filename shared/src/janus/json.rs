@@ -111,12 +111,7 @@ pub fn validate(obj: &Map<String, Value>, params: &[Param]) -> Result<(), Invali
 }
 
 /// Like [`validate`], with other prefixes (Janus uses "JSEP error: missing mandatory element").
-pub fn validate_fmt(
-    obj: &Map<String, Value>,
-    params: &[Param],
-    missing: &str,
-    invalid: &str,
-) -> Result<(), Invalid> {
+pub fn validate_fmt(obj: &Map<String, Value>, params: &[Param], missing: &str, invalid: &str) -> Result<(), Invalid> {
     for p in params {
         match obj.get(p.name) {
             None => {
@@ -126,11 +121,7 @@ pub fn validate_fmt(
             }
             Some(v) => {
                 if !p.is_valid(v) {
-                    return Err(Invalid::WrongType(format!(
-                        "{invalid} ({} should be {})",
-                        p.name,
-                        p.type_name()
-                    )));
+                    return Err(Invalid::WrongType(format!("{invalid} ({} should be {})", p.name, p.type_name())));
                 }
             }
         }

@@ -61,13 +61,7 @@ pub enum Reply {
 
 impl Reply {
     pub fn success(session_id: Option<SessionId>, transaction: &str) -> Self {
-        Reply::Success {
-            session_id,
-            transaction: transaction.to_owned(),
-            sender: None,
-            data: None,
-            plugindata: None,
-        }
+        Reply::Success { session_id, transaction: transaction.to_owned(), sender: None, data: None, plugindata: None }
     }
     pub fn with_id(session_id: Option<SessionId>, transaction: &str, id: u64) -> Self {
         Reply::Success {
@@ -228,7 +222,10 @@ mod tests {
         assert_eq!(v, json!({"janus":"ack","session_id":1,"transaction":"t"}));
         let e = CoreError::new(CoreCode::SessionNotFound, "No such session 3");
         let v: Value = serde_json::from_slice(&Reply::error(Some(SessionId(3)), Some("t"), &e).to_bytes()).unwrap();
-        assert_eq!(v, json!({"janus":"error","session_id":3,"transaction":"t","error":{"code":458,"reason":"No such session 3"}}));
+        assert_eq!(
+            v,
+            json!({"janus":"error","session_id":3,"transaction":"t","error":{"code":458,"reason":"No such session 3"}})
+        );
         let v: Value = serde_json::from_slice(&Event::Timeout { session_id: SessionId(9) }.to_bytes()).unwrap();
         assert_eq!(v, json!({"janus":"timeout","session_id":9}));
     }

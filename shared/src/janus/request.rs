@@ -103,11 +103,8 @@ pub struct Envelope {
 }
 
 /// Janus's `incoming_request_parameters`, checked in this order.
-const ENVELOPE: [Param; 3] = [
-    Param::req("transaction", JType::Str),
-    Param::req("janus", JType::Str),
-    Param::opt("id", JType::Int).positive(),
-];
+const ENVELOPE: [Param; 3] =
+    [Param::req("transaction", JType::Str), Param::req("janus", JType::Str), Param::opt("id", JType::Int).positive()];
 
 /// Parses one request. `path` carries the ids of an HTTP path (`/janus/S/H`); WebSocket passes none.
 pub fn parse(
@@ -157,11 +154,7 @@ pub fn parse(
             Invalid::Missing(_) => CoreCode::MissingMandatoryElement,
             Invalid::WrongType(_) => CoreCode::InvalidElementType,
         };
-        return Err(RequestError {
-            session_id: echo_sid,
-            transaction: None,
-            error: CoreError::new(code, e.reason()),
-        });
+        return Err(RequestError { session_id: echo_sid, transaction: None, error: CoreError::new(code, e.reason()) });
     }
     let transaction = json::string(&obj, "transaction").unwrap_or_default();
     let verb_text = json::string(&obj, "janus").unwrap_or_default();
@@ -291,7 +284,11 @@ impl PluginBody {
 pub enum Candidate {
     /// `{"completed":true}` or `null`: end of candidates.
     Completed,
-    Ice { sdp_mid: Option<String>, sdp_mline_index: Option<u64>, candidate: String },
+    Ice {
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u64>,
+        candidate: String,
+    },
 }
 
 const ATTACH: [Param; 3] = [
@@ -355,30 +352,22 @@ impl Envelope {
                 CoreCode::MissingMandatoryElement,
                 "Missing mandatory element (candidate|candidates)",
             )),
-            (Some(_), Some(_)) => Err(CoreError::new(
-                CoreCode::InvalidJson,
-                "Can't have both candidate and candidates",
-            )),
+            (Some(_), Some(_)) => {
+                Err(CoreError::new(CoreCode::InvalidJson, "Can't have both candidate and candidates"))
+            }
             (Some(c), None) => Ok(vec![parse_candidate(c)?]),
             (None, Some(Value::Array(list))) => {
                 // Janus ignores failures inside the array.
                 Ok(list.iter().filter_map(|c| parse_candidate(c).ok()).collect())
             }
-            (None, Some(_)) => {
-                Err(CoreError::new(CoreCode::InvalidElementType, "candidates is not an array"))
-            }
+            (None, Some(_)) => Err(CoreError::new(CoreCode::InvalidElementType, "candidates is not an array")),
         }
     }
 }
 
 fn parse_jsep(j: &Map<String, Value>) -> Result<Jsep, CoreError> {
-    json::validate_fmt(
-        j,
-        &JSEP,
-        "JSEP error: missing mandatory element",
-        "JSEP error: invalid element type",
-    )
-    .map_err(from_invalid)?;
+    json::validate_fmt(j, &JSEP, "JSEP error: missing mandatory element", "JSEP error: invalid element type")
+        .map_err(from_invalid)?;
     let type_text = json::string(j, "type").unwrap_or_default();
     let kind = match type_text.to_ascii_lowercase().as_str() {
         "offer" => JsepType::Offer,
@@ -401,7 +390,12 @@ fn parse_candidate(c: &Value) -> Result<Candidate, CoreError> {
     let obj = match c {
         Value::Null => return Ok(Candidate::Completed),
         Value::Object(o) => o,
-        _ => return Err(CoreError::new(CoreCode::InvalidElementType, "Invalid element type (candidate should be an object)")),
+        _ => {
+            return Err(CoreError::new(
+                CoreCode::InvalidElementType,
+                "Invalid element type (candidate should be an object)",
+            ))
+        }
     };
     if json::boolean(obj, "completed") == Some(true) {
         return Ok(Candidate::Completed);
@@ -470,7 +464,10 @@ mod tests {
         let m = |rest: &str| ws(&format!("{base}{rest}}}")).unwrap().message();
         assert_eq!(m("").unwrap_err().code.code(), 456);
         assert_eq!(m(r#","body":3"#).unwrap_err().reason, "Invalid element type (body should be an object)");
-        assert_eq!(m(r#","body":{},"jsep":{"sdp":"v=0"}"#).unwrap_err().reason, "JSEP error: missing mandatory element (type)");
+        assert_eq!(
+            m(r#","body":{},"jsep":{"sdp":"v=0"}"#).unwrap_err().reason,
+            "JSEP error: missing mandatory element (type)"
+        );
         assert_eq!(m(r#","body":{},"jsep":{"type":"bogus","sdp":"v=0"}"#).unwrap_err().code.code(), 464);
         assert_eq!(m(r#","body":{},"jsep":{"type":"offer","sdp":"x"}"#).unwrap_err().code.code(), 465);
         assert!(m(r#","body":{},"jsep":{"type":"offer","sdp":"v=0\r\n"}"#).unwrap().jsep.is_some());

@@ -395,7 +395,8 @@ impl Store for MemoryStore {
     async fn take_lost_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
-        let lost: Vec<NodeId> = g.nodes.iter().filter(|(_, (_, until))| *until <= now).map(|(n, _)| n.clone()).collect();
+        let lost: Vec<NodeId> =
+            g.nodes.iter().filter(|(_, (_, until))| *until <= now).map(|(n, _)| n.clone()).collect();
         for n in &lost {
             g.nodes.remove(n);
         }

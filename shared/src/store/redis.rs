@@ -290,6 +290,12 @@ impl RedisStore {
         self.clock.now_ms()
     }
 
+    /// Runs one Lua script invocation on a connection of its own (clones are cheap handles).
+    async fn eval<T: ::redis::FromRedisValue>(&self, inv: &::redis::ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let mut c = self.con.clone();
+        inv.invoke_async(&mut c).await.map_err(unavailable)
+    }
+
     /// Deletes every Portunus key (tests start from a clean database).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let mut c = self.con.clone();
@@ -306,25 +312,24 @@ impl Store for RedisStore {
         owner: Option<u64>,
         max_sessions: usize,
     ) -> Result<SessionId, StoreError> {
-        let mut c = self.con.clone();
         for _ in 0..16 {
             let id = requested.unwrap_or_else(SessionId::random);
             let r: i64 = self
-                .scripts
-                .create
-                .key(meta(id))
-                .key(SESSIONS)
-                .key(DEADLINES)
-                .key(mbox(id))
-                .key(grave(id))
-                .arg(id.0)
-                .arg(self.now())
-                .arg(timeout_ms)
-                .arg(owner.map(|o| o.to_string()).unwrap_or_default())
-                .arg(max_sessions)
-                .invoke_async(&mut c)
-                .await
-                .map_err(unavailable)?;
+                .eval(
+                    self.scripts
+                        .create
+                        .key(meta(id))
+                        .key(SESSIONS)
+                        .key(DEADLINES)
+                        .key(mbox(id))
+                        .key(grave(id))
+                        .arg(id.0)
+                        .arg(self.now())
+                        .arg(timeout_ms)
+                        .arg(owner.map(|o| o.to_string()).unwrap_or_default())
+                        .arg(max_sessions),
+                )
+                .await?;
             match r {
                 1 => return Ok(id),
                 -2 => return Err(StoreError::Limit),
@@ -360,90 +365,59 @@ impl Store for RedisStore {
     }
 
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError> {
-        let mut c = self.con.clone();
         let r: i64 = self
-            .scripts
-            .touch
-            .key(meta(sid))
-            .key(DEADLINES)
-            .key(handles(sid))
-            .arg(sid.0)
-            .arg(self.now())
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(self.scripts.touch.key(meta(sid)).key(DEADLINES).key(handles(sid)).arg(sid.0).arg(self.now()))
+            .await?;
         Ok(r == 1)
     }
 
     async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError> {
-        let mut c = self.con.clone();
         let r: i64 = self
-            .scripts
-            .claim
-            .key(meta(sid))
-            .key(DEADLINES)
-            .arg(sid.0)
-            .arg(self.now())
-            .arg(owner.to_string())
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(self.scripts.claim.key(meta(sid)).key(DEADLINES).arg(sid.0).arg(self.now()).arg(owner.to_string()))
+            .await?;
         Ok(r == 1)
     }
 
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
-        let mut c = self.con.clone();
         let _: i64 = self
-            .scripts
-            .release
-            .key(meta(sid))
-            .key(DEADLINES)
-            .arg(sid.0)
-            .arg(self.now())
-            .arg(owner.to_string())
-            .arg(reclaim_ms)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(
+                self.scripts
+                    .release
+                    .key(meta(sid))
+                    .key(DEADLINES)
+                    .arg(sid.0)
+                    .arg(self.now())
+                    .arg(owner.to_string())
+                    .arg(reclaim_ms),
+            )
+            .await?;
         Ok(())
     }
 
     async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError> {
-        let mut c = self.con.clone();
         let r: Option<Vec<String>> = self
-            .scripts
-            .destroy
-            .key(meta(sid))
-            .key(handles(sid))
-            .key(SESSIONS)
-            .key(DEADLINES)
-            .key(mbox(sid))
-            .key(grave(sid))
-            .key(HANDLE_COUNT)
-            .arg(sid.0)
-            .arg(MAILBOX_GRACE_MS)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(
+                self.scripts
+                    .destroy
+                    .key(meta(sid))
+                    .key(handles(sid))
+                    .key(SESSIONS)
+                    .key(DEADLINES)
+                    .key(mbox(sid))
+                    .key(grave(sid))
+                    .key(HANDLE_COUNT)
+                    .arg(sid.0)
+                    .arg(MAILBOX_GRACE_MS),
+            )
+            .await?;
         // HGETALL's flat [id, json, id, json, ...].
         Ok(r.map(|flat| {
-            flat.chunks(2)
-                .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
-                .collect()
+            flat.chunks(2).filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?)).collect()
         }))
     }
 
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {
-        let mut c = self.con.clone();
-        let ids: Vec<u64> = self
-            .scripts
-            .take_expired
-            .key(DEADLINES)
-            .arg(self.now())
-            .arg(limit)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let ids: Vec<u64> = self.eval(self.scripts.take_expired.key(DEADLINES).arg(self.now()).arg(limit)).await?;
         Ok(ids.into_iter().map(SessionId).collect())
     }
 
@@ -467,22 +441,27 @@ impl Store for RedisStore {
         opaque_id: Option<String>,
         max_handles: usize,
     ) -> Result<HandleId, StoreError> {
-        let mut c = self.con.clone();
         for _ in 0..16 {
             let id = HandleId::random();
-            let rec = HandleRecord { id, session: sid, plugin: plugin.to_owned(), opaque_id: opaque_id.clone(), binding: None };
+            let rec = HandleRecord {
+                id,
+                session: sid,
+                plugin: plugin.to_owned(),
+                opaque_id: opaque_id.clone(),
+                binding: None,
+            };
             let r: i64 = self
-                .scripts
-                .attach
-                .key(meta(sid))
-                .key(handles(sid))
-                .key(HANDLE_COUNT)
-                .arg(id.0)
-                .arg(encode_handle(&rec))
-                .arg(max_handles)
-                .invoke_async(&mut c)
-                .await
-                .map_err(unavailable)?;
+                .eval(
+                    self.scripts
+                        .attach
+                        .key(meta(sid))
+                        .key(handles(sid))
+                        .key(HANDLE_COUNT)
+                        .arg(id.0)
+                        .arg(encode_handle(&rec))
+                        .arg(max_handles),
+                )
+                .await?;
             match r {
                 1 => return Ok(id),
                 -1 => return Err(StoreError::NoSuchSession),
@@ -495,96 +474,58 @@ impl Store for RedisStore {
 
     async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
         let mut c = self.con.clone();
-        let v: Option<String> = ::redis::cmd("HGET").arg(handles(sid)).arg(hid.0).query_async(&mut c).await.map_err(unavailable)?;
+        let v: Option<String> =
+            ::redis::cmd("HGET").arg(handles(sid)).arg(hid.0).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.and_then(|v| decode_handle(sid, hid, &v)))
     }
 
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
-        let mut c = self.con.clone();
-        let v: Option<String> = self
-            .scripts
-            .detach
-            .key(handles(sid))
-            .key(HANDLE_COUNT)
-            .arg(hid.0)
-            .arg(sid.0)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let v: Option<String> =
+            self.eval(self.scripts.detach.key(handles(sid)).key(HANDLE_COUNT).arg(hid.0).arg(sid.0)).await?;
         Ok(v.and_then(|v| decode_handle(sid, hid, &v)))
     }
 
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError> {
-        let mut c = self.con.clone();
         let (room, node) = match binding {
             Some(b) => (b.room.0.to_string(), b.node.0),
             None => (String::new(), String::new()),
         };
-        let _: i64 = self
-            .scripts
-            .bind
-            .key(handles(sid))
-            .arg(hid.0)
-            .arg(room)
-            .arg(node)
-            .arg(sid.0)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self.eval(self.scripts.bind.key(handles(sid)).arg(hid.0).arg(room).arg(node).arg(sid.0)).await?;
         Ok(())
     }
 
     async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError> {
-        let mut c = self.con.clone();
-        let r: i64 = self
-            .scripts
-            .unbind_from
-            .key(handles(sid))
-            .arg(hid.0)
-            .arg(&node.0)
-            .arg(sid.0)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let r: i64 = self.eval(self.scripts.unbind_from.key(handles(sid)).arg(hid.0).arg(&node.0).arg(sid.0)).await?;
         Ok(r == 1)
     }
 
     async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
-        let mut c = self.con.clone();
         let _: i64 = self
-            .scripts
-            .push
-            .key(meta(sid))
-            .key(grave(sid))
-            .key(mbox(sid))
-            .arg(event.as_ref())
-            .arg(MAILBOX_CAP)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(self.scripts.push.key(meta(sid)).key(grave(sid)).key(mbox(sid)).arg(event.as_ref()).arg(MAILBOX_CAP))
+            .await?;
         Ok(())
     }
 
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError> {
         let mut c = self.con.clone();
-        let v: Option<Vec<Vec<u8>>> = ::redis::cmd("LPOP").arg(mbox(sid)).arg(max).query_async(&mut c).await.map_err(unavailable)?;
+        let v: Option<Vec<Vec<u8>>> =
+            ::redis::cmd("LPOP").arg(mbox(sid)).arg(max).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.unwrap_or_default().into_iter().map(Bytes::from).collect())
     }
 
     async fn create_room(&self, config: RoomConfig, max_rooms: usize) -> Result<(), StoreError> {
-        let mut c = self.con.clone();
         let json = serde_json::to_string(&config).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let r: i64 = self
-            .scripts
-            .create_room
-            .key(room_key(config.room))
-            .key(ROOMS)
-            .arg(config.room.0)
-            .arg(json)
-            .arg(max_rooms)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(
+                self.scripts
+                    .create_room
+                    .key(room_key(config.room))
+                    .key(ROOMS)
+                    .arg(config.room.0)
+                    .arg(json)
+                    .arg(max_rooms),
+            )
+            .await?;
         match r {
             1 => Ok(()),
             -2 => Err(StoreError::Limit),
@@ -594,8 +535,12 @@ impl Store for RedisStore {
 
     async fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
         let mut c = self.con.clone();
-        let (cfg, n): (Option<String>, Option<u64>) =
-            ::redis::cmd("MGET").arg(room_key(room)).arg(room_n(room)).query_async(&mut c).await.map_err(unavailable)?;
+        let (cfg, n): (Option<String>, Option<u64>) = ::redis::cmd("MGET")
+            .arg(room_key(room))
+            .arg(room_n(room))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         Ok(cfg
             .and_then(|j| serde_json::from_str::<RoomConfig>(&j).ok())
             .map(|config| RoomRecord { config, participants: n.unwrap_or(0) }))
@@ -604,7 +549,13 @@ impl Store for RedisStore {
     async fn update_room(&self, config: RoomConfig) -> Result<(), StoreError> {
         let mut c = self.con.clone();
         let json = serde_json::to_string(&config).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        ::redis::cmd("SET").arg(room_key(config.room)).arg(json).arg("XX").query_async::<()>(&mut c).await.map_err(unavailable)
+        ::redis::cmd("SET")
+            .arg(room_key(config.room))
+            .arg(json)
+            .arg("XX")
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
     }
 
     async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError> {
@@ -652,36 +603,28 @@ impl Store for RedisStore {
     }
 
     async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError> {
-        let mut c = self.con.clone();
-        let owner: String = self
-            .scripts
-            .place_room
-            .key(room_node(room))
-            .arg(&candidate.0)
-            .arg(lease_ms)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let owner: String =
+            self.eval(self.scripts.place_room.key(room_node(room)).arg(&candidate.0).arg(lease_ms)).await?;
         Ok(NodeId(owner))
     }
 
     async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError> {
-        let mut c = self.con.clone();
-        let r: i64 =
-            self.scripts.renew_room.key(room_node(room)).arg(&node.0).arg(lease_ms).invoke_async(&mut c).await.map_err(unavailable)?;
+        let r: i64 = self.eval(self.scripts.renew_room.key(room_node(room)).arg(&node.0).arg(lease_ms)).await?;
         Ok(r == 1)
     }
 
     async fn take_lost_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
-        let mut c = self.con.clone();
-        let lost: Vec<String> = self.scripts.take_lost.key(NODES).invoke_async(&mut c).await.map_err(unavailable)?;
+        let lost: Vec<String> = self.eval(&self.scripts.take_lost.key(NODES)).await?;
         Ok(lost.into_iter().map(NodeId).collect())
     }
 
     async fn node_handles(&self, node: &NodeId) -> Result<Vec<(SessionId, HandleId)>, StoreError> {
         let mut c = self.con.clone();
-        let members: Vec<String> =
-            ::redis::cmd("SMEMBERS").arg(format!("pt:node:{node}:handles")).query_async(&mut c).await.map_err(unavailable)?;
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(format!("pt:node:{node}:handles"))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         let mut out: Vec<(SessionId, HandleId)> = members
             .iter()
             .filter_map(|m| {
@@ -695,7 +638,8 @@ impl Store for RedisStore {
 
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
         let mut c = self.con.clone();
-        let v: Option<String> = ::redis::cmd("GET").arg(room_node(room)).query_async(&mut c).await.map_err(unavailable)?;
+        let v: Option<String> =
+            ::redis::cmd("GET").arg(room_node(room)).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.map(NodeId))
     }
 
@@ -706,17 +650,9 @@ impl Store for RedisStore {
         candidate: &NodeId,
         lease_ms: u64,
     ) -> Result<NodeId, StoreError> {
-        let mut c = self.con.clone();
         let owner: String = self
-            .scripts
-            .replace_owner
-            .key(room_node(room))
-            .arg(&dead.0)
-            .arg(&candidate.0)
-            .arg(lease_ms)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .eval(self.scripts.replace_owner.key(room_node(room)).arg(&dead.0).arg(&candidate.0).arg(lease_ms))
+            .await?;
         Ok(NodeId(owner))
     }
 
@@ -741,7 +677,8 @@ impl Store for RedisStore {
 
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let mut c = self.con.clone();
-        let mut names: Vec<String> = ::redis::cmd("SMEMBERS").arg(NODES).query_async(&mut c).await.map_err(unavailable)?;
+        let mut names: Vec<String> =
+            ::redis::cmd("SMEMBERS").arg(NODES).query_async(&mut c).await.map_err(unavailable)?;
         names.sort();
         if names.is_empty() {
             return Ok(Vec::new());

@@ -3,4 +3,5 @@
 //! integration tests. Behind the `testing` feature (and `cfg(test)`).
 
 pub mod bus_conformance;
+pub mod fuzz;
 pub mod store_conformance;

@@ -114,7 +114,10 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     let b = Binding { room: big_room, node: NodeId("node-a".into()) };
     s.bind_handle(sid, h1, Some(b.clone())).await.unwrap();
     let r = s.handle(sid, h1).await.unwrap().unwrap();
-    assert_eq!((r.id, r.session, r.opaque_id.as_deref(), r.binding.clone()), (h1, sid, Some("opaque"), Some(b.clone())));
+    assert_eq!(
+        (r.id, r.session, r.opaque_id.as_deref(), r.binding.clone()),
+        (h1, sid, Some("opaque"), Some(b.clone()))
+    );
     s.bind_handle(sid, h2, Some(b.clone())).await.unwrap();
     s.bind_handle(sid, h2, None).await.unwrap();
     assert_eq!(s.handle(sid, h2).await.unwrap().unwrap().binding, None);

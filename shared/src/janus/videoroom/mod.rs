@@ -31,14 +31,34 @@ pub enum VideoRoomRequest {
 /// Synchronous requests.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SyncRequest {
-    Create { room: Option<RoomId>, config: Box<Map<String, Value>> },
+    Create {
+        room: Option<RoomId>,
+        config: Box<Map<String, Value>>,
+    },
     Edit(EditRoom),
-    Destroy { room: RoomId, secret: Option<String>, permanent: bool },
-    Exists { room: RoomId },
+    Destroy {
+        room: RoomId,
+        secret: Option<String>,
+        permanent: bool,
+    },
+    Exists {
+        room: RoomId,
+    },
     List,
-    ListParticipants { room: RoomId },
-    Allowed { room: RoomId, secret: Option<String>, action: AllowedAction, allowed: Option<Vec<String>> },
-    Kick { room: RoomId, secret: Option<String>, id: ParticipantId },
+    ListParticipants {
+        room: RoomId,
+    },
+    Allowed {
+        room: RoomId,
+        secret: Option<String>,
+        action: AllowedAction,
+        allowed: Option<Vec<String>>,
+    },
+    Kick {
+        room: RoomId,
+        secret: Option<String>,
+        id: ParticipantId,
+    },
     /// A synchronous Janus request Portunus does not implement (RTP forwarders, recording,
     /// remote publishers): answered with a clear error rather than silence.
     Unsupported(String),
@@ -177,11 +197,8 @@ const EDIT: [Param; 12] = [
     Param::opt("permanent", JType::Bool),
 ];
 const DESTROY: [Param; 1] = [Param::opt("permanent", JType::Bool)];
-const ALLOWED: [Param; 3] = [
-    Param::opt("secret", JType::Str),
-    Param::req("action", JType::Str),
-    Param::opt("allowed", JType::Array),
-];
+const ALLOWED: [Param; 3] =
+    [Param::opt("secret", JType::Str), Param::req("action", JType::Str), Param::opt("allowed", JType::Array)];
 const ID: [Param; 1] = [Param::req("id", JType::Int).positive()];
 const ID_OPT: [Param; 1] = [Param::opt("id", JType::Int).positive()];
 const KICK: [Param; 1] = [Param::opt("secret", JType::Str)];
@@ -293,28 +310,24 @@ fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest
             };
             let allowed = match obj.get("allowed") {
                 Some(Value::Array(a)) => Some(
-                    a.iter()
-                        .map(|x| x.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| {
-                            VideoRoomError::new(
-                                VideoRoomCode::InvalidElement,
-                                "Invalid element in the allowed array (not a string)",
-                            )
-                        })?,
+                    a.iter().map(|x| x.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                        VideoRoomError::new(
+                            VideoRoomCode::InvalidElement,
+                            "Invalid element in the allowed array (not a string)",
+                        )
+                    })?,
                 ),
                 _ => None,
             };
             Ok(SyncRequest::Allowed { room: room_of(obj), secret: json::string(obj, "secret"), action, allowed })
         }),
-        "kick" => check(obj, &ROOM)
-            .and_then(|_| check(obj, &ID))
-            .and_then(|_| check(obj, &KICK))
-            .map(|_| SyncRequest::Kick {
+        "kick" => {
+            check(obj, &ROOM).and_then(|_| check(obj, &ID)).and_then(|_| check(obj, &KICK)).map(|_| SyncRequest::Kick {
                 room: room_of(obj),
                 secret: json::string(obj, "secret"),
                 id: ParticipantId(json::uint(obj, "id")),
-            }),
+            })
+        }
         n if UNSUPPORTED_SYNC.contains(&n) => Ok(SyncRequest::Unsupported(n.to_owned())),
         _ => return None,
     };
@@ -328,16 +341,18 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
             check(obj, &JOIN)?;
             let ptype_text = json::string(obj, "ptype").unwrap_or_default();
             let ptype = match ptype_text.to_ascii_lowercase().as_str() {
-                "publisher" => Ok(Ptype::Publisher(
-                    check(obj, &PUBLISHER).and_then(|_| check(obj, &ID_OPT)).map(|_| PublisherJoin {
-                        id: match json::uint(obj, "id") {
-                            0 => None,
-                            i => Some(ParticipantId(i)),
-                        },
-                        display: json::string(obj, "display"),
-                        metadata: obj.get("metadata").cloned(),
-                    }),
-                )),
+                "publisher" => {
+                    Ok(Ptype::Publisher(check(obj, &PUBLISHER).and_then(|_| check(obj, &ID_OPT)).map(|_| {
+                        PublisherJoin {
+                            id: match json::uint(obj, "id") {
+                                0 => None,
+                                i => Some(ParticipantId(i)),
+                            },
+                            display: json::string(obj, "display"),
+                            metadata: obj.get("metadata").cloned(),
+                        }
+                    })))
+                }
                 "subscriber" | "listener" => Ok(Ptype::Subscriber),
                 _ => Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element (ptype)")),
             };
@@ -395,7 +410,9 @@ mod tests {
             VideoRoomRequest::Sync(SyncRequest::Exists { room: RoomId(7) })
         );
         let r = parse(json!({"request": "allowed", "room": 7, "action": "zap"})).unwrap();
-        assert!(matches!(r, VideoRoomRequest::Sync(SyncRequest::Invalid(e)) if e.reason == "Unsupported action 'zap' (allowed)"));
+        assert!(
+            matches!(r, VideoRoomRequest::Sync(SyncRequest::Invalid(e)) if e.reason == "Unsupported action 'zap' (allowed)")
+        );
     }
 
     #[test]

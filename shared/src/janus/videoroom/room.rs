@@ -165,9 +165,8 @@ impl RoomConfig {
             0 => d,
             v => v,
         };
-        let description = json::string(obj, "description")
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| format!("Room {room}"));
+        let description =
+            json::string(obj, "description").filter(|d| !d.is_empty()).unwrap_or_else(|| format!("Room {room}"));
         Ok(RoomConfig {
             room,
             description,

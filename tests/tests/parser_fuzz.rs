@@ -6,20 +6,57 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 use shared::janus::request::{parse, Transport};
 use shared::janus::videoroom::parse_request;
+use shared::testing::fuzz::mutate;
 
 const CORE_CODES: [u16; 10] = [450, 453, 454, 455, 456, 457, 458, 459, 464, 465];
 
 fn random_value(rng: &mut StdRng, depth: u32) -> Value {
-    let keys = ["janus", "transaction", "session_id", "handle_id", "body", "jsep", "id", "plugin", "candidate",
-        "candidates", "request", "room", "ptype", "type", "sdp", "completed", "display", "secret", "pin"];
+    let keys = [
+        "janus",
+        "transaction",
+        "session_id",
+        "handle_id",
+        "body",
+        "jsep",
+        "id",
+        "plugin",
+        "candidate",
+        "candidates",
+        "request",
+        "room",
+        "ptype",
+        "type",
+        "sdp",
+        "completed",
+        "display",
+        "secret",
+        "pin",
+    ];
     match rng.random_range(0..if depth > 3 { 5 } else { 8 }) {
         0 => Value::Null,
         1 => json!(rng.random::<bool>()),
         2 => json!(rng.random::<i64>() >> rng.random_range(0..64)),
         3 => json!(rng.random::<f64>() * 1e6),
         4 => {
-            let pool = ["create", "attach", "message", "trickle", "keepalive", "info", "offer", "answer", "v=0\r\n",
-                "janus.plugin.videoroom", "join", "list", "publisher", "", "\u{0}", "é", "1234"];
+            let pool = [
+                "create",
+                "attach",
+                "message",
+                "trickle",
+                "keepalive",
+                "info",
+                "offer",
+                "answer",
+                "v=0\r\n",
+                "janus.plugin.videoroom",
+                "join",
+                "list",
+                "publisher",
+                "",
+                "\u{0}",
+                "é",
+                "1234",
+            ];
             json!(pool[rng.random_range(0..pool.len())])
         }
         5 | 6 => {
@@ -34,29 +71,16 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
     }
 }
 
-fn mutate(rng: &mut StdRng, bytes: &mut Vec<u8>) {
-    for _ in 0..rng.random_range(1..4) {
-        if bytes.is_empty() {
-            bytes.push(b'{');
-        }
-        let i = rng.random_range(0..bytes.len());
-        match rng.random_range(0..4) {
-            0 => bytes[i] = rng.random(),
-            1 => {
-                bytes.remove(i);
-            }
-            2 => bytes.insert(i, b"{}[],:\"0\\"[rng.random_range(0..9)]),
-            _ => bytes.truncate(i),
-        }
-    }
-}
-
 fn exercise(bytes: &[u8]) {
     for transport in [Transport::Ws, Transport::Http] {
         match parse(bytes, transport, None) {
             Err(e) => {
-                assert!(CORE_CODES.contains(&e.error.code.code()) || e.error.code.code() == 467,
-                    "unexpected code {:?} for {:?}", e.error, String::from_utf8_lossy(bytes));
+                assert!(
+                    CORE_CODES.contains(&e.error.code.code()) || e.error.code.code() == 467,
+                    "unexpected code {:?} for {:?}",
+                    e.error,
+                    String::from_utf8_lossy(bytes)
+                );
                 assert!(!e.error.reason.is_empty());
             }
             Ok(env) => {
@@ -101,7 +125,7 @@ fn mutated_valid_requests_never_panic() {
     let mut rng = StdRng::seed_from_u64(42);
     for _ in 0..20_000 {
         let mut bytes = seeds[rng.random_range(0..seeds.len())].to_string().into_bytes();
-        mutate(&mut rng, &mut bytes);
+        mutate(&mut rng, &mut bytes, false);
         exercise(&bytes);
     }
 }
