@@ -44,6 +44,8 @@ pub struct NodeAgent {
     serial: u64,
     /// Participants per loaded room (reported by the room actors): the node's load.
     occupancy: HashMap<RoomId, u64>,
+    /// Where PeerConnections listen.
+    media: crate::media::peer::MediaSettings,
     /// Set while draining: when the drain must end at the latest.
     draining: Option<std::time::Instant>,
     drained: Option<tokio::sync::oneshot::Sender<()>>,
@@ -75,6 +77,7 @@ impl NodeAgent {
         outbox: Outbox,
         rpc: Subscription,
         drained: tokio::sync::oneshot::Sender<()>,
+        media: crate::media::peer::MediaSettings,
     ) -> Addr<Self> {
         let max_rooms = usize::MAX;
         NodeAgent::create(|ctx| {
@@ -88,6 +91,7 @@ impl NodeAgent {
                 occupancy: HashMap::new(),
                 draining: None,
                 drained: Some(drained),
+                media,
                 loading: HashMap::new(),
                 max_rooms,
             }
@@ -121,7 +125,7 @@ impl NodeAgent {
 
     fn on_command(&mut self, reply_to: String, corr_id: u64, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
-            NodeCommand::Plugin { session, handle, transaction, request, jsep: _, bound_room } => {
+            NodeCommand::Plugin { session, handle, transaction, request, jsep, bound_room } => {
                 let who = Who { session, handle };
                 let _span = tracing::debug_span!("plugin", session = %session, handle = %handle).entered();
                 match request {
@@ -136,7 +140,7 @@ impl NodeAgent {
                         });
                         match room {
                             Some(room) => {
-                                let msg = Async { who, transaction, name, parsed };
+                                let msg = Async { who, transaction, name, parsed, jsep };
                                 self.to_room(room, Pending::Async { reply_to, corr_id, msg }, ctx)
                             }
                             None => {
@@ -403,6 +407,7 @@ impl Handler<Loaded> for NodeAgent {
                     self.backends.store.clone(),
                     ctx.address(),
                     self.serial,
+                    self.media.clone(),
                 );
                 let addr = actor.start();
                 self.rooms.insert(room, (addr.clone(), self.serial));

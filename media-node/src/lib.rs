@@ -11,6 +11,7 @@
 //! - [`outbox`]: the one ordered path for everything the node writes (events, bindings, replies).
 
 pub mod agent;
+pub mod media;
 pub mod outbox;
 pub mod room;
 
@@ -34,7 +35,13 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     backends.store.register_node(status, agent::NODE_TTL_MS).await.map_err(|e| e.to_string())?;
     tracing::info!(node = %node, "media node ready");
     let (tx, drained) = tokio::sync::oneshot::channel();
-    let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx);
+    let udp_ips = cfg
+        .media_ips
+        .iter()
+        .map(|ip| ip.parse().map_err(|e| format!("media_ips: {ip:?}: {e}")))
+        .collect::<Result<Vec<std::net::IpAddr>, String>>()?;
+    let media = media::peer::MediaSettings { udp_ips };
+    let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
     Ok(Node { agent, drained })
 }

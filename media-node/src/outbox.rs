@@ -71,12 +71,24 @@ impl Outbox {
 
     /// A VideoRoom event for one handle (`transaction` set when it answers that handle's request).
     pub fn plugin_event(&self, session: SessionId, handle: HandleId, transaction: Option<String>, data: Value) {
+        self.plugin_event_with_jsep(session, handle, transaction, data, None)
+    }
+
+    /// A VideoRoom event that carries a JSEP (an answer to a publisher, an offer to a subscriber).
+    pub fn plugin_event_with_jsep(
+        &self,
+        session: SessionId,
+        handle: HandleId,
+        transaction: Option<String>,
+        data: Value,
+        jsep: Option<shared::janus::request::Jsep>,
+    ) {
         let ev = Event::Event {
             session_id: session,
             transaction,
             sender: handle,
             plugindata: PluginData { plugin: VIDEOROOM_PLUGIN.into(), data },
-            jsep: None,
+            jsep,
         };
         self.send(Write::Event(session, ev.to_bytes().into()));
     }
@@ -100,5 +112,12 @@ async fn apply(b: &Backends, w: Write) -> Result<(), String> {
             job.await;
             Ok(())
         }
+    }
+}
+
+impl Outbox {
+    /// A core event (`webrtcup`, `media`, `hangup`) for a session.
+    pub fn core_event(&self, session: SessionId, ev: Event) {
+        self.send(Write::Event(session, ev.to_bytes().into()));
     }
 }

@@ -54,6 +54,10 @@ pub struct Config {
     pub drain_timeout: u64,
     /// This media node's name (standalone: `local`).
     pub node_id: String,
+    /// Addresses media nodes gather ICE host candidates on. `0.0.0.0` means every interface
+    /// except loopback (browsers gather no loopback candidates either); list `127.0.0.1` for
+    /// tests on one machine.
+    pub media_ips: Vec<String>,
     /// `tracing` filter when RUST_LOG is not set.
     pub log: String,
     /// Ship Janus's sample room 1234 ("Demo Room") so the official demos work.
@@ -86,6 +90,7 @@ impl Default for Config {
             workers: 0,
             drain_timeout: 60,
             node_id: "local".into(),
+            media_ips: vec!["0.0.0.0".into()],
             log: "info".into(),
             demo_room: true,
             rooms: Vec::new(),

@@ -5,6 +5,7 @@
 //! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
 pub mod janus_js;
+pub mod peer;
 pub mod procs;
 pub mod raw_http;
 mod redis_server;
@@ -33,6 +34,8 @@ pub fn test_config() -> Config {
         admin_port: 0,
         workers: 1,
         log: "warn".into(),
+        // Peers on one machine meet on loopback.
+        media_ips: vec!["127.0.0.1".into()],
         ..Config::default()
     }
 }

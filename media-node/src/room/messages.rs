@@ -4,6 +4,7 @@ use super::state::Who;
 use actix::Message;
 use serde_json::Value;
 use shared::janus::errors::VideoRoomError;
+use shared::janus::request::Jsep;
 use shared::janus::videoroom::{AsyncName, AsyncRequest, SyncRequest};
 use shared::wire::GoneReason;
 
@@ -26,6 +27,7 @@ pub struct Async {
     pub transaction: String,
     pub name: AsyncName,
     pub parsed: Result<AsyncRequest, VideoRoomError>,
+    pub jsep: Option<Jsep>,
 }
 
 /// A handle's PeerConnection or the handle itself went away.
@@ -34,4 +36,21 @@ pub struct Async {
 pub struct Gone {
     pub who: Who,
     pub reason: GoneReason,
+}
+
+/// Something happened to a publisher's PeerConnection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerNotice {
+    pub who: Who,
+    pub event: crate::media::peer::PeerEvent,
+}
+
+/// A publisher's offer was answered (or refused).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Answered {
+    pub who: Who,
+    pub transaction: String,
+    pub result: Result<(crate::media::peer::PublisherPeer, String), String>,
 }

@@ -9,15 +9,20 @@ pub mod messages;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
+use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
+use crate::media::sdp;
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Async, Gone, Sync, SyncAnswer};
+use messages::{Answered, Async, Gone, PeerNotice, Sync, SyncAnswer};
 use shared::ids::NodeId;
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
+use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::store::Binding;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
-use state::{Membership, Outcome, RoomState};
+use state::{MediaAction, Membership, Outcome, RoomState, Who};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +38,10 @@ pub struct RoomActor {
     serial: u64,
     /// When the placement lease was last confirmed.
     lease_confirmed: Instant,
+    /// Where this node's PeerConnections listen.
+    media: MediaSettings,
+    /// Publishers' PeerConnections.
+    peers: HashMap<Who, PublisherPeer>,
     span: tracing::Span,
 }
 
@@ -49,15 +58,27 @@ impl RoomActor {
         store: Arc<dyn Store>,
         agent: Addr<NodeAgent>,
         serial: u64,
+        media: MediaSettings,
     ) -> Self {
         let span = tracing::info_span!("room", room = %state.config().room, node = %node);
-        Self { state, node, outbox, store, agent, serial, lease_confirmed: Instant::now(), span }
+        Self {
+            state,
+            node,
+            outbox,
+            store,
+            agent,
+            serial,
+            lease_confirmed: Instant::now(),
+            media,
+            peers: HashMap::new(),
+            span,
+        }
     }
 
     /// Leaves the room to its new owner: every member's handle is hung up and unbound so its
     /// client can join again (the room now lives elsewhere), then the actor stops.
     fn stand_down(&mut self, why: &str, ctx: &mut Context<Self>) {
-        let _g = self.span.enter();
+        let _g = self.span.clone().entered();
         tracing::warn!(reason = why, "standing down: this node no longer owns the room");
         for who in self.state.members() {
             // Only handles still bound here are told: a gateway may already have done it.
@@ -76,9 +97,41 @@ impl RoomActor {
 
     /// Sends a transition's events and membership changes, in that transition's order:
     /// bindings first, so a client that reacts to `joined` finds its handle routed here.
+    /// Starts the PeerConnection work a transition asked for.
+    fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
+        for a in actions {
+            match a {
+                MediaAction::Publish { who, transaction, offer } => {
+                    let settings = self.media.clone();
+                    let me = ctx.address();
+                    actix::spawn(async move {
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let result = PublisherPeer::answer(&settings, offer, tx).await;
+                        me.do_send(Answered { who, transaction, result });
+                        // The peer's events go to the room for as long as the peer lives.
+                        while let Some(event) = rx.recv().await {
+                            me.do_send(PeerNotice { who, event });
+                        }
+                    });
+                }
+                MediaAction::Close { who } => {
+                    if let Some(peer) = self.peers.remove(&who) {
+                        // Closing it ourselves: Janus tells the handle "Close PC".
+                        let ev =
+                            Event::Hangup { session_id: who.session, sender: who.handle, reason: "Close PC".into() };
+                        self.outbox.core_event(who.session, ev);
+                        actix::spawn(async move { peer.close().await });
+                    }
+                }
+            }
+        }
+    }
+
     /// A handle that left stays bound so its later requests reach this room's answers ("Not in
     /// a room"); only a destroyed room unbinds (`unbind_left`).
-    fn publish(&self, before: u64, out: Outcome, unbind_left: bool) {
+    fn publish(&mut self, before: u64, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
+        let media = std::mem::take(&mut out.media);
+        self.run_media(media, ctx);
         let room = self.state.config().room;
         for m in out.membership {
             match m {
@@ -92,7 +145,7 @@ impl RoomActor {
             }
         }
         for n in out.notices {
-            self.outbox.plugin_event(n.to.session, n.to.handle, n.transaction, n.data);
+            self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data, n.jsep);
         }
         let after = self.state.participant_count();
         if after != before {
@@ -106,7 +159,7 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let _g = self.span.enter();
+        let _g = self.span.clone().entered();
         tracing::debug!("room active");
         // Renew the placement lease; a node that cannot prove it still owns the room for a
         // whole lease stops serving it (self-fencing), so two nodes never serve one room long.
@@ -123,6 +176,9 @@ impl Actor for RoomActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        for (_, peer) in self.peers.drain() {
+            actix::spawn(async move { peer.close().await });
+        }
         self.agent.do_send(Closed(self.state.config().room, self.serial));
     }
 }
@@ -138,7 +194,7 @@ impl Handler<Renewed> for RoomActor {
                 if self.lease_confirmed.elapsed() >= Duration::from_millis(ROOM_LEASE_MS) {
                     self.stand_down("Media node lost its connection to the cluster", ctx);
                 } else {
-                    let _g = self.span.enter();
+                    let _g = self.span.clone().entered();
                     tracing::warn!(error = %e, "lease renewal failed; retrying");
                 }
             }
@@ -150,7 +206,7 @@ impl Handler<Sync> for RoomActor {
     type Result = MessageResult<Sync>;
 
     fn handle(&mut self, Sync(req): Sync, ctx: &mut Context<Self>) -> Self::Result {
-        let _g = self.span.enter();
+        let _g = self.span.clone().entered();
         let before = self.state.participant_count();
         let answer = |r: Result<serde_json::Value, shared::janus::errors::VideoRoomError>| SyncAnswer {
             data: r.unwrap_or_else(|e| vr::error(&e)),
@@ -174,14 +230,14 @@ impl Handler<Sync> for RoomActor {
             }
             SyncRequest::Kick { secret, id, .. } => match self.state.kick(secret.as_deref(), id) {
                 Ok((data, out)) => {
-                    self.publish(before, out, false);
+                    self.publish(before, out, false, ctx);
                     answer(Ok(data))
                 }
                 Err(e) => answer(Err(e)),
             },
             SyncRequest::Destroy { secret, permanent, .. } => match self.state.destroy(secret.as_deref(), permanent) {
                 Ok((data, out)) => {
-                    self.publish(before, out, true);
+                    self.publish(before, out, true, ctx);
                     self.outbox.send(Write::DeleteRoom(self.state.config().room));
                     tracing::info!("room destroyed");
                     actix::ActorContext::stop(ctx);
@@ -202,21 +258,77 @@ impl Handler<Sync> for RoomActor {
 impl Handler<Async> for RoomActor {
     type Result = ();
 
-    fn handle(&mut self, m: Async, _: &mut Context<Self>) {
-        let _g = self.span.enter();
+    fn handle(&mut self, m: Async, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
         let before = self.state.participant_count();
-        let out = self.state.on_async(m.who, &m.transaction, m.name, m.parsed);
-        self.publish(before, out, false);
+        let out = self.state.on_async(m.who, &m.transaction, m.name, m.parsed, m.jsep.as_ref());
+        self.publish(before, out, false, ctx);
     }
 }
 
 impl Handler<Gone> for RoomActor {
     type Result = ();
 
-    fn handle(&mut self, m: Gone, _: &mut Context<Self>) {
-        let _g = self.span.enter();
+    fn handle(&mut self, m: Gone, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
         let before = self.state.participant_count();
         let out = self.state.on_gone(m.who, m.reason);
-        self.publish(before, out, false);
+        self.publish(before, out, false, ctx);
+    }
+}
+
+impl Handler<Answered> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: Answered, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let before = self.state.participant_count();
+        let out = match m.result {
+            Ok((peer, answer_sdp)) => {
+                let streams = sdp::streams(&answer_sdp);
+                self.peers.insert(m.who, peer);
+                let answer = Jsep { kind: JsepType::Answer, sdp: answer_sdp, trickle: None };
+                self.state.published(m.who, &m.transaction, streams, answer)
+            }
+            Err(e) => {
+                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "publish failed");
+                let err =
+                    VideoRoomError::new(VideoRoomCode::InvalidSdp, format!("Error processing the SDP offer: {e}"));
+                self.state.publish_failed(m.who, &m.transaction, err)
+            }
+        };
+        self.publish(before, out, false, ctx);
+    }
+}
+
+impl Handler<PeerNotice> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: PeerNotice, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let (session, handle) = (m.who.session, m.who.handle);
+        match m.event {
+            PeerEvent::Connected => {
+                self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
+            }
+            PeerEvent::Receiving(kind) => {
+                let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
+                if let Some(mid) = mid {
+                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving: true };
+                    self.outbox.core_event(session, ev);
+                }
+            }
+            PeerEvent::Down(reason) => {
+                // Gone on the peer's side (a PeerConnection we closed is no longer in `peers`
+                // and was reported then): tell the client once, and the room.
+                if self.peers.remove(&m.who).is_none() {
+                    return;
+                }
+                self.outbox.core_event(session, Event::Hangup { session_id: session, sender: handle, reason });
+                let before = self.state.participant_count();
+                let out = self.state.unpublished(m.who, None);
+                self.publish(before, out, false, ctx);
+            }
+        }
     }
 }

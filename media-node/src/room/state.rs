@@ -1,9 +1,11 @@
 //! The VideoRoom state machine of one room, without I/O: membership, ids, access checks and the
 //! events each transition produces. `RoomActor` is a thin shell around it.
 
+use crate::media::sdp::StreamInfo;
 use serde_json::Value;
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{
     self as vr, AllowedAction, AsyncName, AsyncRequest, Departure, EditRoom, Join, ParticipantView, Ptype,
     PublisherJoin, RoomConfig,
@@ -24,6 +26,17 @@ pub struct Notice {
     pub to: Who,
     pub transaction: Option<String>,
     pub data: Value,
+    /// A JSEP (the publisher's answer) the shell attaches to this event.
+    pub jsep: Option<Jsep>,
+}
+
+/// Work on PeerConnections that a transition asks the shell to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaAction {
+    /// Answer this publisher's offer; report back with [`RoomState::published`].
+    Publish { who: Who, transaction: String, offer: String },
+    /// Close this handle's PeerConnection.
+    Close { who: Who },
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -40,12 +53,49 @@ pub enum Membership {
 pub struct Outcome {
     pub notices: Vec<Notice>,
     pub membership: Vec<Membership>,
+    pub media: Vec<MediaAction>,
 }
 
 impl Outcome {
     fn notice(mut self, to: Who, transaction: Option<&str>, data: Value) -> Self {
-        self.notices.push(Notice { to, transaction: transaction.map(str::to_owned), data });
+        self.notices.push(Notice { to, transaction: transaction.map(str::to_owned), data, jsep: None });
         self
+    }
+}
+
+/// What a publisher sends, as announced to the room.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Published {
+    pub streams: Vec<StreamInfo>,
+}
+
+impl Published {
+    fn codec_of(&self, kind: &str) -> Option<&str> {
+        self.streams.iter().find(|s| s.kind == kind).and_then(|s| s.codec.as_deref())
+    }
+
+    /// `streams` as Janus lists them in `configured`, `publishers` and `joined`.
+    fn streams_json(&self) -> Value {
+        Value::Array(
+            self.streams
+                .iter()
+                .map(|s| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("type".into(), s.kind.clone().into());
+                    m.insert("mindex".into(), s.mindex.into());
+                    m.insert("mid".into(), s.mid.clone().into());
+                    if let Some(c) = &s.codec {
+                        m.insert("codec".into(), c.clone().into());
+                    }
+                    Value::Object(m)
+                })
+                .collect(),
+        )
+    }
+
+    /// The mid of this publisher's stream of `kind` (for `media` events).
+    pub fn mid_of(&self, kind: &str) -> Option<&str> {
+        self.streams.iter().find(|s| s.kind == kind).map(|s| s.mid.as_str())
     }
 }
 
@@ -55,8 +105,33 @@ struct Participant {
     private_id: ParticipantId,
     display: Option<String>,
     metadata: Option<Value>,
-    /// Publishing media (set by the media issue's `publish`).
+    /// What it publishes, once its PeerConnection is up.
+    published: Option<Published>,
+    /// An offer is being answered (a second `publish` meanwhile is refused).
     publishing: bool,
+}
+
+impl Participant {
+    /// Janus's publisher entry (`publishers` event, `joined`).
+    fn publisher_entry(&self, id: ParticipantId) -> Option<Value> {
+        let p = self.published.as_ref()?;
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), id.0.into());
+        if let Some(d) = &self.display {
+            m.insert("display".into(), d.clone().into());
+        }
+        if let Some(md) = &self.metadata {
+            m.insert("metadata".into(), md.clone());
+        }
+        if let Some(c) = p.codec_of("audio") {
+            m.insert("audio_codec".into(), c.into());
+        }
+        if let Some(c) = p.codec_of("video") {
+            m.insert("video_codec".into(), c.into());
+        }
+        m.insert("streams".into(), p.streams_json());
+        Some(Value::Object(m))
+    }
 }
 
 /// What a handle is in this room.
@@ -135,8 +210,9 @@ impl RoomState {
         txn: &str,
         name: AsyncName,
         parsed: Result<AsyncRequest, VideoRoomError>,
+        jsep: Option<&Jsep>,
     ) -> Outcome {
-        match self.handle_async(who, txn, name, parsed) {
+        match self.handle_async(who, txn, name, parsed, jsep) {
             Ok(o) => o,
             Err(e) => {
                 let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
@@ -154,6 +230,7 @@ impl RoomState {
         txn: &str,
         name: AsyncName,
         parsed: Result<AsyncRequest, VideoRoomError>,
+        jsep: Option<&Jsep>,
     ) -> Result<Outcome, VideoRoomError> {
         match self.slots.get(&who).copied() {
             None => {
@@ -177,18 +254,131 @@ impl RoomState {
                 }
                 AsyncName::Leave => Ok(self.depart(pid, Departure::Leaving, Some(txn))),
                 AsyncName::Unpublish => {
-                    let publishing = self.participants.get(&pid).is_some_and(|p| p.publishing);
-                    if !publishing {
+                    let published = self.participants.get(&pid).is_some_and(|p| p.published.is_some());
+                    if !published {
                         return Err(err(VideoRoomCode::NotPublished, "Can't unpublish, not published"));
                     }
-                    Err(media_unavailable(name))
+                    let mut out = self.unpublished(who, Some(txn));
+                    out.media.push(MediaAction::Close { who });
+                    Ok(out)
                 }
-                AsyncName::Configure | AsyncName::Publish => Err(media_unavailable(name)),
+                AsyncName::Configure | AsyncName::Publish => self.configure(who, pid, txn, name, jsep),
                 _ => Err(err(
                     VideoRoomCode::InvalidRequest,
                     format!("Unknown request '{}'", format!("{name:?}").to_ascii_lowercase()),
                 )),
             },
+        }
+    }
+
+    /// `publish`, or `configure` on a publisher: with an offer, starts publishing.
+    fn configure(
+        &mut self,
+        who: Who,
+        pid: ParticipantId,
+        txn: &str,
+        name: AsyncName,
+        jsep: Option<&Jsep>,
+    ) -> Result<Outcome, VideoRoomError> {
+        let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
+        let busy = p.published.is_some() || p.publishing;
+        match jsep {
+            None if name == AsyncName::Publish => {
+                Err(err(VideoRoomCode::InvalidSdp, "Can't publish without a JSEP offer"))
+            }
+            // A configure without an offer changes nothing media-wise here.
+            None => Ok(Outcome::default().notice(
+                who,
+                Some(txn),
+                serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"}),
+            )),
+            Some(j) if j.kind != JsepType::Offer => {
+                Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
+            }
+            Some(_) if busy => Err(err(VideoRoomCode::AlreadyPublished, "Can't publish, already published")),
+            Some(j) => {
+                let publishing = self.participants.values().filter(|p| p.published.is_some() || p.publishing).count();
+                if publishing as u64 >= self.config.max_publishers {
+                    return Err(err(
+                        VideoRoomCode::PublishersFull,
+                        format!("Maximum number of publishers ({}) reached", self.config.max_publishers),
+                    ));
+                }
+                if let Some(p) = self.participants.get_mut(&pid) {
+                    p.publishing = true;
+                }
+                let mut out = Outcome::default();
+                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer: j.sdp.clone() });
+                Ok(out)
+            }
+        }
+    }
+
+    /// The publisher's PeerConnection answered: `configured` to it (the shell attaches the
+    /// answer), `publishers` to everyone else.
+    pub fn published(&mut self, who: Who, txn: &str, streams: Vec<StreamInfo>, answer: Jsep) -> Outcome {
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
+        let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
+        p.publishing = false;
+        let published = Published { streams };
+        let mut configured = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
+        if let Some(c) = published.codec_of("audio") {
+            configured["audio_codec"] = c.into();
+        }
+        if let Some(c) = published.codec_of("video") {
+            configured["video_codec"] = c.into();
+        }
+        configured["streams"] = published.streams_json();
+        p.published = Some(published);
+        let entry = p.publisher_entry(pid);
+        let mut out = Outcome::default().notice(who, Some(txn), configured);
+        if let Some(n) = out.notices.last_mut() {
+            n.jsep = Some(answer);
+        }
+        if let Some(entry) = entry {
+            let ev = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+            for other in self.participants.values().filter(|o| o.who != who) {
+                out = out.notice(other.who, None, ev.clone());
+            }
+        }
+        out
+    }
+
+    /// Publishing could not start (the offer was refused): the request gets the error.
+    pub fn publish_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
+        if let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() {
+            if let Some(p) = self.participants.get_mut(&pid) {
+                p.publishing = false;
+            }
+        }
+        Outcome::default().notice(who, Some(txn), vr::error(&e))
+    }
+
+    /// The publisher stopped (unpublish, or its PeerConnection went away): `unpublished` to it
+    /// when it asked (`txn`), its id to everyone else.
+    pub fn unpublished(&mut self, who: Who, txn: Option<&str>) -> Outcome {
+        let mut out = Outcome::default();
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return out };
+        let room = self.config.room;
+        let Some(p) = self.participants.get_mut(&pid) else { return out };
+        if p.published.take().is_none() {
+            return out;
+        }
+        if txn.is_some() {
+            out = out.notice(who, txn, vr::unpublished_ok(room));
+        }
+        let ev = vr::departed(room, Departure::Unpublished, pid, None, None);
+        for other in self.participants.values().filter(|o| o.who != who) {
+            out = out.notice(other.who, None, ev.clone());
+        }
+        out
+    }
+
+    /// What `who` publishes, if anything.
+    pub fn publication(&self, who: Who) -> Option<&Published> {
+        match self.slots.get(&who) {
+            Some(Slot::Publisher(pid)) => self.participants.get(pid).and_then(|p| p.published.as_ref()),
+            _ => None,
         }
     }
 
@@ -215,11 +405,11 @@ impl RoomState {
         let id = id.unwrap_or_else(|| self.fresh(|s, i| s.participants.contains_key(&i)));
         let private_id = self.fresh(|s, i| s.private_ids.contains(&i));
         let mut out = Outcome::default();
-        let publishers: Vec<Value> = Vec::new(); // Nobody publishes media before the media issue.
+        let publishers: Vec<Value> = self.participants.iter().filter_map(|(id, p)| p.publisher_entry(*id)).collect();
         let attendees = self.config.notify_joining.then(|| {
             self.participants
                 .iter()
-                .filter(|(_, p)| !p.publishing)
+                .filter(|(_, p)| p.published.is_none())
                 .map(|(id, p)| vr::attendee(*id, p.display.as_deref(), p.metadata.as_ref()))
                 .collect::<Vec<_>>()
         });
@@ -239,7 +429,8 @@ impl RoomState {
             }
         }
         self.private_ids.insert(private_id);
-        self.participants.insert(id, Participant { who, private_id, display, metadata, publishing: false });
+        self.participants
+            .insert(id, Participant { who, private_id, display, metadata, published: None, publishing: false });
         self.slots.insert(who, Slot::Publisher(id));
         out.membership.push(Membership::Joined(who));
         Ok(out)
@@ -258,6 +449,9 @@ impl RoomState {
     fn depart(&mut self, pid: ParticipantId, how: Departure, txn: Option<&str>) -> Outcome {
         let mut out = Outcome::default();
         let Some(p) = self.participants.remove(&pid) else { return out };
+        if p.published.is_some() || p.publishing {
+            out.media.push(MediaAction::Close { who: p.who });
+        }
         self.private_ids.remove(&p.private_id);
         self.slots.insert(p.who, Slot::Gone);
         let room = self.config.room;
@@ -286,8 +480,12 @@ impl RoomState {
                 self.slots.remove(&who);
                 Outcome::default()
             }
-            // Without media there is no PeerConnection to close.
-            (_, GoneReason::Hangup) => Outcome::default(),
+            // hangup closes the PeerConnection; a publisher stops publishing.
+            (_, GoneReason::Hangup) => {
+                let mut out = self.unpublished(who, None);
+                out.media.push(MediaAction::Close { who });
+                out
+            }
         }
     }
 
@@ -309,6 +507,9 @@ impl RoomState {
         let room = self.config.room;
         let mut out = Outcome::default();
         for p in std::mem::take(&mut self.participants).into_values() {
+            if p.published.is_some() || p.publishing {
+                out.media.push(MediaAction::Close { who: p.who });
+            }
             out = out.notice(p.who, None, vr::destroyed(room, None));
             out.membership.push(Membership::Left(p.who));
         }
@@ -324,7 +525,7 @@ impl RoomState {
                 id: *id,
                 display: p.display.as_deref(),
                 metadata: p.metadata.as_ref(),
-                publisher: p.publishing,
+                publisher: p.published.is_some(),
             })
             .collect();
         vr::participants(self.config.room, &list)
@@ -401,36 +602,37 @@ mod tests {
     #[test]
     fn join_then_leave_notifies_the_others() {
         let mut r = room(json!({}));
-        let a = r.on_async(who(1), "t1", AsyncName::Join, join("alice"));
+        let a = r.on_async(who(1), "t1", AsyncName::Join, join("alice"), None);
         assert_eq!(a.notices.len(), 1);
         assert_eq!(a.notices[0].data["videoroom"], "joined");
         assert_eq!(a.notices[0].data["id"], 101);
         assert_eq!(a.membership, vec![Membership::Joined(who(1))]);
-        r.on_async(who(2), "t2", AsyncName::Join, join("bob"));
+        r.on_async(who(2), "t2", AsyncName::Join, join("bob"), None);
         assert_eq!(r.participant_count(), 2);
-        let l = r.on_async(who(1), "t3", AsyncName::Leave, Ok(AsyncRequest::Leave));
+        let l = r.on_async(who(1), "t3", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
         assert_eq!(
             l.notices[0],
             Notice {
                 to: who(1),
                 transaction: Some("t3".into()),
-                data: json!({"videoroom":"event","room":5,"leaving":"ok"})
+                data: json!({"videoroom":"event","room":5,"leaving":"ok"}),
+                jsep: None,
             }
         );
         assert_eq!(l.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","leaving":101}));
         assert_eq!(l.notices[1].to, who(2));
         // Joining again on the same handle is refused like Janus.
-        let again = r.on_async(who(1), "t4", AsyncName::Join, join("alice"));
+        let again = r.on_async(who(1), "t4", AsyncName::Join, join("alice"), None);
         assert_eq!(again.notices[0].data["error_code"], 425);
     }
 
     #[test]
     fn requests_before_join_and_double_join_fail() {
         let mut r = room(json!({}));
-        let o = r.on_async(who(1), "t", AsyncName::Leave, Ok(AsyncRequest::Leave));
+        let o = r.on_async(who(1), "t", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
         assert_eq!(o.notices[0].data["error_code"], 424);
-        r.on_async(who(1), "t", AsyncName::Join, join("a"));
-        let o = r.on_async(who(1), "t", AsyncName::Join, join("a"));
+        r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
+        let o = r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
         assert_eq!(o.notices[0].data["error"], "Already in as a publisher on this handle");
     }
 
@@ -449,7 +651,7 @@ mod tests {
                 }))),
             }));
             let h = rand_handle();
-            r.on_async(who(h), "t", AsyncName::Join, req).notices[0].data.clone()
+            r.on_async(who(h), "t", AsyncName::Join, req, None).notices[0].data.clone()
         };
         assert_eq!(j(None, Some("tok"), None)["error"], "Missing mandatory element (pin)");
         assert_eq!(j(Some("x"), Some("tok"), None)["error"], "Unauthorized (wrong pin)");
@@ -465,8 +667,8 @@ mod tests {
     #[test]
     fn notify_joining_sends_joining_and_attendees() {
         let mut r = room(json!({"notify_joining": true}));
-        r.on_async(who(1), "t", AsyncName::Join, join("alice"));
-        let o = r.on_async(who(2), "t", AsyncName::Join, join("bob"));
+        r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+        let o = r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
         assert_eq!(o.notices[0].data["attendees"], json!([{"id": 101, "display": "alice"}]));
         assert_eq!(o.notices[1].to, who(1));
         assert_eq!(o.notices[1].data, json!({"videoroom":"event","room":5,"joining":{"id":103,"display":"bob"}}));
@@ -475,8 +677,8 @@ mod tests {
     #[test]
     fn destroy_and_kick_check_the_secret() {
         let mut r = room(json!({"secret": "s"}));
-        r.on_async(who(1), "t", AsyncName::Join, join("alice"));
-        r.on_async(who(2), "t", AsyncName::Join, join("bob"));
+        r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+        r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
         assert_eq!(r.kick(None, ParticipantId(101)).unwrap_err().code, VideoRoomCode::MissingElement);
         assert_eq!(r.kick(Some("x"), ParticipantId(101)).unwrap_err().code, VideoRoomCode::Unauthorized);
         assert_eq!(r.kick(Some("s"), ParticipantId(9)).unwrap_err().reason, "No such user 9 in room 5");
@@ -488,15 +690,58 @@ mod tests {
         assert_eq!(reply, json!({"videoroom":"destroyed","room":5,"permanent":false}));
         assert_eq!(
             out.notices,
-            vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}) }]
+            vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}), jsep: None }]
         );
+    }
+
+    fn offer() -> Jsep {
+        Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None }
+    }
+
+    fn streams() -> Vec<StreamInfo> {
+        vec![
+            StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()) },
+            StreamInfo { kind: "video".into(), mindex: 1, mid: "1".into(), codec: Some("vp8".into()) },
+        ]
+    }
+
+    #[test]
+    fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
+        let mut r = room(json!({"publishers": 1}));
+        r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+        r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+        let o =
+            r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+        assert!(matches!(&o.media[..], [MediaAction::Publish { who: w, .. }] if *w == who(1)));
+        assert!(o.notices.is_empty(), "configured waits for the answer");
+        // A second publisher exceeds the room's limit of one.
+        let o2 =
+            r.on_async(who(2), "q", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+        assert_eq!(o2.notices[0].data["error_code"], 432);
+        let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+        let o = r.published(who(1), "p", streams(), answer.clone());
+        assert_eq!(o.notices[0].data["configured"], "ok");
+        assert_eq!(o.notices[0].data["video_codec"], "vp8");
+        assert_eq!(o.notices[0].jsep, Some(answer));
+        assert_eq!(o.notices[1].to, who(2));
+        assert_eq!(o.notices[1].data["publishers"][0]["id"], 101);
+        assert_eq!(o.notices[1].data["publishers"][0]["streams"][1]["mid"], "1");
+        // A late joiner sees the publisher in `joined`.
+        let j = r.on_async(who(3), "t", AsyncName::Join, join("carol"), None);
+        assert_eq!(j.notices[0].data["publishers"][0]["display"], "alice");
+        let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+        assert_eq!(u.notices[0].data["unpublished"], "ok");
+        assert_eq!(u.notices[1].data["unpublished"], 101);
+        assert_eq!(u.media, vec![MediaAction::Close { who: who(1) }]);
+        let again = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+        assert_eq!(again.notices[0].data["error_code"], 435);
     }
 
     #[test]
     fn detach_makes_the_participant_leave() {
         let mut r = room(json!({}));
-        r.on_async(who(1), "t", AsyncName::Join, join("alice"));
-        r.on_async(who(2), "t", AsyncName::Join, join("bob"));
+        r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+        r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
         let o = r.on_gone(who(2), GoneReason::Detached);
         assert_eq!(o.notices.len(), 1);
         assert_eq!(o.notices[0].to, who(1));

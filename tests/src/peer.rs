@@ -1,0 +1,147 @@
+//! A WebRTC test client on webrtc-rs: a publisher that offers one Opus and one VP8 track and
+//! sends synthetic RTP (no encoder: VP8-shaped payloads with a keyframe first).
+
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+};
+
+struct Handler {
+    gathered: mpsc::Sender<()>,
+    state: mpsc::UnboundedSender<RTCPeerConnectionState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.try_send(());
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.state.send(state);
+    }
+}
+
+pub struct TestPublisher {
+    pc: Arc<dyn PeerConnection>,
+    audio: Arc<TrackLocalStaticRTP>,
+    video: Arc<TrackLocalStaticRTP>,
+    pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+    seq: u16,
+}
+
+fn track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let codec = RTCRtpCodec { mime_type: mime.into(), clock_rate: clock, channels, ..Default::default() };
+    let name = format!("test-{ssrc}");
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        name.clone(),
+        format!("{name}-track"),
+        name,
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec,
+            ..Default::default()
+        }],
+    )))
+}
+
+impl TestPublisher {
+    /// A publisher on 127.0.0.1 with its offer (candidates included).
+    pub async fn offer() -> (Self, String) {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().expect("codecs");
+        let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+        let (gathered, mut gather_done) = mpsc::channel(1);
+        let (state_tx, states) = mpsc::unbounded_channel();
+        let handler = Arc::new(Handler { gathered, state: state_tx });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .build()
+            .await
+            .expect("test publisher PeerConnection");
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let audio = track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
+        let video = track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
+        pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
+        pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
+        let offer = pc.create_offer(None).await.expect("offer");
+        pc.set_local_description(offer).await.expect("local offer");
+        tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
+        let sdp = pc.local_description().await.expect("local description").sdp;
+        (Self { pc, audio, video, states, seq: 0 }, sdp)
+    }
+
+    pub async fn accept(&self, answer_sdp: &str) {
+        let answer = RTCSessionDescription::answer(answer_sdp.to_owned()).expect("answer SDP");
+        self.pc.set_remote_description(answer).await.expect("remote answer");
+    }
+
+    /// Waits until the PeerConnection is connected.
+    pub async fn connected(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some(s)) = tokio::time::timeout_at(deadline, self.states.recv()).await {
+            if s == RTCPeerConnectionState::Connected {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sends one Opus-sized audio packet and one VP8 packet (the first a keyframe).
+    pub async fn send(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        let ts = u32::from(self.seq) * 960;
+        let audio = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                payload_type: 111,
+                sequence_number: self.seq,
+                timestamp: ts,
+                ssrc: 1111,
+                marker: true,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from(vec![0xf8u8; 80]),
+        };
+        // VP8 payload descriptor (S=1, PID 0) then a frame header: bit 0 of the first byte
+        // clear means a keyframe.
+        let mut vp8 = vec![0x10u8, if self.seq == 1 { 0x00 } else { 0x01 }, 0x00, 0x00];
+        vp8.extend(std::iter::repeat_n(0x55u8, 900));
+        let video = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                payload_type: 96,
+                sequence_number: self.seq,
+                timestamp: ts * 3,
+                ssrc: 2222,
+                marker: true,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from(vp8),
+        };
+        let _ = self.audio.write_rtp(audio).await;
+        let _ = self.video.write_rtp(video).await;
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}

@@ -1,0 +1,120 @@
+//! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
+//! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
+
+use portunus_tests::peer::TestPublisher;
+use portunus_tests::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[actix_web::test]
+async fn a_publisher_gets_an_answer_goes_up_and_the_room_sees_it() {
+    let server = TestServer::start();
+    let mut watcher = WsClient::connect(&server.ws_url).await;
+    let sw = watcher.create_session().await;
+    let hw = watcher.attach(sw).await;
+    watcher
+        .message_event(sw, hw, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "watcher"}))
+        .await;
+
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(
+        sid,
+        h,
+        json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "videoroom_media_ws-publisher"}),
+    )
+    .await;
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    let ack = ws
+        .request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    assert_eq!(ack["janus"], "ack");
+    let configured = ws.recv().await;
+    assert_golden("videoroom.configured_event.json", &configured);
+    let answer = configured["jsep"]["sdp"].as_str().unwrap().to_owned();
+    assert!(answer.contains("a=candidate:"), "half-trickle: the answer carries the server's candidates");
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "DTLS-SRTP up");
+    let up = ws.recv().await;
+    assert_golden("event.webrtcup.json", &up);
+    // Media flows: Janus's `media` event, per m-line, once.
+    for _ in 0..50 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut media = Vec::new();
+    while let Some(m) = ws.try_recv(Duration::from_millis(500)).await {
+        media.push(m);
+    }
+    let mut kinds: Vec<String> = media.iter().map(|m| m["type"].as_str().unwrap_or_default().to_owned()).collect();
+    kinds.sort();
+    assert_eq!(kinds, vec!["audio", "video"], "{media:?}");
+    for m in &media {
+        let golden = if m["type"] == "audio" { "event.media_audio.json" } else { "event.media_video.json" };
+        assert_golden(golden, m);
+    }
+    // The other participant is told of the new publisher, as Janus does.
+    let publishers = watcher.recv().await;
+    assert_golden("videoroom.publishers_event.json", &publishers);
+    let parts = watcher.message(sw, hw, json!({"request": "listparticipants", "room": 1234})).await;
+    let me = parts["plugindata"]["data"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["display"] == "videoroom_media_ws-publisher")
+        .cloned()
+        .unwrap();
+    assert_eq!(me["publisher"], true);
+    // Unpublish: `unpublished: ok`, the PeerConnection closes (`hangup`, "Close PC"), the
+    // others hear the publisher's id.
+    ws.message(sid, h, json!({"request": "unpublish"})).await;
+    let mut got = vec![ws.recv().await, ws.recv().await];
+    got.sort_by_key(|m| m["janus"].as_str().unwrap_or_default().to_owned());
+    assert_golden("videoroom.unpublished_self_event.json", &got[0]);
+    assert_golden("event.hangup.json", &got[1]);
+    assert_golden("videoroom.unpublished_other_event.json", &watcher.recv().await);
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn the_publisher_limit_and_bad_offers_are_refused_like_janus() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let admin = ws.attach(sid).await;
+    ws.message(sid, admin, json!({"request": "create", "room": 77, "publishers": 1})).await;
+    let mut peers = Vec::new();
+    let mut results = Vec::new();
+    for i in 0..2 {
+        let h = ws.attach(sid).await;
+        ws.message_event(
+            sid,
+            h,
+            json!({"request": "join", "room": 77, "ptype": "publisher", "display": format!("p{i}")}),
+        )
+        .await;
+        let (p, offer) = TestPublisher::offer().await;
+        peers.push(p);
+        ws.message(sid, h, json!({"request": "publish"})).await;
+        let no_jsep = ws.recv().await;
+        assert_eq!(no_jsep["plugindata"]["data"]["error_code"], 437, "{no_jsep}");
+        let ack = ws
+            .request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+            .await;
+        assert_eq!(ack["janus"], "ack");
+        let mut ev = ws.recv().await;
+        while ev["plugindata"].is_null() {
+            ev = ws.recv().await; // core events of the first publisher (webrtcup, media)
+        }
+        results.push(ev);
+    }
+    assert_eq!(results[0]["plugindata"]["data"]["configured"], "ok");
+    assert_eq!(results[1]["plugindata"]["data"]["error_code"], 432, "{}", results[1]);
+    assert_eq!(results[1]["plugindata"]["data"]["error"], "Maximum number of publishers (1) reached");
+    for p in peers {
+        p.close().await;
+    }
+}
