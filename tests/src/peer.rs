@@ -21,6 +21,8 @@ use webrtc::peer_connection::{
 struct Handler {
     gathered: mpsc::Sender<()>,
     state: mpsc::UnboundedSender<RTCPeerConnectionState>,
+    /// Subscribers: every RTP packet received, with its track's kind.
+    received: Option<mpsc::UnboundedSender<(String, rtp::Packet)>>,
 }
 
 #[async_trait::async_trait]
@@ -32,6 +34,18 @@ impl PeerConnectionEventHandler for Handler {
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let _ = self.state.send(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>) {
+        let Some(received) = self.received.clone() else { return };
+        tokio::spawn(async move {
+            let kind = track.kind().await.to_string().to_ascii_lowercase();
+            while let Some(ev) = track.poll().await {
+                if let webrtc::media_stream::track_remote::TrackRemoteEvent::OnRtpPacket(p) = ev {
+                    let _ = received.send((kind.clone(), p));
+                }
+            }
+        });
     }
 }
 
@@ -67,7 +81,7 @@ impl TestPublisher {
         let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (state_tx, states) = mpsc::unbounded_channel();
-        let handler = Arc::new(Handler { gathered, state: state_tx });
+        let handler = Arc::new(Handler { gathered, state: state_tx, received: None });
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media)
@@ -123,7 +137,9 @@ impl TestPublisher {
         };
         // VP8 payload descriptor (S=1, PID 0) then a frame header: bit 0 of the first byte
         // clear means a keyframe.
-        let mut vp8 = vec![0x10u8, if self.seq == 1 { 0x00 } else { 0x01 }, 0x00, 0x00];
+        // A keyframe every 25 frames: this test client does not answer PLI.
+        let key = self.seq % 25 == 1;
+        let mut vp8 = vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00];
         vp8.extend(std::iter::repeat_n(0x55u8, 900));
         let video = rtp::Packet {
             header: rtp::header::Header {
@@ -139,6 +155,46 @@ impl TestPublisher {
         };
         let _ = self.audio.write_rtp(audio).await;
         let _ = self.video.write_rtp(video).await;
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// A subscriber: answers the server's offer and records every packet it receives.
+pub struct TestSubscriber {
+    pc: Arc<dyn PeerConnection>,
+    pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+    pub packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
+}
+
+impl TestSubscriber {
+    pub async fn answer(offer_sdp: &str) -> (Self, String) {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().expect("codecs");
+        let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+        let (gathered, mut gather_done) = mpsc::channel(1);
+        let (state_tx, states) = mpsc::unbounded_channel();
+        let (pkt_tx, packets) = mpsc::unbounded_channel();
+        let handler = Arc::new(Handler { gathered, state: state_tx, received: Some(pkt_tx) });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .build()
+            .await
+            .expect("test subscriber PeerConnection");
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
+        pc.set_remote_description(offer).await.expect("remote offer");
+        let answer = pc.create_answer(None).await.expect("answer");
+        pc.set_local_description(answer).await.expect("local answer");
+        tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
+        let sdp = pc.local_description().await.expect("local description").sdp;
+        (Self { pc, states, packets }, sdp)
     }
 
     pub async fn close(&self) {

@@ -1,7 +1,7 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::TestPublisher;
+use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::json;
 use std::time::Duration;
@@ -117,4 +117,85 @@ async fn the_publisher_limit_and_bad_offers_are_refused_like_janus() {
     for p in peers {
         p.close().await;
     }
+}
+
+#[actix_web::test]
+async fn a_subscriber_receives_the_publishers_media_starting_on_a_keyframe() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hp = ws.attach(sid).await;
+    let joined = ws
+        .message_event(
+            sid,
+            hp,
+            json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "videoroom_media_ws-publisher"}),
+        )
+        .await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.recv().await;
+    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+
+    // A subscriber on another connection (and session), multistream API.
+    let mut sws = WsClient::connect(&server.ws_url).await;
+    let ss = sws.create_session().await;
+    let hs = sws.attach(ss).await;
+    let attached = sws
+        .message_event(
+            ss,
+            hs,
+            json!({"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}),
+        )
+        .await;
+    assert_golden("videoroom.attached_event.json", &attached);
+    let (mut subscriber, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+    let ack = sws
+        .request(json!({"janus": "message", "session_id": ss, "handle_id": hs,
+        "body": {"request": "start"}, "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    assert_eq!(ack["janus"], "ack");
+    assert_golden("videoroom.started_event.json", &sws.recv().await);
+    // Publish for a while (the subscriber's PeerConnection comes up meanwhile: `webrtcup`); the subscriber gets audio and video, video from a keyframe on.
+    let sender = async {
+        for _ in 0..150 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let receiver = async {
+        let (mut audio, mut video, mut first_video_key) = (0usize, 0usize, None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while audio < 20 || video < 20 {
+            match tokio::time::timeout_at(deadline, subscriber.packets.recv()).await {
+                Ok(Some((kind, p))) => {
+                    if kind == "video" {
+                        if first_video_key.is_none() {
+                            first_video_key = Some(p.payload.get(1).is_some_and(|b| b & 0x01 == 0));
+                        }
+                        assert_eq!(p.payload.len(), 904, "the publisher's payload, unchanged");
+                        video += 1;
+                    } else {
+                        assert_eq!(&p.payload[..], &[0xf8u8; 80][..]);
+                        audio += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        (audio, video, first_video_key)
+    };
+    let (_, (audio, video, first_key)) = tokio::join!(sender, receiver);
+    assert!(audio >= 20 && video >= 20, "received audio {audio}, video {video}");
+    assert_eq!(first_key, Some(true), "video starts on a keyframe");
+    assert_golden("event.webrtcup.json", &sws.recv().await);
+    // Leaving: `left`.
+    let left = sws.message_event(ss, hs, json!({"request": "leave"})).await;
+    assert_eq!(left["plugindata"]["data"]["left"], "ok", "{left}");
+    subscriber.close().await;
+    publisher.close().await;
 }

@@ -6,14 +6,22 @@
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
 use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -42,9 +50,22 @@ pub enum PeerEvent {
     Down(String),
 }
 
+/// Packets a publisher track fans out to its subscribers: a bounded broadcast, so a slow
+/// subscriber drops (and counts as lagged) instead of stalling the publisher or the others.
+pub type Feed = broadcast::Sender<rtp::Packet>;
+const FEED_CAPACITY: usize = 512;
+/// At most one keyframe request per publisher track per this interval (Janus coalesces too).
+const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
+
 struct PublisherHandler {
     gathered: mpsc::Sender<()>,
     events: mpsc::UnboundedSender<PeerEvent>,
+    feeds: HashMap<String, Feed>,
+    /// Keyframe requests, taken by the video track when it opens.
+    keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
+    /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
+    /// dropped by SRTP, and the keyframe it waits for would be lost).
+    connected: watch::Sender<bool>,
 }
 
 #[async_trait::async_trait]
@@ -56,6 +77,7 @@ impl PeerConnectionEventHandler for PublisherHandler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.connected.send(state == RTCPeerConnectionState::Connected);
         let ev = match state {
             RTCPeerConnectionState::Connected => PeerEvent::Connected,
             RTCPeerConnectionState::Failed => PeerEvent::Down("ICE failed".into()),
@@ -67,14 +89,37 @@ impl PeerConnectionEventHandler for PublisherHandler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let events = self.events.clone();
+        let kind = track.kind().await.to_string().to_ascii_lowercase();
+        let feed = self.feeds.get(&kind).cloned();
+        if kind == "video" {
+            let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
+            if let Some(mut requests) = taken {
+                let track = track.clone();
+                tokio::spawn(async move {
+                    // Coalesced keyframe requests (new subscribers), sent as PLI.
+                    while requests.recv().await.is_some() {
+                        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+                        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+                        if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(PLI_MIN_INTERVAL).await;
+                        while requests.try_recv().is_ok() {}
+                    }
+                });
+            }
+        }
         tokio::spawn(async move {
-            let kind = track.kind().await.to_string().to_ascii_lowercase();
             let mut first = true;
             while let Some(ev) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_packet) = ev {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = ev {
                     if first {
                         first = false;
                         let _ = events.send(PeerEvent::Receiving(kind.clone()));
+                    }
+                    if let Some(f) = &feed {
+                        // No subscriber yet is fine: the packet is dropped.
+                        let _ = f.send(packet);
                     }
                 }
             }
@@ -85,6 +130,8 @@ impl PeerConnectionEventHandler for PublisherHandler {
 /// A publisher's PeerConnection.
 pub struct PublisherPeer {
     pc: Arc<dyn PeerConnection>,
+    feeds: HashMap<String, Feed>,
+    keyframes: mpsc::UnboundedSender<()>,
 }
 
 fn media_error(what: &str, e: impl std::fmt::Display) -> String {
@@ -103,7 +150,16 @@ impl PublisherPeer {
         let registry =
             register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
         let (gathered, mut gather_done) = mpsc::channel(1);
-        let handler = Arc::new(PublisherHandler { gathered, events });
+        let feeds: HashMap<String, Feed> =
+            ["audio", "video"].into_iter().map(|k| (k.to_owned(), broadcast::channel(FEED_CAPACITY).0)).collect();
+        let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+        let handler = Arc::new(PublisherHandler {
+            gathered,
+            events,
+            feeds: feeds.clone(),
+            keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
+            connected: watch::channel(false).0,
+        });
         let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -124,10 +180,237 @@ impl PublisherPeer {
             return Err("ICE gathering did not complete".into());
         }
         let sdp = pc.local_description().await.map(|d| d.sdp).ok_or("no local description")?;
-        Ok((Self { pc }, sdp))
+        Ok((Self { pc, feeds, keyframes }, sdp))
+    }
+
+    /// The packets of this publisher's track of `kind`, for a new subscriber.
+    pub fn feed(&self, kind: &str) -> Option<broadcast::Receiver<rtp::Packet>> {
+        self.feeds.get(kind).map(|f| f.subscribe())
+    }
+
+    /// Asks the publisher for a keyframe (PLI), coalesced.
+    pub fn request_keyframe(&self) {
+        let _ = self.keyframes.send(());
     }
 
     pub async fn close(&self) {
         let _ = self.pc.close().await;
+    }
+}
+
+/// One stream a subscriber receives.
+pub struct Source {
+    pub kind: String,
+    pub codec: String,
+    pub packets: broadcast::Receiver<rtp::Packet>,
+}
+
+fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
+    let (mime, clock, channels, fmtp) = match codec {
+        "opus" => (MIME_TYPE_OPUS, 48000, 2, "minptime=10;useinbandfec=1"),
+        "vp8" => (MIME_TYPE_VP8, 90000, 0, ""),
+        "vp9" => (MIME_TYPE_VP9, 90000, 0, "profile-id=0"),
+        "h264" => (MIME_TYPE_H264, 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+        _ => return None,
+    };
+    let _ = kind;
+    Some(RTCRtpCodec {
+        mime_type: mime.into(),
+        clock_rate: clock,
+        channels,
+        sdp_fmtp_line: fmtp.into(),
+        ..Default::default()
+    })
+}
+
+/// VP8 keyframe check on an RTP payload (Janus's `janus_vp8_is_keyframe`): the payload
+/// descriptor, then the frame header whose lowest bit is 0 on keyframes.
+pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else { return false };
+    let start_of_partition = first & 0x10 != 0;
+    let partition_id = first & 0x07;
+    if !start_of_partition || partition_id != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if first & 0x80 != 0 {
+        // X: extension byte with I, L, T, K flags.
+        let Some(&x) = payload.get(i) else { return false };
+        i += 1;
+        if x & 0x80 != 0 {
+            let Some(&pid) = payload.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    payload.get(i).is_some_and(|b| b & 0x01 == 0)
+}
+
+/// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
+pub struct SubscriberPeer {
+    pc: Arc<dyn PeerConnection>,
+    /// Per m-line, in order: the payload type the subscriber's answer chose (None until `start`).
+    payload_types: Vec<watch::Sender<Option<u8>>>,
+}
+
+impl SubscriberPeer {
+    /// Builds the offer for `sources` (one m-line each, in order).
+    pub async fn offer(
+        settings: &MediaSettings,
+        sources: Vec<Source>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(Self, String), String> {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
+        let (gathered, mut gather_done) = mpsc::channel(1);
+        let (connected, connected_rx) = watch::channel(false);
+        let handler = Arc::new(PublisherHandler {
+            gathered,
+            events,
+            feeds: HashMap::new(),
+            keyframes: std::sync::Mutex::new(None),
+            connected,
+        });
+        let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+            .with_udp_addrs(addrs)
+            .build()
+            .await
+            .map_err(|e| media_error("PeerConnection", e))?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let mut payload_types = Vec::new();
+        for (i, src) in sources.into_iter().enumerate() {
+            let codec =
+                rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+            let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
+            let ssrc = rand::random::<u32>();
+            let name = format!("portunus-{i}-{ssrc}");
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("portunus-{ssrc}"),
+                name.clone(),
+                name,
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                    codec,
+                    ..Default::default()
+                }],
+            )));
+            pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
+            let (pt_tx, pt_rx) = watch::channel(None);
+            payload_types.push(pt_tx);
+            let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone() };
+            tokio::spawn(forward(src.packets, track, ssrc, gate, src.kind == "video" && src.codec == "vp8"));
+        }
+        let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
+        pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        if tokio::time::timeout(GATHER_TIMEOUT, gather_done.recv()).await.is_err() {
+            let _ = pc.close().await;
+            return Err("ICE gathering did not complete".into());
+        }
+        let sdp = pc.local_description().await.map(|d| d.sdp).ok_or("no local description")?;
+        Ok((Self { pc, payload_types }, sdp))
+    }
+
+    /// Applies the subscriber's answer; forwarding starts with the payload types it chose.
+    pub async fn start(&self, answer_sdp: String) -> Result<(), String> {
+        let pts = first_payload_types(&answer_sdp);
+        let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
+        self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
+        for (tx, pt) in self.payload_types.iter().zip(pts) {
+            let _ = tx.send(pt);
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// The first payload type of each m-line.
+fn first_payload_types(sdp: &str) -> Vec<Option<u8>> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("m="))
+        .map(|m| m.split_whitespace().nth(3).and_then(|pt| pt.parse().ok()))
+        .collect()
+}
+
+/// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up.
+struct Gate {
+    payload_type: watch::Receiver<Option<u8>>,
+    connected: watch::Receiver<bool>,
+}
+
+/// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type,
+/// no header extensions it did not negotiate) and, for VP8, starts on a keyframe.
+async fn forward(
+    mut packets: broadcast::Receiver<rtp::Packet>,
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    mut gate: Gate,
+    wait_keyframe: bool,
+) {
+    let mut waiting = wait_keyframe;
+    loop {
+        let mut p = match packets.recv().await {
+            Ok(p) => p,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(dropped = n, "slow subscriber dropped packets");
+                waiting = wait_keyframe;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
+        if !*gate.connected.borrow_and_update() {
+            waiting = wait_keyframe;
+            continue;
+        }
+        if waiting {
+            if !vp8_is_keyframe(&p.payload) {
+                continue;
+            }
+            waiting = false;
+        }
+        p.header.ssrc = ssrc;
+        p.header.payload_type = payload_type;
+        p.header.extension = false;
+        p.header.extensions.clear();
+        if track.write_rtp(p).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vp8_keyframes_are_recognised() {
+        assert!(vp8_is_keyframe(&[0x10, 0x00, 0x00]));
+        assert!(!vp8_is_keyframe(&[0x10, 0x01, 0x00]), "inter frame");
+        assert!(!vp8_is_keyframe(&[0x00, 0x00]), "not the start of a partition");
+        // Extended descriptor with a 15-bit picture id.
+        assert!(vp8_is_keyframe(&[0x90, 0x80, 0x81, 0x23, 0x00]));
+        assert!(!vp8_is_keyframe(&[]));
+    }
+
+    #[test]
+    fn payload_types_come_from_each_m_line() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n";
+        assert_eq!(first_payload_types(sdp), vec![Some(111), Some(96)]);
     }
 }

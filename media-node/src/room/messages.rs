@@ -54,3 +54,21 @@ pub struct Answered {
     pub transaction: String,
     pub result: Result<(crate::media::peer::PublisherPeer, String), String>,
 }
+
+/// A subscriber's offer was built (or not).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Offered {
+    pub who: Who,
+    pub transaction: String,
+    pub result: Result<(crate::media::peer::SubscriberPeer, String), String>,
+}
+
+/// A subscriber's answer was applied (or not).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Started {
+    pub who: Who,
+    pub transaction: String,
+    pub result: Result<(), String>,
+}

@@ -9,11 +9,11 @@ pub mod messages;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
-use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
+use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer, Source, SubscriberPeer};
 use crate::media::sdp;
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Answered, Async, Gone, PeerNotice, Sync, SyncAnswer};
+use messages::{Answered, Async, Gone, Offered, PeerNotice, Started, Sync, SyncAnswer};
 use shared::ids::NodeId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
@@ -42,6 +42,8 @@ pub struct RoomActor {
     media: MediaSettings,
     /// Publishers' PeerConnections.
     peers: HashMap<Who, PublisherPeer>,
+    /// Subscribers' PeerConnections.
+    subscribers: HashMap<Who, Arc<SubscriberPeer>>,
     span: tracing::Span,
 }
 
@@ -71,6 +73,7 @@ impl RoomActor {
             lease_confirmed: Instant::now(),
             media,
             peers: HashMap::new(),
+            subscribers: HashMap::new(),
             span,
         }
     }
@@ -114,7 +117,45 @@ impl RoomActor {
                         }
                     });
                 }
+                MediaAction::Subscribe { who, transaction, streams } => {
+                    let sources: Option<Vec<Source>> = streams
+                        .iter()
+                        .map(|st| {
+                            let packets = self.peers.get(&st.feed_who)?.feed(&st.kind)?;
+                            Some(Source { kind: st.kind.clone(), codec: st.codec.clone(), packets })
+                        })
+                        .collect();
+                    let Some(sources) = sources else {
+                        let e = Err("a feed is not publishing".to_owned());
+                        ctx.notify(Offered { who, transaction, result: e });
+                        continue;
+                    };
+                    let settings = self.media.clone();
+                    let me = ctx.address();
+                    actix::spawn(async move {
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let result = SubscriberPeer::offer(&settings, sources, tx).await;
+                        me.do_send(Offered { who, transaction, result });
+                        while let Some(event) = rx.recv().await {
+                            me.do_send(PeerNotice { who, event });
+                        }
+                    });
+                }
+                MediaAction::Start { who, transaction, answer } => {
+                    let Some(peer) = self.subscribers.get(&who).cloned() else {
+                        ctx.notify(Started { who, transaction, result: Err("no subscription to start".into()) });
+                        continue;
+                    };
+                    let me = ctx.address();
+                    actix::spawn(async move {
+                        let result = peer.start(answer).await;
+                        me.do_send(Started { who, transaction, result });
+                    });
+                }
                 MediaAction::Close { who } => {
+                    if let Some(peer) = self.subscribers.remove(&who) {
+                        actix::spawn(async move { peer.close().await });
+                    }
                     if let Some(peer) = self.peers.remove(&who) {
                         // Closing it ourselves: Janus tells the handle "Close PC".
                         let ev =
@@ -177,6 +218,9 @@ impl Actor for RoomActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         for (_, peer) in self.peers.drain() {
+            actix::spawn(async move { peer.close().await });
+        }
+        for (_, peer) in self.subscribers.drain() {
             actix::spawn(async move { peer.close().await });
         }
         self.agent.do_send(Closed(self.state.config().room, self.serial));
@@ -310,6 +354,12 @@ impl Handler<PeerNotice> for RoomActor {
         match m.event {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
+                // A subscriber just came up: it needs a keyframe to start decoding.
+                for source in self.state.sources_of(m.who) {
+                    if let Some(p) = self.peers.get(&source) {
+                        p.request_keyframe();
+                    }
+                }
             }
             PeerEvent::Receiving(kind) => {
                 let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
@@ -330,5 +380,53 @@ impl Handler<PeerNotice> for RoomActor {
                 self.publish(before, out, false, ctx);
             }
         }
+    }
+}
+
+impl Handler<Offered> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: Offered, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let before = self.state.participant_count();
+        let out = match m.result {
+            Ok((peer, offer_sdp)) => {
+                self.subscribers.insert(m.who, Arc::new(peer));
+                let offer = Jsep { kind: JsepType::Offer, sdp: offer_sdp, trickle: None };
+                self.state.subscribed(m.who, &m.transaction, offer)
+            }
+            Err(e) => {
+                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "subscribe failed");
+                let err = VideoRoomError::new(VideoRoomCode::NoSuchFeed, format!("Cannot subscribe: {e}"));
+                self.state.subscribe_failed(m.who, &m.transaction, err)
+            }
+        };
+        self.publish(before, out, false, ctx);
+    }
+}
+
+impl Handler<Started> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: Started, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        let before = self.state.participant_count();
+        let out = match m.result {
+            Ok(()) => {
+                // The new subscriber needs a keyframe to start decoding.
+                for source in self.state.sources_of(m.who) {
+                    if let Some(p) = self.peers.get(&source) {
+                        p.request_keyframe();
+                    }
+                }
+                self.state.started(m.who, &m.transaction)
+            }
+            Err(e) => {
+                let err =
+                    VideoRoomError::new(VideoRoomCode::InvalidSdp, format!("Error processing the SDP answer: {e}"));
+                Outcome { notices: vec![], membership: vec![], media: vec![] }.with_error(m.who, &m.transaction, &err)
+            }
+        };
+        self.publish(before, out, false, ctx);
     }
 }

@@ -35,8 +35,33 @@ pub struct Notice {
 pub enum MediaAction {
     /// Answer this publisher's offer; report back with [`RoomState::published`].
     Publish { who: Who, transaction: String, offer: String },
+    /// Build a subscriber PeerConnection fed by these streams and offer it; report back with
+    /// [`RoomState::subscribed`].
+    Subscribe { who: Who, transaction: String, streams: Vec<SubStream> },
+    /// Apply the subscriber's answer; report back with [`RoomState::started`].
+    Start { who: Who, transaction: String, answer: String },
     /// Close this handle's PeerConnection.
     Close { who: Who },
+}
+
+/// One stream of a subscription: which publisher stream it carries, at which m-line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubStream {
+    pub mindex: usize,
+    pub mid: String,
+    pub kind: String,
+    pub codec: String,
+    pub feed: ParticipantId,
+    pub feed_who: Who,
+    pub feed_mid: String,
+    pub feed_display: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Subscription {
+    streams: Vec<SubStream>,
+    /// Joined with the deprecated `feed`: answered with `id`, `display`, `warning`.
+    legacy: Option<ParticipantId>,
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -57,6 +82,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// This outcome plus an error event answering `txn`.
+    pub fn with_error(self, who: Who, txn: &str, e: &VideoRoomError) -> Self {
+        self.notice(who, Some(txn), vr::error(e))
+    }
+
     fn notice(mut self, to: Who, transaction: Option<&str>, data: Value) -> Self {
         self.notices.push(Notice { to, transaction: transaction.map(str::to_owned), data, jsep: None });
         self
@@ -138,6 +168,7 @@ impl Participant {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
     Publisher(ParticipantId),
+    Subscriber,
     /// Left or was kicked: Janus requires a new handle to join again.
     Gone,
 }
@@ -146,6 +177,7 @@ pub struct RoomState {
     config: RoomConfig,
     participants: BTreeMap<ParticipantId, Participant>,
     slots: HashMap<Who, Slot>,
+    subscriptions: HashMap<Who, Subscription>,
     private_ids: HashSet<ParticipantId>,
     /// Id source, injectable so tests are deterministic.
     next_id: Box<dyn FnMut() -> u64 + Send>,
@@ -186,7 +218,14 @@ impl RoomState {
     }
 
     pub fn with_ids(config: RoomConfig, next_id: Box<dyn FnMut() -> u64 + Send>) -> Self {
-        Self { config, participants: BTreeMap::new(), slots: HashMap::new(), private_ids: HashSet::new(), next_id }
+        Self {
+            config,
+            participants: BTreeMap::new(),
+            slots: HashMap::new(),
+            subscriptions: HashMap::new(),
+            private_ids: HashSet::new(),
+            next_id,
+        }
     }
 
     pub fn config(&self) -> &RoomConfig {
@@ -248,6 +287,33 @@ impl RoomState {
             } else {
                 err(VideoRoomCode::NoSuchRoom, "No such room")
             }),
+            Some(Slot::Subscriber) => match name {
+                AsyncName::Join | AsyncName::JoinAndConfigure => {
+                    Err(err(VideoRoomCode::AlreadyJoined, "Already in as a subscriber on this handle"))
+                }
+                AsyncName::Start => match jsep {
+                    Some(j) if j.kind == JsepType::Answer => {
+                        let mut out = Outcome::default();
+                        out.media.push(MediaAction::Start { who, transaction: txn.to_owned(), answer: j.sdp.clone() });
+                        Ok(out)
+                    }
+                    Some(_) => Err(err(VideoRoomCode::InvalidSdpType, "Unsupported SDP type 'offer'")),
+                    None => Ok(self.started(who, txn)),
+                },
+                AsyncName::Leave => {
+                    self.subscriptions.remove(&who);
+                    self.slots.insert(who, Slot::Gone);
+                    let mut out = Outcome::default().notice(
+                        who,
+                        Some(txn),
+                        serde_json::json!({"videoroom": "event", "room": self.config.room.0, "left": "ok"}),
+                    );
+                    out.media.push(MediaAction::Close { who });
+                    out.membership.push(Membership::Left(who));
+                    Ok(out)
+                }
+                other => Err(media_unavailable(other)),
+            },
             Some(Slot::Publisher(pid)) => match name {
                 AsyncName::Join | AsyncName::JoinAndConfigure => {
                     Err(err(VideoRoomCode::AlreadyJoined, "Already in as a publisher on this handle"))
@@ -374,6 +440,118 @@ impl RoomState {
         out
     }
 
+    fn join_subscriber(
+        &mut self,
+        who: Who,
+        txn: &str,
+        sub: shared::janus::videoroom::SubscriberJoin,
+    ) -> Result<Outcome, VideoRoomError> {
+        let mut streams = Vec::new();
+        for want in &sub.streams {
+            let no_feed = || err(VideoRoomCode::NoSuchFeed, format!("No such feed ({})", want.feed));
+            let p = self.participants.get(&want.feed).ok_or_else(no_feed)?;
+            let published = p.published.as_ref().ok_or_else(no_feed)?;
+            let mut matched = false;
+            for s in published.streams.iter().filter(|s| s.kind != "data") {
+                if want.mid.as_ref().is_some_and(|m| *m != s.mid) {
+                    continue;
+                }
+                matched = true;
+                let mindex = streams.len();
+                streams.push(SubStream {
+                    mindex,
+                    mid: mindex.to_string(),
+                    kind: s.kind.clone(),
+                    codec: s.codec.clone().unwrap_or_default(),
+                    feed: want.feed,
+                    feed_who: p.who,
+                    feed_mid: s.mid.clone(),
+                    feed_display: p.display.clone(),
+                });
+            }
+            if !matched {
+                return Err(err(
+                    VideoRoomCode::NoSuchFeed,
+                    format!("No such mid '{}' in feed ({})", want.mid.clone().unwrap_or_default(), want.feed),
+                ));
+            }
+        }
+        self.slots.insert(who, Slot::Subscriber);
+        let legacy = sub.legacy.then(|| sub.streams[0].feed);
+        self.subscriptions.insert(who, Subscription { streams: streams.clone(), legacy });
+        let mut out = Outcome::default();
+        out.membership.push(Membership::Joined(who));
+        out.media.push(MediaAction::Subscribe { who, transaction: txn.to_owned(), streams });
+        Ok(out)
+    }
+
+    /// The subscriber's offer is ready: `attached` with it, as Janus sends.
+    pub fn subscribed(&mut self, who: Who, txn: &str, offer: Jsep) -> Outcome {
+        let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
+        let mut m = serde_json::Map::new();
+        m.insert("videoroom".into(), "attached".into());
+        m.insert("room".into(), self.config.room.0.into());
+        if let Some(feed) = sub.legacy {
+            m.insert("id".into(), feed.0.into());
+            m.insert("warning".into(), "deprecated_api".into());
+            if let Some(d) = sub.streams.first().and_then(|s| s.feed_display.clone()) {
+                m.insert("display".into(), d.into());
+            }
+        }
+        let streams: Vec<Value> = sub
+            .streams
+            .iter()
+            .map(|s| {
+                let mut e = serde_json::Map::new();
+                e.insert("type".into(), s.kind.clone().into());
+                e.insert("active".into(), true.into());
+                e.insert("mindex".into(), s.mindex.into());
+                e.insert("mid".into(), s.mid.clone().into());
+                e.insert("ready".into(), false.into());
+                e.insert("send".into(), true.into());
+                e.insert("feed_id".into(), s.feed.0.into());
+                if let Some(d) = &s.feed_display {
+                    e.insert("feed_display".into(), d.clone().into());
+                }
+                e.insert("feed_mid".into(), s.feed_mid.clone().into());
+                e.insert("codec".into(), s.codec.clone().into());
+                Value::Object(e)
+            })
+            .collect();
+        m.insert("streams".into(), Value::Array(streams));
+        let mut out = Outcome::default().notice(who, Some(txn), Value::Object(m));
+        if let Some(n) = out.notices.last_mut() {
+            n.jsep = Some(offer);
+        }
+        out
+    }
+
+    /// Subscribing failed: the request gets the error and the handle is in no room.
+    pub fn subscribe_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
+        self.subscriptions.remove(&who);
+        self.slots.remove(&who);
+        let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
+        out.membership.push(Membership::Rejected(who));
+        out
+    }
+
+    /// The subscriber's answer is applied: `started`.
+    pub fn started(&mut self, who: Who, txn: &str) -> Outcome {
+        Outcome::default().notice(
+            who,
+            Some(txn),
+            serde_json::json!({"videoroom": "event", "room": self.config.room.0, "started": "ok"}),
+        )
+    }
+
+    /// The publishers a subscriber receives from (to ask them for keyframes).
+    pub fn sources_of(&self, who: Who) -> Vec<Who> {
+        let mut v: Vec<Who> =
+            self.subscriptions.get(&who).map(|s| s.streams.iter().map(|x| x.feed_who).collect()).unwrap_or_default();
+        v.dedup();
+        v
+    }
+
     /// What `who` publishes, if anything.
     pub fn publication(&self, who: Who) -> Option<&Published> {
         match self.slots.get(&who) {
@@ -386,12 +564,7 @@ impl RoomState {
         check_secret(self.config.pin.as_deref(), j.pin.as_deref(), "pin")?;
         let publisher = match j.ptype? {
             Ptype::Publisher(p) => p?,
-            Ptype::Subscriber => {
-                return Err(err(
-                    VideoRoomCode::UnknownError,
-                    "Subscribing needs media, which this Portunus build does not provide yet",
-                ))
-            }
+            Ptype::Subscriber(sub) => return self.join_subscriber(who, txn, sub?),
         };
         if self.config.check_allowed && !j.token.as_ref().is_some_and(|t| self.config.allowed.contains(t)) {
             return Err(err(VideoRoomCode::Unauthorized, "Unauthorized (not in the allowed list)"));
@@ -474,6 +647,13 @@ impl RoomState {
             (Some(Slot::Publisher(pid)), GoneReason::Detached) => {
                 let out = self.depart(pid, Departure::Leaving, None);
                 self.slots.remove(&who);
+                out
+            }
+            (Some(Slot::Subscriber), _) => {
+                self.subscriptions.remove(&who);
+                self.slots.insert(who, Slot::Gone);
+                let mut out = Outcome::default();
+                out.media.push(MediaAction::Close { who });
                 out
             }
             (_, GoneReason::Detached) => {

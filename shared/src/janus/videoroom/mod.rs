@@ -170,7 +170,21 @@ pub struct Join {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Ptype {
     Publisher(Result<PublisherJoin, VideoRoomError>),
-    Subscriber,
+    Subscriber(Result<SubscriberJoin, VideoRoomError>),
+}
+
+/// A subscriber's `join`: the feeds (publishers) and, optionally, which of their streams.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriberJoin {
+    pub streams: Vec<SubscribeStream>,
+    /// Joined with the deprecated `feed` parameter (answered with `warning: deprecated_api`).
+    pub legacy: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeStream {
+    pub feed: ParticipantId,
+    pub mid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -353,7 +367,7 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
                         }
                     })))
                 }
-                "subscriber" | "listener" => Ok(Ptype::Subscriber),
+                "subscriber" | "listener" => Ok(Ptype::Subscriber(parse_subscriber(obj))),
                 _ => Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element (ptype)")),
             };
             if name == AsyncName::JoinAndConfigure {
@@ -369,6 +383,42 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
         AsyncName::Leave => Ok(AsyncRequest::Leave),
         AsyncName::Unpublish => Ok(AsyncRequest::Unpublish),
         other => Ok(AsyncRequest::Media(other)),
+    }
+}
+
+const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Int).positive(), Param::opt("mid", JType::Str)];
+
+fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoomError> {
+    match (obj.get("streams"), obj.get("feed")) {
+        (Some(Value::Array(list)), _) => {
+            let mut streams = Vec::new();
+            for item in list {
+                let Value::Object(o) = item else {
+                    return Err(VideoRoomError::new(
+                        VideoRoomCode::InvalidElement,
+                        "Invalid element type (streams should be an array of objects)",
+                    ));
+                };
+                check(o, &SUB_STREAM)?;
+                streams
+                    .push(SubscribeStream { feed: ParticipantId(json::uint(o, "feed")), mid: json::string(o, "mid") });
+            }
+            if streams.is_empty() {
+                return Err(VideoRoomError::new(VideoRoomCode::MissingElement, "Missing mandatory element (streams)"));
+            }
+            Ok(SubscriberJoin { streams, legacy: false })
+        }
+        (Some(_), _) => {
+            Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element type (streams should be an array)"))
+        }
+        (None, Some(_)) => {
+            check(obj, &[Param::req("feed", JType::Int).positive()])?;
+            Ok(SubscriberJoin {
+                streams: vec![SubscribeStream { feed: ParticipantId(json::uint(obj, "feed")), mid: None }],
+                legacy: true,
+            })
+        }
+        (None, None) => Err(VideoRoomError::new(VideoRoomCode::MissingElement, "Missing mandatory element (streams)")),
     }
 }
 
