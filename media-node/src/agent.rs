@@ -159,6 +159,12 @@ impl NodeAgent {
                     }
                 }
             }
+            NodeCommand::Trickle { session, handle, room, candidates } => {
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                if let Some((addr, _)) = self.rooms.get(&room) {
+                    addr.do_send(crate::room::messages::Trickle { who: Who { session, handle }, candidates });
+                }
+            }
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                 ctx.notify(Drain { deadline_secs });

@@ -2,7 +2,7 @@
 //! only; every envelope carries a version so mixed versions during a rolling update are detected.
 
 use crate::ids::{HandleId, RoomId, SessionId};
-use crate::janus::request::Jsep;
+use crate::janus::request::{Candidate, Jsep};
 use crate::janus::videoroom::VideoRoomRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +35,8 @@ pub enum NodeCommand {
     /// The handle's WebRTC side is gone (`hangup`) or the handle itself is (detach, destroy,
     /// session timeout, transport closed).
     HandleGone { session: SessionId, handle: HandleId, room: RoomId, reason: GoneReason },
+    /// ICE candidates trickled by the client for this handle's PeerConnection.
+    Trickle { session: SessionId, handle: HandleId, room: RoomId, candidates: Vec<Candidate> },
     /// Take no new rooms; serve the current ones until they empty or `deadline_secs` pass, then exit.
     Drain { deadline_secs: u64 },
 }

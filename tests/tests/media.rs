@@ -199,3 +199,37 @@ async fn a_subscriber_receives_the_publishers_media_starting_on_a_keyframe() {
     subscriber.close().await;
     publisher.close().await;
 }
+
+#[actix_web::test]
+async fn a_publisher_that_trickles_its_candidates_connects() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    // Send the offer without candidates, then trickle them (before and after the offer, as
+    // browsers do) and end-of-candidates.
+    let (lines, candidates): (Vec<&str>, Vec<&str>) = offer.lines().partition(|l| !l.starts_with("a=candidate:"));
+    assert!(!candidates.is_empty());
+    let bare = lines.join("\r\n") + "\r\n";
+    let first = json!({"janus": "trickle", "session_id": sid, "handle_id": h,
+        "candidate": {"sdpMid": "0", "sdpMLineIndex": 0, "candidate": candidates[0].trim_start_matches("a=")}});
+    assert_eq!(ws.request(first).await["janus"], "ack");
+    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": bare, "trickle": true}}))
+        .await;
+    let rest: Vec<_> = candidates[1..]
+        .iter()
+        .map(|c| json!({"sdpMid": "0", "sdpMLineIndex": 0, "candidate": c.trim_start_matches("a=")}))
+        .chain(std::iter::once(json!({"completed": true})))
+        .collect();
+    let (ack, mut early) =
+        ws.call(json!({"janus": "trickle", "session_id": sid, "handle_id": h, "candidates": rest})).await;
+    assert_eq!(ack["janus"], "ack");
+    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
+    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "connected with trickled candidates");
+    publisher.close().await;
+}

@@ -63,10 +63,19 @@ impl Dispatcher {
     }
 
     /// `trickle`: always acknowledged, as Janus does even before there is a PeerConnection.
+    /// `trickle`: always acknowledged, as Janus does even before there is a PeerConnection;
+    /// the candidates go to the handle's room, which holds them until its PeerConnection exists.
     pub(super) fn trickle(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {
         let candidates = env.trickle()?;
-        tracing::trace!(session = %h.session, handle = %h.id, n = candidates.len(), "trickle");
-        Ok(Outcome::reply(Reply::ack(h.session, &env.transaction)))
+        let reply = Reply::ack(h.session, &env.transaction);
+        let Some(b) = h.binding else {
+            // Not in a room: there is no PeerConnection it could be for (Janus drops them too).
+            return Ok(Outcome::reply(reply));
+        };
+        let this = self.clone();
+        let cmd = NodeCommand::Trickle { session: h.session, handle: h.id, room: b.room, candidates };
+        let followup = Box::pin(async move { this.notify_node(b.node, cmd).await });
+        Ok(Outcome { reply, effect: None, followup: Some(followup) })
     }
 
     pub(super) async fn message(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {

@@ -12,9 +12,11 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use shared::janus::request::Candidate;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -183,9 +185,18 @@ impl PublisherPeer {
         Ok((Self { pc, feeds, keyframes }, sdp))
     }
 
+    pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
+        add_candidates(&self.pc, candidates).await
+    }
+
     /// The packets of this publisher's track of `kind`, for a new subscriber.
     pub fn feed(&self, kind: &str) -> Option<broadcast::Receiver<rtp::Packet>> {
         self.feeds.get(kind).map(|f| f.subscribe())
+    }
+
+    /// A second handle on the same PeerConnection, for work done off the room's thread.
+    pub fn clone_handle(&self) -> Self {
+        Self { pc: self.pc.clone(), feeds: self.feeds.clone(), keyframes: self.keyframes.clone() }
     }
 
     /// Asks the publisher for a keyframe (PLI), coalesced.
@@ -323,6 +334,10 @@ impl SubscriberPeer {
         Ok((Self { pc, payload_types }, sdp))
     }
 
+    pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
+        add_candidates(&self.pc, candidates).await
+    }
+
     /// Applies the subscriber's answer; forwarding starts with the payload types it chose.
     pub async fn start(&self, answer_sdp: String) -> Result<(), String> {
         let pts = first_payload_types(&answer_sdp);
@@ -336,6 +351,23 @@ impl SubscriberPeer {
 
     pub async fn close(&self) {
         let _ = self.pc.close().await;
+    }
+}
+
+/// Trickled remote candidates; end-of-candidates needs nothing here, and a candidate the
+/// library refuses is logged and skipped (Janus ignores failures inside `candidates` too).
+async fn add_candidates(pc: &Arc<dyn PeerConnection>, candidates: Vec<Candidate>) {
+    for c in candidates {
+        let Candidate::Ice { sdp_mid, sdp_mline_index, candidate } = c else { continue };
+        let init = RTCIceCandidateInit {
+            candidate,
+            sdp_mid,
+            sdp_mline_index: sdp_mline_index.and_then(|i| u16::try_from(i).ok()),
+            ..Default::default()
+        };
+        if let Err(e) = pc.add_ice_candidate(init).await {
+            tracing::debug!(error = %e, "trickled candidate refused");
+        }
     }
 }
 

@@ -72,3 +72,11 @@ pub struct Started {
     pub transaction: String,
     pub result: Result<(), String>,
 }
+
+/// ICE candidates the client trickled for a handle's PeerConnection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Trickle {
+    pub who: Who,
+    pub candidates: Vec<shared::janus::request::Candidate>,
+}

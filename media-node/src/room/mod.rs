@@ -13,10 +13,11 @@ use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer, Source, Subscr
 use crate::media::sdp;
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Answered, Async, Gone, Offered, PeerNotice, Started, Sync, SyncAnswer};
+use messages::{Answered, Async, Gone, Offered, PeerNotice, Started, Sync, SyncAnswer, Trickle};
 use shared::ids::NodeId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
+use shared::janus::request::Candidate;
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::store::Binding;
@@ -44,6 +45,8 @@ pub struct RoomActor {
     peers: HashMap<Who, PublisherPeer>,
     /// Subscribers' PeerConnections.
     subscribers: HashMap<Who, Arc<SubscriberPeer>>,
+    /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
+    early_candidates: HashMap<Who, Vec<Candidate>>,
     span: tracing::Span,
 }
 
@@ -74,6 +77,7 @@ impl RoomActor {
             media,
             peers: HashMap::new(),
             subscribers: HashMap::new(),
+            early_candidates: HashMap::new(),
             span,
         }
     }
@@ -153,6 +157,7 @@ impl RoomActor {
                     });
                 }
                 MediaAction::Close { who } => {
+                    self.early_candidates.remove(&who);
                     if let Some(peer) = self.subscribers.remove(&who) {
                         actix::spawn(async move { peer.close().await });
                     }
@@ -330,6 +335,11 @@ impl Handler<Answered> for RoomActor {
         let out = match m.result {
             Ok((peer, answer_sdp)) => {
                 let streams = sdp::streams(&answer_sdp);
+                if let Some(early) = self.early_candidates.remove(&m.who) {
+                    let peer_candidates = early;
+                    let pc = peer.clone_handle();
+                    actix::spawn(async move { pc.add_candidates(peer_candidates).await });
+                }
                 self.peers.insert(m.who, peer);
                 let answer = Jsep { kind: JsepType::Answer, sdp: answer_sdp, trickle: None };
                 self.state.published(m.who, &m.transaction, streams, answer)
@@ -391,7 +401,12 @@ impl Handler<Offered> for RoomActor {
         let before = self.state.participant_count();
         let out = match m.result {
             Ok((peer, offer_sdp)) => {
-                self.subscribers.insert(m.who, Arc::new(peer));
+                let peer = Arc::new(peer);
+                if let Some(early) = self.early_candidates.remove(&m.who) {
+                    let p = peer.clone();
+                    actix::spawn(async move { p.add_candidates(early).await });
+                }
+                self.subscribers.insert(m.who, peer);
                 let offer = Jsep { kind: JsepType::Offer, sdp: offer_sdp, trickle: None };
                 self.state.subscribed(m.who, &m.transaction, offer)
             }
@@ -428,5 +443,23 @@ impl Handler<Started> for RoomActor {
             }
         };
         self.publish(before, out, false, ctx);
+    }
+}
+
+impl Handler<Trickle> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: Trickle, _: &mut Context<Self>) {
+        if let Some(p) = self.subscribers.get(&m.who).cloned() {
+            actix::spawn(async move { p.add_candidates(m.candidates).await });
+        } else if let Some(p) = self.peers.get(&m.who).map(PublisherPeer::clone_handle) {
+            actix::spawn(async move { p.add_candidates(m.candidates).await });
+        } else {
+            // The PeerConnection is being set up: keep them for it (bounded like Janus's queue).
+            let q = self.early_candidates.entry(m.who).or_default();
+            if q.len() < 100 {
+                q.extend(m.candidates);
+            }
+        }
     }
 }
