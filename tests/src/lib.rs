@@ -300,6 +300,19 @@ impl WsClient {
         self.recv().await
     }
 
+    /// Waits for the next plugin event matching `pred`, skipping core events (webrtcup, media,
+    /// hangup) that may interleave; fails on any other plugin event.
+    pub async fn expect_skipping_core(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let m = self.recv().await;
+            if m["janus"] != "event" {
+                continue;
+            }
+            assert!(pred(&m), "expected {what}, got {m}");
+            return m;
+        }
+    }
+
     /// Waits for the next message matching `pred`, failing on anything else.
     pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let m = self.recv().await;

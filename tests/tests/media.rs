@@ -233,3 +233,68 @@ async fn a_publisher_that_trickles_its_candidates_connects() {
     assert!(publisher.connected(Duration::from_secs(10)).await, "connected with trickled candidates");
     publisher.close().await;
 }
+
+#[actix_web::test]
+async fn one_publisher_reaches_twenty_subscribers() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hp = ws.attach(sid).await;
+    let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.recv().await;
+    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let mut sws = WsClient::connect(&server.ws_url).await;
+    let ss = sws.create_session().await;
+    let mut subscribers = Vec::new();
+    for _ in 0..20 {
+        // Core events of the subscribers already set up (webrtcup) may arrive in between.
+        let (att, _) = sws.call(json!({"janus": "attach", "session_id": ss, "plugin": "janus.plugin.videoroom"})).await;
+        let h = att["data"]["id"].as_u64().unwrap();
+        let (ack, _) = sws
+            .call(json!({"janus": "message", "session_id": ss, "handle_id": h,
+            "body": {"request": "join", "room": 1234, "ptype": "subscriber", "feed": feed}}))
+            .await;
+        assert_eq!(ack["janus"], "ack");
+        let attached = sws.expect_skipping_core("attached", |m| m["sender"] == h).await;
+        assert_eq!(attached["plugindata"]["data"]["warning"], "deprecated_api", "the legacy feed form: {attached}");
+        let (sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+        let (ack, _) = sws
+            .call(json!({"janus": "message", "session_id": ss, "handle_id": h,
+            "body": {"request": "start"}, "jsep": {"type": "answer", "sdp": answer}}))
+            .await;
+        assert_eq!(ack["janus"], "ack");
+        let started = sws.expect_skipping_core("started", |m| m["sender"] == h).await;
+        assert_eq!(started["plugindata"]["data"]["started"], "ok");
+        subscribers.push(sub);
+    }
+    let sender = async {
+        for _ in 0..200 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let receivers = futures_util::future::join_all(subscribers.iter_mut().map(|s| async move {
+        let mut video = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while video < 30 {
+            match tokio::time::timeout_at(deadline, s.packets.recv()).await {
+                Ok(Some((kind, _))) if kind == "video" => video += 1,
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        video
+    }));
+    let (_, counts) = tokio::join!(sender, receivers);
+    assert!(counts.iter().all(|&c| c >= 30), "every subscriber gets video: {counts:?}");
+    for s in &subscribers {
+        s.close().await;
+    }
+    publisher.close().await;
+}
