@@ -298,3 +298,80 @@ async fn one_publisher_reaches_twenty_subscribers() {
     }
     publisher.close().await;
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn repeated_publish_subscribe_leave_cycles_leak_no_sockets() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    // Warm up (lazily created runtime pieces), then measure.
+    publish_subscribe_leave(&mut ws, sid).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = open_fds();
+    for _ in 0..30 {
+        publish_subscribe_leave(&mut ws, sid).await;
+    }
+    // Closing is asynchronous on both sides; give it a moment to finish.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut after = open_fds();
+    while after > before + 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = open_fds();
+    }
+    assert!(after <= before + 4, "file descriptors grew from {before} to {after} over 30 cycles");
+    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+    let h = att["data"]["id"].as_u64().unwrap();
+    let (p, _) = ws
+        .call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "listparticipants", "room": 1234}}))
+        .await;
+    assert_eq!(p["plugindata"]["data"]["participants"], json!([]), "nobody is left in the room");
+}
+
+/// One publisher and one subscriber come, exchange media setup, and go.
+async fn publish_subscribe_leave(ws: &mut WsClient, sid: u64) {
+    {
+        {
+            // Events of the previous cycle (detached, hangup) may still be arriving: skip them.
+            let (att, _) =
+                ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+            let hp = att["data"]["id"].as_u64().unwrap();
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+                "body": {"request": "join", "room": 1234, "ptype": "publisher"}}))
+                .await;
+            let joined = ws.expect_skipping_core("joined", |m| m["sender"] == hp).await;
+            let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+            let (mut publisher, offer) = TestPublisher::offer().await;
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+                "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+                .await;
+            let configured = ws.expect_skipping_core("configured", |m| m["sender"] == hp).await;
+            publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+            assert!(publisher.connected(Duration::from_secs(10)).await);
+            let (att, _) =
+                ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+            let hs = att["data"]["id"].as_u64().unwrap();
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+                "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
+                .await;
+            let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
+            let (sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+                "body": {"request": "start"}, "jsep": {"type": "answer", "sdp": answer}}))
+                .await;
+            ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "leave"}}))
+                .await;
+            ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "leave"}}))
+                .await;
+            ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": hs})).await;
+            ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": hp})).await;
+            sub.close().await;
+            publisher.close().await;
+        }
+    }
+}
