@@ -110,7 +110,13 @@ impl Config {
             b = b.add_source(config::File::from(f).format(config::FileFormat::Toml).required(true));
         }
         b = b.add_source(
-            config::Environment::with_prefix("PORTUNUS").prefix_separator("_").separator("__").try_parsing(true),
+            config::Environment::with_prefix("PORTUNUS")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                // PORTUNUS_MEDIA_IPS=10.0.0.5,127.0.0.1
+                .list_separator(",")
+                .with_list_parse_key("media_ips"),
         );
         for (k, v) in flags {
             b = b.set_override(*k, v.as_str()).map_err(|e| ConfigError(e.to_string()))?;

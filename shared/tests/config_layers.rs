@@ -15,6 +15,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         std::env::set_var("PORTUNUS_HTTP_PORT", "9100");
         std::env::set_var("PORTUNUS_SESSION_TIMEOUT", "40");
         std::env::set_var("PORTUNUS_HTTP_BASE_PATH", "/api");
+        std::env::set_var("PORTUNUS_MEDIA_IPS", "127.0.0.1,10.1.2.3");
     }
     let c = Config::load(Some(&file), &[("session_timeout", "50".into())]).unwrap();
     assert_eq!(c.ws_port, 9000, "file over default");
@@ -22,6 +23,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
     assert_eq!(c.session_timeout, 50, "flag over environment");
     assert_eq!(c.http_base_path, "/api");
     assert_eq!(c.admin_port, 7088, "untouched default");
+    assert_eq!(c.media_ips, vec!["127.0.0.1".to_string(), "10.1.2.3".to_string()], "a list from the environment");
     // A bad value is an error that names the problem, not a silent default.
     unsafe { std::env::set_var("PORTUNUS_WS_PORT", "not-a-port") };
     let e = Config::load(Some(&file), &[]).unwrap_err();

@@ -152,7 +152,8 @@ pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) 
 
 pub fn spawn_node(redis_url: &str, node_id: &str) -> Proc {
     let args = vec!["--redis-url".to_string(), redis_url.to_string(), "--node-id".to_string(), node_id.to_string()];
-    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args, &[])
+    // Peers on one machine meet on loopback.
+    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args, &[("PORTUNUS_MEDIA_IPS", "127.0.0.1")])
 }
 
 /// Polls `GET path` on `addr` until it answers 200 (20 s at most).

@@ -339,3 +339,98 @@ async fn a_draining_gateway_refuses_new_sessions_and_serves_existing_ones() {
     ws2.create_session().await;
     assert_eq!(ws2.request(json!({"janus": "keepalive", "session_id": sid})).await["janus"], "ack");
 }
+
+/// HTTP clients whose every request (and long-poll) alternates between gateways.
+struct RoundRobin {
+    clients: Vec<HttpClient>,
+    next: std::cell::Cell<usize>,
+}
+
+impl RoundRobin {
+    fn next(&self) -> &HttpClient {
+        let i = self.next.get();
+        self.next.set(i + 1);
+        &self.clients[i % self.clients.len()]
+    }
+
+    /// Long-polls (alternating) until an event from `sender` satisfying `pred` arrives.
+    async fn wait_event(&self, sid: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            assert!(Instant::now() < deadline, "event never arrived");
+            let batch = self.next().poll(sid, 10).await;
+            for e in batch.as_array().cloned().unwrap_or_default() {
+                if pred(&e) {
+                    return e;
+                }
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn media_flows_when_every_http_request_lands_on_a_different_gateway() {
+    use portunus_tests::peer::{TestPublisher, TestSubscriber};
+    let redis = RedisServer::start();
+    let _n1 = TestNode::start(&redis.url(), "node-1");
+    let _n2 = TestNode::start(&redis.url(), "node-2");
+    let gateways: Vec<TestServer> = (0..2).map(|_| gateway(&redis, |_| {})).collect();
+    let rr = RoundRobin { clients: gateways.iter().map(|g| HttpClient::new(&g.base_url)).collect(), next: 0.into() };
+    // Publisher.
+    let sp = rr.next().create_session().await;
+    let hp = rr.next().attach(sp).await;
+    rr.next().message(sp, hp, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "pub"})).await;
+    let joined = rr.wait_event(sp, |e| e["plugindata"]["data"]["videoroom"] == "joined").await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    let ack = rr
+        .next()
+        .post(
+            &format!("/{sp}/{hp}"),
+            json!({"janus": "message", "body": {"request": "publish"},
+        "jsep": {"type": "offer", "sdp": offer}}),
+        )
+        .await;
+    assert_eq!(ack["janus"], "ack");
+    let configured = rr.wait_event(sp, |e| e["plugindata"]["data"]["configured"] == "ok").await;
+    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    // Subscriber, its requests also alternating.
+    let ss = rr.next().create_session().await;
+    let hs = rr.next().attach(ss).await;
+    rr.next()
+        .message(ss, hs, json!({"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}))
+        .await;
+    let attached = rr.wait_event(ss, |e| e["plugindata"]["data"]["videoroom"] == "attached").await;
+    let (mut subscriber, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+    rr.next()
+        .post(
+            &format!("/{ss}/{hs}"),
+            json!({"janus": "message", "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}),
+        )
+        .await;
+    rr.wait_event(ss, |e| e["plugindata"]["data"]["started"] == "ok").await;
+    let sender = async {
+        for _ in 0..100 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let receiver = async {
+        let mut video = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while video < 20 {
+            match tokio::time::timeout_at(deadline, subscriber.packets.recv()).await {
+                Ok(Some((kind, _))) if kind == "video" => video += 1,
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        video
+    };
+    let (_, video) = tokio::join!(sender, receiver);
+    assert!(video >= 20, "RTP flows from publisher to subscriber: {video} video packets");
+    subscriber.close().await;
+    publisher.close().await;
+}

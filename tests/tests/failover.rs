@@ -153,3 +153,81 @@ async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
     ws.close().await;
     assert!(g.proc.wait_exit(Duration::from_secs(5)), "the gateway did not exit after its last socket closed");
 }
+
+#[actix_web::test]
+async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_the_survivor() {
+    use portunus_tests::peer::{TestPublisher, TestSubscriber};
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let mut n1 = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let hp = ws.attach(sid).await;
+    // Publishing on node-1.
+    ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (old, offer) = TestPublisher::offer().await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "publish"},
+        "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.expect_skipping_core("configured", |m| m["sender"] == hp).await;
+    old.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    let _n2 = spawn_node(&redis.url(), "node-2");
+    wait_for_node(&store, "node-2").await;
+    n1.kill9();
+    // The hangup arrives; the same handle joins again and publishes anew on node-2.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let m = ws.try_recv(deadline.saturating_duration_since(Instant::now())).await.expect("hangup after the kill");
+        if m["janus"] == "hangup" && m["reason"] == "Media node lost" {
+            break;
+        }
+    }
+    old.close().await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+        "body": {"request": "join", "room": 1234, "ptype": "publisher"}}))
+        .await;
+    let joined = ws.expect_skipping_core("joined", |m| m["sender"] == hp).await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-2");
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "publish"},
+        "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.expect_skipping_core("configured", |m| m["sender"] == hp).await;
+    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+    let hs = att["data"]["id"].as_u64().unwrap();
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
+        .await;
+    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
+    let (mut subscriber, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    let sender = async {
+        for _ in 0..100 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let receiver = async {
+        let mut n = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while n < 20 {
+            match tokio::time::timeout_at(deadline, subscriber.packets.recv()).await {
+                Ok(Some(_)) => n += 1,
+                _ => break,
+            }
+        }
+        n
+    };
+    let (_, got) = tokio::join!(sender, receiver);
+    assert!(got >= 20, "media flows on the surviving node: {got} packets");
+    subscriber.close().await;
+    publisher.close().await;
+}
