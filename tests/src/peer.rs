@@ -73,25 +73,39 @@ fn track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -
     )))
 }
 
+/// A loopback PeerConnection for a test peer; returns it with its gathering and state signals
+/// (and received packets, when `receive`).
+async fn loopback_pc(
+    receive: bool,
+) -> (
+    Arc<dyn PeerConnection>,
+    mpsc::Receiver<()>,
+    mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+    mpsc::UnboundedReceiver<(String, rtp::Packet)>,
+) {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let (gathered, gather_done) = mpsc::channel(1);
+    let (state_tx, states) = mpsc::unbounded_channel();
+    let (pkt_tx, packets) = mpsc::unbounded_channel();
+    let handler = Arc::new(Handler { gathered, state: state_tx, received: receive.then_some(pkt_tx) });
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        .build()
+        .await
+        .expect("test PeerConnection");
+    (Arc::new(pc), gather_done, states, packets)
+}
+
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
     pub async fn offer() -> (Self, String) {
-        let mut media = MediaEngine::default();
-        media.register_default_codecs().expect("codecs");
-        let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
-        let (gathered, mut gather_done) = mpsc::channel(1);
-        let (state_tx, states) = mpsc::unbounded_channel();
-        let handler = Arc::new(Handler { gathered, state: state_tx, received: None });
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-            .build()
-            .await
-            .expect("test publisher PeerConnection");
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let (pc, mut gather_done, states, _) = loopback_pc(false).await;
         let audio = track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
@@ -171,23 +185,7 @@ pub struct TestSubscriber {
 
 impl TestSubscriber {
     pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        let mut media = MediaEngine::default();
-        media.register_default_codecs().expect("codecs");
-        let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
-        let (gathered, mut gather_done) = mpsc::channel(1);
-        let (state_tx, states) = mpsc::unbounded_channel();
-        let (pkt_tx, packets) = mpsc::unbounded_channel();
-        let handler = Arc::new(Handler { gathered, state: state_tx, received: Some(pkt_tx) });
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-            .build()
-            .await
-            .expect("test subscriber PeerConnection");
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let (pc, mut gather_done, states, packets) = loopback_pc(true).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.set_remote_description(offer).await.expect("remote offer");
         let answer = pc.create_answer(None).await.expect("answer");
@@ -200,4 +198,20 @@ impl TestSubscriber {
     pub async fn close(&self) {
         let _ = self.pc.close().await;
     }
+}
+
+/// Publishes from a new [`TestPublisher`] on handle `h` (already joined as a publisher) and
+/// waits until its PeerConnection is up; core events arriving meanwhile are skipped.
+pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPublisher {
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    let (ack, _) = ws
+        .call(serde_json::json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let configured = ws.expect_skipping_core("configured", |m| m["sender"] == h).await;
+    let answer = configured["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no answer in {configured}"));
+    publisher.accept(answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
+    publisher
 }

@@ -1,6 +1,7 @@
 //! Failures of real processes: gateways and media nodes run as their own binaries over a
 //! `redis-server` the test starts, and are killed with `kill -9` or frozen with SIGSTOP.
 
+use portunus_tests::peer::publish_via;
 use portunus_tests::procs::{spawn_gateway, spawn_node};
 use portunus_tests::*;
 use serde_json::json;
@@ -191,13 +192,7 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
     let joined = ws.expect_skipping_core("joined", |m| m["sender"] == hp).await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
     assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-2");
-    let (mut publisher, offer) = TestPublisher::offer().await;
-    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "publish"},
-        "jsep": {"type": "offer", "sdp": offer}}))
-        .await;
-    let configured = ws.expect_skipping_core("configured", |m| m["sender"] == hp).await;
-    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let mut publisher = publish_via(&mut ws, sid, hp).await;
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let hs = att["data"]["id"].as_u64().unwrap();
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,

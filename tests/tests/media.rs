@@ -1,6 +1,7 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
+use portunus_tests::peer::publish_via;
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::json;
@@ -133,13 +134,7 @@ async fn a_subscriber_receives_the_publishers_media_starting_on_a_keyframe() {
         )
         .await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
-    let (mut publisher, offer) = TestPublisher::offer().await;
-    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": hp,
-        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
-        .await;
-    let configured = ws.recv().await;
-    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let mut publisher = publish_via(&mut ws, sid, hp).await;
 
     // A subscriber on another connection (and session), multistream API.
     let mut sws = WsClient::connect(&server.ws_url).await;
@@ -242,13 +237,7 @@ async fn one_publisher_reaches_twenty_subscribers() {
     let hp = ws.attach(sid).await;
     let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
-    let (mut publisher, offer) = TestPublisher::offer().await;
-    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": hp,
-        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
-        .await;
-    let configured = ws.recv().await;
-    publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let mut publisher = publish_via(&mut ws, sid, hp).await;
     let mut sws = WsClient::connect(&server.ws_url).await;
     let ss = sws.create_session().await;
     let mut subscribers = Vec::new();
@@ -366,8 +355,10 @@ async fn publish_subscribe_leave(ws: &mut WsClient, sid: u64) {
             ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
             ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "leave"}}))
                 .await;
+            ws.expect_skipping_core("left", |m| m["sender"] == hs).await;
             ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "leave"}}))
                 .await;
+            ws.expect_skipping_core("leaving", |m| m["sender"] == hp).await;
             ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": hs})).await;
             ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": hp})).await;
             sub.close().await;

@@ -140,6 +140,39 @@ fn media_error(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
+/// A PeerConnection on the configured addresses, with no ICE servers yet (network settings
+/// for real deployments come next).
+async fn build_pc(
+    settings: &MediaSettings,
+    media: MediaEngine,
+    registry: Registry,
+    handler: Arc<PublisherHandler>,
+) -> Result<Arc<dyn PeerConnection>, String> {
+    let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+        .with_udp_addrs(addrs)
+        .build()
+        .await
+        .map_err(|e| media_error("PeerConnection", e))?;
+    Ok(Arc::new(pc))
+}
+
+/// The local description once ICE gathering completed (half-trickle: candidates included).
+async fn local_sdp_when_gathered(
+    pc: &Arc<dyn PeerConnection>,
+    gathered: &mut mpsc::Receiver<()>,
+) -> Result<String, String> {
+    if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_err() {
+        let _ = pc.close().await;
+        return Err("ICE gathering did not complete".into());
+    }
+    pc.local_description().await.map(|d| d.sdp).ok_or_else(|| "no local description".to_owned())
+}
+
 impl PublisherPeer {
     /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates).
     pub async fn answer(
@@ -162,26 +195,12 @@ impl PublisherPeer {
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             connected: watch::channel(false).0,
         });
-        let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-            .with_udp_addrs(addrs)
-            .build()
-            .await
-            .map_err(|e| media_error("PeerConnection", e))?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let pc = build_pc(settings, media, registry, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
-        if tokio::time::timeout(GATHER_TIMEOUT, gather_done.recv()).await.is_err() {
-            let _ = pc.close().await;
-            return Err("ICE gathering did not complete".into());
-        }
-        let sdp = pc.local_description().await.map(|d| d.sdp).ok_or("no local description")?;
+        let sdp = local_sdp_when_gathered(&pc, &mut gather_done).await?;
         Ok((Self { pc, feeds, keyframes }, sdp))
     }
 
@@ -289,17 +308,7 @@ impl SubscriberPeer {
             keyframes: std::sync::Mutex::new(None),
             connected,
         });
-        let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-            .with_udp_addrs(addrs)
-            .build()
-            .await
-            .map_err(|e| media_error("PeerConnection", e))?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let pc = build_pc(settings, media, registry, handler).await?;
         let mut payload_types = Vec::new();
         for (i, src) in sources.into_iter().enumerate() {
             let codec =
@@ -326,11 +335,7 @@ impl SubscriberPeer {
         }
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
-        if tokio::time::timeout(GATHER_TIMEOUT, gather_done.recv()).await.is_err() {
-            let _ = pc.close().await;
-            return Err("ICE gathering did not complete".into());
-        }
-        let sdp = pc.local_description().await.map(|d| d.sdp).ok_or("no local description")?;
+        let sdp = local_sdp_when_gathered(&pc, &mut gather_done).await?;
         Ok((Self { pc, payload_types }, sdp))
     }
 

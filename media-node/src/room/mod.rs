@@ -112,13 +112,10 @@ impl RoomActor {
                     let settings = self.media.clone();
                     let me = ctx.address();
                     actix::spawn(async move {
-                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let result = PublisherPeer::answer(&settings, offer, tx).await;
                         me.do_send(Answered { who, transaction, result });
-                        // The peer's events go to the room for as long as the peer lives.
-                        while let Some(event) = rx.recv().await {
-                            me.do_send(PeerNotice { who, event });
-                        }
+                        pump_events(me, who, rx).await;
                     });
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
@@ -137,12 +134,10 @@ impl RoomActor {
                     let settings = self.media.clone();
                     let me = ctx.address();
                     actix::spawn(async move {
-                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let result = SubscriberPeer::offer(&settings, sources, tx).await;
                         me.do_send(Offered { who, transaction, result });
-                        while let Some(event) = rx.recv().await {
-                            me.do_send(PeerNotice { who, event });
-                        }
+                        pump_events(me, who, rx).await;
                     });
                 }
                 MediaAction::Start { who, transaction, answer } => {
@@ -323,6 +318,13 @@ impl Handler<Gone> for RoomActor {
         let before = self.state.participant_count();
         let out = self.state.on_gone(m.who, m.reason);
         self.publish(before, out, false, ctx);
+    }
+}
+
+/// A peer's events go to its room for as long as the peer lives.
+async fn pump_events(me: Addr<RoomActor>, who: Who, mut events: tokio::sync::mpsc::UnboundedReceiver<PeerEvent>) {
+    while let Some(event) = events.recv().await {
+        me.do_send(PeerNotice { who, event });
     }
 }
 
