@@ -34,7 +34,8 @@ async fn joined_demo_room(g: &TestServer, display: &str) -> (WsClient, u64, u64)
 #[actix_web::test]
 async fn a_session_is_served_by_whichever_gateway_a_request_lands_on() {
     let redis = RedisServer::start();
-    let _node = TestNode::start(&redis.url(), "node-1");
+    let _n1 = TestNode::start(&redis.url(), "node-1");
+    let _n2 = TestNode::start(&redis.url(), "node-2");
     let a = gateway(&redis, |_| {});
     let b = gateway(&redis, |_| {});
     let (ha, hb) = (HttpClient::new(&a.base_url), HttpClient::new(&b.base_url));
