@@ -33,11 +33,11 @@ command -v cargo >/dev/null 2>&1 || { echo "tests/run.sh: cargo not found (insta
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # Every feature works in both modes: the behaviour suites again, each server now a cluster
 # (its own redis-server, a media node and a gateway over Redis).
 echo "== the same behaviour suites in cluster mode (PORTUNUS_TEST_BACKEND=redis) =="
-PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked \
+PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked --no-fail-fast \
   --test conformance --test websocket --test http --test reaping --test videoroom --test robustness --test janus_js --test media \
   "$@" 2>&1 | tee -a "$log" || status=$?
 # One closing line with the totals of every test binary.
