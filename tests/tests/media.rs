@@ -366,3 +366,51 @@ async fn publish_subscribe_leave(ws: &mut WsClient, sid: u64) {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hp = ws.attach(sid).await;
+    let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let mut publisher = publish_via(&mut ws, sid, hp).await;
+    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+    let hs = att["data"]["id"].as_u64().unwrap();
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
+        .await;
+    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
+    let (mut sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    // Count what arrives while the publisher sends for `ms` milliseconds.
+    async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool)> {
+        for _ in 0..ms / 10 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        while let Ok((kind, p)) = sub.packets.try_recv() {
+            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0)));
+        }
+        got
+    }
+    assert!(flow(&mut publisher, &mut sub, 800).await.len() > 20, "flowing before the pause");
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "pause"}})).await;
+    let paused = ws.expect_skipping_core("paused", |m| m["sender"] == hs).await;
+    assert_eq!(paused["plugindata"]["data"]["paused"], "ok");
+    assert!(flow(&mut publisher, &mut sub, 500).await.is_empty(), "nothing while paused");
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"}})).await;
+    let started = ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    assert_eq!(started["plugindata"]["data"]["started"], "ok");
+    let again = flow(&mut publisher, &mut sub, 800).await;
+    let first_video = again.iter().find(|(k, _)| k == "video").expect("video resumes");
+    assert!(first_video.1, "video resumes on a keyframe");
+    sub.close().await;
+    publisher.close().await;
+}

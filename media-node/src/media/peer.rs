@@ -284,6 +284,8 @@ pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
 /// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
 pub struct SubscriberPeer {
     pc: Arc<dyn PeerConnection>,
+    /// `pause`d: its streams stop (and restart on a keyframe).
+    paused: watch::Sender<bool>,
     /// Per m-line, in order: the payload type the subscriber's answer chose (None until `start`).
     payload_types: Vec<watch::Sender<Option<u8>>>,
 }
@@ -310,6 +312,7 @@ impl SubscriberPeer {
         });
         let pc = build_pc(settings, media, registry, handler).await?;
         let mut payload_types = Vec::new();
+        let (paused, paused_rx) = watch::channel(false);
         for (i, src) in sources.into_iter().enumerate() {
             let codec =
                 rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
@@ -330,13 +333,13 @@ impl SubscriberPeer {
             pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
             let (pt_tx, pt_rx) = watch::channel(None);
             payload_types.push(pt_tx);
-            let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone() };
+            let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone(), paused: paused_rx.clone() };
             tokio::spawn(forward(src.packets, track, ssrc, gate, src.kind == "video" && src.codec == "vp8"));
         }
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(&pc, &mut gather_done).await?;
-        Ok((Self { pc, payload_types }, sdp))
+        Ok((Self { pc, paused, payload_types }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
@@ -352,6 +355,10 @@ impl SubscriberPeer {
             let _ = tx.send(pt);
         }
         Ok(())
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        let _ = self.paused.send(paused);
     }
 
     pub async fn close(&self) {
@@ -388,6 +395,7 @@ fn first_payload_types(sdp: &str) -> Vec<Option<u8>> {
 struct Gate {
     payload_type: watch::Receiver<Option<u8>>,
     connected: watch::Receiver<bool>,
+    paused: watch::Receiver<bool>,
 }
 
 /// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type,
@@ -411,7 +419,7 @@ async fn forward(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
-        if !*gate.connected.borrow_and_update() {
+        if !*gate.connected.borrow_and_update() || *gate.paused.borrow_and_update() {
             waiting = wait_keyframe;
             continue;
         }

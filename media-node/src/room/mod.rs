@@ -104,6 +104,15 @@ impl RoomActor {
 
     /// Sends a transition's events and membership changes, in that transition's order:
     /// bindings first, so a client that reacts to `joined` finds its handle routed here.
+    /// Asks the publishers `subscriber` receives from for a keyframe.
+    fn request_keyframes_for(&self, subscriber: Who) {
+        for source in self.state.sources_of(subscriber) {
+            if let Some(p) = self.peers.get(&source) {
+                p.request_keyframe();
+            }
+        }
+    }
+
     /// Starts the PeerConnection work a transition asked for.
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
@@ -150,6 +159,14 @@ impl RoomActor {
                         let result = peer.start(answer).await;
                         me.do_send(Started { who, transaction, result });
                     });
+                }
+                MediaAction::Pause { who, paused } => {
+                    if let Some(peer) = self.subscribers.get(&who) {
+                        peer.set_paused(paused);
+                    }
+                    if !paused {
+                        self.request_keyframes_for(who);
+                    }
                 }
                 MediaAction::Close { who } => {
                     self.early_candidates.remove(&who);
@@ -367,11 +384,7 @@ impl Handler<PeerNotice> for RoomActor {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
                 // A subscriber just came up: it needs a keyframe to start decoding.
-                for source in self.state.sources_of(m.who) {
-                    if let Some(p) = self.peers.get(&source) {
-                        p.request_keyframe();
-                    }
-                }
+                self.request_keyframes_for(m.who);
             }
             PeerEvent::Receiving(kind) => {
                 let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
@@ -431,11 +444,7 @@ impl Handler<Started> for RoomActor {
         let out = match m.result {
             Ok(()) => {
                 // The new subscriber needs a keyframe to start decoding.
-                for source in self.state.sources_of(m.who) {
-                    if let Some(p) = self.peers.get(&source) {
-                        p.request_keyframe();
-                    }
-                }
+                self.request_keyframes_for(m.who);
                 self.state.started(m.who, &m.transaction)
             }
             Err(e) => {

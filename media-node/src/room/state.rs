@@ -40,6 +40,8 @@ pub enum MediaAction {
     Subscribe { who: Who, transaction: String, streams: Vec<SubStream> },
     /// Apply the subscriber's answer; report back with [`RoomState::started`].
     Start { who: Who, transaction: String, answer: String },
+    /// Stop (`true`) or resume forwarding to this subscriber.
+    Pause { who: Who, paused: bool },
     /// Close this handle's PeerConnection.
     Close { who: Who },
 }
@@ -298,8 +300,22 @@ impl RoomState {
                         Ok(out)
                     }
                     Some(_) => Err(err(VideoRoomCode::InvalidSdpType, "Unsupported SDP type 'offer'")),
-                    None => Ok(self.started(who, txn)),
+                    // `start` without a JSEP resumes after `pause`.
+                    None => {
+                        let mut out = self.started(who, txn);
+                        out.media.push(MediaAction::Pause { who, paused: false });
+                        Ok(out)
+                    }
                 },
+                AsyncName::Pause => {
+                    let mut out = Outcome::default().notice(
+                        who,
+                        Some(txn),
+                        serde_json::json!({"videoroom": "event", "room": self.config.room.0, "paused": "ok"}),
+                    );
+                    out.media.push(MediaAction::Pause { who, paused: true });
+                    Ok(out)
+                }
                 AsyncName::Leave => {
                     self.subscriptions.remove(&who);
                     self.slots.insert(who, Slot::Gone);
@@ -915,6 +931,48 @@ mod tests {
         assert_eq!(u.media, vec![MediaAction::Close { who: who(1) }]);
         let again = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
         assert_eq!(again.notices[0].data["error_code"], 435);
+    }
+
+    #[test]
+    fn a_subscriber_pauses_and_resumes() {
+        let mut r = room(json!({}));
+        r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+        r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+        let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+        r.published(who(1), "p", streams(), answer);
+        let sub = Ok(AsyncRequest::Join(Join {
+            room: RoomId(5),
+            pin: None,
+            token: None,
+            ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
+                streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(101), mid: None }],
+                legacy: false,
+            }))),
+        }));
+        let o = r.on_async(who(2), "s", AsyncName::Join, sub, None);
+        assert!(matches!(&o.media[..], [MediaAction::Subscribe { streams, .. }] if streams.len() == 2));
+        let p = r.on_async(who(2), "x", AsyncName::Pause, Ok(AsyncRequest::Media(AsyncName::Pause)), None);
+        assert_eq!(p.notices[0].data["paused"], "ok");
+        assert_eq!(p.media, vec![MediaAction::Pause { who: who(2), paused: true }]);
+        let s = r.on_async(who(2), "y", AsyncName::Start, Ok(AsyncRequest::Media(AsyncName::Start)), None);
+        assert_eq!(s.notices[0].data["started"], "ok");
+        assert_eq!(s.media, vec![MediaAction::Pause { who: who(2), paused: false }]);
+        let bad = r.on_async(
+            who(3),
+            "z",
+            AsyncName::Join,
+            Ok(AsyncRequest::Join(Join {
+                room: RoomId(5),
+                pin: None,
+                token: None,
+                ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
+                    streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(999), mid: None }],
+                    legacy: false,
+                }))),
+            })),
+            None,
+        );
+        assert_eq!(bad.notices[0].data["error"], "No such feed (999)");
     }
 
     #[test]
