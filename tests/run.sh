@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole Portunus test suite on a fresh machine: installs what is missing (Debian
-# packages by name: Node, janus.js, redis-server; needs root or sudo), then runs `cargo test`
+# packages by name: Node, janus.js, redis-server, nginx, Chromium, the Janus demos; needs root
+# or sudo; the browser tests also need root for their network namespace), then runs `cargo test`
 # for the whole workspace. Tests start their own redis-server on free ports.
 # Extra arguments go to `cargo test` (e.g. `tests/run.sh -- --nocapture`).
 set -euo pipefail
@@ -12,6 +13,10 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 [ -f "$JANUS_JS" ] || missing+=(libjs-janus-gateway)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -f /usr/share/janus/demos/videoroomtest.html ] || missing+=(janus-demos)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing+=(util-linux iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo=""
@@ -27,6 +32,13 @@ if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null
    && [ ! -d tests/js/node_modules/ws ]; then
   echo "tests/run.sh: this Node has no WebSocket; installing the ws package for the janus.js tests"
   npm install --silent --no-save --prefix tests/js ws@8
+fi
+
+# The browser tests drive Chromium with playwright-core (the npm package, not its browser
+# download: they use Debian's /usr/bin/chromium).
+if [ ! -d tests/js/node_modules/playwright-core ]; then
+  echo "tests/run.sh: installing playwright-core for the browser tests"
+  npm install --silent --no-save --prefix tests/js playwright-core@1
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "tests/run.sh: cargo not found (install Rust with rustup)"; exit 1; }

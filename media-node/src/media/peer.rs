@@ -5,11 +5,13 @@
 //! receive trickled server candidates), reports its state as [`PeerEvent`]s, and reads the
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
@@ -65,6 +67,8 @@ struct PublisherHandler {
     feeds: HashMap<String, Feed>,
     /// Keyframe requests, taken by the video track when it opens.
     keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
+    /// Periodic keyframe requests (the room's `fir_freq`).
+    fir_freq: Option<Duration>,
     /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
     /// dropped by SRTP, and the keyframe it waits for would be lost).
     connected: watch::Sender<bool>,
@@ -97,9 +101,21 @@ impl PeerConnectionEventHandler for PublisherHandler {
             let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
             if let Some(mut requests) = taken {
                 let track = track.clone();
+                let fir_freq = self.fir_freq;
                 tokio::spawn(async move {
-                    // Coalesced keyframe requests (new subscribers), sent as PLI.
-                    while requests.recv().await.is_some() {
+                    // Keyframe requests (new subscribers, resumes), coalesced, plus one every
+                    // `fir_freq` (the room's setting, as Janus) so late decoders recover.
+                    loop {
+                        let periodic = async {
+                            match fir_freq {
+                                Some(f) => tokio::time::sleep(f).await,
+                                None => std::future::pending::<()>().await,
+                            }
+                        };
+                        tokio::select! {
+                            r = requests.recv() => if r.is_none() { break },
+                            _ = periodic => {}
+                        }
                         let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
                         let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
                         if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
@@ -117,6 +133,7 @@ impl PeerConnectionEventHandler for PublisherHandler {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = ev {
                     if first {
                         first = false;
+                        tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), head = ?&packet.payload[..packet.payload.len().min(6)], "first packet");
                         let _ = events.send(PeerEvent::Receiving(kind.clone()));
                     }
                     if let Some(f) = &feed {
@@ -149,7 +166,11 @@ async fn build_pc(
     handler: Arc<PublisherHandler>,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
+    // A server neither resolves nor announces mDNS names (and a multicast socket fails where
+    // no interface takes multicast, as in a container's network namespace).
+    let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
     let pc = PeerConnectionBuilder::new()
+        .with_setting_engine(setting)
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
         .with_interceptor_registry(registry)
@@ -178,6 +199,7 @@ impl PublisherPeer {
     pub async fn answer(
         settings: &MediaSettings,
         offer_sdp: String,
+        fir_freq: Option<Duration>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let mut media = MediaEngine::default();
@@ -193,6 +215,7 @@ impl PublisherPeer {
             events,
             feeds: feeds.clone(),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
+            fir_freq,
             connected: watch::channel(false).0,
         });
         let pc = build_pc(settings, media, registry, handler).await?;
@@ -308,6 +331,7 @@ impl SubscriberPeer {
             events,
             feeds: HashMap::new(),
             keyframes: std::sync::Mutex::new(None),
+            fir_freq: None,
             connected,
         });
         let pc = build_pc(settings, media, registry, handler).await?;
@@ -427,6 +451,7 @@ async fn forward(
             if !vp8_is_keyframe(&p.payload) {
                 continue;
             }
+            tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
             waiting = false;
         }
         p.header.ssrc = ssrc;

@@ -120,9 +120,11 @@ impl RoomActor {
                 MediaAction::Publish { who, transaction, offer } => {
                     let settings = self.media.clone();
                     let me = ctx.address();
+                    let fir = self.state.config().fir_freq;
+                    let fir_freq = (fir > 0).then(|| Duration::from_secs(fir));
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = PublisherPeer::answer(&settings, offer, tx).await;
+                        let result = PublisherPeer::answer(&settings, offer, fir_freq, tx).await;
                         me.do_send(Answered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });

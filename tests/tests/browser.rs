@@ -1,0 +1,100 @@
+//! Two headless Chromium run the official Janus VideoRoom demo (Debian `janus-demos`, with the
+//! official janus.js) against Portunus and must see each other's video: `videoWidth > 0` and
+//! `framesDecoded` increasing in `getStats`. Chromium gathers no candidates on loopback
+//! interfaces, so everything runs inside `../shared/tools/netns-run`, whose only other
+//! interface carries 127.0.0.2 (Portunus gathers there: `media_ips = ["127.0.0.2"]`).
+//! The demo's `settings.js` (the file a deployer edits) is replaced to point at Portunus.
+
+use portunus_tests::procs::binaries;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn need(path: &Path, install: &str) -> PathBuf {
+    assert!(path.exists(), "{} is missing: {install} (tests/run.sh does this)", path.display());
+    path.to_owned()
+}
+
+/// Four Chromium at once on a two-core machine starve each other: the two tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs the demo with `server` as the demos' settings (a JavaScript expression) and returns
+/// the script's RESULT.
+fn run_demo(server_expr: &str) -> Value {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let netns = need(&here.join("../../shared/tools/netns-run"), "the shared tools are beside the repository");
+    let demos = need(Path::new("/usr/share/janus/demos/videoroomtest.html"), "apt-get install janus-demos");
+    let chromium = need(Path::new("/usr/bin/chromium"), "apt-get install chromium");
+    let playwright =
+        need(&here.join("js/node_modules/playwright-core"), "npm install --prefix tests/js playwright-core@1");
+    let gateway = binaries().0.clone();
+    let dir = std::env::temp_dir().join(format!("portunus-browser-{}-{}", std::process::id(), rand::random::<u32>()));
+    let site = dir.join("demos");
+    std::fs::create_dir_all(&site).unwrap();
+    for entry in std::fs::read_dir(demos.parent().unwrap()).unwrap().flatten() {
+        if entry.file_name() != "settings.js" {
+            std::os::unix::fs::symlink(entry.path(), site.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(
+        site.join("settings.js"),
+        format!("var server = {server_expr};\nvar iceServers = null;\nvar token = null;\nvar apisecret = null;\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("portunus.toml"), "bind = \"127.0.0.1\"\nmedia_ips = [\"127.0.0.2\"]\nlog = \"warn\"\n")
+        .unwrap();
+    let out = dir.join("node.out");
+    let err = dir.join("node.err");
+    let script = format!(
+        r#"
+"{gateway}" --config "{dir}/portunus.toml" > "{dir}/gateway.log" 2>&1 &
+GW=$!
+python3 -m http.server 8000 --bind 127.0.0.1 --directory "{site}" > "{dir}/http.log" 2>&1 &
+HTTPD=$!
+trap 'kill $GW $HTTPD 2>/dev/null' EXIT INT TERM
+for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8088) 2>/dev/null && break; sleep 0.1; done
+timeout 100 node "{js}" http://127.0.0.1:8000/videoroomtest.html "{playwright}" "{chromium}" > "{out}" 2> "{err}"
+"#,
+        gateway = gateway.display(),
+        dir = dir.display(),
+        site = site.display(),
+        js = here.join("js/videoroom_demo.js").display(),
+        playwright = playwright.display(),
+        chromium = chromium.display(),
+        out = out.display(),
+        err = err.display(),
+    );
+    std::fs::write(dir.join("run.sh"), script).unwrap();
+    let status = Command::new("timeout").arg("150").arg(&netns).arg("--").arg("bash").arg(dir.join("run.sh")).status();
+    let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let result = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).map(str::to_owned);
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = result.unwrap_or_else(|| panic!("no RESULT ({status:?}); stderr:\n{stderr}"));
+    let v: Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(v["ok"], true, "{v}\n{stderr}");
+    v
+}
+
+fn assert_both_decode(v: &Value) {
+    let peers = v["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    for p in peers {
+        assert!(p["width"].as_u64().unwrap() > 0, "{v}");
+        let f = p["framesDecoded"].as_array().unwrap();
+        assert!(f[1].as_u64() > f[0].as_u64(), "frames keep being decoded: {v}");
+    }
+}
+
+#[test]
+fn two_browsers_see_each_other_through_the_official_demo_over_http() {
+    let v = run_demo(r#""http://" + window.location.hostname + ":8088/janus""#);
+    assert_both_decode(&v);
+}
+
+#[test]
+fn two_browsers_see_each_other_through_the_official_demo_over_websocket() {
+    let v = run_demo(r#""ws://" + window.location.hostname + ":8188""#);
+    assert_both_decode(&v);
+}
