@@ -73,8 +73,11 @@ async fn post(d: &Dispatcher, payload: web::Payload, path: (Option<SessionId>, O
     };
     let cc = ConnCtx { transport: Transport::Http, owner: None, owned_sessions: 0 };
     let out = d.handle(&body, cc, Some(path)).await;
+    // Done before answering, as Janus queues a plugin message before its ack: a client's next
+    // request (to any gateway) cannot overtake this one at the media node. Events reach HTTP
+    // clients through the long-poll, so this changes nothing about ack-before-event.
     if let Some(f) = out.followup {
-        actix_web::rt::spawn(f);
+        f.await;
     }
     json(out.reply.to_bytes())
 }

@@ -122,14 +122,23 @@ impl WsConnection {
                 Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
                 None => {}
             }
-            if let Some(f) = out.followup {
-                ctx.spawn(f.into_actor(act));
-            }
-            act.busy = false;
-            if let Some(next) = act.queue.pop_front() {
-                act.request(next, ctx);
+            // The followup (the command to the media node, the `detached` event) runs before
+            // the next request of this connection, so the node sees a client's requests in the
+            // order they were sent.
+            match out.followup {
+                Some(f) => {
+                    ctx.spawn(f.into_actor(act).map(|_, act, ctx| act.next_request(ctx)));
+                }
+                None => act.next_request(ctx),
             }
         }));
+    }
+
+    fn next_request(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.busy = false;
+        if let Some(next) = self.queue.pop_front() {
+            self.request(next, ctx);
+        }
     }
 
     /// Starts receiving a session's events: subscribe, then drain what is already queued.
