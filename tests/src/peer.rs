@@ -215,3 +215,22 @@ pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPubl
     assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
     publisher
 }
+
+/// Subscribes a new handle of session `sid` to all streams of `feed` with a new
+/// [`TestSubscriber`], through `start`; core events arriving meanwhile are skipped.
+pub async fn subscribe_via(ws: &mut crate::WsClient, sid: u64, feed: u64) -> (TestSubscriber, u64) {
+    use serde_json::json;
+    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+    let h = att["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {att}"));
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
+        .await;
+    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
+    let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));
+    let (sub, answer) = TestSubscriber::answer(offer).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["sender"] == h).await;
+    (sub, h)
+}

@@ -1,7 +1,7 @@
 //! Failures of real processes: gateways and media nodes run as their own binaries over a
 //! `redis-server` the test starts, and are killed with `kill -9` or frozen with SIGSTOP.
 
-use portunus_tests::peer::publish_via;
+use portunus_tests::peer::{publish_via, subscribe_via};
 use portunus_tests::procs::{spawn_gateway, spawn_node};
 use portunus_tests::*;
 use serde_json::json;
@@ -157,7 +157,7 @@ async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
 
 #[actix_web::test]
 async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_the_survivor() {
-    use portunus_tests::peer::{TestPublisher, TestSubscriber};
+    use portunus_tests::peer::TestPublisher;
     let redis = RedisServer::start();
     let store = inspect(&redis).await;
     let mut n1 = spawn_node(&redis.url(), "node-1");
@@ -193,17 +193,7 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
     assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-2");
     let mut publisher = publish_via(&mut ws, sid, hp).await;
-    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
-    let hs = att["data"]["id"].as_u64().unwrap();
-    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
-        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
-        .await;
-    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
-    let (mut subscriber, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
-    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
-        "jsep": {"type": "answer", "sdp": answer}}))
-        .await;
-    ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    let (mut subscriber, _hs) = subscribe_via(&mut ws, sid, feed).await;
     let sender = async {
         for _ in 0..100 {
             publisher.send().await;

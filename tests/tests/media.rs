@@ -1,7 +1,7 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::publish_via;
+use portunus_tests::peer::{publish_via, subscribe_via};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::json;
@@ -376,17 +376,7 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
     let mut publisher = publish_via(&mut ws, sid, hp).await;
-    let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
-    let hs = att["data"]["id"].as_u64().unwrap();
-    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
-        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
-        .await;
-    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
-    let (mut sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
-    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
-        "jsep": {"type": "answer", "sdp": answer}}))
-        .await;
-    ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
     // Count what arrives while the publisher sends for `ms` milliseconds.
     async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool)> {
         for _ in 0..ms / 10 {
