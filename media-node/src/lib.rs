@@ -40,7 +40,25 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         .iter()
         .map(|ip| ip.parse().map_err(|e| format!("media_ips: {ip:?}: {e}")))
         .collect::<Result<Vec<std::net::IpAddr>, String>>()?;
-    let media = media::peer::MediaSettings { udp_ips };
+    let ports = match (cfg.media_port_min, cfg.media_port_max) {
+        (0, 0) => None,
+        (min, max) => Some(
+            media::peer::PortRange::new(min, max).ok_or(format!("media ports: bad range {min}-{max}"))?,
+        ),
+    };
+    if let Some(ip) = &cfg.public_ip {
+        ip.parse::<std::net::IpAddr>().map_err(|e| format!("public_ip: {ip:?}: {e}"))?;
+    }
+    let ice_servers = cfg
+        .ice_servers
+        .iter()
+        .map(|url| media::peer::IceServer {
+            url: url.clone(),
+            username: cfg.turn_username.clone().unwrap_or_default(),
+            credential: cfg.turn_password.clone().unwrap_or_default(),
+        })
+        .collect();
+    let media = media::peer::MediaSettings { udp_ips, ports, public_ip: cfg.public_ip.clone(), ice_servers };
     let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
     Ok(Node { agent, drained })

@@ -58,6 +58,19 @@ pub struct Config {
     /// except loopback (browsers gather no loopback candidates either); list `127.0.0.1` for
     /// tests on one machine.
     pub media_ips: Vec<String>,
+    /// First and last UDP port media may use (inclusive); both 0: ephemeral ports. A range lets
+    /// a firewall or a Kubernetes pod open just these.
+    pub media_port_min: u16,
+    pub media_port_max: u16,
+    /// The address clients reach this node at when it sits behind a 1:1 NAT (Janus's
+    /// `nat_1_1_mapping`): announced instead of the bound addresses.
+    pub public_ip: Option<String>,
+    /// STUN/TURN server URLs (`stun:host:3478`, `turn:host:3478?transport=udp`) media nodes
+    /// gather reflexive/relayed candidates through (Janus's `stun_server`/`turn_server`).
+    pub ice_servers: Vec<String>,
+    /// Credentials for the TURN servers in `ice_servers`.
+    pub turn_username: Option<String>,
+    pub turn_password: Option<String>,
     /// `tracing` filter when RUST_LOG is not set.
     pub log: String,
     /// Ship Janus's sample room 1234 ("Demo Room") so the official demos work.
@@ -91,6 +104,12 @@ impl Default for Config {
             drain_timeout: 60,
             node_id: "local".into(),
             media_ips: vec!["0.0.0.0".into()],
+            media_port_min: 0,
+            media_port_max: 0,
+            public_ip: None,
+            ice_servers: Vec::new(),
+            turn_username: None,
+            turn_password: None,
             log: "info".into(),
             demo_room: true,
             rooms: Vec::new(),
@@ -116,7 +135,8 @@ impl Config {
                 .try_parsing(true)
                 // PORTUNUS_MEDIA_IPS=10.0.0.5,127.0.0.1
                 .list_separator(",")
-                .with_list_parse_key("media_ips"),
+                .with_list_parse_key("media_ips")
+                .with_list_parse_key("ice_servers"),
         );
         for (k, v) in flags {
             b = b.set_override(*k, v.as_str()).map_err(|e| ConfigError(e.to_string()))?;

@@ -66,7 +66,8 @@ impl TestServer {
     pub fn with(cfg: Config) -> Self {
         if cluster_backend() {
             let redis = RedisServer::start();
-            let node = TestNode::start(&redis.url(), "node-1");
+            // The node shares the test's configuration (its media settings live there).
+            let node = TestNode::start_with(cfg.clone(), &redis.url(), "node-1");
             let mut server = Self::spawn(cfg, Some(redis.url()));
             server.cluster = Some((node, redis));
             return server;
@@ -132,7 +133,11 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn start(redis_url: &str, node_id: &str) -> Self {
-        let mut cfg = test_config();
+        Self::start_with(test_config(), redis_url, node_id)
+    }
+
+    /// A node with the media settings (addresses, ports, ICE) of `cfg`.
+    pub fn start_with(mut cfg: Config, redis_url: &str, node_id: &str) -> Self {
         cfg.node_id = node_id.to_owned();
         cfg.redis_url = Some(redis_url.to_owned());
         let url = redis_url.to_owned();

@@ -404,3 +404,64 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     sub.close().await;
     publisher.close().await;
 }
+
+/// The `a=candidate` lines of `sdp` as (address, port).
+fn candidates(sdp: &str) -> Vec<(String, u16)> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .map(|c| {
+            let f: Vec<&str> = c.split_whitespace().collect();
+            (f[4].to_owned(), f[5].parse().unwrap())
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn media_stays_inside_the_configured_port_range() {
+    let mut cfg = test_config();
+    cfg.media_port_min = 42100;
+    cfg.media_port_max = 42109;
+    let server = TestServer::with(cfg);
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "ranged"})).await;
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.recv().await;
+    let answer = configured["jsep"]["sdp"].as_str().unwrap().to_owned();
+    let cands = candidates(&answer);
+    assert!(!cands.is_empty(), "{answer}");
+    for (_, port) in &cands {
+        assert!((42100..=42109).contains(port), "candidate port {port} outside 42100-42109");
+    }
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "DTLS-SRTP up through the ranged port");
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unreachable() {
+    let mut cfg = test_config();
+    // Still a loopback address, so nothing could leave the machine even if a peer tried it.
+    cfg.public_ip = Some("127.0.0.9".into());
+    // Nothing listens there: gathering gives up after its timeout and answers with host candidates.
+    cfg.ice_servers = vec!["stun:127.0.0.1:3478".into()];
+    let server = TestServer::with(cfg);
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "natted"})).await;
+    let (publisher, offer) = TestPublisher::offer().await;
+    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
+        .await;
+    let configured = ws.recv().await;
+    let answer = configured["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no answer: {configured}"));
+    let hosts: Vec<String> = candidates(answer).into_iter().map(|(ip, _)| ip).collect();
+    assert!(!hosts.is_empty(), "{answer}");
+    assert!(hosts.iter().all(|ip| ip == "127.0.0.9"), "host candidates announce the public address: {hosts:?}");
+    publisher.close().await;
+}

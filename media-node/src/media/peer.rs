@@ -13,6 +13,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::RTCIceServer;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -33,7 +34,7 @@ use webrtc::peer_connection::{
 
 /// ICE gathering on the configured addresses is local and quick; a stuck one must not hold a
 /// request forever.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where peers listen.
 #[derive(Clone, Debug)]
@@ -41,6 +42,45 @@ pub struct MediaSettings {
     /// Addresses to gather host candidates on. A wildcard (`0.0.0.0`) binds every interface but
     /// loopback (webrtc-rs skips it); list `127.0.0.1` explicitly for tests on one machine.
     pub udp_ips: Vec<IpAddr>,
+    /// UDP ports to use (inclusive), so a firewall or a Kubernetes pod can open just these;
+    /// `None` picks ephemeral ports.
+    pub ports: Option<PortRange>,
+    /// The address to announce instead of the bound ones (Janus's `nat_1_1_mapping`), for a
+    /// node behind a 1:1 NAT.
+    pub public_ip: Option<String>,
+    /// STUN/TURN servers peers may use (`stun:` / `turn:` URLs), with TURN credentials.
+    pub ice_servers: Vec<IceServer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IceServer {
+    pub url: String,
+    pub username: String,
+    pub credential: String,
+}
+
+/// An inclusive UDP port range handed out round-robin; ports still in use are skipped.
+#[derive(Clone, Debug)]
+pub struct PortRange {
+    pub min: u16,
+    pub max: u16,
+    next: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl PortRange {
+    pub fn new(min: u16, max: u16) -> Option<Self> {
+        (min > 0 && min <= max).then(|| Self { min, max, next: Arc::new(std::sync::atomic::AtomicU32::new(0)) })
+    }
+
+    fn next_port(&self) -> u16 {
+        let span = u32::from(self.max - self.min) + 1;
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % span;
+        self.min + i as u16
+    }
+
+    fn span(&self) -> u32 {
+        u32::from(self.max - self.min) + 1
+    }
 }
 
 /// What a peer reports to its room.
@@ -157,41 +197,76 @@ fn media_error(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
-/// A PeerConnection on the configured addresses, with no ICE servers yet (network settings
-/// for real deployments come next).
-async fn build_pc(
-    settings: &MediaSettings,
-    media: MediaEngine,
-    registry: Registry,
-    handler: Arc<PublisherHandler>,
-) -> Result<Arc<dyn PeerConnection>, String> {
-    let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:0")).collect();
-    // A server neither resolves nor announces mDNS names (and a multicast socket fails where
-    // no interface takes multicast, as in a container's network namespace).
-    let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
-    let pc = PeerConnectionBuilder::new()
-        .with_setting_engine(setting)
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-        .with_udp_addrs(addrs)
-        .build()
-        .await
-        .map_err(|e| media_error("PeerConnection", e))?;
-    Ok(Arc::new(pc))
+/// A PeerConnection on the configured addresses and port range, announcing the public
+/// address (1:1 NAT) and the configured STUN/TURN servers.
+async fn build_pc(settings: &MediaSettings, handler: Arc<PublisherHandler>) -> Result<Arc<dyn PeerConnection>, String> {
+    let setting = || {
+        // A server neither resolves nor announces mDNS names (and a multicast socket fails
+        // where no interface takes multicast, as in a container's network namespace).
+        // (1:1 NAT is applied to the SDP: webrtc-rs 0.21 stores `nat_1to1_ips` but never uses them.)
+        SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build()
+    };
+    let ice_servers: Vec<RTCIceServer> = settings
+        .ice_servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: vec![s.url.clone()],
+            username: s.username.clone(),
+            credential: s.credential.clone(),
+        })
+        .collect();
+    // With a port range, a port still held by another PeerConnection is skipped.
+    let attempts = settings.ports.as_ref().map_or(1, |r| r.span().min(64));
+    let mut last_error = String::new();
+    for _ in 0..attempts {
+        let port = settings.ports.as_ref().map_or(0, PortRange::next_port);
+        let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:{port}")).collect();
+        // Builders consume the engine and registry, so each attempt makes its own.
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
+        let built = PeerConnectionBuilder::new()
+            .with_setting_engine(setting())
+            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers.clone()).build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
+            .with_udp_addrs(addrs)
+            .build()
+            .await;
+        match built {
+            Ok(pc) => return Ok(Arc::new(pc)),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(media_error("PeerConnection", last_error))
 }
 
 /// The local description once ICE gathering completed (half-trickle: candidates included).
 async fn local_sdp_when_gathered(
+    settings: &MediaSettings,
     pc: &Arc<dyn PeerConnection>,
     gathered: &mut mpsc::Receiver<()>,
 ) -> Result<String, String> {
-    if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_err() {
-        let _ = pc.close().await;
-        return Err("ICE gathering did not complete".into());
+    let complete = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_ok();
+    let sdp = pc.local_description().await.map(|d| match &settings.public_ip {
+        Some(ip) => super::sdp::announce_address(&d.sdp, ip),
+        None => d.sdp,
+    });
+    match sdp {
+        Some(sdp) if complete => Ok(sdp),
+        // A STUN/TURN server that does not answer must not stop a publish: the host
+        // candidates gathered so far still reach peers that can route to them.
+        Some(sdp) if sdp.contains("a=candidate:") => {
+            tracing::warn!("ICE gathering incomplete after {GATHER_TIMEOUT:?} (unreachable ICE server?); answering with the candidates so far");
+            Ok(sdp)
+        }
+        _ => {
+            let _ = pc.close().await;
+            Err("ICE gathering did not complete".into())
+        }
     }
-    pc.local_description().await.map(|d| d.sdp).ok_or_else(|| "no local description".to_owned())
 }
 
 impl PublisherPeer {
@@ -202,10 +277,6 @@ impl PublisherPeer {
         fir_freq: Option<Duration>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
-        let mut media = MediaEngine::default();
-        media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let feeds: HashMap<String, Feed> =
             ["audio", "video"].into_iter().map(|k| (k.to_owned(), broadcast::channel(FEED_CAPACITY).0)).collect();
@@ -218,12 +289,12 @@ impl PublisherPeer {
             fir_freq,
             connected: watch::channel(false).0,
         });
-        let pc = build_pc(settings, media, registry, handler).await?;
+        let pc = build_pc(settings, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
-        let sdp = local_sdp_when_gathered(&pc, &mut gather_done).await?;
+        let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
         Ok((Self { pc, feeds, keyframes }, sdp))
     }
 
@@ -320,10 +391,6 @@ impl SubscriberPeer {
         sources: Vec<Source>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
-        let mut media = MediaEngine::default();
-        media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected, connected_rx) = watch::channel(false);
         let handler = Arc::new(PublisherHandler {
@@ -334,7 +401,7 @@ impl SubscriberPeer {
             fir_freq: None,
             connected,
         });
-        let pc = build_pc(settings, media, registry, handler).await?;
+        let pc = build_pc(settings, handler).await?;
         let mut payload_types = Vec::new();
         let (paused, paused_rx) = watch::channel(false);
         for (i, src) in sources.into_iter().enumerate() {
@@ -362,7 +429,7 @@ impl SubscriberPeer {
         }
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
-        let sdp = local_sdp_when_gathered(&pc, &mut gather_done).await?;
+        let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
         Ok((Self { pc, paused, payload_types }, sdp))
     }
 

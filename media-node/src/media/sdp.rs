@@ -53,8 +53,44 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
     out
 }
 
+/// `sdp` with every host candidate announcing `public_ip` instead of the bound address, as
+/// Janus's `nat_1_1_mapping` does: behind a 1:1 NAT, peers reach the public address and the
+/// NAT delivers to the same port here.
+pub fn announce_address(sdp: &str, public_ip: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        match line.strip_prefix("a=candidate:") {
+            Some(rest) if rest.contains(" typ host") => {
+                // foundation component transport priority ADDRESS port typ host ...
+                let mut fields: Vec<&str> = rest.split(' ').collect();
+                if fields.len() > 5 {
+                    fields[4] = public_ip;
+                }
+                out.push_str("a=candidate:");
+                out.push_str(&fields.join(" "));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_candidates_announce_the_public_address_and_nothing_else_changes() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 42000 typ host\r\n\
+                   a=candidate:2 1 udp 1694498815 1.2.3.4 42000 typ srflx raddr 10.0.0.5 rport 42000\r\n\
+                   c=IN IP4 10.0.0.5\r\n";
+        let out = super::announce_address(sdp, "203.0.113.7");
+        assert_eq!(
+            out,
+            "v=0\r\na=candidate:1 1 udp 2130706431 203.0.113.7 42000 typ host\r\n\
+             a=candidate:2 1 udp 1694498815 1.2.3.4 42000 typ srflx raddr 10.0.0.5 rport 42000\r\n\
+             c=IN IP4 10.0.0.5\r\n"
+        );
+    }
+
     use super::*;
 
     #[test]
