@@ -42,9 +42,7 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         .collect::<Result<Vec<std::net::IpAddr>, String>>()?;
     let ports = match (cfg.media_port_min, cfg.media_port_max) {
         (0, 0) => None,
-        (min, max) => Some(
-            media::peer::PortRange::new(min, max).ok_or(format!("media ports: bad range {min}-{max}"))?,
-        ),
+        (min, max) => Some(media::peer::PortRange::new(min, max).ok_or(format!("media ports: bad range {min}-{max}"))?),
     };
     if let Some(ip) = &cfg.public_ip {
         ip.parse::<std::net::IpAddr>().map_err(|e| format!("public_ip: {ip:?}: {e}"))?;
