@@ -200,10 +200,26 @@ impl TestSubscriber {
     }
 }
 
-/// Publishes from a new [`TestPublisher`] on handle `h` (already joined as a publisher) and
-/// waits until its PeerConnection is up; core events arriving meanwhile are skipped.
-pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPublisher {
-    let (mut publisher, offer) = TestPublisher::offer().await;
+/// Attaches a new handle of session `sid` and joins it to the demo room 1234 as a publisher
+/// showing `display`; returns the handle and its publisher (feed) id.
+pub async fn join_as_publisher(ws: &mut crate::WsClient, sid: u64, display: &str) -> (u64, u64) {
+    let h = ws.attach(sid).await;
+    let joined = ws
+        .message_event(
+            sid,
+            h,
+            serde_json::json!({"request": "join", "room": 1234, "ptype": "publisher", "display": display}),
+        )
+        .await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap_or_else(|| panic!("join failed: {joined}"));
+    (h, feed)
+}
+
+/// Sends `publish` with a new [`TestPublisher`]'s offer on handle `h` (already joined as a
+/// publisher); returns the publisher, not yet connected, and the server's answer SDP. Core
+/// events arriving meanwhile are skipped.
+pub async fn publish_offer(ws: &mut crate::WsClient, sid: u64, h: u64) -> (TestPublisher, String) {
+    let (publisher, offer) = TestPublisher::offer().await;
     let (ack, _) = ws
         .call(serde_json::json!({"janus": "message", "session_id": sid, "handle_id": h,
             "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
@@ -211,7 +227,14 @@ pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPubl
     assert_eq!(ack["janus"], "ack", "{ack}");
     let configured = ws.expect_skipping_core("configured", |m| m["sender"] == h).await;
     let answer = configured["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no answer in {configured}"));
-    publisher.accept(answer).await;
+    (publisher, answer.to_owned())
+}
+
+/// Publishes from a new [`TestPublisher`] on handle `h` (already joined as a publisher) and
+/// waits until its PeerConnection is up; core events arriving meanwhile are skipped.
+pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPublisher {
+    let (mut publisher, answer) = publish_offer(ws, sid, h).await;
+    publisher.accept(&answer).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
     publisher
 }

@@ -1,7 +1,7 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::{publish_via, subscribe_via};
+use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, subscribe_via};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::json;
@@ -125,15 +125,7 @@ async fn a_subscriber_receives_the_publishers_media_starting_on_a_keyframe() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let hp = ws.attach(sid).await;
-    let joined = ws
-        .message_event(
-            sid,
-            hp,
-            json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "videoroom_media_ws-publisher"}),
-        )
-        .await;
-    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "videoroom_media_ws-publisher").await;
     let mut publisher = publish_via(&mut ws, sid, hp).await;
 
     // A subscriber on another connection (and session), multistream API.
@@ -200,8 +192,7 @@ async fn a_publisher_that_trickles_its_candidates_connects() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (h, _) = join_as_publisher(&mut ws, sid, "trickler").await;
     let (mut publisher, offer) = TestPublisher::offer().await;
     // Send the offer without candidates, then trickle them (before and after the offer, as
     // browsers do) and end-of-candidates.
@@ -234,9 +225,7 @@ async fn one_publisher_reaches_twenty_subscribers() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let hp = ws.attach(sid).await;
-    let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
     let mut publisher = publish_via(&mut ws, sid, hp).await;
     let mut sws = WsClient::connect(&server.ws_url).await;
     let ss = sws.create_session().await;
@@ -372,9 +361,7 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let hp = ws.attach(sid).await;
-    let joined = ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
     let mut publisher = publish_via(&mut ws, sid, hp).await;
     let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
     // Count what arrives while the publisher sends for `ms` milliseconds.
@@ -424,14 +411,8 @@ async fn media_stays_inside_the_configured_port_range() {
     let server = TestServer::with(cfg);
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "ranged"})).await;
-    let (mut publisher, offer) = TestPublisher::offer().await;
-    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
-        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
-        .await;
-    let configured = ws.recv().await;
-    let answer = configured["jsep"]["sdp"].as_str().unwrap().to_owned();
+    let (h, _) = join_as_publisher(&mut ws, sid, "ranged").await;
+    let (mut publisher, answer) = publish_offer(&mut ws, sid, h).await;
     let cands = candidates(&answer);
     assert!(!cands.is_empty(), "{answer}");
     for (_, port) in &cands {
@@ -452,15 +433,9 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
     let server = TestServer::with(cfg);
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "natted"})).await;
-    let (publisher, offer) = TestPublisher::offer().await;
-    ws.request(json!({"janus": "message", "session_id": sid, "handle_id": h,
-        "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
-        .await;
-    let configured = ws.recv().await;
-    let answer = configured["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no answer: {configured}"));
-    let hosts: Vec<String> = candidates(answer).into_iter().map(|(ip, _)| ip).collect();
+    let (h, _) = join_as_publisher(&mut ws, sid, "natted").await;
+    let (publisher, answer) = publish_offer(&mut ws, sid, h).await;
+    let hosts: Vec<String> = candidates(&answer).into_iter().map(|(ip, _)| ip).collect();
     assert!(!hosts.is_empty(), "{answer}");
     assert!(hosts.iter().all(|ip| ip == "127.0.0.9"), "host candidates announce the public address: {hosts:?}");
     publisher.close().await;
