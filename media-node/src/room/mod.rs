@@ -47,6 +47,8 @@ pub struct RoomActor {
     subscribers: HashMap<Who, Arc<SubscriberPeer>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
+    /// The participant count last written to the store and told to the agent.
+    announced_participants: u64,
     span: tracing::Span,
 }
 
@@ -67,6 +69,7 @@ impl RoomActor {
     ) -> Self {
         let span = tracing::info_span!("room", room = %state.config().room, node = %node);
         Self {
+            announced_participants: state.participant_count(),
             state,
             node,
             outbox,
@@ -189,7 +192,7 @@ impl RoomActor {
 
     /// A handle that left stays bound so its later requests reach this room's answers ("Not in
     /// a room"); only a destroyed room unbinds (`unbind_left`).
-    fn publish(&mut self, before: u64, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
+    fn publish(&mut self, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
         let media = std::mem::take(&mut out.media);
         self.run_media(media, ctx);
         let room = self.state.config().room;
@@ -207,10 +210,11 @@ impl RoomActor {
         for n in out.notices {
             self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data, n.jsep);
         }
-        let after = self.state.participant_count();
-        if after != before {
-            self.outbox.send(Write::Participants(room, after));
-            self.agent.do_send(Occupancy(room, after));
+        let now = self.state.participant_count();
+        if now != self.announced_participants {
+            self.announced_participants = now;
+            self.outbox.send(Write::Participants(room, now));
+            self.agent.do_send(Occupancy(room, now));
         }
     }
 }
@@ -270,7 +274,6 @@ impl Handler<Sync> for RoomActor {
 
     fn handle(&mut self, Sync(req): Sync, ctx: &mut Context<Self>) -> Self::Result {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let answer = |r: Result<serde_json::Value, shared::janus::errors::VideoRoomError>| SyncAnswer {
             data: r.unwrap_or_else(|e| vr::error(&e)),
             room_closed: false,
@@ -293,14 +296,14 @@ impl Handler<Sync> for RoomActor {
             }
             SyncRequest::Kick { secret, id, .. } => match self.state.kick(secret.as_deref(), id) {
                 Ok((data, out)) => {
-                    self.publish(before, out, false, ctx);
+                    self.publish(out, false, ctx);
                     answer(Ok(data))
                 }
                 Err(e) => answer(Err(e)),
             },
             SyncRequest::Destroy { secret, permanent, .. } => match self.state.destroy(secret.as_deref(), permanent) {
                 Ok((data, out)) => {
-                    self.publish(before, out, true, ctx);
+                    self.publish(out, true, ctx);
                     self.outbox.send(Write::DeleteRoom(self.state.config().room));
                     tracing::info!("room destroyed");
                     actix::ActorContext::stop(ctx);
@@ -323,9 +326,8 @@ impl Handler<Async> for RoomActor {
 
     fn handle(&mut self, m: Async, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let out = self.state.on_async(m.who, &m.transaction, m.name, m.parsed, m.jsep.as_ref());
-        self.publish(before, out, false, ctx);
+        self.publish(out, false, ctx);
     }
 }
 
@@ -334,9 +336,8 @@ impl Handler<Gone> for RoomActor {
 
     fn handle(&mut self, m: Gone, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let out = self.state.on_gone(m.who, m.reason);
-        self.publish(before, out, false, ctx);
+        self.publish(out, false, ctx);
     }
 }
 
@@ -352,7 +353,6 @@ impl Handler<Answered> for RoomActor {
 
     fn handle(&mut self, m: Answered, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let out = match m.result {
             Ok((peer, answer_sdp)) => {
                 let streams = sdp::streams(&answer_sdp);
@@ -372,7 +372,7 @@ impl Handler<Answered> for RoomActor {
                 self.state.publish_failed(m.who, &m.transaction, err)
             }
         };
-        self.publish(before, out, false, ctx);
+        self.publish(out, false, ctx);
     }
 }
 
@@ -402,9 +402,8 @@ impl Handler<PeerNotice> for RoomActor {
                     return;
                 }
                 self.outbox.core_event(session, Event::Hangup { session_id: session, sender: handle, reason });
-                let before = self.state.participant_count();
                 let out = self.state.unpublished(m.who, None);
-                self.publish(before, out, false, ctx);
+                self.publish(out, false, ctx);
             }
         }
     }
@@ -415,7 +414,6 @@ impl Handler<Offered> for RoomActor {
 
     fn handle(&mut self, m: Offered, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let out = match m.result {
             Ok((peer, offer_sdp)) => {
                 let peer = Arc::new(peer);
@@ -433,7 +431,7 @@ impl Handler<Offered> for RoomActor {
                 self.state.subscribe_failed(m.who, &m.transaction, err)
             }
         };
-        self.publish(before, out, false, ctx);
+        self.publish(out, false, ctx);
     }
 }
 
@@ -442,7 +440,6 @@ impl Handler<Started> for RoomActor {
 
     fn handle(&mut self, m: Started, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let before = self.state.participant_count();
         let out = match m.result {
             Ok(()) => {
                 // The new subscriber needs a keyframe to start decoding.
@@ -455,7 +452,7 @@ impl Handler<Started> for RoomActor {
                 Outcome { notices: vec![], membership: vec![], media: vec![] }.with_error(m.who, &m.transaction, &err)
             }
         };
-        self.publish(before, out, false, ctx);
+        self.publish(out, false, ctx);
     }
 }
 
