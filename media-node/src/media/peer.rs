@@ -170,7 +170,12 @@ impl PeerConnectionEventHandler for PublisherHandler {
         tokio::spawn(async move {
             let mut first = true;
             while let Some(ev) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = ev {
+                if let TrackRemoteEvent::OnRtpPacket(mut packet) = ev {
+                    // Subscribers negotiate no header extensions of the publisher's; dropping
+                    // them here, once, also keeps each subscriber's clone of the packet free
+                    // of allocations (an empty Vec clones without one; the payload is shared).
+                    packet.header.extension = false;
+                    packet.header.extensions.clear();
                     if first {
                         first = false;
                         tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), head = ?&packet.payload[..packet.payload.len().min(6)], "first packet");
@@ -489,8 +494,8 @@ struct Gate {
     paused: watch::Receiver<bool>,
 }
 
-/// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type,
-/// no header extensions it did not negotiate) and, for VP8, starts on a keyframe.
+/// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type;
+/// header extensions are already gone) and, for VP8, starts on a keyframe.
 async fn forward(
     mut packets: broadcast::Receiver<rtp::Packet>,
     track: Arc<TrackLocalStaticRTP>,
@@ -523,8 +528,6 @@ async fn forward(
         }
         p.header.ssrc = ssrc;
         p.header.payload_type = payload_type;
-        p.header.extension = false;
-        p.header.extensions.clear();
         if track.write_rtp(p).await.is_err() {
             return;
         }
