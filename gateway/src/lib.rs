@@ -78,6 +78,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
     })
     .workers(workers)
+    .on_connect(no_delay)
     // Signals are ours to handle (drain first), not actix-web's (immediate shutdown).
     .disable_signals()
     .bind((cfg.bind.as_str(), cfg.ws_port))?;
@@ -97,6 +98,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
     })
     .workers(workers)
+    .on_connect(no_delay)
     .disable_signals()
     .bind((cfg.bind.as_str(), cfg.http_port))?;
     let http_addr = first_addr(&http_server.addrs())?;
@@ -115,6 +117,16 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         actix_web::rt::spawn(s);
     }
     Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, dispatcher, servers })
+}
+
+/// Janus replies come in pairs (an ack, then the event): with Nagle's algorithm the second
+/// small write waits for the client's delayed ACK of the first, ~40 ms on Linux.
+fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    }
 }
 
 fn first_addr(addrs: &[SocketAddr]) -> std::io::Result<SocketAddr> {

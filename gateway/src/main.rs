@@ -88,7 +88,9 @@ async fn main() -> std::process::ExitCode {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
-            return std::process::ExitCode::from(1);
+            // Exit now: returning would drop actors that were already started (the in-process
+            // media node's timers) after the runtime, which panics instead of exiting cleanly.
+            std::process::exit(1);
         }
     };
     tracing::info!("Janus WebSocket API: ws://{} (subprotocol janus-protocol)", running.ws);

@@ -1,10 +1,12 @@
 //! A WebRTC test client on webrtc-rs: a publisher that offers one Opus and one VP8 track and
 //! sends synthetic RTP (no encoder: VP8-shaped payloads with a keyframe first).
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp;
@@ -57,7 +59,8 @@ pub struct TestPublisher {
     seq: u16,
 }
 
-fn track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+/// A local track sending `mime` RTP with SSRC `ssrc`.
+pub fn local_track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
     let codec = RTCRtpCodec { mime_type: mime.into(), clock_rate: clock, channels, ..Default::default() };
     let name = format!("test-{ssrc}");
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -73,6 +76,28 @@ fn track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -
     )))
 }
 
+/// A PeerConnection whose ICE uses only `bind` (an IP; each PC gets its own port), with the
+/// default codecs and interceptors and no ICE servers, reporting to `handler`.
+pub async fn peer_connection(bind: &str, handler: Arc<dyn PeerConnectionEventHandler>) -> Arc<dyn PeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    // No mDNS: its multicast socket fails where no interface takes multicast (a private network
+    // namespace), and every candidate here is a plain IP anyway.
+    let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(setting)
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_udp_addrs(vec![format!("{bind}:0")])
+        .build()
+        .await
+        .expect("test PeerConnection");
+    Arc::new(pc)
+}
+
 /// A loopback PeerConnection for a test peer; returns it with its gathering and state signals
 /// (and received packets, when `receive`).
 async fn loopback_pc(
@@ -83,31 +108,20 @@ async fn loopback_pc(
     mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     mpsc::UnboundedReceiver<(String, rtp::Packet)>,
 ) {
-    let mut media = MediaEngine::default();
-    media.register_default_codecs().expect("codecs");
-    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
     let handler = Arc::new(Handler { gathered, state: state_tx, received: receive.then_some(pkt_tx) });
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-        .build()
-        .await
-        .expect("test PeerConnection");
-    (Arc::new(pc), gather_done, states, packets)
+    let pc = peer_connection("127.0.0.1", handler).await;
+    (pc, gather_done, states, packets)
 }
 
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
     pub async fn offer() -> (Self, String) {
         let (pc, mut gather_done, states, _) = loopback_pc(false).await;
-        let audio = track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
-        let video = track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
+        let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
+        let video = local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
         let offer = pc.create_offer(None).await.expect("offer");

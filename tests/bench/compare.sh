@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Portunus standalone, Portunus cluster and Janus 1.1.2 side by side, on this machine, in one run
+# (see BENCHMARKS.md). Each server is pinned to CPU 0 and the load generator to CPU 1; the load
+# generator reads each server's CPU time and memory from /proc. Everything runs inside a private
+# network namespace (../shared/tools/netns-run): Janus gathers no ICE candidates on loopback
+# interfaces, so all peers use 127.0.0.2 there. Needs root.
+#
+#   tests/bench/compare.sh [OUT_DIR]        (default bench-results/<date>)
+#
+# Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), FANOUT_STEPS
+# (default 10,25,50,100,150,200), DURATION (seconds per measurement, default 10), ROOMS (default
+# 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+netns_run=${NETNS_RUN:-$root/../shared/tools/netns-run}
+
+if [ -z "${PORTUNUS_BENCH_INSIDE:-}" ]; then
+    out=${1:-bench-results/$(date -u +%Y%m%d-%H%M%S)}
+    mkdir -p "$out"
+    out=$(cd "$out" && pwd)
+    missing=()
+    command -v janus >/dev/null 2>&1 || missing+=(janus)
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    cargo build --release --locked -p gateway -p media-node -p portunus-tests --bin portunus-gateway \
+        --bin portunus-media-node --bin portunus-loadgen
+    PORTUNUS_BENCH_INSIDE=1 exec "$netns_run" -- "$0" "$out"
+fi
+
+out=$1
+bin=$root/target/release
+SERVERS=${SERVERS:-portunus-standalone portunus-cluster janus}
+FANOUT_STEPS=${FANOUT_STEPS:-10,25,50,100,150,200}
+DURATION=${DURATION:-10}
+ROOMS=${ROOMS:-10}
+CLIENTS=${CLIENTS:-8}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+ICE_IP=127.0.0.2
+work=$(mktemp -d)
+pids=()
+# Stops the servers this script started (SIGTERM, then SIGKILL after 10 s) and waits for them.
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    pids=()
+}
+trap 'cleanup; rm -rf "$work"' EXIT
+
+port_free() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "compare.sh: port $1 is still taken" >&2
+    return 1
+}
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "compare.sh: nothing listens on port $1" >&2
+    return 1
+}
+
+# (taskset, not a shell function: a function in the background is a subshell and $! its PID.)
+
+# Portunus settings shared by both modes: media on the namespace's 127.0.0.2.
+export PORTUNUS_BIND=127.0.0.1 PORTUNUS_WS_PORT=8188 PORTUNUS_HTTP_PORT=8088 PORTUNUS_ADMIN_PORT=7088 \
+    PORTUNUS_MEDIA_IPS=$ICE_IP PORTUNUS_LOG=warn PORTUNUS_WORKERS=1 PORTUNUS_MAX_HANDLES_PER_SESSION=100
+
+start_portunus_standalone() {
+    taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/$1.log" 2>&1 &
+    pids+=($!)
+    server_pids=("$!")
+    wait_port 8188
+}
+
+start_portunus_cluster() {
+    taskset -c "$SERVER_CPU" redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no >"$out/$1-redis.log" 2>&1 &
+    pids+=($!)
+    local redis=$!
+    wait_port 6390
+    PORTUNUS_REDIS_URL=redis://127.0.0.1:6390/ PORTUNUS_NODE_ID=node-1 PORTUNUS_ADMIN_PORT=7089 \
+        taskset -c "$SERVER_CPU" "$bin/portunus-media-node" >"$out/$1-node.log" 2>&1 &
+    pids+=($!)
+    local node=$!
+    PORTUNUS_REDIS_URL=redis://127.0.0.1:6390/ taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/$1.log" 2>&1 &
+    pids+=($!)
+    server_pids=("$!" "$node" "$redis")
+    wait_port 8188
+    # The gateway places rooms only on registered nodes.
+    for _ in $(seq 50); do
+        curl -sf http://127.0.0.1:7088/readyz >/dev/null && break
+        sleep 0.1
+    done
+}
+
+start_janus() {
+    local conf=$work/janus
+    mkdir -p "$conf"
+    local lib=/usr/lib/x86_64-linux-gnu/janus
+    [ -d "$lib" ] || lib=$(dirname "$(dirname "$(find /usr/lib -name libjanus_videoroom.so | head -1)")")
+    cat >"$conf/janus.jcfg" <<JCFG
+general: {
+    configs_folder = "$conf"
+    plugins_folder = "$lib/plugins"
+    transports_folder = "$lib/transports"
+    events_folder = "$lib/events"
+    loggers_folder = "$lib/loggers"
+    debug_level = 2
+    admin_secret = "bench-$RANDOM$RANDOM"
+}
+media: {
+    rtp_port_range = "20000-40000"
+}
+nat: {
+    nice_debug = false
+    ice_enforce_list = "$ICE_IP"
+    ignore_mdns = true
+}
+plugins: {
+    disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so"
+}
+transports: {
+    disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
+}
+loggers: {
+    disable = "libjanus_jsonlog.so"
+}
+JCFG
+    # Compact JSON, as an operator tuning Janus would (the packaged default is indented).
+    printf 'general: {\n    json = "compact"\n    ws = true\n    ws_port = 8188\n}\n' >"$conf/janus.transport.websockets.jcfg"
+    printf 'general: {\n}\n' >"$conf/janus.plugin.videoroom.jcfg"
+    taskset -c "$SERVER_CPU" janus -C "$conf/janus.jcfg" -F "$conf" -o >"$out/$1.log" 2>&1 &
+    pids+=($!)
+    server_pids=("$!")
+    wait_port 8188
+}
+
+loadgen() {
+    local scenario=$1 label=$2
+    shift 2
+    local pid_args=()
+    for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
+    taskset -c "$LOAD_CPU" "$bin/portunus-loadgen" "$scenario" --ws ws://127.0.0.1:8188/ --bind "$ICE_IP" \
+        --label "$label" --duration "$DURATION" --json "$out/$label-$scenario.json" "${pid_args[@]}" "$@" \
+        >"$out/$label-$scenario.out" || echo "compare.sh: $label $scenario failed (see $out/$label-$scenario.out)" >&2
+}
+
+for server in $SERVERS; do
+    # A fresh server per scenario: no scenario pays for the previous one's leftovers.
+    for scenario in signaling rooms fanout; do
+        echo "== $server: $scenario"
+        port_free 8188
+        "start_${server//-/_}" "$server-$scenario"
+        case $scenario in
+            signaling) loadgen signaling "$server" --clients "$CLIENTS" ;;
+            rooms) loadgen rooms "$server" --rooms "$ROOMS" ;;
+            fanout) loadgen fanout "$server" --subscribers "$FANOUT_STEPS" ;;
+        esac
+        cleanup
+    done
+done
+
+"$bin/portunus-loadgen" report --out "$out" --baseline janus "$out"/*.json
+echo "compare.sh: results in $out (results.md, fanout-*.png)"
