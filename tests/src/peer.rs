@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
 };
@@ -25,6 +26,8 @@ struct Handler {
     state: mpsc::UnboundedSender<RTCPeerConnectionState>,
     /// Subscribers: every RTP packet received, with its track's kind.
     received: Option<mpsc::UnboundedSender<(String, rtp::Packet)>>,
+    /// Subscribers: the remote video tracks, to send keyframe requests on.
+    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
 }
 
 #[async_trait::async_trait]
@@ -38,10 +41,13 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.state.send(state);
     }
 
-    async fn on_track(&self, track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>) {
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(received) = self.received.clone() else { return };
+        let kind = track.kind().await.to_string().to_ascii_lowercase();
+        if kind == "video" {
+            self.video_tracks.lock().expect("tracks").push(track.clone());
+        }
         tokio::spawn(async move {
-            let kind = track.kind().await.to_string().to_ascii_lowercase();
             while let Some(ev) = track.poll().await {
                 if let webrtc::media_stream::track_remote::TrackRemoteEvent::OnRtpPacket(p) = ev {
                     let _ = received.send((kind.clone(), p));
@@ -57,6 +63,8 @@ pub struct TestPublisher {
     video: Arc<TrackLocalStaticRTP>,
     pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     seq: u16,
+    /// Keyframe requests (PLI/FIR) received on the video track.
+    keyframe_requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A local track sending `mime` RTP with SSRC `ssrc`.
@@ -77,11 +85,19 @@ pub fn local_track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ss
 }
 
 /// A PeerConnection whose ICE uses only `bind` (an IP; each PC gets its own port), with the
-/// default codecs and interceptors and no ICE servers, reporting to `handler`.
-pub async fn peer_connection(bind: &str, handler: Arc<dyn PeerConnectionEventHandler>) -> Arc<dyn PeerConnection> {
+/// default codecs and interceptors and no ICE servers, reporting to `handler`. With
+/// `keyframe_requests`, PLI/FIR reach the local tracks' `poll()` (whoever asks must poll them).
+pub async fn peer_connection(
+    bind: &str,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    keyframe_requests: bool,
+) -> Arc<dyn PeerConnection> {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
-    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    if keyframe_requests {
+        registry = media_node::media::keyframe_requests::register(registry);
+    }
     // No mDNS: its multicast socket fails where no interface takes multicast (a private network
     // namespace), and every candidate here is a plain IP anyway.
     let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
@@ -98,28 +114,35 @@ pub async fn peer_connection(bind: &str, handler: Arc<dyn PeerConnectionEventHan
     Arc::new(pc)
 }
 
-/// A loopback PeerConnection for a test peer; returns it with its gathering and state signals
-/// (and received packets, when `receive`).
-async fn loopback_pc(
-    receive: bool,
-) -> (
-    Arc<dyn PeerConnection>,
-    mpsc::Receiver<()>,
-    mpsc::UnboundedReceiver<RTCPeerConnectionState>,
-    mpsc::UnboundedReceiver<(String, rtp::Packet)>,
-) {
+/// A loopback PeerConnection for a test peer and its signals. A subscriber (`receive`) gets
+/// the packets it receives and its video tracks; a publisher sees keyframe requests.
+struct LoopbackPc {
+    pc: Arc<dyn PeerConnection>,
+    gather_done: mpsc::Receiver<()>,
+    states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+    packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
+    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
+}
+
+async fn loopback_pc(receive: bool) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
-    let handler = Arc::new(Handler { gathered, state: state_tx, received: receive.then_some(pkt_tx) });
-    let pc = peer_connection("127.0.0.1", handler).await;
-    (pc, gather_done, states, packets)
+    let video_tracks = Arc::default();
+    let handler = Arc::new(Handler {
+        gathered,
+        state: state_tx,
+        received: receive.then_some(pkt_tx),
+        video_tracks: Arc::clone(&video_tracks),
+    });
+    let pc = peer_connection("127.0.0.1", handler, !receive).await;
+    LoopbackPc { pc, gather_done, states, packets, video_tracks }
 }
 
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
     pub async fn offer() -> (Self, String) {
-        let (pc, mut gather_done, states, _) = loopback_pc(false).await;
+        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false).await;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
@@ -128,7 +151,21 @@ impl TestPublisher {
         pc.set_local_description(offer).await.expect("local offer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, audio, video, states, seq: 0 }, sdp)
+        let keyframe_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (track, count) = (video.clone(), keyframe_requests.clone());
+        tokio::spawn(async move {
+            while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
+                let n =
+                    packets.iter().filter(|p| media_node::media::keyframe_requests::is_keyframe_request(p.as_ref()));
+                count.fetch_add(n.count() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        (Self { pc, audio, video, states, seq: 0, keyframe_requests }, sdp)
+    }
+
+    /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
+    pub fn keyframe_requests(&self) -> u64 {
+        self.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn accept(&self, answer_sdp: &str) {
@@ -195,18 +232,34 @@ pub struct TestSubscriber {
     pc: Arc<dyn PeerConnection>,
     pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     pub packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
+    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
 }
 
 impl TestSubscriber {
     pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        let (pc, mut gather_done, states, packets) = loopback_pc(true).await;
+        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks } = loopback_pc(true).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.set_remote_description(offer).await.expect("remote offer");
         let answer = pc.create_answer(None).await.expect("answer");
         pc.set_local_description(answer).await.expect("local answer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, states, packets }, sdp)
+        (Self { pc, states, packets, video_tracks }, sdp)
+    }
+
+    /// Sends a PLI on every video track received so far (as a decoder that lost its
+    /// reference does); returns how many tracks it went out on.
+    pub async fn request_keyframe(&self) -> usize {
+        let tracks = self.video_tracks.lock().expect("tracks").clone();
+        for t in &tracks {
+            let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
+            let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            };
+            t.write_rtcp(vec![Box::new(pli)]).await.expect("PLI");
+        }
+        tracks.len()
     }
 
     pub async fn close(&self) {

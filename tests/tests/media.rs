@@ -440,3 +440,34 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
     assert!(hosts.iter().all(|ip| ip == "127.0.0.9"), "host candidates announce the public address: {hosts:?}");
     publisher.close().await;
 }
+
+/// Keyframes on demand: a subscriber coming up makes the server ask the publisher for one, and
+/// a subscriber's own PLI (a decoder that lost its reference) is relayed to the publisher,
+/// coalesced to about one per 500 ms per track, as Janus does.
+#[actix_web::test]
+async fn keyframe_requests_reach_the_publisher_coalesced() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
+    let mut publisher = publish_via(&mut ws, sid, hp).await;
+    let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
+    for _ in 0..60 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sub.packets.try_recv().is_ok(), "media flows");
+    assert!(publisher.keyframe_requests() >= 1, "the new subscriber's stream asked for a keyframe");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = publisher.keyframe_requests();
+    for _ in 0..10 {
+        assert_eq!(sub.request_keyframe().await, 1, "one video track");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let relayed = publisher.keyframe_requests() - before;
+    // Ten PLIs in 200 ms: one at once, one after the 500 ms pause.
+    assert!((1..=3).contains(&relayed), "{relayed} keyframe requests reached the publisher");
+    sub.close().await;
+    publisher.close().await;
+}

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -145,6 +145,8 @@ impl PeerConnectionEventHandler for PublisherHandler {
                 tokio::spawn(async move {
                     // Keyframe requests (new subscribers, resumes), coalesced, plus one every
                     // `fir_freq` (the room's setting, as Janus) so late decoders recover.
+                    // A request during the pause after a PLI is answered by one PLI after it.
+                    let mut pending = false;
                     loop {
                         let periodic = async {
                             match fir_freq {
@@ -152,17 +154,23 @@ impl PeerConnectionEventHandler for PublisherHandler {
                                 None => std::future::pending::<()>().await,
                             }
                         };
-                        tokio::select! {
-                            r = requests.recv() => if r.is_none() { break },
-                            _ = periodic => {}
+                        if !pending {
+                            tokio::select! {
+                                r = requests.recv() => if r.is_none() { break },
+                                _ = periodic => {}
+                            }
                         }
                         let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
                         let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+                        tracing::debug!(ssrc, "PLI to the publisher");
                         if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
                             break;
                         }
                         tokio::time::sleep(PLI_MIN_INTERVAL).await;
-                        while requests.try_recv().is_ok() {}
+                        pending = false;
+                        while requests.try_recv().is_ok() {
+                            pending = true;
+                        }
                     }
                 });
             }
@@ -231,6 +239,7 @@ async fn build_pc(settings: &MediaSettings, handler: Arc<PublisherHandler>) -> R
         media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
         let registry =
             register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
+        let registry = super::keyframe_requests::register(registry);
         let built = PeerConnectionBuilder::new()
             .with_setting_engine(setting())
             .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers.clone()).build())
@@ -317,9 +326,10 @@ impl PublisherPeer {
         Self { pc: self.pc.clone(), feeds: self.feeds.clone(), keyframes: self.keyframes.clone() }
     }
 
-    /// Asks the publisher for a keyframe (PLI), coalesced.
-    pub fn request_keyframe(&self) {
-        let _ = self.keyframes.send(());
+    /// A handle that asks this publisher for keyframes (PLI, coalesced), for its subscribers'
+    /// streams.
+    pub fn keyframe_requester(&self) -> KeyframeRequester {
+        KeyframeRequester(self.keyframes.clone())
     }
 
     pub async fn close(&self) {
@@ -332,6 +342,18 @@ pub struct Source {
     pub kind: String,
     pub codec: String,
     pub packets: broadcast::Receiver<rtp::Packet>,
+    /// Where the subscriber's keyframe requests (PLI/FIR) for this stream go: its publisher.
+    pub keyframes: KeyframeRequester,
+}
+
+/// Asks a publisher for a keyframe; requests are coalesced at the publisher.
+#[derive(Clone)]
+pub struct KeyframeRequester(mpsc::UnboundedSender<()>);
+
+impl KeyframeRequester {
+    pub fn request(&self) {
+        let _ = self.0.send(());
+    }
 }
 
 fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
@@ -430,7 +452,11 @@ impl SubscriberPeer {
             let (pt_tx, pt_rx) = watch::channel(None);
             payload_types.push(pt_tx);
             let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone(), paused: paused_rx.clone() };
-            tokio::spawn(forward(src.packets, track, ssrc, gate, src.kind == "video" && src.codec == "vp8"));
+            if src.kind == "video" {
+                tokio::spawn(relay_keyframe_requests(track.clone(), src.keyframes.clone()));
+            }
+            let wait_keyframe = (src.kind == "video" && src.codec == "vp8").then_some(src.keyframes);
+            tokio::spawn(forward(src.packets, track, ssrc, gate, wait_keyframe));
         }
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
@@ -487,6 +513,16 @@ fn first_payload_types(sdp: &str) -> Vec<Option<u8>> {
         .collect()
 }
 
+/// Relays a subscriber's PLI/FIR on one stream to its publisher, until the track is unbound.
+async fn relay_keyframe_requests(track: Arc<TrackLocalStaticRTP>, publisher: KeyframeRequester) {
+    while let Some(ev) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
+        if packets.iter().any(|p| super::keyframe_requests::is_keyframe_request(p.as_ref())) {
+            publisher.request();
+        }
+    }
+}
+
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up.
 struct Gate {
     payload_type: watch::Receiver<Option<u8>>,
@@ -495,21 +531,26 @@ struct Gate {
 }
 
 /// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type;
-/// header extensions are already gone) and, for VP8, starts on a keyframe.
+/// header extensions are already gone) and, for VP8 (`keyframes` given), starts on a keyframe,
+/// asking the publisher for one as soon as the stream could flow (DTLS up, answer applied):
+/// one asked for earlier may have arrived before the subscriber could receive it.
 async fn forward(
     mut packets: broadcast::Receiver<rtp::Packet>,
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     mut gate: Gate,
-    wait_keyframe: bool,
+    keyframes: Option<KeyframeRequester>,
 ) {
+    let wait_keyframe = keyframes.is_some();
     let mut waiting = wait_keyframe;
+    let mut asked = false;
     loop {
         let mut p = match packets.recv().await {
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
                 waiting = wait_keyframe;
+                asked = false;
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -517,14 +558,21 @@ async fn forward(
         let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
         if !*gate.connected.borrow_and_update() || *gate.paused.borrow_and_update() {
             waiting = wait_keyframe;
+            asked = false;
             continue;
         }
         if waiting {
             if !vp8_is_keyframe(&p.payload) {
+                if let (Some(k), false) = (&keyframes, asked) {
+                    tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
+                    k.request();
+                    asked = true;
+                }
                 continue;
             }
             tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
             waiting = false;
+            asked = false;
         }
         p.header.ssrc = ssrc;
         p.header.payload_type = payload_type;

@@ -105,17 +105,6 @@ impl RoomActor {
         ctx.stop();
     }
 
-    /// Sends a transition's events and membership changes, in that transition's order:
-    /// bindings first, so a client that reacts to `joined` finds its handle routed here.
-    /// Asks the publishers `subscriber` receives from for a keyframe.
-    fn request_keyframes_for(&self, subscriber: Who) {
-        for source in self.state.sources_of(subscriber) {
-            if let Some(p) = self.peers.get(&source) {
-                p.request_keyframe();
-            }
-        }
-    }
-
     /// Starts the PeerConnection work a transition asked for.
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
@@ -136,8 +125,13 @@ impl RoomActor {
                     let sources: Option<Vec<Source>> = streams
                         .iter()
                         .map(|st| {
-                            let packets = self.peers.get(&st.feed_who)?.feed(&st.kind)?;
-                            Some(Source { kind: st.kind.clone(), codec: st.codec.clone(), packets })
+                            let publisher = self.peers.get(&st.feed_who)?;
+                            Some(Source {
+                                kind: st.kind.clone(),
+                                codec: st.codec.clone(),
+                                packets: publisher.feed(&st.kind)?,
+                                keyframes: publisher.keyframe_requester(),
+                            })
                         })
                         .collect();
                     let Some(sources) = sources else {
@@ -169,9 +163,6 @@ impl RoomActor {
                     if let Some(peer) = self.subscribers.get(&who) {
                         peer.set_paused(paused);
                     }
-                    if !paused {
-                        self.request_keyframes_for(who);
-                    }
                 }
                 MediaAction::Close { who } => {
                     self.early_candidates.remove(&who);
@@ -190,6 +181,8 @@ impl RoomActor {
         }
     }
 
+    /// Sends a transition's events and membership changes, in that transition's order:
+    /// bindings first, so a client that reacts to `joined` finds its handle routed here.
     /// A handle that left stays bound so its later requests reach this room's answers ("Not in
     /// a room"); only a destroyed room unbinds (`unbind_left`).
     fn publish(&mut self, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
@@ -385,8 +378,6 @@ impl Handler<PeerNotice> for RoomActor {
         match m.event {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
-                // A subscriber just came up: it needs a keyframe to start decoding.
-                self.request_keyframes_for(m.who);
             }
             PeerEvent::Receiving(kind) => {
                 let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
@@ -441,11 +432,8 @@ impl Handler<Started> for RoomActor {
     fn handle(&mut self, m: Started, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         let out = match m.result {
-            Ok(()) => {
-                // The new subscriber needs a keyframe to start decoding.
-                self.request_keyframes_for(m.who);
-                self.state.started(m.who, &m.transaction)
-            }
+            // Its streams ask their publishers for a keyframe once they can flow (media::peer).
+            Ok(()) => self.state.started(m.who, &m.transaction),
             Err(e) => {
                 let err =
                     VideoRoomError::new(VideoRoomCode::InvalidSdp, format!("Error processing the SDP answer: {e}"));

@@ -560,14 +560,6 @@ impl RoomState {
         )
     }
 
-    /// The publishers a subscriber receives from (to ask them for keyframes).
-    pub fn sources_of(&self, who: Who) -> Vec<Who> {
-        let mut v: Vec<Who> =
-            self.subscriptions.get(&who).map(|s| s.streams.iter().map(|x| x.feed_who).collect()).unwrap_or_default();
-        v.dedup();
-        v
-    }
-
     /// What `who` publishes, if anything.
     pub fn publication(&self, who: Who) -> Option<&Published> {
         match self.slots.get(&who) {

@@ -4,6 +4,7 @@
 //! latency are computed at the receiver for Portunus and Janus alike.
 
 use crate::client::Result;
+use media_node::media::keyframe_requests::is_keyframe_request;
 use portunus_tests::peer::{local_track, peer_connection};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -14,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -42,15 +43,15 @@ pub struct Traffic {
     pub audio_pps: u32,
     pub audio_bytes: usize,
     pub fps: u32,
-    /// A keyframe every this many frames (the generator does not answer PLI).
+    /// A keyframe every this many frames, and whenever one is requested.
     pub keyframe_every: u32,
 }
 
 impl Default for Traffic {
-    /// ~1.5 Mbit/s of video in ~130 packets/s (30 frames/s, a keyframe each second) and one
+    /// ~1.5 Mbit/s of video in ~130 packets/s (30 frames/s, a keyframe every 3 s) and one
     /// Opus-sized audio packet every 20 ms.
     fn default() -> Self {
-        Self { video_pps: 130, video_bytes: 1400, audio_pps: 50, audio_bytes: 120, fps: 30, keyframe_every: 30 }
+        Self { video_pps: 130, video_bytes: 1400, audio_pps: 50, audio_bytes: 120, fps: 30, keyframe_every: 90 }
     }
 }
 
@@ -160,8 +161,10 @@ impl Peer {
     async fn new(bind: &str, recv: Option<(Arc<RecvStats>, Arc<OnceLock<Instant>>)>) -> Self {
         let (gathered_tx, gathered) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
+        // Publishers answer keyframe requests, as an encoder does.
+        let publisher = recv.is_none();
         let handler = Arc::new(Handler { gathered: gathered_tx, connected: connected_tx, recv });
-        Self { pc: peer_connection(bind, handler).await, gathered, connected }
+        Self { pc: peer_connection(bind, handler, publisher).await, gathered, connected }
     }
 
     /// The local description once gathering completes (half-trickle: candidates included).
@@ -210,10 +213,21 @@ impl LoadPublisher {
         self.peer.connected(Duration::from_secs(10)).await
     }
 
-    /// Starts sending `traffic` until the publisher is closed.
+    /// Starts sending `traffic` until the publisher is closed; a keyframe request (PLI/FIR)
+    /// makes the next video frame a keyframe.
     pub fn start(&mut self, traffic: Traffic) {
         let (audio, video, stats) = (self.audio.clone(), self.video.clone(), self.stats.clone());
-        self.pacer = Some(actix_web::rt::spawn(pace(audio, video, self.ssrcs, stats, traffic)));
+        let requested = Arc::new(AtomicBool::new(false));
+        let (track, flag) = (video.clone(), requested.clone());
+        actix_web::rt::spawn(async move {
+            while let Some(ev) = track.poll().await {
+                let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
+                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                    flag.store(true, Relaxed);
+                }
+            }
+        });
+        self.pacer = Some(actix_web::rt::spawn(pace(audio, video, self.ssrcs, stats, requested, traffic)));
     }
 
     pub async fn close(mut self) {
@@ -257,6 +271,7 @@ async fn pace(
     video: Arc<TrackLocalStaticRTP>,
     (assrc, vssrc): (u32, u32),
     stats: Arc<SendStats>,
+    keyframe_requested: Arc<AtomicBool>,
     t: Traffic,
 ) {
     // Payload types as the publisher offered them (webrtc-rs defaults: Opus 111, VP8 96).
@@ -280,7 +295,7 @@ async fn pace(
             credit += t.video_pps as f64 / t.fps as f64;
             let n = credit.floor().max(1.0) as u32;
             credit -= n as f64;
-            let key = frame % t.keyframe_every.max(1) == 0;
+            let key = frame % t.keyframe_every.max(1) == 0 || keyframe_requested.swap(false, Relaxed);
             for i in 0..n {
                 // VP8 payload descriptor (S bit on a frame's first packet), then the first
                 // byte of the frame header: bit 0 clear marks a keyframe.
