@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -f /usr/share/janus/demos/videoroomtest.html ] || missing+=(janus-demos)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The load generator's report draws its plots' text with this font.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing+=(util-linux iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/deps.sh: installing ${missing[*]}"
