@@ -5,10 +5,13 @@
 # network namespace (../shared/tools/netns-run): Janus gathers no ICE candidates on loopback
 # interfaces, so all peers use 127.0.0.2 there. Needs root.
 #
-#   tests/bench/compare.sh [OUT_DIR]        (default bench-results/<date>)
+#   tests/bench/compare.sh [OUT_DIR]        (default tests/bench/results/<date>)
+#
+# OUT_DIR gets each run's JSON, results.md and the plots; server and load generator output goes
+# to OUT_DIR/logs.
 #
 # Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), FANOUT_STEPS
-# (default 10,25,50,100,150,200), DURATION (seconds per measurement, default 10), ROOMS (default
+# (default 10,25,50,100,150,200,300), DURATION (seconds per measurement, default 10), ROOMS (default
 # 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,8 +19,8 @@ root=$(pwd)
 netns_run=${NETNS_RUN:-$root/../shared/tools/netns-run}
 
 if [ -z "${PORTUNUS_BENCH_INSIDE:-}" ]; then
-    out=${1:-bench-results/$(date -u +%Y%m%d-%H%M%S)}
-    mkdir -p "$out"
+    out=${1:-tests/bench/results/$(date -u +%Y%m%d-%H%M%S)}
+    mkdir -p "$out/logs"
     out=$(cd "$out" && pwd)
     missing=()
     command -v janus >/dev/null 2>&1 || missing+=(janus)
@@ -35,7 +38,7 @@ fi
 out=$1
 bin=$root/target/release
 SERVERS=${SERVERS:-portunus-standalone portunus-cluster janus}
-FANOUT_STEPS=${FANOUT_STEPS:-10,25,50,100,150,200}
+FANOUT_STEPS=${FANOUT_STEPS:-10,25,50,100,150,200,300}
 DURATION=${DURATION:-10}
 ROOMS=${ROOMS:-10}
 CLIENTS=${CLIENTS:-8}
@@ -81,22 +84,22 @@ export PORTUNUS_BIND=127.0.0.1 PORTUNUS_WS_PORT=8188 PORTUNUS_HTTP_PORT=8088 POR
     PORTUNUS_MEDIA_IPS=$ICE_IP PORTUNUS_LOG=warn PORTUNUS_WORKERS=1 PORTUNUS_MAX_HANDLES_PER_SESSION=100
 
 start_portunus_standalone() {
-    taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/$1.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/logs/$1.log" 2>&1 &
     pids+=($!)
     server_pids=("$!")
     wait_port 8188
 }
 
 start_portunus_cluster() {
-    taskset -c "$SERVER_CPU" redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no >"$out/$1-redis.log" 2>&1 &
+    taskset -c "$SERVER_CPU" redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no >"$out/logs/$1-redis.log" 2>&1 &
     pids+=($!)
     local redis=$!
     wait_port 6390
     PORTUNUS_REDIS_URL=redis://127.0.0.1:6390/ PORTUNUS_NODE_ID=node-1 PORTUNUS_ADMIN_PORT=7089 \
-        taskset -c "$SERVER_CPU" "$bin/portunus-media-node" >"$out/$1-node.log" 2>&1 &
+        taskset -c "$SERVER_CPU" "$bin/portunus-media-node" >"$out/logs/$1-node.log" 2>&1 &
     pids+=($!)
     local node=$!
-    PORTUNUS_REDIS_URL=redis://127.0.0.1:6390/ taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/$1.log" 2>&1 &
+    PORTUNUS_REDIS_URL=redis://127.0.0.1:6390/ taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/logs/$1.log" 2>&1 &
     pids+=($!)
     server_pids=("$!" "$node" "$redis")
     wait_port 8188
@@ -143,7 +146,7 @@ JCFG
     # Compact JSON, as an operator tuning Janus would (the packaged default is indented).
     printf 'general: {\n    json = "compact"\n    ws = true\n    ws_port = 8188\n}\n' >"$conf/janus.transport.websockets.jcfg"
     printf 'general: {\n}\n' >"$conf/janus.plugin.videoroom.jcfg"
-    taskset -c "$SERVER_CPU" janus -C "$conf/janus.jcfg" -F "$conf" -o >"$out/$1.log" 2>&1 &
+    taskset -c "$SERVER_CPU" janus -C "$conf/janus.jcfg" -F "$conf" -o >"$out/logs/$1.log" 2>&1 &
     pids+=($!)
     server_pids=("$!")
     wait_port 8188
@@ -156,7 +159,7 @@ loadgen() {
     for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
     taskset -c "$LOAD_CPU" "$bin/portunus-loadgen" "$scenario" --ws ws://127.0.0.1:8188/ --bind "$ICE_IP" \
         --label "$label" --duration "$DURATION" --json "$out/$label-$scenario.json" "${pid_args[@]}" "$@" \
-        >"$out/$label-$scenario.out" || echo "compare.sh: $label $scenario failed (see $out/$label-$scenario.out)" >&2
+        >"$out/logs/$label-$scenario.out" || echo "compare.sh: $label $scenario failed (see $out/logs/$label-$scenario.out)" >&2
 }
 
 for server in $SERVERS; do

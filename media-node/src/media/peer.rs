@@ -6,7 +6,7 @@
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -18,7 +18,10 @@ use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use shared::janus::request::Candidate;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -179,11 +182,7 @@ impl PeerConnectionEventHandler for PublisherHandler {
             let mut first = true;
             while let Some(ev) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(mut packet) = ev {
-                    // Subscribers negotiate no header extensions of the publisher's; dropping
-                    // them here, once, also keeps each subscriber's clone of the packet free
-                    // of allocations (an empty Vec clones without one; the payload is shared).
-                    packet.header.extension = false;
-                    packet.header.extensions.clear();
+                    strip_extensions(&mut packet);
                     if first {
                         first = false;
                         tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), head = ?&packet.payload[..packet.payload.len().min(6)], "first packet");
@@ -210,9 +209,41 @@ fn media_error(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
+/// Which way media goes on a PeerConnection: each direction gets only the interceptors it uses,
+/// because every interceptor costs every packet (the chain moves each one through each stage).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// A publisher's: receives media; sends NACKs, receiver reports, TWCC feedback and PLIs.
+    Receive,
+    /// A subscriber's: sends media; answers NACKs, sends sender reports, hears PLI/FIR.
+    Send,
+}
+
+fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registry, String> {
+    match direction {
+        Direction::Receive => {
+            register_default_interceptors(Registry::new(), media).map_err(|e| media_error("interceptors", e))
+        }
+        Direction::Send => {
+            for parameter in ["", "pli"] {
+                let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };
+                media.register_feedback(fb, RtpCodecKind::Video);
+            }
+            let registry = Registry::new()
+                .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                .with(Slot::SenderReport, SenderReportBuilder::new().build());
+            Ok(super::keyframe_requests::register(registry))
+        }
+    }
+}
+
 /// A PeerConnection on the configured addresses and port range, announcing the public
 /// address (1:1 NAT) and the configured STUN/TURN servers.
-async fn build_pc(settings: &MediaSettings, handler: Arc<PublisherHandler>) -> Result<Arc<dyn PeerConnection>, String> {
+async fn build_pc(
+    settings: &MediaSettings,
+    direction: Direction,
+    handler: Arc<PublisherHandler>,
+) -> Result<Arc<dyn PeerConnection>, String> {
     let setting = || {
         // A server neither resolves nor announces mDNS names (and a multicast socket fails
         // where no interface takes multicast, as in a container's network namespace).
@@ -237,9 +268,7 @@ async fn build_pc(settings: &MediaSettings, handler: Arc<PublisherHandler>) -> R
         // Builders consume the engine and registry, so each attempt makes its own.
         let mut media = MediaEngine::default();
         media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(|e| media_error("interceptors", e))?;
-        let registry = super::keyframe_requests::register(registry);
+        let registry = interceptors(direction, &mut media)?;
         let built = PeerConnectionBuilder::new()
             .with_setting_engine(setting())
             .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers.clone()).build())
@@ -303,7 +332,7 @@ impl PublisherPeer {
             fir_freq,
             connected: watch::channel(false).0,
         });
-        let pc = build_pc(settings, handler).await?;
+        let pc = build_pc(settings, Direction::Receive, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
@@ -428,7 +457,7 @@ impl SubscriberPeer {
             fir_freq: None,
             connected,
         });
-        let pc = build_pc(settings, handler).await?;
+        let pc = build_pc(settings, Direction::Send, handler).await?;
         let mut payload_types = Vec::new();
         let (paused, paused_rx) = watch::channel(false);
         for (i, src) in sources.into_iter().enumerate() {
@@ -523,6 +552,20 @@ async fn relay_keyframe_requests(track: Arc<TrackLocalStaticRTP>, publisher: Key
     }
 }
 
+/// Once per packet at the publisher: subscribers negotiate none of the publisher's header
+/// extensions, and without them each subscriber's clone of the packet allocates nothing (an
+/// empty Vec clones without allocating; the payload is shared `Bytes`).
+pub fn strip_extensions(packet: &mut rtp::Packet) {
+    packet.header.extension = false;
+    packet.header.extensions.clear();
+}
+
+/// Per packet per subscriber: its own SSRC and the payload type its answer chose.
+pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
+    packet.header.ssrc = ssrc;
+    packet.header.payload_type = payload_type;
+}
+
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up.
 struct Gate {
     payload_type: watch::Receiver<Option<u8>>,
@@ -574,8 +617,7 @@ async fn forward(
             waiting = false;
             asked = false;
         }
-        p.header.ssrc = ssrc;
-        p.header.payload_type = payload_type;
+        rewrite_for_subscriber(&mut p, ssrc, payload_type);
         if track.write_rtp(p).await.is_err() {
             return;
         }

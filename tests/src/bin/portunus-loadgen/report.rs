@@ -265,7 +265,8 @@ fn plots(a: &ReportArgs, servers: &[String], fanouts: &[Option<&Value>], ns: &BT
             .build_cartesian_2d(0f64..max_n * 1.05, 0f64..max_y)?;
         chart.configure_mesh().x_desc("subscribers (N)").y_desc(y).label_style(("sans-serif", 14)).draw()?;
         for (i, (server, points)) in servers.iter().zip(&data).enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            // Colours that read on white, in a fixed order (the baseline is last).
+            let color = [BLUE, RED, BLACK, GREEN, MAGENTA, CYAN][i % 6].to_rgba();
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
                 .label(server.as_str())
