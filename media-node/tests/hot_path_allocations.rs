@@ -4,7 +4,7 @@
 //! A counting global allocator checks it. (What webrtc-rs allocates below `write_rtp` is
 //! measured in BENCHMARKS.md, not here.)
 
-use media_node::media::peer::{rewrite_for_subscriber, strip_extensions};
+use media_node::media::forward::{rewrite_for_subscriber, strip_extensions};
 use rtc::rtp;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

@@ -364,8 +364,8 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
     let mut publisher = publish_via(&mut ws, sid, hp).await;
     let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
-    // Count what arrives while the publisher sends for `ms` milliseconds.
-    async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool)> {
+    // What arrives while the publisher sends for `ms` milliseconds: (kind, keyframe, sequence).
+    async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool, u16)> {
         for _ in 0..ms / 10 {
             publisher.send().await;
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -373,11 +373,13 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut got = Vec::new();
         while let Ok((kind, p)) = sub.packets.try_recv() {
-            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0)));
+            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number));
         }
         got
     }
-    assert!(flow(&mut publisher, &mut sub, 800).await.len() > 20, "flowing before the pause");
+    let before = flow(&mut publisher, &mut sub, 800).await;
+    assert!(before.len() > 20, "flowing before the pause");
+    let last_video = before.iter().rev().find(|(k, _, _)| k == "video").expect("video before the pause").2;
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "pause"}})).await;
     let paused = ws.expect_skipping_core("paused", |m| m["sender"] == hs).await;
     assert_eq!(paused["plugindata"]["data"]["paused"], "ok");
@@ -386,8 +388,11 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     let started = ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
     assert_eq!(started["plugindata"]["data"]["started"], "ok");
     let again = flow(&mut publisher, &mut sub, 800).await;
-    let first_video = again.iter().find(|(k, _)| k == "video").expect("video resumes");
+    let first_video = again.iter().find(|(k, _, _)| k == "video").expect("video resumes");
     assert!(first_video.1, "video resumes on a keyframe");
+    // Seamless for the subscriber's jitter buffer: the sequence goes on where it stopped,
+    // although the publisher sent ~60 packets meanwhile.
+    assert_eq!(first_video.2, last_video.wrapping_add(1), "sequence numbers continue across the pause");
     sub.close().await;
     publisher.close().await;
 }

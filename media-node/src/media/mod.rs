@@ -1,8 +1,10 @@
-//! Media: WebRTC peers for publishers and subscribers on webrtc-rs. `peer` is the only module
-//! that imports webrtc-rs (with `keyframe_requests`, an interceptor for its `rtc` core), so the
-//! library can be swapped (str0m, the sans-IO `rtc` core) without touching rooms; `sdp` reads
-//! what the room needs to announce from an SDP.
+//! Media: WebRTC peers for publishers and subscribers on webrtc-rs. Only this module imports
+//! webrtc-rs, so the library can be swapped (str0m, the sans-IO `rtc` core) without touching
+//! rooms: `peer` sets PeerConnections up, `forward` is the per-packet path from a publisher's
+//! track to its subscribers', `keyframe_requests` an interceptor for the `rtc` core, and `sdp`
+//! reads what the room needs to announce from an SDP.
 
+pub mod forward;
 pub mod keyframe_requests;
 pub mod peer;
 pub mod sdp;

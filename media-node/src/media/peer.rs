@@ -5,6 +5,7 @@
 //! receive trickled server candidates), reports its state as [`PeerEvent`]s, and reads the
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
+use super::forward::{forward, relay_keyframe_requests, strip_extensions, Gate, KeyframeRequester};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -358,7 +359,7 @@ impl PublisherPeer {
     /// A handle that asks this publisher for keyframes (PLI, coalesced), for its subscribers'
     /// streams.
     pub fn keyframe_requester(&self) -> KeyframeRequester {
-        KeyframeRequester(self.keyframes.clone())
+        KeyframeRequester::new(self.keyframes.clone())
     }
 
     pub async fn close(&self) {
@@ -373,16 +374,6 @@ pub struct Source {
     pub packets: broadcast::Receiver<rtp::Packet>,
     /// Where the subscriber's keyframe requests (PLI/FIR) for this stream go: its publisher.
     pub keyframes: KeyframeRequester,
-}
-
-/// Asks a publisher for a keyframe; requests are coalesced at the publisher.
-#[derive(Clone)]
-pub struct KeyframeRequester(mpsc::UnboundedSender<()>);
-
-impl KeyframeRequester {
-    pub fn request(&self) {
-        let _ = self.0.send(());
-    }
 }
 
 fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
@@ -401,34 +392,6 @@ fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
         sdp_fmtp_line: fmtp.into(),
         ..Default::default()
     })
-}
-
-/// VP8 keyframe check on an RTP payload (Janus's `janus_vp8_is_keyframe`): the payload
-/// descriptor, then the frame header whose lowest bit is 0 on keyframes.
-pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else { return false };
-    let start_of_partition = first & 0x10 != 0;
-    let partition_id = first & 0x07;
-    if !start_of_partition || partition_id != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if first & 0x80 != 0 {
-        // X: extension byte with I, L, T, K flags.
-        let Some(&x) = payload.get(i) else { return false };
-        i += 1;
-        if x & 0x80 != 0 {
-            let Some(&pid) = payload.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    payload.get(i).is_some_and(|b| b & 0x01 == 0)
 }
 
 /// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
@@ -463,6 +426,7 @@ impl SubscriberPeer {
         for (i, src) in sources.into_iter().enumerate() {
             let codec =
                 rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+            let clock_rate = codec.clock_rate;
             let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
             let name = format!("portunus-{i}-{ssrc}");
@@ -485,7 +449,7 @@ impl SubscriberPeer {
                 tokio::spawn(relay_keyframe_requests(track.clone(), src.keyframes.clone()));
             }
             let wait_keyframe = (src.kind == "video" && src.codec == "vp8").then_some(src.keyframes);
-            tokio::spawn(forward(src.packets, track, ssrc, gate, wait_keyframe));
+            tokio::spawn(forward(src.packets, track, ssrc, clock_rate, gate, wait_keyframe));
         }
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
@@ -542,101 +506,9 @@ fn first_payload_types(sdp: &str) -> Vec<Option<u8>> {
         .collect()
 }
 
-/// Relays a subscriber's PLI/FIR on one stream to its publisher, until the track is unbound.
-async fn relay_keyframe_requests(track: Arc<TrackLocalStaticRTP>, publisher: KeyframeRequester) {
-    while let Some(ev) = track.poll().await {
-        let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
-        if packets.iter().any(|p| super::keyframe_requests::is_keyframe_request(p.as_ref())) {
-            publisher.request();
-        }
-    }
-}
-
-/// Once per packet at the publisher: subscribers negotiate none of the publisher's header
-/// extensions, and without them each subscriber's clone of the packet allocates nothing (an
-/// empty Vec clones without allocating; the payload is shared `Bytes`).
-pub fn strip_extensions(packet: &mut rtp::Packet) {
-    packet.header.extension = false;
-    packet.header.extensions.clear();
-}
-
-/// Per packet per subscriber: its own SSRC and the payload type its answer chose.
-pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
-    packet.header.ssrc = ssrc;
-    packet.header.payload_type = payload_type;
-}
-
-/// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up.
-struct Gate {
-    payload_type: watch::Receiver<Option<u8>>,
-    connected: watch::Receiver<bool>,
-    paused: watch::Receiver<bool>,
-}
-
-/// One subscriber stream: rewrites each packet for this subscriber (its SSRC and payload type;
-/// header extensions are already gone) and, for VP8 (`keyframes` given), starts on a keyframe,
-/// asking the publisher for one as soon as the stream could flow (DTLS up, answer applied):
-/// one asked for earlier may have arrived before the subscriber could receive it.
-async fn forward(
-    mut packets: broadcast::Receiver<rtp::Packet>,
-    track: Arc<TrackLocalStaticRTP>,
-    ssrc: u32,
-    mut gate: Gate,
-    keyframes: Option<KeyframeRequester>,
-) {
-    let wait_keyframe = keyframes.is_some();
-    let mut waiting = wait_keyframe;
-    let mut asked = false;
-    loop {
-        let mut p = match packets.recv().await {
-            Ok(p) => p,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::debug!(dropped = n, "slow subscriber dropped packets");
-                waiting = wait_keyframe;
-                asked = false;
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
-        if !*gate.connected.borrow_and_update() || *gate.paused.borrow_and_update() {
-            waiting = wait_keyframe;
-            asked = false;
-            continue;
-        }
-        if waiting {
-            if !vp8_is_keyframe(&p.payload) {
-                if let (Some(k), false) = (&keyframes, asked) {
-                    tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
-                    k.request();
-                    asked = true;
-                }
-                continue;
-            }
-            tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
-            waiting = false;
-            asked = false;
-        }
-        rewrite_for_subscriber(&mut p, ssrc, payload_type);
-        if track.write_rtp(p).await.is_err() {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vp8_keyframes_are_recognised() {
-        assert!(vp8_is_keyframe(&[0x10, 0x00, 0x00]));
-        assert!(!vp8_is_keyframe(&[0x10, 0x01, 0x00]), "inter frame");
-        assert!(!vp8_is_keyframe(&[0x00, 0x00]), "not the start of a partition");
-        // Extended descriptor with a 15-bit picture id.
-        assert!(vp8_is_keyframe(&[0x90, 0x80, 0x81, 0x23, 0x00]));
-        assert!(!vp8_is_keyframe(&[]));
-    }
 
     #[test]
     fn payload_types_come_from_each_m_line() {

@@ -1,0 +1,247 @@
+//! The RTP hot path from a publisher's track to each subscriber's: what happens to every
+//! packet, kept apart from PeerConnection setup (`peer`). Nothing here crosses an actor mailbox
+//! or the bus, copies a payload, or allocates per packet per subscriber
+//! (`tests/hot_path_allocations.rs` counts).
+
+use rtc::rtp;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+/// Asks a publisher for a keyframe; requests are coalesced at the publisher.
+#[derive(Clone)]
+pub struct KeyframeRequester(mpsc::UnboundedSender<()>);
+
+impl KeyframeRequester {
+    pub(super) fn new(tx: mpsc::UnboundedSender<()>) -> Self {
+        Self(tx)
+    }
+
+    pub fn request(&self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Once per packet at the publisher: subscribers negotiate none of the publisher's header
+/// extensions, and without them each subscriber's clone of the packet allocates nothing (an
+/// empty Vec clones without allocating; the payload is shared `Bytes`).
+pub fn strip_extensions(packet: &mut rtp::Packet) {
+    packet.header.extension = false;
+    packet.header.extensions.clear();
+}
+
+/// Per packet per subscriber: its own SSRC and the payload type its answer chose.
+pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
+    packet.header.ssrc = ssrc;
+    packet.header.payload_type = payload_type;
+}
+
+/// A subscriber stream's sequence numbers and timestamps: continuous across the gaps Portunus
+/// makes (a pause, a slow subscriber's dropped packets, the wait for a keyframe), so the
+/// subscriber's jitter buffer sees one unbroken stream, while a gap the publisher's network
+/// made stays a gap the subscriber can NACK. After a gap of ours the timestamp advances by the
+/// time that passed (Janus's switching context does the same).
+pub struct Rewriter {
+    clock_rate: u32,
+    seq_offset: u16,
+    ts_offset: u32,
+    /// The newest packet sent: (sequence number, timestamp, when).
+    last: Option<(u16, u32, Instant)>,
+    rebase: bool,
+}
+
+impl Rewriter {
+    pub fn new(clock_rate: u32) -> Self {
+        Self { clock_rate, seq_offset: 0, ts_offset: 0, last: None, rebase: false }
+    }
+
+    /// The stream resumes after a gap of our making: the next packet continues the sequence.
+    pub fn rebase(&mut self) {
+        self.rebase = true;
+    }
+
+    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: Instant) {
+        let h = &mut packet.header;
+        if std::mem::take(&mut self.rebase) {
+            if let Some((seq, ts, at)) = self.last {
+                let ticks = (now.saturating_duration_since(at).as_secs_f64() * f64::from(self.clock_rate)) as u32;
+                self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
+                self.ts_offset = ts.wrapping_add(ticks.max(1)).wrapping_sub(h.timestamp);
+            }
+        }
+        h.sequence_number = h.sequence_number.wrapping_add(self.seq_offset);
+        h.timestamp = h.timestamp.wrapping_add(self.ts_offset);
+        // A reordered (older) packet does not move the sequence back.
+        let newer = self.last.is_none_or(|(seq, _, _)| (h.sequence_number.wrapping_sub(seq) as i16) > 0);
+        if newer {
+            self.last = Some((h.sequence_number, h.timestamp, now));
+        }
+    }
+}
+
+/// VP8 keyframe check on an RTP payload (Janus's `janus_vp8_is_keyframe`): the payload
+/// descriptor, then the frame header whose lowest bit is 0 on keyframes.
+pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else { return false };
+    let start_of_partition = first & 0x10 != 0;
+    let partition_id = first & 0x07;
+    if !start_of_partition || partition_id != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if first & 0x80 != 0 {
+        // X: extension byte with I, L, T, K flags.
+        let Some(&x) = payload.get(i) else { return false };
+        i += 1;
+        if x & 0x80 != 0 {
+            let Some(&pid) = payload.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    payload.get(i).is_some_and(|b| b & 0x01 == 0)
+}
+
+/// Relays a subscriber's PLI/FIR on one stream to its publisher, until the track is unbound.
+pub(super) async fn relay_keyframe_requests(track: Arc<TrackLocalStaticRTP>, publisher: KeyframeRequester) {
+    while let Some(ev) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
+        if packets.iter().any(|p| super::keyframe_requests::is_keyframe_request(p.as_ref())) {
+            publisher.request();
+        }
+    }
+}
+
+/// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
+/// and not while paused.
+pub(super) struct Gate {
+    pub payload_type: watch::Receiver<Option<u8>>,
+    pub connected: watch::Receiver<bool>,
+    pub paused: watch::Receiver<bool>,
+}
+
+/// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
+/// sequence numbers and timestamps; header extensions are already gone) and, for VP8
+/// (`keyframes` given), starts on a keyframe, asking the publisher for one as soon as the
+/// stream could flow (DTLS up, answer applied): one asked for earlier may have arrived before
+/// the subscriber could receive it.
+pub(super) async fn forward(
+    mut packets: broadcast::Receiver<rtp::Packet>,
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    clock_rate: u32,
+    mut gate: Gate,
+    keyframes: Option<KeyframeRequester>,
+) {
+    let wait_keyframe = keyframes.is_some();
+    let mut waiting = wait_keyframe;
+    let mut asked = false;
+    let mut sequence = Rewriter::new(clock_rate);
+    loop {
+        let mut p = match packets.recv().await {
+            Ok(p) => p,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(dropped = n, "slow subscriber dropped packets");
+                waiting = wait_keyframe;
+                asked = false;
+                sequence.rebase();
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
+        if !*gate.connected.borrow_and_update() || *gate.paused.borrow_and_update() {
+            waiting = wait_keyframe;
+            asked = false;
+            sequence.rebase();
+            continue;
+        }
+        if waiting {
+            if !vp8_is_keyframe(&p.payload) {
+                if let (Some(k), false) = (&keyframes, asked) {
+                    tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
+                    k.request();
+                    asked = true;
+                }
+                sequence.rebase();
+                continue;
+            }
+            tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
+            waiting = false;
+            asked = false;
+        }
+        rewrite_for_subscriber(&mut p, ssrc, payload_type);
+        sequence.rewrite(&mut p, Instant::now());
+        if track.write_rtp(p).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn packet(seq: u16, ts: u32) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::header::Header { sequence_number: seq, timestamp: ts, ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    fn out(r: &mut Rewriter, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
+        let mut p = packet(seq, ts);
+        r.rewrite(&mut p, at);
+        (p.header.sequence_number, p.header.timestamp)
+    }
+
+    #[test]
+    fn an_unbroken_stream_passes_unchanged_and_keeps_the_publishers_own_gaps() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 100, 9000, t), (100, 9000));
+        assert_eq!(out(&mut r, 101, 12000, t), (101, 12000));
+        // Lost on the publisher's side: the subscriber must see the hole to NACK it.
+        assert_eq!(out(&mut r, 104, 21000, t), (104, 21000));
+    }
+
+    #[test]
+    fn after_a_gap_of_ours_the_sequence_continues_and_time_advances() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 65535, 1000, t), (65535, 1000));
+        // Paused for 2 s while the publisher went on to 500 / 181000.
+        r.rebase();
+        assert_eq!(out(&mut r, 500, 181_000, t + Duration::from_secs(2)), (0, 1000 + 180_000));
+        assert_eq!(out(&mut r, 501, 184_000, t + Duration::from_secs(2)), (1, 184_000));
+    }
+
+    #[test]
+    fn a_late_packet_does_not_pull_the_sequence_back() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(48_000);
+        out(&mut r, 10, 0, t);
+        out(&mut r, 12, 1920, t);
+        assert_eq!(out(&mut r, 11, 960, t), (11, 960), "reordered: passed through");
+        r.rebase();
+        assert_eq!(out(&mut r, 40, 99_999, t).0, 13, "continues after the newest, not the late one");
+    }
+
+    #[test]
+    fn vp8_keyframes_are_recognised() {
+        assert!(vp8_is_keyframe(&[0x10, 0x00, 0x00]));
+        assert!(!vp8_is_keyframe(&[0x10, 0x01, 0x00]), "inter frame");
+        assert!(!vp8_is_keyframe(&[0x00, 0x00]), "not the start of a partition");
+        // Extended descriptor with a 15-bit picture id.
+        assert!(vp8_is_keyframe(&[0x90, 0x80, 0x81, 0x23, 0x00]));
+        assert!(!vp8_is_keyframe(&[]));
+    }
+}
