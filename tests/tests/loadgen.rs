@@ -53,7 +53,7 @@ fn every_scenario_runs_and_the_report_is_written() {
     let rooms = read(&dir.join("rooms.json"));
     assert_eq!(rooms["result"]["subscribers"], 4, "{rooms}");
     assert!(rooms["result"]["packets_received"].as_u64().unwrap() > 0, "{rooms}");
-    assert_eq!(rooms["result"]["join_to_first_video_ms"]["subscribers"], 4, "every subscriber got video: {rooms}");
+    assert_eq!(rooms["result"]["join_to_first_keyframe_ms"]["subscribers"], 4, "every subscriber got video: {rooms}");
 
     let mut args = vec!["signaling".to_owned(), "--clients".into(), "2".into()];
     args.extend(common("signaling.json"));

@@ -135,13 +135,15 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.connected.send(state == RTCPeerConnectionState::Connected);
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let Some((stats, first_video)) = self.recv.clone() else { return };
+        let Some((stats, first_keyframe)) = self.recv.clone() else { return };
         tokio::spawn(async move {
             let video = track.kind().await.to_string().eq_ignore_ascii_case("video");
             while let Some(ev) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-                    if video {
-                        first_video.get_or_init(Instant::now);
+                    // A decoder can start here: the first packet of a keyframe (the publisher
+                    // marks them as VP8 does; any server forwards the payload untouched).
+                    if video && p.payload.len() > 1 && p.payload[0] & 0x10 != 0 && p.payload[1] & 0x01 == 0 {
+                        first_keyframe.get_or_init(Instant::now);
                     }
                     stats.record(&p.payload, now_ns());
                 }
@@ -317,24 +319,24 @@ async fn pace(
 
 pub struct LoadSubscriber {
     peer: Peer,
-    first_video: Arc<OnceLock<Instant>>,
+    first_keyframe: Arc<OnceLock<Instant>>,
 }
 
 impl LoadSubscriber {
     /// Answers the server's offer; packets received count into `stats`.
     pub async fn answer(bind: &str, offer: String, stats: Arc<RecvStats>) -> Result<(Self, String)> {
-        let first_video = Arc::new(OnceLock::new());
-        let mut peer = Peer::new(bind, Some((stats, first_video.clone()))).await;
+        let first_keyframe = Arc::new(OnceLock::new());
+        let mut peer = Peer::new(bind, Some((stats, first_keyframe.clone()))).await;
         peer.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
         let answer = peer.pc.create_answer(None).await?;
         peer.pc.set_local_description(answer).await?;
         let sdp = peer.local_sdp().await?;
-        Ok((Self { peer, first_video }, sdp))
+        Ok((Self { peer, first_keyframe }, sdp))
     }
 
-    /// When the first video packet arrived, if one has.
-    pub fn first_video(&self) -> Option<Instant> {
-        self.first_video.get().copied()
+    /// When the first keyframe began to arrive (video can be decoded from there), if one has.
+    pub fn first_keyframe(&self) -> Option<Instant> {
+        self.first_keyframe.get().copied()
     }
 
     pub async fn connected(&mut self, wait: Duration) -> Result<()> {

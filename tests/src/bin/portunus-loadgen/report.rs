@@ -140,8 +140,8 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 values: get(&|r| r["latency_ms"]["p99"].as_f64()),
             },
             Row {
-                metric: Metric { name: "join -> first video packet p50 (ms)", lower_is_better: true, digits: 0 },
-                values: get(&|r| r["join_to_first_video_ms"]["p50"].as_f64()),
+                metric: Metric { name: "join -> first keyframe p50 (ms)", lower_is_better: true, digits: 0 },
+                values: get(&|r| r["join_to_first_keyframe_ms"]["p50"].as_f64()),
             },
         ];
         table(&mut md, &servers, &rows)?;

@@ -92,12 +92,12 @@ impl BenchRoom {
         self.subscribers.len()
     }
 
-    /// Milliseconds from each subscriber's `join` to its first video packet, for those
-    /// past index `from`.
-    pub fn join_to_first_video_ms(&self, from: usize) -> Vec<f64> {
+    /// Milliseconds from each subscriber's `join` to its first keyframe (the first video it can
+    /// decode), for those past index `from`.
+    pub fn join_to_first_keyframe_ms(&self, from: usize) -> Vec<f64> {
         self.subscribers[from.min(self.subscribers.len())..]
             .iter()
-            .filter_map(|s| s.peer.first_video().map(|t| (t - s.joined_at).as_secs_f64() * 1e3))
+            .filter_map(|s| s.peer.first_keyframe().map(|t| (t - s.joined_at).as_secs_f64() * 1e3))
             .collect()
     }
 

@@ -96,9 +96,9 @@ pub async fn fanout(a: FanoutArgs, multi: &MultiProgress) -> Result<Value> {
         measuring.set_message(format!("{n} subscribers"));
         let mut step =
             measure(std::slice::from_ref(&room), &mut pool, &stats, &c.server_pid, c.duration, &measuring).await?;
-        let mut first = room.join_to_first_video_ms(from);
+        let mut first = room.join_to_first_keyframe_ms(from);
         let p = percentiles(&mut first, &[0.5, 1.0]);
-        step["join_to_first_video_ms"] = json!({"p50": p[0], "max": p[1], "subscribers": first.len()});
+        step["join_to_first_keyframe_ms"] = json!({"p50": p[0], "max": p[1], "subscribers": first.len()});
         if let Some(rss) = step["server"]["rss_bytes"].as_u64() {
             step["server"]["rss_bytes_per_subscriber"] =
                 json!((rss as f64 - with_publisher.rss_bytes as f64) / room.subscribers() as f64);
@@ -169,9 +169,9 @@ pub async fn rooms(a: RoomsArgs, multi: &MultiProgress) -> Result<Value> {
     let measuring = bar(multi, c.duration, "measuring");
     let mut result = measure(&rooms, &mut pool, &stats, &c.server_pid, c.duration, &measuring).await?;
     measuring.finish_and_clear();
-    let mut first: Vec<f64> = rooms.iter().flat_map(|r| r.join_to_first_video_ms(0)).collect();
+    let mut first: Vec<f64> = rooms.iter().flat_map(|r| r.join_to_first_keyframe_ms(0)).collect();
     let p = percentiles(&mut first, &[0.5, 1.0]);
-    result["join_to_first_video_ms"] = json!({"p50": p[0], "max": p[1], "subscribers": first.len()});
+    result["join_to_first_keyframe_ms"] = json!({"p50": p[0], "max": p[1], "subscribers": first.len()});
     for r in rooms {
         r.close(&mut pool).await;
     }
