@@ -247,6 +247,15 @@ impl TestSubscriber {
         (Self { pc, states, packets, video_tracks }, sdp)
     }
 
+    /// Answers a new offer from the server (a renegotiation, as after `updated`).
+    pub async fn reanswer(&self, offer_sdp: &str) -> String {
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
+        self.pc.set_remote_description(offer).await.expect("remote offer");
+        let answer = self.pc.create_answer(None).await.expect("answer");
+        self.pc.set_local_description(answer).await.expect("local answer");
+        self.pc.local_description().await.expect("local description").sdp
+    }
+
     /// Sends a PLI on every video track received so far (as a decoder that lost its
     /// reference does); returns how many tracks it went out on.
     pub async fn request_keyframe(&self) -> usize {
@@ -304,6 +313,24 @@ pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPubl
     publisher.accept(&answer).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
     publisher
+}
+
+/// A publisher in the demo room with its media up, on its own WebSocket and session.
+pub struct Publishing {
+    pub ws: crate::WsClient,
+    pub sid: u64,
+    pub handle: u64,
+    pub feed: u64,
+    pub peer: TestPublisher,
+}
+
+/// Connects to `ws_url`, joins room 1234 as "publisher" and publishes (connected).
+pub async fn publishing(ws_url: &str) -> Publishing {
+    let mut ws = crate::WsClient::connect(ws_url).await;
+    let sid = ws.create_session().await;
+    let (handle, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
+    let peer = publish_via(&mut ws, sid, handle).await;
+    Publishing { ws, sid, handle, feed, peer }
 }
 
 /// Subscribes a new handle of session `sid` to all streams of `feed` with a new

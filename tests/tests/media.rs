@@ -1,7 +1,7 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, subscribe_via};
+use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, publishing, subscribe_via, Publishing};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::json;
@@ -223,10 +223,7 @@ async fn a_publisher_that_trickles_its_candidates_connects() {
 #[actix_web::test]
 async fn one_publisher_reaches_twenty_subscribers() {
     let server = TestServer::start();
-    let mut ws = WsClient::connect(&server.ws_url).await;
-    let sid = ws.create_session().await;
-    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
-    let mut publisher = publish_via(&mut ws, sid, hp).await;
+    let Publishing { ws: _publisher_ws, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
     let mut sws = WsClient::connect(&server.ws_url).await;
     let ss = sws.create_session().await;
     let mut subscribers = Vec::new();
@@ -359,10 +356,7 @@ async fn publish_subscribe_leave(ws: &mut WsClient, sid: u64) {
 #[actix_web::test]
 async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() {
     let server = TestServer::start();
-    let mut ws = WsClient::connect(&server.ws_url).await;
-    let sid = ws.create_session().await;
-    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
-    let mut publisher = publish_via(&mut ws, sid, hp).await;
+    let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
     let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
     // What arrives while the publisher sends for `ms` milliseconds: (kind, keyframe, sequence).
     async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool, u16)> {
@@ -452,10 +446,7 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
 #[actix_web::test]
 async fn keyframe_requests_reach_the_publisher_coalesced() {
     let server = TestServer::start();
-    let mut ws = WsClient::connect(&server.ws_url).await;
-    let sid = ws.create_session().await;
-    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
-    let mut publisher = publish_via(&mut ws, sid, hp).await;
+    let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
     let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
     for _ in 0..60 {
         publisher.send().await;
@@ -473,6 +464,42 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
     let relayed = publisher.keyframe_requests() - before;
     // Ten PLIs in 200 ms: one at once, one after the 500 ms pause.
     assert!((1..=3).contains(&relayed), "{relayed} keyframe requests reached the publisher");
+    sub.close().await;
+    publisher.close().await;
+}
+
+/// When a publisher unpublishes, its subscribers keep their m-lines, now inactive: `updated`
+/// with the streams (as Janus records it) and a new offer, which the subscriber answers with
+/// `start` like the first one.
+#[actix_web::test]
+async fn a_publisher_that_unpublishes_leaves_its_subscribers_an_updated_offer() {
+    let server = TestServer::start();
+    let Publishing { mut ws, sid, handle: hp, feed, peer: mut publisher } = publishing(&server.ws_url).await;
+    let mut sub_ws = WsClient::connect(&server.ws_url).await;
+    let ssid = sub_ws.create_session().await;
+    let (sub, hs) = subscribe_via(&mut sub_ws, ssid, feed).await;
+    for _ in 0..30 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "unpublish"}})).await;
+    let updated = sub_ws.expect_skipping_core("updated", |m| m["sender"] == hs).await;
+    assert_golden("videoroom.subscriber_updated_after_unpublish.json", &updated);
+    let offer = updated["jsep"]["sdp"].as_str().expect("a new offer");
+    let media: Vec<&str> = offer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(media.len(), 2, "the m-lines stay: {offer}");
+    assert!(
+        offer.lines().filter(|l| *l == "a=inactive").count() == 2
+            || media.iter().all(|m| m.split(' ').nth(1) == Some("0")),
+        "both streams inactive: {offer}"
+    );
+    let answer = sub.reanswer(offer).await;
+    sub_ws
+        .call(json!({"janus": "message", "session_id": ssid, "handle_id": hs, "body": {"request": "start"},
+            "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    let started = sub_ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    assert_eq!(started["plugindata"]["data"]["started"], "ok", "{started}");
     sub.close().await;
     publisher.close().await;
 }

@@ -23,6 +23,7 @@ use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use shared::janus::request::Candidate;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -401,6 +402,8 @@ pub struct SubscriberPeer {
     paused: watch::Sender<bool>,
     /// Per m-line, in order: the payload type the subscriber's answer chose (None until `start`).
     payload_types: Vec<watch::Sender<Option<u8>>>,
+    /// Announced instead of the bound addresses in offers (1:1 NAT).
+    public_ip: Option<String>,
 }
 
 impl SubscriberPeer {
@@ -451,10 +454,25 @@ impl SubscriberPeer {
             let wait_keyframe = (src.kind == "video" && src.codec == "vp8").then_some(src.keyframes);
             tokio::spawn(forward(src.packets, track, ssrc, clock_rate, gate, wait_keyframe));
         }
+        // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
+        set_directions(&pc, None, RTCRtpTransceiverDirection::Sendonly).await?;
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        Ok((Self { pc, paused, payload_types }, sdp))
+        Ok((Self { pc, paused, payload_types, public_ip: settings.public_ip.clone() }, sdp))
+    }
+
+    /// Makes the streams at `inactive` (m-line indexes) inactive, their publisher gone, and
+    /// returns the new offer (the m-lines stay, as in Janus; candidates are already gathered).
+    pub async fn renegotiate(&self, inactive: &[usize]) -> Result<String, String> {
+        set_directions(&self.pc, Some(inactive), RTCRtpTransceiverDirection::Inactive).await?;
+        let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
+        self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;
+        Ok(match &self.public_ip {
+            Some(ip) => super::sdp::announce_address(&sdp, ip),
+            None => sdp,
+        })
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
@@ -479,6 +497,21 @@ impl SubscriberPeer {
     pub async fn close(&self) {
         let _ = self.pc.close().await;
     }
+}
+
+/// Sets the direction of the transceivers at `mlines` (all when `None`; transceivers are in
+/// m-line order).
+async fn set_directions(
+    pc: &Arc<dyn PeerConnection>,
+    mlines: Option<&[usize]>,
+    direction: RTCRtpTransceiverDirection,
+) -> Result<(), String> {
+    for (i, t) in pc.get_transceivers().await.into_iter().enumerate() {
+        if mlines.is_none_or(|m| m.contains(&i)) {
+            t.set_direction(direction).await.map_err(|e| media_error("transceiver direction", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Trickled remote candidates; end-of-candidates needs nothing here, and a candidate the

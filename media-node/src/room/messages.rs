@@ -73,6 +73,14 @@ pub struct Started {
     pub result: Result<(), String>,
 }
 
+/// A subscriber's new offer after some of its streams lost their publisher (or not).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Renegotiated {
+    pub who: Who,
+    pub result: Result<String, String>,
+}
+
 /// ICE candidates the client trickled for a handle's PeerConnection.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -13,7 +13,7 @@ use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer, Source, Subscr
 use crate::media::sdp;
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Answered, Async, Gone, Offered, PeerNotice, Started, Sync, SyncAnswer, Trickle};
+use messages::{Answered, Async, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};
 use shared::ids::NodeId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
@@ -157,6 +157,14 @@ impl RoomActor {
                     actix::spawn(async move {
                         let result = peer.start(answer).await;
                         me.do_send(Started { who, transaction, result });
+                    });
+                }
+                MediaAction::Renegotiate { who, inactive } => {
+                    let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
+                    let me = ctx.address();
+                    actix::spawn(async move {
+                        let result = peer.renegotiate(&inactive).await;
+                        me.do_send(Renegotiated { who, result });
                     });
                 }
                 MediaAction::Pause { who, paused } => {
@@ -441,6 +449,24 @@ impl Handler<Started> for RoomActor {
             }
         };
         self.publish(out, false, ctx);
+    }
+}
+
+impl Handler<Renegotiated> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, m: Renegotiated, ctx: &mut Context<Self>) {
+        let _g = self.span.clone().entered();
+        match m.result {
+            Ok(sdp) => {
+                let out = self.state.renegotiated(m.who, Jsep { kind: JsepType::Offer, sdp, trickle: None });
+                self.publish(out, false, ctx);
+            }
+            // The streams stay inactive on our side either way; the subscriber keeps its others.
+            Err(e) => {
+                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed")
+            }
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub enum MediaAction {
     Pause { who: Who, paused: bool },
     /// Close this handle's PeerConnection.
     Close { who: Who },
+    /// This subscriber's streams at `inactive` (m-line indexes) lost their publisher: offer
+    /// again with them inactive; report back with [`RoomState::renegotiated`].
+    Renegotiate { who: Who, inactive: Vec<usize> },
 }
 
 /// One stream of a subscription: which publisher stream it carries, at which m-line.
@@ -57,6 +60,31 @@ pub struct SubStream {
     pub feed_who: Who,
     pub feed_mid: String,
     pub feed_display: Option<String>,
+    /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
+    pub active: bool,
+}
+
+impl SubStream {
+    /// Janus's entry for this stream in `attached` and `updated`.
+    fn entry(&self) -> Value {
+        let mut e = serde_json::Map::new();
+        e.insert("type".into(), self.kind.clone().into());
+        e.insert("active".into(), self.active.into());
+        e.insert("mindex".into(), self.mindex.into());
+        e.insert("mid".into(), self.mid.clone().into());
+        e.insert("ready".into(), false.into());
+        e.insert("send".into(), true.into());
+        if !self.active {
+            return Value::Object(e);
+        }
+        e.insert("feed_id".into(), self.feed.0.into());
+        if let Some(d) = &self.feed_display {
+            e.insert("feed_display".into(), d.clone().into());
+        }
+        e.insert("feed_mid".into(), self.feed_mid.clone().into());
+        e.insert("codec".into(), self.codec.clone().into());
+        Value::Object(e)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -449,6 +477,7 @@ impl RoomState {
         if txn.is_some() {
             out = out.notice(who, txn, vr::unpublished_ok(room));
         }
+        self.deactivate_feed(who, &mut out);
         let ev = vr::departed(room, Departure::Unpublished, pid, None, None);
         for other in self.participants.values().filter(|o| o.who != who) {
             out = out.notice(other.who, None, ev.clone());
@@ -483,6 +512,7 @@ impl RoomState {
                     feed_who: p.who,
                     feed_mid: s.mid.clone(),
                     feed_display: p.display.clone(),
+                    active: true,
                 });
             }
             if !matched {
@@ -514,28 +544,36 @@ impl RoomState {
                 m.insert("display".into(), d.into());
             }
         }
-        let streams: Vec<Value> = sub
-            .streams
-            .iter()
-            .map(|s| {
-                let mut e = serde_json::Map::new();
-                e.insert("type".into(), s.kind.clone().into());
-                e.insert("active".into(), true.into());
-                e.insert("mindex".into(), s.mindex.into());
-                e.insert("mid".into(), s.mid.clone().into());
-                e.insert("ready".into(), false.into());
-                e.insert("send".into(), true.into());
-                e.insert("feed_id".into(), s.feed.0.into());
-                if let Some(d) = &s.feed_display {
-                    e.insert("feed_display".into(), d.clone().into());
-                }
-                e.insert("feed_mid".into(), s.feed_mid.clone().into());
-                e.insert("codec".into(), s.codec.clone().into());
-                Value::Object(e)
-            })
-            .collect();
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
         m.insert("streams".into(), Value::Array(streams));
         let mut out = Outcome::default().notice(who, Some(txn), Value::Object(m));
+        if let Some(n) = out.notices.last_mut() {
+            n.jsep = Some(offer);
+        }
+        out
+    }
+
+    /// The streams of publisher `feed_who` stopped: each subscriber receiving any of them gets
+    /// them marked inactive and a new offer (then `updated`, as Janus with `autoupdate`).
+    fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
+        for (&who, sub) in self.subscriptions.iter_mut() {
+            let mut inactive = Vec::new();
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who) {
+                s.active = false;
+                inactive.push(s.mindex);
+            }
+            if !inactive.is_empty() {
+                out.media.push(MediaAction::Renegotiate { who, inactive });
+            }
+        }
+    }
+
+    /// A subscriber's new offer is ready: `updated` with its streams and the offer.
+    pub fn renegotiated(&mut self, who: Who, offer: Jsep) -> Outcome {
+        let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+        let ev = serde_json::json!({"videoroom": "updated", "room": self.config.room.0, "streams": streams});
+        let mut out = Outcome::default().notice(who, None, ev);
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(offer);
         }
@@ -632,6 +670,9 @@ impl RoomState {
         let Some(p) = self.participants.remove(&pid) else { return out };
         if p.published.is_some() || p.publishing {
             out.media.push(MediaAction::Close { who: p.who });
+        }
+        if p.published.is_some() {
+            self.deactivate_feed(p.who, &mut out);
         }
         self.private_ids.remove(&p.private_id);
         self.slots.insert(p.who, Slot::Gone);
@@ -925,23 +966,59 @@ mod tests {
         assert_eq!(again.notices[0].data["error_code"], 435);
     }
 
-    #[test]
-    fn a_subscriber_pauses_and_resumes() {
+    fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
+        Ok(AsyncRequest::Join(Join {
+            room: RoomId(5),
+            pin: None,
+            token: None,
+            ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
+                streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(feed), mid: None }],
+                legacy: false,
+            }))),
+        }))
+    }
+
+    /// A room where alice (handle 1, id 101) publishes audio and video.
+    fn alice_publishing() -> RoomState {
         let mut r = room(json!({}));
         r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
         r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
         let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
         r.published(who(1), "p", streams(), answer);
-        let sub = Ok(AsyncRequest::Join(Join {
-            room: RoomId(5),
-            pin: None,
-            token: None,
-            ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
-                streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(101), mid: None }],
-                legacy: false,
-            }))),
-        }));
-        let o = r.on_async(who(2), "s", AsyncName::Join, sub, None);
+        r
+    }
+
+    #[test]
+    fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() {
+        let mut r = alice_publishing();
+        r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+        let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+        let attached = r.subscribed(who(2), "s", offer_jsep.clone());
+        assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
+        // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
+        let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+        assert!(u.media.contains(&MediaAction::Renegotiate { who: who(2), inactive: vec![0, 1] }), "{:?}", u.media);
+        assert!(u.notices.iter().all(|n| n.to != who(2)), "nothing for the subscriber before its offer");
+        // ...and once the offer is ready, `updated` carries it with the streams inactive.
+        let up = r.renegotiated(who(2), offer_jsep.clone());
+        assert_eq!(up.notices[0].to, who(2));
+        assert_eq!(up.notices[0].transaction, None);
+        assert_eq!(up.notices[0].jsep, Some(offer_jsep));
+        assert_eq!(
+            up.notices[0].data,
+            json!({"videoroom": "updated", "room": 5, "streams": [
+                {"type": "audio", "active": false, "mindex": 0, "mid": "0", "ready": false, "send": true},
+                {"type": "video", "active": false, "mindex": 1, "mid": "1", "ready": false, "send": true}]})
+        );
+        // Nothing more to renegotiate when the gone publisher leaves too.
+        let l = r.on_async(who(1), "l", AsyncName::Leave, Ok(AsyncRequest::Media(AsyncName::Leave)), None);
+        assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
+    }
+
+    #[test]
+    fn a_subscriber_pauses_and_resumes() {
+        let mut r = alice_publishing();
+        let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
         assert!(matches!(&o.media[..], [MediaAction::Subscribe { streams, .. }] if streams.len() == 2));
         let p = r.on_async(who(2), "x", AsyncName::Pause, Ok(AsyncRequest::Media(AsyncName::Pause)), None);
         assert_eq!(p.notices[0].data["paused"], "ok");
@@ -949,21 +1026,7 @@ mod tests {
         let s = r.on_async(who(2), "y", AsyncName::Start, Ok(AsyncRequest::Media(AsyncName::Start)), None);
         assert_eq!(s.notices[0].data["started"], "ok");
         assert_eq!(s.media, vec![MediaAction::Pause { who: who(2), paused: false }]);
-        let bad = r.on_async(
-            who(3),
-            "z",
-            AsyncName::Join,
-            Ok(AsyncRequest::Join(Join {
-                room: RoomId(5),
-                pin: None,
-                token: None,
-                ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
-                    streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(999), mid: None }],
-                    legacy: false,
-                }))),
-            })),
-            None,
-        );
+        let bad = r.on_async(who(3), "z", AsyncName::Join, subscribe_to(999), None);
         assert_eq!(bad.notices[0].data["error"], "No such feed (999)");
     }
 
