@@ -65,6 +65,8 @@ pub struct TestPublisher {
     seq: u16,
     /// Keyframe requests (PLI/FIR) received on the video track.
     keyframe_requests: Arc<std::sync::atomic::AtomicU64>,
+    /// The byte video payloads are filled with, so a subscriber can tell publishers apart.
+    pub fill: u8,
 }
 
 /// A local track sending `mime` RTP with SSRC `ssrc`.
@@ -160,7 +162,7 @@ impl TestPublisher {
                 count.fetch_add(n.count() as u64, std::sync::atomic::Ordering::Relaxed);
             }
         });
-        (Self { pc, audio, video, states, seq: 0, keyframe_requests }, sdp)
+        (Self { pc, audio, video, states, seq: 0, keyframe_requests, fill: 0x55 }, sdp)
     }
 
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
@@ -205,7 +207,7 @@ impl TestPublisher {
         // A keyframe every 25 frames: this test client does not answer PLI.
         let key = self.seq % 25 == 1;
         let mut vp8 = vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00];
-        vp8.extend(std::iter::repeat_n(0x55u8, 900));
+        vp8.extend(std::iter::repeat_n(self.fill, 900));
         let video = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,

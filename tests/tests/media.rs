@@ -503,3 +503,52 @@ async fn a_publisher_that_unpublishes_leaves_its_subscribers_an_updated_offer() 
     sub.close().await;
     publisher.close().await;
 }
+
+/// `switch` changes a subscriber's sources without renegotiation: the same m-lines now carry
+/// the other publisher's media, video starting on its keyframe, the sequence unbroken.
+#[actix_web::test]
+async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
+    let server = TestServer::start();
+    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
+    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
+    b.fill = 0xbb;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (mut sub, hs) = subscribe_via(&mut ws, sid, alice).await;
+    // Video packets received while both publishers send: (fill byte, keyframe, sequence).
+    async fn flow(a: &mut TestPublisher, b: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<(u8, bool, u16)> {
+        for _ in 0..60 {
+            a.send().await;
+            b.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        while let Ok((kind, p)) = sub.packets.try_recv() {
+            if kind == "video" {
+                got.push((p.payload[4], p.payload[1] & 0x01 == 0, p.header.sequence_number));
+            }
+        }
+        got
+    }
+    let before = flow(&mut a, &mut b, &mut sub).await;
+    assert!(!before.is_empty() && before.iter().all(|v| v.0 == 0x55), "alice's video first: {before:?}");
+    let last = before.last().unwrap().2;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "switch",
+        "streams": [{"feed": bob, "mid": "0", "sub_mid": "0"}, {"feed": bob, "mid": "1", "sub_mid": "1"}]}}))
+        .await;
+    let switched = ws.expect_skipping_core("switched", |m| m["sender"] == hs).await;
+    let data = &switched["plugindata"]["data"];
+    assert_eq!((data["switched"].as_str(), data["changes"].as_u64()), (Some("ok"), Some(2)), "{switched}");
+    assert!(switched.get("jsep").is_none(), "no renegotiation");
+    assert_eq!(data["streams"][1]["feed_id"], bob, "{switched}");
+    let after = flow(&mut a, &mut b, &mut sub).await;
+    let first_bob = after.iter().position(|v| v.0 == 0xbb).expect("bob's video arrives");
+    assert!(after[first_bob].1, "it starts on a keyframe");
+    assert!(after[first_bob..].iter().all(|v| v.0 == 0xbb), "and only bob's follows: {after:?}");
+    let expected_next = after.get(first_bob.wrapping_sub(1)).map_or(last, |v| v.2).wrapping_add(1);
+    assert_eq!(after[first_bob].2, expected_next, "the sequence goes on across the switch");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
+}

@@ -109,14 +109,25 @@ pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
     payload.get(i).is_some_and(|b| b & 0x01 == 0)
 }
 
-/// Relays a subscriber's PLI/FIR on one stream to its publisher, until the track is unbound.
-pub(super) async fn relay_keyframe_requests(track: Arc<TrackLocalStaticRTP>, publisher: KeyframeRequester) {
+/// Relays a subscriber's PLI/FIR on one stream to its (current) publisher, until the track is
+/// unbound.
+pub(super) async fn relay_keyframe_requests(
+    track: Arc<TrackLocalStaticRTP>,
+    publisher: watch::Receiver<KeyframeRequester>,
+) {
     while let Some(ev) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
         if packets.iter().any(|p| super::keyframe_requests::is_keyframe_request(p.as_ref())) {
-            publisher.request();
+            publisher.borrow().request();
         }
     }
+}
+
+/// A subscriber stream's new source (`switch`): another publisher's packets of the same kind
+/// and codec, and where its keyframe requests go.
+pub struct NewSource {
+    pub packets: broadcast::Receiver<rtp::Packet>,
+    pub keyframes: KeyframeRequester,
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
@@ -127,25 +138,46 @@ pub(super) struct Gate {
     pub paused: watch::Receiver<bool>,
 }
 
+/// One subscriber stream's forwarding state, apart from the packets.
+pub(super) struct Stream {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub ssrc: u32,
+    pub clock_rate: u32,
+    /// VP8: start (and restart) on a keyframe, asking the publisher for one.
+    pub wait_keyframe: bool,
+    /// The current publisher's keyframe requests (shared with the PLI/FIR relay).
+    pub keyframes: watch::Sender<KeyframeRequester>,
+}
+
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
-/// sequence numbers and timestamps; header extensions are already gone) and, for VP8
-/// (`keyframes` given), starts on a keyframe, asking the publisher for one as soon as the
-/// stream could flow (DTLS up, answer applied): one asked for earlier may have arrived before
-/// the subscriber could receive it.
+/// sequence numbers and timestamps; header extensions are already gone) and, for VP8, starts on
+/// a keyframe, asking the publisher for one as soon as the stream could flow (DTLS up, answer
+/// applied): one asked for earlier may have arrived before the subscriber could receive it. A
+/// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
 pub(super) async fn forward(
     mut packets: broadcast::Receiver<rtp::Packet>,
-    track: Arc<TrackLocalStaticRTP>,
-    ssrc: u32,
-    clock_rate: u32,
+    mut switches: mpsc::UnboundedReceiver<NewSource>,
+    stream: Stream,
     mut gate: Gate,
-    keyframes: Option<KeyframeRequester>,
 ) {
-    let wait_keyframe = keyframes.is_some();
+    let Stream { track, ssrc, clock_rate, wait_keyframe, keyframes } = stream;
     let mut waiting = wait_keyframe;
     let mut asked = false;
     let mut sequence = Rewriter::new(clock_rate);
     loop {
-        let mut p = match packets.recv().await {
+        let received = tokio::select! {
+            biased;
+            Some(source) = switches.recv() => {
+                packets = source.packets;
+                keyframes.send_replace(source.keyframes);
+                waiting = wait_keyframe;
+                asked = false;
+                sequence.rebase();
+                continue;
+            }
+            r = packets.recv() => r,
+        };
+        let mut p = match received {
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
@@ -165,9 +197,9 @@ pub(super) async fn forward(
         }
         if waiting {
             if !vp8_is_keyframe(&p.payload) {
-                if let (Some(k), false) = (&keyframes, asked) {
+                if !asked {
                     tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
-                    k.request();
+                    keyframes.borrow().request();
                     asked = true;
                 }
                 sequence.rebase();

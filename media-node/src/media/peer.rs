@@ -5,7 +5,7 @@
 //! receive trickled server candidates), reports its state as [`PeerEvent`]s, and reads the
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
-use super::forward::{forward, relay_keyframe_requests, strip_extensions, Gate, KeyframeRequester};
+use super::forward::{forward, relay_keyframe_requests, strip_extensions, Gate, KeyframeRequester, NewSource, Stream};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -404,6 +404,8 @@ pub struct SubscriberPeer {
     payload_types: Vec<watch::Sender<Option<u8>>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
+    /// Per m-line, in order: where a `switch` sends the stream's new source.
+    switches: Vec<mpsc::UnboundedSender<NewSource>>,
 }
 
 impl SubscriberPeer {
@@ -425,6 +427,7 @@ impl SubscriberPeer {
         });
         let pc = build_pc(settings, Direction::Send, handler).await?;
         let mut payload_types = Vec::new();
+        let mut switches = Vec::new();
         let (paused, paused_rx) = watch::channel(false);
         for (i, src) in sources.into_iter().enumerate() {
             let codec =
@@ -448,18 +451,29 @@ impl SubscriberPeer {
             let (pt_tx, pt_rx) = watch::channel(None);
             payload_types.push(pt_tx);
             let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone(), paused: paused_rx.clone() };
+            let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
             if src.kind == "video" {
-                tokio::spawn(relay_keyframe_requests(track.clone(), src.keyframes.clone()));
+                tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
             }
-            let wait_keyframe = (src.kind == "video" && src.codec == "vp8").then_some(src.keyframes);
-            tokio::spawn(forward(src.packets, track, ssrc, clock_rate, gate, wait_keyframe));
+            let (switch_tx, switch_rx) = mpsc::unbounded_channel();
+            switches.push(switch_tx);
+            let wait_keyframe = src.kind == "video" && src.codec == "vp8";
+            let stream = Stream { track, ssrc, clock_rate, wait_keyframe, keyframes };
+            tokio::spawn(forward(src.packets, switch_rx, stream, gate));
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         set_directions(&pc, None, RTCRtpTransceiverDirection::Sendonly).await?;
         let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        Ok((Self { pc, paused, payload_types, public_ip: settings.public_ip.clone() }, sdp))
+        Ok((Self { pc, paused, payload_types, public_ip: settings.public_ip.clone(), switches }, sdp))
+    }
+
+    /// Feeds the stream at m-line `mindex` from `source` from now on (`switch`).
+    pub fn switch(&self, mindex: usize, source: NewSource) {
+        if let Some(s) = self.switches.get(mindex) {
+            let _ = s.send(source);
+        }
     }
 
     /// Makes the streams at `inactive` (m-line indexes) inactive, their publisher gone, and

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
+use crate::media::forward::NewSource;
 use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer, Source, SubscriberPeer};
 use crate::media::sdp;
 use crate::outbox::{Outbox, Write};
@@ -166,6 +167,14 @@ impl RoomActor {
                         let result = peer.renegotiate(&inactive).await;
                         me.do_send(Renegotiated { who, result });
                     });
+                }
+                MediaAction::Switch { who, sources } => {
+                    let Some(sub) = self.subscribers.get(&who) else { continue };
+                    for s in sources {
+                        let Some(publisher) = self.peers.get(&s.feed_who) else { continue };
+                        let Some(packets) = publisher.feed(&s.kind) else { continue };
+                        sub.switch(s.mindex, NewSource { packets, keyframes: publisher.keyframe_requester() });
+                    }
                 }
                 MediaAction::Pause { who, paused } => {
                     if let Some(peer) = self.subscribers.get(&who) {

@@ -8,7 +8,7 @@ use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{
     self as vr, AllowedAction, AsyncName, AsyncRequest, Departure, EditRoom, Join, ParticipantView, Ptype,
-    PublisherJoin, RoomConfig,
+    PublisherJoin, RoomConfig, Switch, SwitchStream,
 };
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,6 +47,16 @@ pub enum MediaAction {
     /// This subscriber's streams at `inactive` (m-line indexes) lost their publisher: offer
     /// again with them inactive; report back with [`RoomState::renegotiated`].
     Renegotiate { who: Who, inactive: Vec<usize> },
+    /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
+    Switch { who: Who, sources: Vec<SwitchSource> },
+}
+
+/// A subscriber m-line's new source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchSource {
+    pub mindex: usize,
+    pub feed_who: Who,
+    pub kind: String,
 }
 
 /// One stream of a subscription: which publisher stream it carries, at which m-line.
@@ -356,6 +366,10 @@ impl RoomState {
                     out.membership.push(Membership::Left(who));
                     Ok(out)
                 }
+                AsyncName::Switch => match parsed? {
+                    AsyncRequest::Switch(sw) => self.switch(who, txn, sw),
+                    _ => Err(media_unavailable(name)),
+                },
                 other => Err(media_unavailable(other)),
             },
             Some(Slot::Publisher(pid)) => match name {
@@ -566,6 +580,73 @@ impl RoomState {
                 out.media.push(MediaAction::Renegotiate { who, inactive });
             }
         }
+    }
+
+    /// `switch`: new sources for some of the subscriber's m-lines, same kind and codec, no
+    /// renegotiation. Every entry is checked before any is applied (Janus's order); entries
+    /// naming an unknown `sub_mid`, another kind or codec, or an inactive m-line (which would need
+    /// a renegotiation) are skipped and not counted in `changes`.
+    fn switch(&mut self, who: Who, txn: &str, sw: Switch) -> Result<Outcome, VideoRoomError> {
+        let no_feed = |feed: ParticipantId| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({feed})"));
+        let published = |feed: ParticipantId| -> Result<(&Participant, &Published), VideoRoomError> {
+            let p = self.participants.get(&feed).ok_or_else(|| no_feed(feed))?;
+            Ok((p, p.published.as_ref().ok_or_else(|| no_feed(feed))?))
+        };
+        let wanted = match sw.legacy_feed {
+            None => sw.streams,
+            Some(feed) => {
+                // The deprecated form: each of the publisher's streams onto the first unused
+                // subscription stream of the same kind and codec.
+                let (_, pubd) = published(feed)?;
+                let mut used = Vec::new();
+                let mut list = Vec::new();
+                for ps in pubd.streams.iter().filter(|s| s.kind != "data") {
+                    let codec = ps.codec.clone().unwrap_or_default();
+                    let target = self.subscriptions.get(&who).and_then(|sub| {
+                        sub.streams.iter().find(|s| s.kind == ps.kind && s.codec == codec && !used.contains(&s.mindex))
+                    });
+                    if let Some(t) = target {
+                        used.push(t.mindex);
+                        list.push(SwitchStream { feed, mid: ps.mid.clone(), sub_mid: t.mid.clone() });
+                    }
+                }
+                if list.is_empty() {
+                    return Err(err(VideoRoomCode::InvalidElement, "Empty switch list"));
+                }
+                list
+            }
+        };
+        for w in &wanted {
+            let (_, pubd) = published(w.feed)?;
+            if !pubd.streams.iter().any(|s| s.mid == w.mid) {
+                return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{}' in feed ({})", w.mid, w.feed)));
+            }
+        }
+        let mut sources = Vec::new();
+        let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        for w in &wanted {
+            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active) else { continue };
+            let Some(p) = self.participants.get(&w.feed) else { continue };
+            let Some(ps) = p.published.as_ref().and_then(|pb| pb.streams.iter().find(|x| x.mid == w.mid)) else {
+                continue;
+            };
+            if ps.kind != s.kind || ps.codec.as_deref().unwrap_or_default() != s.codec {
+                continue;
+            }
+            s.feed = w.feed;
+            s.feed_who = p.who;
+            s.feed_mid = ps.mid.clone();
+            s.feed_display = p.display.clone();
+            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, kind: s.kind.clone() });
+        }
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+        let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": self.config.room.0,
+            "changes": sources.len(), "streams": streams});
+        let mut out = Outcome::default().notice(who, Some(txn), ev);
+        if !sources.is_empty() {
+            out.media.push(MediaAction::Switch { who, sources });
+        }
+        Ok(out)
     }
 
     /// A subscriber's new offer is ready: `updated` with its streams and the offer.
@@ -1012,6 +1093,60 @@ mod tests {
         );
         // Nothing more to renegotiate when the gone publisher leaves too.
         let l = r.on_async(who(1), "l", AsyncName::Leave, Ok(AsyncRequest::Media(AsyncName::Leave)), None);
+        assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
+    }
+
+    #[test]
+    fn a_subscriber_switches_sources_without_renegotiating() {
+        let mut r = alice_publishing();
+        let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
+        let bob = joined.notices[0].data["id"].as_u64().unwrap();
+        r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+        let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+        r.published(who(3), "p", streams(), answer);
+        r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+        let switch = |streams: Vec<(u64, &str, &str)>| {
+            Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {
+                streams: streams
+                    .into_iter()
+                    .map(|(feed, mid, sub_mid)| SwitchStream {
+                        feed: ParticipantId(feed),
+                        mid: mid.into(),
+                        sub_mid: sub_mid.into(),
+                    })
+                    .collect(),
+                legacy_feed: None,
+            }))
+        };
+        // Errors are checked for every entry before anything changes.
+        let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "1", "1"), (999, "0", "0")]), None);
+        assert_eq!(e.notices[0].data["error"], "No such feed (999)");
+        let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "7", "1")]), None);
+        assert_eq!(e.notices[0].data["error"], format!("No such mid '7' in feed ({bob})"));
+        assert!(e.media.is_empty());
+        // Bob's video onto m-line 1; audio onto video's m-line is another kind and not counted.
+        let o = r.on_async(who(2), "y", AsyncName::Switch, switch(vec![(bob, "1", "1"), (bob, "0", "1")]), None);
+        let d = &o.notices[0].data;
+        assert_eq!((d["switched"].as_str(), d["changes"].as_u64()), (Some("ok"), Some(1)), "{d}");
+        assert_eq!(d["streams"][0]["feed_id"], 101, "audio stays alice's");
+        assert_eq!(d["streams"][1]["feed_id"], bob);
+        assert_eq!(d["streams"][1]["feed_display"], "bob");
+        assert_eq!(
+            o.media,
+            vec![MediaAction::Switch {
+                who: who(2),
+                sources: vec![SwitchSource { mindex: 1, feed_who: who(3), kind: "video".into() }]
+            }]
+        );
+        // The deprecated form: all of a publisher's streams.
+        let legacy = Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {
+            streams: vec![],
+            legacy_feed: Some(ParticipantId(101)),
+        }));
+        let o = r.on_async(who(2), "z", AsyncName::Switch, legacy, None);
+        assert_eq!(o.notices[0].data["changes"], 2);
+        // Bob leaving now renegotiates nothing: no m-line is his any more.
+        let l = r.on_async(who(3), "l", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
         assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
     }
 

@@ -153,6 +153,8 @@ pub enum AsyncRequest {
     Join(Join),
     Leave,
     Unpublish,
+    /// A subscriber's `switch`: new sources for some of its m-lines, without renegotiation.
+    Switch(Switch),
     /// A media request (publish, configure, subscribe, ...). Media arrives with the media issue;
     /// until then the node answers these with an explicit error event.
     Media(AsyncName),
@@ -185,6 +187,22 @@ pub struct SubscriberJoin {
 pub struct SubscribeStream {
     pub feed: ParticipantId,
     pub mid: Option<String>,
+}
+
+/// `switch`: which publisher stream (`feed`, `mid`) feeds which subscription m-line
+/// (`sub_mid`). Without `streams` (or with an empty list), the deprecated form: every stream of
+/// `legacy_feed` onto the subscription's streams of the same kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Switch {
+    pub streams: Vec<SwitchStream>,
+    pub legacy_feed: Option<ParticipantId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwitchStream {
+    pub feed: ParticipantId,
+    pub mid: String,
+    pub sub_mid: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -382,8 +400,40 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
         }
         AsyncName::Leave => Ok(AsyncRequest::Leave),
         AsyncName::Unpublish => Ok(AsyncRequest::Unpublish),
+        AsyncName::Switch => parse_switch(obj).map(AsyncRequest::Switch),
         other => Ok(AsyncRequest::Media(other)),
     }
+}
+
+const SWITCH: [Param; 1] = [Param::opt("streams", JType::Array)];
+/// Janus checks each entry's mids (and simulcast fields) before its feed.
+const SWITCH_STREAM: [Param; 2] = [Param::req("mid", JType::Str), Param::req("sub_mid", JType::Str)];
+const FEED: [Param; 1] = [Param::req("feed", JType::Int).positive()];
+
+fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
+    check(obj, &SWITCH)?;
+    let list = obj.get("streams").and_then(Value::as_array).filter(|l| !l.is_empty());
+    let Some(list) = list else {
+        // Janus looks the legacy feed up as given, so a missing one is "No such feed (0)".
+        return Ok(Switch { streams: Vec::new(), legacy_feed: Some(ParticipantId(json::uint(obj, "feed"))) });
+    };
+    let mut streams = Vec::new();
+    for item in list {
+        let Value::Object(o) = item else {
+            return Err(VideoRoomError::new(
+                VideoRoomCode::InvalidElement,
+                "Invalid element type (streams should be an array of objects)",
+            ));
+        };
+        check(o, &SWITCH_STREAM)?;
+        check(o, &FEED)?;
+        streams.push(SwitchStream {
+            feed: ParticipantId(json::uint(o, "feed")),
+            mid: json::string(o, "mid").unwrap_or_default(),
+            sub_mid: json::string(o, "sub_mid").unwrap_or_default(),
+        });
+    }
+    Ok(Switch { streams, legacy_feed: None })
 }
 
 const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Int).positive(), Param::opt("mid", JType::Str)];
