@@ -4,7 +4,7 @@
 use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, publishing, subscribe_via, Publishing};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 #[actix_web::test]
@@ -548,6 +548,67 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
     assert!(after[first_bob..].iter().all(|v| v.0 == 0xbb), "and only bob's follows: {after:?}");
     let expected_next = after.get(first_bob.wrapping_sub(1)).map_or(last, |v| v.2).wrapping_add(1);
     assert_eq!(after[first_bob].2, expected_next, "the sequence goes on across the switch");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
+}
+
+/// One subscriber handle, several publishers (the 1.x multistream way): `subscribe` adds a
+/// publisher's streams as new m-lines with a new offer, answered with `start`, and its media
+/// flows on them; `unsubscribe` makes the other publisher's m-lines inactive.
+#[actix_web::test]
+async fn a_subscriber_adds_and_drops_publishers_on_one_peer_connection() {
+    let server = TestServer::start();
+    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
+    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
+    b.fill = 0xbb;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (mut sub, hs) = subscribe_via(&mut ws, sid, alice).await;
+    // Renegotiates with `request`, answers the new offer, returns the `updated` event.
+    async fn renegotiate(ws: &mut WsClient, sub: &TestSubscriber, sid: u64, hs: u64, request: Value) -> Value {
+        ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": request})).await;
+        let updated = ws.expect_skipping_core("updated", |m| m["sender"] == hs).await;
+        assert_eq!(updated["plugindata"]["data"]["videoroom"], "updated", "{updated}");
+        let answer = sub.reanswer(updated["jsep"]["sdp"].as_str().expect("a new offer")).await;
+        ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+            "jsep": {"type": "answer", "sdp": answer}}))
+            .await;
+        let started = ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+        assert_eq!(started["plugindata"]["data"]["started"], "ok", "{started}");
+        updated
+    }
+    // Video fill bytes received while both publishers send.
+    async fn video(a: &mut TestPublisher, b: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<u8> {
+        for _ in 0..80 {
+            a.send().await;
+            b.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        while let Ok((kind, p)) = sub.packets.try_recv() {
+            if kind == "video" {
+                got.push(p.payload[4]);
+            }
+        }
+        got
+    }
+    let updated =
+        renegotiate(&mut ws, &sub, sid, hs, json!({"request": "subscribe", "streams": [{"feed": bob}]})).await;
+    let streams = updated["plugindata"]["data"]["streams"].as_array().unwrap().clone();
+    assert_eq!(streams.len(), 4, "{updated}");
+    assert_eq!((streams[2]["feed_id"].as_u64(), streams[3]["mid"].as_str()), (Some(bob), Some("3")));
+    let got = video(&mut a, &mut b, &mut sub).await;
+    assert!(got.contains(&0x55) && got.contains(&0xbb), "both publishers' video arrives");
+    let updated =
+        renegotiate(&mut ws, &sub, sid, hs, json!({"request": "unsubscribe", "streams": [{"feed": alice}]})).await;
+    let streams = &updated["plugindata"]["data"]["streams"];
+    assert_eq!((streams[0]["active"].as_bool(), streams[1]["active"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(streams[2]["active"], true);
+    video(&mut a, &mut b, &mut sub).await; // drains what was in flight
+    let got = video(&mut a, &mut b, &mut sub).await;
+    assert!(!got.is_empty() && got.iter().all(|f| *f == 0xbb), "only bob's video now: {got:?}");
     sub.close().await;
     a.close().await;
     b.close().await;

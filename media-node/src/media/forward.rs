@@ -123,6 +123,14 @@ pub(super) async fn relay_keyframe_requests(
     }
 }
 
+/// What the room tells a running subscriber stream.
+pub enum Control {
+    /// Take packets from another source (`switch`).
+    Switch(NewSource),
+    /// The m-line went inactive (`unsubscribe`): stop.
+    Stop,
+}
+
 /// A subscriber stream's new source (`switch`): another publisher's packets of the same kind
 /// and codec, and where its keyframe requests go.
 pub struct NewSource {
@@ -156,7 +164,7 @@ pub(super) struct Stream {
 /// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
 pub(super) async fn forward(
     mut packets: broadcast::Receiver<rtp::Packet>,
-    mut switches: mpsc::UnboundedReceiver<NewSource>,
+    mut control: mpsc::UnboundedReceiver<Control>,
     stream: Stream,
     mut gate: Gate,
 ) {
@@ -167,7 +175,8 @@ pub(super) async fn forward(
     loop {
         let received = tokio::select! {
             biased;
-            Some(source) = switches.recv() => {
+            Some(c) = control.recv() => {
+                let Control::Switch(source) = c else { return };
                 packets = source.packets;
                 keyframes.send_replace(source.keyframes);
                 waiting = wait_keyframe;

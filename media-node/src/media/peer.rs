@@ -5,7 +5,9 @@
 //! receive trickled server candidates), reports its state as [`PeerEvent`]s, and reads the
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
-use super::forward::{forward, relay_keyframe_requests, strip_extensions, Gate, KeyframeRequester, NewSource, Stream};
+use super::forward::{
+    forward, relay_keyframe_requests, strip_extensions, Control, Gate, KeyframeRequester, NewSource, Stream,
+};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -23,7 +25,7 @@ use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use shared::janus::request::Candidate;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -400,12 +402,24 @@ pub struct SubscriberPeer {
     pc: Arc<dyn PeerConnection>,
     /// `pause`d: its streams stop (and restart on a keyframe).
     paused: watch::Sender<bool>,
-    /// Per m-line, in order: the payload type the subscriber's answer chose (None until `start`).
-    payload_types: Vec<watch::Sender<Option<u8>>>,
+    paused_rx: watch::Receiver<bool>,
+    /// Whether DTLS is up (streams added later wait for it too).
+    connected: watch::Receiver<bool>,
+    /// Per m-line, in order; grows when streams are added (control plane only, never locked
+    /// per packet).
+    streams: std::sync::Mutex<Vec<StreamControl>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
-    /// Per m-line, in order: where a `switch` sends the stream's new source.
-    switches: Vec<mpsc::UnboundedSender<NewSource>>,
+}
+
+/// What the room can change about one subscriber stream.
+struct StreamControl {
+    /// Its m-line's sender (transceivers come back from webrtc-rs in no particular order).
+    sender: RTCRtpSenderId,
+    /// The payload type the subscriber's answer chose (None until `start`).
+    payload_type: watch::Sender<Option<u8>>,
+    /// A new source (`switch`), or the end of the stream.
+    control: mpsc::UnboundedSender<Control>,
 }
 
 impl SubscriberPeer {
@@ -416,26 +430,43 @@ impl SubscriberPeer {
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
-        let (connected, connected_rx) = watch::channel(false);
+        let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PublisherHandler {
             gathered,
             events,
             feeds: HashMap::new(),
             keyframes: std::sync::Mutex::new(None),
             fir_freq: None,
-            connected,
+            connected: connected_tx,
         });
         let pc = build_pc(settings, Direction::Send, handler).await?;
-        let mut payload_types = Vec::new();
-        let mut switches = Vec::new();
         let (paused, paused_rx) = watch::channel(false);
+        let peer = Self {
+            pc,
+            paused,
+            paused_rx,
+            connected,
+            streams: std::sync::Mutex::new(Vec::new()),
+            public_ip: settings.public_ip.clone(),
+        };
+        peer.add_streams(sources).await?;
+        let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
+        peer.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
+        Ok((peer, sdp))
+    }
+
+    /// Appends one sendonly m-line per source, each with its forwarding task.
+    async fn add_streams(&self, sources: Vec<Source>) -> Result<(), String> {
+        let first = self.streams.lock().map_err(|_| "streams poisoned")?.len();
+        let mut added = Vec::new();
         for (i, src) in sources.into_iter().enumerate() {
             let codec =
                 rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
-            let name = format!("portunus-{i}-{ssrc}");
+            let name = format!("portunus-{}-{ssrc}", first + i);
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 format!("portunus-{ssrc}"),
                 name.clone(),
@@ -447,39 +478,50 @@ impl SubscriberPeer {
                     ..Default::default()
                 }],
             )));
-            pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
-            let (pt_tx, pt_rx) = watch::channel(None);
-            payload_types.push(pt_tx);
-            let gate = Gate { payload_type: pt_rx, connected: connected_rx.clone(), paused: paused_rx.clone() };
+            let sender =
+                self.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
+            let (payload_type, pt_rx) = watch::channel(None);
+            let gate = Gate { payload_type: pt_rx, connected: self.connected.clone(), paused: self.paused_rx.clone() };
             let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
             if src.kind == "video" {
                 tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
             }
-            let (switch_tx, switch_rx) = mpsc::unbounded_channel();
-            switches.push(switch_tx);
+            let (control, control_rx) = mpsc::unbounded_channel();
             let wait_keyframe = src.kind == "video" && src.codec == "vp8";
             let stream = Stream { track, ssrc, clock_rate, wait_keyframe, keyframes };
-            tokio::spawn(forward(src.packets, switch_rx, stream, gate));
+            tokio::spawn(forward(src.packets, control_rx, stream, gate));
+            added.push(StreamControl { sender: sender.id(), payload_type, control });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
-        set_directions(&pc, None, RTCRtpTransceiverDirection::Sendonly).await?;
-        let offer = pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
-        pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
-        let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        Ok((Self { pc, paused, payload_types, public_ip: settings.public_ip.clone(), switches }, sdp))
+        let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).collect();
+        set_directions(&self.pc, &new, RTCRtpTransceiverDirection::Sendonly).await?;
+        self.streams.lock().map_err(|_| "streams poisoned")?.extend(added);
+        Ok(())
     }
 
     /// Feeds the stream at m-line `mindex` from `source` from now on (`switch`).
     pub fn switch(&self, mindex: usize, source: NewSource) {
-        if let Some(s) = self.switches.get(mindex) {
-            let _ = s.send(source);
+        if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.control.clone())) {
+            let _ = s.send(Control::Switch(source));
         }
     }
 
-    /// Makes the streams at `inactive` (m-line indexes) inactive, their publisher gone, and
-    /// returns the new offer (the m-lines stay, as in Janus; candidates are already gathered).
-    pub async fn renegotiate(&self, inactive: &[usize]) -> Result<String, String> {
-        set_directions(&self.pc, Some(inactive), RTCRtpTransceiverDirection::Inactive).await?;
+    /// Makes the streams at `inactive` (m-line indexes) inactive (their publisher went, or the
+    /// subscriber unsubscribed) and appends `added`, then returns the new offer (m-lines stay,
+    /// as in Janus; candidates are already gathered).
+    pub async fn renegotiate(&self, inactive: &[usize], added: Vec<Source>) -> Result<String, String> {
+        let senders: Vec<RTCRtpSenderId> = {
+            let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+            let mut senders = Vec::new();
+            for s in inactive.iter().filter_map(|&i| streams.get(i)) {
+                // Its source may well go on (an `unsubscribe`): nothing more to send here.
+                let _ = s.control.send(Control::Stop);
+                senders.push(s.sender);
+            }
+            senders
+        };
+        set_directions(&self.pc, &senders, RTCRtpTransceiverDirection::Inactive).await?;
+        self.add_streams(added).await?;
         let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;
@@ -498,8 +540,9 @@ impl SubscriberPeer {
         let pts = first_payload_types(&answer_sdp);
         let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
         self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
-        for (tx, pt) in self.payload_types.iter().zip(pts) {
-            let _ = tx.send(pt);
+        let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+        for (stream, pt) in streams.iter().zip(pts) {
+            let _ = stream.payload_type.send(pt);
         }
         Ok(())
     }
@@ -513,15 +556,15 @@ impl SubscriberPeer {
     }
 }
 
-/// Sets the direction of the transceivers at `mlines` (all when `None`; transceivers are in
-/// m-line order).
+/// Sets the direction of the transceivers sending with `senders`.
 async fn set_directions(
     pc: &Arc<dyn PeerConnection>,
-    mlines: Option<&[usize]>,
+    senders: &[RTCRtpSenderId],
     direction: RTCRtpTransceiverDirection,
 ) -> Result<(), String> {
-    for (i, t) in pc.get_transceivers().await.into_iter().enumerate() {
-        if mlines.is_none_or(|m| m.contains(&i)) {
+    for t in pc.get_transceivers().await {
+        let sender = t.sender().await.ok().flatten();
+        if sender.is_some_and(|s| senders.contains(&s.id())) {
             t.set_direction(direction).await.map_err(|e| media_error("transceiver direction", e))?;
         }
     }

@@ -78,6 +78,7 @@ pub struct Started {
 #[rtype(result = "()")]
 pub struct Renegotiated {
     pub who: Who,
+    pub transaction: Option<String>,
     pub result: Result<String, String>,
 }
 

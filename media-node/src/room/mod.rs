@@ -23,7 +23,7 @@ use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::store::Binding;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
-use state::{MediaAction, Membership, Outcome, RoomState, Who};
+use state::{MediaAction, Membership, Outcome, RoomState, SubStream, Who};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,6 +106,22 @@ impl RoomActor {
         ctx.stop();
     }
 
+    /// The publishers' feeds for these subscription streams; `None` if one is not publishing.
+    fn sources_for(&self, streams: &[SubStream]) -> Option<Vec<Source>> {
+        streams
+            .iter()
+            .map(|st| {
+                let publisher = self.peers.get(&st.feed_who)?;
+                Some(Source {
+                    kind: st.kind.clone(),
+                    codec: st.codec.clone(),
+                    packets: publisher.feed(&st.kind)?,
+                    keyframes: publisher.keyframe_requester(),
+                })
+            })
+            .collect()
+    }
+
     /// Starts the PeerConnection work a transition asked for.
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
@@ -123,19 +139,7 @@ impl RoomActor {
                     });
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
-                    let sources: Option<Vec<Source>> = streams
-                        .iter()
-                        .map(|st| {
-                            let publisher = self.peers.get(&st.feed_who)?;
-                            Some(Source {
-                                kind: st.kind.clone(),
-                                codec: st.codec.clone(),
-                                packets: publisher.feed(&st.kind)?,
-                                keyframes: publisher.keyframe_requester(),
-                            })
-                        })
-                        .collect();
-                    let Some(sources) = sources else {
+                    let Some(sources) = self.sources_for(&streams) else {
                         let e = Err("a feed is not publishing".to_owned());
                         ctx.notify(Offered { who, transaction, result: e });
                         continue;
@@ -160,12 +164,17 @@ impl RoomActor {
                         me.do_send(Started { who, transaction, result });
                     });
                 }
-                MediaAction::Renegotiate { who, inactive } => {
+                MediaAction::Renegotiate { who, transaction, inactive, added } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
+                    let Some(sources) = self.sources_for(&added) else {
+                        let result = Err("a feed is not publishing".to_owned());
+                        ctx.notify(Renegotiated { who, transaction, result });
+                        continue;
+                    };
                     let me = ctx.address();
                     actix::spawn(async move {
-                        let result = peer.renegotiate(&inactive).await;
-                        me.do_send(Renegotiated { who, result });
+                        let result = peer.renegotiate(&inactive, sources).await;
+                        me.do_send(Renegotiated { who, transaction, result });
                     });
                 }
                 MediaAction::Switch { who, sources } => {
@@ -466,16 +475,21 @@ impl Handler<Renegotiated> for RoomActor {
 
     fn handle(&mut self, m: Renegotiated, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        match m.result {
-            Ok(sdp) => {
-                let out = self.state.renegotiated(m.who, Jsep { kind: JsepType::Offer, sdp, trickle: None });
-                self.publish(out, false, ctx);
+        let offer = |sdp| Jsep { kind: JsepType::Offer, sdp, trickle: None };
+        let out = match (m.result, m.transaction) {
+            (Ok(sdp), txn) => self.state.renegotiated(m.who, txn.as_deref(), offer(sdp)),
+            (Err(e), Some(txn)) => {
+                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed");
+                let err = VideoRoomError::new(VideoRoomCode::UnknownError, format!("Error renegotiating: {e}"));
+                Outcome::default().with_error(m.who, &txn, &err)
             }
-            // The streams stay inactive on our side either way; the subscriber keeps its others.
-            Err(e) => {
-                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed")
+            // Nobody asked (a publisher went): its streams stay inactive here; nothing to answer.
+            (Err(e), None) => {
+                tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed");
+                return;
             }
-        }
+        };
+        self.publish(out, false, ctx);
     }
 }
 

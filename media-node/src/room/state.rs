@@ -8,7 +8,7 @@ use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{
     self as vr, AllowedAction, AsyncName, AsyncRequest, Departure, EditRoom, Join, ParticipantView, Ptype,
-    PublisherJoin, RoomConfig, Switch, SwitchStream,
+    PublisherJoin, RoomConfig, Switch, SwitchStream, Update,
 };
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -44,9 +44,10 @@ pub enum MediaAction {
     Pause { who: Who, paused: bool },
     /// Close this handle's PeerConnection.
     Close { who: Who },
-    /// This subscriber's streams at `inactive` (m-line indexes) lost their publisher: offer
-    /// again with them inactive; report back with [`RoomState::renegotiated`].
-    Renegotiate { who: Who, inactive: Vec<usize> },
+    /// Offer this subscriber again, its streams at `inactive` (m-line indexes) made inactive
+    /// (their publisher went, or it unsubscribed) and `added` appended as new m-lines; report
+    /// back with [`RoomState::renegotiated`]. `transaction`: the request that asked, if any.
+    Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream> },
     /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
     Switch { who: Who, sources: Vec<SwitchSource> },
 }
@@ -370,6 +371,10 @@ impl RoomState {
                     AsyncRequest::Switch(sw) => self.switch(who, txn, sw),
                     _ => Err(media_unavailable(name)),
                 },
+                AsyncName::Subscribe | AsyncName::Unsubscribe | AsyncName::Update => match parsed? {
+                    AsyncRequest::Update(u) => self.update_subscription(who, txn, u),
+                    _ => Err(media_unavailable(name)),
+                },
                 other => Err(media_unavailable(other)),
             },
             Some(Slot::Publisher(pid)) => match name {
@@ -577,7 +582,7 @@ impl RoomState {
                 inactive.push(s.mindex);
             }
             if !inactive.is_empty() {
-                out.media.push(MediaAction::Renegotiate { who, inactive });
+                out.media.push(MediaAction::Renegotiate { who, transaction: None, inactive, added: Vec::new() });
             }
         }
     }
@@ -649,12 +654,78 @@ impl RoomState {
         Ok(out)
     }
 
-    /// A subscriber's new offer is ready: `updated` with its streams and the offer.
-    pub fn renegotiated(&mut self, who: Who, offer: Jsep) -> Outcome {
+    /// `subscribe`, `unsubscribe`, `update`: streams made inactive and streams added (always as
+    /// new m-lines: Janus would reuse an inactive m-line of the same kind), then one new offer.
+    /// Subscriptions are checked before anything changes; with no change, `updated` without an
+    /// offer.
+    fn update_subscription(&mut self, who: Who, txn: &str, upd: Update) -> Result<Outcome, VideoRoomError> {
+        let mut wanted = Vec::new();
+        for w in &upd.subscribe {
+            let no_feed = || err(VideoRoomCode::NoSuchFeed, format!("No such feed ({})", w.feed));
+            let p = self.participants.get(&w.feed).ok_or_else(no_feed)?;
+            let published = p.published.as_ref().ok_or_else(no_feed)?;
+            if let Some(mid) = &w.mid {
+                if !published.streams.iter().any(|s| &s.mid == mid) {
+                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{mid}' in feed ({})", w.feed)));
+                }
+            }
+            for s in published.streams.iter().filter(|s| s.kind != "data") {
+                if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
+                    wanted.push((w.feed, p.who, p.display.clone(), s.clone()));
+                }
+            }
+        }
+        let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        let mut inactive = Vec::new();
+        for u in &upd.unsubscribe {
+            for s in sub.streams.iter_mut().filter(|s| s.active) {
+                let hit = match (&u.sub_mid, u.feed) {
+                    (Some(sub_mid), _) => *sub_mid == s.mid,
+                    (None, Some(feed)) => feed == s.feed && u.mid.as_ref().is_none_or(|m| *m == s.feed_mid),
+                    (None, None) => false,
+                };
+                if hit {
+                    s.active = false;
+                    inactive.push(s.mindex);
+                }
+            }
+        }
+        let mut added = Vec::new();
+        for (feed, feed_who, display, s) in wanted {
+            let mindex = sub.streams.len();
+            let stream = SubStream {
+                mindex,
+                mid: mindex.to_string(),
+                kind: s.kind.clone(),
+                codec: s.codec.clone().unwrap_or_default(),
+                feed,
+                feed_who,
+                feed_mid: s.mid.clone(),
+                feed_display: display,
+                active: true,
+            };
+            sub.streams.push(stream.clone());
+            added.push(stream);
+        }
+        if inactive.is_empty() && added.is_empty() {
+            return Ok(Outcome::default().notice(
+                who,
+                Some(txn),
+                serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
+            ));
+        }
+        let mut out = Outcome::default();
+        out.media.push(MediaAction::Renegotiate { who, transaction: Some(txn.to_owned()), inactive, added });
+        Ok(out)
+    }
+
+    /// A subscriber's new offer is ready: `updated` with its streams and the offer (answering
+    /// `txn`, when a request asked for it).
+    pub fn renegotiated(&mut self, who: Who, txn: Option<&str>, offer: Jsep) -> Outcome {
         let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
         let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
         let ev = serde_json::json!({"videoroom": "updated", "room": self.config.room.0, "streams": streams});
-        let mut out = Outcome::default().notice(who, None, ev);
+        let mut out = Outcome::default().notice(who, txn, ev);
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(offer);
         }
@@ -1069,6 +1140,67 @@ mod tests {
         r
     }
 
+    /// Bob (handle 3) joins and publishes audio and video; returns his id.
+    fn bob_publishing(r: &mut RoomState) -> u64 {
+        let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
+        let bob = joined.notices[0].data["id"].as_u64().unwrap();
+        r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+        let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+        r.published(who(3), "p", streams(), answer);
+        bob
+    }
+
+    #[test]
+    fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
+        use shared::janus::videoroom::{SubscribeStream, UnsubscribeStream};
+        let mut r = alice_publishing();
+        let bob = bob_publishing(&mut r);
+        r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+        let update = |subscribe: Vec<SubscribeStream>, unsubscribe: Vec<UnsubscribeStream>| {
+            Ok(AsyncRequest::Update(Update { subscribe, unsubscribe }))
+        };
+        // Subscribing to bob appends his two streams as new m-lines.
+        let o = r.on_async(
+            who(2),
+            "u",
+            AsyncName::Subscribe,
+            update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None }], vec![]),
+            None,
+        );
+        let [MediaAction::Renegotiate { who: w, transaction, inactive, added }] = &o.media[..] else {
+            panic!("{:?}", o.media)
+        };
+        assert_eq!((*w, transaction.as_deref(), inactive.len()), (who(2), Some("u"), 0));
+        assert_eq!(added.iter().map(|s| (s.mindex, s.feed.0)).collect::<Vec<_>>(), vec![(2, bob), (3, bob)]);
+        let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+        let up = r.renegotiated(who(2), Some("u"), offer_jsep);
+        assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
+        assert_eq!(up.notices[0].data["streams"].as_array().unwrap().len(), 4);
+        assert_eq!(up.notices[0].data["streams"][3]["feed_id"], bob);
+        // Unsubscribing alice's feed makes her m-lines inactive.
+        let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId(101)), mid: None, sub_mid: None };
+        let o = r.on_async(who(2), "v", AsyncName::Unsubscribe, update(vec![], vec![unsub_alice]), None);
+        assert!(
+            matches!(&o.media[..], [MediaAction::Renegotiate { inactive, added, .. }] if *inactive == vec![0, 1] && added.is_empty()),
+            "{:?}",
+            o.media
+        );
+        // Nothing to change: `updated` without an offer.
+        let none = UnsubscribeStream { feed: None, mid: None, sub_mid: Some("9".into()) };
+        let o = r.on_async(who(2), "w", AsyncName::Unsubscribe, update(vec![], vec![none]), None);
+        assert_eq!(o.notices[0].data, json!({"videoroom": "updated", "room": 5}));
+        assert!(o.media.is_empty());
+        // Unknown feeds are refused before anything changes.
+        let o = r.on_async(
+            who(2),
+            "x",
+            AsyncName::Update,
+            update(vec![SubscribeStream { feed: ParticipantId(999), mid: None }], vec![]),
+            None,
+        );
+        assert_eq!(o.notices[0].data["error"], "No such feed (999)");
+    }
+
     #[test]
     fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() {
         let mut r = alice_publishing();
@@ -1078,10 +1210,12 @@ mod tests {
         assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
         // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
         let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
-        assert!(u.media.contains(&MediaAction::Renegotiate { who: who(2), inactive: vec![0, 1] }), "{:?}", u.media);
+        let renegotiate =
+            MediaAction::Renegotiate { who: who(2), transaction: None, inactive: vec![0, 1], added: vec![] };
+        assert!(u.media.contains(&renegotiate), "{:?}", u.media);
         assert!(u.notices.iter().all(|n| n.to != who(2)), "nothing for the subscriber before its offer");
         // ...and once the offer is ready, `updated` carries it with the streams inactive.
-        let up = r.renegotiated(who(2), offer_jsep.clone());
+        let up = r.renegotiated(who(2), None, offer_jsep.clone());
         assert_eq!(up.notices[0].to, who(2));
         assert_eq!(up.notices[0].transaction, None);
         assert_eq!(up.notices[0].jsep, Some(offer_jsep));
@@ -1099,11 +1233,7 @@ mod tests {
     #[test]
     fn a_subscriber_switches_sources_without_renegotiating() {
         let mut r = alice_publishing();
-        let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
-        let bob = joined.notices[0].data["id"].as_u64().unwrap();
-        r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
-        let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
-        r.published(who(3), "p", streams(), answer);
+        let bob = bob_publishing(&mut r);
         r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
         let switch = |streams: Vec<(u64, &str, &str)>| {
             Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {

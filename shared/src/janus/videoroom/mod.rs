@@ -155,6 +155,9 @@ pub enum AsyncRequest {
     Unpublish,
     /// A subscriber's `switch`: new sources for some of its m-lines, without renegotiation.
     Switch(Switch),
+    /// A subscriber's `subscribe`, `unsubscribe` or `update`: streams added and removed, then
+    /// one renegotiation.
+    Update(Update),
     /// A media request (publish, configure, subscribe, ...). Media arrives with the media issue;
     /// until then the node answers these with an explicit error event.
     Media(AsyncName),
@@ -196,6 +199,21 @@ pub struct SubscribeStream {
 pub struct Switch {
     pub streams: Vec<SwitchStream>,
     pub legacy_feed: Option<ParticipantId>,
+}
+
+/// `subscribe` (`subscribe` only), `unsubscribe` (`unsubscribe` only) or `update` (either or both).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub subscribe: Vec<SubscribeStream>,
+    pub unsubscribe: Vec<UnsubscribeStream>,
+}
+
+/// What to stop receiving: one m-line (`sub_mid`), or a publisher's streams (`feed`, all or `mid`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnsubscribeStream {
+    pub feed: Option<ParticipantId>,
+    pub mid: Option<String>,
+    pub sub_mid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -401,8 +419,80 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
         AsyncName::Leave => Ok(AsyncRequest::Leave),
         AsyncName::Unpublish => Ok(AsyncRequest::Unpublish),
         AsyncName::Switch => parse_switch(obj).map(AsyncRequest::Switch),
+        AsyncName::Subscribe | AsyncName::Unsubscribe | AsyncName::Update => {
+            parse_update(obj, name).map(AsyncRequest::Update)
+        }
         other => Ok(AsyncRequest::Media(other)),
     }
+}
+
+const UPDATE_STREAMS: [Param; 1] = [Param::req("streams", JType::Array)];
+const UPDATE_COMBINED: [Param; 2] = [Param::opt("subscribe", JType::Array), Param::opt("unsubscribe", JType::Array)];
+const UNSUB_STREAM: [Param; 3] =
+    [Param::opt("feed", JType::Int).positive(), Param::opt("mid", JType::Str), Param::opt("sub_mid", JType::Str)];
+
+fn objects<'a>(list: &'a [Value]) -> Result<Vec<&'a Map<String, Value>>, VideoRoomError> {
+    list.iter()
+        .map(|v| {
+            v.as_object().ok_or_else(|| {
+                VideoRoomError::new(
+                    VideoRoomCode::InvalidElement,
+                    "Invalid element type (streams should be an array of objects)",
+                )
+            })
+        })
+        .collect()
+}
+
+/// Janus's order: the request's arrays, an empty subscription list, an empty unsubscription
+/// list and each unsubscription entry, `update` with neither, then each subscription entry.
+fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, VideoRoomError> {
+    let (sub_key, unsub_key) = match name {
+        AsyncName::Update => {
+            check(obj, &UPDATE_COMBINED)?;
+            (Some("subscribe"), Some("unsubscribe"))
+        }
+        AsyncName::Subscribe => {
+            check(obj, &UPDATE_STREAMS)?;
+            (Some("streams"), None)
+        }
+        _ => {
+            check(obj, &UPDATE_STREAMS)?;
+            (None, Some("streams"))
+        }
+    };
+    let list = |key: Option<&str>| key.and_then(|k| obj.get(k)).and_then(Value::as_array);
+    let (sub, unsub) = (list(sub_key), list(unsub_key));
+    if sub.is_some_and(|l| l.is_empty()) {
+        return Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Empty subscription list"));
+    }
+    let mut update = Update::default();
+    if let Some(l) = unsub {
+        if l.is_empty() {
+            return Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Empty unsubscription list"));
+        }
+        for o in objects(l)? {
+            check(o, &UNSUB_STREAM)?;
+            update.unsubscribe.push(UnsubscribeStream {
+                feed: o.get("feed").map(|_| ParticipantId(json::uint(o, "feed"))),
+                mid: json::string(o, "mid"),
+                sub_mid: json::string(o, "sub_mid"),
+            });
+        }
+    }
+    if name == AsyncName::Update && sub.is_none() && unsub.is_none() {
+        return Err(VideoRoomError::new(
+            VideoRoomCode::MissingElement,
+            "At least one of either 'subscribe' or 'unsubscribe' must be present",
+        ));
+    }
+    for o in objects(sub.map(Vec::as_slice).unwrap_or_default())? {
+        check(o, &SUB_STREAM)?;
+        update
+            .subscribe
+            .push(SubscribeStream { feed: ParticipantId(json::uint(o, "feed")), mid: json::string(o, "mid") });
+    }
+    Ok(update)
 }
 
 const SWITCH: [Param; 1] = [Param::opt("streams", JType::Array)];
