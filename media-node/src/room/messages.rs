@@ -61,7 +61,7 @@ pub struct Answered {
 pub struct Offered {
     pub who: Who,
     pub transaction: String,
-    pub result: Result<(crate::media::peer::SubscriberPeer, String), String>,
+    pub result: Result<(crate::media::subscriber::SubscriberPeer, String), String>,
 }
 
 /// A subscriber's answer was applied (or not).

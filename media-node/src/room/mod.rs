@@ -10,8 +10,9 @@ pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
 use crate::media::forward::NewSource;
-use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer, Source, SubscriberPeer};
+use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
 use crate::media::sdp;
+use crate::media::subscriber::{Source, SubscriberPeer};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
 use messages::{Answered, Async, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};

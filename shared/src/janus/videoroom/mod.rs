@@ -431,7 +431,7 @@ const UPDATE_COMBINED: [Param; 2] = [Param::opt("subscribe", JType::Array), Para
 const UNSUB_STREAM: [Param; 3] =
     [Param::opt("feed", JType::Int).positive(), Param::opt("mid", JType::Str), Param::opt("sub_mid", JType::Str)];
 
-fn objects<'a>(list: &'a [Value]) -> Result<Vec<&'a Map<String, Value>>, VideoRoomError> {
+fn objects(list: &[Value]) -> Result<Vec<&Map<String, Value>>, VideoRoomError> {
     list.iter()
         .map(|v| {
             v.as_object().ok_or_else(|| {

@@ -1,0 +1,233 @@
+//! A subscriber's PeerConnection: sendonly m-lines fed from publishers' broadcasts, one
+//! forwarding task each (`forward`), added, switched and made inactive as the subscription
+//! changes.
+
+use super::forward::{forward, relay_keyframe_requests, Control, Gate, KeyframeRequester, NewSource, Stream};
+use super::peer::{
+    add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
+};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
+use shared::janus::request::Candidate;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::PeerConnection;
+
+/// One stream a subscriber receives.
+pub struct Source {
+    pub kind: String,
+    pub codec: String,
+    pub packets: broadcast::Receiver<rtp::Packet>,
+    /// Where the subscriber's keyframe requests (PLI/FIR) for this stream go: its publisher.
+    pub keyframes: KeyframeRequester,
+}
+
+fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
+    let (mime, clock, channels, fmtp) = match codec {
+        "opus" => (MIME_TYPE_OPUS, 48000, 2, "minptime=10;useinbandfec=1"),
+        "vp8" => (MIME_TYPE_VP8, 90000, 0, ""),
+        "vp9" => (MIME_TYPE_VP9, 90000, 0, "profile-id=0"),
+        "h264" => (MIME_TYPE_H264, 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+        _ => return None,
+    };
+    let _ = kind;
+    Some(RTCRtpCodec {
+        mime_type: mime.into(),
+        clock_rate: clock,
+        channels,
+        sdp_fmtp_line: fmtp.into(),
+        ..Default::default()
+    })
+}
+
+/// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
+pub struct SubscriberPeer {
+    pc: Arc<dyn PeerConnection>,
+    /// `pause`d: its streams stop (and restart on a keyframe).
+    paused: watch::Sender<bool>,
+    paused_rx: watch::Receiver<bool>,
+    /// Whether DTLS is up (streams added later wait for it too).
+    connected: watch::Receiver<bool>,
+    /// Per m-line, in order; grows when streams are added (control plane only, never locked
+    /// per packet).
+    streams: std::sync::Mutex<Vec<StreamControl>>,
+    /// Announced instead of the bound addresses in offers (1:1 NAT).
+    public_ip: Option<String>,
+}
+
+/// What the room can change about one subscriber stream.
+struct StreamControl {
+    /// Its m-line's sender (transceivers come back from webrtc-rs in no particular order).
+    sender: RTCRtpSenderId,
+    /// The payload type the subscriber's answer chose (None until `start`).
+    payload_type: watch::Sender<Option<u8>>,
+    /// A new source (`switch`), or the end of the stream.
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl SubscriberPeer {
+    /// Builds the offer for `sources` (one m-line each, in order).
+    pub async fn offer(
+        settings: &MediaSettings,
+        sources: Vec<Source>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(Self, String), String> {
+        let (gathered, mut gather_done) = mpsc::channel(1);
+        let (connected_tx, connected) = watch::channel(false);
+        let handler = Arc::new(PeerHandler::sending(gathered, events, connected_tx));
+        let pc = build_pc(settings, Direction::Send, handler).await?;
+        let (paused, paused_rx) = watch::channel(false);
+        let peer = Self {
+            pc,
+            paused,
+            paused_rx,
+            connected,
+            streams: std::sync::Mutex::new(Vec::new()),
+            public_ip: settings.public_ip.clone(),
+        };
+        peer.add_streams(sources).await?;
+        let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
+        peer.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
+        Ok((peer, sdp))
+    }
+
+    /// Appends one sendonly m-line per source, each with its forwarding task.
+    async fn add_streams(&self, sources: Vec<Source>) -> Result<(), String> {
+        let first = self.streams.lock().map_err(|_| "streams poisoned")?.len();
+        let mut added = Vec::new();
+        for (i, src) in sources.into_iter().enumerate() {
+            let codec =
+                rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+            let clock_rate = codec.clock_rate;
+            let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
+            let ssrc = rand::random::<u32>();
+            let name = format!("portunus-{}-{ssrc}", first + i);
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("portunus-{ssrc}"),
+                name.clone(),
+                name,
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                    codec,
+                    ..Default::default()
+                }],
+            )));
+            let sender =
+                self.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
+            let (payload_type, pt_rx) = watch::channel(None);
+            let gate = Gate { payload_type: pt_rx, connected: self.connected.clone(), paused: self.paused_rx.clone() };
+            let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
+            if src.kind == "video" {
+                tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
+            }
+            let (control, control_rx) = mpsc::unbounded_channel();
+            let wait_keyframe = src.kind == "video" && src.codec == "vp8";
+            let stream = Stream { track, ssrc, clock_rate, wait_keyframe, keyframes };
+            tokio::spawn(forward(src.packets, control_rx, stream, gate));
+            added.push(StreamControl { sender: sender.id(), payload_type, control });
+        }
+        // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
+        let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).collect();
+        set_directions(&self.pc, &new, RTCRtpTransceiverDirection::Sendonly).await?;
+        self.streams.lock().map_err(|_| "streams poisoned")?.extend(added);
+        Ok(())
+    }
+
+    /// Feeds the stream at m-line `mindex` from `source` from now on (`switch`).
+    pub fn switch(&self, mindex: usize, source: NewSource) {
+        if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.control.clone())) {
+            let _ = s.send(Control::Switch(source));
+        }
+    }
+
+    /// Makes the streams at `inactive` (m-line indexes) inactive (their publisher went, or the
+    /// subscriber unsubscribed) and appends `added`, then returns the new offer (m-lines stay,
+    /// as in Janus; candidates are already gathered).
+    pub async fn renegotiate(&self, inactive: &[usize], added: Vec<Source>) -> Result<String, String> {
+        let senders: Vec<RTCRtpSenderId> = {
+            let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+            let mut senders = Vec::new();
+            for s in inactive.iter().filter_map(|&i| streams.get(i)) {
+                // Its source may well go on (an `unsubscribe`): nothing more to send here.
+                let _ = s.control.send(Control::Stop);
+                senders.push(s.sender);
+            }
+            senders
+        };
+        set_directions(&self.pc, &senders, RTCRtpTransceiverDirection::Inactive).await?;
+        self.add_streams(added).await?;
+        let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
+        self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;
+        Ok(match &self.public_ip {
+            Some(ip) => super::sdp::announce_address(&sdp, ip),
+            None => sdp,
+        })
+    }
+
+    pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
+        add_candidates(&self.pc, candidates).await
+    }
+
+    /// Applies the subscriber's answer; forwarding starts with the payload types it chose.
+    pub async fn start(&self, answer_sdp: String) -> Result<(), String> {
+        let pts = first_payload_types(&answer_sdp);
+        let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
+        self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
+        let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+        for (stream, pt) in streams.iter().zip(pts) {
+            let _ = stream.payload_type.send(pt);
+        }
+        Ok(())
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        let _ = self.paused.send(paused);
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// Sets the direction of the transceivers sending with `senders`.
+async fn set_directions(
+    pc: &Arc<dyn PeerConnection>,
+    senders: &[RTCRtpSenderId],
+    direction: RTCRtpTransceiverDirection,
+) -> Result<(), String> {
+    for t in pc.get_transceivers().await {
+        let sender = t.sender().await.ok().flatten();
+        if sender.is_some_and(|s| senders.contains(&s.id())) {
+            t.set_direction(direction).await.map_err(|e| media_error("transceiver direction", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first payload type of each m-line.
+fn first_payload_types(sdp: &str) -> Vec<Option<u8>> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("m="))
+        .map(|m| m.split_whitespace().nth(3).and_then(|pt| pt.parse().ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_types_come_from_each_m_line() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n";
+        assert_eq!(first_payload_types(sdp), vec![Some(111), Some(96)]);
+    }
+}

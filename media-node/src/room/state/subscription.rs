@@ -1,0 +1,312 @@
+//! Subscriptions: which publisher streams feed which of a subscriber's m-lines, and the
+//! requests that change them (`join` as a subscriber, `switch`, `subscribe`, `unsubscribe`,
+//! `update`, a publisher going away), with the events Janus sends for each.
+
+use super::Membership;
+use super::{err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
+use serde_json::Value;
+use shared::ids::ParticipantId;
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::request::Jsep;
+use shared::janus::videoroom::{self as vr, Switch, SwitchStream, Update};
+
+/// A subscriber m-line's new source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchSource {
+    pub mindex: usize,
+    pub feed_who: Who,
+    pub kind: String,
+}
+
+/// One stream of a subscription: which publisher stream it carries, at which m-line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubStream {
+    pub mindex: usize,
+    pub mid: String,
+    pub kind: String,
+    pub codec: String,
+    pub feed: ParticipantId,
+    pub feed_who: Who,
+    pub feed_mid: String,
+    pub feed_display: Option<String>,
+    /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
+    pub active: bool,
+}
+
+impl SubStream {
+    /// Janus's entry for this stream in `attached` and `updated`.
+    fn entry(&self) -> Value {
+        let mut e = serde_json::Map::new();
+        e.insert("type".into(), self.kind.clone().into());
+        e.insert("active".into(), self.active.into());
+        e.insert("mindex".into(), self.mindex.into());
+        e.insert("mid".into(), self.mid.clone().into());
+        e.insert("ready".into(), false.into());
+        e.insert("send".into(), true.into());
+        if !self.active {
+            return Value::Object(e);
+        }
+        e.insert("feed_id".into(), self.feed.0.into());
+        if let Some(d) = &self.feed_display {
+            e.insert("feed_display".into(), d.clone().into());
+        }
+        e.insert("feed_mid".into(), self.feed_mid.clone().into());
+        e.insert("codec".into(), self.codec.clone().into());
+        Value::Object(e)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Subscription {
+    pub(super) streams: Vec<SubStream>,
+    /// Joined with the deprecated `feed`: answered with `id`, `display`, `warning`.
+    pub(super) legacy: Option<ParticipantId>,
+}
+
+impl RoomState {
+    pub(super) fn join_subscriber(
+        &mut self,
+        who: Who,
+        txn: &str,
+        sub: shared::janus::videoroom::SubscriberJoin,
+    ) -> Result<Outcome, VideoRoomError> {
+        let mut streams = Vec::new();
+        for want in &sub.streams {
+            let no_feed = || err(VideoRoomCode::NoSuchFeed, format!("No such feed ({})", want.feed));
+            let p = self.participants.get(&want.feed).ok_or_else(no_feed)?;
+            let published = p.published.as_ref().ok_or_else(no_feed)?;
+            let mut matched = false;
+            for s in published.streams.iter().filter(|s| s.kind != "data") {
+                if want.mid.as_ref().is_some_and(|m| *m != s.mid) {
+                    continue;
+                }
+                matched = true;
+                let mindex = streams.len();
+                streams.push(SubStream {
+                    mindex,
+                    mid: mindex.to_string(),
+                    kind: s.kind.clone(),
+                    codec: s.codec.clone().unwrap_or_default(),
+                    feed: want.feed,
+                    feed_who: p.who,
+                    feed_mid: s.mid.clone(),
+                    feed_display: p.display.clone(),
+                    active: true,
+                });
+            }
+            if !matched {
+                return Err(err(
+                    VideoRoomCode::NoSuchFeed,
+                    format!("No such mid '{}' in feed ({})", want.mid.clone().unwrap_or_default(), want.feed),
+                ));
+            }
+        }
+        self.slots.insert(who, Slot::Subscriber);
+        let legacy = sub.legacy.then(|| sub.streams[0].feed);
+        self.subscriptions.insert(who, Subscription { streams: streams.clone(), legacy });
+        let mut out = Outcome::default();
+        out.membership.push(Membership::Joined(who));
+        out.media.push(MediaAction::Subscribe { who, transaction: txn.to_owned(), streams });
+        Ok(out)
+    }
+
+    /// The subscriber's offer is ready: `attached` with it, as Janus sends.
+    pub fn subscribed(&mut self, who: Who, txn: &str, offer: Jsep) -> Outcome {
+        let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
+        let mut m = serde_json::Map::new();
+        m.insert("videoroom".into(), "attached".into());
+        m.insert("room".into(), self.config.room.0.into());
+        if let Some(feed) = sub.legacy {
+            m.insert("id".into(), feed.0.into());
+            m.insert("warning".into(), "deprecated_api".into());
+            if let Some(d) = sub.streams.first().and_then(|s| s.feed_display.clone()) {
+                m.insert("display".into(), d.into());
+            }
+        }
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+        m.insert("streams".into(), Value::Array(streams));
+        let mut out = Outcome::default().notice(who, Some(txn), Value::Object(m));
+        if let Some(n) = out.notices.last_mut() {
+            n.jsep = Some(offer);
+        }
+        out
+    }
+
+    /// The streams of publisher `feed_who` stopped: each subscriber receiving any of them gets
+    /// them marked inactive and a new offer (then `updated`, as Janus with `autoupdate`).
+    pub(super) fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
+        for (&who, sub) in self.subscriptions.iter_mut() {
+            let mut inactive = Vec::new();
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who) {
+                s.active = false;
+                inactive.push(s.mindex);
+            }
+            if !inactive.is_empty() {
+                out.media.push(MediaAction::Renegotiate { who, transaction: None, inactive, added: Vec::new() });
+            }
+        }
+    }
+
+    /// `switch`: new sources for some of the subscriber's m-lines, same kind and codec, no
+    /// renegotiation. Every entry is checked before any is applied (Janus's order); entries
+    /// naming an unknown `sub_mid`, another kind or codec, or an inactive m-line (which would need
+    /// a renegotiation) are skipped and not counted in `changes`.
+    pub(super) fn switch(&mut self, who: Who, txn: &str, sw: Switch) -> Result<Outcome, VideoRoomError> {
+        let no_feed = |feed: ParticipantId| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({feed})"));
+        let published = |feed: ParticipantId| -> Result<(&Participant, &Published), VideoRoomError> {
+            let p = self.participants.get(&feed).ok_or_else(|| no_feed(feed))?;
+            Ok((p, p.published.as_ref().ok_or_else(|| no_feed(feed))?))
+        };
+        let wanted = match sw.legacy_feed {
+            None => sw.streams,
+            Some(feed) => {
+                // The deprecated form: each of the publisher's streams onto the first unused
+                // subscription stream of the same kind and codec.
+                let (_, pubd) = published(feed)?;
+                let mut used = Vec::new();
+                let mut list = Vec::new();
+                for ps in pubd.streams.iter().filter(|s| s.kind != "data") {
+                    let codec = ps.codec.clone().unwrap_or_default();
+                    let target = self.subscriptions.get(&who).and_then(|sub| {
+                        sub.streams.iter().find(|s| s.kind == ps.kind && s.codec == codec && !used.contains(&s.mindex))
+                    });
+                    if let Some(t) = target {
+                        used.push(t.mindex);
+                        list.push(SwitchStream { feed, mid: ps.mid.clone(), sub_mid: t.mid.clone() });
+                    }
+                }
+                if list.is_empty() {
+                    return Err(err(VideoRoomCode::InvalidElement, "Empty switch list"));
+                }
+                list
+            }
+        };
+        for w in &wanted {
+            let (_, pubd) = published(w.feed)?;
+            if !pubd.streams.iter().any(|s| s.mid == w.mid) {
+                return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{}' in feed ({})", w.mid, w.feed)));
+            }
+        }
+        let mut sources = Vec::new();
+        let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        for w in &wanted {
+            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active) else { continue };
+            let Some(p) = self.participants.get(&w.feed) else { continue };
+            let Some(ps) = p.published.as_ref().and_then(|pb| pb.streams.iter().find(|x| x.mid == w.mid)) else {
+                continue;
+            };
+            if ps.kind != s.kind || ps.codec.as_deref().unwrap_or_default() != s.codec {
+                continue;
+            }
+            s.feed = w.feed;
+            s.feed_who = p.who;
+            s.feed_mid = ps.mid.clone();
+            s.feed_display = p.display.clone();
+            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, kind: s.kind.clone() });
+        }
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+        let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": self.config.room.0,
+            "changes": sources.len(), "streams": streams});
+        let mut out = Outcome::default().notice(who, Some(txn), ev);
+        if !sources.is_empty() {
+            out.media.push(MediaAction::Switch { who, sources });
+        }
+        Ok(out)
+    }
+
+    /// `subscribe`, `unsubscribe`, `update`: streams made inactive and streams added (always as
+    /// new m-lines: Janus would reuse an inactive m-line of the same kind), then one new offer.
+    /// Subscriptions are checked before anything changes; with no change, `updated` without an
+    /// offer.
+    pub(super) fn update_subscription(&mut self, who: Who, txn: &str, upd: Update) -> Result<Outcome, VideoRoomError> {
+        let mut wanted = Vec::new();
+        for w in &upd.subscribe {
+            let no_feed = || err(VideoRoomCode::NoSuchFeed, format!("No such feed ({})", w.feed));
+            let p = self.participants.get(&w.feed).ok_or_else(no_feed)?;
+            let published = p.published.as_ref().ok_or_else(no_feed)?;
+            if let Some(mid) = &w.mid {
+                if !published.streams.iter().any(|s| &s.mid == mid) {
+                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{mid}' in feed ({})", w.feed)));
+                }
+            }
+            for s in published.streams.iter().filter(|s| s.kind != "data") {
+                if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
+                    wanted.push((w.feed, p.who, p.display.clone(), s.clone()));
+                }
+            }
+        }
+        let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        let mut inactive = Vec::new();
+        for u in &upd.unsubscribe {
+            for s in sub.streams.iter_mut().filter(|s| s.active) {
+                let hit = match (&u.sub_mid, u.feed) {
+                    (Some(sub_mid), _) => *sub_mid == s.mid,
+                    (None, Some(feed)) => feed == s.feed && u.mid.as_ref().is_none_or(|m| *m == s.feed_mid),
+                    (None, None) => false,
+                };
+                if hit {
+                    s.active = false;
+                    inactive.push(s.mindex);
+                }
+            }
+        }
+        let mut added = Vec::new();
+        for (feed, feed_who, display, s) in wanted {
+            let mindex = sub.streams.len();
+            let stream = SubStream {
+                mindex,
+                mid: mindex.to_string(),
+                kind: s.kind.clone(),
+                codec: s.codec.clone().unwrap_or_default(),
+                feed,
+                feed_who,
+                feed_mid: s.mid.clone(),
+                feed_display: display,
+                active: true,
+            };
+            sub.streams.push(stream.clone());
+            added.push(stream);
+        }
+        if inactive.is_empty() && added.is_empty() {
+            return Ok(Outcome::default().notice(
+                who,
+                Some(txn),
+                serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
+            ));
+        }
+        let mut out = Outcome::default();
+        out.media.push(MediaAction::Renegotiate { who, transaction: Some(txn.to_owned()), inactive, added });
+        Ok(out)
+    }
+
+    /// A subscriber's new offer is ready: `updated` with its streams and the offer (answering
+    /// `txn`, when a request asked for it).
+    pub fn renegotiated(&mut self, who: Who, txn: Option<&str>, offer: Jsep) -> Outcome {
+        let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
+        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+        let ev = serde_json::json!({"videoroom": "updated", "room": self.config.room.0, "streams": streams});
+        let mut out = Outcome::default().notice(who, txn, ev);
+        if let Some(n) = out.notices.last_mut() {
+            n.jsep = Some(offer);
+        }
+        out
+    }
+
+    /// Subscribing failed: the request gets the error and the handle is in no room.
+    pub fn subscribe_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
+        self.subscriptions.remove(&who);
+        self.slots.remove(&who);
+        let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
+        out.membership.push(Membership::Rejected(who));
+        out
+    }
+
+    /// The subscriber's answer is applied: `started`.
+    pub fn started(&mut self, who: Who, txn: &str) -> Outcome {
+        Outcome::default().notice(
+            who,
+            Some(txn),
+            serde_json::json!({"videoroom": "event", "room": self.config.room.0, "started": "ok"}),
+        )
+    }
+}

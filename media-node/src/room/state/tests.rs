@@ -1,0 +1,361 @@
+use super::*;
+use serde_json::json;
+use shared::ids::RoomId;
+use shared::janus::videoroom::{SwitchStream, Update};
+
+fn room(opts: Value) -> RoomState {
+    let m = opts.as_object().cloned().unwrap_or_default();
+    let cfg = RoomConfig::from_create(&m, RoomId(5)).unwrap();
+    let mut n = 100;
+    RoomState::with_ids(
+        cfg,
+        Box::new(move || {
+            n += 1;
+            n
+        }),
+    )
+}
+
+fn who(h: u64) -> Who {
+    Who { session: SessionId(h * 10), handle: HandleId(h) }
+}
+
+fn join(display: &str) -> Result<AsyncRequest, VideoRoomError> {
+    Ok(AsyncRequest::Join(Join {
+        room: RoomId(5),
+        pin: None,
+        token: None,
+        ptype: Ok(Ptype::Publisher(Ok(PublisherJoin { id: None, display: Some(display.into()), metadata: None }))),
+    }))
+}
+
+#[test]
+fn join_then_leave_notifies_the_others() {
+    let mut r = room(json!({}));
+    let a = r.on_async(who(1), "t1", AsyncName::Join, join("alice"), None);
+    assert_eq!(a.notices.len(), 1);
+    assert_eq!(a.notices[0].data["videoroom"], "joined");
+    assert_eq!(a.notices[0].data["id"], 101);
+    assert_eq!(a.membership, vec![Membership::Joined(who(1))]);
+    r.on_async(who(2), "t2", AsyncName::Join, join("bob"), None);
+    assert_eq!(r.participant_count(), 2);
+    let l = r.on_async(who(1), "t3", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
+    assert_eq!(
+        l.notices[0],
+        Notice {
+            to: who(1),
+            transaction: Some("t3".into()),
+            data: json!({"videoroom":"event","room":5,"leaving":"ok"}),
+            jsep: None,
+        }
+    );
+    assert_eq!(l.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","leaving":101}));
+    assert_eq!(l.notices[1].to, who(2));
+    // Joining again on the same handle is refused like Janus.
+    let again = r.on_async(who(1), "t4", AsyncName::Join, join("alice"), None);
+    assert_eq!(again.notices[0].data["error_code"], 425);
+}
+
+#[test]
+fn requests_before_join_and_double_join_fail() {
+    let mut r = room(json!({}));
+    let o = r.on_async(who(1), "t", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
+    assert_eq!(o.notices[0].data["error_code"], 424);
+    r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
+    let o = r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
+    assert_eq!(o.notices[0].data["error"], "Already in as a publisher on this handle");
+}
+
+#[test]
+fn pin_allowed_list_and_id_conflicts_are_enforced() {
+    let mut r = room(json!({"pin": "1234", "allowed": ["tok"]}));
+    let mut j = |pin: Option<&str>, token: Option<&str>, id: Option<u64>| {
+        let req = Ok(AsyncRequest::Join(Join {
+            room: RoomId(5),
+            pin: pin.map(Into::into),
+            token: token.map(Into::into),
+            ptype: Ok(Ptype::Publisher(Ok(PublisherJoin { id: id.map(ParticipantId), display: None, metadata: None }))),
+        }));
+        let h = rand_handle();
+        r.on_async(who(h), "t", AsyncName::Join, req, None).notices[0].data.clone()
+    };
+    assert_eq!(j(None, Some("tok"), None)["error"], "Missing mandatory element (pin)");
+    assert_eq!(j(Some("x"), Some("tok"), None)["error"], "Unauthorized (wrong pin)");
+    assert_eq!(j(Some("1234"), None, None)["error"], "Unauthorized (not in the allowed list)");
+    assert_eq!(j(Some("1234"), Some("tok"), Some(7))["id"], 7);
+    assert_eq!(j(Some("1234"), Some("tok"), Some(7))["error_code"], 436);
+}
+
+fn rand_handle() -> u64 {
+    shared::ids::random_id() % 1_000_000 + 10
+}
+
+#[test]
+fn notify_joining_sends_joining_and_attendees() {
+    let mut r = room(json!({"notify_joining": true}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    let o = r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    assert_eq!(o.notices[0].data["attendees"], json!([{"id": 101, "display": "alice"}]));
+    assert_eq!(o.notices[1].to, who(1));
+    assert_eq!(o.notices[1].data, json!({"videoroom":"event","room":5,"joining":{"id":103,"display":"bob"}}));
+}
+
+#[test]
+fn destroy_and_kick_check_the_secret() {
+    let mut r = room(json!({"secret": "s"}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    assert_eq!(r.kick(None, ParticipantId(101)).unwrap_err().code, VideoRoomCode::MissingElement);
+    assert_eq!(r.kick(Some("x"), ParticipantId(101)).unwrap_err().code, VideoRoomCode::Unauthorized);
+    assert_eq!(r.kick(Some("s"), ParticipantId(9)).unwrap_err().reason, "No such user 9 in room 5");
+    let (reply, out) = r.kick(Some("s"), ParticipantId(101)).unwrap();
+    assert_eq!(reply, json!({"videoroom":"success"}));
+    assert_eq!(out.notices[0].data, json!({"videoroom":"event","room":5,"leaving":"ok","reason":"kicked"}));
+    assert_eq!(out.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","kicked":101}));
+    let (reply, out) = r.destroy(Some("s"), false).unwrap();
+    assert_eq!(reply, json!({"videoroom":"destroyed","room":5,"permanent":false}));
+    assert_eq!(
+        out.notices,
+        vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}), jsep: None }]
+    );
+}
+
+fn offer() -> Jsep {
+    Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None }
+}
+
+fn streams() -> Vec<StreamInfo> {
+    vec![
+        StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()) },
+        StreamInfo { kind: "video".into(), mindex: 1, mid: "1".into(), codec: Some("vp8".into()) },
+    ]
+}
+
+#[test]
+fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
+    let mut r = room(json!({"publishers": 1}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    let o = r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    assert!(matches!(&o.media[..], [MediaAction::Publish { who: w, .. }] if *w == who(1)));
+    assert!(o.notices.is_empty(), "configured waits for the answer");
+    // A second publisher exceeds the room's limit of one.
+    let o2 = r.on_async(who(2), "q", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    assert_eq!(o2.notices[0].data["error_code"], 432);
+    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    let o = r.published(who(1), "p", streams(), answer.clone());
+    assert_eq!(o.notices[0].data["configured"], "ok");
+    assert_eq!(o.notices[0].data["video_codec"], "vp8");
+    assert_eq!(o.notices[0].jsep, Some(answer));
+    assert_eq!(o.notices[1].to, who(2));
+    assert_eq!(o.notices[1].data["publishers"][0]["id"], 101);
+    assert_eq!(o.notices[1].data["publishers"][0]["streams"][1]["mid"], "1");
+    // A late joiner sees the publisher in `joined`.
+    let j = r.on_async(who(3), "t", AsyncName::Join, join("carol"), None);
+    assert_eq!(j.notices[0].data["publishers"][0]["display"], "alice");
+    let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+    assert_eq!(u.notices[0].data["unpublished"], "ok");
+    assert_eq!(u.notices[1].data["unpublished"], 101);
+    assert_eq!(u.media, vec![MediaAction::Close { who: who(1) }]);
+    let again = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+    assert_eq!(again.notices[0].data["error_code"], 435);
+}
+
+fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
+    Ok(AsyncRequest::Join(Join {
+        room: RoomId(5),
+        pin: None,
+        token: None,
+        ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
+            streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(feed), mid: None }],
+            legacy: false,
+        }))),
+    }))
+}
+
+/// A room where alice (handle 1, id 101) publishes audio and video.
+fn alice_publishing() -> RoomState {
+    let mut r = room(json!({}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    r.published(who(1), "p", streams(), answer);
+    r
+}
+
+/// Bob (handle 3) joins and publishes audio and video; returns his id.
+fn bob_publishing(r: &mut RoomState) -> u64 {
+    let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
+    let bob = joined.notices[0].data["id"].as_u64().unwrap();
+    r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    r.published(who(3), "p", streams(), answer);
+    bob
+}
+
+#[test]
+fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
+    use shared::janus::videoroom::{SubscribeStream, UnsubscribeStream};
+    let mut r = alice_publishing();
+    let bob = bob_publishing(&mut r);
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let update = |subscribe: Vec<SubscribeStream>, unsubscribe: Vec<UnsubscribeStream>| {
+        Ok(AsyncRequest::Update(Update { subscribe, unsubscribe }))
+    };
+    // Subscribing to bob appends his two streams as new m-lines.
+    let o = r.on_async(
+        who(2),
+        "u",
+        AsyncName::Subscribe,
+        update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None }], vec![]),
+        None,
+    );
+    let [MediaAction::Renegotiate { who: w, transaction, inactive, added }] = &o.media[..] else {
+        panic!("{:?}", o.media)
+    };
+    assert_eq!((*w, transaction.as_deref(), inactive.len()), (who(2), Some("u"), 0));
+    assert_eq!(added.iter().map(|s| (s.mindex, s.feed.0)).collect::<Vec<_>>(), vec![(2, bob), (3, bob)]);
+    let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+    let up = r.renegotiated(who(2), Some("u"), offer_jsep);
+    assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
+    assert_eq!(up.notices[0].data["streams"].as_array().unwrap().len(), 4);
+    assert_eq!(up.notices[0].data["streams"][3]["feed_id"], bob);
+    // Unsubscribing alice's feed makes her m-lines inactive.
+    let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId(101)), mid: None, sub_mid: None };
+    let o = r.on_async(who(2), "v", AsyncName::Unsubscribe, update(vec![], vec![unsub_alice]), None);
+    assert!(
+        matches!(&o.media[..], [MediaAction::Renegotiate { inactive, added, .. }] if *inactive == vec![0, 1] && added.is_empty()),
+        "{:?}",
+        o.media
+    );
+    // Nothing to change: `updated` without an offer.
+    let none = UnsubscribeStream { feed: None, mid: None, sub_mid: Some("9".into()) };
+    let o = r.on_async(who(2), "w", AsyncName::Unsubscribe, update(vec![], vec![none]), None);
+    assert_eq!(o.notices[0].data, json!({"videoroom": "updated", "room": 5}));
+    assert!(o.media.is_empty());
+    // Unknown feeds are refused before anything changes.
+    let o = r.on_async(
+        who(2),
+        "x",
+        AsyncName::Update,
+        update(vec![SubscribeStream { feed: ParticipantId(999), mid: None }], vec![]),
+        None,
+    );
+    assert_eq!(o.notices[0].data["error"], "No such feed (999)");
+}
+
+#[test]
+fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() {
+    let mut r = alice_publishing();
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+    let attached = r.subscribed(who(2), "s", offer_jsep.clone());
+    assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
+    // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
+    let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+    let renegotiate = MediaAction::Renegotiate { who: who(2), transaction: None, inactive: vec![0, 1], added: vec![] };
+    assert!(u.media.contains(&renegotiate), "{:?}", u.media);
+    assert!(u.notices.iter().all(|n| n.to != who(2)), "nothing for the subscriber before its offer");
+    // ...and once the offer is ready, `updated` carries it with the streams inactive.
+    let up = r.renegotiated(who(2), None, offer_jsep.clone());
+    assert_eq!(up.notices[0].to, who(2));
+    assert_eq!(up.notices[0].transaction, None);
+    assert_eq!(up.notices[0].jsep, Some(offer_jsep));
+    assert_eq!(
+        up.notices[0].data,
+        json!({"videoroom": "updated", "room": 5, "streams": [
+            {"type": "audio", "active": false, "mindex": 0, "mid": "0", "ready": false, "send": true},
+            {"type": "video", "active": false, "mindex": 1, "mid": "1", "ready": false, "send": true}]})
+    );
+    // Nothing more to renegotiate when the gone publisher leaves too.
+    let l = r.on_async(who(1), "l", AsyncName::Leave, Ok(AsyncRequest::Media(AsyncName::Leave)), None);
+    assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
+}
+
+#[test]
+fn a_subscriber_switches_sources_without_renegotiating() {
+    let mut r = alice_publishing();
+    let bob = bob_publishing(&mut r);
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let switch = |streams: Vec<(u64, &str, &str)>| {
+        Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {
+            streams: streams
+                .into_iter()
+                .map(|(feed, mid, sub_mid)| SwitchStream {
+                    feed: ParticipantId(feed),
+                    mid: mid.into(),
+                    sub_mid: sub_mid.into(),
+                })
+                .collect(),
+            legacy_feed: None,
+        }))
+    };
+    // Errors are checked for every entry before anything changes.
+    let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "1", "1"), (999, "0", "0")]), None);
+    assert_eq!(e.notices[0].data["error"], "No such feed (999)");
+    let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "7", "1")]), None);
+    assert_eq!(e.notices[0].data["error"], format!("No such mid '7' in feed ({bob})"));
+    assert!(e.media.is_empty());
+    // Bob's video onto m-line 1; audio onto video's m-line is another kind and not counted.
+    let o = r.on_async(who(2), "y", AsyncName::Switch, switch(vec![(bob, "1", "1"), (bob, "0", "1")]), None);
+    let d = &o.notices[0].data;
+    assert_eq!((d["switched"].as_str(), d["changes"].as_u64()), (Some("ok"), Some(1)), "{d}");
+    assert_eq!(d["streams"][0]["feed_id"], 101, "audio stays alice's");
+    assert_eq!(d["streams"][1]["feed_id"], bob);
+    assert_eq!(d["streams"][1]["feed_display"], "bob");
+    assert_eq!(
+        o.media,
+        vec![MediaAction::Switch {
+            who: who(2),
+            sources: vec![SwitchSource { mindex: 1, feed_who: who(3), kind: "video".into() }]
+        }]
+    );
+    // The deprecated form: all of a publisher's streams.
+    let legacy = Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {
+        streams: vec![],
+        legacy_feed: Some(ParticipantId(101)),
+    }));
+    let o = r.on_async(who(2), "z", AsyncName::Switch, legacy, None);
+    assert_eq!(o.notices[0].data["changes"], 2);
+    // Bob leaving now renegotiates nothing: no m-line is his any more.
+    let l = r.on_async(who(3), "l", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
+    assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
+}
+
+#[test]
+fn a_subscriber_pauses_and_resumes() {
+    let mut r = alice_publishing();
+    let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    assert!(matches!(&o.media[..], [MediaAction::Subscribe { streams, .. }] if streams.len() == 2));
+    let p = r.on_async(who(2), "x", AsyncName::Pause, Ok(AsyncRequest::Media(AsyncName::Pause)), None);
+    assert_eq!(p.notices[0].data["paused"], "ok");
+    assert_eq!(p.media, vec![MediaAction::Pause { who: who(2), paused: true }]);
+    let s = r.on_async(who(2), "y", AsyncName::Start, Ok(AsyncRequest::Media(AsyncName::Start)), None);
+    assert_eq!(s.notices[0].data["started"], "ok");
+    assert_eq!(s.media, vec![MediaAction::Pause { who: who(2), paused: false }]);
+    let bad = r.on_async(who(3), "z", AsyncName::Join, subscribe_to(999), None);
+    assert_eq!(bad.notices[0].data["error"], "No such feed (999)");
+}
+
+#[test]
+fn detach_makes_the_participant_leave() {
+    let mut r = room(json!({}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    let o = r.on_gone(who(2), GoneReason::Detached);
+    assert_eq!(o.notices.len(), 1);
+    assert_eq!(o.notices[0].to, who(1));
+    assert_eq!(o.notices[0].data["leaving"], 103);
+    assert_eq!(r.participant_count(), 1);
+    assert!(r.on_gone(who(1), GoneReason::Hangup).notices.is_empty());
+}
+
+#[test]
+fn allowed_actions_edit_the_list() {
+    let mut r = room(json!({}));
+    let add = vec!["a".to_string(), "b".to_string()];
+    assert_eq!(r.allowed(None, AllowedAction::Add, Some(&add)).unwrap()["allowed"], json!(["a", "b"]));
+    assert!(r.allowed(None, AllowedAction::Disable, None).unwrap().get("allowed").is_none());
+    let rm = vec!["a".to_string()];
+    assert_eq!(r.allowed(None, AllowedAction::Remove, Some(&rm)).unwrap()["allowed"], json!(["b"]));
+}
