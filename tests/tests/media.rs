@@ -613,3 +613,46 @@ async fn a_subscriber_adds_and_drops_publishers_on_one_peer_connection() {
     a.close().await;
     b.close().await;
 }
+
+/// `configure` with `send: false` holds one stream of a subscription (audio keeps flowing);
+/// `send: true` brings it back on a keyframe with its sequence unbroken.
+#[actix_web::test]
+async fn a_subscriber_holds_and_resumes_its_video_with_configure() {
+    let server = TestServer::start();
+    let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
+    let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
+    // (kind, keyframe, sequence) of what arrives while the publisher sends for 600 ms.
+    async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<(String, bool, u16)> {
+        for _ in 0..60 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        while let Ok((kind, p)) = sub.packets.try_recv() {
+            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number));
+        }
+        got
+    }
+    async fn configure(ws: &mut WsClient, sid: u64, hs: u64, send: bool) {
+        ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+            "body": {"request": "configure", "streams": [{"mid": "1", "send": send}]}}))
+            .await;
+        let ev = ws.expect_skipping_core("configured", |m| m["sender"] == hs).await;
+        assert_eq!(ev["plugindata"]["data"]["configured"], "ok", "{ev}");
+    }
+    let before = flow(&mut publisher, &mut sub).await;
+    let last_video = before.iter().rev().find(|p| p.0 == "video").expect("video flows").2;
+    configure(&mut ws, sid, hs, false).await;
+    flow(&mut publisher, &mut sub).await; // what was in flight
+    let held = flow(&mut publisher, &mut sub).await;
+    assert!(held.iter().any(|p| p.0 == "audio"), "audio goes on");
+    assert!(!held.iter().any(|p| p.0 == "video"), "video is held: {held:?}");
+    configure(&mut ws, sid, hs, true).await;
+    let back = flow(&mut publisher, &mut sub).await;
+    let first = back.iter().find(|p| p.0 == "video").expect("video is back");
+    assert!(first.1, "on a keyframe");
+    assert_eq!(first.2, last_video.wrapping_add(1), "the sequence goes on");
+    sub.close().await;
+    publisher.close().await;
+}

@@ -139,11 +139,12 @@ pub struct NewSource {
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
-/// and not while paused.
+/// not while the subscription is paused nor while this stream is held (`send: false`).
 pub(super) struct Gate {
     pub payload_type: watch::Receiver<Option<u8>>,
     pub connected: watch::Receiver<bool>,
     pub paused: watch::Receiver<bool>,
+    pub send: watch::Receiver<bool>,
 }
 
 /// One subscriber stream's forwarding state, apart from the packets.
@@ -198,7 +199,8 @@ pub(super) async fn forward(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
-        if !*gate.connected.borrow_and_update() || *gate.paused.borrow_and_update() {
+        let open = *gate.connected.borrow_and_update() && !*gate.paused.borrow_and_update();
+        if !open || !*gate.send.borrow_and_update() {
             waiting = wait_keyframe;
             asked = false;
             sequence.rebase();

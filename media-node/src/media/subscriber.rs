@@ -69,6 +69,8 @@ struct StreamControl {
     payload_type: watch::Sender<Option<u8>>,
     /// A new source (`switch`), or the end of the stream.
     control: mpsc::UnboundedSender<Control>,
+    /// Whether the subscriber wants it (`configure` `send`).
+    send: watch::Sender<bool>,
 }
 
 impl SubscriberPeer {
@@ -123,7 +125,13 @@ impl SubscriberPeer {
             let sender =
                 self.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
             let (payload_type, pt_rx) = watch::channel(None);
-            let gate = Gate { payload_type: pt_rx, connected: self.connected.clone(), paused: self.paused_rx.clone() };
+            let (send, send_rx) = watch::channel(true);
+            let gate = Gate {
+                payload_type: pt_rx,
+                connected: self.connected.clone(),
+                paused: self.paused_rx.clone(),
+                send: send_rx,
+            };
             let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
             if src.kind == "video" {
                 tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
@@ -132,13 +140,20 @@ impl SubscriberPeer {
             let wait_keyframe = src.kind == "video" && src.codec == "vp8";
             let stream = Stream { track, ssrc, clock_rate, wait_keyframe, keyframes };
             tokio::spawn(forward(src.packets, control_rx, stream, gate));
-            added.push(StreamControl { sender: sender.id(), payload_type, control });
+            added.push(StreamControl { sender: sender.id(), payload_type, control, send });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).collect();
         set_directions(&self.pc, &new, RTCRtpTransceiverDirection::Sendonly).await?;
         self.streams.lock().map_err(|_| "streams poisoned")?.extend(added);
         Ok(())
+    }
+
+    /// Sends the stream at m-line `mindex`, or holds it (`configure` `send`).
+    pub fn set_send(&self, mindex: usize, send: bool) {
+        if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.send.clone())) {
+            s.send_replace(send);
+        }
     }
 
     /// Feeds the stream at m-line `mindex` from `source` from now on (`switch`).

@@ -186,6 +186,13 @@ impl RoomActor {
                         sub.switch(s.mindex, NewSource { packets, keyframes: publisher.keyframe_requester() });
                     }
                 }
+                MediaAction::Send { who, streams } => {
+                    if let Some(sub) = self.subscribers.get(&who) {
+                        for (mindex, send) in streams {
+                            sub.set_send(mindex, send);
+                        }
+                    }
+                }
                 MediaAction::Pause { who, paused } => {
                     if let Some(peer) = self.subscribers.get(&who) {
                         peer.set_paused(paused);

@@ -55,6 +55,8 @@ pub enum MediaAction {
     Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream> },
     /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
     Switch { who: Who, sources: Vec<SwitchSource> },
+    /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
+    Send { who: Who, streams: Vec<(usize, bool)> },
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -321,6 +323,10 @@ impl RoomState {
                 }
                 AsyncName::Switch => match parsed? {
                     AsyncRequest::Switch(sw) => self.switch(who, txn, sw),
+                    _ => Err(media_unavailable(name)),
+                },
+                AsyncName::Configure => match parsed? {
+                    AsyncRequest::Configure(c) => self.configure_subscription(who, txn, c),
                     _ => Err(media_unavailable(name)),
                 },
                 AsyncName::Subscribe | AsyncName::Unsubscribe | AsyncName::Update => match parsed? {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
-use shared::janus::videoroom::{self as vr, Switch, SwitchStream, Update};
+use shared::janus::videoroom::{self as vr, Configure, Switch, SwitchStream, Update};
 
 /// A subscriber m-line's new source.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +31,8 @@ pub struct SubStream {
     pub feed_display: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
     pub active: bool,
+    /// False while the subscriber asked not to receive it (`configure` with `send: false`).
+    pub send: bool,
 }
 
 impl SubStream {
@@ -42,7 +44,7 @@ impl SubStream {
         e.insert("mindex".into(), self.mindex.into());
         e.insert("mid".into(), self.mid.clone().into());
         e.insert("ready".into(), false.into());
-        e.insert("send".into(), true.into());
+        e.insert("send".into(), self.send.into());
         if !self.active {
             return Value::Object(e);
         }
@@ -92,6 +94,7 @@ impl RoomState {
                     feed_mid: s.mid.clone(),
                     feed_display: p.display.clone(),
                     active: true,
+                    send: true,
                 });
             }
             if !matched {
@@ -263,6 +266,7 @@ impl RoomState {
                 feed_mid: s.mid.clone(),
                 feed_display: display,
                 active: true,
+                send: true,
             };
             sub.streams.push(stream.clone());
             added.push(stream);
@@ -276,6 +280,62 @@ impl RoomState {
         }
         let mut out = Outcome::default();
         out.media.push(MediaAction::Renegotiate { who, transaction: Some(txn.to_owned()), inactive, added });
+        Ok(out)
+    }
+
+    /// A subscriber's `configure`: which streams are sent. Every named mid is checked before
+    /// anything changes; a stream sent again restarts on a keyframe with its sequence unbroken.
+    pub(super) fn configure_subscription(
+        &mut self,
+        who: Who,
+        txn: &str,
+        c: Configure,
+    ) -> Result<Outcome, VideoRoomError> {
+        if c.restart {
+            return Err(err(VideoRoomCode::UnknownError, "ICE restarts of subscriptions are not supported yet"));
+        }
+        let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        for e in &c.streams {
+            match &e.mid {
+                None if c.streams.len() > 1 => {
+                    return Err(err(
+                        VideoRoomCode::InvalidElement,
+                        "Invalid value (mid can't be null in a streams array)",
+                    ))
+                }
+                Some(m) if !sub.streams.iter().any(|s| s.mid == *m) => {
+                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{m}' in subscription")))
+                }
+                _ => {}
+            }
+        }
+        // The deprecated audio/video flags count only when no entry names a mid (as in Janus).
+        let legacy = !c.streams.iter().any(|e| e.mid.is_some());
+        let mut sends = Vec::new();
+        for s in sub.streams.iter_mut() {
+            let before = s.send;
+            let by_kind = match s.kind.as_str() {
+                "audio" => c.audio,
+                "video" => c.video,
+                _ => None,
+            };
+            if let (true, Some(v)) = (legacy, by_kind) {
+                s.send = v;
+            }
+            for e in c.streams.iter().filter(|e| e.mid.as_ref().is_none_or(|m| *m == s.mid)) {
+                if let Some(v) = e.send {
+                    s.send = v;
+                }
+            }
+            if s.send != before {
+                sends.push((s.mindex, s.send));
+            }
+        }
+        let ev = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
+        let mut out = Outcome::default().notice(who, Some(txn), ev);
+        if !sends.is_empty() {
+            out.media.push(MediaAction::Send { who, streams: sends });
+        }
         Ok(out)
     }
 

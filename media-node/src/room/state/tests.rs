@@ -323,6 +323,40 @@ fn a_subscriber_switches_sources_without_renegotiating() {
 }
 
 #[test]
+fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
+    use shared::janus::videoroom::{Configure, ConfigureStream};
+    let mut r = alice_publishing();
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let configure = |streams: Vec<(Option<&str>, Option<bool>)>, video: Option<bool>| {
+        Ok(AsyncRequest::Configure(Configure {
+            streams: streams
+                .into_iter()
+                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send })
+                .collect(),
+            audio: None,
+            video,
+            restart: false,
+        }))
+    };
+    let o = r.on_async(who(2), "c", AsyncName::Configure, configure(vec![(Some("1"), Some(false))], None), None);
+    assert_eq!(o.notices[0].data, json!({"videoroom": "event", "room": 5, "configured": "ok"}));
+    assert_eq!(o.media, vec![MediaAction::Send { who: who(2), streams: vec![(1, false)] }]);
+    // Unchanged streams ask for nothing; the deprecated `video` flag resumes video.
+    let o = r.on_async(who(2), "d", AsyncName::Configure, configure(vec![(None, None)], Some(true)), None);
+    assert_eq!(o.media, vec![MediaAction::Send { who: who(2), streams: vec![(1, true)] }]);
+    let e = r.on_async(who(2), "e", AsyncName::Configure, configure(vec![(Some("7"), Some(false))], None), None);
+    assert_eq!(e.notices[0].data["error"], "No such mid '7' in subscription");
+    let e = r.on_async(
+        who(2),
+        "f",
+        AsyncName::Configure,
+        configure(vec![(None, Some(false)), (Some("1"), None)], None),
+        None,
+    );
+    assert_eq!(e.notices[0].data["error_code"], 430);
+}
+
+#[test]
 fn a_subscriber_pauses_and_resumes() {
     let mut r = alice_publishing();
     let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);

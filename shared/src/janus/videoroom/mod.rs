@@ -158,6 +158,9 @@ pub enum AsyncRequest {
     /// A subscriber's `subscribe`, `unsubscribe` or `update`: streams added and removed, then
     /// one renegotiation.
     Update(Update),
+    /// `configure`: for a subscriber, which of its streams are sent (a publisher's
+    /// `configure` reads its JSEP, not this).
+    Configure(Configure),
     /// A media request (publish, configure, subscribe, ...). Media arrives with the media issue;
     /// until then the node answers these with an explicit error event.
     Media(AsyncName),
@@ -199,6 +202,23 @@ pub struct SubscribeStream {
 pub struct Switch {
     pub streams: Vec<SwitchStream>,
     pub legacy_feed: Option<ParticipantId>,
+}
+
+/// A subscriber's `configure`: per stream (`mid`, or every stream when there is only one entry
+/// without one) whether to send it; the deprecated `audio`/`video` switch all streams of a kind
+/// when no entry names a mid.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Configure {
+    pub streams: Vec<ConfigureStream>,
+    pub audio: Option<bool>,
+    pub video: Option<bool>,
+    pub restart: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureStream {
+    pub mid: Option<String>,
+    pub send: Option<bool>,
 }
 
 /// `subscribe` (`subscribe` only), `unsubscribe` (`unsubscribe` only) or `update` (either or both).
@@ -422,6 +442,7 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
         AsyncName::Subscribe | AsyncName::Unsubscribe | AsyncName::Update => {
             parse_update(obj, name).map(AsyncRequest::Update)
         }
+        AsyncName::Configure => parse_configure(obj).map(AsyncRequest::Configure),
         other => Ok(AsyncRequest::Media(other)),
     }
 }
@@ -493,6 +514,36 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
             .push(SubscribeStream { feed: ParticipantId(json::uint(o, "feed")), mid: json::string(o, "mid") });
     }
     Ok(update)
+}
+
+const CONFIGURE: [Param; 6] = [
+    Param::opt("streams", JType::Array),
+    Param::opt("update", JType::Bool),
+    Param::opt("restart", JType::Bool),
+    Param::opt("audio", JType::Bool),
+    Param::opt("video", JType::Bool),
+    Param::opt("data", JType::Bool),
+];
+const CONFIGURE_STREAM: [Param; 2] = [Param::opt("mid", JType::Str), Param::opt("send", JType::Bool)];
+
+/// Without `streams`, Janus reads one entry from the request itself.
+fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError> {
+    check(obj, &CONFIGURE)?;
+    let entries = match obj.get("streams").and_then(Value::as_array) {
+        Some(list) => objects(list)?,
+        None => vec![obj],
+    };
+    let mut streams = Vec::new();
+    for o in entries {
+        check(o, &CONFIGURE_STREAM)?;
+        streams.push(ConfigureStream { mid: json::string(o, "mid"), send: json::boolean(o, "send") });
+    }
+    Ok(Configure {
+        streams,
+        audio: json::boolean(obj, "audio"),
+        video: json::boolean(obj, "video"),
+        restart: json::boolean(obj, "restart").unwrap_or(false),
+    })
 }
 
 const SWITCH: [Param; 1] = [Param::opt("streams", JType::Array)];
