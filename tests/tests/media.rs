@@ -56,6 +56,24 @@ async fn a_publisher_gets_an_answer_goes_up_and_the_room_sees_it() {
         let golden = if m["type"] == "audio" { "event.media_audio.json" } else { "event.media_video.json" };
         assert_golden(golden, m);
     }
+    // Silent for Janus's no_media_timer (1 s): `receiving: false` per m-line; media again:
+    // `receiving: true`.
+    for receiving in [false, true] {
+        if receiving {
+            for _ in 0..10 {
+                publisher.send().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let m = ws.recv().await;
+            assert_eq!((m["janus"].as_str(), m["receiving"].as_bool()), (Some("media"), Some(receiving)), "{m}");
+            kinds.push(m["type"].as_str().unwrap_or_default().to_owned());
+        }
+        kinds.sort();
+        assert_eq!(kinds, vec!["audio", "video"]);
+    }
     // The other participant is told of the new publisher, as Janus does.
     let publishers = watcher.recv().await;
     assert_golden("videoroom.publishers_event.json", &publishers);
@@ -70,8 +88,16 @@ async fn a_publisher_gets_an_answer_goes_up_and_the_room_sees_it() {
     assert_eq!(me["publisher"], true);
     // Unpublish: `unpublished: ok`, the PeerConnection closes (`hangup`, "Close PC"), the
     // others hear the publisher's id.
-    ws.message(sid, h, json!({"request": "unpublish"})).await;
-    let mut got = vec![ws.recv().await, ws.recv().await];
+    let (_, early) =
+        ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "unpublish"}})).await;
+    // The publisher has been silent a while: `media` events may come and go meanwhile.
+    let mut got: Vec<Value> = early.into_iter().filter(|m| m["janus"] != "media").collect();
+    while got.len() < 2 {
+        let m = ws.recv().await;
+        if m["janus"] != "media" {
+            got.push(m);
+        }
+    }
     got.sort_by_key(|m| m["janus"].as_str().unwrap_or_default().to_owned());
     assert_golden("videoroom.unpublished_self_event.json", &got[0]);
     assert_golden("event.hangup.json", &got[1]);

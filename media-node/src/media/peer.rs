@@ -86,8 +86,9 @@ impl PortRange {
 pub enum PeerEvent {
     /// DTLS/SRTP is up (Janus's `webrtcup`).
     Connected,
-    /// The first RTP packet of a track of this kind arrived (Janus's `media`, receiving).
-    Receiving(String),
+    /// Media of this kind started (`true`: the first packet, or the first after a silence) or
+    /// stopped (`false`: nothing for [`NO_MEDIA_TIMER`]) arriving (Janus's `media` event).
+    Receiving(String, bool),
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
 }
@@ -96,6 +97,8 @@ pub enum PeerEvent {
 /// subscriber drops (and counts as lagged) instead of stalling the publisher or the others.
 pub type Feed = broadcast::Sender<rtp::Packet>;
 const FEED_CAPACITY: usize = 512;
+/// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
+const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
 /// At most one keyframe request per publisher track per this interval (Janus coalesces too).
 const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -193,14 +196,24 @@ impl PeerConnectionEventHandler for PeerHandler {
             }
         }
         tokio::spawn(async move {
-            let mut first = true;
-            while let Some(ev) = track.poll().await {
+            let mut receiving = false;
+            loop {
+                let ev = match tokio::time::timeout(NO_MEDIA_TIMER, track.poll()).await {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => break,
+                    Err(_) => {
+                        if std::mem::take(&mut receiving) {
+                            let _ = events.send(PeerEvent::Receiving(kind.clone(), false));
+                        }
+                        continue;
+                    }
+                };
                 if let TrackRemoteEvent::OnRtpPacket(mut packet) = ev {
                     strip_extensions(&mut packet);
-                    if first {
-                        first = false;
-                        tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), head = ?&packet.payload[..packet.payload.len().min(6)], "first packet");
-                        let _ = events.send(PeerEvent::Receiving(kind.clone()));
+                    if !receiving {
+                        receiving = true;
+                        tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), "media arriving");
+                        let _ = events.send(PeerEvent::Receiving(kind.clone(), true));
                     }
                     if let Some(f) = &feed {
                         // No subscriber yet is fine: the packet is dropped.

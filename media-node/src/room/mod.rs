@@ -413,10 +413,10 @@ impl Handler<PeerNotice> for RoomActor {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
             }
-            PeerEvent::Receiving(kind) => {
+            PeerEvent::Receiving(kind, receiving) => {
                 let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
                 if let Some(mid) = mid {
-                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving: true };
+                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving };
                     self.outbox.core_event(session, ev);
                 }
             }
