@@ -80,12 +80,6 @@ impl Dispatcher {
     /// their media nodes (the rooms tell the others), and signals its consumers that it is over.
     pub async fn end_session(&self, sid: SessionId, reason: EndReason) {
         let b = self.backends();
-        if reason == EndReason::Timeout {
-            let ev = Event::Timeout { session_id: sid }.to_bytes();
-            if let Err(e) = b.deliver(sid, ev.into()).await {
-                tracing::warn!(session = %sid, error = %e, "timeout event not delivered");
-            }
-        }
         let handles = match b.store.destroy_session(sid).await {
             Ok(Some(h)) => h,
             Ok(None) => return, // Someone else ended it.
@@ -94,6 +88,15 @@ impl Dispatcher {
                 return;
             }
         };
+        // Gone first, then told: a client that polls again after reading `timeout` must find
+        // no session (404, as Janus). The mailbox outlives the session for its grace period,
+        // so a parked long-poll or the owning WebSocket still receives the event.
+        if reason == EndReason::Timeout {
+            let ev = Event::Timeout { session_id: sid }.to_bytes();
+            if let Err(e) = b.deliver(sid, ev.into()).await {
+                tracing::warn!(session = %sid, error = %e, "timeout event not delivered");
+            }
+        }
         for h in handles {
             if let Some(binding) = h.binding {
                 let cmd = NodeCommand::HandleGone {
