@@ -682,3 +682,44 @@ async fn a_subscriber_holds_and_resumes_its_video_with_configure() {
     sub.close().await;
     publisher.close().await;
 }
+
+/// `moderate` mutes one stream of a publisher for every subscriber (the room's secret
+/// required); everyone in the room hears it; unmuted, the stream comes back on a keyframe.
+#[actix_web::test]
+async fn a_moderator_mutes_and_unmutes_a_publishers_video() {
+    let server = TestServer::start();
+    let Publishing { mut ws, sid, handle: hp, feed, peer: mut publisher } = publishing(&server.ws_url).await;
+    let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
+    // Kinds of what arrives while the publisher sends for 600 ms.
+    async fn kinds(publisher: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<String> {
+        for _ in 0..60 {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        while let Ok((kind, _)) = sub.packets.try_recv() {
+            got.push(kind);
+        }
+        got
+    }
+    let mut moderator = WsClient::connect(&server.ws_url).await;
+    let ms = moderator.create_session().await;
+    let mh = moderator.attach(ms).await;
+    let moderate = |secret: &str, mute: bool| json!({"request": "moderate", "room": 1234, "secret": secret, "id": feed, "mid": "1", "mute": mute});
+    let denied = moderator.message(ms, mh, moderate("guess", true)).await;
+    assert_eq!(denied["plugindata"]["data"]["error_code"], 433, "{denied}");
+    assert!(kinds(&mut publisher, &mut sub).await.contains(&"video".to_owned()));
+    let ok = moderator.message(ms, mh, moderate("adminpwd", true)).await;
+    assert_eq!(ok["plugindata"]["data"]["videoroom"], "success", "{ok}");
+    let told = ws.expect_skipping_core("moderation", |m| m["sender"] == hp).await;
+    assert_eq!(told["plugindata"]["data"]["moderation"], "muted", "{told}");
+    kinds(&mut publisher, &mut sub).await; // what was in flight
+    let muted = kinds(&mut publisher, &mut sub).await;
+    assert!(muted.contains(&"audio".to_owned()) && !muted.contains(&"video".to_owned()), "{muted:?}");
+    moderator.message(ms, mh, moderate("adminpwd", false)).await;
+    let back = kinds(&mut publisher, &mut sub).await;
+    assert!(back.contains(&"video".to_owned()), "video is back");
+    sub.close().await;
+    publisher.close().await;
+}

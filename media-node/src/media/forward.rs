@@ -136,15 +136,18 @@ pub enum Control {
 pub struct NewSource {
     pub packets: broadcast::Receiver<rtp::Packet>,
     pub keyframes: KeyframeRequester,
+    pub muted: watch::Receiver<bool>,
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
-/// not while the subscription is paused nor while this stream is held (`send: false`).
+/// not while the subscription is paused, this stream held (`send: false`) or its source muted.
 pub(super) struct Gate {
     pub payload_type: watch::Receiver<Option<u8>>,
     pub connected: watch::Receiver<bool>,
     pub paused: watch::Receiver<bool>,
     pub send: watch::Receiver<bool>,
+    /// The source publisher stream muted by a moderator.
+    pub muted: watch::Receiver<bool>,
 }
 
 /// One subscriber stream's forwarding state, apart from the packets.
@@ -179,6 +182,7 @@ pub(super) async fn forward(
             Some(c) = control.recv() => {
                 let Control::Switch(source) = c else { return };
                 packets = source.packets;
+                gate.muted = source.muted;
                 keyframes.send_replace(source.keyframes);
                 waiting = wait_keyframe;
                 asked = false;
@@ -200,7 +204,7 @@ pub(super) async fn forward(
         };
         let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
         let open = *gate.connected.borrow_and_update() && !*gate.paused.borrow_and_update();
-        if !open || !*gate.send.borrow_and_update() {
+        if !open || !*gate.send.borrow_and_update() || *gate.muted.borrow_and_update() {
             waiting = wait_keyframe;
             asked = false;
             sequence.rebase();

@@ -230,6 +230,8 @@ pub struct PublisherPeer {
     pc: Arc<dyn PeerConnection>,
     feeds: HashMap<String, Feed>,
     keyframes: mpsc::UnboundedSender<()>,
+    /// Per kind: muted by a moderator (`moderate`); its subscribers' streams hold meanwhile.
+    muted: HashMap<String, watch::Sender<bool>>,
 }
 
 pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
@@ -365,7 +367,8 @@ impl PublisherPeer {
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        Ok((Self { pc, feeds, keyframes }, sdp))
+        let muted = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(false).0)).collect();
+        Ok((Self { pc, feeds, keyframes, muted }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
@@ -377,9 +380,26 @@ impl PublisherPeer {
         self.feeds.get(kind).map(|f| f.subscribe())
     }
 
+    /// Whether this publisher's `kind` is muted by a moderator, for a subscriber stream's gate.
+    pub fn muted(&self, kind: &str) -> watch::Receiver<bool> {
+        self.muted.get(kind).map(watch::Sender::subscribe).unwrap_or_else(|| watch::channel(false).1)
+    }
+
+    /// Mutes (`moderate`) or unmutes this publisher's `kind` for every subscriber.
+    pub fn set_muted(&self, kind: &str, muted: bool) {
+        if let Some(m) = self.muted.get(kind) {
+            m.send_replace(muted);
+        }
+    }
+
     /// A second handle on the same PeerConnection, for work done off the room's thread.
     pub fn clone_handle(&self) -> Self {
-        Self { pc: self.pc.clone(), feeds: self.feeds.clone(), keyframes: self.keyframes.clone() }
+        Self {
+            pc: self.pc.clone(),
+            feeds: self.feeds.clone(),
+            keyframes: self.keyframes.clone(),
+            muted: self.muted.clone(),
+        }
     }
 
     /// A handle that asks this publisher for keyframes (PLI, coalesced), for its subscribers'

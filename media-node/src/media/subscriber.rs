@@ -26,6 +26,8 @@ pub struct Source {
     pub packets: broadcast::Receiver<rtp::Packet>,
     /// Where the subscriber's keyframe requests (PLI/FIR) for this stream go: its publisher.
     pub keyframes: KeyframeRequester,
+    /// Whether a moderator muted this publisher stream.
+    pub muted: watch::Receiver<bool>,
 }
 
 fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
@@ -131,6 +133,7 @@ impl SubscriberPeer {
                 connected: self.connected.clone(),
                 paused: self.paused_rx.clone(),
                 send: send_rx,
+                muted: src.muted,
             };
             let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
             if src.kind == "video" {

@@ -118,6 +118,7 @@ impl RoomActor {
                     codec: st.codec.clone(),
                     packets: publisher.feed(&st.kind)?,
                     keyframes: publisher.keyframe_requester(),
+                    muted: publisher.muted(&st.kind),
                 })
             })
             .collect()
@@ -183,7 +184,13 @@ impl RoomActor {
                     for s in sources {
                         let Some(publisher) = self.peers.get(&s.feed_who) else { continue };
                         let Some(packets) = publisher.feed(&s.kind) else { continue };
-                        sub.switch(s.mindex, NewSource { packets, keyframes: publisher.keyframe_requester() });
+                        let keyframes = publisher.keyframe_requester();
+                        sub.switch(s.mindex, NewSource { packets, keyframes, muted: publisher.muted(&s.kind) });
+                    }
+                }
+                MediaAction::Mute { who, kind, muted } => {
+                    if let Some(publisher) = self.peers.get(&who) {
+                        publisher.set_muted(&kind, muted);
                     }
                 }
                 MediaAction::Send { who, streams } => {
@@ -320,6 +327,15 @@ impl Handler<Sync> for RoomActor {
                     self.outbox.send(Write::UpdateRoom(self.state.config().clone()));
                 }
                 answer(r)
+            }
+            SyncRequest::Moderate { secret, id, mid, mute, .. } => {
+                match self.state.moderate(secret.as_deref(), id, &mid, mute) {
+                    Ok((data, out)) => {
+                        self.publish(out, false, ctx);
+                        answer(Ok(data))
+                    }
+                    Err(e) => answer(Err(e)),
+                }
             }
             SyncRequest::Kick { secret, id, .. } => match self.state.kick(secret.as_deref(), id) {
                 Ok((data, out)) => {

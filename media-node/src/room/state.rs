@@ -55,6 +55,8 @@ pub enum MediaAction {
     Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream> },
     /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
     Switch { who: Who, sources: Vec<SwitchSource> },
+    /// Mute (`moderate`) or unmute this publisher's stream of `kind` for all its subscribers.
+    Mute { who: Who, kind: String, muted: bool },
     /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
     Send { who: Who, streams: Vec<(usize, bool)> },
 }
@@ -648,6 +650,33 @@ impl RoomState {
         }
         let list = (action != AllowedAction::Disable).then(|| self.config.allowed.clone());
         Ok(vr::allowed(self.config.room, list))
+    }
+
+    /// `moderate`: a publisher's stream (`mid`) muted or unmuted for everyone; every participant,
+    /// the publisher included, hears it.
+    pub fn moderate(
+        &mut self,
+        secret: Option<&str>,
+        id: ParticipantId,
+        mid: &str,
+        mute: bool,
+    ) -> Result<(Value, Outcome), VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), secret, "secret")?;
+        let room = self.config.room;
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such user {id} in room {room}")))?;
+        let stream = p.published.as_ref().and_then(|pb| pb.streams.iter().find(|s| s.mid == mid));
+        let stream = stream.ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such stream {mid}")))?;
+        let mut out = Outcome::default();
+        out.media.push(MediaAction::Mute { who: p.who, kind: stream.kind.clone(), muted: mute });
+        let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": id.0, "mid": mid,
+            "moderation": if mute { "muted" } else { "unmuted" }});
+        for other in self.participants.values() {
+            out = out.notice(other.who, None, ev.clone());
+        }
+        Ok((vr::success(), out))
     }
 
     pub fn kick(&mut self, secret: Option<&str>, id: ParticipantId) -> Result<(Value, Outcome), VideoRoomError> {

@@ -357,6 +357,29 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
 }
 
 #[test]
+fn a_moderator_mutes_a_publishers_stream_for_everyone() {
+    let mut r = room(json!({"secret": "s3"}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    r.published(who(1), "p", streams(), answer);
+    r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    let e = r.moderate(Some("nope"), ParticipantId(101), "1", true).unwrap_err();
+    assert_eq!(e.reason, "Unauthorized (wrong secret)");
+    let e = r.moderate(Some("s3"), ParticipantId(999), "1", true).unwrap_err();
+    assert_eq!(e.reason, "No such user 999 in room 5");
+    let e = r.moderate(Some("s3"), ParticipantId(101), "7", true).unwrap_err();
+    assert_eq!(e.reason, "No such stream 7");
+    let (reply, out) = r.moderate(Some("s3"), ParticipantId(101), "1", true).unwrap();
+    assert_eq!(reply, json!({"videoroom": "success"}));
+    assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), kind: "video".into(), muted: true }]);
+    let expected = json!({"videoroom": "event", "room": 5, "id": 101, "mid": "1", "moderation": "muted"});
+    let to: Vec<Who> = out.notices.iter().map(|n| n.to).collect();
+    assert!(to.contains(&who(1)) && to.contains(&who(2)), "everyone, the publisher too: {to:?}");
+    assert!(out.notices.iter().all(|n| n.data == expected));
+}
+
+#[test]
 fn a_subscriber_pauses_and_resumes() {
     let mut r = alice_publishing();
     let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);

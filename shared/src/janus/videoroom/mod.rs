@@ -59,6 +59,14 @@ pub enum SyncRequest {
         secret: Option<String>,
         id: ParticipantId,
     },
+    /// Mute or unmute one stream (`mid`) of a publisher for everyone.
+    Moderate {
+        room: RoomId,
+        secret: Option<String>,
+        id: ParticipantId,
+        mid: String,
+        mute: bool,
+    },
     /// A synchronous Janus request Portunus does not implement (RTP forwarders, recording,
     /// remote publishers): answered with a clear error rather than silence.
     Unsupported(String),
@@ -74,7 +82,8 @@ impl SyncRequest {
             SyncRequest::Destroy { room, .. }
             | SyncRequest::ListParticipants { room }
             | SyncRequest::Allowed { room, .. }
-            | SyncRequest::Kick { room, .. } => Some(*room),
+            | SyncRequest::Kick { room, .. }
+            | SyncRequest::Moderate { room, .. } => Some(*room),
             _ => None,
         }
     }
@@ -284,10 +293,12 @@ const JOIN: [Param; 8] = [
 ];
 const PUBLISHER: [Param; 2] = [Param::opt("display", JType::Str), Param::opt("metadata", JType::Object)];
 
-const UNSUPPORTED_SYNC: [&str; 11] = [
+const MODERATE: [Param; 3] =
+    [Param::opt("secret", JType::Str), Param::req("mid", JType::Str), Param::req("mute", JType::Bool)];
+
+const UNSUPPORTED_SYNC: [&str; 10] = [
     "rtp_forward",
     "stop_rtp_forward",
-    "moderate",
     "listforwarders",
     "enable_recording",
     "publish_remotely",
@@ -398,6 +409,15 @@ fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest
                 id: ParticipantId(json::uint(obj, "id")),
             })
         }
+        "moderate" => check(obj, &ROOM).and_then(|_| check(obj, &ID)).and_then(|_| check(obj, &MODERATE)).map(|_| {
+            SyncRequest::Moderate {
+                room: room_of(obj),
+                secret: json::string(obj, "secret"),
+                id: ParticipantId(json::uint(obj, "id")),
+                mid: json::string(obj, "mid").unwrap_or_default(),
+                mute: json::boolean(obj, "mute").unwrap_or(false),
+            }
+        }),
         n if UNSUPPORTED_SYNC.contains(&n) => Ok(SyncRequest::Unsupported(n.to_owned())),
         _ => return None,
     };
