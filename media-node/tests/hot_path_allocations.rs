@@ -7,16 +7,24 @@
 use media_node::media::forward::{rewrite_for_subscriber, strip_extensions};
 use rtc::rtp;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Only this test's thread counts: the test harness allocates on its own threads meanwhile.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
+        if counting() {
             ALLOCATIONS.fetch_add(1, Relaxed);
         }
         unsafe { System.alloc(layout) }
@@ -25,7 +33,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
+        if counting() {
             ALLOCATIONS.fetch_add(1, Relaxed);
         }
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -60,7 +68,7 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
     // Built before counting: arriving packets are webrtc-rs's allocations, not ours.
     let arriving: Vec<rtp::Packet> = (0..PACKETS).map(|seq| browser_packet(seq, &payload)).collect();
 
-    COUNTING.store(true, Relaxed);
+    COUNTING.with(|c| c.set(true));
     let mut forwarded = 0u64;
     for mut packet in arriving {
         strip_extensions(&mut packet);
@@ -74,7 +82,7 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
             drop(p);
         }
     }
-    COUNTING.store(false, Relaxed);
+    COUNTING.with(|c| c.set(false));
     let allocations = ALLOCATIONS.load(Relaxed);
     assert_eq!(forwarded, u64::from(PACKETS) * SUBSCRIBERS as u64);
     assert_eq!(allocations, 0, "{allocations} allocations for {forwarded} forwarded packets");
