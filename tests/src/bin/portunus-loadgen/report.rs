@@ -99,7 +99,8 @@ pub fn run(a: ReportArgs) -> Result<()> {
                         lower_is_better: true,
                         digits: 2,
                     },
-                    values: at(&|s| s["latency_ms"][p].as_f64()),
+                    // A server that delivered nothing has no latency.
+                    values: at(&|s| s["latency_ms"][p].as_f64().filter(|_| s["packets_received"].as_u64() > Some(0))),
                 });
             }
             rows.push(Row {
