@@ -48,6 +48,8 @@ pub struct TestServer {
     pub base_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The server's runtime (its tasks can be counted).
+    runtime: tokio::runtime::Handle,
     /// In cluster runs (`PORTUNUS_TEST_BACKEND=redis`): the media node and Redis behind the gateway.
     cluster: Option<(TestNode, RedisServer)>,
 }
@@ -97,7 +99,7 @@ impl TestServer {
                 };
                 match started {
                     Ok(r) => {
-                        let _ = tx.send(Ok((r.ws, r.http, r.admin)));
+                        let _ = tx.send(Ok((r.ws, r.http, r.admin, tokio::runtime::Handle::current())));
                         let _ = stop_rx.await;
                         r.stop().await;
                     }
@@ -107,7 +109,7 @@ impl TestServer {
                 }
             });
         });
-        let (ws, http, admin) = rx
+        let (ws, http, admin, runtime) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server thread did not report")
             .expect("server failed to start");
@@ -119,14 +121,23 @@ impl TestServer {
             admin_url: format!("http://{admin}"),
             stop: Some(stop_tx),
             thread: Some(thread),
+            runtime,
             cluster: None,
         }
+    }
+
+    /// Tasks alive on the server's runtimes (the gateway's, and its media node's in cluster
+    /// runs): a leak of peers or forwarding loops shows here.
+    pub fn alive_tasks(&self) -> usize {
+        let node = self.cluster.as_ref().map_or(0, |(n, _)| n.runtime.metrics().num_alive_tasks());
+        self.runtime.metrics().num_alive_tasks() + node
     }
 }
 
 /// A cluster-mode media node in its own thread and actix system; stopped when dropped.
 pub struct TestNode {
     pub node_id: String,
+    runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -152,7 +163,7 @@ impl TestNode {
                 };
                 match started {
                     Ok(node) => {
-                        let _ = tx.send(Ok(()));
+                        let _ = tx.send(Ok(tokio::runtime::Handle::current()));
                         // Runs until stopped, or until it has drained (as the binary exits then).
                         tokio::select! {
                             _ = stop_rx => {}
@@ -165,8 +176,11 @@ impl TestNode {
                 }
             });
         });
-        rx.recv_timeout(Duration::from_secs(20)).expect("node thread did not report").expect("node failed to start");
-        Self { node_id: node_id.to_owned(), stop: Some(stop_tx), thread: Some(thread) }
+        let runtime = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("node thread did not report")
+            .expect("node failed to start");
+        Self { node_id: node_id.to_owned(), runtime, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// Whether the node has exited (stopped, or drained).

@@ -304,26 +304,28 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
+/// 100 join/publish/subscribe/leave cycles leave nothing behind: no socket, no task (peers,
+/// forwarding loops, keyframe relays), nobody in the room.
 #[actix_web::test]
-async fn repeated_publish_subscribe_leave_cycles_leak_no_sockets() {
+async fn repeated_publish_subscribe_leave_cycles_leak_nothing() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     // Warm up (lazily created runtime pieces), then measure.
     publish_subscribe_leave(&mut ws, sid).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = open_fds();
-    for _ in 0..30 {
+    let (fds, tasks) = (open_fds(), server.alive_tasks());
+    for _ in 0..100 {
         publish_subscribe_leave(&mut ws, sid).await;
     }
     // Closing is asynchronous on both sides; give it a moment to finish.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut after = open_fds();
-    while after > before + 4 && tokio::time::Instant::now() < deadline {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let settled = || open_fds() <= fds + 4 && server.alive_tasks() <= tasks + 4;
+    while !settled() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        after = open_fds();
     }
-    assert!(after <= before + 4, "file descriptors grew from {before} to {after} over 30 cycles");
+    assert!(open_fds() <= fds + 4, "file descriptors grew from {fds} to {} over 100 cycles", open_fds());
+    assert!(server.alive_tasks() <= tasks + 4, "tasks grew from {tasks} to {} over 100 cycles", server.alive_tasks());
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let h = att["data"]["id"].as_u64().unwrap();
     let (p, _) = ws
