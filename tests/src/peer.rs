@@ -65,6 +65,8 @@ pub struct TestPublisher {
     seq: u16,
     /// Keyframe requests (PLI/FIR) received on the video track.
     keyframe_requests: Arc<std::sync::atomic::AtomicU64>,
+    /// The last bitrate cap (REMB, bit/s) received; 0 if none.
+    remb: Arc<std::sync::atomic::AtomicU64>,
     /// The byte video payloads are filled with, so a subscriber can tell publishers apart.
     pub fill: u8,
 }
@@ -98,7 +100,7 @@ pub async fn peer_connection(
     media.register_default_codecs().expect("codecs");
     let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     if keyframe_requests {
-        registry = media_node::media::keyframe_requests::register(registry);
+        registry = media_node::media::feedback::register(registry);
     }
     // No mDNS: its multicast socket fails where no interface takes multicast (a private network
     // namespace), and every candidate here is a plain IP anyway.
@@ -154,15 +156,28 @@ impl TestPublisher {
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
         let keyframe_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (track, count) = (video.clone(), keyframe_requests.clone());
+        let remb = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (track, count, last_remb) = (video.clone(), keyframe_requests.clone(), remb.clone());
         tokio::spawn(async move {
+            use media_node::media::feedback::{bitrate_estimate, is_keyframe_request};
+            use std::sync::atomic::Ordering::Relaxed;
             while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
-                let n =
-                    packets.iter().filter(|p| media_node::media::keyframe_requests::is_keyframe_request(p.as_ref()));
-                count.fetch_add(n.count() as u64, std::sync::atomic::Ordering::Relaxed);
+                for p in &packets {
+                    if is_keyframe_request(p.as_ref()) {
+                        count.fetch_add(1, Relaxed);
+                    }
+                    if let Some(b) = bitrate_estimate(p.as_ref()) {
+                        last_remb.store(b as u64, Relaxed);
+                    }
+                }
             }
         });
-        (Self { pc, audio, video, states, seq: 0, keyframe_requests, fill: 0x55 }, sdp)
+        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55 }, sdp)
+    }
+
+    /// The last bitrate cap (REMB) the server sent this publisher, if any.
+    pub fn bitrate_cap(&self) -> Option<u64> {
+        Some(self.remb.load(std::sync::atomic::Ordering::Relaxed)).filter(|b| *b > 0)
     }
 
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.

@@ -725,3 +725,19 @@ async fn a_moderator_mutes_and_unmutes_a_publishers_video() {
     sub.close().await;
     publisher.close().await;
 }
+
+/// The room's `bitrate` reaches its publishers as REMB (the demo room: 128 kbit/s), as Janus
+/// caps publishers.
+#[actix_web::test]
+async fn publishers_are_told_the_rooms_bitrate_cap() {
+    let server = TestServer::start();
+    let Publishing { peer: mut publisher, ws: _ws, .. } = publishing(&server.ws_url).await;
+    for _ in 0..30 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // REMB carries an 18-bit mantissa and an exponent: exact for 128000.
+    assert_eq!(publisher.bitrate_cap(), Some(128_000));
+    publisher.close().await;
+}

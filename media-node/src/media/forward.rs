@@ -117,7 +117,7 @@ pub(super) async fn relay_keyframe_requests(
 ) {
     while let Some(ev) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
-        if packets.iter().any(|p| super::keyframe_requests::is_keyframe_request(p.as_ref())) {
+        if packets.iter().any(|p| super::feedback::is_keyframe_request(p.as_ref())) {
             publisher.borrow().request();
         }
     }

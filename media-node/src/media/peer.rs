@@ -16,6 +16,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
@@ -97,6 +98,8 @@ pub enum PeerEvent {
 /// subscriber drops (and counts as lagged) instead of stalling the publisher or the others.
 pub type Feed = broadcast::Sender<rtp::Packet>;
 const FEED_CAPACITY: usize = 512;
+/// How often a publisher is reminded of the room's bitrate cap.
+const REMB_INTERVAL: Duration = Duration::from_secs(5);
 /// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
 const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
 /// At most one keyframe request per publisher track per this interval (Janus coalesces too).
@@ -111,6 +114,8 @@ pub(super) struct PeerHandler {
     keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
     /// Periodic keyframe requests (the room's `fir_freq`).
     fir_freq: Option<Duration>,
+    /// The room's bitrate cap (bit/s), sent to a publisher as REMB (Janus's `bitrate`).
+    bitrate: Option<u32>,
     /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
     /// dropped by SRTP, and the keyframe it waits for would be lost).
     connected: watch::Sender<bool>,
@@ -129,6 +134,7 @@ impl PeerHandler {
             feeds: HashMap::new(),
             keyframes: std::sync::Mutex::new(None),
             fir_freq: None,
+            bitrate: None,
             connected,
         }
     }
@@ -157,6 +163,9 @@ impl PeerConnectionEventHandler for PeerHandler {
         let events = self.events.clone();
         let kind = track.kind().await.to_string().to_ascii_lowercase();
         let feed = self.feeds.get(&kind).cloned();
+        if let (true, Some(bitrate)) = (kind == "video", self.bitrate) {
+            tokio::spawn(cap_bitrate(track.clone(), bitrate));
+        }
         if kind == "video" {
             let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
             if let Some(mut requests) = taken {
@@ -225,6 +234,19 @@ impl PeerConnectionEventHandler for PeerHandler {
     }
 }
 
+/// Tells a publisher the room's bitrate cap (REMB) when its video starts and every
+/// [`REMB_INTERVAL`] after, as Janus does with the room's `bitrate`; ends with the track.
+async fn cap_bitrate(track: Arc<dyn TrackRemote>, bitrate: u32) {
+    loop {
+        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+        let remb = ReceiverEstimatedMaximumBitrate { sender_ssrc: 0, bitrate: bitrate as f32, ssrcs: vec![ssrc] };
+        if track.write_rtcp(vec![Box::new(remb)]).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(REMB_INTERVAL).await;
+    }
+}
+
 /// A publisher's PeerConnection.
 pub struct PublisherPeer {
     pc: Arc<dyn PeerConnection>,
@@ -261,7 +283,7 @@ fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registr
             let registry = Registry::new()
                 .with(Slot::NackResponder, NackResponderBuilder::new().build())
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
-            Ok(super::keyframe_requests::register(registry))
+            Ok(super::feedback::register(registry))
         }
     }
 }
@@ -347,6 +369,7 @@ impl PublisherPeer {
         settings: &MediaSettings,
         offer_sdp: String,
         fir_freq: Option<Duration>,
+        bitrate: Option<u32>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
@@ -359,6 +382,7 @@ impl PublisherPeer {
             feeds: feeds.clone(),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
+            bitrate,
             connected: watch::channel(false).0,
         });
         let pc = build_pc(settings, Direction::Receive, handler).await?;

@@ -133,9 +133,11 @@ impl RoomActor {
                     let me = ctx.address();
                     let fir = self.state.config().fir_freq;
                     let fir_freq = (fir > 0).then(|| Duration::from_secs(fir));
+                    let cap = self.state.config().bitrate;
+                    let bitrate = (cap > 0).then(|| u32::try_from(cap).unwrap_or(u32::MAX));
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = PublisherPeer::answer(&settings, offer, fir_freq, tx).await;
+                        let result = PublisherPeer::answer(&settings, offer, fir_freq, bitrate, tx).await;
                         me.do_send(Answered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });

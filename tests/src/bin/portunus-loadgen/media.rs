@@ -4,7 +4,7 @@
 //! latency are computed at the receiver for Portunus and Janus alike.
 
 use crate::client::Result;
-use media_node::media::keyframe_requests::is_keyframe_request;
+use media_node::media::feedback::is_keyframe_request;
 use portunus_tests::peer::{local_track, peer_connection};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::peer_connection::sdp::RTCSessionDescription;

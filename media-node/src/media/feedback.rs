@@ -1,12 +1,14 @@
-//! An interceptor that lets keyframe requests (PLI, FIR) reach the application. webrtc-rs 0.21
-//! ends every interceptor chain with one that drops inbound RTCP unless an interceptor marked
-//! it for the application; an SFU must relay a subscriber's keyframe request to the publisher,
-//! and a sender must answer one, so these two kinds are marked and everything else (receiver
-//! reports, NACKs, transport feedback: for the interceptors) still stops there.
+//! An interceptor that lets the RTCP feedback an application acts on reach it: keyframe
+//! requests (PLI, FIR) and bitrate estimates (REMB). webrtc-rs 0.21 ends every interceptor chain
+//! with one that drops inbound RTCP unless an interceptor marked it for the application; an SFU
+//! must relay a subscriber's keyframe request to the publisher, a sender must answer one and may
+//! follow a bitrate cap, so these kinds are marked and everything else (receiver reports, NACKs,
+//! transport feedback: for the interceptors) still stops there.
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -16,7 +18,7 @@ const SLOT: usize = 14_000;
 
 /// Adds the interceptor to a registry.
 pub fn register(registry: Registry) -> Registry {
-    registry.with(Slot::from(SLOT), KeyframeRequests::default())
+    registry.with(Slot::from(SLOT), AppFeedback::default())
 }
 
 /// Whether an RTCP packet asks for a keyframe.
@@ -25,13 +27,18 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// The bitrate (bit/s) a REMB packet allows, if it is one.
+pub fn bitrate_estimate(packet: &dyn rtc::rtcp::Packet) -> Option<f32> {
+    packet.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>().map(|r| r.bitrate)
+}
+
 #[derive(Default)]
-pub struct KeyframeRequests {
+pub struct AppFeedback {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -40,7 +47,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            packets.retain(|p| is_keyframe_request(p.as_ref()));
+            packets.retain(|p| is_keyframe_request(p.as_ref()) || bitrate_estimate(p.as_ref()).is_some());
             if packets.is_empty() {
                 return Ok(());
             }
@@ -64,7 +71,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     }
 }
 
-impl Interceptor for KeyframeRequests {
+impl Interceptor for AppFeedback {
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
