@@ -42,31 +42,39 @@ pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type:
 /// makes (a pause, a slow subscriber's dropped packets, the wait for a keyframe), so the
 /// subscriber's jitter buffer sees one unbroken stream, while a gap the publisher's network
 /// made stays a gap the subscriber can NACK. After a gap of ours the timestamp advances by the
-/// time that passed (Janus's switching context does the same).
+/// time the gap lasted (Janus's switching context does the same). The clock is read only where
+/// a gap starts and ends, never per forwarded packet.
 pub struct Rewriter {
     clock_rate: u32,
     seq_offset: u16,
     ts_offset: u32,
-    /// The newest packet sent: (sequence number, timestamp, when).
-    last: Option<(u16, u32, Instant)>,
-    rebase: bool,
+    /// The newest packet sent: (sequence number, timestamp).
+    last: Option<(u16, u32)>,
+    /// When the current gap of ours began, if one is open.
+    gap_from: Option<Instant>,
 }
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
-        Self { clock_rate, seq_offset: 0, ts_offset: 0, last: None, rebase: false }
+        Self { clock_rate, seq_offset: 0, ts_offset: 0, last: None, gap_from: None }
     }
 
-    /// The stream resumes after a gap of our making: the next packet continues the sequence.
-    pub fn rebase(&mut self) {
-        self.rebase = true;
+    /// Whether a gap of ours is open (the next packet continues the sequence).
+    pub fn in_gap(&self) -> bool {
+        self.gap_from.is_some()
     }
 
-    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: Instant) {
+    /// A gap of ours begins at `at` (a later call while it is open changes nothing).
+    pub fn rebase(&mut self, at: Instant) {
+        self.gap_from.get_or_insert(at);
+    }
+
+    /// Rewrites `packet`; `now` is asked for only when the packet ends a gap.
+    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) {
         let h = &mut packet.header;
-        if std::mem::take(&mut self.rebase) {
-            if let Some((seq, ts, at)) = self.last {
-                let ticks = (now.saturating_duration_since(at).as_secs_f64() * f64::from(self.clock_rate)) as u32;
+        if let Some(from) = self.gap_from.take() {
+            if let Some((seq, ts)) = self.last {
+                let ticks = (now().saturating_duration_since(from).as_secs_f64() * f64::from(self.clock_rate)) as u32;
                 self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
                 self.ts_offset = ts.wrapping_add(ticks.max(1)).wrapping_sub(h.timestamp);
             }
@@ -74,9 +82,9 @@ impl Rewriter {
         h.sequence_number = h.sequence_number.wrapping_add(self.seq_offset);
         h.timestamp = h.timestamp.wrapping_add(self.ts_offset);
         // A reordered (older) packet does not move the sequence back.
-        let newer = self.last.is_none_or(|(seq, _, _)| (h.sequence_number.wrapping_sub(seq) as i16) > 0);
+        let newer = self.last.is_none_or(|(seq, _)| (h.sequence_number.wrapping_sub(seq) as i16) > 0);
         if newer {
-            self.last = Some((h.sequence_number, h.timestamp, now));
+            self.last = Some((h.sequence_number, h.timestamp));
         }
     }
 }
@@ -150,6 +158,54 @@ pub(super) struct Gate {
     pub muted: watch::Receiver<bool>,
 }
 
+/// A gate's verdict for the next packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// No answer yet: nothing was sent, so there is no gap to mend.
+    NoAnswer,
+    Closed,
+    Open(u8),
+}
+
+/// A [`Gate`] read once per change rather than once per packet: checking that no watch changed
+/// is an atomic load each, where reading one takes its lock.
+struct CachedGate {
+    gate: Gate,
+    verdict: Option<Verdict>,
+}
+
+impl CachedGate {
+    fn verdict(&mut self) -> Verdict {
+        let g = &self.gate;
+        let changed = [&g.connected, &g.paused, &g.send, &g.muted].iter().any(|w| w.has_changed().unwrap_or(false))
+            || g.payload_type.has_changed().unwrap_or(false);
+        match self.verdict {
+            Some(v) if !changed => v,
+            _ => {
+                let g = &mut self.gate;
+                let pt = *g.payload_type.borrow_and_update();
+                let open = *g.connected.borrow_and_update()
+                    && !*g.paused.borrow_and_update()
+                    && *g.send.borrow_and_update()
+                    && !*g.muted.borrow_and_update();
+                let v = match pt {
+                    None => Verdict::NoAnswer,
+                    Some(pt) if open => Verdict::Open(pt),
+                    Some(_) => Verdict::Closed,
+                };
+                self.verdict = Some(v);
+                v
+            }
+        }
+    }
+
+    /// Another source's mute state (`switch`).
+    fn follow(&mut self, muted: watch::Receiver<bool>) {
+        self.gate.muted = muted;
+        self.verdict = None;
+    }
+}
+
 /// One subscriber stream's forwarding state, apart from the packets.
 pub(super) struct Stream {
     pub track: Arc<TrackLocalStaticRTP>,
@@ -170,8 +226,9 @@ pub(super) async fn forward(
     mut packets: broadcast::Receiver<rtp::Packet>,
     mut control: mpsc::UnboundedReceiver<Control>,
     stream: Stream,
-    mut gate: Gate,
+    gate: Gate,
 ) {
+    let mut gate = CachedGate { gate, verdict: None };
     let Stream { track, ssrc, clock_rate, wait_keyframe, keyframes } = stream;
     let mut waiting = wait_keyframe;
     let mut asked = false;
@@ -182,11 +239,11 @@ pub(super) async fn forward(
             Some(c) = control.recv() => {
                 let Control::Switch(source) = c else { return };
                 packets = source.packets;
-                gate.muted = source.muted;
+                gate.follow(source.muted);
                 keyframes.send_replace(source.keyframes);
                 waiting = wait_keyframe;
                 asked = false;
-                sequence.rebase();
+                sequence.rebase(Instant::now());
                 continue;
             }
             r = packets.recv() => r,
@@ -197,19 +254,23 @@ pub(super) async fn forward(
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
                 waiting = wait_keyframe;
                 asked = false;
-                sequence.rebase();
+                sequence.rebase(Instant::now());
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let Some(payload_type) = *gate.payload_type.borrow_and_update() else { continue };
-        let open = *gate.connected.borrow_and_update() && !*gate.paused.borrow_and_update();
-        if !open || !*gate.send.borrow_and_update() || *gate.muted.borrow_and_update() {
-            waiting = wait_keyframe;
-            asked = false;
-            sequence.rebase();
-            continue;
-        }
+        let payload_type = match gate.verdict() {
+            Verdict::NoAnswer => continue,
+            Verdict::Closed => {
+                waiting = wait_keyframe;
+                asked = false;
+                if !sequence.in_gap() {
+                    sequence.rebase(Instant::now());
+                }
+                continue;
+            }
+            Verdict::Open(pt) => pt,
+        };
         if waiting {
             if !vp8_is_keyframe(&p.payload) {
                 if !asked {
@@ -217,7 +278,9 @@ pub(super) async fn forward(
                     keyframes.borrow().request();
                     asked = true;
                 }
-                sequence.rebase();
+                if !sequence.in_gap() {
+                    sequence.rebase(Instant::now());
+                }
                 continue;
             }
             tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
@@ -225,7 +288,7 @@ pub(super) async fn forward(
             asked = false;
         }
         rewrite_for_subscriber(&mut p, ssrc, payload_type);
-        sequence.rewrite(&mut p, Instant::now());
+        sequence.rewrite(&mut p, Instant::now);
         if track.write_rtp(p).await.is_err() {
             return;
         }
@@ -246,7 +309,7 @@ mod tests {
 
     fn out(r: &mut Rewriter, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
         let mut p = packet(seq, ts);
-        r.rewrite(&mut p, at);
+        r.rewrite(&mut p, || at);
         (p.header.sequence_number, p.header.timestamp)
     }
 
@@ -266,7 +329,7 @@ mod tests {
         let mut r = Rewriter::new(90_000);
         assert_eq!(out(&mut r, 65535, 1000, t), (65535, 1000));
         // Paused for 2 s while the publisher went on to 500 / 181000.
-        r.rebase();
+        r.rebase(t);
         assert_eq!(out(&mut r, 500, 181_000, t + Duration::from_secs(2)), (0, 1000 + 180_000));
         assert_eq!(out(&mut r, 501, 184_000, t + Duration::from_secs(2)), (1, 184_000));
     }
@@ -278,7 +341,7 @@ mod tests {
         out(&mut r, 10, 0, t);
         out(&mut r, 12, 1920, t);
         assert_eq!(out(&mut r, 11, 960, t), (11, 960), "reordered: passed through");
-        r.rebase();
+        r.rebase(t);
         assert_eq!(out(&mut r, 40, 99_999, t).0, 13, "continues after the newest, not the late one");
     }
 
