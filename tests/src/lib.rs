@@ -228,18 +228,24 @@ pub struct WsClient {
     conn: Framed<BoxedSocket, Codec>,
 }
 
+/// Opens a Janus WebSocket (subprotocol `janus-protocol`) to `url`, failing after `wait`.
+pub async fn janus_websocket(url: &str, wait: Duration) -> Result<Framed<BoxedSocket, Codec>, String> {
+    let (_resp, conn) = awc::Client::builder()
+        .max_http_version(awc::http::Version::HTTP_11)
+        .timeout(wait)
+        .finish()
+        .ws(url)
+        .protocols(["janus-protocol"])
+        .max_frame_size(4 << 20)
+        .connect()
+        .await
+        .map_err(|e| format!("WebSocket connect to {url}: {e}"))?;
+    Ok(conn)
+}
+
 impl WsClient {
     pub async fn connect(url: &str) -> Self {
-        let (_resp, conn) = awc::Client::builder()
-            .max_http_version(awc::http::Version::HTTP_11)
-            .finish()
-            .ws(url)
-            .protocols(["janus-protocol"])
-            .max_frame_size(4 << 20)
-            .connect()
-            .await
-            .expect("WebSocket connect");
-        Self { conn }
+        Self { conn: janus_websocket(url, WAIT).await.expect("WebSocket connect") }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {

@@ -25,16 +25,7 @@ pub struct Janus {
 
 impl Janus {
     pub async fn connect(url: &str) -> Result<Self> {
-        let (_resp, conn) = awc::Client::builder()
-            .max_http_version(awc::http::Version::HTTP_11)
-            .timeout(WAIT)
-            .finish()
-            .ws(url)
-            .protocols(["janus-protocol"])
-            .max_frame_size(4 << 20)
-            .connect()
-            .await
-            .map_err(|e| format!("WebSocket connect to {url}: {e}"))?;
+        let conn = portunus_tests::janus_websocket(url, WAIT).await?;
         Ok(Self { conn, events: VecDeque::new(), next_txn: rand::random::<u32>() as u64 })
     }
 
