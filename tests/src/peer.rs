@@ -332,6 +332,27 @@ pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPubl
     publisher
 }
 
+/// What `sub` receives while each of `publishers` sends an audio and a video packet every 10 ms
+/// for `ms` milliseconds (then 200 ms for stragglers), in arrival order, with each track's kind.
+pub async fn received_while_sending(
+    publishers: &mut [&mut TestPublisher],
+    sub: &mut TestSubscriber,
+    ms: u64,
+) -> Vec<(String, rtp::Packet)> {
+    for _ in 0..ms / 10 {
+        for p in publishers.iter_mut() {
+            p.send().await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut got = Vec::new();
+    while let Ok(kp) = sub.packets.try_recv() {
+        got.push(kp);
+    }
+    got
+}
+
 /// A publisher in the demo room with its media up, on its own WebSocket and session.
 pub struct Publishing {
     pub ws: crate::WsClient,

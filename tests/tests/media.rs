@@ -1,7 +1,8 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, publishing, subscribe_via, Publishing};
+use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, publishing, received_while_sending};
+use portunus_tests::peer::{subscribe_via, Publishing};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -388,16 +389,10 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
     // What arrives while the publisher sends for `ms` milliseconds: (kind, keyframe, sequence).
     async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) -> Vec<(String, bool, u16)> {
-        for _ in 0..ms / 10 {
-            publisher.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut got = Vec::new();
-        while let Ok((kind, p)) = sub.packets.try_recv() {
-            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number));
-        }
-        got
+        let got = received_while_sending(&mut [publisher], sub, ms).await;
+        got.into_iter()
+            .map(|(k, p)| (k, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number))
+            .collect()
     }
     let before = flow(&mut publisher, &mut sub, 800).await;
     assert!(before.len() > 20, "flowing before the pause");
@@ -545,19 +540,9 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
     let (mut sub, hs) = subscribe_via(&mut ws, sid, alice).await;
     // Video packets received while both publishers send: (fill byte, keyframe, sequence).
     async fn flow(a: &mut TestPublisher, b: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<(u8, bool, u16)> {
-        for _ in 0..60 {
-            a.send().await;
-            b.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut got = Vec::new();
-        while let Ok((kind, p)) = sub.packets.try_recv() {
-            if kind == "video" {
-                got.push((p.payload[4], p.payload[1] & 0x01 == 0, p.header.sequence_number));
-            }
-        }
-        got
+        let got = received_while_sending(&mut [a, b], sub, 600).await;
+        let video = got.into_iter().filter(|(k, _)| k == "video");
+        video.map(|(_, p)| (p.payload[4], p.payload[1] & 0x01 == 0, p.header.sequence_number)).collect()
     }
     let before = flow(&mut a, &mut b, &mut sub).await;
     assert!(!before.is_empty() && before.iter().all(|v| v.0 == 0x55), "alice's video first: {before:?}");
@@ -608,19 +593,8 @@ async fn a_subscriber_adds_and_drops_publishers_on_one_peer_connection() {
     }
     // Video fill bytes received while both publishers send.
     async fn video(a: &mut TestPublisher, b: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<u8> {
-        for _ in 0..80 {
-            a.send().await;
-            b.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut got = Vec::new();
-        while let Ok((kind, p)) = sub.packets.try_recv() {
-            if kind == "video" {
-                got.push(p.payload[4]);
-            }
-        }
-        got
+        let got = received_while_sending(&mut [a, b], sub, 800).await;
+        got.into_iter().filter(|(k, _)| k == "video").map(|(_, p)| p.payload[4]).collect()
     }
     let updated =
         renegotiate(&mut ws, &sub, sid, hs, json!({"request": "subscribe", "streams": [{"feed": bob}]})).await;
@@ -651,16 +625,10 @@ async fn a_subscriber_holds_and_resumes_its_video_with_configure() {
     let (mut sub, hs) = subscribe_via(&mut ws, sid, feed).await;
     // (kind, keyframe, sequence) of what arrives while the publisher sends for 600 ms.
     async fn flow(publisher: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<(String, bool, u16)> {
-        for _ in 0..60 {
-            publisher.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut got = Vec::new();
-        while let Ok((kind, p)) = sub.packets.try_recv() {
-            got.push((kind, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number));
-        }
-        got
+        let got = received_while_sending(&mut [publisher], sub, 600).await;
+        got.into_iter()
+            .map(|(k, p)| (k, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number))
+            .collect()
     }
     async fn configure(ws: &mut WsClient, sid: u64, hs: u64, send: bool) {
         ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
@@ -694,16 +662,7 @@ async fn a_moderator_mutes_and_unmutes_a_publishers_video() {
     let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
     // Kinds of what arrives while the publisher sends for 600 ms.
     async fn kinds(publisher: &mut TestPublisher, sub: &mut TestSubscriber) -> Vec<String> {
-        for _ in 0..60 {
-            publisher.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut got = Vec::new();
-        while let Ok((kind, _)) = sub.packets.try_recv() {
-            got.push(kind);
-        }
-        got
+        received_while_sending(&mut [publisher], sub, 600).await.into_iter().map(|(k, _)| k).collect()
     }
     let mut moderator = WsClient::connect(&server.ws_url).await;
     let ms = moderator.create_session().await;
