@@ -69,6 +69,38 @@ pub struct TestPublisher {
     remb: Arc<std::sync::atomic::AtomicU64>,
     /// The byte video payloads are filled with, so a subscriber can tell publishers apart.
     pub fill: u8,
+    /// Sending three simulcast layers instead of one video stream.
+    simulcast: Option<SimulcastSend>,
+}
+
+/// A simulcast publisher's layers, lowest first: rids `l`, `m`, `h` (offered `h;m;l`, Janus's
+/// default order), each with its SSRC and sequence, and which are stopped.
+struct SimulcastSend {
+    ssrcs: [u32; 3],
+    seqs: [u16; 3],
+    stopped: [bool; 3],
+    /// The negotiated ids of the mid and rid header extensions (from the answer).
+    mid_ext: Option<(u8, String)>,
+    rid_ext: Option<u8>,
+}
+
+/// The rids of a simulcast test publisher's layers, lowest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
+
+/// Which simulcast layer a received VP8 payload came from (the byte a simulcast test publisher
+/// marks it with) and its temporal layer.
+pub fn simulcast_marks(payload: &[u8]) -> Option<(u8, u8)> {
+    let tid = payload.get(2)? >> 6;
+    let layer = payload.get(6)?.checked_sub(0xE0).filter(|l| *l < 3)?;
+    Some((layer, tid))
+}
+
+/// The id an answer gave to header extension `uri`.
+fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=extmap:"))
+        .find(|l| l.split_whitespace().nth(1) == Some(uri))
+        .and_then(|l| l.split([' ', '/']).next()?.parse().ok())
 }
 
 /// A local track sending `mime` RTP with SSRC `ssrc`.
@@ -146,9 +178,44 @@ async fn loopback_pc(receive: bool) -> LoopbackPc {
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
     pub async fn offer() -> (Self, String) {
+        Self::offer_with(false).await
+    }
+
+    /// A publisher sending VP8 simulcast (rids `h;m;l`, three temporal layers each) and Opus.
+    pub async fn offer_simulcast() -> (Self, String) {
+        Self::offer_with(true).await
+    }
+
+    async fn offer_with(simulcast: bool) -> (Self, String) {
         let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false).await;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
-        let video = local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222);
+        let video = if simulcast {
+            let codec = RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90000, ..Default::default() };
+            // Listed highest first, as browsers do.
+            let codings = SIMULCAST_RIDS
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(layer, rid)| RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        rid: (*rid).to_owned(),
+                        ssrc: Some(4441 + layer as u32),
+                        ..Default::default()
+                    },
+                    codec: codec.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                "test-simulcast".into(),
+                "test-simulcast-track".into(),
+                "test-simulcast".into(),
+                RtpCodecKind::Video,
+                codings,
+            )))
+        } else {
+            local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222)
+        };
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
         let offer = pc.create_offer(None).await.expect("offer");
@@ -172,7 +239,22 @@ impl TestPublisher {
                 }
             }
         });
-        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55 }, sdp)
+        let simulcast = simulcast.then(|| SimulcastSend {
+            ssrcs: [4441, 4442, 4443],
+            seqs: [0; 3],
+            stopped: [false; 3],
+            mid_ext: None,
+            rid_ext: None,
+        });
+        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55, simulcast }, sdp)
+    }
+
+    /// Stops (`true`) or resumes sending simulcast layer `layer` (0 lowest), as a browser does
+    /// when bandwidth drops.
+    pub fn set_layer_stopped(&mut self, layer: usize, stopped: bool) {
+        if let Some(sc) = self.simulcast.as_mut() {
+            sc.stopped[layer] = stopped;
+        }
     }
 
     /// The last bitrate cap (REMB) the server sent this publisher, if any.
@@ -185,7 +267,17 @@ impl TestPublisher {
         self.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub async fn accept(&self, answer_sdp: &str) {
+    pub async fn accept(&mut self, answer_sdp: &str) {
+        if let Some(sc) = self.simulcast.as_mut() {
+            let video_mid = answer_sdp
+                .split("m=video")
+                .nth(1)
+                .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("a=mid:")))
+                .unwrap_or("1")
+                .to_owned();
+            sc.mid_ext = extmap_id(answer_sdp, "urn:ietf:params:rtp-hdrext:sdes:mid").map(|id| (id, video_mid));
+            sc.rid_ext = extmap_id(answer_sdp, "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id");
+        }
         let answer = RTCSessionDescription::answer(answer_sdp.to_owned()).expect("answer SDP");
         self.pc.set_remote_description(answer).await.expect("remote answer");
     }
@@ -236,7 +328,42 @@ impl TestPublisher {
             payload: bytes::Bytes::from(vp8),
         };
         let _ = self.audio.write_rtp(audio).await;
-        let _ = self.video.write_rtp(video).await;
+        match self.simulcast.as_mut() {
+            None => {
+                let _ = self.video.write_rtp(video).await;
+            }
+            Some(sc) => {
+                // One frame per layer; temporal layers 0, 2, 1, 2, ... with keyframes on 0. Byte
+                // 6 marks the layer (0xE0 + layer) for the subscriber to check.
+                let frame = u32::from(self.seq) - 1;
+                let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
+                let key = frame % 24 == 0;
+                for layer in 0..3 {
+                    if sc.stopped[layer] {
+                        continue;
+                    }
+                    sc.seqs[layer] = sc.seqs[layer].wrapping_add(1);
+                    let mut vp8 = vec![0x90u8, 0x20, tid << 6, if key { 0x00 } else { 0x01 }, 0, 0, 0xE0 + layer as u8];
+                    vp8.extend(std::iter::repeat_n(self.fill, 300 * (layer + 1)));
+                    let mut header = rtp::header::Header {
+                        version: 2,
+                        payload_type: 96,
+                        sequence_number: sc.seqs[layer],
+                        timestamp: ts * 3,
+                        ssrc: sc.ssrcs[layer],
+                        marker: true,
+                        ..Default::default()
+                    };
+                    if let Some((id, mid)) = &sc.mid_ext {
+                        let _ = header.set_extension(*id, bytes::Bytes::from(mid.clone().into_bytes()));
+                    }
+                    if let Some(id) = sc.rid_ext {
+                        let _ = header.set_extension(id, bytes::Bytes::from_static(SIMULCAST_RIDS[layer].as_bytes()));
+                    }
+                    let _ = self.video.write_rtp(rtp::Packet { header, payload: bytes::Bytes::from(vp8) }).await;
+                }
+            }
+        }
     }
 
     pub async fn close(&self) {
@@ -312,7 +439,16 @@ pub async fn join_as_publisher(ws: &mut crate::WsClient, sid: u64, display: &str
 /// publisher); returns the publisher, not yet connected, and the server's answer SDP. Core
 /// events arriving meanwhile are skipped.
 pub async fn publish_offer(ws: &mut crate::WsClient, sid: u64, h: u64) -> (TestPublisher, String) {
-    let (publisher, offer) = TestPublisher::offer().await;
+    publish_offer_from(ws, sid, h, TestPublisher::offer().await).await
+}
+
+/// [`publish_offer`] for a publisher already made (simulcast, say) with its offer.
+pub async fn publish_offer_from(
+    ws: &mut crate::WsClient,
+    sid: u64,
+    h: u64,
+    (publisher, offer): (TestPublisher, String),
+) -> (TestPublisher, String) {
     let (ack, _) = ws
         .call(serde_json::json!({"janus": "message", "session_id": sid, "handle_id": h,
             "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": offer}}))
@@ -374,11 +510,21 @@ pub async fn publishing(ws_url: &str) -> Publishing {
 /// Subscribes a new handle of session `sid` to all streams of `feed` with a new
 /// [`TestSubscriber`], through `start`; core events arriving meanwhile are skipped.
 pub async fn subscribe_via(ws: &mut crate::WsClient, sid: u64, feed: u64) -> (TestSubscriber, u64) {
+    subscribe_to_streams(ws, sid, serde_json::json!([{"feed": feed}])).await.0
+}
+
+/// Subscribes a new handle of session `sid` to `streams` (the `join` request's list) with a new
+/// [`TestSubscriber`], through `start`; returns it, its handle and the `attached` event.
+pub async fn subscribe_to_streams(
+    ws: &mut crate::WsClient,
+    sid: u64,
+    streams: serde_json::Value,
+) -> ((TestSubscriber, u64), serde_json::Value) {
     use serde_json::json;
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let h = att["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {att}"));
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
-        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]}}))
+        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": streams}}))
         .await;
     let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
     let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));
@@ -387,5 +533,5 @@ pub async fn subscribe_via(ws: &mut crate::WsClient, sid: u64, feed: u64) -> (Te
         "jsep": {"type": "answer", "sdp": answer}}))
         .await;
     ws.expect_skipping_core("started", |m| m["sender"] == h).await;
-    (sub, h)
+    ((sub, h), attached)
 }

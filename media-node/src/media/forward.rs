@@ -3,25 +3,87 @@
 //! or the bus, copies a payload, or allocates per packet per subscriber
 //! (`tests/hot_path_allocations.rs` counts).
 
+use super::peer::{PeerEvent, Silence};
 use rtc::rtp;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
-/// Asks a publisher for a keyframe; requests are coalesced at the publisher.
+/// Asks a publisher for a keyframe of one of its (simulcast) layers; requests are coalesced at
+/// the publisher.
 #[derive(Clone)]
-pub struct KeyframeRequester(mpsc::UnboundedSender<()>);
+pub struct KeyframeRequester {
+    tx: mpsc::UnboundedSender<u8>,
+    layer: u8,
+}
 
 impl KeyframeRequester {
-    pub(super) fn new(tx: mpsc::UnboundedSender<()>) -> Self {
-        Self(tx)
+    pub(super) fn new(tx: mpsc::UnboundedSender<u8>) -> Self {
+        Self { tx, layer: 0 }
+    }
+
+    /// The same publisher, asked for `layer`.
+    fn for_layer(&self, layer: u8) -> Self {
+        Self { tx: self.tx.clone(), layer }
     }
 
     pub fn request(&self) {
-        let _ = self.0.send(());
+        let _ = self.tx.send(self.layer);
     }
+}
+
+/// A publisher stream as a subscriber stream takes it: its packets (one feed per simulcast
+/// layer, lowest first), where keyframe requests go, its moderation, and (simulcast) which
+/// layers went silent. The feeds are weak: a subscriber must not keep a publisher's feed open
+/// after the publisher left (its stream ends when the feed closes).
+#[derive(Clone)]
+pub struct Origin {
+    pub layers: Vec<broadcast::WeakSender<rtp::Packet>>,
+    pub keyframes: KeyframeRequester,
+    pub muted: watch::Receiver<bool>,
+    pub silence: Option<watch::Receiver<Silence>>,
+}
+
+impl Origin {
+    fn subscribe(&self, layer: u8) -> Option<broadcast::Receiver<rtp::Packet>> {
+        self.layers.get(usize::from(layer))?.upgrade().map(|f| f.subscribe())
+    }
+
+    fn simulcast(&self) -> bool {
+        self.layers.len() > 1
+    }
+}
+
+/// Which simulcast layers a subscriber stream wants (`configure` `substream`, `temporal`,
+/// `fallback`; Janus's defaults: the highest, all, 250 ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerTarget {
+    pub substream: u8,
+    pub temporal: u8,
+    pub fallback: Duration,
+}
+
+impl Default for LayerTarget {
+    fn default() -> Self {
+        Self { substream: 2, temporal: 2, fallback: Duration::from_millis(250) }
+    }
+}
+
+/// The substream a stream should relay: the highest at or below the target that is flowing or
+/// has been silent for less than `fallback`; with it, when to look again (a silent layer's
+/// fallback deadline). `None` when every candidate is past its fallback (keep what there is).
+fn choose_layer(target: &LayerTarget, layers: usize, silence: &Silence, now: Instant) -> (Option<u8>, Option<Instant>) {
+    let top = usize::from(target.substream).min(layers.saturating_sub(1));
+    for layer in (0..=top).rev() {
+        match silence[layer] {
+            None => return (Some(layer as u8), None),
+            Some(since) if now < since + target.fallback => return (Some(layer as u8), Some(since + target.fallback)),
+            Some(_) => {}
+        }
+    }
+    (None, None)
 }
 
 /// Once per packet at the publisher: subscribers negotiate none of the publisher's header
@@ -46,6 +108,9 @@ pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type:
 /// a gap starts and ends, never per forwarded packet.
 pub struct Rewriter {
     clock_rate: u32,
+    /// The least a gap of ours advances the timestamp (20 ms): a seamless switch has no gap in
+    /// time, but the new source's first packet must not share the previous frame's timestamp.
+    min_step: u32,
     seq_offset: u16,
     ts_offset: u32,
     /// The newest packet sent: (sequence number, timestamp).
@@ -56,7 +121,13 @@ pub struct Rewriter {
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
-        Self { clock_rate, seq_offset: 0, ts_offset: 0, last: None, gap_from: None }
+        Self { clock_rate, min_step: (clock_rate / 50).max(1), seq_offset: 0, ts_offset: 0, last: None, gap_from: None }
+    }
+
+    /// A packet of the source is left out on purpose (a temporal layer above the target): the
+    /// next one takes its sequence number, so the subscriber sees no loss to NACK.
+    pub fn skip(&mut self) {
+        self.seq_offset = self.seq_offset.wrapping_sub(1);
     }
 
     /// Whether a gap of ours is open (the next packet continues the sequence).
@@ -76,7 +147,7 @@ impl Rewriter {
             if let Some((seq, ts)) = self.last {
                 let ticks = (now().saturating_duration_since(from).as_secs_f64() * f64::from(self.clock_rate)) as u32;
                 self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
-                self.ts_offset = ts.wrapping_add(ticks.max(1)).wrapping_sub(h.timestamp);
+                self.ts_offset = ts.wrapping_add(ticks.max(self.min_step)).wrapping_sub(h.timestamp);
             }
         }
         h.sequence_number = h.sequence_number.wrapping_add(self.seq_offset);
@@ -117,6 +188,27 @@ pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
     payload.get(i).is_some_and(|b| b & 0x01 == 0)
 }
 
+/// The temporal layer (TID) of a VP8 packet whose payload descriptor carries one (Janus's
+/// `janus_vp8_parse_descriptor`); `None` without temporal scalability.
+pub fn vp8_temporal_id(payload: &[u8]) -> Option<u8> {
+    let first = *payload.first()?;
+    if first & 0x80 == 0 {
+        return None;
+    }
+    let x = *payload.get(1)?;
+    let mut i = 2;
+    if x & 0x80 != 0 {
+        i += if payload.get(i)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if x & 0x40 != 0 {
+        i += 1;
+    }
+    if x & 0x20 == 0 {
+        return None;
+    }
+    Some(payload.get(i)? >> 6)
+}
+
 /// Relays a subscriber's PLI/FIR on one stream to its (current) publisher, until the track is
 /// unbound.
 pub(super) async fn relay_keyframe_requests(
@@ -133,18 +225,12 @@ pub(super) async fn relay_keyframe_requests(
 
 /// What the room tells a running subscriber stream.
 pub enum Control {
-    /// Take packets from another source (`switch`).
-    Switch(NewSource),
+    /// Take packets from another publisher stream (`switch`).
+    Switch(Origin),
+    /// Other simulcast layers (`configure` `substream` / `temporal` / `fallback`).
+    Target(LayerTarget),
     /// The m-line went inactive (`unsubscribe`): stop.
     Stop,
-}
-
-/// A subscriber stream's new source (`switch`): another publisher's packets of the same kind
-/// and codec, and where its keyframe requests go.
-pub struct NewSource {
-    pub packets: broadcast::Receiver<rtp::Packet>,
-    pub keyframes: KeyframeRequester,
-    pub muted: watch::Receiver<bool>,
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
@@ -211,10 +297,55 @@ pub(super) struct Stream {
     pub track: Arc<TrackLocalStaticRTP>,
     pub ssrc: u32,
     pub clock_rate: u32,
-    /// VP8: start (and restart) on a keyframe, asking the publisher for one.
-    pub wait_keyframe: bool,
-    /// The current publisher's keyframe requests (shared with the PLI/FIR relay).
+    /// VP8: start (and restart, and change simulcast layers) on a keyframe, asking the
+    /// publisher for one.
+    pub vp8: bool,
+    /// The current publisher layer's keyframe requests (shared with the PLI/FIR relay).
     pub keyframes: watch::Sender<KeyframeRequester>,
+    /// Its m-line, and where layer changes are reported (Janus's `substream` / `temporal`).
+    pub mindex: usize,
+    pub events: mpsc::UnboundedSender<PeerEvent>,
+    pub target: LayerTarget,
+}
+
+/// The simulcast state of one subscriber stream: the layer relayed, the one it is moving to
+/// (relayed from its first keyframe on, so the switch is seamless, as Janus's), and what was
+/// last announced.
+struct Layers {
+    current: u8,
+    pending: Option<(u8, broadcast::Receiver<rtp::Packet>)>,
+    /// When a silent layer's fallback deadline passes.
+    recheck: Option<Instant>,
+    announced: Option<u8>,
+    temporal: Option<u8>,
+}
+
+impl Layers {
+    /// Moves towards the layer the target and the publisher's silent layers call for.
+    fn reconsider(&mut self, origin: &Origin, target: &LayerTarget, silence: &Silence) {
+        if !origin.simulcast() {
+            return;
+        }
+        let (want, recheck) = choose_layer(target, origin.layers.len(), silence, Instant::now());
+        self.recheck = recheck;
+        let Some(want) = want else { return };
+        if want == self.current {
+            self.pending = None;
+        } else if self.pending.as_ref().is_none_or(|(l, _)| *l != want) {
+            tracing::debug!(from = self.current, to = want, "simulcast: changing layer");
+            self.pending = origin.subscribe(want).map(|rx| (want, rx));
+            origin.keyframes.for_layer(want).request();
+        }
+    }
+}
+
+/// Where the next packet came from.
+enum Next {
+    Current(Result<rtp::Packet, broadcast::error::RecvError>),
+    /// The layer being moved to.
+    Pending(Result<rtp::Packet, broadcast::error::RecvError>),
+    /// Nothing to send: the target, the silent layers or the clock changed.
+    Reconsider,
 }
 
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
@@ -222,37 +353,110 @@ pub(super) struct Stream {
 /// a keyframe, asking the publisher for one as soon as the stream could flow (DTLS up, answer
 /// applied): one asked for earlier may have arrived before the subscriber could receive it. A
 /// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
+/// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
+/// silent past `fallback`; temporal layers above the target are left out.
 pub(super) async fn forward(
-    mut packets: broadcast::Receiver<rtp::Packet>,
+    mut origin: Origin,
     mut control: mpsc::UnboundedReceiver<Control>,
     stream: Stream,
     gate: Gate,
 ) {
     let mut gate = CachedGate { gate, verdict: None };
-    let Stream { track, ssrc, clock_rate, wait_keyframe, keyframes } = stream;
-    let mut waiting = wait_keyframe;
+    let Stream { track, ssrc, clock_rate, vp8, keyframes, mindex, events, mut target } = stream;
+    let mut silence = origin.silence.clone();
+    let now_silent = |s: &Option<watch::Receiver<Silence>>| s.as_ref().map_or([None; 3], |s| *s.borrow());
+    let first = choose_layer(&target, origin.layers.len(), &now_silent(&silence), Instant::now()).0;
+    let mut layers =
+        Layers { current: first.unwrap_or(0), pending: None, recheck: None, announced: None, temporal: None };
+    let Some(mut packets) = origin.subscribe(layers.current) else { return };
+    keyframes.send_replace(origin.keyframes.for_layer(layers.current));
+    let mut waiting = vp8;
     let mut asked = false;
     let mut sequence = Rewriter::new(clock_rate);
     loop {
-        let received = tokio::select! {
+        let recheck = layers.recheck;
+        let pending = layers.pending.as_mut().map(|(_, rx)| rx);
+        let next = tokio::select! {
             biased;
             Some(c) = control.recv() => {
-                let Control::Switch(source) = c else { return };
-                packets = source.packets;
-                gate.follow(source.muted);
-                keyframes.send_replace(source.keyframes);
-                waiting = wait_keyframe;
-                asked = false;
-                sequence.rebase(Instant::now());
+                match c {
+                    Control::Stop => return,
+                    Control::Target(t) => target = t,
+                    Control::Switch(o) => {
+                        origin = o;
+                        silence = origin.silence.clone();
+                        gate.follow(origin.muted.clone());
+                        let first = choose_layer(&target, origin.layers.len(), &now_silent(&silence), Instant::now()).0;
+                        layers = Layers { current: first.unwrap_or(0), pending: None, recheck: None, announced: None, temporal: None };
+                        let Some(p) = origin.subscribe(layers.current) else { return };
+                        packets = p;
+                        keyframes.send_replace(origin.keyframes.for_layer(layers.current));
+                        waiting = vp8;
+                        asked = false;
+                        sequence.rebase(Instant::now());
+                    }
+                }
+                Next::Reconsider
+            }
+            changed = async {
+                match silence.as_mut() {
+                    Some(s) => s.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !changed {
+                    silence = None;
+                }
+                Next::Reconsider
+            }
+            _ = async {
+                match recheck {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => Next::Reconsider,
+            r = async {
+                match pending {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Next::Pending(r),
+            r = packets.recv() => Next::Current(r),
+        };
+        let received = match next {
+            Next::Reconsider => {
+                layers.reconsider(&origin, &target, &now_silent(&silence));
                 continue;
             }
-            r = packets.recv() => r,
+            Next::Pending(Ok(p)) => {
+                // The new layer takes over at its first keyframe the gate lets through.
+                let open = matches!(gate.verdict(), Verdict::Open(_));
+                if !open || (vp8 && !vp8_is_keyframe(&p.payload)) {
+                    continue;
+                }
+                let Some((layer, rx)) = layers.pending.take() else { continue };
+                packets = rx;
+                layers.current = layer;
+                keyframes.send_replace(origin.keyframes.for_layer(layer));
+                waiting = false;
+                asked = false;
+                if !sequence.in_gap() {
+                    sequence.rebase(Instant::now());
+                }
+                Ok(p)
+            }
+            Next::Pending(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+            Next::Pending(Err(broadcast::error::RecvError::Closed)) => {
+                layers.pending = None;
+                continue;
+            }
+            Next::Current(r) => r,
         };
         let mut p = match received {
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
-                waiting = wait_keyframe;
+                waiting = vp8;
                 asked = false;
                 sequence.rebase(Instant::now());
                 continue;
@@ -262,7 +466,7 @@ pub(super) async fn forward(
         let payload_type = match gate.verdict() {
             Verdict::NoAnswer => continue,
             Verdict::Closed => {
-                waiting = wait_keyframe;
+                waiting = vp8;
                 asked = false;
                 if !sequence.in_gap() {
                     sequence.rebase(Instant::now());
@@ -286,6 +490,22 @@ pub(super) async fn forward(
             tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
             waiting = false;
             asked = false;
+        }
+        if origin.simulcast() {
+            if layers.announced != Some(layers.current) {
+                layers.announced = Some(layers.current);
+                let _ = events.send(PeerEvent::Layer { mindex, substream: Some(layers.current), temporal: None });
+            }
+            if let Some(tid) = vp8.then(|| vp8_temporal_id(&p.payload)).flatten() {
+                if layers.temporal != Some(target.temporal) && tid == target.temporal {
+                    layers.temporal = Some(tid);
+                    let _ = events.send(PeerEvent::Layer { mindex, substream: None, temporal: Some(tid) });
+                }
+                if layers.temporal.is_some_and(|t| tid > t) {
+                    sequence.skip();
+                    continue;
+                }
+            }
         }
         rewrite_for_subscriber(&mut p, ssrc, payload_type);
         sequence.rewrite(&mut p, Instant::now);
@@ -343,6 +563,44 @@ mod tests {
         assert_eq!(out(&mut r, 11, 960, t), (11, 960), "reordered: passed through");
         r.rebase(t);
         assert_eq!(out(&mut r, 40, 99_999, t).0, 13, "continues after the newest, not the late one");
+    }
+
+    #[test]
+    fn a_dropped_temporal_layer_leaves_no_hole_in_the_sequence() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 10, 0, t).0, 10);
+        r.skip(); // 11 left out on purpose
+        assert_eq!(out(&mut r, 12, 6000, t).0, 11);
+        assert_eq!(out(&mut r, 13, 9000, t).0, 12);
+    }
+
+    #[test]
+    fn the_layer_chosen_is_the_target_or_the_highest_below_it_not_silent_past_fallback() {
+        let now = Instant::now();
+        let target = LayerTarget::default();
+        let ago = |ms| Some(now - Duration::from_millis(ms));
+        assert_eq!(choose_layer(&target, 3, &[None; 3], now), (Some(2), None));
+        // Silent for 100 ms of the 250 allowed: stay, and look again when it runs out.
+        assert_eq!(
+            choose_layer(&target, 3, &[None, None, ago(100)], now),
+            (Some(2), Some(now + Duration::from_millis(150)))
+        );
+        assert_eq!(choose_layer(&target, 3, &[None, None, ago(300)], now), (Some(1), None));
+        assert_eq!(choose_layer(&target, 3, &[None, ago(400), ago(300)], now), (Some(0), None));
+        assert_eq!(choose_layer(&target, 3, &[ago(999), ago(400), ago(300)], now), (None, None), "nothing flows");
+        let low = LayerTarget { substream: 0, ..target };
+        assert_eq!(choose_layer(&low, 3, &[None; 3], now), (Some(0), None));
+        assert_eq!(choose_layer(&target, 2, &[None; 3], now), (Some(1), None), "only two layers offered");
+    }
+
+    #[test]
+    fn vp8_temporal_layers_are_read_from_the_payload_descriptor() {
+        assert_eq!(vp8_temporal_id(&[0x90, 0x20, 0x80, 0x00]), Some(2));
+        // With a 15-bit picture id and TL0PICIDX before the TID byte.
+        assert_eq!(vp8_temporal_id(&[0x90, 0xE0, 0x81, 0x23, 0x07, 0x40, 0x00]), Some(1));
+        assert_eq!(vp8_temporal_id(&[0x10, 0x00]), None, "no extension: no temporal layers");
+        assert_eq!(vp8_temporal_id(&[0x90, 0x80, 0x01]), None, "picture id only");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! receive trickled server candidates), reports its state as [`PeerEvent`]s, and reads the
 //! incoming RTP. Forwarding to subscribers comes with the subscriber side.
 
-use super::forward::{strip_extensions, KeyframeRequester};
+use super::forward::{strip_extensions, KeyframeRequester, Origin};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -23,8 +23,9 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use shared::janus::request::Candidate;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
@@ -92,6 +93,9 @@ pub enum PeerEvent {
     Receiving(String, bool),
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
+    /// A subscriber's simulcast stream at m-line `mindex` now relays this substream or temporal
+    /// layer (Janus's `substream` / `temporal` events).
+    Layer { mindex: usize, substream: Option<u8>, temporal: Option<u8> },
 }
 
 /// Packets a publisher track fans out to its subscribers: a bounded broadcast, so a slow
@@ -104,14 +108,31 @@ const REMB_INTERVAL: Duration = Duration::from_secs(5);
 const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
 /// At most one keyframe request per publisher track per this interval (Janus coalesces too).
 const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a publisher track's packet counts are looked at (silence, simulcast layers).
+const TICK: Duration = Duration::from_millis(50);
+/// Empty ticks before a simulcast layer counts as silent: a low layer's frames can be more than
+/// one tick apart.
+const LAYER_QUIET_TICKS: u32 = 2;
+
+/// A publisher's simulcast layers (up to 3, lowest first; one without simulcast).
+pub const MAX_LAYERS: usize = 3;
+/// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
+pub type Silence = [Option<Instant>; MAX_LAYERS];
 
 /// Reports a PeerConnection's events to its room; a publisher's also fans its tracks out.
 pub(super) struct PeerHandler {
     gathered: mpsc::Sender<()>,
     events: mpsc::UnboundedSender<PeerEvent>,
-    feeds: HashMap<String, Feed>,
-    /// Keyframe requests, taken by the video track when it opens.
-    keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
+    /// Per kind, one feed per simulcast layer (lowest first).
+    feeds: HashMap<String, Vec<Feed>>,
+    /// The video's simulcast rids, lowest layer first (empty without simulcast).
+    rids: Vec<String>,
+    /// The SSRC of each video layer once it opened (0 before), for keyframe requests.
+    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
+    /// Simulcast: which layers went silent.
+    silence: Option<watch::Sender<Silence>>,
+    /// Keyframe requests (a layer each), taken by the video track when it opens.
+    keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
     /// Periodic keyframe requests (the room's `fir_freq`).
     fir_freq: Option<Duration>,
     /// The room's bitrate cap (bit/s), sent to a publisher as REMB (Janus's `bitrate`).
@@ -132,6 +153,9 @@ impl PeerHandler {
             gathered,
             events,
             feeds: HashMap::new(),
+            rids: Vec::new(),
+            layer_ssrcs: Arc::default(),
+            silence: None,
             keyframes: std::sync::Mutex::new(None),
             fir_freq: None,
             bitrate: None,
@@ -160,77 +184,162 @@ impl PeerConnectionEventHandler for PeerHandler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let events = self.events.clone();
         let kind = track.kind().await.to_string().to_ascii_lowercase();
-        let feed = self.feeds.get(&kind).cloned();
+        let Some(feeds) = self.feeds.get(&kind).cloned() else { return };
         if let (true, Some(bitrate)) = (kind == "video", self.bitrate) {
             tokio::spawn(cap_bitrate(track.clone(), bitrate));
         }
-        if kind == "video" {
+        let video = kind == "video";
+        if video {
             let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
-            if let Some(mut requests) = taken {
-                let track = track.clone();
-                let fir_freq = self.fir_freq;
-                tokio::spawn(async move {
-                    // Keyframe requests (new subscribers, resumes), coalesced, plus one every
-                    // `fir_freq` (the room's setting, as Janus) so late decoders recover.
-                    // A request during the pause after a PLI is answered by one PLI after it.
-                    let mut pending = false;
-                    loop {
-                        let periodic = async {
-                            match fir_freq {
-                                Some(f) => tokio::time::sleep(f).await,
-                                None => std::future::pending::<()>().await,
-                            }
-                        };
-                        if !pending {
-                            tokio::select! {
-                                r = requests.recv() => if r.is_none() { break },
-                                _ = periodic => {}
-                            }
-                        }
-                        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-                        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
-                        tracing::debug!(ssrc, "PLI to the publisher");
-                        if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-                            break;
-                        }
-                        tokio::time::sleep(PLI_MIN_INTERVAL).await;
-                        pending = false;
-                        while requests.try_recv().is_ok() {
-                            pending = true;
-                        }
-                    }
-                });
+            if let Some(requests) = taken {
+                let layers = feeds.len();
+                tokio::spawn(request_keyframes(
+                    track.clone(),
+                    requests,
+                    self.layer_ssrcs.clone(),
+                    layers,
+                    self.fir_freq,
+                ));
             }
         }
-        tokio::spawn(async move {
-            let mut receiving = false;
-            loop {
-                let ev = match tokio::time::timeout(NO_MEDIA_TIMER, track.poll()).await {
-                    Ok(Some(ev)) => ev,
-                    Ok(None) => break,
-                    Err(_) => {
-                        if std::mem::take(&mut receiving) {
-                            let _ = events.send(PeerEvent::Receiving(kind.clone(), false));
-                        }
-                        continue;
+        let pump = Pump {
+            kind,
+            feeds,
+            rids: if video { self.rids.clone() } else { Vec::new() },
+            layer_ssrcs: if video { self.layer_ssrcs.clone() } else { Arc::default() },
+            silence: if video { self.silence.clone() } else { None },
+            events: self.events.clone(),
+        };
+        tokio::spawn(pump.run(track));
+    }
+}
+
+/// Sends a publisher track's keyframe requests (PLI, to the SSRC of the layer asked for) as they
+/// come, at most one round per [`PLI_MIN_INTERVAL`] (requests during the pause are answered by one
+/// round after it, not dropped), plus one every `fir_freq` (the room's setting, as Janus) so late
+/// decoders recover.
+async fn request_keyframes(
+    track: Arc<dyn TrackRemote>,
+    mut requests: mpsc::UnboundedReceiver<u8>,
+    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
+    layers: usize,
+    fir_freq: Option<Duration>,
+) {
+    let all = (1u8 << layers) - 1;
+    // Layers asked for, one bit each.
+    let mut pending = 0u8;
+    loop {
+        if pending == 0 {
+            let periodic = async {
+                match fir_freq {
+                    Some(f) => tokio::time::sleep(f).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                r = requests.recv() => match r {
+                    Some(layer) => pending |= 1 << layer.min(MAX_LAYERS as u8 - 1),
+                    None => break,
+                },
+                _ = periodic => pending = all,
+            }
+        }
+        let first = track.ssrcs().await.first().copied().unwrap_or(0);
+        let mut plis: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+        for layer in (0..layers).filter(|l| pending & (1 << l) != 0) {
+            let ssrc = match layer_ssrcs[layer].load(Ordering::Relaxed) {
+                0 => first,
+                s => s,
+            };
+            tracing::debug!(ssrc, layer, "PLI to the publisher");
+            plis.push(Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc }));
+        }
+        if track.write_rtcp(plis).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(PLI_MIN_INTERVAL).await;
+        pending = 0;
+        while let Ok(layer) = requests.try_recv() {
+            pending |= 1 << layer.min(MAX_LAYERS as u8 - 1);
+        }
+    }
+}
+
+/// Reads one publisher track: each packet goes to its layer's feed (once, whatever the number of
+/// subscribers); every [`TICK`] the counts tell which layers went silent and whether the track
+/// stopped (Janus's `media` event after [`NO_MEDIA_TIMER`]).
+struct Pump {
+    kind: String,
+    feeds: Vec<Feed>,
+    rids: Vec<String>,
+    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
+    silence: Option<watch::Sender<Silence>>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+impl Pump {
+    async fn run(self, track: Arc<dyn TrackRemote>) {
+        let Pump { kind, feeds, rids, layer_ssrcs, silence, events } = self;
+        // Layer of each SSRC seen (a simulcast track's layers share the track).
+        let mut ssrc_layer: Vec<(u32, usize)> = Vec::new();
+        let mut counts = [0u32; MAX_LAYERS];
+        let mut quiet = [0u32; MAX_LAYERS];
+        let mut quiet_track = 0u32;
+        let mut receiving = false;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let ev = tokio::select! {
+                ev = track.poll() => match ev {
+                    Some(ev) => ev,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let any = counts.iter().any(|c| *c > 0);
+                    quiet_track = if any { 0 } else { quiet_track + 1 };
+                    if receiving && TICK * quiet_track >= NO_MEDIA_TIMER {
+                        receiving = false;
+                        let _ = events.send(PeerEvent::Receiving(kind.clone(), false));
                     }
-                };
-                if let TrackRemoteEvent::OnRtpPacket(mut packet) = ev {
+                    if let Some(silence) = &silence {
+                        let now = Instant::now();
+                        for layer in 0..feeds.len() {
+                            quiet[layer] = if counts[layer] > 0 { 0 } else { quiet[layer] + 1 };
+                            let since = (quiet[layer] >= LAYER_QUIET_TICKS).then(|| now - TICK * quiet[layer]);
+                            if since.is_some() != silence.borrow()[layer].is_some() {
+                                silence.send_modify(|s| s[layer] = since);
+                            }
+                        }
+                    }
+                    counts = [0; MAX_LAYERS];
+                    continue;
+                }
+            };
+            match ev {
+                TrackRemoteEvent::OnOpen(init) => {
+                    let layer = init.rid.as_deref().and_then(|r| rids.iter().position(|x| x == r)).unwrap_or(0);
+                    tracing::debug!(kind = %kind, ssrc = init.ssrc, rid = ?init.rid, layer, "track open");
+                    ssrc_layer.retain(|(s, _)| *s != init.ssrc);
+                    ssrc_layer.push((init.ssrc, layer));
+                    layer_ssrcs[layer].store(init.ssrc, Ordering::Relaxed);
+                }
+                TrackRemoteEvent::OnRtpPacket(mut packet) => {
+                    let ssrc = packet.header.ssrc;
+                    let layer = ssrc_layer.iter().find(|(s, _)| *s == ssrc).map_or(0, |(_, l)| *l);
+                    counts[layer] += 1;
                     strip_extensions(&mut packet);
                     if !receiving {
                         receiving = true;
                         tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), "media arriving");
                         let _ = events.send(PeerEvent::Receiving(kind.clone(), true));
                     }
-                    if let Some(f) = &feed {
-                        // No subscriber yet is fine: the packet is dropped.
-                        let _ = f.send(packet);
-                    }
+                    // No subscriber yet is fine: the packet is dropped.
+                    let _ = feeds[layer.min(feeds.len() - 1)].send(packet);
                 }
+                _ => {}
             }
-        });
+        }
     }
 }
 
@@ -250,10 +359,13 @@ async fn cap_bitrate(track: Arc<dyn TrackRemote>, bitrate: u32) {
 /// A publisher's PeerConnection.
 pub struct PublisherPeer {
     pc: Arc<dyn PeerConnection>,
-    feeds: HashMap<String, Feed>,
-    keyframes: mpsc::UnboundedSender<()>,
+    /// Per kind, one feed per simulcast layer (lowest first).
+    feeds: HashMap<String, Vec<Feed>>,
+    keyframes: mpsc::UnboundedSender<u8>,
     /// Per kind: muted by a moderator (`moderate`); its subscribers' streams hold meanwhile.
     muted: HashMap<String, watch::Sender<bool>>,
+    /// Simulcast video: which layers went silent.
+    silence: Option<watch::Receiver<Silence>>,
 }
 
 pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
@@ -364,22 +476,31 @@ pub(super) async fn local_sdp_when_gathered(
 }
 
 impl PublisherPeer {
-    /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates).
+    /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). A simulcast
+    /// video's rids are read from the offer in `rid_order` (Janus's `hml` unless `lmh`).
     pub async fn answer(
         settings: &MediaSettings,
         offer_sdp: String,
+        rid_order: Option<&str>,
         fir_freq: Option<Duration>,
         bitrate: Option<u32>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
-        let feeds: HashMap<String, Feed> =
-            ["audio", "video"].into_iter().map(|k| (k.to_owned(), broadcast::channel(FEED_CAPACITY).0)).collect();
+        let rids = super::sdp::simulcast_layers(&offer_sdp, rid_order);
+        let feed = || broadcast::channel(FEED_CAPACITY).0;
+        let mut feeds: HashMap<String, Vec<Feed>> = HashMap::new();
+        feeds.insert("audio".into(), vec![feed()]);
+        feeds.insert("video".into(), (0..rids.len().max(1)).map(|_| feed()).collect());
+        let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
         let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
         let handler = Arc::new(PeerHandler {
             gathered,
             events,
             feeds: feeds.clone(),
+            rids,
+            layer_ssrcs: Arc::default(),
+            silence: silence.clone(),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
             bitrate,
@@ -392,21 +513,23 @@ impl PublisherPeer {
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
         let muted = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(false).0)).collect();
-        Ok((Self { pc, feeds, keyframes, muted }, sdp))
+        let silence = silence.map(|s| s.subscribe());
+        Ok((Self { pc, feeds, keyframes, muted, silence }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
         add_candidates(&self.pc, candidates).await
     }
 
-    /// The packets of this publisher's track of `kind`, for a new subscriber.
-    pub fn feed(&self, kind: &str) -> Option<broadcast::Receiver<rtp::Packet>> {
-        self.feeds.get(kind).map(|f| f.subscribe())
-    }
-
-    /// Whether this publisher's `kind` is muted by a moderator, for a subscriber stream's gate.
-    pub fn muted(&self, kind: &str) -> watch::Receiver<bool> {
-        self.muted.get(kind).map(watch::Sender::subscribe).unwrap_or_else(|| watch::channel(false).1)
+    /// This publisher's stream of `kind` as a subscriber stream takes it.
+    pub fn origin(&self, kind: &str) -> Option<Origin> {
+        let feeds = self.feeds.get(kind)?;
+        Some(Origin {
+            layers: feeds.iter().map(broadcast::Sender::downgrade).collect(),
+            keyframes: KeyframeRequester::new(self.keyframes.clone()),
+            muted: self.muted.get(kind).map(watch::Sender::subscribe).unwrap_or_else(|| watch::channel(false).1),
+            silence: if kind == "video" { self.silence.clone() } else { None },
+        })
     }
 
     /// Mutes (`moderate`) or unmutes this publisher's `kind` for every subscriber.
@@ -423,13 +546,8 @@ impl PublisherPeer {
             feeds: self.feeds.clone(),
             keyframes: self.keyframes.clone(),
             muted: self.muted.clone(),
+            silence: self.silence.clone(),
         }
-    }
-
-    /// A handle that asks this publisher for keyframes (PLI, coalesced), for its subscribers'
-    /// streams.
-    pub fn keyframe_requester(&self) -> KeyframeRequester {
-        KeyframeRequester::new(self.keyframes.clone())
     }
 
     pub async fn close(&self) {

@@ -10,6 +10,8 @@ pub struct StreamInfo {
     pub mid: String,
     /// Lower-case codec name (`opus`, `vp8`, ...); `None` for data or a rejected m-line.
     pub codec: Option<String>,
+    /// The rids of a simulcast stream (`a=simulcast`), as listed; empty without simulcast.
+    pub rids: Vec<String>,
 }
 
 /// Reads the m-lines of `sdp`. Rejected m-lines (port 0) are skipped, as Janus does.
@@ -35,11 +37,14 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
             };
             let rejected = parts.next() == Some("0");
             let first_pt = parts.nth(1).map(str::to_owned);
-            current = Some((StreamInfo { kind, mindex, mid: mindex.to_string(), codec: None }, first_pt, rejected));
+            let info = StreamInfo { kind, mindex, mid: mindex.to_string(), codec: None, rids: Vec::new() };
+            current = Some((info, first_pt, rejected));
             mindex += 1;
         } else if let Some((info, first_pt, _)) = current.as_mut() {
             if let Some(mid) = line.strip_prefix("a=mid:") {
                 info.mid = mid.to_owned();
+            } else if let Some(list) = line.strip_prefix("a=simulcast:") {
+                info.rids = simulcast_rids(list);
             } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
                 let mut it = rtpmap.splitn(2, ' ');
                 let pt = it.next().unwrap_or_default();
@@ -51,6 +56,33 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
     }
     flush(current, &mut out);
     out
+}
+
+/// The rids of an `a=simulcast:` value (`send h;m;l`, `recv ~h;m,l`), in order: the first
+/// alternative of each, without the paused marker.
+fn simulcast_rids(list: &str) -> Vec<String> {
+    let mut parts = list.split_whitespace();
+    let _direction = parts.next();
+    parts
+        .next()
+        .unwrap_or_default()
+        .split(';')
+        .filter_map(|alts| alts.split(',').next())
+        .map(|rid| rid.trim_start_matches('~').to_owned())
+        .filter(|rid| !rid.is_empty())
+        .collect()
+}
+
+/// The simulcast rids of the first video stream of an offer, lowest quality first. Browsers
+/// list them highest first (`h;m;l`, Janus's default `rid_order` `hml`); with `lmh` the
+/// order is the reverse.
+pub fn simulcast_layers(offer: &str, rid_order: Option<&str>) -> Vec<String> {
+    let mut rids = streams(offer).into_iter().find(|s| s.kind == "video").map(|s| s.rids).unwrap_or_default();
+    if !rid_order.is_some_and(|o| o.eq_ignore_ascii_case("lmh")) {
+        rids.reverse();
+    }
+    rids.truncate(3);
+    rids
 }
 
 /// `sdp` with every host candidate announcing `public_ip` instead of the bound address, as
@@ -102,8 +134,23 @@ mod tests {
             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n";
         let s = streams(sdp);
         assert_eq!(s.len(), 3, "{s:?}");
-        assert_eq!(s[0], StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()) });
-        assert_eq!(s[1], StreamInfo { kind: "video".into(), mindex: 1, mid: "v1".into(), codec: Some("vp8".into()) });
-        assert_eq!(s[2], StreamInfo { kind: "data".into(), mindex: 3, mid: "3".into(), codec: None });
+        assert_eq!(
+            s[0],
+            StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()), rids: vec![] }
+        );
+        assert_eq!(s[1].codec.as_deref(), Some("vp8"));
+        assert_eq!(s[1].mid, "v1");
+        assert_eq!((s[2].kind.as_str(), s[2].mindex, s[2].codec.as_deref()), ("data", 3, None));
+    }
+
+    #[test]
+    fn simulcast_layers_are_read_lowest_first_in_either_rid_order() {
+        let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rid:h send\r\na=rid:m send\r\na=rid:l send\r\n\
+            a=simulcast:send h;~m;l,x\r\n";
+        assert_eq!(streams(offer)[1].rids, ["h", "m", "l"]);
+        assert_eq!(simulcast_layers(offer, None), ["l", "m", "h"]);
+        assert_eq!(simulcast_layers(offer, Some("lmh")), ["h", "m", "l"]);
+        assert!(simulcast_layers("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", None).is_empty());
     }
 }

@@ -2,19 +2,18 @@
 //! forwarding task each (`forward`), added, switched and made inactive as the subscription
 //! changes.
 
-use super::forward::{forward, relay_keyframe_requests, Control, Gate, KeyframeRequester, NewSource, Stream};
+use super::forward::{forward, relay_keyframe_requests, Control, Gate, LayerTarget, Origin, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use shared::janus::request::Candidate;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::PeerConnection;
@@ -23,11 +22,9 @@ use webrtc::peer_connection::PeerConnection;
 pub struct Source {
     pub kind: String,
     pub codec: String,
-    pub packets: broadcast::Receiver<rtp::Packet>,
-    /// Where the subscriber's keyframe requests (PLI/FIR) for this stream go: its publisher.
-    pub keyframes: KeyframeRequester,
-    /// Whether a moderator muted this publisher stream.
-    pub muted: watch::Receiver<bool>,
+    pub origin: Origin,
+    /// Simulcast: the layers wanted.
+    pub target: LayerTarget,
 }
 
 fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
@@ -61,6 +58,8 @@ pub struct SubscriberPeer {
     streams: std::sync::Mutex<Vec<StreamControl>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
+    /// Where its streams report layer changes.
+    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 /// What the room can change about one subscriber stream.
@@ -84,7 +83,7 @@ impl SubscriberPeer {
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
-        let handler = Arc::new(PeerHandler::sending(gathered, events, connected_tx));
+        let handler = Arc::new(PeerHandler::sending(gathered, events.clone(), connected_tx));
         let pc = build_pc(settings, Direction::Send, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let peer = Self {
@@ -94,6 +93,7 @@ impl SubscriberPeer {
             connected,
             streams: std::sync::Mutex::new(Vec::new()),
             public_ip: settings.public_ip.clone(),
+            events,
         };
         peer.add_streams(sources).await?;
         let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
@@ -133,16 +133,25 @@ impl SubscriberPeer {
                 connected: self.connected.clone(),
                 paused: self.paused_rx.clone(),
                 send: send_rx,
-                muted: src.muted,
+                muted: src.origin.muted.clone(),
             };
-            let (keyframes, keyframes_rx) = watch::channel(src.keyframes);
+            let (keyframes, keyframes_rx) = watch::channel(src.origin.keyframes.clone());
             if src.kind == "video" {
                 tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
             }
             let (control, control_rx) = mpsc::unbounded_channel();
-            let wait_keyframe = src.kind == "video" && src.codec == "vp8";
-            let stream = Stream { track, ssrc, clock_rate, wait_keyframe, keyframes };
-            tokio::spawn(forward(src.packets, control_rx, stream, gate));
+            let vp8 = src.kind == "video" && src.codec == "vp8";
+            let stream = Stream {
+                track,
+                ssrc,
+                clock_rate,
+                vp8,
+                keyframes,
+                mindex: first + i,
+                events: self.events.clone(),
+                target: src.target,
+            };
+            tokio::spawn(forward(src.origin, control_rx, stream, gate));
             added.push(StreamControl { sender: sender.id(), payload_type, control, send });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
@@ -159,10 +168,19 @@ impl SubscriberPeer {
         }
     }
 
-    /// Feeds the stream at m-line `mindex` from `source` from now on (`switch`).
-    pub fn switch(&self, mindex: usize, source: NewSource) {
+    /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`).
+    pub fn switch(&self, mindex: usize, origin: Origin) {
+        self.control(mindex, Control::Switch(origin));
+    }
+
+    /// Other simulcast layers for the stream at m-line `mindex` (`configure`).
+    pub fn set_target(&self, mindex: usize, target: LayerTarget) {
+        self.control(mindex, Control::Target(target));
+    }
+
+    fn control(&self, mindex: usize, c: Control) {
         if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.control.clone())) {
-            let _ = s.send(Control::Switch(source));
+            let _ = s.send(c);
         }
     }
 

@@ -9,7 +9,7 @@ pub mod messages;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
-use crate::media::forward::NewSource;
+use crate::media::forward::LayerTarget;
 use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
 use crate::media::sdp;
 use crate::media::subscriber::{Source, SubscriberPeer};
@@ -20,11 +20,11 @@ use shared::ids::NodeId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
 use shared::janus::request::Candidate;
-use shared::janus::request::{Jsep, JsepType};
+use shared::janus::request::Jsep;
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::store::Binding;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
-use state::{MediaAction, Membership, Outcome, RoomState, SubStream, Who};
+use state::{MediaAction, Membership, Outcome, RoomState, Simulcast, SubStream, Who};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,9 +116,8 @@ impl RoomActor {
                 Some(Source {
                     kind: st.kind.clone(),
                     codec: st.codec.clone(),
-                    packets: publisher.feed(&st.kind)?,
-                    keyframes: publisher.keyframe_requester(),
-                    muted: publisher.muted(&st.kind),
+                    origin: publisher.origin(&st.kind)?,
+                    target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
                 })
             })
             .collect()
@@ -128,7 +127,7 @@ impl RoomActor {
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
             match a {
-                MediaAction::Publish { who, transaction, offer } => {
+                MediaAction::Publish { who, transaction, offer, rid_order } => {
                     let settings = self.media.clone();
                     let me = ctx.address();
                     let fir = self.state.config().fir_freq;
@@ -137,7 +136,8 @@ impl RoomActor {
                     let bitrate = (cap > 0).then(|| u32::try_from(cap).unwrap_or(u32::MAX));
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = PublisherPeer::answer(&settings, offer, fir_freq, bitrate, tx).await;
+                        let result =
+                            PublisherPeer::answer(&settings, offer, rid_order.as_deref(), fir_freq, bitrate, tx).await;
                         me.do_send(Answered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });
@@ -184,10 +184,10 @@ impl RoomActor {
                 MediaAction::Switch { who, sources } => {
                     let Some(sub) = self.subscribers.get(&who) else { continue };
                     for s in sources {
-                        let Some(publisher) = self.peers.get(&s.feed_who) else { continue };
-                        let Some(packets) = publisher.feed(&s.kind) else { continue };
-                        let keyframes = publisher.keyframe_requester();
-                        sub.switch(s.mindex, NewSource { packets, keyframes, muted: publisher.muted(&s.kind) });
+                        let Some(origin) = self.peers.get(&s.feed_who).and_then(|p| p.origin(&s.kind)) else {
+                            continue;
+                        };
+                        sub.switch(s.mindex, origin);
                     }
                 }
                 MediaAction::Mute { who, kind, muted } => {
@@ -199,6 +199,13 @@ impl RoomActor {
                     if let Some(sub) = self.subscribers.get(&who) {
                         for (mindex, send) in streams {
                             sub.set_send(mindex, send);
+                        }
+                    }
+                }
+                MediaAction::Layers { who, streams } => {
+                    if let Some(sub) = self.subscribers.get(&who) {
+                        for (mindex, sc) in streams {
+                            sub.set_target(mindex, layer_target(&sc));
                         }
                     }
                 }
@@ -386,6 +393,16 @@ impl Handler<Gone> for RoomActor {
     }
 }
 
+/// A simulcast subscription's targets as its forwarder takes them.
+fn layer_target(sc: &Simulcast) -> LayerTarget {
+    let default = LayerTarget::default();
+    LayerTarget {
+        substream: sc.substream_target,
+        temporal: sc.temporal_target,
+        fallback: sc.fallback.map_or(default.fallback, Duration::from_micros),
+    }
+}
+
 /// A peer's events go to its room for as long as the peer lives.
 async fn pump_events(me: Addr<RoomActor>, who: Who, mut events: tokio::sync::mpsc::UnboundedReceiver<PeerEvent>) {
     while let Some(event) = events.recv().await {
@@ -407,7 +424,7 @@ impl Handler<Answered> for RoomActor {
                     actix::spawn(async move { pc.add_candidates(peer_candidates).await });
                 }
                 self.peers.insert(m.who, peer);
-                let answer = Jsep { kind: JsepType::Answer, sdp: answer_sdp, trickle: None };
+                let answer = Jsep::answer(answer_sdp);
                 self.state.published(m.who, &m.transaction, streams, answer)
             }
             Err(e) => {
@@ -438,6 +455,10 @@ impl Handler<PeerNotice> for RoomActor {
                     self.outbox.core_event(session, ev);
                 }
             }
+            PeerEvent::Layer { mindex, substream, temporal } => {
+                let out = self.state.layer_changed(m.who, mindex, substream, temporal);
+                self.publish(out, false, ctx);
+            }
             PeerEvent::Down(reason) => {
                 // Gone on the peer's side (a PeerConnection we closed is no longer in `peers`
                 // and was reported then): tell the client once, and the room.
@@ -465,7 +486,7 @@ impl Handler<Offered> for RoomActor {
                     actix::spawn(async move { p.add_candidates(early).await });
                 }
                 self.subscribers.insert(m.who, peer);
-                let offer = Jsep { kind: JsepType::Offer, sdp: offer_sdp, trickle: None };
+                let offer = Jsep::offer(offer_sdp);
                 self.state.subscribed(m.who, &m.transaction, offer)
             }
             Err(e) => {
@@ -501,7 +522,7 @@ impl Handler<Renegotiated> for RoomActor {
 
     fn handle(&mut self, m: Renegotiated, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
-        let offer = |sdp| Jsep { kind: JsepType::Offer, sdp, trickle: None };
+        let offer = |sdp| Jsep::offer(sdp);
         let out = match (m.result, m.transaction) {
             (Ok(sdp), txn) => self.state.renegotiated(m.who, txn.as_deref(), offer(sdp)),
             (Err(e), Some(txn)) => {

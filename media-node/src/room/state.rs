@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 mod subscription;
 
 use subscription::Subscription;
-pub use subscription::{SubStream, SwitchSource};
+pub use subscription::{Simulcast, SubStream, SwitchSource};
 
 /// A handle, as the room knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,7 +39,7 @@ pub struct Notice {
 #[derive(Clone, Debug, PartialEq)]
 pub enum MediaAction {
     /// Answer this publisher's offer; report back with [`RoomState::published`].
-    Publish { who: Who, transaction: String, offer: String },
+    Publish { who: Who, transaction: String, offer: String, rid_order: Option<String> },
     /// Build a subscriber PeerConnection fed by these streams and offer it; report back with
     /// [`RoomState::subscribed`].
     Subscribe { who: Who, transaction: String, streams: Vec<SubStream> },
@@ -59,6 +59,8 @@ pub enum MediaAction {
     Mute { who: Who, kind: String, muted: bool },
     /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
     Send { who: Who, streams: Vec<(usize, bool)> },
+    /// New simulcast targets for these m-lines of this subscriber (`configure`).
+    Layers { who: Who, streams: Vec<(usize, Simulcast)> },
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -113,6 +115,9 @@ impl Published {
                     m.insert("mid".into(), s.mid.clone().into());
                     if let Some(c) = &s.codec {
                         m.insert("codec".into(), c.clone().into());
+                    }
+                    if !s.rids.is_empty() {
+                        m.insert("simulcast".into(), true.into());
                     }
                     Value::Object(m)
                 })
@@ -397,7 +402,8 @@ impl RoomState {
                     p.publishing = true;
                 }
                 let mut out = Outcome::default();
-                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer: j.sdp.clone() });
+                let (offer, rid_order) = (j.sdp.clone(), j.rid_order.clone());
+                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer, rid_order });
                 Ok(out)
             }
         }

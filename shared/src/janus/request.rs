@@ -247,6 +247,22 @@ pub struct Jsep {
     pub sdp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trickle: Option<bool>,
+    /// The order of a simulcast offer's rids: `hml` (the default: highest quality first) or
+    /// `lmh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid_order: Option<String>,
+}
+
+impl Jsep {
+    /// A server's offer (a subscriber's PeerConnection).
+    pub fn offer(sdp: String) -> Self {
+        Self { kind: JsepType::Offer, sdp, trickle: None, rid_order: None }
+    }
+
+    /// A server's answer (a publisher's PeerConnection).
+    pub fn answer(sdp: String) -> Self {
+        Self { kind: JsepType::Answer, sdp, trickle: None, rid_order: None }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -383,7 +399,7 @@ fn parse_jsep(j: &Map<String, Value>) -> Result<Jsep, CoreError> {
     if !sdp.trim_start().starts_with("v=") {
         return Err(CoreError::new(CoreCode::JsepInvalidSdp, "Invalid SDP (doesn't start with v=)"));
     }
-    Ok(Jsep { kind, sdp, trickle: json::boolean(j, "trickle") })
+    Ok(Jsep { kind, sdp, trickle: json::boolean(j, "trickle"), rid_order: json::string(j, "rid_order") })
 }
 
 fn parse_candidate(c: &Value) -> Result<Candidate, CoreError> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
-use shared::janus::videoroom::{self as vr, Configure, Switch, SwitchStream, Update};
+use shared::janus::videoroom::{self as vr, Configure, LayerChoice, Switch, SwitchStream, Update};
 
 /// A subscriber m-line's new source.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +33,46 @@ pub struct SubStream {
     pub active: bool,
     /// False while the subscriber asked not to receive it (`configure` with `send: false`).
     pub send: bool,
+    /// Its publisher stream is simulcast: the layers wanted and relayed.
+    pub simulcast: Option<Simulcast>,
+}
+
+/// A simulcast subscription stream's layers: the targets (Janus's defaults 2 and 2) and what is
+/// relayed (-1 until the first packet), as reported by its forwarder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Simulcast {
+    pub substream_target: u8,
+    pub temporal_target: u8,
+    /// µs without packets before falling back to a lower substream (`None`: 250000).
+    pub fallback: Option<u64>,
+    pub substream: i8,
+    pub temporal: i8,
+}
+
+impl Simulcast {
+    fn new(choice: &LayerChoice) -> Self {
+        let mut s = Self { substream_target: 2, temporal_target: 2, fallback: None, substream: -1, temporal: -1 };
+        s.apply(choice);
+        s
+    }
+
+    /// Applies a choice; whether a target changed.
+    fn apply(&mut self, choice: &LayerChoice) -> bool {
+        let before = *self;
+        self.substream_target = choice.substream.unwrap_or(self.substream_target);
+        self.temporal_target = choice.temporal.unwrap_or(self.temporal_target);
+        self.fallback = choice.fallback.or(self.fallback);
+        before != *self
+    }
+
+    fn entry(&self) -> Value {
+        let mut m = serde_json::json!({"substream": self.substream, "substream-target": self.substream_target,
+            "temporal-layer": self.temporal, "temporal-layer-target": self.temporal_target});
+        if let Some(f) = self.fallback {
+            m["fallback"] = f.into();
+        }
+        m
+    }
 }
 
 impl SubStream {
@@ -54,6 +94,9 @@ impl SubStream {
         }
         e.insert("feed_mid".into(), self.feed_mid.clone().into());
         e.insert("codec".into(), self.codec.clone().into());
+        if let Some(sc) = &self.simulcast {
+            e.insert("simulcast".into(), sc.entry());
+        }
         Value::Object(e)
     }
 }
@@ -95,6 +138,7 @@ impl RoomState {
                     feed_display: p.display.clone(),
                     active: true,
                     send: true,
+                    simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&want.layers)),
                 });
             }
             if !matched {
@@ -234,7 +278,7 @@ impl RoomState {
             }
             for s in published.streams.iter().filter(|s| s.kind != "data") {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
-                    wanted.push((w.feed, p.who, p.display.clone(), s.clone()));
+                    wanted.push((w.feed, p.who, p.display.clone(), s.clone(), w.layers));
                 }
             }
         }
@@ -254,7 +298,7 @@ impl RoomState {
             }
         }
         let mut added = Vec::new();
-        for (feed, feed_who, display, s) in wanted {
+        for (feed, feed_who, display, s, layers) in wanted {
             let mindex = sub.streams.len();
             let stream = SubStream {
                 mindex,
@@ -267,6 +311,7 @@ impl RoomState {
                 feed_display: display,
                 active: true,
                 send: true,
+                simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&layers)),
             };
             sub.streams.push(stream.clone());
             added.push(stream);
@@ -312,6 +357,7 @@ impl RoomState {
         // The deprecated audio/video flags count only when no entry names a mid (as in Janus).
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
         let mut sends = Vec::new();
+        let mut layers = Vec::new();
         for s in sub.streams.iter_mut() {
             let before = s.send;
             let by_kind = match s.kind.as_str() {
@@ -326,6 +372,11 @@ impl RoomState {
                 if let Some(v) = e.send {
                     s.send = v;
                 }
+                if let Some(sc) = s.simulcast.as_mut().filter(|_| !e.layers.is_empty()) {
+                    sc.apply(&e.layers);
+                    // Announced again even when unchanged, as Janus confirms a target already met.
+                    layers.push((s.mindex, *sc));
+                }
             }
             if s.send != before {
                 sends.push((s.mindex, s.send));
@@ -335,6 +386,9 @@ impl RoomState {
         let mut out = Outcome::default().notice(who, Some(txn), ev);
         if !sends.is_empty() {
             out.media.push(MediaAction::Send { who, streams: sends });
+        }
+        if !layers.is_empty() {
+            out.media.push(MediaAction::Layers { who, streams: layers });
         }
         Ok(out)
     }
@@ -350,6 +404,26 @@ impl RoomState {
             n.jsep = Some(offer);
         }
         out
+    }
+
+    /// A simulcast stream's forwarder now relays another substream or temporal layer: the
+    /// subscriber is told (`{"videoroom":"event","room","mid","substream"|"temporal"}`, as Janus).
+    pub fn layer_changed(&mut self, who: Who, mindex: usize, substream: Option<u8>, temporal: Option<u8>) -> Outcome {
+        let room = self.config.room.0;
+        let Some(s) = self.subscriptions.get_mut(&who).and_then(|sub| sub.streams.get_mut(mindex)) else {
+            return Outcome::default();
+        };
+        let Some(sc) = s.simulcast.as_mut() else { return Outcome::default() };
+        let mut ev = serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid});
+        if let Some(l) = substream {
+            sc.substream = l as i8;
+            ev["substream"] = l.into();
+        }
+        if let Some(l) = temporal {
+            sc.temporal = l as i8;
+            ev["temporal"] = l.into();
+        }
+        Outcome::default().notice(who, None, ev)
     }
 
     /// Subscribing failed: the request gets the error and the handle is in no room.

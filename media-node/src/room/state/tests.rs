@@ -121,13 +121,13 @@ fn destroy_and_kick_check_the_secret() {
 }
 
 fn offer() -> Jsep {
-    Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None }
+    Jsep::offer("v=0\r\n".into())
 }
 
 fn streams() -> Vec<StreamInfo> {
     vec![
-        StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()) },
-        StreamInfo { kind: "video".into(), mindex: 1, mid: "1".into(), codec: Some("vp8".into()) },
+        StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()), rids: vec![] },
+        StreamInfo { kind: "video".into(), mindex: 1, mid: "1".into(), codec: Some("vp8".into()), rids: vec![] },
     ]
 }
 
@@ -142,7 +142,7 @@ fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
     // A second publisher exceeds the room's limit of one.
     let o2 = r.on_async(who(2), "q", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
     assert_eq!(o2.notices[0].data["error_code"], 432);
-    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    let answer = Jsep::answer("v=0\r\n".into());
     let o = r.published(who(1), "p", streams(), answer.clone());
     assert_eq!(o.notices[0].data["configured"], "ok");
     assert_eq!(o.notices[0].data["video_codec"], "vp8");
@@ -167,7 +167,11 @@ fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
         pin: None,
         token: None,
         ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
-            streams: vec![shared::janus::videoroom::SubscribeStream { feed: ParticipantId(feed), mid: None }],
+            streams: vec![shared::janus::videoroom::SubscribeStream {
+                feed: ParticipantId(feed),
+                mid: None,
+                layers: Default::default(),
+            }],
             legacy: false,
         }))),
     }))
@@ -178,7 +182,7 @@ fn alice_publishing() -> RoomState {
     let mut r = room(json!({}));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
-    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(1), "p", streams(), answer);
     r
 }
@@ -188,7 +192,7 @@ fn bob_publishing(r: &mut RoomState) -> u64 {
     let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
     let bob = joined.notices[0].data["id"].as_u64().unwrap();
     r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
-    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(3), "p", streams(), answer);
     bob
 }
@@ -207,7 +211,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         who(2),
         "u",
         AsyncName::Subscribe,
-        update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None }], vec![]),
+        update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default() }], vec![]),
         None,
     );
     let [MediaAction::Renegotiate { who: w, transaction, inactive, added }] = &o.media[..] else {
@@ -215,7 +219,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     };
     assert_eq!((*w, transaction.as_deref(), inactive.len()), (who(2), Some("u"), 0));
     assert_eq!(added.iter().map(|s| (s.mindex, s.feed.0)).collect::<Vec<_>>(), vec![(2, bob), (3, bob)]);
-    let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+    let offer_jsep = Jsep::offer("v=0\r\n".into());
     let up = r.renegotiated(who(2), Some("u"), offer_jsep);
     assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
     assert_eq!(up.notices[0].data["streams"].as_array().unwrap().len(), 4);
@@ -238,7 +242,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         who(2),
         "x",
         AsyncName::Update,
-        update(vec![SubscribeStream { feed: ParticipantId(999), mid: None }], vec![]),
+        update(vec![SubscribeStream { feed: ParticipantId(999), mid: None, layers: Default::default() }], vec![]),
         None,
     );
     assert_eq!(o.notices[0].data["error"], "No such feed (999)");
@@ -248,7 +252,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
 fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() {
     let mut r = alice_publishing();
     r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
-    let offer_jsep = Jsep { kind: JsepType::Offer, sdp: "v=0\r\n".into(), trickle: None };
+    let offer_jsep = Jsep::offer("v=0\r\n".into());
     let attached = r.subscribed(who(2), "s", offer_jsep.clone());
     assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
     // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
@@ -331,7 +335,7 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
         Ok(AsyncRequest::Configure(Configure {
             streams: streams
                 .into_iter()
-                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send })
+                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send, layers: Default::default() })
                 .collect(),
             audio: None,
             video,
@@ -361,7 +365,7 @@ fn a_moderator_mutes_a_publishers_stream_for_everyone() {
     let mut r = room(json!({"secret": "s3"}));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
-    let answer = Jsep { kind: JsepType::Answer, sdp: "v=0\r\n".into(), trickle: None };
+    let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(1), "p", streams(), answer);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
     let e = r.moderate(Some("nope"), ParticipantId(101), "1", true).unwrap_err();

@@ -202,6 +202,49 @@ pub struct SubscriberJoin {
 pub struct SubscribeStream {
     pub feed: ParticipantId,
     pub mid: Option<String>,
+    pub layers: LayerChoice,
+}
+
+/// A subscriber's simulcast choice for a video stream (`substream` and `temporal` 0-2,
+/// `fallback` in µs); what is absent keeps its value (Janus's defaults: 2, 2, 250000).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerChoice {
+    pub substream: Option<u8>,
+    pub temporal: Option<u8>,
+    pub fallback: Option<u64>,
+}
+
+impl LayerChoice {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+const LAYER_PARAMS: [Param; 3] = [
+    Param::opt("substream", JType::Int).positive(),
+    Param::opt("temporal", JType::Int).positive(),
+    Param::opt("fallback", JType::Int).positive(),
+];
+
+/// Reads an entry's simulcast fields. `strict` (subscribing): out-of-range layers are an error,
+/// as Janus's; otherwise (`configure`) Janus ignores them.
+fn layer_choice(o: &Map<String, Value>, strict: bool) -> Result<LayerChoice, VideoRoomError> {
+    check(o, &LAYER_PARAMS)?;
+    let layer = |name: &str, what: &str| -> Result<Option<u8>, VideoRoomError> {
+        match o.get(name).and_then(Value::as_u64) {
+            Some(v @ 0..=2) => Ok(Some(v as u8)),
+            Some(_) if strict => Err(VideoRoomError::new(
+                VideoRoomCode::InvalidElement,
+                format!("Invalid value ({what} should be 0, 1 or 2)"),
+            )),
+            _ => Ok(None),
+        }
+    };
+    Ok(LayerChoice {
+        substream: layer("substream", "substream/spatial_layer")?,
+        temporal: layer("temporal", "temporal/temporal_layer")?,
+        fallback: o.get("fallback").and_then(Value::as_u64),
+    })
 }
 
 /// `switch`: which publisher stream (`feed`, `mid`) feeds which subscription m-line
@@ -228,6 +271,7 @@ pub struct Configure {
 pub struct ConfigureStream {
     pub mid: Option<String>,
     pub send: Option<bool>,
+    pub layers: LayerChoice,
 }
 
 /// `subscribe` (`subscribe` only), `unsubscribe` (`unsubscribe` only) or `update` (either or both).
@@ -529,9 +573,7 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
     }
     for o in objects(sub.map(Vec::as_slice).unwrap_or_default())? {
         check(o, &SUB_STREAM)?;
-        update
-            .subscribe
-            .push(SubscribeStream { feed: ParticipantId(json::uint(o, "feed")), mid: json::string(o, "mid") });
+        update.subscribe.push(subscribe_stream(o)?);
     }
     Ok(update)
 }
@@ -556,7 +598,8 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
     let mut streams = Vec::new();
     for o in entries {
         check(o, &CONFIGURE_STREAM)?;
-        streams.push(ConfigureStream { mid: json::string(o, "mid"), send: json::boolean(o, "send") });
+        let layers = layer_choice(o, false)?;
+        streams.push(ConfigureStream { mid: json::string(o, "mid"), send: json::boolean(o, "send"), layers });
     }
     Ok(Configure {
         streams,
@@ -599,6 +642,14 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
 
 const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Int).positive(), Param::opt("mid", JType::Str)];
 
+fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoomError> {
+    Ok(SubscribeStream {
+        feed: ParticipantId(json::uint(o, "feed")),
+        mid: json::string(o, "mid"),
+        layers: layer_choice(o, true)?,
+    })
+}
+
 fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoomError> {
     match (obj.get("streams"), obj.get("feed")) {
         (Some(Value::Array(list)), _) => {
@@ -611,8 +662,7 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
                     ));
                 };
                 check(o, &SUB_STREAM)?;
-                streams
-                    .push(SubscribeStream { feed: ParticipantId(json::uint(o, "feed")), mid: json::string(o, "mid") });
+                streams.push(subscribe_stream(o)?);
             }
             if streams.is_empty() {
                 return Err(VideoRoomError::new(VideoRoomCode::MissingElement, "Missing mandatory element (streams)"));
@@ -625,7 +675,11 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
         (None, Some(_)) => {
             check(obj, &[Param::req("feed", JType::Int).positive()])?;
             Ok(SubscriberJoin {
-                streams: vec![SubscribeStream { feed: ParticipantId(json::uint(obj, "feed")), mid: None }],
+                streams: vec![SubscribeStream {
+                    feed: ParticipantId(json::uint(obj, "feed")),
+                    mid: None,
+                    layers: layer_choice(obj, true)?,
+                }],
                 legacy: true,
             })
         }

@@ -1,0 +1,164 @@
+//! Simulcast (VP8, rid-based), with real webrtc-rs peers over DTLS-SRTP: a publisher sends
+//! three layers (`h;m;l`) with three temporal layers each; a subscriber receives one layer at a
+//! time, the highest by default, the one it picks with `configure`, a lower one while its choice
+//! stops arriving (Janus's `fallback`), and is told each change (`substream` / `temporal`
+//! events). Its stream stays one unbroken RTP sequence through every change.
+
+use portunus_tests::peer::{
+    join_as_publisher, publish_offer_from, received_while_sending, simulcast_marks, subscribe_to_streams,
+    TestPublisher, TestSubscriber,
+};
+use portunus_tests::{TestServer, WsClient};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A simulcast publisher in room 1234, connected, on its own WebSocket.
+async fn simulcast_publisher(url: &str) -> (WsClient, u64, TestPublisher) {
+    let mut ws = WsClient::connect(url).await;
+    let sid = ws.create_session().await;
+    let (h, feed) = join_as_publisher(&mut ws, sid, "simulcaster").await;
+    let (mut publisher, answer) = publish_offer_from(&mut ws, sid, h, TestPublisher::offer_simulcast().await).await;
+    assert!(answer.contains("a=simulcast:recv"), "the answer accepts simulcast:\n{answer}");
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
+    (ws, feed, publisher)
+}
+
+/// The (layer, temporal layer, sequence number) of each video packet, in arrival order.
+fn video(got: &[(String, rtc::rtp::Packet)]) -> Vec<(u8, u8, u16)> {
+    got.iter()
+        .filter(|(k, _)| k == "video")
+        .map(|(_, p)| {
+            let (layer, tid) = simulcast_marks(&p.payload).expect("a marked simulcast payload");
+            (layer, tid, p.header.sequence_number)
+        })
+        .collect()
+}
+
+/// Every sequence number follows the one before: nothing missing, nothing repeated.
+fn assert_unbroken(v: &[(u8, u8, u16)]) {
+    for w in v.windows(2) {
+        assert_eq!(w[1].2, w[0].2.wrapping_add(1), "sequence broken between {:?} and {:?}", w[0], w[1]);
+    }
+}
+
+/// The plugin events (`substream` / `temporal` changes) received so far on `ws`.
+async fn layer_events(ws: &mut WsClient) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(m) = ws.try_recv(Duration::from_millis(100)).await {
+        let data = &m["plugindata"]["data"];
+        if data.get("substream").is_some() || data.get("temporal").is_some() {
+            out.push(data.clone());
+        }
+    }
+    out
+}
+
+async fn configure(ws: &mut WsClient, sid: u64, h: u64, stream: Value) {
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "configure", "streams": [stream]}}))
+        .await;
+    ws.expect_skipping_core("configured", |m| m["plugindata"]["data"]["configured"] == "ok").await;
+}
+
+async fn subscriber(url: &str, feed: u64, entry: Value) -> (WsClient, u64, u64, TestSubscriber, Value) {
+    let mut ws = WsClient::connect(url).await;
+    let sid = ws.create_session().await;
+    let mut stream = json!({"feed": feed});
+    if let (Some(s), Some(extra)) = (stream.as_object_mut(), entry.as_object()) {
+        s.extend(extra.clone());
+    }
+    let ((sub, h), attached) = subscribe_to_streams(&mut ws, sid, json!([stream])).await;
+    (ws, sid, h, sub, attached)
+}
+
+#[actix_web::test]
+async fn a_subscriber_gets_the_highest_layer_then_the_substream_and_temporal_layer_it_configures() {
+    let server = TestServer::start();
+    let (_pws, feed, mut publisher) = simulcast_publisher(&server.ws_url).await;
+    let (mut ws, sid, h, mut sub, attached) = subscriber(&server.ws_url, feed, json!({})).await;
+    let entry = &attached["plugindata"]["data"]["streams"][1];
+    assert_eq!(entry["type"], "video", "{attached}");
+    assert_eq!(entry["simulcast"]["substream-target"], 2, "{attached}");
+    assert_eq!(entry["simulcast"]["temporal-layer-target"], 2, "{attached}");
+
+    let v = video(&received_while_sending(&mut [&mut publisher], &mut sub, 800).await);
+    assert!(v.len() > 30, "video arrives: {} packets", v.len());
+    assert!(v.iter().all(|(layer, _, _)| *layer == 2), "only the highest layer: {v:?}");
+    assert!([0, 1, 2].iter().all(|t| v.iter().any(|(_, tid, _)| tid == t)), "every temporal layer: {v:?}");
+    let events = layer_events(&mut ws).await;
+    assert!(events.iter().any(|e| e["substream"] == 2 && e["mid"] == "1"), "{events:?}");
+
+    configure(&mut ws, sid, h, json!({"mid": "1", "substream": 0})).await;
+    let after = video(&received_while_sending(&mut [&mut publisher], &mut sub, 800).await);
+    let lowest = after.iter().position(|(layer, _, _)| *layer == 0).expect("the lowest layer arrives");
+    assert!(after[lowest..].iter().all(|(layer, _, _)| *layer == 0), "then only it: {after:?}");
+    assert!(lowest < after.len() / 2, "within the first keyframe interval: {after:?}");
+    let events = layer_events(&mut ws).await;
+    assert!(events.iter().any(|e| e["substream"] == 0), "{events:?}");
+    let mut whole = v.clone();
+    whole.extend(&after);
+    assert_unbroken(&whole);
+
+    configure(&mut ws, sid, h, json!({"mid": "1", "temporal": 0})).await;
+    let base = video(&received_while_sending(&mut [&mut publisher], &mut sub, 800).await);
+    let only_base = base.iter().position(|(_, tid, _)| *tid == 0).expect("temporal layer 0 arrives");
+    assert!(base[only_base..].iter().all(|(layer, tid, _)| (*layer, *tid) == (0, 0)), "then only it: {base:?}");
+    assert!(base.len() > 15, "a quarter of the frames of a 0-2-1-2 pattern: {}", base.len());
+    let events = layer_events(&mut ws).await;
+    assert!(events.iter().any(|e| e["temporal"] == 0), "{events:?}");
+    whole.extend(&base);
+    assert_unbroken(&whole);
+    sub.close().await;
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn a_stopped_layer_falls_back_to_the_one_below_and_comes_back_when_it_resumes() {
+    let server = TestServer::start();
+    let (_pws, feed, mut publisher) = simulcast_publisher(&server.ws_url).await;
+    let (mut ws, _sid, _h, mut sub, _) = subscriber(&server.ws_url, feed, json!({"substream": 2})).await;
+    let v = video(&received_while_sending(&mut [&mut publisher], &mut sub, 600).await);
+    assert!(!v.is_empty() && v.iter().all(|(layer, _, _)| *layer == 2), "{v:?}");
+    layer_events(&mut ws).await;
+
+    // The highest layer stops (a browser short of bandwidth): after `fallback` (250 ms), the
+    // next one down.
+    publisher.set_layer_stopped(2, true);
+    let down = video(&received_while_sending(&mut [&mut publisher], &mut sub, 1200).await);
+    assert!(down.last().is_some_and(|(layer, _, _)| *layer == 1), "fell back to layer 1: {down:?}");
+    let events = layer_events(&mut ws).await;
+    assert!(events.iter().any(|e| e["substream"] == 1), "{events:?}");
+
+    publisher.set_layer_stopped(2, false);
+    let up = video(&received_while_sending(&mut [&mut publisher], &mut sub, 1200).await);
+    assert!(up.last().is_some_and(|(layer, _, _)| *layer == 2), "back on layer 2: {up:?}");
+    let events = layer_events(&mut ws).await;
+    assert!(events.iter().any(|e| e["substream"] == 2), "{events:?}");
+    let mut whole = v;
+    whole.extend(down);
+    whole.extend(up);
+    assert_unbroken(&whole);
+    sub.close().await;
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn subscribing_with_an_out_of_range_substream_is_refused_like_janus() {
+    let server = TestServer::start();
+    let (_pws, feed, publisher) = simulcast_publisher(&server.ws_url).await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let ev = ws
+        .message_event(
+            sid,
+            h,
+            json!({"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed, "substream": 3}]}),
+        )
+        .await;
+    let data = &ev["plugindata"]["data"];
+    assert_eq!(data["error_code"], 430, "{ev}");
+    assert_eq!(data["error"], "Invalid value (substream/spatial_layer should be 0, 1 or 2)", "{ev}");
+    publisher.close().await;
+}
