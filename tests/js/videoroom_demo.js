@@ -54,8 +54,33 @@ async function main() {
     const first = await framesDecoded(page);
     await sleep(2000);
     const later = await framesDecoded(page);
-    result.peers.push({ width, framesDecoded: [first, later] });
+    const peer = { width, framesDecoded: [first, later] };
+    result.peers.push(peer);
     if (!(width > 0 && later > first && first >= 0)) result.ok = false;
+    if (url.includes('simulcast=true')) {
+      // The demo shows its layer buttons on the first `substream` event and marks the layer in
+      // use; pick the lowest ("SL 0") and check it is what is decoded then.
+      await page.waitForSelector('#simulcast1', { timeout: 15000 });
+      const layer = () => page.evaluate(() =>
+        [0, 1, 2].find((i) => document.querySelector('#sl1-' + i).classList.contains('btn-success')));
+      const startLayer = await layer();
+      await page.click('#sl1-0');
+      await page.waitForFunction(() => document.querySelector('#sl1-0').classList.contains('btn-success'),
+        null, { timeout: 15000 });
+      await sleep(1500);
+      const lowWidth = await page.evaluate(() => document.querySelector('#videoremote1 video').videoWidth);
+      const f0 = await framesDecoded(page);
+      await sleep(1500);
+      const f1 = await framesDecoded(page);
+      const lowLayer = await layer();
+      // Then the highest ("SL 2"): bigger frames once the browser sends that layer.
+      await page.click('#sl1-2');
+      await page.waitForFunction((w) => document.querySelector('#videoremote1 video').videoWidth > w,
+        lowWidth, { timeout: 20000 }).catch(() => {});
+      const highWidth = await page.evaluate(() => document.querySelector('#videoremote1 video').videoWidth);
+      peer.simulcast = { startLayer, lowWidth, framesDecoded: [f0, f1], lowLayer, highWidth, highLayer: await layer() };
+      if (!(f1 > f0 && lowWidth > 0)) result.ok = false;
+    }
   }
   return result;
 }

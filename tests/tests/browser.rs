@@ -18,9 +18,14 @@ fn need(path: &Path, install: &str) -> PathBuf {
 /// Four Chromium at once on a two-core machine starve each other: the two tests take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs the demo with `server` as the demos' settings (a JavaScript expression) and returns
-/// the script's RESULT.
-fn run_demo(server_expr: &str) -> Value {
+/// Runs the demo with `server` as the demos' settings (a JavaScript expression) and `query`
+/// on its URL (the demo's own options), and returns the script's RESULT.
+fn run_demo(server_expr: &str, query: &str) -> Value {
+    run_demo_with(server_expr, query, "")
+}
+
+/// [`run_demo`] with more of Portunus's configuration (TOML).
+fn run_demo_with(server_expr: &str, query: &str, config: &str) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let netns = need(&here.join("../../shared/tools/netns-run"), "the shared tools are beside the repository");
@@ -42,8 +47,8 @@ fn run_demo(server_expr: &str) -> Value {
         format!("var server = {server_expr};\nvar iceServers = null;\nvar token = null;\nvar apisecret = null;\n"),
     )
     .unwrap();
-    std::fs::write(dir.join("portunus.toml"), "bind = \"127.0.0.1\"\nmedia_ips = [\"127.0.0.2\"]\nlog = \"warn\"\n")
-        .unwrap();
+    let toml = format!("bind = \"127.0.0.1\"\nmedia_ips = [\"127.0.0.2\"]\nlog = \"warn\"\n{config}");
+    std::fs::write(dir.join("portunus.toml"), toml).unwrap();
     let out = dir.join("node.out");
     let err = dir.join("node.err");
     let script = format!(
@@ -54,7 +59,7 @@ python3 -m http.server 8000 --bind 127.0.0.1 --directory "{site}" > "{dir}/http.
 HTTPD=$!
 trap 'kill $GW $HTTPD 2>/dev/null' EXIT INT TERM
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8088) 2>/dev/null && break; sleep 0.1; done
-timeout 100 node "{js}" http://127.0.0.1:8000/videoroomtest.html "{playwright}" "{chromium}" > "{out}" 2> "{err}"
+timeout 100 node "{js}" "http://127.0.0.1:8000/videoroomtest.html{query}" "{playwright}" "{chromium}" > "{out}" 2> "{err}"
 "#,
         gateway = gateway.display(),
         dir = dir.display(),
@@ -64,6 +69,7 @@ timeout 100 node "{js}" http://127.0.0.1:8000/videoroomtest.html "{playwright}" 
         chromium = chromium.display(),
         out = out.display(),
         err = err.display(),
+        query = query,
     );
     std::fs::write(dir.join("run.sh"), script).unwrap();
     let status = Command::new("timeout").arg("150").arg(&netns).arg("--").arg("bash").arg(dir.join("run.sh")).status();
@@ -89,12 +95,34 @@ fn assert_both_decode(v: &Value) {
 
 #[test]
 fn two_browsers_see_each_other_through_the_official_demo_over_http() {
-    let v = run_demo(r#""http://" + window.location.hostname + ":8088/janus""#);
+    let v = run_demo(r#""http://" + window.location.hostname + ":8088/janus""#, "");
     assert_both_decode(&v);
 }
 
 #[test]
 fn two_browsers_see_each_other_through_the_official_demo_over_websocket() {
-    let v = run_demo(r#""ws://" + window.location.hostname + ":8188""#);
+    let v = run_demo(r#""ws://" + window.location.hostname + ":8188""#, "");
     assert_both_decode(&v);
+}
+
+/// The demo's simulcast option: each browser publishes VP8 in rid layers (janus.js's `h;m;l`);
+/// each subscriber gets one layer at a time and decodes it: the highest at first, then the
+/// lowest and again the highest as the demo's layer buttons ask (`configure` `substream`), the
+/// demo marking each change from the `substream` events.
+#[test]
+fn two_browsers_see_each_other_with_simulcast_through_the_official_demo() {
+    // The demo room caps publishers at 128 kbit/s (REMB), which leaves a browser only its lowest
+    // layer; this room lets all three through.
+    let room = "[[rooms]]\nroom = 4321\ndescription = \"simulcast\"\npublishers = 6\nbitrate = 3000000\n";
+    let v = run_demo_with(r#""ws://" + window.location.hostname + ":8188""#, "?simulcast=true&room=4321", room);
+    assert_both_decode(&v);
+    for p in v["peers"].as_array().unwrap() {
+        let sc = &p["simulcast"];
+        assert_eq!(sc["lowLayer"], 0, "the lowest layer, picked in the demo, is relayed: {v}");
+        let f = sc["framesDecoded"].as_array().unwrap();
+        assert!(f[1].as_u64() > f[0].as_u64(), "and decoded: {v}");
+        assert_eq!(sc["highLayer"], 2, "then the highest: {v}");
+        let (low, high) = (sc["lowWidth"].as_u64().unwrap(), sc["highWidth"].as_u64().unwrap());
+        assert!(0 < low && low < high, "the layers are different sizes: {v}");
+    }
 }

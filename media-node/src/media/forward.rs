@@ -381,7 +381,13 @@ pub(super) async fn forward(
             Some(c) = control.recv() => {
                 match c {
                     Control::Stop => return,
-                    Control::Target(t) => target = t,
+                    Control::Target(t) => {
+                        // A target already met is announced again (Janus confirms it at once).
+                        if t.substream == layers.current {
+                            layers.announced = None;
+                        }
+                        target = t;
+                    }
                     Control::Switch(o) => {
                         origin = o;
                         silence = origin.silence.clone();
