@@ -14,6 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCR
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -28,7 +29,12 @@ struct Handler {
     received: Option<mpsc::UnboundedSender<(String, rtp::Packet)>>,
     /// Subscribers: the remote video tracks, to send keyframe requests on.
     video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
+    /// Subscribers: every data channel message, with its channel's label.
+    data: Option<mpsc::UnboundedSender<DataReceived>>,
 }
+
+/// A data channel message a test subscriber received: label, text or binary, bytes.
+pub type DataReceived = (String, bool, Vec<u8>);
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
@@ -39,6 +45,18 @@ impl PeerConnectionEventHandler for Handler {
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let _ = self.state.send(state);
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let Some(data) = self.data.clone() else { return };
+        tokio::spawn(async move {
+            let label = channel.label().await.unwrap_or_default();
+            while let Some(ev) = channel.poll().await {
+                if let DataChannelEvent::OnMessage(m) = ev {
+                    let _ = data.send((label.clone(), m.is_string, m.data.to_vec()));
+                }
+            }
+        });
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -71,6 +89,35 @@ pub struct TestPublisher {
     pub fill: u8,
     /// Sending three simulcast layers instead of one video stream.
     simulcast: Option<SimulcastSend>,
+    /// Its data channels by label, each with whether it is open.
+    channels: Vec<(String, Arc<dyn DataChannel>, tokio::sync::watch::Receiver<bool>)>,
+}
+
+/// What a test publisher offers besides Opus and VP8.
+#[derive(Clone, Copy, Default)]
+pub struct Offering {
+    /// VP8 in three simulcast layers.
+    pub simulcast: bool,
+    /// A data channel (`JanusDataChannel`, as janus.js).
+    pub data: bool,
+}
+
+/// Keeps a data channel's events drained; its receiver says whether it is open.
+fn watch_channel(channel: Arc<dyn DataChannel>) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Some(ev) = channel.poll().await {
+            match ev {
+                DataChannelEvent::OnOpen => {
+                    let _ = tx.send(true);
+                }
+                DataChannelEvent::OnClose => break,
+                _ => {}
+            }
+        }
+        let _ = tx.send(false);
+    });
+    rx
 }
 
 /// A simulcast publisher's layers, lowest first: rids `l`, `m`, `h` (offered `h;m;l`, Janus's
@@ -158,35 +205,40 @@ struct LoopbackPc {
     states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
     video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
+    data: mpsc::UnboundedReceiver<DataReceived>,
 }
 
 async fn loopback_pc(receive: bool) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
+    let (data_tx, data) = mpsc::unbounded_channel();
     let video_tracks = Arc::default();
     let handler = Arc::new(Handler {
         gathered,
         state: state_tx,
         received: receive.then_some(pkt_tx),
         video_tracks: Arc::clone(&video_tracks),
+        data: receive.then_some(data_tx),
     });
     let pc = peer_connection("127.0.0.1", handler, !receive).await;
-    LoopbackPc { pc, gather_done, states, packets, video_tracks }
+    LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }
 
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
     pub async fn offer() -> (Self, String) {
-        Self::offer_with(false).await
+        Self::offer_with(Offering::default()).await
     }
 
     /// A publisher sending VP8 simulcast (rids `h;m;l`, three temporal layers each) and Opus.
     pub async fn offer_simulcast() -> (Self, String) {
-        Self::offer_with(true).await
+        Self::offer_with(Offering { simulcast: true, ..Offering::default() }).await
     }
 
-    async fn offer_with(simulcast: bool) -> (Self, String) {
+    /// A publisher offering `what` besides Opus and VP8.
+    pub async fn offer_with(what: Offering) -> (Self, String) {
+        let Offering { simulcast, data } = what;
         let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false).await;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
@@ -218,6 +270,11 @@ impl TestPublisher {
         };
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
+        let mut channels = Vec::new();
+        if data {
+            let dc = pc.create_data_channel("JanusDataChannel", None).await.expect("data channel");
+            channels.push(("JanusDataChannel".to_owned(), dc.clone(), watch_channel(dc)));
+        }
         let offer = pc.create_offer(None).await.expect("offer");
         pc.set_local_description(offer).await.expect("local offer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
@@ -246,7 +303,27 @@ impl TestPublisher {
             mid_ext: None,
             rid_ext: None,
         });
-        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55, simulcast }, sdp)
+        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55, simulcast, channels }, sdp)
+    }
+
+    /// Sends `text` (or, with `binary`, those bytes) on the data channel `label`, opening it
+    /// first if this publisher has none of that label (no renegotiation: SCTP is up); waits for
+    /// the channel to be open.
+    pub async fn send_data(&mut self, label: &str, text: &str, binary: bool) {
+        if !self.channels.iter().any(|(l, _, _)| l == label) {
+            let dc = self.pc.create_data_channel(label, None).await.expect("data channel");
+            self.channels.push((label.to_owned(), dc.clone(), watch_channel(dc)));
+        }
+        let (_, dc, open) = self.channels.iter_mut().find(|(l, _, _)| l == label).expect("channel");
+        tokio::time::timeout(Duration::from_secs(10), open.wait_for(|o| *o))
+            .await
+            .expect("data channel opens in time")
+            .expect("data channel open");
+        if binary {
+            dc.send(bytes::BytesMut::from(text.as_bytes())).await.expect("send binary");
+        } else {
+            dc.send_text(text).await.expect("send text");
+        }
     }
 
     /// Stops (`true`) or resumes sending simulcast layer `layer` (0 lowest), as a browser does
@@ -376,19 +453,21 @@ pub struct TestSubscriber {
     pc: Arc<dyn PeerConnection>,
     pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     pub packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
+    /// Data channel messages received, with their channel's label.
+    pub data: mpsc::UnboundedReceiver<DataReceived>,
     video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
 }
 
 impl TestSubscriber {
     pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks } = loopback_pc(true).await;
+        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = loopback_pc(true).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.set_remote_description(offer).await.expect("remote offer");
         let answer = pc.create_answer(None).await.expect("answer");
         pc.set_local_description(answer).await.expect("local answer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, states, packets, video_tracks }, sdp)
+        (Self { pc, states, packets, video_tracks, data }, sdp)
     }
 
     /// Answers a new offer from the server (a renegotiation, as after `updated`).

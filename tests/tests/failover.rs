@@ -168,7 +168,7 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
     let hp = ws.attach(sid).await;
     // Publishing on node-1.
     ws.message_event(sid, hp, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    let (old, offer) = TestPublisher::offer().await;
+    let (mut old, offer) = TestPublisher::offer().await;
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp, "body": {"request": "publish"},
         "jsep": {"type": "offer", "sdp": offer}}))
         .await;

@@ -2,9 +2,11 @@
 //! webrtc-rs, so the library can be swapped (str0m, the sans-IO `rtc` core) without touching
 //! rooms: `peer` sets PeerConnections up and holds a publisher's, `subscriber` a subscriber's,
 //! `forward` is the per-packet path from a publisher's track to its subscribers',
-//! `feedback` an interceptor for the `rtc` core (the RTCP the application acts on), and `sdp` reads what the room needs
+//! `data` relays publishers' data channel messages to a subscriber's, `feedback` an interceptor
+//! for the `rtc` core (the RTCP the application acts on), and `sdp` reads what the room needs
 //! to announce from an SDP.
 
+pub mod data;
 pub mod feedback;
 pub mod forward;
 pub mod peer;

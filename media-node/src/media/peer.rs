@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -114,6 +115,20 @@ const TICK: Duration = Duration::from_millis(50);
 /// one tick apart.
 const LAYER_QUIET_TICKS: u32 = 2;
 
+/// A message on one of a publisher's data channels, for its subscribers: the channel's label
+/// (a subscriber gets a channel of the same label, as Janus relays them) and the payload,
+/// shared rather than copied per subscriber.
+#[derive(Clone, Debug)]
+pub struct DataMessage {
+    pub label: Arc<str>,
+    pub text: bool,
+    pub data: bytes::Bytes,
+}
+
+/// A publisher's data channel messages, fanned out like its media ([`Feed`]).
+pub type DataFeed = broadcast::Sender<DataMessage>;
+const DATA_FEED_CAPACITY: usize = 256;
+
 /// A publisher's simulcast layers (up to 3, lowest first; one without simulcast).
 pub const MAX_LAYERS: usize = 3;
 /// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
@@ -131,6 +146,8 @@ pub(super) struct PeerHandler {
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
     /// Simulcast: which layers went silent.
     silence: Option<watch::Sender<Silence>>,
+    /// A publisher's data channel messages.
+    data: Option<DataFeed>,
     /// Keyframe requests (a layer each), taken by the video track when it opens.
     keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
     /// Periodic keyframe requests (the room's `fir_freq`).
@@ -156,6 +173,7 @@ impl PeerHandler {
             rids: Vec::new(),
             layer_ssrcs: Arc::default(),
             silence: None,
+            data: None,
             keyframes: std::sync::Mutex::new(None),
             fir_freq: None,
             bitrate: None,
@@ -181,6 +199,27 @@ impl PeerConnectionEventHandler for PeerHandler {
             _ => return,
         };
         let _ = self.events.send(ev);
+    }
+
+    /// A publisher's data channel (janus.js opens `JanusDataChannel`; an application may open
+    /// more): each message goes to the data feed with the channel's label.
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let Some(feed) = self.data.clone() else { return };
+        tokio::spawn(async move {
+            let label: Arc<str> = channel.label().await.unwrap_or_default().into();
+            tracing::debug!(label = %label, "publisher data channel");
+            while let Some(ev) = channel.poll().await {
+                match ev {
+                    DataChannelEvent::OnMessage(m) => {
+                        let msg = DataMessage { label: label.clone(), text: m.is_string, data: m.data.freeze() };
+                        // No subscriber yet is fine: the message is dropped.
+                        let _ = feed.send(msg);
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+        });
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -366,6 +405,7 @@ pub struct PublisherPeer {
     muted: HashMap<String, watch::Sender<bool>>,
     /// Simulcast video: which layers went silent.
     silence: Option<watch::Receiver<Silence>>,
+    data: DataFeed,
 }
 
 pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
@@ -494,6 +534,7 @@ impl PublisherPeer {
         feeds.insert("video".into(), (0..rids.len().max(1)).map(|_| feed()).collect());
         let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
         let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+        let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let handler = Arc::new(PeerHandler {
             gathered,
             events,
@@ -501,6 +542,7 @@ impl PublisherPeer {
             rids,
             layer_ssrcs: Arc::default(),
             silence: silence.clone(),
+            data: Some(data.clone()),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
             bitrate,
@@ -514,7 +556,7 @@ impl PublisherPeer {
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
         let muted = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(false).0)).collect();
         let silence = silence.map(|s| s.subscribe());
-        Ok((Self { pc, feeds, keyframes, muted, silence }, sdp))
+        Ok((Self { pc, feeds, keyframes, muted, silence, data }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
@@ -547,7 +589,14 @@ impl PublisherPeer {
             keyframes: self.keyframes.clone(),
             muted: self.muted.clone(),
             silence: self.silence.clone(),
+            data: self.data.clone(),
         }
+    }
+
+    /// This publisher's data channel messages, for a subscriber's data channel (weak, as
+    /// [`Origin`]'s feeds).
+    pub fn data_origin(&self) -> broadcast::WeakSender<DataMessage> {
+        self.data.downgrade()
     }
 
     pub async fn close(&self) {

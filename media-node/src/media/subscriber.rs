@@ -2,6 +2,7 @@
 //! forwarding task each (`forward`), added, switched and made inactive as the subscription
 //! changes.
 
+use super::data::{DataControl, DEFAULT_LABEL};
 use super::forward::{forward, relay_keyframe_requests, Control, Gate, LayerTarget, Origin, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
@@ -11,6 +12,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
+use shared::ids::ParticipantId;
 use shared::janus::request::Candidate;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -18,8 +20,9 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::PeerConnection;
 
-/// One stream a subscriber receives.
+/// One stream a subscriber receives, at m-line `mindex`.
 pub struct Source {
+    pub mindex: usize,
     pub kind: String,
     pub codec: String,
     pub origin: Origin,
@@ -45,6 +48,9 @@ fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
     })
 }
 
+/// A publisher whose data channel messages a subscriber receives.
+pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::peer::DataMessage>);
+
 /// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
 pub struct SubscriberPeer {
     pc: Arc<dyn PeerConnection>,
@@ -53,9 +59,11 @@ pub struct SubscriberPeer {
     paused_rx: watch::Receiver<bool>,
     /// Whether DTLS is up (streams added later wait for it too).
     connected: watch::Receiver<bool>,
-    /// Per m-line, in order; grows when streams are added (control plane only, never locked
-    /// per packet).
+    /// Per media m-line, in order; grows when streams are added (control plane only, never
+    /// locked per packet).
     streams: std::sync::Mutex<Vec<StreamControl>>,
+    /// Its data channel relay, once it has a data m-line.
+    data: std::sync::Mutex<Option<mpsc::UnboundedSender<DataControl>>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
     /// Where its streams report layer changes.
@@ -64,6 +72,7 @@ pub struct SubscriberPeer {
 
 /// What the room can change about one subscriber stream.
 struct StreamControl {
+    mindex: usize,
     /// Its m-line's sender (transceivers come back from webrtc-rs in no particular order).
     sender: RTCRtpSenderId,
     /// The payload type the subscriber's answer chose (None until `start`).
@@ -75,10 +84,12 @@ struct StreamControl {
 }
 
 impl SubscriberPeer {
-    /// Builds the offer for `sources` (one m-line each, in order).
+    /// Builds the offer for `sources` (one m-line each, in order) and, with `data` sources, a
+    /// data channel m-line after them.
     pub async fn offer(
         settings: &MediaSettings,
         sources: Vec<Source>,
+        data: Vec<DataSource>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
@@ -92,27 +103,64 @@ impl SubscriberPeer {
             paused_rx,
             connected,
             streams: std::sync::Mutex::new(Vec::new()),
+            data: std::sync::Mutex::new(None),
             public_ip: settings.public_ip.clone(),
             events,
         };
         peer.add_streams(sources).await?;
+        peer.add_data(data).await?;
         let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         peer.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
         Ok((peer, sdp))
     }
 
+    /// Relays these publishers' data channel messages; the first ones open the data channel
+    /// m-line (before an offer: it is negotiated with it).
+    pub async fn add_data(&self, sources: Vec<DataSource>) -> Result<(), String> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let existing = self.data.lock().map_err(|_| "data poisoned")?.clone();
+        let relay = match existing {
+            Some(relay) => relay,
+            None => {
+                let dc = self
+                    .pc
+                    .create_data_channel(DEFAULT_LABEL, None)
+                    .await
+                    .map_err(|e| media_error("data channel", e))?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(super::data::relay(self.pc.clone(), dc, rx));
+                *self.data.lock().map_err(|_| "data poisoned")? = Some(tx.clone());
+                tx
+            }
+        };
+        for (id, feed) in sources {
+            let _ = relay.send(DataControl::Add(id, feed));
+        }
+        Ok(())
+    }
+
+    /// Stops relaying these publishers' data channel messages.
+    pub fn remove_data(&self, ids: &[ParticipantId]) {
+        if let Some(relay) = self.data.lock().ok().and_then(|d| d.clone()) {
+            for id in ids {
+                let _ = relay.send(DataControl::Remove(*id));
+            }
+        }
+    }
+
     /// Appends one sendonly m-line per source, each with its forwarding task.
     async fn add_streams(&self, sources: Vec<Source>) -> Result<(), String> {
-        let first = self.streams.lock().map_err(|_| "streams poisoned")?.len();
         let mut added = Vec::new();
-        for (i, src) in sources.into_iter().enumerate() {
+        for src in sources {
             let codec =
                 rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
-            let name = format!("portunus-{}-{ssrc}", first + i);
+            let name = format!("portunus-{}-{ssrc}", src.mindex);
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 format!("portunus-{ssrc}"),
                 name.clone(),
@@ -147,12 +195,12 @@ impl SubscriberPeer {
                 clock_rate,
                 vp8,
                 keyframes,
-                mindex: first + i,
+                mindex: src.mindex,
                 events: self.events.clone(),
                 target: src.target,
             };
             tokio::spawn(forward(src.origin, control_rx, stream, gate));
-            added.push(StreamControl { sender: sender.id(), payload_type, control, send });
+            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), payload_type, control, send });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).collect();
@@ -163,9 +211,13 @@ impl SubscriberPeer {
 
     /// Sends the stream at m-line `mindex`, or holds it (`configure` `send`).
     pub fn set_send(&self, mindex: usize, send: bool) {
-        if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.send.clone())) {
+        if let Some(s) = self.with_stream(mindex, |c| c.send.clone()) {
             s.send_replace(send);
         }
+    }
+
+    fn with_stream<T>(&self, mindex: usize, f: impl FnOnce(&StreamControl) -> T) -> Option<T> {
+        self.streams.lock().ok().and_then(|s| s.iter().find(|c| c.mindex == mindex).map(f))
     }
 
     /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`).
@@ -179,19 +231,25 @@ impl SubscriberPeer {
     }
 
     fn control(&self, mindex: usize, c: Control) {
-        if let Some(s) = self.streams.lock().ok().and_then(|s| s.get(mindex).map(|c| c.control.clone())) {
+        if let Some(s) = self.with_stream(mindex, |c| c.control.clone()) {
             let _ = s.send(c);
         }
     }
 
     /// Makes the streams at `inactive` (m-line indexes) inactive (their publisher went, or the
-    /// subscriber unsubscribed) and appends `added`, then returns the new offer (m-lines stay,
-    /// as in Janus; candidates are already gathered).
-    pub async fn renegotiate(&self, inactive: &[usize], added: Vec<Source>) -> Result<String, String> {
+    /// subscriber unsubscribed) and appends `added` (and a data m-line for `data`, if it has
+    /// none), then returns the new offer (m-lines stay, as in Janus; candidates are already
+    /// gathered).
+    pub async fn renegotiate(
+        &self,
+        inactive: &[usize],
+        added: Vec<Source>,
+        data: Vec<DataSource>,
+    ) -> Result<String, String> {
         let senders: Vec<RTCRtpSenderId> = {
             let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
             let mut senders = Vec::new();
-            for s in inactive.iter().filter_map(|&i| streams.get(i)) {
+            for s in streams.iter().filter(|s| inactive.contains(&s.mindex)) {
                 // Its source may well go on (an `unsubscribe`): nothing more to send here.
                 let _ = s.control.send(Control::Stop);
                 senders.push(s.sender);
@@ -200,6 +258,7 @@ impl SubscriberPeer {
         };
         set_directions(&self.pc, &senders, RTCRtpTransceiverDirection::Inactive).await?;
         self.add_streams(added).await?;
+        self.add_data(data).await?;
         let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;
@@ -219,8 +278,10 @@ impl SubscriberPeer {
         let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
         self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
         let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
-        for (stream, pt) in streams.iter().zip(pts) {
-            let _ = stream.payload_type.send(pt);
+        for (mindex, pt) in pts.into_iter().enumerate() {
+            if let Some(stream) = streams.iter().find(|s| s.mindex == mindex) {
+                let _ = stream.payload_type.send(pt);
+            }
         }
         Ok(())
     }

@@ -12,11 +12,11 @@ use crate::agent::{Closed, NodeAgent, Occupancy};
 use crate::media::forward::LayerTarget;
 use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
 use crate::media::sdp;
-use crate::media::subscriber::{Source, SubscriberPeer};
+use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
 use messages::{Answered, Async, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};
-use shared::ids::NodeId;
+use shared::ids::{NodeId, ParticipantId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
 use shared::janus::request::Candidate;
@@ -107,20 +107,31 @@ impl RoomActor {
         ctx.stop();
     }
 
-    /// The publishers' feeds for these subscription streams; `None` if one is not publishing.
-    fn sources_for(&self, streams: &[SubStream]) -> Option<Vec<Source>> {
-        streams
+    /// The publishers' feeds for these subscription streams, and the data sources of a data
+    /// m-line among them; `None` if an audio or video stream's publisher is not publishing.
+    fn sources_for(&self, streams: &[SubStream]) -> Option<(Vec<Source>, Vec<DataSource>)> {
+        let data =
+            streams.iter().filter(|st| st.kind == "data").flat_map(|st| self.data_sources(&st.sources)).collect();
+        let media = streams
             .iter()
+            .filter(|st| st.kind != "data")
             .map(|st| {
                 let publisher = self.peers.get(&st.feed_who)?;
                 Some(Source {
+                    mindex: st.mindex,
                     kind: st.kind.clone(),
                     codec: st.codec.clone(),
                     origin: publisher.origin(&st.kind)?,
                     target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
                 })
             })
-            .collect()
+            .collect::<Option<Vec<_>>>()?;
+        Some((media, data))
+    }
+
+    /// These publishers' data feeds (those still publishing).
+    fn data_sources(&self, sources: &[(ParticipantId, Who)]) -> Vec<DataSource> {
+        sources.iter().filter_map(|(id, who)| Some((*id, self.peers.get(who)?.data_origin()))).collect()
     }
 
     /// Starts the PeerConnection work a transition asked for.
@@ -143,7 +154,7 @@ impl RoomActor {
                     });
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
-                    let Some(sources) = self.sources_for(&streams) else {
+                    let Some((sources, data)) = self.sources_for(&streams) else {
                         let e = Err("a feed is not publishing".to_owned());
                         ctx.notify(Offered { who, transaction, result: e });
                         continue;
@@ -152,7 +163,7 @@ impl RoomActor {
                     let me = ctx.address();
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = SubscriberPeer::offer(&settings, sources, tx).await;
+                        let result = SubscriberPeer::offer(&settings, sources, data, tx).await;
                         me.do_send(Offered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });
@@ -170,14 +181,14 @@ impl RoomActor {
                 }
                 MediaAction::Renegotiate { who, transaction, inactive, added } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
-                    let Some(sources) = self.sources_for(&added) else {
+                    let Some((sources, data)) = self.sources_for(&added) else {
                         let result = Err("a feed is not publishing".to_owned());
                         ctx.notify(Renegotiated { who, transaction, result });
                         continue;
                     };
                     let me = ctx.address();
                     actix::spawn(async move {
-                        let result = peer.renegotiate(&inactive, sources).await;
+                        let result = peer.renegotiate(&inactive, sources, data).await;
                         me.do_send(Renegotiated { who, transaction, result });
                     });
                 }
@@ -200,6 +211,20 @@ impl RoomActor {
                         for (mindex, send) in streams {
                             sub.set_send(mindex, send);
                         }
+                    }
+                }
+                MediaAction::AddData { who, sources } => {
+                    let Some(sub) = self.subscribers.get(&who).cloned() else { continue };
+                    let data = self.data_sources(&sources);
+                    actix::spawn(async move {
+                        if let Err(e) = sub.add_data(data).await {
+                            tracing::warn!(error = %e, "cannot relay more data channels");
+                        }
+                    });
+                }
+                MediaAction::RemoveData { who, feeds } => {
+                    if let Some(sub) = self.subscribers.get(&who) {
+                        sub.remove_data(&feeds);
                     }
                 }
                 MediaAction::Layers { who, streams } => {

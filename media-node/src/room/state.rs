@@ -59,6 +59,10 @@ pub enum MediaAction {
     Mute { who: Who, kind: String, muted: bool },
     /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
     Send { who: Who, streams: Vec<(usize, bool)> },
+    /// Relay these publishers' data channel messages on this subscriber's data m-line.
+    AddData { who: Who, sources: Vec<(ParticipantId, Who)> },
+    /// Stop relaying these publishers' data to this subscriber.
+    RemoveData { who: Who, feeds: Vec<ParticipantId> },
     /// New simulcast targets for these m-lines of this subscriber (`configure`).
     Layers { who: Who, streams: Vec<(usize, Simulcast)> },
 }

@@ -35,6 +35,9 @@ pub struct SubStream {
     pub send: bool,
     /// Its publisher stream is simulcast: the layers wanted and relayed.
     pub simulcast: Option<Simulcast>,
+    /// The data m-line: every publisher whose data channel messages it carries (one data
+    /// m-line serves them all, as in Janus); empty for audio and video.
+    pub sources: Vec<(ParticipantId, Who)>,
 }
 
 /// A simulcast subscription stream's layers: the targets (Janus's defaults 2 and 2) and what is
@@ -76,6 +79,25 @@ impl Simulcast {
 }
 
 impl SubStream {
+    /// A data m-line carrying these publishers' messages.
+    fn data(mindex: usize, sources: Vec<(ParticipantId, Who)>) -> Self {
+        let (feed, feed_who) = sources[0];
+        Self {
+            mindex,
+            mid: mindex.to_string(),
+            kind: "data".into(),
+            codec: String::new(),
+            feed,
+            feed_who,
+            feed_mid: String::new(),
+            feed_display: None,
+            active: true,
+            send: true,
+            simulcast: None,
+            sources,
+        }
+    }
+
     /// Janus's entry for this stream in `attached` and `updated`.
     fn entry(&self) -> Value {
         let mut e = serde_json::Map::new();
@@ -85,6 +107,12 @@ impl SubStream {
         e.insert("mid".into(), self.mid.clone().into());
         e.insert("ready".into(), false.into());
         e.insert("send".into(), self.send.into());
+        if self.kind == "data" {
+            e.insert("sources".into(), self.sources.len().into());
+            let ids: Vec<Value> = self.sources.iter().map(|(id, _)| id.0.into()).collect();
+            e.insert("source_ids".into(), ids.into());
+            return Value::Object(e);
+        }
         if !self.active {
             return Value::Object(e);
         }
@@ -116,16 +144,23 @@ impl RoomState {
         sub: shared::janus::videoroom::SubscriberJoin,
     ) -> Result<Outcome, VideoRoomError> {
         let mut streams = Vec::new();
+        let mut data = Vec::new();
         for want in &sub.streams {
             let no_feed = || err(VideoRoomCode::NoSuchFeed, format!("No such feed ({})", want.feed));
             let p = self.participants.get(&want.feed).ok_or_else(no_feed)?;
             let published = p.published.as_ref().ok_or_else(no_feed)?;
             let mut matched = false;
-            for s in published.streams.iter().filter(|s| s.kind != "data") {
+            for s in published.streams.iter() {
                 if want.mid.as_ref().is_some_and(|m| *m != s.mid) {
                     continue;
                 }
                 matched = true;
+                if s.kind == "data" {
+                    if !data.iter().any(|(id, _)| *id == want.feed) {
+                        data.push((want.feed, p.who));
+                    }
+                    continue;
+                }
                 let mindex = streams.len();
                 streams.push(SubStream {
                     mindex,
@@ -139,6 +174,7 @@ impl RoomState {
                     active: true,
                     send: true,
                     simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&want.layers)),
+                    sources: Vec::new(),
                 });
             }
             if !matched {
@@ -147,6 +183,11 @@ impl RoomState {
                     format!("No such mid '{}' in feed ({})", want.mid.clone().unwrap_or_default(), want.feed),
                 ));
             }
+        }
+        // One data m-line for every publisher's data, after the media (where the PeerConnection
+        // puts it).
+        if !data.is_empty() {
+            streams.push(SubStream::data(streams.len(), data));
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed);
@@ -184,9 +225,13 @@ impl RoomState {
     pub(super) fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
         for (&who, sub) in self.subscriptions.iter_mut() {
             let mut inactive = Vec::new();
-            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who) {
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who && s.kind != "data") {
                 s.active = false;
                 inactive.push(s.mindex);
+            }
+            // Its data feed closes with it; the data m-line stays for the others.
+            for s in sub.streams.iter_mut().filter(|s| s.kind == "data") {
+                s.sources.retain(|(_, w)| *w != feed_who);
             }
             if !inactive.is_empty() {
                 out.media.push(MediaAction::Renegotiate { who, transaction: None, inactive, added: Vec::new() });
@@ -237,7 +282,9 @@ impl RoomState {
         let mut sources = Vec::new();
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
         for w in &wanted {
-            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active) else { continue };
+            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active && s.kind != "data") else {
+                continue;
+            };
             let Some(p) = self.participants.get(&w.feed) else { continue };
             let Some(ps) = p.published.as_ref().and_then(|pb| pb.streams.iter().find(|x| x.mid == w.mid)) else {
                 continue;
@@ -276,7 +323,7 @@ impl RoomState {
                     return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{mid}' in feed ({})", w.feed)));
                 }
             }
-            for s in published.streams.iter().filter(|s| s.kind != "data") {
+            for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
                     wanted.push((w.feed, p.who, p.display.clone(), s.clone(), w.layers));
                 }
@@ -284,8 +331,21 @@ impl RoomState {
         }
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
         let mut inactive = Vec::new();
+        let mut data_removed = Vec::new();
         for u in &upd.unsubscribe {
-            for s in sub.streams.iter_mut().filter(|s| s.active) {
+            // A publisher's data leaves the shared data m-line, which stays.
+            for s in sub.streams.iter_mut().filter(|s| s.kind == "data") {
+                let before = s.sources.len();
+                match (&u.sub_mid, u.feed) {
+                    (Some(sub_mid), _) if *sub_mid == s.mid => s.sources.clear(),
+                    (None, Some(feed)) => s.sources.retain(|(id, _)| *id != feed),
+                    _ => {}
+                }
+                if s.sources.len() != before {
+                    data_removed.push(u.feed);
+                }
+            }
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.kind != "data") {
                 let hit = match (&u.sub_mid, u.feed) {
                     (Some(sub_mid), _) => *sub_mid == s.mid,
                     (None, Some(feed)) => feed == s.feed && u.mid.as_ref().is_none_or(|m| *m == s.feed_mid),
@@ -298,7 +358,14 @@ impl RoomState {
             }
         }
         let mut added = Vec::new();
+        let mut data_added = Vec::new();
         for (feed, feed_who, display, s, layers) in wanted {
+            if s.kind == "data" {
+                if !data_added.iter().any(|(id, _)| *id == feed) {
+                    data_added.push((feed, feed_who));
+                }
+                continue;
+            }
             let mindex = sub.streams.len();
             let stream = SubStream {
                 mindex,
@@ -312,18 +379,40 @@ impl RoomState {
                 active: true,
                 send: true,
                 simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&layers)),
+                sources: Vec::new(),
             };
             sub.streams.push(stream.clone());
             added.push(stream);
         }
+        let mut out = Outcome::default();
+        // More data sources: onto the data m-line if there is one (no renegotiation, as Janus),
+        // else a new one after the new media.
+        data_added
+            .retain(|(id, _)| !sub.streams.iter().any(|s| s.kind == "data" && s.sources.iter().any(|(x, _)| x == id)));
+        if !data_added.is_empty() {
+            match sub.streams.iter_mut().find(|s| s.kind == "data") {
+                Some(d) => {
+                    d.sources.extend(data_added.iter().copied());
+                    out.media.push(MediaAction::AddData { who, sources: data_added.clone() });
+                }
+                None => {
+                    let d = SubStream::data(sub.streams.len(), data_added.clone());
+                    sub.streams.push(d.clone());
+                    added.push(d);
+                }
+            }
+        }
+        if !data_removed.is_empty() {
+            let ids = data_removed.into_iter().flatten().collect::<Vec<_>>();
+            out.media.push(MediaAction::RemoveData { who, feeds: ids });
+        }
         if inactive.is_empty() && added.is_empty() {
-            return Ok(Outcome::default().notice(
+            return Ok(out.notice(
                 who,
                 Some(txn),
                 serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
             ));
         }
-        let mut out = Outcome::default();
         out.media.push(MediaAction::Renegotiate { who, transaction: Some(txn.to_owned()), inactive, added });
         Ok(out)
     }
