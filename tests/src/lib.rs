@@ -5,6 +5,7 @@
 //! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
 
 pub mod janus_js;
+pub mod lossy;
 pub mod peer;
 pub mod procs;
 pub mod raw_http;

@@ -1,6 +1,7 @@
 //! A WebRTC test client on webrtc-rs: a publisher that offers one Opus and one VP8 track and
 //! sends synthetic RTP (no encoder: VP8-shaped payloads with a keyframe first).
 
+use crate::lossy::{Leg, Network};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
@@ -91,6 +92,8 @@ pub struct TestPublisher {
     simulcast: Option<SimulcastSend>,
     /// Its data channels by label, each with whether it is open.
     channels: Vec<(String, Arc<dyn DataChannel>, tokio::sync::watch::Receiver<bool>)>,
+    /// RTP packets its (simulated) network lost.
+    pub dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a test publisher offers besides Opus and VP8.
@@ -100,6 +103,8 @@ pub struct Offering {
     pub simulcast: bool,
     /// A data channel (`JanusDataChannel`, as janus.js).
     pub data: bool,
+    /// One RTP packet in this many lost on the way out (a retransmission gets through).
+    pub lose_every: Option<u64>,
 }
 
 /// Keeps a data channel's events drained; its receiver says whether it is open.
@@ -175,11 +180,24 @@ pub async fn peer_connection(
     handler: Arc<dyn PeerConnectionEventHandler>,
     keyframe_requests: bool,
 ) -> Arc<dyn PeerConnection> {
+    peer_connection_on(bind, handler, keyframe_requests, None).await
+}
+
+/// [`peer_connection`] on a simulated network ([`crate::lossy`]).
+pub async fn peer_connection_on(
+    bind: &str,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    keyframe_requests: bool,
+    net: Option<&Network>,
+) -> Arc<dyn PeerConnection> {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     if keyframe_requests {
         registry = media_node::media::feedback::register(registry);
+    }
+    if let Some(net) = net {
+        registry = crate::lossy::register(registry, net);
     }
     // No mDNS: its multicast socket fails where no interface takes multicast (a private network
     // namespace), and every candidate here is a plain IP anyway.
@@ -208,7 +226,7 @@ struct LoopbackPc {
     data: mpsc::UnboundedReceiver<DataReceived>,
 }
 
-async fn loopback_pc(receive: bool) -> LoopbackPc {
+async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
@@ -221,7 +239,7 @@ async fn loopback_pc(receive: bool) -> LoopbackPc {
         video_tracks: Arc::clone(&video_tracks),
         data: receive.then_some(data_tx),
     });
-    let pc = peer_connection("127.0.0.1", handler, !receive).await;
+    let pc = peer_connection_on("127.0.0.1", handler, !receive, Some(net)).await;
     LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }
 
@@ -238,8 +256,10 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data } = what;
-        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false).await;
+        let Offering { simulcast, data, lose_every } = what;
+        let net = Network { loss: lose_every.map(|n| (Leg::Send, n)), ..Network::default() };
+        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false, &net).await;
+        let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
             let codec = RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90000, ..Default::default() };
@@ -303,7 +323,20 @@ impl TestPublisher {
             mid_ext: None,
             rid_ext: None,
         });
-        (Self { pc, audio, video, states, seq: 0, keyframe_requests, remb, fill: 0x55, simulcast, channels }, sdp)
+        let me = Self {
+            pc,
+            audio,
+            video,
+            states,
+            seq: 0,
+            keyframe_requests,
+            remb,
+            fill: 0x55,
+            simulcast,
+            channels,
+            dropped,
+        };
+        (me, sdp)
     }
 
     /// Sends `text` (or, with `binary`, those bytes) on the data channel `label`, opening it
@@ -455,19 +488,28 @@ pub struct TestSubscriber {
     pub packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
     /// Data channel messages received, with their channel's label.
     pub data: mpsc::UnboundedReceiver<DataReceived>,
+    /// Its (simulated) network: RTP packets lost, sender reports received.
+    pub net: Network,
     video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
 }
 
 impl TestSubscriber {
     pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = loopback_pc(true).await;
+        Self::answer_losing(offer_sdp, None).await
+    }
+
+    /// [`TestSubscriber::answer`] for a subscriber whose network loses one RTP packet in
+    /// `lose_every` on the way in (a retransmission gets through).
+    pub async fn answer_losing(offer_sdp: &str, lose_every: Option<u64>) -> (Self, String) {
+        let net = Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() };
+        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = loopback_pc(true, &net).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.set_remote_description(offer).await.expect("remote offer");
         let answer = pc.create_answer(None).await.expect("answer");
         pc.set_local_description(answer).await.expect("local answer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, states, packets, video_tracks, data }, sdp)
+        (Self { pc, states, packets, video_tracks, data, net }, sdp)
     }
 
     /// Answers a new offer from the server (a renegotiation, as after `updated`).
@@ -599,6 +641,17 @@ pub async fn subscribe_to_streams(
     sid: u64,
     streams: serde_json::Value,
 ) -> ((TestSubscriber, u64), serde_json::Value) {
+    subscribe_losing(ws, sid, streams, None).await
+}
+
+/// [`subscribe_to_streams`] with a subscriber whose network loses one RTP packet in
+/// `lose_every` on the way in.
+pub async fn subscribe_losing(
+    ws: &mut crate::WsClient,
+    sid: u64,
+    streams: serde_json::Value,
+    lose_every: Option<u64>,
+) -> ((TestSubscriber, u64), serde_json::Value) {
     use serde_json::json;
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let h = att["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {att}"));
@@ -607,7 +660,7 @@ pub async fn subscribe_to_streams(
         .await;
     let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
     let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));
-    let (sub, answer) = TestSubscriber::answer(offer).await;
+    let (sub, answer) = TestSubscriber::answer_losing(offer, lose_every).await;
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "start"},
         "jsep": {"type": "answer", "sdp": answer}}))
         .await;

@@ -115,13 +115,25 @@ pub struct Rewriter {
     ts_offset: u32,
     /// The newest packet sent: (sequence number, timestamp).
     last: Option<(u16, u32)>,
+    /// The source's sequence number that began the current run (after the last gap of ours):
+    /// an older packet (a late retransmission from before the gap) would take a number already
+    /// used, and precedes the keyframe this run started on, so it is not sent.
+    floor: Option<u16>,
     /// When the current gap of ours began, if one is open.
     gap_from: Option<Instant>,
 }
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
-        Self { clock_rate, min_step: (clock_rate / 50).max(1), seq_offset: 0, ts_offset: 0, last: None, gap_from: None }
+        Self {
+            clock_rate,
+            min_step: (clock_rate / 50).max(1),
+            seq_offset: 0,
+            ts_offset: 0,
+            last: None,
+            floor: None,
+            gap_from: None,
+        }
     }
 
     /// A packet of the source is left out on purpose (a temporal layer above the target): the
@@ -140,9 +152,18 @@ impl Rewriter {
         self.gap_from.get_or_insert(at);
     }
 
-    /// Rewrites `packet`; `now` is asked for only when the packet ends a gap.
-    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) {
+    /// Rewrites `packet`; `now` is asked for only when the packet ends a gap. `false`: the
+    /// packet predates the current run and must not be sent.
+    #[must_use]
+    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) -> bool {
         let h = &mut packet.header;
+        let ends_gap = self.gap_from.is_some() || self.floor.is_none();
+        if !ends_gap && self.floor.is_some_and(|f| (h.sequence_number.wrapping_sub(f) as i16) < 0) {
+            return false;
+        }
+        if ends_gap {
+            self.floor = Some(h.sequence_number);
+        }
         if let Some(from) = self.gap_from.take() {
             if let Some((seq, ts)) = self.last {
                 let ticks = (now().saturating_duration_since(from).as_secs_f64() * f64::from(self.clock_rate)) as u32;
@@ -157,6 +178,7 @@ impl Rewriter {
         if newer {
             self.last = Some((h.sequence_number, h.timestamp));
         }
+        true
     }
 }
 
@@ -514,7 +536,9 @@ pub(super) async fn forward(
             }
         }
         rewrite_for_subscriber(&mut p, ssrc, payload_type);
-        sequence.rewrite(&mut p, Instant::now);
+        if !sequence.rewrite(&mut p, Instant::now) {
+            continue;
+        }
         if track.write_rtp(p).await.is_err() {
             return;
         }
@@ -535,8 +559,23 @@ mod tests {
 
     fn out(r: &mut Rewriter, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
         let mut p = packet(seq, ts);
-        r.rewrite(&mut p, || at);
+        assert!(r.rewrite(&mut p, || at), "packet {seq} sent");
         (p.header.sequence_number, p.header.timestamp)
+    }
+
+    #[test]
+    fn a_late_packet_from_before_the_run_is_not_sent() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        // The stream starts at 26 (a keyframe); the publisher's repaired 23 comes in late.
+        out(&mut r, 26, 0, t);
+        out(&mut r, 27, 3000, t);
+        assert!(!r.rewrite(&mut packet(23, 0), || t), "from before the stream began");
+        // After a gap of ours (a switch) the run begins again, and so does the floor.
+        r.rebase(t);
+        assert_eq!(out(&mut r, 900, 50_000, t).0, 28);
+        assert!(!r.rewrite(&mut packet(27, 6000), || t), "from before the switch: 28 is taken");
+        assert_eq!(out(&mut r, 901, 53_000, t).0, 29);
     }
 
     #[test]
