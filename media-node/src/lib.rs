@@ -56,7 +56,13 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
             credential: cfg.turn_password.clone().unwrap_or_default(),
         })
         .collect();
-    let media = media::peer::MediaSettings { udp_ips, ports, public_ip: cfg.public_ip.clone(), ice_servers };
+    let media = media::peer::MediaSettings {
+        udp_ips,
+        ports,
+        public_ip: cfg.public_ip.clone(),
+        ice_servers,
+        slowlink_threshold: cfg.slowlink_threshold,
+    };
     let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
     Ok(Node { agent, drained })

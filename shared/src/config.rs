@@ -71,6 +71,9 @@ pub struct Config {
     /// Credentials for the TURN servers in `ice_servers`.
     pub turn_username: Option<String>,
     pub turn_password: Option<String>,
+    /// Packets lost in a second on one stream before its handle gets a `slowlink` event
+    /// (Janus's `slowlink_threshold`; 0, Janus's default, disables it).
+    pub slowlink_threshold: u32,
     /// `tracing` filter when RUST_LOG is not set.
     pub log: String,
     /// Ship Janus's sample room 1234 ("Demo Room") so the official demos work.
@@ -110,6 +113,7 @@ impl Default for Config {
             ice_servers: Vec::new(),
             turn_username: None,
             turn_password: None,
+            slowlink_threshold: 0,
             log: "info".into(),
             demo_room: true,
             rooms: Vec::new(),

@@ -25,6 +25,8 @@ pub enum Leg {
 pub struct Network {
     /// Lose one RTP packet in this many, on this leg.
     pub loss: Option<(Leg, u64)>,
+    /// Lose the retransmissions of a lost packet too (loss NACKs cannot repair).
+    pub persistent: bool,
     /// RTP packets lost.
     pub dropped: Arc<AtomicU64>,
     /// RTCP sender reports received.
@@ -43,6 +45,7 @@ pub fn register(registry: Registry, net: &Network) -> Registry {
     let lossy = Lossy {
         leg,
         nth,
+        persistent: net.persistent,
         dropped: net.dropped.clone(),
         sender_reports: net.sender_reports.clone(),
         count: 0,
@@ -56,6 +59,7 @@ pub fn register(registry: Registry, net: &Network) -> Registry {
 struct Lossy {
     leg: Leg,
     nth: u64,
+    persistent: bool,
     dropped: Arc<AtomicU64>,
     sender_reports: Arc<AtomicU64>,
     count: u64,
@@ -71,7 +75,7 @@ impl Lossy {
         let Packet::Rtp(p) = &msg.message.packet else { return false };
         let key = (p.header.ssrc, p.header.sequence_number);
         if self.seen.contains(&key) {
-            return false;
+            return self.persistent;
         }
         self.count += 1;
         if self.count % self.nth != 0 {

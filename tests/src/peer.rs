@@ -105,6 +105,8 @@ pub struct Offering {
     pub data: bool,
     /// One RTP packet in this many lost on the way out (a retransmission gets through).
     pub lose_every: Option<u64>,
+    /// With `lose_every`: retransmissions are lost too.
+    pub persistent_loss: bool,
 }
 
 /// Keeps a data channel's events drained; its receiver says whether it is open.
@@ -256,8 +258,9 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every } = what;
-        let net = Network { loss: lose_every.map(|n| (Leg::Send, n)), ..Network::default() };
+        let Offering { simulcast, data, lose_every, persistent_loss } = what;
+        let net =
+            Network { loss: lose_every.map(|n| (Leg::Send, n)), persistent: persistent_loss, ..Network::default() };
         let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false, &net).await;
         let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
@@ -501,7 +504,11 @@ impl TestSubscriber {
     /// [`TestSubscriber::answer`] for a subscriber whose network loses one RTP packet in
     /// `lose_every` on the way in (a retransmission gets through).
     pub async fn answer_losing(offer_sdp: &str, lose_every: Option<u64>) -> (Self, String) {
-        let net = Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() };
+        Self::answer_on(offer_sdp, Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() }).await
+    }
+
+    /// [`TestSubscriber::answer`] on a simulated network.
+    pub async fn answer_on(offer_sdp: &str, net: Network) -> (Self, String) {
         let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = loopback_pc(true, &net).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.set_remote_description(offer).await.expect("remote offer");
@@ -652,6 +659,17 @@ pub async fn subscribe_losing(
     streams: serde_json::Value,
     lose_every: Option<u64>,
 ) -> ((TestSubscriber, u64), serde_json::Value) {
+    let net = Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() };
+    subscribe_on(ws, sid, streams, net).await
+}
+
+/// [`subscribe_to_streams`] with a subscriber on a simulated network.
+pub async fn subscribe_on(
+    ws: &mut crate::WsClient,
+    sid: u64,
+    streams: serde_json::Value,
+    net: Network,
+) -> ((TestSubscriber, u64), serde_json::Value) {
     use serde_json::json;
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let h = att["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {att}"));
@@ -660,7 +678,7 @@ pub async fn subscribe_losing(
         .await;
     let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
     let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));
-    let (sub, answer) = TestSubscriber::answer_losing(offer, lose_every).await;
+    let (sub, answer) = TestSubscriber::answer_on(offer, net).await;
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "start"},
         "jsep": {"type": "answer", "sdp": answer}}))
         .await;

@@ -2,10 +2,13 @@
 //! publisher's network loses packets on the way in (the media node NACKs them and the
 //! publisher retransmits), the subscriber's loses others on the way out (the subscriber NACKs
 //! and the media node retransmits from its own buffer); the subscriber still gets every packet.
-//! It also hears RTCP sender reports for its streams.
+//! It also hears RTCP sender reports for its streams. Loss repair cannot mend makes Janus's
+//! slow-link events.
 
+use portunus_tests::lossy::{Leg, Network};
 use portunus_tests::peer::{
-    join_as_publisher, publish_offer_from, received_while_sending, subscribe_losing, Offering, TestPublisher,
+    join_as_publisher, publish_offer_from, received_while_sending, subscribe_losing, subscribe_on, Offering,
+    TestPublisher,
 };
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;
@@ -51,4 +54,71 @@ async fn packets_lost_on_either_side_of_the_sfu_are_repaired_and_sender_reports_
     assert!(srs >= 2, "sender reports for the subscriber's streams: {srs}");
     sub.close().await;
     publisher.close().await;
+}
+
+/// With `slowlink_threshold` set (Janus's default 0 leaves it off), loss that repair cannot
+/// mend makes slow links: a publisher losing packets on the way in gets the VideoRoom's
+/// `slow_link` with its bitrate cap, then the core `slowlink` (uplink false: media Janus
+/// receives); a subscriber losing packets on the way out gets a bare `slow_link`, then
+/// `slowlink` with uplink true (media Janus sends, as its receiver reports say).
+#[actix_web::test]
+async fn unrepaired_loss_over_the_threshold_makes_slow_link_events_like_janus() {
+    let mut cfg = portunus_tests::test_config();
+    cfg.slowlink_threshold = 3;
+    let server = TestServer::with(cfg);
+    let mut pws = WsClient::connect(&server.ws_url).await;
+    let psid = pws.create_session().await;
+    let (ph, feed) = join_as_publisher(&mut pws, psid, "lossy").await;
+    let offering = Offering { lose_every: Some(7), persistent_loss: true, ..Offering::default() };
+    let (mut publisher, answer) =
+        publish_offer_from(&mut pws, psid, ph, TestPublisher::offer_with(offering).await).await;
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
+
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let net = Network { loss: Some((Leg::Receive, 5)), persistent: true, ..Network::default() };
+    let ((mut sub, sh), _) = subscribe_on(&mut ws, sid, json!([{"feed": feed}]), net).await;
+    received_while_sending(&mut [&mut publisher], &mut sub, 3000).await;
+
+    let publisher_events = drain(&mut pws).await;
+    let (i, plugin) = find(&publisher_events, |m| m["plugindata"]["data"]["videoroom"] == "slow_link")
+        .unwrap_or_else(|| panic!("publisher slow_link: {publisher_events:?}"));
+    assert_eq!(plugin["sender"], ph);
+    assert_eq!(plugin["plugindata"]["data"]["current-bitrate"], 128000, "the demo room's cap: {plugin}");
+    let core = &publisher_events[i + 1];
+    assert_eq!(core["janus"], "slowlink", "the core event follows: {publisher_events:?}");
+    assert_eq!(core["sender"], ph);
+    assert_eq!(core["uplink"], false, "{core}");
+    assert!(core["lost"].as_u64().unwrap() >= 3, "{core}");
+    assert!(core["media"] == "audio" || core["media"] == "video", "{core}");
+    assert_eq!(core["mid"], if core["media"] == "audio" { "0" } else { "1" }, "{core}");
+
+    let subscriber_events = drain(&mut ws).await;
+    let (i, plugin) = find(&subscriber_events, |m| m["plugindata"]["data"]["videoroom"] == "slow_link")
+        .unwrap_or_else(|| panic!("subscriber slow_link: {subscriber_events:?}"));
+    assert_eq!(plugin["sender"], sh);
+    assert_eq!(plugin["plugindata"]["data"], json!({"videoroom": "slow_link"}), "{plugin}");
+    let core = &subscriber_events[i + 1];
+    assert_eq!(core["janus"], "slowlink", "{subscriber_events:?}");
+    assert_eq!(core["uplink"], true, "{core}");
+    assert!(core["lost"].as_u64().unwrap() >= 3, "{core}");
+    sub.close().await;
+    publisher.close().await;
+}
+
+/// Everything received on `ws` until it has been quiet for a moment.
+async fn drain(ws: &mut WsClient) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while let Some(m) = ws.try_recv(Duration::from_millis(200)).await {
+        out.push(m);
+    }
+    out
+}
+
+fn find(
+    events: &[serde_json::Value],
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Option<(usize, &serde_json::Value)> {
+    events.iter().enumerate().find(|(_, m)| pred(m))
 }

@@ -1,5 +1,6 @@
 //! An interceptor that lets the RTCP feedback an application acts on reach it: keyframe
-//! requests (PLI, FIR) and bitrate estimates (REMB). webrtc-rs 0.21 ends every interceptor chain
+//! requests (PLI, FIR) and bitrate estimates (REMB), and for a sender that watches its links,
+//! receiver reports. webrtc-rs 0.21 ends every interceptor chain
 //! with one that drops inbound RTCP unless an interceptor marked it for the application; an SFU
 //! must relay a subscriber's keyframe request to the publisher, a sender must answer one and may
 //! follow a bitrate cap, so these kinds are marked and everything else (receiver reports, NACKs,
@@ -9,6 +10,7 @@ use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInf
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -19,6 +21,18 @@ const SLOT: usize = 14_000;
 /// Adds the interceptor to a registry.
 pub fn register(registry: Registry) -> Registry {
     registry.with(Slot::from(SLOT), AppFeedback::default())
+}
+
+/// Adds the interceptor, receiver reports included, to a registry (whoever gets them must poll
+/// every local track's events).
+pub fn register_with_reports(registry: Registry) -> Registry {
+    registry.with(Slot::from(SLOT), AppFeedback { reports: true, ..AppFeedback::default() })
+}
+
+/// The cumulative packets lost that a receiver report gives for `ssrc`, if it is one.
+pub fn total_lost(packet: &dyn rtc::rtcp::Packet, ssrc: u32) -> Option<u32> {
+    let rr = packet.as_any().downcast_ref::<ReceiverReport>()?;
+    rr.reports.iter().find(|r| r.ssrc == ssrc).map(|r| r.total_lost)
 }
 
 /// Whether an RTCP packet asks for a keyframe.
@@ -34,6 +48,8 @@ pub fn bitrate_estimate(packet: &dyn rtc::rtcp::Packet) -> Option<f32> {
 
 #[derive(Default)]
 pub struct AppFeedback {
+    /// Let receiver reports through too.
+    reports: bool,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
@@ -47,7 +63,12 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            packets.retain(|p| is_keyframe_request(p.as_ref()) || bitrate_estimate(p.as_ref()).is_some());
+            let reports = self.reports;
+            packets.retain(|p| {
+                is_keyframe_request(p.as_ref())
+                    || bitrate_estimate(p.as_ref()).is_some()
+                    || (reports && p.as_any().is::<ReceiverReport>())
+            });
             if packets.is_empty() {
                 return Ok(());
             }

@@ -231,16 +231,44 @@ pub fn vp8_temporal_id(payload: &[u8]) -> Option<u8> {
     Some(payload.get(i)? >> 6)
 }
 
-/// Relays a subscriber's PLI/FIR on one stream to its (current) publisher, until the track is
-/// unbound.
-pub(super) async fn relay_keyframe_requests(
+/// Where a subscriber stream reports sustained loss (Janus's `slowlink`).
+pub(super) struct LossWatch {
+    /// Packets lost between two receiver reports that make a slow link (0: never).
+    pub threshold: u32,
+    pub mindex: usize,
+    pub kind: String,
+    /// The stream's SSRC, as the subscriber's reports name it.
+    pub ssrc: u32,
+    pub events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+/// Acts on a subscriber's RTCP about one stream until the track is unbound: PLI/FIR go to its
+/// (current) publisher; receiver reports whose cumulative loss grew by the threshold or more
+/// since the previous one (browsers report about every second) make a slow link, as Janus
+/// counts it.
+pub(super) async fn relay_feedback(
     track: Arc<TrackLocalStaticRTP>,
     publisher: watch::Receiver<KeyframeRequester>,
+    loss: LossWatch,
 ) {
+    let mut last_lost: Option<u32> = None;
     while let Some(ev) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
         if packets.iter().any(|p| super::feedback::is_keyframe_request(p.as_ref())) {
             publisher.borrow().request();
+        }
+        for total in packets.iter().filter_map(|p| super::feedback::total_lost(p.as_ref(), loss.ssrc)) {
+            let recently = last_lost.map_or(0, |before| total.saturating_sub(before));
+            last_lost = Some(total);
+            if loss.threshold > 0 && recently >= loss.threshold {
+                let ev = PeerEvent::SlowLink {
+                    mindex: Some(loss.mindex),
+                    kind: loss.kind.clone(),
+                    uplink: true,
+                    lost: recently,
+                };
+                let _ = loss.events.send(ev);
+            }
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct MediaSettings {
     pub public_ip: Option<String>,
     /// STUN/TURN servers peers may use (`stun:` / `turn:` URLs), with TURN credentials.
     pub ice_servers: Vec<IceServer>,
+    /// Packets lost in a second on a stream that make a `slowlink` (0: never, Janus's default).
+    pub slowlink_threshold: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +96,9 @@ pub enum PeerEvent {
     Receiving(String, bool),
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
+    /// Packets of a stream are being lost (`uplink`: those sent to a subscriber, at m-line
+    /// `mindex`; otherwise those a publisher sends us, of `kind`): Janus's `slowlink`.
+    SlowLink { mindex: Option<usize>, kind: String, uplink: bool, lost: u32 },
     /// A subscriber's simulcast stream at m-line `mindex` now relays this substream or temporal
     /// layer (Janus's `substream` / `temporal` events).
     Layer { mindex: usize, substream: Option<u8>, temporal: Option<u8> },
@@ -152,6 +157,8 @@ pub(super) struct PeerHandler {
     keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
     /// Periodic keyframe requests (the room's `fir_freq`).
     fir_freq: Option<Duration>,
+    /// Packets lost in a second that make a slow link (0: never).
+    slowlink_threshold: u32,
     /// The room's bitrate cap (bit/s), sent to a publisher as REMB (Janus's `bitrate`).
     bitrate: Option<u32>,
     /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
@@ -176,6 +183,7 @@ impl PeerHandler {
             data: None,
             keyframes: std::sync::Mutex::new(None),
             fir_freq: None,
+            slowlink_threshold: 0,
             bitrate: None,
             connected,
         }
@@ -249,6 +257,7 @@ impl PeerConnectionEventHandler for PeerHandler {
             layer_ssrcs: if video { self.layer_ssrcs.clone() } else { Arc::default() },
             silence: if video { self.silence.clone() } else { None },
             events: self.events.clone(),
+            slowlink_threshold: self.slowlink_threshold,
         };
         tokio::spawn(pump.run(track));
     }
@@ -315,11 +324,44 @@ struct Pump {
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
     silence: Option<watch::Sender<Silence>>,
     events: mpsc::UnboundedSender<PeerEvent>,
+    slowlink_threshold: u32,
+}
+
+/// Packets one incoming stream lost: sequence numbers skipped, less those that came late
+/// (repaired by a retransmission), as Janus counts expected minus received.
+#[derive(Clone, Copy, Default)]
+struct LossCount {
+    highest: Option<u16>,
+    lost: i64,
+}
+
+impl LossCount {
+    fn packet(&mut self, seq: u16) {
+        let Some(highest) = self.highest else {
+            self.highest = Some(seq);
+            return;
+        };
+        match seq.wrapping_sub(highest) as i16 {
+            d if d > 0 => {
+                self.lost += i64::from(d) - 1;
+                self.highest = Some(seq);
+            }
+            d if d < 0 => self.lost -= 1,
+            _ => {}
+        }
+    }
+
+    /// The count since the last call.
+    fn take(&mut self) -> u32 {
+        u32::try_from(std::mem::take(&mut self.lost).max(0)).unwrap_or(u32::MAX)
+    }
 }
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump { kind, feeds, rids, layer_ssrcs, silence, events } = self;
+        let Pump { kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold } = self;
+        let mut losses = [LossCount::default(); MAX_LAYERS];
+        let mut ticks = 0u32;
         // Layer of each SSRC seen (a simulcast track's layers share the track).
         let mut ssrc_layer: Vec<(u32, usize)> = Vec::new();
         let mut counts = [0u32; MAX_LAYERS];
@@ -352,6 +394,14 @@ impl Pump {
                         }
                     }
                     counts = [0; MAX_LAYERS];
+                    ticks += 1;
+                    if TICK * ticks >= Duration::from_secs(1) {
+                        ticks = 0;
+                        let lost: u32 = losses.iter_mut().map(LossCount::take).sum();
+                        if slowlink_threshold > 0 && lost >= slowlink_threshold {
+                            let _ = events.send(PeerEvent::SlowLink { mindex: None, kind: kind.clone(), uplink: false, lost });
+                        }
+                    }
                     continue;
                 }
             };
@@ -367,6 +417,7 @@ impl Pump {
                     let ssrc = packet.header.ssrc;
                     let layer = ssrc_layer.iter().find(|(s, _)| *s == ssrc).map_or(0, |(_, l)| *l);
                     counts[layer] += 1;
+                    losses[layer].packet(packet.header.sequence_number);
                     strip_extensions(&mut packet);
                     if !receiving {
                         receiving = true;
@@ -435,7 +486,7 @@ fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registr
             let registry = Registry::new()
                 .with(Slot::NackResponder, NackResponderBuilder::new().build())
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
-            Ok(super::feedback::register(registry))
+            Ok(super::feedback::register_with_reports(registry))
         }
     }
 }
@@ -545,6 +596,7 @@ impl PublisherPeer {
             data: Some(data.clone()),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
+            slowlink_threshold: settings.slowlink_threshold,
             bitrate,
             connected: watch::channel(false).0,
         });

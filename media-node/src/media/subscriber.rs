@@ -3,7 +3,7 @@
 //! changes.
 
 use super::data::{DataControl, DEFAULT_LABEL};
-use super::forward::{forward, relay_keyframe_requests, Control, Gate, LayerTarget, Origin, Stream};
+use super::forward::{forward, relay_feedback, Control, Gate, LayerTarget, LossWatch, Origin, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
@@ -66,8 +66,9 @@ pub struct SubscriberPeer {
     data: std::sync::Mutex<Option<mpsc::UnboundedSender<DataControl>>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
-    /// Where its streams report layer changes.
+    /// Where its streams report layer changes and slow links.
     events: mpsc::UnboundedSender<PeerEvent>,
+    slowlink_threshold: u32,
 }
 
 /// What the room can change about one subscriber stream.
@@ -106,6 +107,7 @@ impl SubscriberPeer {
             data: std::sync::Mutex::new(None),
             public_ip: settings.public_ip.clone(),
             events,
+            slowlink_threshold: settings.slowlink_threshold,
         };
         peer.add_streams(sources).await?;
         peer.add_data(data).await?;
@@ -184,9 +186,14 @@ impl SubscriberPeer {
                 muted: src.origin.muted.clone(),
             };
             let (keyframes, keyframes_rx) = watch::channel(src.origin.keyframes.clone());
-            if src.kind == "video" {
-                tokio::spawn(relay_keyframe_requests(track.clone(), keyframes_rx));
-            }
+            let loss = LossWatch {
+                threshold: self.slowlink_threshold,
+                mindex: src.mindex,
+                kind: src.kind.clone(),
+                ssrc,
+                events: self.events.clone(),
+            };
+            tokio::spawn(relay_feedback(track.clone(), keyframes_rx, loss));
             let (control, control_rx) = mpsc::unbounded_channel();
             let vp8 = src.kind == "video" && src.codec == "vp8";
             let stream = Stream {

@@ -480,6 +480,13 @@ impl Handler<PeerNotice> for RoomActor {
                     self.outbox.core_event(session, ev);
                 }
             }
+            PeerEvent::SlowLink { mindex, kind, uplink, lost } => {
+                let Some((mid, out)) = self.state.slow_link(m.who, mindex, &kind) else { return };
+                // The plugin hears of it first and tells its handle, then the core (Janus's order).
+                self.publish(out, false, ctx);
+                let ev = Event::Slowlink { session_id: session, sender: handle, mid, media: kind, uplink, lost };
+                self.outbox.core_event(session, ev);
+            }
             PeerEvent::Layer { mindex, substream, temporal } => {
                 let out = self.state.layer_changed(m.who, mindex, substream, temporal);
                 self.publish(out, false, ctx);

@@ -475,6 +475,20 @@ impl RoomState {
     }
 
     /// What `who` publishes, if anything.
+    /// A stream of `who` is losing packets: its mid (for the core `slowlink`) and the VideoRoom's
+    /// `slow_link` event — a publisher's with its bitrate cap, a subscriber's bare, as Janus.
+    /// `mindex`: the subscriber's m-line; a publisher's stream is known by `kind`.
+    pub fn slow_link(&mut self, who: Who, mindex: Option<usize>, kind: &str) -> Option<(String, Outcome)> {
+        let (mid, ev) = match mindex {
+            None => {
+                let mid = self.publication(who)?.mid_of(kind)?.to_owned();
+                (mid, serde_json::json!({"videoroom": "slow_link", "current-bitrate": self.config.bitrate}))
+            }
+            Some(i) => (self.subscription_mid(who, i)?, serde_json::json!({"videoroom": "slow_link"})),
+        };
+        Some((mid, Outcome::default().notice(who, None, ev)))
+    }
+
     pub fn publication(&self, who: Who) -> Option<&Published> {
         match self.slots.get(&who) {
             Some(Slot::Publisher(pid)) => self.participants.get(pid).and_then(|p| p.published.as_ref()),

@@ -197,6 +197,16 @@ pub enum Event {
     Timeout {
         session_id: SessionId,
     },
+    /// Packets of one stream are being lost (`uplink`: media Janus sends, as the peer reports
+    /// it; otherwise media Janus receives); `lost` in the last second.
+    Slowlink {
+        session_id: SessionId,
+        sender: HandleId,
+        mid: String,
+        media: String,
+        uplink: bool,
+        lost: u32,
+    },
 }
 
 impl Event {

@@ -515,6 +515,11 @@ impl RoomState {
         Outcome::default().notice(who, None, ev)
     }
 
+    /// The mid of a subscriber's m-line.
+    pub(super) fn subscription_mid(&self, who: Who, mindex: usize) -> Option<String> {
+        self.subscriptions.get(&who)?.streams.get(mindex).map(|s| s.mid.clone())
+    }
+
     /// Subscribing failed: the request gets the error and the handle is in no room.
     pub fn subscribe_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
         self.subscriptions.remove(&who);
