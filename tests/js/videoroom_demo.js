@@ -70,8 +70,12 @@ async function main() {
       await sleep(1500);
       const lowWidth = await page.evaluate(() => document.querySelector('#videoremote1 video').videoWidth);
       const f0 = await framesDecoded(page);
-      await sleep(1500);
-      const f1 = await framesDecoded(page);
+      // Decoding goes on (on a loaded two-core machine a frame may take a while).
+      let f1 = f0;
+      for (let i = 0; i < 20 && f1 <= f0; i++) {
+        await sleep(500);
+        f1 = await framesDecoded(page);
+      }
       const lowLayer = await layer();
       // Then the highest ("SL 2"): bigger frames once the browser sends that layer.
       await page.click('#sl1-2');

@@ -570,7 +570,7 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
 /// publisher's streams as new m-lines with a new offer, answered with `start`, and its media
 /// flows on them; `unsubscribe` makes the other publisher's m-lines inactive.
 #[actix_web::test]
-async fn a_subscriber_adds_and_drops_publishers_on_one_peer_connection() {
+async fn a_subscriber_adds_drops_and_readds_publishers_on_one_peer_connection() {
     let server = TestServer::start();
     let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
     let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
@@ -611,6 +611,16 @@ async fn a_subscriber_adds_and_drops_publishers_on_one_peer_connection() {
     video(&mut a, &mut b, &mut sub).await; // drains what was in flight
     let got = video(&mut a, &mut b, &mut sub).await;
     assert!(!got.is_empty() && got.iter().all(|f| *f == 0xbb), "only bob's video now: {got:?}");
+    // Subscribing to alice again takes her inactive m-lines back (as Janus): still four.
+    let updated =
+        renegotiate(&mut ws, &sub, sid, hs, json!({"request": "subscribe", "streams": [{"feed": alice}]})).await;
+    let streams = updated["plugindata"]["data"]["streams"].as_array().unwrap().clone();
+    assert_eq!(streams.len(), 4, "{updated}");
+    assert_eq!((streams[0]["active"].as_bool(), streams[0]["feed_id"].as_u64()), (Some(true), Some(alice)));
+    assert_eq!(updated["jsep"]["sdp"].as_str().unwrap().matches("m=").count(), 4, "{updated}");
+    video(&mut a, &mut b, &mut sub).await;
+    let got = video(&mut a, &mut b, &mut sub).await;
+    assert!(got.contains(&0x55) && got.contains(&0xbb), "both publishers' video again: {got:?}");
     sub.close().await;
     a.close().await;
     b.close().await;
@@ -699,4 +709,51 @@ async fn publishers_are_told_the_rooms_bitrate_cap() {
     // REMB carries an 18-bit mantissa and an exponent: exact for 128000.
     assert_eq!(publisher.bitrate_cap(), Some(128_000));
     publisher.close().await;
+}
+
+/// A `subscribe` while the subscriber has not answered its offer yet gets `updating` (Janus:
+/// "clients should never expect an offer any time they request one"); its offer follows the
+/// answer, as `updated` without a transaction, and both publishers' video then arrives.
+#[actix_web::test]
+async fn a_change_before_the_answer_is_offered_after_it() {
+    let server = TestServer::start();
+    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
+    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
+    b.fill = 0xbb;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hs = ws.attach(sid).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": alice}]}}))
+        .await;
+    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == hs).await;
+    let (mut sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().unwrap()).await;
+
+    let (ack, _) = ws
+        .call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+            "body": {"request": "subscribe", "streams": [{"feed": bob}]}}))
+        .await;
+    let updating = ws.expect_skipping_core("updating", |m| m["sender"] == hs).await;
+    assert_eq!(updating["transaction"], ack["transaction"], "{updating}");
+    assert_eq!(updating["plugindata"]["data"], json!({"videoroom": "updating", "room": 1234}));
+    assert!(updating.get("jsep").is_none(), "{updating}");
+
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["plugindata"]["data"]["started"] == "ok").await;
+    let updated = ws.expect_skipping_core("updated", |m| m["plugindata"]["data"]["videoroom"] == "updated").await;
+    assert!(updated.get("transaction").is_none(), "nobody's request: {updated}");
+    assert_eq!(updated["plugindata"]["data"]["streams"].as_array().map(Vec::len), Some(4), "{updated}");
+    let answer = sub.reanswer(updated["jsep"]["sdp"].as_str().expect("the postponed offer")).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["plugindata"]["data"]["started"] == "ok").await;
+    let got = received_while_sending(&mut [&mut a, &mut b], &mut sub, 1000).await;
+    let fills: Vec<u8> = got.iter().filter(|(k, _)| k == "video").map(|(_, p)| p.payload[4]).collect();
+    assert!(fills.contains(&0x55) && fills.contains(&0xbb), "both publishers' video: {fills:?}");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
 }

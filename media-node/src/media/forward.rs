@@ -279,8 +279,9 @@ pub enum Control {
     Switch(Origin),
     /// Other simulcast layers (`configure` `substream` / `temporal` / `fallback`).
     Target(LayerTarget),
-    /// The m-line went inactive (`unsubscribe`): stop.
-    Stop,
+    /// The m-line went inactive (`unsubscribe`): send nothing until a `Switch` gives it a new
+    /// source (a later `subscribe` reuses it, as Janus does), its sequence still continuing.
+    Detach,
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
@@ -418,7 +419,8 @@ pub(super) async fn forward(
     let first = choose_layer(&target, origin.layers.len(), &now_silent(&silence), Instant::now()).0;
     let mut layers =
         Layers { current: first.unwrap_or(0), pending: None, recheck: None, announced: None, temporal: None };
-    let Some(mut packets) = origin.subscribe(layers.current) else { return };
+    // None while detached (an inactive m-line, or its publisher gone).
+    let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut waiting = vp8;
     let mut asked = false;
@@ -428,9 +430,18 @@ pub(super) async fn forward(
         let pending = layers.pending.as_mut().map(|(_, rx)| rx);
         let next = tokio::select! {
             biased;
-            Some(c) = control.recv() => {
+            c = control.recv() => {
+                // The subscriber is gone when its controls are.
+                let Some(c) = c else { return };
                 match c {
-                    Control::Stop => return,
+                    Control::Detach => {
+                        packets = None;
+                        layers.pending = None;
+                        silence = None;
+                        if !sequence.in_gap() {
+                            sequence.rebase(Instant::now());
+                        }
+                    }
                     Control::Target(t) => {
                         // A target already met is announced again (Janus confirms it at once).
                         if t.substream == layers.current {
@@ -444,8 +455,7 @@ pub(super) async fn forward(
                         gate.follow(origin.muted.clone());
                         let first = choose_layer(&target, origin.layers.len(), &now_silent(&silence), Instant::now()).0;
                         layers = Layers { current: first.unwrap_or(0), pending: None, recheck: None, announced: None, temporal: None };
-                        let Some(p) = origin.subscribe(layers.current) else { return };
-                        packets = p;
+                        packets = origin.subscribe(layers.current);
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
                         waiting = vp8;
                         asked = false;
@@ -477,7 +487,12 @@ pub(super) async fn forward(
                     None => std::future::pending().await,
                 }
             } => Next::Pending(r),
-            r = packets.recv() => Next::Current(r),
+            r = async {
+                match packets.as_mut() {
+                    Some(p) => p.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Next::Current(r),
         };
         let received = match next {
             Next::Reconsider => {
@@ -491,7 +506,7 @@ pub(super) async fn forward(
                     continue;
                 }
                 let Some((layer, rx)) = layers.pending.take() else { continue };
-                packets = rx;
+                packets = Some(rx);
                 layers.current = layer;
                 keyframes.send_replace(origin.keyframes.for_layer(layer));
                 waiting = false;
@@ -517,7 +532,15 @@ pub(super) async fn forward(
                 sequence.rebase(Instant::now());
                 continue;
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Err(broadcast::error::RecvError::Closed) => {
+                // The publisher left: idle until the room makes this m-line inactive or reuses it.
+                packets = None;
+                layers.pending = None;
+                if !sequence.in_gap() {
+                    sequence.rebase(Instant::now());
+                }
+                continue;
+            }
         };
         let payload_type = match gate.verdict() {
             Verdict::NoAnswer => continue,

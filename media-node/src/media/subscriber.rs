@@ -153,10 +153,20 @@ impl SubscriberPeer {
         }
     }
 
-    /// Appends one sendonly m-line per source, each with its forwarding task.
+    /// Appends one sendonly m-line per source, each with its forwarding task; a source for an
+    /// existing (inactive) m-line takes it over instead, its track and sequence continuing.
     async fn add_streams(&self, sources: Vec<Source>) -> Result<(), String> {
         let mut added = Vec::new();
+        let mut reused = Vec::new();
         for src in sources {
+            let existing = self.with_stream(src.mindex, |c| (c.sender, c.control.clone(), c.send.clone()));
+            if let Some((sender, control, send)) = existing {
+                let _ = control.send(Control::Target(src.target));
+                let _ = control.send(Control::Switch(src.origin));
+                send.send_replace(true);
+                reused.push(sender);
+                continue;
+            }
             let codec =
                 rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
             let clock_rate = codec.clock_rate;
@@ -210,7 +220,7 @@ impl SubscriberPeer {
             added.push(StreamControl { mindex: src.mindex, sender: sender.id(), payload_type, control, send });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
-        let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).collect();
+        let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).chain(reused).collect();
         set_directions(&self.pc, &new, RTCRtpTransceiverDirection::Sendonly).await?;
         self.streams.lock().map_err(|_| "streams poisoned")?.extend(added);
         Ok(())
@@ -253,19 +263,21 @@ impl SubscriberPeer {
         added: Vec<Source>,
         data: Vec<DataSource>,
     ) -> Result<String, String> {
+        // Added first: a stream added and made inactive while an offer was unanswered (the
+        // room batches such changes) ends up inactive.
+        self.add_streams(added).await?;
+        self.add_data(data).await?;
         let senders: Vec<RTCRtpSenderId> = {
             let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
             let mut senders = Vec::new();
             for s in streams.iter().filter(|s| inactive.contains(&s.mindex)) {
                 // Its source may well go on (an `unsubscribe`): nothing more to send here.
-                let _ = s.control.send(Control::Stop);
+                let _ = s.control.send(Control::Detach);
                 senders.push(s.sender);
             }
             senders
         };
         set_directions(&self.pc, &senders, RTCRtpTransceiverDirection::Inactive).await?;
-        self.add_streams(added).await?;
-        self.add_data(data).await?;
         let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;

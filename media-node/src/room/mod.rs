@@ -559,12 +559,14 @@ impl Handler<Renegotiated> for RoomActor {
             (Ok(sdp), txn) => self.state.renegotiated(m.who, txn.as_deref(), offer(sdp)),
             (Err(e), Some(txn)) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed");
+                self.state.renegotiation_failed(m.who);
                 let err = VideoRoomError::new(VideoRoomCode::UnknownError, format!("Error renegotiating: {e}"));
                 Outcome::default().with_error(m.who, &txn, &err)
             }
             // Nobody asked (a publisher went): its streams stay inactive here; nothing to answer.
             (Err(e), None) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed");
+                self.state.renegotiation_failed(m.who);
                 return;
             }
         };

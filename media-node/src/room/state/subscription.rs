@@ -134,6 +134,44 @@ pub(super) struct Subscription {
     pub(super) streams: Vec<SubStream>,
     /// Joined with the deprecated `feed`: answered with `id`, `display`, `warning`.
     pub(super) legacy: Option<ParticipantId>,
+    /// An offer went out and its answer has not come back: a new one must wait (Janus's
+    /// `answered` flag).
+    awaiting_answer: bool,
+    /// Changes made meanwhile, offered together once the answer comes (Janus's
+    /// `pending_offer`): m-lines to make inactive and streams to add.
+    deferred: Option<(Vec<usize>, Vec<SubStream>)>,
+}
+
+impl Subscription {
+    /// Offers these changes now, or (an offer being unanswered) after its answer; a request
+    /// that asked (`txn`) is then told `updating`, as Janus: "clients should never expect an
+    /// offer any time they request one".
+    fn renegotiate(
+        &mut self,
+        who: Who,
+        room: u64,
+        txn: Option<&str>,
+        inactive: Vec<usize>,
+        added: Vec<SubStream>,
+        out: &mut Outcome,
+    ) {
+        if !self.awaiting_answer {
+            self.awaiting_answer = true;
+            out.media.push(MediaAction::Renegotiate { who, transaction: txn.map(str::to_owned), inactive, added });
+            return;
+        }
+        let (pending_inactive, pending_added) = self.deferred.get_or_insert_with(Default::default);
+        // Taken again since: it only changes source (the PeerConnection adds before it
+        // deactivates, so the reverse order needs nothing).
+        pending_inactive.retain(|m| !added.iter().any(|a| a.mindex == *m));
+        pending_inactive.extend(inactive);
+        pending_added.retain(|a| !added.iter().any(|x| x.mindex == a.mindex));
+        pending_added.extend(added);
+        if let Some(txn) = txn {
+            let ev = serde_json::json!({"videoroom": "updating", "room": room});
+            out.notices.push(super::Notice { to: who, transaction: Some(txn.to_owned()), data: ev, jsep: None });
+        }
+    }
 }
 
 impl RoomState {
@@ -191,7 +229,8 @@ impl RoomState {
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed);
-        self.subscriptions.insert(who, Subscription { streams: streams.clone(), legacy });
+        let sub = Subscription { streams: streams.clone(), legacy, awaiting_answer: true, deferred: None };
+        self.subscriptions.insert(who, sub);
         let mut out = Outcome::default();
         out.membership.push(Membership::Joined(who));
         out.media.push(MediaAction::Subscribe { who, transaction: txn.to_owned(), streams });
@@ -223,6 +262,7 @@ impl RoomState {
     /// The streams of publisher `feed_who` stopped: each subscriber receiving any of them gets
     /// them marked inactive and a new offer (then `updated`, as Janus with `autoupdate`).
     pub(super) fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
+        let room = self.config.room.0;
         for (&who, sub) in self.subscriptions.iter_mut() {
             let mut inactive = Vec::new();
             for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who && s.kind != "data") {
@@ -234,7 +274,7 @@ impl RoomState {
                 s.sources.retain(|(_, w)| *w != feed_who);
             }
             if !inactive.is_empty() {
-                out.media.push(MediaAction::Renegotiate { who, transaction: None, inactive, added: Vec::new() });
+                sub.renegotiate(who, room, None, inactive, Vec::new(), out);
             }
         }
     }
@@ -308,8 +348,9 @@ impl RoomState {
         Ok(out)
     }
 
-    /// `subscribe`, `unsubscribe`, `update`: streams made inactive and streams added (always as
-    /// new m-lines: Janus would reuse an inactive m-line of the same kind), then one new offer.
+    /// `subscribe`, `unsubscribe`, `update`: streams made inactive and streams added (on an
+    /// inactive m-line of the same kind and codec when there is one, as Janus; else a new one),
+    /// then one new offer.
     /// Subscriptions are checked before anything changes; with no change, `updated` without an
     /// offer.
     pub(super) fn update_subscription(&mut self, who: Who, txn: &str, upd: Update) -> Result<Outcome, VideoRoomError> {
@@ -366,12 +407,16 @@ impl RoomState {
                 }
                 continue;
             }
-            let mindex = sub.streams.len();
+            let codec = s.codec.clone().unwrap_or_default();
+            // An inactive m-line of the same kind and codec is taken over (Janus reuses them, so
+            // a subscription's SDP does not grow with every change); else a new one.
+            let reuse = sub.streams.iter().position(|x| !x.active && x.kind == s.kind && x.codec == codec);
+            let mindex = reuse.unwrap_or(sub.streams.len());
             let stream = SubStream {
                 mindex,
-                mid: mindex.to_string(),
+                mid: reuse.map_or_else(|| mindex.to_string(), |i| sub.streams[i].mid.clone()),
                 kind: s.kind.clone(),
-                codec: s.codec.clone().unwrap_or_default(),
+                codec,
                 feed,
                 feed_who,
                 feed_mid: s.mid.clone(),
@@ -381,7 +426,14 @@ impl RoomState {
                 simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&layers)),
                 sources: Vec::new(),
             };
-            sub.streams.push(stream.clone());
+            match reuse {
+                Some(i) => {
+                    sub.streams[i] = stream.clone();
+                    // Made inactive by this same request, and taken again: it just changes source.
+                    inactive.retain(|m| *m != i);
+                }
+                None => sub.streams.push(stream.clone()),
+            }
             added.push(stream);
         }
         let mut out = Outcome::default();
@@ -413,7 +465,7 @@ impl RoomState {
                 serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
             ));
         }
-        out.media.push(MediaAction::Renegotiate { who, transaction: Some(txn.to_owned()), inactive, added });
+        sub.renegotiate(who, self.config.room.0, Some(txn), inactive, added, &mut out);
         Ok(out)
     }
 
@@ -531,10 +583,26 @@ impl RoomState {
 
     /// The subscriber's answer is applied: `started`.
     pub fn started(&mut self, who: Who, txn: &str) -> Outcome {
-        Outcome::default().notice(
+        let room = self.config.room.0;
+        let mut out = Outcome::default().notice(
             who,
             Some(txn),
-            serde_json::json!({"videoroom": "event", "room": self.config.room.0, "started": "ok"}),
-        )
+            serde_json::json!({"videoroom": "event", "room": room, "started": "ok"}),
+        );
+        // Changes that waited for this answer are offered now (`updated` without a transaction).
+        if let Some(sub) = self.subscriptions.get_mut(&who) {
+            sub.awaiting_answer = false;
+            if let Some((inactive, added)) = sub.deferred.take() {
+                sub.renegotiate(who, room, None, inactive, added, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A renegotiation failed: no offer is outstanding.
+    pub fn renegotiation_failed(&mut self, who: Who) {
+        if let Some(sub) = self.subscriptions.get_mut(&who) {
+            sub.awaiting_answer = false;
+        }
     }
 }

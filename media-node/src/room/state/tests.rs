@@ -203,6 +203,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     let mut r = alice_publishing();
     let bob = bob_publishing(&mut r);
     r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    r.started(who(2), "st");
     let update = |subscribe: Vec<SubscribeStream>, unsubscribe: Vec<UnsubscribeStream>| {
         Ok(AsyncRequest::Update(Update { subscribe, unsubscribe }))
     };
@@ -224,6 +225,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
     assert_eq!(up.notices[0].data["streams"].as_array().unwrap().len(), 4);
     assert_eq!(up.notices[0].data["streams"][3]["feed_id"], bob);
+    r.started(who(2), "st");
     // Unsubscribing alice's feed makes her m-lines inactive.
     let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId(101)), mid: None, sub_mid: None };
     let o = r.on_async(who(2), "v", AsyncName::Unsubscribe, update(vec![], vec![unsub_alice]), None);
@@ -232,6 +234,26 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         "{:?}",
         o.media
     );
+    r.renegotiated(who(2), Some("v"), Jsep::offer("v=0\r\n".into()));
+    r.started(who(2), "st");
+    // Subscribing to her again takes her old (inactive) m-lines back instead of adding two.
+    let o = r.on_async(
+        who(2),
+        "r",
+        AsyncName::Subscribe,
+        update(vec![SubscribeStream { feed: ParticipantId(101), mid: None, layers: Default::default() }], vec![]),
+        None,
+    );
+    let [MediaAction::Renegotiate { inactive, added, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
+    assert!(inactive.is_empty());
+    assert_eq!(
+        added.iter().map(|s| (s.mindex, s.mid.as_str(), s.feed.0)).collect::<Vec<_>>(),
+        vec![(0, "0", 101), (1, "1", 101)]
+    );
+    let up = r.renegotiated(who(2), Some("r"), Jsep::offer("v=0\r\n".into()));
+    let streams = up.notices[0].data["streams"].as_array().unwrap().clone();
+    assert_eq!(streams.len(), 4, "no new m-lines: {streams:?}");
+    assert!(streams.iter().all(|s| s["active"] == true), "{streams:?}");
     // Nothing to change: `updated` without an offer.
     let none = UnsubscribeStream { feed: None, mid: None, sub_mid: Some("9".into()) };
     let o = r.on_async(who(2), "w", AsyncName::Unsubscribe, update(vec![], vec![none]), None);
@@ -255,6 +277,7 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
     let offer_jsep = Jsep::offer("v=0\r\n".into());
     let attached = r.subscribed(who(2), "s", offer_jsep.clone());
     assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
+    r.started(who(2), "st");
     // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
     let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
     let renegotiate = MediaAction::Renegotiate { who: who(2), transaction: None, inactive: vec![0, 1], added: vec![] };
@@ -419,4 +442,55 @@ fn allowed_actions_edit_the_list() {
     assert!(r.allowed(None, AllowedAction::Disable, None).unwrap().get("allowed").is_none());
     let rm = vec!["a".to_string()];
     assert_eq!(r.allowed(None, AllowedAction::Remove, Some(&rm)).unwrap()["allowed"], json!(["b"]));
+}
+
+#[test]
+fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_offer() {
+    use shared::janus::videoroom::SubscribeStream;
+    let mut r = alice_publishing();
+    let bob = bob_publishing(&mut r);
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    r.subscribed(who(2), "s", Jsep::offer("v=0\r\n".into()));
+    // No answer yet: `subscribe` changes the subscription but its offer waits (`updating`).
+    let sub_bob = SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default() };
+    let o = r.on_async(
+        who(2),
+        "u",
+        AsyncName::Subscribe,
+        Ok(AsyncRequest::Update(Update { subscribe: vec![sub_bob], unsubscribe: vec![] })),
+        None,
+    );
+    assert_eq!(o.notices[0].data, json!({"videoroom": "updating", "room": 5}));
+    assert_eq!(o.notices[0].transaction.as_deref(), Some("u"));
+    assert!(o.media.is_empty(), "{:?}", o.media);
+    // A publisher leaving meanwhile waits too.
+    let u = r.on_async(who(1), "x", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+    assert!(!u.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", u.media);
+    // The answer comes: `started`, then one offer with both changes, answering nobody.
+    let st = r.started(who(2), "st");
+    assert_eq!(st.notices[0].data["started"], "ok");
+    let [MediaAction::Renegotiate { transaction: None, inactive, added, .. }] = &st.media[..] else {
+        panic!("{:?}", st.media)
+    };
+    assert_eq!(inactive, &vec![0, 1]);
+    assert_eq!(added.iter().map(|a| a.mindex).collect::<Vec<_>>(), vec![2, 3]);
+    let up = r.renegotiated(who(2), None, Jsep::offer("v=0\r\n".into()));
+    assert_eq!(up.notices[0].data["videoroom"], "updated");
+    assert_eq!(up.notices[0].transaction, None);
+    // Still unanswered: the next change waits again.
+    let o = r.on_async(
+        who(2),
+        "w",
+        AsyncName::Unsubscribe,
+        Ok(AsyncRequest::Update(Update {
+            subscribe: vec![],
+            unsubscribe: vec![shared::janus::videoroom::UnsubscribeStream {
+                feed: Some(ParticipantId(bob)),
+                mid: None,
+                sub_mid: None,
+            }],
+        })),
+        None,
+    );
+    assert_eq!(o.notices[0].data["videoroom"], "updating");
 }
