@@ -757,3 +757,43 @@ async fn a_change_before_the_answer_is_offered_after_it() {
     a.close().await;
     b.close().await;
 }
+
+/// `configure` with `restart: true` (janus.js's `iceRestart`, after a network change) is
+/// answered with `configured` and an offer with new ICE credentials, marked `restart`; once
+/// answered, media flows over the restarted connection.
+#[actix_web::test]
+async fn a_subscriber_restarts_ice_with_configure() {
+    let server = TestServer::start();
+    let Publishing { ws: _pws, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let ((mut sub, hs), attached) =
+        portunus_tests::peer::subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+    let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:")).map(str::to_owned);
+    let before = ufrag(attached["jsep"]["sdp"].as_str().unwrap()).expect("an ICE ufrag");
+    let got = received_while_sending(&mut [&mut publisher], &mut sub, 500).await;
+    assert!(got.iter().any(|(k, _)| k == "video"), "video before the restart");
+
+    let (ack, _) = ws
+        .call(json!({"janus": "message", "session_id": sid, "handle_id": hs,
+            "body": {"request": "configure", "restart": true}}))
+        .await;
+    let configured = ws.expect_skipping_core("configured", |m| m["sender"] == hs).await;
+    assert_eq!(configured["transaction"], ack["transaction"], "{configured}");
+    assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
+    assert_eq!(configured["jsep"]["type"], "offer", "{configured}");
+    assert_eq!(configured["jsep"]["restart"], true, "{configured}");
+    let offer = configured["jsep"]["sdp"].as_str().unwrap();
+    assert_ne!(ufrag(offer).as_deref(), Some(before.as_str()), "new ICE credentials");
+    assert!(offer.contains("a=candidate:"), "candidates included (half-trickle)");
+    let answer = sub.reanswer(offer).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["plugindata"]["data"]["started"] == "ok").await;
+    received_while_sending(&mut [&mut publisher], &mut sub, 1000).await;
+    let got = received_while_sending(&mut [&mut publisher], &mut sub, 500).await;
+    assert!(got.iter().filter(|(k, _)| k == "video").count() > 20, "video after the restart");
+    sub.close().await;
+    publisher.close().await;
+}

@@ -9,6 +9,7 @@ use super::peer::{
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
@@ -66,6 +67,9 @@ pub struct SubscriberPeer {
     data: std::sync::Mutex<Option<mpsc::UnboundedSender<DataControl>>>,
     /// Announced instead of the bound addresses in offers (1:1 NAT).
     public_ip: Option<String>,
+    /// Signals ICE gathering complete, for an ICE restart's offer.
+    gathered: tokio::sync::Mutex<mpsc::Receiver<()>>,
+    settings: MediaSettings,
     /// Where its streams report layer changes and slow links.
     events: mpsc::UnboundedSender<PeerEvent>,
     slowlink_threshold: u32,
@@ -98,7 +102,7 @@ impl SubscriberPeer {
         let handler = Arc::new(PeerHandler::sending(gathered, events.clone(), connected_tx));
         let pc = build_pc(settings, Direction::Send, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
-        let peer = Self {
+        let mut peer = Self {
             pc,
             paused,
             paused_rx,
@@ -106,6 +110,8 @@ impl SubscriberPeer {
             streams: std::sync::Mutex::new(Vec::new()),
             data: std::sync::Mutex::new(None),
             public_ip: settings.public_ip.clone(),
+            gathered: tokio::sync::Mutex::new(mpsc::channel(1).1),
+            settings: settings.clone(),
             events,
             slowlink_threshold: settings.slowlink_threshold,
         };
@@ -114,6 +120,7 @@ impl SubscriberPeer {
         let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         peer.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
+        peer.gathered = tokio::sync::Mutex::new(gather_done);
         Ok((peer, sdp))
     }
 
@@ -262,6 +269,7 @@ impl SubscriberPeer {
         inactive: &[usize],
         added: Vec<Source>,
         data: Vec<DataSource>,
+        restart: bool,
     ) -> Result<String, String> {
         // Added first: a stream added and made inactive while an offer was unanswered (the
         // room batches such changes) ends up inactive.
@@ -278,6 +286,16 @@ impl SubscriberPeer {
             senders
         };
         set_directions(&self.pc, &senders, RTCRtpTransceiverDirection::Inactive).await?;
+        if restart {
+            // New ICE credentials: gathering starts over, and the offer waits for it
+            // (half-trickle, as every offer here).
+            let mut gathered = self.gathered.lock().await;
+            while gathered.try_recv().is_ok() {}
+            let options = RTCOfferOptions { ice_restart: true, ..Default::default() };
+            let offer = self.pc.create_offer(Some(options)).await.map_err(|e| media_error("offer", e))?;
+            self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+            return local_sdp_when_gathered(&self.settings, &self.pc, &mut gathered).await;
+        }
         let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;

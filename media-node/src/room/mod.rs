@@ -179,7 +179,7 @@ impl RoomActor {
                         me.do_send(Started { who, transaction, result });
                     });
                 }
-                MediaAction::Renegotiate { who, transaction, inactive, added } => {
+                MediaAction::Renegotiate { who, transaction, inactive, added, restart } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
                     let Some((sources, data)) = self.sources_for(&added) else {
                         let result = Err("a feed is not publishing".to_owned());
@@ -188,7 +188,7 @@ impl RoomActor {
                     };
                     let me = ctx.address();
                     actix::spawn(async move {
-                        let result = peer.renegotiate(&inactive, sources, data).await;
+                        let result = peer.renegotiate(&inactive, sources, data, restart).await;
                         me.do_send(Renegotiated { who, transaction, result });
                     });
                 }

@@ -52,7 +52,8 @@ pub enum MediaAction {
     /// Offer this subscriber again, its streams at `inactive` (m-line indexes) made inactive
     /// (their publisher went, or it unsubscribed) and `added` appended as new m-lines; report
     /// back with [`RoomState::renegotiated`]. `transaction`: the request that asked, if any.
-    Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream> },
+    /// `restart`: with new ICE credentials (an ICE restart the subscriber asked for).
+    Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream>, restart: bool },
     /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
     Switch { who: Who, sources: Vec<SwitchSource> },
     /// Mute (`moderate`) or unmute this publisher's stream of `kind` for all its subscribers.

@@ -251,17 +251,20 @@ pub struct Jsep {
     /// `lmh`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rid_order: Option<String>,
+    /// A server's offer that restarts ICE (Janus marks it so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<bool>,
 }
 
 impl Jsep {
     /// A server's offer (a subscriber's PeerConnection).
     pub fn offer(sdp: String) -> Self {
-        Self { kind: JsepType::Offer, sdp, trickle: None, rid_order: None }
+        Self { kind: JsepType::Offer, sdp, trickle: None, rid_order: None, restart: None }
     }
 
     /// A server's answer (a publisher's PeerConnection).
     pub fn answer(sdp: String) -> Self {
-        Self { kind: JsepType::Answer, sdp, trickle: None, rid_order: None }
+        Self { kind: JsepType::Answer, sdp, trickle: None, rid_order: None, restart: None }
     }
 }
 
@@ -399,7 +402,7 @@ fn parse_jsep(j: &Map<String, Value>) -> Result<Jsep, CoreError> {
     if !sdp.trim_start().starts_with("v=") {
         return Err(CoreError::new(CoreCode::JsepInvalidSdp, "Invalid SDP (doesn't start with v=)"));
     }
-    Ok(Jsep { kind, sdp, trickle: json::boolean(j, "trickle"), rid_order: json::string(j, "rid_order") })
+    Ok(Jsep { kind, sdp, trickle: json::boolean(j, "trickle"), rid_order: json::string(j, "rid_order"), restart: None })
 }
 
 fn parse_candidate(c: &Value) -> Result<Candidate, CoreError> {

@@ -140,6 +140,10 @@ pub(super) struct Subscription {
     /// Changes made meanwhile, offered together once the answer comes (Janus's
     /// `pending_offer`): m-lines to make inactive and streams to add.
     deferred: Option<(Vec<usize>, Vec<SubStream>)>,
+    /// An ICE restart asked for meanwhile (Janus's `pending_restart`).
+    restart_pending: bool,
+    /// The offer being made restarts ICE.
+    restarting: bool,
 }
 
 impl Subscription {
@@ -151,15 +155,19 @@ impl Subscription {
         who: Who,
         room: u64,
         txn: Option<&str>,
-        inactive: Vec<usize>,
-        added: Vec<SubStream>,
+        (inactive, added): (Vec<usize>, Vec<SubStream>),
+        restart: bool,
         out: &mut Outcome,
     ) {
         if !self.awaiting_answer {
             self.awaiting_answer = true;
-            out.media.push(MediaAction::Renegotiate { who, transaction: txn.map(str::to_owned), inactive, added });
+            let restart = restart || std::mem::take(&mut self.restart_pending);
+            self.restarting = restart;
+            let transaction = txn.map(str::to_owned);
+            out.media.push(MediaAction::Renegotiate { who, transaction, inactive, added, restart });
             return;
         }
+        self.restart_pending |= restart;
         let (pending_inactive, pending_added) = self.deferred.get_or_insert_with(Default::default);
         // Taken again since: it only changes source (the PeerConnection adds before it
         // deactivates, so the reverse order needs nothing).
@@ -229,7 +237,14 @@ impl RoomState {
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed);
-        let sub = Subscription { streams: streams.clone(), legacy, awaiting_answer: true, deferred: None };
+        let sub = Subscription {
+            streams: streams.clone(),
+            legacy,
+            awaiting_answer: true,
+            deferred: None,
+            restart_pending: false,
+            restarting: false,
+        };
         self.subscriptions.insert(who, sub);
         let mut out = Outcome::default();
         out.membership.push(Membership::Joined(who));
@@ -274,7 +289,7 @@ impl RoomState {
                 s.sources.retain(|(_, w)| *w != feed_who);
             }
             if !inactive.is_empty() {
-                sub.renegotiate(who, room, None, inactive, Vec::new(), out);
+                sub.renegotiate(who, room, None, (inactive, Vec::new()), false, out);
             }
         }
     }
@@ -465,7 +480,7 @@ impl RoomState {
                 serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
             ));
         }
-        sub.renegotiate(who, self.config.room.0, Some(txn), inactive, added, &mut out);
+        sub.renegotiate(who, self.config.room.0, Some(txn), (inactive, added), false, &mut out);
         Ok(out)
     }
 
@@ -477,9 +492,6 @@ impl RoomState {
         txn: &str,
         c: Configure,
     ) -> Result<Outcome, VideoRoomError> {
-        if c.restart {
-            return Err(err(VideoRoomCode::UnknownError, "ICE restarts of subscriptions are not supported yet"));
-        }
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
         for e in &c.streams {
             match &e.mid {
@@ -523,8 +535,17 @@ impl RoomState {
                 sends.push((s.mindex, s.send));
             }
         }
-        let ev = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
-        let mut out = Outcome::default().notice(who, Some(txn), ev);
+        let room = self.config.room.0;
+        let mut out = Outcome::default();
+        if c.restart {
+            // `configured` comes with the ICE-restart offer (see `renegotiated`); with an offer
+            // unanswered, the restart waits for the answer and Janus says nothing now.
+            sub.renegotiate(who, room, Some(txn), Default::default(), true, &mut out);
+            out.notices.retain(|n| n.data["videoroom"] != "updating");
+        } else {
+            out =
+                out.notice(who, Some(txn), serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"}));
+        }
         if !sends.is_empty() {
             out.media.push(MediaAction::Send { who, streams: sends });
         }
@@ -536,10 +557,20 @@ impl RoomState {
 
     /// A subscriber's new offer is ready: `updated` with its streams and the offer (answering
     /// `txn`, when a request asked for it).
-    pub fn renegotiated(&mut self, who: Who, txn: Option<&str>, offer: Jsep) -> Outcome {
-        let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
-        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
-        let ev = serde_json::json!({"videoroom": "updated", "room": self.config.room.0, "streams": streams});
+    pub fn renegotiated(&mut self, who: Who, txn: Option<&str>, mut offer: Jsep) -> Outcome {
+        let room = self.config.room.0;
+        let Some(sub) = self.subscriptions.get_mut(&who) else { return Outcome::default() };
+        let restart = std::mem::take(&mut sub.restarting);
+        let ev = if restart && txn.is_some() {
+            // The `configure` that asked for the restart is answered with the offer (Janus).
+            serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"})
+        } else {
+            let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
+            serde_json::json!({"videoroom": "updated", "room": room, "streams": streams})
+        };
+        if restart {
+            offer.restart = Some(true);
+        }
         let mut out = Outcome::default().notice(who, txn, ev);
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(offer);
@@ -592,8 +623,8 @@ impl RoomState {
         // Changes that waited for this answer are offered now (`updated` without a transaction).
         if let Some(sub) = self.subscriptions.get_mut(&who) {
             sub.awaiting_answer = false;
-            if let Some((inactive, added)) = sub.deferred.take() {
-                sub.renegotiate(who, room, None, inactive, added, &mut out);
+            if let Some(changes) = sub.deferred.take() {
+                sub.renegotiate(who, room, None, changes, false, &mut out);
             }
         }
         out

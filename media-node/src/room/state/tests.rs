@@ -215,7 +215,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default() }], vec![]),
         None,
     );
-    let [MediaAction::Renegotiate { who: w, transaction, inactive, added }] = &o.media[..] else {
+    let [MediaAction::Renegotiate { who: w, transaction, inactive, added, .. }] = &o.media[..] else {
         panic!("{:?}", o.media)
     };
     assert_eq!((*w, transaction.as_deref(), inactive.len()), (who(2), Some("u"), 0));
@@ -280,7 +280,13 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
     r.started(who(2), "st");
     // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
     let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
-    let renegotiate = MediaAction::Renegotiate { who: who(2), transaction: None, inactive: vec![0, 1], added: vec![] };
+    let renegotiate = MediaAction::Renegotiate {
+        who: who(2),
+        transaction: None,
+        inactive: vec![0, 1],
+        added: vec![],
+        restart: false,
+    };
     assert!(u.media.contains(&renegotiate), "{:?}", u.media);
     assert!(u.notices.iter().all(|n| n.to != who(2)), "nothing for the subscriber before its offer");
     // ...and once the offer is ready, `updated` carries it with the streams inactive.
