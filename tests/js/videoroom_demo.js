@@ -24,6 +24,49 @@ async function main() {
   });
   const join = async (name) => {
     const context = await browser.newContext();
+    // Join -> first decoded frame: when the page sends its subscriber `join` (over WebSocket or
+    // janus.js's fetch) and when the remote video first has a size (its first frame decoded).
+    await context.addInitScript(() => {
+      window.__joinAt = null;
+      window.__firstFrameAt = null;
+      const isJoin = (d) => typeof d === 'string' && d.includes('"ptype":"subscriber"');
+      const wsSend = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (data) {
+        if (window.__joinAt === null && isJoin(data)) window.__joinAt = performance.now();
+        return wsSend.call(this, data);
+      };
+      const fetch0 = window.fetch;
+      window.fetch = function (input, init) {
+        if (window.__joinAt === null && init && isJoin(init.body)) window.__joinAt = performance.now();
+        return fetch0.apply(this, arguments);
+      };
+      // The subscriber's PeerConnection (the last one made): when the offer was applied, ICE
+      // and DTLS came up; for the breakdown of join -> first frame.
+      const PC = window.RTCPeerConnection;
+      window.__pc = null;
+      window.RTCPeerConnection = function (...args) {
+        const pc = new PC(...args);
+        const at = {};
+        window.__pc = at;
+        const srd = pc.setRemoteDescription.bind(pc);
+        pc.setRemoteDescription = (d) => { at.offer = at.offer || performance.now(); return srd(d); };
+        pc.addEventListener('iceconnectionstatechange', () => {
+          if (pc.iceConnectionState === 'connected') at.ice = at.ice || performance.now();
+        });
+        pc.addEventListener('connectionstatechange', () => {
+          if (pc.connectionState === 'connected') at.dtls = at.dtls || performance.now();
+        });
+        return pc;
+      };
+      window.RTCPeerConnection.prototype = PC.prototype;
+      const timer = setInterval(() => {
+        const v = document.querySelector('#videoremote1 video');
+        if (v && v.videoWidth > 0) {
+          window.__firstFrameAt = performance.now();
+          clearInterval(timer);
+        }
+      }, 5);
+    });
     const page = await context.newPage();
     page.on('console', (m) => logs.push(`${name}: ${m.text()}`.slice(0, 300)));
     page.on('pageerror', (e) => logs.push(`${name} error: ${e}`));
@@ -54,7 +97,14 @@ async function main() {
     const first = await framesDecoded(page);
     await sleep(2000);
     const later = await framesDecoded(page);
-    const peer = { width, framesDecoded: [first, later] };
+    const joinToFirstFrameMs = await page.evaluate(() =>
+      (window.__joinAt === null || window.__firstFrameAt === null) ? null : Math.round(window.__firstFrameAt - window.__joinAt));
+    const breakdown = await page.evaluate(() => {
+      const at = window.__pc || {};
+      const since = (t) => (t && window.__joinAt !== null) ? Math.round(t - window.__joinAt) : null;
+      return { offerApplied: since(at.offer), iceConnected: since(at.ice), dtlsConnected: since(at.dtls) };
+    });
+    const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown };
     result.peers.push(peer);
     if (!(width > 0 && later > first && first >= 0)) result.ok = false;
     if (url.includes('simulcast=true')) {

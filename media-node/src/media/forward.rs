@@ -343,6 +343,10 @@ impl CachedGate {
     }
 }
 
+/// How long a stream waiting for a keyframe waits before asking again (the publisher sends at
+/// most one PLI per 500 ms per track anyway).
+const KEYFRAME_REASK: Duration = Duration::from_millis(500);
+
 /// One subscriber stream's forwarding state, apart from the packets.
 pub(super) struct Stream {
     pub track: Arc<TrackLocalStaticRTP>,
@@ -423,7 +427,8 @@ pub(super) async fn forward(
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut waiting = vp8;
-    let mut asked = false;
+    // When the keyframe this stream waits for was last asked for.
+    let mut asked: Option<Instant> = None;
     let mut sequence = Rewriter::new(clock_rate);
     loop {
         let recheck = layers.recheck;
@@ -458,7 +463,7 @@ pub(super) async fn forward(
                         packets = origin.subscribe(layers.current);
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
                         waiting = vp8;
-                        asked = false;
+                        asked = None;
                         sequence.rebase(Instant::now());
                     }
                 }
@@ -510,7 +515,7 @@ pub(super) async fn forward(
                 layers.current = layer;
                 keyframes.send_replace(origin.keyframes.for_layer(layer));
                 waiting = false;
-                asked = false;
+                asked = None;
                 if !sequence.in_gap() {
                     sequence.rebase(Instant::now());
                 }
@@ -528,7 +533,7 @@ pub(super) async fn forward(
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
                 waiting = vp8;
-                asked = false;
+                asked = None;
                 sequence.rebase(Instant::now());
                 continue;
             }
@@ -546,7 +551,7 @@ pub(super) async fn forward(
             Verdict::NoAnswer => continue,
             Verdict::Closed => {
                 waiting = vp8;
-                asked = false;
+                asked = None;
                 if !sequence.in_gap() {
                     sequence.rebase(Instant::now());
                 }
@@ -556,10 +561,13 @@ pub(super) async fn forward(
         };
         if waiting {
             if !vp8_is_keyframe(&p.payload) {
-                if !asked {
+                // Asked again while none comes (a request can be lost or ignored), as often as the
+                // publisher's coalescing lets one through; the clock is read only while waiting.
+                let now = Instant::now();
+                if asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REASK) {
                     tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
                     keyframes.borrow().request();
-                    asked = true;
+                    asked = Some(now);
                 }
                 if !sequence.in_gap() {
                     sequence.rebase(Instant::now());
@@ -568,7 +576,7 @@ pub(super) async fn forward(
             }
             tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
             waiting = false;
-            asked = false;
+            asked = None;
         }
         if origin.simulcast() {
             if layers.announced != Some(layers.current) {
