@@ -10,7 +10,8 @@
 # OUT_DIR gets each run's JSON, results.md and the plots; server and load generator output goes
 # to OUT_DIR/logs.
 #
-# Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), FANOUT_STEPS
+# Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), SCENARIOS (default
+# "signaling rooms fanout"), FANOUT_STEPS
 # (default 10,25,50,100,150,200,300), DURATION (seconds per measurement, default 10), ROOMS (default
 # 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1).
 set -euo pipefail
@@ -164,7 +165,7 @@ loadgen() {
 
 for server in $SERVERS; do
     # A fresh server per scenario: no scenario pays for the previous one's leftovers.
-    for scenario in signaling rooms fanout; do
+    for scenario in ${SCENARIOS:-signaling rooms fanout}; do
         echo "== $server: $scenario"
         port_free 8188
         "start_${server//-/_}" "$server-$scenario"

@@ -1,14 +1,19 @@
 //! Media: WebRTC peers for publishers and subscribers on webrtc-rs. Only this module imports
 //! webrtc-rs, so the library can be swapped (str0m, the sans-IO `rtc` core) without touching
-//! rooms: `peer` sets PeerConnections up and holds a publisher's, `subscriber` a subscriber's,
-//! `forward` is the per-packet path from a publisher's track to its subscribers',
-//! `data` relays publishers' data channel messages to a subscriber's, `feedback` an interceptor
-//! for the `rtc` core (the RTCP the application acts on), and `sdp` reads what the room needs
-//! to announce from an SDP.
+//! rooms: `peer` sets PeerConnections up, `publisher` holds a publisher's, `subscriber` a
+//! subscriber's; `forward` is the per-packet path from a publisher's track to its subscribers',
+//! with `rewrite` (sequence numbers and timestamps), `vp8` (keyframes, temporal layers) and
+//! `simulcast` (which layer a stream takes); `data` relays publishers' data channel messages to
+//! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
+//! acts on), and `sdp` reads what the room needs to announce from an SDP.
 
 pub mod data;
 pub mod feedback;
 pub mod forward;
 pub mod peer;
+pub mod publisher;
+pub mod rewrite;
 pub mod sdp;
+pub mod simulcast;
 pub mod subscriber;
+pub mod vp8;

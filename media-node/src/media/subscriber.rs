@@ -3,10 +3,11 @@
 //! changes.
 
 use super::data::{DataControl, DEFAULT_LABEL};
-use super::forward::{forward, relay_feedback, Control, Gate, LayerTarget, LossWatch, Origin, Stream};
+use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Origin, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
+use super::simulcast::LayerTarget;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::RTCOfferOptions;
@@ -50,7 +51,7 @@ fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
 }
 
 /// A publisher whose data channel messages a subscriber receives.
-pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::peer::DataMessage>);
+pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::publisher::DataMessage>);
 
 /// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
 pub struct SubscriberPeer {

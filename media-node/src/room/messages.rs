@@ -52,7 +52,7 @@ pub struct PeerNotice {
 pub struct Answered {
     pub who: Who,
     pub transaction: String,
-    pub result: Result<(crate::media::peer::PublisherPeer, String), String>,
+    pub result: Result<(crate::media::publisher::PublisherPeer, String), String>,
 }
 
 /// A subscriber's offer was built (or not).

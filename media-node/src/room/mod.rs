@@ -9,9 +9,10 @@ pub mod messages;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
-use crate::media::forward::LayerTarget;
-use crate::media::peer::{MediaSettings, PeerEvent, PublisherPeer};
+use crate::media::peer::{MediaSettings, PeerEvent};
+use crate::media::publisher::PublisherPeer;
 use crate::media::sdp;
+use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;

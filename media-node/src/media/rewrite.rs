@@ -1,0 +1,163 @@
+//! A subscriber stream's RTP sequence numbers and timestamps, made continuous across the gaps
+//! Portunus makes, per packet per subscriber (no clock read, no allocation on the way).
+
+use rtc::rtp;
+use std::time::Instant;
+
+/// A subscriber stream's sequence numbers and timestamps: continuous across the gaps Portunus
+/// makes (a pause, a slow subscriber's dropped packets, the wait for a keyframe), so the
+/// subscriber's jitter buffer sees one unbroken stream, while a gap the publisher's network
+/// made stays a gap the subscriber can NACK. After a gap of ours the timestamp advances by the
+/// time the gap lasted (Janus's switching context does the same). The clock is read only where
+/// a gap starts and ends, never per forwarded packet.
+pub struct Rewriter {
+    clock_rate: u32,
+    /// The least a gap of ours advances the timestamp (20 ms): a seamless switch has no gap in
+    /// time, but the new source's first packet must not share the previous frame's timestamp.
+    min_step: u32,
+    seq_offset: u16,
+    ts_offset: u32,
+    /// The newest packet sent: (sequence number, timestamp).
+    last: Option<(u16, u32)>,
+    /// The source's sequence number that began the current run (after the last gap of ours):
+    /// an older packet (a late retransmission from before the gap) would take a number already
+    /// used, and precedes the keyframe this run started on, so it is not sent.
+    floor: Option<u16>,
+    /// When the current gap of ours began, if one is open.
+    gap_from: Option<Instant>,
+}
+
+impl Rewriter {
+    pub fn new(clock_rate: u32) -> Self {
+        Self {
+            clock_rate,
+            min_step: (clock_rate / 50).max(1),
+            seq_offset: 0,
+            ts_offset: 0,
+            last: None,
+            floor: None,
+            gap_from: None,
+        }
+    }
+
+    /// A packet of the source is left out on purpose (a temporal layer above the target): the
+    /// next one takes its sequence number, so the subscriber sees no loss to NACK.
+    pub fn skip(&mut self) {
+        self.seq_offset = self.seq_offset.wrapping_sub(1);
+    }
+
+    /// Whether a gap of ours is open (the next packet continues the sequence).
+    pub fn in_gap(&self) -> bool {
+        self.gap_from.is_some()
+    }
+
+    /// A gap of ours begins at `at` (a later call while it is open changes nothing).
+    pub fn rebase(&mut self, at: Instant) {
+        self.gap_from.get_or_insert(at);
+    }
+
+    /// Rewrites `packet`; `now` is asked for only when the packet ends a gap. `false`: the
+    /// packet predates the current run and must not be sent.
+    #[must_use]
+    pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) -> bool {
+        let h = &mut packet.header;
+        let ends_gap = self.gap_from.is_some() || self.floor.is_none();
+        if !ends_gap && self.floor.is_some_and(|f| (h.sequence_number.wrapping_sub(f) as i16) < 0) {
+            return false;
+        }
+        if ends_gap {
+            self.floor = Some(h.sequence_number);
+        }
+        if let Some(from) = self.gap_from.take() {
+            if let Some((seq, ts)) = self.last {
+                let ticks = (now().saturating_duration_since(from).as_secs_f64() * f64::from(self.clock_rate)) as u32;
+                self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
+                self.ts_offset = ts.wrapping_add(ticks.max(self.min_step)).wrapping_sub(h.timestamp);
+            }
+        }
+        h.sequence_number = h.sequence_number.wrapping_add(self.seq_offset);
+        h.timestamp = h.timestamp.wrapping_add(self.ts_offset);
+        // A reordered (older) packet does not move the sequence back.
+        let newer = self.last.is_none_or(|(seq, _)| (h.sequence_number.wrapping_sub(seq) as i16) > 0);
+        if newer {
+            self.last = Some((h.sequence_number, h.timestamp));
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn packet(seq: u16, ts: u32) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::header::Header { sequence_number: seq, timestamp: ts, ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    fn out(r: &mut Rewriter, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
+        let mut p = packet(seq, ts);
+        assert!(r.rewrite(&mut p, || at), "packet {seq} sent");
+        (p.header.sequence_number, p.header.timestamp)
+    }
+
+    #[test]
+    fn a_late_packet_from_before_the_run_is_not_sent() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        // The stream starts at 26 (a keyframe); the publisher's repaired 23 comes in late.
+        out(&mut r, 26, 0, t);
+        out(&mut r, 27, 3000, t);
+        assert!(!r.rewrite(&mut packet(23, 0), || t), "from before the stream began");
+        // After a gap of ours (a switch) the run begins again, and so does the floor.
+        r.rebase(t);
+        assert_eq!(out(&mut r, 900, 50_000, t).0, 28);
+        assert!(!r.rewrite(&mut packet(27, 6000), || t), "from before the switch: 28 is taken");
+        assert_eq!(out(&mut r, 901, 53_000, t).0, 29);
+    }
+
+    #[test]
+    fn an_unbroken_stream_passes_unchanged_and_keeps_the_publishers_own_gaps() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 100, 9000, t), (100, 9000));
+        assert_eq!(out(&mut r, 101, 12000, t), (101, 12000));
+        // Lost on the publisher's side: the subscriber must see the hole to NACK it.
+        assert_eq!(out(&mut r, 104, 21000, t), (104, 21000));
+    }
+
+    #[test]
+    fn after_a_gap_of_ours_the_sequence_continues_and_time_advances() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 65535, 1000, t), (65535, 1000));
+        // Paused for 2 s while the publisher went on to 500 / 181000.
+        r.rebase(t);
+        assert_eq!(out(&mut r, 500, 181_000, t + Duration::from_secs(2)), (0, 1000 + 180_000));
+        assert_eq!(out(&mut r, 501, 184_000, t + Duration::from_secs(2)), (1, 184_000));
+    }
+
+    #[test]
+    fn a_late_packet_does_not_pull_the_sequence_back() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(48_000);
+        out(&mut r, 10, 0, t);
+        out(&mut r, 12, 1920, t);
+        assert_eq!(out(&mut r, 11, 960, t), (11, 960), "reordered: passed through");
+        r.rebase(t);
+        assert_eq!(out(&mut r, 40, 99_999, t).0, 13, "continues after the newest, not the late one");
+    }
+
+    #[test]
+    fn a_dropped_temporal_layer_leaves_no_hole_in_the_sequence() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 10, 0, t).0, 10);
+        r.skip(); // 11 left out on purpose
+        assert_eq!(out(&mut r, 12, 6000, t).0, 11);
+        assert_eq!(out(&mut r, 13, 9000, t).0, 12);
+    }
+}
