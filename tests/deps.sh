@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine lacks: Debian packages by name
-# (Node, janus.js, redis-server, nginx, Chromium, the Janus demos, netns tools; root or sudo)
+# (Node, janus.js, redis-server, nginx, Chromium, the Janus demos, aiortc, netns tools; root or sudo)
 # and the npm modules the JavaScript tests load (into tests/js). Does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -f /usr/share/janus/demos/videoroomtest.html ] || missing+=(janus-demos)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# aiortc's Janus client (its janus.py example, run unmodified) for the interop test.
+[ -f /usr/share/doc/python3-aiortc/examples/janus/janus.py ] || missing+=(python3-aiortc)
+/usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || missing+=(python3-aiohttp)
 # The load generator's report draws its plots' text with this font.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing+=(util-linux iproute2)
