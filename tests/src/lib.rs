@@ -10,6 +10,7 @@ pub mod peer;
 pub mod procs;
 pub mod raw_http;
 mod redis_server;
+pub mod videoroom;
 
 pub use redis_server::RedisServer;
 

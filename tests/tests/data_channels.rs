@@ -4,9 +4,8 @@
 //! relays them). A subscriber has one data m-line for all the publishers whose data it takes:
 //! subscribing to another publisher's data adds it there (`updated` without a new offer).
 
-use portunus_tests::peer::{
-    join_as_publisher, publish_offer_from, subscribe_to_streams, DataReceived, Offering, TestPublisher, TestSubscriber,
-};
+use portunus_tests::peer::{DataReceived, Offering, TestPublisher, TestSubscriber};
+use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, subscribe_to_streams};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Failures of real processes: gateways and media nodes run as their own binaries over a
 //! `redis-server` the test starts, and are killed with `kill -9` or frozen with SIGSTOP.
 
-use portunus_tests::peer::{publish_via, subscribe_via};
 use portunus_tests::procs::{spawn_gateway, spawn_node};
+use portunus_tests::videoroom::{publish_via, subscribe_via};
 use portunus_tests::*;
 use serde_json::json;
 use shared::ids::{NodeId, RoomId};

@@ -1,9 +1,9 @@
 //! Publishing real media: a webrtc-rs client publishes Opus and VP8 through the VideoRoom with
 //! a real DTLS-SRTP PeerConnection on loopback; the room and the client see what Janus shows.
 
-use portunus_tests::peer::{join_as_publisher, publish_offer, publish_via, publishing, received_while_sending};
-use portunus_tests::peer::{subscribe_via, Publishing};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
+use portunus_tests::videoroom::{join_as_publisher, publish_offer, publish_via, publishing, received_while_sending};
+use portunus_tests::videoroom::{subscribe_via, Publishing};
 use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -768,7 +768,7 @@ async fn a_subscriber_restarts_ice_with_configure() {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let ((mut sub, hs), attached) =
-        portunus_tests::peer::subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+        portunus_tests::videoroom::subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
     let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:")).map(str::to_owned);
     let before = ufrag(attached["jsep"]["sdp"].as_str().unwrap()).expect("an ICE ufrag");
     let got = received_while_sending(&mut [&mut publisher], &mut sub, 500).await;

@@ -6,9 +6,9 @@
 //! slow-link events.
 
 use portunus_tests::lossy::{Leg, Network};
-use portunus_tests::peer::{
-    join_as_publisher, publish_offer_from, received_while_sending, subscribe_losing, subscribe_on, Offering,
-    TestPublisher,
+use portunus_tests::peer::{Offering, TestPublisher};
+use portunus_tests::videoroom::{
+    join_as_publisher, publish_offer_from, received_while_sending, subscribe_losing, subscribe_on,
 };
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;

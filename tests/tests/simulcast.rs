@@ -4,10 +4,8 @@
 //! stops arriving (Janus's `fallback`), and is told each change (`substream` / `temporal`
 //! events). Its stream stays one unbroken RTP sequence through every change.
 
-use portunus_tests::peer::{
-    join_as_publisher, publish_offer_from, received_while_sending, simulcast_marks, subscribe_to_streams,
-    TestPublisher, TestSubscriber,
-};
+use portunus_tests::peer::{simulcast_marks, TestPublisher, TestSubscriber};
+use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, received_while_sending, subscribe_to_streams};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! The VideoRoom state machine of one room, without I/O: membership, ids, access checks and the
 //! events each transition produces. `RoomActor` is a thin shell around it.
 
-use crate::media::sdp::StreamInfo;
 use serde_json::Value;
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -13,8 +12,10 @@ use shared::janus::videoroom::{
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod publishing;
 mod subscription;
 
+pub use publishing::Published;
 use subscription::Subscription;
 pub use subscription::{Simulcast, SubStream, SwitchSource};
 
@@ -94,45 +95,6 @@ impl Outcome {
     fn notice(mut self, to: Who, transaction: Option<&str>, data: Value) -> Self {
         self.notices.push(Notice { to, transaction: transaction.map(str::to_owned), data, jsep: None });
         self
-    }
-}
-
-/// What a publisher sends, as announced to the room.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Published {
-    pub streams: Vec<StreamInfo>,
-}
-
-impl Published {
-    fn codec_of(&self, kind: &str) -> Option<&str> {
-        self.streams.iter().find(|s| s.kind == kind).and_then(|s| s.codec.as_deref())
-    }
-
-    /// `streams` as Janus lists them in `configured`, `publishers` and `joined`.
-    fn streams_json(&self) -> Value {
-        Value::Array(
-            self.streams
-                .iter()
-                .map(|s| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("type".into(), s.kind.clone().into());
-                    m.insert("mindex".into(), s.mindex.into());
-                    m.insert("mid".into(), s.mid.clone().into());
-                    if let Some(c) = &s.codec {
-                        m.insert("codec".into(), c.clone().into());
-                    }
-                    if !s.rids.is_empty() {
-                        m.insert("simulcast".into(), true.into());
-                    }
-                    Value::Object(m)
-                })
-                .collect(),
-        )
-    }
-
-    /// The mid of this publisher's stream of `kind` (for `media` events).
-    pub fn mid_of(&self, kind: &str) -> Option<&str> {
-        self.streams.iter().find(|s| s.kind == kind).map(|s| s.mid.as_str())
     }
 }
 
@@ -367,133 +329,6 @@ impl RoomState {
                     format!("Unknown request '{}'", format!("{name:?}").to_ascii_lowercase()),
                 )),
             },
-        }
-    }
-
-    /// `publish`, or `configure` on a publisher: with an offer, starts publishing.
-    fn configure(
-        &mut self,
-        who: Who,
-        pid: ParticipantId,
-        txn: &str,
-        name: AsyncName,
-        jsep: Option<&Jsep>,
-    ) -> Result<Outcome, VideoRoomError> {
-        let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
-        let busy = p.published.is_some() || p.publishing;
-        match jsep {
-            None if name == AsyncName::Publish => {
-                Err(err(VideoRoomCode::InvalidSdp, "Can't publish without a JSEP offer"))
-            }
-            // A configure without an offer changes nothing media-wise here.
-            None => Ok(Outcome::default().notice(
-                who,
-                Some(txn),
-                serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"}),
-            )),
-            Some(j) if j.kind != JsepType::Offer => {
-                Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
-            }
-            Some(_) if busy => Err(err(VideoRoomCode::AlreadyPublished, "Can't publish, already published")),
-            Some(j) => {
-                let publishing = self.participants.values().filter(|p| p.published.is_some() || p.publishing).count();
-                if publishing as u64 >= self.config.max_publishers {
-                    return Err(err(
-                        VideoRoomCode::PublishersFull,
-                        format!("Maximum number of publishers ({}) reached", self.config.max_publishers),
-                    ));
-                }
-                if let Some(p) = self.participants.get_mut(&pid) {
-                    p.publishing = true;
-                }
-                let mut out = Outcome::default();
-                let (offer, rid_order) = (j.sdp.clone(), j.rid_order.clone());
-                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer, rid_order });
-                Ok(out)
-            }
-        }
-    }
-
-    /// The publisher's PeerConnection answered: `configured` to it (the shell attaches the
-    /// answer), `publishers` to everyone else.
-    pub fn published(&mut self, who: Who, txn: &str, streams: Vec<StreamInfo>, answer: Jsep) -> Outcome {
-        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
-        let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
-        p.publishing = false;
-        let published = Published { streams };
-        let mut configured = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
-        if let Some(c) = published.codec_of("audio") {
-            configured["audio_codec"] = c.into();
-        }
-        if let Some(c) = published.codec_of("video") {
-            configured["video_codec"] = c.into();
-        }
-        configured["streams"] = published.streams_json();
-        p.published = Some(published);
-        let entry = p.publisher_entry(pid);
-        let mut out = Outcome::default().notice(who, Some(txn), configured);
-        if let Some(n) = out.notices.last_mut() {
-            n.jsep = Some(answer);
-        }
-        if let Some(entry) = entry {
-            let ev = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
-            for other in self.participants.values().filter(|o| o.who != who) {
-                out = out.notice(other.who, None, ev.clone());
-            }
-        }
-        out
-    }
-
-    /// Publishing could not start (the offer was refused): the request gets the error.
-    pub fn publish_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
-        if let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() {
-            if let Some(p) = self.participants.get_mut(&pid) {
-                p.publishing = false;
-            }
-        }
-        Outcome::default().notice(who, Some(txn), vr::error(&e))
-    }
-
-    /// The publisher stopped (unpublish, or its PeerConnection went away): `unpublished` to it
-    /// when it asked (`txn`), its id to everyone else.
-    pub fn unpublished(&mut self, who: Who, txn: Option<&str>) -> Outcome {
-        let mut out = Outcome::default();
-        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return out };
-        let room = self.config.room;
-        let Some(p) = self.participants.get_mut(&pid) else { return out };
-        if p.published.take().is_none() {
-            return out;
-        }
-        if txn.is_some() {
-            out = out.notice(who, txn, vr::unpublished_ok(room));
-        }
-        self.deactivate_feed(who, &mut out);
-        let ev = vr::departed(room, Departure::Unpublished, pid, None, None);
-        for other in self.participants.values().filter(|o| o.who != who) {
-            out = out.notice(other.who, None, ev.clone());
-        }
-        out
-    }
-
-    /// What `who` publishes, if anything.
-    /// A stream of `who` is losing packets: its mid (for the core `slowlink`) and the VideoRoom's
-    /// `slow_link` event — a publisher's with its bitrate cap, a subscriber's bare, as Janus.
-    /// `mindex`: the subscriber's m-line; a publisher's stream is known by `kind`.
-    pub fn slow_link(&mut self, who: Who, mindex: Option<usize>, kind: &str) -> Option<(String, Outcome)> {
-        let (mid, ev) = match mindex {
-            None => {
-                let mid = self.publication(who)?.mid_of(kind)?.to_owned();
-                (mid, serde_json::json!({"videoroom": "slow_link", "current-bitrate": self.config.bitrate}))
-            }
-            Some(i) => (self.subscription_mid(who, i)?, serde_json::json!({"videoroom": "slow_link"})),
-        };
-        Some((mid, Outcome::default().notice(who, None, ev)))
-    }
-
-    pub fn publication(&self, who: Who) -> Option<&Published> {
-        match self.slots.get(&who) {
-            Some(Slot::Publisher(pid)) => self.participants.get(pid).and_then(|p| p.published.as_ref()),
-            _ => None,
         }
     }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::media::sdp::StreamInfo;
 use serde_json::json;
 use shared::ids::RoomId;
 use shared::janus::videoroom::{SwitchStream, Update};
