@@ -33,6 +33,8 @@ use webrtc::peer_connection::{
 /// ICE gathering on the configured addresses is local and quick; a stuck one must not hold a
 /// request forever.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Between ICE connectivity checks (webrtc-rs's default: 200 ms).
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Where peers listen.
 #[derive(Clone, Debug)]
@@ -274,9 +276,13 @@ pub(super) async fn build_pc(
         // does) is first known by its checks, as peer-reflexive; with the wait, every such
         // subscriber (where the node controls ICE) connected about a second late (Chromium,
         // join -> first frame 1.7-2 s instead of ~0.3-0.6 s).
+        //
+        // Connectivity checks every 50 ms rather than 200 (as many over the same 1.4 s): the
+        // node nominates the pair its subscriber's DTLS waits for that much sooner.
         SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(28))
             .build()
     };
     let ice_servers: Vec<RTCIceServer> = settings
