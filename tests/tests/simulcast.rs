@@ -160,3 +160,34 @@ async fn subscribing_with_an_out_of_range_substream_is_refused_like_janus() {
     assert_eq!(data["error"], "Invalid value (substream/spatial_layer should be 0, 1 or 2)", "{ev}");
     publisher.close().await;
 }
+
+/// `switch` onto a simulcast publisher takes the layers the entry names (Janus resets them
+/// with the new source): here the lowest, after a plain publisher's video.
+#[actix_web::test]
+async fn switching_onto_a_simulcast_publisher_takes_the_substream_asked_for() {
+    let server = TestServer::start();
+    let portunus_tests::videoroom::Publishing { ws: _plain_ws, feed: plain, peer: mut plain_peer, .. } =
+        portunus_tests::videoroom::publishing(&server.ws_url).await;
+    let (_sws, simulcaster, mut sc) = simulcast_publisher(&server.ws_url).await;
+    let (mut ws, sid, h, mut sub, _) = subscriber(&server.ws_url, plain, json!({})).await;
+    let got = received_while_sending(&mut [&mut plain_peer, &mut sc], &mut sub, 500).await;
+    assert!(got.iter().any(|(k, p)| k == "video" && simulcast_marks(&p.payload).is_none()), "the plain video first");
+
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "switch",
+        "streams": [{"feed": simulcaster, "mid": "1", "sub_mid": "1", "substream": 0}]}}))
+        .await;
+    let switched = ws.expect_skipping_core("switched", |m| m["plugindata"]["data"]["switched"] == "ok").await;
+    assert_eq!(switched["plugindata"]["data"]["changes"], 1, "{switched}");
+    assert_eq!(switched["plugindata"]["data"]["streams"][1]["simulcast"]["substream-target"], 0, "{switched}");
+    received_while_sending(&mut [&mut plain_peer, &mut sc], &mut sub, 500).await;
+    let got = received_while_sending(&mut [&mut plain_peer, &mut sc], &mut sub, 800).await;
+    let layers: Vec<u8> = got
+        .iter()
+        .filter(|(k, _)| k == "video")
+        .map(|(_, p)| simulcast_marks(&p.payload).map_or(9, |(layer, _)| layer))
+        .collect();
+    assert!(!layers.is_empty() && layers.iter().all(|l| *l == 0), "only the simulcaster's lowest layer: {layers:?}");
+    sub.close().await;
+    sc.close().await;
+    plain_peer.close().await;
+}

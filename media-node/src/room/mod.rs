@@ -199,6 +199,8 @@ impl RoomActor {
                         let Some(origin) = self.peers.get(&s.feed_who).and_then(|p| p.origin(&s.kind)) else {
                             continue;
                         };
+                        // The layers first: the new source starts on the layer they call for.
+                        sub.set_target(s.mindex, s.simulcast.as_ref().map(layer_target).unwrap_or_default());
                         sub.switch(s.mindex, origin);
                     }
                 }

@@ -16,6 +16,8 @@ pub struct SwitchSource {
     pub mindex: usize,
     pub feed_who: Who,
     pub kind: String,
+    /// The new source is simulcast: the layers wanted.
+    pub simulcast: Option<Simulcast>,
 }
 
 /// One stream of a subscription: which publisher stream it carries, at which m-line.
@@ -319,7 +321,12 @@ impl RoomState {
                     });
                     if let Some(t) = target {
                         used.push(t.mindex);
-                        list.push(SwitchStream { feed, mid: ps.mid.clone(), sub_mid: t.mid.clone() });
+                        list.push(SwitchStream {
+                            feed,
+                            mid: ps.mid.clone(),
+                            sub_mid: t.mid.clone(),
+                            layers: Default::default(),
+                        });
                     }
                 }
                 if list.is_empty() {
@@ -351,7 +358,10 @@ impl RoomState {
             s.feed_who = p.who;
             s.feed_mid = ps.mid.clone();
             s.feed_display = p.display.clone();
-            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, kind: s.kind.clone() });
+            // Layers start over with the new source (Janus resets its simulcast context).
+            s.simulcast = (!ps.rids.is_empty()).then(|| Simulcast::new(&w.layers));
+            let simulcast = s.simulcast;
+            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, kind: s.kind.clone(), simulcast });
         }
         let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
         let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": self.config.room.0,

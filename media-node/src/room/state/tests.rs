@@ -319,6 +319,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
                     feed: ParticipantId(feed),
                     mid: mid.into(),
                     sub_mid: sub_mid.into(),
+                    layers: Default::default(),
                 })
                 .collect(),
             legacy_feed: None,
@@ -341,7 +342,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
         o.media,
         vec![MediaAction::Switch {
             who: who(2),
-            sources: vec![SwitchSource { mindex: 1, feed_who: who(3), kind: "video".into() }]
+            sources: vec![SwitchSource { mindex: 1, feed_who: who(3), kind: "video".into(), simulcast: None }]
         }]
     );
     // The deprecated form: all of a publisher's streams.

@@ -294,6 +294,8 @@ pub struct SwitchStream {
     pub feed: ParticipantId,
     pub mid: String,
     pub sub_mid: String,
+    /// Simulcast layers for the new source (Janus resets them: absent means the highest).
+    pub layers: LayerChoice,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -635,6 +637,7 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
             feed: ParticipantId(json::uint(o, "feed")),
             mid: json::string(o, "mid").unwrap_or_default(),
             sub_mid: json::string(o, "sub_mid").unwrap_or_default(),
+            layers: layer_choice(o, false)?,
         });
     }
     Ok(Switch { streams, legacy_feed: None })
