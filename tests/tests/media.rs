@@ -797,3 +797,62 @@ async fn a_subscriber_restarts_ice_with_configure() {
     sub.close().await;
     publisher.close().await;
 }
+
+/// A publisher's `configure` without an offer, as the demo's bandwidth menu sends it: its
+/// bitrate cap reaches it as REMB at once, `keyframe` asks it for one, `send: false` on its
+/// video mid holds that stream for its subscribers (audio goes on) until `send: true`, and a new
+/// `display` is announced to the room.
+#[actix_web::test]
+async fn a_publisher_reconfigures_its_bitrate_keyframes_streams_and_name() {
+    let server = TestServer::start();
+    let Publishing { ws: mut aws, sid: asid, handle: ah, feed: alice, peer: mut a } = publishing(&server.ws_url).await;
+    let Publishing { ws: mut bws, peer: b, .. } = publishing(&server.ws_url).await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (mut sub, _) = subscribe_via(&mut ws, sid, alice).await;
+    received_while_sending(&mut [&mut a], &mut sub, 300).await;
+    async fn configure(ws: &mut WsClient, sid: u64, h: u64, body: Value) {
+        let mut body = body;
+        body["request"] = "configure".into();
+        ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": body})).await;
+        let ev = ws.expect_skipping_core("configured", |m| m["sender"] == h).await;
+        assert_eq!(ev["plugindata"]["data"]["configured"], "ok", "{ev}");
+    }
+
+    configure(&mut aws, asid, ah, json!({"bitrate": 256000})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while a.bitrate_cap() != Some(256000) && tokio::time::Instant::now() < deadline {
+        a.send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.bitrate_cap(), Some(256000), "the new cap, not the room's 128000");
+
+    let before = a.keyframe_requests();
+    configure(&mut aws, asid, ah, json!({"keyframe": true})).await;
+    received_while_sending(&mut [&mut a], &mut sub, 300).await;
+    assert!(a.keyframe_requests() > before, "a PLI for the keyframe asked for");
+
+    configure(&mut aws, asid, ah, json!({"streams": [{"mid": "1", "send": false}]})).await;
+    received_while_sending(&mut [&mut a], &mut sub, 200).await;
+    let got = received_while_sending(&mut [&mut a], &mut sub, 500).await;
+    assert!(got.iter().any(|(k, _)| k == "audio"), "audio goes on");
+    assert!(!got.iter().any(|(k, _)| k == "video"), "video held");
+    configure(&mut aws, asid, ah, json!({"streams": [{"mid": "1", "send": true}]})).await;
+    let got = received_while_sending(&mut [&mut a], &mut sub, 800).await;
+    assert!(got.iter().any(|(k, _)| k == "video"), "video again");
+
+    configure(&mut aws, asid, ah, json!({"display": "alice (away)"})).await;
+    let renamed = bws.expect_skipping_core("display", |m| m["plugindata"]["data"].get("display").is_some()).await;
+    assert_eq!(renamed["plugindata"]["data"], json!({"videoroom": "event", "id": alice, "display": "alice (away)"}));
+
+    // An unknown mid is refused before anything changes, as Janus.
+    aws.call(json!({"janus": "message", "session_id": asid, "handle_id": ah,
+        "body": {"request": "configure", "streams": [{"mid": "7", "send": false}]}}))
+        .await;
+    let refused = aws.expect_skipping_core("error", |m| m["sender"] == ah).await;
+    assert_eq!(refused["plugindata"]["data"]["error_code"], 428, "{refused}");
+    assert_eq!(refused["plugindata"]["data"]["error"], "No such mid '7' published", "{refused}");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
+}

@@ -4,7 +4,7 @@
 //! (`tests/hot_path_allocations.rs` counts).
 
 use super::peer::PeerEvent;
-use super::publisher::Silence;
+use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
 use super::vp8::{vp8_is_keyframe, vp8_temporal_id};
@@ -46,7 +46,7 @@ impl KeyframeRequester {
 pub struct Origin {
     pub layers: Vec<broadcast::WeakSender<rtp::Packet>>,
     pub keyframes: KeyframeRequester,
-    pub muted: watch::Receiver<bool>,
+    pub muted: watch::Receiver<Hold>,
     pub silence: Option<watch::Receiver<Silence>>,
 }
 
@@ -134,8 +134,8 @@ pub(super) struct Gate {
     pub connected: watch::Receiver<bool>,
     pub paused: watch::Receiver<bool>,
     pub send: watch::Receiver<bool>,
-    /// The source publisher stream muted by a moderator.
-    pub muted: watch::Receiver<bool>,
+    /// The source publisher stream muted by a moderator or held by its publisher.
+    pub muted: watch::Receiver<Hold>,
 }
 
 /// A gate's verdict for the next packet.
@@ -157,7 +157,8 @@ struct CachedGate {
 impl CachedGate {
     fn verdict(&mut self) -> Verdict {
         let g = &self.gate;
-        let changed = [&g.connected, &g.paused, &g.send, &g.muted].iter().any(|w| w.has_changed().unwrap_or(false))
+        let changed = [&g.connected, &g.paused, &g.send].iter().any(|w| w.has_changed().unwrap_or(false))
+            || g.muted.has_changed().unwrap_or(false)
             || g.payload_type.has_changed().unwrap_or(false);
         match self.verdict {
             Some(v) if !changed => v,
@@ -167,7 +168,7 @@ impl CachedGate {
                 let open = *g.connected.borrow_and_update()
                     && !*g.paused.borrow_and_update()
                     && *g.send.borrow_and_update()
-                    && !*g.muted.borrow_and_update();
+                    && !g.muted.borrow_and_update().held();
                 let v = match pt {
                     None => Verdict::NoAnswer,
                     Some(pt) if open => Verdict::Open(pt),
@@ -180,7 +181,7 @@ impl CachedGate {
     }
 
     /// Another source's mute state (`switch`).
-    fn follow(&mut self, muted: watch::Receiver<bool>) {
+    fn follow(&mut self, muted: watch::Receiver<Hold>) {
         self.gate.muted = muted;
         self.verdict = None;
     }

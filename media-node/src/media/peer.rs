@@ -124,7 +124,7 @@ pub(super) struct PeerHandler {
     /// Packets lost in a second that make a slow link (0: never).
     pub(super) slowlink_threshold: u32,
     /// The room's bitrate cap (bit/s), sent to a publisher as REMB (Janus's `bitrate`).
-    pub(super) bitrate: Option<u32>,
+    pub(super) bitrate: Option<watch::Receiver<u32>>,
     /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
     /// dropped by SRTP, and the keyframe it waits for would be lost).
     pub(super) connected: watch::Sender<bool>,
@@ -197,7 +197,7 @@ impl PeerConnectionEventHandler for PeerHandler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await.to_string().to_ascii_lowercase();
         let Some(feeds) = self.feeds.get(&kind).cloned() else { return };
-        if let (true, Some(bitrate)) = (kind == "video", self.bitrate) {
+        if let (true, Some(bitrate)) = (kind == "video", self.bitrate.clone()) {
             tokio::spawn(cap_bitrate(track.clone(), bitrate));
         }
         let video = kind == "video";

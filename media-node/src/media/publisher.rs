@@ -226,14 +226,35 @@ impl Pump {
 
 /// Tells a publisher the room's bitrate cap (REMB) when its video starts and every
 /// [`REMB_INTERVAL`] after, as Janus does with the room's `bitrate`; ends with the track.
-pub(super) async fn cap_bitrate(track: Arc<dyn TrackRemote>, bitrate: u32) {
+/// A new cap (the publisher's `configure` `bitrate`) is sent at once; 0 sends none.
+pub(super) async fn cap_bitrate(track: Arc<dyn TrackRemote>, mut bitrate: watch::Receiver<u32>) {
     loop {
-        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-        let remb = ReceiverEstimatedMaximumBitrate { sender_ssrc: 0, bitrate: bitrate as f32, ssrcs: vec![ssrc] };
-        if track.write_rtcp(vec![Box::new(remb)]).await.is_err() {
-            return;
+        let cap = *bitrate.borrow_and_update();
+        if cap > 0 {
+            let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+            let remb = ReceiverEstimatedMaximumBitrate { sender_ssrc: 0, bitrate: cap as f32, ssrcs: vec![ssrc] };
+            if track.write_rtcp(vec![Box::new(remb)]).await.is_err() {
+                return;
+            }
         }
-        tokio::time::sleep(REMB_INTERVAL).await;
+        tokio::select! {
+            _ = tokio::time::sleep(REMB_INTERVAL) => {}
+            changed = bitrate.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Why a publisher stream is not relayed: muted by a moderator (`moderate`), or not sent by its
+/// publisher (`configure` with `send: false`); subscribers' streams hold while either is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hold {
+    pub moderated: bool,
+    pub unsent: bool,
+}
+
+impl Hold {
+    pub fn held(&self) -> bool {
+        self.moderated || self.unsent
     }
 }
 
@@ -243,8 +264,10 @@ pub struct PublisherPeer {
     /// Per kind, one feed per simulcast layer (lowest first).
     feeds: HashMap<String, Vec<Feed>>,
     keyframes: mpsc::UnboundedSender<u8>,
-    /// Per kind: muted by a moderator (`moderate`); its subscribers' streams hold meanwhile.
-    muted: HashMap<String, watch::Sender<bool>>,
+    /// Per kind: held by a moderator or by the publisher; its subscribers' streams hold meanwhile.
+    holds: HashMap<String, watch::Sender<Hold>>,
+    /// Its bitrate cap (REMB), the room's until the publisher configures its own.
+    bitrate: watch::Sender<u32>,
     /// Simulcast video: which layers went silent.
     silence: Option<watch::Receiver<Silence>>,
     data: DataFeed,
@@ -258,7 +281,7 @@ impl PublisherPeer {
         offer_sdp: String,
         rid_order: Option<&str>,
         fir_freq: Option<Duration>,
-        bitrate: Option<u32>,
+        bitrate: u32,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
@@ -270,6 +293,7 @@ impl PublisherPeer {
         let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
         let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
+        let cap = watch::channel(bitrate).0;
         let handler = Arc::new(PeerHandler {
             gathered,
             events,
@@ -281,7 +305,7 @@ impl PublisherPeer {
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
             slowlink_threshold: settings.slowlink_threshold,
-            bitrate,
+            bitrate: Some(cap.subscribe()),
             connected: watch::channel(false).0,
         });
         let pc = build_pc(settings, Direction::Receive, handler).await?;
@@ -290,9 +314,9 @@ impl PublisherPeer {
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        let muted = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(false).0)).collect();
+        let holds = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(Hold::default()).0)).collect();
         let silence = silence.map(|s| s.subscribe());
-        Ok((Self { pc, feeds, keyframes, muted, silence, data }, sdp))
+        Ok((Self { pc, feeds, keyframes, holds, bitrate: cap, silence, data }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
@@ -305,15 +329,39 @@ impl PublisherPeer {
         Some(Origin {
             layers: feeds.iter().map(broadcast::Sender::downgrade).collect(),
             keyframes: KeyframeRequester::new(self.keyframes.clone()),
-            muted: self.muted.get(kind).map(watch::Sender::subscribe).unwrap_or_else(|| watch::channel(false).1),
+            muted: self
+                .holds
+                .get(kind)
+                .map(watch::Sender::subscribe)
+                .unwrap_or_else(|| watch::channel(Hold::default()).1),
             silence: if kind == "video" { self.silence.clone() } else { None },
         })
     }
 
     /// Mutes (`moderate`) or unmutes this publisher's `kind` for every subscriber.
     pub fn set_muted(&self, kind: &str, muted: bool) {
-        if let Some(m) = self.muted.get(kind) {
-            m.send_replace(muted);
+        if let Some(h) = self.holds.get(kind) {
+            h.send_modify(|h| h.moderated = muted);
+        }
+    }
+
+    /// Relays (`true`) or holds this publisher's `kind` (its `configure` `send`).
+    pub fn set_sending(&self, kind: &str, send: bool) {
+        if let Some(h) = self.holds.get(kind) {
+            h.send_modify(|h| h.unsent = !send);
+        }
+    }
+
+    /// A new bitrate cap for this publisher (its `configure` `bitrate`), sent at once.
+    pub fn set_bitrate(&self, bitrate: u32) {
+        self.bitrate.send_replace(bitrate);
+    }
+
+    /// Asks this publisher for a keyframe on every layer (its `configure` `keyframe`).
+    pub fn request_keyframe(&self) {
+        let layers = self.feeds.get("video").map_or(1, Vec::len);
+        for layer in 0..layers {
+            let _ = self.keyframes.send(layer as u8);
         }
     }
 
@@ -323,7 +371,8 @@ impl PublisherPeer {
             pc: self.pc.clone(),
             feeds: self.feeds.clone(),
             keyframes: self.keyframes.clone(),
-            muted: self.muted.clone(),
+            holds: self.holds.clone(),
+            bitrate: self.bitrate.clone(),
             silence: self.silence.clone(),
             data: self.data.clone(),
         }

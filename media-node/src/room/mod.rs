@@ -145,7 +145,7 @@ impl RoomActor {
                     let fir = self.state.config().fir_freq;
                     let fir_freq = (fir > 0).then(|| Duration::from_secs(fir));
                     let cap = self.state.config().bitrate;
-                    let bitrate = (cap > 0).then(|| u32::try_from(cap).unwrap_or(u32::MAX));
+                    let bitrate = u32::try_from(cap).unwrap_or(u32::MAX);
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let result =
@@ -202,6 +202,21 @@ impl RoomActor {
                         // The layers first: the new source starts on the layer they call for.
                         sub.set_target(s.mindex, s.simulcast.as_ref().map(layer_target).unwrap_or_default());
                         sub.switch(s.mindex, origin);
+                    }
+                }
+                MediaAction::Bitrate { who, bitrate } => {
+                    if let Some(publisher) = self.peers.get(&who) {
+                        publisher.set_bitrate(u32::try_from(bitrate).unwrap_or(u32::MAX));
+                    }
+                }
+                MediaAction::Keyframe { who } => {
+                    if let Some(publisher) = self.peers.get(&who) {
+                        publisher.request_keyframe();
+                    }
+                }
+                MediaAction::Sending { who, kind, send } => {
+                    if let Some(publisher) = self.peers.get(&who) {
+                        publisher.set_sending(&kind, send);
                     }
                 }
                 MediaAction::Mute { who, kind, muted } => {

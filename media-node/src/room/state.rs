@@ -57,6 +57,12 @@ pub enum MediaAction {
     Renegotiate { who: Who, transaction: Option<String>, inactive: Vec<usize>, added: Vec<SubStream>, restart: bool },
     /// Feed these m-lines of this subscriber from other publishers' streams (no renegotiation).
     Switch { who: Who, sources: Vec<SwitchSource> },
+    /// This publisher's bitrate cap, sent to it as REMB (its `configure` `bitrate`).
+    Bitrate { who: Who, bitrate: u64 },
+    /// Ask this publisher for a keyframe (its `configure` `keyframe`).
+    Keyframe { who: Who },
+    /// Relay (`true`) or hold this publisher's stream of `kind` (its `configure` `send`).
+    Sending { who: Who, kind: String, send: bool },
     /// Mute (`moderate`) or unmute this publisher's stream of `kind` for all its subscribers.
     Mute { who: Who, kind: String, muted: bool },
     /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
@@ -323,7 +329,14 @@ impl RoomState {
                     out.media.push(MediaAction::Close { who });
                     Ok(out)
                 }
-                AsyncName::Configure | AsyncName::Publish => self.configure(who, pid, txn, name, jsep),
+                AsyncName::Configure | AsyncName::Publish => {
+                    let changes = match parsed {
+                        Ok(AsyncRequest::Configure(c)) => c,
+                        Err(e) if name == AsyncName::Configure => return Err(e),
+                        _ => Default::default(),
+                    };
+                    self.configure(who, pid, txn, name, jsep, changes)
+                }
                 _ => Err(err(
                     VideoRoomCode::InvalidRequest,
                     format!("Unknown request '{}'", format!("{name:?}").to_ascii_lowercase()),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
-use shared::janus::videoroom::{self as vr, AsyncName, Departure};
+use shared::janus::videoroom::{self as vr, AsyncName, Configure, Departure};
 
 /// What a publisher sends, as announced to the room.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +58,7 @@ impl RoomState {
         txn: &str,
         name: AsyncName,
         jsep: Option<&Jsep>,
+        changes: Configure,
     ) -> Result<Outcome, VideoRoomError> {
         let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
         let busy = p.published.is_some() || p.publishing;
@@ -65,12 +66,7 @@ impl RoomState {
             None if name == AsyncName::Publish => {
                 Err(err(VideoRoomCode::InvalidSdp, "Can't publish without a JSEP offer"))
             }
-            // A configure without an offer changes nothing media-wise here.
-            None => Ok(Outcome::default().notice(
-                who,
-                Some(txn),
-                serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"}),
-            )),
+            None => self.reconfigure(who, pid, txn, changes),
             Some(j) if j.kind != JsepType::Offer => {
                 Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
             }
@@ -92,6 +88,69 @@ impl RoomState {
                 Ok(out)
             }
         }
+    }
+
+    /// A publisher's `configure` without an offer: its bitrate cap, a keyframe, which of its
+    /// streams are relayed (`send` per mid, or the deprecated `audio`/`video`), its display name
+    /// (the others are told when it changes, as Janus). Every named mid is checked first.
+    fn reconfigure(
+        &mut self,
+        who: Who,
+        pid: ParticipantId,
+        txn: &str,
+        c: Configure,
+    ) -> Result<Outcome, VideoRoomError> {
+        let published = self.participants.get(&pid).and_then(|p| p.published.clone());
+        for e in &c.streams {
+            match &e.mid {
+                None if c.streams.len() > 1 => {
+                    return Err(err(
+                        VideoRoomCode::InvalidElement,
+                        "Invalid value (mid can't be null in a streams array)",
+                    ))
+                }
+                Some(m) if !published.as_ref().is_some_and(|p| p.streams.iter().any(|s| s.mid == *m)) => {
+                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{m}' published")))
+                }
+                _ => {}
+            }
+        }
+        let room = self.config.room.0;
+        let mut out = Outcome::default().notice(
+            who,
+            Some(txn),
+            serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"}),
+        );
+        if let Some(bitrate) = c.bitrate {
+            out.media.push(MediaAction::Bitrate { who, bitrate });
+        }
+        if c.streams.iter().any(|e| e.keyframe) {
+            out.media.push(MediaAction::Keyframe { who });
+        }
+        let legacy = !c.streams.iter().any(|e| e.mid.is_some());
+        for s in published.iter().flat_map(|p| p.streams.iter()).filter(|s| s.kind != "data") {
+            let mut send = match (legacy, s.kind.as_str()) {
+                (true, "audio") => c.audio,
+                (true, "video") => c.video,
+                _ => None,
+            };
+            for e in c.streams.iter().filter(|e| e.mid.as_deref() == Some(s.mid.as_str())) {
+                send = e.send.or(send);
+            }
+            if let Some(send) = send {
+                out.media.push(MediaAction::Sending { who, kind: s.kind.clone(), send });
+            }
+        }
+        if let Some(display) = c.display {
+            let Some(p) = self.participants.get_mut(&pid) else { return Ok(out) };
+            if p.display.replace(display.clone()).is_some() {
+                let ev = serde_json::json!({"videoroom": "event", "id": pid.0, "display": display});
+                for other in self.participants.values().filter(|o| o.who != who) {
+                    out = out.notice(other.who, None, ev.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The publisher's PeerConnection answered: `configured` to it (the shell attaches the

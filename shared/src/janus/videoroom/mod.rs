@@ -265,6 +265,10 @@ pub struct Configure {
     pub audio: Option<bool>,
     pub video: Option<bool>,
     pub restart: bool,
+    /// A publisher's: its bitrate cap (bit/s, sent as REMB).
+    pub bitrate: Option<u64>,
+    /// A publisher's new display name.
+    pub display: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -272,6 +276,8 @@ pub struct ConfigureStream {
     pub mid: Option<String>,
     pub send: Option<bool>,
     pub layers: LayerChoice,
+    /// A publisher's: ask it for a keyframe.
+    pub keyframe: bool,
 }
 
 /// `subscribe` (`subscribe` only), `unsubscribe` (`unsubscribe` only) or `update` (either or both).
@@ -580,15 +586,18 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
     Ok(update)
 }
 
-const CONFIGURE: [Param; 6] = [
+const CONFIGURE: [Param; 8] = [
     Param::opt("streams", JType::Array),
+    Param::opt("bitrate", JType::Int).positive(),
+    Param::opt("display", JType::Str),
     Param::opt("update", JType::Bool),
     Param::opt("restart", JType::Bool),
     Param::opt("audio", JType::Bool),
     Param::opt("video", JType::Bool),
     Param::opt("data", JType::Bool),
 ];
-const CONFIGURE_STREAM: [Param; 2] = [Param::opt("mid", JType::Str), Param::opt("send", JType::Bool)];
+const CONFIGURE_STREAM: [Param; 3] =
+    [Param::opt("mid", JType::Str), Param::opt("send", JType::Bool), Param::opt("keyframe", JType::Bool)];
 
 /// Without `streams`, Janus reads one entry from the request itself.
 fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError> {
@@ -601,13 +610,20 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
     for o in entries {
         check(o, &CONFIGURE_STREAM)?;
         let layers = layer_choice(o, false)?;
-        streams.push(ConfigureStream { mid: json::string(o, "mid"), send: json::boolean(o, "send"), layers });
+        streams.push(ConfigureStream {
+            mid: json::string(o, "mid"),
+            send: json::boolean(o, "send"),
+            layers,
+            keyframe: json::boolean(o, "keyframe").unwrap_or(false),
+        });
     }
     Ok(Configure {
         streams,
         audio: json::boolean(obj, "audio"),
         video: json::boolean(obj, "video"),
         restart: json::boolean(obj, "restart").unwrap_or(false),
+        bitrate: obj.get("bitrate").and_then(Value::as_u64),
+        display: json::string(obj, "display"),
     })
 }
 
