@@ -366,11 +366,10 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
         Ok(AsyncRequest::Configure(Configure {
             streams: streams
                 .into_iter()
-                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send, layers: Default::default() })
+                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send, ..Default::default() })
                 .collect(),
-            audio: None,
             video,
-            restart: false,
+            ..Default::default()
         }))
     };
     let o = r.on_async(who(2), "c", AsyncName::Configure, configure(vec![(Some("1"), Some(false))], None), None);

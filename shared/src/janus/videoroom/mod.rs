@@ -271,7 +271,7 @@ pub struct Configure {
     pub display: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfigureStream {
     pub mid: Option<String>,
     pub send: Option<bool>,
