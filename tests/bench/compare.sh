@@ -47,17 +47,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ICE_IP=127.0.0.2
 work=$(mktemp -d)
-pids=()
-# Stops the servers this script started (SIGTERM, then SIGKILL after 10 s) and waits for them.
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    pids=()
-}
+# cleanup (the servers this script started, by PID), wait_port.
+. "$root/tests/bench/lib.sh"
 trap 'cleanup; rm -rf "$work"' EXIT
 
 port_free() {
@@ -69,14 +60,6 @@ port_free() {
     return 1
 }
 
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "compare.sh: nothing listens on port $1" >&2
-    return 1
-}
 
 # (taskset, not a shell function: a function in the background is a subshell and $! its PID.)
 
@@ -113,40 +96,7 @@ start_portunus_cluster() {
 
 start_janus() {
     local conf=$work/janus
-    mkdir -p "$conf"
-    local lib=/usr/lib/x86_64-linux-gnu/janus
-    [ -d "$lib" ] || lib=$(dirname "$(dirname "$(find /usr/lib -name libjanus_videoroom.so | head -1)")")
-    cat >"$conf/janus.jcfg" <<JCFG
-general: {
-    configs_folder = "$conf"
-    plugins_folder = "$lib/plugins"
-    transports_folder = "$lib/transports"
-    events_folder = "$lib/events"
-    loggers_folder = "$lib/loggers"
-    debug_level = 2
-    admin_secret = "bench-$RANDOM$RANDOM"
-}
-media: {
-    rtp_port_range = "20000-40000"
-}
-nat: {
-    nice_debug = false
-    ice_enforce_list = "$ICE_IP"
-    ignore_mdns = true
-}
-plugins: {
-    disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so"
-}
-transports: {
-    disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
-}
-loggers: {
-    disable = "libjanus_jsonlog.so"
-}
-JCFG
-    # Compact JSON, as an operator tuning Janus would (the packaged default is indented).
-    printf 'general: {\n    json = "compact"\n    ws = true\n    ws_port = 8188\n}\n' >"$conf/janus.transport.websockets.jcfg"
-    printf 'general: {\n}\n' >"$conf/janus.plugin.videoroom.jcfg"
+    janus_conf "$conf"
     taskset -c "$SERVER_CPU" janus -C "$conf/janus.jcfg" -F "$conf" -o >"$out/logs/$1.log" 2>&1 &
     pids+=($!)
     server_pids=("$!")

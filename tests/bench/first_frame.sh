@@ -24,18 +24,9 @@ fi
 RUNS=${RUNS:-5}
 SERVERS=${SERVERS:-portunus janus}
 work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    pids=()
-}
+# cleanup (the servers this script started, by PID), wait_port.
+. "$root/tests/bench/lib.sh"
 trap 'cleanup; rm -rf "$work"' EXIT INT TERM
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # The demos, with settings.js pointing at the server's WebSocket.
 site=$work/demos
@@ -52,30 +43,18 @@ start_portunus() {
 }
 
 start_janus() {
-    local conf=$work/janus lib=/usr/lib/x86_64-linux-gnu/janus
-    mkdir -p "$conf"
-    [ -d "$lib" ] || lib=$(dirname "$(dirname "$(find /usr/lib -name libjanus_videoroom.so | head -1)")")
-    cat >"$conf/janus.jcfg" <<JCFG
-general: {
-    configs_folder = "$conf"
-    plugins_folder = "$lib/plugins"
-    transports_folder = "$lib/transports"
-    events_folder = "$lib/events"
-    loggers_folder = "$lib/loggers"
-    debug_level = 2
-}
-nat: {
-    ice_enforce_list = "127.0.0.2"
-    ignore_mdns = true
-}
-transports: {
-    disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
-}
-JCFG
-    printf 'general: {\n    ws = true\n    ws_port = 8188\n}\n' >"$conf/janus.transport.websockets.jcfg"
+    local conf=$work/janus
     # Janus's sample demo room, as Portunus ships it.
-    printf 'room-1234: {\n    description = "Demo Room"\n    secret = "adminpwd"\n    publishers = 6\n    bitrate = 128000\n    fir_freq = 10\n    audiocodec = "opus"\n    videocodec = "vp8"\n}\n' \
-        >"$conf/janus.plugin.videoroom.jcfg"
+    janus_conf "$conf" 'room-1234: {
+    description = "Demo Room"
+    secret = "adminpwd"
+    publishers = 6
+    bitrate = 128000
+    fir_freq = 10
+    audiocodec = "opus"
+    videocodec = "vp8"
+}
+'
     janus -C "$conf/janus.jcfg" -F "$conf" -o >"$work/janus.log" 2>&1 &
     pids+=($!)
 }

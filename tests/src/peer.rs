@@ -109,24 +109,6 @@ pub struct Offering {
     pub persistent_loss: bool,
 }
 
-/// Keeps a data channel's events drained; its receiver says whether it is open.
-fn watch_channel(channel: Arc<dyn DataChannel>) -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        while let Some(ev) = channel.poll().await {
-            match ev {
-                DataChannelEvent::OnOpen => {
-                    let _ = tx.send(true);
-                }
-                DataChannelEvent::OnClose => break,
-                _ => {}
-            }
-        }
-        let _ = tx.send(false);
-    });
-    rx
-}
-
 /// A simulcast publisher's layers, lowest first: rids `l`, `m`, `h` (offered `h;m;l`, Janus's
 /// default order), each with its SSRC and sequence, and which are stopped.
 struct SimulcastSend {
@@ -296,7 +278,7 @@ impl TestPublisher {
         let mut channels = Vec::new();
         if data {
             let dc = pc.create_data_channel("JanusDataChannel", None).await.expect("data channel");
-            channels.push(("JanusDataChannel".to_owned(), dc.clone(), watch_channel(dc)));
+            channels.push(("JanusDataChannel".to_owned(), dc.clone(), media_node::media::data::watch_open(dc)));
         }
         let offer = pc.create_offer(None).await.expect("offer");
         pc.set_local_description(offer).await.expect("local offer");
@@ -348,7 +330,7 @@ impl TestPublisher {
     pub async fn send_data(&mut self, label: &str, text: &str, binary: bool) {
         if !self.channels.iter().any(|(l, _, _)| l == label) {
             let dc = self.pc.create_data_channel(label, None).await.expect("data channel");
-            self.channels.push((label.to_owned(), dc.clone(), watch_channel(dc)));
+            self.channels.push((label.to_owned(), dc.clone(), media_node::media::data::watch_open(dc)));
         }
         let (_, dc, open) = self.channels.iter_mut().find(|(l, _, _)| l == label).expect("channel");
         tokio::time::timeout(Duration::from_secs(10), open.wait_for(|o| *o))

@@ -532,9 +532,10 @@ async fn a_publisher_that_unpublishes_leaves_its_subscribers_an_updated_offer() 
 #[actix_web::test]
 async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
     let server = TestServer::start();
-    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
-    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
-    b.fill = 0xbb;
+    let (
+        Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. },
+        Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. },
+    ) = alice_and_bob(&server.ws_url).await;
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let (mut sub, hs) = subscribe_via(&mut ws, sid, alice).await;
@@ -572,9 +573,10 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
 #[actix_web::test]
 async fn a_subscriber_adds_drops_and_readds_publishers_on_one_peer_connection() {
     let server = TestServer::start();
-    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
-    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
-    b.fill = 0xbb;
+    let (
+        Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. },
+        Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. },
+    ) = alice_and_bob(&server.ws_url).await;
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let (mut sub, hs) = subscribe_via(&mut ws, sid, alice).await;
@@ -717,9 +719,10 @@ async fn publishers_are_told_the_rooms_bitrate_cap() {
 #[actix_web::test]
 async fn a_change_before_the_answer_is_offered_after_it() {
     let server = TestServer::start();
-    let Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. } = publishing(&server.ws_url).await;
-    let Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. } = publishing(&server.ws_url).await;
-    b.fill = 0xbb;
+    let (
+        Publishing { ws: _alice_ws, feed: alice, peer: mut a, .. },
+        Publishing { ws: _bob_ws, feed: bob, peer: mut b, .. },
+    ) = alice_and_bob(&server.ws_url).await;
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let hs = ws.attach(sid).await;
@@ -855,4 +858,13 @@ async fn a_publisher_reconfigures_its_bitrate_keyframes_streams_and_name() {
     sub.close().await;
     a.close().await;
     b.close().await;
+}
+
+/// Two publishers in the demo room, media up: alice's video payloads filled with 0x55, bob's
+/// with 0xbb, so a subscriber can tell whose it gets.
+async fn alice_and_bob(ws_url: &str) -> (Publishing, Publishing) {
+    let alice = publishing(ws_url).await;
+    let mut bob = publishing(ws_url).await;
+    bob.peer.fill = 0xbb;
+    (alice, bob)
 }

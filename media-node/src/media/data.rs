@@ -35,24 +35,27 @@ struct Channel {
     open: watch::Receiver<bool>,
 }
 
-impl Channel {
-    /// Watches `dc`'s events (someone must drain them) for its open state.
-    fn watch(dc: Arc<dyn DataChannel>) -> Self {
-        let (tx, open) = watch::channel(false);
-        let events = dc.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = events.poll().await {
-                match ev {
-                    DataChannelEvent::OnOpen => {
-                        let _ = tx.send(true);
-                    }
-                    DataChannelEvent::OnClose => break,
-                    _ => {}
+/// Drains a data channel's events (someone must) and says whether it is open.
+pub fn watch_open(channel: Arc<dyn DataChannel>) -> watch::Receiver<bool> {
+    let (tx, open) = watch::channel(false);
+    tokio::spawn(async move {
+        while let Some(ev) = channel.poll().await {
+            match ev {
+                DataChannelEvent::OnOpen => {
+                    let _ = tx.send(true);
                 }
+                DataChannelEvent::OnClose => break,
+                _ => {}
             }
-            let _ = tx.send(false);
-        });
-        Self { dc, open }
+        }
+        let _ = tx.send(false);
+    });
+    open
+}
+
+impl Channel {
+    fn watch(dc: Arc<dyn DataChannel>) -> Self {
+        Self { open: watch_open(dc.clone()), dc }
     }
 
     async fn send(&self, m: &DataMessage) -> bool {

@@ -163,6 +163,26 @@ fn err(code: VideoRoomCode, reason: impl Into<String>) -> VideoRoomError {
 }
 
 /// Janus's `JANUS_CHECK_SECRET`: no secret configured means no check.
+/// A `configure`'s entries, checked before anything changes (Janus's order): a mid may be left
+/// out only when there is a single entry, and each named one must be `known` (else 428 with
+/// `unknown`'s reason).
+fn check_mids(
+    c: &shared::janus::videoroom::Configure,
+    known: impl Fn(&str) -> bool,
+    unknown: impl Fn(&str) -> String,
+) -> Result<(), VideoRoomError> {
+    for e in &c.streams {
+        match &e.mid {
+            None if c.streams.len() > 1 => {
+                return Err(err(VideoRoomCode::InvalidElement, "Invalid value (mid can't be null in a streams array)"))
+            }
+            Some(m) if !known(m) => return Err(err(VideoRoomCode::NoSuchFeed, unknown(m))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn check_secret(expected: Option<&str>, given: Option<&str>, member: &str) -> Result<(), VideoRoomError> {
     match (expected, given) {
         (None, _) => Ok(()),

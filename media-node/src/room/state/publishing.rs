@@ -2,7 +2,7 @@
 //! the room, and its end (`unpublish`, a PeerConnection gone), with the events Janus sends for
 //! each.
 
-use super::{err, MediaAction, Outcome, RoomState, Slot, Who};
+use super::{check_mids, err, MediaAction, Outcome, RoomState, Slot, Who};
 use crate::media::sdp::StreamInfo;
 use serde_json::Value;
 use shared::ids::ParticipantId;
@@ -101,20 +101,8 @@ impl RoomState {
         c: Configure,
     ) -> Result<Outcome, VideoRoomError> {
         let published = self.participants.get(&pid).and_then(|p| p.published.clone());
-        for e in &c.streams {
-            match &e.mid {
-                None if c.streams.len() > 1 => {
-                    return Err(err(
-                        VideoRoomCode::InvalidElement,
-                        "Invalid value (mid can't be null in a streams array)",
-                    ))
-                }
-                Some(m) if !published.as_ref().is_some_and(|p| p.streams.iter().any(|s| s.mid == *m)) => {
-                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{m}' published")))
-                }
-                _ => {}
-            }
-        }
+        let known = |m: &str| published.as_ref().is_some_and(|p| p.streams.iter().any(|s| s.mid == m));
+        check_mids(&c, known, |m| format!("No such mid '{m}' published"))?;
         let room = self.config.room.0;
         let mut out = Outcome::default().notice(
             who,

@@ -3,7 +3,7 @@
 //! `update`, a publisher going away), with the events Janus sends for each.
 
 use super::Membership;
-use super::{err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
+use super::{check_mids, err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
 use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -503,20 +503,7 @@ impl RoomState {
         c: Configure,
     ) -> Result<Outcome, VideoRoomError> {
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
-        for e in &c.streams {
-            match &e.mid {
-                None if c.streams.len() > 1 => {
-                    return Err(err(
-                        VideoRoomCode::InvalidElement,
-                        "Invalid value (mid can't be null in a streams array)",
-                    ))
-                }
-                Some(m) if !sub.streams.iter().any(|s| s.mid == *m) => {
-                    return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{m}' in subscription")))
-                }
-                _ => {}
-            }
-        }
+        check_mids(&c, |m| sub.streams.iter().any(|s| s.mid == m), |m| format!("No such mid '{m}' in subscription"))?;
         // The deprecated audio/video flags count only when no entry names a mid (as in Janus).
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
         let mut sends = Vec::new();
