@@ -52,6 +52,17 @@ async fn layer_events(ws: &mut WsClient) -> Vec<Value> {
     out
 }
 
+/// The core `media` events received so far on `ws`.
+async fn media_events(ws: &mut WsClient) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(m) = ws.try_recv(Duration::from_millis(100)).await {
+        if m["janus"] == "media" {
+            out.push(m);
+        }
+    }
+    out
+}
+
 async fn configure(ws: &mut WsClient, sid: u64, h: u64, stream: Value) {
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
         "body": {"request": "configure", "streams": [stream]}}))
@@ -114,7 +125,7 @@ async fn a_subscriber_gets_the_highest_layer_then_the_substream_and_temporal_lay
 #[actix_web::test]
 async fn a_stopped_layer_falls_back_to_the_one_below_and_comes_back_when_it_resumes() {
     let server = TestServer::start();
-    let (_pws, feed, mut publisher) = simulcast_publisher(&server.ws_url).await;
+    let (mut pws, feed, mut publisher) = simulcast_publisher(&server.ws_url).await;
     let (mut ws, _sid, _h, mut sub, _) = subscriber(&server.ws_url, feed, json!({"substream": 2})).await;
     let v = video(&received_while_sending(&mut [&mut publisher], &mut sub, 600).await);
     assert!(!v.is_empty() && v.iter().all(|(layer, _, _)| *layer == 2), "{v:?}");
@@ -127,12 +138,20 @@ async fn a_stopped_layer_falls_back_to_the_one_below_and_comes_back_when_it_resu
     assert!(down.last().is_some_and(|(layer, _, _)| *layer == 1), "fell back to layer 1: {down:?}");
     let events = layer_events(&mut ws).await;
     assert!(events.iter().any(|e| e["substream"] == 1), "{events:?}");
+    // The publisher hears it as Janus says it: that substream stopped (the no-media timer).
+    let media = media_events(&mut pws).await;
+    assert!(
+        media.iter().any(|m| m["mid"] == "1" && m["receiving"] == false && m["substream"] == 2),
+        "{media:?}"
+    );
 
     publisher.set_layer_stopped(2, false);
     let up = video(&received_while_sending(&mut [&mut publisher], &mut sub, 1200).await);
     assert!(up.last().is_some_and(|(layer, _, _)| *layer == 2), "back on layer 2: {up:?}");
     let events = layer_events(&mut ws).await;
     assert!(events.iter().any(|e| e["substream"] == 2), "{events:?}");
+    let media = media_events(&mut pws).await;
+    assert!(media.iter().any(|m| m["receiving"] == true && m["substream"] == 2), "{media:?}");
     let mut whole = v;
     whole.extend(down);
     whole.extend(up);

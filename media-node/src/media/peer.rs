@@ -90,9 +90,10 @@ impl PortRange {
 pub enum PeerEvent {
     /// DTLS/SRTP is up (Janus's `webrtcup`).
     Connected,
-    /// Media of this kind started (`true`: the first packet, or the first after a silence) or
-    /// stopped (`false`: nothing for [`NO_MEDIA_TIMER`]) arriving (Janus's `media` event).
-    Receiving(String, bool),
+    /// Media of this kind (of this simulcast substream) started (`true`: the first packet, or
+    /// the first after a silence) or stopped (`false`: nothing for the no-media timer) arriving
+    /// (Janus's `media` event).
+    Receiving(String, bool, Option<u8>),
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
     /// Packets of a stream are being lost (`uplink`: those sent to a subscriber, at m-line

@@ -157,8 +157,10 @@ impl Pump {
         let mut ssrc_layer: Vec<(u32, usize)> = Vec::new();
         let mut counts = [0u32; MAX_LAYERS];
         let mut quiet = [0u32; MAX_LAYERS];
-        let mut quiet_track = 0u32;
-        let mut receiving = false;
+        // Per layer, as Janus reports a simulcast publisher's substreams one by one.
+        let mut receiving = [false; MAX_LAYERS];
+        let simulcast = feeds.len() > 1;
+        let substream = |layer: usize| simulcast.then_some(layer as u8);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -168,16 +170,16 @@ impl Pump {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let any = counts.iter().any(|c| *c > 0);
-                    quiet_track = if any { 0 } else { quiet_track + 1 };
-                    if receiving && TICK * quiet_track >= NO_MEDIA_TIMER {
-                        receiving = false;
-                        let _ = events.send(PeerEvent::Receiving(kind.clone(), false));
+                    for layer in 0..feeds.len() {
+                        quiet[layer] = if counts[layer] > 0 { 0 } else { quiet[layer] + 1 };
+                        if receiving[layer] && TICK * quiet[layer] >= NO_MEDIA_TIMER {
+                            receiving[layer] = false;
+                            let _ = events.send(PeerEvent::Receiving(kind.clone(), false, substream(layer)));
+                        }
                     }
                     if let Some(silence) = &silence {
                         let now = Instant::now();
                         for layer in 0..feeds.len() {
-                            quiet[layer] = if counts[layer] > 0 { 0 } else { quiet[layer] + 1 };
                             let since = (quiet[layer] >= LAYER_QUIET_TICKS).then(|| now - TICK * quiet[layer]);
                             if since.is_some() != silence.borrow()[layer].is_some() {
                                 silence.send_modify(|s| s[layer] = since);
@@ -210,10 +212,10 @@ impl Pump {
                     counts[layer] += 1;
                     losses[layer].packet(packet.header.sequence_number);
                     strip_extensions(&mut packet);
-                    if !receiving {
-                        receiving = true;
-                        tracing::debug!(kind = %kind, pt = packet.header.payload_type, len = packet.payload.len(), "media arriving");
-                        let _ = events.send(PeerEvent::Receiving(kind.clone(), true));
+                    if !receiving[layer] {
+                        receiving[layer] = true;
+                        tracing::debug!(kind = %kind, layer, pt = packet.header.payload_type, "media arriving");
+                        let _ = events.send(PeerEvent::Receiving(kind.clone(), true, substream(layer)));
                     }
                     // No subscriber yet is fine: the packet is dropped.
                     let _ = feeds[layer.min(feeds.len() - 1)].send(packet);

@@ -491,10 +491,10 @@ impl Handler<PeerNotice> for RoomActor {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
             }
-            PeerEvent::Receiving(kind, receiving) => {
+            PeerEvent::Receiving(kind, receiving, substream) => {
                 let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
                 if let Some(mid) = mid {
-                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving };
+                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving, substream };
                     self.outbox.core_event(session, ev);
                 }
             }

@@ -193,6 +193,9 @@ pub enum Event {
         #[serde(rename = "type")]
         kind: String,
         receiving: bool,
+        /// Which substream, when the stream is simulcast (Janus reports them one by one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        substream: Option<u8>,
     },
     Timeout {
         session_id: SessionId,
