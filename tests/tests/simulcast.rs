@@ -140,10 +140,7 @@ async fn a_stopped_layer_falls_back_to_the_one_below_and_comes_back_when_it_resu
     assert!(events.iter().any(|e| e["substream"] == 1), "{events:?}");
     // The publisher hears it as Janus says it: that substream stopped (the no-media timer).
     let media = media_events(&mut pws).await;
-    assert!(
-        media.iter().any(|m| m["mid"] == "1" && m["receiving"] == false && m["substream"] == 2),
-        "{media:?}"
-    );
+    assert!(media.iter().any(|m| m["mid"] == "1" && m["receiving"] == false && m["substream"] == 2), "{media:?}");
 
     publisher.set_layer_stopped(2, false);
     let up = video(&received_while_sending(&mut [&mut publisher], &mut sub, 1200).await);
