@@ -1,10 +1,12 @@
 //! The forwarding hot path, as far as Portunus's own code goes, allocates nothing per packet
 //! per subscriber: the publisher's packet (extensions stripped once) goes through the bounded
-//! broadcast, and each subscriber clones it (payload shared) and rewrites SSRC and payload type.
+//! broadcast, and each subscriber clones it (payload shared) and rewrites SSRC, payload type,
+//! sequence number and timestamp.
 //! A counting global allocator checks it. (What webrtc-rs allocates below `write_rtp` is
 //! measured in BENCHMARKS.md, not here.)
 
 use media_node::media::forward::{rewrite_for_subscriber, strip_extensions};
+use media_node::media::rewrite::Rewriter;
 use rtc::rtp;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -64,6 +66,8 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
     const PACKETS: u16 = 1000;
     let (feed, _) = tokio::sync::broadcast::channel::<rtp::Packet>(2048);
     let mut subscribers: Vec<_> = (0..SUBSCRIBERS).map(|_| feed.subscribe()).collect();
+    let mut sequences: Vec<Rewriter> = (0..SUBSCRIBERS).map(|_| Rewriter::new(90_000)).collect();
+    let start = std::time::Instant::now();
     let payload = bytes::Bytes::from(vec![0x55u8; 1200]);
     // Built before counting: arriving packets are webrtc-rs's allocations, not ours.
     let arriving: Vec<rtp::Packet> = (0..PACKETS).map(|seq| browser_packet(seq, &payload)).collect();
@@ -76,6 +80,7 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
         for (i, rx) in subscribers.iter_mut().enumerate() {
             let mut p = rx.try_recv().expect("packet for each subscriber");
             rewrite_for_subscriber(&mut p, 0x5000 + i as u32, 100);
+            assert!(sequences[i].rewrite(&mut p, || start), "in sequence");
             forwarded += 1;
             // What the track would send: the rewritten header over the shared payload.
             assert_eq!(p.payload.as_ptr(), payload.as_ptr(), "the payload is shared, not copied");

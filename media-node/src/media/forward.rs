@@ -191,6 +191,56 @@ impl CachedGate {
 /// most one PLI per 500 ms per track anyway).
 const KEYFRAME_REASK: Duration = Duration::from_millis(500);
 
+/// A VP8 stream's wait for a keyframe: from its start and after every gap of ours, it lets
+/// nothing out until one comes, asking the publisher for one now and then meanwhile.
+struct KeyframeWait {
+    /// The stream's SSRC, for the logs.
+    ssrc: u32,
+    vp8: bool,
+    waiting: bool,
+    /// When a keyframe was last asked for in this wait.
+    asked: Option<Instant>,
+}
+
+impl KeyframeWait {
+    fn new(ssrc: u32, vp8: bool) -> Self {
+        Self { ssrc, vp8, waiting: vp8, asked: None }
+    }
+
+    /// The stream starts over (a gap of ours): VP8 waits for a keyframe again.
+    fn restart(&mut self) {
+        self.waiting = self.vp8;
+        self.asked = None;
+    }
+
+    /// The stream flows from here (a new layer taken over at its keyframe).
+    fn end(&mut self) {
+        self.waiting = false;
+        self.asked = None;
+    }
+
+    /// Whether `payload` may go out: while waiting, only a keyframe (which ends the wait); the
+    /// others make it ask `keyframes` again, as often as the publisher's coalescing lets one
+    /// through (a request can be lost or ignored). The clock is read only while waiting.
+    fn admits(&mut self, payload: &[u8], keyframes: &watch::Sender<KeyframeRequester>) -> bool {
+        if !self.waiting {
+            return true;
+        }
+        if vp8_is_keyframe(payload) {
+            tracing::debug!(ssrc = self.ssrc, "keyframe: video starts");
+            self.end();
+            return true;
+        }
+        let now = Instant::now();
+        if self.asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REASK) {
+            tracing::debug!(ssrc = self.ssrc, "waiting for a keyframe: asking the publisher");
+            keyframes.borrow().request();
+            self.asked = Some(now);
+        }
+        false
+    }
+}
+
 /// One subscriber stream's forwarding state, apart from the packets.
 pub(super) struct Stream {
     pub track: Arc<TrackLocalStaticRTP>,
@@ -237,9 +287,7 @@ pub(super) async fn forward(
     // None while detached (an inactive m-line, or its publisher gone).
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
-    let mut waiting = vp8;
-    // When the keyframe this stream waits for was last asked for.
-    let mut asked: Option<Instant> = None;
+    let mut wait = KeyframeWait::new(ssrc, vp8);
     let mut sequence = Rewriter::new(clock_rate);
     loop {
         let recheck = layers.recheck;
@@ -254,9 +302,7 @@ pub(super) async fn forward(
                         packets = None;
                         layers.pending = None;
                         silence = None;
-                        if !sequence.in_gap() {
-                            sequence.rebase(Instant::now());
-                        }
+                        sequence.open_gap();
                     }
                     Control::Target(t) => {
                         // A target already met is announced again (Janus confirms it at once).
@@ -272,9 +318,8 @@ pub(super) async fn forward(
                         layers = Layers::start(&origin, &target, &now_silent(&silence));
                         packets = origin.subscribe(layers.current);
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
-                        waiting = vp8;
-                        asked = None;
-                        sequence.rebase(Instant::now());
+                        wait.restart();
+                        sequence.open_gap();
                     }
                 }
                 Next::Reconsider
@@ -324,11 +369,8 @@ pub(super) async fn forward(
                 packets = Some(rx);
                 layers.current = layer;
                 keyframes.send_replace(origin.keyframes.for_layer(layer));
-                waiting = false;
-                asked = None;
-                if !sequence.in_gap() {
-                    sequence.rebase(Instant::now());
-                }
+                wait.end();
+                sequence.open_gap();
                 Ok(p)
             }
             Next::Pending(Err(broadcast::error::RecvError::Lagged(_))) => continue,
@@ -342,51 +384,30 @@ pub(super) async fn forward(
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
-                waiting = vp8;
-                asked = None;
-                sequence.rebase(Instant::now());
+                wait.restart();
+                sequence.open_gap();
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => {
                 // The publisher left: idle until the room makes this m-line inactive or reuses it.
                 packets = None;
                 layers.pending = None;
-                if !sequence.in_gap() {
-                    sequence.rebase(Instant::now());
-                }
+                sequence.open_gap();
                 continue;
             }
         };
         let payload_type = match gate.verdict() {
             Verdict::NoAnswer => continue,
             Verdict::Closed => {
-                waiting = vp8;
-                asked = None;
-                if !sequence.in_gap() {
-                    sequence.rebase(Instant::now());
-                }
+                wait.restart();
+                sequence.open_gap();
                 continue;
             }
             Verdict::Open(pt) => pt,
         };
-        if waiting {
-            if !vp8_is_keyframe(&p.payload) {
-                // Asked again while none comes (a request can be lost or ignored), as often as the
-                // publisher's coalescing lets one through; the clock is read only while waiting.
-                let now = Instant::now();
-                if asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REASK) {
-                    tracing::debug!(ssrc, "waiting for a keyframe: asking the publisher");
-                    keyframes.borrow().request();
-                    asked = Some(now);
-                }
-                if !sequence.in_gap() {
-                    sequence.rebase(Instant::now());
-                }
-                continue;
-            }
-            tracing::debug!(ssrc, pt = p.header.payload_type, "keyframe: video starts");
-            waiting = false;
-            asked = None;
+        if !wait.admits(&p.payload, &keyframes) {
+            sequence.open_gap();
+            continue;
         }
         if origin.simulcast() {
             if layers.announced != Some(layers.current) {

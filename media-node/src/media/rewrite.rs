@@ -46,14 +46,17 @@ impl Rewriter {
         self.seq_offset = self.seq_offset.wrapping_sub(1);
     }
 
-    /// Whether a gap of ours is open (the next packet continues the sequence).
-    pub fn in_gap(&self) -> bool {
-        self.gap_from.is_some()
-    }
-
     /// A gap of ours begins at `at` (a later call while it is open changes nothing).
     pub fn rebase(&mut self, at: Instant) {
         self.gap_from.get_or_insert(at);
+    }
+
+    /// A gap of ours begins now: the clock is read only if none is open already (a stream held
+    /// closed calls this for every packet it drops).
+    pub fn open_gap(&mut self) {
+        if self.gap_from.is_none() {
+            self.gap_from = Some(Instant::now());
+        }
     }
 
     /// Rewrites `packet`; `now` is asked for only when the packet ends a gap. `false`: the
@@ -61,12 +64,15 @@ impl Rewriter {
     #[must_use]
     pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) -> bool {
         let h = &mut packet.header;
-        let ends_gap = self.gap_from.is_some() || self.floor.is_none();
-        if !ends_gap && self.floor.is_some_and(|f| (h.sequence_number.wrapping_sub(f) as i16) < 0) {
-            return false;
-        }
-        if ends_gap {
-            self.floor = Some(h.sequence_number);
+        match self.floor {
+            // Within a run: older than its first packet is from before it.
+            Some(f) if self.gap_from.is_none() => {
+                if (h.sequence_number.wrapping_sub(f) as i16) < 0 {
+                    return false;
+                }
+            }
+            // The first packet, or the one ending a gap, begins a run.
+            _ => self.floor = Some(h.sequence_number),
         }
         if let Some(from) = self.gap_from.take() {
             if let Some((seq, ts)) = self.last {
