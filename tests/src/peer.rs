@@ -480,13 +480,7 @@ pub struct TestSubscriber {
 
 impl TestSubscriber {
     pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        Self::answer_losing(offer_sdp, None).await
-    }
-
-    /// [`TestSubscriber::answer`] for a subscriber whose network loses one RTP packet in
-    /// `lose_every` on the way in (a retransmission gets through).
-    pub async fn answer_losing(offer_sdp: &str, lose_every: Option<u64>) -> (Self, String) {
-        Self::answer_on(offer_sdp, Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() }).await
+        Self::answer_on(offer_sdp, Network::default()).await
     }
 
     /// [`TestSubscriber::answer`] on a simulated network.

@@ -1,7 +1,7 @@
 //! VideoRoom flows a test drives over the Janus API with its test peers: joining, publishing,
 //! subscribing, and sending while a subscriber receives.
 
-use crate::lossy::{Leg, Network};
+use crate::lossy::Network;
 use crate::peer::{TestPublisher, TestSubscriber};
 use rtc::rtp;
 use std::time::Duration;
@@ -106,19 +106,7 @@ pub async fn subscribe_to_streams(
     sid: u64,
     streams: serde_json::Value,
 ) -> ((TestSubscriber, u64), serde_json::Value) {
-    subscribe_losing(ws, sid, streams, None).await
-}
-
-/// [`subscribe_to_streams`] with a subscriber whose network loses one RTP packet in
-/// `lose_every` on the way in.
-pub async fn subscribe_losing(
-    ws: &mut crate::WsClient,
-    sid: u64,
-    streams: serde_json::Value,
-    lose_every: Option<u64>,
-) -> ((TestSubscriber, u64), serde_json::Value) {
-    let net = Network { loss: lose_every.map(|n| (Leg::Receive, n)), ..Network::default() };
-    subscribe_on(ws, sid, streams, net).await
+    subscribe_on(ws, sid, streams, Network::default()).await
 }
 
 /// [`subscribe_to_streams`] with a subscriber on a simulated network.

@@ -7,9 +7,7 @@
 
 use portunus_tests::lossy::{Leg, Network};
 use portunus_tests::peer::{Offering, TestPublisher};
-use portunus_tests::videoroom::{
-    join_as_publisher, publish_offer_from, received_while_sending, subscribe_losing, subscribe_on,
-};
+use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, received_while_sending, subscribe_on};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -29,7 +27,8 @@ async fn packets_lost_on_either_side_of_the_sfu_are_repaired_and_sender_reports_
 
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
-    let ((mut sub, _), _) = subscribe_losing(&mut ws, sid, json!([{"feed": feed}]), Some(19)).await;
+    let net = Network { loss: Some((Leg::Receive, 19)), ..Network::default() };
+    let ((mut sub, _), _) = subscribe_on(&mut ws, sid, json!([{"feed": feed}]), net).await;
 
     // 3 s of media; then time for the last repairs.
     let got = received_while_sending(&mut [&mut publisher], &mut sub, 3000).await;
