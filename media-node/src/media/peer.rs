@@ -6,7 +6,7 @@
 //! PeerConnection's state to its room as [`PeerEvent`]s and hands a publisher's tracks and data
 //! channels to `publisher`.
 
-use super::publisher::{cap_bitrate, request_keyframes, DataFeed, DataMessage, Feed, Pump, Silence, MAX_LAYERS};
+use super::publisher::Incoming;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -18,13 +18,11 @@ use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use shared::janus::request::Candidate;
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -108,51 +106,11 @@ pub enum PeerEvent {
 pub(super) struct PeerHandler {
     pub(super) gathered: mpsc::Sender<()>,
     pub(super) events: mpsc::UnboundedSender<PeerEvent>,
-    /// Per kind, one feed per simulcast layer (lowest first).
-    pub(super) feeds: HashMap<String, Vec<Feed>>,
-    /// The video's simulcast rids, lowest layer first (empty without simulcast).
-    pub(super) rids: Vec<String>,
-    /// The SSRC of each video layer once it opened (0 before), for keyframe requests.
-    pub(super) layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
-    /// Simulcast: which layers went silent.
-    pub(super) silence: Option<watch::Sender<Silence>>,
-    /// A publisher's data channel messages.
-    pub(super) data: Option<DataFeed>,
-    /// Keyframe requests (a layer each), taken by the video track when it opens.
-    pub(super) keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
-    /// Periodic keyframe requests (the room's `fir_freq`).
-    pub(super) fir_freq: Option<Duration>,
-    /// Packets lost in a second that make a slow link (0: never).
-    pub(super) slowlink_threshold: u32,
-    /// The room's bitrate cap (bit/s), sent to a publisher as REMB (Janus's `bitrate`).
-    pub(super) bitrate: Option<watch::Receiver<u32>>,
     /// Whether DTLS-SRTP is up: a subscriber's packets are only sent then (earlier ones are
     /// dropped by SRTP, and the keyframe it waits for would be lost).
     pub(super) connected: watch::Sender<bool>,
-}
-
-impl PeerHandler {
-    /// A subscriber's: no tracks come in, so no feeds and no keyframe requests to make.
-    pub(super) fn sending(
-        gathered: mpsc::Sender<()>,
-        events: mpsc::UnboundedSender<PeerEvent>,
-        connected: watch::Sender<bool>,
-    ) -> Self {
-        Self {
-            gathered,
-            events,
-            feeds: HashMap::new(),
-            rids: Vec::new(),
-            layer_ssrcs: Arc::default(),
-            silence: None,
-            data: None,
-            keyframes: std::sync::Mutex::new(None),
-            fir_freq: None,
-            slowlink_threshold: 0,
-            bitrate: None,
-            connected,
-        }
-    }
+    /// A publisher's: what becomes of its tracks and data channels (a subscriber receives none).
+    pub(super) incoming: Option<Incoming>,
 }
 
 #[async_trait::async_trait]
@@ -174,57 +132,16 @@ impl PeerConnectionEventHandler for PeerHandler {
         let _ = self.events.send(ev);
     }
 
-    /// A publisher's data channel (janus.js opens `JanusDataChannel`; an application may open
-    /// more): each message goes to the data feed with the channel's label.
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let Some(feed) = self.data.clone() else { return };
-        tokio::spawn(async move {
-            let label: Arc<str> = channel.label().await.unwrap_or_default().into();
-            tracing::debug!(label = %label, "publisher data channel");
-            while let Some(ev) = channel.poll().await {
-                match ev {
-                    DataChannelEvent::OnMessage(m) => {
-                        let msg = DataMessage { label: label.clone(), text: m.is_string, data: m.data.freeze() };
-                        // No subscriber yet is fine: the message is dropped.
-                        let _ = feed.send(msg);
-                    }
-                    DataChannelEvent::OnClose => break,
-                    _ => {}
-                }
-            }
-        });
+        if let Some(incoming) = &self.incoming {
+            incoming.data_channel(channel);
+        }
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let kind = track.kind().await.to_string().to_ascii_lowercase();
-        let Some(feeds) = self.feeds.get(&kind).cloned() else { return };
-        if let (true, Some(bitrate)) = (kind == "video", self.bitrate.clone()) {
-            tokio::spawn(cap_bitrate(track.clone(), bitrate));
+        if let Some(incoming) = &self.incoming {
+            incoming.track(track, self.events.clone()).await;
         }
-        let video = kind == "video";
-        if video {
-            let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
-            if let Some(requests) = taken {
-                let layers = feeds.len();
-                tokio::spawn(request_keyframes(
-                    track.clone(),
-                    requests,
-                    self.layer_ssrcs.clone(),
-                    layers,
-                    self.fir_freq,
-                ));
-            }
-        }
-        let pump = Pump {
-            kind,
-            feeds,
-            rids: if video { self.rids.clone() } else { Vec::new() },
-            layer_ssrcs: if video { self.layer_ssrcs.clone() } else { Arc::default() },
-            silence: if video { self.silence.clone() } else { None },
-            events: self.events.clone(),
-            slowlink_threshold: self.slowlink_threshold,
-        };
-        tokio::spawn(pump.run(track));
     }
 }
 

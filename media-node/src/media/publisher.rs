@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 
@@ -54,11 +55,87 @@ pub const MAX_LAYERS: usize = 3;
 /// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
 pub type Silence = [Option<Instant>; MAX_LAYERS];
 
+/// What becomes of a publisher's incoming tracks and data channels (its PeerConnection's
+/// handler hands them over): each track pumped into its feeds, video keyframe requests and the
+/// bitrate cap sent back, data channel messages fanned out.
+pub(super) struct Incoming {
+    /// Per kind, one feed per simulcast layer (lowest first).
+    feeds: HashMap<String, Vec<Feed>>,
+    /// The video's simulcast rids, lowest layer first (empty without simulcast).
+    rids: Vec<String>,
+    /// The SSRC of each video layer once it opened (0 before), for keyframe requests.
+    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
+    /// Simulcast: which layers went silent.
+    silence: Option<watch::Sender<Silence>>,
+    data: DataFeed,
+    /// Keyframe requests (a layer each), taken by the video track when it opens.
+    keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
+    /// Periodic keyframe requests (the room's `fir_freq`).
+    fir_freq: Option<Duration>,
+    /// Packets lost in a second that make a slow link (0: never).
+    slowlink_threshold: u32,
+    /// The bitrate cap (bit/s) sent as REMB (Janus's `bitrate`; 0: none).
+    bitrate: watch::Receiver<u32>,
+}
+
+impl Incoming {
+    /// A data channel (janus.js opens `JanusDataChannel`; an application may open more): each
+    /// message goes to the data feed with the channel's label.
+    pub(super) fn data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let feed = self.data.clone();
+        tokio::spawn(async move {
+            let label: Arc<str> = channel.label().await.unwrap_or_default().into();
+            tracing::debug!(label = %label, "publisher data channel");
+            while let Some(ev) = channel.poll().await {
+                match ev {
+                    DataChannelEvent::OnMessage(m) => {
+                        let msg = DataMessage { label: label.clone(), text: m.is_string, data: m.data.freeze() };
+                        // No subscriber yet is fine: the message is dropped.
+                        let _ = feed.send(msg);
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    pub(super) async fn track(&self, track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<PeerEvent>) {
+        let kind = track.kind().await.to_string().to_ascii_lowercase();
+        let Some(feeds) = self.feeds.get(&kind).cloned() else { return };
+        let video = kind == "video";
+        if video {
+            tokio::spawn(cap_bitrate(track.clone(), self.bitrate.clone()));
+            let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
+            if let Some(requests) = taken {
+                let layers = feeds.len();
+                tokio::spawn(request_keyframes(
+                    track.clone(),
+                    requests,
+                    self.layer_ssrcs.clone(),
+                    layers,
+                    self.fir_freq,
+                ));
+            }
+        }
+        let pump = Pump {
+            kind,
+            feeds,
+            rids: if video { self.rids.clone() } else { Vec::new() },
+            layer_ssrcs: if video { self.layer_ssrcs.clone() } else { Arc::default() },
+            silence: if video { self.silence.clone() } else { None },
+            events,
+            slowlink_threshold: self.slowlink_threshold,
+        };
+        tokio::spawn(pump.run(track));
+    }
+}
+
 /// Sends a publisher track's keyframe requests (PLI, to the SSRC of the layer asked for) as they
 /// come, at most one round per [`PLI_MIN_INTERVAL`] (requests during the pause are answered by one
 /// round after it, not dropped), plus one every `fir_freq` (the room's setting, as Janus) so late
 /// decoders recover.
-pub(super) async fn request_keyframes(
+async fn request_keyframes(
     track: Arc<dyn TrackRemote>,
     mut requests: mpsc::UnboundedReceiver<u8>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
@@ -108,14 +185,14 @@ pub(super) async fn request_keyframes(
 /// Reads one publisher track: each packet goes to its layer's feed (once, whatever the number of
 /// subscribers); every [`TICK`] the counts tell which layers went silent and whether the track
 /// stopped (Janus's `media` event after [`NO_MEDIA_TIMER`]).
-pub(super) struct Pump {
-    pub kind: String,
-    pub feeds: Vec<Feed>,
-    pub rids: Vec<String>,
-    pub layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
-    pub silence: Option<watch::Sender<Silence>>,
-    pub events: mpsc::UnboundedSender<PeerEvent>,
-    pub slowlink_threshold: u32,
+struct Pump {
+    kind: String,
+    feeds: Vec<Feed>,
+    rids: Vec<String>,
+    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
+    silence: Option<watch::Sender<Silence>>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    slowlink_threshold: u32,
 }
 
 /// Packets one incoming stream lost: sequence numbers skipped, less those that came late
@@ -149,7 +226,7 @@ impl LossCount {
 }
 
 impl Pump {
-    pub(super) async fn run(self, track: Arc<dyn TrackRemote>) {
+    async fn run(self, track: Arc<dyn TrackRemote>) {
         let Pump { kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold } = self;
         let mut losses = [LossCount::default(); MAX_LAYERS];
         let mut ticks = 0u32;
@@ -229,7 +306,7 @@ impl Pump {
 /// Tells a publisher the room's bitrate cap (REMB) when its video starts and every
 /// [`REMB_INTERVAL`] after, as Janus does with the room's `bitrate`; ends with the track.
 /// A new cap (the publisher's `configure` `bitrate`) is sent at once; 0 sends none.
-pub(super) async fn cap_bitrate(track: Arc<dyn TrackRemote>, mut bitrate: watch::Receiver<u32>) {
+async fn cap_bitrate(track: Arc<dyn TrackRemote>, mut bitrate: watch::Receiver<u32>) {
     loop {
         let cap = *bitrate.borrow_and_update();
         if cap > 0 {
@@ -296,20 +373,19 @@ impl PublisherPeer {
         let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let cap = watch::channel(bitrate).0;
-        let handler = Arc::new(PeerHandler {
-            gathered,
-            events,
+        let incoming = Incoming {
             feeds: feeds.clone(),
             rids,
             layer_ssrcs: Arc::default(),
             silence: silence.clone(),
-            data: Some(data.clone()),
+            data: data.clone(),
             keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
             slowlink_threshold: settings.slowlink_threshold,
-            bitrate: Some(cap.subscribe()),
-            connected: watch::channel(false).0,
-        });
+            bitrate: cap.subscribe(),
+        };
+        let connected = watch::channel(false).0;
+        let handler = Arc::new(PeerHandler { gathered, events, connected, incoming: Some(incoming) });
         let pc = build_pc(settings, Direction::Receive, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;

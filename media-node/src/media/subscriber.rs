@@ -100,7 +100,8 @@ impl SubscriberPeer {
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
-        let handler = Arc::new(PeerHandler::sending(gathered, events.clone(), connected_tx));
+        let handler =
+            Arc::new(PeerHandler { gathered, events: events.clone(), connected: connected_tx, incoming: None });
         let pc = build_pc(settings, Direction::Send, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {
