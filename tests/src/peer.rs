@@ -233,11 +233,6 @@ impl TestPublisher {
         Self::offer_with(Offering::default()).await
     }
 
-    /// A publisher sending VP8 simulcast (rids `h;m;l`, three temporal layers each) and Opus.
-    pub async fn offer_simulcast() -> (Self, String) {
-        Self::offer_with(Offering { simulcast: true, ..Offering::default() }).await
-    }
-
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
         let Offering { simulcast, data, lose_every, persistent_loss } = what;

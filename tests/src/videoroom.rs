@@ -2,7 +2,7 @@
 //! subscribing, and sending while a subscriber receives.
 
 use crate::lossy::Network;
-use crate::peer::{TestPublisher, TestSubscriber};
+use crate::peer::{Offering, TestPublisher, TestSubscriber};
 use rtc::rtp;
 use std::time::Duration;
 
@@ -48,10 +48,15 @@ pub async fn publish_offer_from(
 /// Publishes from a new [`TestPublisher`] on handle `h` (already joined as a publisher) and
 /// waits until its PeerConnection is up; core events arriving meanwhile are skipped.
 pub async fn publish_via(ws: &mut crate::WsClient, sid: u64, h: u64) -> TestPublisher {
-    let (mut publisher, answer) = publish_offer(ws, sid, h).await;
+    publish_connected(ws, sid, h, Offering::default()).await.0
+}
+
+/// [`publish_via`] offering `offering`; with the server's answer.
+async fn publish_connected(ws: &mut crate::WsClient, sid: u64, h: u64, offering: Offering) -> (TestPublisher, String) {
+    let (mut publisher, answer) = publish_offer_from(ws, sid, h, TestPublisher::offer_with(offering).await).await;
     publisher.accept(&answer).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
-    publisher
+    (publisher, answer)
 }
 
 /// What `sub` receives while each of `publishers` sends an audio and a video packet every 10 ms
@@ -86,11 +91,17 @@ pub struct Publishing {
 
 /// Connects to `ws_url`, joins room 1234 as "publisher" and publishes (connected).
 pub async fn publishing(ws_url: &str) -> Publishing {
+    publishing_with(ws_url, "publisher", Offering::default()).await.0
+}
+
+/// Connects to `ws_url`, joins room 1234 as `display` and publishes what `offering` says
+/// (simulcast, a data channel, a lossy network), connected; with the server's answer.
+pub async fn publishing_with(ws_url: &str, display: &str, offering: Offering) -> (Publishing, String) {
     let mut ws = crate::WsClient::connect(ws_url).await;
     let sid = ws.create_session().await;
-    let (handle, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
-    let peer = publish_via(&mut ws, sid, handle).await;
-    Publishing { ws, sid, handle, feed, peer }
+    let (handle, feed) = join_as_publisher(&mut ws, sid, display).await;
+    let (peer, answer) = publish_connected(&mut ws, sid, handle, offering).await;
+    (Publishing { ws, sid, handle, feed, peer }, answer)
 }
 
 /// Subscribes a new handle of session `sid` to all streams of `feed` with a new

@@ -5,7 +5,7 @@
 //! subscribing to another publisher's data adds it there (`updated` without a new offer).
 
 use portunus_tests::peer::{DataReceived, Offering, TestPublisher, TestSubscriber};
-use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, subscribe_to_streams};
+use portunus_tests::videoroom::{publishing_with, subscribe_to_streams};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;
 use std::time::Duration;
@@ -13,20 +13,14 @@ use std::time::Duration;
 /// A publisher with a data channel in room 1234, connected, on its own WebSocket; with its feed
 /// id and the mid of its data stream.
 async fn data_publisher(url: &str, name: &str) -> (WsClient, u64, String, TestPublisher) {
-    let mut ws = WsClient::connect(url).await;
-    let sid = ws.create_session().await;
-    let (h, feed) = join_as_publisher(&mut ws, sid, name).await;
-    let offer = TestPublisher::offer_with(Offering { data: true, ..Offering::default() }).await;
-    let (mut publisher, answer) = publish_offer_from(&mut ws, sid, h, offer).await;
+    let (p, answer) = publishing_with(url, name, Offering { data: true, ..Offering::default() }).await;
     let data_mid = answer
         .split("m=application")
         .nth(1)
         .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("a=mid:")))
         .unwrap_or_else(|| panic!("the answer accepts the data channel:\n{answer}"))
         .to_owned();
-    publisher.accept(&answer).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
-    (ws, feed, data_mid, publisher)
+    (p.ws, p.feed, data_mid, p.peer)
 }
 
 /// The data messages `sub` receives within `wait`, until `n` arrived.

@@ -6,8 +6,8 @@
 //! slow-link events.
 
 use portunus_tests::lossy::{Leg, Network};
-use portunus_tests::peer::{Offering, TestPublisher};
-use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, received_while_sending, subscribe_on};
+use portunus_tests::peer::Offering;
+use portunus_tests::videoroom::{publishing_with, received_while_sending, subscribe_on, Publishing};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -17,13 +17,9 @@ use std::time::Duration;
 #[actix_web::test]
 async fn packets_lost_on_either_side_of_the_sfu_are_repaired_and_sender_reports_arrive() {
     let server = TestServer::start();
-    let mut pws = WsClient::connect(&server.ws_url).await;
-    let psid = pws.create_session().await;
-    let (h, feed) = join_as_publisher(&mut pws, psid, "lossy").await;
-    let offer = TestPublisher::offer_with(Offering { lose_every: Some(23), ..Offering::default() }).await;
-    let (mut publisher, answer) = publish_offer_from(&mut pws, psid, h, offer).await;
-    publisher.accept(&answer).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
+    let offering = Offering { lose_every: Some(23), ..Offering::default() };
+    let (Publishing { ws: _pws, feed, peer: mut publisher, .. }, _) =
+        publishing_with(&server.ws_url, "lossy", offering).await;
 
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
@@ -65,14 +61,9 @@ async fn unrepaired_loss_over_the_threshold_makes_slow_link_events_like_janus() 
     let mut cfg = portunus_tests::test_config();
     cfg.slowlink_threshold = 3;
     let server = TestServer::with(cfg);
-    let mut pws = WsClient::connect(&server.ws_url).await;
-    let psid = pws.create_session().await;
-    let (ph, feed) = join_as_publisher(&mut pws, psid, "lossy").await;
     let offering = Offering { lose_every: Some(7), persistent_loss: true, ..Offering::default() };
-    let (mut publisher, answer) =
-        publish_offer_from(&mut pws, psid, ph, TestPublisher::offer_with(offering).await).await;
-    publisher.accept(&answer).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
+    let (Publishing { ws: mut pws, handle: ph, feed, peer: mut publisher, .. }, _) =
+        publishing_with(&server.ws_url, "lossy", offering).await;
 
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;

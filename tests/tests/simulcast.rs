@@ -4,22 +4,17 @@
 //! stops arriving (Janus's `fallback`), and is told each change (`substream` / `temporal`
 //! events). Its stream stays one unbroken RTP sequence through every change.
 
-use portunus_tests::peer::{simulcast_marks, TestPublisher, TestSubscriber};
-use portunus_tests::videoroom::{join_as_publisher, publish_offer_from, received_while_sending, subscribe_to_streams};
+use portunus_tests::peer::{simulcast_marks, Offering, TestPublisher, TestSubscriber};
+use portunus_tests::videoroom::{publishing_with, received_while_sending, subscribe_to_streams};
 use portunus_tests::{TestServer, WsClient};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A simulcast publisher in room 1234, connected, on its own WebSocket.
 async fn simulcast_publisher(url: &str) -> (WsClient, u64, TestPublisher) {
-    let mut ws = WsClient::connect(url).await;
-    let sid = ws.create_session().await;
-    let (h, feed) = join_as_publisher(&mut ws, sid, "simulcaster").await;
-    let (mut publisher, answer) = publish_offer_from(&mut ws, sid, h, TestPublisher::offer_simulcast().await).await;
+    let (p, answer) = publishing_with(url, "simulcaster", Offering { simulcast: true, ..Offering::default() }).await;
     assert!(answer.contains("a=simulcast:recv"), "the answer accepts simulcast:\n{answer}");
-    publisher.accept(&answer).await;
-    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected");
-    (ws, feed, publisher)
+    (p.ws, p.feed, p.peer)
 }
 
 /// The (layer, temporal layer, sequence number) of each video packet, in arrival order.
