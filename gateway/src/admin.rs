@@ -33,8 +33,15 @@ async fn drain_node(d: web::Data<Dispatcher>, node: web::Path<String>) -> HttpRe
 }
 
 async fn metrics(d: web::Data<Dispatcher>) -> HttpResponse {
-    let counts = tokio::time::timeout(READY_CHECK_TIMEOUT, d.backends().store.counts()).await.ok().and_then(Result::ok);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(d.metrics().render(counts))
+    let store = &d.backends().store;
+    let view = async {
+        let (sessions, handles) = store.counts().await?;
+        let nodes = store.live_nodes().await?;
+        let rooms = store.list_rooms().await?.len() as u64;
+        Ok::<_, shared::store::StoreError>(crate::metrics::ClusterView { sessions, handles, nodes, rooms })
+    };
+    let view = tokio::time::timeout(READY_CHECK_TIMEOUT, view).await.ok().and_then(Result::ok);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(d.metrics().render(view))
 }
 
 async fn healthz() -> HttpResponse {

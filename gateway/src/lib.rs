@@ -54,7 +54,9 @@ pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     let backends = Backends::memory();
     // The in-process node drains with the process; its own drain signal is not needed here.
     let _node = media_node::start(&cfg, backends.clone()).await.map_err(std::io::Error::other)?;
-    start(cfg, backends).await
+    let running = start(cfg, backends).await?;
+    running.dispatcher.metrics().include_media_node();
+    Ok(running)
 }
 
 /// Starts the gateway on `backends`. Must run inside an actix system.

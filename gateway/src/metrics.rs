@@ -1,8 +1,11 @@
 //! Prometheus metrics: requests by verb and result, request latency, live sessions and handles,
-//! transport connections. The registry is owned here; counters are atomic, so the hot paths
-//! never take a lock.
+//! transport connections, and what the gateway knows of the cluster (media nodes and their load,
+//! rooms). The registry is owned here; counters are atomic, so the hot paths never take a lock.
+//! A standalone process also exposes its in-process media node's series here.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -17,6 +20,19 @@ struct Inner {
     ws_connections: IntGauge,
     longpolls: IntGauge,
     events: IntCounterVec,
+    cluster_nodes: IntGaugeVec,
+    cluster_node_load: IntGaugeVec,
+    cluster_rooms: IntGauge,
+    /// Append the in-process media node's series (standalone mode).
+    media: std::sync::atomic::AtomicBool,
+}
+
+/// What the gateway's store says about the cluster at scrape time.
+pub struct ClusterView {
+    pub sessions: u64,
+    pub handles: u64,
+    pub nodes: Vec<shared::store::NodeStatus>,
+    pub rooms: u64,
 }
 
 impl Metrics {
@@ -34,19 +50,32 @@ impl Metrics {
         );
         let events =
             IntCounterVec::new(Opts::new("events_delivered_total", "Session events delivered"), &["transport"]);
+        let cluster_nodes = IntGaugeVec::new(
+            Opts::new("cluster_nodes", "Media nodes registered in the cluster, by state (serving or draining)"),
+            &["state"],
+        );
+        let cluster_node_load = IntGaugeVec::new(
+            Opts::new(
+                "cluster_node_load",
+                "Each registered media node's load (rooms + participants), as placement sees it",
+            ),
+            &["node"],
+        );
         let gauge = |n: &str, h: &str| IntGauge::new(n, h);
-        let (requests, latency, events) = match (requests, latency, events) {
-            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-            // The names and labels above are static and valid; this arm is unreachable in practice.
-            _ => unreachable!("static metric definitions are valid"),
-        };
+        let (requests, latency, events, cluster_nodes, cluster_node_load) =
+            match (requests, latency, events, cluster_nodes, cluster_node_load) {
+                (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
+                // The names and labels above are static and valid; this arm is unreachable in practice.
+                _ => unreachable!("static metric definitions are valid"),
+            };
         let gauges = [
             gauge("sessions", "Janus sessions in existence"),
             gauge("handles", "Plugin handles in existence"),
             gauge("ws_connections", "Open WebSocket connections on this gateway"),
             gauge("longpolls", "HTTP long-polls parked on this gateway"),
+            gauge("cluster_rooms", "VideoRoom rooms in the cluster's store"),
         ];
-        let [Ok(sessions), Ok(handles), Ok(ws_connections), Ok(longpolls)] = gauges else {
+        let [Ok(sessions), Ok(handles), Ok(ws_connections), Ok(longpolls), Ok(cluster_rooms)] = gauges else {
             unreachable!("static metric definitions are valid")
         };
         for c in [
@@ -57,10 +86,31 @@ impl Metrics {
             Box::new(handles.clone()),
             Box::new(ws_connections.clone()),
             Box::new(longpolls.clone()),
+            Box::new(cluster_nodes.clone()),
+            Box::new(cluster_node_load.clone()),
+            Box::new(cluster_rooms.clone()),
         ] {
             let _ = registry.register(c);
         }
-        Self(Arc::new(Inner { registry, requests, latency, sessions, handles, ws_connections, longpolls, events }))
+        Self(Arc::new(Inner {
+            registry,
+            requests,
+            latency,
+            sessions,
+            handles,
+            ws_connections,
+            longpolls,
+            events,
+            cluster_nodes,
+            cluster_node_load,
+            cluster_rooms,
+            media: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Standalone: `/metrics` also carries the in-process media node's series.
+    pub fn include_media_node(&self) {
+        self.0.media.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn request(&self, verb: &str, error_code: Option<u16>, seconds: f64) {
@@ -81,15 +131,29 @@ impl Metrics {
         &self.0.longpolls
     }
 
-    /// Prometheus text format; `counts` are the store's live sessions and handles.
-    pub fn render(&self, counts: Option<(u64, u64)>) -> String {
-        if let Some((s, h)) = counts {
-            self.0.sessions.set(s as i64);
-            self.0.handles.set(h as i64);
+    /// Prometheus text format; `cluster` is what the store said (None: it did not answer, and
+    /// the gauges keep their last values).
+    pub fn render(&self, cluster: Option<ClusterView>) -> String {
+        if let Some(c) = cluster {
+            self.0.sessions.set(c.sessions as i64);
+            self.0.handles.set(c.handles as i64);
+            self.0.cluster_rooms.set(c.rooms as i64);
+            let draining = c.nodes.iter().filter(|n| n.draining).count() as i64;
+            self.0.cluster_nodes.with_label_values(&["serving"]).set(c.nodes.len() as i64 - draining);
+            self.0.cluster_nodes.with_label_values(&["draining"]).set(draining);
+            // Nodes that left are dropped from the series rather than shown at their last load.
+            self.0.cluster_node_load.reset();
+            for n in &c.nodes {
+                self.0.cluster_node_load.with_label_values(&[n.node.0.as_str()]).set(n.load as i64);
+            }
         }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        let mut text = String::from_utf8(buf).unwrap_or_default();
+        if self.0.media.load(std::sync::atomic::Ordering::Relaxed) {
+            text.push_str(&media_node::metrics::METRICS.render());
+        }
+        text
     }
 }
 

@@ -7,7 +7,6 @@
 use actix::prelude::*;
 use rand::seq::IndexedRandom;
 use shared::ids::NodeId;
-use shared::janus::reply::Event;
 use shared::store::{NodeStatus, Store};
 use shared::Backends;
 use std::sync::Arc;
@@ -26,37 +25,6 @@ impl NodeDirectory {
     pub fn new(backends: Backends) -> Self {
         let store = backends.store.clone();
         Self { backends, store, live: Vec::new() }
-    }
-}
-
-/// What a client is told when the media node holding its handle's room is lost.
-pub const NODE_LOST_REASON: &str = "Media node lost";
-
-/// Cleans up after a media node that stopped beating (this gateway won it from the registry):
-/// each handle bound there is unbound and gets a `hangup`, so its client can join again; the
-/// node's rooms are placed afresh on their next use.
-async fn clean_up_lost_node(b: Backends, node: NodeId) {
-    tracing::warn!(node = %node, "media node lost");
-    let handles = match b.store.node_handles(&node).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(node = %node, error = %e, "cannot list the lost node's handles");
-            return;
-        }
-    };
-    for (sid, hid) in handles {
-        match b.store.unbind_handle_from(sid, hid, &node).await {
-            Ok(true) => {}
-            Ok(false) => continue, // Already moved or told.
-            Err(e) => {
-                tracing::warn!(session = %sid, handle = %hid, error = %e, "cannot unbind a handle of a lost node");
-                continue;
-            }
-        }
-        let ev = Event::Hangup { session_id: sid, sender: hid, reason: NODE_LOST_REASON.into() };
-        if let Err(e) = b.deliver(sid, ev.to_bytes().into()).await {
-            tracing::warn!(session = %sid, error = %e, "hangup not delivered");
-        }
     }
 }
 
@@ -95,7 +63,7 @@ impl Actor for NodeDirectory {
                 // Every gateway looks; the store hands each lost node to exactly one of them.
                 if let Ok(lost) = backends.store.take_lost_nodes().await {
                     for node in lost {
-                        clean_up_lost_node(backends.clone(), node).await;
+                        shared::lost_node::hang_up(&backends, &node).await;
                     }
                 }
             });

@@ -51,6 +51,8 @@ pub struct NodeAgent {
     drained: Option<tokio::sync::oneshot::Sender<()>>,
     loading: HashMap<RoomId, Vec<Pending>>,
     max_rooms: usize,
+    /// Whether the last registration in the cluster registry succeeded (readiness).
+    registered: bool,
 }
 
 /// What loading a room found: its record, and whether this node owns it.
@@ -94,6 +96,8 @@ impl NodeAgent {
                 media,
                 loading: HashMap::new(),
                 max_rooms,
+                // `start` registered the node before the agent exists.
+                registered: true,
             }
         })
     }
@@ -102,14 +106,31 @@ impl NodeAgent {
         self.occupancy.values().sum()
     }
 
-    /// Ends a drain once the rooms are empty or the deadline has passed.
+    /// Rooms or participants changed: the metrics follow.
+    fn count_load(&self) {
+        crate::metrics::METRICS.set_rooms(self.rooms.len(), self.participants());
+    }
+
+    /// Ends a drain once the rooms are empty or the deadline has passed. The end is queued
+    /// behind every write already in the outbox, so the last `leave`'s events, unbinding and
+    /// reply reach the cluster before the process exits. An empty node then leaves the registry
+    /// (a graceful exit is not a lost node); one the deadline cut short lets its registration
+    /// lapse, so that the gateways hang up the handles it still had.
     fn check_drain(&mut self) {
         let Some(deadline) = self.draining else { return };
         let left = self.participants();
         if left == 0 || std::time::Instant::now() >= deadline {
             tracing::info!(node = %self.node, participants = left, "drain complete");
             if let Some(tx) = self.drained.take() {
-                let _ = tx.send(());
+                let (store, node) = (self.backends.store.clone(), self.node.clone());
+                self.outbox.send(Write::Run(Box::pin(async move {
+                    if left == 0 {
+                        if let Err(e) = store.deregister_node(&node).await {
+                            tracing::warn!(node = %node, error = %e, "cannot leave the registry");
+                        }
+                    }
+                    let _ = tx.send(());
+                })));
             }
         }
     }
@@ -369,18 +390,21 @@ impl Actor for NodeAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(HEARTBEAT, |act, _| {
+        ctx.run_interval(HEARTBEAT, |act, ctx| {
             act.check_drain();
             if act.drained.is_none() {
                 return; // Drained: stop beating, the registry forgets this node.
             }
             let store = act.backends.store.clone();
             let status = act.status();
-            actix::spawn(async move {
-                if let Err(e) = store.register_node(status, NODE_TTL_MS).await {
+            let beat = async move { store.register_node(status, NODE_TTL_MS).await };
+            ctx.spawn(beat.into_actor(act).map(|r, act, _| {
+                crate::metrics::METRICS.heartbeat(r.is_ok());
+                act.registered = r.is_ok();
+                if let Err(e) = r {
                     tracing::warn!(error = %e, "node heartbeat failed");
                 }
-            });
+            }));
         });
     }
 }
@@ -417,6 +441,7 @@ impl Handler<Loaded> for NodeAgent {
                 );
                 let addr = actor.start();
                 self.rooms.insert(room, (addr.clone(), self.serial));
+                self.count_load();
                 for p in pending {
                     self.dispatch(room, addr.clone(), p, ctx);
                 }
@@ -443,6 +468,7 @@ impl Handler<Closed> for NodeAgent {
         if self.rooms.get(&room).is_some_and(|(_, s)| *s == serial) {
             self.rooms.remove(&room);
             self.occupancy.remove(&room);
+            self.count_load();
             self.check_drain();
         }
     }
@@ -462,6 +488,7 @@ impl Handler<Drain> for NodeAgent {
         if self.draining.is_none() {
             tracing::info!(node = %self.node, deadline_secs = d.deadline_secs, rooms = self.rooms.len(), "draining");
             self.draining = Some(std::time::Instant::now() + std::time::Duration::from_secs(d.deadline_secs));
+            crate::metrics::METRICS.set_draining(true);
             // Tell the gateways now rather than at the next beat.
             let (store, status) = (self.backends.store.clone(), self.status());
             actix::spawn(async move {
@@ -486,6 +513,7 @@ impl Handler<Occupancy> for NodeAgent {
         } else {
             self.occupancy.insert(room, n);
         }
+        self.count_load();
         self.check_drain();
     }
 }
@@ -499,5 +527,30 @@ impl Handler<SetMaxRooms> for NodeAgent {
 
     fn handle(&mut self, SetMaxRooms(n): SetMaxRooms, _: &mut Context<Self>) {
         self.max_rooms = n;
+    }
+}
+
+/// What the node's readiness probe reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// The last registration in the cluster registry failed: gateways may not see this node.
+    Unregistered,
+    Draining,
+}
+
+#[derive(Message)]
+#[rtype(result = "Readiness")]
+pub struct Ready;
+
+impl Handler<Ready> for NodeAgent {
+    type Result = MessageResult<Ready>;
+
+    fn handle(&mut self, _: Ready, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(match (self.draining.is_some(), self.registered) {
+            (true, _) => Readiness::Draining,
+            (false, false) => Readiness::Unregistered,
+            (false, true) => Readiness::Ready,
+        })
     }
 }

@@ -2,16 +2,19 @@
 //! only through the bus so that nothing assumes the gateway shares this process.
 //!
 //! It never talks to a client's signalling socket: it answers RPCs on its node channel and
-//! emits events into session mailboxes (invariant 2 in ARCHITECTURE.md). Media (WebRTC peers
-//! and RTP forwarding) arrives with the media issue; this crate owns the room state machine.
+//! emits events into session mailboxes (invariant 2 in ARCHITECTURE.md). It owns the room state
+//! machine and the media: WebRTC peers and RTP forwarding.
 //!
 //! # Layout
 //! - [`agent`]: `NodeAgent`, the node's front door: RPC intake, room actors by id, room loading.
 //! - [`room`]: `RoomActor` (shell) and `RoomState` (pure VideoRoom logic, unit-tested).
 //! - [`outbox`]: the one ordered path for everything the node writes (events, bindings, replies).
+//! - [`metrics`]: the media plane's Prometheus series; [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 
+pub mod admin;
 pub mod agent;
 pub mod media;
+pub mod metrics;
 pub mod outbox;
 pub mod room;
 
@@ -30,6 +33,10 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
     let sub = backends.bus.subscribe(&shared::keys::node_rpc(&node)).await.map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
+    // Handles still bound here belong to an earlier incarnation of this node (it crashed and
+    // came back under the same name before its registration lapsed): their peers died with it,
+    // so their clients are told now rather than never.
+    shared::lost_node::hang_up(&backends, &node).await;
     // Registered before returning, so a gateway started next can place rooms here at once.
     let status = shared::store::NodeStatus { node: node.clone(), load: 0, draining: false };
     backends.store.register_node(status, agent::NODE_TTL_MS).await.map_err(|e| e.to_string())?;

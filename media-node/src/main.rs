@@ -18,6 +18,9 @@ struct Cli {
     /// This node's name in the cluster (unique per node).
     #[arg(long)]
     node_id: Option<String>,
+    /// Port of /metrics, /healthz and /readyz (config `admin_port`).
+    #[arg(long)]
+    admin_port: Option<u16>,
 }
 
 #[actix::main]
@@ -29,6 +32,9 @@ async fn main() -> std::process::ExitCode {
     }
     if let Some(n) = &cli.node_id {
         flags.push(("node_id", n.clone()));
+    }
+    if let Some(p) = cli.admin_port {
+        flags.push(("admin_port", p.to_string()));
     }
     let cfg = match Config::load(cli.config.as_deref(), &flags) {
         Ok(c) => c,
@@ -56,7 +62,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    let admin = match media_node::admin::serve(node.agent.clone(), &cfg.bind, cfg.admin_port) {
+        Ok((addr, _)) => addr,
+        Err(e) => {
+            tracing::error!(port = cfg.admin_port, error = %e, "cannot listen on the admin port");
+            return std::process::ExitCode::from(1);
+        }
+    };
     tracing::info!(node = %cfg.node_id, redis = %url, "media node serving");
+    tracing::info!("metrics and health:  http://{admin}/metrics, /healthz, /readyz");
     let mut signals = match shared::shutdown::signals() {
         Ok(s) => s,
         Err(e) => {

@@ -11,6 +11,7 @@
 //! - [`janus`]: the Janus API: errors, request parsing, replies, the VideoRoom plugin vocabulary.
 //! - [`wire`]: bus envelopes between gateways and media nodes.
 //! - [`keys`]: every bus channel name, in one place.
+//! - [`lost_node`]: hanging up the clients of a media node that is gone without a goodbye.
 //! - [`bus`]: publish/subscribe trait and the in-memory implementation.
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod ids;
 pub mod janus;
 pub mod keys;
+pub mod lost_node;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 # Portunus standalone, Portunus cluster and Janus 1.1.2 side by side, on this machine, in one run
 # (see BENCHMARKS.md). Each server is pinned to CPU 0 and the load generator to CPU 1; the load
 # generator reads each server's CPU time and memory from /proc. Everything runs inside a private
-# network namespace (../shared/tools/netns-run): Janus gathers no ICE candidates on loopback
+# network namespace (tests/tools/netns-run): Janus gathers no ICE candidates on loopback
 # interfaces, so all peers use 127.0.0.2 there. Needs root.
 #
 #   tests/bench/compare.sh [OUT_DIR]        (default tests/bench/results/<date>)
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-netns_run=${NETNS_RUN:-$root/../shared/tools/netns-run}
+netns_run=${NETNS_RUN:-$root/tests/tools/netns-run}
 
 if [ -z "${PORTUNUS_BENCH_INSIDE:-}" ]; then
     out=${1:-tests/bench/results/$(date -u +%Y%m%d-%H%M%S)}

@@ -3,7 +3,7 @@
 # headless Chromium run the official VideoRoom demo (Debian janus-demos, official janus.js) over
 # WebSocket against each server in turn, RUNS times each; each page reports how long after its
 # subscriber `join` its first remote frame was decoded (tests/js/videoroom_demo.js). Inside a
-# private network namespace (../shared/tools/netns-run): Chromium and Janus gather no ICE
+# private network namespace (tests/tools/netns-run): Chromium and Janus gather no ICE
 # candidates on loopback interfaces, so everything uses 127.0.0.2. Needs root.
 #
 #   tests/bench/first_frame.sh            (RUNS=5 by default; SERVERS="portunus janus")
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-netns_run=${NETNS_RUN:-$root/../shared/tools/netns-run}
+netns_run=${NETNS_RUN:-$root/tests/tools/netns-run}
 
 if [ -z "${PORTUNUS_BENCH_INSIDE:-}" ]; then
     bash tests/deps.sh

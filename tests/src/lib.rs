@@ -2,7 +2,7 @@
 //! system, Janus clients over real WebSocket and HTTP connections, and the golden-file matcher.
 //!
 //! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
-//! back with what Janus 1.1.2 answers (`../shared/janus-reference/golden`).
+//! back with what Janus 1.1.2 answers (`tests/golden`, recorded from a real Janus).
 
 pub mod janus_js;
 pub mod lossy;
@@ -128,6 +128,12 @@ impl TestServer {
         }
     }
 
+    /// Where the media plane's metrics are served: the media node's admin port in cluster runs,
+    /// the gateway's (which carries its in-process node's series) standalone.
+    pub fn media_admin_url(&self) -> &str {
+        self.cluster.as_ref().map_or(&self.admin_url, |(n, _)| &n.admin_url)
+    }
+
     /// Tasks alive on the server's runtimes (the gateway's, and its media node's in cluster
     /// runs): a leak of peers or forwarding loops shows here.
     pub fn alive_tasks(&self) -> usize {
@@ -139,6 +145,8 @@ impl TestServer {
 /// A cluster-mode media node in its own thread and actix system; stopped when dropped.
 pub struct TestNode {
     pub node_id: String,
+    /// Its `/metrics`, `/healthz`, `/readyz`.
+    pub admin_url: String,
     runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -163,9 +171,14 @@ impl TestNode {
                     Ok(b) => media_node::start(&cfg, b).await,
                     Err(e) => Err(e),
                 };
+                let started = started.and_then(|node| {
+                    let admin =
+                        media_node::admin::serve(node.agent.clone(), "127.0.0.1", 0).map_err(|e| e.to_string())?;
+                    Ok((node, admin.0))
+                });
                 match started {
-                    Ok(node) => {
-                        let _ = tx.send(Ok(tokio::runtime::Handle::current()));
+                    Ok((node, admin)) => {
+                        let _ = tx.send(Ok((tokio::runtime::Handle::current(), admin)));
                         // Runs until stopped, or until it has drained (as the binary exits then).
                         tokio::select! {
                             _ = stop_rx => {}
@@ -178,11 +191,17 @@ impl TestNode {
                 }
             });
         });
-        let runtime = rx
+        let (runtime, admin) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("node thread did not report")
             .expect("node failed to start");
-        Self { node_id: node_id.to_owned(), runtime, stop: Some(stop_tx), thread: Some(thread) }
+        Self {
+            node_id: node_id.to_owned(),
+            admin_url: format!("http://{admin}"),
+            runtime,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
     }
 
     /// Whether the node has exited (stopped, or drained).
@@ -425,15 +444,9 @@ impl HttpClient {
     }
 }
 
-/// Where the recorded Janus replies live (`../shared` beside the repository root).
+/// Where the recorded Janus replies live (`tests/golden`, see its README).
 pub fn golden_dir() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [here.join("../../shared/janus-reference/golden"), here.join("golden")];
-    candidates
-        .iter()
-        .find(|p| p.is_dir())
-        .cloned()
-        .unwrap_or_else(|| panic!("golden files not found (looked in {candidates:?})"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
 pub fn golden(name: &str) -> Value {
@@ -506,4 +519,22 @@ pub fn assert_golden(name: &str, actual: &Value) {
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// `GET url` with a 5 s timeout: (status, body as text).
+pub async fn get_text(url: &str) -> (u16, String) {
+    let mut resp = awc::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let body = resp.body().limit(8 << 20).await.unwrap_or_else(|e| panic!("GET {url}: body: {e}"));
+    (resp.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The value of one sample in a Prometheus text exposition (`series` with its labels, exactly as
+/// rendered), or None when absent.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -150,10 +150,39 @@ pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) 
     }
 }
 
-pub fn spawn_node(redis_url: &str, node_id: &str) -> Proc {
-    let args = vec!["--redis-url".to_string(), redis_url.to_string(), "--node-id".to_string(), node_id.to_string()];
+/// A media node process with its admin URL (`/metrics`, `/healthz`, `/readyz`).
+pub struct NodeProc {
+    pub proc: Proc,
+    pub admin_url: String,
+}
+
+impl std::ops::Deref for NodeProc {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for NodeProc {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+/// A media node in cluster mode, returned once it reports ready (registered in Redis).
+pub fn spawn_node(redis_url: &str, node_id: &str) -> NodeProc {
+    let admin = crate::free_port();
+    let args: Vec<String> =
+        ["--redis-url", redis_url, "--node-id", node_id, "--admin-port", &admin.to_string()].map(String::from).into();
     // Peers on one machine meet on loopback.
-    Proc::spawn(&binaries().1, &format!("portunus-media-node {node_id}"), &args, &[("PORTUNUS_MEDIA_IPS", "127.0.0.1")])
+    let proc = Proc::spawn(
+        &binaries().1,
+        &format!("portunus-media-node {node_id}"),
+        &args,
+        &[("PORTUNUS_MEDIA_IPS", "127.0.0.1")],
+    );
+    wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
+    NodeProc { proc, admin_url: format!("http://127.0.0.1:{admin}") }
 }
 
 /// Polls `GET path` on `addr` until it answers 200 (20 s at most).

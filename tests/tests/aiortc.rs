@@ -3,7 +3,7 @@
 //! `configure` with an offer to publish, the legacy `feed` subscribe, `start`). Two of them run
 //! against Portunus: the first publishes, the second publishes and subscribes to the first,
 //! recording what it receives; the recording must hold decodable video. aiortc gathers no
-//! candidates on loopback interfaces, so everything runs inside `../shared/tools/netns-run`.
+//! candidates on loopback interfaces, so everything runs inside `tests/tools/netns-run`.
 
 use portunus_tests::procs::binaries;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ fn need(path: &Path, install: &str) -> PathBuf {
 #[test]
 fn aiortcs_janus_client_publishes_and_subscribes_through_portunus() {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let netns = need(&here.join("../../shared/tools/netns-run"), "the shared tools are beside the repository");
+    let netns = need(&here.join("tools/netns-run"), "the repository is complete");
     let example = need(
         Path::new("/usr/share/doc/python3-aiortc/examples/janus/janus.py"),
         "apt-get install python3-aiortc python3-aiohttp",

@@ -1,7 +1,7 @@
 //! Two headless Chromium run the official Janus VideoRoom demo (Debian `janus-demos`, with the
 //! official janus.js) against Portunus and must see each other's video: `videoWidth > 0` and
 //! `framesDecoded` increasing in `getStats`. Chromium gathers no candidates on loopback
-//! interfaces, so everything runs inside `../shared/tools/netns-run`, whose only other
+//! interfaces, so everything runs inside `tests/tools/netns-run`, whose only other
 //! interface carries 127.0.0.2 (Portunus gathers there: `media_ips = ["127.0.0.2"]`).
 //! The demo's `settings.js` (the file a deployer edits) is replaced to point at Portunus.
 //! Each run prints join -> first decoded frame per subscriber, with when its offer was applied
@@ -30,7 +30,7 @@ fn run_demo(server_expr: &str, query: &str) -> Value {
 fn run_demo_with(server_expr: &str, query: &str, config: &str) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let netns = need(&here.join("../../shared/tools/netns-run"), "the shared tools are beside the repository");
+    let netns = need(&here.join("tools/netns-run"), "the repository is complete");
     let demos = need(Path::new("/usr/share/janus/demos/videoroomtest.html"), "apt-get install janus-demos");
     let chromium = need(Path::new("/usr/bin/chromium"), "apt-get install chromium");
     let playwright =

@@ -135,6 +135,94 @@ async fn sigterm_drains_a_media_node_process() {
 }
 
 #[actix_web::test]
+async fn a_media_node_serves_probes_and_metrics_and_is_not_ready_while_draining() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let mut n1 = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    assert_eq!(get_text(&format!("{}/healthz", n1.admin_url)).await.0, 200);
+    assert_eq!(get_text(&format!("{}/readyz", n1.admin_url)).await, (200, "ready\n".into()));
+    // A participant keeps the node's room, and so the node, alive through the drain.
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    let (_, text) = get_text(&format!("{}/metrics", n1.admin_url)).await;
+    assert_eq!(metric(&text, "portunus_node_rooms"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "portunus_node_participants"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "portunus_node_draining"), Some(0.0), "{text}");
+    let (_, text) = get_text(&format!("{}/metrics", g.admin_url)).await;
+    assert_eq!(metric(&text, r#"portunus_cluster_nodes{state="serving"}"#), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "portunus_cluster_rooms"), Some(1.0), "{text}");
+    // The load the registry holds is the one of the node's last heartbeat (every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, text) = get_text(&format!("{}/metrics", g.admin_url)).await;
+        if metric(&text, r#"portunus_cluster_node_load{node="node-1"}"#).is_some_and(|l| l >= 2.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node-1's load never reached the gateway's metrics:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // SIGTERM: still serving its room, but not ready, and the gateways see it draining.
+    assert!(!n1.terminate(Duration::from_millis(500)), "a node with a participant drains instead of exiting");
+    assert_eq!(get_text(&format!("{}/readyz", n1.admin_url)).await, (503, "draining\n".into()));
+    let (_, text) = get_text(&format!("{}/metrics", n1.admin_url)).await;
+    assert_eq!(metric(&text, "portunus_node_draining"), Some(1.0), "{text}");
+    assert!(metric(&text, r#"portunus_node_heartbeats_total{result="ok"}"#).is_some(), "{text}");
+    let (_, text) = get_text(&format!("{}/metrics", g.admin_url)).await;
+    assert_eq!(metric(&text, r#"portunus_cluster_nodes{state="draining"}"#), Some(1.0), "{text}");
+    // The last participant's leave is answered before the node exits, and its graceful exit is
+    // not a lost node: no hangup follows, even past the time a lost node takes to be noticed.
+    let left = ws.message_event(sid, h, json!({"request": "leave"})).await;
+    assert_eq!(left["plugindata"]["data"]["leaving"], "ok", "{left}");
+    assert!(n1.wait_exit(Duration::from_secs(5)), "the drained node exits once its room is empty");
+    if let Some(m) = ws.try_recv(Duration::from_millis(6_500)).await {
+        panic!("nothing more was due after a graceful drain, got {m}");
+    }
+    assert!(!store.live_nodes().await.unwrap().iter().any(|n| n.node.0 == "node-1"), "it left the registry");
+}
+
+#[actix_web::test]
+async fn a_media_node_back_under_its_old_name_hangs_up_its_earlier_incarnations_handles_at_once() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let mut n1 = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "before"})).await;
+    // A crash and a restart under the same name (a StatefulSet pod), well within the 5 s its
+    // registration would take to lapse.
+    n1.kill9();
+    let crashed = Instant::now();
+    let _n1 = spawn_node(&redis.url(), "node-1");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let m = ws.try_recv(deadline.saturating_duration_since(Instant::now())).await;
+        let m = m.expect("the handle of the earlier incarnation was never hung up");
+        if m["janus"] == "hangup" && m["reason"] == "Media node lost" && m["sender"] == h {
+            break;
+        }
+    }
+    let took = crashed.elapsed();
+    eprintln!("crash -> hangup under a restarted node of the same name: {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The client joins again, and the room lists it once.
+    let joined = ws
+        .message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"}))
+        .await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    let p = ws.message(sid, h, json!({"request": "listparticipants", "room": 1234})).await;
+    let parts = p["plugindata"]["data"]["participants"].as_array().unwrap().clone();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["display"], "after");
+}
+
+#[actix_web::test]
 async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
     let redis = RedisServer::start();
     let store = inspect(&redis).await;

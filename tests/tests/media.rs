@@ -207,6 +207,26 @@ async fn a_subscriber_receives_the_publishers_media_starting_on_a_keyframe() {
     assert!(audio >= 20 && video >= 20, "received audio {audio}, video {video}");
     assert_eq!(first_key, Some(true), "video starts on a keyframe");
     assert_golden("event.webrtcup.json", &sws.recv().await);
+    // The media plane's metrics saw it (the media node's admin port in a cluster, the gateway's
+    // standalone). Other tests of this binary share the process's series: lower bounds only.
+    let (status, text) = get_text(&format!("{}/metrics", server.media_admin_url())).await;
+    assert_eq!(status, 200);
+    let at_least = |series: &str, min: f64| {
+        let v = metric(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        assert!(v >= min, "{series} = {v}, expected >= {min}");
+    };
+    // Each stream counts in batches of 16: 20 audio and 20 video packets make at least 32.
+    at_least("portunus_forwarded_packets_total", 32.0);
+    at_least("portunus_forwarded_bytes_total", 16.0 * 904.0);
+    at_least("portunus_publishers", 1.0);
+    at_least("portunus_subscribers", 1.0);
+    at_least(r#"portunus_peer_connections{role="subscriber",state="connected"}"#, 1.0);
+    at_least(r#"portunus_peer_connections{role="publisher",state="connected"}"#, 1.0);
+    at_least("portunus_node_rooms", 1.0);
+    at_least("portunus_plis_sent_total", 1.0);
+    for probe in ["healthz", "readyz"] {
+        assert_eq!(get_text(&format!("{}/{probe}", server.media_admin_url())).await.0, 200, "{probe}");
+    }
     // Leaving: `left`.
     let left = sws.message_event(ss, hs, json!({"request": "leave"})).await;
     assert_eq!(left["plugindata"]["data"]["left"], "ok", "{left}");

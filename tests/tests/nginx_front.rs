@@ -5,7 +5,7 @@
 //! ERR_INCOMPLETE_CHUNKED_ENCODING).
 
 use portunus_tests::janus_js::run_janus_js_flow;
-use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_program, wait_http_ok, GatewayProc, Proc};
+use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_program, wait_http_ok, GatewayProc, NodeProc, Proc};
 use portunus_tests::raw_http::read_framed_response;
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ struct Front {
     http: String,
     ws: String,
     gateways: Vec<GatewayProc>,
-    _nodes: Vec<Proc>,
+    _nodes: Vec<NodeProc>,
     _redis: RedisServer,
     _dir: TempDir,
 }

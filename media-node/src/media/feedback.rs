@@ -6,11 +6,13 @@
 //! follow a bitrate cap, so these kinds are marked and everything else (receiver reports, NACKs,
 //! transport feedback: for the interceptors) still stops there.
 
+use crate::metrics::METRICS;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -63,6 +65,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
+            for p in packets.iter() {
+                if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                    let asked: u32 = nack.nacks.iter().map(|n| 1 + u32::from(n.lost_packets).count_ones()).sum();
+                    METRICS.nack_received(u64::from(asked));
+                } else if is_keyframe_request(p.as_ref()) {
+                    METRICS.keyframe_request_received();
+                }
+            }
             let reports = self.reports;
             packets.retain(|p| {
                 is_keyframe_request(p.as_ref())
@@ -93,6 +103,58 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
 }
 
 impl Interceptor for AppFeedback {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+/// Wire-most on a publisher's PeerConnection: counts the NACKs the NACK generator sends.
+const TAP_SLOT: usize = 500;
+
+/// Adds the NACK counter to a publisher's registry.
+pub fn count_sent_nacks(registry: Registry) -> Registry {
+    registry.with(Slot::from(TAP_SLOT), SentNacks::default())
+}
+
+#[derive(Default)]
+pub struct SentNacks {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for SentNacks {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for _ in packets.iter().filter(|p| p.as_any().is::<TransportLayerNack>()) {
+                METRICS.nack_sent();
+            }
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for SentNacks {
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}

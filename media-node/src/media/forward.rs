@@ -8,6 +8,7 @@ use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
 use super::vp8::{vp8_is_keyframe, vp8_temporal_id};
+use crate::metrics::{DropReason, ForwardCount, METRICS};
 use rtc::rtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -289,6 +290,7 @@ pub(super) async fn forward(
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut wait = KeyframeWait::new(ssrc, vp8);
     let mut sequence = Rewriter::new(clock_rate);
+    let mut count = ForwardCount::default();
     loop {
         let recheck = layers.recheck;
         let pending = layers.pending.as_mut().map(|(_, rx)| rx);
@@ -384,6 +386,7 @@ pub(super) async fn forward(
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
+                METRICS.dropped(DropReason::SlowSubscriber, n);
                 wait.restart();
                 sequence.open_gap();
                 continue;
@@ -406,6 +409,7 @@ pub(super) async fn forward(
             Verdict::Open(pt) => pt,
         };
         if !wait.admits(&p.payload, &keyframes) {
+            METRICS.dropped(DropReason::KeyframeWait, 1);
             sequence.open_gap();
             continue;
         }
@@ -429,8 +433,10 @@ pub(super) async fn forward(
         if !sequence.rewrite(&mut p, Instant::now) {
             continue;
         }
+        let bytes = p.payload.len();
         if track.write_rtp(p).await.is_err() {
             return;
         }
+        count.packet(bytes);
     }
 }

@@ -7,6 +7,7 @@
 //! channels to `publisher`.
 
 use super::publisher::Incoming;
+use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -111,6 +112,40 @@ pub(super) struct PeerHandler {
     pub(super) connected: watch::Sender<bool>,
     /// A publisher's: what becomes of its tracks and data channels (a subscriber receives none).
     pub(super) incoming: Option<Incoming>,
+    /// The state this PeerConnection is counted under in the node's metrics.
+    counted: std::sync::atomic::AtomicU8,
+}
+
+impl PeerHandler {
+    pub(super) fn new(
+        gathered: mpsc::Sender<()>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+        connected: watch::Sender<bool>,
+        incoming: Option<Incoming>,
+    ) -> Self {
+        METRICS.peer_connection(Self::role_of(&incoming), None, Some(PcState::New));
+        Self { gathered, events, connected, incoming, counted: std::sync::atomic::AtomicU8::new(PcState::New as u8) }
+    }
+
+    fn role_of(incoming: &Option<Incoming>) -> Role {
+        if incoming.is_some() {
+            Role::Publisher
+        } else {
+            Role::Subscriber
+        }
+    }
+
+    /// Moves this PeerConnection to `to` in the metrics (None: gone).
+    fn count_as(&self, to: Option<PcState>) {
+        let from = self.counted.swap(to.map_or(u8::MAX, |s| s as u8), std::sync::atomic::Ordering::Relaxed);
+        METRICS.peer_connection(Self::role_of(&self.incoming), PcState::from_u8(from), to);
+    }
+}
+
+impl Drop for PeerHandler {
+    fn drop(&mut self) {
+        self.count_as(None);
+    }
 }
 
 #[async_trait::async_trait]
@@ -123,6 +158,15 @@ impl PeerConnectionEventHandler for PeerHandler {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let _ = self.connected.send(state == RTCPeerConnectionState::Connected);
+        let counted = match state {
+            RTCPeerConnectionState::New => PcState::New,
+            RTCPeerConnectionState::Connecting => PcState::Connecting,
+            RTCPeerConnectionState::Connected => PcState::Connected,
+            RTCPeerConnectionState::Disconnected => PcState::Disconnected,
+            RTCPeerConnectionState::Failed => PcState::Failed,
+            _ => PcState::Closed,
+        };
+        self.count_as(Some(counted));
         let ev = match state {
             RTCPeerConnectionState::Connected => PeerEvent::Connected,
             RTCPeerConnectionState::Failed => PeerEvent::Down("ICE failed".into()),
@@ -161,9 +205,9 @@ pub(super) enum Direction {
 
 fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registry, String> {
     match direction {
-        Direction::Receive => {
-            register_default_interceptors(Registry::new(), media).map_err(|e| media_error("interceptors", e))
-        }
+        Direction::Receive => register_default_interceptors(Registry::new(), media)
+            .map(super::feedback::count_sent_nacks)
+            .map_err(|e| media_error("interceptors", e)),
         Direction::Send => {
             for parameter in ["", "pli"] {
                 let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };

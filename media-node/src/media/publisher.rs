@@ -6,6 +6,7 @@ use super::forward::{strip_extensions, KeyframeRequester, Origin};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
+use crate::metrics::METRICS;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
@@ -171,9 +172,11 @@ async fn request_keyframes(
             tracing::debug!(ssrc, layer, "PLI to the publisher");
             plis.push(Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc }));
         }
+        let n = plis.len() as u64;
         if track.write_rtcp(plis).await.is_err() {
             break;
         }
+        METRICS.plis_sent(n);
         tokio::time::sleep(PLI_MIN_INTERVAL).await;
         pending = 0;
         while let Ok(layer) = requests.try_recv() {
@@ -268,6 +271,7 @@ impl Pump {
                     if TICK * ticks >= Duration::from_secs(1) {
                         ticks = 0;
                         let lost: u32 = losses.iter_mut().map(LossCount::take).sum();
+                        METRICS.incoming_lost(u64::from(lost));
                         if slowlink_threshold > 0 && lost >= slowlink_threshold {
                             let _ = events.send(PeerEvent::SlowLink { mindex: None, kind: kind.clone(), uplink: false, lost });
                         }
@@ -315,6 +319,7 @@ async fn cap_bitrate(track: Arc<dyn TrackRemote>, mut bitrate: watch::Receiver<u
             if track.write_rtcp(vec![Box::new(remb)]).await.is_err() {
                 return;
             }
+            METRICS.remb_sent();
         }
         tokio::select! {
             _ = tokio::time::sleep(REMB_INTERVAL) => {}
@@ -385,7 +390,7 @@ impl PublisherPeer {
             bitrate: cap.subscribe(),
         };
         let connected = watch::channel(false).0;
-        let handler = Arc::new(PeerHandler { gathered, events, connected, incoming: Some(incoming) });
+        let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(incoming)));
         let pc = build_pc(settings, Direction::Receive, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;

@@ -100,8 +100,7 @@ impl SubscriberPeer {
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
-        let handler =
-            Arc::new(PeerHandler { gathered, events: events.clone(), connected: connected_tx, incoming: None });
+        let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
         let pc = build_pc(settings, Direction::Send, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {

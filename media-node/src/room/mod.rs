@@ -340,6 +340,7 @@ impl Handler<Renewed> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, Renewed(r): Renewed, ctx: &mut Context<Self>) {
+        crate::metrics::METRICS.lease(r.as_ref().ok().copied());
         match r {
             Ok(true) => self.lease_confirmed = Instant::now(),
             Ok(false) => self.stand_down("Room moved to another media node", ctx),

@@ -386,6 +386,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError> {
+        self.lock().nodes.remove(node);
+        Ok(())
+    }
+
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let now = self.clock.now_ms();
         let g = self.lock();

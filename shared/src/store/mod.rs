@@ -159,6 +159,8 @@ pub trait Store: Send + Sync + 'static {
     // Media-node registry.
     /// A node's heartbeat: it is alive for `ttl_ms` more.
     async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError>;
+    /// A node leaves the registry after a graceful drain: it is not reported as lost.
+    async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError>;
     /// Nodes whose last heartbeat has not expired.
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError>;
     /// Registered nodes whose heartbeat lapsed, each handed to exactly one caller (which then

@@ -675,6 +675,21 @@ impl Store for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::pipe()
+            .cmd("SREM")
+            .arg(NODES)
+            .arg(&node.0)
+            .ignore()
+            .cmd("DEL")
+            .arg(node_key(node))
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn live_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let mut c = self.con.clone();
         let mut names: Vec<String> =

@@ -219,6 +219,14 @@ async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store
     let takers = (0..3).map(|_| s.take_lost_nodes());
     let lost: Vec<NodeId> = futures_util::future::join_all(takers).await.into_iter().flat_map(Result::unwrap).collect();
     assert_eq!(lost, vec![n1], "a lost node is handed to exactly one caller");
+    // A node that drained and left is gone from the registry, and never reported lost.
+    let n3 = NodeId("n3".into());
+    s.register_node(NodeStatus { node: n3.clone(), load: 0, draining: true }, 300).await.unwrap();
+    s.deregister_node(&n3).await.unwrap();
+    assert!(!s.live_nodes().await.unwrap().iter().any(|n| n.node == n3));
+    clock.advance_ms(400);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(s.take_lost_nodes().await.unwrap().is_empty(), "a graceful exit is not a lost node");
 }
 
 /// Registrations lapse by wall-clock TTL in Redis, so this waits for real (briefly).
