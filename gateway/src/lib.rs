@@ -15,11 +15,11 @@
 
 pub mod admin;
 pub mod api;
+pub mod declared_rooms;
 pub mod metrics;
 pub mod nodes;
 pub mod reaper;
 pub mod rpc;
-pub mod standalone;
 pub mod transport;
 
 use actix::Actor;
@@ -61,7 +61,8 @@ pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
 
 /// Starts the gateway on `backends`. Must run inside an actix system.
 pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> {
-    standalone::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;
+    declared_rooms::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;
+    actix_web::rt::spawn(declared_rooms::keep_rooms(cfg.clone(), backends.clone()));
     let gateway_id = format!("gw-{:x}", shared::ids::random_id());
     let rpc = rpc::RpcClient::start(backends.clone(), &gateway_id).await.map_err(std::io::Error::other)?;
     let metrics = metrics::Metrics::new();

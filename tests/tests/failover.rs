@@ -304,3 +304,53 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
     subscriber.close().await;
     publisher.close().await;
 }
+
+#[actix_web::test]
+async fn after_a_redis_restart_without_persistence_sessions_hear_their_events_and_rooms_and_requests_work_at_once() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let store = inspect(&redis).await;
+    let _node = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let g = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let r = ws.message(sid, h, json!({"request": "exists", "room": 1234})).await;
+    assert_eq!(r["plugindata"]["data"]["exists"], true, "{r}");
+    redis.kill();
+    let _redis = RedisServer::start_on(port);
+    // While every process is still reconnecting: a session either is refused with a Janus error
+    // or hears its events (here `detached`, which travels through the mailbox and the bus).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let sid = loop {
+        let r = ws.request(json!({"janus": "create"})).await;
+        if let Some(id) = r["data"]["id"].as_u64() {
+            break id;
+        }
+        assert_eq!(r["janus"], "error", "{r}");
+        assert!(Instant::now() < deadline, "no session could be created: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let h = loop {
+        let r = ws.request(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
+        if let Some(id) = r["data"]["id"].as_u64() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no handle could be attached: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let r = ws.request(json!({"janus": "detach", "session_id": sid, "handle_id": h})).await;
+    assert_eq!(r["janus"], "success", "{r}");
+    let ev = ws.try_recv(Duration::from_secs(3)).await.expect("the new session never heard its detached event");
+    assert_eq!(ev["janus"], "detached", "{ev}");
+    // Once every process has had time to notice on its own (no request meanwhile), the first
+    // request through the gateway, the bus and the node succeeds, in the declared demo room that
+    // the empty Redis had lost.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let h = ws.attach(sid).await;
+    let t = Instant::now();
+    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    assert!(t.elapsed() < Duration::from_secs(2), "join took {:?}", t.elapsed());
+}

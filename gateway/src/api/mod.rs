@@ -41,9 +41,10 @@ pub struct ConnCtx {
 }
 
 /// A change in which sessions the requesting connection serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionEffect {
-    Owned(SessionId),
+    /// The connection now consumes the session's events, through this subscription to its
+    /// wake-ups (made before the reply, so the reply promises a working event path).
+    Owned(SessionId, shared::bus::Subscription),
     Released(SessionId),
 }
 

@@ -41,11 +41,27 @@ impl Dispatcher {
             Err(StoreError::Limit) => return Err(GatewayError::TooManySessions(cfg.max_sessions)),
             Err(e) => return Err(e.into()),
         };
+        // A WebSocket session's events reach it through a subscription: without one the
+        // session would be created deaf, so no subscription, no session.
+        let effect = match ctx.owner {
+            None => None,
+            Some(_) => match self.event_path(sid).await {
+                Ok(sub) => Some(SessionEffect::Owned(sid, sub)),
+                Err(e) => {
+                    let _ = self.backends().store.destroy_session(sid).await;
+                    return Err(e);
+                }
+            },
+        };
         tracing::info!(session = %sid, transport = ?ctx.transport, "session created");
-        Ok(Outcome {
-            reply: Reply::with_id(None, &env.transaction, sid.0),
-            effect: ctx.owner.map(|_| SessionEffect::Owned(sid)),
-            followup: None,
+        Ok(Outcome { reply: Reply::with_id(None, &env.transaction, sid.0), effect, followup: None })
+    }
+
+    /// Subscribes to a session's wake-ups for the connection that will consume its events.
+    async fn event_path(&self, sid: SessionId) -> Result<shared::bus::Subscription, GatewayError> {
+        self.backends().bus.subscribe(&keys::session_channel(sid)).await.map_err(|e| {
+            tracing::warn!(session = %sid, error = %e, "cannot subscribe to session events");
+            GatewayError::Store(format!("cannot subscribe to the session's events: {e}"))
         })
     }
 
@@ -55,6 +71,9 @@ impl Dispatcher {
             // HTTP has no connection to move events to; like Janus, claiming is a no-op there.
             return Ok(Outcome::reply(reply));
         };
+        // The event path first: a claim that could not deliver events must not take the
+        // session from its current owner.
+        let sub = self.event_path(sid).await?;
         if !self.backends().store.claim_session(sid, owner).await? {
             return Err(GatewayError::NoSuchSession(sid));
         }
@@ -64,7 +83,7 @@ impl Dispatcher {
             tracing::warn!(session = %sid, error = %e, "claim signal not published");
         }
         tracing::info!(session = %sid, "session claimed");
-        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid)), followup: None })
+        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None })
     }
 
     pub(super) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {

@@ -21,7 +21,6 @@ use futures_util::StreamExt;
 use shared::ids::SessionId;
 use shared::janus::reply::Reply;
 use shared::janus::request::Transport;
-use shared::keys;
 use shared::wire::Signal;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -118,7 +117,7 @@ impl WsConnection {
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             ctx.text(bytestring(out.reply.to_bytes()));
             match out.effect {
-                Some(SessionEffect::Owned(sid)) => act.own(sid, ctx),
+                Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, ctx),
                 Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
                 None => {}
             }
@@ -141,27 +140,15 @@ impl WsConnection {
         }
     }
 
-    /// Starts receiving a session's events: subscribe, then drain what is already queued.
-    fn own(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Starts receiving a session's events through `sub` (its wake-ups, subscribed before the
+    /// reply), then drains what is already queued.
+    fn own(&mut self, sid: SessionId, sub: shared::bus::Subscription, ctx: &mut ws::WebsocketContext<Self>) {
         self.owned.insert(sid);
-        if self.feeds.contains_key(&sid) {
-            return self.drain(sid, ctx);
+        if !self.feeds.contains_key(&sid) {
+            let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
+            self.feeds.insert(sid, Feed { stream, draining: false, again: false, closing: false });
         }
-        let bus = self.d.backends().bus.clone();
-        let fut = async move { bus.subscribe(&keys::session_channel(sid)).await };
-        ctx.spawn(fut.into_actor(self).map(move |sub, act, ctx| {
-            if !act.owned.contains(&sid) {
-                return; // Released or claimed away while subscribing.
-            }
-            match sub {
-                Ok(sub) => {
-                    let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
-                    act.feeds.insert(sid, Feed { stream, draining: false, again: false, closing: false });
-                    act.drain(sid, ctx);
-                }
-                Err(e) => tracing::warn!(session = %sid, error = %e, "cannot subscribe to session events"),
-            }
-        }));
+        self.drain(sid, ctx);
     }
 
     fn drop_feed(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {

@@ -5,8 +5,9 @@
 //! is why events travel through store mailboxes and the bus only wakes their consumers.
 
 use super::{Bus, BusError, Subscription};
+use crate::redis_conn::Conn;
 use crate::store::{REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use ::redis::aio::{ConnectionManagerConfig, PubSubSink};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -33,7 +34,7 @@ enum Ctl {
 
 #[derive(Clone)]
 pub struct RedisBus {
-    publisher: ConnectionManager,
+    publisher: Conn,
     ctl: mpsc::UnboundedSender<Ctl>,
     next_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -62,7 +63,7 @@ impl RedisBus {
             .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(RECONNECT_MAX);
-        let publisher = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
+        let publisher = Conn::new(client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?);
         let (ctl, rx) = mpsc::unbounded_channel();
         tokio::spawn(subscriber_task(client, rx));
         Ok(Self { publisher, ctl, next_id: Default::default() })

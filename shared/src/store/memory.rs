@@ -29,6 +29,8 @@ struct State {
     node_handles: HashMap<NodeId, BTreeSet<(SessionId, HandleId)>>,
     /// Registered nodes and when their registration lapses.
     nodes: BTreeMap<NodeId, (NodeStatus, u64)>,
+    /// The declared rooms were created.
+    seeded: bool,
 }
 
 impl State {
@@ -383,6 +385,15 @@ impl Store for MemoryStore {
     async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError> {
         let until = self.clock.now_ms() + ttl_ms;
         self.lock().nodes.insert(status.node.clone(), (status, until));
+        Ok(())
+    }
+
+    async fn seeded(&self) -> Result<bool, StoreError> {
+        Ok(self.lock().seeded)
+    }
+
+    async fn mark_seeded(&self) -> Result<(), StoreError> {
+        self.lock().seeded = true;
         Ok(())
     }
 

@@ -156,6 +156,11 @@ pub trait Store: Send + Sync + 'static {
     /// restart). `false`: another node owns the room now, and `node` must stand down.
     async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError>;
 
+    /// Whether the mark set by [`Store::mark_seeded`] is there (false: the store is new, or lost
+    /// its data, and the rooms the configuration declares must be created again).
+    async fn seeded(&self) -> Result<bool, StoreError>;
+    async fn mark_seeded(&self) -> Result<(), StoreError>;
+
     // Media-node registry.
     /// A node's heartbeat: it is alive for `ttl_ms` more.
     async fn register_node(&self, status: NodeStatus, ttl_ms: u64) -> Result<(), StoreError>;

@@ -13,7 +13,8 @@
 
 use super::*;
 use crate::clock::Clock;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::redis_conn::Conn;
+use ::redis::aio::ConnectionManagerConfig;
 use ::redis::Script;
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,7 +210,7 @@ return lost",
 
 #[derive(Clone)]
 pub struct RedisStore {
-    con: ConnectionManager,
+    con: Conn,
     clock: Arc<dyn Clock>,
     scripts: Arc<Scripts>,
 }
@@ -240,6 +241,8 @@ fn room_node(r: RoomId) -> String {
     format!("pt:room:{r}:node")
 }
 const NODES: &str = "pt:nodes";
+/// Set once the declared rooms exist; gone with everything else when Redis loses its data.
+const SEEDED: &str = "pt:seeded";
 fn node_key(n: &NodeId) -> String {
     format!("pt:node:{n}")
 }
@@ -282,7 +285,7 @@ impl RedisStore {
             .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let con = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
+        let con = Conn::new(client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?);
         Ok(Self { con, clock, scripts: Arc::new(Scripts::new()) })
     }
 
@@ -673,6 +676,16 @@ impl Store for RedisStore {
             .query_async::<()>(&mut c)
             .await
             .map_err(unavailable)
+    }
+
+    async fn seeded(&self) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("EXISTS").arg(SEEDED).query_async(&mut c).await.map_err(unavailable)
+    }
+
+    async fn mark_seeded(&self) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("SET").arg(SEEDED).arg(1).query_async(&mut c).await.map_err(unavailable)
     }
 
     async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError> {

@@ -33,6 +33,16 @@ where
     room_leases_lapse_unless_renewed(store, clock).await;
     reset().await;
     handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once(store, clock).await;
+    reset().await;
+    the_seed_mark_is_kept_until_the_data_goes(store).await;
+}
+
+async fn the_seed_mark_is_kept_until_the_data_goes<S: Store>(s: &S) {
+    assert!(!s.seeded().await.unwrap(), "a new store has no mark");
+    s.mark_seeded().await.unwrap();
+    assert!(s.seeded().await.unwrap());
+    s.mark_seeded().await.unwrap();
+    assert!(s.seeded().await.unwrap(), "marking twice is harmless");
 }
 
 async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clock: &ManualClock) {

@@ -1,0 +1,54 @@
+//! The rooms the configuration declares (and Janus's demo room 1234 unless disabled): created
+//! at start, and created again whenever the store has lost them (a Redis restarted without
+//! persistence), which a mark in the store tells: it is set once the rooms are there and goes
+//! with everything else. A declared room destroyed through the API stays destroyed, as in Janus.
+
+use shared::config::Config;
+use shared::ids::RoomId;
+use shared::janus::videoroom::RoomConfig;
+use shared::store::StoreError;
+use shared::Backends;
+
+/// How often each gateway looks for the mark.
+pub const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Creates the declared rooms and sets the mark. A room that already exists is left as it is.
+pub async fn seed_rooms(cfg: &Config, b: &Backends) -> Result<(), String> {
+    let mut rooms = Vec::new();
+    if cfg.demo_room {
+        rooms.push(RoomConfig::demo_room());
+    }
+    for spec in &cfg.rooms {
+        let id = spec
+            .get("room")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|r| *r > 0)
+            .ok_or_else(|| "every [[rooms]] entry needs a positive integer `room`".to_owned())?;
+        let room = RoomConfig::from_create(spec, RoomId(id)).map_err(|e| format!("room {id}: {}", e.reason))?;
+        rooms.push(room);
+    }
+    for room in rooms {
+        let id = room.room;
+        match b.store.create_room(room, usize::MAX).await {
+            Ok(()) => tracing::info!(room = %id, "room declared by configuration"),
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(format!("room {id}: {e}")),
+        }
+    }
+    b.store.mark_seeded().await.map_err(|e| format!("seed mark: {e}"))
+}
+
+/// Creates the declared rooms again when the store has lost its mark; runs for the process's life.
+pub async fn keep_rooms(cfg: Config, b: Backends) {
+    let mut tick = tokio::time::interval(CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Ok(false) = b.store.seeded().await {
+            tracing::warn!("the state store lost the declared rooms; creating them again");
+            if let Err(e) = seed_rooms(&cfg, &b).await {
+                tracing::warn!(error = %e, "declared rooms not created yet");
+            }
+        }
+    }
+}
