@@ -26,7 +26,7 @@ start() {
       --ws-port "1${g}188" --http-port "1${g}088" --admin-port "1${g}708" >"$RUN/gateway-$g.log" 2>&1 &
     echo $! >"$RUN/gateway-$g.pid"
   done
-  sed -e "s#@RUN_DIR@#$RUN#g" -e "s#@HTTP_PORT@#8088#" -e "s#@WS_PORT@#8188#" \
+  sed -e "s#@RUN_DIR@#$RUN#g" -e "s#@LISTEN@#127.0.0.1#g" -e "s#@HTTP_PORT@#8088#" -e "s#@WS_PORT@#8188#" \
       -e "s#@HTTP_UPSTREAMS@#server 127.0.0.1:11088; server 127.0.0.1:12088;#" \
       -e "s#@WS_UPSTREAMS@#server 127.0.0.1:11188; server 127.0.0.1:12188;#" \
       deploy/nginx/portunus.conf.template >"$RUN/nginx.conf"

@@ -58,6 +58,7 @@ fn front() -> Front {
     let conf = std::fs::read_to_string(template)
         .unwrap()
         .replace("@RUN_DIR@", dir.to_str().unwrap())
+        .replace("@LISTEN@", "127.0.0.1")
         .replace("@HTTP_PORT@", &http_port.to_string())
         .replace("@WS_PORT@", &ws_port.to_string())
         .replace("@HTTP_UPSTREAMS@", &http_up)

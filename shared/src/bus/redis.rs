@@ -86,6 +86,10 @@ impl Bus for RedisBus {
     /// Returns once Redis has confirmed the subscription, so a consumer that subscribes and then
     /// reads its mailbox cannot miss a wake-up in between.
     async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError> {
+        // Redis known unreachable: fail now rather than after the confirmation time-out.
+        if !self.publisher.reachable() {
+            return Err(unavailable("Redis unreachable"));
+        }
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         let (done, confirmed) = oneshot::channel();
