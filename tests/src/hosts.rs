@@ -63,12 +63,7 @@ impl Namespace {
             .args(args)
             .output()
             .expect("nsenter");
-        assert!(
-            out.status.success(),
-            "{program} {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
 
     /// `ip` inside.

@@ -199,6 +199,20 @@ pub async fn peer_connection_on(
     Arc::new(pc)
 }
 
+/// Where test peers gather: 127.0.0.1 unless [`set_peer_addr`] said otherwise.
+static PEER_ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn peer_addr() -> &'static str {
+    PEER_ADDR.get().map_or("127.0.0.1", String::as_str)
+}
+
+/// Test peers of this process gather on `addr` (a test host's address) instead of 127.0.0.1;
+/// set once, before the first peer.
+pub fn set_peer_addr(addr: &str) {
+    let set = PEER_ADDR.get_or_init(|| addr.to_owned());
+    assert_eq!(set, addr, "test peers already gather on {set}");
+}
+
 /// A loopback PeerConnection for a test peer and its signals. A subscriber (`receive`) gets
 /// the packets it receives and its video tracks; a publisher sees keyframe requests.
 struct LoopbackPc {
@@ -223,7 +237,7 @@ async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
         video_tracks: Arc::clone(&video_tracks),
         data: receive.then_some(data_tx),
     });
-    let pc = peer_connection_on("127.0.0.1", handler, !receive, Some(net)).await;
+    let pc = peer_connection_on(peer_addr(), handler, !receive, Some(net)).await;
     LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }
 
@@ -470,6 +484,8 @@ pub struct TestSubscriber {
     pub data: mpsc::UnboundedReceiver<DataReceived>,
     /// Its (simulated) network: RTP packets lost, sender reports received.
     pub net: Network,
+    /// Its first answer, candidates included.
+    pub answer: String,
     video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
 }
 
@@ -487,7 +503,7 @@ impl TestSubscriber {
         pc.set_local_description(answer).await.expect("local answer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, states, packets, video_tracks, data, net }, sdp)
+        (Self { pc, states, packets, video_tracks, data, net, answer: sdp.clone() }, sdp)
     }
 
     /// Answers a new offer from the server (a renegotiation, as after `updated`).

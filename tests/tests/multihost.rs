@@ -1,0 +1,417 @@
+//! A cluster across real hosts: every process is a host of its own in a private network this
+//! test makes (`tests/src/hosts.rs`): a redis-server, two gateways, three media nodes, an nginx
+//! in front, and the test's own clients (Janus over WebSocket, webrtc-rs peers) on a client
+//! host. Links are cut, filtered and made lossy as a real network would be. Needs root.
+
+use portunus_tests::hosts::{wait_http_ok, Host, Network};
+use portunus_tests::peer::set_peer_addr;
+use portunus_tests::procs::binaries;
+use portunus_tests::videoroom::{join_as_publisher, publish_offer, subscribe_to_streams};
+use portunus_tests::*;
+use serde_json::json;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Each topology is nine hosts with their processes: one at a time on two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const REDIS: usize = 0;
+const GATEWAYS: [usize; 2] = [1, 2];
+const NODES: [usize; 3] = [3, 4, 5];
+const NGINX: usize = 6;
+const CLIENT: usize = 7;
+const WS_PORT: u16 = 8188;
+const HTTP_PORT: u16 = 8088;
+const ADMIN_PORT: u16 = 7088;
+
+struct Cluster {
+    net: Network,
+    dir: PathBuf,
+    gateways: Vec<portunus_tests::hosts::Pid>,
+    nodes: Vec<portunus_tests::hosts::Pid>,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// Starts the whole topology and moves the calling thread onto the client host.
+    fn start() -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let (gateway_bin, node_bin) = binaries().clone();
+        let dir = std::env::temp_dir().join(format!("portunus-hosts-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut net = Network::new();
+        for name in ["redis", "gw-1", "gw-2", "node-1", "node-2", "node-3", "nginx", "client"] {
+            net.add(name);
+        }
+        let redis_addr = net.addr(REDIS);
+        let redis_dir = dir.join("redis");
+        std::fs::create_dir_all(&redis_dir).unwrap();
+        net.host(REDIS).spawn(
+            std::path::Path::new("/usr/bin/redis-server"),
+            &["--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
+                .map(String::from)
+                .into_iter()
+                .chain(["--dir".to_owned(), redis_dir.display().to_string()])
+                .collect::<Vec<_>>(),
+            &[],
+            &dir.join("redis.log"),
+        );
+        net.host(CLIENT).enter();
+        set_peer_addr(&net.addr(CLIENT).to_string());
+        wait_tcp(SocketAddr::from((redis_addr, 6379)));
+        let redis_url = format!("redis://{redis_addr}:6379");
+        let log = [("RUST_LOG", "info".to_owned())];
+        let mut nodes = Vec::new();
+        for (n, &i) in NODES.iter().enumerate() {
+            let id = format!("node-{}", n + 1);
+            let args = ["--redis-url", &redis_url, "--node-id", &id, "--admin-port", &ADMIN_PORT.to_string()];
+            let env = [log[0].clone(), ("PORTUNUS_MEDIA_IPS", net.addr(i).to_string())];
+            let pid = net.host(i).spawn(&node_bin, &args.map(String::from), &env, &dir.join(format!("{id}.log")));
+            nodes.push(pid);
+        }
+        let mut gateways = Vec::new();
+        for (g, &i) in GATEWAYS.iter().enumerate() {
+            let args = gateway_args(&redis_url);
+            let pid = net.host(i).spawn(&gateway_bin, &args, &log, &dir.join(format!("gw-{}.log", g + 1)));
+            gateways.push(pid);
+        }
+        for &i in NODES.iter().chain(GATEWAYS.iter()) {
+            wait_http_ok(SocketAddr::from((net.addr(i), ADMIN_PORT)), "/readyz", Duration::from_secs(20));
+        }
+        start_nginx(&mut net, &dir);
+        wait_http_ok(SocketAddr::from((net.addr(NGINX), HTTP_PORT)), "/janus/info", Duration::from_secs(10));
+        Self { net, dir, gateways, nodes, _turn: turn }
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://{}:{WS_PORT}/", self.net.addr(NGINX))
+    }
+
+    fn http_url(&self, host: usize) -> String {
+        format!("http://{}:{HTTP_PORT}/janus", self.net.addr(host))
+    }
+
+    fn admin(&self, host: usize) -> String {
+        format!("http://{}:{ADMIN_PORT}", self.net.addr(host))
+    }
+
+    /// The media node host whose address `sdp` announces (its candidates), if any.
+    fn node_in(&self, sdp: &str) -> Option<usize> {
+        let addrs = candidate_addrs(sdp);
+        NODES.iter().copied().find(|&i| addrs.contains(&self.net.addr(i)))
+    }
+
+    fn host(&mut self, i: usize) -> &mut Host {
+        self.net.host(i)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("process logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn gateway_args(redis_url: &str) -> Vec<String> {
+    let ports = [("--ws-port", WS_PORT), ("--http-port", HTTP_PORT), ("--admin-port", ADMIN_PORT)];
+    let mut args = vec!["--redis-url".to_owned(), redis_url.to_owned()];
+    for (flag, port) in ports {
+        args.extend([flag.to_owned(), port.to_string()]);
+    }
+    args
+}
+
+/// nginx from `deploy/nginx/portunus.conf.template`, listening on its host's address.
+fn start_nginx(net: &mut Network, dir: &std::path::Path) {
+    let run = dir.join("nginx");
+    std::fs::create_dir_all(&run).unwrap();
+    let ups = |port: u16| -> String { GATEWAYS.iter().map(|&g| format!("server {}:{port}; ", net.addr(g))).collect() };
+    let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx/portunus.conf.template");
+    let conf = std::fs::read_to_string(template)
+        .unwrap()
+        .replace("@RUN_DIR@", run.to_str().unwrap())
+        .replace("@LISTEN@", &net.addr(NGINX).to_string())
+        .replace("@HTTP_PORT@", &HTTP_PORT.to_string())
+        .replace("@WS_PORT@", &WS_PORT.to_string())
+        .replace("@HTTP_UPSTREAMS@", &ups(HTTP_PORT))
+        .replace("@WS_UPSTREAMS@", &ups(WS_PORT));
+    let conf_path = run.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("nginx not found: apt-get install nginx (tests/run.sh does)");
+    let args =
+        ["-c", conf_path.to_str().unwrap(), "-p", run.to_str().unwrap(), "-g", "daemon off; master_process off;"];
+    net.host(NGINX).spawn(std::path::Path::new(nginx), &args.map(String::from), &[], &dir.join("nginx.log"));
+}
+
+fn wait_tcp(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The addresses of the candidates an SDP announces.
+fn candidate_addrs(sdp: &str) -> Vec<Ipv4Addr> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|c| c.split_whitespace().nth(4)?.parse().ok())
+        .collect()
+}
+
+/// The UDP ports of the candidates an SDP announces.
+fn candidate_ports(sdp: &str) -> Vec<u16> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|c| c.split_whitespace().nth(5)?.parse().ok())
+        .collect()
+}
+
+/// Sends audio and video every 10 ms for `ms` and counts what `sub` receives.
+async fn flows(
+    publisher: &mut portunus_tests::peer::TestPublisher,
+    sub: &mut portunus_tests::peer::TestSubscriber,
+    ms: u64,
+) -> usize {
+    let mut got = Vec::new();
+    for _ in 0..ms / 10 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while let Ok(p) = sub.packets.try_recv() {
+            got.push(p);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(p) = sub.packets.try_recv() {
+        got.push(p);
+    }
+    got.len()
+}
+
+#[actix_web::test]
+async fn media_goes_from_clients_straight_to_the_media_node_that_owns_the_room() {
+    let c = Cluster::start();
+    let mut ws = WsClient::connect(&c.ws_url()).await;
+    let sid = ws.create_session().await;
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
+    let (mut publisher, answer) = publish_offer(&mut ws, sid, hp).await;
+    // The answer announces the owning node's own address, never the balancer's or a gateway's.
+    let addrs = candidate_addrs(&answer);
+    let owner = c.node_in(&answer).unwrap_or_else(|| panic!("no media node address among {addrs:?}"));
+    for other in [NGINX, GATEWAYS[0], GATEWAYS[1], REDIS] {
+        assert!(!addrs.contains(&c.net.addr(other)), "{addrs:?} announces a non-media host");
+    }
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected across hosts");
+    let ((mut sub, _), attached) = subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+    assert_eq!(c.node_in(attached["jsep"]["sdp"].as_str().unwrap()), Some(owner), "the subscriber meets the same node");
+    let got = flows(&mut publisher, &mut sub, 1_500).await;
+    assert!(got >= 150, "{got} packets crossed the hosts");
+    // The owner forwarded them, and only the owner holds the room.
+    for &n in &NODES {
+        let (_, text) = get_text(&format!("{}/metrics", c.admin(n))).await;
+        let forwarded = metric(&text, "portunus_forwarded_packets_total").unwrap_or(0.0);
+        let rooms = metric(&text, "portunus_node_rooms").unwrap_or(0.0);
+        if n == owner {
+            assert!(forwarded >= 128.0 && rooms == 1.0, "owner forwarded {forwarded}, rooms {rooms}");
+        } else {
+            assert!(forwarded == 0.0 && rooms == 0.0, "node host {n} forwarded {forwarded}, rooms {rooms}");
+        }
+    }
+    sub.close().await;
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn a_media_node_whose_link_is_cut_is_replaced_and_stands_down_when_the_link_returns() {
+    let c = Cluster::start();
+    let mut ws = WsClient::connect(&c.ws_url()).await;
+    let sid = ws.create_session().await;
+    let (hp, _) = join_as_publisher(&mut ws, sid, "publisher").await;
+    let (mut publisher, answer) = publish_offer(&mut ws, sid, hp).await;
+    let cut = c.node_in(&answer).expect("a media node's address");
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    c.net.set_link(cut, false);
+    let t = Instant::now();
+    loop {
+        let m = ws.try_recv(Duration::from_secs(6).saturating_sub(t.elapsed())).await;
+        let m = m.unwrap_or_else(|| panic!("no hangup within 6 s of the cut ({:?})", t.elapsed()));
+        if m["janus"] == "hangup" && m["sender"] == hp {
+            assert_eq!(m["reason"], "Media node lost", "{m}");
+            break;
+        }
+    }
+    let hangup_after = t.elapsed();
+    eprintln!("media node link cut -> hangup: {} ms", hangup_after.as_millis());
+    publisher.close().await;
+    // The same handle joins again and publishes on a live node; media flows there.
+    // Core events of the lost PeerConnection (`media` receiving false, ...) may come first.
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+        "body": {"request": "join", "room": 1234, "ptype": "publisher", "display": "again"}}))
+        .await;
+    let joined = ws.expect_skipping_core("joined", |m| m["sender"] == hp).await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap_or_else(|| panic!("{joined}"));
+    let (mut publisher, answer) = publish_offer(&mut ws, sid, hp).await;
+    let now = c.node_in(&answer).expect("a media node's address");
+    assert_ne!(now, cut, "the room moved off the cut node");
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let ((mut sub, _), _) = subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+    assert!(flows(&mut publisher, &mut sub, 1_000).await >= 100, "media flows on the new node");
+    // The link returns: the cut node learns it lost the room and serves nothing of it.
+    c.net.set_link(cut, true);
+    wait_http_ok(SocketAddr::from((c.net.addr(cut), ADMIN_PORT)), "/healthz", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, text) = get_text(&format!("{}/metrics", c.admin(cut))).await;
+        if metric(&text, "portunus_node_rooms") == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cut node still serves its old room:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing of the room reached the client from the old node, and the room is whole.
+    let (parts, _) = ws
+        .call(json!({"janus": "message", "session_id": sid, "handle_id": hp,
+            "body": {"request": "listparticipants", "room": 1234}}))
+        .await;
+    let parts = parts["plugindata"]["data"]["participants"].as_array().cloned().unwrap_or_default();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["display"], "again");
+    assert!(flows(&mut publisher, &mut sub, 500).await >= 50, "media still flows on the new node");
+    sub.close().await;
+    publisher.close().await;
+}
+
+#[actix_web::test]
+async fn a_gateway_cut_off_from_redis_answers_errors_within_two_seconds_and_recovers_by_itself() {
+    let mut c = Cluster::start();
+    let gw = GATEWAYS[0];
+    let mut ws = WsClient::connect(&format!("ws://{}:{WS_PORT}/", c.net.addr(gw))).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let redis = c.net.addr(REDIS);
+    c.host(gw).nft(&format!(
+        "table inet cut {{\n chain out {{ type filter hook output priority 0; ip daddr {redis} drop; }}\n \
+         chain inp {{ type filter hook input priority 0; ip saddr {redis} drop; }}\n}}\n"
+    ));
+    let http = HttpClient::new(&c.http_url(gw));
+    let requests = [
+        json!({"janus": "keepalive", "session_id": sid}),
+        json!({"janus": "create"}),
+        json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"}),
+        json!({"janus": "message", "session_id": sid, "handle_id": h, "body": {"request": "list"}}),
+        json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "join", "room": 1234, "ptype": "publisher"}}),
+        json!({"janus": "detach", "session_id": sid, "handle_id": h}),
+    ];
+    let mut slowest = Duration::ZERO;
+    for _round in 0..2 {
+        for r in &requests {
+            let t = Instant::now();
+            let reply = ws.request(r.clone()).await;
+            let took = t.elapsed();
+            slowest = slowest.max(took);
+            assert_eq!(reply["janus"], "error", "{r} -> {reply}");
+            assert!(took < Duration::from_secs(2), "{r} took {took:?}");
+            let t = Instant::now();
+            let path = r["session_id"].as_u64().map_or(String::new(), |s| format!("/{s}"));
+            let path = r["handle_id"].as_u64().map_or(path.clone(), |h| format!("{path}/{h}"));
+            let reply = http.post(&path, r.clone()).await;
+            slowest = slowest.max(t.elapsed());
+            assert_eq!(reply["janus"], "error", "HTTP {r} -> {reply}");
+            assert!(t.elapsed() < Duration::from_secs(2), "HTTP {r} took {:?}", t.elapsed());
+        }
+    }
+    eprintln!("gateway cut off from Redis: slowest error reply {} ms", slowest.as_millis());
+    let (status, _) = get_text(&format!("{}/readyz", c.admin(gw))).await;
+    assert_eq!(status, 503, "a gateway without its store is not ready");
+    // The link returns: the same process serves again, the old session included.
+    c.host(gw).run("nft", &["delete", "table", "inet", "cut"]);
+    let t = Instant::now();
+    loop {
+        let r = ws.request(json!({"janus": "keepalive", "session_id": sid})).await;
+        if r["janus"] == "ack" {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no recovery: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("gateway back in service {} ms after its link to Redis returned", t.elapsed().as_millis());
+    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+}
+
+#[actix_web::test]
+async fn with_five_percent_loss_between_a_subscriber_and_its_node_repair_keeps_what_it_gets_whole() {
+    let mut c = Cluster::start();
+    let mut ws = WsClient::connect(&c.ws_url()).await;
+    let sid = ws.create_session().await;
+    let (hp, feed) = join_as_publisher(&mut ws, sid, "publisher").await;
+    let (mut publisher, answer) = publish_offer(&mut ws, sid, hp).await;
+    publisher.accept(&answer).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await);
+    let ((mut sub, _), _) = subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+    // The subscriber's own UDP port, from its answer, carried by `subscribe_to_streams`: every
+    // packet to and from it crosses a 5 % random drop in each direction on the client host.
+    let port = sub_port(&sub);
+    c.host(CLIENT).nft(&format!(
+        "table inet lossy {{\n \
+           chain out {{ type filter hook output priority 0; udp sport {port} numgen random mod 100 < 5 drop; }}\n \
+           chain inp {{ type filter hook input priority 0; udp dport {port} numgen random mod 100 < 5 drop; }}\n}}\n"
+    ));
+    // Video only: the test's Opus stand-in gets no NACK repair (as Opus does not).
+    let mut seqs = std::collections::BTreeSet::new();
+    let mut first: Option<u16> = None;
+    let sent = 500;
+    for _ in 0..sent {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while let Ok((kind, p)) = sub.packets.try_recv() {
+            if kind == "video" {
+                first.get_or_insert(p.header.sequence_number);
+                seqs.insert(p.header.sequence_number);
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    while let Ok((kind, p)) = sub.packets.try_recv() {
+        if kind == "video" {
+            seqs.insert(p.header.sequence_number);
+        }
+    }
+    let (lo, hi) = (*seqs.first().expect("video arrived"), *seqs.last().unwrap());
+    let expected = usize::from(hi.wrapping_sub(lo)) + 1;
+    let loss = 1.0 - seqs.len() as f64 / expected as f64;
+    eprintln!(
+        "5 % link loss each way: subscriber got {}/{expected} video packets (loss {:.2} %)",
+        seqs.len(),
+        loss * 100.0
+    );
+    assert!(expected >= 300, "only {expected} video packets reached the subscriber's stream");
+    assert!(loss < 0.005, "loss after repair {:.2} %", loss * 100.0);
+    // The publisher never stalled: its node saw no loss from it, and asked it for nothing.
+    let owner = c.node_in(&answer).unwrap();
+    let (_, text) = get_text(&format!("{}/metrics", c.admin(owner))).await;
+    assert_eq!(metric(&text, "portunus_incoming_lost_packets_total"), Some(0.0), "{text}");
+    assert!(metric(&text, "portunus_nacks_received_total").is_some_and(|n| n > 0.0), "repair was asked for:\n{text}");
+    sub.close().await;
+    publisher.close().await;
+}
+
+/// The local UDP port of a test subscriber's selected candidate pair.
+fn sub_port(sub: &portunus_tests::peer::TestSubscriber) -> u16 {
+    let mut ports = candidate_ports(&sub.answer);
+    ports.dedup();
+    assert_eq!(ports.len(), 1, "one UDP port expected in {}", sub.answer);
+    ports[0]
+}
