@@ -30,6 +30,9 @@ use shared::config::Config;
 use shared::Backends;
 use std::net::SocketAddr;
 
+/// Seconds a stopping gateway lets its last connections finish (after the drain).
+const SHUTDOWN_GRACE_SECS: u64 = 1;
+
 /// A running gateway: where it listens, and how to stop it.
 pub struct Running {
     pub ws: SocketAddr,
@@ -84,6 +87,9 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     .on_connect(no_delay)
     // Signals are ours to handle (drain first), not actix-web's (immediate shutdown).
     .disable_signals()
+    // Stopping comes after the drain: connections still open then (WebSockets, parked
+    // long-polls) are closed after this rather than awaited.
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .bind((cfg.bind.as_str(), cfg.ws_port))?;
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
@@ -103,6 +109,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     .workers(workers)
     .on_connect(no_delay)
     .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .bind((cfg.bind.as_str(), cfg.http_port))?;
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();

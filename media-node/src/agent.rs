@@ -6,7 +6,7 @@
 //! arrived), `Closed` (a room actor stopped after `destroy`).
 
 use crate::outbox::{Outbox, Write};
-use crate::room::messages::{Async, Gone, Sync};
+use crate::room::messages::{Async, Flush, Gone, Sync};
 use crate::room::state::{RoomState, Who};
 use crate::room::RoomActor;
 use actix::prelude::*;
@@ -111,28 +111,30 @@ impl NodeAgent {
         crate::metrics::METRICS.set_rooms(self.rooms.len(), self.participants());
     }
 
-    /// Ends a drain once the rooms are empty or the deadline has passed. The end is queued
-    /// behind every write already in the outbox, so the last `leave`'s events, unbinding and
-    /// reply reach the cluster before the process exits. An empty node then leaves the registry
-    /// (a graceful exit is not a lost node); one the deadline cut short lets its registration
-    /// lapse, so that the gateways hang up the handles it still had.
-    fn check_drain(&mut self) {
+    /// Ends a drain once the rooms are empty or the deadline has passed. Every room actor is
+    /// asked to finish what its mailbox holds first, and the end is queued behind their writes
+    /// in the outbox, so the last requests' events, unbindings and replies reach the cluster
+    /// before the process exits. Then the handles still here (the deadline cut the drain short)
+    /// are hung up at once, and the node leaves the registry: a graceful exit is not a lost node.
+    fn check_drain(&mut self, ctx: &mut Context<Self>) {
         let Some(deadline) = self.draining else { return };
         let left = self.participants();
-        if left == 0 || std::time::Instant::now() >= deadline {
-            tracing::info!(node = %self.node, participants = left, "drain complete");
-            if let Some(tx) = self.drained.take() {
-                let (store, node) = (self.backends.store.clone(), self.node.clone());
-                self.outbox.send(Write::Run(Box::pin(async move {
-                    if left == 0 {
-                        if let Err(e) = store.deregister_node(&node).await {
-                            tracing::warn!(node = %node, error = %e, "cannot leave the registry");
-                        }
-                    }
-                    let _ = tx.send(());
-                })));
-            }
+        if left > 0 && std::time::Instant::now() < deadline {
+            return;
         }
+        let Some(tx) = self.drained.take() else { return };
+        tracing::info!(node = %self.node, participants = left, "drain complete");
+        let flushed = futures_util::future::join_all(self.rooms.values().map(|(room, _)| room.send(Flush)));
+        ctx.spawn(flushed.into_actor(self).map(move |_, act, _| {
+            let (backends, node) = (act.backends.clone(), act.node.clone());
+            act.outbox.send(Write::Run(Box::pin(async move {
+                shared::lost_node::hang_up(&backends, &node).await;
+                if let Err(e) = backends.store.deregister_node(&node).await {
+                    tracing::warn!(node = %node, error = %e, "cannot leave the registry");
+                }
+                let _ = tx.send(());
+            })));
+        }));
     }
 
     /// Sets the deployment's room limit (config `max_rooms`).
@@ -391,7 +393,7 @@ impl Actor for NodeAgent {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(HEARTBEAT, |act, ctx| {
-            act.check_drain();
+            act.check_drain(ctx);
             if act.drained.is_none() {
                 return; // Drained: stop beating, the registry forgets this node.
             }
@@ -464,12 +466,12 @@ impl Handler<Loaded> for NodeAgent {
 impl Handler<Closed> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, Closed(room, serial): Closed, _: &mut Context<Self>) {
+    fn handle(&mut self, Closed(room, serial): Closed, ctx: &mut Context<Self>) {
         if self.rooms.get(&room).is_some_and(|(_, s)| *s == serial) {
             self.rooms.remove(&room);
             self.occupancy.remove(&room);
             self.count_load();
-            self.check_drain();
+            self.check_drain(ctx);
         }
     }
 }
@@ -484,7 +486,7 @@ pub struct Drain {
 impl Handler<Drain> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, d: Drain, _: &mut Context<Self>) {
+    fn handle(&mut self, d: Drain, ctx: &mut Context<Self>) {
         if self.draining.is_none() {
             tracing::info!(node = %self.node, deadline_secs = d.deadline_secs, rooms = self.rooms.len(), "draining");
             self.draining = Some(std::time::Instant::now() + std::time::Duration::from_secs(d.deadline_secs));
@@ -495,7 +497,7 @@ impl Handler<Drain> for NodeAgent {
                 let _ = store.register_node(status, NODE_TTL_MS).await;
             });
         }
-        self.check_drain();
+        self.check_drain(ctx);
     }
 }
 
@@ -507,14 +509,14 @@ pub struct Occupancy(pub RoomId, pub u64);
 impl Handler<Occupancy> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, Occupancy(room, n): Occupancy, _: &mut Context<Self>) {
+    fn handle(&mut self, Occupancy(room, n): Occupancy, ctx: &mut Context<Self>) {
         if n == 0 {
             self.occupancy.remove(&room);
         } else {
             self.occupancy.insert(room, n);
         }
         self.count_load();
-        self.check_drain();
+        self.check_drain(ctx);
     }
 }
 

@@ -270,6 +270,16 @@ impl WsClient {
         Self { conn: janus_websocket(url, WAIT).await.expect("WebSocket connect") }
     }
 
+    /// [`WsClient::connect`] that returns None instead of failing the test.
+    pub async fn try_connect(url: &str) -> Option<Self> {
+        janus_websocket(url, WAIT).await.ok().map(|conn| Self { conn })
+    }
+
+    /// Sends a request; false when the socket is gone.
+    pub async fn try_send(&mut self, v: &Value) -> bool {
+        self.conn.send(Message::Text(v.to_string().into())).await.is_ok()
+    }
+
     pub async fn send_text(&mut self, text: impl Into<String>) {
         self.conn.send(Message::Text(text.into().into())).await.expect("send");
     }

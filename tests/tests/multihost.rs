@@ -3,7 +3,7 @@
 //! in front, and the test's own clients (Janus over WebSocket, webrtc-rs peers) on a client
 //! host. Links are cut, filtered and made lossy as a real network would be. Needs root.
 
-use portunus_tests::hosts::{wait_http_ok, Host, Network};
+use portunus_tests::hosts::{wait_http_ok, Host, Network, Pid};
 use portunus_tests::peer::set_peer_addr;
 use portunus_tests::procs::binaries;
 use portunus_tests::videoroom::{join_as_publisher, publish_offer, subscribe_to_streams};
@@ -28,8 +28,8 @@ const ADMIN_PORT: u16 = 7088;
 struct Cluster {
     net: Network,
     dir: PathBuf,
-    gateways: Vec<portunus_tests::hosts::Pid>,
-    nodes: Vec<portunus_tests::hosts::Pid>,
+    gateways: Vec<Pid>,
+    nodes: Vec<Pid>,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -37,7 +37,6 @@ impl Cluster {
     /// Starts the whole topology and moves the calling thread onto the client host.
     fn start() -> Self {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        let (gateway_bin, node_bin) = binaries().clone();
         let dir = std::env::temp_dir().join(format!("portunus-hosts-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut net = Network::new();
@@ -60,28 +59,55 @@ impl Cluster {
         net.host(CLIENT).enter();
         set_peer_addr(&net.addr(CLIENT).to_string());
         wait_tcp(SocketAddr::from((redis_addr, 6379)));
-        let redis_url = format!("redis://{redis_addr}:6379");
-        let log = [("RUST_LOG", "info".to_owned())];
-        let mut nodes = Vec::new();
-        for (n, &i) in NODES.iter().enumerate() {
-            let id = format!("node-{}", n + 1);
-            let args = ["--redis-url", &redis_url, "--node-id", &id, "--admin-port", &ADMIN_PORT.to_string()];
-            let env = [log[0].clone(), ("PORTUNUS_MEDIA_IPS", net.addr(i).to_string())];
-            let pid = net.host(i).spawn(&node_bin, &args.map(String::from), &env, &dir.join(format!("{id}.log")));
-            nodes.push(pid);
+        let mut c = Self { net, dir, gateways: Vec::new(), nodes: Vec::new(), _turn: turn };
+        for n in 0..NODES.len() {
+            let pid = c.spawn_node(n);
+            c.nodes.push(pid);
         }
-        let mut gateways = Vec::new();
-        for (g, &i) in GATEWAYS.iter().enumerate() {
-            let args = gateway_args(&redis_url);
-            let pid = net.host(i).spawn(&gateway_bin, &args, &log, &dir.join(format!("gw-{}.log", g + 1)));
-            gateways.push(pid);
+        for g in 0..GATEWAYS.len() {
+            let pid = c.spawn_gateway(g);
+            c.gateways.push(pid);
         }
+        let (net, dir) = (&mut c.net, &c.dir);
         for &i in NODES.iter().chain(GATEWAYS.iter()) {
             wait_http_ok(SocketAddr::from((net.addr(i), ADMIN_PORT)), "/readyz", Duration::from_secs(20));
         }
-        start_nginx(&mut net, &dir);
+        start_nginx(net, dir);
         wait_http_ok(SocketAddr::from((net.addr(NGINX), HTTP_PORT)), "/janus/info", Duration::from_secs(10));
-        Self { net, dir, gateways, nodes, _turn: turn }
+        c
+    }
+
+    fn redis_url(&self) -> String {
+        format!("redis://{}:6379", self.net.addr(REDIS))
+    }
+
+    /// Starts gateway `g` (0 or 1) on its host. Short drains and a reclaim window, as a rolling
+    /// update wants.
+    fn spawn_gateway(&mut self, g: usize) -> Pid {
+        let args = gateway_args(&self.redis_url());
+        let env = [
+            ("RUST_LOG", "info".to_owned()),
+            ("PORTUNUS_DRAIN_TIMEOUT", "2".to_owned()),
+            ("PORTUNUS_RECLAIM_TIMEOUT", "30".to_owned()),
+        ];
+        let log = self.dir.join(format!("gw-{}.log", g + 1));
+        let (gateway_bin, _) = binaries();
+        self.net.host(GATEWAYS[g]).spawn(gateway_bin, &args, &env, &log)
+    }
+
+    /// Starts media node `n` (0, 1 or 2) on its host, gathering on the host's address.
+    fn spawn_node(&mut self, n: usize) -> Pid {
+        let id = format!("node-{}", n + 1);
+        let url = self.redis_url();
+        let args = ["--redis-url", &url, "--node-id", &id, "--admin-port", &ADMIN_PORT.to_string()];
+        let env = [
+            ("RUST_LOG", "info".to_owned()),
+            ("PORTUNUS_DRAIN_TIMEOUT", "2".to_owned()),
+            ("PORTUNUS_MEDIA_IPS", self.net.addr(NODES[n]).to_string()),
+        ];
+        let log = self.dir.join(format!("{id}.log"));
+        let (_, node_bin) = binaries();
+        self.net.host(NODES[n]).spawn(node_bin, &args.map(String::from), &env, &log)
     }
 
     fn ws_url(&self) -> String {
@@ -414,4 +440,245 @@ fn sub_port(sub: &portunus_tests::peer::TestSubscriber) -> u16 {
     ports.dedup();
     assert_eq!(ports.len(), 1, "one UDP port expected in {}", sub.answer);
     ports[0]
+}
+
+/// What one client's session received, for the exactly-once check.
+#[derive(Default)]
+struct Tally {
+    /// Transactions of the asynchronous requests the server acknowledged.
+    acked: std::collections::HashSet<String>,
+    /// Events per transaction.
+    events: std::collections::HashMap<String, usize>,
+    /// Every message, as sent; a repeat is a duplicate.
+    seen: std::collections::HashSet<String>,
+    duplicates: Vec<String>,
+    /// Whether the handle is in the room (a `hangup` or a plugin error says it is not).
+    joined: bool,
+}
+
+impl Tally {
+    fn message(&mut self, m: &serde_json::Value) {
+        if !self.seen.insert(m.to_string()) {
+            self.duplicates.push(m.to_string());
+        }
+        if m["janus"] == "event" {
+            if let Some(t) = m["transaction"].as_str() {
+                *self.events.entry(t.to_owned()).or_default() += 1;
+            }
+            let data = &m["plugindata"]["data"];
+            if data["videoroom"] == "joined" {
+                self.joined = true;
+            } else if data.get("error_code").is_some() {
+                self.joined = false;
+            }
+        }
+        if m["janus"] == "hangup" {
+            self.joined = false;
+        }
+    }
+
+    /// Every acknowledged request's event arrived, once; nothing arrived twice.
+    fn check(&self, who: &str) {
+        let missing: Vec<&String> = self.acked.iter().filter(|t| !self.events.contains_key(*t)).collect();
+        let twice: Vec<(&String, &usize)> = self.events.iter().filter(|(_, n)| **n > 1).collect();
+        eprintln!(
+            "{who}: {} requests acknowledged, {} events by transaction, {} lost, {} duplicated",
+            self.acked.len(),
+            self.events.len(),
+            missing.len(),
+            twice.len() + self.duplicates.len()
+        );
+        assert!(missing.is_empty(), "{who}: events lost for {missing:?}");
+        assert!(twice.is_empty() && self.duplicates.is_empty(), "{who}: duplicated {twice:?} {:?}", self.duplicates);
+        assert!(self.acked.len() >= 20, "{who}: only {} requests went through", self.acked.len());
+    }
+}
+
+/// The next asynchronous request for a participant: join when out of the room, else a
+/// `configure` (each answered by its own event).
+fn next_request(sid: u64, h: u64, joined: bool, n: usize) -> serde_json::Value {
+    let body = if joined {
+        json!({"request": "configure", "display": format!("n{n}")})
+    } else {
+        json!({"request": "join", "room": 1234, "ptype": "publisher", "display": format!("n{n}")})
+    };
+    json!({"janus": "message", "session_id": sid, "handle_id": h, "body": body, "transaction": format!("t{n}")})
+}
+
+/// A WebSocket client through the balancer that keeps its session across gateway restarts by
+/// reconnecting and claiming it; runs until `stop`, then collects what is still due.
+async fn websocket_participant(url: String, stop: std::rc::Rc<std::cell::Cell<bool>>) -> (Tally, usize) {
+    let mut ws = WsClient::connect(&url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let (mut tally, mut claims, mut n) = (Tally::default(), 0, 0);
+    let mut settle: Option<Instant> = None;
+    loop {
+        if stop.get() && settle.is_none() {
+            settle = Some(Instant::now());
+        }
+        if settle.is_some_and(|s| s.elapsed() > Duration::from_secs(5)) {
+            break;
+        }
+        let mut pending = None;
+        if settle.is_none() {
+            n += 1;
+            let req = next_request(sid, h, tally.joined, n);
+            // A socket already gone shows as no reply below, and is replaced there.
+            let _ = ws.try_send(&req).await;
+            pending = Some(format!("t{n}"));
+        }
+        // Read until the reply to this request (or a quiet 300 ms when settling).
+        loop {
+            let wait = if pending.is_some() { Duration::from_secs(3) } else { Duration::from_millis(300) };
+            match ws.try_recv(wait).await {
+                Some(m) => {
+                    let reply_to = m["transaction"].as_str().map(str::to_owned);
+                    if m["janus"] == "ack" {
+                        tally.acked.insert(reply_to.clone().unwrap_or_default());
+                    } else {
+                        tally.message(&m);
+                    }
+                    if m["janus"] != "event" && reply_to.is_some() && reply_to == pending {
+                        break;
+                    }
+                }
+                None if pending.is_none() => break,
+                None => {
+                    // The gateway went away (or stalled): a new socket through the balancer
+                    // claims the session; what was queued meanwhile follows the claim.
+                    let deadline = Instant::now() + Duration::from_secs(15);
+                    loop {
+                        assert!(Instant::now() < deadline, "the session could not be claimed again");
+                        ws = match tokio::time::timeout(Duration::from_secs(2), WsClient::try_connect(&url)).await {
+                            Ok(Some(ws)) => ws,
+                            _ => {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                continue;
+                            }
+                        };
+                        let (r, early) = ws.call(json!({"janus": "claim", "session_id": sid})).await;
+                        for m in &early {
+                            tally.message(m);
+                        }
+                        if r["janus"] == "success" {
+                            claims += 1;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (tally, claims)
+}
+
+/// An HTTP client through the balancer: requests by POST, events by long-poll, across every
+/// restart; runs until `stop`, then collects what is still due.
+async fn http_participant(base: String, stop: std::rc::Rc<std::cell::Cell<bool>>) -> Tally {
+    let http = HttpClient::new(&base);
+    let sid = http.create_session().await;
+    let h = http.attach(sid).await;
+    let tally = std::rc::Rc::new(std::cell::RefCell::new(Tally::default()));
+    let client = awc::Client::builder().timeout(Duration::from_secs(40)).finish();
+    let settled = std::rc::Rc::new(std::cell::Cell::new(false));
+    let poller = {
+        let (tally, settled) = (tally.clone(), settled.clone());
+        let url = format!("{base}/{sid}?maxev=10");
+        async move {
+            while !settled.get() {
+                let r = client.get(&url).send().await;
+                let Ok(mut r) = r else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let body = r.body().await.unwrap_or_default();
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Array(events)) => events.iter().for_each(|e| tally.borrow_mut().message(e)),
+                    Ok(e) if e["janus"] != "keepalive" && e.get("error").is_none() => tally.borrow_mut().message(&e),
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+    };
+    let requester = {
+        let tally = tally.clone();
+        let post = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+        async move {
+            let mut n = 0;
+            while !stop.get() {
+                n += 1;
+                let req = next_request(sid, h, tally.borrow().joined, n);
+                if let Ok(mut r) = post.post(format!("{base}/{sid}/{h}")).send_json(&req).await {
+                    let reply: serde_json::Value = r.json().await.unwrap_or_default();
+                    if reply["janus"] == "ack" {
+                        tally.borrow_mut().acked.insert(format!("t{n}"));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            settled.set(true);
+        }
+    };
+    tokio::join!(poller, requester);
+    std::rc::Rc::try_unwrap(tally).ok().expect("the tally is the test's").into_inner()
+}
+
+/// Polls `url` until it answers 200, without blocking the clients' runtime.
+async fn ready(url: String, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    let client = awc::Client::builder().timeout(Duration::from_secs(1)).finish();
+    loop {
+        if client.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGTERM to a process of `host`, then waits (without blocking the runtime) for it to drain
+/// and exit.
+async fn drained(c: &mut Cluster, host: usize, pid: Pid) {
+    c.host(host).signal(pid, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !c.host(host).wait_exit(pid, Duration::ZERO) {
+        assert!(Instant::now() < deadline, "host {host} did not exit after its drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_rolling_restart_of_every_gateway_then_every_media_node_loses_and_repeats_no_event() {
+    let mut c = Cluster::start();
+    let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+    let ws = websocket_participant(c.ws_url(), stop.clone());
+    let http = http_participant(c.http_url(NGINX), stop.clone());
+    let restarts = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for g in 0..GATEWAYS.len() {
+            let pid = c.gateways[g];
+            drained(&mut c, GATEWAYS[g], pid).await;
+            c.gateways[g] = c.spawn_gateway(g);
+            ready(format!("{}/readyz", c.admin(GATEWAYS[g])), Duration::from_secs(20)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        for n in 0..NODES.len() {
+            let pid = c.nodes[n];
+            drained(&mut c, NODES[n], pid).await;
+            c.nodes[n] = c.spawn_node(n);
+            ready(format!("{}/readyz", c.admin(NODES[n])), Duration::from_secs(20)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        stop.set(true);
+    };
+    let ((ws, claims), http, ()) = tokio::join!(ws, http, restarts);
+    eprintln!("rolling restart: the WebSocket client claimed its session {claims} times");
+    ws.check("WebSocket client");
+    http.check("HTTP client");
+    assert!(claims >= 1, "the WebSocket client never had to claim its session: its gateway never restarted?");
 }

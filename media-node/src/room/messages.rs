@@ -89,3 +89,8 @@ pub struct Trickle {
     pub who: Who,
     pub candidates: Vec<shared::janus::request::Candidate>,
 }
+
+/// Answered once everything sent to the room before it has been handled (a drain waits for it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;

@@ -16,7 +16,7 @@ use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Answered, Async, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};
+use messages::{Answered, Async, Flush, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};
 use shared::ids::{NodeId, ParticipantId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
@@ -334,6 +334,12 @@ impl Actor for RoomActor {
         }
         self.agent.do_send(Closed(self.state.config().room, self.serial));
     }
+}
+
+impl Handler<Flush> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {}
 }
 
 impl Handler<Renewed> for RoomActor {
