@@ -18,7 +18,8 @@ start() {
     --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log"
   local url="redis://127.0.0.1:$REDIS_PORT/"
   for n in 1 2; do
-    target/release/portunus-media-node --redis-url "$url" --node-id "node-$n" >"$RUN/node-$n.log" 2>&1 &
+    target/release/portunus-media-node --redis-url "$url" --node-id "node-$n" --admin-port "709$n" \
+      >"$RUN/node-$n.log" 2>&1 &
     echo $! >"$RUN/node-$n.pid"
   done
   for g in 1 2; do

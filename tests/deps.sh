@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine lacks: Debian packages by name
-# (Node, janus.js, redis-server, nginx, Chromium, the Janus demos, aiortc, netns tools; root or sudo)
+# (Node, janus.js, redis-server, nginx, Chromium, the Janus demos, aiortc, netns tools, nftables,
+# kubectl; root or sudo)
 # and the npm modules the JavaScript tests load (into tests/js). Does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # The load generator's report draws its plots' text with this font.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing+=(util-linux iproute2)
+# The multi-host tests make links lossy and cut hosts off with nftables.
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+# deploy/validate.sh renders the Kustomize layouts (the validators themselves come from PyPI).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/deps.sh: installing ${missing[*]}"
   sudo=""
