@@ -118,6 +118,13 @@ async fn main() -> std::process::ExitCode {
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
     }
+    // Close the WebSockets left (each after writing the events it took; the rest wait in the
+    // mailboxes for the clients' claims elsewhere), then stop.
+    running.dispatcher.go_away();
+    let closing = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    while running.dispatcher.metrics().ws_connections().get() > 0 && tokio::time::Instant::now() < closing {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     tracing::info!("shutting down");
     running.stop().await;
     std::process::ExitCode::SUCCESS

@@ -12,7 +12,7 @@ use crate::room::RoomActor;
 use actix::prelude::*;
 use bytes::Bytes;
 use shared::bus::Subscription;
-use shared::ids::{NodeId, RoomId};
+use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomRequest};
 use shared::store::{NodeStatus, RoomRecord, StoreError, ROOM_LEASE_MS};
@@ -111,11 +111,12 @@ impl NodeAgent {
         crate::metrics::METRICS.set_rooms(self.rooms.len(), self.participants());
     }
 
-    /// Ends a drain once the rooms are empty or the deadline has passed. Every room actor is
-    /// asked to finish what its mailbox holds first, and the end is queued behind their writes
-    /// in the outbox, so the last requests' events, unbindings and replies reach the cluster
-    /// before the process exits. Then the handles still here (the deadline cut the drain short)
-    /// are hung up at once, and the node leaves the registry: a graceful exit is not a lost node.
+    /// Ends a drain once the rooms are empty or the deadline has passed. From then on the node
+    /// takes no command (they fail, as from a node going away); every room actor is asked to
+    /// finish what its mailbox holds, and the end is queued behind their writes in the outbox,
+    /// so every request taken is answered, events included, before the process exits. The
+    /// handles still in a room (the deadline cut the drain short) are hung up at once, so that
+    /// they re-join elsewhere, and the node leaves the registry: a drain is never a lost node.
     fn check_drain(&mut self, ctx: &mut Context<Self>) {
         let Some(deadline) = self.draining else { return };
         let left = self.participants();
@@ -125,10 +126,12 @@ impl NodeAgent {
         let Some(tx) = self.drained.take() else { return };
         tracing::info!(node = %self.node, participants = left, "drain complete");
         let flushed = futures_util::future::join_all(self.rooms.values().map(|(room, _)| room.send(Flush)));
-        ctx.spawn(flushed.into_actor(self).map(move |_, act, _| {
+        ctx.spawn(flushed.into_actor(self).map(move |rooms, act, _| {
+            let handles: Vec<(SessionId, HandleId)> =
+                rooms.into_iter().flatten().flatten().map(|w| (w.session, w.handle)).collect();
             let (backends, node) = (act.backends.clone(), act.node.clone());
             act.outbox.send(Write::Run(Box::pin(async move {
-                shared::lost_node::hang_up(&backends, &node).await;
+                shared::lost_node::hang_up_handles(&backends, &node, handles).await;
                 if let Err(e) = backends.store.deregister_node(&node).await {
                     tracing::warn!(node = %node, error = %e, "cannot leave the registry");
                 }
@@ -147,6 +150,11 @@ impl NodeAgent {
     }
 
     fn on_command(&mut self, reply_to: String, corr_id: u64, cmd: NodeCommand, ctx: &mut Context<Self>) {
+        if self.drained.is_none() {
+            // The drain is over: whatever comes now could not be answered before the exit.
+            self.outbox.reply(reply_to, corr_id, RpcResult::Failed("media node shutting down".into()));
+            return;
+        }
         match cmd {
             NodeCommand::Plugin { session, handle, transaction, request, jsep, bound_room } => {
                 let who = Who { session, handle };

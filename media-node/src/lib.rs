@@ -33,10 +33,14 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
     let sub = backends.bus.subscribe(&shared::keys::node_rpc(&node)).await.map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
-    // Handles still bound here belong to an earlier incarnation of this node (it crashed and
-    // came back under the same name before its registration lapsed): their peers died with it,
-    // so their clients are told now rather than never.
-    shared::lost_node::hang_up(&backends, &node).await;
+    // Still registered under this name: an earlier run of this node crashed and this one came
+    // back before its registration lapsed (a drained node leaves the registry, and a lapsed one
+    // was cleaned up by a gateway). Its handles' peers died with it, so their clients are told
+    // now rather than never.
+    let registered = backends.store.live_nodes().await.map_err(|e| e.to_string())?;
+    if registered.iter().any(|n| n.node == node) {
+        shared::lost_node::hang_up(&backends, &node).await;
+    }
     // Registered before returning, so a gateway started next can place rooms here at once.
     let status = shared::store::NodeStatus { node: node.clone(), load: 0, draining: false };
     backends.store.register_node(status, agent::NODE_TTL_MS).await.map_err(|e| e.to_string())?;

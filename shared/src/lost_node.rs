@@ -3,7 +3,7 @@
 //! under the same name (a crashed pod of a StatefulSet restarts in seconds, before its
 //! registration lapses, and holds none of its old rooms' peers).
 
-use crate::ids::NodeId;
+use crate::ids::{HandleId, NodeId, SessionId};
 use crate::janus::reply::Event;
 use crate::Backends;
 
@@ -14,15 +14,16 @@ pub const NODE_LOST_REASON: &str = "Media node lost";
 /// again; the node's rooms are placed afresh on their next use. Safe to run twice or from two
 /// processes at once: a handle is unbound, and so told, once.
 pub async fn hang_up(b: &Backends, node: &NodeId) {
-    let handles = match b.store.node_handles(node).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(node = %node, error = %e, "cannot list the lost node's handles");
-            return;
-        }
-    };
+    match b.store.node_handles(node).await {
+        Ok(handles) => hang_up_handles(b, node, handles).await,
+        Err(e) => tracing::warn!(node = %node, error = %e, "cannot list the lost node's handles"),
+    }
+}
+
+/// [`hang_up`] for these handles of `node` only (a draining node's, still in its rooms).
+pub async fn hang_up_handles(b: &Backends, node: &NodeId, handles: Vec<(SessionId, HandleId)>) {
     if !handles.is_empty() {
-        tracing::warn!(node = %node, handles = handles.len(), "media node lost: hanging up its handles");
+        tracing::warn!(node = %node, handles = handles.len(), "media node gone: hanging up its handles");
     }
     for (sid, hid) in handles {
         match b.store.unbind_handle_from(sid, hid, node).await {

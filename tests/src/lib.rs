@@ -295,17 +295,29 @@ impl WsClient {
 
     /// The next JSON message within `wait`, or `None`.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        match self.next_within(wait).await {
+            Next::Message(v) => Some(v),
+            Next::Quiet | Next::Closed => None,
+        }
+    }
+
+    /// The next JSON message within `wait`, telling a quiet socket from a closed one.
+    pub async fn next_within(&mut self, wait: Duration) -> Next {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.conn.next()).await.ok()??;
-            match frame.expect("WebSocket frame") {
-                Frame::Text(b) | Frame::Binary(b) => {
-                    return Some(serde_json::from_slice(&b).expect("server sent invalid JSON"))
+            let frame = match tokio::time::timeout_at(deadline, self.conn.next()).await {
+                Err(_) => return Next::Quiet,
+                Ok(None) => return Next::Closed,
+                Ok(Some(f)) => f,
+            };
+            match frame {
+                Ok(Frame::Text(b) | Frame::Binary(b)) => {
+                    return Next::Message(serde_json::from_slice(&b).expect("server sent invalid JSON"))
                 }
-                Frame::Ping(p) => {
+                Ok(Frame::Ping(p)) => {
                     let _ = self.conn.send(Message::Pong(p)).await;
                 }
-                Frame::Close(_) => return None,
+                Ok(Frame::Close(_)) | Err(_) => return Next::Closed,
                 _ => {}
             }
         }
@@ -530,6 +542,14 @@ pub fn assert_golden(name: &str, actual: &Value) {
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// What [`WsClient::next_within`] saw.
+pub enum Next {
+    Message(Value),
+    /// Nothing within the wait; the socket is open.
+    Quiet,
+    Closed,
 }
 
 /// `GET url` with a 5 s timeout: (status, body as text).

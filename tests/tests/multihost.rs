@@ -449,8 +449,10 @@ struct Tally {
     acked: std::collections::HashSet<String>,
     /// Events per transaction.
     events: std::collections::HashMap<String, usize>,
-    /// Every message, as sent; a repeat is a duplicate.
-    seen: std::collections::HashSet<String>,
+    /// The last message, as sent: the same one again straight after it is a redelivery. (Equal
+    /// messages can be legitimate further apart: a handle hung up by two node restarts gets two
+    /// identical `hangup`s, with its `joined` between them.)
+    last: String,
     duplicates: Vec<String>,
     /// Whether the handle is in the room (a `hangup` or a plugin error says it is not).
     joined: bool,
@@ -458,9 +460,11 @@ struct Tally {
 
 impl Tally {
     fn message(&mut self, m: &serde_json::Value) {
-        if !self.seen.insert(m.to_string()) {
-            self.duplicates.push(m.to_string());
+        let text = m.to_string();
+        if text == self.last {
+            self.duplicates.push(text.clone());
         }
+        self.last = text;
         if m["janus"] == "event" {
             if let Some(t) = m["transaction"].as_str() {
                 *self.events.entry(t.to_owned()).or_default() += 1;
@@ -528,11 +532,14 @@ async fn websocket_participant(url: String, stop: std::rc::Rc<std::cell::Cell<bo
             let _ = ws.try_send(&req).await;
             pending = Some(format!("t{n}"));
         }
-        // Read until the reply to this request (or a quiet 300 ms when settling).
+        // Read until the reply to this request (or a quiet 300 ms when settling). A slow reply
+        // is waited for (a request for a room whose node is going away takes the RPC deadline);
+        // only a closed socket is replaced.
+        let started = Instant::now();
         loop {
-            let wait = if pending.is_some() { Duration::from_secs(3) } else { Duration::from_millis(300) };
-            match ws.try_recv(wait).await {
-                Some(m) => {
+            let wait = if pending.is_some() { Duration::from_secs(1) } else { Duration::from_millis(300) };
+            match ws.next_within(wait).await {
+                Next::Message(m) => {
                     let reply_to = m["transaction"].as_str().map(str::to_owned);
                     if m["janus"] == "ack" {
                         tally.acked.insert(reply_to.clone().unwrap_or_default());
@@ -543,10 +550,13 @@ async fn websocket_participant(url: String, stop: std::rc::Rc<std::cell::Cell<bo
                         break;
                     }
                 }
-                None if pending.is_none() => break,
-                None => {
-                    // The gateway went away (or stalled): a new socket through the balancer
-                    // claims the session; what was queued meanwhile follows the claim.
+                Next::Quiet if pending.is_none() => break,
+                Next::Quiet => {
+                    assert!(started.elapsed() < Duration::from_secs(15), "no reply to {pending:?} in 15 s");
+                }
+                Next::Closed => {
+                    // The gateway went away: a new socket through the balancer claims the
+                    // session; what was queued meanwhile follows the claim.
                     let deadline = Instant::now() + Duration::from_secs(15);
                     loop {
                         assert!(Instant::now() < deadline, "the session could not be claimed again");

@@ -76,6 +76,9 @@ struct Inner {
     /// Live media nodes and placement.
     nodes: Addr<NodeDirectory>,
     accepting: AtomicBool,
+    /// Set when the gateway stops: its WebSocket connections close (after writing what they
+    /// took from mailboxes) so their clients claim their sessions elsewhere.
+    going_away: tokio::sync::watch::Sender<bool>,
 }
 
 impl Dispatcher {
@@ -86,7 +89,10 @@ impl Dispatcher {
         metrics: Metrics,
         nodes: Addr<NodeDirectory>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting: AtomicBool::new(true) }) }
+        let going_away = tokio::sync::watch::Sender::new(false);
+        Self {
+            inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting: AtomicBool::new(true), going_away }),
+        }
     }
 
     pub fn cfg(&self) -> &Config {
@@ -101,6 +107,14 @@ impl Dispatcher {
     pub fn accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Relaxed)
     }
+    /// The gateway stops now: every WebSocket closes once its events in hand are written.
+    pub fn go_away(&self) {
+        self.inner.going_away.send_replace(true);
+    }
+    pub fn going_away_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.going_away.subscribe()
+    }
+
     /// Draining: refuse new sessions with 472, keep serving existing ones.
     pub fn set_accepting(&self, on: bool) {
         self.inner.accepting.store(on, Ordering::Relaxed);

@@ -84,6 +84,9 @@ pub struct WsConnection {
     /// handled in the order they were sent (a `leave` sent right after a `join` follows it).
     queue: VecDeque<Bytes>,
     busy: bool,
+    /// The gateway is going away: take nothing more from mailboxes, close once the events
+    /// already taken are written.
+    leaving: bool,
 }
 
 impl WsConnection {
@@ -97,6 +100,7 @@ impl WsConnection {
             fragments: None,
             queue: VecDeque::new(),
             busy: false,
+            leaving: false,
         }
     }
 
@@ -159,6 +163,9 @@ impl WsConnection {
     }
 
     fn drain(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.leaving {
+            return; // What is left stays in the mailbox for the client's claim elsewhere.
+        }
         let Some(feed) = self.feeds.get_mut(&sid) else { return };
         if feed.draining {
             feed.again = true;
@@ -185,12 +192,24 @@ impl WsConnection {
             };
             let Some(feed) = act.feeds.get_mut(&sid) else { return };
             feed.draining = false;
-            if feed.again || n == DRAIN_BATCH {
+            if act.leaving {
+                act.close_if_idle(ctx);
+            } else if feed.again || n == DRAIN_BATCH {
                 act.drain(sid, ctx);
             } else if feed.closing {
                 act.drop_feed(sid, ctx);
             }
         }));
+    }
+
+    /// The gateway stops: once no mailbox read is in flight (its events are written first), the
+    /// socket closes with 1001 and the client reconnects elsewhere and claims its sessions.
+    fn close_if_idle(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.feeds.values().any(|f| f.draining) {
+            return;
+        }
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("Gateway going away".into()) }));
+        ctx.stop();
     }
 
     fn text_frame(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
@@ -213,6 +232,14 @@ impl Actor for WsConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.d.metrics().ws_connections().inc();
+        let mut going = self.d.going_away_signal();
+        let gone = async move {
+            let _ = going.wait_for(|g| *g).await;
+        };
+        ctx.spawn(gone.into_actor(self).map(|_, act, ctx| {
+            act.leaving = true;
+            act.close_if_idle(ctx);
+        }));
         let cfg = self.d.cfg();
         let ping = Duration::from_secs(cfg.ws_ping_interval.max(1));
         let dead_after = Duration::from_secs(cfg.ws_client_timeout.max(1));

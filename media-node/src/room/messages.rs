@@ -90,7 +90,8 @@ pub struct Trickle {
     pub candidates: Vec<shared::janus::request::Candidate>,
 }
 
-/// Answered once everything sent to the room before it has been handled (a drain waits for it).
+/// Answered, with the handles in the room, once everything sent to the room before it has been
+/// handled (the end of a drain waits for it).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Vec<crate::room::state::Who>")]
 pub struct Flush;

@@ -337,9 +337,11 @@ impl Actor for RoomActor {
 }
 
 impl Handler<Flush> for RoomActor {
-    type Result = ();
+    type Result = MessageResult<Flush>;
 
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {}
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.handles())
+    }
 }
 
 impl Handler<Renewed> for RoomActor {

@@ -237,6 +237,13 @@ impl RoomState {
         self.participants.values().map(|p| p.who).collect()
     }
 
+    /// Every handle in the room: its publishers' and its subscribers'.
+    pub fn handles(&self) -> Vec<Who> {
+        let mut all = self.members();
+        all.extend(self.subscriptions.keys().copied());
+        all
+    }
+
     /// An asynchronous request from `who`; errors become an error event for that request.
     pub fn on_async(
         &mut self,

@@ -1,0 +1,189 @@
+"""Records Janus 1.1.2's replies for API authentication and the Admin API into tests/golden.
+
+Needs Debian's `janus` package. Starts Janus twice on loopback with a private configuration
+(stored tokens, then signed tokens; api_secret and admin_secret set both times, the HTTP
+transport with its admin endpoint), sends each case over HTTP, and writes one file per case with
+random values replaced by placeholders. Not part of the test suite: run it by hand to record again
+(python3 tests/golden/record/auth.py), then review the diff.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+GOLDEN = Path(__file__).resolve().parent.parent
+API_SECRET = "janusrocks"
+ADMIN_SECRET = "janusoverlord"
+TOKEN_SECRET = "signsecret"
+HTTP, ADMIN = 18088, 17088
+
+
+def janus_config(folder, signed):
+    lib = Path("/usr/lib/x86_64-linux-gnu/janus")
+    token_secret = f'token_auth_secret = "{TOKEN_SECRET}"' if signed else ""
+    (folder / "janus.jcfg").write_text(f"""
+general: {{
+    configs_folder = "{folder}"
+    plugins_folder = "{lib}/plugins"
+    transports_folder = "{lib}/transports"
+    events_folder = "{lib}/events"
+    loggers_folder = "{lib}/loggers"
+    debug_level = 3
+    server_name = "JanusConformanceLab"
+    session_timeout = 10
+    api_secret = "{API_SECRET}"
+    token_auth = true
+    {token_secret}
+    admin_secret = "{ADMIN_SECRET}"
+}}
+media: {{ rtp_port_range = "40000-40100" }}
+nat: {{ ice_enforce_list = "lo" ignore_mdns = true }}
+plugins: {{ disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so" }}
+transports: {{ disable = "libjanus_websockets.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so" }}
+loggers: {{ disable = "libjanus_jsonlog.so" }}
+events: {{ broadcast = false }}
+""")
+    (folder / "janus.transport.http.jcfg").write_text(f"""
+general: {{ base_path = "/janus" http = true port = {HTTP} interface = "lo" https = false }}
+admin: {{ admin_base_path = "/admin" admin_http = true admin_port = {ADMIN} admin_interface = "lo" admin_https = false }}
+""")
+    (folder / "janus.plugin.videoroom.jcfg").write_text("general: { }\n")
+
+
+def post(port, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def get_status(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def placeholders(v, ids):
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k == "transaction":
+                out[k] = "<transaction>"
+            elif k in ("session_id",) and isinstance(x, int):
+                out[k] = "<session_id>"
+            elif k == "id" and isinstance(x, int):
+                out[k] = "<id>"
+            else:
+                out[k] = placeholders(x, ids)
+        return out
+    if isinstance(v, list):
+        return [placeholders(x, ids) for x in v]
+    if isinstance(v, str):
+        for real, ph in ids.items():
+            v = v.replace(str(real), ph)
+    return v
+
+
+def write(name, reply, ids=None):
+    (GOLDEN / name).write_text(json.dumps(placeholders(reply, ids or {}), indent=2) + "\n")
+    print(name)
+
+
+def sign(data):
+    mac = hmac.new(TOKEN_SECRET.encode(), data.encode(), hashlib.sha1).digest()
+    return f"{data}:{base64.b64encode(mac).decode()}"
+
+
+def run(signed, cases):
+    folder = Path(tempfile.mkdtemp(prefix="janus-record-"))
+    janus_config(folder, signed)
+    proc = subprocess.Popen(["janus", "-C", str(folder / "janus.jcfg"), "-F", str(folder)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                post(HTTP, "/janus", {"janus": "ping", "transaction": "up"})
+                break
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("janus did not start")
+                time.sleep(0.2)
+        cases()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stored_cases():
+    t = lambda: {"transaction": "rec"}
+    write("auth.error_403_create_without_secret.json", post(HTTP, "/janus", {"janus": "create", **t()}))
+    write("auth.error_403_create_wrong_secret.json", post(HTTP, "/janus", {"janus": "create", "apisecret": "nope", **t()}))
+    write("auth.info_ping_need_nothing.json", post(HTTP, "/janus", {"janus": "ping", **t()}))
+    created = post(HTTP, "/janus", {"janus": "create", "apisecret": API_SECRET, **t()})
+    sid = created["data"]["id"]
+    ids = {sid: "<session_id>"}
+    write("auth.error_403_keepalive_without_secret.json",
+          post(HTTP, f"/janus/{sid}", {"janus": "keepalive", **t()}), ids)
+    write("auth.error_403_before_458.json", post(HTTP, "/janus/123456789", {"janus": "keepalive", **t()}))
+    # Admin API: the secret, then tokens.
+    write("admin.error_403_without_secret.json", post(ADMIN, "/admin", {"janus": "list_tokens", **t()}))
+    write("admin.ping.json", post(ADMIN, "/admin", {"janus": "ping", **t()}))
+    a = lambda verb, **kw: post(ADMIN, "/admin", {"janus": verb, "admin_secret": ADMIN_SECRET, **t(), **kw})
+    write("admin.add_token.json", a("add_token", token="tok-all"))
+    write("admin.add_token_plugins.json", a("add_token", token="tok-none", plugins=["janus.plugin.echotest"]))
+    write("admin.allow_token.json", a("allow_token", token="tok-none", plugins=["janus.plugin.videoroom"]))
+    write("admin.disallow_token.json", a("disallow_token", token="tok-none", plugins=["janus.plugin.videoroom"]))
+    write("admin.list_tokens.json", a("list_tokens"))
+    write("admin.error_remove_token_unknown.json", a("remove_token", token="nope"))
+    write("admin.error_allow_token_missing_plugins.json", a("allow_token", token="tok-all"))
+    write("admin.error_add_token_missing_token.json", a("add_token"))
+    # A token authorizes like the secret; attach checks the token's plugins.
+    created = post(HTTP, "/janus", {"janus": "create", "token": "tok-all", **t()})
+    sid = created["data"]["id"]
+    ids = {sid: "<session_id>"}
+    write("auth.create_with_token.json", created, ids)
+    write("auth.error_403_bad_token.json", post(HTTP, "/janus", {"janus": "create", "token": "nope", **t()}))
+    write("auth.error_405_token_plugin.json",
+          post(HTTP, f"/janus/{sid}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "token": "tok-none", **t()}), ids)
+    write("admin.remove_token.json", a("remove_token", token="tok-none"))
+    write("admin.list_sessions.json", a("list_sessions"), ids)
+    write("admin.error_403_wrong_secret.json",
+          post(ADMIN, "/admin", {"janus": "list_sessions", "admin_secret": "nope", **t()}))
+    status, body = get_status(HTTP, f"/janus/{sid}")
+    write("http.longpoll_403_without_secret.json", {"status": status, "body": body}, ids)
+
+
+def signed_cases():
+    t = lambda: {"transaction": "rec"}
+    good = sign(f"{int(time.time()) + 3600},janus,janus.plugin.videoroom")
+    created = post(HTTP, "/janus", {"janus": "create", "token": good, **t()})
+    sid = created["data"]["id"]
+    ids = {sid: "<session_id>"}
+    write("auth.signed_create.json", created, ids)
+    expired = sign(f"{int(time.time()) - 10},janus,janus.plugin.videoroom")
+    write("auth.signed_error_403_expired.json", post(HTTP, "/janus", {"janus": "create", "token": expired, **t()}))
+    tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    write("auth.signed_error_403_tampered.json", post(HTTP, "/janus", {"janus": "create", "token": tampered, **t()}))
+    other = sign(f"{int(time.time()) + 3600},janus,janus.plugin.echotest")
+    write("auth.signed_error_405_plugin.json",
+          post(HTTP, f"/janus/{sid}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "token": other, **t()}), ids)
+    a = lambda verb, **kw: post(ADMIN, "/admin", {"janus": verb, "admin_secret": ADMIN_SECRET, **t(), **kw})
+    write("admin.signed_error_add_token.json", a("add_token", token="tok"))
+
+
+if __name__ == "__main__":
+    run(False, stored_cases)
+    run(True, signed_cases)
