@@ -1,6 +1,6 @@
-//! The admin/monitoring listener, kept off the client ports: Prometheus `/metrics`,
-//! `/healthz` (the process serves requests) and `/readyz` (it can reach its state store and
-//! accepts new sessions).
+//! The admin/monitoring listener, kept off the client ports: the Janus Admin API (`POST /admin`),
+//! Prometheus `/metrics`, `/healthz` (the process serves requests) and `/readyz` (it can reach
+//! its state store and accepts new sessions).
 
 use crate::api::Dispatcher;
 use actix_web::{web, HttpResponse};
@@ -10,11 +10,18 @@ use std::time::Duration;
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics))
+    cfg.route("/admin", web::post().to(admin_api))
+        .route("/metrics", web::get().to(metrics))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/drain", web::post().to(drain_gateway))
         .route("/nodes/{node}/drain", web::post().to(drain_node));
+}
+
+/// A Janus Admin API request (bodies over the message limit are refused by the extractor).
+async fn admin_api(d: web::Data<Dispatcher>, body: web::Bytes) -> HttpResponse {
+    let reply = crate::admin_api::handle(&d, &body).await;
+    HttpResponse::Ok().content_type("application/json").body(reply.to_string())
 }
 
 /// Stop taking new sessions (they get 472); current ones are served on.

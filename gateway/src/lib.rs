@@ -10,10 +10,12 @@
 //! - [`rpc`]: request/reply to media nodes over the bus, with deadlines.
 //! - [`reaper`]: keepalive-driven session reaping.
 //! - [`nodes`]: live media nodes and room placement.
-//! - [`metrics`], [`admin`]: Prometheus metrics, health and readiness.
+//! - [`metrics`], [`admin`]: Prometheus metrics, health and readiness; [`admin_api`]: the Janus
+//!   Admin API on the same port.
 //! - [`standalone`]: rooms from configuration, in-process media node wiring.
 
 pub mod admin;
+pub mod admin_api;
 pub mod api;
 pub mod declared_rooms;
 pub mod metrics;

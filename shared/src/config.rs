@@ -29,6 +29,17 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// CORS origin to allow; absent allows `*` like Janus.
     pub allow_origin: Option<String>,
+    /// Janus's `api_secret`: when set, every request but `info` and `ping` must carry it as
+    /// `apisecret` (or a valid `token`), else 403.
+    pub api_secret: Option<String>,
+    /// Janus's `token_auth`: requests may be authorized by a `token`: one added over the Admin
+    /// API (stored cluster-wide), or, with `token_auth_secret`, one signed with that secret.
+    pub token_auth: bool,
+    /// Janus's `token_auth_secret`: tokens are HMAC-SHA1-signed (`<expiry>,janus,<plugin>...:<sig>`)
+    /// instead of stored.
+    pub token_auth_secret: Option<String>,
+    /// Janus's `admin_secret`: the Admin API's requests (but `info` and `ping`) must carry it.
+    pub admin_secret: Option<String>,
     /// Largest request accepted, in bytes (1 MiB: an SDP with many m-lines stays far below).
     pub max_message_size: usize,
     /// Sessions this deployment holds at most.
@@ -94,6 +105,10 @@ impl Default for Config {
             reclaim_timeout: 0,
             redis_url: None,
             allow_origin: None,
+            api_secret: None,
+            token_auth: false,
+            token_auth_secret: None,
+            admin_secret: None,
             max_message_size: 1 << 20,
             max_sessions: 100_000,
             max_sessions_per_connection: 100,

@@ -435,3 +435,25 @@ async fn media_flows_when_every_http_request_lands_on_a_different_gateway() {
     subscriber.close().await;
     publisher.close().await;
 }
+
+#[actix_web::test]
+async fn a_token_added_on_one_gateway_authorizes_on_every_gateway_at_once() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let with_tokens = |c: &mut shared::config::Config| {
+        c.api_secret = Some("s3cret".into());
+        c.token_auth = true;
+    };
+    let (g1, g2) = (gateway(&redis, with_tokens), gateway(&redis, with_tokens));
+    let add = json!({"janus": "add_token", "token": "shared-token", "transaction": "t"});
+    let mut r = awc::Client::new().post(format!("{}/admin", g1.admin_url)).send_json(&add).await.unwrap();
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added["data"]["plugins"], json!(["janus.plugin.videoroom"]), "{added}");
+    let mut ws = WsClient::connect(&g2.ws_url).await;
+    let created = ws.request(json!({"janus": "create", "token": "shared-token"})).await;
+    assert_eq!(created["janus"], "success", "the other gateway knows the token at once: {created}");
+    let remove = json!({"janus": "remove_token", "token": "shared-token", "transaction": "t"});
+    awc::Client::new().post(format!("{}/admin", g2.admin_url)).send_json(&remove).await.unwrap();
+    let r = ws.request(json!({"janus": "create", "token": "shared-token"})).await;
+    assert_eq!(r["error"]["code"], 403, "removed on one gateway, refused on the other: {r}");
+}

@@ -38,6 +38,10 @@ pub enum GatewayError {
     Busy(usize),
     #[error("message of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
+    #[error("unauthorized: wrong or missing secret or token")]
+    Unauthorized,
+    #[error("the token may not use plugin '{0}'")]
+    UnauthorizedPlugin(String),
 }
 
 impl From<StoreError> for GatewayError {
@@ -84,6 +88,10 @@ impl GatewayError {
                 CoreCode::TransportSpecific,
                 format!("Too many requests in flight on this connection (limit {n}); wait for replies"),
             ),
+            Unauthorized => CoreError::default_for(CoreCode::Unauthorized),
+            UnauthorizedPlugin(p) => {
+                CoreError::new(CoreCode::UnauthorizedPlugin, format!("Provided token can't access plugin '{p}'"))
+            }
             TooLarge { size, limit } => CoreError::new(
                 CoreCode::TransportSpecific,
                 format!("Message too large ({size} bytes, limit {limit} bytes)"),

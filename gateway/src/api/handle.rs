@@ -20,6 +20,8 @@ impl Dispatcher {
         if a.plugin != VIDEOROOM_PLUGIN {
             return Err(GatewayError::NoSuchPlugin(a.plugin));
         }
+        let token = env.credentials().token;
+        self.auth().check_plugin(self.backends().store.as_ref(), token.as_deref(), &a.plugin).await?;
         let max = self.cfg().max_handles_per_session;
         let hid = match self.backends().store.attach_handle(sid, &a.plugin, a.opaque_id, max).await {
             Ok(h) => h,

@@ -6,8 +6,10 @@
 //!
 //! - [`session`]: create, keepalive, claim, destroy, and tearing a session down.
 //! - [`handle`]: attach, detach, hangup, message, trickle, and routing to media nodes.
+//! - [`auth`]: `api_secret` and tokens (stored or signed), as Janus checks them.
 //! - [`error`]: gateway errors and their single mapping to Janus codes.
 
+pub mod auth;
 pub mod error;
 pub mod handle;
 pub mod session;
@@ -76,6 +78,7 @@ struct Inner {
     /// Live media nodes and placement.
     nodes: Addr<NodeDirectory>,
     accepting: AtomicBool,
+    auth: auth::Auth,
     /// Set when the gateway stops: its WebSocket connections close (after writing what they
     /// took from mailboxes) so their clients claim their sessions elsewhere.
     going_away: tokio::sync::watch::Sender<bool>,
@@ -90,9 +93,9 @@ impl Dispatcher {
         nodes: Addr<NodeDirectory>,
     ) -> Self {
         let going_away = tokio::sync::watch::Sender::new(false);
-        Self {
-            inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting: AtomicBool::new(true), going_away }),
-        }
+        let auth = auth::Auth::new(&cfg);
+        let accepting = AtomicBool::new(true);
+        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting, auth, going_away }) }
     }
 
     pub fn cfg(&self) -> &Config {
@@ -103,6 +106,9 @@ impl Dispatcher {
     }
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+    pub fn auth(&self) -> &auth::Auth {
+        &self.inner.auth
     }
     pub fn accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Relaxed)
@@ -174,6 +180,8 @@ impl Dispatcher {
             }
             Target::Session(s) | Target::Handle(s, _) => s,
         };
+        // Credentials before anything about the session (Janus: 403 comes before 458).
+        self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials()).await?;
         // Any request naming the session is activity (Janus updates last_activity here).
         if !self.inner.backends.store.touch_session(sid).await? {
             return Err(GatewayError::NoSuchSession(sid));
@@ -253,8 +261,8 @@ impl Dispatcher {
             ipv6: false,
             ice_tcp: false,
             full_trickle: false,
-            api_secret: false,
-            auth_token: false,
+            api_secret: self.inner.auth.api_secret(),
+            auth_token: self.inner.auth.token_auth(),
             event_handlers: false,
             opaqueid_in_api: false,
             transports,

@@ -27,6 +27,7 @@ impl Dispatcher {
         if !self.accepting() {
             return Err(GatewayError::NotAccepting);
         }
+        self.auth().check(self.backends().store.as_ref(), &env.credentials()).await?;
         if ctx.owner.is_some() && ctx.owned_sessions >= cfg.max_sessions_per_connection {
             return Err(GatewayError::TooManyConnectionSessions(cfg.max_sessions_per_connection));
         }

@@ -6,6 +6,7 @@
 //! Sessions are not tied to TCP connections: events wait in the session's mailbox between polls,
 //! and any gateway can serve any poll.
 
+use crate::api::error::GatewayError;
 use crate::api::{ConnCtx, Dispatcher};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use shared::ids::{HandleId, SessionId};
 use shared::janus::reply::{Reply, KEEPALIVE_EVENT};
-use shared::janus::request::Transport;
+use shared::janus::request::{Credentials, Transport};
 use shared::keys;
 use std::time::Duration;
 
@@ -128,6 +129,9 @@ async fn redirect_to_session(d: web::Data<Dispatcher>, path: web::Path<(String, 
 #[derive(serde::Deserialize)]
 struct PollQuery {
     maxev: Option<String>,
+    /// A long-poll carries its credentials in the query string (the core never sees it).
+    apisecret: Option<String>,
+    token: Option<String>,
 }
 
 /// The long-poll: counts as a keepalive when it starts; answers with the queued events (one,
@@ -137,6 +141,16 @@ async fn long_poll(d: web::Data<Dispatcher>, path: web::Path<String>, q: web::Qu
     // Invalid values fall back to one event, like Janus.
     let maxev = q.maxev.as_deref().and_then(|m| m.parse::<usize>().ok()).filter(|m| *m >= 1).unwrap_or(1).min(1000);
     let b = d.backends();
+    // As Janus's HTTP transport: unauthorized is a bare 403.
+    let creds = Credentials { apisecret: q.apisecret.clone(), token: q.token.clone() };
+    match d.auth().check(b.store.as_ref(), &creds).await {
+        Ok(()) => {}
+        Err(GatewayError::Unauthorized) => return HttpResponse::Forbidden().finish(),
+        Err(e) => {
+            tracing::warn!(session = %sid, error = %e, "long-poll: credentials not checked");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    }
     match b.store.touch_session(sid).await {
         Ok(true) => {}
         Ok(false) => return HttpResponse::NotFound().finish(),

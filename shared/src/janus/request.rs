@@ -102,6 +102,13 @@ pub struct Envelope {
     raw: Map<String, Value>,
 }
 
+/// A request's `apisecret` and `token`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub apisecret: Option<String>,
+    pub token: Option<String>,
+}
+
 /// Janus's `incoming_request_parameters`, checked in this order.
 const ENVELOPE: [Param; 3] =
     [Param::req("transaction", JType::Str), Param::req("janus", JType::Str), Param::opt("id", JType::Int).positive()];
@@ -334,6 +341,13 @@ fn from_invalid(e: Invalid) -> CoreError {
 
 impl Envelope {
     /// The session this request names, if any.
+    /// What the request presents to be authorized: `apisecret` and `token`, each only when a
+    /// string (Janus ignores any other type).
+    pub fn credentials(&self) -> Credentials {
+        let text = |k: &str| self.raw.get(k).and_then(Value::as_str).map(str::to_owned);
+        Credentials { apisecret: text("apisecret"), token: text("token") }
+    }
+
     pub fn session(&self) -> Option<SessionId> {
         match self.target {
             Target::Root => None,

@@ -31,6 +31,21 @@ struct State {
     nodes: BTreeMap<NodeId, (NodeStatus, u64)>,
     /// The declared rooms were created.
     seeded: bool,
+    /// Stored tokens and the plugins each may attach to, in the order they were allowed.
+    tokens: BTreeMap<String, Vec<String>>,
+}
+
+/// Adds (`on`) or removes `plugins` from a token's list, keeping the order they were allowed in.
+fn allow(allowed: &mut Vec<String>, plugins: &[String], on: bool) {
+    for p in plugins {
+        match (on, allowed.iter().position(|a| a == p)) {
+            (true, None) => allowed.push(p.clone()),
+            (false, Some(i)) => {
+                allowed.remove(i);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl State {
@@ -386,6 +401,36 @@ impl Store for MemoryStore {
         let until = self.clock.now_ms() + ttl_ms;
         self.lock().nodes.insert(status.node.clone(), (status, until));
         Ok(())
+    }
+
+    async fn add_token(&self, token: &str, plugins: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut g = self.lock();
+        let allowed = g.tokens.entry(token.to_owned()).or_default();
+        allow(allowed, plugins, true);
+        Ok(allowed.clone())
+    }
+
+    async fn token(&self, token: &str) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.lock().tokens.get(token).cloned())
+    }
+
+    async fn allow_token(&self, token: &str, plugins: &[String], on: bool) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.lock().tokens.get_mut(token).map(|allowed| {
+            allow(allowed, plugins, on);
+            allowed.clone()
+        }))
+    }
+
+    async fn remove_token(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().tokens.remove(token).is_some())
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        Ok(self.lock().tokens.iter().map(|(t, p)| (t.clone(), p.clone())).collect())
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionId>, StoreError> {
+        Ok(self.lock().sessions.keys().copied().collect())
     }
 
     async fn seeded(&self) -> Result<bool, StoreError> {

@@ -111,6 +111,8 @@ pub trait Store: Send + Sync + 'static {
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError>;
     /// `(sessions, handles)` in existence.
     async fn counts(&self) -> Result<(u64, u64), StoreError>;
+    /// Every session's id (the Admin API's `list_sessions`).
+    async fn list_sessions(&self) -> Result<Vec<SessionId>, StoreError>;
 
     // Handles.
     async fn attach_handle(
@@ -160,6 +162,25 @@ pub trait Store: Send + Sync + 'static {
     /// its data, and the rooms the configuration declares must be created again).
     async fn seeded(&self) -> Result<bool, StoreError>;
     async fn mark_seeded(&self) -> Result<(), StoreError>;
+
+    // Stored tokens (`token_auth` without a secret), one set for the whole cluster.
+    /// Adds `token` (kept as it is when present) and allows it `plugins`; returns the plugins it
+    /// may attach to now.
+    async fn add_token(&self, token: &str, plugins: &[String]) -> Result<Vec<String>, StoreError>;
+    /// The plugins `token` may attach to; None when there is no such token.
+    async fn token(&self, token: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Allows (`allow`) or disallows `plugins` for an existing token; its plugins now, or None
+    /// when there is no such token.
+    async fn allow_token(
+        &self,
+        token: &str,
+        plugins: &[String],
+        allow: bool,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Whether there was such a token.
+    async fn remove_token(&self, token: &str) -> Result<bool, StoreError>;
+    /// Every token with its plugins.
+    async fn list_tokens(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
 
     // Media-node registry.
     /// A node's heartbeat: it is alive for `ttl_ms` more.

@@ -41,6 +41,7 @@ struct Scripts {
     renew_room: Script,
     take_lost: Script,
     unbind_from: Script,
+    tokens: Script,
 }
 
 impl Scripts {
@@ -193,6 +194,30 @@ if cur and cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1",
             ),
+            // A token's plugins, changed in one step: ARGV[2] is add (creates the token), allow
+            // or disallow (of an existing token; nil when there is none); the list keeps the
+            // order plugins were allowed in, one per line.
+            tokens: Script::new(
+                r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then
+  if ARGV[2] ~= 'add' then return false end
+  cur = ''
+end
+local list = {}
+for p in string.gmatch(cur, '[^\n]+') do table.insert(list, p) end
+for i = 3, #ARGV do
+  local p, at = ARGV[i], nil
+  for j, q in ipairs(list) do if q == p then at = j end end
+  if ARGV[2] == 'disallow' then
+    if at then table.remove(list, at) end
+  elseif not at then
+    table.insert(list, p)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(list, '\n'))
+return list",
+            ),
             // Registry members whose heartbeat key expired; SREM decides who handles each.
             take_lost: Script::new(
                 r"
@@ -241,6 +266,8 @@ fn room_node(r: RoomId) -> String {
     format!("pt:room:{r}:node")
 }
 const NODES: &str = "pt:nodes";
+/// Stored tokens: token -> the plugins it may attach to, one per line.
+const TOKENS: &str = "pt:tokens";
 /// Set once the declared rooms exist; gone with everything else when Redis loses its data.
 const SEEDED: &str = "pt:seeded";
 fn node_key(n: &NodeId) -> String {
@@ -274,6 +301,10 @@ fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleR
         opaque_id: v["opaque_id"].as_str().map(str::to_owned),
         binding,
     })
+}
+
+fn plugin_list(v: &str) -> Vec<String> {
+    v.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
 impl RedisStore {
@@ -676,6 +707,48 @@ impl Store for RedisStore {
             .query_async::<()>(&mut c)
             .await
             .map_err(unavailable)
+    }
+
+    async fn add_token(&self, token: &str, plugins: &[String]) -> Result<Vec<String>, StoreError> {
+        let r: Option<Vec<String>> =
+            self.eval(self.scripts.tokens.key(TOKENS).arg(token).arg("add").arg(plugins)).await?;
+        Ok(r.unwrap_or_default())
+    }
+
+    async fn token(&self, token: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let mut c = self.con.clone();
+        let v: Option<String> =
+            ::redis::cmd("HGET").arg(TOKENS).arg(token).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(v.map(|v| plugin_list(&v)))
+    }
+
+    async fn allow_token(
+        &self,
+        token: &str,
+        plugins: &[String],
+        allow: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mode = if allow { "allow" } else { "disallow" };
+        self.eval(self.scripts.tokens.key(TOKENS).arg(token).arg(mode).arg(plugins)).await
+    }
+
+    async fn remove_token(&self, token: &str) -> Result<bool, StoreError> {
+        let mut c = self.con.clone();
+        let n: u64 = ::redis::cmd("HDEL").arg(TOKENS).arg(token).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(n > 0)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let mut c = self.con.clone();
+        let all: std::collections::BTreeMap<String, String> =
+            ::redis::cmd("HGETALL").arg(TOKENS).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(all.into_iter().map(|(t, p)| (t, plugin_list(&p))).collect())
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionId>, StoreError> {
+        let mut c = self.con.clone();
+        let ids: Vec<u64> = ::redis::cmd("SMEMBERS").arg(SESSIONS).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(ids.into_iter().map(SessionId).collect())
     }
 
     async fn seeded(&self) -> Result<bool, StoreError> {

@@ -35,6 +35,40 @@ where
     handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once(store, clock).await;
     reset().await;
     the_seed_mark_is_kept_until_the_data_goes(store).await;
+    reset().await;
+    tokens_carry_their_plugins(store).await;
+    reset().await;
+    sessions_are_listed(store).await;
+}
+
+async fn sessions_are_listed<S: Store>(s: &S) {
+    assert!(s.list_sessions().await.unwrap().is_empty());
+    let a = s.create_session(None, 10_000, None, 100).await.unwrap();
+    let b = s.create_session(None, 10_000, None, 100).await.unwrap();
+    let mut listed = s.list_sessions().await.unwrap();
+    listed.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(listed, want);
+    s.destroy_session(a).await.unwrap();
+    assert_eq!(s.list_sessions().await.unwrap(), vec![b]);
+}
+
+async fn tokens_carry_their_plugins<S: Store>(s: &S) {
+    let p = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(s.token("t1").await.unwrap(), None);
+    assert_eq!(s.add_token("t1", &p(&["a", "b"])).await.unwrap(), p(&["a", "b"]));
+    assert_eq!(s.add_token("t1", &p(&["b", "c"])).await.unwrap(), p(&["a", "b", "c"]), "adding again keeps it");
+    assert_eq!(s.add_token("t2", &[]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(s.token("t2").await.unwrap(), Some(vec![]), "a token with no plugins exists");
+    assert_eq!(s.allow_token("t1", &p(&["b"]), false).await.unwrap(), Some(p(&["a", "c"])));
+    assert_eq!(s.allow_token("t2", &p(&["x"]), true).await.unwrap(), Some(p(&["x"])));
+    assert_eq!(s.allow_token("nope", &p(&["x"]), true).await.unwrap(), None, "only existing tokens");
+    assert_eq!(s.token("nope").await.unwrap(), None);
+    assert_eq!(s.list_tokens().await.unwrap(), vec![("t1".to_owned(), p(&["a", "c"])), ("t2".to_owned(), p(&["x"]))]);
+    assert!(s.remove_token("t1").await.unwrap());
+    assert!(!s.remove_token("t1").await.unwrap());
+    assert_eq!(s.token("t1").await.unwrap(), None);
 }
 
 async fn the_seed_mark_is_kept_until_the_data_goes<S: Store>(s: &S) {

@@ -84,6 +84,8 @@ def placeholders(v, ids):
                 out[k] = "<session_id>"
             elif k == "id" and isinstance(x, int):
                 out[k] = "<id>"
+            elif k == "sessions" and isinstance(x, list):
+                out[k] = ["<session_id>" for _ in x]
             else:
                 out[k] = placeholders(x, ids)
         return out

@@ -1,0 +1,211 @@
+//! The Janus Admin API (`janus-admin-protocol`): requests parsed at the edge into
+//! [`AdminRequest`], in Janus's check order (`janus_process_incoming_admin_request`): the
+//! envelope (`transaction`, `janus`), then `info` and `ping` (no secret), then `admin_secret`,
+//! then each request's own fields. Replies have Janus's shapes.
+
+use super::errors::{CoreCode, CoreError};
+use super::json::{validate, JType, Param};
+use serde_json::{json, Map, Value};
+
+/// An Admin API request that reached its verb.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdminRequest {
+    Info,
+    Ping,
+    GetStatus,
+    ListSessions,
+    /// `add_token`: `plugins` absent or empty allows every plugin.
+    AddToken {
+        token: String,
+        plugins: Vec<Value>,
+    },
+    /// `allow_token` / `disallow_token`: `plugins` is non-empty.
+    AllowToken {
+        token: String,
+        plugins: Vec<Value>,
+        allow: bool,
+    },
+    RemoveToken {
+        token: String,
+    },
+    ListTokens,
+    /// A request Janus has that Portunus does not serve (`"Unknown request"`, 453).
+    Unknown(String),
+}
+
+/// A parsed request: its transaction and what it asks, or the Janus error to answer.
+pub struct AdminEnvelope {
+    pub transaction: String,
+    /// The verb as spelled (`info` and `ping` need no secret, checked before the verb's fields).
+    pub verb: String,
+    /// The secret it carries (`admin_secret`), when a string.
+    pub admin_secret: Option<String>,
+    pub request: Result<AdminRequest, CoreError>,
+}
+
+const ENVELOPE: [Param; 2] = [Param::req("transaction", JType::Str), Param::req("janus", JType::Str)];
+const ADD_TOKEN: [Param; 2] = [Param::req("token", JType::Str), Param::opt("plugins", JType::Array)];
+const TOKEN: [Param; 1] = [Param::req("token", JType::Str)];
+
+fn invalid(e: super::json::Invalid) -> CoreError {
+    let code = match e {
+        super::json::Invalid::Missing(_) => CoreCode::MissingMandatoryElement,
+        super::json::Invalid::WrongType(_) => CoreCode::InvalidElementType,
+    };
+    CoreError::new(code, e.reason())
+}
+
+/// Parses one Admin API request. `Err` is an envelope error (no transaction to echo, or bad
+/// JSON), answered as is.
+pub fn parse(bytes: &[u8]) -> Result<AdminEnvelope, (Option<String>, CoreError)> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| (None, CoreError::new(CoreCode::InvalidJson, format!("JSON error: on line {}: {e}", e.line()))))?;
+    let obj = match value {
+        Value::Object(m) => m,
+        _ => return Err((None, CoreError::new(CoreCode::InvalidJsonObject, "JSON error: not an object"))),
+    };
+    validate(&obj, &ENVELOPE).map_err(|e| (None, invalid(e)))?;
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    let transaction = text("transaction").unwrap_or_default();
+    let verb = text("janus").unwrap_or_default();
+    let request = request(&verb.to_ascii_lowercase(), &verb, &obj);
+    Ok(AdminEnvelope { transaction, verb, admin_secret: text("admin_secret"), request })
+}
+
+fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminRequest, CoreError> {
+    let token = || obj.get("token").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let plugins = || obj.get("plugins").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(match verb {
+        "info" => AdminRequest::Info,
+        "ping" => AdminRequest::Ping,
+        "get_status" => AdminRequest::GetStatus,
+        "list_sessions" => AdminRequest::ListSessions,
+        "list_tokens" => AdminRequest::ListTokens,
+        "add_token" => {
+            validate(obj, &ADD_TOKEN).map_err(invalid)?;
+            AdminRequest::AddToken { token: token(), plugins: plugins() }
+        }
+        "allow_token" | "disallow_token" => {
+            validate(obj, &ADD_TOKEN).map_err(invalid)?;
+            let plugins = plugins();
+            if plugins.is_empty() {
+                return Err(CoreError::new(
+                    CoreCode::InvalidElementType,
+                    "Invalid element type (plugins should be a non-empty array)",
+                ));
+            }
+            AdminRequest::AllowToken { token: token(), plugins, allow: verb == "allow_token" }
+        }
+        "remove_token" => {
+            validate(obj, &TOKEN).map_err(invalid)?;
+            AdminRequest::RemoveToken { token: token() }
+        }
+        _ => AdminRequest::Unknown(spelled.to_owned()),
+    })
+}
+
+impl AdminEnvelope {
+    /// Whether the request needs the admin secret (all but `info` and `ping`).
+    pub fn needs_secret(&self) -> bool {
+        !matches!(self.verb.to_ascii_lowercase().as_str(), "info" | "ping")
+    }
+}
+
+impl AdminRequest {
+    /// A bounded label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AdminRequest::Info => "info",
+            AdminRequest::Ping => "ping",
+            AdminRequest::GetStatus => "get_status",
+            AdminRequest::ListSessions => "list_sessions",
+            AdminRequest::AddToken { .. } => "add_token",
+            AdminRequest::AllowToken { allow: true, .. } => "allow_token",
+            AdminRequest::AllowToken { allow: false, .. } => "disallow_token",
+            AdminRequest::RemoveToken { .. } => "remove_token",
+            AdminRequest::ListTokens => "list_tokens",
+            AdminRequest::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// `{"janus":"success","transaction":T}` plus `fields`.
+pub fn success(transaction: &str, fields: Value) -> Value {
+    let mut reply = json!({"janus": "success", "transaction": transaction});
+    if let (Some(r), Value::Object(extra)) = (reply.as_object_mut(), fields) {
+        r.extend(extra);
+    }
+    reply
+}
+
+/// `{"janus":"pong","transaction":T}`.
+pub fn pong(transaction: &str) -> Value {
+    json!({"janus": "pong", "transaction": transaction})
+}
+
+/// `{"janus":"error","transaction":T,"error":{code,reason}}` (no transaction when unknown).
+pub fn error(transaction: Option<&str>, e: &CoreError) -> Value {
+    let mut reply = json!({"janus": "error", "error": {"code": e.code.code(), "reason": e.reason}});
+    if let Some(t) = transaction {
+        reply["transaction"] = json!(t);
+        // Janus puts the transaction before the error.
+        let obj = reply.as_object_mut().map(std::mem::take).unwrap_or_default();
+        let mut ordered = Map::new();
+        for k in ["janus", "transaction", "error"] {
+            if let Some(v) = obj.get(k) {
+                ordered.insert(k.to_owned(), v.clone());
+            }
+        }
+        return Value::Object(ordered);
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> Result<AdminRequest, CoreError> {
+        parse(v.to_string().as_bytes()).map_err(|e| e.1).and_then(|e| e.request)
+    }
+
+    #[test]
+    fn token_requests_check_their_fields_as_janus() {
+        let e = req(json!({"janus": "add_token", "transaction": "t"})).unwrap_err();
+        assert_eq!(
+            (e.code, e.reason.as_str()),
+            (CoreCode::MissingMandatoryElement, "Missing mandatory element (token)")
+        );
+        let e = req(json!({"janus": "allow_token", "transaction": "t", "token": "x"})).unwrap_err();
+        assert_eq!(e.reason, "Invalid element type (plugins should be a non-empty array)");
+        let e = req(json!({"janus": "add_token", "transaction": "t", "token": 5})).unwrap_err();
+        assert_eq!(e.code, CoreCode::InvalidElementType);
+        assert_eq!(
+            req(json!({"janus": "Add_Token", "transaction": "t", "token": "x"})).unwrap(),
+            AdminRequest::AddToken { token: "x".into(), plugins: vec![] }
+        );
+        assert_eq!(req(json!({"janus": "bogus", "transaction": "t"})).unwrap(), AdminRequest::Unknown("bogus".into()));
+    }
+
+    #[test]
+    fn the_envelope_comes_first() {
+        assert!(parse(b"{\"janus\":\"ping\"}").is_err(), "no transaction");
+        assert!(parse(b"[]").is_err());
+        assert!(parse(b"nonsense").is_err());
+        let ok = parse(br#"{"janus":"ping","transaction":"t","admin_secret":5}"#).unwrap();
+        assert_eq!(ok.admin_secret, None, "a secret that is not a string is no secret");
+    }
+
+    #[test]
+    fn errors_and_successes_have_janus_s_shapes() {
+        let e = CoreError::default_for(CoreCode::Unauthorized);
+        assert_eq!(
+            error(Some("t"), &e).to_string(),
+            r#"{"janus":"error","transaction":"t","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
+        );
+        assert_eq!(
+            success("t", json!({"data": {"plugins": []}})).to_string(),
+            r#"{"janus":"success","transaction":"t","data":{"plugins":[]}}"#
+        );
+    }
+}
