@@ -37,6 +37,10 @@ pub mod wire;
 
 use std::sync::Arc;
 
+/// How often, and how many times, a failed wake-up is published again (10 s in all).
+const WAKE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const WAKE_RETRIES: usize = 40;
+
 /// The two distributed dependencies every process is built on: in standalone mode their
 /// in-memory twins, in cluster mode their Redis implementations.
 #[derive(Clone)]
@@ -54,17 +58,32 @@ impl Backends {
     /// Redis backends (cluster mode): state and pub/sub on the server at `url`.
     pub async fn redis(url: &str) -> Result<Self, String> {
         let store = store::RedisStore::connect(url, Arc::new(clock::SystemClock)).await.map_err(|e| e.to_string())?;
-        let bus = bus::RedisBus::connect(url).await.map_err(|e| e.to_string())?;
+        // One view of Redis's health for both: they flip to unreachable and back together.
+        let bus = bus::RedisBus::connect_with(url, Some(store.conn())).await.map_err(|e| e.to_string())?;
         Ok(Self { store: Arc::new(store), bus: Arc::new(bus) })
     }
 
     /// Appends an event to a session's mailbox and wakes whoever consumes it. The push comes
-    /// first so a consumer woken by the signal always finds the event.
+    /// first so a consumer woken by the signal always finds the event. An event pushed whose
+    /// wake-up could not be published (the bus failed in between) is not left waiting for the
+    /// next one: the wake-up is sent again in the background, a few times (waking twice is
+    /// harmless: a consumer only drains its mailbox).
     pub async fn deliver(&self, sid: ids::SessionId, event: bytes::Bytes) -> Result<(), store::StoreError> {
         self.store.push_event(sid, event).await?;
-        self.bus
-            .publish(&keys::session_channel(sid), wire::Signal::Wake.to_bytes())
-            .await
-            .map_err(|e| store::StoreError::Unavailable(e.to_string()))
+        let channel = keys::session_channel(sid);
+        if let Err(e) = self.bus.publish(&channel, wire::Signal::Wake.to_bytes()).await {
+            tracing::warn!(session = %sid, error = %e, "wake-up not published; retrying");
+            let bus = self.bus.clone();
+            tokio::spawn(async move {
+                for _ in 0..WAKE_RETRIES {
+                    tokio::time::sleep(WAKE_RETRY_EVERY).await;
+                    if bus.publish(&channel, wire::Signal::Wake.to_bytes()).await.is_ok() {
+                        return;
+                    }
+                }
+                tracing::warn!(channel, "wake-up never published; the event waits for the next one");
+            });
+        }
+        Ok(())
     }
 }

@@ -67,6 +67,12 @@ impl Conn {
         Self { manager, reachable }
     }
 
+    /// Another manager (to the same Redis) judged by this one's probe, so that the store and
+    /// the bus of a process never disagree on whether Redis is there.
+    pub fn sharing_health(&self, manager: ConnectionManager) -> Self {
+        Self { manager, reachable: self.reachable.clone() }
+    }
+
     /// Whether Redis answered the last probe.
     pub fn reachable(&self) -> bool {
         *self.reachable.borrow()

@@ -185,21 +185,8 @@ pub fn spawn_node(redis_url: &str, node_id: &str) -> NodeProc {
     NodeProc { proc, admin_url: format!("http://127.0.0.1:{admin}") }
 }
 
-/// Polls `GET path` on `addr` until it answers 200 (20 s at most).
+/// Polls `GET path` on `addr` (`host:port`) until it answers 200 (20 s at most).
 pub fn wait_http_ok(addr: &str, path: &str) {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-            let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{addr}{path} never answered 200");
+    let addr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+    crate::hosts::wait_http_ok(addr, path, Duration::from_secs(20));
 }

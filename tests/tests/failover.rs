@@ -22,6 +22,30 @@ async fn wait_for_node(store: &RedisStore, node: &str) {
     }
 }
 
+/// A redis-server, the media node `node-1` (registered) and a gateway, each a process of its
+/// own, and a WebSocket client with a session and one handle on that gateway.
+struct OneNode {
+    redis: RedisServer,
+    store: RedisStore,
+    node: portunus_tests::procs::NodeProc,
+    gateway: portunus_tests::procs::GatewayProc,
+    ws: WsClient,
+    sid: u64,
+    h: u64,
+}
+
+async fn one_node() -> OneNode {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let node = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let gateway = spawn_gateway(&redis.url(), &[]);
+    let mut ws = WsClient::connect(&gateway.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    OneNode { redis, store, node, gateway, ws, sid, h }
+}
+
 #[actix_web::test]
 async fn kill_9_a_gateway_and_the_client_claims_its_session_on_another_losing_no_event() {
     let redis = RedisServer::start();
@@ -136,17 +160,10 @@ async fn sigterm_drains_a_media_node_process() {
 
 #[actix_web::test]
 async fn a_media_node_serves_probes_and_metrics_and_is_not_ready_while_draining() {
-    let redis = RedisServer::start();
-    let store = inspect(&redis).await;
-    let mut n1 = spawn_node(&redis.url(), "node-1");
-    wait_for_node(&store, "node-1").await;
-    let g = spawn_gateway(&redis.url(), &[]);
+    let OneNode { redis: _redis, store, node: mut n1, gateway: g, mut ws, sid, h } = one_node().await;
     assert_eq!(get_text(&format!("{}/healthz", n1.admin_url)).await.0, 200);
     assert_eq!(get_text(&format!("{}/readyz", n1.admin_url)).await, (200, "ready\n".into()));
     // A participant keeps the node's room, and so the node, alive through the drain.
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
     ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     let (_, text) = get_text(&format!("{}/metrics", n1.admin_url)).await;
     assert_eq!(metric(&text, "portunus_node_rooms"), Some(1.0), "{text}");
@@ -186,14 +203,7 @@ async fn a_media_node_serves_probes_and_metrics_and_is_not_ready_while_draining(
 
 #[actix_web::test]
 async fn a_media_node_back_under_its_old_name_hangs_up_its_earlier_incarnations_handles_at_once() {
-    let redis = RedisServer::start();
-    let store = inspect(&redis).await;
-    let mut n1 = spawn_node(&redis.url(), "node-1");
-    wait_for_node(&store, "node-1").await;
-    let g = spawn_gateway(&redis.url(), &[]);
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
+    let OneNode { redis, store: _store, node: mut n1, gateway: _g, mut ws, sid, h } = one_node().await;
     ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "before"})).await;
     // A crash and a restart under the same name (a StatefulSet pod), well within the 5 s its
     // registration would take to lapse.
@@ -307,15 +317,8 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
 
 #[actix_web::test]
 async fn after_a_redis_restart_without_persistence_sessions_hear_their_events_and_rooms_and_requests_work_at_once() {
-    let mut redis = RedisServer::start();
+    let OneNode { mut redis, store: _store, node: _node, gateway: _g, mut ws, sid, h } = one_node().await;
     let port = redis.port;
-    let store = inspect(&redis).await;
-    let _node = spawn_node(&redis.url(), "node-1");
-    wait_for_node(&store, "node-1").await;
-    let g = spawn_gateway(&redis.url(), &[]);
-    let mut ws = WsClient::connect(&g.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
     let r = ws.message(sid, h, json!({"request": "exists", "room": 1234})).await;
     assert_eq!(r["plugindata"]["data"]["exists"], true, "{r}");
     redis.kill();

@@ -57,13 +57,23 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 
 impl RedisBus {
     pub async fn connect(url: &str) -> Result<Self, BusError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Connects; with `health`, the publisher is judged reachable or not by that connection's
+    /// probe (the store's, in a process that has both).
+    pub async fn connect_with(url: &str, health: Option<&Conn>) -> Result<Self, BusError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
         let cfg = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(RECONNECT_MAX);
-        let publisher = Conn::new(client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?);
+        let manager = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
+        let publisher = match health {
+            Some(h) => h.sharing_health(manager),
+            None => Conn::new(manager),
+        };
         let (ctl, rx) = mpsc::unbounded_channel();
         tokio::spawn(subscriber_task(client, rx));
         Ok(Self { publisher, ctl, next_id: Default::default() })

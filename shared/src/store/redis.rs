@@ -320,6 +320,11 @@ impl RedisStore {
         Ok(Self { con, clock, scripts: Arc::new(Scripts::new()) })
     }
 
+    /// Its connection (whose health a bus may share).
+    pub fn conn(&self) -> &Conn {
+        &self.con
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_ms()
     }
