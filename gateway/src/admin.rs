@@ -11,6 +11,8 @@ const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::post().to(admin_api))
+        .route("/admin/{session}", web::post().to(admin_api_session))
+        .route("/admin/{session}/{handle}", web::post().to(admin_api_handle))
         .route("/metrics", web::get().to(metrics))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -20,7 +22,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A Janus Admin API request (bodies over the message limit are refused by the extractor).
 async fn admin_api(d: web::Data<Dispatcher>, body: web::Bytes) -> HttpResponse {
-    let reply = crate::admin_api::handle(&d, &body).await;
+    admin_reply(crate::admin_api::handle(&d, &body, None).await)
+}
+
+async fn admin_api_session(d: web::Data<Dispatcher>, path: web::Path<u64>, body: web::Bytes) -> HttpResponse {
+    admin_reply(crate::admin_api::handle(&d, &body, Some((path.into_inner(), None))).await)
+}
+
+async fn admin_api_handle(d: web::Data<Dispatcher>, path: web::Path<(u64, u64)>, body: web::Bytes) -> HttpResponse {
+    let (s, h) = path.into_inner();
+    admin_reply(crate::admin_api::handle(&d, &body, Some((s, Some(h)))).await)
+}
+
+fn admin_reply(reply: serde_json::Value) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(reply.to_string())
 }
 

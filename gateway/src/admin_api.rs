@@ -2,38 +2,113 @@
 //! for the whole cluster: sessions and stored tokens live in the `Store`, so any gateway
 //! lists every session and a token added on one gateway authorizes on all at once.
 //!
-//! Requests parse at the edge (`shared::janus::admin`); this module runs them.
+//! Requests parse at the edge (`shared::janus::admin`); this module runs them: at the server
+//! level (`POST /admin`), a session's (`/admin/S`: `list_handles`, `destroy_session`) and a
+//! handle's (`/admin/S/H`: `detach_handle`, `hangup_webrtc`, which act as the client's own
+//! `detach` and `hangup` would, events included).
 
 use crate::api::auth::{same, TokenMode};
 use crate::api::Dispatcher;
 use serde_json::{json, Value};
-use shared::janus::admin::{self, AdminRequest};
+use shared::ids::{HandleId, SessionId};
+use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
+use shared::janus::reply::Reply;
 use shared::janus::VIDEOROOM_PLUGIN;
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];
 
-/// Answers one Admin API request.
-pub async fn handle(d: &Dispatcher, bytes: &[u8]) -> Value {
-    let env = match admin::parse(bytes) {
+/// Answers one Admin API request; `path` holds the ids of `/admin/S[/H]`.
+pub async fn handle(d: &Dispatcher, bytes: &[u8], path: Option<(u64, Option<u64>)>) -> Value {
+    let env = match admin::parse(bytes, path) {
         Ok(env) => env,
         Err((txn, e)) => return admin::error(txn.as_deref(), &e),
     };
     let txn = env.transaction.as_str();
+    let sid = match env.target {
+        AdminTarget::Root => None,
+        AdminTarget::Session(s) | AdminTarget::Handle(s, _) => Some(SessionId(s)),
+    };
+    let fail = |e: &CoreError| json_of(Reply::error(sid, Some(txn), e));
     if env.needs_secret() {
         if let Some(want) = &d.cfg().admin_secret {
             if !env.admin_secret.as_deref().is_some_and(|given| same(want, given)) {
-                return admin::error(Some(txn), &CoreError::default_for(CoreCode::Unauthorized));
+                return fail(&CoreError::default_for(CoreCode::Unauthorized));
             }
         }
     }
     let request = match env.request {
         Ok(r) => r,
-        Err(e) => return admin::error(Some(txn), &e),
+        Err(e) => return fail(&e),
     };
-    tracing::debug!(request = request.label(), "admin request");
-    run(d, txn, request).await.unwrap_or_else(|e| admin::error(Some(txn), &e))
+    tracing::debug!(request = request.label(), target = ?env.target, "admin request");
+    let result = match env.target {
+        AdminTarget::Root => run(d, txn, request).await,
+        AdminTarget::Session(s) | AdminTarget::Handle(s, _) => {
+            let hid = match env.target {
+                AdminTarget::Handle(_, h) => Some(HandleId(h)),
+                _ => None,
+            };
+            at_session(d, txn, SessionId(s), hid, request).await
+        }
+    };
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+fn json_of(reply: Reply) -> Value {
+    serde_json::from_slice(&reply.to_bytes()).unwrap_or_default()
+}
+
+/// Session- and handle-level requests (Janus: the session, then the handle, must exist).
+async fn at_session(
+    d: &Dispatcher,
+    txn: &str,
+    sid: SessionId,
+    hid: Option<HandleId>,
+    request: AdminRequest,
+) -> Result<Value, CoreError> {
+    let store = d.backends().store.clone();
+    if store.session(sid).await.map_err(store_error)?.is_none() {
+        return Err(CoreError::new(CoreCode::SessionNotFound, format!("No such session {sid}")));
+    }
+    let handle =
+        match hid {
+            None => None,
+            Some(h) => Some(store.handle(sid, h).await.map_err(store_error)?.ok_or_else(|| {
+                CoreError::new(CoreCode::HandleNotFound, format!("No such handle {h} in session {sid}"))
+            })?),
+        };
+    let unhandled =
+        |verb: &str| CoreError::new(CoreCode::InvalidRequestPath, format!("Unhandled request '{verb}' at this path"));
+    // Janus's handle-level requests run their followups (events, the media node's part) too.
+    let finish = |out: Result<crate::api::Outcome, crate::api::error::GatewayError>| async move {
+        let out = out.map_err(|e| e.to_core())?;
+        if let Some(f) = out.followup {
+            f.await;
+        }
+        Ok::<_, CoreError>(json_of(out.reply))
+    };
+    match (handle, request) {
+        (None, AdminRequest::ListHandles) => {
+            let ids = store.session_handles(sid).await.map_err(store_error)?;
+            let mut reply = json_of(Reply::success(Some(sid), txn));
+            reply["handles"] = json!(ids.iter().map(|h| h.0).collect::<Vec<_>>());
+            Ok(reply)
+        }
+        (None, AdminRequest::DestroySession) => finish(d.destroy(sid, txn).await).await,
+        (Some(h), AdminRequest::DetachHandle) => finish(d.detach(h, txn).await).await,
+        (Some(h), AdminRequest::HangupWebrtc) => finish(d.hangup(h, txn).await).await,
+        (_, r) => Err(unhandled(&verb_of(&r))),
+    }
+}
+
+/// The verb a request was made with (for "Unhandled request" replies).
+fn verb_of(r: &AdminRequest) -> String {
+    match r {
+        AdminRequest::Unknown(v) => v.clone(),
+        other => other.label().to_owned(),
+    }
 }
 
 fn unknown(reason: impl Into<String>) -> CoreError {
@@ -123,8 +198,12 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                 .collect();
             admin::success(txn, json!({"data": {"tokens": listed}}))
         }
-        AdminRequest::Unknown(verb) => {
-            return Err(CoreError::new(CoreCode::UnknownRequest, format!("Unknown request '{verb}'")))
+        // Janus answers a request it has no branch for at the server level like this.
+        other => {
+            return Err(CoreError::new(
+                CoreCode::InvalidRequestPath,
+                format!("Unhandled request '{}' at this path", verb_of(&other)),
+            ))
         }
     })
 }

@@ -34,7 +34,7 @@ impl Dispatcher {
     }
 
     /// `detach`: `success` first, then the `detached` event (Janus's order).
-    pub(super) async fn detach(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
+    pub(crate) async fn detach(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
         let sid = h.session;
         if self.backends().store.detach_handle(sid, h.id).await?.is_none() {
             return Err(GatewayError::NoSuchHandle(sid, h.id));
@@ -55,7 +55,7 @@ impl Dispatcher {
     }
 
     /// `hangup`: closes the handle's PeerConnection, keeps the handle.
-    pub(super) async fn hangup(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
+    pub(crate) async fn hangup(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
         if let Some(b) = &h.binding {
             let cmd =
                 NodeCommand::HandleGone { session: h.session, handle: h.id, room: b.room, reason: GoneReason::Hangup };

@@ -87,7 +87,7 @@ impl Dispatcher {
         Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None })
     }
 
-    pub(super) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {
+    pub(crate) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {
         self.end_session(sid, EndReason::Destroyed).await;
         Ok(Outcome {
             reply: Reply::success(Some(sid), txn),

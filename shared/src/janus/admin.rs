@@ -29,13 +29,30 @@ pub enum AdminRequest {
         token: String,
     },
     ListTokens,
-    /// A request Janus has that Portunus does not serve (`"Unknown request"`, 453).
+    /// Session-level: the session's handles.
+    ListHandles,
+    DestroySession,
+    /// Handle-level.
+    DetachHandle,
+    HangupWebrtc,
+    /// Anything else (answered "Unhandled request ... at this path", as Janus answers a
+    /// request it has no branch for where it arrived).
     Unknown(String),
+}
+
+/// Where an Admin request is addressed: the server, a session, or a handle (ids as given:
+/// 0 or none is no id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminTarget {
+    Root,
+    Session(u64),
+    Handle(u64, u64),
 }
 
 /// A parsed request: its transaction and what it asks, or the Janus error to answer.
 pub struct AdminEnvelope {
     pub transaction: String,
+    pub target: AdminTarget,
     /// The verb as spelled (`info` and `ping` need no secret, checked before the verb's fields).
     pub verb: String,
     /// The secret it carries (`admin_secret`), when a string.
@@ -55,9 +72,10 @@ fn invalid(e: super::json::Invalid) -> CoreError {
     CoreError::new(code, e.reason())
 }
 
-/// Parses one Admin API request. `Err` is an envelope error (no transaction to echo, or bad
-/// JSON), answered as is.
-pub fn parse(bytes: &[u8]) -> Result<AdminEnvelope, (Option<String>, CoreError)> {
+/// Parses one Admin API request; `path` holds the ids of an HTTP path (`/admin/S/H`), else the
+/// body's `session_id`/`handle_id` count. `Err` is an envelope error (no transaction to echo,
+/// or bad JSON), answered as is.
+pub fn parse(bytes: &[u8], path: Option<(u64, Option<u64>)>) -> Result<AdminEnvelope, (Option<String>, CoreError)> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| (None, CoreError::new(CoreCode::InvalidJson, format!("JSON error: on line {}: {e}", e.line()))))?;
     let obj = match value {
@@ -69,7 +87,17 @@ pub fn parse(bytes: &[u8]) -> Result<AdminEnvelope, (Option<String>, CoreError)>
     let transaction = text("transaction").unwrap_or_default();
     let verb = text("janus").unwrap_or_default();
     let request = request(&verb.to_ascii_lowercase(), &verb, &obj);
-    Ok(AdminEnvelope { transaction, verb, admin_secret: text("admin_secret"), request })
+    let id = |k: &str| obj.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (session, handle) = match path {
+        Some((s, h)) => (s, h.unwrap_or(0)),
+        None => (id("session_id"), id("handle_id")),
+    };
+    let target = match (session, handle) {
+        (0, 0) => AdminTarget::Root,
+        (s, 0) => AdminTarget::Session(s),
+        (s, h) => AdminTarget::Handle(s, h),
+    };
+    Ok(AdminEnvelope { transaction, target, verb, admin_secret: text("admin_secret"), request })
 }
 
 fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminRequest, CoreError> {
@@ -81,6 +109,10 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminR
         "get_status" => AdminRequest::GetStatus,
         "list_sessions" => AdminRequest::ListSessions,
         "list_tokens" => AdminRequest::ListTokens,
+        "list_handles" => AdminRequest::ListHandles,
+        "destroy_session" => AdminRequest::DestroySession,
+        "detach_handle" => AdminRequest::DetachHandle,
+        "hangup_webrtc" => AdminRequest::HangupWebrtc,
         "add_token" => {
             validate(obj, &ADD_TOKEN).map_err(invalid)?;
             AdminRequest::AddToken { token: token(), plugins: plugins() }
@@ -105,9 +137,9 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminR
 }
 
 impl AdminEnvelope {
-    /// Whether the request needs the admin secret (all but `info` and `ping`).
+    /// Whether the request needs the admin secret (all but `info` and `ping` to the server).
     pub fn needs_secret(&self) -> bool {
-        !matches!(self.verb.to_ascii_lowercase().as_str(), "info" | "ping")
+        self.target != AdminTarget::Root || !matches!(self.verb.to_ascii_lowercase().as_str(), "info" | "ping")
     }
 }
 
@@ -124,6 +156,10 @@ impl AdminRequest {
             AdminRequest::AllowToken { allow: false, .. } => "disallow_token",
             AdminRequest::RemoveToken { .. } => "remove_token",
             AdminRequest::ListTokens => "list_tokens",
+            AdminRequest::ListHandles => "list_handles",
+            AdminRequest::DestroySession => "destroy_session",
+            AdminRequest::DetachHandle => "detach_handle",
+            AdminRequest::HangupWebrtc => "hangup_webrtc",
             AdminRequest::Unknown(_) => "unknown",
         }
     }
@@ -166,7 +202,7 @@ mod tests {
     use super::*;
 
     fn req(v: Value) -> Result<AdminRequest, CoreError> {
-        parse(v.to_string().as_bytes()).map_err(|e| e.1).and_then(|e| e.request)
+        parse(v.to_string().as_bytes(), None).map_err(|e| e.1).and_then(|e| e.request)
     }
 
     #[test]
@@ -189,11 +225,14 @@ mod tests {
 
     #[test]
     fn the_envelope_comes_first() {
-        assert!(parse(b"{\"janus\":\"ping\"}").is_err(), "no transaction");
-        assert!(parse(b"[]").is_err());
-        assert!(parse(b"nonsense").is_err());
-        let ok = parse(br#"{"janus":"ping","transaction":"t","admin_secret":5}"#).unwrap();
+        assert!(parse(b"{\"janus\":\"ping\"}", None).is_err(), "no transaction");
+        assert!(parse(b"[]", None).is_err());
+        assert!(parse(b"nonsense", None).is_err());
+        let ok = parse(br#"{"janus":"ping","transaction":"t","admin_secret":5}"#, None).unwrap();
         assert_eq!(ok.admin_secret, None, "a secret that is not a string is no secret");
+        let body = br#"{"janus":"list_handles","transaction":"t","session_id":7}"#;
+        assert_eq!(parse(body, None).unwrap().target, AdminTarget::Session(7));
+        assert_eq!(parse(body, Some((9, Some(3)))).unwrap().target, AdminTarget::Handle(9, 3), "the path wins");
     }
 
     #[test]

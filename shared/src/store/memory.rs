@@ -429,6 +429,10 @@ impl Store for MemoryStore {
         Ok(self.lock().tokens.iter().map(|(t, p)| (t.clone(), p.clone())).collect())
     }
 
+    async fn session_handles(&self, sid: SessionId) -> Result<Vec<HandleId>, StoreError> {
+        Ok(self.lock().handles.get(&sid).map(|h| h.keys().copied().collect()).unwrap_or_default())
+    }
+
     async fn list_sessions(&self) -> Result<Vec<SessionId>, StoreError> {
         Ok(self.lock().sessions.keys().copied().collect())
     }

@@ -123,6 +123,8 @@ pub trait Store: Send + Sync + 'static {
         max_handles: usize,
     ) -> Result<HandleId, StoreError>;
     async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
+    /// A session's handles' ids (none when there is no such session).
+    async fn session_handles(&self, sid: SessionId) -> Result<Vec<HandleId>, StoreError>;
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError>;
     /// Unbinds the handle only if it is still bound to `node`; `true` if this call did it (so

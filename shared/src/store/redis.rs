@@ -750,6 +750,12 @@ impl Store for RedisStore {
         Ok(all.into_iter().map(|(t, p)| (t, plugin_list(&p))).collect())
     }
 
+    async fn session_handles(&self, sid: SessionId) -> Result<Vec<HandleId>, StoreError> {
+        let mut c = self.con.clone();
+        let ids: Vec<u64> = ::redis::cmd("HKEYS").arg(handles(sid)).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(ids.into_iter().map(HandleId).collect())
+    }
+
     async fn list_sessions(&self) -> Result<Vec<SessionId>, StoreError> {
         let mut c = self.con.clone();
         let ids: Vec<u64> = ::redis::cmd("SMEMBERS").arg(SESSIONS).query_async(&mut c).await.map_err(unavailable)?;

@@ -50,6 +50,9 @@ async fn sessions_are_listed<S: Store>(s: &S) {
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(listed, want);
+    let h = s.attach_handle(b, "p", None, 10).await.unwrap();
+    assert_eq!(s.session_handles(b).await.unwrap(), vec![h]);
+    assert!(s.session_handles(a).await.unwrap().is_empty());
     s.destroy_session(a).await.unwrap();
     assert_eq!(s.list_sessions().await.unwrap(), vec![b]);
 }

@@ -86,6 +86,8 @@ def placeholders(v, ids):
                 out[k] = "<id>"
             elif k == "sessions" and isinstance(x, list):
                 out[k] = ["<session_id>" for _ in x]
+            elif k == "handles" and isinstance(x, list):
+                out[k] = ["<handle_id>" for _ in x]
             else:
                 out[k] = placeholders(x, ids)
         return out
@@ -166,6 +168,22 @@ def stored_cases():
           post(ADMIN, "/admin", {"janus": "list_sessions", "admin_secret": "nope", **t()}))
     status, body = get_status(HTTP, f"/janus/{sid}")
     write("http.longpoll_403_without_secret.json", {"status": status, "body": body}, ids)
+    # Session- and handle-level Admin requests (ids in the path, as over HTTP).
+    sid = post(HTTP, "/janus", {"janus": "create", "apisecret": API_SECRET, **t()})["data"]["id"]
+    hid = post(HTTP, f"/janus/{sid}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "apisecret": API_SECRET, **t()})["data"]["id"]
+    ids = {sid: "<session_id>", hid: "<handle_id>"}
+    s = lambda path, verb, **kw: post(ADMIN, f"/admin{path}", {"janus": verb, "admin_secret": ADMIN_SECRET, **t(), **kw})
+    write("admin.list_handles.json", s(f"/{sid}", "list_handles"), ids)
+    write("admin.error_403_session_path.json", post(ADMIN, f"/admin/{sid}", {"janus": "list_handles", **t()}), ids)
+    write("admin.error_458_no_session.json", s("/123456789", "list_handles"), ids)
+    write("admin.error_459_no_handle.json", s(f"/{sid}/987654321", "hangup_webrtc"), ids)
+    write("admin.error_457_session_path.json", s(f"/{sid}", "detach_handle"), ids)
+    write("admin.error_457_handle_path.json", s(f"/{sid}/{hid}", "list_handles"), ids)
+    write("admin.hangup_webrtc.json", s(f"/{sid}/{hid}", "hangup_webrtc"), ids)
+    write("admin.detach_handle.json", s(f"/{sid}/{hid}", "detach_handle"), ids)
+    write("admin.list_handles_empty.json", s(f"/{sid}", "list_handles"), ids)
+    write("admin.destroy_session.json", s(f"/{sid}", "destroy_session"), ids)
+    write("admin.error_458_destroyed.json", s(f"/{sid}", "list_handles"), ids)
 
 
 def signed_cases():

@@ -1,0 +1,60 @@
+//! The Admin API's session- and handle-level requests (`POST /admin/S`, `/admin/S/H`), compared
+//! with what Janus 1.1.2 answers (`tests/golden/admin.*`, recorded by
+//! `tests/golden/record/auth.py`). Any gateway answers for any session of the cluster.
+
+use portunus_tests::*;
+use serde_json::{json, Value};
+
+const ADMIN_SECRET: &str = "janusoverlord";
+
+async fn admin_at(server: &TestServer, path: &str, mut req: Value) -> Value {
+    req["transaction"] = json!("rec");
+    if req.get("admin_secret").is_none() {
+        req["admin_secret"] = json!(ADMIN_SECRET);
+    }
+    let url = format!("{}/admin{path}", server.admin_url);
+    let mut r = awc::Client::new().post(url).send_json(&req).await.expect("POST /admin");
+    r.json().await.expect("admin reply is JSON")
+}
+
+#[actix_web::test]
+async fn sessions_and_handles_are_listed_hung_up_detached_and_destroyed_as_janus_does() {
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    let server = TestServer::with(cfg);
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hid = ws.attach(sid).await;
+    let s = format!("/{sid}");
+    let h = format!("/{sid}/{hid}");
+    assert_golden("admin.list_handles.json", &admin_at(&server, &s, json!({"janus": "list_handles"})).await);
+    let listed = admin_at(&server, &s, json!({"janus": "list_handles"})).await;
+    assert_eq!(listed["handles"], json!([hid]), "{listed}");
+    assert_golden(
+        "admin.error_403_session_path.json",
+        &admin_at(&server, &s, json!({"janus": "list_handles", "admin_secret": "nope"})).await,
+    );
+    assert_golden(
+        "admin.error_458_no_session.json",
+        &admin_at(&server, "/123456789", json!({"janus": "list_handles"})).await,
+    );
+    assert_golden(
+        "admin.error_459_no_handle.json",
+        &admin_at(&server, &format!("/{sid}/987654321"), json!({"janus": "hangup_webrtc"})).await,
+    );
+    assert_golden("admin.error_457_session_path.json", &admin_at(&server, &s, json!({"janus": "detach_handle"})).await);
+    assert_golden("admin.error_457_handle_path.json", &admin_at(&server, &h, json!({"janus": "list_handles"})).await);
+    assert_golden("admin.hangup_webrtc.json", &admin_at(&server, &h, json!({"janus": "hangup_webrtc"})).await);
+    // Detaching over the Admin API tells the client, as its own detach would.
+    assert_golden("admin.detach_handle.json", &admin_at(&server, &h, json!({"janus": "detach_handle"})).await);
+    let ev = ws.recv().await;
+    assert_eq!((ev["janus"].clone(), ev["sender"].clone()), (json!("detached"), json!(hid)), "{ev}");
+    assert_golden("admin.list_handles_empty.json", &admin_at(&server, &s, json!({"janus": "list_handles"})).await);
+    assert_golden("admin.destroy_session.json", &admin_at(&server, &s, json!({"janus": "destroy_session"})).await);
+    assert_golden("admin.error_458_destroyed.json", &admin_at(&server, &s, json!({"janus": "list_handles"})).await);
+    let r = ws.request(json!({"janus": "keepalive", "session_id": sid})).await;
+    assert_eq!(r["error"]["code"], 458, "the session is gone for its client too: {r}");
+    // A request Janus has no branch for where it arrives.
+    let r = admin_at(&server, "", json!({"janus": "list_handles"})).await;
+    assert_eq!(r["error"]["code"], 457, "{r}");
+}
