@@ -40,6 +40,8 @@ pub struct Running {
     pub ws: SocketAddr,
     pub http: SocketAddr,
     pub admin: SocketAddr,
+    /// The Admin API's WebSocket listener, when configured.
+    pub admin_ws: Option<SocketAddr>,
     pub dispatcher: Dispatcher,
     servers: Vec<ServerHandle>,
 }
@@ -124,11 +126,29 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let admin_addr = first_addr(&admin_server.addrs())?;
     let admin_server = admin_server.run();
 
-    let servers = vec![ws_server.handle(), http_server.handle(), admin_server.handle()];
+    let mut servers = vec![ws_server.handle(), http_server.handle(), admin_server.handle()];
     for s in [ws_server, http_server, admin_server] {
         actix_web::rt::spawn(s);
     }
-    Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, dispatcher, servers })
+    let admin_ws = match cfg.admin_ws_port {
+        None => None,
+        Some(port) => {
+            let d = data.clone();
+            let server = HttpServer::new(move || {
+                App::new().app_data(d.clone()).default_service(web::get().to(transport::admin_ws::handshake))
+            })
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+            .bind((cfg.bind.as_str(), port))?;
+            let addr = first_addr(&server.addrs())?;
+            let server = server.run();
+            servers.push(server.handle());
+            actix_web::rt::spawn(server);
+            Some(addr)
+        }
+    };
+    Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, admin_ws, dispatcher, servers })
 }
 
 /// Janus replies come in pairs (an ack, then the event): with Nagle's algorithm the second

@@ -20,9 +20,12 @@ struct Cli {
     /// Janus HTTP REST/long-poll port.
     #[arg(long)]
     http_port: Option<u16>,
-    /// Metrics/health port.
+    /// Metrics/health and Admin API (HTTP) port.
     #[arg(long)]
     admin_port: Option<u16>,
+    /// Admin API over WebSocket (subprotocol janus-admin-protocol); off unless set.
+    #[arg(long)]
+    admin_ws_port: Option<u16>,
     /// HTTP base path.
     #[arg(long)]
     http_base_path: Option<String>,
@@ -49,6 +52,7 @@ impl Cli {
         put("ws_port", self.ws_port.map(|p| p.to_string()));
         put("http_port", self.http_port.map(|p| p.to_string()));
         put("admin_port", self.admin_port.map(|p| p.to_string()));
+        put("admin_ws_port", self.admin_ws_port.map(|p| p.to_string()));
         put("http_base_path", self.http_base_path.clone());
         put("session_timeout", self.session_timeout.map(|p| p.to_string()));
         put("reclaim_timeout", self.reclaim_timeout.map(|p| p.to_string()));

@@ -17,6 +17,9 @@ pub struct Config {
     pub http_port: u16,
     /// Metrics, health and readiness port (kept off the client-facing ports).
     pub admin_port: u16,
+    /// The Admin API over WebSocket (subprotocol `janus-admin-protocol`); absent: off, as
+    /// Janus's `admin_ws` is by default (7188 is Janus's port for it).
+    pub admin_ws_port: Option<u16>,
     /// HTTP base path (Janus's default `/janus`).
     pub http_base_path: String,
     /// Seconds without activity before a session is reaped; 60 is Janus's default and janus.js
@@ -100,6 +103,7 @@ impl Default for Config {
             ws_port: 8188,
             http_port: 8088,
             admin_port: 7088,
+            admin_ws_port: None,
             http_base_path: "/janus".into(),
             session_timeout: 60,
             reclaim_timeout: 0,

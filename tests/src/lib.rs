@@ -35,6 +35,7 @@ pub fn test_config() -> Config {
         ws_port: 0,
         http_port: 0,
         admin_port: 0,
+        admin_ws_port: Some(0),
         workers: 1,
         log: "warn".into(),
         // Peers on one machine meet on loopback.
@@ -46,6 +47,8 @@ pub fn test_config() -> Config {
 /// A standalone Portunus running in its own thread; stopped when dropped.
 pub struct TestServer {
     pub ws_url: String,
+    /// The Admin API over WebSocket, when configured (`test_config` does).
+    pub admin_ws_url: Option<String>,
     pub http_url: String,
     pub admin_url: String,
     pub base_url: String,
@@ -102,7 +105,7 @@ impl TestServer {
                 };
                 match started {
                     Ok(r) => {
-                        let _ = tx.send(Ok((r.ws, r.http, r.admin, tokio::runtime::Handle::current())));
+                        let _ = tx.send(Ok((r.ws, r.http, r.admin, r.admin_ws, tokio::runtime::Handle::current())));
                         let _ = stop_rx.await;
                         r.stop().await;
                     }
@@ -112,7 +115,7 @@ impl TestServer {
                 }
             });
         });
-        let (ws, http, admin, runtime) = rx
+        let (ws, http, admin, admin_ws, runtime) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server thread did not report")
             .expect("server failed to start");
@@ -122,6 +125,7 @@ impl TestServer {
             base_url: format!("{http_url}{base}"),
             http_url,
             admin_url: format!("http://{admin}"),
+            admin_ws_url: admin_ws.map(|a| format!("ws://{a}/")),
             stop: Some(stop_tx),
             thread: Some(thread),
             runtime,
@@ -252,12 +256,21 @@ pub struct WsClient {
 
 /// Opens a Janus WebSocket (subprotocol `janus-protocol`) to `url`, failing after `wait`.
 pub async fn janus_websocket(url: &str, wait: Duration) -> Result<Framed<BoxedSocket, Codec>, String> {
+    websocket_speaking(url, "janus-protocol", wait).await
+}
+
+/// Opens a WebSocket offering `subprotocol` to `url`, failing after `wait`.
+pub async fn websocket_speaking(
+    url: &str,
+    subprotocol: &str,
+    wait: Duration,
+) -> Result<Framed<BoxedSocket, Codec>, String> {
     let (_resp, conn) = awc::Client::builder()
         .max_http_version(awc::http::Version::HTTP_11)
         .timeout(wait)
         .finish()
         .ws(url)
-        .protocols(["janus-protocol"])
+        .protocols([subprotocol])
         .max_frame_size(4 << 20)
         .connect()
         .await
@@ -266,6 +279,11 @@ pub async fn janus_websocket(url: &str, wait: Duration) -> Result<Framed<BoxedSo
 }
 
 impl WsClient {
+    /// A client of the Admin API over WebSocket (`janus-admin-protocol`).
+    pub async fn connect_admin(url: &str) -> Self {
+        Self { conn: websocket_speaking(url, "janus-admin-protocol", WAIT).await.expect("admin WebSocket connect") }
+    }
+
     pub async fn connect(url: &str) -> Self {
         Self { conn: janus_websocket(url, WAIT).await.expect("WebSocket connect") }
     }

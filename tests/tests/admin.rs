@@ -58,3 +58,32 @@ async fn sessions_and_handles_are_listed_hung_up_detached_and_destroyed_as_janus
     let r = admin_at(&server, "", json!({"janus": "list_handles"})).await;
     assert_eq!(r["error"]["code"], 457, "{r}");
 }
+
+#[actix_web::test]
+async fn the_admin_api_is_served_over_websocket_too() {
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    let server = TestServer::with(cfg);
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hid = ws.attach(sid).await;
+    let mut admin = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("admin WebSocket on")).await;
+    let ask = |req: Value| {
+        let mut req = req;
+        req["transaction"] = json!("rec");
+        req
+    };
+    admin.send(&ask(json!({"janus": "ping"}))).await;
+    assert_golden("admin.ping.json", &admin.recv().await);
+    admin.send(&ask(json!({"janus": "list_handles", "session_id": sid, "admin_secret": ADMIN_SECRET}))).await;
+    let listed = admin.recv().await;
+    assert_golden("admin.list_handles.json", &listed);
+    assert_eq!(listed["handles"], json!([hid]));
+    admin.send(&ask(json!({"janus": "list_handles", "session_id": sid}))).await;
+    assert_golden("admin.error_403_session_path.json", &admin.recv().await);
+    // The client WebSocket port does not speak the admin protocol, nor the admin port the client one.
+    assert!(websocket_speaking(&server.ws_url, "janus-admin-protocol", std::time::Duration::from_secs(2))
+        .await
+        .is_err());
+    assert!(janus_websocket(server.admin_ws_url.as_deref().unwrap(), std::time::Duration::from_secs(2)).await.is_err());
+}

@@ -3,6 +3,8 @@
 //!
 //! - [`ws`]: WebSocket with the `janus-protocol` subprotocol.
 //! - [`http`]: REST + long-poll.
+//! - [`admin_ws`]: the Admin API over WebSocket (`janus-admin-protocol`).
 
+pub mod admin_ws;
 pub mod http;
 pub mod ws;

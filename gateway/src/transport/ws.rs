@@ -33,12 +33,8 @@ const DRAIN_BATCH: usize = 64;
 /// error rather than buffered without bound.
 const MAX_QUEUED: usize = 1024;
 
-/// `GET /` (any path, like Janus) on the WebSocket port.
-pub async fn handshake(
-    req: HttpRequest,
-    stream: web::Payload,
-    d: web::Data<Dispatcher>,
-) -> actix_web::Result<HttpResponse> {
+/// A handshake must offer `subprotocol`; without it, a 400 that says what is missing.
+pub fn require_subprotocol(req: &HttpRequest, subprotocol: &str) -> Result<(), HttpResponse> {
     let offered: Vec<String> = req
         .headers()
         .get_all("sec-websocket-protocol")
@@ -46,13 +42,25 @@ pub async fn handshake(
         .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
         .filter(|p| !p.is_empty())
         .collect();
-    if !offered.iter().any(|p| p == SUBPROTOCOL) {
-        let what = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
-        tracing::info!(offered = %what, "WebSocket handshake refused: no janus-protocol subprotocol");
-        return Ok(HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(format!(
-            "Portunus speaks the Janus API over WebSocket only with the subprotocol '{SUBPROTOCOL}' \
-             (Sec-WebSocket-Protocol: {SUBPROTOCOL}); offered: {what}\n"
-        )));
+    if offered.iter().any(|p| p == subprotocol) {
+        return Ok(());
+    }
+    let what = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
+    tracing::info!(offered = %what, wanted = subprotocol, "WebSocket handshake refused: subprotocol missing");
+    Err(HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(format!(
+        "Portunus speaks this API over WebSocket only with the subprotocol '{subprotocol}' \
+         (Sec-WebSocket-Protocol: {subprotocol}); offered: {what}\n"
+    )))
+}
+
+/// `GET /` (any path, like Janus) on the WebSocket port.
+pub async fn handshake(
+    req: HttpRequest,
+    stream: web::Payload,
+    d: web::Data<Dispatcher>,
+) -> actix_web::Result<HttpResponse> {
+    if let Err(refused) = require_subprotocol(&req, SUBPROTOCOL) {
+        return Ok(refused);
     }
     let d = d.get_ref().clone();
     // Frames up to twice the message limit reach the handler, which answers oversized ones with
