@@ -34,6 +34,9 @@ use std::net::SocketAddr;
 
 /// Seconds a stopping gateway lets its last connections finish (after the drain).
 const SHUTDOWN_GRACE_SECS: u64 = 1;
+/// How long a WebSocket whose close handshake is done waits for its peer to close the TCP
+/// connection before closing it.
+const WS_DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A running gateway: where it listens, and how to stop it.
 pub struct Running {
@@ -94,6 +97,9 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     // Stopping comes after the drain: connections still open then (WebSockets, parked
     // long-polls) are closed after this rather than awaited.
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    // After a close handshake the socket is ours to close: a client that does not close its
+    // side at once (or never) does not keep it for actix's default second.
+    .client_disconnect_timeout(WS_DISCONNECT_GRACE)
     .bind((cfg.bind.as_str(), cfg.ws_port))?;
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
@@ -140,6 +146,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
             .workers(1)
             .disable_signals()
             .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+            .client_disconnect_timeout(WS_DISCONNECT_GRACE)
             .bind((cfg.bind.as_str(), port))?;
             let addr = first_addr(&server.addrs())?;
             let server = server.run();

@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 
 /// A raw WebSocket handshake; returns the socket and the response head.
 fn raw_handshake(addr: &str, protocols: Option<&str>) -> (TcpStream, String) {
+    raw_handshake_with_key(addr, protocols, "dGhlIHNhbXBsZSBub25jZQ==")
+}
+
+fn raw_handshake_with_key(addr: &str, protocols: Option<&str>, key: &str) -> (TcpStream, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut req = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
     );
     if let Some(p) = protocols {
         req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
@@ -236,4 +240,58 @@ async fn the_event_after_an_ack_is_not_held_back() {
     }
     took.sort();
     assert!(took[took.len() / 2] < Duration::from_millis(25), "join+leave round trips: {took:?}");
+}
+
+/// A masked client frame (RFC 6455 §5.3) with `opcode` and a short payload.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads until the server's close frame; returns its status code.
+fn read_close_code(s: &mut TcpStream) -> Option<u16> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        if let Some(i) = got.iter().position(|b| *b == 0x88) {
+            if got.len() >= i + 4 {
+                return Some(u16::from_be_bytes([got[i + 2], got[i + 3]]));
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn the_websocket_protocol_is_kept_to_the_letter() {
+    let server = TestServer::start();
+    let addr = ws_addr(&server);
+    // An upgrade without a proper key (RFC 6455 §4.2.1: 16 bytes, base64) is refused.
+    for key in ["", "not base64 at all!!", "dGhlIHNhbXBsZQ=="] {
+        let (_s, head) = raw_handshake_with_key(&addr, Some("janus-protocol"), key);
+        assert!(head.starts_with("http/1.1 400"), "key {key:?}: {head}");
+    }
+    // A text frame that is not UTF-8 is closed with 1007 (invalid frame payload data).
+    let (mut s, head) = raw_handshake(&addr, Some("janus-protocol"));
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    s.write_all(&client_frame(0x1, &[0xff, 0xfe, 0xfd])).unwrap();
+    assert_eq!(read_close_code(&mut s), Some(1007));
+    // After the close handshake the server closes the TCP connection at once.
+    let (mut s, _) = raw_handshake(&addr, Some("janus-protocol"));
+    s.write_all(&client_frame(0x8, &1000u16.to_be_bytes())).unwrap();
+    assert_eq!(read_close_code(&mut s), Some(1000), "the server answers the close");
+    let answered = Instant::now();
+    let mut rest = [0u8; 64];
+    let end = s.read(&mut rest);
+    let lingered = answered.elapsed();
+    eprintln!("TCP closed {} ms after the close handshake", lingered.as_millis());
+    assert!(matches!(end, Ok(0)), "then the connection ends: {end:?}");
+    assert!(lingered < Duration::from_millis(200), "the connection lingered {lingered:?}");
 }

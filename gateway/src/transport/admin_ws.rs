@@ -17,7 +17,7 @@ pub async fn handshake(
     stream: web::Payload,
     d: web::Data<Dispatcher>,
 ) -> actix_web::Result<HttpResponse> {
-    if let Err(refused) = super::ws::require_subprotocol(&req, SUBPROTOCOL) {
+    if let Err(refused) = super::ws::check_handshake(&req, SUBPROTOCOL) {
         return Ok(refused);
     }
     let d = d.get_ref().clone();
@@ -53,11 +53,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AdminWs {
             }
             Ok(_) => {}
             Err(e) => {
-                let code = match e {
-                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
-                    _ => ws::CloseCode::Protocol,
-                };
-                ctx.close(Some(ws::CloseReason { code, description: Some(e.to_string()) }));
+                ctx.close(Some(ws::CloseReason { code: super::ws::close_code(&e), description: Some(e.to_string()) }));
                 ctx.stop();
             }
         }

@@ -33,8 +33,37 @@ const DRAIN_BATCH: usize = 64;
 /// error rather than buffered without bound.
 const MAX_QUEUED: usize = 1024;
 
+/// The close code for a protocol error (RFC 6455 §7.4.1): 1009 for a frame over the limit, 1007
+/// for a text frame that is not UTF-8 (actix-web-actors reports it as an I/O error carrying the
+/// UTF-8 decoder's message), 1002 for the rest.
+pub fn close_code(e: &ws::ProtocolError) -> ws::CloseCode {
+    match e {
+        ws::ProtocolError::Overflow => ws::CloseCode::Size,
+        ws::ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::Other && io.to_string().contains("utf-8") => {
+            ws::CloseCode::Invalid
+        }
+        _ => ws::CloseCode::Protocol,
+    }
+}
+
+/// A handshake must carry a proper key (RFC 6455 §4.2.1: 16 bytes in base64; actix-web-actors
+/// only checks that there is one) and offer `subprotocol`; otherwise a 400 that says why.
+pub fn check_handshake(req: &HttpRequest, subprotocol: &str) -> Result<(), HttpResponse> {
+    use base64::Engine as _;
+    let key = req.headers().get("sec-websocket-key").map(|k| k.as_bytes()).unwrap_or_default();
+    let mut decoded = [0u8; 16];
+    let engine = base64::engine::general_purpose::STANDARD;
+    if key.len() != 24 || engine.decode_slice(key, &mut decoded) != Ok(16) {
+        tracing::info!("WebSocket handshake refused: bad Sec-WebSocket-Key");
+        return Err(HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body("Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 section 4.2.1)\n"));
+    }
+    require_subprotocol(req, subprotocol)
+}
+
 /// A handshake must offer `subprotocol`; without it, a 400 that says what is missing.
-pub fn require_subprotocol(req: &HttpRequest, subprotocol: &str) -> Result<(), HttpResponse> {
+fn require_subprotocol(req: &HttpRequest, subprotocol: &str) -> Result<(), HttpResponse> {
     let offered: Vec<String> = req
         .headers()
         .get_all("sec-websocket-protocol")
@@ -59,7 +88,7 @@ pub async fn handshake(
     stream: web::Payload,
     d: web::Data<Dispatcher>,
 ) -> actix_web::Result<HttpResponse> {
-    if let Err(refused) = require_subprotocol(&req, SUBPROTOCOL) {
+    if let Err(refused) = check_handshake(&req, SUBPROTOCOL) {
         return Ok(refused);
     }
     let d = d.get_ref().clone();
@@ -327,11 +356,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
             }
             Err(e) => {
                 tracing::info!(conn = self.id, error = %e, "WebSocket protocol error; closing");
-                let code = match e {
-                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
-                    _ => ws::CloseCode::Protocol,
-                };
-                ctx.close(Some(ws::CloseReason { code, description: Some(e.to_string()) }));
+                ctx.close(Some(ws::CloseReason { code: close_code(&e), description: Some(e.to_string()) }));
                 ctx.stop();
             }
         }
