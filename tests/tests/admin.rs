@@ -17,14 +17,20 @@ async fn admin_at(server: &TestServer, path: &str, mut req: Value) -> Value {
     r.json().await.expect("admin reply is JSON")
 }
 
-#[actix_web::test]
-async fn sessions_and_handles_are_listed_hung_up_detached_and_destroyed_as_janus_does() {
+/// A server with an admin secret, and a client's session with one handle.
+async fn server_with_a_handle() -> (TestServer, WsClient, u64, u64) {
     let mut cfg = test_config();
     cfg.admin_secret = Some(ADMIN_SECRET.into());
     let server = TestServer::with(cfg);
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let hid = ws.attach(sid).await;
+    (server, ws, sid, hid)
+}
+
+#[actix_web::test]
+async fn sessions_and_handles_are_listed_hung_up_detached_and_destroyed_as_janus_does() {
+    let (server, mut ws, sid, hid) = server_with_a_handle().await;
     let s = format!("/{sid}");
     let h = format!("/{sid}/{hid}");
     assert_golden("admin.list_handles.json", &admin_at(&server, &s, json!({"janus": "list_handles"})).await);
@@ -61,12 +67,8 @@ async fn sessions_and_handles_are_listed_hung_up_detached_and_destroyed_as_janus
 
 #[actix_web::test]
 async fn the_admin_api_is_served_over_websocket_too() {
-    let mut cfg = test_config();
-    cfg.admin_secret = Some(ADMIN_SECRET.into());
-    let server = TestServer::with(cfg);
-    let mut ws = WsClient::connect(&server.ws_url).await;
-    let sid = ws.create_session().await;
-    let hid = ws.attach(sid).await;
+    // The client's socket stays open: its session lives as long.
+    let (server, _ws, sid, hid) = server_with_a_handle().await;
     let mut admin = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("admin WebSocket on")).await;
     let ask = |req: Value| {
         let mut req = req;
