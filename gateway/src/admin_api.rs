@@ -149,6 +149,14 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                 }}),
             )
         }
+        AdminRequest::SetLogLevel { level } => {
+            shared::telemetry::set_filter(shared::telemetry::janus_level_filter(level)).map_err(unknown)?;
+            admin::success(txn, json!({"level": level}))
+        }
+        AdminRequest::AcceptNewSessions { accept } => {
+            d.set_accepting(accept);
+            admin::success(txn, json!({"accept": accept}))
+        }
         AdminRequest::ListSessions => {
             let ids = store.list_sessions().await.map_err(store_error)?;
             admin::success(txn, json!({"sessions": ids.iter().map(|s| s.0).collect::<Vec<_>>()}))

@@ -89,3 +89,30 @@ async fn the_admin_api_is_served_over_websocket_too() {
         .is_err());
     assert!(janus_websocket(server.admin_ws_url.as_deref().unwrap(), std::time::Duration::from_secs(2)).await.is_err());
 }
+
+#[actix_web::test]
+async fn log_level_and_new_sessions_are_set_as_janus_sets_them() {
+    let (server, mut ws, _sid, _hid) = server_with_a_handle().await;
+    assert_golden("admin.set_log_level.json", &admin_at(&server, "", json!({"janus": "set_log_level", "level": 4})).await);
+    assert_golden(
+        "admin.error_set_log_level_range.json",
+        &admin_at(&server, "", json!({"janus": "set_log_level", "level": 9})).await,
+    );
+    assert_golden("admin.error_set_log_level_missing.json", &admin_at(&server, "", json!({"janus": "set_log_level"})).await);
+    // Back to the tests' usual level.
+    admin_at(&server, "", json!({"janus": "set_log_level", "level": 3})).await;
+    assert_golden(
+        "admin.accept_new_sessions_false.json",
+        &admin_at(&server, "", json!({"janus": "accept_new_sessions", "accept": false})).await,
+    );
+    assert_golden("auth.error_472_not_accepting.json", &ws.request(json!({"janus": "create"})).await);
+    assert_golden(
+        "admin.error_accept_new_sessions_type.json",
+        &admin_at(&server, "", json!({"janus": "accept_new_sessions", "accept": "yes"})).await,
+    );
+    assert_golden(
+        "admin.accept_new_sessions_true.json",
+        &admin_at(&server, "", json!({"janus": "accept_new_sessions", "accept": true})).await,
+    );
+    assert_eq!(ws.request(json!({"janus": "create"})).await["janus"], "success");
+}

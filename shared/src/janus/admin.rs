@@ -29,6 +29,14 @@ pub enum AdminRequest {
         token: String,
     },
     ListTokens,
+    /// Janus's log level, 0 to 7 (this process's tracing filter).
+    SetLogLevel {
+        level: u8,
+    },
+    /// Whether new sessions are accepted (this gateway's, as a drain sets it).
+    AcceptNewSessions {
+        accept: bool,
+    },
     /// Session-level: the session's handles.
     ListHandles,
     DestroySession,
@@ -63,6 +71,8 @@ pub struct AdminEnvelope {
 const ENVELOPE: [Param; 2] = [Param::req("transaction", JType::Str), Param::req("janus", JType::Str)];
 const ADD_TOKEN: [Param; 2] = [Param::req("token", JType::Str), Param::opt("plugins", JType::Array)];
 const TOKEN: [Param; 1] = [Param::req("token", JType::Str)];
+const LEVEL: [Param; 1] = [Param::req("level", JType::Int).positive()];
+const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
 
 fn invalid(e: super::json::Invalid) -> CoreError {
     let code = match e {
@@ -109,6 +119,21 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminR
         "get_status" => AdminRequest::GetStatus,
         "list_sessions" => AdminRequest::ListSessions,
         "list_tokens" => AdminRequest::ListTokens,
+        "set_log_level" => {
+            validate(obj, &LEVEL).map_err(invalid)?;
+            let level = obj.get("level").and_then(Value::as_u64).unwrap_or(0);
+            if level > 7 {
+                return Err(CoreError::new(
+                    CoreCode::InvalidElementType,
+                    "Invalid element type (level should be between 0 and 7)",
+                ));
+            }
+            AdminRequest::SetLogLevel { level: level as u8 }
+        }
+        "accept_new_sessions" => {
+            validate(obj, &ACCEPT).map_err(invalid)?;
+            AdminRequest::AcceptNewSessions { accept: obj.get("accept").and_then(Value::as_bool).unwrap_or(false) }
+        }
         "list_handles" => AdminRequest::ListHandles,
         "destroy_session" => AdminRequest::DestroySession,
         "detach_handle" => AdminRequest::DetachHandle,
@@ -156,6 +181,8 @@ impl AdminRequest {
             AdminRequest::AllowToken { allow: false, .. } => "disallow_token",
             AdminRequest::RemoveToken { .. } => "remove_token",
             AdminRequest::ListTokens => "list_tokens",
+            AdminRequest::SetLogLevel { .. } => "set_log_level",
+            AdminRequest::AcceptNewSessions { .. } => "accept_new_sessions",
             AdminRequest::ListHandles => "list_handles",
             AdminRequest::DestroySession => "destroy_session",
             AdminRequest::DetachHandle => "detach_handle",

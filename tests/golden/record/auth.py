@@ -154,6 +154,13 @@ def stored_cases():
     write("admin.error_remove_token_unknown.json", a("remove_token", token="nope"))
     write("admin.error_allow_token_missing_plugins.json", a("allow_token", token="tok-all"))
     write("admin.error_add_token_missing_token.json", a("add_token"))
+    write("admin.set_log_level.json", a("set_log_level", level=4))
+    write("admin.error_set_log_level_range.json", a("set_log_level", level=9))
+    write("admin.error_set_log_level_missing.json", a("set_log_level"))
+    write("admin.accept_new_sessions_false.json", a("accept_new_sessions", accept=False))
+    write("auth.error_472_not_accepting.json", post(HTTP, "/janus", {"janus": "create", "apisecret": API_SECRET, **t()}))
+    write("admin.accept_new_sessions_true.json", a("accept_new_sessions", accept=True))
+    write("admin.error_accept_new_sessions_type.json", a("accept_new_sessions", accept="yes"))
     # A token authorizes like the secret; attach checks the token's plugins.
     created = post(HTTP, "/janus", {"janus": "create", "token": "tok-all", **t()})
     sid = created["data"]["id"]
