@@ -16,7 +16,7 @@
 //! - [`bus`]: publish/subscribe trait and the in-memory implementation.
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
-//! - [`telemetry`]: tracing subscriber setup.
+//! - [`telemetry`]: tracing subscriber setup (its filter can be changed live: `set_log_level`).
 //! - [`shutdown`]: SIGTERM/SIGINT as a stream (drain, then exit).
 //! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
