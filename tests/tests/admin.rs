@@ -93,12 +93,18 @@ async fn the_admin_api_is_served_over_websocket_too() {
 #[actix_web::test]
 async fn log_level_and_new_sessions_are_set_as_janus_sets_them() {
     let (server, mut ws, _sid, _hid) = server_with_a_handle().await;
-    assert_golden("admin.set_log_level.json", &admin_at(&server, "", json!({"janus": "set_log_level", "level": 4})).await);
+    assert_golden(
+        "admin.set_log_level.json",
+        &admin_at(&server, "", json!({"janus": "set_log_level", "level": 4})).await,
+    );
     assert_golden(
         "admin.error_set_log_level_range.json",
         &admin_at(&server, "", json!({"janus": "set_log_level", "level": 9})).await,
     );
-    assert_golden("admin.error_set_log_level_missing.json", &admin_at(&server, "", json!({"janus": "set_log_level"})).await);
+    assert_golden(
+        "admin.error_set_log_level_missing.json",
+        &admin_at(&server, "", json!({"janus": "set_log_level"})).await,
+    );
     // Back to the tests' usual level.
     admin_at(&server, "", json!({"janus": "set_log_level", "level": 3})).await;
     assert_golden(

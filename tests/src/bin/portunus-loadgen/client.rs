@@ -13,6 +13,14 @@ use std::time::Duration;
 pub type Error = Box<dyn std::error::Error>;
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The server's `api_secret`, when it has one: every request carries it (set once, from the
+/// command line).
+static APISECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub fn set_apisecret(secret: String) {
+    let _ = APISECRET.set(secret);
+}
+
 /// How long any reply or event may take before the run is reported broken.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -59,6 +67,9 @@ impl Janus {
         self.next_txn += 1;
         let txn = format!("lg{}", self.next_txn);
         req["transaction"] = json!(txn);
+        if let Some(secret) = APISECRET.get() {
+            req["apisecret"] = json!(secret);
+        }
         self.conn.send(Message::Text(req.to_string().into())).await?;
         loop {
             let m = self.recv().await?;

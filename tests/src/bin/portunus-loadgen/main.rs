@@ -61,11 +61,23 @@ pub struct Common {
     /// The server's name in the results and the report.
     #[arg(long, default_value = "server")]
     pub label: String,
+    /// The server's `api_secret`, sent as `apisecret` in every request.
+    #[arg(long)]
+    pub apisecret: Option<String>,
 }
 
 fn main() {
     let cli = Cli::parse();
     let multi = MultiProgress::new();
+    let common = match &cli.command {
+        Command::Report(_) => None,
+        Command::Fanout(a) => Some(&a.common),
+        Command::Rooms(a) => Some(&a.common),
+        Command::Signaling(a) => Some(&a.common),
+    };
+    if let Some(secret) = common.and_then(|c| c.apisecret.clone()) {
+        client::set_apisecret(secret);
+    }
     let (json, result) = match cli.command {
         Command::Report(a) => {
             if let Err(e) = report::run(a) {
