@@ -7,7 +7,7 @@
 //! handle's (`/admin/S/H`: `detach_handle`, `hangup_webrtc`, which act as the client's own
 //! `detach` and `hangup` would, events included).
 
-use crate::api::auth::{same, TokenMode};
+use crate::api::auth::TokenMode;
 use crate::api::Dispatcher;
 use serde_json::{json, Value};
 use shared::ids::{HandleId, SessionId};
@@ -15,6 +15,7 @@ use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
 use shared::janus::reply::Reply;
 use shared::janus::VIDEOROOM_PLUGIN;
+use shared::secret::same;
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];

@@ -12,6 +12,7 @@
 //! - [`wire`]: bus envelopes between gateways and media nodes.
 //! - [`keys`]: every bus channel name, in one place.
 //! - [`lost_node`]: hanging up the clients of a media node that is gone without a goodbye.
+//! - [`secret`]: constant-time comparison of secrets.
 //! - [`redis_conn`]: the Redis connection of the store and the bus (reconnects; resends what never left).
 //! - [`bus`]: publish/subscribe trait and the in-memory implementation.
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
@@ -28,6 +29,7 @@ pub mod janus;
 pub mod keys;
 pub mod lost_node;
 pub mod redis_conn;
+pub mod secret;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

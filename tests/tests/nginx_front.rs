@@ -1,8 +1,8 @@
 //! The deployment the README describes: nginx round-robin (no stickiness) in front of two
 //! gateway processes, two media nodes, one redis-server — run with `deploy/nginx/portunus.conf.template`
 //! itself. The official janus.js works through it over WebSocket and HTTP, and a parked
-//! long-poll completed by an event is completely framed behind the proxy (the seeds'
-//! ERR_INCOMPLETE_CHUNKED_ENCODING).
+//! long-poll completed by an event is completely framed behind the proxy (a browser
+//! otherwise reports ERR_INCOMPLETE_CHUNKED_ENCODING).
 
 use portunus_tests::janus_js::run_janus_js_flow;
 use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_program, wait_http_ok, GatewayProc, NodeProc, Proc};

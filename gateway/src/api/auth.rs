@@ -8,6 +8,7 @@ use super::error::GatewayError;
 use shared::config::Config;
 use shared::janus::request::Credentials;
 use shared::janus::signed_token;
+use shared::secret::same;
 use shared::store::Store;
 
 /// How tokens are checked.
@@ -96,10 +97,4 @@ impl Auth {
 
 fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Constant-time string comparison (Janus's `janus_strcmp_const_time`).
-pub fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -2,7 +2,7 @@
 //! `POST {base}/{session}/{handle}`) and the long-poll (`GET {base}/{session}?maxev=N`).
 //!
 //! Every Janus-level answer is HTTP 200 JSON with a Content-Length, so responses are always
-//! completely framed, also behind reverse proxies (the seeds' `ERR_INCOMPLETE_CHUNKED_ENCODING`).
+//! completely framed, also behind reverse proxies (a browser otherwise reports `ERR_INCOMPLETE_CHUNKED_ENCODING`).
 //! Sessions are not tied to TCP connections: events wait in the session's mailbox between polls,
 //! and any gateway can serve any poll.
 

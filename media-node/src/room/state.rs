@@ -162,7 +162,6 @@ fn err(code: VideoRoomCode, reason: impl Into<String>) -> VideoRoomError {
     VideoRoomError::new(code, reason)
 }
 
-/// Janus's `JANUS_CHECK_SECRET`: no secret configured means no check.
 /// A `configure`'s entries, checked before anything changes (Janus's order): a mid may be left
 /// out only when there is a single entry, and each named one must be `known` (else 428 with
 /// `unknown`'s reason).
@@ -183,27 +182,21 @@ fn check_mids(
     Ok(())
 }
 
+/// Janus's `JANUS_CHECK_SECRET`: no secret configured means no check.
 fn check_secret(expected: Option<&str>, given: Option<&str>, member: &str) -> Result<(), VideoRoomError> {
     match (expected, given) {
         (None, _) => Ok(()),
         (Some(_), None) => Err(err(VideoRoomCode::MissingElement, format!("Missing mandatory element ({member})"))),
-        (Some(e), Some(g)) if constant_time_eq(e.as_bytes(), g.as_bytes()) => Ok(()),
+        (Some(e), Some(g)) if shared::secret::same(e, g) => Ok(()),
         (Some(_), Some(_)) => Err(err(VideoRoomCode::Unauthorized, format!("Unauthorized (wrong {member})"))),
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Media requests arrive with the media issue; until then they fail loudly, never silently.
+/// A media request Portunus does not serve where it arrived fails loudly, never silently.
 pub fn media_unavailable(name: AsyncName) -> VideoRoomError {
     err(
         VideoRoomCode::UnknownError,
-        format!(
-            "Request '{}' needs media, which this Portunus build does not provide yet",
-            format!("{name:?}").to_ascii_lowercase()
-        ),
+        format!("Request '{}' is not supported here by Portunus", format!("{name:?}").to_ascii_lowercase()),
     )
 }
 

@@ -5,6 +5,7 @@
 //! attach to. Parsing follows Janus's quirks (the expiry is read like `strtoll`, the signature
 //! is whatever follows the first `:`), so a token Janus accepts is accepted here and no other.
 
+use crate::secret::same;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -53,12 +54,6 @@ pub fn signature(data: &str, secret: &[u8]) -> String {
 /// A signed token for `data` (`<expiry>,<realm>[,<descriptor>...]`): what an application makes.
 pub fn sign(data: &str, secret: &[u8]) -> String {
     format!("{data}:{}", signature(data, secret))
-}
-
-/// Constant-time comparison of the expected and the given signature.
-fn same(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `token` is valid for `realm` at `now` (Unix seconds): Janus's

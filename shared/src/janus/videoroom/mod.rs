@@ -170,8 +170,8 @@ pub enum AsyncRequest {
     /// `configure`: for a subscriber, which of its streams are sent (a publisher's
     /// `configure` reads its JSEP, not this).
     Configure(Configure),
-    /// A media request (publish, configure, subscribe, ...). Media arrives with the media issue;
-    /// until then the node answers these with an explicit error event.
+    /// A media request (publish, configure, subscribe, ...): the room's media node carries it
+    /// out, or answers with an explicit error event where it cannot.
     Media(AsyncName),
 }
 
