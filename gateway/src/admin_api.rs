@@ -138,7 +138,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                     "session_timeout": cfg.session_timeout,
                     "reclaim_session_timeout": cfg.reclaim_timeout,
                     "candidates_timeout": 45,
-                    "log_level": 4,
+                    "log_level": shared::telemetry::janus_level(),
                     "log_timestamps": false,
                     "log_colors": false,
                     "locking_debug": false,
@@ -151,7 +151,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             )
         }
         AdminRequest::SetLogLevel { level } => {
-            shared::telemetry::set_filter(shared::telemetry::janus_level_filter(level)).map_err(unknown)?;
+            shared::telemetry::set_janus_level(level).map_err(unknown)?;
             admin::success(txn, json!({"level": level}))
         }
         AdminRequest::AcceptNewSessions { accept } => {

@@ -43,7 +43,7 @@ fn install(default_filter: &str, for_tests: bool) {
 
 /// Janus's log level (0 none, 1 fatal, 2 error, 3 warning, 4 info, 5 verbose, 6 huge, 7 debug)
 /// as a filter.
-pub fn janus_level_filter(level: u8) -> &'static str {
+fn janus_level_filter(level: u8) -> &'static str {
     match level {
         0 => "off",
         1 | 2 => "error",
@@ -52,6 +52,20 @@ pub fn janus_level_filter(level: u8) -> &'static str {
         5 | 6 => "debug",
         _ => "trace",
     }
+}
+
+/// The Janus log level last set with [`set_janus_level`] (4, info, until then).
+static JANUS_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(4);
+
+/// Sets this process's filter to a Janus log level, remembered for [`janus_level`].
+pub fn set_janus_level(level: u8) -> Result<(), String> {
+    set_filter(janus_level_filter(level))?;
+    JANUS_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn janus_level() -> u8 {
+    JANUS_LEVEL.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Replaces this process's filter (e.g. `"debug"`, `"info,gateway=trace"`).

@@ -147,15 +147,6 @@ impl Host {
         }
     }
 
-    /// Kills (SIGKILL) and reaps a process of this host.
-    pub fn kill(&mut self, pid: Pid) {
-        if let Some(i) = self.procs.iter().position(|c| c.id() == pid.0) {
-            let mut c = self.procs.remove(i);
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
     /// Runs a command on this host to completion (`nft`, `ip`); panics when it fails.
     pub fn run(&self, program: &str, args: &[&str]) {
         self.ns.run(program, args);

@@ -105,8 +105,12 @@ async fn log_level_and_new_sessions_are_set_as_janus_sets_them() {
         "admin.error_set_log_level_missing.json",
         &admin_at(&server, "", json!({"janus": "set_log_level"})).await,
     );
+    let status = admin_at(&server, "", json!({"janus": "get_status"})).await;
+    assert_eq!(status["status"]["log_level"], 4, "get_status reports the level set: {status}");
     // Back to the tests' usual level.
     admin_at(&server, "", json!({"janus": "set_log_level", "level": 3})).await;
+    let status = admin_at(&server, "", json!({"janus": "get_status"})).await;
+    assert_eq!(status["status"]["log_level"], 3, "{status}");
     assert_golden(
         "admin.accept_new_sessions_false.json",
         &admin_at(&server, "", json!({"janus": "accept_new_sessions", "accept": false})).await,

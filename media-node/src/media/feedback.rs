@@ -25,10 +25,11 @@ pub fn register(registry: Registry) -> Registry {
     registry.with(Slot::from(SLOT), AppFeedback::default())
 }
 
-/// Adds the interceptor, receiver reports included, to a registry (whoever gets them must poll
-/// every local track's events).
+/// Adds the interceptor, receiver reports included, to a subscriber's registry (whoever gets
+/// them must poll every local track's events); the subscriber's NACKs and keyframe requests
+/// count in the node's metrics.
 pub fn register_with_reports(registry: Registry) -> Registry {
-    registry.with(Slot::from(SLOT), AppFeedback { reports: true, ..AppFeedback::default() })
+    registry.with(Slot::from(SLOT), AppFeedback { reports: true, counted: true, ..AppFeedback::default() })
 }
 
 /// The cumulative packets lost that a receiver report gives for `ssrc`, if it is one.
@@ -52,6 +53,9 @@ pub fn bitrate_estimate(packet: &dyn rtc::rtcp::Packet) -> Option<f32> {
 pub struct AppFeedback {
     /// Let receiver reports through too.
     reports: bool,
+    /// Count NACKs and keyframe requests in the node's metrics (a node's subscriber leg; not a
+    /// test peer's, which uses this interceptor too).
+    counted: bool,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
@@ -65,7 +69,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            for p in packets.iter() {
+            for p in packets.iter().filter(|_| self.counted) {
                 if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
                     let asked: u32 = nack.nacks.iter().map(|n| 1 + u32::from(n.lost_packets).count_ones()).sum();
                     METRICS.nack_received(u64::from(asked));
