@@ -14,7 +14,11 @@ use shared::ids::{HandleId, SessionId};
 use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
 use shared::janus::reply::Reply;
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
+use shared::store::{HandleRecord, SessionRecord};
+use shared::clock::{Clock, SystemClock};
 use shared::secret::same;
 
 /// The plugins a token may name: the ones this server has.
@@ -98,6 +102,25 @@ async fn at_session(
             Ok(reply)
         }
         (None, AdminRequest::DestroySession) => finish(d.destroy(sid, txn).await).await,
+        (None, AdminRequest::SetSessionTimeout { timeout }) => {
+            // -1: the default again (Janus's global session timeout).
+            let (ms, own) = match u64::try_from(timeout) {
+                Ok(t) => (t * 1000, true),
+                Err(_) => (d.cfg().session_timeout * 1000, false),
+            };
+            if !store.set_session_timeout(sid, ms, own).await.map_err(store_error)? {
+                return Err(CoreError::new(CoreCode::SessionNotFound, format!("No such session {sid}")));
+            }
+            Ok(admin::success(txn, json!({"timeout": timeout, "session_id": sid.0})))
+        }
+        (Some(h), AdminRequest::HandleInfo { plugin_only }) => {
+            let session = store.session(sid).await.map_err(store_error)?;
+            let from_node = d.handle_query(&h).await.map_err(|e| e.to_core())?;
+            let mut reply = json_of(Reply::success(Some(sid), txn));
+            reply["handle_id"] = json!(h.id.0);
+            reply["info"] = handle_info(&h, session.as_ref(), from_node, plugin_only);
+            Ok(reply)
+        }
         (Some(h), AdminRequest::DetachHandle) => finish(d.detach(h, txn).await).await,
         (Some(h), AdminRequest::HangupWebrtc) => finish(d.hangup(h, txn).await).await,
         (_, r) => Err(unhandled(&verb_of(&r))),
@@ -149,6 +172,31 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                     "slowlink_threshold": cfg.slowlink_threshold,
                 }}),
             )
+        }
+        AdminRequest::SetSessionTimeout { timeout } => {
+            let secs = u64::try_from(timeout).unwrap_or(0);
+            store.set_default_session_timeout(secs * 1000).await.map_err(store_error)?;
+            admin::success(txn, json!({"timeout": timeout, "accept": d.accepting()}))
+        }
+        AdminRequest::MessagePlugin { plugin, request } => {
+            if !PLUGINS.contains(&plugin.as_str()) {
+                return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid plugin"));
+            }
+            let body = request.and_then(|r| r.as_object().cloned()).unwrap_or_default();
+            let body = shared::janus::request::PluginBody::from_map(body);
+            let response = match vr::parse_request(&body, d.cfg().admin_key.as_deref()) {
+                Err(e) => vr::error(&e),
+                Ok(VideoRoomRequest::Sync(req)) => d
+                    .videoroom_sync(SessionId(0), HandleId(0), txn, req)
+                    .await
+                    .map_err(|e| e.to_core())?,
+                // The VideoRoom's Admin API hook answers only its synchronous requests.
+                Ok(VideoRoomRequest::Async { .. }) => vr::error(&VideoRoomError::new(
+                    VideoRoomCode::InvalidRequest,
+                    format!("Unknown request '{}'", body.as_map().get("request").and_then(Value::as_str).unwrap_or("")),
+                )),
+            };
+            admin::success(txn, json!({"response": response}))
         }
         AdminRequest::SetLogLevel { level } => {
             shared::telemetry::set_janus_level(level).map_err(unknown)?;
@@ -215,4 +263,76 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             ))
         }
     })
+}
+
+/// `handle_info`'s `info`, as Janus builds it: the session and handle, then what the media node
+/// holding the handle's room said (`plugin_specific`, `sdps`, `webrtc`), and the flags those
+/// imply.
+fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, plugin_only: bool) -> Value {
+    let mut info = serde_json::Map::new();
+    info.insert("session_id".into(), json!(h.session.0));
+    if let Some(s) = session {
+        let last = s.deadline_ms.map(|d| d.saturating_sub(s.timeout_ms)).unwrap_or(s.created_ms);
+        info.insert("session_last_activity".into(), json!(last * 1000));
+        info.insert("session_timeout".into(), json!(s.timeout_ms / 1000));
+        let transport = if s.owner.is_some() { "janus.transport.websockets" } else { "janus.transport.http" };
+        info.insert("session_transport".into(), json!(transport));
+    }
+    info.insert("handle_id".into(), json!(h.id.0));
+    if let Some(o) = &h.opaque_id {
+        info.insert("opaque_id".into(), json!(o));
+    }
+    info.insert("loop-running".into(), json!(true));
+    info.insert("current_time".into(), json!(SystemClock.now_ms() * 1000));
+    info.insert("plugin".into(), json!(h.plugin));
+    if let Some(room) = &h.binding {
+        info.insert("node".into(), json!(room.node.to_string()));
+    }
+    if let Some(p) = node.get("plugin_specific") {
+        info.insert("plugin_specific".into(), p.clone());
+    }
+    if plugin_only {
+        return Value::Object(info);
+    }
+    let webrtc = node.get("webrtc");
+    let sdps = node.get("sdps").cloned().unwrap_or_else(|| json!({}));
+    let media_types: Vec<&str> = webrtc
+        .and_then(|w| w.get("media"))
+        .and_then(Value::as_object)
+        .map(|m| m.values().filter_map(|v| v.get("type").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    let has_type = |t: &str| media_types.contains(&t);
+    let ready = webrtc.and_then(|w| w.pointer("/dtls/ready")).and_then(Value::as_bool).unwrap_or(false);
+    let negotiated = sdps.get("local").is_some() && sdps.get("remote").is_some();
+    let subscriber = node.pointer("/plugin_specific/type").and_then(Value::as_str) == Some("subscriber");
+    info.insert(
+        "flags".into(),
+        json!({
+            "got-offer": sdps.get(if subscriber { "local" } else { "remote" }).is_some(),
+            "got-answer": sdps.get(if subscriber { "remote" } else { "local" }).is_some(),
+            "negotiated": negotiated,
+            "processing-offer": false,
+            "starting": negotiated,
+            "ice-restart": false,
+            "ready": ready,
+            "stopped": false,
+            "alert": false,
+            "trickle": true,
+            "all-trickles": false,
+            "resend-trickles": false,
+            "trickle-synced": false,
+            "data-channels": sdps.get("local").and_then(Value::as_str).is_some_and(|s| s.contains("m=application")),
+            "has-audio": has_type("audio"),
+            "has-video": has_type("video"),
+            "new-datachan-sdp": false,
+            "rfc4588-rtx": false,
+            "cleaning": false,
+            "e2ee": false,
+        }),
+    );
+    info.insert("sdps".into(), sdps);
+    if let Some(w) = webrtc {
+        info.insert("webrtc".into(), w.clone());
+    }
+    Value::Object(info)
 }

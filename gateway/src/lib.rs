@@ -18,10 +18,12 @@ pub mod admin;
 pub mod admin_api;
 pub mod api;
 pub mod declared_rooms;
+pub mod limits;
 pub mod metrics;
 pub mod nodes;
 pub mod reaper;
 pub mod rpc;
+pub mod tls;
 pub mod transport;
 
 use actix::Actor;
@@ -80,6 +82,17 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, nodes);
     reaper::Reaper::new(dispatcher.clone()).start();
 
+    let tls = tls::server_config(&cfg)?;
+    // Binds plain or TLS, the same way for every listener.
+    macro_rules! bind {
+        ($server:expr, $port:expr) => {{
+            let server = $server;
+            match &tls {
+                Some(t) => server.bind_rustls_0_23((cfg.bind.as_str(), $port), t.clone())?,
+                None => server.bind((cfg.bind.as_str(), $port))?,
+            }
+        }};
+    }
     let workers =
         if cfg.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { cfg.workers };
     let data = web::Data::new(dispatcher.clone());
@@ -87,7 +100,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let base = cfg.base_path().to_owned();
 
     let d = data.clone();
-    let ws_server = HttpServer::new(move || {
+    let ws_server = bind!(HttpServer::new(move || {
         App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
     })
     .workers(workers)
@@ -99,13 +112,12 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     // After a close handshake the socket is ours to close: a client that does not close its
     // side at once (or never) does not keep it for actix's default second.
-    .client_disconnect_timeout(WS_DISCONNECT_GRACE)
-    .bind((cfg.bind.as_str(), cfg.ws_port))?;
+    .client_disconnect_timeout(WS_DISCONNECT_GRACE), cfg.ws_port);
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
 
     let d = data.clone();
-    let http_server = HttpServer::new(move || {
+    let http_server = bind!(HttpServer::new(move || {
         let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
         cors = match &cors_origin {
             Some(o) => {
@@ -119,16 +131,15 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     .workers(workers)
     .on_connect(no_delay)
     .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-    .bind((cfg.bind.as_str(), cfg.http_port))?;
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS), cfg.http_port);
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();
 
     let d = data.clone();
-    let admin_server = HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes))
-        .workers(1)
-        .disable_signals()
-        .bind((cfg.bind.as_str(), cfg.admin_port))?;
+    let admin_server = bind!(
+        HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes)).workers(1).disable_signals(),
+        cfg.admin_port
+    );
     let admin_addr = first_addr(&admin_server.addrs())?;
     let admin_server = admin_server.run();
 
@@ -140,14 +151,13 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         None => None,
         Some(port) => {
             let d = data.clone();
-            let server = HttpServer::new(move || {
+            let server = bind!(HttpServer::new(move || {
                 App::new().app_data(d.clone()).default_service(web::get().to(transport::admin_ws::handshake))
             })
             .workers(1)
             .disable_signals()
             .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-            .client_disconnect_timeout(WS_DISCONNECT_GRACE)
-            .bind((cfg.bind.as_str(), port))?;
+            .client_disconnect_timeout(WS_DISCONNECT_GRACE), port);
             let addr = first_addr(&server.addrs())?;
             let server = server.run();
             servers.push(server.handle());
@@ -161,7 +171,11 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
 /// Janus replies come in pairs (an ack, then the event): with Nagle's algorithm the second
 /// small write waits for the client's delayed ACK of the first, ~40 ms on Linux.
 fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    let tcp = conn.downcast_ref::<actix_web::rt::net::TcpStream>().or_else(|| {
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
+            .map(|t| t.get_ref().0)
+    });
+    if let Some(tcp) = tcp {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }

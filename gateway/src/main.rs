@@ -38,6 +38,15 @@ struct Cli {
     /// Redis URL for cluster mode; absent means standalone.
     #[arg(long)]
     redis_url: Option<String>,
+    /// Serve this folder of static pages (e.g. /usr/share/janus/demos) under /demos/ on the HTTP port.
+    #[arg(long = "demos")]
+    demos_dir: Option<String>,
+    /// TLS certificate chain (PEM) for every listener; needs --tls-key.
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<String>,
 }
 
 impl Cli {
@@ -57,6 +66,9 @@ impl Cli {
         put("session_timeout", self.session_timeout.map(|p| p.to_string()));
         put("reclaim_timeout", self.reclaim_timeout.map(|p| p.to_string()));
         put("redis_url", self.redis_url.clone());
+        put("demos_dir", self.demos_dir.clone());
+        put("tls_cert", self.tls_cert.clone());
+        put("tls_key", self.tls_key.clone());
         v
     }
 }

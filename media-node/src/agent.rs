@@ -196,6 +196,28 @@ impl NodeAgent {
                     addr.do_send(crate::room::messages::Trickle { who: Who { session, handle }, candidates });
                 }
             }
+            NodeCommand::HandleInfo { session, handle, room } => {
+                let Some((addr, _)) = self.rooms.get(&room).cloned() else {
+                    self.outbox.reply(reply_to, corr_id, RpcResult::Sync(serde_json::Value::Null));
+                    return;
+                };
+                let outbox = self.outbox.clone();
+                actix::spawn(async move {
+                    let answer = match addr.send(crate::room::messages::Query(Who { session, handle })).await {
+                        Ok(Some((plugin_specific, pc))) => {
+                            let mut info = serde_json::json!({"plugin_specific": plugin_specific});
+                            if let Some(pc) = pc {
+                                let (webrtc, sdps) = crate::media::stats::summary(&pc).await;
+                                info["webrtc"] = webrtc;
+                                info["sdps"] = sdps;
+                            }
+                            info
+                        }
+                        _ => serde_json::Value::Null,
+                    };
+                    outbox.reply(reply_to, corr_id, RpcResult::Sync(answer));
+                });
+            }
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                 ctx.notify(Drain { deadline_secs });
@@ -222,11 +244,11 @@ impl NodeAgent {
                     Ok(r) => vr::exists(room, r.is_some()),
                     Err(e) => store_failure(e),
                 },
-                SyncRequest::List => match b.store.list_rooms().await {
+                SyncRequest::List { private } => match b.store.list_rooms().await {
                     Ok(rooms) => vr::list(
                         rooms
                             .iter()
-                            .filter(|r| !r.config.is_private)
+                            .filter(|r| private || !r.config.is_private)
                             .map(|r| r.config.list_entry(r.participants))
                             .collect(),
                     ),

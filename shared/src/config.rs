@@ -43,6 +43,22 @@ pub struct Config {
     pub token_auth_secret: Option<String>,
     /// Janus's `admin_secret`: the Admin API's requests (but `info` and `ping`) must carry it.
     pub admin_secret: Option<String>,
+    /// The VideoRoom's `admin_key` (Janus's): when set, `create` must carry it as `admin_key`
+    /// (room creation is locked to whoever has it), and `list` with it shows private rooms.
+    pub admin_key: Option<String>,
+    /// Requests per second one WebSocket connection may make (a burst of twice as many is let
+    /// through); more are answered with error 429 until the rate falls. 0: no limit.
+    pub rate_limit_per_connection: u32,
+    /// Requests per second from one source address, over every connection and HTTP request of
+    /// that address to this gateway (burst twice as many); more get 429. 0: no limit.
+    pub rate_limit_per_address: u32,
+    /// TLS for every listener (`wss://`, `https://`, the admin port): a certificate chain and
+    /// its private key, both PEM files. Both or neither.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// A folder of static pages served from the HTTP port under `/demos/` (e.g. Debian's
+    /// `/usr/share/janus/demos`), with its `settings.js` answered so the pages talk to this server.
+    pub demos_dir: Option<String>,
     /// Largest request accepted, in bytes (1 MiB: an SDP with many m-lines stays far below).
     pub max_message_size: usize,
     /// Sessions this deployment holds at most.
@@ -113,6 +129,12 @@ impl Default for Config {
             token_auth: false,
             token_auth_secret: None,
             admin_secret: None,
+            admin_key: None,
+            rate_limit_per_connection: 100,
+            rate_limit_per_address: 0,
+            tls_cert: None,
+            tls_key: None,
+            demos_dir: None,
             max_message_size: 1 << 20,
             max_sessions: 100_000,
             max_sessions_per_connection: 100,
@@ -171,6 +193,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError("tls_cert and tls_key go together".into()));
+        }
         if !self.http_base_path.starts_with('/') {
             return Err(ConfigError("http_base_path must start with '/'".into()));
         }

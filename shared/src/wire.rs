@@ -39,6 +39,9 @@ pub enum NodeCommand {
     Trickle { session: SessionId, handle: HandleId, room: RoomId, candidates: Vec<Candidate> },
     /// Take no new rooms; serve the current ones until they empty or `deadline_secs` pass, then exit.
     Drain { deadline_secs: u64 },
+    /// The Admin API's `handle_info`: answered `Sync({"plugin_specific", "webrtc", "sdps"})`,
+    /// or `Sync(null)` when the handle is not in the room here.
+    HandleInfo { session: SessionId, handle: HandleId, room: RoomId },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

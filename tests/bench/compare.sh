@@ -65,7 +65,8 @@ port_free() {
 
 # Portunus settings shared by both modes: media on the namespace's 127.0.0.2.
 export PORTUNUS_BIND=127.0.0.1 PORTUNUS_WS_PORT=8188 PORTUNUS_HTTP_PORT=8088 PORTUNUS_ADMIN_PORT=7088 \
-    PORTUNUS_MEDIA_IPS=$ICE_IP PORTUNUS_LOG=warn PORTUNUS_WORKERS=1 PORTUNUS_MAX_HANDLES_PER_SESSION=100
+    PORTUNUS_MEDIA_IPS=$ICE_IP PORTUNUS_LOG=warn PORTUNUS_WORKERS=1 PORTUNUS_MAX_HANDLES_PER_SESSION=100 \
+    PORTUNUS_RATE_LIMIT_PER_CONNECTION=0
 
 start_portunus_standalone() {
     taskset -c "$SERVER_CPU" "$bin/portunus-gateway" >"$out/logs/$1.log" 2>&1 &

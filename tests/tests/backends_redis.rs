@@ -51,6 +51,6 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sid = store.create_session(None, 1000, None, 10).await.unwrap();
+    let sid = store.create_session(shared::store::NewSession::anyone(1000), 10).await.unwrap();
     assert!(store.touch_session(sid).await.unwrap());
 }

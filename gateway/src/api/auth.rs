@@ -21,6 +21,34 @@ pub enum TokenMode {
     Signed(String),
 }
 
+/// Whose credentials authorized a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// Authentication is off.
+    Anyone,
+    /// The API secret (shared by everyone who has it).
+    Secret,
+    /// A token: its holder.
+    Token(String),
+}
+
+impl Principal {
+    /// What a session keeps of its creator, so that only the same credentials claim it: the
+    /// token's SHA-1, never the token itself (the Store is not a token vault).
+    pub fn fingerprint(&self) -> String {
+        use sha1::Digest;
+        match self {
+            Principal::Anyone => String::new(),
+            Principal::Secret => "secret".to_owned(),
+            Principal::Token(t) => {
+                let digest = sha1::Sha1::digest(t.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("token:{hex}")
+            }
+        }
+    }
+}
+
 /// The deployment's authentication settings.
 #[derive(Clone, Debug)]
 pub struct Auth {
@@ -48,19 +76,20 @@ impl Auth {
         !matches!(self.tokens, TokenMode::Off)
     }
 
-    /// Checks a request's credentials: 403 unless the secret or the token is valid.
-    pub async fn check(&self, store: &dyn Store, creds: &Credentials) -> Result<(), GatewayError> {
+    /// Checks a request's credentials: 403 unless the secret or the token is valid (checked
+    /// in that order, as Janus does); says which one was.
+    pub async fn check(&self, store: &dyn Store, creds: &Credentials) -> Result<Principal, GatewayError> {
         if self.api_secret.is_none() && !self.token_auth() {
-            return Ok(());
+            return Ok(Principal::Anyone);
         }
         if let (Some(want), Some(given)) = (&self.api_secret, &creds.apisecret) {
             if same(want, given) {
-                return Ok(());
+                return Ok(Principal::Secret);
             }
         }
         if let Some(token) = &creds.token {
             if self.token_valid(store, token).await? {
-                return Ok(());
+                return Ok(Principal::Token(token.clone()));
             }
         }
         Err(GatewayError::Unauthorized)

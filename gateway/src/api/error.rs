@@ -42,6 +42,8 @@ pub enum GatewayError {
     Unauthorized,
     #[error("the token may not use plugin '{0}'")]
     UnauthorizedPlugin(String),
+    #[error("more than {limit} requests per second per {scope}")]
+    RateLimited { limit: u32, scope: &'static str },
 }
 
 impl From<StoreError> for GatewayError {
@@ -92,6 +94,10 @@ impl GatewayError {
             UnauthorizedPlugin(p) => {
                 CoreError::new(CoreCode::UnauthorizedPlugin, format!("Provided token can't access plugin '{p}'"))
             }
+            RateLimited { limit, scope } => CoreError::new(
+                CoreCode::TooManyRequests,
+                format!("Too many requests (more than {limit} per second per {scope}); slow down"),
+            ),
             TooLarge { size, limit } => CoreError::new(
                 CoreCode::TransportSpecific,
                 format!("Message too large ({size} bytes, limit {limit} bytes)"),

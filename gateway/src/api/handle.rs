@@ -84,19 +84,23 @@ impl Dispatcher {
         let msg = env.message()?;
         let (sid, hid, txn) = (h.session, h.id, env.transaction.clone());
         let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
-        let request = match vr::parse_request(&msg.body) {
+        let request = match vr::parse_request(&msg.body, self.cfg().admin_key.as_deref()) {
             Ok(r) => r,
             // Missing or unknown `request`: Janus answers synchronously whatever was asked.
             Err(e) => return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(vr::error(&e))))),
         };
-        let bound_room = h.binding.as_ref().map(|b| b.room);
-        let route_room = match &request {
-            VideoRoomRequest::Sync(s) => s.room(),
-            VideoRoomRequest::Async { .. } => bound_room.or_else(|| vr::join_room(&request)),
+        let request = match request {
+            VideoRoomRequest::Sync(req) => {
+                let data = self.videoroom_sync(sid, hid, &txn, req).await?;
+                return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(data))));
+            }
+            r => r,
         };
+        let bound_room = h.binding.as_ref().map(|b| b.room);
+        let route_room = bound_room.or_else(|| vr::join_room(&request));
         let node = match &h.binding {
-            Some(b) if matches!(request, VideoRoomRequest::Async { .. }) => b.node.clone(),
-            _ => self.node_for(route_room).await?,
+            Some(b) => b.node.clone(),
+            None => self.node_for(route_room).await?,
         };
         // A join binds the handle to its room's node before it is sent, so the handle's next
         // requests follow it there and are handled after it, in order (the node unbinds the
@@ -109,7 +113,6 @@ impl Dispatcher {
             }
             (b, _) => b,
         };
-        let is_sync = matches!(request, VideoRoomRequest::Sync(_));
         let cmd = NodeCommand::Plugin {
             session: sid,
             handle: hid,
@@ -118,15 +121,6 @@ impl Dispatcher {
             jsep: msg.jsep,
             bound_room,
         };
-        if is_sync {
-            return match self.send_to_owner(node, route_room, cmd, None).await? {
-                RpcResult::Sync(data) => Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(data)))),
-                RpcResult::Accepted | RpcResult::WrongNode => {
-                    Err(GatewayError::NodeUnavailable("the room's owner did not answer as expected".into()))
-                }
-                RpcResult::Failed(why) => Err(GatewayError::NodeUnavailable(why)),
-            };
-        }
         // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
         let this = self.clone();
         let rebind = route_room.map(|room| (sid, hid, room));
@@ -152,6 +146,46 @@ impl Dispatcher {
             let _ = this.backends().deliver(sid, ev.to_bytes().into()).await;
         });
         Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
+    }
+
+    /// A synchronous VideoRoom request, answered by the node that owns its room (any node for
+    /// room-less ones): `plugindata.data`. `sid`/`hid` name the asking handle (zero for the
+    /// Admin API's `message_plugin`).
+    pub(crate) async fn videoroom_sync(
+        &self,
+        sid: SessionId,
+        hid: shared::ids::HandleId,
+        txn: &str,
+        req: vr::SyncRequest,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let room = req.room();
+        let node = self.node_for(room).await?;
+        let cmd = NodeCommand::Plugin {
+            session: sid,
+            handle: hid,
+            transaction: txn.to_owned(),
+            request: VideoRoomRequest::Sync(req),
+            jsep: None,
+            bound_room: None,
+        };
+        match self.send_to_owner(node, room, cmd, None).await? {
+            RpcResult::Sync(data) => Ok(data),
+            RpcResult::Accepted | RpcResult::WrongNode => {
+                Err(GatewayError::NodeUnavailable("the room's owner did not answer as expected".into()))
+            }
+            RpcResult::Failed(why) => Err(GatewayError::NodeUnavailable(why)),
+        }
+    }
+
+    /// The Admin API's `handle_info` part that lives where the handle's room is:
+    /// `{"plugin_specific", "webrtc", "sdps"}`, or `Null` when the room has no such handle.
+    pub(crate) async fn handle_query(&self, h: &HandleRecord) -> Result<serde_json::Value, GatewayError> {
+        let Some(b) = &h.binding else { return Ok(serde_json::Value::Null) };
+        let cmd = NodeCommand::HandleInfo { session: h.session, handle: h.id, room: b.room };
+        match self.call_node(b.node.clone(), cmd).await? {
+            RpcResult::Sync(v) => Ok(v),
+            other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
+        }
     }
 
     /// Sends `cmd` to `node`; if that node no longer owns `room`, looks the owner up once more

@@ -40,6 +40,8 @@ pub struct ConnCtx {
     pub owner: Option<u64>,
     /// Sessions the connection already owns (for the per-connection limit).
     pub owned_sessions: usize,
+    /// The client's address (the per-address rate limit).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// A change in which sessions the requesting connection serves.
@@ -79,6 +81,8 @@ struct Inner {
     nodes: Addr<NodeDirectory>,
     accepting: AtomicBool,
     auth: auth::Auth,
+    /// Requests per second per source address.
+    limits: crate::limits::AddressLimits,
     /// Set when the gateway stops: its WebSocket connections close (after writing what they
     /// took from mailboxes) so their clients claim their sessions elsewhere.
     going_away: tokio::sync::watch::Sender<bool>,
@@ -95,7 +99,8 @@ impl Dispatcher {
         let going_away = tokio::sync::watch::Sender::new(false);
         let auth = auth::Auth::new(&cfg);
         let accepting = AtomicBool::new(true);
-        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting, auth, going_away }) }
+        let limits = crate::limits::AddressLimits::new(cfg.rate_limit_per_address);
+        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting, auth, limits, going_away }) }
     }
 
     pub fn cfg(&self) -> &Config {
@@ -134,6 +139,12 @@ impl Dispatcher {
         path: Option<(Option<SessionId>, Option<HandleId>)>,
     ) -> Outcome {
         let started = Instant::now();
+        if let Some(ip) = ctx.peer {
+            if !self.inner.limits.allow(ip, started) {
+                let e = GatewayError::RateLimited { limit: self.inner.limits.rate(), scope: "address" };
+                return self.reject(bytes, &e);
+            }
+        }
         if bytes.len() > self.inner.cfg.max_message_size {
             let e = GatewayError::TooLarge { size: bytes.len(), limit: self.inner.cfg.max_message_size };
             self.inner.metrics.request("invalid", Some(e.code()), 0.0);
@@ -156,6 +167,16 @@ impl Dispatcher {
         };
         self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
         out
+    }
+
+    /// Answers a request refused before it was handled (a rate limit), echoing its transaction
+    /// and session when it has them.
+    pub fn reject(&self, bytes: &[u8], e: &GatewayError) -> Outcome {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+        let txn = v.get("transaction").and_then(serde_json::Value::as_str);
+        let sid = v.get("session_id").and_then(serde_json::Value::as_u64).map(SessionId);
+        self.inner.metrics.request("limited", Some(e.code()), 0.0);
+        Outcome::reply(Reply::error(sid, txn, &e.to_core()))
     }
 
     fn error_reply(&self, env: &Envelope, e: &GatewayError) -> Outcome {
@@ -181,7 +202,7 @@ impl Dispatcher {
             Target::Session(s) | Target::Handle(s, _) => s,
         };
         // Credentials before anything about the session (Janus: 403 comes before 458).
-        self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials()).await?;
+        let principal = self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials()).await?;
         // Any request naming the session is activity (Janus updates last_activity here).
         if !self.inner.backends.store.touch_session(sid).await? {
             return Err(GatewayError::NoSuchSession(sid));
@@ -207,7 +228,7 @@ impl Dispatcher {
                 at_session(&handle)?;
                 self.destroy(sid, txn).await
             }
-            Verb::Claim => self.claim(sid, txn, ctx).await,
+            Verb::Claim => self.claim(sid, txn, ctx, &principal).await,
             Verb::Detach => self.detach(at_handle(handle)?, txn).await,
             Verb::Hangup => self.hangup(at_handle(handle)?, txn).await,
             Verb::Message => self.message(env, at_handle(handle)?).await,

@@ -1,13 +1,14 @@
 //! Session-level requests (`create`, `claim`, `destroy`) and the one way a session ends, shared
 //! by `destroy`, the reaper and closing transports.
 
+use super::auth::Principal;
 use super::error::GatewayError;
 use super::{ConnCtx, Dispatcher, Outcome, SessionEffect};
 use shared::ids::SessionId;
 use shared::janus::reply::{Event, Reply};
 use shared::janus::request::Envelope;
 use shared::keys;
-use shared::store::StoreError;
+use shared::store::{Claim, NewSession, StoreError};
 use shared::wire::{GoneReason, NodeCommand, Signal};
 
 /// Why a session ends.
@@ -27,13 +28,14 @@ impl Dispatcher {
         if !self.accepting() {
             return Err(GatewayError::NotAccepting);
         }
-        self.auth().check(self.backends().store.as_ref(), &env.credentials()).await?;
+        let principal = self.auth().check(self.backends().store.as_ref(), &env.credentials()).await?;
         if ctx.owner.is_some() && ctx.owned_sessions >= cfg.max_sessions_per_connection {
             return Err(GatewayError::TooManyConnectionSessions(cfg.max_sessions_per_connection));
         }
         let timeout_ms = cfg.session_timeout * 1000;
-        let created =
-            self.backends().store.create_session(env.requested_id, timeout_ms, ctx.owner, cfg.max_sessions).await;
+        let fingerprint = principal.fingerprint();
+        let new = NewSession { requested: env.requested_id, timeout_ms, owner: ctx.owner, principal: &fingerprint };
+        let created = self.backends().store.create_session(new, cfg.max_sessions).await;
         let sid = match created {
             Ok(s) => s,
             Err(StoreError::Conflict) => {
@@ -66,17 +68,32 @@ impl Dispatcher {
         })
     }
 
-    pub(super) async fn claim(&self, sid: SessionId, txn: &str, ctx: ConnCtx) -> Result<Outcome, GatewayError> {
+    /// `claim`: only with the credentials the session was created with (beyond Janus, which
+    /// lets any valid credentials claim any session: a leaked session id must not be enough).
+    pub(super) async fn claim(
+        &self,
+        sid: SessionId,
+        txn: &str,
+        ctx: ConnCtx,
+        principal: &Principal,
+    ) -> Result<Outcome, GatewayError> {
         let reply = Reply::success(Some(sid), txn);
         let Some(owner) = ctx.owner else {
             // HTTP has no connection to move events to; like Janus, claiming is a no-op there.
-            return Ok(Outcome::reply(reply));
+            return match self.backends().store.session(sid).await? {
+                Some(s) if !s.principal.is_empty() && s.principal != principal.fingerprint() => {
+                    Err(GatewayError::Unauthorized)
+                }
+                _ => Ok(Outcome::reply(reply)),
+            };
         };
         // The event path first: a claim that could not deliver events must not take the
         // session from its current owner.
         let sub = self.event_path(sid).await?;
-        if !self.backends().store.claim_session(sid, owner).await? {
-            return Err(GatewayError::NoSuchSession(sid));
+        match self.backends().store.claim_session(sid, owner, &principal.fingerprint()).await? {
+            Claim::Claimed => {}
+            Claim::NoSuchSession => return Err(GatewayError::NoSuchSession(sid)),
+            Claim::WrongPrincipal => return Err(GatewayError::Unauthorized),
         }
         // Tell a previous owner (on any gateway) to stop consuming this session's events.
         let signal = Signal::Claimed { owner }.to_bytes();

@@ -65,14 +65,20 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, usi
     }
 }
 
-async fn post(d: &Dispatcher, payload: web::Payload, path: (Option<SessionId>, Option<HandleId>)) -> HttpResponse {
+async fn post(
+    d: &Dispatcher,
+    req: &HttpRequest,
+    payload: web::Payload,
+    path: (Option<SessionId>, Option<HandleId>),
+) -> HttpResponse {
     let limit = d.cfg().max_message_size;
     let body = match read_body(payload, limit).await {
         Ok(b) => b,
         // Hand the oversize on so the dispatcher answers and counts it like any bad request.
         Err(size) => Bytes::from(vec![b' '; size.min(limit + 1)]),
     };
-    let cc = ConnCtx { transport: Transport::Http, owner: None, owned_sessions: 0 };
+    let peer = req.peer_addr().map(|a| a.ip());
+    let cc = ConnCtx { transport: Transport::Http, owner: None, owned_sessions: 0, peer };
     let out = d.handle(&body, cc, Some(path)).await;
     // Done before answering, as Janus queues a plugin message before its ack: a client's next
     // request (to any gateway) cannot overtake this one at the media node. Events reach HTTP
@@ -83,28 +89,34 @@ async fn post(d: &Dispatcher, payload: web::Payload, path: (Option<SessionId>, O
     json(out.reply.to_bytes())
 }
 
-async fn post_root(d: web::Data<Dispatcher>, payload: web::Payload) -> HttpResponse {
-    post(&d, payload, (None, None)).await
+async fn post_root(d: web::Data<Dispatcher>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    post(&d, &req, payload, (None, None)).await
 }
 
 fn parse_id(s: &str) -> Option<u64> {
     s.parse::<u64>().ok().filter(|v| *v > 0)
 }
 
-async fn post_session(d: web::Data<Dispatcher>, path: web::Path<String>, payload: web::Payload) -> HttpResponse {
+async fn post_session(
+    d: web::Data<Dispatcher>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
     match parse_id(&path) {
-        Some(s) => post(&d, payload, (Some(SessionId(s)), None)).await,
+        Some(s) => post(&d, &req, payload, (Some(SessionId(s)), None)).await,
         None => HttpResponse::NotFound().finish(),
     }
 }
 
 async fn post_handle(
     d: web::Data<Dispatcher>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> HttpResponse {
     match (parse_id(&path.0), parse_id(&path.1)) {
-        (Some(s), Some(h)) => post(&d, payload, (Some(SessionId(s)), Some(HandleId(h)))).await,
+        (Some(s), Some(h)) => post(&d, &req, payload, (Some(SessionId(s)), Some(HandleId(h)))).await,
         _ => HttpResponse::NotFound().finish(),
     }
 }
@@ -144,7 +156,7 @@ async fn long_poll(d: web::Data<Dispatcher>, path: web::Path<String>, q: web::Qu
     // As Janus's HTTP transport: unauthorized is a bare 403.
     let creds = Credentials { apisecret: q.apisecret.clone(), token: q.token.clone() };
     match d.auth().check(b.store.as_ref(), &creds).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(GatewayError::Unauthorized) => return HttpResponse::Forbidden().finish(),
         Err(e) => {
             tracing::warn!(session = %sid, error = %e, "long-poll: credentials not checked");

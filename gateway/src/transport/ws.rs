@@ -95,7 +95,7 @@ pub async fn handshake(
     // Frames up to twice the message limit reach the handler, which answers oversized ones with
     // a Janus error; only larger frames are refused by the codec (close code 1009).
     let frame_limit = d.cfg().max_message_size.saturating_mul(2);
-    let conn = WsConnection::new(d);
+    let conn = WsConnection::new(d, req.peer_addr().map(|a| a.ip()));
     ws::WsResponseBuilder::new(conn, &req, stream).protocols(&[SUBPROTOCOL]).frame_size(frame_limit).start()
 }
 
@@ -124,10 +124,14 @@ pub struct WsConnection {
     /// The gateway is going away: take nothing more from mailboxes, close once the events
     /// already taken are written.
     leaving: bool,
+    /// The client's address, and this connection's request budget.
+    peer: Option<std::net::IpAddr>,
+    rate: crate::limits::Bucket,
 }
 
 impl WsConnection {
-    fn new(d: Dispatcher) -> Self {
+    fn new(d: Dispatcher, peer: Option<std::net::IpAddr>) -> Self {
+        let rate = crate::limits::Bucket::new(d.cfg().rate_limit_per_connection, Instant::now());
         Self {
             id: shared::ids::random_id(),
             d,
@@ -138,10 +142,18 @@ impl WsConnection {
             queue: VecDeque::new(),
             busy: false,
             leaving: false,
+            peer,
+            rate,
         }
     }
 
     fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        let limit = self.d.cfg().rate_limit_per_connection;
+        if !self.rate.allow(limit, Instant::now()) {
+            let e = GatewayError::RateLimited { limit, scope: "connection" };
+            ctx.text(bytestring(self.d.reject(&bytes, &e).reply.to_bytes()));
+            return;
+        }
         if self.busy {
             if self.queue.len() >= MAX_QUEUED {
                 let e = GatewayError::Busy(MAX_QUEUED).to_core();
@@ -153,7 +165,8 @@ impl WsConnection {
         }
         self.busy = true;
         let d = self.d.clone();
-        let cc = ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.owned.len() };
+        let cc =
+            ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.owned.len(), peer: self.peer };
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             ctx.text(bytestring(out.reply.to_bytes()));

@@ -15,5 +15,6 @@ pub mod publisher;
 pub mod rewrite;
 pub mod sdp;
 pub mod simulcast;
+pub mod stats;
 pub mod subscriber;
 pub mod vp8;

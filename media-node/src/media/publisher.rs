@@ -358,6 +358,11 @@ pub struct PublisherPeer {
 }
 
 impl PublisherPeer {
+    /// Its PeerConnection (for statistics).
+    pub fn pc(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
     /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). A simulcast
     /// video's rids are read from the offer in `rid_order` (Janus's `hml` unless `lmh`).
     pub async fn answer(

@@ -90,6 +90,16 @@ struct StreamControl {
 }
 
 impl SubscriberPeer {
+    /// Its PeerConnection (for statistics).
+    pub fn pc(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
+    /// Whether the subscriber paused its streams.
+    pub fn paused(&self) -> bool {
+        *self.paused_rx.borrow()
+    }
+
     /// Builds the offer for `sources` (one m-line each, in order) and, with `data` sources, a
     /// data channel m-line after them.
     pub async fn offer(

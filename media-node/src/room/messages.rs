@@ -95,3 +95,9 @@ pub struct Trickle {
 #[derive(Message)]
 #[rtype(result = "Vec<crate::room::state::Who>")]
 pub struct Flush;
+
+/// What the room knows of a handle, for the Admin API's `handle_info`: its `plugin_specific`
+/// and its PeerConnection (whose statistics are read outside the actor). `None`: not here.
+#[derive(Message)]
+#[rtype(result = "Option<(Value, Option<std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>>)>")]
+pub struct Query(pub Who);

@@ -16,7 +16,9 @@ use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
-use messages::{Answered, Async, Flush, Gone, Offered, PeerNotice, Renegotiated, Started, Sync, SyncAnswer, Trickle};
+use messages::{
+    Answered, Async, Flush, Gone, Offered, PeerNotice, Query, Renegotiated, Started, Sync, SyncAnswer, Trickle,
+};
 use shared::ids::{NodeId, ParticipantId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
@@ -598,6 +600,22 @@ impl Handler<Renegotiated> for RoomActor {
             }
         };
         self.publish(out, false, ctx);
+    }
+}
+
+impl Handler<Query> for RoomActor {
+    type Result = Option<(serde_json::Value, Option<Arc<dyn webrtc::peer_connection::PeerConnection>>)>;
+
+    fn handle(&mut self, Query(who): Query, _: &mut Context<Self>) -> Self::Result {
+        let mut info = self.state.query(who)?;
+        let pc = match self.subscribers.get(&who) {
+            Some(s) => {
+                info["paused"] = s.paused().into();
+                Some(s.pc().clone())
+            }
+            None => self.peers.get(&who).map(|p| p.pc().clone()),
+        };
+        Some((info, pc))
     }
 }
 

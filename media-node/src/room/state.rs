@@ -13,6 +13,7 @@ use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod publishing;
+mod query;
 mod subscription;
 
 pub use publishing::Published;

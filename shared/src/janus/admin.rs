@@ -37,12 +37,26 @@ pub enum AdminRequest {
     AcceptNewSessions {
         accept: bool,
     },
+    /// At the server: the default timeout of every session without its own (seconds, 0: none).
+    /// At a session: that session's (-1: the default again).
+    SetSessionTimeout {
+        timeout: i64,
+    },
+    /// A VideoRoom request (`request`) run as the plugin's Admin API hook runs it.
+    MessagePlugin {
+        plugin: String,
+        request: Option<Value>,
+    },
     /// Session-level: the session's handles.
     ListHandles,
     DestroySession,
     /// Handle-level.
     DetachHandle,
     HangupWebrtc,
+    /// What the handle is and does; with `plugin_only`, the plugin's part alone.
+    HandleInfo {
+        plugin_only: bool,
+    },
     /// Anything else (answered "Unhandled request ... at this path", as Janus answers a
     /// request it has no branch for where it arrived).
     Unknown(String),
@@ -73,6 +87,10 @@ const ADD_TOKEN: [Param; 2] = [Param::req("token", JType::Str), Param::opt("plug
 const TOKEN: [Param; 1] = [Param::req("token", JType::Str)];
 const LEVEL: [Param; 1] = [Param::req("level", JType::Int).positive()];
 const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
+const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()];
+const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
+const MESSAGE_PLUGIN: [Param; 2] = [Param::req("plugin", JType::Str), Param::opt("request", JType::Object)];
+const HANDLE_INFO: [Param; 1] = [Param::opt("plugin_only", JType::Bool)];
 
 fn invalid(e: super::json::Invalid) -> CoreError {
     let code = match e {
@@ -96,7 +114,6 @@ pub fn parse(bytes: &[u8], path: Option<(u64, Option<u64>)>) -> Result<AdminEnve
     let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
     let transaction = text("transaction").unwrap_or_default();
     let verb = text("janus").unwrap_or_default();
-    let request = request(&verb.to_ascii_lowercase(), &verb, &obj);
     let id = |k: &str| obj.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (session, handle) = match path {
         Some((s, h)) => (s, h.unwrap_or(0)),
@@ -107,10 +124,11 @@ pub fn parse(bytes: &[u8], path: Option<(u64, Option<u64>)>) -> Result<AdminEnve
         (s, 0) => AdminTarget::Session(s),
         (s, h) => AdminTarget::Handle(s, h),
     };
+    let request = request(&verb.to_ascii_lowercase(), &verb, &obj, target);
     Ok(AdminEnvelope { transaction, target, verb, admin_secret: text("admin_secret"), request })
 }
 
-fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminRequest, CoreError> {
+fn request(verb: &str, spelled: &str, obj: &Map<String, Value>, target: AdminTarget) -> Result<AdminRequest, CoreError> {
     let token = || obj.get("token").and_then(Value::as_str).unwrap_or_default().to_owned();
     let plugins = || obj.get("plugins").and_then(Value::as_array).cloned().unwrap_or_default();
     Ok(match verb {
@@ -133,6 +151,29 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminR
         "accept_new_sessions" => {
             validate(obj, &ACCEPT).map_err(invalid)?;
             AdminRequest::AcceptNewSessions { accept: obj.get("accept").and_then(Value::as_bool).unwrap_or(false) }
+        }
+        "set_session_timeout" => {
+            let root = target == AdminTarget::Root;
+            validate(obj, if root { &GLOBAL_TIMEOUT } else { &SESSION_TIMEOUT }).map_err(invalid)?;
+            let timeout = obj.get("timeout").and_then(Value::as_i64).unwrap_or(0);
+            if !root && timeout < -1 {
+                return Err(CoreError::new(
+                    CoreCode::InvalidElementType,
+                    "Invalid element type (timeout should be a non-negative integer or -1)",
+                ));
+            }
+            AdminRequest::SetSessionTimeout { timeout }
+        }
+        "message_plugin" => {
+            validate(obj, &MESSAGE_PLUGIN).map_err(invalid)?;
+            AdminRequest::MessagePlugin {
+                plugin: text_of(obj, "plugin"),
+                request: obj.get("request").cloned(),
+            }
+        }
+        "handle_info" => {
+            validate(obj, &HANDLE_INFO).map_err(invalid)?;
+            AdminRequest::HandleInfo { plugin_only: obj.get("plugin_only").and_then(Value::as_bool).unwrap_or(false) }
         }
         "list_handles" => AdminRequest::ListHandles,
         "destroy_session" => AdminRequest::DestroySession,
@@ -161,6 +202,10 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>) -> Result<AdminR
     })
 }
 
+fn text_of(obj: &Map<String, Value>, k: &str) -> String {
+    obj.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
 impl AdminEnvelope {
     /// Whether the request needs the admin secret (all but `info` and `ping` to the server).
     pub fn needs_secret(&self) -> bool {
@@ -183,6 +228,9 @@ impl AdminRequest {
             AdminRequest::ListTokens => "list_tokens",
             AdminRequest::SetLogLevel { .. } => "set_log_level",
             AdminRequest::AcceptNewSessions { .. } => "accept_new_sessions",
+            AdminRequest::SetSessionTimeout { .. } => "set_session_timeout",
+            AdminRequest::MessagePlugin { .. } => "message_plugin",
+            AdminRequest::HandleInfo { .. } => "handle_info",
             AdminRequest::ListHandles => "list_handles",
             AdminRequest::DestroySession => "destroy_session",
             AdminRequest::DetachHandle => "detach_handle",

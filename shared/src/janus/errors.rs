@@ -9,6 +9,8 @@ use thiserror::Error;
 pub enum CoreCode {
     Unauthorized = 403,
     UnauthorizedPlugin = 405,
+    /// Portunus's own: the request rate limit was exceeded (Janus has no rate limits).
+    TooManyRequests = 429,
     TransportSpecific = 450,
     MissingRequest = 452,
     UnknownRequest = 453,
@@ -45,6 +47,7 @@ impl CoreCode {
         match self {
             Unauthorized => "Unauthorized request (wrong or missing secret/token)",
             UnauthorizedPlugin => "Unauthorized access to plugin (token is not allowed to)",
+            TooManyRequests => "Too many requests",
             TransportSpecific => "Transport specific error",
             MissingRequest => "Missing request",
             UnknownRequest => "Unknown request",

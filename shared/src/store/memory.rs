@@ -33,6 +33,8 @@ struct State {
     seeded: bool,
     /// Stored tokens and the plugins each may attach to, in the order they were allowed.
     tokens: BTreeMap<String, Vec<String>>,
+    /// The Admin API's default session timeout, once set.
+    default_timeout: Option<u64>,
 }
 
 /// Adds (`on`) or removes `plugins` from a token's list, keeping the order they were allowed in.
@@ -74,6 +76,20 @@ impl State {
         self.placement.get(&room).filter(|(_, until)| *until > now).map(|(n, _)| n)
     }
 
+    /// A session's timeout now: its own, or the default when one was set.
+    fn timeout_of(&mut self, sid: SessionId) -> u64 {
+        let default = self.default_timeout;
+        match self.sessions.get_mut(&sid) {
+            Some(s) => {
+                if let (false, Some(d)) = (s.own_timeout, default) {
+                    s.timeout_ms = d;
+                }
+                s.timeout_ms
+            }
+            None => 0,
+        }
+    }
+
     fn bury(&mut self, now: u64) {
         while let Some(&(t, sid)) = self.graves.first() {
             if t > now {
@@ -111,21 +127,16 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn create_session(
-        &self,
-        requested: Option<SessionId>,
-        timeout_ms: u64,
-        owner: Option<u64>,
-        max_sessions: usize,
-    ) -> Result<SessionId, StoreError> {
+    async fn create_session(&self, new: NewSession<'_>, max_sessions: usize) -> Result<SessionId, StoreError> {
         let now = self.clock.now_ms();
-        let deadline = self.deadline(timeout_ms);
         let mut g = self.lock();
+        let timeout_ms = g.default_timeout.unwrap_or(new.timeout_ms);
+        let deadline = self.deadline(timeout_ms);
         g.bury(now);
         if g.sessions.len() >= max_sessions {
             return Err(StoreError::Limit);
         }
-        let id = match requested {
+        let id = match new.requested {
             Some(id) if g.sessions.contains_key(&id) => return Err(StoreError::Conflict),
             Some(id) => id,
             None => loop {
@@ -137,7 +148,16 @@ impl Store for MemoryStore {
         };
         g.sessions.insert(
             id,
-            SessionRecord { id, created_ms: now, deadline_ms: None, timeout_ms, owner, transport_gone: false },
+            SessionRecord {
+                id,
+                created_ms: now,
+                deadline_ms: None,
+                timeout_ms,
+                own_timeout: false,
+                principal: new.principal.to_owned(),
+                owner: new.owner,
+                transport_gone: false,
+            },
         );
         g.set_deadline(id, deadline);
         // A reused id must not inherit a dead session's leftover events.
@@ -153,20 +173,41 @@ impl Store for MemoryStore {
         let mut g = self.lock();
         let Some(s) = g.sessions.get(&sid) else { return Ok(false) };
         if !s.transport_gone {
+            let d = self.deadline(g.timeout_of(sid));
+            g.set_deadline(sid, d);
+        }
+        Ok(true)
+    }
+
+    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
+        let mut g = self.lock();
+        let Some(s) = g.sessions.get_mut(&sid) else { return Ok(Claim::NoSuchSession) };
+        if !s.principal.is_empty() && s.principal != principal {
+            return Ok(Claim::WrongPrincipal);
+        }
+        s.owner = Some(owner);
+        s.transport_gone = false;
+        let d = self.deadline(g.timeout_of(sid));
+        g.set_deadline(sid, d);
+        Ok(Claim::Claimed)
+    }
+
+    async fn set_session_timeout(&self, sid: SessionId, timeout_ms: u64, own: bool) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let default = g.default_timeout.filter(|_| !own);
+        let Some(s) = g.sessions.get_mut(&sid) else { return Ok(false) };
+        s.own_timeout = own;
+        s.timeout_ms = default.unwrap_or(timeout_ms);
+        if !s.transport_gone {
             let d = self.deadline(s.timeout_ms);
             g.set_deadline(sid, d);
         }
         Ok(true)
     }
 
-    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError> {
-        let mut g = self.lock();
-        let Some(s) = g.sessions.get_mut(&sid) else { return Ok(false) };
-        s.owner = Some(owner);
-        s.transport_gone = false;
-        let d = self.deadline(s.timeout_ms);
-        g.set_deadline(sid, d);
-        Ok(true)
+    async fn set_default_session_timeout(&self, timeout_ms: u64) -> Result<(), StoreError> {
+        self.lock().default_timeout = Some(timeout_ms);
+        Ok(())
     }
 
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
@@ -490,7 +531,7 @@ mod tests {
     async fn a_destroyed_sessions_mailbox_is_dropped_after_the_grace_period() {
         let clock = ManualClock::new(1_000_000);
         let s = MemoryStore::new(Arc::new(clock.clone()));
-        let a = s.create_session(None, 1000, None, 10).await.unwrap();
+        let a = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
         s.destroy_session(a).await.unwrap();
         s.push_event(a, Bytes::from("last")).await.unwrap();
         clock.advance_ms(MAILBOX_GRACE_MS + 1);

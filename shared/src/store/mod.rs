@@ -45,10 +45,40 @@ pub struct SessionRecord {
     /// When the session times out unless touched; `None` when timeouts are disabled.
     pub deadline_ms: Option<u64>,
     pub timeout_ms: u64,
+    /// Whether `timeout_ms` was set for this session alone (Admin API `set_session_timeout`);
+    /// otherwise it follows the cluster-wide default.
+    pub own_timeout: bool,
+    /// Who created it (`Principal::fingerprint`): only the same credentials may claim it.
+    pub principal: String,
     /// The transport connection that receives its events (WebSocket), if any.
     pub owner: Option<u64>,
     /// The owning connection closed; the session waits to be claimed until its deadline.
     pub transport_gone: bool,
+}
+
+/// What a new session starts with.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSession<'a> {
+    pub requested: Option<SessionId>,
+    pub timeout_ms: u64,
+    pub owner: Option<u64>,
+    pub principal: &'a str,
+}
+
+impl NewSession<'static> {
+    /// A session without owner, id or credentials (tests, tools).
+    pub fn anyone(timeout_ms: u64) -> Self {
+        Self { requested: None, timeout_ms, owner: None, principal: "" }
+    }
+}
+
+/// How a claim went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    NoSuchSession,
+    /// The session was created with other credentials.
+    WrongPrincipal,
 }
 
 /// Where a handle's plugin state lives.
@@ -88,19 +118,19 @@ pub struct RoomRecord {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Sessions.
-    /// Creates a session with `requested` id (or a random one). `timeout_ms == 0` disables expiry.
-    async fn create_session(
-        &self,
-        requested: Option<SessionId>,
-        timeout_ms: u64,
-        owner: Option<u64>,
-        max_sessions: usize,
-    ) -> Result<SessionId, StoreError>;
+    /// Creates a session with `requested` id (or a random one). `timeout_ms == 0` disables
+    /// expiry; a default set with `set_default_session_timeout` replaces it.
+    async fn create_session(&self, new: NewSession<'_>, max_sessions: usize) -> Result<SessionId, StoreError>;
     async fn session(&self, sid: SessionId) -> Result<Option<SessionRecord>, StoreError>;
     /// Activity on the session: pushes its deadline out. `false` when it does not exist.
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError>;
     /// Makes `owner` the session's event consumer and revives it if its transport was gone.
-    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError>;
+    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError>;
+    /// Sets a session's timeout: its own (`own`), or back to the default (the one set with
+    /// `set_default_session_timeout`, else `timeout_ms`). `false` when it does not exist.
+    async fn set_session_timeout(&self, sid: SessionId, timeout_ms: u64, own: bool) -> Result<bool, StoreError>;
+    /// The cluster-wide default timeout of sessions without their own, from their next activity on.
+    async fn set_default_session_timeout(&self, timeout_ms: u64) -> Result<(), StoreError>;
     /// The owner's transport closed: keep the session claimable for `reclaim_ms` from now.
     /// Does nothing if another owner claimed it meanwhile.
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError>;

@@ -42,6 +42,7 @@ struct Scripts {
     take_lost: Script,
     unbind_from: Script,
     tokens: Script,
+    set_timeout: Script,
 }
 
 impl Scripts {
@@ -51,10 +52,11 @@ impl Scripts {
                 r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
-redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', ARGV[3], 'owner', ARGV[4], 'gone', '0')
-if tonumber(ARGV[3]) > 0 then
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]) + 60000)
+local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6])
+if t > 0 then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
@@ -63,23 +65,56 @@ return 1",
             touch: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone')
-if f[2] == '0' and tonumber(f[1]) > 0 then
-  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(f[1]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(f[1]) + 60000)
-  redis.call('PEXPIRE', KEYS[3], 2 * tonumber(f[1]) + 60000)
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
+local t = tonumber(f[1])
+if f[3] ~= '1' then
+  local d = redis.call('GET', KEYS[4])
+  if d and tonumber(d) ~= t then t = tonumber(d); redis.call('HSET', KEYS[1], 'timeout', t) end
+end
+if f[2] == '0' then
+  if t > 0 then
+    redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+    redis.call('PEXPIRE', KEYS[3], 2 * t + 60000)
+  else
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[3])
+  end
 end
 return 1",
             ),
             claim: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'own', 'who')
+if f[3] and f[3] ~= '' and f[3] ~= ARGV[4] then return -1 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
-local t = tonumber(redis.call('HGET', KEYS[1], 'timeout'))
+local t = tonumber(f[1])
+if f[2] ~= '1' then
+  local d = redis.call('GET', KEYS[3])
+  if d then t = tonumber(d); redis.call('HSET', KEYS[1], 'timeout', t) end
+end
 if t > 0 then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
 else redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1",
+            ),
+            set_timeout: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = tonumber(ARGV[3])
+if ARGV[4] == '0' then t = tonumber(redis.call('GET', KEYS[3]) or ARGV[3]) end
+redis.call('HSET', KEYS[1], 'timeout', t, 'own', ARGV[4])
+if redis.call('HGET', KEYS[1], 'gone') == '1' then return 1 end
+if t > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('PERSIST', KEYS[1])
+end
 return 1",
             ),
             release: Script::new(
@@ -254,6 +289,8 @@ fn grave(s: SessionId) -> String {
 }
 const SESSIONS: &str = "pt:sessions";
 const DEADLINES: &str = "pt:deadlines";
+/// The Admin API's default session timeout (ms), once set.
+const DEFAULT_TIMEOUT: &str = "pt:sessions:timeout";
 const HANDLE_COUNT: &str = "pt:handles:count";
 const ROOMS: &str = "pt:rooms";
 fn room_key(r: RoomId) -> String {
@@ -344,13 +381,8 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn create_session(
-        &self,
-        requested: Option<SessionId>,
-        timeout_ms: u64,
-        owner: Option<u64>,
-        max_sessions: usize,
-    ) -> Result<SessionId, StoreError> {
+    async fn create_session(&self, new: NewSession<'_>, max_sessions: usize) -> Result<SessionId, StoreError> {
+        let requested = new.requested;
         for _ in 0..16 {
             let id = requested.unwrap_or_else(SessionId::random);
             let r: i64 = self
@@ -362,11 +394,13 @@ impl Store for RedisStore {
                         .key(DEADLINES)
                         .key(mbox(id))
                         .key(grave(id))
+                        .key(DEFAULT_TIMEOUT)
                         .arg(id.0)
                         .arg(self.now())
-                        .arg(timeout_ms)
-                        .arg(owner.map(|o| o.to_string()).unwrap_or_default())
-                        .arg(max_sessions),
+                        .arg(new.timeout_ms)
+                        .arg(new.owner.map(|o| o.to_string()).unwrap_or_default())
+                        .arg(max_sessions)
+                        .arg(new.principal),
                 )
                 .await?;
             match r {
@@ -384,20 +418,22 @@ impl Store for RedisStore {
         let (fields, deadline): (Vec<Option<String>>, Option<f64>) = ::redis::pipe()
             .cmd("HMGET")
             .arg(meta(sid))
-            .arg(&["created", "timeout", "owner", "gone"])
+            .arg(&["created", "timeout", "owner", "gone", "own", "who"])
             .cmd("ZSCORE")
             .arg(DEADLINES)
             .arg(sid.0)
             .query_async(&mut c)
             .await
             .map_err(unavailable)?;
-        let [created, timeout, owner, gone] = fields.as_slice() else { return Ok(None) };
+        let [created, timeout, owner, gone, own, who] = fields.as_slice() else { return Ok(None) };
         let Some(created) = created.as_ref().and_then(|c| c.parse().ok()) else { return Ok(None) };
         Ok(Some(SessionRecord {
             id: sid,
             created_ms: created,
             deadline_ms: deadline.map(|d| d as u64),
             timeout_ms: timeout.as_ref().and_then(|t| t.parse().ok()).unwrap_or(0),
+            own_timeout: own.as_deref() == Some("1"),
+            principal: who.clone().unwrap_or_default(),
             owner: owner.as_ref().and_then(|o| o.parse().ok()),
             transport_gone: gone.as_deref() == Some("1"),
         }))
@@ -405,16 +441,61 @@ impl Store for RedisStore {
 
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError> {
         let r: i64 = self
-            .eval(self.scripts.touch.key(meta(sid)).key(DEADLINES).key(handles(sid)).arg(sid.0).arg(self.now()))
+            .eval(
+                self.scripts
+                    .touch
+                    .key(meta(sid))
+                    .key(DEADLINES)
+                    .key(handles(sid))
+                    .key(DEFAULT_TIMEOUT)
+                    .arg(sid.0)
+                    .arg(self.now()),
+            )
             .await?;
         Ok(r == 1)
     }
 
-    async fn claim_session(&self, sid: SessionId, owner: u64) -> Result<bool, StoreError> {
+    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
         let r: i64 = self
-            .eval(self.scripts.claim.key(meta(sid)).key(DEADLINES).arg(sid.0).arg(self.now()).arg(owner.to_string()))
+            .eval(
+                self.scripts
+                    .claim
+                    .key(meta(sid))
+                    .key(DEADLINES)
+                    .key(DEFAULT_TIMEOUT)
+                    .arg(sid.0)
+                    .arg(self.now())
+                    .arg(owner.to_string())
+                    .arg(principal),
+            )
+            .await?;
+        Ok(match r {
+            1 => Claim::Claimed,
+            -1 => Claim::WrongPrincipal,
+            _ => Claim::NoSuchSession,
+        })
+    }
+
+    async fn set_session_timeout(&self, sid: SessionId, timeout_ms: u64, own: bool) -> Result<bool, StoreError> {
+        let r: i64 = self
+            .eval(
+                self.scripts
+                    .set_timeout
+                    .key(meta(sid))
+                    .key(DEADLINES)
+                    .key(DEFAULT_TIMEOUT)
+                    .arg(sid.0)
+                    .arg(self.now())
+                    .arg(timeout_ms)
+                    .arg(if own { "1" } else { "0" }),
+            )
             .await?;
         Ok(r == 1)
+    }
+
+    async fn set_default_session_timeout(&self, timeout_ms: u64) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("SET").arg(DEFAULT_TIMEOUT).arg(timeout_ms).query_async::<()>(&mut c).await.map_err(unavailable)
     }
 
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {

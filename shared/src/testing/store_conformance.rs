@@ -4,7 +4,7 @@
 use crate::clock::ManualClock;
 use crate::ids::{NodeId, RoomId, SessionId};
 use crate::janus::videoroom::RoomConfig;
-use crate::store::{Binding, NodeStatus, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
+use crate::store::{Binding, Claim, NewSession, NodeStatus, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
 use bytes::Bytes;
 
 /// Runs every check; each starts from an empty store (`reset` clears it).
@@ -39,12 +39,48 @@ where
     tokens_carry_their_plugins(store).await;
     reset().await;
     sessions_are_listed(store).await;
+    reset().await;
+    only_the_creating_principal_claims(store).await;
+    reset().await;
+    session_timeouts_set_one_by_one_and_by_default(store, clock).await;
+}
+
+async fn only_the_creating_principal_claims<S: Store>(s: &S) {
+    let bound = s.create_session(NewSession { principal: "token:ab", ..NewSession::anyone(10_000) }, 10).await.unwrap();
+    assert_eq!(s.session(bound).await.unwrap().unwrap().principal, "token:ab");
+    assert_eq!(s.claim_session(bound, 1, "token:cd").await.unwrap(), Claim::WrongPrincipal);
+    assert_eq!(s.claim_session(bound, 1, "").await.unwrap(), Claim::WrongPrincipal);
+    assert_eq!(s.session(bound).await.unwrap().unwrap().owner, None, "a refused claim changes nothing");
+    assert_eq!(s.claim_session(bound, 1, "token:ab").await.unwrap(), Claim::Claimed);
+    let open = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    assert_eq!(s.claim_session(open, 2, "secret").await.unwrap(), Claim::Claimed, "made without credentials");
+}
+
+async fn session_timeouts_set_one_by_one_and_by_default<S: Store>(s: &S, clock: &ManualClock) {
+    let a = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let b = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    assert!(s.set_session_timeout(a, 2_000, true).await.unwrap());
+    assert!(!s.set_session_timeout(SessionId(5), 2_000, true).await.unwrap());
+    clock.advance_ms(2_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![a], "its own timeout, from now");
+    s.set_default_session_timeout(0).await.unwrap();
+    assert!(s.touch_session(b).await.unwrap());
+    clock.advance_ms(60_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "the default (no timeout) from its next activity");
+    let c = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    assert_eq!(s.session(c).await.unwrap().unwrap().timeout_ms, 0, "new sessions take the default");
+    assert!(s.set_session_timeout(c, 3_000, true).await.unwrap());
+    assert!(s.touch_session(c).await.unwrap());
+    assert!(s.set_session_timeout(b, 10_000, false).await.unwrap());
+    assert_eq!(s.session(b).await.unwrap().unwrap().timeout_ms, 0, "back to the default, which was set");
+    clock.advance_ms(3_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![c], "its own timeout outlives the default");
 }
 
 async fn sessions_are_listed<S: Store>(s: &S) {
     assert!(s.list_sessions().await.unwrap().is_empty());
-    let a = s.create_session(None, 10_000, None, 100).await.unwrap();
-    let b = s.create_session(None, 10_000, None, 100).await.unwrap();
+    let a = s.create_session(NewSession::anyone(10_000), 100).await.unwrap();
+    let b = s.create_session(NewSession::anyone(10_000), 100).await.unwrap();
     let mut listed = s.list_sessions().await.unwrap();
     listed.sort();
     let mut want = vec![a, b];
@@ -83,8 +119,8 @@ async fn the_seed_mark_is_kept_until_the_data_goes<S: Store>(s: &S) {
 }
 
 async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clock: &ManualClock) {
-    let a = s.create_session(None, 10_000, None, 100).await.unwrap();
-    let b = s.create_session(None, 10_000, None, 100).await.unwrap();
+    let a = s.create_session(NewSession::anyone(10_000), 100).await.unwrap();
+    let b = s.create_session(NewSession::anyone(10_000), 100).await.unwrap();
     clock.advance_ms(9_000);
     assert!(s.touch_session(a).await.unwrap());
     assert!(!s.touch_session(SessionId(1)).await.unwrap(), "touching an unknown session says so");
@@ -98,14 +134,14 @@ async fn sessions_expire_after_their_timeout_unless_touched<S: Store>(s: &S, clo
 }
 
 async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S, clock: &ManualClock) {
-    let a = s.create_session(None, 0, Some(7), 100).await.unwrap();
+    let a = s.create_session(NewSession { owner: Some(7), ..NewSession::anyone(0) }, 100).await.unwrap();
     clock.advance_ms(10_000_000);
     assert!(s.take_expired(10).await.unwrap().is_empty());
     s.release_session(a, 7, 5_000).await.unwrap();
     assert!(s.session(a).await.unwrap().unwrap().transport_gone);
     clock.advance_ms(4_000);
     assert!(s.take_expired(10).await.unwrap().is_empty());
-    assert!(s.claim_session(a, 8).await.unwrap());
+    assert_eq!(s.claim_session(a, 8, "").await.unwrap(), Claim::Claimed);
     assert_eq!(s.session(a).await.unwrap().unwrap().owner, Some(8));
     clock.advance_ms(10_000);
     assert!(s.take_expired(10).await.unwrap().is_empty(), "claimed again: no reclaim deadline");
@@ -114,15 +150,15 @@ async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S,
     s.release_session(a, 8, 1_000).await.unwrap();
     clock.advance_ms(1_000);
     assert_eq!(s.take_expired(10).await.unwrap(), vec![a]);
-    assert!(!s.claim_session(SessionId(3), 1).await.unwrap());
+    assert_eq!(s.claim_session(SessionId(3), 1, "").await.unwrap(), Claim::NoSuchSession);
 }
 
 async fn ids_conflict_and_limits_hold<S: Store>(s: &S) {
-    let a = s.create_session(Some(SessionId(42)), 1000, None, 2).await.unwrap();
+    let a = s.create_session(NewSession { requested: Some(SessionId(42)), ..NewSession::anyone(1000) }, 2).await.unwrap();
     assert_eq!(a, SessionId(42));
-    assert_eq!(s.create_session(Some(a), 1000, None, 2).await, Err(StoreError::Conflict));
-    s.create_session(None, 1000, None, 2).await.unwrap();
-    assert_eq!(s.create_session(None, 1000, None, 2).await, Err(StoreError::Limit));
+    assert_eq!(s.create_session(NewSession { requested: Some(a), ..NewSession::anyone(1000) }, 2).await, Err(StoreError::Conflict));
+    s.create_session(NewSession::anyone(1000), 2).await.unwrap();
+    assert_eq!(s.create_session(NewSession::anyone(1000), 2).await, Err(StoreError::Limit));
     s.attach_handle(a, "p", None, 1).await.unwrap();
     assert_eq!(s.attach_handle(a, "p", None, 1).await, Err(StoreError::Limit));
     assert_eq!(s.attach_handle(SessionId(5), "p", None, 1).await, Err(StoreError::NoSuchSession));
@@ -130,7 +166,7 @@ async fn ids_conflict_and_limits_hold<S: Store>(s: &S) {
 }
 
 async fn mailbox_is_ordered_bounded_and_outlives_the_session_briefly<S: Store>(s: &S, clock: &ManualClock) {
-    let a = s.create_session(None, 1000, None, 10).await.unwrap();
+    let a = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
     for i in 0..(MAILBOX_CAP + 5) {
         s.push_event(a, Bytes::from(i.to_string())).await.unwrap();
     }
@@ -147,14 +183,14 @@ async fn mailbox_is_ordered_bounded_and_outlives_the_session_briefly<S: Store>(s
     assert!(s.pop_events(SessionId(9), 10).await.unwrap().is_empty());
     // A session created again with the same id starts with an empty mailbox.
     s.push_event(a, Bytes::from("stale")).await.unwrap();
-    let again = s.create_session(Some(a), 1000, None, 10).await.unwrap();
+    let again = s.create_session(NewSession { requested: Some(a), ..NewSession::anyone(1000) }, 10).await.unwrap();
     assert!(s.pop_events(again, 10).await.unwrap().is_empty());
     let _ = clock; // The grace period itself is real time in Redis (PEXPIRE); see MAILBOX_GRACE_MS.
     assert!(MAILBOX_GRACE_MS >= 5_000);
 }
 
 async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
-    let sid = s.create_session(None, 1000, None, 10).await.unwrap();
+    let sid = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
     let h1 = s.attach_handle(sid, "janus.plugin.videoroom", Some("opaque".into()), 10).await.unwrap();
     let h2 = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
     let big_room = RoomId((1 << 53) - 1);
@@ -234,7 +270,7 @@ async fn room_leases_lapse_unless_renewed<S: Store>(s: &S, clock: &ManualClock) 
 async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store>(s: &S, clock: &ManualClock) {
     let n1 = NodeId("n1".into());
     let n2 = NodeId("n2".into());
-    let sid = s.create_session(None, 60_000, None, 10).await.unwrap();
+    let sid = s.create_session(NewSession::anyone(60_000), 10).await.unwrap();
     let (h1, h2, h3) = (
         s.attach_handle(sid, "p", None, 10).await.unwrap(),
         s.attach_handle(sid, "p", None, 10).await.unwrap(),
@@ -291,7 +327,7 @@ async fn nodes_register_and_lapse<S: Store>(s: &S, clock: &ManualClock) {
 async fn expired_sessions_are_handed_out_once_under_contention<S: Store>(s: &S, clock: &ManualClock) {
     let mut all = Vec::new();
     for _ in 0..200 {
-        all.push(s.create_session(None, 1000, None, 1000).await.unwrap());
+        all.push(s.create_session(NewSession::anyone(1000), 1000).await.unwrap());
     }
     clock.advance_ms(1000);
     let takers = (0..4).map(|_| async {

@@ -101,7 +101,7 @@ impl SubStream {
     }
 
     /// Janus's entry for this stream in `attached` and `updated`.
-    fn entry(&self) -> Value {
+    pub(super) fn entry(&self) -> Value {
         let mut e = serde_json::Map::new();
         e.insert("type".into(), self.kind.clone().into());
         e.insert("active".into(), self.active.into());
@@ -138,12 +138,12 @@ pub(super) struct Subscription {
     pub(super) legacy: Option<ParticipantId>,
     /// An offer went out and its answer has not come back: a new one must wait (Janus's
     /// `answered` flag).
-    awaiting_answer: bool,
+    pub(super) awaiting_answer: bool,
     /// Changes made meanwhile, offered together once the answer comes (Janus's
     /// `pending_offer`): m-lines to make inactive and streams to add.
-    deferred: Option<(Vec<usize>, Vec<SubStream>)>,
+    pub(super) deferred: Option<(Vec<usize>, Vec<SubStream>)>,
     /// An ICE restart asked for meanwhile (Janus's `pending_restart`).
-    restart_pending: bool,
+    pub(super) restart_pending: bool,
     /// The offer being made restarts ICE.
     restarting: bool,
 }

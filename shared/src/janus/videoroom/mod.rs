@@ -44,7 +44,10 @@ pub enum SyncRequest {
     Exists {
         room: RoomId,
     },
-    List,
+    /// `list`; private rooms too when the request carried the right `admin_key`.
+    List {
+        private: bool,
+    },
     ListParticipants {
         room: RoomId,
     },
@@ -376,14 +379,40 @@ fn room_of(obj: &Map<String, Value>) -> RoomId {
     RoomId(json::uint(obj, "room"))
 }
 
-/// Parses a VideoRoom request body. `Err` is a reply-level error (missing or unknown `request`),
-/// which Janus answers synchronously whatever the request.
-pub fn parse_request(body: &PluginBody) -> Result<VideoRoomRequest, VideoRoomError> {
+const ADMIN_KEY: [Param; 1] = [Param::req("admin_key", JType::Str)];
+
+/// The deployment's VideoRoom `admin_key` (Janus's): when set, `create` must carry it, and a
+/// `list` that carries it shows private rooms too.
+fn admin_key_check(obj: &Map<String, Value>, name: &str, admin_key: Option<&str>) -> Result<bool, VideoRoomError> {
+    let Some(want) = admin_key else { return Ok(false) };
+    let given = obj.get("admin_key").and_then(Value::as_str).filter(|k| !k.is_empty());
+    if name == "list" && given.is_none() {
+        return Ok(false);
+    }
+    if name != "create" && name != "list" {
+        return Ok(false);
+    }
+    check(obj, &ADMIN_KEY)?;
+    if !given.is_some_and(|g| crate::secret::same(want, g)) {
+        return Err(VideoRoomError::new(VideoRoomCode::Unauthorized, "Unauthorized (wrong admin_key)"));
+    }
+    Ok(true)
+}
+
+/// Parses a VideoRoom request body, with the deployment's `admin_key` (if any). `Err` is a
+/// reply-level error (missing or unknown `request`), which Janus answers synchronously
+/// whatever the request.
+pub fn parse_request(body: &PluginBody, admin_key: Option<&str>) -> Result<VideoRoomRequest, VideoRoomError> {
     let obj = body.as_map();
     check(obj, &REQUEST)?;
     let name = json::string(obj, "request").unwrap_or_default();
     let lower = name.to_ascii_lowercase();
     if let Some(sync) = parse_sync(obj, &lower) {
+        let sync = match (sync, admin_key_check(obj, &lower, admin_key)) {
+            (_, Err(e)) => Err(e),
+            (Ok(SyncRequest::List { .. }), Ok(private)) => Ok(SyncRequest::List { private }),
+            (sync, Ok(_)) => sync,
+        };
         return Ok(VideoRoomRequest::Sync(sync.unwrap_or_else(SyncRequest::Invalid)));
     }
     if let Some(a) = AsyncName::parse(&lower) {
@@ -425,7 +454,7 @@ fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest
             permanent: json::boolean(obj, "permanent").unwrap_or(false),
         }),
         "exists" => check(obj, &ROOM).map(|_| SyncRequest::Exists { room: room_of(obj) }),
-        "list" => Ok(SyncRequest::List),
+        "list" => Ok(SyncRequest::List { private: false }),
         "listparticipants" => check(obj, &ROOM).map(|_| SyncRequest::ListParticipants { room: room_of(obj) }),
         "allowed" => check(obj, &ROOM).and_then(|_| check(obj, &ALLOWED)).and_then(|_| {
             let text = json::string(obj, "action").unwrap_or_default();
@@ -720,7 +749,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<VideoRoomRequest, VideoRoomError> {
-        parse_request(&PluginBody::from_map(v.as_object().cloned().unwrap()))
+        parse_request(&PluginBody::from_map(v.as_object().cloned().unwrap()), None)
     }
 
     #[test]
