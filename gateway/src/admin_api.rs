@@ -10,16 +10,16 @@
 use crate::api::auth::TokenMode;
 use crate::api::Dispatcher;
 use serde_json::{json, Value};
+use shared::clock::{Clock, SystemClock};
 use shared::ids::{HandleId, SessionId};
 use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
-use shared::janus::reply::Reply;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::reply::Reply;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::{HandleRecord, SessionRecord};
-use shared::clock::{Clock, SystemClock};
 use shared::secret::same;
+use shared::store::{HandleRecord, SessionRecord};
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];
@@ -176,7 +176,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
         AdminRequest::SetSessionTimeout { timeout } => {
             let secs = u64::try_from(timeout).unwrap_or(0);
             store.set_default_session_timeout(secs * 1000).await.map_err(store_error)?;
-            admin::success(txn, json!({"timeout": timeout, "accept": d.accepting()}))
+            admin::success(txn, json!({"timeout": timeout}))
         }
         AdminRequest::MessagePlugin { plugin, request } => {
             if !PLUGINS.contains(&plugin.as_str()) {
@@ -186,10 +186,9 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             let body = shared::janus::request::PluginBody::from_map(body);
             let response = match vr::parse_request(&body, d.cfg().admin_key.as_deref()) {
                 Err(e) => vr::error(&e),
-                Ok(VideoRoomRequest::Sync(req)) => d
-                    .videoroom_sync(SessionId(0), HandleId(0), txn, req)
-                    .await
-                    .map_err(|e| e.to_core())?,
+                Ok(VideoRoomRequest::Sync(req)) => {
+                    d.videoroom_sync(SessionId(0), HandleId(0), txn, req).await.map_err(|e| e.to_core())?
+                }
                 // The VideoRoom's Admin API hook answers only its synchronous requests.
                 Ok(VideoRoomRequest::Async { .. }) => vr::error(&VideoRoomError::new(
                     VideoRoomCode::InvalidRequest,
@@ -283,14 +282,20 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
         info.insert("opaque_id".into(), json!(o));
     }
     info.insert("loop-running".into(), json!(true));
+    // Handles keep no creation time of their own: the session's is the closest known.
+    info.insert("created".into(), json!(session.map_or(0, |s| s.created_ms) * 1000));
     info.insert("current_time".into(), json!(SystemClock.now_ms() * 1000));
     info.insert("plugin".into(), json!(h.plugin));
-    if let Some(room) = &h.binding {
-        info.insert("node".into(), json!(room.node.to_string()));
+    // Not in a room (or its node does not know it): what Janus's VideoRoom says of such a handle.
+    let mut plugin_specific =
+        node.get("plugin_specific").cloned().unwrap_or_else(|| json!({"hangingup": 0, "destroyed": 0}));
+    if let (Some(b), Some(p)) = (&h.binding, plugin_specific.as_object_mut()) {
+        if node.get("plugin_specific").is_some() {
+            // Beyond Janus: which media node holds the handle's room.
+            p.insert("node".into(), json!(b.node.to_string()));
+        }
     }
-    if let Some(p) = node.get("plugin_specific") {
-        info.insert("plugin_specific".into(), p.clone());
-    }
+    info.insert("plugin_specific".into(), plugin_specific);
     if plugin_only {
         return Value::Object(info);
     }
@@ -317,7 +322,7 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
             "ready": ready,
             "stopped": false,
             "alert": false,
-            "trickle": true,
+            "trickle": negotiated,
             "all-trickles": false,
             "resend-trickles": false,
             "trickle-synced": false,
@@ -331,6 +336,7 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
         }),
     );
     info.insert("sdps".into(), sdps);
+    info.insert("queued-packets".into(), json!(0));
     if let Some(w) = webrtc {
         info.insert("webrtc".into(), w.clone());
     }

@@ -100,38 +100,44 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let base = cfg.base_path().to_owned();
 
     let d = data.clone();
-    let ws_server = bind!(HttpServer::new(move || {
-        App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
-    })
-    .workers(workers)
-    .on_connect(no_delay)
-    // Signals are ours to handle (drain first), not actix-web's (immediate shutdown).
-    .disable_signals()
-    // Stopping comes after the drain: connections still open then (WebSockets, parked
-    // long-polls) are closed after this rather than awaited.
-    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-    // After a close handshake the socket is ours to close: a client that does not close its
-    // side at once (or never) does not keep it for actix's default second.
-    .client_disconnect_timeout(WS_DISCONNECT_GRACE), cfg.ws_port);
+    let ws_server = bind!(
+        HttpServer::new(move || {
+            App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
+        })
+        .workers(workers)
+        .on_connect(no_delay)
+        // Signals are ours to handle (drain first), not actix-web's (immediate shutdown).
+        .disable_signals()
+        // Stopping comes after the drain: connections still open then (WebSockets, parked
+        // long-polls) are closed after this rather than awaited.
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        // After a close handshake the socket is ours to close: a client that does not close its
+        // side at once (or never) does not keep it for actix's default second.
+        .client_disconnect_timeout(WS_DISCONNECT_GRACE),
+        cfg.ws_port
+    );
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
 
     let d = data.clone();
-    let http_server = bind!(HttpServer::new(move || {
-        let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
-        cors = match &cors_origin {
-            Some(o) => {
-                cors.add(("Access-Control-Allow-Origin", o.as_str())).add(("Access-Control-Allow-Credentials", "true"))
-            }
-            None => cors.add(("Access-Control-Allow-Origin", "*")),
-        };
-        let base = base.clone();
-        App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
-    })
-    .workers(workers)
-    .on_connect(no_delay)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE_SECS), cfg.http_port);
+    let http_server = bind!(
+        HttpServer::new(move || {
+            let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
+            cors = match &cors_origin {
+                Some(o) => cors
+                    .add(("Access-Control-Allow-Origin", o.as_str()))
+                    .add(("Access-Control-Allow-Credentials", "true")),
+                None => cors.add(("Access-Control-Allow-Origin", "*")),
+            };
+            let base = base.clone();
+            App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
+        })
+        .workers(workers)
+        .on_connect(no_delay)
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS),
+        cfg.http_port
+    );
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();
 
@@ -151,13 +157,16 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
         None => None,
         Some(port) => {
             let d = data.clone();
-            let server = bind!(HttpServer::new(move || {
-                App::new().app_data(d.clone()).default_service(web::get().to(transport::admin_ws::handshake))
-            })
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-            .client_disconnect_timeout(WS_DISCONNECT_GRACE), port);
+            let server = bind!(
+                HttpServer::new(move || {
+                    App::new().app_data(d.clone()).default_service(web::get().to(transport::admin_ws::handshake))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+                .client_disconnect_timeout(WS_DISCONNECT_GRACE),
+                port
+            );
             let addr = first_addr(&server.addrs())?;
             let server = server.run();
             servers.push(server.handle());

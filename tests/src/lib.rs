@@ -11,6 +11,7 @@ pub mod peer;
 pub mod procs;
 pub mod raw_http;
 mod redis_server;
+pub mod tls;
 pub mod videoroom;
 
 pub use redis_server::RedisServer;
@@ -279,6 +280,17 @@ pub async fn websocket_speaking(
 }
 
 impl WsClient {
+    /// A Janus WebSocket opened by `client` (e.g. one that speaks TLS).
+    pub async fn connect_by(client: &awc::Client, url: &str) -> Result<Self, String> {
+        let (_resp, conn) = client
+            .ws(url)
+            .protocols(["janus-protocol"])
+            .connect()
+            .await
+            .map_err(|e| format!("WebSocket connect to {url}: {e}"))?;
+        Ok(Self { conn })
+    }
+
     /// A client of the Admin API over WebSocket (`janus-admin-protocol`).
     pub async fn connect_admin(url: &str) -> Self {
         Self { conn: websocket_speaking(url, "janus-admin-protocol", WAIT).await.expect("admin WebSocket connect") }

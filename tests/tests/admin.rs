@@ -126,3 +126,192 @@ async fn log_level_and_new_sessions_are_set_as_janus_sets_them() {
     );
     assert_eq!(ws.request(json!({"janus": "create"})).await["janus"], "success");
 }
+
+#[actix_web::test]
+async fn handle_info_and_session_timeouts_are_answered_as_janus_does() {
+    let (server, mut ws, sid, hid) = server_with_a_handle().await;
+    let s = format!("/{sid}");
+    let h = format!("/{sid}/{hid}");
+    let info = admin_at(&server, &h, json!({"janus": "handle_info"})).await;
+    assert_golden("admin.handle_info.json", &info);
+    assert_eq!((info["handle_id"].clone(), info["info"]["session_id"].clone()), (json!(hid), json!(sid)), "{info}");
+    assert_golden(
+        "admin.handle_info_plugin_only.json",
+        &admin_at(&server, &h, json!({"janus": "handle_info", "plugin_only": true})).await,
+    );
+    assert_golden(
+        "admin.error_handle_info_type.json",
+        &admin_at(&server, &h, json!({"janus": "handle_info", "plugin_only": "yes"})).await,
+    );
+    assert_golden(
+        "admin.set_session_timeout_session_default.json",
+        &admin_at(&server, &s, json!({"janus": "set_session_timeout", "timeout": -1})).await,
+    );
+    assert_golden(
+        "admin.error_set_session_timeout_session.json",
+        &admin_at(&server, &s, json!({"janus": "set_session_timeout", "timeout": -2})).await,
+    );
+    assert_golden(
+        "admin.error_set_session_timeout_missing.json",
+        &admin_at(&server, &s, json!({"janus": "set_session_timeout"})).await,
+    );
+    assert_golden(
+        "admin.error_set_session_timeout_negative.json",
+        &admin_at(&server, "", json!({"janus": "set_session_timeout", "timeout": -1})).await,
+    );
+    assert_golden(
+        "admin.set_session_timeout_session.json",
+        &admin_at(&server, &s, json!({"janus": "set_session_timeout", "timeout": 5})).await,
+    );
+    // The session's own timeout applies from now: silent, it times out after 1 s.
+    let started = std::time::Instant::now();
+    let set = admin_at(&server, &s, json!({"janus": "set_session_timeout", "timeout": 1})).await;
+    assert_eq!(set["timeout"], 1, "{set}");
+    let info = admin_at(&server, &h, json!({"janus": "handle_info"})).await;
+    assert_eq!(info["info"]["session_timeout"], 1, "{info}");
+    let ev = ws.try_recv(std::time::Duration::from_secs(5)).await.expect("the session times out");
+    assert_eq!(ev["janus"], "timeout", "{ev}");
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(900), "not before its timeout: {waited:?}");
+    // The default for every session without its own, cluster-wide: new sessions take it.
+    assert_golden(
+        "admin.set_session_timeout.json",
+        &admin_at(&server, "", json!({"janus": "set_session_timeout", "timeout": 60})).await,
+    );
+    let sid2 = ws.create_session().await;
+    let hid2 = ws.attach(sid2).await;
+    let info = admin_at(&server, &format!("/{sid2}/{hid2}"), json!({"janus": "handle_info"})).await;
+    assert_eq!(info["info"]["session_timeout"], 60, "{info}");
+}
+
+#[actix_web::test]
+async fn message_plugin_runs_the_videoroom_s_admin_requests_with_its_admin_key() {
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    cfg.admin_key = Some("supersecret".into());
+    cfg.demo_room = false;
+    let server = TestServer::with(cfg);
+    let vr =
+        |request: Value| json!({"janus": "message_plugin", "plugin": "janus.plugin.videoroom", "request": request});
+    assert_golden(
+        "admin.error_message_plugin_missing.json",
+        &admin_at(&server, "", json!({"janus": "message_plugin"})).await,
+    );
+    assert_golden(
+        "admin.error_message_plugin_invalid.json",
+        &admin_at(&server, "", json!({"janus": "message_plugin", "plugin": "janus.plugin.nope", "request": {}})).await,
+    );
+    assert_golden("admin.message_plugin_list.json", &admin_at(&server, "", vr(json!({"request": "list"}))).await);
+    assert_golden("admin.message_plugin_no_request.json", &admin_at(&server, "", vr(json!({}))).await);
+    assert_golden(
+        "admin.message_plugin_join.json",
+        &admin_at(&server, "", vr(json!({"request": "join", "room": 1234, "ptype": "publisher"}))).await,
+    );
+    assert_golden(
+        "admin.message_plugin_create_no_admin_key.json",
+        &admin_at(&server, "", vr(json!({"request": "create"}))).await,
+    );
+    assert_golden(
+        "admin.message_plugin_create_wrong_admin_key.json",
+        &admin_at(&server, "", vr(json!({"request": "create", "admin_key": "nope"}))).await,
+    );
+    let created =
+        admin_at(&server, "", vr(json!({"request": "create", "admin_key": "supersecret", "is_private": true}))).await;
+    assert_golden("admin.message_plugin_create.json", &created);
+    let room = created["response"]["room"].clone();
+    // A private room is listed only to whoever has the admin key.
+    assert_golden("admin.message_plugin_list.json", &admin_at(&server, "", vr(json!({"request": "list"}))).await);
+    let private = admin_at(&server, "", vr(json!({"request": "list", "admin_key": "supersecret"}))).await;
+    assert_golden("admin.message_plugin_list_private.json", &private);
+    assert_eq!(private["response"]["list"][0]["room"], room, "{private}");
+    assert_golden(
+        "admin.message_plugin_exists.json",
+        &admin_at(&server, "", vr(json!({"request": "exists", "room": room}))).await,
+    );
+    // Clients' own `create` needs the key too.
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hid = ws.attach(sid).await;
+    let msg = |body: Value| json!({"janus": "message", "session_id": sid, "handle_id": hid, "body": body});
+    assert_golden(
+        "videoroom.error_create_without_admin_key.json",
+        &ws.request(msg(json!({"request": "create"}))).await,
+    );
+    assert_golden(
+        "videoroom.error_create_wrong_admin_key.json",
+        &ws.request(msg(json!({"request": "create", "admin_key": 5}))).await,
+    );
+    let ok = ws.request(msg(json!({"request": "create", "admin_key": "supersecret"}))).await;
+    assert_eq!(ok["plugindata"]["data"]["videoroom"], "created", "{ok}");
+    assert_golden(
+        "admin.message_plugin_destroy.json",
+        &admin_at(&server, "", vr(json!({"request": "destroy", "room": room}))).await,
+    );
+    let gone = admin_at(&server, "", vr(json!({"request": "exists", "room": room}))).await;
+    assert_eq!(gone["response"]["exists"], false, "{gone}");
+}
+
+/// `handle_info` of handles in a room: the media node holding the room answers with what the
+/// room knows (`plugin_specific`) and its PeerConnection's statistics (`webrtc`, `sdps`).
+#[actix_web::test]
+async fn handle_info_shows_the_room_and_the_media_from_the_node() {
+    use portunus_tests::videoroom::{publishing, received_while_sending, subscribe_via};
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    let server = TestServer::with(cfg);
+    let mut p = publishing(&server.ws_url).await;
+    let mut sws = WsClient::connect(&server.ws_url).await;
+    let ssid = sws.create_session().await;
+    let (mut sub, sh) = subscribe_via(&mut sws, ssid, p.feed).await;
+    let got = received_while_sending(&mut [&mut p.peer], &mut sub, 1000).await;
+    assert!(got.len() > 100, "media flows: {}", got.len());
+
+    let info = admin_at(&server, &format!("/{}/{}", p.sid, p.handle), json!({"janus": "handle_info"})).await;
+    let i = &info["info"];
+    let ps = &i["plugin_specific"];
+    assert_eq!(
+        (ps["type"].clone(), ps["room"].clone(), ps["id"].clone()),
+        (json!("publisher"), json!(1234), json!(p.feed)),
+        "{info}"
+    );
+    let node = if cluster_backend() { "node-1" } else { "local" };
+    assert_eq!(ps["node"], node, "which node holds the room: {info}");
+    let streams = ps["streams"].as_array().unwrap_or_else(|| panic!("{info}"));
+    let kinds: Vec<_> =
+        streams.iter().map(|s| (s["type"].as_str().unwrap(), s["subscribers"].as_u64().unwrap())).collect();
+    assert_eq!(kinds, vec![("audio", 1), ("video", 1)], "each stream and its subscribers: {info}");
+    assert_eq!(i["flags"]["ready"], true, "{info}");
+    assert_eq!(i["webrtc"]["dtls"]["dtls-state"], "connected", "{info}");
+    assert!(i["webrtc"]["ice"]["selected-pair"].as_str().is_some_and(|s| s.contains("<->")), "{info}");
+    assert!(i["sdps"]["remote"].as_str().is_some_and(|s| s.starts_with("v=0")), "the publisher's offer: {info}");
+    for s in streams {
+        let mid = s["mid"].as_str().unwrap();
+        let inbound = &i["webrtc"]["media"][mid]["stats"]["in"];
+        assert!(inbound["packets"].as_u64() > Some(40), "packets in on mid {mid}: {info}");
+        assert!(inbound["bytes"].as_u64() > Some(1000), "{info}");
+    }
+
+    let info = admin_at(&server, &format!("/{ssid}/{sh}"), json!({"janus": "handle_info"})).await;
+    let i = &info["info"];
+    assert_eq!(i["plugin_specific"]["type"], "subscriber", "{info}");
+    assert_eq!(i["plugin_specific"]["paused"], false, "{info}");
+    let streams = i["plugin_specific"]["streams"].as_array().unwrap_or_else(|| panic!("{info}"));
+    assert!(streams.iter().all(|s| s["feed_id"] == json!(p.feed)), "{info}");
+    let sent: u64 = i["webrtc"]["media"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{info}"))
+        .values()
+        .filter_map(|m| m["stats"]["out"]["packets"].as_u64())
+        .sum();
+    assert!(
+        sent as usize >= got.len() / 2,
+        "packets out to the subscriber ({sent}), it received {}: {info}",
+        got.len()
+    );
+    // Not in a room: the plugin has nothing to say but Janus's two counters.
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hid = ws.attach(sid).await;
+    let info = admin_at(&server, &format!("/{sid}/{hid}"), json!({"janus": "handle_info"})).await;
+    assert_eq!(info["info"]["plugin_specific"], json!({"hangingup": 0, "destroyed": 0}), "{info}");
+}

@@ -147,13 +147,18 @@ impl WsConnection {
         }
     }
 
-    fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+    /// A request arrived: refused at once over the rate limit, else handled in turn.
+    fn admit(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
         let limit = self.d.cfg().rate_limit_per_connection;
         if !self.rate.allow(limit, Instant::now()) {
             let e = GatewayError::RateLimited { limit, scope: "connection" };
             ctx.text(bytestring(self.d.reject(&bytes, &e).reply.to_bytes()));
             return;
         }
+        self.request(bytes, ctx);
+    }
+
+    fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
         if self.busy {
             if self.queue.len() >= MAX_QUEUED {
                 let e = GatewayError::Busy(MAX_QUEUED).to_core();
@@ -165,8 +170,12 @@ impl WsConnection {
         }
         self.busy = true;
         let d = self.d.clone();
-        let cc =
-            ConnCtx { transport: Transport::Ws, owner: Some(self.id), owned_sessions: self.owned.len(), peer: self.peer };
+        let cc = ConnCtx {
+            transport: Transport::Ws,
+            owner: Some(self.id),
+            owned_sessions: self.owned.len(),
+            peer: self.peer,
+        };
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             ctx.text(bytestring(out.reply.to_bytes()));
@@ -263,7 +272,7 @@ impl WsConnection {
     }
 
     fn text_frame(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
-        self.request(bytes, ctx);
+        self.admit(bytes, ctx);
     }
 }
 

@@ -75,7 +75,10 @@ fn webrtc(report: &RTCStatsReport) -> Value {
         ice.insert("ready".into(), u8::from(ice_state(&state) == "ready").into());
         dtls.insert("dtls-role".into(), t.dtls_role.to_string().into());
         dtls.insert("dtls-state".into(), t.dtls_state.to_string().into());
-        dtls.insert("srtp-profile".into(), if t.srtp_cipher.is_empty() { "none".into() } else { t.srtp_cipher.clone().into() });
+        dtls.insert(
+            "srtp-profile".into(),
+            if t.srtp_cipher.is_empty() { "none".into() } else { t.srtp_cipher.clone().into() },
+        );
         dtls.insert("ready".into(), (t.dtls_state.to_string() == "connected").into());
         dtls.insert(
             "stats".into(),
@@ -131,7 +134,11 @@ fn webrtc(report: &RTCStatsReport) -> Value {
             "nacks": s.nack_count, "plis": s.pli_count, "firs": s.fir_count,
         });
         if let Some(r) = report.iter().find_map(|e| match e {
-            RTCStatsReportEntry::RemoteInboundRtp(r) if r.local_id == s.sent_rtp_stream_stats.rtp_stream_stats.stats.id.to_string() => Some(r),
+            RTCStatsReportEntry::RemoteInboundRtp(r)
+                if r.local_id == s.sent_rtp_stream_stats.rtp_stream_stats.stats.id.to_string() =>
+            {
+                Some(r)
+            }
             _ => None,
         }) {
             m["rtcp"] = json!({"main": {

@@ -128,7 +128,12 @@ pub fn parse(bytes: &[u8], path: Option<(u64, Option<u64>)>) -> Result<AdminEnve
     Ok(AdminEnvelope { transaction, target, verb, admin_secret: text("admin_secret"), request })
 }
 
-fn request(verb: &str, spelled: &str, obj: &Map<String, Value>, target: AdminTarget) -> Result<AdminRequest, CoreError> {
+fn request(
+    verb: &str,
+    spelled: &str,
+    obj: &Map<String, Value>,
+    target: AdminTarget,
+) -> Result<AdminRequest, CoreError> {
     let token = || obj.get("token").and_then(Value::as_str).unwrap_or_default().to_owned();
     let plugins = || obj.get("plugins").and_then(Value::as_array).cloned().unwrap_or_default();
     Ok(match verb {
@@ -166,10 +171,7 @@ fn request(verb: &str, spelled: &str, obj: &Map<String, Value>, target: AdminTar
         }
         "message_plugin" => {
             validate(obj, &MESSAGE_PLUGIN).map_err(invalid)?;
-            AdminRequest::MessagePlugin {
-                plugin: text_of(obj, "plugin"),
-                request: obj.get("request").cloned(),
-            }
+            AdminRequest::MessagePlugin { plugin: text_of(obj, "plugin"), request: obj.get("request").cloned() }
         }
         "handle_info" => {
             validate(obj, &HANDLE_INFO).map_err(invalid)?;

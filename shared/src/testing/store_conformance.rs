@@ -154,9 +154,13 @@ async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S,
 }
 
 async fn ids_conflict_and_limits_hold<S: Store>(s: &S) {
-    let a = s.create_session(NewSession { requested: Some(SessionId(42)), ..NewSession::anyone(1000) }, 2).await.unwrap();
+    let a =
+        s.create_session(NewSession { requested: Some(SessionId(42)), ..NewSession::anyone(1000) }, 2).await.unwrap();
     assert_eq!(a, SessionId(42));
-    assert_eq!(s.create_session(NewSession { requested: Some(a), ..NewSession::anyone(1000) }, 2).await, Err(StoreError::Conflict));
+    assert_eq!(
+        s.create_session(NewSession { requested: Some(a), ..NewSession::anyone(1000) }, 2).await,
+        Err(StoreError::Conflict)
+    );
     s.create_session(NewSession::anyone(1000), 2).await.unwrap();
     assert_eq!(s.create_session(NewSession::anyone(1000), 2).await, Err(StoreError::Limit));
     s.attach_handle(a, "p", None, 1).await.unwrap();

@@ -24,6 +24,7 @@ GOLDEN = Path(__file__).resolve().parent.parent
 API_SECRET = "janusrocks"
 ADMIN_SECRET = "janusoverlord"
 TOKEN_SECRET = "signsecret"
+ADMIN_KEY = "supersecret"
 HTTP, ADMIN = 18088, 17088
 
 
@@ -56,7 +57,7 @@ events: {{ broadcast = false }}
 general: {{ base_path = "/janus" http = true port = {HTTP} interface = "lo" https = false }}
 admin: {{ admin_base_path = "/admin" admin_http = true admin_port = {ADMIN} admin_interface = "lo" admin_https = false }}
 """)
-    (folder / "janus.plugin.videoroom.jcfg").write_text("general: { }\n")
+    (folder / "janus.plugin.videoroom.jcfg").write_text(f'general: {{ admin_key = "{ADMIN_KEY}" }}\n')
 
 
 def post(port, path, body):
@@ -88,6 +89,16 @@ def placeholders(v, ids):
                 out[k] = ["<session_id>" for _ in x]
             elif k == "handles" and isinstance(x, list):
                 out[k] = ["<handle_id>" for _ in x]
+            elif k in ("session_last_activity", "created", "current_time") and isinstance(x, int):
+                out[k] = "<time>"
+            elif k in ("handle_id", "sender") and isinstance(x, int):
+                out[k] = "<handle_id>"
+            elif k == "session_transport":
+                out[k] = "janus.transport.<transport>"
+            elif k == "session_timeout" and isinstance(x, int):
+                out[k] = "<seconds>"
+            elif k == "room" and isinstance(x, int) and x > 100000:
+                out[k] = "<room>"
             else:
                 out[k] = placeholders(x, ids)
         return out
@@ -191,6 +202,36 @@ def stored_cases():
     write("admin.list_handles_empty.json", s(f"/{sid}", "list_handles"), ids)
     write("admin.destroy_session.json", s(f"/{sid}", "destroy_session"), ids)
     write("admin.error_458_destroyed.json", s(f"/{sid}", "list_handles"), ids)
+    # Handle information, session timeouts, the VideoRoom's Admin API hook and its admin_key.
+    sid = post(HTTP, "/janus", {"janus": "create", "apisecret": API_SECRET, **t()})["data"]["id"]
+    hid = post(HTTP, f"/janus/{sid}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "apisecret": API_SECRET, **t()})["data"]["id"]
+    ids = {sid: "<session_id>", hid: "<handle_id>"}
+    write("admin.handle_info.json", s(f"/{sid}/{hid}", "handle_info"), ids)
+    write("admin.handle_info_plugin_only.json", s(f"/{sid}/{hid}", "handle_info", plugin_only=True), ids)
+    write("admin.error_handle_info_type.json", s(f"/{sid}/{hid}", "handle_info", plugin_only="yes"), ids)
+    write("admin.set_session_timeout_session.json", s(f"/{sid}", "set_session_timeout", timeout=5), ids)
+    write("admin.set_session_timeout_session_default.json", s(f"/{sid}", "set_session_timeout", timeout=-1), ids)
+    write("admin.error_set_session_timeout_session.json", s(f"/{sid}", "set_session_timeout", timeout=-2), ids)
+    write("admin.error_set_session_timeout_missing.json", s(f"/{sid}", "set_session_timeout"), ids)
+    write("admin.set_session_timeout.json", a("set_session_timeout", timeout=60))
+    write("admin.error_set_session_timeout_negative.json", a("set_session_timeout", timeout=-1))
+    write("admin.error_message_plugin_missing.json", a("message_plugin"))
+    write("admin.error_message_plugin_invalid.json", a("message_plugin", plugin="janus.plugin.nope", request={}))
+    vr = lambda **req: a("message_plugin", plugin="janus.plugin.videoroom", request=req)
+    write("admin.message_plugin_list.json", vr(request="list"))
+    write("admin.message_plugin_no_request.json", vr())
+    write("admin.message_plugin_join.json", vr(request="join", room=1234, ptype="publisher"))
+    write("admin.message_plugin_create_no_admin_key.json", vr(request="create"))
+    write("admin.message_plugin_create_wrong_admin_key.json", vr(request="create", admin_key="nope"))
+    created = vr(request="create", admin_key=ADMIN_KEY, is_private=True)
+    write("admin.message_plugin_create.json", created)
+    room = created["response"]["room"]
+    write("admin.message_plugin_list_private.json", vr(request="list", admin_key=ADMIN_KEY), {room: "<room>"})
+    write("admin.message_plugin_exists.json", vr(request="exists", room=room), {room: "<room>"})
+    write("admin.message_plugin_destroy.json", vr(request="destroy", room=room), {room: "<room>"})
+    msg = lambda body: post(HTTP, f"/janus/{sid}/{hid}", {"janus": "message", "apisecret": API_SECRET, "body": body, **t()})
+    write("videoroom.error_create_without_admin_key.json", msg({"request": "create"}), ids)
+    write("videoroom.error_create_wrong_admin_key.json", msg({"request": "create", "admin_key": 5}), ids)
 
 
 def signed_cases():
