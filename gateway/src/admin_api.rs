@@ -205,6 +205,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             d.set_accepting(accept);
             admin::success(txn, json!({"accept": accept}))
         }
+        AdminRequest::ListNodes => list_nodes(d, txn).await?,
         AdminRequest::ListSessions => {
             let ids = store.list_sessions().await.map_err(store_error)?;
             admin::success(txn, json!({"sessions": ids.iter().map(|s| s.0).collect::<Vec<_>>()}))
@@ -341,4 +342,37 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
         info.insert("webrtc".into(), w.clone());
     }
     Value::Object(info)
+}
+
+/// Rooms `list_nodes` shows at most (each costs a placement lookup).
+const LISTED_ROOMS: usize = 1000;
+
+/// `list_nodes` (Portunus's own): every live media node with its load and whether it drains,
+/// and the rooms placed on each (a room whose owner is not live shows its node as `lost`).
+async fn list_nodes(d: &Dispatcher, txn: &str) -> Result<Value, CoreError> {
+    let store = &d.backends().store;
+    let live = store.live_nodes().await.map_err(store_error)?;
+    let mut rooms = store.list_rooms().await.map_err(store_error)?;
+    rooms.sort_by_key(|r| r.config.room.0);
+    let mut nodes: Vec<Value> = live
+        .iter()
+        .map(|n| {
+            json!({"node": n.node.to_string(), "load": n.load,
+                   "state": if n.draining { "draining" } else { "serving" }, "rooms": []})
+        })
+        .collect();
+    let mut listed = Vec::new();
+    for r in rooms.iter().take(LISTED_ROOMS) {
+        let owner = store.room_owner(r.config.room).await.map_err(store_error)?;
+        let owner = owner.map(|o| o.to_string());
+        if let Some(o) = &owner {
+            match nodes.iter_mut().find(|n| n["node"] == json!(o)) {
+                Some(n) => n["rooms"].as_array_mut().into_iter().for_each(|a| a.push(json!(r.config.room.0))),
+                None => nodes.push(json!({"node": o, "load": 0, "state": "lost", "rooms": [r.config.room.0]})),
+            }
+        }
+        listed.push(json!({"room": r.config.room.0, "description": r.config.description,
+                           "participants": r.participants, "node": owner}));
+    }
+    Ok(admin::success(txn, json!({"nodes": nodes, "rooms": listed, "rooms_total": rooms.len()})))
 }

@@ -17,7 +17,9 @@
 pub mod admin;
 pub mod admin_api;
 pub mod api;
+pub mod dashboard;
 pub mod declared_rooms;
+pub mod demos;
 pub mod limits;
 pub mod metrics;
 pub mod nodes;
@@ -120,6 +122,21 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let ws_server = ws_server.run();
 
     let d = data.clone();
+    let admin_server = bind!(
+        HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes)).workers(1).disable_signals(),
+        cfg.admin_port
+    );
+    let admin_addr = first_addr(&admin_server.addrs())?;
+    let admin_server = admin_server.run();
+
+    let demos = cfg.demos_dir.as_ref().map(|dir| demos::Demos {
+        dir: dir.into(),
+        ws_port: ws_addr.port(),
+        admin_port: admin_addr.port(),
+        base_path: base.clone(),
+        tls: tls.is_some(),
+    });
+    let d = data.clone();
     let http_server = bind!(
         HttpServer::new(move || {
             let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
@@ -129,8 +146,13 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
                     .add(("Access-Control-Allow-Credentials", "true")),
                 None => cors.add(("Access-Control-Allow-Origin", "*")),
             };
-            let base = base.clone();
-            App::new().app_data(d.clone()).wrap(cors).configure(move |c| transport::http::routes(c, &base))
+            let (base, demos) = (base.clone(), demos.clone());
+            App::new().app_data(d.clone()).wrap(cors).configure(move |c| {
+                if let Some(demos) = demos {
+                    demos::routes(c, demos);
+                }
+                transport::http::routes(c, &base)
+            })
         })
         .workers(workers)
         .on_connect(no_delay)
@@ -140,14 +162,6 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     );
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();
-
-    let d = data.clone();
-    let admin_server = bind!(
-        HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes)).workers(1).disable_signals(),
-        cfg.admin_port
-    );
-    let admin_addr = first_addr(&admin_server.addrs())?;
-    let admin_server = admin_server.run();
 
     let mut servers = vec![ws_server.handle(), http_server.handle(), admin_server.handle()];
     for s in [ws_server, http_server, admin_server] {

@@ -286,10 +286,13 @@ async fn requests_during_a_redis_outage_fail_clearly_and_the_cluster_recovers() 
 async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
     let redis = RedisServer::start();
     let n1 = TestNode::start(&redis.url(), "node-1");
-    let g = gateway(&redis, |_| {});
+    let g = gateway(&redis, |c| c.admin_secret = Some("janusoverlord".into()));
     let (mut ws, sid, h) = joined_demo_room(&g, "p").await;
     let _n2 = TestNode::start(&redis.url(), "node-2");
-    let r = awc::Client::new().post(format!("{}/nodes/node-1/drain", g.admin_url)).send().await.unwrap();
+    let drain = format!("{}/nodes/node-1/drain", g.admin_url);
+    let r = awc::Client::new().post(&drain).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a drain needs the admin secret");
+    let r = awc::Client::new().post(&drain).insert_header(("X-Admin-Secret", "janusoverlord")).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let store = inspect(&redis).await;
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -298,6 +301,18 @@ async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(gateway::nodes::REFRESH + Duration::from_millis(200)).await;
+    // The Admin API's cluster view (the dashboard's source) shows it.
+    let mut r = awc::Client::new()
+        .post(format!("{}/admin", g.admin_url))
+        .send_json(&json!({"janus": "list_nodes", "transaction": "t", "admin_secret": "janusoverlord"}))
+        .await
+        .unwrap();
+    let nodes: serde_json::Value = r.json().await.unwrap();
+    let state =
+        |n: &str| nodes["nodes"].as_array().unwrap().iter().find(|x| x["node"] == n).map(|x| x["state"].clone());
+    assert_eq!((state("node-1"), state("node-2")), (Some(json!("draining")), Some(json!("serving"))), "{nodes}");
+    let demo = nodes["rooms"].as_array().unwrap().iter().find(|r| r["room"] == 1234).cloned();
+    assert_eq!(demo.map(|r| r["node"].clone()), Some(json!("node-1")), "{nodes}");
     // New rooms go elsewhere; the draining node keeps serving its room.
     for r in 1..=4u64 {
         ws.message(sid, h, json!({"request": "create", "room": 9000 + r})).await;

@@ -59,7 +59,7 @@ fn webrtc(report: &RTCStatsReport) -> Value {
         ice.insert("stream_id".into(), 1.into());
         ice.insert("component_id".into(), 1.into());
         ice.insert("state".into(), ice_state(&state).into());
-        let pair = report.candidate_pairs().find(|p| p.stats.id.to_string() == t.selected_candidate_pair_id);
+        let pair = report.candidate_pairs().find(|p| p.stats.id == t.selected_candidate_pair_id);
         if let Some(p) = pair {
             let side = |m: &Map<String, Value>, id: &str| m.get(id).and_then(Value::as_str).unwrap_or("?").to_owned();
             let selected = format!(
@@ -89,7 +89,7 @@ fn webrtc(report: &RTCStatsReport) -> Value {
     let mut media: Map<String, Value> = Map::new();
     let codec_of = |id: &str| -> Option<String> {
         report.iter().find_map(|e| match e {
-            RTCStatsReportEntry::Codec(c) if c.stats.id.to_string() == id => Some(c.mime_type.clone()),
+            RTCStatsReportEntry::Codec(c) if c.stats.id == id => Some(c.mime_type.clone()),
             _ => None,
         })
     };
@@ -135,7 +135,7 @@ fn webrtc(report: &RTCStatsReport) -> Value {
         });
         if let Some(r) = report.iter().find_map(|e| match e {
             RTCStatsReportEntry::RemoteInboundRtp(r)
-                if r.local_id == s.sent_rtp_stream_stats.rtp_stream_stats.stats.id.to_string() =>
+                if s.sent_rtp_stream_stats.rtp_stream_stats.stats.id == r.local_id =>
             {
                 Some(r)
             }

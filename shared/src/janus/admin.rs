@@ -47,6 +47,8 @@ pub enum AdminRequest {
         plugin: String,
         request: Option<Value>,
     },
+    /// Beyond Janus: the cluster's media nodes (load, state) and the rooms each holds.
+    ListNodes,
     /// Session-level: the session's handles.
     ListHandles,
     DestroySession,
@@ -177,6 +179,7 @@ fn request(
             validate(obj, &HANDLE_INFO).map_err(invalid)?;
             AdminRequest::HandleInfo { plugin_only: obj.get("plugin_only").and_then(Value::as_bool).unwrap_or(false) }
         }
+        "list_nodes" => AdminRequest::ListNodes,
         "list_handles" => AdminRequest::ListHandles,
         "destroy_session" => AdminRequest::DestroySession,
         "detach_handle" => AdminRequest::DetachHandle,
@@ -233,6 +236,7 @@ impl AdminRequest {
             AdminRequest::SetSessionTimeout { .. } => "set_session_timeout",
             AdminRequest::MessagePlugin { .. } => "message_plugin",
             AdminRequest::HandleInfo { .. } => "handle_info",
+            AdminRequest::ListNodes => "list_nodes",
             AdminRequest::ListHandles => "list_handles",
             AdminRequest::DestroySession => "destroy_session",
             AdminRequest::DetachHandle => "detach_handle",
