@@ -20,6 +20,9 @@ echo "== the same behaviour suites in cluster mode (PORTUNUS_TEST_BACKEND=redis)
 PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked --no-fail-fast \
   --test conformance --test websocket --test http --test reaping --test videoroom --test robustness --test janus_js --test media --test simulcast --test data_channels --test repair --test auth --test admin --test security --test admin_pages \
   "$@" 2>&1 | tee -a "$log" || status=$?
+# Every fuzz target, a few seconds each (its committed corpus replayed first): a crash fails the run.
+echo "== fuzz smoke (tests/fuzz/run.sh) =="
+bash tests/fuzz/run.sh 5 2>&1 | tee -a "$log" || status=$?
 # One closing line with the totals of every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "portunus: %d passed, %d failed\n", p, f }' "$log"

@@ -1,0 +1,27 @@
+//! An RTP packet as the forwarder handles it: parsed, read for VP8 keyframes and temporal
+//! layers, stripped of extensions, given a subscriber's SSRC and payload type, and rewritten
+//! for continuity.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use media_node::media::{forward, rewrite::Rewriter, vp8};
+use rtc::rtp;
+use std::time::{Duration, Instant};
+
+fuzz_target!(|data: &[u8]| {
+    use rtc::shared::marshal::Unmarshal;
+    let mut buf = data;
+    let Ok(mut packet) = rtp::Packet::unmarshal(&mut buf) else { return };
+    let _ = vp8::vp8_is_keyframe(&packet.payload);
+    let _ = vp8::vp8_temporal_id(&packet.payload);
+    let mut rewriter = Rewriter::new(90_000);
+    let t0 = Instant::now();
+    let mut second = packet.clone();
+    forward::strip_extensions(&mut packet);
+    forward::rewrite_for_subscriber(&mut packet, 0x1234_5678, 96);
+    let _ = rewriter.rewrite(&mut packet, || t0);
+    // A gap of ours, then the same packet again far on.
+    rewriter.open_gap();
+    second.header.sequence_number = second.header.sequence_number.wrapping_add(30_000);
+    second.header.timestamp = second.header.timestamp.wrapping_add(u32::MAX / 2);
+    let _ = rewriter.rewrite(&mut second, || t0 + Duration::from_secs(3));
+});

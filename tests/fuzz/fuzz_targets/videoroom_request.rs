@@ -1,0 +1,22 @@
+//! VideoRoom bodies: the request parser (with and without an admin key) and room creation.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use shared::ids::RoomId;
+use shared::janus::request::PluginBody;
+use shared::janus::videoroom::{self as vr, RoomConfig, SyncRequest, VideoRoomRequest};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let body = PluginBody::from_map(map.clone());
+    for key in [None, Some("supersecret")] {
+        match vr::parse_request(&body, key) {
+            Ok(VideoRoomRequest::Sync(SyncRequest::Create { room, config, .. })) => {
+                let _ = RoomConfig::from_create(&config, room.unwrap_or(RoomId(1)));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = vr::error(&e);
+            }
+        }
+    }
+});
