@@ -184,7 +184,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             }
             let body = request.and_then(|r| r.as_object().cloned()).unwrap_or_default();
             let body = shared::janus::request::PluginBody::from_map(body);
-            let response = match vr::parse_request(&body, d.cfg().admin_key.as_deref()) {
+            let response = match vr::parse_request(&body, d.videoroom_policy()) {
                 Err(e) => vr::error(&e),
                 Ok(VideoRoomRequest::Sync(req)) => {
                     d.videoroom_sync(SessionId(0), HandleId(0), txn, req).await.map_err(|e| e.to_core())?

@@ -67,12 +67,18 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
             credential: cfg.turn_password.clone().unwrap_or_default(),
         })
         .collect();
+    let forward_allowed = cfg
+        .rtp_forward_allowed
+        .iter()
+        .map(|r| r.parse::<media::forwarder::AddressRange>().map_err(|e| format!("rtp_forward_allowed: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let media = media::peer::MediaSettings {
         udp_ips,
         ports,
         public_ip: cfg.public_ip.clone(),
         ice_servers,
         slowlink_threshold: cfg.slowlink_threshold,
+        forward_allowed: forward_allowed.into(),
     };
     let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);

@@ -46,6 +46,12 @@ pub struct Config {
     /// The VideoRoom's `admin_key` (Janus's): when set, `create` must carry it as `admin_key`
     /// (room creation is locked to whoever has it), and `list` with it shows private rooms.
     pub admin_key: Option<String>,
+    /// Janus's `lock_rtp_forward`: with an `admin_key`, `rtp_forward` must carry it too.
+    pub lock_rtp_forward: bool,
+    /// Where RTP forwarders may send (address ranges, `10.0.0.0/8` or single addresses). A
+    /// forwarder sends a stream of UDP wherever it is told: by default only to loopback and
+    /// private networks.
+    pub rtp_forward_allowed: Vec<String>,
     /// Requests per second one WebSocket connection may make (a burst of twice as many is let
     /// through); more are answered with error 429 until the rate falls. 0: no limit.
     pub rate_limit_per_connection: u32,
@@ -130,6 +136,17 @@ impl Default for Config {
             token_auth_secret: None,
             admin_secret: None,
             admin_key: None,
+            lock_rtp_forward: false,
+            rtp_forward_allowed: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "::1/128",
+                "fc00::/7",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             rate_limit_per_connection: 100,
             rate_limit_per_address: 0,
             tls_cert: None,
@@ -181,7 +198,8 @@ impl Config {
                 // PORTUNUS_MEDIA_IPS=10.0.0.5,127.0.0.1
                 .list_separator(",")
                 .with_list_parse_key("media_ips")
-                .with_list_parse_key("ice_servers"),
+                .with_list_parse_key("ice_servers")
+                .with_list_parse_key("rtp_forward_allowed"),
         );
         for (k, v) in flags {
             b = b.set_override(*k, v.as_str()).map_err(|e| ConfigError(e.to_string()))?;

@@ -14,6 +14,18 @@ use shared::store::{Binding, HandleRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
 use std::time::Duration;
 
+/// How long a forwarder's host name may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An address for `host` (an address already, or a name resolved now).
+async fn resolve(host: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = host.parse() {
+        return Some(ip);
+    }
+    let found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, 0))).await.ok()?.ok()?;
+    found.map(|a| a.ip()).next()
+}
+
 impl Dispatcher {
     pub(super) async fn attach(&self, env: &Envelope, sid: SessionId) -> Result<Outcome, GatewayError> {
         let a = env.attach()?;
@@ -84,7 +96,7 @@ impl Dispatcher {
         let msg = env.message()?;
         let (sid, hid, txn) = (h.session, h.id, env.transaction.clone());
         let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
-        let request = match vr::parse_request(&msg.body, self.cfg().admin_key.as_deref()) {
+        let request = match vr::parse_request(&msg.body, self.videoroom_policy()) {
             Ok(r) => r,
             // Missing or unknown `request`: Janus answers synchronously whatever was asked.
             Err(e) => return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(vr::error(&e))))),
@@ -148,6 +160,11 @@ impl Dispatcher {
         Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
     }
 
+    /// The deployment's VideoRoom settings requests are parsed under.
+    pub(crate) fn videoroom_policy(&self) -> vr::Policy<'_> {
+        vr::Policy::new(self.cfg().admin_key.as_deref(), self.cfg().lock_rtp_forward)
+    }
+
     /// A synchronous VideoRoom request, answered by the node that owns its room (any node for
     /// room-less ones): `plugindata.data`. `sid`/`hid` name the asking handle (zero for the
     /// Admin API's `message_plugin`).
@@ -158,6 +175,25 @@ impl Dispatcher {
         txn: &str,
         req: vr::SyncRequest,
     ) -> Result<serde_json::Value, GatewayError> {
+        let req = match req {
+            // Forwarders' host names are resolved here: the node gets addresses.
+            vr::SyncRequest::RtpForward(mut f) => {
+                for s in &mut f.streams {
+                    match resolve(&s.host).await {
+                        Some(ip) => s.host = ip.to_string(),
+                        None => {
+                            let e = shared::janus::errors::VideoRoomError::new(
+                                shared::janus::errors::VideoRoomCode::InvalidElement,
+                                format!("Could not resolve address ({})...", s.host),
+                            );
+                            return Ok(vr::error(&e));
+                        }
+                    }
+                }
+                vr::SyncRequest::RtpForward(f)
+            }
+            r => r,
+        };
         let room = req.room();
         let node = self.node_for(room).await?;
         let cmd = NodeCommand::Plugin {

@@ -56,7 +56,7 @@ impl Origin {
         self.layers.get(usize::from(layer))?.upgrade().map(|f| f.subscribe())
     }
 
-    pub(super) fn simulcast(&self) -> bool {
+    pub fn simulcast(&self) -> bool {
         self.layers.len() > 1
     }
 }

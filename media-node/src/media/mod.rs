@@ -10,6 +10,7 @@
 pub mod data;
 pub mod feedback;
 pub mod forward;
+pub mod forwarder;
 pub mod peer;
 pub mod publisher;
 pub mod rewrite;

@@ -10,6 +10,8 @@ pub struct StreamInfo {
     pub mid: String,
     /// Lower-case codec name (`opus`, `vp8`, ...); `None` for data or a rejected m-line.
     pub codec: Option<String>,
+    /// The payload type of that codec.
+    pub pt: Option<u8>,
     /// The rids of a simulcast stream (`a=simulcast`), as listed; empty without simulcast.
     pub rids: Vec<String>,
 }
@@ -37,7 +39,7 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
             };
             let rejected = parts.next() == Some("0");
             let first_pt = parts.nth(1).map(str::to_owned);
-            let info = StreamInfo { kind, mindex, mid: mindex.to_string(), codec: None, rids: Vec::new() };
+            let info = StreamInfo { kind, mindex, mid: mindex.to_string(), codec: None, pt: None, rids: Vec::new() };
             current = Some((info, first_pt, rejected));
             mindex += 1;
         } else if let Some((info, first_pt, _)) = current.as_mut() {
@@ -50,6 +52,7 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 let pt = it.next().unwrap_or_default();
                 if info.codec.is_none() && first_pt.as_deref() == Some(pt) {
                     info.codec = it.next().and_then(|c| c.split('/').next()).map(str::to_ascii_lowercase);
+                    info.pt = pt.parse().ok();
                 }
             }
         }
@@ -136,7 +139,14 @@ mod tests {
         assert_eq!(s.len(), 3, "{s:?}");
         assert_eq!(
             s[0],
-            StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()), rids: vec![] }
+            StreamInfo {
+                kind: "audio".into(),
+                mindex: 0,
+                mid: "0".into(),
+                codec: Some("opus".into()),
+                pt: Some(111),
+                rids: vec![]
+            }
         );
         assert_eq!(s[1].codec.as_deref(), Some("vp8"));
         assert_eq!(s[1].mid, "v1");

@@ -5,6 +5,7 @@
 //! Messages ([`messages`]): `Sync` (create/edit/destroy/... answers), `Async` (join, leave, ...:
 //! results as events), `Gone` (hangup, detach, session end).
 
+mod forwarding;
 pub mod messages;
 pub mod state;
 
@@ -50,6 +51,8 @@ pub struct RoomActor {
     peers: HashMap<Who, PublisherPeer>,
     /// Subscribers' PeerConnections.
     subscribers: HashMap<Who, Arc<SubscriberPeer>>,
+    /// Each publisher's running RTP forwarders, by stream id (dropping one stops it).
+    forwarders: HashMap<Who, Vec<(u32, crate::media::forwarder::Running)>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
     /// The participant count last written to the store and told to the agent.
@@ -85,6 +88,7 @@ impl RoomActor {
             media,
             peers: HashMap::new(),
             subscribers: HashMap::new(),
+            forwarders: HashMap::new(),
             early_candidates: HashMap::new(),
             span,
         }
@@ -259,6 +263,7 @@ impl RoomActor {
                         peer.set_paused(paused);
                     }
                 }
+                MediaAction::StopForwarders { who } => self.stop_forwarders(who),
                 MediaAction::Close { who } => {
                     self.early_candidates.remove(&who);
                     if let Some(peer) = self.subscribers.remove(&who) {
@@ -384,6 +389,17 @@ impl Handler<Sync> for RoomActor {
                 answer(r)
             }
             SyncRequest::ListParticipants { .. } => answer(Ok(self.state.list_participants())),
+            SyncRequest::RtpForward(f) => answer(self.rtp_forward(&f)),
+            SyncRequest::StopRtpForward { publisher_id, stream_id, secret, .. } => {
+                match self.state.stop_forward(secret.as_deref(), publisher_id, stream_id) {
+                    Ok((data, who)) => {
+                        self.stop_forwarder(who, stream_id);
+                        answer(Ok(data))
+                    }
+                    Err(e) => answer(Err(e)),
+                }
+            }
+            SyncRequest::ListForwarders { secret, .. } => answer(self.state.list_forwarders(secret.as_deref())),
             SyncRequest::Allowed { secret, action, allowed, .. } => {
                 let r = self.state.allowed(secret.as_deref(), action, allowed.as_deref());
                 if r.is_ok() {

@@ -12,10 +12,12 @@ use shared::janus::videoroom::{
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod forwarders;
 mod publishing;
 mod query;
 mod subscription;
 
+pub use forwarders::{ForwardPlan, Forwarder};
 pub use publishing::Published;
 use subscription::Subscription;
 pub use subscription::{Simulcast, SubStream, SwitchSource};
@@ -74,6 +76,8 @@ pub enum MediaAction {
     RemoveData { who: Who, feeds: Vec<ParticipantId> },
     /// New simulcast targets for these m-lines of this subscriber (`configure`).
     Layers { who: Who, streams: Vec<(usize, Simulcast)> },
+    /// This publisher's RTP forwarders end (it stopped publishing or left).
+    StopForwarders { who: Who },
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -155,6 +159,8 @@ pub struct RoomState {
     slots: HashMap<Who, Slot>,
     subscriptions: HashMap<Who, Subscription>,
     private_ids: HashSet<ParticipantId>,
+    /// Each publisher's RTP forwarders.
+    forwarders: BTreeMap<ParticipantId, Vec<Forwarder>>,
     /// Id source, injectable so tests are deterministic.
     next_id: Box<dyn FnMut() -> u64 + Send>,
 }
@@ -213,6 +219,7 @@ impl RoomState {
             slots: HashMap::new(),
             subscriptions: HashMap::new(),
             private_ids: HashSet::new(),
+            forwarders: BTreeMap::new(),
             next_id,
         }
     }
@@ -434,6 +441,7 @@ impl RoomState {
         if p.published.is_some() {
             self.deactivate_feed(p.who, &mut out);
         }
+        self.drop_forwarders(pid, p.who, &mut out);
         self.private_ids.remove(&p.private_id);
         self.slots.insert(p.who, Slot::Gone);
         let room = self.config.room;

@@ -8,8 +8,8 @@ use shared::janus::videoroom::{self as vr, RoomConfig, SyncRequest, VideoRoomReq
 fuzz_target!(|data: &[u8]| {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data) else { return };
     let body = PluginBody::from_map(map.clone());
-    for key in [None, Some("supersecret")] {
-        match vr::parse_request(&body, key) {
+    for policy in [vr::Policy::default(), vr::Policy::new(Some("supersecret"), true)] {
+        match vr::parse_request(&body, policy) {
             Ok(VideoRoomRequest::Sync(SyncRequest::Create { room, config, .. })) => {
                 let _ = RoomConfig::from_create(&config, room.unwrap_or(RoomId(1)));
             }

@@ -229,6 +229,30 @@ def stored_cases():
     write("admin.message_plugin_list_private.json", vr(request="list", admin_key=ADMIN_KEY), {room: "<room>"})
     write("admin.message_plugin_exists.json", vr(request="exists", room=room), {room: "<room>"})
     write("admin.message_plugin_destroy.json", vr(request="destroy", room=room), {room: "<room>"})
+    # RTP forwarders in a room with a secret and no publisher yet.
+    fwd_room = vr(request="create", admin_key=ADMIN_KEY, secret="fwdsecret")["response"]["room"]
+    fr = {fwd_room: "<room>"}
+    write("videoroom.listforwarders_empty.json", vr(request="listforwarders", room=fwd_room, secret="fwdsecret"), fr)
+    write("videoroom.error_listforwarders_secret.json", vr(request="listforwarders", room=fwd_room, secret="nope"), fr)
+    write("videoroom.error_rtp_forward_no_host.json", vr(request="rtp_forward", room=fwd_room, publisher_id=5), fr)
+    write("videoroom.error_rtp_forward_no_publisher_id.json", vr(request="rtp_forward", room=fwd_room, host="127.0.0.1"), fr)
+    write("videoroom.error_rtp_forward_no_such_feed.json",
+          vr(request="rtp_forward", room=fwd_room, publisher_id=5, host="127.0.0.1", secret="fwdsecret",
+             streams=[{"mid": "0", "port": 5000}]), fr)
+    write("videoroom.error_rtp_forward_secret.json",
+          vr(request="rtp_forward", room=fwd_room, publisher_id=5, host="127.0.0.1", secret="nope",
+             streams=[{"mid": "0", "port": 5000}]), fr)
+    write("videoroom.error_rtp_forward_stream_port.json",
+          vr(request="rtp_forward", room=fwd_room, publisher_id=5, host="127.0.0.1", secret="fwdsecret",
+             streams=[{"mid": "0"}]), fr)
+    write("videoroom.error_rtp_forward_family.json",
+          vr(request="rtp_forward", room=fwd_room, publisher_id=5, host="127.0.0.1", host_family="ipx",
+             secret="fwdsecret", streams=[{"mid": "0", "port": 5000}]), fr)
+    write("videoroom.error_stop_rtp_forward_no_such_feed.json",
+          vr(request="stop_rtp_forward", room=fwd_room, publisher_id=5, stream_id=7, secret="fwdsecret"), fr)
+    write("videoroom.error_stop_rtp_forward_no_stream_id.json",
+          vr(request="stop_rtp_forward", room=fwd_room, publisher_id=5, secret="fwdsecret"), fr)
+    vr(request="destroy", room=fwd_room, secret="fwdsecret")
     msg = lambda body: post(HTTP, f"/janus/{sid}/{hid}", {"janus": "message", "apisecret": API_SECRET, "body": body, **t()})
     write("videoroom.error_create_without_admin_key.json", msg({"request": "create"}), ids)
     write("videoroom.error_create_wrong_admin_key.json", msg({"request": "create", "admin_key": 5}), ids)

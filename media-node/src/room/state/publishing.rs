@@ -195,6 +195,7 @@ impl RoomState {
             out = out.notice(who, txn, vr::unpublished_ok(room));
         }
         self.deactivate_feed(who, &mut out);
+        self.drop_forwarders(pid, who, &mut out);
         let ev = vr::departed(room, Departure::Unpublished, pid, None, None);
         for other in self.participants.values().filter(|o| o.who != who) {
             out = out.notice(other.who, None, ev.clone());

@@ -127,8 +127,22 @@ fn offer() -> Jsep {
 
 fn streams() -> Vec<StreamInfo> {
     vec![
-        StreamInfo { kind: "audio".into(), mindex: 0, mid: "0".into(), codec: Some("opus".into()), rids: vec![] },
-        StreamInfo { kind: "video".into(), mindex: 1, mid: "1".into(), codec: Some("vp8".into()), rids: vec![] },
+        StreamInfo {
+            kind: "audio".into(),
+            mindex: 0,
+            mid: "0".into(),
+            codec: Some("opus".into()),
+            pt: Some(111),
+            rids: vec![],
+        },
+        StreamInfo {
+            kind: "video".into(),
+            mindex: 1,
+            mid: "1".into(),
+            codec: Some("vp8".into()),
+            pt: Some(96),
+            rids: vec![],
+        },
     ]
 }
 

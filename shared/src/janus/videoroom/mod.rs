@@ -6,8 +6,11 @@
 //! state that only the media node has, the parsed value carries the deferred outcome as a
 //! `Result` so the node reports errors in Janus's order.
 
+mod forwarding;
 mod responses;
 mod room;
+
+pub use forwarding::{ForwardStream, RtpForward, SrtpKey, StreamRef};
 
 pub use responses::*;
 pub use room::{RoomConfig, DEFAULT_MAX_PUBLISHERS, MIN_BITRATE};
@@ -73,6 +76,17 @@ pub enum SyncRequest {
     /// A synchronous Janus request Portunus does not implement (RTP forwarders, recording,
     /// remote publishers): answered with a clear error rather than silence.
     Unsupported(String),
+    RtpForward(Box<RtpForward>),
+    StopRtpForward {
+        room: RoomId,
+        publisher_id: ParticipantId,
+        stream_id: u32,
+        secret: Option<String>,
+    },
+    ListForwarders {
+        room: RoomId,
+        secret: Option<String>,
+    },
     /// The request failed validation; the error is the reply.
     Invalid(VideoRoomError),
 }
@@ -86,7 +100,10 @@ impl SyncRequest {
             | SyncRequest::ListParticipants { room }
             | SyncRequest::Allowed { room, .. }
             | SyncRequest::Kick { room, .. }
-            | SyncRequest::Moderate { room, .. } => Some(*room),
+            | SyncRequest::Moderate { room, .. }
+            | SyncRequest::StopRtpForward { room, .. }
+            | SyncRequest::ListForwarders { room, .. } => Some(*room),
+            SyncRequest::RtpForward(f) => Some(f.room),
             _ => None,
         }
     }
@@ -351,10 +368,7 @@ const PUBLISHER: [Param; 2] = [Param::opt("display", JType::Str), Param::opt("me
 const MODERATE: [Param; 3] =
     [Param::opt("secret", JType::Str), Param::req("mid", JType::Str), Param::req("mute", JType::Bool)];
 
-const UNSUPPORTED_SYNC: [&str; 10] = [
-    "rtp_forward",
-    "stop_rtp_forward",
-    "listforwarders",
+const UNSUPPORTED_SYNC: [&str; 7] = [
     "enable_recording",
     "publish_remotely",
     "unpublish_remotely",
@@ -381,8 +395,21 @@ fn room_of(obj: &Map<String, Value>) -> RoomId {
 
 const ADMIN_KEY: [Param; 1] = [Param::req("admin_key", JType::Str)];
 
-/// The deployment's VideoRoom `admin_key` (Janus's): when set, `create` must carry it, and a
-/// `list` that carries it shows private rooms too.
+/// What the deployment decides about VideoRoom requests: Janus's `admin_key` (when set,
+/// `create` must carry it and a `list` carrying it shows private rooms too) and
+/// `lock_rtp_forward` (with an admin key, `rtp_forward` must carry it too).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy<'a> {
+    pub admin_key: Option<&'a str>,
+    pub lock_rtp_forward: bool,
+}
+
+impl<'a> Policy<'a> {
+    pub fn new(admin_key: Option<&'a str>, lock_rtp_forward: bool) -> Self {
+        Self { admin_key, lock_rtp_forward }
+    }
+}
+
 fn admin_key_check(obj: &Map<String, Value>, name: &str, admin_key: Option<&str>) -> Result<bool, VideoRoomError> {
     let Some(want) = admin_key else { return Ok(false) };
     let given = obj.get("admin_key").and_then(Value::as_str).filter(|k| !k.is_empty());
@@ -399,16 +426,16 @@ fn admin_key_check(obj: &Map<String, Value>, name: &str, admin_key: Option<&str>
     Ok(true)
 }
 
-/// Parses a VideoRoom request body, with the deployment's `admin_key` (if any). `Err` is a
-/// reply-level error (missing or unknown `request`), which Janus answers synchronously
-/// whatever the request.
-pub fn parse_request(body: &PluginBody, admin_key: Option<&str>) -> Result<VideoRoomRequest, VideoRoomError> {
+/// Parses a VideoRoom request body under the deployment's [`Policy`]. `Err` is a reply-level
+/// error (missing or unknown `request`), which Janus answers synchronously whatever the request.
+pub fn parse_request(body: &PluginBody, policy: Policy<'_>) -> Result<VideoRoomRequest, VideoRoomError> {
     let obj = body.as_map();
     check(obj, &REQUEST)?;
     let name = json::string(obj, "request").unwrap_or_default();
     let lower = name.to_ascii_lowercase();
-    if let Some(sync) = parse_sync(obj, &lower) {
-        let sync = match (sync, admin_key_check(obj, &lower, admin_key)) {
+    let lock_key = policy.admin_key.filter(|_| policy.lock_rtp_forward);
+    if let Some(sync) = parse_sync(obj, &lower, lock_key) {
+        let sync = match (sync, admin_key_check(obj, &lower, policy.admin_key)) {
             (_, Err(e)) => Err(e),
             (Ok(SyncRequest::List { .. }), Ok(private)) => Ok(SyncRequest::List { private }),
             (sync, Ok(_)) => sync,
@@ -421,7 +448,11 @@ pub fn parse_request(body: &PluginBody, admin_key: Option<&str>) -> Result<Video
     Err(VideoRoomError::new(VideoRoomCode::InvalidRequest, format!("Unknown request '{name}'")))
 }
 
-fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest, VideoRoomError>> {
+fn parse_sync(
+    obj: &Map<String, Value>,
+    name: &str,
+    lock_key: Option<&str>,
+) -> Option<Result<SyncRequest, VideoRoomError>> {
     let parsed = match name {
         "create" => check(obj, &room::CREATE_PARAMS).map(|_| SyncRequest::Create {
             room: match json::uint(obj, "room") {
@@ -499,6 +530,13 @@ fn parse_sync(obj: &Map<String, Value>, name: &str) -> Option<Result<SyncRequest
                 mute: json::boolean(obj, "mute").unwrap_or(false),
             }
         }),
+        "rtp_forward" => forwarding::parse_rtp_forward(obj, lock_key).map(|f| SyncRequest::RtpForward(Box::new(f))),
+        "stop_rtp_forward" => forwarding::parse_stop(obj).map(|(room, publisher_id, stream_id, secret)| {
+            SyncRequest::StopRtpForward { room, publisher_id, stream_id, secret }
+        }),
+        "listforwarders" => {
+            forwarding::parse_list(obj).map(|(room, secret)| SyncRequest::ListForwarders { room, secret })
+        }
         n if UNSUPPORTED_SYNC.contains(&n) => Ok(SyncRequest::Unsupported(n.to_owned())),
         _ => return None,
     };
@@ -749,7 +787,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<VideoRoomRequest, VideoRoomError> {
-        parse_request(&PluginBody::from_map(v.as_object().cloned().unwrap()), None)
+        parse_request(&PluginBody::from_map(v.as_object().cloned().unwrap()), Policy::default())
     }
 
     #[test]

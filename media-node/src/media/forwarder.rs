@@ -1,0 +1,332 @@
+//! RTP forwarders: a publisher stream sent as plain or SRTP RTP (and data channel messages as
+//! UDP datagrams) to a host and port outside the room, taking packets from the same feed its
+//! subscribers take them from. A forwarder ends when it is stopped (its handle dropped) or when
+//! its publisher's feed closes. A receiver's PLI or FIR on the forwarder's RTCP port reaches the
+//! publisher as a keyframe request.
+
+use super::forward::Origin;
+use super::publisher::DataMessage;
+use super::rewrite::Rewriter;
+use super::vp8::vp8_is_keyframe;
+use rtc::rtp;
+use rtc::shared::marshal::Marshal;
+use rtc::srtp::context::Context;
+use rtc::srtp::protection_profile::ProtectionProfile;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// How often the receiver is sent an empty receiver report on its RTCP port, so that it (and
+/// any NAT on the way) knows where the forwarder's RTCP comes from.
+const RTCP_HELLO: Duration = Duration::from_secs(5);
+/// The largest RTP packet forwarded (a publisher's packets fit a UDP datagram on any path).
+const MTU: usize = 1500;
+
+/// Where and how one forwarder sends.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub dest: SocketAddr,
+    /// Rewrite the SSRC / payload type to these (Janus: the publisher's otherwise).
+    pub ssrc: Option<u32>,
+    pub pt: Option<u8>,
+    /// The simulcast layer relayed; `None`: the best layer flowing, switched at keyframes (one
+    /// stream, as a subscriber would get it).
+    pub layer: Option<u8>,
+    pub clock_rate: u32,
+    pub vp8: bool,
+}
+
+/// SRTP keys from an SDES-style `srtp_crypto` (base64 of the 16-byte key and 14-byte salt).
+#[derive(Clone)]
+pub struct SrtpParams {
+    key: Vec<u8>,
+    salt: Vec<u8>,
+    profile: ProtectionProfile,
+}
+
+impl SrtpParams {
+    pub fn new(suite: u8, crypto: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(crypto.trim())
+            .map_err(|e| format!("Invalid SRTP crypto ({e})"))?;
+        if raw.len() != 30 {
+            return Err(format!("Invalid SRTP crypto (30 bytes of key and salt expected, got {})", raw.len()));
+        }
+        let profile =
+            if suite == 32 { ProtectionProfile::Aes128CmHmacSha1_32 } else { ProtectionProfile::Aes128CmHmacSha1_80 };
+        Ok(Self { key: raw[..16].to_vec(), salt: raw[16..].to_vec(), profile })
+    }
+
+    fn context(&self) -> Result<Context, String> {
+        let crypto = rtc::crypto::providers::RingCrypto::default();
+        Context::new(&self.key, &self.salt, self.profile, None, None, &crypto).map_err(|e| e.to_string())
+    }
+}
+
+/// A running forwarder; dropping it stops it.
+pub struct Running {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn unspecified(for_dest: &SocketAddr) -> SocketAddr {
+    let ip = match for_dest.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
+
+/// A socket for the receiver's RTCP, bound now so its port can be announced.
+pub fn bind_rtcp(remote: &SocketAddr) -> std::io::Result<(std::net::UdpSocket, u16)> {
+    let s = std::net::UdpSocket::bind(unspecified(remote))?;
+    s.set_nonblocking(true)?;
+    let port = s.local_addr()?.port();
+    Ok((s, port))
+}
+
+/// Starts forwarding `origin` to `target` (SRTP-protected with `srtp`), with the receiver's
+/// RTCP on `rtcp` (its socket and the receiver's RTCP address), if any.
+pub fn start_rtp(
+    origin: Origin,
+    target: Target,
+    srtp: Option<SrtpParams>,
+    rtcp: Option<(std::net::UdpSocket, SocketAddr)>,
+) -> Result<Running, String> {
+    let socket = std::net::UdpSocket::bind(unspecified(&target.dest)).map_err(|e| e.to_string())?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let socket = UdpSocket::from_std(socket).map_err(|e| e.to_string())?;
+    let context = srtp.map(|s| s.context()).transpose()?;
+    let mut tasks = Vec::new();
+    if let Some((sock, remote)) = rtcp {
+        let sock = UdpSocket::from_std(sock).map_err(|e| e.to_string())?;
+        tasks.push(tokio::spawn(relay_rtcp(sock, remote, origin.clone(), target.layer.unwrap_or(0))));
+    }
+    tasks.push(tokio::spawn(forward_rtp(origin, target, socket, context)));
+    Ok(Running { tasks })
+}
+
+/// Starts sending a publisher's data channel messages to `dest`, one datagram each.
+pub fn start_data(feed: broadcast::WeakSender<DataMessage>, dest: SocketAddr) -> Result<Running, String> {
+    let socket = std::net::UdpSocket::bind(unspecified(&dest)).map_err(|e| e.to_string())?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let socket = UdpSocket::from_std(socket).map_err(|e| e.to_string())?;
+    let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
+    drop(feed);
+    let task = tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(m) => {
+                    let _ = socket.send_to(&m.data, dest).await;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(Running { tasks: vec![task] })
+}
+
+/// The layer a "best available" forwarder should relay: the highest one flowing.
+fn best_layer(origin: &Origin) -> u8 {
+    let layers = origin.layers.len() as u8;
+    let silence = origin.silence.as_ref().map(|s| *s.borrow()).unwrap_or_default();
+    (0..layers).rev().find(|l| silence.get(usize::from(*l)).is_some_and(Option::is_none)).unwrap_or(0)
+}
+
+async fn forward_rtp(origin: Origin, target: Target, socket: UdpSocket, mut srtp: Option<Context>) {
+    let follow = target.layer.is_none() && origin.simulcast();
+    let mut layer = target.layer.unwrap_or_else(|| if follow { best_layer(&origin) } else { 0 });
+    let Some(mut packets) = origin.subscribe(layer) else { return };
+    // The layer being moved to, taken over at its first keyframe.
+    let mut pending: Option<(u8, broadcast::Receiver<rtp::Packet>)> = None;
+    let mut silence = origin.silence.clone().filter(|_| follow);
+    let mut sequence = Rewriter::new(target.clock_rate);
+    // One SSRC for a stream that moves between layers.
+    let ssrc = target.ssrc.or_else(|| follow.then(rand::random::<u32>));
+    if target.vp8 {
+        origin.keyframes.for_layer(layer).request();
+    }
+    let mut buf = vec![0u8; MTU];
+    loop {
+        let pending_rx = pending.as_mut().map(|(_, rx)| rx);
+        let next = tokio::select! {
+            changed = async {
+                match silence.as_mut() {
+                    Some(s) => s.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !changed {
+                    silence = None;
+                }
+                let best = best_layer(&origin);
+                if best != layer && pending.as_ref().is_none_or(|(l, _)| *l != best) {
+                    pending = origin.subscribe(best).map(|rx| (best, rx));
+                    if target.vp8 {
+                        origin.keyframes.for_layer(best).request();
+                    }
+                }
+                continue;
+            }
+            r = async {
+                match pending_rx {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match r {
+                Ok(p) if !target.vp8 || vp8_is_keyframe(&p.payload) => {
+                    if let Some((l, rx)) = pending.take() {
+                        layer = l;
+                        packets = rx;
+                        sequence.open_gap();
+                    }
+                    p
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => {
+                    pending = None;
+                    continue;
+                }
+            },
+            r = packets.recv() => match r {
+                Ok(p) => p,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    sequence.open_gap();
+                    continue;
+                }
+                // The publisher stopped: so does its forwarder.
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let mut p = next;
+        if let Some(s) = ssrc {
+            p.header.ssrc = s;
+        }
+        if let Some(pt) = target.pt {
+            p.header.payload_type = pt;
+        }
+        if follow && !sequence.rewrite(&mut p, Instant::now) {
+            continue;
+        }
+        let Ok(n) = p.marshal_to(&mut buf) else { continue };
+        let sent = match srtp.as_mut() {
+            Some(ctx) => match ctx.encrypt_rtp(&buf[..n]) {
+                Ok(enc) => socket.send_to(&enc, target.dest).await,
+                Err(_) => continue,
+            },
+            None => socket.send_to(&buf[..n], target.dest).await,
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, dest = %target.dest, "forwarder send failed");
+        }
+    }
+}
+
+/// The receiver's RTCP: PLI and FIR become keyframe requests to the publisher; an empty
+/// receiver report goes out now and then so the receiver learns where to send.
+async fn relay_rtcp(socket: UdpSocket, remote: SocketAddr, origin: Origin, layer: u8) {
+    // RTCP RR, no report blocks, SSRC 1.
+    const HELLO: [u8; 8] = [0x80, 201, 0, 1, 0, 0, 0, 1];
+    let mut buf = [0u8; MTU];
+    let mut hello = tokio::time::interval(RTCP_HELLO);
+    loop {
+        tokio::select! {
+            _ = hello.tick() => {
+                let _ = socket.send_to(&HELLO, remote).await;
+            }
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, _)) = r else { continue };
+                let mut data = &buf[..n];
+                let Ok(packets) = rtc::rtcp::packet::unmarshal(&mut data) else { continue };
+                if packets.iter().any(|p| super::feedback::is_keyframe_request(p.as_ref())) {
+                    origin.keyframes.for_layer(layer).request();
+                }
+            }
+        }
+    }
+}
+
+/// An address range forwarders may send to (`10.0.0.0/8`, `::1/128`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressRange {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for AddressRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (s, None),
+        };
+        let base: IpAddr = ip.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix"))?,
+        };
+        Ok(Self { base, prefix })
+    }
+}
+
+impl AddressRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that IPv4 address.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.base, ip) {
+            (IpAddr::V4(b), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(b) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(b), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(b) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_contain_what_they_say() {
+        let r: AddressRange = "10.0.0.0/8".parse().unwrap();
+        assert!(r.contains("10.1.2.3".parse().unwrap()));
+        assert!(!r.contains("11.0.0.1".parse().unwrap()));
+        assert!(r.contains("::ffff:10.0.0.9".parse().unwrap()), "IPv4-mapped");
+        let one: AddressRange = "203.0.113.7".parse().unwrap();
+        assert!(one.contains("203.0.113.7".parse().unwrap()) && !one.contains("203.0.113.8".parse().unwrap()));
+        let all: AddressRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: AddressRange = "fc00::/7".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()) && !v6.contains("2001:db8::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<AddressRange>().is_err());
+        assert!("nonsense".parse::<AddressRange>().is_err());
+    }
+
+    #[test]
+    fn srtp_keys_are_30_bytes_of_base64() {
+        assert!(SrtpParams::new(80, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_ok());
+        assert!(SrtpParams::new(32, "AAAA").is_err());
+        assert!(SrtpParams::new(80, "not base64!").is_err());
+    }
+}

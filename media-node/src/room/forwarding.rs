@@ -1,0 +1,171 @@
+//! The room shell's part of RTP forwarding: opens each forwarder's sockets and starts it on the
+//! publisher's feed (`media::forwarder`), and keeps the running ones so that `stop_rtp_forward`
+//! or the publisher's end stops them. The room state records and answers.
+
+use super::state::{Forwarder, Who};
+use super::RoomActor;
+use crate::media::forwarder::{self, SrtpParams, Target};
+use serde_json::Value;
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::videoroom::RtpForward;
+use std::net::{IpAddr, SocketAddr};
+
+fn refused(reason: String) -> VideoRoomError {
+    VideoRoomError::new(VideoRoomCode::Unauthorized, reason)
+}
+
+impl RoomActor {
+    /// `rtp_forward`: every requested stream the publisher has gets its forwarder(s) (simulcast
+    /// layers to their own ports when asked); the answer lists them.
+    pub(super) fn rtp_forward(&mut self, f: &RtpForward) -> Result<Value, VideoRoomError> {
+        let plan = self.state.plan_forward(f)?;
+        let srtp = match &f.srtp {
+            Some(k) => Some(
+                SrtpParams::new(k.suite, &k.crypto)
+                    .map_err(|e| VideoRoomError::new(VideoRoomCode::InvalidElement, e))?,
+            ),
+            None => None,
+        };
+        // Every destination is checked before anything starts.
+        for (s, _) in &plan.streams {
+            let ip: IpAddr = s.host.parse().map_err(|_| {
+                VideoRoomError::new(VideoRoomCode::InvalidElement, format!("Could not resolve address ({})...", s.host))
+            })?;
+            if !self.media.forward_allowed.iter().any(|r| r.contains(ip)) {
+                return Err(refused(format!(
+                    "Unauthorized (forwarding to {ip} is not allowed: see rtp_forward_allowed)"
+                )));
+            }
+        }
+        let Some(publisher) = self.peers.get(&plan.publisher) else {
+            // Joined but not publishing: nothing to forward (Janus answers an empty list).
+            return Ok(self.state.forwarding(plan.pid, Vec::new()));
+        };
+        let mut started = Vec::new();
+        let mut running = Vec::new();
+        for (s, info) in &plan.streams {
+            let ip: IpAddr = s.host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            let fail = |e: String| {
+                VideoRoomError::new(VideoRoomCode::UnknownError, format!("Could not start the forwarder ({e})"))
+            };
+            if info.kind == "data" {
+                let r = forwarder::start_data(publisher.data_origin(), SocketAddr::new(ip, s.port)).map_err(fail)?;
+                running.push(r);
+                started.push(self.forwarder_info(
+                    &info.kind,
+                    s.host.clone(),
+                    s.port,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    false,
+                ));
+                continue;
+            }
+            let Some(origin) = publisher.origin(&info.kind) else { continue };
+            let vp8 = info.codec.as_deref() == Some("vp8");
+            let clock_rate = if info.kind == "audio" { 48_000 } else { 90_000 };
+            let simulcast = origin.simulcast();
+            // Layer 0 to `port`, 1 and 2 to `port_2`/`port_3`; `simulcast: true` relays the best
+            // layer as one stream; a source without simulcast is just relayed.
+            let mut outlets =
+                vec![(s.port, s.ssrc, s.pt, s.rtcp_port, if simulcast && !s.simulcast { Some(0) } else { None })];
+            if simulcast && !s.simulcast {
+                for (i, l) in s.more_layers.iter().enumerate() {
+                    if let Some((port, ssrc, pt)) = l {
+                        outlets.push((*port, *ssrc, *pt, None, Some(i as u8 + 1)));
+                    }
+                }
+            }
+            for (port, ssrc, pt, rtcp_port, layer) in outlets {
+                let rtcp = match rtcp_port {
+                    Some(rp) => {
+                        let remote = SocketAddr::new(ip, rp);
+                        let (sock, local) = forwarder::bind_rtcp(&remote).map_err(|e| fail(e.to_string()))?;
+                        Some((sock, remote, local))
+                    }
+                    None => None,
+                };
+                let local_rtcp = rtcp.as_ref().map(|(_, _, l)| *l);
+                let target = Target {
+                    dest: SocketAddr::new(ip, port),
+                    ssrc,
+                    pt,
+                    layer: if simulcast { layer } else { Some(0) },
+                    clock_rate,
+                    vp8,
+                };
+                let r = forwarder::start_rtp(origin.clone(), target, srtp.clone(), rtcp.map(|(s, r, _)| (s, r)))
+                    .map_err(fail)?;
+                running.push(r);
+                // Janus reports the payload type and SSRC the receiver gets.
+                let pt = pt.or(info.pt);
+                started.push(self.forwarder_info(
+                    &info.kind,
+                    s.host.clone(),
+                    port,
+                    local_rtcp,
+                    rtcp_port,
+                    ssrc,
+                    pt,
+                    layer,
+                    srtp.is_some(),
+                ));
+            }
+        }
+        let list = self.forwarders.entry(plan.publisher).or_default();
+        for (f, r) in started.iter().zip(running) {
+            list.push((f.stream_id, r));
+        }
+        tracing::info!(publisher = %plan.pid.0, forwarders = started.len(), "rtp_forward");
+        Ok(self.state.forwarding(plan.pid, started))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forwarder_info(
+        &self,
+        kind: &str,
+        host: String,
+        port: u16,
+        local_rtcp_port: Option<u16>,
+        remote_rtcp_port: Option<u16>,
+        ssrc: Option<u32>,
+        pt: Option<u8>,
+        substream: Option<u8>,
+        srtp: bool,
+    ) -> Forwarder {
+        let taken = |id: u32| self.forwarders.values().flatten().any(|(s, _)| *s == id);
+        let stream_id = loop {
+            let id = rand::random::<u32>() & 0x7fff_ffff;
+            if id != 0 && !taken(id) {
+                break id;
+            }
+        };
+        Forwarder {
+            stream_id,
+            kind: kind.to_owned(),
+            host,
+            port,
+            local_rtcp_port,
+            remote_rtcp_port,
+            ssrc,
+            pt,
+            substream,
+            srtp,
+        }
+    }
+
+    /// Stops one forwarder of `who`.
+    pub(super) fn stop_forwarder(&mut self, who: Who, stream_id: u32) {
+        if let Some(list) = self.forwarders.get_mut(&who) {
+            list.retain(|(id, _)| *id != stream_id);
+        }
+    }
+
+    /// Stops every forwarder of `who` (it stopped publishing or left).
+    pub(super) fn stop_forwarders(&mut self, who: Who) {
+        self.forwarders.remove(&who);
+    }
+}

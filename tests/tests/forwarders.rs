@@ -1,0 +1,328 @@
+//! RTP forwarders: a publisher's streams sent as RTP to UDP sockets of the test's, with the SSRC
+//! and payload type asked for, plain or SRTP; a receiver's PLI on the forwarder's RTCP port
+//! reaching the publisher; `listforwarders` and `stop_rtp_forward`; forwarders ending with their
+//! publisher; destinations outside `rtp_forward_allowed` refused. Errors compared with what
+//! Janus 1.1.2 answers (`tests/golden/videoroom.*forward*`, recorded by
+//! `tests/golden/record/auth.py`).
+
+use portunus_tests::peer::Offering;
+use portunus_tests::videoroom::{publishing, publishing_with, Publishing};
+use portunus_tests::*;
+use rtc::shared::marshal::Unmarshal;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+const SECRET: &str = "adminpwd";
+const ADMIN_SECRET: &str = "janusoverlord";
+
+/// A room request the Admin API's way (`message_plugin`), as the recorded replies were made.
+async fn vr(server: &TestServer, request: Value) -> Value {
+    let body = json!({"janus": "message_plugin", "transaction": "t", "admin_secret": ADMIN_SECRET,
+        "plugin": "janus.plugin.videoroom", "request": request});
+    let mut r = awc::Client::new().post(format!("{}/admin", server.admin_url)).send_json(&body).await.expect("admin");
+    r.json().await.expect("admin JSON")
+}
+
+fn server() -> TestServer {
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    TestServer::with(cfg)
+}
+
+async fn socket() -> (UdpSocket, u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
+/// The RTP packets `sock` receives while `p` sends for `ms` milliseconds.
+async fn received(p: &mut Publishing, socks: &[&UdpSocket], ms: u64) -> Vec<Vec<rtc::rtp::Packet>> {
+    let mut got = vec![Vec::new(); socks.len()];
+    let mut buf = [0u8; 2000];
+    for _ in 0..ms / 20 {
+        p.peer.send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for (i, s) in socks.iter().enumerate() {
+            while let Ok((n, _)) = s.try_recv_from(&mut buf) {
+                let mut b = &buf[..n];
+                if let Ok(pkt) = rtc::rtp::Packet::unmarshal(&mut b) {
+                    got[i].push(pkt);
+                }
+            }
+        }
+    }
+    got
+}
+
+#[actix_web::test]
+async fn forwarders_send_the_publisher_s_rtp_where_asked_and_stop_with_it() {
+    let server = server();
+    let mut p = publishing(&server.ws_url).await;
+    let (audio, audio_port) = socket().await;
+    let (video, video_port) = socket().await;
+    let (rtcp, rtcp_port) = socket().await;
+    let r = vr(
+        &server,
+        json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "127.0.0.1",
+        "secret": SECRET, "streams": [
+            {"mid": "0", "port": audio_port, "ssrc": 1111, "pt": 100},
+            {"mid": "1", "port": video_port, "rtcp_port": rtcp_port, "ssrc": 2222, "pt": 101}]}),
+    )
+    .await;
+    let resp = &r["response"];
+    assert_eq!((resp["videoroom"].clone(), resp["publisher_id"].clone()), (json!("rtp_forward"), json!(p.feed)), "{r}");
+    let fwd = resp["forwarders"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(fwd.len(), 2, "{r}");
+    assert_eq!(
+        (
+            fwd[0]["type"].clone(),
+            fwd[0]["host"].clone(),
+            fwd[0]["port"].clone(),
+            fwd[0]["ssrc"].clone(),
+            fwd[0]["pt"].clone()
+        ),
+        (json!("audio"), json!("127.0.0.1"), json!(audio_port), json!(1111), json!(100)),
+        "{r}"
+    );
+    assert_eq!((fwd[1]["remote_rtcp_port"].clone(), fwd[1]["srtp"].clone()), (json!(rtcp_port), json!(false)), "{r}");
+    let local_rtcp = fwd[1]["local_rtcp_port"].as_u64().unwrap_or_else(|| panic!("{r}")) as u16;
+
+    let got = received(&mut p, &[&audio, &video], 1000).await;
+    for (packets, (ssrc, pt)) in got.iter().zip([(1111, 100), (2222, 101)]) {
+        assert!(packets.len() > 30, "forwarded packets arrive: {}", packets.len());
+        assert!(packets.iter().all(|k| k.header.ssrc == ssrc && k.header.payload_type == pt), "SSRC {ssrc}, PT {pt}");
+    }
+    assert!(got[1].windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1)));
+
+    // The forwarder says hello on the RTCP port; a PLI sent back reaches the publisher.
+    let mut buf = [0u8; 64];
+    let (n, from) =
+        tokio::time::timeout(Duration::from_secs(6), rtcp.recv_from(&mut buf)).await.expect("RTCP hello").unwrap();
+    assert_eq!((n, from.port()), (8, local_rtcp), "an empty receiver report from the forwarder's RTCP port");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = p.peer.keyframe_requests();
+    let pli = [0x81u8, 206, 0, 2, 0, 0, 0, 9, 0, 0, 0x08, 0xae];
+    rtcp.send_to(&pli, ("127.0.0.1", local_rtcp)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while p.peer.keyframe_requests() == before {
+        assert!(tokio::time::Instant::now() < deadline, "the receiver's PLI reached the publisher");
+        p.peer.send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let list = vr(&server, json!({"request": "listforwarders", "room": 1234, "secret": SECRET})).await;
+    let pubs = list["response"]["publishers"].as_array().unwrap_or_else(|| panic!("{list}"));
+    assert_eq!((pubs.len(), pubs[0]["publisher_id"].clone()), (1, json!(p.feed)), "{list}");
+    assert_eq!(pubs[0]["forwarders"], json!(fwd), "listed as created: {list}");
+    assert_golden(
+        "videoroom.error_listforwarders_secret.json",
+        &vr(&server, json!({"request": "listforwarders", "room": 1234, "secret": "nope"})).await,
+    );
+
+    // Stopping one: its packets stop, the other's go on.
+    let audio_id = fwd[0]["stream_id"].clone();
+    let stop = vr(&server, json!({"request": "stop_rtp_forward", "room": 1234, "publisher_id": p.feed, "stream_id": audio_id, "secret": SECRET})).await;
+    assert_eq!(
+        stop["response"],
+        json!({"videoroom": "stop_rtp_forward", "room": 1234, "publisher_id": p.feed, "stream_id": audio_id}),
+        "{stop}"
+    );
+    let again = vr(&server, json!({"request": "stop_rtp_forward", "room": 1234, "publisher_id": p.feed, "stream_id": audio_id, "secret": SECRET})).await;
+    assert_eq!(again["response"]["error_code"], 428, "{again}");
+    received(&mut p, &[&audio, &video], 200).await;
+    let got = received(&mut p, &[&audio, &video], 600).await;
+    assert_eq!(got[0].len(), 0, "the stopped forwarder sends nothing");
+    assert!(got[1].len() > 15, "the other goes on");
+
+    // The publisher leaves: its forwarders end with it.
+    while p.ws.try_recv(Duration::from_millis(100)).await.is_some() {}
+    p.ws.message_event(p.sid, p.handle, json!({"request": "leave"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = received(&mut p, &[&video], 600).await;
+    assert_eq!(got[0].len(), 0, "nothing after the publisher left");
+    let list = vr(&server, json!({"request": "listforwarders", "room": 1234, "secret": SECRET})).await;
+    assert_eq!(list["response"]["publishers"], json!([]), "{list}");
+}
+
+#[actix_web::test]
+async fn forwarded_rtp_can_be_srtp_and_data_is_forwarded_too() {
+    let server = server();
+    let (mut p, answer) = publishing_with(&server.ws_url, "p", Offering { data: true, ..Offering::default() }).await;
+    let data_mid = answer
+        .split("m=application")
+        .nth(1)
+        .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("a=mid:")))
+        .unwrap_or_else(|| panic!("a data m-line: {answer}"))
+        .to_owned();
+    let (video, video_port) = socket().await;
+    let (data, data_port) = socket().await;
+    // 16 bytes of key and 14 of salt, base64 (as SDES writes them).
+    let key: Vec<u8> = (1..=30).collect();
+    let crypto = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&key)
+    };
+    let r = vr(
+        &server,
+        json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "localhost",
+        "secret": SECRET, "srtp_suite": 80, "srtp_crypto": crypto,
+        "streams": [{"mid": "1", "port": video_port}, {"mid": data_mid, "port": data_port}]}),
+    )
+    .await;
+    let f = &r["response"]["forwarders"][0];
+    assert_eq!(
+        (f["srtp"].clone(), f["host"].clone()),
+        (json!(true), json!("127.0.0.1")),
+        "host names are resolved: {r}"
+    );
+    let crypto_impl = rtc::crypto::providers::RingCrypto::default();
+    let mut ctx = rtc::srtp::context::Context::new(
+        &key[..16],
+        &key[16..],
+        rtc::srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
+        None,
+        None,
+        &crypto_impl,
+    )
+    .unwrap();
+    let mut buf = [0u8; 2000];
+    let mut decrypted = 0;
+    for _ in 0..50 {
+        p.peer.send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok((n, _)) = video.try_recv_from(&mut buf) {
+            let plain = ctx.decrypt_rtp(&buf[..n]).expect("SRTP the receiver can decrypt with the key given");
+            let mut b = &plain[..];
+            let pkt = rtc::rtp::Packet::unmarshal(&mut b).unwrap();
+            assert_eq!(pkt.header.payload_type, f["pt"].as_u64().unwrap() as u8, "the publisher's payload type");
+            decrypted += 1;
+        }
+    }
+    assert!(decrypted > 20, "{decrypted} packets decrypted");
+    // Data channel messages: one datagram each, the payload as sent.
+    assert_eq!(r["response"]["forwarders"][1]["type"], "data", "{r}");
+    let mut got = None;
+    for i in 0..50 {
+        p.peer.send_data("JanusDataChannel", &format!("hello {i}"), false).await;
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(100), data.recv_from(&mut buf)).await {
+            got = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+            break;
+        }
+    }
+    assert!(got.as_deref().is_some_and(|g| g.starts_with("hello ")), "a data message forwarded: {got:?}");
+}
+
+#[actix_web::test]
+async fn forwarding_is_refused_where_janus_refuses_it_and_outside_the_allowed_ranges() {
+    let server = server();
+    let p = publishing(&server.ws_url).await;
+    let fwd = |extra: Value| {
+        let mut req = json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "127.0.0.1", "secret": SECRET,
+            "streams": [{"mid": "0", "port": 5000}]});
+        req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        req
+    };
+    let r = vr(&server, fwd(json!({"host": "192.0.2.10"}))).await;
+    assert_eq!(r["response"]["error_code"], 433, "outside rtp_forward_allowed: {r}");
+    assert!(r["response"]["error"].as_str().unwrap().contains("rtp_forward_allowed"), "{r}");
+    let r = vr(&server, fwd(json!({"host": "no-such-host.invalid"}))).await;
+    assert_eq!(r["response"]["error"], "Could not resolve address (no-such-host.invalid)...", "{r}");
+    // Janus's own refusals, as recorded (in a room of its own, the feed unknown, so here too).
+    let room = vr(&server, json!({"request": "create", "secret": "fwdsecret"})).await["response"]["room"].clone();
+    let at = |extra: Value| {
+        let mut req = json!({"room": room});
+        req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        req
+    };
+    let stream = json!([{"mid": "0", "port": 5000}]);
+    for (golden, req) in [
+        ("videoroom.listforwarders_empty.json", at(json!({"request": "listforwarders", "secret": "fwdsecret"}))),
+        ("videoroom.error_rtp_forward_no_host.json", at(json!({"request": "rtp_forward", "publisher_id": 5}))),
+        (
+            "videoroom.error_rtp_forward_no_publisher_id.json",
+            at(json!({"request": "rtp_forward", "host": "127.0.0.1"})),
+        ),
+        (
+            "videoroom.error_rtp_forward_no_such_feed.json",
+            at(
+                json!({"request": "rtp_forward", "publisher_id": 5, "host": "127.0.0.1", "secret": "fwdsecret", "streams": stream}),
+            ),
+        ),
+        (
+            "videoroom.error_rtp_forward_secret.json",
+            at(
+                json!({"request": "rtp_forward", "publisher_id": 5, "host": "127.0.0.1", "secret": "nope", "streams": stream}),
+            ),
+        ),
+        (
+            "videoroom.error_rtp_forward_stream_port.json",
+            at(
+                json!({"request": "rtp_forward", "publisher_id": 5, "host": "127.0.0.1", "secret": "fwdsecret", "streams": [{"mid": "0"}]}),
+            ),
+        ),
+        (
+            "videoroom.error_rtp_forward_family.json",
+            at(
+                json!({"request": "rtp_forward", "publisher_id": 5, "host": "127.0.0.1", "host_family": "ipx", "secret": "fwdsecret", "streams": stream}),
+            ),
+        ),
+        (
+            "videoroom.error_stop_rtp_forward_no_such_feed.json",
+            at(json!({"request": "stop_rtp_forward", "publisher_id": 5, "stream_id": 7, "secret": "fwdsecret"})),
+        ),
+        (
+            "videoroom.error_stop_rtp_forward_no_stream_id.json",
+            at(json!({"request": "stop_rtp_forward", "publisher_id": 5, "secret": "fwdsecret"})),
+        ),
+    ] {
+        assert_golden(golden, &vr(&server, req).await);
+    }
+}
+
+/// A simulcast publisher's layers to three ports (each relayed as sent), or, with
+/// `simulcast: true`, the best layer as one stream (one SSRC, sequence unbroken).
+#[actix_web::test]
+async fn simulcast_layers_are_forwarded_apart_or_as_one_stream() {
+    use portunus_tests::peer::simulcast_marks;
+    let server = server();
+    let (mut p, _) = publishing_with(&server.ws_url, "p", Offering { simulcast: true, ..Offering::default() }).await;
+    let (l0, p0) = socket().await;
+    let (l1, p1) = socket().await;
+    let (l2, p2) = socket().await;
+    let (best, pb) = socket().await;
+    let r = vr(
+        &server,
+        json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "127.0.0.1", "secret": SECRET,
+        "streams": [{"mid": "1", "port": p0, "port_2": p1, "port_3": p2, "ssrc_3": 3333}]}),
+    )
+    .await;
+    let subs: Vec<Value> = r["response"]["forwarders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|f| f["substream"].clone())
+        .collect();
+    assert_eq!(subs, vec![json!(0), json!(1), json!(2)], "one forwarder per layer: {r}");
+    let r2 = vr(
+        &server,
+        json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "127.0.0.1", "secret": SECRET,
+        "streams": [{"mid": "1", "port": pb, "simulcast": true}]}),
+    )
+    .await;
+    assert_eq!(r2["response"]["forwarders"].as_array().map(Vec::len), Some(1), "{r2}");
+    let got = received(&mut p, &[&l0, &l1, &l2, &best], 1500).await;
+    for (layer, packets) in got[..3].iter().enumerate() {
+        assert!(packets.len() > 10, "layer {layer} arrives: {}", packets.len());
+        let layers: std::collections::BTreeSet<u8> =
+            packets.iter().filter_map(|k| simulcast_marks(&k.payload)).map(|(l, _)| l).collect();
+        assert_eq!(layers, [layer as u8].into(), "only layer {layer} on its port");
+    }
+    assert!(got[2].iter().all(|k| k.header.ssrc == 3333), "ssrc_3 applies to the third layer");
+    let one = &got[3];
+    assert!(one.len() > 10, "the single stream arrives: {}", one.len());
+    let top: Vec<u8> = one.iter().filter_map(|k| simulcast_marks(&k.payload)).map(|(l, _)| l).collect();
+    assert!(top.iter().rev().take(5).all(|l| *l == 2), "the best layer flowing is relayed: {top:?}");
+    assert!(one.iter().all(|k| k.header.ssrc == one[0].header.ssrc), "one SSRC");
+    assert!(one.windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1)));
+}
