@@ -14,6 +14,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -f /usr/share/janus/demos/videoroomtest.html ] || missing+=(janus-demos)
+# Recordings are checked with Janus's own converter, and forwarded or recorded media decoded.
+[ -x /usr/bin/janus-pp-rec ] || missing+=(janus-tools)
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # aiortc's Janus client (its janus.py example, run unmodified) for the interop test.
 [ -f /usr/share/doc/python3-aiortc/examples/janus/janus.py ] || missing+=(python3-aiortc)

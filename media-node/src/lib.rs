@@ -79,6 +79,7 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         ice_servers,
         slowlink_threshold: cfg.slowlink_threshold,
         forward_allowed: forward_allowed.into(),
+        rec_dir: cfg.rec_dir.clone().into(),
     };
     let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);

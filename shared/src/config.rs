@@ -46,6 +46,9 @@ pub struct Config {
     /// The VideoRoom's `admin_key` (Janus's): when set, `create` must carry it as `admin_key`
     /// (room creation is locked to whoever has it), and `list` with it shows private rooms.
     pub admin_key: Option<String>,
+    /// Where a media node writes recordings (`.mjr`) of rooms that name no `rec_dir` (Janus
+    /// writes them to its working folder).
+    pub rec_dir: String,
     /// Janus's `lock_rtp_forward`: with an `admin_key`, `rtp_forward` must carry it too.
     pub lock_rtp_forward: bool,
     /// Where RTP forwarders may send (address ranges, `10.0.0.0/8` or single addresses). A
@@ -137,6 +140,7 @@ impl Default for Config {
             admin_secret: None,
             admin_key: None,
             lock_rtp_forward: false,
+            rec_dir: "recordings".into(),
             rtp_forward_allowed: [
                 "127.0.0.0/8",
                 "10.0.0.0/8",

@@ -366,6 +366,11 @@ impl TestPublisher {
         Some(self.remb.load(std::sync::atomic::Ordering::Relaxed)).filter(|b| *b > 0)
     }
 
+    /// Its audio and video tracks (to send media of the test's own, e.g. a [`crate::clip`]).
+    pub fn tracks(&self) -> (&Arc<TrackLocalStaticRTP>, &Arc<TrackLocalStaticRTP>) {
+        (&self.audio, &self.video)
+    }
+
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed)

@@ -326,3 +326,73 @@ async fn simulcast_layers_are_forwarded_apart_or_as_one_stream() {
     assert!(one.iter().all(|k| k.header.ssrc == one[0].header.ssrc), "one SSRC");
     assert!(one.windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1)));
 }
+
+/// ffmpeg (Debian `ffmpeg`) receives a forwarded VP8 and Opus pair described by an SDP file,
+/// and what it received decodes (ffprobe counts the decoded frames).
+#[actix_web::test]
+async fn ffmpeg_receives_and_decodes_forwarded_vp8_and_opus() {
+    use portunus_tests::clip::{Clip, ClipSender, FPS};
+    let dir = std::env::temp_dir().join(format!("portunus-fwd-{}-{}", std::process::id(), rand::random::<u32>()));
+    let clip = Clip::make(&dir.join("clip"), 4);
+    let server = server();
+    let p = publishing(&server.ws_url).await;
+    // Even ports with a free odd one above (ffmpeg takes port + 1 for RTCP).
+    let pair = || loop {
+        let port = free_port() & !1;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            break port;
+        }
+    };
+    let (ap, vp) = (pair(), pair());
+    let sdp = format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=portunus\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {ap} RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\nm=video {vp} RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"
+    );
+    std::fs::write(dir.join("forward.sdp"), sdp).unwrap();
+    let out = dir.join("received.mkv");
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "file,udp,rtp", "-i"])
+        .arg(dir.join("forward.sdp"))
+        .args(["-t", "3", "-c", "copy"])
+        .arg(&out)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = vr(
+        &server,
+        json!({"request": "rtp_forward", "room": 1234, "publisher_id": p.feed, "host": "127.0.0.1", "secret": SECRET,
+        "streams": [{"mid": "0", "port": ap}, {"mid": "1", "port": vp}]}),
+    )
+    .await;
+    assert_eq!(r["response"]["forwarders"].as_array().map(Vec::len), Some(2), "{r}");
+    let mut sender = ClipSender::new(clip);
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / u64::from(FPS)));
+    while sender.tick(&p.peer).await {
+        tick.tick().await;
+    }
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait()).await.expect("ffmpeg stops after 3 s").unwrap();
+    assert!(status.success(), "ffmpeg: {status}");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let frames = |codec: &str| {
+        v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_name"] == codec)
+            .and_then(|s| s["nb_read_frames"].as_str()?.parse::<u64>().ok())
+    };
+    // 3 s at 25 frames/s, less what arrived before the first keyframe.
+    assert!(frames("vp8").is_some_and(|f| f >= 40), "VP8 frames decoded: {v}");
+    assert!(frames("opus").is_some_and(|f| f >= 100), "Opus frames decoded: {v}");
+    eprintln!("ffmpeg decoded {:?} VP8 and {:?} Opus frames", frames("vp8"), frames("opus"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

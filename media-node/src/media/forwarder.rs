@@ -1,11 +1,12 @@
-//! RTP forwarders: a publisher stream sent as plain or SRTP RTP (and data channel messages as
-//! UDP datagrams) to a host and port outside the room, taking packets from the same feed its
-//! subscribers take them from. A forwarder ends when it is stopped (its handle dropped) or when
-//! its publisher's feed closes. A receiver's PLI or FIR on the forwarder's RTCP port reaches the
-//! publisher as a keyframe request.
+//! RTP forwarders and recorders: a publisher stream sent as plain or SRTP RTP (and data channel
+//! messages as UDP datagrams) to a host and port outside the room, or written to a `.mjr` file
+//! (`recorder`), taking packets from the same feed its subscribers take them from. Either ends
+//! when it is stopped (its handle dropped) or when its publisher's feed closes. A receiver's PLI
+//! or FIR on a forwarder's RTCP port reaches the publisher as a keyframe request.
 
 use super::forward::Origin;
 use super::publisher::DataMessage;
+use super::recorder::{Mjr, Track};
 use super::rewrite::Rewriter;
 use super::vp8::vp8_is_keyframe;
 use rtc::rtp;
@@ -24,9 +25,10 @@ const RTCP_HELLO: Duration = Duration::from_secs(5);
 /// The largest RTP packet forwarded (a publisher's packets fit a UDP datagram on any path).
 const MTU: usize = 1500;
 
-/// Where and how one forwarder sends.
+/// Where and how one forwarder sends (or a recorder records).
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// Where a forwarder sends (a recorder writes to its file).
     pub dest: SocketAddr,
     /// Rewrite the SSRC / payload type to these (Janus: the publisher's otherwise).
     pub ssrc: Option<u32>,
@@ -112,8 +114,109 @@ pub fn start_rtp(
         let sock = UdpSocket::from_std(sock).map_err(|e| e.to_string())?;
         tasks.push(tokio::spawn(relay_rtcp(sock, remote, origin.clone(), target.layer.unwrap_or(0))));
     }
-    tasks.push(tokio::spawn(forward_rtp(origin, target, socket, context)));
+    let sink = Sink::Udp { socket, dest: target.dest, srtp: context };
+    tasks.push(pump(origin, target, sink));
     Ok(Running { tasks })
+}
+
+/// Starts recording `origin` (the best layer flowing, rewritten for continuity, as Janus
+/// records) into a new `.mjr` file at `path`.
+pub fn start_recording(
+    origin: Origin,
+    path: &std::path::Path,
+    track: Track,
+    codec: &str,
+    clock_rate: u32,
+) -> Result<Running, String> {
+    let file = Mjr::create(path, track, codec).map_err(|e| format!("{}: {e}", path.display()))?;
+    let target = Target {
+        dest: SocketAddr::from(([0, 0, 0, 0], 0)),
+        ssrc: None,
+        pt: None,
+        layer: None,
+        clock_rate,
+        vp8: codec == "vp8",
+    };
+    Ok(Running { tasks: vec![pump(origin, target, Sink::File(file))] })
+}
+
+/// Starts recording a publisher's data channel messages into a new `.mjr` file at `path`.
+pub fn start_data_recording(
+    feed: broadcast::WeakSender<DataMessage>,
+    path: &std::path::Path,
+) -> Result<Running, String> {
+    let mut file = Mjr::create(path, Track::Data, "text").map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
+    drop(feed);
+    let task = tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(m) => {
+                    if file.write(&m.data, Instant::now()).is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        let _ = file.flush();
+    });
+    Ok(Running { tasks: vec![task] })
+}
+
+/// Where a forwarded packet goes.
+enum Sink {
+    Udp {
+        socket: UdpSocket,
+        dest: SocketAddr,
+        srtp: Option<Context>,
+    },
+    /// A recording: written through a buffer (a write to the page cache per few packets).
+    File(Mjr),
+}
+
+impl Sink {
+    /// Sends or writes one packet; `false` when the sink is broken for good.
+    async fn put(&mut self, packet: &[u8]) -> bool {
+        match self {
+            Sink::Udp { socket, dest, srtp } => {
+                let sent = match srtp.as_mut() {
+                    Some(ctx) => match ctx.encrypt_rtp(packet) {
+                        Ok(enc) => socket.send_to(&enc, *dest).await,
+                        Err(_) => return true,
+                    },
+                    None => socket.send_to(packet, *dest).await,
+                };
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, dest = %dest, "forwarder send failed");
+                }
+                true
+            }
+            Sink::File(f) => match f.write(packet, Instant::now()) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording stopped: cannot write");
+                    false
+                }
+            },
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Sink::File(f) = self {
+            if let Err(e) = f.flush() {
+                tracing::warn!(error = %e, "recording not flushed");
+            }
+        }
+    }
+}
+
+/// A file recording is flushed however its task ends (stopped, or its publisher gone).
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// Starts sending a publisher's data channel messages to `dest`, one datagram each.
@@ -144,10 +247,27 @@ fn best_layer(origin: &Origin) -> u8 {
     (0..layers).rev().find(|l| silence.get(usize::from(*l)).is_some_and(Option::is_none)).unwrap_or(0)
 }
 
-async fn forward_rtp(origin: Origin, target: Target, socket: UdpSocket, mut srtp: Option<Context>) {
+/// Starts relaying `origin` into `sink`. The feed is subscribed to before this returns, so
+/// nothing the publisher sends after the forwarder or recording is announced is missed.
+fn pump(origin: Origin, target: Target, sink: Sink) -> JoinHandle<()> {
     let follow = target.layer.is_none() && origin.simulcast();
-    let mut layer = target.layer.unwrap_or_else(|| if follow { best_layer(&origin) } else { 0 });
-    let Some(mut packets) = origin.subscribe(layer) else { return };
+    let layer = target.layer.unwrap_or_else(|| if follow { best_layer(&origin) } else { 0 });
+    let packets = origin.subscribe(layer);
+    tokio::spawn(async move {
+        if let Some(packets) = packets {
+            relay(origin, target, sink, follow, layer, packets).await;
+        }
+    })
+}
+
+async fn relay(
+    origin: Origin,
+    target: Target,
+    mut sink: Sink,
+    follow: bool,
+    mut layer: u8,
+    mut packets: broadcast::Receiver<rtp::Packet>,
+) {
     // The layer being moved to, taken over at its first keyframe.
     let mut pending: Option<(u8, broadcast::Receiver<rtp::Packet>)> = None;
     let mut silence = origin.silence.clone().filter(|_| follow);
@@ -220,15 +340,8 @@ async fn forward_rtp(origin: Origin, target: Target, socket: UdpSocket, mut srtp
             continue;
         }
         let Ok(n) = p.marshal_to(&mut buf) else { continue };
-        let sent = match srtp.as_mut() {
-            Some(ctx) => match ctx.encrypt_rtp(&buf[..n]) {
-                Ok(enc) => socket.send_to(&enc, target.dest).await,
-                Err(_) => continue,
-            },
-            None => socket.send_to(&buf[..n], target.dest).await,
-        };
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, dest = %target.dest, "forwarder send failed");
+        if !sink.put(&buf[..n]).await {
+            return;
         }
     }
 }

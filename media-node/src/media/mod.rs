@@ -13,6 +13,7 @@ pub mod forward;
 pub mod forwarder;
 pub mod peer;
 pub mod publisher;
+pub mod recorder;
 pub mod rewrite;
 pub mod sdp;
 pub mod simulcast;

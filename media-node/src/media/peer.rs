@@ -51,6 +51,8 @@ pub struct MediaSettings {
     pub ice_servers: Vec<IceServer>,
     /// Packets lost in a second on a stream that make a `slowlink` (0: never, Janus's default).
     pub slowlink_threshold: u32,
+    /// Where recordings go when their room names no `rec_dir` (`rec_dir`).
+    pub rec_dir: std::path::PathBuf,
     /// Where RTP forwarders may send (`rtp_forward_allowed`).
     pub forward_allowed: std::sync::Arc<[super::forwarder::AddressRange]>,
 }

@@ -7,6 +7,7 @@
 
 mod forwarding;
 pub mod messages;
+mod recording;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
@@ -53,6 +54,8 @@ pub struct RoomActor {
     subscribers: HashMap<Who, Arc<SubscriberPeer>>,
     /// Each publisher's running RTP forwarders, by stream id (dropping one stops it).
     forwarders: HashMap<Who, Vec<(u32, crate::media::forwarder::Running)>>,
+    /// Each recorded publisher's recorders (dropping them closes the files).
+    recordings: HashMap<Who, Vec<crate::media::forwarder::Running>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
     /// The participant count last written to the store and told to the agent.
@@ -89,6 +92,7 @@ impl RoomActor {
             peers: HashMap::new(),
             subscribers: HashMap::new(),
             forwarders: HashMap::new(),
+            recordings: HashMap::new(),
             early_candidates: HashMap::new(),
             span,
         }
@@ -264,6 +268,14 @@ impl RoomActor {
                     }
                 }
                 MediaAction::StopForwarders { who } => self.stop_forwarders(who),
+                MediaAction::Record { who, recording } => {
+                    self.start_recording(who, recording);
+                    // Janus asks for a keyframe when a recording starts.
+                    if let Some(p) = self.peers.get(&who) {
+                        p.request_keyframe();
+                    }
+                }
+                MediaAction::StopRecording { who } => self.stop_recording(who),
                 MediaAction::Close { who } => {
                     self.early_candidates.remove(&who);
                     if let Some(peer) = self.subscribers.remove(&who) {
@@ -400,6 +412,16 @@ impl Handler<Sync> for RoomActor {
                 }
             }
             SyncRequest::ListForwarders { secret, .. } => answer(self.state.list_forwarders(secret.as_deref())),
+            SyncRequest::EnableRecording { secret, record, .. } => {
+                match self.state.enable_recording(secret.as_deref(), record) {
+                    Ok((data, out)) => {
+                        self.outbox.send(Write::UpdateRoom(self.state.config().clone()));
+                        self.publish(out, false, ctx);
+                        answer(Ok(data))
+                    }
+                    Err(e) => answer(Err(e)),
+                }
+            }
             SyncRequest::Allowed { secret, action, allowed, .. } => {
                 let r = self.state.allowed(secret.as_deref(), action, allowed.as_deref());
                 if r.is_ok() {

@@ -15,10 +15,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 mod forwarders;
 mod publishing;
 mod query;
+mod recording;
 mod subscription;
 
 pub use forwarders::{ForwardPlan, Forwarder};
 pub use publishing::Published;
+pub use recording::Recording;
 use subscription::Subscription;
 pub use subscription::{Simulcast, SubStream, SwitchSource};
 
@@ -78,6 +80,10 @@ pub enum MediaAction {
     Layers { who: Who, streams: Vec<(usize, Simulcast)> },
     /// This publisher's RTP forwarders end (it stopped publishing or left).
     StopForwarders { who: Who },
+    /// Record this publisher's streams (each to its own `.mjr` file).
+    Record { who: Who, recording: Recording },
+    /// Stop (and close) this publisher's recordings.
+    StopRecording { who: Who },
 }
 
 /// A change the shell must mirror outside (handle binding in the store).
@@ -119,6 +125,10 @@ struct Participant {
     published: Option<Published>,
     /// An offer is being answered (a second `publish` meanwhile is refused).
     publishing: bool,
+    /// Its streams are recorded (Janus's `recording_active`), into files named from
+    /// `recording_base` when it gave one.
+    recording: bool,
+    recording_base: Option<String>,
 }
 
 impl Participant {
@@ -360,7 +370,7 @@ impl RoomState {
                 AsyncName::Configure | AsyncName::Publish => {
                     let changes = match parsed {
                         Ok(AsyncRequest::Configure(c)) => c,
-                        Err(e) if name == AsyncName::Configure => return Err(e),
+                        Err(e) => return Err(e),
                         _ => Default::default(),
                     };
                     self.configure(who, pid, txn, name, jsep, changes)
@@ -415,8 +425,19 @@ impl RoomState {
             }
         }
         self.private_ids.insert(private_id);
-        self.participants
-            .insert(id, Participant { who, private_id, display, metadata, published: None, publishing: false });
+        self.participants.insert(
+            id,
+            Participant {
+                who,
+                private_id,
+                display,
+                metadata,
+                published: None,
+                publishing: false,
+                recording: false,
+                recording_base: None,
+            },
+        );
         self.slots.insert(who, Slot::Publisher(id));
         out.membership.push(Membership::Joined(who));
         Ok(out)
@@ -442,6 +463,9 @@ impl RoomState {
             self.deactivate_feed(p.who, &mut out);
         }
         self.drop_forwarders(pid, p.who, &mut out);
+        if p.recording && p.published.is_some() {
+            out.media.push(MediaAction::StopRecording { who: p.who });
+        }
         self.private_ids.remove(&p.private_id);
         self.slots.insert(p.who, Slot::Gone);
         let room = self.config.room;

@@ -60,13 +60,26 @@ impl RoomState {
         jsep: Option<&Jsep>,
         changes: Configure,
     ) -> Result<Outcome, VideoRoomError> {
+        if !self.participants.contains_key(&pid) {
+            return Err(err(VideoRoomCode::NoSuchRoom, "No such room"));
+        }
+        let switched = self.set_recording(pid, &changes)?;
         let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
         let busy = p.published.is_some() || p.publishing;
+        let (published, recording) = (p.published.is_some(), p.recording);
         match jsep {
             None if name == AsyncName::Publish => {
                 Err(err(VideoRoomCode::InvalidSdp, "Can't publish without a JSEP offer"))
             }
-            None => self.reconfigure(who, pid, txn, changes),
+            None => {
+                let mut out = self.reconfigure(who, pid, txn, changes)?;
+                // Recording switched on or off while publishing: the files start (with a
+                // keyframe asked for) or close now, as Janus does.
+                if switched && published {
+                    out.media.extend(self.record_action(pid, who, recording));
+                }
+                Ok(out)
+            }
             Some(j) if j.kind != JsepType::Offer => {
                 Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
             }
@@ -158,6 +171,8 @@ impl RoomState {
         configured["streams"] = published.streams_json();
         p.published = Some(published);
         let entry = p.publisher_entry(pid);
+        let mut recording = Outcome::default();
+        self.record_if_asked(pid, who, &mut recording);
         let mut out = Outcome::default().notice(who, Some(txn), configured);
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(answer);
@@ -168,6 +183,7 @@ impl RoomState {
                 out = out.notice(other.who, None, ev.clone());
             }
         }
+        out.media.extend(recording.media);
         out
     }
 
@@ -190,6 +206,9 @@ impl RoomState {
         let Some(p) = self.participants.get_mut(&pid) else { return out };
         if p.published.take().is_none() {
             return out;
+        }
+        if p.recording {
+            out.media.push(MediaAction::StopRecording { who });
         }
         if txn.is_some() {
             out = out.notice(who, txn, vr::unpublished_ok(room));

@@ -87,6 +87,12 @@ pub enum SyncRequest {
         room: RoomId,
         secret: Option<String>,
     },
+    /// `enable_recording`: the room's recording, and so every publisher's, on or off.
+    EnableRecording {
+        room: RoomId,
+        secret: Option<String>,
+        record: bool,
+    },
     /// The request failed validation; the error is the reply.
     Invalid(VideoRoomError),
 }
@@ -102,7 +108,8 @@ impl SyncRequest {
             | SyncRequest::Kick { room, .. }
             | SyncRequest::Moderate { room, .. }
             | SyncRequest::StopRtpForward { room, .. }
-            | SyncRequest::ListForwarders { room, .. } => Some(*room),
+            | SyncRequest::ListForwarders { room, .. }
+            | SyncRequest::EnableRecording { room, .. } => Some(*room),
             SyncRequest::RtpForward(f) => Some(f.room),
             _ => None,
         }
@@ -289,6 +296,11 @@ pub struct Configure {
     pub bitrate: Option<u64>,
     /// A publisher's new display name.
     pub display: Option<String>,
+    /// A publisher's recording: on or off, and the file name base (`filename`); with the room's
+    /// `lock_record`, only with its `secret`.
+    pub record: Option<bool>,
+    pub filename: Option<String>,
+    pub secret: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -368,8 +380,9 @@ const PUBLISHER: [Param; 2] = [Param::opt("display", JType::Str), Param::opt("me
 const MODERATE: [Param; 3] =
     [Param::opt("secret", JType::Str), Param::req("mid", JType::Str), Param::req("mute", JType::Bool)];
 
-const UNSUPPORTED_SYNC: [&str; 7] = [
-    "enable_recording",
+const RECORD: [Param; 2] = [Param::req("record", JType::Bool), Param::opt("secret", JType::Str)];
+
+const UNSUPPORTED_SYNC: [&str; 6] = [
     "publish_remotely",
     "unpublish_remotely",
     "listremotes",
@@ -534,6 +547,13 @@ fn parse_sync(
         "stop_rtp_forward" => forwarding::parse_stop(obj).map(|(room, publisher_id, stream_id, secret)| {
             SyncRequest::StopRtpForward { room, publisher_id, stream_id, secret }
         }),
+        "enable_recording" => {
+            check(obj, &RECORD).and_then(|_| check(obj, &ROOM)).map(|_| SyncRequest::EnableRecording {
+                room: room_of(obj),
+                secret: json::string(obj, "secret"),
+                record: json::boolean(obj, "record").unwrap_or(false),
+            })
+        }
         "listforwarders" => {
             forwarding::parse_list(obj).map(|(room, secret)| SyncRequest::ListForwarders { room, secret })
         }
@@ -581,7 +601,8 @@ fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest
         AsyncName::Subscribe | AsyncName::Unsubscribe | AsyncName::Update => {
             parse_update(obj, name).map(AsyncRequest::Update)
         }
-        AsyncName::Configure => parse_configure(obj).map(AsyncRequest::Configure),
+        // A publisher's `publish` carries what `configure` does (its recording among them).
+        AsyncName::Configure | AsyncName::Publish => parse_configure(obj).map(AsyncRequest::Configure),
         other => Ok(AsyncRequest::Media(other)),
     }
 }
@@ -653,8 +674,11 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
     Ok(update)
 }
 
-const CONFIGURE: [Param; 8] = [
+const CONFIGURE: [Param; 11] = [
     Param::opt("streams", JType::Array),
+    Param::opt("record", JType::Bool),
+    Param::opt("filename", JType::Str),
+    Param::opt("secret", JType::Str),
     Param::opt("bitrate", JType::Int).positive(),
     Param::opt("display", JType::Str),
     Param::opt("update", JType::Bool),
@@ -691,6 +715,9 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
         restart: json::boolean(obj, "restart").unwrap_or(false),
         bitrate: obj.get("bitrate").and_then(Value::as_u64),
         display: json::string(obj, "display"),
+        record: json::boolean(obj, "record"),
+        filename: json::string(obj, "filename"),
+        secret: json::string(obj, "secret"),
     })
 }
 
