@@ -117,6 +117,15 @@ pub(super) async fn relay_feedback(
     }
 }
 
+/// Waits for a simulcast source's silent layers to change (forever without one); false once
+/// the publisher is gone.
+pub(super) async fn silence_changed(silence: &mut Option<watch::Receiver<Silence>>) -> bool {
+    match silence.as_mut() {
+        Some(s) => s.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// What the room tells a running subscriber stream.
 pub enum Control {
     /// Take packets from another publisher stream (`switch`).
@@ -326,12 +335,7 @@ pub(super) async fn forward(
                 }
                 Next::Reconsider
             }
-            changed = async {
-                match silence.as_mut() {
-                    Some(s) => s.changed().await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            } => {
+            changed = silence_changed(&mut silence) => {
                 if !changed {
                     silence = None;
                 }

@@ -105,9 +105,7 @@ pub fn start_rtp(
     srtp: Option<SrtpParams>,
     rtcp: Option<(std::net::UdpSocket, SocketAddr)>,
 ) -> Result<Running, String> {
-    let socket = std::net::UdpSocket::bind(unspecified(&target.dest)).map_err(|e| e.to_string())?;
-    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let socket = UdpSocket::from_std(socket).map_err(|e| e.to_string())?;
+    let socket = udp_for(&target.dest)?;
     let context = srtp.map(|s| s.context()).transpose()?;
     let mut tasks = Vec::new();
     if let Some((sock, remote)) = rtcp {
@@ -145,24 +143,35 @@ pub fn start_data_recording(
     feed: broadcast::WeakSender<DataMessage>,
     path: &std::path::Path,
 ) -> Result<Running, String> {
-    let mut file = Mjr::create(path, Track::Data, "text").map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = Mjr::create(path, Track::Data, "text").map_err(|e| format!("{}: {e}", path.display()))?;
+    data_pump(feed, Sink::File(file))
+}
+
+/// Relays a publisher's data channel messages into `sink` until the publisher is gone.
+fn data_pump(feed: broadcast::WeakSender<DataMessage>, mut sink: Sink) -> Result<Running, String> {
     let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
     drop(feed);
     let task = tokio::spawn(async move {
         loop {
             match rx.recv().await {
                 Ok(m) => {
-                    if file.write(&m.data, Instant::now()).is_err() {
-                        break;
+                    if !sink.put(&m.data).await {
+                        return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
             }
         }
-        let _ = file.flush();
     });
     Ok(Running { tasks: vec![task] })
+}
+
+/// A non-blocking UDP socket of `dest`'s family on any port.
+fn udp_for(dest: &SocketAddr) -> Result<UdpSocket, String> {
+    let socket = std::net::UdpSocket::bind(unspecified(dest)).map_err(|e| e.to_string())?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    UdpSocket::from_std(socket).map_err(|e| e.to_string())
 }
 
 /// Where a forwarded packet goes.
@@ -221,23 +230,8 @@ impl Drop for Sink {
 
 /// Starts sending a publisher's data channel messages to `dest`, one datagram each.
 pub fn start_data(feed: broadcast::WeakSender<DataMessage>, dest: SocketAddr) -> Result<Running, String> {
-    let socket = std::net::UdpSocket::bind(unspecified(&dest)).map_err(|e| e.to_string())?;
-    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let socket = UdpSocket::from_std(socket).map_err(|e| e.to_string())?;
-    let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
-    drop(feed);
-    let task = tokio::spawn(async move {
-        loop {
-            match rx.recv().await {
-                Ok(m) => {
-                    let _ = socket.send_to(&m.data, dest).await;
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-    Ok(Running { tasks: vec![task] })
+    let sink = Sink::Udp { socket: udp_for(&dest)?, dest, srtp: None };
+    data_pump(feed, sink)
 }
 
 /// The layer a "best available" forwarder should relay: the highest one flowing.
@@ -281,12 +275,7 @@ async fn relay(
     loop {
         let pending_rx = pending.as_mut().map(|(_, rx)| rx);
         let next = tokio::select! {
-            changed = async {
-                match silence.as_mut() {
-                    Some(s) => s.changed().await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            } => {
+            changed = super::forward::silence_changed(&mut silence) => {
                 if !changed {
                     silence = None;
                 }
