@@ -16,7 +16,7 @@ seconds=${1:-5}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(janus_request videoroom_request admin_request signed_token sdp rtp rtcp)
-out=target/fuzz
+out=${CARGO_TARGET_DIR:-target}/fuzz
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
