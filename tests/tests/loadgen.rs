@@ -23,7 +23,10 @@ fn read(path: &Path) -> Value {
 
 #[test]
 fn every_scenario_runs_and_the_report_is_written() {
-    let server = TestServer::start();
+    // The signalling scenario makes requests as fast as the server answers them: no rate limit.
+    let mut cfg = test_config();
+    cfg.rate_limit_per_connection = 0;
+    let server = TestServer::with(cfg);
     let dir = std::env::temp_dir().join(format!("portunus-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = |name: &str| dir.join(name).to_string_lossy().into_owned();

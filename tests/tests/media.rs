@@ -329,7 +329,10 @@ fn open_fds() -> usize {
 /// forwarding loops, keyframe relays), nobody in the room.
 #[actix_web::test]
 async fn repeated_publish_subscribe_leave_cycles_leak_nothing() {
-    let server = TestServer::start();
+    // A hundred cycles as fast as the server answers: beyond any client's request rate.
+    let mut cfg = test_config();
+    cfg.rate_limit_per_connection = 0;
+    let server = TestServer::with(cfg);
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     // Warm up (lazily created runtime pieces), then measure.
