@@ -2,6 +2,11 @@
 //! records, RPC replies) goes through one ordered queue, drained by one task. Actors stay
 //! synchronous, and a client can never see a `joined` event before its handle is bound, or a
 //! reply before the store reflects it.
+//!
+//! The task takes whatever has queued up while it was writing and delivers each run of
+//! consecutive events in one step (two round trips to Redis for the run, however many events:
+//! a join's events to every other participant of the room go out together), so that under
+//! load a write waits for a few batches, not for every event queued before it.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -54,10 +59,16 @@ impl Outbox {
     pub fn start(backends: Backends) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         actix::spawn(async move {
-            while let Some(w) = rx.recv().await {
-                if let Err(e) = apply(&backends, w).await {
-                    tracing::warn!(error = %e, "media node write failed");
+            let mut batch = Vec::new();
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(w) => batch.push(w),
+                        Err(_) => break,
+                    }
                 }
+                apply_batch(&backends, &mut batch).await;
             }
         });
         Self { tx }
@@ -97,6 +108,36 @@ impl Outbox {
     pub fn reply(&self, reply_to: String, corr_id: u64, result: RpcResult) {
         self.send(Write::Reply(reply_to, encode(&RpcReply { v: WIRE_VERSION, corr_id, result })));
     }
+}
+
+/// Writes taken together at most (a bound on one batch's size and on its Redis script).
+const MAX_BATCH: usize = 256;
+
+/// Applies `batch` in order, each run of consecutive events as one delivery.
+async fn apply_batch(b: &Backends, batch: &mut Vec<Write>) {
+    let mut events: Vec<(SessionId, Bytes)> = Vec::new();
+    for w in batch.drain(..) {
+        match w {
+            Write::Event(sid, ev) => events.push((sid, ev)),
+            other => {
+                deliver(b, &mut events).await;
+                if let Err(e) = apply(b, other).await {
+                    tracing::warn!(error = %e, "media node write failed");
+                }
+            }
+        }
+    }
+    deliver(b, &mut events).await;
+}
+
+async fn deliver(b: &Backends, events: &mut Vec<(SessionId, Bytes)>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = b.deliver_many(events).await {
+        tracing::warn!(error = %e, events = events.len(), "events not delivered");
+    }
+    events.clear();
 }
 
 async fn apply(b: &Backends, w: Write) -> Result<(), String> {

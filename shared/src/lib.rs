@@ -71,19 +71,32 @@ impl Backends {
     /// next one: the wake-up is sent again in the background, a few times (waking twice is
     /// harmless: a consumer only drains its mailbox).
     pub async fn deliver(&self, sid: ids::SessionId, event: bytes::Bytes) -> Result<(), store::StoreError> {
-        self.store.push_event(sid, event).await?;
-        let channel = keys::session_channel(sid);
-        if let Err(e) = self.bus.publish(&channel, wire::Signal::Wake.to_bytes()).await {
-            tracing::warn!(session = %sid, error = %e, "wake-up not published; retrying");
+        self.deliver_many(&[(sid, event)]).await
+    }
+
+    /// [`Backends::deliver`] for a batch, in order: the events in one step, then one wake-up per
+    /// session in another (two round trips to Redis however many events).
+    pub async fn deliver_many(&self, events: &[(ids::SessionId, bytes::Bytes)]) -> Result<(), store::StoreError> {
+        self.store.push_events(events).await?;
+        let mut woken: Vec<ids::SessionId> = Vec::with_capacity(events.len());
+        for (sid, _) in events {
+            if !woken.contains(sid) {
+                woken.push(*sid);
+            }
+        }
+        let wakes: Vec<(String, bytes::Bytes)> =
+            woken.iter().map(|s| (keys::session_channel(*s), wire::Signal::Wake.to_bytes())).collect();
+        if let Err(e) = self.bus.publish_many(&wakes).await {
+            tracing::warn!(sessions = wakes.len(), error = %e, "wake-ups not published; retrying");
             let bus = self.bus.clone();
             tokio::spawn(async move {
                 for _ in 0..WAKE_RETRIES {
                     tokio::time::sleep(WAKE_RETRY_EVERY).await;
-                    if bus.publish(&channel, wire::Signal::Wake.to_bytes()).await.is_ok() {
+                    if bus.publish_many(&wakes).await.is_ok() {
                         return;
                     }
                 }
-                tracing::warn!(channel, "wake-up never published; the event waits for the next one");
+                tracing::warn!("wake-ups never published; the events wait for the next ones");
             });
         }
         Ok(())

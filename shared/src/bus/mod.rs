@@ -25,6 +25,13 @@ pub enum BusError {
 pub trait Bus: Send + Sync + 'static {
     /// Publishes `payload` to every current subscriber of `channel`.
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
+    /// Publishes each payload to its channel, in order (one round trip to Redis for all).
+    async fn publish_many(&self, messages: &[(String, Bytes)]) -> Result<(), BusError> {
+        for (channel, payload) in messages {
+            self.publish(channel, payload.clone()).await?;
+        }
+        Ok(())
+    }
     /// Subscribes to `channel`; dropping the subscription unsubscribes.
     async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError>;
 }

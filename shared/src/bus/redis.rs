@@ -93,6 +93,18 @@ impl Bus for RedisBus {
             .map_err(unavailable)
     }
 
+    async fn publish_many(&self, messages: &[(String, Bytes)]) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.publisher.clone();
+        let mut pipe = ::redis::pipe();
+        for (channel, payload) in messages {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload.as_ref()).ignore();
+        }
+        pipe.query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
     /// Returns once Redis has confirmed the subscription, so a consumer that subscribes and then
     /// reads its mailbox cannot miss a wake-up in between.
     async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError> {

@@ -164,6 +164,14 @@ pub trait Store: Send + Sync + 'static {
     // Mailboxes.
     /// Appends an event (finished Janus JSON) to the session's mailbox.
     async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError>;
+    /// Appends each event to its session's mailbox, in order, in one step (one round trip to
+    /// Redis for a whole batch).
+    async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
+        for (sid, ev) in events {
+            self.push_event(*sid, ev.clone()).await?;
+        }
+        Ok(())
+    }
     /// Removes and returns up to `max` events, oldest first.
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;
 

@@ -43,6 +43,7 @@ struct Scripts {
     unbind_from: Script,
     tokens: Script,
     set_timeout: Script,
+    push_many: Script,
 }
 
 impl Scripts {
@@ -181,6 +182,18 @@ if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else
   redis.call('SADD', 'pt:node:' .. ARGV[3] .. ':handles', member)
 end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+return 1",
+            ),
+            push_many: Script::new(
+                r"
+local cap = tonumber(ARGV[1])
+for i = 1, #KEYS / 3 do
+  local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
+    redis.call('RPUSH', b, ARGV[i + 1])
+    redis.call('LTRIM', b, -cap, -1)
+  end
+end
 return 1",
             ),
             push: Script::new(
@@ -623,6 +636,22 @@ impl Store for RedisStore {
         let _: i64 = self
             .eval(self.scripts.push.key(meta(sid)).key(grave(sid)).key(mbox(sid)).arg(event.as_ref()).arg(MAILBOX_CAP))
             .await?;
+        Ok(())
+    }
+
+    async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.push_many.prepare_invoke();
+        for (sid, _) in events {
+            inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
+        }
+        inv.arg(MAILBOX_CAP);
+        for (_, ev) in events {
+            inv.arg(ev.as_ref());
+        }
+        let _: i64 = self.eval(&inv).await?;
         Ok(())
     }
 

@@ -40,9 +40,26 @@ where
     reset().await;
     sessions_are_listed(store).await;
     reset().await;
+    events_are_pushed_in_batches_in_order(store).await;
+    reset().await;
     only_the_creating_principal_claims(store).await;
     reset().await;
     session_timeouts_set_one_by_one_and_by_default(store, clock).await;
+}
+
+async fn events_are_pushed_in_batches_in_order<S: Store>(s: &S) {
+    let a = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let b = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let ev = |t: &'static str| Bytes::from_static(t.as_bytes());
+    let batch = [(a, ev("a1")), (b, ev("b1")), (SessionId(99), ev("nobody")), (a, ev("a2"))];
+    s.push_events(&batch).await.unwrap();
+    assert_eq!(s.pop_events(a, 10).await.unwrap(), vec![ev("a1"), ev("a2")], "in order, per session");
+    assert_eq!(s.pop_events(b, 10).await.unwrap(), vec![ev("b1")]);
+    assert!(s.pop_events(SessionId(99), 10).await.unwrap().is_empty(), "no mailbox for a session that never was");
+    let many: Vec<(SessionId, Bytes)> = (0..MAILBOX_CAP + 5).map(|i| (a, Bytes::from(i.to_string()))).collect();
+    s.push_events(&many).await.unwrap();
+    let kept = s.pop_events(a, MAILBOX_CAP * 2).await.unwrap();
+    assert_eq!((kept.len(), kept[0].clone()), (MAILBOX_CAP, Bytes::from("5")), "the cap holds in a batch too");
 }
 
 async fn only_the_creating_principal_claims<S: Store>(s: &S) {
