@@ -31,6 +31,7 @@ pub struct Node {
 
 pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
+    metrics::METRICS.watch_runtime();
     let sub = backends.bus.subscribe(&shared::keys::node_rpc(&node)).await.map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
     // Still registered under this name: an earlier run of this node crashed and this one came

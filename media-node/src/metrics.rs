@@ -86,6 +86,9 @@ const Z: AtomicI64 = AtomicI64::new(0);
 const ZERO: AtomicU64 = AtomicU64::new(0);
 
 /// The process's media metrics.
+/// The runtime the media node runs on (`watch_runtime`).
+static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+
 pub static METRICS: NodeMetrics = NodeMetrics {
     rooms: Z,
     participants: Z,
@@ -191,6 +194,13 @@ impl NodeMetrics {
         if ok { &self.heartbeats } else { &self.heartbeat_failures }.fetch_add(1, Relaxed);
     }
 
+    /// Remembers the runtime the node runs on, whose live tasks `/metrics` reports.
+    pub fn watch_runtime(&self) {
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            let _ = RUNTIME.set(h);
+        }
+    }
+
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -210,6 +220,8 @@ impl NodeMetrics {
             &[("", g(&self.participants))],
         );
         one("node_draining", "gauge", "1 while this media node drains", &[("", g(&self.draining))]);
+        let tasks = RUNTIME.get().map_or(0, |h| h.metrics().num_alive_tasks() as i128);
+        one("node_tasks", "gauge", "Tasks alive on the media node's runtime (a leak shows here)", &[("", tasks)]);
         let by_role = |r: Role| self.peer_connections[role_index(r)].iter().map(g).sum::<i128>();
         one("publishers", "gauge", "Publisher PeerConnections on this media node", &[("", by_role(Role::Publisher))]);
         one(

@@ -123,7 +123,15 @@ pub fn spawn_gateway(redis_url: &str, extra: &[&str]) -> GatewayProc {
     spawn_gateway_env(redis_url, extra, &[])
 }
 
-/// A gateway with extra `PORTUNUS_*` environment (keys without a flag).
+/// A standalone Portunus process (gateway and media node in one, media on loopback).
+pub fn spawn_standalone(extra: &[&str], env: &[(&str, &str)]) -> GatewayProc {
+    let mut env = env.to_vec();
+    env.push(("PORTUNUS_MEDIA_IPS", "127.0.0.1"));
+    spawn_gateway_env("", extra, &env)
+}
+
+/// A gateway with extra `PORTUNUS_*` environment (keys without a flag); an empty `redis_url`
+/// makes it standalone.
 pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) -> GatewayProc {
     let (ws, http, admin) = (crate::free_port(), crate::free_port(), crate::free_port());
     let mut args: Vec<String> = vec![
@@ -135,9 +143,10 @@ pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) 
         http.to_string(),
         "--admin-port".into(),
         admin.to_string(),
-        "--redis-url".into(),
-        redis_url.into(),
     ];
+    if !redis_url.is_empty() {
+        args.extend(["--redis-url".into(), redis_url.into()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args, env);
     let admin_url = format!("http://127.0.0.1:{admin}");

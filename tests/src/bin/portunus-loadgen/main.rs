@@ -4,6 +4,7 @@
 //!   portunus-loadgen fanout    --ws URL --subscribers 10,25,50 --duration SECS --json FILE
 //!   portunus-loadgen rooms     --ws URL --rooms R --duration SECS --json FILE
 //!   portunus-loadgen signaling --ws URL --clients K --duration SECS --json FILE
+//!   portunus-loadgen soak      --ws URL --duration SECS --metrics URL --json FILE
 //!   portunus-loadgen report    --out DIR RESULT.json...
 //!
 //! `--server-pid PID` (repeatable) samples those processes' CPU time and memory from /proc
@@ -16,6 +17,7 @@ mod procstat;
 mod report;
 mod room;
 mod scenarios;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use indicatif::MultiProgress;
@@ -36,6 +38,8 @@ enum Command {
     Rooms(scenarios::RoomsArgs),
     /// K clients looping create, attach, join, leave, detach, destroy.
     Signaling(scenarios::SignalingArgs),
+    /// Rooms opened and closed for a long time, the server's memory, descriptors and tasks sampled.
+    Soak(soak::SoakArgs),
     /// Side-by-side table (Markdown) and plots (PNG) from result files.
     Report(report::ReportArgs),
 }
@@ -74,6 +78,7 @@ fn main() {
         Command::Fanout(a) => Some(&a.common),
         Command::Rooms(a) => Some(&a.common),
         Command::Signaling(a) => Some(&a.common),
+        Command::Soak(a) => Some(&a.common),
     };
     if let Some(secret) = common.and_then(|c| c.apisecret.clone()) {
         client::set_apisecret(secret);
@@ -89,6 +94,7 @@ fn main() {
         Command::Fanout(a) => (a.common.json.clone(), run(scenarios::fanout(a, &multi))),
         Command::Rooms(a) => (a.common.json.clone(), run(scenarios::rooms(a, &multi))),
         Command::Signaling(a) => (a.common.json.clone(), run(scenarios::signaling(a, &multi))),
+        Command::Soak(a) => (a.common.json.clone(), run(soak::soak(a, &multi))),
     };
     let value = match result {
         Ok(v) => v,

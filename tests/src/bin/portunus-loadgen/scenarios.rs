@@ -24,7 +24,7 @@ fn bar(multi: &MultiProgress, len: u64, what: &str) -> ProgressBar {
     b
 }
 
-fn header(common: &Common, scenario: &str) -> Value {
+pub fn header(common: &Common, scenario: &str) -> Value {
     json!({"scenario": scenario, "server": common.label, "url": common.ws, "server_pids": common.server_pid})
 }
 
