@@ -1,0 +1,260 @@
+//! The Lua scripts that make each of the Redis store's domain operations one atomic step.
+
+use ::redis::Script;
+
+pub(super) struct Scripts {
+    pub(super) create: Script,
+    pub(super) touch: Script,
+    pub(super) claim: Script,
+    pub(super) release: Script,
+    pub(super) destroy: Script,
+    pub(super) take_expired: Script,
+    pub(super) attach: Script,
+    pub(super) detach: Script,
+    pub(super) bind: Script,
+    pub(super) push: Script,
+    pub(super) create_room: Script,
+    pub(super) place_room: Script,
+    pub(super) replace_owner: Script,
+    pub(super) renew_room: Script,
+    pub(super) take_lost: Script,
+    pub(super) unbind_from: Script,
+    pub(super) tokens: Script,
+    pub(super) set_timeout: Script,
+    pub(super) push_many: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            create: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
+local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6])
+if t > 0 then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4], KEYS[5])
+return 1",
+            ),
+            touch: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
+local t = tonumber(f[1])
+if f[3] ~= '1' then
+  local d = redis.call('GET', KEYS[4])
+  if d and tonumber(d) ~= t then t = tonumber(d); redis.call('HSET', KEYS[1], 'timeout', t) end
+end
+if f[2] == '0' then
+  if t > 0 then
+    redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+    redis.call('PEXPIRE', KEYS[3], 2 * t + 60000)
+  else
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[3])
+  end
+end
+return 1",
+            ),
+            claim: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'own', 'who')
+if f[3] and f[3] ~= '' and f[3] ~= ARGV[4] then return -1 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
+local t = tonumber(f[1])
+if f[2] ~= '1' then
+  local d = redis.call('GET', KEYS[3])
+  if d then t = tonumber(d); redis.call('HSET', KEYS[1], 'timeout', t) end
+end
+if t > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+else redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1",
+            ),
+            set_timeout: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = tonumber(ARGV[3])
+if ARGV[4] == '0' then t = tonumber(redis.call('GET', KEYS[3]) or ARGV[3]) end
+redis.call('HSET', KEYS[1], 'timeout', t, 'own', ARGV[4])
+if redis.call('HGET', KEYS[1], 'gone') == '1' then return 1 end
+if t > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('PERSIST', KEYS[1])
+end
+return 1",
+            ),
+            release: Script::new(
+                r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', '', 'gone', '1')
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]) + 60000) end
+return 1",
+            ),
+            destroy: Script::new(
+                r"
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local hs = redis.call('HGETALL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
+for i = 1, #hs, 2 do
+  local h = cjson.decode(hs[i + 1])
+  if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. hs[i]) end
+end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[5], ARGV[2])
+return hs",
+            ),
+            take_expired: Script::new(
+                r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do redis.call('ZREM', KEYS[1], id) end
+return ids",
+            ),
+            attach: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('INCR', KEYS[3])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1",
+            ),
+            detach: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DECR', KEYS[2])
+local h = cjson.decode(v)
+if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[2] .. ':' .. ARGV[1]) end
+return v",
+            ),
+            // Room ids are kept as strings inside the JSON: Lua numbers lose digits past 2^53's 14.
+            // Also keeps `pt:node:N:handles` (members `SID:HID`) in step with the binding.
+            bind: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local h = cjson.decode(v)
+local member = ARGV[4] .. ':' .. ARGV[1]
+if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', member) end
+if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else
+  h['room'] = ARGV[2]; h['node'] = ARGV[3]
+  redis.call('SADD', 'pt:node:' .. ARGV[3] .. ':handles', member)
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+return 1",
+            ),
+            push_many: Script::new(
+                r"
+local cap = tonumber(ARGV[1])
+for i = 1, #KEYS / 3 do
+  local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
+    redis.call('RPUSH', b, ARGV[i + 1])
+    redis.call('LTRIM', b, -cap, -1)
+  end
+end
+return 1",
+            ),
+            push: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[2]), -1)
+return 1",
+            ),
+            create_room: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1",
+            ),
+            place_room: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]",
+            ),
+            replace_owner: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]); return ARGV[2] end
+return cur",
+            ),
+            unbind_from: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local h = cjson.decode(v)
+if h['node'] ~= ARGV[2] then return 0 end
+h['room'] = nil; h['node'] = nil
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+redis.call('SREM', 'pt:node:' .. ARGV[2] .. ':handles', ARGV[3] .. ':' .. ARGV[1])
+return 1",
+            ),
+            renew_room: Script::new(
+                r"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1",
+            ),
+            // A token's plugins, changed in one step: ARGV[2] is add (creates the token), allow
+            // or disallow (of an existing token; nil when there is none); the list keeps the
+            // order plugins were allowed in, one per line.
+            tokens: Script::new(
+                r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then
+  if ARGV[2] ~= 'add' then return false end
+  cur = ''
+end
+local list = {}
+for p in string.gmatch(cur, '[^\n]+') do table.insert(list, p) end
+for i = 3, #ARGV do
+  local p, at = ARGV[i], nil
+  for j, q in ipairs(list) do if q == p then at = j end end
+  if ARGV[2] == 'disallow' then
+    if at then table.remove(list, at) end
+  elseif not at then
+    table.insert(list, p)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(list, '\n'))
+return list",
+            ),
+            // Registry members whose heartbeat key expired; SREM decides who handles each.
+            take_lost: Script::new(
+                r"
+local lost = {}
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', 'pt:node:' .. n) == 0 then
+    if redis.call('SREM', KEYS[1], n) == 1 then table.insert(lost, n) end
+  end
+end
+return lost",
+            ),
+        }
+    }
+}
