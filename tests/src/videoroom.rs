@@ -142,3 +142,14 @@ pub async fn subscribe_on(
     ws.expect_skipping_core("started", |m| m["sender"] == h).await;
     ((sub, h), attached)
 }
+
+/// A publisher in the demo room and one subscriber of all its streams (on a WebSocket and
+/// session of its own): the publisher, the subscriber's socket and session, the subscriber
+/// and its handle.
+pub async fn publisher_and_subscriber(ws_url: &str) -> (Publishing, crate::WsClient, u64, TestSubscriber, u64) {
+    let p = publishing(ws_url).await;
+    let mut sws = crate::WsClient::connect(ws_url).await;
+    let ssid = sws.create_session().await;
+    let (sub, sh) = subscribe_via(&mut sws, ssid, p.feed).await;
+    (p, sws, ssid, sub, sh)
+}

@@ -255,14 +255,11 @@ async fn message_plugin_runs_the_videoroom_s_admin_requests_with_its_admin_key()
 /// room knows (`plugin_specific`) and its PeerConnection's statistics (`webrtc`, `sdps`).
 #[actix_web::test]
 async fn handle_info_shows_the_room_and_the_media_from_the_node() {
-    use portunus_tests::videoroom::{publishing, received_while_sending, subscribe_via};
+    use portunus_tests::videoroom::{publisher_and_subscriber, received_while_sending};
     let mut cfg = test_config();
     cfg.admin_secret = Some(ADMIN_SECRET.into());
     let server = TestServer::with(cfg);
-    let mut p = publishing(&server.ws_url).await;
-    let mut sws = WsClient::connect(&server.ws_url).await;
-    let ssid = sws.create_session().await;
-    let (mut sub, sh) = subscribe_via(&mut sws, ssid, p.feed).await;
+    let (mut p, _sws, ssid, mut sub, sh) = publisher_and_subscriber(&server.ws_url).await;
     let got = received_while_sending(&mut [&mut p.peer], &mut sub, 1000).await;
     assert!(got.len() > 100, "media flows: {}", got.len());
 

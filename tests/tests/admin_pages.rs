@@ -3,7 +3,7 @@
 //! page (Debian `janus-demos`, `admin.html`, unmodified) served by the gateway itself
 //! (`demos_dir`), listing sessions and handles and opening a handle's info.
 
-use portunus_tests::videoroom::{publishing, subscribe_via};
+use portunus_tests::videoroom::publisher_and_subscriber;
 use portunus_tests::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -62,10 +62,7 @@ async fn the_dashboard_shows_nodes_rooms_and_live_streams() {
     let mut cfg = test_config();
     cfg.admin_secret = Some(ADMIN_SECRET.into());
     let server = TestServer::with(cfg);
-    let mut p = publishing(&server.ws_url).await;
-    let mut sws = WsClient::connect(&server.ws_url).await;
-    let ssid = sws.create_session().await;
-    let (_sub, _sh) = subscribe_via(&mut sws, ssid, p.feed).await;
+    let (mut p, _sws, _ssid, _sub, _sh) = publisher_and_subscriber(&server.ws_url).await;
     // The publisher keeps sending while the page looks.
     let sending = tokio::task::spawn_local(async move {
         for _ in 0..1500 {
