@@ -387,6 +387,20 @@ async fn with_five_percent_loss_between_a_subscriber_and_its_node_repair_keeps_w
     publisher.accept(&answer).await;
     assert!(publisher.connected(Duration::from_secs(10)).await);
     let ((mut sub, _), _) = subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
+    // Media flows before the link turns lossy (on a loaded machine DTLS can take a while): what is
+    // measured is repair, not the handshake.
+    let flowing = std::time::Instant::now();
+    'up: loop {
+        assert!(flowing.elapsed() < Duration::from_secs(30), "video reaches the subscriber before the loss starts");
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while let Ok((kind, _)) = sub.packets.try_recv() {
+            if kind == "video" {
+                break 'up;
+            }
+        }
+    }
+    while sub.packets.try_recv().is_ok() {}
     // The subscriber's own UDP port, from its answer, carried by `subscribe_to_streams`: every
     // packet to and from it crosses a 5 % random drop in each direction on the client host.
     let port = sub_port(&sub);
