@@ -154,11 +154,14 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
         AdminRequest::Ping => admin::pong(txn),
         AdminRequest::GetStatus => {
             let cfg = d.cfg();
+            // The default a `set_session_timeout` made, else the configured one (seconds).
+            let session_timeout =
+                store.default_session_timeout().await.map_err(store_error)?.map_or(cfg.session_timeout, |ms| ms / 1000);
             admin::success(
                 txn,
                 json!({"status": {
                     "token_auth": d.auth().token_auth(),
-                    "session_timeout": cfg.session_timeout,
+                    "session_timeout": session_timeout,
                     "reclaim_session_timeout": cfg.reclaim_timeout,
                     "candidates_timeout": 45,
                     "log_level": shared::telemetry::janus_level(),

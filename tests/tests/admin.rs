@@ -178,6 +178,8 @@ async fn handle_info_and_session_timeouts_are_answered_as_janus_does() {
         "admin.set_session_timeout.json",
         &admin_at(&server, "", json!({"janus": "set_session_timeout", "timeout": 60})).await,
     );
+    let status = admin_at(&server, "", json!({"janus": "get_status"})).await;
+    assert_eq!(status["status"]["session_timeout"], 60, "get_status reports the new default: {status}");
     let sid2 = ws.create_session().await;
     let hid2 = ws.attach(sid2).await;
     let info = admin_at(&server, &format!("/{sid2}/{hid2}"), json!({"janus": "handle_info"})).await;

@@ -210,6 +210,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn default_session_timeout(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock().default_timeout)
+    }
+
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();

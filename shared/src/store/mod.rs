@@ -131,6 +131,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_session_timeout(&self, sid: SessionId, timeout_ms: u64, own: bool) -> Result<bool, StoreError>;
     /// The cluster-wide default timeout of sessions without their own, from their next activity on.
     async fn set_default_session_timeout(&self, timeout_ms: u64) -> Result<(), StoreError>;
+    /// The default set with `set_default_session_timeout`, if any.
+    async fn default_session_timeout(&self) -> Result<Option<u64>, StoreError>;
     /// The owner's transport closed: keep the session claimable for `reclaim_ms` from now.
     /// Does nothing if another owner claimed it meanwhile.
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError>;

@@ -256,6 +256,11 @@ impl Store for RedisStore {
         ::redis::cmd("SET").arg(DEFAULT_TIMEOUT).arg(timeout_ms).query_async::<()>(&mut c).await.map_err(unavailable)
     }
 
+    async fn default_session_timeout(&self) -> Result<Option<u64>, StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("GET").arg(DEFAULT_TIMEOUT).query_async::<Option<u64>>(&mut c).await.map_err(unavailable)
+    }
+
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError> {
         let _: i64 = self
             .eval(

@@ -80,7 +80,9 @@ async fn session_timeouts_set_one_by_one_and_by_default<S: Store>(s: &S, clock: 
     assert!(!s.set_session_timeout(SessionId(5), 2_000, true).await.unwrap());
     clock.advance_ms(2_000);
     assert_eq!(s.take_expired(10).await.unwrap(), vec![a], "its own timeout, from now");
+    assert_eq!(s.default_session_timeout().await.unwrap(), None);
     s.set_default_session_timeout(0).await.unwrap();
+    assert_eq!(s.default_session_timeout().await.unwrap(), Some(0));
     assert!(s.touch_session(b).await.unwrap());
     clock.advance_ms(60_000);
     assert!(s.take_expired(10).await.unwrap().is_empty(), "the default (no timeout) from its next activity");
