@@ -11,6 +11,9 @@
 //! - [`outbox`]: the one ordered path for everything the node writes (events, bindings, replies).
 //! - [`metrics`]: the media plane's Prometheus series; [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 
+/// The vocabulary the node speaks (for tools built on the node, such as its fuzz targets).
+pub use shared;
+
 pub mod admin;
 pub mod agent;
 pub mod media;

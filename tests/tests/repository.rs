@@ -54,8 +54,8 @@ fn no_tracked_file_reads_a_folder_beside_the_repository() {
         .filter_map(|p| {
             let text = std::fs::read(p).ok()?;
             let text = String::from_utf8_lossy(&text);
-            // A path that climbs to a `shared` inside the repository (`../../shared` from a
-            // nested crate) is the repository's own; one that leaves it is not.
+            // A path that climbs to a `shared` folder inside the repository (a nested crate's path
+            // to the workspace's crate) is the repository's own; one that leaves it is not.
             let dir = p.parent()?;
             let line = text.lines().position(|l| {
                 l.split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '(' || c == ')')

@@ -1,7 +1,7 @@
 //! The Admin API's request parser, at every level (server, session, handle).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shared::janus::admin;
+use media_node::shared::janus::admin;
 
 fuzz_target!(|data: &[u8]| {
     for path in [None, Some((7, None)), Some((7, Some(9)))] {

@@ -1,9 +1,9 @@
 //! The Janus request parser over both transports, then each verb's own fields.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shared::ids::{HandleId, SessionId};
-use shared::janus::reply::Reply;
-use shared::janus::request::{parse, Transport};
+use media_node::shared::ids::{HandleId, SessionId};
+use media_node::shared::janus::reply::Reply;
+use media_node::shared::janus::request::{parse, Transport};
 
 fuzz_target!(|data: &[u8]| {
     for (transport, path) in [

@@ -1,7 +1,7 @@
 //! Signed tokens (`<expiry>,janus,<plugin>...:<base64 HMAC-SHA1>`): checking any string.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shared::janus::signed_token;
+use media_node::shared::janus::signed_token;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else { return };

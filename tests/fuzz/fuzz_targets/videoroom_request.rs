@@ -1,9 +1,9 @@
 //! VideoRoom bodies: the request parser (with and without an admin key) and room creation.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shared::ids::RoomId;
-use shared::janus::request::PluginBody;
-use shared::janus::videoroom::{self as vr, RoomConfig, SyncRequest, VideoRoomRequest};
+use media_node::shared::ids::RoomId;
+use media_node::shared::janus::request::PluginBody;
+use media_node::shared::janus::videoroom::{self as vr, RoomConfig, SyncRequest, VideoRoomRequest};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data) else { return };
