@@ -175,13 +175,7 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
         return Ok(Switch { streams: Vec::new(), legacy_feed: Some(ParticipantId(json::uint(obj, "feed"))) });
     };
     let mut streams = Vec::new();
-    for item in list {
-        let Value::Object(o) = item else {
-            return Err(VideoRoomError::new(
-                VideoRoomCode::InvalidElement,
-                "Invalid element type (streams should be an array of objects)",
-            ));
-        };
+    for o in objects(list)? {
         check(o, &SWITCH_STREAM)?;
         check(o, &FEED)?;
         streams.push(SwitchStream {
@@ -208,13 +202,7 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
     match (obj.get("streams"), obj.get("feed")) {
         (Some(Value::Array(list)), _) => {
             let mut streams = Vec::new();
-            for item in list {
-                let Value::Object(o) = item else {
-                    return Err(VideoRoomError::new(
-                        VideoRoomCode::InvalidElement,
-                        "Invalid element type (streams should be an array of objects)",
-                    ));
-                };
+            for o in objects(list)? {
                 check(o, &SUB_STREAM)?;
                 streams.push(subscribe_stream(o)?);
             }
