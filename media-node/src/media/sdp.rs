@@ -10,8 +10,9 @@ pub struct StreamInfo {
     pub mid: String,
     /// Lower-case codec name (`opus`, `vp8`, ...); `None` for data or a rejected m-line.
     pub codec: Option<String>,
-    /// The payload type of that codec.
+    /// The payload type of that codec, and its RTP clock rate (`rtpmap`).
     pub pt: Option<u8>,
+    pub clock_rate: Option<u32>,
     /// The rids of a simulcast stream (`a=simulcast`), as listed; empty without simulcast.
     pub rids: Vec<String>,
 }
@@ -39,7 +40,15 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
             };
             let rejected = parts.next() == Some("0");
             let first_pt = parts.nth(1).map(str::to_owned);
-            let info = StreamInfo { kind, mindex, mid: mindex.to_string(), codec: None, pt: None, rids: Vec::new() };
+            let info = StreamInfo {
+                kind,
+                mindex,
+                mid: mindex.to_string(),
+                codec: None,
+                pt: None,
+                clock_rate: None,
+                rids: Vec::new(),
+            };
             current = Some((info, first_pt, rejected));
             mindex += 1;
         } else if let Some((info, first_pt, _)) = current.as_mut() {
@@ -51,7 +60,9 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 let mut it = rtpmap.splitn(2, ' ');
                 let pt = it.next().unwrap_or_default();
                 if info.codec.is_none() && first_pt.as_deref() == Some(pt) {
-                    info.codec = it.next().and_then(|c| c.split('/').next()).map(str::to_ascii_lowercase);
+                    let mut encoding = it.next().unwrap_or_default().split('/');
+                    info.codec = encoding.next().map(str::to_ascii_lowercase);
+                    info.clock_rate = encoding.next().and_then(|r| r.parse().ok());
                     info.pt = pt.parse().ok();
                 }
             }
@@ -145,6 +156,7 @@ mod tests {
                 mid: "0".into(),
                 codec: Some("opus".into()),
                 pt: Some(111),
+                clock_rate: Some(48_000),
                 rids: vec![]
             }
         );

@@ -27,6 +27,7 @@ impl RoomActor {
             None => None,
         };
         // Every destination is checked before anything starts.
+        let mut dests = Vec::with_capacity(plan.streams.len());
         for (s, _) in &plan.streams {
             let ip: IpAddr = s.host.parse().map_err(|_| {
                 VideoRoomError::new(VideoRoomCode::InvalidElement, format!("Could not resolve address ({})...", s.host))
@@ -36,37 +37,39 @@ impl RoomActor {
                     "Unauthorized (forwarding to {ip} is not allowed: see rtp_forward_allowed)"
                 )));
             }
+            dests.push(ip);
         }
         let Some(publisher) = self.peers.get(&plan.publisher) else {
             // Joined but not publishing: nothing to forward (Janus answers an empty list).
             return Ok(self.state.forwarding(plan.pid, Vec::new()));
         };
-        let mut started = Vec::new();
+        let mut started: Vec<Forwarder> = Vec::new();
         let mut running = Vec::new();
-        for (s, info) in &plan.streams {
-            let ip: IpAddr = s.host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-            let fail = |e: String| {
-                VideoRoomError::new(VideoRoomCode::UnknownError, format!("Could not start the forwarder ({e})"))
+        let fail = |e: String| {
+            VideoRoomError::new(VideoRoomCode::UnknownError, format!("Could not start the forwarder ({e})"))
+        };
+        for ((s, info), ip) in plan.streams.iter().zip(dests) {
+            let base = Forwarder {
+                stream_id: 0,
+                kind: info.kind.clone(),
+                host: s.host.clone(),
+                port: s.port,
+                local_rtcp_port: None,
+                remote_rtcp_port: None,
+                ssrc: None,
+                pt: None,
+                substream: None,
+                srtp: false,
             };
             if info.kind == "data" {
-                let r = forwarder::start_data(publisher.data_origin(), SocketAddr::new(ip, s.port)).map_err(fail)?;
-                running.push(r);
-                started.push(self.forwarder_info(
-                    &info.kind,
-                    s.host.clone(),
-                    s.port,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    false,
-                ));
+                running
+                    .push(forwarder::start_data(publisher.data_origin(), SocketAddr::new(ip, s.port)).map_err(fail)?);
+                started.push(Forwarder { stream_id: self.new_stream_id(&started), ..base });
                 continue;
             }
             let Some(origin) = publisher.origin(&info.kind) else { continue };
             let vp8 = info.codec.as_deref() == Some("vp8");
-            let clock_rate = if info.kind == "audio" { 48_000 } else { 90_000 };
+            let clock_rate = info.clock_rate.unwrap_or(if info.kind == "audio" { 48_000 } else { 90_000 });
             let simulcast = origin.simulcast();
             // Layer 0 to `port`, 1 and 2 to `port_2`/`port_3`; `simulcast: true` relays the best
             // layer as one stream; a source without simulcast is just relayed.
@@ -88,7 +91,7 @@ impl RoomActor {
                     }
                     None => None,
                 };
-                let local_rtcp = rtcp.as_ref().map(|(_, _, l)| *l);
+                let local_rtcp_port = rtcp.as_ref().map(|(_, _, l)| *l);
                 let target = Target {
                     dest: SocketAddr::new(ip, port),
                     ssrc,
@@ -100,19 +103,18 @@ impl RoomActor {
                 let r = forwarder::start_rtp(origin.clone(), target, srtp.clone(), rtcp.map(|(s, r, _)| (s, r)))
                     .map_err(fail)?;
                 running.push(r);
-                // Janus reports the payload type and SSRC the receiver gets.
-                let pt = pt.or(info.pt);
-                started.push(self.forwarder_info(
-                    &info.kind,
-                    s.host.clone(),
+                started.push(Forwarder {
+                    stream_id: self.new_stream_id(&started),
                     port,
-                    local_rtcp,
-                    rtcp_port,
+                    local_rtcp_port,
+                    remote_rtcp_port: rtcp_port,
                     ssrc,
-                    pt,
-                    layer,
-                    srtp.is_some(),
-                ));
+                    // Janus reports the payload type the receiver gets.
+                    pt: pt.or(info.pt),
+                    substream: layer,
+                    srtp: srtp.is_some(),
+                    ..base.clone()
+                });
             }
         }
         let list = self.forwarders.entry(plan.publisher).or_default();
@@ -123,37 +125,16 @@ impl RoomActor {
         Ok(self.state.forwarding(plan.pid, started))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn forwarder_info(
-        &self,
-        kind: &str,
-        host: String,
-        port: u16,
-        local_rtcp_port: Option<u16>,
-        remote_rtcp_port: Option<u16>,
-        ssrc: Option<u32>,
-        pt: Option<u8>,
-        substream: Option<u8>,
-        srtp: bool,
-    ) -> Forwarder {
-        let taken = |id: u32| self.forwarders.values().flatten().any(|(s, _)| *s == id);
-        let stream_id = loop {
+    /// A stream id no forwarder of this room has, nor one of `also` (started by the same request).
+    fn new_stream_id(&self, also: &[Forwarder]) -> u32 {
+        let taken = |id: u32| {
+            self.forwarders.values().flatten().any(|(s, _)| *s == id) || also.iter().any(|f| f.stream_id == id)
+        };
+        loop {
             let id = rand::random::<u32>() & 0x7fff_ffff;
             if id != 0 && !taken(id) {
-                break id;
+                return id;
             }
-        };
-        Forwarder {
-            stream_id,
-            kind: kind.to_owned(),
-            host,
-            port,
-            local_rtcp_port,
-            remote_rtcp_port,
-            ssrc,
-            pt,
-            substream,
-            srtp,
         }
     }
 

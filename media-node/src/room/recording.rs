@@ -32,7 +32,7 @@ impl RoomActor {
                 kind => {
                     let Some(origin) = publisher.origin(kind) else { continue };
                     let track = if kind == "audio" { Track::Audio } else { Track::Video };
-                    let clock = if kind == "audio" { 48_000 } else { 90_000 };
+                    let clock = s.clock_rate.unwrap_or(if kind == "audio" { 48_000 } else { 90_000 });
                     forwarder::start_recording(origin, &path, track, s.codec.as_deref().unwrap_or(kind), clock)
                 }
             };

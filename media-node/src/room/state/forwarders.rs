@@ -2,7 +2,7 @@
 //! `listforwarders` and `stop_rtp_forward`), checked as Janus checks the requests. The shell
 //! opens the sockets and runs the forwarding; the room only records and answers.
 
-use super::{check_secret, err, MediaAction, Outcome, RoomState, Slot, Who};
+use super::{check_secret, err, MediaAction, Outcome, RoomState, Who};
 use crate::media::sdp::StreamInfo;
 use serde_json::{json, Value};
 use shared::ids::ParticipantId;
@@ -143,10 +143,5 @@ impl RoomState {
         if self.forwarders.remove(&pid).is_some_and(|l| !l.is_empty()) {
             out.media.push(MediaAction::StopForwarders { who });
         }
-    }
-
-    /// Whether `who` is a publisher of this room.
-    pub fn is_publisher(&self, who: Who) -> bool {
-        matches!(self.slots.get(&who), Some(Slot::Publisher(_)))
     }
 }

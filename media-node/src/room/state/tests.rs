@@ -133,6 +133,7 @@ fn streams() -> Vec<StreamInfo> {
             mid: "0".into(),
             codec: Some("opus".into()),
             pt: Some(111),
+            clock_rate: Some(48_000),
             rids: vec![],
         },
         StreamInfo {
@@ -141,6 +142,7 @@ fn streams() -> Vec<StreamInfo> {
             mid: "1".into(),
             codec: Some("vp8".into()),
             pt: Some(96),
+            clock_rate: Some(90_000),
             rids: vec![],
         },
     ]
