@@ -93,16 +93,9 @@ fn webrtc(report: &RTCStatsReport) -> Value {
             _ => None,
         })
     };
-    let entry = |media: &mut Map<String, Value>, mid: &str, kind: String| -> Value {
-        media
-            .entry(mid.to_owned())
-            .or_insert_with(|| json!({"type": kind, "mid": mid, "stats": {"in": {}, "out": {}}}))
-            .clone()
-    };
     for s in report.inbound_rtp_streams() {
         let base = &s.received_rtp_stream_stats;
-        let mid = s.mid.clone();
-        let mut m = entry(&mut media, &mid, base.rtp_stream_stats.kind.to_string());
+        let m = medium(&mut media, &s.mid, base.rtp_stream_stats.kind.to_string());
         let layer = if m["stats"]["in"].get("packets").is_some() { "in-simulcast" } else { "in" };
         let stats = json!({
             "ssrc": base.rtp_stream_stats.ssrc,
@@ -121,12 +114,10 @@ fn webrtc(report: &RTCStatsReport) -> Value {
         if let Some(c) = codec_of(&base.rtp_stream_stats.codec_id) {
             m["codec"] = c.into();
         }
-        media.insert(mid, m);
     }
     for s in report.outbound_rtp_streams() {
         let base = &s.sent_rtp_stream_stats;
-        let mid = s.mid.clone();
-        let mut m = entry(&mut media, &mid, base.rtp_stream_stats.kind.to_string());
+        let m = medium(&mut media, &s.mid, base.rtp_stream_stats.kind.to_string());
         m["stats"]["out"] = json!({
             "ssrc": base.rtp_stream_stats.ssrc,
             "packets": base.packets_sent, "bytes": base.bytes_sent,
@@ -151,7 +142,11 @@ fn webrtc(report: &RTCStatsReport) -> Value {
         if let Some(c) = codec_of(&base.rtp_stream_stats.codec_id) {
             m["codec"] = c.into();
         }
-        media.insert(mid, m);
     }
     json!({"ice": ice, "dtls": dtls, "media": media})
+}
+
+/// The `media` entry of `mid`, made on first use.
+fn medium<'a>(media: &'a mut Map<String, Value>, mid: &str, kind: String) -> &'a mut Value {
+    media.entry(mid.to_owned()).or_insert_with(|| json!({"type": kind, "mid": mid, "stats": {"in": {}, "out": {}}}))
 }
