@@ -28,6 +28,7 @@ pub mod ids;
 pub mod janus;
 pub mod keys;
 pub mod lost_node;
+pub mod media;
 pub mod redis_conn;
 pub mod secret;
 pub mod shutdown;

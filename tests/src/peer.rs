@@ -94,6 +94,8 @@ pub struct TestPublisher {
     channels: Vec<(String, Arc<dyn DataChannel>, tokio::sync::watch::Receiver<bool>)>,
     /// RTP packets its (simulated) network lost.
     pub dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Its screen share, if it offered one.
+    screen: Option<Arc<TrackLocalStaticRTP>>,
 }
 
 /// What a test publisher offers besides Opus and VP8.
@@ -107,7 +109,15 @@ pub struct Offering {
     pub lose_every: Option<u64>,
     /// With `lose_every`: retransmissions are lost too.
     pub persistent_loss: bool,
+    /// A second VP8 track (a screen share beside the camera), its payloads filled with
+    /// [`SCREEN_FILL`].
+    pub screen: bool,
 }
+
+/// The byte a test publisher's screen-share payloads are filled with.
+pub const SCREEN_FILL: u8 = 0x77;
+/// The SSRC of a test publisher's screen share.
+const SCREEN_SSRC: u32 = 3333;
 
 /// A simulcast publisher's layers, lowest first: rids `l`, `m`, `h` (offered `h;m;l`, Janus's
 /// default order), each with its SSRC and sequence, and which are stopped.
@@ -249,7 +259,7 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss } = what;
+        let Offering { simulcast, data, lose_every, persistent_loss, screen } = what;
         let net =
             Network { loss: lose_every.map(|n| (Leg::Send, n)), persistent: persistent_loss, ..Network::default() };
         let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false, &net).await;
@@ -284,6 +294,10 @@ impl TestPublisher {
         };
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
+        let screen = screen.then(|| local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, SCREEN_SSRC));
+        if let Some(s) = &screen {
+            pc.add_track(s.clone() as Arc<dyn TrackLocal>).await.expect("screen track");
+        }
         let mut channels = Vec::new();
         if data {
             let dc = pc.create_data_channel("JanusDataChannel", None).await.expect("data channel");
@@ -329,6 +343,7 @@ impl TestPublisher {
             simulcast,
             channels,
             dropped,
+            screen,
         };
         (me, sdp)
     }
@@ -437,6 +452,12 @@ impl TestPublisher {
             payload: bytes::Bytes::from(vp8),
         };
         let _ = self.audio.write_rtp(audio).await;
+        if let Some(screen) = &self.screen {
+            let mut payload = video.payload[..4].to_vec();
+            payload.extend(std::iter::repeat_n(SCREEN_FILL, 600));
+            let header = rtp::header::Header { ssrc: SCREEN_SSRC, ..video.header.clone() };
+            let _ = screen.write_rtp(rtp::Packet { header, payload: bytes::Bytes::from(payload) }).await;
+        }
         match self.simulcast.as_mut() {
             None => {
                 let _ = self.video.write_rtp(video).await;

@@ -3,13 +3,14 @@
 //! or the bus, copies a payload, or allocates per packet per subscriber
 //! (`tests/hot_path_allocations.rs` counts).
 
-use super::peer::PeerEvent;
+use super::peer::{PeerEvent, StreamAt};
 use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
 use super::vp8::{vp8_is_keyframe, vp8_temporal_id};
 use crate::metrics::{DropReason, ForwardCount, METRICS};
 use rtc::rtp;
+use shared::media::MediaKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -80,7 +81,7 @@ pub(super) struct LossWatch {
     /// Packets lost between two receiver reports that make a slow link (0: never).
     pub threshold: u32,
     pub mindex: usize,
-    pub kind: String,
+    pub kind: MediaKind,
     /// The stream's SSRC, as the subscriber's reports name it.
     pub ssrc: u32,
     pub events: mpsc::UnboundedSender<PeerEvent>,
@@ -105,12 +106,7 @@ pub(super) async fn relay_feedback(
             let recently = last_lost.map_or(0, |before| total.saturating_sub(before));
             last_lost = Some(total);
             if loss.threshold > 0 && recently >= loss.threshold {
-                let ev = PeerEvent::SlowLink {
-                    mindex: Some(loss.mindex),
-                    kind: loss.kind.clone(),
-                    uplink: true,
-                    lost: recently,
-                };
+                let ev = PeerEvent::SlowLink { at: StreamAt::Subscribed(loss.mindex), kind: loss.kind, lost: recently };
                 let _ = loss.events.send(ev);
             }
         }

@@ -19,6 +19,7 @@ use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use shared::janus::request::Candidate;
+use shared::media::{MediaKind, Mid};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,18 +94,26 @@ impl PortRange {
 pub enum PeerEvent {
     /// DTLS/SRTP is up (Janus's `webrtcup`).
     Connected,
-    /// Media of this kind (of this simulcast substream) started (`true`: the first packet, or
-    /// the first after a silence) or stopped (`false`: nothing for the no-media timer) arriving
-    /// (Janus's `media` event).
-    Receiving(String, bool, Option<u8>),
+    /// A publisher's stream (of this simulcast substream) started (`true`: the first packet,
+    /// or the first after a silence) or stopped (`false`: nothing for the no-media timer)
+    /// arriving (Janus's `media` event).
+    Receiving { mid: Mid, kind: MediaKind, receiving: bool, substream: Option<u8> },
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
-    /// Packets of a stream are being lost (`uplink`: those sent to a subscriber, at m-line
-    /// `mindex`; otherwise those a publisher sends us, of `kind`): Janus's `slowlink`.
-    SlowLink { mindex: Option<usize>, kind: String, uplink: bool, lost: u32 },
+    /// Packets of a stream are being lost: Janus's `slowlink`.
+    SlowLink { at: StreamAt, kind: MediaKind, lost: u32 },
     /// A subscriber's simulcast stream at m-line `mindex` now relays this substream or temporal
     /// layer (Janus's `substream` / `temporal` events).
     Layer { mindex: usize, substream: Option<u8>, temporal: Option<u8> },
+}
+
+/// Which stream of a PeerConnection an event is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamAt {
+    /// A publisher's incoming stream (losses on the way to us: Janus's downlink).
+    Published(Mid),
+    /// A subscriber's m-line (losses on the way to the subscriber: Janus's uplink).
+    Subscribed(usize),
 }
 
 /// Reports a PeerConnection's events to its room; a publisher's also fans its tracks out.

@@ -5,6 +5,7 @@
 use super::forward::{strip_extensions, KeyframeRequester, Origin};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
+    StreamAt,
 };
 use crate::metrics::METRICS;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -12,7 +13,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp;
 use shared::janus::request::Candidate;
-use std::collections::HashMap;
+use shared::media::{MediaKind, Mid};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,21 +57,31 @@ pub const MAX_LAYERS: usize = 3;
 /// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
 pub type Silence = [Option<Instant>; MAX_LAYERS];
 
-/// What becomes of a publisher's incoming tracks and data channels (its PeerConnection's
-/// handler hands them over): each track pumped into its feeds, video keyframe requests and the
-/// bitrate cap sent back, data channel messages fanned out.
-pub(super) struct Incoming {
-    /// Per kind, one feed per simulcast layer (lowest first).
-    feeds: HashMap<String, Vec<Feed>>,
-    /// The video's simulcast rids, lowest layer first (empty without simulcast).
+/// One m-line a publisher sends, as its PeerConnection's handler receives it: where its
+/// packets go (one feed per simulcast layer, lowest first) and what watches them.
+struct IncomingStream {
+    mid: Mid,
+    kind: MediaKind,
+    /// The sender's track id from the offer (`msid`), which the incoming track carries.
+    track_id: Option<String>,
+    feeds: Vec<Feed>,
+    /// A simulcast video's rids, lowest layer first (empty without simulcast).
     rids: Vec<String>,
-    /// The SSRC of each video layer once it opened (0 before), for keyframe requests.
-    layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
     /// Simulcast: which layers went silent.
     silence: Option<watch::Sender<Silence>>,
+    /// Keyframe requests (a layer each); taken when the track opens.
+    keyframes: Option<mpsc::UnboundedReceiver<u8>>,
+    /// Its track opened (a later track of the same kind without a matching id takes another).
+    opened: bool,
+}
+
+/// What becomes of a publisher's incoming tracks and data channels (its PeerConnection's
+/// handler hands them over): each track pumped into its m-line's feeds, video keyframe
+/// requests and the bitrate cap sent back, data channel messages fanned out.
+pub(super) struct Incoming {
+    /// Per published m-line (control plane: locked when a track opens, never per packet).
+    streams: std::sync::Mutex<Vec<IncomingStream>>,
     data: DataFeed,
-    /// Keyframe requests (a layer each), taken by the video track when it opens.
-    keyframes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<u8>>>,
     /// Periodic keyframe requests (the room's `fir_freq`).
     fir_freq: Option<Duration>,
     /// Packets lost in a second that make a slow link (0: never).
@@ -101,33 +112,38 @@ impl Incoming {
         });
     }
 
+    /// An incoming track: matched to its m-line by the track id the offer gave it (`msid`),
+    /// or else to the first m-line of its kind not yet open, and pumped into that m-line's feeds.
     pub(super) async fn track(&self, track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<PeerEvent>) {
-        let kind = track.kind().await.to_string().to_ascii_lowercase();
-        let Some(feeds) = self.feeds.get(&kind).cloned() else { return };
-        let video = kind == "video";
-        if video {
+        let Some(kind) = MediaKind::parse(&track.kind().await.to_string().to_ascii_lowercase()) else { return };
+        let track_id = track.track_id().await.to_string();
+        let claimed = {
+            let Ok(mut streams) = self.streams.lock() else { return };
+            let at = streams
+                .iter()
+                .position(|s| !s.opened && s.kind == kind && s.track_id.as_deref() == Some(track_id.as_str()))
+                .or_else(|| streams.iter().position(|s| !s.opened && s.kind == kind));
+            at.map(|i| {
+                let s = &mut streams[i];
+                s.opened = true;
+                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take())
+            })
+        };
+        let Some((mid, feeds, rids, silence, keyframes)) = claimed else {
+            tracing::debug!(%kind, track_id, "a track no m-line of the offer expects");
+            return;
+        };
+        tracing::debug!(%kind, %mid, track_id, "publisher track");
+        let layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]> = Arc::default();
+        if kind == MediaKind::Video {
             tokio::spawn(cap_bitrate(track.clone(), self.bitrate.clone()));
-            let taken = self.keyframes.lock().ok().and_then(|mut k| k.take());
-            if let Some(requests) = taken {
+            if let Some(requests) = keyframes {
                 let layers = feeds.len();
-                tokio::spawn(request_keyframes(
-                    track.clone(),
-                    requests,
-                    self.layer_ssrcs.clone(),
-                    layers,
-                    self.fir_freq,
-                ));
+                tokio::spawn(request_keyframes(track.clone(), requests, layer_ssrcs.clone(), layers, self.fir_freq));
             }
         }
-        let pump = Pump {
-            kind,
-            feeds,
-            rids: if video { self.rids.clone() } else { Vec::new() },
-            layer_ssrcs: if video { self.layer_ssrcs.clone() } else { Arc::default() },
-            silence: if video { self.silence.clone() } else { None },
-            events,
-            slowlink_threshold: self.slowlink_threshold,
-        };
+        let pump =
+            Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold: self.slowlink_threshold };
         tokio::spawn(pump.run(track));
     }
 }
@@ -189,7 +205,8 @@ async fn request_keyframes(
 /// subscribers); every [`TICK`] the counts tell which layers went silent and whether the track
 /// stopped (Janus's `media` event after [`NO_MEDIA_TIMER`]).
 struct Pump {
-    kind: String,
+    mid: Mid,
+    kind: MediaKind,
     feeds: Vec<Feed>,
     rids: Vec<String>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
@@ -230,7 +247,13 @@ impl LossCount {
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump { kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold } = self;
+        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold } = self;
+        let receiving_event = |receiving: bool, substream: Option<u8>| PeerEvent::Receiving {
+            mid: mid.clone(),
+            kind,
+            receiving,
+            substream,
+        };
         let mut losses = [LossCount::default(); MAX_LAYERS];
         let mut ticks = 0u32;
         // Layer of each SSRC seen (a simulcast track's layers share the track).
@@ -254,7 +277,7 @@ impl Pump {
                         quiet[layer] = if counts[layer] > 0 { 0 } else { quiet[layer] + 1 };
                         if receiving[layer] && TICK * quiet[layer] >= NO_MEDIA_TIMER {
                             receiving[layer] = false;
-                            let _ = events.send(PeerEvent::Receiving(kind.clone(), false, substream(layer)));
+                            let _ = events.send(receiving_event(false, substream(layer)));
                         }
                     }
                     if let Some(silence) = &silence {
@@ -273,7 +296,8 @@ impl Pump {
                         let lost: u32 = losses.iter_mut().map(LossCount::take).sum();
                         METRICS.incoming_lost(u64::from(lost));
                         if slowlink_threshold > 0 && lost >= slowlink_threshold {
-                            let _ = events.send(PeerEvent::SlowLink { mindex: None, kind: kind.clone(), uplink: false, lost });
+                            let at = StreamAt::Published(mid.clone());
+                            let _ = events.send(PeerEvent::SlowLink { at, kind, lost });
                         }
                     }
                     continue;
@@ -296,7 +320,7 @@ impl Pump {
                     if !receiving[layer] {
                         receiving[layer] = true;
                         tracing::debug!(kind = %kind, layer, pt = packet.header.payload_type, "media arriving");
-                        let _ = events.send(PeerEvent::Receiving(kind.clone(), true, substream(layer)));
+                        let _ = events.send(receiving_event(true, substream(layer)));
                     }
                     // No subscriber yet is fine: the packet is dropped.
                     let _ = feeds[layer.min(feeds.len() - 1)].send(packet);
@@ -342,18 +366,27 @@ impl Hold {
     }
 }
 
+/// One m-line a publisher sends, as its subscribers, forwarders and recorders take it.
+#[derive(Clone)]
+struct Published {
+    mid: Mid,
+    kind: MediaKind,
+    /// One feed per simulcast layer (lowest first).
+    feeds: Vec<Feed>,
+    keyframes: mpsc::UnboundedSender<u8>,
+    /// Held by a moderator or by the publisher; its subscribers' streams hold meanwhile.
+    hold: watch::Sender<Hold>,
+    /// Simulcast: which layers went silent.
+    silence: Option<watch::Receiver<Silence>>,
+}
+
 /// A publisher's PeerConnection.
 pub struct PublisherPeer {
     pc: Arc<dyn PeerConnection>,
-    /// Per kind, one feed per simulcast layer (lowest first).
-    feeds: HashMap<String, Vec<Feed>>,
-    keyframes: mpsc::UnboundedSender<u8>,
-    /// Per kind: held by a moderator or by the publisher; its subscribers' streams hold meanwhile.
-    holds: HashMap<String, watch::Sender<Hold>>,
+    /// Per published m-line, in order.
+    streams: Arc<[Published]>,
     /// Its bitrate cap (REMB), the room's until the publisher configures its own.
     bitrate: watch::Sender<u32>,
-    /// Simulcast video: which layers went silent.
-    silence: Option<watch::Receiver<Silence>>,
     data: DataFeed,
 }
 
@@ -363,8 +396,9 @@ impl PublisherPeer {
         &self.pc
     }
 
-    /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). A simulcast
-    /// video's rids are read from the offer in `rid_order` (Janus's `hml` unless `lmh`).
+    /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). Each audio
+    /// and video m-line of the offer is a stream of its own; a simulcast video's rids are read
+    /// in `rid_order` (Janus's `hml` unless `lmh`).
     pub async fn answer(
         settings: &MediaSettings,
         offer_sdp: String,
@@ -374,22 +408,38 @@ impl PublisherPeer {
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
-        let rids = super::sdp::simulcast_layers(&offer_sdp, rid_order);
-        let feed = || broadcast::channel(FEED_CAPACITY).0;
-        let mut feeds: HashMap<String, Vec<Feed>> = HashMap::new();
-        feeds.insert("audio".into(), vec![feed()]);
-        feeds.insert("video".into(), (0..rids.len().max(1)).map(|_| feed()).collect());
-        let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
-        let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+        let mut incoming_streams = Vec::new();
+        let mut published = Vec::new();
+        for info in super::sdp::streams(&offer_sdp).into_iter().filter(|s| s.kind.is_rtp()) {
+            let rids =
+                if info.kind == MediaKind::Video { super::sdp::simulcast_layers(&info, rid_order) } else { Vec::new() };
+            let feeds: Vec<Feed> = (0..rids.len().max(1)).map(|_| broadcast::channel(FEED_CAPACITY).0).collect();
+            let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
+            let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+            published.push(Published {
+                mid: info.mid.clone(),
+                kind: info.kind,
+                feeds: feeds.clone(),
+                keyframes,
+                hold: watch::channel(Hold::default()).0,
+                silence: silence.as_ref().map(watch::Sender::subscribe),
+            });
+            incoming_streams.push(IncomingStream {
+                mid: info.mid,
+                kind: info.kind,
+                track_id: info.track_id,
+                feeds,
+                rids,
+                silence,
+                keyframes: Some(keyframe_rx),
+                opened: false,
+            });
+        }
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let cap = watch::channel(bitrate).0;
         let incoming = Incoming {
-            feeds: feeds.clone(),
-            rids,
-            layer_ssrcs: Arc::default(),
-            silence: silence.clone(),
+            streams: std::sync::Mutex::new(incoming_streams),
             data: data.clone(),
-            keyframes: std::sync::Mutex::new(Some(keyframe_rx)),
             fir_freq,
             slowlink_threshold: settings.slowlink_threshold,
             bitrate: cap.subscribe(),
@@ -402,41 +452,39 @@ impl PublisherPeer {
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        let holds = ["audio", "video"].into_iter().map(|k| (k.to_owned(), watch::channel(Hold::default()).0)).collect();
-        let silence = silence.map(|s| s.subscribe());
-        Ok((Self { pc, feeds, keyframes, holds, bitrate: cap, silence, data }, sdp))
+        Ok((Self { pc, streams: published.into(), bitrate: cap, data }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
         add_candidates(&self.pc, candidates).await
     }
 
-    /// This publisher's stream of `kind` as a subscriber stream takes it.
-    pub fn origin(&self, kind: &str) -> Option<Origin> {
-        let feeds = self.feeds.get(kind)?;
+    fn stream(&self, mid: &str) -> Option<&Published> {
+        self.streams.iter().find(|s| s.mid == mid)
+    }
+
+    /// This publisher's stream `mid` as a subscriber stream (or a forwarder) takes it.
+    pub fn origin(&self, mid: &str) -> Option<Origin> {
+        let s = self.stream(mid)?;
         Some(Origin {
-            layers: feeds.iter().map(broadcast::Sender::downgrade).collect(),
-            keyframes: KeyframeRequester::new(self.keyframes.clone()),
-            muted: self
-                .holds
-                .get(kind)
-                .map(watch::Sender::subscribe)
-                .unwrap_or_else(|| watch::channel(Hold::default()).1),
-            silence: if kind == "video" { self.silence.clone() } else { None },
+            layers: s.feeds.iter().map(broadcast::Sender::downgrade).collect(),
+            keyframes: KeyframeRequester::new(s.keyframes.clone()),
+            muted: s.hold.subscribe(),
+            silence: s.silence.clone(),
         })
     }
 
-    /// Mutes (`moderate`) or unmutes this publisher's `kind` for every subscriber.
-    pub fn set_muted(&self, kind: &str, muted: bool) {
-        if let Some(h) = self.holds.get(kind) {
-            h.send_modify(|h| h.moderated = muted);
+    /// Mutes (`moderate`) or unmutes this publisher's stream `mid` for every subscriber.
+    pub fn set_muted(&self, mid: &str, muted: bool) {
+        if let Some(s) = self.stream(mid) {
+            s.hold.send_modify(|h| h.moderated = muted);
         }
     }
 
-    /// Relays (`true`) or holds this publisher's `kind` (its `configure` `send`).
-    pub fn set_sending(&self, kind: &str, send: bool) {
-        if let Some(h) = self.holds.get(kind) {
-            h.send_modify(|h| h.unsent = !send);
+    /// Relays (`true`) or holds this publisher's stream `mid` (its `configure` `send`).
+    pub fn set_sending(&self, mid: &str, send: bool) {
+        if let Some(s) = self.stream(mid) {
+            s.hold.send_modify(|h| h.unsent = !send);
         }
     }
 
@@ -445,11 +493,13 @@ impl PublisherPeer {
         self.bitrate.send_replace(bitrate);
     }
 
-    /// Asks this publisher for a keyframe on every layer (its `configure` `keyframe`).
+    /// Asks this publisher for a keyframe on every layer of every video stream (its
+    /// `configure` `keyframe`).
     pub fn request_keyframe(&self) {
-        let layers = self.feeds.get("video").map_or(1, Vec::len);
-        for layer in 0..layers {
-            let _ = self.keyframes.send(layer as u8);
+        for s in self.streams.iter().filter(|s| s.kind == MediaKind::Video) {
+            for layer in 0..s.feeds.len() {
+                let _ = s.keyframes.send(layer as u8);
+            }
         }
     }
 
@@ -457,11 +507,8 @@ impl PublisherPeer {
     pub fn clone_handle(&self) -> Self {
         Self {
             pc: self.pc.clone(),
-            feeds: self.feeds.clone(),
-            keyframes: self.keyframes.clone(),
-            holds: self.holds.clone(),
+            streams: self.streams.clone(),
             bitrate: self.bitrate.clone(),
-            silence: self.silence.clone(),
             data: self.data.clone(),
         }
     }

@@ -1,13 +1,14 @@
 //! What a room announces about a PeerConnection, read from its SDP: one entry per m-line with
 //! its type, index, mid and negotiated codec (the first payload type of the m-line).
 
+use shared::media::{MediaKind, Mid};
+
 /// One negotiated media stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamInfo {
-    /// `audio`, `video` or `data`.
-    pub kind: String,
+    pub kind: MediaKind,
     pub mindex: usize,
-    pub mid: String,
+    pub mid: Mid,
     /// Lower-case codec name (`opus`, `vp8`, ...); `None` for data or a rejected m-line.
     pub codec: Option<String>,
     /// The payload type of that codec, and its RTP clock rate (`rtpmap`).
@@ -15,6 +16,9 @@ pub struct StreamInfo {
     pub clock_rate: Option<u32>,
     /// The rids of a simulcast stream (`a=simulcast`), as listed; empty without simulcast.
     pub rids: Vec<String>,
+    /// The sender's track id (`a=msid:<stream> <track>`, or the `msid` of an `a=ssrc` line):
+    /// how an incoming track is matched to its m-line.
+    pub track_id: Option<String>,
 }
 
 /// Reads the m-lines of `sdp`. Rejected m-lines (port 0) are skipped, as Janus does.
@@ -33,27 +37,33 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
         if let Some(m) = line.strip_prefix("m=") {
             flush(current.take(), &mut out);
             let mut parts = m.split_whitespace();
-            let kind = match parts.next() {
-                Some("application") => "data".to_owned(),
-                Some(k) => k.to_owned(),
-                None => continue,
+            // An m-line of another type (`text`, ...) still counts for the indexes.
+            let kind = parts.next().and_then(MediaKind::parse);
+            let Some(kind) = kind else {
+                mindex += 1;
+                continue;
             };
             let rejected = parts.next() == Some("0");
             let first_pt = parts.nth(1).map(str::to_owned);
             let info = StreamInfo {
                 kind,
                 mindex,
-                mid: mindex.to_string(),
+                mid: Mid::from(mindex.to_string()),
                 codec: None,
                 pt: None,
                 clock_rate: None,
                 rids: Vec::new(),
+                track_id: None,
             };
             current = Some((info, first_pt, rejected));
             mindex += 1;
         } else if let Some((info, first_pt, _)) = current.as_mut() {
             if let Some(mid) = line.strip_prefix("a=mid:") {
-                info.mid = mid.to_owned();
+                info.mid = Mid::new(mid);
+            } else if let Some(track) = msid_track(line) {
+                if info.track_id.is_none() {
+                    info.track_id = Some(track.to_owned());
+                }
             } else if let Some(list) = line.strip_prefix("a=simulcast:") {
                 info.rids = simulcast_rids(list);
             } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
@@ -72,6 +82,16 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
     out
 }
 
+/// The track id of an `a=msid:<stream> <track>` line or an `a=ssrc:<n> msid:<stream> <track>`
+/// line.
+fn msid_track(line: &str) -> Option<&str> {
+    let msid = match line.strip_prefix("a=msid:") {
+        Some(v) => v,
+        None => line.strip_prefix("a=ssrc:")?.split_once(" msid:")?.1,
+    };
+    msid.split_whitespace().nth(1)
+}
+
 /// The rids of an `a=simulcast:` value (`send h;m;l`, `recv ~h;m,l`), in order: the first
 /// alternative of each, without the paused marker.
 fn simulcast_rids(list: &str) -> Vec<String> {
@@ -87,11 +107,10 @@ fn simulcast_rids(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// The simulcast rids of the first video stream of an offer, lowest quality first. Browsers
-/// list them highest first (`h;m;l`, Janus's default `rid_order` `hml`); with `lmh` the
-/// order is the reverse.
-pub fn simulcast_layers(offer: &str, rid_order: Option<&str>) -> Vec<String> {
-    let mut rids = streams(offer).into_iter().find(|s| s.kind == "video").map(|s| s.rids).unwrap_or_default();
+/// A simulcast stream's rids, lowest quality first. Browsers list them highest first
+/// (`h;m;l`, Janus's default `rid_order` `hml`); with `lmh` the order is the reverse.
+pub fn simulcast_layers(stream: &StreamInfo, rid_order: Option<&str>) -> Vec<String> {
+    let mut rids = stream.rids.clone();
     if !rid_order.is_some_and(|o| o.eq_ignore_ascii_case("lmh")) {
         rids.reverse();
     }
@@ -142,8 +161,8 @@ mod tests {
     #[test]
     fn reads_mlines_mids_and_first_codecs() {
         let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-            m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:111 opus/48000/2\r\n\
-            m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:v1\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=msid:s t0\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:111 opus/48000/2\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:v1\r\na=ssrc:5 msid:s screen\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
             m=video 0 UDP/TLS/RTP/SAVPF 98\r\na=mid:2\r\n\
             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n";
         let s = streams(sdp);
@@ -151,18 +170,20 @@ mod tests {
         assert_eq!(
             s[0],
             StreamInfo {
-                kind: "audio".into(),
+                kind: MediaKind::Audio,
                 mindex: 0,
                 mid: "0".into(),
                 codec: Some("opus".into()),
                 pt: Some(111),
                 clock_rate: Some(48_000),
-                rids: vec![]
+                rids: vec![],
+                track_id: Some("t0".into()),
             }
         );
         assert_eq!(s[1].codec.as_deref(), Some("vp8"));
         assert_eq!(s[1].mid, "v1");
-        assert_eq!((s[2].kind.as_str(), s[2].mindex, s[2].codec.as_deref()), ("data", 3, None));
+        assert_eq!(s[1].track_id.as_deref(), Some("screen"));
+        assert_eq!((s[2].kind, s[2].mindex, s[2].codec.as_deref()), (MediaKind::Data, 3, None));
     }
 
     #[test]
@@ -170,9 +191,10 @@ mod tests {
         let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
             m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rid:h send\r\na=rid:m send\r\na=rid:l send\r\n\
             a=simulcast:send h;~m;l,x\r\n";
-        assert_eq!(streams(offer)[1].rids, ["h", "m", "l"]);
-        assert_eq!(simulcast_layers(offer, None), ["l", "m", "h"]);
-        assert_eq!(simulcast_layers(offer, Some("lmh")), ["h", "m", "l"]);
-        assert!(simulcast_layers("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", None).is_empty());
+        let video = &streams(offer)[1];
+        assert_eq!(video.rids, ["h", "m", "l"]);
+        assert_eq!(simulcast_layers(video, None), ["l", "m", "h"]);
+        assert_eq!(simulcast_layers(video, Some("lmh")), ["h", "m", "l"]);
+        assert!(simulcast_layers(&streams("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n")[0], None).is_empty());
     }
 }

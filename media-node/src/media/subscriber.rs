@@ -16,6 +16,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCR
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use shared::ids::ParticipantId;
 use shared::janus::request::Candidate;
+use shared::media::MediaKind;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -25,14 +26,14 @@ use webrtc::peer_connection::PeerConnection;
 /// One stream a subscriber receives, at m-line `mindex`.
 pub struct Source {
     pub mindex: usize,
-    pub kind: String,
+    pub kind: MediaKind,
     pub codec: String,
     pub origin: Origin,
     /// Simulcast: the layers wanted.
     pub target: LayerTarget,
 }
 
-fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
+fn rtp_codec(codec: &str) -> Option<RTCRtpCodec> {
     let (mime, clock, channels, fmtp) = match codec {
         "opus" => (MIME_TYPE_OPUS, 48000, 2, "minptime=10;useinbandfec=1"),
         "vp8" => (MIME_TYPE_VP8, 90000, 0, ""),
@@ -40,7 +41,6 @@ fn rtp_codec(kind: &str, codec: &str) -> Option<RTCRtpCodec> {
         "h264" => (MIME_TYPE_H264, 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
         _ => return None,
     };
-    let _ = kind;
     Some(RTCRtpCodec {
         mime_type: mime.into(),
         clock_rate: clock,
@@ -185,10 +185,9 @@ impl SubscriberPeer {
                 reused.push(sender);
                 continue;
             }
-            let codec =
-                rtp_codec(&src.kind, &src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+            let codec = rtp_codec(&src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
             let clock_rate = codec.clock_rate;
-            let kind = if src.kind == "audio" { RtpCodecKind::Audio } else { RtpCodecKind::Video };
+            let kind = if src.kind == MediaKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
             let name = format!("portunus-{}-{ssrc}", src.mindex);
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -217,13 +216,13 @@ impl SubscriberPeer {
             let loss = LossWatch {
                 threshold: self.slowlink_threshold,
                 mindex: src.mindex,
-                kind: src.kind.clone(),
+                kind: src.kind,
                 ssrc,
                 events: self.events.clone(),
             };
             tokio::spawn(relay_feedback(track.clone(), keyframes_rx, loss));
             let (control, control_rx) = mpsc::unbounded_channel();
-            let vp8 = src.kind == "video" && src.codec == "vp8";
+            let vp8 = src.kind == MediaKind::Video && src.codec == "vp8";
             let stream = Stream {
                 track,
                 ssrc,

@@ -8,6 +8,7 @@ use crate::media::forwarder::{self, SrtpParams, Target};
 use serde_json::Value;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::RtpForward;
+use shared::media::MediaKind;
 use std::net::{IpAddr, SocketAddr};
 
 fn refused(reason: String) -> VideoRoomError {
@@ -51,7 +52,7 @@ impl RoomActor {
         for ((s, info), ip) in plan.streams.iter().zip(dests) {
             let base = Forwarder {
                 stream_id: 0,
-                kind: info.kind.clone(),
+                kind: info.kind,
                 host: s.host.clone(),
                 port: s.port,
                 local_rtcp_port: None,
@@ -61,15 +62,15 @@ impl RoomActor {
                 substream: None,
                 srtp: false,
             };
-            if info.kind == "data" {
+            if info.kind == MediaKind::Data {
                 running
                     .push(forwarder::start_data(publisher.data_origin(), SocketAddr::new(ip, s.port)).map_err(fail)?);
                 started.push(Forwarder { stream_id: self.new_stream_id(&started), ..base });
                 continue;
             }
-            let Some(origin) = publisher.origin(&info.kind) else { continue };
+            let Some(origin) = publisher.origin(info.mid.as_str()) else { continue };
             let vp8 = info.codec.as_deref() == Some("vp8");
-            let clock_rate = info.clock_rate.unwrap_or(if info.kind == "audio" { 48_000 } else { 90_000 });
+            let clock_rate = info.clock_rate.unwrap_or(info.kind.default_clock_rate());
             let simulcast = origin.simulcast();
             // Layer 0 to `port`, 1 and 2 to `port_2`/`port_3`; `simulcast: true` relays the best
             // layer as one stream; a source without simulcast is just relayed.

@@ -11,7 +11,7 @@ mod recording;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
-use crate::media::peer::{MediaSettings, PeerEvent};
+use crate::media::peer::{MediaSettings, PeerEvent, StreamAt};
 use crate::media::publisher::PublisherPeer;
 use crate::media::sdp;
 use crate::media::simulcast::LayerTarget;
@@ -27,6 +27,7 @@ use shared::janus::reply::Event;
 use shared::janus::request::Candidate;
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::{self as vr, SyncRequest};
+use shared::media::MediaKind;
 use shared::store::Binding;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
 use state::{MediaAction, Membership, Outcome, RoomState, Simulcast, SubStream, Who};
@@ -121,18 +122,21 @@ impl RoomActor {
     /// The publishers' feeds for these subscription streams, and the data sources of a data
     /// m-line among them; `None` if an audio or video stream's publisher is not publishing.
     fn sources_for(&self, streams: &[SubStream]) -> Option<(Vec<Source>, Vec<DataSource>)> {
-        let data =
-            streams.iter().filter(|st| st.kind == "data").flat_map(|st| self.data_sources(&st.sources)).collect();
+        let data = streams
+            .iter()
+            .filter(|st| st.kind == MediaKind::Data)
+            .flat_map(|st| self.data_sources(&st.sources))
+            .collect();
         let media = streams
             .iter()
-            .filter(|st| st.kind != "data")
+            .filter(|st| st.kind.is_rtp())
             .map(|st| {
                 let publisher = self.peers.get(&st.feed_who)?;
                 Some(Source {
                     mindex: st.mindex,
-                    kind: st.kind.clone(),
+                    kind: st.kind,
                     codec: st.codec.clone(),
-                    origin: publisher.origin(&st.kind)?,
+                    origin: publisher.origin(st.feed_mid.as_str())?,
                     target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
                 })
             })
@@ -206,7 +210,8 @@ impl RoomActor {
                 MediaAction::Switch { who, sources } => {
                     let Some(sub) = self.subscribers.get(&who) else { continue };
                     for s in sources {
-                        let Some(origin) = self.peers.get(&s.feed_who).and_then(|p| p.origin(&s.kind)) else {
+                        let Some(origin) = self.peers.get(&s.feed_who).and_then(|p| p.origin(s.feed_mid.as_str()))
+                        else {
                             continue;
                         };
                         // The layers first: the new source starts on the layer they call for.
@@ -224,14 +229,14 @@ impl RoomActor {
                         publisher.request_keyframe();
                     }
                 }
-                MediaAction::Sending { who, kind, send } => {
+                MediaAction::Sending { who, mid, send } => {
                     if let Some(publisher) = self.peers.get(&who) {
-                        publisher.set_sending(&kind, send);
+                        publisher.set_sending(mid.as_str(), send);
                     }
                 }
-                MediaAction::Mute { who, kind, muted } => {
+                MediaAction::Mute { who, mid, muted } => {
                     if let Some(publisher) = self.peers.get(&who) {
-                        publisher.set_muted(&kind, muted);
+                        publisher.set_muted(mid.as_str(), muted);
                     }
                 }
                 MediaAction::Send { who, streams } => {
@@ -540,15 +545,13 @@ impl Handler<PeerNotice> for RoomActor {
             PeerEvent::Connected => {
                 self.outbox.core_event(session, Event::Webrtcup { session_id: session, sender: handle });
             }
-            PeerEvent::Receiving(kind, receiving, substream) => {
-                let mid = self.state.publication(m.who).and_then(|p| p.mid_of(&kind)).map(str::to_owned);
-                if let Some(mid) = mid {
-                    let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving, substream };
-                    self.outbox.core_event(session, ev);
-                }
+            PeerEvent::Receiving { mid, kind, receiving, substream } => {
+                let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving, substream };
+                self.outbox.core_event(session, ev);
             }
-            PeerEvent::SlowLink { mindex, kind, uplink, lost } => {
-                let Some((mid, out)) = self.state.slow_link(m.who, mindex, &kind) else { return };
+            PeerEvent::SlowLink { at, kind, lost } => {
+                let uplink = matches!(at, StreamAt::Subscribed(_));
+                let Some((mid, out)) = self.state.slow_link(m.who, &at) else { return };
                 // The plugin hears of it first and tells its handle, then the core (Janus's order).
                 self.publish(out, false, ctx);
                 let ev = Event::Slowlink { session_id: session, sender: handle, mid, media: kind, uplink, lost };

@@ -6,6 +6,7 @@ use super::state::{Recording, Who};
 use super::RoomActor;
 use crate::media::forwarder;
 use crate::media::recorder::Track;
+use shared::media::MediaKind;
 use std::path::{Component, Path, PathBuf};
 
 /// `base` inside `dir`; a name that climbs out of it (`..`, an absolute path) is refused, so a
@@ -27,13 +28,14 @@ impl RoomActor {
                 tracing::warn!(filename = %base, "recording refused: the file name leaves the recordings folder");
                 return;
             };
-            let started = match s.kind.as_str() {
-                "data" => forwarder::start_data_recording(publisher.data_origin(), &path),
+            let started = match s.kind {
+                MediaKind::Data => forwarder::start_data_recording(publisher.data_origin(), &path),
                 kind => {
-                    let Some(origin) = publisher.origin(kind) else { continue };
-                    let track = if kind == "audio" { Track::Audio } else { Track::Video };
-                    let clock = s.clock_rate.unwrap_or(if kind == "audio" { 48_000 } else { 90_000 });
-                    forwarder::start_recording(origin, &path, track, s.codec.as_deref().unwrap_or(kind), clock)
+                    let Some(origin) = publisher.origin(&s.mid) else { continue };
+                    let track = if kind == MediaKind::Audio { Track::Audio } else { Track::Video };
+                    let clock = s.clock_rate.unwrap_or(kind.default_clock_rate());
+                    let codec = s.codec.as_deref().unwrap_or(kind.as_str());
+                    forwarder::start_recording(origin, &path, track, codec, clock)
                 }
             };
             match started {

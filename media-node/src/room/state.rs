@@ -9,6 +9,7 @@ use shared::janus::videoroom::{
     self as vr, AllowedAction, AsyncName, AsyncRequest, Departure, EditRoom, Join, ParticipantView, Ptype,
     PublisherJoin, RoomConfig,
 };
+use shared::media::{MediaKind, Mid};
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -66,10 +67,10 @@ pub enum MediaAction {
     Bitrate { who: Who, bitrate: u64 },
     /// Ask this publisher for a keyframe (its `configure` `keyframe`).
     Keyframe { who: Who },
-    /// Relay (`true`) or hold this publisher's stream of `kind` (its `configure` `send`).
-    Sending { who: Who, kind: String, send: bool },
-    /// Mute (`moderate`) or unmute this publisher's stream of `kind` for all its subscribers.
-    Mute { who: Who, kind: String, muted: bool },
+    /// Relay (`true`) or hold this publisher's stream `mid` (its `configure` `send`).
+    Sending { who: Who, mid: Mid, send: bool },
+    /// Mute (`moderate`) or unmute this publisher's stream `mid` for all its subscribers.
+    Mute { who: Who, mid: Mid, muted: bool },
     /// Send (`true`) or hold these m-lines (index, send) of this subscriber.
     Send { who: Who, streams: Vec<(usize, bool)> },
     /// Relay these publishers' data channel messages on this subscriber's data m-line.
@@ -143,10 +144,10 @@ impl Participant {
         if let Some(md) = &self.metadata {
             m.insert("metadata".into(), md.clone());
         }
-        if let Some(c) = p.codec_of("audio") {
+        if let Some(c) = p.codec_of(MediaKind::Audio) {
             m.insert("audio_codec".into(), c.into());
         }
-        if let Some(c) = p.codec_of("video") {
+        if let Some(c) = p.codec_of(MediaKind::Video) {
             m.insert("video_codec".into(), c.into());
         }
         m.insert("streams".into(), p.streams_json());
@@ -596,7 +597,7 @@ impl RoomState {
         let stream = p.published.as_ref().and_then(|pb| pb.streams.iter().find(|s| s.mid == mid));
         let stream = stream.ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such stream {mid}")))?;
         let mut out = Outcome::default();
-        out.media.push(MediaAction::Mute { who: p.who, kind: stream.kind.clone(), muted: mute });
+        out.media.push(MediaAction::Mute { who: p.who, mid: stream.mid.clone(), muted: mute });
         let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": id.0, "mid": mid,
             "moderation": if mute { "muted" } else { "unmuted" }});
         for other in self.participants.values() {

@@ -4,6 +4,7 @@
 use super::errors::CoreError;
 use super::request::{Jsep, RequestError};
 use crate::ids::{HandleId, SessionId};
+use crate::media::{MediaKind, Mid};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -189,9 +190,9 @@ pub enum Event {
     Media {
         session_id: SessionId,
         sender: HandleId,
-        mid: String,
+        mid: Mid,
         #[serde(rename = "type")]
-        kind: String,
+        kind: MediaKind,
         receiving: bool,
         /// Which substream, when the stream is simulcast (Janus reports them one by one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,8 +206,8 @@ pub enum Event {
     Slowlink {
         session_id: SessionId,
         sender: HandleId,
-        mid: String,
-        media: String,
+        mid: Mid,
+        media: MediaKind,
         uplink: bool,
         lost: u32,
     },

@@ -8,12 +8,13 @@ use serde_json::{json, Value};
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{ForwardStream, RtpForward, StreamRef};
+use shared::media::MediaKind;
 
 /// One forwarder, as `rtp_forward` and `listforwarders` show it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forwarder {
     pub stream_id: u32,
-    pub kind: String,
+    pub kind: MediaKind,
     pub host: String,
     pub port: u16,
     pub local_rtcp_port: Option<u16>,
@@ -30,7 +31,7 @@ impl Forwarder {
     pub fn summary(&self) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("stream_id".into(), self.stream_id.into());
-        m.insert("type".into(), self.kind.clone().into());
+        m.insert("type".into(), self.kind.into());
         m.insert("host".into(), self.host.clone().into());
         m.insert("port".into(), self.port.into());
         if let Some(p) = self.local_rtcp_port {
@@ -39,7 +40,7 @@ impl Forwarder {
         if let Some(p) = self.remote_rtcp_port {
             m.insert("remote_rtcp_port".into(), p.into());
         }
-        if self.kind != "data" {
+        if self.kind != MediaKind::Data {
             if let Some(s) = self.ssrc {
                 m.insert("ssrc".into(), s.into());
             }
@@ -78,8 +79,8 @@ impl RoomState {
             .iter()
             .filter_map(|s| {
                 let info = published.iter().find(|i| match &s.stream {
-                    StreamRef::Mid(m) => &i.mid == m,
-                    StreamRef::Kind(k) => &i.kind == k,
+                    StreamRef::Mid(m) => i.mid == *m,
+                    StreamRef::Kind(k) => i.kind == *k,
                 })?;
                 Some((s.clone(), info.clone()))
             })

@@ -3,12 +3,14 @@
 //! each.
 
 use super::{check_mids, err, MediaAction, Outcome, RoomState, Slot, Who};
+use crate::media::peer::StreamAt;
 use crate::media::sdp::StreamInfo;
 use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, AsyncName, Configure, Departure};
+use shared::media::{MediaKind, Mid};
 
 /// What a publisher sends, as announced to the room.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,7 +19,8 @@ pub struct Published {
 }
 
 impl Published {
-    pub(super) fn codec_of(&self, kind: &str) -> Option<&str> {
+    /// The codec of its first stream of `kind` (Janus's `audio_codec` / `video_codec`).
+    pub(super) fn codec_of(&self, kind: MediaKind) -> Option<&str> {
         self.streams.iter().find(|s| s.kind == kind).and_then(|s| s.codec.as_deref())
     }
 
@@ -28,7 +31,7 @@ impl Published {
                 .iter()
                 .map(|s| {
                     let mut m = serde_json::Map::new();
-                    m.insert("type".into(), s.kind.clone().into());
+                    m.insert("type".into(), s.kind.into());
                     m.insert("mindex".into(), s.mindex.into());
                     m.insert("mid".into(), s.mid.clone().into());
                     if let Some(c) = &s.codec {
@@ -41,11 +44,6 @@ impl Published {
                 })
                 .collect(),
         )
-    }
-
-    /// The mid of this publisher's stream of `kind` (for `media` events).
-    pub fn mid_of(&self, kind: &str) -> Option<&str> {
-        self.streams.iter().find(|s| s.kind == kind).map(|s| s.mid.as_str())
     }
 }
 
@@ -129,17 +127,17 @@ impl RoomState {
             out.media.push(MediaAction::Keyframe { who });
         }
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
-        for s in published.iter().flat_map(|p| p.streams.iter()).filter(|s| s.kind != "data") {
-            let mut send = match (legacy, s.kind.as_str()) {
-                (true, "audio") => c.audio,
-                (true, "video") => c.video,
+        for s in published.iter().flat_map(|p| p.streams.iter()).filter(|s| s.kind.is_rtp()) {
+            let mut send = match (legacy, s.kind) {
+                (true, MediaKind::Audio) => c.audio,
+                (true, MediaKind::Video) => c.video,
                 _ => None,
             };
             for e in c.streams.iter().filter(|e| e.mid.as_deref() == Some(s.mid.as_str())) {
                 send = e.send.or(send);
             }
             if let Some(send) = send {
-                out.media.push(MediaAction::Sending { who, kind: s.kind.clone(), send });
+                out.media.push(MediaAction::Sending { who, mid: s.mid.clone(), send });
             }
         }
         if let Some(display) = c.display {
@@ -162,10 +160,10 @@ impl RoomState {
         p.publishing = false;
         let published = Published { streams };
         let mut configured = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
-        if let Some(c) = published.codec_of("audio") {
+        if let Some(c) = published.codec_of(MediaKind::Audio) {
             configured["audio_codec"] = c.into();
         }
-        if let Some(c) = published.codec_of("video") {
+        if let Some(c) = published.codec_of(MediaKind::Video) {
             configured["video_codec"] = c.into();
         }
         configured["streams"] = published.streams_json();
@@ -224,14 +222,13 @@ impl RoomState {
 
     /// A stream of `who` is losing packets: its mid (for the core `slowlink`) and the VideoRoom's
     /// `slow_link` event — a publisher's with its bitrate cap, a subscriber's bare, as Janus.
-    /// `mindex`: the subscriber's m-line; a publisher's stream is known by `kind`.
-    pub fn slow_link(&mut self, who: Who, mindex: Option<usize>, kind: &str) -> Option<(String, Outcome)> {
-        let (mid, ev) = match mindex {
-            None => {
-                let mid = self.publication(who)?.mid_of(kind)?.to_owned();
-                (mid, serde_json::json!({"videoroom": "slow_link", "current-bitrate": self.config.bitrate}))
+    pub fn slow_link(&mut self, who: Who, at: &StreamAt) -> Option<(Mid, Outcome)> {
+        let (mid, ev) = match at {
+            StreamAt::Published(mid) => {
+                self.publication(who)?.streams.iter().find(|s| s.mid == *mid)?;
+                (mid.clone(), serde_json::json!({"videoroom": "slow_link", "current-bitrate": self.config.bitrate}))
             }
-            Some(i) => (self.subscription_mid(who, i)?, serde_json::json!({"videoroom": "slow_link"})),
+            StreamAt::Subscribed(i) => (self.subscription_mid(who, *i)?, serde_json::json!({"videoroom": "slow_link"})),
         };
         Some((mid, Outcome::default().notice(who, None, ev)))
     }

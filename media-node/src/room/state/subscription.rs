@@ -9,13 +9,14 @@ use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::{self as vr, Configure, LayerChoice, Switch, SwitchStream, Update};
+use shared::media::{MediaKind, Mid};
 
 /// A subscriber m-line's new source.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwitchSource {
     pub mindex: usize,
     pub feed_who: Who,
-    pub kind: String,
+    pub feed_mid: Mid,
     /// The new source is simulcast: the layers wanted.
     pub simulcast: Option<Simulcast>,
 }
@@ -24,12 +25,12 @@ pub struct SwitchSource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubStream {
     pub mindex: usize,
-    pub mid: String,
-    pub kind: String,
+    pub mid: Mid,
+    pub kind: MediaKind,
     pub codec: String,
     pub feed: ParticipantId,
     pub feed_who: Who,
-    pub feed_mid: String,
+    pub feed_mid: Mid,
     pub feed_display: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
     pub active: bool,
@@ -86,12 +87,12 @@ impl SubStream {
         let (feed, feed_who) = sources[0];
         Self {
             mindex,
-            mid: mindex.to_string(),
-            kind: "data".into(),
+            mid: Mid::from(mindex.to_string()),
+            kind: MediaKind::Data,
             codec: String::new(),
             feed,
             feed_who,
-            feed_mid: String::new(),
+            feed_mid: Mid::new(""),
             feed_display: None,
             active: true,
             send: true,
@@ -103,13 +104,13 @@ impl SubStream {
     /// Janus's entry for this stream in `attached` and `updated`.
     pub(super) fn entry(&self) -> Value {
         let mut e = serde_json::Map::new();
-        e.insert("type".into(), self.kind.clone().into());
+        e.insert("type".into(), self.kind.into());
         e.insert("active".into(), self.active.into());
         e.insert("mindex".into(), self.mindex.into());
         e.insert("mid".into(), self.mid.clone().into());
         e.insert("ready".into(), false.into());
         e.insert("send".into(), self.send.into());
-        if self.kind == "data" {
+        if self.kind == MediaKind::Data {
             e.insert("sources".into(), self.sources.len().into());
             let ids: Vec<Value> = self.sources.iter().map(|(id, _)| id.0.into()).collect();
             e.insert("source_ids".into(), ids.into());
@@ -203,7 +204,7 @@ impl RoomState {
                     continue;
                 }
                 matched = true;
-                if s.kind == "data" {
+                if s.kind == MediaKind::Data {
                     if !data.iter().any(|(id, _)| *id == want.feed) {
                         data.push((want.feed, p.who));
                     }
@@ -212,8 +213,8 @@ impl RoomState {
                 let mindex = streams.len();
                 streams.push(SubStream {
                     mindex,
-                    mid: mindex.to_string(),
-                    kind: s.kind.clone(),
+                    mid: Mid::from(mindex.to_string()),
+                    kind: s.kind,
                     codec: s.codec.clone().unwrap_or_default(),
                     feed: want.feed,
                     feed_who: p.who,
@@ -282,12 +283,13 @@ impl RoomState {
         let room = self.config.room.0;
         for (&who, sub) in self.subscriptions.iter_mut() {
             let mut inactive = Vec::new();
-            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who && s.kind != "data") {
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who && s.kind != MediaKind::Data)
+            {
                 s.active = false;
                 inactive.push(s.mindex);
             }
             // Its data feed closes with it; the data m-line stays for the others.
-            for s in sub.streams.iter_mut().filter(|s| s.kind == "data") {
+            for s in sub.streams.iter_mut().filter(|s| s.kind == MediaKind::Data) {
                 s.sources.retain(|(_, w)| *w != feed_who);
             }
             if !inactive.is_empty() {
@@ -314,7 +316,7 @@ impl RoomState {
                 let (_, pubd) = published(feed)?;
                 let mut used = Vec::new();
                 let mut list = Vec::new();
-                for ps in pubd.streams.iter().filter(|s| s.kind != "data") {
+                for ps in pubd.streams.iter().filter(|s| s.kind != MediaKind::Data) {
                     let codec = ps.codec.clone().unwrap_or_default();
                     let target = self.subscriptions.get(&who).and_then(|sub| {
                         sub.streams.iter().find(|s| s.kind == ps.kind && s.codec == codec && !used.contains(&s.mindex))
@@ -344,7 +346,8 @@ impl RoomState {
         let mut sources = Vec::new();
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
         for w in &wanted {
-            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active && s.kind != "data") else {
+            let Some(s) = sub.streams.iter_mut().find(|s| s.mid == w.sub_mid && s.active && s.kind != MediaKind::Data)
+            else {
                 continue;
             };
             let Some(p) = self.participants.get(&w.feed) else { continue };
@@ -361,7 +364,7 @@ impl RoomState {
             // Layers start over with the new source (Janus resets its simulcast context).
             s.simulcast = (!ps.rids.is_empty()).then(|| Simulcast::new(&w.layers));
             let simulcast = s.simulcast;
-            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, kind: s.kind.clone(), simulcast });
+            sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, feed_mid: ps.mid.clone(), simulcast });
         }
         let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
         let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": self.config.room.0,
@@ -400,7 +403,7 @@ impl RoomState {
         let mut data_removed = Vec::new();
         for u in &upd.unsubscribe {
             // A publisher's data leaves the shared data m-line, which stays.
-            for s in sub.streams.iter_mut().filter(|s| s.kind == "data") {
+            for s in sub.streams.iter_mut().filter(|s| s.kind == MediaKind::Data) {
                 let before = s.sources.len();
                 match (&u.sub_mid, u.feed) {
                     (Some(sub_mid), _) if *sub_mid == s.mid => s.sources.clear(),
@@ -411,7 +414,7 @@ impl RoomState {
                     data_removed.push(u.feed);
                 }
             }
-            for s in sub.streams.iter_mut().filter(|s| s.active && s.kind != "data") {
+            for s in sub.streams.iter_mut().filter(|s| s.active && s.kind != MediaKind::Data) {
                 let hit = match (&u.sub_mid, u.feed) {
                     (Some(sub_mid), _) => *sub_mid == s.mid,
                     (None, Some(feed)) => feed == s.feed && u.mid.as_ref().is_none_or(|m| *m == s.feed_mid),
@@ -426,7 +429,7 @@ impl RoomState {
         let mut added = Vec::new();
         let mut data_added = Vec::new();
         for (feed, feed_who, display, s, layers) in wanted {
-            if s.kind == "data" {
+            if s.kind == MediaKind::Data {
                 if !data_added.iter().any(|(id, _)| *id == feed) {
                     data_added.push((feed, feed_who));
                 }
@@ -439,8 +442,8 @@ impl RoomState {
             let mindex = reuse.unwrap_or(sub.streams.len());
             let stream = SubStream {
                 mindex,
-                mid: reuse.map_or_else(|| mindex.to_string(), |i| sub.streams[i].mid.clone()),
-                kind: s.kind.clone(),
+                mid: reuse.map_or_else(|| Mid::from(mindex.to_string()), |i| sub.streams[i].mid.clone()),
+                kind: s.kind,
                 codec,
                 feed,
                 feed_who,
@@ -464,10 +467,11 @@ impl RoomState {
         let mut out = Outcome::default();
         // More data sources: onto the data m-line if there is one (no renegotiation, as Janus),
         // else a new one after the new media.
-        data_added
-            .retain(|(id, _)| !sub.streams.iter().any(|s| s.kind == "data" && s.sources.iter().any(|(x, _)| x == id)));
+        data_added.retain(|(id, _)| {
+            !sub.streams.iter().any(|s| s.kind == MediaKind::Data && s.sources.iter().any(|(x, _)| x == id))
+        });
         if !data_added.is_empty() {
-            match sub.streams.iter_mut().find(|s| s.kind == "data") {
+            match sub.streams.iter_mut().find(|s| s.kind == MediaKind::Data) {
                 Some(d) => {
                     d.sources.extend(data_added.iter().copied());
                     out.media.push(MediaAction::AddData { who, sources: data_added.clone() });
@@ -510,10 +514,10 @@ impl RoomState {
         let mut layers = Vec::new();
         for s in sub.streams.iter_mut() {
             let before = s.send;
-            let by_kind = match s.kind.as_str() {
-                "audio" => c.audio,
-                "video" => c.video,
-                _ => None,
+            let by_kind = match s.kind {
+                MediaKind::Audio => c.audio,
+                MediaKind::Video => c.video,
+                MediaKind::Data => None,
             };
             if let (true, Some(v)) = (legacy, by_kind) {
                 s.send = v;
@@ -596,7 +600,7 @@ impl RoomState {
     }
 
     /// The mid of a subscriber's m-line.
-    pub(super) fn subscription_mid(&self, who: Who, mindex: usize) -> Option<String> {
+    pub(super) fn subscription_mid(&self, who: Who, mindex: usize) -> Option<Mid> {
         self.subscriptions.get(&who)?.streams.get(mindex).map(|s| s.mid.clone())
     }
 

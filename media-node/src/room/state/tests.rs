@@ -3,6 +3,7 @@ use crate::media::sdp::StreamInfo;
 use serde_json::json;
 use shared::ids::RoomId;
 use shared::janus::videoroom::{SwitchStream, Update};
+use shared::media::{MediaKind, Mid};
 
 fn room(opts: Value) -> RoomState {
     let m = opts.as_object().cloned().unwrap_or_default();
@@ -128,22 +129,24 @@ fn offer() -> Jsep {
 fn streams() -> Vec<StreamInfo> {
     vec![
         StreamInfo {
-            kind: "audio".into(),
+            kind: MediaKind::Audio,
             mindex: 0,
             mid: "0".into(),
             codec: Some("opus".into()),
             pt: Some(111),
             clock_rate: Some(48_000),
             rids: vec![],
+            track_id: None,
         },
         StreamInfo {
-            kind: "video".into(),
+            kind: MediaKind::Video,
             mindex: 1,
             mid: "1".into(),
             codec: Some("vp8".into()),
             pt: Some(96),
             clock_rate: Some(90_000),
             rids: vec![],
+            track_id: None,
         },
     ]
 }
@@ -358,7 +361,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
         o.media,
         vec![MediaAction::Switch {
             who: who(2),
-            sources: vec![SwitchSource { mindex: 1, feed_who: who(3), kind: "video".into(), simulcast: None }]
+            sources: vec![SwitchSource { mindex: 1, feed_who: who(3), feed_mid: "1".into(), simulcast: None }]
         }]
     );
     // The deprecated form: all of a publisher's streams.
@@ -382,7 +385,7 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
         Ok(AsyncRequest::Configure(Configure {
             streams: streams
                 .into_iter()
-                .map(|(mid, send)| ConfigureStream { mid: mid.map(str::to_owned), send, ..Default::default() })
+                .map(|(mid, send)| ConfigureStream { mid: mid.map(Mid::from), send, ..Default::default() })
                 .collect(),
             video,
             ..Default::default()
@@ -407,6 +410,44 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
 }
 
 #[test]
+fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
+    use shared::janus::videoroom::{Configure, ConfigureStream};
+    let mut r = room(json!({}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let mut three = streams();
+    three.push(StreamInfo { mindex: 2, mid: "2".into(), ..three[1].clone() });
+    r.published(who(1), "p", three, Jsep::answer("v=0\r\n".into()));
+    // A subscriber of the whole feed gets one m-line per published stream, each naming its mid.
+    let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let MediaAction::Subscribe { streams: subscribed, .. } = &o.media[0] else { panic!("{:?}", o.media) };
+    let feed_mids: Vec<(&str, MediaKind)> = subscribed.iter().map(|s| (s.feed_mid.as_str(), s.kind)).collect();
+    assert_eq!(feed_mids, [("0", MediaKind::Audio), ("1", MediaKind::Video), ("2", MediaKind::Video)]);
+    // `send: false` on the second video stream holds that one only.
+    let c = Configure {
+        streams: vec![ConfigureStream { mid: Some("2".into()), send: Some(false), ..Default::default() }],
+        ..Default::default()
+    };
+    let o = r.on_async(who(1), "c", AsyncName::Configure, Ok(AsyncRequest::Configure(c)), None);
+    assert_eq!(o.media, vec![MediaAction::Sending { who: who(1), mid: "2".into(), send: false }]);
+    // The deprecated `video: false` holds both video streams.
+    let c = Configure { video: Some(false), ..Default::default() };
+    let o = r.on_async(who(1), "d", AsyncName::Configure, Ok(AsyncRequest::Configure(c)), None);
+    let held: Vec<&str> = o
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            MediaAction::Sending { mid, send: false, .. } => Some(mid.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held, ["1", "2"]);
+    // A moderator mutes the screen share alone.
+    let (_, out) = r.moderate(None, ParticipantId(101), "2", true).unwrap();
+    assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "2".into(), muted: true }]);
+}
+
+#[test]
 fn a_moderator_mutes_a_publishers_stream_for_everyone() {
     let mut r = room(json!({"secret": "s3"}));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
@@ -422,7 +463,7 @@ fn a_moderator_mutes_a_publishers_stream_for_everyone() {
     assert_eq!(e.reason, "No such stream 7");
     let (reply, out) = r.moderate(Some("s3"), ParticipantId(101), "1", true).unwrap();
     assert_eq!(reply, json!({"videoroom": "success"}));
-    assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), kind: "video".into(), muted: true }]);
+    assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "1".into(), muted: true }]);
     let expected = json!({"videoroom": "event", "room": 5, "id": 101, "mid": "1", "moderation": "muted"});
     let to: Vec<Who> = out.notices.iter().map(|n| n.to).collect();
     assert!(to.contains(&who(1)) && to.contains(&who(2)), "everyone, the publisher too: {to:?}");

@@ -9,6 +9,7 @@ use super::{check, room_of, ADMIN_KEY, ROOM};
 use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
 use crate::janus::json::{self, JType, Param};
+use crate::media::{MediaKind, Mid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -26,10 +27,13 @@ pub struct RtpForward {
 /// Which of the publisher's streams a forwarder takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StreamRef {
-    Mid(String),
+    Mid(Mid),
     /// The older API names streams by kind (`audio_port`, `video_port`, `data_port`).
-    Kind(String),
+    Kind(MediaKind),
 }
+
+/// Where a further simulcast layer goes: port, SSRC and payload type (`port_2`, `ssrc_2`, `pt_2`).
+pub type LayerOutlet = (u16, Option<u32>, Option<u8>);
 
 /// One stream's forwarder(s).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +48,7 @@ pub struct ForwardStream {
     /// A simulcast source forwarded as one stream, the best layer available (like a viewer).
     pub simulcast: bool,
     /// A simulcast source's second and third layers forwarded apart: (port, ssrc, pt).
-    pub more_layers: [Option<(u16, Option<u32>, Option<u8>)>; 2],
+    pub more_layers: [Option<LayerOutlet>; 2],
 }
 
 /// SRTP for forwarded RTP (`srtp_suite` 32 or 80, `srtp_crypto` as in SDES: base64 of the
@@ -164,14 +168,14 @@ pub(super) fn parse_rtp_forward(
                     .ok_or_else(|| invalid("Invalid element type (streams should be an array of objects)".into()))?;
                 check(s, &STREAM)?;
                 family(s)?;
-                let layer = |n: u8| -> Result<Option<(u16, Option<u32>, Option<u8>)>, VideoRoomError> {
+                let layer = |n: u8| -> Result<Option<LayerOutlet>, VideoRoomError> {
                     match port(s, &format!("port_{n}"))? {
                         Some(p) => Ok(Some((p, u32_of(s, &format!("ssrc_{n}")), pt_of(s, &format!("pt_{n}"))?))),
                         None => Ok(None),
                     }
                 };
                 out.push(ForwardStream {
-                    stream: StreamRef::Mid(json::string(s, "mid").unwrap_or_default()),
+                    stream: StreamRef::Mid(json::string(s, "mid").unwrap_or_default().into()),
                     host: json::string(s, "host").unwrap_or_else(|| host.clone()),
                     port: port(s, "port")?.unwrap_or(0),
                     rtcp_port: port(s, "rtcp_port")?,
@@ -207,7 +211,8 @@ pub(super) fn parse_rtp_forward(
 fn legacy_streams(obj: &Map<String, Value>, host: &str) -> Result<Vec<ForwardStream>, VideoRoomError> {
     let simulcast = json::boolean(obj, "simulcast").unwrap_or(false);
     let mut out = Vec::new();
-    for kind in ["audio", "video", "data"] {
+    for media in [MediaKind::Audio, MediaKind::Video, MediaKind::Data] {
+        let kind = media.as_str();
         let Some(p) = port(obj, &format!("{kind}_port"))? else { continue };
         let layer = |n: u8| -> Result<_, VideoRoomError> {
             match port(obj, &format!("video_port_{n}"))? {
@@ -218,7 +223,7 @@ fn legacy_streams(obj: &Map<String, Value>, host: &str) -> Result<Vec<ForwardStr
             }
         };
         out.push(ForwardStream {
-            stream: StreamRef::Kind(kind.to_owned()),
+            stream: StreamRef::Kind(media),
             host: host.to_owned(),
             port: p,
             rtcp_port: port(obj, &format!("{kind}_rtcp_port"))?,

@@ -20,6 +20,7 @@ use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
 use crate::janus::json::{self, Invalid, JType, Param};
 use crate::janus::request::PluginBody;
+use crate::media::Mid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -71,11 +72,11 @@ pub enum SyncRequest {
         room: RoomId,
         secret: Option<String>,
         id: ParticipantId,
-        mid: String,
+        mid: Mid,
         mute: bool,
     },
-    /// A synchronous Janus request Portunus does not implement (RTP forwarders, recording,
-    /// remote publishers): answered with a clear error rather than silence.
+    /// A synchronous Janus request Portunus does not implement (the remote-publisher family):
+    /// answered with a clear error rather than silence.
     Unsupported(String),
     RtpForward(Box<RtpForward>),
     StopRtpForward {
@@ -229,7 +230,7 @@ pub struct SubscriberJoin {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubscribeStream {
     pub feed: ParticipantId,
-    pub mid: Option<String>,
+    pub mid: Option<Mid>,
     pub layers: LayerChoice,
 }
 
@@ -306,7 +307,7 @@ pub struct Configure {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfigureStream {
-    pub mid: Option<String>,
+    pub mid: Option<Mid>,
     pub send: Option<bool>,
     pub layers: LayerChoice,
     /// A publisher's: ask it for a keyframe.
@@ -324,15 +325,15 @@ pub struct Update {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnsubscribeStream {
     pub feed: Option<ParticipantId>,
-    pub mid: Option<String>,
-    pub sub_mid: Option<String>,
+    pub mid: Option<Mid>,
+    pub sub_mid: Option<Mid>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SwitchStream {
     pub feed: ParticipantId,
-    pub mid: String,
-    pub sub_mid: String,
+    pub mid: Mid,
+    pub sub_mid: Mid,
     /// Simulcast layers for the new source (Janus resets them: absent means the highest).
     pub layers: LayerChoice,
 }
@@ -540,7 +541,7 @@ fn parse_sync(
                 room: room_of(obj),
                 secret: json::string(obj, "secret"),
                 id: ParticipantId(json::uint(obj, "id")),
-                mid: json::string(obj, "mid").unwrap_or_default(),
+                mid: json::string(obj, "mid").unwrap_or_default().into(),
                 mute: json::boolean(obj, "mute").unwrap_or(false),
             }
         }),

@@ -97,8 +97,8 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
             check(o, &UNSUB_STREAM)?;
             update.unsubscribe.push(UnsubscribeStream {
                 feed: o.get("feed").map(|_| ParticipantId(json::uint(o, "feed"))),
-                mid: json::string(o, "mid"),
-                sub_mid: json::string(o, "sub_mid"),
+                mid: json::string(o, "mid").map(Mid::from),
+                sub_mid: json::string(o, "sub_mid").map(Mid::from),
             });
         }
     }
@@ -143,7 +143,7 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
         check(o, &CONFIGURE_STREAM)?;
         let layers = layer_choice(o, false)?;
         streams.push(ConfigureStream {
-            mid: json::string(o, "mid"),
+            mid: json::string(o, "mid").map(Mid::from),
             send: json::boolean(o, "send"),
             layers,
             keyframe: json::boolean(o, "keyframe").unwrap_or(false),
@@ -180,8 +180,8 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
         check(o, &FEED)?;
         streams.push(SwitchStream {
             feed: ParticipantId(json::uint(o, "feed")),
-            mid: json::string(o, "mid").unwrap_or_default(),
-            sub_mid: json::string(o, "sub_mid").unwrap_or_default(),
+            mid: json::string(o, "mid").unwrap_or_default().into(),
+            sub_mid: json::string(o, "sub_mid").unwrap_or_default().into(),
             layers: layer_choice(o, false)?,
         });
     }
@@ -193,7 +193,7 @@ const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Int).positive(), Param
 fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoomError> {
     Ok(SubscribeStream {
         feed: ParticipantId(json::uint(o, "feed")),
-        mid: json::string(o, "mid"),
+        mid: json::string(o, "mid").map(Mid::from),
         layers: layer_choice(o, true)?,
     })
 }
