@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine lacks: Debian packages by name
-# (Node, janus.js, redis-server, nginx, Chromium, the Janus demos, aiortc, netns tools, nftables,
+# (Node, janus.js, redis-server, nginx, Chromium, Janus and its demos, aiortc, netns tools, nftables,
 # kubectl; root or sudo)
 # and the npm modules the JavaScript tests load (into tests/js). Does nothing when all is there.
 set -euo pipefail
@@ -16,6 +16,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -f /usr/share/janus/demos/videoroomtest.html ] || missing+=(janus-demos)
 # Recordings are checked with Janus's own converter, and forwarded or recorded media decoded.
 [ -x /usr/bin/janus-pp-rec ] || missing+=(janus-tools)
+# A real Janus runs beside Portunus where a test compares the two live (tests/src/janus_oracle.rs).
+[ -x /usr/bin/janus ] || missing+=(janus)
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # aiortc's Janus client (its janus.py example, run unmodified) for the interop test.

@@ -7,6 +7,7 @@
 pub mod clip;
 pub mod hosts;
 pub mod janus_js;
+pub mod janus_oracle;
 pub mod lossy;
 pub mod peer;
 pub mod procs;

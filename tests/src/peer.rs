@@ -96,6 +96,11 @@ pub struct TestPublisher {
     pub dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Its screen share, if it offered one.
     screen: Option<Arc<TrackLocalStaticRTP>>,
+    /// The negotiated id of the audio level extension (from the answer).
+    level_ext: Option<u8>,
+    /// The level its audio packets carry (-dBov: 0 loudest, 127 silence) when the extension
+    /// was negotiated.
+    pub audio_level: u8,
 }
 
 /// What a test publisher offers besides Opus and VP8.
@@ -112,7 +117,12 @@ pub struct Offering {
     /// A second VP8 track (a screen share beside the camera), its payloads filled with
     /// [`SCREEN_FILL`].
     pub screen: bool,
+    /// The audio level header extension, each audio packet carrying
+    /// [`TestPublisher::audio_level`].
+    pub audio_level: bool,
 }
+
+const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// The byte a test publisher's screen-share payloads are filled with.
 pub const SCREEN_FILL: u8 = 0x77;
@@ -184,8 +194,24 @@ pub async fn peer_connection_on(
     keyframe_requests: bool,
     net: Option<&Network>,
 ) -> Arc<dyn PeerConnection> {
+    peer_connection_with(bind, handler, keyframe_requests, net, false).await
+}
+
+/// [`peer_connection_on`] that, with `audio_level`, offers the audio level header extension
+/// (`ssrc-audio-level`), as browsers do.
+async fn peer_connection_with(
+    bind: &str,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    keyframe_requests: bool,
+    net: Option<&Network>,
+    audio_level: bool,
+) -> Arc<dyn PeerConnection> {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
+    if audio_level {
+        let ext = rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
+        media.register_header_extension(ext, RtpCodecKind::Audio, None).expect("audio level extension");
+    }
     let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     if keyframe_requests {
         registry = media_node::media::feedback::register(registry);
@@ -235,6 +261,10 @@ struct LoopbackPc {
 }
 
 async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
+    loopback_pc_with(receive, net, false).await
+}
+
+async fn loopback_pc_with(receive: bool, net: &Network, audio_level: bool) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
@@ -247,7 +277,7 @@ async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
         video_tracks: Arc::clone(&video_tracks),
         data: receive.then_some(data_tx),
     });
-    let pc = peer_connection_on(peer_addr(), handler, !receive, Some(net)).await;
+    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), audio_level).await;
     LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }
 
@@ -259,10 +289,10 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss, screen } = what;
+        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level } = what;
         let net =
             Network { loss: lose_every.map(|n| (Leg::Send, n)), persistent: persistent_loss, ..Network::default() };
-        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc(false, &net).await;
+        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc_with(false, &net, audio_level).await;
         let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
@@ -344,6 +374,8 @@ impl TestPublisher {
             channels,
             dropped,
             screen,
+            level_ext: None,
+            audio_level: 127,
         };
         (me, sdp)
     }
@@ -392,6 +424,7 @@ impl TestPublisher {
     }
 
     pub async fn accept(&mut self, answer_sdp: &str) {
+        self.level_ext = extmap_id(answer_sdp, AUDIO_LEVEL_URI);
         if let Some(sc) = self.simulcast.as_mut() {
             let video_mid = answer_sdp
                 .split("m=video")
@@ -421,7 +454,7 @@ impl TestPublisher {
     pub async fn send(&mut self) {
         self.seq = self.seq.wrapping_add(1);
         let ts = u32::from(self.seq) * 960;
-        let audio = rtp::Packet {
+        let mut audio = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
                 payload_type: 111,
@@ -433,6 +466,11 @@ impl TestPublisher {
             },
             payload: bytes::Bytes::from(vec![0xf8u8; 80]),
         };
+        if let Some(id) = self.level_ext {
+            // The voice-activity bit set while loud, as browsers do.
+            let vad = if self.audio_level < 60 { 0x80 } else { 0 };
+            let _ = audio.header.set_extension(id, bytes::Bytes::copy_from_slice(&[vad | self.audio_level]));
+        }
         // VP8 payload descriptor (S=1, PID 0) then a frame header: bit 0 of the first byte
         // clear means a keyframe.
         // A keyframe every 25 frames: this test client does not answer PLI.

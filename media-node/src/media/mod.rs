@@ -19,4 +19,5 @@ pub mod sdp;
 pub mod simulcast;
 pub mod stats;
 pub mod subscriber;
+pub mod talk;
 pub mod vp8;

@@ -17,7 +17,9 @@ use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind};
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
+use rtc::sdp::extmap::AUDIO_LEVEL_URI;
 use shared::janus::request::Candidate;
 use shared::media::{MediaKind, Mid};
 use std::net::IpAddr;
@@ -90,7 +92,7 @@ impl PortRange {
 }
 
 /// What a peer reports to its room.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PeerEvent {
     /// DTLS/SRTP is up (Janus's `webrtcup`).
     Connected,
@@ -100,6 +102,9 @@ pub enum PeerEvent {
     Receiving { mid: Mid, kind: MediaKind, receiving: bool, substream: Option<u8> },
     /// The PeerConnection is gone; the reason goes into Janus's `hangup`.
     Down(String),
+    /// A publisher's audio stream started or stopped talking (its audio levels' average over
+    /// the room's `audio_active_packets`): Janus's `talking` / `stopped-talking`.
+    Talking { mid: Mid, talking: bool, average: f32 },
     /// Packets of a stream are being lost: Janus's `slowlink`.
     SlowLink { at: StreamAt, kind: MediaKind, lost: u32 },
     /// A subscriber's simulcast stream at m-line `mindex` now relays this substream or temporal
@@ -211,16 +216,25 @@ pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Direction {
     /// A publisher's: receives media; sends NACKs, receiver reports, TWCC feedback and PLIs.
-    Receive,
+    /// `audio_level`: accepts the audio level header extension (the room's `audiolevel_ext`).
+    Receive { audio_level: bool },
     /// A subscriber's: sends media; answers NACKs, sends sender reports, hears PLI/FIR.
     Send,
 }
 
 fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registry, String> {
     match direction {
-        Direction::Receive => register_default_interceptors(Registry::new(), media)
-            .map(super::feedback::count_sent_nacks)
-            .map_err(|e| media_error("interceptors", e)),
+        Direction::Receive { audio_level } => {
+            if audio_level {
+                let ext = RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
+                media
+                    .register_header_extension(ext, RtpCodecKind::Audio, Some(RTCRtpTransceiverDirection::Recvonly))
+                    .map_err(|e| media_error("header extension", e))?;
+            }
+            register_default_interceptors(Registry::new(), media)
+                .map(super::feedback::count_sent_nacks)
+                .map_err(|e| media_error("interceptors", e))
+        }
         Direction::Send => {
             for parameter in ["", "pli"] {
                 let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };

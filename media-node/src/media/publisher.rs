@@ -7,6 +7,7 @@ use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
 };
+use super::talk::{audio_level, TalkChange, TalkDetector, TalkSettings};
 use crate::metrics::METRICS;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -71,6 +72,10 @@ struct IncomingStream {
     silence: Option<watch::Sender<Silence>>,
     /// Keyframe requests (a layer each); taken when the track opens.
     keyframes: Option<mpsc::UnboundedReceiver<u8>>,
+    /// Talk detection: the audio level extension's id, and the settings.
+    talk: Option<(u8, TalkSettings)>,
+    /// Whether a moderator muted it (no talk detection meanwhile, as Janus).
+    hold: watch::Receiver<Hold>,
     /// Its track opened (a later track of the same kind without a matching id takes another).
     opened: bool,
 }
@@ -126,10 +131,15 @@ impl Incoming {
             at.map(|i| {
                 let s = &mut streams[i];
                 s.opened = true;
-                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take())
+                let talk = s.talk.map(|(id, settings)| Talk {
+                    id,
+                    detector: TalkDetector::new(settings),
+                    hold: s.hold.clone(),
+                });
+                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk)
             })
         };
-        let Some((mid, feeds, rids, silence, keyframes)) = claimed else {
+        let Some((mid, feeds, rids, silence, keyframes, talk)) = claimed else {
             tracing::debug!(%kind, track_id, "a track no m-line of the offer expects");
             return;
         };
@@ -142,8 +152,8 @@ impl Incoming {
                 tokio::spawn(request_keyframes(track.clone(), requests, layer_ssrcs.clone(), layers, self.fir_freq));
             }
         }
-        let pump =
-            Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold: self.slowlink_threshold };
+        let slowlink_threshold = self.slowlink_threshold;
+        let pump = Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk };
         tokio::spawn(pump.run(track));
     }
 }
@@ -201,12 +211,30 @@ async fn request_keyframes(
     }
 }
 
+/// An audio stream's talk detection: its level extension's id, and nothing counted while a
+/// moderator has it muted (Janus counts only active, unmuted streams).
+struct Talk {
+    id: u8,
+    detector: TalkDetector,
+    hold: watch::Receiver<Hold>,
+}
+
+impl Talk {
+    fn packet(&mut self, header: &rtp::header::Header) -> Option<TalkChange> {
+        if self.hold.borrow().moderated {
+            return None;
+        }
+        self.detector.level(audio_level(header, self.id)?)
+    }
+}
+
 /// Reads one publisher track: each packet goes to its layer's feed (once, whatever the number of
 /// subscribers); every [`TICK`] the counts tell which layers went silent and whether the track
 /// stopped (Janus's `media` event after [`NO_MEDIA_TIMER`]).
 struct Pump {
     mid: Mid,
     kind: MediaKind,
+    talk: Option<Talk>,
     feeds: Vec<Feed>,
     rids: Vec<String>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
@@ -247,7 +275,7 @@ impl LossCount {
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold } = self;
+        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, mut talk } = self;
         let receiving_event = |receiving: bool, substream: Option<u8>| PeerEvent::Receiving {
             mid: mid.clone(),
             kind,
@@ -316,6 +344,16 @@ impl Pump {
                     let layer = ssrc_layer.iter().find(|(s, _)| *s == ssrc).map_or(0, |(_, l)| *l);
                     counts[layer] += 1;
                     losses[layer].packet(packet.header.sequence_number);
+                    if let Some(t) = talk.as_mut() {
+                        if let Some(change) = t.packet(&packet.header) {
+                            let ev = PeerEvent::Talking {
+                                mid: mid.clone(),
+                                talking: change.talking,
+                                average: change.average,
+                            };
+                            let _ = events.send(ev);
+                        }
+                    }
                     strip_extensions(&mut packet);
                     if !receiving[layer] {
                         receiving[layer] = true;
@@ -366,6 +404,21 @@ impl Hold {
     }
 }
 
+/// How a publisher's PeerConnection is set up, from its room.
+#[derive(Clone, Debug, Default)]
+pub struct PublishOptions {
+    /// The order of a simulcast video's rids (Janus's `hml` unless `lmh`).
+    pub rid_order: Option<String>,
+    /// Periodic keyframe requests (the room's `fir_freq`).
+    pub fir_freq: Option<Duration>,
+    /// The bitrate cap sent as REMB (0: none).
+    pub bitrate: u32,
+    /// Accept the audio level header extension (the room's `audiolevel_ext`).
+    pub audio_level: bool,
+    /// Talk detection (the room's `audiolevel_event`, with its or the publisher's settings).
+    pub talk: Option<TalkSettings>,
+}
+
 /// One m-line a publisher sends, as its subscribers, forwarders and recorders take it.
 #[derive(Clone)]
 struct Published {
@@ -397,31 +450,36 @@ impl PublisherPeer {
     }
 
     /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). Each audio
-    /// and video m-line of the offer is a stream of its own; a simulcast video's rids are read
-    /// in `rid_order` (Janus's `hml` unless `lmh`).
+    /// and video m-line of the offer is a stream of its own.
     pub async fn answer(
         settings: &MediaSettings,
         offer_sdp: String,
-        rid_order: Option<&str>,
-        fir_freq: Option<Duration>,
-        bitrate: u32,
+        options: PublishOptions,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
+        let PublishOptions { rid_order, fir_freq, bitrate, audio_level, talk } = options;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let mut incoming_streams = Vec::new();
         let mut published = Vec::new();
         for info in super::sdp::streams(&offer_sdp).into_iter().filter(|s| s.kind.is_rtp()) {
-            let rids =
-                if info.kind == MediaKind::Video { super::sdp::simulcast_layers(&info, rid_order) } else { Vec::new() };
+            let rids = match info.kind {
+                MediaKind::Video => super::sdp::simulcast_layers(&info, rid_order.as_deref()),
+                _ => Vec::new(),
+            };
             let feeds: Vec<Feed> = (0..rids.len().max(1)).map(|_| broadcast::channel(FEED_CAPACITY).0).collect();
             let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
             let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+            let hold = watch::channel(Hold::default()).0;
+            let talk = match (audio_level, info.audio_level, talk) {
+                (true, Some(id), Some(settings)) => Some((id, settings)),
+                _ => None,
+            };
             published.push(Published {
                 mid: info.mid.clone(),
                 kind: info.kind,
                 feeds: feeds.clone(),
                 keyframes,
-                hold: watch::channel(Hold::default()).0,
+                hold: hold.clone(),
                 silence: silence.as_ref().map(watch::Sender::subscribe),
             });
             incoming_streams.push(IncomingStream {
@@ -432,6 +490,8 @@ impl PublisherPeer {
                 rids,
                 silence,
                 keyframes: Some(keyframe_rx),
+                talk,
+                hold: hold.subscribe(),
                 opened: false,
             });
         }
@@ -446,7 +506,7 @@ impl PublisherPeer {
         };
         let connected = watch::channel(false).0;
         let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(incoming)));
-        let pc = build_pc(settings, Direction::Receive, handler).await?;
+        let pc = build_pc(settings, Direction::Receive { audio_level }, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;

@@ -19,7 +19,22 @@ pub struct StreamInfo {
     /// The sender's track id (`a=msid:<stream> <track>`, or the `msid` of an `a=ssrc` line):
     /// how an incoming track is matched to its m-line.
     pub track_id: Option<String>,
+    /// The id of the audio level header extension (`ssrc-audio-level`) on an audio m-line.
+    pub audio_level: Option<u8>,
+    /// What an audio m-line's `fmtp` lines ask of Opus.
+    pub opus: OpusFlags,
 }
+
+/// Opus options an `fmtp` line asks for (`stereo=1`, `useinbandfec=1`, `usedtx=1`), which
+/// Janus reports per stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpusFlags {
+    pub stereo: bool,
+    pub fec: bool,
+    pub dtx: bool,
+}
+
+const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// Reads the m-lines of `sdp`. Rejected m-lines (port 0) are skipped, as Janus does.
 pub fn streams(sdp: &str) -> Vec<StreamInfo> {
@@ -54,6 +69,8 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 clock_rate: None,
                 rids: Vec::new(),
                 track_id: None,
+                audio_level: None,
+                opus: OpusFlags::default(),
             };
             current = Some((info, first_pt, rejected));
             mindex += 1;
@@ -64,6 +81,18 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 if info.track_id.is_none() {
                     info.track_id = Some(track.to_owned());
                 }
+            } else if let Some(ext) = line.strip_prefix("a=extmap:") {
+                // `a=extmap:<id>[/<direction>] <uri> ...`
+                let mut parts = ext.split_whitespace();
+                let id = parts.next().and_then(|i| i.split('/').next()?.parse().ok());
+                if info.kind == MediaKind::Audio && parts.next() == Some(AUDIO_LEVEL_URI) {
+                    info.audio_level = id;
+                }
+            } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
+                // Any fmtp line of the m-line counts, as Janus reads them.
+                info.opus.stereo |= fmtp.contains("stereo=1");
+                info.opus.fec |= fmtp.contains("useinbandfec=1");
+                info.opus.dtx |= fmtp.contains("usedtx=1");
             } else if let Some(list) = line.strip_prefix("a=simulcast:") {
                 info.rids = simulcast_rids(list);
             } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
@@ -161,7 +190,7 @@ mod tests {
     #[test]
     fn reads_mlines_mids_and_first_codecs() {
         let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-            m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=msid:s t0\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:111 opus/48000/2\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=msid:s t0\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
             m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:v1\r\na=ssrc:5 msid:s screen\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
             m=video 0 UDP/TLS/RTP/SAVPF 98\r\na=mid:2\r\n\
             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n";
@@ -178,6 +207,8 @@ mod tests {
                 clock_rate: Some(48_000),
                 rids: vec![],
                 track_id: Some("t0".into()),
+                audio_level: Some(1),
+                opus: OpusFlags { stereo: false, fec: true, dtx: false },
             }
         );
         assert_eq!(s[1].codec.as_deref(), Some("vp8"));

@@ -12,7 +12,7 @@ pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
 use crate::media::peer::{MediaSettings, PeerEvent, StreamAt};
-use crate::media::publisher::PublisherPeer;
+use crate::media::publisher::{PublishOptions, PublisherPeer};
 use crate::media::sdp;
 use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
@@ -153,17 +153,20 @@ impl RoomActor {
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
             match a {
-                MediaAction::Publish { who, transaction, offer, rid_order } => {
+                MediaAction::Publish { who, transaction, offer, rid_order, talk } => {
                     let settings = self.media.clone();
                     let me = ctx.address();
-                    let fir = self.state.config().fir_freq;
-                    let fir_freq = (fir > 0).then(|| Duration::from_secs(fir));
-                    let cap = self.state.config().bitrate;
-                    let bitrate = u32::try_from(cap).unwrap_or(u32::MAX);
+                    let config = self.state.config();
+                    let options = PublishOptions {
+                        rid_order,
+                        fir_freq: (config.fir_freq > 0).then(|| Duration::from_secs(config.fir_freq)),
+                        bitrate: u32::try_from(config.bitrate).unwrap_or(u32::MAX),
+                        audio_level: config.audiolevel_ext,
+                        talk,
+                    };
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result =
-                            PublisherPeer::answer(&settings, offer, rid_order.as_deref(), fir_freq, bitrate, tx).await;
+                        let result = PublisherPeer::answer(&settings, offer, options, tx).await;
                         me.do_send(Answered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });
@@ -548,6 +551,10 @@ impl Handler<PeerNotice> for RoomActor {
             PeerEvent::Receiving { mid, kind, receiving, substream } => {
                 let ev = Event::Media { session_id: session, sender: handle, mid, kind, receiving, substream };
                 self.outbox.core_event(session, ev);
+            }
+            PeerEvent::Talking { mid, talking, average } => {
+                let out = self.state.talking(m.who, &mid, talking, average);
+                self.publish(out, false, ctx);
             }
             PeerEvent::SlowLink { at, kind, lost } => {
                 let uplink = matches!(at, StreamAt::Subscribed(_));

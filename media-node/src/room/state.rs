@@ -1,6 +1,7 @@
 //! The VideoRoom state machine of one room, without I/O: membership, ids, access checks and the
 //! events each transition produces. `RoomActor` is a thin shell around it.
 
+use crate::media::talk::TalkSettings;
 use serde_json::Value;
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -21,6 +22,7 @@ mod subscription;
 
 pub use forwarders::{ForwardPlan, Forwarder};
 pub use publishing::Published;
+use publishing::StreamList;
 pub use recording::Recording;
 use subscription::Subscription;
 pub use subscription::{Simulcast, SubStream, SwitchSource};
@@ -45,8 +47,9 @@ pub struct Notice {
 /// Work on PeerConnections that a transition asks the shell to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MediaAction {
-    /// Answer this publisher's offer; report back with [`RoomState::published`].
-    Publish { who: Who, transaction: String, offer: String, rid_order: Option<String> },
+    /// Answer this publisher's offer; report back with [`RoomState::published`]. `talk`: detect
+    /// talking with these settings (the room's `audiolevel_event`).
+    Publish { who: Who, transaction: String, offer: String, rid_order: Option<String>, talk: Option<TalkSettings> },
     /// Build a subscriber PeerConnection fed by these streams and offer it; report back with
     /// [`RoomState::subscribed`].
     Subscribe { who: Who, transaction: String, streams: Vec<SubStream> },
@@ -130,11 +133,14 @@ struct Participant {
     /// `recording_base` when it gave one.
     recording: bool,
     recording_base: Option<String>,
+    /// Its own `audio_active_packets` and `audio_level_average` (0: the room's).
+    talk: (u64, u64),
 }
 
 impl Participant {
-    /// Janus's publisher entry (`publishers` event, `joined`).
-    fn publisher_entry(&self, id: ParticipantId) -> Option<Value> {
+    /// Janus's publisher entry (`publishers` event, `joined`), with `talking` in `joined` when
+    /// it sends audio levels.
+    fn publisher_entry(&self, id: ParticipantId, list: StreamList, opus_fec: bool) -> Option<Value> {
         let p = self.published.as_ref()?;
         let mut m = serde_json::Map::new();
         m.insert("id".into(), id.0.into());
@@ -150,7 +156,10 @@ impl Participant {
         if let Some(c) = p.codec_of(MediaKind::Video) {
             m.insert("video_codec".into(), c.into());
         }
-        m.insert("streams".into(), p.streams_json());
+        m.insert("streams".into(), p.streams_json(list, opus_fec));
+        if list == StreamList::Joined && p.has_audio_levels() {
+            m.insert("talking".into(), p.is_talking().into());
+        }
         Some(Value::Object(m))
     }
 }
@@ -393,7 +402,7 @@ impl RoomState {
         if self.config.check_allowed && !j.token.as_ref().is_some_and(|t| self.config.allowed.contains(t)) {
             return Err(err(VideoRoomCode::Unauthorized, "Unauthorized (not in the allowed list)"));
         }
-        let PublisherJoin { id, display, metadata } = publisher;
+        let PublisherJoin { id, display, metadata, audio_active_packets, audio_level_average } = publisher;
         if let Some(id) = id {
             if self.participants.contains_key(&id) {
                 return Err(err(VideoRoomCode::IdExists, format!("User ID {id} already exists")));
@@ -402,7 +411,9 @@ impl RoomState {
         let id = id.unwrap_or_else(|| self.fresh(|s, i| s.participants.contains_key(&i)));
         let private_id = self.fresh(|s, i| s.private_ids.contains(&i));
         let mut out = Outcome::default();
-        let publishers: Vec<Value> = self.participants.iter().filter_map(|(id, p)| p.publisher_entry(*id)).collect();
+        let fec = self.config.opus_fec;
+        let publishers: Vec<Value> =
+            self.participants.iter().filter_map(|(id, p)| p.publisher_entry(*id, StreamList::Joined, fec)).collect();
         let attendees = self.config.notify_joining.then(|| {
             self.participants
                 .iter()
@@ -437,6 +448,7 @@ impl RoomState {
                 publishing: false,
                 recording: false,
                 recording_base: None,
+                talk: (audio_active_packets, audio_level_average),
             },
         );
         self.slots.insert(who, Slot::Publisher(id));
@@ -548,6 +560,7 @@ impl RoomState {
                 display: p.display.as_deref(),
                 metadata: p.metadata.as_ref(),
                 publisher: p.published.is_some(),
+                talking: p.published.as_ref().filter(|pb| pb.has_audio_levels()).map(Published::is_talking),
             })
             .collect();
         vr::participants(self.config.room, &list)
@@ -598,6 +611,14 @@ impl RoomState {
         let stream = stream.ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such stream {mid}")))?;
         let mut out = Outcome::default();
         out.media.push(MediaAction::Mute { who: p.who, mid: stream.mid.clone(), muted: mute });
+        if let Some(published) = self.participants.get_mut(&id).and_then(|p| p.published.as_mut()) {
+            let mid = Mid::new(mid);
+            if mute {
+                published.moderated.insert(mid);
+            } else {
+                published.moderated.remove(&mid);
+            }
+        }
         let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": id.0, "mid": mid,
             "moderation": if mute { "muted" } else { "unmuted" }});
         for other in self.participants.values() {

@@ -5,45 +5,103 @@
 use super::{check_mids, err, MediaAction, Outcome, RoomState, Slot, Who};
 use crate::media::peer::StreamAt;
 use crate::media::sdp::StreamInfo;
+use crate::media::talk::TalkSettings;
 use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, AsyncName, Configure, Departure};
 use shared::media::{MediaKind, Mid};
+use std::collections::BTreeSet;
 
 /// What a publisher sends, as announced to the room.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Published {
     pub streams: Vec<StreamInfo>,
+    /// Streams a moderator muted.
+    pub moderated: BTreeSet<Mid>,
+    /// Audio streams talking (their levels' average under the room's threshold).
+    pub talking: BTreeSet<Mid>,
+}
+
+/// Which of Janus's publisher stream lists an entry is for: each shows a little more or less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StreamList {
+    /// The publisher's own `configured`.
+    Configured,
+    /// The `publishers` event that announces it.
+    Announced,
+    /// `joined`'s list of the publishers already there.
+    Joined,
 }
 
 impl Published {
+    pub fn new(streams: Vec<StreamInfo>) -> Self {
+        Self { streams, moderated: BTreeSet::new(), talking: BTreeSet::new() }
+    }
+
     /// The codec of its first stream of `kind` (Janus's `audio_codec` / `video_codec`).
     pub(super) fn codec_of(&self, kind: MediaKind) -> Option<&str> {
         self.streams.iter().find(|s| s.kind == kind).and_then(|s| s.codec.as_deref())
     }
 
-    /// `streams` as Janus lists them in `configured`, `publishers` and `joined`.
-    pub(super) fn streams_json(&self) -> Value {
-        Value::Array(
-            self.streams
-                .iter()
-                .map(|s| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("type".into(), s.kind.into());
-                    m.insert("mindex".into(), s.mindex.into());
-                    m.insert("mid".into(), s.mid.clone().into());
-                    if let Some(c) = &s.codec {
-                        m.insert("codec".into(), c.clone().into());
+    /// Whether it has an audio stream with audio levels (Janus then reports `talking`).
+    pub(super) fn has_audio_levels(&self) -> bool {
+        self.streams.iter().any(|s| s.kind == MediaKind::Audio && s.audio_level.is_some())
+    }
+
+    /// Whether any of its audio streams is talking.
+    pub(super) fn is_talking(&self) -> bool {
+        !self.talking.is_empty()
+    }
+
+    /// `streams` as Janus lists them: Opus's `stereo`/`fec`/`dtx` (when the room negotiates
+    /// FEC, as Janus reads them only then), `simulcast`; `moderated` in `joined` (any stream)
+    /// and `publishers` (video only); `talking` in `joined` for a stream with audio levels —
+    /// Janus writes there whether an earlier audio stream of the publisher talks, so a single
+    /// audio stream always shows `false`; the publisher's own `talking` is right.
+    pub(super) fn streams_json(&self, list: StreamList, opus_fec: bool) -> Value {
+        let mut talking_before = false;
+        let mut out = Vec::with_capacity(self.streams.len());
+        for s in &self.streams {
+            let mut m = serde_json::Map::new();
+            m.insert("type".into(), s.kind.into());
+            m.insert("mindex".into(), s.mindex.into());
+            m.insert("mid".into(), s.mid.clone().into());
+            if let Some(c) = &s.codec {
+                m.insert("codec".into(), c.clone().into());
+            }
+            let moderated = self.moderated.contains(&s.mid);
+            match s.kind {
+                MediaKind::Audio => {
+                    if opus_fec && s.codec.as_deref() == Some("opus") {
+                        for (flag, on) in [("stereo", s.opus.stereo), ("fec", s.opus.fec), ("dtx", s.opus.dtx)] {
+                            if on {
+                                m.insert(flag.into(), true.into());
+                            }
+                        }
+                    }
+                    if list == StreamList::Joined && s.audio_level.is_some() {
+                        m.insert("talking".into(), talking_before.into());
+                        talking_before |= self.talking.contains(&s.mid);
+                    }
+                }
+                MediaKind::Video => {
+                    if list == StreamList::Announced && moderated {
+                        m.insert("moderated".into(), true.into());
                     }
                     if !s.rids.is_empty() {
                         m.insert("simulcast".into(), true.into());
                     }
-                    Value::Object(m)
-                })
-                .collect(),
-        )
+                }
+                MediaKind::Data => {}
+            }
+            if list == StreamList::Joined && moderated {
+                m.insert("moderated".into(), true.into());
+            }
+            out.push(Value::Object(m));
+        }
+        Value::Array(out)
     }
 }
 
@@ -95,7 +153,8 @@ impl RoomState {
                 }
                 let mut out = Outcome::default();
                 let (offer, rid_order) = (j.sdp.clone(), j.rid_order.clone());
-                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer, rid_order });
+                let talk = self.talk_settings(pid);
+                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer, rid_order, talk });
                 Ok(out)
             }
         }
@@ -158,7 +217,7 @@ impl RoomState {
         let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
         let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
         p.publishing = false;
-        let published = Published { streams };
+        let published = Published::new(streams);
         let mut configured = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
         if let Some(c) = published.codec_of(MediaKind::Audio) {
             configured["audio_codec"] = c.into();
@@ -166,9 +225,9 @@ impl RoomState {
         if let Some(c) = published.codec_of(MediaKind::Video) {
             configured["video_codec"] = c.into();
         }
-        configured["streams"] = published.streams_json();
+        configured["streams"] = published.streams_json(StreamList::Configured, self.config.opus_fec);
         p.published = Some(published);
-        let entry = p.publisher_entry(pid);
+        let entry = p.publisher_entry(pid, StreamList::Announced, self.config.opus_fec);
         let mut recording = Outcome::default();
         self.record_if_asked(pid, who, &mut recording);
         let mut out = Outcome::default().notice(who, Some(txn), configured);
@@ -231,6 +290,50 @@ impl RoomState {
             StreamAt::Subscribed(i) => (self.subscription_mid(who, *i)?, serde_json::json!({"videoroom": "slow_link"})),
         };
         Some((mid, Outcome::default().notice(who, None, ev)))
+    }
+
+    /// Talk detection for this publisher's audio, if the room asks for it (`audiolevel_event`):
+    /// the publisher's own `audio_active_packets` / `audio_level_average`, or the room's.
+    pub(super) fn talk_settings(&self, pid: ParticipantId) -> Option<TalkSettings> {
+        let c = &self.config;
+        if !(c.audiolevel_ext && c.audiolevel_event) {
+            return None;
+        }
+        let (packets, average) = self.participants.get(&pid).map_or((0, 0), |p| p.talk);
+        let pick = |own: u64, room: u64| u32::try_from(if own > 0 { own } else { room }).unwrap_or(u32::MAX);
+        Some(TalkSettings {
+            packets: pick(packets, c.audio_active_packets),
+            threshold: pick(average, c.audio_level_average),
+        })
+    }
+
+    /// A publisher's audio stream `mid` started or stopped talking: Janus's `talking` /
+    /// `stopped-talking` to every participant, the speaker included.
+    pub fn talking(&mut self, who: Who, mid: &Mid, talking: bool, average: f32) -> Outcome {
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
+        let Some(published) = self.participants.get_mut(&pid).and_then(|p| p.published.as_mut()) else {
+            return Outcome::default();
+        };
+        let Some(stream) = published.streams.iter().find(|s| s.mid == *mid) else { return Outcome::default() };
+        let mindex = stream.mindex;
+        if talking {
+            published.talking.insert(mid.clone());
+        } else {
+            published.talking.remove(mid);
+        }
+        let ev = serde_json::json!({
+            "videoroom": if talking { "talking" } else { "stopped-talking" },
+            "room": self.config.room.0,
+            "id": pid.0,
+            "mindex": mindex,
+            "mid": mid,
+            "audio-level-dBov-avg": average,
+        });
+        let mut out = Outcome::default();
+        for p in self.participants.values() {
+            out = out.notice(p.who, None, ev.clone());
+        }
+        out
     }
 
     /// What `who` publishes, if anything.

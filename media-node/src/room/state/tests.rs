@@ -1,5 +1,6 @@
 use super::*;
 use crate::media::sdp::StreamInfo;
+use crate::media::talk::TalkSettings;
 use serde_json::json;
 use shared::ids::RoomId;
 use shared::janus::videoroom::{SwitchStream, Update};
@@ -27,7 +28,13 @@ fn join(display: &str) -> Result<AsyncRequest, VideoRoomError> {
         room: RoomId(5),
         pin: None,
         token: None,
-        ptype: Ok(Ptype::Publisher(Ok(PublisherJoin { id: None, display: Some(display.into()), metadata: None }))),
+        ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
+            id: None,
+            display: Some(display.into()),
+            metadata: None,
+            audio_active_packets: 0,
+            audio_level_average: 0,
+        }))),
     }))
 }
 
@@ -76,7 +83,13 @@ fn pin_allowed_list_and_id_conflicts_are_enforced() {
             room: RoomId(5),
             pin: pin.map(Into::into),
             token: token.map(Into::into),
-            ptype: Ok(Ptype::Publisher(Ok(PublisherJoin { id: id.map(ParticipantId), display: None, metadata: None }))),
+            ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
+                id: id.map(ParticipantId),
+                display: None,
+                metadata: None,
+                audio_active_packets: 0,
+                audio_level_average: 0,
+            }))),
         }));
         let h = rand_handle();
         r.on_async(who(h), "t", AsyncName::Join, req, None).notices[0].data.clone()
@@ -137,6 +150,8 @@ fn streams() -> Vec<StreamInfo> {
             clock_rate: Some(48_000),
             rids: vec![],
             track_id: None,
+            audio_level: None,
+            opus: Default::default(),
         },
         StreamInfo {
             kind: MediaKind::Video,
@@ -147,6 +162,8 @@ fn streams() -> Vec<StreamInfo> {
             clock_rate: Some(90_000),
             rids: vec![],
             track_id: None,
+            audio_level: None,
+            opus: Default::default(),
         },
     ]
 }
@@ -445,6 +462,60 @@ fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
     // A moderator mutes the screen share alone.
     let (_, out) = r.moderate(None, ParticipantId(101), "2", true).unwrap();
     assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "2".into(), muted: true }]);
+}
+
+#[test]
+fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
+    let mut r = room(json!({"audiolevel_event": true, "audio_active_packets": 50}));
+    r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
+    r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
+    let o = r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let MediaAction::Publish { talk, .. } = &o.media[0] else { panic!("{:?}", o.media) };
+    assert_eq!(*talk, Some(TalkSettings { packets: 50, threshold: 25 }));
+    let mut with_levels = streams();
+    with_levels[0].audio_level = Some(1);
+    with_levels[0].opus.fec = true;
+    let out = r.published(who(1), "p", with_levels, Jsep::answer("v=0\r\n".into()));
+    // `configured` and `publishers` show FEC but not talking.
+    assert_eq!(
+        out.notices[0].data["streams"][0],
+        json!({"type": "audio", "mindex": 0, "mid": "0", "codec": "opus", "fec": true})
+    );
+    let out = r.talking(who(1), &Mid::new("0"), true, 12.5);
+    let expected =
+        json!({"videoroom": "talking", "room": 5, "id": 101, "mindex": 0, "mid": "0", "audio-level-dBov-avg": 12.5});
+    let told: Vec<Who> = out.notices.iter().map(|n| n.to).collect();
+    assert_eq!(told.len(), 2, "the speaker and bob");
+    assert!(told.contains(&who(1)) && told.contains(&who(2)));
+    assert!(out.notices.iter().all(|n| n.data == expected), "{:?}", out.notices);
+    // A newcomer's `joined` lists alice talking (the stream entry as Janus writes it).
+    let joined = r.on_async(who(3), "t", AsyncName::Join, join("carol"), None);
+    let alice = &joined.notices[0].data["publishers"][0];
+    assert_eq!(alice["talking"], true, "{alice}");
+    assert_eq!(alice["streams"][0]["talking"], false, "{alice}");
+    let list = r.list_participants();
+    let alice = list["participants"].as_array().unwrap().iter().find(|p| p["id"] == 101).unwrap().clone();
+    assert_eq!(alice["talking"], true);
+    let out = r.talking(who(1), &Mid::new("0"), false, 80.0);
+    assert_eq!(out.notices[0].data["videoroom"], "stopped-talking");
+    // Its own settings win over the room's.
+    let mut own = room(json!({"audiolevel_event": true}));
+    let j = AsyncRequest::Join(Join {
+        room: RoomId(5),
+        pin: None,
+        token: None,
+        ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
+            id: None,
+            display: None,
+            metadata: None,
+            audio_active_packets: 10,
+            audio_level_average: 0,
+        }))),
+    });
+    own.on_async(who(1), "t", AsyncName::Join, Ok(j), None);
+    let o = own.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
+    let MediaAction::Publish { talk, .. } = &o.media[0] else { panic!("{:?}", o.media) };
+    assert_eq!(*talk, Some(TalkSettings { packets: 10, threshold: 25 }));
 }
 
 #[test]

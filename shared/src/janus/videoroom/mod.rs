@@ -343,6 +343,10 @@ pub struct PublisherJoin {
     pub id: Option<ParticipantId>,
     pub display: Option<String>,
     pub metadata: Option<Value>,
+    /// Its own talk detection settings (`audio_active_packets`, `audio_level_average`; 0: the
+    /// room's), read as Janus reads them: anything but a positive integer is 0.
+    pub audio_active_packets: u64,
+    pub audio_level_average: u64,
 }
 
 const REQUEST: [Param; 1] = [Param::req("request", JType::Str)];

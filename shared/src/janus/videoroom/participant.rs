@@ -20,6 +20,8 @@ pub(super) fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<A
                             },
                             display: json::string(obj, "display"),
                             metadata: obj.get("metadata").cloned(),
+                            audio_active_packets: json::uint(obj, "audio_active_packets"),
+                            audio_level_average: json::uint(obj, "audio_level_average"),
                         }
                     })))
                 }

@@ -52,6 +52,8 @@ pub struct ParticipantView<'a> {
     pub display: Option<&'a str>,
     pub metadata: Option<&'a Value>,
     pub publisher: bool,
+    /// Whether it is talking, for a publisher sending audio levels (absent otherwise).
+    pub talking: Option<bool>,
 }
 
 pub fn participants(room: RoomId, list: &[ParticipantView<'_>]) -> Value {
@@ -67,6 +69,9 @@ pub fn participants(room: RoomId, list: &[ParticipantView<'_>]) -> Value {
                 m.insert("metadata".into(), md.clone());
             }
             m.insert("publisher".into(), json!(p.publisher));
+            if let Some(t) = p.talking {
+                m.insert("talking".into(), json!(t));
+            }
             Value::Object(m)
         })
         .collect();

@@ -1,0 +1,118 @@
+//! A real Janus Gateway 1.1.2 (Debian's `janus`) beside Portunus, for tests that send both the
+//! same client and compare what each answers: the VideoRoom plugin and the WebSocket transport,
+//! a private configuration folder.
+//!
+//! Janus gathers no ICE candidates on a loopback interface, so it runs on a test host of its
+//! own ([`crate::hosts`]: a private network namespace on a bridge nothing else reaches), and the
+//! calling thread moves onto a second host, the client's, whose address the test's WebRTC peers
+//! gather on; Portunus servers the test starts afterwards live on the client host too. Janus
+//! stops (by PID) when the oracle is dropped, also when a test fails.
+
+use crate::hosts::{Network, Pid};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long Janus may take to load its plugins and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct JanusOracle {
+    /// Janus's host (0) and the client's (1).
+    net: Option<Network>,
+    /// Its WebSocket endpoint (`janus-protocol`).
+    pub ws_url: String,
+    /// Its configuration (and log, `janus.log`).
+    pub dir: PathBuf,
+}
+
+/// Where Debian installs Janus's plugins and transports.
+fn janus_lib() -> PathBuf {
+    let debian = PathBuf::from("/usr/lib/x86_64-linux-gnu/janus");
+    if debian.join("plugins").is_dir() {
+        return debian;
+    }
+    // Another architecture's multiarch folder.
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("janus"))
+        .find(|p| p.join("plugins/libjanus_videoroom.so").is_file())
+        .unwrap_or(debian)
+}
+
+impl JanusOracle {
+    /// Starts Janus with the VideoRoom's `general` settings `videoroom_general` (e.g.
+    /// `admin_key = "x"`, or empty), moves the calling thread onto the client host and waits
+    /// until Janus's WebSocket answers there. Once per test process (the peers' address is set
+    /// once).
+    pub fn start(videoroom_general: &str) -> Self {
+        assert!(Path::new("/usr/bin/janus").is_file(), "Janus is not installed (tests/deps.sh installs `janus`)");
+        let mut net = Network::new();
+        let (janus, client) = (net.add("janus"), net.add("client"));
+        let ws_port = 8188;
+        let dir = std::env::temp_dir().join(format!("portunus-janus-{}-{ws_port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("janus config folder");
+        let conf = dir.as_path();
+        let lib = janus_lib();
+        let (rtp_min, rtp_max) = (20_000, 20_200);
+        std::fs::write(
+            conf.join("janus.jcfg"),
+            format!(
+                r#"general: {{
+    configs_folder = "{conf}"
+    plugins_folder = "{lib}/plugins"
+    transports_folder = "{lib}/transports"
+    events_folder = "{lib}/events"
+    loggers_folder = "{lib}/loggers"
+    debug_level = 2
+    admin_secret = "oracle-{ws_port}"
+}}
+media: {{ rtp_port_range = "{rtp_min}-{rtp_max}" }}
+nat: {{ ice_enforce_list = "eth0" ignore_mdns = true }}
+plugins: {{ disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so" }}
+transports: {{ disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so" }}
+loggers: {{ disable = "libjanus_jsonlog.so" }}
+events: {{ broadcast = false }}
+"#,
+                conf = conf.display(),
+                lib = lib.display(),
+            ),
+        )
+        .expect("janus.jcfg");
+        std::fs::write(
+            conf.join("janus.transport.websockets.jcfg"),
+            format!("general: {{\n    json = \"compact\"\n    ws = true\n    ws_port = {ws_port}\n}}\n"),
+        )
+        .expect("websockets config");
+        std::fs::write(conf.join("janus.plugin.videoroom.jcfg"), format!("general: {{\n{videoroom_general}\n}}\n"))
+            .expect("videoroom config");
+        let jcfg = conf.join("janus.jcfg");
+        let args = ["-C".to_owned(), jcfg.display().to_string(), "-F".to_owned(), conf.display().to_string()];
+        let _: Pid = net.host(janus).spawn(Path::new("/usr/bin/janus"), &args, &[], &conf.join("janus.log"));
+        net.host(client).enter();
+        crate::peer::set_peer_addr(&net.addr(client).to_string());
+        let addr = std::net::SocketAddr::from((net.addr(janus), ws_port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "Janus did not listen on {addr} within {START_TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { net: Some(net), ws_url: format!("ws://{addr}/"), dir }
+    }
+}
+
+impl Drop for JanusOracle {
+    fn drop(&mut self) {
+        // Janus first: its folder holds the log it writes.
+        drop(self.net.take());
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("janus.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- the end of Janus's log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
