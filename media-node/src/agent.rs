@@ -254,10 +254,6 @@ impl NodeAgent {
                     ),
                     Err(e) => store_failure(e),
                 },
-                SyncRequest::Unsupported(name) => vr::error(&VideoRoomError::new(
-                    VideoRoomCode::UnknownError,
-                    format!("Request '{name}' is not supported by Portunus"),
-                )),
                 SyncRequest::Invalid(e) => vr::error(&e),
                 other => vr::error(&VideoRoomError::new(
                     VideoRoomCode::UnknownError,

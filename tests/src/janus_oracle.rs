@@ -9,6 +9,8 @@
 //! stops (by PID) when the oracle is dropped, also when a test fails.
 
 use crate::hosts::{Network, Pid};
+use crate::WsClient;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,9 @@ pub struct JanusOracle {
     net: Option<Network>,
     /// Its WebSocket endpoint (`janus-protocol`).
     pub ws_url: String,
+    /// Janus's address, and the client host's (where the test's peers and servers live).
+    pub addr: std::net::Ipv4Addr,
+    pub client_addr: std::net::Ipv4Addr,
     /// Its configuration (and log, `janus.log`).
     pub dir: PathBuf,
 }
@@ -97,7 +102,8 @@ events: {{ broadcast = false }}
             assert!(Instant::now() < deadline, "Janus did not listen on {addr} within {START_TIMEOUT:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { net: Some(net), ws_url: format!("ws://{addr}/"), dir }
+        let (janus_addr, client_addr) = (net.addr(janus), net.addr(client));
+        Self { net: Some(net), ws_url: format!("ws://{addr}/"), addr: janus_addr, client_addr, dir }
     }
 }
 
@@ -114,5 +120,67 @@ impl Drop for JanusOracle {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Janus session on its own WebSocket. Janus may send a request's event before the request's
+/// `ack`, so messages that arrive while a reply is awaited are kept for the next wait.
+pub struct Conn {
+    pub ws: WsClient,
+    pub sid: u64,
+    early: std::collections::VecDeque<Value>,
+}
+
+impl Conn {
+    pub async fn open(url: &str) -> Self {
+        let mut ws = WsClient::connect(url).await;
+        let sid = ws.create_session().await;
+        Self { ws, sid, early: Default::default() }
+    }
+
+    pub async fn attach(&mut self) -> u64 {
+        self.ws.attach(self.sid).await
+    }
+
+    /// A plugin request (with `jsep`, if any); its reply (`ack` or the synchronous answer).
+    pub async fn request(&mut self, h: u64, body: Value, jsep: Option<Value>) -> Value {
+        let mut req = json!({"janus": "message", "session_id": self.sid, "handle_id": h, "body": body});
+        if let Some(j) = jsep {
+            req["jsep"] = j;
+        }
+        let (reply, others) = self.ws.call(req).await;
+        self.early.extend(others);
+        reply
+    }
+
+    /// Waits up to 10 s for a message matching `pred`, skipping others (core events, acks).
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.early.iter().position(&pred) {
+            return self.early.remove(i).expect("present");
+        }
+        self.early.clear();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match self.ws.try_recv(Duration::from_millis(500)).await {
+                Some(m) if pred(&m) => return m,
+                _ => {}
+            }
+        }
+        panic!("no {what} within 10 s");
+    }
+
+    /// Joins `room` as a publisher called `display` on a new handle; returns the handle and
+    /// the `joined` event.
+    pub async fn join(&mut self, room: u64, display: &str) -> (u64, Value) {
+        let h = self.attach().await;
+        let body = json!({"request": "join", "room": room, "ptype": "publisher", "display": display});
+        let ack = self.request(h, body, None).await;
+        assert_eq!(ack["janus"], "ack", "{ack}");
+        let joined = self
+            .wait_for(&format!("joined ({display})"), |m| {
+                m["sender"] == h && m["plugindata"]["data"]["videoroom"] == "joined"
+            })
+            .await;
+        (h, joined)
     }
 }

@@ -4,75 +4,13 @@
 //! `talking` / `stopped-talking` events and list the publisher the same way (`configured`,
 //! `publishers`, `joined`, `listparticipants`).
 
-use portunus_tests::janus_oracle::JanusOracle;
+use portunus_tests::janus_oracle::{Conn, JanusOracle};
 use portunus_tests::peer::{Offering, TestPublisher};
 use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const ROOM: u64 = 4242;
-
-/// A Janus session on its own WebSocket. Janus may send a request's event before the request's
-/// `ack`, so messages that arrive while a reply is awaited are kept for the next wait.
-struct Conn {
-    ws: WsClient,
-    sid: u64,
-    early: std::collections::VecDeque<Value>,
-}
-
-impl Conn {
-    async fn open(url: &str) -> Self {
-        let mut ws = WsClient::connect(url).await;
-        let sid = ws.create_session().await;
-        Self { ws, sid, early: Default::default() }
-    }
-
-    async fn attach(&mut self) -> u64 {
-        self.ws.attach(self.sid).await
-    }
-
-    /// A plugin request (with `jsep`, if any); its reply (`ack` or the synchronous answer).
-    async fn request(&mut self, h: u64, body: Value, jsep: Option<Value>) -> Value {
-        let mut req = json!({"janus": "message", "session_id": self.sid, "handle_id": h, "body": body});
-        if let Some(j) = jsep {
-            req["jsep"] = j;
-        }
-        let (reply, others) = self.ws.call(req).await;
-        self.early.extend(others);
-        reply
-    }
-
-    /// Waits up to 10 s for a message matching `pred`, skipping others (core events, acks).
-    async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.early.iter().position(&pred) {
-            return self.early.remove(i).expect("present");
-        }
-        self.early.clear();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            match self.ws.try_recv(Duration::from_millis(500)).await {
-                Some(m) if pred(&m) => return m,
-                _ => {}
-            }
-        }
-        panic!("no {what} within 10 s");
-    }
-
-    /// Joins `ROOM` as a publisher called `display` on a new handle; returns the handle and
-    /// the `joined` event.
-    async fn join(&mut self, display: &str) -> (u64, Value) {
-        let h = self.attach().await;
-        let body = json!({"request": "join", "room": ROOM, "ptype": "publisher", "display": display});
-        let ack = self.request(h, body, None).await;
-        assert_eq!(ack["janus"], "ack", "{ack}");
-        let joined = self
-            .wait_for(&format!("joined ({display})"), |m| {
-                m["sender"] == h && m["plugindata"]["data"]["videoroom"] == "joined"
-            })
-            .await;
-        (h, joined)
-    }
-}
 
 /// Sends audio at `level` (and video) for `packets` packets, 10 ms apart.
 async fn speak(p: &mut TestPublisher, level: u8, packets: usize) {
@@ -104,10 +42,10 @@ async fn run(url: &str) -> Said {
         "audio_active_packets": 20, "audio_level_average": 40});
     let created = room.request(admin, create, None).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
-    let (listener, _) = room.join("listener").await;
+    let (listener, _) = room.join(ROOM, "listener").await;
 
     let mut speaking = Conn::open(url).await;
-    let (speaker, joined) = speaking.join("speaker").await;
+    let (speaker, joined) = speaking.join(ROOM, "speaker").await;
     let speaker_id = joined["plugindata"]["data"]["id"].as_u64().expect("speaker id");
     let (mut p, offer) = TestPublisher::offer_with(Offering { audio_level: true, ..Offering::default() }).await;
     let jsep = json!({"type": "offer", "sdp": offer});
@@ -132,7 +70,7 @@ async fn run(url: &str) -> Said {
 
     // A newcomer lists the speaker talking, and so does `listparticipants`.
     let mut newcomer = Conn::open(url).await;
-    let (_, joined) = newcomer.join("newcomer").await;
+    let (_, joined) = newcomer.join(ROOM, "newcomer").await;
     let joined_entry = joined["plugindata"]["data"]["publishers"]
         .as_array()
         .and_then(|l| l.iter().find(|e| e["id"] == speaker_id))

@@ -192,6 +192,19 @@ impl Dispatcher {
                 }
                 vr::SyncRequest::RtpForward(f)
             }
+            vr::SyncRequest::PublishRemotely(mut p) => match resolve(&p.host).await {
+                Some(ip) => {
+                    p.host = ip.to_string();
+                    vr::SyncRequest::PublishRemotely(p)
+                }
+                None => {
+                    let e = shared::janus::errors::VideoRoomError::new(
+                        shared::janus::errors::VideoRoomCode::InvalidElement,
+                        format!("Could not resolve address ({})...", p.host),
+                    );
+                    return Ok(vr::error(&e));
+                }
+            },
             r => r,
         };
         let room = req.room();

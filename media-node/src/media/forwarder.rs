@@ -144,18 +144,35 @@ pub fn start_data_recording(
     path: &std::path::Path,
 ) -> Result<Running, String> {
     let file = Mjr::create(path, Track::Data, "text").map_err(|e| format!("{}: {e}", path.display()))?;
-    data_pump(feed, Sink::File(file))
+    data_pump(feed, Sink::File(file), None)
 }
 
-/// Relays a publisher's data channel messages into `sink` until the publisher is gone.
-fn data_pump(feed: broadcast::WeakSender<DataMessage>, mut sink: Sink) -> Result<Running, String> {
+/// Relays a publisher's data channel messages into `sink` until the publisher is gone; with
+/// `envelope`, each in an RTP envelope of that SSRC (payload type 1 for binary, 0 for text), as
+/// Janus sends data to a remote publisher.
+fn data_pump(
+    feed: broadcast::WeakSender<DataMessage>,
+    mut sink: Sink,
+    envelope: Option<u32>,
+) -> Result<Running, String> {
     let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
     drop(feed);
     let task = tokio::spawn(async move {
+        let mut enveloped = Vec::new();
         loop {
             match rx.recv().await {
                 Ok(m) => {
-                    if !sink.put(&m.data).await {
+                    let bytes: &[u8] = match envelope {
+                        Some(ssrc) => {
+                            enveloped.clear();
+                            enveloped.extend_from_slice(&[0x80, u8::from(!m.text), 0, 0, 0, 0, 0, 0]);
+                            enveloped.extend_from_slice(&ssrc.to_be_bytes());
+                            enveloped.extend_from_slice(&m.data[..m.data.len().min(MTU - 12)]);
+                            &enveloped
+                        }
+                        None => &m.data,
+                    };
+                    if !sink.put(bytes).await {
                         return;
                     }
                 }
@@ -231,7 +248,18 @@ impl Drop for Sink {
 /// Starts sending a publisher's data channel messages to `dest`, one datagram each.
 pub fn start_data(feed: broadcast::WeakSender<DataMessage>, dest: SocketAddr) -> Result<Running, String> {
     let sink = Sink::Udp { socket: udp_for(&dest)?, dest, srtp: None };
-    data_pump(feed, sink)
+    data_pump(feed, sink, None)
+}
+
+/// Starts sending a publisher's data channel messages to a remote publisher at `dest`, in RTP
+/// envelopes of SSRC `ssrc`.
+pub fn start_data_enveloped(
+    feed: broadcast::WeakSender<DataMessage>,
+    dest: SocketAddr,
+    ssrc: u32,
+) -> Result<Running, String> {
+    let sink = Sink::Udp { socket: udp_for(&dest)?, dest, srtp: None };
+    data_pump(feed, sink, Some(ssrc))
 }
 
 /// The layer a "best available" forwarder should relay: the highest one flowing.

@@ -14,6 +14,7 @@ pub mod forwarder;
 pub mod peer;
 pub mod publisher;
 pub mod recorder;
+pub mod remote;
 pub mod rewrite;
 pub mod sdp;
 pub mod simulcast;

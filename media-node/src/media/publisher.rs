@@ -7,6 +7,7 @@ use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
 };
+use super::remote::{Inlet, RemoteIngress};
 use super::talk::{audio_level, TalkChange, TalkDetector, TalkSettings};
 use crate::metrics::METRICS;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -14,6 +15,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp;
 use shared::janus::request::Candidate;
+use shared::janus::videoroom::RemoteStream;
 use shared::media::{MediaKind, Mid};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -433,9 +435,17 @@ struct Published {
     silence: Option<watch::Receiver<Silence>>,
 }
 
-/// A publisher's PeerConnection.
+/// Where a publisher's packets come from.
+#[derive(Clone)]
+enum Source {
+    WebRtc(Arc<dyn PeerConnection>),
+    /// Another server's `publish_remotely` (plain RTP on ports of its own).
+    Remote(Arc<RemoteIngress>),
+}
+
+/// A publisher's PeerConnection (or a remote publisher's ingress).
 pub struct PublisherPeer {
-    pc: Arc<dyn PeerConnection>,
+    source: Source,
     /// Per published m-line, in order.
     streams: Arc<[Published]>,
     /// Its bitrate cap (REMB), the room's until the publisher configures its own.
@@ -444,9 +454,55 @@ pub struct PublisherPeer {
 }
 
 impl PublisherPeer {
-    /// Its PeerConnection (for statistics).
-    pub fn pc(&self) -> &Arc<dyn PeerConnection> {
-        &self.pc
+    /// Its PeerConnection (for statistics); none for a remote publisher.
+    pub fn pc(&self) -> Option<&Arc<dyn PeerConnection>> {
+        match &self.source {
+            Source::WebRtc(pc) => Some(pc),
+            Source::Remote(_) => None,
+        }
+    }
+
+    /// A remote publisher (`add_remote_publisher`): `streams` received on `port` (or any free
+    /// one) of `ip`; returns it with its RTP and RTCP ports.
+    pub fn remote(
+        ip: std::net::IpAddr,
+        port: Option<u16>,
+        streams: &[RemoteStream],
+    ) -> Result<(Self, u16, u16), String> {
+        let mut published = Vec::new();
+        let mut inlets = Vec::new();
+        let mut keyframe_rx = Vec::new();
+        for s in streams {
+            if s.kind == MediaKind::Data {
+                inlets.push(Inlet::Data);
+                continue;
+            }
+            let layers = if s.simulcast { MAX_LAYERS } else { 1 };
+            let feeds: Vec<Feed> = (0..layers).map(|_| broadcast::channel(FEED_CAPACITY).0).collect();
+            let (keyframes, rx) = mpsc::unbounded_channel();
+            if s.kind == MediaKind::Video {
+                keyframe_rx.push((s.mindex, rx));
+            }
+            published.push(Published {
+                mid: s.mid.clone(),
+                kind: s.kind,
+                feeds: feeds.clone(),
+                keyframes,
+                hold: watch::channel(Hold::default()).0,
+                silence: None,
+            });
+            inlets.push(Inlet::Media(feeds));
+        }
+        let data = broadcast::channel(DATA_FEED_CAPACITY).0;
+        let ingress = super::remote::start(ip, port, inlets, data.clone(), keyframe_rx)?;
+        let (port, rtcp_port) = (ingress.port, ingress.rtcp_port);
+        let peer = Self {
+            source: Source::Remote(Arc::new(ingress)),
+            streams: published.into(),
+            bitrate: watch::channel(0).0,
+            data,
+        };
+        Ok((peer, port, rtcp_port))
     }
 
     /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). Each audio
@@ -512,11 +568,13 @@ impl PublisherPeer {
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
-        Ok((Self { pc, streams: published.into(), bitrate: cap, data }, sdp))
+        Ok((Self { source: Source::WebRtc(pc), streams: published.into(), bitrate: cap, data }, sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
-        add_candidates(&self.pc, candidates).await
+        if let Source::WebRtc(pc) = &self.source {
+            add_candidates(pc, candidates).await
+        }
     }
 
     fn stream(&self, mid: &str) -> Option<&Published> {
@@ -566,7 +624,7 @@ impl PublisherPeer {
     /// A second handle on the same PeerConnection, for work done off the room's thread.
     pub fn clone_handle(&self) -> Self {
         Self {
-            pc: self.pc.clone(),
+            source: self.source.clone(),
             streams: self.streams.clone(),
             bitrate: self.bitrate.clone(),
             data: self.data.clone(),
@@ -580,6 +638,11 @@ impl PublisherPeer {
     }
 
     pub async fn close(&self) {
-        let _ = self.pc.close().await;
+        match &self.source {
+            Source::WebRtc(pc) => {
+                let _ = pc.close().await;
+            }
+            Source::Remote(ingress) => ingress.stop(),
+        }
     }
 }

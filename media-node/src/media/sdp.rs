@@ -23,6 +23,10 @@ pub struct StreamInfo {
     pub audio_level: Option<u8>,
     /// What an audio m-line's `fmtp` lines ask of Opus.
     pub opus: OpusFlags,
+    /// Janus's `description` of the stream (a remote publisher's; none from an SDP).
+    pub description: Option<String>,
+    /// Listed but carrying nothing (a remote publisher's `disabled` stream).
+    pub disabled: bool,
 }
 
 /// Opus options an `fmtp` line asks for (`stereo=1`, `useinbandfec=1`, `usedtx=1`), which
@@ -71,6 +75,8 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 track_id: None,
                 audio_level: None,
                 opus: OpusFlags::default(),
+                description: None,
+                disabled: false,
             };
             current = Some((info, first_pt, rejected));
             mindex += 1;
@@ -209,6 +215,8 @@ mod tests {
                 track_id: Some("t0".into()),
                 audio_level: Some(1),
                 opus: OpusFlags { stereo: false, fec: true, dtx: false },
+                description: None,
+                disabled: false,
             }
         );
         assert_eq!(s[1].codec.as_deref(), Some("vp8"));

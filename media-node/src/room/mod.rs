@@ -8,6 +8,7 @@
 mod forwarding;
 pub mod messages;
 mod recording;
+mod remote;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
@@ -55,6 +56,8 @@ pub struct RoomActor {
     subscribers: HashMap<Who, Arc<SubscriberPeer>>,
     /// Each publisher's running RTP forwarders, by stream id (dropping one stops it).
     forwarders: HashMap<Who, Vec<(u32, crate::media::forwarder::Running)>>,
+    /// Each remotized publisher's streams on their way to other servers, by remote id.
+    remotes: HashMap<Who, Vec<(String, Vec<crate::media::forwarder::Running>)>>,
     /// Each recorded publisher's recorders (dropping them closes the files).
     recordings: HashMap<Who, Vec<crate::media::forwarder::Running>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
@@ -93,6 +96,7 @@ impl RoomActor {
             peers: HashMap::new(),
             subscribers: HashMap::new(),
             forwarders: HashMap::new(),
+            remotes: HashMap::new(),
             recordings: HashMap::new(),
             early_candidates: HashMap::new(),
             span,
@@ -275,7 +279,10 @@ impl RoomActor {
                         peer.set_paused(paused);
                     }
                 }
-                MediaAction::StopForwarders { who } => self.stop_forwarders(who),
+                MediaAction::StopForwarders { who } => {
+                    self.stop_forwarders(who);
+                    self.remotes.remove(&who);
+                }
                 MediaAction::Record { who, recording } => {
                     self.start_recording(who, recording);
                     // Janus asks for a keyframe when a recording starts.
@@ -309,7 +316,8 @@ impl RoomActor {
         let media = std::mem::take(&mut out.media);
         self.run_media(media, ctx);
         let room = self.state.config().room;
-        for m in out.membership {
+        // A remote publisher has no handle to bind or to tell anything.
+        for m in out.membership.into_iter().filter(|m| !m.who().is_remote()) {
             match m {
                 Membership::Joined(w) => {
                     let b = Some(Binding { room, node: self.node.clone() });
@@ -320,7 +328,7 @@ impl RoomActor {
                 Membership::Left(_) => {}
             }
         }
-        for n in out.notices {
+        for n in out.notices.into_iter().filter(|n| !n.to.is_remote()) {
             self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data, n.jsep);
         }
         let now = self.state.participant_count();
@@ -420,6 +428,32 @@ impl Handler<Sync> for RoomActor {
                 }
             }
             SyncRequest::ListForwarders { secret, .. } => answer(self.state.list_forwarders(secret.as_deref())),
+            SyncRequest::AddRemotePublisher(r) => match self.add_remote_publisher(&r) {
+                Ok((data, out)) => {
+                    self.publish(out, false, ctx);
+                    answer(Ok(data))
+                }
+                Err(e) => answer(Err(e)),
+            },
+            SyncRequest::UpdateRemotePublisher(r) => match self.state.update_remote_publisher(&r) {
+                Ok((data, out)) => {
+                    self.publish(out, false, ctx);
+                    answer(Ok(data))
+                }
+                Err(e) => answer(Err(e)),
+            },
+            SyncRequest::RemoveRemotePublisher { id, secret, .. } => {
+                match self.state.remove_remote_publisher(secret.as_deref(), id) {
+                    Ok((data, out)) => {
+                        self.publish(out, false, ctx);
+                        answer(Ok(data))
+                    }
+                    Err(e) => answer(Err(e)),
+                }
+            }
+            SyncRequest::PublishRemotely(p) => answer(self.publish_remotely(&p)),
+            SyncRequest::UnpublishRemotely(r) => answer(self.unpublish_remotely(&r)),
+            SyncRequest::ListRemotes(r) => answer(self.state.list_remotes(&r)),
             SyncRequest::EnableRecording { secret, record, .. } => {
                 match self.state.enable_recording(secret.as_deref(), record) {
                     Ok((data, out)) => {
@@ -524,6 +558,7 @@ impl Handler<Answered> for RoomActor {
                     actix::spawn(async move { pc.add_candidates(peer_candidates).await });
                 }
                 self.peers.insert(m.who, peer);
+                self.resume_remotes(m.who);
                 let answer = Jsep::answer(answer_sdp);
                 self.state.published(m.who, &m.transaction, streams, answer)
             }
@@ -661,7 +696,7 @@ impl Handler<Query> for RoomActor {
                 info["paused"] = s.paused().into();
                 Some(s.pc().clone())
             }
-            None => self.peers.get(&who).map(|p| p.pc().clone()),
+            None => self.peers.get(&who).and_then(|p| p.pc().cloned()),
         };
         Some((info, pc))
     }

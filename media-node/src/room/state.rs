@@ -18,12 +18,14 @@ mod forwarders;
 mod publishing;
 mod query;
 mod recording;
+mod remote;
 mod subscription;
 
 pub use forwarders::{ForwardPlan, Forwarder};
 pub use publishing::Published;
 use publishing::StreamList;
 pub use recording::Recording;
+pub use remote::Remotization;
 use subscription::Subscription;
 pub use subscription::{Simulcast, SubStream, SwitchSource};
 
@@ -99,6 +101,14 @@ pub enum Membership {
     Rejected(Who),
 }
 
+impl Membership {
+    pub fn who(&self) -> Who {
+        match self {
+            Membership::Joined(w) | Membership::Left(w) | Membership::Rejected(w) => *w,
+        }
+    }
+}
+
 /// What a transition produced.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
@@ -135,6 +145,8 @@ struct Participant {
     recording_base: Option<String>,
     /// Its own `audio_active_packets` and `audio_level_average` (0: the room's).
     talk: (u64, u64),
+    /// Its `publish_remotely`s, by remote id.
+    remotes: BTreeMap<String, Remotization>,
 }
 
 impl Participant {
@@ -253,9 +265,9 @@ impl RoomState {
         self.participants.len() as u64
     }
 
-    /// Handles that have joined and not left.
+    /// Handles that have joined and not left (remote publishers have none).
     pub fn members(&self) -> Vec<Who> {
-        self.participants.values().map(|p| p.who).collect()
+        self.participants.values().map(|p| p.who).filter(|w| !w.is_remote()).collect()
     }
 
     /// Every handle in the room: its publishers' and its subscribers'.
@@ -449,6 +461,7 @@ impl RoomState {
                 recording: false,
                 recording_base: None,
                 talk: (audio_active_packets, audio_level_average),
+                remotes: BTreeMap::new(),
             },
         );
         self.slots.insert(who, Slot::Publisher(id));
@@ -560,6 +573,7 @@ impl RoomState {
                 display: p.display.as_deref(),
                 metadata: p.metadata.as_ref(),
                 publisher: p.published.is_some(),
+                remote: p.who.is_remote(),
                 talking: p.published.as_ref().filter(|pb| pb.has_audio_levels()).map(Published::is_talking),
             })
             .collect();

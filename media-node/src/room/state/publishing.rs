@@ -68,6 +68,14 @@ impl Published {
             m.insert("type".into(), s.kind.into());
             m.insert("mindex".into(), s.mindex.into());
             m.insert("mid".into(), s.mid.clone().into());
+            if s.disabled {
+                m.insert("disabled".into(), true.into());
+                out.push(Value::Object(m));
+                continue;
+            }
+            if let Some(d) = &s.description {
+                m.insert("description".into(), d.clone().into());
+            }
             if let Some(c) = &s.codec {
                 m.insert("codec".into(), c.clone().into());
             }

@@ -152,6 +152,8 @@ fn streams() -> Vec<StreamInfo> {
             track_id: None,
             audio_level: None,
             opus: Default::default(),
+            description: None,
+            disabled: false,
         },
         StreamInfo {
             kind: MediaKind::Video,
@@ -164,6 +166,8 @@ fn streams() -> Vec<StreamInfo> {
             track_id: None,
             audio_level: None,
             opus: Default::default(),
+            description: None,
+            disabled: false,
         },
     ]
 }

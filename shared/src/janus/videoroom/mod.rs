@@ -8,10 +8,12 @@
 
 mod forwarding;
 mod participant;
+pub mod remote;
 mod responses;
 mod room;
 
 pub use forwarding::{ForwardStream, RtpForward, SrtpKey, StreamRef};
+pub use remote::{PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
 
 pub use responses::*;
 pub use room::{RoomConfig, DEFAULT_MAX_PUBLISHERS, MIN_BITRATE};
@@ -75,9 +77,16 @@ pub enum SyncRequest {
         mid: Mid,
         mute: bool,
     },
-    /// A synchronous Janus request Portunus does not implement (the remote-publisher family):
-    /// answered with a clear error rather than silence.
-    Unsupported(String),
+    AddRemotePublisher(Box<RemotePublisher>),
+    UpdateRemotePublisher(Box<RemotePublisher>),
+    RemoveRemotePublisher {
+        room: RoomId,
+        id: ParticipantId,
+        secret: Option<String>,
+    },
+    PublishRemotely(Box<PublishRemotely>),
+    UnpublishRemotely(RemoteRef),
+    ListRemotes(RemoteRef),
     RtpForward(Box<RtpForward>),
     StopRtpForward {
         room: RoomId,
@@ -111,8 +120,12 @@ impl SyncRequest {
             | SyncRequest::Moderate { room, .. }
             | SyncRequest::StopRtpForward { room, .. }
             | SyncRequest::ListForwarders { room, .. }
-            | SyncRequest::EnableRecording { room, .. } => Some(*room),
+            | SyncRequest::EnableRecording { room, .. }
+            | SyncRequest::RemoveRemotePublisher { room, .. } => Some(*room),
             SyncRequest::RtpForward(f) => Some(f.room),
+            SyncRequest::AddRemotePublisher(r) | SyncRequest::UpdateRemotePublisher(r) => Some(r.room),
+            SyncRequest::PublishRemotely(p) => Some(p.room),
+            SyncRequest::UnpublishRemotely(r) | SyncRequest::ListRemotes(r) => Some(r.room),
             _ => None,
         }
     }
@@ -388,15 +401,6 @@ const MODERATE: [Param; 3] =
 
 const RECORD: [Param; 2] = [Param::req("record", JType::Bool), Param::opt("secret", JType::Str)];
 
-const UNSUPPORTED_SYNC: [&str; 6] = [
-    "publish_remotely",
-    "unpublish_remotely",
-    "listremotes",
-    "add_remote_publisher",
-    "update_remote_publisher",
-    "remove_remote_publisher",
-];
-
 fn vr(e: Invalid) -> VideoRoomError {
     match e {
         Invalid::Missing(r) => VideoRoomError::new(VideoRoomCode::MissingElement, r),
@@ -563,7 +567,22 @@ fn parse_sync(
         "listforwarders" => {
             forwarding::parse_list(obj).map(|(room, secret)| SyncRequest::ListForwarders { room, secret })
         }
-        n if UNSUPPORTED_SYNC.contains(&n) => Ok(SyncRequest::Unsupported(n.to_owned())),
+        "add_remote_publisher" => {
+            remote::parse_remote_publisher(obj, true).map(|r| SyncRequest::AddRemotePublisher(Box::new(r)))
+        }
+        "update_remote_publisher" => {
+            remote::parse_remote_publisher(obj, false).map(|r| SyncRequest::UpdateRemotePublisher(Box::new(r)))
+        }
+        "remove_remote_publisher" => {
+            check(obj, &ROOM).and_then(|_| check(obj, &ID)).map(|_| SyncRequest::RemoveRemotePublisher {
+                room: room_of(obj),
+                id: ParticipantId(json::uint(obj, "id")),
+                secret: json::string(obj, "secret"),
+            })
+        }
+        "publish_remotely" => remote::parse_publish(obj, lock_key).map(|p| SyncRequest::PublishRemotely(Box::new(p))),
+        "unpublish_remotely" => remote::parse_ref(obj, true).map(SyncRequest::UnpublishRemotely),
+        "listremotes" => remote::parse_ref(obj, false).map(SyncRequest::ListRemotes),
         _ => return None,
     };
     Some(parsed)

@@ -52,6 +52,8 @@ pub struct ParticipantView<'a> {
     pub display: Option<&'a str>,
     pub metadata: Option<&'a Value>,
     pub publisher: bool,
+    /// A remote publisher (`add_remote_publisher`).
+    pub remote: bool,
     /// Whether it is talking, for a publisher sending audio levels (absent otherwise).
     pub talking: Option<bool>,
 }
@@ -67,6 +69,9 @@ pub fn participants(room: RoomId, list: &[ParticipantView<'_>]) -> Value {
             }
             if let Some(md) = p.metadata {
                 m.insert("metadata".into(), md.clone());
+            }
+            if p.remote {
+                m.insert("remote".into(), json!(true));
             }
             m.insert("publisher".into(), json!(p.publisher));
             if let Some(t) = p.talking {

@@ -1,0 +1,226 @@
+//! Remote publishers and remotizations, as the room keeps them: a remote publisher is a
+//! participant with no handle (its stand-in [`Who::remote`] gets no events) whose streams are
+//! announced like any publisher's; a remotization is a local publisher's `publish_remotely`
+//! (its streams sent to another server), kept so that it resumes when the publisher publishes
+//! again, as Janus keeps it.
+
+use super::publishing::Published;
+use super::{check_secret, err, Outcome, Participant, RoomState, Slot, StreamList, Who};
+use crate::media::sdp::{OpusFlags, StreamInfo};
+use serde_json::{json, Value};
+use shared::ids::{HandleId, ParticipantId, SessionId};
+use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use shared::janus::videoroom::{self as vr, Departure, PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
+
+/// Where a local publisher's streams are sent by `publish_remotely`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remotization {
+    pub host: String,
+    pub port: u16,
+    pub rtcp_port: Option<u16>,
+}
+
+impl Who {
+    /// A remote publisher's stand-in: no session (0 is never a Janus session id) and its
+    /// participant id in place of a handle.
+    pub fn remote(id: ParticipantId) -> Self {
+        Who { session: SessionId(0), handle: HandleId(id.0) }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.session.0 == 0
+    }
+}
+
+/// A remote stream as the room announces it.
+fn stream_info(s: &RemoteStream) -> StreamInfo {
+    StreamInfo {
+        kind: s.kind,
+        mindex: s.mindex,
+        mid: s.mid.clone(),
+        codec: s.codec.clone(),
+        pt: None,
+        clock_rate: None,
+        // Only whether there are layers counts here (they arrive by SSRC, not rid).
+        rids: if s.simulcast { vec!["0".into(), "1".into(), "2".into()] } else { Vec::new() },
+        track_id: None,
+        audio_level: None,
+        opus: OpusFlags { stereo: s.stereo, fec: s.fec, dtx: s.dtx },
+        description: s.description.clone(),
+        disabled: s.disabled,
+    }
+}
+
+impl RoomState {
+    /// `add_remote_publisher`'s checks (the room secret; the id asked for must be free): the id
+    /// the remote publisher gets.
+    pub fn plan_remote_publisher(&mut self, r: &RemotePublisher) -> Result<ParticipantId, VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
+        match r.id {
+            Some(id) if self.participants.contains_key(&id) => {
+                Err(err(VideoRoomCode::IdExists, format!("User ID {id} already exists")))
+            }
+            Some(id) => Ok(id),
+            None => Ok(self.fresh(|s, i| s.participants.contains_key(&i))),
+        }
+    }
+
+    /// The remote publisher `id` receives: it joins, publishing `streams`, and the others are
+    /// told (`publishers`), as for a local publisher.
+    pub fn remote_publisher_added(&mut self, id: ParticipantId, r: &RemotePublisher) -> (Value, Outcome) {
+        let who = Who::remote(id);
+        let published = Published::new(r.streams.iter().map(stream_info).collect());
+        let participant = Participant {
+            who,
+            private_id: ParticipantId(0),
+            display: r.display.clone(),
+            metadata: None,
+            published: Some(published),
+            publishing: false,
+            recording: false,
+            recording_base: None,
+            talk: (0, 0),
+            remotes: Default::default(),
+        };
+        let entry = participant.publisher_entry(id, StreamList::Announced, self.config.opus_fec);
+        self.participants.insert(id, participant);
+        self.slots.insert(who, Slot::Publisher(id));
+        let mut out = Outcome::default();
+        let ev = json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+        for other in self.participants.values().filter(|o| o.who != who) {
+            out = out.notice(other.who, None, ev.clone());
+        }
+        (json!({"videoroom": "success", "room": self.config.room.0, "id": id.0}), out)
+    }
+
+    /// `remove_remote_publisher`: it leaves (the others hear `leaving`).
+    pub fn remove_remote_publisher(
+        &mut self,
+        secret: Option<&str>,
+        id: ParticipantId,
+    ) -> Result<(Value, Outcome), VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), secret, "secret")?;
+        if !self.participants.get(&id).is_some_and(|p| p.who.is_remote()) {
+            return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})")));
+        }
+        Ok((vr::success(), self.depart(id, Departure::Leaving, None)))
+    }
+
+    /// `update_remote_publisher`: a new display name, and new descriptions or `disabled` flags
+    /// for its streams (named by mid); a change to the streams is announced again
+    /// (`publishers`), as Janus does. Streams it does not have yet cannot be added (its ports
+    /// receive what it was created with).
+    pub fn update_remote_publisher(&mut self, r: &RemotePublisher) -> Result<(Value, Outcome), VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
+        let id = r.id.unwrap_or(ParticipantId(0));
+        let p = match self.participants.get_mut(&id) {
+            Some(p) if p.who.is_remote() => p,
+            _ => return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})"))),
+        };
+        let Some(published) = p.published.as_mut() else { return Ok((vr::success(), Outcome::default())) };
+        if let Some(new) = r.streams.iter().find(|s| !published.streams.iter().any(|x| x.mid == s.mid)) {
+            return Err(err(
+                VideoRoomCode::UnknownError,
+                format!("Cannot add stream {} to a remote publisher: remove it and add it again", new.mid),
+            ));
+        }
+        if let Some(d) = &r.display {
+            p.display = Some(d.clone());
+        }
+        let mut changed = false;
+        for s in &r.streams {
+            let Some(x) = published.streams.iter_mut().find(|x| x.mid == s.mid) else { continue };
+            if x.description.is_none() || (s.description.is_some() && s.description != x.description) {
+                changed |= x.description != s.description;
+                x.description = s.description.clone();
+            }
+            if s.disabled != x.disabled {
+                x.disabled = s.disabled;
+                changed = true;
+            }
+        }
+        let mut out = Outcome::default();
+        if changed {
+            let entry = p.publisher_entry(id, StreamList::Announced, self.config.opus_fec);
+            let who = p.who;
+            let ev = json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+            for other in self.participants.values().filter(|o| o.who != who) {
+                out = out.notice(other.who, None, ev.clone());
+            }
+        }
+        Ok((vr::success(), out))
+    }
+
+    /// `publish_remotely`'s checks: the secret, a local publisher, a new remote id; its handle.
+    pub fn plan_remotize(&self, p: &PublishRemotely) -> Result<Who, VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), p.secret.as_deref(), "secret")?;
+        let id = p.publisher_id;
+        let participant =
+            self.participants.get(&id).ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({id})")))?;
+        if participant.who.is_remote() {
+            return Err(err(VideoRoomCode::InvalidElement, "Only local publishers can be remotized"));
+        }
+        if participant.remotes.contains_key(&p.remote_id) {
+            return Err(err(VideoRoomCode::IdExists, format!("Remotization already exists ({})", p.remote_id)));
+        }
+        Ok(participant.who)
+    }
+
+    /// Records a remotization the shell started; the `publish_remotely` answer.
+    pub fn remotized(&mut self, p: &PublishRemotely) -> Value {
+        let r = Remotization { host: p.host.clone(), port: p.port, rtcp_port: p.rtcp_port };
+        if let Some(participant) = self.participants.get_mut(&p.publisher_id) {
+            participant.remotes.insert(p.remote_id.clone(), r);
+        }
+        json!({"videoroom": "success", "room": self.config.room.0, "id": p.publisher_id.0, "remote_id": p.remote_id})
+    }
+
+    /// `unpublish_remotely`: the answer, and the publisher whose remotization the shell stops.
+    pub fn unremotize(&mut self, r: &RemoteRef) -> Result<(Value, Who), VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
+        let id = r.publisher_id;
+        let remote_id = r.remote_id.as_deref().unwrap_or_default();
+        let p = self
+            .participants
+            .get_mut(&id)
+            .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such publisher ({id})")))?;
+        if p.remotes.remove(remote_id).is_none() {
+            return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remotization ({remote_id})")));
+        }
+        Ok((json!({"videoroom": "success", "room": self.config.room.0, "id": id.0}), p.who))
+    }
+
+    /// `listremotes`.
+    pub fn list_remotes(&self, r: &RemoteRef) -> Result<Value, VideoRoomError> {
+        check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
+        let id = r.publisher_id;
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such publisher ({id})")))?;
+        let list: Vec<Value> = p
+            .remotes
+            .iter()
+            .map(|(remote_id, r)| {
+                let mut e = json!({"remote_id": remote_id, "host": r.host, "port": r.port});
+                if let Some(rp) = r.rtcp_port {
+                    e["rtcp_port"] = rp.into();
+                }
+                e
+            })
+            .collect();
+        Ok(json!({"videoroom": "success", "room": self.config.room.0, "id": id.0, "list": list}))
+    }
+
+    /// Where `who`'s streams are remotized to (to start again when it publishes).
+    pub fn remotizations(&self, who: Who) -> Vec<(String, Remotization)> {
+        match self.slots.get(&who) {
+            Some(Slot::Publisher(pid)) => self
+                .participants
+                .get(pid)
+                .map(|p| p.remotes.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
