@@ -6,7 +6,9 @@ use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -101,6 +103,9 @@ pub struct TestPublisher {
     /// The level its audio packets carry (-dBov: 0 loudest, 127 silence) when the extension
     /// was negotiated.
     pub audio_level: u8,
+    /// Its video codec's name, and the payload type the answer gave it.
+    video_codec: &'static str,
+    video_pt: u8,
 }
 
 /// What a test publisher offers besides Opus and VP8.
@@ -120,6 +125,9 @@ pub struct Offering {
     /// The audio level header extension, each audio packet carrying
     /// [`TestPublisher::audio_level`].
     pub audio_level: bool,
+    /// Its video track's codec (`vp8` unless `vp9` or `h264`); the payloads carry that codec's
+    /// keyframe marks (a keyframe every 25 frames).
+    pub video_codec: Option<&'static str>,
 }
 
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -289,7 +297,12 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level } = what;
+        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, video_codec } = what;
+        let video_mime = match video_codec {
+            Some("vp9") => MIME_TYPE_VP9,
+            Some("h264") => MIME_TYPE_H264,
+            _ => MIME_TYPE_VP8,
+        };
         let net =
             Network { loss: lose_every.map(|n| (Leg::Send, n)), persistent: persistent_loss, ..Network::default() };
         let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc_with(false, &net, audio_level).await;
@@ -320,7 +333,7 @@ impl TestPublisher {
                 codings,
             )))
         } else {
-            local_track(RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 2222)
+            local_track(RtpCodecKind::Video, video_mime, 90000, 0, 2222)
         };
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
@@ -376,6 +389,8 @@ impl TestPublisher {
             screen,
             level_ext: None,
             audio_level: 127,
+            video_codec: video_codec.unwrap_or("vp8"),
+            video_pt: 96,
         };
         (me, sdp)
     }
@@ -425,6 +440,9 @@ impl TestPublisher {
 
     pub async fn accept(&mut self, answer_sdp: &str) {
         self.level_ext = extmap_id(answer_sdp, AUDIO_LEVEL_URI);
+        let video_pt =
+            answer_sdp.lines().find_map(|l| l.trim().strip_prefix("m=video")?.split_whitespace().nth(2)?.parse().ok());
+        self.video_pt = video_pt.unwrap_or(96);
         if let Some(sc) = self.simulcast.as_mut() {
             let video_mid = answer_sdp
                 .split("m=video")
@@ -475,12 +493,19 @@ impl TestPublisher {
         // clear means a keyframe.
         // A keyframe every 25 frames: this test client does not answer PLI.
         let key = self.seq % 25 == 1;
-        let mut vp8 = vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00];
+        // Four bytes whose first marks a keyframe in this codec, then the fill.
+        let mut vp8 = match self.video_codec {
+            // VP9 payload descriptor: B and E set, P (inter-predicted) on all but keyframes.
+            "vp9" => vec![if key { 0x0c } else { 0x4c }, 0x00, 0x00, 0x00],
+            // H.264: an IDR slice or a non-IDR one (single NAL unit packets).
+            "h264" => vec![if key { 0x65 } else { 0x41 }, 0x88, 0x00, 0x00],
+            _ => vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00],
+        };
         vp8.extend(std::iter::repeat_n(self.fill, 900));
         let video = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
-                payload_type: 96,
+                payload_type: self.video_pt,
                 sequence_number: self.seq,
                 timestamp: ts * 3,
                 ssrc: 2222,
@@ -515,7 +540,7 @@ impl TestPublisher {
                     vp8.extend(std::iter::repeat_n(self.fill, 300 * (layer + 1)));
                     let mut header = rtp::header::Header {
                         version: 2,
-                        payload_type: 96,
+                        payload_type: self.video_pt,
                         sequence_number: sc.seqs[layer],
                         timestamp: ts * 3,
                         ssrc: sc.ssrcs[layer],

@@ -3,11 +3,12 @@
 //! or the bus, copies a payload, or allocates per packet per subscriber
 //! (`tests/hot_path_allocations.rs` counts).
 
+use super::codec::VideoCodec;
 use super::peer::{PeerEvent, StreamAt};
 use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
-use super::vp8::{vp8_is_keyframe, vp8_temporal_id};
+use super::vp8::vp8_temporal_id;
 use crate::metrics::{DropReason, ForwardCount, METRICS};
 use rtc::rtp;
 use shared::media::MediaKind;
@@ -197,25 +198,26 @@ impl CachedGate {
 /// most one PLI per 500 ms per track anyway).
 const KEYFRAME_REASK: Duration = Duration::from_millis(500);
 
-/// A VP8 stream's wait for a keyframe: from its start and after every gap of ours, it lets
+/// A video stream's wait for a keyframe: from its start and after every gap of ours, it lets
 /// nothing out until one comes, asking the publisher for one now and then meanwhile.
 struct KeyframeWait {
     /// The stream's SSRC, for the logs.
     ssrc: u32,
-    vp8: bool,
+    /// The video codec whose keyframes it waits for (none: audio, never waits).
+    codec: Option<VideoCodec>,
     waiting: bool,
     /// When a keyframe was last asked for in this wait.
     asked: Option<Instant>,
 }
 
 impl KeyframeWait {
-    fn new(ssrc: u32, vp8: bool) -> Self {
-        Self { ssrc, vp8, waiting: vp8, asked: None }
+    fn new(ssrc: u32, codec: Option<VideoCodec>) -> Self {
+        Self { ssrc, codec, waiting: codec.is_some(), asked: None }
     }
 
-    /// The stream starts over (a gap of ours): VP8 waits for a keyframe again.
+    /// The stream starts over (a gap of ours): video waits for a keyframe again.
     fn restart(&mut self) {
-        self.waiting = self.vp8;
+        self.waiting = self.codec.is_some();
         self.asked = None;
     }
 
@@ -232,7 +234,7 @@ impl KeyframeWait {
         if !self.waiting {
             return true;
         }
-        if vp8_is_keyframe(payload) {
+        if self.codec.is_some_and(|c| c.is_keyframe(payload)) {
             tracing::debug!(ssrc = self.ssrc, "keyframe: video starts");
             self.end();
             return true;
@@ -252,9 +254,9 @@ pub(super) struct Stream {
     pub track: Arc<TrackLocalStaticRTP>,
     pub ssrc: u32,
     pub clock_rate: u32,
-    /// VP8: start (and restart, and change simulcast layers) on a keyframe, asking the
-    /// publisher for one.
-    pub vp8: bool,
+    /// Video: start (and restart, and change simulcast layers) on a keyframe of this codec,
+    /// asking the publisher for one.
+    pub codec: Option<VideoCodec>,
     /// The current publisher layer's keyframe requests (shared with the PLI/FIR relay).
     pub keyframes: watch::Sender<KeyframeRequester>,
     /// Its m-line, and where layer changes are reported (Janus's `substream` / `temporal`).
@@ -286,14 +288,15 @@ pub(super) async fn forward(
     gate: Gate,
 ) {
     let mut gate = CachedGate { gate, verdict: None };
-    let Stream { track, ssrc, clock_rate, vp8, keyframes, mindex, events, mut target } = stream;
+    let Stream { track, ssrc, clock_rate, codec, keyframes, mindex, events, mut target } = stream;
+    let vp8 = codec == Some(VideoCodec::Vp8);
     let mut silence = origin.silence.clone();
     let now_silent = |s: &Option<watch::Receiver<Silence>>| s.as_ref().map_or([None; 3], |s| *s.borrow());
     let mut layers = Layers::start(&origin, &target, &now_silent(&silence));
     // None while detached (an inactive m-line, or its publisher gone).
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
-    let mut wait = KeyframeWait::new(ssrc, vp8);
+    let mut wait = KeyframeWait::new(ssrc, codec);
     let mut sequence = Rewriter::new(clock_rate);
     let mut count = ForwardCount::default();
     loop {
@@ -364,7 +367,7 @@ pub(super) async fn forward(
             Next::Pending(Ok(p)) => {
                 // The new layer takes over at its first keyframe the gate lets through.
                 let open = matches!(gate.verdict(), Verdict::Open(_));
-                if !open || (vp8 && !vp8_is_keyframe(&p.payload)) {
+                if !open || codec.is_some_and(|c| !c.is_keyframe(&p.payload)) {
                     continue;
                 }
                 let Some((layer, rx)) = layers.pending.take() else { continue };

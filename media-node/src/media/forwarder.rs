@@ -4,11 +4,11 @@
 //! when it is stopped (its handle dropped) or when its publisher's feed closes. A receiver's PLI
 //! or FIR on a forwarder's RTCP port reaches the publisher as a keyframe request.
 
+use super::codec::VideoCodec;
 use super::forward::Origin;
 use super::publisher::DataMessage;
 use super::recorder::{Mjr, Track};
 use super::rewrite::Rewriter;
-use super::vp8::vp8_is_keyframe;
 use rtc::rtp;
 use rtc::shared::marshal::Marshal;
 use rtc::srtp::context::Context;
@@ -37,7 +37,8 @@ pub struct Target {
     /// stream, as a subscriber would get it).
     pub layer: Option<u8>,
     pub clock_rate: u32,
-    pub vp8: bool,
+    /// Video: layer changes wait for a keyframe of this codec (asked for).
+    pub codec: Option<VideoCodec>,
 }
 
 /// SRTP keys from an SDES-style `srtp_crypto` (base64 of the 16-byte key and 14-byte salt).
@@ -133,7 +134,7 @@ pub fn start_recording(
         pt: None,
         layer: None,
         clock_rate,
-        vp8: codec == "vp8",
+        codec: VideoCodec::from_name(codec),
     };
     Ok(Running { tasks: vec![pump(origin, target, Sink::File(file))] })
 }
@@ -296,7 +297,7 @@ async fn relay(
     let mut sequence = Rewriter::new(target.clock_rate);
     // One SSRC for a stream that moves between layers.
     let ssrc = target.ssrc.or_else(|| follow.then(rand::random::<u32>));
-    if target.vp8 {
+    if target.codec.is_some() {
         origin.keyframes.for_layer(layer).request();
     }
     let mut buf = vec![0u8; MTU];
@@ -310,7 +311,7 @@ async fn relay(
                 let best = best_layer(&origin);
                 if best != layer && pending.as_ref().is_none_or(|(l, _)| *l != best) {
                     pending = origin.subscribe(best).map(|rx| (best, rx));
-                    if target.vp8 {
+                    if target.codec.is_some() {
                         origin.keyframes.for_layer(best).request();
                     }
                 }
@@ -322,7 +323,7 @@ async fn relay(
                     None => std::future::pending().await,
                 }
             } => match r {
-                Ok(p) if !target.vp8 || vp8_is_keyframe(&p.payload) => {
+                Ok(p) if target.codec.is_none_or(|c| c.is_keyframe(&p.payload)) => {
                     if let Some((l, rx)) = pending.take() {
                         layer = l;
                         packets = rx;

@@ -7,6 +7,7 @@
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
 //! acts on), and `sdp` reads what the room needs to announce from an SDP.
 
+pub mod codec;
 pub mod data;
 pub mod feedback;
 pub mod forward;

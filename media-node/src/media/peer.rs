@@ -213,19 +213,20 @@ pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
 
 /// Which way media goes on a PeerConnection: each direction gets only the interceptors it uses,
 /// because every interceptor costs every packet (the chain moves each one through each stage).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) enum Direction {
     /// A publisher's: receives media; sends NACKs, receiver reports, TWCC feedback and PLIs.
-    /// `audio_level`: accepts the audio level header extension (the room's `audiolevel_ext`).
-    Receive { audio_level: bool },
+    /// `audio_level`: accepts the audio level header extension (the room's `audiolevel_ext`);
+    /// `codecs`: the only codecs its answer may take (by name; empty: webrtc-rs's defaults).
+    Receive { audio_level: bool, codecs: Vec<String> },
     /// A subscriber's: sends media; answers NACKs, sends sender reports, hears PLI/FIR.
     Send,
 }
 
-fn interceptors(direction: Direction, media: &mut MediaEngine) -> Result<Registry, String> {
+fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, String> {
     match direction {
-        Direction::Receive { audio_level } => {
-            if audio_level {
+        Direction::Receive { audio_level, .. } => {
+            if *audio_level {
                 let ext = RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
                 media
                     .register_header_extension(ext, RtpCodecKind::Audio, Some(RTCRtpTransceiverDirection::Recvonly))
@@ -291,8 +292,22 @@ pub(super) async fn build_pc(
         let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:{port}")).collect();
         // Builders consume the engine and registry, so each attempt makes its own.
         let mut media = MediaEngine::default();
-        media.register_default_codecs().map_err(|e| media_error("codecs", e))?;
-        let registry = interceptors(direction, &mut media)?;
+        match &direction {
+            Direction::Receive { codecs, .. } if !codecs.is_empty() => {
+                for name in codecs {
+                    let kind = if matches!(name.as_str(), "opus" | "pcmu" | "pcma" | "g722") {
+                        RtpCodecKind::Audio
+                    } else {
+                        RtpCodecKind::Video
+                    };
+                    for c in super::codec::parameters(name) {
+                        media.register_codec(c, kind).map_err(|e| media_error("codecs", e))?;
+                    }
+                }
+            }
+            _ => media.register_default_codecs().map_err(|e| media_error("codecs", e))?,
+        }
+        let registry = interceptors(&direction, &mut media)?;
         let built = PeerConnectionBuilder::new()
             .with_setting_engine(setting())
             .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers.clone()).build())

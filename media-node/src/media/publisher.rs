@@ -419,6 +419,32 @@ pub struct PublishOptions {
     pub audio_level: bool,
     /// Talk detection (the room's `audiolevel_event`, with its or the publisher's settings).
     pub talk: Option<TalkSettings>,
+    /// The room's codecs, in its order of preference (`audiocodec`, `videocodec`), and the
+    /// publisher's own choice among them (`audiocodec`/`videocodec` in `publish`/`configure`).
+    pub audio_codecs: Vec<String>,
+    pub video_codecs: Vec<String>,
+    pub preferred_audio: Option<String>,
+    pub preferred_video: Option<String>,
+}
+
+impl PublishOptions {
+    /// The codecs the answer may take: per audio and video m-line of `offer`, Janus's choice.
+    fn answer_codecs(&self, offer: &[super::sdp::StreamInfo]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in offer {
+            let (room, preferred) = match s.kind {
+                MediaKind::Audio => (&self.audio_codecs, self.preferred_audio.as_deref()),
+                MediaKind::Video => (&self.video_codecs, self.preferred_video.as_deref()),
+                MediaKind::Data => continue,
+            };
+            if let Some(c) = super::codec::choose(room, &s.codecs, preferred) {
+                if !out.iter().any(|o| o == c) {
+                    out.push(c.to_owned());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One m-line a publisher sends, as its subscribers, forwarders and recorders take it.
@@ -513,11 +539,13 @@ impl PublisherPeer {
         options: PublishOptions,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
-        let PublishOptions { rid_order, fir_freq, bitrate, audio_level, talk } = options;
+        let offered = super::sdp::streams(&offer_sdp);
+        let codecs = options.answer_codecs(&offered);
+        let PublishOptions { rid_order, fir_freq, bitrate, audio_level, talk, .. } = options;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let mut incoming_streams = Vec::new();
         let mut published = Vec::new();
-        for info in super::sdp::streams(&offer_sdp).into_iter().filter(|s| s.kind.is_rtp()) {
+        for info in offered.into_iter().filter(|s| s.kind.is_rtp()) {
             let rids = match info.kind {
                 MediaKind::Video => super::sdp::simulcast_layers(&info, rid_order.as_deref()),
                 _ => Vec::new(),
@@ -562,7 +590,7 @@ impl PublisherPeer {
         };
         let connected = watch::channel(false).0;
         let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(incoming)));
-        let pc = build_pc(settings, Direction::Receive { audio_level }, handler).await?;
+        let pc = build_pc(settings, Direction::Receive { audio_level, codecs }, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;

@@ -27,6 +27,10 @@ pub struct StreamInfo {
     pub description: Option<String>,
     /// Listed but carrying nothing (a remote publisher's `disabled` stream).
     pub disabled: bool,
+    /// Every media codec the m-line lists (lower case, in order; no `rtx`, `red`, FEC).
+    pub codecs: Vec<String>,
+    /// The negotiated codec's `fmtp` parameters, if any.
+    pub fmtp: Option<String>,
 }
 
 /// Opus options an `fmtp` line asks for (`stereo=1`, `useinbandfec=1`, `usedtx=1`), which
@@ -77,6 +81,8 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 opus: OpusFlags::default(),
                 description: None,
                 disabled: false,
+                codecs: Vec::new(),
+                fmtp: None,
             };
             current = Some((info, first_pt, rejected));
             mindex += 1;
@@ -95,6 +101,11 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                     info.audio_level = id;
                 }
             } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
+                if let Some((pt, params)) = fmtp.split_once(' ') {
+                    if info.pt.is_some_and(|p| p.to_string() == pt) {
+                        info.fmtp = Some(params.to_owned());
+                    }
+                }
                 // Any fmtp line of the m-line counts, as Janus reads them.
                 info.opus.stereo |= fmtp.contains("stereo=1");
                 info.opus.fec |= fmtp.contains("useinbandfec=1");
@@ -104,6 +115,13 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
             } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
                 let mut it = rtpmap.splitn(2, ' ');
                 let pt = it.next().unwrap_or_default();
+                let name =
+                    it.clone().next().unwrap_or_default().split('/').next().unwrap_or_default().to_ascii_lowercase();
+                if !matches!(name.as_str(), "rtx" | "red" | "ulpfec" | "flexfec-03" | "")
+                    && !info.codecs.contains(&name)
+                {
+                    info.codecs.push(name);
+                }
                 if info.codec.is_none() && first_pt.as_deref() == Some(pt) {
                     let mut encoding = it.next().unwrap_or_default().split('/');
                     info.codec = encoding.next().map(str::to_ascii_lowercase);
@@ -217,6 +235,8 @@ mod tests {
                 opus: OpusFlags { stereo: false, fec: true, dtx: false },
                 description: None,
                 disabled: false,
+                codecs: vec!["pcmu".into(), "opus".into()],
+                fmtp: Some("minptime=10;useinbandfec=1".into()),
             }
         );
         assert_eq!(s[1].codec.as_deref(), Some("vp8"));

@@ -2,6 +2,7 @@
 //! forwarding task each (`forward`), added, switched and made inactive as the subscription
 //! changes.
 
+use super::codec::VideoCodec;
 use super::data::{DataControl, DEFAULT_LABEL};
 use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Origin, Stream};
 use super::peer::{
@@ -9,7 +10,6 @@ use super::peer::{
 };
 use super::simulcast::LayerTarget;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
@@ -28,25 +28,21 @@ pub struct Source {
     pub mindex: usize,
     pub kind: MediaKind,
     pub codec: String,
+    /// The publisher's `fmtp` for it (an H.264 profile, a VP9 profile), offered alike.
+    pub fmtp: Option<String>,
     pub origin: Origin,
     /// Simulcast: the layers wanted.
     pub target: LayerTarget,
 }
 
-fn rtp_codec(codec: &str) -> Option<RTCRtpCodec> {
-    let (mime, clock, channels, fmtp) = match codec {
-        "opus" => (MIME_TYPE_OPUS, 48000, 2, "minptime=10;useinbandfec=1"),
-        "vp8" => (MIME_TYPE_VP8, 90000, 0, ""),
-        "vp9" => (MIME_TYPE_VP9, 90000, 0, "profile-id=0"),
-        "h264" => (MIME_TYPE_H264, 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
-        _ => return None,
-    };
+/// The codec a subscriber m-line offers: the publisher's (with its `fmtp` when known, so an
+/// H.264 or VP9 profile is offered as the publisher sends it).
+fn rtp_codec(codec: &str, fmtp: Option<&str>) -> Option<RTCRtpCodec> {
+    let c = super::codec::parameters(codec).into_iter().next()?.rtp_codec;
     Some(RTCRtpCodec {
-        mime_type: mime.into(),
-        clock_rate: clock,
-        channels,
-        sdp_fmtp_line: fmtp.into(),
-        ..Default::default()
+        sdp_fmtp_line: fmtp.map_or(c.sdp_fmtp_line.clone(), str::to_owned),
+        rtcp_feedback: Vec::new(),
+        ..c
     })
 }
 
@@ -185,7 +181,8 @@ impl SubscriberPeer {
                 reused.push(sender);
                 continue;
             }
-            let codec = rtp_codec(&src.codec).ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+            let codec = rtp_codec(&src.codec, src.fmtp.as_deref())
+                .ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == MediaKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
@@ -222,12 +219,12 @@ impl SubscriberPeer {
             };
             tokio::spawn(relay_feedback(track.clone(), keyframes_rx, loss));
             let (control, control_rx) = mpsc::unbounded_channel();
-            let vp8 = src.kind == MediaKind::Video && src.codec == "vp8";
+            let codec = if src.kind == MediaKind::Video { VideoCodec::from_name(&src.codec) } else { None };
             let stream = Stream {
                 track,
                 ssrc,
                 clock_rate,
-                vp8,
+                codec,
                 keyframes,
                 mindex: src.mindex,
                 events: self.events.clone(),

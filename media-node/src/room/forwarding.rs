@@ -4,6 +4,7 @@
 
 use super::state::{Forwarder, Who};
 use super::RoomActor;
+use crate::media::codec::VideoCodec;
 use crate::media::forwarder::{self, SrtpParams, Target};
 use serde_json::Value;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -69,7 +70,7 @@ impl RoomActor {
                 continue;
             }
             let Some(origin) = publisher.origin(info.mid.as_str()) else { continue };
-            let vp8 = info.codec.as_deref() == Some("vp8");
+            let codec = info.codec.as_deref().and_then(VideoCodec::from_name);
             let clock_rate = info.clock_rate.unwrap_or(info.kind.default_clock_rate());
             let simulcast = origin.simulcast();
             // Layer 0 to `port`, 1 and 2 to `port_2`/`port_3`; `simulcast: true` relays the best
@@ -99,7 +100,7 @@ impl RoomActor {
                     pt,
                     layer: if simulcast { layer } else { Some(0) },
                     clock_rate,
-                    vp8,
+                    codec,
                 };
                 let r = forwarder::start_rtp(origin.clone(), target, srtp.clone(), rtcp.map(|(s, r, _)| (s, r)))
                     .map_err(fail)?;

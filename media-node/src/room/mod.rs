@@ -136,10 +136,16 @@ impl RoomActor {
             .filter(|st| st.kind.is_rtp())
             .map(|st| {
                 let publisher = self.peers.get(&st.feed_who)?;
+                let fmtp = self
+                    .state
+                    .publication(st.feed_who)
+                    .and_then(|p| p.streams.iter().find(|s| s.mid == st.feed_mid))
+                    .and_then(|s| s.fmtp.clone());
                 Some(Source {
                     mindex: st.mindex,
                     kind: st.kind,
                     codec: st.codec.clone(),
+                    fmtp,
                     origin: publisher.origin(st.feed_mid.as_str())?,
                     target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
                 })
@@ -157,7 +163,7 @@ impl RoomActor {
     fn run_media(&mut self, actions: Vec<MediaAction>, ctx: &mut Context<Self>) {
         for a in actions {
             match a {
-                MediaAction::Publish { who, transaction, offer, rid_order, talk } => {
+                MediaAction::Publish { who, transaction, offer, rid_order, talk, codecs } => {
                     let settings = self.media.clone();
                     let me = ctx.address();
                     let config = self.state.config();
@@ -167,6 +173,10 @@ impl RoomActor {
                         bitrate: u32::try_from(config.bitrate).unwrap_or(u32::MAX),
                         audio_level: config.audiolevel_ext,
                         talk,
+                        audio_codecs: config.audiocodec.clone(),
+                        video_codecs: config.videocodec.clone(),
+                        preferred_audio: codecs.0,
+                        preferred_video: codecs.1,
                     };
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

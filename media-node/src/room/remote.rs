@@ -3,6 +3,7 @@
 
 use super::state::{Remotization, Who};
 use super::RoomActor;
+use crate::media::codec::VideoCodec;
 use crate::media::forwarder::{self, Running, Target};
 use crate::media::publisher::PublisherPeer;
 use serde_json::Value;
@@ -109,7 +110,7 @@ impl RoomActor {
                     pt: None,
                     layer: Some(layer),
                     clock_rate: s.clock_rate.unwrap_or(s.kind.default_clock_rate()),
-                    vp8: s.codec.as_deref() == Some("vp8"),
+                    codec: s.codec.as_deref().and_then(VideoCodec::from_name),
                 };
                 running.push(forwarder::start_rtp(origin.clone(), target, None, rtcp)?);
             }

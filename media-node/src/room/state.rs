@@ -51,7 +51,15 @@ pub struct Notice {
 pub enum MediaAction {
     /// Answer this publisher's offer; report back with [`RoomState::published`]. `talk`: detect
     /// talking with these settings (the room's `audiolevel_event`).
-    Publish { who: Who, transaction: String, offer: String, rid_order: Option<String>, talk: Option<TalkSettings> },
+    /// `codecs`: the publisher's own `audiocodec` and `videocodec`, if it asked.
+    Publish {
+        who: Who,
+        transaction: String,
+        offer: String,
+        rid_order: Option<String>,
+        talk: Option<TalkSettings>,
+        codecs: (Option<String>, Option<String>),
+    },
     /// Build a subscriber PeerConnection fed by these streams and offer it; report back with
     /// [`RoomState::subscribed`].
     Subscribe { who: Who, transaction: String, streams: Vec<SubStream> },

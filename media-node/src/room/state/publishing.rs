@@ -95,6 +95,17 @@ impl Published {
                     }
                 }
                 MediaKind::Video => {
+                    // The profile the answer took, as Janus lists it.
+                    let profile = match s.codec.as_deref() {
+                        Some("vp9") => Some(("vp9_profile", "profile-id")),
+                        Some("h264") => Some(("h264_profile", "profile-level-id")),
+                        _ => None,
+                    };
+                    if let Some((field, param)) = profile {
+                        if let Some(v) = s.fmtp.as_deref().and_then(|f| fmtp_param(f, param)) {
+                            m.insert(field.into(), v.into());
+                        }
+                    }
                     if list == StreamList::Announced && moderated {
                         m.insert("moderated".into(), true.into());
                     }
@@ -111,6 +122,11 @@ impl Published {
         }
         Value::Array(out)
     }
+}
+
+/// The value of `key` in an `fmtp` parameter list (`a=1;b=2`).
+fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
+    fmtp.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 impl RoomState {
@@ -144,6 +160,12 @@ impl RoomState {
                 }
                 Ok(out)
             }
+            Some(_) if changes.audiocodec.as_ref().is_some_and(|c| !self.config.audiocodec.contains(c)) => {
+                Err(err(VideoRoomCode::InvalidElement, "Audio codec unavailable in this room"))
+            }
+            Some(_) if changes.videocodec.as_ref().is_some_and(|c| !self.config.videocodec.contains(c)) => {
+                Err(err(VideoRoomCode::InvalidElement, "Video codec unavailable in this room"))
+            }
             Some(j) if j.kind != JsepType::Offer => {
                 Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
             }
@@ -162,7 +184,15 @@ impl RoomState {
                 let mut out = Outcome::default();
                 let (offer, rid_order) = (j.sdp.clone(), j.rid_order.clone());
                 let talk = self.talk_settings(pid);
-                out.media.push(MediaAction::Publish { who, transaction: txn.to_owned(), offer, rid_order, talk });
+                let codecs = (changes.audiocodec, changes.videocodec);
+                out.media.push(MediaAction::Publish {
+                    who,
+                    transaction: txn.to_owned(),
+                    offer,
+                    rid_order,
+                    talk,
+                    codecs,
+                });
                 Ok(out)
             }
         }

@@ -48,6 +48,8 @@ fn stream_info(s: &RemoteStream) -> StreamInfo {
         opus: OpusFlags { stereo: s.stereo, fec: s.fec, dtx: s.dtx },
         description: s.description.clone(),
         disabled: s.disabled,
+        codecs: s.codec.iter().cloned().collect(),
+        fmtp: None,
     }
 }
 

@@ -154,6 +154,8 @@ fn streams() -> Vec<StreamInfo> {
             opus: Default::default(),
             description: None,
             disabled: false,
+            codecs: Vec::new(),
+            fmtp: None,
         },
         StreamInfo {
             kind: MediaKind::Video,
@@ -168,6 +170,8 @@ fn streams() -> Vec<StreamInfo> {
             opus: Default::default(),
             description: None,
             disabled: false,
+            codecs: Vec::new(),
+            fmtp: None,
         },
     ]
 }

@@ -316,6 +316,9 @@ pub struct Configure {
     pub record: Option<bool>,
     pub filename: Option<String>,
     pub secret: Option<String>,
+    /// A publisher's codec of choice for its offer (one the room allows).
+    pub audiocodec: Option<String>,
+    pub videocodec: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -161,6 +161,8 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
         record: json::boolean(obj, "record"),
         filename: json::string(obj, "filename"),
         secret: json::string(obj, "secret"),
+        audiocodec: json::string(obj, "audiocodec"),
+        videocodec: json::string(obj, "videocodec"),
     })
 }
 
