@@ -134,7 +134,7 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
         ("vp8,vp9", "vp9", Some("vp9"), "vp9", 0x0c),
     ];
     for (room, codec, asked, expected, keyframe) in cases {
-        let (theirs, mut jp, _, _kept) =
+        let (theirs, jp, _, _kept) =
             publish(&janus.ws_url, room, codec, asked).await.unwrap_or_else(|e| panic!("Janus: {e}"));
         jp.close().await;
         let (ours, mut p, feed, _kept) =
