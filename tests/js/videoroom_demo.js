@@ -104,7 +104,20 @@ async function main() {
       const since = (t) => (t && window.__joinAt !== null) ? Math.round(t - window.__joinAt) : null;
       return { offerApplied: since(at.offer), iceConnected: since(at.ice), dtlsConnected: since(at.dtls) };
     });
-    const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown };
+    // The codec the subscriber decodes (what the room and the publisher negotiated).
+    const codec = await page.evaluate(async () => {
+      const feed = (window.feeds || []).find((f) => f && f.webrtcStuff && f.webrtcStuff.pc);
+      if (!feed) return null;
+      const stats = await feed.webrtcStuff.pc.getStats();
+      let mime = null;
+      stats.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video' && r.codecId && stats.get(r.codecId)) {
+          mime = stats.get(r.codecId).mimeType;
+        }
+      });
+      return mime;
+    });
+    const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown, codec };
     result.peers.push(peer);
     if (!(width > 0 && later > first && first >= 0)) result.ok = false;
     if (url.includes('simulcast=true')) {
