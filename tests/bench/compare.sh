@@ -11,7 +11,7 @@
 # to OUT_DIR/logs.
 #
 # Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), SCENARIOS (default
-# "signaling rooms fanout"), FANOUT_STEPS
+# "signaling rooms fanout"; also "forward": forwarders and recording), FANOUT_STEPS, FORWARD_STEPS (4,16,32)
 # (default 10,25,50,100,150,200,300), DURATION (seconds per measurement, default 10), ROOMS (default
 # 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1).
 set -euo pipefail
@@ -124,6 +124,9 @@ for server in $SERVERS; do
             signaling) loadgen signaling "$server" --clients "$CLIENTS" ;;
             rooms) loadgen rooms "$server" --rooms "$ROOMS" ;;
             fanout) loadgen fanout "$server" --subscribers "$FANOUT_STEPS" ;;
+            forward)
+                mkdir -p "$out/recordings"
+                loadgen forward "$server" --forwarders "${FORWARD_STEPS:-4,16,32}" --video-pps 1000 --rec-dir "$out/recordings" ;;
         esac
         cleanup
     done

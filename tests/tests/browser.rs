@@ -146,8 +146,13 @@ fn two_browsers_see_each_other_with_simulcast_through_the_official_demo() {
 #[test]
 fn two_browsers_see_each_other_in_vp9_and_h264_through_the_official_demo() {
     for (codec, room, mime) in [("vp9", 4322, "video/VP9"), ("h264", 4323, "video/H264")] {
-        let config = format!("[[rooms]]\nroom = {room}\ndescription = \"{codec}\"\npublishers = 6\nvideocodec = \"{codec}\"\n");
-        let v = run_demo_with(r#""ws://" + window.location.hostname + ":8188""#, &format!("?vcodec={codec}&room={room}"), &config);
+        let config =
+            format!("[[rooms]]\nroom = {room}\ndescription = \"{codec}\"\npublishers = 6\nvideocodec = \"{codec}\"\n");
+        let v = run_demo_with(
+            r#""ws://" + window.location.hostname + ":8188""#,
+            &format!("?vcodec={codec}&room={room}"),
+            &config,
+        );
         assert_both_decode(&v);
         for p in v["peers"].as_array().unwrap() {
             assert_eq!(p["codec"], mime, "{v}");

@@ -139,41 +139,25 @@ fn offer() -> Jsep {
     Jsep::offer("v=0\r\n".into())
 }
 
+/// A publisher's audio (Opus, mid 0) and video (VP8, mid 1).
 fn streams() -> Vec<StreamInfo> {
-    vec![
-        StreamInfo {
-            kind: MediaKind::Audio,
-            mindex: 0,
-            mid: "0".into(),
-            codec: Some("opus".into()),
-            pt: Some(111),
-            clock_rate: Some(48_000),
-            rids: vec![],
-            track_id: None,
-            audio_level: None,
-            opus: Default::default(),
-            description: None,
-            disabled: false,
-            codecs: Vec::new(),
-            fmtp: None,
-        },
-        StreamInfo {
-            kind: MediaKind::Video,
-            mindex: 1,
-            mid: "1".into(),
-            codec: Some("vp8".into()),
-            pt: Some(96),
-            clock_rate: Some(90_000),
-            rids: vec![],
-            track_id: None,
-            audio_level: None,
-            opus: Default::default(),
-            description: None,
-            disabled: false,
-            codecs: Vec::new(),
-            fmtp: None,
-        },
-    ]
+    let stream = |kind, mindex: usize, codec: &str, pt, clock_rate| StreamInfo {
+        kind,
+        mindex,
+        mid: mindex.to_string().into(),
+        codec: Some(codec.into()),
+        pt: Some(pt),
+        clock_rate: Some(clock_rate),
+        rids: vec![],
+        track_id: None,
+        audio_level: None,
+        opus: Default::default(),
+        description: None,
+        disabled: false,
+        codecs: Vec::new(),
+        fmtp: None,
+    };
+    vec![stream(MediaKind::Audio, 0, "opus", 111, 48_000), stream(MediaKind::Video, 1, "vp8", 96, 90_000)]
 }
 
 #[test]

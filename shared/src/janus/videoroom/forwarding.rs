@@ -5,7 +5,7 @@
 //! admin key when forwarding is locked, the SRTP settings; the room and the publisher are the
 //! room's to check.
 
-use super::{check, room_of, ADMIN_KEY, ROOM};
+use super::{check, check_lock, room_of, ROOM};
 use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
 use crate::janus::json::{self, JType, Param};
@@ -149,13 +149,7 @@ pub(super) fn parse_rtp_forward(
     check(obj, &DATA_PORT)?;
     check(obj, &ROOM)?;
     check(obj, &PUBLISHER_ID)?;
-    if let Some(want) = lock_key {
-        check(obj, &ADMIN_KEY)?;
-        let given = json::string(obj, "admin_key").unwrap_or_default();
-        if !crate::secret::same(want, &given) {
-            return Err(VideoRoomError::new(VideoRoomCode::Unauthorized, "Unauthorized (wrong admin_key)"));
-        }
-    }
+    check_lock(obj, lock_key)?;
     family(obj)?;
     let host = json::string(obj, "host").unwrap_or_default();
     let arr = obj.get("streams").and_then(Value::as_array).filter(|a| !a.is_empty());

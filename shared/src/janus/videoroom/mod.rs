@@ -421,6 +421,18 @@ fn room_of(obj: &Map<String, Value>) -> RoomId {
 
 const ADMIN_KEY: [Param; 1] = [Param::req("admin_key", JType::Str)];
 
+/// With forwarding locked to the deployment's admin key (`lock_rtp_forward`), a forwarding
+/// request (`rtp_forward`, `publish_remotely`) must carry it.
+fn check_lock(obj: &Map<String, Value>, lock_key: Option<&str>) -> Result<(), VideoRoomError> {
+    let Some(want) = lock_key else { return Ok(()) };
+    check(obj, &ADMIN_KEY)?;
+    let given = json::string(obj, "admin_key").unwrap_or_default();
+    if !crate::secret::same(want, &given) {
+        return Err(VideoRoomError::new(VideoRoomCode::Unauthorized, "Unauthorized (wrong admin_key)"));
+    }
+    Ok(())
+}
+
 /// What the deployment decides about VideoRoom requests: Janus's `admin_key` (when set,
 /// `create` must carry it and a `list` carrying it shows private rooms too) and
 /// `lock_rtp_forward` (with an admin key, `rtp_forward` must carry it too).

@@ -7,7 +7,7 @@
 //! complete the family. Parsed in Janus's order; the room and the publishers are the room's to
 //! check.
 
-use super::{check, room_of, ADMIN_KEY, ID, ID_OPT, ROOM};
+use super::{check, check_lock, room_of, ID, ID_OPT, ROOM};
 use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
 use crate::janus::json::{self, JType, Param};
@@ -137,13 +137,7 @@ pub(super) fn parse_publish(
     check(obj, &PUBLISH_REMOTELY)?;
     check(obj, &ROOM)?;
     check(obj, &PUBLISHER_ID)?;
-    if let Some(want) = lock_key {
-        check(obj, &ADMIN_KEY)?;
-        let given = json::string(obj, "admin_key").unwrap_or_default();
-        if !crate::secret::same(want, &given) {
-            return Err(err(VideoRoomCode::Unauthorized, "Unauthorized (wrong admin_key)"));
-        }
-    }
+    check_lock(obj, lock_key)?;
     let port = u16::try_from(json::uint(obj, "port")).unwrap_or(0);
     if port == 0 {
         return Err(err(VideoRoomCode::InvalidElement, "Invalid element (port must be a non-zero positive integer)"));

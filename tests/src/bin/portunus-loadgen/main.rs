@@ -11,6 +11,7 @@
 //! around each measuring window, so results carry the server's cost per packet or request.
 
 mod client;
+mod forward;
 mod media;
 mod pool;
 mod procstat;
@@ -40,6 +41,9 @@ enum Command {
     Signaling(scenarios::SignalingArgs),
     /// Rooms opened and closed for a long time, the server's memory, descriptors and tasks sampled.
     Soak(soak::SoakArgs),
+    /// One publisher forwarded to K local UDP sinks, K stepping up, then recorded: the server
+    /// CPU each costs.
+    Forward(forward::ForwardArgs),
     /// Side-by-side table (Markdown) and plots (PNG) from result files.
     Report(report::ReportArgs),
 }
@@ -79,6 +83,7 @@ fn main() {
         Command::Rooms(a) => Some(&a.common),
         Command::Signaling(a) => Some(&a.common),
         Command::Soak(a) => Some(&a.common),
+        Command::Forward(a) => Some(&a.common),
     };
     if let Some(secret) = common.and_then(|c| c.apisecret.clone()) {
         client::set_apisecret(secret);
@@ -95,6 +100,7 @@ fn main() {
         Command::Rooms(a) => (a.common.json.clone(), run(scenarios::rooms(a, &multi))),
         Command::Signaling(a) => (a.common.json.clone(), run(scenarios::signaling(a, &multi))),
         Command::Soak(a) => (a.common.json.clone(), run(soak::soak(a, &multi))),
+        Command::Forward(a) => (a.common.json.clone(), run(forward::forward(a))),
     };
     let value = match result {
         Ok(v) => v,

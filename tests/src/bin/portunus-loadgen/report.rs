@@ -121,6 +121,43 @@ pub fn run(a: ReportArgs) -> Result<()> {
         writeln!(md, "\n![server CPU per forwarded packet](fanout-cpu.png)\n![p99 latency](fanout-latency.png)\n")?;
     }
 
+    let forwards: Vec<Option<&Value>> = servers.iter().map(|s| find(s, "forward")).collect();
+    if forwards.iter().any(Option::is_some) {
+        writeln!(md, "### Forwarders and recording: 1 publisher -> K `rtp_forward` sinks, then recorded\n")?;
+        let ks: BTreeSet<u64> = forwards
+            .iter()
+            .flatten()
+            .flat_map(|f| f["steps"].as_array().into_iter().flatten().filter_map(|s| s["forwarders"].as_u64()))
+            .collect();
+        let mut rows = Vec::new();
+        for &k in &ks {
+            rows.push(Row {
+                metric: Metric {
+                    name: leak(format!("K={k}: server CPU-µs per forwarded packet")),
+                    lower_is_better: true,
+                    digits: 2,
+                },
+                values: forwards
+                    .iter()
+                    .map(|f| {
+                        f.and_then(|f| {
+                            f["steps"].as_array()?.iter().find(|s| s["forwarders"].as_u64() == Some(k)).cloned()
+                        })
+                        .and_then(|s| s["server_cpu_us_per_forwarded_packet"].as_f64())
+                    })
+                    .collect(),
+            });
+        }
+        rows.push(Row {
+            metric: Metric { name: "recording: server CPU % of a core per stream", lower_is_better: true, digits: 2 },
+            values: forwards
+                .iter()
+                .map(|f| f.and_then(|f| f["recording"]["cpu_share_per_stream"].as_f64()).map(|v| v * 100.0))
+                .collect(),
+        });
+        table(&mut md, &servers, &rows)?;
+    }
+
     let rooms: Vec<Option<&Value>> = servers.iter().map(|s| find(s, "rooms")).collect();
     if rooms.iter().any(Option::is_some) {
         let shape =

@@ -92,6 +92,24 @@ impl BenchRoom {
         self.subscribers.len()
     }
 
+    /// The publisher's id in the room.
+    pub fn feed(&self) -> u64 {
+        self.feed
+    }
+
+    /// Starts (or stops) recording the publisher (`configure` `record`), into `dir` (the
+    /// room's `rec_dir`, set first with `edit`) when given.
+    pub async fn record(&self, pool: &mut Pool, on: bool, dir: Option<&str>) -> Result<()> {
+        let c = pool.conn(self.owner.0);
+        if let Some(d) = dir {
+            let edit = json!({"request": "edit", "room": self.room, "new_rec_dir": d});
+            c.janus.sync(c.session, self.owner.1, edit).await?;
+        }
+        let body = json!({"request": "configure", "record": on});
+        c.janus.request(c.session, self.owner.1, body, None).await?;
+        Ok(())
+    }
+
     /// Milliseconds from each subscriber's `join` to its first keyframe (the first video it can
     /// decode), for those past index `from`.
     pub fn join_to_first_keyframe_ms(&self, from: usize) -> Vec<f64> {
