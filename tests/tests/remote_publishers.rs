@@ -138,6 +138,15 @@ async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Val
     let fills = video_seen(&mut p, &mut sub, 2000).await;
     assert!(fills.len() >= 20 && fills.iter().all(|f| *f == FILL), "the far subscriber got the video: {fills:?}");
 
+    // A new display and stream descriptions for the remote publisher; then an unknown one.
+    let described = json!([{"mid": "0", "mindex": 0, "type": "audio", "codec": "opus", "description": "voice"},
+                           {"mid": "1", "mindex": 1, "type": "video", "codec": "vp8", "description": "camera"}]);
+    let update = json!({"request": "update_remote_publisher", "room": ROOM, "id": remote_id, "display": "renamed",
+        "streams": described});
+    let updated = data(&far.request(fh, update.clone(), None).await);
+    let mut unknown_update = update;
+    unknown_update["id"] = json!(1);
+    let update_unknown = data(&far.request(fh, unknown_update, None).await);
     let unpublish =
         json!({"request": "unpublish_remotely", "room": ROOM, "publisher_id": source_id, "remote_id": "far"});
     let unpublished = data(&near.request(nh, unpublish.clone(), None).await);
@@ -175,6 +184,8 @@ async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Val
         ("listremotes", listed),
         ("unpublish_remotely", unpublished),
         ("unpublish_remotely unknown", unknown),
+        ("update_remote_publisher", updated),
+        ("update_remote_publisher unknown", update_unknown),
         ("remove_remote_publisher", removed),
         ("remove_remote_publisher unknown", gone),
         ("add_remote_publisher without streams", empty),

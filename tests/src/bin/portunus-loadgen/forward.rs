@@ -30,11 +30,15 @@ pub struct ForwardArgs {
     pub traffic: TrafficArgs,
 }
 
-/// Server CPU-seconds per second over `secs` of waiting.
-async fn cpu_rate(pids: &[u32], secs: u64) -> Result<f64> {
+/// Server CPU-seconds per second over `secs` of waiting (the pool's sessions kept alive, their
+/// sockets read, meanwhile).
+async fn cpu_rate(pool: &mut Pool, pids: &[u32], secs: u64) -> Result<f64> {
     let before = procstat::sample(pids)?;
     let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    while t.elapsed() < Duration::from_secs(secs) {
+        tokio::time::sleep(Duration::from_secs(secs).saturating_sub(t.elapsed()).min(Duration::from_secs(5))).await;
+        pool.keepalive().await?;
+    }
     let after = procstat::sample(pids)?;
     Ok((after.cpu_s - before.cpu_s) / t.elapsed().as_secs_f64())
 }
@@ -57,7 +61,7 @@ pub async fn forward(a: ForwardArgs) -> Result<Value> {
     let mut pool = Pool::new(&c.ws);
     let room = BenchRoom::open(&mut pool, &c.bind, a.traffic.into(), 10).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let baseline = cpu_rate(&c.server_pid, c.duration).await?;
+    let baseline = cpu_rate(&mut pool, &c.server_pid, c.duration).await?;
     let (ci, handle) = pool.attach().await?;
     let received = Arc::new(AtomicU64::new(0));
     let mut running = 0;
@@ -78,7 +82,7 @@ pub async fn forward(a: ForwardArgs) -> Result<Value> {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let from = received.load(Relaxed);
-        let rate = cpu_rate(&c.server_pid, c.duration).await?;
+        let rate = cpu_rate(&mut pool, &c.server_pid, c.duration).await?;
         let forwarded = (received.load(Relaxed) - from) as f64 / c.duration as f64;
         let us = (rate - baseline) * 1e6 / forwarded.max(1.0);
         println!("forward {k:>3} forwarders: {forwarded:>8.0} packets/s, server {us:.2} CPU-us per forwarded packet");
@@ -86,10 +90,10 @@ pub async fn forward(a: ForwardArgs) -> Result<Value> {
             "server_cpu_us_per_forwarded_packet": us}));
     }
     // Recording: the same publisher's two streams into `.mjr` files, the forwarders still on.
-    let with_forwarders = cpu_rate(&c.server_pid, c.duration).await?;
+    let with_forwarders = cpu_rate(&mut pool, &c.server_pid, c.duration).await?;
     room.record(&mut pool, true, a.rec_dir.as_deref()).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let recording = cpu_rate(&c.server_pid, c.duration).await?;
+    let recording = cpu_rate(&mut pool, &c.server_pid, c.duration).await?;
     room.record(&mut pool, false, None).await?;
     let per_stream_share = (recording - with_forwarders) / 2.0;
     let packets = f64::from(a.traffic.video_pps + a.traffic.audio_pps);
