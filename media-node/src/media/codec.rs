@@ -105,7 +105,6 @@ fn codec(
             rtcp_feedback: feedback,
         },
         payload_type: pt,
-        ..Default::default()
     }
 }
 
