@@ -309,7 +309,7 @@ impl TestPublisher {
         let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
-            let codec = RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90000, ..Default::default() };
+            let codec = RTCRtpCodec { mime_type: video_mime.into(), clock_rate: 90000, ..Default::default() };
             // Listed highest first, as browsers do.
             let codings = SIMULCAST_RIDS
                 .iter()
@@ -536,7 +536,12 @@ impl TestPublisher {
                         continue;
                     }
                     sc.seqs[layer] = sc.seqs[layer].wrapping_add(1);
-                    let mut vp8 = vec![0x90u8, 0x20, tid << 6, if key { 0x00 } else { 0x01 }, 0, 0, 0xE0 + layer as u8];
+                    // Byte 6 marks the layer in every codec; VP8 carries the temporal layer.
+                    let mut vp8 = match self.video_codec {
+                        "h264" => vec![if key { 0x65 } else { 0x41 }, 0x88, 0, 0, 0, 0, 0xE0 + layer as u8],
+                        "vp9" => vec![if key { 0x0c } else { 0x4c }, 0, 0, 0, 0, 0, 0xE0 + layer as u8],
+                        _ => vec![0x90u8, 0x20, tid << 6, if key { 0x00 } else { 0x01 }, 0, 0, 0xE0 + layer as u8],
+                    };
                     vp8.extend(std::iter::repeat_n(self.fill, 300 * (layer + 1)));
                     let mut header = rtp::header::Header {
                         version: 2,

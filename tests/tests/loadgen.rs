@@ -68,6 +68,23 @@ fn every_scenario_runs_and_the_report_is_written() {
         assert!(signaling["result"]["per_request"][r]["count"].as_u64().unwrap() > 0, "{r}: {signaling}");
     }
 
+    // Forwarders to local sinks, then a recording (into the test's folder).
+    let rec = dir.join("rec");
+    let mut args = vec!["forward".to_owned(), "--forwarders".into(), "1,2".into(), "--rec-dir".into(), file("rec")];
+    args.extend(common("forward.json"));
+    loadgen(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let forward = read(&dir.join("forward.json"));
+    let steps = forward["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "{forward}");
+    for (s, k) in steps.iter().zip([1.0, 2.0]) {
+        // Each forwarder gets the publisher's audio and video (180 packets/s by default).
+        let per_second = s["forwarded_per_second"].as_f64().unwrap();
+        assert!(per_second > 100.0 * k, "the sinks received the forwarded packets: {s}");
+    }
+    assert!(forward["recording"]["cpu_share_per_stream"].is_number(), "{forward}");
+    let recorded = std::fs::read_dir(&rec).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(recorded, 2, "the recording wrote its audio and video files");
+
     let report = dir.join("report");
     loadgen(&[
         "report",
@@ -78,9 +95,11 @@ fn every_scenario_runs_and_the_report_is_written() {
         &file("fanout.json"),
         &file("rooms.json"),
         &file("signaling.json"),
+        &file("forward.json"),
     ]);
     let md = std::fs::read_to_string(report.join("results.md")).expect("results.md");
     assert!(md.contains("### Fanout") && md.contains("### Rooms") && md.contains("### Signaling"), "{md}");
+    assert!(md.contains("### Forwarders and recording"), "{md}");
     for png in ["fanout-cpu.png", "fanout-latency.png"] {
         let bytes = std::fs::read(report.join(png)).expect(png);
         assert!(bytes.starts_with(b"\x89PNG"), "{png} is a PNG");

@@ -202,3 +202,65 @@ async fn switching_onto_a_simulcast_publisher_takes_the_substream_asked_for() {
     sc.close().await;
     plain_peer.close().await;
 }
+
+/// H.264 simulcast (rid layers, no temporal layers): the subscriber starts on the highest layer
+/// and, asked for the lowest, takes it over at that layer's first H.264 keyframe (an IDR
+/// slice), its sequence unbroken.
+#[actix_web::test]
+async fn h264_simulcast_layers_change_at_h264_keyframes() {
+    use portunus_tests::janus_oracle::Conn;
+    let server = TestServer::start();
+    let room = 4646;
+    let mut owner = Conn::open(&server.ws_url).await;
+    let oh = owner.attach().await;
+    let create = json!({"request": "create", "room": room, "videocodec": "h264", "bitrate": 3_000_000});
+    owner.request(oh, create, None).await;
+    let mut pc = Conn::open(&server.ws_url).await;
+    let (ph, joined) = pc.join(room, "h264-simulcaster").await;
+    let feed = joined["plugindata"]["data"]["id"].as_u64().expect("id");
+    let offering = Offering { simulcast: true, video_codec: Some("h264"), ..Offering::default() };
+    let (mut p, offer) = TestPublisher::offer_with(offering).await;
+    pc.request(ph, json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": offer}))).await;
+    let configured = pc.wait_for("configured", |m| m["plugindata"]["data"]["configured"] == "ok").await;
+    assert_eq!(configured["plugindata"]["data"]["video_codec"], "h264", "{configured}");
+    p.accept(configured["jsep"]["sdp"].as_str().expect("answer")).await;
+    assert!(p.connected(Duration::from_secs(10)).await, "publisher connected");
+
+    let mut sc = Conn::open(&server.ws_url).await;
+    let sh = sc.attach().await;
+    let join = json!({"request": "join", "room": room, "ptype": "subscriber", "streams": [{"feed": feed}]});
+    sc.request(sh, join, None).await;
+    let attached = sc.wait_for("attached", |m| m["plugindata"]["data"]["videoroom"] == "attached").await;
+    let (mut sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().expect("offer")).await;
+    sc.request(sh, json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer}))).await;
+    sc.wait_for("started", |m| m["plugindata"]["data"]["started"] == "ok").await;
+    // (layer, first byte, sequence number) of each video packet.
+    let marks = |got: &[(String, rtc::rtp::Packet)]| -> Vec<(u8, u8, u16)> {
+        got.iter()
+            .filter(|(k, _)| k == "video")
+            .map(|(_, p)| {
+                let (layer, _) = simulcast_marks(&p.payload).expect("a marked payload");
+                (layer, p.payload[0], p.header.sequence_number)
+            })
+            .collect()
+    };
+    let high = marks(&received_while_sending(&mut [&mut p], &mut sub, 1500).await);
+    assert!(high.len() > 20 && high.iter().all(|m| m.0 == 2), "the highest layer: {high:?}");
+    assert_eq!(high[0].1, 0x65, "it starts on a keyframe");
+    let video_mid = attached["plugindata"]["data"]["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["type"] == "video"))
+        .and_then(|s| s["mid"].as_str())
+        .expect("the video mid")
+        .to_owned();
+    let body = json!({"request": "configure", "streams": [{"mid": video_mid, "substream": 0}]});
+    sc.request(sh, body, None).await;
+    let low = marks(&received_while_sending(&mut [&mut p], &mut sub, 1500).await);
+    let first_low = low.iter().position(|m| m.0 == 0).expect("the lowest layer comes");
+    assert_eq!(low[first_low].1, 0x65, "the lowest layer takes over at an H.264 keyframe: {low:?}");
+    assert!(low[first_low..].iter().all(|m| m.0 == 0), "and stays: {low:?}");
+    let all: Vec<(u8, u8, u16)> = high.iter().chain(low.iter()).map(|(l, _, s)| (*l, 0, *s)).collect();
+    assert_unbroken(&all);
+    sub.close().await;
+    p.close().await;
+}

@@ -136,6 +136,7 @@ impl Incoming {
                 let talk = s.talk.map(|(id, settings)| Talk {
                     id,
                     detector: TalkDetector::new(settings),
+                    moderated: s.hold.borrow().moderated,
                     hold: s.hold.clone(),
                 });
                 (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk)
@@ -219,11 +220,17 @@ struct Talk {
     id: u8,
     detector: TalkDetector,
     hold: watch::Receiver<Hold>,
+    /// The hold's `moderated`, read again only when it changed (an atomic load per packet
+    /// rather than the watch's lock).
+    moderated: bool,
 }
 
 impl Talk {
     fn packet(&mut self, header: &rtp::header::Header) -> Option<TalkChange> {
-        if self.hold.borrow().moderated {
+        if self.hold.has_changed().unwrap_or(false) {
+            self.moderated = self.hold.borrow_and_update().moderated;
+        }
+        if self.moderated {
             return None;
         }
         self.detector.level(audio_level(header, self.id)?)

@@ -1,9 +1,11 @@
-//! An RTP packet as the forwarder handles it: parsed, read for VP8 keyframes and temporal
-//! layers, stripped of extensions, given a subscriber's SSRC and payload type, and rewritten
+//! An RTP packet as the forwarder handles it: parsed, read for keyframes (VP8, VP9, H.264, AV1),
+//! VP8 temporal layers, an audio level and a remote publisher's SSRC, stripped of extensions, given a subscriber's SSRC and payload type, and rewritten
 //! for continuity.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use media_node::media::{forward, rewrite::Rewriter, vp8};
+use media_node::media::codec::VideoCodec;
+use media_node::media::{forward, rewrite::Rewriter, talk, vp8};
+use media_node::shared::janus::videoroom::remote;
 use rtc::rtp;
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut packet) = rtp::Packet::unmarshal(&mut buf) else { return };
     let _ = vp8::vp8_is_keyframe(&packet.payload);
     let _ = vp8::vp8_temporal_id(&packet.payload);
+    for codec in [VideoCodec::Vp9, VideoCodec::H264, VideoCodec::Av1] {
+        let _ = codec.is_keyframe(&packet.payload);
+    }
+    let _ = talk::audio_level(&packet.header, 1);
+    let _ = remote::from_remote_ssrc(packet.header.ssrc);
     let mut rewriter = Rewriter::new(90_000);
     let t0 = Instant::now();
     let mut second = packet.clone();

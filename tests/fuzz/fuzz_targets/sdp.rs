@@ -6,8 +6,9 @@ use media_node::media::sdp;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = sdp::streams(text);
-    let _ = sdp::simulcast_layers(text, None);
-    let _ = sdp::simulcast_layers(text, Some("lmh"));
+    for stream in sdp::streams(text) {
+        let _ = sdp::simulcast_layers(&stream, None);
+        let _ = sdp::simulcast_layers(&stream, Some("lmh"));
+    }
     let _ = sdp::announce_address(text, "203.0.113.7");
 });
