@@ -3,8 +3,8 @@
 //! video stream may start (a keyframe, detected per codec in the RTP payload).
 
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_AV1, MIME_TYPE_G722, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_VP8,
-    MIME_TYPE_VP9,
+    MIME_TYPE_AV1, MIME_TYPE_G722, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_RTX,
+    MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 
@@ -108,9 +108,27 @@ fn codec(
     }
 }
 
-/// What a publisher's answer may offer for the codec `name` (webrtc-rs's own parameters for it;
-/// the answer takes the offer's payload types).
+/// Retransmissions (RFC 4588) for the video payload types `apt`, as webrtc-rs pairs them.
+fn rtx(pairs: &[(u8, u8)]) -> impl Iterator<Item = RTCRtpCodecParameters> + '_ {
+    pairs.iter().map(|&(pt, apt)| codec(MIME_TYPE_RTX, 90000, 0, &format!("apt={apt}"), pt, vec![]))
+}
+
+/// What a publisher's answer may offer for the codec `name` (webrtc-rs's own parameters for it,
+/// the codec first, then its retransmission formats; the answer takes the offer's payload types).
 pub fn parameters(name: &str) -> Vec<RTCRtpCodecParameters> {
+    let mut out = base_parameters(name);
+    let pairs: &[(u8, u8)] = match name {
+        "vp8" => &[(97, 96)],
+        "vp9" => &[(99, 98), (101, 100)],
+        "h264" => &[(103, 102), (104, 127), (105, 125), (109, 108), (124, 123)],
+        "av1" => &[(106, 41)],
+        _ => &[],
+    };
+    out.extend(rtx(pairs));
+    out
+}
+
+fn base_parameters(name: &str) -> Vec<RTCRtpCodecParameters> {
     let h264 = |fmtp: &str, pt| codec(MIME_TYPE_H264, 90000, 0, fmtp, pt, video_feedback());
     match name {
         "opus" => vec![codec(MIME_TYPE_OPUS, 48000, 2, "minptime=10;useinbandfec=1", 111, vec![])],
