@@ -184,3 +184,27 @@ impl Conn {
         (h, joined)
     }
 }
+
+/// `value` with the numbers in `random` (ids, ports), and their text inside strings, replaced by
+/// placeholders (`<name>`), so two servers' replies compare.
+pub fn placeholders(mut value: Value, random: &[(u64, &str)]) -> Value {
+    fn walk(v: &mut Value, random: &[(u64, &str)]) {
+        match v {
+            Value::Number(n) => {
+                if let Some((_, name)) = random.iter().find(|(x, _)| Some(*x) == n.as_u64()) {
+                    *v = json!(format!("<{name}>"));
+                }
+            }
+            Value::String(s) => {
+                for (x, name) in random {
+                    *s = s.replace(&x.to_string(), &format!("<{name}>"));
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, random)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, random)),
+            _ => {}
+        }
+    }
+    walk(&mut value, random);
+    value
+}

@@ -73,9 +73,7 @@ async fn publish(
     let publishers = owner
         .wait_for("publishers", |m| m["sender"] == watcher && m["plugindata"]["data"]["publishers"].is_array())
         .await;
-    let mut configured = data(&reply);
-    configured["_"] = json!(null);
-    configured.as_object_mut().map(|o| o.remove("_"));
+    let configured = data(&reply);
     let anonymize = |mut v: Value| {
         if let Some(list) = v.get_mut("publishers").and_then(Value::as_array_mut) {
             for e in list {

@@ -4,7 +4,7 @@
 //! both servers to the same requests are compared (`add_remote_publisher`, `publish_remotely`,
 //! `listremotes`, `unpublish_remotely`, `remove_remote_publisher`, and their errors).
 
-use portunus_tests::janus_oracle::{Conn, JanusOracle};
+use portunus_tests::janus_oracle::{placeholders, Conn, JanusOracle};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -75,29 +75,6 @@ async fn video_seen(p: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) ->
 fn streams() -> Value {
     json!([{"mid": "0", "mindex": 0, "type": "audio", "codec": "opus"},
            {"mid": "1", "mindex": 1, "type": "video", "codec": "vp8"}])
-}
-
-/// `value` with the numbers in `random` (ids, ports) replaced by placeholders.
-fn placeholders(mut value: Value, random: &[(u64, &str)]) -> Value {
-    fn walk(v: &mut Value, random: &[(u64, &str)]) {
-        match v {
-            Value::Number(n) => {
-                if let Some((_, name)) = random.iter().find(|(x, _)| Some(*x) == n.as_u64()) {
-                    *v = json!(format!("<{name}>"));
-                }
-            }
-            Value::String(s) => {
-                for (x, name) in random {
-                    *s = s.replace(&x.to_string(), &format!("<{name}>"));
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, random)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, random)),
-            _ => {}
-        }
-    }
-    walk(&mut value, random);
-    value
 }
 
 fn same(what: &str, janus: &Value, ours: &Value) {

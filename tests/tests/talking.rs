@@ -4,7 +4,7 @@
 //! `talking` / `stopped-talking` events and list the publisher the same way (`configured`,
 //! `publishers`, `joined`, `listparticipants`).
 
-use portunus_tests::janus_oracle::{Conn, JanusOracle};
+use portunus_tests::janus_oracle::{placeholders, Conn, JanusOracle};
 use portunus_tests::peer::{Offering, TestPublisher};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -106,19 +106,15 @@ async fn run(url: &str) -> Said {
 
 /// The speaker's id as a placeholder (each server picks its own).
 fn anonymize(said: Said, id: u64) -> Said {
-    fn walk(v: &mut Value, id: u64) {
-        match v {
-            Value::Number(n) if n.as_u64() == Some(id) => *v = json!("<speaker>"),
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, id)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, id)),
-            _ => {}
-        }
+    let p = |v: Value| placeholders(v, &[(id, "speaker")]);
+    Said {
+        configured: p(said.configured),
+        publishers: p(said.publishers),
+        talking: p(said.talking),
+        stopped: p(said.stopped),
+        joined_entry: p(said.joined_entry),
+        listed: p(said.listed),
     }
-    let Said { mut configured, mut publishers, mut talking, mut stopped, mut joined_entry, mut listed } = said;
-    for v in [&mut configured, &mut publishers, &mut talking, &mut stopped, &mut joined_entry, &mut listed] {
-        walk(v, id);
-    }
-    Said { configured, publishers, talking, stopped, joined_entry, listed }
 }
 
 #[actix_web::test]

@@ -113,6 +113,11 @@ fn rtx(pairs: &[(u8, u8)]) -> impl Iterator<Item = RTCRtpCodecParameters> + '_ {
     pairs.iter().map(|&(pt, apt)| codec(MIME_TYPE_RTX, 90000, 0, &format!("apt={apt}"), pt, vec![]))
 }
 
+/// Whether `name` is an audio codec (else video).
+pub fn is_audio(name: &str) -> bool {
+    matches!(name, "opus" | "pcmu" | "pcma" | "g722")
+}
+
 /// What a publisher's answer may offer for the codec `name` (webrtc-rs's own parameters for it,
 /// the codec first, then its retransmission formats; the answer takes the offer's payload types).
 pub fn parameters(name: &str) -> Vec<RTCRtpCodecParameters> {

@@ -295,11 +295,7 @@ pub(super) async fn build_pc(
         match &direction {
             Direction::Receive { codecs, .. } if !codecs.is_empty() => {
                 for name in codecs {
-                    let kind = if matches!(name.as_str(), "opus" | "pcmu" | "pcma" | "g722") {
-                        RtpCodecKind::Audio
-                    } else {
-                        RtpCodecKind::Video
-                    };
+                    let kind = if super::codec::is_audio(name) { RtpCodecKind::Audio } else { RtpCodecKind::Video };
                     for c in super::codec::parameters(name) {
                         media.register_codec(c, kind).map_err(|e| media_error("codecs", e))?;
                     }

@@ -17,6 +17,18 @@ fn refused(reason: String) -> VideoRoomError {
 }
 
 impl RoomActor {
+    /// A forwarding destination (`rtp_forward`, `publish_remotely`): an address (the gateway
+    /// resolved names) inside `rtp_forward_allowed`.
+    pub(super) fn destination(&self, host: &str) -> Result<IpAddr, VideoRoomError> {
+        let ip: IpAddr = host.parse().map_err(|_| {
+            VideoRoomError::new(VideoRoomCode::InvalidElement, format!("Could not resolve address ({host})..."))
+        })?;
+        if !self.media.forward_allowed.iter().any(|r| r.contains(ip)) {
+            return Err(refused(format!("Unauthorized (forwarding to {ip} is not allowed: see rtp_forward_allowed)")));
+        }
+        Ok(ip)
+    }
+
     /// `rtp_forward`: every requested stream the publisher has gets its forwarder(s) (simulcast
     /// layers to their own ports when asked); the answer lists them.
     pub(super) fn rtp_forward(&mut self, f: &RtpForward) -> Result<Value, VideoRoomError> {
@@ -31,14 +43,7 @@ impl RoomActor {
         // Every destination is checked before anything starts.
         let mut dests = Vec::with_capacity(plan.streams.len());
         for (s, _) in &plan.streams {
-            let ip: IpAddr = s.host.parse().map_err(|_| {
-                VideoRoomError::new(VideoRoomCode::InvalidElement, format!("Could not resolve address ({})...", s.host))
-            })?;
-            if !self.media.forward_allowed.iter().any(|r| r.contains(ip)) {
-                return Err(refused(format!(
-                    "Unauthorized (forwarding to {ip} is not allowed: see rtp_forward_allowed)"
-                )));
-            }
+            let ip = self.destination(&s.host)?;
             dests.push(ip);
         }
         let Some(publisher) = self.peers.get(&plan.publisher) else {

@@ -39,15 +39,7 @@ impl RoomActor {
     /// sending its streams.
     pub(super) fn publish_remotely(&mut self, p: &PublishRemotely) -> Result<Value, VideoRoomError> {
         let who = self.state.plan_remotize(p)?;
-        let ip: IpAddr = p.host.parse().map_err(|_| {
-            VideoRoomError::new(VideoRoomCode::InvalidElement, format!("Could not resolve address ({})...", p.host))
-        })?;
-        if !self.media.forward_allowed.iter().any(|r| r.contains(ip)) {
-            return Err(VideoRoomError::new(
-                VideoRoomCode::Unauthorized,
-                format!("Unauthorized (forwarding to {ip} is not allowed: see rtp_forward_allowed)"),
-            ));
-        }
+        self.destination(&p.host)?;
         let r = Remotization { host: p.host.clone(), port: p.port, rtcp_port: p.rtcp_port };
         if self.peers.contains_key(&who) {
             let running = self.remotize(who, &r).map_err(unknown)?;
