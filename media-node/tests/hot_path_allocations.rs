@@ -1,24 +1,32 @@
 //! The forwarding hot path, as far as Portunus's own code goes, allocates nothing per packet
-//! per subscriber: the publisher's packet (extensions stripped once) goes through the bounded
-//! broadcast, and each subscriber clones it (payload shared) and rewrites SSRC, payload type,
-//! sequence number and timestamp.
+//! per subscriber: the publisher's packet (its extensions reduced to the relayed ones once) goes
+//! through the bounded broadcast, and each subscriber clones it (payload shared) and rewrites
+//! SSRC, payload type, sequence number and timestamp. The one exception is counted: a packet
+//! carrying a relayed header extension (audio level; video orientation and playout delay, which
+//! browsers send rarely) costs each subscriber its extension list.
 //! A counting global allocator checks it. (What webrtc-rs allocates below `write_rtp` is
 //! measured in BENCHMARKS.md, not here.)
 
-use media_node::media::forward::{rewrite_for_subscriber, strip_extensions};
+use media_node::media::extensions::relay;
+use media_node::media::forward::{rewrite_for_subscriber, Negotiated};
+use shared::media::ExtensionIds;
 use media_node::media::rewrite::Rewriter;
 use rtc::rtp;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 struct Counting;
 
 thread_local! {
     /// Only this test's thread counts: the test harness allocates on its own threads meanwhile.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Per thread, so that the tests may run side by side.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+}
 
 fn counting() -> bool {
     COUNTING.try_with(Cell::get).unwrap_or(false)
@@ -27,7 +35,7 @@ fn counting() -> bool {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counting() {
-            ALLOCATIONS.fetch_add(1, Relaxed);
+            count_one();
         }
         unsafe { System.alloc(layout) }
     }
@@ -36,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if counting() {
-            ALLOCATIONS.fetch_add(1, Relaxed);
+            count_one();
         }
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -60,8 +68,12 @@ fn browser_packet(seq: u16, payload: &bytes::Bytes) -> rtp::Packet {
     rtp::Packet { header, payload: payload.clone() }
 }
 
-#[test]
-fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
+/// Forwards `PACKETS` packets from `sender` (whose extension ids are `ids`) to twenty subscribers
+/// the way the forwarding tasks do; returns the allocations counted per forwarded packet.
+fn allocations_per_forwarded_packet(ids: ExtensionIds) -> f64 {
+    // Each subscriber's answer gave the audio level id 4.
+    let negotiated =
+        Negotiated { payload_type: 100, extensions: ExtensionIds { audio_level: Some(4), ..Default::default() } };
     const SUBSCRIBERS: usize = 20;
     const PACKETS: u16 = 1000;
     let (feed, _) = tokio::sync::broadcast::channel::<rtp::Packet>(2048);
@@ -72,14 +84,18 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
     // Built before counting: arriving packets are webrtc-rs's allocations, not ours.
     let arriving: Vec<rtp::Packet> = (0..PACKETS).map(|seq| browser_packet(seq, &payload)).collect();
 
+    ALLOCATIONS.with(|a| a.set(0));
     COUNTING.with(|c| c.set(true));
     let mut forwarded = 0u64;
     for mut packet in arriving {
-        strip_extensions(&mut packet);
+        relay(&mut packet, &ids);
         feed.send(packet).expect("subscribers listen");
         for (i, rx) in subscribers.iter_mut().enumerate() {
             let mut p = rx.try_recv().expect("packet for each subscriber");
-            rewrite_for_subscriber(&mut p, 0x5000 + i as u32, 100);
+            rewrite_for_subscriber(&mut p, 0x5000 + i as u32, &negotiated);
+            if ids.audio_level.is_some() {
+                assert_eq!(p.header.get_extension(4).as_deref(), Some(&[0x30][..]), "the level under the subscriber's id");
+            }
             assert!(sequences[i].rewrite(&mut p, || start), "in sequence");
             forwarded += 1;
             // What the track would send: the rewritten header over the shared payload.
@@ -88,7 +104,22 @@ fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
         }
     }
     COUNTING.with(|c| c.set(false));
-    let allocations = ALLOCATIONS.load(Relaxed);
     assert_eq!(forwarded, u64::from(PACKETS) * SUBSCRIBERS as u64);
-    assert_eq!(allocations, 0, "{allocations} allocations for {forwarded} forwarded packets");
+    ALLOCATIONS.with(Cell::get) as f64 / forwarded as f64
+}
+
+#[test]
+fn forwarding_to_twenty_subscribers_allocates_nothing_per_packet() {
+    // The browser's extensions at 1 and 3 are none the room relays (say, abs-send-time and
+    // transport-wide CC): they are dropped at the publisher, once.
+    let per_packet = allocations_per_forwarded_packet(ExtensionIds::default());
+    assert_eq!(per_packet, 0.0, "{per_packet} allocations per forwarded packet");
+}
+
+#[test]
+fn a_relayed_audio_level_costs_one_allocation_per_packet_per_subscriber() {
+    // The extension at 1 is the audio level: each subscriber's copy of the packet carries it,
+    // and webrtc-rs's packet type holds extensions in a Vec (the other one is still dropped).
+    let per_packet = allocations_per_forwarded_packet(ExtensionIds { audio_level: Some(1), ..Default::default() });
+    assert_eq!(per_packet, 1.0, "{per_packet} allocations per forwarded packet");
 }

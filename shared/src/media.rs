@@ -163,3 +163,59 @@ mod tests {
         assert_eq!(m, "v1");
     }
 }
+
+/// The RTP header extensions whose values the VideoRoom carries from a publisher to its
+/// subscribers (Janus relays these three), by URI.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+pub const VIDEO_ORIENTATION_URI: &str = "urn:3gpp:video-orientation";
+pub const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+
+/// The ids one sender gives the relayed header extensions (none: not sent). A publisher's come
+/// from its SDP, a remote publisher's from `add_remote_publisher`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionIds {
+    pub audio_level: Option<u8>,
+    pub video_orientation: Option<u8>,
+    pub playout_delay: Option<u8>,
+}
+
+impl ExtensionIds {
+    /// The ids packets carry inside a node, between a publisher and its subscribers (and to
+    /// forwarders): Janus's own (`janus_rtp_extension_id`), so that a Janus receiving a
+    /// remotized stream finds them where it looks by default.
+    pub const RELAY: Self = Self { audio_level: Some(1), video_orientation: Some(13), playout_delay: Some(12) };
+
+    /// The id of `uri` if it is one of the relayed extensions.
+    pub fn set(&mut self, uri: &str, id: u8) {
+        match uri {
+            AUDIO_LEVEL_URI => self.audio_level = Some(id),
+            VIDEO_ORIENTATION_URI => self.video_orientation = Some(id),
+            PLAYOUT_DELAY_URI => self.playout_delay = Some(id),
+            _ => {}
+        }
+    }
+
+    /// Which relayed extension `id` is, as the relay id (none: not relayed).
+    pub fn to_relay(&self, id: u8) -> Option<u8> {
+        let pairs = [
+            (self.audio_level, Self::RELAY.audio_level),
+            (self.video_orientation, Self::RELAY.video_orientation),
+            (self.playout_delay, Self::RELAY.playout_delay),
+        ];
+        pairs.into_iter().find(|(mine, _)| *mine == Some(id)).and_then(|(_, relay)| relay)
+    }
+
+    /// The id this sender uses for the extension the relay calls `relay_id`.
+    pub fn from_relay(&self, relay_id: u8) -> Option<u8> {
+        let pairs = [
+            (Self::RELAY.audio_level, self.audio_level),
+            (Self::RELAY.video_orientation, self.video_orientation),
+            (Self::RELAY.playout_delay, self.playout_delay),
+        ];
+        pairs.into_iter().find(|(relay, _)| *relay == Some(relay_id)).and_then(|(_, mine)| mine)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}

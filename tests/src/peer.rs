@@ -98,8 +98,14 @@ pub struct TestPublisher {
     pub dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Its screen share, if it offered one.
     screen: Option<Arc<TrackLocalStaticRTP>>,
-    /// The negotiated id of the audio level extension (from the answer).
+    /// The negotiated ids of the audio level, video orientation and playout delay extensions
+    /// (from the answer).
     level_ext: Option<u8>,
+    orientation_ext: Option<u8>,
+    playout_delay_ext: Option<u8>,
+    /// The video orientation its video packets carry (RFC 7742's byte: C, F, R1, R0) when the
+    /// extension was negotiated.
+    pub orientation: u8,
     /// The level its audio packets carry (-dBov: 0 loudest, 127 silence) when the extension
     /// was negotiated.
     pub audio_level: u8,
@@ -125,12 +131,29 @@ pub struct Offering {
     /// The audio level header extension, each audio packet carrying
     /// [`TestPublisher::audio_level`].
     pub audio_level: bool,
+    /// The video orientation and playout delay header extensions, each video packet carrying
+    /// [`TestPublisher::orientation`] and [`PLAYOUT_DELAY`].
+    pub orientation: bool,
     /// Its video track's codec (`vp8` unless `vp9` or `h264`); the payloads carry that codec's
     /// keyframe marks (a keyframe every 25 frames).
     pub video_codec: Option<&'static str>,
 }
 
-const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+pub use shared::media::{AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
+pub const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+
+/// The header extensions a test subscriber accepts when offered (webrtc-rs's default
+/// interceptors add transport-wide CC).
+const SUBSCRIBER_EXTENSIONS: [(&str, RtpCodecKind); 4] = [
+    (AUDIO_LEVEL_URI, RtpCodecKind::Audio),
+    (VIDEO_ORIENTATION_URI, RtpCodecKind::Video),
+    (PLAYOUT_DELAY_URI, RtpCodecKind::Video),
+    (ABS_SEND_TIME_URI, RtpCodecKind::Video),
+];
+
+/// The playout delay a test publisher with [`Offering::orientation`] asks for (min 0x001 and
+/// max 0x020, in 10 ms units).
+pub const PLAYOUT_DELAY: [u8; 3] = [0x00, 0x10, 0x20];
 
 /// The byte a test publisher's screen-share payloads are filled with.
 pub const SCREEN_FILL: u8 = 0x77;
@@ -160,7 +183,7 @@ pub fn simulcast_marks(payload: &[u8]) -> Option<(u8, u8)> {
 }
 
 /// The id an answer gave to header extension `uri`.
-fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
     sdp.lines()
         .filter_map(|l| l.trim().strip_prefix("a=extmap:"))
         .find(|l| l.split_whitespace().nth(1) == Some(uri))
@@ -202,23 +225,23 @@ pub async fn peer_connection_on(
     keyframe_requests: bool,
     net: Option<&Network>,
 ) -> Arc<dyn PeerConnection> {
-    peer_connection_with(bind, handler, keyframe_requests, net, false).await
+    peer_connection_with(bind, handler, keyframe_requests, net, &[]).await
 }
 
-/// [`peer_connection_on`] that, with `audio_level`, offers the audio level header extension
-/// (`ssrc-audio-level`), as browsers do.
+/// [`peer_connection_on`] that also negotiates these header extensions (URI, kind), as
+/// browsers do.
 async fn peer_connection_with(
     bind: &str,
     handler: Arc<dyn PeerConnectionEventHandler>,
     keyframe_requests: bool,
     net: Option<&Network>,
-    audio_level: bool,
+    extensions: &[(&str, RtpCodecKind)],
 ) -> Arc<dyn PeerConnection> {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
-    if audio_level {
-        let ext = rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
-        media.register_header_extension(ext, RtpCodecKind::Audio, None).expect("audio level extension");
+    for (uri, kind) in extensions {
+        let ext = rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: (*uri).to_owned() };
+        media.register_header_extension(ext, *kind, None).expect("header extension");
     }
     let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     if keyframe_requests {
@@ -269,10 +292,12 @@ struct LoopbackPc {
 }
 
 async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
-    loopback_pc_with(receive, net, false).await
+    // A subscriber takes every extension a server may offer, as a browser does.
+    let extensions: &[(&str, RtpCodecKind)] = if receive { &SUBSCRIBER_EXTENSIONS } else { &[] };
+    loopback_pc_with(receive, net, extensions).await
 }
 
-async fn loopback_pc_with(receive: bool, net: &Network, audio_level: bool) -> LoopbackPc {
+async fn loopback_pc_with(receive: bool, net: &Network, extensions: &[(&str, RtpCodecKind)]) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
@@ -285,7 +310,7 @@ async fn loopback_pc_with(receive: bool, net: &Network, audio_level: bool) -> Lo
         video_tracks: Arc::clone(&video_tracks),
         data: receive.then_some(data_tx),
     });
-    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), audio_level).await;
+    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), extensions).await;
     LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }
 
@@ -297,7 +322,8 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, video_codec } = what;
+        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, orientation, video_codec } =
+            what;
         let video_mime = match video_codec {
             Some("vp9") => MIME_TYPE_VP9,
             Some("h264") => MIME_TYPE_H264,
@@ -305,7 +331,14 @@ impl TestPublisher {
         };
         let net =
             Network { loss: lose_every.map(|n| (Leg::Send, n)), persistent: persistent_loss, ..Network::default() };
-        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc_with(false, &net, audio_level).await;
+        let mut extensions = Vec::new();
+        if audio_level {
+            extensions.push((AUDIO_LEVEL_URI, RtpCodecKind::Audio));
+        }
+        if orientation {
+            extensions.extend([(VIDEO_ORIENTATION_URI, RtpCodecKind::Video), (PLAYOUT_DELAY_URI, RtpCodecKind::Video)]);
+        }
+        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc_with(false, &net, &extensions).await;
         let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
@@ -388,6 +421,9 @@ impl TestPublisher {
             dropped,
             screen,
             level_ext: None,
+            orientation_ext: None,
+            playout_delay_ext: None,
+            orientation: 0,
             audio_level: 127,
             video_codec: video_codec.unwrap_or("vp8"),
             video_pt: 96,
@@ -440,6 +476,8 @@ impl TestPublisher {
 
     pub async fn accept(&mut self, answer_sdp: &str) {
         self.level_ext = extmap_id(answer_sdp, AUDIO_LEVEL_URI);
+        self.orientation_ext = extmap_id(answer_sdp, VIDEO_ORIENTATION_URI);
+        self.playout_delay_ext = extmap_id(answer_sdp, PLAYOUT_DELAY_URI);
         let video_pt =
             answer_sdp.lines().find_map(|l| l.trim().strip_prefix("m=video")?.split_whitespace().nth(2)?.parse().ok());
         self.video_pt = video_pt.unwrap_or(96);
@@ -502,7 +540,7 @@ impl TestPublisher {
             _ => vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00],
         };
         vp8.extend(std::iter::repeat_n(self.fill, 900));
-        let video = rtp::Packet {
+        let mut video = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
                 payload_type: self.video_pt,
@@ -514,6 +552,12 @@ impl TestPublisher {
             },
             payload: bytes::Bytes::from(vp8),
         };
+        if let Some(id) = self.orientation_ext {
+            let _ = video.header.set_extension(id, bytes::Bytes::copy_from_slice(&[self.orientation]));
+        }
+        if let Some(id) = self.playout_delay_ext {
+            let _ = video.header.set_extension(id, bytes::Bytes::from_static(&PLAYOUT_DELAY));
+        }
         let _ = self.audio.write_rtp(audio).await;
         if let Some(screen) = &self.screen {
             let mut payload = video.payload[..4].to_vec();

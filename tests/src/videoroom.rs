@@ -9,12 +9,17 @@ use std::time::Duration;
 /// Attaches a new handle of session `sid` and joins it to the demo room 1234 as a publisher
 /// showing `display`; returns the handle and its publisher (feed) id.
 pub async fn join_as_publisher(ws: &mut crate::WsClient, sid: u64, display: &str) -> (u64, u64) {
+    join_room_as_publisher(ws, sid, 1234, display).await
+}
+
+/// [`join_as_publisher`] in `room`.
+pub async fn join_room_as_publisher(ws: &mut crate::WsClient, sid: u64, room: u64, display: &str) -> (u64, u64) {
     let h = ws.attach(sid).await;
     let joined = ws
         .message_event(
             sid,
             h,
-            serde_json::json!({"request": "join", "room": 1234, "ptype": "publisher", "display": display}),
+            serde_json::json!({"request": "join", "room": room, "ptype": "publisher", "display": display}),
         )
         .await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap_or_else(|| panic!("join failed: {joined}"));
@@ -97,9 +102,14 @@ pub async fn publishing(ws_url: &str) -> Publishing {
 /// Connects to `ws_url`, joins room 1234 as `display` and publishes what `offering` says
 /// (simulcast, a data channel, a lossy network), connected; with the server's answer.
 pub async fn publishing_with(ws_url: &str, display: &str, offering: Offering) -> (Publishing, String) {
+    publishing_in(ws_url, 1234, display, offering).await
+}
+
+/// [`publishing_with`] in `room`.
+pub async fn publishing_in(ws_url: &str, room: u64, display: &str, offering: Offering) -> (Publishing, String) {
     let mut ws = crate::WsClient::connect(ws_url).await;
     let sid = ws.create_session().await;
-    let (handle, feed) = join_as_publisher(&mut ws, sid, display).await;
+    let (handle, feed) = join_room_as_publisher(&mut ws, sid, room, display).await;
     let (peer, answer) = publish_connected(&mut ws, sid, handle, offering).await;
     (Publishing { ws, sid, handle, feed, peer }, answer)
 }
@@ -127,11 +137,22 @@ pub async fn subscribe_on(
     streams: serde_json::Value,
     net: Network,
 ) -> ((TestSubscriber, u64), serde_json::Value) {
+    subscribe_in(ws, sid, 1234, streams, net).await
+}
+
+/// [`subscribe_on`] in `room`.
+pub async fn subscribe_in(
+    ws: &mut crate::WsClient,
+    sid: u64,
+    room: u64,
+    streams: serde_json::Value,
+    net: Network,
+) -> ((TestSubscriber, u64), serde_json::Value) {
     use serde_json::json;
     let (att, _) = ws.call(json!({"janus": "attach", "session_id": sid, "plugin": "janus.plugin.videoroom"})).await;
     let h = att["data"]["id"].as_u64().unwrap_or_else(|| panic!("attach failed: {att}"));
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
-        "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": streams}}))
+        "body": {"request": "join", "room": room, "ptype": "subscriber", "streams": streams}}))
         .await;
     let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
     let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));

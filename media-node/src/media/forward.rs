@@ -1,17 +1,19 @@
 //! The RTP hot path from a publisher's track to each subscriber's: what happens to every
 //! packet, kept apart from PeerConnection setup (`peer`). Nothing here crosses an actor mailbox
-//! or the bus, copies a payload, or allocates per packet per subscriber
-//! (`tests/hot_path_allocations.rs` counts).
+//! or the bus, copies a payload, or allocates per packet per subscriber, but for the extension
+//! list of a packet carrying a relayed header extension (`tests/hot_path_allocations.rs`
+//! counts both).
 
 use super::codec::VideoCodec;
 use super::peer::{PeerEvent, StreamAt};
 use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
+use super::svc::{Moved, Step, SvcSelector};
 use super::vp8::vp8_temporal_id;
 use crate::metrics::{DropReason, ForwardCount, METRICS};
 use rtc::rtp;
-use shared::media::MediaKind;
+use shared::media::{ExtensionIds, MediaKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -51,6 +53,8 @@ pub struct Origin {
     pub keyframes: KeyframeRequester,
     pub muted: watch::Receiver<Hold>,
     pub silence: Option<watch::Receiver<Silence>>,
+    /// VP9 SVC: every layer in one stream, each packet's layers in its payload descriptor.
+    pub svc: bool,
 }
 
 impl Origin {
@@ -63,18 +67,20 @@ impl Origin {
     }
 }
 
-/// Once per packet at the publisher: subscribers negotiate none of the publisher's header
-/// extensions, and without them each subscriber's clone of the packet allocates nothing (an
-/// empty Vec clones without allocating; the payload is shared `Bytes`).
-pub fn strip_extensions(packet: &mut rtp::Packet) {
-    packet.header.extension = false;
-    packet.header.extensions.clear();
+/// What a subscriber's answer chose for one of its streams: the payload type, and the ids of
+/// the relayed header extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub payload_type: u8,
+    pub extensions: ExtensionIds,
 }
 
-/// Per packet per subscriber: its own SSRC and the payload type its answer chose.
-pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
+/// Per packet per subscriber: its own SSRC, the payload type its answer chose, and the header
+/// extension ids it negotiated.
+pub fn rewrite_for_subscriber(packet: &mut rtp::Packet, ssrc: u32, negotiated: &Negotiated) {
     packet.header.ssrc = ssrc;
-    packet.header.payload_type = payload_type;
+    packet.header.payload_type = negotiated.payload_type;
+    super::extensions::rename(packet, &negotiated.extensions);
 }
 
 /// Where a subscriber stream reports sustained loss (Janus's `slowlink`).
@@ -137,7 +143,7 @@ pub enum Control {
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
 /// not while the subscription is paused, this stream held (`send: false`) or its source muted.
 pub(super) struct Gate {
-    pub payload_type: watch::Receiver<Option<u8>>,
+    pub negotiated: watch::Receiver<Option<Negotiated>>,
     pub connected: watch::Receiver<bool>,
     pub paused: watch::Receiver<bool>,
     pub send: watch::Receiver<bool>,
@@ -151,7 +157,7 @@ enum Verdict {
     /// No answer yet: nothing was sent, so there is no gap to mend.
     NoAnswer,
     Closed,
-    Open(u8),
+    Open(Negotiated),
 }
 
 /// A [`Gate`] read once per change rather than once per packet: checking that no watch changed
@@ -166,19 +172,19 @@ impl CachedGate {
         let g = &self.gate;
         let changed = [&g.connected, &g.paused, &g.send].iter().any(|w| w.has_changed().unwrap_or(false))
             || g.muted.has_changed().unwrap_or(false)
-            || g.payload_type.has_changed().unwrap_or(false);
+            || g.negotiated.has_changed().unwrap_or(false);
         match self.verdict {
             Some(v) if !changed => v,
             _ => {
                 let g = &mut self.gate;
-                let pt = *g.payload_type.borrow_and_update();
+                let negotiated = *g.negotiated.borrow_and_update();
                 let open = *g.connected.borrow_and_update()
                     && !*g.paused.borrow_and_update()
                     && *g.send.borrow_and_update()
                     && !g.muted.borrow_and_update().held();
-                let v = match pt {
+                let v = match negotiated {
                     None => Verdict::NoAnswer,
-                    Some(pt) if open => Verdict::Open(pt),
+                    Some(n) if open => Verdict::Open(n),
                     Some(_) => Verdict::Closed,
                 };
                 self.verdict = Some(v);
@@ -275,12 +281,14 @@ enum Next {
 }
 
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
-/// sequence numbers and timestamps; header extensions are already gone) and, for VP8, starts on
+/// sequence numbers and timestamps; its header extensions are renamed on the way out, by
+/// `extensions`) and, for VP8, starts on
 /// a keyframe, asking the publisher for one as soon as the stream could flow (DTLS up, answer
 /// applied): one asked for earlier may have arrived before the subscriber could receive it. A
 /// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
-/// silent past `fallback`; temporal layers above the target are left out.
+/// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
+/// layers above the target (`substream` as the spatial layer) are left out too (`svc`).
 pub(super) async fn forward(
     mut origin: Origin,
     mut control: mpsc::UnboundedReceiver<Control>,
@@ -297,6 +305,10 @@ pub(super) async fn forward(
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut wait = KeyframeWait::new(ssrc, codec);
+    let svc_for = |o: &Origin, t: &LayerTarget| {
+        (o.svc && codec == Some(VideoCodec::Vp9)).then(|| SvcSelector::new(t.substream, t.temporal))
+    };
+    let mut svc = svc_for(&origin, &target);
     let mut sequence = Rewriter::new(clock_rate);
     let mut count = ForwardCount::default();
     loop {
@@ -319,6 +331,14 @@ pub(super) async fn forward(
                         if t.substream == layers.current {
                             layers.announced = None;
                         }
+                        if let Some(s) = svc.as_mut() {
+                            // Another spatial layer is taken at a keyframe: ask for one now.
+                            if s.target_spatial != t.substream {
+                                keyframes.borrow().request();
+                            }
+                            s.target_spatial = t.substream;
+                            s.target_temporal = t.temporal;
+                        }
                         target = t;
                     }
                     Control::Switch(o) => {
@@ -328,6 +348,7 @@ pub(super) async fn forward(
                         layers = Layers::start(&origin, &target, &now_silent(&silence));
                         packets = origin.subscribe(layers.current);
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
+                        svc = svc_for(&origin, &target);
                         wait.restart();
                         sequence.open_gap();
                     }
@@ -402,19 +423,36 @@ pub(super) async fn forward(
                 continue;
             }
         };
-        let payload_type = match gate.verdict() {
+        let negotiated = match gate.verdict() {
             Verdict::NoAnswer => continue,
             Verdict::Closed => {
                 wait.restart();
                 sequence.open_gap();
                 continue;
             }
-            Verdict::Open(pt) => pt,
+            Verdict::Open(n) => n,
         };
         if !wait.admits(&p.payload, &keyframes) {
             METRICS.dropped(DropReason::KeyframeWait, 1);
             sequence.open_gap();
             continue;
+        }
+        if let Some(sel) = svc.as_mut() {
+            if let Some(info) = super::svc::parse(&p.payload) {
+                let key = VideoCodec::Vp9.is_keyframe(&p.payload);
+                let (step, moved) = sel.packet(info, key, Instant::now());
+                if moved != Moved::default() {
+                    let ev = PeerEvent::SvcLayer { mindex, spatial: moved.spatial, temporal: moved.temporal };
+                    let _ = events.send(ev);
+                }
+                match step {
+                    Step::Drop => {
+                        sequence.skip();
+                        continue;
+                    }
+                    Step::Send { marker } => p.header.marker |= marker,
+                }
+            }
         }
         if origin.simulcast() {
             if layers.announced != Some(layers.current) {
@@ -432,7 +470,7 @@ pub(super) async fn forward(
                 }
             }
         }
-        rewrite_for_subscriber(&mut p, ssrc, payload_type);
+        rewrite_for_subscriber(&mut p, ssrc, &negotiated);
         if !sequence.rewrite(&mut p, Instant::now) {
             continue;
         }

@@ -5,10 +5,11 @@
 //! with `rewrite` (sequence numbers and timestamps), `vp8` (keyframes, temporal layers) and
 //! `simulcast` (which layer a stream takes); `data` relays publishers' data channel messages to
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
-//! acts on), and `sdp` reads what the room needs to announce from an SDP.
+//! acts on), `extensions` the RTP header extensions both legs negotiate and relay, and `sdp` reads what the room needs to announce from an SDP.
 
 pub mod codec;
 pub mod data;
+pub mod extensions;
 pub mod feedback;
 pub mod forward;
 pub mod forwarder;
@@ -21,5 +22,6 @@ pub mod sdp;
 pub mod simulcast;
 pub mod stats;
 pub mod subscriber;
+pub mod svc;
 pub mod talk;
 pub mod vp8;

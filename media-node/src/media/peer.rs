@@ -6,20 +6,18 @@
 //! PeerConnection's state to its room as [`PeerEvent`]s and hands a publisher's tracks and data
 //! channels to `publisher`.
 
+use super::extensions::ExtensionSettings;
 use super::publisher::Incoming;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_NACK;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind};
-use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
-use rtc::sdp::extmap::AUDIO_LEVEL_URI;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use shared::janus::request::Candidate;
 use shared::media::{MediaKind, Mid};
 use std::net::IpAddr;
@@ -110,6 +108,9 @@ pub enum PeerEvent {
     /// A subscriber's simulcast stream at m-line `mindex` now relays this substream or temporal
     /// layer (Janus's `substream` / `temporal` events).
     Layer { mindex: usize, substream: Option<u8>, temporal: Option<u8> },
+    /// A subscriber's VP9 SVC stream at m-line `mindex` now relays up to this spatial or
+    /// temporal layer (Janus's `spatial_layer` / `temporal_layer` events).
+    SvcLayer { mindex: usize, spatial: Option<u8>, temporal: Option<u8> },
 }
 
 /// Which stream of a PeerConnection an event is about.
@@ -213,30 +214,22 @@ pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
 
 /// Which way media goes on a PeerConnection: each direction gets only the interceptors it uses,
 /// because every interceptor costs every packet (the chain moves each one through each stage).
+/// Both negotiate the room's header extensions (`extensions`).
 #[derive(Clone, PartialEq, Eq)]
 pub(super) enum Direction {
     /// A publisher's: receives media; sends NACKs, receiver reports, TWCC feedback and PLIs.
-    /// `audio_level`: accepts the audio level header extension (the room's `audiolevel_ext`);
     /// `codecs`: the only codecs its answer may take (by name; empty: webrtc-rs's defaults).
-    Receive { audio_level: bool, codecs: Vec<String> },
+    Receive { extensions: ExtensionSettings, codecs: Vec<String> },
     /// A subscriber's: sends media; answers NACKs, sends sender reports, hears PLI/FIR.
-    Send,
+    Send { extensions: ExtensionSettings },
 }
 
 fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, String> {
     match direction {
-        Direction::Receive { audio_level, .. } => {
-            if *audio_level {
-                let ext = RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
-                media
-                    .register_header_extension(ext, RtpCodecKind::Audio, Some(RTCRtpTransceiverDirection::Recvonly))
-                    .map_err(|e| media_error("header extension", e))?;
-            }
-            register_default_interceptors(Registry::new(), media)
-                .map(super::feedback::count_sent_nacks)
-                .map_err(|e| media_error("interceptors", e))
+        Direction::Receive { extensions, .. } => {
+            super::extensions::register_receive(*extensions, media).map(super::feedback::count_sent_nacks)
         }
-        Direction::Send => {
+        Direction::Send { extensions } => {
             for parameter in ["", "pli"] {
                 let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };
                 media.register_feedback(fb, RtpCodecKind::Video);
@@ -244,7 +237,7 @@ fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Regist
             let registry = Registry::new()
                 .with(Slot::NackResponder, NackResponderBuilder::new().build())
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
-            Ok(super::feedback::register_with_reports(registry))
+            super::extensions::register_send(*extensions, media, super::feedback::register_with_reports(registry))
         }
     }
 }

@@ -2,7 +2,8 @@
 //! subscribers (one bounded broadcast per simulcast layer), keyframe requests coalesced, the
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
-use super::forward::{strip_extensions, KeyframeRequester, Origin};
+use super::extensions::{relay, ExtensionSettings};
+use super::forward::{KeyframeRequester, Origin};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
@@ -16,7 +17,7 @@ use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEs
 use rtc::rtp;
 use shared::janus::request::Candidate;
 use shared::janus::videoroom::RemoteStream;
-use shared::media::{MediaKind, Mid};
+use shared::media::{ExtensionIds, MediaKind, Mid};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,8 +75,10 @@ struct IncomingStream {
     silence: Option<watch::Sender<Silence>>,
     /// Keyframe requests (a layer each); taken when the track opens.
     keyframes: Option<mpsc::UnboundedReceiver<u8>>,
-    /// Talk detection: the audio level extension's id, and the settings.
-    talk: Option<(u8, TalkSettings)>,
+    /// The ids its sender gave the relayed header extensions (those the room accepts).
+    extensions: ExtensionIds,
+    /// Talk detection (needs the audio level extension).
+    talk: Option<TalkSettings>,
     /// Whether a moderator muted it (no talk detection meanwhile, as Janus).
     hold: watch::Receiver<Hold>,
     /// Its track opened (a later track of the same kind without a matching id takes another).
@@ -133,16 +136,17 @@ impl Incoming {
             at.map(|i| {
                 let s = &mut streams[i];
                 s.opened = true;
-                let talk = s.talk.map(|(id, settings)| Talk {
+                let talk = s.talk.zip(s.extensions.audio_level).map(|(settings, id)| Talk {
                     id,
                     detector: TalkDetector::new(settings),
                     moderated: s.hold.borrow().moderated,
                     hold: s.hold.clone(),
                 });
-                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk)
+                let extensions = s.extensions;
+                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk, extensions)
             })
         };
-        let Some((mid, feeds, rids, silence, keyframes, talk)) = claimed else {
+        let Some((mid, feeds, rids, silence, keyframes, talk, extensions)) = claimed else {
             tracing::debug!(%kind, track_id, "a track no m-line of the offer expects");
             return;
         };
@@ -156,7 +160,7 @@ impl Incoming {
             }
         }
         let slowlink_threshold = self.slowlink_threshold;
-        let pump = Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk };
+        let pump = Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk, extensions };
         tokio::spawn(pump.run(track));
     }
 }
@@ -244,6 +248,7 @@ struct Pump {
     mid: Mid,
     kind: MediaKind,
     talk: Option<Talk>,
+    extensions: ExtensionIds,
     feeds: Vec<Feed>,
     rids: Vec<String>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
@@ -284,7 +289,8 @@ impl LossCount {
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, mut talk } = self;
+        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, mut talk, extensions } =
+            self;
         let receiving_event = |receiving: bool, substream: Option<u8>| PeerEvent::Receiving {
             mid: mid.clone(),
             kind,
@@ -363,7 +369,7 @@ impl Pump {
                             let _ = events.send(ev);
                         }
                     }
-                    strip_extensions(&mut packet);
+                    relay(&mut packet, &extensions);
                     if !receiving[layer] {
                         receiving[layer] = true;
                         tracing::debug!(kind = %kind, layer, pt = packet.header.payload_type, "media arriving");
@@ -422,8 +428,10 @@ pub struct PublishOptions {
     pub fir_freq: Option<Duration>,
     /// The bitrate cap sent as REMB (0: none).
     pub bitrate: u32,
-    /// Accept the audio level header extension (the room's `audiolevel_ext`).
-    pub audio_level: bool,
+    /// The header extensions the room accepts (its `*_ext` settings).
+    pub extensions: ExtensionSettings,
+    /// VP9 video is relayed layer by layer (the room's `video_svc`).
+    pub video_svc: bool,
     /// Talk detection (the room's `audiolevel_event`, with its or the publisher's settings).
     pub talk: Option<TalkSettings>,
     /// The room's codecs, in its order of preference (`audiocodec`, `videocodec`), and the
@@ -466,6 +474,8 @@ struct Published {
     hold: watch::Sender<Hold>,
     /// Simulcast: which layers went silent.
     silence: Option<watch::Receiver<Silence>>,
+    /// VP9 SVC (the room's `video_svc`, a remote publisher's `svc`).
+    svc: bool,
 }
 
 /// Where a publisher's packets come from.
@@ -523,8 +533,9 @@ impl PublisherPeer {
                 keyframes,
                 hold: watch::channel(Hold::default()).0,
                 silence: None,
+                svc: s.kind == MediaKind::Video && s.svc,
             });
-            inlets.push(Inlet::Media(feeds));
+            inlets.push(Inlet::Media(feeds, s.extensions));
         }
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let ingress = super::remote::start(ip, port, inlets, data.clone(), keyframe_rx)?;
@@ -548,7 +559,7 @@ impl PublisherPeer {
     ) -> Result<(Self, String), String> {
         let offered = super::sdp::streams(&offer_sdp);
         let codecs = options.answer_codecs(&offered);
-        let PublishOptions { rid_order, fir_freq, bitrate, audio_level, talk, .. } = options;
+        let PublishOptions { rid_order, fir_freq, bitrate, extensions, talk, video_svc, .. } = options;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let mut incoming_streams = Vec::new();
         let mut published = Vec::new();
@@ -561,10 +572,6 @@ impl PublisherPeer {
             let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
             let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
             let hold = watch::channel(Hold::default()).0;
-            let talk = match (audio_level, info.audio_level, talk) {
-                (true, Some(id), Some(settings)) => Some((id, settings)),
-                _ => None,
-            };
             published.push(Published {
                 mid: info.mid.clone(),
                 kind: info.kind,
@@ -572,6 +579,7 @@ impl PublisherPeer {
                 keyframes,
                 hold: hold.clone(),
                 silence: silence.as_ref().map(watch::Sender::subscribe),
+                svc: video_svc && info.kind == MediaKind::Video,
             });
             incoming_streams.push(IncomingStream {
                 mid: info.mid,
@@ -581,6 +589,7 @@ impl PublisherPeer {
                 rids,
                 silence,
                 keyframes: Some(keyframe_rx),
+                extensions: extensions.accepted(info.extensions),
                 talk,
                 hold: hold.subscribe(),
                 opened: false,
@@ -597,7 +606,7 @@ impl PublisherPeer {
         };
         let connected = watch::channel(false).0;
         let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(incoming)));
-        let pc = build_pc(settings, Direction::Receive { audio_level, codecs }, handler).await?;
+        let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
@@ -624,6 +633,7 @@ impl PublisherPeer {
             keyframes: KeyframeRequester::new(s.keyframes.clone()),
             muted: s.hold.subscribe(),
             silence: s.silence.clone(),
+            svc: s.svc,
         })
     }
 

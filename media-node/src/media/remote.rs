@@ -5,12 +5,14 @@
 //! Packets go into the same feeds a WebRTC publisher's do, so subscribers, forwarders and
 //! recorders take them alike.
 
+use super::extensions::relay;
 use super::publisher::{DataFeed, DataMessage, Feed};
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::shared::marshal::{Marshal, Unmarshal};
 use shared::janus::videoroom::remote::{from_remote_ssrc, remote_ssrc};
+use shared::media::ExtensionIds;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +27,10 @@ const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// The label a remote publisher's data channel messages carry (the envelope has none).
 const DATA_LABEL: &str = "JanusDataChannel";
 
-/// Where one remote stream's packets go: its feeds (one per simulcast layer), or the data feed.
+/// Where one remote stream's packets go: its feeds (one per simulcast layer), with the ids its
+/// sender gives the relayed header extensions; or the data feed.
 pub(super) enum Inlet {
-    Media(Vec<Feed>),
+    Media(Vec<Feed>, ExtensionIds),
     Data,
 }
 
@@ -87,10 +90,11 @@ async fn receive(socket: UdpSocket, inlets: Vec<Inlet>, data: DataFeed) {
     let mut buf = vec![0u8; MTU];
     loop {
         let Ok(n) = socket.recv(&mut buf).await else { return };
-        let Ok(packet) = rtp::Packet::unmarshal(&mut &buf[..n]) else { continue };
+        let Ok(mut packet) = rtp::Packet::unmarshal(&mut &buf[..n]) else { continue };
         let Some((mindex, layer)) = from_remote_ssrc(packet.header.ssrc) else { continue };
         match inlets.get(mindex) {
-            Some(Inlet::Media(feeds)) => {
+            Some(Inlet::Media(feeds, extensions)) => {
+                relay(&mut packet, extensions);
                 // No subscriber yet is fine: the packet is dropped.
                 if let Some(feed) = feeds.get(usize::from(layer)) {
                     let _ = feed.send(packet);

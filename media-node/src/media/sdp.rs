@@ -1,7 +1,7 @@
 //! What a room announces about a PeerConnection, read from its SDP: one entry per m-line with
 //! its type, index, mid and negotiated codec (the first payload type of the m-line).
 
-use shared::media::{MediaKind, Mid};
+use shared::media::{ExtensionIds, MediaKind, Mid, AUDIO_LEVEL_URI};
 
 /// One negotiated media stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,14 +19,18 @@ pub struct StreamInfo {
     /// The sender's track id (`a=msid:<stream> <track>`, or the `msid` of an `a=ssrc` line):
     /// how an incoming track is matched to its m-line.
     pub track_id: Option<String>,
-    /// The id of the audio level header extension (`ssrc-audio-level`) on an audio m-line.
-    pub audio_level: Option<u8>,
+    /// The ids of the relayed header extensions the m-line lists (audio level on audio; video
+    /// orientation and playout delay on video).
+    pub extensions: ExtensionIds,
     /// What an audio m-line's `fmtp` lines ask of Opus.
     pub opus: OpusFlags,
     /// Janus's `description` of the stream (a remote publisher's; none from an SDP).
     pub description: Option<String>,
     /// Listed but carrying nothing (a remote publisher's `disabled` stream).
     pub disabled: bool,
+    /// VP9 SVC: every layer in this one stream (the room's `video_svc`, a remote publisher's
+    /// `svc`); never read from an SDP.
+    pub svc: bool,
     /// Every media codec the m-line lists (lower case, in order; no `rtx`, `red`, FEC).
     pub codecs: Vec<String>,
     /// The negotiated codec's `fmtp` parameters, if any.
@@ -41,8 +45,6 @@ pub struct OpusFlags {
     pub fec: bool,
     pub dtx: bool,
 }
-
-const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// Reads the m-lines of `sdp`. Rejected m-lines (port 0) are skipped, as Janus does.
 pub fn streams(sdp: &str) -> Vec<StreamInfo> {
@@ -77,10 +79,11 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 clock_rate: None,
                 rids: Vec::new(),
                 track_id: None,
-                audio_level: None,
+                extensions: ExtensionIds::default(),
                 opus: OpusFlags::default(),
                 description: None,
                 disabled: false,
+                svc: false,
                 codecs: Vec::new(),
                 fmtp: None,
             };
@@ -97,8 +100,10 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 // `a=extmap:<id>[/<direction>] <uri> ...`
                 let mut parts = ext.split_whitespace();
                 let id = parts.next().and_then(|i| i.split('/').next()?.parse().ok());
-                if info.kind == MediaKind::Audio && parts.next() == Some(AUDIO_LEVEL_URI) {
-                    info.audio_level = id;
+                if let (Some(id), Some(uri)) = (id, parts.next()) {
+                    if (info.kind == MediaKind::Audio) == (uri == AUDIO_LEVEL_URI) {
+                        info.extensions.set(uri, id);
+                    }
                 }
             } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
                 if let Some((pt, params)) = fmtp.split_once(' ') {
@@ -231,10 +236,11 @@ mod tests {
                 clock_rate: Some(48_000),
                 rids: vec![],
                 track_id: Some("t0".into()),
-                audio_level: Some(1),
+                extensions: ExtensionIds { audio_level: Some(1), ..Default::default() },
                 opus: OpusFlags { stereo: false, fec: true, dtx: false },
                 description: None,
                 disabled: false,
+                svc: false,
                 codecs: vec!["pcmu".into(), "opus".into()],
                 fmtp: Some("minptime=10;useinbandfec=1".into()),
             }

@@ -4,7 +4,8 @@
 
 use super::codec::VideoCodec;
 use super::data::{DataControl, DEFAULT_LABEL};
-use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Origin, Stream};
+use super::extensions::ExtensionSettings;
+use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Origin, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
@@ -78,7 +79,7 @@ struct StreamControl {
     /// Its m-line's sender (transceivers come back from webrtc-rs in no particular order).
     sender: RTCRtpSenderId,
     /// The payload type the subscriber's answer chose (None until `start`).
-    payload_type: watch::Sender<Option<u8>>,
+    negotiated: watch::Sender<Option<Negotiated>>,
     /// A new source (`switch`), or the end of the stream.
     control: mpsc::UnboundedSender<Control>,
     /// Whether the subscriber wants it (`configure` `send`).
@@ -97,17 +98,18 @@ impl SubscriberPeer {
     }
 
     /// Builds the offer for `sources` (one m-line each, in order) and, with `data` sources, a
-    /// data channel m-line after them.
+    /// data channel m-line after them, listing the room's header `extensions`.
     pub async fn offer(
         settings: &MediaSettings,
         sources: Vec<Source>,
         data: Vec<DataSource>,
+        extensions: ExtensionSettings,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), String> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
-        let pc = build_pc(settings, Direction::Send, handler).await?;
+        let pc = build_pc(settings, Direction::Send { extensions }, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {
             pc,
@@ -200,10 +202,10 @@ impl SubscriberPeer {
             )));
             let sender =
                 self.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
-            let (payload_type, pt_rx) = watch::channel(None);
+            let (negotiated, negotiated_rx) = watch::channel(None);
             let (send, send_rx) = watch::channel(true);
             let gate = Gate {
-                payload_type: pt_rx,
+                negotiated: negotiated_rx,
                 connected: self.connected.clone(),
                 paused: self.paused_rx.clone(),
                 send: send_rx,
@@ -231,7 +233,7 @@ impl SubscriberPeer {
                 target: src.target,
             };
             tokio::spawn(forward(src.origin, control_rx, stream, gate));
-            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), payload_type, control, send });
+            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), negotiated, control, send });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).chain(reused).collect();
@@ -316,15 +318,18 @@ impl SubscriberPeer {
         add_candidates(&self.pc, candidates).await
     }
 
-    /// Applies the subscriber's answer; forwarding starts with the payload types it chose.
+    /// Applies the subscriber's answer; forwarding starts with the payload types and header
+    /// extension ids it chose.
     pub async fn start(&self, answer_sdp: String) -> Result<(), String> {
         let pts = first_payload_types(&answer_sdp);
+        let extensions = super::sdp::streams(&answer_sdp);
         let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
         self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
         let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
         for (mindex, pt) in pts.into_iter().enumerate() {
             if let Some(stream) = streams.iter().find(|s| s.mindex == mindex) {
-                let _ = stream.payload_type.send(pt);
+                let extensions = extensions.iter().find(|s| s.mindex == mindex).map(|s| s.extensions).unwrap_or_default();
+                let _ = stream.negotiated.send(pt.map(|payload_type| Negotiated { payload_type, extensions }));
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ mod remote;
 pub mod state;
 
 use crate::agent::{Closed, NodeAgent, Occupancy};
+use crate::media::extensions::ExtensionSettings;
 use crate::media::peer::{MediaSettings, PeerEvent, StreamAt};
 use crate::media::publisher::{PublishOptions, PublisherPeer};
 use crate::media::sdp;
@@ -171,7 +172,8 @@ impl RoomActor {
                         rid_order,
                         fir_freq: (config.fir_freq > 0).then(|| Duration::from_secs(config.fir_freq)),
                         bitrate: u32::try_from(config.bitrate).unwrap_or(u32::MAX),
-                        audio_level: config.audiolevel_ext,
+                        extensions: extension_settings(config),
+                        video_svc: config.video_svc,
                         talk,
                         audio_codecs: config.audiocodec.clone(),
                         video_codecs: config.videocodec.clone(),
@@ -192,10 +194,11 @@ impl RoomActor {
                         continue;
                     };
                     let settings = self.media.clone();
+                    let extensions = extension_settings(self.state.config());
                     let me = ctx.address();
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = SubscriberPeer::offer(&settings, sources, data, tx).await;
+                        let result = SubscriberPeer::offer(&settings, sources, data, extensions, tx).await;
                         me.do_send(Offered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });
@@ -547,6 +550,16 @@ fn layer_target(sc: &Simulcast) -> LayerTarget {
     }
 }
 
+/// The header extensions a room negotiates on both legs.
+fn extension_settings(config: &vr::RoomConfig) -> ExtensionSettings {
+    ExtensionSettings {
+        audio_level: config.audiolevel_ext,
+        video_orientation: config.videoorient_ext,
+        playout_delay: config.playoutdelay_ext,
+        transport_cc: config.transport_wide_cc_ext,
+    }
+}
+
 /// A peer's events go to its room for as long as the peer lives.
 async fn pump_events(me: Addr<RoomActor>, who: Who, mut events: tokio::sync::mpsc::UnboundedReceiver<PeerEvent>) {
     while let Some(event) = events.recv().await {
@@ -561,7 +574,11 @@ impl Handler<Answered> for RoomActor {
         let _g = self.span.clone().entered();
         let out = match m.result {
             Ok((peer, answer_sdp)) => {
-                let streams = sdp::streams(&answer_sdp);
+                let mut streams = sdp::streams(&answer_sdp);
+                let svc = self.state.config().video_svc;
+                for s in streams.iter_mut().filter(|s| s.kind == MediaKind::Video) {
+                    s.svc = svc && s.codec.as_deref() == Some("vp9");
+                }
                 if let Some(early) = self.early_candidates.remove(&m.who) {
                     let peer_candidates = early;
                     let pc = peer.clone_handle();
@@ -609,7 +626,8 @@ impl Handler<PeerNotice> for RoomActor {
                 let ev = Event::Slowlink { session_id: session, sender: handle, mid, media: kind, uplink, lost };
                 self.outbox.core_event(session, ev);
             }
-            PeerEvent::Layer { mindex, substream, temporal } => {
+            PeerEvent::Layer { mindex, substream, temporal }
+            | PeerEvent::SvcLayer { mindex, spatial: substream, temporal } => {
                 let out = self.state.layer_changed(m.who, mindex, substream, temporal);
                 self.publish(out, false, ctx);
             }

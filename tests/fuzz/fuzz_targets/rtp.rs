@@ -1,10 +1,13 @@
 //! An RTP packet as the forwarder handles it: parsed, read for keyframes (VP8, VP9, H.264, AV1),
-//! VP8 temporal layers, an audio level and a remote publisher's SSRC, stripped of extensions, given a subscriber's SSRC and payload type, and rewritten
-//! for continuity.
+//! VP8 temporal layers, an audio level and a remote publisher's SSRC; its header extensions
+//! reduced to the relayed ones and renamed for a subscriber (then marshalled: the size it states
+//! must be the size it writes), given a subscriber's SSRC and payload type, and rewritten for
+//! continuity.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use media_node::media::codec::VideoCodec;
-use media_node::media::{forward, rewrite::Rewriter, talk, vp8};
+use media_node::media::{extensions, forward, rewrite::Rewriter, talk, vp8};
+use media_node::shared::media::ExtensionIds;
 use media_node::shared::janus::videoroom::remote;
 use rtc::rtp;
 use std::time::{Duration, Instant};
@@ -23,8 +26,17 @@ fuzz_target!(|data: &[u8]| {
     let mut rewriter = Rewriter::new(90_000);
     let t0 = Instant::now();
     let mut second = packet.clone();
-    forward::strip_extensions(&mut packet);
-    forward::rewrite_for_subscriber(&mut packet, 0x1234_5678, 96);
+    let browser = ExtensionIds { audio_level: Some(1), video_orientation: Some(3), playout_delay: Some(12) };
+    extensions::relay(&mut packet, &browser);
+    let subscriber = ExtensionIds { audio_level: Some(13), video_orientation: Some(1), playout_delay: None };
+    let negotiated = forward::Negotiated { payload_type: 96, extensions: subscriber };
+    forward::rewrite_for_subscriber(&mut packet, 0x1234_5678, &negotiated);
+    {
+        use rtc::shared::marshal::{Marshal, MarshalSize};
+        if let Ok(bytes) = packet.marshal() {
+            assert_eq!(bytes.len(), packet.marshal_size());
+        }
+    }
     let _ = rewriter.rewrite(&mut packet, || t0);
     // A gap of ours, then the same packet again far on.
     rewriter.open_gap();

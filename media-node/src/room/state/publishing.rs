@@ -47,7 +47,7 @@ impl Published {
 
     /// Whether it has an audio stream with audio levels (Janus then reports `talking`).
     pub(super) fn has_audio_levels(&self) -> bool {
-        self.streams.iter().any(|s| s.kind == MediaKind::Audio && s.audio_level.is_some())
+        self.streams.iter().any(|s| s.kind == MediaKind::Audio && s.extensions.audio_level.is_some())
     }
 
     /// Whether any of its audio streams is talking.
@@ -89,7 +89,7 @@ impl Published {
                             }
                         }
                     }
-                    if list == StreamList::Joined && s.audio_level.is_some() {
+                    if list == StreamList::Joined && s.extensions.audio_level.is_some() {
                         m.insert("talking".into(), talking_before.into());
                         talking_before |= self.talking.contains(&s.mid);
                     }
@@ -111,6 +111,9 @@ impl Published {
                     }
                     if !s.rids.is_empty() {
                         m.insert("simulcast".into(), true.into());
+                    }
+                    if s.svc {
+                        m.insert("svc".into(), true.into());
                     }
                 }
                 MediaKind::Data => {}

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{self as vr, Departure, PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
+use shared::media::ExtensionIds;
 
 /// Where a local publisher's streams are sent by `publish_remotely`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,10 +45,12 @@ fn stream_info(s: &RemoteStream) -> StreamInfo {
         // Only whether there are layers counts here (they arrive by SSRC, not rid).
         rids: if s.simulcast { vec!["0".into(), "1".into(), "2".into()] } else { Vec::new() },
         track_id: None,
-        audio_level: None,
+        // No talk detection on a remote publisher's audio: its level is relayed, not watched.
+        extensions: ExtensionIds { audio_level: None, ..s.extensions },
         opus: OpusFlags { stereo: s.stereo, fec: s.fec, dtx: s.dtx },
         description: s.description.clone(),
         disabled: s.disabled,
+        svc: s.svc,
         codecs: s.codec.iter().cloned().collect(),
         fmtp: None,
     }

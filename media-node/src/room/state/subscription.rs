@@ -9,6 +9,7 @@ use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::{self as vr, Configure, LayerChoice, Switch, SwitchStream, Update};
+use crate::media::sdp::StreamInfo;
 use shared::media::{MediaKind, Mid};
 
 /// A subscriber m-line's new source.
@@ -17,7 +18,7 @@ pub struct SwitchSource {
     pub mindex: usize,
     pub feed_who: Who,
     pub feed_mid: Mid,
-    /// The new source is simulcast: the layers wanted.
+    /// The new source is simulcast or VP9 SVC: the layers wanted.
     pub simulcast: Option<Simulcast>,
 }
 
@@ -36,17 +37,20 @@ pub struct SubStream {
     pub active: bool,
     /// False while the subscriber asked not to receive it (`configure` with `send: false`).
     pub send: bool,
-    /// Its publisher stream is simulcast: the layers wanted and relayed.
+    /// Its publisher stream is simulcast or VP9 SVC: the layers wanted and relayed.
     pub simulcast: Option<Simulcast>,
     /// The data m-line: every publisher whose data channel messages it carries (one data
     /// m-line serves them all, as in Janus); empty for audio and video.
     pub sources: Vec<(ParticipantId, Who)>,
 }
 
-/// A simulcast subscription stream's layers: the targets (Janus's defaults 2 and 2) and what is
-/// relayed (-1 until the first packet), as reported by its forwarder.
+/// A layered subscription stream's layers: the targets and what is relayed (-1 until the first
+/// packet), as reported by its forwarder. Simulcast: substream and temporal layer (Janus's
+/// defaults 2 and 2); VP9 SVC (`svc`): spatial and temporal layer in the same fields (Janus's
+/// defaults 1 and 2), chosen with `spatial_layer` and `temporal_layer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Simulcast {
+    pub svc: bool,
     pub substream_target: u8,
     pub temporal_target: u8,
     /// µs without packets before falling back to a lower substream (`None`: 250000).
@@ -56,28 +60,50 @@ pub struct Simulcast {
 }
 
 impl Simulcast {
-    fn new(choice: &LayerChoice) -> Self {
-        let mut s = Self { substream_target: 2, temporal_target: 2, fallback: None, substream: -1, temporal: -1 };
+    /// The layers of a subscription to `source` (none if it is neither simulcast nor SVC).
+    fn of(source: &StreamInfo, choice: &LayerChoice) -> Option<Self> {
+        if !source.svc && source.rids.is_empty() {
+            return None;
+        }
+        let substream_target = if source.svc { 1 } else { 2 };
+        let mut s =
+            Self { svc: source.svc, substream_target, temporal_target: 2, fallback: None, substream: -1, temporal: -1 };
         s.apply(choice);
-        s
+        Some(s)
     }
 
     /// Applies a choice; whether a target changed.
     fn apply(&mut self, choice: &LayerChoice) -> bool {
         let before = *self;
-        self.substream_target = choice.substream.unwrap_or(self.substream_target);
-        self.temporal_target = choice.temporal.unwrap_or(self.temporal_target);
-        self.fallback = choice.fallback.or(self.fallback);
+        if self.svc {
+            self.substream_target = choice.spatial_layer.unwrap_or(self.substream_target);
+            self.temporal_target = choice.temporal_layer.unwrap_or(self.temporal_target);
+        } else {
+            self.substream_target = choice.substream.unwrap_or(self.substream_target);
+            self.temporal_target = choice.temporal.unwrap_or(self.temporal_target);
+            self.fallback = choice.fallback.or(self.fallback);
+        }
         before != *self
     }
 
-    fn entry(&self) -> Value {
+    /// Janus's `simulcast` or `svc` object in a stream entry.
+    fn entry(&self) -> (&'static str, Value) {
+        if self.svc {
+            let m = serde_json::json!({"spatial-layer": self.substream, "target-spatial-layer": self.substream_target,
+                "temporal-layer": self.temporal, "target-temporal-layer": self.temporal_target});
+            return ("svc", m);
+        }
         let mut m = serde_json::json!({"substream": self.substream, "substream-target": self.substream_target,
             "temporal-layer": self.temporal, "temporal-layer-target": self.temporal_target});
         if let Some(f) = self.fallback {
             m["fallback"] = f.into();
         }
-        m
+        ("simulcast", m)
+    }
+
+    /// Janus's names for the layers in events.
+    fn event_keys(&self) -> (&'static str, &'static str) {
+        if self.svc { ("spatial_layer", "temporal_layer") } else { ("substream", "temporal") }
     }
 }
 
@@ -126,7 +152,8 @@ impl SubStream {
         e.insert("feed_mid".into(), self.feed_mid.clone().into());
         e.insert("codec".into(), self.codec.clone().into());
         if let Some(sc) = &self.simulcast {
-            e.insert("simulcast".into(), sc.entry());
+            let (key, entry) = sc.entry();
+            e.insert(key.into(), entry);
         }
         Value::Object(e)
     }
@@ -222,7 +249,7 @@ impl RoomState {
                     feed_display: p.display.clone(),
                     active: true,
                     send: true,
-                    simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&want.layers)),
+                    simulcast: Simulcast::of(s, &want.layers),
                     sources: Vec::new(),
                 });
             }
@@ -362,7 +389,7 @@ impl RoomState {
             s.feed_mid = ps.mid.clone();
             s.feed_display = p.display.clone();
             // Layers start over with the new source (Janus resets its simulcast context).
-            s.simulcast = (!ps.rids.is_empty()).then(|| Simulcast::new(&w.layers));
+            s.simulcast = Simulcast::of(ps, &w.layers);
             let simulcast = s.simulcast;
             sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, feed_mid: ps.mid.clone(), simulcast });
         }
@@ -451,7 +478,7 @@ impl RoomState {
                 feed_display: display,
                 active: true,
                 send: true,
-                simulcast: (!s.rids.is_empty()).then(|| Simulcast::new(&layers)),
+                simulcast: Simulcast::of(&s, &layers),
                 sources: Vec::new(),
             };
             match reuse {
@@ -512,6 +539,8 @@ impl RoomState {
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
         let mut sends = Vec::new();
         let mut layers = Vec::new();
+        let mut confirmed = Vec::new();
+        let room = self.config.room.0;
         for s in sub.streams.iter_mut() {
             let before = s.send;
             let by_kind = match s.kind {
@@ -527,6 +556,18 @@ impl RoomState {
                     s.send = v;
                 }
                 if let Some(sc) = s.simulcast.as_mut().filter(|_| !e.layers.is_empty()) {
+                    if sc.svc {
+                        // A layer already relayed is confirmed at once (Janus); the forwarder
+                        // announces the others when it reaches them.
+                        let (spatial, temporal) = sc.event_keys();
+                        for (key, asked, now) in
+                            [(spatial, e.layers.spatial_layer, sc.substream), (temporal, e.layers.temporal_layer, sc.temporal)]
+                        {
+                            if asked.is_some_and(|l| l as i8 == now) {
+                                confirmed.push(serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid, key: now}));
+                            }
+                        }
+                    }
                     sc.apply(&e.layers);
                     // Announced again even when unchanged, as Janus confirms a target already met.
                     layers.push((s.mindex, *sc));
@@ -536,8 +577,10 @@ impl RoomState {
                 sends.push((s.mindex, s.send));
             }
         }
-        let room = self.config.room.0;
         let mut out = Outcome::default();
+        for ev in confirmed {
+            out = out.notice(who, None, ev);
+        }
         if c.restart {
             // `configured` comes with the ICE-restart offer (see `renegotiated`); with an offer
             // unanswered, the restart waits for the answer and Janus says nothing now.
@@ -580,7 +623,8 @@ impl RoomState {
     }
 
     /// A simulcast stream's forwarder now relays another substream or temporal layer: the
-    /// subscriber is told (`{"videoroom":"event","room","mid","substream"|"temporal"}`, as Janus).
+    /// subscriber is told (`{"videoroom":"event","room","mid","substream"|"temporal"}`, as Janus;
+    /// `spatial_layer`/`temporal_layer` for VP9 SVC).
     pub fn layer_changed(&mut self, who: Who, mindex: usize, substream: Option<u8>, temporal: Option<u8>) -> Outcome {
         let room = self.config.room.0;
         let Some(s) = self.subscriptions.get_mut(&who).and_then(|sub| sub.streams.get_mut(mindex)) else {
@@ -588,13 +632,14 @@ impl RoomState {
         };
         let Some(sc) = s.simulcast.as_mut() else { return Outcome::default() };
         let mut ev = serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid});
+        let (spatial_key, temporal_key) = sc.event_keys();
         if let Some(l) = substream {
             sc.substream = l as i8;
-            ev["substream"] = l.into();
+            ev[spatial_key] = l.into();
         }
         if let Some(l) = temporal {
             sc.temporal = l as i8;
-            ev["temporal"] = l.into();
+            ev[temporal_key] = l.into();
         }
         Outcome::default().notice(who, None, ev)
     }

@@ -150,10 +150,11 @@ fn streams() -> Vec<StreamInfo> {
         clock_rate: Some(clock_rate),
         rids: vec![],
         track_id: None,
-        audio_level: None,
+        extensions: Default::default(),
         opus: Default::default(),
         description: None,
         disabled: false,
+        svc: false,
         codecs: Vec::new(),
         fmtp: None,
     };
@@ -465,7 +466,7 @@ fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
     let MediaAction::Publish { talk, .. } = &o.media[0] else { panic!("{:?}", o.media) };
     assert_eq!(*talk, Some(TalkSettings { packets: 50, threshold: 25 }));
     let mut with_levels = streams();
-    with_levels[0].audio_level = Some(1);
+    with_levels[0].extensions.audio_level = Some(1);
     with_levels[0].opus.fec = true;
     let out = r.published(who(1), "p", with_levels, Jsep::answer("v=0\r\n".into()));
     // `configured` and `publishers` show FEC but not talking.

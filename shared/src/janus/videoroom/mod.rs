@@ -247,13 +247,16 @@ pub struct SubscribeStream {
     pub layers: LayerChoice,
 }
 
-/// A subscriber's simulcast choice for a video stream (`substream` and `temporal` 0-2,
-/// `fallback` in µs); what is absent keeps its value (Janus's defaults: 2, 2, 250000).
+/// A subscriber's layer choice for a video stream: simulcast (`substream` and `temporal` 0-2,
+/// `fallback` in µs; Janus's defaults 2, 2, 250000) and VP9 SVC (`spatial_layer`,
+/// `temporal_layer` 0-2; Janus's defaults 1, 2); what is absent keeps its value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerChoice {
     pub substream: Option<u8>,
     pub temporal: Option<u8>,
     pub fallback: Option<u64>,
+    pub spatial_layer: Option<u8>,
+    pub temporal_layer: Option<u8>,
 }
 
 impl LayerChoice {
@@ -262,10 +265,12 @@ impl LayerChoice {
     }
 }
 
-const LAYER_PARAMS: [Param; 3] = [
+const LAYER_PARAMS: [Param; 5] = [
     Param::opt("substream", JType::Int).positive(),
     Param::opt("temporal", JType::Int).positive(),
     Param::opt("fallback", JType::Int).positive(),
+    Param::opt("spatial_layer", JType::Int).positive(),
+    Param::opt("temporal_layer", JType::Int).positive(),
 ];
 
 /// Reads an entry's simulcast fields. `strict` (subscribing): out-of-range layers are an error,
@@ -286,6 +291,8 @@ fn layer_choice(o: &Map<String, Value>, strict: bool) -> Result<LayerChoice, Vid
         substream: layer("substream", "substream/spatial_layer")?,
         temporal: layer("temporal", "temporal/temporal_layer")?,
         fallback: o.get("fallback").and_then(Value::as_u64),
+        spatial_layer: layer("spatial_layer", "substream/spatial_layer")?,
+        temporal_layer: layer("temporal_layer", "temporal/temporal_layer")?,
     })
 }
 

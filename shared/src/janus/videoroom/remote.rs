@@ -11,7 +11,7 @@ use super::{check, check_lock, room_of, ID, ID_OPT, ROOM};
 use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
 use crate::janus::json::{self, JType, Param};
-use crate::media::{MediaKind, Mid};
+use crate::media::{ExtensionIds, MediaKind, Mid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -46,6 +46,11 @@ pub struct RemoteStream {
     pub stereo: bool,
     pub fec: bool,
     pub dtx: bool,
+    /// VP9 SVC: every layer in the one stream (Janus's `svc`).
+    pub svc: bool,
+    /// The ids its packets give the relayed header extensions (`audiolevel_ext_id`,
+    /// `videoorient_ext_id`, `playoutdelay_ext_id`; 0 or none: not sent).
+    pub extensions: ExtensionIds,
 }
 
 /// `add_remote_publisher` and `update_remote_publisher`.
@@ -104,7 +109,7 @@ const REMOTE_PUBLISHER: [Param; 6] = [
 ];
 const REMOTE_PUBLISHER_UPDATE: [Param; 3] =
     [Param::opt("secret", JType::Str), Param::opt("display", JType::Str), Param::req("streams", JType::Array)];
-const REMOTE_STREAM: [Param; 15] = [
+const REMOTE_STREAM: [Param; 16] = [
     Param::req("mid", JType::Str),
     Param::req("mindex", JType::Int).positive(),
     Param::req("type", JType::Str),
@@ -120,6 +125,7 @@ const REMOTE_STREAM: [Param; 15] = [
     Param::opt("svc", JType::Bool),
     Param::opt("audiolevel_ext_id", JType::Int),
     Param::opt("videoorient_ext_id", JType::Int),
+    Param::opt("playoutdelay_ext_id", JType::Int),
 ];
 
 const AUDIO_CODECS: [&str; 6] = ["opus", "multiopus", "pcmu", "pcma", "g722", "isac32"];
@@ -171,6 +177,11 @@ pub(super) fn parse_ref(obj: &Map<String, Value>, with_id: bool) -> Result<Remot
     })
 }
 
+/// A header extension id (1-14, one-byte form, as Janus takes them), if given.
+fn ext_id(obj: &Map<String, Value>, key: &str) -> Option<u8> {
+    u8::try_from(json::uint(obj, key)).ok().filter(|id| (1..=14).contains(id))
+}
+
 /// `add_remote_publisher` (`add`) or `update_remote_publisher`.
 pub(super) fn parse_remote_publisher(obj: &Map<String, Value>, add: bool) -> Result<RemotePublisher, VideoRoomError> {
     check(obj, &ROOM)?;
@@ -220,6 +231,12 @@ pub(super) fn parse_remote_publisher(obj: &Map<String, Value>, add: bool) -> Res
             stereo: flag("stereo"),
             fec: flag("fec"),
             dtx: flag("dtx"),
+            svc: kind == MediaKind::Video && flag("svc"),
+            extensions: ExtensionIds {
+                audio_level: ext_id(s, "audiolevel_ext_id"),
+                video_orientation: ext_id(s, "videoorient_ext_id"),
+                playout_delay: ext_id(s, "playoutdelay_ext_id"),
+            },
         });
     }
     let id = json::uint(obj, "id");

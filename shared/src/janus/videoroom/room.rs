@@ -35,6 +35,9 @@ pub struct RoomConfig {
     pub h264_profile: Option<String>,
     pub opus_fec: bool,
     pub opus_dtx: bool,
+    /// VP9 SVC: subscribers choose spatial and temporal layers (only in VP9-only rooms).
+    #[serde(default)]
+    pub video_svc: bool,
     pub audiolevel_ext: bool,
     pub audiolevel_event: bool,
     pub audio_active_packets: u64,
@@ -54,7 +57,7 @@ pub struct RoomConfig {
     pub allowed: Vec<String>,
 }
 
-pub(crate) const CREATE_PARAMS: [Param; 35] = [
+pub(crate) const CREATE_PARAMS: [Param; 36] = [
     Param::opt("description", JType::Str),
     Param::opt("is_private", JType::Bool),
     Param::opt("allowed", JType::Array),
@@ -72,6 +75,7 @@ pub(crate) const CREATE_PARAMS: [Param; 35] = [
     Param::opt("h264_profile", JType::Str),
     Param::opt("opus_fec", JType::Bool),
     Param::opt("opus_dtx", JType::Bool),
+    Param::opt("video_svc", JType::Bool),
     Param::opt("audiolevel_ext", JType::Bool),
     Param::opt("audiolevel_event", JType::Bool),
     Param::opt("audio_active_packets", JType::Int).positive(),
@@ -151,6 +155,8 @@ impl RoomConfig {
             "vp8",
             "Invalid element (videocodec can only be or contain vp8, vp9, av1, h264 or h265)",
         )?;
+        // As Janus: only a room whose one video codec is VP9 does SVC.
+        let video_svc = json::boolean(obj, "video_svc").unwrap_or(false) && videocodec == ["vp9"];
         let allowed = strings(obj.get("allowed"))?;
         let check_allowed = allowed.is_some();
         let allowed = allowed.unwrap_or_default();
@@ -189,6 +195,7 @@ impl RoomConfig {
             videocodec,
             opus_fec: has_opus && flag("opus_fec", true),
             opus_dtx: has_opus && flag("opus_dtx", false),
+            video_svc,
             audiolevel_ext: flag("audiolevel_ext", true),
             audiolevel_event,
             audio_active_packets: if audiolevel_event { positive_or("audio_active_packets", 100) } else { 0 },
@@ -286,6 +293,9 @@ impl RoomConfig {
         if self.opus_dtx {
             m.insert("opus_dtx".into(), json!(true));
         }
+        if self.video_svc {
+            m.insert("video_svc".into(), json!(true));
+        }
         m.insert("record".into(), json!(self.record));
         if let Some(d) = &self.rec_dir {
             m.insert("rec_dir".into(), json!(d));
@@ -326,6 +336,7 @@ fn unreachable_demo() -> RoomConfig {
         h264_profile: None,
         opus_fec: true,
         opus_dtx: false,
+        video_svc: false,
         audiolevel_ext: true,
         audiolevel_event: false,
         audio_active_packets: 0,

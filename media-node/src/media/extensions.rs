@@ -1,0 +1,307 @@
+//! RTP header extensions as Janus's VideoRoom negotiates them, on both legs.
+//!
+//! A publisher's answer accepts audio level, video orientation, playout delay and transport-wide
+//! CC as the room allows (`audiolevel_ext`, `videoorient_ext`, `playoutdelay_ext`,
+//! `transport_wide_cc_ext`), besides mid/rid/repaired-rid. Once per packet, at the publisher,
+//! [`relay`] keeps the values subscribers get (audio level, video orientation, playout delay)
+//! under fixed relay ids ([`ExtensionIds::RELAY`]) and drops the rest. A subscriber's offer lists
+//! the same extensions, plus abs-send-time on video (as Janus always offers it) and transport-wide
+//! CC on video when the room has it. Each subscriber stream renames the relay ids to the ids its
+//! answer negotiated ([`rename`], in place: webrtc-rs refuses a packet carrying an id the
+//! stream did not negotiate); [`SendTime`], an interceptor on the subscriber's PeerConnection,
+//! stamps abs-send-time with the departure time the chain gives it, and webrtc-rs's own TWCC
+//! sender numbers the packets.
+
+use rtc::interceptor::{Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
+};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind};
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
+use rtc::sansio::Protocol;
+use shared::media::{ExtensionIds, AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+pub const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// Which header extensions a room negotiates (its `*_ext` settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtensionSettings {
+    pub audio_level: bool,
+    pub video_orientation: bool,
+    pub playout_delay: bool,
+    pub transport_cc: bool,
+}
+
+impl Default for ExtensionSettings {
+    /// Janus's defaults: all on.
+    fn default() -> Self {
+        Self { audio_level: true, video_orientation: true, playout_delay: true, transport_cc: true }
+    }
+}
+
+impl ExtensionSettings {
+    /// The relayed extensions this room negotiates, with the kind each goes on.
+    fn relayed(&self) -> impl Iterator<Item = (&'static str, RtpCodecKind)> {
+        [
+            (self.audio_level, AUDIO_LEVEL_URI, RtpCodecKind::Audio),
+            (self.video_orientation, VIDEO_ORIENTATION_URI, RtpCodecKind::Video),
+            (self.playout_delay, PLAYOUT_DELAY_URI, RtpCodecKind::Video),
+        ]
+        .into_iter()
+        .filter_map(|(on, uri, kind)| on.then_some((uri, kind)))
+    }
+
+    /// What of a publisher's offered `ids` the room takes (the rest its answer leaves out).
+    pub fn accepted(&self, ids: ExtensionIds) -> ExtensionIds {
+        ExtensionIds {
+            audio_level: ids.audio_level.filter(|_| self.audio_level),
+            video_orientation: ids.video_orientation.filter(|_| self.video_orientation),
+            playout_delay: ids.playout_delay.filter(|_| self.playout_delay),
+        }
+    }
+}
+
+fn register(
+    media: &mut MediaEngine,
+    uri: &str,
+    kind: RtpCodecKind,
+    direction: RTCRtpTransceiverDirection,
+) -> Result<(), String> {
+    let ext = RTCRtpHeaderExtensionCapability { uri: uri.to_owned() };
+    media.register_header_extension(ext, kind, Some(direction)).map_err(|e| super::peer::media_error("header extension", e))
+}
+
+fn transport_cc_feedback(media: &mut MediaEngine) {
+    let fb = RTCPFeedback { typ: "transport-cc".to_owned(), parameter: String::new() };
+    media.register_feedback(fb, RtpCodecKind::Video);
+}
+
+/// A publisher's PeerConnection: NACKs, reports, mid/rid/repaired-rid (simulcast), the room's
+/// extensions, and TWCC feedback for video when the room has `transport_wide_cc_ext`.
+pub(super) fn register_receive(settings: ExtensionSettings, media: &mut MediaEngine) -> Result<Registry, String> {
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), media));
+    configure_simulcast_extension_headers(media).map_err(|e| super::peer::media_error("header extension", e))?;
+    for (uri, kind) in settings.relayed() {
+        register(media, uri, kind, RTCRtpTransceiverDirection::Recvonly)?;
+    }
+    if !settings.transport_cc {
+        return Ok(registry);
+    }
+    transport_cc_feedback(media);
+    register(media, TRANSPORT_CC_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Recvonly)?;
+    Ok(registry.with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
+}
+
+/// Between the NACK responder and the TWCC sender: retransmissions pass here too.
+const SLOT: usize = 2_500;
+
+/// A subscriber's PeerConnection: the room's relayed extensions, abs-send-time on video, TWCC
+/// (numbered by webrtc-rs's sender) on video when the room has `transport_wide_cc_ext`.
+pub(super) fn register_send(
+    settings: ExtensionSettings,
+    media: &mut MediaEngine,
+    registry: Registry,
+) -> Result<Registry, String> {
+    for (uri, kind) in settings.relayed() {
+        register(media, uri, kind, RTCRtpTransceiverDirection::Sendonly)?;
+    }
+    register(media, ABS_SEND_TIME_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
+    let mut registry = registry.with(Slot::from(SLOT), SendTime::new(Instant::now()));
+    if settings.transport_cc {
+        transport_cc_feedback(media);
+        register(media, TRANSPORT_CC_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
+        registry = registry.with(Slot::TwccSender, TwccSenderBuilder::new().build());
+    }
+    Ok(registry)
+}
+
+/// Once per packet at the publisher: the relayed extensions under their relay ids (`ids` are
+/// the sender's), everything else gone. Nothing is allocated: entries are renamed or removed in
+/// place; a packet left without extensions clones per subscriber without allocating.
+pub fn relay(packet: &mut rtp::Packet, ids: &ExtensionIds) {
+    remap(&mut packet.header, |id| ids.to_relay(id));
+}
+
+/// Per packet per subscriber stream: the relay ids renamed to the ids the stream negotiated
+/// (`ids`), those it did not negotiate dropped. In place, nothing allocated.
+pub fn rename(packet: &mut rtp::Packet, ids: &ExtensionIds) {
+    if packet.header.extension {
+        remap(&mut packet.header, |id| ids.from_relay(id));
+    }
+}
+
+/// Renames each extension by `to` (none: removed), keeping the flag and the padding webrtc-rs
+/// marshals by consistent.
+fn remap(h: &mut rtp::header::Header, to: impl Fn(u8) -> Option<u8>) {
+    let before = h.extensions.len();
+    h.extensions.retain_mut(|e| match to(e.id) {
+        Some(id) => {
+            e.id = id;
+            true
+        }
+        None => false,
+    });
+    h.extension = !h.extensions.is_empty();
+    if h.extensions.len() != before {
+        let len = if h.extension { h.get_extension_payload_len() } else { 0 };
+        h.extensions_padding = (4 - len % 4) % 4;
+    }
+}
+
+/// abs-send-time: seconds since `epoch` in 6.18 fixed point, the low 24 bits.
+pub fn abs_send_time(epoch: Instant, now: Instant) -> [u8; 3] {
+    let d = now.saturating_duration_since(epoch);
+    let v = ((d.as_nanos() << 18) / 1_000_000_000) as u32 & 0x00FF_FFFF;
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+/// See the module documentation.
+pub struct SendTime {
+    epoch: Instant,
+    /// The abs-send-time id of each local stream that negotiated it (by SSRC, RTX included):
+    /// few per PeerConnection, so a list.
+    streams: Vec<(u32, u8)>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl SendTime {
+    fn new(epoch: Instant) -> Self {
+        Self { epoch, streams: Vec::new(), read: VecDeque::new(), write: VecDeque::new() }
+    }
+
+    fn outgoing(&self, packet: &mut rtp::Packet, now: Instant) {
+        let ssrc = packet.header.ssrc;
+        if let Some((_, id)) = self.streams.iter().find(|(s, _)| *s == ssrc) {
+            let _ = packet.header.set_extension(*id, bytes::Bytes::copy_from_slice(&abs_send_time(self.epoch, now)));
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for SendTime {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        let now = msg.now;
+        if let Packet::Rtp(p) = &mut msg.message.packet {
+            self.outgoing(p, now);
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for SendTime {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        let id = info.rtp_header_extensions.iter().find(|e| e.uri == ABS_SEND_TIME_URI);
+        let Some(id) = id.and_then(|e| u8::try_from(e.id).ok()) else { return };
+        for ssrc in std::iter::once(info.ssrc).chain(info.ssrc_rtx) {
+            self.streams.retain(|(s, _)| *s != ssrc);
+            self.streams.push((ssrc, id));
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.streams.retain(|(s, _)| *s != info.ssrc && Some(*s) != info.ssrc_rtx);
+    }
+
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn packet(exts: &[(u8, &'static [u8])]) -> rtp::Packet {
+        let mut p = rtp::Packet::default();
+        p.header.ssrc = 7;
+        for (id, v) in exts {
+            p.header.set_extension(*id, Bytes::from_static(v)).expect("extension");
+        }
+        p
+    }
+
+    fn ids(p: &rtp::Packet) -> Vec<(u8, Vec<u8>)> {
+        p.header.extensions.iter().map(|e| (e.id, e.payload.to_vec())).collect()
+    }
+
+    #[test]
+    fn a_publisher_packet_keeps_the_relayed_values_under_the_relay_ids() {
+        // A browser's audio: audio level at 1, mid at 4, TWCC at 3 (its own ids).
+        let sender = ExtensionIds { audio_level: Some(1), ..Default::default() };
+        let mut p = packet(&[(1, &[0x85]), (4, b"0"), (3, &[0, 9])]);
+        relay(&mut p, &sender);
+        assert_eq!(ids(&p), vec![(1, vec![0x85])]);
+        assert!(p.header.extension);
+        // Video orientation at 7 and playout delay at 9 become 13 and 12.
+        let sender = ExtensionIds { video_orientation: Some(7), playout_delay: Some(9), ..Default::default() };
+        let mut p = packet(&[(7, &[1]), (9, &[0, 0x10, 0x20]), (2, &[1, 2, 3])]);
+        relay(&mut p, &sender);
+        assert_eq!(ids(&p), vec![(13, vec![1]), (12, vec![0, 0x10, 0x20])]);
+        // Nothing relayed: no extension header at all.
+        let mut p = packet(&[(2, &[1, 2, 3])]);
+        relay(&mut p, &sender);
+        assert!(p.header.extensions.is_empty() && !p.header.extension);
+    }
+
+    #[test]
+    fn a_subscriber_gets_the_relay_ids_renamed_to_its_own() {
+        let mine = ExtensionIds { video_orientation: Some(3), playout_delay: None, audio_level: None };
+        let mut p = packet(&[(13, &[1]), (12, &[0, 0x10, 0x20])]);
+        rename(&mut p, &mine);
+        // Orientation renamed; playout delay not negotiated here, so gone.
+        assert_eq!(ids(&p), vec![(3, vec![1])]);
+        // What webrtc-rs marshals agrees with the header's own size.
+        use rtc::shared::marshal::{Marshal, MarshalSize};
+        let bytes = p.marshal().expect("marshal");
+        assert_eq!(bytes.len(), p.marshal_size());
+        let mut none = packet(&[(13, &[1])]);
+        rename(&mut none, &ExtensionIds::default());
+        assert!(!none.header.extension && none.header.extensions.is_empty());
+    }
+
+    #[test]
+    fn send_time_stamps_the_streams_that_negotiated_it() {
+        let mut x = SendTime::new(Instant::now());
+        x.streams.push((7, 5));
+        let mut p = packet(&[(3, &[1])]);
+        x.outgoing(&mut p, x.epoch + std::time::Duration::from_millis(1500));
+        // 1.5 s = 0x060000 in 6.18 fixed point.
+        assert_eq!(ids(&p), vec![(3, vec![1]), (5, vec![0x06, 0x00, 0x00])]);
+        let mut other = packet(&[]);
+        other.header.ssrc = 8;
+        x.outgoing(&mut other, x.epoch);
+        assert!(!other.header.extension);
+    }
+
+    #[test]
+    fn abs_send_time_wraps_every_64_seconds() {
+        let epoch = Instant::now();
+        assert_eq!(abs_send_time(epoch, epoch + std::time::Duration::from_millis(250)), [0x01, 0x00, 0x00]);
+        assert_eq!(abs_send_time(epoch, epoch + std::time::Duration::from_secs(64)), [0, 0, 0]);
+    }
+}

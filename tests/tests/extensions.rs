@@ -1,0 +1,142 @@
+//! RTP header extensions on both legs, as Janus's VideoRoom negotiates them: a publisher's audio
+//! level, video orientation and playout delay reach each subscriber under the ids that
+//! subscriber negotiated, its video carries abs-send-time and transport-wide sequence numbers,
+//! and a room with the extensions off negotiates none of them.
+
+use portunus_tests::peer::{
+    extmap_id, Offering, TestSubscriber, ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, PLAYOUT_DELAY, PLAYOUT_DELAY_URI,
+    VIDEO_ORIENTATION_URI,
+};
+use portunus_tests::videoroom::{publishing_in, received_while_sending, subscribe_in, Publishing};
+use portunus_tests::*;
+use rtc::rtp;
+use serde_json::{json, Value};
+
+const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// The `a=extmap` URIs of the first m-line of `kind` in `sdp`.
+fn extmaps(sdp: &str, kind: &str) -> Vec<String> {
+    let Some(section) = sdp.split("m=").find(|m| m.starts_with(kind)) else { return Vec::new() };
+    section
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=extmap:"))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
+/// A publisher offering audio level, video orientation and playout delay in `room`, and a
+/// subscriber of all its streams; with the subscriber's offer.
+async fn publisher_and_subscriber(url: &str, room: u64) -> (Publishing, String, WsClient, TestSubscriber, String) {
+    let offering = Offering { audio_level: true, orientation: true, ..Offering::default() };
+    let (p, answer) = publishing_in(url, room, "phone", offering).await;
+    let mut sws = WsClient::connect(url).await;
+    let ssid = sws.create_session().await;
+    let ((sub, _), attached) = subscribe_in(&mut sws, ssid, room, json!([{"feed": p.feed}]), Default::default()).await;
+    let offer = attached["jsep"]["sdp"].as_str().expect("subscriber offer").to_owned();
+    (p, answer, sws, sub, offer)
+}
+
+fn of_kind<'a>(got: &'a [(String, rtp::Packet)], kind: &str) -> Vec<&'a rtp::Packet> {
+    got.iter().filter(|(k, _)| k == kind).map(|(_, p)| p).collect()
+}
+
+fn ext(p: &rtp::Packet, id: Option<u8>) -> Option<Vec<u8>> {
+    p.header.get_extension(id?).map(|b| b.to_vec())
+}
+
+#[actix_web::test]
+async fn a_subscriber_gets_the_publishers_levels_and_orientation_under_its_own_ids_with_send_times() {
+    let server = TestServer::start();
+    // Room 1234 has Janus's defaults: every extension on.
+    let (mut p, answer, _sws, mut sub, offer) = publisher_and_subscriber(&server.ws_url, 1234).await;
+    for uri in [AUDIO_LEVEL_URI] {
+        assert!(extmaps(&answer, "audio").iter().any(|u| u == uri), "publisher answer takes {uri}:\n{answer}");
+    }
+    for uri in [VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, TRANSPORT_CC_URI] {
+        assert!(extmaps(&answer, "video").iter().any(|u| u == uri), "publisher answer takes {uri}:\n{answer}");
+    }
+    assert_eq!(extmaps(&offer, "audio"), [AUDIO_LEVEL_URI], "subscriber audio:\n{offer}");
+    let mut video = extmaps(&offer, "video");
+    video.sort();
+    let mut expected = [VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, ABS_SEND_TIME_URI, TRANSPORT_CC_URI];
+    expected.sort();
+    assert_eq!(video, expected, "subscriber video:\n{offer}");
+    let level = extmap_id(&offer, AUDIO_LEVEL_URI);
+    let orientation = extmap_id(&offer, VIDEO_ORIENTATION_URI);
+    let delay = extmap_id(&offer, PLAYOUT_DELAY_URI);
+    let send_time = extmap_id(&offer, ABS_SEND_TIME_URI);
+    let twcc = extmap_id(&offer, TRANSPORT_CC_URI);
+
+    // A loud speaker holding the phone turned by 90 degrees (R0).
+    p.peer.audio_level = 33;
+    p.peer.orientation = 0b0001;
+    let got = received_while_sending(&mut [&mut p.peer], &mut sub, 1000).await;
+    let audio = of_kind(&got, "audio");
+    assert!(audio.len() >= 50, "audio arrives: {}", audio.len());
+    for a in &audio {
+        // The voice-activity bit set, as the publisher sent it.
+        assert_eq!(ext(a, level), Some(vec![0x80 | 33]), "audio level relayed: {:?}", a.header);
+        assert_eq!(a.header.extensions.len(), 1, "nothing else on audio: {:?}", a.header);
+    }
+    let video = of_kind(&got, "video");
+    assert!(video.len() >= 50, "video arrives: {}", video.len());
+    let mut twcc_seqs = Vec::new();
+    let mut send_times = Vec::new();
+    for v in &video {
+        assert_eq!(ext(v, orientation), Some(vec![0b0001]), "orientation relayed: {:?}", v.header);
+        assert_eq!(ext(v, delay), Some(PLAYOUT_DELAY.to_vec()), "playout delay relayed: {:?}", v.header);
+        let t = ext(v, send_time).unwrap_or_else(|| panic!("abs-send-time on every video packet: {:?}", v.header));
+        send_times.push(u32::from(t[0]) << 16 | u32::from(t[1]) << 8 | u32::from(t[2]));
+        let s = ext(v, twcc).unwrap_or_else(|| panic!("a transport-wide sequence number: {:?}", v.header));
+        twcc_seqs.push(u16::from_be_bytes([s[0], s[1]]));
+    }
+    // One transport-wide number per packet sent, none skipped (loopback loses nothing).
+    twcc_seqs.sort_unstable();
+    twcc_seqs.dedup();
+    assert_eq!(twcc_seqs.len(), video.len(), "distinct transport sequence numbers");
+    assert_eq!(usize::from(twcc_seqs[twcc_seqs.len() - 1] - twcc_seqs[0]) + 1, video.len(), "{twcc_seqs:?}");
+    // Send times span about the second sent (6.18 fixed point: 2^18 per second).
+    let span = f64::from(send_times.iter().max().unwrap() - send_times.iter().min().unwrap()) / f64::from(1 << 18);
+    assert!((0.7..1.5).contains(&span), "abs-send-time spans {span} s");
+
+    // The phone turns upside down: the new orientation follows.
+    p.peer.orientation = 0b0010;
+    let got = received_while_sending(&mut [&mut p.peer], &mut sub, 300).await;
+    let last = of_kind(&got, "video").last().copied().cloned().expect("video after the turn");
+    assert_eq!(ext(&last, orientation), Some(vec![0b0010]), "{:?}", last.header);
+    sub.close().await;
+    p.peer.close().await;
+}
+
+#[actix_web::test]
+async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let create = json!({"request": "create", "room": 77, "audiolevel_ext": false, "videoorient_ext": false,
+        "playoutdelay_ext": false, "transport_wide_cc_ext": false});
+    let created: Value = ws.message(sid, h, create).await;
+    assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
+
+    let (mut p, answer, _sws, mut sub, offer) = publisher_and_subscriber(&server.ws_url, 77).await;
+    for uri in [AUDIO_LEVEL_URI, VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, TRANSPORT_CC_URI] {
+        assert!(!answer.contains(uri), "publisher answer leaves out {uri}:\n{answer}");
+    }
+    assert!(extmaps(&offer, "audio").is_empty(), "subscriber audio:\n{offer}");
+    assert_eq!(extmaps(&offer, "video"), [ABS_SEND_TIME_URI], "subscriber video:\n{offer}");
+    let send_time = extmap_id(&offer, ABS_SEND_TIME_URI);
+
+    p.peer.audio_level = 33;
+    let got = received_while_sending(&mut [&mut p.peer], &mut sub, 600).await;
+    let audio = of_kind(&got, "audio");
+    assert!(audio.len() >= 30 && audio.iter().all(|a| !a.header.extension), "no extension on audio");
+    let video = of_kind(&got, "video");
+    assert!(video.len() >= 30, "video arrives: {}", video.len());
+    for v in video {
+        let ids: Vec<u8> = v.header.extensions.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [send_time.expect("abs-send-time id")], "only abs-send-time on video: {:?}", v.header);
+    }
+    sub.close().await;
+    p.peer.close().await;
+}
