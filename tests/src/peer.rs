@@ -103,6 +103,8 @@ pub struct TestPublisher {
     level_ext: Option<u8>,
     orientation_ext: Option<u8>,
     playout_delay_ext: Option<u8>,
+    /// Sending VP9 SVC: the video sequence number (three packets a frame).
+    svc: Option<u16>,
     /// The video orientation its video packets carry (RFC 7742's byte: C, F, R1, R0) when the
     /// extension was negotiated.
     pub orientation: u8,
@@ -137,6 +139,16 @@ pub struct Offering {
     /// Its video track's codec (`vp8` unless `vp9` or `h264`); the payloads carry that codec's
     /// keyframe marks (a keyframe every 25 frames).
     pub video_codec: Option<&'static str>,
+    /// VP9 SVC (with `video_codec: Some("vp9")`): each frame three packets, spatial layers 0-2
+    /// (see [`svc_marks`]), temporal layers 0, 2, 1, 2, ...
+    pub svc: bool,
+}
+
+/// The spatial and temporal layer a test publisher's VP9 SVC payload says it is (byte 2: the
+/// layer indices, TID in bits 7-5, SID in bits 3-1), and whether it begins a keyframe.
+pub fn svc_marks(payload: &[u8]) -> Option<(u8, u8)> {
+    let l = payload.get(2)?;
+    Some(((l >> 1) & 0x07, l >> 5))
 }
 
 pub use shared::media::{AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
@@ -322,7 +334,7 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, orientation, video_codec } =
+        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, orientation, video_codec, svc } =
             what;
         let video_mime = match video_codec {
             Some("vp9") => MIME_TYPE_VP9,
@@ -423,6 +435,7 @@ impl TestPublisher {
             level_ext: None,
             orientation_ext: None,
             playout_delay_ext: None,
+            svc: svc.then_some(0),
             orientation: 0,
             audio_level: 127,
             video_codec: video_codec.unwrap_or("vp8"),
@@ -564,6 +577,29 @@ impl TestPublisher {
             payload.extend(std::iter::repeat_n(SCREEN_FILL, 600));
             let header = rtp::header::Header { ssrc: SCREEN_SSRC, ..video.header.clone() };
             let _ = screen.write_rtp(rtp::Packet { header, payload: bytes::Bytes::from(payload) }).await;
+        }
+        if let Some(seq) = self.svc.as_mut() {
+            // Non-flexible VP9 with a picture id and layer indices: I, L, B, E (one packet per
+            // layer frame), P on all but the keyframe's base layer; U on temporal layers above 0.
+            let frame = u32::from(self.seq) - 1;
+            let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
+            // A keyframe every 24 frames, on temporal layer 0.
+            let key = frame % 24 == 0;
+            for sid in 0..3u8 {
+                let p = if key && sid == 0 { 0 } else { 0x40 };
+                let layers = tid << 5 | u8::from(tid > 0) << 4 | sid << 1 | u8::from(sid > 0);
+                let mut payload = vec![0xAC | p, (frame & 0x7f) as u8, layers, 0x00];
+                payload.extend(std::iter::repeat_n(self.fill, 300));
+                *seq = seq.wrapping_add(1);
+                let header = rtp::header::Header {
+                    sequence_number: *seq,
+                    // The frame ends with its top spatial layer.
+                    marker: sid == 2,
+                    ..video.header.clone()
+                };
+                let _ = self.video.write_rtp(rtp::Packet { header, payload: bytes::Bytes::from(payload) }).await;
+            }
+            return;
         }
         match self.simulcast.as_mut() {
             None => {

@@ -441,9 +441,12 @@ pub(super) async fn forward(
             if let Some(info) = super::svc::parse(&p.payload) {
                 let key = VideoCodec::Vp9.is_keyframe(&p.payload);
                 let (step, moved) = sel.packet(info, key, Instant::now());
-                if moved != Moved::default() {
-                    let ev = PeerEvent::SvcLayer { mindex, spatial: moved.spatial, temporal: moved.temporal };
-                    let _ = events.send(ev);
+                let Moved { spatial, temporal } = moved;
+                if let Some((spatial, temporal)) = spatial {
+                    let _ = events.send(PeerEvent::SvcLayer { mindex, spatial: Some(spatial), temporal });
+                }
+                if temporal.is_some() {
+                    let _ = events.send(PeerEvent::SvcLayer { mindex, spatial: None, temporal });
                 }
                 match step {
                     Step::Drop => {

@@ -58,11 +58,12 @@ pub enum Step {
     Send { marker: bool },
 }
 
-/// Layers a subscriber stream moved to with this packet (Janus's `spatial_layer` and
-/// `temporal_layer` events).
+/// Layers a subscriber stream moved to with this packet, as Janus announces them: a spatial
+/// move (with the temporal layer the stream starts on, the first time) and, apart, a temporal
+/// move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Moved {
-    pub spatial: Option<u8>,
+    pub spatial: Option<(u8, Option<u8>)>,
     pub temporal: Option<u8>,
 }
 
@@ -107,16 +108,16 @@ impl SvcSelector {
                 }
                 if to > self.spatial {
                     self.spatial = to;
-                    moved.spatial = Some(to as u8);
-                    if self.temporal == -1 {
+                    let starting = self.temporal == -1;
+                    if starting {
                         self.temporal = 0;
-                        moved.temporal = Some(0);
                     }
+                    moved.spatial = Some((to as u8, starting.then_some(0)));
                 }
             }
         } else if target < self.spatial && ((!info.flexible && keyframe) || (info.flexible && info.end)) {
             self.spatial = target;
-            moved.spatial = Some(target as u8);
+            moved.spatial = Some((target as u8, None));
         }
         let spatial = self.spatial;
         if spatial < info.spatial as i8 {
@@ -198,7 +199,7 @@ mod tests {
         assert!(picture(&mut s, 0, false, t0).iter().all(|(_, step, _)| *step == Step::Drop));
         // The first keyframe: layer 1 sent within the last 250 ms, so the stream starts there.
         let got = picture(&mut s, 0, true, t0 + Duration::from_millis(40));
-        assert_eq!(got[0].2, Moved { spatial: Some(1), temporal: Some(0) });
+        assert_eq!(got[0].2, Moved { spatial: Some((1, Some(0))), temporal: None });
         assert_eq!(got[0].1, Step::Send { marker: false });
         assert_eq!(got[1].1, Step::Send { marker: true }, "layer 1 ends the frame for this subscriber");
         assert_eq!(got[2].1, Step::Drop, "layer 2 is above the target");
@@ -214,7 +215,7 @@ mod tests {
         let mut s = SvcSelector::new(2, 2);
         picture(&mut s, 0, true, t0);
         let got = picture(&mut s, 0, true, t0 + Duration::from_millis(40));
-        assert_eq!(got[0].2.spatial, Some(2));
+        assert_eq!(got[0].2.spatial, Some((2, None)));
         picture(&mut s, 2, false, t0 + Duration::from_millis(60));
         s.target_spatial = 0;
         s.target_temporal = 0;
@@ -224,7 +225,7 @@ mod tests {
         // The temporal target 0 is taken at the end of the first frame of temporal layer 0.
         assert_eq!(got[0].2.temporal, Some(0));
         let got = picture(&mut s, 0, true, t0 + Duration::from_millis(100));
-        assert_eq!(got[0].2.spatial, Some(0));
+        assert_eq!(got[0].2, Moved { spatial: Some((0, None)), temporal: None });
         assert_eq!(got[0].1, Step::Send { marker: true });
         assert_eq!((got[1].1, got[2].1), (Step::Drop, Step::Drop));
         let got = picture(&mut s, 1, false, t0 + Duration::from_millis(120));
