@@ -169,6 +169,16 @@ impl Conn {
         panic!("no {what} within 10 s");
     }
 
+    /// Every message until none came for `quiet` (those kept from earlier waits first), in
+    /// order.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = self.early.drain(..).collect();
+        while let Some(m) = self.ws.try_recv(quiet).await {
+            out.push(m);
+        }
+        out
+    }
+
     /// Joins `room` as a publisher called `display` on a new handle; returns the handle and
     /// the `joined` event.
     pub async fn join(&mut self, room: u64, display: &str) -> (u64, Value) {

@@ -145,10 +145,34 @@ pub struct Offering {
 }
 
 /// The spatial and temporal layer a test publisher's VP9 SVC payload says it is (byte 2: the
-/// layer indices, TID in bits 7-5, SID in bits 3-1), and whether it begins a keyframe.
+/// layer indices, TID in bits 7-5, SID in bits 3-1).
 pub fn svc_marks(payload: &[u8]) -> Option<(u8, u8)> {
     let l = payload.get(2)?;
     Some(((l >> 1) & 0x07, l >> 5))
+}
+
+/// Spatial layer `sid` (0-2) of VP9 SVC frame `frame`, as a browser packetizes it in
+/// non-flexible mode, one packet per layer frame: picture id, layer indices (temporal layers
+/// 0, 2, 1, 2, ...; U above 0; D above spatial layer 0), TL0PICIDX; a keyframe every 24 frames
+/// (P clear on its base layer, which carries the scalability structure: three layers,
+/// 320x180 to 1280x720, as Janus looks for); then `fill`.
+pub fn vp9_svc_payload(frame: u32, sid: u8, fill: u8) -> Vec<u8> {
+    let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
+    let key = frame % 24 == 0 && sid == 0;
+    // I, L, B, E; P unless a keyframe's base layer, which has V (the scalability structure).
+    let d = 0xAC | if key { 0x02 } else { 0x40 };
+    let layers = tid << 5 | u8::from(tid > 0) << 4 | sid << 1 | u8::from(sid > 0);
+    let mut payload = vec![d, (frame & 0x7f) as u8, layers, (frame / 4) as u8];
+    if key {
+        // N_S = 3 layers, Y: resolutions follow.
+        payload.push(0b0101_0000);
+        for (w, h) in [(320u16, 180u16), (640, 360), (1280, 720)] {
+            payload.extend(w.to_be_bytes());
+            payload.extend(h.to_be_bytes());
+        }
+    }
+    payload.extend(std::iter::repeat_n(fill, 300));
+    payload
 }
 
 pub use shared::media::{AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
@@ -579,17 +603,9 @@ impl TestPublisher {
             let _ = screen.write_rtp(rtp::Packet { header, payload: bytes::Bytes::from(payload) }).await;
         }
         if let Some(seq) = self.svc.as_mut() {
-            // Non-flexible VP9 with a picture id and layer indices: I, L, B, E (one packet per
-            // layer frame), P on all but the keyframe's base layer; U on temporal layers above 0.
             let frame = u32::from(self.seq) - 1;
-            let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
-            // A keyframe every 24 frames, on temporal layer 0.
-            let key = frame % 24 == 0;
             for sid in 0..3u8 {
-                let p = if key && sid == 0 { 0 } else { 0x40 };
-                let layers = tid << 5 | u8::from(tid > 0) << 4 | sid << 1 | u8::from(sid > 0);
-                let mut payload = vec![0xAC | p, (frame & 0x7f) as u8, layers, 0x00];
-                payload.extend(std::iter::repeat_n(self.fill, 300));
+                let payload = vp9_svc_payload(frame, sid, self.fill);
                 *seq = seq.wrapping_add(1);
                 let header = rtp::header::Header {
                     sequence_number: *seq,

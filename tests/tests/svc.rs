@@ -2,7 +2,8 @@
 //! travel in one stream, and each subscriber gets the layers it asks for with `spatial_layer`
 //! and `temporal_layer` (Janus's defaults 1 and 2), told with Janus's `spatial_layer` /
 //! `temporal_layer` events; the frame ends, for it, with the marker on its top layer, and its
-//! sequence numbers run on without holes.
+//! sequence numbers run on without holes. (`svc_janus.rs` compares remote SVC publishers with
+//! a real Janus.)
 
 use portunus_tests::peer::{svc_marks, Offering, TestSubscriber};
 use portunus_tests::videoroom::{publishing_in, received_while_sending, subscribe_in, Publishing};
