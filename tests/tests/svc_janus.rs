@@ -102,6 +102,8 @@ async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
     phases.push((layer_events_in_order(&mut s).await, received(&mut sub)));
     let base = json!({"request": "configure", "streams": [{"mid": "0", "spatial_layer": 0, "temporal_layer": 0}]});
     s.request(sh, base, None).await;
+    // Applied once answered (a cluster's gateway acks before its media node has it).
+    s.wait_for("configured", |m| m["plugindata"]["data"]["configured"] == "ok").await;
     send_frames(&socket, to, pt, 60, 60).await;
     phases.push((layer_events_in_order(&mut s).await, received(&mut sub)));
     s.request(sh, json!({"request": "configure", "streams": [{"mid": "0", "spatial_layer": 0}]}), None).await;
