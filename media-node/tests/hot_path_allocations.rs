@@ -9,9 +9,9 @@
 
 use media_node::media::extensions::relay;
 use media_node::media::forward::{rewrite_for_subscriber, Negotiated};
-use shared::media::ExtensionIds;
 use media_node::media::rewrite::Rewriter;
 use rtc::rtp;
+use shared::media::ExtensionIds;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -94,7 +94,11 @@ fn allocations_per_forwarded_packet(ids: ExtensionIds) -> f64 {
             let mut p = rx.try_recv().expect("packet for each subscriber");
             rewrite_for_subscriber(&mut p, 0x5000 + i as u32, &negotiated);
             if ids.audio_level.is_some() {
-                assert_eq!(p.header.get_extension(4).as_deref(), Some(&[0x30][..]), "the level under the subscriber's id");
+                assert_eq!(
+                    p.header.get_extension(4).as_deref(),
+                    Some(&[0x30][..]),
+                    "the level under the subscriber's id"
+                );
             }
             assert!(sequences[i].rewrite(&mut p, || start), "in sequence");
             forwarded += 1;

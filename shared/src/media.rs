@@ -219,3 +219,70 @@ impl ExtensionIds {
         *self == Self::default()
     }
 }
+
+/// A playout delay (RFC draft `playout-delay` extension: minimum and maximum, in 10 ms units;
+/// -1 while unset), as Janus keeps one per publisher stream and per subscriber stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayoutDelay {
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Default for PlayoutDelay {
+    fn default() -> Self {
+        Self { min: -1, max: -1 }
+    }
+}
+
+impl PlayoutDelay {
+    /// Applies `min_delay` / `max_delay` as Janus does: a negative value clears both; a minimum
+    /// above the maximum raises the maximum, a maximum below the minimum lowers the minimum.
+    pub fn apply(&mut self, min: Option<i64>, max: Option<i64>) {
+        // The extension carries 12 bits each.
+        let clamp = |v: i64| v.min(0xFFF) as i16;
+        if let Some(v) = min {
+            if v < 0 {
+                *self = Self::default();
+            } else {
+                self.min = clamp(v);
+                self.max = self.max.max(self.min);
+            }
+        }
+        if let Some(v) = max {
+            if v < 0 {
+                *self = Self::default();
+            } else {
+                self.max = clamp(v);
+                self.min = self.min.min(self.max);
+            }
+        }
+    }
+
+    /// The extension's three bytes, when both bounds are set.
+    pub fn bytes(&self) -> Option<[u8; 3]> {
+        if self.min < 0 || self.max < 0 {
+            return None;
+        }
+        let v = (u32::from(self.min as u16) << 12) | u32::from(self.max as u16);
+        Some([(v >> 16) as u8, (v >> 8) as u8, v as u8])
+    }
+}
+
+#[cfg(test)]
+mod playout_delay_tests {
+    use super::PlayoutDelay;
+
+    #[test]
+    fn bounds_follow_each_other_and_a_negative_value_clears_them() {
+        let mut d = PlayoutDelay::default();
+        assert_eq!(d.bytes(), None);
+        d.apply(Some(5), None);
+        assert_eq!((d.min, d.max), (5, 5));
+        d.apply(None, Some(20));
+        assert_eq!(d.bytes(), Some([0x00, 0x50, 0x14]));
+        d.apply(None, Some(2));
+        assert_eq!((d.min, d.max), (2, 2));
+        d.apply(Some(-1), None);
+        assert_eq!(d, PlayoutDelay::default());
+    }
+}

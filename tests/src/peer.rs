@@ -358,8 +358,17 @@ impl TestPublisher {
 
     /// A publisher offering `what` besides Opus and VP8.
     pub async fn offer_with(what: Offering) -> (Self, String) {
-        let Offering { simulcast, data, lose_every, persistent_loss, screen, audio_level, orientation, video_codec, svc } =
-            what;
+        let Offering {
+            simulcast,
+            data,
+            lose_every,
+            persistent_loss,
+            screen,
+            audio_level,
+            orientation,
+            video_codec,
+            svc,
+        } = what;
         let video_mime = match video_codec {
             Some("vp9") => MIME_TYPE_VP9,
             Some("h264") => MIME_TYPE_H264,

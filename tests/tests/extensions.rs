@@ -1,7 +1,8 @@
 //! RTP header extensions on both legs, as Janus's VideoRoom negotiates them: a publisher's audio
 //! level, video orientation and playout delay reach each subscriber under the ids that
 //! subscriber negotiated, its video carries abs-send-time and transport-wide sequence numbers,
-//! and a room with the extensions off negotiates none of them.
+//! a room with the extensions off negotiates none of them, and Janus's `min_delay`/`max_delay`
+//! (a publisher's for all its subscribers, a subscriber's for itself) set the playout delay.
 
 use portunus_tests::peer::{
     extmap_id, Offering, TestSubscriber, ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, PLAYOUT_DELAY, PLAYOUT_DELAY_URI,
@@ -26,14 +27,24 @@ fn extmaps(sdp: &str, kind: &str) -> Vec<String> {
 
 /// A publisher offering audio level, video orientation and playout delay in `room`, and a
 /// subscriber of all its streams; with the subscriber's offer.
-async fn publisher_and_subscriber(url: &str, room: u64) -> (Publishing, String, WsClient, TestSubscriber, String) {
+async fn publisher_and_subscriber(url: &str, room: u64) -> (Publishing, String, Subscribed) {
     let offering = Offering { audio_level: true, orientation: true, ..Offering::default() };
     let (p, answer) = publishing_in(url, room, "phone", offering).await;
-    let mut sws = WsClient::connect(url).await;
-    let ssid = sws.create_session().await;
-    let ((sub, _), attached) = subscribe_in(&mut sws, ssid, room, json!([{"feed": p.feed}]), Default::default()).await;
+    let mut ws = WsClient::connect(url).await;
+    let sid = ws.create_session().await;
+    let ((sub, handle), attached) =
+        subscribe_in(&mut ws, sid, room, json!([{"feed": p.feed}]), Default::default()).await;
     let offer = attached["jsep"]["sdp"].as_str().expect("subscriber offer").to_owned();
-    (p, answer, sws, sub, offer)
+    (p, answer, Subscribed { ws, sid, handle, sub, offer })
+}
+
+/// A subscriber, its WebSocket, session and handle, and the offer it answered.
+struct Subscribed {
+    ws: WsClient,
+    sid: u64,
+    handle: u64,
+    sub: TestSubscriber,
+    offer: String,
 }
 
 fn of_kind<'a>(got: &'a [(String, rtp::Packet)], kind: &str) -> Vec<&'a rtp::Packet> {
@@ -48,7 +59,8 @@ fn ext(p: &rtp::Packet, id: Option<u8>) -> Option<Vec<u8>> {
 async fn a_subscriber_gets_the_publishers_levels_and_orientation_under_its_own_ids_with_send_times() {
     let server = TestServer::start();
     // Room 1234 has Janus's defaults: every extension on.
-    let (mut p, answer, _sws, mut sub, offer) = publisher_and_subscriber(&server.ws_url, 1234).await;
+    let (mut p, answer, Subscribed { ws: _keep_session, mut sub, offer, .. }) =
+        publisher_and_subscriber(&server.ws_url, 1234).await;
     for uri in [AUDIO_LEVEL_URI] {
         assert!(extmaps(&answer, "audio").iter().any(|u| u == uri), "publisher answer takes {uri}:\n{answer}");
     }
@@ -108,6 +120,71 @@ async fn a_subscriber_gets_the_publishers_levels_and_orientation_under_its_own_i
     p.peer.close().await;
 }
 
+/// The playout delay (min, max) a video packet carries under `id`.
+fn delay_of(p: &rtp::Packet, id: Option<u8>) -> Option<(u16, u16)> {
+    let b = ext(p, id)?;
+    let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+    Some(((v >> 12) as u16, (v & 0xFFF) as u16))
+}
+
+/// The playout delay the last video packets carried, once those in flight are through.
+async fn delays_now(p: &mut Publishing, sub: &mut TestSubscriber, id: Option<u8>) -> Vec<Option<(u16, u16)>> {
+    received_while_sending(&mut [&mut p.peer], sub, 200).await;
+    let got = received_while_sending(&mut [&mut p.peer], sub, 300).await;
+    let mut d: Vec<_> = of_kind(&got, "video").iter().map(|v| delay_of(v, id)).collect();
+    d.dedup();
+    d
+}
+
+async fn configured(ws: &mut WsClient, sid: u64, h: u64, body: Value) {
+    // Core events (webrtcup, media) may come first.
+    let (ack, _) = ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h, "body": body})).await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let done = ws.expect_skipping_core("configured", |m| m["sender"] == h).await;
+    assert_eq!(done["plugindata"]["data"]["configured"], "ok", "{done}");
+}
+
+/// Janus's `min_delay`/`max_delay`: a publisher's (for all its subscribers) replaces the delay it
+/// sends, a subscriber's its own; a negative value clears one.
+#[actix_web::test]
+async fn publishers_and_subscribers_set_the_playout_delay_as_janus() {
+    let server = TestServer::start();
+    let (mut p, _, Subscribed { ws: mut sws, sid, handle, mut sub, offer }) =
+        publisher_and_subscriber(&server.ws_url, 1234).await;
+    let sws_ids = (sid, handle);
+    let id = extmap_id(&offer, PLAYOUT_DELAY_URI);
+    // What the publisher sends: min 1, max 0x20 (PLAYOUT_DELAY).
+    assert_eq!(delays_now(&mut p, &mut sub, id).await, [Some((1, 0x20))]);
+
+    // A subscriber's own: min 5, max 20 (10 ms units).
+    let streams = |min: i64, max: i64| json!({"request": "configure", "streams": [{"mid": "1", "min_delay": min, "max_delay": max}]});
+    configured(&mut sws, sws_ids.0, sws_ids.1, streams(5, 20)).await;
+    assert_eq!(delays_now(&mut p, &mut sub, id).await, [Some((5, 20))]);
+
+    // The publisher's, for all: a second subscriber gets it, the first keeps its own.
+    configured(&mut p.ws, p.sid, p.handle, streams(2, 3)).await;
+    let mut ws2 = WsClient::connect(&server.ws_url).await;
+    let sid2 = ws2.create_session().await;
+    let ((mut sub2, _), attached2) =
+        subscribe_in(&mut ws2, sid2, 1234, json!([{"feed": p.feed}]), Default::default()).await;
+    let id2 = extmap_id(attached2["jsep"]["sdp"].as_str().expect("offer"), PLAYOUT_DELAY_URI);
+    assert_eq!(delays_now(&mut p, &mut sub2, id2).await, [Some((2, 3))]);
+    assert_eq!(delays_now(&mut p, &mut sub, id).await, [Some((5, 20))]);
+
+    // The first subscriber clears its own: the publisher's again.
+    configured(
+        &mut sws,
+        sws_ids.0,
+        sws_ids.1,
+        json!({"request": "configure", "streams": [{"mid": "1", "min_delay": -1}]}),
+    )
+    .await;
+    assert_eq!(delays_now(&mut p, &mut sub, id).await, [Some((2, 3))]);
+    sub2.close().await;
+    sub.close().await;
+    p.peer.close().await;
+}
+
 #[actix_web::test]
 async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
     let server = TestServer::start();
@@ -119,7 +196,8 @@ async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
     let created: Value = ws.message(sid, h, create).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
 
-    let (mut p, answer, _sws, mut sub, offer) = publisher_and_subscriber(&server.ws_url, 77).await;
+    let (mut p, answer, Subscribed { ws: _keep_session, mut sub, offer, .. }) =
+        publisher_and_subscriber(&server.ws_url, 77).await;
     for uri in [AUDIO_LEVEL_URI, VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, TRANSPORT_CC_URI] {
         assert!(!answer.contains(uri), "publisher answer leaves out {uri}:\n{answer}");
     }

@@ -24,7 +24,8 @@ fn layers_and_continuity(packets: &[rtp::Packet]) -> (Vec<(u8, u8)>, bool) {
     let mut layers: Vec<(u8, u8)> = packets.iter().filter_map(|p| svc_marks(&p.payload)).collect();
     layers.sort_unstable();
     layers.dedup();
-    let continuous = packets.windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1));
+    let continuous =
+        packets.windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1));
     (layers, continuous)
 }
 
@@ -58,14 +59,16 @@ async fn a_subscriber_gets_the_spatial_and_temporal_layers_it_asks_for() {
     let created = ws.message(sid, h, create).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
     let listed = ws.message(sid, h, json!({"request": "list"})).await;
-    let room = listed["plugindata"]["data"]["list"].as_array().and_then(|l| l.iter().find(|r| r["room"] == ROOM)).cloned();
+    let room =
+        listed["plugindata"]["data"]["list"].as_array().and_then(|l| l.iter().find(|r| r["room"] == ROOM)).cloned();
     assert_eq!(room.as_ref().map(|r| r["video_svc"].clone()), Some(json!(true)), "{listed}");
 
     let offering = Offering { video_codec: Some("vp9"), svc: true, ..Offering::default() };
     let (mut p, _) = publishing_in(&server.ws_url, ROOM, "svc", offering).await;
     let mut sws = WsClient::connect(&server.ws_url).await;
     let ssid = sws.create_session().await;
-    let ((mut sub, sh), attached) = subscribe_in(&mut sws, ssid, ROOM, json!([{"feed": p.feed}]), Default::default()).await;
+    let ((mut sub, sh), attached) =
+        subscribe_in(&mut sws, ssid, ROOM, json!([{"feed": p.feed}]), Default::default()).await;
     let video_entry = &attached["plugindata"]["data"]["streams"][1];
     assert_eq!(
         video_entry["svc"],
@@ -92,7 +95,13 @@ async fn a_subscriber_gets_the_spatial_and_temporal_layers_it_asks_for() {
     let ack = sws.message(ssid, sh, configure).await;
     assert_eq!(ack["janus"], "ack", "{ack}");
     video(&mut p, &mut sub, 400).await;
-    layer_events(&mut sws, sh, &[("configured", json!("ok")), ("temporal_layer", json!(0)), ("spatial_layer", json!(0))], "down").await;
+    layer_events(
+        &mut sws,
+        sh,
+        &[("configured", json!("ok")), ("temporal_layer", json!(0)), ("spatial_layer", json!(0))],
+        "down",
+    )
+    .await;
     let packets = video(&mut p, &mut sub, 600).await;
     let (layers, continuous) = layers_and_continuity(&packets);
     assert_eq!(layers, [(0, 0)], "only the base layers");

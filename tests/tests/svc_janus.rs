@@ -61,7 +61,8 @@ async fn layer_events_in_order(c: &mut Conn) -> Vec<Value> {
 async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
     let mut c = Conn::open(url).await;
     let h = c.attach().await;
-    let created = c.request(h, json!({"request": "create", "room": ROOM, "videocodec": "vp9", "video_svc": true}), None).await;
+    let created =
+        c.request(h, json!({"request": "create", "room": ROOM, "videocodec": "vp9", "video_svc": true}), None).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
     let streams = json!([{"mid": "0", "mindex": 0, "type": "video", "codec": "vp9", "svc": true}]);
     let added = c.request(h, json!({"request": "add_remote_publisher", "room": ROOM, "streams": streams}), None).await;
@@ -89,9 +90,8 @@ async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
 
     let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await.expect("udp");
     let received = |sub: &mut TestSubscriber| {
-        let mut layers: Vec<(u8, u8)> = std::iter::from_fn(|| sub.packets.try_recv().ok())
-            .filter_map(|(_, p)| svc_marks(&p.payload))
-            .collect();
+        let mut layers: Vec<(u8, u8)> =
+            std::iter::from_fn(|| sub.packets.try_recv().ok()).filter_map(|(_, p)| svc_marks(&p.payload)).collect();
         layers.sort_unstable();
         layers.dedup();
         layers

@@ -12,7 +12,9 @@
 //! stamps abs-send-time with the departure time the chain gives it, and webrtc-rs's own TWCC
 //! sender numbers the packets.
 
-use rtc::interceptor::{Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder};
+use rtc::interceptor::{
+    Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder,
+};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
 };
@@ -24,6 +26,7 @@ use rtc::sansio::Protocol;
 use shared::media::{ExtensionIds, AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
 use std::collections::VecDeque;
 use std::time::Instant;
+use tokio::sync::watch;
 
 pub const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
 pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
@@ -73,7 +76,9 @@ fn register(
     direction: RTCRtpTransceiverDirection,
 ) -> Result<(), String> {
     let ext = RTCRtpHeaderExtensionCapability { uri: uri.to_owned() };
-    media.register_header_extension(ext, kind, Some(direction)).map_err(|e| super::peer::media_error("header extension", e))
+    media
+        .register_header_extension(ext, kind, Some(direction))
+        .map_err(|e| super::peer::media_error("header extension", e))
 }
 
 fn transport_cc_feedback(media: &mut MediaEngine) {
@@ -150,6 +155,29 @@ fn remap(h: &mut rtp::header::Header, to: impl Fn(u8) -> Option<u8>) {
     if h.extensions.len() != before {
         let len = if h.extension { h.get_extension_payload_len() } else { 0 };
         h.extensions_padding = (4 - len % 4) % 4;
+    }
+}
+
+/// A publisher video stream's playout delay override (its `configure` `min_delay`/`max_delay`),
+/// stamped on each of its packets under the relay id, in place of what the publisher sent. The
+/// watch is read only when it changed; the bytes are shared, not copied, per packet.
+pub struct DelayStamp {
+    set: watch::Receiver<Option<[u8; 3]>>,
+    bytes: Option<bytes::Bytes>,
+}
+
+impl DelayStamp {
+    pub fn new(set: watch::Receiver<Option<[u8; 3]>>) -> Self {
+        Self { set, bytes: None }
+    }
+
+    pub fn packet(&mut self, packet: &mut rtp::Packet) {
+        if self.set.has_changed().unwrap_or(false) {
+            self.bytes = self.set.borrow_and_update().map(|d| bytes::Bytes::copy_from_slice(&d));
+        }
+        if let (Some(b), Some(id)) = (&self.bytes, ExtensionIds::RELAY.playout_delay) {
+            let _ = packet.header.set_extension(id, b.clone());
+        }
     }
 }
 

@@ -138,6 +138,8 @@ pub enum Control {
     /// The m-line went inactive (`unsubscribe`): send nothing until a `Switch` gives it a new
     /// source (a later `subscribe` reuses it, as Janus does), its sequence still continuing.
     Detach,
+    /// The playout delay to send this subscriber (`min_delay`/`max_delay`), or the publisher's.
+    Delay(Option<[u8; 3]>),
 }
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
@@ -269,6 +271,8 @@ pub(super) struct Stream {
     pub mindex: usize,
     pub events: mpsc::UnboundedSender<PeerEvent>,
     pub target: LayerTarget,
+    /// The subscriber's own playout delay, replacing the publisher's (the extension's bytes).
+    pub delay: Option<[u8; 3]>,
 }
 
 /// Where the next packet came from.
@@ -296,7 +300,10 @@ pub(super) async fn forward(
     gate: Gate,
 ) {
     let mut gate = CachedGate { gate, verdict: None };
-    let Stream { track, ssrc, clock_rate, codec, keyframes, mindex, events, mut target } = stream;
+    let Stream { track, ssrc, clock_rate, codec, keyframes, mindex, events, mut target, delay } = stream;
+    // Shared bytes: each packet's extension clones a reference, not the bytes.
+    let as_bytes = |d: Option<[u8; 3]>| d.map(|d| bytes::Bytes::copy_from_slice(&d));
+    let mut delay = as_bytes(delay);
     let vp8 = codec == Some(VideoCodec::Vp8);
     let mut silence = origin.silence.clone();
     let now_silent = |s: &Option<watch::Receiver<Silence>>| s.as_ref().map_or([None; 3], |s| *s.borrow());
@@ -320,6 +327,7 @@ pub(super) async fn forward(
                 // The subscriber is gone when its controls are.
                 let Some(c) = c else { return };
                 match c {
+                    Control::Delay(d) => delay = as_bytes(d),
                     Control::Detach => {
                         packets = None;
                         layers.pending = None;
@@ -474,6 +482,9 @@ pub(super) async fn forward(
             }
         }
         rewrite_for_subscriber(&mut p, ssrc, &negotiated);
+        if let (Some(d), Some(id)) = (&delay, negotiated.extensions.playout_delay) {
+            let _ = p.header.set_extension(id, d.clone());
+        }
         if !sequence.rewrite(&mut p, Instant::now) {
             continue;
         }

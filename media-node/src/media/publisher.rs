@@ -2,7 +2,7 @@
 //! subscribers (one bounded broadcast per simulcast layer), keyframe requests coalesced, the
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
-use super::extensions::{relay, ExtensionSettings};
+use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::forward::{KeyframeRequester, Origin};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
@@ -77,6 +77,8 @@ struct IncomingStream {
     keyframes: Option<mpsc::UnboundedReceiver<u8>>,
     /// The ids its sender gave the relayed header extensions (those the room accepts).
     extensions: ExtensionIds,
+    /// Its playout delay override.
+    delay: watch::Receiver<Option<[u8; 3]>>,
     /// Talk detection (needs the audio level extension).
     talk: Option<TalkSettings>,
     /// Whether a moderator muted it (no talk detection meanwhile, as Janus).
@@ -142,11 +144,11 @@ impl Incoming {
                     moderated: s.hold.borrow().moderated,
                     hold: s.hold.clone(),
                 });
-                let extensions = s.extensions;
-                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk, extensions)
+                let relayed = (s.extensions, DelayStamp::new(s.delay.clone()));
+                (s.mid.clone(), s.feeds.clone(), s.rids.clone(), s.silence.clone(), s.keyframes.take(), talk, relayed)
             })
         };
-        let Some((mid, feeds, rids, silence, keyframes, talk, extensions)) = claimed else {
+        let Some((mid, feeds, rids, silence, keyframes, talk, (extensions, delay))) = claimed else {
             tracing::debug!(%kind, track_id, "a track no m-line of the offer expects");
             return;
         };
@@ -160,7 +162,8 @@ impl Incoming {
             }
         }
         let slowlink_threshold = self.slowlink_threshold;
-        let pump = Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk, extensions };
+        let pump =
+            Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk, extensions, delay };
         tokio::spawn(pump.run(track));
     }
 }
@@ -249,6 +252,7 @@ struct Pump {
     kind: MediaKind,
     talk: Option<Talk>,
     extensions: ExtensionIds,
+    delay: DelayStamp,
     feeds: Vec<Feed>,
     rids: Vec<String>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
@@ -289,8 +293,19 @@ impl LossCount {
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, mut talk, extensions } =
-            self;
+        let Pump {
+            mid,
+            kind,
+            feeds,
+            rids,
+            layer_ssrcs,
+            silence,
+            events,
+            slowlink_threshold,
+            mut talk,
+            extensions,
+            mut delay,
+        } = self;
         let receiving_event = |receiving: bool, substream: Option<u8>| PeerEvent::Receiving {
             mid: mid.clone(),
             kind,
@@ -370,6 +385,9 @@ impl Pump {
                         }
                     }
                     relay(&mut packet, &extensions);
+                    if kind == MediaKind::Video {
+                        delay.packet(&mut packet);
+                    }
                     if !receiving[layer] {
                         receiving[layer] = true;
                         tracing::debug!(kind = %kind, layer, pt = packet.header.payload_type, "media arriving");
@@ -476,6 +494,8 @@ struct Published {
     silence: Option<watch::Receiver<Silence>>,
     /// VP9 SVC (the room's `video_svc`, a remote publisher's `svc`).
     svc: bool,
+    /// The playout delay its subscribers get instead of the publisher's (`configure`).
+    delay: watch::Sender<Option<[u8; 3]>>,
 }
 
 /// Where a publisher's packets come from.
@@ -526,6 +546,7 @@ impl PublisherPeer {
             if s.kind == MediaKind::Video {
                 keyframe_rx.push((s.mindex, rx));
             }
+            let delay = watch::channel(None).0;
             published.push(Published {
                 mid: s.mid.clone(),
                 kind: s.kind,
@@ -534,8 +555,9 @@ impl PublisherPeer {
                 hold: watch::channel(Hold::default()).0,
                 silence: None,
                 svc: s.kind == MediaKind::Video && s.svc,
+                delay: delay.clone(),
             });
-            inlets.push(Inlet::Media(feeds, s.extensions));
+            inlets.push(Inlet::Media(feeds, s.extensions, DelayStamp::new(delay.subscribe())));
         }
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let ingress = super::remote::start(ip, port, inlets, data.clone(), keyframe_rx)?;
@@ -572,6 +594,7 @@ impl PublisherPeer {
             let silence = (!rids.is_empty()).then(|| watch::channel([None; MAX_LAYERS]).0);
             let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
             let hold = watch::channel(Hold::default()).0;
+            let delay = watch::channel(None).0;
             published.push(Published {
                 mid: info.mid.clone(),
                 kind: info.kind,
@@ -580,6 +603,7 @@ impl PublisherPeer {
                 hold: hold.clone(),
                 silence: silence.as_ref().map(watch::Sender::subscribe),
                 svc: video_svc && info.kind == MediaKind::Video,
+                delay: delay.clone(),
             });
             incoming_streams.push(IncomingStream {
                 mid: info.mid,
@@ -590,6 +614,7 @@ impl PublisherPeer {
                 silence,
                 keyframes: Some(keyframe_rx),
                 extensions: extensions.accepted(info.extensions),
+                delay: delay.subscribe(),
                 talk,
                 hold: hold.subscribe(),
                 opened: false,
@@ -641,6 +666,13 @@ impl PublisherPeer {
     pub fn set_muted(&self, mid: &str, muted: bool) {
         if let Some(s) = self.stream(mid) {
             s.hold.send_modify(|h| h.moderated = muted);
+        }
+    }
+
+    /// The playout delay every subscriber of stream `mid` gets (none: what the publisher sends).
+    pub fn set_delay(&self, mid: &str, delay: Option<[u8; 3]>) {
+        if let Some(s) = self.stream(mid) {
+            s.delay.send_replace(delay);
         }
     }
 

@@ -5,7 +5,7 @@
 //! Packets go into the same feeds a WebRTC publisher's do, so subscribers, forwarders and
 //! recorders take them alike.
 
-use super::extensions::relay;
+use super::extensions::{relay, DelayStamp};
 use super::publisher::{DataFeed, DataMessage, Feed};
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -30,7 +30,7 @@ const DATA_LABEL: &str = "JanusDataChannel";
 /// Where one remote stream's packets go: its feeds (one per simulcast layer), with the ids its
 /// sender gives the relayed header extensions; or the data feed.
 pub(super) enum Inlet {
-    Media(Vec<Feed>, ExtensionIds),
+    Media(Vec<Feed>, ExtensionIds, DelayStamp),
     Data,
 }
 
@@ -86,15 +86,16 @@ pub(super) fn start(
 }
 
 /// Reads the RTP port: each packet to its stream's layer feed, each envelope to the data feed.
-async fn receive(socket: UdpSocket, inlets: Vec<Inlet>, data: DataFeed) {
+async fn receive(socket: UdpSocket, mut inlets: Vec<Inlet>, data: DataFeed) {
     let mut buf = vec![0u8; MTU];
     loop {
         let Ok(n) = socket.recv(&mut buf).await else { return };
         let Ok(mut packet) = rtp::Packet::unmarshal(&mut &buf[..n]) else { continue };
         let Some((mindex, layer)) = from_remote_ssrc(packet.header.ssrc) else { continue };
-        match inlets.get(mindex) {
-            Some(Inlet::Media(feeds, extensions)) => {
+        match inlets.get_mut(mindex) {
+            Some(Inlet::Media(feeds, extensions, delay)) => {
                 relay(&mut packet, extensions);
+                delay.packet(&mut packet);
                 // No subscriber yet is fine: the packet is dropped.
                 if let Some(feed) = feeds.get(usize::from(layer)) {
                     let _ = feed.send(packet);

@@ -34,6 +34,8 @@ pub struct Source {
     pub origin: Origin,
     /// Simulcast: the layers wanted.
     pub target: LayerTarget,
+    /// The playout delay this subscriber asked for (the extension's bytes), if any.
+    pub delay: Option<[u8; 3]>,
 }
 
 /// The codec a subscriber m-line offers: the publisher's (with its `fmtp` when known, so an
@@ -231,6 +233,7 @@ impl SubscriberPeer {
                 mindex: src.mindex,
                 events: self.events.clone(),
                 target: src.target,
+                delay: src.delay,
             };
             tokio::spawn(forward(src.origin, control_rx, stream, gate));
             added.push(StreamControl { mindex: src.mindex, sender: sender.id(), negotiated, control, send });
@@ -261,6 +264,11 @@ impl SubscriberPeer {
     /// Other simulcast layers for the stream at m-line `mindex` (`configure`).
     pub fn set_target(&self, mindex: usize, target: LayerTarget) {
         self.control(mindex, Control::Target(target));
+    }
+
+    /// The playout delay stream `mindex` carries to this subscriber (none: the publisher's).
+    pub fn set_delay(&self, mindex: usize, delay: Option<[u8; 3]>) {
+        self.control(mindex, Control::Delay(delay));
     }
 
     fn control(&self, mindex: usize, c: Control) {
@@ -328,7 +336,8 @@ impl SubscriberPeer {
         let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
         for (mindex, pt) in pts.into_iter().enumerate() {
             if let Some(stream) = streams.iter().find(|s| s.mindex == mindex) {
-                let extensions = extensions.iter().find(|s| s.mindex == mindex).map(|s| s.extensions).unwrap_or_default();
+                let extensions =
+                    extensions.iter().find(|s| s.mindex == mindex).map(|s| s.extensions).unwrap_or_default();
                 let _ = stream.negotiated.send(pt.map(|payload_type| Negotiated { payload_type, extensions }));
             }
         }

@@ -100,7 +100,8 @@ impl SvcSelector {
             if keyframe {
                 let mut to = target;
                 while to > self.spatial && to > 0 {
-                    let recent = self.seen[to as usize].is_some_and(|t| now.saturating_duration_since(t) < LAYER_SILENCE);
+                    let recent =
+                        self.seen[to as usize].is_some_and(|t| now.saturating_duration_since(t) < LAYER_SILENCE);
                     if recent {
                         break;
                     }
@@ -171,7 +172,10 @@ mod tests {
     #[test]
     fn layer_indices_are_read_after_the_picture_id() {
         let i = info(&payload(2, 1, false, true, false, true));
-        assert_eq!((i.spatial, i.temporal, i.switching_up, i.begin, i.end, i.flexible), (2, 1, true, true, false, false));
+        assert_eq!(
+            (i.spatial, i.temporal, i.switching_up, i.begin, i.end, i.flexible),
+            (2, 1, true, true, false, false)
+        );
         // A 15-bit picture id.
         let i = info(&[0xA8, 0x81, 0x02, 0x43, 0x00]);
         assert_eq!((i.spatial, i.temporal), (1, 2));

@@ -149,6 +149,7 @@ impl RoomActor {
                     fmtp,
                     origin: publisher.origin(st.feed_mid.as_str())?,
                     target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
+                    delay: st.delay.bytes(),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -285,6 +286,18 @@ impl RoomActor {
                         for (mindex, sc) in streams {
                             sub.set_target(mindex, layer_target(&sc));
                         }
+                    }
+                }
+                MediaAction::Delays { who, streams } => {
+                    if let Some(sub) = self.subscribers.get(&who) {
+                        for (mindex, delay) in streams {
+                            sub.set_delay(mindex, delay);
+                        }
+                    }
+                }
+                MediaAction::PublisherDelay { who, mid, delay } => {
+                    if let Some(publisher) = self.peers.get(&who) {
+                        publisher.set_delay(mid.as_str(), delay);
                     }
                 }
                 MediaAction::Pause { who, paused } => {

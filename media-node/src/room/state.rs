@@ -92,6 +92,11 @@ pub enum MediaAction {
     RemoveData { who: Who, feeds: Vec<ParticipantId> },
     /// New simulcast targets for these m-lines of this subscriber (`configure`).
     Layers { who: Who, streams: Vec<(usize, Simulcast)> },
+    /// The playout delay these m-lines of this subscriber carry (none: the publisher's).
+    Delays { who: Who, streams: Vec<(usize, Option<[u8; 3]>)> },
+    /// The playout delay this publisher's video stream `mid` carries to every subscriber
+    /// (none: what the publisher sends).
+    PublisherDelay { who: Who, mid: Mid, delay: Option<[u8; 3]> },
     /// This publisher's RTP forwarders end (it stopped publishing or left).
     StopForwarders { who: Who },
     /// Record this publisher's streams (each to its own `.mjr` file).

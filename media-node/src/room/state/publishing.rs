@@ -11,8 +11,8 @@ use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{self as vr, AsyncName, Configure, Departure};
-use shared::media::{MediaKind, Mid};
-use std::collections::BTreeSet;
+use shared::media::{MediaKind, Mid, PlayoutDelay};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a publisher sends, as announced to the room.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,8 @@ pub struct Published {
     pub moderated: BTreeSet<Mid>,
     /// Audio streams talking (their levels' average under the room's threshold).
     pub talking: BTreeSet<Mid>,
+    /// Playout delays the publisher set on its video streams (`min_delay`/`max_delay`).
+    pub delays: BTreeMap<Mid, PlayoutDelay>,
 }
 
 /// Which of Janus's publisher stream lists an entry is for: each shows a little more or less.
@@ -37,7 +39,7 @@ pub(super) enum StreamList {
 
 impl Published {
     pub fn new(streams: Vec<StreamInfo>) -> Self {
-        Self { streams, moderated: BTreeSet::new(), talking: BTreeSet::new() }
+        Self { streams, moderated: BTreeSet::new(), talking: BTreeSet::new(), delays: BTreeMap::new() }
     }
 
     /// The codec of its first stream of `kind` (Janus's `audio_codec` / `video_codec`).
@@ -227,6 +229,16 @@ impl RoomState {
             out.media.push(MediaAction::Keyframe { who });
         }
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
+        let live = self.participants.get_mut(&pid).and_then(|p| p.published.as_mut());
+        if let Some(p) = live {
+            for s in p.streams.iter().filter(|s| s.kind == MediaKind::Video) {
+                for e in c.streams.iter().filter(|e| e.mid.as_deref() == Some(s.mid.as_str()) && !e.delay.is_empty()) {
+                    let d = p.delays.entry(s.mid.clone()).or_default();
+                    d.apply(e.delay.min, e.delay.max);
+                    out.media.push(MediaAction::PublisherDelay { who, mid: s.mid.clone(), delay: d.bytes() });
+                }
+            }
+        }
         for s in published.iter().flat_map(|p| p.streams.iter()).filter(|s| s.kind.is_rtp()) {
             let mut send = match (legacy, s.kind) {
                 (true, MediaKind::Audio) => c.audio,

@@ -4,13 +4,14 @@
 
 use super::Membership;
 use super::{check_mids, err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
+use crate::media::sdp::StreamInfo;
 use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
+use shared::janus::videoroom::DelayChoice;
 use shared::janus::videoroom::{self as vr, Configure, LayerChoice, Switch, SwitchStream, Update};
-use crate::media::sdp::StreamInfo;
-use shared::media::{MediaKind, Mid};
+use shared::media::{MediaKind, Mid, PlayoutDelay};
 
 /// A subscriber m-line's new source.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +40,8 @@ pub struct SubStream {
     pub send: bool,
     /// Its publisher stream is simulcast or VP9 SVC: the layers wanted and relayed.
     pub simulcast: Option<Simulcast>,
+    /// The playout delay this subscriber asked for on a video stream (`min_delay`/`max_delay`).
+    pub delay: PlayoutDelay,
     /// The data m-line: every publisher whose data channel messages it carries (one data
     /// m-line serves them all, as in Janus); empty for audio and video.
     pub sources: Vec<(ParticipantId, Who)>,
@@ -103,8 +106,21 @@ impl Simulcast {
 
     /// Janus's names for the layers in events.
     fn event_keys(&self) -> (&'static str, &'static str) {
-        if self.svc { ("spatial_layer", "temporal_layer") } else { ("substream", "temporal") }
+        if self.svc {
+            ("spatial_layer", "temporal_layer")
+        } else {
+            ("substream", "temporal")
+        }
     }
+}
+
+/// A new subscription stream's playout delay: what was asked for, on video only (as Janus).
+fn delay_of(kind: MediaKind, choice: &DelayChoice) -> PlayoutDelay {
+    let mut d = PlayoutDelay::default();
+    if kind == MediaKind::Video {
+        d.apply(choice.min, choice.max);
+    }
+    d
 }
 
 impl SubStream {
@@ -123,6 +139,7 @@ impl SubStream {
             active: true,
             send: true,
             simulcast: None,
+            delay: PlayoutDelay::default(),
             sources,
         }
     }
@@ -154,6 +171,10 @@ impl SubStream {
         if let Some(sc) = &self.simulcast {
             let (key, entry) = sc.entry();
             e.insert(key.into(), entry);
+        }
+        if self.delay.bytes().is_some() {
+            let d = serde_json::json!({"min-delay": self.delay.min, "max-delay": self.delay.max});
+            e.insert("playout-delay".into(), d);
         }
         Value::Object(e)
     }
@@ -250,6 +271,7 @@ impl RoomState {
                     active: true,
                     send: true,
                     simulcast: Simulcast::of(s, &want.layers),
+                    delay: delay_of(s.kind, &want.delay),
                     sources: Vec::new(),
                 });
             }
@@ -421,7 +443,7 @@ impl RoomState {
             }
             for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
-                    wanted.push((w.feed, p.who, p.display.clone(), s.clone(), w.layers));
+                    wanted.push((w.feed, p.who, p.display.clone(), s.clone(), w.layers, w.delay));
                 }
             }
         }
@@ -455,7 +477,7 @@ impl RoomState {
         }
         let mut added = Vec::new();
         let mut data_added = Vec::new();
-        for (feed, feed_who, display, s, layers) in wanted {
+        for (feed, feed_who, display, s, layers, delay) in wanted {
             if s.kind == MediaKind::Data {
                 if !data_added.iter().any(|(id, _)| *id == feed) {
                     data_added.push((feed, feed_who));
@@ -479,6 +501,7 @@ impl RoomState {
                 active: true,
                 send: true,
                 simulcast: Simulcast::of(&s, &layers),
+                delay: delay_of(s.kind, &delay),
                 sources: Vec::new(),
             };
             match reuse {
@@ -539,6 +562,7 @@ impl RoomState {
         let legacy = !c.streams.iter().any(|e| e.mid.is_some());
         let mut sends = Vec::new();
         let mut layers = Vec::new();
+        let mut delays = Vec::new();
         let mut confirmed = Vec::new();
         let room = self.config.room.0;
         for s in sub.streams.iter_mut() {
@@ -555,16 +579,23 @@ impl RoomState {
                 if let Some(v) = e.send {
                     s.send = v;
                 }
+                if s.kind == MediaKind::Video && !e.delay.is_empty() {
+                    s.delay.apply(e.delay.min, e.delay.max);
+                    delays.push((s.mindex, s.delay.bytes()));
+                }
                 if let Some(sc) = s.simulcast.as_mut().filter(|_| !e.layers.is_empty()) {
                     if sc.svc {
                         // A layer already relayed is confirmed at once (Janus); the forwarder
                         // announces the others when it reaches them.
                         let (spatial, temporal) = sc.event_keys();
-                        for (key, asked, now) in
-                            [(spatial, e.layers.spatial_layer, sc.substream), (temporal, e.layers.temporal_layer, sc.temporal)]
-                        {
+                        for (key, asked, now) in [
+                            (spatial, e.layers.spatial_layer, sc.substream),
+                            (temporal, e.layers.temporal_layer, sc.temporal),
+                        ] {
                             if asked.is_some_and(|l| l as i8 == now) {
-                                confirmed.push(serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid, key: now}));
+                                confirmed.push(
+                                    serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid, key: now}),
+                                );
                             }
                         }
                     }
@@ -595,6 +626,9 @@ impl RoomState {
         }
         if !layers.is_empty() {
             out.media.push(MediaAction::Layers { who, streams: layers });
+        }
+        if !delays.is_empty() {
+            out.media.push(MediaAction::Delays { who, streams: delays });
         }
         Ok(out)
     }

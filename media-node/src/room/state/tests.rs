@@ -201,6 +201,7 @@ fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
                 feed: ParticipantId(feed),
                 mid: None,
                 layers: Default::default(),
+                delay: Default::default(),
             }],
             legacy: false,
         }))),
@@ -242,7 +243,15 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         who(2),
         "u",
         AsyncName::Subscribe,
-        update(vec![SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default() }], vec![]),
+        update(
+            vec![SubscribeStream {
+                feed: ParticipantId(bob),
+                mid: None,
+                layers: Default::default(),
+                delay: Default::default(),
+            }],
+            vec![],
+        ),
         None,
     );
     let [MediaAction::Renegotiate { who: w, transaction, inactive, added, .. }] = &o.media[..] else {
@@ -271,7 +280,15 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         who(2),
         "r",
         AsyncName::Subscribe,
-        update(vec![SubscribeStream { feed: ParticipantId(101), mid: None, layers: Default::default() }], vec![]),
+        update(
+            vec![SubscribeStream {
+                feed: ParticipantId(101),
+                mid: None,
+                layers: Default::default(),
+                delay: Default::default(),
+            }],
+            vec![],
+        ),
         None,
     );
     let [MediaAction::Renegotiate { inactive, added, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
@@ -294,7 +311,15 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         who(2),
         "x",
         AsyncName::Update,
-        update(vec![SubscribeStream { feed: ParticipantId(999), mid: None, layers: Default::default() }], vec![]),
+        update(
+            vec![SubscribeStream {
+                feed: ParticipantId(999),
+                mid: None,
+                layers: Default::default(),
+                delay: Default::default(),
+            }],
+            vec![],
+        ),
         None,
     );
     assert_eq!(o.notices[0].data["error"], "No such feed (999)");
@@ -580,7 +605,8 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
     r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
     r.subscribed(who(2), "s", Jsep::offer("v=0\r\n".into()));
     // No answer yet: `subscribe` changes the subscription but its offer waits (`updating`).
-    let sub_bob = SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default() };
+    let sub_bob =
+        SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default(), delay: Default::default() };
     let o = r.on_async(
         who(2),
         "u",

@@ -245,6 +245,28 @@ pub struct SubscribeStream {
     pub feed: ParticipantId,
     pub mid: Option<Mid>,
     pub layers: LayerChoice,
+    pub delay: DelayChoice,
+}
+
+/// A video stream's playout delay asked for (`min_delay`, `max_delay`, in 10 ms units; a
+/// negative value clears it), sent to subscribers in the playout-delay header extension.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelayChoice {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl DelayChoice {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+const DELAY_PARAMS: [Param; 2] = [Param::opt("min_delay", JType::Int), Param::opt("max_delay", JType::Int)];
+
+fn delay_choice(o: &Map<String, Value>) -> Result<DelayChoice, VideoRoomError> {
+    check(o, &DELAY_PARAMS)?;
+    Ok(DelayChoice { min: o.get("min_delay").and_then(Value::as_i64), max: o.get("max_delay").and_then(Value::as_i64) })
 }
 
 /// A subscriber's layer choice for a video stream: simulcast (`substream` and `temporal` 0-2,
@@ -333,6 +355,7 @@ pub struct ConfigureStream {
     pub mid: Option<Mid>,
     pub send: Option<bool>,
     pub layers: LayerChoice,
+    pub delay: DelayChoice,
     /// A publisher's: ask it for a keyframe.
     pub keyframe: bool,
 }

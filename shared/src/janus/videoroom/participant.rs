@@ -148,6 +148,7 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
             mid: json::string(o, "mid").map(Mid::from),
             send: json::boolean(o, "send"),
             layers,
+            delay: delay_choice(o)?,
             keyframe: json::boolean(o, "keyframe").unwrap_or(false),
         });
     }
@@ -199,6 +200,7 @@ fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoom
         feed: ParticipantId(json::uint(o, "feed")),
         mid: json::string(o, "mid").map(Mid::from),
         layers: layer_choice(o, true)?,
+        delay: delay_choice(o)?,
     })
 }
 
@@ -225,6 +227,7 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
                     feed: ParticipantId(json::uint(obj, "feed")),
                     mid: None,
                     layers: layer_choice(obj, true)?,
+                    delay: delay_choice(obj)?,
                 }],
                 legacy: true,
             })
