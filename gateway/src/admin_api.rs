@@ -356,7 +356,7 @@ async fn list_nodes(d: &Dispatcher, txn: &str) -> Result<Value, CoreError> {
     let store = &d.backends().store;
     let live = store.live_nodes().await.map_err(store_error)?;
     let mut rooms = store.list_rooms().await.map_err(store_error)?;
-    rooms.sort_by_key(|r| r.config.room.0);
+    rooms.sort_by_key(|r| r.config.room.0.clone());
     let mut nodes: Vec<Value> = live
         .iter()
         .map(|n| {
@@ -366,7 +366,7 @@ async fn list_nodes(d: &Dispatcher, txn: &str) -> Result<Value, CoreError> {
         .collect();
     let mut listed = Vec::new();
     for r in rooms.iter().take(LISTED_ROOMS) {
-        let owner = store.room_owner(r.config.room).await.map_err(store_error)?;
+        let owner = store.room_owner(r.config.room.clone()).await.map_err(store_error)?;
         let owner = owner.map(|o| o.to_string());
         if let Some(o) = &owner {
             match nodes.iter_mut().find(|n| n["node"] == json!(o)) {

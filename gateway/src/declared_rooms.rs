@@ -4,7 +4,7 @@
 //! with everything else. A declared room destroyed through the API stays destroyed, as in Janus.
 
 use shared::config::Config;
-use shared::ids::RoomId;
+use shared::ids::{JanusId, RoomId};
 use shared::janus::videoroom::RoomConfig;
 use shared::store::StoreError;
 use shared::Backends;
@@ -16,19 +16,25 @@ pub const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn seed_rooms(cfg: &Config, b: &Backends) -> Result<(), String> {
     let mut rooms = Vec::new();
     if cfg.demo_room {
-        rooms.push(RoomConfig::demo_room());
+        let mut demo = RoomConfig::demo_room();
+        // Janus's sample configuration names it "1234" under `string_ids`.
+        if cfg.string_ids {
+            demo.room = RoomId(JanusId::Text(demo.room.to_string().into()));
+        }
+        rooms.push(demo);
     }
     for spec in &cfg.rooms {
-        let id = spec
-            .get("room")
-            .and_then(serde_json::Value::as_u64)
-            .filter(|r| *r > 0)
-            .ok_or_else(|| "every [[rooms]] entry needs a positive integer `room`".to_owned())?;
-        let room = RoomConfig::from_create(spec, RoomId(id)).map_err(|e| format!("room {id}: {}", e.reason))?;
+        let id = match spec.get("room") {
+            Some(serde_json::Value::String(s)) if cfg.string_ids && !s.is_empty() => JanusId::Text(s.as_str().into()),
+            Some(v) if !cfg.string_ids && v.as_u64().is_some_and(|r| r > 0) => JanusId::Num(v.as_u64().unwrap_or(0)),
+            _ if cfg.string_ids => return Err("every [[rooms]] entry needs a string `room` (string_ids)".into()),
+            _ => return Err("every [[rooms]] entry needs a positive integer `room`".into()),
+        };
+        let room = RoomConfig::from_create(spec, RoomId(id.clone())).map_err(|e| format!("room {id}: {}", e.reason))?;
         rooms.push(room);
     }
     for room in rooms {
-        let id = room.room;
+        let id = room.room.clone();
         match b.store.create_room(room, usize::MAX).await {
             Ok(()) => tracing::info!(room = %id, "room declared by configuration"),
             Err(StoreError::Conflict) => {}

@@ -166,7 +166,7 @@ impl NodeAgent {
                     },
                     VideoRoomRequest::Async { name, parsed } => {
                         let room = bound_room.or_else(|| match &parsed {
-                            Ok(AsyncRequest::Join(j)) => Some(j.room),
+                            Ok(AsyncRequest::Join(j)) => Some(j.room.clone()),
                             _ => None,
                         });
                         match room {
@@ -239,8 +239,10 @@ impl NodeAgent {
         let max_rooms = self.max_rooms;
         let job = async move {
             let data = match req {
-                SyncRequest::Create { room, config } => create_room(&b, room, &config, max_rooms).await,
-                SyncRequest::Exists { room } => match b.store.room(room).await {
+                SyncRequest::Create { room, config, string_ids } => {
+                    create_room(&b, room, &config, string_ids, max_rooms).await
+                }
+                SyncRequest::Exists { room } => match b.store.room(room.clone()).await {
                     Ok(r) => vr::exists(room, r.is_some()),
                     Err(e) => store_failure(e),
                 },
@@ -272,7 +274,7 @@ impl NodeAgent {
             }
             self.rooms.remove(&room);
         }
-        let queue = self.loading.entry(room).or_default();
+        let queue = self.loading.entry(room.clone()).or_default();
         queue.push(p);
         if queue.len() > 1 {
             return; // Already loading.
@@ -282,15 +284,16 @@ impl NodeAgent {
         let node = self.node.clone();
         // Ownership is checked on load: a node only serves rooms placed on it.
         let job = async move {
-            let load = match (store.room(room).await, store.place_room(room, &node, ROOM_LEASE_MS).await) {
-                (Ok(None), _) => Load::Missing,
-                (Ok(Some(rec)), Ok(owner)) if owner == node => Load::Owned(rec),
-                (Ok(Some(_)), Ok(_)) => Load::OwnedElsewhere,
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::warn!(room = %room, error = %e, "room load failed");
-                    Load::Missing
-                }
-            };
+            let load =
+                match (store.room(room.clone()).await, store.place_room(room.clone(), &node, ROOM_LEASE_MS).await) {
+                    (Ok(None), _) => Load::Missing,
+                    (Ok(Some(rec)), Ok(owner)) if owner == node => Load::Owned(rec),
+                    (Ok(Some(_)), Ok(_)) => Load::OwnedElsewhere,
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::warn!(room = %room, error = %e, "room load failed");
+                        Load::Missing
+                    }
+                };
             me.do_send(Loaded(room, load));
         };
         self.outbox.send(Write::Run(Box::pin(job)));
@@ -360,6 +363,7 @@ async fn create_room(
     b: &Backends,
     room: Option<RoomId>,
     config: &serde_json::Map<String, serde_json::Value>,
+    string_ids: bool,
     max_rooms: usize,
 ) -> serde_json::Value {
     if config.get("permanent").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -370,8 +374,9 @@ async fn create_room(
     }
     // A made-up id is retried on the (unlikely) collision, like Janus's loop.
     for _ in 0..8 {
-        let id = room.unwrap_or_else(RoomId::random);
-        let cfg = match RoomConfig::from_create(config, id) {
+        // A string id under `string_ids`, as the request's parser decided.
+        let id = room.clone().unwrap_or_else(|| RoomId::random_of(string_ids));
+        let cfg = match RoomConfig::from_create(config, id.clone()) {
             Ok(c) => c,
             Err(e) => return vr::error(&e),
         };
@@ -468,15 +473,15 @@ impl Handler<Loaded> for NodeAgent {
                     self.media.clone(),
                 );
                 let addr = actor.start();
-                self.rooms.insert(room, (addr.clone(), self.serial));
+                self.rooms.insert(room.clone(), (addr.clone(), self.serial));
                 self.count_load();
                 for p in pending {
-                    self.dispatch(room, addr.clone(), p, ctx);
+                    self.dispatch(room.clone(), addr.clone(), p, ctx);
                 }
             }
             Load::Missing => {
                 for p in pending {
-                    self.fail(room, p);
+                    self.fail(room.clone(), p);
                 }
             }
             Load::OwnedElsewhere => {

@@ -51,6 +51,9 @@ pub struct Config {
     pub rec_dir: String,
     /// Janus's `lock_rtp_forward`: with an `admin_key`, `rtp_forward` must carry it too.
     pub lock_rtp_forward: bool,
+    /// The VideoRoom's `string_ids` (Janus's): room and participant ids are strings in every
+    /// request, event and listing (for applications that name their rooms), not numbers.
+    pub string_ids: bool,
     /// Where RTP forwarders may send (address ranges, `10.0.0.0/8` or single addresses). A
     /// forwarder sends a stream of UDP wherever it is told: by default only to loopback and
     /// private networks.
@@ -140,6 +143,7 @@ impl Default for Config {
             admin_secret: None,
             admin_key: None,
             lock_rtp_forward: false,
+            string_ids: false,
             rec_dir: "recordings".into(),
             rtp_forward_allowed: [
                 "127.0.0.0/8",

@@ -218,3 +218,22 @@ pub fn placeholders(mut value: Value, random: &[(u64, &str)]) -> Value {
     walk(&mut value, random);
     value
 }
+
+/// [`placeholders`] for string ids (`string_ids`): each of `random`'s strings, wherever it
+/// appears inside a string, becomes `<name>`.
+pub fn placeholders_text(mut value: Value, random: &[(&str, &str)]) -> Value {
+    fn walk(v: &mut Value, random: &[(&str, &str)]) {
+        match v {
+            Value::String(s) => {
+                for (x, name) in random.iter().filter(|(x, _)| !x.is_empty()) {
+                    *s = s.replace(x, &format!("<{name}>"));
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, random)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, random)),
+            _ => {}
+        }
+    }
+    walk(&mut value, random);
+    value
+}

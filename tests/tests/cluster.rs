@@ -136,7 +136,7 @@ async fn rooms_spread_over_media_nodes_and_participants_land_on_their_owner() {
     }
     for (room, nodes) in &by_room {
         assert_eq!(nodes.len(), 1, "room {room} has participants on several nodes: {nodes:?}");
-        let owner = store.room_owner(shared::ids::RoomId(*room)).await.unwrap().unwrap();
+        let owner = store.room_owner(shared::ids::RoomId::num(*room)).await.unwrap().unwrap();
         assert!(nodes.contains(&owner.0));
     }
     let used: HashSet<&String> = by_room.values().flatten().collect();
@@ -188,7 +188,7 @@ async fn a_lost_media_node_is_noticed_its_handles_hung_up_and_its_rooms_placed_a
     let g = gateway(&redis, |_| {});
     let (mut ws, sid, h) = joined_demo_room(&g, "p").await;
     let store = inspect(&redis).await;
-    assert_eq!(store.room_owner(shared::ids::RoomId(1234)).await.unwrap().unwrap().0, "node-1");
+    assert_eq!(store.room_owner(shared::ids::RoomId::num(1234)).await.unwrap().unwrap().0, "node-1");
     let _n2 = TestNode::start(&redis.url(), "node-2");
     n1.stop();
     let lost_at = Instant::now();
@@ -201,7 +201,7 @@ async fn a_lost_media_node_is_noticed_its_handles_hung_up_and_its_rooms_placed_a
     // The client re-joins on the same handle; the room is placed again on the surviving node.
     let ev = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
-    assert_eq!(store.room_owner(shared::ids::RoomId(1234)).await.unwrap().unwrap().0, "node-2");
+    assert_eq!(store.room_owner(shared::ids::RoomId::num(1234)).await.unwrap().unwrap().0, "node-2");
     eprintln!("media node loss: hangup {detected:?} after the node stopped");
 }
 
@@ -216,7 +216,7 @@ async fn a_node_that_lost_its_room_lease_stands_down_and_never_serves_it_again()
     // As if node-1 had been cut off long enough for the room to be given to node-2.
     let _node2 = TestNode::start(&redis.url(), "node-2");
     let owner =
-        store.replace_room_owner(shared::ids::RoomId(1234), &n1, &n2, shared::store::ROOM_LEASE_MS).await.unwrap();
+        store.replace_room_owner(shared::ids::RoomId::num(1234), &n1, &n2, shared::store::ROOM_LEASE_MS).await.unwrap();
     assert_eq!(owner, n2);
     let hangup = ws.try_recv(Duration::from_secs(6)).await.expect("node-1 stands down within a renewal period");
     assert_eq!(hangup["janus"], "hangup", "{hangup}");
@@ -318,7 +318,7 @@ async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
         ws.message(sid, h, json!({"request": "create", "room": 9000 + r})).await;
         let hh = ws.attach(sid).await;
         ws.message_event(sid, hh, json!({"request": "join", "room": 9000 + r, "ptype": "publisher"})).await;
-        let owner = store.room_owner(shared::ids::RoomId(9000 + r)).await.unwrap().unwrap();
+        let owner = store.room_owner(shared::ids::RoomId::num(9000 + r)).await.unwrap().unwrap();
         assert_eq!(owner.0, "node-2");
     }
     let p = ws.message(sid, h, json!({"request": "listparticipants", "room": 1234})).await;

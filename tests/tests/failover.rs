@@ -100,7 +100,7 @@ async fn kill_9_a_media_node_hangs_up_its_handles_and_rejoins_land_on_the_surviv
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
     ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    let owner = store.room_owner(RoomId(1234)).await.unwrap().unwrap();
+    let owner = store.room_owner(RoomId::num(1234)).await.unwrap().unwrap();
     let (victim, survivor) = if owner.0 == "node-1" { (&mut n1, "node-2") } else { (&mut n2, "node-1") };
     victim.kill9();
     let killed_at = Instant::now();
@@ -110,7 +110,7 @@ async fn kill_9_a_media_node_hangs_up_its_handles_and_rejoins_land_on_the_surviv
     assert!(noticed <= Duration::from_secs(6), "noticed after {noticed:?}");
     let ev = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
-    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, survivor);
+    assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap().0, survivor);
     eprintln!("kill -9 media node: hangup after {noticed:?}");
 }
 
@@ -125,7 +125,7 @@ async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() 
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
     ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "before"})).await;
-    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-1");
+    assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap().0, "node-1");
     let _n2 = spawn_node(&redis.url(), "node-2");
     wait_for_node(&store, "node-2").await;
     n1.freeze();
@@ -135,7 +135,7 @@ async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() 
         .message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "after"}))
         .await;
     assert_eq!(ev["plugindata"]["data"]["videoroom"], "joined", "{ev}");
-    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
+    assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
     // node-1 wakes up believing it owns the room: its next renewal fails and it stands down
     // without telling anyone twice; the room stays on node-2.
     n1.thaw();
@@ -145,7 +145,7 @@ async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() 
     let parts = p["plugindata"]["data"]["participants"].as_array().unwrap().clone();
     assert_eq!(parts.len(), 1, "{parts:?}");
     assert_eq!(parts[0]["display"], "after");
-    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
+    assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
 }
 
 #[actix_web::test]
@@ -289,7 +289,7 @@ async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_th
         .await;
     let joined = ws.expect_skipping_core("joined", |m| m["sender"] == hp).await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().unwrap();
-    assert_eq!(store.room_owner(RoomId(1234)).await.unwrap().unwrap().0, "node-2");
+    assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap().0, "node-2");
     let mut publisher = publish_via(&mut ws, sid, hp).await;
     let (mut subscriber, _hs) = subscribe_via(&mut ws, sid, feed).await;
     let sender = async {

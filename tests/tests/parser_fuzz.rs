@@ -87,7 +87,7 @@ fn exercise(bytes: &[u8]) {
                 let _ = env.attach();
                 let _ = env.trickle();
                 if let Ok(m) = env.message() {
-                    let _ = parse_request(&m.body, shared::janus::videoroom::Policy::new(Some("key"), true));
+                    let _ = parse_request(&m.body, shared::janus::videoroom::Policy::new(Some("key"), true, false));
                 }
             }
         }

@@ -69,8 +69,12 @@ impl Dispatcher {
     /// `hangup`: closes the handle's PeerConnection, keeps the handle.
     pub(crate) async fn hangup(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
         if let Some(b) = &h.binding {
-            let cmd =
-                NodeCommand::HandleGone { session: h.session, handle: h.id, room: b.room, reason: GoneReason::Hangup };
+            let cmd = NodeCommand::HandleGone {
+                session: h.session,
+                handle: h.id,
+                room: b.room.clone(),
+                reason: GoneReason::Hangup,
+            };
             self.notify_node(b.node.clone(), cmd).await;
         }
         Ok(Outcome::reply(Reply::success(Some(h.session), txn)))
@@ -108,11 +112,11 @@ impl Dispatcher {
             }
             r => r,
         };
-        let bound_room = h.binding.as_ref().map(|b| b.room);
-        let route_room = bound_room.or_else(|| vr::join_room(&request));
+        let bound_room = h.binding.as_ref().map(|b| b.room.clone());
+        let route_room = bound_room.clone().or_else(|| vr::join_room(&request));
         let node = match &h.binding {
             Some(b) => b.node.clone(),
-            None => self.node_for(route_room).await?,
+            None => self.node_for(route_room.clone()).await?,
         };
         // A join binds the handle to its room's node before it is sent, so the handle's next
         // requests follow it there and are handled after it, in order (the node unbinds the
@@ -135,7 +139,7 @@ impl Dispatcher {
         };
         // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
         let this = self.clone();
-        let rebind = route_room.map(|room| (sid, hid, room));
+        let rebind = route_room.clone().map(|room| (sid, hid, room));
         let followup = Box::pin(async move {
             let failure = match this.send_to_owner(node, route_room, cmd, rebind).await {
                 Ok(RpcResult::Accepted) | Ok(RpcResult::Sync(_)) => return,
@@ -162,7 +166,7 @@ impl Dispatcher {
 
     /// The deployment's VideoRoom settings requests are parsed under.
     pub(crate) fn videoroom_policy(&self) -> vr::Policy<'_> {
-        vr::Policy::new(self.cfg().admin_key.as_deref(), self.cfg().lock_rtp_forward)
+        vr::Policy::new(self.cfg().admin_key.as_deref(), self.cfg().lock_rtp_forward, self.cfg().string_ids)
     }
 
     /// A synchronous VideoRoom request, answered by the node that owns its room (any node for
@@ -208,7 +212,7 @@ impl Dispatcher {
             r => r,
         };
         let room = req.room();
-        let node = self.node_for(room).await?;
+        let node = self.node_for(room.clone()).await?;
         let cmd = NodeCommand::Plugin {
             session: sid,
             handle: hid,
@@ -230,7 +234,7 @@ impl Dispatcher {
     /// `{"plugin_specific", "webrtc", "sdps"}`, or `Null` when the room has no such handle.
     pub(crate) async fn handle_query(&self, h: &HandleRecord) -> Result<serde_json::Value, GatewayError> {
         let Some(b) = &h.binding else { return Ok(serde_json::Value::Null) };
-        let cmd = NodeCommand::HandleInfo { session: h.session, handle: h.id, room: b.room };
+        let cmd = NodeCommand::HandleInfo { session: h.session, handle: h.id, room: b.room.clone() };
         match self.call_node(b.node.clone(), cmd).await? {
             RpcResult::Sync(v) => Ok(v),
             other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
@@ -250,7 +254,7 @@ impl Dispatcher {
         if first != RpcResult::WrongNode {
             return Ok(first);
         }
-        let owner = self.node_for(room).await?;
+        let owner = self.node_for(room.clone()).await?;
         tracing::info!(?room, from = %node, to = %owner, "room owner changed; retrying there");
         if let Some((sid, hid, room)) = rebind {
             self.backends().store.bind_handle(sid, hid, Some(Binding { room, node: owner.clone() })).await?;
@@ -263,7 +267,7 @@ impl Dispatcher {
     async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
         let store = &self.backends().store;
         let Some(room) = room else { return self.pick_node().await };
-        match store.room_owner(room).await? {
+        match store.room_owner(room.clone()).await? {
             Some(owner) if self.inner.nodes.send(IsLive(owner.clone())).await.unwrap_or(false) => Ok(owner),
             Some(dead) => {
                 let candidate = self.pick_node().await?;

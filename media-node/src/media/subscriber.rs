@@ -166,7 +166,7 @@ impl SubscriberPeer {
     pub fn remove_data(&self, ids: &[ParticipantId]) {
         if let Some(relay) = self.data.lock().ok().and_then(|d| d.clone()) {
             for id in ids {
-                let _ = relay.send(DataControl::Remove(*id));
+                let _ = relay.send(DataControl::Remove(id.clone()));
             }
         }
     }

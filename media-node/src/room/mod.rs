@@ -158,7 +158,7 @@ impl RoomActor {
 
     /// These publishers' data feeds (those still publishing).
     fn data_sources(&self, sources: &[(ParticipantId, Who)]) -> Vec<DataSource> {
-        sources.iter().filter_map(|(id, who)| Some((*id, self.peers.get(who)?.data_origin()))).collect()
+        sources.iter().filter_map(|(id, who)| Some((id.clone(), self.peers.get(who)?.data_origin()))).collect()
     }
 
     /// Starts the PeerConnection work a transition asked for.
@@ -341,12 +341,12 @@ impl RoomActor {
     fn publish(&mut self, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
         let media = std::mem::take(&mut out.media);
         self.run_media(media, ctx);
-        let room = self.state.config().room;
+        let room = &self.state.config().room.clone();
         // A remote publisher has no handle to bind or to tell anything.
         for m in out.membership.into_iter().filter(|m| !m.who().is_remote()) {
             match m {
                 Membership::Joined(w) => {
-                    let b = Some(Binding { room, node: self.node.clone() });
+                    let b = Some(Binding { room: room.clone(), node: self.node.clone() });
                     self.outbox.send(Write::Bind(w.session, w.handle, b));
                 }
                 Membership::Left(w) if unbind_left => self.outbox.send(Write::Bind(w.session, w.handle, None)),
@@ -360,8 +360,8 @@ impl RoomActor {
         let now = self.state.participant_count();
         if now != self.announced_participants {
             self.announced_participants = now;
-            self.outbox.send(Write::Participants(room, now));
-            self.agent.do_send(Occupancy(room, now));
+            self.outbox.send(Write::Participants(room.clone(), now));
+            self.agent.do_send(Occupancy(room.clone(), now));
         }
     }
 }
@@ -376,11 +376,11 @@ impl Actor for RoomActor {
         // whole lease stops serving it (self-fencing), so two nodes never serve one room long.
         ctx.run_interval(Duration::from_millis(ROOM_LEASE_RENEW_MS), |act, ctx| {
             let store = act.store.clone();
-            let room = act.state.config().room;
+            let room = act.state.config().room.clone();
             let node = act.node.clone();
             let me = ctx.address();
             actix::spawn(async move {
-                let r = store.renew_room(room, &node, ROOM_LEASE_MS).await.map_err(|e| e.to_string());
+                let r = store.renew_room(room.clone(), &node, ROOM_LEASE_MS).await.map_err(|e| e.to_string());
                 me.do_send(Renewed(r));
             });
         });
@@ -393,7 +393,7 @@ impl Actor for RoomActor {
         for (_, peer) in self.subscribers.drain() {
             actix::spawn(async move { peer.close().await });
         }
-        self.agent.do_send(Closed(self.state.config().room, self.serial));
+        self.agent.do_send(Closed(self.state.config().room.clone(), self.serial));
     }
 }
 
@@ -516,7 +516,7 @@ impl Handler<Sync> for RoomActor {
             SyncRequest::Destroy { secret, permanent, .. } => match self.state.destroy(secret.as_deref(), permanent) {
                 Ok((data, out)) => {
                     self.publish(out, true, ctx);
-                    self.outbox.send(Write::DeleteRoom(self.state.config().room));
+                    self.outbox.send(Write::DeleteRoom(self.state.config().room.clone()));
                     tracing::info!("room destroyed");
                     actix::ActorContext::stop(ctx);
                     SyncAnswer { data, room_closed: true }

@@ -27,8 +27,8 @@ impl RoomActor {
         let id = self.state.plan_remote_publisher(r)?;
         let ip = self.media.udp_ips.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let (peer, port, rtcp_port) = PublisherPeer::remote(ip, r.port, &r.streams).map_err(unknown)?;
-        let (mut answer, out) = self.state.remote_publisher_added(id, r);
-        self.peers.insert(Who::remote(id), peer);
+        let (mut answer, out) = self.state.remote_publisher_added(id.clone(), r);
+        self.peers.insert(Who::remote(id.clone()), peer);
         answer["port"] = port.into();
         answer["rtcp_port"] = rtcp_port.into();
         tracing::info!(publisher = %id, port, rtcp_port, "remote publisher");

@@ -190,7 +190,7 @@ impl Participant {
 }
 
 /// What a handle is in this room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Slot {
     Publisher(ParticipantId),
     Subscriber,
@@ -319,7 +319,7 @@ impl RoomState {
         parsed: Result<AsyncRequest, VideoRoomError>,
         jsep: Option<&Jsep>,
     ) -> Result<Outcome, VideoRoomError> {
-        match self.slots.get(&who).copied() {
+        match self.slots.get(&who).cloned() {
             None => {
                 if !name.is_join() {
                     return Err(err(VideoRoomCode::JoinFirst, "Invalid request on unconfigured participant"));
@@ -357,7 +357,7 @@ impl RoomState {
                     let mut out = Outcome::default().notice(
                         who,
                         Some(txn),
-                        serde_json::json!({"videoroom": "event", "room": self.config.room.0, "paused": "ok"}),
+                        serde_json::json!({"videoroom": "event", "room": &self.config.room, "paused": "ok"}),
                     );
                     out.media.push(MediaAction::Pause { who, paused: true });
                     Ok(out)
@@ -368,7 +368,7 @@ impl RoomState {
                     let mut out = Outcome::default().notice(
                         who,
                         Some(txn),
-                        serde_json::json!({"videoroom": "event", "room": self.config.room.0, "left": "ok"}),
+                        serde_json::json!({"videoroom": "event", "room": &self.config.room, "left": "ok"}),
                     );
                     out.media.push(MediaAction::Close { who });
                     out.membership.push(Membership::Left(who));
@@ -428,42 +428,47 @@ impl RoomState {
             return Err(err(VideoRoomCode::Unauthorized, "Unauthorized (not in the allowed list)"));
         }
         let PublisherJoin { id, display, metadata, audio_active_packets, audio_level_average } = publisher;
-        if let Some(id) = id {
-            if self.participants.contains_key(&id) {
+        if let Some(id) = &id {
+            if self.participants.contains_key(id) {
                 return Err(err(VideoRoomCode::IdExists, format!("User ID {id} already exists")));
             }
         }
-        let id = id.unwrap_or_else(|| self.fresh(|s, i| s.participants.contains_key(&i)));
-        let private_id = self.fresh(|s, i| s.private_ids.contains(&i));
+        let id = id.unwrap_or_else(|| self.fresh(|s, i| s.participants.contains_key(i)));
+        // Janus's private ids are numbers even under `string_ids`.
+        let private_id = self.fresh_num(|s, i| s.private_ids.contains(i));
         let mut out = Outcome::default();
         let fec = self.config.opus_fec;
-        let publishers: Vec<Value> =
-            self.participants.iter().filter_map(|(id, p)| p.publisher_entry(*id, StreamList::Joined, fec)).collect();
+        let publishers: Vec<Value> = self
+            .participants
+            .iter()
+            .filter_map(|(id, p)| p.publisher_entry(id.clone(), StreamList::Joined, fec))
+            .collect();
         let attendees = self.config.notify_joining.then(|| {
             self.participants
                 .iter()
                 .filter(|(_, p)| p.published.is_none())
-                .map(|(id, p)| vr::attendee(*id, p.display.as_deref(), p.metadata.as_ref()))
+                .map(|(id, p)| vr::attendee(id.clone(), p.display.as_deref(), p.metadata.as_ref()))
                 .collect::<Vec<_>>()
         });
         let joined = vr::joined(vr::Joined {
-            room: self.config.room,
+            room: self.config.room.clone(),
             description: &self.config.description,
-            id,
-            private_id,
+            id: id.clone(),
+            private_id: private_id.clone(),
             publishers,
             attendees,
         });
         out = out.notice(who, Some(txn), joined);
         if self.config.notify_joining {
-            let ev = vr::joining(self.config.room, vr::attendee(id, display.as_deref(), metadata.as_ref()));
+            let ev =
+                vr::joining(self.config.room.clone(), vr::attendee(id.clone(), display.as_deref(), metadata.as_ref()));
             for p in self.participants.values() {
                 out = out.notice(p.who, None, ev.clone());
             }
         }
-        self.private_ids.insert(private_id);
+        self.private_ids.insert(private_id.clone());
         self.participants.insert(
-            id,
+            id.clone(),
             Participant {
                 who,
                 private_id,
@@ -482,10 +487,25 @@ impl RoomState {
         Ok(out)
     }
 
-    fn fresh(&mut self, taken: impl Fn(&Self, ParticipantId) -> bool) -> ParticipantId {
+    /// A new participant id nobody holds: a string one in a room named by a string
+    /// (`string_ids`), as Janus makes them.
+    fn fresh(&mut self, taken: impl Fn(&Self, &ParticipantId) -> bool) -> ParticipantId {
+        if !self.config.room.0.is_text() {
+            return self.fresh_num(taken);
+        }
         loop {
-            let id = ParticipantId((self.next_id)());
-            if id.0 != 0 && !taken(self, id) {
+            let id = ParticipantId::random_of(true);
+            if !taken(self, &id) {
+                return id;
+            }
+        }
+    }
+
+    /// A new number id nobody holds.
+    fn fresh_num(&mut self, taken: impl Fn(&Self, &ParticipantId) -> bool) -> ParticipantId {
+        loop {
+            let id = ParticipantId::num((self.next_id)());
+            if !id.0.is_unset() && !taken(self, &id) {
                 return id;
             }
         }
@@ -501,19 +521,19 @@ impl RoomState {
         if p.published.is_some() {
             self.deactivate_feed(p.who, &mut out);
         }
-        self.drop_forwarders(pid, p.who, &mut out);
+        self.drop_forwarders(pid.clone(), p.who, &mut out);
         if p.recording && p.published.is_some() {
             out.media.push(MediaAction::StopRecording { who: p.who });
         }
         self.private_ids.remove(&p.private_id);
         self.slots.insert(p.who, Slot::Gone);
-        let room = self.config.room;
+        let room = &self.config.room.clone();
         match how {
-            Departure::Kicked => out = out.notice(p.who, None, vr::leaving_ok(room, true)),
-            _ if txn.is_some() => out = out.notice(p.who, txn, vr::leaving_ok(room, false)),
+            Departure::Kicked => out = out.notice(p.who, None, vr::leaving_ok(room.clone(), true)),
+            _ if txn.is_some() => out = out.notice(p.who, txn, vr::leaving_ok(room.clone(), false)),
             _ => {}
         }
-        let ev = vr::departed(room, how, pid, p.display.as_deref(), p.metadata.as_ref());
+        let ev = vr::departed(room.clone(), how, pid, p.display.as_deref(), p.metadata.as_ref());
         for other in self.participants.values() {
             out = out.notice(other.who, None, ev.clone());
         }
@@ -523,7 +543,7 @@ impl RoomState {
 
     /// The handle's PeerConnection or the handle itself is gone.
     pub fn on_gone(&mut self, who: Who, reason: GoneReason) -> Outcome {
-        match (self.slots.get(&who).copied(), reason) {
+        match (self.slots.get(&who).cloned(), reason) {
             (Some(Slot::Publisher(pid)), GoneReason::Detached) => {
                 let out = self.depart(pid, Departure::Leaving, None);
                 self.slots.remove(&who);
@@ -555,7 +575,7 @@ impl RoomState {
         }
         check_secret(self.config.secret.as_deref(), e.secret.as_deref(), "secret")?;
         self.config.apply_edit(e);
-        Ok(vr::edited(self.config.room, false))
+        Ok(vr::edited(self.config.room.clone(), false))
     }
 
     /// Destroys the room: every participant hears `destroyed`.
@@ -564,17 +584,17 @@ impl RoomState {
             return Err(err(VideoRoomCode::UnknownError, "No configuration file, can't destroy room permanently"));
         }
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
-        let room = self.config.room;
+        let room = &self.config.room.clone();
         let mut out = Outcome::default();
         for p in std::mem::take(&mut self.participants).into_values() {
             if p.published.is_some() || p.publishing {
                 out.media.push(MediaAction::Close { who: p.who });
             }
-            out = out.notice(p.who, None, vr::destroyed(room, None));
+            out = out.notice(p.who, None, vr::destroyed(room.clone(), None));
             out.membership.push(Membership::Left(p.who));
         }
         self.slots.clear();
-        Ok((vr::destroyed(room, Some(false)), out))
+        Ok((vr::destroyed(room.clone(), Some(false)), out))
     }
 
     pub fn list_participants(&self) -> Value {
@@ -582,7 +602,7 @@ impl RoomState {
             .participants
             .iter()
             .map(|(id, p)| ParticipantView {
-                id: *id,
+                id: id.clone(),
                 display: p.display.as_deref(),
                 metadata: p.metadata.as_ref(),
                 publisher: p.published.is_some(),
@@ -590,7 +610,7 @@ impl RoomState {
                 talking: p.published.as_ref().filter(|pb| pb.has_audio_levels()).map(Published::is_talking),
             })
             .collect();
-        vr::participants(self.config.room, &list)
+        vr::participants(self.config.room.clone(), &list)
     }
 
     pub fn allowed(
@@ -616,7 +636,7 @@ impl RoomState {
             }
         }
         let list = (action != AllowedAction::Disable).then(|| self.config.allowed.clone());
-        Ok(vr::allowed(self.config.room, list))
+        Ok(vr::allowed(self.config.room.clone(), list))
     }
 
     /// `moderate`: a publisher's stream (`mid`) muted or unmuted for everyone; every participant,
@@ -629,7 +649,7 @@ impl RoomState {
         mute: bool,
     ) -> Result<(Value, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
-        let room = self.config.room;
+        let room = &self.config.room.clone();
         let p = self
             .participants
             .get(&id)
@@ -646,7 +666,7 @@ impl RoomState {
                 published.moderated.remove(&mid);
             }
         }
-        let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": id.0, "mid": mid,
+        let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": &id, "mid": mid,
             "moderation": if mute { "muted" } else { "unmuted" }});
         for other in self.participants.values() {
             out = out.notice(other.who, None, ev.clone());

@@ -13,6 +13,36 @@ pub enum JType {
     Int,
     Array,
     Object,
+    /// A VideoRoom room or participant id: a positive integer, or a string under `string_ids`
+    /// (see [`with_string_ids`]).
+    Id,
+}
+
+thread_local! {
+    static STRING_IDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a request's parsing) with [`JType::Id`] meaning strings (`on`) or integers.
+pub fn with_string_ids<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = STRING_IDS.with(|s| s.replace(on));
+    let r = f();
+    STRING_IDS.with(|s| s.set(before));
+    r
+}
+
+/// Whether ids are strings in the request being parsed.
+pub fn string_ids() -> bool {
+    STRING_IDS.with(std::cell::Cell::get)
+}
+
+/// A room or participant id field: its string, or its integer (0 when absent or neither).
+pub fn janus_id(obj: &Map<String, Value>, name: &str) -> crate::ids::JanusId {
+    match obj.get(name) {
+        Some(Value::String(s)) => crate::ids::JanusId::Text(s.as_str().into()),
+        Some(v) => crate::ids::JanusId::Num(v.as_u64().unwrap_or(0)),
+        None if string_ids() => crate::ids::JanusId::Text("".into()),
+        None => crate::ids::JanusId::Num(0),
+    }
 }
 
 /// One parameter rule: name, type and flags.
@@ -42,6 +72,9 @@ impl Param {
     }
 
     fn type_name(&self) -> String {
+        if self.jtype == JType::Id {
+            return if string_ids() { "a string" } else { "a positive integer" }.to_owned();
+        }
         let article = if self.positive {
             "a positive "
         } else if self.nonempty {
@@ -56,7 +89,7 @@ impl Param {
             JType::Bool => "boolean",
             JType::Int => "integer",
             JType::Array => "array",
-            JType::Object => "object",
+            JType::Object | JType::Id => "object",
         };
         format!("{article}{t}")
     }
@@ -69,6 +102,8 @@ impl Param {
             JType::Int => v.is_i64() || v.is_u64(),
             JType::Array => v.is_array(),
             JType::Object => v.is_object(),
+            JType::Id if string_ids() => v.is_string(),
+            JType::Id => v.as_u64().is_some(),
         };
         if !type_ok {
             return false;

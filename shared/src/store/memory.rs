@@ -72,8 +72,8 @@ impl State {
         }
     }
 
-    fn owner(&self, room: RoomId, now: u64) -> Option<&NodeId> {
-        self.placement.get(&room).filter(|(_, until)| *until > now).map(|(n, _)| n)
+    fn owner(&self, room: &RoomId, now: u64) -> Option<&NodeId> {
+        self.placement.get(room).filter(|(_, until)| *until > now).map(|(n, _)| n)
     }
 
     /// A session's timeout now: its own, or the default when one was set.
@@ -366,7 +366,7 @@ impl Store for MemoryStore {
         if g.rooms.len() >= max_rooms {
             return Err(StoreError::Limit);
         }
-        g.rooms.insert(config.room, RoomRecord { config, participants: 0 });
+        g.rooms.insert(config.room.clone(), RoomRecord { config, participants: 0 });
         Ok(())
     }
 
@@ -401,7 +401,7 @@ impl Store for MemoryStore {
     async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
-        if let Some(owner) = g.owner(room, now) {
+        if let Some(owner) = g.owner(&room, now) {
             return Ok(owner.clone());
         }
         g.placement.insert(room, (candidate.clone(), now + lease_ms));
@@ -409,7 +409,7 @@ impl Store for MemoryStore {
     }
 
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
-        Ok(self.lock().owner(room, self.clock.now_ms()).cloned())
+        Ok(self.lock().owner(&room, self.clock.now_ms()).cloned())
     }
 
     async fn replace_room_owner(
@@ -421,7 +421,7 @@ impl Store for MemoryStore {
     ) -> Result<NodeId, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
-        match g.owner(room, now) {
+        match g.owner(&room, now) {
             Some(owner) if owner != dead => Ok(owner.clone()),
             _ => {
                 g.placement.insert(room, (candidate.clone(), now + lease_ms));
@@ -433,7 +433,7 @@ impl Store for MemoryStore {
     async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
-        match g.owner(room, now) {
+        match g.owner(&room, now) {
             Some(owner) if owner != node => Ok(false),
             _ => {
                 g.placement.insert(room, (node.clone(), now + lease_ms));

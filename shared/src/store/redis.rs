@@ -13,6 +13,7 @@
 
 use super::*;
 use crate::clock::Clock;
+use crate::ids::JanusId;
 use crate::redis_conn::Conn;
 use ::redis::aio::ConnectionManagerConfig;
 use std::sync::Arc;
@@ -51,14 +52,15 @@ const DEADLINES: &str = "pt:deadlines";
 const DEFAULT_TIMEOUT: &str = "pt:sessions:timeout";
 const HANDLE_COUNT: &str = "pt:handles:count";
 const ROOMS: &str = "pt:rooms";
-fn room_key(r: RoomId) -> String {
-    format!("pt:room:{r}")
+// Keyed by the id's key form: a number, or `s:` and a string id.
+fn room_key(r: &RoomId) -> String {
+    format!("pt:room:{}", r.0.key())
 }
-fn room_n(r: RoomId) -> String {
-    format!("pt:room:{r}:n")
+fn room_n(r: &RoomId) -> String {
+    format!("pt:room:{}:n", r.0.key())
 }
-fn room_node(r: RoomId) -> String {
-    format!("pt:room:{r}:node")
+fn room_node(r: &RoomId) -> String {
+    format!("pt:room:{}:node", r.0.key())
 }
 const NODES: &str = "pt:nodes";
 /// Stored tokens: token -> the plugins it may attach to, one per line.
@@ -77,7 +79,7 @@ fn unavailable(e: ::redis::RedisError) -> StoreError {
 fn encode_handle(h: &HandleRecord) -> String {
     let mut v = serde_json::json!({"plugin": h.plugin, "opaque_id": h.opaque_id});
     if let Some(b) = &h.binding {
-        v["room"] = serde_json::json!(b.room.0.to_string());
+        v["room"] = serde_json::json!(b.room.0.key());
         v["node"] = serde_json::json!(b.node.0);
     }
     v.to_string()
@@ -85,7 +87,7 @@ fn encode_handle(h: &HandleRecord) -> String {
 
 fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleRecord> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let binding = match (v["room"].as_str().and_then(|r| r.parse().ok()), v["node"].as_str()) {
+    let binding = match (v["room"].as_str().and_then(JanusId::from_key), v["node"].as_str()) {
         (Some(room), Some(node)) => Some(Binding { room: RoomId(room), node: NodeId(node.to_owned()) }),
         _ => None,
     };
@@ -370,7 +372,7 @@ impl Store for RedisStore {
 
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError> {
         let (room, node) = match binding {
-            Some(b) => (b.room.0.to_string(), b.node.0),
+            Some(b) => (b.room.0.key(), b.node.0),
             None => (String::new(), String::new()),
         };
         let _: i64 = self.eval(self.scripts.bind.key(handles(sid)).arg(hid.0).arg(room).arg(node).arg(sid.0)).await?;
@@ -418,9 +420,9 @@ impl Store for RedisStore {
             .eval(
                 self.scripts
                     .create_room
-                    .key(room_key(config.room))
+                    .key(room_key(&config.room))
                     .key(ROOMS)
-                    .arg(config.room.0)
+                    .arg(config.room.0.key())
                     .arg(json)
                     .arg(max_rooms),
             )
@@ -435,8 +437,8 @@ impl Store for RedisStore {
     async fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
         let mut c = self.con.clone();
         let (cfg, n): (Option<String>, Option<u64>) = ::redis::cmd("MGET")
-            .arg(room_key(room))
-            .arg(room_n(room))
+            .arg(room_key(&room))
+            .arg(room_n(&room))
             .query_async(&mut c)
             .await
             .map_err(unavailable)?;
@@ -449,7 +451,7 @@ impl Store for RedisStore {
         let mut c = self.con.clone();
         let json = serde_json::to_string(&config).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         ::redis::cmd("SET")
-            .arg(room_key(config.room))
+            .arg(room_key(&config.room))
             .arg(json)
             .arg("XX")
             .query_async::<()>(&mut c)
@@ -459,7 +461,7 @@ impl Store for RedisStore {
 
     async fn set_room_participants(&self, room: RoomId, n: u64) -> Result<(), StoreError> {
         let mut c = self.con.clone();
-        ::redis::cmd("SET").arg(room_n(room)).arg(n).query_async::<()>(&mut c).await.map_err(unavailable)
+        ::redis::cmd("SET").arg(room_n(&room)).arg(n).query_async::<()>(&mut c).await.map_err(unavailable)
     }
 
     async fn delete_room(&self, room: RoomId) -> Result<bool, StoreError> {
@@ -467,12 +469,12 @@ impl Store for RedisStore {
         let (deleted, _): (i64, i64) = ::redis::pipe()
             .atomic()
             .cmd("DEL")
-            .arg(room_key(room))
-            .arg(room_n(room))
-            .arg(room_node(room))
+            .arg(room_key(&room))
+            .arg(room_n(&room))
+            .arg(room_node(&room))
             .cmd("SREM")
             .arg(ROOMS)
-            .arg(room.0)
+            .arg(room.0.key())
             .query_async(&mut c)
             .await
             .map_err(unavailable)?;
@@ -481,14 +483,15 @@ impl Store for RedisStore {
 
     async fn list_rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
         let mut c = self.con.clone();
-        let mut ids: Vec<u64> = ::redis::cmd("SMEMBERS").arg(ROOMS).query_async(&mut c).await.map_err(unavailable)?;
+        let keys: Vec<String> = ::redis::cmd("SMEMBERS").arg(ROOMS).query_async(&mut c).await.map_err(unavailable)?;
+        let mut ids: Vec<RoomId> = keys.iter().filter_map(|k| JanusId::from_key(k)).map(RoomId).collect();
         ids.sort_unstable();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut mget = ::redis::cmd("MGET");
         for id in &ids {
-            mget.arg(room_key(RoomId(*id))).arg(room_n(RoomId(*id)));
+            mget.arg(room_key(id)).arg(room_n(id));
         }
         let vals: Vec<Option<String>> = mget.query_async(&mut c).await.map_err(unavailable)?;
         Ok(vals
@@ -503,12 +506,12 @@ impl Store for RedisStore {
 
     async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError> {
         let owner: String =
-            self.eval(self.scripts.place_room.key(room_node(room)).arg(&candidate.0).arg(lease_ms)).await?;
+            self.eval(self.scripts.place_room.key(room_node(&room)).arg(&candidate.0).arg(lease_ms)).await?;
         Ok(NodeId(owner))
     }
 
     async fn renew_room(&self, room: RoomId, node: &NodeId, lease_ms: u64) -> Result<bool, StoreError> {
-        let r: i64 = self.eval(self.scripts.renew_room.key(room_node(room)).arg(&node.0).arg(lease_ms)).await?;
+        let r: i64 = self.eval(self.scripts.renew_room.key(room_node(&room)).arg(&node.0).arg(lease_ms)).await?;
         Ok(r == 1)
     }
 
@@ -538,7 +541,7 @@ impl Store for RedisStore {
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError> {
         let mut c = self.con.clone();
         let v: Option<String> =
-            ::redis::cmd("GET").arg(room_node(room)).query_async(&mut c).await.map_err(unavailable)?;
+            ::redis::cmd("GET").arg(room_node(&room)).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.map(NodeId))
     }
 
@@ -550,7 +553,7 @@ impl Store for RedisStore {
         lease_ms: u64,
     ) -> Result<NodeId, StoreError> {
         let owner: String = self
-            .eval(self.scripts.replace_owner.key(room_node(room)).arg(&dead.0).arg(&candidate.0).arg(lease_ms))
+            .eval(self.scripts.replace_owner.key(room_node(&room)).arg(&dead.0).arg(&candidate.0).arg(lease_ms))
             .await?;
         Ok(NodeId(owner))
     }

@@ -2,7 +2,7 @@
 //! which the store under test must read.
 
 use crate::clock::ManualClock;
-use crate::ids::{NodeId, RoomId, SessionId};
+use crate::ids::{JanusId, NodeId, RoomId, SessionId};
 use crate::janus::videoroom::RoomConfig;
 use crate::store::{Binding, Claim, NewSession, NodeStatus, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
 use bytes::Bytes;
@@ -216,7 +216,7 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     let sid = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
     let h1 = s.attach_handle(sid, "janus.plugin.videoroom", Some("opaque".into()), 10).await.unwrap();
     let h2 = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
-    let big_room = RoomId((1 << 53) - 1);
+    let big_room = RoomId::num((1 << 53) - 1);
     let b = Binding { room: big_room, node: NodeId("node-a".into()) };
     s.bind_handle(sid, h1, Some(b.clone())).await.unwrap();
     let r = s.handle(sid, h1).await.unwrap().unwrap();
@@ -244,50 +244,66 @@ async fn rooms_and_placement<S: Store>(s: &S) {
     s.create_room(room.clone(), 10).await.unwrap();
     assert_eq!(s.create_room(room.clone(), 10).await, Err(StoreError::Conflict));
     let mut other = room.clone();
-    other.room = RoomId(7);
+    other.room = RoomId::num(7);
     assert_eq!(s.create_room(other.clone(), 1).await, Err(StoreError::Limit));
     s.create_room(other.clone(), 10).await.unwrap();
-    s.set_room_participants(RoomId(7), 3).await.unwrap();
+    s.set_room_participants(RoomId::num(7), 3).await.unwrap();
     let mut edited = other.clone();
     edited.description = "edited".into();
     s.update_room(edited).await.unwrap();
-    let r = s.room(RoomId(7)).await.unwrap().unwrap();
+    let r = s.room(RoomId::num(7)).await.unwrap().unwrap();
     assert_eq!((r.config.description.as_str(), r.participants), ("edited", 3));
-    let ids: Vec<u64> = s.list_rooms().await.unwrap().iter().map(|r| r.config.room.0).collect();
-    assert_eq!(ids, vec![7, 1234]);
+    // String ids (`string_ids`) are filed apart from numbers, even "7" from 7.
+    let mut named = room.clone();
+    named.room = RoomId(JanusId::Text("7".into()));
+    s.create_room(named.clone(), 10).await.unwrap();
+    let ids: Vec<RoomId> = s.list_rooms().await.unwrap().iter().map(|r| r.config.room.clone()).collect();
+    assert_eq!(ids, vec![RoomId::num(7), RoomId::num(1234), named.room.clone()]);
+    let binding = Binding { room: named.room.clone(), node: NodeId("n".into()) };
+    let sid = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
+    let h = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    s.bind_handle(sid, h, Some(binding.clone())).await.unwrap();
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, Some(binding));
+    assert!(s.delete_room(named.room.clone()).await.unwrap());
+    assert!(s.room(RoomId::num(7)).await.unwrap().is_some(), "the number room is another room");
+    s.destroy_session(sid).await.unwrap();
     let a = NodeId("a".into());
     let b = NodeId("b".into());
     const LEASE: u64 = 60_000;
-    assert_eq!(s.place_room(RoomId(7), &a, LEASE).await.unwrap(), a);
-    assert_eq!(s.place_room(RoomId(7), &b, LEASE).await.unwrap(), a, "the first placement wins");
-    assert!(s.delete_room(RoomId(7)).await.unwrap());
-    assert!(!s.delete_room(RoomId(7)).await.unwrap());
-    assert!(s.room(RoomId(7)).await.unwrap().is_none());
-    assert_eq!(s.place_room(RoomId(7), &b, LEASE).await.unwrap(), b, "a deleted room is placed afresh");
-    assert_eq!(s.room_owner(RoomId(7)).await.unwrap(), Some(b.clone()));
-    assert_eq!(s.replace_room_owner(RoomId(7), &a, &a, LEASE).await.unwrap(), b, "only the dead owner is replaced");
-    assert_eq!(s.replace_room_owner(RoomId(7), &b, &a, LEASE).await.unwrap(), a);
-    assert!(!s.renew_room(RoomId(7), &b, LEASE).await.unwrap(), "b lost the room and must stand down");
-    assert!(s.renew_room(RoomId(7), &a, LEASE).await.unwrap());
-    assert_eq!(s.room_owner(RoomId(8)).await.unwrap(), None);
-    assert!(s.renew_room(RoomId(8), &a, LEASE).await.unwrap(), "a vanished lease is re-asserted by its owner");
-    assert_eq!(s.room_owner(RoomId(8)).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.place_room(RoomId::num(7), &a, LEASE).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId::num(7), &b, LEASE).await.unwrap(), a, "the first placement wins");
+    assert!(s.delete_room(RoomId::num(7)).await.unwrap());
+    assert!(!s.delete_room(RoomId::num(7)).await.unwrap());
+    assert!(s.room(RoomId::num(7)).await.unwrap().is_none());
+    assert_eq!(s.place_room(RoomId::num(7), &b, LEASE).await.unwrap(), b, "a deleted room is placed afresh");
+    assert_eq!(s.room_owner(RoomId::num(7)).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        s.replace_room_owner(RoomId::num(7), &a, &a, LEASE).await.unwrap(),
+        b,
+        "only the dead owner is replaced"
+    );
+    assert_eq!(s.replace_room_owner(RoomId::num(7), &b, &a, LEASE).await.unwrap(), a);
+    assert!(!s.renew_room(RoomId::num(7), &b, LEASE).await.unwrap(), "b lost the room and must stand down");
+    assert!(s.renew_room(RoomId::num(7), &a, LEASE).await.unwrap());
+    assert_eq!(s.room_owner(RoomId::num(8)).await.unwrap(), None);
+    assert!(s.renew_room(RoomId::num(8), &a, LEASE).await.unwrap(), "a vanished lease is re-asserted by its owner");
+    assert_eq!(s.room_owner(RoomId::num(8)).await.unwrap(), Some(a.clone()));
 }
 
 /// Leases lapse by wall-clock in Redis, so this waits for real (briefly).
 async fn room_leases_lapse_unless_renewed<S: Store>(s: &S, clock: &ManualClock) {
     let a = NodeId("a".into());
     let b = NodeId("b".into());
-    assert_eq!(s.place_room(RoomId(9), &a, 300).await.unwrap(), a);
-    assert_eq!(s.place_room(RoomId(10), &a, 300).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId::num(9), &a, 300).await.unwrap(), a);
+    assert_eq!(s.place_room(RoomId::num(10), &a, 300).await.unwrap(), a);
     clock.advance_ms(200);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(s.renew_room(RoomId(9), &a, 300).await.unwrap());
+    assert!(s.renew_room(RoomId::num(9), &a, 300).await.unwrap());
     clock.advance_ms(200);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(s.room_owner(RoomId(9)).await.unwrap(), Some(a.clone()), "renewed");
-    assert_eq!(s.room_owner(RoomId(10)).await.unwrap(), None, "lapsed");
-    assert_eq!(s.place_room(RoomId(10), &b, 300).await.unwrap(), b);
+    assert_eq!(s.room_owner(RoomId::num(9)).await.unwrap(), Some(a.clone()), "renewed");
+    assert_eq!(s.room_owner(RoomId::num(10)).await.unwrap(), None, "lapsed");
+    assert_eq!(s.place_room(RoomId::num(10), &b, 300).await.unwrap(), b);
 }
 
 async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store>(s: &S, clock: &ManualClock) {
@@ -299,7 +315,7 @@ async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store
         s.attach_handle(sid, "p", None, 10).await.unwrap(),
         s.attach_handle(sid, "p", None, 10).await.unwrap(),
     );
-    let bind = |n: &NodeId| Some(Binding { room: RoomId(1), node: n.clone() });
+    let bind = |n: &NodeId| Some(Binding { room: RoomId::num(1), node: n.clone() });
     s.bind_handle(sid, h1, bind(&n1)).await.unwrap();
     s.bind_handle(sid, h2, bind(&n1)).await.unwrap();
     s.bind_handle(sid, h3, bind(&n1)).await.unwrap();

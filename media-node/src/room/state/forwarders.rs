@@ -85,14 +85,14 @@ impl RoomState {
                 Some((s.clone(), info.clone()))
             })
             .collect();
-        Ok(ForwardPlan { publisher: p.who, pid: f.publisher_id, streams })
+        Ok(ForwardPlan { publisher: p.who, pid: f.publisher_id.clone(), streams })
     }
 
     /// Records the forwarders the shell started; the `rtp_forward` answer.
     pub fn forwarding(&mut self, pid: ParticipantId, started: Vec<Forwarder>) -> Value {
         let list: Vec<Value> = started.iter().map(Forwarder::summary).collect();
-        self.forwarders.entry(pid).or_default().extend(started);
-        json!({"videoroom": "rtp_forward", "room": self.config.room.0, "publisher_id": pid.0, "forwarders": list})
+        self.forwarders.entry(pid.clone()).or_default().extend(started);
+        json!({"videoroom": "rtp_forward", "room": &self.config.room, "publisher_id": &pid, "forwarders": list})
     }
 
     /// `stop_rtp_forward`: the answer, and the publisher whose forwarder the shell stops.
@@ -114,9 +114,8 @@ impl RoomState {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such stream ({stream_id})")));
         };
         list.remove(i);
-        let room = self.config.room.0;
-        let data =
-            json!({"videoroom": "stop_rtp_forward", "room": room, "publisher_id": pid.0, "stream_id": stream_id});
+        let room = self.config.room.clone();
+        let data = json!({"videoroom": "stop_rtp_forward", "room": room, "publisher_id": &pid, "stream_id": stream_id});
         Ok((data, who))
     }
 
@@ -129,14 +128,14 @@ impl RoomState {
             .filter(|(_, l)| !l.is_empty())
             .map(|(pid, l)| {
                 let mut entry =
-                    json!({"publisher_id": pid.0, "forwarders": l.iter().map(Forwarder::summary).collect::<Vec<_>>()});
+                    json!({"publisher_id": &pid, "forwarders": l.iter().map(Forwarder::summary).collect::<Vec<_>>()});
                 if let Some(d) = self.participants.get(pid).and_then(|p| p.display.clone()) {
                     entry["display"] = d.into();
                 }
                 entry
             })
             .collect();
-        Ok(json!({"videoroom": "forwarders", "room": self.config.room.0, "publishers": publishers}))
+        Ok(json!({"videoroom": "forwarders", "room": &self.config.room, "publishers": publishers}))
     }
 
     /// A publisher stopped publishing (or left): its forwarders end with it.

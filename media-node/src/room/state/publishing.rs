@@ -148,7 +148,7 @@ impl RoomState {
         if !self.participants.contains_key(&pid) {
             return Err(err(VideoRoomCode::NoSuchRoom, "No such room"));
         }
-        let switched = self.set_recording(pid, &changes)?;
+        let switched = self.set_recording(pid.clone(), &changes)?;
         let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
         let busy = p.published.is_some() || p.publishing;
         let (published, recording) = (p.published.is_some(), p.recording);
@@ -157,7 +157,7 @@ impl RoomState {
                 Err(err(VideoRoomCode::InvalidSdp, "Can't publish without a JSEP offer"))
             }
             None => {
-                let mut out = self.reconfigure(who, pid, txn, changes)?;
+                let mut out = self.reconfigure(who, pid.clone(), txn, changes)?;
                 // Recording switched on or off while publishing: the files start (with a
                 // keyframe asked for) or close now, as Janus does.
                 if switched && published {
@@ -216,7 +216,7 @@ impl RoomState {
         let published = self.participants.get(&pid).and_then(|p| p.published.clone());
         let known = |m: &str| published.as_ref().is_some_and(|p| p.streams.iter().any(|s| s.mid == m));
         check_mids(&c, known, |m| format!("No such mid '{m}' published"))?;
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         let mut out = Outcome::default().notice(
             who,
             Some(txn),
@@ -255,7 +255,7 @@ impl RoomState {
         if let Some(display) = c.display {
             let Some(p) = self.participants.get_mut(&pid) else { return Ok(out) };
             if p.display.replace(display.clone()).is_some() {
-                let ev = serde_json::json!({"videoroom": "event", "id": pid.0, "display": display});
+                let ev = serde_json::json!({"videoroom": "event", "id": &pid, "display": display});
                 for other in self.participants.values().filter(|o| o.who != who) {
                     out = out.notice(other.who, None, ev.clone());
                 }
@@ -267,11 +267,11 @@ impl RoomState {
     /// The publisher's PeerConnection answered: `configured` to it (the shell attaches the
     /// answer), `publishers` to everyone else.
     pub fn published(&mut self, who: Who, txn: &str, streams: Vec<StreamInfo>, answer: Jsep) -> Outcome {
-        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).cloned() else { return Outcome::default() };
         let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
         p.publishing = false;
         let published = Published::new(streams);
-        let mut configured = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "configured": "ok"});
+        let mut configured = serde_json::json!({"videoroom": "event", "room": &self.config.room, "configured": "ok"});
         if let Some(c) = published.codec_of(MediaKind::Audio) {
             configured["audio_codec"] = c.into();
         }
@@ -280,7 +280,7 @@ impl RoomState {
         }
         configured["streams"] = published.streams_json(StreamList::Configured, self.config.opus_fec);
         p.published = Some(published);
-        let entry = p.publisher_entry(pid, StreamList::Announced, self.config.opus_fec);
+        let entry = p.publisher_entry(pid.clone(), StreamList::Announced, self.config.opus_fec);
         let mut recording = Outcome::default();
         self.record_if_asked(pid, who, &mut recording);
         let mut out = Outcome::default().notice(who, Some(txn), configured);
@@ -288,7 +288,7 @@ impl RoomState {
             n.jsep = Some(answer);
         }
         if let Some(entry) = entry {
-            let ev = serde_json::json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+            let ev = serde_json::json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
             for other in self.participants.values().filter(|o| o.who != who) {
                 out = out.notice(other.who, None, ev.clone());
             }
@@ -299,7 +299,7 @@ impl RoomState {
 
     /// Publishing could not start (the offer was refused): the request gets the error.
     pub fn publish_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
-        if let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() {
+        if let Some(Slot::Publisher(pid)) = self.slots.get(&who).cloned() {
             if let Some(p) = self.participants.get_mut(&pid) {
                 p.publishing = false;
             }
@@ -311,8 +311,8 @@ impl RoomState {
     /// when it asked (`txn`), its id to everyone else.
     pub fn unpublished(&mut self, who: Who, txn: Option<&str>) -> Outcome {
         let mut out = Outcome::default();
-        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return out };
-        let room = self.config.room;
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).cloned() else { return out };
+        let room = &self.config.room.clone();
         let Some(p) = self.participants.get_mut(&pid) else { return out };
         if p.published.take().is_none() {
             return out;
@@ -321,11 +321,11 @@ impl RoomState {
             out.media.push(MediaAction::StopRecording { who });
         }
         if txn.is_some() {
-            out = out.notice(who, txn, vr::unpublished_ok(room));
+            out = out.notice(who, txn, vr::unpublished_ok(room.clone()));
         }
         self.deactivate_feed(who, &mut out);
-        self.drop_forwarders(pid, who, &mut out);
-        let ev = vr::departed(room, Departure::Unpublished, pid, None, None);
+        self.drop_forwarders(pid.clone(), who, &mut out);
+        let ev = vr::departed(room.clone(), Departure::Unpublished, pid, None, None);
         for other in self.participants.values().filter(|o| o.who != who) {
             out = out.notice(other.who, None, ev.clone());
         }
@@ -363,7 +363,7 @@ impl RoomState {
     /// A publisher's audio stream `mid` started or stopped talking: Janus's `talking` /
     /// `stopped-talking` to every participant, the speaker included.
     pub fn talking(&mut self, who: Who, mid: &Mid, talking: bool, average: f32) -> Outcome {
-        let Some(Slot::Publisher(pid)) = self.slots.get(&who).copied() else { return Outcome::default() };
+        let Some(Slot::Publisher(pid)) = self.slots.get(&who).cloned() else { return Outcome::default() };
         let Some(published) = self.participants.get_mut(&pid).and_then(|p| p.published.as_mut()) else {
             return Outcome::default();
         };
@@ -376,8 +376,8 @@ impl RoomState {
         }
         let ev = serde_json::json!({
             "videoroom": if talking { "talking" } else { "stopped-talking" },
-            "room": self.config.room.0,
-            "id": pid.0,
+            "room": &self.config.room,
+            "id": &pid,
             "mindex": mindex,
             "mid": mid,
             "audio-level-dBov-avg": average,

@@ -8,14 +8,14 @@ impl RoomState {
     /// `plugin_specific` for `who`; `None` when the handle is not in this room.
     pub fn query(&self, who: Who) -> Option<Value> {
         let mut info = Map::new();
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         match self.slots.get(&who)? {
             Slot::Publisher(id) => {
                 let p = self.participants.get(id)?;
                 info.insert("type".into(), "publisher".into());
                 info.insert("room".into(), room.into());
-                info.insert("id".into(), id.0.into());
-                info.insert("private_id".into(), p.private_id.0.into());
+                info.insert("id".into(), id.0.clone().into());
+                info.insert("private_id".into(), p.private_id.0.clone().into());
                 if let Some(d) = &p.display {
                     info.insert("display".into(), d.clone().into());
                 }

@@ -6,7 +6,7 @@
 use super::{check_secret, MediaAction, Outcome, RoomState, Who};
 use crate::media::sdp::StreamInfo;
 use serde_json::{json, Value};
-use shared::ids::ParticipantId;
+use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::VideoRoomError;
 use shared::janus::videoroom::Configure;
 
@@ -15,8 +15,8 @@ use shared::janus::videoroom::Configure;
 pub struct Recording {
     /// `<base>-<type>-<mindex>.mjr`, or Janus's `videoroom-<room>-user-<id>-<now>-<type>-<mindex>`.
     pub base: Option<String>,
-    pub room: u64,
-    pub id: u64,
+    pub room: RoomId,
+    pub id: ParticipantId,
     /// The room's `rec_dir` (else the node's).
     pub dir: Option<String>,
     pub streams: Vec<StreamInfo>,
@@ -49,8 +49,8 @@ impl RoomState {
         let published = p.published.as_ref()?;
         Some(Recording {
             base: p.recording_base.clone(),
-            room: self.config.room.0,
-            id: pid.0,
+            room: self.config.room.clone(),
+            id: pid.clone(),
             dir: self.config.rec_dir.clone(),
             streams: published.streams.clone(),
         })
@@ -86,7 +86,7 @@ impl RoomState {
                 .filter(|(_, p)| p.recording != record)
                 .map(|(id, p)| {
                     p.recording = record;
-                    (*id, p.who)
+                    (id.clone(), p.who)
                 })
                 .collect();
             for (pid, who) in changed {

@@ -25,7 +25,7 @@ impl Who {
     /// A remote publisher's stand-in: no session (0 is never a Janus session id) and its
     /// participant id in place of a handle.
     pub fn remote(id: ParticipantId) -> Self {
-        Who { session: SessionId(0), handle: HandleId(id.0) }
+        Who { session: SessionId(0), handle: HandleId(id.0.stable_u64()) }
     }
 
     pub fn is_remote(&self) -> bool {
@@ -61,11 +61,11 @@ impl RoomState {
     /// the remote publisher gets.
     pub fn plan_remote_publisher(&mut self, r: &RemotePublisher) -> Result<ParticipantId, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
-        match r.id {
+        match &r.id {
             Some(id) if self.participants.contains_key(&id) => {
                 Err(err(VideoRoomCode::IdExists, format!("User ID {id} already exists")))
             }
-            Some(id) => Ok(id),
+            Some(id) => Ok(id.clone()),
             None => Ok(self.fresh(|s, i| s.participants.contains_key(&i))),
         }
     }
@@ -73,11 +73,11 @@ impl RoomState {
     /// The remote publisher `id` receives: it joins, publishing `streams`, and the others are
     /// told (`publishers`), as for a local publisher.
     pub fn remote_publisher_added(&mut self, id: ParticipantId, r: &RemotePublisher) -> (Value, Outcome) {
-        let who = Who::remote(id);
+        let who = Who::remote(id.clone());
         let published = Published::new(r.streams.iter().map(stream_info).collect());
         let participant = Participant {
             who,
-            private_id: ParticipantId(0),
+            private_id: ParticipantId::num(0),
             display: r.display.clone(),
             metadata: None,
             published: Some(published),
@@ -87,15 +87,15 @@ impl RoomState {
             talk: (0, 0),
             remotes: Default::default(),
         };
-        let entry = participant.publisher_entry(id, StreamList::Announced, self.config.opus_fec);
-        self.participants.insert(id, participant);
-        self.slots.insert(who, Slot::Publisher(id));
+        let entry = participant.publisher_entry(id.clone(), StreamList::Announced, self.config.opus_fec);
+        self.participants.insert(id.clone(), participant);
+        self.slots.insert(who, Slot::Publisher(id.clone()));
         let mut out = Outcome::default();
-        let ev = json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+        let ev = json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
         for other in self.participants.values().filter(|o| o.who != who) {
             out = out.notice(other.who, None, ev.clone());
         }
-        (json!({"videoroom": "success", "room": self.config.room.0, "id": id.0}), out)
+        (json!({"videoroom": "success", "room": &self.config.room, "id": &id}), out)
     }
 
     /// `remove_remote_publisher`: it leaves (the others hear `leaving`).
@@ -117,7 +117,7 @@ impl RoomState {
     /// receive what it was created with).
     pub fn update_remote_publisher(&mut self, r: &RemotePublisher) -> Result<(Value, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
-        let id = r.id.unwrap_or(ParticipantId(0));
+        let id = r.id.clone().unwrap_or(ParticipantId::num(0));
         let p = match self.participants.get_mut(&id) {
             Some(p) if p.who.is_remote() => p,
             _ => return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})"))),
@@ -148,7 +148,7 @@ impl RoomState {
         if changed {
             let entry = p.publisher_entry(id, StreamList::Announced, self.config.opus_fec);
             let who = p.who;
-            let ev = json!({"videoroom": "event", "room": self.config.room.0, "publishers": [entry]});
+            let ev = json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
             for other in self.participants.values().filter(|o| o.who != who) {
                 out = out.notice(other.who, None, ev.clone());
             }
@@ -159,7 +159,7 @@ impl RoomState {
     /// `publish_remotely`'s checks: the secret, a local publisher, a new remote id; its handle.
     pub fn plan_remotize(&self, p: &PublishRemotely) -> Result<Who, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), p.secret.as_deref(), "secret")?;
-        let id = p.publisher_id;
+        let id = &p.publisher_id.clone();
         let participant =
             self.participants.get(&id).ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({id})")))?;
         if participant.who.is_remote() {
@@ -177,13 +177,13 @@ impl RoomState {
         if let Some(participant) = self.participants.get_mut(&p.publisher_id) {
             participant.remotes.insert(p.remote_id.clone(), r);
         }
-        json!({"videoroom": "success", "room": self.config.room.0, "id": p.publisher_id.0, "remote_id": p.remote_id})
+        json!({"videoroom": "success", "room": &self.config.room, "id": &p.publisher_id, "remote_id": p.remote_id})
     }
 
     /// `unpublish_remotely`: the answer, and the publisher whose remotization the shell stops.
     pub fn unremotize(&mut self, r: &RemoteRef) -> Result<(Value, Who), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
-        let id = r.publisher_id;
+        let id = &r.publisher_id.clone();
         let remote_id = r.remote_id.as_deref().unwrap_or_default();
         let p = self
             .participants
@@ -192,13 +192,13 @@ impl RoomState {
         if p.remotes.remove(remote_id).is_none() {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remotization ({remote_id})")));
         }
-        Ok((json!({"videoroom": "success", "room": self.config.room.0, "id": id.0}), p.who))
+        Ok((json!({"videoroom": "success", "room": &self.config.room, "id": &id}), p.who))
     }
 
     /// `listremotes`.
     pub fn list_remotes(&self, r: &RemoteRef) -> Result<Value, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
-        let id = r.publisher_id;
+        let id = &r.publisher_id.clone();
         let p = self
             .participants
             .get(&id)
@@ -214,7 +214,7 @@ impl RoomState {
                 e
             })
             .collect();
-        Ok(json!({"videoroom": "success", "room": self.config.room.0, "id": id.0, "list": list}))
+        Ok(json!({"videoroom": "success", "room": &self.config.room, "id": &id, "list": list}))
     }
 
     /// Where `who`'s streams are remotized to (to start again when it publishes).

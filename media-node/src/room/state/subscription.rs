@@ -6,7 +6,7 @@ use super::Membership;
 use super::{check_mids, err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
 use crate::media::sdp::StreamInfo;
 use serde_json::Value;
-use shared::ids::ParticipantId;
+use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::DelayChoice;
@@ -126,14 +126,14 @@ fn delay_of(kind: MediaKind, choice: &DelayChoice) -> PlayoutDelay {
 impl SubStream {
     /// A data m-line carrying these publishers' messages.
     fn data(mindex: usize, sources: Vec<(ParticipantId, Who)>) -> Self {
-        let (feed, feed_who) = sources[0];
+        let (feed, feed_who) = &sources[0];
         Self {
             mindex,
             mid: Mid::from(mindex.to_string()),
             kind: MediaKind::Data,
             codec: String::new(),
-            feed,
-            feed_who,
+            feed: feed.clone(),
+            feed_who: *feed_who,
             feed_mid: Mid::new(""),
             feed_display: None,
             active: true,
@@ -155,14 +155,14 @@ impl SubStream {
         e.insert("send".into(), self.send.into());
         if self.kind == MediaKind::Data {
             e.insert("sources".into(), self.sources.len().into());
-            let ids: Vec<Value> = self.sources.iter().map(|(id, _)| id.0.into()).collect();
+            let ids: Vec<Value> = self.sources.iter().map(|(id, _)| id.0.clone().into()).collect();
             e.insert("source_ids".into(), ids.into());
             return Value::Object(e);
         }
         if !self.active {
             return Value::Object(e);
         }
-        e.insert("feed_id".into(), self.feed.0.into());
+        e.insert("feed_id".into(), self.feed.0.clone().into());
         if let Some(d) = &self.feed_display {
             e.insert("feed_display".into(), d.clone().into());
         }
@@ -204,7 +204,7 @@ impl Subscription {
     fn renegotiate(
         &mut self,
         who: Who,
-        room: u64,
+        room: RoomId,
         txn: Option<&str>,
         (inactive, added): (Vec<usize>, Vec<SubStream>),
         restart: bool,
@@ -254,7 +254,7 @@ impl RoomState {
                 matched = true;
                 if s.kind == MediaKind::Data {
                     if !data.iter().any(|(id, _)| *id == want.feed) {
-                        data.push((want.feed, p.who));
+                        data.push((want.feed.clone(), p.who));
                     }
                     continue;
                 }
@@ -264,7 +264,7 @@ impl RoomState {
                     mid: Mid::from(mindex.to_string()),
                     kind: s.kind,
                     codec: s.codec.clone().unwrap_or_default(),
-                    feed: want.feed,
+                    feed: want.feed.clone(),
                     feed_who: p.who,
                     feed_mid: s.mid.clone(),
                     feed_display: p.display.clone(),
@@ -288,7 +288,7 @@ impl RoomState {
             streams.push(SubStream::data(streams.len(), data));
         }
         self.slots.insert(who, Slot::Subscriber);
-        let legacy = sub.legacy.then(|| sub.streams[0].feed);
+        let legacy = sub.legacy.then(|| sub.streams[0].feed.clone());
         let sub = Subscription {
             streams: streams.clone(),
             legacy,
@@ -309,9 +309,9 @@ impl RoomState {
         let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
         let mut m = serde_json::Map::new();
         m.insert("videoroom".into(), "attached".into());
-        m.insert("room".into(), self.config.room.0.into());
-        if let Some(feed) = sub.legacy {
-            m.insert("id".into(), feed.0.into());
+        m.insert("room".into(), self.config.room.0.clone().into());
+        if let Some(feed) = &sub.legacy {
+            m.insert("id".into(), feed.0.clone().into());
             m.insert("warning".into(), "deprecated_api".into());
             if let Some(d) = sub.streams.first().and_then(|s| s.feed_display.clone()) {
                 m.insert("display".into(), d.into());
@@ -329,7 +329,7 @@ impl RoomState {
     /// The streams of publisher `feed_who` stopped: each subscriber receiving any of them gets
     /// them marked inactive and a new offer (then `updated`, as Janus with `autoupdate`).
     pub(super) fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         for (&who, sub) in self.subscriptions.iter_mut() {
             let mut inactive = Vec::new();
             for s in sub.streams.iter_mut().filter(|s| s.active && s.feed_who == feed_who && s.kind != MediaKind::Data)
@@ -342,7 +342,7 @@ impl RoomState {
                 s.sources.retain(|(_, w)| *w != feed_who);
             }
             if !inactive.is_empty() {
-                sub.renegotiate(who, room, None, (inactive, Vec::new()), false, out);
+                sub.renegotiate(who, room.clone(), None, (inactive, Vec::new()), false, out);
             }
         }
     }
@@ -354,7 +354,7 @@ impl RoomState {
     pub(super) fn switch(&mut self, who: Who, txn: &str, sw: Switch) -> Result<Outcome, VideoRoomError> {
         let no_feed = |feed: ParticipantId| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({feed})"));
         let published = |feed: ParticipantId| -> Result<(&Participant, &Published), VideoRoomError> {
-            let p = self.participants.get(&feed).ok_or_else(|| no_feed(feed))?;
+            let p = self.participants.get(&feed).ok_or_else(|| no_feed(feed.clone()))?;
             Ok((p, p.published.as_ref().ok_or_else(|| no_feed(feed))?))
         };
         let wanted = match sw.legacy_feed {
@@ -362,7 +362,7 @@ impl RoomState {
             Some(feed) => {
                 // The deprecated form: each of the publisher's streams onto the first unused
                 // subscription stream of the same kind and codec.
-                let (_, pubd) = published(feed)?;
+                let (_, pubd) = published(feed.clone())?;
                 let mut used = Vec::new();
                 let mut list = Vec::new();
                 for ps in pubd.streams.iter().filter(|s| s.kind != MediaKind::Data) {
@@ -373,7 +373,7 @@ impl RoomState {
                     if let Some(t) = target {
                         used.push(t.mindex);
                         list.push(SwitchStream {
-                            feed,
+                            feed: feed.clone(),
                             mid: ps.mid.clone(),
                             sub_mid: t.mid.clone(),
                             layers: Default::default(),
@@ -387,7 +387,7 @@ impl RoomState {
             }
         };
         for w in &wanted {
-            let (_, pubd) = published(w.feed)?;
+            let (_, pubd) = published(w.feed.clone())?;
             if !pubd.streams.iter().any(|s| s.mid == w.mid) {
                 return Err(err(VideoRoomCode::NoSuchFeed, format!("No such mid '{}' in feed ({})", w.mid, w.feed)));
             }
@@ -406,7 +406,7 @@ impl RoomState {
             if ps.kind != s.kind || ps.codec.as_deref().unwrap_or_default() != s.codec {
                 continue;
             }
-            s.feed = w.feed;
+            s.feed = w.feed.clone();
             s.feed_who = p.who;
             s.feed_mid = ps.mid.clone();
             s.feed_display = p.display.clone();
@@ -416,7 +416,7 @@ impl RoomState {
             sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, feed_mid: ps.mid.clone(), simulcast });
         }
         let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
-        let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": self.config.room.0,
+        let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": &self.config.room,
             "changes": sources.len(), "streams": streams});
         let mut out = Outcome::default().notice(who, Some(txn), ev);
         if !sources.is_empty() {
@@ -443,7 +443,7 @@ impl RoomState {
             }
             for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
-                    wanted.push((w.feed, p.who, p.display.clone(), s.clone(), w.layers, w.delay));
+                    wanted.push((w.feed.clone(), p.who, p.display.clone(), s.clone(), w.layers, w.delay));
                 }
             }
         }
@@ -454,17 +454,17 @@ impl RoomState {
             // A publisher's data leaves the shared data m-line, which stays.
             for s in sub.streams.iter_mut().filter(|s| s.kind == MediaKind::Data) {
                 let before = s.sources.len();
-                match (&u.sub_mid, u.feed) {
+                match (&u.sub_mid, u.feed.clone()) {
                     (Some(sub_mid), _) if *sub_mid == s.mid => s.sources.clear(),
                     (None, Some(feed)) => s.sources.retain(|(id, _)| *id != feed),
                     _ => {}
                 }
                 if s.sources.len() != before {
-                    data_removed.push(u.feed);
+                    data_removed.push(u.feed.clone());
                 }
             }
             for s in sub.streams.iter_mut().filter(|s| s.active && s.kind != MediaKind::Data) {
-                let hit = match (&u.sub_mid, u.feed) {
+                let hit = match (&u.sub_mid, u.feed.clone()) {
                     (Some(sub_mid), _) => *sub_mid == s.mid,
                     (None, Some(feed)) => feed == s.feed && u.mid.as_ref().is_none_or(|m| *m == s.feed_mid),
                     (None, None) => false,
@@ -523,7 +523,7 @@ impl RoomState {
         if !data_added.is_empty() {
             match sub.streams.iter_mut().find(|s| s.kind == MediaKind::Data) {
                 Some(d) => {
-                    d.sources.extend(data_added.iter().copied());
+                    d.sources.extend(data_added.iter().cloned());
                     out.media.push(MediaAction::AddData { who, sources: data_added.clone() });
                 }
                 None => {
@@ -541,10 +541,10 @@ impl RoomState {
             return Ok(out.notice(
                 who,
                 Some(txn),
-                serde_json::json!({"videoroom": "updated", "room": self.config.room.0}),
+                serde_json::json!({"videoroom": "updated", "room": &self.config.room}),
             ));
         }
-        sub.renegotiate(who, self.config.room.0, Some(txn), (inactive, added), false, &mut out);
+        sub.renegotiate(who, self.config.room.clone(), Some(txn), (inactive, added), false, &mut out);
         Ok(out)
     }
 
@@ -564,7 +564,7 @@ impl RoomState {
         let mut layers = Vec::new();
         let mut delays = Vec::new();
         let mut confirmed = Vec::new();
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         for s in sub.streams.iter_mut() {
             let before = s.send;
             let by_kind = match s.kind {
@@ -636,7 +636,7 @@ impl RoomState {
     /// A subscriber's new offer is ready: `updated` with its streams and the offer (answering
     /// `txn`, when a request asked for it).
     pub fn renegotiated(&mut self, who: Who, txn: Option<&str>, mut offer: Jsep) -> Outcome {
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         let Some(sub) = self.subscriptions.get_mut(&who) else { return Outcome::default() };
         let restart = std::mem::take(&mut sub.restarting);
         let ev = if restart && txn.is_some() {
@@ -660,7 +660,7 @@ impl RoomState {
     /// subscriber is told (`{"videoroom":"event","room","mid","substream"|"temporal"}`, as Janus;
     /// `spatial_layer`/`temporal_layer` for VP9 SVC).
     pub fn layer_changed(&mut self, who: Who, mindex: usize, substream: Option<u8>, temporal: Option<u8>) -> Outcome {
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         let Some(s) = self.subscriptions.get_mut(&who).and_then(|sub| sub.streams.get_mut(mindex)) else {
             return Outcome::default();
         };
@@ -694,7 +694,7 @@ impl RoomState {
 
     /// The subscriber's answer is applied: `started`.
     pub fn started(&mut self, who: Who, txn: &str) -> Outcome {
-        let room = self.config.room.0;
+        let room = self.config.room.clone();
         let mut out = Outcome::default().notice(
             who,
             Some(txn),

@@ -8,7 +8,7 @@ use shared::media::{MediaKind, Mid};
 
 fn room(opts: Value) -> RoomState {
     let m = opts.as_object().cloned().unwrap_or_default();
-    let cfg = RoomConfig::from_create(&m, RoomId(5)).unwrap();
+    let cfg = RoomConfig::from_create(&m, RoomId::num(5)).unwrap();
     let mut n = 100;
     RoomState::with_ids(
         cfg,
@@ -25,7 +25,7 @@ fn who(h: u64) -> Who {
 
 fn join(display: &str) -> Result<AsyncRequest, VideoRoomError> {
     Ok(AsyncRequest::Join(Join {
-        room: RoomId(5),
+        room: RoomId::num(5),
         pin: None,
         token: None,
         ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
@@ -80,11 +80,11 @@ fn pin_allowed_list_and_id_conflicts_are_enforced() {
     let mut r = room(json!({"pin": "1234", "allowed": ["tok"]}));
     let mut j = |pin: Option<&str>, token: Option<&str>, id: Option<u64>| {
         let req = Ok(AsyncRequest::Join(Join {
-            room: RoomId(5),
+            room: RoomId::num(5),
             pin: pin.map(Into::into),
             token: token.map(Into::into),
             ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
-                id: id.map(ParticipantId),
+                id: id.map(ParticipantId::num),
                 display: None,
                 metadata: None,
                 audio_active_packets: 0,
@@ -120,10 +120,10 @@ fn destroy_and_kick_check_the_secret() {
     let mut r = room(json!({"secret": "s"}));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
-    assert_eq!(r.kick(None, ParticipantId(101)).unwrap_err().code, VideoRoomCode::MissingElement);
-    assert_eq!(r.kick(Some("x"), ParticipantId(101)).unwrap_err().code, VideoRoomCode::Unauthorized);
-    assert_eq!(r.kick(Some("s"), ParticipantId(9)).unwrap_err().reason, "No such user 9 in room 5");
-    let (reply, out) = r.kick(Some("s"), ParticipantId(101)).unwrap();
+    assert_eq!(r.kick(None, ParticipantId::num(101)).unwrap_err().code, VideoRoomCode::MissingElement);
+    assert_eq!(r.kick(Some("x"), ParticipantId::num(101)).unwrap_err().code, VideoRoomCode::Unauthorized);
+    assert_eq!(r.kick(Some("s"), ParticipantId::num(9)).unwrap_err().reason, "No such user 9 in room 5");
+    let (reply, out) = r.kick(Some("s"), ParticipantId::num(101)).unwrap();
     assert_eq!(reply, json!({"videoroom":"success"}));
     assert_eq!(out.notices[0].data, json!({"videoroom":"event","room":5,"leaving":"ok","reason":"kicked"}));
     assert_eq!(out.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","kicked":101}));
@@ -193,12 +193,12 @@ fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
 
 fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
     Ok(AsyncRequest::Join(Join {
-        room: RoomId(5),
+        room: RoomId::num(5),
         pin: None,
         token: None,
         ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
             streams: vec![shared::janus::videoroom::SubscribeStream {
-                feed: ParticipantId(feed),
+                feed: ParticipantId::num(feed),
                 mid: None,
                 layers: Default::default(),
                 delay: Default::default(),
@@ -245,7 +245,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         AsyncName::Subscribe,
         update(
             vec![SubscribeStream {
-                feed: ParticipantId(bob),
+                feed: ParticipantId::num(bob),
                 mid: None,
                 layers: Default::default(),
                 delay: Default::default(),
@@ -258,7 +258,10 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         panic!("{:?}", o.media)
     };
     assert_eq!((*w, transaction.as_deref(), inactive.len()), (who(2), Some("u"), 0));
-    assert_eq!(added.iter().map(|s| (s.mindex, s.feed.0)).collect::<Vec<_>>(), vec![(2, bob), (3, bob)]);
+    assert_eq!(
+        added.iter().map(|s| (s.mindex, s.feed.clone())).collect::<Vec<_>>(),
+        vec![(2, ParticipantId::num(bob)), (3, ParticipantId::num(bob))]
+    );
     let offer_jsep = Jsep::offer("v=0\r\n".into());
     let up = r.renegotiated(who(2), Some("u"), offer_jsep);
     assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
@@ -266,7 +269,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     assert_eq!(up.notices[0].data["streams"][3]["feed_id"], bob);
     r.started(who(2), "st");
     // Unsubscribing alice's feed makes her m-lines inactive.
-    let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId(101)), mid: None, sub_mid: None };
+    let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId::num(101)), mid: None, sub_mid: None };
     let o = r.on_async(who(2), "v", AsyncName::Unsubscribe, update(vec![], vec![unsub_alice]), None);
     assert!(
         matches!(&o.media[..], [MediaAction::Renegotiate { inactive, added, .. }] if *inactive == vec![0, 1] && added.is_empty()),
@@ -282,7 +285,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         AsyncName::Subscribe,
         update(
             vec![SubscribeStream {
-                feed: ParticipantId(101),
+                feed: ParticipantId::num(101),
                 mid: None,
                 layers: Default::default(),
                 delay: Default::default(),
@@ -294,8 +297,8 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     let [MediaAction::Renegotiate { inactive, added, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
     assert!(inactive.is_empty());
     assert_eq!(
-        added.iter().map(|s| (s.mindex, s.mid.as_str(), s.feed.0)).collect::<Vec<_>>(),
-        vec![(0, "0", 101), (1, "1", 101)]
+        added.iter().map(|s| (s.mindex, s.mid.as_str(), s.feed.clone())).collect::<Vec<_>>(),
+        vec![(0, "0", ParticipantId::num(101)), (1, "1", ParticipantId::num(101))]
     );
     let up = r.renegotiated(who(2), Some("r"), Jsep::offer("v=0\r\n".into()));
     let streams = up.notices[0].data["streams"].as_array().unwrap().clone();
@@ -313,7 +316,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         AsyncName::Update,
         update(
             vec![SubscribeStream {
-                feed: ParticipantId(999),
+                feed: ParticipantId::num(999),
                 mid: None,
                 layers: Default::default(),
                 delay: Default::default(),
@@ -370,7 +373,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
             streams: streams
                 .into_iter()
                 .map(|(feed, mid, sub_mid)| SwitchStream {
-                    feed: ParticipantId(feed),
+                    feed: ParticipantId::num(feed),
                     mid: mid.into(),
                     sub_mid: sub_mid.into(),
                     layers: Default::default(),
@@ -402,7 +405,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
     // The deprecated form: all of a publisher's streams.
     let legacy = Ok(AsyncRequest::Switch(shared::janus::videoroom::Switch {
         streams: vec![],
-        legacy_feed: Some(ParticipantId(101)),
+        legacy_feed: Some(ParticipantId::num(101)),
     }));
     let o = r.on_async(who(2), "z", AsyncName::Switch, legacy, None);
     assert_eq!(o.notices[0].data["changes"], 2);
@@ -478,7 +481,7 @@ fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
         .collect();
     assert_eq!(held, ["1", "2"]);
     // A moderator mutes the screen share alone.
-    let (_, out) = r.moderate(None, ParticipantId(101), "2", true).unwrap();
+    let (_, out) = r.moderate(None, ParticipantId::num(101), "2", true).unwrap();
     assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "2".into(), muted: true }]);
 }
 
@@ -519,7 +522,7 @@ fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
     // Its own settings win over the room's.
     let mut own = room(json!({"audiolevel_event": true}));
     let j = AsyncRequest::Join(Join {
-        room: RoomId(5),
+        room: RoomId::num(5),
         pin: None,
         token: None,
         ptype: Ok(Ptype::Publisher(Ok(PublisherJoin {
@@ -544,13 +547,13 @@ fn a_moderator_mutes_a_publishers_stream_for_everyone() {
     let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(1), "p", streams(), answer);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
-    let e = r.moderate(Some("nope"), ParticipantId(101), "1", true).unwrap_err();
+    let e = r.moderate(Some("nope"), ParticipantId::num(101), "1", true).unwrap_err();
     assert_eq!(e.reason, "Unauthorized (wrong secret)");
-    let e = r.moderate(Some("s3"), ParticipantId(999), "1", true).unwrap_err();
+    let e = r.moderate(Some("s3"), ParticipantId::num(999), "1", true).unwrap_err();
     assert_eq!(e.reason, "No such user 999 in room 5");
-    let e = r.moderate(Some("s3"), ParticipantId(101), "7", true).unwrap_err();
+    let e = r.moderate(Some("s3"), ParticipantId::num(101), "7", true).unwrap_err();
     assert_eq!(e.reason, "No such stream 7");
-    let (reply, out) = r.moderate(Some("s3"), ParticipantId(101), "1", true).unwrap();
+    let (reply, out) = r.moderate(Some("s3"), ParticipantId::num(101), "1", true).unwrap();
     assert_eq!(reply, json!({"videoroom": "success"}));
     assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "1".into(), muted: true }]);
     let expected = json!({"videoroom": "event", "room": 5, "id": 101, "mid": "1", "moderation": "muted"});
@@ -605,8 +608,12 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
     r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
     r.subscribed(who(2), "s", Jsep::offer("v=0\r\n".into()));
     // No answer yet: `subscribe` changes the subscription but its offer waits (`updating`).
-    let sub_bob =
-        SubscribeStream { feed: ParticipantId(bob), mid: None, layers: Default::default(), delay: Default::default() };
+    let sub_bob = SubscribeStream {
+        feed: ParticipantId::num(bob),
+        mid: None,
+        layers: Default::default(),
+        delay: Default::default(),
+    };
     let o = r.on_async(
         who(2),
         "u",
@@ -639,7 +646,7 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
         Ok(AsyncRequest::Update(Update {
             subscribe: vec![],
             unsubscribe: vec![shared::janus::videoroom::UnsubscribeStream {
-                feed: Some(ParticipantId(bob)),
+                feed: Some(ParticipantId::num(bob)),
                 mid: None,
                 sub_mid: None,
             }],

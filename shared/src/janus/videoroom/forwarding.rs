@@ -85,7 +85,7 @@ const RTP_FORWARD: [Param; 21] = [
     Param::opt("audio_pt", JType::Int).positive(),
 ];
 const DATA_PORT: [Param; 1] = [Param::opt("data_port", PORT).positive()];
-const PUBLISHER_ID: [Param; 1] = [Param::req("publisher_id", JType::Int).positive()];
+const PUBLISHER_ID: [Param; 1] = [Param::req("publisher_id", JType::Id)];
 const STREAM: [Param; 17] = [
     Param::opt("secret", JType::Str),
     Param::req("mid", JType::Str),
@@ -194,7 +194,7 @@ pub(super) fn parse_rtp_forward(
     };
     Ok(RtpForward {
         room: room_of(obj),
-        publisher_id: ParticipantId(json::uint(obj, "publisher_id")),
+        publisher_id: ParticipantId(json::janus_id(obj, "publisher_id")),
         secret: json::string(obj, "secret"),
         streams,
         srtp,
@@ -238,7 +238,7 @@ pub(super) fn parse_stop(
     check(obj, &PUBLISHER_ID)?;
     check(obj, &STOP)?;
     let id = u32_of(obj, "stream_id").ok_or_else(|| invalid("Invalid element (stream_id)".into()))?;
-    Ok((room_of(obj), ParticipantId(json::uint(obj, "publisher_id")), id, json::string(obj, "secret")))
+    Ok((room_of(obj), ParticipantId(json::janus_id(obj, "publisher_id")), id, json::string(obj, "secret")))
 }
 
 /// `listforwarders`: (room, secret).

@@ -41,6 +41,8 @@ pub enum SyncRequest {
     Create {
         room: Option<RoomId>,
         config: Box<Map<String, Value>>,
+        /// A room made without an id gets a string one (`string_ids`).
+        string_ids: bool,
     },
     Edit(EditRoom),
     Destroy {
@@ -112,7 +114,7 @@ impl SyncRequest {
     /// The room this request is about, when it needs the room's owner.
     pub fn room(&self) -> Option<RoomId> {
         match self {
-            SyncRequest::Edit(e) => Some(e.room),
+            SyncRequest::Edit(e) => Some(e.room.clone()),
             SyncRequest::Destroy { room, .. }
             | SyncRequest::ListParticipants { room }
             | SyncRequest::Allowed { room, .. }
@@ -121,11 +123,11 @@ impl SyncRequest {
             | SyncRequest::StopRtpForward { room, .. }
             | SyncRequest::ListForwarders { room, .. }
             | SyncRequest::EnableRecording { room, .. }
-            | SyncRequest::RemoveRemotePublisher { room, .. } => Some(*room),
-            SyncRequest::RtpForward(f) => Some(f.room),
-            SyncRequest::AddRemotePublisher(r) | SyncRequest::UpdateRemotePublisher(r) => Some(r.room),
-            SyncRequest::PublishRemotely(p) => Some(p.room),
-            SyncRequest::UnpublishRemotely(r) | SyncRequest::ListRemotes(r) => Some(r.room),
+            | SyncRequest::RemoveRemotePublisher { room, .. } => Some(room.clone()),
+            SyncRequest::RtpForward(f) => Some(f.room.clone()),
+            SyncRequest::AddRemotePublisher(r) | SyncRequest::UpdateRemotePublisher(r) => Some(r.room.clone()),
+            SyncRequest::PublishRemotely(p) => Some(p.room.clone()),
+            SyncRequest::UnpublishRemotely(r) | SyncRequest::ListRemotes(r) => Some(r.room.clone()),
             _ => None,
         }
     }
@@ -396,7 +398,7 @@ pub struct PublisherJoin {
 }
 
 const REQUEST: [Param; 1] = [Param::req("request", JType::Str)];
-const ROOM: [Param; 1] = [Param::req("room", JType::Int).positive()];
+const ROOM: [Param; 1] = [Param::req("room", JType::Id)];
 const EDIT: [Param; 12] = [
     Param::opt("secret", JType::Str),
     Param::opt("new_description", JType::Str),
@@ -414,8 +416,8 @@ const EDIT: [Param; 12] = [
 const DESTROY: [Param; 1] = [Param::opt("permanent", JType::Bool)];
 const ALLOWED: [Param; 3] =
     [Param::opt("secret", JType::Str), Param::req("action", JType::Str), Param::opt("allowed", JType::Array)];
-const ID: [Param; 1] = [Param::req("id", JType::Int).positive()];
-const ID_OPT: [Param; 1] = [Param::opt("id", JType::Int).positive()];
+const ID: [Param; 1] = [Param::req("id", JType::Id)];
+const ID_OPT: [Param; 1] = [Param::opt("id", JType::Id)];
 const KICK: [Param; 1] = [Param::opt("secret", JType::Str)];
 const JOIN: [Param; 8] = [
     Param::req("ptype", JType::Str),
@@ -446,7 +448,7 @@ fn check(obj: &Map<String, Value>, params: &[Param]) -> Result<(), VideoRoomErro
 }
 
 fn room_of(obj: &Map<String, Value>) -> RoomId {
-    RoomId(json::uint(obj, "room"))
+    RoomId(json::janus_id(obj, "room"))
 }
 
 const ADMIN_KEY: [Param; 1] = [Param::req("admin_key", JType::Str)];
@@ -464,17 +466,19 @@ fn check_lock(obj: &Map<String, Value>, lock_key: Option<&str>) -> Result<(), Vi
 }
 
 /// What the deployment decides about VideoRoom requests: Janus's `admin_key` (when set,
-/// `create` must carry it and a `list` carrying it shows private rooms too) and
-/// `lock_rtp_forward` (with an admin key, `rtp_forward` must carry it too).
+/// `create` must carry it and a `list` carrying it shows private rooms too),
+/// `lock_rtp_forward` (with an admin key, `rtp_forward` must carry it too) and `string_ids`
+/// (room and participant ids are strings, not numbers).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Policy<'a> {
     pub admin_key: Option<&'a str>,
     pub lock_rtp_forward: bool,
+    pub string_ids: bool,
 }
 
 impl<'a> Policy<'a> {
-    pub fn new(admin_key: Option<&'a str>, lock_rtp_forward: bool) -> Self {
-        Self { admin_key, lock_rtp_forward }
+    pub fn new(admin_key: Option<&'a str>, lock_rtp_forward: bool, string_ids: bool) -> Self {
+        Self { admin_key, lock_rtp_forward, string_ids }
     }
 }
 
@@ -497,6 +501,10 @@ fn admin_key_check(obj: &Map<String, Value>, name: &str, admin_key: Option<&str>
 /// Parses a VideoRoom request body under the deployment's [`Policy`]. `Err` is a reply-level
 /// error (missing or unknown `request`), which Janus answers synchronously whatever the request.
 pub fn parse_request(body: &PluginBody, policy: Policy<'_>) -> Result<VideoRoomRequest, VideoRoomError> {
+    json::with_string_ids(policy.string_ids, || parse_with(body, policy))
+}
+
+fn parse_with(body: &PluginBody, policy: Policy<'_>) -> Result<VideoRoomRequest, VideoRoomError> {
     let obj = body.as_map();
     check(obj, &REQUEST)?;
     let name = json::string(obj, "request").unwrap_or_default();
@@ -523,11 +531,9 @@ fn parse_sync(
 ) -> Option<Result<SyncRequest, VideoRoomError>> {
     let parsed = match name {
         "create" => check(obj, &room::CREATE_PARAMS).map(|_| SyncRequest::Create {
-            room: match json::uint(obj, "room") {
-                0 => None,
-                r => Some(RoomId(r)),
-            },
+            room: Some(room_of(obj)).filter(|r| !r.0.is_unset()),
             config: Box::new(obj.clone()),
+            string_ids: json::string_ids(),
         }),
         "edit" => check(obj, &ROOM).and_then(|_| check(obj, &EDIT)).map(|_| {
             let u = |k: &str| obj.get(k).and_then(Value::as_u64);
@@ -586,14 +592,14 @@ fn parse_sync(
             check(obj, &ROOM).and_then(|_| check(obj, &ID)).and_then(|_| check(obj, &KICK)).map(|_| SyncRequest::Kick {
                 room: room_of(obj),
                 secret: json::string(obj, "secret"),
-                id: ParticipantId(json::uint(obj, "id")),
+                id: ParticipantId(json::janus_id(obj, "id")),
             })
         }
         "moderate" => check(obj, &ROOM).and_then(|_| check(obj, &ID)).and_then(|_| check(obj, &MODERATE)).map(|_| {
             SyncRequest::Moderate {
                 room: room_of(obj),
                 secret: json::string(obj, "secret"),
-                id: ParticipantId(json::uint(obj, "id")),
+                id: ParticipantId(json::janus_id(obj, "id")),
                 mid: json::string(obj, "mid").unwrap_or_default().into(),
                 mute: json::boolean(obj, "mute").unwrap_or(false),
             }
@@ -621,7 +627,7 @@ fn parse_sync(
         "remove_remote_publisher" => {
             check(obj, &ROOM).and_then(|_| check(obj, &ID)).map(|_| SyncRequest::RemoveRemotePublisher {
                 room: room_of(obj),
-                id: ParticipantId(json::uint(obj, "id")),
+                id: ParticipantId(json::janus_id(obj, "id")),
                 secret: json::string(obj, "secret"),
             })
         }
@@ -636,7 +642,7 @@ fn parse_sync(
 /// Only the room id, for routing a join before the handle is bound to a room.
 pub fn join_room(req: &VideoRoomRequest) -> Option<RoomId> {
     match req {
-        VideoRoomRequest::Async { parsed: Ok(AsyncRequest::Join(j)), .. } => Some(j.room),
+        VideoRoomRequest::Async { parsed: Ok(AsyncRequest::Join(j)), .. } => Some(j.room.clone()),
         _ => None,
     }
 }
@@ -668,7 +674,7 @@ mod tests {
         );
         assert_eq!(
             parse(json!({"request": "EXISTS", "room": 7})).unwrap(),
-            VideoRoomRequest::Sync(SyncRequest::Exists { room: RoomId(7) })
+            VideoRoomRequest::Sync(SyncRequest::Exists { room: RoomId::num(7) })
         );
         let r = parse(json!({"request": "allowed", "room": 7, "action": "zap"})).unwrap();
         assert!(

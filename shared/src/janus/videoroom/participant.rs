@@ -14,10 +14,7 @@ pub(super) fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<A
                 "publisher" => {
                     Ok(Ptype::Publisher(check(obj, &PUBLISHER).and_then(|_| check(obj, &ID_OPT)).map(|_| {
                         PublisherJoin {
-                            id: match json::uint(obj, "id") {
-                                0 => None,
-                                i => Some(ParticipantId(i)),
-                            },
+                            id: Some(ParticipantId(json::janus_id(obj, "id"))).filter(|i| !i.0.is_unset()),
                             display: json::string(obj, "display"),
                             metadata: obj.get("metadata").cloned(),
                             audio_active_packets: json::uint(obj, "audio_active_packets"),
@@ -53,7 +50,7 @@ pub(super) fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<A
 const UPDATE_STREAMS: [Param; 1] = [Param::req("streams", JType::Array)];
 const UPDATE_COMBINED: [Param; 2] = [Param::opt("subscribe", JType::Array), Param::opt("unsubscribe", JType::Array)];
 const UNSUB_STREAM: [Param; 3] =
-    [Param::opt("feed", JType::Int).positive(), Param::opt("mid", JType::Str), Param::opt("sub_mid", JType::Str)];
+    [Param::opt("feed", JType::Id), Param::opt("mid", JType::Str), Param::opt("sub_mid", JType::Str)];
 
 fn objects(list: &[Value]) -> Result<Vec<&Map<String, Value>>, VideoRoomError> {
     list.iter()
@@ -98,7 +95,7 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
         for o in objects(l)? {
             check(o, &UNSUB_STREAM)?;
             update.unsubscribe.push(UnsubscribeStream {
-                feed: o.get("feed").map(|_| ParticipantId(json::uint(o, "feed"))),
+                feed: o.get("feed").map(|_| ParticipantId(json::janus_id(o, "feed"))),
                 mid: json::string(o, "mid").map(Mid::from),
                 sub_mid: json::string(o, "sub_mid").map(Mid::from),
             });
@@ -170,21 +167,21 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
 const SWITCH: [Param; 1] = [Param::opt("streams", JType::Array)];
 /// Janus checks each entry's mids (and simulcast fields) before its feed.
 const SWITCH_STREAM: [Param; 2] = [Param::req("mid", JType::Str), Param::req("sub_mid", JType::Str)];
-const FEED: [Param; 1] = [Param::req("feed", JType::Int).positive()];
+const FEED: [Param; 1] = [Param::req("feed", JType::Id)];
 
 fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
     check(obj, &SWITCH)?;
     let list = obj.get("streams").and_then(Value::as_array).filter(|l| !l.is_empty());
     let Some(list) = list else {
         // Janus looks the legacy feed up as given, so a missing one is "No such feed (0)".
-        return Ok(Switch { streams: Vec::new(), legacy_feed: Some(ParticipantId(json::uint(obj, "feed"))) });
+        return Ok(Switch { streams: Vec::new(), legacy_feed: Some(ParticipantId(json::janus_id(obj, "feed"))) });
     };
     let mut streams = Vec::new();
     for o in objects(list)? {
         check(o, &SWITCH_STREAM)?;
         check(o, &FEED)?;
         streams.push(SwitchStream {
-            feed: ParticipantId(json::uint(o, "feed")),
+            feed: ParticipantId(json::janus_id(o, "feed")),
             mid: json::string(o, "mid").unwrap_or_default().into(),
             sub_mid: json::string(o, "sub_mid").unwrap_or_default().into(),
             layers: layer_choice(o, false)?,
@@ -193,11 +190,11 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
     Ok(Switch { streams, legacy_feed: None })
 }
 
-const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Int).positive(), Param::opt("mid", JType::Str)];
+const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Id), Param::opt("mid", JType::Str)];
 
 fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoomError> {
     Ok(SubscribeStream {
-        feed: ParticipantId(json::uint(o, "feed")),
+        feed: ParticipantId(json::janus_id(o, "feed")),
         mid: json::string(o, "mid").map(Mid::from),
         layers: layer_choice(o, true)?,
         delay: delay_choice(o)?,
@@ -221,10 +218,10 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
             Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element type (streams should be an array)"))
         }
         (None, Some(_)) => {
-            check(obj, &[Param::req("feed", JType::Int).positive()])?;
+            check(obj, &[Param::req("feed", JType::Id)])?;
             Ok(SubscriberJoin {
                 streams: vec![SubscribeStream {
-                    feed: ParticipantId(json::uint(obj, "feed")),
+                    feed: ParticipantId(json::janus_id(obj, "feed")),
                     mid: None,
                     layers: layer_choice(obj, true)?,
                     delay: delay_choice(obj)?,

@@ -98,7 +98,7 @@ const PUBLISH_REMOTELY: [Param; 6] = [
 ];
 const UNPUBLISH_REMOTELY: [Param; 2] = [Param::opt("secret", JType::Str), Param::req("remote_id", JType::Str)];
 const LIST_REMOTES: [Param; 1] = [Param::opt("secret", JType::Str)];
-const PUBLISHER_ID: [Param; 1] = [Param::req("publisher_id", JType::Int).positive()];
+const PUBLISHER_ID: [Param; 1] = [Param::req("publisher_id", JType::Id)];
 const REMOTE_PUBLISHER: [Param; 6] = [
     Param::opt("secret", JType::Str),
     Param::opt("display", JType::Str),
@@ -155,7 +155,7 @@ pub(super) fn parse_publish(
     }
     Ok(PublishRemotely {
         room: room_of(obj),
-        publisher_id: ParticipantId(json::uint(obj, "publisher_id")),
+        publisher_id: ParticipantId(json::janus_id(obj, "publisher_id")),
         secret: json::string(obj, "secret"),
         remote_id: json::string(obj, "remote_id").unwrap_or_default(),
         host: json::string(obj, "host").unwrap_or_default(),
@@ -171,7 +171,7 @@ pub(super) fn parse_ref(obj: &Map<String, Value>, with_id: bool) -> Result<Remot
     check(obj, &PUBLISHER_ID)?;
     Ok(RemoteRef {
         room: room_of(obj),
-        publisher_id: ParticipantId(json::uint(obj, "publisher_id")),
+        publisher_id: ParticipantId(json::janus_id(obj, "publisher_id")),
         secret: json::string(obj, "secret"),
         remote_id: with_id.then(|| json::string(obj, "remote_id").unwrap_or_default()),
     })
@@ -239,10 +239,10 @@ pub(super) fn parse_remote_publisher(obj: &Map<String, Value>, add: bool) -> Res
             },
         });
     }
-    let id = json::uint(obj, "id");
+    let id = ParticipantId(json::janus_id(obj, "id"));
     Ok(RemotePublisher {
         room: room_of(obj),
-        id: (id > 0).then_some(ParticipantId(id)),
+        id: Some(id).filter(|i| !i.0.is_unset()),
         secret: json::string(obj, "secret"),
         display: json::string(obj, "display"),
         port: u16::try_from(json::uint(obj, "port")).ok().filter(|p| *p > 0),

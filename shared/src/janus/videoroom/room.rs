@@ -93,7 +93,7 @@ pub(crate) const CREATE_PARAMS: [Param; 36] = [
     Param::opt("dummy_streams", JType::Array),
     Param::opt("dummy_e2ee", JType::Bool),
     Param::opt("threads", JType::Int).positive(),
-    Param::opt("room", JType::Int).positive(),
+    Param::opt("room", JType::Id),
 ];
 
 fn codec_list(
@@ -228,7 +228,7 @@ impl RoomConfig {
         });
         let map = obj.as_object().cloned().unwrap_or_default();
         // The literal above is valid by construction, so this cannot fail.
-        Self::from_create(&map, RoomId(1234)).unwrap_or_else(|_| unreachable_demo())
+        Self::from_create(&map, RoomId::num(1234)).unwrap_or_else(|_| unreachable_demo())
     }
 
     /// Applies `edit`'s `new_*` fields (already validated).
@@ -319,7 +319,7 @@ impl RoomConfig {
 fn unreachable_demo() -> RoomConfig {
     // Only reached if the codec tables above lose "opus" or "vp8"; a test guards against that.
     RoomConfig {
-        room: RoomId(1234),
+        room: RoomId::num(1234),
         description: "Demo Room".into(),
         is_private: false,
         secret: Some("adminpwd".into()),
@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn bad_codecs_are_rejected_with_janus_text() {
         let m = json!({"videocodec": "vp8,theora"}).as_object().cloned().unwrap();
-        let e = RoomConfig::from_create(&m, RoomId(1)).unwrap_err();
+        let e = RoomConfig::from_create(&m, RoomId::num(1)).unwrap_err();
         assert_eq!(e.code, VideoRoomCode::InvalidElement);
         assert!(e.reason.contains("videocodec can only be"));
     }
