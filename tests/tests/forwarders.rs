@@ -396,3 +396,47 @@ async fn ffmpeg_receives_and_decodes_forwarded_vp8_and_opus() {
     eprintln!("ffmpeg decoded {:?} VP8 and {:?} Opus frames", frames("vp8"), frames("opus"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A remotization (`publish_remotely`) outlives an unpublish: it stops with the publisher's
+/// media and resumes, to the same place, when the publisher publishes again.
+#[actix_web::test]
+async fn a_remotization_resumes_when_its_publisher_publishes_again() {
+    let server = server();
+    let mut p = publishing(&server.ws_url).await;
+    let (far, far_port) = socket().await;
+    let remotize = json!({"request": "publish_remotely", "room": 1234, "publisher_id": p.feed, "secret": SECRET,
+        "remote_id": "far", "host": "127.0.0.1", "port": far_port});
+    let r = vr(&server, remotize).await;
+    assert_eq!(r["response"]["remote_id"], "far", "{r}");
+    // Janus's remote SSRCs: 1000 + 10 x m-line index.
+    let ssrcs = |got: &[rtc::rtp::Packet]| {
+        let mut s: Vec<u32> = got.iter().map(|k| k.header.ssrc).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    let got = received(&mut p, &[&far], 800).await;
+    assert_eq!(ssrcs(&got[0]), [1000, 1010], "audio and video remotized: {} packets", got[0].len());
+
+    let (ack, _) = p
+        .ws
+        .call(json!({"janus": "message", "session_id": p.sid, "handle_id": p.handle, "body": {"request": "unpublish"}}))
+        .await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    p.ws.expect_skipping_core("unpublished", |m| m["plugindata"]["data"]["unpublished"] == "ok").await;
+    received(&mut p, &[&far], 300).await; // in flight
+    let got = received(&mut p, &[&far], 600).await;
+    assert!(got[0].is_empty(), "nothing while unpublished: {} packets", got[0].len());
+
+    // Published again (a new PeerConnection on the same handle): the remotization resumes.
+    let (mut again, answer) = portunus_tests::videoroom::publish_offer(&mut p.ws, p.sid, p.handle).await;
+    again.accept(&answer).await;
+    assert!(again.connected(Duration::from_secs(10)).await, "published again");
+    p.peer = again;
+    let got = received(&mut p, &[&far], 1000).await;
+    assert_eq!(ssrcs(&got[0]), [1000, 1010], "resumed: {} packets", got[0].len());
+    let listed =
+        vr(&server, json!({"request": "listremotes", "room": 1234, "publisher_id": p.feed, "secret": SECRET})).await;
+    assert_eq!(listed["response"]["list"].as_array().map(Vec::len), Some(1), "{listed}");
+    p.peer.close().await;
+}

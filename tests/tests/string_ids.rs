@@ -44,6 +44,8 @@ async fn run(url: &str) -> Vec<(&'static str, Value)> {
     let configured = a.wait_for("configured", |m| data(m)["configured"] == "ok").await;
     p.accept(configured["jsep"]["sdp"].as_str().expect("answer")).await;
     assert!(p.connected(Duration::from_secs(10)).await, "publisher connected");
+    // Janus lists a publisher, and lets it be subscribed to, once its media is up.
+    a.wait_for("webrtcup", |m| m["janus"] == "webrtcup").await;
 
     let mut b = Conn::open(url).await;
     let bh = b.attach().await;

@@ -598,9 +598,11 @@ impl Handler<Answered> for RoomActor {
                     actix::spawn(async move { pc.add_candidates(peer_candidates).await });
                 }
                 self.peers.insert(m.who, peer);
-                self.resume_remotes(m.who);
                 let answer = Jsep::answer(answer_sdp);
-                self.state.published(m.who, &m.transaction, streams, answer)
+                let out = self.state.published(m.who, &m.transaction, streams, answer);
+                // After the publication is recorded: remotizing reads its streams.
+                self.resume_remotes(m.who);
+                out
             }
             Err(e) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "publish failed");
