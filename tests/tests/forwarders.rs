@@ -1,7 +1,9 @@
 //! RTP forwarders: a publisher's streams sent as RTP to UDP sockets of the test's, with the SSRC
 //! and payload type asked for, plain or SRTP; a receiver's PLI on the forwarder's RTCP port
 //! reaching the publisher; `listforwarders` and `stop_rtp_forward`; forwarders ending with their
-//! publisher; destinations outside `rtp_forward_allowed` refused. Errors compared with what
+//! publisher; destinations outside `rtp_forward_allowed` refused. Remotizations
+//! (`publish_remotely`) to this server's own remote publishers: resumed after a republish, and
+//! a stream added to the remote publisher by an update. Errors compared with what
 //! Janus 1.1.2 answers (`tests/golden/videoroom.*forward*`, recorded by
 //! `tests/golden/record/auth.py`).
 
@@ -438,5 +440,57 @@ async fn a_remotization_resumes_when_its_publisher_publishes_again() {
     let listed =
         vr(&server, json!({"request": "listremotes", "room": 1234, "publisher_id": p.feed, "secret": SECRET})).await;
     assert_eq!(listed["response"]["list"].as_array().map(Vec::len), Some(1), "{listed}");
+    p.peer.close().await;
+}
+
+/// A remote publisher given a stream it did not have (`update_remote_publisher`) receives it
+/// from then on: here this server's own publisher is remotized to a remote publisher of the same
+/// room created with audio only; once video is added (as Janus names it, by m-line index) the
+/// room hears of it and a new subscriber gets the video.
+#[actix_web::test]
+async fn a_remote_publisher_receives_a_stream_added_by_an_update() {
+    let server = server();
+    let mut p = publishing(&server.ws_url).await;
+    let audio = json!([{"mid": "0", "mindex": 0, "type": "audio", "codec": "opus"}]);
+    let added = vr(
+        &server,
+        json!({"request": "add_remote_publisher", "room": 1234, "secret": SECRET,
+        "display": "cascaded", "streams": audio}),
+    )
+    .await;
+    let remote = added["response"]["id"].as_u64().unwrap_or_else(|| panic!("{added}"));
+    let port = added["response"]["port"].as_u64().unwrap_or_else(|| panic!("{added}"));
+    let remotize = json!({"request": "publish_remotely", "room": 1234, "publisher_id": p.feed, "secret": SECRET,
+        "remote_id": "self", "host": "127.0.0.1", "port": port});
+    assert_eq!(vr(&server, remotize).await["response"]["remote_id"], "self");
+
+    let mut watcher = WsClient::connect(&server.ws_url).await;
+    let wsid = watcher.create_session().await;
+    portunus_tests::videoroom::join_as_publisher(&mut watcher, wsid, "watcher").await;
+    let both = json!([{"mid": "0", "mindex": 0, "type": "audio", "codec": "opus"},
+                      {"mid": "video", "mindex": 1, "type": "video", "codec": "vp8", "description": "camera"}]);
+    let update =
+        json!({"request": "update_remote_publisher", "room": 1234, "id": remote, "secret": SECRET, "streams": both});
+    let updated = vr(&server, update).await;
+    assert_eq!(updated["response"]["videoroom"], "success", "{updated}");
+    let announced =
+        watcher.expect_skipping_core("publishers", |m| m["plugindata"]["data"]["publishers"][0]["id"] == remote).await;
+    let streams = &announced["plugindata"]["data"]["publishers"][0]["streams"];
+    assert_eq!(
+        streams[1],
+        json!({"type": "video", "mindex": 1, "mid": "1", "codec": "vp8", "description": "camera"}),
+        "{announced}"
+    );
+
+    let mut sws = WsClient::connect(&server.ws_url).await;
+    let ssid = sws.create_session().await;
+    let ((mut sub, _), attached) =
+        portunus_tests::videoroom::subscribe_to_streams(&mut sws, ssid, json!([{"feed": remote}])).await;
+    assert_eq!(attached["plugindata"]["data"]["streams"].as_array().map(Vec::len), Some(2), "{attached}");
+    let got = portunus_tests::videoroom::received_while_sending(&mut [&mut p.peer], &mut sub, 1500).await;
+    let video: Vec<u8> =
+        got.iter().filter(|(k, _)| k == "video").filter_map(|(_, k)| k.payload.get(4).copied()).collect();
+    assert!(video.len() >= 20 && video.iter().all(|b| *b == p.peer.fill), "the added video arrives: {video:?}");
+    sub.close().await;
     p.peer.close().await;
 }

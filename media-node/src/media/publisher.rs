@@ -536,28 +536,10 @@ impl PublisherPeer {
         let mut inlets = Vec::new();
         let mut keyframe_rx = Vec::new();
         for s in streams {
-            if s.kind == MediaKind::Data {
-                inlets.push(Inlet::Data);
-                continue;
-            }
-            let layers = if s.simulcast { MAX_LAYERS } else { 1 };
-            let feeds: Vec<Feed> = (0..layers).map(|_| broadcast::channel(FEED_CAPACITY).0).collect();
-            let (keyframes, rx) = mpsc::unbounded_channel();
-            if s.kind == MediaKind::Video {
-                keyframe_rx.push((s.mindex, rx));
-            }
-            let delay = watch::channel(None).0;
-            published.push(Published {
-                mid: s.mid.clone(),
-                kind: s.kind,
-                feeds: feeds.clone(),
-                keyframes,
-                hold: watch::channel(Hold::default()).0,
-                silence: None,
-                svc: s.kind == MediaKind::Video && s.svc,
-                delay: delay.clone(),
-            });
-            inlets.push(Inlet::Media(feeds, s.extensions, DelayStamp::new(delay.subscribe())));
+            let (stream, inlet, keyframes) = Self::remote_stream(s);
+            published.extend(stream);
+            inlets.push(inlet);
+            keyframe_rx.extend(keyframes.map(|rx| (s.mindex, rx)));
         }
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let ingress = super::remote::start(ip, port, inlets, data.clone(), keyframe_rx)?;
@@ -569,6 +551,44 @@ impl PublisherPeer {
             data,
         };
         Ok((peer, port, rtcp_port))
+    }
+
+    /// One stream of a remote publisher: its feeds (none for data), where its packets go, and
+    /// (video) its keyframe requests.
+    fn remote_stream(s: &RemoteStream) -> (Option<Published>, Inlet, Option<mpsc::UnboundedReceiver<u8>>) {
+        if s.kind == MediaKind::Data {
+            return (None, Inlet::Data, None);
+        }
+        let layers = if s.simulcast { MAX_LAYERS } else { 1 };
+        let feeds: Vec<Feed> = (0..layers).map(|_| broadcast::channel(FEED_CAPACITY).0).collect();
+        let (keyframes, rx) = mpsc::unbounded_channel();
+        let delay = watch::channel(None).0;
+        let published = Published {
+            mid: s.mid.clone(),
+            kind: s.kind,
+            feeds: feeds.clone(),
+            keyframes,
+            hold: watch::channel(Hold::default()).0,
+            silence: None,
+            svc: s.kind == MediaKind::Video && s.svc,
+            delay: delay.clone(),
+        };
+        let inlet = Inlet::Media(feeds, s.extensions, DelayStamp::new(delay.subscribe()));
+        (Some(published), inlet, (s.kind == MediaKind::Video).then_some(rx))
+    }
+
+    /// More streams for a remote publisher (`update_remote_publisher`), received on the same
+    /// port from now on.
+    pub fn add_remote_streams(&mut self, streams: &[RemoteStream]) -> Result<(), String> {
+        let Source::Remote(ingress) = &self.source else { return Err("not a remote publisher".into()) };
+        let mut published: Vec<Published> = self.streams.to_vec();
+        for s in streams {
+            let (stream, inlet, keyframes) = Self::remote_stream(s);
+            published.extend(stream);
+            ingress.add(s.mindex, inlet, keyframes);
+        }
+        self.streams = published.into();
+        Ok(())
     }
 
     /// Answers `offer_sdp`; returns the peer and the answer SDP (with candidates). Each audio

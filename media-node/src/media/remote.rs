@@ -32,6 +32,8 @@ const DATA_LABEL: &str = "JanusDataChannel";
 pub(super) enum Inlet {
     Media(Vec<Feed>, ExtensionIds, DelayStamp),
     Data,
+    /// An index no stream has (an update may skip one, as Janus allows).
+    Unused,
 }
 
 /// The running ingress: its ports, and its tasks, stopped when it is dropped.
@@ -39,9 +41,23 @@ pub struct RemoteIngress {
     pub port: u16,
     pub rtcp_port: u16,
     tasks: Vec<JoinHandle<()>>,
+    /// Streams added later (`update_remote_publisher`), by m-line index.
+    added: mpsc::UnboundedSender<(usize, Inlet)>,
+    /// For an added video stream's keyframe requests.
+    rtcp: Arc<UdpSocket>,
+    latched: watch::Receiver<Option<SocketAddr>>,
 }
 
 impl RemoteIngress {
+    /// Receives stream `mindex` from now on; a video stream's keyframe requests go back as for
+    /// the first ones (that task ends with the publisher, whose sender it waits on).
+    pub(super) fn add(&self, mindex: usize, inlet: Inlet, keyframes: Option<mpsc::UnboundedReceiver<u8>>) {
+        let _ = self.added.send((mindex, inlet));
+        if let Some(requests) = keyframes {
+            tokio::spawn(request_keyframes(self.rtcp.clone(), self.latched.clone(), mindex, requests));
+        }
+    }
+
     /// Stops receiving (the feeds close when the publisher is dropped).
     pub fn stop(&self) {
         for t in &self.tasks {
@@ -78,18 +94,38 @@ pub(super) fn start(
     let (port, rtcp_port) = (local(&rtp), local(&rtcp));
     let rtcp = Arc::new(rtcp);
     let (latched_tx, latched) = watch::channel(None);
-    let mut tasks = vec![tokio::spawn(receive(rtp, inlets, data)), tokio::spawn(latch(rtcp.clone(), latched_tx))];
+    let (added, added_rx) = mpsc::unbounded_channel();
+    let mut tasks =
+        vec![tokio::spawn(receive(rtp, inlets, added_rx, data)), tokio::spawn(latch(rtcp.clone(), latched_tx))];
     for (mindex, requests) in keyframes {
         tasks.push(tokio::spawn(request_keyframes(rtcp.clone(), latched.clone(), mindex, requests)));
     }
-    Ok(RemoteIngress { port, rtcp_port, tasks })
+    Ok(RemoteIngress { port, rtcp_port, tasks, added, rtcp, latched })
 }
 
 /// Reads the RTP port: each packet to its stream's layer feed, each envelope to the data feed.
-async fn receive(socket: UdpSocket, mut inlets: Vec<Inlet>, data: DataFeed) {
+async fn receive(
+    socket: UdpSocket,
+    mut inlets: Vec<Inlet>,
+    mut added: mpsc::UnboundedReceiver<(usize, Inlet)>,
+    data: DataFeed,
+) {
     let mut buf = vec![0u8; MTU];
     loop {
-        let Ok(n) = socket.recv(&mut buf).await else { return };
+        let n = tokio::select! {
+            r = socket.recv(&mut buf) => match r {
+                Ok(n) => n,
+                Err(_) => return,
+            },
+            Some((mindex, inlet)) = added.recv() => {
+                // Bounded by the room's checks: an added stream is at most one past the last.
+                if inlets.len() <= mindex {
+                    inlets.resize_with(mindex + 1, || Inlet::Unused);
+                }
+                inlets[mindex] = inlet;
+                continue;
+            }
+        };
         let Ok(mut packet) = rtp::Packet::unmarshal(&mut &buf[..n]) else { continue };
         let Some((mindex, layer)) = from_remote_ssrc(packet.header.ssrc) else { continue };
         match inlets.get_mut(mindex) {
@@ -101,12 +137,12 @@ async fn receive(socket: UdpSocket, mut inlets: Vec<Inlet>, data: DataFeed) {
                     let _ = feed.send(packet);
                 }
             }
+            Some(Inlet::Unused) | None => {}
             Some(Inlet::Data) => {
                 let text = packet.header.payload_type == 0;
                 let msg = DataMessage { label: DATA_LABEL.into(), text, data: packet.payload };
                 let _ = data.send(msg);
             }
-            None => {}
         }
     }
 }

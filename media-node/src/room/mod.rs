@@ -461,7 +461,7 @@ impl Handler<Sync> for RoomActor {
                 }
                 Err(e) => answer(Err(e)),
             },
-            SyncRequest::UpdateRemotePublisher(r) => match self.state.update_remote_publisher(&r) {
+            SyncRequest::UpdateRemotePublisher(r) => match self.update_remote_publisher(&r) {
                 Ok((data, out)) => {
                     self.publish(out, false, ctx);
                     answer(Ok(data))

@@ -35,6 +35,20 @@ impl RoomActor {
         Ok((answer, out))
     }
 
+    /// `update_remote_publisher`: streams it did not have are received from now on.
+    pub(super) fn update_remote_publisher(
+        &mut self,
+        r: &RemotePublisher,
+    ) -> Result<(Value, super::state::Outcome), VideoRoomError> {
+        let (answer, out, added) = self.state.update_remote_publisher(r)?;
+        if let (false, Some(id)) = (added.is_empty(), &r.id) {
+            if let Some(peer) = self.peers.get_mut(&Who::remote(id.clone())) {
+                peer.add_remote_streams(&added).map_err(unknown)?;
+            }
+        }
+        Ok((answer, out))
+    }
+
     /// `publish_remotely`: records the remotization and, if the publisher is publishing, starts
     /// sending its streams.
     pub(super) fn publish_remotely(&mut self, p: &PublishRemotely) -> Result<Value, VideoRoomError> {

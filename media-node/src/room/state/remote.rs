@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::videoroom::{self as vr, Departure, PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
-use shared::media::ExtensionIds;
+use shared::media::{ExtensionIds, Mid};
 
 /// Where a local publisher's streams are sent by `publish_remotely`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,30 +111,41 @@ impl RoomState {
         Ok((vr::success(), self.depart(id, Departure::Leaving, None)))
     }
 
-    /// `update_remote_publisher`: a new display name, and new descriptions or `disabled` flags
-    /// for its streams (named by mid); a change to the streams is announced again
-    /// (`publishers`), as Janus does. Streams it does not have yet cannot be added (its ports
-    /// receive what it was created with).
-    pub fn update_remote_publisher(&mut self, r: &RemotePublisher) -> Result<(Value, Outcome), VideoRoomError> {
+    /// `update_remote_publisher`: a new display name, new descriptions or `disabled` flags for
+    /// its streams (named by mid), and streams it did not have (named, as Janus names them, by
+    /// their m-line index, which may be at most one past the last; others are skipped, as
+    /// Janus does); a change to the streams is announced again (`publishers`). The streams
+    /// added are returned, for the shell to receive them.
+    pub fn update_remote_publisher(
+        &mut self,
+        r: &RemotePublisher,
+    ) -> Result<(Value, Outcome, Vec<RemoteStream>), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
         let id = r.id.clone().unwrap_or(ParticipantId::num(0));
         let p = match self.participants.get_mut(&id) {
             Some(p) if p.who.is_remote() => p,
             _ => return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})"))),
         };
-        let Some(published) = p.published.as_mut() else { return Ok((vr::success(), Outcome::default())) };
-        if let Some(new) = r.streams.iter().find(|s| !published.streams.iter().any(|x| x.mid == s.mid)) {
-            return Err(err(
-                VideoRoomCode::UnknownError,
-                format!("Cannot add stream {} to a remote publisher: remove it and add it again", new.mid),
-            ));
-        }
+        let Some(published) = p.published.as_mut() else {
+            return Ok((vr::success(), Outcome::default(), Vec::new()));
+        };
         if let Some(d) = &r.display {
             p.display = Some(d.clone());
         }
         let mut changed = false;
+        let mut added = Vec::new();
         for s in &r.streams {
-            let Some(x) = published.streams.iter_mut().find(|x| x.mid == s.mid) else { continue };
+            let Some(x) = published.streams.iter_mut().find(|x| x.mid == s.mid) else {
+                let next = published.streams.iter().map(|x| x.mindex + 1).max().unwrap_or(0);
+                if s.mindex > next + 1 || published.streams.iter().any(|x| x.mindex == s.mindex) {
+                    continue;
+                }
+                let new = RemoteStream { mid: Mid::from(s.mindex.to_string()), ..s.clone() };
+                published.streams.push(stream_info(&new));
+                added.push(new);
+                changed = true;
+                continue;
+            };
             if x.description.is_none() || (s.description.is_some() && s.description != x.description) {
                 changed |= x.description != s.description;
                 x.description = s.description.clone();
@@ -153,7 +164,7 @@ impl RoomState {
                 out = out.notice(other.who, None, ev.clone());
             }
         }
-        Ok((vr::success(), out))
+        Ok((vr::success(), out, added))
     }
 
     /// `publish_remotely`'s checks: the secret, a local publisher, a new remote id; its handle.
