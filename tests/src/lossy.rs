@@ -3,13 +3,12 @@
 //! DTLS-SRTP on loopback, where nothing is ever lost by itself; and the RTCP sender reports
 //! arriving are counted.
 
-use rtc::interceptor::{Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use media_node::media::tap::{PacketTap, Tap};
+use rtc::interceptor::{Packet, Registry, Slot, TaggedPacket};
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::sansio::Protocol;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Which way packets are lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,10 +49,8 @@ pub fn register(registry: Registry, net: &Network) -> Registry {
         sender_reports: net.sender_reports.clone(),
         count: 0,
         seen: HashSet::new(),
-        read: VecDeque::new(),
-        write: VecDeque::new(),
     };
-    registry.with(Slot::from(slot), lossy)
+    registry.with(Slot::from(slot), Tap::new(lossy))
 }
 
 struct Lossy {
@@ -65,8 +62,6 @@ struct Lossy {
     count: u64,
     /// Packets already dropped once: (SSRC, sequence number).
     seen: HashSet<(u32, u16)>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl Lossy {
@@ -87,43 +82,16 @@ impl Lossy {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for Lossy {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+impl PacketTap for Lossy {
+    fn read(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let srs = packets.iter().filter(|p| p.as_any().is::<SenderReport>()).count();
             self.sender_reports.fetch_add(srs as u64, Relaxed);
         }
-        if !(self.leg == Leg::Receive && self.lose(&msg)) {
-            self.read.push_back(msg);
-        }
-        Ok(())
+        !(self.leg == Leg::Receive && self.lose(msg))
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
+    fn write(&mut self, msg: &mut TaggedPacket) -> bool {
+        !(self.leg == Leg::Send && self.lose(msg))
     }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if !(self.leg == Leg::Send && self.lose(&msg)) {
-            self.write.push_back(msg);
-        }
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for Lossy {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }

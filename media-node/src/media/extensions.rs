@@ -12,9 +12,8 @@
 //! stamps abs-send-time with the departure time the chain gives it, and webrtc-rs's own TWCC
 //! sender numbers the packets.
 
-use rtc::interceptor::{
-    Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder,
-};
+use super::tap::{PacketTap, Tap};
+use rtc::interceptor::{Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
 };
@@ -22,9 +21,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
-use rtc::sansio::Protocol;
 use shared::media::{ExtensionIds, AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
-use std::collections::VecDeque;
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -116,7 +113,7 @@ pub(super) fn register_send(
         register(media, uri, kind, RTCRtpTransceiverDirection::Sendonly)?;
     }
     register(media, ABS_SEND_TIME_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
-    let mut registry = registry.with(Slot::from(SLOT), SendTime::new(Instant::now()));
+    let mut registry = registry.with(Slot::from(SLOT), Tap::new(SendTime::new(Instant::now())));
     if settings.transport_cc {
         transport_cc_feedback(media);
         register(media, TRANSPORT_CC_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
@@ -194,13 +191,11 @@ pub struct SendTime {
     /// The abs-send-time id of each local stream that negotiated it (by SSRC, RTX included):
     /// few per PeerConnection, so a list.
     streams: Vec<(u32, u8)>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl SendTime {
     fn new(epoch: Instant) -> Self {
-        Self { epoch, streams: Vec::new(), read: VecDeque::new(), write: VecDeque::new() }
+        Self { epoch, streams: Vec::new() }
     }
 
     fn outgoing(&self, packet: &mut rtp::Packet, now: Instant) {
@@ -211,38 +206,16 @@ impl SendTime {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for SendTime {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+impl PacketTap for SendTime {
+    fn write(&mut self, msg: &mut TaggedPacket) -> bool {
         let now = msg.now;
         if let Packet::Rtp(p) = &mut msg.message.packet {
             self.outgoing(p, now);
         }
-        self.write.push_back(msg);
-        Ok(())
+        true
     }
 
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for SendTime {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
+    fn bind_local(&mut self, info: &StreamInfo) {
         let id = info.rtp_header_extensions.iter().find(|e| e.uri == ABS_SEND_TIME_URI);
         let Some(id) = id.and_then(|e| u8::try_from(e.id).ok()) else { return };
         for ssrc in std::iter::once(info.ssrc).chain(info.ssrc_rtx) {
@@ -251,12 +224,9 @@ impl Interceptor for SendTime {
         }
     }
 
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+    fn unbind_local(&mut self, info: &StreamInfo) {
         self.streams.retain(|(s, _)| *s != info.ssrc && Some(*s) != info.ssrc_rtx);
     }
-
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 #[cfg(test)]

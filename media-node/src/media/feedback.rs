@@ -6,30 +6,28 @@
 //! follow a bitrate cap, so these kinds are marked and everything else (receiver reports, NACKs,
 //! transport feedback: for the interceptors) still stops there.
 
+use super::tap::{PacketTap, Tap};
 use crate::metrics::METRICS;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Attribute, Packet, Registry, Slot, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::sansio::Protocol;
-use std::collections::VecDeque;
-use std::time::Instant;
 
 /// Last in the chain (application-most), so the other interceptors have seen all the RTCP.
 const SLOT: usize = 14_000;
 
 /// Adds the interceptor to a registry.
 pub fn register(registry: Registry) -> Registry {
-    registry.with(Slot::from(SLOT), AppFeedback::default())
+    registry.with(Slot::from(SLOT), Tap::new(AppFeedback::default()))
 }
 
 /// Adds the interceptor, receiver reports included, to a subscriber's registry (whoever gets
 /// them must poll every local track's events); the subscriber's NACKs and keyframe requests
 /// count in the node's metrics.
 pub fn register_with_reports(registry: Registry) -> Registry {
-    registry.with(Slot::from(SLOT), AppFeedback { reports: true, counted: true, ..AppFeedback::default() })
+    registry.with(Slot::from(SLOT), Tap::new(AppFeedback { reports: true, counted: true }))
 }
 
 /// The cumulative packets lost that a receiver report gives for `ssrc`, if it is one.
@@ -56,61 +54,31 @@ pub struct AppFeedback {
     /// Count NACKs and keyframe requests in the node's metrics (a node's subscriber leg; not a
     /// test peer's, which uses this interceptor too).
     counted: bool,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            for p in packets.iter().filter(|_| self.counted) {
-                if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                    let asked: u32 = nack.nacks.iter().map(|n| 1 + u32::from(n.lost_packets).count_ones()).sum();
-                    METRICS.nack_received(u64::from(asked));
-                } else if is_keyframe_request(p.as_ref()) {
-                    METRICS.keyframe_request_received();
-                }
+impl PacketTap for AppFeedback {
+    fn read(&mut self, msg: &mut TaggedPacket) -> bool {
+        let Packet::Rtcp(packets) = &mut msg.message.packet else { return true };
+        for p in packets.iter().filter(|_| self.counted) {
+            if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                let asked: u32 = nack.nacks.iter().map(|n| 1 + u32::from(n.lost_packets).count_ones()).sum();
+                METRICS.nack_received(u64::from(asked));
+            } else if is_keyframe_request(p.as_ref()) {
+                METRICS.keyframe_request_received();
             }
-            let reports = self.reports;
-            packets.retain(|p| {
-                is_keyframe_request(p.as_ref())
-                    || bitrate_estimate(p.as_ref()).is_some()
-                    || (reports && p.as_any().is::<ReceiverReport>())
-            });
-            if packets.is_empty() {
-                return Ok(());
-            }
-            msg.message.add(Attribute::DeliverToApplication);
         }
-        self.read.push_back(msg);
-        Ok(())
+        let reports = self.reports;
+        packets.retain(|p| {
+            is_keyframe_request(p.as_ref())
+                || bitrate_estimate(p.as_ref()).is_some()
+                || (reports && p.as_any().is::<ReceiverReport>())
+        });
+        if packets.is_empty() {
+            return false;
+        }
+        msg.message.add(Attribute::DeliverToApplication);
+        true
     }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for AppFeedback {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 /// Wire-most on a publisher's PeerConnection: counts the NACKs the NACK generator sends.
@@ -118,49 +86,19 @@ const TAP_SLOT: usize = 500;
 
 /// Adds the NACK counter to a publisher's registry.
 pub fn count_sent_nacks(registry: Registry) -> Registry {
-    registry.with(Slot::from(TAP_SLOT), SentNacks::default())
+    registry.with(Slot::from(TAP_SLOT), Tap::new(SentNacks))
 }
 
 #[derive(Default)]
-pub struct SentNacks {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
+pub struct SentNacks;
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for SentNacks {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+impl PacketTap for SentNacks {
+    fn write(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for _ in packets.iter().filter(|p| p.as_any().is::<TransportLayerNack>()) {
                 METRICS.nack_sent();
             }
         }
-        self.write.push_back(msg);
-        Ok(())
+        true
     }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for SentNacks {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }

@@ -5,7 +5,8 @@
 //! with `rewrite` (sequence numbers and timestamps), `vp8` (keyframes, temporal layers) and
 //! `simulcast` (which layer a stream takes); `data` relays publishers' data channel messages to
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
-//! acts on), `extensions` the RTP header extensions both legs negotiate and relay, and `sdp` reads what the room needs to announce from an SDP.
+//! acts on), `extensions` the RTP header extensions both legs negotiate and relay (`tap` is the
+//! pass-through interceptor these are written on), and `sdp` reads what the room needs to announce from an SDP.
 
 pub mod codec;
 pub mod data;
@@ -24,4 +25,5 @@ pub mod stats;
 pub mod subscriber;
 pub mod svc;
 pub mod talk;
+pub mod tap;
 pub mod vp8;
