@@ -3,7 +3,7 @@
 //! is opened towards the subscriber the first time a label is seen). One task per subscriber
 //! owns its channels; one small task per source feeds it.
 
-use super::publisher::DataMessage;
+use super::feed::DataMessage;
 use bytes::BytesMut;
 use shared::ids::ParticipantId;
 use std::collections::HashMap;

@@ -5,8 +5,8 @@
 //! counts both).
 
 use super::codec::VideoCodec;
+use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence};
 use super::peer::{PeerEvent, StreamAt};
-use super::publisher::{Hold, Silence};
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
 use super::svc::{Moved, Step, SvcSelector};
@@ -19,53 +19,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-
-/// Asks a publisher for a keyframe of one of its (simulcast) layers; requests are coalesced at
-/// the publisher.
-#[derive(Clone)]
-pub struct KeyframeRequester {
-    tx: mpsc::UnboundedSender<u8>,
-    layer: u8,
-}
-
-impl KeyframeRequester {
-    pub(super) fn new(tx: mpsc::UnboundedSender<u8>) -> Self {
-        Self { tx, layer: 0 }
-    }
-
-    /// The same publisher, asked for `layer`.
-    pub(super) fn for_layer(&self, layer: u8) -> Self {
-        Self { tx: self.tx.clone(), layer }
-    }
-
-    pub fn request(&self) {
-        let _ = self.tx.send(self.layer);
-    }
-}
-
-/// A publisher stream as a subscriber stream takes it: its packets (one feed per simulcast
-/// layer, lowest first), where keyframe requests go, its moderation, and (simulcast) which
-/// layers went silent. The feeds are weak: a subscriber must not keep a publisher's feed open
-/// after the publisher left (its stream ends when the feed closes).
-#[derive(Clone)]
-pub struct Origin {
-    pub layers: Vec<broadcast::WeakSender<rtp::Packet>>,
-    pub keyframes: KeyframeRequester,
-    pub muted: watch::Receiver<Hold>,
-    pub silence: Option<watch::Receiver<Silence>>,
-    /// VP9 SVC: every layer in one stream, each packet's layers in its payload descriptor.
-    pub svc: bool,
-}
-
-impl Origin {
-    pub(super) fn subscribe(&self, layer: u8) -> Option<broadcast::Receiver<rtp::Packet>> {
-        self.layers.get(usize::from(layer))?.upgrade().map(|f| f.subscribe())
-    }
-
-    pub fn simulcast(&self) -> bool {
-        self.layers.len() > 1
-    }
-}
 
 /// What a subscriber's answer chose for one of its streams: the payload type, and the ids of
 /// the relayed header extensions.
@@ -117,15 +70,6 @@ pub(super) async fn relay_feedback(
                 let _ = loss.events.send(ev);
             }
         }
-    }
-}
-
-/// Waits for a simulcast source's silent layers to change (forever without one); false once
-/// the publisher is gone.
-pub(super) async fn silence_changed(silence: &mut Option<watch::Receiver<Silence>>) -> bool {
-    match silence.as_mut() {
-        Some(s) => s.changed().await.is_ok(),
-        None => std::future::pending().await,
     }
 }
 

@@ -5,8 +5,8 @@
 //! or FIR on a forwarder's RTCP port reaches the publisher as a keyframe request.
 
 use super::codec::VideoCodec;
-use super::forward::Origin;
-use super::publisher::DataMessage;
+use super::feed::DataMessage;
+use super::feed::Origin;
 use super::recorder::{Mjr, Track};
 use super::rewrite::Rewriter;
 use rtc::rtp;
@@ -304,7 +304,7 @@ async fn relay(
     loop {
         let pending_rx = pending.as_mut().map(|(_, rx)| rx);
         let next = tokio::select! {
-            changed = super::forward::silence_changed(&mut silence) => {
+            changed = super::feed::silence_changed(&mut silence) => {
                 if !changed {
                     silence = None;
                 }

@@ -11,6 +11,7 @@
 pub mod codec;
 pub mod data;
 pub mod extensions;
+pub mod feed;
 pub mod feedback;
 pub mod forward;
 pub mod forwarder;
@@ -27,3 +28,8 @@ pub mod svc;
 pub mod talk;
 pub mod tap;
 pub mod vp8;
+
+/// A media failure as the room reports it: what failed, and why.
+fn media_error(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}

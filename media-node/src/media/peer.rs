@@ -7,7 +7,6 @@
 //! channels to `publisher`.
 
 use super::extensions::ExtensionSettings;
-use super::publisher::Incoming;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
@@ -122,6 +121,15 @@ pub enum StreamAt {
     Subscribed(usize),
 }
 
+/// Where a publisher's PeerConnection hands what it receives (`publisher` fans it out).
+#[async_trait::async_trait]
+pub(super) trait IncomingMedia: Send + Sync {
+    /// An incoming track, reporting what happens to it on `events`.
+    async fn track(&self, track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<PeerEvent>);
+    /// A data channel the publisher opened.
+    fn data_channel(&self, channel: Arc<dyn DataChannel>);
+}
+
 /// Reports a PeerConnection's events to its room; a publisher's also fans its tracks out.
 pub(super) struct PeerHandler {
     pub(super) gathered: mpsc::Sender<()>,
@@ -130,7 +138,7 @@ pub(super) struct PeerHandler {
     /// dropped by SRTP, and the keyframe it waits for would be lost).
     pub(super) connected: watch::Sender<bool>,
     /// A publisher's: what becomes of its tracks and data channels (a subscriber receives none).
-    pub(super) incoming: Option<Incoming>,
+    pub(super) incoming: Option<Box<dyn IncomingMedia>>,
     /// The state this PeerConnection is counted under in the node's metrics.
     counted: std::sync::atomic::AtomicU8,
 }
@@ -140,13 +148,13 @@ impl PeerHandler {
         gathered: mpsc::Sender<()>,
         events: mpsc::UnboundedSender<PeerEvent>,
         connected: watch::Sender<bool>,
-        incoming: Option<Incoming>,
+        incoming: Option<Box<dyn IncomingMedia>>,
     ) -> Self {
         METRICS.peer_connection(Self::role_of(&incoming), None, Some(PcState::New));
         Self { gathered, events, connected, incoming, counted: std::sync::atomic::AtomicU8::new(PcState::New as u8) }
     }
 
-    fn role_of(incoming: &Option<Incoming>) -> Role {
+    fn role_of(incoming: &Option<Box<dyn IncomingMedia>>) -> Role {
         if incoming.is_some() {
             Role::Publisher
         } else {
@@ -208,9 +216,7 @@ impl PeerConnectionEventHandler for PeerHandler {
     }
 }
 
-pub(super) fn media_error(what: &str, e: impl std::fmt::Display) -> String {
-    format!("{what}: {e}")
-}
+pub(super) use super::media_error;
 
 /// Which way media goes on a PeerConnection: each direction gets only the interceptors it uses,
 /// because every interceptor costs every packet (the chain moves each one through each stage).

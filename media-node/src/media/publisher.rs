@@ -3,10 +3,13 @@
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
-use super::forward::{KeyframeRequester, Origin};
+use super::feed::{
+    DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
+    MAX_LAYERS,
+};
 use super::peer::{
-    add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
-    StreamAt,
+    add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, IncomingMedia, MediaSettings, PeerEvent,
+    PeerHandler, StreamAt,
 };
 use super::remote::{Inlet, RemoteIngress};
 use super::talk::{audio_level, TalkChange, TalkDetector, TalkSettings};
@@ -26,10 +29,6 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 
-/// Packets a publisher track fans out to its subscribers: a bounded broadcast, so a slow
-/// subscriber drops (and counts as lagged) instead of stalling the publisher or the others.
-pub type Feed = broadcast::Sender<rtp::Packet>;
-const FEED_CAPACITY: usize = 512;
 /// How often a publisher is reminded of the room's bitrate cap.
 const REMB_INTERVAL: Duration = Duration::from_secs(5);
 /// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
@@ -41,25 +40,6 @@ const TICK: Duration = Duration::from_millis(50);
 /// Empty ticks before a simulcast layer counts as silent: a low layer's frames can be more than
 /// one tick apart.
 const LAYER_QUIET_TICKS: u32 = 2;
-
-/// A message on one of a publisher's data channels, for its subscribers: the channel's label
-/// (a subscriber gets a channel of the same label, as Janus relays them) and the payload,
-/// shared rather than copied per subscriber.
-#[derive(Clone, Debug)]
-pub struct DataMessage {
-    pub label: Arc<str>,
-    pub text: bool,
-    pub data: bytes::Bytes,
-}
-
-/// A publisher's data channel messages, fanned out like its media ([`Feed`]).
-pub type DataFeed = broadcast::Sender<DataMessage>;
-pub(super) const DATA_FEED_CAPACITY: usize = 256;
-
-/// A publisher's simulcast layers (up to 3, lowest first; one without simulcast).
-pub const MAX_LAYERS: usize = 3;
-/// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
-pub type Silence = [Option<Instant>; MAX_LAYERS];
 
 /// One m-line a publisher sends, as its PeerConnection's handler receives it: where its
 /// packets go (one feed per simulcast layer, lowest first) and what watches them.
@@ -102,10 +82,11 @@ pub(super) struct Incoming {
     bitrate: watch::Receiver<u32>,
 }
 
-impl Incoming {
+#[async_trait::async_trait]
+impl IncomingMedia for Incoming {
     /// A data channel (janus.js opens `JanusDataChannel`; an application may open more): each
     /// message goes to the data feed with the channel's label.
-    pub(super) fn data_channel(&self, channel: Arc<dyn DataChannel>) {
+    fn data_channel(&self, channel: Arc<dyn DataChannel>) {
         let feed = self.data.clone();
         tokio::spawn(async move {
             let label: Arc<str> = channel.label().await.unwrap_or_default().into();
@@ -126,7 +107,7 @@ impl Incoming {
 
     /// An incoming track: matched to its m-line by the track id the offer gave it (`msid`),
     /// or else to the first m-line of its kind not yet open, and pumped into that m-line's feeds.
-    pub(super) async fn track(&self, track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<PeerEvent>) {
+    async fn track(&self, track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<PeerEvent>) {
         let Some(kind) = MediaKind::parse(&track.kind().await.to_string().to_ascii_lowercase()) else { return };
         let track_id = track.track_id().await.to_string();
         let claimed = {
@@ -423,20 +404,6 @@ async fn cap_bitrate(track: Arc<dyn TrackRemote>, mut bitrate: watch::Receiver<u
     }
 }
 
-/// Why a publisher stream is not relayed: muted by a moderator (`moderate`), or not sent by its
-/// publisher (`configure` with `send: false`); subscribers' streams hold while either is set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Hold {
-    pub moderated: bool,
-    pub unsent: bool,
-}
-
-impl Hold {
-    pub fn held(&self) -> bool {
-        self.moderated || self.unsent
-    }
-}
-
 /// How a publisher's PeerConnection is set up, from its room.
 #[derive(Clone, Debug, Default)]
 pub struct PublishOptions {
@@ -650,7 +617,7 @@ impl PublisherPeer {
             bitrate: cap.subscribe(),
         };
         let connected = watch::channel(false).0;
-        let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(incoming)));
+        let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(Box::new(incoming))));
         let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;

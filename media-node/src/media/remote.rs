@@ -6,7 +6,7 @@
 //! recorders take them alike.
 
 use super::extensions::{relay, DelayStamp};
-use super::publisher::{DataFeed, DataMessage, Feed};
+use super::feed::{DataFeed, DataMessage, Feed};
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;

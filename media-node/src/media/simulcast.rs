@@ -1,8 +1,7 @@
 //! Simulcast for a subscriber stream: which layer it wants, which one it gets while layers go
 //! silent (Janus's `fallback`), and the move from one layer to another.
 
-use super::forward::Origin;
-use super::publisher::Silence;
+use super::feed::{Origin, Silence};
 use rtc::rtp;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;

@@ -5,7 +5,8 @@
 use super::codec::VideoCodec;
 use super::data::{DataControl, DEFAULT_LABEL};
 use super::extensions::ExtensionSettings;
-use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Origin, Stream};
+use super::feed::Origin;
+use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Stream};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
@@ -50,7 +51,7 @@ fn rtp_codec(codec: &str, fmtp: Option<&str>) -> Option<RTCRtpCodec> {
 }
 
 /// A publisher whose data channel messages a subscriber receives.
-pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::publisher::DataMessage>);
+pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::feed::DataMessage>);
 
 /// A subscriber's PeerConnection: sendonly tracks fed from publishers' feeds.
 pub struct SubscriberPeer {

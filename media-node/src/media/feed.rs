@@ -1,0 +1,102 @@
+//! A publisher stream as everything downstream takes it: its packets (one bounded broadcast per
+//! simulcast layer), its data channel messages, whether it is held, which layers went silent,
+//! and where keyframe requests go. Publishers (WebRTC or remote) fill feeds; subscriber
+//! streams, forwarders and recorders read them. Only types: neither side's code.
+
+use rtc::rtp;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Packets a publisher track fans out to its subscribers: a bounded broadcast, so a slow
+/// subscriber drops (and counts as lagged) instead of stalling the publisher or the others.
+pub type Feed = broadcast::Sender<rtp::Packet>;
+pub(super) const FEED_CAPACITY: usize = 512;
+/// A message on one of a publisher's data channels, for its subscribers: the channel's label
+/// (a subscriber gets a channel of the same label, as Janus relays them) and the payload,
+/// shared rather than copied per subscriber.
+#[derive(Clone, Debug)]
+pub struct DataMessage {
+    pub label: Arc<str>,
+    pub text: bool,
+    pub data: bytes::Bytes,
+}
+
+/// A publisher's data channel messages, fanned out like its media ([`Feed`]).
+pub type DataFeed = broadcast::Sender<DataMessage>;
+pub(super) const DATA_FEED_CAPACITY: usize = 256;
+
+/// A publisher's simulcast layers (up to 3, lowest first; one without simulcast).
+pub const MAX_LAYERS: usize = 3;
+/// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
+pub type Silence = [Option<Instant>; MAX_LAYERS];
+
+/// Why a publisher stream is not relayed: muted by a moderator (`moderate`), or not sent by its
+/// publisher (`configure` with `send: false`); subscribers' streams hold while either is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hold {
+    pub moderated: bool,
+    pub unsent: bool,
+}
+
+impl Hold {
+    pub fn held(&self) -> bool {
+        self.moderated || self.unsent
+    }
+}
+
+/// Asks a publisher for a keyframe of one of its (simulcast) layers; requests are coalesced at
+/// the publisher.
+#[derive(Clone)]
+pub struct KeyframeRequester {
+    tx: mpsc::UnboundedSender<u8>,
+    layer: u8,
+}
+
+impl KeyframeRequester {
+    pub(super) fn new(tx: mpsc::UnboundedSender<u8>) -> Self {
+        Self { tx, layer: 0 }
+    }
+
+    /// The same publisher, asked for `layer`.
+    pub(super) fn for_layer(&self, layer: u8) -> Self {
+        Self { tx: self.tx.clone(), layer }
+    }
+
+    pub fn request(&self) {
+        let _ = self.tx.send(self.layer);
+    }
+}
+
+/// A publisher stream as a subscriber stream takes it: its packets (one feed per simulcast
+/// layer, lowest first), where keyframe requests go, its moderation, and (simulcast) which
+/// layers went silent. The feeds are weak: a subscriber must not keep a publisher's feed open
+/// after the publisher left (its stream ends when the feed closes).
+#[derive(Clone)]
+pub struct Origin {
+    pub layers: Vec<broadcast::WeakSender<rtp::Packet>>,
+    pub keyframes: KeyframeRequester,
+    pub muted: watch::Receiver<Hold>,
+    pub silence: Option<watch::Receiver<Silence>>,
+    /// VP9 SVC: every layer in one stream, each packet's layers in its payload descriptor.
+    pub svc: bool,
+}
+
+impl Origin {
+    pub(super) fn subscribe(&self, layer: u8) -> Option<broadcast::Receiver<rtp::Packet>> {
+        self.layers.get(usize::from(layer))?.upgrade().map(|f| f.subscribe())
+    }
+
+    pub fn simulcast(&self) -> bool {
+        self.layers.len() > 1
+    }
+}
+
+/// Waits for a simulcast source's silent layers to change (forever without one); false once
+/// the publisher is gone.
+pub(super) async fn silence_changed(silence: &mut Option<watch::Receiver<Silence>>) -> bool {
+    match silence.as_mut() {
+        Some(s) => s.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
