@@ -20,6 +20,11 @@ echo "== the same behaviour suites in cluster mode (PORTUNUS_TEST_BACKEND=redis)
 PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked --no-fail-fast \
   --test conformance --test websocket --test http --test reaping --test videoroom --test robustness --test janus_js --test media --test simulcast --test data_channels --test repair --test auth --test admin --test security --test admin_pages --test forwarders --test recording --test multitrack --test talking --test remote_publishers --test codecs --test extensions --test svc --test svc_janus --test string_ids \
   "$@" 2>&1 | tee -a "$log" || status=$?
+# A cluster's gateway builds without the media stack, and then links none of it.
+echo "== the gateway without standalone mode (cargo check -p gateway --no-default-features) =="
+{ cargo check -p gateway --no-default-features --locked \
+  && ! cargo tree -p gateway --no-default-features --edges normal --prefix none --locked | grep -E '^(webrtc|media-node|rtc) '; } \
+  2>&1 | tee -a "$log" || { echo "the media-less gateway build failed or links the media stack"; status=1; }
 # Every fuzz target, a few seconds each (its committed corpus replayed first): a crash fails the run.
 echo "== fuzz smoke (tests/fuzz/run.sh) =="
 bash tests/fuzz/run.sh 5 2>&1 | tee -a "$log" || status=$?

@@ -64,6 +64,7 @@ impl Running {
 
 /// Starts a standalone Portunus (gateway + in-process media node) on in-memory backends.
 /// Must run inside an actix system. Port 0 in `cfg` picks free ports.
+#[cfg(feature = "standalone")]
 pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     let backends = Backends::memory();
     // The in-process node drains with the process; its own drain signal is not needed here.
@@ -71,6 +72,14 @@ pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     let running = start(cfg, backends).await?;
     running.dispatcher.metrics().include_media_node();
     Ok(running)
+}
+
+/// A gateway built without the media stack serves only as a cluster's gateway.
+#[cfg(not(feature = "standalone"))]
+pub async fn start_standalone(_cfg: Config) -> std::io::Result<Running> {
+    Err(std::io::Error::other(
+        "this gateway was built without standalone mode (the `standalone` feature): set redis_url to run it in a cluster",
+    ))
 }
 
 /// Starts the gateway on `backends`. Must run inside an actix system.

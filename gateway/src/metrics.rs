@@ -149,9 +149,10 @@ impl Metrics {
         }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buf);
-        let mut text = String::from_utf8(buf).unwrap_or_default();
+        let text = String::from_utf8(buf).unwrap_or_default();
+        #[cfg(feature = "standalone")]
         if self.0.media.load(std::sync::atomic::Ordering::Relaxed) {
-            text.push_str(&media_node::metrics::METRICS.render());
+            return text + &media_node::metrics::METRICS.render();
         }
         text
     }
