@@ -197,43 +197,46 @@ impl Conn {
 
 /// `value` with the numbers in `random` (ids, ports), and their text inside strings, replaced by
 /// placeholders (`<name>`), so two servers' replies compare.
-pub fn placeholders(mut value: Value, random: &[(u64, &str)]) -> Value {
-    fn walk(v: &mut Value, random: &[(u64, &str)]) {
-        match v {
-            Value::Number(n) => {
-                if let Some((_, name)) = random.iter().find(|(x, _)| Some(*x) == n.as_u64()) {
-                    *v = json!(format!("<{name}>"));
-                }
-            }
-            Value::String(s) => {
-                for (x, name) in random {
-                    *s = s.replace(&x.to_string(), &format!("<{name}>"));
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, random)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, random)),
-            _ => {}
-        }
-    }
-    walk(&mut value, random);
-    value
+pub fn placeholders(value: Value, random: &[(u64, &str)]) -> Value {
+    let texts: Vec<(String, &str)> = random.iter().map(|(x, name)| (x.to_string(), *name)).collect();
+    replace(value, random, &texts)
 }
 
 /// [`placeholders`] for string ids (`string_ids`): each of `random`'s strings, wherever it
 /// appears inside a string, becomes `<name>`.
-pub fn placeholders_text(mut value: Value, random: &[(&str, &str)]) -> Value {
-    fn walk(v: &mut Value, random: &[(&str, &str)]) {
+pub fn placeholders_text(value: Value, random: &[(&str, &str)]) -> Value {
+    let texts: Vec<(String, &str)> = random.iter().map(|(x, name)| ((*x).to_owned(), *name)).collect();
+    replace(value, &[], &texts)
+}
+
+/// `value` with the numbers in `numbers` and the (non-empty) texts in `texts`, inside any
+/// string, replaced by `<name>`.
+fn replace(mut value: Value, numbers: &[(u64, &str)], texts: &[(String, &str)]) -> Value {
+    fn walk(v: &mut Value, numbers: &[(u64, &str)], texts: &[(String, &str)]) {
         match v {
-            Value::String(s) => {
-                for (x, name) in random.iter().filter(|(x, _)| !x.is_empty()) {
-                    *s = s.replace(x, &format!("<{name}>"));
+            Value::Number(n) => {
+                if let Some((_, name)) = numbers.iter().find(|(x, _)| Some(*x) == n.as_u64()) {
+                    *v = json!(format!("<{name}>"));
                 }
             }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, random)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, random)),
+            Value::String(s) => {
+                for (x, name) in texts.iter().filter(|(x, _)| !x.is_empty()) {
+                    *s = s.replace(x.as_str(), &format!("<{name}>"));
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, numbers, texts)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, numbers, texts)),
             _ => {}
         }
     }
-    walk(&mut value, random);
+    walk(&mut value, numbers, texts);
     value
+}
+
+/// Fails the test unless `ours` answers as `janus` did (Janus's reply as the golden one: its
+/// placeholders match anything), showing both.
+pub fn same_as_janus(what: &str, janus: &Value, ours: &Value) {
+    if let Err(d) = crate::matches_golden(janus, ours) {
+        panic!("{what}: {d}\nJanus:    {janus}\nPortunus: {ours}");
+    }
 }

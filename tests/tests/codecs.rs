@@ -4,7 +4,7 @@
 //! starts on that codec's keyframe. The publisher-facing replies are compared with a real Janus
 //! 1.1.2 given the same webrtc-rs publisher.
 
-use portunus_tests::janus_oracle::{Conn, JanusOracle};
+use portunus_tests::janus_oracle::{same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{Offering, TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -87,12 +87,6 @@ async fn publish(
     Ok((published, p, id, (owner, c)))
 }
 
-fn same(what: &str, janus: &Value, ours: &Value) {
-    if let Err(d) = matches_golden(janus, ours) {
-        panic!("{what}: {d}\nJanus:    {janus}\nPortunus: {ours}");
-    }
-}
-
 /// Subscribes on `url` to `feed`: the subscriber offer's video codec, and the first byte and fill
 /// of each video packet received while `p` sends for 1.5 s.
 async fn watch(url: &str, feed: u64, p: &mut TestPublisher) -> (String, Vec<(u8, u8)>) {
@@ -138,8 +132,8 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
         let (ours, mut p, feed, _kept) =
             publish(&server.ws_url, room, codec, asked).await.unwrap_or_else(|e| panic!("Portunus: {e}"));
         assert_eq!((theirs.answer_codec.as_str(), ours.answer_codec.as_str()), (expected, expected), "room {room}");
-        same(&format!("configured ({room})"), &theirs.configured, &ours.configured);
-        same(&format!("publishers ({room})"), &theirs.publishers, &ours.publishers);
+        same_as_janus(&format!("configured ({room})"), &theirs.configured, &ours.configured);
+        same_as_janus(&format!("publishers ({room})"), &theirs.publishers, &ours.publishers);
         let (offered, seen) = watch(&server.ws_url, feed, &mut p).await;
         assert_eq!(offered, expected, "the subscriber is offered the publisher's codec");
         assert!(seen.len() > 20, "{expected}: {} video packets", seen.len());
@@ -150,5 +144,5 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
     // A codec the room does not allow, asked for: Janus's error.
     let theirs = publish(&janus.ws_url, "vp9", "vp9", Some("h264")).await.err().expect("Janus refuses");
     let ours = publish(&server.ws_url, "vp9", "vp9", Some("h264")).await.err().expect("Portunus refuses");
-    same("videocodec not allowed", &theirs, &ours);
+    same_as_janus("videocodec not allowed", &theirs, &ours);
 }

@@ -4,7 +4,7 @@
 //! both servers to the same requests are compared (`add_remote_publisher`, `publish_remotely`,
 //! `listremotes`, `unpublish_remotely`, `remove_remote_publisher`, and their errors).
 
-use portunus_tests::janus_oracle::{placeholders, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{placeholders, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -75,12 +75,6 @@ async fn video_seen(p: &mut TestPublisher, sub: &mut TestSubscriber, ms: u64) ->
 fn streams() -> Value {
     json!([{"mid": "0", "mindex": 0, "type": "audio", "codec": "opus"},
            {"mid": "1", "mindex": 1, "type": "video", "codec": "vp8"}])
-}
-
-fn same(what: &str, janus: &Value, ours: &Value) {
-    if let Err(d) = matches_golden(janus, ours) {
-        panic!("{what}: {d}\nJanus:    {janus}\nPortunus: {ours}");
-    }
 }
 
 /// Publishes on `src`, remotizes to a remote publisher made on `dst`, subscribes there: the
@@ -194,6 +188,6 @@ async fn publishers_cascade_between_portunus_and_janus_both_ways() {
     let ours = to_janus.iter().take(6).chain(to_portunus.iter().skip(6)).chain(to_portunus.iter().take(1));
     let theirs = to_portunus.iter().take(6).chain(to_janus.iter().skip(6)).chain(to_janus.iter().take(1));
     for ((what, p), (_, j)) in ours.zip(theirs) {
-        same(what, j, p);
+        same_as_janus(what, j, p);
     }
 }

@@ -4,7 +4,7 @@
 //! `talking` / `stopped-talking` events and list the publisher the same way (`configured`,
 //! `publishers`, `joined`, `listparticipants`).
 
-use portunus_tests::janus_oracle::{placeholders, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{placeholders, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{Offering, TestPublisher};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -131,9 +131,7 @@ async fn talking_events_and_listings_match_janus() {
         ("joined entry", &theirs.joined_entry, &ours.joined_entry),
         ("listparticipants entry", &theirs.listed, &ours.listed),
     ] {
-        if let Err(d) = matches_golden(j, p) {
-            panic!("{what}: {d}\nJanus:    {j}\nPortunus: {p}");
-        }
+        same_as_janus(what, j, p);
     }
     // What was compared is what the feature is about.
     assert_eq!(ours.talking["audio-level-dBov-avg"], json!(10.0), "{:?}", ours.talking);
