@@ -127,3 +127,33 @@ fn a_relayed_audio_level_costs_one_allocation_per_packet_per_subscriber() {
     let per_packet = allocations_per_forwarded_packet(ExtensionIds { audio_level: Some(1), ..Default::default() });
     assert_eq!(per_packet, 1.0, "{per_packet} allocations per forwarded packet");
 }
+
+#[test]
+fn stamping_abs_send_time_shares_one_allocation_among_thousands_of_packets() {
+    use media_node::media::extensions::SendTime;
+    const PACKETS: u16 = 10_000;
+    let epoch = std::time::Instant::now();
+    let mut stamp = SendTime::new(epoch);
+    stamp.bind(0x5000, 3);
+    let payload = bytes::Bytes::from(vec![0x55u8; 1200]);
+    // As the TWCC sender would have them after it: room in the extension list.
+    let mut packets: Vec<rtp::Packet> = (0..PACKETS)
+        .map(|seq| {
+            let mut p = browser_packet(seq, &payload);
+            p.header.ssrc = 0x5000;
+            relay(&mut p, &ExtensionIds::default());
+            p.header.extensions.reserve(4);
+            p
+        })
+        .collect();
+    ALLOCATIONS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    for (i, p) in packets.iter_mut().enumerate() {
+        stamp.outgoing(p, epoch + std::time::Duration::from_millis(i as u64));
+    }
+    COUNTING.with(|c| c.set(false));
+    let per_packet = ALLOCATIONS.with(Cell::get) as f64 / f64::from(PACKETS);
+    assert!(packets.iter().all(|p| p.header.get_extension(3).is_some_and(|b| b.len() == 3)), "every packet stamped");
+    // One slab per 4096 stamps.
+    assert!(per_packet <= 0.001, "{per_packet} allocations per stamped packet");
+}

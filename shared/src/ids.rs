@@ -58,8 +58,7 @@ pub enum JanusId {
 }
 
 impl JanusId {
-    /// A random id of the same form as `like` (a number below 2^53, or a UUID as Janus makes
-    /// string ids).
+    /// A random id: a number below 2^53, or (`text`) a UUID, as Janus makes string ids.
     pub fn random(text: bool) -> Self {
         if text {
             let b: [u8; 16] = rand::random();

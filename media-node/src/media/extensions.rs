@@ -183,24 +183,41 @@ pub fn abs_send_time(epoch: Instant, now: Instant) -> [u8; 3] {
     [(v >> 16) as u8, (v >> 8) as u8, v as u8]
 }
 
+/// Stamps of this many packets share one allocation (3 bytes each).
+const STAMP_SLAB: usize = 3 * 4096;
+
 /// See the module documentation.
 pub struct SendTime {
     epoch: Instant,
     /// The abs-send-time id of each local stream that negotiated it (by SSRC, RTX included):
     /// few per PeerConnection, so a list.
     streams: Vec<(u32, u8)>,
+    /// Where stamps are written: each packet's is split off as shared `Bytes`, so thousands of
+    /// packets share one allocation instead of making one each.
+    slab: bytes::BytesMut,
 }
 
 impl SendTime {
-    fn new(epoch: Instant) -> Self {
-        Self { epoch, streams: Vec::new() }
+    pub fn new(epoch: Instant) -> Self {
+        Self { epoch, streams: Vec::new(), slab: bytes::BytesMut::new() }
     }
 
-    fn outgoing(&self, packet: &mut rtp::Packet, now: Instant) {
+    /// Stamps `packet` with the departure time `now` if its stream negotiated abs-send-time.
+    pub fn outgoing(&mut self, packet: &mut rtp::Packet, now: Instant) {
         let ssrc = packet.header.ssrc;
         if let Some((_, id)) = self.streams.iter().find(|(s, _)| *s == ssrc) {
-            let _ = packet.header.set_extension(*id, bytes::Bytes::copy_from_slice(&abs_send_time(self.epoch, now)));
+            if self.slab.capacity() < 3 {
+                self.slab.reserve(STAMP_SLAB);
+            }
+            self.slab.extend_from_slice(&abs_send_time(self.epoch, now));
+            let _ = packet.header.set_extension(*id, self.slab.split().freeze());
         }
+    }
+
+    /// Sends abs-send-time for `ssrc` under `id` (what binding a stream that negotiated it does).
+    pub fn bind(&mut self, ssrc: u32, id: u8) {
+        self.streams.retain(|(s, _)| *s != ssrc);
+        self.streams.push((ssrc, id));
     }
 }
 
@@ -217,8 +234,7 @@ impl PacketTap for SendTime {
         let id = info.rtp_header_extensions.iter().find(|e| e.uri == ABS_SEND_TIME_URI);
         let Some(id) = id.and_then(|e| u8::try_from(e.id).ok()) else { return };
         for ssrc in std::iter::once(info.ssrc).chain(info.ssrc_rtx) {
-            self.streams.retain(|(s, _)| *s != ssrc);
-            self.streams.push((ssrc, id));
+            self.bind(ssrc, id);
         }
     }
 
@@ -283,7 +299,7 @@ mod tests {
     #[test]
     fn send_time_stamps_the_streams_that_negotiated_it() {
         let mut x = SendTime::new(Instant::now());
-        x.streams.push((7, 5));
+        x.bind(7, 5);
         let mut p = packet(&[(3, &[1])]);
         x.outgoing(&mut p, x.epoch + std::time::Duration::from_millis(1500));
         // 1.5 s = 0x060000 in 6.18 fixed point.

@@ -7,6 +7,7 @@
 //! channels to `publisher`.
 
 use super::extensions::ExtensionSettings;
+use super::media_error;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
@@ -215,8 +216,6 @@ impl PeerConnectionEventHandler for PeerHandler {
         }
     }
 }
-
-pub(super) use super::media_error;
 
 /// Which way media goes on a PeerConnection: each direction gets only the interceptors it uses,
 /// because every interceptor costs every packet (the chain moves each one through each stage).

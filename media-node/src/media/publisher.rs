@@ -7,9 +7,10 @@ use super::feed::{
     DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
     MAX_LAYERS,
 };
+use super::media_error;
 use super::peer::{
-    add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, IncomingMedia, MediaSettings, PeerEvent,
-    PeerHandler, StreamAt,
+    add_candidates, build_pc, local_sdp_when_gathered, Direction, IncomingMedia, MediaSettings, PeerEvent, PeerHandler,
+    StreamAt,
 };
 use super::remote::{Inlet, RemoteIngress};
 use super::talk::{audio_level, TalkChange, TalkDetector, TalkSettings};

@@ -7,8 +7,9 @@ use super::data::{DataControl, DEFAULT_LABEL};
 use super::extensions::ExtensionSettings;
 use super::feed::Origin;
 use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Stream};
+use super::media_error;
 use super::peer::{
-    add_candidates, build_pc, local_sdp_when_gathered, media_error, Direction, MediaSettings, PeerEvent, PeerHandler,
+    add_candidates, build_pc, local_sdp_when_gathered, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
 use super::simulcast::LayerTarget;
 use rtc::media_stream::MediaStreamTrack;
