@@ -120,12 +120,6 @@ impl From<JanusId> for serde_json::Value {
     }
 }
 
-impl From<u64> for JanusId {
-    fn from(n: u64) -> Self {
-        Self::Num(n)
-    }
-}
-
 impl fmt::Display for JanusId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -214,10 +214,6 @@ impl ExtensionIds {
         ];
         pairs.into_iter().find(|(relay, _)| *relay == Some(relay_id)).and_then(|(_, mine)| mine)
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
 }
 
 /// A playout delay (RFC draft `playout-delay` extension: minimum and maximum, in 10 ms units;

@@ -84,12 +84,6 @@ impl SvcSelector {
         Self { spatial: -1, temporal: -1, target_spatial, target_temporal, seen: [None; 3] }
     }
 
-    /// The stream starts over (a new source): nothing relayed until its next keyframe.
-    pub fn restart(&mut self) {
-        self.spatial = -1;
-        self.temporal = -1;
-    }
-
     pub fn packet(&mut self, info: SvcInfo, keyframe: bool, now: Instant) -> (Step, Moved) {
         let mut moved = Moved::default();
         if let Some(seen) = self.seen.get_mut(usize::from(info.spatial)) {
