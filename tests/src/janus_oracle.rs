@@ -233,6 +233,11 @@ fn replace(mut value: Value, numbers: &[(u64, &str)], texts: &[(String, &str)]) 
     value
 }
 
+/// A plugin reply's or event's body (`plugindata.data`).
+pub fn data(m: &Value) -> Value {
+    m["plugindata"]["data"].clone()
+}
+
 /// Fails the test unless `ours` answers as `janus` did (Janus's reply as the golden one: its
 /// placeholders match anything), showing both.
 pub fn same_as_janus(what: &str, janus: &Value, ours: &Value) {

@@ -4,17 +4,13 @@
 //! starts on that codec's keyframe. The publisher-facing replies are compared with a real Janus
 //! 1.1.2 given the same webrtc-rs publisher.
 
-use portunus_tests::janus_oracle::{same_as_janus, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{data, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{Offering, TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const ROOM: u64 = 4545;
-
-fn data(m: &Value) -> Value {
-    m["plugindata"]["data"].clone()
-}
 
 /// The codec name of the first video m-line of `sdp`.
 fn video_codec(sdp: &str) -> String {

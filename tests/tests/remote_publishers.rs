@@ -4,7 +4,7 @@
 //! both servers to the same requests are compared (`add_remote_publisher`, `publish_remotely`,
 //! `listremotes`, `unpublish_remotely`, `remove_remote_publisher`, and their errors).
 
-use portunus_tests::janus_oracle::{placeholders, same_as_janus, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -21,10 +21,6 @@ async fn room(url: &str) -> (Conn, u64) {
     let created = c.request(h, json!({"request": "create", "room": ROOM, "publishers": 6}), None).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
     (c, h)
-}
-
-fn data(m: &Value) -> Value {
-    m["plugindata"]["data"].clone()
 }
 
 /// A publisher on `url` in `ROOM`, connected; with its connection, handle and id.

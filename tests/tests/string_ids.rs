@@ -3,15 +3,11 @@
 //! listings (a room created without a name and a publisher joining without an id get random
 //! string ids), numbers refused where strings are due, and a subscriber of a named feed.
 
-use portunus_tests::janus_oracle::{placeholders, placeholders_text, same_as_janus, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{data, placeholders, placeholders_text, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::TestPublisher;
 use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn data(m: &Value) -> Value {
-    m["plugindata"]["data"].clone()
-}
 
 /// The same requests on one server; its answers, random ids replaced by placeholders.
 async fn run(url: &str) -> Vec<(&'static str, Value)> {
