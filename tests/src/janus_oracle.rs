@@ -107,6 +107,16 @@ events: {{ broadcast = false }}
     }
 }
 
+impl JanusOracle {
+    /// The test configuration for a Portunus beside this Janus, gathering (and receiving
+    /// remote publishers) on the client host's address, which Janus can reach.
+    pub fn portunus_config(&self) -> shared::config::Config {
+        let mut cfg = crate::test_config();
+        cfg.media_ips = vec![self.client_addr.to_string()];
+        cfg
+    }
+}
+
 impl Drop for JanusOracle {
     fn drop(&mut self) {
         // Janus first: its folder holds the log it writes.

@@ -175,9 +175,7 @@ async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Val
 async fn publishers_cascade_between_portunus_and_janus_both_ways() {
     let janus = JanusOracle::start("");
     // Portunus gathers, and receives remote publishers, on the client host's address.
-    let mut cfg = test_config();
-    cfg.media_ips = vec![janus.client_addr.to_string()];
-    let server = TestServer::with(cfg);
+    let server = TestServer::with(janus.portunus_config());
     let to_janus = cascade(&server.ws_url, &janus.ws_url, &janus.addr.to_string()).await;
     let to_portunus = cascade(&janus.ws_url, &server.ws_url, &janus.client_addr.to_string()).await;
     // Each server answered what the other did in its place.

@@ -86,8 +86,7 @@ async fn run(url: &str) -> Vec<(&'static str, Value)> {
 #[actix_web::test]
 async fn rooms_and_participants_named_by_strings_answer_as_janus() {
     let janus = JanusOracle::start("string_ids = true");
-    let mut cfg = test_config();
-    cfg.media_ips = vec![janus.client_addr.to_string()];
+    let mut cfg = janus.portunus_config();
     cfg.string_ids = true;
     let server = TestServer::with(cfg);
     let theirs = run(&janus.ws_url).await;

@@ -119,9 +119,7 @@ async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
 #[actix_web::test]
 async fn a_remote_svc_publishers_layers_are_selected_as_janus_selects_them() {
     let janus = JanusOracle::start("");
-    let mut cfg = test_config();
-    cfg.media_ips = vec![janus.client_addr.to_string()];
-    let server = TestServer::with(cfg);
+    let server = TestServer::with(janus.portunus_config());
     let theirs = remote_svc(&janus.ws_url, janus.addr).await;
     let ours = remote_svc(&server.ws_url, janus.client_addr).await;
     same_as_janus("attached", &theirs.attached, &ours.attached);
