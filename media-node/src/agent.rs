@@ -14,7 +14,9 @@ use bytes::Bytes;
 use shared::bus::Subscription;
 use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
-use shared::janus::videoroom::{self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomRequest};
+use shared::janus::videoroom::{
+    self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomEvent as Event, VideoRoomRequest,
+};
 use shared::store::{NodeStatus, RoomRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{decode_rpc, NodeCommand, RpcResult};
 use shared::Backends;
@@ -205,7 +207,7 @@ impl NodeAgent {
                 actix::spawn(async move {
                     let answer = match addr.send(crate::room::messages::Query(Who { session, handle })).await {
                         Ok(Some((plugin_specific, pc))) => {
-                            let mut info = serde_json::json!({"plugin_specific": plugin_specific});
+                            let mut info = serde_json::json!({"plugin_specific": plugin_specific.to_json()});
                             if let Some(pc) = pc {
                                 let (webrtc, sdps) = crate::media::stats::summary(&pc).await;
                                 info["webrtc"] = webrtc;
@@ -243,26 +245,26 @@ impl NodeAgent {
                     create_room(&b, room, &config, string_ids, max_rooms).await
                 }
                 SyncRequest::Exists { room } => match b.store.room(room.clone()).await {
-                    Ok(r) => vr::exists(room, r.is_some()),
+                    Ok(r) => Event::Exists { room, exists: r.is_some() },
                     Err(e) => store_failure(e),
                 },
                 SyncRequest::List { private } => match b.store.list_rooms().await {
-                    Ok(rooms) => vr::list(
+                    Ok(rooms) => Event::List(
                         rooms
-                            .iter()
+                            .into_iter()
                             .filter(|r| private || !r.config.is_private)
-                            .map(|r| r.config.list_entry(r.participants))
+                            .map(|r| (r.config, r.participants))
                             .collect(),
                     ),
                     Err(e) => store_failure(e),
                 },
-                SyncRequest::Invalid(e) => vr::error(&e),
-                other => vr::error(&VideoRoomError::new(
+                SyncRequest::Invalid(e) => Event::Error(e),
+                other => Event::Error(VideoRoomError::new(
                     VideoRoomCode::UnknownError,
                     format!("request {other:?} needs a room"),
                 )),
             };
-            outbox.reply(reply_to, corr_id, RpcResult::Sync(data));
+            outbox.reply(reply_to, corr_id, RpcResult::Sync(data.to_json()));
         };
         self.outbox.send(Write::Run(Box::pin(job)));
     }
@@ -312,7 +314,7 @@ impl NodeAgent {
                                     ctx.notify(Closed(room, serial));
                                 }
                             }
-                            a.data
+                            a.data.to_json()
                         }
                         Err(_) => vr::error(&VideoRoomError::no_such_room(room)),
                     };
@@ -365,9 +367,9 @@ async fn create_room(
     config: &serde_json::Map<String, serde_json::Value>,
     string_ids: bool,
     max_rooms: usize,
-) -> serde_json::Value {
+) -> Event {
     if config.get("permanent").and_then(serde_json::Value::as_bool) == Some(true) {
-        return vr::error(&VideoRoomError::new(
+        return Event::Error(VideoRoomError::new(
             VideoRoomCode::UnknownError,
             "No configuration file, can't create permanent room",
         ));
@@ -378,19 +380,22 @@ async fn create_room(
         let id = room.clone().unwrap_or_else(|| RoomId::random_of(string_ids));
         let cfg = match RoomConfig::from_create(config, id.clone()) {
             Ok(c) => c,
-            Err(e) => return vr::error(&e),
+            Err(e) => return Event::Error(e),
         };
         match b.store.create_room(cfg, max_rooms).await {
             Ok(()) => {
                 tracing::info!(room = %id, "room created");
-                return vr::created(id, false);
+                return Event::Created { room: id, permanent: false };
             }
             Err(StoreError::Conflict) if room.is_none() => continue,
             Err(StoreError::Conflict) => {
-                return vr::error(&VideoRoomError::new(VideoRoomCode::RoomExists, format!("Room {id} already exists")))
+                return Event::Error(VideoRoomError::new(
+                    VideoRoomCode::RoomExists,
+                    format!("Room {id} already exists"),
+                ))
             }
             Err(StoreError::Limit) => {
-                return vr::error(&VideoRoomError::new(
+                return Event::Error(VideoRoomError::new(
                     VideoRoomCode::UnknownError,
                     format!("Too many rooms (limit {max_rooms})"),
                 ))
@@ -398,11 +403,11 @@ async fn create_room(
             Err(e) => return store_failure(e),
         }
     }
-    vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, "Could not allocate a room id"))
+    Event::Error(VideoRoomError::new(VideoRoomCode::UnknownError, "Could not allocate a room id"))
 }
 
-fn store_failure(e: StoreError) -> serde_json::Value {
-    vr::error(&VideoRoomError::new(VideoRoomCode::UnknownError, format!("State store unavailable: {e}")))
+fn store_failure(e: StoreError) -> Event {
+    Event::Error(VideoRoomError::new(VideoRoomCode::UnknownError, format!("State store unavailable: {e}")))
 }
 
 /// How often a node renews its registration, and how long one lasts: one missed beat is

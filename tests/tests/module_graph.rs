@@ -2,6 +2,10 @@
 //! the graph of those references is acyclic. In `media`, what both directions of the forwarding
 //! path share lives in `feed`, and a publisher's PeerConnection reaches `publisher` only through
 //! the `IncomingMedia` trait `peer` defines.
+//!
+//! The VideoRoom state machine and its tests work on typed replies and events
+//! (`VideoRoomEvent`): no JSON is built or read there, but a participant's `metadata`, which is
+//! the client's own opaque JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -92,4 +96,24 @@ fn a_cycle_is_found() {
     g.insert("b".to_owned(), BTreeSet::from(["c".to_owned()]));
     g.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
     assert_eq!(cycle(&g), Some(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]));
+}
+
+#[test]
+fn the_room_state_builds_and_reads_no_json() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../media-node/src/room");
+    let mut files = vec![root.join("state.rs")];
+    files.extend(std::fs::read_dir(root.join("state")).expect("state folder").flatten().map(|e| e.path()));
+    assert!(files.len() > 5, "{files:?}");
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("module");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            let json = ["json!", "serde_json", "Value"].iter().any(|w| code.contains(w));
+            if json && !code.starts_with("//") && !code.contains("metadata") {
+                found.push(format!("{}:{}: {line}", f.display(), i + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "JSON in the room state:\n{}", found.join("\n"));
 }

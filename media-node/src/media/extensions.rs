@@ -13,6 +13,7 @@
 //! sender numbers the packets.
 
 use super::tap::{PacketTap, Tap};
+use super::MediaError;
 use rtc::interceptor::{Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
@@ -71,7 +72,7 @@ fn register(
     uri: &str,
     kind: RtpCodecKind,
     direction: RTCRtpTransceiverDirection,
-) -> Result<(), String> {
+) -> Result<(), MediaError> {
     let ext = RTCRtpHeaderExtensionCapability { uri: uri.to_owned() };
     media.register_header_extension(ext, kind, Some(direction)).map_err(|e| super::media_error("header extension", e))
 }
@@ -83,7 +84,7 @@ fn transport_cc_feedback(media: &mut MediaEngine) {
 
 /// A publisher's PeerConnection: NACKs, reports, mid/rid/repaired-rid (simulcast), the room's
 /// extensions, and TWCC feedback for video when the room has `transport_wide_cc_ext`.
-pub(super) fn register_receive(settings: ExtensionSettings, media: &mut MediaEngine) -> Result<Registry, String> {
+pub(super) fn register_receive(settings: ExtensionSettings, media: &mut MediaEngine) -> Result<Registry, MediaError> {
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), media));
     configure_simulcast_extension_headers(media).map_err(|e| super::media_error("header extension", e))?;
     for (uri, kind) in settings.relayed() {
@@ -106,7 +107,7 @@ pub(super) fn register_send(
     settings: ExtensionSettings,
     media: &mut MediaEngine,
     registry: Registry,
-) -> Result<Registry, String> {
+) -> Result<Registry, MediaError> {
     for (uri, kind) in settings.relayed() {
         register(media, uri, kind, RTCRtpTransceiverDirection::Sendonly)?;
     }

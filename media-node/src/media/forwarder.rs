@@ -9,6 +9,7 @@ use super::feed::DataMessage;
 use super::feed::Origin;
 use super::recorder::{Mjr, Track};
 use super::rewrite::Rewriter;
+use super::MediaError;
 use rtc::rtp;
 use rtc::shared::marshal::Marshal;
 use rtc::srtp::context::Context;
@@ -50,22 +51,25 @@ pub struct SrtpParams {
 }
 
 impl SrtpParams {
-    pub fn new(suite: u8, crypto: &str) -> Result<Self, String> {
+    pub fn new(suite: u8, crypto: &str) -> Result<Self, MediaError> {
         use base64::Engine;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(crypto.trim())
-            .map_err(|e| format!("Invalid SRTP crypto ({e})"))?;
+            .map_err(|e| MediaError::Invalid(format!("Invalid SRTP crypto ({e})")))?;
         if raw.len() != 30 {
-            return Err(format!("Invalid SRTP crypto (30 bytes of key and salt expected, got {})", raw.len()));
+            return Err(MediaError::Invalid(format!(
+                "Invalid SRTP crypto (30 bytes of key and salt expected, got {})",
+                raw.len()
+            )));
         }
         let profile =
             if suite == 32 { ProtectionProfile::Aes128CmHmacSha1_32 } else { ProtectionProfile::Aes128CmHmacSha1_80 };
         Ok(Self { key: raw[..16].to_vec(), salt: raw[16..].to_vec(), profile })
     }
 
-    fn context(&self) -> Result<Context, String> {
+    fn context(&self) -> Result<Context, MediaError> {
         let crypto = rtc::crypto::providers::RingCrypto::default();
-        Context::new(&self.key, &self.salt, self.profile, None, None, &crypto).map_err(|e| e.to_string())
+        Context::new(&self.key, &self.salt, self.profile, None, None, &crypto).map_err(|e| MediaError::stack("SRTP", e))
     }
 }
 
@@ -105,12 +109,12 @@ pub fn start_rtp(
     target: Target,
     srtp: Option<SrtpParams>,
     rtcp: Option<(std::net::UdpSocket, SocketAddr)>,
-) -> Result<Running, String> {
+) -> Result<Running, MediaError> {
     let socket = udp_for(&target.dest)?;
     let context = srtp.map(|s| s.context()).transpose()?;
     let mut tasks = Vec::new();
     if let Some((sock, remote)) = rtcp {
-        let sock = UdpSocket::from_std(sock).map_err(|e| e.to_string())?;
+        let sock = UdpSocket::from_std(sock).map_err(|e| MediaError::io("UDP socket", e))?;
         tasks.push(tokio::spawn(relay_rtcp(sock, remote, origin.clone(), target.layer.unwrap_or(0))));
     }
     let sink = Sink::Udp { socket, dest: target.dest, srtp: context };
@@ -126,8 +130,8 @@ pub fn start_recording(
     track: Track,
     codec: &str,
     clock_rate: u32,
-) -> Result<Running, String> {
-    let file = Mjr::create(path, track, codec).map_err(|e| format!("{}: {e}", path.display()))?;
+) -> Result<Running, MediaError> {
+    let file = Mjr::create(path, track, codec).map_err(|e| MediaError::io(path.display(), e))?;
     let target = Target {
         dest: SocketAddr::from(([0, 0, 0, 0], 0)),
         ssrc: None,
@@ -143,8 +147,8 @@ pub fn start_recording(
 pub fn start_data_recording(
     feed: broadcast::WeakSender<DataMessage>,
     path: &std::path::Path,
-) -> Result<Running, String> {
-    let file = Mjr::create(path, Track::Data, "text").map_err(|e| format!("{}: {e}", path.display()))?;
+) -> Result<Running, MediaError> {
+    let file = Mjr::create(path, Track::Data, "text").map_err(|e| MediaError::io(path.display(), e))?;
     data_pump(feed, Sink::File(file), None)
 }
 
@@ -155,8 +159,10 @@ fn data_pump(
     feed: broadcast::WeakSender<DataMessage>,
     mut sink: Sink,
     envelope: Option<u32>,
-) -> Result<Running, String> {
-    let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else { return Err("the publisher is gone".into()) };
+) -> Result<Running, MediaError> {
+    let Some(mut rx) = feed.upgrade().map(|f| f.subscribe()) else {
+        return Err(MediaError::Gone("the publisher is gone"));
+    };
     drop(feed);
     let task = tokio::spawn(async move {
         let mut enveloped = Vec::new();
@@ -186,10 +192,11 @@ fn data_pump(
 }
 
 /// A non-blocking UDP socket of `dest`'s family on any port.
-fn udp_for(dest: &SocketAddr) -> Result<UdpSocket, String> {
-    let socket = std::net::UdpSocket::bind(unspecified(dest)).map_err(|e| e.to_string())?;
-    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-    UdpSocket::from_std(socket).map_err(|e| e.to_string())
+fn udp_for(dest: &SocketAddr) -> Result<UdpSocket, MediaError> {
+    let io = |e| MediaError::io("UDP socket", e);
+    let socket = std::net::UdpSocket::bind(unspecified(dest)).map_err(io)?;
+    socket.set_nonblocking(true).map_err(io)?;
+    UdpSocket::from_std(socket).map_err(io)
 }
 
 /// Where a forwarded packet goes.
@@ -247,7 +254,7 @@ impl Drop for Sink {
 }
 
 /// Starts sending a publisher's data channel messages to `dest`, one datagram each.
-pub fn start_data(feed: broadcast::WeakSender<DataMessage>, dest: SocketAddr) -> Result<Running, String> {
+pub fn start_data(feed: broadcast::WeakSender<DataMessage>, dest: SocketAddr) -> Result<Running, MediaError> {
     let sink = Sink::Udp { socket: udp_for(&dest)?, dest, srtp: None };
     data_pump(feed, sink, None)
 }
@@ -258,7 +265,7 @@ pub fn start_data_enveloped(
     feed: broadcast::WeakSender<DataMessage>,
     dest: SocketAddr,
     ssrc: u32,
-) -> Result<Running, String> {
+) -> Result<Running, MediaError> {
     let sink = Sink::Udp { socket: udp_for(&dest)?, dest, srtp: None };
     data_pump(feed, sink, Some(ssrc))
 }

@@ -6,10 +6,12 @@
 //! `simulcast` (which layer a stream takes); `data` relays publishers' data channel messages to
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
 //! acts on), `extensions` the RTP header extensions both legs negotiate and relay (`tap` is the
-//! pass-through interceptor these are written on), and `sdp` reads what the room needs to announce from an SDP.
+//! pass-through interceptor these are written on), `sdp` reads what the room needs to announce
+//! from an SDP, and `error` says why something failed and what the VideoRoom answers then.
 
 pub mod codec;
 pub mod data;
+pub mod error;
 pub mod extensions;
 pub mod feed;
 pub mod feedback;
@@ -29,7 +31,9 @@ pub mod talk;
 pub mod tap;
 pub mod vp8;
 
-/// A media failure as the room reports it: what failed, and why.
-fn media_error(what: &str, e: impl std::fmt::Display) -> String {
-    format!("{what}: {e}")
+pub use error::{MediaError, MediaStep};
+
+/// The WebRTC stack failed at `step`.
+fn media_error(step: &'static str, e: impl std::fmt::Display) -> MediaError {
+    MediaError::stack(step, e)
 }

@@ -8,6 +8,7 @@
 
 use super::extensions::ExtensionSettings;
 use super::media_error;
+use super::MediaError;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
@@ -229,7 +230,7 @@ pub(super) enum Direction {
     Send { extensions: ExtensionSettings },
 }
 
-fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, String> {
+fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, MediaError> {
     match direction {
         Direction::Receive { extensions, .. } => {
             super::extensions::register_receive(*extensions, media).map(super::feedback::count_sent_nacks)
@@ -253,7 +254,7 @@ pub(super) async fn build_pc(
     settings: &MediaSettings,
     direction: Direction,
     handler: Arc<PeerHandler>,
-) -> Result<Arc<dyn PeerConnection>, String> {
+) -> Result<Arc<dyn PeerConnection>, MediaError> {
     let setting = || {
         // A server neither resolves nor announces mDNS names (and a multicast socket fails
         // where no interface takes multicast, as in a container's network namespace).
@@ -324,7 +325,7 @@ pub(super) async fn local_sdp_when_gathered(
     settings: &MediaSettings,
     pc: &Arc<dyn PeerConnection>,
     gathered: &mut mpsc::Receiver<()>,
-) -> Result<String, String> {
+) -> Result<String, MediaError> {
     let complete = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_ok();
     let sdp = pc.local_description().await.map(|d| match &settings.public_ip {
         Some(ip) => super::sdp::announce_address(&d.sdp, ip),
@@ -340,7 +341,7 @@ pub(super) async fn local_sdp_when_gathered(
         }
         _ => {
             let _ = pc.close().await;
-            Err("ICE gathering did not complete".into())
+            Err(MediaError::stack("ICE gathering", "did not complete"))
         }
     }
 }

@@ -14,6 +14,7 @@ use super::peer::{
 };
 use super::remote::{Inlet, RemoteIngress};
 use super::talk::{audio_level, TalkChange, TalkDetector, TalkSettings};
+use super::MediaError;
 use crate::metrics::METRICS;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -499,7 +500,7 @@ impl PublisherPeer {
         ip: std::net::IpAddr,
         port: Option<u16>,
         streams: &[RemoteStream],
-    ) -> Result<(Self, u16, u16), String> {
+    ) -> Result<(Self, u16, u16), MediaError> {
         let mut published = Vec::new();
         let mut inlets = Vec::new();
         let mut keyframe_rx = Vec::new();
@@ -547,8 +548,8 @@ impl PublisherPeer {
 
     /// More streams for a remote publisher (`update_remote_publisher`), received on the same
     /// port from now on.
-    pub fn add_remote_streams(&mut self, streams: &[RemoteStream]) -> Result<(), String> {
-        let Source::Remote(ingress) = &self.source else { return Err("not a remote publisher".into()) };
+    pub fn add_remote_streams(&mut self, streams: &[RemoteStream]) -> Result<(), MediaError> {
+        let Source::Remote(ingress) = &self.source else { return Err(MediaError::Gone("not a remote publisher")) };
         let mut published: Vec<Published> = self.streams.to_vec();
         for s in streams {
             let (stream, inlet, keyframes) = Self::remote_stream(s);
@@ -566,7 +567,7 @@ impl PublisherPeer {
         offer_sdp: String,
         options: PublishOptions,
         events: mpsc::UnboundedSender<PeerEvent>,
-    ) -> Result<(Self, String), String> {
+    ) -> Result<(Self, String), MediaError> {
         let offered = super::sdp::streams(&offer_sdp);
         let codecs = options.answer_codecs(&offered);
         let PublishOptions { rid_order, fir_freq, bitrate, extensions, talk, video_svc, .. } = options;
@@ -620,8 +621,8 @@ impl PublisherPeer {
         let connected = watch::channel(false).0;
         let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(Box::new(incoming))));
         let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler).await?;
-        let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| media_error("offer", e))?;
-        pc.set_remote_description(offer).await.map_err(|e| media_error("remote description", e))?;
+        let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| MediaError::sdp("offer", e))?;
+        pc.set_remote_description(offer).await.map_err(|e| MediaError::sdp("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;

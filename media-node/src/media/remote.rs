@@ -7,6 +7,7 @@
 
 use super::extensions::{relay, DelayStamp};
 use super::feed::{DataFeed, DataMessage, Feed};
+use super::MediaError;
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
@@ -87,9 +88,10 @@ pub(super) fn start(
     inlets: Vec<Inlet>,
     data: DataFeed,
     keyframes: Vec<(usize, mpsc::UnboundedReceiver<u8>)>,
-) -> Result<RemoteIngress, String> {
-    let rtp = bind(ip, port.unwrap_or(0)).map_err(|_| "Could not open UDP socket for RTP stream".to_owned())?;
-    let rtcp = bind(ip, 0).map_err(|_| "Could not open UDP socket for RTP stream".to_owned())?;
+) -> Result<RemoteIngress, MediaError> {
+    let io = |e| MediaError::io("Could not open UDP socket for RTP stream", e);
+    let rtp = bind(ip, port.unwrap_or(0)).map_err(io)?;
+    let rtcp = bind(ip, 0).map_err(io)?;
     let local = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
     let (port, rtcp_port) = (local(&rtp), local(&rtcp));
     let rtcp = Arc::new(rtcp);

@@ -12,6 +12,7 @@ use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
 use super::simulcast::LayerTarget;
+use super::MediaError;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -109,7 +110,7 @@ impl SubscriberPeer {
         data: Vec<DataSource>,
         extensions: ExtensionSettings,
         events: mpsc::UnboundedSender<PeerEvent>,
-    ) -> Result<(Self, String), String> {
+    ) -> Result<(Self, String), MediaError> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
@@ -139,11 +140,11 @@ impl SubscriberPeer {
 
     /// Relays these publishers' data channel messages; the first ones open the data channel
     /// m-line (before an offer: it is negotiated with it).
-    pub async fn add_data(&self, sources: Vec<DataSource>) -> Result<(), String> {
+    pub async fn add_data(&self, sources: Vec<DataSource>) -> Result<(), MediaError> {
         if sources.is_empty() {
             return Ok(());
         }
-        let existing = self.data.lock().map_err(|_| "data poisoned")?.clone();
+        let existing = self.data.lock().map_err(|_| MediaError::Bug("data poisoned"))?.clone();
         let relay = match existing {
             Some(relay) => relay,
             None => {
@@ -154,7 +155,7 @@ impl SubscriberPeer {
                     .map_err(|e| media_error("data channel", e))?;
                 let (tx, rx) = mpsc::unbounded_channel();
                 tokio::spawn(super::data::relay(self.pc.clone(), dc, rx));
-                *self.data.lock().map_err(|_| "data poisoned")? = Some(tx.clone());
+                *self.data.lock().map_err(|_| MediaError::Bug("data poisoned"))? = Some(tx.clone());
                 tx
             }
         };
@@ -175,7 +176,7 @@ impl SubscriberPeer {
 
     /// Appends one sendonly m-line per source, each with its forwarding task; a source for an
     /// existing (inactive) m-line takes it over instead, its track and sequence continuing.
-    async fn add_streams(&self, sources: Vec<Source>) -> Result<(), String> {
+    async fn add_streams(&self, sources: Vec<Source>) -> Result<(), MediaError> {
         let mut added = Vec::new();
         let mut reused = Vec::new();
         for src in sources {
@@ -188,7 +189,7 @@ impl SubscriberPeer {
                 continue;
             }
             let codec = rtp_codec(&src.codec, src.fmtp.as_deref())
-                .ok_or_else(|| format!("codec {} cannot be forwarded", src.codec))?;
+                .ok_or_else(|| MediaError::stack("codec", format!("{} cannot be forwarded", src.codec)))?;
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == MediaKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
@@ -243,7 +244,7 @@ impl SubscriberPeer {
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).chain(reused).collect();
         set_directions(&self.pc, &new, RTCRtpTransceiverDirection::Sendonly).await?;
-        self.streams.lock().map_err(|_| "streams poisoned")?.extend(added);
+        self.streams.lock().map_err(|_| MediaError::Bug("streams poisoned"))?.extend(added);
         Ok(())
     }
 
@@ -289,13 +290,13 @@ impl SubscriberPeer {
         added: Vec<Source>,
         data: Vec<DataSource>,
         restart: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, MediaError> {
         // Added first: a stream added and made inactive while an offer was unanswered (the
         // room batches such changes) ends up inactive.
         self.add_streams(added).await?;
         self.add_data(data).await?;
         let senders: Vec<RTCRtpSenderId> = {
-            let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+            let streams = self.streams.lock().map_err(|_| MediaError::Bug("streams poisoned"))?;
             let mut senders = Vec::new();
             for s in streams.iter().filter(|s| inactive.contains(&s.mindex)) {
                 // Its source may well go on (an `unsubscribe`): nothing more to send here.
@@ -317,7 +318,7 @@ impl SubscriberPeer {
         }
         let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
-        let sdp = self.pc.local_description().await.ok_or("no local description")?.sdp;
+        let sdp = self.pc.local_description().await.ok_or(MediaError::stack("local description", "missing"))?.sdp;
         Ok(match &self.public_ip {
             Some(ip) => super::sdp::announce_address(&sdp, ip),
             None => sdp,
@@ -330,12 +331,12 @@ impl SubscriberPeer {
 
     /// Applies the subscriber's answer; forwarding starts with the payload types and header
     /// extension ids it chose.
-    pub async fn start(&self, answer_sdp: String) -> Result<(), String> {
+    pub async fn start(&self, answer_sdp: String) -> Result<(), MediaError> {
         let pts = first_payload_types(&answer_sdp);
         let extensions = super::sdp::streams(&answer_sdp);
-        let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| media_error("answer", e))?;
-        self.pc.set_remote_description(answer).await.map_err(|e| media_error("remote description", e))?;
-        let streams = self.streams.lock().map_err(|_| "streams poisoned".to_owned())?;
+        let answer = RTCSessionDescription::answer(answer_sdp).map_err(|e| MediaError::sdp("answer", e))?;
+        self.pc.set_remote_description(answer).await.map_err(|e| MediaError::sdp("remote description", e))?;
+        let streams = self.streams.lock().map_err(|_| MediaError::Bug("streams poisoned"))?;
         for (mindex, pt) in pts.into_iter().enumerate() {
             if let Some(stream) = streams.iter().find(|s| s.mindex == mindex) {
                 let extensions =
@@ -360,7 +361,7 @@ async fn set_directions(
     pc: &Arc<dyn PeerConnection>,
     senders: &[RTCRtpSenderId],
     direction: RTCRtpTransceiverDirection,
-) -> Result<(), String> {
+) -> Result<(), MediaError> {
     for t in pc.get_transceivers().await {
         let sender = t.sender().await.ok().flatten();
         if sender.is_some_and(|s| senders.contains(&s.id())) {

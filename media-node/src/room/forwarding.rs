@@ -6,9 +6,9 @@ use super::state::{Forwarder, Who};
 use super::RoomActor;
 use crate::media::codec::VideoCodec;
 use crate::media::forwarder::{self, SrtpParams, Target};
-use serde_json::Value;
+use crate::media::{MediaError, MediaStep};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
-use shared::janus::videoroom::RtpForward;
+use shared::janus::videoroom::{RtpForward, VideoRoomEvent};
 use shared::media::MediaKind;
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,13 +31,10 @@ impl RoomActor {
 
     /// `rtp_forward`: every requested stream the publisher has gets its forwarder(s) (simulcast
     /// layers to their own ports when asked); the answer lists them.
-    pub(super) fn rtp_forward(&mut self, f: &RtpForward) -> Result<Value, VideoRoomError> {
+    pub(super) fn rtp_forward(&mut self, f: &RtpForward) -> Result<VideoRoomEvent, VideoRoomError> {
         let plan = self.state.plan_forward(f)?;
         let srtp = match &f.srtp {
-            Some(k) => Some(
-                SrtpParams::new(k.suite, &k.crypto)
-                    .map_err(|e| VideoRoomError::new(VideoRoomCode::InvalidElement, e))?,
-            ),
+            Some(k) => Some(SrtpParams::new(k.suite, &k.crypto).map_err(|e| e.in_step(MediaStep::Forward))?),
             None => None,
         };
         // Every destination is checked before anything starts.
@@ -52,9 +49,7 @@ impl RoomActor {
         };
         let mut started: Vec<Forwarder> = Vec::new();
         let mut running = Vec::new();
-        let fail = |e: String| {
-            VideoRoomError::new(VideoRoomCode::UnknownError, format!("Could not start the forwarder ({e})"))
-        };
+        let fail = |e: MediaError| e.in_step(MediaStep::Forward);
         for ((s, info), ip) in plan.streams.iter().zip(dests) {
             let base = Forwarder {
                 stream_id: 0,
@@ -93,7 +88,8 @@ impl RoomActor {
                 let rtcp = match rtcp_port {
                     Some(rp) => {
                         let remote = SocketAddr::new(ip, rp);
-                        let (sock, local) = forwarder::bind_rtcp(&remote).map_err(|e| fail(e.to_string()))?;
+                        let (sock, local) =
+                            forwarder::bind_rtcp(&remote).map_err(|e| fail(MediaError::io("RTCP socket", e)))?;
                         Some((sock, remote, local))
                     }
                     None => None,

@@ -1,11 +1,11 @@
 //! The closed set of messages a `RoomActor` handles.
 
 use super::state::Who;
+use crate::media::MediaError;
 use actix::Message;
-use serde_json::Value;
 use shared::janus::errors::VideoRoomError;
 use shared::janus::request::Jsep;
-use shared::janus::videoroom::{AsyncName, AsyncRequest, SyncRequest};
+use shared::janus::videoroom::{AsyncName, AsyncRequest, HandleInfo, SyncRequest, VideoRoomEvent};
 use shared::wire::GoneReason;
 
 /// A synchronous request for this room; answers `plugindata.data`.
@@ -15,7 +15,7 @@ pub struct Sync(pub SyncRequest);
 
 /// The answer to [`Sync`]: the data, and whether the room is gone afterwards (destroyed).
 pub struct SyncAnswer {
-    pub data: Value,
+    pub data: VideoRoomEvent,
     pub room_closed: bool,
 }
 
@@ -52,7 +52,7 @@ pub struct PeerNotice {
 pub struct Answered {
     pub who: Who,
     pub transaction: String,
-    pub result: Result<(crate::media::publisher::PublisherPeer, String), String>,
+    pub result: Result<(crate::media::publisher::PublisherPeer, String), MediaError>,
 }
 
 /// A subscriber's offer was built (or not).
@@ -61,7 +61,7 @@ pub struct Answered {
 pub struct Offered {
     pub who: Who,
     pub transaction: String,
-    pub result: Result<(crate::media::subscriber::SubscriberPeer, String), String>,
+    pub result: Result<(crate::media::subscriber::SubscriberPeer, String), MediaError>,
 }
 
 /// A subscriber's answer was applied (or not).
@@ -70,7 +70,7 @@ pub struct Offered {
 pub struct Started {
     pub who: Who,
     pub transaction: String,
-    pub result: Result<(), String>,
+    pub result: Result<(), MediaError>,
 }
 
 /// A subscriber's new offer after some of its streams lost their publisher (or not).
@@ -79,7 +79,7 @@ pub struct Started {
 pub struct Renegotiated {
     pub who: Who,
     pub transaction: Option<String>,
-    pub result: Result<String, String>,
+    pub result: Result<String, MediaError>,
 }
 
 /// ICE candidates the client trickled for a handle's PeerConnection.
@@ -99,5 +99,5 @@ pub struct Flush;
 /// What the room knows of a handle, for the Admin API's `handle_info`: its `plugin_specific`
 /// and its PeerConnection (whose statistics are read outside the actor). `None`: not here.
 #[derive(Message)]
-#[rtype(result = "Option<(Value, Option<std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>>)>")]
+#[rtype(result = "Option<(HandleInfo, Option<std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>>)>")]
 pub struct Query(pub Who);

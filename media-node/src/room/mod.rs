@@ -18,13 +18,13 @@ use crate::media::publisher::{PublishOptions, PublisherPeer};
 use crate::media::sdp;
 use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
+use crate::media::{MediaError, MediaStep};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
 use messages::{
     Answered, Async, Flush, Gone, Offered, PeerNotice, Query, Renegotiated, Started, Sync, SyncAnswer, Trickle,
 };
 use shared::ids::{NodeId, ParticipantId};
-use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Event;
 use shared::janus::request::Candidate;
 use shared::janus::request::Jsep;
@@ -190,7 +190,7 @@ impl RoomActor {
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
                     let Some((sources, data)) = self.sources_for(&streams) else {
-                        let e = Err("a feed is not publishing".to_owned());
+                        let e = Err(MediaError::Gone("a feed is not publishing"));
                         ctx.notify(Offered { who, transaction, result: e });
                         continue;
                     };
@@ -206,7 +206,8 @@ impl RoomActor {
                 }
                 MediaAction::Start { who, transaction, answer } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else {
-                        ctx.notify(Started { who, transaction, result: Err("no subscription to start".into()) });
+                        let result = Err(MediaError::Gone("no subscription to start"));
+                        ctx.notify(Started { who, transaction, result });
                         continue;
                     };
                     let me = ctx.address();
@@ -218,7 +219,7 @@ impl RoomActor {
                 MediaAction::Renegotiate { who, transaction, inactive, added, restart } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
                     let Some((sources, data)) = self.sources_for(&added) else {
-                        let result = Err("a feed is not publishing".to_owned());
+                        let result = Err(MediaError::Gone("a feed is not publishing"));
                         ctx.notify(Renegotiated { who, transaction, result });
                         continue;
                     };
@@ -355,7 +356,7 @@ impl RoomActor {
             }
         }
         for n in out.notices.into_iter().filter(|n| !n.to.is_remote()) {
-            self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data, n.jsep);
+            self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data.to_json(), n.jsep);
         }
         let now = self.state.participant_count();
         if now != self.announced_participants {
@@ -430,8 +431,8 @@ impl Handler<Sync> for RoomActor {
 
     fn handle(&mut self, Sync(req): Sync, ctx: &mut Context<Self>) -> Self::Result {
         let _g = self.span.clone().entered();
-        let answer = |r: Result<serde_json::Value, shared::janus::errors::VideoRoomError>| SyncAnswer {
-            data: r.unwrap_or_else(|e| vr::error(&e)),
+        let answer = |r: Result<vr::VideoRoomEvent, shared::janus::errors::VideoRoomError>| SyncAnswer {
+            data: r.unwrap_or_else(vr::VideoRoomEvent::Error),
             room_closed: false,
         };
         let result = match req {
@@ -606,9 +607,7 @@ impl Handler<Answered> for RoomActor {
             }
             Err(e) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "publish failed");
-                let err =
-                    VideoRoomError::new(VideoRoomCode::InvalidSdp, format!("Error processing the SDP offer: {e}"));
-                self.state.publish_failed(m.who, &m.transaction, err)
+                self.state.publish_failed(m.who, &m.transaction, e.in_step(MediaStep::Publish))
             }
         };
         self.publish(out, false, ctx);
@@ -678,8 +677,7 @@ impl Handler<Offered> for RoomActor {
             }
             Err(e) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "subscribe failed");
-                let err = VideoRoomError::new(VideoRoomCode::NoSuchFeed, format!("Cannot subscribe: {e}"));
-                self.state.subscribe_failed(m.who, &m.transaction, err)
+                self.state.subscribe_failed(m.who, &m.transaction, e.in_step(MediaStep::Subscribe))
             }
         };
         self.publish(out, false, ctx);
@@ -694,11 +692,7 @@ impl Handler<Started> for RoomActor {
         let out = match m.result {
             // Its streams ask their publishers for a keyframe once they can flow (media::peer).
             Ok(()) => self.state.started(m.who, &m.transaction),
-            Err(e) => {
-                let err =
-                    VideoRoomError::new(VideoRoomCode::InvalidSdp, format!("Error processing the SDP answer: {e}"));
-                Outcome { notices: vec![], membership: vec![], media: vec![] }.with_error(m.who, &m.transaction, &err)
-            }
+            Err(e) => Outcome::default().with_error(m.who, &m.transaction, &e.in_step(MediaStep::Start)),
         };
         self.publish(out, false, ctx);
     }
@@ -715,8 +709,7 @@ impl Handler<Renegotiated> for RoomActor {
             (Err(e), Some(txn)) => {
                 tracing::warn!(session = %m.who.session, handle = %m.who.handle, error = %e, "renegotiation failed");
                 self.state.renegotiation_failed(m.who);
-                let err = VideoRoomError::new(VideoRoomCode::UnknownError, format!("Error renegotiating: {e}"));
-                Outcome::default().with_error(m.who, &txn, &err)
+                Outcome::default().with_error(m.who, &txn, &e.in_step(MediaStep::Renegotiate))
             }
             // Nobody asked (a publisher went): its streams stay inactive here; nothing to answer.
             (Err(e), None) => {
@@ -730,13 +723,15 @@ impl Handler<Renegotiated> for RoomActor {
 }
 
 impl Handler<Query> for RoomActor {
-    type Result = Option<(serde_json::Value, Option<Arc<dyn webrtc::peer_connection::PeerConnection>>)>;
+    type Result = Option<(vr::HandleInfo, Option<Arc<dyn webrtc::peer_connection::PeerConnection>>)>;
 
     fn handle(&mut self, Query(who): Query, _: &mut Context<Self>) -> Self::Result {
         let mut info = self.state.query(who)?;
         let pc = match self.subscribers.get(&who) {
             Some(s) => {
-                info["paused"] = s.paused().into();
+                if let vr::HandleInfo::Subscriber { paused, .. } = &mut info {
+                    *paused = Some(s.paused());
+                }
                 Some(s.pc().clone())
             }
             None => self.peers.get(&who).and_then(|p| p.pc().cloned()),

@@ -6,15 +6,15 @@ use super::RoomActor;
 use crate::media::codec::VideoCodec;
 use crate::media::forwarder::{self, Running, Target};
 use crate::media::publisher::PublisherPeer;
-use serde_json::Value;
-use shared::janus::errors::{VideoRoomCode, VideoRoomError};
+use crate::media::{MediaError, MediaStep};
+use shared::janus::errors::VideoRoomError;
 use shared::janus::videoroom::remote::remote_ssrc;
-use shared::janus::videoroom::{PublishRemotely, RemotePublisher, RemoteRef};
+use shared::janus::videoroom::{PublishRemotely, RemotePublisher, RemoteRef, VideoRoomEvent};
 use shared::media::MediaKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-fn unknown(reason: String) -> VideoRoomError {
-    VideoRoomError::new(VideoRoomCode::UnknownError, reason)
+fn failed(e: MediaError) -> VideoRoomError {
+    e.in_step(MediaStep::Remote)
 }
 
 impl RoomActor {
@@ -23,14 +23,12 @@ impl RoomActor {
     pub(super) fn add_remote_publisher(
         &mut self,
         r: &RemotePublisher,
-    ) -> Result<(Value, super::state::Outcome), VideoRoomError> {
+    ) -> Result<(VideoRoomEvent, super::state::Outcome), VideoRoomError> {
         let id = self.state.plan_remote_publisher(r)?;
         let ip = self.media.udp_ips.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let (peer, port, rtcp_port) = PublisherPeer::remote(ip, r.port, &r.streams).map_err(unknown)?;
-        let (mut answer, out) = self.state.remote_publisher_added(id.clone(), r);
+        let (peer, port, rtcp_port) = PublisherPeer::remote(ip, r.port, &r.streams).map_err(failed)?;
+        let (answer, out) = self.state.remote_publisher_added(id.clone(), r, (port, rtcp_port));
         self.peers.insert(Who::remote(id.clone()), peer);
-        answer["port"] = port.into();
-        answer["rtcp_port"] = rtcp_port.into();
         tracing::info!(publisher = %id, port, rtcp_port, "remote publisher");
         Ok((answer, out))
     }
@@ -39,11 +37,11 @@ impl RoomActor {
     pub(super) fn update_remote_publisher(
         &mut self,
         r: &RemotePublisher,
-    ) -> Result<(Value, super::state::Outcome), VideoRoomError> {
+    ) -> Result<(VideoRoomEvent, super::state::Outcome), VideoRoomError> {
         let (answer, out, added) = self.state.update_remote_publisher(r)?;
         if let (false, Some(id)) = (added.is_empty(), &r.id) {
             if let Some(peer) = self.peers.get_mut(&Who::remote(id.clone())) {
-                peer.add_remote_streams(&added).map_err(unknown)?;
+                peer.add_remote_streams(&added).map_err(failed)?;
             }
         }
         Ok((answer, out))
@@ -51,12 +49,12 @@ impl RoomActor {
 
     /// `publish_remotely`: records the remotization and, if the publisher is publishing, starts
     /// sending its streams.
-    pub(super) fn publish_remotely(&mut self, p: &PublishRemotely) -> Result<Value, VideoRoomError> {
+    pub(super) fn publish_remotely(&mut self, p: &PublishRemotely) -> Result<VideoRoomEvent, VideoRoomError> {
         let who = self.state.plan_remotize(p)?;
         self.destination(&p.host)?;
         let r = Remotization { host: p.host.clone(), port: p.port, rtcp_port: p.rtcp_port };
         if self.peers.contains_key(&who) {
-            let running = self.remotize(who, &r).map_err(unknown)?;
+            let running = self.remotize(who, &r).map_err(failed)?;
             self.remotes.entry(who).or_default().push((p.remote_id.clone(), running));
         }
         tracing::info!(publisher = %p.publisher_id, remote = %p.remote_id, "publish_remotely");
@@ -64,7 +62,7 @@ impl RoomActor {
     }
 
     /// `unpublish_remotely`.
-    pub(super) fn unpublish_remotely(&mut self, r: &RemoteRef) -> Result<Value, VideoRoomError> {
+    pub(super) fn unpublish_remotely(&mut self, r: &RemoteRef) -> Result<VideoRoomEvent, VideoRoomError> {
         let (answer, who) = self.state.unremotize(r)?;
         let remote_id = r.remote_id.as_deref().unwrap_or_default();
         if let Some(list) = self.remotes.get_mut(&who) {
@@ -85,9 +83,9 @@ impl RoomActor {
 
     /// Sends every stream of `who` to `r` as Janus does: all to one port, each stream's SSRC
     /// naming its m-line and layer; the first video stream's receiver RTCP on `rtcp_port`.
-    fn remotize(&self, who: Who, r: &Remotization) -> Result<Vec<Running>, String> {
-        let publisher = self.peers.get(&who).ok_or("not publishing")?;
-        let ip: IpAddr = r.host.parse().map_err(|_| format!("bad address {}", r.host))?;
+    fn remotize(&self, who: Who, r: &Remotization) -> Result<Vec<Running>, MediaError> {
+        let publisher = self.peers.get(&who).ok_or(MediaError::Gone("not publishing"))?;
+        let ip: IpAddr = r.host.parse().map_err(|e| MediaError::Invalid(format!("bad address {} ({e})", r.host)))?;
         let dest = SocketAddr::new(ip, r.port);
         let streams = self.state.publication(who).map(|p| p.streams.clone()).unwrap_or_default();
         let mut running = Vec::new();
@@ -105,7 +103,7 @@ impl RoomActor {
                     (MediaKind::Video, Some(rp), false, 0) => {
                         rtcp_taken = true;
                         let remote = SocketAddr::new(ip, rp);
-                        let (sock, _) = forwarder::bind_rtcp(&remote).map_err(|e| e.to_string())?;
+                        let (sock, _) = forwarder::bind_rtcp(&remote).map_err(|e| MediaError::io("RTCP socket", e))?;
                         Some((sock, remote))
                     }
                     _ => None,

@@ -2,15 +2,14 @@
 //! events each transition produces. `RoomActor` is a thin shell around it.
 
 use crate::media::talk::TalkSettings;
-use serde_json::Value;
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
 use shared::janus::videoroom::{
-    self as vr, AllowedAction, AsyncName, AsyncRequest, Departure, EditRoom, Join, ParticipantView, Ptype,
-    PublisherJoin, RoomConfig,
+    AllowedAction, AsyncName, AsyncRequest, Attendee, Departure, EditRoom, Join, ParticipantEntry, Ptype,
+    PublisherEntry, PublisherJoin, RoomConfig, VideoRoomEvent as Event,
 };
-use shared::media::{MediaKind, Mid};
+use shared::media::Mid;
 use shared::wire::GoneReason;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,7 +40,7 @@ pub struct Who {
 pub struct Notice {
     pub to: Who,
     pub transaction: Option<String>,
-    pub data: Value,
+    pub data: Event,
     /// A JSEP (the publisher's answer) the shell attaches to this event.
     pub jsep: Option<Jsep>,
 }
@@ -133,10 +132,10 @@ pub struct Outcome {
 impl Outcome {
     /// This outcome plus an error event answering `txn`.
     pub fn with_error(self, who: Who, txn: &str, e: &VideoRoomError) -> Self {
-        self.notice(who, Some(txn), vr::error(e))
+        self.notice(who, Some(txn), Event::Error(e.clone()))
     }
 
-    fn notice(mut self, to: Who, transaction: Option<&str>, data: Value) -> Self {
+    fn notice(mut self, to: Who, transaction: Option<&str>, data: Event) -> Self {
         self.notices.push(Notice { to, transaction: transaction.map(str::to_owned), data, jsep: None });
         self
     }
@@ -147,7 +146,7 @@ struct Participant {
     who: Who,
     private_id: ParticipantId,
     display: Option<String>,
-    metadata: Option<Value>,
+    metadata: Option<serde_json::Value>,
     /// What it publishes, once its PeerConnection is up.
     published: Option<Published>,
     /// An offer is being answered (a second `publish` meanwhile is refused).
@@ -165,27 +164,19 @@ struct Participant {
 impl Participant {
     /// Janus's publisher entry (`publishers` event, `joined`), with `talking` in `joined` when
     /// it sends audio levels.
-    fn publisher_entry(&self, id: ParticipantId, list: StreamList, opus_fec: bool) -> Option<Value> {
+    fn publisher_entry(&self, id: ParticipantId, list: StreamList, opus_fec: bool) -> Option<PublisherEntry> {
         let p = self.published.as_ref()?;
-        let mut m = serde_json::Map::new();
-        m.insert("id".into(), id.0.into());
-        if let Some(d) = &self.display {
-            m.insert("display".into(), d.clone().into());
-        }
-        if let Some(md) = &self.metadata {
-            m.insert("metadata".into(), md.clone());
-        }
-        if let Some(c) = p.codec_of(MediaKind::Audio) {
-            m.insert("audio_codec".into(), c.into());
-        }
-        if let Some(c) = p.codec_of(MediaKind::Video) {
-            m.insert("video_codec".into(), c.into());
-        }
-        m.insert("streams".into(), p.streams_json(list, opus_fec));
-        if list == StreamList::Joined && p.has_audio_levels() {
-            m.insert("talking".into(), p.is_talking().into());
-        }
-        Some(Value::Object(m))
+        Some(PublisherEntry {
+            id,
+            display: self.display.clone(),
+            metadata: self.metadata.clone(),
+            publication: p.publication(list, opus_fec),
+            talking: (list == StreamList::Joined && p.has_audio_levels()).then(|| p.is_talking()),
+        })
+    }
+
+    fn attendee(&self, id: ParticipantId) -> Attendee {
+        Attendee { id, display: self.display.clone(), metadata: self.metadata.clone() }
     }
 }
 
@@ -302,7 +293,7 @@ impl RoomState {
         match self.handle_async(who, txn, name, parsed, jsep) {
             Ok(o) => o,
             Err(e) => {
-                let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
+                let mut out = Outcome::default().notice(who, Some(txn), Event::Error(e));
                 if !self.slots.contains_key(&who) {
                     out.membership.push(Membership::Rejected(who));
                 }
@@ -354,22 +345,16 @@ impl RoomState {
                     }
                 },
                 AsyncName::Pause => {
-                    let mut out = Outcome::default().notice(
-                        who,
-                        Some(txn),
-                        serde_json::json!({"videoroom": "event", "room": &self.config.room, "paused": "ok"}),
-                    );
+                    let room = self.config.room.clone();
+                    let mut out = Outcome::default().notice(who, Some(txn), Event::Paused { room });
                     out.media.push(MediaAction::Pause { who, paused: true });
                     Ok(out)
                 }
                 AsyncName::Leave => {
                     self.subscriptions.remove(&who);
                     self.slots.insert(who, Slot::Gone);
-                    let mut out = Outcome::default().notice(
-                        who,
-                        Some(txn),
-                        serde_json::json!({"videoroom": "event", "room": &self.config.room, "left": "ok"}),
-                    );
+                    let room = self.config.room.clone();
+                    let mut out = Outcome::default().notice(who, Some(txn), Event::Left { room });
                     out.media.push(MediaAction::Close { who });
                     out.membership.push(Membership::Left(who));
                     Ok(out)
@@ -438,7 +423,7 @@ impl RoomState {
         let private_id = self.fresh_num(|s, i| s.private_ids.contains(i));
         let mut out = Outcome::default();
         let fec = self.config.opus_fec;
-        let publishers: Vec<Value> = self
+        let publishers: Vec<PublisherEntry> = self
             .participants
             .iter()
             .filter_map(|(id, p)| p.publisher_entry(id.clone(), StreamList::Joined, fec))
@@ -447,21 +432,21 @@ impl RoomState {
             self.participants
                 .iter()
                 .filter(|(_, p)| p.published.is_none())
-                .map(|(id, p)| vr::attendee(id.clone(), p.display.as_deref(), p.metadata.as_ref()))
+                .map(|(id, p)| p.attendee(id.clone()))
                 .collect::<Vec<_>>()
         });
-        let joined = vr::joined(vr::Joined {
+        let joined = Event::Joined {
             room: self.config.room.clone(),
-            description: &self.config.description,
+            description: self.config.description.clone(),
             id: id.clone(),
             private_id: private_id.clone(),
             publishers,
             attendees,
-        });
+        };
         out = out.notice(who, Some(txn), joined);
         if self.config.notify_joining {
-            let ev =
-                vr::joining(self.config.room.clone(), vr::attendee(id.clone(), display.as_deref(), metadata.as_ref()));
+            let who = Attendee { id: id.clone(), display: display.clone(), metadata: metadata.clone() };
+            let ev = Event::Joining { room: self.config.room.clone(), who };
             for p in self.participants.values() {
                 out = out.notice(p.who, None, ev.clone());
             }
@@ -529,16 +514,25 @@ impl RoomState {
         self.slots.insert(p.who, Slot::Gone);
         let room = &self.config.room.clone();
         match how {
-            Departure::Kicked => out = out.notice(p.who, None, vr::leaving_ok(room.clone(), true)),
-            _ if txn.is_some() => out = out.notice(p.who, txn, vr::leaving_ok(room.clone(), false)),
+            Departure::Kicked => out = out.notice(p.who, None, Event::LeavingOk { room: room.clone(), kicked: true }),
+            _ if txn.is_some() => out = out.notice(p.who, txn, Event::LeavingOk { room: room.clone(), kicked: false }),
             _ => {}
         }
-        let ev = vr::departed(room.clone(), how, pid, p.display.as_deref(), p.metadata.as_ref());
+        let ev = Event::Departed { room: room.clone(), how, id: pid, display: p.display, metadata: p.metadata };
         for other in self.participants.values() {
             out = out.notice(other.who, None, ev.clone());
         }
         out.membership.push(Membership::Left(p.who));
         out
+    }
+
+    /// Tells everyone but the publisher itself what it publishes (Janus's `publishers`).
+    fn announce(&self, publisher: Who, entry: Option<PublisherEntry>, out: &mut Outcome) {
+        let Some(entry) = entry else { return };
+        let ev = Event::Publishers { room: self.config.room.clone(), publishers: vec![entry] };
+        for other in self.participants.values().filter(|o| o.who != publisher) {
+            out.notices.push(Notice { to: other.who, transaction: None, data: ev.clone(), jsep: None });
+        }
     }
 
     /// The handle's PeerConnection or the handle itself is gone.
@@ -569,17 +563,17 @@ impl RoomState {
         }
     }
 
-    pub fn edit(&mut self, e: &EditRoom) -> Result<Value, VideoRoomError> {
+    pub fn edit(&mut self, e: &EditRoom) -> Result<Event, VideoRoomError> {
         if e.permanent {
             return Err(err(VideoRoomCode::UnknownError, "No configuration file, can't edit room permanently"));
         }
         check_secret(self.config.secret.as_deref(), e.secret.as_deref(), "secret")?;
         self.config.apply_edit(e);
-        Ok(vr::edited(self.config.room.clone(), false))
+        Ok(Event::Edited { room: self.config.room.clone(), permanent: false })
     }
 
     /// Destroys the room: every participant hears `destroyed`.
-    pub fn destroy(&mut self, secret: Option<&str>, permanent: bool) -> Result<(Value, Outcome), VideoRoomError> {
+    pub fn destroy(&mut self, secret: Option<&str>, permanent: bool) -> Result<(Event, Outcome), VideoRoomError> {
         if permanent {
             return Err(err(VideoRoomCode::UnknownError, "No configuration file, can't destroy room permanently"));
         }
@@ -590,27 +584,27 @@ impl RoomState {
             if p.published.is_some() || p.publishing {
                 out.media.push(MediaAction::Close { who: p.who });
             }
-            out = out.notice(p.who, None, vr::destroyed(room.clone(), None));
+            out = out.notice(p.who, None, Event::Destroyed { room: room.clone(), permanent: None });
             out.membership.push(Membership::Left(p.who));
         }
         self.slots.clear();
-        Ok((vr::destroyed(room.clone(), Some(false)), out))
+        Ok((Event::Destroyed { room: room.clone(), permanent: Some(false) }, out))
     }
 
-    pub fn list_participants(&self) -> Value {
-        let list: Vec<ParticipantView<'_>> = self
+    pub fn list_participants(&self) -> Event {
+        let participants = self
             .participants
             .iter()
-            .map(|(id, p)| ParticipantView {
+            .map(|(id, p)| ParticipantEntry {
                 id: id.clone(),
-                display: p.display.as_deref(),
-                metadata: p.metadata.as_ref(),
+                display: p.display.clone(),
+                metadata: p.metadata.clone(),
                 publisher: p.published.is_some(),
                 remote: p.who.is_remote(),
                 talking: p.published.as_ref().filter(|pb| pb.has_audio_levels()).map(Published::is_talking),
             })
             .collect();
-        vr::participants(self.config.room.clone(), &list)
+        Event::Participants { room: self.config.room.clone(), participants }
     }
 
     pub fn allowed(
@@ -618,7 +612,7 @@ impl RoomState {
         secret: Option<&str>,
         action: AllowedAction,
         tokens: Option<&[String]>,
-    ) -> Result<Value, VideoRoomError> {
+    ) -> Result<Event, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         match action {
             AllowedAction::Enable => self.config.check_allowed = true,
@@ -635,8 +629,8 @@ impl RoomState {
                 self.config.allowed.retain(|t| !remove.contains(t));
             }
         }
-        let list = (action != AllowedAction::Disable).then(|| self.config.allowed.clone());
-        Ok(vr::allowed(self.config.room.clone(), list))
+        let allowed = (action != AllowedAction::Disable).then(|| self.config.allowed.clone());
+        Ok(Event::Allowed { room: self.config.room.clone(), allowed })
     }
 
     /// `moderate`: a publisher's stream (`mid`) muted or unmuted for everyone; every participant,
@@ -647,7 +641,7 @@ impl RoomState {
         id: ParticipantId,
         mid: &str,
         mute: bool,
-    ) -> Result<(Value, Outcome), VideoRoomError> {
+    ) -> Result<(Event, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         let room = &self.config.room.clone();
         let p = self
@@ -666,21 +660,20 @@ impl RoomState {
                 published.moderated.remove(&mid);
             }
         }
-        let ev = serde_json::json!({"videoroom": "event", "room": room.0, "id": &id, "mid": mid,
-            "moderation": if mute { "muted" } else { "unmuted" }});
+        let ev = Event::Moderation { room: room.clone(), id: id.clone(), mid: Mid::new(mid), muted: mute };
         for other in self.participants.values() {
             out = out.notice(other.who, None, ev.clone());
         }
-        Ok((vr::success(), out))
+        Ok((Event::Success, out))
     }
 
-    pub fn kick(&mut self, secret: Option<&str>, id: ParticipantId) -> Result<(Value, Outcome), VideoRoomError> {
+    pub fn kick(&mut self, secret: Option<&str>, id: ParticipantId) -> Result<(Event, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         if !self.participants.contains_key(&id) {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such user {id} in room {}", self.config.room)));
         }
         let out = self.depart(id, Departure::Kicked, None);
-        Ok((vr::success(), out))
+        Ok((Event::Success, out))
     }
 }
 

@@ -4,57 +4,10 @@
 
 use super::{check_secret, err, MediaAction, Outcome, RoomState, Who};
 use crate::media::sdp::StreamInfo;
-use serde_json::{json, Value};
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
-use shared::janus::videoroom::{ForwardStream, RtpForward, StreamRef};
-use shared::media::MediaKind;
-
-/// One forwarder, as `rtp_forward` and `listforwarders` show it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Forwarder {
-    pub stream_id: u32,
-    pub kind: MediaKind,
-    pub host: String,
-    pub port: u16,
-    pub local_rtcp_port: Option<u16>,
-    pub remote_rtcp_port: Option<u16>,
-    pub ssrc: Option<u32>,
-    pub pt: Option<u8>,
-    /// The simulcast layer it relays (one forwarder per layer), if any.
-    pub substream: Option<u8>,
-    pub srtp: bool,
-}
-
-impl Forwarder {
-    /// Janus's summary of a forwarder.
-    pub fn summary(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        m.insert("stream_id".into(), self.stream_id.into());
-        m.insert("type".into(), self.kind.into());
-        m.insert("host".into(), self.host.clone().into());
-        m.insert("port".into(), self.port.into());
-        if let Some(p) = self.local_rtcp_port {
-            m.insert("local_rtcp_port".into(), p.into());
-        }
-        if let Some(p) = self.remote_rtcp_port {
-            m.insert("remote_rtcp_port".into(), p.into());
-        }
-        if self.kind != MediaKind::Data {
-            if let Some(s) = self.ssrc {
-                m.insert("ssrc".into(), s.into());
-            }
-            if let Some(pt) = self.pt {
-                m.insert("pt".into(), pt.into());
-            }
-            if let Some(l) = self.substream {
-                m.insert("substream".into(), l.into());
-            }
-            m.insert("srtp".into(), self.srtp.into());
-        }
-        Value::Object(m)
-    }
-}
+pub use shared::janus::videoroom::Forwarder;
+use shared::janus::videoroom::{ForwardStream, PublisherForwarders, RtpForward, StreamRef, VideoRoomEvent as Event};
 
 /// What an `rtp_forward` asks of the shell: the publisher, and each requested stream with the
 /// publisher stream it takes (streams the publisher does not have are skipped, as Janus does).
@@ -89,10 +42,9 @@ impl RoomState {
     }
 
     /// Records the forwarders the shell started; the `rtp_forward` answer.
-    pub fn forwarding(&mut self, pid: ParticipantId, started: Vec<Forwarder>) -> Value {
-        let list: Vec<Value> = started.iter().map(Forwarder::summary).collect();
-        self.forwarders.entry(pid.clone()).or_default().extend(started);
-        json!({"videoroom": "rtp_forward", "room": &self.config.room, "publisher_id": &pid, "forwarders": list})
+    pub fn forwarding(&mut self, pid: ParticipantId, started: Vec<Forwarder>) -> Event {
+        self.forwarders.entry(pid.clone()).or_default().extend(started.iter().cloned());
+        Event::RtpForward { room: self.config.room.clone(), publisher_id: pid, forwarders: started }
     }
 
     /// `stop_rtp_forward`: the answer, and the publisher whose forwarder the shell stops.
@@ -101,7 +53,7 @@ impl RoomState {
         secret: Option<&str>,
         pid: ParticipantId,
         stream_id: u32,
-    ) -> Result<(Value, Who), VideoRoomError> {
+    ) -> Result<(Event, Who), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         let who = self
             .participants
@@ -115,27 +67,24 @@ impl RoomState {
         };
         list.remove(i);
         let room = self.config.room.clone();
-        let data = json!({"videoroom": "stop_rtp_forward", "room": room, "publisher_id": &pid, "stream_id": stream_id});
+        let data = Event::StopRtpForward { room, publisher_id: pid, stream_id };
         Ok((data, who))
     }
 
     /// `listforwarders`.
-    pub fn list_forwarders(&self, secret: Option<&str>) -> Result<Value, VideoRoomError> {
+    pub fn list_forwarders(&self, secret: Option<&str>) -> Result<Event, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
-        let publishers: Vec<Value> = self
+        let publishers = self
             .forwarders
             .iter()
             .filter(|(_, l)| !l.is_empty())
-            .map(|(pid, l)| {
-                let mut entry =
-                    json!({"publisher_id": &pid, "forwarders": l.iter().map(Forwarder::summary).collect::<Vec<_>>()});
-                if let Some(d) = self.participants.get(pid).and_then(|p| p.display.clone()) {
-                    entry["display"] = d.into();
-                }
-                entry
+            .map(|(pid, l)| PublisherForwarders {
+                publisher_id: pid.clone(),
+                display: self.participants.get(pid).and_then(|p| p.display.clone()),
+                forwarders: l.clone(),
             })
             .collect();
-        Ok(json!({"videoroom": "forwarders", "room": &self.config.room, "publishers": publishers}))
+        Ok(Event::Forwarders { room: self.config.room.clone(), publishers })
     }
 
     /// A publisher stopped publishing (or left): its forwarders end with it.

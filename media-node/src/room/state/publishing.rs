@@ -6,11 +6,12 @@ use super::{check_mids, err, MediaAction, Outcome, RoomState, Slot, Who};
 use crate::media::peer::StreamAt;
 use crate::media::sdp::StreamInfo;
 use crate::media::talk::TalkSettings;
-use serde_json::Value;
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::{Jsep, JsepType};
-use shared::janus::videoroom::{self as vr, AsyncName, Configure, Departure};
+use shared::janus::videoroom::{
+    AsyncName, CodecProfile, Configure, Departure, Publication, PublisherStream, VideoRoomEvent as Event,
+};
 use shared::media::{MediaKind, Mid, PlayoutDelay};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,70 +63,67 @@ impl Published {
     /// and `publishers` (video only); `talking` in `joined` for a stream with audio levels —
     /// Janus writes there whether an earlier audio stream of the publisher talks, so a single
     /// audio stream always shows `false`; the publisher's own `talking` is right.
-    pub(super) fn streams_json(&self, list: StreamList, opus_fec: bool) -> Value {
+    pub(super) fn publication(&self, list: StreamList, opus_fec: bool) -> Publication {
         let mut talking_before = false;
-        let mut out = Vec::with_capacity(self.streams.len());
-        for s in &self.streams {
-            let mut m = serde_json::Map::new();
-            m.insert("type".into(), s.kind.into());
-            m.insert("mindex".into(), s.mindex.into());
-            m.insert("mid".into(), s.mid.clone().into());
-            if s.disabled {
-                m.insert("disabled".into(), true.into());
-                out.push(Value::Object(m));
-                continue;
-            }
-            if let Some(d) = &s.description {
-                m.insert("description".into(), d.clone().into());
-            }
-            if let Some(c) = &s.codec {
-                m.insert("codec".into(), c.clone().into());
-            }
-            let moderated = self.moderated.contains(&s.mid);
-            match s.kind {
-                MediaKind::Audio => {
-                    if opus_fec && s.codec.as_deref() == Some("opus") {
-                        for (flag, on) in [("stereo", s.opus.stereo), ("fec", s.opus.fec), ("dtx", s.opus.dtx)] {
-                            if on {
-                                m.insert(flag.into(), true.into());
-                            }
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| {
+                let mut e = PublisherStream {
+                    kind: s.kind,
+                    mindex: s.mindex,
+                    mid: s.mid.clone(),
+                    disabled: s.disabled,
+                    description: None,
+                    codec: None,
+                    profile: None,
+                    stereo: false,
+                    fec: false,
+                    dtx: false,
+                    talking: None,
+                    moderated: false,
+                    simulcast: false,
+                    svc: false,
+                };
+                if s.disabled {
+                    return e;
+                }
+                e.description = s.description.clone();
+                e.codec = s.codec.clone();
+                let moderated = self.moderated.contains(&s.mid);
+                match s.kind {
+                    MediaKind::Audio => {
+                        if opus_fec && s.codec.as_deref() == Some("opus") {
+                            (e.stereo, e.fec, e.dtx) = (s.opus.stereo, s.opus.fec, s.opus.dtx);
+                        }
+                        if list == StreamList::Joined && s.extensions.audio_level.is_some() {
+                            e.talking = Some(talking_before);
+                            talking_before |= self.talking.contains(&s.mid);
                         }
                     }
-                    if list == StreamList::Joined && s.extensions.audio_level.is_some() {
-                        m.insert("talking".into(), talking_before.into());
-                        talking_before |= self.talking.contains(&s.mid);
+                    MediaKind::Video => {
+                        // The profile the answer took, as Janus lists it.
+                        let fmtp = |param| s.fmtp.as_deref().and_then(|f| fmtp_param(f, param)).map(str::to_owned);
+                        e.profile = match s.codec.as_deref() {
+                            Some("vp9") => fmtp("profile-id").map(CodecProfile::Vp9),
+                            Some("h264") => fmtp("profile-level-id").map(CodecProfile::H264),
+                            _ => None,
+                        };
+                        e.moderated = list == StreamList::Announced && moderated;
+                        e.simulcast = !s.rids.is_empty();
+                        e.svc = s.svc;
                     }
+                    MediaKind::Data => {}
                 }
-                MediaKind::Video => {
-                    // The profile the answer took, as Janus lists it.
-                    let profile = match s.codec.as_deref() {
-                        Some("vp9") => Some(("vp9_profile", "profile-id")),
-                        Some("h264") => Some(("h264_profile", "profile-level-id")),
-                        _ => None,
-                    };
-                    if let Some((field, param)) = profile {
-                        if let Some(v) = s.fmtp.as_deref().and_then(|f| fmtp_param(f, param)) {
-                            m.insert(field.into(), v.into());
-                        }
-                    }
-                    if list == StreamList::Announced && moderated {
-                        m.insert("moderated".into(), true.into());
-                    }
-                    if !s.rids.is_empty() {
-                        m.insert("simulcast".into(), true.into());
-                    }
-                    if s.svc {
-                        m.insert("svc".into(), true.into());
-                    }
-                }
-                MediaKind::Data => {}
-            }
-            if list == StreamList::Joined && moderated {
-                m.insert("moderated".into(), true.into());
-            }
-            out.push(Value::Object(m));
+                e.moderated |= list == StreamList::Joined && moderated;
+                e
+            })
+            .collect();
+        Publication {
+            audio_codec: self.codec_of(MediaKind::Audio).map(str::to_owned),
+            video_codec: self.codec_of(MediaKind::Video).map(str::to_owned),
+            streams,
         }
-        Value::Array(out)
     }
 }
 
@@ -217,11 +215,7 @@ impl RoomState {
         let known = |m: &str| published.as_ref().is_some_and(|p| p.streams.iter().any(|s| s.mid == m));
         check_mids(&c, known, |m| format!("No such mid '{m}' published"))?;
         let room = self.config.room.clone();
-        let mut out = Outcome::default().notice(
-            who,
-            Some(txn),
-            serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"}),
-        );
+        let mut out = Outcome::default().notice(who, Some(txn), Event::Configured { room, publication: None });
         if let Some(bitrate) = c.bitrate {
             out.media.push(MediaAction::Bitrate { who, bitrate });
         }
@@ -255,7 +249,7 @@ impl RoomState {
         if let Some(display) = c.display {
             let Some(p) = self.participants.get_mut(&pid) else { return Ok(out) };
             if p.display.replace(display.clone()).is_some() {
-                let ev = serde_json::json!({"videoroom": "event", "id": &pid, "display": display});
+                let ev = Event::Renamed { id: pid.clone(), display };
                 for other in self.participants.values().filter(|o| o.who != who) {
                     out = out.notice(other.who, None, ev.clone());
                 }
@@ -271,14 +265,8 @@ impl RoomState {
         let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
         p.publishing = false;
         let published = Published::new(streams);
-        let mut configured = serde_json::json!({"videoroom": "event", "room": &self.config.room, "configured": "ok"});
-        if let Some(c) = published.codec_of(MediaKind::Audio) {
-            configured["audio_codec"] = c.into();
-        }
-        if let Some(c) = published.codec_of(MediaKind::Video) {
-            configured["video_codec"] = c.into();
-        }
-        configured["streams"] = published.streams_json(StreamList::Configured, self.config.opus_fec);
+        let publication = Some(published.publication(StreamList::Configured, self.config.opus_fec));
+        let configured = Event::Configured { room: self.config.room.clone(), publication };
         p.published = Some(published);
         let entry = p.publisher_entry(pid.clone(), StreamList::Announced, self.config.opus_fec);
         let mut recording = Outcome::default();
@@ -287,12 +275,7 @@ impl RoomState {
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(answer);
         }
-        if let Some(entry) = entry {
-            let ev = serde_json::json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
-            for other in self.participants.values().filter(|o| o.who != who) {
-                out = out.notice(other.who, None, ev.clone());
-            }
-        }
+        self.announce(who, entry, &mut out);
         out.media.extend(recording.media);
         out
     }
@@ -304,7 +287,7 @@ impl RoomState {
                 p.publishing = false;
             }
         }
-        Outcome::default().notice(who, Some(txn), vr::error(&e))
+        Outcome::default().notice(who, Some(txn), Event::Error(e))
     }
 
     /// The publisher stopped (unpublish, or its PeerConnection went away): `unpublished` to it
@@ -321,11 +304,12 @@ impl RoomState {
             out.media.push(MediaAction::StopRecording { who });
         }
         if txn.is_some() {
-            out = out.notice(who, txn, vr::unpublished_ok(room.clone()));
+            out = out.notice(who, txn, Event::UnpublishedOk { room: room.clone() });
         }
         self.deactivate_feed(who, &mut out);
         self.drop_forwarders(pid.clone(), who, &mut out);
-        let ev = vr::departed(room.clone(), Departure::Unpublished, pid, None, None);
+        let ev =
+            Event::Departed { room: room.clone(), how: Departure::Unpublished, id: pid, display: None, metadata: None };
         for other in self.participants.values().filter(|o| o.who != who) {
             out = out.notice(other.who, None, ev.clone());
         }
@@ -338,9 +322,9 @@ impl RoomState {
         let (mid, ev) = match at {
             StreamAt::Published(mid) => {
                 self.publication(who)?.streams.iter().find(|s| s.mid == *mid)?;
-                (mid.clone(), serde_json::json!({"videoroom": "slow_link", "current-bitrate": self.config.bitrate}))
+                (mid.clone(), Event::SlowLink { current_bitrate: Some(self.config.bitrate) })
             }
-            StreamAt::Subscribed(i) => (self.subscription_mid(who, *i)?, serde_json::json!({"videoroom": "slow_link"})),
+            StreamAt::Subscribed(i) => (self.subscription_mid(who, *i)?, Event::SlowLink { current_bitrate: None }),
         };
         Some((mid, Outcome::default().notice(who, None, ev)))
     }
@@ -374,14 +358,7 @@ impl RoomState {
         } else {
             published.talking.remove(mid);
         }
-        let ev = serde_json::json!({
-            "videoroom": if talking { "talking" } else { "stopped-talking" },
-            "room": &self.config.room,
-            "id": &pid,
-            "mindex": mindex,
-            "mid": mid,
-            "audio-level-dBov-avg": average,
-        });
+        let ev = Event::Talking { room: self.config.room.clone(), id: pid, mindex, mid: mid.clone(), talking, average };
         let mut out = Outcome::default();
         for p in self.participants.values() {
             out = out.notice(p.who, None, ev.clone());

@@ -2,65 +2,54 @@
 //! `handle_info` (`plugin_specific`, the plugin's `query_session`).
 
 use super::{RoomState, Slot, Who};
-use serde_json::{json, Map, Value};
+use shared::janus::videoroom::{HandleInfo, PublishedStreamInfo};
 
 impl RoomState {
     /// `plugin_specific` for `who`; `None` when the handle is not in this room.
-    pub fn query(&self, who: Who) -> Option<Value> {
-        let mut info = Map::new();
+    pub fn query(&self, who: Who) -> Option<HandleInfo> {
         let room = self.config.room.clone();
-        match self.slots.get(&who)? {
+        Some(match self.slots.get(&who)? {
             Slot::Publisher(id) => {
                 let p = self.participants.get(id)?;
-                info.insert("type".into(), "publisher".into());
-                info.insert("room".into(), room.into());
-                info.insert("id".into(), id.0.clone().into());
-                info.insert("private_id".into(), p.private_id.0.clone().into());
-                if let Some(d) = &p.display {
-                    info.insert("display".into(), d.clone().into());
-                }
-                info.insert("bitrate".into(), self.config.bitrate.into());
-                let streams: Vec<Value> = p
+                let streams = p
                     .published
                     .iter()
                     .flat_map(|pb| pb.streams.iter())
-                    .map(|s| {
-                        let subscribers = self
+                    .map(|s| PublishedStreamInfo {
+                        kind: s.kind,
+                        mindex: s.mindex,
+                        mid: s.mid.clone(),
+                        codec: s.codec.clone(),
+                        rids: s.rids.clone(),
+                        subscribers: self
                             .subscriptions
                             .values()
                             .flat_map(|sub| sub.streams.iter())
                             .filter(|st| st.active && st.feed_who == who && st.feed_mid == s.mid)
-                            .count();
-                        let mut m = json!({"type": s.kind, "mindex": s.mindex, "mid": s.mid});
-                        if let Some(c) = &s.codec {
-                            m["codec"] = c.clone().into();
-                        }
-                        if !s.rids.is_empty() {
-                            m["simulcast"] = true.into();
-                            m["rids"] = s.rids.clone().into();
-                        }
-                        m["subscribers"] = subscribers.into();
-                        m
+                            .count(),
                     })
                     .collect();
-                info.insert("streams".into(), streams.into());
+                HandleInfo::Publisher {
+                    room,
+                    id: id.clone(),
+                    private_id: p.private_id.clone(),
+                    display: p.display.clone(),
+                    bitrate: self.config.bitrate,
+                    streams,
+                }
             }
             Slot::Subscriber => {
                 let sub = self.subscriptions.get(&who)?;
-                info.insert("type".into(), "subscriber".into());
-                info.insert("room".into(), room.into());
-                info.insert("answered".into(), (!sub.awaiting_answer).into());
-                info.insert("pending_offer".into(), sub.deferred.is_some().into());
-                info.insert("pending_restart".into(), sub.restart_pending.into());
-                let streams: Vec<Value> = sub.streams.iter().map(|s| s.entry()).collect();
-                info.insert("streams".into(), streams.into());
+                HandleInfo::Subscriber {
+                    room,
+                    answered: !sub.awaiting_answer,
+                    pending_offer: sub.deferred.is_some(),
+                    pending_restart: sub.restart_pending,
+                    paused: None,
+                    streams: sub.streams.iter().map(|s| s.entry()).collect(),
+                }
             }
-            Slot::Gone => {
-                info.insert("type".into(), "none".into());
-            }
-        }
-        info.insert("hangingup".into(), 0.into());
-        info.insert("destroyed".into(), 0.into());
-        Some(Value::Object(info))
+            Slot::Gone => HandleInfo::None,
+        })
     }
 }

@@ -5,10 +5,9 @@
 
 use super::{check_secret, MediaAction, Outcome, RoomState, Who};
 use crate::media::sdp::StreamInfo;
-use serde_json::{json, Value};
 use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::VideoRoomError;
-use shared::janus::videoroom::Configure;
+use shared::janus::videoroom::{Configure, VideoRoomEvent as Event};
 
 /// A publisher's recording to start: its streams and how to name their files.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,7 +74,7 @@ impl RoomState {
     }
 
     /// `enable_recording`: the room's `record`, and every publisher's recording with it.
-    pub fn enable_recording(&mut self, secret: Option<&str>, record: bool) -> Result<(Value, Outcome), VideoRoomError> {
+    pub fn enable_recording(&mut self, secret: Option<&str>, record: bool) -> Result<(Event, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         let mut out = Outcome::default();
         if self.config.record != record {
@@ -93,6 +92,6 @@ impl RoomState {
                 out.media.extend(self.record_action(pid, who, record));
             }
         }
-        Ok((json!({"videoroom": "success", "record": record}), out))
+        Ok((Event::Recording { record }, out))
     }
 }

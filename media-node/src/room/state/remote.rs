@@ -7,10 +7,11 @@
 use super::publishing::Published;
 use super::{check_secret, err, Outcome, Participant, RoomState, Slot, StreamList, Who};
 use crate::media::sdp::{OpusFlags, StreamInfo};
-use serde_json::{json, Value};
 use shared::ids::{HandleId, ParticipantId, SessionId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
-use shared::janus::videoroom::{self as vr, Departure, PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
+use shared::janus::videoroom::{
+    Departure, PublishRemotely, RemoteEntry, RemotePublisher, RemoteRef, RemoteStream, VideoRoomEvent as Event,
+};
 use shared::media::{ExtensionIds, Mid};
 
 /// Where a local publisher's streams are sent by `publish_remotely`.
@@ -72,7 +73,12 @@ impl RoomState {
 
     /// The remote publisher `id` receives: it joins, publishing `streams`, and the others are
     /// told (`publishers`), as for a local publisher.
-    pub fn remote_publisher_added(&mut self, id: ParticipantId, r: &RemotePublisher) -> (Value, Outcome) {
+    pub fn remote_publisher_added(
+        &mut self,
+        id: ParticipantId,
+        r: &RemotePublisher,
+        (port, rtcp_port): (u16, u16),
+    ) -> (Event, Outcome) {
         let who = Who::remote(id.clone());
         let published = Published::new(r.streams.iter().map(stream_info).collect());
         let participant = Participant {
@@ -91,11 +97,8 @@ impl RoomState {
         self.participants.insert(id.clone(), participant);
         self.slots.insert(who, Slot::Publisher(id.clone()));
         let mut out = Outcome::default();
-        let ev = json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
-        for other in self.participants.values().filter(|o| o.who != who) {
-            out = out.notice(other.who, None, ev.clone());
-        }
-        (json!({"videoroom": "success", "room": &self.config.room, "id": &id}), out)
+        self.announce(who, entry, &mut out);
+        (Event::RemotePublisherAdded { room: self.config.room.clone(), id, port, rtcp_port }, out)
     }
 
     /// `remove_remote_publisher`: it leaves (the others hear `leaving`).
@@ -103,12 +106,12 @@ impl RoomState {
         &mut self,
         secret: Option<&str>,
         id: ParticipantId,
-    ) -> Result<(Value, Outcome), VideoRoomError> {
+    ) -> Result<(Event, Outcome), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), secret, "secret")?;
         if !self.participants.get(&id).is_some_and(|p| p.who.is_remote()) {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})")));
         }
-        Ok((vr::success(), self.depart(id, Departure::Leaving, None)))
+        Ok((Event::Success, self.depart(id, Departure::Leaving, None)))
     }
 
     /// `update_remote_publisher`: a new display name, new descriptions or `disabled` flags for
@@ -119,7 +122,7 @@ impl RoomState {
     pub fn update_remote_publisher(
         &mut self,
         r: &RemotePublisher,
-    ) -> Result<(Value, Outcome, Vec<RemoteStream>), VideoRoomError> {
+    ) -> Result<(Event, Outcome, Vec<RemoteStream>), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
         let id = r.id.clone().unwrap_or(ParticipantId::num(0));
         let p = match self.participants.get_mut(&id) {
@@ -127,7 +130,7 @@ impl RoomState {
             _ => return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remote publisher ({id})"))),
         };
         let Some(published) = p.published.as_mut() else {
-            return Ok((vr::success(), Outcome::default(), Vec::new()));
+            return Ok((Event::Success, Outcome::default(), Vec::new()));
         };
         if let Some(d) = &r.display {
             p.display = Some(d.clone());
@@ -159,12 +162,9 @@ impl RoomState {
         if changed {
             let entry = p.publisher_entry(id, StreamList::Announced, self.config.opus_fec);
             let who = p.who;
-            let ev = json!({"videoroom": "event", "room": &self.config.room, "publishers": [entry]});
-            for other in self.participants.values().filter(|o| o.who != who) {
-                out = out.notice(other.who, None, ev.clone());
-            }
+            self.announce(who, entry, &mut out);
         }
-        Ok((vr::success(), out, added))
+        Ok((Event::Success, out, added))
     }
 
     /// `publish_remotely`'s checks: the secret, a local publisher, a new remote id; its handle.
@@ -183,16 +183,17 @@ impl RoomState {
     }
 
     /// Records a remotization the shell started; the `publish_remotely` answer.
-    pub fn remotized(&mut self, p: &PublishRemotely) -> Value {
+    pub fn remotized(&mut self, p: &PublishRemotely) -> Event {
         let r = Remotization { host: p.host.clone(), port: p.port, rtcp_port: p.rtcp_port };
         if let Some(participant) = self.participants.get_mut(&p.publisher_id) {
             participant.remotes.insert(p.remote_id.clone(), r);
         }
-        json!({"videoroom": "success", "room": &self.config.room, "id": &p.publisher_id, "remote_id": p.remote_id})
+        let (room, id, remote_id) = (self.config.room.clone(), p.publisher_id.clone(), Some(p.remote_id.clone()));
+        Event::Remote { room, id, remote_id }
     }
 
     /// `unpublish_remotely`: the answer, and the publisher whose remotization the shell stops.
-    pub fn unremotize(&mut self, r: &RemoteRef) -> Result<(Value, Who), VideoRoomError> {
+    pub fn unremotize(&mut self, r: &RemoteRef) -> Result<(Event, Who), VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
         let id = &r.publisher_id.clone();
         let remote_id = r.remote_id.as_deref().unwrap_or_default();
@@ -203,29 +204,28 @@ impl RoomState {
         if p.remotes.remove(remote_id).is_none() {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remotization ({remote_id})")));
         }
-        Ok((json!({"videoroom": "success", "room": &self.config.room, "id": &id}), p.who))
+        Ok((Event::Remote { room: self.config.room.clone(), id: id.clone(), remote_id: None }, p.who))
     }
 
     /// `listremotes`.
-    pub fn list_remotes(&self, r: &RemoteRef) -> Result<Value, VideoRoomError> {
+    pub fn list_remotes(&self, r: &RemoteRef) -> Result<Event, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
         let id = &r.publisher_id.clone();
         let p = self
             .participants
             .get(&id)
             .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such publisher ({id})")))?;
-        let list: Vec<Value> = p
+        let list = p
             .remotes
             .iter()
-            .map(|(remote_id, r)| {
-                let mut e = json!({"remote_id": remote_id, "host": r.host, "port": r.port});
-                if let Some(rp) = r.rtcp_port {
-                    e["rtcp_port"] = rp.into();
-                }
-                e
+            .map(|(remote_id, r)| RemoteEntry {
+                remote_id: remote_id.clone(),
+                host: r.host.clone(),
+                port: r.port,
+                rtcp_port: r.rtcp_port,
             })
             .collect();
-        Ok(json!({"videoroom": "success", "room": &self.config.room, "id": &id, "list": list}))
+        Ok(Event::Remotes { room: self.config.room.clone(), id: id.clone(), list })
     }
 
     /// Where `who`'s streams are remotized to (to start again when it publishes).

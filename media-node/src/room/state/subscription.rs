@@ -5,12 +5,14 @@
 use super::Membership;
 use super::{check_mids, err, MediaAction, Outcome, Participant, Published, RoomState, Slot, Who};
 use crate::media::sdp::StreamInfo;
-use serde_json::Value;
 use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::DelayChoice;
-use shared::janus::videoroom::{self as vr, Configure, LayerChoice, Switch, SwitchStream, Update};
+use shared::janus::videoroom::{
+    Configure, LayerChoice, Layers, LegacyFeed, StreamSource, SubscriberStream, Switch, SwitchStream, Update,
+    VideoRoomEvent as Event,
+};
 use shared::media::{MediaKind, Mid, PlayoutDelay};
 
 /// A subscriber m-line's new source.
@@ -89,27 +91,22 @@ impl Simulcast {
         before != *self
     }
 
-    /// Janus's `simulcast` or `svc` object in a stream entry.
-    fn entry(&self) -> (&'static str, Value) {
+    /// The layers as a stream entry shows them.
+    fn layers(&self) -> Layers {
         if self.svc {
-            let m = serde_json::json!({"spatial-layer": self.substream, "target-spatial-layer": self.substream_target,
-                "temporal-layer": self.temporal, "target-temporal-layer": self.temporal_target});
-            return ("svc", m);
+            return Layers::Svc {
+                spatial: self.substream,
+                spatial_target: self.substream_target,
+                temporal: self.temporal,
+                temporal_target: self.temporal_target,
+            };
         }
-        let mut m = serde_json::json!({"substream": self.substream, "substream-target": self.substream_target,
-            "temporal-layer": self.temporal, "temporal-layer-target": self.temporal_target});
-        if let Some(f) = self.fallback {
-            m["fallback"] = f.into();
-        }
-        ("simulcast", m)
-    }
-
-    /// Janus's names for the layers in events.
-    fn event_keys(&self) -> (&'static str, &'static str) {
-        if self.svc {
-            ("spatial_layer", "temporal_layer")
-        } else {
-            ("substream", "temporal")
+        Layers::Simulcast {
+            substream: self.substream,
+            substream_target: self.substream_target,
+            temporal: self.temporal,
+            temporal_target: self.temporal_target,
+            fallback: self.fallback,
         }
     }
 }
@@ -144,39 +141,30 @@ impl SubStream {
         }
     }
 
-    /// Janus's entry for this stream in `attached` and `updated`.
-    pub(super) fn entry(&self) -> Value {
-        let mut e = serde_json::Map::new();
-        e.insert("type".into(), self.kind.into());
-        e.insert("active".into(), self.active.into());
-        e.insert("mindex".into(), self.mindex.into());
-        e.insert("mid".into(), self.mid.clone().into());
-        e.insert("ready".into(), false.into());
-        e.insert("send".into(), self.send.into());
-        if self.kind == MediaKind::Data {
-            e.insert("sources".into(), self.sources.len().into());
-            let ids: Vec<Value> = self.sources.iter().map(|(id, _)| id.0.clone().into()).collect();
-            e.insert("source_ids".into(), ids.into());
-            return Value::Object(e);
+    /// This stream as `attached`, `updated` and `switched` list it.
+    pub(super) fn entry(&self) -> SubscriberStream {
+        let source = if self.kind == MediaKind::Data {
+            StreamSource::Data { sources: self.sources.iter().map(|(id, _)| id.clone()).collect() }
+        } else if !self.active {
+            StreamSource::None
+        } else {
+            StreamSource::Feed {
+                id: self.feed.clone(),
+                display: self.feed_display.clone(),
+                mid: self.feed_mid.clone(),
+                codec: self.codec.clone(),
+                layers: self.simulcast.as_ref().map(Simulcast::layers),
+                delay: self.delay.bytes().map(|_| self.delay),
+            }
+        };
+        SubscriberStream {
+            kind: self.kind,
+            active: self.active,
+            mindex: self.mindex,
+            mid: self.mid.clone(),
+            send: self.send,
+            source,
         }
-        if !self.active {
-            return Value::Object(e);
-        }
-        e.insert("feed_id".into(), self.feed.0.clone().into());
-        if let Some(d) = &self.feed_display {
-            e.insert("feed_display".into(), d.clone().into());
-        }
-        e.insert("feed_mid".into(), self.feed_mid.clone().into());
-        e.insert("codec".into(), self.codec.clone().into());
-        if let Some(sc) = &self.simulcast {
-            let (key, entry) = sc.entry();
-            e.insert(key.into(), entry);
-        }
-        if self.delay.bytes().is_some() {
-            let d = serde_json::json!({"min-delay": self.delay.min, "max-delay": self.delay.max});
-            e.insert("playout-delay".into(), d);
-        }
-        Value::Object(e)
     }
 }
 
@@ -227,8 +215,8 @@ impl Subscription {
         pending_added.retain(|a| !added.iter().any(|x| x.mindex == a.mindex));
         pending_added.extend(added);
         if let Some(txn) = txn {
-            let ev = serde_json::json!({"videoroom": "updating", "room": room});
-            out.notices.push(super::Notice { to: who, transaction: Some(txn.to_owned()), data: ev, jsep: None });
+            let data = Event::Updating { room };
+            out.notices.push(super::Notice { to: who, transaction: Some(txn.to_owned()), data, jsep: None });
         }
     }
 }
@@ -307,19 +295,13 @@ impl RoomState {
     /// The subscriber's offer is ready: `attached` with it, as Janus sends.
     pub fn subscribed(&mut self, who: Who, txn: &str, offer: Jsep) -> Outcome {
         let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
-        let mut m = serde_json::Map::new();
-        m.insert("videoroom".into(), "attached".into());
-        m.insert("room".into(), self.config.room.0.clone().into());
-        if let Some(feed) = &sub.legacy {
-            m.insert("id".into(), feed.0.clone().into());
-            m.insert("warning".into(), "deprecated_api".into());
-            if let Some(d) = sub.streams.first().and_then(|s| s.feed_display.clone()) {
-                m.insert("display".into(), d.into());
-            }
-        }
-        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
-        m.insert("streams".into(), Value::Array(streams));
-        let mut out = Outcome::default().notice(who, Some(txn), Value::Object(m));
+        let legacy = sub.legacy.as_ref().map(|feed| LegacyFeed {
+            id: feed.clone(),
+            display: sub.streams.first().and_then(|s| s.feed_display.clone()),
+        });
+        let streams = sub.streams.iter().map(SubStream::entry).collect();
+        let attached = Event::Attached { room: self.config.room.clone(), legacy, streams };
+        let mut out = Outcome::default().notice(who, Some(txn), attached);
         if let Some(n) = out.notices.last_mut() {
             n.jsep = Some(offer);
         }
@@ -415,9 +397,8 @@ impl RoomState {
             let simulcast = s.simulcast;
             sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, feed_mid: ps.mid.clone(), simulcast });
         }
-        let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
-        let ev = serde_json::json!({"videoroom": "event", "switched": "ok", "room": &self.config.room,
-            "changes": sources.len(), "streams": streams});
+        let streams = sub.streams.iter().map(SubStream::entry).collect();
+        let ev = Event::Switched { room: self.config.room.clone(), changes: sources.len(), streams };
         let mut out = Outcome::default().notice(who, Some(txn), ev);
         if !sources.is_empty() {
             out.media.push(MediaAction::Switch { who, sources });
@@ -538,11 +519,7 @@ impl RoomState {
             out.media.push(MediaAction::RemoveData { who, feeds: ids });
         }
         if inactive.is_empty() && added.is_empty() {
-            return Ok(out.notice(
-                who,
-                Some(txn),
-                serde_json::json!({"videoroom": "updated", "room": &self.config.room}),
-            ));
+            return Ok(out.notice(who, Some(txn), Event::Updated { room: self.config.room.clone(), streams: None }));
         }
         sub.renegotiate(who, self.config.room.clone(), Some(txn), (inactive, added), false, &mut out);
         Ok(out)
@@ -587,16 +564,19 @@ impl RoomState {
                     if sc.svc {
                         // A layer already relayed is confirmed at once (Janus); the forwarder
                         // announces the others when it reaches them.
-                        let (spatial, temporal) = sc.event_keys();
-                        for (key, asked, now) in [
-                            (spatial, e.layers.spatial_layer, sc.substream),
-                            (temporal, e.layers.temporal_layer, sc.temporal),
-                        ] {
-                            if asked.is_some_and(|l| l as i8 == now) {
-                                confirmed.push(
-                                    serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid, key: now}),
-                                );
-                            }
+                        let met = |asked: Option<u8>, now: i8| asked.is_some_and(|l| l as i8 == now).then_some(now);
+                        let layer = |spatial, temporal| Event::Layer {
+                            room: room.clone(),
+                            mid: s.mid.clone(),
+                            svc: true,
+                            spatial,
+                            temporal,
+                        };
+                        if let Some(now) = met(e.layers.spatial_layer, sc.substream) {
+                            confirmed.push(layer(Some(now), None));
+                        }
+                        if let Some(now) = met(e.layers.temporal_layer, sc.temporal) {
+                            confirmed.push(layer(None, Some(now)));
                         }
                     }
                     sc.apply(&e.layers);
@@ -616,10 +596,9 @@ impl RoomState {
             // `configured` comes with the ICE-restart offer (see `renegotiated`); with an offer
             // unanswered, the restart waits for the answer and Janus says nothing now.
             sub.renegotiate(who, room, Some(txn), Default::default(), true, &mut out);
-            out.notices.retain(|n| n.data["videoroom"] != "updating");
+            out.notices.retain(|n| !matches!(n.data, Event::Updating { .. }));
         } else {
-            out =
-                out.notice(who, Some(txn), serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"}));
+            out = out.notice(who, Some(txn), Event::Configured { room, publication: None });
         }
         if !sends.is_empty() {
             out.media.push(MediaAction::Send { who, streams: sends });
@@ -641,10 +620,9 @@ impl RoomState {
         let restart = std::mem::take(&mut sub.restarting);
         let ev = if restart && txn.is_some() {
             // The `configure` that asked for the restart is answered with the offer (Janus).
-            serde_json::json!({"videoroom": "event", "room": room, "configured": "ok"})
+            Event::Configured { room, publication: None }
         } else {
-            let streams: Vec<Value> = sub.streams.iter().map(SubStream::entry).collect();
-            serde_json::json!({"videoroom": "updated", "room": room, "streams": streams})
+            Event::Updated { room, streams: Some(sub.streams.iter().map(SubStream::entry).collect()) }
         };
         if restart {
             offer.restart = Some(true);
@@ -665,16 +643,10 @@ impl RoomState {
             return Outcome::default();
         };
         let Some(sc) = s.simulcast.as_mut() else { return Outcome::default() };
-        let mut ev = serde_json::json!({"videoroom": "event", "room": room, "mid": s.mid});
-        let (spatial_key, temporal_key) = sc.event_keys();
-        if let Some(l) = substream {
-            sc.substream = l as i8;
-            ev[spatial_key] = l.into();
-        }
-        if let Some(l) = temporal {
-            sc.temporal = l as i8;
-            ev[temporal_key] = l.into();
-        }
+        let (spatial, temporal) = (substream.map(|l| l as i8), temporal.map(|l| l as i8));
+        sc.substream = spatial.unwrap_or(sc.substream);
+        sc.temporal = temporal.unwrap_or(sc.temporal);
+        let ev = Event::Layer { room, mid: s.mid.clone(), svc: sc.svc, spatial, temporal };
         Outcome::default().notice(who, None, ev)
     }
 
@@ -687,7 +659,7 @@ impl RoomState {
     pub fn subscribe_failed(&mut self, who: Who, txn: &str, e: VideoRoomError) -> Outcome {
         self.subscriptions.remove(&who);
         self.slots.remove(&who);
-        let mut out = Outcome::default().notice(who, Some(txn), vr::error(&e));
+        let mut out = Outcome::default().notice(who, Some(txn), Event::Error(e));
         out.membership.push(Membership::Rejected(who));
         out
     }
@@ -695,11 +667,7 @@ impl RoomState {
     /// The subscriber's answer is applied: `started`.
     pub fn started(&mut self, who: Who, txn: &str) -> Outcome {
         let room = self.config.room.clone();
-        let mut out = Outcome::default().notice(
-            who,
-            Some(txn),
-            serde_json::json!({"videoroom": "event", "room": room, "started": "ok"}),
-        );
+        let mut out = Outcome::default().notice(who, Some(txn), Event::Started { room: room.clone() });
         // Changes that waited for this answer are offered now (`updated` without a transaction).
         if let Some(sub) = self.subscriptions.get_mut(&who) {
             sub.awaiting_answer = false;

@@ -1,14 +1,16 @@
 use super::*;
 use crate::media::sdp::StreamInfo;
 use crate::media::talk::TalkSettings;
-use serde_json::json;
 use shared::ids::RoomId;
-use shared::janus::videoroom::{SwitchStream, Update};
+use shared::janus::videoroom::{
+    PublisherEntry, StreamSource, SubscriberStream, SwitchStream, Update, VideoRoomEvent as Event,
+};
 use shared::media::{MediaKind, Mid};
 
-fn room(opts: Value) -> RoomState {
-    let m = opts.as_object().cloned().unwrap_or_default();
-    let cfg = RoomConfig::from_create(&m, RoomId::num(5)).unwrap();
+/// Room 5 with Janus's defaults, then `edit`.
+fn room(edit: impl FnOnce(&mut RoomConfig)) -> RoomState {
+    let mut cfg = RoomConfig::from_create(&Default::default(), RoomId::num(5)).unwrap();
+    edit(&mut cfg);
     let mut n = 100;
     RoomState::with_ids(
         cfg,
@@ -17,6 +19,67 @@ fn room(opts: Value) -> RoomState {
             n
         }),
     )
+}
+
+/// The test room's id.
+fn r5() -> RoomId {
+    RoomId::num(5)
+}
+
+fn pid(n: u64) -> ParticipantId {
+    ParticipantId::num(n)
+}
+
+/// The error an event carries (a test failure if it is something else).
+#[track_caller]
+fn error_of(e: &Event) -> &VideoRoomError {
+    match e {
+        Event::Error(e) => e,
+        other => panic!("not an error: {other:?}"),
+    }
+}
+
+#[track_caller]
+fn code_of(e: &Event) -> u16 {
+    error_of(e).code as u16
+}
+
+/// The id `joined` gives.
+#[track_caller]
+fn joined_id(e: &Event) -> ParticipantId {
+    match e {
+        Event::Joined { id, .. } => id.clone(),
+        other => panic!("not joined: {other:?}"),
+    }
+}
+
+/// The publishers a `joined` or `publishers` event lists.
+#[track_caller]
+fn publishers_of(e: &Event) -> &[PublisherEntry] {
+    match e {
+        Event::Joined { publishers, .. } | Event::Publishers { publishers, .. } => publishers,
+        other => panic!("no publishers: {other:?}"),
+    }
+}
+
+/// The subscription streams an `attached`, `updated` or `switched` event lists.
+#[track_caller]
+fn streams_of(e: &Event) -> &[SubscriberStream] {
+    match e {
+        Event::Attached { streams, .. }
+        | Event::Switched { streams, .. }
+        | Event::Updated { streams: Some(streams), .. } => streams,
+        other => panic!("no streams: {other:?}"),
+    }
+}
+
+/// The publisher feeding a subscription stream.
+#[track_caller]
+fn feed_of(s: &SubscriberStream) -> (&ParticipantId, Option<&str>) {
+    match &s.source {
+        StreamSource::Feed { id, display, .. } => (id, display.as_deref()),
+        other => panic!("no feed: {other:?}"),
+    }
 }
 
 fn who(h: u64) -> Who {
@@ -40,11 +103,10 @@ fn join(display: &str) -> Result<AsyncRequest, VideoRoomError> {
 
 #[test]
 fn join_then_leave_notifies_the_others() {
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     let a = r.on_async(who(1), "t1", AsyncName::Join, join("alice"), None);
     assert_eq!(a.notices.len(), 1);
-    assert_eq!(a.notices[0].data["videoroom"], "joined");
-    assert_eq!(a.notices[0].data["id"], 101);
+    assert_eq!(joined_id(&a.notices[0].data), pid(101));
     assert_eq!(a.membership, vec![Membership::Joined(who(1))]);
     r.on_async(who(2), "t2", AsyncName::Join, join("bob"), None);
     assert_eq!(r.participant_count(), 2);
@@ -54,30 +116,42 @@ fn join_then_leave_notifies_the_others() {
         Notice {
             to: who(1),
             transaction: Some("t3".into()),
-            data: json!({"videoroom":"event","room":5,"leaving":"ok"}),
+            data: Event::LeavingOk { room: r5(), kicked: false },
             jsep: None,
         }
     );
-    assert_eq!(l.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","leaving":101}));
+    assert_eq!(
+        l.notices[1].data,
+        Event::Departed {
+            room: r5(),
+            how: Departure::Leaving,
+            id: pid(101),
+            display: Some("alice".into()),
+            metadata: None
+        }
+    );
     assert_eq!(l.notices[1].to, who(2));
     // Joining again on the same handle is refused like Janus.
     let again = r.on_async(who(1), "t4", AsyncName::Join, join("alice"), None);
-    assert_eq!(again.notices[0].data["error_code"], 425);
+    assert_eq!(code_of(&again.notices[0].data), 425);
 }
 
 #[test]
 fn requests_before_join_and_double_join_fail() {
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     let o = r.on_async(who(1), "t", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
-    assert_eq!(o.notices[0].data["error_code"], 424);
+    assert_eq!(code_of(&o.notices[0].data), 424);
     r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
     let o = r.on_async(who(1), "t", AsyncName::Join, join("a"), None);
-    assert_eq!(o.notices[0].data["error"], "Already in as a publisher on this handle");
+    assert_eq!(error_of(&o.notices[0].data).reason, "Already in as a publisher on this handle");
 }
 
 #[test]
 fn pin_allowed_list_and_id_conflicts_are_enforced() {
-    let mut r = room(json!({"pin": "1234", "allowed": ["tok"]}));
+    let mut r = room(|c| {
+        c.pin = Some("1234".into());
+        (c.check_allowed, c.allowed) = (true, vec!["tok".into()]);
+    });
     let mut j = |pin: Option<&str>, token: Option<&str>, id: Option<u64>| {
         let req = Ok(AsyncRequest::Join(Join {
             room: RoomId::num(5),
@@ -94,11 +168,11 @@ fn pin_allowed_list_and_id_conflicts_are_enforced() {
         let h = rand_handle();
         r.on_async(who(h), "t", AsyncName::Join, req, None).notices[0].data.clone()
     };
-    assert_eq!(j(None, Some("tok"), None)["error"], "Missing mandatory element (pin)");
-    assert_eq!(j(Some("x"), Some("tok"), None)["error"], "Unauthorized (wrong pin)");
-    assert_eq!(j(Some("1234"), None, None)["error"], "Unauthorized (not in the allowed list)");
-    assert_eq!(j(Some("1234"), Some("tok"), Some(7))["id"], 7);
-    assert_eq!(j(Some("1234"), Some("tok"), Some(7))["error_code"], 436);
+    assert_eq!(error_of(&j(None, Some("tok"), None)).reason, "Missing mandatory element (pin)");
+    assert_eq!(error_of(&j(Some("x"), Some("tok"), None)).reason, "Unauthorized (wrong pin)");
+    assert_eq!(error_of(&j(Some("1234"), None, None)).reason, "Unauthorized (not in the allowed list)");
+    assert_eq!(joined_id(&j(Some("1234"), Some("tok"), Some(7))), pid(7));
+    assert_eq!(code_of(&j(Some("1234"), Some("tok"), Some(7))), 436);
 }
 
 fn rand_handle() -> u64 {
@@ -107,32 +181,39 @@ fn rand_handle() -> u64 {
 
 #[test]
 fn notify_joining_sends_joining_and_attendees() {
-    let mut r = room(json!({"notify_joining": true}));
+    let mut r = room(|c| c.notify_joining = true);
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     let o = r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
-    assert_eq!(o.notices[0].data["attendees"], json!([{"id": 101, "display": "alice"}]));
+    let alice = Attendee { id: pid(101), display: Some("alice".into()), metadata: None };
+    assert!(matches!(&o.notices[0].data, Event::Joined { attendees: Some(a), .. } if *a == [alice]));
     assert_eq!(o.notices[1].to, who(1));
-    assert_eq!(o.notices[1].data, json!({"videoroom":"event","room":5,"joining":{"id":103,"display":"bob"}}));
+    let bob = Attendee { id: pid(103), display: Some("bob".into()), metadata: None };
+    assert_eq!(o.notices[1].data, Event::Joining { room: r5(), who: bob });
 }
 
 #[test]
 fn destroy_and_kick_check_the_secret() {
-    let mut r = room(json!({"secret": "s"}));
+    let mut r = room(|c| c.secret = Some("s".into()));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
     assert_eq!(r.kick(None, ParticipantId::num(101)).unwrap_err().code, VideoRoomCode::MissingElement);
     assert_eq!(r.kick(Some("x"), ParticipantId::num(101)).unwrap_err().code, VideoRoomCode::Unauthorized);
     assert_eq!(r.kick(Some("s"), ParticipantId::num(9)).unwrap_err().reason, "No such user 9 in room 5");
     let (reply, out) = r.kick(Some("s"), ParticipantId::num(101)).unwrap();
-    assert_eq!(reply, json!({"videoroom":"success"}));
-    assert_eq!(out.notices[0].data, json!({"videoroom":"event","room":5,"leaving":"ok","reason":"kicked"}));
-    assert_eq!(out.notices[1].data, json!({"videoroom":"event","room":5,"display":"alice","kicked":101}));
+    assert_eq!(reply, Event::Success);
+    assert_eq!(out.notices[0].data, Event::LeavingOk { room: r5(), kicked: true });
+    let kicked = Event::Departed {
+        room: r5(),
+        how: Departure::Kicked,
+        id: pid(101),
+        display: Some("alice".into()),
+        metadata: None,
+    };
+    assert_eq!(out.notices[1].data, kicked);
     let (reply, out) = r.destroy(Some("s"), false).unwrap();
-    assert_eq!(reply, json!({"videoroom":"destroyed","room":5,"permanent":false}));
-    assert_eq!(
-        out.notices,
-        vec![Notice { to: who(2), transaction: None, data: json!({"videoroom":"destroyed","room":5}), jsep: None }]
-    );
+    assert_eq!(reply, Event::Destroyed { room: r5(), permanent: Some(false) });
+    let destroyed = Event::Destroyed { room: r5(), permanent: None };
+    assert_eq!(out.notices, vec![Notice { to: who(2), transaction: None, data: destroyed, jsep: None }]);
 }
 
 fn offer() -> Jsep {
@@ -163,7 +244,7 @@ fn streams() -> Vec<StreamInfo> {
 
 #[test]
 fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
-    let mut r = room(json!({"publishers": 1}));
+    let mut r = room(|c| c.max_publishers = 1);
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
     let o = r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
@@ -171,24 +252,25 @@ fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
     assert!(o.notices.is_empty(), "configured waits for the answer");
     // A second publisher exceeds the room's limit of one.
     let o2 = r.on_async(who(2), "q", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
-    assert_eq!(o2.notices[0].data["error_code"], 432);
+    assert_eq!(code_of(&o2.notices[0].data), 432);
     let answer = Jsep::answer("v=0\r\n".into());
     let o = r.published(who(1), "p", streams(), answer.clone());
-    assert_eq!(o.notices[0].data["configured"], "ok");
-    assert_eq!(o.notices[0].data["video_codec"], "vp8");
+    let Event::Configured { publication: Some(p), .. } = &o.notices[0].data else { panic!("{:?}", o.notices) };
+    assert_eq!(p.video_codec.as_deref(), Some("vp8"));
     assert_eq!(o.notices[0].jsep, Some(answer));
     assert_eq!(o.notices[1].to, who(2));
-    assert_eq!(o.notices[1].data["publishers"][0]["id"], 101);
-    assert_eq!(o.notices[1].data["publishers"][0]["streams"][1]["mid"], "1");
+    let announced = &publishers_of(&o.notices[1].data)[0];
+    assert_eq!(announced.id, pid(101));
+    assert_eq!(announced.publication.streams[1].mid, "1");
     // A late joiner sees the publisher in `joined`.
     let j = r.on_async(who(3), "t", AsyncName::Join, join("carol"), None);
-    assert_eq!(j.notices[0].data["publishers"][0]["display"], "alice");
+    assert_eq!(publishers_of(&j.notices[0].data)[0].display.as_deref(), Some("alice"));
     let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
-    assert_eq!(u.notices[0].data["unpublished"], "ok");
-    assert_eq!(u.notices[1].data["unpublished"], 101);
+    assert_eq!(u.notices[0].data, Event::UnpublishedOk { room: r5() });
+    assert!(matches!(&u.notices[1].data, Event::Departed { how: Departure::Unpublished, id, .. } if *id == pid(101)));
     assert_eq!(u.media, vec![MediaAction::Close { who: who(1) }]);
     let again = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
-    assert_eq!(again.notices[0].data["error_code"], 435);
+    assert_eq!(code_of(&again.notices[0].data), 435);
 }
 
 fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
@@ -210,7 +292,7 @@ fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
 
 /// A room where alice (handle 1, id 101) publishes audio and video.
 fn alice_publishing() -> RoomState {
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
     let answer = Jsep::answer("v=0\r\n".into());
@@ -221,7 +303,7 @@ fn alice_publishing() -> RoomState {
 /// Bob (handle 3) joins and publishes audio and video; returns his id.
 fn bob_publishing(r: &mut RoomState) -> u64 {
     let joined = r.on_async(who(3), "t", AsyncName::Join, join("bob"), None);
-    let bob = joined.notices[0].data["id"].as_u64().unwrap();
+    let bob = joined_id(&joined.notices[0].data).0.stable_u64();
     r.on_async(who(3), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
     let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(3), "p", streams(), answer);
@@ -265,8 +347,8 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     let offer_jsep = Jsep::offer("v=0\r\n".into());
     let up = r.renegotiated(who(2), Some("u"), offer_jsep);
     assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
-    assert_eq!(up.notices[0].data["streams"].as_array().unwrap().len(), 4);
-    assert_eq!(up.notices[0].data["streams"][3]["feed_id"], bob);
+    assert_eq!(streams_of(&up.notices[0].data).len(), 4);
+    assert_eq!(*feed_of(&streams_of(&up.notices[0].data)[3]).0, pid(bob));
     r.started(who(2), "st");
     // Unsubscribing alice's feed makes her m-lines inactive.
     let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId::num(101)), mid: None, sub_mid: None };
@@ -301,13 +383,13 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         vec![(0, "0", ParticipantId::num(101)), (1, "1", ParticipantId::num(101))]
     );
     let up = r.renegotiated(who(2), Some("r"), Jsep::offer("v=0\r\n".into()));
-    let streams = up.notices[0].data["streams"].as_array().unwrap().clone();
+    let streams = streams_of(&up.notices[0].data);
     assert_eq!(streams.len(), 4, "no new m-lines: {streams:?}");
-    assert!(streams.iter().all(|s| s["active"] == true), "{streams:?}");
+    assert!(streams.iter().all(|s| s.active), "{streams:?}");
     // Nothing to change: `updated` without an offer.
     let none = UnsubscribeStream { feed: None, mid: None, sub_mid: Some("9".into()) };
     let o = r.on_async(who(2), "w", AsyncName::Unsubscribe, update(vec![], vec![none]), None);
-    assert_eq!(o.notices[0].data, json!({"videoroom": "updated", "room": 5}));
+    assert_eq!(o.notices[0].data, Event::Updated { room: r5(), streams: None });
     assert!(o.media.is_empty());
     // Unknown feeds are refused before anything changes.
     let o = r.on_async(
@@ -325,7 +407,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
         ),
         None,
     );
-    assert_eq!(o.notices[0].data["error"], "No such feed (999)");
+    assert_eq!(error_of(&o.notices[0].data).reason, "No such feed (999)");
 }
 
 #[test]
@@ -334,7 +416,7 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
     r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
     let offer_jsep = Jsep::offer("v=0\r\n".into());
     let attached = r.subscribed(who(2), "s", offer_jsep.clone());
-    assert_eq!(attached.notices[0].data["streams"][0]["active"], true);
+    assert!(streams_of(&attached.notices[0].data)[0].active);
     r.started(who(2), "st");
     // Unpublishing (as leaving, or a hangup) asks for the subscriber's renegotiation...
     let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
@@ -352,12 +434,16 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
     assert_eq!(up.notices[0].to, who(2));
     assert_eq!(up.notices[0].transaction, None);
     assert_eq!(up.notices[0].jsep, Some(offer_jsep));
-    assert_eq!(
-        up.notices[0].data,
-        json!({"videoroom": "updated", "room": 5, "streams": [
-            {"type": "audio", "active": false, "mindex": 0, "mid": "0", "ready": false, "send": true},
-            {"type": "video", "active": false, "mindex": 1, "mid": "1", "ready": false, "send": true}]})
-    );
+    let inactive = |kind, mindex: usize| SubscriberStream {
+        kind,
+        active: false,
+        mindex,
+        mid: Mid::from(mindex.to_string()),
+        send: true,
+        source: StreamSource::None,
+    };
+    let streams = vec![inactive(MediaKind::Audio, 0), inactive(MediaKind::Video, 1)];
+    assert_eq!(up.notices[0].data, Event::Updated { room: r5(), streams: Some(streams) });
     // Nothing more to renegotiate when the gone publisher leaves too.
     let l = r.on_async(who(1), "l", AsyncName::Leave, Ok(AsyncRequest::Media(AsyncName::Leave)), None);
     assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
@@ -384,17 +470,16 @@ fn a_subscriber_switches_sources_without_renegotiating() {
     };
     // Errors are checked for every entry before anything changes.
     let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "1", "1"), (999, "0", "0")]), None);
-    assert_eq!(e.notices[0].data["error"], "No such feed (999)");
+    assert_eq!(error_of(&e.notices[0].data).reason, "No such feed (999)");
     let e = r.on_async(who(2), "x", AsyncName::Switch, switch(vec![(bob, "7", "1")]), None);
-    assert_eq!(e.notices[0].data["error"], format!("No such mid '7' in feed ({bob})"));
+    assert_eq!(error_of(&e.notices[0].data).reason, format!("No such mid '7' in feed ({bob})"));
     assert!(e.media.is_empty());
     // Bob's video onto m-line 1; audio onto video's m-line is another kind and not counted.
     let o = r.on_async(who(2), "y", AsyncName::Switch, switch(vec![(bob, "1", "1"), (bob, "0", "1")]), None);
     let d = &o.notices[0].data;
-    assert_eq!((d["switched"].as_str(), d["changes"].as_u64()), (Some("ok"), Some(1)), "{d}");
-    assert_eq!(d["streams"][0]["feed_id"], 101, "audio stays alice's");
-    assert_eq!(d["streams"][1]["feed_id"], bob);
-    assert_eq!(d["streams"][1]["feed_display"], "bob");
+    assert!(matches!(d, Event::Switched { changes: 1, .. }), "{d:?}");
+    assert_eq!(*feed_of(&streams_of(d)[0]).0, pid(101), "audio stays alice's");
+    assert_eq!(feed_of(&streams_of(d)[1]), (&pid(bob), Some("bob")));
     assert_eq!(
         o.media,
         vec![MediaAction::Switch {
@@ -408,7 +493,7 @@ fn a_subscriber_switches_sources_without_renegotiating() {
         legacy_feed: Some(ParticipantId::num(101)),
     }));
     let o = r.on_async(who(2), "z", AsyncName::Switch, legacy, None);
-    assert_eq!(o.notices[0].data["changes"], 2);
+    assert!(matches!(o.notices[0].data, Event::Switched { changes: 2, .. }), "{:?}", o.notices);
     // Bob leaving now renegotiates nothing: no m-line is his any more.
     let l = r.on_async(who(3), "l", AsyncName::Leave, Ok(AsyncRequest::Leave), None);
     assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
@@ -430,13 +515,13 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
         }))
     };
     let o = r.on_async(who(2), "c", AsyncName::Configure, configure(vec![(Some("1"), Some(false))], None), None);
-    assert_eq!(o.notices[0].data, json!({"videoroom": "event", "room": 5, "configured": "ok"}));
+    assert_eq!(o.notices[0].data, Event::Configured { room: r5(), publication: None });
     assert_eq!(o.media, vec![MediaAction::Send { who: who(2), streams: vec![(1, false)] }]);
     // Unchanged streams ask for nothing; the deprecated `video` flag resumes video.
     let o = r.on_async(who(2), "d", AsyncName::Configure, configure(vec![(None, None)], Some(true)), None);
     assert_eq!(o.media, vec![MediaAction::Send { who: who(2), streams: vec![(1, true)] }]);
     let e = r.on_async(who(2), "e", AsyncName::Configure, configure(vec![(Some("7"), Some(false))], None), None);
-    assert_eq!(e.notices[0].data["error"], "No such mid '7' in subscription");
+    assert_eq!(error_of(&e.notices[0].data).reason, "No such mid '7' in subscription");
     let e = r.on_async(
         who(2),
         "f",
@@ -444,13 +529,13 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
         configure(vec![(None, Some(false)), (Some("1"), None)], None),
         None,
     );
-    assert_eq!(e.notices[0].data["error_code"], 430);
+    assert_eq!(code_of(&e.notices[0].data), 430);
 }
 
 #[test]
 fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
     use shared::janus::videoroom::{Configure, ConfigureStream};
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
     let mut three = streams();
@@ -487,7 +572,7 @@ fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
 
 #[test]
 fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
-    let mut r = room(json!({"audiolevel_event": true, "audio_active_packets": 50}));
+    let mut r = room(|c| (c.audiolevel_event, c.audio_active_packets, c.audio_level_average) = (true, 50, 25));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
     let o = r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
@@ -498,29 +583,28 @@ fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
     with_levels[0].opus.fec = true;
     let out = r.published(who(1), "p", with_levels, Jsep::answer("v=0\r\n".into()));
     // `configured` and `publishers` show FEC but not talking.
-    assert_eq!(
-        out.notices[0].data["streams"][0],
-        json!({"type": "audio", "mindex": 0, "mid": "0", "codec": "opus", "fec": true})
-    );
+    let Event::Configured { publication: Some(p), .. } = &out.notices[0].data else { panic!("{:?}", out.notices) };
+    let audio = &p.streams[0];
+    assert_eq!((audio.codec.as_deref(), audio.fec, audio.talking), (Some("opus"), true, None), "{audio:?}");
     let out = r.talking(who(1), &Mid::new("0"), true, 12.5);
     let expected =
-        json!({"videoroom": "talking", "room": 5, "id": 101, "mindex": 0, "mid": "0", "audio-level-dBov-avg": 12.5});
+        Event::Talking { room: r5(), id: pid(101), mindex: 0, mid: Mid::new("0"), talking: true, average: 12.5 };
     let told: Vec<Who> = out.notices.iter().map(|n| n.to).collect();
     assert_eq!(told.len(), 2, "the speaker and bob");
     assert!(told.contains(&who(1)) && told.contains(&who(2)));
     assert!(out.notices.iter().all(|n| n.data == expected), "{:?}", out.notices);
     // A newcomer's `joined` lists alice talking (the stream entry as Janus writes it).
     let joined = r.on_async(who(3), "t", AsyncName::Join, join("carol"), None);
-    let alice = &joined.notices[0].data["publishers"][0];
-    assert_eq!(alice["talking"], true, "{alice}");
-    assert_eq!(alice["streams"][0]["talking"], false, "{alice}");
-    let list = r.list_participants();
-    let alice = list["participants"].as_array().unwrap().iter().find(|p| p["id"] == 101).unwrap().clone();
-    assert_eq!(alice["talking"], true);
+    let alice = &publishers_of(&joined.notices[0].data)[0];
+    assert_eq!(alice.talking, Some(true), "{alice:?}");
+    assert_eq!(alice.publication.streams[0].talking, Some(false), "{alice:?}");
+    let Event::Participants { participants, .. } = r.list_participants() else { panic!() };
+    let alice = participants.iter().find(|p| p.id == pid(101)).unwrap();
+    assert_eq!(alice.talking, Some(true));
     let out = r.talking(who(1), &Mid::new("0"), false, 80.0);
-    assert_eq!(out.notices[0].data["videoroom"], "stopped-talking");
+    assert!(matches!(out.notices[0].data, Event::Talking { talking: false, .. }), "{:?}", out.notices);
     // Its own settings win over the room's.
-    let mut own = room(json!({"audiolevel_event": true}));
+    let mut own = room(|c| (c.audiolevel_event, c.audio_level_average) = (true, 25));
     let j = AsyncRequest::Join(Join {
         room: RoomId::num(5),
         pin: None,
@@ -541,7 +625,7 @@ fn talking_is_announced_to_everyone_and_listed_as_janus_lists_it() {
 
 #[test]
 fn a_moderator_mutes_a_publishers_stream_for_everyone() {
-    let mut r = room(json!({"secret": "s3"}));
+    let mut r = room(|c| c.secret = Some("s3".into()));
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(1), "p", AsyncName::Publish, Ok(AsyncRequest::Media(AsyncName::Publish)), Some(&offer()));
     let answer = Jsep::answer("v=0\r\n".into());
@@ -554,9 +638,9 @@ fn a_moderator_mutes_a_publishers_stream_for_everyone() {
     let e = r.moderate(Some("s3"), ParticipantId::num(101), "7", true).unwrap_err();
     assert_eq!(e.reason, "No such stream 7");
     let (reply, out) = r.moderate(Some("s3"), ParticipantId::num(101), "1", true).unwrap();
-    assert_eq!(reply, json!({"videoroom": "success"}));
+    assert_eq!(reply, Event::Success);
     assert_eq!(out.media, vec![MediaAction::Mute { who: who(1), mid: "1".into(), muted: true }]);
-    let expected = json!({"videoroom": "event", "room": 5, "id": 101, "mid": "1", "moderation": "muted"});
+    let expected = Event::Moderation { room: r5(), id: pid(101), mid: Mid::new("1"), muted: true };
     let to: Vec<Who> = out.notices.iter().map(|n| n.to).collect();
     assert!(to.contains(&who(1)) && to.contains(&who(2)), "everyone, the publisher too: {to:?}");
     assert!(out.notices.iter().all(|n| n.data == expected));
@@ -568,36 +652,38 @@ fn a_subscriber_pauses_and_resumes() {
     let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
     assert!(matches!(&o.media[..], [MediaAction::Subscribe { streams, .. }] if streams.len() == 2));
     let p = r.on_async(who(2), "x", AsyncName::Pause, Ok(AsyncRequest::Media(AsyncName::Pause)), None);
-    assert_eq!(p.notices[0].data["paused"], "ok");
+    assert_eq!(p.notices[0].data, Event::Paused { room: r5() });
     assert_eq!(p.media, vec![MediaAction::Pause { who: who(2), paused: true }]);
     let s = r.on_async(who(2), "y", AsyncName::Start, Ok(AsyncRequest::Media(AsyncName::Start)), None);
-    assert_eq!(s.notices[0].data["started"], "ok");
+    assert_eq!(s.notices[0].data, Event::Started { room: r5() });
     assert_eq!(s.media, vec![MediaAction::Pause { who: who(2), paused: false }]);
     let bad = r.on_async(who(3), "z", AsyncName::Join, subscribe_to(999), None);
-    assert_eq!(bad.notices[0].data["error"], "No such feed (999)");
+    assert_eq!(error_of(&bad.notices[0].data).reason, "No such feed (999)");
 }
 
 #[test]
 fn detach_makes_the_participant_leave() {
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     r.on_async(who(1), "t", AsyncName::Join, join("alice"), None);
     r.on_async(who(2), "t", AsyncName::Join, join("bob"), None);
     let o = r.on_gone(who(2), GoneReason::Detached);
     assert_eq!(o.notices.len(), 1);
     assert_eq!(o.notices[0].to, who(1));
-    assert_eq!(o.notices[0].data["leaving"], 103);
+    assert!(matches!(&o.notices[0].data, Event::Departed { how: Departure::Leaving, id, .. } if *id == pid(103)));
     assert_eq!(r.participant_count(), 1);
     assert!(r.on_gone(who(1), GoneReason::Hangup).notices.is_empty());
 }
 
 #[test]
 fn allowed_actions_edit_the_list() {
-    let mut r = room(json!({}));
+    let mut r = room(|_| {});
     let add = vec!["a".to_string(), "b".to_string()];
-    assert_eq!(r.allowed(None, AllowedAction::Add, Some(&add)).unwrap()["allowed"], json!(["a", "b"]));
-    assert!(r.allowed(None, AllowedAction::Disable, None).unwrap().get("allowed").is_none());
+    let allowed =
+        |list: &[&str]| Event::Allowed { room: r5(), allowed: Some(list.iter().map(|t| t.to_string()).collect()) };
+    assert_eq!(r.allowed(None, AllowedAction::Add, Some(&add)).unwrap(), allowed(&["a", "b"]));
+    assert_eq!(r.allowed(None, AllowedAction::Disable, None).unwrap(), Event::Allowed { room: r5(), allowed: None });
     let rm = vec!["a".to_string()];
-    assert_eq!(r.allowed(None, AllowedAction::Remove, Some(&rm)).unwrap()["allowed"], json!(["b"]));
+    assert_eq!(r.allowed(None, AllowedAction::Remove, Some(&rm)).unwrap(), allowed(&["b"]));
 }
 
 #[test]
@@ -621,7 +707,7 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
         Ok(AsyncRequest::Update(Update { subscribe: vec![sub_bob], unsubscribe: vec![] })),
         None,
     );
-    assert_eq!(o.notices[0].data, json!({"videoroom": "updating", "room": 5}));
+    assert_eq!(o.notices[0].data, Event::Updating { room: r5() });
     assert_eq!(o.notices[0].transaction.as_deref(), Some("u"));
     assert!(o.media.is_empty(), "{:?}", o.media);
     // A publisher leaving meanwhile waits too.
@@ -629,14 +715,14 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
     assert!(!u.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", u.media);
     // The answer comes: `started`, then one offer with both changes, answering nobody.
     let st = r.started(who(2), "st");
-    assert_eq!(st.notices[0].data["started"], "ok");
+    assert_eq!(st.notices[0].data, Event::Started { room: r5() });
     let [MediaAction::Renegotiate { transaction: None, inactive, added, .. }] = &st.media[..] else {
         panic!("{:?}", st.media)
     };
     assert_eq!(inactive, &vec![0, 1]);
     assert_eq!(added.iter().map(|a| a.mindex).collect::<Vec<_>>(), vec![2, 3]);
     let up = r.renegotiated(who(2), None, Jsep::offer("v=0\r\n".into()));
-    assert_eq!(up.notices[0].data["videoroom"], "updated");
+    assert!(matches!(up.notices[0].data, Event::Updated { streams: Some(_), .. }), "{:?}", up.notices);
     assert_eq!(up.notices[0].transaction, None);
     // Still unanswered: the next change waits again.
     let o = r.on_async(
@@ -653,5 +739,5 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
         })),
         None,
     );
-    assert_eq!(o.notices[0].data["videoroom"], "updating");
+    assert_eq!(o.notices[0].data, Event::Updating { room: r5() });
 }

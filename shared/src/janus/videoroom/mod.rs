@@ -6,16 +6,16 @@
 //! state that only the media node has, the parsed value carries the deferred outcome as a
 //! `Result` so the node reports errors in Janus's order.
 
+mod events;
 mod forwarding;
 mod participant;
 pub mod remote;
-mod responses;
 mod room;
 
 pub use forwarding::{ForwardStream, RtpForward, SrtpKey, StreamRef};
 pub use remote::{PublishRemotely, RemotePublisher, RemoteRef, RemoteStream};
 
-pub use responses::*;
+pub use events::*;
 pub use room::{RoomConfig, DEFAULT_MAX_PUBLISHERS, MIN_BITRATE};
 
 use crate::ids::{ParticipantId, RoomId};
