@@ -1,6 +1,11 @@
 // Two headless Chromium pages run the official Janus VideoRoom demo (Debian janus-demos,
 // unmodified, with the official janus.js) against the server the page's settings point at; each
 // must see and decode the other's video. Prints one line `RESULT {...}`; exit 0 on success.
+// With DEMO_WATCH_ORIENTATION=1, one page only, whose remote feed (a publisher that turns its
+// video) must be shown first landscape and then portrait: the browser applies the video
+// orientation extension the server relays. With DEMO_WATCH_TALKING=1, one page only, whose
+// microphone is DEMO_FAKE_AUDIO (a WAV file: speech-like sound, then silence): the page must hear
+// the room announce it `talking` and then `stopped-talking` (the demo itself shows neither).
 //
 // usage: node videoroom_demo.js <demo-page-url> <playwright-core dir> [chromium path]
 'use strict';
@@ -20,13 +25,29 @@ async function main() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
-    ],
+    ].concat(process.env.DEMO_FAKE_AUDIO ? ['--use-file-for-fake-audio-capture=' + process.env.DEMO_FAKE_AUDIO] : []),
   });
   const join = async (name) => {
     const context = await browser.newContext();
     // Join -> first decoded frame: when the page sends its subscriber `join` (over WebSocket or
     // janus.js's fetch) and when the remote video first has a size (its first frame decoded).
     await context.addInitScript(() => {
+      // The VideoRoom's talking events, as janus.js receives them over its WebSocket.
+      window.__talk = [];
+      const listen = WebSocket.prototype.addEventListener;
+      WebSocket.prototype.addEventListener = function (type, handler, options) {
+        if (type !== 'message') return listen.call(this, type, handler, options);
+        const tapped = function (event) {
+          try {
+            const d = (JSON.parse(event.data).plugindata || {}).data || {};
+            if (d.videoroom === 'talking' || d.videoroom === 'stopped-talking') {
+              window.__talk.push({ event: d.videoroom, id: d.id, level: d['audio-level-dBov-avg'] });
+            }
+          } catch (e) { /* not JSON: janus.js reports it */ }
+          return handler.apply(this, arguments);
+        };
+        return listen.call(this, type, tapped, options);
+      };
       window.__joinAt = null;
       window.__firstFrameAt = null;
       const isJoin = (d) => typeof d === 'string' && d.includes('"ptype":"subscriber"');
@@ -86,6 +107,8 @@ async function main() {
     });
     return decoded;
   });
+  if (process.env.DEMO_WATCH_ORIENTATION === '1') return watchOrientation(await join('carol'));
+  if (process.env.DEMO_WATCH_TALKING === '1') return watchTalking(await join('alice'));
   const pages = [await join('alice'), await join('bob')];
   const result = { ok: true, peers: [] };
   for (const page of pages) {
@@ -150,6 +173,44 @@ async function main() {
     }
   }
   return result;
+}
+
+// The remote video's size every 100 ms for up to 30 s, until it turned: landscape (the
+// clip's 320x240) first, then portrait.
+async function watchOrientation(page) {
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#videoremote1 video');
+    return v && v.videoWidth > 0;
+  }, null, { timeout: 30000 });
+  const sizes = [];
+  for (let i = 0; i < 300; i++) {
+    const size = await page.evaluate(() => {
+      const v = document.querySelector('#videoremote1 video');
+      return [v.videoWidth, v.videoHeight];
+    });
+    const last = sizes[sizes.length - 1];
+    if (!last || last[0] !== size[0] || last[1] !== size[1]) sizes.push(size);
+    if (size[1] > size[0]) break;
+    await sleep(100);
+  }
+  const landscape = sizes.findIndex(([w, h]) => w > h);
+  const portrait = sizes.findIndex(([w, h]) => h > w);
+  return { ok: landscape >= 0 && portrait > landscape, sizes };
+}
+
+// The talking events the page hears within 40 s: `talking` and then `stopped-talking`.
+async function watchTalking(page) {
+  let events = [];
+  for (let i = 0; i < 400; i++) {
+    events = await page.evaluate(() => window.__talk);
+    const talking = events.findIndex((e) => e.event === 'talking');
+    if (talking >= 0 && events.slice(talking).some((e) => e.event === 'stopped-talking')) break;
+    await sleep(100);
+  }
+  const talking = events.findIndex((e) => e.event === 'talking');
+  const stopped = events.findIndex((e, i) => i > talking && e.event === 'stopped-talking');
+  const self = await page.evaluate(() => (window.myid === undefined ? null : window.myid));
+  return { ok: talking >= 0 && stopped > talking, events, self };
 }
 
 const finish = async (r) => {

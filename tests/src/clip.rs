@@ -95,7 +95,9 @@ impl Clip {
 }
 
 /// Sends a clip through a publisher's tracks: [`ClipSender::tick`] every 40 ms sends the next
-/// video frame (one or more RTP packets) and two Opus packets.
+/// video frame (one or more RTP packets) and two Opus packets. Video packets carry the
+/// publisher's [`TestPublisher::orientation`](crate::peer::TestPublisher::orientation) when it
+/// negotiated the video orientation extension.
 pub struct ClipSender {
     clip: Clip,
     frame: usize,
@@ -135,7 +137,11 @@ impl ClipSender {
                 marker: k + 1 == n,
                 ..Default::default()
             };
-            let _ = video_track.write_rtp(rtp::Packet { header, payload }).await;
+            let mut packet = rtp::Packet { header, payload };
+            if let Some(id) = publisher.orientation_ext() {
+                let _ = packet.header.set_extension(id, Bytes::copy_from_slice(&[publisher.orientation]));
+            }
+            let _ = video_track.write_rtp(packet).await;
         }
         for k in 0..2 {
             let Some(opus) = self.clip.audio.get(i * 2 + k) else { continue };

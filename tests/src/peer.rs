@@ -515,6 +515,11 @@ impl TestPublisher {
         (&self.audio, &self.video)
     }
 
+    /// The id the answer gave the video orientation extension, if it took it.
+    pub fn orientation_ext(&self) -> Option<u8> {
+        self.orientation_ext
+    }
+
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed)
