@@ -6,6 +6,8 @@
 // orientation extension the server relays. With DEMO_WATCH_TALKING=1, one page only, whose
 // microphone is DEMO_FAKE_AUDIO (a WAV file: speech-like sound, then silence): the page must hear
 // the room announce it `talking` and then `stopped-talking` (the demo itself shows neither).
+// With DEMO_SVC=1, each subscriber then asks for the top spatial layer and then the lowest
+// (VP9 SVC), and must see the video grow and then shrink.
 //
 // usage: node videoroom_demo.js <demo-page-url> <playwright-core dir> [chromium path]
 'use strict';
@@ -143,6 +145,29 @@ async function main() {
     const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown, codec };
     result.peers.push(peer);
     if (!(width > 0 && later > first && first >= 0)) result.ok = false;
+    if (process.env.DEMO_SVC === '1') {
+      // VP9 SVC (Chromium sends the demo's simulcast request for VP9 as spatial layers on one
+      // stream): the spatial layer asked for with `configure`, the top one and then the lowest.
+      const width = () => page.evaluate(() => document.querySelector('#videoremote1 video').videoWidth);
+      const ask = (layer) => page.evaluate((l) => {
+        const feed = window.feeds.find((f) => f && f.webrtcStuff && f.webrtcStuff.pc);
+        feed.send({ message: { request: 'configure', spatial_layer: l } });
+      }, layer);
+      const until = (cmp, w) => page.waitForFunction(([c, w]) => {
+        const now = document.querySelector('#videoremote1 video').videoWidth;
+        return c === 'above' ? now > w : now < w;
+      }, [cmp, w], { timeout: 20000 }).catch(() => {});
+      const start = await width();
+      await ask(2);
+      await until('above', start);
+      const high = await width();
+      await ask(0);
+      await until('below', high);
+      const low = await width();
+      peer.svc = { start, high, low };
+      if (!(low < high && start < high)) result.ok = false;
+      continue;
+    }
     if (url.includes('simulcast=true')) {
       // The demo shows its layer buttons on the first `substream` event and marks the layer in
       // use; pick the lowest ("SL 0") and check it is what is decoded then.

@@ -251,14 +251,20 @@ pub(super) async fn forward(
     let vp8 = codec == Some(VideoCodec::Vp8);
     let mut silence = origin.silence.clone();
     let now_silent = |s: &Option<watch::Receiver<Silence>>| s.as_ref().map_or([None; 3], |s| *s.borrow());
-    let mut layers = Layers::start(&origin, &target, &now_silent(&silence));
+    // A VP9 SVC source's spatial target applies inside its stream: of its rid layers (a browser
+    // asked for simulcast in VP9 sends its spatial layers on the first rid) the best flowing one
+    // is taken.
+    let svc_source = |o: &Origin| o.svc && codec == Some(VideoCodec::Vp9);
+    let rid_target = |o: &Origin, t: &LayerTarget| match svc_source(o) {
+        true => LayerTarget { substream: u8::MAX, ..*t },
+        false => *t,
+    };
+    let mut layers = Layers::start(&origin, &rid_target(&origin, &target), &now_silent(&silence));
     // None while detached (an inactive m-line, or its publisher gone).
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut wait = KeyframeWait::new(ssrc, codec);
-    let svc_for = |o: &Origin, t: &LayerTarget| {
-        (o.svc && codec == Some(VideoCodec::Vp9)).then(|| SvcSelector::new(t.substream, t.temporal))
-    };
+    let svc_for = |o: &Origin, t: &LayerTarget| svc_source(o).then(|| SvcSelector::new(t.substream, t.temporal));
     let mut svc = svc_for(&origin, &target);
     let mut sequence = Rewriter::new(clock_rate);
     let mut count = ForwardCount::default();
@@ -297,7 +303,7 @@ pub(super) async fn forward(
                         origin = o;
                         silence = origin.silence.clone();
                         gate.follow(origin.muted.clone());
-                        layers = Layers::start(&origin, &target, &now_silent(&silence));
+                        layers = Layers::start(&origin, &rid_target(&origin, &target), &now_silent(&silence));
                         packets = origin.subscribe(layers.current);
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
                         svc = svc_for(&origin, &target);
@@ -334,7 +340,7 @@ pub(super) async fn forward(
         };
         let received = match next {
             Next::Reconsider => {
-                layers.reconsider(&origin, &target, &now_silent(&silence));
+                layers.reconsider(&origin, &rid_target(&origin, &target), &now_silent(&silence));
                 continue;
             }
             Next::Pending(Ok(p)) => {
@@ -409,7 +415,7 @@ pub(super) async fn forward(
                 }
             }
         }
-        if origin.simulcast() {
+        if origin.simulcast() && svc.is_none() {
             if layers.announced != Some(layers.current) {
                 layers.announced = Some(layers.current);
                 let _ = events.send(PeerEvent::Layer { mindex, substream: Some(layers.current), temporal: None });
