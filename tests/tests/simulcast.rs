@@ -203,26 +203,31 @@ async fn switching_onto_a_simulcast_publisher_takes_the_substream_asked_for() {
     plain_peer.close().await;
 }
 
-/// H.264 simulcast (rid layers, no temporal layers): the subscriber starts on the highest layer
-/// and, asked for the lowest, takes it over at that layer's first H.264 keyframe (an IDR
-/// slice), its sequence unbroken.
+/// H.264 and VP9 simulcast (rid layers, no temporal layers): the subscriber starts on the
+/// highest layer and, asked for the lowest, takes it over at that layer's first keyframe of its
+/// codec (an H.264 IDR slice, a VP9 frame not inter-predicted), its sequence unbroken.
 #[actix_web::test]
-async fn h264_simulcast_layers_change_at_h264_keyframes() {
-    use portunus_tests::janus_oracle::Conn;
+async fn h264_and_vp9_simulcast_layers_change_at_their_codecs_keyframes() {
     let server = TestServer::start();
-    let room = 4646;
+    for (room, codec, keyframe) in [(4646, "h264", 0x65), (4647, "vp9", 0x0c)] {
+        simulcast_in_codec(&server, room, codec, keyframe).await;
+    }
+}
+
+async fn simulcast_in_codec(server: &TestServer, room: u64, codec: &'static str, keyframe: u8) {
+    use portunus_tests::janus_oracle::Conn;
     let mut owner = Conn::open(&server.ws_url).await;
     let oh = owner.attach().await;
-    let create = json!({"request": "create", "room": room, "videocodec": "h264", "bitrate": 3_000_000});
+    let create = json!({"request": "create", "room": room, "videocodec": codec, "bitrate": 3_000_000});
     owner.request(oh, create, None).await;
     let mut pc = Conn::open(&server.ws_url).await;
-    let (ph, joined) = pc.join(room, "h264-simulcaster").await;
+    let (ph, joined) = pc.join(room, "simulcaster").await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().expect("id");
-    let offering = Offering { simulcast: true, video_codec: Some("h264"), ..Offering::default() };
+    let offering = Offering { simulcast: true, video_codec: Some(codec), ..Offering::default() };
     let (mut p, offer) = TestPublisher::offer_with(offering).await;
     pc.request(ph, json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": offer}))).await;
     let configured = pc.wait_for("configured", |m| m["plugindata"]["data"]["configured"] == "ok").await;
-    assert_eq!(configured["plugindata"]["data"]["video_codec"], "h264", "{configured}");
+    assert_eq!(configured["plugindata"]["data"]["video_codec"], codec, "{configured}");
     p.accept(configured["jsep"]["sdp"].as_str().expect("answer")).await;
     assert!(p.connected(Duration::from_secs(10)).await, "publisher connected");
 
@@ -246,7 +251,7 @@ async fn h264_simulcast_layers_change_at_h264_keyframes() {
     };
     let high = marks(&received_while_sending(&mut [&mut p], &mut sub, 1500).await);
     assert!(high.len() > 20 && high.iter().all(|m| m.0 == 2), "the highest layer: {high:?}");
-    assert_eq!(high[0].1, 0x65, "it starts on a keyframe");
+    assert_eq!(high[0].1, keyframe, "it starts on a keyframe");
     let video_mid = attached["plugindata"]["data"]["streams"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["type"] == "video"))
@@ -257,7 +262,7 @@ async fn h264_simulcast_layers_change_at_h264_keyframes() {
     sc.request(sh, body, None).await;
     let low = marks(&received_while_sending(&mut [&mut p], &mut sub, 1500).await);
     let first_low = low.iter().position(|m| m.0 == 0).expect("the lowest layer comes");
-    assert_eq!(low[first_low].1, 0x65, "the lowest layer takes over at an H.264 keyframe: {low:?}");
+    assert_eq!(low[first_low].1, keyframe, "the lowest layer takes over at a {codec} keyframe: {low:?}");
     assert!(low[first_low..].iter().all(|m| m.0 == 0), "and stays: {low:?}");
     let all: Vec<(u8, u8, u16)> = high.iter().chain(low.iter()).map(|(l, _, s)| (*l, 0, *s)).collect();
     assert_unbroken(&all);
