@@ -286,16 +286,18 @@ impl NodeAgent {
         let node = self.node.clone();
         // Ownership is checked on load: a node only serves rooms placed on it.
         let job = async move {
-            let load =
-                match (store.room(room.clone()).await, store.place_room(room.clone(), &node, ROOM_LEASE_MS).await) {
-                    (Ok(None), _) => Load::Missing,
-                    (Ok(Some(rec)), Ok(owner)) if owner == node => Load::Owned(rec),
-                    (Ok(Some(_)), Ok(_)) => Load::OwnedElsewhere,
-                    (Err(e), _) | (_, Err(e)) => {
-                        tracing::warn!(room = %room, error = %e, "room load failed");
-                        Load::Missing
-                    }
-                };
+            // Both in one round trip (pipelined on the store's connection).
+            let both =
+                futures_util::join!(store.room(room.clone()), store.place_room(room.clone(), &node, ROOM_LEASE_MS));
+            let load = match both {
+                (Ok(None), _) => Load::Missing,
+                (Ok(Some(rec)), Ok(owner)) if owner == node => Load::Owned(rec),
+                (Ok(Some(_)), Ok(_)) => Load::OwnedElsewhere,
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(room = %room, error = %e, "room load failed");
+                    Load::Missing
+                }
+            };
             me.do_send(Loaded(room, load));
         };
         self.outbox.send(Write::Run(Box::pin(job)));

@@ -1,12 +1,14 @@
 //! Everything a media node writes to the shared world (session events, handle bindings, room
 //! records, RPC replies) goes through one ordered queue, drained by one task. Actors stay
 //! synchronous, and a client can never see a `joined` event before its handle is bound, or a
-//! reply before the store reflects it.
+//! reply before the store reflects it. (An RPC acknowledgement, which follows no write, is
+//! published at once.)
 //!
 //! The task takes whatever has queued up while it was writing and delivers each run of
 //! consecutive events in one step (two round trips to Redis for the run, however many events:
-//! a join's events to every other participant of the room go out together), so that under
-//! load a write waits for a few batches, not for every event queued before it.
+//! a join's events to every other participant of the room go out together), and issues the
+//! writes between two replies together, so that under load a write waits for a few batches,
+//! not for every write queued before it.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -53,10 +55,12 @@ impl std::fmt::Debug for Write {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Write>,
+    bus: std::sync::Arc<dyn shared::bus::Bus>,
 }
 
 impl Outbox {
     pub fn start(backends: Backends) -> Self {
+        let bus = backends.bus.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         actix::spawn(async move {
             let mut batch = Vec::new();
@@ -71,7 +75,7 @@ impl Outbox {
                 apply_batch(&backends, &mut batch).await;
             }
         });
-        Self { tx }
+        Self { tx, bus }
     }
 
     pub fn send(&self, w: Write) {
@@ -104,40 +108,74 @@ impl Outbox {
         self.send(Write::Event(session, ev.to_bytes().into()));
     }
 
-    /// An RPC reply, ordered after every write the request caused.
+    /// An RPC reply, ordered after every write the request caused. An acknowledgement
+    /// (`Accepted`, `WrongNode`) goes out at once instead: the request has caused nothing yet,
+    /// and the gateway waiting for it (to `ack` the client) need not wait for the queue.
     pub fn reply(&self, reply_to: String, corr_id: u64, result: RpcResult) {
-        self.send(Write::Reply(reply_to, encode(&RpcReply { v: WIRE_VERSION, corr_id, result })));
+        let at_once = matches!(result, RpcResult::Accepted | RpcResult::WrongNode);
+        let bytes = encode(&RpcReply { v: WIRE_VERSION, corr_id, result });
+        if !at_once {
+            return self.send(Write::Reply(reply_to, bytes));
+        }
+        let bus = self.bus.clone();
+        actix::spawn(async move {
+            if let Err(e) = bus.publish(&reply_to, bytes).await {
+                tracing::warn!(error = %e, "RPC acknowledgement not published");
+            }
+        });
     }
 }
 
 /// Writes taken together at most (a bound on one batch's size and on its Redis script).
 const MAX_BATCH: usize = 256;
 
-/// Applies `batch` in order, each run of consecutive events as one delivery.
+/// Applies `batch` in order, each run of consecutive events as one delivery. Store writes and
+/// deliveries between two replies (or read-then-act steps) go out together: issued in order on
+/// the store's one multiplexed connection, Redis applies them in that order, and waiting for
+/// them together costs one round trip instead of one each. A reply or a step waits for every
+/// write before it.
 async fn apply_batch(b: &Backends, batch: &mut Vec<Write>) {
     let mut events: Vec<(SessionId, Bytes)> = Vec::new();
+    let mut issued: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = Vec::new();
     for w in batch.drain(..) {
         match w {
             Write::Event(sid, ev) => events.push((sid, ev)),
+            Write::Reply(..) | Write::Run(_) => {
+                deliver(b, &mut events, &mut issued);
+                futures_util::future::join_all(issued.drain(..)).await;
+                applied(apply(b, w).await);
+            }
             other => {
-                deliver(b, &mut events).await;
-                if let Err(e) = apply(b, other).await {
-                    tracing::warn!(error = %e, "media node write failed");
-                }
+                deliver(b, &mut events, &mut issued);
+                issued.push(Box::pin(async move { applied(apply(b, other).await) }));
             }
         }
     }
-    deliver(b, &mut events).await;
+    deliver(b, &mut events, &mut issued);
+    futures_util::future::join_all(issued).await;
 }
 
-async fn deliver(b: &Backends, events: &mut Vec<(SessionId, Bytes)>) {
+fn applied(r: Result<(), String>) {
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "media node write failed");
+    }
+}
+
+/// Issues the run of events gathered so far as one delivery.
+fn deliver<'a>(
+    b: &'a Backends,
+    events: &mut Vec<(SessionId, Bytes)>,
+    issued: &mut Vec<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
+) {
     if events.is_empty() {
         return;
     }
-    if let Err(e) = b.deliver_many(events).await {
-        tracing::warn!(error = %e, events = events.len(), "events not delivered");
-    }
-    events.clear();
+    let run = std::mem::take(events);
+    issued.push(Box::pin(async move {
+        if let Err(e) = b.deliver_many(&run).await {
+            tracing::warn!(error = %e, events = run.len(), "events not delivered");
+        }
+    }));
 }
 
 async fn apply(b: &Backends, w: Write) -> Result<(), String> {

@@ -12,6 +12,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The demos' `server` for Portunus's WebSocket.
+const WS: &str = r#""ws://" + window.location.hostname + ":8188""#;
+
 fn need(path: &Path, install: &str) -> PathBuf {
     assert!(path.exists(), "{} is missing: {install} (tests/run.sh does this)", path.display());
     path.to_owned()
@@ -151,7 +154,7 @@ fn two_browsers_see_each_other_through_the_official_demo_over_http() {
 
 #[test]
 fn two_browsers_see_each_other_through_the_official_demo_over_websocket() {
-    let v = run_demo(r#""ws://" + window.location.hostname + ":8188""#, "");
+    let v = run_demo(WS, "");
     assert_both_decode(&v);
 }
 
@@ -164,8 +167,15 @@ fn two_browsers_see_each_other_with_simulcast_through_the_official_demo() {
     // The demo room caps publishers at 128 kbit/s (REMB), which leaves a browser only its lowest
     // layer; this room lets all three through.
     let room = "[[rooms]]\nroom = 4321\ndescription = \"simulcast\"\npublishers = 6\nbitrate = 3000000\n";
-    let v = run_demo_with(r#""ws://" + window.location.hostname + ":8188""#, "?simulcast=true&room=4321", room);
+    let v = run_demo_with(WS, "?simulcast=true&room=4321", room);
     assert_simulcast(&v);
+}
+
+/// Every subscriber decodes `mime` (from `getStats`).
+fn assert_codec(v: &Value, mime: &str) {
+    for p in v["peers"].as_array().unwrap() {
+        assert_eq!(p["codec"], mime, "{v}");
+    }
 }
 
 /// Both decode, each subscriber took the lowest layer and then a higher one (bigger frames).
@@ -193,15 +203,9 @@ fn two_browsers_see_each_other_in_vp9_h264_and_av1_through_the_official_demo() {
     for (codec, room, mime) in [("vp9", 4322, "video/VP9"), ("h264", 4323, "video/H264"), ("av1", 4326, "video/AV1")] {
         let config =
             format!("[[rooms]]\nroom = {room}\ndescription = \"{codec}\"\npublishers = 6\nvideocodec = \"{codec}\"\n");
-        let v = run_demo_with(
-            r#""ws://" + window.location.hostname + ":8188""#,
-            &format!("?vcodec={codec}&room={room}"),
-            &config,
-        );
+        let v = run_demo_with(WS, &format!("?vcodec={codec}&room={room}"), &config);
         assert_both_decode(&v);
-        for p in v["peers"].as_array().unwrap() {
-            assert_eq!(p["codec"], mime, "{v}");
-        }
+        assert_codec(&v, mime);
     }
 }
 
@@ -211,12 +215,7 @@ fn two_browsers_see_each_other_in_vp9_h264_and_av1_through_the_official_demo() {
 /// id its answer negotiated, on the packets after the turn.
 #[test]
 fn a_publisher_turning_its_video_is_shown_turned_in_chromium() {
-    let v = run_demo_beside(
-        r#""ws://" + window.location.hostname + ":8188""#,
-        "",
-        "",
-        Beside::TurningPublisher { upright: 6 },
-    );
+    let v = run_demo_beside(WS, "", "", Beside::TurningPublisher { upright: 6 });
     let sizes: Vec<(u64, u64)> =
         v["sizes"].as_array().unwrap().iter().map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap())).collect();
     assert_eq!(sizes.first(), Some(&(320, 240)), "upright first: {v}");
@@ -240,8 +239,7 @@ fn a_browser_speaking_is_announced_talking_and_then_stopped() {
         .expect("ffmpeg runs (apt-get install ffmpeg; tests/run.sh does this)");
     assert!(made.success(), "ffmpeg made no WAV");
     let room = "[[rooms]]\nroom = 4325\ndescription = \"talking\"\naudiolevel_event = true\n";
-    let v =
-        run_demo_beside(r#""ws://" + window.location.hostname + ":8188""#, "?room=4325", room, Beside::Microphone(wav));
+    let v = run_demo_beside(WS, "?room=4325", room, Beside::Microphone(wav));
     let _ = std::fs::remove_dir_all(&dir);
     let events = v["events"].as_array().unwrap();
     let talking = events.iter().find(|e| e["event"] == "talking").unwrap_or_else(|| panic!("{v}"));
@@ -254,15 +252,9 @@ fn a_browser_speaking_is_announced_talking_and_then_stopped() {
 #[test]
 fn two_browsers_see_each_other_with_h264_simulcast_through_the_official_demo() {
     let config = "[[rooms]]\nroom = 4328\ndescription = \"h264 simulcast\"\npublishers = 6\nbitrate = 3000000\nvideocodec = \"h264\"\n";
-    let v = run_demo_with(
-        r#""ws://" + window.location.hostname + ":8188""#,
-        "?simulcast=true&vcodec=h264&room=4328",
-        config,
-    );
+    let v = run_demo_with(WS, "?simulcast=true&vcodec=h264&room=4328", config);
     assert_simulcast(&v);
-    for p in v["peers"].as_array().unwrap() {
-        assert_eq!(p["codec"], "video/H264", "{v}");
-    }
+    assert_codec(&v, "video/H264");
 }
 
 /// VP9 SVC from Chromium: asked for simulcast in VP9 (`?simulcast=true&vcodec=vp9`), Chromium
@@ -273,15 +265,10 @@ fn two_browsers_see_each_other_with_h264_simulcast_through_the_official_demo() {
 #[test]
 fn two_browsers_choose_vp9_svc_spatial_layers_through_the_official_demo() {
     let config = "[[rooms]]\nroom = 4327\ndescription = \"vp9 svc\"\npublishers = 6\nbitrate = 3000000\nvideocodec = \"vp9\"\nvideo_svc = true\n";
-    let v = run_demo_beside(
-        r#""ws://" + window.location.hostname + ":8188""#,
-        "?simulcast=true&vcodec=vp9&room=4327",
-        config,
-        Beside::SpatialLayers,
-    );
+    let v = run_demo_beside(WS, "?simulcast=true&vcodec=vp9&room=4327", config, Beside::SpatialLayers);
     assert_both_decode(&v);
+    assert_codec(&v, "video/VP9");
     for p in v["peers"].as_array().unwrap() {
-        assert_eq!(p["codec"], "video/VP9", "{v}");
         let svc = &p["svc"];
         let (start, high, low) = (svc["start"].as_u64(), svc["high"].as_u64(), svc["low"].as_u64());
         assert!(start < high && low < high, "the default below the largest, the smallest below it: {v}");

@@ -203,14 +203,15 @@ impl Dispatcher {
         };
         // Credentials before anything about the session (Janus: 403 comes before 458).
         let principal = self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials()).await?;
-        // Any request naming the session is activity (Janus updates last_activity here).
-        if !self.inner.backends.store.touch_session(sid).await? {
-            return Err(GatewayError::NoSuchSession(sid));
-        }
+        // Any request naming the session is activity (Janus updates last_activity here); a
+        // request to a handle reads the handle in the same step.
+        let store = self.inner.backends.store.as_ref();
         let handle = match env.target {
             Target::Handle(_, hid) => {
-                Some(self.inner.backends.store.handle(sid, hid).await?.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
+                let found = store.touch_session_handle(sid, hid).await?.ok_or(GatewayError::NoSuchSession(sid))?;
+                Some(found.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
             }
+            _ if !store.touch_session(sid).await? => return Err(GatewayError::NoSuchSession(sid)),
             _ => None,
         };
         let at_session = |h: &Option<HandleRecord>| match h {

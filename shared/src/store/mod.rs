@@ -124,6 +124,18 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, sid: SessionId) -> Result<Option<SessionRecord>, StoreError>;
     /// Activity on the session: pushes its deadline out. `false` when it does not exist.
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError>;
+    /// [`Store::touch_session`] and the handle `hid` of that session, in one step where the store
+    /// can (a request to a handle): `None` when there is no such session.
+    async fn touch_session_handle(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        if !self.touch_session(sid).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.handle(sid, hid).await?))
+    }
     /// Makes `owner` the session's event consumer and revives it if its transport was gone.
     async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError>;
     /// Sets a session's timeout: its own (`own`), or back to the default (the one set with

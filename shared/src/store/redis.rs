@@ -215,6 +215,36 @@ impl Store for RedisStore {
         Ok(r == 1)
     }
 
+    async fn touch_session_handle(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        let r: ::redis::Value = self
+            .eval(
+                self.scripts
+                    .touch_handle
+                    .key(meta(sid))
+                    .key(DEADLINES)
+                    .key(handles(sid))
+                    .key(DEFAULT_TIMEOUT)
+                    .arg(sid.0)
+                    .arg(self.now())
+                    .arg(hid.0),
+            )
+            .await?;
+        // 0 without a session; else {1, the handle's record or nil}.
+        match r {
+            ::redis::Value::Array(v) => Ok(Some(match v.get(1) {
+                Some(::redis::Value::BulkString(b)) => {
+                    std::str::from_utf8(b).ok().and_then(|r| decode_handle(sid, hid, r))
+                }
+                _ => None,
+            })),
+            _ => Ok(None),
+        }
+    }
+
     async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
         let r: i64 = self
             .eval(

@@ -2,7 +2,7 @@
 //! which the store under test must read.
 
 use crate::clock::ManualClock;
-use crate::ids::{JanusId, NodeId, RoomId, SessionId};
+use crate::ids::{HandleId, JanusId, NodeId, RoomId, SessionId};
 use crate::janus::videoroom::RoomConfig;
 use crate::store::{Binding, Claim, NewSession, NodeStatus, Store, StoreError, MAILBOX_CAP, MAILBOX_GRACE_MS};
 use bytes::Bytes;
@@ -23,6 +23,8 @@ where
     mailbox_is_ordered_bounded_and_outlives_the_session_briefly(store, clock).await;
     reset().await;
     handles_bind_and_are_returned_when_the_session_ends(store).await;
+    reset().await;
+    a_touch_reads_the_handle_in_the_same_step(store, clock).await;
     reset().await;
     rooms_and_placement(store).await;
     reset().await;
@@ -237,6 +239,20 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     assert!(s.destroy_session(sid).await.unwrap().is_none(), "only one caller tears a session down");
     assert_eq!(s.counts().await.unwrap(), (0, 0));
     assert!(!s.touch_session(sid).await.unwrap());
+    assert_eq!(s.touch_session_handle(sid, h1).await.unwrap(), None, "no session");
+}
+
+async fn a_touch_reads_the_handle_in_the_same_step<S: Store>(s: &S, clock: &ManualClock) {
+    let sid = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let h = s.attach_handle(sid, "janus.plugin.videoroom", Some("o".into()), 10).await.unwrap();
+    clock.advance_ms(9_000);
+    let found = s.touch_session_handle(sid, h).await.unwrap().expect("the session");
+    assert_eq!(found.map(|r| (r.id, r.session, r.opaque_id)), Some((h, sid, Some("o".into()))));
+    assert_eq!(s.touch_session_handle(sid, HandleId(h.0 + 1)).await.unwrap(), Some(None), "no such handle");
+    clock.advance_ms(9_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "the touch moved the deadline");
+    clock.advance_ms(1_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![sid]);
 }
 
 async fn rooms_and_placement<S: Store>(s: &S) {

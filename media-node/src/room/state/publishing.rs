@@ -69,22 +69,8 @@ impl Published {
             .streams
             .iter()
             .map(|s| {
-                let mut e = PublisherStream {
-                    kind: s.kind,
-                    mindex: s.mindex,
-                    mid: s.mid.clone(),
-                    disabled: s.disabled,
-                    description: None,
-                    codec: None,
-                    profile: None,
-                    stereo: false,
-                    fec: false,
-                    dtx: false,
-                    talking: None,
-                    moderated: false,
-                    simulcast: false,
-                    svc: false,
-                };
+                let mut e =
+                    PublisherStream { disabled: s.disabled, ..PublisherStream::new(s.kind, s.mindex, s.mid.clone()) };
                 if s.disabled {
                     return e;
                 }

@@ -260,6 +260,28 @@ pub struct PublisherStream {
     pub svc: bool,
 }
 
+impl PublisherStream {
+    /// A stream with nothing but its place and kind set.
+    pub fn new(kind: MediaKind, mindex: usize, mid: Mid) -> Self {
+        Self {
+            kind,
+            mindex,
+            mid,
+            disabled: false,
+            description: None,
+            codec: None,
+            profile: None,
+            stereo: false,
+            fec: false,
+            dtx: false,
+            talking: None,
+            moderated: false,
+            simulcast: false,
+            svc: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum CodecProfile {
     Vp9(String),

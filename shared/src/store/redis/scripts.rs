@@ -5,6 +5,7 @@ use ::redis::Script;
 pub(super) struct Scripts {
     pub(super) create: Script,
     pub(super) touch: Script,
+    pub(super) touch_handle: Script,
     pub(super) claim: Script,
     pub(super) release: Script,
     pub(super) destroy: Script,
@@ -24,25 +25,10 @@ pub(super) struct Scripts {
     pub(super) push_many: Script,
 }
 
-impl Scripts {
-    pub(super) fn new() -> Self {
-        Self {
-            create: Script::new(
-                r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
-local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
-redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6])
-if t > 0 then
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
-end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[4], KEYS[5])
-return 1",
-            ),
-            touch: Script::new(
-                r"
+/// A session touched: 0 when it does not exist; its deadline moved (unless its transport is
+/// gone) and its keys kept alive. KEYS: meta, deadlines, handles, default timeout; ARGV: sid,
+/// now.
+const TOUCH: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
 local t = tonumber(f[1])
@@ -61,8 +47,28 @@ if f[2] == '0' then
     redis.call('PERSIST', KEYS[3])
   end
 end
+";
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            create: Script::new(
+                r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
+local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6])
+if t > 0 then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4], KEYS[5])
 return 1",
             ),
+            touch: Script::new(&format!("{TOUCH}return 1")),
+            // The touch and the handle's record in one round trip: a request to a handle.
+            touch_handle: Script::new(&format!("{TOUCH}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
             claim: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

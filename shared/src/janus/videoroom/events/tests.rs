@@ -15,20 +15,8 @@ fn pid(n: u64) -> ParticipantId {
 
 fn audio(mindex: usize) -> PublisherStream {
     PublisherStream {
-        kind: MediaKind::Audio,
-        mindex,
-        mid: Mid::from(mindex.to_string()),
-        disabled: false,
-        description: None,
         codec: Some("opus".into()),
-        profile: None,
-        stereo: false,
-        fec: false,
-        dtx: false,
-        talking: None,
-        moderated: false,
-        simulcast: false,
-        svc: false,
+        ..PublisherStream::new(MediaKind::Audio, mindex, Mid::from(mindex.to_string()))
     }
 }
 
