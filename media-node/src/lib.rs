@@ -76,9 +76,16 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         .iter()
         .map(|r| r.parse::<media::forwarder::AddressRange>().map_err(|e| format!("rtp_forward_allowed: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let single_port = match cfg.media_port {
+        0 => None,
+        port => {
+            Some(media::single_port::SinglePort::open(&udp_ips, port).map_err(|e| format!("media_port {port}: {e}"))?)
+        }
+    };
     let media = media::peer::MediaSettings {
         udp_ips,
         ports,
+        single_port,
         public_ip: cfg.public_ip.clone(),
         ice_servers,
         slowlink_threshold: cfg.slowlink_threshold,

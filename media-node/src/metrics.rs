@@ -18,6 +18,8 @@ pub enum DropReason {
     SlowSubscriber,
     /// Waiting for a keyframe (a new subscriber, a switch, after a gap).
     KeyframeWait,
+    /// A datagram on the single UDP port whose PeerConnection had a full queue.
+    PortQueue,
 }
 
 /// Which way a PeerConnection carries media.
@@ -66,6 +68,7 @@ pub struct NodeMetrics {
     forwarded_bytes: AtomicU64,
     dropped_slow: AtomicU64,
     dropped_keyframe: AtomicU64,
+    dropped_port: AtomicU64,
     nacks_received: AtomicU64,
     nack_requested_packets: AtomicU64,
     nacks_sent: AtomicU64,
@@ -99,6 +102,7 @@ pub static METRICS: NodeMetrics = NodeMetrics {
     forwarded_bytes: ZERO,
     dropped_slow: ZERO,
     dropped_keyframe: ZERO,
+    dropped_port: ZERO,
     nacks_received: ZERO,
     nack_requested_packets: ZERO,
     nacks_sent: ZERO,
@@ -149,6 +153,7 @@ impl NodeMetrics {
         match why {
             DropReason::SlowSubscriber => &self.dropped_slow,
             DropReason::KeyframeWait => &self.dropped_keyframe,
+            DropReason::PortQueue => &self.dropped_port,
         }
         .fetch_add(n, Relaxed);
     }
@@ -265,10 +270,11 @@ impl NodeMetrics {
         one(
             "dropped_packets_total",
             "counter",
-            "Packets a subscriber stream did not send on, by reason",
+            "Packets dropped, by reason: a subscriber stream did not send them on, or the single UDP port had no room for them",
             &[
                 ("{reason=\"slow_subscriber\"}", c(&self.dropped_slow)),
                 ("{reason=\"keyframe_wait\"}", c(&self.dropped_keyframe)),
+                ("{reason=\"port_queue\"}", c(&self.dropped_port)),
             ],
         );
         one("nacks_received_total", "counter", "NACKs received from subscribers", &[("", c(&self.nacks_received))]);

@@ -104,6 +104,9 @@ pub struct Config {
     /// a firewall or a Kubernetes pod open just these.
     pub media_port_min: u16,
     pub media_port_max: u16,
+    /// One UDP port for every PeerConnection of a media node (on each of `media_ips`),
+    /// instead of one per PeerConnection; 0: off. Takes precedence over the range.
+    pub media_port: u16,
     /// The address clients reach this node at when it sits behind a 1:1 NAT (Janus's
     /// `nat_1_1_mapping`): announced instead of the bound addresses.
     pub public_ip: Option<String>,
@@ -175,6 +178,7 @@ impl Default for Config {
             media_ips: vec!["0.0.0.0".into()],
             media_port_min: 0,
             media_port_max: 0,
+            media_port: 0,
             public_ip: None,
             ice_servers: Vec::new(),
             turn_username: None,

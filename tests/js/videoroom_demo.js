@@ -142,7 +142,20 @@ async function main() {
       });
       return mime;
     });
-    const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown, codec };
+    // The server's end of the subscriber's selected candidate pair.
+    const remotePort = await page.evaluate(async () => {
+      const feed = (window.feeds || []).find((f) => f && f.webrtcStuff && f.webrtcStuff.pc);
+      if (!feed) return null;
+      const stats = await feed.webrtcStuff.pc.getStats();
+      let port = null;
+      stats.forEach((r) => {
+        if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && stats.get(r.remoteCandidateId)) {
+          port = stats.get(r.remoteCandidateId).port;
+        }
+      });
+      return port;
+    });
+    const peer = { width, framesDecoded: [first, later], joinToFirstFrameMs, breakdown, codec, remotePort };
     result.peers.push(peer);
     if (!(width > 0 && later > first && first >= 0)) result.ok = false;
     if (process.env.DEMO_SVC === '1') {

@@ -43,8 +43,21 @@ pub fn test_config() -> Config {
         log: "warn".into(),
         // Peers on one machine meet on loopback.
         media_ips: vec!["127.0.0.1".into()],
+        media_port: if single_port() { free_udp_port() } else { 0 },
         ..Config::default()
     }
+}
+
+/// Whether media goes through one UDP port per server (`media_port`):
+/// `PORTUNUS_TEST_SINGLE_PORT=1` runs the media suites that way (`tests/run.sh` does).
+pub fn single_port() -> bool {
+    std::env::var("PORTUNUS_TEST_SINGLE_PORT").is_ok_and(|v| v == "1")
+}
+
+/// A UDP port nothing holds right now.
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+    s.local_addr().expect("its address").port()
 }
 
 /// A standalone Portunus running in its own thread; stopped when dropped.

@@ -152,10 +152,15 @@ fn two_browsers_see_each_other_through_the_official_demo_over_http() {
     assert_both_decode(&v);
 }
 
+/// Over WebSocket, and with every PeerConnection on one UDP port (`media_port`): Chromium's
+/// checks (peer-reflexive, trickled) find their PeerConnection through the shared port.
 #[test]
-fn two_browsers_see_each_other_through_the_official_demo_over_websocket() {
-    let v = run_demo(WS, "");
+fn two_browsers_see_each_other_through_the_official_demo_over_websocket_on_one_udp_port() {
+    let v = run_demo_with(WS, "", "media_port = 10000\n");
     assert_both_decode(&v);
+    for p in v["peers"].as_array().unwrap() {
+        assert_eq!(p["remotePort"], 10000, "the media came from the one port: {v}");
+    }
 }
 
 /// The demo's simulcast option: each browser publishes VP8 in rid layers (janus.js's `h;m;l`);

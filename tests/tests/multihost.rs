@@ -24,6 +24,9 @@ const CLIENT: usize = 7;
 const WS_PORT: u16 = 8188;
 const HTTP_PORT: u16 = 8088;
 const ADMIN_PORT: u16 = 7088;
+/// Every media node serves all its PeerConnections on this one UDP port (`media_port`), as a
+/// Kubernetes host port or a load balancer would have it.
+const MEDIA_PORT: u16 = 10000;
 
 struct Cluster {
     net: Network,
@@ -95,7 +98,8 @@ impl Cluster {
         self.net.host(GATEWAYS[g]).spawn(gateway_bin, &args, &env, &log)
     }
 
-    /// Starts media node `n` (0, 1 or 2) on its host, gathering on the host's address.
+    /// Starts media node `n` (0, 1 or 2) on its host, gathering on the host's address, every
+    /// PeerConnection on [`MEDIA_PORT`].
     fn spawn_node(&mut self, n: usize) -> Pid {
         let id = format!("node-{}", n + 1);
         let url = self.redis_url();
@@ -104,6 +108,7 @@ impl Cluster {
             ("RUST_LOG", "info".to_owned()),
             ("PORTUNUS_DRAIN_TIMEOUT", "2".to_owned()),
             ("PORTUNUS_MEDIA_IPS", self.net.addr(NODES[n]).to_string()),
+            ("PORTUNUS_MEDIA_PORT", MEDIA_PORT.to_string()),
         ];
         let log = self.dir.join(format!("{id}.log"));
         let (_, node_bin) = binaries();
@@ -232,13 +237,17 @@ async fn media_goes_from_clients_straight_to_the_media_node_that_owns_the_room()
     // The answer announces the owning node's own address, never the balancer's or a gateway's.
     let addrs = candidate_addrs(&answer);
     let owner = c.node_in(&answer).unwrap_or_else(|| panic!("no media node address among {addrs:?}"));
+    let ports = candidate_ports(&answer);
+    assert!(ports.iter().all(|p| *p == MEDIA_PORT), "every candidate on the node's one port: {ports:?}");
     for other in [NGINX, GATEWAYS[0], GATEWAYS[1], REDIS] {
         assert!(!addrs.contains(&c.net.addr(other)), "{addrs:?} announces a non-media host");
     }
     publisher.accept(&answer).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "publisher connected across hosts");
     let ((mut sub, _), attached) = subscribe_to_streams(&mut ws, sid, json!([{"feed": feed}])).await;
-    assert_eq!(c.node_in(attached["jsep"]["sdp"].as_str().unwrap()), Some(owner), "the subscriber meets the same node");
+    let offer = attached["jsep"]["sdp"].as_str().unwrap();
+    assert_eq!(c.node_in(offer), Some(owner), "the subscriber meets the same node");
+    assert!(candidate_ports(offer).iter().all(|p| *p == MEDIA_PORT), "the subscriber too: {offer}");
     let got = flows(&mut publisher, &mut sub, 1_500).await;
     assert!(got >= 150, "{got} packets crossed the hosts");
     // The owner forwarded them, and only the owner holds the room.

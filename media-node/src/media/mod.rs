@@ -24,6 +24,7 @@ pub mod remote;
 pub mod rewrite;
 pub mod sdp;
 pub mod simulcast;
+pub mod single_port;
 pub mod stats;
 pub mod subscriber;
 pub mod svc;

@@ -46,6 +46,8 @@ pub struct MediaSettings {
     /// UDP ports to use (inclusive), so a firewall or a Kubernetes pod can open just these;
     /// `None` picks ephemeral ports.
     pub ports: Option<PortRange>,
+    /// Every PeerConnection on one port (`media_port`) instead of `ports`.
+    pub single_port: Option<Arc<super::single_port::SinglePort>>,
     /// The address to announce instead of the bound ones (Janus's `nat_1_1_mapping`), for a
     /// node behind a 1:1 NAT.
     pub public_ip: Option<String>,
@@ -283,11 +285,13 @@ pub(super) async fn build_pc(
             credential: s.credential.clone(),
         })
         .collect();
-    // With a port range, a port still held by another PeerConnection is skipped.
-    let attempts = settings.ports.as_ref().map_or(1, |r| r.span().min(64));
+    // With a port range, a port still held by another PeerConnection is skipped. On the single
+    // port, the PeerConnection's own (ephemeral) socket only names it.
+    let ranged = settings.ports.as_ref().filter(|_| settings.single_port.is_none());
+    let attempts = ranged.map_or(1, |r| r.span().min(64));
     let mut last_error = String::new();
     for _ in 0..attempts {
-        let port = settings.ports.as_ref().map_or(0, PortRange::next_port);
+        let port = ranged.map_or(0, PortRange::next_port);
         let addrs: Vec<String> = settings.udp_ips.iter().map(|ip| format!("{ip}:{port}")).collect();
         // Builders consume the engine and registry, so each attempt makes its own.
         let mut media = MediaEngine::default();
@@ -303,7 +307,11 @@ pub(super) async fn build_pc(
             _ => media.register_default_codecs().map_err(|e| media_error("codecs", e))?,
         }
         let registry = interceptors(&direction, &mut media)?;
-        let built = PeerConnectionBuilder::new()
+        let mut builder = PeerConnectionBuilder::new();
+        if let Some(single) = &settings.single_port {
+            builder = builder.with_runtime(single.runtime());
+        }
+        let built = builder
             .with_setting_engine(setting())
             .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers.clone()).build())
             .with_media_engine(media)
@@ -327,9 +335,15 @@ pub(super) async fn local_sdp_when_gathered(
     gathered: &mut mpsc::Receiver<()>,
 ) -> Result<String, MediaError> {
     let complete = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_ok();
-    let sdp = pc.local_description().await.map(|d| match &settings.public_ip {
-        Some(ip) => super::sdp::announce_address(&d.sdp, ip),
-        None => d.sdp,
+    let sdp = pc.local_description().await.map(|d| {
+        let sdp = match &settings.single_port {
+            Some(single) => single.announce(&d.sdp),
+            None => d.sdp,
+        };
+        match &settings.public_ip {
+            Some(ip) => super::sdp::announce_address(&sdp, ip),
+            None => sdp,
+        }
     });
     match sdp {
         Some(sdp) if complete => Ok(sdp),

@@ -1,0 +1,485 @@
+//! One UDP port for every PeerConnection of the node (`media_port`): what a firewall, a load
+//! balancer or a Kubernetes host port has to open.
+//!
+//! webrtc-rs 0.21 binds sockets per PeerConnection (its UDP mux is a todo upstream), but it
+//! takes its sockets from a [`Runtime`]: ours hands each PeerConnection a [`MuxedSocket`] in
+//! place of the one it bound. The ephemeral socket it bound stays open, unused, only to keep
+//! its port (the PeerConnection's name for this socket) from being reused while it lives; its
+//! packets come and go through the shared port. Received datagrams are demultiplexed as the
+//! ICE spec allows: a STUN request by the ufrag in its USERNAME (ours, before the colon), a
+//! STUN response by its transaction id (recorded when the request went out), and everything
+//! after (DTLS, SRTP, SRTCP, further STUN) by the remote address the last STUN came from. The
+//! SDP a PeerConnection hands out names the shared port instead of the ephemeral one
+//! ([`SinglePort::announce`]), which is also when its ufrag is routed.
+//!
+//! The demultiplexer task owns the routes (no lock on the packet path); a datagram reaches
+//! its PeerConnection through a bounded lock-free queue (dropped when full, as a socket
+//! buffer would).
+
+use crate::metrics::{DropReason, METRICS};
+use bytes::Bytes;
+use concurrent_queue::ConcurrentQueue;
+use futures_util::task::AtomicWaker;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use webrtc::runtime::{
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime, Transmit,
+};
+
+/// Datagrams waiting for one PeerConnection's driver (about 0.7 s of a 1.5 Mbit/s publisher).
+const QUEUE: usize = 1024;
+/// The shared socket's kernel buffers: every peer's burst lands in the same one (the kernel
+/// may grant less: `net.core.rmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+/// Routes are pruned of closed PeerConnections after this many new ones.
+const PRUNE_EVERY: usize = 512;
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+
+/// The node's shared port, one socket per media address.
+#[derive(Debug)]
+pub struct SinglePort {
+    port: u16,
+    muxes: Vec<Arc<Mux>>,
+    runtime: Arc<dyn Runtime>,
+}
+
+impl SinglePort {
+    /// Binds `port` on each of `ips` and starts their demultiplexers (inside a tokio runtime).
+    pub fn open(ips: &[IpAddr], port: u16) -> io::Result<Arc<Self>> {
+        let inner = webrtc::runtime::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?;
+        let mut muxes = Vec::with_capacity(ips.len());
+        let mut port = port;
+        for ip in ips {
+            let std = bind(SocketAddr::new(*ip, port))?;
+            // Port 0 (tests): the one the first address got, for all.
+            port = std.local_addr()?.port();
+            let socket = Arc::new(UdpSocket::from_std(std)?);
+            let (ctl, routes) = mpsc::unbounded_channel();
+            tokio::spawn(demux(socket.clone(), routes));
+            muxes.push(Arc::new(Mux { ip: *ip, socket, ctl, ports: Mutex::new(HashMap::new()) }));
+        }
+        let runtime: Arc<dyn Runtime> = Arc::new(MuxRuntime { inner, muxes: muxes.clone() });
+        Ok(Arc::new(Self { port, muxes, runtime }))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The runtime PeerConnections are built with.
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        self.runtime.clone()
+    }
+
+    /// A local SDP as peers must see it: host candidates on the shared port; and its ufrag
+    /// routed to the PeerConnection whose candidates these are.
+    pub fn announce(&self, sdp: &str) -> String {
+        let ufrags: Vec<&str> = sdp.lines().filter_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:")).collect();
+        let mut out = String::with_capacity(sdp.len());
+        for line in sdp.split_inclusive('\n') {
+            match self.candidate_port(line) {
+                Some((slot, at)) => {
+                    for u in &ufrags {
+                        slot.0.route(Route::Ufrag((*u).to_owned(), slot.1.clone()));
+                    }
+                    let (head, tail) = line.split_at(at.0);
+                    out.push_str(head);
+                    out.push_str(&self.port.to_string());
+                    out.push_str(&tail[at.1 - at.0..]);
+                }
+                None => out.push_str(line),
+            }
+        }
+        out
+    }
+
+    /// A host candidate line on one of our muxed sockets: its mux and slot, and where its port
+    /// is in the line.
+    #[allow(clippy::type_complexity)]
+    fn candidate_port(&self, line: &str) -> Option<((Arc<Mux>, Weak<Slot>), (usize, usize))> {
+        let body = line.strip_prefix("a=candidate:")?;
+        let fields: Vec<&str> = body.split_whitespace().collect();
+        if fields.len() < 8 || !fields[2].eq_ignore_ascii_case("udp") || fields[7] != "host" {
+            return None;
+        }
+        let port: u16 = fields[5].parse().ok()?;
+        let ip: IpAddr = fields[4].parse().ok()?;
+        let (mux, slot) = self.muxes.iter().find_map(|m| Some((m.clone(), m.slot_on(ip, port)?)))?;
+        // The port is the sixth field: find it after the address.
+        let ip_at = line.find(&format!(" {} ", fields[4]))? + fields[4].len() + 2;
+        Some(((mux, slot), (ip_at, ip_at + fields[5].len())))
+    }
+}
+
+/// The shared socket, non-blocking, with room for bursts.
+fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// One shared socket and the PeerConnections' sockets on its address.
+#[derive(Debug)]
+struct Mux {
+    ip: IpAddr,
+    socket: Arc<UdpSocket>,
+    ctl: mpsc::UnboundedSender<Route>,
+    /// The port each muxed socket reserved, to find its slot from a candidate (setup only).
+    ports: Mutex<HashMap<u16, Weak<Slot>>>,
+}
+
+impl Mux {
+    fn route(&self, r: Route) {
+        let _ = self.ctl.send(r);
+    }
+
+    fn slot_on(&self, ip: IpAddr, port: u16) -> Option<Weak<Slot>> {
+        if !(ip == self.ip || self.ip.is_unspecified()) {
+            return None;
+        }
+        let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        ports.get(&port).filter(|s| s.strong_count() > 0).cloned()
+    }
+}
+
+/// What the demultiplexer learns besides remote addresses.
+enum Route {
+    /// STUN requests naming this ufrag (ours) go to this PeerConnection.
+    Ufrag(String, Weak<Slot>),
+    /// The response to this request goes to the PeerConnection that sent it.
+    Transaction([u8; 12], Weak<Slot>),
+}
+
+/// A PeerConnection's inbox.
+#[derive(Debug)]
+struct Slot {
+    queue: ConcurrentQueue<(Bytes, SocketAddr)>,
+    waker: AtomicWaker,
+}
+
+/// Reads the shared socket and hands each datagram to its PeerConnection.
+async fn demux(socket: Arc<UdpSocket>, mut routes: mpsc::UnboundedReceiver<Route>) {
+    let mut by_ufrag: HashMap<String, Weak<Slot>> = HashMap::new();
+    let mut by_transaction: HashMap<[u8; 12], Weak<Slot>> = HashMap::new();
+    let mut by_addr: HashMap<SocketAddr, Weak<Slot>> = HashMap::new();
+    let mut learned = 0usize;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        tokio::select! {
+            biased;
+            r = routes.recv() => {
+                match r {
+                    None => return,
+                    Some(Route::Ufrag(u, s)) => { by_ufrag.insert(u, s); }
+                    Some(Route::Transaction(t, s)) => { by_transaction.insert(t, s); }
+                }
+                learned += 1;
+                if learned % PRUNE_EVERY == 0 {
+                    by_ufrag.retain(|_, s| s.strong_count() > 0);
+                    by_transaction.retain(|_, s| s.strong_count() > 0);
+                    by_addr.retain(|_, s| s.strong_count() > 0);
+                }
+            }
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, from)) = r else { continue };
+                let packet = &buf[..n];
+                let slot = match stun(packet) {
+                    Some(Stun::Request { ufrag }) => {
+                        let s = std::str::from_utf8(ufrag).ok().and_then(|u| by_ufrag.get(u)).cloned();
+                        if let Some(s) = &s {
+                            by_addr.insert(from, s.clone());
+                        }
+                        s
+                    }
+                    Some(Stun::Response { transaction }) => {
+                        let s = by_transaction.remove(&transaction);
+                        if let Some(s) = &s {
+                            by_addr.insert(from, s.clone());
+                        }
+                        s.or_else(|| by_addr.get(&from).cloned())
+                    }
+                    None => by_addr.get(&from).cloned(),
+                };
+                // Unknown senders (scans, a closed PeerConnection's peer) are not counted.
+                let Some(slot) = slot.and_then(|s| s.upgrade()) else { continue };
+                if slot.queue.push((Bytes::copy_from_slice(packet), from)).is_ok() {
+                    slot.waker.wake();
+                } else {
+                    METRICS.dropped(DropReason::PortQueue, 1);
+                }
+            }
+        }
+    }
+}
+
+enum Stun<'a> {
+    /// A request, with our ufrag (the first part of its USERNAME), or empty without one.
+    Request {
+        ufrag: &'a [u8],
+    },
+    Response {
+        transaction: [u8; 12],
+    },
+}
+
+/// A STUN message's class and what routes it (RFC 5389 header, USERNAME attribute 0x0006).
+fn stun(p: &[u8]) -> Option<Stun<'_>> {
+    if p.len() < 20 || p[0] & 0xC0 != 0 || p[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let class = (u16::from(p[0]) << 8 | u16::from(p[1])) & 0x0110;
+    if class == 0x0100 || class == 0x0110 {
+        let mut transaction = [0u8; 12];
+        transaction.copy_from_slice(&p[8..20]);
+        return Some(Stun::Response { transaction });
+    }
+    let mut at = 20;
+    while at + 4 <= p.len() {
+        let kind = u16::from(p[at]) << 8 | u16::from(p[at + 1]);
+        let len = usize::from(p[at + 2]) << 8 | usize::from(p[at + 3]);
+        let value = p.get(at + 4..at + 4 + len)?;
+        if kind == 0x0006 {
+            let ufrag = value.split(|b| *b == b':').next().unwrap_or_default();
+            return Some(Stun::Request { ufrag });
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    Some(Stun::Request { ufrag: &[] })
+}
+
+/// A STUN request's transaction id (the response will carry it).
+fn request_transaction(p: &[u8]) -> Option<[u8; 12]> {
+    match stun(p)? {
+        Stun::Request { .. } => {
+            let mut t = [0u8; 12];
+            t.copy_from_slice(&p[8..20]);
+            Some(t)
+        }
+        Stun::Response { .. } => None,
+    }
+}
+
+/// What a PeerConnection gets instead of the socket it bound.
+#[derive(Debug)]
+struct MuxedSocket {
+    mux: Arc<Mux>,
+    slot: Arc<Slot>,
+    local: SocketAddr,
+    /// Keeps `local`'s port ours while this socket lives (nothing is sent to it).
+    _reserved: std::net::UdpSocket,
+}
+
+impl Drop for MuxedSocket {
+    fn drop(&mut self) {
+        let mut ports = self.mux.ports.lock().unwrap_or_else(|p| p.into_inner());
+        if ports.get(&self.local.port()).is_some_and(|s| s.ptr_eq(&Arc::downgrade(&self.slot))) {
+            ports.remove(&self.local.port());
+        }
+    }
+}
+
+impl AsyncUdpSocket for MuxedSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, t: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if let Some(transaction) = request_transaction(t.contents) {
+            self.mux.route(Route::Transaction(transaction, Arc::downgrade(&self.slot)));
+        }
+        self.mux.socket.poll_send_to(cx, t.contents, t.destination)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let (Some(buf), Some(m)) = (bufs.first_mut(), meta.first_mut()) else { return Poll::Ready(Ok(0)) };
+        let take = |buf: &mut IoSliceMut<'_>, m: &mut RecvMeta| {
+            let (datagram, from) = self.slot.queue.pop().ok()?;
+            let len = datagram.len().min(buf.len());
+            buf[..len].copy_from_slice(&datagram[..len]);
+            let mut filled = RecvMeta::default();
+            (filled.addr, filled.len, filled.stride) = (from, len, len.max(1));
+            *m = filled;
+            Some(())
+        };
+        if take(buf, m).is_some() {
+            return Poll::Ready(Ok(1));
+        }
+        self.slot.waker.register(cx.waker());
+        // A datagram that came between the first look and the registration.
+        match take(buf, m) {
+            Some(()) => Poll::Ready(Ok(1)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The default runtime, but for the sockets PeerConnections bind on a shared address.
+#[derive(Debug)]
+struct MuxRuntime {
+    inner: Arc<dyn Runtime>,
+    muxes: Vec<Arc<Mux>>,
+}
+
+impl Runtime for MuxRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
+        self.inner.spawn(future)
+    }
+
+    fn spawn_reactor(
+        &self,
+        reactor_pool_size: usize,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Box<dyn JoinHandle> {
+        self.inner.spawn_reactor(reactor_pool_size, future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let local = socket.local_addr()?;
+        let Some(mux) = self.muxes.iter().find(|m| m.ip == local.ip()) else {
+            return self.inner.wrap_udp_socket(socket);
+        };
+        let slot = Arc::new(Slot { queue: ConcurrentQueue::bounded(QUEUE), waker: AtomicWaker::new() });
+        mux.ports.lock().unwrap_or_else(|p| p.into_inner()).insert(local.port(), Arc::downgrade(&slot));
+        Ok(Arc::new(MuxedSocket { mux: mux.clone(), slot, local, _reserved: socket }))
+    }
+
+    fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        remote_addr: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
+        self.inner.connect_tcp(remote_addr)
+    }
+
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future)
+    }
+
+    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        "portunus-single-port"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding_request(username: &str, transaction: u8) -> Vec<u8> {
+        let mut p = vec![0x00, 0x01, 0, 0];
+        p.extend_from_slice(&MAGIC_COOKIE);
+        p.extend_from_slice(&[transaction; 12]);
+        let padded = username.len().div_ceil(4) * 4;
+        // PRIORITY first, as browsers send it, then USERNAME.
+        p.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
+        p.extend_from_slice(&[0x00, 0x06, 0x00, username.len() as u8]);
+        p.extend_from_slice(username.as_bytes());
+        p.resize(p.len() + padded - username.len(), 0);
+        let len = (p.len() - 20) as u16;
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn stun_is_routed_by_our_ufrag_and_responses_by_transaction() {
+        let req = binding_request("ourfrag:theirs", 7);
+        assert!(matches!(stun(&req), Some(Stun::Request { ufrag: b"ourfrag" })));
+        assert_eq!(request_transaction(&req), Some([7; 12]));
+        let mut resp = req.clone();
+        resp[0..2].copy_from_slice(&[0x01, 0x01]);
+        assert!(matches!(stun(&resp), Some(Stun::Response { transaction }) if transaction == [7; 12]));
+        assert_eq!(request_transaction(&resp), None, "responses are not requests");
+        assert!(stun(&[0x80, 0x60, 0, 1]).is_none(), "RTP");
+        assert!(stun(&[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none(), "DTLS");
+        let mut truncated = req.clone();
+        truncated.truncate(30);
+        assert!(matches!(stun(&truncated), None | Some(Stun::Request { .. })), "no panic on a cut message");
+    }
+
+    #[tokio::test]
+    async fn candidates_name_the_shared_port_and_their_ufrag_is_routed() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let shared = SinglePort::open(&[ip], 0).unwrap();
+        let reserved = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        let ephemeral = reserved.local_addr().unwrap().port();
+        let socket = shared.runtime().wrap_udp_socket(reserved).unwrap();
+        let sdp = format!(
+            "v=0\r\na=ice-ufrag:abcd\r\na=candidate:1 1 udp 2130706431 127.0.0.1 {ephemeral} typ host\r\na=candidate:2 1 udp 1 10.9.9.9 {ephemeral} typ host\r\n"
+        );
+        let port = shared.port();
+        let announced = shared.announce(&sdp);
+        assert!(announced.contains(&format!("127.0.0.1 {port} typ host")), "{announced}");
+        assert!(
+            announced.contains(&format!("10.9.9.9 {ephemeral} typ host")),
+            "another address untouched: {announced}"
+        );
+        // A peer's check naming the ufrag reaches this PeerConnection's socket.
+        let real_port = shared.muxes[0].socket.local_addr().unwrap();
+        let peer = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        peer.send_to(&binding_request("abcd:peer", 1), real_port).unwrap();
+        let mut buf = [0u8; 256];
+        let mut meta = [RecvMeta::default()];
+        let got = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
+        )
+        .await
+        .expect("routed")
+        .unwrap();
+        assert_eq!((got, meta[0].addr), (1, peer.local_addr().unwrap()));
+        // And what follows from that address (DTLS here) too.
+        peer.send_to(&[22, 254, 253, 0, 0], real_port).unwrap();
+        let got = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
+        )
+        .await
+        .expect("routed by address")
+        .unwrap();
+        assert_eq!((got, buf[0]), (1, 22));
+    }
+}
