@@ -74,7 +74,7 @@ fn register(
     direction: RTCRtpTransceiverDirection,
 ) -> Result<(), MediaError> {
     let ext = RTCRtpHeaderExtensionCapability { uri: uri.to_owned() };
-    media.register_header_extension(ext, kind, Some(direction)).map_err(|e| super::media_error("header extension", e))
+    media.register_header_extension(ext, kind, Some(direction)).map_err(|e| MediaError::stack("header extension", e))
 }
 
 fn transport_cc_feedback(media: &mut MediaEngine) {
@@ -86,7 +86,7 @@ fn transport_cc_feedback(media: &mut MediaEngine) {
 /// extensions, and TWCC feedback for video when the room has `transport_wide_cc_ext`.
 pub(super) fn register_receive(settings: ExtensionSettings, media: &mut MediaEngine) -> Result<Registry, MediaError> {
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), media));
-    configure_simulcast_extension_headers(media).map_err(|e| super::media_error("header extension", e))?;
+    configure_simulcast_extension_headers(media).map_err(|e| MediaError::stack("header extension", e))?;
     for (uri, kind) in settings.relayed() {
         register(media, uri, kind, RTCRtpTransceiverDirection::Recvonly)?;
     }

@@ -33,8 +33,3 @@ pub mod tap;
 pub mod vp8;
 
 pub use error::{MediaError, MediaStep};
-
-/// The WebRTC stack failed at `step`.
-fn media_error(step: &'static str, e: impl std::fmt::Display) -> MediaError {
-    MediaError::stack(step, e)
-}

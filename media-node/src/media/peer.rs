@@ -7,7 +7,6 @@
 //! channels to `publisher`.
 
 use super::extensions::ExtensionSettings;
-use super::media_error;
 use super::MediaError;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -300,11 +299,11 @@ pub(super) async fn build_pc(
                 for name in codecs {
                     let kind = if super::codec::is_audio(name) { RtpCodecKind::Audio } else { RtpCodecKind::Video };
                     for c in super::codec::parameters(name) {
-                        media.register_codec(c, kind).map_err(|e| media_error("codecs", e))?;
+                        media.register_codec(c, kind).map_err(|e| MediaError::stack("codecs", e))?;
                     }
                 }
             }
-            _ => media.register_default_codecs().map_err(|e| media_error("codecs", e))?,
+            _ => media.register_default_codecs().map_err(|e| MediaError::stack("codecs", e))?,
         }
         let registry = interceptors(&direction, &mut media)?;
         let mut builder = PeerConnectionBuilder::new();
@@ -325,7 +324,7 @@ pub(super) async fn build_pc(
             Err(e) => last_error = e.to_string(),
         }
     }
-    Err(media_error("PeerConnection", last_error))
+    Err(MediaError::stack("PeerConnection", last_error))
 }
 
 /// The local description once ICE gathering completed (half-trickle: candidates included).

@@ -7,7 +7,6 @@ use super::feed::{
     DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
     MAX_LAYERS,
 };
-use super::media_error;
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, IncomingMedia, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
@@ -623,8 +622,8 @@ impl PublisherPeer {
         let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| MediaError::sdp("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| MediaError::sdp("remote description", e))?;
-        let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
-        pc.set_local_description(answer).await.map_err(|e| media_error("local description", e))?;
+        let answer = pc.create_answer(None).await.map_err(|e| MediaError::stack("answer", e))?;
+        pc.set_local_description(answer).await.map_err(|e| MediaError::stack("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &pc, &mut gather_done).await?;
         Ok((Self { source: Source::WebRtc(pc), streams: published.into(), bitrate: cap, data }, sdp))
     }

@@ -40,6 +40,11 @@ const QUEUE: usize = 1024;
 /// The shared socket's kernel buffers: every peer's burst lands in the same one (the kernel
 /// may grant less: `net.core.rmem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
+/// Received datagrams are cut from buffers of this size: one allocation per ~45 full-size
+/// datagrams instead of one each.
+const SLAB: usize = 64 * 1024;
+/// Room kept free in the slab for the next datagram (a WebRTC datagram fits an MTU).
+const MAX_DATAGRAM: usize = 2048;
 /// Routes are pruned of closed PeerConnections after this many new ones.
 const PRUNE_EVERY: usize = 512;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
@@ -71,10 +76,6 @@ impl SinglePort {
         Ok(Arc::new(Self { port, muxes, runtime }))
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The runtime PeerConnections are built with.
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         self.runtime.clone()
@@ -86,15 +87,12 @@ impl SinglePort {
         let ufrags: Vec<&str> = sdp.lines().filter_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:")).collect();
         let mut out = String::with_capacity(sdp.len());
         for line in sdp.split_inclusive('\n') {
-            match self.candidate_port(line) {
-                Some((slot, at)) => {
+            match self.on_shared_port(line) {
+                Some((mux, slot, line)) => {
                     for u in &ufrags {
-                        slot.0.route(Route::Ufrag((*u).to_owned(), slot.1.clone()));
+                        mux.route(Route::Ufrag((*u).to_owned(), slot.clone()));
                     }
-                    let (head, tail) = line.split_at(at.0);
-                    out.push_str(head);
-                    out.push_str(&self.port.to_string());
-                    out.push_str(&tail[at.1 - at.0..]);
+                    out.push_str(&line);
                 }
                 None => out.push_str(line),
             }
@@ -102,21 +100,20 @@ impl SinglePort {
         out
     }
 
-    /// A host candidate line on one of our muxed sockets: its mux and slot, and where its port
-    /// is in the line.
-    #[allow(clippy::type_complexity)]
-    fn candidate_port(&self, line: &str) -> Option<((Arc<Mux>, Weak<Slot>), (usize, usize))> {
+    /// A host candidate of one of our muxed sockets, naming the shared port instead; with the
+    /// mux and the slot it belongs to.
+    fn on_shared_port(&self, line: &str) -> Option<(&Arc<Mux>, Weak<Slot>, String)> {
         let body = line.strip_prefix("a=candidate:")?;
-        let fields: Vec<&str> = body.split_whitespace().collect();
+        let mut fields: Vec<&str> = body.split_whitespace().collect();
         if fields.len() < 8 || !fields[2].eq_ignore_ascii_case("udp") || fields[7] != "host" {
             return None;
         }
-        let port: u16 = fields[5].parse().ok()?;
-        let ip: IpAddr = fields[4].parse().ok()?;
-        let (mux, slot) = self.muxes.iter().find_map(|m| Some((m.clone(), m.slot_on(ip, port)?)))?;
-        // The port is the sixth field: find it after the address.
-        let ip_at = line.find(&format!(" {} ", fields[4]))? + fields[4].len() + 2;
-        Some(((mux, slot), (ip_at, ip_at + fields[5].len())))
+        let (ip, port) = (fields[4].parse().ok()?, fields[5].parse().ok()?);
+        let (mux, slot) = self.muxes.iter().find_map(|m| Some((m, m.slot_on(ip, port)?)))?;
+        let shared = self.port.to_string();
+        fields[5] = &shared;
+        let ending = &line[line.trim_end().len()..];
+        Some((mux, slot, format!("a=candidate:{}{ending}", fields.join(" "))))
     }
 }
 
@@ -177,7 +174,7 @@ async fn demux(socket: Arc<UdpSocket>, mut routes: mpsc::UnboundedReceiver<Route
     let mut by_transaction: HashMap<[u8; 12], Weak<Slot>> = HashMap::new();
     let mut by_addr: HashMap<SocketAddr, Weak<Slot>> = HashMap::new();
     let mut learned = 0usize;
-    let mut buf = vec![0u8; 2048];
+    let mut slab = bytes::BytesMut::with_capacity(SLAB);
     loop {
         tokio::select! {
             biased;
@@ -188,35 +185,36 @@ async fn demux(socket: Arc<UdpSocket>, mut routes: mpsc::UnboundedReceiver<Route
                     Some(Route::Transaction(t, s)) => { by_transaction.insert(t, s); }
                 }
                 learned += 1;
-                if learned % PRUNE_EVERY == 0 {
+                if learned.is_multiple_of(PRUNE_EVERY) {
                     by_ufrag.retain(|_, s| s.strong_count() > 0);
                     by_transaction.retain(|_, s| s.strong_count() > 0);
                     by_addr.retain(|_, s| s.strong_count() > 0);
                 }
             }
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, from)) = r else { continue };
-                let packet = &buf[..n];
-                let slot = match stun(packet) {
+            r = socket.recv_buf_from(&mut slab) => {
+                let datagram = slab.split().freeze();
+                if slab.capacity() < MAX_DATAGRAM {
+                    slab.reserve(SLAB);
+                }
+                let Ok((_, from)) = r else { continue };
+                let packet = &datagram[..];
+                // STUN names its PeerConnection (and teaches where its peer now is); the rest,
+                // and a response nobody waits for, is known by its sender. A request for a
+                // ufrag we do not have goes nowhere.
+                let (named, by_sender) = match stun(packet) {
                     Some(Stun::Request { ufrag }) => {
-                        let s = std::str::from_utf8(ufrag).ok().and_then(|u| by_ufrag.get(u)).cloned();
-                        if let Some(s) = &s {
-                            by_addr.insert(from, s.clone());
-                        }
-                        s
+                        (std::str::from_utf8(ufrag).ok().and_then(|u| by_ufrag.get(u)).cloned(), false)
                     }
-                    Some(Stun::Response { transaction }) => {
-                        let s = by_transaction.remove(&transaction);
-                        if let Some(s) = &s {
-                            by_addr.insert(from, s.clone());
-                        }
-                        s.or_else(|| by_addr.get(&from).cloned())
-                    }
-                    None => by_addr.get(&from).cloned(),
+                    Some(Stun::Response { transaction }) => (by_transaction.remove(&transaction), true),
+                    None => (None, true),
                 };
+                if let Some(s) = &named {
+                    by_addr.insert(from, s.clone());
+                }
+                let slot = named.or_else(|| by_addr.get(&from).filter(|_| by_sender).cloned());
                 // Unknown senders (scans, a closed PeerConnection's peer) are not counted.
                 let Some(slot) = slot.and_then(|s| s.upgrade()) else { continue };
-                if slot.queue.push((Bytes::copy_from_slice(packet), from)).is_ok() {
+                if slot.queue.push((datagram, from)).is_ok() {
                     slot.waker.wake();
                 } else {
                     METRICS.dropped(DropReason::PortQueue, 1);
@@ -450,7 +448,7 @@ mod tests {
         let sdp = format!(
             "v=0\r\na=ice-ufrag:abcd\r\na=candidate:1 1 udp 2130706431 127.0.0.1 {ephemeral} typ host\r\na=candidate:2 1 udp 1 10.9.9.9 {ephemeral} typ host\r\n"
         );
-        let port = shared.port();
+        let port = shared.port;
         let announced = shared.announce(&sdp);
         assert!(announced.contains(&format!("127.0.0.1 {port} typ host")), "{announced}");
         assert!(

@@ -7,7 +7,6 @@ use super::data::{DataControl, DEFAULT_LABEL};
 use super::extensions::ExtensionSettings;
 use super::feed::Origin;
 use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Stream};
-use super::media_error;
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, MediaSettings, PeerEvent, PeerHandler,
 };
@@ -131,8 +130,8 @@ impl SubscriberPeer {
         };
         peer.add_streams(sources).await?;
         peer.add_data(data).await?;
-        let offer = peer.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
-        peer.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let offer = peer.pc.create_offer(None).await.map_err(|e| MediaError::stack("offer", e))?;
+        peer.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
         peer.gathered = tokio::sync::Mutex::new(gather_done);
         Ok((peer, sdp))
@@ -152,7 +151,7 @@ impl SubscriberPeer {
                     .pc
                     .create_data_channel(DEFAULT_LABEL, None)
                     .await
-                    .map_err(|e| media_error("data channel", e))?;
+                    .map_err(|e| MediaError::stack("data channel", e))?;
                 let (tx, rx) = mpsc::unbounded_channel();
                 tokio::spawn(super::data::relay(self.pc.clone(), dc, rx));
                 *self.data.lock().map_err(|_| MediaError::Bug("data poisoned"))? = Some(tx.clone());
@@ -205,8 +204,11 @@ impl SubscriberPeer {
                     ..Default::default()
                 }],
             )));
-            let sender =
-                self.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(|e| media_error("track", e))?;
+            let sender = self
+                .pc
+                .add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| MediaError::stack("track", e))?;
             let (negotiated, negotiated_rx) = watch::channel(None);
             let (send, send_rx) = watch::channel(true);
             let gate = Gate {
@@ -312,12 +314,12 @@ impl SubscriberPeer {
             let mut gathered = self.gathered.lock().await;
             while gathered.try_recv().is_ok() {}
             let options = RTCOfferOptions { ice_restart: true, ..Default::default() };
-            let offer = self.pc.create_offer(Some(options)).await.map_err(|e| media_error("offer", e))?;
-            self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+            let offer = self.pc.create_offer(Some(options)).await.map_err(|e| MediaError::stack("offer", e))?;
+            self.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
             return local_sdp_when_gathered(&self.settings, &self.pc, &mut gathered).await;
         }
-        let offer = self.pc.create_offer(None).await.map_err(|e| media_error("offer", e))?;
-        self.pc.set_local_description(offer).await.map_err(|e| media_error("local description", e))?;
+        let offer = self.pc.create_offer(None).await.map_err(|e| MediaError::stack("offer", e))?;
+        self.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or(MediaError::stack("local description", "missing"))?.sdp;
         Ok(match &self.public_ip {
             Some(ip) => super::sdp::announce_address(&sdp, ip),
@@ -365,7 +367,7 @@ async fn set_directions(
     for t in pc.get_transceivers().await {
         let sender = t.sender().await.ok().flatten();
         if sender.is_some_and(|s| senders.contains(&s.id())) {
-            t.set_direction(direction).await.map_err(|e| media_error("transceiver direction", e))?;
+            t.set_direction(direction).await.map_err(|e| MediaError::stack("transceiver direction", e))?;
         }
     }
     Ok(())
