@@ -114,6 +114,33 @@ pub struct TestPublisher {
     /// Its video codec's name, and the payload type the answer gave it.
     video_codec: &'static str,
     video_pt: u8,
+    /// Set: keyframes only when asked, as an encoder reacting late (see
+    /// [`TestPublisher::keyframes_only_when_asked`]).
+    on_request: Option<KeyframesOnRequest>,
+}
+
+/// A publisher that sends a keyframe only this long after a keyframe request.
+struct KeyframesOnRequest {
+    delay: Duration,
+    /// Requests counted so far.
+    seen: u64,
+    /// When the oldest unanswered request was noticed.
+    asked: Option<std::time::Instant>,
+}
+
+impl KeyframesOnRequest {
+    /// Whether the next frame is a keyframe, given the requests counted so far.
+    fn due(&mut self, requests: u64, now: std::time::Instant) -> bool {
+        if requests > self.seen {
+            self.seen = requests;
+            self.asked.get_or_insert(now);
+        }
+        let due = self.asked.is_some_and(|at| now.duration_since(at) >= self.delay);
+        if due {
+            self.asked = None;
+        }
+        due
+    }
 }
 
 /// What a test publisher offers besides Opus and VP8.
@@ -468,6 +495,7 @@ impl TestPublisher {
             level_ext: None,
             orientation_ext: None,
             playout_delay_ext: None,
+            on_request: None,
             svc: svc.then_some(0),
             orientation: 0,
             audio_level: 127,
@@ -518,6 +546,12 @@ impl TestPublisher {
     /// The id the answer gave the video orientation extension, if it took it.
     pub fn orientation_ext(&self) -> Option<u8> {
         self.orientation_ext
+    }
+
+    /// From now on sends a keyframe only `delay` after being asked for one (an encoder's
+    /// reaction and a keyframe's pacing), not every 25 frames.
+    pub fn keyframes_only_when_asked(&mut self, delay: Duration) {
+        self.on_request = Some(KeyframesOnRequest { delay, seen: self.keyframe_requests(), asked: None });
     }
 
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
@@ -580,8 +614,13 @@ impl TestPublisher {
         }
         // VP8 payload descriptor (S=1, PID 0) then a frame header: bit 0 of the first byte
         // clear means a keyframe.
-        // A keyframe every 25 frames: this test client does not answer PLI.
-        let key = self.seq % 25 == 1;
+        // A keyframe every 25 frames (this test client does not answer PLI), or only the
+        // first and those asked for.
+        let requests = self.keyframe_requests();
+        let key = match self.on_request.as_mut() {
+            None => self.seq % 25 == 1,
+            Some(k) => k.due(requests, std::time::Instant::now()) || self.seq == 1,
+        };
         // Four bytes whose first marks a keyframe in this codec, then the fill.
         let mut vp8 = match self.video_codec {
             // VP9 payload descriptor: B and E set, P (inter-predicted) on all but keyframes.
@@ -679,6 +718,23 @@ impl TestPublisher {
     }
 }
 
+/// A subscriber that has answered, its ICE not started.
+pub struct LateSubscriber {
+    pc: LoopbackPc,
+    answer: RTCSessionDescription,
+}
+
+impl LateSubscriber {
+    /// Starts its ICE (and so DTLS): a [`TestSubscriber`] from here on.
+    pub async fn connect(self) -> TestSubscriber {
+        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = self.pc;
+        pc.set_local_description(self.answer).await.expect("local answer");
+        tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
+        let answer = pc.local_description().await.expect("local description").sdp;
+        TestSubscriber { pc, states, packets, video_tracks, data, net: Network::default(), answer }
+    }
+}
+
 /// A subscriber: answers the server's offer and records every packet it receives.
 pub struct TestSubscriber {
     pc: Arc<dyn PeerConnection>,
@@ -708,6 +764,18 @@ impl TestSubscriber {
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let sdp = pc.local_description().await.expect("local description").sdp;
         (Self { pc, states, packets, video_tracks, data, net, answer: sdp.clone() }, sdp)
+    }
+
+    /// Answers `offer_sdp` at once but holds its ICE back (no candidates in the answer: the
+    /// server learns the subscriber's address from its checks, as with a browser trickling):
+    /// nothing is checked, so no DTLS either, until [`LateSubscriber::connect`].
+    pub async fn answer_later(offer_sdp: &str) -> (LateSubscriber, String) {
+        let pc = loopback_pc(true, &Network::default()).await;
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
+        pc.pc.set_remote_description(offer).await.expect("remote offer");
+        let answer = pc.pc.create_answer(None).await.expect("answer");
+        let sdp = answer.sdp.clone();
+        (LateSubscriber { pc, answer }, sdp)
     }
 
     /// Answers a new offer from the server (a renegotiation, as after `updated`).

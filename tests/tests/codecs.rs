@@ -133,7 +133,7 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
         let (offered, seen) = watch(&server.ws_url, feed, &mut p).await;
         assert_eq!(offered, expected, "the subscriber is offered the publisher's codec");
         assert!(seen.len() > 20, "{expected}: {} video packets", seen.len());
-        assert_eq!(seen[0].0, keyframe, "{expected}: the stream starts on a keyframe");
+        assert_eq!(seen[0].0, keyframe, "{expected}: the stream starts on a keyframe: {:x?}", &seen[..8]);
         assert!(seen.iter().all(|(_, fill)| *fill == p.fill), "{expected}: the publisher's content");
         p.close().await;
     }

@@ -488,13 +488,17 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
     publisher.close().await;
 }
 
-/// Keyframes on demand: a subscriber coming up makes the server ask the publisher for one, and
-/// a subscriber's own PLI (a decoder that lost its reference) is relayed to the publisher,
-/// coalesced to about one per 500 ms per track, as Janus does.
+/// Keyframes on demand: a subscriber coming up with no keyframe since its answer makes the
+/// server ask the publisher for one, and a subscriber's own PLI (a decoder that lost its
+/// reference) is relayed to the publisher, coalesced to about one per 500 ms per track, as
+/// Janus does.
 #[actix_web::test]
 async fn keyframe_requests_reach_the_publisher_coalesced() {
     let server = TestServer::start();
     let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
+    // Its first keyframe goes out before anyone subscribes; the next only when asked.
+    publisher.keyframes_only_when_asked(Duration::ZERO);
+    publisher.send().await;
     let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
     for _ in 0..60 {
         publisher.send().await;
@@ -513,6 +517,76 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
     // Ten PLIs in 200 ms: one at once, one after the 500 ms pause.
     assert!((1..=3).contains(&relayed), "{relayed} keyframe requests reached the publisher");
     sub.close().await;
+    publisher.close().await;
+}
+
+/// Join -> first frame: a subscriber gets the keyframe asked for while it connects as soon as
+/// DTLS is up. Its ICE starts a second after its answer (a browser's ICE and DTLS take
+/// 100-300 ms); the publisher sends a keyframe only 300 ms after being asked (an encoder's
+/// reaction and pacing). Asked at the answer and kept meanwhile, the keyframe is the first
+/// packet the subscriber gets, right at connect; asked only at connect, it would come 300 ms
+/// later.
+#[actix_web::test]
+async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
+    let server = TestServer::start();
+    // The publisher's socket stays open: its session would end with it.
+    let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
+    publisher.keyframes_only_when_asked(Duration::from_millis(300));
+    // Its first keyframe goes out before anyone subscribes.
+    publisher.send().await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let hs = ws.attach(sid).await;
+    let join = json!({"request": "join", "room": 1234, "ptype": "subscriber", "streams": [{"feed": feed}]});
+    let attached = ws.message_event(sid, hs, join).await;
+    let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer in {attached}"));
+    let (late, answer) = TestSubscriber::answer_later(offer).await;
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": answer}}))
+        .await;
+    ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
+    let asked_before = publisher.keyframe_requests();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sender = async {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            publisher.send().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let receiver = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut sub = late.connect().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut connected = None;
+        let mut first_video = None;
+        while first_video.is_none() || connected.is_none() {
+            tokio::select! {
+                s = sub.states.recv() => {
+                    if s == Some(webrtc::peer_connection::RTCPeerConnectionState::Connected) {
+                        connected.get_or_insert(std::time::Instant::now());
+                    }
+                }
+                p = sub.packets.recv() => {
+                    let Some((kind, p)) = p else { break };
+                    if kind == "video" && first_video.is_none() {
+                        first_video = Some((std::time::Instant::now(), p.payload[1] & 0x01 == 0));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sub.close().await;
+        (connected, first_video)
+    };
+    let (_, (connected, first_video)) = tokio::join!(sender, receiver);
+    let connected = connected.expect("the subscriber connected");
+    let (at, key) = first_video.expect("video reached the subscriber");
+    assert!(key, "its first video packet starts a keyframe");
+    let after = at.saturating_duration_since(connected);
+    eprintln!("first video {after:?} after connecting");
+    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
+    assert!(publisher.keyframe_requests() > asked_before, "the keyframe was asked for");
     publisher.close().await;
 }
 

@@ -7,6 +7,7 @@
 use super::codec::VideoCodec;
 use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence};
 use super::peer::{PeerEvent, StreamAt};
+use super::preroll::Preroll;
 use super::rewrite::Rewriter;
 use super::simulcast::{LayerTarget, Layers};
 use super::svc::{Moved, Step, SvcSelector};
@@ -102,6 +103,8 @@ pub(super) struct Gate {
 enum Verdict {
     /// No answer yet: nothing was sent, so there is no gap to mend.
     NoAnswer,
+    /// Answered and otherwise open, its DTLS not up yet: video is kept from a keyframe on.
+    Connecting,
     Closed,
     Open(Negotiated),
 }
@@ -124,13 +127,14 @@ impl CachedGate {
             _ => {
                 let g = &mut self.gate;
                 let negotiated = *g.negotiated.borrow_and_update();
-                let open = *g.connected.borrow_and_update()
-                    && !*g.paused.borrow_and_update()
+                let connected = *g.connected.borrow_and_update();
+                let open = !*g.paused.borrow_and_update()
                     && *g.send.borrow_and_update()
                     && !g.muted.borrow_and_update().held();
                 let v = match negotiated {
                     None => Verdict::NoAnswer,
-                    Some(n) if open => Verdict::Open(n),
+                    Some(n) if open && connected => Verdict::Open(n),
+                    Some(_) if open => Verdict::Connecting,
                     Some(_) => Verdict::Closed,
                 };
                 self.verdict = Some(v);
@@ -230,9 +234,9 @@ enum Next {
 
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
 /// sequence numbers and timestamps; its header extensions are renamed on the way out, by
-/// `extensions`) and, for VP8, starts on
-/// a keyframe, asking the publisher for one as soon as the stream could flow (DTLS up, answer
-/// applied): one asked for earlier may have arrived before the subscriber could receive it. A
+/// `extensions`) and, for video, starts on a keyframe: once the answer is in, while ICE and
+/// DTLS come up, it asks the publisher for one and keeps the packets from the latest keyframe
+/// on (`preroll`), sent first at connect; with none kept, it asks again once DTLS is up. A
 /// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
@@ -264,6 +268,7 @@ pub(super) async fn forward(
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut wait = KeyframeWait::new(ssrc, codec);
+    let mut preroll = Preroll::new(codec);
     let svc_for = |o: &Origin, t: &LayerTarget| svc_source(o).then(|| SvcSelector::new(t.substream, t.temporal));
     let mut svc = svc_for(&origin, &target);
     let mut sequence = Rewriter::new(clock_rate);
@@ -271,7 +276,22 @@ pub(super) async fn forward(
     loop {
         let recheck = layers.recheck;
         let pending = layers.pending.as_mut().map(|(_, rx)| rx);
-        let next = tokio::select! {
+        // What was kept while connecting goes first, once the gate opens.
+        let kept = match preroll.is_empty() || !matches!(gate.verdict(), Verdict::Open(_)) {
+            true => None,
+            false => {
+                // Once per connection: the subscriber's side of DTLS settles first.
+                if let Some(at) = preroll.hold_until(Instant::now()) {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                preroll.pop()
+            }
+        };
+        let from_preroll = kept.is_some();
+        let next = if let Some(p) = kept {
+            Next::Current(Ok(p))
+        } else {
+            tokio::select! {
             biased;
             c = control.recv() => {
                 // The subscriber is gone when its controls are.
@@ -280,6 +300,7 @@ pub(super) async fn forward(
                     Control::Delay(d) => delay = as_bytes(d),
                     Control::Detach => {
                         packets = None;
+                        preroll.clear();
                         layers.pending = None;
                         silence = None;
                         sequence.open_gap();
@@ -308,6 +329,7 @@ pub(super) async fn forward(
                         keyframes.send_replace(origin.keyframes.for_layer(layers.current));
                         svc = svc_for(&origin, &target);
                         wait.restart();
+                        preroll.clear();
                         sequence.open_gap();
                     }
                 }
@@ -337,6 +359,7 @@ pub(super) async fn forward(
                     None => std::future::pending().await,
                 }
             } => Next::Current(r),
+            }
         };
         let received = match next {
             Next::Reconsider => {
@@ -370,6 +393,7 @@ pub(super) async fn forward(
                 tracing::debug!(dropped = n, "slow subscriber dropped packets");
                 METRICS.dropped(DropReason::SlowSubscriber, n);
                 wait.restart();
+                preroll.clear();
                 sequence.open_gap();
                 continue;
             }
@@ -383,9 +407,23 @@ pub(super) async fn forward(
         };
         let negotiated = match gate.verdict() {
             Verdict::NoAnswer => continue,
+            Verdict::Connecting => {
+                if preroll.hold(p, Instant::now()) {
+                    tracing::debug!(ssrc, "connecting: asking the publisher for a keyframe");
+                    keyframes.borrow().request();
+                }
+                continue;
+            }
             Verdict::Closed => {
                 wait.restart();
+                // Kept packets would leave a hole before this one's successors.
+                preroll.clear();
                 sequence.open_gap();
+                continue;
+            }
+            // Opened between this packet's read and now: it goes after what was kept.
+            Verdict::Open(_) if !from_preroll && !preroll.is_empty() => {
+                preroll.push(p);
                 continue;
             }
             Verdict::Open(n) => n,
