@@ -8,7 +8,7 @@
 #
 #   tests/bench/first_frame.sh            (RUNS=5 by default; SERVERS="portunus janus")
 #
-# Prints one line per page and a summary (median, min, max per server).
+# Prints one line per page and a summary (median, 90th percentile, min, max per server).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -78,5 +78,5 @@ kill "$httpd" 2>/dev/null || true
 echo "== join -> first decoded frame (ms), $RUNS runs x 2 pages per server"
 for server in $SERVERS; do
     grep "^$server " "$results" | awk '{print $2}' | sort -n | awk -v s="$server" '
-        { v[NR] = $1 } END { if (NR) printf "%-9s median %d  min %d  max %d  (n=%d)\n", s, v[int((NR + 1) / 2)], v[1], v[NR], NR }'
+        { v[NR] = $1 } END { if (NR) printf "%-9s median %d  p90 %d  min %d  max %d  (n=%d)\n", s, v[int((NR + 1) / 2)], v[int((NR * 9 + 9) / 10)], v[1], v[NR], NR }'
 done

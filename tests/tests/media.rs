@@ -488,9 +488,9 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
     publisher.close().await;
 }
 
-/// Keyframes on demand: a subscriber coming up with no keyframe since its answer makes the
+/// Keyframes on demand: a subscriber coming up with no keyframe since its offer makes the
 /// server ask the publisher for one, and a subscriber's own PLI (a decoder that lost its
-/// reference) is relayed to the publisher, coalesced to about one per 500 ms per track, as
+/// reference) is relayed to the publisher, coalesced to about one per 300 ms per track, as
 /// Janus does.
 #[actix_web::test]
 async fn keyframe_requests_reach_the_publisher_coalesced() {
@@ -514,7 +514,7 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let relayed = publisher.keyframe_requests() - before;
-    // Ten PLIs in 200 ms: one at once, one after the 500 ms pause.
+    // Ten PLIs in 200 ms: one at once, one after the 300 ms pause.
     assert!((1..=3).contains(&relayed), "{relayed} keyframe requests reached the publisher");
     sub.close().await;
     publisher.close().await;
@@ -523,7 +523,7 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
 /// Join -> first frame: a subscriber gets the keyframe asked for while it connects as soon as
 /// DTLS is up. Its ICE starts a second after its answer (a browser's ICE and DTLS take
 /// 100-300 ms); the publisher sends a keyframe only 300 ms after being asked (an encoder's
-/// reaction and pacing). Asked at the answer and kept meanwhile, the keyframe is the first
+/// reaction and pacing). Asked at its answer and kept meanwhile, the keyframe is the first
 /// packet the subscriber gets, right at connect; asked only at connect, it would come 300 ms
 /// later.
 #[actix_web::test]

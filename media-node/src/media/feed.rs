@@ -28,6 +28,12 @@ pub(super) const DATA_FEED_CAPACITY: usize = 256;
 
 /// A publisher's simulcast layers (up to 3, lowest first; one without simulcast).
 pub const MAX_LAYERS: usize = 3;
+
+/// At most one keyframe request per publisher stream per this interval, and a stream waiting
+/// for a keyframe asks again after it: libwebrtc's encoder honours at most one request per
+/// 300 ms, so a shorter interval would be ignored and a longer one makes a subscriber whose
+/// first request was ignored (the encoder had just sent its first keyframe) wait longer.
+pub const KEYFRAME_REQUEST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(300);
 /// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
 pub type Silence = [Option<Instant>; MAX_LAYERS];
 

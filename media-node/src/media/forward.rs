@@ -5,7 +5,7 @@
 //! counts both).
 
 use super::codec::VideoCodec;
-use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence};
+use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence, KEYFRAME_REQUEST_INTERVAL};
 use super::peer::{PeerEvent, StreamAt};
 use super::preroll::Preroll;
 use super::rewrite::Rewriter;
@@ -16,7 +16,7 @@ use crate::metrics::{DropReason, ForwardCount, METRICS};
 use rtc::rtp;
 use shared::media::{ExtensionIds, MediaKind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -101,9 +101,11 @@ pub(super) struct Gate {
 /// A gate's verdict for the next packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Verdict {
-    /// No answer yet: nothing was sent, so there is no gap to mend.
+    /// No answer yet: nothing was sent, so there is no gap to mend; video is kept from a
+    /// keyframe on.
     NoAnswer,
-    /// Answered and otherwise open, its DTLS not up yet: video is kept from a keyframe on.
+    /// Answered and otherwise open, its DTLS not up yet: video is kept from a keyframe on, one
+    /// asked for if none is kept.
     Connecting,
     Closed,
     Open(Negotiated),
@@ -150,10 +152,6 @@ impl CachedGate {
     }
 }
 
-/// How long a stream waiting for a keyframe waits before asking again (the publisher sends at
-/// most one PLI per 500 ms per track anyway).
-const KEYFRAME_REASK: Duration = Duration::from_millis(500);
-
 /// A video stream's wait for a keyframe: from its start and after every gap of ours, it lets
 /// nothing out until one comes, asking the publisher for one now and then meanwhile.
 struct KeyframeWait {
@@ -196,7 +194,7 @@ impl KeyframeWait {
             return true;
         }
         let now = Instant::now();
-        if self.asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REASK) {
+        if self.asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REQUEST_INTERVAL) {
             tracing::debug!(ssrc = self.ssrc, "waiting for a keyframe: asking the publisher");
             keyframes.borrow().request();
             self.asked = Some(now);
@@ -234,9 +232,10 @@ enum Next {
 
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
 /// sequence numbers and timestamps; its header extensions are renamed on the way out, by
-/// `extensions`) and, for video, starts on a keyframe: once the answer is in, while ICE and
-/// DTLS come up, it asks the publisher for one and keeps the packets from the latest keyframe
-/// on (`preroll`), sent first at connect; with none kept, it asks again once DTLS is up. A
+/// `extensions`) and, for video, starts on a keyframe: from its offer until DTLS is up it keeps
+/// the packets from the latest keyframe on (`preroll`), sent first at connect, asking the
+/// publisher for one as soon as the answer is in if none is kept; with none kept at connect, it
+/// asks again. A
 /// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
@@ -282,6 +281,7 @@ pub(super) async fn forward(
             false => {
                 // Once per connection: the subscriber's side of DTLS settles first.
                 if let Some(at) = preroll.hold_until(Instant::now()) {
+                    tracing::debug!(ssrc, kept = preroll.len(), "connected: what was kept goes first");
                     tokio::time::sleep_until(at.into()).await;
                 }
                 preroll.pop()
@@ -406,7 +406,10 @@ pub(super) async fn forward(
             }
         };
         let negotiated = match gate.verdict() {
-            Verdict::NoAnswer => continue,
+            Verdict::NoAnswer => {
+                preroll.keep(p);
+                continue;
+            }
             Verdict::Connecting => {
                 if preroll.hold(p, Instant::now()) {
                     tracing::debug!(ssrc, "connecting: asking the publisher for a keyframe");

@@ -5,7 +5,7 @@
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::feed::{
     DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
-    MAX_LAYERS,
+    KEYFRAME_REQUEST_INTERVAL, MAX_LAYERS,
 };
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, IncomingMedia, MediaSettings, PeerEvent, PeerHandler,
@@ -34,8 +34,6 @@ use webrtc::peer_connection::PeerConnection;
 const REMB_INTERVAL: Duration = Duration::from_secs(5);
 /// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
 const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
-/// At most one keyframe request per publisher track per this interval (Janus coalesces too).
-const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// How often a publisher track's packet counts are looked at (silence, simulcast layers).
 const TICK: Duration = Duration::from_millis(50);
 /// Empty ticks before a simulcast layer counts as silent: a low layer's frames can be more than
@@ -151,7 +149,7 @@ impl IncomingMedia for Incoming {
 }
 
 /// Sends a publisher track's keyframe requests (PLI, to the SSRC of the layer asked for) as they
-/// come, at most one round per [`PLI_MIN_INTERVAL`] (requests during the pause are answered by one
+/// come, at most one round per [`KEYFRAME_REQUEST_INTERVAL`] (requests during the pause are answered by one
 /// round after it, not dropped), plus one every `fir_freq` (the room's setting, as Janus) so late
 /// decoders recover.
 async fn request_keyframes(
@@ -195,7 +193,7 @@ async fn request_keyframes(
             break;
         }
         METRICS.plis_sent(n);
-        tokio::time::sleep(PLI_MIN_INTERVAL).await;
+        tokio::time::sleep(KEYFRAME_REQUEST_INTERVAL).await;
         pending = 0;
         while let Ok(layer) = requests.try_recv() {
             pending |= 1 << layer.min(MAX_LAYERS as u8 - 1);

@@ -6,7 +6,7 @@
 //! recorders take them alike.
 
 use super::extensions::{relay, DelayStamp};
-use super::feed::{DataFeed, DataMessage, Feed};
+use super::feed::{DataFeed, DataMessage, Feed, KEYFRAME_REQUEST_INTERVAL};
 use super::MediaError;
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -16,15 +16,12 @@ use shared::janus::videoroom::remote::{from_remote_ssrc, remote_ssrc};
 use shared::media::ExtensionIds;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// The largest datagram taken (a remotized packet fits one on any path).
 const MTU: usize = 1500;
-/// At most one keyframe request per stream per this interval (as for WebRTC publishers).
-const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// The label a remote publisher's data channel messages carry (the envelope has none).
 const DATA_LABEL: &str = "JanusDataChannel";
 
@@ -162,7 +159,7 @@ async fn latch(socket: Arc<UdpSocket>, latched: watch::Sender<Option<SocketAddr>
 }
 
 /// Sends one remote video stream's keyframe requests (a PLI for the layer's SSRC) to the latched
-/// RTCP address, at most one round per [`PLI_MIN_INTERVAL`].
+/// RTCP address, at most one round per [`KEYFRAME_REQUEST_INTERVAL`].
 async fn request_keyframes(
     socket: Arc<UdpSocket>,
     latched: watch::Receiver<Option<SocketAddr>>,
@@ -184,6 +181,6 @@ async fn request_keyframes(
                 }
             }
         }
-        tokio::time::sleep(PLI_MIN_INTERVAL).await;
+        tokio::time::sleep(KEYFRAME_REQUEST_INTERVAL).await;
     }
 }
