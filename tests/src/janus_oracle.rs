@@ -163,20 +163,38 @@ impl Conn {
         reply
     }
 
+    /// Waits (up to 5 s) until `room` lists participant `id`. Janus 1.1.2 adds a remote
+    /// publisher to its room from the publisher's own thread, after `add_remote_publisher` has
+    /// answered: a subscriber joining at once may get "No such feed". (Portunus lists it before
+    /// answering.)
+    pub async fn wait_for_participant(&mut self, h: u64, room: u64, id: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let listed = self.request(h, json!({"request": "listparticipants", "room": room}), None).await;
+            let participants = &listed["plugindata"]["data"]["participants"];
+            if participants.as_array().is_some_and(|ps| ps.iter().any(|p| p["id"] == id)) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "participant {id} never listed in room {room}: {listed}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits up to 10 s for a message matching `pred`, skipping others (core events, acks).
     pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.early.iter().position(&pred) {
             return self.early.remove(i).expect("present");
         }
-        self.early.clear();
+        let mut skipped: Vec<Value> = self.early.drain(..).collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             match self.ws.try_recv(Duration::from_millis(500)).await {
                 Some(m) if pred(&m) => return m,
-                _ => {}
+                Some(m) => skipped.push(m),
+                None => {}
             }
         }
-        panic!("no {what} within 10 s");
+        panic!("no {what} within 10 s; skipped meanwhile: {skipped:?}");
     }
 
     /// Every message until none came for `quiet` (those kept from earlier waits first), in

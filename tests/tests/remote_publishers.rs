@@ -101,6 +101,7 @@ async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Val
     let listed =
         data(&near.request(nh, json!({"request": "listremotes", "room": ROOM, "publisher_id": source_id}), None).await);
 
+    far.wait_for_participant(fh, ROOM, remote_id).await;
     let (_sc, mut sub) = subscriber(dst, remote_id).await;
     let fills = video_seen(&mut p, &mut sub, 2000).await;
     assert!(fills.len() >= 20 && fills.iter().all(|f| *f == FILL), "the far subscriber got the video: {fills:?}");

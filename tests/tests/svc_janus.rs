@@ -70,6 +70,7 @@ async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
     let (feed, port) = (added["id"].as_u64().expect("id"), added["port"].as_u64().expect("port"));
     let to = std::net::SocketAddr::from((host, u16::try_from(port).expect("port")));
 
+    c.wait_for_participant(h, ROOM, feed).await;
     let mut s = Conn::open(url).await;
     let sh = s.attach().await;
     let join = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": feed}]});
