@@ -34,6 +34,27 @@ pub const MAX_LAYERS: usize = 3;
 /// 300 ms, so a shorter interval would be ignored and a longer one makes a subscriber whose
 /// first request was ignored (the encoder had just sent its first keyframe) wait longer.
 pub const KEYFRAME_REQUEST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// When a waiting stream last asked for a keyframe: it asks again only
+/// [`KEYFRAME_REQUEST_INTERVAL`] later (a request can be lost or ignored).
+#[derive(Default)]
+pub struct KeyframeAsk(Option<Instant>);
+
+impl KeyframeAsk {
+    /// Whether to ask now; if so, the interval starts again.
+    pub fn due(&mut self, now: Instant) -> bool {
+        let due = self.0.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REQUEST_INTERVAL);
+        if due {
+            self.0 = Some(now);
+        }
+        due
+    }
+
+    /// Nothing asked yet: the next [`KeyframeAsk::due`] is.
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+}
 /// Since when each simulcast layer has sent nothing (`None`: flowing), for subscribers' fallback.
 pub type Silence = [Option<Instant>; MAX_LAYERS];
 

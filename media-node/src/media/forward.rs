@@ -5,7 +5,7 @@
 //! counts both).
 
 use super::codec::VideoCodec;
-use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence, KEYFRAME_REQUEST_INTERVAL};
+use super::feed::{silence_changed, Hold, KeyframeAsk, KeyframeRequester, Origin, Silence};
 use super::peer::{PeerEvent, StreamAt};
 use super::preroll::Preroll;
 use super::rewrite::Rewriter;
@@ -161,24 +161,24 @@ struct KeyframeWait {
     codec: Option<VideoCodec>,
     waiting: bool,
     /// When a keyframe was last asked for in this wait.
-    asked: Option<Instant>,
+    asked: KeyframeAsk,
 }
 
 impl KeyframeWait {
     fn new(ssrc: u32, codec: Option<VideoCodec>) -> Self {
-        Self { ssrc, codec, waiting: codec.is_some(), asked: None }
+        Self { ssrc, codec, waiting: codec.is_some(), asked: KeyframeAsk::default() }
     }
 
     /// The stream starts over (a gap of ours): video waits for a keyframe again.
     fn restart(&mut self) {
         self.waiting = self.codec.is_some();
-        self.asked = None;
+        self.asked.reset();
     }
 
     /// The stream flows from here (a new layer taken over at its keyframe).
     fn end(&mut self) {
         self.waiting = false;
-        self.asked = None;
+        self.asked.reset();
     }
 
     /// Whether `payload` may go out: while waiting, only a keyframe (which ends the wait); the
@@ -193,11 +193,9 @@ impl KeyframeWait {
             self.end();
             return true;
         }
-        let now = Instant::now();
-        if self.asked.is_none_or(|at| now.duration_since(at) >= KEYFRAME_REQUEST_INTERVAL) {
+        if self.asked.due(Instant::now()) {
             tracing::debug!(ssrc = self.ssrc, "waiting for a keyframe: asking the publisher");
             keyframes.borrow().request();
-            self.asked = Some(now);
         }
         false
     }

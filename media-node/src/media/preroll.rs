@@ -8,7 +8,7 @@
 //! that never answers asks for nothing). Time is an input.
 
 use super::codec::VideoCodec;
-use super::feed::KEYFRAME_REQUEST_INTERVAL;
+use super::feed::KeyframeAsk;
 use rtc::rtp;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ pub(super) struct Preroll {
     /// The stream's video codec (none: audio, which keeps nothing).
     codec: Option<VideoCodec>,
     packets: VecDeque<rtp::Packet>,
-    asked: Option<Instant>,
+    asked: KeyframeAsk,
     /// When the kept packets may go out, from the first time they were asked for after the
     /// gate opened.
     release: Option<Instant>,
@@ -38,7 +38,7 @@ pub(super) struct Preroll {
 
 impl Preroll {
     pub fn new(codec: Option<VideoCodec>) -> Self {
-        Self { codec, packets: VecDeque::new(), asked: None, release: None }
+        Self { codec, packets: VecDeque::new(), asked: KeyframeAsk::default(), release: None }
     }
 
     /// Keeps `p` if it is a keyframe's (which replaces what was kept) or follows one kept.
@@ -58,17 +58,10 @@ impl Preroll {
     }
 
     /// [`Preroll::keep`], and whether the publisher should be asked for a keyframe now (video,
-    /// none kept, and not asked within [`KEYFRAME_REQUEST_INTERVAL`]).
+    /// none kept, and not asked within the keyframe request interval).
     pub fn hold(&mut self, p: rtp::Packet, now: Instant) -> bool {
         self.keep(p);
-        if self.codec.is_none()
-            || !self.packets.is_empty()
-            || self.asked.is_some_and(|at| now.duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            return false;
-        }
-        self.asked = Some(now);
-        true
+        self.codec.is_some() && self.packets.is_empty() && self.asked.due(now)
     }
 
     /// Appends a packet that came after the gate opened, behind what was kept.
@@ -100,7 +93,7 @@ impl Preroll {
     /// next connecting packet may ask again.
     pub fn clear(&mut self) {
         self.packets.clear();
-        self.asked = None;
+        self.asked.reset();
         self.release = None;
     }
 }
@@ -108,6 +101,7 @@ impl Preroll {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::feed::KEYFRAME_REQUEST_INTERVAL;
 
     fn vp8(seq: u16, key: bool) -> rtp::Packet {
         rtp::Packet {
