@@ -2,7 +2,8 @@
 //! registry every [`REFRESH`], and the placement choice for new rooms (power of two choices on
 //! the nodes' reported load, skipping draining nodes).
 //!
-//! Messages: `Pick` (a node for a new room), `IsLive` (is this owner still registered?).
+//! Messages: `Pick` (a node for a new room, from the cached view), `IsLive` (is this owner
+//! still registered? asked of the store).
 
 use actix::prelude::*;
 use rand::seq::IndexedRandom;
@@ -98,10 +99,10 @@ impl Handler<IsLive> for NodeDirectory {
     type Result = ResponseActFuture<Self, bool>;
 
     fn handle(&mut self, IsLive(node): IsLive, _: &mut Context<Self>) -> Self::Result {
-        if self.live.iter().any(|n| n.node == node) {
-            return Box::pin(fut::ready(true));
-        }
-        // Not in the cached view: it may have registered since the last refresh.
+        // Asked of the store, not the cached view: a node lost since the last refresh (another
+        // gateway may have hung its handles up already, and their clients come straight back)
+        // would otherwise still be live here for up to REFRESH, and a request sent there waits
+        // out the RPC timeout. A room's owner is asked about when a handle joins, not per request.
         let store = self.store.clone();
         Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(
             move |live, act, _| {
