@@ -21,9 +21,9 @@ pub const PREROLL_PACKETS: usize = 192;
 /// How long after DTLS is up (here) what was kept goes out. The DTLS server is done when it
 /// sends its last flight, the client once that arrives and its SRTP keys are installed; what we
 /// send after the flight arrives after it, but a client that installs its keys asynchronously
-/// drops what comes meanwhile (webrtc-rs does, and the kept keyframe went with it in 4 of 10
-/// runs of the codecs test when sent at once; none in 16 with 2 or 10 ms). Ten times that
-/// margin, far below a keyframe asked for at connect.
+/// drops what comes meanwhile (webrtc-rs does, and the kept keyframe went with it in 3 of 6
+/// runs of the codecs test when sent at once; none in 16 runs with 2 or 10 ms). 20 ms keeps a
+/// margin for a loaded machine and is far below a keyframe asked for at connect.
 pub const SETTLE: Duration = Duration::from_millis(20);
 
 pub(super) struct Preroll {
