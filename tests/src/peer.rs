@@ -722,6 +722,7 @@ impl TestPublisher {
 pub struct LateSubscriber {
     pc: LoopbackPc,
     answer: RTCSessionDescription,
+    net: Network,
 }
 
 impl LateSubscriber {
@@ -731,7 +732,7 @@ impl LateSubscriber {
         pc.set_local_description(self.answer).await.expect("local answer");
         tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
         let answer = pc.local_description().await.expect("local description").sdp;
-        TestSubscriber { pc, states, packets, video_tracks, data, net: Network::default(), answer }
+        TestSubscriber { pc, states, packets, video_tracks, data, net: self.net, answer }
     }
 }
 
@@ -756,26 +757,26 @@ impl TestSubscriber {
 
     /// [`TestSubscriber::answer`] on a simulated network.
     pub async fn answer_on(offer_sdp: &str, net: Network) -> (Self, String) {
-        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = loopback_pc(true, &net).await;
-        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
-        pc.set_remote_description(offer).await.expect("remote offer");
-        let answer = pc.create_answer(None).await.expect("answer");
-        pc.set_local_description(answer).await.expect("local answer");
-        tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
-        let sdp = pc.local_description().await.expect("local description").sdp;
-        (Self { pc, states, packets, video_tracks, data, net, answer: sdp.clone() }, sdp)
+        let (late, _) = Self::answer_later_on(offer_sdp, net).await;
+        let sub = late.connect().await;
+        let sdp = sub.answer.clone();
+        (sub, sdp)
     }
 
     /// Answers `offer_sdp` at once but holds its ICE back (no candidates in the answer: the
     /// server learns the subscriber's address from its checks, as with a browser trickling):
     /// nothing is checked, so no DTLS either, until [`LateSubscriber::connect`].
     pub async fn answer_later(offer_sdp: &str) -> (LateSubscriber, String) {
-        let pc = loopback_pc(true, &Network::default()).await;
+        Self::answer_later_on(offer_sdp, Network::default()).await
+    }
+
+    async fn answer_later_on(offer_sdp: &str, net: Network) -> (LateSubscriber, String) {
+        let pc = loopback_pc(true, &net).await;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
         pc.pc.set_remote_description(offer).await.expect("remote offer");
         let answer = pc.pc.create_answer(None).await.expect("answer");
         let sdp = answer.sdp.clone();
-        (LateSubscriber { pc, answer }, sdp)
+        (LateSubscriber { pc, answer, net }, sdp)
     }
 
     /// Answers a new offer from the server (a renegotiation, as after `updated`).
