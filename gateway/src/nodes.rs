@@ -102,7 +102,8 @@ impl Handler<IsLive> for NodeDirectory {
         // Asked of the store, not the cached view: a node lost since the last refresh (another
         // gateway may have hung its handles up already, and their clients come straight back)
         // would otherwise still be live here for up to REFRESH, and a request sent there waits
-        // out the RPC timeout. A room's owner is asked about when a handle joins, not per request.
+        // out the RPC timeout. Asked when a request finds its room's node for an unbound handle
+        // (a join, a room-level synchronous request), not for a bound handle's requests.
         let store = self.store.clone();
         Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(
             move |live, act, _| {

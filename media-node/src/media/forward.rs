@@ -233,8 +233,8 @@ enum Next {
 /// `extensions`) and, for video, starts on a keyframe: from its offer until DTLS is up it keeps
 /// the packets from the latest keyframe on (`preroll`), sent first at connect, asking the
 /// publisher for one as soon as the answer is in if none is kept; with none kept at connect, it
-/// asks again. A
-/// `switch` replaces the source; the new one starts on a keyframe too, the sequence unbroken.
+/// asks again. A `switch` replaces the source; the new one starts on a keyframe too, the
+/// sequence unbroken.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
 /// layers above the target (`substream` as the spatial layer) are left out too (`svc`).
