@@ -7,16 +7,19 @@
 //! # Layout
 //! - [`api`]: the Janus core (`Dispatcher`): sessions, handles, plugin routing, error mapping.
 //! - [`transport`]: WebSocket (`janus-protocol`) and HTTP REST/long-poll.
+//! - [`core_thread`]: the thread the core actors (and an in-process node) run on.
 //! - [`rpc`]: request/reply to media nodes over the bus, with deadlines.
 //! - [`reaper`]: keepalive-driven session reaping.
 //! - [`nodes`]: live media nodes and room placement.
 //! - [`metrics`], [`admin`]: Prometheus metrics, health and readiness; [`admin_api`]: the Janus
 //!   Admin API on the same port.
-//! - [`standalone`]: rooms from configuration, in-process media node wiring.
+//! - [`declared_rooms`]: rooms from configuration; [`start_standalone`]: the in-process node's
+//!   wiring.
 
 pub mod admin;
 pub mod admin_api;
 pub mod api;
+pub mod core_thread;
 pub mod dashboard;
 pub mod declared_rooms;
 pub mod demos;
@@ -32,6 +35,7 @@ use actix::Actor;
 use actix_web::dev::ServerHandle;
 use actix_web::{middleware, web, App, HttpServer};
 use api::Dispatcher;
+use core_thread::Unstarted;
 use shared::config::Config;
 use shared::Backends;
 use std::net::SocketAddr;
@@ -66,10 +70,12 @@ impl Running {
 /// Must run inside an actix system. Port 0 in `cfg` picks free ports.
 #[cfg(feature = "standalone")]
 pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
-    let backends = Backends::memory();
-    // The in-process node drains with the process; its own drain signal is not needed here.
-    let _node = media_node::start(&cfg, backends.clone()).await.map_err(std::io::Error::other)?;
-    let running = start(cfg, backends).await?;
+    let node_cfg = cfg.clone();
+    // Started on the core thread, beside the RPC client that talks to it. The in-process node
+    // drains with the process; its own drain signal is not needed here.
+    let node: OnCoreThread =
+        Box::new(move |backends| Box::pin(async move { media_node::start(&node_cfg, backends).await.map(drop) }));
+    let running = serve(cfg, Backends::memory(), Some(node)).await?;
     running.dispatcher.metrics().include_media_node();
     Ok(running)
 }
@@ -84,14 +90,23 @@ pub async fn start_standalone(_cfg: Config) -> std::io::Result<Running> {
 
 /// Starts the gateway on `backends`. Must run inside an actix system.
 pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> {
+    serve(cfg, backends, None).await
+}
+
+/// What starts on the core thread before the gateway's core actors (the in-process media node).
+type OnCoreThread =
+    Box<dyn FnOnce(Backends) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>> + Send>;
+
+async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -> std::io::Result<Running> {
     declared_rooms::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;
     actix_web::rt::spawn(declared_rooms::keep_rooms(cfg.clone(), backends.clone()));
     let gateway_id = format!("gw-{:x}", shared::ids::random_id());
-    let rpc = rpc::RpcClient::start(backends.clone(), &gateway_id).await.map_err(std::io::Error::other)?;
+    let (rpc, rpc_unstarted) = Unstarted::new();
+    let (nodes, nodes_unstarted) = Unstarted::new();
     let metrics = metrics::Metrics::new();
-    let nodes = nodes::NodeDirectory::new(backends.clone()).start();
-    let dispatcher = Dispatcher::new(cfg.clone(), backends, rpc, metrics, nodes);
+    let dispatcher = Dispatcher::new(cfg.clone(), backends.clone(), rpc, metrics, nodes);
     reaper::Reaper::new(dispatcher.clone()).start();
+    let (worker_report, mut worker_reports) = core_thread::worker_reports();
 
     let tls = tls::server_config(&cfg)?;
     // Binds plain or TLS, the same way for every listener.
@@ -113,6 +128,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
     let d = data.clone();
     let ws_server = bind!(
         HttpServer::new(move || {
+            worker_report.report();
             App::new().app_data(d.clone()).default_service(web::get().to(transport::ws::handshake))
         })
         .workers(workers)
@@ -197,6 +213,27 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
             Some(addr)
         }
     };
+    let core = core_thread::first_worker(&mut worker_reports).await?;
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    core.spawn_fn(move || {
+        actix::spawn(async move {
+            let outcome = async {
+                if let Some(start) = on_core {
+                    start(backends.clone()).await?;
+                }
+                rpc::RpcClient::run(rpc_unstarted, backends.clone(), &gateway_id).await?;
+                nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends));
+                Ok::<(), String>(())
+            };
+            let _ = started_tx.send(outcome.await);
+        });
+    });
+    match tokio::time::timeout(core_thread::START_TIMEOUT, started).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(std::io::Error::other(e)),
+        Ok(Err(_)) => return Err(std::io::Error::other("the core thread stopped while starting")),
+        Err(_) => return Err(std::io::Error::other("the core actors did not start in time")),
+    }
     Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, admin_ws, dispatcher, servers })
 }
 

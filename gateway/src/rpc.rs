@@ -3,6 +3,7 @@
 //! Messages: `Call` (send a command, await its reply), `Forget` (a call timed out), and the
 //! stream of replies on this gateway's channel.
 
+use crate::core_thread::Unstarted;
 use actix::prelude::*;
 use bytes::Bytes;
 use shared::bus::Subscription;
@@ -34,14 +35,15 @@ pub struct Call {
 struct Forget(u64);
 
 impl RpcClient {
-    /// Subscribes to this gateway's reply channel and starts the client.
-    pub async fn start(backends: Backends, gateway_id: &str) -> Result<Addr<Self>, String> {
+    /// Subscribes to this gateway's reply channel and starts the client behind an address
+    /// handed out earlier, on the current thread.
+    pub async fn run(unstarted: Unstarted<Self>, backends: Backends, gateway_id: &str) -> Result<(), String> {
         let reply_to = keys::gateway_rpc(gateway_id);
         let sub: Subscription = backends.bus.subscribe(&reply_to).await.map_err(|e| e.to_string())?;
-        Ok(RpcClient::create(|ctx| {
-            ctx.add_stream(sub);
-            RpcClient { backends, reply_to, pending: HashMap::new(), next: 0 }
-        }))
+        let mut ctx = unstarted.into_context();
+        ctx.add_stream(sub);
+        ctx.run(RpcClient { backends, reply_to, pending: HashMap::new(), next: 0 });
+        Ok(())
     }
 }
 
