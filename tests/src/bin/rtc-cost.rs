@@ -1,0 +1,372 @@
+//! `portunus-rtc-cost`: what the sans-IO `rtc` core costs per forwarded packet, without any
+//! async layer: one thread, no runtime, time passed in.
+//!
+//! K sending peer connections (the SFU's subscriber legs: one VP8 track each, the default
+//! interceptors: NACK responder, RTCP reports, TWCC) are connected in memory to K receiving
+//! ones (ICE, DTLS and SRTP for real; datagrams handed over by function call). Then P packets
+//! go to every leg: `write_rtp` and `poll_write` (interceptors, SRTP) are timed with the
+//! thread's CPU clock and the process's allocations counted. With `--send`, each datagram also
+//! leaves through a real UDP socket to a sink on loopback, one `sendto` per datagram or one
+//! `sendmmsg` per burst (`--send mmsg`), so the kernel's share is measured the same way. After
+//! the timed part the receivers take a sample of the datagrams and must decrypt them: a run
+//! whose packets do not arrive fails rather than reports.
+//!
+//!   taskset -c 0,1 portunus-rtc-cost [--subscribers K] [--packets P] [--send none|sendto|mmsg] [--json FILE]
+//!
+//! The measuring thread runs on the first CPU allowed, the sink's reader on the second.
+
+use bytes::{Bytes, BytesMut};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Counts every allocation of the process.
+struct Counting;
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const PAYLOAD_TYPE: u8 = 96;
+/// A video packet as the load generator's publisher sends them.
+const PAYLOAD_LEN: usize = 1100;
+/// How long the legs may take to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Packets per leg handed to the receivers after the timed part, to check they arrive.
+const CHECKED: usize = 20;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Send {
+    None,
+    To,
+    Mmsg,
+}
+
+struct Leg {
+    sender: RTCPeerConnection,
+    receiver: RTCPeerConnection,
+    track: RTCRtpSenderId,
+    ssrc: u32,
+    sender_addr: SocketAddr,
+    receiver_addr: SocketAddr,
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid pointer to a timespec the call fills.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The CPUs this process may run on (`taskset`).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is valid; the call fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// Pins the calling thread to one CPU.
+fn pin(cpu: usize) {
+    // SAFETY: as above; 0 names the calling thread.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn peer(role: RTCDtlsRole, addr: SocketAddr) -> Result<RTCPeerConnection, String> {
+    let mut media = MediaEngine::default();
+    let vp8 = RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec { mime_type: MIME_TYPE_VP8.to_owned(), clock_rate: 90000, ..Default::default() },
+        payload_type: PAYLOAD_TYPE,
+    };
+    media.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
+    let registry = register_default_interceptors(Registry::new(), &mut media).map_err(|e| e.to_string())?;
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(SettingEngineBuilder::new().with_answering_dtls_role(role).build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())
+        .map_err(|e| e.to_string())?;
+    let host = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .map_err(|e| e.to_string())?;
+    let init = RTCIceCandidate::from(&host).to_json().map_err(|e| e.to_string())?;
+    pc.add_local_candidate(init).map_err(|e| e.to_string())?;
+    Ok(pc)
+}
+
+fn leg(i: u16) -> Result<Leg, String> {
+    let sender_addr: SocketAddr = format!("10.0.0.1:{}", 20000 + i).parse().unwrap();
+    let receiver_addr: SocketAddr = format!("10.0.1.1:{}", 20000 + i).parse().unwrap();
+    let mut sender = peer(RTCDtlsRole::Server, sender_addr)?;
+    let mut receiver = peer(RTCDtlsRole::Client, receiver_addr)?;
+    let ssrc = 0x1000_0000 + u32::from(i);
+    let coding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+        codec: RTCRtpCodec { mime_type: MIME_TYPE_VP8.to_owned(), clock_rate: 90000, ..Default::default() },
+        ..Default::default()
+    };
+    let track =
+        MediaStreamTrack::new(format!("s{i}"), format!("v{i}"), format!("v{i}"), RtpCodecKind::Video, vec![coding]);
+    let track = sender.add_track(track).map_err(|e| e.to_string())?;
+    let offer = sender.create_offer(None).map_err(|e| e.to_string())?;
+    sender.set_local_description(Instant::now(), offer.clone()).map_err(|e| e.to_string())?;
+    receiver.set_remote_description(Instant::now(), offer).map_err(|e| e.to_string())?;
+    let answer = receiver.create_answer(None).map_err(|e| e.to_string())?;
+    receiver.set_local_description(Instant::now(), answer.clone()).map_err(|e| e.to_string())?;
+    sender.set_remote_description(Instant::now(), answer).map_err(|e| e.to_string())?;
+    Ok(Leg { sender, receiver, track, ssrc, sender_addr, receiver_addr })
+}
+
+fn deliver(to: &mut RTCPeerConnection, local: SocketAddr, peer: SocketAddr, message: BytesMut) -> Result<(), String> {
+    let transport =
+        TransportContext { local_addr: local, peer_addr: peer, ecn: None, transport_protocol: TransportProtocol::UDP };
+    to.handle_read(TaggedBytesMut { now: Instant::now(), transport, message }).map_err(|e| e.to_string())
+}
+
+/// Moves datagrams both ways and fires due timers until both ends are connected.
+fn connect(leg: &mut Leg) -> Result<(), String> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    let (mut sender_up, mut receiver_up) = (false, false);
+    while !(sender_up && receiver_up) {
+        let now = Instant::now();
+        if now > deadline {
+            return Err("the leg did not connect in time".to_owned());
+        }
+        while let Some(m) = leg.sender.poll_write() {
+            deliver(&mut leg.receiver, leg.receiver_addr, leg.sender_addr, m.message)?;
+        }
+        while let Some(m) = leg.receiver.poll_write() {
+            deliver(&mut leg.sender, leg.sender_addr, leg.receiver_addr, m.message)?;
+        }
+        for (pc, up) in [(&mut leg.sender, &mut sender_up), (&mut leg.receiver, &mut receiver_up)] {
+            while let Some(e) = pc.poll_event() {
+                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = e {
+                    match s {
+                        RTCPeerConnectionState::Connected => *up = true,
+                        RTCPeerConnectionState::Failed => return Err("the leg failed to connect".to_owned()),
+                        _ => {}
+                    }
+                }
+            }
+            while pc.poll_read().is_some() {}
+            if pc.poll_timeout().is_some_and(|t| t <= now) {
+                pc.handle_timeout(now).map_err(|e| e.to_string())?;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+fn packet(seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            payload_type: PAYLOAD_TYPE,
+            sequence_number: seq,
+            timestamp: u32::from(seq) * 3000,
+            ssrc,
+            ..Default::default()
+        },
+        payload: payload.clone(),
+    }
+}
+
+/// Sends what a burst produced: one `sendto` each, or one `sendmmsg` for all.
+fn flush(socket: &UdpSocket, sink: SocketAddr, out: &mut Vec<BytesMut>, how: Send) -> Result<(), String> {
+    match how {
+        Send::None => {}
+        Send::To => {
+            for d in out.iter() {
+                socket.send_to(d, sink).map_err(|e| e.to_string())?;
+            }
+        }
+        Send::Mmsg => {
+            let addr = socket2::SockAddr::from(sink);
+            for chunk in out.chunks(64) {
+                let mut iov: Vec<libc::iovec> = chunk
+                    .iter()
+                    .map(|d| libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() })
+                    .collect();
+                let mut msgs: Vec<libc::mmsghdr> = iov
+                    .iter_mut()
+                    .map(|v| {
+                        // SAFETY: zeroed is a valid mmsghdr; the pointers set below outlive the call.
+                        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                        h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+                        h.msg_hdr.msg_namelen = addr.len();
+                        h.msg_hdr.msg_iov = v;
+                        h.msg_hdr.msg_iovlen = 1;
+                        h
+                    })
+                    .collect();
+                let mut sent = 0;
+                while sent < msgs.len() {
+                    use std::os::fd::AsRawFd;
+                    // SAFETY: msgs[sent..] are initialised headers pointing at live buffers.
+                    let n = unsafe {
+                        libc::sendmmsg(socket.as_raw_fd(), msgs[sent..].as_mut_ptr(), (msgs.len() - sent) as u32, 0)
+                    };
+                    if n < 0 {
+                        return Err(std::io::Error::last_os_error().to_string());
+                    }
+                    sent += n as usize;
+                }
+            }
+        }
+    }
+    out.clear();
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut k, mut p, mut how, mut json) = (25usize, 2000usize, Send::None, None);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--subscribers" => k = val().parse().expect("--subscribers K"),
+            "--packets" => p = val().parse().expect("--packets P"),
+            "--send" => {
+                how = match val().as_str() {
+                    "none" => Send::None,
+                    "sendto" => Send::To,
+                    "mmsg" => Send::Mmsg,
+                    other => panic!("--send none|sendto|mmsg, not {other}"),
+                }
+            }
+            "--json" => json = Some(val()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    assert!((1..=1000).contains(&k) && p >= CHECKED, "1..=1000 subscribers and at least {CHECKED} packets");
+    let mut legs: Vec<Leg> = (0..k as u16).map(|i| leg(i).unwrap_or_else(|e| panic!("leg {i}: {e}"))).collect();
+    for (i, l) in legs.iter_mut().enumerate() {
+        connect(l).unwrap_or_else(|e| panic!("leg {i}: {e}"));
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a sending socket");
+    let sink_socket = UdpSocket::bind("127.0.0.1:0").expect("bind the sink");
+    let sink = sink_socket.local_addr().unwrap();
+    // A thread of its own reads the sink, as a subscriber's process would (loopback delivery
+    // itself runs in the sender's system call, so it counts as the sender's CPU, as in the
+    // fanout benchmark).
+    // With two CPUs allowed, the measured thread takes the first and the reader the second.
+    let cpus = allowed_cpus();
+    let reader_cpu = cpus.get(1).copied();
+    if let Some(&first) = cpus.first() {
+        pin(first);
+    }
+    std::thread::spawn(move || {
+        if let Some(c) = reader_cpu {
+            pin(c);
+        }
+        let mut buf = [0u8; 2048];
+        while sink_socket.recv(&mut buf).is_ok() {}
+    });
+    let payload = Bytes::from(vec![0x5a; PAYLOAD_LEN]);
+    let mut out: Vec<BytesMut> = Vec::with_capacity(k * 2);
+    let mut kept: Vec<Vec<BytesMut>> = vec![Vec::new(); k];
+
+    let (cpu0, allocs0) = (thread_cpu(), ALLOCATIONS.load(Relaxed));
+    for seq in 0..p as u16 {
+        let now = Instant::now();
+        for (i, l) in legs.iter_mut().enumerate() {
+            let mut sender = l.sender.rtp_sender(l.track).expect("the track's sender");
+            sender.write_rtp(now, packet(seq, l.ssrc, &payload)).expect("write_rtp");
+            while let Some(m) = l.sender.poll_write() {
+                if usize::from(seq) >= p - CHECKED {
+                    kept[i].push(m.message.clone());
+                }
+                out.push(m.message);
+            }
+        }
+        flush(&socket, sink, &mut out, how).expect("send");
+    }
+    let (cpu, allocs) = (thread_cpu() - cpu0, ALLOCATIONS.load(Relaxed) - allocs0);
+
+    // The receivers decrypt the last packets of every leg.
+    let mut received = 0usize;
+    for (l, kept) in legs.iter_mut().zip(kept) {
+        for m in kept {
+            deliver(&mut l.receiver, l.receiver_addr, l.sender_addr, m).expect("the receiver reads");
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = l.receiver.poll_read() {
+            if let RTCMessage::RtpPacket(_, pkt) = message {
+                if pkt.header.ssrc == l.ssrc && pkt.payload.len() == PAYLOAD_LEN {
+                    received += 1;
+                }
+            }
+        }
+    }
+    let forwarded = (k * p) as f64;
+    let us = cpu.as_secs_f64() * 1e6 / forwarded;
+    let per_packet_allocs = allocs as f64 / forwarded;
+    let mode = match how {
+        Send::None => "none",
+        Send::To => "sendto",
+        Send::Mmsg => "mmsg",
+    };
+    let report = serde_json::json!({
+        "subscribers": k,
+        "packets": p,
+        "send": mode,
+        "cpu_us_per_forwarded_packet": (us * 1000.0).round() / 1000.0,
+        "allocations_per_forwarded_packet": (per_packet_allocs * 100.0).round() / 100.0,
+        "forwarded_packets_per_cpu_second": (forwarded / cpu.as_secs_f64()).round(),
+        "checked": k * CHECKED,
+        "received": received,
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    if let Some(f) = json {
+        std::fs::write(&f, report.to_string()).unwrap_or_else(|e| panic!("write {f}: {e}"));
+    }
+    assert_eq!(received, k * CHECKED, "every checked packet reached its receiver");
+}
