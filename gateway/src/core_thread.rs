@@ -3,9 +3,9 @@
 //! A WebSocket request that needs a media node goes from the connection's actor to the RPC
 //! client, over the bus to the node's agent and its room, and back the same way. actix-web runs
 //! each worker on a thread of its own; with the core actors (and, standalone, the in-process
-//! media node) on the main thread, every such request changed threads four times, and on one
-//! core each change is a context switch: the standalone signaling profile spent 39 % of its time
-//! there. Started on the worker's own arbiter, the connections that worker serves never leave
+//! media node) on the main thread, such a request changed threads twice, and its event once
+//! more, and on one core each change is a context switch: the standalone signaling profile spent
+//! 39 % of its time there. Started on the worker's own arbiter, the connections that worker serves never leave
 //! it. The dispatcher needs the actors' addresses before any worker exists, so the addresses are
 //! made first ([`Unstarted`]) and the actors run once the worker reports its arbiter.
 
