@@ -78,6 +78,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// The SSRC of a [`TestPublisher`]'s video (without simulcast).
+pub const VIDEO_SSRC: u32 = 2222;
+
 pub struct TestPublisher {
     pc: Arc<dyn PeerConnection>,
     audio: Arc<TrackLocalStaticRTP>,
@@ -438,7 +441,7 @@ impl TestPublisher {
                 codings,
             )))
         } else {
-            local_track(RtpCodecKind::Video, video_mime, 90000, 0, 2222)
+            local_track(RtpCodecKind::Video, video_mime, 90000, 0, VIDEO_SSRC)
         };
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
         pc.add_track(video.clone() as Arc<dyn TrackLocal>).await.expect("video track");
@@ -636,7 +639,7 @@ impl TestPublisher {
                 payload_type: self.video_pt,
                 sequence_number: self.seq,
                 timestamp: ts * 3,
-                ssrc: 2222,
+                ssrc: VIDEO_SSRC,
                 marker: true,
                 ..Default::default()
             },
