@@ -81,7 +81,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 const PAYLOAD_TYPE: u8 = 96;
-/// A video packet as the load generator's publisher sends them.
+/// A video packet's payload (browsers' packets are ~1,100–1,200 bytes).
 const PAYLOAD_LEN: usize = 1100;
 /// How long the legs may take to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -91,7 +91,8 @@ const CHECKED: usize = 20;
 const FLOW_WINDOW: usize = 8;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Send {
+/// How the sans-IO legs' datagrams leave.
+enum Sending {
     None,
     To,
     Mmsg,
@@ -244,15 +245,15 @@ fn packet(seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
 }
 
 /// Sends what a burst produced: one `sendto` each, or one `sendmmsg` for all.
-fn flush(socket: &UdpSocket, sink: SocketAddr, out: &mut Vec<BytesMut>, how: Send) -> Result<(), String> {
+fn flush(socket: &UdpSocket, sink: SocketAddr, out: &mut Vec<BytesMut>, how: Sending) -> Result<(), String> {
     match how {
-        Send::None => {}
-        Send::To => {
+        Sending::None => {}
+        Sending::To => {
             for d in out.iter() {
                 socket.send_to(d, sink).map_err(|e| e.to_string())?;
             }
         }
-        Send::Mmsg => {
+        Sending::Mmsg => {
             let addr = socket2::SockAddr::from(sink);
             for chunk in out.chunks(64) {
                 let mut iov: Vec<libc::iovec> = chunk
@@ -299,7 +300,7 @@ struct Measured {
 }
 
 /// The legs driven through `rtc` directly, one thread, datagrams sent (or not) as `how` says.
-fn sans_io(k: usize, p: usize, how: Send) -> Measured {
+fn sans_io(k: usize, p: usize, how: Sending) -> Measured {
     let mut legs: Vec<Leg> = (0..k as u16).map(|i| leg(i).unwrap_or_else(|e| panic!("leg {i}: {e}"))).collect();
     for (i, l) in legs.iter_mut().enumerate() {
         connect(l).unwrap_or_else(|e| panic!("leg {i}: {e}"));
@@ -447,7 +448,7 @@ fn async_layer(k: usize, p: usize) -> Measured {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut k, mut p, mut how, mut json, mut stack) = (25usize, 2000usize, Send::None, None, "rtc".to_owned());
+    let (mut k, mut p, mut how, mut json, mut stack) = (25usize, 2000usize, Sending::None, None, "rtc".to_owned());
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
@@ -455,9 +456,9 @@ fn main() {
             "--packets" => p = val().parse().expect("--packets P"),
             "--send" => {
                 how = match val().as_str() {
-                    "none" => Send::None,
-                    "sendto" => Send::To,
-                    "mmsg" => Send::Mmsg,
+                    "none" => Sending::None,
+                    "sendto" => Sending::To,
+                    "mmsg" => Sending::Mmsg,
                     other => panic!("--send none|sendto|mmsg, not {other}"),
                 }
             }
@@ -480,9 +481,9 @@ fn main() {
     let per_packet_allocs = m.allocations as f64 / forwarded;
     let mode = match (stack.as_str(), how) {
         ("async", _) => "sendto",
-        (_, Send::None) => "none",
-        (_, Send::To) => "sendto",
-        (_, Send::Mmsg) => "mmsg",
+        (_, Sending::None) => "none",
+        (_, Sending::To) => "sendto",
+        (_, Sending::Mmsg) => "mmsg",
     };
     let report = serde_json::json!({
         "stack": stack,
