@@ -9,7 +9,7 @@
 //! thread's CPU clock and the thread's allocations counted. With `--send`, each datagram also
 //! leaves through a real UDP socket to a reader on loopback, one `sendto` per datagram or one
 //! `sendmmsg` per burst (`--send mmsg`), so the kernel's share is measured the same way. After
-//! the timed part the receivers take the last datagrams of every leg and must decrypt them.
+//! the timed part every leg writes 20 more packets, untimed, which its receiver must decrypt.
 //!
 //! `--stack async`: K webrtc-rs PeerConnections (the test suite's publisher, its video track
 //! written as the media node writes a subscriber's) to K receiving ones over real sockets; the
@@ -230,11 +230,11 @@ fn connect(leg: &mut Leg) -> Result<(), String> {
     Ok(())
 }
 
-fn packet(seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
+fn packet(pt: u8, seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
     rtc::rtp::Packet {
         header: rtc::rtp::header::Header {
             version: 2,
-            payload_type: PAYLOAD_TYPE,
+            payload_type: pt,
             sequence_number: seq,
             timestamp: u32::from(seq) * 3000,
             ssrc,
@@ -244,51 +244,77 @@ fn packet(seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
     }
 }
 
-/// Sends what a burst produced: one `sendto` each, or one `sendmmsg` for all.
-fn flush(socket: &UdpSocket, sink: SocketAddr, out: &mut Vec<BytesMut>, how: Sending) -> Result<(), String> {
-    match how {
-        Sending::None => {}
-        Sending::To => {
-            for d in out.iter() {
-                socket.send_to(d, sink).map_err(|e| e.to_string())?;
-            }
+/// Where the sans-IO legs' datagrams go, and the `sendmmsg` headers, kept from one burst to the
+/// next so that sending allocates nothing.
+struct Outlet {
+    socket: UdpSocket,
+    sink: SocketAddr,
+    sink_addr: socket2::SockAddr,
+    how: Sending,
+    iov: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+/// Datagrams per `sendmmsg` call.
+const MMSG_BATCH: usize = 64;
+
+impl Outlet {
+    fn new(sink: SocketAddr, how: Sending) -> Self {
+        Self {
+            socket: UdpSocket::bind("127.0.0.1:0").expect("bind a sending socket"),
+            sink,
+            sink_addr: socket2::SockAddr::from(sink),
+            how,
+            iov: Vec::with_capacity(MMSG_BATCH),
+            headers: Vec::with_capacity(MMSG_BATCH),
         }
-        Sending::Mmsg => {
-            let addr = socket2::SockAddr::from(sink);
-            for chunk in out.chunks(64) {
-                let mut iov: Vec<libc::iovec> = chunk
-                    .iter()
-                    .map(|d| libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() })
-                    .collect();
-                let mut msgs: Vec<libc::mmsghdr> = iov
-                    .iter_mut()
-                    .map(|v| {
-                        // SAFETY: zeroed is a valid mmsghdr; the pointers set below outlive the call.
+    }
+
+    /// Sends what a burst produced: one `sendto` each, or one `sendmmsg` per 64.
+    fn flush(&mut self, out: &mut Vec<BytesMut>) -> Result<(), String> {
+        match self.how {
+            Sending::None => {}
+            Sending::To => {
+                for d in out.iter() {
+                    self.socket.send_to(d, self.sink).map_err(|e| e.to_string())?;
+                }
+            }
+            Sending::Mmsg => {
+                for chunk in out.chunks(MMSG_BATCH) {
+                    self.iov.clear();
+                    self.iov.extend(
+                        chunk
+                            .iter()
+                            .map(|d| libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() }),
+                    );
+                    self.headers.clear();
+                    for v in self.iov.iter_mut() {
+                        // SAFETY: zeroed is a valid mmsghdr; the pointers set here outlive the call.
                         let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                        h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-                        h.msg_hdr.msg_namelen = addr.len();
+                        h.msg_hdr.msg_name = self.sink_addr.as_ptr() as *mut libc::c_void;
+                        h.msg_hdr.msg_namelen = self.sink_addr.len();
                         h.msg_hdr.msg_iov = v;
                         h.msg_hdr.msg_iovlen = 1;
-                        h
-                    })
-                    .collect();
-                let mut sent = 0;
-                while sent < msgs.len() {
-                    use std::os::fd::AsRawFd;
-                    // SAFETY: msgs[sent..] are initialised headers pointing at live buffers.
-                    let n = unsafe {
-                        libc::sendmmsg(socket.as_raw_fd(), msgs[sent..].as_mut_ptr(), (msgs.len() - sent) as u32, 0)
-                    };
-                    if n < 0 {
-                        return Err(std::io::Error::last_os_error().to_string());
+                        self.headers.push(h);
                     }
-                    sent += n as usize;
+                    let mut sent = 0;
+                    while sent < self.headers.len() {
+                        use std::os::fd::AsRawFd;
+                        let rest = &mut self.headers[sent..];
+                        // SAFETY: `rest` holds initialised headers pointing at live buffers.
+                        let n =
+                            unsafe { libc::sendmmsg(self.socket.as_raw_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) };
+                        if n < 0 {
+                            return Err(std::io::Error::last_os_error().to_string());
+                        }
+                        sent += n as usize;
+                    }
                 }
             }
         }
+        out.clear();
+        Ok(())
     }
-    out.clear();
-    Ok(())
 }
 
 /// What a run measured on the measuring thread.
@@ -299,13 +325,25 @@ struct Measured {
     received: usize,
 }
 
+/// Writes packet `seq` to every leg and hands each datagram it puts out to `emit` with the leg's
+/// index.
+fn write_all(legs: &mut [Leg], seq: u16, payload: &Bytes, mut emit: impl FnMut(usize, BytesMut)) {
+    let now = Instant::now();
+    for (i, l) in legs.iter_mut().enumerate() {
+        let mut sender = l.sender.rtp_sender(l.track).expect("the track's sender");
+        sender.write_rtp(now, packet(PAYLOAD_TYPE, seq, l.ssrc, payload)).expect("write_rtp");
+        while let Some(m) = l.sender.poll_write() {
+            emit(i, m.message);
+        }
+    }
+}
+
 /// The legs driven through `rtc` directly, one thread, datagrams sent (or not) as `how` says.
 fn sans_io(k: usize, p: usize, how: Sending) -> Measured {
     let mut legs: Vec<Leg> = (0..k as u16).map(|i| leg(i).unwrap_or_else(|e| panic!("leg {i}: {e}"))).collect();
     for (i, l) in legs.iter_mut().enumerate() {
         connect(l).unwrap_or_else(|e| panic!("leg {i}: {e}"));
     }
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a sending socket");
     let sink_socket = UdpSocket::bind("127.0.0.1:0").expect("bind the sink");
     let sink = sink_socket.local_addr().unwrap();
     // A thread of its own reads the sink, as a subscriber's process would (loopback delivery
@@ -319,28 +357,22 @@ fn sans_io(k: usize, p: usize, how: Sending) -> Measured {
         let mut buf = [0u8; 2048];
         while sink_socket.recv(&mut buf).is_ok() {}
     });
+    let mut outlet = Outlet::new(sink, how);
     let payload = Bytes::from(vec![0x5a; PAYLOAD_LEN]);
     let mut out: Vec<BytesMut> = Vec::with_capacity(k * 2);
-    let mut kept: Vec<Vec<BytesMut>> = vec![Vec::new(); k];
 
     let (cpu0, allocs0) = (thread_cpu(), allocations());
-    for seq in 0..p as u16 {
-        let now = Instant::now();
-        for (i, l) in legs.iter_mut().enumerate() {
-            let mut sender = l.sender.rtp_sender(l.track).expect("the track's sender");
-            sender.write_rtp(now, packet(seq, l.ssrc, &payload)).expect("write_rtp");
-            while let Some(m) = l.sender.poll_write() {
-                if usize::from(seq) >= p - CHECKED {
-                    kept[i].push(m.message.clone());
-                }
-                out.push(m.message);
-            }
-        }
-        flush(&socket, sink, &mut out, how).expect("send");
+    for seq in 0..p {
+        write_all(&mut legs, seq as u16, &payload, |_, d| out.push(d));
+        outlet.flush(&mut out).expect("send");
     }
     let (cpu, allocations) = (thread_cpu() - cpu0, allocations() - allocs0);
 
-    // The receivers decrypt the last packets of every leg.
+    // Untimed: CHECKED more packets per leg, which its receiver must decrypt.
+    let mut kept: Vec<Vec<BytesMut>> = vec![Vec::new(); k];
+    for seq in p..p + CHECKED {
+        write_all(&mut legs, seq as u16, &payload, |i, d| kept[i].push(d));
+    }
     let mut received = 0usize;
     for (l, kept) in legs.iter_mut().zip(kept) {
         for m in kept {
@@ -414,9 +446,7 @@ fn async_layer(k: usize, p: usize) -> Measured {
         let (cpu0, allocs0) = (thread_cpu(), allocations());
         for seq in 0..p as u16 {
             for (publisher, pt) in &legs {
-                let mut pkt = packet(seq, VIDEO_SSRC, &payload);
-                pkt.header.payload_type = *pt;
-                let _ = publisher.tracks().1.write_rtp(pkt).await;
+                let _ = publisher.tracks().1.write_rtp(packet(*pt, seq, VIDEO_SSRC, &payload)).await;
             }
             // The receivers, on the other CPU, may fall behind by a window at most (waiting
             // costs this thread no CPU); a lost packet does not hold the run up for long.
