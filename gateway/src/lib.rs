@@ -36,6 +36,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{middleware, web, App, HttpServer};
 use api::Dispatcher;
 use core_thread::Unstarted;
+use futures_util::future::LocalBoxFuture;
 use shared::config::Config;
 use shared::Backends;
 use std::net::SocketAddr;
@@ -94,8 +95,7 @@ pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> 
 }
 
 /// What starts on the core thread before the gateway's core actors (the in-process media node).
-type OnCoreThread =
-    Box<dyn FnOnce(Backends) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>> + Send>;
+type OnCoreThread = Box<dyn FnOnce(Backends) -> LocalBoxFuture<'static, Result<(), String>> + Send>;
 
 async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -> std::io::Result<Running> {
     declared_rooms::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;

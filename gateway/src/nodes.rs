@@ -1,9 +1,12 @@
-//! `NodeDirectory`: this gateway's view of the live media nodes, refreshed from the store's
-//! registry every [`REFRESH`], and the placement choice for new rooms (power of two choices on
-//! the nodes' reported load, skipping draining nodes).
+//! `NodeDirectory`: the placement choice for new rooms (power of two choices on the nodes'
+//! reported load, skipping draining nodes), whether a room's owner is still registered, and,
+//! every [`SWEEP`], the cleanup after lost nodes.
 //!
-//! Messages: `Pick` (a node for a new room, from the cached view), `IsLive` (is this owner
-//! still registered? asked of the store).
+//! Messages: `Pick` (a node for a new room), `IsLive` (is this owner still registered?). Both
+//! read the store's registry, not a copy of it: a copy is behind by up to its refresh interval,
+//! and a node lost meanwhile (another gateway may have hung its handles up already, and their
+//! clients come straight back) would get a join that waits out the RPC timeout. Both are rare
+//! (a room's first join, an unbound handle finding its room's node).
 
 use actix::prelude::*;
 use rand::seq::IndexedRandom;
@@ -13,19 +16,16 @@ use shared::Backends;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Nodes beat every 2 s with a 6 s lease; a 1 s refresh keeps this view at most 1 s behind.
-pub const REFRESH: Duration = Duration::from_secs(1);
+/// Nodes beat every 2 s with a 6 s lease; every gateway looks for lapsed ones every second.
+pub const SWEEP: Duration = Duration::from_secs(1);
 
 pub struct NodeDirectory {
     backends: Backends,
-    store: Arc<dyn Store>,
-    live: Vec<NodeStatus>,
 }
 
 impl NodeDirectory {
     pub fn new(backends: Backends) -> Self {
-        let store = backends.store.clone();
-        Self { backends, store, live: Vec::new() }
+        Self { backends }
     }
 }
 
@@ -45,22 +45,13 @@ pub struct Pick;
 #[rtype(result = "bool")]
 pub struct IsLive(pub NodeId);
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Refreshed(Vec<NodeStatus>);
-
 impl Actor for NodeDirectory {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(REFRESH, |act, ctx| {
+        ctx.run_interval(SWEEP, |act, _| {
             let backends = act.backends.clone();
-            let me = ctx.address();
             actix::spawn(async move {
-                match backends.store.live_nodes().await {
-                    Ok(live) => me.do_send(Refreshed(live)),
-                    Err(e) => tracing::warn!(error = %e, "node registry unreadable"),
-                }
                 // Every gateway looks; the store hands each lost node to exactly one of them.
                 if let Ok(lost) = backends.store.take_lost_nodes().await {
                     for node in lost {
@@ -72,45 +63,29 @@ impl Actor for NodeDirectory {
     }
 }
 
-impl Handler<Refreshed> for NodeDirectory {
-    type Result = ();
-    fn handle(&mut self, Refreshed(live): Refreshed, _: &mut Context<Self>) {
-        self.live = live;
-    }
+/// The registry as the store has it now (empty, and said, when it cannot be read).
+async fn registered(store: Arc<dyn Store>) -> Vec<NodeStatus> {
+    store.live_nodes().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "node registry unreadable");
+        Vec::new()
+    })
 }
 
 impl Handler<Pick> for NodeDirectory {
-    type Result = ResponseActFuture<Self, Option<NodeId>>;
+    type Result = ResponseFuture<Option<NodeId>>;
 
     fn handle(&mut self, _: Pick, _: &mut Context<Self>) -> Self::Result {
-        if let Some(n) = two_choices(&self.live) {
-            return Box::pin(fut::ready(Some(n)));
-        }
-        // Nothing cached yet (just started, or every node looked dead): ask the store now.
-        let store = self.store.clone();
-        Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(|live, act, _| {
-            act.live = live;
-            two_choices(&act.live)
-        }))
+        let store = self.backends.store.clone();
+        Box::pin(async move { two_choices(&registered(store).await) })
     }
 }
 
 impl Handler<IsLive> for NodeDirectory {
-    type Result = ResponseActFuture<Self, bool>;
+    type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, IsLive(node): IsLive, _: &mut Context<Self>) -> Self::Result {
-        // Asked of the store, not the cached view: a node lost since the last refresh (another
-        // gateway may have hung its handles up already, and their clients come straight back)
-        // would otherwise still be live here for up to REFRESH, and a request sent there waits
-        // out the RPC timeout. Asked when a request finds its room's node for an unbound handle
-        // (a join, a room-level synchronous request), not for a bound handle's requests.
-        let store = self.store.clone();
-        Box::pin(async move { store.live_nodes().await.unwrap_or_default() }.into_actor(self).map(
-            move |live, act, _| {
-                act.live = live;
-                act.live.iter().any(|n| n.node == node)
-            },
-        ))
+        let store = self.backends.store.clone();
+        Box::pin(async move { registered(store).await.iter().any(|n| n.node == node) })
     }
 }
 

@@ -300,7 +300,7 @@ async fn a_draining_media_node_takes_no_new_rooms_and_leaves_once_empty() {
         assert!(Instant::now() < deadline, "node-1 never reported draining");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(gateway::nodes::REFRESH + Duration::from_millis(200)).await;
+    tokio::time::sleep(gateway::nodes::SWEEP + Duration::from_millis(200)).await;
     // The Admin API's cluster view (the dashboard's source) shows it.
     let mut r = awc::Client::new()
         .post(format!("{}/admin", g.admin_url))
