@@ -6,14 +6,14 @@
 use shared::config::Config;
 use shared::ids::{JanusId, RoomId};
 use shared::janus::videoroom::RoomConfig;
-use shared::store::StoreError;
+use shared::store::{Store, StoreError};
 use shared::Backends;
 
 /// How often each gateway looks for the mark.
 pub const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Creates the declared rooms and sets the mark. A room that already exists is left as it is.
-pub async fn seed_rooms(cfg: &Config, b: &Backends) -> Result<(), String> {
+pub async fn seed_rooms(cfg: &Config, store: &dyn Store) -> Result<(), String> {
     let mut rooms = Vec::new();
     if cfg.demo_room {
         let mut demo = RoomConfig::demo_room();
@@ -35,13 +35,13 @@ pub async fn seed_rooms(cfg: &Config, b: &Backends) -> Result<(), String> {
     }
     for room in rooms {
         let id = room.room.clone();
-        match b.store.create_room(room, usize::MAX).await {
+        match store.create_room(room, usize::MAX).await {
             Ok(()) => tracing::info!(room = %id, "room declared by configuration"),
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(format!("room {id}: {e}")),
         }
     }
-    b.store.mark_seeded().await.map_err(|e| format!("seed mark: {e}"))
+    store.mark_seeded().await.map_err(|e| format!("seed mark: {e}"))
 }
 
 /// Creates the declared rooms again when the store has lost its mark; runs for the process's life.
@@ -52,7 +52,7 @@ pub async fn keep_rooms(cfg: Config, b: Backends) {
         tick.tick().await;
         if let Ok(false) = b.store.seeded().await {
             tracing::warn!("the state store lost the declared rooms; creating them again");
-            if let Err(e) = seed_rooms(&cfg, &b).await {
+            if let Err(e) = seed_rooms(&cfg, &*b.store).await {
                 tracing::warn!(error = %e, "declared rooms not created yet");
             }
         }

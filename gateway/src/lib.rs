@@ -38,7 +38,10 @@ use api::Dispatcher;
 use core_thread::Unstarted;
 use futures_util::future::LocalBoxFuture;
 use shared::config::Config;
+use shared::clock::SystemClock;
+use shared::store::RedisStore;
 use shared::Backends;
+use std::sync::Arc;
 use std::net::SocketAddr;
 
 /// Seconds a stopping gateway lets its last connections finish (after the drain).
@@ -76,7 +79,9 @@ pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     // drains with the process; its own drain signal is not needed here.
     let node: OnCoreThread =
         Box::new(move |backends| Box::pin(async move { media_node::start(&node_cfg, backends).await.map(drop) }));
-    let running = serve(cfg, Backends::memory(), Some(node)).await?;
+    let backends = Backends::memory();
+    declared_rooms::seed_rooms(&cfg, &*backends.store).await.map_err(std::io::Error::other)?;
+    let running = serve(cfg, backends, node).await?;
     running.dispatcher.metrics().include_media_node();
     Ok(running)
 }
@@ -89,23 +94,32 @@ pub async fn start_standalone(_cfg: Config) -> std::io::Result<Running> {
     ))
 }
 
-/// Starts the gateway on `backends`. Must run inside an actix system.
-pub async fn start(cfg: Config, backends: Backends) -> std::io::Result<Running> {
-    serve(cfg, backends, None).await
+/// Starts a cluster gateway on the Redis at `url`. Must run inside an actix system.
+pub async fn start_cluster(cfg: Config, url: &str) -> std::io::Result<Running> {
+    let redis = |e: String| std::io::Error::other(format!("Redis at {url}: {e}"));
+    // Declared rooms exist before the gateway listens. They are written over a connection of
+    // their own, closed after: the gateway's own connections open on the core thread.
+    let seeding = RedisStore::connect(url, Arc::new(SystemClock)).await.map_err(|e| redis(e.to_string()))?;
+    declared_rooms::seed_rooms(&cfg, &seeding).await.map_err(std::io::Error::other)?;
+    drop(seeding);
+    let (backends, io) = Backends::redis_unstarted(url).map_err(redis)?;
+    serve(cfg, backends, Box::new(move |_| Box::pin(io.start()))).await
 }
 
-/// What starts on the core thread before the gateway's core actors (the in-process media node).
+/// What starts on the core thread before the gateway's core actors: the Redis connections of a
+/// cluster gateway, the in-process media node of a standalone one.
 type OnCoreThread = Box<dyn FnOnce(Backends) -> LocalBoxFuture<'static, Result<(), String>> + Send>;
 
-async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -> std::io::Result<Running> {
-    declared_rooms::seed_rooms(&cfg, &backends).await.map_err(std::io::Error::other)?;
-    actix_web::rt::spawn(declared_rooms::keep_rooms(cfg.clone(), backends.clone()));
+/// Listens and starts the core thread. Only WebSocket requests are taken until the core has
+/// started, and they are served on its thread: nothing reaches Redis from another thread first,
+/// so the connections' I/O stays on the core thread. The HTTP and admin listeners are bound
+/// (connections wait in their backlogs) and served after.
+async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::io::Result<Running> {
     let gateway_id = format!("gw-{:x}", shared::ids::random_id());
     let (rpc, rpc_unstarted) = Unstarted::new();
     let (nodes, nodes_unstarted) = Unstarted::new();
     let metrics = metrics::Metrics::new();
     let dispatcher = Dispatcher::new(cfg.clone(), backends.clone(), rpc, metrics, nodes);
-    reaper::Reaper::new(dispatcher.clone()).start();
     let (worker_report, mut worker_reports) = core_thread::worker_reports();
 
     let tls = tls::server_config(&cfg)?;
@@ -145,6 +159,8 @@ async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -
     );
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
+    let mut servers = vec![ws_server.handle()];
+    actix_web::rt::spawn(ws_server);
 
     let d = data.clone();
     let admin_server = bind!(
@@ -188,10 +204,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -
     let http_addr = first_addr(&http_server.addrs())?;
     let http_server = http_server.run();
 
-    let mut servers = vec![ws_server.handle(), http_server.handle(), admin_server.handle()];
-    for s in [ws_server, http_server, admin_server] {
-        actix_web::rt::spawn(s);
-    }
+    let mut after_core = vec![http_server, admin_server];
     let admin_ws = match cfg.admin_ws_port {
         None => None,
         Some(port) => {
@@ -207,9 +220,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -
                 port
             );
             let addr = first_addr(&server.addrs())?;
-            let server = server.run();
-            servers.push(server.handle());
-            actix_web::rt::spawn(server);
+            after_core.push(server.run());
             Some(addr)
         }
     };
@@ -218,11 +229,9 @@ async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -
     core.spawn_fn(move || {
         actix::spawn(async move {
             let outcome = async {
-                if let Some(start) = on_core {
-                    start(backends.clone()).await?;
-                }
+                on_core(backends.clone()).await?;
                 rpc::RpcClient::run(rpc_unstarted, backends.clone(), &gateway_id).await?;
-                nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends));
+                nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends.clone()));
                 Ok::<(), String>(())
             };
             let _ = started_tx.send(outcome.await);
@@ -234,6 +243,12 @@ async fn serve(cfg: Config, backends: Backends, on_core: Option<OnCoreThread>) -
         Ok(Err(_)) => return Err(std::io::Error::other("the core thread stopped while starting")),
         Err(_) => return Err(std::io::Error::other("the core actors did not start in time")),
     }
+    for server in after_core {
+        servers.push(server.handle());
+        actix_web::rt::spawn(server);
+    }
+    reaper::Reaper::new(dispatcher.clone()).start();
+    actix_web::rt::spawn(declared_rooms::keep_rooms(cfg.clone(), dispatcher.backends().clone()));
     Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, admin_ws, dispatcher, servers })
 }
 

@@ -90,10 +90,7 @@ async fn main() -> std::process::ExitCode {
     let started = match &cfg.redis_url {
         Some(url) => {
             tracing::info!(redis = %url, "cluster mode: state in Redis, media nodes run as portunus-media-node");
-            match shared::Backends::redis(url).await {
-                Ok(b) => gateway::start(cfg.clone(), b).await,
-                Err(e) => Err(std::io::Error::other(format!("Redis at {url}: {e}"))),
-            }
+            gateway::start_cluster(cfg.clone(), url).await
         }
         None => {
             tracing::info!("standalone mode: no Redis, single media node in-process");

@@ -52,18 +52,47 @@ pub struct Backends {
     pub bus: Arc<dyn bus::Bus>,
 }
 
+/// A process's Redis connections before they open (see [`Backends::redis_unstarted`]).
+pub struct RedisIo {
+    store: redis_conn::Conn,
+    probe: redis_conn::Probe,
+    bus: bus::BusIo,
+}
+
+impl RedisIo {
+    /// Opens the connections (their I/O tasks and the health probe then run on this thread);
+    /// fails when Redis does not answer.
+    pub async fn start(self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())?;
+        self.bus.start().await.map_err(|e| e.to_string())?;
+        tokio::spawn(self.probe.run());
+        Ok(())
+    }
+}
+
 impl Backends {
     /// In-memory backends (standalone mode and tests).
     pub fn memory() -> Self {
         Self { store: Arc::new(store::MemoryStore::default()), bus: Arc::new(bus::MemoryBus::new()) }
     }
 
-    /// Redis backends (cluster mode): state and pub/sub on the server at `url`.
+    /// Redis backends (cluster mode): state and pub/sub on the server at `url`, their I/O on
+    /// this thread.
     pub async fn redis(url: &str) -> Result<Self, String> {
-        let store = store::RedisStore::connect(url, Arc::new(clock::SystemClock)).await.map_err(|e| e.to_string())?;
+        let (backends, io) = Self::redis_unstarted(url)?;
+        io.start().await?;
+        Ok(backends)
+    }
+
+    /// Redis backends whose connections open when [`RedisIo::start`] runs, on that thread: a
+    /// process whose requests are served on another thread than the one that builds its
+    /// backends starts them there, so that its Redis I/O does not change threads.
+    pub fn redis_unstarted(url: &str) -> Result<(Self, RedisIo), String> {
+        let (store, probe) = store::RedisStore::unstarted(url, Arc::new(clock::SystemClock)).map_err(|e| e.to_string())?;
         // One view of Redis's health for both: they flip to unreachable and back together.
-        let bus = bus::RedisBus::connect_with(url, Some(store.conn())).await.map_err(|e| e.to_string())?;
-        Ok(Self { store: Arc::new(store), bus: Arc::new(bus) })
+        let (bus, bus_io) = bus::RedisBus::unstarted(url, store.conn()).map_err(|e| e.to_string())?;
+        let io = RedisIo { store: store.conn().clone(), probe, bus: bus_io };
+        Ok((Self { store: Arc::new(store), bus: Arc::new(bus) }, io))
     }
 
     /// Appends an event to a session's mailbox and wakes whoever consumes it. The push comes

@@ -34,43 +34,22 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Wraps a manager and starts its probe (which ends when every clone is gone).
-    pub fn new(manager: ConnectionManager) -> Self {
+    /// Wraps a manager; its health is judged by the returned probe once that runs.
+    pub fn new(manager: ConnectionManager) -> (Self, Probe) {
         let (tx, reachable) = watch::channel(true);
-        let probe = manager.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROBE_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let ping = async {
-                    let mut c = probe.clone();
-                    match ::redis::cmd("PING").query_async::<()>(&mut c).await {
-                        // The socket died with the old server: Redis may well be back.
-                        Err(e) if never_sent(&e) => ::redis::cmd("PING").query_async::<()>(&mut c).await,
-                        r => r,
-                    }
-                };
-                let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, ping).await, Ok(Ok(())));
-                if ok != *tx.borrow() {
-                    if ok {
-                        tracing::info!("Redis reachable again");
-                    } else {
-                        tracing::warn!("Redis unreachable: failing requests until it answers");
-                    }
-                }
-                if tx.send(ok).is_err() {
-                    return; // Every connection is gone.
-                }
-            }
-        });
-        Self { manager, reachable }
+        (Self { manager: manager.clone(), reachable }, Probe { manager, tx })
     }
 
     /// Another manager (to the same Redis) judged by this one's probe, so that the store and
     /// the bus of a process never disagree on whether Redis is there.
     pub fn sharing_health(&self, manager: ConnectionManager) -> Self {
         Self { manager, reachable: self.reachable.clone() }
+    }
+
+    /// One PING: with a manager made lazily, the first command opens the connection, and its
+    /// I/O task runs on the thread that sent it.
+    pub async fn ping(&self) -> Result<(), RedisError> {
+        ::redis::cmd("PING").query_async::<()>(&mut self.clone()).await
     }
 
     /// Whether Redis answered the last probe.
@@ -91,6 +70,43 @@ impl Conn {
                     std::future::pending::<()>().await; // No probe any more: no mark either.
                 }
             } => Err(unreachable()),
+        }
+    }
+}
+
+/// PINGs every [`PROBE_EVERY`] and marks the connections that share it reachable or not; ends
+/// when every one of them is gone.
+pub struct Probe {
+    manager: ConnectionManager,
+    tx: watch::Sender<bool>,
+}
+
+impl Probe {
+    pub async fn run(self) {
+        let Self { manager, tx } = self;
+        let mut tick = tokio::time::interval(PROBE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ping = async {
+                let mut c = manager.clone();
+                match ::redis::cmd("PING").query_async::<()>(&mut c).await {
+                    // The socket died with the old server: Redis may well be back.
+                    Err(e) if never_sent(&e) => ::redis::cmd("PING").query_async::<()>(&mut c).await,
+                    r => r,
+                }
+            };
+            let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, ping).await, Ok(Ok(())));
+            if ok != *tx.borrow() {
+                if ok {
+                    tracing::info!("Redis reachable again");
+                } else {
+                    tracing::warn!("Redis unreachable: failing requests until it answers");
+                }
+            }
+            if tx.send(ok).is_err() {
+                return; // Every connection is gone.
+            }
         }
     }
 }

@@ -114,10 +114,7 @@ impl TestServer {
             sys.block_on(async move {
                 let started = match redis_url {
                     None => gateway::start_standalone(cfg).await,
-                    Some(url) => match shared::Backends::redis(&url).await {
-                        Ok(b) => gateway::start(cfg, b).await,
-                        Err(e) => Err(std::io::Error::other(e)),
-                    },
+                    Some(url) => gateway::start_cluster(cfg, &url).await,
                 };
                 match started {
                     Ok(r) => {

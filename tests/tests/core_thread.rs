@@ -1,8 +1,10 @@
-//! Standalone, a WebSocket request and the in-process node's work for it stay on the WebSocket
-//! worker's thread: the process's main thread sleeps through a burst of joins and leaves (it
-//! keeps only its own once-a-second ticks: the reaper, the declared rooms).
+//! A WebSocket request and the work for it stay on the WebSocket worker's thread: standalone,
+//! the in-process node's; in a cluster, the gateway's Redis I/O. The process's main thread
+//! sleeps through a burst of joins and leaves (it keeps only its own once-a-second ticks: the
+//! reaper, the declared rooms).
 
-use portunus_tests::procs::spawn_standalone;
+use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_standalone, GatewayProc};
+use portunus_tests::RedisServer;
 use serde_json::Value;
 use std::process::Command;
 
@@ -16,11 +18,11 @@ fn switches(pid: u32, tid: u32) -> u64 {
         .sum()
 }
 
-#[test]
-fn the_main_thread_sleeps_while_websocket_requests_reach_the_node() {
-    let server = spawn_standalone(&[], &[("PORTUNUS_RATE_LIMIT_PER_CONNECTION", "0"), ("PORTUNUS_WORKERS", "1")]);
+/// Runs 3 s of the load generator's signaling loop against `server` and checks that its main
+/// thread barely woke.
+fn main_thread_sleeps_through_joins(server: &GatewayProc) {
     let pid = server.proc.pid();
-    let json = std::env::temp_dir().join(format!("portunus-core-thread-{}.json", std::process::id()));
+    let json = std::env::temp_dir().join(format!("portunus-core-thread-{}-{pid}.json", std::process::id()));
     let before = switches(pid, pid);
     let out = Command::new(env!("CARGO_BIN_EXE_portunus-loadgen"))
         .args(["signaling", "--ws", &server.ws_url, "--clients", "2", "--duration", "3", "--json"])
@@ -35,8 +37,22 @@ fn the_main_thread_sleeps_while_websocket_requests_reach_the_node() {
     assert_eq!(r["failed_cycles"], 0, "{v}");
     let joins = r["per_request"]["join"]["count"].as_u64().unwrap();
     assert!(joins >= 100, "joins and leaves kept coming: {v}");
-    // Each join and leave crossed to the node's thread and back when the node ran elsewhere:
+    // Each join and leave crossed to the other thread and back when the work ran elsewhere:
     // at least one wake-up of that thread per join.
     eprintln!("{joins} joins and as many leaves; the main thread switched {main_thread} times");
     assert!(main_thread < joins / 10 + 30, "the main thread woke {main_thread} times for {joins} joins");
+}
+
+const ONE_WORKER: [(&str, &str); 2] = [("PORTUNUS_RATE_LIMIT_PER_CONNECTION", "0"), ("PORTUNUS_WORKERS", "1")];
+
+#[test]
+fn standalone_the_main_thread_sleeps_while_websocket_requests_reach_the_node() {
+    main_thread_sleeps_through_joins(&spawn_standalone(&[], &ONE_WORKER));
+}
+
+#[test]
+fn in_a_cluster_the_gateways_main_thread_sleeps_while_its_requests_go_through_redis() {
+    let redis = RedisServer::start();
+    let _node = spawn_node(&redis.url(), "node-1");
+    main_thread_sleeps_through_joins(&spawn_gateway_env(&redis.url(), &[], &ONE_WORKER));
 }

@@ -5,7 +5,7 @@
 mod memory;
 mod redis;
 
-pub use self::redis::RedisBus;
+pub use self::redis::{BusIo, RedisBus};
 pub use memory::MemoryBus;
 
 use async_trait::async_trait;

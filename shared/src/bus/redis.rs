@@ -7,7 +7,7 @@
 use super::{Bus, BusError, Subscription};
 use crate::redis_conn::Conn;
 use crate::store::{REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
-use ::redis::aio::{ConnectionManagerConfig, PubSubSink};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -56,28 +56,55 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 }
 
 impl RedisBus {
+    /// Connects, with a health probe of its own.
     pub async fn connect(url: &str) -> Result<Self, BusError> {
-        Self::connect_with(url, None).await
+        let client = ::redis::Client::open(url).map_err(unavailable)?;
+        let (publisher, probe) = Conn::new(publisher_manager(&client)?);
+        let (bus, io) = Self::with_publisher(client, publisher);
+        io.start().await?;
+        tokio::spawn(probe.run());
+        Ok(bus)
     }
 
-    /// Connects; with `health`, the publisher is judged reachable or not by that connection's
-    /// probe (the store's, in a process that has both).
-    pub async fn connect_with(url: &str, health: Option<&Conn>) -> Result<Self, BusError> {
+    /// A bus whose publisher is judged reachable or not by `health`'s probe (the store's, in a
+    /// process that has both), and its I/O not started: see [`BusIo`].
+    pub fn unstarted(url: &str, health: &Conn) -> Result<(Self, BusIo), BusError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(RECONNECT_MAX);
-        let manager = client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?;
-        let publisher = match health {
-            Some(h) => h.sharing_health(manager),
-            None => Conn::new(manager),
-        };
-        let (ctl, rx) = mpsc::unbounded_channel();
-        tokio::spawn(subscriber_task(client, rx));
-        Ok(Self { publisher, ctl, next_id: Default::default() })
+        let publisher = health.sharing_health(publisher_manager(&client)?);
+        Ok(Self::with_publisher(client, publisher))
     }
+
+    fn with_publisher(client: ::redis::Client, publisher: Conn) -> (Self, BusIo) {
+        let (ctl, rx) = mpsc::unbounded_channel();
+        let io = BusIo { client, ctl: rx, publisher: publisher.clone() };
+        (Self { publisher, ctl, next_id: Default::default() }, io)
+    }
+}
+
+/// A bus's connections before they open: [`BusIo::start`] opens them, and the I/O of both runs
+/// on the thread that calls it. Subscriptions asked for before then wait for it.
+pub struct BusIo {
+    client: ::redis::Client,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
+    publisher: Conn,
+}
+
+impl BusIo {
+    pub async fn start(self) -> Result<(), BusError> {
+        self.publisher.ping().await.map_err(unavailable)?;
+        tokio::spawn(subscriber_task(self.client, self.ctl));
+        Ok(())
+    }
+}
+
+/// The publisher's manager: it opens its connection on its first command.
+fn publisher_manager(client: &::redis::Client) -> Result<ConnectionManager, BusError> {
+    let cfg = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+        .set_number_of_retries(2)
+        .set_max_delay(RECONNECT_MAX);
+    ConnectionManager::new_lazy_with_config(client.clone(), cfg).map_err(unavailable)
 }
 
 #[async_trait]

@@ -14,8 +14,8 @@
 use super::*;
 use crate::clock::Clock;
 use crate::ids::JanusId;
-use crate::redis_conn::Conn;
-use ::redis::aio::ConnectionManagerConfig;
+use crate::redis_conn::{Conn, Probe};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,14 +107,23 @@ fn plugin_list(v: &str) -> Vec<String> {
 impl RedisStore {
     /// Connects (and keeps reconnecting in the background after failures).
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let (store, probe) = Self::unstarted(url, clock)?;
+        store.con.ping().await.map_err(unavailable)?;
+        tokio::spawn(probe.run());
+        Ok(store)
+    }
+
+    /// A store whose connection opens on its first command (its I/O task then runs on that
+    /// command's thread), and the health probe to run beside it.
+    pub fn unstarted(url: &str, clock: Arc<dyn Clock>) -> Result<(Self, Probe), StoreError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
         let cfg = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let con = Conn::new(client.get_connection_manager_with_config(cfg).await.map_err(unavailable)?);
-        Ok(Self { con, clock, scripts: Arc::new(Scripts::new()) })
+        let (con, probe) = Conn::new(ConnectionManager::new_lazy_with_config(client, cfg).map_err(unavailable)?);
+        Ok((Self { con, clock, scripts: Arc::new(Scripts::new()) }, probe))
     }
 
     /// Its connection (whose health a bus may share).
