@@ -1,12 +1,11 @@
 //! `NodeDirectory`: the placement choice for new rooms (power of two choices on the nodes'
-//! reported load, skipping draining nodes), whether a room's owner is still registered, and,
-//! every [`SWEEP`], the cleanup after lost nodes.
+//! reported load, skipping draining nodes) and, every [`SWEEP`], the cleanup after lost nodes.
 //!
-//! Messages: `Pick` (a node for a new room), `IsLive` (is this owner still registered?). Both
-//! read the store's registry, not a copy of it: a copy is behind by up to its refresh interval,
-//! and a node lost meanwhile (another gateway may have hung its handles up already, and their
-//! clients come straight back) would get a join that waits out the RPC timeout. Both are rare
-//! (a room's first join, an unbound handle finding its room's node).
+//! `Pick` (a node for a new room) reads the store's registry, not a copy of it: a copy is behind
+//! by up to its refresh interval, and a node lost meanwhile (another gateway may have hung its
+//! handles up already, and their clients come straight back) would get a join that waits out
+//! the RPC timeout. Whether a room's owner is still registered is read with the owner
+//! (`Store::room_owner_status`), for the same reason.
 
 use actix::prelude::*;
 use rand::seq::IndexedRandom;
@@ -41,10 +40,6 @@ pub fn two_choices(live: &[NodeStatus]) -> Option<NodeId> {
 #[rtype(result = "Option<NodeId>")]
 pub struct Pick;
 
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct IsLive(pub NodeId);
-
 impl Actor for NodeDirectory {
     type Context = Context<Self>;
 
@@ -77,15 +72,6 @@ impl Handler<Pick> for NodeDirectory {
     fn handle(&mut self, _: Pick, _: &mut Context<Self>) -> Self::Result {
         let store = self.backends.store.clone();
         Box::pin(async move { two_choices(&registered(store).await) })
-    }
-}
-
-impl Handler<IsLive> for NodeDirectory {
-    type Result = ResponseFuture<bool>;
-
-    fn handle(&mut self, IsLive(node): IsLive, _: &mut Context<Self>) -> Self::Result {
-        let store = self.backends.store.clone();
-        Box::pin(async move { registered(store).await.iter().any(|n| n.node == node) })
     }
 }
 

@@ -53,7 +53,7 @@ impl Actor for Reaper {
                     let n = expired.len();
                     for sid in expired {
                         let span = tracing::info_span!("reap", session = %sid);
-                        d.end_session(sid, EndReason::Timeout).instrument(span).await;
+                        let _ = d.end_session(sid, EndReason::Timeout).instrument(span).await;
                     }
                     if n < BATCH {
                         break;

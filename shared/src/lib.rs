@@ -105,9 +105,13 @@ impl Backends {
     }
 
     /// [`Backends::deliver`] for a batch, in order: the events in one step, then one wake-up per
-    /// session in another (two round trips to Redis however many events).
+    /// session. With Redis the store publishes the wake-ups from the step that pushes the events
+    /// (one round trip for all); otherwise they are published after.
     pub async fn deliver_many(&self, events: &[(ids::SessionId, bytes::Bytes)]) -> Result<(), store::StoreError> {
-        self.store.push_events(events).await?;
+        let wake = wire::Signal::Wake.to_bytes();
+        if self.store.push_events_waking(events, &wake).await? {
+            return Ok(());
+        }
         let mut woken: Vec<ids::SessionId> = Vec::with_capacity(events.len());
         for (sid, _) in events {
             if !woken.contains(sid) {
@@ -115,7 +119,7 @@ impl Backends {
             }
         }
         let wakes: Vec<(String, bytes::Bytes)> =
-            woken.iter().map(|s| (keys::session_channel(*s), wire::Signal::Wake.to_bytes())).collect();
+            woken.iter().map(|s| (keys::session_channel(*s), wake.clone())).collect();
         if let Err(e) = self.bus.publish_many(&wakes).await {
             tracing::warn!(sessions = wakes.len(), error = %e, "wake-ups not published; retrying");
             let bus = self.bus.clone();

@@ -54,3 +54,28 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
     let sid = store.create_session(shared::store::NewSession::anyone(1000), 10).await.unwrap();
     assert!(store.touch_session(sid).await.unwrap());
 }
+
+/// With Redis the store publishes the wake-ups from the script that pushes the events (one round
+/// trip): each session that got one is woken once; a session without a mailbox is not woken.
+#[tokio::test]
+async fn the_redis_store_wakes_the_sessions_it_pushed_to() {
+    let redis = RedisServer::start();
+    let backends = shared::Backends::redis(&redis.url()).await.unwrap();
+    let (store, bus) = (&backends.store, &backends.bus);
+    let a = store.create_session(shared::store::NewSession::anyone(10_000), 10).await.unwrap();
+    let gone = shared::ids::SessionId(424242);
+    let mut woken_a = bus.subscribe(&shared::keys::session_channel(a)).await.unwrap();
+    let mut woken_gone = bus.subscribe(&shared::keys::session_channel(gone)).await.unwrap();
+    let ev = |t: &'static str| bytes::Bytes::from_static(t.as_bytes());
+    let batch = [(a, ev("a1")), (gone, ev("nobody")), (a, ev("a2"))];
+    let wake = shared::wire::Signal::Wake.to_bytes();
+    assert!(store.push_events_waking(&batch, &wake).await.unwrap(), "woken by the store itself");
+    let wake = tokio::time::timeout(Duration::from_secs(2), woken_a.recv()).await.expect("a woken").unwrap();
+    assert_eq!(shared::wire::Signal::from_bytes(&wake), Some(shared::wire::Signal::Wake));
+    assert_eq!(store.pop_events(a, 10).await.unwrap(), vec![ev("a1"), ev("a2")], "the events were in first");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), woken_a.recv()).await.is_err(),
+        "one wake-up per session and batch"
+    );
+    assert!(tokio::time::timeout(Duration::from_millis(100), woken_gone.recv()).await.is_err(), "no mailbox, no wake-up");
+}

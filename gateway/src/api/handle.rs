@@ -3,7 +3,7 @@
 
 use super::error::GatewayError;
 use super::{Dispatcher, Outcome};
-use crate::nodes::{IsLive, Pick};
+use crate::nodes::Pick;
 use crate::rpc::Call;
 use shared::ids::{NodeId, RoomId, SessionId};
 use shared::janus::reply::{Event, PluginData, Reply};
@@ -267,9 +267,9 @@ impl Dispatcher {
     async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
         let store = &self.backends().store;
         let Some(room) = room else { return self.pick_node().await };
-        match store.room_owner(room.clone()).await? {
-            Some(owner) if self.inner.nodes.send(IsLive(owner.clone())).await.unwrap_or(false) => Ok(owner),
-            Some(dead) => {
+        match store.room_owner_status(room.clone()).await? {
+            Some((owner, true)) => Ok(owner),
+            Some((dead, false)) => {
                 let candidate = self.pick_node().await?;
                 tracing::info!(room = %room, dead = %dead, to = %candidate, "re-placing room of a lost node");
                 Ok(store.replace_room_owner(room, &dead, &candidate, ROOM_LEASE_MS).await?)

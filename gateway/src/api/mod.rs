@@ -46,8 +46,11 @@ pub struct ConnCtx {
 
 /// A change in which sessions the requesting connection serves.
 pub enum SessionEffect {
-    /// The connection now consumes the session's events, through this subscription to its
-    /// wake-ups (made before the reply, so the reply promises a working event path).
+    /// The connection now consumes the events of the session it created, through this
+    /// subscription to its wake-ups (made before the reply, so the reply promises a working
+    /// event path). A new session's mailbox is empty: nothing to read until a wake-up.
+    Created(SessionId, shared::bus::Subscription),
+    /// The same for a session it claimed, whose mailbox may hold events already.
     Owned(SessionId, shared::bus::Subscription),
     Released(SessionId),
 }
@@ -204,13 +207,15 @@ impl Dispatcher {
         // Credentials before anything about the session (Janus: 403 comes before 458).
         let principal = self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials()).await?;
         // Any request naming the session is activity (Janus updates last_activity here); a
-        // request to a handle reads the handle in the same step.
+        // request to a handle reads the handle in the same step. `destroy` needs no touch: it
+        // finds out itself whether the session exists.
         let store = self.inner.backends.store.as_ref();
         let handle = match env.target {
             Target::Handle(_, hid) => {
                 let found = store.touch_session_handle(sid, hid).await?.ok_or(GatewayError::NoSuchSession(sid))?;
                 Some(found.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
             }
+            Target::Session(_) if env.verb == Verb::Destroy => None,
             _ if !store.touch_session(sid).await? => return Err(GatewayError::NoSuchSession(sid)),
             _ => None,
         };

@@ -49,7 +49,7 @@ impl Dispatcher {
         let effect = match ctx.owner {
             None => None,
             Some(_) => match self.event_path(sid).await {
-                Ok(sub) => Some(SessionEffect::Owned(sid, sub)),
+                Ok(sub) => Some(SessionEffect::Created(sid, sub)),
                 Err(e) => {
                     let _ = self.backends().store.destroy_session(sid).await;
                     return Err(e);
@@ -104,8 +104,12 @@ impl Dispatcher {
         Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None })
     }
 
+    /// `destroy`: ends the session without touching it first (the end is its last activity), so
+    /// a session that does not exist is found out here.
     pub(crate) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {
-        self.end_session(sid, EndReason::Destroyed).await;
+        if !self.end_session(sid, EndReason::Destroyed).await? {
+            return Err(GatewayError::NoSuchSession(sid));
+        }
         Ok(Outcome {
             reply: Reply::success(Some(sid), txn),
             effect: Some(SessionEffect::Released(sid)),
@@ -115,14 +119,15 @@ impl Dispatcher {
 
     /// Ends a session exactly once: sends `timeout` when it timed out, detaches its handles on
     /// their media nodes (the rooms tell the others), and signals its consumers that it is over.
-    pub async fn end_session(&self, sid: SessionId, reason: EndReason) {
+    /// False when there was no session to end (someone else ended it).
+    pub async fn end_session(&self, sid: SessionId, reason: EndReason) -> Result<bool, StoreError> {
         let b = self.backends();
         let handles = match b.store.destroy_session(sid).await {
             Ok(Some(h)) => h,
-            Ok(None) => return, // Someone else ended it.
+            Ok(None) => return Ok(false),
             Err(e) => {
                 tracing::warn!(session = %sid, error = %e, "session teardown failed");
-                return;
+                return Err(e);
             }
         };
         // Gone first, then told: a client that polls again after reading `timeout` must find
@@ -149,5 +154,6 @@ impl Dispatcher {
             tracing::warn!(session = %sid, error = %e, "session-over signal not published");
         }
         tracing::info!(session = %sid, ?reason, "session ended");
+        Ok(true)
     }
 }

@@ -180,7 +180,8 @@ impl WsConnection {
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             ctx.text(bytestring(out.reply.to_bytes()));
             match out.effect {
-                Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, ctx),
+                Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
+                Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
                 Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
                 None => {}
             }
@@ -204,14 +205,16 @@ impl WsConnection {
     }
 
     /// Starts receiving a session's events through `sub` (its wake-ups, subscribed before the
-    /// reply), then drains what is already queued.
-    fn own(&mut self, sid: SessionId, sub: shared::bus::Subscription, ctx: &mut ws::WebsocketContext<Self>) {
+    /// reply), then drains what is already queued when there may be some (`backlog`).
+    fn own(&mut self, sid: SessionId, sub: shared::bus::Subscription, backlog: bool, ctx: &mut ws::WebsocketContext<Self>) {
         self.owned.insert(sid);
         if !self.feeds.contains_key(&sid) {
             let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
             self.feeds.insert(sid, Feed { stream, draining: false, again: false, closing: false });
         }
-        self.drain(sid, ctx);
+        if backlog {
+            self.drain(sid, ctx);
+        }
     }
 
     fn drop_feed(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
@@ -333,7 +336,7 @@ impl Actor for WsConnection {
                 if reclaim_ms == 0 {
                     let owned = matches!(d.backends().store.session(sid).await, Ok(Some(s)) if s.owner == Some(owner));
                     if owned {
-                        d.end_session(sid, EndReason::TransportGone).await;
+                        let _ = d.end_session(sid, EndReason::TransportGone).await;
                     }
                 } else if let Err(e) = d.backends().store.release_session(sid, owner, reclaim_ms).await {
                     tracing::warn!(session = %sid, error = %e, "session not released for reclaim");

@@ -412,6 +412,12 @@ impl Store for MemoryStore {
         Ok(self.lock().owner(&room, self.clock.now_ms()).cloned())
     }
 
+    async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError> {
+        let now = self.clock.now_ms();
+        let g = self.lock();
+        Ok(g.owner(&room, now).map(|n| (n.clone(), g.nodes.get(n).is_some_and(|(_, until)| *until > now))))
+    }
+
     async fn replace_room_owner(
         &self,
         room: RoomId,

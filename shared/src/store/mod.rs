@@ -186,6 +186,14 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// [`Store::push_events`] and, in the same step where the store can, `wake` published on
+    /// the channel of each session that got an event (`keys::session_channel`): true when it
+    /// did, false when the caller must publish the wake-ups (the memory store, which is not its
+    /// process's bus).
+    async fn push_events_waking(&self, events: &[(SessionId, Bytes)], wake: &Bytes) -> Result<bool, StoreError> {
+        let _ = wake;
+        self.push_events(events).await.map(|()| false)
+    }
     /// Removes and returns up to `max` events, oldest first.
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;
 
@@ -200,6 +208,9 @@ pub trait Store: Send + Sync + 'static {
     async fn place_room(&self, room: RoomId, candidate: &NodeId, lease_ms: u64) -> Result<NodeId, StoreError>;
     /// The node owning `room`, if any lease is current.
     async fn room_owner(&self, room: RoomId) -> Result<Option<NodeId>, StoreError>;
+    /// [`Store::room_owner`] and whether that node's registration is current, in one read: a
+    /// request to a room needs both.
+    async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError>;
     /// Moves `room` from `dead` to `candidate` unless someone already moved it; returns the owner.
     async fn replace_room_owner(
         &self,

@@ -141,6 +141,24 @@ impl RedisStore {
         inv.invoke_async(&mut c).await.map_err(unavailable)
     }
 
+    /// Pushes `events` and, unless `wake` is empty, publishes it on each pushed-to session's
+    /// channel, in one script.
+    async fn push_many(&self, events: &[(SessionId, Bytes)], wake: &[u8]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.push_many.prepare_invoke();
+        for (sid, _) in events {
+            inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
+        }
+        inv.arg(MAILBOX_CAP).arg(wake);
+        for (sid, ev) in events {
+            inv.arg(ev.as_ref()).arg(crate::keys::session_channel(*sid));
+        }
+        let _: i64 = self.eval(&inv).await?;
+        Ok(())
+    }
+
     /// Deletes every Portunus key (tests start from a clean database).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let mut c = self.con.clone();
@@ -431,19 +449,12 @@ impl Store for RedisStore {
     }
 
     async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut inv = self.scripts.push_many.prepare_invoke();
-        for (sid, _) in events {
-            inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
-        }
-        inv.arg(MAILBOX_CAP);
-        for (_, ev) in events {
-            inv.arg(ev.as_ref());
-        }
-        let _: i64 = self.eval(&inv).await?;
-        Ok(())
+        self.push_many(events, b"").await
+    }
+
+    /// The wake-ups go out from the script that pushes the events: one round trip for both.
+    async fn push_events_waking(&self, events: &[(SessionId, Bytes)], wake: &Bytes) -> Result<bool, StoreError> {
+        self.push_many(events, wake).await.map(|()| true)
     }
 
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError> {
@@ -582,6 +593,11 @@ impl Store for RedisStore {
         let v: Option<String> =
             ::redis::cmd("GET").arg(room_node(&room)).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.map(NodeId))
+    }
+
+    async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError> {
+        let v: Option<(String, i64)> = self.eval(&self.scripts.owner_status.key(room_node(&room))).await?;
+        Ok(v.map(|(node, registered)| (NodeId(node), registered == 1)))
     }
 
     async fn replace_room_owner(

@@ -34,6 +34,8 @@ where
     reset().await;
     room_leases_lapse_unless_renewed(store, clock).await;
     reset().await;
+    a_room_owner_is_read_with_its_registration(store).await;
+    reset().await;
     handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once(store, clock).await;
     reset().await;
     the_seed_mark_is_kept_until_the_data_goes(store).await;
@@ -304,6 +306,20 @@ async fn rooms_and_placement<S: Store>(s: &S) {
     assert_eq!(s.room_owner(RoomId::num(8)).await.unwrap(), None);
     assert!(s.renew_room(RoomId::num(8), &a, LEASE).await.unwrap(), "a vanished lease is re-asserted by its owner");
     assert_eq!(s.room_owner(RoomId::num(8)).await.unwrap(), Some(a.clone()));
+}
+
+async fn a_room_owner_is_read_with_its_registration<S: Store>(s: &S) {
+    let a = NodeId("a".into());
+    let b = NodeId("b".into());
+    const LEASE: u64 = 60_000;
+    s.register_node(NodeStatus { node: a.clone(), load: 0, draining: false }, LEASE).await.unwrap();
+    assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), None, "no owner");
+    s.place_room(RoomId::num(11), &a, LEASE).await.unwrap();
+    s.place_room(RoomId::num(12), &b, LEASE).await.unwrap();
+    assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), Some((a.clone(), true)));
+    assert_eq!(s.room_owner_status(RoomId::num(12)).await.unwrap(), Some((b, false)), "b never registered");
+    s.deregister_node(&a).await.unwrap();
+    assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), Some((a, false)), "a left the registry");
 }
 
 /// Leases lapse by wall-clock in Redis, so this waits for real (briefly).

@@ -17,6 +17,7 @@ pub(super) struct Scripts {
     pub(super) create_room: Script,
     pub(super) place_room: Script,
     pub(super) replace_owner: Script,
+    pub(super) owner_status: Script,
     pub(super) renew_room: Script,
     pub(super) take_lost: Script,
     pub(super) unbind_from: Script,
@@ -168,15 +169,23 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
 return 1",
             ),
+            // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
+            // its grave exists; then, unless ARGV[2] is empty, ARGV[2] published once on the
+            // channel (ARGV[2i+2]) of each session that got one: the wake-ups after the events.
             push_many: Script::new(
                 r"
 local cap = tonumber(ARGV[1])
+local woken = {}
 for i = 1, #KEYS / 3 do
   local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
-    redis.call('RPUSH', b, ARGV[i + 1])
+    redis.call('RPUSH', b, ARGV[2 * i + 1])
     redis.call('LTRIM', b, -cap, -1)
+    woken[ARGV[2 * i + 2]] = true
   end
+end
+if ARGV[2] ~= '' then
+  for channel in pairs(woken) do redis.call('PUBLISH', channel, ARGV[2]) end
 end
 return 1",
             ),
@@ -201,6 +210,13 @@ local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]",
+            ),
+            // A room's owner and whether its registration (`pt:node:N`, with a TTL) is current.
+            owner_status: Script::new(
+                r"
+local n = redis.call('GET', KEYS[1])
+if not n then return false end
+return {n, redis.call('EXISTS', 'pt:node:' .. n)}",
             ),
             replace_owner: Script::new(
                 r"
