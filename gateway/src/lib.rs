@@ -37,12 +37,12 @@ use actix_web::{middleware, web, App, HttpServer};
 use api::Dispatcher;
 use core_thread::Unstarted;
 use futures_util::future::LocalBoxFuture;
-use shared::config::Config;
 use shared::clock::SystemClock;
+use shared::config::Config;
 use shared::store::RedisStore;
 use shared::Backends;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Seconds a stopping gateway lets its last connections finish (after the drain).
 const SHUTDOWN_GRACE_SECS: u64 = 1;

@@ -88,7 +88,8 @@ impl Backends {
     /// process whose requests are served on another thread than the one that builds its
     /// backends starts them there, so that its Redis I/O does not change threads.
     pub fn redis_unstarted(url: &str) -> Result<(Self, RedisIo), String> {
-        let (store, probe) = store::RedisStore::unstarted(url, Arc::new(clock::SystemClock)).map_err(|e| e.to_string())?;
+        let (store, probe) =
+            store::RedisStore::unstarted(url, Arc::new(clock::SystemClock)).map_err(|e| e.to_string())?;
         // One view of Redis's health for both: they flip to unreachable and back together.
         let (bus, bus_io) = bus::RedisBus::unstarted(url, store.conn()).map_err(|e| e.to_string())?;
         let io = RedisIo { store: store.conn().clone(), probe, bus: bus_io };

@@ -77,5 +77,8 @@ async fn the_redis_store_wakes_the_sessions_it_pushed_to() {
         tokio::time::timeout(Duration::from_millis(300), woken_a.recv()).await.is_err(),
         "one wake-up per session and batch"
     );
-    assert!(tokio::time::timeout(Duration::from_millis(100), woken_gone.recv()).await.is_err(), "no mailbox, no wake-up");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), woken_gone.recv()).await.is_err(),
+        "no mailbox, no wake-up"
+    );
 }

@@ -133,7 +133,10 @@ async fn core_success_replies_match_janus_over_websocket() {
     // The session is gone, for a keepalive and for a second destroy.
     let r = ws.request(json!({"janus": "keepalive", "session_id": sid})).await;
     assert_eq!(r["error"]["code"], 458);
-    assert_golden("error.458_session_not_found.json", &ws.request(json!({"janus": "destroy", "session_id": sid})).await);
+    assert_golden(
+        "error.458_session_not_found.json",
+        &ws.request(json!({"janus": "destroy", "session_id": sid})).await,
+    );
     // Verbs are case-insensitive, as in Janus.
     assert_eq!(ws.request(json!({"janus": "PING"})).await["janus"], "pong");
     // A client-chosen session id is honoured.

@@ -5,7 +5,7 @@ use super::error::GatewayError;
 use super::{Dispatcher, Outcome};
 use crate::nodes::Pick;
 use crate::rpc::Call;
-use shared::ids::{NodeId, RoomId, SessionId};
+use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
@@ -35,7 +35,7 @@ impl Dispatcher {
         let token = env.credentials().token;
         self.auth().check_plugin(self.backends().store.as_ref(), token.as_deref(), &a.plugin).await?;
         let max = self.cfg().max_handles_per_session;
-        let hid = match self.backends().store.attach_handle(sid, &a.plugin, a.opaque_id, max).await {
+        let hid = match self.backends().store.touch_attach_handle(sid, &a.plugin, a.opaque_id, max).await {
             Ok(h) => h,
             Err(StoreError::Limit) => return Err(GatewayError::TooManyHandles(max)),
             Err(StoreError::NoSuchSession) => return Err(GatewayError::NoSuchSession(sid)),
@@ -45,12 +45,35 @@ impl Dispatcher {
         Ok(Outcome::reply(Reply::with_id(Some(sid), &env.transaction, hid.0)))
     }
 
-    /// `detach`: `success` first, then the `detached` event (Janus's order).
+    /// A client's `detach`: the session touched and the handle removed in one step.
+    pub(super) async fn detach_requested(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        txn: &str,
+    ) -> Result<Outcome, GatewayError> {
+        let h = self
+            .backends()
+            .store
+            .touch_detach_handle(sid, hid)
+            .await?
+            .ok_or(GatewayError::NoSuchSession(sid))?
+            .ok_or(GatewayError::NoSuchHandle(sid, hid))?;
+        Ok(self.detached(h, txn))
+    }
+
+    /// `detach` of a handle already read (the Admin API's `detach_handle`: not session activity).
     pub(crate) async fn detach(&self, h: HandleRecord, txn: &str) -> Result<Outcome, GatewayError> {
-        let sid = h.session;
-        if self.backends().store.detach_handle(sid, h.id).await?.is_none() {
-            return Err(GatewayError::NoSuchHandle(sid, h.id));
+        if self.backends().store.detach_handle(h.session, h.id).await?.is_none() {
+            return Err(GatewayError::NoSuchHandle(h.session, h.id));
         }
+        Ok(self.detached(h, txn))
+    }
+
+    /// A removed handle's `success` first, then its `detached` event (Janus's order); its node
+    /// is told.
+    fn detached(&self, h: HandleRecord, txn: &str) -> Outcome {
+        let sid = h.session;
         let this = self.clone();
         let followup = Box::pin(async move {
             if let Some(b) = h.binding {
@@ -63,7 +86,7 @@ impl Dispatcher {
                 tracing::warn!(session = %sid, error = %e, "detached event not delivered");
             }
         });
-        Ok(Outcome { reply: Reply::success(Some(sid), txn), effect: None, followup: Some(followup) })
+        Outcome { reply: Reply::success(Some(sid), txn), effect: None, followup: Some(followup) }
     }
 
     /// `hangup`: closes the handle's PeerConnection, keeps the handle.
@@ -80,7 +103,6 @@ impl Dispatcher {
         Ok(Outcome::reply(Reply::success(Some(h.session), txn)))
     }
 
-    /// `trickle`: always acknowledged, as Janus does even before there is a PeerConnection.
     /// `trickle`: always acknowledged, as Janus does even before there is a PeerConnection;
     /// the candidates go to the handle's room, which holds them until its PeerConnection exists.
     pub(super) fn trickle(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {

@@ -210,6 +210,12 @@ impl Dispatcher {
         // request to a handle reads the handle in the same step. `destroy` needs no touch: it
         // finds out itself whether the session exists.
         let store = self.inner.backends.store.as_ref();
+        // `attach` and `detach` touch in the same step as their own work.
+        match (env.target, &env.verb) {
+            (Target::Session(_), Verb::Attach) => return self.attach(env, sid).await,
+            (Target::Handle(_, hid), Verb::Detach) => return self.detach_requested(sid, hid, txn).await,
+            _ => {}
+        }
         let handle = match env.target {
             Target::Handle(_, hid) => {
                 let found = store.touch_session_handle(sid, hid).await?.ok_or(GatewayError::NoSuchSession(sid))?;
@@ -226,16 +232,13 @@ impl Dispatcher {
         let at_handle = |h: Option<HandleRecord>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
         match &env.verb {
             Verb::Keepalive => Ok(Outcome::reply(Reply::ack(sid, txn))),
-            Verb::Attach => {
-                at_session(&handle)?;
-                self.attach(env, sid).await
-            }
+            Verb::Attach => Err(GatewayError::WrongPath(env.verb_text.clone())),
             Verb::Destroy => {
                 at_session(&handle)?;
                 self.destroy(sid, txn).await
             }
             Verb::Claim => self.claim(sid, txn, ctx, &principal).await,
-            Verb::Detach => self.detach(at_handle(handle)?, txn).await,
+            Verb::Detach => Err(GatewayError::WrongPath(env.verb_text.clone())),
             Verb::Hangup => self.hangup(at_handle(handle)?, txn).await,
             Verb::Message => self.message(env, at_handle(handle)?).await,
             Verb::Trickle => self.trickle(env, at_handle(handle)?),

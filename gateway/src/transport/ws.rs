@@ -206,7 +206,13 @@ impl WsConnection {
 
     /// Starts receiving a session's events through `sub` (its wake-ups, subscribed before the
     /// reply), then drains what is already queued when there may be some (`backlog`).
-    fn own(&mut self, sid: SessionId, sub: shared::bus::Subscription, backlog: bool, ctx: &mut ws::WebsocketContext<Self>) {
+    fn own(
+        &mut self,
+        sid: SessionId,
+        sub: shared::bus::Subscription,
+        backlog: bool,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
         self.owned.insert(sid);
         if !self.feeds.contains_key(&sid) {
             let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));

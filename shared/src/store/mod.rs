@@ -136,6 +136,32 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(Some(self.handle(sid, hid).await?))
     }
+    /// [`Store::touch_session`] then [`Store::attach_handle`], in one step where the store can
+    /// (a client's `attach`).
+    async fn touch_attach_handle(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+    ) -> Result<HandleId, StoreError> {
+        if !self.touch_session(sid).await? {
+            return Err(StoreError::NoSuchSession);
+        }
+        self.attach_handle(sid, plugin, opaque_id, max_handles).await
+    }
+    /// [`Store::touch_session`] then [`Store::detach_handle`], in one step where the store can
+    /// (a client's `detach`): `None` when there is no such session.
+    async fn touch_detach_handle(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        if !self.touch_session(sid).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.detach_handle(sid, hid).await?))
+    }
     /// Makes `owner` the session's event consumer and revives it if its transport was gone.
     async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError>;
     /// Sets a session's timeout: its own (`own`), or back to the default (the one set with

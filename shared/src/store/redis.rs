@@ -85,6 +85,18 @@ fn encode_handle(h: &HandleRecord) -> String {
     v.to_string()
 }
 
+/// A touch script's answer about a handle: 0 without a session; else {1, the handle's record}
+/// or {1} without the handle.
+fn touched_record(sid: SessionId, hid: HandleId, r: ::redis::Value) -> Option<Option<HandleRecord>> {
+    match r {
+        ::redis::Value::Array(v) => Some(match v.get(1) {
+            Some(::redis::Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|r| decode_handle(sid, hid, r)),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
 fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleRecord> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let binding = match (v["room"].as_str().and_then(JanusId::from_key), v["node"].as_str()) {
@@ -139,6 +151,45 @@ impl RedisStore {
     async fn eval<T: ::redis::FromRedisValue>(&self, inv: &::redis::ScriptInvocation<'_>) -> Result<T, StoreError> {
         let mut c = self.con.clone();
         inv.invoke_async(&mut c).await.map_err(unavailable)
+    }
+
+    /// A new handle, the session touched first in the same script when `touch`; a random id
+    /// taken already is drawn again.
+    async fn attach(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+        touch: bool,
+    ) -> Result<HandleId, StoreError> {
+        for _ in 0..16 {
+            let id = HandleId::random();
+            let rec = HandleRecord {
+                id,
+                session: sid,
+                plugin: plugin.to_owned(),
+                opaque_id: opaque_id.clone(),
+                binding: None,
+            };
+            let mut inv;
+            if touch {
+                inv = self.scripts.touch_attach.prepare_invoke();
+                inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT);
+                inv.arg(sid.0).arg(self.now());
+            } else {
+                inv = self.scripts.attach.prepare_invoke();
+                inv.key(meta(sid)).key(handles(sid)).key(HANDLE_COUNT);
+            }
+            inv.arg(id.0).arg(encode_handle(&rec)).arg(max_handles);
+            match self.eval::<i64>(&inv).await? {
+                1 => return Ok(id),
+                -1 => return Err(StoreError::NoSuchSession),
+                -2 => return Err(StoreError::Limit),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     /// Pushes `events` and, unless `wake` is empty, publishes it on each pushed-to session's
@@ -260,16 +311,7 @@ impl Store for RedisStore {
                     .arg(hid.0),
             )
             .await?;
-        // 0 without a session; else {1, the handle's record or nil}.
-        match r {
-            ::redis::Value::Array(v) => Ok(Some(match v.get(1) {
-                Some(::redis::Value::BulkString(b)) => {
-                    std::str::from_utf8(b).ok().and_then(|r| decode_handle(sid, hid, r))
-                }
-                _ => None,
-            })),
-            _ => Ok(None),
-        }
+        Ok(touched_record(sid, hid, r))
     }
 
     async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
@@ -383,35 +425,17 @@ impl Store for RedisStore {
         opaque_id: Option<String>,
         max_handles: usize,
     ) -> Result<HandleId, StoreError> {
-        for _ in 0..16 {
-            let id = HandleId::random();
-            let rec = HandleRecord {
-                id,
-                session: sid,
-                plugin: plugin.to_owned(),
-                opaque_id: opaque_id.clone(),
-                binding: None,
-            };
-            let r: i64 = self
-                .eval(
-                    self.scripts
-                        .attach
-                        .key(meta(sid))
-                        .key(handles(sid))
-                        .key(HANDLE_COUNT)
-                        .arg(id.0)
-                        .arg(encode_handle(&rec))
-                        .arg(max_handles),
-                )
-                .await?;
-            match r {
-                1 => return Ok(id),
-                -1 => return Err(StoreError::NoSuchSession),
-                -2 => return Err(StoreError::Limit),
-                _ => continue,
-            }
-        }
-        Err(StoreError::Conflict)
+        self.attach(sid, plugin, opaque_id, max_handles, false).await
+    }
+
+    async fn touch_attach_handle(
+        &self,
+        sid: SessionId,
+        plugin: &str,
+        opaque_id: Option<String>,
+        max_handles: usize,
+    ) -> Result<HandleId, StoreError> {
+        self.attach(sid, plugin, opaque_id, max_handles, true).await
     }
 
     async fn handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
@@ -419,6 +443,18 @@ impl Store for RedisStore {
         let v: Option<String> =
             ::redis::cmd("HGET").arg(handles(sid)).arg(hid.0).query_async(&mut c).await.map_err(unavailable)?;
         Ok(v.and_then(|v| decode_handle(sid, hid, &v)))
+    }
+
+    async fn touch_detach_handle(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        let mut inv = self.scripts.touch_detach.prepare_invoke();
+        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT);
+        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        let r: ::redis::Value = self.eval(&inv).await?;
+        Ok(touched_record(sid, hid, r))
     }
 
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {

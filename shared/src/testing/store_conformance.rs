@@ -26,6 +26,8 @@ where
     reset().await;
     a_touch_reads_the_handle_in_the_same_step(store, clock).await;
     reset().await;
+    attach_and_detach_touch_the_session_in_the_same_step(store, clock).await;
+    reset().await;
     rooms_and_placement(store).await;
     reset().await;
     expired_sessions_are_handed_out_once_under_contention(store, clock).await;
@@ -253,6 +255,26 @@ async fn a_touch_reads_the_handle_in_the_same_step<S: Store>(s: &S, clock: &Manu
     assert_eq!(s.touch_session_handle(sid, HandleId(h.0 + 1)).await.unwrap(), Some(None), "no such handle");
     clock.advance_ms(9_000);
     assert!(s.take_expired(10).await.unwrap().is_empty(), "the touch moved the deadline");
+    clock.advance_ms(1_000);
+    assert_eq!(s.take_expired(10).await.unwrap(), vec![sid]);
+}
+
+async fn attach_and_detach_touch_the_session_in_the_same_step<S: Store>(s: &S, clock: &ManualClock) {
+    let none = SessionId(777);
+    assert_eq!(s.touch_attach_handle(none, "p", None, 10).await, Err(StoreError::NoSuchSession));
+    assert_eq!(s.touch_detach_handle(none, HandleId(1)).await.unwrap(), None, "no such session");
+    let sid = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    clock.advance_ms(9_000);
+    let h = s.touch_attach_handle(sid, "janus.plugin.videoroom", Some("o".into()), 10).await.unwrap();
+    assert_eq!(s.touch_attach_handle(sid, "p", None, 1).await, Err(StoreError::Limit), "the limit holds");
+    clock.advance_ms(9_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "attach moved the deadline");
+    let gone = s.touch_detach_handle(sid, h).await.unwrap().expect("the session").expect("the handle");
+    assert_eq!((gone.id, gone.session, gone.opaque_id), (h, sid, Some("o".into())));
+    assert_eq!(s.touch_detach_handle(sid, h).await.unwrap(), Some(None), "detached already");
+    assert_eq!(s.counts().await.unwrap().1, 0, "the handle count follows");
+    clock.advance_ms(9_000);
+    assert!(s.take_expired(10).await.unwrap().is_empty(), "detach moved the deadline");
     clock.advance_ms(1_000);
     assert_eq!(s.take_expired(10).await.unwrap(), vec![sid]);
 }

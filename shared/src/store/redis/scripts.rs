@@ -6,6 +6,8 @@ pub(super) struct Scripts {
     pub(super) create: Script,
     pub(super) touch: Script,
     pub(super) touch_handle: Script,
+    pub(super) touch_attach: Script,
+    pub(super) touch_detach: Script,
     pub(super) claim: Script,
     pub(super) release: Script,
     pub(super) destroy: Script,
@@ -70,6 +72,30 @@ return 1",
             touch: Script::new(&format!("{TOUCH}return 1")),
             // The touch and the handle's record in one round trip: a request to a handle.
             touch_handle: Script::new(&format!("{TOUCH}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
+            // `attach`'s touch and attach in one round trip: -1 without a session, then as
+            // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
+            touch_attach: Script::new(&format!(
+                "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+{TOUCH}
+if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
+if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 0 then return 0 end
+redis.call('INCR', KEYS[5])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
+return 1"
+            )),
+            // `detach`'s touch and detach in one round trip: 0 without a session, else {1} or
+            // {1, the removed record} (KEYS[5] the handle count; ARGV[3] the handle).
+            touch_detach: Script::new(&format!(
+                "{TOUCH}
+local v = redis.call('HGET', KEYS[3], ARGV[3])
+if not v then return {{1}} end
+redis.call('HDEL', KEYS[3], ARGV[3])
+redis.call('DECR', KEYS[5])
+local h = cjson.decode(v)
+if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3]) end
+return {{1, v}}"
+            )),
             claim: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
