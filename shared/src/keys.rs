@@ -13,6 +13,11 @@ pub fn gateway_rpc(gateway: &str) -> String {
     format!("pt:gw:{gateway}:rpc")
 }
 
+/// A gateway process's relay (`Bus::relay`).
+pub fn relay_channel(relay: &str) -> String {
+    format!("pt:relay:{relay}")
+}
+
 /// Wake-ups and lifecycle signals of one session.
 pub fn session_channel(sid: SessionId) -> String {
     format!("pt:{{s:{sid}}}:signal")

@@ -106,13 +106,14 @@ impl Backends {
     }
 
     /// [`Backends::deliver`] for a batch, in order: the events in one step, then one wake-up per
-    /// session. With Redis the store publishes the wake-ups from the step that pushes the events
-    /// (one round trip for all); otherwise they are published after.
+    /// session. A store that signals sessions (Redis) publishes the wake-ups from the step that
+    /// pushes the events (one round trip for all); otherwise they are published after.
     pub async fn deliver_many(&self, events: &[(ids::SessionId, bytes::Bytes)]) -> Result<(), store::StoreError> {
-        let wake = wire::Signal::Wake.to_bytes();
-        if self.store.push_events_waking(events, &wake).await? {
+        self.store.push_events(events).await?;
+        if self.store.signals_sessions() {
             return Ok(());
         }
+        let wake = wire::Signal::Wake.to_bytes();
         let mut woken: Vec<ids::SessionId> = Vec::with_capacity(events.len());
         for (sid, _) in events {
             if !woken.contains(sid) {

@@ -4,8 +4,9 @@
 use portunus_tests::RedisServer;
 use shared::bus::{Bus, RedisBus};
 use shared::clock::ManualClock;
-use shared::store::{RedisStore, Store};
+use shared::store::{Claim, NewSession, RedisStore, Store};
 use shared::testing::{bus_conformance, store_conformance};
+use shared::Backends;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,30 +56,65 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
     assert!(store.touch_session(sid).await.unwrap());
 }
 
-/// With Redis the store publishes the wake-ups from the script that pushes the events (one round
-/// trip): each session that got one is woken once; a session without a mailbox is not woken.
+/// With Redis, a session's signals come from the scripts that cause them and reach its owner's
+/// process through that process's relay, with no subscription per session at the server: the
+/// wake-ups of a push (one per session and batch, none for a session without a mailbox), a
+/// claim's `Claimed` (to the previous owner), and the relay for `Over` from the destroy. A plain
+/// subscription (an HTTP long-poll) still hears the session's channel.
 #[tokio::test]
-async fn the_redis_store_wakes_the_sessions_it_pushed_to() {
+async fn session_signals_reach_the_owners_relay_without_a_subscription_per_session() {
+    use shared::wire::Signal;
     let redis = RedisServer::start();
-    let backends = shared::Backends::redis(&redis.url()).await.unwrap();
-    let (store, bus) = (&backends.store, &backends.bus);
-    let a = store.create_session(shared::store::NewSession::anyone(10_000), 10).await.unwrap();
-    let gone = shared::ids::SessionId(424242);
-    let mut woken_a = bus.subscribe(&shared::keys::session_channel(a)).await.unwrap();
-    let mut woken_gone = bus.subscribe(&shared::keys::session_channel(gone)).await.unwrap();
+    let (gw1, gw2) = (Backends::redis(&redis.url()).await.unwrap(), Backends::redis(&redis.url()).await.unwrap());
+    let (relay1, relay2) = (gw1.bus.relay().unwrap().to_owned(), gw2.bus.relay().unwrap().to_owned());
+    assert_ne!(relay1, relay2, "a relay per process");
+    let new = NewSession { owner: Some(1), relay: Some(&relay1), ..NewSession::anyone(10_000) };
+    let sid = gw1.store.create_session(new, 10).await.unwrap();
+    let channel = shared::keys::session_channel(sid);
+    let mut on1 = gw1.bus.subscribe_relayed(&channel).await.unwrap();
+    let mut plain = gw2.bus.subscribe(&channel).await.unwrap();
+    assert_eq!(subscribers_at_the_server(redis.port, &channel), 1, "only the plain subscription is one at the server");
+
     let ev = |t: &'static str| bytes::Bytes::from_static(t.as_bytes());
-    let batch = [(a, ev("a1")), (gone, ev("nobody")), (a, ev("a2"))];
-    let wake = shared::wire::Signal::Wake.to_bytes();
-    assert!(store.push_events_waking(&batch, &wake).await.unwrap(), "woken by the store itself");
-    let wake = tokio::time::timeout(Duration::from_secs(2), woken_a.recv()).await.expect("a woken").unwrap();
-    assert_eq!(shared::wire::Signal::from_bytes(&wake), Some(shared::wire::Signal::Wake));
-    assert_eq!(store.pop_events(a, 10).await.unwrap(), vec![ev("a1"), ev("a2")], "the events were in first");
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), woken_a.recv()).await.is_err(),
-        "one wake-up per session and batch"
-    );
-    assert!(
-        tokio::time::timeout(Duration::from_millis(100), woken_gone.recv()).await.is_err(),
-        "no mailbox, no wake-up"
-    );
+    let nobody = shared::ids::SessionId(424242);
+    gw2.deliver_many(&[(sid, ev("a1")), (nobody, ev("x")), (sid, ev("a2"))]).await.unwrap();
+    assert_eq!(signal(&mut on1).await, Some(Signal::Wake), "woken through its relay");
+    assert_eq!(signal(&mut plain).await, Some(Signal::Wake), "and on the channel");
+    assert_eq!(gw1.store.pop_events(sid, 10).await.unwrap(), vec![ev("a1"), ev("a2")]);
+    assert_eq!(signal(&mut on1).await, None, "one wake-up per session and batch");
+
+    let mut on2 = gw2.bus.subscribe_relayed(&channel).await.unwrap();
+    assert_eq!(gw2.store.claim_session(sid, 2, "", Some(&relay2)).await.unwrap(), Claim::Claimed);
+    assert_eq!(signal(&mut on1).await, Some(Signal::Claimed { owner: 2 }), "the previous owner is told");
+    assert_eq!(signal(&mut plain).await, Some(Signal::Claimed { owner: 2 }));
+    gw1.deliver(sid, ev("b")).await.unwrap();
+    assert_eq!(signal(&mut on2).await, Some(Signal::Wake), "wake-ups follow the claim");
+    assert_eq!(signal(&mut on1).await, None, "and no longer reach the previous owner");
+
+    let ended = gw1.store.destroy_session(sid).await.unwrap().expect("ended");
+    assert_eq!(ended.relay.as_deref(), Some(relay2.as_str()), "where `Over` goes");
+}
+
+/// `PUBSUB NUMSUB channel`, asked over a socket of its own.
+fn subscribers_at_the_server(port: u16, channel: &str) -> i64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    write!(s, "PUBSUB NUMSUB {channel}\r\n").unwrap();
+    let mut reply = String::new();
+    let mut buf = [0u8; 512];
+    // [channel, count]: the count is the last line, ":N".
+    while !reply.contains("\r\n:") || !reply.ends_with("\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "Redis closed the connection: {reply:?}");
+        reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let count = reply.rsplit("\r\n:").next().unwrap().trim_end();
+    count.parse().unwrap_or_else(|_| panic!("PUBSUB NUMSUB: {reply:?}"))
+}
+
+/// The next signal on `sub` within a short wait, or `None`.
+async fn signal(sub: &mut shared::bus::Subscription) -> Option<shared::wire::Signal> {
+    let got = tokio::time::timeout(Duration::from_millis(400), sub.recv()).await.ok()??;
+    shared::wire::Signal::from_bytes(&got)
 }

@@ -34,7 +34,9 @@ impl Dispatcher {
         }
         let timeout_ms = cfg.session_timeout * 1000;
         let fingerprint = principal.fingerprint();
-        let new = NewSession { requested: env.requested_id, timeout_ms, owner: ctx.owner, principal: &fingerprint };
+        let relay = self.backends().bus.relay().filter(|_| ctx.owner.is_some());
+        let new =
+            NewSession { requested: env.requested_id, timeout_ms, owner: ctx.owner, principal: &fingerprint, relay };
         let created = self.backends().store.create_session(new, cfg.max_sessions).await;
         let sid = match created {
             Ok(s) => s,
@@ -60,9 +62,11 @@ impl Dispatcher {
         Ok(Outcome { reply: Reply::with_id(None, &env.transaction, sid.0), effect, followup: None })
     }
 
-    /// Subscribes to a session's wake-ups for the connection that will consume its events.
+    /// Subscribes to a session's wake-ups for the connection that will consume its events,
+    /// through this process's relay (the session records it): no subscription of its own at
+    /// the server.
     async fn event_path(&self, sid: SessionId) -> Result<shared::bus::Subscription, GatewayError> {
-        self.backends().bus.subscribe(&keys::session_channel(sid)).await.map_err(|e| {
+        self.backends().bus.subscribe_relayed(&keys::session_channel(sid)).await.map_err(|e| {
             tracing::warn!(session = %sid, error = %e, "cannot subscribe to session events");
             GatewayError::Store(format!("cannot subscribe to the session's events: {e}"))
         })
@@ -90,15 +94,19 @@ impl Dispatcher {
         // The event path first: a claim that could not deliver events must not take the
         // session from its current owner.
         let sub = self.event_path(sid).await?;
-        match self.backends().store.claim_session(sid, owner, &principal.fingerprint()).await? {
+        let b = self.backends();
+        match b.store.claim_session(sid, owner, &principal.fingerprint(), b.bus.relay()).await? {
             Claim::Claimed => {}
             Claim::NoSuchSession => return Err(GatewayError::NoSuchSession(sid)),
             Claim::WrongPrincipal => return Err(GatewayError::Unauthorized),
         }
-        // Tell a previous owner (on any gateway) to stop consuming this session's events.
-        let signal = Signal::Claimed { owner }.to_bytes();
-        if let Err(e) = self.backends().bus.publish(&keys::session_channel(sid), signal).await {
-            tracing::warn!(session = %sid, error = %e, "claim signal not published");
+        // Tell a previous owner (on any gateway) to stop consuming this session's events (a
+        // store that signals sessions did, with the claim).
+        if !b.store.signals_sessions() {
+            let signal = Signal::Claimed { owner }.to_bytes();
+            if let Err(e) = b.bus.publish(&keys::session_channel(sid), signal).await {
+                tracing::warn!(session = %sid, error = %e, "claim signal not published");
+            }
         }
         tracing::info!(session = %sid, "session claimed");
         Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None })
@@ -122,8 +130,8 @@ impl Dispatcher {
     /// False when there was no session to end (someone else ended it).
     pub async fn end_session(&self, sid: SessionId, reason: EndReason) -> Result<bool, StoreError> {
         let b = self.backends();
-        let handles = match b.store.destroy_session(sid).await {
-            Ok(Some(h)) => h,
+        let ended = match b.store.destroy_session(sid).await {
+            Ok(Some(e)) => e,
             Ok(None) => return Ok(false),
             Err(e) => {
                 tracing::warn!(session = %sid, error = %e, "session teardown failed");
@@ -139,7 +147,7 @@ impl Dispatcher {
                 tracing::warn!(session = %sid, error = %e, "timeout event not delivered");
             }
         }
-        for h in handles {
+        for h in ended.handles {
             if let Some(binding) = h.binding {
                 let cmd = NodeCommand::HandleGone {
                     session: sid,
@@ -150,7 +158,12 @@ impl Dispatcher {
                 self.notify_node(binding.node, cmd).await;
             }
         }
-        if let Err(e) = b.bus.publish(&keys::session_channel(sid), Signal::Over.to_bytes()).await {
+        // On the session's channel, and to the relay of its owner's process.
+        let channel = keys::session_channel(sid);
+        let over = Signal::Over.to_bytes();
+        let mut signals = vec![(channel.clone(), over.clone())];
+        signals.extend(ended.relay.map(|relay| (relay, shared::bus::relayed(&channel, &over))));
+        if let Err(e) = b.bus.publish_many(&signals).await {
             tracing::warn!(session = %sid, error = %e, "session-over signal not published");
         }
         tracing::info!(session = %sid, ?reason, "session ended");

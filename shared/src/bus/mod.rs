@@ -34,6 +34,35 @@ pub trait Bus: Send + Sync + 'static {
     }
     /// Subscribes to `channel`; dropping the subscription unsubscribes.
     async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError>;
+    /// This process's relay channel: the one channel it listens on for every subscription it
+    /// made with [`Bus::subscribe_relayed`]. Whoever publishes on such a channel also sends the message
+    /// to the relays recorded with it ([`relayed`]): the store's scripts do so for a session's
+    /// signals. `None` where a plain subscription costs nothing (in-process).
+    fn relay(&self) -> Option<&str> {
+        None
+    }
+    /// Subscribes to `channel` as delivered through this process's relay: nothing is sent to
+    /// the server, so subscribing and dropping cost no round trip (a WebSocket's sessions). A
+    /// plain subscription on a bus without a relay.
+    async fn subscribe_relayed(&self, channel: &str) -> Result<Subscription, BusError> {
+        self.subscribe(channel).await
+    }
+}
+
+/// A message for `channel` as sent to a relay: the channel's name, a newline, the payload
+/// (channel names hold no newline). The store's Lua scripts build the same.
+pub fn relayed(channel: &str, payload: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(channel.len() + 1 + payload.len());
+    v.extend_from_slice(channel.as_bytes());
+    v.push(b'\n');
+    v.extend_from_slice(payload);
+    Bytes::from(v)
+}
+
+/// The channel and payload of a relayed message.
+pub fn unrelay(message: &[u8]) -> Option<(&str, &[u8])> {
+    let at = message.iter().position(|b| *b == b'\n')?;
+    Some((std::str::from_utf8(&message[..at]).ok()?, &message[at + 1..]))
 }
 
 /// A live subscription: a stream of payloads that unsubscribes when dropped.

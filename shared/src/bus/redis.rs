@@ -3,6 +3,10 @@
 //! away the task reconnects with backoff and subscribes again to every channel someone still
 //! listens on; messages published meanwhile are lost, as Redis pub/sub is at-most-once, which
 //! is why events travel through store mailboxes and the bus only wakes their consumers.
+//!
+//! The task also listens on the process's relay channel. A relayed subscription is an entry in
+//! its table, nothing at the server: a gateway's WebSocket sessions come and go by the thousand,
+//! and a SUBSCRIBE and UNSUBSCRIBE each was two round trips per session.
 
 use super::{Bus, BusError, Subscription};
 use crate::redis_conn::Conn;
@@ -19,15 +23,18 @@ use tokio::sync::{mpsc, oneshot};
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
+/// `relayed`: through the process's relay, with no subscription of its own at the server.
 enum Ctl {
     Subscribe {
         channel: String,
+        relayed: bool,
         id: u64,
         tx: mpsc::UnboundedSender<Bytes>,
         done: oneshot::Sender<Result<(), BusError>>,
     },
     Unsubscribe {
         channel: String,
+        relayed: bool,
         id: u64,
     },
 }
@@ -37,17 +44,21 @@ pub struct RedisBus {
     publisher: Conn,
     ctl: mpsc::UnboundedSender<Ctl>,
     next_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// This process's relay channel, random per process.
+    relay: std::sync::Arc<str>,
 }
 
 struct Unsubscribe {
     ctl: mpsc::UnboundedSender<Ctl>,
     channel: String,
+    relayed: bool,
     id: u64,
 }
 
 impl Drop for Unsubscribe {
     fn drop(&mut self) {
-        let _ = self.ctl.send(Ctl::Unsubscribe { channel: std::mem::take(&mut self.channel), id: self.id });
+        let channel = std::mem::take(&mut self.channel);
+        let _ = self.ctl.send(Ctl::Unsubscribe { channel, relayed: self.relayed, id: self.id });
     }
 }
 
@@ -76,8 +87,32 @@ impl RedisBus {
 
     fn with_publisher(client: ::redis::Client, publisher: Conn) -> (Self, BusIo) {
         let (ctl, rx) = mpsc::unbounded_channel();
-        let io = BusIo { client, ctl: rx, publisher: publisher.clone() };
-        (Self { publisher, ctl, next_id: Default::default() }, io)
+        let relay: std::sync::Arc<str> = crate::keys::relay_channel(&format!("{:x}", crate::ids::random_id())).into();
+        let io = BusIo { client, ctl: rx, publisher: publisher.clone(), relay: relay.clone() };
+        (Self { publisher, ctl, next_id: Default::default(), relay }, io)
+    }
+
+    async fn subscribe_as(&self, channel: &str, relayed: bool) -> Result<Subscription, BusError> {
+        // Redis known unreachable: fail now rather than after the confirmation time-out.
+        if !self.publisher.reachable() {
+            return Err(unavailable("Redis unreachable"));
+        }
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done, confirmed) = oneshot::channel();
+        self.ctl
+            .send(Ctl::Subscribe { channel: channel.to_owned(), relayed, id, tx, done })
+            .map_err(|_| unavailable("bus stopped"))?;
+        match tokio::time::timeout(REDIS_RESPONSE_TIMEOUT * 2, confirmed).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            _ => {
+                let _ = self.ctl.send(Ctl::Unsubscribe { channel: channel.to_owned(), relayed, id });
+                return Err(unavailable("subscription not confirmed in time"));
+            }
+        }
+        let guard = Unsubscribe { ctl: self.ctl.clone(), channel: channel.to_owned(), relayed, id };
+        Ok(Subscription::new(rx, Box::new(guard)))
     }
 }
 
@@ -87,12 +122,13 @@ pub struct BusIo {
     client: ::redis::Client,
     ctl: mpsc::UnboundedReceiver<Ctl>,
     publisher: Conn,
+    relay: std::sync::Arc<str>,
 }
 
 impl BusIo {
     pub async fn start(self) -> Result<(), BusError> {
         self.publisher.ping().await.map_err(unavailable)?;
-        tokio::spawn(subscriber_task(self.client, self.ctl));
+        tokio::spawn(subscriber_task(self.client, self.relay, self.ctl));
         Ok(())
     }
 }
@@ -135,26 +171,17 @@ impl Bus for RedisBus {
     /// Returns once Redis has confirmed the subscription, so a consumer that subscribes and then
     /// reads its mailbox cannot miss a wake-up in between.
     async fn subscribe(&self, channel: &str) -> Result<Subscription, BusError> {
-        // Redis known unreachable: fail now rather than after the confirmation time-out.
-        if !self.publisher.reachable() {
-            return Err(unavailable("Redis unreachable"));
-        }
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (done, confirmed) = oneshot::channel();
-        self.ctl
-            .send(Ctl::Subscribe { channel: channel.to_owned(), id, tx, done })
-            .map_err(|_| unavailable("bus stopped"))?;
-        match tokio::time::timeout(REDIS_RESPONSE_TIMEOUT * 2, confirmed).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => return Err(e),
-            _ => {
-                let _ = self.ctl.send(Ctl::Unsubscribe { channel: channel.to_owned(), id });
-                return Err(unavailable("subscription not confirmed in time"));
-            }
-        }
-        let guard = Unsubscribe { ctl: self.ctl.clone(), channel: channel.to_owned(), id };
-        Ok(Subscription::new(rx, Box::new(guard)))
+        self.subscribe_as(channel, false).await
+    }
+
+    fn relay(&self) -> Option<&str> {
+        Some(&self.relay)
+    }
+
+    /// Returns once the subscriber task has recorded it (the relay itself is subscribed to for
+    /// as long as the task runs), with the same guarantee as [`Bus::subscribe`].
+    async fn subscribe_relayed(&self, channel: &str) -> Result<Subscription, BusError> {
+        self.subscribe_as(channel, true).await
     }
 }
 
@@ -175,12 +202,14 @@ async fn subscribe_on(sink: &mut PubSubSink, channel: &str) -> Result<(), BusErr
         .map_err(unavailable)
 }
 
-/// Owns the subscriber connection and the table of who listens where.
-async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+/// Owns the subscriber connection and the tables of who listens where: `wanted`, channels
+/// subscribed to at the server, and `relayed`, channels whose messages arrive on the relay.
+async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
     let mut wanted: Wanted = HashMap::new();
+    let mut relayed: Wanted = HashMap::new();
     let mut backoff = RECONNECT_MIN;
     loop {
-        // (Re)connect and restore every wanted subscription.
+        // (Re)connect and restore the relay and every wanted subscription.
         let (mut sink, mut stream) = match connect_pubsub(&client).await {
             Ok(c) => c,
             Err(e) => {
@@ -194,7 +223,9 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
                         c = ctl.recv() => match c {
                             None => return,
                             Some(Ctl::Subscribe { done, .. }) => { let _ = done.send(Err(unavailable("Redis unavailable"))); }
-                            Some(Ctl::Unsubscribe { channel, id }) => remove(&mut wanted, &channel, id),
+                            Some(Ctl::Unsubscribe { channel, relayed: r, id }) => {
+                                remove(if r { &mut relayed } else { &mut wanted }, &channel, id);
+                            }
                         },
                     }
                 }
@@ -203,7 +234,7 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
             }
         };
         let mut restored = true;
-        for channel in wanted.keys() {
+        for channel in std::iter::once(&*relay).chain(wanted.keys().map(String::as_str)) {
             if let Err(e) = subscribe_on(&mut sink, channel).await {
                 tracing::warn!(error = %e, "bus: resubscribe failed");
                 restored = false;
@@ -222,14 +253,13 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
         loop {
             tokio::select! {
                 msg = stream.next() => match msg {
-                    Some(m) => {
-                        if let Some(list) = wanted.get(m.get_channel_name()) {
-                            let payload = Bytes::copy_from_slice(m.get_payload_bytes());
-                            for (_, tx) in list {
-                                let _ = tx.send(payload.clone());
-                            }
+                    Some(m) if m.get_channel_name() == &*relay => {
+                        match super::unrelay(m.get_payload_bytes()) {
+                            Some((channel, payload)) => send_to(&relayed, channel, payload),
+                            None => tracing::warn!("bus: undecodable relayed message"),
                         }
                     }
+                    Some(m) => send_to(&wanted, m.get_channel_name(), m.get_payload_bytes()),
                     None => {
                         tracing::warn!("bus: Redis subscriber connection lost; reconnecting");
                         break;
@@ -237,7 +267,11 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
                 },
                 c = ctl.recv() => match c {
                     None => return,
-                    Some(Ctl::Subscribe { channel, id, tx, done }) => {
+                    Some(Ctl::Subscribe { channel, relayed: true, id, tx, done }) => {
+                        relayed.entry(channel).or_default().push((id, tx));
+                        let _ = done.send(Ok(()));
+                    }
+                    Some(Ctl::Subscribe { channel, relayed: false, id, tx, done }) => {
                         let first = !wanted.contains_key(&channel);
                         let r = if first { subscribe_on(&mut sink, &channel).await } else { Ok(()) };
                         if r.is_ok() {
@@ -249,7 +283,8 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
                             break; // The connection is suspect: rebuild it.
                         }
                     }
-                    Some(Ctl::Unsubscribe { channel, id }) => {
+                    Some(Ctl::Unsubscribe { channel, relayed: true, id }) => remove(&mut relayed, &channel, id),
+                    Some(Ctl::Unsubscribe { channel, relayed: false, id }) => {
                         remove(&mut wanted, &channel, id);
                         if !wanted.contains_key(&channel) {
                             let _ = tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sink.unsubscribe(&channel)).await;
@@ -257,6 +292,15 @@ async fn subscriber_task(client: ::redis::Client, mut ctl: mpsc::UnboundedReceiv
                     }
                 },
             }
+        }
+    }
+}
+
+fn send_to(table: &Wanted, channel: &str, payload: &[u8]) {
+    if let Some(list) = table.get(channel) {
+        let payload = Bytes::copy_from_slice(payload);
+        for (_, tx) in list {
+            let _ = tx.send(payload.clone());
         }
     }
 }

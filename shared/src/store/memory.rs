@@ -179,7 +179,13 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
+    async fn claim_session(
+        &self,
+        sid: SessionId,
+        owner: u64,
+        principal: &str,
+        _relay: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         let mut g = self.lock();
         let Some(s) = g.sessions.get_mut(&sid) else { return Ok(Claim::NoSuchSession) };
         if !s.principal.is_empty() && s.principal != principal {
@@ -227,7 +233,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError> {
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
         g.set_deadline(sid, None);
@@ -243,7 +249,8 @@ impl Store for MemoryStore {
         }
         g.mailboxes.entry(sid).or_default();
         g.graves.insert((now + MAILBOX_GRACE_MS, sid));
-        Ok(Some(handles))
+        // In one process every subscription is a plain one: no relay.
+        Ok(Some(Ended { handles, relay: None }))
     }
 
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {

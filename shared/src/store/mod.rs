@@ -63,13 +63,22 @@ pub struct NewSession<'a> {
     pub timeout_ms: u64,
     pub owner: Option<u64>,
     pub principal: &'a str,
+    /// The relay of the owner's process (`Bus::relay`), where its signals go too.
+    pub relay: Option<&'a str>,
 }
 
 impl NewSession<'static> {
     /// A session without owner, id or credentials (tests, tools).
     pub fn anyone(timeout_ms: u64) -> Self {
-        Self { requested: None, timeout_ms, owner: None, principal: "" }
+        Self { requested: None, timeout_ms, owner: None, principal: "", relay: None }
     }
+}
+
+/// A session [`Store::destroy_session`] ended: its handles, and the relay its signals went to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ended {
+    pub handles: Vec<HandleRecord>,
+    pub relay: Option<String>,
 }
 
 /// How a claim went.
@@ -162,8 +171,16 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(Some(self.detach_handle(sid, hid).await?))
     }
-    /// Makes `owner` the session's event consumer and revives it if its transport was gone.
-    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError>;
+    /// Makes `owner` (of the process whose relay is `relay`) the session's event consumer and
+    /// revives it if its transport was gone. A store that [signals sessions](Store::signals_sessions)
+    /// tells the previous owner, `Signal::Claimed`, in the same step.
+    async fn claim_session(
+        &self,
+        sid: SessionId,
+        owner: u64,
+        principal: &str,
+        relay: Option<&str>,
+    ) -> Result<Claim, StoreError>;
     /// Sets a session's timeout: its own (`own`), or back to the default (the one set with
     /// `set_default_session_timeout`, else `timeout_ms`). `false` when it does not exist.
     async fn set_session_timeout(&self, sid: SessionId, timeout_ms: u64, own: bool) -> Result<bool, StoreError>;
@@ -174,9 +191,9 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's transport closed: keep the session claimable for `reclaim_ms` from now.
     /// Does nothing if another owner claimed it meanwhile.
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError>;
-    /// Removes the session and returns its handles. The mailbox stays readable for
+    /// Removes the session and returns its handles and relay. The mailbox stays readable for
     /// [`MAILBOX_GRACE_MS`]. `None` if it did not exist (so exactly one caller tears it down).
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError>;
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError>;
     /// Up to `limit` sessions whose deadline has passed, each handed to exactly one caller.
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError>;
     /// `(sessions, handles)` in existence.
@@ -202,6 +219,12 @@ pub trait Store: Send + Sync + 'static {
     async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError>;
 
     // Mailboxes.
+    /// Whether the store publishes session signals itself, from the step that causes them: a
+    /// push's `Wake`, a claim's `Claimed` (Redis: in the same script, on the session's channel
+    /// and to its owner's relay). Otherwise the caller publishes them on the bus.
+    fn signals_sessions(&self) -> bool {
+        false
+    }
     /// Appends an event (finished Janus JSON) to the session's mailbox.
     async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError>;
     /// Appends each event to its session's mailbox, in order, in one step (one round trip to
@@ -211,14 +234,6 @@ pub trait Store: Send + Sync + 'static {
             self.push_event(*sid, ev.clone()).await?;
         }
         Ok(())
-    }
-    /// [`Store::push_events`] and, in the same step where the store can, `wake` published on
-    /// the channel of each session that got an event (`keys::session_channel`): true when it
-    /// did, false when the caller must publish the wake-ups (the memory store, which is not its
-    /// process's bus).
-    async fn push_events_waking(&self, events: &[(SessionId, Bytes)], wake: &Bytes) -> Result<bool, StoreError> {
-        let _ = wake;
-        self.push_events(events).await.map(|()| false)
     }
     /// Removes and returns up to `max` events, oldest first.
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;

@@ -15,6 +15,7 @@ use super::*;
 use crate::clock::Clock;
 use crate::ids::JanusId;
 use crate::redis_conn::{Conn, Probe};
+use crate::wire::Signal;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,24 +193,6 @@ impl RedisStore {
         Err(StoreError::Conflict)
     }
 
-    /// Pushes `events` and, unless `wake` is empty, publishes it on each pushed-to session's
-    /// channel, in one script.
-    async fn push_many(&self, events: &[(SessionId, Bytes)], wake: &[u8]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut inv = self.scripts.push_many.prepare_invoke();
-        for (sid, _) in events {
-            inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
-        }
-        inv.arg(MAILBOX_CAP).arg(wake);
-        for (sid, ev) in events {
-            inv.arg(ev.as_ref()).arg(crate::keys::session_channel(*sid));
-        }
-        let _: i64 = self.eval(&inv).await?;
-        Ok(())
-    }
-
     /// Deletes every Portunus key (tests start from a clean database).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let mut c = self.con.clone();
@@ -238,7 +221,8 @@ impl Store for RedisStore {
                         .arg(new.timeout_ms)
                         .arg(new.owner.map(|o| o.to_string()).unwrap_or_default())
                         .arg(max_sessions)
-                        .arg(new.principal),
+                        .arg(new.principal)
+                        .arg(new.relay.unwrap_or_default()),
                 )
                 .await?;
             match r {
@@ -314,7 +298,13 @@ impl Store for RedisStore {
         Ok(touched_record(sid, hid, r))
     }
 
-    async fn claim_session(&self, sid: SessionId, owner: u64, principal: &str) -> Result<Claim, StoreError> {
+    async fn claim_session(
+        &self,
+        sid: SessionId,
+        owner: u64,
+        principal: &str,
+        relay: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         let r: i64 = self
             .eval(
                 self.scripts
@@ -325,7 +315,10 @@ impl Store for RedisStore {
                     .arg(sid.0)
                     .arg(self.now())
                     .arg(owner.to_string())
-                    .arg(principal),
+                    .arg(principal)
+                    .arg(relay.unwrap_or_default())
+                    .arg(crate::keys::session_channel(sid))
+                    .arg(Signal::Claimed { owner }.to_bytes().as_ref()),
             )
             .await?;
         Ok(match r {
@@ -378,7 +371,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Vec<HandleRecord>>, StoreError> {
+    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError> {
         let r: Option<Vec<String>> = self
             .eval(
                 self.scripts
@@ -394,9 +387,16 @@ impl Store for RedisStore {
                     .arg(MAILBOX_GRACE_MS),
             )
             .await?;
-        // HGETALL's flat [id, json, id, json, ...].
+        // The relay ('' without one), then HGETALL's flat [id, json, id, json, ...].
         Ok(r.map(|flat| {
-            flat.chunks(2).filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?)).collect()
+            let relay = flat.first().filter(|r| !r.is_empty()).cloned();
+            let handles = flat
+                .get(1..)
+                .unwrap_or_default()
+                .chunks(2)
+                .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
+                .collect();
+            Ended { handles, relay }
         }))
     }
 
@@ -477,20 +477,29 @@ impl Store for RedisStore {
         Ok(r == 1)
     }
 
-    async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
-        let _: i64 = self
-            .eval(self.scripts.push.key(meta(sid)).key(grave(sid)).key(mbox(sid)).arg(event.as_ref()).arg(MAILBOX_CAP))
-            .await?;
-        Ok(())
+    fn signals_sessions(&self) -> bool {
+        true
     }
 
-    async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
-        self.push_many(events, b"").await
+    async fn push_event(&self, sid: SessionId, event: Bytes) -> Result<(), StoreError> {
+        self.push_events(&[(sid, event)]).await
     }
 
     /// The wake-ups go out from the script that pushes the events: one round trip for both.
-    async fn push_events_waking(&self, events: &[(SessionId, Bytes)], wake: &Bytes) -> Result<bool, StoreError> {
-        self.push_many(events, wake).await.map(|()| true)
+    async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.push_many.prepare_invoke();
+        for (sid, _) in events {
+            inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
+        }
+        inv.arg(MAILBOX_CAP).arg(Signal::Wake.to_bytes().as_ref());
+        for (sid, ev) in events {
+            inv.arg(ev.as_ref()).arg(crate::keys::session_channel(*sid));
+        }
+        let _: i64 = self.eval(&inv).await?;
+        Ok(())
     }
 
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError> {

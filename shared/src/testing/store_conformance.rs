@@ -71,12 +71,12 @@ async fn events_are_pushed_in_batches_in_order<S: Store>(s: &S) {
 async fn only_the_creating_principal_claims<S: Store>(s: &S) {
     let bound = s.create_session(NewSession { principal: "token:ab", ..NewSession::anyone(10_000) }, 10).await.unwrap();
     assert_eq!(s.session(bound).await.unwrap().unwrap().principal, "token:ab");
-    assert_eq!(s.claim_session(bound, 1, "token:cd").await.unwrap(), Claim::WrongPrincipal);
-    assert_eq!(s.claim_session(bound, 1, "").await.unwrap(), Claim::WrongPrincipal);
+    assert_eq!(s.claim_session(bound, 1, "token:cd", None).await.unwrap(), Claim::WrongPrincipal);
+    assert_eq!(s.claim_session(bound, 1, "", None).await.unwrap(), Claim::WrongPrincipal);
     assert_eq!(s.session(bound).await.unwrap().unwrap().owner, None, "a refused claim changes nothing");
-    assert_eq!(s.claim_session(bound, 1, "token:ab").await.unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_session(bound, 1, "token:ab", None).await.unwrap(), Claim::Claimed);
     let open = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
-    assert_eq!(s.claim_session(open, 2, "secret").await.unwrap(), Claim::Claimed, "made without credentials");
+    assert_eq!(s.claim_session(open, 2, "secret", None).await.unwrap(), Claim::Claimed, "made without credentials");
 }
 
 async fn session_timeouts_set_one_by_one_and_by_default<S: Store>(s: &S, clock: &ManualClock) {
@@ -166,7 +166,7 @@ async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S,
     assert!(s.session(a).await.unwrap().unwrap().transport_gone);
     clock.advance_ms(4_000);
     assert!(s.take_expired(10).await.unwrap().is_empty());
-    assert_eq!(s.claim_session(a, 8, "").await.unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_session(a, 8, "", None).await.unwrap(), Claim::Claimed);
     assert_eq!(s.session(a).await.unwrap().unwrap().owner, Some(8));
     clock.advance_ms(10_000);
     assert!(s.take_expired(10).await.unwrap().is_empty(), "claimed again: no reclaim deadline");
@@ -175,7 +175,7 @@ async fn zero_timeout_never_expires_but_a_released_session_does<S: Store>(s: &S,
     s.release_session(a, 8, 1_000).await.unwrap();
     clock.advance_ms(1_000);
     assert_eq!(s.take_expired(10).await.unwrap(), vec![a]);
-    assert_eq!(s.claim_session(SessionId(3), 1, "").await.unwrap(), Claim::NoSuchSession);
+    assert_eq!(s.claim_session(SessionId(3), 1, "", None).await.unwrap(), Claim::NoSuchSession);
 }
 
 async fn ids_conflict_and_limits_hold<S: Store>(s: &S) {
@@ -237,7 +237,7 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     assert_eq!(d.id, h2);
     assert!(s.detach_handle(sid, h2).await.unwrap().is_none());
     assert_eq!(s.counts().await.unwrap(), (1, 1));
-    let gone = s.destroy_session(sid).await.unwrap().expect("first destroy returns the handles");
+    let gone = s.destroy_session(sid).await.unwrap().expect("first destroy returns the handles").handles;
     assert_eq!(gone.len(), 1);
     assert_eq!((gone[0].id, gone[0].binding.clone()), (h1, Some(b)));
     assert!(s.destroy_session(sid).await.unwrap().is_none(), "only one caller tears a session down");

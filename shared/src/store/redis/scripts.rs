@@ -15,7 +15,6 @@ pub(super) struct Scripts {
     pub(super) attach: Script,
     pub(super) detach: Script,
     pub(super) bind: Script,
-    pub(super) push: Script,
     pub(super) create_room: Script,
     pub(super) place_room: Script,
     pub(super) replace_owner: Script,
@@ -60,7 +59,7 @@ impl Scripts {
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
 local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
-redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6])
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6], 'relay', ARGV[7])
 if t > 0 then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
@@ -96,12 +95,17 @@ local h = cjson.decode(v)
 if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3]) end
 return {{1, v}}"
             )),
+            // The claim, and `Claimed` (ARGV[7]) published on the session's channel (ARGV[6])
+            // and to the previous owner's relay; ARGV[5] the new owner's relay.
             claim: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'own', 'who')
 if f[3] and f[3] ~= '' and f[3] ~= ARGV[4] then return -1 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0')
+local before = redis.call('HGET', KEYS[1], 'relay')
+redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0', 'relay', ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+if before and before ~= '' then redis.call('PUBLISH', before, ARGV[6] .. '\n' .. ARGV[7]) end
 local t = tonumber(f[1])
 if f[2] ~= '1' then
   local d = redis.call('GET', KEYS[3])
@@ -142,6 +146,7 @@ return 1",
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local relay = redis.call('HGET', KEYS[1], 'relay') or ''
 local hs = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
@@ -151,6 +156,7 @@ for i = 1, #hs, 2 do
 end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
+table.insert(hs, 1, relay)
 return hs",
             ),
             take_expired: Script::new(
@@ -196,30 +202,26 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
 return 1",
             ),
             // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
-            // its grave exists; then, unless ARGV[2] is empty, ARGV[2] published once on the
-            // channel (ARGV[2i+2]) of each session that got one: the wake-ups after the events.
+            // its grave exists; then ARGV[2] published once on the channel (ARGV[2i+2]) of each
+            // session that got one, and to its owner's relay: the wake-ups after the events.
             push_many: Script::new(
                 r"
 local cap = tonumber(ARGV[1])
-local woken = {}
+local woken, order = {}, {}
 for i = 1, #KEYS / 3 do
   local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
     redis.call('RPUSH', b, ARGV[2 * i + 1])
     redis.call('LTRIM', b, -cap, -1)
-    woken[ARGV[2 * i + 2]] = true
+    local channel = ARGV[2 * i + 2]
+    if not woken[channel] then woken[channel] = true; order[#order + 1] = {channel, m} end
   end
 end
-if ARGV[2] ~= '' then
-  for channel in pairs(woken) do redis.call('PUBLISH', channel, ARGV[2]) end
+for _, w in ipairs(order) do
+  redis.call('PUBLISH', w[1], ARGV[2])
+  local relay = redis.call('HGET', w[2], 'relay')
+  if relay and relay ~= '' then redis.call('PUBLISH', relay, w[1] .. '\n' .. ARGV[2]) end
 end
-return 1",
-            ),
-            push: Script::new(
-                r"
-if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[2]), -1)
 return 1",
             ),
             create_room: Script::new(
