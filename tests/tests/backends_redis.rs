@@ -33,6 +33,8 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
     let bus = RedisBus::connect(&redis.url()).await.unwrap();
     let store = RedisStore::connect(&redis.url(), Arc::new(shared::clock::SystemClock)).await.unwrap();
     let mut sub = bus.subscribe("restart:chan").await.unwrap();
+    let mut relayed = bus.subscribe_relayed("restart:relayed").await.unwrap();
+    let relay = bus.relay().unwrap().to_owned();
     redis.kill();
     // During the outage, calls fail with an error in bounded time; they never hang.
     let t = Instant::now();
@@ -52,6 +54,10 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The relay is listened on again too.
+    bus.publish(&relay, shared::bus::relayed("restart:relayed", b"relayed")).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(2), relayed.recv()).await.expect("relayed after the restart");
+    assert_eq!(&m.unwrap()[..], b"relayed");
     let sid = store.create_session(shared::store::NewSession::anyone(1000), 10).await.unwrap();
     assert!(store.touch_session(sid).await.unwrap());
 }
