@@ -134,22 +134,26 @@ impl Dispatcher {
             }
             r => r,
         };
-        let bound_room = h.binding.as_ref().map(|b| b.room.clone());
-        let route_room = bound_room.clone().or_else(|| vr::join_room(&request));
-        let node = match &h.binding {
-            Some(b) => b.node.clone(),
-            None => self.node_for(route_room.clone()).await?,
-        };
-        // A join binds the handle to its room's node before it is sent, so the handle's next
-        // requests follow it there and are handled after it, in order (the node unbinds the
-        // handle again if the join fails).
-        let bound_room = match (bound_room, vr::join_room(&request)) {
+        let route_room = h.binding.as_ref().map(|b| b.room.clone()).or_else(|| vr::join_room(&request));
+        let (node, bound_room) = match (&h.binding, vr::join_room(&request)) {
+            (Some(b), _) => (b.node.clone(), Some(b.room.clone())),
+            // A join binds the handle to its room's node before it is sent, so the handle's
+            // next requests follow it there and are handled after it, in order (the node
+            // unbinds the handle again if the join fails). While the room's owner is
+            // registered, finding it and binding are one step.
             (None, Some(room)) => {
-                let b = Binding { room, node: node.clone() };
-                self.backends().store.bind_handle(sid, hid, Some(b)).await?;
-                None
+                let store = &self.backends().store;
+                let node = match store.bind_to_live_owner(sid, hid, room.clone()).await? {
+                    Some((owner, true)) => owner,
+                    status => {
+                        let node = self.place(room.clone(), status.map(|(dead, _)| dead)).await?;
+                        store.bind_handle(sid, hid, Some(Binding { room, node: node.clone() })).await?;
+                        node
+                    }
+                };
+                (node, None)
             }
-            (b, _) => b,
+            (None, None) => (self.node_for(None).await?, None),
         };
         let cmd = NodeCommand::Plugin {
             session: sid,
@@ -287,19 +291,24 @@ impl Dispatcher {
     /// The node that owns `room`: its current owner while that one is alive, else a node
     /// chosen now (which then owns it). Room-less requests go to any live node.
     async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
-        let store = &self.backends().store;
         let Some(room) = room else { return self.pick_node().await };
-        match store.room_owner_status(room.clone()).await? {
+        match self.backends().store.room_owner_status(room.clone()).await? {
             Some((owner, true)) => Ok(owner),
-            Some((dead, false)) => {
-                let candidate = self.pick_node().await?;
+            status => self.place(room, status.map(|(dead, _)| dead)).await,
+        }
+    }
+
+    /// A node for `room`, whose owner is `dead` (no longer registered) or none: one chosen
+    /// now, which then owns it (or whoever another gateway placed it on meanwhile).
+    async fn place(&self, room: RoomId, dead: Option<NodeId>) -> Result<NodeId, GatewayError> {
+        let store = &self.backends().store;
+        let candidate = self.pick_node().await?;
+        match dead {
+            Some(dead) => {
                 tracing::info!(room = %room, dead = %dead, to = %candidate, "re-placing room of a lost node");
                 Ok(store.replace_room_owner(room, &dead, &candidate, ROOM_LEASE_MS).await?)
             }
-            None => {
-                let candidate = self.pick_node().await?;
-                Ok(store.place_room(room, &candidate, ROOM_LEASE_MS).await?)
-            }
+            None => Ok(store.place_room(room, &candidate, ROOM_LEASE_MS).await?),
         }
     }
 

@@ -252,6 +252,20 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::room_owner`] and whether that node's registration is current, in one read: a
     /// request to a room needs both.
     async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError>;
+    /// [`Store::room_owner_status`] and, while the owner is registered, the handle bound to
+    /// `room` on it, in one step where the store can (a join).
+    async fn bind_to_live_owner(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        room: RoomId,
+    ) -> Result<Option<(NodeId, bool)>, StoreError> {
+        let status = self.room_owner_status(room.clone()).await?;
+        if let Some((node, true)) = &status {
+            self.bind_handle(sid, hid, Some(Binding { room, node: node.clone() })).await?;
+        }
+        Ok(status)
+    }
     /// Moves `room` from `dead` to `candidate` unless someone already moved it; returns the owner.
     async fn replace_room_owner(
         &self,

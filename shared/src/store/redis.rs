@@ -645,6 +645,18 @@ impl Store for RedisStore {
         Ok(v.map(|(node, registered)| (NodeId(node), registered == 1)))
     }
 
+    async fn bind_to_live_owner(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        room: RoomId,
+    ) -> Result<Option<(NodeId, bool)>, StoreError> {
+        let mut inv = self.scripts.bind_to_live_owner.prepare_invoke();
+        inv.key(room_node(&room)).key(handles(sid)).arg(hid.0).arg(room.0.key()).arg(sid.0);
+        let v: Option<(String, i64)> = self.eval(&inv).await?;
+        Ok(v.map(|(node, registered)| (NodeId(node), registered == 1)))
+    }
+
     async fn replace_room_owner(
         &self,
         room: RoomId,

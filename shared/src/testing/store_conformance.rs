@@ -339,7 +339,17 @@ async fn a_room_owner_is_read_with_its_registration<S: Store>(s: &S) {
     s.place_room(RoomId::num(11), &a, LEASE).await.unwrap();
     s.place_room(RoomId::num(12), &b, LEASE).await.unwrap();
     assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), Some((a.clone(), true)));
-    assert_eq!(s.room_owner_status(RoomId::num(12)).await.unwrap(), Some((b, false)), "b never registered");
+    assert_eq!(s.room_owner_status(RoomId::num(12)).await.unwrap(), Some((b.clone(), false)), "b never registered");
+    // A join's read binds the handle while the owner is registered, and only then.
+    let sid = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let h = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(13)).await.unwrap(), None, "no owner");
+    assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(12)).await.unwrap(), Some((b.clone(), false)));
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, None, "not bound to an unregistered node");
+    assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(11)).await.unwrap(), Some((a.clone(), true)));
+    let bound = Binding { room: RoomId::num(11), node: a.clone() };
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, Some(bound));
+    assert_eq!(s.node_handles(&a).await.unwrap(), vec![(sid, h)], "indexed by node");
     s.deregister_node(&a).await.unwrap();
     assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), Some((a, false)), "a left the registry");
 }

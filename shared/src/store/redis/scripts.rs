@@ -19,6 +19,7 @@ pub(super) struct Scripts {
     pub(super) place_room: Script,
     pub(super) replace_owner: Script,
     pub(super) owner_status: Script,
+    pub(super) bind_to_live_owner: Script,
     pub(super) renew_room: Script,
     pub(super) take_lost: Script,
     pub(super) unbind_from: Script,
@@ -50,6 +51,25 @@ if f[2] == '0' then
   end
 end
 ";
+
+/// Binds a handle (field `hid` of the session's `handles` hash) to `room` on `node`, or unbinds
+/// it (`room` empty); 0 when there is no such handle. Keeps `pt:node:N:handles` (members
+/// `SID:HID`) in step with the binding. Room ids are kept as strings inside the JSON: Lua
+/// numbers lose digits past 2^53's 14.
+const BIND: &str = r"
+local function bind(handles, hid, room, node, sid)
+  local v = redis.call('HGET', handles, hid)
+  if not v then return 0 end
+  local h = cjson.decode(v)
+  local member = sid .. ':' .. hid
+  if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', member) end
+  if room == '' then h['room'] = nil; h['node'] = nil else
+    h['room'] = room; h['node'] = node
+    redis.call('SADD', 'pt:node:' .. node .. ':handles', member)
+  end
+  redis.call('HSET', handles, hid, cjson.encode(h))
+  return 1
+end";
 
 impl Scripts {
     pub(super) fn new() -> Self {
@@ -185,22 +205,7 @@ local h = cjson.decode(v)
 if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[2] .. ':' .. ARGV[1]) end
 return v",
             ),
-            // Room ids are kept as strings inside the JSON: Lua numbers lose digits past 2^53's 14.
-            // Also keeps `pt:node:N:handles` (members `SID:HID`) in step with the binding.
-            bind: Script::new(
-                r"
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-local h = cjson.decode(v)
-local member = ARGV[4] .. ':' .. ARGV[1]
-if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', member) end
-if ARGV[2] == '' then h['room'] = nil; h['node'] = nil else
-  h['room'] = ARGV[2]; h['node'] = ARGV[3]
-  redis.call('SADD', 'pt:node:' .. ARGV[3] .. ':handles', member)
-end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
-return 1",
-            ),
+            bind: Script::new(&format!("{BIND}\nreturn bind(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])")),
             // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
             // its grave exists; then ARGV[2] published once on the channel (ARGV[2i+2]) of each
             // session that got one, and to its owner's relay: the wake-ups after the events.
@@ -246,6 +251,16 @@ local n = redis.call('GET', KEYS[1])
 if not n then return false end
 return {n, redis.call('EXISTS', 'pt:node:' .. n)}",
             ),
+            // A join's room owner with its registration, and while it is registered the handle
+            // (KEYS[2], ARGV[1]; its session ARGV[3]) bound to the room (ARGV[2]) on it.
+            bind_to_live_owner: Script::new(&format!(
+                "{BIND}
+local n = redis.call('GET', KEYS[1])
+if not n then return false end
+if redis.call('EXISTS', 'pt:node:' .. n) == 0 then return {{n, 0}} end
+bind(KEYS[2], ARGV[1], ARGV[2], n, ARGV[3])
+return {{n, 1}}"
+            )),
             replace_owner: Script::new(
                 r"
 local cur = redis.call('GET', KEYS[1])
