@@ -92,6 +92,11 @@ impl Metrics {
         ] {
             let _ = registry.register(c);
         }
+        // Both transports' series exist from the start, at 0: a dashboard shows no deliveries
+        // rather than no data.
+        for transport in ["ws", "http"] {
+            events.with_label_values(&[transport]);
+        }
         Self(Arc::new(Inner {
             registry,
             requests,
