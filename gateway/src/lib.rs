@@ -231,7 +231,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
             let outcome = async {
                 on_core(backends.clone()).await?;
                 rpc::RpcClient::run(rpc_unstarted, backends.clone(), &gateway_id).await?;
-                nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends.clone()));
+                nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends));
                 Ok::<(), String>(())
             };
             let _ = started_tx.send(outcome.await);

@@ -71,6 +71,15 @@ local function bind(handles, hid, room, node, sid)
   return 1
 end";
 
+/// Publishes `payload` on a session's `channel` and, when the session has one, to its owner's
+/// `relay`, as `bus::relayed` frames it: the channel's name, a newline, the payload.
+const SIGNAL: &str = r"
+local function signal(channel, payload, relay)
+  redis.call('PUBLISH', channel, payload)
+  if relay and relay ~= '' then redis.call('PUBLISH', relay, channel .. '\n' .. payload) end
+end
+";
+
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
@@ -117,15 +126,14 @@ return {{1, v}}"
             )),
             // The claim, and `Claimed` (ARGV[7]) published on the session's channel (ARGV[6])
             // and to the previous owner's relay; ARGV[5] the new owner's relay.
-            claim: Script::new(
+            claim: Script::new(&[SIGNAL,
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'own', 'who')
 if f[3] and f[3] ~= '' and f[3] ~= ARGV[4] then return -1 end
 local before = redis.call('HGET', KEYS[1], 'relay')
 redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0', 'relay', ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[7])
-if before and before ~= '' then redis.call('PUBLISH', before, ARGV[6] .. '\n' .. ARGV[7]) end
+signal(ARGV[6], ARGV[7], before)
 local t = tonumber(f[1])
 if f[2] ~= '1' then
   local d = redis.call('GET', KEYS[3])
@@ -136,7 +144,8 @@ if t > 0 then
   redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
 else redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1",
-            ),
+            ]
+            .concat()),
             set_timeout: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -209,7 +218,7 @@ return v",
             // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
             // its grave exists; then ARGV[2] published once on the channel (ARGV[2i+2]) of each
             // session that got one, and to its owner's relay: the wake-ups after the events.
-            push_many: Script::new(
+            push_many: Script::new(&[SIGNAL,
                 r"
 local cap = tonumber(ARGV[1])
 local woken, order = {}, {}
@@ -223,12 +232,11 @@ for i = 1, #KEYS / 3 do
   end
 end
 for _, w in ipairs(order) do
-  redis.call('PUBLISH', w[1], ARGV[2])
-  local relay = redis.call('HGET', w[2], 'relay')
-  if relay and relay ~= '' then redis.call('PUBLISH', relay, w[1] .. '\n' .. ARGV[2]) end
+  signal(w[1], ARGV[2], redis.call('HGET', w[2], 'relay'))
 end
 return 1",
-            ),
+            ]
+            .concat()),
             create_room: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
