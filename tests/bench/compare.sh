@@ -13,7 +13,9 @@
 # Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), SCENARIOS (default
 # "signaling rooms fanout"; also "forward": forwarders and recording), FANOUT_STEPS, FORWARD_STEPS (4,16,32)
 # (default 10,25,50,100,150,200,300), DURATION (seconds per measurement, default 10), ROOMS (default
-# 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1).
+# 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1), BIN_DIR (the
+# release binaries to run, built beforehand: two builds compared run after run; default: build
+# and run target/release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -31,13 +33,15 @@ if [ -z "${PORTUNUS_BENCH_INSIDE:-}" ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    cargo build --release --locked -p gateway -p media-node -p portunus-tests --bin portunus-gateway \
-        --bin portunus-media-node --bin portunus-loadgen
+    if [ -z "${BIN_DIR:-}" ]; then
+        cargo build --release --locked -p gateway -p media-node -p portunus-tests --bin portunus-gateway \
+            --bin portunus-media-node --bin portunus-loadgen
+    fi
     PORTUNUS_BENCH_INSIDE=1 exec "$netns_run" -- "$0" "$out"
 fi
 
 out=$1
-bin=$root/target/release
+bin=${BIN_DIR:-$root/target/release}
 SERVERS=${SERVERS:-portunus-standalone portunus-cluster janus}
 FANOUT_STEPS=${FANOUT_STEPS:-10,25,50,100,150,200,300}
 DURATION=${DURATION:-10}

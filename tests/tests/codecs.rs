@@ -1,6 +1,7 @@
 //! Video codecs beyond VP8: a room's `videocodec` list decides what a publisher's answer takes
 //! (the first of the room's codecs the offer has, or the publisher's own `videocodec` when the
-//! room allows it), subscribers are offered the publisher's codec, and a subscriber's stream
+//! room allows it), subscribers are offered the publisher's codec (and none the room does not
+//! allow), and a subscriber's stream
 //! starts on that codec's keyframe. The publisher-facing replies are compared with a real Janus
 //! 1.1.2 given the same webrtc-rs publisher.
 
@@ -24,6 +25,18 @@ fn video_codec(sdp: &str) -> String {
                 .map(|c| c.split('/').next().unwrap_or_default().to_ascii_lowercase())
         })
         .unwrap_or_default()
+}
+
+/// Every codec name the first video m-line of `sdp` lists.
+fn video_codecs(sdp: &str) -> std::collections::BTreeSet<String> {
+    let section = sdp.split("m=video").nth(1).unwrap_or_default();
+    let section = section.split("m=").next().unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=rtpmap:"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|c| c.split('/').next().unwrap_or_default().to_ascii_lowercase())
+        .collect()
 }
 
 /// What a server answered a publisher offering `codec` in a room whose `videocodec` is `room`,
@@ -83,8 +96,8 @@ async fn publish(
     Ok((published, p, id, (owner, c)))
 }
 
-/// Subscribes on `url` to `feed`: the subscriber offer's video codec, and the first byte and fill
-/// of each video packet received while `p` sends for 1.5 s.
+/// Subscribes on `url` to `feed`: the subscriber offer (its video codec first), and the first
+/// byte and fill of each video packet received while `p` sends for 1.5 s.
 async fn watch(url: &str, feed: u64, p: &mut TestPublisher) -> (String, Vec<(u8, u8)>) {
     let mut c = Conn::open(url).await;
     let h = c.attach().await;
@@ -107,7 +120,7 @@ async fn watch(url: &str, feed: u64, p: &mut TestPublisher) -> (String, Vec<(u8,
         }
     }
     sub.close().await;
-    (video_codec(&offer), seen)
+    (offer, seen)
 }
 
 #[actix_web::test]
@@ -130,8 +143,12 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
         assert_eq!((theirs.answer_codec.as_str(), ours.answer_codec.as_str()), (expected, expected), "room {room}");
         same_as_janus(&format!("configured ({room})"), &theirs.configured, &ours.configured);
         same_as_janus(&format!("publishers ({room})"), &theirs.publishers, &ours.publishers);
-        let (offered, seen) = watch(&server.ws_url, feed, &mut p).await;
-        assert_eq!(offered, expected, "the subscriber is offered the publisher's codec");
+        let (offer, seen) = watch(&server.ws_url, feed, &mut p).await;
+        assert_eq!(video_codec(&offer), expected, "the subscriber is offered the publisher's codec");
+        // And nothing the room does not allow (a PeerConnection holds what it may negotiate).
+        let allowed: Vec<&str> = room.split(',').chain(["rtx"]).collect();
+        let offered = video_codecs(&offer);
+        assert!(offered.iter().all(|c| allowed.contains(&c.as_str())), "room {room}: offered {offered:?}");
         assert!(seen.len() > 20, "{expected}: {} video packets", seen.len());
         assert_eq!(seen[0].0, keyframe, "{expected}: the stream starts on a keyframe: {:x?}", &seen[..8]);
         assert!(seen.iter().all(|(_, fill)| *fill == p.fill), "{expected}: the publisher's content");

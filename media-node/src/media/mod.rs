@@ -25,6 +25,7 @@ pub mod remote;
 pub mod rewrite;
 pub mod sdp;
 pub mod simulcast;
+mod runtime;
 pub mod single_port;
 pub mod stats;
 pub mod subscriber;

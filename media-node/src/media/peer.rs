@@ -234,7 +234,8 @@ pub(super) enum Direction {
     /// `codecs`: the only codecs its answer may take (by name; empty: webrtc-rs's defaults).
     Receive { extensions: ExtensionSettings, codecs: Vec<String> },
     /// A subscriber's: sends media; answers NACKs, sends sender reports, hears PLI/FIR.
-    Send { extensions: ExtensionSettings },
+    /// `codecs`: the only codecs its streams may carry (the room's; empty: webrtc-rs's defaults).
+    Send { extensions: ExtensionSettings, codecs: Vec<String> },
 }
 
 fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, MediaError> {
@@ -242,7 +243,7 @@ fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Regist
         Direction::Receive { extensions, .. } => {
             super::extensions::register_receive(*extensions, media).map(super::feedback::count_sent_nacks)
         }
-        Direction::Send { extensions } => {
+        Direction::Send { extensions, .. } => {
             for parameter in ["", "pli"] {
                 let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };
                 media.register_feedback(fb, RtpCodecKind::Video);
@@ -301,7 +302,9 @@ pub(super) async fn build_pc(
         // Builders consume the engine and registry, so each attempt makes its own.
         let mut media = MediaEngine::default();
         match &direction {
-            Direction::Receive { codecs, .. } if !codecs.is_empty() => {
+            // Each codec registered costs every PeerConnection its parameters, in its state and
+            // its offers: only those it may use are.
+            Direction::Receive { codecs, .. } | Direction::Send { codecs, .. } if !codecs.is_empty() => {
                 for name in codecs {
                     let kind = if super::codec::is_audio(name) { RtpCodecKind::Audio } else { RtpCodecKind::Video };
                     for c in super::codec::parameters(name) {
@@ -313,8 +316,13 @@ pub(super) async fn build_pc(
         }
         let registry = interceptors(&direction, &mut media)?;
         let mut builder = PeerConnectionBuilder::new();
-        if let Some(single) = &settings.single_port {
-            builder = builder.with_runtime(single.runtime());
+        match (&settings.single_port, &direction) {
+            (Some(single), _) => builder = builder.with_runtime(single.runtime()),
+            (None, Direction::Send { .. }) => {
+                let runtime = super::runtime::subscriber().map_err(|e| MediaError::stack("runtime", e))?;
+                builder = builder.with_runtime(runtime);
+            }
+            (None, Direction::Receive { .. }) => {}
         }
         let built = builder
             .with_setting_engine(setting())
@@ -379,5 +387,61 @@ pub(super) async fn add_candidates(pc: &Arc<dyn PeerConnection>, candidates: Vec
         if let Err(e) = pc.add_ice_candidate(init).await {
             tracing::debug!(error = %e, "trickled candidate refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::media_stream::MediaStreamTrack;
+    use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+    use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+    use webrtc::media_stream::track_local::TrackLocal;
+
+    fn settings() -> MediaSettings {
+        MediaSettings {
+            udp_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            ports: None,
+            single_port: None,
+            public_ip: None,
+            ice_servers: Vec::new(),
+            slowlink_threshold: 0,
+            rec_dir: std::env::temp_dir(),
+            forward_allowed: Arc::new([]),
+        }
+    }
+
+    /// Whether a subscriber PeerConnection for a room of `room_codecs` can offer a `codec` track.
+    async fn offers(room_codecs: &[&str], codec: &str) -> bool {
+        let (gathered, _) = mpsc::channel(1);
+        let (events, _) = mpsc::unbounded_channel();
+        let handler = Arc::new(PeerHandler::new(gathered, events, watch::channel(false).0, None));
+        let codecs = room_codecs.iter().map(|c| (*c).to_owned()).collect();
+        let direction = Direction::Send { extensions: ExtensionSettings::default(), codecs };
+        let pc = build_pc(&settings(), direction, handler).await.unwrap();
+        let rtp_codec = super::super::codec::parameters(codec).remove(0).rtp_codec;
+        let track = TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "s".into(),
+            "t".into(),
+            "t".into(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(1), ..Default::default() },
+                codec: rtp_codec,
+                ..Default::default()
+            }],
+        ));
+        let added = pc.add_track(Arc::new(track) as Arc<dyn TrackLocal>).await.is_ok();
+        let offered = added && pc.create_offer(None).await.is_ok_and(|o| o.sdp.contains(&format!("/90000")));
+        let _ = pc.close().await;
+        offered
+    }
+
+    #[tokio::test]
+    async fn a_subscribers_peer_connection_knows_only_its_rooms_codecs() {
+        assert!(offers(&["opus", "vp9"], "vp9").await);
+        assert!(!offers(&["opus", "vp9"], "vp8").await, "a codec the room does not allow");
+        // Without a room's list: webrtc-rs's defaults.
+        assert!(offers(&[], "vp8").await);
     }
 }

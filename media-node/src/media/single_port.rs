@@ -2,8 +2,8 @@
 //! balancer or a Kubernetes host port has to open.
 //!
 //! webrtc-rs 0.21 binds sockets per PeerConnection (its UDP mux is a todo upstream), but it
-//! takes its sockets from a [`Runtime`]: ours hands each PeerConnection a [`MuxedSocket`] in
-//! place of the one it bound. The ephemeral socket it bound stays open, unused, only to keep
+//! takes its sockets from a [`Runtime`] (`runtime`): ours hands each PeerConnection a
+//! [`MuxedSocket`] in place of the one it bound. The ephemeral socket it bound stays open, unused, only to keep
 //! its port (the PeerConnection's name for this socket) from being reused while it lives; its
 //! packets come and go through the shared port. Received datagrams are demultiplexed as the
 //! ICE spec allows: a STUN request by the ufrag in its USERNAME (ours, before the colon), a
@@ -22,18 +22,14 @@ use concurrent_queue::ConcurrentQueue;
 use futures_util::task::AtomicWaker;
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime, Transmit,
-};
+use super::runtime::{Sockets, WithSockets};
+use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Runtime, Transmit};
 
 /// Datagrams waiting for one PeerConnection's driver (about 0.7 s of a 1.5 Mbit/s publisher).
 const QUEUE: usize = 1024;
@@ -60,7 +56,6 @@ pub struct SinglePort {
 impl SinglePort {
     /// Binds `port` on each of `ips` and starts their demultiplexers (inside a tokio runtime).
     pub fn open(ips: &[IpAddr], port: u16) -> io::Result<Arc<Self>> {
-        let inner = webrtc::runtime::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?;
         let mut muxes = Vec::with_capacity(ips.len());
         let mut port = port;
         for ip in ips {
@@ -72,7 +67,7 @@ impl SinglePort {
             tokio::spawn(demux(socket.clone(), routes));
             muxes.push(Arc::new(Mux { ip: *ip, socket, ctl, ports: Mutex::new(HashMap::new()) }));
         }
-        let runtime: Arc<dyn Runtime> = Arc::new(MuxRuntime { inner, muxes: muxes.clone() });
+        let runtime = WithSockets::new(Muxes(muxes.clone()))?;
         Ok(Arc::new(Self { port, muxes, runtime }))
     }
 
@@ -330,82 +325,26 @@ impl AsyncUdpSocket for MuxedSocket {
     }
 }
 
-/// The default runtime, but for the sockets PeerConnections bind on a shared address.
+/// Sockets bound on a shared address become muxed ones; others stay the default runtime's.
 #[derive(Debug)]
-struct MuxRuntime {
-    inner: Arc<dyn Runtime>,
-    muxes: Vec<Arc<Mux>>,
-}
+struct Muxes(Vec<Arc<Mux>>);
 
-impl Runtime for MuxRuntime {
-    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
-    }
-
-    fn spawn_reactor(
-        &self,
-        reactor_pool_size: usize,
-        future: Pin<Box<dyn Future<Output = ()> + Send>>,
-    ) -> Box<dyn JoinHandle> {
-        self.inner.spawn_reactor(reactor_pool_size, future)
-    }
-
-    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+impl Sockets for Muxes {
+    fn wrap(&self, default: &dyn Runtime, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
         let local = socket.local_addr()?;
-        let Some(mux) = self.muxes.iter().find(|m| m.ip == local.ip()) else {
-            return self.inner.wrap_udp_socket(socket);
+        let Some(mux) = self.0.iter().find(|m| m.ip == local.ip()) else {
+            return default.wrap_udp_socket(socket);
         };
         let slot = Arc::new(Slot { queue: ConcurrentQueue::bounded(QUEUE), waker: AtomicWaker::new() });
         mux.ports.lock().unwrap_or_else(|p| p.into_inner()).insert(local.port(), Arc::downgrade(&slot));
         Ok(Arc::new(MuxedSocket { mux: mux.clone(), slot, local, _reserved: socket }))
-    }
-
-    fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
-        self.inner.wrap_tcp_listener(listener)
-    }
-
-    fn connect_tcp<'a>(
-        &'a self,
-        remote_addr: SocketAddr,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
-        self.inner.connect_tcp(remote_addr)
-    }
-
-    fn resolve_host<'a>(
-        &'a self,
-        host: &'a str,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        self.inner.resolve_host(host)
-    }
-
-    fn now(&self) -> std::time::Instant {
-        self.inner.now()
-    }
-
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.sleep(duration)
-    }
-
-    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
-        self.inner.interval(period)
-    }
-
-    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
-        self.inner.block_on(future)
-    }
-
-    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.yield_now()
-    }
-
-    fn name(&self) -> &'static str {
-        "portunus-single-port"
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn binding_request(username: &str, transaction: u8) -> Vec<u8> {
         let mut p = vec![0x00, 0x01, 0, 0];

@@ -102,18 +102,19 @@ impl SubscriberPeer {
     }
 
     /// Builds the offer for `sources` (one m-line each, in order) and, with `data` sources, a
-    /// data channel m-line after them, listing the room's header `extensions`.
+    /// data channel m-line after them, listing the room's header `extensions`; its streams may
+    /// carry the room's `codecs` (every stream a publisher of the room sends).
     pub async fn offer(
         settings: &MediaSettings,
         sources: Vec<Source>,
         data: Vec<DataSource>,
-        extensions: ExtensionSettings,
+        (extensions, codecs): (ExtensionSettings, Vec<String>),
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), MediaError> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
-        let pc = build_pc(settings, Direction::Send { extensions }, handler).await?;
+        let pc = build_pc(settings, Direction::Send { extensions, codecs }, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {
             pc,

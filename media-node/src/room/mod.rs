@@ -195,11 +195,13 @@ impl RoomActor {
                         continue;
                     };
                     let settings = self.media.clone();
-                    let extensions = extension_settings(self.state.config());
+                    let config = self.state.config();
+                    let codecs = config.audiocodec.iter().chain(&config.videocodec).cloned().collect();
+                    let negotiable = (extension_settings(config), codecs);
                     let me = ctx.address();
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = SubscriberPeer::offer(&settings, sources, data, extensions, tx).await;
+                        let result = SubscriberPeer::offer(&settings, sources, data, negotiable, tx).await;
                         me.do_send(Offered { who, transaction, result });
                         pump_events(me, who, rx).await;
                     });
