@@ -432,7 +432,7 @@ mod tests {
             }],
         ));
         let added = pc.add_track(Arc::new(track) as Arc<dyn TrackLocal>).await.is_ok();
-        let offered = added && pc.create_offer(None).await.is_ok_and(|o| o.sdp.contains(&format!("/90000")));
+        let offered = added && pc.create_offer(None).await.is_ok_and(|o| o.sdp.contains("/90000"));
         let _ = pc.close().await;
         offered
     }

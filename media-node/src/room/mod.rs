@@ -185,7 +185,9 @@ impl RoomActor {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let result = PublisherPeer::answer(&settings, offer, options, tx).await;
                         me.do_send(Answered { who, transaction, result });
-                        pump_events(me, who, rx).await;
+                        // A task of its own: this one's state (the whole negotiation's, ~20 KiB)
+                        // ends here instead of living as long as the peer.
+                        actix::spawn(pump_events(me, who, rx));
                     });
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
@@ -203,7 +205,7 @@ impl RoomActor {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let result = SubscriberPeer::offer(&settings, sources, data, negotiable, tx).await;
                         me.do_send(Offered { who, transaction, result });
-                        pump_events(me, who, rx).await;
+                        actix::spawn(pump_events(me, who, rx));
                     });
                 }
                 MediaAction::Start { who, transaction, answer } => {
