@@ -30,22 +30,20 @@ pub(super) trait Sockets: Debug + Send + Sync + 'static {
 
 /// webrtc-rs's default runtime, but for the sockets.
 #[derive(Debug)]
-pub(super) struct WithSockets<S> {
+struct WithSockets<S> {
     inner: Arc<dyn Runtime>,
     sockets: S,
 }
 
-impl<S: Sockets> WithSockets<S> {
-    /// Inside a tokio runtime (the default runtime is tokio's).
-    pub fn new(sockets: S) -> io::Result<Arc<dyn Runtime>> {
-        let inner = webrtc::runtime::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?;
-        Ok(Arc::new(Self { inner, sockets }))
-    }
+/// The default runtime with `sockets` (inside a tokio runtime: the default runtime is tokio's).
+pub(super) fn with_sockets(sockets: impl Sockets) -> io::Result<Arc<dyn Runtime>> {
+    let inner = webrtc::runtime::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?;
+    Ok(Arc::new(WithSockets { inner, sockets }))
 }
 
 /// A subscriber's runtime: default sockets without UDP GRO.
 pub(super) fn subscriber() -> io::Result<Arc<dyn Runtime>> {
-    WithSockets::new(WithoutGro)
+    with_sockets(WithoutGro)
 }
 
 /// The default socket with UDP GRO turned off (and reported off, so the receive buffer is one

@@ -16,6 +16,7 @@
 //! its PeerConnection through a bounded lock-free queue (dropped when full, as a socket
 //! buffer would).
 
+use super::runtime::{with_sockets, Sockets};
 use crate::metrics::{DropReason, METRICS};
 use bytes::Bytes;
 use concurrent_queue::ConcurrentQueue;
@@ -28,7 +29,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use super::runtime::{Sockets, WithSockets};
 use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Runtime, Transmit};
 
 /// Datagrams waiting for one PeerConnection's driver (about 0.7 s of a 1.5 Mbit/s publisher).
@@ -67,7 +67,7 @@ impl SinglePort {
             tokio::spawn(demux(socket.clone(), routes));
             muxes.push(Arc::new(Mux { ip: *ip, socket, ctl, ports: Mutex::new(HashMap::new()) }));
         }
-        let runtime = WithSockets::new(Muxes(muxes.clone()))?;
+        let runtime = with_sockets(Muxes(muxes.clone()))?;
         Ok(Arc::new(Self { port, muxes, runtime }))
     }
 

@@ -51,6 +51,13 @@ fn rtp_codec(codec: &str, fmtp: Option<&str>) -> Option<RTCRtpCodec> {
     })
 }
 
+/// What a subscriber's PeerConnection may negotiate: the room's header extensions, and the
+/// room's codecs (every stream a publisher of the room sends carries one of them).
+pub struct Negotiable {
+    pub extensions: ExtensionSettings,
+    pub codecs: Vec<String>,
+}
+
 /// A publisher whose data channel messages a subscriber receives.
 pub type DataSource = (ParticipantId, tokio::sync::broadcast::WeakSender<super::feed::DataMessage>);
 
@@ -102,13 +109,12 @@ impl SubscriberPeer {
     }
 
     /// Builds the offer for `sources` (one m-line each, in order) and, with `data` sources, a
-    /// data channel m-line after them, listing the room's header `extensions`; its streams may
-    /// carry the room's `codecs` (every stream a publisher of the room sends).
+    /// data channel m-line after them, with what the room lets it negotiate.
     pub async fn offer(
         settings: &MediaSettings,
         sources: Vec<Source>,
         data: Vec<DataSource>,
-        (extensions, codecs): (ExtensionSettings, Vec<String>),
+        Negotiable { extensions, codecs }: Negotiable,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), MediaError> {
         let (gathered, mut gather_done) = mpsc::channel(1);

@@ -17,7 +17,7 @@ use crate::media::peer::{MediaSettings, PeerEvent, StreamAt};
 use crate::media::publisher::{PublishOptions, PublisherPeer};
 use crate::media::sdp;
 use crate::media::simulcast::LayerTarget;
-use crate::media::subscriber::{DataSource, Source, SubscriberPeer};
+use crate::media::subscriber::{DataSource, Negotiable, Source, SubscriberPeer};
 use crate::media::{MediaError, MediaStep};
 use crate::outbox::{Outbox, Write};
 use actix::prelude::*;
@@ -199,7 +199,7 @@ impl RoomActor {
                     let settings = self.media.clone();
                     let config = self.state.config();
                     let codecs = config.audiocodec.iter().chain(&config.videocodec).cloned().collect();
-                    let negotiable = (extension_settings(config), codecs);
+                    let negotiable = Negotiable { extensions: extension_settings(config), codecs };
                     let me = ctx.address();
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
