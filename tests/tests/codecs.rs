@@ -145,7 +145,7 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
         same_as_janus(&format!("publishers ({room})"), &theirs.publishers, &ours.publishers);
         let (offer, seen) = watch(&server.ws_url, feed, &mut p).await;
         assert_eq!(video_codec(&offer), expected, "the subscriber is offered the publisher's codec");
-        // And nothing the room does not allow (a PeerConnection holds what it may negotiate).
+        // And nothing else (Janus offers the publisher's codec alone).
         let allowed: Vec<&str> = room.split(',').chain(["rtx"]).collect();
         let offered = video_codecs(&offer);
         assert!(offered.iter().all(|c| allowed.contains(&c.as_str())), "room {room}: offered {offered:?}");

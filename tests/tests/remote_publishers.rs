@@ -2,7 +2,8 @@
 //! server is remotized (`publish_remotely`) to a remote publisher created on the other
 //! (`add_remote_publisher`), and a WebRTC subscriber there receives its video. The replies of
 //! both servers to the same requests are compared (`add_remote_publisher`, `publish_remotely`,
-//! `listremotes`, `unpublish_remotely`, `remove_remote_publisher`, and their errors).
+//! `listremotes`, `unpublish_remotely`, `remove_remote_publisher`, and their errors). A remote
+//! stream in a codec its room does not list is still offered to subscribers.
 
 use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
@@ -185,4 +186,29 @@ async fn publishers_cascade_between_portunus_and_janus_both_ways() {
     for ((what, p), (_, j)) in ours.zip(theirs) {
         same_as_janus(what, j, p);
     }
+}
+
+/// A remote publisher's stream may carry a codec its room does not list (only a WebRTC
+/// publisher's answer is held to the room's): a subscriber is still offered it.
+#[actix_web::test]
+async fn a_remote_stream_in_a_codec_the_room_does_not_list_is_offered() {
+    let server = TestServer::start();
+    let (mut c, h) = room(&server.ws_url).await;
+    let streams = json!([{"mid": "0", "mindex": 0, "type": "video", "codec": "vp9"}]);
+    let added = c
+        .request(
+            h,
+            json!({"request": "add_remote_publisher", "room": ROOM, "display": "vp9", "streams": streams}),
+            None,
+        )
+        .await;
+    let remote_id = data(&added)["id"].as_u64().unwrap_or_else(|| panic!("added: {added}"));
+    c.wait_for_participant(h, ROOM, remote_id).await;
+    let mut s = Conn::open(&server.ws_url).await;
+    let sh = s.attach().await;
+    let body = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": remote_id}]});
+    s.request(sh, body, None).await;
+    let attached = s.wait_for("attached", |m| m["plugindata"]["data"].is_object()).await;
+    let offer = attached["jsep"]["sdp"].as_str().unwrap_or_else(|| panic!("no offer: {attached}"));
+    assert!(offer.contains("VP9/90000"), "the remote stream's codec is offered: {offer}");
 }

@@ -302,8 +302,8 @@ pub(super) async fn build_pc(
         // Builders consume the engine and registry, so each attempt makes its own.
         let mut media = MediaEngine::default();
         match &direction {
-            // Each codec registered costs every PeerConnection its parameters, in its state and
-            // its offers: only those it may use are.
+            // Each codec registered costs every PeerConnection its parameters: only those it
+            // may use are.
             Direction::Receive { codecs, .. } | Direction::Send { codecs, .. } if !codecs.is_empty() => {
                 for name in codecs {
                     let kind = if super::codec::is_audio(name) { RtpCodecKind::Audio } else { RtpCodecKind::Video };

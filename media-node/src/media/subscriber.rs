@@ -52,7 +52,8 @@ fn rtp_codec(codec: &str, fmtp: Option<&str>) -> Option<RTCRtpCodec> {
 }
 
 /// What a subscriber's PeerConnection may negotiate: the room's header extensions, and the
-/// room's codecs (every stream a publisher of the room sends carries one of them).
+/// room's codecs (a WebRTC publisher's streams carry no other; a remote publisher's may, and
+/// the streams offered add theirs).
 pub struct Negotiable {
     pub extensions: ExtensionSettings,
     pub codecs: Vec<String>,
@@ -82,6 +83,8 @@ pub struct SubscriberPeer {
     /// Where its streams report layer changes and slow links.
     events: mpsc::UnboundedSender<PeerEvent>,
     slowlink_threshold: u32,
+    /// The codecs its PeerConnection registered (empty: webrtc-rs's defaults, every one).
+    codecs: Vec<String>,
 }
 
 /// What the room can change about one subscriber stream.
@@ -120,7 +123,16 @@ impl SubscriberPeer {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
-        let pc = build_pc(settings, Direction::Send { extensions, codecs }, handler).await?;
+        let mut codecs = codecs;
+        if !codecs.is_empty() {
+            for s in &sources {
+                if !codecs.contains(&s.codec) {
+                    codecs.push(s.codec.clone());
+                }
+            }
+        }
+        let direction = Direction::Send { extensions, codecs: codecs.clone() };
+        let pc = build_pc(settings, direction, handler).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {
             pc,
@@ -134,6 +146,7 @@ impl SubscriberPeer {
             settings: settings.clone(),
             events,
             slowlink_threshold: settings.slowlink_threshold,
+            codecs,
         };
         peer.add_streams(sources).await?;
         peer.add_data(data).await?;
@@ -193,6 +206,11 @@ impl SubscriberPeer {
                 send.send_replace(true);
                 reused.push(sender);
                 continue;
+            }
+            // A remote publisher's codec the room does not list, added after the offer.
+            if !self.codecs.is_empty() && !self.codecs.contains(&src.codec) {
+                let why = format!("{} is not negotiable on this subscription", src.codec);
+                return Err(MediaError::stack("codec", why));
             }
             let codec = rtp_codec(&src.codec, src.fmtp.as_deref())
                 .ok_or_else(|| MediaError::stack("codec", format!("{} cannot be forwarded", src.codec)))?;
