@@ -117,13 +117,13 @@ impl SubscriberPeer {
         settings: &MediaSettings,
         sources: Vec<Source>,
         data: Vec<DataSource>,
-        Negotiable { extensions, codecs }: Negotiable,
+        Negotiable { extensions, mut codecs }: Negotiable,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(Self, String), MediaError> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         let handler = Arc::new(PeerHandler::new(gathered, events.clone(), connected_tx, None));
-        let mut codecs = codecs;
+        // (Empty: webrtc-rs's defaults, which carry them all already.)
         if !codecs.is_empty() {
             for s in &sources {
                 if !codecs.contains(&s.codec) {
