@@ -16,7 +16,7 @@ mod redis_server;
 pub mod tls;
 pub mod videoroom;
 
-pub use redis_server::RedisServer;
+pub use redis_server::{Monitor, RedisServer};
 
 use actix_codec::Framed;
 use awc::ws::{Codec, Frame, Message};

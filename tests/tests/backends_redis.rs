@@ -65,7 +65,8 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
 /// With Redis, a session's signals come from the scripts that cause them and reach its owner's
 /// process through that process's relay, with no subscription per session at the server: the
 /// wake-ups of a push (one per session and batch, none for a session without a mailbox), a
-/// claim's `Claimed` (to the previous owner), and the relay for `Over` from the destroy. A plain
+/// claim's `Claimed` (to the previous owner), and the destroy's `Over` (to the current owner)
+/// after the session's last event is in its mailbox. A plain
 /// subscription (an HTTP long-poll) still hears the session's channel.
 #[tokio::test]
 async fn session_signals_reach_the_owners_relay_without_a_subscription_per_session() {
@@ -96,9 +97,14 @@ async fn session_signals_reach_the_owners_relay_without_a_subscription_per_sessi
     gw1.deliver(sid, ev("b")).await.unwrap();
     assert_eq!(signal(&mut on2).await, Some(Signal::Wake), "wake-ups follow the claim");
     assert_eq!(signal(&mut on1).await, None, "and no longer reach the previous owner");
+    assert_eq!(signal(&mut plain).await, Some(Signal::Wake));
 
-    let ended = gw1.store.destroy_session(sid).await.unwrap().expect("ended");
-    assert_eq!(ended.relay.as_deref(), Some(relay2.as_str()), "where `Over` goes");
+    gw1.store.pop_events(sid, 10).await.unwrap();
+    gw1.store.destroy_session(sid, Some(ev("final"))).await.unwrap().expect("ended");
+    assert_eq!(signal(&mut on2).await, Some(Signal::Over), "the end reaches the owner's relay");
+    assert_eq!(signal(&mut plain).await, Some(Signal::Over), "and the channel");
+    assert_eq!(signal(&mut on1).await, None, "but not the previous owner");
+    assert_eq!(gw2.store.pop_events(sid, 10).await.unwrap(), vec![ev("final")], "after the last event is in");
 }
 
 /// `PUBSUB NUMSUB channel`, asked over a socket of its own.

@@ -472,3 +472,55 @@ async fn a_token_added_on_one_gateway_authorizes_on_every_gateway_at_once() {
     let r = ws.request(json!({"janus": "create", "token": "shared-token"})).await;
     assert_eq!(r["error"]["code"], 403, "removed on one gateway, refused on the other: {r}");
 }
+
+/// The Redis commands one signaling request costs its session (round trips, counting each
+/// command of a pipeline): what the gateway and the media node send that names the session,
+/// not what the scripts run inside. A destroy's end signal rides its teardown script and a join
+/// is bound once, by the gateway, before it is sent.
+#[actix_web::test]
+async fn each_signaling_request_costs_a_bounded_number_of_redis_commands() {
+    let redis = RedisServer::start();
+    let _node = TestNode::start(&redis.url(), "node-1");
+    let g = gateway(&redis, |_| {});
+    let mut ws = WsClient::connect(&g.ws_url).await;
+    let monitor = redis.monitor();
+    // The first cycle places and loads the room and loads each script into Redis, so the
+    // second one is the steady state.
+    signaling_cycle(&mut ws, &monitor).await;
+    let counts = signaling_cycle(&mut ws, &monitor).await;
+    eprintln!("Redis commands per request: {counts:?}");
+    let budget = [("create", 1), ("attach", 1), ("join", 5), ("leave", 4), ("detach", 4), ("destroy", 2)];
+    for ((verb, n), (_, max)) in counts.iter().zip(budget) {
+        assert!(*n <= max, "{verb} costs {n} Redis commands naming its session, at most {max} expected: {counts:?}");
+    }
+}
+
+/// The load generator's signaling cycle on one session, with the commands each request cost.
+async fn signaling_cycle(ws: &mut WsClient, monitor: &Monitor) -> Vec<(&'static str, usize)> {
+    let join = json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "x"});
+    let mut counts = Vec::new();
+    let (mut sid, mut h) = (0, 0);
+    for verb in ["create", "attach", "join", "leave", "detach", "destroy"] {
+        monitor.take();
+        let event = |m: Value| m["plugindata"]["data"].clone();
+        match verb {
+            "create" => sid = ws.create_session().await,
+            "attach" => h = ws.attach(sid).await,
+            "join" => assert_eq!(event(ws.message_event(sid, h, join.clone()).await)["videoroom"], "joined"),
+            "leave" => assert_eq!(event(ws.message_event(sid, h, json!({"request": "leave"})).await)["leaving"], "ok"),
+            "detach" => {
+                let (r, _) = ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": h})).await;
+                assert_eq!(r["janus"], "success", "{r}");
+            }
+            _ => assert_eq!(ws.call(json!({"janus": "destroy", "session_id": sid})).await.0["janus"], "success"),
+        }
+        // What follows the reply (the node's writes after its event) belongs to the request too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = sid.to_string();
+        let lines = monitor.take();
+        let own: Vec<&String> = lines.iter().filter(|l| l.contains(&id) && !l.contains("[0 lua]")).collect();
+        eprintln!("{verb}: {} commands\n{}", own.len(), own.iter().map(|l| l.as_str()).collect::<String>());
+        counts.push((verb, own.len()));
+    }
+    counts
+}

@@ -53,7 +53,7 @@ impl Dispatcher {
             Some(_) => match self.event_path(sid).await {
                 Ok(sub) => Some(SessionEffect::Created(sid, sub)),
                 Err(e) => {
-                    let _ = self.backends().store.destroy_session(sid).await;
+                    let _ = self.backends().store.destroy_session(sid, None).await;
                     return Err(e);
                 }
             },
@@ -125,12 +125,16 @@ impl Dispatcher {
         })
     }
 
-    /// Ends a session exactly once: sends `timeout` when it timed out, detaches its handles on
-    /// their media nodes (the rooms tell the others), and signals its consumers that it is over.
-    /// False when there was no session to end (someone else ended it).
+    /// Ends a session exactly once: leaves `timeout` in its mailbox when it timed out, signals
+    /// its consumers that it is over, and detaches its handles on their media nodes (the rooms
+    /// tell the others). False when there was no session to end (someone else ended it).
     pub async fn end_session(&self, sid: SessionId, reason: EndReason) -> Result<bool, StoreError> {
         let b = self.backends();
-        let ended = match b.store.destroy_session(sid).await {
+        // Gone first, then told: a client that polls again after reading `timeout` must find
+        // no session (404, as Janus). The mailbox outlives the session for its grace period,
+        // so a parked long-poll or the owning WebSocket still receives the event.
+        let last = (reason == EndReason::Timeout).then(|| Event::Timeout { session_id: sid }.to_bytes().into());
+        let ended = match b.store.destroy_session(sid, last).await {
             Ok(Some(e)) => e,
             Ok(None) => return Ok(false),
             Err(e) => {
@@ -138,13 +142,10 @@ impl Dispatcher {
                 return Err(e);
             }
         };
-        // Gone first, then told: a client that polls again after reading `timeout` must find
-        // no session (404, as Janus). The mailbox outlives the session for its grace period,
-        // so a parked long-poll or the owning WebSocket still receives the event.
-        if reason == EndReason::Timeout {
-            let ev = Event::Timeout { session_id: sid }.to_bytes();
-            if let Err(e) = b.deliver(sid, ev.into()).await {
-                tracing::warn!(session = %sid, error = %e, "timeout event not delivered");
+        if !b.store.signals_sessions() {
+            let over = Signal::Over.to_bytes();
+            if let Err(e) = b.bus.publish(&keys::session_channel(sid), over).await {
+                tracing::warn!(session = %sid, error = %e, "session-over signal not published");
             }
         }
         for h in ended.handles {
@@ -157,14 +158,6 @@ impl Dispatcher {
                 };
                 self.notify_node(binding.node, cmd).await;
             }
-        }
-        // On the session's channel, and to the relay of its owner's process.
-        let channel = keys::session_channel(sid);
-        let over = Signal::Over.to_bytes();
-        let mut signals = vec![(channel.clone(), over.clone())];
-        signals.extend(ended.relay.map(|relay| (relay, shared::bus::relayed(&channel, &over))));
-        if let Err(e) = b.bus.publish_many(&signals).await {
-            tracing::warn!(session = %sid, error = %e, "session-over signal not published");
         }
         tracing::info!(session = %sid, ?reason, "session ended");
         Ok(true)

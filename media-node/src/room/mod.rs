@@ -30,7 +30,6 @@ use shared::janus::request::Candidate;
 use shared::janus::request::Jsep;
 use shared::janus::videoroom::{self as vr, SyncRequest};
 use shared::media::MediaKind;
-use shared::store::Binding;
 use shared::store::{Store, ROOM_LEASE_MS, ROOM_LEASE_RENEW_MS};
 use state::{MediaAction, Membership, Outcome, RoomState, Simulcast, SubStream, Who};
 use std::collections::HashMap;
@@ -340,7 +339,7 @@ impl RoomActor {
     }
 
     /// Sends a transition's events and membership changes, in that transition's order:
-    /// bindings first, so a client that reacts to `joined` finds its handle routed here.
+    /// unbindings first, so a client that reacts to an error finds its handle free again.
     /// A handle that left stays bound so its later requests reach this room's answers ("Not in
     /// a room"); only a destroyed room unbinds (`unbind_left`).
     fn publish(&mut self, mut out: Outcome, unbind_left: bool, ctx: &mut Context<Self>) {
@@ -350,10 +349,8 @@ impl RoomActor {
         // A remote publisher has no handle to bind or to tell anything.
         for m in out.membership.into_iter().filter(|m| !m.who().is_remote()) {
             match m {
-                Membership::Joined(w) => {
-                    let b = Some(Binding { room: room.clone(), node: self.node.clone() });
-                    self.outbox.send(Write::Bind(w.session, w.handle, b));
-                }
+                // The gateway bound the handle here before it sent the join.
+                Membership::Joined(_) => {}
                 Membership::Left(w) if unbind_left => self.outbox.send(Write::Bind(w.session, w.handle, None)),
                 Membership::Rejected(w) => self.outbox.send(Write::Bind(w.session, w.handle, None)),
                 Membership::Left(_) => {}

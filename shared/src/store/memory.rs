@@ -233,7 +233,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError> {
+    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
         g.set_deadline(sid, None);
@@ -247,10 +247,12 @@ impl Store for MemoryStore {
                 g.unindex(&b.node, sid, h.id);
             }
         }
-        g.mailboxes.entry(sid).or_default();
+        let mailbox = g.mailboxes.entry(sid).or_default();
+        if let Some(ev) = last {
+            append(mailbox, ev);
+        }
         g.graves.insert((now + MAILBOX_GRACE_MS, sid));
-        // In one process every subscription is a plain one: no relay.
-        Ok(Some(Ended { handles, relay: None }))
+        Ok(Some(Ended { handles }))
     }
 
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {
@@ -350,11 +352,7 @@ impl Store for MemoryStore {
         if !g.sessions.contains_key(&sid) && !g.mailboxes.contains_key(&sid) {
             return Ok(());
         }
-        let mb = g.mailboxes.entry(sid).or_default();
-        mb.push_back(event);
-        while mb.len() > MAILBOX_CAP {
-            mb.pop_front();
-        }
+        append(g.mailboxes.entry(sid).or_default(), event);
         Ok(())
     }
 
@@ -531,6 +529,14 @@ impl Store for MemoryStore {
     }
 }
 
+/// Appends to a mailbox, dropping the oldest events past [`MAILBOX_CAP`].
+fn append(mailbox: &mut VecDeque<Bytes>, event: Bytes) {
+    mailbox.push_back(event);
+    while mailbox.len() > MAILBOX_CAP {
+        mailbox.pop_front();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,7 +555,7 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let s = MemoryStore::new(Arc::new(clock.clone()));
         let a = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
-        s.destroy_session(a).await.unwrap();
+        s.destroy_session(a, None).await.unwrap();
         s.push_event(a, Bytes::from("last")).await.unwrap();
         clock.advance_ms(MAILBOX_GRACE_MS + 1);
         s.take_expired(1).await.unwrap();

@@ -74,11 +74,10 @@ impl NewSession<'static> {
     }
 }
 
-/// A session [`Store::destroy_session`] ended: its handles, and the relay its signals went to.
+/// A session [`Store::destroy_session`] ended: its handles.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ended {
     pub handles: Vec<HandleRecord>,
-    pub relay: Option<String>,
 }
 
 /// How a claim went.
@@ -191,9 +190,12 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's transport closed: keep the session claimable for `reclaim_ms` from now.
     /// Does nothing if another owner claimed it meanwhile.
     async fn release_session(&self, sid: SessionId, owner: u64, reclaim_ms: u64) -> Result<(), StoreError>;
-    /// Removes the session and returns its handles and relay. The mailbox stays readable for
-    /// [`MAILBOX_GRACE_MS`]. `None` if it did not exist (so exactly one caller tears it down).
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError>;
+    /// Removes the session and returns its handles, then appends `last` (the session's final
+    /// event, if any) to its mailbox, which stays readable for [`MAILBOX_GRACE_MS`]. A store
+    /// that [signals sessions](Store::signals_sessions) publishes `Signal::Over` on the
+    /// session's channel and to its owner's relay in the same step. `None` if it did not exist
+    /// (so exactly one caller tears it down).
+    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError>;
     /// Up to `limit` sessions whose deadline has passed, each handed to exactly one caller.
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError>;
     /// `(sessions, handles)` in existence.

@@ -371,7 +371,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId) -> Result<Option<Ended>, StoreError> {
+    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError> {
         let r: Option<Vec<String>> = self
             .eval(
                 self.scripts
@@ -384,19 +384,19 @@ impl Store for RedisStore {
                     .key(grave(sid))
                     .key(HANDLE_COUNT)
                     .arg(sid.0)
-                    .arg(MAILBOX_GRACE_MS),
+                    .arg(MAILBOX_GRACE_MS)
+                    .arg(last.as_deref().unwrap_or_default())
+                    .arg(crate::keys::session_channel(sid))
+                    .arg(Signal::Over.to_bytes().as_ref())
+                    .arg(MAILBOX_CAP),
             )
             .await?;
-        // The relay ('' without one), then HGETALL's flat [id, json, id, json, ...].
-        Ok(r.map(|flat| {
-            let relay = flat.first().filter(|r| !r.is_empty()).cloned();
-            let handles = flat
-                .get(1..)
-                .unwrap_or_default()
+        // HGETALL's flat [id, json, id, json, ...].
+        Ok(r.map(|flat| Ended {
+            handles: flat
                 .chunks(2)
                 .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
-                .collect();
-            Ended { handles, relay }
+                .collect(),
         }))
     }
 

@@ -170,7 +170,9 @@ redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
 if redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]) + 60000) end
 return 1",
             ),
-            destroy: Script::new(
+            // The teardown, the session's last event (ARGV[3], '' for none) into the mailbox,
+            // and `Over` (ARGV[5]) on its channel (ARGV[4]) and to its owner's relay.
+            destroy: Script::new(&[SIGNAL,
                 r"
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -184,10 +186,15 @@ for i = 1, #hs, 2 do
   if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. hs[i]) end
 end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[5], ARGV[3])
+  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[6]), -1)
+end
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
-table.insert(hs, 1, relay)
+signal(ARGV[4], ARGV[5], relay)
 return hs",
-            ),
+            ]
+            .concat()),
             take_expired: Script::new(
                 r"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
