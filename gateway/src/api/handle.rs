@@ -10,7 +10,7 @@ use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::{Binding, HandleRecord, StoreError, ROOM_LEASE_MS};
+use shared::store::{Binding, FoundHandle, HandleRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
 use std::time::Duration;
 
@@ -24,6 +24,19 @@ async fn resolve(host: &str) -> Option<std::net::IpAddr> {
     }
     let found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, 0))).await.ok()?.ok()?;
     found.map(|a| a.ip()).next()
+}
+
+/// A `message` as [`Dispatcher::read_message`] read it.
+pub(super) struct ReadMessage {
+    request: Result<VideoRoomRequest, shared::janus::errors::VideoRoomError>,
+    jsep: Option<shared::janus::request::Jsep>,
+}
+
+impl ReadMessage {
+    /// The room a join asks for.
+    pub(super) fn join_room(&self) -> Option<RoomId> {
+        self.request.as_ref().ok().and_then(vr::join_room)
+    }
 }
 
 impl Dispatcher {
@@ -118,11 +131,23 @@ impl Dispatcher {
         Ok(Outcome { reply, effect: None, followup: Some(followup) })
     }
 
-    pub(super) async fn message(&self, env: &Envelope, h: HandleRecord) -> Result<Outcome, GatewayError> {
+    /// A `message`'s body parsed as a VideoRoom request, and its JSEP; read before its handle
+    /// is found, its errors are answered after (Janus checks the session and handle first).
+    pub(super) fn read_message(&self, env: &Envelope) -> Result<ReadMessage, GatewayError> {
         let msg = env.message()?;
+        Ok(ReadMessage { request: vr::parse_request(&msg.body, self.videoroom_policy()), jsep: msg.jsep })
+    }
+
+    pub(super) async fn message(
+        &self,
+        env: &Envelope,
+        found: FoundHandle,
+        msg: ReadMessage,
+    ) -> Result<Outcome, GatewayError> {
+        let h = found.handle;
         let (sid, hid, txn) = (h.session, h.id, env.transaction.clone());
         let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
-        let request = match vr::parse_request(&msg.body, self.videoroom_policy()) {
+        let request = match msg.request {
             Ok(r) => r,
             // Missing or unknown `request`: Janus answers synchronously whatever was asked.
             Err(e) => return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(vr::error(&e))))),
@@ -140,14 +165,14 @@ impl Dispatcher {
             // A join binds the handle to its room's node before it is sent, so the handle's
             // next requests follow it there and are handled after it, in order (the node
             // unbinds the handle again if the join fails). While the room's owner is
-            // registered, finding it and binding are one step.
+            // registered, the touch that found the handle bound it there.
             (None, Some(room)) => {
-                let store = &self.backends().store;
-                let node = match store.bind_to_live_owner(sid, hid, room.clone()).await? {
+                let node = match found.owner {
                     Some((owner, true)) => owner,
                     status => {
                         let node = self.place(room.clone(), status.map(|(dead, _)| dead)).await?;
-                        store.bind_handle(sid, hid, Some(Binding { room, node: node.clone() })).await?;
+                        let binding = Some(Binding { room, node: node.clone() });
+                        self.backends().store.bind_handle(sid, hid, binding).await?;
                         node
                     }
                 };

@@ -25,7 +25,7 @@ use shared::ids::{HandleId, SessionId};
 use shared::janus::reply::{component, Reply, ServerInfo};
 use shared::janus::request::{parse, Envelope, Target, Transport, Verb};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::HandleRecord;
+use shared::store::FoundHandle;
 use shared::Backends;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -218,20 +218,26 @@ impl Dispatcher {
             _ => {}
         }
         let store = self.inner.backends.store.as_ref();
+        // A message is read first, so that a join finds its room's owner with the touch.
+        let message = (env.verb == Verb::Message).then(|| self.read_message(env));
+        let join = message.as_ref().and_then(|m| m.as_ref().ok()).and_then(|m| m.join_room());
         let handle = match env.target {
             Target::Handle(_, hid) => {
-                let found = store.touch_session_handle(sid, hid).await?.ok_or(GatewayError::NoSuchSession(sid))?;
+                let found = store
+                    .touch_session_handle(sid, hid, join.as_ref())
+                    .await?
+                    .ok_or(GatewayError::NoSuchSession(sid))?;
                 Some(found.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
             }
             Target::Session(_) if env.verb == Verb::Destroy => None,
             _ if !store.touch_session(sid).await? => return Err(GatewayError::NoSuchSession(sid)),
             _ => None,
         };
-        let at_session = |h: &Option<HandleRecord>| match h {
+        let at_session = |h: &Option<FoundHandle>| match h {
             Some(_) => Err(GatewayError::WrongPath(env.verb_text.clone())),
             None => Ok(()),
         };
-        let at_handle = |h: Option<HandleRecord>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
+        let at_handle = |h: Option<FoundHandle>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
         match &env.verb {
             Verb::Keepalive => Ok(Outcome::reply(Reply::ack(sid, txn))),
             Verb::Attach | Verb::Detach => Err(GatewayError::WrongPath(env.verb_text.clone())),
@@ -240,9 +246,13 @@ impl Dispatcher {
                 Box::pin(self.destroy(sid, txn)).await
             }
             Verb::Claim => Box::pin(self.claim(sid, txn, ctx, &principal)).await,
-            Verb::Hangup => Box::pin(self.hangup(at_handle(handle)?, txn)).await,
-            Verb::Message => Box::pin(self.message(env, at_handle(handle)?)).await,
-            Verb::Trickle => self.trickle(env, at_handle(handle)?),
+            Verb::Hangup => Box::pin(self.hangup(at_handle(handle)?.handle, txn)).await,
+            Verb::Message => {
+                let found = at_handle(handle)?;
+                let message = message.unwrap_or_else(|| self.read_message(env))?;
+                Box::pin(self.message(env, found, message)).await
+            }
+            Verb::Trickle => self.trickle(env, at_handle(handle)?.handle),
             Verb::Info | Verb::Ping | Verb::Create | Verb::Unknown(_) => {
                 Err(GatewayError::UnknownRequest(env.verb_text.clone()))
             }

@@ -80,6 +80,16 @@ pub struct Ended {
     pub handles: Vec<HandleRecord>,
 }
 
+/// A handle [`Store::touch_session_handle`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoundHandle {
+    /// As it was before the request.
+    pub handle: HandleRecord,
+    /// For a join by a handle bound nowhere: what [`Store::bind_to_live_owner`] returned (the
+    /// room's owner and whether it is registered, the handle now bound to it if so).
+    pub owner: Option<(NodeId, bool)>,
+}
+
 /// How a claim went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -133,16 +143,23 @@ pub trait Store: Send + Sync + 'static {
     /// Activity on the session: pushes its deadline out. `false` when it does not exist.
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError>;
     /// [`Store::touch_session`] and the handle `hid` of that session, in one step where the store
-    /// can (a request to a handle): `None` when there is no such session.
+    /// can (a request to a handle): `None` when there is no such session. For a join of `room`
+    /// by a handle bound nowhere, [`Store::bind_to_live_owner`] in the same step too.
     async fn touch_session_handle(
         &self,
         sid: SessionId,
         hid: HandleId,
-    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        join: Option<&RoomId>,
+    ) -> Result<Option<Option<FoundHandle>>, StoreError> {
         if !self.touch_session(sid).await? {
             return Ok(None);
         }
-        Ok(Some(self.handle(sid, hid).await?))
+        let Some(handle) = self.handle(sid, hid).await? else { return Ok(Some(None)) };
+        let owner = match join {
+            Some(room) if handle.binding.is_none() => self.bind_to_live_owner(sid, hid, room.clone()).await?,
+            _ => None,
+        };
+        Ok(Some(Some(FoundHandle { handle, owner })))
     }
     /// [`Store::touch_session`] then [`Store::attach_handle`], in one step where the store can
     /// (a client's `attach`).
@@ -255,7 +272,7 @@ pub trait Store: Send + Sync + 'static {
     /// request to a room needs both.
     async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError>;
     /// [`Store::room_owner_status`] and, while the owner is registered, the handle bound to
-    /// `room` on it, in one step where the store can (a join).
+    /// `room` on it (a join; a store does it in one step within [`Store::touch_session_handle`]).
     async fn bind_to_live_owner(
         &self,
         sid: SessionId,

@@ -88,14 +88,18 @@ fn encode_handle(h: &HandleRecord) -> String {
 
 /// A touch script's answer about a handle: 0 without a session; else {1, the handle's record}
 /// or {1} without the handle.
-fn touched_record(sid: SessionId, hid: HandleId, r: ::redis::Value) -> Option<Option<HandleRecord>> {
-    match r {
-        ::redis::Value::Array(v) => Some(match v.get(1) {
-            Some(::redis::Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|r| decode_handle(sid, hid, r)),
-            _ => None,
-        }),
+/// A touch script's answer: 0 without a session, else `{1}` without the handle, `{1, record}`,
+/// or `{1, record, owner, registered}` after a join's owner lookup.
+fn touched_handle(sid: SessionId, hid: HandleId, r: ::redis::Value) -> Option<Option<FoundHandle>> {
+    use ::redis::Value;
+    let Value::Array(v) = r else { return None };
+    let text = |i: usize| match v.get(i) {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok(),
         _ => None,
-    }
+    };
+    let handle = text(1).and_then(|r| decode_handle(sid, hid, r));
+    let owner = text(2).map(|n| (NodeId(n.to_owned()), matches!(v.get(3), Some(Value::Int(1)))));
+    Some(handle.map(|handle| FoundHandle { handle, owner }))
 }
 
 fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleRecord> {
@@ -281,21 +285,17 @@ impl Store for RedisStore {
         &self,
         sid: SessionId,
         hid: HandleId,
-    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
-        let r: ::redis::Value = self
-            .eval(
-                self.scripts
-                    .touch_handle
-                    .key(meta(sid))
-                    .key(DEADLINES)
-                    .key(handles(sid))
-                    .key(DEFAULT_TIMEOUT)
-                    .arg(sid.0)
-                    .arg(self.now())
-                    .arg(hid.0),
-            )
-            .await?;
-        Ok(touched_record(sid, hid, r))
+        join: Option<&RoomId>,
+    ) -> Result<Option<Option<FoundHandle>>, StoreError> {
+        let script = if join.is_some() { &self.scripts.touch_handle_joining } else { &self.scripts.touch_handle };
+        let mut inv = script.prepare_invoke();
+        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
+        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        if let Some(room) = join {
+            inv.key(room_node(room)).arg(room.0.key());
+        }
+        let r: ::redis::Value = self.eval(&inv).await?;
+        Ok(touched_handle(sid, hid, r))
     }
 
     async fn claim_session(
@@ -454,7 +454,7 @@ impl Store for RedisStore {
         inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT);
         inv.arg(sid.0).arg(self.now()).arg(hid.0);
         let r: ::redis::Value = self.eval(&inv).await?;
-        Ok(touched_record(sid, hid, r))
+        Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| f.handle)))
     }
 
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
@@ -642,18 +642,6 @@ impl Store for RedisStore {
 
     async fn room_owner_status(&self, room: RoomId) -> Result<Option<(NodeId, bool)>, StoreError> {
         let v: Option<(String, i64)> = self.eval(&self.scripts.owner_status.key(room_node(&room))).await?;
-        Ok(v.map(|(node, registered)| (NodeId(node), registered == 1)))
-    }
-
-    async fn bind_to_live_owner(
-        &self,
-        sid: SessionId,
-        hid: HandleId,
-        room: RoomId,
-    ) -> Result<Option<(NodeId, bool)>, StoreError> {
-        let mut inv = self.scripts.bind_to_live_owner.prepare_invoke();
-        inv.key(room_node(&room)).key(handles(sid)).arg(hid.0).arg(room.0.key()).arg(sid.0);
-        let v: Option<(String, i64)> = self.eval(&inv).await?;
         Ok(v.map(|(node, registered)| (NodeId(node), registered == 1)))
     }
 

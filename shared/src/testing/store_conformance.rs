@@ -245,16 +245,20 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     assert!(s.destroy_session(sid, None).await.unwrap().is_none(), "only one caller tears a session down");
     assert_eq!(s.counts().await.unwrap(), (0, 0));
     assert!(!s.touch_session(sid).await.unwrap());
-    assert_eq!(s.touch_session_handle(sid, h1).await.unwrap(), None, "no session");
+    assert_eq!(s.touch_session_handle(sid, h1, None).await.unwrap(), None, "no session");
+    assert_eq!(s.touch_session_handle(sid, h1, Some(&RoomId::num(1))).await.unwrap(), None, "no session");
 }
 
 async fn a_touch_reads_the_handle_in_the_same_step<S: Store>(s: &S, clock: &ManualClock) {
     let sid = s.create_session(NewSession::anyone(10_000), 10).await.unwrap();
     let h = s.attach_handle(sid, "janus.plugin.videoroom", Some("o".into()), 10).await.unwrap();
     clock.advance_ms(9_000);
-    let found = s.touch_session_handle(sid, h).await.unwrap().expect("the session");
-    assert_eq!(found.map(|r| (r.id, r.session, r.opaque_id)), Some((h, sid, Some("o".into()))));
-    assert_eq!(s.touch_session_handle(sid, HandleId(h.0 + 1)).await.unwrap(), Some(None), "no such handle");
+    let found = s.touch_session_handle(sid, h, None).await.unwrap().expect("the session");
+    assert_eq!(
+        found.map(|f| (f.handle.id, f.handle.session, f.handle.opaque_id, f.owner)),
+        Some((h, sid, Some("o".into()), None))
+    );
+    assert_eq!(s.touch_session_handle(sid, HandleId(h.0 + 1), None).await.unwrap(), Some(None), "no such handle");
     clock.advance_ms(9_000);
     assert!(s.take_expired(10).await.unwrap().is_empty(), "the touch moved the deadline");
     clock.advance_ms(1_000);
@@ -348,10 +352,20 @@ async fn a_room_owner_is_read_with_its_registration<S: Store>(s: &S) {
     assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(13)).await.unwrap(), None, "no owner");
     assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(12)).await.unwrap(), Some((b.clone(), false)));
     assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, None, "not bound to an unregistered node");
-    assert_eq!(s.bind_to_live_owner(sid, h, RoomId::num(11)).await.unwrap(), Some((a.clone(), true)));
+    // And so does the touch of a join's request, in the same step: the handle as it was, the
+    // owner beside it.
+    let joining = |room| async move { s.touch_session_handle(sid, h, Some(&RoomId::num(room))).await.unwrap() };
+    let found = joining(12).await.expect("the session").expect("the handle");
+    assert_eq!((found.handle.binding, found.owner), (None, Some((b.clone(), false))));
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, None, "not bound to an unregistered node");
+    let found = joining(11).await.expect("the session").expect("the handle");
+    assert_eq!((found.handle.binding, found.owner), (None, Some((a.clone(), true))));
     let bound = Binding { room: RoomId::num(11), node: a.clone() };
-    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, Some(bound));
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, Some(bound.clone()));
     assert_eq!(s.node_handles(&a).await.unwrap(), vec![(sid, h)], "indexed by node");
+    let found = joining(12).await.expect("the session").expect("the handle");
+    assert_eq!((found.handle.binding, found.owner), (Some(bound), None), "a bound handle stays where it is");
+    assert!(s.touch_session_handle(sid, HandleId(h.0 + 1), Some(&RoomId::num(11))).await.unwrap().unwrap().is_none());
     s.deregister_node(&a).await.unwrap();
     assert_eq!(s.room_owner_status(RoomId::num(11)).await.unwrap(), Some((a, false)), "a left the registry");
 }

@@ -6,6 +6,7 @@ pub(super) struct Scripts {
     pub(super) create: Script,
     pub(super) touch: Script,
     pub(super) touch_handle: Script,
+    pub(super) touch_handle_joining: Script,
     pub(super) touch_attach: Script,
     pub(super) touch_detach: Script,
     pub(super) claim: Script,
@@ -19,7 +20,6 @@ pub(super) struct Scripts {
     pub(super) place_room: Script,
     pub(super) replace_owner: Script,
     pub(super) owner_status: Script,
-    pub(super) bind_to_live_owner: Script,
     pub(super) renew_room: Script,
     pub(super) take_lost: Script,
     pub(super) unbind_from: Script,
@@ -100,6 +100,22 @@ return 1",
             touch: Script::new(&format!("{TOUCH}return 1")),
             // The touch and the handle's record in one round trip: a request to a handle.
             touch_handle: Script::new(&format!("{TOUCH}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
+            // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
+            // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
+            // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
+            // room).
+            touch_handle_joining: Script::new(&format!(
+                "{BIND}
+{TOUCH}
+local v = redis.call('HGET', KEYS[3], ARGV[3])
+if not v then return {{1}} end
+if type(cjson.decode(v)['node']) == 'string' then return {{1, v}} end
+local n = redis.call('GET', KEYS[5])
+if not n then return {{1, v}} end
+if redis.call('EXISTS', 'pt:node:' .. n) == 0 then return {{1, v, n, 0}} end
+bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1])
+return {{1, v, n, 1}}"
+            )),
             // `attach`'s touch and attach in one round trip: -1 without a session, then as
             // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
             touch_attach: Script::new(&format!(
@@ -268,14 +284,6 @@ return {n, redis.call('EXISTS', 'pt:node:' .. n)}",
             ),
             // A join's room owner with its registration, and while it is registered the handle
             // (KEYS[2], ARGV[1]; its session ARGV[3]) bound to the room (ARGV[2]) on it.
-            bind_to_live_owner: Script::new(&format!(
-                "{BIND}
-local n = redis.call('GET', KEYS[1])
-if not n then return false end
-if redis.call('EXISTS', 'pt:node:' .. n) == 0 then return {{n, 0}} end
-bind(KEYS[2], ARGV[1], ARGV[2], n, ARGV[3])
-return {{n, 1}}"
-            )),
             replace_owner: Script::new(
                 r"
 local cur = redis.call('GET', KEYS[1])
