@@ -2,14 +2,7 @@
 //! script, so it is atomic exactly like the in-memory twin's single lock. Time comes from the
 //! injected [`Clock`] (passed to the scripts), so both implementations run one conformance suite.
 //!
-//! Keys (prefix `pt:`; a session's keys share the hash tag `{s:SID}`):
-//! `pt:{s:SID}:meta` (hash: created, timeout, owner, gone), `pt:{s:SID}:handles` (hash of handle
-//! JSON), `pt:{s:SID}:mbox` (list of events), `pt:{s:SID}:grave` (marks a destroyed session's
-//! readable mailbox), `pt:sessions` (set), `pt:deadlines` (zset), `pt:handles:count`,
-//! Session keys also expire by themselves 2x the timeout + 60 s after the last activity: a
-//! safety net for when no gateway is left to reap them, far enough past the deadline that a
-//! reaper always finds the session (and sends its `timeout`) first.
-//! `pt:room:R` (room JSON), `pt:room:R:n` (participants), `pt:room:R:node` (owner), `pt:rooms`.
+//! The key layout is in [`keys`]; records are stored as [`records`] encodes them.
 
 use super::*;
 use crate::clock::Clock;
@@ -20,7 +13,11 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod keys;
+mod records;
 mod scripts;
+use keys::*;
+use records::*;
 use scripts::Scripts;
 
 /// A Redis command never waits longer than this; a dead Redis becomes an error, not a hang.
@@ -35,90 +32,8 @@ pub struct RedisStore {
     scripts: Arc<Scripts>,
 }
 
-fn meta(s: SessionId) -> String {
-    format!("pt:{{s:{s}}}:meta")
-}
-fn handles(s: SessionId) -> String {
-    format!("pt:{{s:{s}}}:handles")
-}
-fn mbox(s: SessionId) -> String {
-    format!("pt:{{s:{s}}}:mbox")
-}
-fn grave(s: SessionId) -> String {
-    format!("pt:{{s:{s}}}:grave")
-}
-const SESSIONS: &str = "pt:sessions";
-const DEADLINES: &str = "pt:deadlines";
-/// The Admin API's default session timeout (ms), once set.
-const DEFAULT_TIMEOUT: &str = "pt:sessions:timeout";
-const HANDLE_COUNT: &str = "pt:handles:count";
-const ROOMS: &str = "pt:rooms";
-// Keyed by the id's key form: a number, or `s:` and a string id.
-fn room_key(r: &RoomId) -> String {
-    format!("pt:room:{}", r.0.key())
-}
-fn room_n(r: &RoomId) -> String {
-    format!("pt:room:{}:n", r.0.key())
-}
-fn room_node(r: &RoomId) -> String {
-    format!("pt:room:{}:node", r.0.key())
-}
-const NODES: &str = "pt:nodes";
-/// Stored tokens: token -> the plugins it may attach to, one per line.
-const TOKENS: &str = "pt:tokens";
-/// Set once the declared rooms exist; gone with everything else when Redis loses its data.
-const SEEDED: &str = "pt:seeded";
-fn node_key(n: &NodeId) -> String {
-    format!("pt:node:{n}")
-}
-
 fn unavailable(e: ::redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
-}
-
-/// A handle as stored: JSON written and read here only (domain records carry no serde).
-fn encode_handle(h: &HandleRecord) -> String {
-    let mut v = serde_json::json!({"plugin": h.plugin, "opaque_id": h.opaque_id});
-    if let Some(b) = &h.binding {
-        v["room"] = serde_json::json!(b.room.0.key());
-        v["node"] = serde_json::json!(b.node.0);
-    }
-    v.to_string()
-}
-
-/// A touch script's answer about a handle: 0 without a session; else {1, the handle's record}
-/// or {1} without the handle.
-/// A touch script's answer: 0 without a session, else `{1}` without the handle, `{1, record}`,
-/// or `{1, record, owner, registered}` after a join's owner lookup.
-fn touched_handle(sid: SessionId, hid: HandleId, r: ::redis::Value) -> Option<Option<FoundHandle>> {
-    use ::redis::Value;
-    let Value::Array(v) = r else { return None };
-    let text = |i: usize| match v.get(i) {
-        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok(),
-        _ => None,
-    };
-    let handle = text(1).and_then(|r| decode_handle(sid, hid, r));
-    let owner = text(2).map(|n| (NodeId(n.to_owned()), matches!(v.get(3), Some(Value::Int(1)))));
-    Some(handle.map(|handle| FoundHandle { handle, owner }))
-}
-
-fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Option<HandleRecord> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let binding = match (v["room"].as_str().and_then(JanusId::from_key), v["node"].as_str()) {
-        (Some(room), Some(node)) => Some(Binding { room: RoomId(room), node: NodeId(node.to_owned()) }),
-        _ => None,
-    };
-    Some(HandleRecord {
-        id,
-        session,
-        plugin: v["plugin"].as_str().unwrap_or_default().to_owned(),
-        opaque_id: v["opaque_id"].as_str().map(str::to_owned),
-        binding,
-    })
-}
-
-fn plugin_list(v: &str) -> Vec<String> {
-    v.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
 impl RedisStore {
