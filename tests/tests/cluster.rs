@@ -509,8 +509,12 @@ async fn signaling_cycle(ws: &mut WsClient, monitor: &Monitor) -> Vec<(&'static 
             "join" => assert_eq!(event(ws.message_event(sid, h, join.clone()).await)["videoroom"], "joined"),
             "leave" => assert_eq!(event(ws.message_event(sid, h, json!({"request": "leave"})).await)["leaving"], "ok"),
             "detach" => {
-                let (r, _) = ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": h})).await;
+                let (r, before) = ws.call(json!({"janus": "detach", "session_id": sid, "handle_id": h})).await;
                 assert_eq!(r["janus"], "success", "{r}");
+                // Its `detached` event (and the mailbox read that brings it) belongs to it too.
+                if !before.iter().any(|m| m["janus"] == "detached") {
+                    ws.expect("detached", |m| m["janus"] == "detached").await;
+                }
             }
             _ => assert_eq!(ws.call(json!({"janus": "destroy", "session_id": sid})).await.0["janus"], "success"),
         }
