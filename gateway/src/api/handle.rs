@@ -26,19 +26,6 @@ async fn resolve(host: &str) -> Option<std::net::IpAddr> {
     found.map(|a| a.ip()).next()
 }
 
-/// A `message` as [`Dispatcher::read_message`] read it.
-pub(super) struct ReadMessage {
-    request: Result<VideoRoomRequest, shared::janus::errors::VideoRoomError>,
-    jsep: Option<shared::janus::request::Jsep>,
-}
-
-impl ReadMessage {
-    /// The room a join asks for.
-    pub(super) fn join_room(&self) -> Option<RoomId> {
-        self.request.as_ref().ok().and_then(vr::join_room)
-    }
-}
-
 impl Dispatcher {
     pub(super) async fn attach(&self, env: &Envelope, sid: SessionId) -> Result<Outcome, GatewayError> {
         let a = env.attach()?;
@@ -131,23 +118,48 @@ impl Dispatcher {
         Ok(Outcome { reply, effect: None, followup: Some(followup) })
     }
 
-    /// A `message`'s body parsed as a VideoRoom request, and its JSEP; read before its handle
-    /// is found, its errors are answered after (Janus checks the session and handle first).
-    pub(super) fn read_message(&self, env: &Envelope) -> Result<ReadMessage, GatewayError> {
-        let msg = env.message()?;
-        Ok(ReadMessage { request: vr::parse_request(&msg.body, self.videoroom_policy()), jsep: msg.jsep })
+    /// The session touched and the handle read in one step, `join` (a join's room) also
+    /// looking up that room's owner there; 458 / 459 when either is missing.
+    pub(super) async fn touch_handle(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        join: Option<&RoomId>,
+    ) -> Result<FoundHandle, GatewayError> {
+        let found = self.backends().store.touch_session_handle(sid, hid, join).await?;
+        found.ok_or(GatewayError::NoSuchSession(sid))?.ok_or(GatewayError::NoSuchHandle(sid, hid))
     }
 
-    pub(super) async fn message(
+    /// A client's `message` to a handle. Its body is read before the handle is found, so that a
+    /// join finds its room's owner with the touch; its errors are answered after (Janus checks
+    /// the session and handle first).
+    pub(super) async fn message_requested(
+        &self,
+        env: &Envelope,
+        sid: SessionId,
+        hid: HandleId,
+    ) -> Result<Outcome, GatewayError> {
+        let msg = env.message().map(|m| (vr::parse_request(&m.body, self.videoroom_policy()), m.jsep));
+        let join = match &msg {
+            Ok((Ok(request), _)) => vr::join_room(request),
+            _ => None,
+        };
+        let found = self.touch_handle(sid, hid, join.as_ref()).await?;
+        let (request, jsep) = msg?;
+        self.message(env, found, request, jsep).await
+    }
+
+    async fn message(
         &self,
         env: &Envelope,
         found: FoundHandle,
-        msg: ReadMessage,
+        request: Result<VideoRoomRequest, shared::janus::errors::VideoRoomError>,
+        jsep: Option<shared::janus::request::Jsep>,
     ) -> Result<Outcome, GatewayError> {
         let h = found.handle;
         let (sid, hid, txn) = (h.session, h.id, env.transaction.clone());
         let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
-        let request = match msg.request {
+        let request = match request {
             Ok(r) => r,
             // Missing or unknown `request`: Janus answers synchronously whatever was asked.
             Err(e) => return Ok(Outcome::reply(Reply::plugin_success(sid, hid, &txn, pd(vr::error(&e))))),
@@ -180,14 +192,8 @@ impl Dispatcher {
             }
             (None, None) => (self.node_for(None).await?, None),
         };
-        let cmd = NodeCommand::Plugin {
-            session: sid,
-            handle: hid,
-            transaction: txn.clone(),
-            request,
-            jsep: msg.jsep,
-            bound_room,
-        };
+        let cmd =
+            NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep, bound_room };
         // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
         let this = self.clone();
         let rebind = route_room.clone().map(|room| (sid, hid, room));

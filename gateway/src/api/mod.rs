@@ -25,7 +25,7 @@ use shared::ids::{HandleId, SessionId};
 use shared::janus::reply::{component, Reply, ServerInfo};
 use shared::janus::request::{parse, Envelope, Target, Transport, Verb};
 use shared::janus::VIDEOROOM_PLUGIN;
-use shared::store::FoundHandle;
+use shared::store::HandleRecord;
 use shared::Backends;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -210,34 +210,26 @@ impl Dispatcher {
         let principal = Box::pin(self.inner.auth.check(self.inner.backends.store.as_ref(), &env.credentials())).await?;
         // Any request naming the session is activity (Janus updates last_activity here).
         // `attach` and `detach` touch in the same step as their own work; a request to a handle
-        // reads the handle in the same step as the touch; `destroy` needs no touch: it finds
-        // out itself whether the session exists.
+        // reads the handle in the same step as the touch (a message's join also its room's
+        // owner); `destroy` needs no touch: it finds out itself whether the session exists.
         match (env.target, &env.verb) {
             (Target::Session(_), Verb::Attach) => return Box::pin(self.attach(env, sid)).await,
             (Target::Handle(_, hid), Verb::Detach) => return Box::pin(self.detach_requested(sid, hid, txn)).await,
+            (Target::Handle(_, hid), Verb::Message) => return Box::pin(self.message_requested(env, sid, hid)).await,
             _ => {}
         }
         let store = self.inner.backends.store.as_ref();
-        // A message is read first, so that a join finds its room's owner with the touch.
-        let message = (env.verb == Verb::Message).then(|| self.read_message(env));
-        let join = message.as_ref().and_then(|m| m.as_ref().ok()).and_then(|m| m.join_room());
         let handle = match env.target {
-            Target::Handle(_, hid) => {
-                let found = store
-                    .touch_session_handle(sid, hid, join.as_ref())
-                    .await?
-                    .ok_or(GatewayError::NoSuchSession(sid))?;
-                Some(found.ok_or(GatewayError::NoSuchHandle(sid, hid))?)
-            }
+            Target::Handle(_, hid) => Some(self.touch_handle(sid, hid, None).await?.handle),
             Target::Session(_) if env.verb == Verb::Destroy => None,
             _ if !store.touch_session(sid).await? => return Err(GatewayError::NoSuchSession(sid)),
             _ => None,
         };
-        let at_session = |h: &Option<FoundHandle>| match h {
+        let at_session = |h: &Option<HandleRecord>| match h {
             Some(_) => Err(GatewayError::WrongPath(env.verb_text.clone())),
             None => Ok(()),
         };
-        let at_handle = |h: Option<FoundHandle>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
+        let at_handle = |h: Option<HandleRecord>| h.ok_or_else(|| GatewayError::WrongPath(env.verb_text.clone()));
         match &env.verb {
             Verb::Keepalive => Ok(Outcome::reply(Reply::ack(sid, txn))),
             Verb::Attach | Verb::Detach => Err(GatewayError::WrongPath(env.verb_text.clone())),
@@ -246,13 +238,9 @@ impl Dispatcher {
                 Box::pin(self.destroy(sid, txn)).await
             }
             Verb::Claim => Box::pin(self.claim(sid, txn, ctx, &principal)).await,
-            Verb::Hangup => Box::pin(self.hangup(at_handle(handle)?.handle, txn)).await,
-            Verb::Message => {
-                let found = at_handle(handle)?;
-                let message = message.unwrap_or_else(|| self.read_message(env))?;
-                Box::pin(self.message(env, found, message)).await
-            }
-            Verb::Trickle => self.trickle(env, at_handle(handle)?.handle),
+            Verb::Hangup => Box::pin(self.hangup(at_handle(handle)?, txn)).await,
+            Verb::Message => Err(GatewayError::WrongPath(env.verb_text.clone())),
+            Verb::Trickle => self.trickle(env, at_handle(handle)?),
             Verb::Info | Verb::Ping | Verb::Create | Verb::Unknown(_) => {
                 Err(GatewayError::UnknownRequest(env.verb_text.clone()))
             }

@@ -80,6 +80,24 @@ local function signal(channel, payload, relay)
 end
 ";
 
+/// A room's owner (the node named by its `pt:room:R:node` key) and whether that node's
+/// registration (`pt:node:N`, with a TTL) is current (1) or not (0); nil without an owner.
+const OWNER: &str = r"
+local function owner(key)
+  local n = redis.call('GET', key)
+  if not n then return nil, 0 end
+  return n, redis.call('EXISTS', 'pt:node:' .. n)
+end
+";
+
+/// Appends an event to a mailbox, keeping its newest `cap`.
+const PUSH: &str = r"
+local function push(mbox, event, cap)
+  redis.call('RPUSH', mbox, event)
+  redis.call('LTRIM', mbox, -cap, -1)
+end
+";
+
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
@@ -105,16 +123,15 @@ return 1",
             // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
             // room).
             touch_handle_joining: Script::new(&format!(
-                "{BIND}
+                "{BIND}{OWNER}
 {TOUCH}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
 if not v then return {{1}} end
 if type(cjson.decode(v)['node']) == 'string' then return {{1, v}} end
-local n = redis.call('GET', KEYS[5])
+local n, registered = owner(KEYS[5])
 if not n then return {{1, v}} end
-if redis.call('EXISTS', 'pt:node:' .. n) == 0 then return {{1, v, n, 0}} end
-bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1])
-return {{1, v, n, 1}}"
+if registered == 1 then bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1]) end
+return {{1, v, n, registered}}"
             )),
             // `attach`'s touch and attach in one round trip: -1 without a session, then as
             // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
@@ -188,7 +205,7 @@ return 1",
             ),
             // The teardown, the session's last event (ARGV[3], '' for none) into the mailbox,
             // and `Over` (ARGV[5]) on its channel (ARGV[4]) and to its owner's relay.
-            destroy: Script::new(&[SIGNAL,
+            destroy: Script::new(&[SIGNAL, PUSH,
                 r"
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -202,10 +219,7 @@ for i = 1, #hs, 2 do
   if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. hs[i]) end
 end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('RPUSH', KEYS[5], ARGV[3])
-  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[6]), -1)
-end
+if ARGV[3] ~= '' then push(KEYS[5], ARGV[3], tonumber(ARGV[6])) end
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
 signal(ARGV[4], ARGV[5], relay)
 return hs",
@@ -241,15 +255,14 @@ return v",
             // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
             // its grave exists; then ARGV[2] published once on the channel (ARGV[2i+2]) of each
             // session that got one, and to its owner's relay: the wake-ups after the events.
-            push_many: Script::new(&[SIGNAL,
+            push_many: Script::new(&[SIGNAL, PUSH,
                 r"
 local cap = tonumber(ARGV[1])
 local woken, order = {}, {}
 for i = 1, #KEYS / 3 do
   local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
-    redis.call('RPUSH', b, ARGV[2 * i + 1])
-    redis.call('LTRIM', b, -cap, -1)
+    push(b, ARGV[2 * i + 1], cap)
     local channel = ARGV[2 * i + 2]
     if not woken[channel] then woken[channel] = true; order[#order + 1] = {channel, m} end
   end
@@ -276,14 +289,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]",
             ),
             // A room's owner and whether its registration (`pt:node:N`, with a TTL) is current.
-            owner_status: Script::new(
-                r"
-local n = redis.call('GET', KEYS[1])
+            owner_status: Script::new(&format!(
+                "{OWNER}
+local n, registered = owner(KEYS[1])
 if not n then return false end
-return {n, redis.call('EXISTS', 'pt:node:' .. n)}",
-            ),
-            // A join's room owner with its registration, and while it is registered the handle
-            // (KEYS[2], ARGV[1]; its session ARGV[3]) bound to the room (ARGV[2]) on it.
+return {{n, registered}}"
+            )),
             replace_owner: Script::new(
                 r"
 local cur = redis.call('GET', KEYS[1])
