@@ -63,21 +63,42 @@ async function main() {
         if (window.__joinAt === null && init && isJoin(init.body)) window.__joinAt = performance.now();
         return fetch0.apply(this, arguments);
       };
-      // The subscriber's PeerConnection (the last one made): when the offer was applied, ICE
-      // and DTLS came up; for the breakdown of join -> first frame.
+      // The subscriber's PeerConnection (the one the server's offer is applied to): when the
+      // offer was applied, ICE and DTLS came up; for the breakdown of join -> first frame.
       const PC = window.RTCPeerConnection;
       window.__pc = null;
       window.RTCPeerConnection = function (...args) {
         const pc = new PC(...args);
         const at = {};
-        window.__pc = at;
         const srd = pc.setRemoteDescription.bind(pc);
-        pc.setRemoteDescription = (d) => { at.offer = at.offer || performance.now(); return srd(d); };
+        pc.setRemoteDescription = (d) => {
+          if (d && d.type === 'offer') window.__pc = at;
+          at.offer = at.offer || performance.now();
+          return srd(d);
+        };
         pc.addEventListener('iceconnectionstatechange', () => {
           if (pc.iceConnectionState === 'connected') at.ice = at.ice || performance.now();
         });
         pc.addEventListener('connectionstatechange', () => {
-          if (pc.connectionState === 'connected') at.dtls = at.dtls || performance.now();
+          if (pc.connectionState !== 'connected' || at.dtls) return;
+          at.dtls = performance.now();
+          // When the first video packet came, the first frame was complete and decoded, as
+          // the subscriber's statistics show them (polled: accurate to ~10 ms).
+          const poll = setInterval(async () => {
+            (await pc.getStats()).forEach((r) => {
+              if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
+              const now = performance.now();
+              if (r.packetsReceived > 0) at.packet = at.packet || now;
+              if (r.framesReceived > 0) at.frame = at.frame || now;
+              if (r.framesDecoded > 0) {
+                at.decoded = at.decoded || now;
+                at.nacks = r.nackCount;
+                at.plis = r.pliCount;
+                clearInterval(poll);
+              }
+            });
+          }, 10);
+          setTimeout(() => clearInterval(poll), 10000);
         });
         return pc;
       };
@@ -127,7 +148,13 @@ async function main() {
     const breakdown = await page.evaluate(() => {
       const at = window.__pc || {};
       const since = (t) => (t && window.__joinAt !== null) ? Math.round(t - window.__joinAt) : null;
-      return { offerApplied: since(at.offer), iceConnected: since(at.ice), dtlsConnected: since(at.dtls) };
+      return {
+        offerApplied: since(at.offer), iceConnected: since(at.ice), dtlsConnected: since(at.dtls),
+        firstPacket: since(at.packet), firstFrame: since(at.frame), firstDecoded: since(at.decoded),
+        nacks: at.nacks, plis: at.plis,
+        // The join's wall-clock time (ms since the epoch), to set beside the server's logs.
+        joinEpochMs: window.__joinAt === null ? null : Math.round(performance.timeOrigin + window.__joinAt),
+      };
     });
     // The codec the subscriber decodes (what the room and the publisher negotiated).
     const codec = await page.evaluate(async () => {

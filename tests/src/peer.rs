@@ -120,6 +120,8 @@ pub struct TestPublisher {
     /// Set: keyframes only when asked, as an encoder reacting late (see
     /// [`TestPublisher::keyframes_only_when_asked`]).
     on_request: Option<KeyframesOnRequest>,
+    /// The next frame is a keyframe, whatever else says.
+    key_next: bool,
 }
 
 /// A publisher that sends a keyframe only this long after a keyframe request.
@@ -499,6 +501,7 @@ impl TestPublisher {
             orientation_ext: None,
             playout_delay_ext: None,
             on_request: None,
+            key_next: false,
             svc: svc.then_some(0),
             orientation: 0,
             audio_level: 127,
@@ -555,6 +558,11 @@ impl TestPublisher {
     /// reaction and a keyframe's pacing), not every 25 frames.
     pub fn keyframes_only_when_asked(&mut self, delay: Duration) {
         self.on_request = Some(KeyframesOnRequest { delay, seen: self.keyframe_requests(), asked: None });
+    }
+
+    /// The next frame is a keyframe (an encoder's own, not asked for).
+    pub fn keyframe_next(&mut self) {
+        self.key_next = true;
     }
 
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
@@ -623,7 +631,7 @@ impl TestPublisher {
         let key = match self.on_request.as_mut() {
             None => self.seq % 25 == 1,
             Some(k) => k.due(requests, std::time::Instant::now()) || self.seq == 1,
-        };
+        } || std::mem::take(&mut self.key_next);
         // Four bytes whose first marks a keyframe in this codec, then the fill.
         let mut vp8 = match self.video_codec {
             // VP9 payload descriptor: B and E set, P (inter-predicted) on all but keyframes.

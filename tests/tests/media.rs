@@ -488,17 +488,25 @@ async fn behind_nat_the_answer_announces_the_public_address_even_if_stun_is_unre
     publisher.close().await;
 }
 
-/// Keyframes on demand: a subscriber coming up with no keyframe since its offer makes the
-/// server ask the publisher for one, and a subscriber's own PLI (a decoder that lost its
-/// reference) is relayed to the publisher, coalesced to about one per 300 ms per track, as
-/// Janus does.
+/// Sends frames every `every` until the publisher's first keyframe is older than what a
+/// publisher keeps for new subscribers (so a new subscriber must ask for one).
+async fn outlast_the_kept_keyframe(publisher: &mut TestPublisher, every: Duration) {
+    for _ in 0..=media_node::media::gop::GOP_FRAMES {
+        publisher.send().await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Keyframes on demand: a subscriber coming up with no keyframe kept makes the server ask the
+/// publisher for one, and a subscriber's own PLI (a decoder that lost its reference) is
+/// relayed to the publisher, coalesced to about one per 300 ms per track, as Janus does.
 #[actix_web::test]
 async fn keyframe_requests_reach_the_publisher_coalesced() {
     let server = TestServer::start();
     let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
     // Its first keyframe goes out before anyone subscribes; the next only when asked.
     publisher.keyframes_only_when_asked(Duration::ZERO);
-    publisher.send().await;
+    outlast_the_kept_keyframe(&mut publisher, Duration::from_millis(2)).await;
     let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
     for _ in 0..60 {
         publisher.send().await;
@@ -520,20 +528,18 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
     publisher.close().await;
 }
 
-/// Join -> first frame: a subscriber gets the keyframe asked for while it connects as soon as
-/// DTLS is up. Its ICE starts a second after its answer (a browser's ICE and DTLS take
-/// 100-300 ms); the publisher sends a keyframe only 300 ms after being asked (an encoder's
-/// reaction and pacing). Asked at its answer and kept meanwhile, the keyframe is the first
-/// packet the subscriber gets, right at connect; asked only at connect, it would come 300 ms
-/// later.
-#[actix_web::test]
-async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
-    let server = TestServer::start();
-    // The publisher's socket stays open: its session would end with it.
-    let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
-    publisher.keyframes_only_when_asked(Duration::from_millis(300));
-    // Its first keyframe goes out before anyone subscribes.
-    publisher.send().await;
+/// A subscriber that answered but whose ICE starts only a second later (a browser's ICE and
+/// DTLS take 100-300 ms) while the publisher sends a frame `every` so often (until then, if
+/// `silent_from_connect`: an encoder that sends nothing for a while after a keyframe): when
+/// it connected, and its first `want` video packets with when each came.
+async fn connect_late(
+    server: &TestServer,
+    feed: u64,
+    publisher: &mut TestPublisher,
+    every: Duration,
+    want: usize,
+    silent_from_connect: bool,
+) -> (std::time::Instant, Vec<(std::time::Instant, rtc::rtp::Packet)>) {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let hs = ws.attach(sid).await;
@@ -545,21 +551,23 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
         "jsep": {"type": "answer", "sdp": answer}}))
         .await;
     ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
-    let asked_before = publisher.keyframe_requests();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let sender = async {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             publisher.send().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(every).await;
         }
     };
     let receiver = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if silent_from_connect {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut sub = late.connect().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut connected = None;
-        let mut first_video = None;
-        while first_video.is_none() || connected.is_none() {
+        let mut video = Vec::new();
+        while video.len() < want || connected.is_none() {
             tokio::select! {
                 s = sub.states.recv() => {
                     if s == Some(webrtc::peer_connection::RTCPeerConnectionState::Connected) {
@@ -568,8 +576,8 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
                 }
                 p = sub.packets.recv() => {
                     let Some((kind, p)) = p else { break };
-                    if kind == "video" && first_video.is_none() {
-                        first_video = Some((std::time::Instant::now(), p.payload[1] & 0x01 == 0));
+                    if kind == "video" && video.len() < want {
+                        video.push((std::time::Instant::now(), p));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -577,16 +585,99 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         sub.close().await;
-        (connected, first_video)
+        (connected, video)
     };
-    let (_, (connected, first_video)) = tokio::join!(sender, receiver);
-    let connected = connected.expect("the subscriber connected");
-    let (at, key) = first_video.expect("video reached the subscriber");
-    assert!(key, "its first video packet starts a keyframe");
+    let (_, (connected, video)) = tokio::join!(sender, receiver);
+    assert!(video.len() == want, "{} of {want} video packets reached the subscriber", video.len());
+    (connected.expect("the subscriber connected"), video)
+}
+
+/// VP8 (the test publisher's payload): bit 0 of the frame header clear marks a keyframe.
+fn starts_keyframe(p: &rtc::rtp::Packet) -> bool {
+    p.payload[1] & 0x01 == 0
+}
+
+/// Join -> first frame: a subscriber gets the keyframe asked for while it connects as soon as
+/// DTLS is up. The publisher's last keyframe is too old to be kept, and it sends one only
+/// 300 ms after being asked (an encoder's reaction and pacing). Asked at its answer and kept
+/// meanwhile, the keyframe is the first packet the subscriber gets, right at connect; asked
+/// only at connect, it would come 300 ms later.
+#[actix_web::test]
+async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
+    let server = TestServer::start();
+    // The publisher's socket stays open: its session would end with it.
+    let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
+    publisher.keyframes_only_when_asked(Duration::from_millis(300));
+    outlast_the_kept_keyframe(&mut publisher, Duration::from_millis(2)).await;
+    let asked_before = publisher.keyframe_requests();
+    let (connected, video) = connect_late(&server, feed, &mut publisher, Duration::from_millis(10), 1, false).await;
+    let (at, first) = &video[0];
+    assert!(starts_keyframe(first), "its first video packet starts a keyframe");
     let after = at.saturating_duration_since(connected);
     eprintln!("first video {after:?} after connecting");
     assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
     assert!(publisher.keyframe_requests() > asked_before, "the keyframe was asked for");
+    publisher.close().await;
+}
+
+/// Join -> first frame without a keyframe request: the publisher keeps its latest group of
+/// pictures (here its first keyframe and the frames since), and a new subscriber starts on it
+/// at connect. The kept frames go out in a burst, their timestamps 1 ms apart (the receiver
+/// decodes them at once instead of playing seconds behind), the live ones after them as sent.
+#[actix_web::test]
+async fn a_subscriber_starts_on_the_keyframe_its_publisher_sent_before_it_joined() {
+    let server = TestServer::start();
+    let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
+    // Asked for a keyframe, it would send one only after the test.
+    publisher.keyframes_only_when_asked(Duration::from_secs(600));
+    // 30 frames/s: 10 frames before the join and about 30 while the subscriber connects, all
+    // kept, then the live ones. (The first frame, a keyframe, may come before the server's
+    // side of DTLS is ready: the kept group starts on a later one.)
+    let every = Duration::from_millis(33);
+    for frame in 0..15 {
+        if frame == 5 {
+            publisher.keyframe_next();
+        }
+        publisher.send().await;
+        tokio::time::sleep(every).await;
+    }
+    let asked_before = publisher.keyframe_requests();
+    let (connected, video) = connect_late(&server, feed, &mut publisher, every, 60, false).await;
+    let (at, first) = &video[0];
+    assert!(starts_keyframe(first), "its first video packet starts the publisher's first keyframe");
+    let after = at.saturating_duration_since(connected);
+    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
+    assert_eq!(publisher.keyframe_requests(), asked_before, "no keyframe was asked for");
+    let steps: Vec<u32> =
+        video.windows(2).map(|w| w[1].1.header.timestamp.wrapping_sub(w[0].1.header.timestamp)).collect();
+    let drawn_together = steps.iter().take_while(|s| **s == 90).count();
+    assert!(drawn_together >= 30, "the kept frames 1 ms apart, then the live ones 32 ms apart: {steps:?}");
+    assert!(steps[drawn_together..].iter().all(|s| *s == 2880), "the live frames as sent: {steps:?}");
+    let seqs: Vec<u16> = video.iter().map(|(_, p)| p.header.sequence_number).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "no packet twice, none missing: {seqs:?}");
+    publisher.close().await;
+}
+
+/// What was kept goes out as soon as the subscriber connects, not with the publisher's next
+/// packet: here the publisher sends nothing from then on.
+#[actix_web::test]
+async fn what_was_kept_goes_out_at_connect_even_if_the_publisher_is_silent() {
+    let server = TestServer::start();
+    let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
+    publisher.keyframes_only_when_asked(Duration::from_secs(600));
+    let every = Duration::from_millis(33);
+    for frame in 0..15 {
+        if frame == 5 {
+            publisher.keyframe_next();
+        }
+        publisher.send().await;
+        tokio::time::sleep(every).await;
+    }
+    let (connected, video) = connect_late(&server, feed, &mut publisher, every, 20, true).await;
+    let (at, first) = &video[0];
+    assert!(starts_keyframe(first), "its first video packet starts the kept keyframe");
+    let after = at.saturating_duration_since(connected);
+    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
     publisher.close().await;
 }
 

@@ -3,6 +3,7 @@
 //! and where keyframe requests go. Publishers (WebRTC or remote) fill feeds; subscriber
 //! streams, forwarders and recorders read them. Only types: neither side's code.
 
+use super::gop::GopCache;
 use rtc::rtp;
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,6 +103,8 @@ impl KeyframeRequester {
 #[derive(Clone)]
 pub struct Origin {
     pub layers: Vec<broadcast::WeakSender<rtp::Packet>>,
+    /// Each layer's latest group of pictures (video whose keyframes are known; else empty).
+    pub gops: Vec<GopCache>,
     pub keyframes: KeyframeRequester,
     pub muted: watch::Receiver<Hold>,
     pub silence: Option<watch::Receiver<Silence>>,
@@ -112,6 +115,14 @@ pub struct Origin {
 impl Origin {
     pub(super) fn subscribe(&self, layer: u8) -> Option<broadcast::Receiver<rtp::Packet>> {
         self.layers.get(usize::from(layer))?.upgrade().map(|f| f.subscribe())
+    }
+
+    /// What `layer` keeps from its latest keyframe on (empty if nothing).
+    pub(super) async fn kept(&self, layer: u8) -> Vec<rtp::Packet> {
+        match self.gops.get(usize::from(layer)) {
+            Some(g) => g.snapshot().await,
+            None => Vec::new(),
+        }
     }
 
     pub fn simulcast(&self) -> bool {

@@ -145,6 +145,16 @@ impl CachedGate {
         }
     }
 
+    /// Waits (if `wanted`) for the connection's state to change, which the next verdict then
+    /// reads.
+    async fn connects(&mut self, wanted: bool) {
+        if wanted && self.gate.connected.changed().await.is_ok() {
+            self.verdict = None;
+            return;
+        }
+        std::future::pending().await
+    }
+
     /// Another source's mute state (`switch`).
     fn follow(&mut self, muted: watch::Receiver<Hold>) {
         self.gate.muted = muted;
@@ -219,6 +229,31 @@ pub(super) struct Stream {
     pub delay: Option<[u8; 3]>,
 }
 
+/// The packets a stream got twice: a source layer's kept group of pictures ends with packets
+/// the stream's receiver (subscribed before asking for it) may also hold.
+struct Overlap(Option<u16>);
+
+impl Overlap {
+    /// Starts `preroll` on what `origin`'s `layer` keeps.
+    async fn seed(preroll: &mut Preroll, origin: &Origin, layer: u8) -> Self {
+        let kept = origin.kept(layer).await;
+        let last = kept.last().map(|p| p.header.sequence_number);
+        preroll.seed(kept);
+        Self(last.filter(|_| !preroll.is_empty()))
+    }
+
+    /// Whether the receiver's packet `seq` was in the kept group; the first one that was not
+    /// ends the overlap.
+    fn repeats(&mut self, seq: u16) -> bool {
+        let Some(last) = self.0 else { return false };
+        if (seq.wrapping_sub(last) as i16) <= 0 {
+            return true;
+        }
+        self.0 = None;
+        false
+    }
+}
+
 /// Where the next packet came from.
 enum Next {
     Current(Result<rtp::Packet, broadcast::error::RecvError>),
@@ -231,9 +266,9 @@ enum Next {
 /// One subscriber stream: rewrites each packet for this subscriber (SSRC, payload type,
 /// sequence numbers and timestamps; its header extensions are renamed on the way out, by
 /// `extensions`) and, for video, starts on a keyframe: from its offer until DTLS is up it keeps
-/// the packets from the latest keyframe on (`preroll`), sent first at connect, asking the
-/// publisher for one as soon as the answer is in if none is kept; with none kept at connect, it
-/// asks again. A `switch` replaces the source; the new one starts on a keyframe too, the
+/// the packets from the latest keyframe on (`preroll`), starting from what the publisher layer
+/// kept (`gop`), sent first at connect, asking the publisher for one as soon as the answer is
+/// in if none is kept; with none kept at connect, it asks again. A `switch` replaces the source; the new one starts on a keyframe too, the
 /// sequence unbroken.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
@@ -265,7 +300,8 @@ pub(super) async fn forward(
     let mut packets = origin.subscribe(layers.current);
     keyframes.send_replace(origin.keyframes.for_layer(layers.current));
     let mut wait = KeyframeWait::new(ssrc, codec);
-    let mut preroll = Preroll::new(codec);
+    let mut preroll = Preroll::new(codec, clock_rate);
+    let mut overlap = Overlap::seed(&mut preroll, &origin, layers.current).await;
     let svc_for = |o: &Origin, t: &LayerTarget| svc_source(o).then(|| SvcSelector::new(t.substream, t.temporal));
     let mut svc = svc_for(&origin, &target);
     let mut sequence = Rewriter::new(clock_rate);
@@ -281,11 +317,15 @@ pub(super) async fn forward(
                 if let Some(at) = preroll.hold_until(Instant::now()) {
                     tracing::debug!(ssrc, kept = preroll.len(), "connected: what was kept goes first");
                     tokio::time::sleep_until(at.into()).await;
+                    continue;
                 }
                 preroll.pop()
             }
         };
         let from_preroll = kept.is_some();
+        // What was kept goes out once DTLS is up, not at the next packet: after a keyframe an
+        // encoder under a bitrate cap may send nothing for a few hundred milliseconds.
+        let kept_waits = !preroll.is_empty();
         let next = if let Some(p) = kept {
             Next::Current(Ok(p))
         } else {
@@ -328,11 +368,13 @@ pub(super) async fn forward(
                         svc = svc_for(&origin, &target);
                         wait.restart();
                         preroll.clear();
+                        overlap = Overlap::seed(&mut preroll, &origin, layers.current).await;
                         sequence.open_gap();
                     }
                 }
                 Next::Reconsider
             }
+            _ = gate.connects(kept_waits) => Next::Reconsider,
             changed = silence_changed(&mut silence) => {
                 if !changed {
                     silence = None;
@@ -383,6 +425,7 @@ pub(super) async fn forward(
                 layers.pending = None;
                 continue;
             }
+            Next::Current(Ok(p)) if !from_preroll && overlap.repeats(p.header.sequence_number) => continue,
             Next::Current(r) => r,
         };
         let mut p = match received {
@@ -482,5 +525,22 @@ pub(super) async fn forward(
             return;
         }
         count.packet(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Overlap;
+
+    #[test]
+    fn an_overlap_drops_what_the_kept_group_had_until_the_first_newer_packet() {
+        let mut o = Overlap(Some(10));
+        assert!(o.repeats(9) && o.repeats(10), "in the kept group");
+        assert!(!o.repeats(11), "newer: sent");
+        assert!(!o.repeats(10), "a late retransmission after the overlap ended is not ours to drop");
+        let mut o = Overlap(Some(65_535));
+        assert!(o.repeats(65_530));
+        assert!(!o.repeats(0), "newer across the wrap");
+        assert!(!Overlap(None).repeats(1), "nothing kept, nothing repeated");
     }
 }

@@ -17,6 +17,7 @@ pub mod feed;
 pub mod feedback;
 pub mod forward;
 pub mod forwarder;
+pub mod gop;
 pub mod peer;
 pub mod preroll;
 pub mod publisher;

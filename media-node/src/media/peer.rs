@@ -186,6 +186,10 @@ impl Drop for PeerHandler {
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for PeerHandler {
+    async fn on_ice_connection_state_change(&self, state: webrtc::peer_connection::RTCIceConnectionState) {
+        tracing::debug!(?state, role = ?Self::role_of(&self.incoming), "ICE state");
+    }
+
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
             let _ = self.gathered.try_send(());
@@ -193,6 +197,7 @@ impl PeerConnectionEventHandler for PeerHandler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(?state, role = ?Self::role_of(&self.incoming), "connection state");
         let _ = self.connected.send(state == RTCPeerConnectionState::Connected);
         let counted = match state {
             RTCPeerConnectionState::New => PcState::New,

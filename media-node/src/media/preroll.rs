@@ -1,22 +1,17 @@
-//! What a subscriber's video stream keeps until its connection is up (from its offer on,
-//! through the answer, ICE and DTLS): the packets from the latest keyframe on. At connect they
-//! go out first, so the subscriber's first picture is whatever keyframe came during its
-//! handshake instead of one asked for only once DTLS is up, which costs the publisher's round
-//! trip, its encoder's reaction and the keyframe's pacing (Chromium under a room's bitrate
-//! cap: hundreds of milliseconds). With none kept, one is asked for as soon as the answer is
-//! in (measured with Chromium: no faster when asked at the offer already, and a subscriber
-//! that never answers asks for nothing). Time is an input.
+//! What a subscriber's video stream keeps until its connection is up: the packets from the
+//! publisher's latest keyframe on, starting from what the publisher layer keeps (`gop`) and
+//! going on through the offer, the answer, ICE and DTLS. At connect they go out first, so the
+//! subscriber's first picture is a keyframe already sent instead of one asked for, which costs
+//! the publisher's round trip, its encoder's reaction and the keyframe's pacing (Chromium under
+//! a room's bitrate cap: hundreds of milliseconds). With none kept, one is asked for as soon as
+//! the answer is in (measured with Chromium: no faster when asked at the offer already, and a
+//! subscriber that never answers asks for nothing). Time is an input.
 
 use super::codec::VideoCodec;
 use super::feed::KeyframeAsk;
+use super::gop::Gop;
 use rtc::rtp;
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-
-/// The most packets kept: a 720p keyframe at 1.5 Mbit/s is 30–60 packets, and the delta frames
-/// of a few hundred milliseconds of handshake fit beside it. Past this the stream waits for
-/// the next keyframe (asked for), as it would without a preroll.
-pub const PREROLL_PACKETS: usize = 192;
 
 /// How long after DTLS is up (here) what was kept goes out. The DTLS server is done when it
 /// sends its last flight, the client once that arrives and its SRTP keys are installed; what we
@@ -26,34 +21,46 @@ pub const PREROLL_PACKETS: usize = 192;
 /// margin for a loaded machine and is far below a keyframe asked for at connect.
 pub const SETTLE: Duration = Duration::from_millis(20);
 
+/// When what was kept goes out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// At this time (the gate opened; the subscriber's DTLS settles meanwhile).
+    At(Instant),
+    /// Now: its timestamps were drawn together.
+    Open,
+}
+
 pub(super) struct Preroll {
-    /// The stream's video codec (none: audio, which keeps nothing).
-    codec: Option<VideoCodec>,
-    packets: VecDeque<rtp::Packet>,
+    /// Video's kept packets (none: audio, which keeps nothing).
+    gop: Option<Gop>,
+    /// The timestamp ticks between kept frames once drawn together (1 ms).
+    step: u32,
     asked: KeyframeAsk,
-    /// When the kept packets may go out, from the first time they were asked for after the
-    /// gate opened.
-    release: Option<Instant>,
+    /// From the first time the kept packets were asked for after the gate opened.
+    release: Option<Release>,
 }
 
 impl Preroll {
-    pub fn new(codec: Option<VideoCodec>) -> Self {
-        Self { codec, packets: VecDeque::new(), asked: KeyframeAsk::default(), release: None }
+    pub fn new(codec: Option<VideoCodec>, clock_rate: u32) -> Self {
+        Self {
+            gop: codec.map(Gop::new),
+            step: (clock_rate / 1000).max(1),
+            asked: KeyframeAsk::default(),
+            release: None,
+        }
+    }
+
+    /// Starts from a publisher's kept group of pictures (its latest keyframe on).
+    pub fn seed(&mut self, packets: Vec<rtp::Packet>) {
+        if let Some(g) = self.gop.as_mut() {
+            g.seed(packets);
+        }
     }
 
     /// Keeps `p` if it is a keyframe's (which replaces what was kept) or follows one kept.
     pub fn keep(&mut self, p: rtp::Packet) {
-        let Some(codec) = self.codec else { return };
-        if codec.is_keyframe(&p.payload) {
-            self.packets.clear();
-            self.packets.push_back(p);
-        } else if !self.packets.is_empty() {
-            if self.packets.len() < PREROLL_PACKETS {
-                self.packets.push_back(p);
-            } else {
-                tracing::debug!(kept = self.packets.len(), "preroll full: waiting for the next keyframe");
-                self.packets.clear();
-            }
+        if let Some(g) = self.gop.as_mut() {
+            g.keep(p);
         }
     }
 
@@ -61,38 +68,55 @@ impl Preroll {
     /// none kept, and not asked within the keyframe request interval).
     pub fn hold(&mut self, p: rtp::Packet, now: Instant) -> bool {
         self.keep(p);
-        self.codec.is_some() && self.packets.is_empty() && self.asked.due(now)
+        self.gop.is_some() && self.is_empty() && self.asked.due(now)
     }
 
     /// Appends a packet that came after the gate opened, behind what was kept.
     pub fn push(&mut self, p: rtp::Packet) {
-        self.packets.push_back(p);
+        if let Some(g) = self.gop.as_mut() {
+            g.push(p);
+        }
     }
 
     /// The stream is open (DTLS up): when the kept packets may go out ([`SETTLE`] after the
-    /// first call), or `None` if they may now.
+    /// first call), or `None` if they may now, their frames' timestamps then drawn together
+    /// (once).
     pub fn hold_until(&mut self, now: Instant) -> Option<Instant> {
-        let release = *self.release.get_or_insert(now + SETTLE);
-        (now < release).then_some(release)
+        let at = match self.release {
+            Some(Release::Open) => return None,
+            Some(Release::At(at)) => at,
+            None => now + SETTLE,
+        };
+        if now < at {
+            self.release = Some(Release::At(at));
+            return Some(at);
+        }
+        if let Some(g) = self.gop.as_mut() {
+            g.compress(self.step);
+        }
+        self.release = Some(Release::Open);
+        None
     }
 
     /// The next kept packet, oldest first.
     pub fn pop(&mut self) -> Option<rtp::Packet> {
-        self.packets.pop_front()
+        self.gop.as_mut()?.pop()
     }
 
     pub fn len(&self) -> usize {
-        self.packets.len()
+        self.gop.as_ref().map_or(0, Gop::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.packets.is_empty()
+        self.gop.as_ref().is_none_or(Gop::is_empty)
     }
 
     /// Forgets what was kept (the source changed, or packets were lost on the way in); the
     /// next connecting packet may ask again.
     pub fn clear(&mut self) {
-        self.packets.clear();
+        if let Some(g) = self.gop.as_mut() {
+            g.clear();
+        }
         self.asked.reset();
         self.release = None;
     }
@@ -117,7 +141,7 @@ mod tests {
     #[test]
     fn keeps_from_the_latest_keyframe_and_asks_once_until_one_comes() {
         let t = Instant::now();
-        let mut p = Preroll::new(Some(VideoCodec::Vp8));
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
         assert!(p.hold(vp8(1, false), t), "no keyframe kept: ask");
         assert!(!p.hold(vp8(2, false), t + Duration::from_millis(100)), "asked 100 ms ago");
         assert!(
@@ -136,24 +160,31 @@ mod tests {
     }
 
     #[test]
-    fn overflow_drops_everything_until_the_next_keyframe() {
+    fn a_seeded_stream_asks_nothing_and_draws_its_frames_together_when_released() {
         let t = Instant::now();
-        let mut p = Preroll::new(Some(VideoCodec::Vp8));
-        p.hold(vp8(0, true), t);
-        for seq in 1..PREROLL_PACKETS as u16 {
-            assert!(!p.hold(vp8(seq, false), t));
-        }
-        let overflowing = PREROLL_PACKETS as u16;
-        assert!(p.hold(vp8(overflowing, false), t), "full: dropped, and the next keyframe asked for");
-        assert!(p.is_empty());
-        p.hold(vp8(overflowing + 1, true), t);
-        assert_eq!(drain(&mut p), [overflowing + 1]);
+        let frame = |seq: u16, ts: u32, key: bool| {
+            let mut p = vp8(seq, key);
+            p.header.timestamp = ts;
+            p
+        };
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
+        // The publisher's group: a two-packet keyframe and two frames a second apart.
+        p.seed(vec![frame(10, 0, true), frame(11, 0, false), frame(12, 90_000, false), frame(13, 180_000, false)]);
+        assert!(!p.hold(frame(14, 183_000, false), t), "a keyframe kept: nothing to ask");
+        assert_eq!(p.hold_until(t), Some(t + SETTLE));
+        assert_eq!(p.hold_until(t + SETTLE), None);
+        p.push(frame(15, 186_000, false));
+        let out: Vec<(u16, u32)> =
+            std::iter::from_fn(|| p.pop()).map(|p| (p.header.sequence_number, p.header.timestamp)).collect();
+        // 1 ms (90 ticks) apart up to the newest kept frame, which keeps its own; what came
+        // after the release is untouched.
+        assert_eq!(out, [(10, 182_730), (11, 182_730), (12, 182_820), (13, 182_910), (14, 183_000), (15, 186_000)]);
     }
 
     #[test]
     fn keeping_never_asks() {
         let t = Instant::now();
-        let mut p = Preroll::new(Some(VideoCodec::Vp8));
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
         p.keep(vp8(1, false));
         assert!(p.is_empty(), "nothing before a keyframe");
         p.keep(vp8(2, true));
@@ -165,7 +196,7 @@ mod tests {
 
     #[test]
     fn audio_keeps_nothing_and_never_asks() {
-        let mut p = Preroll::new(None);
+        let mut p = Preroll::new(None, 48_000);
         assert!(!p.hold(vp8(1, true), Instant::now()));
         assert!(p.is_empty());
     }
@@ -173,7 +204,7 @@ mod tests {
     #[test]
     fn clear_forgets_packets_and_the_last_ask() {
         let t = Instant::now();
-        let mut p = Preroll::new(Some(VideoCodec::Vp8));
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
         assert!(p.hold(vp8(1, false), t));
         p.clear();
         assert!(p.hold(vp8(2, false), t), "after a clear the stream asks at once");

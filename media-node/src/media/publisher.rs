@@ -2,11 +2,13 @@
 //! subscribers (one bounded broadcast per simulcast layer), keyframe requests coalesced, the
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
+use super::codec::VideoCodec;
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::feed::{
     DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
     KEYFRAME_REQUEST_INTERVAL, MAX_LAYERS,
 };
+use super::gop::GopCache;
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, IncomingMedia, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
@@ -430,19 +432,36 @@ impl PublishOptions {
     /// The codecs the answer may take: per audio and video m-line of `offer`, Janus's choice.
     fn answer_codecs(&self, offer: &[super::sdp::StreamInfo]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for s in offer {
-            let (room, preferred) = match s.kind {
-                MediaKind::Audio => (&self.audio_codecs, self.preferred_audio.as_deref()),
-                MediaKind::Video => (&self.video_codecs, self.preferred_video.as_deref()),
-                MediaKind::Data => continue,
-            };
-            if let Some(c) = super::codec::choose(room, &s.codecs, preferred) {
-                if !out.iter().any(|o| o == c) {
-                    out.push(c.to_owned());
-                }
+        for c in offer.iter().filter_map(|s| self.choice(s)) {
+            if !out.iter().any(|o| o == c) {
+                out.push(c.to_owned());
             }
         }
         out
+    }
+
+    /// The codec the answer takes for m-line `s`.
+    fn choice(&self, s: &super::sdp::StreamInfo) -> Option<&str> {
+        let (room, preferred) = match s.kind {
+            MediaKind::Audio => (&self.audio_codecs, self.preferred_audio.as_deref()),
+            MediaKind::Video => (&self.video_codecs, self.preferred_video.as_deref()),
+            MediaKind::Data => return None,
+        };
+        super::codec::choose(room, &s.codecs, preferred)
+    }
+
+    /// The video codec the answer takes for m-line `s` (none for audio).
+    fn video_codec(&self, s: &super::sdp::StreamInfo) -> Option<&str> {
+        self.choice(s).filter(|_| s.kind == MediaKind::Video)
+    }
+}
+
+/// A group-of-pictures cache per layer of a video stream in `codec` (none if its keyframes are
+/// not known).
+fn gops(feeds: &[Feed], codec: Option<&str>) -> Vec<GopCache> {
+    match codec.and_then(VideoCodec::from_name) {
+        Some(c) => feeds.iter().map(|f| GopCache::start(f, c)).collect(),
+        None => Vec::new(),
     }
 }
 
@@ -460,6 +479,8 @@ struct Published {
     silence: Option<watch::Receiver<Silence>>,
     /// VP9 SVC (the room's `video_svc`, a remote publisher's `svc`).
     svc: bool,
+    /// Video: each layer's latest group of pictures, for new subscribers to start on.
+    gops: Vec<GopCache>,
     /// The playout delay its subscribers get instead of the publisher's (`configure`).
     delay: watch::Sender<Option<[u8; 3]>>,
 }
@@ -537,6 +558,7 @@ impl PublisherPeer {
             hold: watch::channel(Hold::default()).0,
             silence: None,
             svc: s.kind == MediaKind::Video && s.svc,
+            gops: gops(&feeds, s.codec.as_deref().filter(|_| s.kind == MediaKind::Video)),
             delay: delay.clone(),
         };
         let inlet = Inlet::Media(feeds, s.extensions, DelayStamp::new(delay.subscribe()));
@@ -567,11 +589,12 @@ impl PublisherPeer {
     ) -> Result<(Self, String), MediaError> {
         let offered = super::sdp::streams(&offer_sdp);
         let codecs = options.answer_codecs(&offered);
+        let video: Vec<Option<String>> = offered.iter().map(|s| options.video_codec(s).map(str::to_owned)).collect();
         let PublishOptions { rid_order, fir_freq, bitrate, extensions, talk, video_svc, .. } = options;
         let (gathered, mut gather_done) = mpsc::channel(1);
         let mut incoming_streams = Vec::new();
         let mut published = Vec::new();
-        for info in offered.into_iter().filter(|s| s.kind.is_rtp()) {
+        for (info, video) in offered.into_iter().zip(video).filter(|(s, _)| s.kind.is_rtp()) {
             let rids = match info.kind {
                 MediaKind::Video => super::sdp::simulcast_layers(&info, rid_order.as_deref()),
                 _ => Vec::new(),
@@ -589,6 +612,7 @@ impl PublisherPeer {
                 hold: hold.clone(),
                 silence: silence.as_ref().map(watch::Sender::subscribe),
                 svc: video_svc && info.kind == MediaKind::Video,
+                gops: gops(&feeds, video.as_deref()),
                 delay: delay.clone(),
             });
             incoming_streams.push(IncomingStream {
@@ -642,6 +666,7 @@ impl PublisherPeer {
         Some(Origin {
             layers: s.feeds.iter().map(broadcast::Sender::downgrade).collect(),
             keyframes: KeyframeRequester::new(s.keyframes.clone()),
+            gops: s.gops.clone(),
             muted: s.hold.subscribe(),
             silence: s.silence.clone(),
             svc: s.svc,
