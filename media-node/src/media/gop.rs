@@ -7,7 +7,6 @@
 //! the receiver decodes them at once and plays the live frames after them without delay.
 
 use super::codec::VideoCodec;
-use super::feed::Feed;
 use rtc::rtp;
 use std::collections::VecDeque;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -124,7 +123,8 @@ pub struct GopCache {
 }
 
 impl GopCache {
-    pub fn start(feed: &Feed, codec: VideoCodec) -> Self {
+    /// Keeps what `feed` (a publisher layer's broadcast) carries.
+    pub fn start(feed: &broadcast::Sender<rtp::Packet>, codec: VideoCodec) -> Self {
         let (asks, rx) = mpsc::unbounded_channel();
         tokio::spawn(keep(feed.subscribe(), rx, Gop::new(codec)));
         Self { asks }
@@ -227,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cache_gives_its_layers_group_with_everything_sent_before_the_ask() {
-        let feed: Feed = broadcast::channel(super::super::feed::FEED_CAPACITY).0;
+        let feed = broadcast::channel(16).0;
         let cache = GopCache::start(&feed, VideoCodec::Vp8);
         tokio::task::yield_now().await;
         for (seq, key) in [(1, false), (2, true), (3, false)] {
