@@ -9,6 +9,8 @@
 // With DEMO_SVC=1, each subscriber then asks for the top spatial layer and then the lowest
 // (VP9 SVC), and must see the video grow and then shrink.
 //
+// With DEMO_SECOND_JOIN_DELAY_MS, the second page joins that long after the first.
+//
 // usage: node videoroom_demo.js <demo-page-url> <playwright-core dir> [chromium path]
 'use strict';
 
@@ -132,7 +134,11 @@ async function main() {
   });
   if (process.env.DEMO_WATCH_ORIENTATION === '1') return watchOrientation(await join('carol'));
   if (process.env.DEMO_WATCH_TALKING === '1') return watchTalking(await join('alice'));
-  const pages = [await join('alice'), await join('bob')];
+  // DEMO_SECOND_JOIN_DELAY_MS: bob joins that long after alice, so his subscription to her feed
+  // comes long after her last keyframe (a join into a running room).
+  const alice = await join('alice');
+  await sleep(Number(process.env.DEMO_SECOND_JOIN_DELAY_MS || 0));
+  const pages = [alice, await join('bob')];
   const result = { ok: true, peers: [] };
   for (const page of pages) {
     await page.waitForFunction(() => {
