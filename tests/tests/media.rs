@@ -620,6 +620,35 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
     publisher.close().await;
 }
 
+/// A publisher at 30 frames/s that sends a keyframe only when it wants to (one after 5 frames,
+/// then none: asked, it would answer only after the test) and 10 frames after it; then a
+/// subscriber that connects late ([`connect_late`]), whose first video packet must start that
+/// keyframe within 200 ms of connecting. Its first `want` video packets.
+async fn starts_on_the_kept_keyframe(
+    server: &TestServer,
+    feed: u64,
+    publisher: &mut TestPublisher,
+    want: usize,
+    silent_from_connect: bool,
+) -> Vec<(std::time::Instant, rtc::rtp::Packet)> {
+    publisher.keyframes_only_when_asked(Duration::from_secs(600));
+    let every = Duration::from_millis(33);
+    // (The very first frame, a keyframe, may come before the server's side of DTLS is ready.)
+    for frame in 0..15 {
+        if frame == 5 {
+            publisher.keyframe_next();
+        }
+        publisher.send().await;
+        tokio::time::sleep(every).await;
+    }
+    let (connected, video) = connect_late(server, feed, publisher, every, want, silent_from_connect).await;
+    let (at, first) = &video[0];
+    assert!(starts_keyframe(first), "its first video packet starts the kept keyframe");
+    let after = at.saturating_duration_since(connected);
+    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
+    video
+}
+
 /// Join -> first frame without a keyframe request: the publisher keeps its latest group of
 /// pictures (here its first keyframe and the frames since), and a new subscriber starts on it
 /// at connect. The kept frames go out in a burst, their timestamps 1 ms apart (the receiver
@@ -628,25 +657,9 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
 async fn a_subscriber_starts_on_the_keyframe_its_publisher_sent_before_it_joined() {
     let server = TestServer::start();
     let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
-    // Asked for a keyframe, it would send one only after the test.
-    publisher.keyframes_only_when_asked(Duration::from_secs(600));
-    // 30 frames/s: 10 frames before the join and about 30 while the subscriber connects, all
-    // kept, then the live ones. (The first frame, a keyframe, may come before the server's
-    // side of DTLS is ready: the kept group starts on a later one.)
-    let every = Duration::from_millis(33);
-    for frame in 0..15 {
-        if frame == 5 {
-            publisher.keyframe_next();
-        }
-        publisher.send().await;
-        tokio::time::sleep(every).await;
-    }
     let asked_before = publisher.keyframe_requests();
-    let (connected, video) = connect_late(&server, feed, &mut publisher, every, 60, false).await;
-    let (at, first) = &video[0];
-    assert!(starts_keyframe(first), "its first video packet starts the publisher's first keyframe");
-    let after = at.saturating_duration_since(connected);
-    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
+    // About 30 frames while the subscriber connects, all kept, then the live ones.
+    let video = starts_on_the_kept_keyframe(&server, feed, &mut publisher, 60, false).await;
     assert_eq!(publisher.keyframe_requests(), asked_before, "no keyframe was asked for");
     let steps: Vec<u32> =
         video.windows(2).map(|w| w[1].1.header.timestamp.wrapping_sub(w[0].1.header.timestamp)).collect();
@@ -664,20 +677,7 @@ async fn a_subscriber_starts_on_the_keyframe_its_publisher_sent_before_it_joined
 async fn what_was_kept_goes_out_at_connect_even_if_the_publisher_is_silent() {
     let server = TestServer::start();
     let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
-    publisher.keyframes_only_when_asked(Duration::from_secs(600));
-    let every = Duration::from_millis(33);
-    for frame in 0..15 {
-        if frame == 5 {
-            publisher.keyframe_next();
-        }
-        publisher.send().await;
-        tokio::time::sleep(every).await;
-    }
-    let (connected, video) = connect_late(&server, feed, &mut publisher, every, 20, true).await;
-    let (at, first) = &video[0];
-    assert!(starts_keyframe(first), "its first video packet starts the kept keyframe");
-    let after = at.saturating_duration_since(connected);
-    assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
+    starts_on_the_kept_keyframe(&server, feed, &mut publisher, 20, true).await;
     publisher.close().await;
 }
 
