@@ -405,6 +405,8 @@ async fn publish_subscribe_leave(ws: &mut WsClient, sid: u64) {
     }
 }
 
+/// A paused subscriber gets nothing; started again, it resumes on the keyframe its publisher's
+/// layer kept (sent while it was paused), its sequence unbroken.
 #[actix_web::test]
 async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() {
     let server = TestServer::start();
@@ -417,13 +419,19 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
             .map(|(k, p)| (k, p.payload.get(1).is_some_and(|b| b & 0x01 == 0), p.header.sequence_number))
             .collect()
     }
+    // Keyframes only when it wants to (asked, it would answer after the test).
+    publisher.keyframes_only_when_asked(Duration::from_secs(600));
+    publisher.keyframe_next();
     let before = flow(&mut publisher, &mut sub, 800).await;
     assert!(before.len() > 20, "flowing before the pause");
     let last_video = before.iter().rev().find(|(k, _, _)| k == "video").expect("video before the pause").2;
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "pause"}})).await;
     let paused = ws.expect_skipping_core("paused", |m| m["sender"] == hs).await;
     assert_eq!(paused["plugindata"]["data"]["paused"], "ok");
+    // A keyframe while it is paused, which the publisher's layer keeps.
+    publisher.keyframe_next();
     assert!(flow(&mut publisher, &mut sub, 500).await.is_empty(), "nothing while paused");
+    let asked = publisher.keyframe_requests();
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "start"}})).await;
     let started = ws.expect_skipping_core("started", |m| m["sender"] == hs).await;
     assert_eq!(started["plugindata"]["data"]["started"], "ok");
@@ -433,6 +441,9 @@ async fn a_paused_subscriber_gets_nothing_until_it_starts_again_on_a_keyframe() 
     // Seamless for the subscriber's jitter buffer: the sequence goes on where it stopped,
     // although the publisher sent ~60 packets meanwhile.
     assert_eq!(first_video.2, last_video.wrapping_add(1), "sequence numbers continue across the pause");
+    assert_eq!(publisher.keyframe_requests(), asked, "resumed on the kept keyframe, none asked for");
+    let seqs: Vec<u16> = again.iter().filter(|(k, _, _)| k == "video").map(|(_, _, s)| *s).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "no packet twice, none missing: {seqs:?}");
     sub.close().await;
     publisher.close().await;
 }

@@ -302,6 +302,8 @@ pub(super) async fn forward(
     let mut wait = KeyframeWait::new(ssrc, codec);
     let mut preroll = Preroll::new(codec, clock_rate);
     let mut overlap = Overlap::seed(&mut preroll, &origin, layers.current).await;
+    // Closed since the last packet (paused, held): video starts again from a kept group.
+    let mut reopening = false;
     let svc_for = |o: &Origin, t: &LayerTarget| svc_source(o).then(|| SvcSelector::new(t.substream, t.temporal));
     let mut svc = svc_for(&origin, &target);
     let mut sequence = Rewriter::new(clock_rate);
@@ -446,7 +448,16 @@ pub(super) async fn forward(
                 continue;
             }
         };
-        let negotiated = match gate.verdict() {
+        let verdict = gate.verdict();
+        // Open again after a pause or a hold: from the source layer's kept group if it has one,
+        // which holds this packet too.
+        if matches!(verdict, Verdict::Open(_)) && !from_preroll && std::mem::take(&mut reopening) {
+            overlap = Overlap::seed(&mut preroll, &origin, layers.current).await;
+            if !preroll.is_empty() {
+                continue;
+            }
+        }
+        let negotiated = match verdict {
             Verdict::NoAnswer => {
                 preroll.keep(p);
                 continue;
@@ -463,6 +474,7 @@ pub(super) async fn forward(
                 // Kept packets would leave a hole before this one's successors.
                 preroll.clear();
                 sequence.open_gap();
+                reopening = codec.is_some();
                 continue;
             }
             // Opened between this packet's read and now: it goes after what was kept.
