@@ -729,7 +729,8 @@ async fn a_publisher_that_unpublishes_leaves_its_subscribers_an_updated_offer() 
 }
 
 /// `switch` changes a subscriber's sources without renegotiation: the same m-lines now carry
-/// the other publisher's media, video starting on its keyframe, the sequence unbroken.
+/// the other publisher's media, video starting on the keyframe its layer kept, the sequence
+/// unbroken.
 #[actix_web::test]
 async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
     let server = TestServer::start();
@@ -746,9 +747,14 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
         let video = got.into_iter().filter(|(k, _)| k == "video");
         video.map(|(_, p)| (p.payload[4], p.payload[1] & 0x01 == 0, p.header.sequence_number)).collect()
     }
+    // Bob sends keyframes only when he wants to (asked, he would answer after the test): one
+    // before the switch, which his layer keeps.
+    b.keyframes_only_when_asked(Duration::from_secs(600));
+    b.keyframe_next();
     let before = flow(&mut a, &mut b, &mut sub).await;
     assert!(!before.is_empty() && before.iter().all(|v| v.0 == 0x55), "alice's video first: {before:?}");
     let last = before.last().unwrap().2;
+    let asked = b.keyframe_requests();
     ws.call(json!({"janus": "message", "session_id": sid, "handle_id": hs, "body": {"request": "switch",
         "streams": [{"feed": bob, "mid": "0", "sub_mid": "0"}, {"feed": bob, "mid": "1", "sub_mid": "1"}]}}))
         .await;
@@ -763,6 +769,7 @@ async fn a_subscriber_switches_to_another_publisher_without_renegotiating() {
     assert!(after[first_bob..].iter().all(|v| v.0 == 0xbb), "and only bob's follows: {after:?}");
     let expected_next = after.get(first_bob.wrapping_sub(1)).map_or(last, |v| v.2).wrapping_add(1);
     assert_eq!(after[first_bob].2, expected_next, "the sequence goes on across the switch");
+    assert_eq!(b.keyframe_requests(), asked, "it starts on the keyframe bob's layer kept, none asked for");
     sub.close().await;
     a.close().await;
     b.close().await;
