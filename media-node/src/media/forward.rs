@@ -268,8 +268,9 @@ enum Next {
 /// `extensions`) and, for video, starts on a keyframe: from its offer until DTLS is up it keeps
 /// the packets from the latest keyframe on (`preroll`), starting from what the publisher layer
 /// kept (`gop`), sent first at connect, asking the publisher for one as soon as the answer is
-/// in if none is kept; with none kept at connect, it asks again. A `switch` replaces the source; the new one starts on a keyframe too, the
-/// sequence unbroken.
+/// in if none is kept; with none kept at connect, it asks again. A `switch` replaces the
+/// source, the sequence unbroken; the new source, and a stream open again after a pause or a
+/// hold, start from what the layer kept the same way.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
 /// layers above the target (`substream` as the spatial layer) are left out too (`svc`).
@@ -417,6 +418,8 @@ pub(super) async fn forward(
                 let Some((layer, rx)) = layers.pending.take() else { continue };
                 packets = Some(rx);
                 layers.current = layer;
+                // Another layer's sequence numbers: nothing of it was kept.
+                overlap = Overlap(None);
                 keyframes.send_replace(origin.keyframes.for_layer(layer));
                 wait.end();
                 sequence.open_gap();
