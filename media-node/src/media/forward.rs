@@ -267,10 +267,11 @@ enum Next {
 /// sequence numbers and timestamps; its header extensions are renamed on the way out, by
 /// `extensions`) and, for video, starts on a keyframe: from its offer until DTLS is up it keeps
 /// the packets from the latest keyframe on (`preroll`), starting from what the publisher layer
-/// kept (`gop`), sent first at connect, asking the publisher for one as soon as the answer is
-/// in if none is kept; with none kept at connect, it asks again. A `switch` replaces the
-/// source, the sequence unbroken; the new source, and a stream open again after a pause or a
-/// hold, start from what the layer kept the same way.
+/// kept (`gop`), sent first at connect. It asks the publisher for a keyframe as soon as the
+/// answer is in if none is kept or what is kept is too long to go out whole (then its keyframe
+/// goes alone, and the stream goes on at the next one); with none kept at connect, it asks
+/// again. A `switch` replaces the source, the sequence unbroken; the new source, and a stream
+/// open again after a pause or a hold, start from what the layer kept the same way.
 /// A simulcast source is taken one layer at a time: the target's, or a lower one while it is
 /// silent past `fallback`; temporal layers above the target are left out. A VP9 SVC source's
 /// layers above the target (`substream` as the spatial layer) are left out too (`svc`).
@@ -310,6 +311,11 @@ pub(super) async fn forward(
     let mut sequence = Rewriter::new(clock_rate);
     let mut count = ForwardCount::default();
     loop {
+        // After a publisher's last picture alone, its live ones start at their next keyframe.
+        if preroll.cut_sent() {
+            wait.restart();
+            sequence.open_gap();
+        }
         let recheck = layers.recheck;
         let pending = layers.pending.as_mut().map(|(_, rx)| rx);
         // What was kept while connecting goes first, once the gate opens.

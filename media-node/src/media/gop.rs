@@ -3,8 +3,8 @@
 //! subscriber stream starts on the keyframe the publisher already sent instead of asking for
 //! one and waiting out the encoder's reaction and the keyframe's pacing (Chromium under a room's
 //! 128 kbit/s cap: 300-450 ms); a subscriber stream keeps one while it connects (`preroll`).
-//! What was kept goes out in a burst, its frames' timestamps drawn together ([`compress`]) so
-//! the receiver decodes them at once and plays the live frames after them without delay.
+//! What was kept goes out in a burst with its own timestamps; a group spanning more than a
+//! moment goes out as its keyframe alone (`preroll`).
 
 use super::codec::VideoCodec;
 use rtc::rtp;
@@ -62,6 +62,7 @@ impl Gop {
     /// Starts from `packets` (a publisher's group, oldest first, starting with a keyframe).
     pub fn seed(&mut self, packets: Vec<rtp::Packet>) {
         self.clear();
+        self.packets.reserve(packets.len());
         for p in packets {
             self.keep(p);
         }
@@ -72,8 +73,14 @@ impl Gop {
         self.packets.push_back(p);
     }
 
+    /// The oldest packet; the last one lets the queue's memory go (a subscriber's group is
+    /// drained once, at connect, and a few hundred slots per subscriber would stay resident).
     pub fn pop(&mut self) -> Option<rtp::Packet> {
-        self.packets.pop_front()
+        let p = self.packets.pop_front();
+        if self.packets.is_empty() {
+            self.forget();
+        }
+        p
     }
 
     pub fn len(&self) -> usize {
@@ -84,30 +91,43 @@ impl Gop {
         self.packets.is_empty()
     }
 
+    /// Empties the group, keeping its memory for the next one (a publisher layer's, refilled at
+    /// every keyframe).
     pub fn clear(&mut self) {
         self.packets.clear();
         self.frames = 0;
+    }
+
+    /// Empties the group and lets its memory go.
+    pub fn forget(&mut self) {
+        self.packets = VecDeque::new();
+        self.frames = 0;
+    }
+
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.packets.capacity()
     }
 
     pub fn snapshot(&self) -> Vec<rtp::Packet> {
         self.packets.iter().cloned().collect()
     }
 
-    /// Draws the kept frames' timestamps together: the newest keeps its own (the live packets
-    /// of that frame and after follow it unchanged), each older one is `step` ticks before the
-    /// next. Sent in a burst with their own timestamps, frames spanning seconds would look to
-    /// the receiver's jitter buffer as if they came early, and it would hold every later frame
-    /// back by that much.
-    pub fn compress(&mut self, step: u32) {
-        let Some(newest) = self.packets.back().map(|p| p.header.timestamp) else { return };
-        let (mut frame, mut before) = (newest, 0u32);
-        for p in self.packets.iter_mut().rev() {
-            if p.header.timestamp != frame {
-                frame = p.header.timestamp;
-                before += 1;
-            }
-            p.header.timestamp = newest.wrapping_sub(before.wrapping_mul(step));
+    /// The time between the first kept frame and the newest, in timestamp ticks.
+    pub fn span(&self) -> u32 {
+        match (self.packets.front(), self.packets.back()) {
+            (Some(first), Some(last)) => last.header.timestamp.wrapping_sub(first.header.timestamp),
+            _ => 0,
         }
+    }
+
+    /// Keeps the first frame only (the keyframe).
+    pub fn keep_first_frame(&mut self) {
+        let Some(first) = self.packets.front().map(|p| p.header.timestamp) else { return };
+        let frame = self.packets.iter().take_while(|p| p.header.timestamp == first).count();
+        self.packets.truncate(frame);
+        self.frames = 1;
+        self.newest = first;
     }
 }
 
@@ -223,6 +243,37 @@ mod tests {
         assert_eq!(g.len(), GOP_FRAMES, "{GOP_FRAMES} one-packet frames");
         g.keep(vp8(GOP_FRAMES as u16, GOP_FRAMES as u32 * 3000, false));
         assert!(g.is_empty(), "one frame over: nothing kept");
+    }
+
+    #[test]
+    fn a_group_spans_its_frames_and_can_be_cut_to_its_keyframe() {
+        let mut g = Gop::new(VideoCodec::Vp8);
+        assert_eq!(g.span(), 0);
+        for (seq, ts, key) in [(1, 9000, true), (2, 9000, false), (3, 12_000, false), (4, 15_000, false)] {
+            g.keep(vp8(seq, ts, key));
+        }
+        assert_eq!(g.span(), 6000);
+        g.keep_first_frame();
+        assert_eq!(seqs(&g.snapshot()), [1, 2], "the keyframe's two packets");
+        assert_eq!(g.span(), 0);
+    }
+
+    #[test]
+    fn a_drained_group_lets_its_memory_go_and_a_cleared_one_keeps_it() {
+        let mut g = Gop::new(VideoCodec::Vp8);
+        g.keep(vp8(0, 0, true));
+        for seq in 1..100 {
+            g.keep(vp8(seq, u32::from(seq / 2) * 3000, false));
+        }
+        g.clear();
+        assert!(g.capacity() >= 100, "a publisher's group refills at the next keyframe: memory kept");
+        g.seed((0..100).map(|seq| vp8(seq, u32::from(seq / 2) * 3000, seq == 0)).collect());
+        assert_eq!(g.len(), 100);
+        while g.pop().is_some() {}
+        assert_eq!(g.capacity(), 0, "drained: nothing stays allocated");
+        g.keep(vp8(200, 0, true));
+        g.forget();
+        assert_eq!(g.capacity(), 0, "forgotten: nothing stays allocated");
     }
 
     #[tokio::test]

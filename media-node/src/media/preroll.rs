@@ -3,9 +3,10 @@
 //! going on through the offer, the answer, ICE and DTLS. At connect they go out first, so the
 //! subscriber's first picture is a keyframe already sent instead of one asked for, which costs
 //! the publisher's round trip, its encoder's reaction and the keyframe's pacing (Chromium under
-//! a room's bitrate cap: hundreds of milliseconds). With none kept, one is asked for as soon as
-//! the answer is in (measured with Chromium: no faster when asked at the offer already, and a
-//! subscriber that never answers asks for nothing). Time is an input.
+//! a room's bitrate cap: hundreds of milliseconds). With none kept, or with a group too long to
+//! go out whole ([`MAX_SPAN`]), one is asked for as soon as the answer is in (measured with
+//! Chromium: no faster when asked at the offer already, and a subscriber that never answers
+//! asks for nothing). Time is an input.
 
 use super::codec::VideoCodec;
 use super::feed::KeyframeAsk;
@@ -21,20 +22,29 @@ use std::time::{Duration, Instant};
 /// margin for a loaded machine and is far below a keyframe asked for at connect.
 pub const SETTLE: Duration = Duration::from_millis(20);
 
+/// The longest group that goes out whole: sent in a burst, its frames keep their own timestamps
+/// (a receiver that records at a fixed frame rate, aiortc's, cannot take two frames within one
+/// of its frame slots), so a receiver plays its live frames this much late at first. A longer
+/// group goes out as its keyframe alone: the subscriber sees the publisher's last picture at
+/// once and its live ones from the next keyframe, asked for when the answer is in.
+pub const MAX_SPAN: Duration = Duration::from_millis(100);
+
 /// When what was kept goes out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Release {
     /// At this time (the gate opened; the subscriber's DTLS settles meanwhile).
     At(Instant),
-    /// Now: its timestamps were drawn together.
+    /// Now: whole.
     Open,
+    /// Now: its keyframe alone; what follows it waits for the next keyframe.
+    Cut,
 }
 
 pub(super) struct Preroll {
     /// Video's kept packets (none: audio, which keeps nothing).
     gop: Option<Gop>,
-    /// The timestamp ticks between kept frames once drawn together (1 ms).
-    step: u32,
+    /// [`MAX_SPAN`] in timestamp ticks.
+    max_span: u32,
     asked: KeyframeAsk,
     /// From the first time the kept packets were asked for after the gate opened.
     release: Option<Release>,
@@ -42,12 +52,8 @@ pub(super) struct Preroll {
 
 impl Preroll {
     pub fn new(codec: Option<VideoCodec>, clock_rate: u32) -> Self {
-        Self {
-            gop: codec.map(Gop::new),
-            step: (clock_rate / 1000).max(1),
-            asked: KeyframeAsk::default(),
-            release: None,
-        }
+        let max_span = (MAX_SPAN.as_secs_f64() * f64::from(clock_rate)) as u32;
+        Self { gop: codec.map(Gop::new), max_span, asked: KeyframeAsk::default(), release: None }
     }
 
     /// Starts from a publisher's kept group of pictures (its latest keyframe on).
@@ -64,26 +70,29 @@ impl Preroll {
         }
     }
 
-    /// [`Preroll::keep`], and whether the publisher should be asked for a keyframe now (video,
-    /// none kept, and not asked within the keyframe request interval).
+    /// [`Preroll::keep`], and whether the publisher should be asked for a keyframe now (video
+    /// with none kept, or with a group too long to go out whole, and not asked within the
+    /// keyframe request interval).
     pub fn hold(&mut self, p: rtp::Packet, now: Instant) -> bool {
         self.keep(p);
-        self.gop.is_some() && self.is_empty() && self.asked.due(now)
+        let fresh = self.gop.as_ref().is_some_and(|g| !g.is_empty() && g.span() <= self.max_span);
+        self.gop.is_some() && !fresh && self.asked.due(now)
     }
 
-    /// Appends a packet that came after the gate opened, behind what was kept.
+    /// Appends a packet that came after the gate opened, behind what was kept; behind a
+    /// keyframe alone it is dropped (the stream waits for the next keyframe).
     pub fn push(&mut self, p: rtp::Packet) {
-        if let Some(g) = self.gop.as_mut() {
+        if let Some(g) = self.gop.as_mut().filter(|_| self.release != Some(Release::Cut)) {
             g.push(p);
         }
     }
 
     /// The stream is open (DTLS up): when the kept packets may go out ([`SETTLE`] after the
-    /// first call), or `None` if they may now, their frames' timestamps then drawn together
-    /// (once).
+    /// first call), or `None` if they may now (a group longer than [`MAX_SPAN`] cut to its
+    /// keyframe, once).
     pub fn hold_until(&mut self, now: Instant) -> Option<Instant> {
         let at = match self.release {
-            Some(Release::Open) => return None,
+            Some(Release::Open | Release::Cut) => return None,
             Some(Release::At(at)) => at,
             None => now + SETTLE,
         };
@@ -91,16 +100,27 @@ impl Preroll {
             self.release = Some(Release::At(at));
             return Some(at);
         }
-        if let Some(g) = self.gop.as_mut() {
-            g.compress(self.step);
-        }
         self.release = Some(Release::Open);
+        if let Some(g) = self.gop.as_mut().filter(|g| g.span() > self.max_span) {
+            g.keep_first_frame();
+            self.release = Some(Release::Cut);
+        }
         None
     }
 
     /// The next kept packet, oldest first.
     pub fn pop(&mut self) -> Option<rtp::Packet> {
         self.gop.as_mut()?.pop()
+    }
+
+    /// Whether a group cut to its keyframe has just gone out (true once): the stream must
+    /// wait for the next keyframe, its timestamps going on from the time it is sent.
+    pub fn cut_sent(&mut self) -> bool {
+        if self.release == Some(Release::Cut) && self.is_empty() {
+            self.release = Some(Release::Open);
+            return true;
+        }
+        false
     }
 
     pub fn len(&self) -> usize {
@@ -111,11 +131,11 @@ impl Preroll {
         self.gop.as_ref().is_none_or(Gop::is_empty)
     }
 
-    /// Forgets what was kept (the source changed, or packets were lost on the way in); the
-    /// next connecting packet may ask again.
+    /// Forgets what was kept (the source changed, or packets were lost on the way in), its
+    /// memory too; the next connecting packet may ask again.
     pub fn clear(&mut self) {
         if let Some(g) = self.gop.as_mut() {
-            g.clear();
+            g.forget();
         }
         self.asked.reset();
         self.release = None;
@@ -159,26 +179,58 @@ mod tests {
         assert!(p.is_empty());
     }
 
-    #[test]
-    fn a_seeded_stream_asks_nothing_and_draws_its_frames_together_when_released() {
-        let t = Instant::now();
-        let frame = |seq: u16, ts: u32, key: bool| {
-            let mut p = vp8(seq, key);
-            p.header.timestamp = ts;
-            p
-        };
-        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
-        // The publisher's group: a two-packet keyframe and two frames a second apart.
-        p.seed(vec![frame(10, 0, true), frame(11, 0, false), frame(12, 90_000, false), frame(13, 180_000, false)]);
-        assert!(!p.hold(frame(14, 183_000, false), t), "a keyframe kept: nothing to ask");
+    fn frame(seq: u16, ts: u32, key: bool) -> rtp::Packet {
+        let mut p = vp8(seq, key);
+        p.header.timestamp = ts;
+        p
+    }
+
+    fn release(p: &mut Preroll, t: Instant) {
         assert_eq!(p.hold_until(t), Some(t + SETTLE));
         assert_eq!(p.hold_until(t + SETTLE), None);
-        p.push(frame(15, 186_000, false));
+    }
+
+    #[test]
+    fn a_short_seeded_group_asks_nothing_and_goes_out_whole_with_its_own_timestamps() {
+        let t = Instant::now();
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
+        // A two-packet keyframe and two frames 33 ms apart: 66 ms.
+        p.seed(vec![frame(10, 0, true), frame(11, 0, false), frame(12, 3000, false), frame(13, 6000, false)]);
+        assert!(!p.hold(frame(14, 6000, false), t), "a keyframe kept: nothing to ask");
+        release(&mut p, t);
+        p.push(frame(15, 9000, false));
         let out: Vec<(u16, u32)> =
             std::iter::from_fn(|| p.pop()).map(|p| (p.header.sequence_number, p.header.timestamp)).collect();
-        // 1 ms (90 ticks) apart up to the newest kept frame, which keeps its own; what came
-        // after the release is untouched.
-        assert_eq!(out, [(10, 182_730), (11, 182_730), (12, 182_820), (13, 182_910), (14, 183_000), (15, 186_000)]);
+        assert_eq!(out, [(10, 0), (11, 0), (12, 3000), (13, 6000), (14, 6000), (15, 9000)]);
+        assert!(!p.cut_sent(), "sent whole: the stream goes on");
+    }
+
+    #[test]
+    fn a_long_group_asks_for_a_fresh_keyframe_and_goes_out_as_its_keyframe_alone() {
+        let t = Instant::now();
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
+        // A keyframe and frames a second apart.
+        p.seed(vec![frame(10, 0, true), frame(11, 0, false), frame(12, 90_000, false), frame(13, 180_000, false)]);
+        assert!(p.hold(frame(14, 183_000, false), t), "too long to go out whole: ask");
+        assert!(!p.hold(frame(15, 186_000, false), t), "asked already");
+        release(&mut p, t);
+        p.push(frame(16, 189_000, false));
+        assert_eq!(drain(&mut p), [10, 11], "the keyframe alone; what came behind it is dropped");
+        assert!(p.cut_sent(), "the stream waits for the next keyframe");
+        assert!(!p.cut_sent(), "once");
+    }
+
+    #[test]
+    fn a_fresh_keyframe_while_connecting_replaces_a_long_group() {
+        let t = Instant::now();
+        let mut p = Preroll::new(Some(VideoCodec::Vp8), 90_000);
+        p.seed(vec![frame(10, 0, true), frame(11, 90_000, false)]);
+        assert!(p.hold(frame(12, 93_000, false), t));
+        assert!(!p.hold(frame(13, 96_000, true), t), "a fresh keyframe: nothing to ask");
+        p.hold(frame(14, 99_000, false), t);
+        release(&mut p, t);
+        assert_eq!(drain(&mut p), [13, 14]);
+        assert!(!p.cut_sent());
     }
 
     #[test]
@@ -208,8 +260,11 @@ mod tests {
         assert!(p.hold(vp8(1, false), t));
         p.clear();
         assert!(p.hold(vp8(2, false), t), "after a clear the stream asks at once");
-        p.hold(vp8(3, true), t);
+        for seq in 3..40 {
+            p.hold(vp8(seq, seq == 3), t);
+        }
         p.clear();
         assert!(p.is_empty());
+        assert_eq!(p.gop.as_ref().map(Gop::capacity), Some(0), "its memory went with it");
     }
 }
