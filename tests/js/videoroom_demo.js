@@ -92,10 +92,14 @@ async function main() {
               const now = performance.now();
               if (r.packetsReceived > 0) at.packet = at.packet || now;
               if (r.framesReceived > 0) at.frame = at.frame || now;
-              if (r.framesDecoded > 0) {
-                at.decoded = at.decoded || now;
+              if (r.framesDecoded > 0 && !at.decoded) {
+                at.decoded = now;
                 at.nacks = r.nackCount;
                 at.plis = r.pliCount;
+              }
+              // The second picture: when the video moves (a first picture alone is a still).
+              if (r.framesDecoded > 1) {
+                at.second = now;
                 clearInterval(poll);
               }
             });
@@ -157,6 +161,7 @@ async function main() {
       return {
         offerApplied: since(at.offer), iceConnected: since(at.ice), dtlsConnected: since(at.dtls),
         firstPacket: since(at.packet), firstFrame: since(at.frame), firstDecoded: since(at.decoded),
+        secondDecoded: since(at.second),
         nacks: at.nacks, plis: at.plis,
         // The join's wall-clock time (ms since the epoch), to set beside the server's logs.
         joinEpochMs: window.__joinAt === null ? null : Math.round(performance.timeOrigin + window.__joinAt),
