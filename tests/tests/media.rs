@@ -554,7 +554,7 @@ async fn connect_late(
     every: Duration,
     want: usize,
     silent_from_connect: bool,
-) -> (std::time::Instant, Vec<(std::time::Instant, rtc::rtp::Packet)>) {
+) -> Late {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let hs = ws.attach(sid).await;
@@ -599,12 +599,20 @@ async fn connect_late(
             }
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        sub.close().await;
-        (connected, video)
+        (connected, video, sub)
     };
-    let (_, (connected, video)) = tokio::join!(sender, receiver);
+    let (_, (connected, video, sub)) = tokio::join!(sender, receiver);
     assert!(video.len() == want, "{} of {want} video packets reached the subscriber", video.len());
-    (connected.expect("the subscriber connected"), video)
+    Late { connected: connected.expect("the subscriber connected"), video, sub, _ws: ws }
+}
+
+/// A subscriber that connected late: when, its first video packets with when each came, and
+/// the subscriber itself (its session lives as long as its socket).
+struct Late {
+    connected: std::time::Instant,
+    video: Vec<(std::time::Instant, rtc::rtp::Packet)>,
+    sub: TestSubscriber,
+    _ws: WsClient,
 }
 
 /// VP8 (the test publisher's payload): bit 0 of the frame header clear marks a keyframe.
@@ -625,7 +633,9 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
     publisher.keyframes_only_when_asked(Duration::from_millis(300));
     outlast_the_kept_keyframe(&mut publisher, Duration::from_millis(2)).await;
     let asked_before = publisher.keyframe_requests();
-    let (connected, video) = connect_late(&server, feed, &mut publisher, Duration::from_millis(10), 1, false).await;
+    let Late { connected, video, sub, .. } =
+        connect_late(&server, feed, &mut publisher, Duration::from_millis(10), 1, false).await;
+    sub.close().await;
     let (at, first) = &video[0];
     assert!(starts_keyframe(first), "its first video packet starts a keyframe");
     let after = at.saturating_duration_since(connected);
@@ -638,14 +648,14 @@ async fn a_subscriber_gets_the_keyframe_asked_for_while_it_connects_at_once() {
 /// A publisher at 30 frames/s that sends a keyframe when it wants to (one after 5 frames) or
 /// 1.5 s after being asked, and 10 frames after it; then a
 /// subscriber that connects late ([`connect_late`]), whose first video packet must start that
-/// keyframe within 200 ms of connecting. Its first `want` video packets.
+/// keyframe within 200 ms of connecting.
 async fn starts_on_the_kept_keyframe(
     server: &TestServer,
     feed: u64,
     publisher: &mut TestPublisher,
     want: usize,
     silent_from_connect: bool,
-) -> Vec<(std::time::Instant, rtc::rtp::Packet)> {
+) -> Late {
     // Asked at the answer, it answers half a second after the subscriber connects.
     publisher.keyframes_only_when_asked(Duration::from_millis(1500));
     let every = Duration::from_millis(33);
@@ -657,12 +667,12 @@ async fn starts_on_the_kept_keyframe(
         publisher.send().await;
         tokio::time::sleep(every).await;
     }
-    let (connected, video) = connect_late(server, feed, publisher, every, want, silent_from_connect).await;
-    let (at, first) = &video[0];
+    let late = connect_late(server, feed, publisher, every, want, silent_from_connect).await;
+    let (at, first) = &late.video[0];
     assert!(starts_keyframe(first), "its first video packet starts the kept keyframe");
-    let after = at.saturating_duration_since(connected);
+    let after = at.saturating_duration_since(late.connected);
     assert!(after < Duration::from_millis(200), "first video {after:?} after connecting");
-    video
+    late
 }
 
 /// Join -> first frame without waiting for the publisher: it keeps its latest group of pictures
@@ -677,7 +687,8 @@ async fn a_subscriber_starts_on_the_keyframe_its_publisher_sent_before_it_joined
     let server = TestServer::start();
     let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
     let asked_before = publisher.keyframe_requests();
-    let video = starts_on_the_kept_keyframe(&server, feed, &mut publisher, 30, false).await;
+    let Late { video, sub, .. } = starts_on_the_kept_keyframe(&server, feed, &mut publisher, 30, false).await;
+    sub.close().await;
     assert!(publisher.keyframe_requests() > asked_before, "a fresh keyframe was asked for");
     let (kept_at, fresh_at) = (video[0].0, video[1].0);
     assert!(starts_keyframe(&video[1].1), "after the kept keyframe, the fresh one: {:?}", video[1].1.payload);
@@ -695,12 +706,36 @@ async fn a_subscriber_starts_on_the_keyframe_its_publisher_sent_before_it_joined
 }
 
 /// What was kept goes out as soon as the subscriber connects, not with the publisher's next
-/// packet: here the publisher sends nothing from then on.
+/// packet: here the publisher sends nothing from then on. Its next packet is a keyframe: the
+/// stream goes on with it at once, its timestamp after the kept keyframe's by the time between
+/// (not by the publisher's own, which counts from the kept keyframe's capture a second before).
 #[actix_web::test]
 async fn what_was_kept_goes_out_at_connect_even_if_the_publisher_is_silent() {
     let server = TestServer::start();
     let Publishing { peer: mut publisher, feed, ws: _publisher_ws, .. } = publishing(&server.ws_url).await;
-    starts_on_the_kept_keyframe(&server, feed, &mut publisher, 1, true).await;
+    let Late { video, mut sub, _ws, .. } = starts_on_the_kept_keyframe(&server, feed, &mut publisher, 1, true).await;
+    let (kept_at, kept) = &video[0];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publisher.keyframe_next();
+    publisher.send().await;
+    let fresh = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match sub.packets.recv().await {
+                Some((kind, p)) if kind == "video" => return p,
+                Some(_) => continue,
+                None => panic!("the subscriber's packets ended"),
+            }
+        }
+    })
+    .await
+    .expect("the publisher's next keyframe reached the subscriber");
+    let waited = kept_at.elapsed();
+    assert!(starts_keyframe(&fresh), "the publisher's next keyframe");
+    assert_eq!(fresh.header.sequence_number, kept.header.sequence_number.wrapping_add(1), "the sequence goes on");
+    let step = fresh.header.timestamp.wrapping_sub(kept.header.timestamp);
+    let elapsed = (waited.as_secs_f64() * 90_000.0) as u32;
+    assert!(step.abs_diff(elapsed) < 9000, "timestamps go on by the time between: {step} ticks for {waited:?}");
+    sub.close().await;
     publisher.close().await;
 }
 
