@@ -190,10 +190,11 @@ async fn keep(mut feed: broadcast::Receiver<rtp::Packet>, mut asks: mpsc::Unboun
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn vp8(seq: u16, ts: u32, key: bool) -> rtp::Packet {
+    /// A one-packet VP8 frame (a keyframe or not) with this sequence number and timestamp.
+    pub fn vp8(seq: u16, ts: u32, key: bool) -> rtp::Packet {
         rtp::Packet {
             header: rtp::header::Header { sequence_number: seq, timestamp: ts, ..Default::default() },
             payload: bytes::Bytes::from(vec![0x10, if key { 0x00 } else { 0x01 }, 0, 0]),

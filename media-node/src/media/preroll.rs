@@ -75,8 +75,12 @@ impl Preroll {
     /// keyframe request interval).
     pub fn hold(&mut self, p: rtp::Packet, now: Instant) -> bool {
         self.keep(p);
-        let fresh = self.gop.as_ref().is_some_and(|g| !g.is_empty() && g.span() <= self.max_span);
-        self.gop.is_some() && !fresh && self.asked.due(now)
+        self.gop.is_some() && (self.is_empty() || self.too_long()) && self.asked.due(now)
+    }
+
+    /// Whether what is kept spans more than [`MAX_SPAN`] (then only its keyframe goes out).
+    fn too_long(&self) -> bool {
+        self.gop.as_ref().is_some_and(|g| g.span() > self.max_span)
     }
 
     /// Appends a packet that came after the gate opened, behind what was kept; behind a
@@ -101,8 +105,10 @@ impl Preroll {
             return Some(at);
         }
         self.release = Some(Release::Open);
-        if let Some(g) = self.gop.as_mut().filter(|g| g.span() > self.max_span) {
-            g.keep_first_frame();
+        if self.too_long() {
+            if let Some(g) = self.gop.as_mut() {
+                g.keep_first_frame();
+            }
             self.release = Some(Release::Cut);
         }
         None
@@ -146,12 +152,11 @@ impl Preroll {
 mod tests {
     use super::*;
     use crate::media::feed::KEYFRAME_REQUEST_INTERVAL;
+    use crate::media::gop::tests::vp8 as frame;
 
+    /// A one-packet VP8 frame at timestamp 0.
     fn vp8(seq: u16, key: bool) -> rtp::Packet {
-        rtp::Packet {
-            header: rtp::header::Header { sequence_number: seq, ..Default::default() },
-            payload: bytes::Bytes::from(vec![0x10, if key { 0x00 } else { 0x01 }, 0, 0]),
-        }
+        frame(seq, 0, key)
     }
 
     fn drain(p: &mut Preroll) -> Vec<u16> {
@@ -177,12 +182,6 @@ mod tests {
         assert_eq!(p.hold_until(t + SETTLE), None);
         assert_eq!(drain(&mut p), [6, 7]);
         assert!(p.is_empty());
-    }
-
-    fn frame(seq: u16, ts: u32, key: bool) -> rtp::Packet {
-        let mut p = vp8(seq, key);
-        p.header.timestamp = ts;
-        p
     }
 
     fn release(p: &mut Preroll, t: Instant) {
