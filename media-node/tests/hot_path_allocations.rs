@@ -1,15 +1,17 @@
 //! The forwarding hot path, as far as Portunus's own code goes, allocates nothing per packet
 //! per subscriber: the publisher's packet (its extensions reduced to the relayed ones once) goes
-//! through the bounded broadcast, and each subscriber clones it (payload shared) and rewrites
-//! SSRC, payload type, sequence number and timestamp. The one exception is counted: a packet
+//! through the bounded broadcast, and each subscriber stream clones it (payload shared) and
+//! decides on it (`outgoing`: gate, keyframe wait, layers, SSRC, payload type, sequence number
+//! and timestamp). The one exception is counted: a packet
 //! carrying a relayed header extension (audio level; video orientation and playout delay, which
 //! browsers send rarely) costs each subscriber its extension list.
 //! A counting global allocator checks it. (What webrtc-rs allocates below `write_rtp` is
 //! measured in BENCHMARKS.md, not here.)
 
+use media_node::media::codec::VideoCodec;
 use media_node::media::extensions::relay;
-use media_node::media::forward::{rewrite_for_subscriber, Negotiated};
-use media_node::media::rewrite::Rewriter;
+use media_node::media::outgoing::{Decision, From, Negotiated, Outgoing, Settings, Source, Verdict};
+use media_node::media::simulcast::LayerTarget;
 use rtc::rtp;
 use shared::media::ExtensionIds;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -78,9 +80,23 @@ fn allocations_per_forwarded_packet(ids: ExtensionIds) -> f64 {
     const PACKETS: u16 = 1000;
     let (feed, _) = tokio::sync::broadcast::channel::<rtp::Packet>(2048);
     let mut subscribers: Vec<_> = (0..SUBSCRIBERS).map(|_| feed.subscribe()).collect();
-    let mut sequences: Vec<Rewriter> = (0..SUBSCRIBERS).map(|_| Rewriter::new(90_000)).collect();
     let start = std::time::Instant::now();
-    let payload = bytes::Bytes::from(vec![0x55u8; 1200]);
+    let mut streams: Vec<Outgoing> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let settings = Settings {
+                ssrc: 0x5000 + i as u32,
+                clock_rate: 90_000,
+                codec: Some(VideoCodec::Vp8),
+                target: LayerTarget::default(),
+                delay: None,
+            };
+            Outgoing::new(settings, Source { layers: 1, svc: false }, [None; 3], start)
+        })
+        .collect();
+    // A VP8 keyframe's payload descriptor and frame header, so the streams start at once.
+    let mut bytes = vec![0x55u8; 1200];
+    bytes[..2].copy_from_slice(&[0x10, 0x00]);
+    let payload = bytes::Bytes::from(bytes);
     // Built before counting: arriving packets are webrtc-rs's allocations, not ours.
     let arriving: Vec<rtp::Packet> = (0..PACKETS).map(|seq| browser_packet(seq, &payload)).collect();
 
@@ -91,8 +107,11 @@ fn allocations_per_forwarded_packet(ids: ExtensionIds) -> f64 {
         relay(&mut packet, &ids);
         feed.send(packet).expect("subscribers listen");
         for (i, rx) in subscribers.iter_mut().enumerate() {
-            let mut p = rx.try_recv().expect("packet for each subscriber");
-            rewrite_for_subscriber(&mut p, 0x5000 + i as u32, &negotiated);
+            let p = rx.try_recv().expect("packet for each subscriber");
+            let Decision::Send(p) = streams[i].packet(From::Current, p, Verdict::Open(negotiated), || start) else {
+                panic!("an open stream sends every packet");
+            };
+            assert_eq!(p.header.ssrc, 0x5000 + i as u32, "rewritten for the subscriber");
             if ids.audio_level.is_some() {
                 assert_eq!(
                     p.header.get_extension(4).as_deref(),
@@ -100,7 +119,6 @@ fn allocations_per_forwarded_packet(ids: ExtensionIds) -> f64 {
                     "the level under the subscriber's id"
                 );
             }
-            assert!(sequences[i].rewrite(&mut p, || start), "in sequence");
             forwarded += 1;
             // What the track would send: the rewritten header over the shared payload.
             assert_eq!(p.payload.as_ptr(), payload.as_ptr(), "the payload is shared, not copied");

@@ -334,7 +334,7 @@ async fn relay(
                     if let Some((l, rx)) = pending.take() {
                         layer = l;
                         packets = rx;
-                        sequence.open_gap();
+                        sequence.open_gap(Instant::now);
                     }
                     p
                 }
@@ -347,7 +347,7 @@ async fn relay(
             r = packets.recv() => match r {
                 Ok(p) => p,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    sequence.open_gap();
+                    sequence.open_gap(Instant::now);
                     continue;
                 }
                 // The publisher stopped: so does its forwarder.

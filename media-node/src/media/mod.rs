@@ -18,6 +18,7 @@ pub mod feedback;
 pub mod forward;
 pub mod forwarder;
 pub mod gop;
+pub mod outgoing;
 pub mod peer;
 pub mod preroll;
 pub mod publisher;

@@ -46,16 +46,11 @@ impl Rewriter {
         self.seq_offset = self.seq_offset.wrapping_sub(1);
     }
 
-    /// A gap of ours begins at `at` (a later call while it is open changes nothing).
-    pub fn rebase(&mut self, at: Instant) {
-        self.gap_from.get_or_insert(at);
-    }
-
-    /// A gap of ours begins now: the clock is read only if none is open already (a stream held
-    /// closed calls this for every packet it drops).
-    pub fn open_gap(&mut self) {
+    /// A gap of ours begins now: `now` is asked for only if none is open already (a stream
+    /// held closed calls this for every packet it drops).
+    pub fn open_gap(&mut self, now: impl FnOnce() -> Instant) {
         if self.gap_from.is_none() {
-            self.gap_from = Some(Instant::now());
+            self.gap_from = Some(now());
         }
     }
 
@@ -119,7 +114,7 @@ mod tests {
         out(&mut r, 27, 3000, t);
         assert!(!r.rewrite(&mut packet(23, 0), || t), "from before the stream began");
         // After a gap of ours (a switch) the run begins again, and so does the floor.
-        r.rebase(t);
+        r.open_gap(|| t);
         assert_eq!(out(&mut r, 900, 50_000, t).0, 28);
         assert!(!r.rewrite(&mut packet(27, 6000), || t), "from before the switch: 28 is taken");
         assert_eq!(out(&mut r, 901, 53_000, t).0, 29);
@@ -141,7 +136,7 @@ mod tests {
         let mut r = Rewriter::new(90_000);
         assert_eq!(out(&mut r, 65535, 1000, t), (65535, 1000));
         // Paused for 2 s while the publisher went on to 500 / 181000.
-        r.rebase(t);
+        r.open_gap(|| t);
         assert_eq!(out(&mut r, 500, 181_000, t + Duration::from_secs(2)), (0, 1000 + 180_000));
         assert_eq!(out(&mut r, 501, 184_000, t + Duration::from_secs(2)), (1, 184_000));
     }
@@ -153,7 +148,7 @@ mod tests {
         out(&mut r, 10, 0, t);
         out(&mut r, 12, 1920, t);
         assert_eq!(out(&mut r, 11, 960, t), (11, 960), "reordered: passed through");
-        r.rebase(t);
+        r.open_gap(|| t);
         assert_eq!(out(&mut r, 40, 99_999, t).0, 13, "continues after the newest, not the late one");
     }
 

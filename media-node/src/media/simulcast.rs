@@ -1,10 +1,8 @@
 //! Simulcast for a subscriber stream: which layer it wants, which one it gets while layers go
 //! silent (Janus's `fallback`), and the move from one layer to another.
 
-use super::feed::{Origin, Silence};
-use rtc::rtp;
+use super::feed::Silence;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
 
 /// Which simulcast layers a subscriber stream wants (`configure` `substream`, `temporal`,
 /// `fallback`; Janus's defaults: the highest, all, 250 ms).
@@ -43,10 +41,10 @@ pub(super) fn choose_layer(
 
 /// The simulcast state of one subscriber stream: the layer relayed, the one it is moving to
 /// (relayed from its first keyframe on, so the switch is seamless, as Janus's), and what was
-/// last announced.
+/// last announced. Which layers are received is its driver's: this says which.
 pub(super) struct Layers {
     pub current: u8,
-    pub pending: Option<(u8, broadcast::Receiver<rtp::Packet>)>,
+    pub pending: Option<u8>,
     /// When a silent layer's fallback deadline passes.
     pub recheck: Option<Instant>,
     pub announced: Option<u8>,
@@ -54,28 +52,37 @@ pub(super) struct Layers {
 }
 
 impl Layers {
-    /// A stream starting on `origin`: the layer the target calls for now (the lowest when none
-    /// is flowing).
-    pub(super) fn start(origin: &Origin, target: &LayerTarget, silence: &Silence) -> Self {
-        let first = choose_layer(target, origin.layers.len(), silence, Instant::now()).0;
+    /// A stream starting on a source of `count` layers: the layer the target calls for now
+    /// (the lowest when none is flowing).
+    pub(super) fn start(count: usize, target: &LayerTarget, silence: &Silence, now: Instant) -> Self {
+        let first = choose_layer(target, count, silence, now).0;
         Self { current: first.unwrap_or(0), pending: None, recheck: None, announced: None, temporal: None }
     }
 
-    /// Moves towards the layer the target and the publisher's silent layers call for.
-    pub(super) fn reconsider(&mut self, origin: &Origin, target: &LayerTarget, silence: &Silence) {
-        if !origin.simulcast() {
-            return;
+    /// Moves towards the layer the target and the source's silent layers call for; returns
+    /// the layer now pending when that changed (`Some(None)`: none any more).
+    pub(super) fn reconsider(
+        &mut self,
+        count: usize,
+        target: &LayerTarget,
+        silence: &Silence,
+        now: Instant,
+    ) -> Option<Option<u8>> {
+        if count <= 1 {
+            return None;
         }
-        let (want, recheck) = choose_layer(target, origin.layers.len(), silence, Instant::now());
+        let (want, recheck) = choose_layer(target, count, silence, now);
         self.recheck = recheck;
-        let Some(want) = want else { return };
+        let want = want?;
         if want == self.current {
-            self.pending = None;
-        } else if self.pending.as_ref().is_none_or(|(l, _)| *l != want) {
-            tracing::debug!(from = self.current, to = want, "simulcast: changing layer");
-            self.pending = origin.subscribe(want).map(|rx| (want, rx));
-            origin.keyframes.for_layer(want).request();
+            return self.pending.take().map(|_| None);
         }
+        if self.pending == Some(want) {
+            return None;
+        }
+        tracing::debug!(from = self.current, to = want, "simulcast: changing layer");
+        self.pending = Some(want);
+        Some(Some(want))
     }
 }
 

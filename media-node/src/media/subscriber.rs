@@ -6,7 +6,8 @@ use super::codec::VideoCodec;
 use super::data::{DataControl, DEFAULT_LABEL};
 use super::extensions::ExtensionSettings;
 use super::feed::Origin;
-use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Negotiated, Stream};
+use super::forward::{forward, relay_feedback, Control, Gate, LossWatch, Stream};
+use super::outgoing::Negotiated;
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, MediaSettings, PeerEvent, PeerHandler,
 };

@@ -6,7 +6,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use media_node::media::codec::VideoCodec;
-use media_node::media::{extensions, forward, rewrite::Rewriter, talk, vp8};
+use media_node::media::{extensions, outgoing, rewrite::Rewriter, talk, vp8};
 use media_node::shared::media::ExtensionIds;
 use media_node::shared::janus::videoroom::remote;
 use rtc::rtp;
@@ -29,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
     let browser = ExtensionIds { audio_level: Some(1), video_orientation: Some(3), playout_delay: Some(12) };
     extensions::relay(&mut packet, &browser);
     let subscriber = ExtensionIds { audio_level: Some(13), video_orientation: Some(1), playout_delay: None };
-    let negotiated = forward::Negotiated { payload_type: 96, extensions: subscriber };
-    forward::rewrite_for_subscriber(&mut packet, 0x1234_5678, &negotiated);
+    let negotiated = outgoing::Negotiated { payload_type: 96, extensions: subscriber };
+    outgoing::rewrite_for_subscriber(&mut packet, 0x1234_5678, &negotiated);
     {
         use rtc::shared::marshal::{Marshal, MarshalSize};
         if let Ok(bytes) = packet.marshal() {
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = rewriter.rewrite(&mut packet, || t0);
     // A gap of ours, then the same packet again far on.
-    rewriter.open_gap();
+    rewriter.open_gap(std::time::Instant::now);
     second.header.sequence_number = second.header.sequence_number.wrapping_add(30_000);
     second.header.timestamp = second.header.timestamp.wrapping_add(u32::MAX / 2);
     let _ = rewriter.rewrite(&mut second, || t0 + Duration::from_secs(3));
