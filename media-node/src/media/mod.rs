@@ -9,6 +9,7 @@
 //! pass-through interceptor these are written on), `sdp` reads what the room needs to announce
 //! from an SDP, and `error` says why something failed and what the VideoRoom answers then.
 
+pub mod arrivals;
 pub mod codec;
 pub mod data;
 pub mod error;

@@ -2,6 +2,7 @@
 //! subscribers (one bounded broadcast per simulcast layer), keyframe requests coalesced, the
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
+use super::arrivals::{Arrivals, TICK};
 use super::codec::VideoCodec;
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::feed::{
@@ -34,14 +35,6 @@ use webrtc::peer_connection::PeerConnection;
 
 /// How often a publisher is reminded of the room's bitrate cap.
 const REMB_INTERVAL: Duration = Duration::from_secs(5);
-/// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
-const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
-/// How often a publisher track's packet counts are looked at (silence, simulcast layers).
-const TICK: Duration = Duration::from_millis(50);
-/// Empty ticks before a simulcast layer counts as silent: a low layer's frames can be more than
-/// one tick apart.
-const LAYER_QUIET_TICKS: u32 = 2;
-
 /// One m-line a publisher sends, as its PeerConnection's handler receives it: where its
 /// packets go (one feed per simulcast layer, lowest first) and what watches them.
 struct IncomingStream {
@@ -227,8 +220,8 @@ impl Talk {
 }
 
 /// Reads one publisher track: each packet goes to its layer's feed (once, whatever the number of
-/// subscribers); every [`TICK`] the counts tell which layers went silent and whether the track
-/// stopped (Janus's `media` event after [`NO_MEDIA_TIMER`]).
+/// subscribers); every [`TICK`] its [`Arrivals`] tell which layers went silent and whether the track
+/// stopped (Janus's `media` event after [`super::arrivals::NO_MEDIA_TIMER`]).
 struct Pump {
     mid: Mid,
     kind: MediaKind,
@@ -241,36 +234,6 @@ struct Pump {
     silence: Option<watch::Sender<Silence>>,
     events: mpsc::UnboundedSender<PeerEvent>,
     slowlink_threshold: u32,
-}
-
-/// Packets one incoming stream lost: sequence numbers skipped, less those that came late
-/// (repaired by a retransmission), as Janus counts expected minus received.
-#[derive(Clone, Copy, Default)]
-struct LossCount {
-    highest: Option<u16>,
-    lost: i64,
-}
-
-impl LossCount {
-    fn packet(&mut self, seq: u16) {
-        let Some(highest) = self.highest else {
-            self.highest = Some(seq);
-            return;
-        };
-        match seq.wrapping_sub(highest) as i16 {
-            d if d > 0 => {
-                self.lost += i64::from(d) - 1;
-                self.highest = Some(seq);
-            }
-            d if d < 0 => self.lost -= 1,
-            _ => {}
-        }
-    }
-
-    /// The count since the last call.
-    fn take(&mut self) -> u32 {
-        u32::try_from(std::mem::take(&mut self.lost).max(0)).unwrap_or(u32::MAX)
-    }
 }
 
 impl Pump {
@@ -294,14 +257,9 @@ impl Pump {
             receiving,
             substream,
         };
-        let mut losses = [LossCount::default(); MAX_LAYERS];
-        let mut ticks = 0u32;
+        let mut arrivals = Arrivals::new(feeds.len(), slowlink_threshold);
         // Layer of each SSRC seen (a simulcast track's layers share the track).
         let mut ssrc_layer: Vec<(u32, usize)> = Vec::new();
-        let mut counts = [0u32; MAX_LAYERS];
-        let mut quiet = [0u32; MAX_LAYERS];
-        // Per layer, as Janus reports a simulcast publisher's substreams one by one.
-        let mut receiving = [false; MAX_LAYERS];
         let simulcast = feeds.len() > 1;
         let substream = |layer: usize| simulcast.then_some(layer as u8);
         let mut tick = tokio::time::interval(TICK);
@@ -313,29 +271,16 @@ impl Pump {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    for layer in 0..feeds.len() {
-                        quiet[layer] = if counts[layer] > 0 { 0 } else { quiet[layer] + 1 };
-                        if receiving[layer] && TICK * quiet[layer] >= NO_MEDIA_TIMER {
-                            receiving[layer] = false;
-                            let _ = events.send(receiving_event(false, substream(layer)));
-                        }
+                    let found = arrivals.tick(Instant::now());
+                    for (layer, _) in found.stopped.iter().enumerate().filter(|(_, s)| **s) {
+                        let _ = events.send(receiving_event(false, substream(layer)));
                     }
-                    if let Some(silence) = &silence {
-                        let now = Instant::now();
-                        for layer in 0..feeds.len() {
-                            let since = (quiet[layer] >= LAYER_QUIET_TICKS).then(|| now - TICK * quiet[layer]);
-                            if since.is_some() != silence.borrow()[layer].is_some() {
-                                silence.send_modify(|s| s[layer] = since);
-                            }
-                        }
+                    if let Some(silence) = silence.as_ref().filter(|_| found.silence_changed) {
+                        silence.send_replace(arrivals.silence());
                     }
-                    counts = [0; MAX_LAYERS];
-                    ticks += 1;
-                    if TICK * ticks >= Duration::from_secs(1) {
-                        ticks = 0;
-                        let lost: u32 = losses.iter_mut().map(LossCount::take).sum();
+                    if let Some(lost) = found.lost {
                         METRICS.incoming_lost(u64::from(lost));
-                        if slowlink_threshold > 0 && lost >= slowlink_threshold {
+                        if found.slow_link {
                             let at = StreamAt::Published(mid.clone());
                             let _ = events.send(PeerEvent::SlowLink { at, kind, lost });
                         }
@@ -354,8 +299,7 @@ impl Pump {
                 TrackRemoteEvent::OnRtpPacket(mut packet) => {
                     let ssrc = packet.header.ssrc;
                     let layer = ssrc_layer.iter().find(|(s, _)| *s == ssrc).map_or(0, |(_, l)| *l);
-                    counts[layer] += 1;
-                    losses[layer].packet(packet.header.sequence_number);
+                    let starts = arrivals.packet(layer, packet.header.sequence_number);
                     if let Some(t) = talk.as_mut() {
                         if let Some(change) = t.packet(&packet.header) {
                             let ev = PeerEvent::Talking {
@@ -370,8 +314,7 @@ impl Pump {
                     if kind == MediaKind::Video {
                         delay.packet(&mut packet);
                     }
-                    if !receiving[layer] {
-                        receiving[layer] = true;
+                    if starts {
                         tracing::debug!(kind = %kind, layer, pt = packet.header.payload_type, "media arriving");
                         let _ = events.send(receiving_event(true, substream(layer)));
                     }
