@@ -36,6 +36,29 @@ pub fn total_lost(packet: &dyn rtc::rtcp::Packet, ssrc: u32) -> Option<u32> {
     rr.reports.iter().find(|r| r.ssrc == ssrc).map(|r| r.total_lost)
 }
 
+/// A subscriber's receiver reports about one stream, judged as Janus judges a slow link: the
+/// cumulative loss grew by the threshold or more since the previous report (browsers report
+/// about every second).
+pub struct ReportedLoss {
+    /// 0: never a slow link.
+    threshold: u32,
+    last: Option<u32>,
+}
+
+impl ReportedLoss {
+    pub fn new(threshold: u32) -> Self {
+        Self { threshold, last: None }
+    }
+
+    /// A report's cumulative loss; the packets lost since the previous report if they make a
+    /// slow link.
+    pub fn report(&mut self, total: u32) -> Option<u32> {
+        let recently = self.last.map_or(0, |before| total.saturating_sub(before));
+        self.last = Some(total);
+        (self.threshold > 0 && recently >= self.threshold).then_some(recently)
+    }
+}
+
 /// Whether an RTCP packet asks for a keyframe.
 pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
@@ -100,5 +123,23 @@ impl PacketTap for SentNacks {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReportedLoss;
+
+    #[test]
+    fn a_slow_link_is_a_reported_loss_grown_by_the_threshold_since_the_previous_report() {
+        let mut r = ReportedLoss::new(4);
+        assert_eq!(r.report(10), None, "the first report is only where counting starts");
+        assert_eq!(r.report(13), None, "3 more: below 4");
+        assert_eq!(r.report(17), Some(4));
+        assert_eq!(r.report(17), None, "nothing more lost");
+        assert_eq!(r.report(2), None, "a counter that went back is no loss");
+        let mut never = ReportedLoss::new(0);
+        never.report(0);
+        assert_eq!(never.report(1000), None, "threshold 0: never");
     }
 }

@@ -39,17 +39,15 @@ pub(super) async fn relay_feedback(
     publisher: watch::Receiver<KeyframeRequester>,
     loss: LossWatch,
 ) {
-    let mut last_lost: Option<u32> = None;
+    let mut reported = super::feedback::ReportedLoss::new(loss.threshold);
     while let Some(ev) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
         if packets.iter().any(|p| super::feedback::is_keyframe_request(p.as_ref())) {
             publisher.borrow().request();
         }
         for total in packets.iter().filter_map(|p| super::feedback::total_lost(p.as_ref(), loss.ssrc)) {
-            let recently = last_lost.map_or(0, |before| total.saturating_sub(before));
-            last_lost = Some(total);
-            if loss.threshold > 0 && recently >= loss.threshold {
-                let ev = PeerEvent::SlowLink { at: StreamAt::Subscribed(loss.mindex), kind: loss.kind, lost: recently };
+            if let Some(lost) = reported.report(total) {
+                let ev = PeerEvent::SlowLink { at: StreamAt::Subscribed(loss.mindex), kind: loss.kind, lost };
                 let _ = loss.events.send(ev);
             }
         }
