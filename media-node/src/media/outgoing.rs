@@ -3,8 +3,9 @@
 //! subscriber, or nothing. What the stream needs from around it (a keyframe asked for, another
 //! simulcast layer received, a layer change reported) is queued as an [`Effect`] for its driver
 //! (`forward`), which owns the channels, the timers and the track. Time is an input: the
-//! clock is a function asked only where a decision needs it (a gap, a wait), so the tests
-//! drive every timer without sleeping and the hot path reads no clock per packet.
+//! clock is a function asked only where a decision needs it (a gap, a keyframe wait, a VP9 SVC
+//! packet's layer), so the tests drive every timer without sleeping and a flowing stream of
+//! any other kind reads no clock per packet.
 
 use super::codec::VideoCodec;
 use super::feed::{KeyframeAsk, Silence};
