@@ -59,6 +59,8 @@ pub struct Running {
     pub admin_ws: Option<SocketAddr>,
     pub dispatcher: Dispatcher,
     servers: Vec<ServerHandle>,
+    /// The runtimes the in-process media node's rooms run on (standalone; none in a cluster).
+    pub media_runtimes: Vec<tokio::runtime::Handle>,
 }
 
 impl Running {
@@ -77,8 +79,9 @@ pub async fn start_standalone(cfg: Config) -> std::io::Result<Running> {
     let node_cfg = cfg.clone();
     // Started on the core thread, beside the RPC client that talks to it. The in-process node
     // drains with the process; its own drain signal is not needed here.
-    let node: OnCoreThread =
-        Box::new(move |backends| Box::pin(async move { media_node::start(&node_cfg, backends).await.map(drop) }));
+    let node: OnCoreThread = Box::new(move |backends| {
+        Box::pin(async move { media_node::start(&node_cfg, backends).await.map(|n| n.runtimes) })
+    });
     let backends = Backends::memory();
     declared_rooms::seed_rooms(&cfg, &*backends.store).await.map_err(std::io::Error::other)?;
     let running = serve(cfg, backends, node).await?;
@@ -103,12 +106,14 @@ pub async fn start_cluster(cfg: Config, url: &str) -> std::io::Result<Running> {
     declared_rooms::seed_rooms(&cfg, &seeding).await.map_err(std::io::Error::other)?;
     drop(seeding);
     let (backends, io) = Backends::redis_unstarted(url).map_err(redis)?;
-    serve(cfg, backends, Box::new(move |_| Box::pin(io.start()))).await
+    serve(cfg, backends, Box::new(move |_| Box::pin(async move { io.start().await.map(|()| Vec::new()) }))).await
 }
 
 /// What starts on the core thread before the gateway's core actors: the Redis connections of a
-/// cluster gateway, the in-process media node of a standalone one.
-type OnCoreThread = Box<dyn FnOnce(Backends) -> LocalBoxFuture<'static, Result<(), String>> + Send>;
+/// cluster gateway, the in-process media node of a standalone one (the runtimes its rooms run
+/// on).
+type OnCoreThread =
+    Box<dyn FnOnce(Backends) -> LocalBoxFuture<'static, Result<Vec<tokio::runtime::Handle>, String>> + Send>;
 
 /// Listens and starts the core thread. Only WebSocket requests are taken until the core has
 /// started, and they are served on its thread: nothing reaches Redis from another thread first,
@@ -229,27 +234,27 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
     core.spawn_fn(move || {
         actix::spawn(async move {
             let outcome = async {
-                on_core(backends.clone()).await?;
+                let media_runtimes = on_core(backends.clone()).await?;
                 rpc::RpcClient::run(rpc_unstarted, backends.clone(), &gateway_id).await?;
                 nodes_unstarted.into_context().run(nodes::NodeDirectory::new(backends));
-                Ok::<(), String>(())
+                Ok::<_, String>(media_runtimes)
             };
             let _ = started_tx.send(outcome.await);
         });
     });
-    match tokio::time::timeout(core_thread::START_TIMEOUT, started).await {
-        Ok(Ok(Ok(()))) => {}
+    let media_runtimes = match tokio::time::timeout(core_thread::START_TIMEOUT, started).await {
+        Ok(Ok(Ok(r))) => r,
         Ok(Ok(Err(e))) => return Err(std::io::Error::other(e)),
         Ok(Err(_)) => return Err(std::io::Error::other("the core thread stopped while starting")),
         Err(_) => return Err(std::io::Error::other("the core actors did not start in time")),
-    }
+    };
     for server in after_core {
         servers.push(server.handle());
         actix_web::rt::spawn(server);
     }
     reaper::Reaper::new(dispatcher.clone()).start();
     actix_web::rt::spawn(declared_rooms::keep_rooms(cfg.clone(), dispatcher.backends().clone()));
-    Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, admin_ws, dispatcher, servers })
+    Ok(Running { ws: ws_addr, http: http_addr, admin: admin_addr, admin_ws, dispatcher, servers, media_runtimes })
 }
 
 /// Janus replies come in pairs (an ack, then the event): with Nagle's algorithm the second

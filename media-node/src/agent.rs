@@ -9,6 +9,7 @@ use crate::outbox::{Outbox, Write};
 use crate::room::messages::{Async, Flush, Gone, Sync};
 use crate::room::state::{RoomState, Who};
 use crate::room::RoomActor;
+use crate::workers::{WorkerId, Workers};
 use actix::prelude::*;
 use bytes::Bytes;
 use shared::bus::Subscription;
@@ -42,7 +43,9 @@ pub struct NodeAgent {
     node: NodeId,
     backends: Backends,
     outbox: Outbox,
-    rooms: HashMap<RoomId, (Addr<RoomActor>, u64)>,
+    rooms: HashMap<RoomId, Placed>,
+    /// The threads the rooms run on.
+    workers: Workers,
     serial: u64,
     /// Participants per loaded room (reported by the room actors): the node's load.
     occupancy: HashMap<RoomId, u64>,
@@ -55,6 +58,14 @@ pub struct NodeAgent {
     max_rooms: usize,
     /// Whether the last registration in the cluster registry succeeded (readiness).
     registered: bool,
+}
+
+/// A running room: its actor, which of the room's actors it is (`Closed` names it), and the
+/// worker it runs on.
+struct Placed {
+    addr: Addr<RoomActor>,
+    serial: u64,
+    worker: WorkerId,
 }
 
 /// What loading a room found: its record, and whether this node owns it.
@@ -82,6 +93,7 @@ impl NodeAgent {
         rpc: Subscription,
         drained: tokio::sync::oneshot::Sender<()>,
         media: crate::media::peer::MediaSettings,
+        workers: Workers,
     ) -> Addr<Self> {
         let max_rooms = usize::MAX;
         NodeAgent::create(|ctx| {
@@ -91,6 +103,7 @@ impl NodeAgent {
                 backends,
                 outbox,
                 rooms: HashMap::new(),
+                workers,
                 serial: 0,
                 occupancy: HashMap::new(),
                 draining: None,
@@ -102,6 +115,13 @@ impl NodeAgent {
                 registered: true,
             }
         })
+    }
+
+    /// A room's actor is gone: it no longer counts on its worker.
+    fn forget(&mut self, room: &RoomId) {
+        if let Some(r) = self.rooms.remove(room) {
+            self.workers.release(r.worker);
+        }
     }
 
     fn participants(&self) -> u64 {
@@ -127,7 +147,7 @@ impl NodeAgent {
         }
         let Some(tx) = self.drained.take() else { return };
         tracing::info!(node = %self.node, participants = left, "drain complete");
-        let flushed = futures_util::future::join_all(self.rooms.values().map(|(room, _)| room.send(Flush)));
+        let flushed = futures_util::future::join_all(self.rooms.values().map(|r| r.addr.send(Flush)));
         ctx.spawn(flushed.into_actor(self).map(move |rooms, act, _| {
             let handles: Vec<(SessionId, HandleId)> =
                 rooms.into_iter().flatten().flatten().map(|w| (w.session, w.handle)).collect();
@@ -194,12 +214,12 @@ impl NodeAgent {
             }
             NodeCommand::Trickle { session, handle, room, candidates } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
-                if let Some((addr, _)) = self.rooms.get(&room) {
-                    addr.do_send(crate::room::messages::Trickle { who: Who { session, handle }, candidates });
+                if let Some(r) = self.rooms.get(&room) {
+                    r.addr.do_send(crate::room::messages::Trickle { who: Who { session, handle }, candidates });
                 }
             }
             NodeCommand::HandleInfo { session, handle, room } => {
-                let Some((addr, _)) = self.rooms.get(&room).cloned() else {
+                let Some(addr) = self.rooms.get(&room).map(|r| r.addr.clone()) else {
                     self.outbox.reply(reply_to, corr_id, RpcResult::Sync(serde_json::Value::Null));
                     return;
                 };
@@ -270,11 +290,11 @@ impl NodeAgent {
     }
 
     fn to_room(&mut self, room: RoomId, p: Pending, ctx: &mut Context<Self>) {
-        if let Some((addr, _)) = self.rooms.get(&room).cloned() {
+        if let Some(addr) = self.rooms.get(&room).map(|r| r.addr.clone()) {
             if addr.connected() {
                 return self.dispatch(room, addr, p, ctx);
             }
-            self.rooms.remove(&room);
+            self.forget(&room);
         }
         let queue = self.loading.entry(room.clone()).or_default();
         queue.push(p);
@@ -312,7 +332,7 @@ impl NodeAgent {
                     let data = match res {
                         Ok(a) => {
                             if a.room_closed {
-                                if let Some(serial) = act.rooms.get(&room).map(|(_, s)| *s) {
+                                if let Some(serial) = act.rooms.get(&room).map(|r| r.serial) {
                                     ctx.notify(Closed(room, serial));
                                 }
                             }
@@ -479,8 +499,10 @@ impl Handler<Loaded> for NodeAgent {
                     self.serial,
                     self.media.clone(),
                 );
-                let addr = actor.start();
-                self.rooms.insert(room.clone(), (addr.clone(), self.serial));
+                let (worker, arbiter) = self.workers.place();
+                tracing::debug!(room = %room, node = %self.node, worker = %worker, "room placed");
+                let addr = RoomActor::start_in_arbiter(arbiter, move |_| actor);
+                self.rooms.insert(room.clone(), Placed { addr: addr.clone(), serial: self.serial, worker });
                 self.count_load();
                 for p in pending {
                     self.dispatch(room.clone(), addr.clone(), p, ctx);
@@ -505,8 +527,8 @@ impl Handler<Closed> for NodeAgent {
     type Result = ();
 
     fn handle(&mut self, Closed(room, serial): Closed, ctx: &mut Context<Self>) {
-        if self.rooms.get(&room).is_some_and(|(_, s)| *s == serial) {
-            self.rooms.remove(&room);
+        if self.rooms.get(&room).is_some_and(|r| r.serial == serial) {
+            self.forget(&room);
             self.occupancy.remove(&room);
             self.count_load();
             self.check_drain(ctx);

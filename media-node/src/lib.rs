@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`agent`]: `NodeAgent`, the node's front door: RPC intake, room actors by id, room loading.
 //! - [`room`]: `RoomActor` (shell) and `RoomState` (pure VideoRoom logic, unit-tested).
+//! - [`workers`]: the threads rooms run on, one per core by default.
 //! - [`outbox`]: the one ordered path for everything the node writes (events, bindings, replies).
 //! - [`metrics`]: the media plane's Prometheus series; [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 
@@ -20,21 +21,26 @@ pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod room;
+pub mod workers;
 
 use shared::config::Config;
 use shared::ids::NodeId;
 use shared::Backends;
 
-/// Starts a media node in the current actix system and returns its agent.
-/// A started media node: its agent, and a signal that fires once a drain has completed.
+/// A started media node: its agent, a signal that fires once a drain has completed, and the
+/// runtimes its rooms run on (`workers`).
 pub struct Node {
     pub agent: actix::Addr<agent::NodeAgent>,
     pub drained: tokio::sync::oneshot::Receiver<()>,
+    pub runtimes: Vec<tokio::runtime::Handle>,
 }
 
+/// Starts a media node in the current actix system and returns it.
 pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
     let node = NodeId(cfg.node_id.clone());
-    metrics::METRICS.watch_runtime();
+    let workers = workers::Workers::start(cfg.media_workers)?;
+    metrics::METRICS.watch_runtimes(workers.gauges());
+    let runtimes = workers.runtimes();
     let sub = backends.bus.subscribe(&shared::keys::node_rpc(&node)).await.map_err(|e| e.to_string())?;
     let outbox = outbox::Outbox::start(backends.clone());
     // Still registered under this name: an earlier run of this node crashed and this one came
@@ -92,7 +98,7 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         forward_allowed: forward_allowed.into(),
         rec_dir: cfg.rec_dir.clone().into(),
     };
-    let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media);
+    let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media, workers);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);
-    Ok(Node { agent, drained })
+    Ok(Node { agent, drained, runtimes })
 }

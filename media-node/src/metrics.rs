@@ -8,6 +8,7 @@
 //! and a per-room label would grow the scrape without limit. Per-room detail is what the Admin
 //! API's handle info is for.
 
+use crate::workers::WorkerGauges;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -88,10 +89,11 @@ const Z: AtomicI64 = AtomicI64::new(0);
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO: AtomicU64 = AtomicU64::new(0);
 
-/// The process's media metrics.
-/// The runtime the media node runs on (`watch_runtime`).
-static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+/// The runtimes the media node runs on (`watch_runtimes`): its own, and its workers'.
+static RUNTIMES: std::sync::OnceLock<(tokio::runtime::Handle, std::sync::Arc<WorkerGauges>)> =
+    std::sync::OnceLock::new();
 
+/// The process's media metrics.
 pub static METRICS: NodeMetrics = NodeMetrics {
     rooms: Z,
     participants: Z,
@@ -199,10 +201,11 @@ impl NodeMetrics {
         if ok { &self.heartbeats } else { &self.heartbeat_failures }.fetch_add(1, Relaxed);
     }
 
-    /// Remembers the runtime the node runs on, whose live tasks `/metrics` reports.
-    pub fn watch_runtime(&self) {
+    /// Remembers the runtime the node runs on and its workers, whose live tasks, busy time and
+    /// rooms `/metrics` reports (the first node of a process: one in production).
+    pub fn watch_runtimes(&self, workers: std::sync::Arc<WorkerGauges>) {
         if let Ok(h) = tokio::runtime::Handle::try_current() {
-            let _ = RUNTIME.set(h);
+            let _ = RUNTIMES.set((h, workers));
         }
     }
 
@@ -225,8 +228,29 @@ impl NodeMetrics {
             &[("", g(&self.participants))],
         );
         one("node_draining", "gauge", "1 while this media node drains", &[("", g(&self.draining))]);
-        let tasks = RUNTIME.get().map_or(0, |h| h.metrics().num_alive_tasks() as i128);
-        one("node_tasks", "gauge", "Tasks alive on the media node's runtime (a leak shows here)", &[("", tasks)]);
+        let tasks = RUNTIMES.get().map_or(0, |(node, workers)| {
+            let separate = workers.runtimes.iter().filter(|w| w.id() != node.id());
+            (node.metrics().num_alive_tasks() + separate.map(|w| w.metrics().num_alive_tasks()).sum::<usize>()) as i128
+        });
+        one("node_tasks", "gauge", "Tasks alive on the media node's runtimes (a leak shows here)", &[("", tasks)]);
+        if let Some((_, workers)) = RUNTIMES.get() {
+            let labels: Vec<String> = (0..workers.runtimes.len()).map(|i| format!("{{worker=\"{i}\"}}")).collect();
+            let each = |f: &dyn Fn(usize) -> i128| -> Vec<(&str, i128)> {
+                labels.iter().enumerate().map(|(i, l)| (l.as_str(), f(i))).collect()
+            };
+            let rooms = each(&|i| g(&workers.rooms[i]));
+            one("node_worker_rooms", "gauge", "Rooms running on each of the media node's workers", &rooms);
+            let tasks = each(&|i| workers.runtimes[i].metrics().num_alive_tasks() as i128);
+            one("node_worker_tasks", "gauge", "Tasks alive on each worker's runtime", &tasks);
+            // Microseconds: the exposition here is integers.
+            let busy = each(&|i| workers.runtimes[i].metrics().worker_total_busy_duration(0).as_micros() as i128);
+            one(
+                "node_worker_busy_microseconds_total",
+                "counter",
+                "Time each worker's thread spent running tasks (its share of a core: the rate)",
+                &busy,
+            );
+        }
         let by_role = |r: Role| self.peer_connections[role_index(r)].iter().map(g).sum::<i128>();
         one("publishers", "gauge", "Publisher PeerConnections on this media node", &[("", by_role(Role::Publisher))]);
         one(

@@ -91,6 +91,9 @@ pub struct Config {
     pub rpc_timeout_ms: u64,
     /// HTTP worker threads per listener; 0 means one per CPU.
     pub workers: usize,
+    /// Threads a media node runs its rooms on, each room (its peers and forwarding) on one of
+    /// them for its whole life; 0 means one per CPU the process may run on.
+    pub media_workers: usize,
     /// Seconds a draining process (SIGTERM, or an admin request) keeps serving before it exits:
     /// a media node leaves earlier once its rooms are empty, a gateway once its sockets closed.
     pub drain_timeout: u64,
@@ -173,6 +176,7 @@ impl Default for Config {
             longpoll_timeout: 30,
             rpc_timeout_ms: 5_000,
             workers: 0,
+            media_workers: 0,
             drain_timeout: 60,
             node_id: "local".into(),
             media_ips: vec!["0.0.0.0".into()],

@@ -70,8 +70,8 @@ pub struct TestServer {
     pub base_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The server's runtime (its tasks can be counted).
-    runtime: tokio::runtime::Handle,
+    /// The server's runtimes, its media node's workers' included (their tasks can be counted).
+    runtimes: Vec<tokio::runtime::Handle>,
     /// In cluster runs (`PORTUNUS_TEST_BACKEND=redis`): the media node and Redis behind the gateway.
     cluster: Option<(TestNode, RedisServer)>,
 }
@@ -118,7 +118,8 @@ impl TestServer {
                 };
                 match started {
                     Ok(r) => {
-                        let _ = tx.send(Ok((r.ws, r.http, r.admin, r.admin_ws, tokio::runtime::Handle::current())));
+                        let runtimes = distinct(tokio::runtime::Handle::current(), r.media_runtimes.clone());
+                        let _ = tx.send(Ok((r.ws, r.http, r.admin, r.admin_ws, runtimes)));
                         let _ = stop_rx.await;
                         r.stop().await;
                     }
@@ -128,7 +129,7 @@ impl TestServer {
                 }
             });
         });
-        let (ws, http, admin, admin_ws, runtime) = rx
+        let (ws, http, admin, admin_ws, runtimes) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server thread did not report")
             .expect("server failed to start");
@@ -141,7 +142,7 @@ impl TestServer {
             admin_ws_url: admin_ws.map(|a| format!("ws://{a}/")),
             stop: Some(stop_tx),
             thread: Some(thread),
-            runtime,
+            runtimes,
             cluster: None,
         }
     }
@@ -152,12 +153,27 @@ impl TestServer {
         self.cluster.as_ref().map_or(&self.admin_url, |(n, _)| &n.admin_url)
     }
 
-    /// Tasks alive on the server's runtimes (the gateway's, and its media node's in cluster
-    /// runs): a leak of peers or forwarding loops shows here.
+    /// Tasks alive on the server's runtimes (the gateway's and its media node's workers', and
+    /// in cluster runs the media node's): a leak of peers or forwarding loops shows here.
     pub fn alive_tasks(&self) -> usize {
-        let node = self.cluster.as_ref().map_or(0, |(n, _)| n.runtime.metrics().num_alive_tasks());
-        self.runtime.metrics().num_alive_tasks() + node
+        let node = self.cluster.as_ref().map_or(0, |(n, _)| alive_tasks(&n.runtimes));
+        alive_tasks(&self.runtimes) + node
     }
+}
+
+/// `first` and those of `more` that are other runtimes.
+fn distinct(first: tokio::runtime::Handle, more: Vec<tokio::runtime::Handle>) -> Vec<tokio::runtime::Handle> {
+    let mut all = vec![first];
+    for h in more {
+        if all.iter().all(|a| a.id() != h.id()) {
+            all.push(h);
+        }
+    }
+    all
+}
+
+fn alive_tasks(runtimes: &[tokio::runtime::Handle]) -> usize {
+    runtimes.iter().map(|h| h.metrics().num_alive_tasks()).sum()
 }
 
 /// A cluster-mode media node in its own thread and actix system; stopped when dropped.
@@ -165,7 +181,8 @@ pub struct TestNode {
     pub node_id: String,
     /// Its `/metrics`, `/healthz`, `/readyz`.
     pub admin_url: String,
-    runtime: tokio::runtime::Handle,
+    /// The node's runtime and its workers'.
+    runtimes: Vec<tokio::runtime::Handle>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -196,7 +213,8 @@ impl TestNode {
                 });
                 match started {
                     Ok((node, admin)) => {
-                        let _ = tx.send(Ok((tokio::runtime::Handle::current(), admin)));
+                        let runtimes = distinct(tokio::runtime::Handle::current(), node.runtimes.clone());
+                        let _ = tx.send(Ok((runtimes, admin)));
                         // Runs until stopped, or until it has drained (as the binary exits then).
                         tokio::select! {
                             _ = stop_rx => {}
@@ -209,14 +227,14 @@ impl TestNode {
                 }
             });
         });
-        let (runtime, admin) = rx
+        let (runtimes, admin) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("node thread did not report")
             .expect("node failed to start");
         Self {
             node_id: node_id.to_owned(),
             admin_url: format!("http://{admin}"),
-            runtime,
+            runtimes,
             stop: Some(stop_tx),
             thread: Some(thread),
         }

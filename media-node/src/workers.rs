@@ -1,0 +1,144 @@
+//! The threads a media node runs its rooms on (`media_workers`). A room's actor, its peers and
+//! its forwarding tasks are all spawned from the room, so they run on the worker the room was
+//! started on, for the room's whole life: a room's RTP never crosses a thread, and rooms on
+//! different workers run in parallel, one worker per core by default. A room goes to the worker
+//! with the fewest rooms when it opens; rooms do not move.
+//!
+//! With one worker the rooms run on the node's own thread (its agent's), as a single-core node
+//! gains nothing from a second thread and would pay a thread hop on every room request. Each
+//! worker is an actix arbiter: a thread with a single-threaded runtime of its own.
+
+use actix::{Arbiter, ArbiterHandle};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// A worker's index, as `/metrics` labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerId(pub usize);
+
+impl std::fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What `/metrics` reads of the workers: each one's runtime (live tasks, busy time) and rooms.
+#[derive(Debug)]
+pub struct WorkerGauges {
+    pub runtimes: Vec<Handle>,
+    pub rooms: Box<[AtomicI64]>,
+}
+
+/// The node's workers and how many rooms each runs. Owned by the node's agent.
+pub struct Workers {
+    arbiters: Vec<Arbiter>,
+    handles: Vec<ArbiterHandle>,
+    rooms: Vec<usize>,
+    gauges: Arc<WorkerGauges>,
+}
+
+/// How long a new worker may take to report its runtime.
+const STARTUP: Duration = Duration::from_secs(10);
+
+impl Workers {
+    /// Starts `count` workers (0: one per CPU this process may run on). Must run inside an
+    /// actix system.
+    pub fn start(count: usize) -> Result<Self, String> {
+        let count = match count {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let (arbiters, handles, runtimes) = if count == 1 {
+            let here = Handle::try_current().map_err(|e| format!("media workers: {e}"))?;
+            (Vec::new(), vec![Arbiter::current()], vec![here])
+        } else {
+            let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
+            let mut runtimes = Vec::with_capacity(count);
+            for (i, a) in arbiters.iter().enumerate() {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                a.spawn(async move {
+                    let _ = tx.send(Handle::current());
+                });
+                runtimes.push(rx.recv_timeout(STARTUP).map_err(|e| format!("media worker {i} did not start: {e}"))?);
+            }
+            let handles = arbiters.iter().map(Arbiter::handle).collect();
+            (arbiters, handles, runtimes)
+        };
+        let rooms = (0..count).map(|_| AtomicI64::new(0)).collect();
+        let gauges = Arc::new(WorkerGauges { runtimes, rooms });
+        Ok(Self { arbiters, handles, rooms: vec![0; count], gauges })
+    }
+
+    /// Where the next room goes: the worker with the fewest rooms (the first of them on a tie).
+    pub fn place(&mut self) -> (WorkerId, &ArbiterHandle) {
+        let w = fewest(&self.rooms);
+        self.rooms[w] += 1;
+        self.gauges.rooms[w].fetch_add(1, Relaxed);
+        (WorkerId(w), &self.handles[w])
+    }
+
+    /// A room placed on `w` has stopped.
+    pub fn release(&mut self, w: WorkerId) {
+        if let Some(n) = self.rooms.get_mut(w.0).filter(|n| **n > 0) {
+            *n -= 1;
+            self.gauges.rooms[w.0].fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// The workers' runtimes (a test counts their live tasks).
+    pub fn runtimes(&self) -> Vec<Handle> {
+        self.gauges.runtimes.clone()
+    }
+
+    pub fn gauges(&self) -> Arc<WorkerGauges> {
+        self.gauges.clone()
+    }
+}
+
+impl Drop for Workers {
+    /// The node's rooms end with it: its workers stop (their rooms, peers and tasks dropped).
+    fn drop(&mut self) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+/// The index of the smallest count, the first of equals.
+fn fewest(counts: &[usize]) -> usize {
+    counts.iter().enumerate().min_by_key(|(i, n)| (**n, *i)).map_or(0, |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_goes_to_the_worker_with_the_fewest_rooms() {
+        assert_eq!(fewest(&[0, 0, 0]), 0);
+        assert_eq!(fewest(&[1, 0, 0]), 1);
+        assert_eq!(fewest(&[1, 1, 0]), 2);
+        assert_eq!(fewest(&[2, 1, 1]), 1);
+        assert_eq!(fewest(&[]), 0);
+    }
+
+    #[actix::test]
+    async fn rooms_spread_over_the_workers_and_free_their_place_when_they_stop() {
+        let mut w = Workers::start(3).unwrap();
+        let placed: Vec<WorkerId> = (0..4).map(|_| w.place().0).collect();
+        assert_eq!(placed, [WorkerId(0), WorkerId(1), WorkerId(2), WorkerId(0)]);
+        w.release(WorkerId(1));
+        assert_eq!(w.place().0, WorkerId(1));
+        let rooms: Vec<i64> = w.gauges().rooms.iter().map(|r| r.load(Relaxed)).collect();
+        assert_eq!(rooms, [2, 1, 1]);
+        // Each worker is a thread of its own.
+        let mut threads = std::collections::HashSet::new();
+        for h in w.runtimes() {
+            threads.insert(h.spawn(async { std::thread::current().id() }).await.unwrap());
+        }
+        assert_eq!(threads.len(), 3);
+        assert!(!threads.contains(&std::thread::current().id()));
+    }
+}
