@@ -117,11 +117,13 @@ impl NodeAgent {
         })
     }
 
-    /// A room's actor is gone: it no longer counts on its worker.
+    /// A room's actor is gone: neither it nor its participants count any more.
     fn forget(&mut self, room: &RoomId) {
+        let participants = self.occupancy.remove(room).unwrap_or(0);
         if let Some(r) = self.rooms.remove(room) {
-            self.workers.release(r.worker);
+            self.workers.release(r.worker, participants);
         }
+        self.count_load();
     }
 
     fn participants(&self) -> u64 {
@@ -529,8 +531,6 @@ impl Handler<Closed> for NodeAgent {
     fn handle(&mut self, Closed(room, serial): Closed, ctx: &mut Context<Self>) {
         if self.rooms.get(&room).is_some_and(|r| r.serial == serial) {
             self.forget(&room);
-            self.occupancy.remove(&room);
-            self.count_load();
             self.check_drain(ctx);
         }
     }
@@ -570,10 +570,9 @@ impl Handler<Occupancy> for NodeAgent {
     type Result = ();
 
     fn handle(&mut self, Occupancy(room, n): Occupancy, ctx: &mut Context<Self>) {
-        if n == 0 {
-            self.occupancy.remove(&room);
-        } else {
-            self.occupancy.insert(room, n);
+        let before = if n == 0 { self.occupancy.remove(&room) } else { self.occupancy.insert(room.clone(), n) };
+        if let Some(r) = self.rooms.get(&room) {
+            self.workers.participants(r.worker, before.unwrap_or(0), n);
         }
         self.count_load();
         self.check_drain(ctx);

@@ -1,8 +1,9 @@
 //! The threads a media node runs its rooms on (`media_workers`). A room's actor, its peers and
 //! its forwarding tasks are all spawned from the room, so they run on the worker the room was
 //! started on, for the room's whole life: a room's RTP never crosses a thread, and rooms on
-//! different workers run in parallel, one worker per core by default. A room goes to the worker
-//! with the fewest rooms when it opens; rooms do not move.
+//! different workers run in parallel, one worker per core by default. A room goes to the
+//! least loaded worker when it opens, load counted as the node's is for placement in the
+//! cluster (rooms plus participants); rooms do not move.
 //!
 //! With one worker the rooms run on the node's own thread (its agent's), as a single-core node
 //! gains nothing from a second thread and would pay a thread hop on every room request. Each
@@ -31,11 +32,12 @@ pub struct WorkerGauges {
     pub rooms: Box<[AtomicI64]>,
 }
 
-/// The node's workers and how many rooms each runs. Owned by the node's agent.
+/// The node's workers and what each runs. Owned by the node's agent.
 pub struct Workers {
     arbiters: Vec<Arbiter>,
     handles: Vec<ArbiterHandle>,
-    rooms: Vec<usize>,
+    /// Each worker's rooms plus their participants.
+    load: Vec<u64>,
     gauges: Arc<WorkerGauges>,
 }
 
@@ -68,21 +70,28 @@ impl Workers {
         };
         let rooms = (0..count).map(|_| AtomicI64::new(0)).collect();
         let gauges = Arc::new(WorkerGauges { runtimes, rooms });
-        Ok(Self { arbiters, handles, rooms: vec![0; count], gauges })
+        Ok(Self { arbiters, handles, load: vec![0; count], gauges })
     }
 
-    /// Where the next room goes: the worker with the fewest rooms (the first of them on a tie).
+    /// Where the next room goes: the least loaded worker (the first of them on a tie).
     pub fn place(&mut self) -> (WorkerId, &ArbiterHandle) {
-        let w = fewest(&self.rooms);
-        self.rooms[w] += 1;
+        let w = least(&self.load);
+        self.load[w] += 1;
         self.gauges.rooms[w].fetch_add(1, Relaxed);
         (WorkerId(w), &self.handles[w])
     }
 
-    /// A room placed on `w` has stopped.
-    pub fn release(&mut self, w: WorkerId) {
-        if let Some(n) = self.rooms.get_mut(w.0).filter(|n| **n > 0) {
-            *n -= 1;
+    /// A room on `w` went from `before` participants to `after`.
+    pub fn participants(&mut self, w: WorkerId, before: u64, after: u64) {
+        if let Some(l) = self.load.get_mut(w.0) {
+            *l = l.saturating_sub(before) + after;
+        }
+    }
+
+    /// A room placed on `w` has stopped, with `participants` still counted in it.
+    pub fn release(&mut self, w: WorkerId, participants: u64) {
+        if let Some(l) = self.load.get_mut(w.0) {
+            *l = l.saturating_sub(1 + participants);
             self.gauges.rooms[w.0].fetch_sub(1, Relaxed);
         }
     }
@@ -106,9 +115,9 @@ impl Drop for Workers {
     }
 }
 
-/// The index of the smallest count, the first of equals.
-fn fewest(counts: &[usize]) -> usize {
-    counts.iter().enumerate().min_by_key(|(i, n)| (**n, *i)).map_or(0, |(i, _)| i)
+/// The index of the smallest load, the first of equals.
+fn least(load: &[u64]) -> usize {
+    load.iter().enumerate().min_by_key(|(i, n)| (**n, *i)).map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]
@@ -116,23 +125,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_room_goes_to_the_worker_with_the_fewest_rooms() {
-        assert_eq!(fewest(&[0, 0, 0]), 0);
-        assert_eq!(fewest(&[1, 0, 0]), 1);
-        assert_eq!(fewest(&[1, 1, 0]), 2);
-        assert_eq!(fewest(&[2, 1, 1]), 1);
-        assert_eq!(fewest(&[]), 0);
+    fn a_room_goes_to_the_least_loaded_worker() {
+        assert_eq!(least(&[0, 0, 0]), 0);
+        assert_eq!(least(&[1, 0, 0]), 1);
+        assert_eq!(least(&[1, 1, 0]), 2);
+        assert_eq!(least(&[2, 1, 1]), 1);
+        assert_eq!(least(&[]), 0);
     }
 
     #[actix::test]
-    async fn rooms_spread_over_the_workers_and_free_their_place_when_they_stop() {
+    async fn rooms_spread_over_the_workers_by_their_rooms_and_participants() {
         let mut w = Workers::start(3).unwrap();
         let placed: Vec<WorkerId> = (0..4).map(|_| w.place().0).collect();
         assert_eq!(placed, [WorkerId(0), WorkerId(1), WorkerId(2), WorkerId(0)]);
-        w.release(WorkerId(1));
+        w.release(WorkerId(1), 0);
         assert_eq!(w.place().0, WorkerId(1));
         let rooms: Vec<i64> = w.gauges().rooms.iter().map(|r| r.load(Relaxed)).collect();
         assert_eq!(rooms, [2, 1, 1]);
+        // A crowded room weighs more than an empty one: the next rooms go elsewhere until the
+        // others carry as much.
+        w.participants(WorkerId(1), 0, 5);
+        w.participants(WorkerId(1), 5, 4);
+        assert_eq!(w.load, [2, 5, 1]);
+        let placed: Vec<WorkerId> = (0..3).map(|_| w.place().0).collect();
+        assert_eq!(placed, [WorkerId(2), WorkerId(0), WorkerId(2)]);
+        // A room that stops takes its participants with it.
+        w.release(WorkerId(1), 4);
+        assert_eq!(w.load, [3, 0, 3]);
         // Each worker is a thread of its own.
         let mut threads = std::collections::HashSet::new();
         for h in w.runtimes() {

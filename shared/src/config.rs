@@ -130,6 +130,9 @@ pub struct Config {
     pub rooms: Vec<Map<String, Value>>,
 }
 
+/// A thread each: more than any machine has cores is a typo.
+pub const MAX_MEDIA_WORKERS: usize = 1024;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -236,6 +239,9 @@ impl Config {
         if self.max_message_size == 0 || self.longpoll_timeout == 0 || self.rpc_timeout_ms == 0 {
             return Err(ConfigError("max_message_size, longpoll_timeout and rpc_timeout_ms must be > 0".into()));
         }
+        if self.media_workers > MAX_MEDIA_WORKERS {
+            return Err(ConfigError(format!("media_workers must be at most {MAX_MEDIA_WORKERS} (0: one per CPU)")));
+        }
         Ok(())
     }
 
@@ -296,5 +302,13 @@ mod tests {
         assert_eq!(c.http_port, 9002);
         assert_eq!(c.session_timeout, 60);
         assert_eq!(c.rooms[0].get("room").and_then(Value::as_u64), Some(5));
+    }
+
+    #[test]
+    fn a_thread_count_past_any_machine_is_refused() {
+        let with = |n: usize| Config::load(None, &[("media_workers", n.to_string())]);
+        assert_eq!(with(MAX_MEDIA_WORKERS).unwrap().media_workers, MAX_MEDIA_WORKERS);
+        let e = with(MAX_MEDIA_WORKERS + 1).unwrap_err();
+        assert!(e.to_string().contains("media_workers"), "{e}");
     }
 }
