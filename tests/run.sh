@@ -23,7 +23,7 @@ PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked --no-fail-fast
 # Media through one UDP port per server (`media_port`): the media suites again.
 echo "== the media suites on one UDP port (PORTUNUS_TEST_SINGLE_PORT=1) =="
 PORTUNUS_TEST_SINGLE_PORT=1 cargo test -p portunus-tests --locked --no-fail-fast \
-  --test media --test simulcast --test data_channels --test repair --test multitrack --test extensions --test svc --test forwarders \
+  --test media --test simulcast --test data_channels --test repair --test multitrack --test extensions --test svc --test forwarders --test workers \
   "$@" 2>&1 | tee -a "$log" || status=$?
 # A cluster's gateway builds without the media stack, and then links none of it.
 echo "== the gateway without standalone mode (cargo check -p gateway --no-default-features) =="
