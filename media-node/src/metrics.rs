@@ -70,6 +70,10 @@ pub struct NodeMetrics {
     dropped_slow: AtomicU64,
     dropped_keyframe: AtomicU64,
     dropped_port: AtomicU64,
+    /// Datagrams the single UDP port delivered through its demultiplexer, and straight to a
+    /// PeerConnection's socket connected to its peer.
+    pub(crate) port_demultiplexed: AtomicU64,
+    pub(crate) port_direct: AtomicU64,
     nacks_received: AtomicU64,
     nack_requested_packets: AtomicU64,
     nacks_sent: AtomicU64,
@@ -105,6 +109,8 @@ pub static METRICS: NodeMetrics = NodeMetrics {
     dropped_slow: ZERO,
     dropped_keyframe: ZERO,
     dropped_port: ZERO,
+    port_demultiplexed: ZERO,
+    port_direct: ZERO,
     nacks_received: ZERO,
     nack_requested_packets: ZERO,
     nacks_sent: ZERO,
@@ -149,6 +155,11 @@ impl NodeMetrics {
                 self.pc_failures.fetch_add(1, Relaxed);
             }
         }
+    }
+
+    /// Datagrams received on the single UDP port, `direct`ly or through the demultiplexer.
+    pub fn port_datagrams(&self, direct: bool, n: u64) {
+        if direct { &self.port_direct } else { &self.port_demultiplexed }.fetch_add(n, Relaxed);
     }
 
     pub fn dropped(&self, why: DropReason, n: u64) {
@@ -299,6 +310,15 @@ impl NodeMetrics {
                 ("{reason=\"slow_subscriber\"}", c(&self.dropped_slow)),
                 ("{reason=\"keyframe_wait\"}", c(&self.dropped_keyframe)),
                 ("{reason=\"port_queue\"}", c(&self.dropped_port)),
+            ],
+        );
+        one(
+            "single_port_datagrams_total",
+            "counter",
+            "Datagrams received on the single UDP port: through its demultiplexer, or straight to a socket connected to the peer",
+            &[
+                ("{path=\"demultiplexed\"}", c(&self.port_demultiplexed)),
+                ("{path=\"direct\"}", c(&self.port_direct)),
             ],
         );
         one("nacks_received_total", "counter", "NACKs received from subscribers", &[("", c(&self.nacks_received))]);

@@ -1,7 +1,9 @@
 //! The threads a media node runs its rooms on (`media_workers`). A room's actor, its peers and
 //! its forwarding tasks are all spawned from the room, so they run on the worker the room was
-//! started on, for the room's whole life: a room's RTP never crosses a thread, and rooms on
-//! different workers run in parallel, one worker per core by default. A room goes to the
+//! started on, for the room's whole life: a room's forwarding never crosses a thread (on one
+//! UDP port, `media_port`, only a peer's first datagrams come from the port's demultiplexer on
+//! the node's own thread; the rest reach a socket connected to the peer, on the room's
+//! worker), and rooms on different workers run in parallel, one worker per core by default. A room goes to the
 //! least loaded worker when it opens, load counted as the node's is for placement in the
 //! cluster (rooms plus participants); rooms do not move.
 //!

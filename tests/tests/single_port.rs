@@ -6,7 +6,7 @@
 
 use portunus_tests::peer::{Offering, TestSubscriber};
 use portunus_tests::videoroom::{publishing_with, received_while_sending, subscribe_to_streams};
-use portunus_tests::{free_udp_port, test_config, TestServer, WsClient};
+use portunus_tests::{free_udp_port, get_text, metric, test_config, TestServer, WsClient};
 use serde_json::json;
 
 /// The ports of an SDP's UDP candidates.
@@ -55,6 +55,12 @@ async fn every_peer_connection_uses_the_one_port_and_gets_its_own_media() {
     assert!(got.iter().filter(|(k, _)| k == "video").count() > 100, "{} packets", got.len());
     let got = received_while_sending(&mut [&mut first.peer, &mut second.peer], &mut sub_second, 800).await;
     assert_eq!(fills(&got), [0x22], "only the second's");
+    // Past each peer's first datagrams, its media comes straight to its PeerConnection's socket
+    // connected to it, not through the demultiplexer. (The process's counters: lower bounds.)
+    let (_, text) = get_text(&format!("{}/metrics", server.media_admin_url())).await;
+    let path = |p: &str| metric(&text, &format!("portunus_single_port_datagrams_total{{path=\"{p}\"}}")).unwrap();
+    let (direct, demultiplexed) = (path("direct"), path("demultiplexed"));
+    assert!(direct >= 500.0 && direct > 2.0 * demultiplexed, "direct {direct}, demultiplexed {demultiplexed}");
     close(&mut [sub_both, sub_second]).await;
 }
 

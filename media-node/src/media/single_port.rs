@@ -15,6 +15,13 @@
 //! The demultiplexer task owns the routes (no lock on the packet path); a datagram reaches
 //! its PeerConnection through a bounded lock-free queue (dropped when full, as a socket
 //! buffer would).
+//!
+//! That is only how a peer's first datagrams arrive. Once one has come from a peer's address,
+//! the PeerConnection opens a socket of its own on the shared port (`SO_REUSEPORT`) connected
+//! to that address; the kernel delivers a datagram to the socket that matches its sender
+//! exactly before any unconnected one, so from then on that peer's datagrams reach the
+//! PeerConnection's own thread (its room's media worker) without the demultiplexer or a thread
+//! hand-off, and replies leave on the connected socket. `/metrics` counts both paths.
 
 use super::runtime::{with_sockets, Sockets};
 use crate::metrics::{DropReason, METRICS};
@@ -25,7 +32,8 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -41,6 +49,12 @@ const SOCKET_BUFFER: usize = 4 << 20;
 const SLAB: usize = 64 * 1024;
 /// Room kept free in the slab for the next datagram (a WebRTC datagram fits an MTU).
 const MAX_DATAGRAM: usize = 2048;
+/// Sockets a PeerConnection connects to its peers' addresses (ICE may try a few; later ones
+/// keep coming through the demultiplexer).
+const MAX_DIRECT: usize = 4;
+/// Datagrams a connected socket counts before adding them to `/metrics` (one shared counter
+/// written by every worker).
+const COUNT_BATCH: u32 = 16;
 /// Routes are pruned of closed PeerConnections after this many new ones.
 const PRUNE_EVERY: usize = 512;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
@@ -62,10 +76,11 @@ impl SinglePort {
             let std = bind(SocketAddr::new(*ip, port))?;
             // Port 0 (tests): the one the first address got, for all.
             port = std.local_addr()?.port();
+            let addr = std.local_addr()?;
             let socket = Arc::new(UdpSocket::from_std(std)?);
             let (ctl, routes) = mpsc::unbounded_channel();
             tokio::spawn(demux(socket.clone(), routes));
-            muxes.push(Arc::new(Mux { ip: *ip, socket, ctl, ports: Mutex::new(HashMap::new()) }));
+            muxes.push(Arc::new(Mux { ip: *ip, addr, socket, ctl, ports: Mutex::new(HashMap::new()) }));
         }
         let runtime = with_sockets(Muxes(muxes.clone()))?;
         Ok(Arc::new(Self { port, muxes, runtime }))
@@ -112,22 +127,46 @@ impl SinglePort {
     }
 }
 
-/// The shared socket, non-blocking, with room for bursts.
+/// The shared socket, non-blocking, with room for bursts, open to the PeerConnections'
+/// connected sockets on the same port. No other process may hold the port: with
+/// `SO_REUSEPORT` a second node on it would silently take a share of its datagrams, so the
+/// port is first bound without it.
 fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.port() != 0 {
+        drop(std::net::UdpSocket::bind(addr)?);
+    }
+    let socket = reusable(addr)?;
     // Best effort: a smaller buffer still works.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// A non-blocking UDP socket that may share its port with the node's other sockets on it.
+fn reusable(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A socket on the shared address connected to `peer`: the kernel hands it that peer's
+/// datagrams. Registered with the calling task's runtime.
+fn connected(shared: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = reusable(shared)?;
+    socket.bind(&shared.into())?;
+    socket.connect(&peer.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// One shared socket and the PeerConnections' sockets on its address.
 #[derive(Debug)]
 struct Mux {
     ip: IpAddr,
+    /// The shared socket's address (what connected sockets bind too).
+    addr: SocketAddr,
     socket: Arc<UdpSocket>,
     ctl: mpsc::UnboundedSender<Route>,
     /// The port each muxed socket reserved, to find its slot from a candidate (setup only).
@@ -209,6 +248,7 @@ async fn demux(socket: Arc<UdpSocket>, mut routes: mpsc::UnboundedReceiver<Route
                 let slot = named.or_else(|| by_addr.get(&from).filter(|_| by_sender).cloned());
                 // Unknown senders (scans, a closed PeerConnection's peer) are not counted.
                 let Some(slot) = slot.and_then(|s| s.upgrade()) else { continue };
+                METRICS.port_datagrams(false, 1);
                 if slot.queue.push((datagram, from)).is_ok() {
                     slot.waker.wake();
                 } else {
@@ -274,10 +314,56 @@ struct MuxedSocket {
     local: SocketAddr,
     /// Keeps `local`'s port ours while this socket lives (nothing is sent to it).
     _reserved: std::net::UdpSocket,
+    /// Sockets connected to the peers datagrams came from, each set once (read without a lock).
+    direct: [OnceLock<Direct>; MAX_DIRECT],
+    /// Opening one failed: the demultiplexer carries everything (not retried per datagram).
+    direct_failed: AtomicBool,
+    /// Datagrams received directly and not yet added to `/metrics`.
+    direct_count: AtomicU32,
+}
+
+#[derive(Debug)]
+struct Direct {
+    peer: SocketAddr,
+    socket: UdpSocket,
+}
+
+impl MuxedSocket {
+    /// Opens a socket connected to `peer` (a datagram from it came through the demultiplexer),
+    /// unless one is open already or there is no room.
+    fn connect_to(&self, peer: SocketAddr) {
+        if self.direct_failed.load(Relaxed) {
+            return;
+        }
+        let Some(free) = self.direct.iter().find(|d| d.get().is_none_or(|d| d.peer == peer)) else { return };
+        if free.get().is_some() {
+            return;
+        }
+        match connected(self.mux.addr, peer) {
+            Ok(socket) => {
+                let _ = free.set(Direct { peer, socket });
+            }
+            Err(e) => {
+                tracing::debug!(peer = %peer, error = %e, "no socket of its own for this peer; it stays demultiplexed");
+                self.direct_failed.store(true, Relaxed);
+            }
+        }
+    }
+
+    fn direct_to(&self, peer: SocketAddr) -> Option<&UdpSocket> {
+        self.direct.iter().map_while(OnceLock::get).find(|d| d.peer == peer).map(|d| &d.socket)
+    }
+
+    fn count_direct(&self) {
+        if self.direct_count.fetch_add(1, Relaxed) + 1 >= COUNT_BATCH {
+            METRICS.port_datagrams(true, u64::from(self.direct_count.swap(0, Relaxed)));
+        }
+    }
 }
 
 impl Drop for MuxedSocket {
     fn drop(&mut self) {
+        METRICS.port_datagrams(true, u64::from(*self.direct_count.get_mut()));
         let mut ports = self.mux.ports.lock().unwrap_or_else(|p| p.into_inner());
         if ports.get(&self.local.port()).is_some_and(|s| s.ptr_eq(&Arc::downgrade(&self.slot))) {
             ports.remove(&self.local.port());
@@ -294,7 +380,10 @@ impl AsyncUdpSocket for MuxedSocket {
         if let Some(transaction) = request_transaction(t.contents) {
             self.mux.route(Route::Transaction(transaction, Arc::downgrade(&self.slot)));
         }
-        self.mux.socket.poll_send_to(cx, t.contents, t.destination)
+        match self.direct_to(t.destination) {
+            Some(direct) => direct.poll_send(cx, t.contents),
+            None => self.mux.socket.poll_send_to(cx, t.contents, t.destination),
+        }
     }
 
     fn poll_recv(
@@ -304,13 +393,35 @@ impl AsyncUdpSocket for MuxedSocket {
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
         let (Some(buf), Some(m)) = (bufs.first_mut(), meta.first_mut()) else { return Poll::Ready(Ok(0)) };
+        let fill = |m: &mut RecvMeta, from: SocketAddr, len: usize| {
+            let mut filled = RecvMeta::default();
+            (filled.addr, filled.len, filled.stride) = (from, len, len.max(1));
+            *m = filled;
+        };
+        for d in self.direct.iter().map_while(OnceLock::get) {
+            // An error is reported once each; a few in a row end this look.
+            for _ in 0..4 {
+                let mut read = tokio::io::ReadBuf::new(&mut buf[..]);
+                match d.socket.poll_recv(cx, &mut read) {
+                    Poll::Ready(Ok(())) => {
+                        let len = read.filled().len();
+                        fill(m, d.peer, len);
+                        self.count_direct();
+                        return Poll::Ready(Ok(1));
+                    }
+                    // An ICMP error on the connected socket (the peer's port closed): the
+                    // socket goes on.
+                    Poll::Ready(Err(_)) => continue,
+                    Poll::Pending => break,
+                }
+            }
+        }
         let take = |buf: &mut IoSliceMut<'_>, m: &mut RecvMeta| {
             let (datagram, from) = self.slot.queue.pop().ok()?;
             let len = datagram.len().min(buf.len());
             buf[..len].copy_from_slice(&datagram[..len]);
-            let mut filled = RecvMeta::default();
-            (filled.addr, filled.len, filled.stride) = (from, len, len.max(1));
-            *m = filled;
+            fill(m, from, len);
+            self.connect_to(from);
             Some(())
         };
         if take(buf, m).is_some() {
@@ -337,7 +448,15 @@ impl Sockets for Muxes {
         };
         let slot = Arc::new(Slot { queue: ConcurrentQueue::bounded(QUEUE), waker: AtomicWaker::new() });
         mux.ports.lock().unwrap_or_else(|p| p.into_inner()).insert(local.port(), Arc::downgrade(&slot));
-        Ok(Arc::new(MuxedSocket { mux: mux.clone(), slot, local, _reserved: socket }))
+        Ok(Arc::new(MuxedSocket {
+            mux: mux.clone(),
+            slot,
+            local,
+            _reserved: socket,
+            direct: Default::default(),
+            direct_failed: AtomicBool::new(false),
+            direct_count: AtomicU32::new(0),
+        }))
     }
 }
 
@@ -418,5 +537,41 @@ mod tests {
         .expect("routed by address")
         .unwrap();
         assert_eq!((got, buf[0]), (1, 22));
+        // From then on the peer's datagrams come straight to this PeerConnection's own socket
+        // connected to it, not through the demultiplexer, and its replies leave from there.
+        let demuxed = METRICS.port_demultiplexed.load(Relaxed);
+        for i in 0..COUNT_BATCH {
+            peer.send_to(&[0x80, 0x60, 0, i as u8], real_port).unwrap();
+            let got = tokio::time::timeout(
+                Duration::from_secs(2),
+                futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
+            )
+            .await
+            .expect("delivered")
+            .unwrap();
+            assert_eq!((got, meta[0].addr, buf[3]), (1, peer.local_addr().unwrap(), i as u8));
+        }
+        assert_eq!(METRICS.port_demultiplexed.load(Relaxed), demuxed, "none through the demultiplexer");
+        assert!(METRICS.port_direct.load(Relaxed) >= u64::from(COUNT_BATCH));
+        let transmit = Transmit {
+            destination: peer.local_addr().unwrap(),
+            ecn: None,
+            contents: b"reply",
+            segment_size: None,
+            src_ip: None,
+        };
+        futures_util::future::poll_fn(|cx| socket.poll_send(cx, &transmit)).await.unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"reply"[..], real_port), "replies come from the shared port");
+    }
+
+    #[test]
+    fn the_shared_port_is_refused_when_another_node_holds_it() {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let _first = bind(port).unwrap();
+        // A second node on the same port would share its datagrams (both reuse the port).
+        let e = bind(port).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
     }
 }
