@@ -480,6 +480,17 @@ mod tests {
         p
     }
 
+    /// One datagram `socket` receives within 2 s (into `buf`): where it came from.
+    async fn recv_one(socket: &dyn AsyncUdpSocket, buf: &mut [u8], what: &str) -> SocketAddr {
+        let mut meta = [RecvMeta::default()];
+        let read =
+            futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut *buf)], &mut meta));
+        let got =
+            tokio::time::timeout(Duration::from_secs(2), read).await.unwrap_or_else(|_| panic!("{what}: nothing"));
+        assert_eq!(got.unwrap(), 1, "{what}");
+        meta[0].addr
+    }
+
     #[test]
     fn stun_is_routed_by_our_ufrag_and_responses_by_transaction() {
         let req = binding_request("ourfrag:theirs", 7);
@@ -518,38 +529,19 @@ mod tests {
         let peer = std::net::UdpSocket::bind((ip, 0)).unwrap();
         peer.send_to(&binding_request("abcd:peer", 1), real_port).unwrap();
         let mut buf = [0u8; 256];
-        let mut meta = [RecvMeta::default()];
-        let got = tokio::time::timeout(
-            Duration::from_secs(2),
-            futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
-        )
-        .await
-        .expect("routed")
-        .unwrap();
-        assert_eq!((got, meta[0].addr), (1, peer.local_addr().unwrap()));
+        let from = recv_one(&*socket, &mut buf, "routed").await;
+        assert_eq!(from, peer.local_addr().unwrap());
         // And what follows from that address (DTLS here) too.
         peer.send_to(&[22, 254, 253, 0, 0], real_port).unwrap();
-        let got = tokio::time::timeout(
-            Duration::from_secs(2),
-            futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
-        )
-        .await
-        .expect("routed by address")
-        .unwrap();
-        assert_eq!((got, buf[0]), (1, 22));
+        recv_one(&*socket, &mut buf, "routed by address").await;
+        assert_eq!(buf[0], 22);
         // From then on the peer's datagrams come straight to this PeerConnection's own socket
         // connected to it, not through the demultiplexer, and its replies leave from there.
         let demuxed = METRICS.port_demultiplexed.load(Relaxed);
         for i in 0..COUNT_BATCH {
             peer.send_to(&[0x80, 0x60, 0, i as u8], real_port).unwrap();
-            let got = tokio::time::timeout(
-                Duration::from_secs(2),
-                futures_util::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)),
-            )
-            .await
-            .expect("delivered")
-            .unwrap();
-            assert_eq!((got, meta[0].addr, buf[3]), (1, peer.local_addr().unwrap(), i as u8));
+            let from = recv_one(&*socket, &mut buf, "delivered").await;
+            assert_eq!((from, buf[3]), (peer.local_addr().unwrap(), i as u8));
         }
         assert_eq!(METRICS.port_demultiplexed.load(Relaxed), demuxed, "none through the demultiplexer");
         assert!(METRICS.port_direct.load(Relaxed) >= u64::from(COUNT_BATCH));
