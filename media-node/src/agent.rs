@@ -503,6 +503,7 @@ impl Handler<Loaded> for NodeAgent {
                 );
                 let (worker, arbiter) = self.workers.place();
                 tracing::debug!(room = %room, node = %self.node, worker = %worker, "room placed");
+                let actor = actor.placed_on(worker);
                 let addr = RoomActor::start_in_arbiter(arbiter, move |_| actor);
                 self.rooms.insert(room.clone(), Placed { addr: addr.clone(), serial: self.serial, worker });
                 self.count_load();

@@ -82,7 +82,8 @@ impl RoomActor {
         serial: u64,
         media: MediaSettings,
     ) -> Self {
-        let span = tracing::info_span!("room", room = %state.config().room, node = %node);
+        let span =
+            tracing::info_span!("room", room = %state.config().room, node = %node, worker = tracing::field::Empty);
         Self {
             announced_participants: state.participant_count(),
             state,
@@ -101,6 +102,12 @@ impl RoomActor {
             early_candidates: HashMap::new(),
             span,
         }
+    }
+
+    /// Names the media worker the room runs on in its span (placement comes after building).
+    pub fn placed_on(self, worker: crate::workers::WorkerId) -> Self {
+        self.span.record("worker", worker.0);
+        self
     }
 
     /// Leaves the room to its new owner: every member's handle is hung up and unbound so its
