@@ -381,7 +381,14 @@ impl AsyncUdpSocket for MuxedSocket {
             self.mux.route(Route::Transaction(transaction, Arc::downgrade(&self.slot)));
         }
         match self.direct_to(t.destination) {
-            Some(direct) => direct.poll_send(cx, t.contents),
+            Some(direct) => match direct.poll_send(cx, t.contents) {
+                // An ICMP error an earlier datagram drew, reported on this send (a connected
+                // socket's way): lost like any datagram, as on the shared socket, not a failure.
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    Poll::Ready(Ok(t.contents.len()))
+                }
+                sent => sent,
+            },
             None => self.mux.socket.poll_send_to(cx, t.contents, t.destination),
         }
     }
@@ -556,6 +563,14 @@ mod tests {
         peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let (n, from) = peer.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from), (&b"reply"[..], real_port), "replies come from the shared port");
+        // The peer goes away: the port unreachable errors its datagrams draw are no send failure.
+        drop(peer);
+        for _ in 0..3 {
+            futures_util::future::poll_fn(|cx| socket.poll_send(cx, &transmit))
+                .await
+                .expect("sent or lost, not failed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]
