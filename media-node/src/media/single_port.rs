@@ -22,6 +22,10 @@
 //! exactly before any unconnected one, so from then on that peer's datagrams reach the
 //! PeerConnection's own thread (its room's media worker) without the demultiplexer or a thread
 //! hand-off, and replies leave on the connected socket. `/metrics` counts both paths.
+//! What this gives up: a client that binds a new PeerConnection to the address and port an old
+//! one used while this node still holds the old one (its ICE not yet failed) has its datagrams
+//! go to the old PeerConnection's connected socket, not by ufrag to the new one, until the old
+//! one closes.
 
 use super::runtime::{with_sockets, Sockets};
 use crate::metrics::{DropReason, METRICS};
