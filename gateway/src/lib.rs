@@ -59,7 +59,8 @@ pub struct Running {
     pub admin_ws: Option<SocketAddr>,
     pub dispatcher: Dispatcher,
     servers: Vec<ServerHandle>,
-    /// The runtimes the in-process media node's rooms run on (standalone; none in a cluster).
+    /// The runtimes the in-process media node runs on, each once (standalone; none in a
+    /// cluster).
     pub media_runtimes: Vec<tokio::runtime::Handle>,
 }
 

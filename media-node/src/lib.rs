@@ -28,7 +28,7 @@ use shared::ids::NodeId;
 use shared::Backends;
 
 /// A started media node: its agent, a signal that fires once a drain has completed, and the
-/// runtimes its rooms run on (`workers`).
+/// runtimes it runs on, each once (its own and its workers', `workers`).
 pub struct Node {
     pub agent: actix::Addr<agent::NodeAgent>,
     pub drained: tokio::sync::oneshot::Receiver<()>,

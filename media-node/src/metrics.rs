@@ -94,8 +94,7 @@ const Z: AtomicI64 = AtomicI64::new(0);
 const ZERO: AtomicU64 = AtomicU64::new(0);
 
 /// The runtimes the media node runs on (`watch_runtimes`): its own, and its workers'.
-static RUNTIMES: std::sync::OnceLock<(tokio::runtime::Handle, std::sync::Arc<WorkerGauges>)> =
-    std::sync::OnceLock::new();
+static RUNTIMES: std::sync::OnceLock<std::sync::Arc<WorkerGauges>> = std::sync::OnceLock::new();
 
 /// The process's media metrics.
 pub static METRICS: NodeMetrics = NodeMetrics {
@@ -212,12 +211,10 @@ impl NodeMetrics {
         if ok { &self.heartbeats } else { &self.heartbeat_failures }.fetch_add(1, Relaxed);
     }
 
-    /// Remembers the runtime the node runs on and its workers, whose live tasks, busy time and
-    /// rooms `/metrics` reports (the first node of a process: one in production).
+    /// Remembers the runtimes the node runs on, whose live tasks, busy time and rooms
+    /// `/metrics` reports (the first node of a process: one in production).
     pub fn watch_runtimes(&self, workers: std::sync::Arc<WorkerGauges>) {
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            let _ = RUNTIMES.set((h, workers));
-        }
+        let _ = RUNTIMES.set(workers);
     }
 
     /// The Prometheus text exposition of every series.
@@ -239,12 +236,9 @@ impl NodeMetrics {
             &[("", g(&self.participants))],
         );
         one("node_draining", "gauge", "1 while this media node drains", &[("", g(&self.draining))]);
-        let tasks = RUNTIMES.get().map_or(0, |(node, workers)| {
-            let separate = workers.runtimes.iter().filter(|w| w.id() != node.id());
-            (node.metrics().num_alive_tasks() + separate.map(|w| w.metrics().num_alive_tasks()).sum::<usize>()) as i128
-        });
+        let tasks = RUNTIMES.get().map_or(0, |w| w.all().iter().map(|h| h.metrics().num_alive_tasks() as i128).sum());
         one("node_tasks", "gauge", "Tasks alive on the media node's runtimes (a leak shows here)", &[("", tasks)]);
-        if let Some((_, workers)) = RUNTIMES.get() {
+        if let Some(workers) = RUNTIMES.get() {
             let labels: Vec<String> = (0..workers.runtimes.len()).map(|i| format!("{{worker=\"{i}\"}}")).collect();
             let each = |f: &dyn Fn(usize) -> i128| -> Vec<(&str, i128)> {
                 labels.iter().enumerate().map(|(i, l)| (l.as_str(), f(i))).collect()

@@ -27,11 +27,23 @@ impl std::fmt::Display for WorkerId {
     }
 }
 
-/// What `/metrics` reads of the workers: each one's runtime (live tasks, busy time) and rooms.
+/// What `/metrics` reads of the workers: each one's runtime (live tasks, busy time) and rooms,
+/// and the node's own runtime.
 #[derive(Debug)]
 pub struct WorkerGauges {
+    /// Where the node's agent runs (and its rooms, with one worker).
+    pub own: Handle,
     pub runtimes: Vec<Handle>,
     pub rooms: Box<[AtomicI64]>,
+}
+
+impl WorkerGauges {
+    /// Every runtime the node runs on, each once: its own, then its worker threads' (none
+    /// apart when the rooms share its own).
+    pub fn all(&self) -> Vec<Handle> {
+        let apart = self.runtimes.iter().filter(|w| w.id() != self.own.id());
+        std::iter::once(&self.own).chain(apart).cloned().collect()
+    }
 }
 
 /// The node's workers and what each runs. Owned by the node's agent.
@@ -54,9 +66,9 @@ impl Workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let own = Handle::try_current().map_err(|e| format!("media workers: {e}"))?;
         let (arbiters, handles, runtimes) = if count == 1 {
-            let here = Handle::try_current().map_err(|e| format!("media workers: {e}"))?;
-            (Vec::new(), vec![Arbiter::current()], vec![here])
+            (Vec::new(), vec![Arbiter::current()], vec![own.clone()])
         } else {
             let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
             let mut runtimes = Vec::with_capacity(count);
@@ -71,7 +83,7 @@ impl Workers {
             (arbiters, handles, runtimes)
         };
         let rooms = (0..count).map(|_| AtomicI64::new(0)).collect();
-        let gauges = Arc::new(WorkerGauges { runtimes, rooms });
+        let gauges = Arc::new(WorkerGauges { own, runtimes, rooms });
         Ok(Self { arbiters, handles, load: vec![0; count], gauges })
     }
 
@@ -98,9 +110,9 @@ impl Workers {
         }
     }
 
-    /// The workers' runtimes (a test counts their live tasks).
+    /// Every runtime the node runs on, each once (a test counts their live tasks).
     pub fn runtimes(&self) -> Vec<Handle> {
-        self.gauges.runtimes.clone()
+        self.gauges.all()
     }
 
     pub fn gauges(&self) -> Arc<WorkerGauges> {
@@ -156,10 +168,19 @@ mod tests {
         assert_eq!(w.load, [3, 0, 3]);
         // Each worker is a thread of its own.
         let mut threads = std::collections::HashSet::new();
-        for h in w.runtimes() {
+        for h in w.gauges().runtimes.clone() {
             threads.insert(h.spawn(async { std::thread::current().id() }).await.unwrap());
         }
         assert_eq!(threads.len(), 3);
         assert!(!threads.contains(&std::thread::current().id()));
+        // The node's runtimes: its own and the three workers'.
+        assert_eq!(w.runtimes().len(), 4);
+    }
+
+    #[actix::test]
+    async fn with_one_worker_the_node_runs_on_its_own_runtime_alone() {
+        let w = Workers::start(1).unwrap();
+        let ids: Vec<_> = w.runtimes().iter().map(Handle::id).collect();
+        assert_eq!(ids, [Handle::current().id()], "counted once");
     }
 }

@@ -118,7 +118,8 @@ impl TestServer {
                 };
                 match started {
                     Ok(r) => {
-                        let runtimes = distinct(tokio::runtime::Handle::current(), r.media_runtimes.clone());
+                        // The node's runtimes are the core thread's and its workers', never this one.
+                        let runtimes = [vec![tokio::runtime::Handle::current()], r.media_runtimes.clone()].concat();
                         let _ = tx.send(Ok((r.ws, r.http, r.admin, r.admin_ws, runtimes)));
                         let _ = stop_rx.await;
                         r.stop().await;
@@ -159,17 +160,6 @@ impl TestServer {
         let node = self.cluster.as_ref().map_or(0, |(n, _)| alive_tasks(&n.runtimes));
         alive_tasks(&self.runtimes) + node
     }
-}
-
-/// `first` and those of `more` that are other runtimes.
-fn distinct(first: tokio::runtime::Handle, more: Vec<tokio::runtime::Handle>) -> Vec<tokio::runtime::Handle> {
-    let mut all = vec![first];
-    for h in more {
-        if all.iter().all(|a| a.id() != h.id()) {
-            all.push(h);
-        }
-    }
-    all
 }
 
 fn alive_tasks(runtimes: &[tokio::runtime::Handle]) -> usize {
@@ -213,8 +203,7 @@ impl TestNode {
                 });
                 match started {
                     Ok((node, admin)) => {
-                        let runtimes = distinct(tokio::runtime::Handle::current(), node.runtimes.clone());
-                        let _ = tx.send(Ok((runtimes, admin)));
+                        let _ = tx.send(Ok((node.runtimes.clone(), admin)));
                         // Runs until stopped, or until it has drained (as the binary exits then).
                         tokio::select! {
                             _ = stop_rx => {}
