@@ -6,7 +6,7 @@
 
 use portunus_tests::lossy::Network;
 use portunus_tests::peer::Offering;
-use portunus_tests::videoroom::{join_room_as_publisher, publishing_in, subscribe_in};
+use portunus_tests::videoroom::{join_room_as_publisher, publishing_in, received_while_sending, subscribe_in};
 use portunus_tests::*;
 use serde_json::json;
 use std::time::Duration;
@@ -49,17 +49,13 @@ async fn rooms_spread_over_the_workers_and_each_forwards_its_media_there() {
     let (a, b) = rooms.split_at_mut(1);
     let (pa, _, sa) = &mut a[0];
     let (pb, _, sb) = &mut b[0];
-    for _ in 0..100 {
-        pa.peer.send().await;
-        pb.peer.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let got_a = received_while_sending(&mut [&mut pa.peer, &mut pb.peer], sa, 1000).await;
+    let mut got_b = Vec::new();
+    while let Ok(kp) = sb.packets.try_recv() {
+        got_b.push(kp);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    for (name, sub) in [("1234", sa), ("4321", sb)] {
-        let mut video = 0;
-        while let Ok((kind, _)) = sub.packets.try_recv() {
-            video += usize::from(kind == "video");
-        }
+    for (name, got) in [("1234", got_a), ("4321", got_b)] {
+        let video = got.iter().filter(|(kind, _)| kind == "video").count();
         assert!(video >= 50, "room {name}'s subscriber got {video} video packets of 100");
     }
     let busy_after = worker_series(&server, "busy_microseconds_total").await;
