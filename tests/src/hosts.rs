@@ -147,6 +147,12 @@ impl Host {
         }
     }
 
+    /// How a process of this host ended, if it has (without waiting).
+    pub fn exit_status(&mut self, pid: Pid) -> Option<std::process::ExitStatus> {
+        let child = self.procs.iter_mut().find(|c| c.id() == pid.0)?;
+        child.try_wait().ok().flatten()
+    }
+
     /// Runs a command on this host to completion (`nft`, `ip`); panics when it fails.
     pub fn run(&self, program: &str, args: &[&str]) {
         self.ns.run(program, args);

@@ -20,6 +20,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct JanusOracle {
     /// Janus's host (0) and the client's (1).
     net: Option<Network>,
+    /// Janus's process, on host 0.
+    pid: Pid,
     /// Its WebSocket endpoint (`janus-protocol`).
     pub ws_url: String,
     /// Janus's address, and the client host's (where the test's peers and servers live).
@@ -93,7 +95,7 @@ events: {{ broadcast = false }}
             .expect("videoroom config");
         let jcfg = conf.join("janus.jcfg");
         let args = ["-C".to_owned(), jcfg.display().to_string(), "-F".to_owned(), conf.display().to_string()];
-        let _: Pid = net.host(janus).spawn(Path::new("/usr/bin/janus"), &args, &[], &conf.join("janus.log"));
+        let pid = net.host(janus).spawn(Path::new("/usr/bin/janus"), &args, &[], &conf.join("janus.log"));
         net.host(client).enter();
         crate::peer::set_peer_addr(&net.addr(client).to_string());
         let addr = std::net::SocketAddr::from((net.addr(janus), ws_port));
@@ -103,7 +105,7 @@ events: {{ broadcast = false }}
             std::thread::sleep(Duration::from_millis(50));
         }
         let (janus_addr, client_addr) = (net.addr(janus), net.addr(client));
-        Self { net: Some(net), ws_url: format!("ws://{addr}/"), addr: janus_addr, client_addr, dir }
+        Self { net: Some(net), pid, ws_url: format!("ws://{addr}/"), addr: janus_addr, client_addr, dir }
     }
 }
 
@@ -119,9 +121,14 @@ impl JanusOracle {
 
 impl Drop for JanusOracle {
     fn drop(&mut self) {
+        // A crashed Janus closes its sockets, which a test sees as a server that went quiet.
+        let ended = self.net.as_mut().and_then(|net| net.host(0).exit_status(self.pid));
         // Janus first: its folder holds the log it writes.
         drop(self.net.take());
         if std::thread::panicking() {
+            if let Some(status) = ended {
+                eprintln!("--- Janus had exited before the test ended: {status} ---");
+            }
             let log = std::fs::read_to_string(self.dir.join("janus.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!("--- the end of Janus's log ---");
@@ -163,21 +170,35 @@ impl Conn {
         reply
     }
 
-    /// Waits (up to 5 s) until `room` lists participant `id`. Janus 1.1.2 adds a remote
-    /// publisher to its room from the publisher's own thread, after `add_remote_publisher` has
-    /// answered: a subscriber joining at once may get "No such feed". (Portunus lists it before
-    /// answering.)
-    pub async fn wait_for_participant(&mut self, h: u64, room: u64, id: u64) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let listed = self.request(h, json!({"request": "listparticipants", "room": room}), None).await;
-            let participants = &listed["plugindata"]["data"]["participants"];
-            if participants.as_array().is_some_and(|ps| ps.iter().any(|p| p["id"] == id)) {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "participant {id} never listed in room {room}: {listed}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    /// `add_remote_publisher` (`body`, whose `room` it is) on handle `h`; returns its reply once
+    /// the new publisher is in the room, where a subscriber may join it.
+    ///
+    /// Janus 1.1.2 adds a remote publisher to its room from the publisher's own thread, after
+    /// answering, and without the room's lock: a subscriber joining at once may get "No such
+    /// feed", and a `listparticipants` racing that insertion can crash Janus (SIGSEGV). So a
+    /// watcher joins the room first and waits for the `publishers` event naming the new one,
+    /// which Janus sends after the insertion (Portunus lists it before answering), then leaves.
+    pub async fn add_remote_publisher(&mut self, h: u64, body: Value) -> Value {
+        let room = body["room"].as_u64().expect("a numeric room");
+        let (watcher, _) = self.join(room, "watcher").await;
+        let added = self.request(h, body, None).await;
+        let Some(id) = added["plugindata"]["data"]["id"].as_u64() else {
+            self.leave(watcher).await;
+            return added;
+        };
+        self.wait_for(&format!("publishers naming {id}"), |m| {
+            m["sender"] == watcher
+                && m["plugindata"]["data"]["publishers"].as_array().is_some_and(|ps| ps.iter().any(|p| p["id"] == id))
+        })
+        .await;
+        self.leave(watcher).await;
+        added
+    }
+
+    /// `leave` on `h`, a participant's handle, waiting for its `left`.
+    async fn leave(&mut self, h: u64) {
+        self.request(h, json!({"request": "leave"}), None).await;
+        self.wait_for("left", |m| m["sender"] == h && m["plugindata"]["data"]["leaving"] == "ok").await;
     }
 
     /// Waits up to 10 s for a message matching `pred`, skipping others (core events, acks).

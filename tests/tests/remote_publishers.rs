@@ -80,10 +80,9 @@ fn streams() -> Value {
 async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Value)> {
     let (mut far, fh) = room(dst).await;
     let added = far
-        .request(
+        .add_remote_publisher(
             fh,
             json!({"request": "add_remote_publisher", "room": ROOM, "display": "cascaded", "streams": streams()}),
-            None,
         )
         .await;
     let added = data(&added);
@@ -102,7 +101,6 @@ async fn cascade(src: &str, dst: &str, dst_host: &str) -> Vec<(&'static str, Val
     let listed =
         data(&near.request(nh, json!({"request": "listremotes", "room": ROOM, "publisher_id": source_id}), None).await);
 
-    far.wait_for_participant(fh, ROOM, remote_id).await;
     let (_sc, mut sub) = subscriber(dst, remote_id).await;
     let fills = video_seen(&mut p, &mut sub, 2000).await;
     assert!(fills.len() >= 20 && fills.iter().all(|f| *f == FILL), "the far subscriber got the video: {fills:?}");
@@ -196,14 +194,12 @@ async fn a_remote_stream_in_a_codec_the_room_does_not_list_is_offered() {
     let (mut c, h) = room(&server.ws_url).await;
     let streams = json!([{"mid": "0", "mindex": 0, "type": "video", "codec": "vp9"}]);
     let added = c
-        .request(
+        .add_remote_publisher(
             h,
             json!({"request": "add_remote_publisher", "room": ROOM, "display": "vp9", "streams": streams}),
-            None,
         )
         .await;
     let remote_id = data(&added)["id"].as_u64().unwrap_or_else(|| panic!("added: {added}"));
-    c.wait_for_participant(h, ROOM, remote_id).await;
     let mut s = Conn::open(&server.ws_url).await;
     let sh = s.attach().await;
     let body = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": remote_id}]});

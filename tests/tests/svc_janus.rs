@@ -65,12 +65,12 @@ async fn remote_svc(url: &str, host: std::net::Ipv4Addr) -> SvcRun {
         c.request(h, json!({"request": "create", "room": ROOM, "videocodec": "vp9", "video_svc": true}), None).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
     let streams = json!([{"mid": "0", "mindex": 0, "type": "video", "codec": "vp9", "svc": true}]);
-    let added = c.request(h, json!({"request": "add_remote_publisher", "room": ROOM, "streams": streams}), None).await;
+    let added =
+        c.add_remote_publisher(h, json!({"request": "add_remote_publisher", "room": ROOM, "streams": streams})).await;
     let added = &added["plugindata"]["data"];
     let (feed, port) = (added["id"].as_u64().expect("id"), added["port"].as_u64().expect("port"));
     let to = std::net::SocketAddr::from((host, u16::try_from(port).expect("port")));
 
-    c.wait_for_participant(h, ROOM, feed).await;
     let mut s = Conn::open(url).await;
     let sh = s.attach().await;
     let join = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": feed}]});
