@@ -162,6 +162,22 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// The kernel thread ids of the threads the media node's rooms run on (its worker threads;
+    /// with one worker, its own), for tests that attribute work to them.
+    pub async fn media_worker_threads(&self) -> Vec<i32> {
+        // Each list starts with the node's own runtime, then its workers' (`WorkerGauges::all`);
+        // standalone, the server thread's comes first.
+        let node = self.cluster.as_ref().map_or(&self.runtimes[1..], |(n, _)| &n.runtimes[..]);
+        let workers = if node.len() > 1 { &node[1..] } else { node };
+        let mut tids = Vec::new();
+        for h in workers {
+            tids.push(h.spawn(async { unsafe { libc::gettid() } }).await.expect("the worker runs"));
+        }
+        tids
+    }
+}
+
 fn alive_tasks(runtimes: &[tokio::runtime::Handle]) -> usize {
     runtimes.iter().map(|h| h.metrics().num_alive_tasks()).sum()
 }
