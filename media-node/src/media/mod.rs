@@ -25,6 +25,7 @@ pub mod preroll;
 pub mod publisher;
 pub mod recorder;
 pub mod remote;
+pub mod retransmit;
 pub mod rewrite;
 mod runtime;
 pub mod sdp;

@@ -10,7 +10,7 @@ use super::extensions::ExtensionSettings;
 use super::MediaError;
 use crate::metrics::{PcState, Role, METRICS};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
+use rtc::interceptor::{Registry, SenderReportBuilder, Slot};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -35,12 +35,6 @@ use webrtc::peer_connection::{
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Between ICE connectivity checks (webrtc-rs's default: 200 ms).
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
-/// Packets a subscriber's video stream keeps for retransmission (a power of two). Janus keeps
-/// the last RTT + 100 ms (200 ms to 1 s); 512 packets are 1 s of a ~4 Mbit/s stream, more of a
-/// slower one. webrtc-rs's default of 1024 cost ~150 KiB more per subscriber (slots of ~120
-/// bytes and the packets they keep alive); 256 saved another ~70 KiB but made the repair test
-/// miss a packet lost both ways in 2 of 19 runs (none in 12 with 512; not understood).
-const NACK_HISTORY: u16 = 512;
 
 /// Where peers listen.
 #[derive(Clone, Debug)]
@@ -254,7 +248,7 @@ fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Regist
                 media.register_feedback(fb, RtpCodecKind::Video);
             }
             let registry = Registry::new()
-                .with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_HISTORY).build())
+                .with(Slot::NackResponder, super::retransmit::Retransmitter::default())
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
             super::extensions::register_send(*extensions, media, super::feedback::register_with_reports(registry))
         }
