@@ -4,6 +4,7 @@
 //! Tests read as specifications: they speak Janus JSON to a real server and compare what comes
 //! back with what Janus 1.1.2 answers (`tests/golden`, recorded from a real Janus).
 
+pub mod allocations;
 pub mod clip;
 pub mod hosts;
 pub mod janus_js;

@@ -4,79 +4,23 @@
 //! read, decrypted and handed over, and each subscriber's copy through `write_rtp`, webrtc-rs's
 //! channel, driver, interceptors and SRTP to the socket.
 //!
-//! A counting global allocator keeps a count per thread; the room's worker thread is the one
+//! A counting global allocator (`tests/src/allocations.rs`) keeps a count per thread; the room's worker thread is the one
 //! measured, so the test's own WebRTC peers (on other threads) do not count. Two measurements,
 //! the same media with 2 and then 10 subscribers, separate the cost of a published packet from
 //! the cost of each subscriber's copy of it.
 //!
 //! One test in this binary: the allocator's counts are the process's.
 
+use portunus_tests::allocations;
 use portunus_tests::lossy::Network;
 use portunus_tests::peer::{Offering, TestSubscriber};
 use portunus_tests::videoroom::{publishing_in, subscribe_in};
 use portunus_tests::*;
 use serde_json::json;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Threads the allocator tells apart; the rest share the last slot.
-const SLOTS: usize = 1024;
-
-struct Slot {
-    tid: AtomicI32,
-    allocations: AtomicU64,
-}
-
-static THREADS: [Slot; SLOTS] = [const { Slot { tid: AtomicI32::new(0), allocations: AtomicU64::new(0) } }; SLOTS];
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// This thread's slot, taken at its first allocation.
-    static MINE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-/// Counts an allocation on the calling thread's slot (no allocation itself: the thread-local is
-/// const-initialised and the slots are static).
-fn count() {
-    let _ = MINE.try_with(|mine| {
-        if mine.get() == usize::MAX {
-            let slot = NEXT_SLOT.fetch_add(1, Relaxed).min(SLOTS - 1);
-            THREADS[slot].tid.store(unsafe { libc::gettid() }, Relaxed);
-            mine.set(slot);
-        }
-        THREADS[mine.get()].allocations.fetch_add(1, Relaxed);
-    });
-}
-
-/// Allocations made so far on the threads `tids`.
-fn allocations_on(tids: &[i32]) -> u64 {
-    THREADS.iter().filter(|s| tids.contains(&s.tid.load(Relaxed))).map(|s| s.allocations.load(Relaxed)).sum()
-}
-
-struct PerThread;
-
-unsafe impl GlobalAlloc for PerThread {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: PerThread = PerThread;
+static ALLOCATOR: allocations::PerThread = allocations::PerThread;
 
 /// Rounds of media in a measurement (one audio and one video packet each, 10 ms apart).
 const ROUNDS: u64 = 200;
@@ -100,14 +44,14 @@ async fn measure(
     for s in subs.iter_mut() {
         while s.packets.try_recv().is_ok() {}
     }
-    let before = allocations_on(room_threads);
+    let before = allocations::on_threads(room_threads);
     for _ in 0..ROUNDS {
         publisher.send().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // What is in flight arrives.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let allocations = allocations_on(room_threads) - before;
+    let allocations = allocations::on_threads(room_threads) - before;
     let mut forwarded = 0;
     for s in subs.iter_mut() {
         while s.packets.try_recv().is_ok() {

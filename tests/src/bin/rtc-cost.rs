@@ -40,8 +40,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -49,36 +47,12 @@ use std::time::{Duration, Instant};
 use webrtc::media_stream::track_local::TrackLocal;
 
 /// Counts allocations per thread: the measuring thread's are the ones reported.
-struct Counting;
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // During thread teardown the counter may be gone; those allocations are not measured.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
+#[global_allocator]
+static ALLOCATOR: portunus_tests::allocations::PerThread = portunus_tests::allocations::PerThread;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    portunus_tests::allocations::on_this_thread()
 }
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 const PAYLOAD_TYPE: u8 = 96;
 /// A video packet's payload (browsers' packets are ~1,100–1,200 bytes).
