@@ -79,11 +79,15 @@ impl Drop for Namespace {
     }
 }
 
-/// Children die with the thread that started them, even when the test process is killed.
+/// Children die with the thread that started them, even when the test process is killed, and
+/// leave no core file when they crash (a crashed Janus dumped 500 MB into the working folder;
+/// the tests say how a process ended instead).
 fn dying_with_thread(cmd: &mut Command) -> &mut Command {
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
             Ok(())
         })
     }
