@@ -4,10 +4,10 @@
 //! read, decrypted and handed over, and each subscriber's copy through `write_rtp`, webrtc-rs's
 //! channel, driver, interceptors and SRTP to the socket.
 //!
-//! A counting global allocator (`tests/src/allocations.rs`) keeps a count per thread; the room's worker thread is the one
-//! measured, so the test's own WebRTC peers (on other threads) do not count. Two measurements,
-//! the same media with 2 and then 10 subscribers, separate the cost of a published packet from
-//! the cost of each subscriber's copy of it.
+//! A counting global allocator (`src/allocations.rs`) keeps a count per thread; the room's
+//! worker thread is the one measured, so the test's own WebRTC peers (on other threads) do not
+//! count. Two measurements, the same media with 2 and then 10 subscribers, separate the cost of
+//! a published packet from the cost of each subscriber's copy of it.
 //!
 //! One test in this binary: the allocator's counts are the process's.
 
@@ -62,7 +62,7 @@ async fn measure(
 }
 
 /// The engine's allocations per packet per subscriber, measured on the room's thread: 12.57 to
-/// 12.69 over repeated runs on the CI machine (2 CPUs), standalone, in a cluster and on one UDP
+/// 12.69 over repeated runs on a 2-CPU machine like CI's, standalone, in a cluster and on one UDP
 /// port alike. All of it is webrtc-rs's, below `write_rtp`: the boxed write future, the driver's
 /// channel and loop, the interceptor chain, the header extension list (abs-send-time and TWCC
 /// stamps on video), the marshal, SRTP's header re-parse and its output buffer. The bound
