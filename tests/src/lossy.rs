@@ -73,7 +73,7 @@ impl Lossy {
             return self.persistent;
         }
         self.count += 1;
-        if self.count % self.nth != 0 {
+        if !self.count.is_multiple_of(self.nth) {
             return false;
         }
         self.seen.insert(key);

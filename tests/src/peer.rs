@@ -190,7 +190,7 @@ pub fn svc_marks(payload: &[u8]) -> Option<(u8, u8)> {
 /// 320x180 to 1280x720, as Janus looks for); then `fill`.
 pub fn vp9_svc_payload(frame: u32, sid: u8, fill: u8) -> Vec<u8> {
     let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
-    let key = frame % 24 == 0 && sid == 0;
+    let key = frame.is_multiple_of(24) && sid == 0;
     // I, L, B, E; P unless a keyframe's base layer, which has V (the scalability structure).
     let d = 0xAC | if key { 0x02 } else { 0x40 };
     let layers = tid << 5 | u8::from(tid > 0) << 4 | sid << 1 | u8::from(sid > 0);
@@ -477,7 +477,7 @@ impl TestPublisher {
                 }
             }
         });
-        let simulcast = simulcast.then(|| SimulcastSend {
+        let simulcast = simulcast.then_some(SimulcastSend {
             ssrcs: [4441, 4442, 4443],
             seqs: [0; 3],
             stopped: [false; 3],

@@ -178,7 +178,7 @@ async fn forwarded_rtp_can_be_srtp_and_data_is_forwarded_too() {
         (json!(true), json!("127.0.0.1")),
         "host names are resolved: {r}"
     );
-    let crypto_impl = rtc::crypto::providers::RingCrypto::default();
+    let crypto_impl = rtc::crypto::providers::RingCrypto;
     let mut ctx = rtc::srtp::context::Context::new(
         &key[..16],
         &key[16..],

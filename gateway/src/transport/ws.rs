@@ -214,10 +214,10 @@ impl WsConnection {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         self.owned.insert(sid);
-        if !self.feeds.contains_key(&sid) {
+        self.feeds.entry(sid).or_insert_with(|| {
             let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
-            self.feeds.insert(sid, Feed { stream, draining: false, again: false, closing: false });
-        }
+            Feed { stream, draining: false, again: false, closing: false }
+        });
         if backlog {
             self.drain(sid, ctx);
         }

@@ -68,7 +68,7 @@ impl SrtpParams {
     }
 
     fn context(&self) -> Result<Context, MediaError> {
-        let crypto = rtc::crypto::providers::RingCrypto::default();
+        let crypto = rtc::crypto::providers::RingCrypto;
         Context::new(&self.key, &self.salt, self.profile, None, None, &crypto).map_err(|e| MediaError::stack("SRTP", e))
     }
 }

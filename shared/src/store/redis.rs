@@ -680,15 +680,12 @@ impl Store for RedisStore {
         let vals: Vec<Option<String>> = mget.query_async(&mut c).await.map_err(unavailable)?;
         let mut live = Vec::new();
         for (name, v) in names.into_iter().zip(vals) {
-            match v {
-                Some(v) => {
-                    let mut it = v.split(' ');
-                    let load = it.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-                    let draining = it.next() == Some("1");
-                    live.push(NodeStatus { node: NodeId(name), load, draining });
-                }
-                // Its registration lapsed; `take_lost_nodes` hands it to one gateway for cleanup.
-                None => {}
+            // None: its registration lapsed; `take_lost_nodes` hands it to one gateway for cleanup.
+            if let Some(v) = v {
+                let mut it = v.split(' ');
+                let load = it.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+                let draining = it.next() == Some("1");
+                live.push(NodeStatus { node: NodeId(name), load, draining });
             }
         }
         Ok(live)

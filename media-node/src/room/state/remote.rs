@@ -63,11 +63,11 @@ impl RoomState {
     pub fn plan_remote_publisher(&mut self, r: &RemotePublisher) -> Result<ParticipantId, VideoRoomError> {
         check_secret(self.config.secret.as_deref(), r.secret.as_deref(), "secret")?;
         match &r.id {
-            Some(id) if self.participants.contains_key(&id) => {
+            Some(id) if self.participants.contains_key(id) => {
                 Err(err(VideoRoomCode::IdExists, format!("User ID {id} already exists")))
             }
             Some(id) => Ok(id.clone()),
-            None => Ok(self.fresh(|s, i| s.participants.contains_key(&i))),
+            None => Ok(self.fresh(|s, i| s.participants.contains_key(i))),
         }
     }
 
@@ -172,7 +172,7 @@ impl RoomState {
         check_secret(self.config.secret.as_deref(), p.secret.as_deref(), "secret")?;
         let id = &p.publisher_id.clone();
         let participant =
-            self.participants.get(&id).ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({id})")))?;
+            self.participants.get(id).ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such feed ({id})")))?;
         if participant.who.is_remote() {
             return Err(err(VideoRoomCode::InvalidElement, "Only local publishers can be remotized"));
         }
@@ -199,7 +199,7 @@ impl RoomState {
         let remote_id = r.remote_id.as_deref().unwrap_or_default();
         let p = self
             .participants
-            .get_mut(&id)
+            .get_mut(id)
             .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such publisher ({id})")))?;
         if p.remotes.remove(remote_id).is_none() {
             return Err(err(VideoRoomCode::NoSuchFeed, format!("No such remotization ({remote_id})")));
@@ -213,7 +213,7 @@ impl RoomState {
         let id = &r.publisher_id.clone();
         let p = self
             .participants
-            .get(&id)
+            .get(id)
             .ok_or_else(|| err(VideoRoomCode::NoSuchFeed, format!("No such publisher ({id})")))?;
         let list = p
             .remotes
