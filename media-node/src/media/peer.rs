@@ -248,7 +248,7 @@ fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Regist
                 media.register_feedback(fb, RtpCodecKind::Video);
             }
             let registry = Registry::new()
-                .with(Slot::NackResponder, super::retransmit::Retransmitter::default())
+                .with(Slot::NackResponder, super::tap::Tap::new(super::retransmit::Retransmitter::default()))
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
             super::extensions::register_send(*extensions, media, super::feedback::register_with_reports(registry))
         }

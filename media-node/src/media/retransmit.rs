@@ -8,12 +8,12 @@
 //! keeps what it sent in the last [`KEEP`], at most [`MAX_KEPT`] packets, so memory follows the
 //! stream's rate and a loss older than Janus would repair is not repaired either.
 //!
-//! Sans-IO: every call takes the time; the interceptor only queues.
+//! Sans-IO: every call takes the time; [`super::tap::Tap`] does the interceptor's queueing.
 
-use rtc::interceptor::{Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
+use super::tap::PacketTap;
+use rtc::interceptor::{Attribute, AttributedPacket, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp;
-use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -105,13 +105,14 @@ fn nacked(nack: &TransportLayerNack) -> impl Iterator<Item = u16> + '_ {
     })
 }
 
-/// The interceptor: keeps what each NACK-negotiated stream sends, answers NACKs for them.
+/// The tap ([`super::tap::Tap`] makes it the interceptor): keeps what each NACK-negotiated stream sends,
+/// answers NACKs for them.
 #[derive(Default)]
 pub struct Retransmitter {
     /// By SSRC; a PeerConnection sends few streams, so a list.
     streams: Vec<(u32, History)>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
+    /// Retransmissions waiting to go out.
+    again: VecDeque<TaggedPacket>,
 }
 
 impl Retransmitter {
@@ -119,7 +120,7 @@ impl Retransmitter {
         let Some((_, history)) = self.streams.iter_mut().find(|(ssrc, _)| *ssrc == nack.media_ssrc) else { return };
         for seq in nacked(nack) {
             if let Some(packet) = history.retransmission(seq, now) {
-                self.write.push_back(TaggedPacket {
+                self.again.push_back(TaggedPacket {
                     now,
                     transport: Default::default(),
                     message: AttributedPacket::new(Packet::Rtp(packet)).with(Attribute::Retransmission),
@@ -129,14 +130,8 @@ impl Retransmitter {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for Retransmitter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+impl PacketTap for Retransmitter {
+    fn read(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for p in packets {
                 if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
@@ -144,31 +139,23 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Retransmitter {
                 }
             }
         }
-        self.read.push_back(msg);
-        Ok(())
+        true
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+    fn write(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtp(p) = &msg.message.packet {
             if let Some((_, history)) = self.streams.iter_mut().find(|(ssrc, _)| *ssrc == p.header.ssrc) {
                 history.sent(p, msg.now);
             }
         }
-        self.write.push_back(msg);
-        Ok(())
+        true
     }
 
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
+    fn poll_own(&mut self) -> Option<TaggedPacket> {
+        self.again.pop_front()
     }
-}
 
-impl Interceptor for Retransmitter {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
+    fn bind_local(&mut self, info: &StreamInfo) {
         let nack = info.rtcp_feedback.iter().any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
         if nack {
             self.streams.retain(|(ssrc, _)| *ssrc != info.ssrc);
@@ -176,11 +163,10 @@ impl Interceptor for Retransmitter {
             self.streams.push((info.ssrc, History::new(rtx)));
         }
     }
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+
+    fn unbind_local(&mut self, info: &StreamInfo) {
         self.streams.retain(|(ssrc, _)| *ssrc != info.ssrc);
     }
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 #[cfg(test)]
@@ -267,9 +253,11 @@ mod tests {
 
     #[test]
     fn the_interceptor_answers_a_nack_for_its_stream_only() {
-        use rtc::interceptor::RTCPFeedback;
+        use super::super::tap::Tap;
+        use rtc::interceptor::{Interceptor, RTCPFeedback};
+        use rtc::sansio::Protocol;
         let t = Instant::now();
-        let mut r = Retransmitter::default();
+        let mut r = Tap::new(Retransmitter::default());
         let info = StreamInfo {
             ssrc: 7,
             rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],

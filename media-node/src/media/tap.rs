@@ -1,5 +1,5 @@
 //! A pass-through interceptor for the `rtc` core, for the few places that look at (or change,
-//! or drop) packets on their way: a [`PacketTap`] says what to do with each one, [`Tap`] does
+//! or drop, or answer with packets of their own) packets on their way: a [`PacketTap`] says what to do with each one, [`Tap`] does
 //! the queueing every interceptor needs.
 
 use rtc::interceptor::{Interceptor, StreamInfo, TaggedPacket};
@@ -16,6 +16,10 @@ pub trait PacketTap: Send + Sync {
     /// An outbound packet (toward the network); `msg.now` is its departure time.
     fn write(&mut self, _msg: &mut TaggedPacket) -> bool {
         true
+    }
+    /// A packet of the tap's own to send (a retransmission), after those going by.
+    fn poll_own(&mut self) -> Option<TaggedPacket> {
+        None
     }
     /// A stream this PeerConnection sends, with what was negotiated for it.
     fn bind_local(&mut self, _info: &StreamInfo) {}
@@ -61,7 +65,7 @@ impl<T: PacketTap> Protocol<TaggedPacket, TaggedPacket, ()> for Tap<T> {
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
+        self.write.pop_front().or_else(|| self.tap.poll_own())
     }
 }
 
