@@ -14,15 +14,15 @@
 use portunus_tests::allocations;
 use portunus_tests::lossy::Network;
 use portunus_tests::peer::{Offering, TestSubscriber};
-use portunus_tests::videoroom::{publishing_in, subscribe_in};
+use portunus_tests::videoroom::{publishing_in, received_while_sending, subscribe_in};
 use portunus_tests::*;
 use serde_json::json;
-use std::time::Duration;
 
 #[global_allocator]
 static ALLOCATOR: allocations::PerThread = allocations::PerThread;
 
-/// Rounds of media in a measurement (one audio and one video packet each, 10 ms apart).
+/// Rounds of media in a measurement (one audio and one video packet each, 10 ms apart:
+/// `received_while_sending`).
 const ROUNDS: u64 = 200;
 
 /// What one measurement saw: allocations on the room's thread, packets the publisher sent and
@@ -45,15 +45,11 @@ async fn measure(
         while s.packets.try_recv().is_ok() {}
     }
     let before = allocations::on_threads(room_threads);
-    for _ in 0..ROUNDS {
-        publisher.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // What is in flight arrives.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (first, rest) = subs.split_first_mut().expect("subscribers");
+    let got = received_while_sending(&mut [publisher], first, ROUNDS * 10).await;
     let allocations = allocations::on_threads(room_threads) - before;
-    let mut forwarded = 0;
-    for s in subs.iter_mut() {
+    let mut forwarded = got.len() as u64;
+    for s in rest {
         while s.packets.try_recv().is_ok() {
             forwarded += 1;
         }
