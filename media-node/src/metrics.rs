@@ -315,6 +315,20 @@ impl NodeMetrics {
                 ("{path=\"direct\"}", c(&self.port_direct)),
             ],
         );
+        use crate::media::gso;
+        one(
+            "gso_datagrams_total",
+            "counter",
+            "Datagrams subscribers' PeerConnections sent in runs to one peer (UDP GSO)",
+            &[("", c(&gso::DATAGRAMS))],
+        );
+        one("gso_send_calls_total", "counter", "System calls those runs took", &[("", c(&gso::SENDS))]);
+        one(
+            "gso_refused_datagrams_total",
+            "counter",
+            "Datagrams of runs the kernel refused (a full socket buffer)",
+            &[("", c(&gso::REFUSED))],
+        );
         one("nacks_received_total", "counter", "NACKs received from subscribers", &[("", c(&self.nacks_received))]);
         one(
             "nack_requested_packets_total",

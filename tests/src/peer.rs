@@ -122,6 +122,10 @@ pub struct TestPublisher {
     on_request: Option<KeyframesOnRequest>,
     /// The next frame is a keyframe, whatever else says.
     key_next: bool,
+    /// Packets in each video frame (one unless [`TestPublisher::packets_per_frame`] says), and
+    /// how far the video's sequence numbers ran ahead of the frame count.
+    frame_packets: u16,
+    video_seq_ahead: u16,
 }
 
 /// A publisher that sends a keyframe only this long after a keyframe request.
@@ -507,6 +511,8 @@ impl TestPublisher {
             audio_level: 127,
             video_codec: video_codec.unwrap_or("vp8"),
             video_pt: 96,
+            frame_packets: 1,
+            video_seq_ahead: 0,
         };
         (me, sdp)
     }
@@ -602,7 +608,14 @@ impl TestPublisher {
         false
     }
 
-    /// Sends one Opus-sized audio packet and one VP8 packet (the first a keyframe).
+    /// From now on each video frame [`TestPublisher::send`] sends is `n` packets (at least one;
+    /// plain video only: not simulcast or SVC), as an encoder cuts a frame larger than a packet.
+    pub fn packets_per_frame(&mut self, n: u16) {
+        self.frame_packets = n.max(1);
+    }
+
+    /// Sends one Opus-sized audio packet and one VP8 frame (the first a keyframe), one packet
+    /// unless [`TestPublisher::packets_per_frame`] said more.
     pub async fn send(&mut self) {
         self.seq = self.seq.wrapping_add(1);
         let ts = u32::from(self.seq) * 960;
@@ -683,7 +696,27 @@ impl TestPublisher {
         }
         match self.simulcast.as_mut() {
             None => {
+                // A frame's later packets continue its partition (S clear) and the last one
+                // carries the marker.
+                let n = self.frame_packets;
+                video.header.sequence_number = video.header.sequence_number.wrapping_add(self.video_seq_ahead);
+                video.header.marker = n == 1;
+                let rest = (n > 1).then(|| video.clone());
                 let _ = self.video.write_rtp(video).await;
+                if let Some(first) = rest {
+                    for i in 1..n {
+                        let mut next = first.clone();
+                        next.header.sequence_number = first.header.sequence_number.wrapping_add(i);
+                        next.header.marker = i == n - 1;
+                        let mut payload = first.payload.to_vec();
+                        if self.video_codec == "vp8" {
+                            payload[0] &= !0x10;
+                        }
+                        next.payload = bytes::Bytes::from(payload);
+                        let _ = self.video.write_rtp(next).await;
+                    }
+                    self.video_seq_ahead = self.video_seq_ahead.wrapping_add(n - 1);
+                }
             }
             Some(sc) => {
                 // One frame per layer; temporal layers 0, 2, 1, 2, ... with keyframes on 0. Byte

@@ -19,6 +19,7 @@ pub mod feedback;
 pub mod forward;
 pub mod forwarder;
 pub mod gop;
+pub mod gso;
 pub mod outgoing;
 pub mod peer;
 pub mod preroll;

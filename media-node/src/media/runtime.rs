@@ -7,9 +7,13 @@
 //! what the kernel may coalesce into one read (64 × 1,500 bytes with GRO on, 2,000 without)
 //! and keeps it for the PeerConnection's life. A subscriber's socket only receives RTCP and
 //! STUN, which coalescing does not speed up, so the 94 KiB were memory per subscriber for
-//! nothing. A publisher's socket, which receives the media, keeps GRO. Sending (GSO) is the
-//! same on both.
+//! nothing. A publisher's socket, which receives the media, keeps GRO.
+//!
+//! Every task spawned through the runtime (a PeerConnection's driver, which does its sending)
+//! is polled in a [`gso::Scope`], and a subscriber's socket sends through [`gso::send`]: what the
+//! driver sends one peer in one turn leaves in one system call.
 
+use super::gso;
 use std::fmt::Debug;
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -47,8 +51,8 @@ pub(super) fn subscriber() -> io::Result<Arc<dyn Runtime>> {
 }
 
 /// The default socket with UDP GRO turned off (and reported off, so the receive buffer is one
-/// datagram's). If the kernel refuses to turn it off, the socket stays as it was: a buffer
-/// smaller than what the kernel coalesces would cut datagrams.
+/// datagram's), sending in runs. If the kernel refuses to turn GRO off, it stays on and is
+/// reported: a buffer smaller than what the kernel coalesces would cut datagrams.
 #[derive(Debug)]
 pub(super) struct WithoutGro;
 
@@ -57,10 +61,9 @@ impl Sockets for WithoutGro {
         // The same socket (a second descriptor of it), for after the default runtime set it up.
         let same = socket.try_clone()?;
         let wrapped = default.wrap_udp_socket(socket)?;
-        if wrapped.max_gro_segments() <= 1 || !gro_off(&same) {
-            return Ok(wrapped);
-        }
-        Ok(Arc::new(NoGro(wrapped)))
+        let gro = wrapped.max_gro_segments() > 1 && !gro_off(&same);
+        let fd: Arc<dyn gso::Fd> = Arc::new(same);
+        Ok(Arc::new(SubscriberSocket { inner: wrapped, fd, gro }))
     }
 }
 
@@ -80,17 +83,25 @@ fn gro_off(socket: &std::net::UdpSocket) -> bool {
     r == 0
 }
 
-/// A socket whose GRO is off, everything else its own.
+/// A subscriber's socket: GRO off where the kernel allowed it, sends in runs.
 #[derive(Debug)]
-struct NoGro(Arc<dyn AsyncUdpSocket>);
+struct SubscriberSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    /// The same socket, for the runs.
+    fd: Arc<dyn gso::Fd>,
+    gro: bool,
+}
 
-impl AsyncUdpSocket for NoGro {
+impl AsyncUdpSocket for SubscriberSocket {
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.inner.local_addr()
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, t: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        self.0.poll_send(cx, t)
+        if let Some(sent) = plain(t).then(|| gso::send(&self.fd, Some(t.destination), t.contents)).flatten() {
+            return Poll::Ready(Ok(sent));
+        }
+        self.inner.poll_send(cx, t)
     }
 
     fn poll_recv(
@@ -99,17 +110,30 @@ impl AsyncUdpSocket for NoGro {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        self.0.poll_recv(cx, bufs, meta)
+        self.inner.poll_recv(cx, bufs, meta)
     }
 
     fn max_gso_segments(&self) -> usize {
-        self.0.max_gso_segments()
+        self.inner.max_gso_segments()
     }
+
+    fn max_gro_segments(&self) -> usize {
+        if self.gro {
+            self.inner.max_gro_segments()
+        } else {
+            1
+        }
+    }
+}
+
+/// Whether a run can carry `t`: one datagram, no ECN marking, no chosen source.
+pub(super) fn plain(t: &Transmit<'_>) -> bool {
+    t.segment_size.is_none() && t.ecn.is_none() && t.src_ip.is_none()
 }
 
 impl<S: Sockets> Runtime for WithSockets<S> {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
+        self.inner.spawn(Box::pin(gso::Scope(future)))
     }
 
     fn spawn_reactor(
@@ -117,7 +141,7 @@ impl<S: Sockets> Runtime for WithSockets<S> {
         reactor_pool_size: usize,
         future: Pin<Box<dyn Future<Output = ()> + Send>>,
     ) -> Box<dyn JoinHandle> {
-        self.inner.spawn_reactor(reactor_pool_size, future)
+        self.inner.spawn_reactor(reactor_pool_size, Box::pin(gso::Scope(future)))
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {

@@ -27,6 +27,7 @@
 //! go to the old PeerConnection's connected socket, not by ufrag to the new one, until the old
 //! one closes.
 
+use super::gso;
 use super::runtime::{with_sockets, Sockets};
 use crate::metrics::{DropReason, METRICS};
 use bytes::Bytes;
@@ -329,7 +330,9 @@ struct MuxedSocket {
 #[derive(Debug)]
 struct Direct {
     peer: SocketAddr,
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
+    /// The same socket, for runs of datagrams (`gso`).
+    fd: Arc<dyn gso::Fd>,
 }
 
 impl MuxedSocket {
@@ -345,7 +348,8 @@ impl MuxedSocket {
         }
         match connected(self.mux.addr, peer) {
             Ok(socket) => {
-                let _ = free.set(Direct { peer, socket });
+                let socket = Arc::new(socket);
+                let _ = free.set(Direct { peer, fd: socket.clone(), socket });
             }
             Err(e) => {
                 tracing::debug!(peer = %peer, error = %e, "no socket of its own for this peer; it stays demultiplexed");
@@ -354,8 +358,8 @@ impl MuxedSocket {
         }
     }
 
-    fn direct_to(&self, peer: SocketAddr) -> Option<&UdpSocket> {
-        self.direct.iter().map_while(OnceLock::get).find(|d| d.peer == peer).map(|d| &d.socket)
+    fn direct_to(&self, peer: SocketAddr) -> Option<&Direct> {
+        self.direct.iter().map_while(OnceLock::get).find(|d| d.peer == peer)
     }
 
     fn count_direct(&self) {
@@ -385,7 +389,10 @@ impl AsyncUdpSocket for MuxedSocket {
             self.mux.route(Route::Transaction(transaction, Arc::downgrade(&self.slot)));
         }
         match self.direct_to(t.destination) {
-            Some(direct) => match direct.poll_send(cx, t.contents) {
+            Some(direct) if super::runtime::plain(t) && gso::send(&direct.fd, None, t.contents).is_some() => {
+                Poll::Ready(Ok(t.contents.len()))
+            }
+            Some(direct) => match direct.socket.poll_send(cx, t.contents) {
                 // An ICMP error an earlier datagram drew, reported on this send (a connected
                 // socket's way): lost like any datagram, as on the shared socket, not a failure.
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
