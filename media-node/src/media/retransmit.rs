@@ -23,14 +23,86 @@ pub const KEEP: Duration = Duration::from_secs(1);
 /// The most packets a stream keeps whatever its rate (~12 Mbit/s of full packets in [`KEEP`]).
 pub const MAX_KEPT: usize = 1024;
 
-/// A packet as it went out, and when.
+/// Header extensions a kept packet carries inline: the relayed ones (audio level, video
+/// orientation, playout delay) are 1-3 bytes each.
+const INLINE_EXTENSIONS: usize = 3;
+const INLINE_EXTENSION_BYTES: usize = 3;
+
+/// A packet as it went out, and when: the header's fields and the shared payload, not a clone
+/// of the packet, whose extension list would be an allocation per packet per subscriber (and
+/// an entry twice this size).
 struct Sent {
     at: Instant,
-    packet: rtp::Packet,
+    payload: bytes::Bytes,
+    timestamp: u32,
+    sequence: u16,
+    payload_type: u8,
+    marker: bool,
+    /// (id, length, bytes) of each extension, `extension_count` of them.
+    extensions: [(u8, u8, [u8; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
+    extension_count: u8,
+    /// A packet whose header does not fit the fields above (CSRCs, padding, more or longer
+    /// extensions), kept whole; none of the node's own does.
+    whole: Option<Box<rtp::Packet>>,
+}
+
+impl Sent {
+    fn new(p: &rtp::Packet, at: Instant) -> Self {
+        let h = &p.header;
+        let mut sent = Sent {
+            at,
+            payload: p.payload.clone(),
+            timestamp: h.timestamp,
+            sequence: h.sequence_number,
+            payload_type: h.payload_type,
+            marker: h.marker,
+            extensions: [(0, 0, [0; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
+            extension_count: 0,
+            whole: None,
+        };
+        let fits = h.csrc.is_empty()
+            && !h.padding
+            && h.extensions.len() <= INLINE_EXTENSIONS
+            && h.extensions.iter().all(|e| e.payload.len() <= INLINE_EXTENSION_BYTES)
+            && (h.extensions.is_empty() || h.extension_profile == rtp::header::EXTENSION_PROFILE_ONE_BYTE);
+        if !fits {
+            sent.whole = Some(Box::new(p.clone()));
+            return sent;
+        }
+        for (slot, e) in sent.extensions.iter_mut().zip(&h.extensions) {
+            slot.0 = e.id;
+            slot.1 = e.payload.len() as u8;
+            slot.2[..e.payload.len()].copy_from_slice(&e.payload);
+        }
+        sent.extension_count = h.extensions.len() as u8;
+        sent
+    }
+
+    /// The packet as it was sent, with `ssrc`.
+    fn packet(&self, ssrc: u32) -> rtp::Packet {
+        if let Some(p) = &self.whole {
+            return (**p).clone();
+        }
+        let mut header = rtp::header::Header {
+            version: 2,
+            ssrc,
+            payload_type: self.payload_type,
+            sequence_number: self.sequence,
+            timestamp: self.timestamp,
+            marker: self.marker,
+            ..Default::default()
+        };
+        for (id, len, bytes) in &self.extensions[..usize::from(self.extension_count)] {
+            let _ = header.set_extension(*id, bytes::Bytes::copy_from_slice(&bytes[..usize::from(*len)]));
+        }
+        rtp::Packet { header, payload: self.payload.clone() }
+    }
 }
 
 /// What one sent stream keeps, oldest first, and how it retransmits.
 pub struct History {
+    /// The stream's SSRC (every packet kept has it).
+    ssrc: u32,
     kept: VecDeque<Sent>,
     /// RTX (RFC 4588): its SSRC and payload type, when negotiated; its own sequence.
     rtx: Option<(u32, u8)>,
@@ -38,8 +110,8 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(rtx: Option<(u32, u8)>) -> Self {
-        Self { kept: VecDeque::new(), rtx, rtx_sequence: 0 }
+    pub fn new(ssrc: u32, rtx: Option<(u32, u8)>) -> Self {
+        Self { ssrc, kept: VecDeque::new(), rtx, rtx_sequence: 0 }
     }
 
     /// Keeps `packet`, sent at `now`; forgets what is older than [`KEEP`] or beyond [`MAX_KEPT`].
@@ -48,7 +120,7 @@ impl History {
         if self.kept.len() == MAX_KEPT {
             self.kept.pop_front();
         }
-        self.kept.push_back(Sent { at: now, packet: packet.clone() });
+        self.kept.push_back(Sent::new(packet, now));
     }
 
     fn forget(&mut self, now: Instant) {
@@ -58,23 +130,23 @@ impl History {
     }
 
     /// The packet sent with sequence number `seq`, if it is still kept at `now`.
-    fn find(&self, seq: u16, now: Instant) -> Option<&rtp::Packet> {
-        let first = self.kept.front()?.packet.header.sequence_number;
+    fn find(&self, seq: u16, now: Instant) -> Option<&Sent> {
+        let first = self.kept.front()?.sequence;
         // Sequence numbers go up by one per packet sent, so the offset finds it at once; a gap
         // (a stream that skipped numbers) falls back to a search.
         let at = self
             .kept
             .get(usize::from(seq.wrapping_sub(first)))
-            .filter(|s| s.packet.header.sequence_number == seq)
-            .or_else(|| self.kept.iter().rev().find(|s| s.packet.header.sequence_number == seq))?;
-        (now.saturating_duration_since(at.at) <= KEEP).then_some(&at.packet)
+            .filter(|s| s.sequence == seq)
+            .or_else(|| self.kept.iter().rev().find(|s| s.sequence == seq))?;
+        (now.saturating_duration_since(at.at) <= KEEP).then_some(at)
     }
 
     /// What goes out again for a NACK of `seq` at `now`: the packet itself, or with RTX
     /// negotiated, the packet on the RTX stream (its original sequence number first).
     pub fn retransmission(&mut self, seq: u16, now: Instant) -> Option<rtp::Packet> {
         let original = self.find(seq, now)?;
-        let Some((ssrc, payload_type)) = self.rtx else { return Some(original.clone()) };
+        let Some((ssrc, payload_type)) = self.rtx else { return Some(original.packet(self.ssrc)) };
         let mut payload = Vec::with_capacity(2 + original.payload.len());
         payload.extend_from_slice(&seq.to_be_bytes());
         payload.extend_from_slice(&original.payload);
@@ -83,8 +155,8 @@ impl History {
             ssrc,
             payload_type,
             sequence_number: self.rtx_sequence,
-            timestamp: original.header.timestamp,
-            marker: original.header.marker,
+            timestamp: original.timestamp,
+            marker: original.marker,
             ..Default::default()
         };
         self.rtx_sequence = self.rtx_sequence.wrapping_add(1);
@@ -160,7 +232,7 @@ impl PacketTap for Retransmitter {
         if nack {
             self.streams.retain(|(ssrc, _)| *ssrc != info.ssrc);
             let rtx = info.ssrc_rtx.zip(info.payload_type_rtx);
-            self.streams.push((info.ssrc, History::new(rtx)));
+            self.streams.push((info.ssrc, History::new(info.ssrc, rtx)));
         }
     }
 
@@ -183,7 +255,7 @@ mod tests {
     #[test]
     fn a_packet_is_sent_again_for_a_second_and_no_longer() {
         let t = Instant::now();
-        let mut h = History::new(None);
+        let mut h = History::new(7, None);
         h.sent(&packet(10), t);
         h.sent(&packet(11), t + Duration::from_millis(10));
         assert_eq!(h.retransmission(10, t + KEEP).map(|p| p.header.sequence_number), Some(10));
@@ -197,13 +269,13 @@ mod tests {
     #[test]
     fn memory_follows_the_rate_up_to_a_bound() {
         let t = Instant::now();
-        let mut slow = History::new(None);
+        let mut slow = History::new(7, None);
         // 130 packets a second (1.5 Mbit/s) for 4 s: the last second's are kept.
         for i in 0..520u16 {
             slow.sent(&packet(i), t + Duration::from_micros(u64::from(i) * 7_692));
         }
         assert!((130..=132).contains(&slow.len()), "{}", slow.len());
-        let mut fast = History::new(None);
+        let mut fast = History::new(7, None);
         for i in 0..3000u16 {
             fast.sent(&packet(i), t + Duration::from_micros(u64::from(i) * 100));
         }
@@ -216,9 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_goes_out_again_as_it_was_sent_extensions_and_all() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        let mut relayed = packet(40);
+        relayed.header.marker = true;
+        relayed.header.timestamp = 123_456;
+        let _ = relayed.header.set_extension(3, bytes::Bytes::from_static(&[0x81]));
+        let _ = relayed.header.set_extension(6, bytes::Bytes::from_static(&[1, 2, 3]));
+        // A header the inline form cannot carry: a CSRC and a long extension.
+        let mut odd = packet(41);
+        odd.header.csrc = vec![5];
+        let _ = odd.header.set_extension(4, bytes::Bytes::from_static(&[9; 8]));
+        h.sent(&relayed, t);
+        h.sent(&odd, t);
+        assert!(h.kept[0].whole.is_none(), "the relayed extensions are kept inline");
+        let marshal = |p: &rtp::Packet| rtc::shared::marshal::Marshal::marshal(p).unwrap();
+        assert_eq!(marshal(&h.retransmission(40, t).unwrap()), marshal(&relayed));
+        assert_eq!(marshal(&h.retransmission(41, t).unwrap()), marshal(&odd));
+    }
+
+    #[test]
+    fn a_kept_packet_costs_its_header_fields_not_a_packet() {
+        // 80 bytes on x86-64: a second of 1.5 Mbit/s video (130 packets, 256 slots) is 20 KiB
+        // per subscriber stream; a whole packet per slot made it 32.
+        assert!(std::mem::size_of::<Sent>() <= 80, "{}", std::mem::size_of::<Sent>());
+    }
+
+    #[test]
     fn found_across_a_wrap_and_a_gap() {
         let t = Instant::now();
-        let mut h = History::new(None);
+        let mut h = History::new(7, None);
         for seq in [65534u16, 65535, 0, 1, 5, 6] {
             h.sent(&packet(seq), t);
         }
@@ -231,7 +331,7 @@ mod tests {
     #[test]
     fn with_rtx_the_packet_goes_on_the_rtx_stream_with_its_sequence_number_first() {
         let t = Instant::now();
-        let mut h = History::new(Some((99, 97)));
+        let mut h = History::new(7, Some((99, 97)));
         h.sent(&packet(300), t);
         let first = h.retransmission(300, t).unwrap();
         let second = h.retransmission(300, t).unwrap();
