@@ -114,7 +114,10 @@ pub fn run(a: ReportArgs) -> Result<()> {
         }
         rows.push(Row {
             metric: Metric { name: "server RSS for the publisher (KiB)", lower_is_better: true, digits: 0 },
-            values: fanouts.iter().map(|f| f.and_then(|f| f["server_rss_bytes_publisher"].as_f64()).map(|b| b / 1024.0)).collect(),
+            values: fanouts
+                .iter()
+                .map(|f| f.and_then(|f| f["server_rss_bytes_publisher"].as_f64()).map(|b| b / 1024.0))
+                .collect(),
         });
         rows.push(Row {
             metric: Metric { name: "largest N with loss <= 0.5 %", lower_is_better: false, digits: 0 },
