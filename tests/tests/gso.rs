@@ -71,12 +71,13 @@ async fn a_frames_packets_leave_for_a_subscriber_in_one_system_call_and_arrive_i
         let markers = video.iter().filter(|p| p.header.marker).count();
         assert!(markers * usize::from(FRAME_PACKETS) <= video.len() + usize::from(FRAME_PACKETS), "subscriber {i}");
     }
-    // Per subscriber per frame: the audio packet alone, the frame's 4 packets together (with
-    // nothing coalesced it is one call per datagram). RTCP and STUN add a few calls.
+    // Per subscriber per frame: the audio packet alone, the frame's 4 packets together: 2 calls
+    // for 5 datagrams (0.40 measured; with nothing coalesced, 1.00). A frame the node happened
+    // to read in two parts leaves in two runs, hence the margin. RTCP and STUN add a few calls.
     let sent: u64 = all.iter().map(|g| g.len() as u64).sum();
     assert!(datagrams >= sent as f64, "{datagrams} datagrams counted, {sent} received");
     assert!(
-        calls <= datagrams * 0.5,
+        calls <= datagrams * 0.7,
         "{calls} system calls for {datagrams} datagrams: a frame's packets did not leave together"
     );
     eprintln!("{datagrams} datagrams in {calls} system calls ({:.2} a call)", datagrams / calls);
