@@ -120,8 +120,9 @@ pub fn send(socket: &Arc<dyn Fd>, destination: Option<SocketAddr>, datagram: &[u
     })
 }
 
-/// Sends the current run, if any.
-fn flush_thread() {
+/// Sends the current run, if any: called before a datagram that leaves another way (a transmit
+/// a run cannot carry), so that it does not overtake the run.
+pub fn flush_thread() {
     THREAD.with(|t| {
         let mut t = t.borrow_mut();
         if let Some(r) = t.run.take() {
@@ -337,6 +338,23 @@ mod tests {
         let got: Vec<u8> = received(&a, 5).iter().map(|d| d[0]).collect();
         assert_eq!(got, [1, 2, 3, 4, 6]);
         assert_eq!(received(&b, 1)[0], vec![5; 100]);
+    }
+
+    #[test]
+    fn a_datagram_sent_another_way_goes_after_the_run_before_it() {
+        let (from, to) = pair();
+        let socket: Arc<dyn Fd> = from.clone();
+        let dest = to.local_addr().unwrap();
+        in_scope(|| {
+            send(&socket, Some(dest), &[1; 100]);
+            send(&socket, Some(dest), &[2; 100]);
+            // As the sockets do before a transmit a run cannot carry.
+            flush_thread();
+            from.send_to(&[3; 100], dest).unwrap();
+            send(&socket, Some(dest), &[4; 100]);
+        });
+        let got: Vec<u8> = received(&to, 4).iter().map(|d| d[0]).collect();
+        assert_eq!(got, [1, 2, 3, 4]);
     }
 
     #[test]

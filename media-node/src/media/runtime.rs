@@ -98,7 +98,10 @@ impl AsyncUdpSocket for SubscriberSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, t: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        if let Some(sent) = plain(t).then(|| gso::send(&self.fd, Some(t.destination), t.contents)).flatten() {
+        if !plain(t) {
+            // What a run cannot carry (webrtc-rs's own bursts) must not overtake one.
+            gso::flush_thread();
+        } else if let Some(sent) = gso::send(&self.fd, Some(t.destination), t.contents) {
             return Poll::Ready(Ok(sent));
         }
         self.inner.poll_send(cx, t)
@@ -205,6 +208,42 @@ mod tests {
         };
         assert_eq!(r, 0);
         on != 0
+    }
+
+    #[tokio::test]
+    async fn a_burst_webrtc_rs_segments_itself_does_not_overtake_a_run() {
+        let socket = subscriber().unwrap().wrap_udp_socket(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+        assert!(socket.max_gso_segments() > 1, "the driver may hand this socket a burst of its own");
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = peer.local_addr().unwrap();
+        let transmit = |contents: &'static [u8], segment_size| Transmit {
+            destination: to,
+            ecn: None,
+            contents,
+            segment_size,
+            src_ip: None,
+        };
+        static BURST: [u8; 200] = [3; 200];
+        let mut buf = [0u8; 2000];
+        // Outside a scope a datagram leaves at once (and the socket is known to be writable).
+        socket.send_to(&[0; 10], to).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf)).await.expect("a datagram").unwrap();
+        gso::Scope(Box::pin(std::future::poll_fn(|cx| {
+            for t in [transmit(&[1; 100], None), transmit(&[2; 100], None), transmit(&BURST, Some(100))] {
+                assert!(matches!(socket.poll_send(cx, &t), Poll::Ready(Ok(_))));
+            }
+            Poll::Ready(())
+        })))
+        .await;
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let (len, _) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+                .await
+                .expect("a datagram")
+                .unwrap();
+            got.push((buf[0], len));
+        }
+        assert_eq!(got, [(1, 100), (2, 100), (3, 100), (3, 100)]);
     }
 
     #[tokio::test]

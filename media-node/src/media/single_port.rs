@@ -392,14 +392,18 @@ impl AsyncUdpSocket for MuxedSocket {
             Some(direct) if super::runtime::plain(t) && gso::send(&direct.fd, None, t.contents).is_some() => {
                 Poll::Ready(Ok(t.contents.len()))
             }
-            Some(direct) => match direct.socket.poll_send(cx, t.contents) {
-                // An ICMP error an earlier datagram drew, reported on this send (a connected
-                // socket's way): lost like any datagram, as on the shared socket, not a failure.
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    Poll::Ready(Ok(t.contents.len()))
+            Some(direct) => {
+                // What a run cannot carry must not overtake one.
+                gso::flush_thread();
+                match direct.socket.poll_send(cx, t.contents) {
+                    // An ICMP error an earlier datagram drew, reported on this send (a connected
+                    // socket's way): lost like any datagram, as on the shared socket, not a failure.
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        Poll::Ready(Ok(t.contents.len()))
+                    }
+                    sent => sent,
                 }
-                sent => sent,
-            },
+            }
             None => self.mux.socket.poll_send_to(cx, t.contents, t.destination),
         }
     }
