@@ -73,64 +73,67 @@ struct Thread {
     calls: u64,
 }
 
+impl Thread {
+    /// Sends the current run, if any, keeping its buffer for the next.
+    fn flush_run(&mut self) {
+        if let Some(r) = self.run.take() {
+            let (buf, calls) = flush(r);
+            self.spare = buf;
+            self.calls += calls;
+        }
+    }
+}
+
 thread_local! {
     static THREAD: RefCell<Thread> = RefCell::new(Thread::default());
 }
 
 /// Sends `datagram` to `destination` (`None`: the socket's connected peer) on `socket`, in
-/// the current run when there is one it can join. `None` when there is no scope here (the
-/// caller sends it itself); otherwise the datagram's length.
+/// the current run when there is one it can join. `None` when there is no scope here or the
+/// datagram cannot be in a run (the caller sends it itself, after any run: none is left
+/// pending); otherwise the datagram's length.
 pub fn send(socket: &Arc<dyn Fd>, destination: Option<SocketAddr>, datagram: &[u8]) -> Option<usize> {
-    if datagram.is_empty() || datagram.len() > MAX_BYTES {
-        return None;
-    }
-    THREAD.with(|t| {
-        let mut t = t.borrow_mut();
-        if t.scopes == 0 {
-            return None;
-        }
-        let joins = t.run.as_ref().is_some_and(|r| {
-            Arc::ptr_eq(&r.socket, socket)
+    // (`try_with`: a thread being torn down has no runs; its sends leave at once.)
+    THREAD
+        .try_with(|t| {
+            let mut t = t.borrow_mut();
+            if t.scopes == 0 {
+                return None;
+            }
+            if datagram.is_empty() || datagram.len() > MAX_BYTES {
+                t.flush_run();
+                return None;
+            }
+            let joins = t.run.as_ref().is_some_and(|r| {
+                Arc::ptr_eq(&r.socket, socket)
                 && r.destination == destination
                 && datagram.len() <= r.segment
                 // The last segment may be shorter; after one, the run is closed.
                 && r.buf.len() == r.count * r.segment
                 && r.count < MAX_SEGMENTS
                 && r.buf.len() + datagram.len() <= MAX_BYTES
-        });
-        if joins {
-            let r = t.run.as_mut().expect("a run it joins");
-            r.buf.extend_from_slice(datagram);
-            r.count += 1;
-        } else {
-            let spare = match t.run.take() {
-                Some(r) => {
-                    let (buf, calls) = flush(r);
-                    t.calls += calls;
-                    buf
-                }
-                None => std::mem::take(&mut t.spare),
-            };
-            let mut buf = spare;
-            buf.clear();
-            buf.extend_from_slice(datagram);
-            t.run = Some(Run { socket: socket.clone(), destination, segment: datagram.len(), count: 1, buf });
-        }
-        Some(datagram.len())
-    })
+            });
+            if joins {
+                let r = t.run.as_mut().expect("a run it joins");
+                r.buf.extend_from_slice(datagram);
+                r.count += 1;
+            } else {
+                t.flush_run();
+                let mut buf = std::mem::take(&mut t.spare);
+                buf.clear();
+                buf.extend_from_slice(datagram);
+                t.run = Some(Run { socket: socket.clone(), destination, segment: datagram.len(), count: 1, buf });
+            }
+            Some(datagram.len())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Sends the current run, if any: called before a datagram that leaves another way (a transmit
 /// a run cannot carry), so that it does not overtake the run.
 pub fn flush_thread() {
-    THREAD.with(|t| {
-        let mut t = t.borrow_mut();
-        if let Some(r) = t.run.take() {
-            let (buf, calls) = flush(r);
-            t.spare = buf;
-            t.calls += calls;
-        }
-    });
+    let _ = THREAD.try_with(|t| t.borrow_mut().flush_run());
 }
 
 /// Sends `run`; hands its buffer back for the next, with the system calls it took.
@@ -241,19 +244,18 @@ impl<F: Future + ?Sized> Future for Scope<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        THREAD.with(|t| t.borrow_mut().scopes += 1);
+        let _ = THREAD.try_with(|t| t.borrow_mut().scopes += 1);
         // Sent even if the poll panics: the guard's drop ends the scope.
         struct End;
         impl Drop for End {
             fn drop(&mut self) {
-                let last = THREAD.with(|t| {
+                let _ = THREAD.try_with(|t| {
                     let mut t = t.borrow_mut();
-                    t.scopes -= 1;
-                    t.scopes == 0
+                    t.scopes = t.scopes.saturating_sub(1);
+                    if t.scopes == 0 {
+                        t.flush_run();
+                    }
                 });
-                if last {
-                    flush_thread();
-                }
             }
         }
         let _end = End;
@@ -355,6 +357,23 @@ mod tests {
         });
         let got: Vec<u8> = received(&to, 4).iter().map(|d| d[0]).collect();
         assert_eq!(got, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_datagram_too_long_for_a_run_leaves_after_the_run_before_it() {
+        let (from, to) = pair();
+        let socket: Arc<dyn Fd> = from.clone();
+        let dest = to.local_addr().unwrap();
+        let long = vec![2u8; MAX_BYTES + 1];
+        in_scope(|| {
+            send(&socket, Some(dest), &[1; 100]);
+            assert_eq!(send(&socket, Some(dest), &long), None, "the caller sends it");
+            from.send_to(&long, dest).unwrap();
+        });
+        let mut buf = vec![0u8; 70_000];
+        let firsts: Vec<(u8, usize)> =
+            (0..2).map(|_| to.recv(&mut buf).map(|len| (buf[0], len)).expect("a datagram")).collect();
+        assert_eq!(firsts, [(1, 100), (2, MAX_BYTES + 1)]);
     }
 
     #[test]
