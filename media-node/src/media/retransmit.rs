@@ -181,15 +181,16 @@ fn nacked(nack: &TransportLayerNack) -> impl Iterator<Item = u16> + '_ {
 /// answers NACKs for them.
 #[derive(Default)]
 pub struct Retransmitter {
-    /// By SSRC; a PeerConnection sends few streams, so a list.
-    streams: Vec<(u32, History)>,
+    /// Each NACK-negotiated stream's (found by its SSRC; a PeerConnection sends few streams, so
+    /// a list).
+    streams: Vec<History>,
     /// Retransmissions waiting to go out.
     again: VecDeque<TaggedPacket>,
 }
 
 impl Retransmitter {
     fn answer(&mut self, nack: &TransportLayerNack, now: Instant) {
-        let Some((_, history)) = self.streams.iter_mut().find(|(ssrc, _)| *ssrc == nack.media_ssrc) else { return };
+        let Some(history) = self.streams.iter_mut().find(|h| h.ssrc == nack.media_ssrc) else { return };
         for seq in nacked(nack) {
             if let Some(packet) = history.retransmission(seq, now) {
                 self.again.push_back(TaggedPacket {
@@ -216,7 +217,7 @@ impl PacketTap for Retransmitter {
 
     fn write(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtp(p) = &msg.message.packet {
-            if let Some((_, history)) = self.streams.iter_mut().find(|(ssrc, _)| *ssrc == p.header.ssrc) {
+            if let Some(history) = self.streams.iter_mut().find(|h| h.ssrc == p.header.ssrc) {
                 history.sent(p, msg.now);
             }
         }
@@ -230,14 +231,14 @@ impl PacketTap for Retransmitter {
     fn bind_local(&mut self, info: &StreamInfo) {
         let nack = info.rtcp_feedback.iter().any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
         if nack {
-            self.streams.retain(|(ssrc, _)| *ssrc != info.ssrc);
+            self.streams.retain(|h| h.ssrc != info.ssrc);
             let rtx = info.ssrc_rtx.zip(info.payload_type_rtx);
-            self.streams.push((info.ssrc, History::new(info.ssrc, rtx)));
+            self.streams.push(History::new(info.ssrc, rtx));
         }
     }
 
     fn unbind_local(&mut self, info: &StreamInfo) {
-        self.streams.retain(|(ssrc, _)| *ssrc != info.ssrc);
+        self.streams.retain(|h| h.ssrc != info.ssrc);
     }
 }
 
