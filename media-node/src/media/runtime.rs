@@ -62,8 +62,7 @@ impl Sockets for WithoutGro {
         let same = socket.try_clone()?;
         let wrapped = default.wrap_udp_socket(socket)?;
         let gro = wrapped.max_gro_segments() > 1 && !gro_off(&same);
-        let fd: Arc<dyn gso::Fd> = Arc::new(same);
-        Ok(Arc::new(SubscriberSocket { inner: wrapped, fd, gro }))
+        Ok(Arc::new(SubscriberSocket { inner: wrapped, same: Arc::new(same), gro }))
     }
 }
 
@@ -88,7 +87,7 @@ fn gro_off(socket: &std::net::UdpSocket) -> bool {
 struct SubscriberSocket {
     inner: Arc<dyn AsyncUdpSocket>,
     /// The same socket, for the runs.
-    fd: Arc<dyn gso::Fd>,
+    same: Arc<std::net::UdpSocket>,
     gro: bool,
 }
 
@@ -101,7 +100,7 @@ impl AsyncUdpSocket for SubscriberSocket {
         if !plain(t) {
             // What a run cannot carry (webrtc-rs's own bursts) must not overtake one.
             gso::flush_thread();
-        } else if let Some(sent) = gso::send(&self.fd, Some(t.destination), t.contents) {
+        } else if let Some(sent) = gso::send(&self.same, Some(t.destination), t.contents) {
             return Poll::Ready(Ok(sent));
         }
         self.inner.poll_send(cx, t)

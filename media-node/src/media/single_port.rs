@@ -330,9 +330,8 @@ struct MuxedSocket {
 #[derive(Debug)]
 struct Direct {
     peer: SocketAddr,
+    /// Shared with a pending run of datagrams (`gso`), which keeps it open until sent.
     socket: Arc<UdpSocket>,
-    /// The same socket, for runs of datagrams (`gso`).
-    fd: Arc<dyn gso::Fd>,
 }
 
 impl MuxedSocket {
@@ -348,8 +347,7 @@ impl MuxedSocket {
         }
         match connected(self.mux.addr, peer) {
             Ok(socket) => {
-                let socket = Arc::new(socket);
-                let _ = free.set(Direct { peer, fd: socket.clone(), socket });
+                let _ = free.set(Direct { peer, socket: Arc::new(socket) });
             }
             Err(e) => {
                 tracing::debug!(peer = %peer, error = %e, "no socket of its own for this peer; it stays demultiplexed");
@@ -389,7 +387,7 @@ impl AsyncUdpSocket for MuxedSocket {
             self.mux.route(Route::Transaction(transaction, Arc::downgrade(&self.slot)));
         }
         match self.direct_to(t.destination) {
-            Some(direct) if super::runtime::plain(t) && gso::send(&direct.fd, None, t.contents).is_some() => {
+            Some(direct) if super::runtime::plain(t) && gso::send(&direct.socket, None, t.contents).is_some() => {
                 Poll::Ready(Ok(t.contents.len()))
             }
             Some(direct) => {
