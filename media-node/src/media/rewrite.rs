@@ -21,11 +21,18 @@ pub struct Rewriter {
     last: Option<(u16, u32)>,
     /// The source's sequence number that began the current run (after the last gap of ours):
     /// an older packet (a late retransmission from before the gap) would take a number already
-    /// used, and precedes the keyframe this run started on, so it is not sent.
+    /// used, and precedes the keyframe this run started on, so it is not sent. It follows the
+    /// run at `FLOOR_LAG` behind its newest packet: a floor left at the run's start would be
+    /// "ahead" in modulo-2^16 order once the run had gone half the sequence space past it, and
+    /// every packet from then on would be refused.
     floor: Option<u16>,
     /// When the current gap of ours began, if one is open.
     gap_from: Option<Instant>,
 }
+
+/// How far behind the run's newest source packet the floor trails: far older than any late
+/// packet (a few seconds at the highest video rates), far short of half the sequence space.
+const FLOOR_LAG: u16 = 0x4000;
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
@@ -62,8 +69,12 @@ impl Rewriter {
         match self.floor {
             // Within a run: older than its first packet is from before it.
             Some(f) if self.gap_from.is_none() => {
-                if (h.sequence_number.wrapping_sub(f) as i16) < 0 {
+                let ahead = h.sequence_number.wrapping_sub(f);
+                if (ahead as i16) < 0 {
                     return false;
+                }
+                if ahead > FLOOR_LAG {
+                    self.floor = Some(h.sequence_number.wrapping_sub(FLOOR_LAG));
                 }
             }
             // The first packet, or the one ending a gap, begins a run.
@@ -160,5 +171,21 @@ mod tests {
         r.skip(); // 11 left out on purpose
         assert_eq!(out(&mut r, 12, 6000, t).0, 11);
         assert_eq!(out(&mut r, 13, 9000, t).0, 12);
+    }
+
+    #[test]
+    fn an_unbroken_stream_runs_past_the_whole_sequence_space() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        // Three times round the sequence space (3 hours of audio, 4 minutes of video each time
+        // round): every packet goes out, numbered as it came.
+        for i in 0..3 * 65_536u32 {
+            let seq = (1000 + i) as u16;
+            assert_eq!(out(&mut r, seq, i * 3000, t).0, seq, "packet {i} of the run");
+        }
+        // A late one from well inside the run still passes; one from before the floor does not.
+        let newest = (1000 + 3 * 65_536u32 - 1) as u16;
+        assert!(r.rewrite(&mut packet(newest.wrapping_sub(500), 0), || t));
+        assert!(!r.rewrite(&mut packet(newest.wrapping_sub(FLOOR_LAG + 10), 0), || t));
     }
 }
