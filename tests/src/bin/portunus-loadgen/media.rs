@@ -68,6 +68,9 @@ pub struct SendStats {
 pub struct RecvStats {
     pub measured: AtomicU64,
     pub total: AtomicU64,
+    /// Sequence numbers a subscriber never saw between two it did: lost on the way from the
+    /// server, where the rest of a shortfall was never sent to it.
+    pub gaps: AtomicU64,
     latency: Box<[AtomicU64]>,
 }
 
@@ -79,6 +82,7 @@ impl Default for RecvStats {
         Self {
             measured: AtomicU64::new(0),
             total: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
             latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -117,11 +121,39 @@ impl RecvStats {
     }
 }
 
+/// Where a subscriber's packets are counted, and when its first keyframe began to arrive.
+#[derive(Clone)]
+struct Received {
+    stats: Arc<RecvStats>,
+    first_keyframe: Arc<OnceLock<Instant>>,
+    /// The last sequence number of each kind (audio, video) this subscriber received.
+    last: [Option<u16>; 2],
+}
+
+impl Received {
+    fn rtp(&mut self, video: bool, seq: u16, payload: &[u8]) {
+        let last = &mut self.last[usize::from(video)];
+        if let Some(l) = *last {
+            let ahead = seq.wrapping_sub(l);
+            if (2..0x8000).contains(&ahead) {
+                self.stats.gaps.fetch_add(u64::from(ahead - 1), Relaxed);
+            }
+        }
+        *last = Some(seq);
+        // A decoder can start here: the first packet of a keyframe (the publisher marks them
+        // as VP8 does; any server forwards the payload untouched).
+        if video && payload.len() > 1 && payload[0] & 0x10 != 0 && payload[1] & 0x01 == 0 {
+            self.first_keyframe.get_or_init(Instant::now);
+        }
+        self.stats.record(payload, now_ns());
+    }
+}
+
 struct Handler {
     gathered: mpsc::Sender<()>,
     connected: watch::Sender<bool>,
     /// Subscribers only.
-    recv: Option<(Arc<RecvStats>, Arc<OnceLock<Instant>>)>,
+    recv: Option<Received>,
 }
 
 #[async_trait::async_trait]
@@ -135,17 +167,12 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.connected.send(state == RTCPeerConnectionState::Connected);
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let Some((stats, first_keyframe)) = self.recv.clone() else { return };
+        let Some(mut recv) = self.recv.clone() else { return };
         tokio::spawn(async move {
             let video = track.kind().await.to_string().eq_ignore_ascii_case("video");
             while let Some(ev) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-                    // A decoder can start here: the first packet of a keyframe (the publisher
-                    // marks them as VP8 does; any server forwards the payload untouched).
-                    if video && p.payload.len() > 1 && p.payload[0] & 0x10 != 0 && p.payload[1] & 0x01 == 0 {
-                        first_keyframe.get_or_init(Instant::now);
-                    }
-                    stats.record(&p.payload, now_ns());
+                    recv.rtp(video, p.header.sequence_number, &p.payload);
                 }
             }
         });
@@ -160,7 +187,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(bind: &str, recv: Option<(Arc<RecvStats>, Arc<OnceLock<Instant>>)>) -> Self {
+    async fn new(bind: &str, recv: Option<Received>) -> Self {
         let (gathered_tx, gathered) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
         // Publishers answer keyframe requests, as an encoder does.
@@ -326,7 +353,8 @@ impl LoadSubscriber {
     /// Answers the server's offer; packets received count into `stats`.
     pub async fn answer(bind: &str, offer: String, stats: Arc<RecvStats>) -> Result<(Self, String)> {
         let first_keyframe = Arc::new(OnceLock::new());
-        let mut peer = Peer::new(bind, Some((stats, first_keyframe.clone()))).await;
+        let recv = Received { stats, first_keyframe: first_keyframe.clone(), last: [None; 2] };
+        let mut peer = Peer::new(bind, Some(recv)).await;
         peer.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
         let answer = peer.pc.create_answer(None).await?;
         peer.pc.set_local_description(answer).await?;

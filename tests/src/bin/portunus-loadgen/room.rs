@@ -149,8 +149,11 @@ pub async fn measure(
 ) -> Result<Value> {
     let sent_before: Vec<u64> = rooms.iter().map(|r| r.publisher.stats.measured.load(Relaxed)).collect();
     let recv_before = stats.measured.load(Relaxed);
+    let gaps_before = stats.gaps.load(Relaxed);
     stats.take_latency(&[]);
     let cpu_before = procstat::sample(pids)?;
+    let own = [std::process::id()];
+    let own_before = procstat::sample(&own)?;
     let started = Instant::now();
     for r in rooms {
         r.publisher.stats.measuring.store(true, Relaxed);
@@ -169,6 +172,7 @@ pub async fn measure(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = procstat::sample(pids)?;
+    let own_after = procstat::sample(&own)?;
     // Packets still in flight when the window closed.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let mut expected = 0u64;
@@ -191,8 +195,11 @@ pub async fn measure(
         "packets_received": received,
         "forwarded_per_second": received as f64 / elapsed,
         "loss_pct": loss * 100.0,
+        "sequence_gaps": stats.gaps.load(Relaxed) - gaps_before,
         "latency_ms": {"p50": lat[0], "p95": lat[1], "p99": lat[2]},
         "server": server,
         "server_cpu_us_per_forwarded_packet": cpu_us_per_packet,
+        // Whether the load generator itself kept up: near 1.0 on its one core, it may not have.
+        "load_generator_cpu_share": (own_after.cpu_s - own_before.cpu_s) / elapsed,
     }))
 }
