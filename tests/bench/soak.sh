@@ -24,6 +24,7 @@ python3 - "$out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["result"]
 print(f"cycles {r['cycles']}, failed {r['failed_cycles']}")
+print(f"the room open all along: {r['long_room']}")
 print("t_s rss_mib fds tasks")
 for s in r["samples"]:
     print(s["t"], round(s["rss_bytes"] / 2**20, 1), s["fds"], s["tasks"])

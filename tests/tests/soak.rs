@@ -1,7 +1,9 @@
 //! A soak, short: a standalone Portunus process while rooms open and close for a minute (each
 //! cycle on fresh sockets and sessions, a publisher and two subscribers with real DTLS-SRTP),
 //! its resident memory, file descriptors and live tasks sampled every 10 s. The run fails on
-//! growth between the second sample and the end (same number of rooms open at each sample).
+//! growth between the second sample and the end (same number of rooms open at each sample),
+//! and on loss in the room open all along, whose stream (1,000 video packets a second) goes
+//! past half the RTP sequence space.
 //! `tests/bench/soak.sh` runs the same for as long as asked (`BENCHMARKS.md`: 30 minutes).
 
 use portunus_tests::procs::spawn_standalone;
@@ -19,7 +21,7 @@ fn a_minute_of_rooms_opening_and_closing_grows_nothing() {
     let metrics = format!("{}/metrics", server.admin_url);
     let out = Command::new(env!("CARGO_BIN_EXE_portunus-loadgen"))
         .args(["soak", "--ws", &server.ws_url, "--duration", &SECONDS.to_string(), "--server-pid", &pid])
-        .args(["--metrics", &metrics, "--json"])
+        .args(["--metrics", &metrics, "--long-room-video-pps", "1000", "--json"])
         .arg(&json)
         .output()
         .expect("run portunus-loadgen");
@@ -28,6 +30,10 @@ fn a_minute_of_rooms_opening_and_closing_grows_nothing() {
     let r = &v["result"];
     assert_eq!(r["failed_cycles"], 0, "{v}");
     assert!(r["cycles"].as_u64() >= Some(10), "rooms kept opening and closing: {v}");
+    let long = &r["long_room"];
+    let (sent, received) = (long["sent"].as_u64().unwrap_or(0), long["received"].as_u64().unwrap_or(0));
+    assert!(sent > 40_000, "the long room's stream went past 32,768 packets: {long}");
+    assert!(received >= sent * 99 / 100, "the long room's subscriber lost packets: {long}");
     let samples = r["samples"].as_array().unwrap();
     assert!(samples.len() >= 5, "{v}");
     let at = |i: usize, k: &str| samples[i][k].as_u64().unwrap_or_else(|| panic!("{k} sampled: {v}"));
@@ -37,7 +43,7 @@ fn a_minute_of_rooms_opening_and_closing_grows_nothing() {
     assert!(grew("fds") <= at(base, "fds") + 16, "file descriptors grew: {v}");
     assert!(grew("tasks") <= at(base, "tasks") + 32, "tasks grew: {v}");
     eprintln!(
-        "soak {SECONDS} s: {} cycles; RSS {} -> {} MiB, FDs {} -> {}, tasks {} -> {}",
+        "soak {SECONDS} s: {} cycles; RSS {} -> {} MiB, FDs {} -> {}, tasks {} -> {}; long room {received} of {sent}",
         r["cycles"],
         at(base, "rss_bytes") / MIB,
         at(last, "rss_bytes") / MIB,

@@ -92,6 +92,13 @@ impl BenchRoom {
         self.subscribers.len()
     }
 
+    /// Starts or stops counting the publisher's packets as measured (the subscribers count the
+    /// measured ones they receive); the count so far.
+    pub fn measuring(&self, on: bool) -> u64 {
+        self.publisher.stats.measuring.store(on, Relaxed);
+        self.publisher.stats.measured.load(Relaxed)
+    }
+
     /// The publisher's id in the room.
     pub fn feed(&self) -> u64 {
         self.feed

@@ -2,10 +2,12 @@
 //! WebSockets and sessions: create, attach, create room, publish, subscribe, hold, destroy
 //! room, destroy sessions), while the server's resident memory, open file descriptors and live
 //! tasks (its `/metrics`' `portunus_node_tasks`) are sampled every few seconds. A server that
-//! leaks shows it as growth between samples taken with the same number of rooms open.
+//! leaks shows it as growth between samples taken with the same number of rooms open. One more
+//! room stays open the whole time, its one subscriber receiving all along: a stream the server
+//! stops forwarding partway (or a subscriber the churn disturbs) shows as that room's loss.
 
 use crate::client::Result;
-use crate::media::RecvStats;
+use crate::media::{RecvStats, Traffic};
 use crate::pool::Pool;
 use crate::procstat;
 use crate::room::BenchRoom;
@@ -13,6 +15,7 @@ use crate::Common;
 use indicatif::MultiProgress;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,10 @@ pub struct SoakArgs {
     /// The server's Prometheus endpoint (`http://host:port/metrics`), for its live tasks.
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Video packets per second in the room open the whole time (0: no such room). At 1,000 a
+    /// minute's stream goes past half the RTP sequence space.
+    #[arg(long, default_value_t = 130)]
+    pub long_room_video_pps: u32,
 }
 
 /// Open file descriptors of the processes.
@@ -86,6 +93,32 @@ async fn cycle_rooms(c: Common, subscribers: usize, hold: Duration, deadline: In
     (cycles, failures)
 }
 
+/// The room open from start to `deadline`: what its publisher sent and its subscriber
+/// received meanwhile.
+async fn long_room(c: &Common, video_pps: u32, deadline: Instant) -> Result<Value> {
+    let stats = Arc::new(RecvStats::default());
+    let mut pool = Pool::new(&c.ws);
+    let traffic = Traffic { video_pps, ..Traffic::default() };
+    let mut room = BenchRoom::open(&mut pool, &c.bind, traffic, 1).await?;
+    room.subscribe(&mut pool, &c.bind, &stats).await?;
+    // From the subscriber's first keyframe on, nothing should be missing.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received_before = stats.measured.load(Relaxed);
+    let sent_before = room.measuring(true);
+    while Instant::now() < deadline {
+        tokio::time::sleep(deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(10))).await;
+        pool.keepalive().await?;
+    }
+    let sent = room.measuring(false) - sent_before;
+    // Packets still in flight.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = stats.measured.load(Relaxed) - received_before;
+    room.close(&mut pool).await;
+    pool.close().await;
+    let loss = if sent == 0 { 100.0 } else { 100.0 * (1.0 - received as f64 / sent as f64) };
+    Ok(json!({"video_pps": video_pps, "sent": sent, "received": received, "loss_pct": loss}))
+}
+
 pub async fn soak(a: SoakArgs, _multi: &MultiProgress) -> Result<Value> {
     let c = &a.common;
     let started = Instant::now();
@@ -113,11 +146,17 @@ pub async fn soak(a: SoakArgs, _multi: &MultiProgress) -> Result<Value> {
         }
         samples
     };
-    let (results, samples) = futures_util::join!(futures_util::future::join_all(slots), sampler);
+    let long = async {
+        match a.long_room_video_pps {
+            0 => Value::Null,
+            pps => long_room(c, pps, deadline).await.unwrap_or_else(|e| json!({"error": e.to_string()})),
+        }
+    };
+    let (results, samples, long) = futures_util::join!(futures_util::future::join_all(slots), sampler, long);
     let cycles: u64 = results.iter().map(|r| r.0).sum();
     let failed: u64 = results.iter().map(|r| r.1).sum();
     let mut out = super::scenarios::header(c, "soak");
     out["result"] = json!({"cycles": cycles, "failed_cycles": failed, "rooms": a.rooms,
-        "subscribers_per_room": a.subscribers_per_room, "room_seconds": a.room_seconds, "samples": samples});
+        "subscribers_per_room": a.subscribers_per_room, "room_seconds": a.room_seconds, "samples": samples, "long_room": long});
     Ok(out)
 }
