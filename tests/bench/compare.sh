@@ -11,8 +11,10 @@
 # to OUT_DIR/logs.
 #
 # Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), SCENARIOS (default
-# "signaling rooms fanout"; also "forward": forwarders and recording), FANOUT_STEPS, FORWARD_STEPS (4,16,32)
-# (default 10,25,50,100,150,200,300), DURATION (seconds per measurement, default 10), ROOMS (default
+# "signaling rooms fanout"; also "forward": forwarders and recording, and "throughput": the fanout
+# with the publisher at 400 video packets/s, THROUGHPUT_STEPS subscribers (default 300,450), for
+# the forwarded packets per second one core sustains), FANOUT_STEPS (default
+# 10,25,50,100,150,200,300), FORWARD_STEPS (default 4,16,32), DURATION (seconds per measurement, default 10), ROOMS (default
 # 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1), BIN_DIR (the
 # release binaries to run, built beforehand: two builds compared run after run; default: build
 # and run target/release).
@@ -128,6 +130,8 @@ for server in $SERVERS; do
             signaling) loadgen signaling "$server" --clients "$CLIENTS" ;;
             rooms) loadgen rooms "$server" --rooms "$ROOMS" ;;
             fanout) loadgen fanout "$server" --subscribers "$FANOUT_STEPS" ;;
+            # Its own label: the report shows it as a column of its own beside the fanout's.
+            throughput) loadgen fanout "$server-400pps" --subscribers "${THROUGHPUT_STEPS:-300,450}" --video-pps 400 ;;
             forward)
                 mkdir -p "$out/recordings"
                 loadgen forward "$server" --forwarders "${FORWARD_STEPS:-4,16,32}" --video-pps 1000 --rec-dir "$out/recordings" ;;
