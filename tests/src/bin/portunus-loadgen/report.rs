@@ -92,6 +92,23 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 metric: Metric { name: leak(format!("N={n}: loss %")), lower_is_better: true, digits: 2 },
                 values: at(&|s| s["loss_pct"].as_f64()),
             });
+            rows.push(Row {
+                metric: Metric {
+                    name: leak(format!("N={n}: forwarded packets per second")),
+                    lower_is_better: false,
+                    digits: 0,
+                },
+                values: at(&|s| s["forwarded_per_second"].as_f64()),
+            });
+            // Whether the load generator, on its one core, kept up with what it measured.
+            rows.push(Row {
+                metric: Metric {
+                    name: leak(format!("N={n}: load generator's share of its core")),
+                    lower_is_better: true,
+                    digits: 2,
+                },
+                values: at(&|s| s["load_generator_cpu_share"].as_f64()),
+            });
             for p in ["p50", "p99"] {
                 rows.push(Row {
                     metric: Metric {
