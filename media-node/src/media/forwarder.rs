@@ -355,14 +355,15 @@ async fn relay(
             },
         };
         let mut p = next;
+        // Numbered before it takes the receiver's SSRC: the rewriter follows the source's.
+        if follow && !sequence.rewrite(&mut p, Instant::now) {
+            continue;
+        }
         if let Some(s) = ssrc {
             p.header.ssrc = s;
         }
         if let Some(pt) = target.pt {
             p.header.payload_type = pt;
-        }
-        if follow && !sequence.rewrite(&mut p, Instant::now) {
-            continue;
         }
         let Ok(n) = p.marshal_to(&mut buf) else { continue };
         if !sink.put(&buf[..n]).await {

@@ -479,14 +479,15 @@ impl Outgoing {
             self.sequence.skip();
             return Decision::Hold;
         }
+        // Numbered before it takes the subscriber's SSRC: the rewriter follows the source's.
+        if !self.sequence.rewrite(&mut p, now) {
+            return Decision::Hold;
+        }
         rewrite_for_subscriber(&mut p, self.ssrc, &negotiated);
         if let (Some(d), Some(id)) = (&self.delay, negotiated.extensions.playout_delay) {
             let _ = p.header.set_extension(id, d.clone());
         }
-        match self.sequence.rewrite(&mut p, now) {
-            true => Decision::Send(p),
-            false => Decision::Hold,
-        }
+        Decision::Send(p)
     }
 
     /// Whether `p` is within the SVC or simulcast temporal layers relayed (announcing a move).

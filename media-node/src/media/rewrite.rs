@@ -28,6 +28,10 @@ pub struct Rewriter {
     floor: Option<u16>,
     /// When the current gap of ours began, if one is open.
     gap_from: Option<Instant>,
+    /// The source's SSRC: another one (a publisher's encoder restarted, say) numbers and clocks
+    /// its packets afresh, so its first packet begins a run as after a gap of ours (Janus's
+    /// switching context does the same on an SSRC change).
+    source: Option<u32>,
 }
 
 /// How far behind the run's newest source packet the floor trails: far older than any late
@@ -44,6 +48,7 @@ impl Rewriter {
             last: None,
             floor: None,
             gap_from: None,
+            source: None,
         }
     }
 
@@ -61,14 +66,15 @@ impl Rewriter {
         }
     }
 
-    /// Rewrites `packet`; `now` is asked for only when the packet ends a gap. `false`: the
-    /// packet predates the current run and must not be sent.
+    /// Rewrites `packet`, still carrying its source's SSRC; `now` is asked for only when the
+    /// packet ends a gap. `false`: the packet predates the current run and must not be sent.
     #[must_use]
     pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) -> bool {
         let h = &mut packet.header;
+        let switched = self.source.replace(h.ssrc).is_some_and(|s| s != h.ssrc);
         match self.floor {
             // Within a run: older than its first packet is from before it.
-            Some(f) if self.gap_from.is_none() => {
+            Some(f) if self.gap_from.is_none() && !switched => {
                 let ahead = h.sequence_number.wrapping_sub(f);
                 if (ahead as i16) < 0 {
                     return false;
@@ -80,12 +86,16 @@ impl Rewriter {
             // The first packet, or the one ending a gap, begins a run.
             _ => self.floor = Some(h.sequence_number),
         }
-        if let Some(from) = self.gap_from.take() {
-            if let Some((seq, ts)) = self.last {
-                let ticks = (now().saturating_duration_since(from).as_secs_f64() * f64::from(self.clock_rate)) as u32;
-                self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
-                self.ts_offset = ts.wrapping_add(ticks.max(self.min_step)).wrapping_sub(h.timestamp);
-            }
+        // The time a gap of ours lasted; a switch of source without one continues at once (the
+        // clock is not read per packet, so the least step stands for the time since the last).
+        let gap = match self.gap_from.take() {
+            Some(from) => Some(now().saturating_duration_since(from)),
+            None => switched.then_some(std::time::Duration::ZERO),
+        };
+        if let (Some(gap), Some((seq, ts))) = (gap, self.last) {
+            let ticks = (gap.as_secs_f64() * f64::from(self.clock_rate)) as u32;
+            self.seq_offset = seq.wrapping_add(1).wrapping_sub(h.sequence_number);
+            self.ts_offset = ts.wrapping_add(ticks.max(self.min_step)).wrapping_sub(h.timestamp);
         }
         h.sequence_number = h.sequence_number.wrapping_add(self.seq_offset);
         h.timestamp = h.timestamp.wrapping_add(self.ts_offset);
@@ -187,5 +197,24 @@ mod tests {
         let newest = (1000 + 3 * 65_536u32 - 1) as u16;
         assert!(r.rewrite(&mut packet(newest.wrapping_sub(500), 0), || t));
         assert!(!r.rewrite(&mut packet(newest.wrapping_sub(FLOOR_LAG + 10), 0), || t));
+    }
+
+    #[test]
+    fn another_source_ssrc_continues_the_sequence_whatever_its_numbers() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        let mut from = |ssrc: u32, seq: u16, ts: u32| {
+            let mut p = packet(seq, ts);
+            p.header.ssrc = ssrc;
+            assert!(r.rewrite(&mut p, || t), "{ssrc:x}/{seq} sent");
+            (p.header.sequence_number, p.header.timestamp)
+        };
+        assert_eq!(from(0xA, 100, 9000), (100, 9000));
+        assert_eq!(from(0xA, 101, 12_000), (101, 12_000));
+        // The publisher's encoder starts over under a new SSRC, numbered half the sequence
+        // space away (before the run's floor in modulo-2^16 order): it goes on from 102, one
+        // least step (20 ms) later.
+        assert_eq!(from(0xB, 101u16.wrapping_add(40_000), 777), (102, 12_000 + 1800));
+        assert_eq!(from(0xB, 101u16.wrapping_add(40_001), 3777), (103, 12_000 + 1800 + 3000));
     }
 }
