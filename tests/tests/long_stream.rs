@@ -1,6 +1,6 @@
 //! A stream longer than half the RTP sequence space (32,768 packets: 4 minutes of 1.5 Mbit/s
-//! video, 11 of audio) keeps flowing to its subscriber: standalone and in a cluster
-//! (`PORTUNUS_TEST_BACKEND=redis`).
+//! video, 11 of audio) keeps flowing to its subscriber: standalone, in a cluster
+//! (`PORTUNUS_TEST_BACKEND=redis`) and on one UDP port (`PORTUNUS_TEST_SINGLE_PORT=1`).
 
 use portunus_tests::lossy::Network;
 use portunus_tests::peer::Offering;
