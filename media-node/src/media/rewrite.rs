@@ -32,7 +32,18 @@ pub struct Rewriter {
     /// its packets afresh, so its first packet begins a run as after a gap of ours (Janus's
     /// switching context does the same on an SSRC change).
     source: Option<u32>,
+    /// The newest source sequence number of the run. A packet more than `RESTART_BEHIND`
+    /// behind it (or, the same in modulo-2^16 order, more than half the space ahead) is no late
+    /// packet, since nothing is retransmitted seconds late, but a source that started over
+    /// under the same SSRC (a remote publisher's sender recreated, numbering afresh): it begins
+    /// a run too. One that starts over closer behind is refused until its numbers pass the old
+    /// newest, as a late packet would be.
+    newest: Option<u16>,
 }
+
+/// How far behind the run's newest source packet a packet must be to mean its source started
+/// over: 8 s of video at 1,000 packets a second.
+const RESTART_BEHIND: u16 = 0x2000;
 
 /// How far behind the run's newest source packet the floor trails: far older than any late
 /// packet (a few seconds at the highest video rates), far short of half the sequence space.
@@ -49,6 +60,7 @@ impl Rewriter {
             floor: None,
             gap_from: None,
             source: None,
+            newest: None,
         }
     }
 
@@ -71,10 +83,15 @@ impl Rewriter {
     #[must_use]
     pub fn rewrite(&mut self, packet: &mut rtp::Packet, now: impl FnOnce() -> Instant) -> bool {
         let h = &mut packet.header;
-        let switched = self.source.replace(h.ssrc).is_some_and(|s| s != h.ssrc);
+        let seq = h.sequence_number;
+        let started_over = self.newest.is_some_and(|n| (RESTART_BEHIND + 1..0x8000).contains(&n.wrapping_sub(seq)));
+        let new_source = self.source.replace(h.ssrc).is_some_and(|s| s != h.ssrc) || started_over;
+        if new_source || self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
+            self.newest = Some(seq);
+        }
         match self.floor {
             // Within a run: older than its first packet is from before it.
-            Some(f) if self.gap_from.is_none() && !switched => {
+            Some(f) if self.gap_from.is_none() && !new_source => {
                 let ahead = h.sequence_number.wrapping_sub(f);
                 if (ahead as i16) < 0 {
                     return false;
@@ -86,11 +103,11 @@ impl Rewriter {
             // The first packet, or the one ending a gap, begins a run.
             _ => self.floor = Some(h.sequence_number),
         }
-        // The time a gap of ours lasted; a switch of source without one continues at once (the
-        // clock is not read per packet, so the least step stands for the time since the last).
+        // The time a gap of ours lasted; a new source without one continues at once (the clock
+        // is not read per packet, so the least step stands for the time since the last).
         let gap = match self.gap_from.take() {
             Some(from) => Some(now().saturating_duration_since(from)),
-            None => switched.then_some(std::time::Duration::ZERO),
+            None => new_source.then_some(std::time::Duration::ZERO),
         };
         if let (Some(gap), Some((seq, ts))) = (gap, self.last) {
             let ticks = (gap.as_secs_f64() * f64::from(self.clock_rate)) as u32;
@@ -193,10 +210,9 @@ mod tests {
             let seq = (1000 + i) as u16;
             assert_eq!(out(&mut r, seq, i * 3000, t).0, seq, "packet {i} of the run");
         }
-        // A late one from well inside the run still passes; one from before the floor does not.
+        // A late one from well inside the run still passes.
         let newest = (1000 + 3 * 65_536u32 - 1) as u16;
         assert!(r.rewrite(&mut packet(newest.wrapping_sub(500), 0), || t));
-        assert!(!r.rewrite(&mut packet(newest.wrapping_sub(FLOOR_LAG + 10), 0), || t));
     }
 
     #[test]
@@ -216,5 +232,19 @@ mod tests {
         // least step (20 ms) later.
         assert_eq!(from(0xB, 101u16.wrapping_add(40_000), 777), (102, 12_000 + 1800));
         assert_eq!(from(0xB, 101u16.wrapping_add(40_001), 3777), (103, 12_000 + 1800 + 3000));
+    }
+
+    #[test]
+    fn a_source_that_starts_over_under_its_ssrc_continues_the_sequence() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(out(&mut r, 5000, 0, t), (5000, 0));
+        assert_eq!(out(&mut r, 5001, 3000, t), (5001, 3000));
+        // A late packet stays refused; one far behind is the source starting over.
+        assert!(!r.rewrite(&mut packet(4990, 0), || t), "late, from before the run");
+        assert_eq!(out(&mut r, 5001u16.wrapping_sub(9000), 50, t), (5002, 3000 + 1800));
+        assert_eq!(out(&mut r, 5002u16.wrapping_sub(9000), 3050, t), (5003, 3000 + 1800 + 3000));
+        // Forward by more than half the sequence space is the same as behind.
+        assert_eq!(out(&mut r, 5002u16.wrapping_sub(9000).wrapping_add(40_000), 99, t), (5004, 7800 + 1800));
     }
 }
