@@ -13,7 +13,7 @@
 # Environment: SERVERS (default "portunus-standalone portunus-cluster janus"), SCENARIOS (default
 # "signaling rooms fanout"; also "forward": forwarders and recording, and "throughput": the fanout
 # with the publisher at 400 video packets/s, THROUGHPUT_STEPS subscribers (default 300,450), for
-# the forwarded packets per second one core sustains), FANOUT_STEPS (default
+# the forwarded packets per second one core sustains, in OUT_DIR/throughput), FANOUT_STEPS (default
 # 10,25,50,100,150,200,300), FORWARD_STEPS (default 4,16,32), DURATION (seconds per measurement, default 10), ROOMS (default
 # 10), CLIENTS (signaling, default 8), SERVER_CPU / LOAD_CPU (default 0 / 1), BIN_DIR (the
 # release binaries to run, built beforehand: two builds compared run after run; default: build
@@ -110,14 +110,15 @@ start_janus() {
     wait_port 8188
 }
 
+# loadgen SCENARIO LABEL ARGS...: its JSON into $results (default $out).
 loadgen() {
-    local scenario=$1 label=$2
+    local scenario=$1 label=$2 dir=${results:-$out}
     shift 2
     local pid_args=()
     for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
     taskset -c "$LOAD_CPU" "$bin/portunus-loadgen" "$scenario" --ws ws://127.0.0.1:8188/ --bind "$ICE_IP" \
-        --label "$label" --duration "$DURATION" --json "$out/$label-$scenario.json" "${pid_args[@]}" "$@" \
-        >"$out/logs/$label-$scenario.out" || echo "compare.sh: $label $scenario failed (see $out/logs/$label-$scenario.out)" >&2
+        --label "$label" --duration "$DURATION" --json "$dir/$label-$scenario.json" "${pid_args[@]}" "$@" \
+        >"$dir/logs/$label-$scenario.out" || echo "compare.sh: $label $scenario failed (see $dir/logs/$label-$scenario.out)" >&2
 }
 
 for server in $SERVERS; do
@@ -130,8 +131,10 @@ for server in $SERVERS; do
             signaling) loadgen signaling "$server" --clients "$CLIENTS" ;;
             rooms) loadgen rooms "$server" --rooms "$ROOMS" ;;
             fanout) loadgen fanout "$server" --subscribers "$FANOUT_STEPS" ;;
-            # Its own label: the report shows it as a column of its own beside the fanout's.
-            throughput) loadgen fanout "$server-400pps" --subscribers "${THROUGHPUT_STEPS:-300,450}" --video-pps 400 ;;
+            # A fanout too: its results and report go to a folder of their own.
+            throughput)
+                mkdir -p "$out/throughput/logs"
+                results=$out/throughput loadgen fanout "$server" --subscribers "${THROUGHPUT_STEPS:-300,450}" --video-pps 400 ;;
             forward)
                 mkdir -p "$out/recordings"
                 loadgen forward "$server" --forwarders "${FORWARD_STEPS:-4,16,32}" --video-pps 1000 --rec-dir "$out/recordings" ;;
@@ -140,5 +143,9 @@ for server in $SERVERS; do
     done
 done
 
-"$bin/portunus-loadgen" report --out "$out" --baseline janus "$out"/*.json
+for dir in "$out" "$out/throughput"; do
+    if compgen -G "$dir/*.json" >/dev/null; then
+        "$bin/portunus-loadgen" report --out "$dir" --baseline janus "$dir"/*.json
+    fi
+done
 echo "compare.sh: results in $out (results.md, fanout-*.png)"
