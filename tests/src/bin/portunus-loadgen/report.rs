@@ -80,54 +80,29 @@ pub fn run(a: ReportArgs) -> Result<()> {
             let at = |get: &dyn Fn(&Value) -> Option<f64>| {
                 fanouts.iter().map(|f| step(*f, n).and_then(|s| get(&s))).collect()
             };
-            rows.push(Row {
-                metric: Metric {
-                    name: leak(format!("N={n}: server CPU-µs per forwarded packet")),
-                    lower_is_better: true,
-                    digits: 1,
-                },
-                values: at(&|s| s["server_cpu_us_per_forwarded_packet"].as_f64()),
-            });
-            rows.push(Row {
-                metric: Metric { name: leak(format!("N={n}: loss %")), lower_is_better: true, digits: 2 },
-                values: at(&|s| s["loss_pct"].as_f64()),
-            });
-            rows.push(Row {
-                metric: Metric {
-                    name: leak(format!("N={n}: forwarded packets per second")),
-                    lower_is_better: false,
-                    digits: 0,
-                },
-                values: at(&|s| s["forwarded_per_second"].as_f64()),
-            });
-            // Whether the load generator, on its one core, kept up with what it measured.
-            rows.push(Row {
-                metric: Metric {
-                    name: leak(format!("N={n}: load generator's share of its core")),
-                    lower_is_better: true,
-                    digits: 2,
-                },
-                values: at(&|s| s["load_generator_cpu_share"].as_f64()),
-            });
-            for p in ["p50", "p99"] {
-                rows.push(Row {
-                    metric: Metric {
-                        name: leak(format!("N={n}: one-way latency {p} (ms)")),
-                        lower_is_better: true,
-                        digits: 2,
-                    },
-                    // A server that delivered nothing has no latency.
-                    values: at(&|s| s["latency_ms"][p].as_f64().filter(|_| s["packets_received"].as_u64() > Some(0))),
-                });
+            type Get = fn(&Value) -> Option<f64>;
+            // (metric, lower is better, digits, value at a step).
+            let per_step: [(&str, bool, usize, Get); 7] = [
+                ("server CPU-µs per forwarded packet", true, 1, |s| s["server_cpu_us_per_forwarded_packet"].as_f64()),
+                ("loss %", true, 2, |s| s["loss_pct"].as_f64()),
+                ("forwarded packets per second", false, 0, |s| s["forwarded_per_second"].as_f64()),
+                // Whether the load generator, on its one core, kept up with what it measured.
+                ("load generator's share of its core", true, 2, |s| s["load_generator_cpu_share"].as_f64()),
+                // A server that delivered nothing has no latency.
+                ("one-way latency p50 (ms)", true, 2, |s| {
+                    s["latency_ms"]["p50"].as_f64().filter(|_| s["packets_received"].as_u64() > Some(0))
+                }),
+                ("one-way latency p99 (ms)", true, 2, |s| {
+                    s["latency_ms"]["p99"].as_f64().filter(|_| s["packets_received"].as_u64() > Some(0))
+                }),
+                ("server RSS per subscriber (KiB)", true, 0, |s| {
+                    s["server"]["rss_bytes_per_subscriber"].as_f64().map(|b| b / 1024.0)
+                }),
+            ];
+            for (name, lower_is_better, digits, get) in per_step {
+                let name = leak(format!("N={n}: {name}"));
+                rows.push(Row { metric: Metric { name, lower_is_better, digits }, values: at(&get) });
             }
-            rows.push(Row {
-                metric: Metric {
-                    name: leak(format!("N={n}: server RSS per subscriber (KiB)")),
-                    lower_is_better: true,
-                    digits: 0,
-                },
-                values: at(&|s| s["server"]["rss_bytes_per_subscriber"].as_f64().map(|b| b / 1024.0)),
-            });
         }
         rows.push(Row {
             metric: Metric { name: "server RSS for the publisher (KiB)", lower_is_better: true, digits: 0 },
