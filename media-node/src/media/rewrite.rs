@@ -22,7 +22,7 @@ pub struct Rewriter {
     /// The source's sequence number that began the current run (after the last gap of ours):
     /// an older packet (a late retransmission from before the gap) would take a number already
     /// used, and precedes the keyframe this run started on, so it is not sent. It follows the
-    /// run at `FLOOR_LAG` behind its newest packet: a floor left at the run's start would be
+    /// run at `RESTART_BEHIND` behind its newest packet: a floor left at the run's start would be
     /// "ahead" in modulo-2^16 order once the run had gone half the sequence space past it, and
     /// every packet from then on would be refused.
     floor: Option<u16>,
@@ -42,12 +42,9 @@ pub struct Rewriter {
 }
 
 /// How far behind the run's newest source packet a packet must be to mean its source started
-/// over: 8 s of video at 1,000 packets a second.
+/// over (8 s of video at 1,000 packets a second), and so how far the floor trails: nothing
+/// further behind is held to it.
 const RESTART_BEHIND: u16 = 0x2000;
-
-/// How far behind the run's newest source packet the floor trails: far older than any late
-/// packet (a few seconds at the highest video rates), far short of half the sequence space.
-const FLOOR_LAG: u16 = 0x4000;
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
@@ -96,8 +93,8 @@ impl Rewriter {
                 if (ahead as i16) < 0 {
                     return false;
                 }
-                if ahead > FLOOR_LAG {
-                    self.floor = Some(h.sequence_number.wrapping_sub(FLOOR_LAG));
+                if ahead > RESTART_BEHIND {
+                    self.floor = Some(h.sequence_number.wrapping_sub(RESTART_BEHIND));
                 }
             }
             // The first packet, or the one ending a gap, begins a run.
@@ -138,8 +135,14 @@ mod tests {
     }
 
     fn out(r: &mut Rewriter, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
+        out_of(r, 0, seq, ts, at)
+    }
+
+    /// [`out`] for a packet of source `ssrc`.
+    fn out_of(r: &mut Rewriter, ssrc: u32, seq: u16, ts: u32, at: Instant) -> (u16, u32) {
         let mut p = packet(seq, ts);
-        assert!(r.rewrite(&mut p, || at), "packet {seq} sent");
+        p.header.ssrc = ssrc;
+        assert!(r.rewrite(&mut p, || at), "{ssrc:x}/{seq} sent");
         (p.header.sequence_number, p.header.timestamp)
     }
 
@@ -219,12 +222,7 @@ mod tests {
     fn another_source_ssrc_continues_the_sequence_whatever_its_numbers() {
         let t = Instant::now();
         let mut r = Rewriter::new(90_000);
-        let mut from = |ssrc: u32, seq: u16, ts: u32| {
-            let mut p = packet(seq, ts);
-            p.header.ssrc = ssrc;
-            assert!(r.rewrite(&mut p, || t), "{ssrc:x}/{seq} sent");
-            (p.header.sequence_number, p.header.timestamp)
-        };
+        let mut from = |ssrc: u32, seq: u16, ts: u32| out_of(&mut r, ssrc, seq, ts, t);
         assert_eq!(from(0xA, 100, 9000), (100, 9000));
         assert_eq!(from(0xA, 101, 12_000), (101, 12_000));
         // The publisher's encoder starts over under a new SSRC, numbered half the sequence
