@@ -16,9 +16,9 @@ cargo build --release --locked -p gateway -p media-node -p portunus-tests --bin 
 bin=target/release
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ws=$(port); http=$(port); admin=$(port)
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+# pids, cleanup (the servers this script started, by PID), wait_port.
+. tests/bench/lib.sh
+trap cleanup EXIT INT TERM
 export PORTUNUS_MEDIA_IPS=127.0.0.1 PORTUNUS_RATE_LIMIT_PER_CONNECTION=0 PORTUNUS_LOG=warn
 metrics="http://127.0.0.1:$admin/metrics"
 if [ -n "${CLUSTER:-}" ]; then
