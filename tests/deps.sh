@@ -20,6 +20,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/janus ] || missing+=(janus)
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# jemalloc, the binaries' allocator, is built from C with make.
+command -v make >/dev/null 2>&1 || missing+=(make)
 # aiortc's Janus client (its janus.py example, run unmodified) for the interop test.
 [ -f /usr/share/doc/python3-aiortc/examples/janus/janus.py ] || missing+=(python3-aiortc)
 /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || missing+=(python3-aiohttp)

@@ -5,6 +5,9 @@ use clap::Parser;
 use shared::config::Config;
 use std::path::PathBuf;
 
+#[global_allocator]
+static HEAP: shared::heap::Jemalloc = shared::heap::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "portunus-gateway", version, about = "Portunus: a Janus-API-compatible WebRTC SFU cluster")]
 struct Cli {

@@ -154,11 +154,12 @@ impl Metrics {
         }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buf);
-        let text = String::from_utf8(buf).unwrap_or_default();
+        let mut text = String::from_utf8(buf).unwrap_or_default();
         #[cfg(feature = "standalone")]
         if self.0.media.load(std::sync::atomic::Ordering::Relaxed) {
-            return text + &media_node::metrics::METRICS.render();
+            text += &media_node::metrics::METRICS.render();
         }
+        shared::heap::render(&mut text);
         text
     }
 }

@@ -34,7 +34,9 @@ pub fn serve(agent: Addr<NodeAgent>, bind: &str, port: u16) -> std::io::Result<(
 }
 
 async fn metrics() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::METRICS.render())
+    let mut text = crate::metrics::METRICS.render();
+    shared::heap::render(&mut text);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
 
 async fn healthz() -> HttpResponse {

@@ -6,6 +6,9 @@ use clap::Parser;
 use shared::config::Config;
 use std::path::PathBuf;
 
+#[global_allocator]
+static HEAP: shared::heap::Jemalloc = shared::heap::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "portunus-media-node", version, about = "Portunus media node (cluster mode)")]
 struct Cli {

@@ -19,11 +19,13 @@
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
 //! - [`telemetry`]: tracing subscriber setup (its filter can be changed live: `set_log_level`).
 //! - [`shutdown`]: SIGTERM/SIGINT as a stream (drain, then exit).
+//! - [`heap`]: the binaries' heap allocator (jemalloc) and its statistics.
 //! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod heap;
 pub mod ids;
 pub mod janus;
 pub mod keys;

@@ -635,3 +635,12 @@ pub async fn get_text(url: &str) -> (u16, String) {
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// A process's `/metrics` show its heap served by jemalloc: the megabytes a running server
+/// holds are counted there (a binary on another allocator leaves jemalloc's heap nearly empty).
+pub fn assert_heap_is_jemalloc(text: &str) {
+    let allocated = metric(text, "portunus_heap_allocated_bytes").unwrap_or_else(|| panic!("no heap gauge:\n{text}"));
+    let resident = metric(text, "portunus_heap_resident_bytes").unwrap_or_else(|| panic!("no heap gauge:\n{text}"));
+    assert!(allocated > 1_048_576.0, "the heap is not jemalloc's: {allocated} bytes allocated");
+    assert!(resident >= allocated, "resident {resident} < allocated {allocated}");
+}

@@ -169,9 +169,11 @@ async fn a_media_node_serves_probes_and_metrics_and_is_not_ready_while_draining(
     assert_eq!(metric(&text, "portunus_node_rooms"), Some(1.0), "{text}");
     assert_eq!(metric(&text, "portunus_node_participants"), Some(1.0), "{text}");
     assert_eq!(metric(&text, "portunus_node_draining"), Some(0.0), "{text}");
+    assert_heap_is_jemalloc(&text);
     let (_, text) = get_text(&format!("{}/metrics", g.admin_url)).await;
     assert_eq!(metric(&text, r#"portunus_cluster_nodes{state="serving"}"#), Some(1.0), "{text}");
     assert_eq!(metric(&text, "portunus_cluster_rooms"), Some(1.0), "{text}");
+    assert_heap_is_jemalloc(&text);
     // The load the registry holds is the one of the node's last heartbeat (every 2 s).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
