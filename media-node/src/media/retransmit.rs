@@ -1,26 +1,43 @@
-//! Answers a subscriber's NACKs from what was sent to it in the last second.
+//! Answers a subscriber's NACKs from what was sent to it in the last RTT + 100 ms.
 //!
-//! Janus keeps a subscriber's sent packets for its RTT + 100 ms, between 200 ms and 1 s.
+//! Janus keeps a subscriber's sent packets for its RTT + 100 ms, between 200 ms and 1 s (a
+//! NACK comes back about one RTT after the loss; older packets would arrive too late to play).
 //! webrtc-rs's responder keeps a fixed number of packets whatever the rate: 512 slots are 1 s of
 //! a ~4 Mbit/s stream but 4 s of a 1.5 Mbit/s one, and each kept packet pins its payload (shared
 //! with every other subscriber of the publisher, so the first subscriber pays for all of them:
 //! measured 1,244 KiB for the first subscriber against ~300 for each next one). Here a stream
-//! keeps what it sent in the last [`KEEP`], at most [`MAX_KEPT`] packets, so memory follows the
-//! stream's rate and a loss older than Janus would repair is not repaired either.
+//! keeps what it sent in its window, at most [`MAX_KEPT`] packets, so memory follows the
+//! stream's rate and its RTT, and a loss older than Janus would repair is not repaired either.
+//!
+//! The RTT is the stream's own, from its receiver reports: a report names the sender report it
+//! answers (LSR) and how long the receiver held it (DLSR), and the sender reports going out pass
+//! this interceptor (it sits nearer the wire than the one that makes them), so the RTT is when
+//! the report came less when that sender report left, less DLSR; no wall clock is read. Until the
+//! first RTT the window is [`KEEP_MAX`].
 //!
 //! Sans-IO: every call takes the time; [`super::tap::Tap`] does the interceptor's queueing.
 
 use super::tap::PacketTap;
 use rtc::interceptor::{Attribute, AttributedPacket, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// How long a sent packet can be asked for again: Janus's longest NACK queue.
-pub const KEEP: Duration = Duration::from_secs(1);
+/// The longest a sent packet can be asked for again (Janus's longest NACK queue), and the
+/// window before a stream's RTT is known.
+pub const KEEP_MAX: Duration = Duration::from_secs(1);
+/// The shortest window (Janus's default `min_nack_queue`).
+pub const KEEP_MIN: Duration = Duration::from_millis(200);
+/// Added to the RTT: a NACK leaves the receiver some time after the loss it reports.
+const KEEP_BEYOND_RTT: Duration = Duration::from_millis(100);
+/// Sender reports remembered to match receiver reports against (one goes out every second).
+const REMEMBERED_REPORTS: usize = 4;
 
-/// The most packets a stream keeps whatever its rate (~12 Mbit/s of full packets in [`KEEP`]).
+/// The most packets a stream keeps whatever its rate (~12 Mbit/s of full packets in [`KEEP_MAX`]).
 pub const MAX_KEPT: usize = 1024;
 
 /// Header extensions a kept packet carries inline: the relayed ones (audio level, video
@@ -107,14 +124,30 @@ pub struct History {
     /// RTX (RFC 4588): its SSRC and payload type, when negotiated; its own sequence.
     rtx: Option<(u32, u8)>,
     rtx_sequence: u16,
+    /// How long a packet is kept: RTT + 100 ms within [`KEEP_MIN`, `KEEP_MAX`], smoothed.
+    keep: Duration,
+    rtt_known: bool,
+    /// The last sender reports sent: the middle 32 bits of each one's NTP time, and when it left.
+    reports: [(u32, Instant); REMEMBERED_REPORTS],
+    next_report: usize,
 }
 
 impl History {
     pub fn new(ssrc: u32, rtx: Option<(u32, u8)>) -> Self {
-        Self { ssrc, kept: VecDeque::new(), rtx, rtx_sequence: 0 }
+        let never = (0, Instant::now());
+        Self {
+            ssrc,
+            kept: VecDeque::new(),
+            rtx,
+            rtx_sequence: 0,
+            keep: KEEP_MAX,
+            rtt_known: false,
+            reports: [never; REMEMBERED_REPORTS],
+            next_report: 0,
+        }
     }
 
-    /// Keeps `packet`, sent at `now`; forgets what is older than [`KEEP`] or beyond [`MAX_KEPT`].
+    /// Keeps `packet`, sent at `now`; forgets what is older than the window or beyond [`MAX_KEPT`].
     pub fn sent(&mut self, packet: &rtp::Packet, now: Instant) {
         self.forget(now);
         if self.kept.len() == MAX_KEPT {
@@ -124,8 +157,36 @@ impl History {
     }
 
     fn forget(&mut self, now: Instant) {
-        while self.kept.front().is_some_and(|s| now.saturating_duration_since(s.at) > KEEP) {
+        while self.kept.front().is_some_and(|s| now.saturating_duration_since(s.at) > self.keep) {
             self.kept.pop_front();
+        }
+    }
+
+    /// A sender report for this stream left at `now` with `ntp_time`.
+    fn sender_report(&mut self, ntp_time: u64, now: Instant) {
+        self.reports[self.next_report] = ((ntp_time >> 16) as u32, now);
+        self.next_report = (self.next_report + 1) % REMEMBERED_REPORTS;
+    }
+
+    /// A receiver report on this stream came at `now`, answering the sender report whose NTP
+    /// time's middle bits are `lsr`, held `dlsr` (1/65,536 s) by the receiver: the window
+    /// becomes RTT + 100 ms (Janus: the first RTT taken as it is, then smoothed by 7/8).
+    fn receiver_report(&mut self, lsr: u32, dlsr: u32, now: Instant) {
+        if lsr == 0 {
+            return; // The receiver has had no sender report yet.
+        }
+        let Some(&(_, left)) = self.reports.iter().find(|(mid, _)| *mid == lsr) else { return };
+        let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
+        let rtt = now.saturating_duration_since(left).saturating_sub(held);
+        let target = (rtt + KEEP_BEYOND_RTT).clamp(KEEP_MIN, KEEP_MAX);
+        self.keep = if self.rtt_known { (self.keep * 7 + target) / 8 } else { target };
+        self.rtt_known = true;
+        self.forget(now);
+        // A window that shrank leaves the queue's room for the longer one: give most of it back
+        // (rarely: only when the room is four times what is kept).
+        let (len, room) = (self.kept.len(), self.kept.capacity());
+        if room > 64 && room >= 4 * len {
+            self.kept.shrink_to(2 * len);
         }
     }
 
@@ -139,7 +200,7 @@ impl History {
             .get(usize::from(seq.wrapping_sub(first)))
             .filter(|s| s.sequence == seq)
             .or_else(|| self.kept.iter().rev().find(|s| s.sequence == seq))?;
-        (now.saturating_duration_since(at.at) <= KEEP).then_some(at)
+        (now.saturating_duration_since(at.at) <= self.keep).then_some(at)
     }
 
     /// What goes out again for a NACK of `seq` at `now`: the packet itself, or with RTX
@@ -189,6 +250,19 @@ pub struct Retransmitter {
 }
 
 impl Retransmitter {
+    fn stream(&mut self, ssrc: u32) -> Option<&mut History> {
+        self.streams.iter_mut().find(|h| h.ssrc == ssrc)
+    }
+
+    /// Reception reports about the streams sent: each one's RTT sets its window.
+    fn reported(&mut self, reports: &[ReceptionReport], now: Instant) {
+        for r in reports {
+            if let Some(history) = self.stream(r.ssrc) {
+                history.receiver_report(r.last_sender_report, r.delay, now);
+            }
+        }
+    }
+
     fn answer(&mut self, nack: &TransportLayerNack, now: Instant) {
         let Some(history) = self.streams.iter_mut().find(|h| h.ssrc == nack.media_ssrc) else { return };
         for seq in nacked(nack) {
@@ -207,8 +281,13 @@ impl PacketTap for Retransmitter {
     fn read(&mut self, msg: &mut TaggedPacket) -> bool {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for p in packets {
-                if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                let any = p.as_any();
+                if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                     self.answer(nack, msg.now);
+                } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                    self.reported(&rr.reports, msg.now);
+                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                    self.reported(&sr.reports, msg.now);
                 }
             }
         }
@@ -216,10 +295,20 @@ impl PacketTap for Retransmitter {
     }
 
     fn write(&mut self, msg: &mut TaggedPacket) -> bool {
-        if let Packet::Rtp(p) = &msg.message.packet {
-            if let Some(history) = self.streams.iter_mut().find(|h| h.ssrc == p.header.ssrc) {
-                history.sent(p, msg.now);
+        match &msg.message.packet {
+            Packet::Rtp(p) => {
+                if let Some(history) = self.stream(p.header.ssrc) {
+                    history.sent(p, msg.now);
+                }
             }
+            Packet::Rtcp(packets) => {
+                for sr in packets.iter().filter_map(|p| p.as_any().downcast_ref::<SenderReport>()) {
+                    if let Some(history) = self.stream(sr.ssrc) {
+                        history.sender_report(sr.ntp_time, msg.now);
+                    }
+                }
+            }
+            _ => {}
         }
         true
     }
@@ -259,11 +348,11 @@ mod tests {
         let mut h = History::new(7, None);
         h.sent(&packet(10), t);
         h.sent(&packet(11), t + Duration::from_millis(10));
-        assert_eq!(h.retransmission(10, t + KEEP).map(|p| p.header.sequence_number), Some(10));
-        assert!(h.retransmission(10, t + KEEP + Duration::from_millis(1)).is_none(), "older than KEEP");
+        assert_eq!(h.retransmission(10, t + KEEP_MAX).map(|p| p.header.sequence_number), Some(10));
+        assert!(h.retransmission(10, t + KEEP_MAX + Duration::from_millis(1)).is_none(), "older than the window");
         assert!(h.retransmission(12, t).is_none(), "never sent");
         // What is sent later forgets what has grown too old.
-        h.sent(&packet(12), t + KEEP + Duration::from_millis(5));
+        h.sent(&packet(12), t + KEEP_MAX + Duration::from_millis(5));
         assert_eq!(h.len(), 2);
     }
 
@@ -286,6 +375,88 @@ mod tests {
             3000 - MAX_KEPT as u16
         );
         assert!(fast.retransmission(3000 - MAX_KEPT as u16 - 1, t + Duration::from_millis(300)).is_none());
+    }
+
+    /// A sender report leaving at `at` and its receiver report coming back `rtt` later, held
+    /// `held` by the receiver (each report's NTP time told apart by the RTT).
+    fn round_trip(h: &mut History, at: Instant, rtt: Duration, held: Duration) {
+        let ntp = 0x0000_1234_0000_0000u64 + (rtt.as_millis() as u64) * 0x1_0000;
+        h.sender_report(ntp, at);
+        let dlsr = (held.as_micros() * 65_536 / 1_000_000) as u32;
+        h.receiver_report((ntp >> 16) as u32, dlsr, at + rtt + held);
+    }
+
+    #[test]
+    fn the_window_is_the_rtt_and_100_ms_between_200_ms_and_a_second() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        round_trip(&mut h, t, Duration::from_millis(20), Duration::from_millis(300));
+        assert_eq!(h.keep, KEEP_MIN, "20 ms of RTT (the receiver's 300 ms of holding taken out)");
+        let now = t + Duration::from_secs(1);
+        h.sent(&packet(1), now);
+        h.sent(&packet(2), now + Duration::from_millis(150));
+        assert!(h.retransmission(1, now + KEEP_MIN).is_some());
+        assert!(h.retransmission(1, now + KEEP_MIN + Duration::from_millis(1)).is_none(), "past the window");
+        // A longer RTT widens it, smoothed by 7/8 as Janus does: 200 + (700 - 200) / 8 ms.
+        round_trip(&mut h, now, Duration::from_millis(600), Duration::ZERO);
+        assert_eq!(h.keep, Duration::from_micros(262_500));
+        // The first RTT is taken as it is, and the window never passes a second.
+        let mut far = History::new(7, None);
+        round_trip(&mut far, t, Duration::from_millis(450), Duration::ZERO);
+        assert_eq!(far.keep, Duration::from_millis(550));
+        round_trip(&mut far, t, Duration::from_secs(3), Duration::ZERO);
+        assert!(far.keep <= KEEP_MAX);
+    }
+
+    #[test]
+    fn a_report_on_an_unknown_sender_report_changes_nothing() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        h.sender_report(0x0000_1234_5678_0000, t);
+        h.receiver_report(0x1111_2222, 0, t + Duration::from_millis(10));
+        h.receiver_report(0, 0, t + Duration::from_millis(10));
+        assert_eq!(h.keep, KEEP_MAX);
+    }
+
+    #[test]
+    fn a_shorter_window_gives_back_the_room_of_the_longer_one() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        // A second of 1.5 Mbit/s video (130 packets a second) kept before the RTT was known.
+        for i in 0..260u16 {
+            h.sent(&packet(i), t + Duration::from_micros(u64::from(i) * 7_692));
+        }
+        assert!(h.kept.capacity() >= 130);
+        let now = t + Duration::from_secs(2);
+        round_trip(&mut h, now - Duration::from_millis(5), Duration::from_millis(5), Duration::ZERO);
+        for i in 260..520u16 {
+            h.sent(&packet(i), now + Duration::from_micros(u64::from(i - 260) * 7_692));
+        }
+        assert!((26..=28).contains(&h.len()), "{}", h.len());
+        assert!(h.kept.capacity() <= 64, "{}", h.kept.capacity());
+    }
+
+    #[test]
+    fn the_interceptor_times_the_round_trip_of_its_own_sender_reports() {
+        use super::super::tap::Tap;
+        use rtc::interceptor::{Interceptor, RTCPFeedback};
+        use rtc::sansio::Protocol;
+        let t = Instant::now();
+        let mut r = Tap::new(Retransmitter::default());
+        let info = StreamInfo {
+            ssrc: 7,
+            rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],
+            ..Default::default()
+        };
+        r.bind_local_stream(&info);
+        let tagged =
+            |p: Packet, now| TaggedPacket { now, transport: Default::default(), message: AttributedPacket::new(p) };
+        let sr = SenderReport { ssrc: 7, ntp_time: 0xAAAA_BBBB_CCCC_0000, ..Default::default() };
+        r.handle_write(tagged(Packet::Rtcp(vec![Box::new(sr)]), t)).unwrap();
+        let report = ReceptionReport { ssrc: 7, last_sender_report: 0xBBBB_CCCC, delay: 0, ..Default::default() };
+        let rr = ReceiverReport { ssrc: 1, reports: vec![report], ..Default::default() };
+        r.handle_read(tagged(Packet::Rtcp(vec![Box::new(rr)]), t + Duration::from_millis(30))).unwrap();
+        assert_eq!(r.tap.streams[0].keep, KEEP_MIN);
     }
 
     #[test]
