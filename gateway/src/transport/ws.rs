@@ -152,7 +152,7 @@ impl WsConnection {
         let limit = self.d.cfg().rate_limit_per_connection;
         if !self.rate.allow(limit, Instant::now()) {
             let e = GatewayError::RateLimited { limit, scope: "connection" };
-            ctx.text(bytestring(self.d.reject(&bytes, &e).reply.to_bytes()));
+            ctx.text(self.d.reject(&bytes, &e).reply.to_text());
             return;
         }
         self.request(bytes, ctx);
@@ -162,7 +162,7 @@ impl WsConnection {
         if self.busy {
             if self.queue.len() >= MAX_QUEUED {
                 let e = GatewayError::Busy(MAX_QUEUED).to_core();
-                ctx.text(bytestring(Reply::error(None, None, &e).to_bytes()));
+                ctx.text(Reply::error(None, None, &e).to_text());
                 return;
             }
             self.queue.push_back(bytes);
@@ -178,7 +178,7 @@ impl WsConnection {
         };
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
-            ctx.text(bytestring(out.reply.to_bytes()));
+            ctx.text(out.reply.to_text());
             match out.effect {
                 Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
                 Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
@@ -248,7 +248,7 @@ impl WsConnection {
                 Ok(events) => {
                     let n = events.len();
                     for ev in events {
-                        ctx.text(bytestring(ev.to_vec()));
+                        ctx.text(text(ev));
                     }
                     act.d.metrics().events_delivered("ws", n);
                     n
@@ -285,9 +285,10 @@ impl WsConnection {
     }
 }
 
-fn bytestring(v: Vec<u8>) -> String {
-    // Replies and events are serialized JSON, hence UTF-8.
-    String::from_utf8(v).unwrap_or_default()
+/// An event from a mailbox as a text frame, without copying it. Events are serialized JSON,
+/// hence UTF-8; one that is not (a mailbox written by something else) goes out empty.
+fn text(event: Bytes) -> bytestring::ByteString {
+    bytestring::ByteString::try_from(event).unwrap_or_default()
 }
 
 /// A payload from one session's signal channel.

@@ -105,15 +105,26 @@ impl Reply {
     pub fn to_bytes(&self) -> Vec<u8> {
         to_json(self)
     }
+    /// The reply as text (a WebSocket text frame), with no UTF-8 check to pay: serde_json writes
+    /// a `String` as it goes.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "serialization of a Janus message failed");
+            SERIALIZATION_FAILED.to_owned()
+        })
+    }
 }
 
 /// Serializes a reply or event; these types cannot fail to serialize (no maps with non-string keys).
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|e| {
         tracing::error!(error = %e, "serialization of a Janus message failed");
-        br#"{"janus":"error","error":{"code":490,"reason":"Unknown error"}}"#.to_vec()
+        SERIALIZATION_FAILED.as_bytes().to_vec()
     })
 }
+
+/// What goes out in place of a message that failed to serialize.
+const SERIALIZATION_FAILED: &str = r#"{"janus":"error","error":{"code":490,"reason":"Unknown error"}}"#;
 
 /// The `server_info` reply to `info`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
