@@ -21,8 +21,30 @@ pub fn init_for_tests(default_filter: &str) {
     install(default_filter, true);
 }
 
+/// The WebRTC stack's modules that warn per packet or per join about what is normal on a
+/// server or comes from the remote peer: a STUN check before its ICE credentials, a trickling
+/// peer with no candidate yet, the DTLS client's missing `server_name`, a packet a peer sent
+/// that does not parse. At warn level they write a line per join, and a peer sending garbage to
+/// the media port would write one per datagram; what an operator acts on (a PeerConnection that
+/// fails, with its reason) Portunus logs itself. They log errors only, unless the filter names
+/// them (`"info,rtc_ice=warn"` brings the ICE agent's back).
+const QUIETED: [&str; 3] = ["rtc_ice::agent", "rtc_dtls::config", "rtc::peer_connection::handler"];
+
+/// `directives` with [`QUIETED`]'s modules at `error`, those it names left as they are.
+pub fn quieted(directives: &str) -> String {
+    let mut out = directives.trim().to_owned();
+    for target in QUIETED.iter().filter(|t| !directives.contains(*t)) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(target);
+        out.push_str("=error");
+    }
+    out
+}
+
 fn install(default_filter: &str, for_tests: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(quieted(default_filter)));
     // The writer is chosen before the reloadable filter: the filter's handle names the
     // subscriber type, writer included.
     macro_rules! install_with {
@@ -59,7 +81,9 @@ static JANUS_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::n
 
 /// Sets this process's filter to a Janus log level, remembered for [`janus_level`].
 pub fn set_janus_level(level: u8) -> Result<(), String> {
-    set_filter(janus_level_filter(level))?;
+    // Up to info, the stack's chatter stays quiet; verbose and beyond show everything.
+    let filter = janus_level_filter(level);
+    set_filter(&if level <= 4 { quieted(filter) } else { filter.to_owned() })?;
     JANUS_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
@@ -74,5 +98,74 @@ pub fn set_filter(directives: &str) -> Result<(), String> {
     match SET_FILTER.get() {
         Some(set) => set(filter),
         None => Err("no subscriber of ours is installed".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber with `directives` writes for a warning from each of `targets`.
+    fn written(directives: &str, targets: &[&str]) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(directives))
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for t in targets {
+                match *t {
+                    "rtc_ice::agent" => tracing::warn!(target: "rtc_ice::agent", "from rtc_ice::agent"),
+                    "rtc_dtls::config" => tracing::warn!(target: "rtc_dtls::config", "from rtc_dtls::config"),
+                    "rtc::peer_connection::handler" => {
+                        tracing::warn!(target: "rtc::peer_connection::handler", "from rtc::peer_connection::handler")
+                    }
+                    _ => tracing::warn!(target: "media_node::room", "from media_node::room"),
+                }
+            }
+            tracing::error!(target: "rtc_ice::agent", "rtc_ice::agent's error");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn the_stacks_per_join_warnings_are_quiet_and_its_errors_and_ours_are_not() {
+        let all = ["rtc_ice::agent", "rtc_dtls::config", "rtc::peer_connection::handler", "ours"];
+        let text = written(&quieted("info"), &all);
+        for t in QUIETED {
+            assert!(!text.contains(&format!("from {t}")), "{t} warned: {text}");
+        }
+        assert!(text.contains("from media_node::room"), "{text}");
+        assert!(text.contains("rtc_ice::agent's error"), "{text}");
+        // Without the quieting all of them would have been written.
+        let loud = written("info", &all);
+        assert!(QUIETED.iter().all(|t| loud.contains(&format!("from {t}"))), "{loud}");
+    }
+
+    #[test]
+    fn a_filter_that_names_a_quieted_module_keeps_its_level() {
+        assert_eq!(
+            quieted("debug,rtc_ice::agent=warn"),
+            "debug,rtc_ice::agent=warn,rtc_dtls::config=error,rtc::peer_connection::handler=error"
+        );
+        let text = written(&quieted("info,rtc_ice::agent=warn"), &["rtc_ice::agent"]);
+        assert!(text.contains("from rtc_ice::agent"), "{text}");
+        assert_eq!(quieted(""), "rtc_ice::agent=error,rtc_dtls::config=error,rtc::peer_connection::handler=error");
     }
 }
