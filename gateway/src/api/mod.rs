@@ -157,8 +157,9 @@ impl Dispatcher {
             Err(e) => ("invalid", Outcome::reply(Reply::from_request_error(&e))),
             Ok(env) => {
                 // Boxed: held across the await inline, it made a WebSocket request's future 1,072
-                // bytes, past glibc's 1 KiB small-bin limit, and every such allocation consolidated
-                // the fast bins (1.9 % of the samples); 896 bytes boxed: +3.5 % requests per CPU-second.
+                // bytes; under glibc's malloc (the allocator then) that was past its 1 KiB
+                // small-bin limit and every such allocation consolidated the fast bins (1.9 % of
+                // the samples); 896 bytes boxed: +3.5 % requests per CPU-second.
                 let env = Box::new(env);
                 let span = match env.target {
                     Target::Root => tracing::debug_span!("request", verb = env.verb.label()),
@@ -314,8 +315,8 @@ mod tests {
     /// A WebSocket request's future is allocated once per request: with every verb's state
     /// inline it was 4,480 bytes, past the allocator's per-thread cache; each verb's work is
     /// boxed in `dispatch` instead. With the parsed request inline it was 976 bytes here, and
-    /// 1,072 with the transport's part, past glibc's 1 KiB small-bin limit (every allocation
-    /// then consolidated the fast bins); boxed, 800.
+    /// 1,072 with the transport's part, past glibc's 1 KiB small-bin limit (under glibc's malloc,
+    /// the allocator then, every allocation consolidated the fast bins); boxed, 800.
     #[test]
     fn a_requests_future_stays_small() {
         let (rpc, _rpc) = Unstarted::new();
