@@ -2,9 +2,9 @@
 //!
 //! Each binary names [`Jemalloc`] as its `#[global_allocator]` (a library cannot, or every test
 //! binary linking it would get it too). Measured against glibc's malloc on the same build
-//! (`ARCHITECTURE.md`, decisions): signaling +20–28 % requests per CPU-second, a subscriber
-//! 40 KiB lighter at 10 subscribers; glibc's consolidation of its free lists was 15 % of a
-//! request's samples.
+//! (`ARCHITECTURE.md`, decisions): signaling +20–28 % requests per CPU-second (glibc's
+//! allocator had been 15 % of a request's samples), a subscriber ~40 KiB lighter at 10
+//! subscribers.
 
 use std::fmt::Write as _;
 pub use tikv_jemallocator::Jemalloc;
