@@ -436,21 +436,28 @@ mod tests {
         assert!(h.kept.capacity() <= 64, "{}", h.kept.capacity());
     }
 
-    #[test]
-    fn the_interceptor_times_the_round_trip_of_its_own_sender_reports() {
-        use super::super::tap::Tap;
+    /// The interceptor with one NACK-negotiated stream sent, SSRC 7.
+    fn interceptor() -> super::super::tap::Tap<Retransmitter> {
         use rtc::interceptor::{Interceptor, RTCPFeedback};
-        use rtc::sansio::Protocol;
-        let t = Instant::now();
-        let mut r = Tap::new(Retransmitter::default());
+        let mut r = super::super::tap::Tap::new(Retransmitter::default());
         let info = StreamInfo {
             ssrc: 7,
             rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],
             ..Default::default()
         };
         r.bind_local_stream(&info);
-        let tagged =
-            |p: Packet, now| TaggedPacket { now, transport: Default::default(), message: AttributedPacket::new(p) };
+        r
+    }
+
+    fn tagged(p: Packet, now: Instant) -> TaggedPacket {
+        TaggedPacket { now, transport: Default::default(), message: AttributedPacket::new(p) }
+    }
+
+    #[test]
+    fn the_interceptor_times_the_round_trip_of_its_own_sender_reports() {
+        use rtc::sansio::Protocol;
+        let t = Instant::now();
+        let mut r = interceptor();
         let sr = SenderReport { ssrc: 7, ntp_time: 0xAAAA_BBBB_CCCC_0000, ..Default::default() };
         r.handle_write(tagged(Packet::Rtcp(vec![Box::new(sr)]), t)).unwrap();
         let report = ReceptionReport { ssrc: 7, last_sender_report: 0xBBBB_CCCC, delay: 0, ..Default::default() };
@@ -525,19 +532,9 @@ mod tests {
 
     #[test]
     fn the_interceptor_answers_a_nack_for_its_stream_only() {
-        use super::super::tap::Tap;
-        use rtc::interceptor::{Interceptor, RTCPFeedback};
         use rtc::sansio::Protocol;
         let t = Instant::now();
-        let mut r = Tap::new(Retransmitter::default());
-        let info = StreamInfo {
-            ssrc: 7,
-            rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],
-            ..Default::default()
-        };
-        r.bind_local_stream(&info);
-        let tagged =
-            |p: Packet, now| TaggedPacket { now, transport: Default::default(), message: AttributedPacket::new(p) };
+        let mut r = interceptor();
         for seq in 0..5 {
             r.handle_write(tagged(Packet::Rtp(packet(seq)), t)).unwrap();
         }
