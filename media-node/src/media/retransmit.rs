@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 /// The longest a sent packet can be asked for again (Janus's longest NACK queue), and the
 /// window before a stream's RTT is known.
 pub const KEEP_MAX: Duration = Duration::from_secs(1);
-/// The shortest window (Janus's default `min_nack_queue`).
-pub const KEEP_MIN: Duration = Duration::from_millis(200);
+/// The shortest window. Janus's default `min_nack_queue` is 200 ms, but a retransmission that
+/// is lost too is asked for again a NACK interval or two later: with 200 ms the repair test
+/// (12 % loss each way) left a twice-lost packet unrepaired in 2 of 8 runs, with 500 ms in
+/// none of 12.
+pub const KEEP_MIN: Duration = Duration::from_millis(500);
 /// Added to the RTT: a NACK leaves the receiver some time after the loss it reports.
 const KEEP_BEYOND_RTT: Duration = Duration::from_millis(100);
 /// Sender reports remembered to match receiver reports against (one goes out every second).
@@ -183,9 +186,10 @@ impl History {
         self.rtt_known = true;
         self.forget(now);
         // A window that shrank leaves the queue's room for the longer one: give most of it back
-        // (rarely: only when the room is four times what is kept).
+        // (rarely: only when the room is three times what is kept, and down to twice it, so a
+        // steady stream does not grow it again).
         let (len, room) = (self.kept.len(), self.kept.capacity());
-        if room > 64 && room >= 4 * len {
+        if room > 64 && room >= 3 * len {
             self.kept.shrink_to(2 * len);
         }
     }
@@ -387,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_the_rtt_and_100_ms_between_200_ms_and_a_second() {
+    fn the_window_is_the_rtt_and_100_ms_between_half_a_second_and_a_second() {
         let t = Instant::now();
         let mut h = History::new(7, None);
         round_trip(&mut h, t, Duration::from_millis(20), Duration::from_millis(300));
@@ -397,9 +401,9 @@ mod tests {
         h.sent(&packet(2), now + Duration::from_millis(150));
         assert!(h.retransmission(1, now + KEEP_MIN).is_some());
         assert!(h.retransmission(1, now + KEEP_MIN + Duration::from_millis(1)).is_none(), "past the window");
-        // A longer RTT widens it, smoothed by 7/8 as Janus does: 200 + (700 - 200) / 8 ms.
-        round_trip(&mut h, now, Duration::from_millis(600), Duration::ZERO);
-        assert_eq!(h.keep, Duration::from_micros(262_500));
+        // A longer RTT widens it, smoothed by 7/8 as Janus does: 500 + (800 - 500) / 8 ms.
+        round_trip(&mut h, now, Duration::from_millis(700), Duration::ZERO);
+        assert_eq!(h.keep, Duration::from_micros(537_500));
         // The first RTT is taken as it is, and the window never passes a second.
         let mut far = History::new(7, None);
         round_trip(&mut far, t, Duration::from_millis(450), Duration::ZERO);
@@ -432,8 +436,8 @@ mod tests {
         for i in 260..520u16 {
             h.sent(&packet(i), now + Duration::from_micros(u64::from(i - 260) * 7_692));
         }
-        assert!((26..=28).contains(&h.len()), "{}", h.len());
-        assert!(h.kept.capacity() <= 64, "{}", h.kept.capacity());
+        assert!((65..=67).contains(&h.len()), "{}", h.len());
+        assert!(h.kept.capacity() <= 140, "{}", h.kept.capacity());
     }
 
     /// The interceptor with one NACK-negotiated stream sent, SSRC 7.
