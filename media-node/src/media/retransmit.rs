@@ -131,13 +131,12 @@ pub struct History {
     keep: Duration,
     rtt_known: bool,
     /// The last sender reports sent: the middle 32 bits of each one's NTP time, and when it left.
-    reports: [(u32, Instant); REMEMBERED_REPORTS],
+    reports: [Option<(u32, Instant)>; REMEMBERED_REPORTS],
     next_report: usize,
 }
 
 impl History {
     pub fn new(ssrc: u32, rtx: Option<(u32, u8)>) -> Self {
-        let never = (0, Instant::now());
         Self {
             ssrc,
             kept: VecDeque::new(),
@@ -145,7 +144,7 @@ impl History {
             rtx_sequence: 0,
             keep: KEEP_MAX,
             rtt_known: false,
-            reports: [never; REMEMBERED_REPORTS],
+            reports: [None; REMEMBERED_REPORTS],
             next_report: 0,
         }
     }
@@ -167,7 +166,7 @@ impl History {
 
     /// A sender report for this stream left at `now` with `ntp_time`.
     fn sender_report(&mut self, ntp_time: u64, now: Instant) {
-        self.reports[self.next_report] = ((ntp_time >> 16) as u32, now);
+        self.reports[self.next_report] = Some(((ntp_time >> 16) as u32, now));
         self.next_report = (self.next_report + 1) % REMEMBERED_REPORTS;
     }
 
@@ -178,7 +177,8 @@ impl History {
         if lsr == 0 {
             return; // The receiver has had no sender report yet.
         }
-        let Some(&(_, left)) = self.reports.iter().find(|(mid, _)| *mid == lsr) else { return };
+        let Some((_, left)) = self.reports.iter().flatten().find(|(mid, _)| *mid == lsr) else { return };
+        let left = *left;
         let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
         let rtt = now.saturating_duration_since(left).saturating_sub(held);
         let target = (rtt + KEEP_BEYOND_RTT).clamp(KEEP_MIN, KEEP_MAX);
