@@ -242,6 +242,11 @@ fn nacked(nack: &TransportLayerNack) -> impl Iterator<Item = u16> + '_ {
     })
 }
 
+/// The stream sent with `ssrc` (a PeerConnection sends few streams, so a list).
+fn stream(streams: &mut [History], ssrc: u32) -> Option<&mut History> {
+    streams.iter_mut().find(|h| h.ssrc == ssrc)
+}
+
 /// The tap ([`super::tap::Tap`] makes it the interceptor): keeps what each NACK-negotiated stream sends,
 /// answers NACKs for them.
 #[derive(Default)]
@@ -255,7 +260,7 @@ pub struct Retransmitter {
 
 impl Retransmitter {
     fn stream(&mut self, ssrc: u32) -> Option<&mut History> {
-        self.streams.iter_mut().find(|h| h.ssrc == ssrc)
+        stream(&mut self.streams, ssrc)
     }
 
     /// Reception reports about the streams sent: each one's RTT sets its window.
@@ -268,7 +273,8 @@ impl Retransmitter {
     }
 
     fn answer(&mut self, nack: &TransportLayerNack, now: Instant) {
-        let Some(history) = self.streams.iter_mut().find(|h| h.ssrc == nack.media_ssrc) else { return };
+        // The streams alone are borrowed: the answers go to `again` meanwhile.
+        let Some(history) = stream(&mut self.streams, nack.media_ssrc) else { return };
         for seq in nacked(nack) {
             if let Some(packet) = history.retransmission(seq, now) {
                 self.again.push_back(TaggedPacket {
