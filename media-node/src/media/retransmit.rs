@@ -414,8 +414,9 @@ mod tests {
         let mut far = History::new(7, None);
         round_trip(&mut far, t, Duration::from_millis(450), Duration::ZERO);
         assert_eq!(far.keep, Duration::from_millis(550));
+        // 3 s of RTT counts as the 1 s ceiling: (7 × 550 + 1000) / 8 ms.
         round_trip(&mut far, t, Duration::from_secs(3), Duration::ZERO);
-        assert!(far.keep <= KEEP_MAX);
+        assert_eq!(far.keep, Duration::from_micros(606_250));
     }
 
     #[test]
