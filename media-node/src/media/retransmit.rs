@@ -366,14 +366,20 @@ mod tests {
         assert_eq!(h.len(), 2);
     }
 
+    /// Packets `seqs` sent at 130 a second (1.5 Mbit/s video), the first at `from`.
+    fn video(h: &mut History, seqs: std::ops::Range<u16>, from: Instant) {
+        let first = seqs.start;
+        for i in seqs {
+            h.sent(&packet(i), from + Duration::from_micros(u64::from(i - first) * 7_692));
+        }
+    }
+
     #[test]
     fn memory_follows_the_rate_up_to_a_bound() {
         let t = Instant::now();
         let mut slow = History::new(7, None);
         // 130 packets a second (1.5 Mbit/s) for 4 s: the last second's are kept.
-        for i in 0..520u16 {
-            slow.sent(&packet(i), t + Duration::from_micros(u64::from(i) * 7_692));
-        }
+        video(&mut slow, 0..520, t);
         assert!((130..=132).contains(&slow.len()), "{}", slow.len());
         let mut fast = History::new(7, None);
         for i in 0..3000u16 {
@@ -434,15 +440,11 @@ mod tests {
         let t = Instant::now();
         let mut h = History::new(7, None);
         // A second of 1.5 Mbit/s video (130 packets a second) kept before the RTT was known.
-        for i in 0..260u16 {
-            h.sent(&packet(i), t + Duration::from_micros(u64::from(i) * 7_692));
-        }
+        video(&mut h, 0..260, t);
         assert!(h.kept.capacity() >= 130);
         let now = t + Duration::from_secs(2);
         round_trip(&mut h, now - Duration::from_millis(5), Duration::from_millis(5), Duration::ZERO);
-        for i in 260..520u16 {
-            h.sent(&packet(i), now + Duration::from_micros(u64::from(i - 260) * 7_692));
-        }
+        video(&mut h, 260..520, now);
         assert!((65..=67).contains(&h.len()), "{}", h.len());
         assert!(h.kept.capacity() <= 140, "{}", h.kept.capacity());
     }
