@@ -148,6 +148,32 @@ async fn a_frozen_media_node_loses_its_room_and_never_serves_it_after_thawing() 
     assert_eq!(store.room_owner(RoomId::num(1234)).await.unwrap().unwrap(), NodeId("node-2".into()));
 }
 
+/// A reply that announces an event is held back for that event at most 2 ms: with the room's
+/// media node frozen, a `configure`'s `ack` still comes at once, and the next event (the
+/// node's error after the RPC deadline, or the hangup when its lease runs out) seconds later.
+#[actix_web::test]
+async fn an_ack_is_not_held_back_by_an_event_that_is_slow_to_come() {
+    let OneNode { redis: _redis, store: _store, node: n1, gateway: _g, mut ws, sid, h } = one_node().await;
+    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    n1.freeze();
+    let asked = Instant::now();
+    ws.send(&json!({"janus": "message", "session_id": sid, "handle_id": h, "transaction": txn(),
+        "body": {"request": "configure", "bitrate": 128000}}))
+        .await;
+    let ack = ws.try_recv(Duration::from_secs(3)).await.expect("an ack");
+    let acked = asked.elapsed();
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let event = ws.try_recv(Duration::from_secs(10)).await.expect("the configure's event");
+    let answered = asked.elapsed();
+    n1.thaw();
+    eprintln!("frozen node: ack after {acked:?}, event after {answered:?}: {event}");
+    // The configure's error after the RPC deadline, or the hangup when the node's lease ran out.
+    assert!(event["janus"] == "event" || event["janus"] == "hangup", "{event}");
+    assert!(acked < Duration::from_millis(500), "the ack waited {acked:?}");
+    assert!(answered > Duration::from_secs(1), "the event came after {answered:?}: the node was not frozen");
+}
+
 #[actix_web::test]
 async fn sigterm_drains_a_media_node_process() {
     let redis = RedisServer::start();

@@ -86,7 +86,7 @@ impl Dispatcher {
                 tracing::warn!(session = %sid, error = %e, "detached event not delivered");
             }
         });
-        Outcome { reply: Reply::success(Some(sid), txn), effect: None, followup: Some(followup) }
+        Outcome::announcing(Reply::success(Some(sid), txn), sid, followup)
     }
 
     /// `hangup`: closes the handle's PeerConnection, keeps the handle.
@@ -115,7 +115,7 @@ impl Dispatcher {
         let this = self.clone();
         let cmd = NodeCommand::Trickle { session: h.session, handle: h.id, room: b.room, candidates };
         let followup = Box::pin(async move { this.notify_node(b.node, cmd).await });
-        Ok(Outcome { reply, effect: None, followup: Some(followup) })
+        Ok(Outcome { reply, effect: None, followup: Some(followup), announces: None })
     }
 
     /// The session touched and the handle read in one step, `join` (a join's room) also
@@ -218,7 +218,7 @@ impl Dispatcher {
             };
             let _ = this.backends().deliver(sid, ev.to_bytes().into()).await;
         });
-        Ok(Outcome { reply: Reply::ack(sid, &env.transaction), effect: None, followup: Some(followup) })
+        Ok(Outcome::announcing(Reply::ack(sid, &env.transaction), sid, followup))
     }
 
     /// The deployment's VideoRoom settings requests are parsed under.

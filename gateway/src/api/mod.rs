@@ -61,11 +61,20 @@ pub struct Outcome {
     pub effect: Option<SessionEffect>,
     /// To run once the reply has been written.
     pub followup: Option<BoxFuture<'static, ()>>,
+    /// The session whose next event the reply announces (an `ack` before its plugin event, a
+    /// `detach`'s `success` before `detached`): a transport may hold the reply back briefly to
+    /// write both together.
+    pub announces: Option<SessionId>,
 }
 
 impl Outcome {
     pub fn reply(reply: Reply) -> Self {
-        Self { reply, effect: None, followup: None }
+        Self { reply, effect: None, followup: None, announces: None }
+    }
+
+    /// A reply announcing an event of `sid` that `followup` brings about.
+    pub fn announcing(reply: Reply, sid: SessionId, followup: BoxFuture<'static, ()>) -> Self {
+        Self { reply, effect: None, followup: Some(followup), announces: Some(sid) }
     }
 }
 

@@ -59,7 +59,7 @@ impl Dispatcher {
             },
         };
         tracing::info!(session = %sid, transport = ?ctx.transport, "session created");
-        Ok(Outcome { reply: Reply::with_id(None, &env.transaction, sid.0), effect, followup: None })
+        Ok(Outcome { reply: Reply::with_id(None, &env.transaction, sid.0), effect, followup: None, announces: None })
     }
 
     /// Subscribes to a session's wake-ups for the connection that will consume its events,
@@ -109,7 +109,7 @@ impl Dispatcher {
             }
         }
         tracing::info!(session = %sid, "session claimed");
-        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None })
+        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None, announces: None })
     }
 
     /// `destroy`: ends the session without touching it first (the end is its last activity), so
@@ -122,6 +122,7 @@ impl Dispatcher {
             reply: Reply::success(Some(sid), txn),
             effect: Some(SessionEffect::Released(sid)),
             followup: None,
+            announces: None,
         })
     }
 

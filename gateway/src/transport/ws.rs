@@ -32,6 +32,11 @@ const DRAIN_BATCH: usize = 64;
 /// Requests a connection may have waiting behind the one in flight; more are refused with an
 /// error rather than buffered without bound.
 const MAX_QUEUED: usize = 1024;
+/// How long a reply that announces an event (an `ack`, a `detach`'s `success`) waits at most
+/// for the connection's next frame, to leave in the same write. Each write is a `send` whose
+/// loopback delivery was half of the standalone gateway's CPU time; the event usually follows
+/// within a fraction of this.
+const HOLD: Duration = Duration::from_millis(2);
 
 /// The close code for a protocol error (RFC 6455 §7.4.1): 1009 for a frame over the limit, 1007
 /// for a text frame that is not UTF-8 (actix-web-actors reports it as an I/O error carrying the
@@ -121,6 +126,14 @@ pub struct WsConnection {
     /// handled in the order they were sent (a `leave` sent right after a `join` follows it).
     queue: VecDeque<Bytes>,
     busy: bool,
+    /// A reply held back until the connection's next frame: written before anything else this
+    /// connection writes, so frames keep their order.
+    held: Option<String>,
+    /// Releases the held reply when it fires. Armed by a hold and left to run out rather than
+    /// cancelled and armed anew for each reply: arming a timer earlier than the runtime's next
+    /// one wakes the runtime's poller, a system call of its own. A reply held late in the
+    /// timer's run is released early, never late.
+    hold_timer: bool,
     /// The gateway is going away: take nothing more from mailboxes, close once the events
     /// already taken are written.
     leaving: bool,
@@ -141,6 +154,8 @@ impl WsConnection {
             fragments: None,
             queue: VecDeque::new(),
             busy: false,
+            held: None,
+            hold_timer: false,
             leaving: false,
             peer,
             rate,
@@ -152,7 +167,7 @@ impl WsConnection {
         let limit = self.d.cfg().rate_limit_per_connection;
         if !self.rate.allow(limit, Instant::now()) {
             let e = GatewayError::RateLimited { limit, scope: "connection" };
-            ctx.text(self.d.reject(&bytes, &e).reply.to_text());
+            self.write(self.d.reject(&bytes, &e).reply.to_text(), ctx);
             return;
         }
         self.request(bytes, ctx);
@@ -162,7 +177,7 @@ impl WsConnection {
         if self.busy {
             if self.queue.len() >= MAX_QUEUED {
                 let e = GatewayError::Busy(MAX_QUEUED).to_core();
-                ctx.text(Reply::error(None, None, &e).to_text());
+                self.write(Reply::error(None, None, &e).to_text(), ctx);
                 return;
             }
             self.queue.push_back(bytes);
@@ -178,7 +193,11 @@ impl WsConnection {
         };
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
-            ctx.text(out.reply.to_text());
+            let reply = out.reply.to_text();
+            match out.announces {
+                Some(sid) if act.feeds.contains_key(&sid) => act.hold(reply, ctx),
+                _ => act.write(reply, ctx),
+            }
             match out.effect {
                 Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
                 Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
@@ -195,6 +214,31 @@ impl WsConnection {
                 None => act.next_request(ctx),
             }
         }));
+    }
+
+    /// Writes a frame, after the held reply if there is one.
+    fn write(&mut self, text: impl Into<bytestring::ByteString>, ctx: &mut ws::WebsocketContext<Self>) {
+        self.release(ctx);
+        ctx.text(text);
+    }
+
+    /// Holds `reply` until the next frame, for `HOLD` at most.
+    fn hold(&mut self, reply: String, ctx: &mut ws::WebsocketContext<Self>) {
+        self.release(ctx);
+        self.held = Some(reply);
+        if !self.hold_timer {
+            self.hold_timer = true;
+            ctx.run_later(HOLD, |act, ctx| {
+                act.hold_timer = false;
+                act.release(ctx);
+            });
+        }
+    }
+
+    fn release(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(reply) = self.held.take() {
+            ctx.text(reply);
+        }
     }
 
     fn next_request(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
@@ -248,7 +292,7 @@ impl WsConnection {
                 Ok(events) => {
                     let n = events.len();
                     for ev in events {
-                        ctx.text(text(ev));
+                        act.write(text(ev), ctx);
                     }
                     act.d.metrics().events_delivered("ws", n);
                     n
@@ -276,6 +320,7 @@ impl WsConnection {
         if self.feeds.values().any(|f| f.draining) {
             return;
         }
+        self.release(ctx);
         ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("Gateway going away".into()) }));
         ctx.stop();
     }
