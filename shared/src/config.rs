@@ -85,6 +85,9 @@ pub struct Config {
     pub ws_ping_interval: u64,
     /// Seconds without any frame from a WebSocket peer before it is considered dead.
     pub ws_client_timeout: u64,
+    /// Milliseconds a WebSocket reply that announces an event (an `ack`, a `detach`'s
+    /// `success`) may wait for it, to leave in the same write; 0 writes it at once, as Janus.
+    pub ws_reply_hold_ms: u64,
     /// Seconds a long-poll waits before answering `{"janus":"keepalive"}` (Janus: 30).
     pub longpoll_timeout: u64,
     /// Milliseconds a gateway waits for a media node's answer before replying 462.
@@ -176,6 +179,7 @@ impl Default for Config {
             max_rooms: 10_000,
             ws_ping_interval: 10,
             ws_client_timeout: 30,
+            ws_reply_hold_ms: 2,
             longpoll_timeout: 30,
             rpc_timeout_ms: 5_000,
             workers: 0,

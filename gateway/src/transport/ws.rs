@@ -32,11 +32,6 @@ const DRAIN_BATCH: usize = 64;
 /// Requests a connection may have waiting behind the one in flight; more are refused with an
 /// error rather than buffered without bound.
 const MAX_QUEUED: usize = 1024;
-/// How long a reply that announces an event (an `ack`, a `detach`'s `success`) waits at most
-/// for the connection's next frame, to leave in the same write. Each write is a `send` whose
-/// loopback delivery was half of the standalone gateway's CPU time; the event usually follows
-/// within a fraction of this.
-const HOLD: Duration = Duration::from_millis(2);
 
 /// The close code for a protocol error (RFC 6455 §7.4.1): 1009 for a frame over the limit, 1007
 /// for a text frame that is not UTF-8 (actix-web-actors reports it as an I/O error carrying the
@@ -194,8 +189,13 @@ impl WsConnection {
         let fut = async move { d.handle(&bytes, cc, None).await };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             let reply = out.reply.to_text();
+            // A reply that announces an event waits for the connection's next frame, to leave in
+            // the same write (`ws_reply_hold_ms`): each write is a `send` whose loopback delivery
+            // was half of the standalone gateway's CPU time, and the event usually follows
+            // within a fraction of a millisecond.
+            let hold = Duration::from_millis(act.d.cfg().ws_reply_hold_ms);
             match out.announces {
-                Some(sid) if act.feeds.contains_key(&sid) => act.hold(reply, ctx),
+                Some(sid) if !hold.is_zero() && act.feeds.contains_key(&sid) => act.hold(reply, hold, ctx),
                 _ => act.write(reply, ctx),
             }
             match out.effect {
@@ -222,13 +222,13 @@ impl WsConnection {
         ctx.text(text);
     }
 
-    /// Holds `reply` until the next frame, for `HOLD` at most.
-    fn hold(&mut self, reply: String, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Holds `reply` until the next frame, for `hold` at most.
+    fn hold(&mut self, reply: String, hold: Duration, ctx: &mut ws::WebsocketContext<Self>) {
         self.release(ctx);
         self.held = Some(reply);
         if !self.hold_timer {
             self.hold_timer = true;
-            ctx.run_later(HOLD, |act, ctx| {
+            ctx.run_later(hold, |act, ctx| {
                 act.hold_timer = false;
                 act.release(ctx);
             });
