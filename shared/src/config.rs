@@ -133,6 +133,10 @@ pub struct Config {
     pub rooms: Vec<Map<String, Value>>,
 }
 
+/// The longest a WebSocket reply may wait for the event it announces: a client's `ack` late by
+/// more than this would be a hang, not a saving.
+pub const MAX_WS_REPLY_HOLD_MS: u64 = 100;
+
 /// A thread each: more than any machine has cores is a typo.
 pub const MAX_MEDIA_WORKERS: usize = 1024;
 
@@ -246,6 +250,9 @@ impl Config {
         if self.media_workers > MAX_MEDIA_WORKERS {
             return Err(ConfigError(format!("media_workers must be at most {MAX_MEDIA_WORKERS} (0: one per CPU)")));
         }
+        if self.ws_reply_hold_ms > MAX_WS_REPLY_HOLD_MS {
+            return Err(ConfigError(format!("ws_reply_hold_ms must be at most {MAX_WS_REPLY_HOLD_MS} (0: no hold)")));
+        }
         Ok(())
     }
 
@@ -314,5 +321,14 @@ mod tests {
         assert_eq!(with(MAX_MEDIA_WORKERS).unwrap().media_workers, MAX_MEDIA_WORKERS);
         let e = with(MAX_MEDIA_WORKERS + 1).unwrap_err();
         assert!(e.to_string().contains("media_workers"), "{e}");
+    }
+
+    #[test]
+    fn a_reply_hold_past_a_tenth_of_a_second_is_refused() {
+        let with = |ms: u64| Config::load(None, &[("ws_reply_hold_ms", ms.to_string())]);
+        assert_eq!(with(MAX_WS_REPLY_HOLD_MS).unwrap().ws_reply_hold_ms, MAX_WS_REPLY_HOLD_MS);
+        assert_eq!(with(0).unwrap().ws_reply_hold_ms, 0);
+        let e = with(MAX_WS_REPLY_HOLD_MS + 1).unwrap_err();
+        assert!(e.to_string().contains("ws_reply_hold_ms"), "{e}");
     }
 }

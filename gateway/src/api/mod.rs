@@ -59,7 +59,7 @@ pub enum SessionEffect {
 pub struct Outcome {
     pub reply: Reply,
     pub effect: Option<SessionEffect>,
-    /// To run once the reply has been written.
+    /// To run once the transport has taken the reply (written it, or held it for its event).
     pub followup: Option<BoxFuture<'static, ()>>,
     /// The session whose next event the reply announces (an `ack` before its plugin event, a
     /// `detach`'s `success` before `detached`): a transport may hold the reply back briefly to
