@@ -115,7 +115,7 @@ impl Dispatcher {
         let this = self.clone();
         let cmd = NodeCommand::Trickle { session: h.session, handle: h.id, room: b.room, candidates };
         let followup = Box::pin(async move { this.notify_node(b.node, cmd).await });
-        Ok(Outcome { reply, effect: None, followup: Some(followup), announces: None })
+        Ok(Outcome { followup: Some(followup), ..Outcome::reply(reply) })
     }
 
     /// The session touched and the handle read in one step, `join` (a join's room) also

@@ -74,7 +74,7 @@ impl Outcome {
 
     /// A reply announcing an event of `sid` that `followup` brings about.
     pub fn announcing(reply: Reply, sid: SessionId, followup: BoxFuture<'static, ()>) -> Self {
-        Self { reply, effect: None, followup: Some(followup), announces: Some(sid) }
+        Self { followup: Some(followup), announces: Some(sid), ..Self::reply(reply) }
     }
 }
 

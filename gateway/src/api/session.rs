@@ -59,7 +59,7 @@ impl Dispatcher {
             },
         };
         tracing::info!(session = %sid, transport = ?ctx.transport, "session created");
-        Ok(Outcome { reply: Reply::with_id(None, &env.transaction, sid.0), effect, followup: None, announces: None })
+        Ok(Outcome { effect, ..Outcome::reply(Reply::with_id(None, &env.transaction, sid.0)) })
     }
 
     /// Subscribes to a session's wake-ups for the connection that will consume its events,
@@ -109,7 +109,7 @@ impl Dispatcher {
             }
         }
         tracing::info!(session = %sid, "session claimed");
-        Ok(Outcome { reply, effect: Some(SessionEffect::Owned(sid, sub)), followup: None, announces: None })
+        Ok(Outcome { effect: Some(SessionEffect::Owned(sid, sub)), ..Outcome::reply(reply) })
     }
 
     /// `destroy`: ends the session without touching it first (the end is its last activity), so
@@ -118,12 +118,7 @@ impl Dispatcher {
         if !self.end_session(sid, EndReason::Destroyed).await? {
             return Err(GatewayError::NoSuchSession(sid));
         }
-        Ok(Outcome {
-            reply: Reply::success(Some(sid), txn),
-            effect: Some(SessionEffect::Released(sid)),
-            followup: None,
-            announces: None,
-        })
+        Ok(Outcome { effect: Some(SessionEffect::Released(sid)), ..Outcome::reply(Reply::success(Some(sid), txn)) })
     }
 
     /// Ends a session exactly once: leaves `timeout` in its mailbox when it timed out, signals
