@@ -177,8 +177,7 @@ impl History {
         if lsr == 0 {
             return; // The receiver has had no sender report yet.
         }
-        let Some((_, left)) = self.reports.iter().flatten().find(|(mid, _)| *mid == lsr) else { return };
-        let left = *left;
+        let Some((_, left)) = self.reports.iter().flatten().find(|(mid, _)| *mid == lsr).copied() else { return };
         let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
         let rtt = now.saturating_duration_since(left).saturating_sub(held);
         let target = (rtt + KEEP_BEYOND_RTT).clamp(KEEP_MIN, KEEP_MAX);
