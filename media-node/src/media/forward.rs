@@ -56,8 +56,9 @@ pub(super) async fn relay_feedback(
 
 /// What the room tells a running subscriber stream.
 pub enum Control {
-    /// Take packets from another publisher stream (`switch`).
-    Switch(Origin),
+    /// Take packets from another publisher stream (`switch`). Boxed: the channel's blocks hold
+    /// 32 messages each from the start, and the other messages are a few bytes.
+    Switch(Box<Origin>),
     /// Other simulcast layers (`configure` `substream` / `temporal` / `fallback`).
     Target(LayerTarget),
     /// The m-line went inactive (`unsubscribe`): send nothing until a `Switch` gives it a new
@@ -66,6 +67,9 @@ pub enum Control {
     /// The playout delay to send this subscriber (`min_delay`/`max_delay`), or the publisher's.
     Delay(Option<[u8; 3]>),
 }
+
+// A channel's first block of 32 messages is allocated with it, one per subscriber stream.
+const _: () = assert!(std::mem::size_of::<Control>() <= 32);
 
 /// When a subscriber stream may flow: once its answer chose a payload type and DTLS is up,
 /// not while the subscription is paused, this stream held (`send: false`) or its source muted.
@@ -217,7 +221,7 @@ pub(super) async fn forward(
                         }
                         Control::Target(t) => out.set_target(t, Instant::now()),
                         Control::Switch(o) => {
-                            origin = o;
+                            origin = *o;
                             silence = origin.silence.clone();
                             gate.follow(origin.muted.clone());
                             pending = None;

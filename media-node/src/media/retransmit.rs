@@ -40,6 +40,9 @@ const KEEP_BEYOND_RTT: Duration = Duration::from_millis(100);
 /// Sender reports remembered to match receiver reports against (one goes out every second).
 const REMEMBERED_REPORTS: usize = 4;
 
+/// Room kept beyond a quarter more than the packets kept, for a frame's burst.
+const ROOM_SLACK: usize = 8;
+
 /// The most packets a stream keeps whatever its rate (~12 Mbit/s of full packets in [`KEEP_MAX`]).
 pub const MAX_KEPT: usize = 1024;
 
@@ -52,7 +55,9 @@ const INLINE_EXTENSION_BYTES: usize = 3;
 /// of the packet, whose extension list would be an allocation per packet per subscriber (and
 /// an entry twice this size).
 struct Sent {
-    at: Instant,
+    /// Milliseconds from the stream's first packet ([`History::epoch`]), wrapping (a window is
+    /// at most a second): 4 bytes where an `Instant` is 16.
+    at: Millis,
     payload: bytes::Bytes,
     timestamp: u32,
     sequence: u16,
@@ -66,8 +71,11 @@ struct Sent {
     whole: Option<Box<rtp::Packet>>,
 }
 
+/// A time as milliseconds from a stream's first packet, wrapping after 49 days.
+type Millis = u32;
+
 impl Sent {
-    fn new(p: &rtp::Packet, at: Instant) -> Self {
+    fn new(p: &rtp::Packet, at: Millis) -> Self {
         let h = &p.header;
         let mut sent = Sent {
             at,
@@ -124,6 +132,8 @@ pub struct History {
     /// The stream's SSRC (every packet kept has it).
     ssrc: u32,
     kept: VecDeque<Sent>,
+    /// When the first packet was sent: what a kept packet's time counts from.
+    epoch: Option<Instant>,
     /// RTX (RFC 4588): its SSRC and payload type, when negotiated; its own sequence.
     rtx: Option<(u32, u8)>,
     rtx_sequence: u16,
@@ -140,6 +150,7 @@ impl History {
         Self {
             ssrc,
             kept: VecDeque::new(),
+            epoch: None,
             rtx,
             rtx_sequence: 0,
             keep: KEEP_MAX,
@@ -151,15 +162,28 @@ impl History {
 
     /// Keeps `packet`, sent at `now`; forgets what is older than the window or beyond [`MAX_KEPT`].
     pub fn sent(&mut self, packet: &rtp::Packet, now: Instant) {
+        self.epoch.get_or_insert(now);
         self.forget(now);
         if self.kept.len() == MAX_KEPT {
             self.kept.pop_front();
         }
-        self.kept.push_back(Sent::new(packet, now));
+        let at = self.millis(now);
+        self.kept.push_back(Sent::new(packet, at));
+    }
+
+    /// `now` in the kept packets' time (0 before the first packet, when none is kept).
+    fn millis(&self, now: Instant) -> Millis {
+        self.epoch.map_or(0, |e| now.saturating_duration_since(e).as_millis() as Millis)
+    }
+
+    /// Whether a packet sent at `at` is past the window at `now` (both from [`Self::millis`]).
+    fn expired(&self, at: Millis, now: Millis) -> bool {
+        Duration::from_millis(u64::from(now.wrapping_sub(at))) > self.keep
     }
 
     fn forget(&mut self, now: Instant) {
-        while self.kept.front().is_some_and(|s| now.saturating_duration_since(s.at) > self.keep) {
+        let now = self.millis(now);
+        while self.kept.front().is_some_and(|s| self.expired(s.at, now)) {
             self.kept.pop_front();
         }
     }
@@ -184,12 +208,16 @@ impl History {
         self.keep = if self.rtt_known { (self.keep * 7 + target) / 8 } else { target };
         self.rtt_known = true;
         self.forget(now);
-        // A window that shrank leaves the queue's room for the longer one: give most of it back
-        // (rarely: only when the room is three times what is kept, and down to twice it, so a
-        // steady stream does not grow it again).
+        self.fit();
+    }
+
+    /// Gives back room the queue does not use: a window that shrank leaves the room of the
+    /// longer one, and a queue grows by doubling. Called once per receiver report (about a
+    /// second), so a burst past the room costs one reallocation per report at most.
+    fn fit(&mut self) {
         let (len, room) = (self.kept.len(), self.kept.capacity());
-        if room > 64 && room >= 3 * len {
-            self.kept.shrink_to(2 * len);
+        if room > len + len / 2 + ROOM_SLACK {
+            self.kept.shrink_to(len + len / 4 + ROOM_SLACK);
         }
     }
 
@@ -203,7 +231,7 @@ impl History {
             .get(usize::from(seq.wrapping_sub(first)))
             .filter(|s| s.sequence == seq)
             .or_else(|| self.kept.iter().rev().find(|s| s.sequence == seq))?;
-        (now.saturating_duration_since(at.at) <= self.keep).then_some(at)
+        (!self.expired(at.at, self.millis(now))).then_some(at)
     }
 
     /// What goes out again for a NACK of `seq` at `now`: the packet itself, or with RTX
@@ -445,7 +473,8 @@ mod tests {
         round_trip(&mut h, now - Duration::from_millis(5), Duration::from_millis(5), Duration::ZERO);
         video(&mut h, 260..520, now);
         assert!((65..=67).contains(&h.len()), "{}", h.len());
-        assert!(h.kept.capacity() <= 140, "{}", h.kept.capacity());
+        // Room for a quarter more and a frame's burst, not the doubling's spare half.
+        assert!(h.kept.capacity() <= 90, "{}", h.kept.capacity());
     }
 
     /// The interceptor with one NACK-negotiated stream sent, SSRC 7.
@@ -501,9 +530,9 @@ mod tests {
 
     #[test]
     fn a_kept_packet_costs_its_header_fields_not_a_packet() {
-        // 80 bytes on x86-64: a second of 1.5 Mbit/s video (130 packets, 256 slots) is 20 KiB
-        // per subscriber stream; a whole packet per slot made it 32.
-        assert!(std::mem::size_of::<Sent>() <= 80, "{}", std::mem::size_of::<Sent>());
+        // 72 bytes on x86-64: half a second of 1.5 Mbit/s video (65 packets in 89 slots) is
+        // 6.3 KiB per subscriber stream; a whole packet per slot made a second of it 32 KiB.
+        assert!(std::mem::size_of::<Sent>() <= 72, "{}", std::mem::size_of::<Sent>());
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl SubscriberPeer {
             let existing = self.with_stream(src.mindex, |c| (c.sender, c.control.clone(), c.send.clone()));
             if let Some((sender, control, send)) = existing {
                 let _ = control.send(Control::Target(src.target));
-                let _ = control.send(Control::Switch(src.origin));
+                let _ = control.send(Control::Switch(Box::new(src.origin)));
                 send.send_replace(true);
                 reused.push(sender);
                 continue;
@@ -289,7 +289,7 @@ impl SubscriberPeer {
 
     /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`).
     pub fn switch(&self, mindex: usize, origin: Origin) {
-        self.control(mindex, Control::Switch(origin));
+        self.control(mindex, Control::Switch(Box::new(origin)));
     }
 
     /// Other simulcast layers for the stream at m-line `mindex` (`configure`).
