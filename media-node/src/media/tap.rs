@@ -29,13 +29,37 @@ pub trait PacketTap: Send + Sync {
 /// An interceptor running a [`PacketTap`].
 pub struct Tap<T> {
     pub tap: T,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
+    read: Passing,
+    write: Passing,
 }
 
 impl<T: PacketTap> Tap<T> {
     pub fn new(tap: T) -> Self {
-        Self { tap, read: VecDeque::new(), write: VecDeque::new() }
+        Self { tap, read: Passing::default(), write: Passing::default() }
+    }
+}
+
+/// Packets handed on, in order. The chain takes each packet out right after handing it in, so
+/// one is the usual most: it waits in a slot of its own, and only more go to a queue, which
+/// would otherwise hold room for 4 from the first (a packet is a few hundred bytes, and every
+/// PeerConnection has a tap).
+#[derive(Default)]
+struct Passing {
+    first: Option<TaggedPacket>,
+    more: VecDeque<TaggedPacket>,
+}
+
+impl Passing {
+    fn push(&mut self, msg: TaggedPacket) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(msg);
+        } else {
+            self.more.push_back(msg);
+        }
+    }
+
+    fn pop(&mut self) -> Option<TaggedPacket> {
+        self.first.take().or_else(|| self.more.pop_front())
     }
 }
 
@@ -48,24 +72,24 @@ impl<T: PacketTap> Protocol<TaggedPacket, TaggedPacket, ()> for Tap<T> {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if self.tap.read(&mut msg) {
-            self.read.push_back(msg);
+            self.read.push(msg);
         }
         Ok(())
     }
 
     fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
+        self.read.pop()
     }
 
     fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if self.tap.write(&mut msg) {
-            self.write.push_back(msg);
+            self.write.push(msg);
         }
         Ok(())
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front().or_else(|| self.tap.poll_own())
+        self.write.pop().or_else(|| self.tap.poll_own())
     }
 }
 
@@ -78,4 +102,40 @@ impl<T: PacketTap> Interceptor for Tap<T> {
     }
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::interceptor::{AttributedPacket, Packet};
+    use rtc::rtp;
+
+    fn packet(seq: u16) -> TaggedPacket {
+        let header = rtp::header::Header { sequence_number: seq, ..Default::default() };
+        let p = Packet::Rtp(rtp::Packet { header, payload: Default::default() });
+        TaggedPacket { now: Instant::now(), transport: Default::default(), message: AttributedPacket::new(p) }
+    }
+
+    fn seq(p: Option<TaggedPacket>) -> Option<u16> {
+        match p?.message.packet {
+            Packet::Rtp(p) => Some(p.header.sequence_number),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn packets_pass_in_order_and_one_at_a_time_takes_no_queue() {
+        let mut q = Passing::default();
+        for i in 0..100 {
+            q.push(packet(i));
+            assert_eq!(seq(q.pop()), Some(i));
+        }
+        assert_eq!(q.more.capacity(), 0, "a packet taken out at once never reaches the queue");
+        for i in 0..3 {
+            q.push(packet(i));
+        }
+        assert_eq!(seq(q.pop()), Some(0));
+        q.push(packet(3));
+        assert_eq!((0..4).map(|_| seq(q.pop())).collect::<Vec<_>>(), [Some(1), Some(2), Some(3), None]);
+    }
 }
