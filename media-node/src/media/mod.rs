@@ -3,7 +3,7 @@
 //! rooms: `peer` sets PeerConnections up, `publisher` holds a publisher's, `subscriber` a
 //! subscriber's; `forward` is the per-packet path from a publisher's track to its subscribers',
 //! with `rewrite` (sequence numbers and timestamps), `vp8` (keyframes, temporal layers),
-//! `simulcast` (which layer a stream takes), `gop` (a publisher layer's latest group of pictures) and `preroll` (video kept while a subscriber connects); `data` relays publishers' data channel messages to
+//! `simulcast` (which layer a stream takes), `gop` (a publisher layer's latest group of pictures) and `preroll` (video kept while a subscriber connects); `keyframe_pacing` says when a publisher's keyframe requests go out; `data` relays publishers' data channel messages to
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
 //! acts on), `extensions` the RTP header extensions both legs negotiate and relay (`tap` is the
 //! pass-through interceptor these are written on), `sdp` reads what the room needs to announce
@@ -20,6 +20,7 @@ pub mod forward;
 pub mod forwarder;
 pub mod gop;
 pub mod gso;
+pub mod keyframe_pacing;
 pub mod outgoing;
 pub mod peer;
 pub mod preroll;

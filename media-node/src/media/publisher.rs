@@ -7,9 +7,10 @@ use super::codec::VideoCodec;
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::feed::{
     DataFeed, DataMessage, Feed, Hold, KeyframeRequester, Origin, Silence, DATA_FEED_CAPACITY, FEED_CAPACITY,
-    KEYFRAME_REQUEST_INTERVAL, MAX_LAYERS,
+    MAX_LAYERS,
 };
 use super::gop::GopCache;
+use super::keyframe_pacing::{layers_of, pace, KeyframePacer};
 use super::peer::{
     add_candidates, build_pc, local_sdp_when_gathered, Direction, IncomingMedia, MediaSettings, PeerEvent, PeerHandler,
     StreamAt,
@@ -132,8 +133,8 @@ impl IncomingMedia for Incoming {
         if kind == MediaKind::Video {
             tokio::spawn(cap_bitrate(track.clone(), self.bitrate.clone()));
             if let Some(requests) = keyframes {
-                let layers = feeds.len();
-                tokio::spawn(request_keyframes(track.clone(), requests, layer_ssrcs.clone(), layers, self.fir_freq));
+                let pacer = KeyframePacer::new(feeds.len(), self.fir_freq, Instant::now());
+                tokio::spawn(request_keyframes(track.clone(), requests, layer_ssrcs.clone(), pacer));
             }
         }
         let slowlink_threshold = self.slowlink_threshold;
@@ -143,57 +144,36 @@ impl IncomingMedia for Incoming {
     }
 }
 
-/// Sends a publisher track's keyframe requests (PLI, to the SSRC of the layer asked for) as they
-/// come, at most one round per [`KEYFRAME_REQUEST_INTERVAL`] (requests during the pause are answered by one
-/// round after it, not dropped), plus one every `fir_freq` (the room's setting, as Janus) so late
-/// decoders recover.
+/// Sends a publisher track's keyframe requests as [`KeyframePacer`] paces them: a PLI to the
+/// SSRC of each layer a round asks for.
 async fn request_keyframes(
     track: Arc<dyn TrackRemote>,
-    mut requests: mpsc::UnboundedReceiver<u8>,
+    requests: mpsc::UnboundedReceiver<u8>,
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
-    layers: usize,
-    fir_freq: Option<Duration>,
+    pacer: KeyframePacer,
 ) {
-    let all = (1u8 << layers) - 1;
-    // Layers asked for, one bit each.
-    let mut pending = 0u8;
-    loop {
-        if pending == 0 {
-            let periodic = async {
-                match fir_freq {
-                    Some(f) => tokio::time::sleep(f).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                r = requests.recv() => match r {
-                    Some(layer) => pending |= 1 << layer.min(MAX_LAYERS as u8 - 1),
-                    None => break,
-                },
-                _ = periodic => pending = all,
+    pace(requests, pacer, |round| {
+        let (track, layer_ssrcs) = (track.clone(), layer_ssrcs.clone());
+        async move {
+            let first = track.ssrcs().await.first().copied().unwrap_or(0);
+            let mut plis: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+            for layer in layers_of(round) {
+                let ssrc = match layer_ssrcs.get(usize::from(layer)).map_or(0, |s| s.load(Ordering::Relaxed)) {
+                    0 => first,
+                    s => s,
+                };
+                tracing::debug!(ssrc, layer, "PLI to the publisher");
+                plis.push(Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc }));
             }
+            let n = plis.len() as u64;
+            let sent = track.write_rtcp(plis).await.is_ok();
+            if sent {
+                METRICS.plis_sent(n);
+            }
+            sent
         }
-        let first = track.ssrcs().await.first().copied().unwrap_or(0);
-        let mut plis: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
-        for layer in (0..layers).filter(|l| pending & (1 << l) != 0) {
-            let ssrc = match layer_ssrcs[layer].load(Ordering::Relaxed) {
-                0 => first,
-                s => s,
-            };
-            tracing::debug!(ssrc, layer, "PLI to the publisher");
-            plis.push(Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc }));
-        }
-        let n = plis.len() as u64;
-        if track.write_rtcp(plis).await.is_err() {
-            break;
-        }
-        METRICS.plis_sent(n);
-        tokio::time::sleep(KEYFRAME_REQUEST_INTERVAL).await;
-        pending = 0;
-        while let Ok(layer) = requests.try_recv() {
-            pending |= 1 << layer.min(MAX_LAYERS as u8 - 1);
-        }
-    }
+    })
+    .await
 }
 
 /// An audio stream's talk detection: its level extension's id, and nothing counted while a

@@ -6,7 +6,8 @@
 //! recorders take them alike.
 
 use super::extensions::{relay, DelayStamp};
-use super::feed::{DataFeed, DataMessage, Feed, KEYFRAME_REQUEST_INTERVAL};
+use super::feed::{DataFeed, DataMessage, Feed, MAX_LAYERS};
+use super::keyframe_pacing::{layers_of, pace, KeyframePacer};
 use super::MediaError;
 use crate::metrics::METRICS;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -158,29 +159,30 @@ async fn latch(socket: Arc<UdpSocket>, latched: watch::Sender<Option<SocketAddr>
     }
 }
 
-/// Sends one remote video stream's keyframe requests (a PLI for the layer's SSRC) to the latched
-/// RTCP address, at most one round per [`KEYFRAME_REQUEST_INTERVAL`].
+/// Sends one remote video stream's keyframe requests (a PLI for each layer's SSRC) to the latched
+/// RTCP address, as [`KeyframePacer`] paces them (without a periodic round).
 async fn request_keyframes(
     socket: Arc<UdpSocket>,
     latched: watch::Receiver<Option<SocketAddr>>,
     mindex: usize,
-    mut requests: mpsc::UnboundedReceiver<u8>,
+    requests: mpsc::UnboundedReceiver<u8>,
 ) {
-    while let Some(first) = requests.recv().await {
-        let mut layers = 1u8 << first.min(7);
-        while let Ok(l) = requests.try_recv() {
-            layers |= 1 << l.min(7);
-        }
+    let pacer = KeyframePacer::new(MAX_LAYERS, None, std::time::Instant::now());
+    pace(requests, pacer, |round| {
         let to = *latched.borrow();
-        if let Some(to) = to {
-            for layer in (0..8u8).filter(|l| layers & (1 << l) != 0) {
-                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: remote_ssrc(mindex, layer) };
-                if let Ok(bytes) = pli.marshal() {
-                    let _ = socket.send_to(&bytes, to).await;
-                    METRICS.plis_sent(1);
+        let socket = socket.clone();
+        async move {
+            if let Some(to) = to {
+                for layer in layers_of(round) {
+                    let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: remote_ssrc(mindex, layer) };
+                    if let Ok(bytes) = pli.marshal() {
+                        let _ = socket.send_to(&bytes, to).await;
+                        METRICS.plis_sent(1);
+                    }
                 }
             }
+            true
         }
-        tokio::time::sleep(KEYFRAME_REQUEST_INTERVAL).await;
-    }
+    })
+    .await
 }
