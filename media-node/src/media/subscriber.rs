@@ -339,7 +339,7 @@ impl SubscriberPeer {
             // (half-trickle, as every offer here).
             let mut gathered = self.gathered.lock().await;
             while gathered.try_recv().is_ok() {}
-            let options = RTCOfferOptions { ice_restart: true, ..Default::default() };
+            let options = RTCOfferOptions { ice_restart: true };
             let offer = self.pc.create_offer(Some(options)).await.map_err(|e| MediaError::stack("offer", e))?;
             self.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
             return local_sdp_when_gathered(&self.settings, &self.pc, &mut gathered).await;
