@@ -51,6 +51,14 @@ pub const MAX_KEPT: usize = 1024;
 const INLINE_EXTENSIONS: usize = 3;
 const INLINE_EXTENSION_BYTES: usize = 3;
 
+/// After a packet is sent again, a NACK for it is ignored for this long (Janus's
+/// `MIN_NACK_IGNORE`): a receiver that asks again before the copy could arrive, or floods
+/// NACKs, gets a packet at most 25 times in a second, not once per NACK. Janus also doubles
+/// the pause at each copy (up to a second); that left a packet unrepaired in 2 of 40 runs of
+/// the repair test (its receiver asks every 100 ms, and a loss every 19th datagram can take
+/// the copies of one packet several times in a row); with the fixed pause, none in 30.
+const RESEND_PAUSE_MS: u32 = 40;
+
 /// A packet as it went out, and when: the header's fields and the shared payload, not a clone
 /// of the packet, whose extension list would be an allocation per packet per subscriber (and
 /// an entry twice this size).
@@ -63,9 +71,13 @@ struct Sent {
     sequence: u16,
     payload_type: u8,
     marker: bool,
-    /// (id, length, bytes) of each extension, `extension_count` of them.
-    extensions: [(u8, u8, [u8; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
+    /// (id << 2 | length, bytes) of each extension, `extension_count` of them (a one-byte
+    /// header's ids are below 15, the lengths kept inline below 4).
+    extensions: [(u8, [u8; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
     extension_count: u8,
+    /// Whether it was sent again, and when last ([`RESEND_PAUSE_MS`]).
+    resent: bool,
+    resent_at: Millis,
     /// A packet whose header does not fit the fields above (CSRCs, padding, more or longer
     /// extensions), kept whole; none of the node's own does.
     whole: Option<Box<rtp::Packet>>,
@@ -73,6 +85,11 @@ struct Sent {
 
 /// A time as milliseconds from a stream's first packet, wrapping after 49 days.
 type Millis = u32;
+
+/// Whether a packet sent at `at` is past a window of `keep` at `now` (both in kept time).
+fn expired(keep: Duration, at: Millis, now: Millis) -> bool {
+    Duration::from_millis(u64::from(now.wrapping_sub(at))) > keep
+}
 
 impl Sent {
     fn new(p: &rtp::Packet, at: Millis) -> Self {
@@ -84,26 +101,37 @@ impl Sent {
             sequence: h.sequence_number,
             payload_type: h.payload_type,
             marker: h.marker,
-            extensions: [(0, 0, [0; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
+            extensions: [(0, [0; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
             extension_count: 0,
+            resent: false,
+            resent_at: 0,
             whole: None,
         };
         let fits = h.csrc.is_empty()
             && !h.padding
             && h.extensions.len() <= INLINE_EXTENSIONS
-            && h.extensions.iter().all(|e| e.payload.len() <= INLINE_EXTENSION_BYTES)
+            && h.extensions.iter().all(|e| e.payload.len() <= INLINE_EXTENSION_BYTES && e.id < 64)
             && (h.extensions.is_empty() || h.extension_profile == rtp::header::EXTENSION_PROFILE_ONE_BYTE);
         if !fits {
             sent.whole = Some(Box::new(p.clone()));
             return sent;
         }
         for (slot, e) in sent.extensions.iter_mut().zip(&h.extensions) {
-            slot.0 = e.id;
-            slot.1 = e.payload.len() as u8;
-            slot.2[..e.payload.len()].copy_from_slice(&e.payload);
+            slot.0 = e.id << 2 | e.payload.len() as u8;
+            slot.1[..e.payload.len()].copy_from_slice(&e.payload);
         }
         sent.extension_count = h.extensions.len() as u8;
         sent
+    }
+
+    /// Whether a NACK at `now` may have it sent again (then counted as sent again at `now`),
+    /// or it went out again too recently.
+    fn may_resend(&mut self, now: Millis) -> bool {
+        if self.resent && now.wrapping_sub(self.resent_at) < RESEND_PAUSE_MS {
+            return false;
+        }
+        (self.resent, self.resent_at) = (true, now);
+        true
     }
 
     /// The packet as it was sent, with `ssrc`.
@@ -120,8 +148,9 @@ impl Sent {
             marker: self.marker,
             ..Default::default()
         };
-        for (id, len, bytes) in &self.extensions[..usize::from(self.extension_count)] {
-            let _ = header.set_extension(*id, bytes::Bytes::copy_from_slice(&bytes[..usize::from(*len)]));
+        for (id_len, bytes) in &self.extensions[..usize::from(self.extension_count)] {
+            let len = usize::from(id_len & 0b11);
+            let _ = header.set_extension(id_len >> 2, bytes::Bytes::copy_from_slice(&bytes[..len]));
         }
         rtp::Packet { header, payload: self.payload.clone() }
     }
@@ -176,14 +205,9 @@ impl History {
         self.epoch.map_or(0, |e| now.saturating_duration_since(e).as_millis() as Millis)
     }
 
-    /// Whether a packet sent at `at` is past the window at `now` (both from [`Self::millis`]).
-    fn expired(&self, at: Millis, now: Millis) -> bool {
-        Duration::from_millis(u64::from(now.wrapping_sub(at))) > self.keep
-    }
-
     fn forget(&mut self, now: Instant) {
         let now = self.millis(now);
-        while self.kept.front().is_some_and(|s| self.expired(s.at, now)) {
+        while self.kept.front().is_some_and(|s| expired(self.keep, s.at, now)) {
             self.kept.pop_front();
         }
     }
@@ -221,24 +245,32 @@ impl History {
         }
     }
 
-    /// The packet sent with sequence number `seq`, if it is still kept at `now`.
-    fn find(&self, seq: u16, now: Instant) -> Option<&Sent> {
+    /// The packet sent with sequence number `seq`, if it is still kept at `now` (in kept time).
+    fn find(&mut self, seq: u16, now: Millis) -> Option<&mut Sent> {
         let first = self.kept.front()?.sequence;
         // Sequence numbers go up by one per packet sent, so the offset finds it at once; a gap
         // (a stream that skipped numbers) falls back to a search.
-        let at = self
-            .kept
-            .get(usize::from(seq.wrapping_sub(first)))
-            .filter(|s| s.sequence == seq)
-            .or_else(|| self.kept.iter().rev().find(|s| s.sequence == seq))?;
-        (!self.expired(at.at, self.millis(now))).then_some(at)
+        let guess = usize::from(seq.wrapping_sub(first));
+        let i = if self.kept.get(guess).is_some_and(|s| s.sequence == seq) {
+            guess
+        } else {
+            self.kept.iter().rposition(|s| s.sequence == seq)?
+        };
+        let keep = self.keep;
+        self.kept.get_mut(i).filter(|s| !expired(keep, s.at, now))
     }
 
     /// What goes out again for a NACK of `seq` at `now`: the packet itself, or with RTX
-    /// negotiated, the packet on the RTX stream (its original sequence number first).
+    /// negotiated, the packet on the RTX stream (its original sequence number first); nothing
+    /// when it is no longer kept or went out again too recently ([`RESEND_PAUSE_MS`]).
     pub fn retransmission(&mut self, seq: u16, now: Instant) -> Option<rtp::Packet> {
+        let now = self.millis(now);
+        let (own_ssrc, rtx, rtx_sequence) = (self.ssrc, self.rtx, self.rtx_sequence);
         let original = self.find(seq, now)?;
-        let Some((ssrc, payload_type)) = self.rtx else { return Some(original.packet(self.ssrc)) };
+        if !original.may_resend(now) {
+            return None;
+        }
+        let Some((ssrc, payload_type)) = rtx else { return Some(original.packet(own_ssrc)) };
         let mut payload = Vec::with_capacity(2 + original.payload.len());
         payload.extend_from_slice(&seq.to_be_bytes());
         payload.extend_from_slice(&original.payload);
@@ -246,12 +278,12 @@ impl History {
             version: 2,
             ssrc,
             payload_type,
-            sequence_number: self.rtx_sequence,
+            sequence_number: rtx_sequence,
             timestamp: original.timestamp,
             marker: original.marker,
             ..Default::default()
         };
-        self.rtx_sequence = self.rtx_sequence.wrapping_add(1);
+        self.rtx_sequence = rtx_sequence.wrapping_add(1);
         Some(rtp::Packet { header, payload: payload.into() })
     }
 
@@ -386,7 +418,8 @@ mod tests {
         h.sent(&packet(10), t);
         h.sent(&packet(11), t + Duration::from_millis(10));
         assert_eq!(h.retransmission(10, t + KEEP_MAX).map(|p| p.header.sequence_number), Some(10));
-        assert!(h.retransmission(10, t + KEEP_MAX + Duration::from_millis(1)).is_none(), "older than the window");
+        let eleven = t + Duration::from_millis(10);
+        assert!(h.retransmission(11, eleven + KEEP_MAX + Duration::from_millis(1)).is_none(), "older than the window");
         assert!(h.retransmission(12, t).is_none(), "never sent");
         // What is sent later forgets what has grown too old.
         h.sent(&packet(12), t + KEEP_MAX + Duration::from_millis(5));
@@ -554,11 +587,31 @@ mod tests {
         let mut h = History::new(7, Some((99, 97)));
         h.sent(&packet(300), t);
         let first = h.retransmission(300, t).unwrap();
-        let second = h.retransmission(300, t).unwrap();
+        let second = h.retransmission(300, t + Duration::from_millis(u64::from(RESEND_PAUSE_MS))).unwrap();
         assert_eq!((first.header.ssrc, first.header.payload_type), (99, 97));
         assert_eq!(&first.payload[..2], &300u16.to_be_bytes());
         assert_eq!(&first.payload[2..], &packet(300).payload[..]);
         assert_eq!(second.header.sequence_number, first.header.sequence_number.wrapping_add(1));
+    }
+
+    #[test]
+    fn a_packet_sent_again_is_not_sent_again_within_40_ms() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        h.sent(&packet(1), t);
+        let again = |h: &mut History, ms: u64| h.retransmission(1, t + Duration::from_millis(ms)).is_some();
+        assert!(again(&mut h, 0));
+        assert!(!again(&mut h, 39), "within 40 ms of the last copy");
+        assert!(again(&mut h, 40));
+        assert!(again(&mut h, 140), "a receiver asking every 100 ms is answered every time");
+        // A receiver NACKing every 10 ms for the whole window gets a copy every 40 ms.
+        let mut flood = History::new(7, None);
+        flood.sent(&packet(1), t);
+        let copies = (0..100).filter(|i| again(&mut flood, i * 10)).count();
+        assert_eq!(copies, 25, "at 0, 40, ..., 960 ms");
+        // Each packet has its own pause.
+        h.sent(&packet(2), t);
+        assert!(h.retransmission(2, t + Duration::from_millis(141)).is_some());
     }
 
     #[test]
