@@ -71,8 +71,8 @@ struct Sent {
     sequence: u16,
     payload_type: u8,
     marker: bool,
-    /// (id << 2 | length, bytes) of each extension, `extension_count` of them (a one-byte
-    /// header's ids are below 15, the lengths kept inline below 4).
+    /// (id << 2 | length, bytes) of each extension, `extension_count` of them: ids below 64
+    /// are kept inline (a one-byte header's are below 15), and lengths below 4.
     extensions: [(u8, [u8; INLINE_EXTENSION_BYTES]); INLINE_EXTENSIONS],
     extension_count: u8,
     /// Whether it was sent again, and when last ([`RESEND_PAUSE_MS`]).

@@ -39,10 +39,10 @@ impl<T: PacketTap> Tap<T> {
     }
 }
 
-/// Packets handed on, in order. The chain takes each packet out right after handing it in, so
-/// one is the usual most: it waits in a slot of its own, and only more go to a queue, which
-/// would otherwise hold room for 4 from the first (a packet is a few hundred bytes, and every
-/// PeerConnection has a tap).
+/// Packets handed on, in order. On the way in the chain takes each packet out right after
+/// handing it in, so one waits in a slot of its own and the queue (room for 4 from its first
+/// packet, each a few hundred bytes, in every PeerConnection's taps) is never made; on the way
+/// out a video frame's packets are handed in before any is taken, and the rest queue.
 #[derive(Default)]
 struct Passing {
     first: Option<TaggedPacket>,
