@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 /// Layers a round asks a keyframe of, one bit each (bit 0 the lowest).
 pub type Layers = u8;
 
+/// One publisher stream's keyframe requests, paced by the rules above.
 pub struct KeyframePacer {
     /// Every layer's bit: a request for a higher layer asks for the highest.
     all: Layers,
