@@ -305,15 +305,11 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
     }
     let webrtc = node.get("webrtc");
     let sdps = node.get("sdps").cloned().unwrap_or_else(|| json!({}));
-    let media_types: Vec<&str> = webrtc
-        .and_then(|w| w.get("media"))
-        .and_then(Value::as_object)
-        .map(|m| m.values().filter_map(|v| v.get("type").and_then(Value::as_str)).collect())
-        .unwrap_or_default();
-    let has_type = |t: &str| media_types.contains(&t);
+    let sdp = |k: &str| sdps.get(k).and_then(Value::as_str);
     let ready = webrtc.and_then(|w| w.pointer("/dtls/ready")).and_then(Value::as_bool).unwrap_or(false);
-    let negotiated = sdps.get("local").is_some() && sdps.get("remote").is_some();
+    let negotiated = sdp("local").is_some() && sdp("remote").is_some();
     let subscriber = node.pointer("/plugin_specific/type").and_then(Value::as_str) == Some("subscriber");
+    let rtx = ["local", "remote"].iter().any(|k| sdp(k).is_some_and(|s| s.contains(" apt=")));
     info.insert(
         "flags".into(),
         json!({
@@ -321,7 +317,8 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
             "got-answer": sdps.get(if subscriber { "remote" } else { "local" }).is_some(),
             "negotiated": negotiated,
             "processing-offer": false,
-            "starting": negotiated,
+            // Janus: set when the peer's SDP came without candidates (they trickle after it).
+            "starting": negotiated && !sdp("remote").is_some_and(|s| s.contains("a=candidate:")),
             "ice-restart": false,
             "ready": ready,
             "stopped": false,
@@ -330,11 +327,13 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
             "all-trickles": false,
             "resend-trickles": false,
             "trickle-synced": false,
-            "data-channels": sdps.get("local").and_then(Value::as_str).is_some_and(|s| s.contains("m=application")),
-            "has-audio": has_type("audio"),
-            "has-video": has_type("video"),
+            "data-channels": sdp("local").is_some_and(|s| s.contains("m=application")),
+            // Janus 1.x no longer sets these two (a handle's media are listed per mid).
+            "has-audio": false,
+            "has-video": false,
             "new-datachan-sdp": false,
-            "rfc4588-rtx": false,
+            // Janus: an `apt` mapping in either SDP (retransmissions on their own SSRC).
+            "rfc4588-rtx": rtx,
             "cleaning": false,
             "e2ee": false,
         }),

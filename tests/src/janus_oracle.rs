@@ -14,6 +14,12 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The oracle's Admin API secret.
+pub const JANUS_ADMIN_SECRET: &str = "oracle";
+
+/// Janus's Admin API port (HTTP transport, Janus API off).
+const ADMIN_PORT: u16 = 7088;
+
 /// How long Janus may take to load its plugins and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -24,6 +30,8 @@ pub struct JanusOracle {
     pid: Pid,
     /// Its WebSocket endpoint (`janus-protocol`).
     pub ws_url: String,
+    /// Its Admin API (HTTP, `POST {admin_url}/S/H`; the secret is [`JANUS_ADMIN_SECRET`]).
+    pub admin_url: String,
     /// Janus's address, and the client host's (where the test's peers and servers live).
     pub addr: std::net::Ipv4Addr,
     pub client_addr: std::net::Ipv4Addr,
@@ -72,12 +80,12 @@ impl JanusOracle {
     events_folder = "{lib}/events"
     loggers_folder = "{lib}/loggers"
     debug_level = 2
-    admin_secret = "oracle-{ws_port}"
+    admin_secret = "{JANUS_ADMIN_SECRET}"
 }}
 media: {{ rtp_port_range = "{rtp_min}-{rtp_max}" }}
 nat: {{ ice_enforce_list = "eth0" ignore_mdns = true }}
 plugins: {{ disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so" }}
-transports: {{ disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so" }}
+transports: {{ disable = "libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so" }}
 loggers: {{ disable = "libjanus_jsonlog.so" }}
 events: {{ broadcast = false }}
 "#,
@@ -91,6 +99,11 @@ events: {{ broadcast = false }}
             format!("general: {{\n    json = \"compact\"\n    ws = true\n    ws_port = {ws_port}\n}}\n"),
         )
         .expect("websockets config");
+        std::fs::write(
+            conf.join("janus.transport.http.jcfg"),
+            format!("general: {{\n    http = false\n}}\nadmin: {{\n    admin_http = true\n    admin_port = {ADMIN_PORT}\n}}\n"),
+        )
+        .expect("http config");
         std::fs::write(conf.join("janus.plugin.videoroom.jcfg"), format!("general: {{\n{videoroom_general}\n}}\n"))
             .expect("videoroom config");
         let jcfg = conf.join("janus.jcfg");
@@ -105,7 +118,8 @@ events: {{ broadcast = false }}
             std::thread::sleep(Duration::from_millis(50));
         }
         let (janus_addr, client_addr) = (net.addr(janus), net.addr(client));
-        Self { net: Some(net), pid, ws_url: format!("ws://{addr}/"), addr: janus_addr, client_addr, dir }
+        let admin_url = format!("http://{janus_addr}:{ADMIN_PORT}/admin");
+        Self { net: Some(net), pid, ws_url: format!("ws://{addr}/"), admin_url, addr: janus_addr, client_addr, dir }
     }
 }
 

@@ -1,26 +1,111 @@
-//! A PeerConnection as the Admin API's `handle_info` shows it: Janus's `webrtc` object (ICE,
-//! DTLS, and per mid the packets, bytes, NACKs, PLIs, loss, jitter and RTT) and its `sdps`,
-//! read from the PeerConnection's W3C statistics (`getStats`) when asked, never kept per packet.
+//! A PeerConnection as the Admin API's `handle_info` shows it: Janus's `webrtc` object (`ice`,
+//! `dtls`, `extensions`, `bwe` and per mid `media`) and its `sdps`, with Janus's field names and
+//! values, built when asked from the ICE transport, the W3C statistics (`getStats`) and what
+//! the SDPs negotiated ([`sections`]); nothing is kept per packet for it.
+//!
+//! Janus's fields Portunus has no source for are left out rather than invented: the ICE and
+//! DTLS timestamps (`gathered`, `connected`, `handshake-started`), DTLS `retransmissions`,
+//! the RTCP link-quality scores, `bytes_lastsec`, and retransmissions received.
 
+mod sections;
+
+use crate::media::retransmit::{KEEP_MAX, KEEP_MIN};
+use rtc::peer_connection::transport::RTCIceCandidate;
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
-use rtc::statistics::stats::ice_candidate::RTCIceCandidateStats;
+use rtc::statistics::stats::rtp_stream::received::inbound::RTCInboundRtpStreamStats;
 use rtc::statistics::StatsSelector;
+use sections::{Sdp, Section};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use webrtc::peer_connection::transport::IceTransport;
 use webrtc::peer_connection::PeerConnection;
+
+/// The header extensions Janus lists under `extensions`, in its order.
+const JANUS_EXTENSIONS: [&str; 10] = [
+    "urn:ietf:params:rtp-hdrext:sdes:mid",
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    TWCC_URI,
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "urn:3gpp:video-orientation",
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+    "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension",
+    "http://www.webrtc.org/experiments/rtp-hdrext/video-layers-allocation00",
+];
+const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// What the ICE transport knows: candidates as SDP lines and the selected pair.
+#[derive(Default)]
+struct Ice {
+    local: Vec<String>,
+    remote: Vec<String>,
+    selected: Option<String>,
+}
 
 /// `(webrtc, sdps)` for `handle_info`.
 pub async fn summary(pc: &Arc<dyn PeerConnection>) -> (Value, Value) {
     let report = pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
     let mut sdps = Map::new();
     sdps.insert("profile".into(), "UDP/TLS/RTP/SAVPF".into());
-    if let Some(l) = pc.local_description().await {
-        sdps.insert("local".into(), l.sdp.into());
+    let local = pc.local_description().await;
+    let remote = pc.remote_description().await;
+    // The answer holds what was agreed (codecs, NACK, extensions); the local SDP our side's
+    // direction, SSRCs and fingerprint.
+    let local_is_answer = local.as_ref().is_some_and(|d| d.sdp_type.to_string() == "answer");
+    let (local, remote) = (local.map(|d| d.sdp), remote.map(|d| d.sdp));
+    let local_sdp = sections::read(local.as_deref().unwrap_or_default());
+    let remote_sdp = sections::read(remote.as_deref().unwrap_or_default());
+    let ice = match ice_transport(pc).await {
+        Some(t) => ice(&*t).await,
+        None => Ice::default(),
+    };
+    let negotiated = if local_is_answer || remote.is_none() { &local_sdp } else { &remote_sdp };
+    let webrtc = webrtc(&report, &ice, &local_sdp, &remote_sdp, negotiated);
+    if let Some(l) = local {
+        sdps.insert("local".into(), l.into());
     }
-    if let Some(r) = pc.remote_description().await {
-        sdps.insert("remote".into(), r.sdp.into());
+    if let Some(r) = remote {
+        sdps.insert("remote".into(), r.into());
     }
-    (webrtc(&report), Value::Object(sdps))
+    (webrtc, Value::Object(sdps))
+}
+
+/// The PeerConnection's ICE transport (bundled: every transceiver's and the SCTP's is the same).
+async fn ice_transport(pc: &Arc<dyn PeerConnection>) -> Option<Arc<dyn IceTransport>> {
+    for t in pc.get_transceivers().await {
+        if let Ok(Some(s)) = t.sender().await {
+            if let Ok(Some(d)) = s.transport().await {
+                return Some(d.ice_transport());
+            }
+        }
+        if let Ok(Some(r)) = t.receiver().await {
+            if let Ok(Some(d)) = r.transport().await {
+                return Some(d.ice_transport());
+            }
+        }
+    }
+    Some(pc.sctp().await?.transport().ice_transport())
+}
+
+async fn ice(t: &dyn IceTransport) -> Ice {
+    let lines = |cs: Vec<RTCIceCandidate>| -> Vec<String> {
+        cs.iter()
+            .filter_map(|c| c.to_json().ok())
+            .map(|i| i.candidate.strip_prefix("candidate:").unwrap_or(&i.candidate).to_owned())
+            .collect()
+    };
+    let end = |c: &RTCIceCandidate| format!("{}:{} [{},{}]", c.address, c.port, c.typ, c.protocol);
+    Ice {
+        local: lines(t.get_local_candidates().await.unwrap_or_default()),
+        remote: lines(t.get_remote_candidates().await.unwrap_or_default()),
+        selected: t
+            .get_selected_candidate_pair()
+            .await
+            .ok()
+            .flatten()
+            .map(|p| format!("{} <-> {}", end(p.local()), end(p.remote()))),
+    }
 }
 
 /// Janus's ICE state names for the W3C ones.
@@ -34,119 +119,231 @@ fn ice_state(w3c: &str) -> &'static str {
     }
 }
 
-fn candidate(c: &RTCIceCandidateStats) -> String {
-    format!("{}:{} [{},{}]", c.address.as_deref().unwrap_or("?"), c.port, c.candidate_type, c.protocol)
+/// Janus's DTLS state names for the W3C ones.
+fn dtls_state(w3c: &str) -> &'static str {
+    match w3c {
+        "new" => "created",
+        "connecting" => "trying",
+        "connected" => "connected",
+        "failed" => "failed",
+        _ => "closed",
+    }
 }
 
-fn webrtc(report: &RTCStatsReport) -> Value {
-    let mut local = Map::new();
-    let mut remote = Map::new();
-    for e in report.iter() {
-        match e {
-            RTCStatsReportEntry::LocalCandidate(c) => {
-                local.insert(c.stats.id.to_string(), candidate(c).into());
-            }
-            RTCStatsReportEntry::RemoteCandidate(c) => {
-                remote.insert(c.stats.id.to_string(), candidate(c).into());
-            }
-            _ => {}
-        }
+/// Janus's DTLS role names: the client is `active`, the server `passive`.
+fn dtls_role(role: &str) -> &'static str {
+    match role {
+        "client" => "active",
+        "server" => "passive",
+        _ => "actpass",
     }
+}
+
+/// Janus's (OpenSSL's) SRTP profile names.
+fn srtp_profile(name: &str) -> &str {
+    match name {
+        "" => "none",
+        "SRTP_AES128_CM_HMAC_SHA1_80" => "SRTP_AES128_CM_SHA1_80",
+        "SRTP_AES128_CM_HMAC_SHA1_32" => "SRTP_AES128_CM_SHA1_32",
+        other => other,
+    }
+}
+
+/// Seconds as whole milliseconds.
+fn ms(seconds: f64) -> u64 {
+    (seconds * 1000.0).round().max(0.0) as u64
+}
+
+fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, negotiated: &Sdp) -> Value {
     let mut ice = Map::new();
     let mut dtls = Map::new();
     if let Some(t) = report.transport() {
-        let state = t.ice_state.to_string();
+        let state = ice_state(&t.ice_state.to_string());
         ice.insert("stream_id".into(), 1.into());
         ice.insert("component_id".into(), 1.into());
-        ice.insert("state".into(), ice_state(&state).into());
-        let pair = report.candidate_pairs().find(|p| p.stats.id == t.selected_candidate_pair_id);
-        if let Some(p) = pair {
-            let side = |m: &Map<String, Value>, id: &str| m.get(id).and_then(Value::as_str).unwrap_or("?").to_owned();
-            let selected = format!(
-                "{} <-> {}",
-                side(&local, &p.local_candidate_id.to_string()),
-                side(&remote, &p.remote_candidate_id.to_string())
-            );
-            ice.insert("selected-pair".into(), selected.into());
-            ice.insert("rtt".into(), json!((p.current_round_trip_time * 1000.0).round() as u64));
+        ice.insert("state".into(), state.into());
+        ice.insert("local-candidates".into(), ice_now.local.clone().into());
+        ice.insert("remote-candidates".into(), ice_now.remote.clone().into());
+        if let Some(pair) = &ice_now.selected {
+            ice.insert("selected-pair".into(), pair.clone().into());
         }
-        ice.insert("local-candidates".into(), local.values().cloned().collect::<Vec<_>>().into());
-        ice.insert("remote-candidates".into(), remote.values().cloned().collect::<Vec<_>>().into());
-        ice.insert("ready".into(), u8::from(ice_state(&state) == "ready").into());
-        dtls.insert("dtls-role".into(), t.dtls_role.to_string().into());
-        dtls.insert("dtls-state".into(), t.dtls_state.to_string().into());
-        dtls.insert(
-            "srtp-profile".into(),
-            if t.srtp_cipher.is_empty() { "none".into() } else { t.srtp_cipher.clone().into() },
-        );
-        dtls.insert("ready".into(), (t.dtls_state.to_string() == "connected").into());
+        ice.insert("ready".into(), u8::from(state == "ready").into());
+
+        let state = dtls_state(&t.dtls_state.to_string());
+        if let Some((_, value)) = &local.fingerprint {
+            dtls.insert("fingerprint".into(), value.clone().into());
+        }
+        if let Some((hash, value)) = &remote.fingerprint {
+            dtls.insert("remote-fingerprint".into(), value.clone().into());
+            dtls.insert("remote-fingerprint-hash".into(), hash.clone().into());
+        }
+        dtls.insert("dtls-role".into(), dtls_role(&t.dtls_role.to_string()).into());
+        dtls.insert("dtls-state".into(), state.into());
+        dtls.insert("valid".into(), (state == "connected" && !t.srtp_cipher.is_empty()).into());
+        dtls.insert("srtp-profile".into(), srtp_profile(&t.srtp_cipher).into());
+        dtls.insert("ready".into(), (state == "connected").into());
+        let data = negotiated.sections.iter().any(|s| s.kind == "data" && !s.rejected);
+        dtls.insert("sctp-association".into(), (data && state == "connected").into());
         dtls.insert(
             "stats".into(),
             json!({"in": {"packets": t.packets_received, "bytes": t.bytes_received},
                    "out": {"packets": t.packets_sent, "bytes": t.bytes_sent}}),
         );
     }
-    let mut media: Map<String, Value> = Map::new();
-    let codec_of = |id: &str| -> Option<String> {
-        report.iter().find_map(|e| match e {
-            RTCStatsReportEntry::Codec(c) if c.stats.id == id => Some(c.mime_type.clone()),
-            _ => None,
-        })
-    };
-    for s in report.inbound_rtp_streams() {
-        let base = &s.received_rtp_stream_stats;
-        let m = medium(&mut media, &s.mid, base.rtp_stream_stats.kind.to_string());
-        let layer = if m["stats"]["in"].get("packets").is_some() { "in-simulcast" } else { "in" };
-        let stats = json!({
-            "ssrc": base.rtp_stream_stats.ssrc,
-            "packets": base.packets_received, "bytes": s.bytes_received,
-            "lost": base.packets_lost, "jitter": base.jitter,
-            "nacks": s.nack_count, "plis": s.pli_count, "firs": s.fir_count,
-        });
-        if layer == "in" {
-            m["stats"]["in"] = stats;
-        } else {
-            let list = m["stats"].as_object_mut().map(|o| o.entry("in-simulcast").or_insert_with(|| json!([])));
-            if let Some(Value::Array(a)) = list {
-                a.push(stats);
-            }
-        }
-        if let Some(c) = codec_of(&base.rtp_stream_stats.codec_id) {
-            m["codec"] = c.into();
+    let mut extensions = Map::new();
+    for uri in JANUS_EXTENSIONS {
+        if let Some((id, _)) = negotiated.extmaps.iter().find(|(_, u)| u == uri) {
+            extensions.insert(uri.into(), (*id).into());
         }
     }
-    for s in report.outbound_rtp_streams() {
-        let base = &s.sent_rtp_stream_stats;
-        let m = medium(&mut media, &s.mid, base.rtp_stream_stats.kind.to_string());
-        m["stats"]["out"] = json!({
-            "ssrc": base.rtp_stream_stats.ssrc,
-            "packets": base.packets_sent, "bytes": base.bytes_sent,
-            "retransmissions": s.retransmitted_packets_sent,
-            "nacks": s.nack_count, "plis": s.pli_count, "firs": s.fir_count,
-        });
-        if let Some(r) = report.iter().find_map(|e| match e {
+    let twcc = negotiated.extmaps.iter().find(|(_, u)| u == TWCC_URI).map(|(id, _)| *id);
+    let mut bwe = json!({"twcc": twcc.is_some()});
+    if let Some(id) = twcc {
+        bwe["twcc-ext-id"] = id.into();
+    }
+    let mut media = Map::new();
+    for s in local.sections.iter().filter(|s| !s.rejected && s.kind != "other") {
+        let agreed = negotiated.section(&s.mid).unwrap_or(s);
+        let entry =
+            if s.kind == "data" { data_medium(report, s) } else { medium(report, s, agreed, remote.section(&s.mid)) };
+        media.insert(s.mid.clone(), entry);
+    }
+    json!({"ice": ice, "dtls": dtls, "extensions": extensions, "bwe": bwe, "media": media})
+}
+
+/// A data m-section: its messages and bytes each way.
+fn data_medium(report: &RTCStatsReport, s: &Section) -> Value {
+    let (mut msgs_in, mut bytes_in, mut msgs_out, mut bytes_out) = (0, 0, 0, 0);
+    for d in report.data_channels() {
+        msgs_in += u64::from(d.messages_received);
+        bytes_in += d.bytes_received;
+        msgs_out += u64::from(d.messages_sent);
+        bytes_out += d.bytes_sent;
+    }
+    json!({"type": "data", "mindex": s.mindex, "mid": s.mid,
+           "stats": {"in": {"packets": msgs_in, "bytes": bytes_in}, "out": {"packets": msgs_out, "bytes": bytes_out}}})
+}
+
+/// An audio or video m-section: `local` as this side wrote it, `agreed` as the answer has it,
+/// `remote` as the peer wrote it.
+fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Option<&Section>) -> Value {
+    let inbound: Vec<&RTCInboundRtpStreamStats> = report.inbound_rtp_streams().filter(|i| i.mid == local.mid).collect();
+    let outbound = report.outbound_rtp_streams().find(|o| o.mid == local.mid);
+    let remote_inbound = outbound.and_then(|o| {
+        report.iter().find_map(|e| match e {
             RTCStatsReportEntry::RemoteInboundRtp(r)
-                if s.sent_rtp_stream_stats.rtp_stream_stats.stats.id == r.local_id =>
+                if o.sent_rtp_stream_stats.rtp_stream_stats.stats.id == r.local_id =>
             {
                 Some(r)
             }
             _ => None,
-        }) {
-            m["rtcp"] = json!({"main": {
-                "rtt": (r.round_trip_time * 1000.0).round() as u64,
-                "lost-by-remote": r.received_rtp_stream_stats.packets_lost,
-                "jitter-remote": r.received_rtp_stream_stats.jitter,
-                "fraction-lost": r.fraction_lost,
-            }});
-        }
-        if let Some(c) = codec_of(&base.rtp_stream_stats.codec_id) {
-            m["codec"] = c.into();
+        })
+    });
+    let mut m = Map::new();
+    m.insert("type".into(), local.kind.into());
+    m.insert("mindex".into(), local.mindex.into());
+    m.insert("mid".into(), local.mid.clone().into());
+    // The peer's msid, as Janus 1.1.2 shows it (its own it leaves out).
+    if let Some((stream, track)) = remote.and_then(|r| r.msid.as_ref()) {
+        m.insert("msid".into(), json!({"remote-stream": stream, "remote-track": track}));
+    }
+    // Janus enables NACKs from the peer's SDP.
+    let do_nacks = remote.map_or(agreed.nack, |r| r.nack);
+    m.insert("do_nacks".into(), do_nacks.into());
+    let rtt = remote_inbound.map(|r| ms(r.round_trip_time));
+    // What a sent stream keeps for retransmission: the window `retransmit` follows, RTT +
+    // 100 ms within its bounds (its largest until the RTT is known); a received one keeps none.
+    let queue = match (local.send && do_nacks, rtt) {
+        (false, _) => 0,
+        (true, None) => KEEP_MAX.as_millis() as u64,
+        (true, Some(rtt)) => (rtt + 100).clamp(KEEP_MIN.as_millis() as u64, KEEP_MAX.as_millis() as u64),
+    };
+    m.insert("nack-queue-ms".into(), queue.into());
+    let mut ssrc = Map::new();
+    if let Some(o) = outbound {
+        let ours = o.sent_rtp_stream_stats.rtp_stream_stats.ssrc;
+        ssrc.insert("ssrc".into(), ours.into());
+        if let Some(rtx) = local.rtx_of(ours) {
+            ssrc.insert("ssrc-rtx".into(), rtx.into());
         }
     }
-    json!({"ice": ice, "dtls": dtls, "media": media})
+    let layer_names = ["ssrc-peer", "ssrc-peer-sim-1", "ssrc-peer-sim-2"];
+    for (name, i) in layer_names.iter().zip(&inbound) {
+        ssrc.insert((*name).into(), i.received_rtp_stream_stats.rtp_stream_stats.ssrc.into());
+    }
+    for (name, i) in ["ssrc-peer-rtx", "ssrc-peer-sim-1-rtx", "ssrc-peer-sim-2-rtx"].iter().zip(&inbound) {
+        if let Some(rtx) = remote.and_then(|r| r.rtx_of(i.received_rtp_stream_stats.rtp_stream_stats.ssrc)) {
+            ssrc.insert((*name).into(), rtx.into());
+        }
+    }
+    m.insert("ssrc".into(), ssrc.into());
+    m.insert("direction".into(), json!({"send": local.send, "recv": local.recv}));
+    let mut codecs = Map::new();
+    if let Some(pt) = agreed.pt {
+        codecs.insert("pt".into(), pt.into());
+    }
+    if let Some(rtx) = agreed.rtx_pt {
+        codecs.insert("rtx-pt".into(), rtx.into());
+    }
+    if let Some(codec) = &agreed.codec {
+        codecs.insert("codec".into(), codec.clone().into());
+    }
+    if !codecs.is_empty() {
+        m.insert("codecs".into(), codecs.into());
+    }
+    let main = inbound.first();
+    let mut rtcp = Map::new();
+    let base = agreed.clock_rate.unwrap_or(if local.kind == "audio" { 48_000 } else { 90_000 });
+    rtcp.insert("base".into(), base.into());
+    rtcp.insert("rtt".into(), rtt.unwrap_or(0).into());
+    rtcp.insert("lost".into(), main.map_or(0, |i| i.received_rtp_stream_stats.packets_lost.max(0)).into());
+    rtcp.insert(
+        "lost-by-remote".into(),
+        remote_inbound.map_or(0, |r| r.received_rtp_stream_stats.packets_lost.max(0)).into(),
+    );
+    rtcp.insert("jitter-local".into(), main.map_or(0, |i| ms(i.received_rtp_stream_stats.jitter)).into());
+    rtcp.insert("jitter-remote".into(), remote_inbound.map_or(0, |r| ms(r.received_rtp_stream_stats.jitter)).into());
+    m.insert("rtcp".into(), json!({"main": rtcp}));
+    let layer = |i: &RTCInboundRtpStreamStats| {
+        // Janus counts whole packets, headers too (the W3C `bytesReceived` only payloads).
+        let bytes = i.bytes_received + i.header_bytes_received;
+        let mut l = json!({"packets": i.received_rtp_stream_stats.packets_received, "bytes": bytes});
+        if do_nacks {
+            l["nacks"] = i.nack_count.into();
+        }
+        l
+    };
+    let mut stats_in = main.map_or_else(
+        || if do_nacks { json!({"packets": 0, "bytes": 0, "nacks": 0}) } else { json!({"packets": 0, "bytes": 0}) },
+        |i| layer(i),
+    );
+    for (name, i) in ["video-simulcast-1", "video-simulcast-2"].iter().zip(inbound.iter().skip(1)) {
+        stats_in[*name] = layer(i);
+    }
+    let stats_out = outbound.map_or_else(
+        || json!({"packets": 0, "bytes": 0, "nacks": 0}),
+        |o| {
+            let bytes = o.sent_rtp_stream_stats.bytes_sent + o.header_bytes_sent;
+            json!({"packets": o.sent_rtp_stream_stats.packets_sent, "bytes": bytes, "nacks": o.nack_count})
+        },
+    );
+    m.insert("stats".into(), json!({"in": stats_in, "out": stats_out}));
+    Value::Object(m)
 }
 
-/// The `media` entry of `mid`, made on first use.
-fn medium<'a>(media: &'a mut Map<String, Value>, mid: &str, kind: String) -> &'a mut Value {
-    media.entry(mid.to_owned()).or_insert_with(|| json!({"type": kind, "mid": mid, "stats": {"in": {}, "out": {}}}))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_roles_and_profiles_get_janus_names() {
+        let states: Vec<_> = ["new", "connecting", "connected", "failed", "closed"].map(dtls_state).into();
+        assert_eq!(states, ["created", "trying", "connected", "failed", "closed"]);
+        assert_eq!(["client", "server", "auto"].map(dtls_role), ["active", "passive", "actpass"]);
+        let profiles = ["SRTP_AES128_CM_HMAC_SHA1_80", "SRTP_AES128_CM_HMAC_SHA1_32", "SRTP_AEAD_AES_128_GCM", ""];
+        assert_eq!(
+            profiles.map(srtp_profile),
+            ["SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_32", "SRTP_AEAD_AES_128_GCM", "none"]
+        );
+    }
 }
