@@ -96,14 +96,9 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
                 if info.track_id.is_none() {
                     info.track_id = Some(track.to_owned());
                 }
-            } else if let Some(ext) = line.strip_prefix("a=extmap:") {
-                // `a=extmap:<id>[/<direction>] <uri> ...`
-                let mut parts = ext.split_whitespace();
-                let id = parts.next().and_then(|i| i.split('/').next()?.parse().ok());
-                if let (Some(id), Some(uri)) = (id, parts.next()) {
-                    if (info.kind == MediaKind::Audio) == (uri == AUDIO_LEVEL_URI) {
-                        info.extensions.set(uri, id);
-                    }
+            } else if let Some((id, uri)) = extmap(line) {
+                if (info.kind == MediaKind::Audio) == (uri == AUDIO_LEVEL_URI) {
+                    info.extensions.set(uri, id);
                 }
             } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
                 if let Some((pt, params)) = fmtp.split_once(' ') {
@@ -143,11 +138,25 @@ pub fn streams(sdp: &str) -> Vec<StreamInfo> {
 /// The track id of an `a=msid:<stream> <track>` line or an `a=ssrc:<n> msid:<stream> <track>`
 /// line.
 fn msid_track(line: &str) -> Option<&str> {
+    msid(line).map(|(_, track)| track)
+}
+
+/// The stream and track ids of an `a=msid:<stream> <track>` line or an `a=ssrc:<n>
+/// msid:<stream> <track>` line.
+pub fn msid(line: &str) -> Option<(&str, &str)> {
     let msid = match line.strip_prefix("a=msid:") {
         Some(v) => v,
         None => line.strip_prefix("a=ssrc:")?.split_once(" msid:")?.1,
     };
-    msid.split_whitespace().nth(1)
+    let mut ids = msid.split_whitespace();
+    Some((ids.next()?, ids.next()?))
+}
+
+/// The id and URI of an `a=extmap:<id>[/<direction>] <uri> ...` line.
+pub fn extmap(line: &str) -> Option<(u8, &str)> {
+    let mut parts = line.strip_prefix("a=extmap:")?.split_whitespace();
+    let id = parts.next()?.split('/').next()?.parse().ok()?;
+    Some((id, parts.next()?))
 }
 
 /// The rids of an `a=simulcast:` value (`send h;m;l`, `recv ~h;m,l`), in order: the first

@@ -2,6 +2,8 @@
 //! extensions and, per m-section, the direction, codec, retransmission payload type, NACK,
 //! msid and SSRCs: the negotiated facts Janus keeps per medium, which the statistics lack.
 
+use crate::media::sdp;
+
 /// One SDP, read.
 #[derive(Debug, Default)]
 pub(super) struct Sdp {
@@ -105,13 +107,9 @@ pub(super) fn read(sdp: &str) -> Sdp {
             }
             continue;
         }
-        if let Some(ext) = line.strip_prefix("a=extmap:") {
-            let mut parts = ext.split_whitespace();
-            let id = parts.next().and_then(|i| i.split('/').next()?.parse().ok());
-            if let (Some(id), Some(uri)) = (id, parts.next()) {
-                if !out.extmaps.iter().any(|(_, u)| u == uri) {
-                    out.extmaps.push((id, uri.to_owned()));
-                }
+        if let Some((id, uri)) = sdp::extmap(line) {
+            if !out.extmaps.iter().any(|(_, u)| u == uri) {
+                out.extmaps.push((id, uri.to_owned()));
             }
             continue;
         }
@@ -143,14 +141,8 @@ pub(super) fn read(sdp: &str) -> Sdp {
             }
         } else if let Some(fb) = line.strip_prefix("a=rtcp-fb:") {
             nacks |= fb.contains("nack");
-        } else if let Some(msid) = line.strip_prefix("a=msid:") {
-            s.msid = s.msid.take().or_else(|| pair(msid));
-        } else if let Some(ssrc) = line.strip_prefix("a=ssrc:") {
-            if let Some((_, attr)) = ssrc.split_once(' ') {
-                if let Some(msid) = attr.strip_prefix("msid:") {
-                    s.msid = s.msid.take().or_else(|| pair(msid));
-                }
-            }
+        } else if let Some((stream, track)) = sdp::msid(line) {
+            s.msid.get_or_insert_with(|| (stream.to_owned(), track.to_owned()));
         } else if let Some(group) = line.strip_prefix("a=ssrc-group:FID ") {
             let mut ssrcs = group.split_whitespace().filter_map(|x| x.parse().ok());
             if let (Some(m), Some(r)) = (ssrcs.next(), ssrcs.next()) {
@@ -162,12 +154,6 @@ pub(super) fn read(sdp: &str) -> Sdp {
         finish(s, &mut names, &mut apts, &mut nacks);
     }
     out
-}
-
-/// `<stream> <track>`.
-fn pair(msid: &str) -> Option<(String, String)> {
-    let mut parts = msid.split_whitespace();
-    Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
 #[cfg(test)]
