@@ -156,6 +156,12 @@ impl Sent {
     }
 }
 
+/// How long a stream keeps what it sent for a round-trip time of `rtt`: RTT + 100 ms within
+/// [`KEEP_MIN`, `KEEP_MAX`]; [`KEEP_MAX`] while the RTT is not known.
+pub fn window_for(rtt: Option<Duration>) -> Duration {
+    rtt.map_or(KEEP_MAX, |rtt| (rtt + KEEP_BEYOND_RTT).clamp(KEEP_MIN, KEEP_MAX))
+}
+
 /// What one sent stream keeps, oldest first, and how it retransmits.
 pub struct History {
     /// The stream's SSRC (every packet kept has it).
@@ -182,7 +188,7 @@ impl History {
             epoch: None,
             rtx,
             rtx_sequence: 0,
-            keep: KEEP_MAX,
+            keep: window_for(None),
             rtt_known: false,
             reports: [None; REMEMBERED_REPORTS],
             next_report: 0,
@@ -228,7 +234,7 @@ impl History {
         let Some((_, left)) = self.reports.iter().flatten().find(|(mid, _)| *mid == lsr).copied() else { return };
         let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
         let rtt = now.saturating_duration_since(left).saturating_sub(held);
-        let target = (rtt + KEEP_BEYOND_RTT).clamp(KEEP_MIN, KEEP_MAX);
+        let target = window_for(Some(rtt));
         self.keep = if self.rtt_known { (self.keep * 7 + target) / 8 } else { target };
         self.rtt_known = true;
         self.forget(now);

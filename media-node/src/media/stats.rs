@@ -9,7 +9,7 @@
 
 mod sections;
 
-use crate::media::retransmit::{KEEP_MAX, KEEP_MIN};
+use crate::media::retransmit;
 use rtc::peer_connection::transport::RTCIceCandidate;
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 use rtc::statistics::stats::rtp_stream::received::inbound::RTCInboundRtpStreamStats;
@@ -251,12 +251,12 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
     let do_nacks = remote.map_or(agreed.nack, |r| r.nack);
     m.insert("do_nacks".into(), do_nacks.into());
     let rtt = remote_inbound.map(|r| ms(r.round_trip_time));
-    // What a sent stream keeps for retransmission: the window `retransmit` follows, RTT +
-    // 100 ms within its bounds (its largest until the RTT is known); a received one keeps none.
-    let queue = match (local.send && do_nacks, rtt) {
-        (false, _) => 0,
-        (true, None) => KEEP_MAX.as_millis() as u64,
-        (true, Some(rtt)) => (rtt + 100).clamp(KEEP_MIN.as_millis() as u64, KEEP_MAX.as_millis() as u64),
+    // What a sent stream keeps for retransmission (the window its history follows, unsmoothed);
+    // a received one keeps none.
+    let queue = if local.send && do_nacks {
+        retransmit::window_for(rtt.map(std::time::Duration::from_millis)).as_millis() as u64
+    } else {
+        0
     };
     m.insert("nack-queue-ms".into(), queue.into());
     let mut ssrc = Map::new();
