@@ -10,12 +10,15 @@
 mod sections;
 
 use crate::media::retransmit;
-use rtc::peer_connection::transport::RTCIceCandidate;
+use crate::media::sdp::StreamInfo;
+use rtc::peer_connection::sdp::RTCSdpType;
+use rtc::peer_connection::transport::{RTCDtlsRole, RTCDtlsTransportState, RTCIceCandidate};
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 use rtc::statistics::stats::rtp_stream::received::inbound::RTCInboundRtpStreamStats;
 use rtc::statistics::StatsSelector;
 use sections::{Sdp, Section};
 use serde_json::{json, Map, Value};
+use shared::media::MediaKind;
 use std::sync::Arc;
 use webrtc::peer_connection::transport::IceTransport;
 use webrtc::peer_connection::PeerConnection;
@@ -52,7 +55,7 @@ pub async fn summary(pc: &Arc<dyn PeerConnection>) -> (Value, Value) {
     let remote = pc.remote_description().await;
     // The answer holds what was agreed (codecs, NACK, extensions); the local SDP our side's
     // direction, SSRCs and fingerprint.
-    let local_is_answer = local.as_ref().is_some_and(|d| d.sdp_type.to_string() == "answer");
+    let local_is_answer = local.as_ref().is_some_and(|d| d.sdp_type == RTCSdpType::Answer);
     let (local, remote) = (local.map(|d| d.sdp), remote.map(|d| d.sdp));
     let local_sdp = sections::read(local.as_deref().unwrap_or_default());
     let remote_sdp = sections::read(remote.as_deref().unwrap_or_default());
@@ -119,22 +122,22 @@ fn ice_state(w3c: &str) -> &'static str {
     }
 }
 
-/// Janus's DTLS state names for the W3C ones.
-fn dtls_state(w3c: &str) -> &'static str {
-    match w3c {
-        "new" => "created",
-        "connecting" => "trying",
-        "connected" => "connected",
-        "failed" => "failed",
+/// Janus's DTLS state names.
+fn dtls_state(state: RTCDtlsTransportState) -> &'static str {
+    match state {
+        RTCDtlsTransportState::New => "created",
+        RTCDtlsTransportState::Connecting => "trying",
+        RTCDtlsTransportState::Connected => "connected",
+        RTCDtlsTransportState::Failed => "failed",
         _ => "closed",
     }
 }
 
 /// Janus's DTLS role names: the client is `active`, the server `passive`.
-fn dtls_role(role: &str) -> &'static str {
+fn dtls_role(role: RTCDtlsRole) -> &'static str {
     match role {
-        "client" => "active",
-        "server" => "passive",
+        RTCDtlsRole::Client => "active",
+        RTCDtlsRole::Server => "passive",
         _ => "actpass",
     }
 }
@@ -169,7 +172,7 @@ fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, neg
         }
         ice.insert("ready".into(), u8::from(state == "ready").into());
 
-        let state = dtls_state(&t.dtls_state.to_string());
+        let state = dtls_state(t.dtls_state);
         if let Some((_, value)) = &local.fingerprint {
             dtls.insert("fingerprint".into(), value.clone().into());
         }
@@ -177,12 +180,12 @@ fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, neg
             dtls.insert("remote-fingerprint".into(), value.clone().into());
             dtls.insert("remote-fingerprint-hash".into(), hash.clone().into());
         }
-        dtls.insert("dtls-role".into(), dtls_role(&t.dtls_role.to_string()).into());
+        dtls.insert("dtls-role".into(), dtls_role(t.dtls_role).into());
         dtls.insert("dtls-state".into(), state.into());
         dtls.insert("valid".into(), (state == "connected" && !t.srtp_cipher.is_empty()).into());
         dtls.insert("srtp-profile".into(), srtp_profile(&t.srtp_cipher).into());
         dtls.insert("ready".into(), (state == "connected").into());
-        let data = negotiated.sections.iter().any(|s| s.kind == "data" && !s.rejected);
+        let data = negotiated.sections.iter().any(|s| s.stream.kind == MediaKind::Data);
         dtls.insert("sctp-association".into(), (data && state == "connected").into());
         dtls.insert(
             "stats".into(),
@@ -202,17 +205,20 @@ fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, neg
         bwe["twcc-ext-id"] = id.into();
     }
     let mut media = Map::new();
-    for s in local.sections.iter().filter(|s| !s.rejected && s.kind != "other") {
-        let agreed = negotiated.section(&s.mid).unwrap_or(s);
-        let entry =
-            if s.kind == "data" { data_medium(report, s) } else { medium(report, s, agreed, remote.section(&s.mid)) };
-        media.insert(s.mid.clone(), entry);
+    for s in &local.sections {
+        let mid = &s.stream.mid;
+        let agreed = negotiated.section(mid).unwrap_or(s);
+        let entry = match s.stream.kind {
+            MediaKind::Data => data_medium(report, &s.stream),
+            _ => medium(report, s, agreed, remote.section(mid)),
+        };
+        media.insert(mid.to_string(), entry);
     }
     json!({"ice": ice, "dtls": dtls, "extensions": extensions, "bwe": bwe, "media": media})
 }
 
 /// A data m-section: its messages and bytes each way.
-fn data_medium(report: &RTCStatsReport, s: &Section) -> Value {
+fn data_medium(report: &RTCStatsReport, s: &StreamInfo) -> Value {
     let (mut msgs_in, mut bytes_in, mut msgs_out, mut bytes_out) = (0, 0, 0, 0);
     for d in report.data_channels() {
         msgs_in += u64::from(d.messages_received);
@@ -220,15 +226,16 @@ fn data_medium(report: &RTCStatsReport, s: &Section) -> Value {
         msgs_out += u64::from(d.messages_sent);
         bytes_out += d.bytes_sent;
     }
-    json!({"type": "data", "mindex": s.mindex, "mid": s.mid,
+    json!({"type": "data", "mindex": s.mindex, "mid": s.mid.as_str(),
            "stats": {"in": {"packets": msgs_in, "bytes": bytes_in}, "out": {"packets": msgs_out, "bytes": bytes_out}}})
 }
 
 /// An audio or video m-section: `local` as this side wrote it, `agreed` as the answer has it,
 /// `remote` as the peer wrote it.
 fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Option<&Section>) -> Value {
-    let inbound: Vec<&RTCInboundRtpStreamStats> = report.inbound_rtp_streams().filter(|i| i.mid == local.mid).collect();
-    let outbound = report.outbound_rtp_streams().find(|o| o.mid == local.mid);
+    let mid = &local.stream.mid;
+    let inbound: Vec<&RTCInboundRtpStreamStats> = report.inbound_rtp_streams().filter(|i| *mid == i.mid).collect();
+    let outbound = report.outbound_rtp_streams().find(|o| *mid == o.mid);
     let remote_inbound = outbound.and_then(|o| {
         report.iter().find_map(|e| match e {
             RTCStatsReportEntry::RemoteInboundRtp(r)
@@ -240,9 +247,9 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
         })
     });
     let mut m = Map::new();
-    m.insert("type".into(), local.kind.into());
-    m.insert("mindex".into(), local.mindex.into());
-    m.insert("mid".into(), local.mid.clone().into());
+    m.insert("type".into(), local.stream.kind.as_str().into());
+    m.insert("mindex".into(), local.stream.mindex.into());
+    m.insert("mid".into(), mid.as_str().into());
     // The peer's msid, as Janus 1.1.2 shows it (its own it leaves out).
     if let Some((stream, track)) = remote.and_then(|r| r.msid.as_ref()) {
         m.insert("msid".into(), json!({"remote-stream": stream, "remote-track": track}));
@@ -279,13 +286,13 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
     m.insert("ssrc".into(), ssrc.into());
     m.insert("direction".into(), json!({"send": local.send, "recv": local.recv}));
     let mut codecs = Map::new();
-    if let Some(pt) = agreed.pt {
+    if let Some(pt) = agreed.stream.pt {
         codecs.insert("pt".into(), pt.into());
     }
     if let Some(rtx) = agreed.rtx_pt {
         codecs.insert("rtx-pt".into(), rtx.into());
     }
-    if let Some(codec) = &agreed.codec {
+    if let Some(codec) = &agreed.stream.codec {
         codecs.insert("codec".into(), codec.clone().into());
     }
     if !codecs.is_empty() {
@@ -293,7 +300,7 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
     }
     let main = inbound.first();
     let mut rtcp = Map::new();
-    let base = agreed.clock_rate.unwrap_or(if local.kind == "audio" { 48_000 } else { 90_000 });
+    let base = agreed.stream.clock_rate.unwrap_or(local.stream.kind.default_clock_rate());
     rtcp.insert("base".into(), base.into());
     rtcp.insert("rtt".into(), rtt.unwrap_or(0).into());
     rtcp.insert("lost".into(), main.map_or(0, |i| i.received_rtp_stream_stats.packets_lost.max(0)).into());
@@ -337,9 +344,13 @@ mod tests {
 
     #[test]
     fn states_roles_and_profiles_get_janus_names() {
-        let states: Vec<_> = ["new", "connecting", "connected", "failed", "closed"].map(dtls_state).into();
+        use RTCDtlsTransportState::*;
+        let states: Vec<_> = [New, Connecting, Connected, Failed, Closed].map(dtls_state).into();
         assert_eq!(states, ["created", "trying", "connected", "failed", "closed"]);
-        assert_eq!(["client", "server", "auto"].map(dtls_role), ["active", "passive", "actpass"]);
+        assert_eq!(
+            [RTCDtlsRole::Client, RTCDtlsRole::Server, RTCDtlsRole::Auto].map(dtls_role),
+            ["active", "passive", "actpass"]
+        );
         let profiles = ["SRTP_AES128_CM_HMAC_SHA1_80", "SRTP_AES128_CM_HMAC_SHA1_32", "SRTP_AEAD_AES_128_GCM", ""];
         assert_eq!(
             profiles.map(srtp_profile),

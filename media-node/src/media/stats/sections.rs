@@ -1,8 +1,9 @@
-//! What `handle_info` reads from a PeerConnection's SDPs: the DTLS fingerprint, the header
-//! extensions and, per m-section, the direction, codec, retransmission payload type, NACK,
-//! msid and SSRCs: the negotiated facts Janus keeps per medium, which the statistics lack.
+//! What `handle_info` reads from a PeerConnection's SDPs beyond each stream's kind, index, mid
+//! and codec ([`sdp::streams`]): the DTLS fingerprint, the header extensions and, per
+//! m-section, the direction, retransmission payload type, NACK, msid and SSRC groups: the
+//! negotiated facts Janus keeps per medium, which the statistics lack.
 
-use crate::media::sdp;
+use crate::media::sdp::{self, StreamInfo};
 
 /// One SDP, read.
 #[derive(Debug, Default)]
@@ -11,27 +12,20 @@ pub(super) struct Sdp {
     pub fingerprint: Option<(String, String)>,
     /// `a=extmap:<id> <uri>`, each URI once (its first id), in order.
     pub extmaps: Vec<(u8, String)>,
+    /// The m-sections that were not rejected, in order.
     pub sections: Vec<Section>,
 }
 
 /// One m-section.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Section {
-    /// `audio`, `video`, or `data` for `application`.
-    pub kind: &'static str,
-    pub mindex: usize,
-    pub mid: String,
-    /// Port 0: rejected.
-    pub rejected: bool,
+    /// Its kind, index, mid and negotiated codec.
+    pub stream: StreamInfo,
     /// `a=sendrecv` (the default), `a=sendonly`, `a=recvonly` or `a=inactive`, from this SDP's
     /// writer's side.
     pub send: bool,
     pub recv: bool,
-    /// The m-line's first payload type, its codec (lower case) and clock rate.
-    pub pt: Option<u8>,
-    pub codec: Option<String>,
-    pub clock_rate: Option<u32>,
-    /// The `rtx` payload type whose `apt` is `pt`.
+    /// The `rtx` payload type whose `apt` is the codec's.
     pub rtx_pt: Option<u8>,
     /// An `a=rtcp-fb` line with `nack` in it, for any payload type (Janus's test).
     pub nack: bool,
@@ -50,52 +44,38 @@ impl Section {
 
 impl Sdp {
     pub fn section(&self, mid: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.mid == mid)
+        self.sections.iter().find(|s| s.stream.mid == mid)
     }
 }
 
-/// Reads `sdp`.
-pub(super) fn read(sdp: &str) -> Sdp {
+/// What an m-section says beyond its [`StreamInfo`], gathered line by line.
+struct Lines {
+    send: bool,
+    recv: bool,
+    /// `rtx` payload types, and each fmtp's `(pt, apt)`.
+    rtx: Vec<u8>,
+    apts: Vec<(u8, u8)>,
+    nack: bool,
+    msid: Option<(String, String)>,
+    fid: Vec<(u32, u32)>,
+}
+
+/// Reads `text`.
+pub(super) fn read(text: &str) -> Sdp {
     let mut out = Sdp::default();
-    // Per section: the rtpmap names and fmtp `apt`s, resolved when the section ends.
-    let mut names: Vec<(u8, String)> = Vec::new();
-    let mut apts: Vec<(u8, u8)> = Vec::new();
-    let mut nacks = false;
-    let finish = |s: &mut Section, names: &mut Vec<(u8, String)>, apts: &mut Vec<(u8, u8)>, nacks: &mut bool| {
-        if let Some(pt) = s.pt {
-            s.rtx_pt = apts
-                .iter()
-                .find(|(rtx, apt)| *apt == pt && names.iter().any(|(p, n)| p == rtx && n == "rtx"))
-                .map(|(rtx, _)| *rtx);
-        }
-        s.nack = std::mem::take(nacks);
-        names.clear();
-        apts.clear();
-    };
-    for line in sdp.lines().map(str::trim) {
-        if let Some(m) = line.strip_prefix("m=") {
-            if let Some(s) = out.sections.last_mut() {
-                finish(s, &mut names, &mut apts, &mut nacks);
-            }
-            let mut parts = m.split_whitespace();
-            let kind = match parts.next() {
-                Some("audio") => "audio",
-                Some("video") => "video",
-                Some("application") => "data",
-                _ => "other",
-            };
-            let rejected = parts.next() == Some("0");
-            let pt = parts.nth(1).and_then(|p| p.parse().ok());
-            let mindex = out.sections.len();
-            out.sections.push(Section {
-                kind,
-                mindex,
-                mid: mindex.to_string(),
-                rejected,
-                send: true,
-                recv: true,
-                pt: if kind == "data" { None } else { pt },
-                ..Section::default()
+    // One per m-line, indexed as the m-lines are (`StreamInfo::mindex`).
+    let mut lines: Vec<Lines> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("m=") {
+            let (send, recv) = (true, true);
+            lines.push(Lines {
+                send,
+                recv,
+                rtx: Vec::new(),
+                apts: Vec::new(),
+                nack: false,
+                msid: None,
+                fid: Vec::new(),
             });
             continue;
         }
@@ -113,7 +93,7 @@ pub(super) fn read(sdp: &str) -> Sdp {
             }
             continue;
         }
-        let Some(s) = out.sections.last_mut() else { continue };
+        let Some(s) = lines.last_mut() else { continue };
         match line {
             "a=sendrecv" => (s.send, s.recv) = (true, true),
             "a=sendonly" => (s.send, s.recv) = (true, false),
@@ -121,26 +101,19 @@ pub(super) fn read(sdp: &str) -> Sdp {
             "a=inactive" => (s.send, s.recv) = (false, false),
             _ => {}
         }
-        if let Some(mid) = line.strip_prefix("a=mid:") {
-            s.mid = mid.to_owned();
-        } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
+        if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
             let Some((pt, encoding)) = rtpmap.split_once(' ') else { continue };
-            let Ok(pt) = pt.parse::<u8>() else { continue };
-            let mut encoding = encoding.split('/');
-            let name = encoding.next().unwrap_or_default().to_ascii_lowercase();
-            if s.pt == Some(pt) {
-                s.codec = Some(name.clone());
-                s.clock_rate = encoding.next().and_then(|r| r.parse().ok());
+            if encoding.to_ascii_lowercase().starts_with("rtx/") {
+                s.rtx.extend(pt.parse::<u8>().ok());
             }
-            names.push((pt, name));
         } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
             let Some((pt, params)) = fmtp.split_once(' ') else { continue };
             let apt = params.split(';').find_map(|p| p.trim().strip_prefix("apt=")?.parse().ok());
             if let (Ok(pt), Some(apt)) = (pt.parse(), apt) {
-                apts.push((pt, apt));
+                s.apts.push((pt, apt));
             }
         } else if let Some(fb) = line.strip_prefix("a=rtcp-fb:") {
-            nacks |= fb.contains("nack");
+            s.nack |= fb.contains("nack");
         } else if let Some((stream, track)) = sdp::msid(line) {
             s.msid.get_or_insert_with(|| (stream.to_owned(), track.to_owned()));
         } else if let Some(group) = line.strip_prefix("a=ssrc-group:FID ") {
@@ -150,8 +123,20 @@ pub(super) fn read(sdp: &str) -> Sdp {
             }
         }
     }
-    if let Some(s) = out.sections.last_mut() {
-        finish(s, &mut names, &mut apts, &mut nacks);
+    for stream in sdp::streams(text) {
+        let Some(l) = lines.get_mut(stream.mindex) else { continue };
+        let rtx_pt = stream
+            .pt
+            .and_then(|pt| l.apts.iter().find(|(rtx, apt)| *apt == pt && l.rtx.contains(rtx)).map(|(rtx, _)| *rtx));
+        out.sections.push(Section {
+            stream,
+            send: l.send,
+            recv: l.recv,
+            rtx_pt,
+            nack: l.nack,
+            msid: l.msid.take(),
+            fid: std::mem::take(&mut l.fid),
+        });
     }
     out
 }
@@ -186,20 +171,23 @@ m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n";
             ]
         );
         let a = sdp.section("a").expect("audio");
+        let i = &a.stream;
         assert_eq!(
-            (a.kind, a.mindex, a.send, a.recv, a.pt, a.codec.as_deref(), a.clock_rate, a.rtx_pt, a.nack),
+            (i.kind.as_str(), i.mindex, a.send, a.recv, i.pt, i.codec.as_deref(), i.clock_rate, a.rtx_pt, a.nack),
             ("audio", 0, false, true, Some(111), Some("opus"), Some(48000), None, false)
         );
         assert_eq!(a.msid, Some(("s1".into(), "t1".into())));
         let v = sdp.section("v").expect("video");
+        let i = &v.stream;
         assert_eq!(
-            (v.kind, v.send, v.recv, v.pt, v.codec.as_deref(), v.rtx_pt, v.nack),
+            (i.kind.as_str(), v.send, v.recv, i.pt, i.codec.as_deref(), v.rtx_pt, v.nack),
             ("video", true, false, Some(96), Some("vp8"), Some(97), true)
         );
         assert_eq!((v.rtx_of(10), v.rtx_of(11)), (Some(11), None));
         assert_eq!(v.msid, Some(("s2".into(), "t2".into())));
-        let d = sdp.section("d").expect("data");
-        assert_eq!((d.kind, d.rejected, d.pt), ("data", true, None));
+        // The data m-section was rejected (port 0): not a section of the connection.
+        assert!(sdp.section("d").is_none());
+        assert_eq!(sdp.sections.len(), 2);
     }
 
     #[test]
