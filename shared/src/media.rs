@@ -195,6 +195,16 @@ impl ExtensionIds {
         }
     }
 
+    /// The id given `uri`, one of the relayed extensions (none: not sent, or not relayed).
+    pub fn id(&self, uri: &str) -> Option<u8> {
+        match uri {
+            AUDIO_LEVEL_URI => self.audio_level,
+            VIDEO_ORIENTATION_URI => self.video_orientation,
+            PLAYOUT_DELAY_URI => self.playout_delay,
+            _ => None,
+        }
+    }
+
     /// Which relayed extension `id` is, as the relay id (none: not relayed).
     pub fn to_relay(&self, id: u8) -> Option<u8> {
         let pairs = [

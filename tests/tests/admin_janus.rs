@@ -152,16 +152,11 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
 
     // A subscriber's: Janus's flags and fields, and what was negotiated.
     assert_eq!(their_sub["flags"], our_sub["flags"], "a subscriber's flags");
-    // Its `extensions` are what each server's own offer listed (Portunus offers the relayed
-    // ones the room allows, Janus those its publisher negotiated), so they are not compared.
-    let without_extensions = |v: &Value| {
-        let mut v = v["webrtc"].clone();
-        v.as_object_mut().map(|o| o.remove("extensions"));
-        v
-    };
-    let (ts, os) = (&without_extensions(&their_sub), &without_extensions(&our_sub));
+    let (ts, os) = (&their_sub["webrtc"], &our_sub["webrtc"]);
     same_fields("", ts, os);
-    for path in ["/dtls/dtls-role", "/dtls/dtls-state", "/dtls/valid", "/bwe/twcc"] {
+    // `extensions`: what each server's offer listed (its ids, and the relayed ones the
+    // publisher's stream carries) that the subscriber's answer took.
+    for path in ["/dtls/dtls-role", "/dtls/dtls-state", "/dtls/valid", "/bwe/twcc", "/extensions"] {
         assert_eq!(ts.pointer(path), os.pointer(path), "subscriber {path}: Janus {ts}\nPortunus {os}");
     }
     for mid in ["0", "1"] {

@@ -14,6 +14,17 @@ use rtc::rtp;
 use serde_json::{json, Value};
 
 const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+/// The `a=extmap` URIs of the m-line at `mindex` in `sdp`.
+fn extmaps_at(sdp: &str, mindex: usize) -> Vec<String> {
+    let section = sdp.split("\nm=").nth(mindex + 1).unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=extmap:"))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
 
 /// The `a=extmap` URIs of the first m-line of `kind` in `sdp`.
 fn extmaps(sdp: &str, kind: &str) -> Vec<String> {
@@ -68,17 +79,18 @@ async fn a_subscriber_gets_the_publishers_levels_and_orientation_under_its_own_i
     for uri in [VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, TRANSPORT_CC_URI] {
         assert!(extmaps(&answer, "video").iter().any(|u| u == uri), "publisher answer takes {uri}:\n{answer}");
     }
-    assert_eq!(extmaps(&offer, "audio"), [AUDIO_LEVEL_URI], "subscriber audio:\n{offer}");
-    let mut video = extmaps(&offer, "video");
-    video.sort();
-    let mut expected = [VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, ABS_SEND_TIME_URI, TRANSPORT_CC_URI];
-    expected.sort();
+    assert_eq!(extmaps(&offer, "audio"), [AUDIO_LEVEL_URI, MID_URI], "subscriber audio:\n{offer}");
+    let video = extmaps(&offer, "video");
+    let expected = [ABS_SEND_TIME_URI, TRANSPORT_CC_URI, MID_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI];
     assert_eq!(video, expected, "subscriber video:\n{offer}");
     let level = extmap_id(&offer, AUDIO_LEVEL_URI);
     let orientation = extmap_id(&offer, VIDEO_ORIENTATION_URI);
     let delay = extmap_id(&offer, PLAYOUT_DELAY_URI);
     let send_time = extmap_id(&offer, ABS_SEND_TIME_URI);
     let twcc = extmap_id(&offer, TRANSPORT_CC_URI);
+    // Janus's ids (`janus_rtp_extension_id`).
+    let ids = [level, send_time, twcc, extmap_id(&offer, MID_URI), delay, orientation];
+    assert_eq!(ids, [1, 2, 3, 4, 12, 13].map(Some), "subscriber ids:\n{offer}");
 
     // A loud speaker holding the phone turned by 90 degrees (R0).
     p.peer.audio_level = 33;
@@ -187,7 +199,7 @@ async fn publishers_and_subscribers_set_the_playout_delay_as_janus() {
 }
 
 #[actix_web::test]
-async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
+async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time_and_mid() {
     let server = TestServer::start();
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
@@ -202,8 +214,8 @@ async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
     for uri in [AUDIO_LEVEL_URI, VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI, TRANSPORT_CC_URI] {
         assert!(!answer.contains(uri), "publisher answer leaves out {uri}:\n{answer}");
     }
-    assert!(extmaps(&offer, "audio").is_empty(), "subscriber audio:\n{offer}");
-    assert_eq!(extmaps(&offer, "video"), [ABS_SEND_TIME_URI], "subscriber video:\n{offer}");
+    assert_eq!(extmaps(&offer, "audio"), [MID_URI], "subscriber audio:\n{offer}");
+    assert_eq!(extmaps(&offer, "video"), [ABS_SEND_TIME_URI, MID_URI], "subscriber video:\n{offer}");
     let send_time = extmap_id(&offer, ABS_SEND_TIME_URI);
 
     p.peer.audio_level = 33;
@@ -218,4 +230,38 @@ async fn a_room_with_the_extensions_off_negotiates_only_abs_send_time() {
     }
     sub.close().await;
     p.peer.close().await;
+}
+
+/// As Janus, each m-section of a subscriber's offer lists the relayed extensions its own
+/// publisher's stream carries: one subscription to a publisher sending audio level and
+/// orientation and to one sending neither offers them on the first publisher's m-lines only,
+/// and both publishers' audio reaches the subscriber, the first one's with its level.
+#[actix_web::test]
+async fn each_subscriber_m_line_offers_the_extensions_its_publisher_carries() {
+    let server = TestServer::start();
+    let with = Offering { audio_level: true, orientation: true, ..Offering::default() };
+    let (mut p1, _) = publishing_in(&server.ws_url, 1234, "with", with).await;
+    let (mut p2, _) = publishing_in(&server.ws_url, 1234, "without", Offering::default()).await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let streams = json!([{"feed": p1.feed}, {"feed": p2.feed}]);
+    let ((mut sub, _), attached) = subscribe_in(&mut ws, sid, 1234, streams, Default::default()).await;
+    let offer = attached["jsep"]["sdp"].as_str().expect("subscriber offer").to_owned();
+    assert_eq!(extmaps_at(&offer, 0), [AUDIO_LEVEL_URI, MID_URI], "the first publisher's audio:\n{offer}");
+    let video = [ABS_SEND_TIME_URI, TRANSPORT_CC_URI, MID_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI];
+    assert_eq!(extmaps_at(&offer, 1), video, "the first publisher's video:\n{offer}");
+    assert_eq!(extmaps_at(&offer, 2), [MID_URI], "the second publisher's audio:\n{offer}");
+    let video = [ABS_SEND_TIME_URI, TRANSPORT_CC_URI, MID_URI];
+    assert_eq!(extmaps_at(&offer, 3), video, "the second publisher's video:\n{offer}");
+
+    p1.peer.audio_level = 33;
+    let got = received_while_sending(&mut [&mut p1.peer, &mut p2.peer], &mut sub, 600).await;
+    let audio = of_kind(&got, "audio");
+    let level = extmap_id(&offer, AUDIO_LEVEL_URI);
+    let levels: Vec<Option<Vec<u8>>> = audio.iter().map(|a| ext(a, level)).collect();
+    assert!(levels.contains(&Some(vec![0x80 | 33])), "the first publisher's level arrives: {levels:?}");
+    assert!(levels.contains(&None), "the second publisher's audio arrives without one: {levels:?}");
+    sub.close().await;
+    p1.peer.close().await;
+    p2.peer.close().await;
 }

@@ -4,9 +4,11 @@
 //! CC as the room allows (`audiolevel_ext`, `videoorient_ext`, `playoutdelay_ext`,
 //! `transport_wide_cc_ext`), besides mid/rid/repaired-rid. Once per packet, at the publisher,
 //! [`relay`] keeps the values subscribers get (audio level, video orientation, playout delay)
-//! under fixed relay ids ([`ExtensionIds::RELAY`]) and drops the rest. A subscriber's offer lists
-//! the same extensions, plus abs-send-time on video (as Janus always offers it) and transport-wide
-//! CC on video when the room has it. Each subscriber stream renames the relay ids to the ids its
+//! under fixed relay ids ([`ExtensionIds::RELAY`]) and drops the rest. A subscriber's offer lists,
+//! under Janus's ids, those of them its publisher's stream carries, mid on every m-line,
+//! abs-send-time on video (as Janus always offers it) and transport-wide CC on video when the
+//! room has it. (Mid is not written into the packets: the offer names every m-line's SSRCs,
+//! which is how a receiver tells them apart.) Each subscriber stream renames the relay ids to the ids its
 //! answer negotiated ([`rename`], in place: webrtc-rs refuses a packet carrying an id the
 //! stream did not negotiate); [`SendTime`], an interceptor on the subscriber's PeerConnection,
 //! stamps abs-send-time with the departure time the chain gives it, and webrtc-rs's own TWCC
@@ -28,6 +30,7 @@ use tokio::sync::watch;
 
 pub const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
 pub const TRANSPORT_CC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// Which header extensions a room negotiates (its `*_ext` settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,24 +104,87 @@ pub(super) fn register_receive(settings: ExtensionSettings, media: &mut MediaEng
 /// Between the NACK responder and the TWCC sender: retransmissions pass here too.
 const SLOT: usize = 2_500;
 
-/// A subscriber's PeerConnection: the room's relayed extensions, abs-send-time on video, TWCC
-/// (numbered by webrtc-rs's sender) on video when the room has `transport_wide_cc_ext`.
+/// A subscriber's PeerConnection: under Janus's ids (`janus_rtp_extension_id`), the room's
+/// relayed extensions, abs-send-time on video, mid on every m-line, TWCC (numbered by
+/// webrtc-rs's sender) on video when the room has `transport_wide_cc_ext`. Each m-section of
+/// an offer then keeps the relayed ones its publisher's stream carries ([`offered`]).
+///
+/// webrtc-rs gives the n-th registered extension the id n, so each id below the highest one
+/// used that this room leaves unused holds a placeholder registered for no media kind, which
+/// no offer lists. Janus's ids make a subscriber's `extensions` in `handle_info` Janus's.
 pub(super) fn register_send(
     settings: ExtensionSettings,
     media: &mut MediaEngine,
     registry: Registry,
 ) -> Result<Registry, MediaError> {
-    for (uri, kind) in settings.relayed() {
-        register(media, uri, kind, RTCRtpTransceiverDirection::Sendonly)?;
+    let (audio, video) = (&[RtpCodecKind::Audio][..], &[RtpCodecKind::Video][..]);
+    let offered: [(u8, &str, &[RtpCodecKind], bool); 6] = [
+        (1, AUDIO_LEVEL_URI, audio, settings.audio_level),
+        (2, ABS_SEND_TIME_URI, video, true),
+        (3, TRANSPORT_CC_URI, video, settings.transport_cc),
+        (4, MID_URI, &[RtpCodecKind::Audio, RtpCodecKind::Video], true),
+        (12, PLAYOUT_DELAY_URI, video, settings.playout_delay),
+        (13, VIDEO_ORIENTATION_URI, video, settings.video_orientation),
+    ];
+    for id in 1..=13u8 {
+        match offered.iter().find(|(at, _, _, on)| *at == id && *on) {
+            Some((_, uri, kinds, _)) => {
+                for kind in *kinds {
+                    register(media, uri, *kind, RTCRtpTransceiverDirection::Sendonly)?;
+                }
+            }
+            None => {
+                let ext = RTCRtpHeaderExtensionCapability { uri: format!("urn:portunus:unused:{id}") };
+                media
+                    .register_header_extension(ext, RtpCodecKind::Unspecified, None)
+                    .map_err(|e| MediaError::stack("header extension", e))?;
+            }
+        }
     }
-    register(media, ABS_SEND_TIME_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
     let mut registry = registry.with(Slot::from(SLOT), Tap::new(SendTime::new(Instant::now())));
     if settings.transport_cc {
         transport_cc_feedback(media);
-        register(media, TRANSPORT_CC_URI, RtpCodecKind::Video, RTCRtpTransceiverDirection::Sendonly)?;
         registry = registry.with(Slot::TwccSender, TwccSenderBuilder::new().build());
     }
     Ok(registry)
+}
+
+/// A subscriber's offer with each m-section listing only the relayed extensions its
+/// publisher's stream carries (`carried(mindex)`; none: the section has no publisher, as an
+/// inactive one), as Janus offers them, in the order of their ids (webrtc-rs lists them in no
+/// particular order). Whatever a section leaves out its answer cannot take, so its packets go
+/// without it ([`rename`] drops what a stream did not negotiate).
+pub fn offered(sdp: &str, carried: impl Fn(usize) -> Option<ExtensionIds>) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    let mut mindex: Option<usize> = None;
+    // A section's extmap lines, written where its first one was.
+    let mut extmaps: Vec<(u8, &str)> = Vec::new();
+    let mut at = None;
+    let flush = |out: &mut String, extmaps: &mut Vec<(u8, &str)>, at: &mut Option<usize>| {
+        extmaps.sort_by_key(|(id, _)| *id);
+        if let Some(at) = at.take() {
+            out.insert_str(at, &extmaps.iter().map(|(_, l)| *l).collect::<String>());
+        }
+        extmaps.clear();
+    };
+    for line in sdp.split_inclusive('\n') {
+        let l = line.trim_end();
+        if l.starts_with("m=") {
+            flush(&mut out, &mut extmaps, &mut at);
+            mindex = Some(mindex.map_or(0, |i| i + 1));
+        }
+        if let (Some(i), Some((id, uri))) = (mindex, super::sdp::extmap(l)) {
+            let relayed = [AUDIO_LEVEL_URI, VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI].contains(&uri);
+            if !relayed || carried(i).and_then(|ids| ids.id(uri)).is_some() {
+                at.get_or_insert(out.len());
+                extmaps.push((id, line));
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    flush(&mut out, &mut extmaps, &mut at);
+    out
 }
 
 /// Once per packet at the publisher: the relayed extensions under their relay ids (`ids` are
@@ -316,5 +382,36 @@ mod tests {
         let epoch = Instant::now();
         assert_eq!(abs_send_time(epoch, epoch + std::time::Duration::from_millis(250)), [0x01, 0x00, 0x00]);
         assert_eq!(abs_send_time(epoch, epoch + std::time::Duration::from_secs(64)), [0, 0, 0]);
+    }
+
+    #[test]
+    fn each_offered_section_keeps_the_relayed_extensions_its_source_carries_in_id_order() {
+        let sdp = "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+            a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            a=extmap:13 urn:3gpp:video-orientation\r\n\
+            a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+            a=extmap:12 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\na=sendonly\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\n\
+            a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=inactive\r\n";
+        let orientation_only = ExtensionIds { video_orientation: Some(3), ..Default::default() };
+        let carried = |mindex| match mindex {
+            0 => Some(ExtensionIds::RELAY),
+            1 => Some(orientation_only),
+            _ => None,
+        };
+        let expected = "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+            a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+            a=extmap:13 urn:3gpp:video-orientation\r\na=sendonly\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=inactive\r\n";
+        assert_eq!(offered(sdp, carried), expected);
     }
 }

@@ -5,6 +5,7 @@
 
 use super::gop::GopCache;
 use rtc::rtp;
+use shared::media::ExtensionIds;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -110,6 +111,8 @@ pub struct Origin {
     pub silence: Option<watch::Receiver<Silence>>,
     /// VP9 SVC: every layer in one stream, each packet's layers in its payload descriptor.
     pub svc: bool,
+    /// Which relayed header extensions its packets carry (a subscriber's offer lists those).
+    pub extensions: ExtensionIds,
 }
 
 impl Origin {

@@ -406,6 +406,8 @@ struct Published {
     gops: Vec<GopCache>,
     /// The playout delay its subscribers get instead of the publisher's (`configure`).
     delay: watch::Sender<Option<[u8; 3]>>,
+    /// The ids its sender gives the relayed header extensions the room accepts.
+    extensions: ExtensionIds,
 }
 
 /// Where a publisher's packets come from.
@@ -483,6 +485,7 @@ impl PublisherPeer {
             svc: s.kind == MediaKind::Video && s.svc,
             gops: gops(&feeds, s.codec.as_deref().filter(|_| s.kind == MediaKind::Video)),
             delay: delay.clone(),
+            extensions: s.extensions,
         };
         let inlet = Inlet::Media(feeds, s.extensions, DelayStamp::new(delay.subscribe()));
         (Some(published), inlet, (s.kind == MediaKind::Video).then_some(rx))
@@ -537,6 +540,7 @@ impl PublisherPeer {
                 svc: video_svc && info.kind == MediaKind::Video,
                 gops: gops(&feeds, video.as_deref()),
                 delay: delay.clone(),
+                extensions: extensions.accepted(info.extensions),
             });
             incoming_streams.push(IncomingStream {
                 mid: info.mid,
@@ -593,6 +597,7 @@ impl PublisherPeer {
             muted: s.hold.subscribe(),
             silence: s.silence.clone(),
             svc: s.svc,
+            extensions: s.extensions,
         })
     }
 

@@ -20,7 +20,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCR
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use shared::ids::ParticipantId;
 use shared::janus::request::Candidate;
-use shared::media::MediaKind;
+use shared::media::{ExtensionIds, MediaKind};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -99,6 +99,9 @@ struct StreamControl {
     control: mpsc::UnboundedSender<Control>,
     /// Whether the subscriber wants it (`configure` `send`).
     send: watch::Sender<bool>,
+    /// The relayed header extensions its source carries, which its m-section offers (none:
+    /// inactive, no source).
+    carried: Option<ExtensionIds>,
 }
 
 impl SubscriberPeer {
@@ -155,6 +158,7 @@ impl SubscriberPeer {
         peer.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
         let sdp = local_sdp_when_gathered(settings, &peer.pc, &mut gather_done).await?;
         peer.gathered = tokio::sync::Mutex::new(gather_done);
+        let sdp = peer.offered(&sdp);
         Ok((peer, sdp))
     }
 
@@ -202,6 +206,7 @@ impl SubscriberPeer {
         for src in sources {
             let existing = self.with_stream(src.mindex, |c| (c.sender, c.control.clone(), c.send.clone()));
             if let Some((sender, control, send)) = existing {
+                self.set_carried(src.mindex, Some(src.origin.extensions));
                 let _ = control.send(Control::Target(src.target));
                 let _ = control.send(Control::Switch(Box::new(src.origin)));
                 send.send_replace(true);
@@ -255,6 +260,7 @@ impl SubscriberPeer {
             tokio::spawn(relay_feedback(track.clone(), keyframes_rx, loss));
             let (control, control_rx) = mpsc::unbounded_channel();
             let codec = if src.kind == MediaKind::Video { VideoCodec::from_name(&src.codec) } else { None };
+            let carried = Some(src.origin.extensions);
             let stream = Stream {
                 track,
                 ssrc,
@@ -267,7 +273,7 @@ impl SubscriberPeer {
                 delay: src.delay,
             };
             tokio::spawn(forward(src.origin, control_rx, stream, gate));
-            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), negotiated, control, send });
+            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), negotiated, control, send, carried });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).chain(reused).collect();
@@ -289,7 +295,20 @@ impl SubscriberPeer {
 
     /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`).
     pub fn switch(&self, mindex: usize, origin: Origin) {
+        self.set_carried(mindex, Some(origin.extensions));
         self.control(mindex, Control::Switch(Box::new(origin)));
+    }
+
+    fn set_carried(&self, mindex: usize, carried: Option<ExtensionIds>) {
+        if let Ok(mut streams) = self.streams.lock() {
+            streams.iter_mut().filter(|c| c.mindex == mindex).for_each(|c| c.carried = carried);
+        }
+    }
+
+    /// `sdp`, an offer of this PeerConnection's, with each m-section's relayed extensions those
+    /// its source carries.
+    fn offered(&self, sdp: &str) -> String {
+        super::extensions::offered(sdp, |mindex| self.with_stream(mindex, |c| c.carried).flatten())
     }
 
     /// Other simulcast layers for the stream at m-line `mindex` (`configure`).
@@ -324,11 +343,12 @@ impl SubscriberPeer {
         self.add_streams(added).await?;
         self.add_data(data).await?;
         let senders: Vec<RTCRtpSenderId> = {
-            let streams = self.streams.lock().map_err(|_| MediaError::Bug("streams poisoned"))?;
+            let mut streams = self.streams.lock().map_err(|_| MediaError::Bug("streams poisoned"))?;
             let mut senders = Vec::new();
-            for s in streams.iter().filter(|s| inactive.contains(&s.mindex)) {
+            for s in streams.iter_mut().filter(|s| inactive.contains(&s.mindex)) {
                 // Its source may well go on (an `unsubscribe`): nothing more to send here.
                 let _ = s.control.send(Control::Detach);
+                s.carried = None;
                 senders.push(s.sender);
             }
             senders
@@ -342,15 +362,17 @@ impl SubscriberPeer {
             let options = RTCOfferOptions { ice_restart: true };
             let offer = self.pc.create_offer(Some(options)).await.map_err(|e| MediaError::stack("offer", e))?;
             self.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
-            return local_sdp_when_gathered(&self.settings, &self.pc, &mut gathered).await;
+            let sdp = local_sdp_when_gathered(&self.settings, &self.pc, &mut gathered).await?;
+            return Ok(self.offered(&sdp));
         }
         let offer = self.pc.create_offer(None).await.map_err(|e| MediaError::stack("offer", e))?;
         self.pc.set_local_description(offer).await.map_err(|e| MediaError::stack("local description", e))?;
         let sdp = self.pc.local_description().await.ok_or(MediaError::stack("local description", "missing"))?.sdp;
-        Ok(match &self.public_ip {
+        let sdp = match &self.public_ip {
             Some(ip) => super::sdp::announce_address(&sdp, ip),
             None => sdp,
-        })
+        };
+        Ok(self.offered(&sdp))
     }
 
     pub async fn add_candidates(&self, candidates: Vec<Candidate>) {
