@@ -45,18 +45,21 @@ async fn publishing(url: &str) -> (Conn, u64, TestPublisher, u64) {
     (c, h, p, feed)
 }
 
-/// A subscriber to `feed` on the server at `url`, connected and receiving; its session,
-/// handle and peer.
-async fn subscribing(url: &str, feed: u64) -> (Conn, u64, TestSubscriber) {
+/// A subscriber to `feed` (with `use_msid` if asked) on the server at `url`, connected and
+/// receiving; its session, handle, peer, and the `a=msid` lines of its offer.
+async fn subscribing(url: &str, feed: u64, use_msid: bool) -> (Conn, u64, TestSubscriber, Vec<String>) {
     let mut c = Conn::open(url).await;
     let h = c.attach().await;
-    let join = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": feed}]});
+    let join = json!({"request": "join", "room": ROOM, "ptype": "subscriber", "streams": [{"feed": feed}],
+        "use_msid": use_msid});
     c.request(h, join, None).await;
     let attached = c.wait_for("attached", |m| m["plugindata"]["data"]["videoroom"] == "attached").await;
-    let (sub, answer) = TestSubscriber::answer(attached["jsep"]["sdp"].as_str().expect("offer")).await;
+    let offer = attached["jsep"]["sdp"].as_str().expect("offer");
+    let msids = offer.lines().filter(|l| l.starts_with("a=msid:")).map(str::to_owned).collect();
+    let (sub, answer) = TestSubscriber::answer(offer).await;
     c.request(h, json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer}))).await;
     c.wait_for("webrtcup", |m| m["janus"] == "webrtcup").await;
-    (c, h, sub)
+    (c, h, sub, msids)
 }
 
 /// Janus's fields Portunus has no source for (`media/stats.rs`): timestamps, DTLS
@@ -134,8 +137,15 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
     let their_info = handle_info(&janus.admin_url, jc.sid, jh).await;
     let our_info = handle_info(&format!("{}/admin", server.admin_url), oc.sid, oh).await;
     // The subscribers, media flowing to them.
-    let (js, jsh, jsub) = subscribing(&janus.ws_url, jfeed).await;
-    let (os, osh, osub) = subscribing(&server.ws_url, ofeed).await;
+    let (js, jsh, jsub, their_msids) = subscribing(&janus.ws_url, jfeed, false).await;
+    let (os, osh, osub, our_msids) = subscribing(&server.ws_url, ofeed, false).await;
+    // Every m-line in Janus's stream `janus`, or (`use_msid`) in its publisher's.
+    assert_eq!(their_msids, ["a=msid:janus janus0", "a=msid:janus janus1"]);
+    assert_eq!(our_msids, their_msids);
+    let (jm, jmh, jmsub, their_msids) = subscribing(&janus.ws_url, jfeed, true).await;
+    let (om, omh, omsub, our_msids) = subscribing(&server.ws_url, ofeed, true).await;
+    assert_eq!(their_msids, [format!("a=msid:{jfeed} 0"), format!("a=msid:{jfeed} 1")]);
+    assert_eq!(our_msids, [format!("a=msid:{ofeed} 0"), format!("a=msid:{ofeed} 1")]);
     for _ in 0..50 {
         jp.send().await;
         op.send().await;
@@ -143,7 +153,9 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
     }
     let their_sub = handle_info(&janus.admin_url, js.sid, jsh).await;
     let our_sub = handle_info(&format!("{}/admin", server.admin_url), os.sid, osh).await;
-    for peer in [&jsub, &osub] {
+    let their_msid_sub = handle_info(&janus.admin_url, jm.sid, jmh).await;
+    let our_msid_sub = handle_info(&format!("{}/admin", server.admin_url), om.sid, omh).await;
+    for peer in [&jsub, &osub, &jmsub, &omsub] {
         peer.close().await;
     }
     jp.close().await;
@@ -167,6 +179,18 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
         assert_eq!(ts["media"][mid]["codecs"]["codec"], os["media"][mid]["codecs"]["codec"], "{os}");
         let sent = |v: &Value| v["media"][mid]["stats"]["out"]["packets"].as_u64().unwrap_or(0);
         assert!(sent(os) >= 40 && sent(ts) >= 40, "packets sent on mid {mid}: Janus {ts}\nPortunus {os}");
+    }
+
+    // A `use_msid` subscriber's names its own msid, its publisher's id (the feeds' ids differ).
+    for mid in ["0", "1"] {
+        let local = |v: &Value, feed: u64| {
+            let m = &v["webrtc"]["media"][mid]["msid"];
+            (m["local-stream"] == feed.to_string(), m["local-track"].clone())
+        };
+        assert_eq!(local(&their_msid_sub, jfeed), (true, json!(mid)), "Janus {their_msid_sub}");
+        assert_eq!(local(&our_msid_sub, ofeed), local(&their_msid_sub, jfeed), "Portunus {our_msid_sub}");
+        let (j, o) = (&their_sub["webrtc"]["media"][mid]["msid"], &our_sub["webrtc"]["media"][mid]["msid"]);
+        assert_eq!(j, o, "a subscriber's msid without use_msid");
     }
 
     // A publisher's.

@@ -250,9 +250,20 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
     m.insert("type".into(), local.stream.kind.as_str().into());
     m.insert("mindex".into(), local.stream.mindex.into());
     m.insert("mid".into(), mid.as_str().into());
-    // The peer's msid, as Janus 1.1.2 shows it (its own it leaves out).
+    // Both sides' msid, as Janus 1.1.2 shows them: its own only when the plugin chose one
+    // (a subscriber's `use_msid`), not its default `janus janus<mid>`.
+    let mut msid = Map::new();
+    let default = |(stream, track): &&(String, String)| stream == "janus" && *track == format!("janus{mid}");
+    if let Some((stream, track)) = local.msid.as_ref().filter(|m| !default(m)) {
+        msid.insert("local-stream".into(), stream.as_str().into());
+        msid.insert("local-track".into(), track.as_str().into());
+    }
     if let Some((stream, track)) = remote.and_then(|r| r.msid.as_ref()) {
-        m.insert("msid".into(), json!({"remote-stream": stream, "remote-track": track}));
+        msid.insert("remote-stream".into(), stream.as_str().into());
+        msid.insert("remote-track".into(), track.as_str().into());
+    }
+    if !msid.is_empty() {
+        m.insert("msid".into(), msid.into());
     }
     // Janus enables NACKs from the peer's SDP.
     let do_nacks = remote.map_or(agreed.nack, |r| r.nack);

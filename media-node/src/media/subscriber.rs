@@ -39,6 +39,8 @@ pub struct Source {
     pub target: LayerTarget,
     /// The playout delay this subscriber asked for (the extension's bytes), if any.
     pub delay: Option<[u8; 3]>,
+    /// Its m-line's `msid`: stream id and track id.
+    pub msid: (String, String),
 }
 
 /// The codec a subscriber m-line offers: the publisher's (with its `fmtp` when known, so an
@@ -223,11 +225,11 @@ impl SubscriberPeer {
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == MediaKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
-            let name = format!("portunus-{}-{ssrc}", src.mindex);
+            let (stream_id, track_id) = src.msid;
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("portunus-{ssrc}"),
-                name.clone(),
-                name,
+                stream_id,
+                track_id.clone(),
+                track_id,
                 kind,
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },

@@ -132,7 +132,8 @@ impl RoomActor {
 
     /// The publishers' feeds for these subscription streams, and the data sources of a data
     /// m-line among them; `None` if an audio or video stream's publisher is not publishing.
-    fn sources_for(&self, streams: &[SubStream]) -> Option<(Vec<Source>, Vec<DataSource>)> {
+    /// What feeds `who`'s subscription `streams`.
+    fn sources_for(&self, who: Who, streams: &[SubStream]) -> Option<(Vec<Source>, Vec<DataSource>)> {
         let data = streams
             .iter()
             .filter(|st| st.kind == MediaKind::Data)
@@ -156,6 +157,7 @@ impl RoomActor {
                     origin: publisher.origin(st.feed_mid.as_str())?,
                     target: st.simulcast.as_ref().map(layer_target).unwrap_or_default(),
                     delay: st.delay.bytes(),
+                    msid: self.state.msid(who, st),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -197,7 +199,7 @@ impl RoomActor {
                     });
                 }
                 MediaAction::Subscribe { who, transaction, streams } => {
-                    let Some((sources, data)) = self.sources_for(&streams) else {
+                    let Some((sources, data)) = self.sources_for(who, &streams) else {
                         let e = Err(MediaError::Gone("a feed is not publishing"));
                         ctx.notify(Offered { who, transaction, result: e });
                         continue;
@@ -228,7 +230,7 @@ impl RoomActor {
                 }
                 MediaAction::Renegotiate { who, transaction, inactive, added, restart } => {
                     let Some(peer) = self.subscribers.get(&who).cloned() else { continue };
-                    let Some((sources, data)) = self.sources_for(&added) else {
+                    let Some((sources, data)) = self.sources_for(who, &added) else {
                         let result = Err(MediaError::Gone("a feed is not publishing"));
                         ctx.notify(Renegotiated { who, transaction, result });
                         continue;

@@ -183,6 +183,8 @@ pub(super) struct Subscription {
     pub(super) restart_pending: bool,
     /// The offer being made restarts ICE.
     restarting: bool,
+    /// `use_msid`: its m-lines' `msid` name their publishers.
+    use_msid: bool,
 }
 
 impl Subscription {
@@ -277,6 +279,7 @@ impl RoomState {
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed.clone());
+        let use_msid = sub.use_msid;
         let sub = Subscription {
             streams: streams.clone(),
             legacy,
@@ -284,12 +287,22 @@ impl RoomState {
             deferred: None,
             restart_pending: false,
             restarting: false,
+            use_msid,
         };
         self.subscriptions.insert(who, sub);
         let mut out = Outcome::default();
         out.membership.push(Membership::Joined(who));
         out.media.push(MediaAction::Subscribe { who, transaction: txn.to_owned(), streams });
         Ok(out)
+    }
+
+    /// The `msid` (stream id, track id) of a subscriber's m-line, as Janus names it: with
+    /// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`.
+    pub fn msid(&self, who: Who, s: &SubStream) -> (String, String) {
+        match self.subscriptions.get(&who) {
+            Some(sub) if sub.use_msid => (s.feed.to_string(), s.mid.to_string()),
+            _ => ("janus".to_owned(), format!("janus{}", s.mid)),
+        }
     }
 
     /// The subscriber's offer is ready: `attached` with it, as Janus sends.

@@ -274,6 +274,10 @@ fn publishing_announces_the_publisher_and_unpublishing_withdraws_it() {
 }
 
 fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
+    subscribe_with(feed, false)
+}
+
+fn subscribe_with(feed: u64, use_msid: bool) -> Result<AsyncRequest, VideoRoomError> {
     Ok(AsyncRequest::Join(Join {
         room: RoomId::num(5),
         pin: None,
@@ -285,6 +289,7 @@ fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
                 layers: Default::default(),
                 delay: Default::default(),
             }],
+            use_msid,
             legacy: false,
         }))),
     }))
@@ -298,6 +303,19 @@ fn alice_publishing() -> RoomState {
     let answer = Jsep::answer("v=0\r\n".into());
     r.published(who(1), "p", streams(), answer);
     r
+}
+
+#[test]
+fn a_subscribers_m_lines_name_janus_or_with_use_msid_their_publisher_in_their_msid() {
+    let mut r = alice_publishing();
+    let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let [MediaAction::Subscribe { streams, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
+    let named: Vec<_> = streams.iter().map(|s| r.msid(who(2), s)).collect();
+    assert_eq!(named, [("janus".into(), "janus0".into()), ("janus".into(), "janus1".into())]);
+    let o = r.on_async(who(4), "s", AsyncName::Join, subscribe_with(101, true), None);
+    let [MediaAction::Subscribe { streams, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
+    let named: Vec<_> = streams.iter().map(|s| r.msid(who(4), s)).collect();
+    assert_eq!(named, [("101".into(), "0".into()), ("101".into(), "1".into())]);
 }
 
 /// Bob (handle 3) joins and publishes audio and video; returns his id.

@@ -238,6 +238,8 @@ pub enum Ptype {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubscriberJoin {
     pub streams: Vec<SubscribeStream>,
+    /// `use_msid`: each m-line's `msid` names its publisher and its mid (else `janus`).
+    pub use_msid: bool,
     /// Joined with the deprecated `feed` parameter (answered with `warning: deprecated_api`).
     pub legacy: bool,
 }

@@ -201,6 +201,11 @@ fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoom
     })
 }
 
+/// Janus reads `use_msid` as true or not (any other value, any type: not).
+fn use_msid(obj: &Map<String, Value>) -> bool {
+    obj.get("use_msid") == Some(&Value::Bool(true))
+}
+
 fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoomError> {
     match (obj.get("streams"), obj.get("feed")) {
         (Some(Value::Array(list)), _) => {
@@ -212,7 +217,7 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
             if streams.is_empty() {
                 return Err(VideoRoomError::new(VideoRoomCode::MissingElement, "Missing mandatory element (streams)"));
             }
-            Ok(SubscriberJoin { streams, legacy: false })
+            Ok(SubscriberJoin { streams, use_msid: use_msid(obj), legacy: false })
         }
         (Some(_), _) => {
             Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element type (streams should be an array)"))
@@ -226,6 +231,7 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
                     layers: layer_choice(obj, true)?,
                     delay: delay_choice(obj)?,
                 }],
+                use_msid: use_msid(obj),
                 legacy: true,
             })
         }
