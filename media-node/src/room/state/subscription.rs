@@ -36,6 +36,8 @@ pub struct SubStream {
     pub feed_who: Who,
     pub feed_mid: Mid,
     pub feed_display: Option<String>,
+    /// The subscriber's name for it (`crossrefid`), listed with it.
+    pub crossrefid: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
     pub active: bool,
     /// False while the subscriber asked not to receive it (`configure` with `send: false`).
@@ -133,6 +135,7 @@ impl SubStream {
             feed_who: *feed_who,
             feed_mid: Mid::new(""),
             feed_display: None,
+            crossrefid: None,
             active: true,
             send: true,
             simulcast: None,
@@ -162,6 +165,7 @@ impl SubStream {
             active: self.active,
             mindex: self.mindex,
             mid: self.mid.clone(),
+            crossrefid: self.crossrefid.clone(),
             send: self.send,
             source,
         }
@@ -185,6 +189,10 @@ pub(super) struct Subscription {
     restarting: bool,
     /// `use_msid`: its m-lines' `msid` name their publishers.
     use_msid: bool,
+    /// `autoupdate`: a stopped publisher's m-lines are offered inactive at once; without it
+    /// they wait in `skipped` for the next offer (Janus's `skipped_autoupdate`).
+    autoupdate: bool,
+    skipped: Vec<usize>,
 }
 
 impl Subscription {
@@ -196,10 +204,11 @@ impl Subscription {
         who: Who,
         room: RoomId,
         txn: Option<&str>,
-        (inactive, added): (Vec<usize>, Vec<SubStream>),
+        (mut inactive, added): (Vec<usize>, Vec<SubStream>),
         restart: bool,
         out: &mut Outcome,
     ) {
+        inactive.append(&mut self.skipped);
         if !self.awaiting_answer {
             self.awaiting_answer = true;
             let restart = restart || std::mem::take(&mut self.restart_pending);
@@ -242,6 +251,9 @@ impl RoomState {
                     continue;
                 }
                 matched = true;
+                if sub.kinds_left_out.contains(&s.kind) {
+                    continue;
+                }
                 if s.kind == MediaKind::Data {
                     if !data.iter().any(|(id, _)| *id == want.feed) {
                         data.push((want.feed.clone(), p.who));
@@ -258,6 +270,7 @@ impl RoomState {
                     feed_who: p.who,
                     feed_mid: s.mid.clone(),
                     feed_display: p.display.clone(),
+                    crossrefid: want.crossrefid.clone(),
                     active: true,
                     send: true,
                     simulcast: Simulcast::of(s, &want.layers),
@@ -279,7 +292,10 @@ impl RoomState {
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed.clone());
-        let use_msid = sub.use_msid;
+        if streams.is_empty() {
+            return Err(err(VideoRoomCode::InvalidSdp, "Can't offer an SDP with no stream"));
+        }
+        let (use_msid, autoupdate) = (sub.use_msid, sub.autoupdate);
         let sub = Subscription {
             streams: streams.clone(),
             legacy,
@@ -288,6 +304,8 @@ impl RoomState {
             restart_pending: false,
             restarting: false,
             use_msid,
+            autoupdate,
+            skipped: Vec::new(),
         };
         self.subscriptions.insert(who, sub);
         let mut out = Outcome::default();
@@ -322,7 +340,8 @@ impl RoomState {
     }
 
     /// The streams of publisher `feed_who` stopped: each subscriber receiving any of them gets
-    /// them marked inactive and a new offer (then `updated`, as Janus with `autoupdate`).
+    /// them marked inactive and a new offer (then `updated`), or with `autoupdate` off, that
+    /// offer at its next change (as Janus).
     pub(super) fn deactivate_feed(&mut self, feed_who: Who, out: &mut Outcome) {
         let room = self.config.room.clone();
         for (&who, sub) in self.subscriptions.iter_mut() {
@@ -336,8 +355,13 @@ impl RoomState {
             for s in sub.streams.iter_mut().filter(|s| s.kind == MediaKind::Data) {
                 s.sources.retain(|(_, w)| *w != feed_who);
             }
-            if !inactive.is_empty() {
+            if inactive.is_empty() {
+                continue;
+            }
+            if sub.autoupdate {
                 sub.renegotiate(who, room.clone(), None, (inactive, Vec::new()), false, out);
+            } else {
+                sub.skipped.extend(inactive);
             }
         }
     }
@@ -437,7 +461,8 @@ impl RoomState {
             }
             for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
-                    wanted.push((w.feed.clone(), p.who, p.display.clone(), s.clone(), w.layers, w.delay));
+                    let name = w.crossrefid.clone();
+                    wanted.push((w.feed.clone(), p.who, p.display.clone(), s.clone(), w.layers, w.delay, name));
                 }
             }
         }
@@ -471,7 +496,7 @@ impl RoomState {
         }
         let mut added = Vec::new();
         let mut data_added = Vec::new();
-        for (feed, feed_who, display, s, layers, delay) in wanted {
+        for (feed, feed_who, display, s, layers, delay, crossrefid) in wanted {
             if s.kind == MediaKind::Data {
                 if !data_added.iter().any(|(id, _)| *id == feed) {
                     data_added.push((feed, feed_who));
@@ -492,6 +517,7 @@ impl RoomState {
                 feed_who,
                 feed_mid: s.mid.clone(),
                 feed_display: display,
+                crossrefid,
                 active: true,
                 send: true,
                 simulcast: Simulcast::of(&s, &layers),
@@ -531,7 +557,8 @@ impl RoomState {
             let ids = data_removed.into_iter().flatten().collect::<Vec<_>>();
             out.media.push(MediaAction::RemoveData { who, feeds: ids });
         }
-        if inactive.is_empty() && added.is_empty() {
+        // A stopped publisher's m-lines not yet offered (`autoupdate` off) are a change too.
+        if inactive.is_empty() && added.is_empty() && sub.skipped.is_empty() {
             return Ok(out.notice(who, Some(txn), Event::Updated { room: self.config.room.clone(), streams: None }));
         }
         sub.renegotiate(who, self.config.room.clone(), Some(txn), (inactive, added), false, &mut out);

@@ -278,21 +278,29 @@ fn subscribe_to(feed: u64) -> Result<AsyncRequest, VideoRoomError> {
 }
 
 fn subscribe_with(feed: u64, use_msid: bool) -> Result<AsyncRequest, VideoRoomError> {
-    Ok(AsyncRequest::Join(Join {
-        room: RoomId::num(5),
-        pin: None,
-        token: None,
-        ptype: Ok(Ptype::Subscriber(Ok(shared::janus::videoroom::SubscriberJoin {
-            streams: vec![shared::janus::videoroom::SubscribeStream {
-                feed: ParticipantId::num(feed),
-                mid: None,
-                layers: Default::default(),
-                delay: Default::default(),
-            }],
-            use_msid,
-            legacy: false,
-        }))),
-    }))
+    subscribe_as(feed, |j| j.use_msid = use_msid)
+}
+
+/// A subscriber's join to all of `feed`, as `how` changes it.
+fn subscribe_as(
+    feed: u64,
+    how: impl FnOnce(&mut shared::janus::videoroom::SubscriberJoin),
+) -> Result<AsyncRequest, VideoRoomError> {
+    let mut j = shared::janus::videoroom::SubscriberJoin {
+        streams: vec![shared::janus::videoroom::SubscribeStream {
+            feed: ParticipantId::num(feed),
+            mid: None,
+            crossrefid: None,
+            layers: Default::default(),
+            delay: Default::default(),
+        }],
+        use_msid: false,
+        autoupdate: true,
+        kinds_left_out: Vec::new(),
+        legacy: false,
+    };
+    how(&mut j);
+    Ok(AsyncRequest::Join(Join { room: RoomId::num(5), pin: None, token: None, ptype: Ok(Ptype::Subscriber(Ok(j))) }))
 }
 
 /// A room where alice (handle 1, id 101) publishes audio and video.
@@ -347,6 +355,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
             vec![SubscribeStream {
                 feed: ParticipantId::num(bob),
                 mid: None,
+                crossrefid: Some("bob".into()),
                 layers: Default::default(),
                 delay: Default::default(),
             }],
@@ -367,6 +376,9 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
     assert_eq!(up.notices[0].transaction.as_deref(), Some("u"));
     assert_eq!(streams_of(&up.notices[0].data).len(), 4);
     assert_eq!(*feed_of(&streams_of(&up.notices[0].data)[3]).0, pid(bob));
+    // Listed with the name the subscriber gave them.
+    let names: Vec<_> = streams_of(&up.notices[0].data).iter().map(|s| s.crossrefid.as_deref()).collect();
+    assert_eq!(names, [None, None, Some("bob"), Some("bob")]);
     r.started(who(2), "st");
     // Unsubscribing alice's feed makes her m-lines inactive.
     let unsub_alice = UnsubscribeStream { feed: Some(ParticipantId::num(101)), mid: None, sub_mid: None };
@@ -387,6 +399,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
             vec![SubscribeStream {
                 feed: ParticipantId::num(101),
                 mid: None,
+                crossrefid: None,
                 layers: Default::default(),
                 delay: Default::default(),
             }],
@@ -418,6 +431,7 @@ fn a_subscriber_adds_and_removes_streams_with_one_new_offer_each_time() {
             vec![SubscribeStream {
                 feed: ParticipantId::num(999),
                 mid: None,
+                crossrefid: None,
                 layers: Default::default(),
                 delay: Default::default(),
             }],
@@ -457,6 +471,7 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
         active: false,
         mindex,
         mid: Mid::from(mindex.to_string()),
+        crossrefid: None,
         send: true,
         source: StreamSource::None,
     };
@@ -465,6 +480,51 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
     // Nothing more to renegotiate when the gone publisher leaves too.
     let l = r.on_async(who(1), "l", AsyncName::Leave, Ok(AsyncRequest::Media(AsyncName::Leave)), None);
     assert!(!l.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", l.media);
+}
+
+#[test]
+fn without_autoupdate_a_stopped_publisher_waits_for_the_subscribers_next_update() {
+    use shared::janus::videoroom::UnsubscribeStream;
+    let mut r = alice_publishing();
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_as(101, |j| j.autoupdate = false), None);
+    r.started(who(2), "st");
+    let u = r.on_async(who(1), "u", AsyncName::Unpublish, Ok(AsyncRequest::Unpublish), None);
+    assert!(!u.media.iter().any(|m| matches!(m, MediaAction::Renegotiate { .. })), "{:?}", u.media);
+    // An update that changes nothing else offers them inactive now.
+    let nothing = UnsubscribeStream { feed: Some(ParticipantId::num(999)), mid: None, sub_mid: None };
+    let upd = Ok(AsyncRequest::Update(Update { subscribe: vec![], unsubscribe: vec![nothing.clone()] }));
+    let o = r.on_async(who(2), "v", AsyncName::Unsubscribe, upd, None);
+    let renegotiate = MediaAction::Renegotiate {
+        who: who(2),
+        transaction: Some("v".into()),
+        inactive: vec![0, 1],
+        added: vec![],
+        restart: false,
+    };
+    assert_eq!(o.media, [renegotiate]);
+    r.renegotiated(who(2), Some("v"), Jsep::offer("v=0\r\n".into()));
+    r.started(who(2), "st");
+    // Offered once: the next such update changes nothing.
+    let upd = Ok(AsyncRequest::Update(Update { subscribe: vec![], unsubscribe: vec![nothing] }));
+    let o = r.on_async(who(2), "w", AsyncName::Unsubscribe, upd, None);
+    assert!(o.media.is_empty(), "{:?}", o.media);
+}
+
+#[test]
+fn a_legacy_subscription_leaves_out_the_kinds_it_was_not_offered() {
+    use shared::janus::videoroom::SubscriberJoin;
+    let legacy = |j: &mut SubscriberJoin| {
+        j.legacy = true;
+        j.kinds_left_out = vec![MediaKind::Audio];
+    };
+    let mut r = alice_publishing();
+    let o = r.on_async(who(2), "s", AsyncName::Join, subscribe_as(101, legacy), None);
+    let [MediaAction::Subscribe { streams, .. }] = &o.media[..] else { panic!("{:?}", o.media) };
+    assert_eq!(streams.iter().map(|s| (s.mindex, s.kind)).collect::<Vec<_>>(), [(0, MediaKind::Video)]);
+    // Nothing left: Janus's error.
+    let none = |j: &mut SubscriberJoin| j.kinds_left_out = vec![MediaKind::Audio, MediaKind::Video];
+    let o = r.on_async(who(4), "s", AsyncName::Join, subscribe_as(101, none), None);
+    assert_eq!(code_of(&o.notices[0].data), 437, "{:?}", o.notices);
 }
 
 #[test]
@@ -715,6 +775,7 @@ fn changes_while_an_offer_is_unanswered_wait_for_the_answer_and_go_out_as_one_of
     let sub_bob = SubscribeStream {
         feed: ParticipantId::num(bob),
         mid: None,
+        crossrefid: None,
         layers: Default::default(),
         delay: Default::default(),
     };

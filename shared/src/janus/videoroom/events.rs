@@ -302,6 +302,8 @@ pub struct SubscriberStream {
     pub active: bool,
     pub mindex: usize,
     pub mid: Mid,
+    /// The client's name for it, given when subscribing.
+    pub crossrefid: Option<String>,
     pub send: bool,
     pub source: StreamSource,
 }

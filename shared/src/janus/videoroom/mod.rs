@@ -240,6 +240,12 @@ pub struct SubscriberJoin {
     pub streams: Vec<SubscribeStream>,
     /// `use_msid`: each m-line's `msid` names its publisher and its mid (else `janus`).
     pub use_msid: bool,
+    /// `autoupdate` (Janus's default true): a new offer when a subscribed publisher stops;
+    /// without it the change waits for the subscriber's next offer.
+    pub autoupdate: bool,
+    /// The kinds a legacy `feed` join left out (the deprecated `offer_audio`, `offer_video`,
+    /// `offer_data` set to false).
+    pub kinds_left_out: Vec<crate::media::MediaKind>,
     /// Joined with the deprecated `feed` parameter (answered with `warning: deprecated_api`).
     pub legacy: bool,
 }
@@ -248,6 +254,8 @@ pub struct SubscriberJoin {
 pub struct SubscribeStream {
     pub feed: ParticipantId,
     pub mid: Option<Mid>,
+    /// The client's own name for the stream, echoed in the subscription's stream list.
+    pub crossrefid: Option<String>,
     pub layers: LayerChoice,
     pub delay: DelayChoice,
 }

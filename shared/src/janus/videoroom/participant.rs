@@ -3,6 +3,7 @@
 //! requests the room handles.
 
 use super::*;
+use crate::media::MediaKind;
 
 pub(super) fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest, VideoRoomError> {
     match name {
@@ -108,7 +109,6 @@ fn parse_update(obj: &Map<String, Value>, name: AsyncName) -> Result<Update, Vid
         ));
     }
     for o in objects(sub.map(Vec::as_slice).unwrap_or_default())? {
-        check(o, &SUB_STREAM)?;
         update.subscribe.push(subscribe_stream(o)?);
     }
     Ok(update)
@@ -190,15 +190,43 @@ fn parse_switch(obj: &Map<String, Value>) -> Result<Switch, VideoRoomError> {
     Ok(Switch { streams, legacy_feed: None })
 }
 
-const SUB_STREAM: [Param; 2] = [Param::req("feed", JType::Id), Param::opt("mid", JType::Str)];
+const SUB_STREAM: [Param; 3] =
+    [Param::opt("mid", JType::Str), Param::opt("crossrefid", JType::Str), Param::opt("send", JType::Bool)];
 
+/// A subscription entry, checked in Janus's order: its own fields, then its `feed`.
 fn subscribe_stream(o: &Map<String, Value>) -> Result<SubscribeStream, VideoRoomError> {
+    check(o, &SUB_STREAM)?;
+    let layers = layer_choice(o, true)?;
+    let delay = delay_choice(o)?;
+    check(o, &FEED)?;
     Ok(SubscribeStream {
         feed: ParticipantId(json::janus_id(o, "feed")),
         mid: json::string(o, "mid").map(Mid::from),
-        layers: layer_choice(o, true)?,
-        delay: delay_choice(o)?,
+        crossrefid: json::string(o, "crossrefid"),
+        layers,
+        delay,
     })
+}
+
+/// A subscriber's `join` fields Janus checks before its streams.
+const SUBSCRIBER: [Param; 8] = [
+    Param::opt("streams", JType::Array),
+    Param::opt("autoupdate", JType::Bool),
+    Param::opt("audio", JType::Bool),
+    Param::opt("video", JType::Bool),
+    Param::opt("data", JType::Bool),
+    Param::opt("offer_audio", JType::Bool),
+    Param::opt("offer_video", JType::Bool),
+    Param::opt("offer_data", JType::Bool),
+];
+
+/// The kinds whose deprecated `offer_<kind>` is false.
+fn kinds_left_out(obj: &Map<String, Value>) -> Vec<MediaKind> {
+    [("offer_audio", MediaKind::Audio), ("offer_video", MediaKind::Video), ("offer_data", MediaKind::Data)]
+        .into_iter()
+        .filter(|(k, _)| obj.get(*k) == Some(&Value::Bool(false)))
+        .map(|(_, kind)| kind)
+        .collect()
 }
 
 /// Janus reads `use_msid` as true or not (any other value, any type: not).
@@ -207,17 +235,19 @@ fn use_msid(obj: &Map<String, Value>) -> bool {
 }
 
 fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoomError> {
+    check(obj, &SUBSCRIBER)?;
+    let autoupdate = obj.get("autoupdate") != Some(&Value::Bool(false));
     match (obj.get("streams"), obj.get("feed")) {
         (Some(Value::Array(list)), _) => {
             let mut streams = Vec::new();
             for o in objects(list)? {
-                check(o, &SUB_STREAM)?;
                 streams.push(subscribe_stream(o)?);
             }
             if streams.is_empty() {
                 return Err(VideoRoomError::new(VideoRoomCode::MissingElement, "Missing mandatory element (streams)"));
             }
-            Ok(SubscriberJoin { streams, use_msid: use_msid(obj), legacy: false })
+            let use_msid = use_msid(obj);
+            Ok(SubscriberJoin { streams, use_msid, autoupdate, kinds_left_out: Vec::new(), legacy: false })
         }
         (Some(_), _) => {
             Err(VideoRoomError::new(VideoRoomCode::InvalidElement, "Invalid element type (streams should be an array)"))
@@ -228,10 +258,13 @@ fn parse_subscriber(obj: &Map<String, Value>) -> Result<SubscriberJoin, VideoRoo
                 streams: vec![SubscribeStream {
                     feed: ParticipantId(json::janus_id(obj, "feed")),
                     mid: None,
+                    crossrefid: None,
                     layers: layer_choice(obj, true)?,
                     delay: delay_choice(obj)?,
                 }],
                 use_msid: use_msid(obj),
+                autoupdate,
+                kinds_left_out: kinds_left_out(obj),
                 legacy: true,
             })
         }

@@ -277,6 +277,7 @@ fn subscriber_stream(s: &SubscriberStream) -> Value {
         .set("active", s.active)
         .set("mindex", s.mindex)
         .set("mid", s.mid.as_str())
+        .opt("crossrefid", s.crossrefid.as_deref())
         .set("ready", false)
         .set("send", s.send);
     match &s.source {

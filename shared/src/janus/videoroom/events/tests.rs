@@ -135,6 +135,7 @@ fn subscription_streams_and_layers() {
         active: true,
         mindex: 1,
         mid: "1".into(),
+        crossrefid: Some("cam".into()),
         send: false,
         source: StreamSource::Feed {
             id: pid(101),
@@ -153,6 +154,7 @@ fn subscription_streams_and_layers() {
         active: true,
         mindex: 2,
         mid: "2".into(),
+        crossrefid: None,
         send: true,
         source: StreamSource::Data { sources: vec![pid(101), pid(103)] },
     };
@@ -165,14 +167,14 @@ fn subscription_streams_and_layers() {
     assert_eq!(
         attached.to_json(),
         json!({"videoroom": "attached", "room": 5, "id": 101, "warning": "deprecated_api", "streams": [
-            {"type": "video", "active": true, "mindex": 1, "mid": "1", "ready": false, "send": false, "feed_id": 101,
+            {"type": "video", "active": true, "mindex": 1, "mid": "1", "crossrefid": "cam", "ready": false, "send": false, "feed_id": 101,
                 "feed_display": "alice", "feed_mid": "2", "codec": "vp8",
                 "simulcast": {"substream": -1, "substream-target": 2, "temporal-layer": 0, "temporal-layer-target": 2,
                     "fallback": 5},
                 "playout-delay": {"min-delay": 5, "max-delay": 20}},
             {"type": "data", "active": true, "mindex": 2, "mid": "2", "ready": false, "send": true, "sources": 2,
                 "source_ids": [101, 103]},
-            {"type": "video", "active": false, "mindex": 1, "mid": "1", "ready": false, "send": false}]})
+            {"type": "video", "active": false, "mindex": 1, "mid": "1", "crossrefid": "cam", "ready": false, "send": false}]})
     );
     let svc = Layers::Svc { spatial: 1, spatial_target: 1, temporal: 2, temporal_target: 2 };
     let switched = VideoRoomEvent::Switched { room: r5(), changes: 1, streams: vec![feed(Some(svc), None)] };

@@ -1,0 +1,101 @@
+//! A subscriber's `join` options besides its streams, compared live with a real Janus 1.1.2:
+//! `crossrefid` echoed in the stream list, the deprecated `offer_audio`/`offer_video` of a
+//! legacy `feed` join, `autoupdate` off (a stopped publisher's m-lines are offered at the
+//! subscriber's next update, not at once), and their type errors.
+
+use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
+use portunus_tests::peer::TestPublisher;
+use portunus_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const ROOM: u64 = 88;
+
+/// A subscriber's `join` on a new handle of `c`; its handle and the first `attached` or error.
+async fn join(c: &mut Conn, join: Value) -> (u64, Value) {
+    let h = c.attach().await;
+    let mut body = json!({"request": "join", "room": ROOM, "ptype": "subscriber"});
+    body.as_object_mut().expect("an object").extend(join.as_object().expect("an object").clone());
+    c.request(h, body, None).await;
+    let m = c
+        .wait_for("attached or an error", |m| {
+            m["sender"] == h && (data(m)["videoroom"] == "attached" || data(m)["error_code"].is_number())
+        })
+        .await;
+    (h, m)
+}
+
+/// The same requests on one server; its answers, the publisher's id as `<feed>`.
+async fn run(url: &str) -> Vec<(&'static str, Value)> {
+    let mut c = Conn::open(url).await;
+    let h = c.attach().await;
+    c.request(h, json!({"request": "create", "room": ROOM}), None).await;
+    let (ph, joined) = c.join(ROOM, "p").await;
+    let feed = data(&joined)["id"].as_u64().expect("feed");
+    let (mut p, offer) = TestPublisher::offer().await;
+    c.request(ph, json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": offer}))).await;
+    let configured = c.wait_for("configured", |m| data(m)["configured"] == "ok").await;
+    p.accept(configured["jsep"]["sdp"].as_str().expect("answer")).await;
+    assert!(p.connected(Duration::from_secs(10)).await, "publisher connected");
+    c.wait_for("webrtcup", |m| m["janus"] == "webrtcup").await;
+    let hide = |v: &Value| placeholders(data(v), &[(feed, "feed")]);
+    let mut out = Vec::new();
+
+    let mut s = Conn::open(url).await;
+    let (_, named) = join(&mut s, json!({"streams": [{"feed": feed, "crossrefid": "cam"}]})).await;
+    out.push(("crossrefid", hide(&named)));
+    let (_, video) = join(&mut s, json!({"feed": feed, "offer_audio": false})).await;
+    out.push(("legacy feed without audio", hide(&video)));
+    let (_, none) = join(&mut s, json!({"feed": feed, "offer_audio": false, "offer_video": false})).await;
+    out.push(("legacy feed offered nothing", hide(&none)));
+    let (_, bad) = join(&mut s, json!({"streams": [{"feed": feed}], "autoupdate": "no"})).await;
+    out.push(("autoupdate not a boolean", hide(&bad)));
+    let (_, bad) = join(&mut s, json!({"streams": [{"feed": feed, "crossrefid": 7}]})).await;
+    out.push(("crossrefid not a string", hide(&bad)));
+    let (_, bad) = join(&mut s, json!({"feed": feed, "offer_video": 0})).await;
+    out.push(("offer_video not a boolean", hide(&bad)));
+
+    // Two subscribers, one without autoupdate, both started; then the publisher unpublishes.
+    let mut subscribers = Vec::new();
+    for autoupdate in [true, false] {
+        let mut sc = Conn::open(url).await;
+        let (sh, attached) = join(&mut sc, json!({"streams": [{"feed": feed}], "autoupdate": autoupdate})).await;
+        let (sub, answer) =
+            portunus_tests::peer::TestSubscriber::answer(attached["jsep"]["sdp"].as_str().expect("offer")).await;
+        sc.request(sh, json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer}))).await;
+        sc.wait_for("started", |m| data(m)["started"] == "ok").await;
+        subscribers.push((sc, sh, sub));
+    }
+    c.request(ph, json!({"request": "unpublish"}), None).await;
+    c.wait_for("unpublished", |m| m["sender"] == ph && data(m)["unpublished"] == "ok").await;
+    let updated = |m: &Value| data(m)["videoroom"] == "updated";
+    let (auto, manual) = subscribers.split_at_mut(1);
+    let (ac, _, _) = &mut auto[0];
+    out.push(("autoupdate: updated at once", hide(&ac.wait_for("updated", updated).await)));
+    let (mc, mh, _) = &mut manual[0];
+    let quiet = mc.drain(Duration::from_millis(700)).await;
+    assert!(!quiet.iter().any(updated), "no offer without autoupdate: {quiet:?}");
+    // Its next update, which changes nothing else, offers the inactive m-lines.
+    let nothing = json!({"request": "unsubscribe", "streams": [{"feed": 424242}]});
+    mc.request(*mh, nothing, None).await;
+    let later = mc.wait_for("updated", updated).await;
+    assert!(later["jsep"]["sdp"].as_str().is_some_and(|s| s.contains("a=inactive")), "{later}");
+    out.push(("without autoupdate: updated at the next update", hide(&later)));
+    p.close().await;
+    for (_, _, sub) in &subscribers {
+        sub.close().await;
+    }
+    out
+}
+
+#[actix_web::test]
+async fn subscriber_join_options_answer_as_janus() {
+    let janus = JanusOracle::start("");
+    let server = TestServer::with(janus.portunus_config());
+    let theirs = run(&janus.ws_url).await;
+    let ours = run(&server.ws_url).await;
+    assert_eq!(theirs.len(), ours.len());
+    for ((what, j), (_, p)) in theirs.iter().zip(&ours) {
+        same_as_janus(what, j, p);
+    }
+}
