@@ -1,7 +1,9 @@
 //! A subscriber's `join` options besides its streams, compared live with a real Janus 1.1.2:
-//! `crossrefid` echoed in the stream list, the deprecated `offer_audio`/`offer_video` of a
-//! legacy `feed` join, `autoupdate` off (a stopped publisher's m-lines are offered at the
-//! subscriber's next update, not at once), and their type errors.
+//! `crossrefid` echoed in the stream list, its publisher's stream descriptions (`descriptions`
+//! of `publish` and of an offer-less `configure`) in it and in `publishers`, the deprecated
+//! `offer_audio`/`offer_video` of a legacy `feed` join, `autoupdate` off (a stopped
+//! publisher's m-lines are offered at the subscriber's next update, not at once), and their
+//! type errors.
 
 use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
 use portunus_tests::peer::TestPublisher;
@@ -30,16 +32,33 @@ async fn run(url: &str) -> Vec<(&'static str, Value)> {
     let mut c = Conn::open(url).await;
     let h = c.attach().await;
     c.request(h, json!({"request": "create", "room": ROOM}), None).await;
-    let (ph, joined) = c.join(ROOM, "p").await;
+    // A participant watching the room, on a connection of its own.
+    let mut w = Conn::open(url).await;
+    let (wh, _) = w.join(ROOM, "watcher").await;
+    let ph = c.attach().await;
+    c.request(ph, json!({"request": "join", "room": ROOM, "ptype": "publisher", "display": "p"}), None).await;
+    let joined = c.wait_for("joined", |m| m["sender"] == ph && data(m)["videoroom"] == "joined").await;
     let feed = data(&joined)["id"].as_u64().expect("feed");
     let (mut p, offer) = TestPublisher::offer().await;
-    c.request(ph, json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": offer}))).await;
+    let publish = json!({"request": "publish", "descriptions": [{"mid": "1", "description": "front camera"}]});
+    c.request(ph, publish, Some(json!({"type": "offer", "sdp": offer}))).await;
     let configured = c.wait_for("configured", |m| data(m)["configured"] == "ok").await;
     p.accept(configured["jsep"]["sdp"].as_str().expect("answer")).await;
     assert!(p.connected(Duration::from_secs(10)).await, "publisher connected");
     c.wait_for("webrtcup", |m| m["janus"] == "webrtcup").await;
     let hide = |v: &Value| placeholders(data(v), &[(feed, "feed")]);
     let mut out = Vec::new();
+    let announced = |m: &Value| m["sender"] == wh && data(m)["publishers"].is_array();
+    out.push(("publishers, with a description", hide(&w.wait_for("publishers", announced).await)));
+    // Described again without an offer: everyone is told; a description without its text is
+    // refused.
+    let describe = json!({"request": "configure", "descriptions": [{"mid": "0", "description": "mic"}]});
+    c.request(ph, describe, None).await;
+    out.push(("publishers, described again", hide(&w.wait_for("publishers", announced).await)));
+    let bad = json!({"request": "configure", "descriptions": [{"mid": "0"}]});
+    c.request(ph, bad, None).await;
+    let refused = c.wait_for("an error", |m| m["sender"] == ph && data(m)["error_code"].is_number()).await;
+    out.push(("a description without its text", hide(&refused)));
 
     let mut s = Conn::open(url).await;
     let (_, named) = join(&mut s, json!({"streams": [{"feed": feed, "crossrefid": "cam"}]})).await;

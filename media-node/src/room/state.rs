@@ -151,6 +151,8 @@ struct Participant {
     published: Option<Published>,
     /// An offer is being answered (a second `publish` meanwhile is refused).
     publishing: bool,
+    /// The stream descriptions that offer's `publish` gave, for its streams by mid.
+    descriptions: Vec<(Mid, String)>,
     /// Its streams are recorded (Janus's `recording_active`), into files named from
     /// `recording_base` when it gave one.
     recording: bool,
@@ -461,6 +463,7 @@ impl RoomState {
                 metadata,
                 published: None,
                 publishing: false,
+                descriptions: Vec::new(),
                 recording: false,
                 recording_base: None,
                 talk: (audio_active_packets, audio_level_average),

@@ -88,13 +88,7 @@ impl Published {
                         }
                     }
                     MediaKind::Video => {
-                        // The profile the answer took, as Janus lists it.
-                        let fmtp = |param| s.fmtp.as_deref().and_then(|f| fmtp_param(f, param)).map(str::to_owned);
-                        e.profile = match s.codec.as_deref() {
-                            Some("vp9") => fmtp("profile-id").map(CodecProfile::Vp9),
-                            Some("h264") => fmtp("profile-level-id").map(CodecProfile::H264),
-                            _ => None,
-                        };
+                        e.profile = profile_of(s);
                         e.moderated = list == StreamList::Announced && moderated;
                         e.simulcast = !s.rids.is_empty();
                         e.svc = s.svc;
@@ -110,6 +104,16 @@ impl Published {
             video_codec: self.codec_of(MediaKind::Video).map(str::to_owned),
             streams,
         }
+    }
+}
+
+/// A video stream's H.264 or VP9 profile, from the `fmtp` its answer took, as Janus lists it.
+pub(super) fn profile_of(s: &StreamInfo) -> Option<CodecProfile> {
+    let fmtp = |param| s.fmtp.as_deref().and_then(|f| fmtp_param(f, param)).map(str::to_owned);
+    match s.codec.as_deref() {
+        Some("vp9") => fmtp("profile-id").map(CodecProfile::Vp9),
+        Some("h264") => fmtp("profile-level-id").map(CodecProfile::H264),
+        _ => None,
     }
 }
 
@@ -132,6 +136,7 @@ impl RoomState {
         if !self.participants.contains_key(&pid) {
             return Err(err(VideoRoomCode::NoSuchRoom, "No such room"));
         }
+        let descriptions = changes.descriptions.0.clone()?;
         let switched = self.set_recording(pid.clone(), &changes)?;
         let Some(p) = self.participants.get(&pid) else { return Err(err(VideoRoomCode::NoSuchRoom, "No such room")) };
         let busy = p.published.is_some() || p.publishing;
@@ -142,6 +147,7 @@ impl RoomState {
             }
             None => {
                 let mut out = self.reconfigure(who, pid.clone(), txn, changes)?;
+                self.describe(who, &pid, &descriptions, &mut out);
                 // Recording switched on or off while publishing: the files start (with a
                 // keyframe asked for) or close now, as Janus does.
                 if switched && published {
@@ -169,6 +175,7 @@ impl RoomState {
                 }
                 if let Some(p) = self.participants.get_mut(&pid) {
                     p.publishing = true;
+                    p.descriptions = descriptions;
                 }
                 let mut out = Outcome::default();
                 let (offer, rid_order) = (j.sdp.clone(), j.rid_order.clone());
@@ -244,12 +251,36 @@ impl RoomState {
         Ok(out)
     }
 
+    /// An offer-less `configure`'s `descriptions`: the publisher's streams named get them, and
+    /// if any did, everyone else gets its entry again (`publishers`), as Janus.
+    fn describe(&mut self, who: Who, pid: &ParticipantId, descriptions: &[(Mid, String)], out: &mut Outcome) {
+        let Some(p) = self.participants.get_mut(pid) else { return };
+        let Some(published) = p.published.as_mut() else { return };
+        let mut described = false;
+        for s in published.streams.iter_mut() {
+            if let Some((_, text)) = descriptions.iter().find(|(mid, _)| *mid == s.mid) {
+                s.description = Some(text.clone());
+                described = true;
+            }
+        }
+        if described {
+            let entry = p.publisher_entry(pid.clone(), StreamList::Announced, self.config.opus_fec);
+            self.announce(who, entry, out);
+        }
+    }
+
     /// The publisher's PeerConnection answered: `configured` to it (the shell attaches the
     /// answer), `publishers` to everyone else.
     pub fn published(&mut self, who: Who, txn: &str, streams: Vec<StreamInfo>, answer: Jsep) -> Outcome {
         let Some(Slot::Publisher(pid)) = self.slots.get(&who).cloned() else { return Outcome::default() };
         let Some(p) = self.participants.get_mut(&pid) else { return Outcome::default() };
         p.publishing = false;
+        let mut streams = streams;
+        for s in &mut streams {
+            if let Some((_, text)) = p.descriptions.iter().find(|(mid, _)| *mid == s.mid) {
+                s.description = Some(text.clone());
+            }
+        }
         let published = Published::new(streams);
         let publication = Some(published.publication(StreamList::Configured, self.config.opus_fec));
         let configured = Event::Configured { room: self.config.room.clone(), publication };

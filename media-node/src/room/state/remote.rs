@@ -88,6 +88,7 @@ impl RoomState {
             metadata: None,
             published: Some(published),
             publishing: false,
+            descriptions: Vec::new(),
             recording: false,
             recording_base: None,
             talk: (0, 0),

@@ -8,6 +8,7 @@ use crate::media::sdp::StreamInfo;
 use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
+use shared::janus::videoroom::CodecProfile;
 use shared::janus::videoroom::DelayChoice;
 use shared::janus::videoroom::{
     Configure, LayerChoice, Layers, LegacyFeed, StreamSource, SubscriberStream, Switch, SwitchStream, Update,
@@ -36,6 +37,11 @@ pub struct SubStream {
     pub feed_who: Who,
     pub feed_mid: Mid,
     pub feed_display: Option<String>,
+    /// Its publisher's `metadata`, its publisher stream's description and codec profile, as
+    /// its listings carry them.
+    pub feed_metadata: Option<serde_json::Value>,
+    pub feed_description: Option<String>,
+    pub feed_profile: Option<CodecProfile>,
     /// The subscriber's name for it (`crossrefid`), listed with it.
     pub crossrefid: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
@@ -135,6 +141,9 @@ impl SubStream {
             feed_who: *feed_who,
             feed_mid: Mid::new(""),
             feed_display: None,
+            feed_metadata: None,
+            feed_description: None,
+            feed_profile: None,
             crossrefid: None,
             active: true,
             send: true,
@@ -154,8 +163,11 @@ impl SubStream {
             StreamSource::Feed {
                 id: self.feed.clone(),
                 display: self.feed_display.clone(),
+                metadata: self.feed_metadata.clone(),
                 mid: self.feed_mid.clone(),
+                description: self.feed_description.clone(),
                 codec: self.codec.clone(),
+                profile: self.feed_profile.clone(),
                 layers: self.simulcast.as_ref().map(Simulcast::layers),
                 delay: self.delay.bytes().map(|_| self.delay),
             }
@@ -270,6 +282,9 @@ impl RoomState {
                     feed_who: p.who,
                     feed_mid: s.mid.clone(),
                     feed_display: p.display.clone(),
+                    feed_metadata: p.metadata.clone(),
+                    feed_description: s.description.clone(),
+                    feed_profile: super::publishing::profile_of(s),
                     crossrefid: want.crossrefid.clone(),
                     active: true,
                     send: true,
@@ -329,6 +344,7 @@ impl RoomState {
         let legacy = sub.legacy.as_ref().map(|feed| LegacyFeed {
             id: feed.clone(),
             display: sub.streams.first().and_then(|s| s.feed_display.clone()),
+            metadata: sub.streams.first().and_then(|s| s.feed_metadata.clone()),
         });
         let streams = sub.streams.iter().map(SubStream::entry).collect();
         let attached = Event::Attached { room: self.config.room.clone(), legacy, streams };
@@ -462,7 +478,8 @@ impl RoomState {
             for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
                     let name = w.crossrefid.clone();
-                    wanted.push((w.feed.clone(), p.who, p.display.clone(), s.clone(), w.layers, w.delay, name));
+                    let who = (p.who, p.display.clone(), p.metadata.clone());
+                    wanted.push((w.feed.clone(), who, s.clone(), w.layers, w.delay, name));
                 }
             }
         }
@@ -496,7 +513,7 @@ impl RoomState {
         }
         let mut added = Vec::new();
         let mut data_added = Vec::new();
-        for (feed, feed_who, display, s, layers, delay, crossrefid) in wanted {
+        for (feed, (feed_who, display, metadata), s, layers, delay, crossrefid) in wanted {
             if s.kind == MediaKind::Data {
                 if !data_added.iter().any(|(id, _)| *id == feed) {
                     data_added.push((feed, feed_who));
@@ -517,6 +534,9 @@ impl RoomState {
                 feed_who,
                 feed_mid: s.mid.clone(),
                 feed_display: display,
+                feed_metadata: metadata,
+                feed_description: s.description.clone(),
+                feed_profile: super::publishing::profile_of(&s),
                 crossrefid,
                 active: true,
                 send: true,

@@ -293,6 +293,7 @@ pub enum CodecProfile {
 pub struct LegacyFeed {
     pub id: ParticipantId,
     pub display: Option<String>,
+    pub metadata: Option<Value>,
 }
 
 /// A subscription's stream in `attached`, `updated`, `switched`.
@@ -318,8 +319,14 @@ pub enum StreamSource {
     Feed {
         id: ParticipantId,
         display: Option<String>,
+        /// Its publisher's `metadata`.
+        metadata: Option<Value>,
         mid: Mid,
+        /// Its publisher stream's description.
+        description: Option<String>,
         codec: String,
+        /// Its publisher stream's H.264 or VP9 profile.
+        profile: Option<CodecProfile>,
         layers: Option<Layers>,
         /// A playout delay the subscriber asked for.
         delay: Option<PlayoutDelay>,

@@ -360,6 +360,20 @@ pub struct Configure {
     /// A publisher's codec of choice for its offer (one the room allows).
     pub audiocodec: Option<String>,
     pub videocodec: Option<String>,
+    /// A publisher's `descriptions` of its streams.
+    pub descriptions: Descriptions,
+}
+
+/// A publisher's `descriptions`: each entry a published mid and its text. A wrong entry is an
+/// error only a publisher's `configure` answers (Janus does not read the field of a
+/// subscriber's), so the parse result is kept as it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Descriptions(pub Result<Vec<(Mid, String)>, VideoRoomError>);
+
+impl Default for Descriptions {
+    fn default() -> Self {
+        Self(Ok(Vec::new()))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

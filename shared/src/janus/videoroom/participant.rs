@@ -161,7 +161,28 @@ fn parse_configure(obj: &Map<String, Value>) -> Result<Configure, VideoRoomError
         secret: json::string(obj, "secret"),
         audiocodec: json::string(obj, "audiocodec"),
         videocodec: json::string(obj, "videocodec"),
+        descriptions: Descriptions(descriptions(obj)),
     })
+}
+
+const DESCRIPTIONS: [Param; 1] = [Param::opt("descriptions", JType::Array)];
+const DESCRIPTION: [Param; 2] = [Param::req("mid", JType::Str), Param::req("description", JType::Str)];
+
+/// `descriptions`, each entry checked as Janus checks a publisher's.
+fn descriptions(obj: &Map<String, Value>) -> Result<Vec<(Mid, String)>, VideoRoomError> {
+    check(obj, &DESCRIPTIONS)?;
+    let list = obj.get("descriptions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let empty = Map::new();
+    let mut out = Vec::new();
+    for d in list {
+        let d = d.as_object().unwrap_or(&empty);
+        check(d, &DESCRIPTION)?;
+        out.push((
+            Mid::from(json::string(d, "mid").unwrap_or_default()),
+            json::string(d, "description").unwrap_or_default(),
+        ));
+    }
+    Ok(out)
 }
 
 const SWITCH: [Param; 1] = [Param::opt("streams", JType::Array)];

@@ -190,7 +190,11 @@ impl VideoRoomEvent {
             E::Attached { room, legacy, streams } => {
                 let mut o = Obj::new("attached").set("room", room);
                 if let Some(l) = legacy {
-                    o = o.set("id", &l.id).set("warning", "deprecated_api").opt("display", l.display.as_deref());
+                    o = o
+                        .set("id", &l.id)
+                        .set("warning", "deprecated_api")
+                        .opt("display", l.display.as_deref())
+                        .opt("metadata", l.metadata.clone());
                 }
                 o.list("streams", streams, subscriber_stream).done()
             }
@@ -285,12 +289,19 @@ fn subscriber_stream(s: &SubscriberStream) -> Value {
             o.set("sources", sources.len()).list("source_ids", sources, |id| Value::from(id)).done()
         }
         StreamSource::None => o.done(),
-        StreamSource::Feed { id, display, mid, codec, layers, delay } => {
+        StreamSource::Feed { id, display, metadata, mid, description, codec, profile, layers, delay } => {
             let o = o
                 .set("feed_id", id)
                 .opt("feed_display", display.as_deref())
+                .opt("feed_metadata", metadata.clone())
                 .set("feed_mid", mid.as_str())
+                .opt("feed_description", description.as_deref())
                 .set("codec", codec.as_str());
+            let o = match profile {
+                Some(CodecProfile::H264(p)) => o.set("h264-profile", p.as_str()),
+                Some(CodecProfile::Vp9(p)) => o.set("vp9-profile", p.as_str()),
+                None => o,
+            };
             let o = match layers {
                 Some(Layers::Simulcast { substream, substream_target, temporal, temporal_target, fallback }) => o.set(
                     "simulcast",

@@ -140,8 +140,11 @@ fn subscription_streams_and_layers() {
         source: StreamSource::Feed {
             id: pid(101),
             display: Some("alice".into()),
+            metadata: Some(json!({"role": "host"})),
             mid: "2".into(),
-            codec: "vp8".into(),
+            description: Some("front camera".into()),
+            codec: "h264".into(),
+            profile: Some(CodecProfile::H264("42e01f".into())),
             layers,
             delay,
         },
@@ -161,14 +164,15 @@ fn subscription_streams_and_layers() {
     let inactive = SubscriberStream { active: false, source: StreamSource::None, ..feed(None, None) };
     let attached = VideoRoomEvent::Attached {
         room: r5(),
-        legacy: Some(LegacyFeed { id: pid(101), display: None }),
+        legacy: Some(LegacyFeed { id: pid(101), display: None, metadata: Some(json!({"role": "host"})) }),
         streams: vec![feed(Some(simulcast), Some(delay)), data, inactive],
     };
     assert_eq!(
         attached.to_json(),
-        json!({"videoroom": "attached", "room": 5, "id": 101, "warning": "deprecated_api", "streams": [
+        json!({"videoroom": "attached", "room": 5, "id": 101, "warning": "deprecated_api", "metadata": {"role": "host"}, "streams": [
             {"type": "video", "active": true, "mindex": 1, "mid": "1", "crossrefid": "cam", "ready": false, "send": false, "feed_id": 101,
-                "feed_display": "alice", "feed_mid": "2", "codec": "vp8",
+                "feed_display": "alice", "feed_metadata": {"role": "host"}, "feed_mid": "2",
+                "feed_description": "front camera", "codec": "h264", "h264-profile": "42e01f",
                 "simulcast": {"substream": -1, "substream-target": 2, "temporal-layer": 0, "temporal-layer-target": 2,
                     "fallback": 5},
                 "playout-delay": {"min-delay": 5, "max-delay": 20}},
