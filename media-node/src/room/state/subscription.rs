@@ -330,7 +330,9 @@ impl RoomState {
     }
 
     /// The `msid` (stream id, track id) of a subscriber's m-line, as Janus names it: with
-    /// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`.
+    /// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. (webrtc-rs
+    /// fixes a track's msid when the m-line is made, so with `use_msid` an m-line switched or
+    /// taken over by another publisher keeps naming the first one; Janus names the new one.)
     pub fn msid(&self, who: Who, s: &SubStream) -> (String, String) {
         match self.subscriptions.get(&who) {
             Some(sub) if sub.use_msid => (s.feed.to_string(), s.mid.to_string()),
