@@ -176,6 +176,16 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                 }}),
             )
         }
+        AdminRequest::ResolveAddress { address } => {
+            let start = std::time::Instant::now();
+            let ip = crate::api::handle::resolve(&address).await.ok_or_else(|| unknown("Could not resolve address"))?;
+            let elapsed = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            admin::success(txn, json!({"ip": ip.to_string(), "elapsed": elapsed}))
+        }
+        AdminRequest::CustomLogline { line, level } => {
+            shared::telemetry::janus_log(level, &line);
+            admin::success(txn, json!({}))
+        }
         AdminRequest::SetSessionTimeout { timeout } => {
             let secs = u64::try_from(timeout).unwrap_or(0);
             store.set_default_session_timeout(secs * 1000).await.map_err(store_error)?;

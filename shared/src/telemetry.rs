@@ -88,6 +88,18 @@ pub fn set_janus_level(level: u8) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes `line` to the log at Janus's log `level` (0 writes nothing).
+pub fn janus_log(level: u8, line: &str) {
+    match level {
+        0 => {}
+        1 | 2 => tracing::error!(target: "admin", "{line}"),
+        3 => tracing::warn!(target: "admin", "{line}"),
+        4 => tracing::info!(target: "admin", "{line}"),
+        5 | 6 => tracing::debug!(target: "admin", "{line}"),
+        _ => tracing::trace!(target: "admin", "{line}"),
+    }
+}
+
 pub fn janus_level() -> u8 {
     JANUS_LEVEL.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -109,6 +121,23 @@ mod tests {
 
     /// What a subscriber with `directives` writes for a warning from each of `targets`.
     fn written(directives: &str, targets: &[&str]) -> String {
+        written_by(directives, || {
+            for t in targets {
+                match *t {
+                    "rtc_ice::agent" => tracing::warn!(target: "rtc_ice::agent", "from rtc_ice::agent"),
+                    "rtc_dtls::config" => tracing::warn!(target: "rtc_dtls::config", "from rtc_dtls::config"),
+                    "rtc::peer_connection::handler" => {
+                        tracing::warn!(target: "rtc::peer_connection::handler", "from rtc::peer_connection::handler")
+                    }
+                    _ => tracing::warn!(target: "media_node::room", "from media_node::room"),
+                }
+            }
+            tracing::error!(target: "rtc_ice::agent", "rtc_ice::agent's error");
+        })
+    }
+
+    /// What a subscriber with `directives` writes while `log` runs.
+    fn written_by(directives: &str, log: impl FnOnce()) -> String {
         #[derive(Clone, Default)]
         struct Buffer(Arc<Mutex<Vec<u8>>>);
         impl Write for Buffer {
@@ -127,19 +156,7 @@ mod tests {
             .with_writer(move || out.clone())
             .with_ansi(false)
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            for t in targets {
-                match *t {
-                    "rtc_ice::agent" => tracing::warn!(target: "rtc_ice::agent", "from rtc_ice::agent"),
-                    "rtc_dtls::config" => tracing::warn!(target: "rtc_dtls::config", "from rtc_dtls::config"),
-                    "rtc::peer_connection::handler" => {
-                        tracing::warn!(target: "rtc::peer_connection::handler", "from rtc::peer_connection::handler")
-                    }
-                    _ => tracing::warn!(target: "media_node::room", "from media_node::room"),
-                }
-            }
-            tracing::error!(target: "rtc_ice::agent", "rtc_ice::agent's error");
-        });
+        tracing::subscriber::with_default(subscriber, log);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         text
     }
@@ -167,5 +184,17 @@ mod tests {
         let text = written(&quieted("info,rtc_ice::agent=warn"), &["rtc_ice::agent"]);
         assert!(text.contains("from rtc_ice::agent"), "{text}");
         assert_eq!(quieted(""), "rtc_ice::agent=error,rtc_dtls::config=error,rtc::peer_connection::handler=error");
+    }
+
+    #[test]
+    fn a_custom_log_line_is_written_at_its_janus_level() {
+        let text = written_by("warn", || {
+            janus_log(3, "a warning line");
+            janus_log(4, "an info line");
+            janus_log(0, "no line");
+        });
+        assert!(text.contains("WARN") && text.contains("a warning line"), "{text}");
+        assert!(!text.contains("an info line") && !text.contains("no line"), "{text}");
+        assert!(written_by("trace", || janus_log(0, "no line")).is_empty());
     }
 }

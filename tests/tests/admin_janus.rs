@@ -1,7 +1,7 @@
 //! The Admin API's `handle_info` compared with a real Janus 1.1.2's: the same WebRTC publisher
 //! and subscriber on each server, then the `flags` and `webrtc` object each shows for them.
 
-use portunus_tests::janus_oracle::{Conn, JanusOracle, JANUS_ADMIN_SECRET};
+use portunus_tests::janus_oracle::{placeholders, same_as_janus, Conn, JanusOracle, JANUS_ADMIN_SECRET};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -9,16 +9,22 @@ use std::time::Duration;
 
 const ROOM: u64 = 77;
 
-/// `handle_info` of the handle `h` of session `s` from the Admin API at `url`.
-async fn handle_info(url: &str, s: u64, h: u64) -> Value {
-    let req = json!({"janus": "handle_info", "transaction": "info", "admin_secret": JANUS_ADMIN_SECRET});
+/// The Admin API's answer to `req` (given the admin secret and a transaction) at `url`.
+async fn admin(url: &str, mut req: Value) -> Value {
+    req["transaction"] = json!("t");
+    req["admin_secret"] = json!(JANUS_ADMIN_SECRET);
     let mut r = awc::Client::new()
-        .post(format!("{url}/{s}/{h}"))
+        .post(url)
         .timeout(Duration::from_secs(5))
         .send_json(&req)
         .await
-        .expect("POST handle_info");
-    let info: Value = r.json().limit(1 << 20).await.expect("handle_info is JSON");
+        .expect("POST to the Admin API");
+    r.json().limit(1 << 20).await.expect("a JSON answer")
+}
+
+/// `handle_info` of the handle `h` of session `s` from the Admin API at `url`.
+async fn handle_info(url: &str, s: u64, h: u64) -> Value {
+    let info = admin(&format!("{url}/{s}/{h}"), json!({"janus": "handle_info"})).await;
     assert_eq!(info["janus"], "success", "{info}");
     info["info"].clone()
 }
@@ -237,5 +243,33 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
             (v["media"][mid]["stats"]["in"]["packets"].clone(), v["media"][mid]["stats"]["in"]["bytes"].clone())
         };
         assert_eq!(counted(&theirs), counted(&ours), "what the publisher sent on mid {mid}: {ours}");
+    }
+}
+
+/// `resolve_address` and `custom_logline` answer as Janus's: the address and the time taken,
+/// Janus's error for a name that does not resolve, and the fields' checks.
+#[actix_web::test]
+async fn resolve_address_and_custom_logline_answer_as_janus() {
+    let janus = JanusOracle::start("");
+    let mut cfg = janus.portunus_config();
+    cfg.admin_secret = Some(JANUS_ADMIN_SECRET.into());
+    let server = TestServer::with(cfg);
+    let ours = format!("{}/admin", server.admin_url);
+    let requests = [
+        ("resolve_address", json!({"janus": "resolve_address", "address": "localhost"})),
+        ("resolve_address of nothing", json!({"janus": "resolve_address", "address": ""})),
+        ("resolve_address without an address", json!({"janus": "resolve_address"})),
+        ("custom_logline", json!({"janus": "custom_logline", "line": "portunus test line", "level": 3})),
+        ("custom_logline without a line", json!({"janus": "custom_logline", "level": 3})),
+        ("custom_logline with a word for a level", json!({"janus": "custom_logline", "line": "x", "level": "high"})),
+    ];
+    for (what, req) in requests {
+        let theirs = admin(&janus.admin_url, req.clone()).await;
+        // The time taken is the server's own.
+        let theirs = match theirs["elapsed"].as_u64() {
+            Some(us) => placeholders(theirs, &[(us, "elapsed")]),
+            None => theirs,
+        };
+        same_as_janus(what, &theirs, &admin(&ours, req).await);
     }
 }

@@ -14,11 +14,11 @@ use shared::store::{Binding, FoundHandle, HandleRecord, StoreError, ROOM_LEASE_M
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
 use std::time::Duration;
 
-/// How long a forwarder's host name may take to resolve.
+/// How long a host name (a forwarder's, the Admin API's `resolve_address`) may take to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An address for `host` (an address already, or a name resolved now).
-async fn resolve(host: &str) -> Option<std::net::IpAddr> {
+pub(crate) async fn resolve(host: &str) -> Option<std::net::IpAddr> {
     if let Ok(ip) = host.parse() {
         return Some(ip);
     }

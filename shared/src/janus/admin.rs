@@ -49,6 +49,16 @@ pub enum AdminRequest {
     },
     /// Beyond Janus: the cluster's media nodes (load, state) and the rooms each holds.
     ListNodes,
+    /// How this gateway resolves `address`, and how long it took.
+    ResolveAddress {
+        address: String,
+    },
+    /// `line` written to this process's log at Janus's log `level` (info when absent or out
+    /// of range).
+    CustomLogline {
+        line: String,
+        level: u8,
+    },
     /// Session-level: the session's handles.
     ListHandles,
     DestroySession,
@@ -89,6 +99,8 @@ const ADD_TOKEN: [Param; 2] = [Param::req("token", JType::Str), Param::opt("plug
 const TOKEN: [Param; 1] = [Param::req("token", JType::Str)];
 const LEVEL: [Param; 1] = [Param::req("level", JType::Int).positive()];
 const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
+const RESOLVE: [Param; 1] = [Param::req("address", JType::Str)];
+const LOGLINE: [Param; 2] = [Param::req("line", JType::Str), Param::opt("level", JType::Int).positive()];
 const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()];
 const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
 const MESSAGE_PLUGIN: [Param; 2] = [Param::req("plugin", JType::Str), Param::opt("request", JType::Object)];
@@ -180,6 +192,15 @@ fn request(
             AdminRequest::HandleInfo { plugin_only: obj.get("plugin_only").and_then(Value::as_bool).unwrap_or(false) }
         }
         "list_nodes" => AdminRequest::ListNodes,
+        "resolve_address" => {
+            validate(obj, &RESOLVE).map_err(invalid)?;
+            AdminRequest::ResolveAddress { address: text_of(obj, "address") }
+        }
+        "custom_logline" => {
+            validate(obj, &LOGLINE).map_err(invalid)?;
+            let level = obj.get("level").and_then(Value::as_u64).filter(|l| *l <= 7).unwrap_or(4);
+            AdminRequest::CustomLogline { line: text_of(obj, "line"), level: level as u8 }
+        }
         "list_handles" => AdminRequest::ListHandles,
         "destroy_session" => AdminRequest::DestroySession,
         "detach_handle" => AdminRequest::DetachHandle,
@@ -237,6 +258,8 @@ impl AdminRequest {
             AdminRequest::MessagePlugin { .. } => "message_plugin",
             AdminRequest::HandleInfo { .. } => "handle_info",
             AdminRequest::ListNodes => "list_nodes",
+            AdminRequest::ResolveAddress { .. } => "resolve_address",
+            AdminRequest::CustomLogline { .. } => "custom_logline",
             AdminRequest::ListHandles => "list_handles",
             AdminRequest::DestroySession => "destroy_session",
             AdminRequest::DetachHandle => "detach_handle",
