@@ -310,6 +310,9 @@ pub struct SubscriberStream {
 }
 
 /// What a subscription's stream carries.
+// A listing is built per event and written out at once, never kept in bulk: the feed's fields
+// stay inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamSource {
     /// The data m-line: every publisher whose messages it relays.
