@@ -308,3 +308,36 @@ pub fn same_as_janus(what: &str, janus: &Value, ours: &Value) {
         panic!("{what}: {d}\nJanus:    {janus}\nPortunus: {ours}");
     }
 }
+
+/// Runs the same steps (`run`, given a server's WebSocket URL) on a Janus started with
+/// `videoroom_general` and on a Portunus configured alike (then `adjust`ed), and fails the test
+/// unless Portunus answers every step as Janus did.
+pub async fn beside_janus<W, F, Fut>(videoroom_general: &str, adjust: impl FnOnce(&mut shared::config::Config), run: F)
+where
+    W: AsRef<str>,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Vec<(W, Value)>>,
+{
+    let janus = JanusOracle::start(videoroom_general);
+    let mut cfg = janus.portunus_config();
+    adjust(&mut cfg);
+    let server = crate::TestServer::with(cfg);
+    let theirs = run(janus.ws_url.clone()).await;
+    let ours = run(server.ws_url.clone()).await;
+    all_as_janus(&theirs, &ours);
+}
+
+/// Fails the test unless each of `ours` answers as the same step of `theirs` (Janus's) did,
+/// naming every step that differs, with both answers.
+pub fn all_as_janus<W: AsRef<str>>(theirs: &[(W, Value)], ours: &[(W, Value)]) {
+    assert_eq!(theirs.len(), ours.len(), "as many answers from each server");
+    let differ: Vec<String> = theirs
+        .iter()
+        .zip(ours)
+        .filter_map(|((what, j), (_, p))| {
+            let d = crate::matches_golden(j, p).err()?;
+            Some(format!("{}: {d}\n  Janus    {j}\n  Portunus {p}", what.as_ref()))
+        })
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

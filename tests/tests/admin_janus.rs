@@ -129,15 +129,21 @@ fn assert_pair(p: &Value) {
     }
 }
 
+/// A Janus and a Portunus, each with its Admin API behind [`JANUS_ADMIN_SECRET`].
+fn janus_and_portunus() -> (JanusOracle, TestServer) {
+    let janus = JanusOracle::start("");
+    let mut cfg = janus.portunus_config();
+    cfg.admin_secret = Some(JANUS_ADMIN_SECRET.into());
+    let server = TestServer::with(cfg);
+    (janus, server)
+}
+
 /// The same webrtc-rs publisher and subscriber on Janus and on Portunus: `handle_info` has
 /// Janus's flags, and its `webrtc` object Janus's fields (but those Portunus has no source
 /// for), Janus's names for states, roles and SRTP profiles, and the same negotiated values.
 #[actix_web::test]
 async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
-    let janus = JanusOracle::start("");
-    let mut cfg = janus.portunus_config();
-    cfg.admin_secret = Some(JANUS_ADMIN_SECRET.into());
-    let server = TestServer::with(cfg);
+    let (janus, server) = janus_and_portunus();
     let (jc, jh, mut jp, jfeed) = publishing(&janus.ws_url).await;
     let (oc, oh, mut op, ofeed) = publishing(&server.ws_url).await;
     let their_info = handle_info(&janus.admin_url, jc.sid, jh).await;
@@ -250,10 +256,7 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
 /// Janus's error for a name that does not resolve, and the fields' checks.
 #[actix_web::test]
 async fn resolve_address_and_custom_logline_answer_as_janus() {
-    let janus = JanusOracle::start("");
-    let mut cfg = janus.portunus_config();
-    cfg.admin_secret = Some(JANUS_ADMIN_SECRET.into());
-    let server = TestServer::with(cfg);
+    let (janus, server) = janus_and_portunus();
     let ours = format!("{}/admin", server.admin_url);
     let requests = [
         ("resolve_address", json!({"janus": "resolve_address", "address": "localhost"})),

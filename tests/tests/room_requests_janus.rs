@@ -3,8 +3,7 @@
 //! action), `listparticipants`, `moderate`, `enable_recording`, `kick` and `destroy`, with
 //! their errors, answered as Janus answers them.
 
-use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
-use portunus_tests::*;
+use portunus_tests::janus_oracle::{beside_janus, data, placeholders, Conn};
 use serde_json::{json, Value};
 
 const ROOM: u64 = 4242;
@@ -78,15 +77,5 @@ async fn run(url: &str) -> Vec<(String, Value)> {
 
 #[actix_web::test]
 async fn room_requests_answer_as_janus() {
-    let janus = JanusOracle::start("");
-    let server = TestServer::with(janus.portunus_config());
-    let theirs = run(&janus.ws_url).await;
-    let ours = run(&server.ws_url).await;
-    let mut differ = Vec::new();
-    for ((what, j), (_, p)) in theirs.iter().zip(&ours) {
-        if std::panic::catch_unwind(|| same_as_janus(what, j, p)).is_err() {
-            differ.push(format!("{what}:\n  Janus    {j}\n  Portunus {p}"));
-        }
-    }
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    beside_janus("", |_| {}, |url| async move { run(&url).await }).await;
 }

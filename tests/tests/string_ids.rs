@@ -3,9 +3,8 @@
 //! listings (a room created without a name and a publisher joining without an id get random
 //! string ids), numbers refused where strings are due, and a subscriber of a named feed.
 
-use portunus_tests::janus_oracle::{data, placeholders, placeholders_text, same_as_janus, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{beside_janus, data, placeholders, placeholders_text, Conn};
 use portunus_tests::peer::TestPublisher;
-use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -85,14 +84,5 @@ async fn run(url: &str) -> Vec<(&'static str, Value)> {
 
 #[actix_web::test]
 async fn rooms_and_participants_named_by_strings_answer_as_janus() {
-    let janus = JanusOracle::start("string_ids = true");
-    let mut cfg = janus.portunus_config();
-    cfg.string_ids = true;
-    let server = TestServer::with(cfg);
-    let theirs = run(&janus.ws_url).await;
-    let ours = run(&server.ws_url).await;
-    assert_eq!(theirs.len(), ours.len());
-    for ((what, j), (_, p)) in theirs.iter().zip(&ours) {
-        same_as_janus(what, j, p);
-    }
+    beside_janus("string_ids = true", |cfg| cfg.string_ids = true, |url| async move { run(&url).await }).await;
 }

@@ -5,9 +5,8 @@
 //! publisher's m-lines are offered at the subscriber's next update, not at once), and their
 //! type errors.
 
-use portunus_tests::janus_oracle::{data, placeholders, same_as_janus, Conn, JanusOracle};
+use portunus_tests::janus_oracle::{beside_janus, data, placeholders, Conn};
 use portunus_tests::peer::TestPublisher;
-use portunus_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -109,12 +108,5 @@ async fn run(url: &str) -> Vec<(&'static str, Value)> {
 
 #[actix_web::test]
 async fn subscriber_join_options_answer_as_janus() {
-    let janus = JanusOracle::start("");
-    let server = TestServer::with(janus.portunus_config());
-    let theirs = run(&janus.ws_url).await;
-    let ours = run(&server.ws_url).await;
-    assert_eq!(theirs.len(), ours.len());
-    for ((what, j), (_, p)) in theirs.iter().zip(&ours) {
-        same_as_janus(what, j, p);
-    }
+    beside_janus("", |_| {}, |url| async move { run(&url).await }).await;
 }
