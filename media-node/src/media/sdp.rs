@@ -207,8 +207,40 @@ pub fn announce_address(sdp: &str, public_ip: &str) -> String {
     out
 }
 
+/// `sdp` with the `msid` of each m-section `renamed(mindex)` gives (its `a=msid` line and its
+/// `a=ssrc ... msid:` lines) naming the stream and track given instead.
+pub fn rename_msids(sdp: &str, renamed: impl Fn(usize) -> Option<(String, String)>) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    let mut mindex: Option<usize> = None;
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("m=") {
+            mindex = Some(mindex.map_or(0, |i| i + 1));
+        }
+        let named = mindex.and_then(&renamed).zip(msid(line.trim_end()));
+        match named {
+            Some(((stream, track), (old_stream, old_track))) => {
+                out.push_str(&line.replacen(&format!("{old_stream} {old_track}"), &format!("{stream} {track}"), 1))
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_m_sections_msid_lines_name_the_stream_and_track_given() {
+        let sdp = "v=0\r\nm=audio 9 X 111\r\na=msid:janus janus0\r\na=ssrc:1 msid:janus janus0\r\n\
+                   m=video 9 X 96\r\na=msid:101 1\r\na=ssrc:2 cname:x\r\na=ssrc:2 msid:101 1\r\n";
+        let renamed = |mindex| (mindex == 1).then(|| ("202".to_owned(), "1".to_owned()));
+        assert_eq!(
+            super::rename_msids(sdp, renamed),
+            "v=0\r\nm=audio 9 X 111\r\na=msid:janus janus0\r\na=ssrc:1 msid:janus janus0\r\n\
+             m=video 9 X 96\r\na=msid:202 1\r\na=ssrc:2 cname:x\r\na=ssrc:2 msid:202 1\r\n"
+        );
+    }
+
     #[test]
     fn host_candidates_announce_the_public_address_and_nothing_else_changes() {
         let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 42000 typ host\r\n\

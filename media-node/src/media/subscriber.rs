@@ -104,6 +104,9 @@ struct StreamControl {
     /// The relayed header extensions its source carries, which its m-section offers (none:
     /// inactive, no source).
     carried: Option<ExtensionIds>,
+    /// Its `msid` as its track was made (webrtc-rs writes that one into every offer), and as
+    /// its source now names it (`use_msid`: the publisher it was taken over for).
+    msid: ((String, String), (String, String)),
 }
 
 impl SubscriberPeer {
@@ -208,7 +211,7 @@ impl SubscriberPeer {
         for src in sources {
             let existing = self.with_stream(src.mindex, |c| (c.sender, c.control.clone(), c.send.clone()));
             if let Some((sender, control, send)) = existing {
-                self.set_carried(src.mindex, Some(src.origin.extensions));
+                self.set_source(src.mindex, Some(src.origin.extensions), Some(src.msid));
                 let _ = control.send(Control::Target(src.target));
                 let _ = control.send(Control::Switch(Box::new(src.origin)));
                 send.send_replace(true);
@@ -225,7 +228,8 @@ impl SubscriberPeer {
             let clock_rate = codec.clock_rate;
             let kind = if src.kind == MediaKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
             let ssrc = rand::random::<u32>();
-            let (stream_id, track_id) = src.msid;
+            let msid = (src.msid.clone(), src.msid);
+            let (stream_id, track_id) = msid.0.clone();
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 stream_id,
                 track_id.clone(),
@@ -275,7 +279,8 @@ impl SubscriberPeer {
                 delay: src.delay,
             };
             tokio::spawn(forward(src.origin, control_rx, stream, gate));
-            added.push(StreamControl { mindex: src.mindex, sender: sender.id(), negotiated, control, send, carried });
+            let sender = sender.id();
+            added.push(StreamControl { mindex: src.mindex, sender, negotiated, control, send, carried, msid });
         }
         // A subscriber only receives (`addTrack` would offer sendrecv); Janus offers sendonly.
         let new: Vec<RTCRtpSenderId> = added.iter().map(|s| s.sender).chain(reused).collect();
@@ -295,22 +300,31 @@ impl SubscriberPeer {
         self.streams.lock().ok().and_then(|s| s.iter().find(|c| c.mindex == mindex).map(f))
     }
 
-    /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`).
+    /// Feeds the stream at m-line `mindex` from `origin` from now on (`switch`; its msid stays).
     pub fn switch(&self, mindex: usize, origin: Origin) {
-        self.set_carried(mindex, Some(origin.extensions));
+        self.set_source(mindex, Some(origin.extensions), None);
         self.control(mindex, Control::Switch(Box::new(origin)));
     }
 
-    fn set_carried(&self, mindex: usize, carried: Option<ExtensionIds>) {
+    /// What the stream at m-line `mindex` offers from now on: the extensions its source carries
+    /// (none: inactive) and, if given, its `msid`.
+    fn set_source(&self, mindex: usize, carried: Option<ExtensionIds>, msid: Option<(String, String)>) {
         if let Ok(mut streams) = self.streams.lock() {
-            streams.iter_mut().filter(|c| c.mindex == mindex).for_each(|c| c.carried = carried);
+            for c in streams.iter_mut().filter(|c| c.mindex == mindex) {
+                c.carried = carried;
+                if let Some(m) = msid.clone() {
+                    c.msid.1 = m;
+                }
+            }
         }
     }
 
     /// `sdp`, an offer of this PeerConnection's, with each m-section's relayed extensions those
-    /// its source carries.
+    /// its source carries, and its `msid` its source's.
     fn offered(&self, sdp: &str) -> String {
-        super::extensions::offered(sdp, |mindex| self.with_stream(mindex, |c| c.carried).flatten())
+        let sdp = super::extensions::offered(sdp, |mindex| self.with_stream(mindex, |c| c.carried).flatten());
+        let renamed = |mindex| self.with_stream(mindex, |c| (c.msid.0 != c.msid.1).then(|| c.msid.1.clone())).flatten();
+        super::sdp::rename_msids(&sdp, renamed)
     }
 
     /// Other simulcast layers for the stream at m-line `mindex` (`configure`).

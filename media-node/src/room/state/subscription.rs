@@ -26,6 +26,16 @@ pub struct SwitchSource {
     pub simulcast: Option<Simulcast>,
 }
 
+/// The `msid` (stream id, track id) of a subscription m-line, as Janus names it: with
+/// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. Janus 1.1.2
+/// names the publisher an m-line was made or taken over for: a `switch` leaves it.
+fn msid_of(use_msid: bool, s: &SubStream) -> (String, String) {
+    match use_msid {
+        true => (s.feed.to_string(), s.mid.to_string()),
+        false => ("janus".to_owned(), format!("janus{}", s.mid)),
+    }
+}
+
 /// One stream of a subscription: which publisher stream it carries, at which m-line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubStream {
@@ -46,6 +56,8 @@ pub struct SubStream {
     pub crossrefid: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
     pub active: bool,
+    /// The subscriber answered an offer with this stream in it (listed `ready` while active).
+    pub ready: bool,
     /// False while the subscriber asked not to receive it (`configure` with `send: false`).
     pub send: bool,
     /// Its publisher stream is simulcast or VP9 SVC: the layers wanted and relayed.
@@ -146,6 +158,7 @@ impl SubStream {
             feed_profile: None,
             crossrefid: None,
             active: true,
+            ready: false,
             send: true,
             simulcast: None,
             delay: PlayoutDelay::default(),
@@ -178,6 +191,7 @@ impl SubStream {
             mindex: self.mindex,
             mid: self.mid.clone(),
             crossrefid: self.crossrefid.clone(),
+            ready: self.ready && self.active,
             send: self.send,
             source,
         }
@@ -287,6 +301,7 @@ impl RoomState {
                     feed_profile: super::publishing::profile_of(s),
                     crossrefid: want.crossrefid.clone(),
                     active: true,
+                    ready: false,
                     send: true,
                     simulcast: Simulcast::of(s, &want.layers),
                     delay: delay_of(s.kind, &want.delay),
@@ -329,15 +344,9 @@ impl RoomState {
         Ok(out)
     }
 
-    /// The `msid` (stream id, track id) of a subscriber's m-line, as Janus names it: with
-    /// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. (webrtc-rs
-    /// fixes a track's msid when the m-line is made, so with `use_msid` an m-line switched or
-    /// taken over by another publisher keeps naming the first one; Janus names the new one.)
+    /// The `msid` (stream id, track id) of `who`'s subscription m-line `s` ([`msid_of`]).
     pub fn msid(&self, who: Who, s: &SubStream) -> (String, String) {
-        match self.subscriptions.get(&who) {
-            Some(sub) if sub.use_msid => (s.feed.to_string(), s.mid.to_string()),
-            _ => ("janus".to_owned(), format!("janus{}", s.mid)),
-        }
+        msid_of(self.subscriptions.get(&who).is_some_and(|sub| sub.use_msid), s)
     }
 
     /// The subscriber's offer is ready: `attached` with it, as Janus sends.
@@ -447,6 +456,9 @@ impl RoomState {
             s.feed_who = p.who;
             s.feed_mid = ps.mid.clone();
             s.feed_display = p.display.clone();
+            s.feed_metadata = p.metadata.clone();
+            s.feed_description = ps.description.clone();
+            s.feed_profile = super::publishing::profile_of(ps);
             // Layers start over with the new source (Janus resets its simulcast context).
             s.simulcast = Simulcast::of(ps, &w.layers);
             let simulcast = s.simulcast;
@@ -541,6 +553,7 @@ impl RoomState {
                 feed_profile: super::publishing::profile_of(&s),
                 crossrefid,
                 active: true,
+                ready: false,
                 send: true,
                 simulcast: Simulcast::of(&s, &layers),
                 delay: delay_of(s.kind, &delay),
@@ -733,6 +746,10 @@ impl RoomState {
         // Changes that waited for this answer are offered now (`updated` without a transaction).
         if let Some(sub) = self.subscriptions.get_mut(&who) {
             sub.awaiting_answer = false;
+            // Streams added while that offer was out were not in it: they wait for the next.
+            let pending: Vec<usize> =
+                sub.deferred.iter().flat_map(|(_, added)| added.iter().map(|s| s.mindex)).collect();
+            sub.streams.iter_mut().filter(|s| s.active && !pending.contains(&s.mindex)).for_each(|s| s.ready = true);
             if let Some(changes) = sub.deferred.take() {
                 sub.renegotiate(who, room, None, changes, false, &mut out);
             }

@@ -472,6 +472,7 @@ fn when_a_publisher_goes_its_subscribers_get_inactive_streams_and_a_new_offer() 
         mindex,
         mid: Mid::from(mindex.to_string()),
         crossrefid: None,
+        ready: false,
         send: true,
         source: StreamSource::None,
     };

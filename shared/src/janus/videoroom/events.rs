@@ -305,6 +305,8 @@ pub struct SubscriberStream {
     pub mid: Mid,
     /// The client's name for it, given when subscribing.
     pub crossrefid: Option<String>,
+    /// Its m-line was answered, and it still has a source (Janus's `ready`).
+    pub ready: bool,
     pub send: bool,
     pub source: StreamSource,
 }

@@ -282,7 +282,7 @@ fn subscriber_stream(s: &SubscriberStream) -> Value {
         .set("mindex", s.mindex)
         .set("mid", s.mid.as_str())
         .opt("crossrefid", s.crossrefid.as_deref())
-        .set("ready", false)
+        .set("ready", s.ready)
         .set("send", s.send);
     match &s.source {
         StreamSource::Data { sources } => {

@@ -136,6 +136,7 @@ fn subscription_streams_and_layers() {
         mindex: 1,
         mid: "1".into(),
         crossrefid: Some("cam".into()),
+        ready: true,
         send: false,
         source: StreamSource::Feed {
             id: pid(101),
@@ -158,10 +159,11 @@ fn subscription_streams_and_layers() {
         mindex: 2,
         mid: "2".into(),
         crossrefid: None,
+        ready: false,
         send: true,
         source: StreamSource::Data { sources: vec![pid(101), pid(103)] },
     };
-    let inactive = SubscriberStream { active: false, source: StreamSource::None, ..feed(None, None) };
+    let inactive = SubscriberStream { active: false, ready: false, source: StreamSource::None, ..feed(None, None) };
     let attached = VideoRoomEvent::Attached {
         room: r5(),
         legacy: Some(LegacyFeed { id: pid(101), display: None, metadata: Some(json!({"role": "host"})) }),
@@ -170,7 +172,7 @@ fn subscription_streams_and_layers() {
     assert_eq!(
         attached.to_json(),
         json!({"videoroom": "attached", "room": 5, "id": 101, "warning": "deprecated_api", "metadata": {"role": "host"}, "streams": [
-            {"type": "video", "active": true, "mindex": 1, "mid": "1", "crossrefid": "cam", "ready": false, "send": false, "feed_id": 101,
+            {"type": "video", "active": true, "mindex": 1, "mid": "1", "crossrefid": "cam", "ready": true, "send": false, "feed_id": 101,
                 "feed_display": "alice", "feed_metadata": {"role": "host"}, "feed_mid": "2",
                 "feed_description": "front camera", "codec": "h264", "h264-profile": "42e01f",
                 "simulcast": {"substream": -1, "substream-target": 2, "temporal-layer": 0, "temporal-layer-target": 2,
