@@ -46,7 +46,7 @@ impl RoomState {
                     pending_offer: sub.deferred.is_some(),
                     pending_restart: sub.restart_pending,
                     paused: None,
-                    streams: sub.streams.iter().map(|s| s.entry()).collect(),
+                    streams: self.listings(who),
                 }
             }
             Slot::Gone => HandleInfo::None,

@@ -8,7 +8,6 @@ use crate::media::sdp::StreamInfo;
 use shared::ids::{ParticipantId, RoomId};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::request::Jsep;
-use shared::janus::videoroom::CodecProfile;
 use shared::janus::videoroom::DelayChoice;
 use shared::janus::videoroom::{
     Configure, LayerChoice, Layers, LegacyFeed, StreamSource, SubscriberStream, Switch, SwitchStream, Update,
@@ -46,12 +45,6 @@ pub struct SubStream {
     pub feed: ParticipantId,
     pub feed_who: Who,
     pub feed_mid: Mid,
-    pub feed_display: Option<String>,
-    /// Its publisher's `metadata`, its publisher stream's description and codec profile, as
-    /// its listings carry them.
-    pub feed_metadata: Option<serde_json::Value>,
-    pub feed_description: Option<String>,
-    pub feed_profile: Option<CodecProfile>,
     /// The subscriber's name for it (`crossrefid`), listed with it.
     pub crossrefid: Option<String>,
     /// False once its publisher stopped: the m-line stays, inactive (Janus keeps m-lines).
@@ -152,10 +145,6 @@ impl SubStream {
             feed: feed.clone(),
             feed_who: *feed_who,
             feed_mid: Mid::new(""),
-            feed_display: None,
-            feed_metadata: None,
-            feed_description: None,
-            feed_profile: None,
             crossrefid: None,
             active: true,
             ready: false,
@@ -163,37 +152,6 @@ impl SubStream {
             simulcast: None,
             delay: PlayoutDelay::default(),
             sources,
-        }
-    }
-
-    /// This stream as `attached`, `updated` and `switched` list it.
-    pub(super) fn entry(&self) -> SubscriberStream {
-        let source = if self.kind == MediaKind::Data {
-            StreamSource::Data { sources: self.sources.iter().map(|(id, _)| id.clone()).collect() }
-        } else if !self.active {
-            StreamSource::None
-        } else {
-            StreamSource::Feed {
-                id: self.feed.clone(),
-                display: self.feed_display.clone(),
-                metadata: self.feed_metadata.clone(),
-                mid: self.feed_mid.clone(),
-                description: self.feed_description.clone(),
-                codec: self.codec.clone(),
-                profile: self.feed_profile.clone(),
-                layers: self.simulcast.as_ref().map(Simulcast::layers),
-                delay: self.delay.bytes().map(|_| self.delay),
-            }
-        };
-        SubscriberStream {
-            kind: self.kind,
-            active: self.active,
-            mindex: self.mindex,
-            mid: self.mid.clone(),
-            crossrefid: self.crossrefid.clone(),
-            ready: self.ready && self.active,
-            send: self.send,
-            source,
         }
     }
 }
@@ -295,10 +253,6 @@ impl RoomState {
                     feed: want.feed.clone(),
                     feed_who: p.who,
                     feed_mid: s.mid.clone(),
-                    feed_display: p.display.clone(),
-                    feed_metadata: p.metadata.clone(),
-                    feed_description: s.description.clone(),
-                    feed_profile: super::publishing::profile_of(s),
                     crossrefid: want.crossrefid.clone(),
                     active: true,
                     ready: false,
@@ -344,6 +298,50 @@ impl RoomState {
         Ok(out)
     }
 
+    /// Stream `s` as `attached`, `updated`, `switched` and `handle_info` list it: its
+    /// publisher's display name and metadata and its publisher stream's description and codec
+    /// profile as they are now (Janus reads them live).
+    pub(super) fn listing(&self, s: &SubStream) -> SubscriberStream {
+        let source = if s.kind == MediaKind::Data {
+            StreamSource::Data { sources: s.sources.iter().map(|(id, _)| id.clone()).collect() }
+        } else if !s.active {
+            StreamSource::None
+        } else {
+            let p = self.participants.get(&s.feed);
+            let ps =
+                p.and_then(|p| p.published.as_ref()).and_then(|pb| pb.streams.iter().find(|x| x.mid == s.feed_mid));
+            StreamSource::Feed {
+                id: s.feed.clone(),
+                display: p.and_then(|p| p.display.clone()),
+                metadata: p.and_then(|p| p.metadata.clone()),
+                mid: s.feed_mid.clone(),
+                description: ps.and_then(|ps| ps.description.clone()),
+                codec: s.codec.clone(),
+                profile: ps.and_then(super::publishing::profile_of),
+                layers: s.simulcast.as_ref().map(Simulcast::layers),
+                delay: s.delay.bytes().map(|_| s.delay),
+            }
+        };
+        SubscriberStream {
+            kind: s.kind,
+            active: s.active,
+            mindex: s.mindex,
+            mid: s.mid.clone(),
+            crossrefid: s.crossrefid.clone(),
+            ready: s.ready && s.active,
+            send: s.send,
+            source,
+        }
+    }
+
+    /// `who`'s subscription streams as they are listed.
+    pub(super) fn listings(&self, who: Who) -> Vec<SubscriberStream> {
+        self.subscriptions
+            .get(&who)
+            .map(|sub| sub.streams.iter().map(|s| self.listing(s)).collect())
+            .unwrap_or_default()
+    }
+
     /// The `msid` (stream id, track id) of `who`'s subscription m-line `s` ([`msid_of`]).
     pub fn msid(&self, who: Who, s: &SubStream) -> (String, String) {
         msid_of(self.subscriptions.get(&who).is_some_and(|sub| sub.use_msid), s)
@@ -352,12 +350,15 @@ impl RoomState {
     /// The subscriber's offer is ready: `attached` with it, as Janus sends.
     pub fn subscribed(&mut self, who: Who, txn: &str, offer: Jsep) -> Outcome {
         let Some(sub) = self.subscriptions.get(&who) else { return Outcome::default() };
-        let legacy = sub.legacy.as_ref().map(|feed| LegacyFeed {
-            id: feed.clone(),
-            display: sub.streams.first().and_then(|s| s.feed_display.clone()),
-            metadata: sub.streams.first().and_then(|s| s.feed_metadata.clone()),
+        let legacy = sub.legacy.as_ref().map(|feed| {
+            let p = self.participants.get(feed);
+            LegacyFeed {
+                id: feed.clone(),
+                display: p.and_then(|p| p.display.clone()),
+                metadata: p.and_then(|p| p.metadata.clone()),
+            }
         });
-        let streams = sub.streams.iter().map(SubStream::entry).collect();
+        let streams = self.listings(who);
         let attached = Event::Attached { room: self.config.room.clone(), legacy, streams };
         let mut out = Outcome::default().notice(who, Some(txn), attached);
         if let Some(n) = out.notices.last_mut() {
@@ -455,16 +456,12 @@ impl RoomState {
             s.feed = w.feed.clone();
             s.feed_who = p.who;
             s.feed_mid = ps.mid.clone();
-            s.feed_display = p.display.clone();
-            s.feed_metadata = p.metadata.clone();
-            s.feed_description = ps.description.clone();
-            s.feed_profile = super::publishing::profile_of(ps);
             // Layers start over with the new source (Janus resets its simulcast context).
             s.simulcast = Simulcast::of(ps, &w.layers);
             let simulcast = s.simulcast;
             sources.push(SwitchSource { mindex: s.mindex, feed_who: p.who, feed_mid: ps.mid.clone(), simulcast });
         }
-        let streams = sub.streams.iter().map(SubStream::entry).collect();
+        let streams = self.listings(who);
         let ev = Event::Switched { room: self.config.room.clone(), changes: sources.len(), streams };
         let mut out = Outcome::default().notice(who, Some(txn), ev);
         if !sources.is_empty() {
@@ -492,8 +489,7 @@ impl RoomState {
             for s in published.streams.iter() {
                 if w.mid.as_ref().is_none_or(|m| *m == s.mid) {
                     let name = w.crossrefid.clone();
-                    let who = (p.who, p.display.clone(), p.metadata.clone());
-                    wanted.push((w.feed.clone(), who, s.clone(), w.layers, w.delay, name));
+                    wanted.push((w.feed.clone(), p.who, s.clone(), w.layers, w.delay, name));
                 }
             }
         }
@@ -527,7 +523,7 @@ impl RoomState {
         }
         let mut added = Vec::new();
         let mut data_added = Vec::new();
-        for (feed, (feed_who, display, metadata), s, layers, delay, crossrefid) in wanted {
+        for (feed, feed_who, s, layers, delay, crossrefid) in wanted {
             if s.kind == MediaKind::Data {
                 if !data_added.iter().any(|(id, _)| *id == feed) {
                     data_added.push((feed, feed_who));
@@ -547,10 +543,6 @@ impl RoomState {
                 feed,
                 feed_who,
                 feed_mid: s.mid.clone(),
-                feed_display: display,
-                feed_metadata: metadata,
-                feed_description: s.description.clone(),
-                feed_profile: super::publishing::profile_of(&s),
                 crossrefid,
                 active: true,
                 ready: false,
@@ -697,7 +689,7 @@ impl RoomState {
             // The `configure` that asked for the restart is answered with the offer (Janus).
             Event::Configured { room, publication: None }
         } else {
-            Event::Updated { room, streams: Some(sub.streams.iter().map(SubStream::entry).collect()) }
+            Event::Updated { room, streams: Some(self.listings(who)) }
         };
         if restart {
             offer.restart = Some(true);

@@ -612,6 +612,28 @@ fn a_subscriber_holds_and_resumes_single_streams_with_configure() {
 }
 
 #[test]
+fn a_subscription_lists_its_publishers_streams_as_they_are_described_now() {
+    use shared::janus::videoroom::{Configure, Descriptions};
+    let mut r = alice_publishing();
+    r.on_async(who(2), "s", AsyncName::Join, subscribe_to(101), None);
+    let described = |r: &RoomState| -> Vec<Option<String>> {
+        r.listings(who(2))
+            .into_iter()
+            .map(|s| match s.source {
+                StreamSource::Feed { description, .. } => description,
+                other => panic!("a feed: {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(described(&r), [None, None]);
+    // Described after the subscription was made: its listings say so (Janus reads them live).
+    let c =
+        Configure { descriptions: Descriptions(Ok(vec![("1".into(), "front camera".into())])), ..Default::default() };
+    r.on_async(who(1), "c", AsyncName::Configure, Ok(AsyncRequest::Configure(c)), None);
+    assert_eq!(described(&r), [None, Some("front camera".to_owned())]);
+}
+
+#[test]
 fn a_publisher_with_two_video_streams_holds_and_offers_each_by_mid() {
     use shared::janus::videoroom::{Configure, ConfigureStream};
     let mut r = room(|_| {});
