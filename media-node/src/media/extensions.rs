@@ -156,7 +156,6 @@ pub(super) fn register_send(
 /// without it ([`rename`] drops what a stream did not negotiate).
 pub fn offered(sdp: &str, carried: impl Fn(usize) -> Option<ExtensionIds>) -> String {
     let mut out = String::with_capacity(sdp.len());
-    let mut mindex: Option<usize> = None;
     // A section's extmap lines, written where its first one was.
     let mut extmaps: Vec<(u8, &str)> = Vec::new();
     let mut at = None;
@@ -167,14 +166,13 @@ pub fn offered(sdp: &str, carried: impl Fn(usize) -> Option<ExtensionIds>) -> St
         }
         extmaps.clear();
     };
-    for line in sdp.split_inclusive('\n') {
+    for (mindex, line) in super::sdp::by_section(sdp) {
         let l = line.trim_end();
         if l.starts_with("m=") {
             flush(&mut out, &mut extmaps, &mut at);
-            mindex = Some(mindex.map_or(0, |i| i + 1));
         }
         if let (Some(i), Some((id, uri))) = (mindex, super::sdp::extmap(l)) {
-            let relayed = [AUDIO_LEVEL_URI, VIDEO_ORIENTATION_URI, PLAYOUT_DELAY_URI].contains(&uri);
+            let relayed = ExtensionIds::RELAY.id(uri).is_some();
             if !relayed || carried(i).and_then(|ids| ids.id(uri)).is_some() {
                 at.get_or_insert(out.len());
                 extmaps.push((id, line));

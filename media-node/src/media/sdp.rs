@@ -207,15 +207,22 @@ pub fn announce_address(sdp: &str, public_ip: &str) -> String {
     out
 }
 
+/// Each line of `sdp` (its line ending kept) with the index of the m-section it is in (none
+/// before the first `m=` line).
+pub fn by_section(sdp: &str) -> impl Iterator<Item = (Option<usize>, &str)> {
+    sdp.split_inclusive('\n').scan(None, |mindex: &mut Option<usize>, line| {
+        if line.starts_with("m=") {
+            *mindex = Some(mindex.map_or(0, |i| i + 1));
+        }
+        Some((*mindex, line))
+    })
+}
+
 /// `sdp` with the `msid` of each m-section `renamed(mindex)` gives (its `a=msid` line and its
 /// `a=ssrc ... msid:` lines) naming the stream and track given instead.
 pub fn rename_msids(sdp: &str, renamed: impl Fn(usize) -> Option<(String, String)>) -> String {
     let mut out = String::with_capacity(sdp.len());
-    let mut mindex: Option<usize> = None;
-    for line in sdp.split_inclusive('\n') {
-        if line.starts_with("m=") {
-            mindex = Some(mindex.map_or(0, |i| i + 1));
-        }
+    for (mindex, line) in by_section(sdp) {
         let named = mindex.and_then(&renamed).zip(msid(line.trim_end()));
         match named {
             Some(((stream, track), (old_stream, old_track))) => {
