@@ -68,6 +68,20 @@ async fn subscribing(url: &str, feed: u64, use_msid: bool) -> (Conn, u64, TestSu
     (c, h, sub, msids)
 }
 
+/// Janus's handle flags and ours alike, but for `starting`: Janus sets it when the peer's SDP
+/// was taken before any of its candidates were (in its SDP or trickled before), a race Janus
+/// loses now and then under load, so ours is checked against its rule on our remote SDP.
+fn same_flags(theirs: &Value, ours: &Value, whose: &str) {
+    let without_starting = |v: &Value| {
+        let mut f = v["flags"].clone();
+        f.as_object_mut().expect("flags").remove("starting");
+        f
+    };
+    assert_eq!(without_starting(theirs), without_starting(ours), "{whose} flags");
+    let candidates = ours["sdps"]["remote"].as_str().expect("remote SDP").contains("a=candidate:");
+    assert_eq!(ours["flags"]["starting"], !candidates, "{whose} flags: {ours}");
+}
+
 /// Janus's fields Portunus has no source for (`media/stats.rs`): timestamps, DTLS
 /// retransmissions, link-quality scores, `bytes_lastsec`, retransmissions received, and the
 /// SSRCs Janus gives its own RTCP on a medium it only receives.
@@ -175,7 +189,7 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
     let (theirs, ours) = (their_info["webrtc"].clone(), our_info["webrtc"].clone());
 
     // A subscriber's: Janus's flags and fields, and what was negotiated.
-    assert_eq!(their_sub["flags"], our_sub["flags"], "a subscriber's flags");
+    same_flags(&their_sub, &our_sub, "a subscriber's");
     let (ts, os) = (&their_sub["webrtc"], &our_sub["webrtc"]);
     same_fields("", ts, os);
     // `extensions`: what each server's offer listed (its ids, and the relayed ones the
@@ -206,7 +220,7 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
     }
 
     // A publisher's.
-    assert_eq!(their_info["flags"], our_info["flags"], "flags");
+    same_flags(&their_info, &our_info, "a publisher's");
     same_fields("", &theirs, &ours);
     for path in [
         "/ice/state",
