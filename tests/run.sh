@@ -18,7 +18,7 @@ cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=
 # (its own redis-server, a media node and a gateway over Redis).
 echo "== the same behaviour suites in cluster mode (PORTUNUS_TEST_BACKEND=redis) =="
 PORTUNUS_TEST_BACKEND=redis cargo test -p portunus-tests --locked --no-fail-fast \
-  --test conformance --test websocket --test http --test reaping --test videoroom --test robustness --test janus_js --test media --test simulcast --test data_channels --test repair --test auth --test admin --test admin_janus --test security --test admin_pages --test forwarders --test recording --test multitrack --test talking --test remote_publishers --test codecs --test extensions --test svc --test svc_janus --test string_ids --test subscriber_options --test room_requests_janus --test single_port --test workers --test engine_allocations --test gso --test long_stream \
+  --test conformance --test websocket --test http --test reaping --test videoroom --test robustness --test janus_js --test media --test simulcast --test data_channels --test repair --test auth --test admin --test admin_janus --test security --test admin_pages --test forwarders --test recording --test multitrack --test talking --test remote_publishers --test codecs --test extensions --test svc --test svc_janus --test string_ids --test subscriber_options --test room_requests_janus --test tuning --test single_port --test workers --test engine_allocations --test gso --test long_stream \
   "$@" 2>&1 | tee -a "$log" || status=$?
 # Media through one UDP port per server (`media_port`): the media suites again.
 echo "== the media suites on one UDP port (PORTUNUS_TEST_SINGLE_PORT=1) =="

@@ -20,6 +20,7 @@ use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
 use shared::secret::same;
 use shared::store::{HandleRecord, SessionRecord};
+use shared::tuning::Knob;
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];
@@ -157,6 +158,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             // The default a `set_session_timeout` made, else the configured one (seconds).
             let session_timeout =
                 store.default_session_timeout().await.map_err(store_error)?.map_or(cfg.session_timeout, |ms| ms / 1000);
+            let tuning = cfg.tuning().overlaid(&store.knobs().await.map_err(store_error)?);
             admin::success(
                 txn,
                 json!({"status": {
@@ -170,10 +172,26 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                     "locking_debug": false,
                     "refcount_debug": false,
                     "libnice_debug": false,
-                    "min_nack_queue": 200,
-                    "no_media_timer": 1,
-                    "slowlink_threshold": cfg.slowlink_threshold,
+                    "min_nack_queue": tuning.min_nack_queue,
+                    "nack-optimizations": tuning.nack_optimizations,
+                    "no_media_timer": tuning.no_media_timer,
+                    "slowlink_threshold": tuning.slowlink_threshold,
                 }}),
+            )
+        }
+        AdminRequest::Tune(knob) => {
+            store.set_knob(knob).await.map_err(store_error)?;
+            d.tune_nodes(knob).await.map_err(|e| e.to_core())?;
+            // The value now in effect, under Janus's name for it.
+            let now = shared::tuning::Tuning::default().with(knob);
+            admin::success(
+                txn,
+                match knob {
+                    Knob::NoMediaTimer(_) => json!({"no_media_timer": now.no_media_timer}),
+                    Knob::SlowlinkThreshold(_) => json!({"slowlink_threshold": now.slowlink_threshold}),
+                    Knob::MinNackQueue(_) => json!({"min_nack_queue": now.min_nack_queue}),
+                    Knob::NackOptimizations(_) => json!({"nack-optimizations": now.nack_optimizations}),
+                },
             )
         }
         AdminRequest::ResolveAddress { address } => {

@@ -58,6 +58,10 @@ pub struct NodeAgent {
     max_rooms: usize,
     /// Whether the last registration in the cluster registry succeeded (readiness).
     registered: bool,
+    /// Heartbeats so far.
+    beats: u64,
+    /// `Tune` commands taken: a heartbeat's read of the stored knobs that one overtook is stale.
+    tunes: u64,
 }
 
 /// A running room: its actor, which of the room's actors it is (`Closed` names it), and the
@@ -113,6 +117,8 @@ impl NodeAgent {
                 max_rooms,
                 // `start` registered the node before the agent exists.
                 registered: true,
+                beats: 0,
+                tunes: 0,
             }
         })
     }
@@ -226,12 +232,13 @@ impl NodeAgent {
                     return;
                 };
                 let outbox = self.outbox.clone();
+                let floor = self.media.tuning.min_nack_queue();
                 actix::spawn(async move {
                     let answer = match addr.send(crate::room::messages::Query(Who { session, handle })).await {
                         Ok(Some((plugin_specific, pc))) => {
                             let mut info = serde_json::json!({"plugin_specific": plugin_specific.to_json()});
                             if let Some(pc) = pc {
-                                let (webrtc, sdps) = crate::media::stats::summary(&pc).await;
+                                let (webrtc, sdps) = crate::media::stats::summary(&pc, floor).await;
                                 info["webrtc"] = webrtc;
                                 info["sdps"] = sdps;
                             }
@@ -245,6 +252,12 @@ impl NodeAgent {
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                 ctx.notify(Drain { deadline_secs });
+            }
+            NodeCommand::Tune(knob) => {
+                tracing::info!(node = %self.node, ?knob, "media knob turned");
+                self.media.tuning.turn(knob);
+                self.tunes += 1;
+                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
             }
             NodeCommand::HandleGone { session, handle, room, reason } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
@@ -439,6 +452,9 @@ fn store_failure(e: StoreError) -> Event {
 /// within a further second: within 6 s in all).
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 pub const NODE_TTL_MS: u64 = 5_000;
+/// Heartbeats between two reads of the stored media knobs: a node that missed a `Tune` has it
+/// within a minute (the gateway that turned a knob told every live node at once).
+const KNOBS_EVERY: u64 = 30;
 
 impl NodeAgent {
     /// This node's registry entry: its load is what placement balances on.
@@ -459,12 +475,25 @@ impl Actor for NodeAgent {
             }
             let store = act.backends.store.clone();
             let status = act.status();
-            let beat = async move { store.register_node(status, NODE_TTL_MS).await };
-            ctx.spawn(beat.into_actor(act).map(|r, act, _| {
-                crate::metrics::METRICS.heartbeat(r.is_ok());
-                act.registered = r.is_ok();
-                if let Err(e) = r {
+            // Every [`KNOBS_EVERY`] beats, the knobs as stored, for a node that missed a `Tune` (a
+            // knob turned while it was unreachable); unless one comes while they are read,
+            // which is newer.
+            act.beats += 1;
+            let reread = act.beats % KNOBS_EVERY == 0;
+            let tunes = act.tunes;
+            let beat = async move {
+                let beat = store.register_node(status, NODE_TTL_MS).await;
+                let knobs = if beat.is_ok() && reread { store.knobs().await.ok() } else { None };
+                (beat, knobs)
+            };
+            ctx.spawn(beat.into_actor(act).map(move |(beat, knobs), act, _| {
+                crate::metrics::METRICS.heartbeat(beat.is_ok());
+                act.registered = beat.is_ok();
+                if let Err(e) = beat {
                     tracing::warn!(error = %e, "node heartbeat failed");
+                }
+                if let Some(knobs) = knobs.filter(|_| act.tunes == tunes) {
+                    act.media.tuning.reset_to(&knobs);
                 }
             }));
         });

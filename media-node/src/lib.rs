@@ -88,13 +88,16 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
             Some(media::single_port::SinglePort::open(&udp_ips, port).map_err(|e| format!("media_port {port}: {e}"))?)
         }
     };
+    // The knobs the Admin API turned before this node started override its configuration.
+    let tuning = media::tuning::LiveTuning::new(cfg.tuning());
+    tuning.reset_to(&backends.store.knobs().await.map_err(|e| e.to_string())?);
     let media = media::peer::MediaSettings {
         udp_ips,
         ports,
         single_port,
         public_ip: cfg.public_ip.clone(),
         ice_servers,
-        slowlink_threshold: cfg.slowlink_threshold,
+        tuning,
         forward_allowed: forward_allowed.into(),
         rec_dir: cfg.rec_dir.clone().into(),
     };

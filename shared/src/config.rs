@@ -125,6 +125,15 @@ pub struct Config {
     /// Packets lost in a second on one stream before its handle gets a `slowlink` event
     /// (Janus's `slowlink_threshold`; 0, Janus's default, disables it).
     pub slowlink_threshold: u32,
+    /// Seconds a publisher stream may be silent before its handle gets a `media` event with
+    /// `receiving: false` (Janus's `no_media_timer`; 0: never).
+    pub no_media_timer: u32,
+    /// The shortest a sent packet is kept for retransmission, in ms (Janus's `min_nack_queue`,
+    /// at most 1000; a stream keeps its RTT + 100 ms above it).
+    pub min_nack_queue: u32,
+    /// Empty a stream's retransmission history when a keyframe is sent (Janus's
+    /// `nack_optimizations`).
+    pub nack_optimizations: bool,
     /// `tracing` filter when RUST_LOG is not set.
     pub log: String,
     /// Ship Janus's sample room 1234 ("Demo Room") so the official demos work.
@@ -199,6 +208,9 @@ impl Default for Config {
             turn_username: None,
             turn_password: None,
             slowlink_threshold: 0,
+            no_media_timer: crate::tuning::Tuning::default().no_media_timer,
+            min_nack_queue: crate::tuning::Tuning::default().min_nack_queue,
+            nack_optimizations: false,
             log: "info".into(),
             demo_room: true,
             rooms: Vec::new(),
@@ -267,6 +279,16 @@ impl Config {
             ));
         }
         w
+    }
+
+    /// The media knobs as configured, before any the Admin API turned ([`crate::tuning`]).
+    pub fn tuning(&self) -> crate::tuning::Tuning {
+        crate::tuning::Tuning {
+            no_media_timer: self.no_media_timer,
+            slowlink_threshold: self.slowlink_threshold,
+            min_nack_queue: self.min_nack_queue.min(crate::tuning::MAX_NACK_QUEUE_MS),
+            nack_optimizations: self.nack_optimizations,
+        }
     }
 
     /// The base path without a trailing slash.

@@ -20,6 +20,7 @@
 //! - [`telemetry`]: tracing subscriber setup (its filter can be changed live: `set_log_level`).
 //! - [`shutdown`]: SIGTERM/SIGINT as a stream (drain, then exit).
 //! - [`heap`]: the binaries' heap allocator (jemalloc) and its statistics.
+//! - [`tuning`]: the media knobs the Admin API turns while the cluster runs (no-media timer, ...).
 //! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
 pub mod bus;
@@ -38,6 +39,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tuning;
 pub mod wire;
 
 use std::sync::Arc;

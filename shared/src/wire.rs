@@ -42,6 +42,8 @@ pub enum NodeCommand {
     /// The Admin API's `handle_info`: answered `Sync({"plugin_specific", "webrtc", "sdps"})`,
     /// or `Sync(null)` when the handle is not in the room here.
     HandleInfo { session: SessionId, handle: HandleId, room: RoomId },
+    /// A media knob turned (Admin API): in effect on the node's media from now on.
+    Tune(crate::tuning::Knob),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

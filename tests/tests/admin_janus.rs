@@ -290,3 +290,46 @@ async fn resolve_address_and_custom_logline_answer_as_janus() {
         same_as_janus(what, &theirs, &admin(&ours, req).await);
     }
 }
+
+/// The media knobs (`set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,
+/// `set_nack_optimizations`): the same answers to the same requests, bad ones included, and
+/// then the same `get_status` (Portunus's own default NACK queue is 500 ms, Janus's 200: both
+/// servers start from Janus's here; the log's level and colours are each process's own).
+#[actix_web::test]
+async fn media_knobs_are_turned_and_reported_as_janus_does() {
+    let janus = JanusOracle::start("");
+    let mut cfg = janus.portunus_config();
+    cfg.admin_secret = Some(JANUS_ADMIN_SECRET.into());
+    cfg.min_nack_queue = 200;
+    let server = TestServer::with(cfg);
+    let ours = format!("{}/admin", server.admin_url);
+    let requests = [
+        ("get_status at first", json!({"janus": "get_status"})),
+        ("set_no_media_timer", json!({"janus": "set_no_media_timer", "no_media_timer": 3})),
+        ("set_no_media_timer without a value", json!({"janus": "set_no_media_timer"})),
+        ("set_no_media_timer below zero", json!({"janus": "set_no_media_timer", "no_media_timer": -2})),
+        ("set_no_media_timer with a word", json!({"janus": "set_no_media_timer", "no_media_timer": "3"})),
+        ("set_slowlink_threshold", json!({"janus": "set_slowlink_threshold", "slowlink_threshold": 6})),
+        (
+            "set_slowlink_threshold with a fraction",
+            json!({"janus": "set_slowlink_threshold", "slowlink_threshold": 1.5}),
+        ),
+        ("set_min_nack_queue", json!({"janus": "set_min_nack_queue", "min_nack_queue": 300})),
+        ("set_min_nack_queue past the most", json!({"janus": "set_min_nack_queue", "min_nack_queue": 5000})),
+        ("set_nack_optimizations", json!({"janus": "set_nack_optimizations", "nack_optimizations": true})),
+        ("set_nack_optimizations with a number", json!({"janus": "set_nack_optimizations", "nack_optimizations": 1})),
+        ("set_nack_optimizations without a value", json!({"janus": "set_nack_optimizations"})),
+        ("get_status after", json!({"janus": "get_status"})),
+    ];
+    let logging_aside = |mut v: Value| {
+        if let Some(status) = v.get_mut("status").and_then(Value::as_object_mut) {
+            status.remove("log_level");
+            status.remove("log_colors");
+        }
+        v
+    };
+    for (what, req) in requests {
+        let theirs = logging_aside(admin(&janus.admin_url, req.clone()).await);
+        same_as_janus(what, &theirs, &logging_aside(admin(&ours, req).await));
+    }
+}

@@ -372,6 +372,19 @@ impl Dispatcher {
         }
     }
 
+    /// Tells every live media node that `knob` turned, each at once; a node that does not
+    /// answer reads it from the store with its next heartbeat.
+    pub(crate) async fn tune_nodes(&self, knob: shared::tuning::Knob) -> Result<(), GatewayError> {
+        let nodes = self.backends().store.live_nodes().await?;
+        let told = nodes.into_iter().map(|n| async move {
+            if let Err(e) = self.call_node(n.node.clone(), NodeCommand::Tune(knob)).await {
+                tracing::warn!(node = %n.node, error = %e, ?knob, "media node not told of a knob turned");
+            }
+        });
+        futures_util::future::join_all(told).await;
+        Ok(())
+    }
+
     /// A command whose answer does not change the reply (teardown): failures are logged.
     pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
         if let Err(e) = self.call_node(node, cmd).await {

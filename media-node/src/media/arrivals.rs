@@ -6,8 +6,6 @@
 use super::feed::{Silence, MAX_LAYERS};
 use std::time::{Duration, Instant};
 
-/// A track silent this long is reported as not receiving (Janus's default `no_media_timer`).
-pub const NO_MEDIA_TIMER: Duration = Duration::from_secs(1);
 /// How often a publisher track's packet counts are looked at (silence, simulcast layers).
 pub const TICK: Duration = Duration::from_millis(50);
 /// Empty ticks before a simulcast layer counts as silent: a low layer's frames can be more than
@@ -49,7 +47,7 @@ impl LossCount {
 /// What one tick found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Tick {
-    /// Layers that stopped receiving: silent for [`NO_MEDIA_TIMER`].
+    /// Layers that stopped receiving: silent for the no-media timer.
     pub stopped: [bool; MAX_LAYERS],
     /// Whether a layer went silent or flows again ([`Arrivals::silence`]).
     pub silence_changed: bool,
@@ -59,11 +57,18 @@ pub struct Tick {
     pub slow_link: bool,
 }
 
+/// The knobs a tick applies (`tuning`): read at each tick, so a change applies at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Knobs {
+    /// A layer silent this long stops receiving (Janus's `no_media_timer`; `None`: never).
+    pub no_media_timer: Option<Duration>,
+    /// Packets lost in a second that make a slow link (0: never).
+    pub slow_link_threshold: u32,
+}
+
 /// One publisher track's arrivals, per simulcast layer.
 pub struct Arrivals {
     layers: usize,
-    /// Packets a loss of this many or more per second is a slow link (0: never).
-    slow_link_threshold: u32,
     /// Since the last tick.
     counts: [u32; MAX_LAYERS],
     /// Empty ticks in a row.
@@ -75,10 +80,9 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    pub fn new(layers: usize, slow_link_threshold: u32) -> Self {
+    pub fn new(layers: usize) -> Self {
         Self {
             layers: layers.clamp(1, MAX_LAYERS),
-            slow_link_threshold,
             counts: [0; MAX_LAYERS],
             quiet: [0; MAX_LAYERS],
             receiving: [false; MAX_LAYERS],
@@ -103,11 +107,12 @@ impl Arrivals {
     }
 
     /// Every [`TICK`], at `now`.
-    pub fn tick(&mut self, now: Instant) -> Tick {
+    pub fn tick(&mut self, now: Instant, knobs: Knobs) -> Tick {
         let mut out = Tick::default();
         for layer in 0..self.layers {
             self.quiet[layer] = if self.counts[layer] > 0 { 0 } else { self.quiet[layer] + 1 };
-            if self.receiving[layer] && TICK * self.quiet[layer] >= NO_MEDIA_TIMER {
+            let timed_out = knobs.no_media_timer.is_some_and(|timer| TICK * self.quiet[layer] >= timer);
+            if self.receiving[layer] && timed_out {
                 self.receiving[layer] = false;
                 out.stopped[layer] = true;
             }
@@ -123,7 +128,7 @@ impl Arrivals {
             self.ticks = 0;
             let lost: u32 = self.losses.iter_mut().map(LossCount::take).sum();
             out.lost = Some(lost);
-            out.slow_link = self.slow_link_threshold > 0 && lost >= self.slow_link_threshold;
+            out.slow_link = knobs.slow_link_threshold > 0 && lost >= knobs.slow_link_threshold;
         }
         out
     }
@@ -133,75 +138,101 @@ impl Arrivals {
 mod tests {
     use super::*;
 
-    /// `n` ticks from `t`, the last one's findings, and the time after them.
-    fn ticks(a: &mut Arrivals, t: Instant, n: u32) -> (Tick, Instant) {
+    /// Janus's defaults: a second's silence stops a track; no slow links.
+    const DEFAULTS: Knobs = Knobs { no_media_timer: Some(Duration::from_secs(1)), slow_link_threshold: 0 };
+
+    /// `n` ticks from `t` with `knobs`, the last one's findings, and the time after them.
+    fn ticks_with(a: &mut Arrivals, t: Instant, n: u32, knobs: Knobs) -> (Tick, Instant) {
         let mut last = Tick::default();
         for i in 1..=n {
-            last = a.tick(t + TICK * i);
+            last = a.tick(t + TICK * i, knobs);
         }
         (last, t + TICK * n)
+    }
+
+    fn ticks(a: &mut Arrivals, t: Instant, n: u32) -> (Tick, Instant) {
+        ticks_with(a, t, n, DEFAULTS)
     }
 
     #[test]
     fn a_track_silent_for_the_no_media_timer_stops_receiving_and_starts_again_with_a_packet() {
         let t0 = Instant::now();
-        let mut a = Arrivals::new(1, 0);
+        let mut a = Arrivals::new(1);
         assert!(a.packet(0, 1), "the first packet starts it");
         assert!(!a.packet(0, 2));
         // The tick the packets came in, then 19 empty ones: 0.95 s of silence.
         let (tick, t) = ticks(&mut a, t0, 20);
         assert_eq!(tick.stopped, [false; 3], "0.95 s of silence is not yet 1 s");
-        assert_eq!(a.tick(t + TICK).stopped, [true, false, false]);
-        assert_eq!(a.tick(t + TICK * 2).stopped, [false; 3], "reported once");
+        assert_eq!(a.tick(t + TICK, DEFAULTS).stopped, [true, false, false]);
+        assert_eq!(a.tick(t + TICK * 2, DEFAULTS).stopped, [false; 3], "reported once");
         assert!(a.packet(0, 3), "receiving again");
+    }
+
+    #[test]
+    fn the_no_media_timer_is_read_at_each_tick_and_zero_never_stops_a_track() {
+        let t0 = Instant::now();
+        let three = Knobs { no_media_timer: Some(Duration::from_secs(3)), ..DEFAULTS };
+        let mut a = Arrivals::new(1);
+        a.packet(0, 1);
+        let (tick, t) = ticks_with(&mut a, t0, 60, three);
+        assert_eq!(tick.stopped, [false; 3], "2.95 s of silence is not yet 3 s");
+        assert_eq!(a.tick(t + TICK, three).stopped, [true, false, false]);
+        a.packet(0, 2);
+        let never = Knobs { no_media_timer: None, ..DEFAULTS };
+        let t = t + TICK;
+        let stopped = (1..=200).filter(|i| a.tick(t + TICK * *i, never).stopped != [false; 3]).count();
+        assert_eq!(stopped, 0, "10 s of silence with the timer off");
+        // Turned back on: the silence so far counts.
+        assert_eq!(a.tick(t + TICK * 201, DEFAULTS).stopped, [true, false, false]);
     }
 
     #[test]
     fn a_simulcast_layer_is_silent_after_two_empty_ticks_since_its_last_packet() {
         let t0 = Instant::now();
-        let mut a = Arrivals::new(3, 0);
+        let mut a = Arrivals::new(3);
         for seq in 0..3 {
             a.packet(0, seq);
             a.packet(1, seq);
             a.packet(2, seq);
         }
-        let tick = a.tick(t0);
+        let tick = a.tick(t0, DEFAULTS);
         assert!(!tick.silence_changed);
         a.packet(0, 3);
         a.packet(1, 3);
-        assert!(!a.tick(t0 + TICK).silence_changed, "one empty tick");
+        assert!(!a.tick(t0 + TICK, DEFAULTS).silence_changed, "one empty tick");
         a.packet(0, 4);
         a.packet(1, 4);
-        let tick = a.tick(t0 + TICK * 2);
+        let tick = a.tick(t0 + TICK * 2, DEFAULTS);
         assert!(tick.silence_changed);
         assert_eq!(a.silence(), [None, None, Some(t0)], "silent since the tick it last sent in");
         a.packet(0, 5);
         a.packet(1, 5);
-        assert!(!a.tick(t0 + TICK * 3).silence_changed, "still silent, since the same time");
+        assert!(!a.tick(t0 + TICK * 3, DEFAULTS).silence_changed, "still silent, since the same time");
         a.packet(2, 3);
-        assert!(a.tick(t0 + TICK * 4).silence_changed);
+        assert!(a.tick(t0 + TICK * 4, DEFAULTS).silence_changed);
         assert_eq!(a.silence(), [None; 3], "flowing again");
     }
 
     #[test]
     fn losses_are_summed_per_second_over_the_layers_less_what_came_late() {
         let t0 = Instant::now();
-        let mut a = Arrivals::new(2, 5);
+        let five = Knobs { slow_link_threshold: 5, ..DEFAULTS };
+        let mut a = Arrivals::new(2);
         for seq in [1, 2, 5, 6, 4] {
             a.packet(0, seq);
         }
         for seq in [10, 14] {
             a.packet(1, seq);
         }
-        let (tick, t) = ticks(&mut a, t0, 19);
+        let (tick, t) = ticks_with(&mut a, t0, 19, five);
         assert_eq!(tick.lost, None, "not before a second");
-        let tick = a.tick(t + TICK);
+        let tick = a.tick(t + TICK, five);
         // Layer 0: 3 and 4 skipped, 4 came late: 1. Layer 1: 11, 12 and 13: 3.
         assert_eq!((tick.lost, tick.slow_link), (Some(4), false), "below the threshold of 5");
         for seq in [15, 21] {
             a.packet(1, seq);
         }
-        let (tick, _) = ticks(&mut a, t + TICK, 20);
+        let (tick, _) = ticks_with(&mut a, t + TICK, 20, five);
         assert_eq!((tick.lost, tick.slow_link), (Some(5), true));
     }
 }

@@ -39,23 +39,18 @@ pub fn total_lost(packet: &dyn rtc::rtcp::Packet, ssrc: u32) -> Option<u32> {
 /// A subscriber's receiver reports about one stream, judged as Janus judges a slow link: the
 /// cumulative loss grew by the threshold or more since the previous report (browsers report
 /// about every second).
+#[derive(Default)]
 pub struct ReportedLoss {
-    /// 0: never a slow link.
-    threshold: u32,
     last: Option<u32>,
 }
 
 impl ReportedLoss {
-    pub fn new(threshold: u32) -> Self {
-        Self { threshold, last: None }
-    }
-
     /// A report's cumulative loss; the packets lost since the previous report if they make a
-    /// slow link.
-    pub fn report(&mut self, total: u32) -> Option<u32> {
+    /// slow link (at least `threshold`; 0: never).
+    pub fn report(&mut self, total: u32, threshold: u32) -> Option<u32> {
         let recently = self.last.map_or(0, |before| total.saturating_sub(before));
         self.last = Some(total);
-        (self.threshold > 0 && recently >= self.threshold).then_some(recently)
+        (threshold > 0 && recently >= threshold).then_some(recently)
     }
 }
 
@@ -132,14 +127,13 @@ mod tests {
 
     #[test]
     fn a_slow_link_is_a_reported_loss_grown_by_the_threshold_since_the_previous_report() {
-        let mut r = ReportedLoss::new(4);
-        assert_eq!(r.report(10), None, "the first report is only where counting starts");
-        assert_eq!(r.report(13), None, "3 more: below 4");
-        assert_eq!(r.report(17), Some(4));
-        assert_eq!(r.report(17), None, "nothing more lost");
-        assert_eq!(r.report(2), None, "a counter that went back is no loss");
-        let mut never = ReportedLoss::new(0);
-        never.report(0);
-        assert_eq!(never.report(1000), None, "threshold 0: never");
+        let mut r = ReportedLoss::default();
+        assert_eq!(r.report(10, 4), None, "the first report is only where counting starts");
+        assert_eq!(r.report(13, 4), None, "3 more: below 4");
+        assert_eq!(r.report(17, 4), Some(4));
+        assert_eq!(r.report(17, 4), None, "nothing more lost");
+        assert_eq!(r.report(2, 4), None, "a counter that went back is no loss");
+        assert_eq!(r.report(1000, 0), None, "threshold 0: never");
+        assert_eq!(r.report(1003, 3), Some(3), "the threshold as it is at each report");
     }
 }

@@ -21,8 +21,9 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 /// Where a subscriber stream reports sustained loss (Janus's `slowlink`).
 pub(super) struct LossWatch {
-    /// Packets lost between two receiver reports that make a slow link (0: never).
-    pub threshold: u32,
+    /// The packets lost between two receiver reports that make a slow link (0: never), read
+    /// at each report.
+    pub tuning: Arc<super::tuning::LiveTuning>,
     pub mindex: usize,
     pub kind: MediaKind,
     /// The stream's SSRC, as the subscriber's reports name it.
@@ -39,14 +40,14 @@ pub(super) async fn relay_feedback(
     publisher: watch::Receiver<KeyframeRequester>,
     loss: LossWatch,
 ) {
-    let mut reported = super::feedback::ReportedLoss::new(loss.threshold);
+    let mut reported = super::feedback::ReportedLoss::default();
     while let Some(ev) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
         if packets.iter().any(|p| super::feedback::is_keyframe_request(p.as_ref())) {
             publisher.borrow().request();
         }
         for total in packets.iter().filter_map(|p| super::feedback::total_lost(p.as_ref(), loss.ssrc)) {
-            if let Some(lost) = reported.report(total) {
+            if let Some(lost) = reported.report(total, loss.tuning.slowlink_threshold()) {
                 let ev = PeerEvent::SlowLink { at: StreamAt::Subscribed(loss.mindex), kind: loss.kind, lost };
                 let _ = loss.events.send(ev);
             }

@@ -7,7 +7,8 @@
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
 //! acts on), `extensions` the RTP header extensions both legs negotiate and relay (`tap` is the
 //! pass-through interceptor these are written on), `sdp` reads what the room needs to announce
-//! from an SDP, and `error` says why something failed and what the VideoRoom answers then.
+//! from an SDP, `tuning` holds the knobs the Admin API turns (no-media timer, slow-link
+//! threshold, NACK queue), and `error` says why something failed and what the VideoRoom answers then.
 
 pub mod arrivals;
 pub mod codec;
@@ -38,6 +39,7 @@ pub mod subscriber;
 pub mod svc;
 pub mod talk;
 pub mod tap;
+pub mod tuning;
 pub mod vp8;
 
 pub use error::{MediaError, MediaStep};

@@ -52,8 +52,8 @@ pub struct MediaSettings {
     pub public_ip: Option<String>,
     /// STUN/TURN servers peers may use (`stun:` / `turn:` URLs), with TURN credentials.
     pub ice_servers: Vec<IceServer>,
-    /// Packets lost in a second on a stream that make a `slowlink` (0: never, Janus's default).
-    pub slowlink_threshold: u32,
+    /// The knobs in effect (no-media timer, slow-link threshold, NACK queue), turned live.
+    pub tuning: Arc<super::tuning::LiveTuning>,
     /// Where recordings go when their room names no `rec_dir` (`rec_dir`).
     pub rec_dir: std::path::PathBuf,
     /// Where RTP forwarders may send (`rtp_forward_allowed`).
@@ -237,7 +237,12 @@ pub(super) enum Direction {
     Send { extensions: ExtensionSettings, codecs: Vec<String> },
 }
 
-fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Registry, MediaError> {
+/// `tuning`: the knobs a subscriber's NACK responder reads.
+fn interceptors(
+    direction: &Direction,
+    media: &mut MediaEngine,
+    tuning: Arc<super::tuning::LiveTuning>,
+) -> Result<Registry, MediaError> {
     match direction {
         Direction::Receive { extensions, .. } => {
             super::extensions::register_receive(*extensions, media).map(super::feedback::count_sent_nacks)
@@ -248,7 +253,7 @@ fn interceptors(direction: &Direction, media: &mut MediaEngine) -> Result<Regist
                 media.register_feedback(fb, RtpCodecKind::Video);
             }
             let registry = Registry::new()
-                .with(Slot::NackResponder, super::tap::Tap::new(super::retransmit::Retransmitter::default()))
+                .with(Slot::NackResponder, super::tap::Tap::new(super::retransmit::Retransmitter::new(tuning)))
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
             super::extensions::register_send(*extensions, media, super::feedback::register_with_reports(registry))
         }
@@ -313,7 +318,7 @@ pub(super) async fn build_pc(
             }
             _ => media.register_default_codecs().map_err(|e| MediaError::stack("codecs", e))?,
         }
-        let registry = interceptors(&direction, &mut media)?;
+        let registry = interceptors(&direction, &mut media, settings.tuning.clone())?;
         let mut builder = PeerConnectionBuilder::new();
         match (&settings.single_port, &direction) {
             (Some(single), _) => builder = builder.with_runtime(single.runtime()),
@@ -404,7 +409,7 @@ mod tests {
             single_port: None,
             public_ip: None,
             ice_servers: Vec::new(),
-            slowlink_threshold: 0,
+            tuning: Default::default(),
             rec_dir: std::env::temp_dir(),
             forward_allowed: Arc::new([]),
         }

@@ -2,7 +2,7 @@
 //! subscribers (one bounded broadcast per simulcast layer), keyframe requests coalesced, the
 //! room's bitrate cap sent as REMB, silence, lost packets and data channel messages watched.
 
-use super::arrivals::{Arrivals, TICK};
+use super::arrivals::{Arrivals, Knobs, TICK};
 use super::codec::VideoCodec;
 use super::extensions::{relay, DelayStamp, ExtensionSettings};
 use super::feed::{
@@ -71,8 +71,8 @@ pub(super) struct Incoming {
     data: DataFeed,
     /// Periodic keyframe requests (the room's `fir_freq`).
     fir_freq: Option<Duration>,
-    /// Packets lost in a second that make a slow link (0: never).
-    slowlink_threshold: u32,
+    /// The no-media timer and slow-link threshold, read at each tick.
+    tuning: Arc<super::tuning::LiveTuning>,
     /// The bitrate cap (bit/s) sent as REMB (Janus's `bitrate`; 0: none).
     bitrate: watch::Receiver<u32>,
 }
@@ -137,9 +137,8 @@ impl IncomingMedia for Incoming {
                 tokio::spawn(request_keyframes(track.clone(), requests, layer_ssrcs.clone(), pacer));
             }
         }
-        let slowlink_threshold = self.slowlink_threshold;
-        let pump =
-            Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, slowlink_threshold, talk, extensions, delay };
+        let tuning = self.tuning.clone();
+        let pump = Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, tuning, talk, extensions, delay };
         tokio::spawn(pump.run(track));
     }
 }
@@ -201,7 +200,7 @@ impl Talk {
 
 /// Reads one publisher track: each packet goes to its layer's feed (once, whatever the number of
 /// subscribers); every [`TICK`] its [`Arrivals`] tell which layers went silent and whether the track
-/// stopped (Janus's `media` event after [`super::arrivals::NO_MEDIA_TIMER`]).
+/// stopped (Janus's `media` event after the no-media timer).
 struct Pump {
     mid: Mid,
     kind: MediaKind,
@@ -213,31 +212,20 @@ struct Pump {
     layer_ssrcs: Arc<[AtomicU32; MAX_LAYERS]>,
     silence: Option<watch::Sender<Silence>>,
     events: mpsc::UnboundedSender<PeerEvent>,
-    slowlink_threshold: u32,
+    tuning: Arc<super::tuning::LiveTuning>,
 }
 
 impl Pump {
     async fn run(self, track: Arc<dyn TrackRemote>) {
-        let Pump {
-            mid,
-            kind,
-            feeds,
-            rids,
-            layer_ssrcs,
-            silence,
-            events,
-            slowlink_threshold,
-            mut talk,
-            extensions,
-            mut delay,
-        } = self;
+        let Pump { mid, kind, feeds, rids, layer_ssrcs, silence, events, tuning, mut talk, extensions, mut delay } =
+            self;
         let receiving_event = |receiving: bool, substream: Option<u8>| PeerEvent::Receiving {
             mid: mid.clone(),
             kind,
             receiving,
             substream,
         };
-        let mut arrivals = Arrivals::new(feeds.len(), slowlink_threshold);
+        let mut arrivals = Arrivals::new(feeds.len());
         // Layer of each SSRC seen (a simulcast track's layers share the track).
         let mut ssrc_layer: Vec<(u32, usize)> = Vec::new();
         let simulcast = feeds.len() > 1;
@@ -251,7 +239,11 @@ impl Pump {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let found = arrivals.tick(Instant::now());
+                    let knobs = Knobs {
+                        no_media_timer: tuning.no_media_timer(),
+                        slow_link_threshold: tuning.slowlink_threshold(),
+                    };
+                    let found = arrivals.tick(Instant::now(), knobs);
                     for (layer, _) in found.stopped.iter().enumerate().filter(|(_, s)| **s) {
                         let _ = events.send(receiving_event(false, substream(layer)));
                     }
@@ -563,7 +555,7 @@ impl PublisherPeer {
             streams: std::sync::Mutex::new(incoming_streams),
             data: data.clone(),
             fir_freq,
-            slowlink_threshold: settings.slowlink_threshold,
+            tuning: settings.tuning.clone(),
             bitrate: cap.subscribe(),
         };
         let connected = watch::channel(false).0;

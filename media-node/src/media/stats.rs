@@ -47,7 +47,8 @@ struct Ice {
 }
 
 /// `(webrtc, sdps)` for `handle_info`.
-pub async fn summary(pc: &Arc<dyn PeerConnection>) -> (Value, Value) {
+/// `floor`: the shortest retransmission window (`min_nack_queue`), for `nack-queue-ms`.
+pub async fn summary(pc: &Arc<dyn PeerConnection>, floor: std::time::Duration) -> (Value, Value) {
     let report = pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
     let mut sdps = Map::new();
     sdps.insert("profile".into(), "UDP/TLS/RTP/SAVPF".into());
@@ -64,7 +65,7 @@ pub async fn summary(pc: &Arc<dyn PeerConnection>) -> (Value, Value) {
         None => Ice::default(),
     };
     let negotiated = if local_is_answer || remote.is_none() { &local_sdp } else { &remote_sdp };
-    let webrtc = webrtc(&report, &ice, &local_sdp, &remote_sdp, negotiated);
+    let webrtc = webrtc(&report, &ice, (&local_sdp, &remote_sdp, negotiated), floor);
     if let Some(l) = local {
         sdps.insert("local".into(), l.into());
     }
@@ -157,7 +158,9 @@ fn ms(seconds: f64) -> u64 {
     (seconds * 1000.0).round().max(0.0) as u64
 }
 
-fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, negotiated: &Sdp) -> Value {
+/// `sdps`: the local, remote and negotiated SDPs.
+fn webrtc(report: &RTCStatsReport, ice_now: &Ice, sdps: (&Sdp, &Sdp, &Sdp), floor: std::time::Duration) -> Value {
+    let (local, remote, negotiated) = sdps;
     let mut ice = Map::new();
     let mut dtls = Map::new();
     if let Some(t) = report.transport() {
@@ -210,7 +213,7 @@ fn webrtc(report: &RTCStatsReport, ice_now: &Ice, local: &Sdp, remote: &Sdp, neg
         let agreed = negotiated.section(mid).unwrap_or(s);
         let entry = match s.stream.kind {
             MediaKind::Data => data_medium(report, &s.stream),
-            _ => medium(report, s, agreed, remote.section(mid)),
+            _ => medium(report, s, agreed, remote.section(mid), floor),
         };
         media.insert(mid.to_string(), entry);
     }
@@ -232,7 +235,13 @@ fn data_medium(report: &RTCStatsReport, s: &StreamInfo) -> Value {
 
 /// An audio or video m-section: `local` as this side wrote it, `agreed` as the answer has it,
 /// `remote` as the peer wrote it.
-fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Option<&Section>) -> Value {
+fn medium(
+    report: &RTCStatsReport,
+    local: &Section,
+    agreed: &Section,
+    remote: Option<&Section>,
+    floor: std::time::Duration,
+) -> Value {
     let mid = &local.stream.mid;
     let inbound: Vec<&RTCInboundRtpStreamStats> = report.inbound_rtp_streams().filter(|i| *mid == i.mid).collect();
     let outbound = report.outbound_rtp_streams().find(|o| *mid == o.mid);
@@ -272,7 +281,7 @@ fn medium(report: &RTCStatsReport, local: &Section, agreed: &Section, remote: Op
     // What a sent stream keeps for retransmission (the window its history follows, unsmoothed);
     // a received one keeps none.
     let queue = if local.send && do_nacks {
-        retransmit::window_for(rtt.map(std::time::Duration::from_millis)).as_millis() as u64
+        retransmit::window_for(rtt.map(std::time::Duration::from_millis), floor).as_millis() as u64
     } else {
         0
     };

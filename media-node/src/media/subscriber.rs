@@ -85,7 +85,6 @@ pub struct SubscriberPeer {
     settings: MediaSettings,
     /// Where its streams report layer changes and slow links.
     events: mpsc::UnboundedSender<PeerEvent>,
-    slowlink_threshold: u32,
     /// The codecs its PeerConnection registered (empty: webrtc-rs's defaults, every one).
     codecs: Vec<String>,
 }
@@ -154,7 +153,6 @@ impl SubscriberPeer {
             gathered: tokio::sync::Mutex::new(mpsc::channel(1).1),
             settings: settings.clone(),
             events,
-            slowlink_threshold: settings.slowlink_threshold,
             codecs,
         };
         peer.add_streams(sources).await?;
@@ -257,7 +255,7 @@ impl SubscriberPeer {
             };
             let (keyframes, keyframes_rx) = watch::channel(src.origin.keyframes.clone());
             let loss = LossWatch {
-                threshold: self.slowlink_threshold,
+                tuning: self.settings.tuning.clone(),
                 mindex: src.mindex,
                 kind: src.kind,
                 ssrc,

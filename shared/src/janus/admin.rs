@@ -5,6 +5,7 @@
 
 use super::errors::{CoreCode, CoreError};
 use super::json::{validate, JType, Param};
+use crate::tuning::Knob;
 use serde_json::{json, Map, Value};
 
 /// An Admin API request that reached its verb.
@@ -59,6 +60,9 @@ pub enum AdminRequest {
         line: String,
         level: u8,
     },
+    /// `set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,
+    /// `set_nack_optimizations`: a media knob, for the whole cluster.
+    Tune(Knob),
     /// Session-level: the session's handles.
     ListHandles,
     DestroySession,
@@ -105,6 +109,10 @@ const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()
 const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
 const MESSAGE_PLUGIN: [Param; 2] = [Param::req("plugin", JType::Str), Param::opt("request", JType::Object)];
 const HANDLE_INFO: [Param; 1] = [Param::opt("plugin_only", JType::Bool)];
+const NO_MEDIA_TIMER: [Param; 1] = [Param::req("no_media_timer", JType::Int).positive()];
+const SLOWLINK_THRESHOLD: [Param; 1] = [Param::req("slowlink_threshold", JType::Int).positive()];
+const MIN_NACK_QUEUE: [Param; 1] = [Param::req("min_nack_queue", JType::Int).positive()];
+const NACK_OPTIMIZATIONS: [Param; 1] = [Param::req("nack_optimizations", JType::Bool)];
 
 fn invalid(e: super::json::Invalid) -> CoreError {
     let code = match e {
@@ -201,6 +209,22 @@ fn request(
             let level = obj.get("level").and_then(Value::as_u64).filter(|l| *l <= 7).unwrap_or(4);
             AdminRequest::CustomLogline { line: text_of(obj, "line"), level: level as u8 }
         }
+        "set_no_media_timer" => {
+            validate(obj, &NO_MEDIA_TIMER).map_err(invalid)?;
+            AdminRequest::Tune(Knob::NoMediaTimer(count(obj, "no_media_timer")))
+        }
+        "set_slowlink_threshold" => {
+            validate(obj, &SLOWLINK_THRESHOLD).map_err(invalid)?;
+            AdminRequest::Tune(Knob::SlowlinkThreshold(count(obj, "slowlink_threshold")))
+        }
+        "set_min_nack_queue" => {
+            validate(obj, &MIN_NACK_QUEUE).map_err(invalid)?;
+            AdminRequest::Tune(Knob::MinNackQueue(count(obj, "min_nack_queue")))
+        }
+        "set_nack_optimizations" => {
+            validate(obj, &NACK_OPTIMIZATIONS).map_err(invalid)?;
+            AdminRequest::Tune(Knob::NackOptimizations(obj.get("nack_optimizations") == Some(&Value::Bool(true))))
+        }
         "list_handles" => AdminRequest::ListHandles,
         "destroy_session" => AdminRequest::DestroySession,
         "detach_handle" => AdminRequest::DetachHandle,
@@ -226,6 +250,11 @@ fn request(
         }
         _ => AdminRequest::Unknown(spelled.to_owned()),
     })
+}
+
+/// A validated non-negative integer field, as a count (beyond `u32`: the largest).
+fn count(obj: &Map<String, Value>, k: &str) -> u32 {
+    obj.get(k).and_then(Value::as_u64).map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
 }
 
 fn text_of(obj: &Map<String, Value>, k: &str) -> String {
@@ -260,6 +289,10 @@ impl AdminRequest {
             AdminRequest::ListNodes => "list_nodes",
             AdminRequest::ResolveAddress { .. } => "resolve_address",
             AdminRequest::CustomLogline { .. } => "custom_logline",
+            AdminRequest::Tune(Knob::NoMediaTimer(_)) => "set_no_media_timer",
+            AdminRequest::Tune(Knob::SlowlinkThreshold(_)) => "set_slowlink_threshold",
+            AdminRequest::Tune(Knob::MinNackQueue(_)) => "set_min_nack_queue",
+            AdminRequest::Tune(Knob::NackOptimizations(_)) => "set_nack_optimizations",
             AdminRequest::ListHandles => "list_handles",
             AdminRequest::DestroySession => "destroy_session",
             AdminRequest::DetachHandle => "detach_handle",
@@ -307,6 +340,34 @@ mod tests {
 
     fn req(v: Value) -> Result<AdminRequest, CoreError> {
         parse(v.to_string().as_bytes(), None).map_err(|e| e.1).and_then(|e| e.request)
+    }
+
+    #[test]
+    fn media_knobs_check_their_fields_as_janus() {
+        let e = req(json!({"janus": "set_no_media_timer", "transaction": "t"})).unwrap_err();
+        assert_eq!(e.reason, "Missing mandatory element (no_media_timer)");
+        let e =
+            req(json!({"janus": "set_slowlink_threshold", "transaction": "t", "slowlink_threshold": -1})).unwrap_err();
+        assert_eq!(e.reason, "Invalid element type (slowlink_threshold should be a positive integer)");
+        let e =
+            req(json!({"janus": "set_nack_optimizations", "transaction": "t", "nack_optimizations": 1})).unwrap_err();
+        assert_eq!(e.code, CoreCode::InvalidElementType);
+        let knob = |v: Value| match req(v).unwrap() {
+            AdminRequest::Tune(k) => k,
+            other => panic!("not a knob: {other:?}"),
+        };
+        assert_eq!(
+            knob(json!({"janus": "set_min_nack_queue", "transaction": "t", "min_nack_queue": 300})),
+            Knob::MinNackQueue(300)
+        );
+        assert_eq!(
+            knob(json!({"janus": "set_no_media_timer", "transaction": "t", "no_media_timer": 5_000_000_000u64})),
+            Knob::NoMediaTimer(u32::MAX)
+        );
+        assert_eq!(
+            knob(json!({"janus": "set_nack_optimizations", "transaction": "t", "nack_optimizations": true})),
+            Knob::NackOptimizations(true)
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ struct State {
     tokens: BTreeMap<String, Vec<String>>,
     /// The Admin API's default session timeout, once set.
     default_timeout: Option<u64>,
+    /// The media knobs turned, each once (the last value).
+    knobs: Vec<Knob>,
 }
 
 /// Adds (`on`) or removes `plugins` from a token's list, keeping the order they were allowed in.
@@ -500,6 +502,17 @@ impl Store for MemoryStore {
     async fn mark_seeded(&self) -> Result<(), StoreError> {
         self.lock().seeded = true;
         Ok(())
+    }
+
+    async fn set_knob(&self, knob: Knob) -> Result<(), StoreError> {
+        let knobs = &mut self.lock().knobs;
+        knobs.retain(|k| k.field() != knob.field());
+        knobs.push(knob);
+        Ok(())
+    }
+
+    async fn knobs(&self) -> Result<Vec<Knob>, StoreError> {
+        Ok(self.lock().knobs.clone())
     }
 
     async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError> {

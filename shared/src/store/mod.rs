@@ -12,6 +12,7 @@ pub use memory::MemoryStore;
 
 use crate::ids::{HandleId, NodeId, RoomId, SessionId};
 use crate::janus::videoroom::RoomConfig;
+use crate::tuning::Knob;
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -320,6 +321,12 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_token(&self, token: &str) -> Result<bool, StoreError>;
     /// Every token with its plugins.
     async fn list_tokens(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+
+    // Media knobs (`tuning`), one set for the whole cluster: what the Admin API turned.
+    /// Keeps `knob` turned for every process (overriding their configuration).
+    async fn set_knob(&self, knob: Knob) -> Result<(), StoreError>;
+    /// The knobs turned so far.
+    async fn knobs(&self) -> Result<Vec<Knob>, StoreError>;
 
     // Media-node registry.
     /// A node's heartbeat: it is alive for `ttl_ms` more.

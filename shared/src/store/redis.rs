@@ -650,6 +650,24 @@ impl Store for RedisStore {
         ::redis::cmd("SET").arg(SEEDED).arg(1).query_async(&mut c).await.map_err(unavailable)
     }
 
+    async fn set_knob(&self, knob: Knob) -> Result<(), StoreError> {
+        let mut c = self.con.clone();
+        ::redis::cmd("HSET")
+            .arg(KNOBS)
+            .arg(knob.field())
+            .arg(knob.value())
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn knobs(&self) -> Result<Vec<Knob>, StoreError> {
+        let mut c = self.con.clone();
+        let all: Vec<(String, String)> =
+            ::redis::cmd("HGETALL").arg(KNOBS).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(all.iter().filter_map(|(f, v)| Knob::parse(f, v)).collect())
+    }
+
     async fn deregister_node(&self, node: &NodeId) -> Result<(), StoreError> {
         let mut c = self.con.clone();
         ::redis::pipe()

@@ -51,6 +51,20 @@ where
     only_the_creating_principal_claims(store).await;
     reset().await;
     session_timeouts_set_one_by_one_and_by_default(store, clock).await;
+    reset().await;
+    knobs_turned_are_kept_last_value_each(store).await;
+}
+
+async fn knobs_turned_are_kept_last_value_each<S: Store>(s: &S) {
+    use crate::tuning::{Knob, Tuning};
+    assert_eq!(s.knobs().await.unwrap(), vec![], "a new store has none turned");
+    for k in [Knob::NoMediaTimer(3), Knob::NackOptimizations(true), Knob::NoMediaTimer(0), Knob::MinNackQueue(200)] {
+        s.set_knob(k).await.unwrap();
+    }
+    let knobs = s.knobs().await.unwrap();
+    assert_eq!(knobs.len(), 3, "one value per knob: {knobs:?}");
+    let t = Tuning::default().overlaid(&knobs);
+    assert_eq!(t, Tuning { no_media_timer: 0, slowlink_threshold: 0, min_nack_queue: 200, nack_optimizations: true });
 }
 
 async fn events_are_pushed_in_batches_in_order<S: Store>(s: &S) {

@@ -3,7 +3,7 @@
 //! JSON), `pt:{s:SID}:mbox` (list of events), `pt:{s:SID}:grave` (marks a destroyed session's
 //! readable mailbox), `pt:sessions` (set), `pt:deadlines` (zset), `pt:handles:count`,
 //! `pt:room:R` (room JSON), `pt:room:R:n` (participants), `pt:room:R:node` (owner), `pt:rooms`,
-//! `pt:node:N` (a media node's registration) and `pt:node:N:handles` (the handles bound to it).
+//! `pt:knobs` (hash: the media knobs turned), `pt:node:N` (a media node's registration) and `pt:node:N:handles` (the handles bound to it).
 //!
 //! Session keys also expire by themselves 2x the timeout + 60 s after the last activity: a
 //! safety net for when no gateway is left to reap them, far enough past the deadline that a
@@ -42,6 +42,8 @@ pub(super) fn room_node(r: &RoomId) -> String {
 pub(super) const NODES: &str = "pt:nodes";
 /// Stored tokens: token -> the plugins it may attach to, one per line.
 pub(super) const TOKENS: &str = "pt:tokens";
+/// The media knobs the Admin API turned: field -> value (`tuning::Knob`).
+pub(super) const KNOBS: &str = "pt:knobs";
 /// Set once the declared rooms exist; gone with everything else when Redis loses its data.
 pub(super) const SEEDED: &str = "pt:seeded";
 pub(super) fn node_key(n: &NodeId) -> String {
