@@ -1,7 +1,7 @@
 //! `RpcClient`: request/reply to media nodes over the bus, with a deadline on every call.
 //!
-//! Messages: `Call` (send a command, await its reply), `Forget` (a call timed out), and the
-//! stream of replies on this gateway's channel.
+//! Messages: `Call` (send a command, await its reply), `Tell` (send a command that wants no
+//! reply), `Forget` (a call timed out), and the stream of replies on this gateway's channel.
 
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
@@ -25,6 +25,16 @@ pub struct RpcClient {
 #[derive(Message)]
 #[rtype(result = "Result<RpcResult, String>")]
 pub struct Call {
+    pub node: NodeId,
+    pub cmd: NodeCommand,
+    pub timeout: Duration,
+}
+
+/// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less each
+/// way); `Err` only when it could not be published within `timeout`.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Tell {
     pub node: NodeId,
     pub cmd: NodeCommand,
     pub timeout: Duration,
@@ -78,6 +88,22 @@ impl Handler<Call> for RpcClient {
                 me.do_send(Forget(corr_id));
             }
             outcome
+        })
+    }
+}
+
+impl Handler<Tell> for RpcClient {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, tell: Tell, _: &mut Context<Self>) -> Self::Result {
+        let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd: tell.cmd };
+        let bus = self.backends.bus.clone();
+        Box::pin(async move {
+            let channel = keys::node_rpc(&tell.node);
+            match tokio::time::timeout(tell.timeout, bus.publish(&channel, encode(&env))).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("bus publish timed out".to_owned()),
+            }
         })
     }
 }

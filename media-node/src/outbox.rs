@@ -111,7 +111,11 @@ impl Outbox {
     /// An RPC reply, ordered after every write the request caused. An acknowledgement
     /// (`Accepted`, `WrongNode`) goes out at once instead: the request has caused nothing yet,
     /// and the gateway waiting for it (to `ack` the client) need not wait for the queue.
+    /// Nothing goes out when the command asked for no reply (`reply_to` empty).
     pub fn reply(&self, reply_to: String, corr_id: u64, result: RpcResult) {
+        if reply_to.is_empty() {
+            return;
+        }
         let at_once = matches!(result, RpcResult::Accepted | RpcResult::WrongNode);
         let bytes = encode(&RpcReply { v: WIRE_VERSION, corr_id, result });
         if !at_once {

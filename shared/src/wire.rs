@@ -15,7 +15,8 @@ pub const WIRE_VERSION: u16 = 1;
 pub struct RpcEnvelope {
     pub v: u16,
     pub corr_id: u64,
-    /// The channel to publish the [`RpcReply`] on.
+    /// The channel to publish the [`RpcReply`] on; empty when the sender wants none (a
+    /// command whose answer would change nothing: a trickle, a handle gone).
     pub reply_to: String,
     pub cmd: NodeCommand,
 }

@@ -476,7 +476,8 @@ async fn a_token_added_on_one_gateway_authorizes_on_every_gateway_at_once() {
 /// The Redis commands one signaling request costs its session (round trips, counting each
 /// command of a pipeline): what the gateway and the media node send that names the session,
 /// not what the scripts run inside. A destroy's end signal rides its teardown script and a join
-/// is bound once, by the gateway, before it is sent.
+/// is bound once, by the gateway, before it is sent. Also the media node's RPC replies (they
+/// name no session): a join and a leave are answered, a detach's word to the node wants none.
 #[actix_web::test]
 async fn each_signaling_request_costs_a_bounded_number_of_redis_commands() {
     let redis = RedisServer::start();
@@ -490,13 +491,17 @@ async fn each_signaling_request_costs_a_bounded_number_of_redis_commands() {
     let counts = signaling_cycle(&mut ws, &monitor).await;
     eprintln!("Redis commands per request: {counts:?}");
     let budget = [("create", 1), ("attach", 1), ("join", 4), ("leave", 4), ("detach", 4), ("destroy", 2)];
-    for ((verb, n), (_, max)) in counts.iter().zip(budget) {
+    for ((verb, (n, _)), (_, max)) in counts.iter().zip(budget) {
         assert!(*n <= max, "{verb} costs {n} Redis commands naming its session, at most {max} expected: {counts:?}");
     }
+    let replies: Vec<(&str, usize)> = counts.iter().map(|(verb, (_, r))| (*verb, *r)).collect();
+    let expected = [("create", 0), ("attach", 0), ("join", 1), ("leave", 1), ("detach", 0), ("destroy", 0)];
+    assert_eq!(replies, expected, "the media node's RPC replies per request");
 }
 
-/// The load generator's signaling cycle on one session, with the commands each request cost.
-async fn signaling_cycle(ws: &mut WsClient, monitor: &Monitor) -> Vec<(&'static str, usize)> {
+/// The load generator's signaling cycle on one session, with the commands each request cost
+/// naming the session, and the RPC replies published meanwhile.
+async fn signaling_cycle(ws: &mut WsClient, monitor: &Monitor) -> Vec<(&'static str, (usize, usize))> {
     let join = json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "x"});
     let mut counts = Vec::new();
     let (mut sid, mut h) = (0, 0);
@@ -524,7 +529,8 @@ async fn signaling_cycle(ws: &mut WsClient, monitor: &Monitor) -> Vec<(&'static 
         let lines = monitor.take();
         let own: Vec<&String> = lines.iter().filter(|l| l.contains(&id) && !l.contains("[0 lua]")).collect();
         eprintln!("{verb}: {} commands\n{}", own.len(), own.iter().map(|l| l.as_str()).collect::<String>());
-        counts.push((verb, own.len()));
+        let replies = lines.iter().filter(|l| l.contains("\"PUBLISH\" \"pt:gw:")).count();
+        counts.push((verb, (own.len(), replies)));
     }
     counts
 }

@@ -4,7 +4,7 @@
 use super::error::GatewayError;
 use super::{Dispatcher, Outcome};
 use crate::nodes::Pick;
-use crate::rpc::Call;
+use crate::rpc::{Call, Tell};
 use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
@@ -385,10 +385,14 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// A command whose answer does not change the reply (teardown): failures are logged.
+    /// A command whose answer would change nothing (a trickle, a handle gone): sent asking for
+    /// no reply; a failure to send it is logged. A node that is gone is cleaned up after by the
+    /// lost-node path, which tells the handle's client.
     pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
-        if let Err(e) = self.call_node(node, cmd).await {
-            tracing::warn!(error = %e, "media node not told of a handle going away");
+        let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
+        let told = self.inner.rpc.send(Tell { node, cmd, timeout }).await.map_err(|e| e.to_string()).and_then(|r| r);
+        if let Err(e) = told {
+            tracing::warn!(error = %e, "media node not told of a trickle or a handle going away");
         }
     }
 }
