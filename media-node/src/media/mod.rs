@@ -32,6 +32,7 @@ pub mod retransmit;
 pub mod rewrite;
 mod runtime;
 pub mod sdp;
+pub mod send_history;
 pub mod simulcast;
 pub mod single_port;
 pub mod stats;

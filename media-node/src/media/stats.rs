@@ -9,8 +9,8 @@
 
 mod sections;
 
-use crate::media::retransmit;
 use crate::media::sdp::StreamInfo;
+use crate::media::send_history;
 use rtc::peer_connection::sdp::RTCSdpType;
 use rtc::peer_connection::transport::{RTCDtlsRole, RTCDtlsTransportState, RTCIceCandidate};
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
@@ -281,7 +281,7 @@ fn medium(
     // What a sent stream keeps for retransmission (the window its history follows, unsmoothed);
     // a received one keeps none.
     let queue = if local.send && do_nacks {
-        retransmit::window_for(rtt.map(std::time::Duration::from_millis), floor).as_millis() as u64
+        send_history::window_for(rtt.map(std::time::Duration::from_millis), floor).as_millis() as u64
     } else {
         0
     };
