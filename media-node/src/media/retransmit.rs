@@ -144,19 +144,10 @@ impl PacketTap for Retransmitter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::send_history::test_packets::{packet, FLOOR};
     use super::*;
     use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
-    use rtc::rtp;
     use std::time::Duration;
-
-    /// The default `min_nack_queue`.
-    const FLOOR: Duration = Duration::from_millis(500);
-
-    fn packet(seq: u16) -> rtp::Packet {
-        let header =
-            rtp::header::Header { version: 2, ssrc: 7, payload_type: 96, sequence_number: seq, ..Default::default() };
-        rtp::Packet { header, payload: bytes::Bytes::from(vec![seq as u8; 10]) }
-    }
 
     /// The interceptor with one NACK-negotiated VP8 stream sent, SSRC 7, under `tuning`.
     fn interceptor_with(tuning: Arc<LiveTuning>) -> super::super::tap::Tap<Retransmitter> {

@@ -323,18 +323,26 @@ impl History {
     }
 }
 
+/// What these tests and the NACK responder's send.
 #[cfg(test)]
-mod tests {
+pub(super) mod test_packets {
     use super::*;
 
     /// The default `min_nack_queue`.
-    const FLOOR: Duration = Duration::from_millis(500);
+    pub const FLOOR: Duration = Duration::from_millis(500);
 
-    fn packet(seq: u16) -> rtp::Packet {
+    /// A packet of 10 bytes on SSRC 7 with sequence number `seq`.
+    pub fn packet(seq: u16) -> rtp::Packet {
         let header =
             rtp::header::Header { version: 2, ssrc: 7, payload_type: 96, sequence_number: seq, ..Default::default() };
         rtp::Packet { header, payload: bytes::Bytes::from(vec![seq as u8; 10]) }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_packets::{packet, FLOOR};
+    use super::*;
 
     #[test]
     fn a_packet_is_sent_again_for_a_second_and_no_longer() {
