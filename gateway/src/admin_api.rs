@@ -20,7 +20,6 @@ use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
 use shared::secret::same;
 use shared::store::{HandleRecord, SessionRecord};
-use shared::tuning::Knob;
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];
@@ -180,19 +179,12 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             )
         }
         AdminRequest::Tune(knob) => {
+            let knob = knob.in_effect();
             store.set_knob(knob).await.map_err(store_error)?;
             d.tune_nodes(knob).await.map_err(|e| e.to_core())?;
-            // The value now in effect, under Janus's name for it.
-            let now = shared::tuning::Tuning::default().with(knob);
-            admin::success(
-                txn,
-                match knob {
-                    Knob::NoMediaTimer(_) => json!({"no_media_timer": now.no_media_timer}),
-                    Knob::SlowlinkThreshold(_) => json!({"slowlink_threshold": now.slowlink_threshold}),
-                    Knob::MinNackQueue(_) => json!({"min_nack_queue": now.min_nack_queue}),
-                    Knob::NackOptimizations(_) => json!({"nack-optimizations": now.nack_optimizations}),
-                },
-            )
+            let mut reply = admin::success(txn, json!({}));
+            reply[knob.janus_name()] = knob.janus_value();
+            reply
         }
         AdminRequest::ResolveAddress { address } => {
             let start = std::time::Instant::now();

@@ -282,13 +282,15 @@ impl Config {
     }
 
     /// The media knobs as configured, before any the Admin API turned ([`crate::tuning`]).
+    /// Each goes through [`Tuning::with`](crate::tuning::Tuning::with), as a knob the Admin API turns.
     pub fn tuning(&self) -> crate::tuning::Tuning {
-        crate::tuning::Tuning {
-            no_media_timer: self.no_media_timer,
-            slowlink_threshold: self.slowlink_threshold,
-            min_nack_queue: self.min_nack_queue.min(crate::tuning::MAX_NACK_QUEUE_MS),
-            nack_optimizations: self.nack_optimizations,
-        }
+        use crate::tuning::{Knob, Tuning};
+        Tuning::default().overlaid(&[
+            Knob::NoMediaTimer(self.no_media_timer),
+            Knob::SlowlinkThreshold(self.slowlink_threshold),
+            Knob::MinNackQueue(self.min_nack_queue),
+            Knob::NackOptimizations(self.nack_optimizations),
+        ])
     }
 
     /// The base path without a trailing slash.

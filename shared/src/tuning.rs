@@ -54,6 +54,30 @@ impl Knob {
         }
     }
 
+    /// Its name in Janus's replies (`set_*` and `get_status`).
+    pub fn janus_name(self) -> &'static str {
+        match self {
+            Knob::NackOptimizations(_) => "nack-optimizations",
+            other => other.field(),
+        }
+    }
+
+    /// Its value in Janus's replies.
+    pub fn janus_value(self) -> serde_json::Value {
+        match self {
+            Knob::NackOptimizations(on) => on.into(),
+            other => other.value().into(),
+        }
+    }
+
+    /// The value a server runs with: the NACK queue capped as Janus caps it.
+    pub fn in_effect(self) -> Self {
+        match self {
+            Knob::MinNackQueue(ms) => Knob::MinNackQueue(ms.min(MAX_NACK_QUEUE_MS)),
+            other => other,
+        }
+    }
+
     /// Its value in the store.
     pub fn value(self) -> u32 {
         match self {
@@ -68,7 +92,7 @@ impl Knob {
         Some(match field {
             "no_media_timer" => Knob::NoMediaTimer(v),
             "slowlink_threshold" => Knob::SlowlinkThreshold(v),
-            "min_nack_queue" => Knob::MinNackQueue(v.min(MAX_NACK_QUEUE_MS)),
+            "min_nack_queue" => Knob::MinNackQueue(v),
             "nack_optimizations" => Knob::NackOptimizations(v != 0),
             _ => return None,
         })
@@ -76,12 +100,12 @@ impl Knob {
 }
 
 impl Tuning {
-    /// These values with `knob` turned (the NACK queue capped as Janus caps it).
+    /// These values with `knob` turned ([`Knob::in_effect`]).
     pub fn with(mut self, knob: Knob) -> Self {
-        match knob {
+        match knob.in_effect() {
             Knob::NoMediaTimer(s) => self.no_media_timer = s,
             Knob::SlowlinkThreshold(p) => self.slowlink_threshold = p,
-            Knob::MinNackQueue(ms) => self.min_nack_queue = ms.min(MAX_NACK_QUEUE_MS),
+            Knob::MinNackQueue(ms) => self.min_nack_queue = ms,
             Knob::NackOptimizations(on) => self.nack_optimizations = on,
         }
         self
@@ -111,6 +135,8 @@ mod tests {
     #[test]
     fn the_nack_queue_is_capped_as_janus_caps_it() {
         assert_eq!(Tuning::default().with(Knob::MinNackQueue(5000)).min_nack_queue, MAX_NACK_QUEUE_MS);
+        assert_eq!(Knob::MinNackQueue(5000).in_effect(), Knob::MinNackQueue(MAX_NACK_QUEUE_MS));
+        assert_eq!(Knob::NoMediaTimer(5000).in_effect(), Knob::NoMediaTimer(5000));
         let t = Tuning::default().overlaid(&[Knob::NoMediaTimer(0), Knob::NackOptimizations(true)]);
         assert_eq!((t.no_media_timer, t.nack_optimizations, t.min_nack_queue), (0, true, 500));
     }
