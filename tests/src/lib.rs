@@ -630,6 +630,23 @@ pub async fn get_text(url: &str) -> (u16, String) {
     (resp.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
 }
 
+/// An Admin API request over HTTP to `url` (an `/admin[/S[/H]]` endpoint, Portunus's or
+/// Janus's) with `transaction`, and `secret` as its `admin_secret` unless it names one; the JSON
+/// answer, within 5 s.
+pub async fn admin_post(url: &str, transaction: &str, secret: &str, mut req: Value) -> Value {
+    req["transaction"] = json!(transaction);
+    if req.get("admin_secret").is_none() {
+        req["admin_secret"] = json!(secret);
+    }
+    let mut r = awc::Client::new()
+        .post(url)
+        .timeout(Duration::from_secs(5))
+        .send_json(&req)
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    r.json().limit(1 << 20).await.unwrap_or_else(|e| panic!("POST {url}: not a JSON answer: {e}"))
+}
+
 /// The value of one sample in a Prometheus text exposition (`series` with its labels, exactly as
 /// rendered), or None when absent.
 pub fn metric(text: &str, series: &str) -> Option<f64> {

@@ -7,14 +7,8 @@ use serde_json::{json, Value};
 
 const ADMIN_SECRET: &str = "janusoverlord";
 
-async fn admin_at(server: &TestServer, path: &str, mut req: Value) -> Value {
-    req["transaction"] = json!("rec");
-    if req.get("admin_secret").is_none() {
-        req["admin_secret"] = json!(ADMIN_SECRET);
-    }
-    let url = format!("{}/admin{path}", server.admin_url);
-    let mut r = awc::Client::new().post(url).send_json(&req).await.expect("POST /admin");
-    r.json().await.expect("admin reply is JSON")
+async fn admin_at(server: &TestServer, path: &str, req: Value) -> Value {
+    admin_post(&format!("{}/admin{path}", server.admin_url), "rec", ADMIN_SECRET, req).await
 }
 
 /// A server with an admin secret, and a client's session with one handle.

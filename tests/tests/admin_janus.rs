@@ -10,16 +10,8 @@ use std::time::Duration;
 const ROOM: u64 = 77;
 
 /// The Admin API's answer to `req` (given the admin secret and a transaction) at `url`.
-async fn admin(url: &str, mut req: Value) -> Value {
-    req["transaction"] = json!("t");
-    req["admin_secret"] = json!(JANUS_ADMIN_SECRET);
-    let mut r = awc::Client::new()
-        .post(url)
-        .timeout(Duration::from_secs(5))
-        .send_json(&req)
-        .await
-        .expect("POST to the Admin API");
-    r.json().limit(1 << 20).await.expect("a JSON answer")
+async fn admin(url: &str, req: Value) -> Value {
+    admin_post(url, "t", JANUS_ADMIN_SECRET, req).await
 }
 
 /// `handle_info` of the handle `h` of session `s` from the Admin API at `url`.

@@ -9,11 +9,8 @@ use std::time::Duration;
 
 const ADMIN_SECRET: &str = "janusoverlord";
 
-async fn admin(server: &TestServer, mut req: Value) -> Value {
-    req["transaction"] = json!("t");
-    req["admin_secret"] = json!(ADMIN_SECRET);
-    let mut r = awc::Client::new().post(format!("{}/admin", server.admin_url)).send_json(&req).await.expect("admin");
-    r.json().await.expect("admin JSON")
+async fn admin(server: &TestServer, req: Value) -> Value {
+    admin_post(&format!("{}/admin", server.admin_url), "t", ADMIN_SECRET, req).await
 }
 
 #[actix_web::test]

@@ -17,13 +17,8 @@ fn with_admin_secret() -> shared::config::Config {
     cfg
 }
 
-async fn admin(server: &TestServer, mut req: Value) -> Value {
-    req["transaction"] = json!("t");
-    req["admin_secret"] = json!(ADMIN_SECRET);
-    let url = format!("{}/admin", server.admin_url);
-    let mut r =
-        awc::Client::new().post(url).timeout(Duration::from_secs(5)).send_json(&req).await.expect("POST /admin");
-    r.json().await.expect("admin reply is JSON")
+async fn admin(server: &TestServer, req: Value) -> Value {
+    admin_post(&format!("{}/admin", server.admin_url), "t", ADMIN_SECRET, req).await
 }
 
 async fn status(server: &TestServer) -> Value {
