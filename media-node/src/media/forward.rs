@@ -16,7 +16,7 @@ use shared::media::MediaKind;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::static_rtp::{TrackLocalStaticRTP, TryWriteRtp};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 /// Where a subscriber stream reports sustained loss (Janus's `slowlink`).
@@ -299,7 +299,12 @@ pub(super) async fn forward(
         };
         let Decision::Send(p) = decision else { continue };
         let bytes = p.payload.len();
-        if track.write_rtp(p).await.is_err() {
+        let written = match track.try_write_rtp(p) {
+            TryWriteRtp::Written => true,
+            TryWriteRtp::Busy(p) => track.write_rtp(p).await.is_ok(),
+            TryWriteRtp::Failed(_) => false,
+        };
+        if !written {
             return;
         }
         count.packet(bytes);

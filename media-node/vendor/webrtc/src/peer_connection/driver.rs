@@ -136,6 +136,21 @@ const DEFAULT_TIMEOUT_DURATION: Duration = Duration::from_secs(86400); // 1 day 
 /// by elapsed time catches every shape.
 const MIN_IMMEDIATE_TIMEOUT_INTERVAL: Duration = Duration::from_millis(1);
 
+/// At most this many queued driver events are handled after the one that woke the loop, before
+/// the loop flushes (Portunus): the channel's capacity, so one pass can empty a full queue.
+const MAX_DRIVER_EVENT_BURST: usize = APPLICATION_TO_DRIVER_EVENT_CHANNEL_CAPACITY;
+
+/// The next driver event: one the batch-drain carried over, else the channel's next.
+async fn next_driver_event(
+    carried: &mut Option<PeerConnectionDriverEvent>,
+    rx: &mut Receiver<PeerConnectionDriverEvent>,
+) -> Option<PeerConnectionDriverEvent> {
+    match carried.take() {
+        Some(evt) => Some(evt),
+        None => rx.recv().await,
+    }
+}
+
 thread_local! {
     /// The connection whose driver task this thread is polling at this moment, or `0`.
     static POLLING_DRIVER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -831,6 +846,10 @@ where
             .max()
             .unwrap_or(UDP_RECV_BUF_LEN);
         let mut burst_buf = vec![0u8; burst_buf_len];
+        // An event the batch-drain took but left for the next pass (see there).
+        let mut carried_event: Option<PeerConnectionDriverEvent> = None;
+        // The pending protocol timer and its deadline (see where it is armed).
+        let mut timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send + 'static>>)> = None;
 
         loop {
             // Shutdown safety-net. `close()`/`Drop` set this flag and best-effort
@@ -925,8 +944,14 @@ where
             };
             futures::pin_mut!(consumed);
 
-            let timer = self.inner.runtime.sleep(delay_from_now);
-            futures::pin_mut!(timer);
+            // The timer is kept while the deadline stays the same (Portunus): the next protocol
+            // deadline rarely moves between packets, and a sleep made per pass was an
+            // allocation and a timer-wheel insert and removal per packet.
+            let deadline = now + delay_from_now;
+            if timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+                timer = Some((deadline, self.inner.runtime.sleep(delay_from_now)));
+            }
+            let timer_future = timer.as_mut().map(|(_, sleep)| sleep.as_mut());
 
             let udp_recv_future: OptionFuture<_> = if !udp_recv_futures.is_empty() {
                 Some(udp_recv_futures.next())
@@ -959,12 +984,13 @@ where
                 _ = consumed.fuse() => {}
 
                 // Timer expired
-                _ = timer.fuse() => {
+                _ = OptionFuture::from(timer_future).fuse() => {
+                    timer = None;
                     self.handle_timeout(self.inner.runtime.now()).await?;
                 }
 
                 // Driver events (RTP, RTCP, or ICE candidate)
-                evt = driver_event_rx.recv().fuse() => {
+                evt = next_driver_event(&mut carried_event, &mut driver_event_rx).fuse() => {
                     if let Some(evt) = evt {
                         // Rebind before the gathering it must precede. `IceGathering` is the
                         // message that starts a generation gathering, so an ICE restart that
@@ -1037,6 +1063,28 @@ where
                         if is_closed {
                             trace!("Driver event channel closed, exiting event loop");
                             return Ok(());
+                        }
+
+                        // Batch-drain (Portunus): take the events already queued behind this
+                        // one (a video frame's packets, written in one go) before the next
+                        // flush, so their datagrams leave in one pass of `poll_writes` and the
+                        // loop's fixed cost (core locks, timeout, timer, select) is paid once
+                        // per burst rather than once per packet. An `IceGathering` that must
+                        // rebind first is carried to the next pass, where the arm above sees it.
+                        let mut drained = 0;
+                        while drained < MAX_DRIVER_EVENT_BURST {
+                            let Ok(evt) = driver_event_rx.try_recv() else { break };
+                            drained += 1;
+                            if matches!(evt, PeerConnectionDriverEvent::IceGathering)
+                                && self.inner.ice_restart_rebind_pending.load(Ordering::Acquire)
+                            {
+                                carried_event = Some(evt);
+                                break;
+                            }
+                            if self.handle_driver_event(evt).await {
+                                trace!("Driver event channel closed, exiting event loop");
+                                return Ok(());
+                            }
                         }
                     }
                 }

@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::media_stream::Track;
 use crate::media_stream::track_local::{TrackLocal, TrackLocalContext, TrackLocalEvent};
 use crate::peer_connection::driver::PeerConnectionDriverEvent;
-use crate::runtime::{Mutex, Receiver};
+use crate::runtime::{Mutex, Receiver, TrySendError};
 use bytes::BytesMut;
 use rtc::media_stream::{
     MediaStreamId, MediaStreamTrack, MediaStreamTrackId, MediaStreamTrackState,
@@ -54,6 +54,18 @@ use rtc::shared::error::flatten_errs;
 use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::{rtcp, rtp};
 use std::collections::HashMap;
+
+/// What [`TrackLocalStaticRTP::try_write_rtp`] did with a packet.
+#[derive(Debug)]
+pub enum TryWriteRtp {
+    /// Queued for the driver.
+    Written,
+    /// Not now (the driver's queue is full, or the track is being bound): the packet, to be
+    /// written with `write_rtp`.
+    Busy(rtp::Packet),
+    /// What `write_rtp` would have failed with.
+    Failed(Error),
+}
 
 /// TrackLocalStaticRTP  is a TrackLocal that has a pre-set codec and accepts RTP Packets.
 /// If you wish to send a media.Sample use TrackLocalStaticSample
@@ -72,6 +84,27 @@ impl TrackLocalStaticRTP {
             track: Mutex::new(track),
             ctx: Mutex::new(None),
             evt_rx: Mutex::new(None),
+        }
+    }
+
+    /// Writes an RTP packet if that can be done without waiting (Portunus): the track bound and
+    /// not being rebound, and room in the driver's queue. Else the packet comes back
+    /// ([`TryWriteRtp::Busy`]) for [`write_rtp`](TrackLocal::write_rtp), which waits. The
+    /// common case then costs no boxed future and no await on the track's lock.
+    pub fn try_write_rtp(&self, packet: rtp::Packet) -> TryWriteRtp {
+        let Some(ctx) = self.ctx.try_lock() else {
+            return TryWriteRtp::Busy(packet);
+        };
+        let Some(ctx) = &*ctx else {
+            return TryWriteRtp::Failed(Error::Other("track is not binding yet".to_string()));
+        };
+        let event = PeerConnectionDriverEvent::SenderRtp(ctx.rtp_sender_id, packet);
+        match ctx.driver_event_tx.try_send(event) {
+            Ok(()) => TryWriteRtp::Written,
+            Err(TrySendError::Full(PeerConnectionDriverEvent::SenderRtp(_, packet))) => {
+                TryWriteRtp::Busy(packet)
+            }
+            Err(_) => TryWriteRtp::Failed(Error::Other("the driver is gone".to_string())),
         }
     }
 
