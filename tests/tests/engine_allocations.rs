@@ -58,16 +58,18 @@ async fn measure(
     Measured { allocations, published: 2 * ROUNDS, forwarded }
 }
 
-/// The engine's allocations per packet per subscriber, measured on the room's thread: 9.45 to
-/// 9.82 over repeated runs on a 2-CPU machine like CI's (standalone, in a cluster, on one UDP
+/// The engine's allocations per packet per subscriber, measured on the room's thread: 9.02 to
+/// 9.16 over repeated runs on a 2-CPU machine like CI's (standalone, in a cluster, on one UDP
 /// port, with both CPUs busy). All of it is webrtc-rs's, below `write_rtp`: the driver's
 /// channel, the interceptor chain, the header extension list (abs-send-time and TWCC stamps on
 /// video), the marshal, SRTP's header re-parse and its output buffer. The bound catches one
 /// more allocation per packet per subscriber anywhere on the path, ours or a dependency's, and
 /// the vendored webrtc-rs's write-path changes undone (`media-node/vendor/webrtc/PATCHES.md`):
 /// `write_rtp`'s boxed future instead of `try_write_rtp` measured 10.62, the driver without its
-/// batch-drain 10.55, a sleep made every pass 10.27. Before those changes: 12.57 to 12.69.
-const PER_SUBSCRIBER_PACKET: f64 = 10.1;
+/// batch-drain 10.55, a sleep made every pass 10.28-10.42 (each with the others in place but the
+/// kept list of writes), the driver's list of writes made every pass 9.55-9.78. Before those
+/// changes: 12.57 to 12.69.
+const PER_SUBSCRIBER_PACKET: f64 = 9.4;
 
 /// Bytes allocated on the room's thread while a subscriber joins (freed since or not): 423-424 KB
 /// over repeated runs, standalone and in a cluster, 502 KB on one UDP port (its runtime's

@@ -140,6 +140,10 @@ const MIN_IMMEDIATE_TIMEOUT_INTERVAL: Duration = Duration::from_millis(1);
 /// the loop flushes (Portunus): the channel's capacity, so one pass can empty a full queue.
 const MAX_DRIVER_EVENT_BURST: usize = APPLICATION_TO_DRIVER_EVENT_CHANNEL_CAPACITY;
 
+/// The most datagrams whose list [`PeerConnectionDriver::poll_writes`] keeps between passes
+/// (Portunus): a video frame's packets and their RTCP.
+const MAX_KEPT_CORE_WRITES: usize = 16;
+
 /// The next driver event: one the batch-drain carried over, else the channel's next.
 async fn next_driver_event(
     carried: &mut Option<PeerConnectionDriverEvent>,
@@ -520,6 +524,9 @@ pub(crate) struct PeerConnectionDriver<A = SocketAddr> {
     /// Reused scratch buffer for concatenating a run of same-destination datagrams
     /// into one UDP GSO send (see [`flush_writes`](Self::flush_writes)).
     gso_scratch: Vec<u8>,
+    /// Reused list of the datagrams the core has to send (Portunus): one made per pass was an
+    /// allocation per packet (see [`poll_writes`](Self::poll_writes)).
+    core_writes: Vec<TaggedBytesMut>,
     ice_gathering_active: bool,
     stun_gathering_complete: bool,
     turn_gathering_complete: bool,
@@ -599,6 +606,7 @@ where
             mdns_socket: None,
             udp_sockets: HashMap::new(),
             gso_scratch: Vec::new(),
+            core_writes: Vec::new(),
             tcp_transport: RTCTcpTransport::new(HashMap::new()),
             ice_gathering_active: false,
             stun_gathering_complete: false,
@@ -1853,13 +1861,11 @@ where
         }
     }
 
-    async fn drain_core_writes(inner: Arc<PeerConnectionRef>) -> Vec<TaggedBytesMut> {
-        let mut writes = Vec::new();
+    async fn drain_core_writes(inner: Arc<PeerConnectionRef>, writes: &mut Vec<TaggedBytesMut>) {
         let mut core = inner.core.lock().await;
         while let Some(msg) = core.poll_write() {
             writes.push(msg);
         }
-        writes
     }
 
     async fn drain_core_events(inner: Arc<PeerConnectionRef>) -> Vec<RTCPeerConnectionEvent> {
@@ -2019,8 +2025,15 @@ where
 
         // 1.c peer_connection poll_write() - Send all outgoing packets, coalescing
         // consecutive same-destination datagrams into single UDP GSO syscalls.
-        let writes = Self::drain_core_writes(self.inner.clone()).await;
-        self.flush_writes(writes).await;
+        let mut writes = std::mem::take(&mut self.core_writes);
+        Self::drain_core_writes(self.inner.clone(), &mut writes).await;
+        self.flush_writes(&mut writes).await;
+        writes.clear();
+        // Kept for the next pass unless a long burst (a kept group of pictures to a new
+        // subscriber) grew it past 16 entries: under 2 KiB per PeerConnection.
+        if writes.capacity() <= MAX_KEPT_CORE_WRITES {
+            self.core_writes = writes;
+        }
 
         Ok(())
     }
@@ -2038,7 +2051,7 @@ where
     /// [`MAX_GSO_BATCH_BYTES`]. Everything the GSO path can't own — TCP, mDNS,
     /// TURN-relayed, or datagrams for an unknown socket — falls back to the
     /// per-packet [`handle_write`](Self::handle_write) path unchanged.
-    async fn flush_writes(&mut self, mut writes: Vec<TaggedBytesMut>) {
+    async fn flush_writes(&mut self, writes: &mut [TaggedBytesMut]) {
         // Borrow the reusable concat buffer out of `self` so the sends below don't
         // hold a `&self` borrow across `.await`.
         let mut scratch = std::mem::take(&mut self.gso_scratch);
