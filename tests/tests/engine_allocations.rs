@@ -60,7 +60,7 @@ async fn measure(
 
 /// The engine's allocations per packet per subscriber, measured on the room's thread: 9.02 to
 /// 9.16 over repeated runs on a 2-CPU machine like CI's (standalone, in a cluster, on one UDP
-/// port, with both CPUs busy). All of it is webrtc-rs's, below `write_rtp`: the driver's
+/// port, with both CPUs busy). All of it is webrtc-rs's, below `try_write_rtp`: the driver's
 /// channel, the interceptor chain, the header extension list (abs-send-time and TWCC stamps on
 /// video), the marshal, SRTP's header re-parse and its output buffer. The bound catches one
 /// more allocation per packet per subscriber anywhere on the path, ours or a dependency's, and

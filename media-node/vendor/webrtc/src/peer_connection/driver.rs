@@ -1067,31 +1067,32 @@ where
                             }
                         }
 
-                        let is_closed = self.handle_driver_event(evt).await;
-                        if is_closed {
-                            trace!("Driver event channel closed, exiting event loop");
-                            return Ok(());
-                        }
-
-                        // Batch-drain (Portunus): take the events already queued behind this
-                        // one (a video frame's packets, written in one go) before the next
-                        // flush, so their datagrams leave in one pass of `poll_writes` and the
-                        // loop's fixed cost (core locks, timeout, timer, select) is paid once
+                        // Batch-drain (Portunus): this event, then the events already queued
+                        // behind it (a video frame's packets, written in one go), before the
+                        // next flush, so their datagrams leave in one pass of `poll_writes` and
+                        // the loop's fixed cost (core locks, timeout, timer, select) is paid once
                         // per burst rather than once per packet. An `IceGathering` that must
                         // rebind first is carried to the next pass, where the arm above sees it.
+                        let mut next = Some(evt);
                         let mut drained = 0;
-                        while drained < MAX_DRIVER_EVENT_BURST {
-                            let Ok(evt) = driver_event_rx.try_recv() else { break };
-                            drained += 1;
-                            if matches!(evt, PeerConnectionDriverEvent::IceGathering)
-                                && self.inner.ice_restart_rebind_pending.load(Ordering::Acquire)
-                            {
-                                carried_event = Some(evt);
-                                break;
-                            }
+                        while let Some(evt) = next.take() {
                             if self.handle_driver_event(evt).await {
                                 trace!("Driver event channel closed, exiting event loop");
                                 return Ok(());
+                            }
+                            if drained == MAX_DRIVER_EVENT_BURST {
+                                break;
+                            }
+                            drained += 1;
+                            match driver_event_rx.try_recv() {
+                                Ok(evt)
+                                    if matches!(evt, PeerConnectionDriverEvent::IceGathering)
+                                        && self.inner.ice_restart_rebind_pending.load(Ordering::Acquire) =>
+                                {
+                                    carried_event = Some(evt);
+                                }
+                                Ok(evt) => next = Some(evt),
+                                Err(_) => {}
                             }
                         }
                     }
