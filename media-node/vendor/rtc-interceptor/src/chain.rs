@@ -118,7 +118,8 @@ impl Chain {
         }
     }
 
-    /// A walk towards the application, starting with `msg` on the belt if there is one.
+    /// A walk towards the application, starting with `msg` on the belt if there is one
+    /// (Portunus: on the kept belt, left empty).
     fn walk_read(&mut self, msg: Option<TaggedPacket>) {
         self.belt.extend(msg);
         Self::walk(
@@ -130,7 +131,8 @@ impl Chain {
         self.read_outs.extend(self.belt.drain(..));
     }
 
-    /// A walk towards the wire, starting with `msg` on the belt if there is one.
+    /// A walk towards the wire, starting with `msg` on the belt if there is one (Portunus: on
+    /// the kept belt, left empty).
     fn walk_write(&mut self, msg: Option<TaggedPacket>) {
         self.belt.extend(msg);
         Self::walk(

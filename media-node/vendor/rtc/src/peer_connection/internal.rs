@@ -167,6 +167,7 @@ impl RTCPeerConnection {
             data_read_outs: VecDeque::new(),
             write_outs: VecDeque::new(),
             event_outs: VecDeque::new(),
+            // (Portunus) The handler-to-handler queues kept between passes.
             handler_reads: VecDeque::new(),
             handler_writes: VecDeque::new(),
             stats: RTCStatsAccumulator::default(),

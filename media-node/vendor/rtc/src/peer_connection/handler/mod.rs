@@ -263,6 +263,7 @@ impl RTCPeerConnection {
     fn flush_writes(&mut self) {
         use sansio::Protocol;
 
+        // (Portunus) The kept queue (`PipelineContext::handler_writes`), put back below.
         let mut intermediate_wouts = std::mem::take(&mut self.pipeline_context.handler_writes);
 
         for_each_handler!(reverse: process_handler!(self, handler, {
@@ -290,6 +291,7 @@ impl RTCPeerConnection {
     }
 
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
+        // (Portunus) The kept queue (`PipelineContext::handler_reads`), put back below.
         let mut intermediate_routs = std::mem::take(&mut self.pipeline_context.handler_reads);
 
         if let Some(msg) = msg {
