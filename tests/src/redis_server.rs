@@ -4,6 +4,35 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Who answered on a server's port.
+enum Ready {
+    Ours,
+    /// Another process: the port was taken between finding it free and binding it.
+    Other,
+    Silent,
+}
+
+/// The `process_id` of the Redis answering on `port`, if one answers within 500 ms.
+fn answering_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    s.write_all(b"INFO server\r\n").ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < 64 * 1024 {
+        let n = s.read(&mut buf).ok().filter(|&n| n > 0)?;
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(rest) = text.split("process_id:").nth(1) {
+            if let Some(end) = rest.find("\r\n") {
+                return rest[..end].trim().parse().ok();
+            }
+        }
+    }
+    None
+}
+
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
@@ -11,13 +40,37 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// On a free port. A port found free can be taken before the server binds it (tests run in
+    /// parallel), and then another test's server answers there: each try checks the answering
+    /// server is this one, and takes another port if not.
     pub fn start() -> Self {
-        Self::start_on(crate::free_port())
+        for _ in 0..5 {
+            let mut server = Self::spawn(crate::free_port());
+            match server.wait_ready() {
+                Ready::Ours => return server,
+                Ready::Other => drop(server),
+                Ready::Silent => panic!("redis-server on port {} did not answer PING", server.port),
+            }
+        }
+        panic!("no free port for redis-server in 5 tries");
     }
 
     /// Starts (or restarts) a server on `port`.
     pub fn start_on(port: u16) -> Self {
-        let dir = std::env::temp_dir().join(format!("portunus-redis-{}-{port}", std::process::id()));
+        let mut server = Self::spawn(port);
+        match server.wait_ready() {
+            Ready::Ours => server,
+            Ready::Other => panic!("port {port} is held by another redis-server"),
+            Ready::Silent => panic!("redis-server on port {} did not answer PING", server.port),
+        }
+    }
+
+    fn spawn(port: u16) -> Self {
+        // Unique per server, not per port: a server whose port turned out taken is removed with
+        // its directory while the one holding the port runs on.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("portunus-redis-{}-{port}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -29,33 +82,29 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}): apt-get install redis-server (tests/run.sh does)")
             });
-        let server = Self { port, child: Some(child), dir };
-        server.wait_ready();
-        server
+        Self { port, child: Some(child), dir }
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    fn wait_ready(&self) {
+    /// Waits (10 s at most) for a server to answer on the port, and tells whether it is this
+    /// one: the `process_id` its `INFO` reports is the child's.
+    fn wait_ready(&mut self) -> Ready {
+        let pid = self.child.as_ref().map(Child::id);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                if s.write_all(b"PING\r\n").is_ok() {
-                    let mut buf = [0u8; 16];
-                    if let Ok(n) = s.read(&mut buf) {
-                        if buf[..n].starts_with(b"+PONG") {
-                            return;
-                        }
-                    }
-                }
+            if let Some(answering) = answering_pid(self.port) {
+                return if Some(answering) == pid { Ready::Ours } else { Ready::Other };
+            }
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                // Ours exited (its port taken) and nothing answers there either.
+                return Ready::Other;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not answer PING", self.port);
+        Ready::Silent
     }
 
     /// Watches every command the server runs (`MONITOR`) from now on.

@@ -130,3 +130,15 @@ async fn signal(sub: &mut shared::bus::Subscription) -> Option<shared::wire::Sig
     let got = tokio::time::timeout(Duration::from_millis(400), sub.recv()).await.ok()??;
     shared::wire::Signal::from_bytes(&got)
 }
+
+/// Tests run in parallel and find ports free before their servers bind them, so two may pick
+/// the same one: a server started where another already answers must be refused (`start`
+/// then takes another port), not mistaken for the new one, which would have two tests share
+/// one Redis.
+#[test]
+fn a_redis_port_held_by_another_server_is_not_taken_for_ours() {
+    let first = RedisServer::start();
+    let port = first.port;
+    let second = std::panic::catch_unwind(move || RedisServer::start_on(port));
+    assert!(second.is_err(), "a second redis-server on port {port} was taken for a new one");
+}
