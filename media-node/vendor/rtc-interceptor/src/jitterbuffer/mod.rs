@@ -2,7 +2,7 @@
 //!
 //! Absorbs arrival-time variation and reordering so packets reach the application in sequence
 //! order. This module holds the data structure; the playout policy that decides *when* a packet
-//! is due arrives with the interceptor.
+//! is due is the interceptor's ([`JitterBufferInterceptor`]).
 //!
 //! # Deliberate differences from `pion/interceptor`
 //!
