@@ -4,14 +4,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Who answered on a server's port.
-enum Ready {
-    Ours,
-    /// Another process: the port was taken between finding it free and binding it.
-    Other,
-    Silent,
-}
-
 /// The `process_id` of the Redis answering on `port`, if one answers within 500 ms.
 fn answering_pid(port: u16) -> Option<u32> {
     use std::io::{Read, Write};
@@ -46,10 +38,8 @@ impl RedisServer {
     pub fn start() -> Self {
         for _ in 0..5 {
             let mut server = Self::spawn(crate::free_port());
-            match server.wait_ready() {
-                Ready::Ours => return server,
-                Ready::Other => drop(server),
-                Ready::Silent => panic!("redis-server on port {} did not answer PING", server.port),
+            if server.wait_ready() {
+                return server;
             }
         }
         panic!("no free port for redis-server in 5 tries");
@@ -58,11 +48,8 @@ impl RedisServer {
     /// Starts (or restarts) a server on `port`.
     pub fn start_on(port: u16) -> Self {
         let mut server = Self::spawn(port);
-        match server.wait_ready() {
-            Ready::Ours => server,
-            Ready::Other => panic!("port {port} is held by another redis-server"),
-            Ready::Silent => panic!("redis-server on port {} did not answer PING", server.port),
-        }
+        assert!(server.wait_ready(), "port {port} is held by another redis-server");
+        server
     }
 
     fn spawn(port: u16) -> Self {
@@ -89,22 +76,22 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// Waits (10 s at most) for a server to answer on the port, and tells whether it is this
-    /// one: the `process_id` its `INFO` reports is the child's.
-    fn wait_ready(&mut self) -> Ready {
+    /// Waits (10 s at most, then panics) for a server to answer on the port, and tells whether
+    /// it is this one: the `process_id` its `INFO` reports is the child's.
+    fn wait_ready(&mut self) -> bool {
         let pid = self.child.as_ref().map(Child::id);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(answering) = answering_pid(self.port) {
-                return if Some(answering) == pid { Ready::Ours } else { Ready::Other };
+                return Some(answering) == pid;
             }
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
                 // Ours exited (its port taken) and nothing answers there either.
-                return Ready::Other;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ready::Silent
+        panic!("redis-server on port {} did not answer PING", self.port);
     }
 
     /// Watches every command the server runs (`MONITOR`) from now on.

@@ -132,10 +132,13 @@ impl<'a>
                     if let Some(context) = self.ctx.local_srtp_context.as_mut() {
                         // (Portunus) Marshalled into the kept scratch, and encrypted with the
                         // header in hand rather than one parsed back out of those bytes.
+                        // It only grows (zeroed once), so a packet is not preceded by a memset.
                         let scratch = &mut self.ctx.rtp_scratch;
                         let size = rtp_message.marshal_size();
-                        scratch.clear();
-                        scratch.resize(size, 0);
+                        if scratch.len() < size {
+                            scratch.resize(size, 0);
+                        }
+                        let scratch = &mut scratch[..size];
                         let n = rtp_message.marshal_to(scratch)?;
                         if n != size {
                             return Err(Error::Other(format!(
