@@ -250,19 +250,23 @@ impl Drop for Network {
 
 /// Polls `GET path` on `addr` from the calling thread's namespace until it answers 200.
 pub fn wait_http_ok(addr: std::net::SocketAddr, path: &str, wait: Duration) {
-    use std::io::{Read, Write};
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-            let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") {
-                return;
-            }
+        if http_ok(addr, path) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{addr}{path} never answered 200");
+}
+
+/// One `GET path` on `addr` (a second to connect, a second to answer): whether it answered 200.
+pub fn http_ok(addr: std::net::SocketAddr, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(1000)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -27,24 +28,120 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// A child process, killed (SIGKILL, by PID) when dropped.
+/// A child process, killed (SIGKILL, by PID) when dropped. Its output (Portunus logs to
+/// standard output) goes to a file of its own, removed with it, whose end a failed start
+/// shows; `PORTUNUS_TEST_PROC_LOGS` sends it to the test's instead.
 pub struct Proc {
     child: Option<Child>,
     pub name: String,
+    log: Option<PathBuf>,
 }
 
 impl Proc {
     fn spawn(path: &PathBuf, name: &str, args: &[String], env: &[(&str, &str)]) -> Self {
-        let log = std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        let level = std::env::var("PORTUNUS_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        let log = std::env::var("PORTUNUS_TEST_PROC_LOGS").is_err().then(|| {
+            let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
+            std::env::temp_dir().join(format!("portunus-proc-{}-{n}.log", std::process::id()))
+        });
+        let (stdout, stderr) = match &log {
+            Some(path) => {
+                let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let copy = file.try_clone().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                (Stdio::from(file), Stdio::from(copy))
+            }
+            None => (Stdio::inherit(), Stdio::inherit()),
+        };
         let child = Command::new(path)
             .args(args)
             .envs(env.iter().copied())
-            .env("RUST_LOG", log)
-            .stdout(Stdio::null())
-            .stderr(if std::env::var("PORTUNUS_TEST_PROC_LOGS").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .env("RUST_LOG", level)
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Self { child: Some(child), name: name.to_owned() }
+        Self { child: Some(child), name: name.to_owned(), log }
+    }
+
+    /// Whether the process has exited (reaped here, so its PID is never signalled after).
+    pub fn exited(&mut self) -> bool {
+        let done = self.child.as_mut().is_none_or(|c| !matches!(c.try_wait(), Ok(None)));
+        if done {
+            self.child = None;
+        }
+        done
+    }
+
+    /// The last lines the process wrote.
+    pub fn log_tail(&self) -> String {
+        let text = self.log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Whether this process holds a listening TCP socket on `port`: a LISTEN entry for the port
+    /// in its namespace's `/proc/PID/net/tcp{,6}` whose inode is one of its descriptors.
+    pub fn listens_on(&self, port: u16) -> bool {
+        let pid = self.pid();
+        let inodes: Vec<String> = ["tcp", "tcp6"]
+            .iter()
+            .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+            .flat_map(|table| {
+                table
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+                        (local_port == port && *f.get(3)? == "0A").then(|| f.get(9).map(|i| format!("socket:[{i}]")))?
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+    }
+
+    /// Starts a server on ports picked free beforehand (`start` spawns it on them) and waits
+    /// until it is ready, taking other ports when it exits first (see [`Proc::start_on`]).
+    pub fn start_listening(
+        ports: usize,
+        start: impl Fn(&[u16]) -> Proc,
+        ready: impl Fn(&[u16]) -> bool,
+    ) -> (Proc, Vec<u16>) {
+        let mut failed = Vec::new();
+        for _ in 0..5 {
+            let picked: Vec<u16> = (0..ports).map(|_| crate::free_port()).collect();
+            match Self::start_on(&picked, &start, &ready) {
+                Ok(proc) => return (proc, picked),
+                Err(log) => failed.push(format!("{picked:?}: {log}")),
+            }
+        }
+        panic!("no start listened on its ports:\n{}", failed.join("\n"))
+    }
+
+    /// Spawns a server on `ports` and waits (20 s at most) until it listens on every one
+    /// itself and `ready` holds; the end of its log when it exits first. A port picked free
+    /// may be taken by another test's server before ours binds it, and then that server, not
+    /// ours, would answer `ready`.
+    pub fn start_on(
+        ports: &[u16],
+        start: impl Fn(&[u16]) -> Proc,
+        ready: impl Fn(&[u16]) -> bool,
+    ) -> Result<Proc, String> {
+        let mut proc = start(ports);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !proc.exited() {
+            if ports.iter().all(|p| proc.listens_on(*p)) && ready(ports) {
+                return Ok(proc);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(proc.exited(), "{} on {ports:?} was not ready within 20 s:\n{}", proc.name, proc.log_tail());
+        Err(proc.log_tail())
     }
 
     pub fn pid(&self) -> u32 {
@@ -108,6 +205,9 @@ impl Drop for Proc {
             let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
         }
         self.kill9();
+        if let Some(log) = &self.log {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -133,30 +233,30 @@ pub fn spawn_standalone(extra: &[&str], env: &[(&str, &str)]) -> GatewayProc {
 /// A gateway with extra `PORTUNUS_*` environment (keys without a flag); an empty `redis_url`
 /// makes it standalone.
 pub fn spawn_gateway_env(redis_url: &str, extra: &[&str], env: &[(&str, &str)]) -> GatewayProc {
-    let (ws, http, admin) = (crate::free_port(), crate::free_port(), crate::free_port());
-    let mut args: Vec<String> = vec![
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--ws-port".into(),
-        ws.to_string(),
-        "--http-port".into(),
-        http.to_string(),
-        "--admin-port".into(),
-        admin.to_string(),
-    ];
-    if !redis_url.is_empty() {
-        args.extend(["--redis-url".into(), redis_url.into()]);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let proc = Proc::spawn(&binaries().0, "portunus-gateway", &args, env);
-    let admin_url = format!("http://127.0.0.1:{admin}");
-    wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
+    let start = |ports: &[u16]| {
+        let mut args: Vec<String> = vec!["--bind".into(), "127.0.0.1".into()];
+        for (flag, port) in ["--ws-port", "--http-port", "--admin-port"].iter().zip(ports) {
+            args.extend([flag.to_string(), port.to_string()]);
+        }
+        if !redis_url.is_empty() {
+            args.extend(["--redis-url".into(), redis_url.into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Proc::spawn(&binaries().0, "portunus-gateway", &args, env)
+    };
+    let (proc, ports) = Proc::start_listening(3, start, |p| ready(p[2]));
+    let (ws, http, admin) = (ports[0], ports[1], ports[2]);
     GatewayProc {
         proc,
         ws_url: format!("ws://127.0.0.1:{ws}/"),
         base_url: format!("http://127.0.0.1:{http}/janus"),
-        admin_url,
+        admin_url: format!("http://127.0.0.1:{admin}"),
     }
+}
+
+/// Whether the process serving admin `port` on loopback says it is ready.
+fn ready(port: u16) -> bool {
+    crate::hosts::http_ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "/readyz")
 }
 
 /// A media node process with its admin URL (`/metrics`, `/healthz`, `/readyz`).
@@ -180,22 +280,14 @@ impl std::ops::DerefMut for NodeProc {
 
 /// A media node in cluster mode, returned once it reports ready (registered in Redis).
 pub fn spawn_node(redis_url: &str, node_id: &str) -> NodeProc {
-    let admin = crate::free_port();
-    let args: Vec<String> =
-        ["--redis-url", redis_url, "--node-id", node_id, "--admin-port", &admin.to_string()].map(String::from).into();
-    // Peers on one machine meet on loopback.
-    let proc = Proc::spawn(
-        &binaries().1,
-        &format!("portunus-media-node {node_id}"),
-        &args,
-        &[("PORTUNUS_MEDIA_IPS", "127.0.0.1")],
-    );
-    wait_http_ok(&format!("127.0.0.1:{admin}"), "/readyz");
-    NodeProc { proc, admin_url: format!("http://127.0.0.1:{admin}") }
-}
-
-/// Polls `GET path` on `addr` (`host:port`) until it answers 200 (20 s at most).
-pub fn wait_http_ok(addr: &str, path: &str) {
-    let addr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
-    crate::hosts::wait_http_ok(addr, path, Duration::from_secs(20));
+    let start = |ports: &[u16]| {
+        let args: Vec<String> = ["--redis-url", redis_url, "--node-id", node_id, "--admin-port", &ports[0].to_string()]
+            .map(String::from)
+            .into();
+        // Peers on one machine meet on loopback.
+        let name = format!("portunus-media-node {node_id}");
+        Proc::spawn(&binaries().1, &name, &args, &[("PORTUNUS_MEDIA_IPS", "127.0.0.1")])
+    };
+    let (proc, ports) = Proc::start_listening(1, start, |p| ready(p[0]));
+    NodeProc { proc, admin_url: format!("http://127.0.0.1:{}", ports[0]) }
 }

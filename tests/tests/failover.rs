@@ -385,3 +385,32 @@ async fn after_a_redis_restart_without_persistence_sessions_hear_their_events_an
     assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
     assert!(t.elapsed() < Duration::from_secs(2), "join took {:?}", t.elapsed());
 }
+
+/// A process started on a port another server already holds is not taken for ready when that
+/// server answers its readiness probe: ours exits on the bind, and the start reports it (the
+/// harness then picks other ports), so a test never talks to another test's server.
+#[test]
+fn a_process_whose_port_another_server_holds_is_not_taken_for_ready() {
+    use std::io::{Read, Write};
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    // The holder answers every probe 200, as a ready gateway would. It ends with the test binary.
+    std::thread::spawn(move || {
+        for mut s in held.incoming().flatten() {
+            let _ = s.read(&mut [0; 1024]);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let gateway = portunus_tests::procs::binaries().0.to_str().unwrap().to_owned();
+    let start = |ports: &[u16]| {
+        let (ws, http, admin) = (free_port().to_string(), free_port().to_string(), ports[0].to_string());
+        let args = ["--bind", "127.0.0.1", "--ws-port", &ws, "--http-port", &http, "--admin-port", &admin];
+        portunus_tests::procs::spawn_program(&gateway, &args)
+    };
+    let ready = |p: &[u16]| portunus_tests::hosts::http_ok(([127, 0, 0, 1], p[0]).into(), "/readyz");
+    assert!(ready(&[port]), "the holder answers the probe");
+    match portunus_tests::procs::Proc::start_on(&[port], start, ready) {
+        Ok(p) => panic!("pid {} was taken for ready on a port it never bound", p.pid()),
+        Err(log) => assert!(log.contains("in use"), "it exits on the bind: {log}"),
+    }
+}

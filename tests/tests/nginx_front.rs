@@ -4,12 +4,14 @@
 //! long-poll completed by an event is completely framed behind the proxy (a browser
 //! otherwise reports ERR_INCOMPLETE_CHUNKED_ENCODING).
 
+use portunus_tests::hosts::http_ok;
 use portunus_tests::janus_js::run_janus_js_flow;
-use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_program, wait_http_ok, GatewayProc, NodeProc, Proc};
+use portunus_tests::procs::{spawn_gateway_env, spawn_node, spawn_program, GatewayProc, NodeProc, Proc};
 use portunus_tests::raw_http::read_framed_response;
 use portunus_tests::*;
 use serde_json::{json, Value};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,26 +53,29 @@ fn front() -> Front {
     };
     let http_up: String = gateways.iter().map(|g| format!("server {}; ", hostport(&g.base_url))).collect();
     let ws_up: String = gateways.iter().map(|g| format!("server {}; ", hostport(&g.ws_url))).collect();
-    let (http_port, ws_port) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("portunus-nginx-{}-{http_port}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("portunus-nginx-{}-{}", std::process::id(), gateways[0].proc.pid()));
     std::fs::create_dir_all(&dir).unwrap();
     let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx/portunus.conf.template");
-    let conf = std::fs::read_to_string(template)
-        .unwrap()
-        .replace("@RUN_DIR@", dir.to_str().unwrap())
-        .replace("@LISTEN@", "127.0.0.1")
-        .replace("@HTTP_PORT@", &http_port.to_string())
-        .replace("@WS_PORT@", &ws_port.to_string())
-        .replace("@HTTP_UPSTREAMS@", &http_up)
-        .replace("@WS_UPSTREAMS@", &ws_up);
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    // One process (no master/worker pair), so killing it by PID leaves nothing behind.
-    let nginx = spawn_program(
-        nginx_binary(),
-        &["-c", conf_path.to_str().unwrap(), "-p", dir.to_str().unwrap(), "-g", "daemon off; master_process off;"],
-    );
-    wait_http_ok(&format!("127.0.0.1:{http_port}"), "/janus/info");
+    let template = std::fs::read_to_string(template).unwrap();
+    let start = |ports: &[u16]| {
+        let conf = template
+            .replace("@RUN_DIR@", dir.to_str().unwrap())
+            .replace("@LISTEN@", "127.0.0.1")
+            .replace("@HTTP_PORT@", &ports[0].to_string())
+            .replace("@WS_PORT@", &ports[1].to_string())
+            .replace("@HTTP_UPSTREAMS@", &http_up)
+            .replace("@WS_UPSTREAMS@", &ws_up);
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        // One process (no master/worker pair), so killing it by PID leaves nothing behind.
+        spawn_program(
+            nginx_binary(),
+            &["-c", conf_path.to_str().unwrap(), "-p", dir.to_str().unwrap(), "-g", "daemon off; master_process off;"],
+        )
+    };
+    let ready = |p: &[u16]| http_ok(SocketAddr::from(([127, 0, 0, 1], p[0])), "/janus/info");
+    let (nginx, ports) = Proc::start_listening(2, start, ready);
+    let (http_port, ws_port) = (ports[0], ports[1]);
     // The nodes must be registered before the flows start.
     std::thread::sleep(Duration::from_millis(300));
     Front {
