@@ -3,6 +3,7 @@ use crate::peer_connection::message::internal::{
     RTCMessageInternal, RTPMessage, TaggedRTCMessageInternal,
 };
 
+use bytes::BytesMut;
 use interceptor::Packet;
 use log::debug;
 use shared::error::{Error, Result};
@@ -21,11 +22,27 @@ pub(crate) struct SrtpHandlerContext {
     pub(crate) write_outs: VecDeque<TaggedRTCMessageInternal>,
     pub(crate) event_outs: VecDeque<TaggedRTCEventInternal>,
 
-    /// (Portunus) Where an outbound RTP packet is marshalled before it is encrypted: kept between
-    /// packets, because the cipher copies it into the datagram it returns and this copy is
-    /// scratch.
-    rtp_scratch: Vec<u8>,
+    /// (Portunus) Where outbound RTP packets are marshalled and encrypted in place, each then
+    /// split off as its datagram. Once every datagram split off it has been sent and dropped,
+    /// the next `reserve` reuses the buffer rather than allocating: a packet costs no
+    /// allocation of its own while the driver sends what it wrote before writing more.
+    datagrams: BytesMut,
+
+    /// (Portunus) Extension lists of RTP packets written, emptied once marshalled (at most
+    /// `SPARE_EXTENSION_LISTS`): `RTCRtpSender::write_rtp` moves a full one's entries into one.
+    /// Several, because a burst is written before any of it is marshalled.
+    pub(crate) spare_extensions: Vec<Vec<rtp::header::Extension>>,
 }
+
+/// (Portunus) The datagram buffer's size: a video frame's packets to one subscriber, written
+/// before the driver sends them in one go, fit in it; a larger burst allocates another.
+const DATAGRAMS_CAPACITY: usize = 8 * 1024;
+
+/// (Portunus) How many emptied extension lists are kept: a burst's worth.
+const SPARE_EXTENSION_LISTS: usize = 16;
+
+/// (Portunus) The longest SRTP auth tag (AEAD AES-GCM's; HMAC-SHA1-80's is 10 bytes).
+const SRTP_MAX_TAG_LEN: usize = 16;
 
 /// SrtpHandler implements SRTP/RTP/RTCP Protocols handling
 pub(crate) struct SrtpHandler<'a> {
@@ -128,24 +145,40 @@ impl<'a>
                         )));
                     }
                 }
-                RTPMessage::Packet(Packet::Rtp(rtp_message)) => {
+                RTPMessage::Packet(Packet::Rtp(mut rtp_message)) => {
                     if let Some(context) = self.ctx.local_srtp_context.as_mut() {
-                        // (Portunus) Marshalled into the kept scratch, and encrypted with the
-                        // header in hand rather than one parsed back out of those bytes.
-                        // It only grows (zeroed once), so a packet is not preceded by a memset.
-                        let scratch = &mut self.ctx.rtp_scratch;
+                        // (Portunus) Marshalled into the kept datagram buffer and encrypted
+                        // there, with the header in hand rather than one parsed back out of
+                        // those bytes; the datagram is split off it.
+                        let datagrams = &mut self.ctx.datagrams;
+                        if datagrams.capacity() == 0 {
+                            *datagrams = BytesMut::with_capacity(DATAGRAMS_CAPACITY);
+                        }
+                        // Back to the buffer's start once every datagram before has gone, so
+                        // that a burst wraps only when it is larger than the buffer.
+                        let _ = datagrams.try_reclaim(DATAGRAMS_CAPACITY);
                         let size = rtp_message.marshal_size();
-                        if scratch.len() < size {
-                            scratch.resize(size, 0);
+                        datagrams.reserve(size + SRTP_MAX_TAG_LEN);
+                        datagrams.resize(size, 0);
+                        let sealed = rtp_message.marshal_to(datagrams).and_then(|n| {
+                            if n != size {
+                                return Err(Error::Other(format!(
+                                    "marshal_to output size {n}, but expect {size}"
+                                )));
+                            }
+                            context.encrypt_rtp_in_place(datagrams, &rtp_message.header)
+                        });
+                        if let Err(e) = sealed {
+                            datagrams.clear();
+                            return Err(e);
                         }
-                        let scratch = &mut scratch[..size];
-                        let n = rtp_message.marshal_to(scratch)?;
-                        if n != size {
-                            return Err(Error::Other(format!(
-                                "marshal_to output size {n}, but expect {size}"
-                            )));
+                        let mut extensions = std::mem::take(&mut rtp_message.header.extensions);
+                        let spares = &mut self.ctx.spare_extensions;
+                        if extensions.capacity() > 0 && spares.len() < SPARE_EXTENSION_LISTS {
+                            extensions.clear();
+                            spares.push(extensions);
                         }
-                        context.encrypt_rtp_with_header(scratch, &rtp_message.header)?
+                        datagrams.split()
                     } else {
                         return Err(Error::Other(format!(
                             "local_srtp_context is not set yet for rtp_packet {:?}",

@@ -387,7 +387,7 @@ impl RTCRtpSender<'_> {
     /// Returns an error if no matching encoding is found, the codec is unsupported, the packet
     /// carries a header extension whose id is not negotiated on this sender leg, or internal
     /// handle_write returns error
-    pub fn write_rtp(&mut self, now: Instant, packet: rtp::Packet) -> Result<()> {
+    pub fn write_rtp(&mut self, now: Instant, mut packet: rtp::Packet) -> Result<()> {
         // peer_connection is mutable borrow, its rtp_transceivers won't be resized and
         // the direction won't be changed too, so, unwrap() here is safe.
 
@@ -464,6 +464,24 @@ impl RTCRtpSender<'_> {
                     .join(", ")
             );
             return Err(Error::ErrHeaderExtensionNotFound);
+        }
+
+        // (Portunus) A header whose extension list is full (none, or a clone's exact fit) moves
+        // its entries into one the packets before it left (`SrtpHandlerContext::spare_extensions`)
+        // when that has room for more, so that a stamp pushed on it (TWCC's transport-wide
+        // sequence number) allocates nothing.
+        let extensions = &mut packet.header.extensions;
+        let spares = &mut self
+            .peer_connection
+            .pipeline_context
+            .srtp_handler_context
+            .spare_extensions;
+        if extensions.len() == extensions.capacity()
+            && spares.last().is_some_and(|s| s.capacity() > extensions.len())
+            && let Some(mut spare) = spares.pop()
+        {
+            spare.append(extensions);
+            *extensions = spare;
         }
 
         // (Portunus) The write path ignores the track id (`handle_write` drops it: the packet's
