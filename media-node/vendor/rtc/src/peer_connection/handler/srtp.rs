@@ -22,21 +22,51 @@ pub(crate) struct SrtpHandlerContext {
     pub(crate) write_outs: VecDeque<TaggedRTCMessageInternal>,
     pub(crate) event_outs: VecDeque<TaggedRTCEventInternal>,
 
-    /// (Portunus) Where outbound RTP packets are marshalled and encrypted in place, each then
-    /// split off as its datagram. Once every datagram split off it has been sent and dropped,
-    /// the next `reserve` reuses the buffer rather than allocating: a packet costs no
-    /// allocation of its own while the driver sends what it wrote before writing more.
-    datagrams: BytesMut,
-
     /// (Portunus) Extension lists of RTP packets written, emptied once marshalled (at most
     /// `SPARE_EXTENSION_LISTS`): `RTCRtpSender::write_rtp` moves a full one's entries into one.
     /// Several, because a burst is written before any of it is marshalled.
     pub(crate) spare_extensions: Vec<Vec<rtp::header::Extension>>,
 }
 
-/// (Portunus) The datagram buffer's size: a video frame's packets to one subscriber, written
-/// before the driver sends them in one go, fit in it; a larger burst allocates another.
-const DATAGRAMS_CAPACITY: usize = 8 * 1024;
+thread_local! {
+    /// (Portunus) Where this thread's outbound RTP packets are marshalled and encrypted in place,
+    /// each then split off as its datagram. Once every datagram split off it has been sent and
+    /// dropped (a PeerConnection's driver sends what it wrote before another runs), `try_reclaim`
+    /// takes it back to its start: the packets of every PeerConnection on the thread reuse the
+    /// same memory, warm in the cache, and a packet costs no allocation of its own.
+    static DATAGRAMS: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// (Portunus) Marshals `packet` at the end of `datagrams`, encrypts it there and splits it off.
+fn seal(datagrams: &mut BytesMut, context: &mut Context, packet: &rtp::packet::Packet) -> Result<BytesMut> {
+    if datagrams.capacity() == 0 {
+        *datagrams = BytesMut::with_capacity(DATAGRAMS_CAPACITY);
+    }
+    // Back to the buffer's start once every datagram before has gone, so that a burst wraps
+    // only when it is larger than the buffer.
+    let _ = datagrams.try_reclaim(DATAGRAMS_CAPACITY);
+    let size = packet.marshal_size();
+    datagrams.reserve(size + SRTP_MAX_TAG_LEN);
+    datagrams.resize(size, 0);
+    let sealed = packet.marshal_to(datagrams).and_then(|n| {
+        if n != size {
+            return Err(Error::Other(format!(
+                "marshal_to output size {n}, but expect {size}"
+            )));
+        }
+        context.encrypt_rtp_in_place(datagrams, &packet.header)
+    });
+    if let Err(e) = sealed {
+        datagrams.clear();
+        return Err(e);
+    }
+    Ok(datagrams.split())
+}
+
+/// (Portunus) The thread's datagram buffer's size: what one driver writes before it sends (a
+/// video frame's packets to a subscriber) fits many times over; a burst that finds it full with
+/// datagrams not yet sent takes a new one.
+const DATAGRAMS_CAPACITY: usize = 64 * 1024;
 
 /// (Portunus) How many emptied extension lists are kept: a burst's worth.
 const SPARE_EXTENSION_LISTS: usize = 16;
@@ -147,38 +177,18 @@ impl<'a>
                 }
                 RTPMessage::Packet(Packet::Rtp(mut rtp_message)) => {
                     if let Some(context) = self.ctx.local_srtp_context.as_mut() {
-                        // (Portunus) Marshalled into the kept datagram buffer and encrypted
-                        // there, with the header in hand rather than one parsed back out of
-                        // those bytes; the datagram is split off it.
-                        let datagrams = &mut self.ctx.datagrams;
-                        if datagrams.capacity() == 0 {
-                            *datagrams = BytesMut::with_capacity(DATAGRAMS_CAPACITY);
-                        }
-                        // Back to the buffer's start once every datagram before has gone, so
-                        // that a burst wraps only when it is larger than the buffer.
-                        let _ = datagrams.try_reclaim(DATAGRAMS_CAPACITY);
-                        let size = rtp_message.marshal_size();
-                        datagrams.reserve(size + SRTP_MAX_TAG_LEN);
-                        datagrams.resize(size, 0);
-                        let sealed = rtp_message.marshal_to(datagrams).and_then(|n| {
-                            if n != size {
-                                return Err(Error::Other(format!(
-                                    "marshal_to output size {n}, but expect {size}"
-                                )));
-                            }
-                            context.encrypt_rtp_in_place(datagrams, &rtp_message.header)
-                        });
-                        if let Err(e) = sealed {
-                            datagrams.clear();
-                            return Err(e);
-                        }
+                        // (Portunus) Marshalled into the thread's datagram buffer and
+                        // encrypted there, with the header in hand rather than one parsed back
+                        // out of those bytes; the datagram is split off it.
+                        let datagram = DATAGRAMS
+                            .with_borrow_mut(|datagrams| seal(datagrams, context, &rtp_message))?;
                         let mut extensions = std::mem::take(&mut rtp_message.header.extensions);
                         let spares = &mut self.ctx.spare_extensions;
                         if extensions.capacity() > 0 && spares.len() < SPARE_EXTENSION_LISTS {
                             extensions.clear();
                             spares.push(extensions);
                         }
-                        datagrams.split()
+                        datagram
                     } else {
                         return Err(Error::Other(format!(
                             "local_srtp_context is not set yet for rtp_packet {:?}",
