@@ -29,8 +29,8 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
 }
 
 /// A child process, killed (SIGKILL, by PID) when dropped. Its output (Portunus logs to
-/// standard output) goes to a file of its own, removed with it, whose end a failed start
-/// shows; `PORTUNUS_TEST_PROC_LOGS` sends it to the test's instead.
+/// standard output) goes to a file of its own, whose end a failed start shows, removed with it
+/// unless the test is failing; `PORTUNUS_TEST_PROC_LOGS` sends it to the test's instead.
 pub struct Proc {
     child: Option<Child>,
     pub name: String,
@@ -205,8 +205,13 @@ impl Drop for Proc {
             let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
         }
         self.kill9();
-        if let Some(log) = &self.log {
-            let _ = std::fs::remove_file(log);
+        // A failing test keeps the log, for its cause.
+        match &self.log {
+            Some(log) if std::thread::panicking() => eprintln!("{}'s output: {}", self.name, log.display()),
+            Some(log) => {
+                let _ = std::fs::remove_file(log);
+            }
+            None => {}
         }
     }
 }
