@@ -180,11 +180,8 @@ impl Proc {
     pub fn wait_exit(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(_)) = c.try_wait() {
-                    self.child = None;
-                    return true;
-                }
+            if self.exited() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

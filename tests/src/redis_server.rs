@@ -1,97 +1,64 @@
 //! A real `redis-server` for one test: started on a free loopback port with no persistence,
 //! stopped (by its PID) when dropped. A missing `redis-server` fails the test with what to install.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::procs::{spawn_program, Proc};
+use std::time::Duration;
 
-/// The `process_id` of the Redis answering on `port`, if one answers within 500 ms.
-fn answering_pid(port: u16) -> Option<u32> {
+/// Whether the Redis on `port` answers `PING` within 500 ms.
+fn pongs(port: u16) -> bool {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    s.write_all(b"INFO server\r\n").ok()?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while got.len() < 64 * 1024 {
-        let n = s.read(&mut buf).ok().filter(|&n| n > 0)?;
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got);
-        if let Some(rest) = text.split("process_id:").nth(1) {
-            if let Some(end) = rest.find("\r\n") {
-                return rest[..end].trim().parse().ok();
-            }
-        }
-    }
-    None
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 pub struct RedisServer {
     pub port: u16,
-    child: Option<Child>,
+    proc: Proc,
     dir: std::path::PathBuf,
 }
 
 impl RedisServer {
-    /// On a free port. A port found free can be taken before the server binds it (tests run in
-    /// parallel), and then another test's server answers there: each try checks the answering
-    /// server is this one, and takes another port if not.
+    /// On a free port, as every process the harness starts on a port picked beforehand
+    /// ([`Proc::start_listening`]): ready once it holds the port itself and answers.
     pub fn start() -> Self {
-        for _ in 0..5 {
-            let mut server = Self::spawn(crate::free_port());
-            if server.wait_ready() {
-                return server;
-            }
-        }
-        panic!("no free port for redis-server in 5 tries");
+        let dir = Self::dir();
+        let (proc, ports) = Proc::start_listening(1, |p| Self::spawn(p[0], &dir), |p| pongs(p[0]));
+        Self { port: ports[0], proc, dir }
     }
 
-    /// Starts (or restarts) a server on `port`.
+    /// Starts (or restarts) a server on `port`; panics when another server holds it.
     pub fn start_on(port: u16) -> Self {
-        let mut server = Self::spawn(port);
-        assert!(server.wait_ready(), "port {port} is held by another redis-server");
-        server
+        let dir = Self::dir();
+        let proc = Proc::start_on(&[port], |p| Self::spawn(p[0], &dir), |p| pongs(p[0]))
+            .unwrap_or_else(|log| panic!("redis-server could not take port {port}: {log}"));
+        Self { port, proc, dir }
     }
 
-    fn spawn(port: u16) -> Self {
-        // Unique per server, not per port: a server whose port turned out taken is removed with
-        // its directory while the one holding the port runs on.
+    /// A directory of its own for each server (none is written: no persistence).
+    fn dir() -> std::path::PathBuf {
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("portunus-redis-{}-{port}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("portunus-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): apt-get install redis-server (tests/run.sh does)")
-            });
-        Self { port, child: Some(child), dir }
+        dir
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Proc {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            if let Err(e) = std::process::Command::new("redis-server").arg("--version").output() {
+                panic!("cannot start redis-server ({e}): apt-get install redis-server (tests/deps.sh does)")
+            }
+        });
+        let (port, dir) = (port.to_string(), dir.display().to_string());
+        let args = ["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", &dir];
+        spawn_program("redis-server", &args)
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Waits (10 s at most, then panics) for a server to answer on the port, and tells whether
-    /// it is this one: the `process_id` its `INFO` reports is the child's.
-    fn wait_ready(&mut self) -> bool {
-        let pid = self.child.as_ref().map(Child::id);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(answering) = answering_pid(self.port) {
-                return Some(answering) == pid;
-            }
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
-                // Ours exited (its port taken) and nothing answers there either.
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} did not answer PING", self.port);
     }
 
     /// Watches every command the server runs (`MONITOR`) from now on.
@@ -101,16 +68,13 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL, by PID) and waits for it to exit.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill9();
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.kill();
+        self.proc.kill9();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
