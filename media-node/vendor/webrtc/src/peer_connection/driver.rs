@@ -25,7 +25,7 @@ use crate::runtime::{
 use bytes::BytesMut;
 use futures::FutureExt; // For .fuse() in futures::select!
 use futures::future::OptionFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use log::{debug, error, trace, warn};
 use rtc::ice::candidate::Candidate;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -143,6 +143,77 @@ const MAX_DRIVER_EVENT_BURST: usize = APPLICATION_TO_DRIVER_EVENT_CHANNEL_CAPACI
 /// The most datagrams whose list [`PeerConnectionDriver::poll_writes`] keeps between passes
 /// (Portunus): a video frame's packets and their RTCP.
 const MAX_KEPT_CORE_WRITES: usize = 16;
+
+/// The driver's UDP receives (Portunus). Each socket with a buffer in its slot has a receive
+/// armed; `poll_next` polls those sockets' `poll_recv` directly and hands the first result out
+/// with the socket's buffer, which `arm` gives back once the datagrams are delivered. The
+/// published driver made a boxed future and a `FuturesUnordered` task for every datagram it
+/// received (two allocations per datagram, on every peer connection); this makes none. A socket
+/// whose receive failed for good is never armed again, as its future was never pushed again.
+struct UdpReceivers {
+    /// Per socket of the driver's list, by index: its buffer while a receive is armed.
+    armed: Vec<Option<Vec<u8>>>,
+    /// Where the next poll starts, so that a busy socket does not starve the others.
+    next: usize,
+}
+
+impl UdpReceivers {
+    fn new(buffers: Vec<Vec<u8>>) -> Self {
+        Self { armed: buffers.into_iter().map(Some).collect(), next: 0 }
+    }
+
+    fn arm(&mut self, idx: usize, buf: Vec<u8>) {
+        if let Some(slot) = self.armed.get_mut(idx) {
+            *slot = Some(buf);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.armed.iter().all(Option::is_none)
+    }
+
+    fn clear(&mut self) {
+        self.armed.clear();
+    }
+
+    /// The first armed socket's result (its receive disarmed), `None` when none is armed.
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        sockets: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
+    ) -> std::task::Poll<Option<SocketRecvResult>> {
+        use std::task::Poll;
+        let n = self.armed.len().min(sockets.len());
+        if (0..n).all(|i| self.armed[i].is_none()) {
+            return Poll::Ready(None);
+        }
+        for k in 0..n {
+            let idx = (self.next + k) % n;
+            let Some(buf) = self.armed[idx].as_mut() else { continue };
+            let (local_addr, socket) = &sockets[idx];
+            let mut meta = [RecvMeta::default(); 1];
+            let recv = {
+                let mut bufs = [IoSliceMut::new(buf)];
+                socket.poll_recv(cx, &mut bufs, &mut meta)
+            };
+            let Poll::Ready(recv) = recv else { continue };
+            let buf = self.armed[idx].take().unwrap_or_default();
+            self.next = idx + 1;
+            return Poll::Ready(Some(match recv {
+                Ok(_) => SocketRecvResult::Packet {
+                    n: meta[0].len,
+                    stride: meta[0].stride,
+                    local_addr: *local_addr,
+                    peer_addr: meta[0].addr,
+                    idx,
+                    buf,
+                },
+                Err(err) => SocketRecvResult::Error { err, local_addr: *local_addr, idx, buf },
+            }));
+        }
+        Poll::Pending
+    }
+}
 
 /// The next driver event: one the batch-drain carried over, else the channel's next.
 async fn next_driver_event(
@@ -787,52 +858,8 @@ where
             .map(|(_, socket)| vec![0u8; gro_recv_buf_len(socket.max_gro_segments())])
             .collect();
 
-        // Helper function to create a recv future for a specific socket. Polls
-        // `poll_recv` directly rather than boxing a future per receive; one message may
-        // hold several GRO-coalesced datagrams, and `stride` carries the per-datagram
-        // size for de-segmentation by the caller.
-        //
-        // TODO(perf): `poll_recv` accepts up to `BATCH_SIZE` messages per syscall
-        // (`recvmmsg` on Linux), but this asks for one. Widening it to a slab of
-        // `BATCH_SIZE` buffers would collapse the burst-drain loop below into a single
-        // syscall; the buffer bookkeeping is the only reason it is staged separately.
-        let create_udp_recv_future = |idx: usize,
-                                      local_addr: SocketAddr,
-                                      socket: Arc<dyn AsyncUdpSocket>,
-                                      mut buf: Vec<u8>| async move {
-            let mut meta = [RecvMeta::default(); 1];
-            let recv = futures::future::poll_fn(|cx| {
-                let mut bufs = [IoSliceMut::new(&mut buf)];
-                socket.poll_recv(cx, &mut bufs, &mut meta)
-            })
-            .await;
-            match recv {
-                Ok(_) => SocketRecvResult::Packet {
-                    n: meta[0].len,
-                    stride: meta[0].stride,
-                    local_addr,
-                    peer_addr: meta[0].addr,
-                    idx,
-                    buf,
-                },
-                Err(err) => SocketRecvResult::Error {
-                    err,
-                    local_addr,
-                    idx,
-                    buf,
-                },
-            }
-        };
-
-        // Create initial set of futures in FuturesUnordered
-        let mut udp_recv_futures: FuturesUnordered<_> = udp_socket_list
-            .iter()
-            .enumerate()
-            .map(|(idx, (local_addr, socket))| {
-                let buf = std::mem::take(&mut udp_socket_buffers[idx]);
-                create_udp_recv_future(idx, *local_addr, socket.clone(), buf).boxed()
-            })
-            .collect();
+        // Every socket's receive, polled in place (Portunus): see `UdpReceivers`.
+        let mut udp_receivers = UdpReceivers::new(std::mem::take(&mut udp_socket_buffers));
         let mut active_socket_count = udp_socket_list.len();
         // When an already-expired deadline was last handled, so the loop can decline to do it
         // again within the same millisecond. `None` once a deadline lands in the future, so a
@@ -961,8 +988,8 @@ where
             }
             let timer_future = timer.as_mut().map(|(_, sleep)| sleep.as_mut());
 
-            let udp_recv_future: OptionFuture<_> = if !udp_recv_futures.is_empty() {
-                Some(udp_recv_futures.next())
+            let udp_recv_future: OptionFuture<_> = if !udp_receivers.is_empty() {
+                Some(futures::future::poll_fn(|cx| udp_receivers.poll_next(cx, &udp_socket_list)).fuse())
             } else {
                 None
             }
@@ -1014,7 +1041,7 @@ where
                             // and a configured fixed port cannot be reclaimed while its previous
                             // socket still holds it — the bind fails with `EADDRINUSE` and takes
                             // the connection down with it.
-                            udp_recv_futures.clear();
+                            udp_receivers.clear();
                             udp_socket_list.clear();
                             udp_socket_buffers.clear();
 
@@ -1047,14 +1074,7 @@ where
                                             vec![0u8; gro_recv_buf_len(socket.max_gro_segments())]
                                         })
                                         .collect();
-                                    udp_recv_futures = udp_socket_list
-                                        .iter()
-                                        .enumerate()
-                                        .map(|(idx, (local_addr, socket))| {
-                                            let buf = std::mem::take(&mut udp_socket_buffers[idx]);
-                                            create_udp_recv_future(idx, *local_addr, socket.clone(), buf).boxed()
-                                        })
-                                        .collect();
+                                    udp_receivers = UdpReceivers::new(std::mem::take(&mut udp_socket_buffers));
                                     active_socket_count = udp_socket_list.len();
                                 }
                                 Err(err) => {
@@ -1114,9 +1134,7 @@ where
                                 let (socket_local_addr, socket) = &udp_socket_list[idx];
                                 let socket_local_addr = *socket_local_addr;
                                 let socket = socket.clone();
-                                udp_recv_futures.push(
-                                    create_udp_recv_future(idx, socket_local_addr, socket.clone(), buf).boxed()
-                                );
+                                udp_receivers.arm(idx, buf);
 
                                 // Batch-drain: drain a bounded burst of additional
                                 // ready datagrams from this socket without blocking.
@@ -1150,10 +1168,7 @@ where
                                 if is_retryable_socket_recv_error(&err) {
                                     trace!("Transient socket recv error on {}: {}", local_addr, err);
 
-                                    let (socket_local_addr, socket) = &udp_socket_list[idx];
-                                    udp_recv_futures.push(
-                                        create_udp_recv_future(idx, *socket_local_addr, socket.clone(), buf).boxed()
-                                    );
+                                    udp_receivers.arm(idx, buf);
                                     continue;
                                 }
 

@@ -184,7 +184,7 @@ impl Notify {
     }
 }
 
-// ── Bounded MPMC channel ──────────────────────────────────────────────────────
+// ── Bounded MPSC channel ────────────────────────────────────────────────────────────
 
 /// Error returned when a send fails because the channel is closed.
 #[derive(Debug)]
@@ -223,47 +223,104 @@ impl<T> std::fmt::Display for SendError<T> {
 
 impl<T: std::fmt::Debug> std::error::Error for SendError<T> {}
 
+// (Portunus) The bounded channel below is this crate's own instead of a wrapper around
+// `async-channel`: that one's receiver boxes an `event_listener` listener every time it finds
+// the queue empty, and the peer connection's driver waits on its queue once per burst of
+// written packets, so that was an allocation per burst per PeerConnection on the forwarding
+// path. Here the one receiver parks its task's waker in an `AtomicWaker` (no allocation);
+// senders still wait through an `event_listener::Event` when the queue is full, which is
+// the rare back-pressure path. The queue itself is `async-channel`'s, `concurrent-queue`.
+
+/// What both halves share.
+struct Chan<T> {
+    queue: concurrent_queue::ConcurrentQueue<T>,
+    /// The receiving task, woken by every value pushed and by the last sender leaving.
+    receiver: futures::task::AtomicWaker,
+    /// Senders waiting for room in a full queue.
+    room: event_listener::Event,
+    /// Live senders: the last one closes the queue.
+    senders: std::sync::atomic::AtomicUsize,
+}
+
 /// Sending half of a bounded channel. Clonable.
-#[derive(Debug)]
-pub struct Sender<T>(async_channel::Sender<T>);
+pub struct Sender<T>(Arc<Chan<T>>);
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
+        self.0.senders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self(self.0.clone())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.0.senders.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            self.0.queue.close();
+            self.0.receiver.wake();
+        }
     }
 }
 
 impl<T> Sender<T> {
     /// Send a value, waiting while the channel is full.
-    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.0.send(value).await.map_err(|e| SendError(e.0))
+    pub async fn send(&self, mut value: T) -> Result<(), SendError<T>> {
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            let room = self.0.room.listen();
+            // Room made between the failed push and the listener is not missed.
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => return Err(SendError(v)),
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            room.await;
+        }
     }
 
     /// Try to send without waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.0.try_send(value).map_err(|e| match e {
-            async_channel::TrySendError::Full(v) => TrySendError::Full(v),
-            async_channel::TrySendError::Closed(v) => TrySendError::Disconnected(v),
-        })
+        match self.0.queue.push(value) {
+            Ok(()) => {
+                self.0.receiver.wake();
+                Ok(())
+            }
+            Err(concurrent_queue::PushError::Full(v)) => Err(TrySendError::Full(v)),
+            Err(concurrent_queue::PushError::Closed(v)) => Err(TrySendError::Disconnected(v)),
+        }
     }
 
-    /// Returns `true` once every receiver has been dropped.
+    /// Returns `true` once the receiver has been dropped.
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.0.queue.is_closed()
     }
 }
 
-/// Receiving half of a bounded channel.
+/// Receiving half of a bounded channel: one receiver.
 ///
 /// `&mut self` receivers are retained from the previous single-consumer API so existing
-/// call sites are unchanged, even though the underlying channel supports multiple
-/// consumers.
-#[derive(Debug)]
-pub struct Receiver<T>(async_channel::Receiver<T>);
+/// call sites are unchanged.
+pub struct Receiver<T>(Arc<Chan<T>>);
 
-impl<T> Clone for Receiver<T> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.0.queue.close();
+        self.0.room.notify(usize::MAX);
     }
 }
 
@@ -271,29 +328,55 @@ impl<T> Receiver<T> {
     /// Receive the next value, waiting while the channel is empty. Returns `None` once
     /// the channel is closed and drained.
     pub async fn recv(&mut self) -> Option<T> {
-        self.0.recv().await.ok()
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next value, or the task's waker kept for the next push.
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        use std::task::Poll;
+        match self.try_recv() {
+            Ok(v) => return Poll::Ready(Some(v)),
+            Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+            Err(TryRecvError::Empty) => {}
+        }
+        self.0.receiver.register(cx.waker());
+        // A push between the empty pop and the registration woke nobody: look again.
+        match self.try_recv() {
+            Ok(v) => Poll::Ready(Some(v)),
+            Err(TryRecvError::Disconnected) => Poll::Ready(None),
+            Err(TryRecvError::Empty) => Poll::Pending,
+        }
     }
 
     /// Try to receive without waiting.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.0.try_recv().map_err(|e| match e {
-            async_channel::TryRecvError::Empty => TryRecvError::Empty,
-            async_channel::TryRecvError::Closed => TryRecvError::Disconnected,
-        })
+        match self.0.queue.pop() {
+            Ok(v) => {
+                self.0.room.notify_additional(1);
+                Ok(v)
+            }
+            Err(concurrent_queue::PopError::Empty) => Err(TryRecvError::Empty),
+            Err(concurrent_queue::PopError::Closed) => Err(TryRecvError::Disconnected),
+        }
     }
 
     /// Returns `true` once every sender has been dropped.
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.0.queue.is_closed()
     }
 }
 
 /// Create a bounded channel with room for `capacity` messages.
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    // `async_channel::bounded` panics on 0; the previous tokio/smol wrappers did too,
-    // but clamp to 1 so a computed capacity of 0 degrades instead of aborting.
-    let (tx, rx) = async_channel::bounded(capacity.max(1));
-    (Sender(tx), Receiver(rx))
+    // A capacity of 0 is clamped to 1 so a computed capacity of 0 degrades instead of
+    // aborting (`ConcurrentQueue::bounded` panics on 0).
+    let chan = Arc::new(Chan {
+        queue: concurrent_queue::ConcurrentQueue::bounded(capacity.max(1)),
+        receiver: futures::task::AtomicWaker::new(),
+        room: event_listener::Event::new(),
+        senders: std::sync::atomic::AtomicUsize::new(1),
+    });
+    (Sender(chan.clone()), Receiver(chan))
 }
 
 // ── Broadcast channel ─────────────────────────────────────────────────────────
