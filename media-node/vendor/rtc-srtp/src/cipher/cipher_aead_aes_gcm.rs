@@ -2,7 +2,7 @@ use byteorder::{BigEndian, ByteOrder};
 use bytes::BytesMut;
 use crypto::{AeadAlgorithm, AeadCipher, RTCCrypto, SecretVec};
 
-use super::{Cipher, Kdf, crypto_error};
+use super::{Cipher, Kdf, RtpAt, crypto_error};
 use crate::key_derivation::*;
 use crate::protection_profile::ProtectionProfile;
 use shared::{
@@ -55,36 +55,27 @@ impl Cipher for CipherAeadAesGcm {
         Ok(())
     }
 
-    fn decrypt_rtp(
-        &mut self,
-        ciphertext: &[u8],
-        header: &rtp::Header,
-        roc: u32,
-    ) -> Result<BytesMut> {
+    // (Portunus) In place, in the caller's buffer; `decrypt_rtp` is the trait's, on a new one.
+    fn decrypt_rtp_in_place(&mut self, packet: &mut BytesMut, at: RtpAt, roc: u32) -> Result<()> {
         let tag_len = self.aead_auth_tag_len();
-        if ciphertext.len() < tag_len {
-            return Err(Error::ErrFailedToVerifyAuthTag);
-        }
-
-        let payload_offset = header.marshal_size();
-        if ciphertext.len() < payload_offset + tag_len {
+        let payload_offset = at.header_len;
+        if packet.len() < payload_offset + tag_len || tag_len > CIPHER_AEAD_AES_GCM_AUTH_TAG_LEN {
             // Too short to hold header + tag; the AEAD would reject it and the
             // slice split below would panic.
             return Err(Error::ErrFailedToVerifyAuthTag);
         }
 
-        let nonce = self.rtp_initialization_vector(header, roc);
+        let nonce = self.rtp_iv(at.ssrc, at.sequence_number, roc);
 
-        let tag_offset = ciphertext.len() - tag_len;
-        let tag = &ciphertext[tag_offset..];
-        let mut writer = BytesMut::with_capacity(tag_offset);
-        writer.extend_from_slice(&ciphertext[..tag_offset]);
-
-        let (aad, encrypted_payload) = writer.split_at_mut(payload_offset);
+        let tag_offset = packet.len() - tag_len;
+        let mut tag = [0; CIPHER_AEAD_AES_GCM_AUTH_TAG_LEN];
+        tag[..tag_len].copy_from_slice(&packet[tag_offset..]);
+        let (aad, rest) = packet.split_at_mut(payload_offset);
         self.srtp_cipher
-            .open_in_place(&nonce, aad, encrypted_payload, tag)
+            .open_in_place(&nonce, aad, &mut rest[..tag_offset - payload_offset], &tag[..tag_len])
             .map_err(|_| Error::ErrFailedToVerifyAuthTag)?;
-        Ok(writer)
+        packet.truncate(tag_offset);
+        Ok(())
     }
 
     fn encrypt_rtcp(
@@ -234,10 +225,15 @@ impl CipherAeadAesGcm {
     ///
     /// https://tools.ietf.org/html/rfc7714#section-8.1
     pub(crate) fn rtp_initialization_vector(&self, header: &rtp::Header, roc: u32) -> [u8; 12] {
+        self.rtp_iv(header.ssrc, header.sequence_number, roc)
+    }
+
+    /// (Portunus) [`Self::rtp_initialization_vector`] from the fields it uses.
+    fn rtp_iv(&self, ssrc: u32, sequence_number: u16, roc: u32) -> [u8; 12] {
         let mut iv = [0u8; 12];
-        BigEndian::write_u32(&mut iv[2..], header.ssrc);
+        BigEndian::write_u32(&mut iv[2..], ssrc);
         BigEndian::write_u32(&mut iv[6..], roc);
-        BigEndian::write_u16(&mut iv[10..], header.sequence_number);
+        BigEndian::write_u16(&mut iv[10..], sequence_number);
 
         for (i, v) in iv.iter_mut().enumerate() {
             *v ^= self.srtp_session_salt[i];

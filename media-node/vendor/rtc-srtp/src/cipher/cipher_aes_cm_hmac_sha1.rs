@@ -6,7 +6,7 @@ use crypto::{
 use rtcp::header::{HEADER_LENGTH, SSRC_LENGTH};
 use shared::marshal::*;
 
-use super::{Cipher, Kdf, crypto_error};
+use super::{Cipher, Kdf, RtpAt, crypto_error};
 use crate::key_derivation::*;
 use crate::protection_profile::*;
 use shared::error::{Error, Result};
@@ -188,49 +188,31 @@ impl Cipher for CipherAesCmHmacSha1 {
         Ok(())
     }
 
-    fn decrypt_rtp(
-        &mut self,
-        encrypted: &[u8],
-        header: &rtp::Header,
-        roc: u32,
-    ) -> Result<BytesMut> {
-        let encrypted_len = encrypted.len();
-        if encrypted_len < self.rtp_auth_tag_len() {
-            return Err(Error::SrtpTooSmall(encrypted_len, self.rtp_auth_tag_len()));
+    // (Portunus) In place, in the caller's buffer; `decrypt_rtp` is the trait's, on a new one.
+    fn decrypt_rtp_in_place(&mut self, packet: &mut BytesMut, at: RtpAt, roc: u32) -> Result<()> {
+        let encrypted_len = packet.len();
+        let tag_len = self.rtp_auth_tag_len();
+        if encrypted_len < tag_len {
+            return Err(Error::SrtpTooSmall(encrypted_len, tag_len));
         }
+        let cipher_len = encrypted_len - tag_len;
 
-        let mut writer = BytesMut::with_capacity(encrypted_len - self.rtp_auth_tag_len());
-
-        // Split the auth tag and the cipher text into two parts.
-        let actual_tag = &encrypted[encrypted_len - self.rtp_auth_tag_len()..];
-        let cipher_text = &encrypted[..encrypted_len - self.rtp_auth_tag_len()];
-
-        // Generate the auth tag we expect to see from the ciphertext.
-        let full_expected_tag = self.generate_srtp_auth_tag(cipher_text, roc)?;
-        let expected_tag = &full_expected_tag[..self.rtp_auth_tag_len()];
-
-        // See if the auth tag actually matches.
-        // We use a constant time comparison to prevent timing attacks.
-        if !constant_time_eq(actual_tag, expected_tag) {
+        // Generate the auth tag we expect to see from the ciphertext, and compare it with the
+        // packet's in constant time, to prevent timing attacks.
+        let full_expected_tag = self.generate_srtp_auth_tag(&packet[..cipher_len], roc)?;
+        if !constant_time_eq(&packet[cipher_len..], &full_expected_tag[..tag_len]) {
             return Err(Error::RtpFailedToVerifyAuthTag);
         }
-
-        // Write cipher_text to the destination buffer.
-        writer.extend_from_slice(cipher_text);
+        packet.truncate(cipher_len);
 
         // Decrypt the ciphertext for the payload.
-        let counter = generate_counter(
-            header.sequence_number,
-            roc,
-            header.ssrc,
-            &self.srtp_session_salt,
-        );
+        let counter = generate_counter(at.sequence_number, roc, at.ssrc, &self.srtp_session_salt);
 
         self.srtp_cipher
-            .apply_keystream(&counter, &mut writer[header.marshal_size()..])
+            .apply_keystream(&counter, &mut packet[at.header_len..])
             .map_err(crypto_error)?;
 
-        Ok(writer)
+        Ok(())
     }
 
     fn encrypt_rtcp(

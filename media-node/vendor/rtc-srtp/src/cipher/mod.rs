@@ -37,6 +37,44 @@ pub(crate) fn crypto_error(error: CryptoError) -> Error {
 ///
 /// Cipher represents a implementation of one
 /// of the SRTP Specific ciphers.
+/// (Portunus) What decryption needs of an RTP header, read off the packet without parsing its
+/// extensions (which allocates): where the payload starts, the SSRC and the sequence number.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RtpAt {
+    pub header_len: usize,
+    pub ssrc: u32,
+    pub sequence_number: u16,
+}
+
+impl RtpAt {
+    /// The same of a parsed header.
+    pub fn from_header(header: &rtp::Header) -> Self {
+        use shared::marshal::MarshalSize;
+        Self { header_len: header.marshal_size(), ssrc: header.ssrc, sequence_number: header.sequence_number }
+    }
+
+    /// The fixed fields and the header's length (RFC 3550, 5.1 and 5.3.1): `None` when the
+    /// packet is shorter than its header says or is not version 2.
+    pub fn of(packet: &[u8]) -> Option<Self> {
+        if packet.len() < 12 || packet[0] >> 6 != 2 {
+            return None;
+        }
+        let mut header_len = 12 + 4 * usize::from(packet[0] & 0x0f);
+        if packet[0] & 0x10 != 0 {
+            let words = packet.get(header_len + 2..header_len + 4)?;
+            header_len += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+        }
+        if packet.len() < header_len {
+            return None;
+        }
+        Some(Self {
+            header_len,
+            ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+            sequence_number: u16::from_be_bytes([packet[2], packet[3]]),
+        })
+    }
+}
+
 pub(crate) trait Cipher: Send {
     /// Get RTP authenticated tag length.
     fn rtp_auth_tag_len(&self) -> usize;
@@ -64,7 +102,16 @@ pub(crate) trait Cipher: Send {
     fn encrypt_rtp_in_place(&mut self, packet: &mut BytesMut, header: &rtp::Header, roc: u32) -> Result<()>;
 
     /// Decrypt RTP payload.
-    fn decrypt_rtp(&mut self, payload: &[u8], header: &rtp::Header, roc: u32) -> Result<BytesMut>;
+    fn decrypt_rtp(&mut self, payload: &[u8], header: &rtp::Header, roc: u32) -> Result<BytesMut> {
+        let mut packet = BytesMut::from(payload);
+        self.decrypt_rtp_in_place(&mut packet, RtpAt::from_header(header), roc)?;
+        Ok(packet)
+    }
+
+    /// (Portunus) Checks the tag of the SRTP packet `packet` holds, decrypts its payload in place
+    /// and drops the tag: the caller's datagram becomes the RTP packet, with no new buffer. On
+    /// an error `packet` is left as it was or partly decrypted; the caller drops it.
+    fn decrypt_rtp_in_place(&mut self, packet: &mut BytesMut, at: RtpAt, roc: u32) -> Result<()>;
 
     /// Encrypt RTCP payload.
     fn encrypt_rtcp(&mut self, payload: &[u8], srtcp_index: usize, ssrc: u32) -> Result<BytesMut>;

@@ -1,10 +1,11 @@
 use super::*;
 use shared::{
     error::{Error, Result},
-    marshal::{MarshalSize, Unmarshal},
+    marshal::Unmarshal,
 };
 
 use bytes::BytesMut;
+use crate::cipher::RtpAt;
 
 impl Context {
     /// Decrypts an SRTP packet whose header has already been parsed.
@@ -21,32 +22,55 @@ impl Context {
         encrypted: &[u8],
         header: &rtp::Header,
     ) -> Result<BytesMut> {
+        let at = RtpAt::from_header(header);
+        let (roc, diff) = self.admit_rtp(encrypted.len(), at)?;
+        let dst = self.cipher.decrypt_rtp(encrypted, header, roc)?;
+        self.accept_rtp(at, diff);
+        Ok(dst)
+    }
+
+    /// (Portunus) Decrypts the SRTP packet `packet` holds in place: checked as
+    /// [`Context::decrypt_rtp`] checks it, the payload decrypted and the auth tag dropped, so
+    /// that the datagram becomes the RTP packet without a new buffer. Only the header's fixed
+    /// fields and length are read, so this allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::decrypt_rtp`]; `packet` may then be partly decrypted.
+    pub fn decrypt_rtp_in_place(&mut self, packet: &mut BytesMut) -> Result<()> {
+        let at = RtpAt::of(packet).ok_or(Error::ErrTooShortRtp)?;
+        let (roc, diff) = self.admit_rtp(packet.len(), at)?;
+        self.cipher.decrypt_rtp_in_place(packet, at, roc)?;
+        self.accept_rtp(at, diff);
+        Ok(())
+    }
+
+    /// Whether an SRTP packet of `len` bytes (its header `at`) may be decrypted (long enough
+    /// for its tag, not a replay): its rollover counter and sequence distance if so.
+    fn admit_rtp(&mut self, len: usize, at: RtpAt) -> Result<(u32, i32)> {
         let auth_tag_len = self.cipher.rtp_auth_tag_len();
-        if encrypted.len() < header.marshal_size() + auth_tag_len {
+        if len < at.header_len + auth_tag_len {
             return Err(Error::ErrTooShortRtp);
         }
 
-        let state = self.get_srtp_ssrc_state(header.ssrc);
-        let (roc, diff, _) = state.next_rollover_count(header.sequence_number);
+        let state = self.get_srtp_ssrc_state(at.ssrc);
+        let (roc, diff, _) = state.next_rollover_count(at.sequence_number);
         if let Some(replay_detector) = &mut state.replay_detector
-            && !replay_detector.check(header.sequence_number as u64)
+            && !replay_detector.check(at.sequence_number as u64)
         {
-            return Err(Error::SrtpSsrcDuplicated(
-                header.ssrc,
-                header.sequence_number,
-            ));
+            return Err(Error::SrtpSsrcDuplicated(at.ssrc, at.sequence_number));
         }
+        Ok((roc, diff))
+    }
 
-        let dst = self.cipher.decrypt_rtp(encrypted, header, roc)?;
-        {
-            let state = self.get_srtp_ssrc_state(header.ssrc);
-            if let Some(replay_detector) = &mut state.replay_detector {
-                replay_detector.accept();
-            }
-            state.update_rollover_count(header.sequence_number, diff);
+    /// A packet [`Context::admit_rtp`] admitted was authentic: the replay window and the
+    /// rollover counter move on.
+    fn accept_rtp(&mut self, at: RtpAt, diff: i32) {
+        let state = self.get_srtp_ssrc_state(at.ssrc);
+        if let Some(replay_detector) = &mut state.replay_detector {
+            replay_detector.accept();
         }
-
-        Ok(dst)
+        state.update_rollover_count(at.sequence_number, diff);
     }
 
     /// DecryptRTP decrypts a RTP packet with an encrypted payload

@@ -127,7 +127,10 @@ impl<'a>
                 }
             } else {
                 if let Some(context) = self.ctx.remote_srtp_context.as_mut() {
-                    let mut decrypted = context.decrypt_rtp(&message)?;
+                    // (Portunus) Decrypted in the datagram's own buffer, which becomes the
+                    // packet's: `decrypt_rtp` copied it into a new one.
+                    let mut decrypted = message;
+                    context.decrypt_rtp_in_place(&mut decrypted)?;
                     let rtp_packet = rtp::Packet::unmarshal(&mut decrypted)?;
 
                     self.ctx.read_outs.push_back(TaggedRTCMessageInternal {
