@@ -14,13 +14,32 @@ use rtc::srtp::protection_profile::ProtectionProfile;
 #[global_allocator]
 static ALLOCATOR: allocations::PerThread = allocations::PerThread;
 
-/// Two ends of one SRTP session: the sender's context and the receiver's (same keys).
-fn ends(profile: ProtectionProfile) -> (Context, Context) {
+/// Every profile a peer may negotiate.
+const PROFILES: [ProtectionProfile; 4] = [
+    ProtectionProfile::Aes128CmHmacSha1_80,
+    ProtectionProfile::Aes128CmHmacSha1_32,
+    ProtectionProfile::AeadAes128Gcm,
+    ProtectionProfile::AeadAes256Gcm,
+];
+
+/// Sequence numbers past the 16-bit wrap, which moves the rollover counter both ends keep.
+fn across_the_wrap() -> impl Iterator<Item = u16> {
+    (65_500u16..=65_535).chain(0..40)
+}
+
+/// One end of an SRTP session with the test's keys; `replay_window` as the media node's
+/// contexts keep one (webrtc-rs's default, 64 packets), or none.
+fn end(profile: ProtectionProfile, replay_window: Option<usize>) -> Context {
     let provider = rtc::crypto::default_provider().expect("a crypto provider");
     let key: Vec<u8> = (0..profile.key_len() as u8).collect();
     let salt: Vec<u8> = (0..profile.salt_len() as u8).map(|b| b ^ 0x5a).collect();
-    let end = || Context::new(&key, &salt, profile, None, None, provider.crypto()).expect("an SRTP context");
-    (end(), end())
+    let window = replay_window.map(rtc::srtp::option::srtp_replay_protection);
+    Context::new(&key, &salt, profile, window, None, provider.crypto()).expect("an SRTP context")
+}
+
+/// Two ends of one SRTP session: the sender's context and the receiver's (same keys).
+fn ends(profile: ProtectionProfile) -> (Context, Context) {
+    (end(profile, None), end(profile, None))
 }
 
 /// A forwarded video packet: a TWCC stamp in its header, `len` payload bytes.
@@ -39,17 +58,10 @@ fn packet(seq: u16, len: usize) -> rtp::Packet {
 
 #[test]
 fn every_profile_encrypts_in_place_what_the_peer_decrypts_without_allocating() {
-    let profiles = [
-        ProtectionProfile::Aes128CmHmacSha1_80,
-        ProtectionProfile::Aes128CmHmacSha1_32,
-        ProtectionProfile::AeadAes128Gcm,
-        ProtectionProfile::AeadAes256Gcm,
-    ];
-    for profile in profiles {
+    for profile in PROFILES {
         let (mut sender, mut receiver) = ends(profile);
         let mut buffer = BytesMut::with_capacity(4096);
-        // Past the 16-bit sequence's wrap, which moves the rollover counter both ends keep.
-        for (i, seq) in (65_500u16..=65_535).chain(0..40).enumerate() {
+        for (i, seq) in across_the_wrap().enumerate() {
             let p = packet(seq, 200 + 30 * (i % 40));
             let plain = p.marshal().expect("marshal");
             buffer.clear();
@@ -81,15 +93,9 @@ fn plain_packet(seq: u16, len: usize) -> rtp::Packet {
 
 #[test]
 fn every_profile_decrypts_in_place_what_was_encrypted_without_allocating() {
-    let profiles = [
-        ProtectionProfile::Aes128CmHmacSha1_80,
-        ProtectionProfile::Aes128CmHmacSha1_32,
-        ProtectionProfile::AeadAes128Gcm,
-        ProtectionProfile::AeadAes256Gcm,
-    ];
-    for profile in profiles {
+    for profile in PROFILES {
         let (mut sender, mut receiver) = ends(profile);
-        for (i, seq) in (65_500u16..=65_535).chain(0..40).enumerate() {
+        for (i, seq) in across_the_wrap().enumerate() {
             let with_extension = i % 2 == 0;
             let p = if with_extension { packet(seq, 200 + 30 * (i % 40)) } else { plain_packet(seq, 1100) };
             let plain = p.marshal().expect("marshal");
@@ -107,14 +113,7 @@ fn every_profile_decrypts_in_place_what_was_encrypted_without_allocating() {
 #[test]
 fn in_place_decryption_refuses_a_tampered_or_replayed_packet() {
     for profile in [ProtectionProfile::Aes128CmHmacSha1_80, ProtectionProfile::AeadAes128Gcm] {
-        let (mut sender, _) = ends(profile);
-        // The media node's contexts keep a replay window (webrtc-rs's default, 64 packets).
-        let provider = rtc::crypto::default_provider().expect("a crypto provider");
-        let key: Vec<u8> = (0..profile.key_len() as u8).collect();
-        let salt: Vec<u8> = (0..profile.salt_len() as u8).map(|b| b ^ 0x5a).collect();
-        let window = Some(rtc::srtp::option::srtp_replay_protection(64));
-        let mut receiver =
-            Context::new(&key, &salt, profile, window, None, provider.crypto()).expect("an SRTP context");
+        let (mut sender, mut receiver) = (end(profile, None), end(profile, Some(64)));
         let first = sender.encrypt_rtp(&plain_packet(7, 300).marshal().expect("marshal")).expect("encrypt");
         let sent = sender.encrypt_rtp(&plain_packet(8, 300).marshal().expect("marshal")).expect("encrypt");
         receiver.decrypt_rtp_in_place(&mut first.clone()).expect("the first packet");
