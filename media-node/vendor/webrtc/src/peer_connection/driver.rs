@@ -158,8 +158,15 @@ struct UdpReceivers {
 }
 
 impl UdpReceivers {
-    fn new(buffers: Vec<Vec<u8>>) -> Self {
-        Self { armed: buffers.into_iter().map(Some).collect(), next: 0 }
+    /// A receive armed on every socket of the driver's list, each with a buffer made once and
+    /// reused for good, sized for the socket's GRO coalescing so that one `poll_recv` holds
+    /// up to `max_gro_segments()` datagrams without truncation.
+    fn for_sockets(sockets: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)]) -> Self {
+        let armed = sockets
+            .iter()
+            .map(|(_, socket)| Some(vec![0u8; gro_recv_buf_len(socket.max_gro_segments())]))
+            .collect();
+        Self { armed, next: 0 }
     }
 
     fn arm(&mut self, idx: usize, buf: Vec<u8>) {
@@ -183,14 +190,15 @@ impl UdpReceivers {
         sockets: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
     ) -> std::task::Poll<Option<SocketRecvResult>> {
         use std::task::Poll;
-        let n = self.armed.len().min(sockets.len());
-        if (0..n).all(|i| self.armed[i].is_none()) {
+        if self.is_empty() {
             return Poll::Ready(None);
         }
+        let n = self.armed.len();
         for k in 0..n {
             let idx = (self.next + k) % n;
-            let Some(buf) = self.armed[idx].as_mut() else { continue };
-            let (local_addr, socket) = &sockets[idx];
+            let (Some(buf), Some((local_addr, socket))) = (self.armed[idx].as_mut(), sockets.get(idx)) else {
+                continue;
+            };
             let mut meta = [RecvMeta::default(); 1];
             let recv = {
                 let mut bufs = [IoSliceMut::new(buf)];
@@ -850,16 +858,8 @@ where
             }))
             .collect();
 
-        // Pre-allocate buffers once - one per socket, these will be reused forever.
-        // Sized for the socket's GRO coalescing capacity so a single `poll_recv` can
-        // hold up to `max_gro_segments()` datagrams without truncation.
-        let mut udp_socket_buffers: Vec<Vec<u8>> = udp_socket_list
-            .iter()
-            .map(|(_, socket)| vec![0u8; gro_recv_buf_len(socket.max_gro_segments())])
-            .collect();
-
         // Every socket's receive, polled in place (Portunus): see `UdpReceivers`.
-        let mut udp_receivers = UdpReceivers::new(std::mem::take(&mut udp_socket_buffers));
+        let mut udp_receivers = UdpReceivers::for_sockets(&udp_socket_list);
         let mut active_socket_count = udp_socket_list.len();
         // When an already-expired deadline was last handled, so the loop can decline to do it
         // again within the same millisecond. `None` once a deadline lands in the future, so a
@@ -1035,15 +1035,14 @@ where
                             && self.inner.ice_restart_rebind_pending.swap(false, Ordering::AcqRel)
                         {
                             // The driver's map is not the only owner. This loop keeps a clone
-                            // per socket in `udp_socket_list`, and every in-flight recv future
-                            // owns another. Drop them *before* rebinding: `bind_transports`
+                            // per socket in `udp_socket_list` (its receives, `udp_receivers`,
+                            // are keyed by that list's indices). Drop them *before* rebinding: `bind_transports`
                             // clears the map, but these clones would keep the old sockets open,
                             // and a configured fixed port cannot be reclaimed while its previous
                             // socket still holds it — the bind fails with `EADDRINUSE` and takes
                             // the connection down with it.
                             udp_receivers.clear();
                             udp_socket_list.clear();
-                            udp_socket_buffers.clear();
 
                             match self.bind_transports().await {
                                 Ok(()) => {
@@ -1056,9 +1055,8 @@ where
                                         "ICE restart rebound transports; local addrs now {:?}",
                                         self.udp_sockets.keys().collect::<Vec<_>>()
                                     );
-                                    // Rebuild everything keyed by socket index. The futures being
-                                    // dropped here own the old buffers and were polling sockets
-                                    // that no longer exist.
+                                    // Rebuild everything keyed by socket index: the list, then a
+                                    // receive armed on each of its sockets.
                                     udp_socket_list = new_sockets
                                         .into_iter()
                                         .chain(self.mdns_socket.iter().filter_map(|socket| {
@@ -1068,13 +1066,7 @@ where
                                                 .map(|local_addr| (local_addr, socket.clone()))
                                         }))
                                         .collect();
-                                    udp_socket_buffers = udp_socket_list
-                                        .iter()
-                                        .map(|(_, socket)| {
-                                            vec![0u8; gro_recv_buf_len(socket.max_gro_segments())]
-                                        })
-                                        .collect();
-                                    udp_receivers = UdpReceivers::new(std::mem::take(&mut udp_socket_buffers));
+                                    udp_receivers = UdpReceivers::for_sockets(&udp_socket_list);
                                     active_socket_count = udp_socket_list.len();
                                 }
                                 Err(err) => {
