@@ -12,31 +12,6 @@ pub(crate) fn crypto_error(error: CryptoError) -> Error {
     Error::Crypto(error.to_string())
 }
 
-///NOTE: Auth tag and AEAD auth tag are placed at the different position in SRTCP
-///
-///In non-AEAD cipher, the authentication tag is placed *after* the ESRTCP word
-///(Encrypted-flag and SRTCP index).
-///
-///> AES_128_CM_HMAC_SHA1_80
-///> | RTCP Header | Encrypted payload |E| SRTCP Index | Auth tag |
-///>                                   ^               |----------|
-///>                                   |                ^
-///>                                   |                authTagLen=10
-///>                                   aeadAuthTagLen=0
-///
-///In AEAD cipher, the AEAD authentication tag is embedded in the ciphertext.
-///It is *before* the ESRTCP word (Encrypted-flag and SRTCP index).
-///
-///> AEAD_AES_128_GCM
-///> | RTCP Header | Encrypted payload | AEAD auth tag |E| SRTCP Index |
-///>                                   |---------------|               ^
-///>                                    ^                              authTagLen=0
-///>                                    aeadAuthTagLen=16
-///
-///See https://tools.ietf.org/html/rfc7714 for the full specifications.
-///
-/// Cipher represents a implementation of one
-/// of the SRTP Specific ciphers.
 /// (Portunus) What decryption needs of an RTP header, read off the packet without parsing its
 /// extensions (which allocates): where the payload starts, the SSRC and the sequence number.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +50,31 @@ impl RtpAt {
     }
 }
 
+///NOTE: Auth tag and AEAD auth tag are placed at the different position in SRTCP
+///
+///In non-AEAD cipher, the authentication tag is placed *after* the ESRTCP word
+///(Encrypted-flag and SRTCP index).
+///
+///> AES_128_CM_HMAC_SHA1_80
+///> | RTCP Header | Encrypted payload |E| SRTCP Index | Auth tag |
+///>                                   ^               |----------|
+///>                                   |                ^
+///>                                   |                authTagLen=10
+///>                                   aeadAuthTagLen=0
+///
+///In AEAD cipher, the AEAD authentication tag is embedded in the ciphertext.
+///It is *before* the ESRTCP word (Encrypted-flag and SRTCP index).
+///
+///> AEAD_AES_128_GCM
+///> | RTCP Header | Encrypted payload | AEAD auth tag |E| SRTCP Index |
+///>                                   |---------------|               ^
+///>                                    ^                              authTagLen=0
+///>                                    aeadAuthTagLen=16
+///
+///See https://tools.ietf.org/html/rfc7714 for the full specifications.
+///
+/// Cipher represents a implementation of one
+/// of the SRTP Specific ciphers.
 pub(crate) trait Cipher: Send {
     /// Get RTP authenticated tag length.
     fn rtp_auth_tag_len(&self) -> usize;

@@ -24,7 +24,8 @@ impl Context {
     ) -> Result<BytesMut> {
         let at = RtpAt::from_header(header);
         let (roc, diff) = self.admit_rtp(encrypted.len(), at)?;
-        let dst = self.cipher.decrypt_rtp(encrypted, header, roc)?;
+        let mut dst = BytesMut::from(encrypted);
+        self.cipher.decrypt_rtp_in_place(&mut dst, at, roc)?;
         self.accept_rtp(at, diff);
         Ok(dst)
     }
