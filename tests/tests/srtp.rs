@@ -1,8 +1,9 @@
 //! SRTP as the media node's patched webrtc-rs encrypts a subscriber's packets and decrypts a
-//! publisher's (`media-node/vendor/PATCHES.md`): in place, in a buffer with room for the tag, and
-//! in the datagram's own buffer. Every profile a peer may negotiate must round-trip across the
-//! sequence wrap, match libsrtp's known answers where the crate has them, refuse a tampered or
-//! replayed packet, and cost no allocation of its own per packet.
+//! publisher's packets and every peer's RTCP (`media-node/vendor/PATCHES.md`): in place, in a
+//! buffer with room for the tag, and in the datagram's own buffer. Every profile a peer may
+//! negotiate must round-trip across the sequence wrap, match libsrtp's known answers where the
+//! crate has them, refuse a tampered or replayed packet, and cost no allocation of its own per
+//! packet.
 
 use bytes::{Bytes, BytesMut};
 use portunus_tests::allocations;
@@ -27,14 +28,15 @@ fn across_the_wrap() -> impl Iterator<Item = u16> {
     (65_500u16..=65_535).chain(0..40)
 }
 
-/// One end of an SRTP session with the test's keys; `replay_window` as the media node's
-/// contexts keep one (webrtc-rs's default, 64 packets), or none.
+/// One end of an SRTP session with the test's keys; `replay_window` (for RTP and RTCP) as the
+/// media node's contexts keep one (webrtc-rs's default, 64 packets), or none.
 fn end(profile: ProtectionProfile, replay_window: Option<usize>) -> Context {
     let provider = rtc::crypto::default_provider().expect("a crypto provider");
     let key: Vec<u8> = (0..profile.key_len() as u8).collect();
     let salt: Vec<u8> = (0..profile.salt_len() as u8).map(|b| b ^ 0x5a).collect();
-    let window = replay_window.map(rtc::srtp::option::srtp_replay_protection);
-    Context::new(&key, &salt, profile, window, None, provider.crypto()).expect("an SRTP context")
+    let rtp_window = replay_window.map(rtc::srtp::option::srtp_replay_protection);
+    let rtcp_window = replay_window.map(rtc::srtp::option::srtcp_replay_protection);
+    Context::new(&key, &salt, profile, rtp_window, rtcp_window, provider.crypto()).expect("an SRTP context")
 }
 
 /// Two ends of one SRTP session: the sender's context and the receiver's (same keys).
@@ -151,25 +153,138 @@ const ENCRYPTED_AES_256_CM_RTP: [u8; 38] = [
     0x83, 0x35, 0xc6, 0xd4, 0x57, 0xf1, 0xc3, 0x6b, 0xa7, 0x3d, 0x71, 0x48, 0x63, 0x90, 0x9b, 0xbf, 0x15, 0xac, 0xec,
 ];
 
-#[test]
-fn in_place_encryption_and_decryption_give_libsrtp_s_known_answers() {
-    let provider = rtc::crypto::default_provider().expect("a crypto provider");
+/// The same keys' SRTCP answers, for this sender report (index 1).
+const DECRYPTED_RTCP: [u8; 24] = [
+    0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
+    0xab, 0xab, 0xab, 0xab, 0xab,
+];
+const ENCRYPTED_AEAD_AES_128_GCM_RTCP: [u8; 44] = [
+    0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe, 0xc9, 0x8b, 0x8b, 0x5d, 0xf0, 0x39, 0x2a, 0x55, 0x85, 0x2b, 0x6c,
+    0x21, 0xac, 0x8e, 0x70, 0x25, 0xc5, 0x2c, 0x6f, 0xbe, 0xa2, 0xb3, 0xb4, 0x46, 0xea, 0x31, 0x12, 0x3b, 0xa8, 0x8c,
+    0xe6, 0x1e, 0x80, 0x00, 0x00, 0x01,
+];
+const ENCRYPTED_AES_256_CM_RTCP: [u8; 38] = [
+    0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe, 0x97, 0x04, 0x31, 0xdc, 0x4a, 0xe6, 0xd2, 0xaf, 0xd6, 0x54, 0xbf,
+    0x90, 0xf4, 0x35, 0x44, 0x9e, 0x80, 0x00, 0x00, 0x01, 0xbf, 0x18, 0x18, 0x2d, 0xd1, 0x18, 0x81, 0x28, 0x78, 0xb1,
+];
+
+/// The two profiles of libsrtp's known answers, each with a maker of its context and its
+/// encrypted RTP and RTCP.
+fn known_answers() -> [(ProtectionProfile, impl Fn() -> Context, &'static [u8], &'static [u8]); 2] {
+    let context = |profile: ProtectionProfile, key: Vec<u8>, salt: Vec<u8>| {
+        move || {
+            let provider = rtc::crypto::default_provider().expect("a crypto provider");
+            Context::new(&key, &salt, profile, None, None, provider.crypto()).expect("an SRTP context")
+        }
+    };
     let key16: Vec<u8> = (0..16).collect();
     let key32: Vec<u8> = (0..32).map(|b| b % 16).collect();
-    let salt12: Vec<u8> = (0xa0..0xac).collect();
-    let salt14: Vec<u8> = (0xa0..0xae).collect();
-    let cases: [(ProtectionProfile, &[u8], &[u8], &[u8]); 2] = [
-        (ProtectionProfile::AeadAes128Gcm, &key16, &salt12, &ENCRYPTED_AEAD_AES_128_GCM_RTP),
-        (ProtectionProfile::Aes256CmHmacSha1_80, &key32, &salt14, &ENCRYPTED_AES_256_CM_RTP),
-    ];
-    for (profile, key, salt, encrypted) in cases {
-        let context = || Context::new(key, salt, profile, None, None, provider.crypto()).expect("an SRTP context");
+    [
+        (
+            ProtectionProfile::AeadAes128Gcm,
+            context(ProtectionProfile::AeadAes128Gcm, key16, (0xa0..0xac).collect()),
+            &ENCRYPTED_AEAD_AES_128_GCM_RTP,
+            &ENCRYPTED_AEAD_AES_128_GCM_RTCP,
+        ),
+        (
+            ProtectionProfile::Aes256CmHmacSha1_80,
+            context(ProtectionProfile::Aes256CmHmacSha1_80, key32, (0xa0..0xae).collect()),
+            &ENCRYPTED_AES_256_CM_RTP,
+            &ENCRYPTED_AES_256_CM_RTCP,
+        ),
+    ]
+}
+
+#[test]
+fn in_place_encryption_and_decryption_give_libsrtp_s_known_answers() {
+    for (profile, context, encrypted_rtp, encrypted_rtcp) in known_answers() {
         let mut buffer = BytesMut::from(&DECRYPTED_RTP[..]);
         let header = rtp::header::Header::unmarshal(&mut &DECRYPTED_RTP[..]).expect("header");
         context().encrypt_rtp_in_place(&mut buffer, &header).expect("encrypt");
-        assert_eq!(&buffer[..], encrypted, "{profile:?}: encrypted in place");
-        let mut datagram = BytesMut::from(encrypted);
+        assert_eq!(&buffer[..], encrypted_rtp, "{profile:?}: encrypted in place");
+        let mut datagram = BytesMut::from(encrypted_rtp);
         context().decrypt_rtp_in_place(&mut datagram).expect("decrypt");
         assert_eq!(&datagram[..], &DECRYPTED_RTP[..], "{profile:?}: decrypted in place");
+
+        let mut datagram = BytesMut::from(encrypted_rtcp);
+        context().decrypt_rtcp_in_place(&mut datagram).expect("decrypt RTCP");
+        assert_eq!(&datagram[..], &DECRYPTED_RTCP[..], "{profile:?}: RTCP decrypted in place");
+    }
+}
+
+/// A receiver report with `blocks` report blocks: RTCP of a length that varies with them.
+fn receiver_report(blocks: usize, seq: u32) -> Vec<u8> {
+    use rtc::rtcp::receiver_report::ReceiverReport;
+    use rtc::rtcp::reception_report::ReceptionReport;
+    let block = |i: usize| ReceptionReport {
+        ssrc: 0x1000 + i as u32,
+        last_sequence_number: seq,
+        jitter: 7 * i as u32,
+        ..Default::default()
+    };
+    let report = ReceiverReport { ssrc: 0xcafe_babe, reports: (0..blocks).map(block).collect(), ..Default::default() };
+    report.marshal().expect("marshal").to_vec()
+}
+
+#[test]
+fn every_profile_decrypts_rtcp_in_place_without_allocating() {
+    for profile in PROFILES {
+        let (mut sender, mut receiver) = ends(profile);
+        for i in 0..100 {
+            let plain = receiver_report(1 + i % 4, i as u32);
+            let mut datagram = sender.encrypt_rtcp(&plain).expect("encrypt");
+            assert_ne!(&datagram[8..plain.len()], &plain[8..], "{profile:?}: encrypted");
+            let before = allocations::on_this_thread();
+            receiver.decrypt_rtcp_in_place(&mut datagram).unwrap_or_else(|e| panic!("{profile:?} report {i}: {e}"));
+            let allocated = allocations::on_this_thread() - before;
+            // The first packet files its SSRC's state.
+            assert!(i == 0 || allocated == 0, "{profile:?}: decrypting report {i} allocated {allocated} times");
+            assert_eq!(&datagram[..], &plain[..], "{profile:?} report {i}: as sent, its index and tag dropped");
+        }
+    }
+}
+
+/// An AES-CM profile's SRTCP tag length (none for the AEAD profiles, whose tag is not last).
+fn aes_cm_tag_len(profile: ProtectionProfile) -> Option<usize> {
+    match profile {
+        ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => None,
+        p => Some(p.rtcp_auth_tag_len()),
+    }
+}
+
+#[test]
+fn in_place_rtcp_decryption_refuses_a_tampered_replayed_or_unflagged_packet() {
+    for profile in PROFILES {
+        let (mut sender, mut receiver) = (end(profile, None), end(profile, Some(64)));
+        let first = sender.encrypt_rtcp(&receiver_report(1, 1)).expect("encrypt");
+        let sent = sender.encrypt_rtcp(&receiver_report(2, 2)).expect("encrypt");
+        receiver.decrypt_rtcp_in_place(&mut first.clone()).expect("the first packet");
+        for at in [9, 20, sent.len() - 1] {
+            let mut tampered = sent.clone();
+            tampered[at] ^= 0x01;
+            assert!(
+                receiver.decrypt_rtcp_in_place(&mut tampered).is_err(),
+                "{profile:?}: byte {at} flipped was accepted"
+            );
+        }
+        // The E flag (the index's top bit) cleared: with AES-CM the packet would be taken as
+        // unencrypted, its ciphertext read as RTCP, were its tag not checked all the same.
+        // (AES-GCM authenticates and decrypts it as flagged, whatever the flag says.)
+        if let Some(tag_len) = aes_cm_tag_len(profile) {
+            let mut unflagged = sent.clone();
+            let flag = unflagged.len() - tag_len - 4;
+            unflagged[flag] &= 0x7f;
+            assert!(
+                receiver.decrypt_rtcp_in_place(&mut unflagged).is_err(),
+                "{profile:?}: the E flag cleared was accepted"
+            );
+        }
+        receiver.decrypt_rtcp_in_place(&mut sent.clone()).expect("the second packet, after its altered copies");
+        for (n, replayed) in [(1, &first), (2, &sent)] {
+            let mut again = replayed.clone();
+            assert!(receiver.decrypt_rtcp_in_place(&mut again).is_err(), "{profile:?}: a replay of {n} was accepted");
+        }
+        let mut short = BytesMut::from(&sent[..12]);
+        assert!(receiver.decrypt_rtcp_in_place(&mut short).is_err(), "{profile:?}: a packet shorter than its tag");
     }
 }

@@ -280,8 +280,13 @@ pub(super) async fn build_pc(
         //
         // Connectivity checks every 50 ms rather than 200 (as many over the same 1.4 s): the
         // node nominates the pair its subscriber's DTLS waits for that much sooner.
+        //
+        // A subscriber's transport-wide feedback is dropped unparsed: nothing here reads it (the
+        // node runs no sender-side congestion control; Janus ignores it too), and it arrives
+        // every 50-100 ms from each subscriber.
         SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_transport_feedback_dropped(true)
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(28))
             .build()

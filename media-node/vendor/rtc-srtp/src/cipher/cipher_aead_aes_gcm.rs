@@ -102,37 +102,24 @@ impl Cipher for CipherAeadAesGcm {
         Ok(writer)
     }
 
-    fn decrypt_rtcp(
-        &mut self,
-        encrypted: &[u8],
-        srtcp_index: usize,
-        ssrc: u32,
-    ) -> Result<BytesMut> {
+    fn decrypt_rtcp_in_place(&mut self, packet: &mut BytesMut, srtcp_index: usize, ssrc: u32) -> Result<()> {
         let tag_len = self.aead_auth_tag_len();
-        if encrypted.len() < tag_len + SRTCP_INDEX_SIZE {
+        if packet.len() < 8 + tag_len + SRTCP_INDEX_SIZE || tag_len > CIPHER_AEAD_AES_GCM_AUTH_TAG_LEN {
+            // Too short to hold the SRTCP header + tag + index; the AEAD would reject it.
             return Err(Error::ErrFailedToVerifyAuthTag);
         }
 
         let nonce = self.rtcp_initialization_vector(srtcp_index, ssrc);
-        let aad = self.rtcp_additional_authenticated_data(encrypted, srtcp_index);
+        let aad = self.rtcp_additional_authenticated_data(packet, srtcp_index);
 
-        let tag_start = encrypted.len() - SRTCP_INDEX_SIZE - tag_len;
-        if tag_start < 8 {
-            // Too short to hold the SRTCP header + tag; the AEAD would reject it.
-            return Err(Error::ErrFailedToVerifyAuthTag);
-        }
-
-        let tag = &encrypted[tag_start..tag_start + tag_len];
-        let mut writer = BytesMut::with_capacity(tag_start);
-        writer.extend_from_slice(&encrypted[..tag_start]);
-
-        {
-            let (_, encrypted_payload) = writer.split_at_mut(8);
-            self.srtcp_cipher
-                .open_in_place(&nonce, &aad, encrypted_payload, tag)
-                .map_err(|_| Error::ErrFailedToVerifyAuthTag)?;
-        }
-        Ok(writer)
+        let tag_start = packet.len() - SRTCP_INDEX_SIZE - tag_len;
+        let mut tag = [0; CIPHER_AEAD_AES_GCM_AUTH_TAG_LEN];
+        tag[..tag_len].copy_from_slice(&packet[tag_start..tag_start + tag_len]);
+        self.srtcp_cipher
+            .open_in_place(&nonce, &aad, &mut packet[8..tag_start], &tag[..tag_len])
+            .map_err(|_| Error::ErrFailedToVerifyAuthTag)?;
+        packet.truncate(tag_start);
+        Ok(())
     }
 
     fn get_rtcp_index(&self, input: &[u8]) -> usize {

@@ -250,53 +250,31 @@ impl Cipher for CipherAesCmHmacSha1 {
         Ok(writer)
     }
 
-    fn decrypt_rtcp(
-        &mut self,
-        encrypted: &[u8],
-        srtcp_index: usize,
-        ssrc: u32,
-    ) -> Result<BytesMut> {
-        let encrypted_len = encrypted.len();
-        if encrypted_len < self.rtcp_auth_tag_len() + SRTCP_INDEX_SIZE {
-            return Err(Error::SrtcpTooSmall(
-                encrypted_len,
-                self.rtcp_auth_tag_len() + SRTCP_INDEX_SIZE,
-            ));
+    /// (Portunus) The tag is checked whether or not the E flag says the packet is encrypted
+    /// (RFC 3711 section 3.4: SRTCP authentication is mandatory); the published `decrypt_rtcp`
+    /// returned an unencrypted packet without checking it.
+    fn decrypt_rtcp_in_place(&mut self, packet: &mut BytesMut, srtcp_index: usize, ssrc: u32) -> Result<()> {
+        let encrypted_len = packet.len();
+        let tag_len = self.rtcp_auth_tag_len();
+        if encrypted_len < tag_len + SRTCP_INDEX_SIZE {
+            return Err(Error::SrtcpTooSmall(encrypted_len, tag_len + SRTCP_INDEX_SIZE));
         }
-
-        let tail_offset = encrypted_len - (self.rtcp_auth_tag_len() + SRTCP_INDEX_SIZE);
-        if tail_offset < 8 {
+        let tail_offset = encrypted_len - (tag_len + SRTCP_INDEX_SIZE);
+        if tail_offset < HEADER_LENGTH + SSRC_LENGTH {
             return Err(Error::ErrTooShortRtcp);
         }
 
-        let mut writer = BytesMut::with_capacity(tail_offset);
-
-        writer.extend_from_slice(&encrypted[0..tail_offset]);
-
-        let is_encrypted = encrypted[tail_offset] >> 7;
-        if is_encrypted == 0 {
-            return Ok(writer);
-        }
-
-        // Split the auth tag and the cipher text into two parts.
-        let actual_tag = &encrypted[encrypted_len - self.rtcp_auth_tag_len()..];
-        if actual_tag.len() != self.rtcp_auth_tag_len() {
-            return Err(Error::RtcpInvalidLengthAuthTag(
-                actual_tag.len(),
-                self.rtcp_auth_tag_len(),
-            ));
-        }
-
-        let cipher_text = &encrypted[..encrypted_len - self.rtcp_auth_tag_len()];
-
-        // Generate the auth tag we expect to see from the ciphertext.
-        let full_expected_tag = self.generate_srtcp_auth_tag(cipher_text)?;
-        let expected_tag = &full_expected_tag[..self.rtcp_auth_tag_len()];
-
-        // See if the auth tag actually matches.
-        // We use a constant time comparison to prevent timing attacks.
-        if !constant_time_eq(actual_tag, expected_tag) {
+        // The tag covers the packet and its E flag and index; compared in constant time, to
+        // prevent timing attacks.
+        let cipher_len = encrypted_len - tag_len;
+        let full_expected_tag = self.generate_srtcp_auth_tag(&packet[..cipher_len])?;
+        if !constant_time_eq(&packet[cipher_len..], &full_expected_tag[..tag_len]) {
             return Err(Error::RtcpFailedToVerifyAuthTag);
+        }
+        let is_encrypted = packet[tail_offset] >> 7 == 1;
+        packet.truncate(tail_offset);
+        if !is_encrypted {
+            return Ok(());
         }
 
         let counter = generate_counter(
@@ -305,11 +283,9 @@ impl Cipher for CipherAesCmHmacSha1 {
             ssrc,
             &self.srtcp_session_salt,
         );
-
         self.srtcp_cipher
-            .apply_keystream(&counter, &mut writer[HEADER_LENGTH + SSRC_LENGTH..])
+            .apply_keystream(&counter, &mut packet[HEADER_LENGTH + SSRC_LENGTH..])
             .map_err(crypto_error)?;
-
-        Ok(writer)
+        Ok(())
     }
 }

@@ -117,5 +117,14 @@ pub(crate) trait Cipher: Send {
     fn encrypt_rtcp(&mut self, payload: &[u8], srtcp_index: usize, ssrc: u32) -> Result<BytesMut>;
 
     /// Decrypt RTCP payload.
-    fn decrypt_rtcp(&mut self, payload: &[u8], srtcp_index: usize, ssrc: u32) -> Result<BytesMut>;
+    fn decrypt_rtcp(&mut self, payload: &[u8], srtcp_index: usize, ssrc: u32) -> Result<BytesMut> {
+        let mut packet = BytesMut::from(payload);
+        self.decrypt_rtcp_in_place(&mut packet, srtcp_index, ssrc)?;
+        Ok(packet)
+    }
+
+    /// (Portunus) Checks the tag of the SRTCP packet `packet` holds, decrypts it in place and
+    /// drops its tag and index: the caller's datagram becomes the RTCP packet, with no new
+    /// buffer. On an error `packet` is left as it was or partly decrypted; the caller drops it.
+    fn decrypt_rtcp_in_place(&mut self, packet: &mut BytesMut, srtcp_index: usize, ssrc: u32) -> Result<()>;
 }

@@ -7,6 +7,14 @@ use bytes::BytesMut;
 impl Context {
     /// DecryptRTCP decrypts a RTCP packet with an encrypted payload
     pub fn decrypt_rtcp(&mut self, encrypted: &[u8]) -> Result<BytesMut> {
+        let mut packet = BytesMut::from(encrypted);
+        self.decrypt_rtcp_in_place(&mut packet)?;
+        Ok(packet)
+    }
+
+    /// (Portunus) Decrypts the SRTCP packet `packet` holds in place (see
+    /// [`Cipher::decrypt_rtcp_in_place`]): the datagram becomes the RTCP packet.
+    pub fn decrypt_rtcp_in_place(&mut self, packet: &mut BytesMut) -> Result<()> {
         // A received SRTCP packet must be at least the minimum valid size for the
         // negotiated profile: the RTCP header through the SSRC (read at bytes
         // 4..8), the trailing SRTCP index, and the auth tag that `get_rtcp_index`
@@ -18,15 +26,15 @@ impl Context {
             + SRTCP_INDEX_SIZE
             + self.cipher.rtcp_auth_tag_len()
             + self.cipher.aead_auth_tag_len();
-        if encrypted.len() < min_len {
+        if packet.len() < min_len {
             return Err(Error::ErrTooShortRtcp);
         }
 
-        let mut buf = encrypted;
+        let mut buf = &packet[..];
         rtcp::Header::unmarshal(&mut buf)?;
 
-        let index = self.cipher.get_rtcp_index(encrypted);
-        let ssrc = u32::from_be_bytes([encrypted[4], encrypted[5], encrypted[6], encrypted[7]]);
+        let index = self.cipher.get_rtcp_index(packet);
+        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
 
         if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector
             && !replay_detector.check(index as u64)
@@ -34,13 +42,13 @@ impl Context {
             return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
         }
 
-        let dst = self.cipher.decrypt_rtcp(encrypted, index, ssrc)?;
+        self.cipher.decrypt_rtcp_in_place(packet, index, ssrc)?;
 
         if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
             replay_detector.accept();
         }
 
-        Ok(dst)
+        Ok(())
     }
 
     /// EncryptRTCP marshals and encrypts an RTCP packet, writing to the dst buffer provided.

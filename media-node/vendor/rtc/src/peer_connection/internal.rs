@@ -160,7 +160,10 @@ impl RTCPeerConnection {
             dtls_handler_context,
             sctp_handler_context,
             datachannel_handler_context: DataChannelHandlerContext::new(now),
-            srtp_handler_context: SrtpHandlerContext::default(),
+            srtp_handler_context: SrtpHandlerContext {
+                drop_transport_feedback: setting_engine.drop_transport_feedback,
+                ..SrtpHandlerContext::default()
+            },
             interceptor_handler_context: InterceptorHandlerContext::default(),
             endpoint_handler_context: EndpointHandlerContext::default(),
             media_read_outs: VecDeque::new(),

@@ -140,9 +140,41 @@ const MIN_IMMEDIATE_TIMEOUT_INTERVAL: Duration = Duration::from_millis(1);
 /// the loop flushes (Portunus): the channel's capacity, so one pass can empty a full queue.
 const MAX_DRIVER_EVENT_BURST: usize = APPLICATION_TO_DRIVER_EVENT_CHANNEL_CAPACITY;
 
-/// The most datagrams whose list [`PeerConnectionDriver::poll_writes`] keeps between passes
-/// (Portunus): a video frame's packets and their RTCP.
-const MAX_KEPT_CORE_WRITES: usize = 16;
+/// How much memory this thread's drivers keep for the datagrams they read and let go
+/// (Portunus): see [`read_copy`].
+const READS_CAPACITY: usize = 16 * 1024;
+
+thread_local! {
+    /// (Portunus) Where this thread's drivers copy the datagrams that are read and let go (RTCP,
+    /// STUN, DTLS): once every copy split off it has been dropped, `try_reclaim` takes it back to
+    /// its start, so a subscriber's reports and feedback cost no allocation of their own.
+    static READS: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// (Portunus) A received datagram as the core takes it, in a buffer of its own. RTP gets a new
+/// buffer of its exact size: its payload lives on as the packet's, for as long as the
+/// application keeps it (a room's kept group of pictures), and must not pin a shared buffer.
+/// Anything else is parsed and dropped during the read, so it is copied into the thread's
+/// [`READS`] buffer; were one kept, the next read finds the buffer still in use and takes a new
+/// one, so nothing is ever overwritten.
+fn read_copy(datagram: &[u8]) -> BytesMut {
+    let rtp = datagram.len() >= 2 && datagram[0] & 0xc0 == 0x80 && !(192..=223).contains(&datagram[1]);
+    if rtp || datagram.len() > READS_CAPACITY / 4 {
+        return BytesMut::from(datagram);
+    }
+    READS.with_borrow_mut(|reads| {
+        if !reads.try_reclaim(READS_CAPACITY) && reads.capacity() - reads.len() < datagram.len() {
+            *reads = BytesMut::with_capacity(READS_CAPACITY);
+        }
+        reads.extend_from_slice(datagram);
+        reads.split()
+    })
+}
+
+/// The most entries a list the driver reuses keeps between passes (Portunus): a video frame's
+/// packets and their RTCP, written ([`PeerConnectionDriver::poll_writes`]) or read
+/// ([`PeerConnectionDriver::poll_reads`]).
+const MAX_KEPT_ENTRIES: usize = 16;
 
 /// The driver's UDP receives (Portunus). Each socket with a buffer in its slot has a receive
 /// armed; `poll_next` polls those sockets' `poll_recv` directly and hands the first result out
@@ -606,6 +638,9 @@ pub(crate) struct PeerConnectionDriver<A = SocketAddr> {
     /// Reused list of the datagrams the core has to send (Portunus): one made per pass was an
     /// allocation per packet (see [`poll_writes`](Self::poll_writes)).
     core_writes: Vec<TaggedBytesMut>,
+    /// Reused list of the media the core has read (Portunus): one made per pass was an
+    /// allocation per received RTP or RTCP datagram (see [`poll_reads`](Self::poll_reads)).
+    core_media_reads: Vec<TaggedRTCMessage>,
     ice_gathering_active: bool,
     stun_gathering_complete: bool,
     turn_gathering_complete: bool,
@@ -686,6 +721,7 @@ where
             udp_sockets: HashMap::new(),
             gso_scratch: Vec::new(),
             core_writes: Vec::new(),
+            core_media_reads: Vec::new(),
             tcp_transport: RTCTcpTransport::new(HashMap::new()),
             ice_gathering_active: false,
             stun_gathering_complete: false,
@@ -1267,7 +1303,7 @@ where
                         ecn: None,
                         transport_protocol: TransportProtocol::UDP,
                     },
-                    message: BytesMut::from(&buf[off..end]),
+                    message: read_copy(&buf[off..end]),
                 })
                 .await
             {
@@ -1954,13 +1990,11 @@ where
     ///
     /// Always safe to call: media arrives over SRTP and is subject to none of SCTP's flow
     /// control, so nothing about data-channel back-pressure may gate it.
-    async fn drain_core_media(inner: Arc<PeerConnectionRef>) -> Vec<TaggedRTCMessage> {
-        let mut messages = Vec::new();
+    async fn drain_core_media(inner: Arc<PeerConnectionRef>, messages: &mut Vec<TaggedRTCMessage>) {
         let mut core = inner.core.lock().await;
         while let Some(message) = core.poll_media_read() {
             messages.push(message);
         }
-        messages
     }
 
     /// Drain data-channel messages from the core.
@@ -2039,7 +2073,7 @@ where
         writes.clear();
         // Kept for the next pass unless a long burst (a kept group of pictures to a new
         // subscriber) grew it past 16 entries: under 2 KiB per PeerConnection.
-        if writes.capacity() <= MAX_KEPT_CORE_WRITES {
+        if writes.capacity() <= MAX_KEPT_ENTRIES {
             self.core_writes = writes;
         }
 
@@ -2210,8 +2244,14 @@ where
         // 3.b Media, unconditionally. It shares nothing with data-channel flow control, and
         // gating it on that was a real defect: a slow signalling consumer froze video on the
         // same connection for as long as it stalled.
-        for message in Self::drain_core_media(self.inner.clone()).await {
+        let mut media = std::mem::take(&mut self.core_media_reads);
+        Self::drain_core_media(self.inner.clone(), &mut media).await;
+        for message in media.drain(..) {
             self.handle_rtc_message(message).await;
+        }
+        // Kept unless a burst grew it past 16 entries.
+        if media.capacity() <= MAX_KEPT_ENTRIES {
+            self.core_media_reads = media;
         }
 
         // 3.c Retry anything the application was too slow to take last iteration. While a

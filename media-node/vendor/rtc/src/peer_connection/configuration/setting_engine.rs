@@ -376,6 +376,8 @@ pub struct SettingEngine {
     pub(crate) sctp_mtu: Option<u32>,
     pub(crate) ignore_rid_pause_for_recv: bool,
     pub(crate) write_ssrc_attributes_for_simulcast: bool,
+    /// (Portunus) See [`SettingEngineBuilder::with_transport_feedback_dropped`].
+    pub(crate) drop_transport_feedback: bool,
 }
 
 impl SettingEngine {
@@ -1426,6 +1428,18 @@ impl SettingEngineBuilder {
         write_ssrc_attributes_for_simulcast: bool,
     ) -> Self {
         self.0.write_ssrc_attributes_for_simulcast = write_ssrc_attributes_for_simulcast;
+        self
+    }
+
+    /// (Portunus) Drops, unparsed, a received RTCP packet that holds nothing but transport-wide
+    /// congestion control feedback (RFC 8888's predecessor, `transport-cc`).
+    ///
+    /// For an application with no interceptor that reads that feedback (no sender-side
+    /// congestion control): a receiver sends it every 50-100 ms, and each report parsed into
+    /// its typed form costs allocations for a result nobody looks at. A compound packet that
+    /// also holds anything else is parsed whole, as before.
+    pub fn with_transport_feedback_dropped(mut self, dropped: bool) -> Self {
+        self.0.drop_transport_feedback = dropped;
         self
     }
 

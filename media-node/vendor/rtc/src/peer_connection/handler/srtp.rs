@@ -26,6 +26,28 @@ pub(crate) struct SrtpHandlerContext {
     /// `SPARE_EXTENSION_LISTS`): `RTCRtpSender::write_rtp` moves a full one's entries into one.
     /// Several, because a burst is written before any of it is marshalled.
     pub(crate) spare_extensions: Vec<Vec<rtp::header::Extension>>,
+
+    /// (Portunus) RTCP holding only transport-wide congestion control feedback is dropped
+    /// unparsed (`SettingEngineBuilder::with_transport_feedback_dropped`).
+    pub(crate) drop_transport_feedback: bool,
+}
+
+/// (Portunus) Whether the RTCP `compound` holds nothing but transport-wide congestion control
+/// feedback (payload type 205, format 15), walked by its packets' length fields.
+fn only_transport_feedback(compound: &[u8]) -> bool {
+    let mut rest = compound;
+    while rest.len() >= 4 {
+        let (format, payload_type) = (rest[0] & 0x1f, rest[1]);
+        if payload_type != 205 || format != 15 {
+            return false;
+        }
+        let len = 4 * (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1);
+        if len > rest.len() {
+            return false;
+        }
+        rest = &rest[len..];
+    }
+    rest.is_empty() && !compound.is_empty()
 }
 
 thread_local! {
@@ -106,7 +128,12 @@ impl<'a>
             #[allow(clippy::collapsible_else_if)]
             if is_rtcp(&message) {
                 if let Some(context) = self.ctx.remote_srtp_context.as_mut() {
-                    let mut decrypted = context.decrypt_rtcp(&message)?;
+                    // (Portunus) Decrypted in the datagram's own buffer, as RTP is.
+                    let mut decrypted = message;
+                    context.decrypt_rtcp_in_place(&mut decrypted)?;
+                    if self.ctx.drop_transport_feedback && only_transport_feedback(&decrypted) {
+                        return Ok(());
+                    }
                     let rtcp_packets = rtcp::packet::unmarshal(&mut decrypted)?;
                     if rtcp_packets.is_empty() {
                         return Err(Error::Other("empty rtcp_packets".to_string()));

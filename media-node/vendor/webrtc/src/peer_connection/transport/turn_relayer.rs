@@ -416,6 +416,11 @@ impl RTCTurnRelayer {
     ///
     /// [webrtc#890]: https://github.com/webrtc-rs/webrtc/issues/890
     fn matching_client_key(&self, msg: &TaggedBytesMut) -> Option<FourTuple> {
+        // Without a TURN client nothing can match (Portunus): every STUN message (each ICE
+        // check and consent refresh) was decoded into a copy only to find that out.
+        if self.clients.is_empty() {
+            return None;
+        }
         // ChannelData is not STUN-framed and carries no transaction id, so addresses are all there
         // is — and they suffice, because the gatherer neither sends nor receives it.
         if ChannelData::is_channel_data(&msg.message) {
