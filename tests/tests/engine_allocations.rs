@@ -58,32 +58,35 @@ async fn measure(
     Measured { allocations, published: 2 * ROUNDS, forwarded }
 }
 
-/// The engine's allocations per packet per subscriber, measured on the room's thread: 1.15-1.16 over
-/// repeated runs on a 2-CPU machine like CI's (standalone, in a cluster, on one UDP port). What
-/// is left is the read side of each subscriber's RTCP (its reports and TWCC feedback, which
-/// scale with subscribers), not the write path (`media-node/vendor/PATCHES.md`). The bound
-/// catches one more allocation per packet per subscriber anywhere on the path, ours or a
-/// dependency's, a quarter of one more, and each of the vendored write-path changes undone,
-/// measured with the others in place: the driver's queue boxing a listener per wait (the
-/// published `async-channel` queue) 1.73-1.75, a datagram made per packet 2.85-2.90, the TWCC stamp's
-/// extension list made per packet 2.36. Before those (3.37-3.40): the interceptor chain's belt
-/// made per walk 4.41, the marshal scratch made per packet 4.38, the track id copied per packet
-/// 4.38, SRTP re-parsing the header 4.84, `flush_writes`'s queue made per pass 3.89, the TWCC stamp
-/// marshalled into a new buffer 3.87. In webrtc-rs's async layer, before the rtc changes
-/// (9.02-9.16): `write_rtp`'s boxed future instead of `try_write_rtp` 10.62, the driver without its
-/// batch-drain 10.55, a sleep made every pass 10.28-10.42, the driver's list of writes made every
-/// pass 9.55-9.78. Unpatched: 12.57 to 12.69.
-const PER_SUBSCRIBER_PACKET: f64 = 1.4;
+/// The engine's allocations per packet per subscriber, measured on the room's thread: 0.47 over
+/// repeated runs on a 2-CPU machine like CI's (standalone, in a cluster, on one UDP port), 0.51
+/// with both CPUs kept busy. What is left comes with time rather than packets (ICE consent
+/// checks, sender reports, receiver reports parsed), hence the margin. The bound catches a
+/// quarter of one more allocation per packet per subscriber anywhere on the path, ours or a
+/// dependency's (`media-node/vendor/PATCHES.md`), and a subscriber's transport-wide feedback
+/// parsed again (0.86); each of the smaller read-side changes undone measures 0.50-0.55 (SRTCP
+/// decrypted into a new buffer 0.54, received RTCP and STUN copied into buffers of their own 0.55,
+/// STUN decoded for TURN without a TURN client 0.53, the DTLS timeout's list 0.50). Before
+/// those (1.15-1.16): the driver's queue boxing a listener per wait (the published `async-channel`
+/// queue) 1.73-1.75, a datagram made per packet 2.85-2.90, the TWCC stamp's extension list made per
+/// packet 2.36. Before those (3.37-3.40): the interceptor chain's belt made per walk 4.41, the
+/// marshal scratch made per packet 4.38, the track id copied per packet 4.38, SRTP re-parsing the
+/// header 4.84, `flush_writes`'s queue made per pass 3.89, the TWCC stamp marshalled into a new
+/// buffer 3.87. In webrtc-rs's async layer, before the rtc changes (9.02-9.16): `write_rtp`'s boxed
+/// future instead of `try_write_rtp` 10.62, the driver without its batch-drain 10.55, a sleep made
+/// every pass 10.28-10.42, the driver's list of writes made every pass 9.55-9.78. Unpatched: 12.57
+/// to 12.69.
+const PER_SUBSCRIBER_PACKET: f64 = 0.6;
 
 /// The same per packet the publisher sends (its receive, decryption and hand-over to the room),
-/// 6.62-6.70. Each of the vendored read-path changes undone (`media-node/vendor/PATCHES.md`),
-/// the others in place, fails it: SRTP decrypting into a new buffer 7.63-7.72, the driver making
-/// a boxed future and a task for every datagram it receives 9.09-9.14 (measured before the
-/// decryption change).
-const PER_PUBLISHED_PACKET: f64 = 7.2;
+/// 5.65-5.85. Each of the vendored read-path changes undone (`media-node/vendor/PATCHES.md`),
+/// the others in place, fails it: the driver making its list of media reads per pass 6.44,
+/// SRTP decrypting into a new buffer 7.63-7.72 (measured before the list), the driver making a
+/// boxed future and a task for every datagram it receives 9.09-9.14 (measured before both).
+const PER_PUBLISHED_PACKET: f64 = 6.2;
 
-/// Bytes allocated on the room's thread while a subscriber joins (freed since or not): 419-425 KB
-/// over repeated runs, standalone and in a cluster, 498-502 KB on one UDP port (its runtime's
+/// Bytes allocated on the room's thread while a subscriber joins (freed since or not): 413-417 KB
+/// over repeated runs, standalone and in a cluster, 493 KB on one UDP port (its runtime's
 /// buffers). With webrtc-rs's driver queues at their published 256 slots
 /// (`media-node/vendor/PATCHES.md`) it was 484 and 562 KB: the bounds catch them back.
 const JOIN_BYTES: u64 = 450_000;

@@ -282,7 +282,7 @@ pub(super) async fn build_pc(
         // node nominates the pair its subscriber's DTLS waits for that much sooner.
         //
         // A subscriber's transport-wide feedback is dropped unparsed: nothing here reads it (the
-        // node runs no sender-side congestion control; Janus ignores it too), and it arrives
+        // node runs no sender-side congestion control; Janus 1.1.2 uses none of it either), and it arrives
         // every 50-100 ms from each subscriber.
         SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
