@@ -196,6 +196,13 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             shared::telemetry::janus_log(level, &line);
             admin::success(txn, json!({}))
         }
+        // `info` lists no event handlers and no loggers: Janus's answers when the name is none
+        // of its own, and when its event handlers are off.
+        AdminRequest::QueryEventHandler => {
+            return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid event handler"))
+        }
+        AdminRequest::QueryLogger => return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid logger")),
+        AdminRequest::CustomEvent => admin::success(txn, json!({})),
         AdminRequest::SetSessionTimeout { timeout } => {
             let secs = u64::try_from(timeout).unwrap_or(0);
             store.set_default_session_timeout(secs * 1000).await.map_err(store_error)?;

@@ -283,6 +283,40 @@ async fn resolve_address_and_custom_logline_answer_as_janus() {
     }
 }
 
+/// `query_eventhandler`, `query_logger` and `custom_event` answer as a Janus with neither event
+/// handlers nor loggers (`info` lists none on either server): the name not found, the event
+/// accepted, and the fields' checks.
+#[actix_web::test]
+async fn event_handler_and_logger_requests_answer_as_janus_without_any() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    let requests = [
+        ("query_eventhandler", json!({"janus": "query_eventhandler", "handler": "janus.eventhandler.sampleevh"})),
+        ("query_eventhandler without a handler", json!({"janus": "query_eventhandler"})),
+        ("query_eventhandler with a number", json!({"janus": "query_eventhandler", "handler": 5})),
+        (
+            "query_eventhandler with a word for a request",
+            json!({"janus": "query_eventhandler", "handler": "h", "request": "x"}),
+        ),
+        ("query_logger", json!({"janus": "query_logger", "logger": "janus.logger.jsonlog", "request": {}})),
+        ("query_logger without a logger", json!({"janus": "query_logger"})),
+        ("custom_event", json!({"janus": "custom_event", "schema": "example.com/test", "data": {"n": 1}})),
+        ("custom_event without data", json!({"janus": "custom_event", "schema": "example.com/test"})),
+        ("custom_event with a word for data", json!({"janus": "custom_event", "schema": "s", "data": "x"})),
+        ("custom_event without a schema", json!({"janus": "custom_event", "data": {}})),
+    ];
+    for (what, req) in requests {
+        same_as_janus(what, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
+    }
+    for server_info in
+        [admin(&janus.admin_url, json!({"janus": "info"})).await, admin(&ours, json!({"janus": "info"})).await]
+    {
+        assert_eq!(server_info["event_handlers"], false, "{server_info}");
+        assert_eq!(server_info["events"], json!({}), "{server_info}");
+        assert_eq!(server_info["loggers"], json!({}), "{server_info}");
+    }
+}
+
 /// The media knobs (`set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,
 /// `set_nack_optimizations`): the same answers to the same requests, bad ones included, and
 /// then the same `get_status` (Portunus's own default NACK queue is 500 ms, Janus's 200: both

@@ -60,6 +60,13 @@ pub enum AdminRequest {
         line: String,
         level: u8,
     },
+    /// `query_eventhandler`: a request for the named event handler (Portunus loads none).
+    QueryEventHandler,
+    /// `query_logger`: a request for the named external logger (Portunus loads none).
+    QueryLogger,
+    /// `custom_event`: an event with the given `schema` and `data` for the event handlers
+    /// (none, so it goes nowhere, as in a Janus whose event handlers are off).
+    CustomEvent,
     /// `set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,
     /// `set_nack_optimizations`: a media knob, for the whole cluster.
     Tune(Knob),
@@ -105,6 +112,9 @@ const LEVEL: [Param; 1] = [Param::req("level", JType::Int).positive()];
 const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
 const RESOLVE: [Param; 1] = [Param::req("address", JType::Str)];
 const LOGLINE: [Param; 2] = [Param::req("line", JType::Str), Param::opt("level", JType::Int).positive()];
+const QUERY_HANDLER: [Param; 2] = [Param::req("handler", JType::Str), Param::opt("request", JType::Object)];
+const QUERY_LOGGER: [Param; 2] = [Param::req("logger", JType::Str), Param::opt("request", JType::Object)];
+const CUSTOM_EVENT: [Param; 2] = [Param::req("schema", JType::Str), Param::req("data", JType::Object)];
 const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()];
 const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
 const MESSAGE_PLUGIN: [Param; 2] = [Param::req("plugin", JType::Str), Param::opt("request", JType::Object)];
@@ -209,6 +219,18 @@ fn request(
             let level = obj.get("level").and_then(Value::as_u64).filter(|l| *l <= 7).unwrap_or(4);
             AdminRequest::CustomLogline { line: text_of(obj, "line"), level: level as u8 }
         }
+        "query_eventhandler" => {
+            validate(obj, &QUERY_HANDLER).map_err(invalid)?;
+            AdminRequest::QueryEventHandler
+        }
+        "query_logger" => {
+            validate(obj, &QUERY_LOGGER).map_err(invalid)?;
+            AdminRequest::QueryLogger
+        }
+        "custom_event" => {
+            validate(obj, &CUSTOM_EVENT).map_err(invalid)?;
+            AdminRequest::CustomEvent
+        }
         "set_no_media_timer" => {
             validate(obj, &NO_MEDIA_TIMER).map_err(invalid)?;
             AdminRequest::Tune(Knob::NoMediaTimer(count(obj, "no_media_timer")))
@@ -289,6 +311,9 @@ impl AdminRequest {
             AdminRequest::ListNodes => "list_nodes",
             AdminRequest::ResolveAddress { .. } => "resolve_address",
             AdminRequest::CustomLogline { .. } => "custom_logline",
+            AdminRequest::QueryEventHandler => "query_eventhandler",
+            AdminRequest::QueryLogger => "query_logger",
+            AdminRequest::CustomEvent => "custom_event",
             AdminRequest::Tune(Knob::NoMediaTimer(_)) => "set_no_media_timer",
             AdminRequest::Tune(Knob::SlowlinkThreshold(_)) => "set_slowlink_threshold",
             AdminRequest::Tune(Knob::MinNackQueue(_)) => "set_min_nack_queue",
