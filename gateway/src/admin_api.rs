@@ -166,8 +166,8 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                     "reclaim_session_timeout": cfg.reclaim_timeout,
                     "candidates_timeout": 45,
                     "log_level": shared::telemetry::janus_level(),
-                    "log_timestamps": false,
-                    "log_colors": false,
+                    "log_timestamps": shared::telemetry::timestamps(),
+                    "log_colors": shared::telemetry::colors(),
                     "locking_debug": false,
                     "refcount_debug": false,
                     "libnice_debug": false,
@@ -230,6 +230,14 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
         AdminRequest::SetLogLevel { level } => {
             shared::telemetry::set_janus_level(level).map_err(unknown)?;
             admin::success(txn, json!({"level": level}))
+        }
+        AdminRequest::SetLogTimestamps { on } => {
+            shared::telemetry::set_timestamps(on);
+            admin::success(txn, json!({"log_timestamps": on}))
+        }
+        AdminRequest::SetLogColors { on } => {
+            shared::telemetry::set_colors(on);
+            admin::success(txn, json!({"log_colors": on}))
         }
         AdminRequest::AcceptNewSessions { accept } => {
             d.set_accepting(accept);

@@ -1,8 +1,17 @@
 //! Tracing setup. Spans carry `session`, `handle`, `room` and `node` fields so a request can be
-//! followed across actors and processes. The filter can be changed while running (the Admin
-//! API's `set_log_level`), for the whole process.
+//! followed across actors and processes. The filter, and whether lines carry their time and
+//! colours, can be changed while running (the Admin API's `set_log_level`, `set_log_timestamps`,
+//! `set_log_colors`), for the whole process.
 
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, Writer};
+use tracing_subscriber::fmt::time::SystemTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
@@ -49,7 +58,12 @@ fn install(default_filter: &str, for_tests: bool) {
     // subscriber type, writer included.
     macro_rules! install_with {
         ($builder:expr) => {{
-            let builder = $builder.with_target(false).with_env_filter(filter).with_filter_reloading();
+            let builder = $builder
+                .with_ansi(true)
+                .fmt_fields(PlainFields)
+                .event_format(Line::new())
+                .with_env_filter(filter)
+                .with_filter_reloading();
             let handle = builder.reload_handle();
             if builder.try_init().is_ok() {
                 let _ = SET_FILTER.set(Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())));
@@ -60,6 +74,91 @@ fn install(default_filter: &str, for_tests: bool) {
         install_with!(tracing_subscriber::fmt().with_test_writer())
     } else {
         install_with!(tracing_subscriber::fmt())
+    }
+}
+
+/// Whether log lines start with their time (on until `set_log_timestamps` turns it off).
+static TIMESTAMPS: AtomicBool = AtomicBool::new(true);
+/// Whether log lines are coloured: on unless `NO_COLOR` is set, as tracing's own default, until
+/// `set_log_colors` says otherwise.
+static COLORS: OnceLock<AtomicBool> = OnceLock::new();
+
+fn colors_switch() -> &'static AtomicBool {
+    COLORS.get_or_init(|| AtomicBool::new(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())))
+}
+
+/// Turns the time at the start of each log line on or off (Janus's `set_log_timestamps`).
+pub fn set_timestamps(on: bool) {
+    TIMESTAMPS.store(on, Relaxed);
+}
+
+pub fn timestamps() -> bool {
+    TIMESTAMPS.load(Relaxed)
+}
+
+/// Turns colours (ANSI escapes: the level, the time dimmed) on or off (Janus's `set_log_colors`).
+pub fn set_colors(on: bool) {
+    colors_switch().store(on, Relaxed);
+}
+
+pub fn colors() -> bool {
+    colors_switch().load(Relaxed)
+}
+
+/// A log line: tracing's full format without the target, with or without its time and colours
+/// as the two switches say. The layer under it always writes colours; a line that must not
+/// have them is formatted into a plain buffer first.
+struct Line {
+    timed: Format<Full, SystemTime>,
+    untimed: Format<Full, ()>,
+}
+
+impl Line {
+    fn new() -> Self {
+        let format = tracing_subscriber::fmt::format().with_target(false);
+        Self { untimed: format.clone().without_time(), timed: format }
+    }
+
+    fn write<S, N>(&self, ctx: &FmtContext<'_, S, N>, writer: Writer<'_>, event: &Event<'_>) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        if timestamps() {
+            self.timed.format_event(ctx, writer, event)
+        } else {
+            self.untimed.format_event(ctx, writer, event)
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Line
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        if writer.has_ansi_escapes() && !colors() {
+            let mut plain = String::new();
+            self.write(ctx, Writer::new(&mut plain), event)?;
+            return writer.write_str(&plain);
+        }
+        self.write(ctx, writer, event)
+    }
+}
+
+/// Fields written without colours: a span's fields are formatted once, when it opens, so that
+/// they read the same whichever way the colours are switched later.
+struct PlainFields;
+
+impl<'w> FormatFields<'w> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        if !writer.has_ansi_escapes() {
+            return DefaultFields::new().format_fields(writer, fields);
+        }
+        let mut plain = String::new();
+        DefaultFields::new().format_fields(Writer::new(&mut plain), fields)?;
+        writer.write_str(&plain)
     }
 }
 
@@ -184,6 +283,68 @@ mod tests {
         let text = written(&quieted("info,rtc_ice::agent=warn"), &["rtc_ice::agent"]);
         assert!(text.contains("from rtc_ice::agent"), "{text}");
         assert_eq!(quieted(""), "rtc_ice::agent=error,rtc_dtls::config=error,rtc::peer_connection::handler=error");
+    }
+
+    /// What our line format writes for one event, with colours on at the layer as installed.
+    fn line_written(log: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(true)
+            .fmt_fields(PlainFields)
+            .event_format(Line::new())
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn the_time_and_colours_of_a_line_follow_their_switches() {
+        let event = || {
+            let span = tracing::info_span!("request", session = 7);
+            let _in = span.enter();
+            tracing::warn!(handle = 9, "a line");
+        };
+        // The line without its ANSI escapes (ESC [ ... m).
+        let plain = |line: &str| {
+            let mut out = String::new();
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    chars.by_ref().find(|c| *c == 'm');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        for (timed, coloured) in [(true, true), (false, false), (true, false), (false, true)] {
+            set_timestamps(timed);
+            set_colors(coloured);
+            let line = line_written(event);
+            let text = plain(&line);
+            assert_eq!(text.starts_with("20"), timed, "timestamps {timed}: {line:?}");
+            assert_eq!(text.starts_with(" WARN"), !timed, "timestamps {timed}: {line:?}");
+            assert_eq!(line.contains('\u{1b}'), coloured, "colours {coloured}: {line:?}");
+            // The span's fields and the event's, plain either way.
+            assert!(text.contains("request{session=7}: a line handle=9"), "{line:?}");
+            assert_eq!((timestamps(), colors()), (timed, coloured));
+        }
+        set_timestamps(true);
+        set_colors(true);
     }
 
     #[test]

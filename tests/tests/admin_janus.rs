@@ -317,10 +317,41 @@ async fn event_handler_and_logger_requests_answer_as_janus_without_any() {
     }
 }
 
+/// `set_log_timestamps` and `set_log_colors`: the same answers to the same requests, bad ones
+/// included, and `get_status` then showing the same switches (each server's own log).
+#[actix_web::test]
+async fn the_log_s_time_and_colours_are_switched_as_janus_switches_them() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    let requests = [
+        ("set_log_timestamps off", json!({"janus": "set_log_timestamps", "timestamps": false})),
+        ("set_log_timestamps without a value", json!({"janus": "set_log_timestamps"})),
+        ("set_log_timestamps with a number", json!({"janus": "set_log_timestamps", "timestamps": 1})),
+        ("set_log_colors off", json!({"janus": "set_log_colors", "colors": false})),
+        ("set_log_colors with a word", json!({"janus": "set_log_colors", "colors": "no"})),
+    ];
+    let switches =
+        |status: &Value| (status["status"]["log_timestamps"].clone(), status["status"]["log_colors"].clone());
+    for (what, req) in requests {
+        same_as_janus(what, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
+    }
+    for on in [true, false] {
+        for (verb, field) in [("set_log_timestamps", "timestamps"), ("set_log_colors", "colors")] {
+            let req = json!({"janus": verb, field: on});
+            same_as_janus(verb, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
+        }
+        let status = json!({"janus": "get_status"});
+        let (theirs, mine) = (admin(&janus.admin_url, status.clone()).await, admin(&ours, status).await);
+        assert_eq!(switches(&theirs), (json!(on), json!(on)), "{theirs}");
+        assert_eq!(switches(&mine), switches(&theirs), "{mine}");
+    }
+    shared::telemetry::set_timestamps(true);
+}
+
 /// The media knobs (`set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,
 /// `set_nack_optimizations`): the same answers to the same requests, bad ones included, and
 /// then the same `get_status` (Portunus's own default NACK queue is 500 ms, Janus's 200: both
-/// servers start from Janus's here; the log's level and colours are each process's own).
+/// servers start from Janus's here; the log's level, time and colours are each process's own).
 #[actix_web::test]
 async fn media_knobs_are_turned_and_reported_as_janus_does() {
     let janus = JanusOracle::start("");
@@ -350,6 +381,7 @@ async fn media_knobs_are_turned_and_reported_as_janus_does() {
     let logging_aside = |mut v: Value| {
         if let Some(status) = v.get_mut("status").and_then(Value::as_object_mut) {
             status.remove("log_level");
+            status.remove("log_timestamps");
             status.remove("log_colors");
         }
         v

@@ -34,6 +34,14 @@ pub enum AdminRequest {
     SetLogLevel {
         level: u8,
     },
+    /// Whether this process's log lines start with their time.
+    SetLogTimestamps {
+        on: bool,
+    },
+    /// Whether this process's log lines are coloured.
+    SetLogColors {
+        on: bool,
+    },
     /// Whether new sessions are accepted (this gateway's, as a drain sets it).
     AcceptNewSessions {
         accept: bool,
@@ -109,6 +117,8 @@ const ENVELOPE: [Param; 2] = [Param::req("transaction", JType::Str), Param::req(
 const ADD_TOKEN: [Param; 2] = [Param::req("token", JType::Str), Param::opt("plugins", JType::Array)];
 const TOKEN: [Param; 1] = [Param::req("token", JType::Str)];
 const LEVEL: [Param; 1] = [Param::req("level", JType::Int).positive()];
+const TIMESTAMPS: [Param; 1] = [Param::req("timestamps", JType::Bool)];
+const COLORS: [Param; 1] = [Param::req("colors", JType::Bool)];
 const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
 const RESOLVE: [Param; 1] = [Param::req("address", JType::Str)];
 const LOGLINE: [Param; 2] = [Param::req("line", JType::Str), Param::opt("level", JType::Int).positive()];
@@ -184,6 +194,14 @@ fn request(
                 ));
             }
             AdminRequest::SetLogLevel { level: level as u8 }
+        }
+        "set_log_timestamps" => {
+            validate(obj, &TIMESTAMPS).map_err(invalid)?;
+            AdminRequest::SetLogTimestamps { on: obj.get("timestamps") == Some(&Value::Bool(true)) }
+        }
+        "set_log_colors" => {
+            validate(obj, &COLORS).map_err(invalid)?;
+            AdminRequest::SetLogColors { on: obj.get("colors") == Some(&Value::Bool(true)) }
         }
         "accept_new_sessions" => {
             validate(obj, &ACCEPT).map_err(invalid)?;
@@ -304,6 +322,8 @@ impl AdminRequest {
             AdminRequest::RemoveToken { .. } => "remove_token",
             AdminRequest::ListTokens => "list_tokens",
             AdminRequest::SetLogLevel { .. } => "set_log_level",
+            AdminRequest::SetLogTimestamps { .. } => "set_log_timestamps",
+            AdminRequest::SetLogColors { .. } => "set_log_colors",
             AdminRequest::AcceptNewSessions { .. } => "accept_new_sessions",
             AdminRequest::SetSessionTimeout { .. } => "set_session_timeout",
             AdminRequest::MessagePlugin { .. } => "message_plugin",
