@@ -192,6 +192,20 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             let elapsed = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
             admin::success(txn, json!({"ip": ip.to_string(), "elapsed": elapsed}))
         }
+        AdminRequest::TestStun { address, port, local_port } => {
+            use shared::stun_probe::{probe, ANSWER_TIMEOUT};
+            let start = std::time::Instant::now();
+            let ip = crate::api::handle::resolve(&address).await.ok_or_else(|| unknown("Could not resolve address"))?;
+            let mapped = probe(std::net::SocketAddr::new(ip, port), local_port, ANSWER_TIMEOUT).await.map_err(|e| {
+                tracing::warn!(%address, port, error = %e, "test_stun");
+                unknown("STUN request failed")
+            })?;
+            let elapsed = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            admin::success(
+                txn,
+                json!({"public_ip": mapped.ip().to_string(), "public_port": mapped.port(), "elapsed": elapsed}),
+            )
+        }
         AdminRequest::CustomLogline { line, level } => {
             shared::telemetry::janus_log(level, &line);
             admin::success(txn, json!({}))

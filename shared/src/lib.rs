@@ -36,6 +36,7 @@ pub mod redis_conn;
 pub mod secret;
 pub mod shutdown;
 pub mod store;
+pub mod stun_probe;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -633,14 +633,19 @@ pub async fn get_text(url: &str) -> (u16, String) {
 /// An Admin API request over HTTP to `url` (an `/admin[/S[/H]]` endpoint, Portunus's or
 /// Janus's) with `transaction`, and `secret` as its `admin_secret` unless it names one; the JSON
 /// answer, within 5 s.
-pub async fn admin_post(url: &str, transaction: &str, secret: &str, mut req: Value) -> Value {
+pub async fn admin_post(url: &str, transaction: &str, secret: &str, req: Value) -> Value {
+    admin_post_within(url, transaction, secret, req, Duration::from_secs(5)).await
+}
+
+/// [`admin_post`], the answer within `within` (a request that waits on the network itself).
+pub async fn admin_post_within(url: &str, transaction: &str, secret: &str, mut req: Value, within: Duration) -> Value {
     req["transaction"] = json!(transaction);
     if req.get("admin_secret").is_none() {
         req["admin_secret"] = json!(secret);
     }
     let mut r = awc::Client::new()
         .post(url)
-        .timeout(Duration::from_secs(5))
+        .timeout(within)
         .send_json(&req)
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));

@@ -1,7 +1,9 @@
 //! The Admin API's `handle_info` compared with a real Janus 1.1.2's: the same WebRTC publisher
 //! and subscriber on each server, then the `flags` and `webrtc` object each shows for them.
 
-use portunus_tests::janus_oracle::{placeholders, same_as_janus, Conn, JanusOracle, JANUS_ADMIN_SECRET};
+use portunus_tests::janus_oracle::{
+    placeholders, placeholders_text, same_as_janus, Conn, JanusOracle, JANUS_ADMIN_SECRET,
+};
 use portunus_tests::peer::{TestPublisher, TestSubscriber};
 use portunus_tests::*;
 use serde_json::{json, Value};
@@ -346,6 +348,86 @@ async fn the_log_s_time_and_colours_are_switched_as_janus_switches_them() {
         assert_eq!(switches(&mine), switches(&theirs), "{mine}");
     }
     shared::telemetry::set_timestamps(true);
+}
+
+/// A STUN server on `ip` that answers every Binding request with the address it came from
+/// (webrtc-rs's STUN codec, not the one under test); its address. It ends with the test.
+async fn stun_server(ip: std::net::Ipv4Addr) -> std::net::SocketAddr {
+    use rtc::stun::message::{Message, Setter, BINDING_REQUEST, BINDING_SUCCESS};
+    use rtc::stun::xoraddr::XorMappedAddress;
+    let socket = tokio::net::UdpSocket::bind((ip, 0)).await.expect("a STUN port");
+    let addr = socket.local_addr().expect("its address");
+    actix_web::rt::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let mut request = Message::new();
+            request.raw = buf[..n].to_vec();
+            if request.decode().is_err() || request.typ != BINDING_REQUEST {
+                continue;
+            }
+            let mut answer = Message::new();
+            let mapped = XorMappedAddress { ip: from.ip(), port: from.port() };
+            let setters: [Box<dyn Setter>; 3] =
+                [Box::new(BINDING_SUCCESS), Box::new(request.transaction_id), Box::new(mapped)];
+            if answer.build(&setters).is_ok() {
+                let _ = socket.send_to(&answer.raw, from).await;
+            }
+        }
+    });
+    addr
+}
+
+/// `test_stun` answers as Janus's: the address a STUN server saw (from the local port asked
+/// for, if any), Janus's errors for a name that does not resolve and a server that does not
+/// answer (after its 5 s), and the fields' checks.
+#[actix_web::test]
+async fn test_stun_answers_as_janus() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    // On the client host, which Janus's host reaches over their bridge.
+    let stun = stun_server(janus.client_addr).await;
+    let at = janus.client_addr.to_string();
+    let silent = std::net::UdpSocket::bind((janus.client_addr, 0)).expect("a port nobody answers on");
+    let silent_port = silent.local_addr().expect("its address").port();
+    let requests = [
+        ("test_stun", json!({"janus": "test_stun", "address": at, "port": stun.port()})),
+        // Each server's own loopback, where no STUN server is.
+        ("test_stun by name", json!({"janus": "test_stun", "address": "localhost", "port": stun.port()})),
+        (
+            "test_stun of a name that does not resolve",
+            json!({"janus": "test_stun", "address": "nowhere.invalid", "port": 3478}),
+        ),
+        ("test_stun without an answer", json!({"janus": "test_stun", "address": at, "port": silent_port})),
+        ("test_stun without a port", json!({"janus": "test_stun", "address": "127.0.0.1"})),
+        ("test_stun below zero", json!({"janus": "test_stun", "address": "127.0.0.1", "port": -1})),
+        (
+            "test_stun with a word for the local port",
+            json!({"janus": "test_stun", "address": "127.0.0.1", "port": 1, "localport": "x"}),
+        ),
+    ];
+    // One request at a time (Janus answers its Admin API in turn), to both servers at once;
+    // a server waits 5 s for an answer that does not come.
+    for (what, req) in requests {
+        let ask = |url| admin_post_within(url, "t", JANUS_ADMIN_SECRET, req.clone(), Duration::from_secs(8));
+        let (theirs, mine) = futures_util::join!(ask(&janus.admin_url), ask(&ours));
+        // The time taken, and the address and port the request left from, are each server's own.
+        let own = |v: Value, host: std::net::Ipv4Addr| {
+            let numbers: Vec<(u64, &str)> = [("elapsed", "elapsed"), ("public_port", "port")]
+                .iter()
+                .filter_map(|(k, name)| v[*k].as_u64().map(|n| (n, *name)))
+                .collect();
+            placeholders_text(placeholders(v, &numbers), &[(&host.to_string(), "host")])
+        };
+        same_as_janus(what, &own(theirs, janus.addr), &own(mine, janus.client_addr));
+    }
+    // From the local port asked for: each server its own free one.
+    for (url, host) in [(&janus.admin_url, janus.addr), (&ours, janus.client_addr)] {
+        let port = free_port();
+        let req = json!({"janus": "test_stun", "address": at, "port": stun.port(), "localport": port});
+        let answer = admin(url, req).await;
+        let mapped = (answer["public_ip"].as_str(), answer["public_port"].as_u64());
+        assert_eq!(mapped, (Some(host.to_string().as_str()), Some(u64::from(port))), "{answer}");
+    }
 }
 
 /// The media knobs (`set_no_media_timer`, `set_slowlink_threshold`, `set_min_nack_queue`,

@@ -62,6 +62,13 @@ pub enum AdminRequest {
     ResolveAddress {
         address: String,
     },
+    /// A STUN Binding request from this gateway (from `local_port`, 0: any) to `address`:`port`,
+    /// and the address its answer maps.
+    TestStun {
+        address: String,
+        port: u16,
+        local_port: u16,
+    },
     /// `line` written to this process's log at Janus's log `level` (info when absent or out
     /// of range).
     CustomLogline {
@@ -121,6 +128,11 @@ const TIMESTAMPS: [Param; 1] = [Param::req("timestamps", JType::Bool)];
 const COLORS: [Param; 1] = [Param::req("colors", JType::Bool)];
 const ACCEPT: [Param; 1] = [Param::req("accept", JType::Bool)];
 const RESOLVE: [Param; 1] = [Param::req("address", JType::Str)];
+const TEST_STUN: [Param; 3] = [
+    Param::req("address", JType::Str),
+    Param::req("port", JType::Int).positive(),
+    Param::opt("localport", JType::Int).positive(),
+];
 const LOGLINE: [Param; 2] = [Param::req("line", JType::Str), Param::opt("level", JType::Int).positive()];
 const QUERY_HANDLER: [Param; 2] = [Param::req("handler", JType::Str), Param::opt("request", JType::Object)];
 const QUERY_LOGGER: [Param; 2] = [Param::req("logger", JType::Str), Param::opt("request", JType::Object)];
@@ -232,6 +244,16 @@ fn request(
             validate(obj, &RESOLVE).map_err(invalid)?;
             AdminRequest::ResolveAddress { address: text_of(obj, "address") }
         }
+        "test_stun" => {
+            validate(obj, &TEST_STUN).map_err(invalid)?;
+            // Janus keeps the low 16 bits of a port past 65535, as its `uint16_t` does.
+            let port = |k: &str| obj.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
+            AdminRequest::TestStun {
+                address: text_of(obj, "address"),
+                port: port("port"),
+                local_port: port("localport"),
+            }
+        }
         "custom_logline" => {
             validate(obj, &LOGLINE).map_err(invalid)?;
             let level = obj.get("level").and_then(Value::as_u64).filter(|l| *l <= 7).unwrap_or(4);
@@ -330,6 +352,7 @@ impl AdminRequest {
             AdminRequest::HandleInfo { .. } => "handle_info",
             AdminRequest::ListNodes => "list_nodes",
             AdminRequest::ResolveAddress { .. } => "resolve_address",
+            AdminRequest::TestStun { .. } => "test_stun",
             AdminRequest::CustomLogline { .. } => "custom_logline",
             AdminRequest::QueryEventHandler => "query_eventhandler",
             AdminRequest::QueryLogger => "query_logger",
