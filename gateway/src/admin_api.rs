@@ -258,6 +258,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             admin::success(txn, json!({"accept": accept}))
         }
         AdminRequest::ListNodes => list_nodes(d, txn).await?,
+        AdminRequest::LoopsInfo => admin::success(txn, json!({"loops": d.loops().await.map_err(|e| e.to_core())?})),
         AdminRequest::ListSessions => {
             let ids = store.list_sessions().await.map_err(store_error)?;
             admin::success(txn, json!({"sessions": ids.iter().map(|s| s.0).collect::<Vec<_>>()}))

@@ -9,7 +9,7 @@ use crate::outbox::{Outbox, Write};
 use crate::room::messages::{Async, Flush, Gone, Sync};
 use crate::room::state::{RoomState, Who};
 use crate::room::RoomActor;
-use crate::workers::{WorkerId, Workers};
+use crate::workers::{Occupied, WorkerId, Workers};
 use actix::prelude::*;
 use bytes::Bytes;
 use shared::bus::Subscription;
@@ -48,7 +48,7 @@ pub struct NodeAgent {
     workers: Workers,
     serial: u64,
     /// Participants per loaded room (reported by the room actors): the node's load.
-    occupancy: HashMap<RoomId, u64>,
+    occupancy: HashMap<RoomId, Occupied>,
     /// Where PeerConnections listen.
     media: crate::media::peer::MediaSettings,
     /// Set while draining: when the drain must end at the latest.
@@ -125,15 +125,15 @@ impl NodeAgent {
 
     /// A room's actor is gone: neither it nor its participants count any more.
     fn forget(&mut self, room: &RoomId) {
-        let participants = self.occupancy.remove(room).unwrap_or(0);
+        let held = self.occupancy.remove(room).unwrap_or_default();
         if let Some(r) = self.rooms.remove(room) {
-            self.workers.release(r.worker, participants);
+            self.workers.release(r.worker, held);
         }
         self.count_load();
     }
 
     fn participants(&self) -> u64 {
-        self.occupancy.values().sum()
+        self.occupancy.values().map(|o| o.participants).sum()
     }
 
     /// Rooms or participants changed: the metrics follow.
@@ -252,6 +252,15 @@ impl NodeAgent {
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
                 ctx.notify(Drain { deadline_secs });
+            }
+            NodeCommand::Loops => {
+                let loops: Vec<serde_json::Value> = self
+                    .workers
+                    .served()
+                    .into_iter()
+                    .map(|(w, handles)| serde_json::json!({"id": w.0, "handles": handles}))
+                    .collect();
+                self.outbox.reply(reply_to, corr_id, RpcResult::Sync(loops.into()));
             }
             NodeCommand::Tune(knob) => {
                 tracing::info!(node = %self.node, ?knob, "media knob turned");
@@ -591,18 +600,22 @@ impl Handler<Drain> for NodeAgent {
     }
 }
 
-/// A room's participant count changed.
+/// What a room holds changed.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Occupancy(pub RoomId, pub u64);
+pub struct Occupancy(pub RoomId, pub Occupied);
 
 impl Handler<Occupancy> for NodeAgent {
     type Result = ();
 
-    fn handle(&mut self, Occupancy(room, n): Occupancy, ctx: &mut Context<Self>) {
-        let before = if n == 0 { self.occupancy.remove(&room) } else { self.occupancy.insert(room.clone(), n) };
+    fn handle(&mut self, Occupancy(room, now): Occupancy, ctx: &mut Context<Self>) {
+        let before = if now == Occupied::default() {
+            self.occupancy.remove(&room)
+        } else {
+            self.occupancy.insert(room.clone(), now)
+        };
         if let Some(r) = self.rooms.get(&room) {
-            self.workers.participants(r.worker, before.unwrap_or(0), n);
+            self.workers.occupied(r.worker, before.unwrap_or_default(), now);
         }
         self.count_load();
         self.check_drain(ctx);

@@ -46,12 +46,23 @@ impl WorkerGauges {
     }
 }
 
+/// What a room holds, as its node and its worker count it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Occupied {
+    /// Publisher-type participants, as Janus counts them (`list`), which placement weighs.
+    pub participants: u64,
+    /// Every handle in the room, its publishers' and its subscribers'.
+    pub handles: u64,
+}
+
 /// The node's workers and what each runs. Owned by the node's agent.
 pub struct Workers {
     arbiters: Vec<Arbiter>,
     handles: Vec<ArbiterHandle>,
     /// Each worker's rooms plus their participants.
     load: Vec<u64>,
+    /// The handles each worker's rooms serve.
+    served: Vec<u64>,
     gauges: Arc<WorkerGauges>,
 }
 
@@ -84,7 +95,7 @@ impl Workers {
         };
         let rooms = (0..count).map(|_| AtomicI64::new(0)).collect();
         let gauges = Arc::new(WorkerGauges { own, runtimes, rooms });
-        Ok(Self { arbiters, handles, load: vec![0; count], gauges })
+        Ok(Self { arbiters, handles, load: vec![0; count], served: vec![0; count], gauges })
     }
 
     /// Where the next room goes: the least loaded worker (the first of them on a tie).
@@ -95,19 +106,27 @@ impl Workers {
         (WorkerId(w), &self.handles[w])
     }
 
-    /// A room on `w` went from `before` participants to `after`.
-    pub fn participants(&mut self, w: WorkerId, before: u64, after: u64) {
-        if let Some(l) = self.load.get_mut(w.0) {
-            *l = l.saturating_sub(before) + after;
+    /// A room on `w` went from holding `before` to `after`.
+    pub fn occupied(&mut self, w: WorkerId, before: Occupied, after: Occupied) {
+        if let (Some(l), Some(s)) = (self.load.get_mut(w.0), self.served.get_mut(w.0)) {
+            *l = l.saturating_sub(before.participants) + after.participants;
+            *s = s.saturating_sub(before.handles) + after.handles;
         }
     }
 
-    /// A room placed on `w` has stopped, with `participants` still counted in it.
-    pub fn release(&mut self, w: WorkerId, participants: u64) {
-        if let Some(l) = self.load.get_mut(w.0) {
-            *l = l.saturating_sub(1 + participants);
+    /// A room placed on `w` has stopped, with what it held still counted in it.
+    pub fn release(&mut self, w: WorkerId, held: Occupied) {
+        if let (Some(l), Some(s)) = (self.load.get_mut(w.0), self.served.get_mut(w.0)) {
+            *l = l.saturating_sub(1 + held.participants);
+            *s = s.saturating_sub(held.handles);
             self.gauges.rooms[w.0].fetch_sub(1, Relaxed);
         }
+    }
+
+    /// The handles each worker's rooms serve, by worker: what the Admin API's `loops_info`
+    /// lists, as Janus lists the handles of each static event loop.
+    pub fn served(&self) -> Vec<(WorkerId, u64)> {
+        self.served.iter().enumerate().map(|(w, n)| (WorkerId(w), *n)).collect()
     }
 
     /// Every runtime the node runs on, each once (a test counts their live tasks).
@@ -152,20 +171,23 @@ mod tests {
         let mut w = Workers::start(3).unwrap();
         let placed: Vec<WorkerId> = (0..4).map(|_| w.place().0).collect();
         assert_eq!(placed, [WorkerId(0), WorkerId(1), WorkerId(2), WorkerId(0)]);
-        w.release(WorkerId(1), 0);
+        w.release(WorkerId(1), Occupied::default());
         assert_eq!(w.place().0, WorkerId(1));
         let rooms: Vec<i64> = w.gauges().rooms.iter().map(|r| r.load(Relaxed)).collect();
         assert_eq!(rooms, [2, 1, 1]);
         // A crowded room weighs more than an empty one: the next rooms go elsewhere until the
         // others carry as much.
-        w.participants(WorkerId(1), 0, 5);
-        w.participants(WorkerId(1), 5, 4);
+        let (five, four) = (Occupied { participants: 5, handles: 9 }, Occupied { participants: 4, handles: 7 });
+        w.occupied(WorkerId(1), Occupied::default(), five);
+        w.occupied(WorkerId(1), five, four);
         assert_eq!(w.load, [2, 5, 1]);
+        assert_eq!(w.served(), [(WorkerId(0), 0), (WorkerId(1), 7), (WorkerId(2), 0)]);
         let placed: Vec<WorkerId> = (0..3).map(|_| w.place().0).collect();
         assert_eq!(placed, [WorkerId(2), WorkerId(0), WorkerId(2)]);
         // A room that stops takes its participants with it.
-        w.release(WorkerId(1), 4);
+        w.release(WorkerId(1), four);
         assert_eq!(w.load, [3, 0, 3]);
+        assert_eq!(w.served, [0, 0, 0]);
         // Each worker is a thread of its own.
         let mut threads = std::collections::HashSet::new();
         for h in w.gauges().runtimes.clone() {

@@ -45,6 +45,9 @@ pub enum NodeCommand {
     HandleInfo { session: SessionId, handle: HandleId, room: RoomId },
     /// A media knob turned (Admin API): in effect on the node's media from now on.
     Tune(crate::tuning::Knob),
+    /// The Admin API's `loops_info`: answered `Sync([{"id", "handles"}])`, one entry per media
+    /// worker (its id, its rooms' participants).
+    Loops,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -308,3 +308,35 @@ async fn handle_info_shows_the_room_and_the_media_from_the_node() {
     let info = admin_at(&server, &format!("/{sid}/{hid}"), json!({"janus": "handle_info"})).await;
     assert_eq!(info["info"]["plugin_specific"], json!({"hangingup": 0, "destroyed": 0}), "{info}");
 }
+
+/// `loops_info` lists every media worker of every live node (Janus: its static event loops)
+/// with the participants its rooms serve as the loop's `handles`, and the node it is on.
+#[actix_web::test]
+async fn loops_info_lists_each_media_worker_and_what_it_serves() {
+    use portunus_tests::videoroom::publisher_and_subscriber;
+    let mut cfg = test_config();
+    cfg.admin_secret = Some(ADMIN_SECRET.into());
+    cfg.media_workers = 2;
+    let server = TestServer::with(cfg);
+    let node = if cluster_backend() { "node-1" } else { "local" };
+    let loops = |v: &Value| -> Vec<(u64, u64, String)> {
+        let list = v["loops"].as_array().unwrap_or_else(|| panic!("{v}"));
+        list.iter()
+            .map(|l| {
+                (l["id"].as_u64().unwrap(), l["handles"].as_u64().unwrap(), l["node"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let idle = admin_at(&server, "", json!({"janus": "loops_info"})).await;
+    assert_eq!(idle["janus"], "success", "{idle}");
+    assert_eq!(loops(&idle), [(0, 0, node.to_owned()), (1, 0, node.to_owned())], "{idle}");
+
+    let (_p, _sws, _ssid, _sub, _sh) = publisher_and_subscriber(&server.ws_url).await;
+    let busy = admin_at(&server, "", json!({"janus": "loops_info"})).await;
+    let served: Vec<u64> = loops(&busy).iter().map(|(_, handles, _)| *handles).collect();
+    // The room, its publisher and its subscriber on one worker.
+    assert!(served == [2, 0] || served == [0, 2], "{busy}");
+    // Only at the server's level, as Janus.
+    let at_session = admin_at(&server, &format!("/{}", _ssid), json!({"janus": "loops_info"})).await;
+    assert_eq!(at_session["error"]["code"], 457, "{at_session}");
+}

@@ -385,6 +385,28 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Every live node's media workers (`loops_info`): each `{"id", "handles"}` with its node's
+    /// name; a node that does not answer is left out (and logged).
+    pub(crate) async fn loops(&self) -> Result<Vec<serde_json::Value>, GatewayError> {
+        let nodes = self.backends().store.live_nodes().await?;
+        let asked = nodes.into_iter().map(|n| async move {
+            match self.call_node(n.node.clone(), NodeCommand::Loops).await {
+                Ok(RpcResult::Sync(serde_json::Value::Array(loops))) => loops
+                    .into_iter()
+                    .map(|mut l| {
+                        l["node"] = serde_json::json!(n.node.to_string());
+                        l
+                    })
+                    .collect(),
+                other => {
+                    tracing::warn!(node = %n.node, answer = ?other, "media node did not list its workers");
+                    Vec::new()
+                }
+            }
+        });
+        Ok(futures_util::future::join_all(asked).await.into_iter().flatten().collect())
+    }
+
     /// A command whose answer would change nothing (a trickle, a handle gone): sent asking for
     /// no reply; a failure to send it is logged. A node that is gone is cleaned up after by the
     /// lost-node path, which tells the handle's client.

@@ -20,6 +20,7 @@ use crate::media::simulcast::LayerTarget;
 use crate::media::subscriber::{DataSource, Negotiable, Source, SubscriberPeer};
 use crate::media::{MediaError, MediaStep};
 use crate::outbox::{Outbox, Write};
+use crate::workers::Occupied;
 use actix::prelude::*;
 use messages::{
     Answered, Async, Flush, Gone, Offered, PeerNotice, Query, Renegotiated, Started, Sync, SyncAnswer, Trickle,
@@ -63,7 +64,7 @@ pub struct RoomActor {
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
     /// The participant count last written to the store and told to the agent.
-    announced_participants: u64,
+    announced: Occupied,
     span: tracing::Span,
 }
 
@@ -85,7 +86,7 @@ impl RoomActor {
         let span =
             tracing::info_span!("room", room = %state.config().room, node = %node, worker = tracing::field::Empty);
         Self {
-            announced_participants: state.participant_count(),
+            announced: state.occupied(),
             state,
             node,
             outbox,
@@ -368,10 +369,12 @@ impl RoomActor {
         for n in out.notices.into_iter().filter(|n| !n.to.is_remote()) {
             self.outbox.plugin_event_with_jsep(n.to.session, n.to.handle, n.transaction, n.data.to_json(), n.jsep);
         }
-        let now = self.state.participant_count();
-        if now != self.announced_participants {
-            self.announced_participants = now;
-            self.outbox.send(Write::Participants(room.clone(), now));
+        let now = self.state.occupied();
+        if now != self.announced {
+            if now.participants != self.announced.participants {
+                self.outbox.send(Write::Participants(room.clone(), now.participants));
+            }
+            self.announced = now;
             self.agent.do_send(Occupancy(room.clone(), now));
         }
     }

@@ -271,6 +271,15 @@ impl RoomState {
         self.participants.len() as u64
     }
 
+    /// Its participants and handles, as the node and its worker count them.
+    pub fn occupied(&self) -> crate::workers::Occupied {
+        let members = self.participants.values().filter(|p| !p.who.is_remote()).count();
+        crate::workers::Occupied {
+            participants: self.participant_count(),
+            handles: (members + self.subscriptions.len()) as u64,
+        }
+    }
+
     /// Handles that have joined and not left (remote publishers have none).
     pub fn members(&self) -> Vec<Who> {
         self.participants.values().map(|p| p.who).filter(|w| !w.is_remote()).collect()

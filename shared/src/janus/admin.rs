@@ -69,6 +69,9 @@ pub enum AdminRequest {
         port: u16,
         local_port: u16,
     },
+    /// The media workers of every live node and the participants each serves (Janus: its
+    /// static event loops and their handles).
+    LoopsInfo,
     /// `line` written to this process's log at Janus's log `level` (info when absent or out
     /// of range).
     CustomLogline {
@@ -240,6 +243,7 @@ fn request(
             AdminRequest::HandleInfo { plugin_only: obj.get("plugin_only").and_then(Value::as_bool).unwrap_or(false) }
         }
         "list_nodes" => AdminRequest::ListNodes,
+        "loops_info" => AdminRequest::LoopsInfo,
         "resolve_address" => {
             validate(obj, &RESOLVE).map_err(invalid)?;
             AdminRequest::ResolveAddress { address: text_of(obj, "address") }
@@ -351,6 +355,7 @@ impl AdminRequest {
             AdminRequest::MessagePlugin { .. } => "message_plugin",
             AdminRequest::HandleInfo { .. } => "handle_info",
             AdminRequest::ListNodes => "list_nodes",
+            AdminRequest::LoopsInfo => "loops_info",
             AdminRequest::ResolveAddress { .. } => "resolve_address",
             AdminRequest::TestStun { .. } => "test_stun",
             AdminRequest::CustomLogline { .. } => "custom_logline",
