@@ -79,11 +79,13 @@ async fn measure(
 const PER_SUBSCRIBER_PACKET: f64 = 0.6;
 
 /// The same per packet the publisher sends (its receive, decryption and hand-over to the room),
-/// 5.65-5.85. Each of the vendored read-path changes undone (`media-node/vendor/PATCHES.md`),
-/// the others in place, fails it: the driver making its list of media reads per pass 6.44,
-/// SRTP decrypting into a new buffer 7.63-7.72 (measured before the list), the driver making a
-/// boxed future and a task for every datagram it receives 9.09-9.14 (measured before both).
-const PER_PUBLISHED_PACKET: f64 = 6.2;
+/// 4.75. Each of the vendored read-path changes undone (`media-node/vendor/PATCHES.md`), the
+/// others in place, fails it: the interceptor handler copying the stream's mid on every packet
+/// to find it bound 5.75, the driver making its list of media reads per pass 6.44 (measured
+/// before the mid), SRTP decrypting into a new buffer 7.63-7.72 (measured before the list), the
+/// driver making a boxed future and a task for every datagram it receives 9.09-9.14 (measured
+/// before both).
+const PER_PUBLISHED_PACKET: f64 = 5.2;
 
 /// Bytes allocated on the room's thread while a subscriber joins (freed since or not): 413-417 KB
 /// over repeated runs, standalone and in a cluster, 493 KB on one UDP port (its runtime's

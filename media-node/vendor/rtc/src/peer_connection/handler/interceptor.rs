@@ -286,6 +286,17 @@ impl<'a> InterceptorHandler<'a> {
             return false;
         };
 
+        // (Portunus) The common case first, once per packet after the stream's first: its SSRC
+        // is the track's and its codec is set, so it is bound already. The mid below is a copy
+        // (an allocation) that only binding needs.
+        if let Some(receiver) = transceiver.receiver() {
+            let track = receiver.track();
+            let codec_unset = track.get_codec_by_ssrc(ssrc).is_some_and(|codec| codec.mime_type.is_empty());
+            if !codec_unset && track.ssrcs().any(|track_ssrc| track_ssrc == ssrc) {
+                return true;
+            }
+        }
+
         // Get kind and mid before borrowing receiver mutably
         let kind = transceiver.kind();
         let mid = transceiver.mid().clone().unwrap_or_default();
