@@ -235,29 +235,43 @@ mod tests {
         })
     }
 
-    /// What a subscriber with `directives` writes while `log` runs.
-    fn written_by(directives: &str, log: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buffer {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
+    /// Where a test's subscriber writes.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
         }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the subscriber `make` builds around a buffer writes while `log` runs.
+    fn captured<S>(make: impl FnOnce(Buffer) -> S, log: impl FnOnce()) -> String
+    where
+        S: tracing::Subscriber + Send + Sync + 'static,
+    {
         let buffer = Buffer::default();
-        let out = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::new(directives))
-            .with_writer(move || out.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, log);
+        tracing::subscriber::with_default(make(buffer.clone()), log);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         text
+    }
+
+    /// What a subscriber with `directives` writes while `log` runs.
+    fn written_by(directives: &str, log: impl FnOnce()) -> String {
+        captured(
+            |out| {
+                tracing_subscriber::fmt()
+                    .with_env_filter(EnvFilter::new(directives))
+                    .with_writer(move || out.clone())
+                    .with_ansi(false)
+                    .finish()
+            },
+            log,
+        )
     }
 
     #[test]
@@ -287,28 +301,17 @@ mod tests {
 
     /// What our line format writes for one event, with colours on at the layer as installed.
     fn line_written(log: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buffer {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let out = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(true)
-            .fmt_fields(PlainFields)
-            .event_format(Line::new())
-            .with_writer(move || out.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, log);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        text
+        captured(
+            |out| {
+                tracing_subscriber::fmt()
+                    .with_ansi(true)
+                    .fmt_fields(PlainFields)
+                    .event_format(Line::new())
+                    .with_writer(move || out.clone())
+                    .finish()
+            },
+            log,
+        )
     }
 
     #[test]
