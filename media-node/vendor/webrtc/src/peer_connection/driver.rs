@@ -163,7 +163,8 @@ fn read_copy(datagram: &[u8]) -> BytesMut {
         return BytesMut::from(datagram);
     }
     READS.with_borrow_mut(|reads| {
-        if !reads.try_reclaim(READS_CAPACITY) && reads.capacity() - reads.len() < datagram.len() {
+        // Empty after each split: its capacity is what is left after the copies before.
+        if !reads.try_reclaim(READS_CAPACITY) && reads.capacity() < datagram.len() {
             *reads = BytesMut::with_capacity(READS_CAPACITY);
         }
         reads.extend_from_slice(datagram);
