@@ -24,6 +24,8 @@ pub enum ProbeError {
     Bind(String),
     #[error("could not send the request: {0}")]
     Send(String),
+    #[error("could not receive the answer: {0}")]
+    Receive(String),
     #[error("no answer within {0:?}")]
     NoAnswer(Duration),
     #[error("the answer maps no address")]
@@ -91,12 +93,11 @@ pub async fn probe(server: SocketAddr, local_port: u16, timeout: Duration) -> Re
     let answer = async {
         let mut buf = [0u8; 1500];
         loop {
-            // Whatever else reaches the port (another sender, an answer to nothing of ours) is
-            // skipped until the deadline.
-            if let Ok((n, from)) = socket.recv_from(&mut buf).await {
-                if let Some(mapped) = mapped_address(&buf[..n], id).filter(|_| from == server) {
-                    return Ok(mapped);
-                }
+            // The answer is the one to our transaction, wherever it comes from (as Janus takes
+            // it); anything else reaching the port is skipped until the deadline.
+            let (n, _) = socket.recv_from(&mut buf).await.map_err(|e| ProbeError::Receive(e.to_string()))?;
+            if let Some(mapped) = mapped_address(&buf[..n], id) {
+                return Ok(mapped);
             }
         }
     };
