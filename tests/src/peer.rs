@@ -847,6 +847,38 @@ impl TestSubscriber {
         tracks.len()
     }
 
+    /// Sends, on every video track received so far, one RTCP packet holding transport-wide
+    /// feedback first and then a PLI (a compound packet, as a browser may send them); returns
+    /// how many tracks it went out on.
+    pub async fn request_keyframe_after_transport_feedback(&self) -> usize {
+        use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+        use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
+            PacketStatusChunk, RecvDelta, RunLengthChunk, StatusChunkTypeTcc, SymbolTypeTcc, TransportLayerCc,
+        };
+        let tracks = self.video_tracks.lock().expect("tracks").clone();
+        for t in &tracks {
+            let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
+            let received = SymbolTypeTcc::PacketReceivedSmallDelta;
+            let feedback = TransportLayerCc {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+                base_sequence_number: 1,
+                packet_status_count: 1,
+                reference_time: 0,
+                fb_pkt_count: 0,
+                packet_chunks: vec![PacketStatusChunk::RunLengthChunk(RunLengthChunk {
+                    type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+                    packet_status_symbol: received,
+                    run_length: 1,
+                })],
+                recv_deltas: vec![RecvDelta { type_tcc_packet: received, delta: 250 }],
+            };
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+            t.write_rtcp(vec![Box::new(feedback), Box::new(pli)]).await.expect("feedback and PLI");
+        }
+        tracks.len()
+    }
+
     pub async fn close(&self) {
         let _ = self.pc.close().await;
     }

@@ -543,6 +543,29 @@ async fn keyframe_requests_reach_the_publisher_coalesced() {
     publisher.close().await;
 }
 
+/// A subscriber's keyframe request that shares its RTCP packet with transport-wide feedback
+/// (which the node drops unparsed when it is alone) still reaches the publisher.
+#[actix_web::test]
+async fn a_keyframe_request_behind_transport_feedback_reaches_the_publisher() {
+    let server = TestServer::start();
+    let Publishing { mut ws, sid, feed, peer: mut publisher, .. } = publishing(&server.ws_url).await;
+    publisher.keyframes_only_when_asked(Duration::ZERO);
+    let (mut sub, _) = subscribe_via(&mut ws, sid, feed).await;
+    for _ in 0..60 {
+        publisher.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sub.packets.try_recv().is_ok(), "media flows");
+    // Past the coalescing pause of the subscriber's own first request.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = publisher.keyframe_requests();
+    assert_eq!(sub.request_keyframe_after_transport_feedback().await, 1, "one video track");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(publisher.keyframe_requests() > before, "the PLI behind the feedback was relayed");
+    sub.close().await;
+    publisher.close().await;
+}
+
 /// A subscriber that answered but whose ICE starts only a second later (a browser's ICE and
 /// DTLS take 100-300 ms) while the publisher sends a frame `every` so often (until then, if
 /// `silent_from_connect`: an encoder that sends nothing for a while after a keyframe): when
