@@ -135,6 +135,16 @@ fn verb_of(r: &AdminRequest) -> String {
     }
 }
 
+/// `host` resolved as the answering gateway resolves it, or Janus's error for a name that does not.
+async fn resolved(host: &str) -> Result<std::net::IpAddr, CoreError> {
+    crate::api::handle::resolve(host).await.ok_or_else(|| unknown("Could not resolve address"))
+}
+
+/// Microseconds since `start` (Janus's `elapsed`).
+fn micros_since(start: std::time::Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 fn unknown(reason: impl Into<String>) -> CoreError {
     CoreError::new(CoreCode::Unknown, reason)
 }
@@ -188,23 +198,19 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
         }
         AdminRequest::ResolveAddress { address } => {
             let start = std::time::Instant::now();
-            let ip = crate::api::handle::resolve(&address).await.ok_or_else(|| unknown("Could not resolve address"))?;
-            let elapsed = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            admin::success(txn, json!({"ip": ip.to_string(), "elapsed": elapsed}))
+            let ip = resolved(&address).await?;
+            admin::success(txn, json!({"ip": ip.to_string(), "elapsed": micros_since(start)}))
         }
         AdminRequest::TestStun { address, port, local_port } => {
             use shared::stun_probe::{probe, ANSWER_TIMEOUT};
             let start = std::time::Instant::now();
-            let ip = crate::api::handle::resolve(&address).await.ok_or_else(|| unknown("Could not resolve address"))?;
+            let ip = resolved(&address).await?;
             let mapped = probe(std::net::SocketAddr::new(ip, port), local_port, ANSWER_TIMEOUT).await.map_err(|e| {
                 tracing::warn!(%address, port, error = %e, "test_stun");
                 unknown("STUN request failed")
             })?;
-            let elapsed = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            admin::success(
-                txn,
-                json!({"public_ip": mapped.ip().to_string(), "public_port": mapped.port(), "elapsed": elapsed}),
-            )
+            let (ip, port, elapsed) = (mapped.ip().to_string(), mapped.port(), micros_since(start));
+            admin::success(txn, json!({"public_ip": ip, "public_port": port, "elapsed": elapsed}))
         }
         AdminRequest::CustomLogline { line, level } => {
             shared::telemetry::janus_log(level, &line);

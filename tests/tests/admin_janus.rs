@@ -16,6 +16,13 @@ async fn admin(url: &str, req: Value) -> Value {
     admin_post(url, "t", JANUS_ADMIN_SECRET, req).await
 }
 
+/// Each of `requests` sent to Janus's Admin API at `janus` and to ours at `ours`: the same answers.
+async fn answered_alike(janus: &str, ours: &str, requests: impl IntoIterator<Item = (&str, Value)>) {
+    for (what, req) in requests {
+        same_as_janus(what, &admin(janus, req.clone()).await, &admin(ours, req).await);
+    }
+}
+
 /// `handle_info` of the handle `h` of session `s` from the Admin API at `url`.
 async fn handle_info(url: &str, s: u64, h: u64) -> Value {
     let info = admin(&format!("{url}/{s}/{h}"), json!({"janus": "handle_info"})).await;
@@ -307,9 +314,7 @@ async fn event_handler_and_logger_requests_answer_as_janus_without_any() {
         ("custom_event with a word for data", json!({"janus": "custom_event", "schema": "s", "data": "x"})),
         ("custom_event without a schema", json!({"janus": "custom_event", "data": {}})),
     ];
-    for (what, req) in requests {
-        same_as_janus(what, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
-    }
+    answered_alike(&janus.admin_url, &ours, requests).await;
     for server_info in
         [admin(&janus.admin_url, json!({"janus": "info"})).await, admin(&ours, json!({"janus": "info"})).await]
     {
@@ -334,14 +339,11 @@ async fn the_log_s_time_and_colours_are_switched_as_janus_switches_them() {
     ];
     let switches =
         |status: &Value| (status["status"]["log_timestamps"].clone(), status["status"]["log_colors"].clone());
-    for (what, req) in requests {
-        same_as_janus(what, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
-    }
+    answered_alike(&janus.admin_url, &ours, requests).await;
     for on in [true, false] {
-        for (verb, field) in [("set_log_timestamps", "timestamps"), ("set_log_colors", "colors")] {
-            let req = json!({"janus": verb, field: on});
-            same_as_janus(verb, &admin(&janus.admin_url, req.clone()).await, &admin(&ours, req).await);
-        }
+        let switched = [("set_log_timestamps", "timestamps"), ("set_log_colors", "colors")]
+            .map(|(verb, field)| (verb, json!({"janus": verb, field: on})));
+        answered_alike(&janus.admin_url, &ours, switched).await;
         let status = json!({"janus": "get_status"});
         let (theirs, mine) = (admin(&janus.admin_url, status.clone()).await, admin(&ours, status).await);
         assert_eq!(switches(&theirs), (json!(on), json!(on)), "{theirs}");

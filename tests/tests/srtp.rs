@@ -112,6 +112,31 @@ fn every_profile_decrypts_in_place_what_was_encrypted_without_allocating() {
     }
 }
 
+/// Each of `packets` (what it is, the packet) refused by `taken` (a receiver's in-place
+/// decryption: whether it took the packet).
+fn refused(profile: ProtectionProfile, mut taken: impl FnMut(&mut BytesMut) -> bool, packets: Vec<(String, BytesMut)>) {
+    for (what, mut packet) in packets {
+        assert!(!taken(&mut packet), "{profile:?}: {what} was accepted");
+    }
+}
+
+/// `sent` with its byte `at` flipped, for each of `at`.
+fn tampered(sent: &BytesMut, at: &[usize]) -> Vec<(String, BytesMut)> {
+    let flipped = |at: usize| {
+        let mut copy = sent.clone();
+        copy[at] ^= 0x01;
+        (format!("byte {at} flipped"), copy)
+    };
+    at.iter().map(|a| flipped(*a)).collect()
+}
+
+/// Replays of `packets` (their numbers, the packets), and a packet cut to `short` bytes.
+fn replayed_and_short(packets: [(u16, &BytesMut); 2], short: usize) -> Vec<(String, BytesMut)> {
+    let mut all: Vec<_> = packets.iter().map(|(n, p)| (format!("a replay of {n}"), (*p).clone())).collect();
+    all.push(("a packet shorter than its tag".into(), BytesMut::from(&packets[1].1[..short])));
+    all
+}
+
 #[test]
 fn in_place_decryption_refuses_a_tampered_or_replayed_packet() {
     for profile in [ProtectionProfile::Aes128CmHmacSha1_80, ProtectionProfile::AeadAes128Gcm] {
@@ -119,21 +144,10 @@ fn in_place_decryption_refuses_a_tampered_or_replayed_packet() {
         let first = sender.encrypt_rtp(&plain_packet(7, 300).marshal().expect("marshal")).expect("encrypt");
         let sent = sender.encrypt_rtp(&plain_packet(8, 300).marshal().expect("marshal")).expect("encrypt");
         receiver.decrypt_rtp_in_place(&mut first.clone()).expect("the first packet");
-        for at in [2, 20, sent.len() - 1] {
-            let mut tampered = sent.clone();
-            tampered[at] ^= 0x01;
-            assert!(
-                receiver.decrypt_rtp_in_place(&mut tampered).is_err(),
-                "{profile:?}: byte {at} flipped was accepted"
-            );
-        }
+        refused(profile, |p| receiver.decrypt_rtp_in_place(p).is_ok(), tampered(&sent, &[2, 20, sent.len() - 1]));
         receiver.decrypt_rtp_in_place(&mut sent.clone()).expect("the second packet, after its tampered copies");
-        for (n, replayed) in [(7, &first), (8, &sent)] {
-            let mut again = replayed.clone();
-            assert!(receiver.decrypt_rtp_in_place(&mut again).is_err(), "{profile:?}: a replay of {n} was accepted");
-        }
-        let mut short = BytesMut::from(&sent[..14]);
-        assert!(receiver.decrypt_rtp_in_place(&mut short).is_err(), "{profile:?}: a packet shorter than its tag");
+        let again = replayed_and_short([(7, &first), (8, &sent)], 14);
+        refused(profile, |p| receiver.decrypt_rtp_in_place(p).is_ok(), again);
     }
 }
 
@@ -259,14 +273,7 @@ fn in_place_rtcp_decryption_refuses_a_tampered_replayed_or_unflagged_packet() {
         let first = sender.encrypt_rtcp(&receiver_report(1, 1)).expect("encrypt");
         let sent = sender.encrypt_rtcp(&receiver_report(2, 2)).expect("encrypt");
         receiver.decrypt_rtcp_in_place(&mut first.clone()).expect("the first packet");
-        for at in [9, 20, sent.len() - 1] {
-            let mut tampered = sent.clone();
-            tampered[at] ^= 0x01;
-            assert!(
-                receiver.decrypt_rtcp_in_place(&mut tampered).is_err(),
-                "{profile:?}: byte {at} flipped was accepted"
-            );
-        }
+        refused(profile, |p| receiver.decrypt_rtcp_in_place(p).is_ok(), tampered(&sent, &[9, 20, sent.len() - 1]));
         // The E flag (the index's top bit) cleared: with AES-CM the packet would be taken as
         // unencrypted, its ciphertext read as RTCP, were its tag not checked all the same.
         // (AES-GCM authenticates and decrypts it as flagged, whatever the flag says.)
@@ -274,17 +281,11 @@ fn in_place_rtcp_decryption_refuses_a_tampered_replayed_or_unflagged_packet() {
             let mut unflagged = sent.clone();
             let flag = unflagged.len() - tag_len - 4;
             unflagged[flag] &= 0x7f;
-            assert!(
-                receiver.decrypt_rtcp_in_place(&mut unflagged).is_err(),
-                "{profile:?}: the E flag cleared was accepted"
-            );
+            let unflagged = vec![("the E flag cleared".to_owned(), unflagged)];
+            refused(profile, |p| receiver.decrypt_rtcp_in_place(p).is_ok(), unflagged);
         }
         receiver.decrypt_rtcp_in_place(&mut sent.clone()).expect("the second packet, after its altered copies");
-        for (n, replayed) in [(1, &first), (2, &sent)] {
-            let mut again = replayed.clone();
-            assert!(receiver.decrypt_rtcp_in_place(&mut again).is_err(), "{profile:?}: a replay of {n} was accepted");
-        }
-        let mut short = BytesMut::from(&sent[..12]);
-        assert!(receiver.decrypt_rtcp_in_place(&mut short).is_err(), "{profile:?}: a packet shorter than its tag");
+        let again = replayed_and_short([(1, &first), (2, &sent)], 12);
+        refused(profile, |p| receiver.decrypt_rtcp_in_place(p).is_ok(), again);
     }
 }
