@@ -470,8 +470,8 @@ fn sub_port(sub: &portunus_tests::peer::TestSubscriber) -> u16 {
 struct Tally {
     /// Transactions of the asynchronous requests the server acknowledged.
     acked: std::collections::HashSet<String>,
-    /// Events per transaction.
-    events: std::collections::HashMap<String, usize>,
+    /// Events per transaction, as sent (a failure shows them).
+    events: std::collections::HashMap<String, Vec<String>>,
     /// The last message, as sent: the same one again straight after it is a redelivery. (Equal
     /// messages can be legitimate further apart: a handle hung up by two node restarts gets two
     /// identical `hangup`s, with its `joined` between them.)
@@ -487,10 +487,10 @@ impl Tally {
         if text == self.last {
             self.duplicates.push(text.clone());
         }
-        self.last = text;
+        self.last = text.clone();
         if m["janus"] == "event" {
             if let Some(t) = m["transaction"].as_str() {
-                *self.events.entry(t.to_owned()).or_default() += 1;
+                self.events.entry(t.to_owned()).or_default().push(text.clone());
             }
             let data = &m["plugindata"]["data"];
             if data["videoroom"] == "joined" {
@@ -507,7 +507,7 @@ impl Tally {
     /// Every acknowledged request's event arrived, once; nothing arrived twice.
     fn check(&self, who: &str) {
         let missing: Vec<&String> = self.acked.iter().filter(|t| !self.events.contains_key(*t)).collect();
-        let twice: Vec<(&String, &usize)> = self.events.iter().filter(|(_, n)| **n > 1).collect();
+        let twice: Vec<(&String, &Vec<String>)> = self.events.iter().filter(|(_, e)| e.len() > 1).collect();
         eprintln!(
             "{who}: {} requests acknowledged, {} events by transaction, {} lost, {} duplicated",
             self.acked.len(),
