@@ -65,9 +65,11 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting connections and closes the listeners.
+    /// Stops accepting connections and closes the listeners, the WebSocket server last: its first
+    /// worker runs the core actors, which requests still finishing elsewhere wait on (a request
+    /// cut off from its RPC reply would be answered with an error while its node answers too).
     pub async fn stop(&self) {
-        for s in &self.servers {
+        for s in self.servers.iter().rev() {
             s.stop(true).await;
         }
     }
@@ -165,6 +167,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
     );
     let ws_addr = first_addr(&ws_server.addrs())?;
     let ws_server = ws_server.run();
+    // First in the list, so stopped last (`Running::stop`).
     let mut servers = vec![ws_server.handle()];
     actix_web::rt::spawn(ws_server);
 

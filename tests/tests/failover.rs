@@ -281,6 +281,47 @@ async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
     assert!(g.proc.wait_exit(Duration::from_secs(5)), "the gateway did not exit after its last socket closed");
 }
 
+/// A gateway that stops with an HTTP request still waiting on its media node neither answers
+/// it with an error while the node goes on to answer it too: the request's one event is the
+/// node's, heard on another gateway after a claim. (The core actors live on the WebSocket
+/// server's first worker, so that server stops last.)
+#[actix_web::test]
+async fn a_gateway_stopping_with_a_request_in_flight_leaves_it_one_answer() {
+    let redis = RedisServer::start();
+    let store = inspect(&redis).await;
+    let node = spawn_node(&redis.url(), "node-1");
+    wait_for_node(&store, "node-1").await;
+    let mut a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
+    let b = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
+    let mut ws = WsClient::connect(&a.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    // The node frozen, an HTTP `configure` waits on it inside gateway A when A is told to stop.
+    node.freeze();
+    let url = format!("{}/{sid}/{h}", a.base_url);
+    let in_flight = actix_web::rt::spawn(async move {
+        let req = json!({"janus": "message", "transaction": "in-flight", "body": {"request": "configure", "bitrate": 128000}});
+        let _ = awc::Client::builder().timeout(Duration::from_secs(10)).finish().post(url).send_json(&req).await;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.close().await;
+    assert!(a.proc.terminate(Duration::from_secs(5)), "gateway A did not stop");
+    node.thaw();
+    let _ = in_flight.await;
+    let mut again = WsClient::connect(&b.ws_url).await;
+    let (claimed, early) = again.call(json!({"janus": "claim", "session_id": sid})).await;
+    assert_eq!(claimed["janus"], "success", "{claimed}");
+    let mut answers: Vec<serde_json::Value> = early;
+    while let Some(m) = again.try_recv(Duration::from_secs(2)).await {
+        answers.push(m);
+    }
+    let answers: Vec<_> = answers.into_iter().filter(|m| m["transaction"] == "in-flight").collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["plugindata"]["data"]["configured"], "ok", "{}", answers[0]);
+}
+
 #[actix_web::test]
 async fn after_kill_9_of_a_media_node_the_rejoined_publisher_s_media_flows_on_the_survivor() {
     use portunus_tests::peer::TestPublisher;
