@@ -13,7 +13,7 @@ use crate::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use crate::peer_connection::PeerConnectionRef;
 use crate::peer_connection::transport::tcp_transport::RTCTcpTransport;
 use crate::peer_connection::transport::{
-    MAX_GSO_BATCH_BYTES, MAX_GSO_SEGMENTS, MIN_GSO_RUN, SocketRecvResult, UDP_RECV_BUF_LEN,
+    MAX_GSO_BATCH_BYTES, MAX_GSO_SEGMENTS, MIN_GSO_RUN, SocketRecvResult,
     gro_recv_buf_len, is_retryable_socket_recv_error,
 };
 use crate::rtp_transceiver::rtp_receiver::RtpReceiverImpl;
@@ -149,6 +149,14 @@ thread_local! {
     /// STUN, DTLS): once every copy split off it has been dropped, `try_reclaim` takes it back to
     /// its start, so a subscriber's reports and feedback cost no allocation of their own.
     static READS: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+
+    /// (Portunus) The buffer this thread's drivers concatenate a run of same-destination
+    /// datagrams into for one UDP GSO send (see `flush_writes`). The published driver kept one
+    /// per peer connection, which grew to a keyframe's size and stayed there: 9.6 KiB on every
+    /// subscriber. A driver takes it for its flush and puts it back after; one that finds it
+    /// taken (another driver's send on this thread waiting on its socket) makes its own, and the
+    /// larger is kept.
+    static GSO_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// (Portunus) A received datagram as the core takes it, in a buffer of its own. RTP gets a new
@@ -612,7 +620,10 @@ pub(crate) enum PeerConnectionDriverEvent {
     SenderRtp(RTCRtpSenderId, rtp::Packet),
     SenderRtcp(RTCRtpSenderId, Vec<Box<dyn rtcp::Packet>>),
     ReceiverRtcp(RTCRtpReceiverId, Vec<Box<dyn rtcp::Packet>>),
-    RemoteIceTcpPassiveCandidate(Candidate),
+    /// Boxed (Portunus): a `Candidate` is 232 bytes, and the largest variant sizes every slot
+    /// of the application-to-driver queue, which is made whole per peer connection (64 slots);
+    /// with it inline the queue took 15 KiB on every subscriber. Such a candidate is rare.
+    RemoteIceTcpPassiveCandidate(Box<Candidate>),
     IncomingTcpStream(FourTuple, Arc<dyn AsyncTcpStream>),
     WriteNotify,
     UpdateIceConfiguration {
@@ -633,9 +644,6 @@ pub(crate) struct PeerConnectionDriver<A = SocketAddr> {
     tcp_transport: RTCTcpTransport,
     mdns_socket: Option<Arc<dyn AsyncUdpSocket>>,
     udp_sockets: HashMap<SocketAddr, Arc<dyn AsyncUdpSocket>>,
-    /// Reused scratch buffer for concatenating a run of same-destination datagrams
-    /// into one UDP GSO send (see [`flush_writes`](Self::flush_writes)).
-    gso_scratch: Vec<u8>,
     /// Reused list of the datagrams the core has to send (Portunus): one made per pass was an
     /// allocation per packet (see [`poll_writes`](Self::poll_writes)).
     core_writes: Vec<TaggedBytesMut>,
@@ -720,7 +728,6 @@ where
             ),
             mdns_socket: None,
             udp_sockets: HashMap::new(),
-            gso_scratch: Vec::new(),
             core_writes: Vec::new(),
             core_media_reads: Vec::new(),
             tcp_transport: RTCTcpTransport::new(HashMap::new()),
@@ -909,15 +916,11 @@ where
         // handler's deferred flush, a burst of DATA coalesces into a single SACK and
         // amortizes the per-iteration cost (poll_writes/events/reads core locks,
         // timeout recompute, select setup).
+        //
+        // The burst is read into the socket's own receive buffer, before it is armed again
+        // (Portunus): the published driver kept a second buffer of the same GRO size for it
+        // on every peer connection, 94 KiB more per subscriber, zeroed when jemalloc reused it.
         const MAX_UDP_RECV_BURST: usize = 64;
-        // The burst buffer is shared across sockets, so size it for the largest GRO
-        // capacity among them (falls back to the plain size when none support GRO).
-        let burst_buf_len = udp_socket_list
-            .iter()
-            .map(|(_, socket)| gro_recv_buf_len(socket.max_gro_segments()))
-            .max()
-            .unwrap_or(UDP_RECV_BUF_LEN);
-        let mut burst_buf = vec![0u8; burst_buf_len];
         // An event the batch-drain took but left for the next pass (see there).
         let mut carried_event: Option<PeerConnectionDriverEvent> = None;
         // The pending protocol timer and its deadline (see where it is armed).
@@ -1151,7 +1154,7 @@ where
                 udp_recv_result = udp_recv_future => {
                     if let Some(res) = udp_recv_result {
                         match res {
-                            Some(SocketRecvResult::Packet { n, stride, local_addr, peer_addr, idx, buf }) => {
+                            Some(SocketRecvResult::Packet { n, stride, local_addr, peer_addr, idx, mut buf }) => {
                                 trace!("Received {} bytes from {} to {}", n, peer_addr, local_addr);
 
                                 // A single recv may return several GRO-coalesced
@@ -1159,11 +1162,9 @@ where
                                 // datagrams by `stride` and deliver each.
                                 self.deliver_udp_batch(&buf, n, stride, local_addr, peer_addr).await;
 
-                                // Immediately create a new future for this socket and reuse the buffer
                                 let (socket_local_addr, socket) = &udp_socket_list[idx];
                                 let socket_local_addr = *socket_local_addr;
                                 let socket = socket.clone();
-                                udp_receivers.arm(idx, buf);
 
                                 // Batch-drain: drain a bounded burst of additional
                                 // ready datagrams from this socket without blocking.
@@ -1180,18 +1181,19 @@ where
                                 let mut burst_meta = [RecvMeta::default(); 1];
                                 while burst < MAX_UDP_RECV_BURST {
                                     let probe = crate::runtime::poll_once(|cx| {
-                                        let mut bufs = [IoSliceMut::new(&mut burst_buf)];
+                                        let mut bufs = [IoSliceMut::new(&mut buf)];
                                         socket.poll_recv(cx, &mut bufs, &mut burst_meta)
                                     });
                                     match probe {
                                         Some(Ok(_)) => {
                                             let m = burst_meta[0];
-                                            self.deliver_udp_batch(&burst_buf, m.len, m.stride, socket_local_addr, m.addr).await;
+                                            self.deliver_udp_batch(&buf, m.len, m.stride, socket_local_addr, m.addr).await;
                                             burst += 1;
                                         }
                                         _ => break, // would-block (pending) or error
                                     }
                                 }
+                                udp_receivers.arm(idx, buf);
                             }
                             Some(SocketRecvResult::Error { err, local_addr, idx, buf }) => {
                                 if is_retryable_socket_recv_error(&err) {
@@ -2095,9 +2097,8 @@ where
     /// TURN-relayed, or datagrams for an unknown socket — falls back to the
     /// per-packet [`handle_write`](Self::handle_write) path unchanged.
     async fn flush_writes(&mut self, writes: &mut [TaggedBytesMut]) {
-        // Borrow the reusable concat buffer out of `self` so the sends below don't
-        // hold a `&self` borrow across `.await`.
-        let mut scratch = std::mem::take(&mut self.gso_scratch);
+        // Taken out of the thread's slot, so that no borrow is held across the sends' `.await`.
+        let mut scratch = GSO_SCRATCH.with_borrow_mut(std::mem::take);
         let n = writes.len();
         let mut i = 0;
         while i < n {
@@ -2208,7 +2209,11 @@ where
         }
 
         scratch.clear();
-        self.gso_scratch = scratch;
+        GSO_SCRATCH.with_borrow_mut(|kept| {
+            if scratch.capacity() > kept.capacity() {
+                *kept = scratch;
+            }
+        });
     }
 
     async fn poll_events(&mut self) {

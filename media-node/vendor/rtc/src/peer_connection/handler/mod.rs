@@ -266,10 +266,18 @@ impl RTCPeerConnection {
         // (Portunus) The kept queue (`PipelineContext::handler_writes`), put back below.
         let mut intermediate_wouts = std::mem::take(&mut self.pipeline_context.handler_writes);
 
+        // (Portunus) Each message's output is taken from a handler as soon as it is written
+        // (behind the messages still to go in), so only the kept queue holds a whole burst. The
+        // published loop wrote the burst into each handler first: every handler's own queue grew
+        // to a keyframe's length and kept that capacity, about 3 KiB each per peer connection.
         for_each_handler!(reverse: process_handler!(self, handler, {
-            while let Some(msg) = intermediate_wouts.pop_front() {
+            for _ in 0..intermediate_wouts.len() {
+                let Some(msg) = intermediate_wouts.pop_front() else { break };
                 if let Err(err) = handler.handle_write(msg) {
                     warn!("{}.handle_write got error: {}", handler.name(), err);
+                }
+                while let Some(out) = handler.poll_write() {
+                    intermediate_wouts.push_back(out);
                 }
             }
             while let Some(msg) = handler.poll_write() {
