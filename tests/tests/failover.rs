@@ -46,18 +46,36 @@ async fn one_node() -> OneNode {
     OneNode { redis, store, node, gateway, ws, sid, h }
 }
 
-#[actix_web::test]
-async fn kill_9_a_gateway_and_the_client_claims_its_session_on_another_losing_no_event() {
+/// A redis-server, `node-1`, gateways A and B (sessions reclaimable for 30 s), and a WebSocket
+/// client on A with a session whose handle has joined room 1234 as a publisher.
+struct TwoGateways {
+    _redis: RedisServer,
+    node: portunus_tests::procs::NodeProc,
+    a: portunus_tests::procs::GatewayProc,
+    b: portunus_tests::procs::GatewayProc,
+    ws: WsClient,
+    sid: u64,
+    h: u64,
+}
+
+async fn two_gateways() -> TwoGateways {
     let redis = RedisServer::start();
     let store = inspect(&redis).await;
-    let _node = spawn_node(&redis.url(), "node-1");
+    let node = spawn_node(&redis.url(), "node-1");
     wait_for_node(&store, "node-1").await;
-    let mut a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
+    let a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
     let b = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
     let mut ws = WsClient::connect(&a.ws_url).await;
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
-    ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher", "display": "x"})).await;
+    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
+    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    TwoGateways { _redis: redis, node, a, b, ws, sid, h }
+}
+
+#[actix_web::test]
+async fn kill_9_a_gateway_and_the_client_claims_its_session_on_another_losing_no_event() {
+    let TwoGateways { _redis, node: _node, mut a, b, ws, sid, h } = two_gateways().await;
     a.proc.kill9();
     drop(ws);
     // Events produced while the client has no gateway wait in the session's mailbox.
@@ -287,17 +305,7 @@ async fn sigterm_drains_a_gateway_process_until_its_sockets_close() {
 /// server's first worker, so that server stops last.)
 #[actix_web::test]
 async fn a_gateway_stopping_with_a_request_in_flight_leaves_it_one_answer() {
-    let redis = RedisServer::start();
-    let store = inspect(&redis).await;
-    let node = spawn_node(&redis.url(), "node-1");
-    wait_for_node(&store, "node-1").await;
-    let mut a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
-    let b = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
-    let mut ws = WsClient::connect(&a.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
-    let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
-    assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
+    let TwoGateways { _redis, node, mut a, b, ws, sid, h } = two_gateways().await;
     // The node frozen, an HTTP `configure` waits on it inside gateway A when A is told to stop.
     node.freeze();
     let url = format!("{}/{sid}/{h}", a.base_url);
