@@ -266,17 +266,23 @@ impl RTCPeerConnection {
         // (Portunus) The kept queue (`PipelineContext::handler_writes`), put back below.
         let mut intermediate_wouts = std::mem::take(&mut self.pipeline_context.handler_writes);
 
-        // (Portunus) Each message's output is taken from a handler as soon as it is written
-        // (behind the messages still to go in), so only the kept queue holds a whole burst. The
-        // published loop wrote the burst into each handler first: every handler's own queue grew
-        // to a keyframe's length and kept that capacity, about 3 KiB each per peer connection.
+        // (Portunus) A message's output is taken from a handler as soon as it is written (behind
+        // the messages still to go in), so only the kept queue holds a whole burst. The published
+        // loop wrote the burst into each handler first: every handler's own queue grew to a
+        // keyframe's length and kept that capacity, about 3 KiB each per peer connection.
+        // Data-channel messages on their way to SCTP still go in together, for the SCTP handler
+        // to bundle them into the packets it makes when polled.
         for_each_handler!(reverse: process_handler!(self, handler, {
             for _ in 0..intermediate_wouts.len() {
                 let Some(msg) = intermediate_wouts.pop_front() else { break };
+                let bundled = matches!(
+                    msg.message,
+                    RTCMessageInternal::Dtls(DTLSMessage::DataChannel(_) | DTLSMessage::Sctp(_))
+                );
                 if let Err(err) = handler.handle_write(msg) {
                     warn!("{}.handle_write got error: {}", handler.name(), err);
                 }
-                while let Some(out) = handler.poll_write() {
+                while !bundled && let Some(out) = handler.poll_write() {
                     intermediate_wouts.push_back(out);
                 }
             }
