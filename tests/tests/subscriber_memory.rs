@@ -10,19 +10,24 @@ use portunus_tests::*;
 use std::time::Duration;
 
 const SUBSCRIBERS: usize = 20;
-/// Bytes of heap per subscriber, in the debug build the tests run. Measured 221-229 KiB (four
+/// Bytes of heap per subscriber, in the debug build the tests run. Measured 221-231 KiB (ten
 /// runs); with the handlers' write queues each filled to a whole frame, the driver's queue slots
 /// sized for an ICE candidate and a GSO buffer kept per peer connection, 255-258. The first of
 /// those alone (about 23 KiB) fails this bound; the other two (7 and 10 KiB) are within the
 /// runs' spread and are measured in `BENCHMARKS.md`, not here.
 const BOUND: f64 = 240.0 * 1024.0;
 
+/// The least of five readings of the heap gauge 100 ms apart: what is kept, without the packets
+/// that happen to be on their way.
 async fn heap(admin_url: &str) -> f64 {
-    let url = format!("{admin_url}/metrics");
-    let mut r = awc::Client::new().get(&url).timeout(Duration::from_secs(5)).send().await.expect("GET /metrics");
-    let text = String::from_utf8(r.body().await.expect("metrics body").to_vec()).unwrap();
-    assert_heap_is_jemalloc(&text);
-    metric(&text, "portunus_heap_allocated_bytes").expect("the heap gauge")
+    let mut least = f64::MAX;
+    for _ in 0..5 {
+        let (_, text) = get_text(&format!("{admin_url}/metrics")).await;
+        assert_heap_is_jemalloc(&text);
+        least = least.min(metric(&text, "portunus_heap_allocated_bytes").expect("the heap gauge"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    least
 }
 
 /// Three seconds of 30 video frames a second, eight packets each, then a moment for the server's
