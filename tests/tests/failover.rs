@@ -35,11 +35,16 @@ struct OneNode {
 }
 
 async fn one_node() -> OneNode {
+    one_node_with(&[]).await
+}
+
+/// [`one_node`] with `gateway_args` for its gateway.
+async fn one_node_with(gateway_args: &[&str]) -> OneNode {
     let redis = RedisServer::start();
     let store = inspect(&redis).await;
     let node = spawn_node(&redis.url(), "node-1");
     wait_for_node(&store, "node-1").await;
-    let gateway = spawn_gateway(&redis.url(), &[]);
+    let gateway = spawn_gateway(&redis.url(), gateway_args);
     let mut ws = WsClient::connect(&gateway.ws_url).await;
     let sid = ws.create_session().await;
     let h = ws.attach(sid).await;
@@ -59,15 +64,9 @@ struct TwoGateways {
 }
 
 async fn two_gateways() -> TwoGateways {
-    let redis = RedisServer::start();
-    let store = inspect(&redis).await;
-    let node = spawn_node(&redis.url(), "node-1");
-    wait_for_node(&store, "node-1").await;
-    let a = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
-    let b = spawn_gateway(&redis.url(), &["--reclaim-timeout", "30"]);
-    let mut ws = WsClient::connect(&a.ws_url).await;
-    let sid = ws.create_session().await;
-    let h = ws.attach(sid).await;
+    const RECLAIMABLE: [&str; 2] = ["--reclaim-timeout", "30"];
+    let OneNode { redis, store: _, node, gateway: a, mut ws, sid, h } = one_node_with(&RECLAIMABLE).await;
+    let b = spawn_gateway(&redis.url(), &RECLAIMABLE);
     let joined = ws.message_event(sid, h, json!({"request": "join", "room": 1234, "ptype": "publisher"})).await;
     assert_eq!(joined["plugindata"]["data"]["videoroom"], "joined", "{joined}");
     TwoGateways { _redis: redis, node, a, b, ws, sid, h }
