@@ -20,6 +20,7 @@ use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
 use shared::secret::same;
 use shared::store::{HandleRecord, SessionRecord};
+use shared::wire::CaptureAnswer;
 
 /// The plugins a token may name: the ones this server has.
 const PLUGINS: [&str; 1] = [VIDEOROOM_PLUGIN];
@@ -43,19 +44,18 @@ pub async fn handle(d: &Dispatcher, bytes: &[u8], path: Option<(u64, Option<u64>
             }
         }
     }
-    let request = match env.request {
-        Ok(r) => r,
-        Err(e) => return fail(&e),
-    };
-    tracing::debug!(request = request.label(), target = ?env.target, "admin request");
+    tracing::debug!(request = ?env.request.as_ref().map(AdminRequest::label), target = ?env.target, "admin request");
     let result = match env.target {
-        AdminTarget::Root => run(d, txn, request).await,
+        AdminTarget::Root => match env.request {
+            Ok(request) => run(d, txn, request).await,
+            Err(e) => Err(e),
+        },
         AdminTarget::Session(s) | AdminTarget::Handle(s, _) => {
             let hid = match env.target {
                 AdminTarget::Handle(_, h) => Some(HandleId(h)),
                 _ => None,
             };
-            at_session(d, txn, SessionId(s), hid, request).await
+            at_session(d, txn, SessionId(s), hid, env.request).await
         }
     };
     result.unwrap_or_else(|e| fail(&e))
@@ -65,13 +65,14 @@ fn json_of(reply: Reply) -> Value {
     serde_json::from_slice(&reply.to_bytes()).unwrap_or_default()
 }
 
-/// Session- and handle-level requests (Janus: the session, then the handle, must exist).
+/// Session- and handle-level requests (Janus: the session, then the handle, must exist; then
+/// the request's own fields are checked).
 async fn at_session(
     d: &Dispatcher,
     txn: &str,
     sid: SessionId,
     hid: Option<HandleId>,
-    request: AdminRequest,
+    request: Result<AdminRequest, CoreError>,
 ) -> Result<Value, CoreError> {
     let store = d.backends().store.clone();
     if store.session(sid).await.map_err(store_error)?.is_none() {
@@ -94,7 +95,7 @@ async fn at_session(
         }
         Ok::<_, CoreError>(json_of(out.reply))
     };
-    match (handle, request) {
+    match (handle, request?) {
         (None, AdminRequest::ListHandles) => {
             let ids = store.session_handles(sid).await.map_err(store_error)?;
             let mut reply = json_of(Reply::success(Some(sid), txn));
@@ -121,6 +122,28 @@ async fn at_session(
             reply["info"] = handle_info(&h, session.as_ref(), from_node, plugin_only);
             Ok(reply)
         }
+        (Some(h), AdminRequest::StartCapture(spec)) => {
+            let format = spec.format.name();
+            match d.capture(&h, Some(spec)).await.map_err(|e| e.to_core())? {
+                Some(CaptureAnswer::Started { .. }) => Ok(admin::success(txn, json!({}))),
+                Some(CaptureAnswer::AlreadyStarted) => Err(unknown(format!("{format} already started"))),
+                Some(CaptureAnswer::CannotStart(why)) => {
+                    tracing::warn!(handle = %h.id, %why, "capture not started");
+                    Err(unknown(format!("Error starting {format} dump")))
+                }
+                // Beyond Janus, which captures a handle's media wherever it goes: here the
+                // capture lives beside the media, on the node holding the handle's room.
+                None | Some(CaptureAnswer::NoHandle) => {
+                    Err(unknown(format!("Error starting {format} dump (the handle is in no room)")))
+                }
+                Some(other) => Err(unknown(format!("unexpected capture answer {other:?}"))),
+            }
+        }
+        (Some(h), AdminRequest::StopCapture(_)) => match d.capture(&h, None).await.map_err(|e| e.to_core())? {
+            Some(CaptureAnswer::Stopped) => Ok(admin::success(txn, json!({}))),
+            None | Some(CaptureAnswer::NotStarted | CaptureAnswer::NoHandle) => Err(unknown("Capture not started")),
+            Some(other) => Err(unknown(format!("unexpected capture answer {other:?}"))),
+        },
         (Some(h), AdminRequest::DetachHandle) => finish(d.detach(h, txn).await).await,
         (Some(h), AdminRequest::HangupWebrtc) => finish(d.hangup(h, txn).await).await,
         (_, r) => Err(unhandled(&verb_of(&r))),
@@ -396,6 +419,12 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
     );
     info.insert("sdps".into(), sdps);
     info.insert("queued-packets".into(), json!(0));
+    if let Some((format, file)) =
+        node.pointer("/capture/format").and_then(Value::as_str).zip(node.pointer("/capture/file"))
+    {
+        info.insert(format!("dump-to-{format}"), json!(true));
+        info.insert(format!("{format}-file"), file.clone());
+    }
     if let Some(w) = webrtc {
         info.insert("webrtc".into(), w.clone());
     }

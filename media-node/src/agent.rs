@@ -19,9 +19,12 @@ use shared::janus::videoroom::{
     self as vr, AsyncName, AsyncRequest, RoomConfig, SyncRequest, VideoRoomEvent as Event, VideoRoomRequest,
 };
 use shared::store::{NodeStatus, RoomRecord, StoreError, ROOM_LEASE_MS};
-use shared::wire::{decode_rpc, NodeCommand, RpcResult};
+use shared::wire::{decode_rpc, CaptureAnswer, NodeCommand, RpcResult};
 use shared::Backends;
 use std::collections::HashMap;
+
+/// How long a capture's stop waits for its file to be written, inside the gateways' RPC deadline.
+const CAPTURE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Room-scoped work waiting for its room to load.
 enum Pending {
@@ -235,18 +238,42 @@ impl NodeAgent {
                 let floor = self.media.tuning.min_nack_queue();
                 actix::spawn(async move {
                     let answer = match addr.send(crate::room::messages::Query(Who { session, handle })).await {
-                        Ok(Some((plugin_specific, pc))) => {
-                            let mut info = serde_json::json!({"plugin_specific": plugin_specific.to_json()});
-                            if let Some(pc) = pc {
+                        Ok(Some(answer)) => {
+                            let mut info = serde_json::json!({"plugin_specific": answer.info.to_json()});
+                            if let Some(pc) = answer.pc {
                                 let (webrtc, sdps) = crate::media::stats::summary(&pc, floor).await;
                                 info["webrtc"] = webrtc;
                                 info["sdps"] = sdps;
+                            }
+                            if let Some((format, file)) = answer.capture {
+                                info["capture"] = serde_json::json!({"format": format.name(), "file": file});
                             }
                             info
                         }
                         _ => serde_json::Value::Null,
                     };
                     outbox.reply(reply_to, corr_id, RpcResult::Sync(answer));
+                });
+            }
+            NodeCommand::Capture { session, handle, room, start } => {
+                let Some(addr) = self.rooms.get(&room).map(|r| r.addr.clone()) else {
+                    self.outbox.reply(reply_to, corr_id, RpcResult::Sync(CaptureAnswer::NoHandle.to_value()));
+                    return;
+                };
+                let outbox = self.outbox.clone();
+                actix::spawn(async move {
+                    let order = crate::room::messages::CaptureOrder { who: Who { session, handle }, start };
+                    let answer = match addr.send(order).await {
+                        Ok((answer, None)) => answer,
+                        // A stop answers once the file has what was captured (a stuck disk:
+                        // it answers anyway, the writer finishing on its own).
+                        Ok((answer, Some(written))) => {
+                            let _ = tokio::time::timeout(CAPTURE_CLOSE_TIMEOUT, written).await;
+                            answer
+                        }
+                        Err(_) => CaptureAnswer::NoHandle,
+                    };
+                    outbox.reply(reply_to, corr_id, RpcResult::Sync(answer.to_value()));
                 });
             }
             NodeCommand::Drain { deadline_secs } => {

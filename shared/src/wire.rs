@@ -2,6 +2,7 @@
 //! only; every envelope carries a version so mixed versions during a rolling update are detected.
 
 use crate::ids::{HandleId, RoomId, SessionId};
+use crate::janus::admin::CaptureSpec;
 use crate::janus::request::{Candidate, Jsep};
 use crate::janus::videoroom::VideoRoomRequest;
 use serde::{Deserialize, Serialize};
@@ -43,11 +44,41 @@ pub enum NodeCommand {
     /// The Admin API's `handle_info`: answered `Sync({"plugin_specific", "webrtc", "sdps"})`,
     /// or `Sync(null)` when the handle is not in the room here.
     HandleInfo { session: SessionId, handle: HandleId, room: RoomId },
+    /// The Admin API's `start_pcap`/`stop_pcap` (and text2pcap): a capture of the handle's
+    /// packets on this node (`start: None` stops it), answered `Sync` with a [`CaptureAnswer`].
+    Capture { session: SessionId, handle: HandleId, room: RoomId, start: Option<CaptureSpec> },
     /// A media knob turned (Admin API): in effect on the node's media from now on.
     Tune(crate::tuning::Knob),
     /// The Admin API's `loops_info`: answered `Sync([{"id", "handles"}])`, one entry per media
     /// worker (its id, its rooms' participants).
     Loops,
+}
+
+/// How a [`NodeCommand::Capture`] went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureAnswer {
+    /// Writing to `file`.
+    Started {
+        file: String,
+    },
+    Stopped,
+    /// The handle has a capture already (of either format).
+    AlreadyStarted,
+    /// A stop, and the handle has no capture.
+    NotStarted,
+    /// The file could not be opened (or is in a protected folder, or too many are open).
+    CannotStart(String),
+    /// The room here has no such handle.
+    NoHandle,
+}
+
+impl CaptureAnswer {
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    pub fn from_value(v: Value) -> Option<Self> {
+        serde_json::from_value(v).ok()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,6 +81,7 @@ impl JanusOracle {
     loggers_folder = "{lib}/loggers"
     debug_level = 2
     admin_secret = "{JANUS_ADMIN_SECRET}"
+    protected_folders = ["/bin", "/boot", "/dev", "/etc", "/initrd", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var"]
 }}
 media: {{ rtp_port_range = "{rtp_min}-{rtp_max}" }}
 nat: {{ ice_enforce_list = "eth0" ignore_mdns = true }}

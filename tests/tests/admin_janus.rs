@@ -327,7 +327,7 @@ async fn event_handler_and_logger_requests_answer_as_janus_without_any() {
 /// `set_log_timestamps` and `set_log_colors`: the same answers to the same requests, bad ones
 /// included, and `get_status` then showing the same switches (each server's own log).
 #[actix_web::test]
-async fn the_log_s_time_and_colours_are_switched_as_janus_switches_them() {
+async fn the_log_s_time_and_colmineare_switched_as_janus_switches_them() {
     let (janus, server) = janus_and_portunus();
     let ours = format!("{}/admin", server.admin_url);
     let requests = [
@@ -474,4 +474,184 @@ async fn media_knobs_are_turned_and_reported_as_janus_does() {
         let theirs = logging_aside(admin(&janus.admin_url, req.clone()).await);
         same_as_janus(what, &theirs, &logging_aside(admin(&ours, req).await));
     }
+}
+
+/// A pcap file's packets, its header checked: (inbound, the bytes kept, the packet's length).
+fn pcap_packets(file: &[u8]) -> Vec<(bool, Vec<u8>, usize)> {
+    let header = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+    assert_eq!(file[..24], header, "libpcap 2.4 on Ethernet");
+    let mut packets = Vec::new();
+    let mut at = 24;
+    while at < file.len() {
+        let word = |i: usize| u32::from_le_bytes(file[i..i + 4].try_into().unwrap()) as usize;
+        let (kept, whole) = (word(at + 8), word(at + 12));
+        let frame = &file[at + 16..at + 16 + kept];
+        assert_eq!(frame[12..14], [8, 0], "IPv4 in Ethernet");
+        let inbound = frame[26..34] == [10, 1, 1, 1, 10, 2, 2, 2];
+        assert!(inbound || frame[26..34] == [10, 2, 2, 2, 10, 1, 1, 1], "made-up addresses");
+        let ports: &[u8] = if inbound { &[0x03, 0xe8, 0x07, 0xd0] } else { &[0x07, 0xd0, 0x03, 0xe8] };
+        assert_eq!(&frame[34..38], ports, "UDP 1000 <-> 2000");
+        packets.push((inbound, frame[42..].to_vec(), whole - 42));
+        at += 16 + kept;
+    }
+    packets
+}
+
+/// RTCP, by its second byte (RFC 5761), rather than RTP.
+fn is_rtcp(packet: &[u8]) -> bool {
+    packet.len() > 1 && (192..=223).contains(&packet[1])
+}
+
+/// `start_pcap`, `start_text2pcap` and their stops answer as Janus's do (mistakes included), and
+/// the files hold what Janus's hold: the same publisher's packets, framed alike, and a
+/// subscriber's as many packets sent.
+#[actix_web::test]
+async fn packet_captures_answer_and_hold_what_janus_s_hold() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    let (jc, jh, mut jp, jfeed) = publishing(&janus.ws_url).await;
+    let (oc, oh, mut op, ofeed) = publishing(&server.ws_url).await;
+    let (js, jsh, jsub, _) = subscribing(&janus.ws_url, jfeed, false).await;
+    let (os, osh, osub, _) = subscribing(&server.ws_url, ofeed, false).await;
+    let dir = std::env::temp_dir().join(format!("portunus-captures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let folder = dir.display().to_string();
+    // Each server's Admin API path to a handle, and the session it names in its errors.
+    let publisher =
+        ((format!("{}/{}/{jh}", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}/{oh}", oc.sid), oc.sid));
+    let subscriber =
+        ((format!("{}/{}/{jsh}", janus.admin_url, js.sid), js.sid), (format!("{ours}/{}/{osh}", os.sid), os.sid));
+    let answer = |(url, sid): &(String, u64), req: Value| {
+        let (url, sid) = (url.clone(), *sid);
+        async move { placeholders(admin(&url, req).await, &[(sid, "session_id")]) }
+    };
+    let alike = |what: String, req: Value, (j, o): &((String, u64), (String, u64))| {
+        let (j, o) = (j.clone(), o.clone());
+        async move { same_as_janus(&what, &answer(&j, req.clone()).await, &answer(&o, req).await) }
+    };
+    let mistakes = [
+        ("a stop with no capture", json!({"janus": "stop_pcap"})),
+        ("truncate below zero", json!({"janus": "start_pcap", "truncate": -1})),
+        ("a folder that is not a string", json!({"janus": "start_text2pcap", "folder": 7})),
+        ("a protected folder", json!({"janus": "start_pcap", "folder": "/etc", "filename": "portunus-never.pcap"})),
+        ("a folder that cannot be made", json!({"janus": "start_pcap", "folder": "/proc/portunus/never"})),
+    ];
+    for (what, req) in mistakes {
+        alike(what.into(), req, &publisher).await;
+    }
+    let at_session = ((format!("{}/{}", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}", oc.sid), oc.sid));
+    alike("start_pcap at a session".into(), json!({"janus": "start_pcap"}), &at_session).await;
+    // The handle is looked up before the request's fields are checked.
+    let no_handle = ((format!("{}/{}/1", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}/1", oc.sid), oc.sid));
+    alike("a bad truncate for no handle".into(), json!({"janus": "start_pcap", "truncate": -1}), &no_handle).await;
+
+    // Both handles captured, each server to its own files.
+    let start = |verb: &str, file: &str| json!({"janus": verb, "folder": folder, "filename": file, "truncate": 0});
+    for (what, urls) in [("publisher", &publisher), ("subscriber", &subscriber)] {
+        let (j, o) = urls;
+        let theirs = answer(j, start("start_pcap", &format!("janus-{what}.pcap"))).await;
+        let mine = answer(o, start("start_pcap", &format!("portunus-{what}.pcap"))).await;
+        same_as_janus(&format!("a {what}'s start_pcap"), &theirs, &mine);
+    }
+    alike("start_pcap again".into(), start("start_pcap", "x.pcap"), &publisher).await;
+    alike("start_text2pcap during a pcap".into(), start("start_text2pcap", "x.txt"), &publisher).await;
+    let our_info = handle_info(&ours, oc.sid, oh).await;
+    assert_eq!(our_info["dump-to-pcap"], true, "{our_info}");
+    assert_eq!(our_info["pcap-file"], format!("{folder}/portunus-publisher.pcap"), "{our_info}");
+    let their_info = handle_info(&janus.admin_url, jc.sid, jh).await;
+    assert_eq!(their_info["pcap-file"], format!("{folder}/janus-publisher.pcap"), "{their_info}");
+
+    const SENT: usize = 30;
+    for _ in 0..SENT {
+        jp.send().await;
+        op.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    alike("the publisher's stop_pcap".into(), json!({"janus": "stop_pcap"}), &publisher).await;
+    alike("the subscriber's stop_text2pcap, a pcap running".into(), json!({"janus": "stop_text2pcap"}), &subscriber)
+        .await;
+    alike("stop_pcap again".into(), json!({"janus": "stop_pcap"}), &publisher).await;
+    let info = handle_info(&ours, oc.sid, oh).await;
+    assert!(info.get("dump-to-pcap").is_none() && info.get("pcap-file").is_none(), "{info}");
+
+    let read = |name: &str| pcap_packets(&std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")));
+    let rtp = |packets: &[(bool, Vec<u8>, usize)], inbound: bool| {
+        let mut lengths: Vec<usize> = packets
+            .iter()
+            .filter(|(i, p, _)| *i == inbound && !is_rtcp(p))
+            .map(|(_, p, whole)| {
+                assert_eq!(p.len(), *whole, "nothing truncated");
+                p.len()
+            })
+            .collect();
+        lengths.sort_unstable();
+        lengths
+    };
+    let (theirs, mine) = (read("janus-publisher.pcap"), read("portunus-publisher.pcap"));
+    assert!(rtp(&theirs, true).len() >= SENT * 2, "audio and video from the publisher: {}", rtp(&theirs, true).len());
+    assert_eq!(rtp(&mine, true), rtp(&theirs, true), "the publisher's RTP, packet by packet (lengths)");
+    let kinds = |packets: &[(bool, Vec<u8>, usize)]| {
+        packets.iter().filter(|(i, p, _)| !i && is_rtcp(p)).map(|(_, p, _)| p[1]).collect::<Vec<_>>()
+    };
+    // Receiver reports go to the publisher once a second (the wait above is longer).
+    assert!(kinds(&theirs).contains(&201), "Janus's {:?}", kinds(&theirs));
+    assert!(kinds(&mine).contains(&201), "receiver reports sent, among {:?}", kinds(&mine));
+    for (_, p, _) in mine.iter().filter(|(i, p, _)| *i && !is_rtcp(p)) {
+        assert_eq!(p[0] >> 6, 2, "decrypted RTP: version 2");
+        let ssrc = u32::from_be_bytes(p[8..12].try_into().unwrap());
+        assert!(
+            [1111, portunus_tests::peer::VIDEO_SSRC].contains(&ssrc),
+            "the publisher's SSRCs, in the clear: {ssrc}"
+        );
+    }
+    let (theirs, mine) = (read("janus-subscriber.pcap"), read("portunus-subscriber.pcap"));
+    let sent = |packets: &[(bool, Vec<u8>, usize)]| rtp(packets, false).len();
+    assert!(sent(&theirs) >= SENT * 2, "Janus sent its subscriber {}", sent(&theirs));
+    assert_eq!(sent(&mine), sent(&theirs), "the subscriber's RTP, as many packets as Janus sent");
+
+    // text2pcap, 16 bytes of each packet.
+    let start = json!({"janus": "start_text2pcap", "folder": folder, "truncate": 16});
+    let (j, o) = &publisher;
+    let mut with_name = start.clone();
+    with_name["filename"] = json!("janus.txt");
+    let theirs = answer(j, with_name).await;
+    let mut with_name = start;
+    with_name["filename"] = json!("portunus.txt");
+    same_as_janus("start_text2pcap", &theirs, &answer(o, with_name).await);
+    for _ in 0..10 {
+        jp.send().await;
+        op.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alike("stop_text2pcap".into(), json!({"janus": "stop_text2pcap"}), &publisher).await;
+    let lines = |name: &str, sid: u64, h: u64| {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let label = format!("[session={sid}][handle={h}]");
+        let mut inbound_rtp = 0;
+        for line in text.split_terminator("\r\n") {
+            let f: Vec<&str> = line.split(' ').collect();
+            assert!(matches!(f[0], "I" | "O") && f[1].len() == 15 && f[1].as_bytes()[8] == b'.', "{line}");
+            assert_eq!((f[2], f[3]), ("000000", ""), "{line}");
+            let n = f.len() - 6;
+            assert!(f[4..4 + n].iter().all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()), "{line}");
+            assert_eq!(f[f.len() - 1], label, "{line}");
+            if f[0] == "I" && f[f.len() - 2] == "JANUS_TEXT2PCAP_RTP" {
+                assert_eq!(n, 16, "truncated to 16 bytes: {line}");
+                inbound_rtp += 1;
+            }
+        }
+        assert!(!text.is_empty() && text.ends_with("\r\n"));
+        inbound_rtp
+    };
+    let theirs = lines("janus.txt", jc.sid, jh);
+    assert!(theirs >= 20, "{theirs} lines of the publisher's RTP");
+    assert_eq!(lines("portunus.txt", oc.sid, oh), theirs, "as many RTP lines as Janus's");
+    for peer in [&jsub, &osub] {
+        peer.close().await;
+    }
+    jp.close().await;
+    op.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

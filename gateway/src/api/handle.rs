@@ -298,6 +298,23 @@ impl Dispatcher {
         }
     }
 
+    /// The Admin API's `start_pcap`/`stop_pcap`, run by the media node holding the handle's room
+    /// (`None`: the handle is in no room, so no node has its media).
+    pub(crate) async fn capture(
+        &self,
+        h: &HandleRecord,
+        start: Option<shared::janus::admin::CaptureSpec>,
+    ) -> Result<Option<shared::wire::CaptureAnswer>, GatewayError> {
+        let Some(b) = &h.binding else { return Ok(None) };
+        let cmd = NodeCommand::Capture { session: h.session, handle: h.id, room: b.room.clone(), start };
+        match self.call_node(b.node.clone(), cmd).await? {
+            RpcResult::Sync(v) => shared::wire::CaptureAnswer::from_value(v)
+                .map(Some)
+                .ok_or_else(|| GatewayError::NodeUnavailable("the node's capture answer did not parse".into())),
+            other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
     /// Sends `cmd` to `node`; if that node no longer owns `room`, looks the owner up once more
     /// (re-binding the handle there when `rebind` says so) and sends it again.
     async fn send_to_owner(

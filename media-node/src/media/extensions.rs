@@ -116,6 +116,7 @@ pub(super) fn register_send(
     settings: ExtensionSettings,
     media: &mut MediaEngine,
     registry: Registry,
+    capture: super::capture::CaptureTap,
 ) -> Result<Registry, MediaError> {
     let (audio, video) = (&[RtpCodecKind::Audio][..], &[RtpCodecKind::Video][..]);
     let offered: [(u8, &str, &[RtpCodecKind], bool); 6] = [
@@ -141,7 +142,10 @@ pub(super) fn register_send(
             }
         }
     }
-    let mut registry = registry.with(Slot::from(SLOT), Tap::new(SendTime::new(Instant::now())));
+    // The wire-most tap, so the capture's packets have all but the transport-wide sequence
+    // number the TWCC sender below stamps.
+    let send_time = Tap::new(SendTime::new(Instant::now())).capturing(capture);
+    let mut registry = registry.with(Slot::from(SLOT), send_time);
     if settings.transport_cc {
         transport_cc_feedback(media);
         registry = registry.with(Slot::TwccSender, TwccSenderBuilder::new().build());

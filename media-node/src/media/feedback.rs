@@ -99,12 +99,13 @@ impl PacketTap for AppFeedback {
     }
 }
 
-/// Wire-most on a publisher's PeerConnection: counts the NACKs the NACK generator sends.
+/// Wire-most on a publisher's PeerConnection: counts the NACKs the NACK generator sends, and
+/// holds the PeerConnection's capture.
 const TAP_SLOT: usize = 500;
 
-/// Adds the NACK counter to a publisher's registry.
-pub fn count_sent_nacks(registry: Registry) -> Registry {
-    registry.with(Slot::from(TAP_SLOT), Tap::new(SentNacks))
+/// Adds the NACK counter, with the handle's capture, to a publisher's registry.
+pub fn count_sent_nacks(registry: Registry, capture: super::capture::CaptureTap) -> Registry {
+    registry.with(Slot::from(TAP_SLOT), Tap::new(SentNacks).capturing(capture))
 }
 
 #[derive(Default)]

@@ -6,11 +6,13 @@
 //! `simulcast` (which layer a stream takes), `gop` (a publisher layer's latest group of pictures) and `preroll` (video kept while a subscriber connects); `keyframe_pacing` says when a publisher's keyframe requests go out; `data` relays publishers' data channel messages to
 //! a subscriber's, `feedback` is an interceptor for the `rtc` core (the RTCP the application
 //! acts on), `extensions` the RTP header extensions both legs negotiate and relay (`tap` is the
-//! pass-through interceptor these are written on), `sdp` reads what the room needs to announce
+//! pass-through interceptor these are written on; `capture` writes a handle's packets to a pcap or
+//! text2pcap file from it), `sdp` reads what the room needs to announce
 //! from an SDP, `tuning` holds the knobs the Admin API turns (no-media timer, slow-link
 //! threshold, NACK queue), and `error` says why something failed and what the VideoRoom answers then.
 
 pub mod arrivals;
+pub mod capture;
 pub mod codec;
 pub mod data;
 pub mod error;

@@ -6,6 +6,7 @@
 //! PeerConnection's state to its room as [`PeerEvent`]s and hands a publisher's tracks and data
 //! channels to `publisher`.
 
+use super::capture::{CaptureTap, Follow as CaptureFollow};
 use super::extensions::ExtensionSettings;
 use super::MediaError;
 use crate::metrics::{PcState, Role, METRICS};
@@ -237,16 +238,17 @@ pub(super) enum Direction {
     Send { extensions: ExtensionSettings, codecs: Vec<String> },
 }
 
-/// `tuning`: the knobs a subscriber's NACK responder reads.
+/// `tuning`: the knobs a subscriber's NACK responder reads; `capture`: the handle's capture
+/// switch, which the wire-most tap follows.
 fn interceptors(
     direction: &Direction,
     media: &mut MediaEngine,
     tuning: Arc<super::tuning::LiveTuning>,
+    capture: CaptureTap,
 ) -> Result<Registry, MediaError> {
     match direction {
-        Direction::Receive { extensions, .. } => {
-            super::extensions::register_receive(*extensions, media).map(super::feedback::count_sent_nacks)
-        }
+        Direction::Receive { extensions, .. } => super::extensions::register_receive(*extensions, media)
+            .map(|registry| super::feedback::count_sent_nacks(registry, capture)),
         Direction::Send { extensions, .. } => {
             for parameter in ["", "pli"] {
                 let fb = RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };
@@ -255,17 +257,20 @@ fn interceptors(
             let registry = Registry::new()
                 .with(Slot::NackResponder, super::tap::Tap::new(super::retransmit::Retransmitter::new(tuning)))
                 .with(Slot::SenderReport, SenderReportBuilder::new().build());
-            super::extensions::register_send(*extensions, media, super::feedback::register_with_reports(registry))
+            let registry = super::feedback::register_with_reports(registry);
+            super::extensions::register_send(*extensions, media, registry, capture)
         }
     }
 }
 
 /// A PeerConnection on the configured addresses and port range, announcing the public
-/// address (1:1 NAT) and the configured STUN/TURN servers.
+/// address (1:1 NAT) and the configured STUN/TURN servers; its packets go to the handle's
+/// capture when `capture` turns it on.
 pub(super) async fn build_pc(
     settings: &MediaSettings,
     direction: Direction,
     handler: Arc<PeerHandler>,
+    capture: &CaptureFollow,
 ) -> Result<Arc<dyn PeerConnection>, MediaError> {
     let setting = || {
         // A server neither resolves nor announces mDNS names (and a multicast socket fails
@@ -323,7 +328,8 @@ pub(super) async fn build_pc(
             }
             _ => media.register_default_codecs().map_err(|e| MediaError::stack("codecs", e))?,
         }
-        let registry = interceptors(&direction, &mut media, settings.tuning.clone())?;
+        let tap = CaptureTap::new(capture.clone());
+        let registry = interceptors(&direction, &mut media, settings.tuning.clone(), tap)?;
         let mut builder = PeerConnectionBuilder::new();
         match (&settings.single_port, &direction) {
             (Some(single), _) => builder = builder.with_runtime(single.runtime()),
@@ -427,7 +433,7 @@ mod tests {
         let handler = Arc::new(PeerHandler::new(gathered, events, watch::channel(false).0, None));
         let codecs = room_codecs.iter().map(|c| (*c).to_owned()).collect();
         let direction = Direction::Send { extensions: ExtensionSettings::default(), codecs };
-        let pc = build_pc(&settings(), direction, handler).await.unwrap();
+        let pc = build_pc(&settings(), direction, handler, &watch::channel(None).1).await.unwrap();
         let rtp_codec = super::super::codec::parameters(codec).remove(0).rtp_codec;
         let track = TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "s".into(),

@@ -504,6 +504,7 @@ impl PublisherPeer {
         offer_sdp: String,
         options: PublishOptions,
         events: mpsc::UnboundedSender<PeerEvent>,
+        capture: &super::capture::Follow,
     ) -> Result<(Self, String), MediaError> {
         let offered = super::sdp::streams(&offer_sdp);
         let codecs = options.answer_codecs(&offered);
@@ -560,7 +561,7 @@ impl PublisherPeer {
         };
         let connected = watch::channel(false).0;
         let handler = Arc::new(PeerHandler::new(gathered, events, connected, Some(Box::new(incoming))));
-        let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler).await?;
+        let pc = build_pc(settings, Direction::Receive { extensions, codecs }, handler, capture).await?;
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| MediaError::sdp("offer", e))?;
         pc.set_remote_description(offer).await.map_err(|e| MediaError::sdp("remote description", e))?;
         let answer = pc.create_answer(None).await.map_err(|e| MediaError::stack("answer", e))?;

@@ -127,6 +127,7 @@ impl SubscriberPeer {
         data: Vec<DataSource>,
         Negotiable { extensions, mut codecs }: Negotiable,
         events: mpsc::UnboundedSender<PeerEvent>,
+        capture: &super::capture::Follow,
     ) -> Result<(Self, String), MediaError> {
         let (gathered, mut gather_done) = mpsc::channel(1);
         let (connected_tx, connected) = watch::channel(false);
@@ -140,7 +141,7 @@ impl SubscriberPeer {
             }
         }
         let direction = Direction::Send { extensions, codecs: codecs.clone() };
-        let pc = build_pc(settings, direction, handler).await?;
+        let pc = build_pc(settings, direction, handler, capture).await?;
         let (paused, paused_rx) = watch::channel(false);
         let mut peer = Self {
             pc,

@@ -2,6 +2,7 @@
 //! or drop, or answer with packets of their own) packets on their way: a [`PacketTap`] says what to do with each one, [`Tap`] does
 //! the queueing every interceptor needs.
 
+use super::capture::CaptureTap;
 use rtc::interceptor::{Interceptor, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
@@ -31,11 +32,27 @@ pub struct Tap<T> {
     pub tap: T,
     read: Passing,
     write: Passing,
+    /// The PeerConnection's capture, on its wire-most tap: it sees packets as they come in,
+    /// before the tap, and as they go out, after it.
+    capture: Option<CaptureTap>,
 }
 
 impl<T: PacketTap> Tap<T> {
     pub fn new(tap: T) -> Self {
-        Self { tap, read: Passing::default(), write: Passing::default() }
+        Self { tap, read: Passing::default(), write: Passing::default(), capture: None }
+    }
+
+    /// This tap, capturing its PeerConnection's packets when the handle's capture is on.
+    pub fn capturing(self, capture: CaptureTap) -> Self {
+        Self { capture: Some(capture), ..self }
+    }
+
+    fn captured(&mut self, incoming: bool, msg: &TaggedPacket) {
+        if let Some(c) = &mut self.capture {
+            if !c.seen(incoming, msg) {
+                self.capture = None;
+            }
+        }
     }
 }
 
@@ -71,6 +88,7 @@ impl<T: PacketTap> Protocol<TaggedPacket, TaggedPacket, ()> for Tap<T> {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.captured(true, &msg);
         if self.tap.read(&mut msg) {
             self.read.push(msg);
         }
@@ -89,7 +107,9 @@ impl<T: PacketTap> Protocol<TaggedPacket, TaggedPacket, ()> for Tap<T> {
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop().or_else(|| self.tap.poll_own())
+        let msg = self.write.pop().or_else(|| self.tap.poll_own())?;
+        self.captured(false, &msg);
+        Some(msg)
     }
 }
 

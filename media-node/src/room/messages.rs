@@ -96,8 +96,25 @@ pub struct Trickle {
 #[rtype(result = "Vec<crate::room::state::Who>")]
 pub struct Flush;
 
-/// What the room knows of a handle, for the Admin API's `handle_info`: its `plugin_specific`
-/// and its PeerConnection (whose statistics are read outside the actor). `None`: not here.
+/// What the room knows of a handle, for the Admin API's `handle_info`. `None`: not here.
 #[derive(Message)]
-#[rtype(result = "Option<(HandleInfo, Option<std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>>)>")]
+#[rtype(result = "Option<QueryAnswer>")]
 pub struct Query(pub Who);
+
+pub struct QueryAnswer {
+    /// `plugin_specific`.
+    pub info: HandleInfo,
+    /// Its PeerConnection, whose statistics are read outside the actor.
+    pub pc: Option<std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>>,
+    /// Its running packet capture: format and file.
+    pub capture: Option<(shared::janus::admin::CaptureFormat, String)>,
+}
+
+/// Starts (`start`) or stops a handle's packet capture; a stop's receiver answers once the
+/// file has all that was captured.
+#[derive(Message)]
+#[rtype(result = "(shared::wire::CaptureAnswer, Option<tokio::sync::oneshot::Receiver<()>>)")]
+pub struct CaptureOrder {
+    pub who: Who,
+    pub start: Option<shared::janus::admin::CaptureSpec>,
+}

@@ -5,6 +5,7 @@
 //! Messages ([`messages`]): `Sync` (create/edit/destroy/... answers), `Async` (join, leave, ...:
 //! results as events), `Gone` (hangup, detach, session end).
 
+mod capture;
 mod forwarding;
 pub mod messages;
 mod recording;
@@ -23,7 +24,8 @@ use crate::outbox::{Outbox, Write};
 use crate::workers::Occupied;
 use actix::prelude::*;
 use messages::{
-    Answered, Async, Flush, Gone, Offered, PeerNotice, Query, Renegotiated, Started, Sync, SyncAnswer, Trickle,
+    Answered, Async, CaptureOrder, Flush, Gone, Offered, PeerNotice, Query, QueryAnswer, Renegotiated, Started, Sync,
+    SyncAnswer, Trickle,
 };
 use shared::ids::{NodeId, ParticipantId};
 use shared::janus::reply::Event;
@@ -63,6 +65,8 @@ pub struct RoomActor {
     recordings: HashMap<Who, Vec<crate::media::forwarder::Running>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
+    /// Each handle's packet capture switch, and its capture while one runs.
+    captures: HashMap<Who, capture::HandleCapture>,
     /// The participant count last written to the store and told to the agent.
     announced: Occupied,
     span: tracing::Span,
@@ -101,6 +105,7 @@ impl RoomActor {
             remotes: HashMap::new(),
             recordings: HashMap::new(),
             early_candidates: HashMap::new(),
+            captures: HashMap::new(),
             span,
         }
     }
@@ -190,9 +195,10 @@ impl RoomActor {
                         preferred_audio: codecs.0,
                         preferred_video: codecs.1,
                     };
+                    let capture = self.capture_follow(who);
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = PublisherPeer::answer(&settings, offer, options, tx).await;
+                        let result = PublisherPeer::answer(&settings, offer, options, tx, &capture).await;
                         me.do_send(Answered { who, transaction, result });
                         // A task of its own: this one's state (the whole negotiation's, ~20 KiB)
                         // ends here instead of living as long as the peer.
@@ -210,9 +216,10 @@ impl RoomActor {
                     let codecs = config.audiocodec.iter().chain(&config.videocodec).cloned().collect();
                     let negotiable = Negotiable { extensions: extension_settings(config), codecs };
                     let me = ctx.address();
+                    let capture = self.capture_follow(who);
                     actix::spawn(async move {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let result = SubscriberPeer::offer(&settings, sources, data, negotiable, tx).await;
+                        let result = SubscriberPeer::offer(&settings, sources, data, negotiable, tx, &capture).await;
                         me.do_send(Offered { who, transaction, result });
                         actix::spawn(pump_events(me, who, rx));
                     });
@@ -562,6 +569,9 @@ impl Handler<Gone> for RoomActor {
 
     fn handle(&mut self, m: Gone, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        if m.reason == shared::wire::GoneReason::Detached {
+            self.forget_capture(m.who);
+        }
         let out = self.state.on_gone(m.who, m.reason);
         self.publish(out, false, ctx);
     }
@@ -736,7 +746,7 @@ impl Handler<Renegotiated> for RoomActor {
 }
 
 impl Handler<Query> for RoomActor {
-    type Result = Option<(vr::HandleInfo, Option<Arc<dyn webrtc::peer_connection::PeerConnection>>)>;
+    type Result = Option<QueryAnswer>;
 
     fn handle(&mut self, Query(who): Query, _: &mut Context<Self>) -> Self::Result {
         let mut info = self.state.query(who)?;
@@ -749,7 +759,16 @@ impl Handler<Query> for RoomActor {
             }
             None => self.peers.get(&who).and_then(|p| p.pc().cloned()),
         };
-        Some((info, pc))
+        Some(QueryAnswer { info, pc, capture: self.capture_info(who) })
+    }
+}
+
+impl Handler<CaptureOrder> for RoomActor {
+    type Result = MessageResult<CaptureOrder>;
+
+    fn handle(&mut self, m: CaptureOrder, _: &mut Context<Self>) -> Self::Result {
+        let _g = self.span.clone().entered();
+        MessageResult(self.capture(m.who, m.start))
     }
 }
 

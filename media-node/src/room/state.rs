@@ -285,6 +285,11 @@ impl RoomState {
         self.participants.values().map(|p| p.who).filter(|w| !w.is_remote()).collect()
     }
 
+    /// Whether `who` came to this room (and may have left it since).
+    pub fn knows(&self, who: Who) -> bool {
+        self.slots.contains_key(&who)
+    }
+
     /// Every handle in the room: its publishers' and its subscribers'.
     pub fn handles(&self) -> Vec<Who> {
         let mut all = self.members();

@@ -98,9 +98,42 @@ pub enum AdminRequest {
     HandleInfo {
         plugin_only: bool,
     },
+    /// `start_pcap` / `start_text2pcap`: the handle's packets, both ways, written to a file.
+    StartCapture(CaptureSpec),
+    /// `stop_pcap` / `stop_text2pcap` (either stops the handle's capture, whatever its format).
+    StopCapture(CaptureFormat),
     /// Anything else (answered "Unhandled request ... at this path", as Janus answers a
     /// request it has no branch for where it arrived).
     Unknown(String),
+}
+
+/// The file format of a packet capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CaptureFormat {
+    /// libpcap 2.4, each packet in a made-up Ethernet/IPv4/UDP frame (Janus's `start_pcap`).
+    Pcap,
+    /// One text line per packet for Wireshark's `text2pcap` (Janus's `start_text2pcap`).
+    Text2pcap,
+}
+
+impl CaptureFormat {
+    /// The name Janus's replies and `handle_info` use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::Text2pcap => "text2pcap",
+        }
+    }
+}
+
+/// A packet capture asked for: where (`folder`, created if missing; `filename`, else a random
+/// name) and how much of each packet (`truncate` bytes, 0: all of it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CaptureSpec {
+    pub format: CaptureFormat,
+    pub folder: Option<String>,
+    pub filename: Option<String>,
+    pub truncate: u32,
 }
 
 /// Where an Admin request is addressed: the server, a session, or a handle (ids as given:
@@ -144,6 +177,11 @@ const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()
 const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
 const MESSAGE_PLUGIN: [Param; 2] = [Param::req("plugin", JType::Str), Param::opt("request", JType::Object)];
 const HANDLE_INFO: [Param; 1] = [Param::opt("plugin_only", JType::Bool)];
+const CAPTURE: [Param; 3] = [
+    Param::opt("folder", JType::Str),
+    Param::opt("filename", JType::Str),
+    Param::opt("truncate", JType::Int).positive(),
+];
 const NO_MEDIA_TIMER: [Param; 1] = [Param::req("no_media_timer", JType::Int).positive()];
 const SLOWLINK_THRESHOLD: [Param; 1] = [Param::req("slowlink_threshold", JType::Int).positive()];
 const MIN_NACK_QUEUE: [Param; 1] = [Param::req("min_nack_queue", JType::Int).positive()];
@@ -241,6 +279,22 @@ fn request(
         "handle_info" => {
             validate(obj, &HANDLE_INFO).map_err(invalid)?;
             AdminRequest::HandleInfo { plugin_only: obj.get("plugin_only").and_then(Value::as_bool).unwrap_or(false) }
+        }
+        // Handle-level only: elsewhere Janus has no branch for them.
+        "start_pcap" | "start_text2pcap" if matches!(target, AdminTarget::Handle(..)) => {
+            validate(obj, &CAPTURE).map_err(invalid)?;
+            let format = if verb == "start_pcap" { CaptureFormat::Pcap } else { CaptureFormat::Text2pcap };
+            let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+            AdminRequest::StartCapture(CaptureSpec {
+                format,
+                folder: text("folder"),
+                filename: text("filename"),
+                truncate: count(obj, "truncate"),
+            })
+        }
+        "stop_pcap" if matches!(target, AdminTarget::Handle(..)) => AdminRequest::StopCapture(CaptureFormat::Pcap),
+        "stop_text2pcap" if matches!(target, AdminTarget::Handle(..)) => {
+            AdminRequest::StopCapture(CaptureFormat::Text2pcap)
         }
         "list_nodes" => AdminRequest::ListNodes,
         "loops_info" => AdminRequest::LoopsInfo,
@@ -354,6 +408,10 @@ impl AdminRequest {
             AdminRequest::SetSessionTimeout { .. } => "set_session_timeout",
             AdminRequest::MessagePlugin { .. } => "message_plugin",
             AdminRequest::HandleInfo { .. } => "handle_info",
+            AdminRequest::StartCapture(CaptureSpec { format: CaptureFormat::Pcap, .. }) => "start_pcap",
+            AdminRequest::StartCapture(CaptureSpec { format: CaptureFormat::Text2pcap, .. }) => "start_text2pcap",
+            AdminRequest::StopCapture(CaptureFormat::Pcap) => "stop_pcap",
+            AdminRequest::StopCapture(CaptureFormat::Text2pcap) => "stop_text2pcap",
             AdminRequest::ListNodes => "list_nodes",
             AdminRequest::LoopsInfo => "loops_info",
             AdminRequest::ResolveAddress { .. } => "resolve_address",
@@ -413,6 +471,29 @@ mod tests {
 
     fn req(v: Value) -> Result<AdminRequest, CoreError> {
         parse(v.to_string().as_bytes(), None).map_err(|e| e.1).and_then(|e| e.request)
+    }
+
+    #[test]
+    fn captures_are_handle_requests_with_janus_s_field_checks() {
+        let at = |v: Value, path| parse(v.to_string().as_bytes(), Some(path)).map_err(|e| e.1).and_then(|e| e.request);
+        let start = json!({"janus": "start_text2pcap", "transaction": "t", "folder": "/tmp/c", "truncate": 64});
+        assert_eq!(
+            at(start.clone(), (1, Some(2))).unwrap(),
+            AdminRequest::StartCapture(CaptureSpec {
+                format: CaptureFormat::Text2pcap,
+                folder: Some("/tmp/c".into()),
+                filename: None,
+                truncate: 64,
+            })
+        );
+        assert_eq!(at(start, (1, None)).unwrap(), AdminRequest::Unknown("start_text2pcap".into()), "not at a session");
+        let e = at(json!({"janus": "start_pcap", "transaction": "t", "truncate": -1}), (1, Some(2))).unwrap_err();
+        assert_eq!(
+            (e.code, e.reason.as_str()),
+            (CoreCode::InvalidElementType, "Invalid element type (truncate should be a positive integer)")
+        );
+        let stop = at(json!({"janus": "stop_pcap", "transaction": "t"}), (1, Some(2))).unwrap();
+        assert_eq!((stop.label(), stop), ("stop_pcap", AdminRequest::StopCapture(CaptureFormat::Pcap)));
     }
 
     #[test]
