@@ -306,6 +306,19 @@ impl NodeMetrics {
                 ("{reason=\"port_queue\"}", c(&self.dropped_port)),
             ],
         );
+        let (captures, skipped) = crate::media::capture::tally();
+        one(
+            "captures",
+            "gauge",
+            "Packet captures (Admin API start_pcap) open on this media node",
+            &[("", captures as i128)],
+        );
+        one(
+            "capture_skipped_packets_total",
+            "counter",
+            "Packets left out of packet captures because their writer fell behind",
+            &[("", i128::from(skipped))],
+        );
         one(
             "single_port_datagrams_total",
             "counter",
@@ -409,7 +422,9 @@ mod tests {
     #[test]
     fn every_series_is_rendered_with_help_and_type() {
         let text = METRICS.render();
-        for name in ["node_rooms", "peer_connections", "forwarded_packets_total", "room_lease_renewals_total"] {
+        for name in
+            ["node_rooms", "peer_connections", "forwarded_packets_total", "room_lease_renewals_total", "captures"]
+        {
             assert!(text.contains(&format!("# TYPE portunus_{name} ")), "{name} missing:\n{text}");
         }
         assert!(text.contains("portunus_peer_connections{role=\"subscriber\",state=\"connected\"} "));

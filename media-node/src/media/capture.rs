@@ -24,6 +24,13 @@ use tokio::sync::{oneshot, watch};
 /// Captures open at once on a node (each is a thread and a file).
 pub const MAX_CAPTURES: usize = 32;
 static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// Packets left out of captures on this node (their writers fell behind).
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Captures open on this node now, and packets they left out so far (for `/metrics`).
+pub fn tally() -> (usize, u64) {
+    (OPEN.load(Ordering::Relaxed), SKIPPED.load(Ordering::Relaxed))
+}
 
 /// Packets waiting for the writer; ~4 s of a 1 Mbit/s video publisher's both ways.
 const QUEUE: usize = 4096;
@@ -110,6 +117,7 @@ impl CaptureTap {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 sink.dropped.fetch_add(1, Ordering::Relaxed);
+                SKIPPED.fetch_add(1, Ordering::Relaxed);
             }
             Err(TrySendError::Disconnected(_)) => self.sink = None,
         }
@@ -169,8 +177,14 @@ impl Capture {
     /// Ends the capture; the answer comes once what was queued is in the file.
     pub fn stop(self) -> oneshot::Receiver<()> {
         let (ack, done) = oneshot::channel();
-        // (Blocks only behind a full queue, which the writer is emptying.)
-        let _ = self.tx.send(ToWriter::Close(Some(ack)));
+        match self.tx.try_send(ToWriter::Close(Some(ack))) {
+            // Behind a full queue the close waits on a thread of its own, not on the room's.
+            Err(TrySendError::Full(close)) => {
+                let tx = self.tx.clone();
+                let _ = std::thread::Builder::new().name("capture-close".into()).spawn(move || tx.send(close));
+            }
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+        }
         done
     }
 }
@@ -408,6 +422,7 @@ mod tests {
         let now = Instant::now();
         assert!(tap.seen(true, &rtp(1, now)), "off: nothing written");
         let (capture, sink) = Capture::start(&spec, 11, 22).expect("started");
+        assert!(tally().0 >= 1, "counted open");
         switch.send_replace(Some(sink));
         tap.seen(true, &rtp(2, now));
         // A PeerConnection built while the capture runs (a publisher's next) captures at once.

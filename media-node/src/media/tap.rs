@@ -34,7 +34,8 @@ pub struct Tap<T> {
     write: Passing,
     /// The PeerConnection's capture, on its wire-most tap: it sees packets as they come in,
     /// before the tap, and as they go out, after it.
-    capture: Option<CaptureTap>,
+    /// (Boxed: the other taps carry only the pointer's room.)
+    capture: Option<Box<CaptureTap>>,
 }
 
 impl<T: PacketTap> Tap<T> {
@@ -44,7 +45,7 @@ impl<T: PacketTap> Tap<T> {
 
     /// This tap, capturing its PeerConnection's packets when the handle's capture is on.
     pub fn capturing(self, capture: CaptureTap) -> Self {
-        Self { capture: Some(capture), ..self }
+        Self { capture: Some(Box::new(capture)), ..self }
     }
 
     fn captured(&mut self, incoming: bool, msg: &TaggedPacket) {
