@@ -648,6 +648,15 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     let theirs = lines("janus.txt", jc.sid, jh);
     assert!(theirs >= 20, "{theirs} lines of the publisher's RTP");
     assert_eq!(lines("portunus.txt", oc.sid, oh), theirs, "as many RTP lines as Janus's");
+    // The same clock: each server's first line within seconds of the other's (both local time).
+    let first_time = |name: &str| {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let hms: Vec<i64> =
+            text.split(' ').nth(1).unwrap_or_default()[..8].split(':').map(|x| x.parse().unwrap()).collect();
+        hms[0] * 3600 + hms[1] * 60 + hms[2]
+    };
+    let apart = (first_time("janus.txt") - first_time("portunus.txt")).rem_euclid(86_400);
+    assert!(apart.min(86_400 - apart) <= 5, "{apart} s between the two captures' first lines");
     for peer in [&jsub, &osub] {
         peer.close().await;
     }

@@ -297,7 +297,8 @@ impl Writer {
                     Kind::Rtp => "JANUS_TEXT2PCAP_RTP",
                     Kind::Rtcp => "JANUS_TEXT2PCAP_RTCP",
                 };
-                text_line(out, since, r.incoming, &r.bytes[..kept], kind, &self.label);
+                let day = local_time_of_day(since.as_secs());
+                text_line(out, (day, since.subsec_micros()), r.incoming, &r.bytes[..kept], kind, &self.label);
             }
         }
     }
@@ -344,10 +345,22 @@ fn pcap_packet(out: &mut Vec<u8>, since_epoch: Duration, incoming: bool, packet:
     out.extend_from_slice(&packet[..kept]);
 }
 
-/// A text2pcap line: `I|O HH:MM:SS.micros 000000  b1 b2 ... KIND [session=S][handle=H]` (the
-/// time of day in UTC).
-fn text_line(out: &mut Vec<u8>, since_epoch: Duration, incoming: bool, bytes: &[u8], kind: &str, label: &str) {
-    let day = since_epoch.as_secs() % 86_400;
+/// The local time of day (seconds since midnight) at `secs` since the epoch, as Janus's
+/// `localtime` gives it (UTC if the time zone cannot be read).
+fn local_time_of_day(secs: u64) -> u64 {
+    let t = secs as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value; `localtime_r` reads `t` and writes only `tm`,
+    // both live locals (and, unlike `localtime`, keeps no shared state).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return secs % 86_400;
+    }
+    (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec) as u64
+}
+
+/// A text2pcap line: `I|O HH:MM:SS.micros 000000  b1 b2 ... KIND [session=S][handle=H]`, at
+/// `(day, micros)`: the local time of day in seconds, and the microseconds.
+fn text_line(out: &mut Vec<u8>, (day, micros): (u64, u32), incoming: bool, bytes: &[u8], kind: &str, label: &str) {
     let _ = write!(
         out,
         "{} {:02}:{:02}:{:02}.{:06} 000000 ",
@@ -355,7 +368,7 @@ fn text_line(out: &mut Vec<u8>, since_epoch: Duration, incoming: bool, bytes: &[
         day / 3600,
         day / 60 % 60,
         day % 60,
-        since_epoch.subsec_micros()
+        micros
     );
     for b in bytes {
         let _ = write!(out, " {b:02x}");
@@ -395,8 +408,14 @@ mod tests {
     #[test]
     fn a_text_line_is_janus_s() {
         let mut out = Vec::new();
-        let at = Duration::new(86_400 * 3 + 3600 + 2 * 60 + 3, 42_000);
-        text_line(&mut out, at, false, &[0x80, 0xc8, 0x0a], "JANUS_TEXT2PCAP_RTCP", "[session=1][handle=2]");
+        text_line(
+            &mut out,
+            (3600 + 2 * 60 + 3, 42),
+            false,
+            &[0x80, 0xc8, 0x0a],
+            "JANUS_TEXT2PCAP_RTCP",
+            "[session=1][handle=2]",
+        );
         let line = "O 01:02:03.000042 000000  80 c8 0a JANUS_TEXT2PCAP_RTCP [session=1][handle=2]\r\n";
         assert_eq!(String::from_utf8(out).unwrap(), line);
     }
