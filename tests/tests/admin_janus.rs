@@ -568,12 +568,14 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(open_captures(), 2, "the publisher's and the subscriber's");
     alike("the publisher's stop_pcap".into(), json!({"janus": "stop_pcap"}), &publisher).await;
     alike("the subscriber's stop_text2pcap, a pcap running".into(), json!({"janus": "stop_text2pcap"}), &subscriber)
         .await;
     alike("stop_pcap again".into(), json!({"janus": "stop_pcap"}), &publisher).await;
     let info = handle_info(&ours, oc.sid, oh).await;
     assert!(info.get("dump-to-pcap").is_none() && info.get("pcap-file").is_none(), "{info}");
+    until_captures_open(0, "both stopped").await;
 
     let read = |name: &str| pcap_packets(&std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")));
     let rtp = |packets: &[(bool, Vec<u8>, usize)], inbound: bool| {
@@ -657,10 +659,35 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     };
     let apart = (first_time("janus.txt") - first_time("portunus.txt")).rem_euclid(86_400);
     assert!(apart.min(86_400 - apart) <= 5, "{apart} s between the two captures' first lines");
+
+    // A handle detached with a capture running: the capture ends with it.
+    let (_, o) = &subscriber;
+    let started = admin(&o.0, json!({"janus": "start_pcap", "folder": folder, "filename": "detached.pcap"})).await;
+    assert_eq!(started["janus"], "success", "{started}");
+    assert_eq!(open_captures(), 1);
+    let detached = admin(&o.0, json!({"janus": "detach_handle"})).await;
+    assert_eq!(detached["janus"], "success", "{detached}");
+    until_captures_open(0, "the detached handle's").await;
     for peer in [&jsub, &osub] {
         peer.close().await;
     }
     jp.close().await;
     op.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Packet captures open in this process (its media node's, in either mode: the node runs here).
+fn open_captures() -> usize {
+    media_node::media::capture::tally().0
+}
+
+/// Waits (up to 3 s) until `n` captures are open: a writer thread ends just after its file.
+async fn until_captures_open(n: usize, what: &str) {
+    for _ in 0..60 {
+        if open_captures() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} captures open, not {n}: {what}", open_captures());
 }
