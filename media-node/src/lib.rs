@@ -100,6 +100,7 @@ pub async fn start(cfg: &Config, backends: Backends) -> Result<Node, String> {
         tuning,
         forward_allowed: forward_allowed.into(),
         rec_dir: cfg.rec_dir.clone().into(),
+        protected_folders: cfg.protected_folders.iter().map(std::path::PathBuf::from).collect(),
     };
     let agent = agent::NodeAgent::start(node, backends, outbox, sub, tx, media, workers);
     agent::NodeAgent::with_max_rooms(&agent, cfg.max_rooms);

@@ -49,6 +49,9 @@ pub struct Config {
     /// Where a media node writes recordings (`.mjr`) of rooms that name no `rec_dir` (Janus
     /// writes them to its working folder).
     pub rec_dir: String,
+    /// Janus's `protected_folders`: where the Admin API's packet captures may not be written (a
+    /// folder and everything under it, links followed). Janus's defaults.
+    pub protected_folders: Vec<String>,
     /// Janus's `lock_rtp_forward`: with an `admin_key`, `rtp_forward` must carry it too.
     pub lock_rtp_forward: bool,
     /// The VideoRoom's `string_ids` (Janus's): room and participant ids are strings in every
@@ -170,6 +173,12 @@ impl Default for Config {
             lock_rtp_forward: false,
             string_ids: false,
             rec_dir: "recordings".into(),
+            protected_folders: [
+                "/bin", "/boot", "/dev", "/etc", "/initrd", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys",
+                "/usr", "/var",
+            ]
+            .map(String::from)
+            .to_vec(),
             rtp_forward_allowed: [
                 "127.0.0.0/8",
                 "10.0.0.0/8",
@@ -238,7 +247,8 @@ impl Config {
                 .list_separator(",")
                 .with_list_parse_key("media_ips")
                 .with_list_parse_key("ice_servers")
-                .with_list_parse_key("rtp_forward_allowed"),
+                .with_list_parse_key("rtp_forward_allowed")
+                .with_list_parse_key("protected_folders"),
         );
         for (k, v) in flags {
             b = b.set_override(*k, v.as_str()).map_err(|e| ConfigError(e.to_string()))?;

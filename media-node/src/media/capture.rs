@@ -39,10 +39,6 @@ const QUEUE: usize = 4096;
 /// The writer flushes at least this often, so a capture can be followed while it runs.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// Where no capture may be written: Janus's default `protected_folders`.
-const PROTECTED: [&str; 13] =
-    ["/bin", "/boot", "/dev", "/etc", "/initrd", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var"];
-
 /// Made-up link, network and transport headers in front of each pcap packet.
 const FRAME_HEADERS: usize = 14 + 20 + 8;
 
@@ -135,14 +131,20 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Opens the file `spec` names (appending to it if it exists) for the handle
-    /// `session`/`handle`, and starts its writer; the sink goes to the handle's switch.
-    pub fn start(spec: &CaptureSpec, session: u64, handle: u64) -> Result<(Capture, Sink), String> {
+    /// Opens the file `spec` names (appending to it if it exists; not in a `protected` folder)
+    /// for the handle `session`/`handle`, and starts its writer; the sink goes to the handle's
+    /// switch.
+    pub fn start(
+        spec: &CaptureSpec,
+        protected: &[PathBuf],
+        session: u64,
+        handle: u64,
+    ) -> Result<(Capture, Sink), String> {
         if OPEN.fetch_add(1, Ordering::AcqRel) >= MAX_CAPTURES {
             OPEN.fetch_sub(1, Ordering::AcqRel);
             return Err(format!("{MAX_CAPTURES} captures are open already"));
         }
-        let opened = open(spec);
+        let opened = open(spec, protected);
         let (file, name) = match opened {
             Ok(f) => f,
             Err(e) => {
@@ -203,7 +205,7 @@ impl Drop for Capture {
 }
 
 /// The file for `spec`, opened to append (a new pcap file gets its header), and its name.
-fn open(spec: &CaptureSpec) -> Result<(std::fs::File, String), String> {
+fn open(spec: &CaptureSpec, protected: &[PathBuf]) -> Result<(std::fs::File, String), String> {
     let extension = match spec.format {
         CaptureFormat::Pcap => "pcap",
         CaptureFormat::Text2pcap => "txt",
@@ -218,7 +220,7 @@ fn open(spec: &CaptureSpec) -> Result<(std::fs::File, String), String> {
         }
         None => name,
     };
-    if protected(Path::new(&path)) {
+    if in_protected(Path::new(&path), protected) {
         return Err(format!("{path} is in a protected folder"));
     }
     let mut file = std::fs::OpenOptions::new()
@@ -234,14 +236,14 @@ fn open(spec: &CaptureSpec) -> Result<(std::fs::File, String), String> {
     Ok((file, path))
 }
 
-/// Whether `path` resolves (its folder's links followed) into one of [`PROTECTED`].
-fn protected(path: &Path) -> bool {
+/// Whether `path` resolves (its folder's links followed) into one of the `protected` folders.
+fn in_protected(path: &Path, protected: &[PathBuf]) -> bool {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let Ok(resolved) = std::fs::canonicalize(folder) else { return true };
-    PROTECTED.iter().any(|p| resolved.starts_with(p))
+    protected.iter().any(|p| resolved.starts_with(p))
 }
 
 /// A capture's file writer.
@@ -442,7 +444,7 @@ mod tests {
         let mut tap = CaptureTap::new(rx);
         let now = Instant::now();
         assert!(tap.seen(true, &rtp(1, now)), "off: nothing written");
-        let (capture, sink) = Capture::start(&spec, 11, 22).expect("started");
+        let (capture, sink) = Capture::start(&spec, &[], 11, 22).expect("started");
         assert!(tally().0 >= 1, "counted open");
         switch.send_replace(Some(sink));
         tap.seen(true, &rtp(2, now));
@@ -468,8 +470,11 @@ mod tests {
 
     #[test]
     fn captures_are_refused_in_protected_folders_and_kept_where_asked() {
-        assert!(protected(Path::new("/etc/x.pcap")));
-        assert!(protected(Path::new("/var/tmp/x.pcap")));
+        let protected = [PathBuf::from("/etc"), PathBuf::from("/var")];
+        assert!(in_protected(Path::new("/etc/x.pcap"), &protected));
+        assert!(in_protected(Path::new("/var/tmp/x.pcap"), &protected));
+        assert!(!in_protected(Path::new("/tmp/x.pcap"), &[PathBuf::from("/tm")]), "a folder, not a prefix");
+        assert!(in_protected(Path::new("/no/such/folder/x.pcap"), &[]), "a folder that cannot be resolved");
         let dir = std::env::temp_dir().join(format!("portunus-capture-{}", std::process::id()));
         let spec = |filename: &str| CaptureSpec {
             format: CaptureFormat::Pcap,
@@ -477,10 +482,15 @@ mod tests {
             filename: Some(filename.into()),
             truncate: 0,
         };
-        let (_, name) = open(&spec("x.pcap")).expect("a new folder in /tmp");
+        let (_, name) = open(&spec("x.pcap"), &protected).expect("a new folder in /tmp");
         assert_eq!(name, format!("{}/a/b/x.pcap", dir.display()));
         assert_eq!(std::fs::read(&name).unwrap(), pcap_header(), "a new file starts with the header");
-        open(&spec("x.pcap")).expect("appended to");
+        open(&spec("x.pcap"), &protected).expect("appended to");
+        let mut refused = spec("y.pcap");
+        refused.folder = Some(dir.display().to_string());
+        let err = open(&refused, &[std::fs::canonicalize(&dir).unwrap()]).unwrap_err();
+        assert!(err.contains("protected"), "{err}");
+        assert!(!dir.join("y.pcap").exists());
         assert_eq!(std::fs::read(&name).unwrap().len(), 24, "and keeps one header");
         let _ = std::fs::remove_dir_all(&dir);
     }

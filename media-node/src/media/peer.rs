@@ -57,6 +57,8 @@ pub struct MediaSettings {
     pub tuning: Arc<super::tuning::LiveTuning>,
     /// Where recordings go when their room names no `rec_dir` (`rec_dir`).
     pub rec_dir: std::path::PathBuf,
+    /// Where packet captures may not be written (`protected_folders`).
+    pub protected_folders: std::sync::Arc<[std::path::PathBuf]>,
     /// Where RTP forwarders may send (`rtp_forward_allowed`).
     pub forward_allowed: std::sync::Arc<[super::forwarder::AddressRange]>,
 }
@@ -422,6 +424,7 @@ mod tests {
             ice_servers: Vec::new(),
             tuning: Default::default(),
             rec_dir: std::env::temp_dir(),
+            protected_folders: Arc::new([]),
             forward_allowed: Arc::new([]),
         }
     }

@@ -41,7 +41,7 @@ impl RoomActor {
         let c = self.captures.entry(who).or_insert_with(HandleCapture::new);
         match start {
             Some(_) if c.running.is_some() => (CaptureAnswer::AlreadyStarted, None),
-            Some(spec) => match Capture::start(&spec, who.session.0, who.handle.0) {
+            Some(spec) => match Capture::start(&spec, &self.media.protected_folders, who.session.0, who.handle.0) {
                 Ok((capture, sink)) => {
                     tracing::info!(file = capture.file(), format = spec.format.name(), "capture started");
                     let file = capture.file().to_owned();
