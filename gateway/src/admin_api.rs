@@ -125,7 +125,7 @@ async fn at_session(
         (Some(h), AdminRequest::StartCapture(spec)) => {
             let format = spec.format.name();
             match d.capture(&h, Some(spec)).await.map_err(|e| e.to_core())? {
-                Some(CaptureAnswer::Started { .. }) => Ok(admin::success(txn, json!({}))),
+                Some(CaptureAnswer::Started) => Ok(admin::success(txn, json!({}))),
                 Some(CaptureAnswer::AlreadyStarted) => Err(unknown(format!("{format} already started"))),
                 Some(CaptureAnswer::CannotStart(why)) => {
                     tracing::warn!(handle = %h.id, %why, "capture not started");

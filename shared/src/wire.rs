@@ -57,10 +57,8 @@ pub enum NodeCommand {
 /// How a [`NodeCommand::Capture`] went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaptureAnswer {
-    /// Writing to `file`.
-    Started {
-        file: String,
-    },
+    /// Writing (`handle_info` names the file).
+    Started,
     Stopped,
     /// The handle has a capture already (of either format).
     AlreadyStarted,

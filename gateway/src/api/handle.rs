@@ -290,12 +290,8 @@ impl Dispatcher {
     /// The Admin API's `handle_info` part that lives where the handle's room is:
     /// `{"plugin_specific", "webrtc", "sdps"}`, or `Null` when the room has no such handle.
     pub(crate) async fn handle_query(&self, h: &HandleRecord) -> Result<serde_json::Value, GatewayError> {
-        let Some(b) = &h.binding else { return Ok(serde_json::Value::Null) };
-        let cmd = NodeCommand::HandleInfo { session: h.session, handle: h.id, room: b.room.clone() };
-        match self.call_node(b.node.clone(), cmd).await? {
-            RpcResult::Sync(v) => Ok(v),
-            other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
-        }
+        let cmd = |room| NodeCommand::HandleInfo { session: h.session, handle: h.id, room };
+        Ok(self.ask_handle_node(h, cmd).await?.unwrap_or_default())
     }
 
     /// The Admin API's `start_pcap`/`stop_pcap`, run by the media node holding the handle's room
@@ -305,12 +301,22 @@ impl Dispatcher {
         h: &HandleRecord,
         start: Option<shared::janus::admin::CaptureSpec>,
     ) -> Result<Option<shared::wire::CaptureAnswer>, GatewayError> {
+        let cmd = |room| NodeCommand::Capture { session: h.session, handle: h.id, room, start };
+        let Some(v) = self.ask_handle_node(h, cmd).await? else { return Ok(None) };
+        let answer = shared::wire::CaptureAnswer::from_value(v);
+        answer.map(Some).ok_or_else(|| GatewayError::NodeUnavailable("the node's capture answer did not parse".into()))
+    }
+
+    /// The synchronous answer to `cmd` (given the handle's room) from the node holding the
+    /// handle's room; `None` when the handle is in no room.
+    async fn ask_handle_node(
+        &self,
+        h: &HandleRecord,
+        cmd: impl FnOnce(RoomId) -> NodeCommand,
+    ) -> Result<Option<serde_json::Value>, GatewayError> {
         let Some(b) = &h.binding else { return Ok(None) };
-        let cmd = NodeCommand::Capture { session: h.session, handle: h.id, room: b.room.clone(), start };
-        match self.call_node(b.node.clone(), cmd).await? {
-            RpcResult::Sync(v) => shared::wire::CaptureAnswer::from_value(v)
-                .map(Some)
-                .ok_or_else(|| GatewayError::NodeUnavailable("the node's capture answer did not parse".into())),
+        match self.call_node(b.node.clone(), cmd(b.room.clone())).await? {
+            RpcResult::Sync(v) => Ok(Some(v)),
             other => Err(GatewayError::NodeUnavailable(format!("unexpected answer {other:?}"))),
         }
     }

@@ -140,29 +140,18 @@ impl Capture {
         session: u64,
         handle: u64,
     ) -> Result<(Capture, Sink), String> {
-        if OPEN.fetch_add(1, Ordering::AcqRel) >= MAX_CAPTURES {
-            OPEN.fetch_sub(1, Ordering::AcqRel);
-            return Err(format!("{MAX_CAPTURES} captures are open already"));
-        }
-        let opened = open(spec, protected);
-        let (file, name) = match opened {
-            Ok(f) => f,
-            Err(e) => {
-                OPEN.fetch_sub(1, Ordering::AcqRel);
-                return Err(e);
-            }
-        };
+        let counted = Counted::take().ok_or_else(|| format!("{MAX_CAPTURES} captures are open already"))?;
+        let (file, name) = open(spec, protected)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let label = format!("[session={session}][handle={handle}]");
         let writer = Writer { format: spec.format, truncate: spec.truncate as usize, label };
-        let spawned = std::thread::Builder::new().name("capture".into()).spawn(move || {
-            writer.run(rx, std::io::BufWriter::new(file));
-            OPEN.fetch_sub(1, Ordering::AcqRel);
-        });
-        if let Err(e) = spawned {
-            OPEN.fetch_sub(1, Ordering::AcqRel);
-            return Err(format!("writer thread: {e}"));
-        }
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                writer.run(rx, std::io::BufWriter::new(file));
+                drop(counted);
+            })
+            .map_err(|e| format!("writer thread: {e}"))?;
         let dropped = Arc::new(AtomicU64::new(0));
         let sink = Sink { tx: tx.clone(), epoch: (Instant::now(), SystemTime::now()), dropped: dropped.clone() };
         Ok((Capture { tx, format: spec.format, file: name, dropped }, sink))
@@ -201,6 +190,24 @@ impl Drop for Capture {
         // After `stop` the writer ends at the close `stop` sent: this one comes after it, or
         // finds no one.
         let _ = self.tx.try_send(ToWriter::Close(None));
+    }
+}
+
+/// One of the [`MAX_CAPTURES`] places, given back when dropped (a capture that failed to start,
+/// or its writer's end).
+struct Counted;
+
+impl Counted {
+    fn take() -> Option<Self> {
+        let before = OPEN.fetch_add(1, Ordering::AcqRel);
+        let taken = Counted;
+        (before < MAX_CAPTURES).then_some(taken)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -44,10 +44,9 @@ impl RoomActor {
             Some(spec) => match Capture::start(&spec, &self.media.protected_folders, who.session.0, who.handle.0) {
                 Ok((capture, sink)) => {
                     tracing::info!(file = capture.file(), format = spec.format.name(), "capture started");
-                    let file = capture.file().to_owned();
                     c.running = Some(capture);
                     c.switch.send_replace(Some(sink));
-                    (CaptureAnswer::Started { file }, None)
+                    (CaptureAnswer::Started, None)
                 }
                 Err(why) => (CaptureAnswer::CannotStart(why), None),
             },
