@@ -78,13 +78,10 @@ async fn at_session(
     if store.session(sid).await.map_err(store_error)?.is_none() {
         return Err(CoreError::new(CoreCode::SessionNotFound, format!("No such session {sid}")));
     }
-    let handle =
-        match hid {
-            None => None,
-            Some(h) => Some(store.handle(sid, h).await.map_err(store_error)?.ok_or_else(|| {
-                CoreError::new(CoreCode::HandleNotFound, format!("No such handle {h} in session {sid}"))
-            })?),
-        };
+    let handle = match hid {
+        None => None,
+        Some(h) => Some(store.handle(sid, h).await.map_err(store_error)?.ok_or_else(|| no_such_handle(sid, h))?),
+    };
     let unhandled =
         |verb: &str| CoreError::new(CoreCode::InvalidRequestPath, format!("Unhandled request '{verb}' at this path"));
     // Janus's handle-level requests run their followups (events, the media node's part) too.
@@ -124,25 +121,22 @@ async fn at_session(
         }
         (Some(h), AdminRequest::StartCapture(spec)) => {
             let format = spec.format.name();
-            match d.capture(&h, Some(spec)).await.map_err(|e| e.to_core())? {
-                Some(CaptureAnswer::Started) => Ok(admin::success(txn, json!({}))),
-                Some(CaptureAnswer::AlreadyStarted) => Err(unknown(format!("{format} already started"))),
-                Some(CaptureAnswer::CannotStart(why)) => {
+            match d.start_capture(&h, spec).await.map_err(|e| e.to_core())? {
+                CaptureAnswer::Started => Ok(admin::success(txn, json!({}))),
+                CaptureAnswer::AlreadyStarted => Err(unknown(format!("{format} already started"))),
+                CaptureAnswer::CannotStart(why) => {
                     tracing::warn!(handle = %h.id, %why, "capture not started");
                     Err(unknown(format!("Error starting {format} dump")))
                 }
-                // Beyond Janus, which captures a handle's media wherever it goes: here the
-                // capture lives beside the media, on the node holding the handle's room.
-                None | Some(CaptureAnswer::NoHandle) => {
-                    Err(unknown(format!("Error starting {format} dump (the handle is in no room)")))
-                }
-                Some(other) => Err(unknown(format!("unexpected capture answer {other:?}"))),
+                CaptureAnswer::NoHandle => Err(no_such_handle(sid, h.id)),
+                other => Err(unknown(format!("unexpected capture answer {other:?}"))),
             }
         }
-        (Some(h), AdminRequest::StopCapture(_)) => match d.capture(&h, None).await.map_err(|e| e.to_core())? {
-            Some(CaptureAnswer::Stopped) => Ok(admin::success(txn, json!({}))),
-            None | Some(CaptureAnswer::NotStarted | CaptureAnswer::NoHandle) => Err(unknown("Capture not started")),
-            Some(other) => Err(unknown(format!("unexpected capture answer {other:?}"))),
+        (Some(h), AdminRequest::StopCapture(_)) => match d.stop_capture(&h).await.map_err(|e| e.to_core())? {
+            CaptureAnswer::Stopped => Ok(admin::success(txn, json!({}))),
+            CaptureAnswer::NotStarted => Err(unknown("Capture not started")),
+            CaptureAnswer::NoHandle => Err(no_such_handle(sid, h.id)),
+            other => Err(unknown(format!("unexpected capture answer {other:?}"))),
         },
         (Some(h), AdminRequest::DetachHandle) => finish(d.detach(h, txn).await).await,
         (Some(h), AdminRequest::HangupWebrtc) => finish(d.hangup(h, txn).await).await,
@@ -166,6 +160,10 @@ async fn resolved(host: &str) -> Result<std::net::IpAddr, CoreError> {
 /// Microseconds since `start` (Janus's `elapsed`).
 fn micros_since(start: std::time::Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn no_such_handle(sid: SessionId, h: HandleId) -> CoreError {
+    CoreError::new(CoreCode::HandleNotFound, format!("No such handle {h} in session {sid}"))
 }
 
 fn unknown(reason: impl Into<String>) -> CoreError {
@@ -419,11 +417,12 @@ fn handle_info(h: &HandleRecord, session: Option<&SessionRecord>, node: Value, p
     );
     info.insert("sdps".into(), sdps);
     info.insert("queued-packets".into(), json!(0));
-    if let Some((format, file)) =
-        node.pointer("/capture/format").and_then(Value::as_str).zip(node.pointer("/capture/file"))
-    {
+    // The capture its room writes, else the one the handle keeps for the room it joins next.
+    let kept = h.capture.as_ref().map(|c| (json!(c.format.name()), json!(c.path())));
+    let running = node.pointer("/capture/format").cloned().zip(node.pointer("/capture/file").cloned());
+    if let Some((Value::String(format), file)) = running.or(kept) {
         info.insert(format!("dump-to-{format}"), json!(true));
-        info.insert(format!("{format}-file"), file.clone());
+        info.insert(format!("{format}-file"), file);
     }
     if let Some(w) = webrtc {
         info.insert("webrtc".into(), w.clone());

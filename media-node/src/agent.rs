@@ -189,7 +189,7 @@ impl NodeAgent {
             return;
         }
         match cmd {
-            NodeCommand::Plugin { session, handle, transaction, request, jsep, bound_room } => {
+            NodeCommand::Plugin { session, handle, transaction, request, jsep, bound_room, capture } => {
                 let who = Who { session, handle };
                 let _span = tracing::debug_span!("plugin", session = %session, handle = %handle).entered();
                 match request {
@@ -204,7 +204,7 @@ impl NodeAgent {
                         });
                         match room {
                             Some(room) => {
-                                let msg = Async { who, transaction, name, parsed, jsep };
+                                let msg = Async { who, transaction, name, parsed, jsep, capture };
                                 self.to_room(room, Pending::Async { reply_to, corr_id, msg }, ctx)
                             }
                             None => {
@@ -275,6 +275,13 @@ impl NodeAgent {
                     };
                     outbox.reply(reply_to, corr_id, RpcResult::Sync(answer.to_value()));
                 });
+            }
+            NodeCommand::PrepareCapture(spec) => {
+                let answer = match crate::media::capture::prepare(&spec, &self.media.protected_folders) {
+                    Ok(()) => CaptureAnswer::Started,
+                    Err(why) => CaptureAnswer::CannotStart(why),
+                };
+                self.outbox.reply(reply_to, corr_id, RpcResult::Sync(answer.to_value()));
             }
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);

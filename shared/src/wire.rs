@@ -33,6 +33,9 @@ pub enum NodeCommand {
         request: VideoRoomRequest,
         jsep: Option<Jsep>,
         bound_room: Option<RoomId>,
+        /// The handle's packet capture (Admin API), for a join: the room starts it once the
+        /// handle is in.
+        capture: Option<Box<CaptureSpec>>,
     },
     /// The handle's WebRTC side is gone (`hangup`) or the handle itself is (detach, destroy,
     /// session timeout, transport closed).
@@ -47,6 +50,10 @@ pub enum NodeCommand {
     /// The Admin API's `start_pcap`/`stop_pcap` (and text2pcap): a capture of the handle's
     /// packets on this node (`start: None` stops it), answered `Sync` with a [`CaptureAnswer`].
     Capture { session: SessionId, handle: HandleId, room: RoomId, start: Option<CaptureSpec> },
+    /// The Admin API's `start_pcap` for a handle in no room here: the capture's file made
+    /// (its folder created, a pcap header written) and closed, as Janus makes it at once;
+    /// answered `Sync` with `Started` or `CannotStart`. The handle's room writes to it later.
+    PrepareCapture(CaptureSpec),
     /// A media knob turned (Admin API): in effect on the node's media from now on.
     Tune(crate::tuning::Knob),
     /// The Admin API's `loops_info`: answered `Sync([{"id", "handles"}])`, one entry per media

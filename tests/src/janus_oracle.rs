@@ -65,7 +65,10 @@ impl JanusOracle {
         let mut net = Network::new();
         let (janus, client) = (net.add("janus"), net.add("client"));
         let ws_port = 8188;
-        let dir = std::env::temp_dir().join(format!("portunus-janus-{}-{ws_port}", std::process::id()));
+        // One folder per Janus: a test's Janus ending removes its own, not one starting beside it.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("portunus-janus-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("janus config folder");
         let conf = dir.as_path();
         let lib = janus_lib();

@@ -30,14 +30,30 @@ async fn handle_info(url: &str, s: u64, h: u64) -> Value {
     info["info"].clone()
 }
 
-/// A publisher (audio and video) in `ROOM` on the server at `url`, connected and sending; its
-/// session, handle and peer.
-async fn publishing(url: &str) -> (Conn, u64, TestPublisher, u64) {
+/// A session on the server at `url`, with `ROOM` created.
+async fn with_room(url: &str) -> Conn {
     let mut c = Conn::open(url).await;
     let h = c.attach().await;
     let created = c.request(h, json!({"request": "create", "room": ROOM}), None).await;
     assert_eq!(created["plugindata"]["data"]["videoroom"], "created", "{created}");
-    let (h, joined) = c.join(ROOM, "p").await;
+    c
+}
+
+/// A publisher (audio and video) in `ROOM` on the server at `url`, connected and sending; its
+/// session, handle, peer and feed.
+async fn publishing(url: &str) -> (Conn, u64, TestPublisher, u64) {
+    let mut c = with_room(url).await;
+    let h = c.attach().await;
+    let (p, feed) = publish(&mut c, h).await;
+    (c, h, p, feed)
+}
+
+/// The handle `h` joins `ROOM` and publishes audio and video, connected and sending; its peer
+/// and feed.
+async fn publish(c: &mut Conn, h: u64) -> (TestPublisher, u64) {
+    let ack = c.request(h, json!({"request": "join", "room": ROOM, "ptype": "publisher", "display": "p"}), None).await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let joined = c.wait_for("joined", |m| m["sender"] == h && m["plugindata"]["data"]["videoroom"] == "joined").await;
     let feed = joined["plugindata"]["data"]["id"].as_u64().expect("feed");
     let (mut p, offer) = TestPublisher::offer().await;
     c.request(h, json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": offer}))).await;
@@ -49,7 +65,7 @@ async fn publishing(url: &str) -> (Conn, u64, TestPublisher, u64) {
         p.send().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    (c, h, p, feed)
+    (p, feed)
 }
 
 /// A subscriber to `feed` (with `use_msid` if asked) on the server at `url`, connected and
@@ -497,6 +513,33 @@ fn pcap_packets(file: &[u8]) -> Vec<(bool, Vec<u8>, usize)> {
     packets
 }
 
+/// A server's Admin API path (to a session or a handle) and the session it names in its errors.
+type AdminPath = (String, u64);
+
+/// The Admin API's answer at `path`, its session id a placeholder.
+async fn answer(path: &AdminPath, req: Value) -> Value {
+    placeholders(admin(&path.0, req).await, &[(path.1, "session_id")])
+}
+
+/// `req` answered alike at Janus's path and ours.
+async fn alike(what: &str, req: Value, (j, o): &(AdminPath, AdminPath)) {
+    same_as_janus(what, &answer(j, req.clone()).await, &answer(o, req).await)
+}
+
+/// The RTP packets' lengths, sorted, each whole (nothing truncated), inbound or outbound.
+fn rtp_lengths(packets: &[(bool, Vec<u8>, usize)], inbound: bool) -> Vec<usize> {
+    let mut lengths: Vec<usize> = packets
+        .iter()
+        .filter(|(i, p, _)| *i == inbound && !is_rtcp(p))
+        .map(|(_, p, whole)| {
+            assert_eq!(p.len(), *whole, "nothing truncated");
+            p.len()
+        })
+        .collect();
+    lengths.sort_unstable();
+    lengths
+}
+
 /// RTCP, by its second byte (RFC 5761), rather than RTP.
 fn is_rtcp(packet: &[u8]) -> bool {
     packet.len() > 1 && (192..=223).contains(&packet[1])
@@ -507,6 +550,7 @@ fn is_rtcp(packet: &[u8]) -> bool {
 /// subscriber's as many packets sent.
 #[actix_web::test]
 async fn packet_captures_answer_and_hold_what_janus_s_hold() {
+    let _turn = CAPTURE_TESTS.lock().await;
     let (janus, server) = janus_and_portunus();
     let ours = format!("{}/admin", server.admin_url);
     let (jc, jh, mut jp, jfeed) = publishing(&janus.ws_url).await;
@@ -521,14 +565,6 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
         ((format!("{}/{}/{jh}", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}/{oh}", oc.sid), oc.sid));
     let subscriber =
         ((format!("{}/{}/{jsh}", janus.admin_url, js.sid), js.sid), (format!("{ours}/{}/{osh}", os.sid), os.sid));
-    let answer = |(url, sid): &(String, u64), req: Value| {
-        let (url, sid) = (url.clone(), *sid);
-        async move { placeholders(admin(&url, req).await, &[(sid, "session_id")]) }
-    };
-    let alike = |what: String, req: Value, (j, o): &((String, u64), (String, u64))| {
-        let (j, o) = (j.clone(), o.clone());
-        async move { same_as_janus(&what, &answer(&j, req.clone()).await, &answer(&o, req).await) }
-    };
     let mistakes = [
         ("a stop with no capture", json!({"janus": "stop_pcap"})),
         ("truncate below zero", json!({"janus": "start_pcap", "truncate": -1})),
@@ -537,13 +573,13 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
         ("a folder that cannot be made", json!({"janus": "start_pcap", "folder": "/proc/portunus/never"})),
     ];
     for (what, req) in mistakes {
-        alike(what.into(), req, &publisher).await;
+        alike(what, req, &publisher).await;
     }
     let at_session = ((format!("{}/{}", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}", oc.sid), oc.sid));
-    alike("start_pcap at a session".into(), json!({"janus": "start_pcap"}), &at_session).await;
+    alike("start_pcap at a session", json!({"janus": "start_pcap"}), &at_session).await;
     // The handle is looked up before the request's fields are checked.
     let no_handle = ((format!("{}/{}/1", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}/1", oc.sid), oc.sid));
-    alike("a bad truncate for no handle".into(), json!({"janus": "start_pcap", "truncate": -1}), &no_handle).await;
+    alike("a bad truncate for no handle", json!({"janus": "start_pcap", "truncate": -1}), &no_handle).await;
 
     // Both handles captured, each server to its own files.
     let start = |verb: &str, file: &str| json!({"janus": verb, "folder": folder, "filename": file, "truncate": 0});
@@ -553,8 +589,8 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
         let mine = answer(o, start("start_pcap", &format!("portunus-{what}.pcap"))).await;
         same_as_janus(&format!("a {what}'s start_pcap"), &theirs, &mine);
     }
-    alike("start_pcap again".into(), start("start_pcap", "x.pcap"), &publisher).await;
-    alike("start_text2pcap during a pcap".into(), start("start_text2pcap", "x.txt"), &publisher).await;
+    alike("start_pcap again", start("start_pcap", "x.pcap"), &publisher).await;
+    alike("start_text2pcap during a pcap", start("start_text2pcap", "x.txt"), &publisher).await;
     let our_info = handle_info(&ours, oc.sid, oh).await;
     assert_eq!(our_info["dump-to-pcap"], true, "{our_info}");
     assert_eq!(our_info["pcap-file"], format!("{folder}/portunus-publisher.pcap"), "{our_info}");
@@ -569,27 +605,15 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(open_captures(), 2, "the publisher's and the subscriber's");
-    alike("the publisher's stop_pcap".into(), json!({"janus": "stop_pcap"}), &publisher).await;
-    alike("the subscriber's stop_text2pcap, a pcap running".into(), json!({"janus": "stop_text2pcap"}), &subscriber)
-        .await;
-    alike("stop_pcap again".into(), json!({"janus": "stop_pcap"}), &publisher).await;
+    alike("the publisher's stop_pcap", json!({"janus": "stop_pcap"}), &publisher).await;
+    alike("the subscriber's stop_text2pcap, a pcap running", json!({"janus": "stop_text2pcap"}), &subscriber).await;
+    alike("stop_pcap again", json!({"janus": "stop_pcap"}), &publisher).await;
     let info = handle_info(&ours, oc.sid, oh).await;
     assert!(info.get("dump-to-pcap").is_none() && info.get("pcap-file").is_none(), "{info}");
     until_captures_open(0, "both stopped").await;
 
     let read = |name: &str| pcap_packets(&std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")));
-    let rtp = |packets: &[(bool, Vec<u8>, usize)], inbound: bool| {
-        let mut lengths: Vec<usize> = packets
-            .iter()
-            .filter(|(i, p, _)| *i == inbound && !is_rtcp(p))
-            .map(|(_, p, whole)| {
-                assert_eq!(p.len(), *whole, "nothing truncated");
-                p.len()
-            })
-            .collect();
-        lengths.sort_unstable();
-        lengths
-    };
+    let rtp = rtp_lengths;
     let (theirs, mine) = (read("janus-publisher.pcap"), read("portunus-publisher.pcap"));
     assert!(rtp(&theirs, true).len() >= SENT * 2, "audio and video from the publisher: {}", rtp(&theirs, true).len());
     assert_eq!(rtp(&mine, true), rtp(&theirs, true), "the publisher's RTP, packet by packet (lengths)");
@@ -627,7 +651,7 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    alike("stop_text2pcap".into(), json!({"janus": "stop_text2pcap"}), &publisher).await;
+    alike("stop_text2pcap", json!({"janus": "stop_text2pcap"}), &publisher).await;
     let lines = |name: &str, sid: u64, h: u64| {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let label = format!("[session={sid}][handle={h}]");
@@ -675,6 +699,80 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     op.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A capture started on a handle in no room yet answers as Janus's does (mistakes included),
+/// makes its file at once and shows in `handle_info`; stopped there, it is gone; started again,
+/// the handle's media are in it once the handle joins and publishes, as in Janus's.
+#[actix_web::test]
+async fn a_capture_started_before_the_join_holds_what_the_handle_then_sends() {
+    let _turn = CAPTURE_TESTS.lock().await;
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    let dir = std::env::temp_dir().join(format!("portunus-early-captures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let folder = dir.display().to_string();
+    let (mut jc, mut oc) = (with_room(&janus.ws_url).await, with_room(&server.ws_url).await);
+    let (jh, oh) = (jc.attach().await, oc.attach().await);
+    let handle =
+        ((format!("{}/{}/{jh}", janus.admin_url, jc.sid), jc.sid), (format!("{ours}/{}/{oh}", oc.sid), oc.sid));
+    let start = |verb: &str, file: &str| json!({"janus": verb, "folder": folder, "filename": file});
+    let mistakes = [
+        ("a stop with no capture", json!({"janus": "stop_pcap"})),
+        ("a protected folder", json!({"janus": "start_pcap", "folder": "/etc", "filename": "portunus-never.pcap"})),
+        ("a folder that cannot be made", json!({"janus": "start_pcap", "folder": "/proc/portunus/never"})),
+    ];
+    for (what, req) in mistakes {
+        alike(what, req, &handle).await;
+    }
+    let (j, o) = &handle;
+    let theirs = answer(j, start("start_pcap", "janus-unused.pcap")).await;
+    same_as_janus("start_pcap in no room", &theirs, &answer(o, start("start_pcap", "portunus-unused.pcap")).await);
+    alike("start_text2pcap in no room, a pcap kept", start("start_text2pcap", "x.txt"), &handle).await;
+    for name in ["janus-unused.pcap", "portunus-unused.pcap"] {
+        assert!(dir.join(name).is_file(), "{name}: made at the start");
+    }
+    let info = handle_info(&ours, oc.sid, oh).await;
+    assert_eq!(
+        (&info["dump-to-pcap"], &info["pcap-file"]),
+        (&json!(true), &json!(format!("{folder}/portunus-unused.pcap")))
+    );
+    alike("stop_pcap in no room", json!({"janus": "stop_pcap"}), &handle).await;
+    alike("stop_pcap in no room, again", json!({"janus": "stop_pcap"}), &handle).await;
+    let info = handle_info(&ours, oc.sid, oh).await;
+    assert!(info.get("dump-to-pcap").is_none() && info.get("pcap-file").is_none(), "{info}");
+    for name in ["janus-unused.pcap", "portunus-unused.pcap"] {
+        let len = std::fs::metadata(dir.join(name)).map(|m| m.len()).ok();
+        assert_eq!(len, Some(24), "{name}: its header alone");
+    }
+
+    let theirs = answer(j, start("start_pcap", "janus-early.pcap")).await;
+    same_as_janus("start_pcap before the join", &theirs, &answer(o, start("start_pcap", "portunus-early.pcap")).await);
+    let ((mut jp, _), (mut op, _)) = (publish(&mut jc, jh).await, publish(&mut oc, oh).await);
+    const SENT: usize = 30;
+    for _ in 0..SENT {
+        jp.send().await;
+        op.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(open_captures(), 1, "the publisher's, from its join");
+    let info = handle_info(&ours, oc.sid, oh).await;
+    assert_eq!(info["pcap-file"], format!("{folder}/portunus-early.pcap"), "{info}");
+    alike("start_pcap in the room, one kept", start("start_pcap", "x.pcap"), &handle).await;
+    alike("stop_pcap in the room", json!({"janus": "stop_pcap"}), &handle).await;
+    until_captures_open(0, "stopped").await;
+    let read = |name: &str| pcap_packets(&std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")));
+    let (theirs, mine) = (read("janus-early.pcap"), read("portunus-early.pcap"));
+    // From the first packet on: the 50 sent while publishing and the 30 after, audio and video.
+    assert!(rtp_lengths(&theirs, true).len() >= (50 + SENT) * 2, "{}", rtp_lengths(&theirs, true).len());
+    assert_eq!(rtp_lengths(&mine, true), rtp_lengths(&theirs, true), "the publisher's RTP (lengths)");
+    jp.close().await;
+    op.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The capture tests take turns: they count the captures open in the whole process.
+static CAPTURE_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Packet captures open in this process (its media node's, in either mode: the node runs here).
 fn open_captures() -> usize {

@@ -192,8 +192,17 @@ impl Dispatcher {
             }
             (None, None) => (self.node_for(None).await?, None),
         };
-        let cmd =
-            NodeCommand::Plugin { session: sid, handle: hid, transaction: txn.clone(), request, jsep, bound_room };
+        // A join takes the handle's packet capture along: its room captures it from then on.
+        let capture = vr::join_room(&request).and(h.capture);
+        let cmd = NodeCommand::Plugin {
+            session: sid,
+            handle: hid,
+            transaction: txn.clone(),
+            request,
+            jsep,
+            bound_room,
+            capture,
+        };
         // Asynchronous: ack now; the node's answer arrives as an event with this transaction.
         let this = self.clone();
         let rebind = route_room.clone().map(|room| (sid, hid, room));
@@ -277,6 +286,7 @@ impl Dispatcher {
             request: VideoRoomRequest::Sync(req),
             jsep: None,
             bound_room: None,
+            capture: None,
         };
         match self.send_to_owner(node, room, cmd, None).await? {
             RpcResult::Sync(data) => Ok(data),
@@ -294,22 +304,9 @@ impl Dispatcher {
         Ok(self.ask_handle_node(h, cmd).await?.unwrap_or_default())
     }
 
-    /// The Admin API's `start_pcap`/`stop_pcap`, run by the media node holding the handle's room
-    /// (`None`: the handle is in no room, so no node has its media).
-    pub(crate) async fn capture(
-        &self,
-        h: &HandleRecord,
-        start: Option<shared::janus::admin::CaptureSpec>,
-    ) -> Result<Option<shared::wire::CaptureAnswer>, GatewayError> {
-        let cmd = |room| NodeCommand::Capture { session: h.session, handle: h.id, room, start };
-        let Some(v) = self.ask_handle_node(h, cmd).await? else { return Ok(None) };
-        let answer = shared::wire::CaptureAnswer::from_value(v);
-        answer.map(Some).ok_or_else(|| GatewayError::NodeUnavailable("the node's capture answer did not parse".into()))
-    }
-
     /// The synchronous answer to `cmd` (given the handle's room) from the node holding the
     /// handle's room; `None` when the handle is in no room.
-    async fn ask_handle_node(
+    pub(super) async fn ask_handle_node(
         &self,
         h: &HandleRecord,
         cmd: impl FnOnce(RoomId) -> NodeCommand,
@@ -344,7 +341,7 @@ impl Dispatcher {
 
     /// The node that owns `room`: its current owner while that one is alive, else a node
     /// chosen now (which then owns it). Room-less requests go to any live node.
-    async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
+    pub(super) async fn node_for(&self, room: Option<RoomId>) -> Result<NodeId, GatewayError> {
         let Some(room) = room else { return self.pick_node().await };
         match self.backends().store.room_owner_status(room.clone()).await? {
             Some((owner, true)) => Ok(owner),
@@ -376,7 +373,7 @@ impl Dispatcher {
             .ok_or_else(|| GatewayError::NodeUnavailable("no media node is registered".into()))
     }
 
-    async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {
+    pub(super) async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {
         let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
         self.inner
             .rpc

@@ -10,6 +10,7 @@
 //! - [`error`]: gateway errors and their single mapping to Janus codes.
 
 pub mod auth;
+mod capture;
 pub mod error;
 pub mod handle;
 pub mod session;

@@ -213,20 +213,11 @@ impl Drop for Counted {
 
 /// The file for `spec`, opened to append (a new pcap file gets its header), and its name.
 fn open(spec: &CaptureSpec, protected: &[PathBuf]) -> Result<(std::fs::File, String), String> {
-    let extension = match spec.format {
-        CaptureFormat::Pcap => "pcap",
-        CaptureFormat::Text2pcap => "txt",
-    };
-    let name =
-        spec.filename.clone().unwrap_or_else(|| format!("janus-text2pcap-{}.{extension}", rand::random::<u32>()));
-    // Joined as text, as Janus joins them: an absolute `filename` stays under `folder`.
-    let path = match &spec.folder {
-        Some(folder) => {
-            std::fs::create_dir_all(folder).map_err(|e| format!("creating {folder}: {e}"))?;
-            format!("{folder}/{name}")
-        }
-        None => name,
-    };
+    let spec = spec.clone().named();
+    if let Some(folder) = &spec.folder {
+        std::fs::create_dir_all(folder).map_err(|e| format!("creating {folder}: {e}"))?;
+    }
+    let path = spec.path();
     if in_protected(Path::new(&path), protected) {
         return Err(format!("{path} is in a protected folder"));
     }
@@ -241,6 +232,12 @@ fn open(spec: &CaptureSpec, protected: &[PathBuf]) -> Result<(std::fs::File, Str
         file.write_all(&pcap_header()).map_err(|e| format!("writing {path}: {e}"))?;
     }
     Ok((file, path))
+}
+
+/// Makes the capture's file (its folder, a pcap header) and closes it: a capture asked for a
+/// handle in no room, which its room writes to later.
+pub fn prepare(spec: &CaptureSpec, protected: &[PathBuf]) -> Result<(), String> {
+    open(spec, protected).map(drop)
 }
 
 /// Whether `path` resolves (its folder's links followed) into one of the `protected` folders.

@@ -61,6 +61,15 @@ impl RoomActor {
         }
     }
 
+    /// `who` joined with a capture kept for its handle: it runs here from
+    /// now on, unless it does already. Nobody waits for the answer: a file that cannot be
+    /// opened here is logged.
+    pub(super) fn capture_joined(&mut self, who: Who, spec: CaptureSpec) {
+        if let (CaptureAnswer::CannotStart(why), _) = self.capture(who, Some(spec)) {
+            tracing::warn!(session = %who.session, handle = %who.handle, %why, "capture not started");
+        }
+    }
+
     /// `who`'s running capture: its format and file.
     pub(super) fn capture_info(&self, who: Who) -> Option<(CaptureFormat, String)> {
         let running = self.captures.get(&who)?.running.as_ref()?;

@@ -28,6 +28,8 @@ pub struct Async {
     pub name: AsyncName,
     pub parsed: Result<AsyncRequest, VideoRoomError>,
     pub jsep: Option<Jsep>,
+    /// The handle's packet capture, started once a join has it in the room.
+    pub capture: Option<Box<shared::janus::admin::CaptureSpec>>,
 }
 
 /// A handle's PeerConnection or the handle itself went away.

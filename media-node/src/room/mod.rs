@@ -560,6 +560,10 @@ impl Handler<Async> for RoomActor {
     fn handle(&mut self, m: Async, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
         let out = self.state.on_async(m.who, &m.transaction, m.name, m.parsed, m.jsep.as_ref());
+        // Before the transition's media: a PeerConnection it builds is captured from its start.
+        if let Some(spec) = m.capture {
+            self.capture_joined(m.who, *spec);
+        }
         self.publish(out, false, ctx);
     }
 }

@@ -136,6 +136,32 @@ pub struct CaptureSpec {
     pub truncate: u32,
 }
 
+impl CaptureSpec {
+    /// The spec with its file named: `filename` as given, else a random name as Janus makes
+    /// one. Named once, where the capture is asked for, so that every node that writes it
+    /// later writes the same file.
+    pub fn named(mut self) -> Self {
+        let extension = match self.format {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::Text2pcap => "txt",
+        };
+        if self.filename.is_none() {
+            self.filename = Some(format!("janus-text2pcap-{}.{extension}", rand::random::<u32>()));
+        }
+        self
+    }
+
+    /// The file as Janus names it (`folder/filename`, joined as text: an absolute `filename`
+    /// stays under `folder`). Empty before [`CaptureSpec::named`].
+    pub fn path(&self) -> String {
+        let name = self.filename.as_deref().unwrap_or_default();
+        match &self.folder {
+            Some(folder) => format!("{folder}/{name}"),
+            None => name.to_owned(),
+        }
+    }
+}
+
 /// Where an Admin request is addressed: the server, a session, or a handle (ids as given:
 /// 0 or none is no id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -303,7 +303,10 @@ impl Store for MemoryStore {
                 break id;
             }
         };
-        hs.insert(id, HandleRecord { id, session: sid, plugin: plugin.to_owned(), opaque_id, binding: None });
+        hs.insert(
+            id,
+            HandleRecord { id, session: sid, plugin: plugin.to_owned(), opaque_id, binding: None, capture: None },
+        );
         g.handle_count += 1;
         Ok(id)
     }
@@ -335,6 +338,21 @@ impl Store for MemoryStore {
             g.node_handles.entry(b.node).or_default().insert((sid, hid));
         }
         Ok(())
+    }
+
+    async fn set_handle_capture(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        capture: Option<crate::janus::admin::CaptureSpec>,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut g = self.lock();
+        let Some(h) = g.handles.get_mut(&sid).and_then(|m| m.get_mut(&hid)) else { return Ok(None) };
+        if h.capture.is_some() == capture.is_some() {
+            return Ok(Some(false));
+        }
+        h.capture = capture.map(Box::new);
+        Ok(Some(true))
     }
 
     async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError> {

@@ -115,6 +115,10 @@ pub struct HandleRecord {
     pub plugin: String,
     pub opaque_id: Option<String>,
     pub binding: Option<Binding>,
+    /// The handle's packet capture (Admin API `start_pcap`), kept until it is stopped or the
+    /// handle detached: wherever the handle joins, its room captures it. Boxed: most handles
+    /// have none, and a request's future holds a record.
+    pub capture: Option<Box<crate::janus::admin::CaptureSpec>>,
 }
 
 /// A media node as the registry sees it.
@@ -234,6 +238,15 @@ pub trait Store: Send + Sync + 'static {
     async fn session_handles(&self, sid: SessionId) -> Result<Vec<HandleId>, StoreError>;
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError>;
     async fn bind_handle(&self, sid: SessionId, hid: HandleId, binding: Option<Binding>) -> Result<(), StoreError>;
+    /// Keeps `Some` capture for the handle unless it has one, or drops the one it has:
+    /// whether that happened (`false`: it had one already, or none to drop), `None` when there
+    /// is no such handle. One step: of two starts at once, one keeps its capture.
+    async fn set_handle_capture(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        capture: Option<crate::janus::admin::CaptureSpec>,
+    ) -> Result<Option<bool>, StoreError>;
     /// Unbinds the handle only if it is still bound to `node`; `true` if this call did it (so
     /// whoever cleans up after a node tells each client exactly once).
     async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError>;

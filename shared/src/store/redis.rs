@@ -91,6 +91,7 @@ impl RedisStore {
                 plugin: plugin.to_owned(),
                 opaque_id: opaque_id.clone(),
                 binding: None,
+                capture: None,
             };
             let mut inv;
             if touch {
@@ -385,6 +386,17 @@ impl Store for RedisStore {
         };
         let _: i64 = self.eval(self.scripts.bind.key(handles(sid)).arg(hid.0).arg(room).arg(node).arg(sid.0)).await?;
         Ok(())
+    }
+
+    async fn set_handle_capture(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        capture: Option<crate::janus::admin::CaptureSpec>,
+    ) -> Result<Option<bool>, StoreError> {
+        let spec = capture.map(|c| serde_json::to_string(&c).unwrap_or_default()).unwrap_or_default();
+        let r: i64 = self.eval(self.scripts.set_capture.key(handles(sid)).arg(hid.0).arg(spec)).await?;
+        Ok((r >= 0).then_some(r == 1))
     }
 
     async fn unbind_handle_from(&self, sid: SessionId, hid: HandleId, node: &NodeId) -> Result<bool, StoreError> {

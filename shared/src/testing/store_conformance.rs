@@ -24,6 +24,8 @@ where
     reset().await;
     handles_bind_and_are_returned_when_the_session_ends(store).await;
     reset().await;
+    a_handle_s_capture_is_kept_through_its_bindings(store).await;
+    reset().await;
     a_touch_reads_the_handle_in_the_same_step(store, clock).await;
     reset().await;
     attach_and_detach_touch_the_session_in_the_same_step(store, clock).await;
@@ -261,6 +263,36 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     assert!(!s.touch_session(sid).await.unwrap());
     assert_eq!(s.touch_session_handle(sid, h1, None).await.unwrap(), None, "no session");
     assert_eq!(s.touch_session_handle(sid, h1, Some(&RoomId::num(1))).await.unwrap(), None, "no session");
+}
+
+async fn a_handle_s_capture_is_kept_through_its_bindings<S: Store>(s: &S) {
+    use crate::janus::admin::{CaptureFormat, CaptureSpec};
+    let sid = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
+    let h = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    let spec = CaptureSpec {
+        format: CaptureFormat::Text2pcap,
+        folder: Some("/tmp/a \"b\"/c".into()),
+        filename: Some("d.txt".into()),
+        truncate: 16,
+    };
+    assert_eq!(s.set_handle_capture(sid, h, None).await.unwrap(), Some(false), "none to drop");
+    assert_eq!(s.set_handle_capture(sid, h, Some(spec.clone())).await.unwrap(), Some(true));
+    let mut other = spec.clone();
+    other.filename = Some("e.txt".into());
+    assert_eq!(s.set_handle_capture(sid, h, Some(other)).await.unwrap(), Some(false), "one kept already");
+    assert_eq!(s.set_handle_capture(sid, HandleId(h.0 + 1), Some(spec.clone())).await.unwrap(), None, "no handle");
+    let room = RoomId::num(5);
+    let node = NodeId("node-a".into());
+    s.bind_handle(sid, h, Some(Binding { room: room.clone(), node: node.clone() })).await.unwrap();
+    let joined = s.touch_session_handle(sid, h, Some(&room)).await.unwrap().flatten().expect("the handle");
+    assert_eq!(joined.handle.capture.as_deref(), Some(&spec), "kept through a binding, read by a touch");
+    assert!(s.unbind_handle_from(sid, h, &node).await.unwrap());
+    s.bind_handle(sid, h, None).await.unwrap();
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().capture.as_deref(), Some(&spec), "and through unbindings");
+    assert_eq!(s.set_handle_capture(sid, h, None).await.unwrap(), Some(true));
+    assert_eq!(s.handle(sid, h).await.unwrap().unwrap().capture, None);
+    let untouched = s.attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    assert_eq!(s.handle(sid, untouched).await.unwrap().unwrap().capture, None);
 }
 
 async fn a_touch_reads_the_handle_in_the_same_step<S: Store>(s: &S, clock: &ManualClock) {

@@ -10,6 +10,9 @@ pub(super) fn encode_handle(h: &HandleRecord) -> String {
         v["room"] = serde_json::json!(b.room.0.key());
         v["node"] = serde_json::json!(b.node.0);
     }
+    if let Some(c) = &h.capture {
+        v["capture"] = serde_json::json!(c);
+    }
     v.to_string()
 }
 
@@ -39,6 +42,7 @@ pub(super) fn decode_handle(session: SessionId, id: HandleId, text: &str) -> Opt
         plugin: v["plugin"].as_str().unwrap_or_default().to_owned(),
         opaque_id: v["opaque_id"].as_str().map(str::to_owned),
         binding,
+        capture: serde_json::from_value(v["capture"].clone()).ok().flatten(),
     })
 }
 

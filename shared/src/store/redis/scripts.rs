@@ -22,6 +22,7 @@ pub(super) struct Scripts {
     pub(super) owner_status: Script,
     pub(super) renew_room: Script,
     pub(super) take_lost: Script,
+    pub(super) set_capture: Script,
     pub(super) unbind_from: Script,
     pub(super) tokens: Script,
     pub(super) set_timeout: Script,
@@ -300,6 +301,18 @@ return {{n, registered}}"
 local cur = redis.call('GET', KEYS[1])
 if (not cur) or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]); return ARGV[2] end
 return cur",
+            ),
+            // A handle's packet capture kept (ARGV[2], JSON) unless it has one, or dropped
+            // (ARGV[2] empty): 1 done, 0 not (one kept already, none to drop), -1 no handle.
+            set_capture: Script::new(
+                r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return -1 end
+local h = cjson.decode(v)
+if (h['capture'] ~= nil) == (ARGV[2] ~= '') then return 0 end
+if ARGV[2] == '' then h['capture'] = nil else h['capture'] = cjson.decode(ARGV[2]) end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))
+return 1",
             ),
             unbind_from: Script::new(
                 r"
