@@ -47,7 +47,12 @@ impl Dispatcher {
     /// Stops `h`'s capture: the handle's record lets go of it, then its room stops writing it.
     pub(crate) async fn stop_capture(&self, h: &HandleRecord) -> Result<CaptureAnswer, GatewayError> {
         let kept = self.backends().store.set_handle_capture(h.session, h.id, None).await?;
-        let in_room = self.capture_in_room(h, None).await?;
+        // The record lets go either way (what handle_info shows, what a join takes along); a node
+        // that answers too late still stops writing when it takes the stop.
+        let in_room = self.capture_in_room(h, None).await.unwrap_or_else(|e| {
+            tracing::warn!(session = %h.session, handle = %h.id, error = %e, "capture stop not confirmed by the node");
+            None
+        });
         Ok(match (kept, in_room) {
             (None, _) => CaptureAnswer::NoHandle,
             (Some(true), _) | (_, Some(CaptureAnswer::Stopped)) => CaptureAnswer::Stopped,
