@@ -7,7 +7,7 @@ use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -172,7 +172,7 @@ pub struct Offering {
     /// The video orientation and playout delay header extensions, each video packet carrying
     /// [`TestPublisher::orientation`] and [`PLAYOUT_DELAY`].
     pub orientation: bool,
-    /// Its video track's codec (`vp8` unless `vp9` or `h264`); the payloads carry that codec's
+    /// Its video track's codec (`vp8` unless `vp9`, `h264` or `h265`); the payloads carry that codec's
     /// keyframe marks (a keyframe every 25 frames).
     pub video_codec: Option<&'static str>,
     /// VP9 SVC (with `video_codec: Some("vp9")`): each frame three packets, spatial layers 0-2
@@ -408,6 +408,7 @@ impl TestPublisher {
         let video_mime = match video_codec {
             Some("vp9") => MIME_TYPE_VP9,
             Some("h264") => MIME_TYPE_H264,
+            Some("h265") => MIME_TYPE_HEVC,
             _ => MIME_TYPE_VP8,
         };
         let net =
@@ -651,6 +652,8 @@ impl TestPublisher {
             "vp9" => vec![if key { 0x0c } else { 0x4c }, 0x00, 0x00, 0x00],
             // H.264: an IDR slice or a non-IDR one (single NAL unit packets).
             "h264" => vec![if key { 0x65 } else { 0x41 }, 0x88, 0x00, 0x00],
+            // H.265: an IDR picture (NAL type 19) or a trailing one (1), single NAL unit packets.
+            "h265" => vec![if key { 0x26 } else { 0x02 }, 0x01, 0x00, 0x00],
             _ => vec![0x10u8, if key { 0x00 } else { 0x01 }, 0x00, 0x00],
         };
         vp8.extend(std::iter::repeat_n(self.fill, 900));
@@ -732,6 +735,7 @@ impl TestPublisher {
                     // Byte 6 marks the layer in every codec; VP8 carries the temporal layer.
                     let mut vp8 = match self.video_codec {
                         "h264" => vec![if key { 0x65 } else { 0x41 }, 0x88, 0, 0, 0, 0, 0xE0 + layer as u8],
+                        "h265" => vec![if key { 0x26 } else { 0x02 }, 0x01, 0, 0, 0, 0, 0xE0 + layer as u8],
                         "vp9" => vec![if key { 0x0c } else { 0x4c }, 0, 0, 0, 0, 0, 0xE0 + layer as u8],
                         _ => vec![0x90u8, 0x20, tid << 6, if key { 0x00 } else { 0x01 }, 0, 0, 0xE0 + layer as u8],
                     };

@@ -129,9 +129,10 @@ async fn rooms_negotiate_their_video_codecs_and_subscribers_start_on_keyframes()
     let server = TestServer::start();
     // (room's list, what the publisher sends, what it asks for, the codec expected, the
     // first byte of a keyframe in that codec)
-    let cases: [(&str, &str, Option<&str>, &str, u8); 3] = [
+    let cases: [(&str, &str, Option<&str>, &str, u8); 4] = [
         ("vp9", "vp9", None, "vp9", 0x0c),
         ("h264,vp8", "h264", None, "h264", 0x65),
+        ("h265,vp8", "h265", None, "h265", 0x26),
         ("vp8,vp9", "vp9", Some("vp9"), "vp9", 0x0c),
     ];
     for (room, codec, asked, expected, keyframe) in cases {

@@ -3,8 +3,8 @@
 //! video stream may start (a keyframe, detected per codec in the RTP payload).
 
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_AV1, MIME_TYPE_G722, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_RTX,
-    MIME_TYPE_VP8, MIME_TYPE_VP9,
+    MIME_TYPE_AV1, MIME_TYPE_G722, MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_PCMA, MIME_TYPE_PCMU,
+    MIME_TYPE_RTX, MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 
@@ -15,6 +15,7 @@ pub enum VideoCodec {
     Vp9,
     H264,
     Av1,
+    H265,
 }
 
 impl VideoCodec {
@@ -24,6 +25,7 @@ impl VideoCodec {
             "vp9" => Some(Self::Vp9),
             "h264" => Some(Self::H264),
             "av1" => Some(Self::Av1),
+            "h265" => Some(Self::H265),
             _ => None,
         }
     }
@@ -35,6 +37,7 @@ impl VideoCodec {
             Self::Vp9 => vp9_is_keyframe(payload),
             Self::H264 => h264_is_keyframe(payload),
             Self::Av1 => av1_is_keyframe(payload),
+            Self::H265 => h265_is_keyframe(payload),
         }
     }
 }
@@ -72,6 +75,22 @@ pub fn h264_is_keyframe(payload: &[u8]) -> bool {
         // FU-A: the start bit, then the fragmented unit's type.
         28 => payload.get(1).is_some_and(|h| h & 0x80 != 0 && key(*h)),
         _ => key(first),
+    }
+}
+
+/// H.265 (RFC 7798): an IRAP picture (NAL types 16-21: BLA, IDR, CRA) or a parameter set (VPS,
+/// SPS, PPS: 32-34), as Janus finds them, alone, first in an aggregation packet (48) or starting
+/// a fragmentation unit (49).
+pub fn h265_is_keyframe(payload: &[u8]) -> bool {
+    // The payload header is two bytes.
+    let [first, _, ..] = *payload else { return false };
+    let key = |nal: u8| matches!(nal, 16..=21 | 32..=34);
+    match first >> 1 & 0x3f {
+        // AP: the 2-byte payload header, a 2-byte size, then the first NAL unit's header.
+        48 => payload.get(4).is_some_and(|n| key(n >> 1 & 0x3f)),
+        // FU: the payload header, then the FU header (S, E, the fragmented unit's type).
+        49 => payload.get(2).is_some_and(|h| h & 0x80 != 0 && key(h & 0x3f)),
+        nal => key(nal),
     }
 }
 
@@ -127,6 +146,7 @@ pub fn parameters(name: &str) -> Vec<RTCRtpCodecParameters> {
         "vp9" => &[(99, 98), (101, 100)],
         "h264" => &[(103, 102), (104, 127), (105, 125), (109, 108), (124, 123)],
         "av1" => &[(106, 41)],
+        "h265" => &[(107, 126)],
         _ => &[],
     };
     out.extend(rtx(pairs));
@@ -153,6 +173,7 @@ fn base_parameters(name: &str) -> Vec<RTCRtpCodecParameters> {
             h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", 123),
         ],
         "av1" => vec![codec(MIME_TYPE_AV1, 90000, 0, "profile-id=0", 41, video_feedback())],
+        "h265" => vec![codec(MIME_TYPE_HEVC, 90000, 0, "", 126, video_feedback())],
         _ => Vec::new(),
     }
 }
@@ -190,6 +211,17 @@ mod tests {
         assert!(h264_is_keyframe(&[0x7c, 0x85]));
         assert!(!h264_is_keyframe(&[0x7c, 0x05]), "a middle fragment");
         assert!(!h264_is_keyframe(&[0x7c, 0x81]), "a fragmented non-IDR slice");
+        // H.265: IDR_W_RADL (19) and CRA (21) alone, a VPS first in an AP, the start of a
+        // fragmented IDR; a trailing picture (1) and a middle fragment are not.
+        assert!(h265_is_keyframe(&[0x26, 0x01]));
+        assert!(h265_is_keyframe(&[0x2a, 0x01]));
+        assert!(!h265_is_keyframe(&[0x02, 0x01]));
+        assert!(h265_is_keyframe(&[0x60, 0x01, 0x00, 0x18, 0x40, 0x01]));
+        assert!(!h265_is_keyframe(&[0x60, 0x01, 0x00, 0x18, 0x02, 0x01]));
+        assert!(h265_is_keyframe(&[0x62, 0x01, 0x93]));
+        assert!(!h265_is_keyframe(&[0x62, 0x01, 0x13]), "a middle fragment");
+        assert!(!h265_is_keyframe(&[0x62, 0x01, 0x81]), "a fragmented trailing picture");
+        assert!(!h265_is_keyframe(&[0x26]), "too short for the payload header");
         // AV1: N bit.
         assert!(av1_is_keyframe(&[0x18]));
         assert!(!av1_is_keyframe(&[0x10]));

@@ -7,6 +7,7 @@
 //! complete the family. Parsed in Janus's order; the room and the publishers are the room's to
 //! check.
 
+use super::room::VIDEO_CODECS;
 use super::{check, check_lock, room_of, ID, ID_OPT, ROOM};
 use crate::ids::{ParticipantId, RoomId};
 use crate::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -129,7 +130,6 @@ const REMOTE_STREAM: [Param; 16] = [
 ];
 
 const AUDIO_CODECS: [&str; 6] = ["opus", "multiopus", "pcmu", "pcma", "g722", "isac32"];
-const VIDEO_CODECS: [&str; 4] = ["vp8", "vp9", "h264", "av1"];
 
 fn err(code: VideoRoomCode, reason: &str) -> VideoRoomError {
     VideoRoomError::new(code, reason)
@@ -295,6 +295,8 @@ mod tests {
         assert_eq!(odd.reason, "Invalid element value (type)");
         let bad = e(json!({"room": 1, "streams": [{"mid": "0", "mindex": 0, "type": "audio", "codec": "mp3"}]}));
         assert_eq!(bad.reason, "Invalid element value (unsupported codec)");
+        let h265 = json!({"room": 1, "streams": [{"mid": "0", "mindex": 0, "type": "video", "codec": "h265"}]});
+        assert!(parse_remote_publisher(&obj(h265), true).is_ok(), "every video codec Janus knows");
         assert_eq!(e(json!({"streams": [1]})).reason, "Missing mandatory element (room)");
     }
 

@@ -13,7 +13,8 @@ pub const DEFAULT_MAX_PUBLISHERS: u64 = 3;
 pub const MIN_BITRATE: u64 = 64_000;
 
 const AUDIO_CODECS: [&str; 6] = ["opus", "isac32", "isac16", "pcmu", "pcma", "g722"];
-const VIDEO_CODECS: [&str; 5] = ["vp8", "vp9", "av1", "h264", "h265"];
+/// The video codecs Janus knows by name (rooms, remote publishers).
+pub(super) const VIDEO_CODECS: [&str; 5] = ["vp8", "vp9", "av1", "h264", "h265"];
 
 /// A room's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
