@@ -85,6 +85,15 @@ async fn subscribing(url: &str, feed: u64, use_msid: bool) -> (Conn, u64, TestSu
     (c, h, sub, msids)
 }
 
+/// `n` frames (audio and video) from each of two publishers, 10 ms apart.
+async fn send_both(a: &mut TestPublisher, b: &mut TestPublisher, n: usize) {
+    for _ in 0..n {
+        a.send().await;
+        b.send().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Janus's handle flags and ours alike, but for `starting`: Janus sets it when the peer's SDP
 /// was taken before any of its candidates were (in its SDP or trickled before), a race Janus
 /// loses now and then under load, so ours is checked against its rule on our remote SDP.
@@ -189,11 +198,7 @@ async fn a_publisher_and_a_subscriber_are_shown_as_janus_shows_them() {
     let (om, omh, omsub, our_msids) = subscribing(&server.ws_url, ofeed, true).await;
     assert_eq!(their_msids, [format!("a=msid:{jfeed} 0"), format!("a=msid:{jfeed} 1")]);
     assert_eq!(our_msids, [format!("a=msid:{ofeed} 0"), format!("a=msid:{ofeed} 1")]);
-    for _ in 0..50 {
-        jp.send().await;
-        op.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    send_both(&mut jp, &mut op, 50).await;
     let their_sub = handle_info(&janus.admin_url, js.sid, jsh).await;
     let our_sub = handle_info(&format!("{}/admin", server.admin_url), os.sid, osh).await;
     let their_msid_sub = handle_info(&janus.admin_url, jm.sid, jmh).await;
@@ -598,11 +603,7 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     assert_eq!(their_info["pcap-file"], format!("{folder}/janus-publisher.pcap"), "{their_info}");
 
     const SENT: usize = 30;
-    for _ in 0..SENT {
-        jp.send().await;
-        op.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    send_both(&mut jp, &mut op, SENT).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(open_captures(), 2, "the publisher's and the subscriber's");
     alike("the publisher's stop_pcap", json!({"janus": "stop_pcap"}), &publisher).await;
@@ -645,11 +646,7 @@ async fn packet_captures_answer_and_hold_what_janus_s_hold() {
     let mut with_name = start;
     with_name["filename"] = json!("portunus.txt");
     same_as_janus("start_text2pcap", &theirs, &answer(o, with_name).await);
-    for _ in 0..10 {
-        jp.send().await;
-        op.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    send_both(&mut jp, &mut op, 10).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     alike("stop_text2pcap", json!({"janus": "stop_text2pcap"}), &publisher).await;
     let lines = |name: &str, sid: u64, h: u64| {
@@ -749,11 +746,7 @@ async fn a_capture_started_before_the_join_holds_what_the_handle_then_sends() {
     same_as_janus("start_pcap before the join", &theirs, &answer(o, start("start_pcap", "portunus-early.pcap")).await);
     let ((mut jp, _), (mut op, _)) = (publish(&mut jc, jh).await, publish(&mut oc, oh).await);
     const SENT: usize = 30;
-    for _ in 0..SENT {
-        jp.send().await;
-        op.send().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    send_both(&mut jp, &mut op, SENT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(open_captures(), 1, "the publisher's, from its join");
     let info = handle_info(&ours, oc.sid, oh).await;
