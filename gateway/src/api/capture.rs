@@ -23,7 +23,8 @@ impl Dispatcher {
         // Named here, so that every node that writes it writes the same file.
         let spec = spec.named();
         let answer = match self.capture_in_room(h, Some(spec.clone())).await? {
-            // Bound, but its room here does not have it (yet): the handle is in no room.
+            // In no room, or bound to one that does not have it yet (its join on the way): the
+            // file is made now, on the room's node if there is one.
             None | Some(CaptureAnswer::NoHandle) => {
                 let node = match &h.binding {
                     Some(b) => b.node.clone(),

@@ -61,9 +61,8 @@ impl RoomActor {
         }
     }
 
-    /// `who` joined with a capture kept for its handle: it runs here from
-    /// now on, unless it does already. Nobody waits for the answer: a file that cannot be
-    /// opened here is logged.
+    /// `who` joined with a capture kept for its handle: it runs here from now on, unless it
+    /// does already. Nobody waits for the answer: a file that cannot be opened here is logged.
     pub(super) fn capture_joined(&mut self, who: Who, spec: CaptureSpec) {
         if let (CaptureAnswer::CannotStart(why), _) = self.capture(who, Some(spec)) {
             tracing::warn!(session = %who.session, handle = %who.handle, %why, "capture not started");

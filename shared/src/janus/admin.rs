@@ -152,7 +152,7 @@ impl CaptureSpec {
     }
 
     /// The file as Janus names it (`folder/filename`, joined as text: an absolute `filename`
-    /// stays under `folder`). Empty before [`CaptureSpec::named`].
+    /// stays under `folder`), once [`CaptureSpec::named`] has named it.
     pub fn path(&self) -> String {
         let name = self.filename.as_deref().unwrap_or_default();
         match &self.folder {
