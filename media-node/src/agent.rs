@@ -277,11 +277,18 @@ impl NodeAgent {
                 });
             }
             NodeCommand::PrepareCapture(spec) => {
-                let answer = match crate::media::capture::prepare(&spec, &self.media.protected_folders) {
-                    Ok(()) => CaptureAnswer::Started,
-                    Err(why) => CaptureAnswer::CannotStart(why),
-                };
-                self.outbox.reply(reply_to, corr_id, RpcResult::Sync(answer.to_value()));
+                // Off the agent's thread: a slow filesystem holds up this answer alone.
+                let (outbox, protected) = (self.outbox.clone(), self.media.protected_folders.clone());
+                actix::spawn(async move {
+                    let made =
+                        tokio::task::spawn_blocking(move || crate::media::capture::prepare(&spec, &protected)).await;
+                    let answer = match made {
+                        Ok(Ok(())) => CaptureAnswer::Started,
+                        Ok(Err(why)) => CaptureAnswer::CannotStart(why),
+                        Err(e) => CaptureAnswer::CannotStart(e.to_string()),
+                    };
+                    outbox.reply(reply_to, corr_id, RpcResult::Sync(answer.to_value()));
+                });
             }
             NodeCommand::Drain { deadline_secs } => {
                 self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
