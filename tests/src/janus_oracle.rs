@@ -84,7 +84,7 @@ impl JanusOracle {
     loggers_folder = "{lib}/loggers"
     debug_level = 2
     admin_secret = "{JANUS_ADMIN_SECRET}"
-    protected_folders = ["/bin", "/boot", "/dev", "/etc", "/initrd", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var"]
+    protected_folders = {protected:?}
 }}
 media: {{ rtp_port_range = "{rtp_min}-{rtp_max}" }}
 nat: {{ ice_enforce_list = "eth0" ignore_mdns = true }}
@@ -95,6 +95,8 @@ events: {{ broadcast = false }}
 "#,
                 conf = conf.display(),
                 lib = lib.display(),
+                // Janus's defaults, which Portunus's configuration has too.
+                protected = shared::config::Config::default().protected_folders,
             ),
         )
         .expect("janus.jcfg");
