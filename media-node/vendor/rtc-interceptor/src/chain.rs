@@ -44,7 +44,7 @@
 //! arrival times, and the remote's congestion controller would read this endpoint's buffering
 //! depth as network delay variation.
 
-use crate::Interceptor;
+use crate::{InPlace, Interceptor};
 use crate::TaggedPacket;
 use crate::stream_info::StreamInfo;
 use sansio::Protocol;
@@ -103,18 +103,31 @@ impl Chain {
         poll: fn(&mut dyn Interceptor) -> Option<T>,
     ) {
         for interceptor in interceptors {
-            while let Some(next) = belt.pop_front() {
-                // An interceptor takes the packet and decides what becomes of it: hold it, drop
-                // it, or put it on its own queue to be collected below.
-                if let Err(err) = handle(interceptor.as_mut(), next) {
-                    log::warn!("interceptor handle failed: {err}");
-                }
+            Self::hand_in(interceptor.as_mut(), belt, handle);
+            Self::collect(interceptor.as_mut(), belt, poll);
+        }
+    }
+
+    /// Hands every packet on the belt to `interceptor`.
+    fn hand_in<T>(
+        interceptor: &mut dyn Interceptor,
+        belt: &mut VecDeque<T>,
+        handle: fn(&mut dyn Interceptor, T) -> Result<(), Error>,
+    ) {
+        while let Some(next) = belt.pop_front() {
+            // An interceptor takes the packet and decides what becomes of it: hold it, drop
+            // it, or put it on its own queue to be collected below.
+            if let Err(err) = handle(interceptor, next) {
+                log::warn!("interceptor handle failed: {err}");
             }
-            // Whatever it has ready — passed through, transformed, generated, or released — is
-            // what the next interceptor in the walk receives.
-            while let Some(next) = poll(interceptor.as_mut()) {
-                belt.push_back(next);
-            }
+        }
+    }
+
+    /// Puts what `interceptor` has ready — passed through, transformed, generated, or released —
+    /// on the belt: it is what the next interceptor in the walk receives.
+    fn collect<T>(interceptor: &mut dyn Interceptor, belt: &mut VecDeque<T>, poll: fn(&mut dyn Interceptor) -> Option<T>) {
+        while let Some(next) = poll(interceptor) {
+            belt.push_back(next);
         }
     }
 
@@ -133,14 +146,24 @@ impl Chain {
 
     /// A walk towards the wire, starting with `msg` on the belt if there is one (Portunus: on
     /// the kept belt, left empty).
+    ///
+    /// (Portunus) A packet alone on the belt goes through each interceptor that takes it in
+    /// place ([`Interceptor::write_in_place`]) without moving; the rest of the walk is as above.
     fn walk_write(&mut self, msg: Option<TaggedPacket>) {
         self.belt.extend(msg);
-        Self::walk(
-            self.interceptors.iter_mut().rev(),
-            &mut self.belt,
-            |s, p| s.handle_write(p),
-            |s| s.poll_write(),
-        );
+        for interceptor in self.interceptors.iter_mut().rev() {
+            let alone = self.belt.len() == 1;
+            let taken = match self.belt.front_mut() {
+                Some(packet) if alone => interceptor.write_in_place(packet),
+                _ => InPlace::Declined,
+            };
+            match taken {
+                InPlace::Passed => {}
+                InPlace::Dropped => self.belt.clear(),
+                InPlace::Declined => Self::hand_in(interceptor.as_mut(), &mut self.belt, |s, p| s.handle_write(p)),
+            }
+            Self::collect(interceptor.as_mut(), &mut self.belt, |s| s.poll_write());
+        }
         self.write_outs.extend(self.belt.drain(..));
     }
 }

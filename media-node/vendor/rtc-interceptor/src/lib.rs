@@ -373,6 +373,27 @@ pub trait Interceptor:
 
     /// unbind_remote_stream is called when the Stream is removed. It can be used to clean up any data related to that track.
     fn unbind_remote_stream(&mut self, info: &StreamInfo);
+
+    /// (Portunus) Takes an outbound packet where it lies, doing what `handle_write` would, when
+    /// the packet would then be the next thing `poll_write` hands on: the interceptor neither
+    /// holds nor reorders it, and has nothing of its own queued ahead of it. [`InPlace::Declined`]
+    /// (the packet untouched, the default) has the chain hand it in by value instead. A packet
+    /// moved into and out of every interceptor's queue on its way to the wire was a tenth of a
+    /// forwarding node's CPU (a few hundred bytes, a dozen moves per packet per subscriber).
+    fn write_in_place(&mut self, _msg: &mut TaggedPacket) -> InPlace {
+        InPlace::Declined
+    }
+}
+
+/// (Portunus) What [`Interceptor::write_in_place`] did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPlace {
+    /// Taken as `handle_write` would take it; it goes on as it is now.
+    Passed,
+    /// Taken and dropped: it goes no further.
+    Dropped,
+    /// Not touched: hand it in by value.
+    Declined,
 }
 
 /// An interceptor whose concrete type has been erased.
@@ -384,6 +405,10 @@ pub type BoxedInterceptor = Box<dyn Interceptor>;
 impl<P: Interceptor + ?Sized> Interceptor for Box<P> {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         (**self).bind_local_stream(info)
+    }
+
+    fn write_in_place(&mut self, msg: &mut TaggedPacket) -> InPlace {
+        (**self).write_in_place(msg)
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
@@ -412,6 +437,10 @@ impl<P: Interceptor + ?Sized> Interceptor for Box<P> {
 impl<P: Interceptor + ?Sized> Interceptor for &mut P {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         (**self).bind_local_stream(info)
+    }
+
+    fn write_in_place(&mut self, msg: &mut TaggedPacket) -> InPlace {
+        (**self).write_in_place(msg)
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {

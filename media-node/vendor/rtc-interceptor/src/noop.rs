@@ -1,6 +1,6 @@
 //! Where the inbound RTCP path ends.
 
-use crate::Interceptor;
+use crate::{InPlace, Interceptor};
 use crate::{Attribute, Packet, StreamInfo, TaggedPacket};
 use sansio::Protocol;
 use shared::error::Error;
@@ -112,6 +112,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NoopInterceptor {
 }
 
 impl Interceptor for NoopInterceptor {
+    /// (Portunus) Outbound packets all pass.
+    fn write_in_place(&mut self, _msg: &mut TaggedPacket) -> InPlace {
+        if self.write_queue.is_empty() {
+            InPlace::Passed
+        } else {
+            InPlace::Declined
+        }
+    }
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}

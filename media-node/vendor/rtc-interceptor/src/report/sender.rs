@@ -1,7 +1,7 @@
 //! Sender Report Interceptor - Filters hop-by-hop RTCP feedback.
 
 use super::sender_stream::SenderStream;
-use crate::Interceptor;
+use crate::{InPlace, Interceptor};
 use crate::stream_info::StreamInfo;
 use crate::{AttributedPacket, Packet, TaggedPacket};
 use rtcp::header::PacketType;
@@ -168,6 +168,20 @@ impl SenderReportInterceptor {
         }
     }
 
+    /// Counts an outbound packet in its stream's report.
+    fn sent(&mut self, msg: &TaggedPacket) {
+        if let Packet::Rtp(rtp_packet) = &msg.message.packet
+            && let Some(stream) = self.streams.get_mut(&rtp_packet.header.ssrc)
+        {
+            stream.process_rtp(msg.now, rtp_packet);
+
+            // Arm the report timer from the first packet's instant (see nack::generator).
+            if self.next_timeout.is_none() {
+                self.next_timeout = Some(msg.now + self.interval);
+            }
+        }
+    }
+
     /// Check if an RTCP packet type should be filtered.
     ///
     /// Returns `true` for hop-by-hop report types that should not be forwarded:
@@ -196,17 +210,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReportInterceptor {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtp(rtp_packet) = &msg.message.packet
-            && let Some(stream) = self.streams.get_mut(&rtp_packet.header.ssrc)
-        {
-            stream.process_rtp(msg.now, rtp_packet);
-
-            // Arm the report timer from the first packet's instant (see nack::generator).
-            if self.next_timeout.is_none() {
-                self.next_timeout = Some(msg.now + self.interval);
-            }
-        }
-
+        self.sent(&msg);
         self.write_queue.push_back(msg);
 
         Ok(())
@@ -245,6 +249,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReportInterceptor {
 }
 
 impl Interceptor for SenderReportInterceptor {
+    /// (Portunus) An outbound packet passes unless reports wait ahead of it.
+    fn write_in_place(&mut self, msg: &mut TaggedPacket) -> InPlace {
+        if !self.write_queue.is_empty() {
+            return InPlace::Declined;
+        }
+        self.sent(msg);
+        InPlace::Passed
+    }
+
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         let stream = SenderStream::new(info.ssrc, info.clock_rate, self.use_latest_packet);
         self.streams.insert(info.ssrc, stream);

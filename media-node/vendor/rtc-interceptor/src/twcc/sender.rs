@@ -1,7 +1,7 @@
 //! Tags outgoing RTP packets with transport-wide sequence numbers.
 
 use super::stream_supports_twcc;
-use crate::Interceptor;
+use crate::{InPlace, Interceptor};
 use crate::stream_info::StreamInfo;
 use crate::{Packet, TaggedPacket};
 use sansio::Protocol;
@@ -104,6 +104,24 @@ impl TwccSenderInterceptor {
     }
 }
 
+impl TwccSenderInterceptor {
+    /// Stamps an outbound RTP packet of a bound stream with the next sequence number.
+    fn number(&mut self, msg: &mut TaggedPacket) {
+        if let Packet::Rtp(ref mut rtp_packet) = msg.message.packet
+            && let Some(stream) = self.streams.get(&rtp_packet.header.ssrc)
+        {
+            let seq = self.next_sequence_number;
+            self.next_sequence_number = self.next_sequence_number.wrapping_add(1);
+
+            // (Portunus) The extension's payload (the sequence number, big-endian: what
+            // `TransportCcExtension` marshals) is a slice of a static table, not a fresh buffer.
+            let at = 2 * usize::from(seq);
+            let ext_data = bytes::Bytes::from_static(&TRANSPORT_SEQUENCE_BYTES[at..at + 2]);
+            let _ = rtp_packet.header.set_extension(stream.hdr_ext_id, ext_data);
+        }
+    }
+}
+
 impl Protocol<TaggedPacket, TaggedPacket, ()> for TwccSenderInterceptor {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -121,18 +139,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for TwccSenderInterceptor {
     }
 
     fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtp(ref mut rtp_packet) = msg.message.packet
-            && let Some(stream) = self.streams.get(&rtp_packet.header.ssrc)
-        {
-            let seq = self.next_sequence_number;
-            self.next_sequence_number = self.next_sequence_number.wrapping_add(1);
-
-            // (Portunus) The extension's payload (the sequence number, big-endian: what
-            // `TransportCcExtension` marshals) is a slice of a static table, not a fresh buffer.
-            let at = 2 * usize::from(seq);
-            let ext_data = bytes::Bytes::from_static(&TRANSPORT_SEQUENCE_BYTES[at..at + 2]);
-            let _ = rtp_packet.header.set_extension(stream.hdr_ext_id, ext_data);
-        }
+        self.number(&mut msg);
         self.write_queue.push_back(msg);
         Ok(())
     }
@@ -151,6 +158,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for TwccSenderInterceptor {
 }
 
 impl Interceptor for TwccSenderInterceptor {
+    /// (Portunus) An outbound packet passes unless packets wait ahead of it.
+    fn write_in_place(&mut self, msg: &mut TaggedPacket) -> InPlace {
+        if !self.write_queue.is_empty() {
+            return InPlace::Declined;
+        }
+        self.number(msg);
+        InPlace::Passed
+    }
+
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         if let Some(hdr_ext_id) = stream_supports_twcc(info)
             && hdr_ext_id != 0

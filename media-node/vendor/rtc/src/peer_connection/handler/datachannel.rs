@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::WriteInPlace;
 use crate::data_channel::RTCDataChannelId;
 use crate::data_channel::internal::RTCDataChannelInternal;
 use crate::data_channel::message::RTCDataChannelMessage;
@@ -64,6 +66,19 @@ pub(crate) struct DataChannelHandler<'a> {
     /// Negotiated stream limit, bounding stream-id assignment. `None` until the association
     /// reports one.
     max_channels: Option<u16>,
+}
+
+impl WriteInPlace for DataChannelHandler<'_> {
+    /// What is not a data channel's goes by.
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        if matches!(msg.message, RTCMessageInternal::Dtls(DTLSMessage::DataChannel(_)))
+            || !self.ctx.write_outs.is_empty()
+        {
+            return InPlace::Declined;
+        }
+        self.ctx.observe(msg.now);
+        InPlace::Passed
+    }
 }
 
 impl<'a> DataChannelHandler<'a> {

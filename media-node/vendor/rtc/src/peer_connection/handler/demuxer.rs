@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::TaggedRTCEventInternal;
 use crate::peer_connection::message::internal::{
     DTLSMessage, RTCMessageInternal, RTPMessage, STUNMessage, TaggedRTCMessageInternal,
@@ -54,6 +56,24 @@ pub(crate) struct DemuxerHandlerContext {
 pub(crate) struct DemuxerHandler<'a> {
     ctx: &'a mut DemuxerHandlerContext,
     stats: &'a mut RTCStatsAccumulator,
+}
+
+impl WriteInPlace for DemuxerHandler<'_> {
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        if !self.ctx.write_outs.is_empty() {
+            return InPlace::Declined;
+        }
+        let message = match &mut msg.message {
+            RTCMessageInternal::Raw(message)
+            | RTCMessageInternal::Stun(STUNMessage::Raw(message))
+            | RTCMessageInternal::Dtls(DTLSMessage::Raw(message))
+            | RTCMessageInternal::Rtp(RTPMessage::Raw(message)) => std::mem::take(message),
+            _ => return InPlace::Declined,
+        };
+        self.stats.transport.on_packet_sent(message.len());
+        msg.message = RTCMessageInternal::Raw(message);
+        InPlace::Passed
+    }
 }
 
 impl<'a> DemuxerHandler<'a> {

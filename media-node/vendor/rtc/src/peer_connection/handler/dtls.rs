@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
 use crate::peer_connection::configuration::setting_engine::ReplayProtection;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
@@ -49,6 +51,16 @@ impl DtlsHandlerContext {
 pub(crate) struct DtlsHandler<'a> {
     ctx: &'a mut DtlsHandlerContext,
     stats: &'a mut RTCStatsAccumulator,
+}
+
+impl WriteInPlace for DtlsHandler<'_> {
+    /// What is not DTLS goes by.
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        match msg.message {
+            RTCMessageInternal::Dtls(DTLSMessage::Raw(_)) => InPlace::Declined,
+            _ => passes_if_empty(&self.ctx.write_outs),
+        }
+    }
 }
 
 impl<'a> DtlsHandler<'a> {

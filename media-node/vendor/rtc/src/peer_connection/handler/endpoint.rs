@@ -1,3 +1,4 @@
+use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
 use crate::data_channel::RTCDataChannelId;
 use crate::data_channel::message::RTCDataChannelMessage;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
@@ -14,7 +15,7 @@ use crate::rtp_transceiver::rtp_sender::rtp_codec::parse_rtx_apt;
 use crate::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RTCRtpCodingParameters};
 use crate::rtp_transceiver::{PayloadType, SSRC, internal::RTCRtpTransceiverInternal};
 use crate::statistics::accumulator::RTCStatsAccumulator;
-use interceptor::Packet;
+use interceptor::{InPlace, Packet};
 use log::{debug, trace, warn};
 use shared::TransportContext;
 use shared::error::{Error, Result};
@@ -35,6 +36,12 @@ pub(crate) struct EndpointHandler<'a> {
     ctx: &'a mut EndpointHandlerContext,
     rtp_transceivers: &'a mut Vec<RTCRtpTransceiverInternal>,
     stats: &'a mut RTCStatsAccumulator,
+}
+
+impl WriteInPlace for EndpointHandler<'_> {
+    fn write_in_place(&mut self, _msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        passes_if_empty(&self.ctx.write_outs)
+    }
 }
 
 impl<'a> EndpointHandler<'a> {

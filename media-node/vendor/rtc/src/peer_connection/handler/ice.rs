@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
@@ -47,7 +49,57 @@ pub(crate) struct IceHandler<'a> {
     stats: &'a mut RTCStatsAccumulator,
 }
 
+impl WriteInPlace for IceHandler<'_> {
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        if !self.ctx.write_outs.is_empty() {
+            return InPlace::Declined;
+        }
+        if self.route(msg) {
+            InPlace::Passed
+        } else {
+            InPlace::Dropped
+        }
+    }
+}
+
 impl<'a> IceHandler<'a> {
+    /// Addresses an outbound message to the selected pair (and counts it there); false before
+    /// ICE has selected one, when the message is to be dropped.
+    fn route(&mut self, msg: &mut TaggedRTCMessageInternal) -> bool {
+        if let Some((local, remote)) = self.ctx.ice_transport.agent.get_selected_candidate_pair() {
+            // use ICE selected candidate pair to replace local/peer addr and
+            // transport protocol: DTLS/SCTP endpoints run on placeholder
+            // transport contexts, so without the protocol rewrite their
+            // transmits stay stamped UDP even when the selected pair is TCP,
+            // and consumers routing poll_write() output by transport_protocol
+            // send every non-STUN packet down the wrong transport.
+            // Use the local candidate's base address: for (server/peer-)
+            // reflexive candidates the candidate address is the NAT mapping,
+            // not a bound local socket (RFC 8445 §5.1.1).
+            msg.transport.local_addr = local.base_addr();
+            msg.transport.peer_addr = remote.addr();
+            msg.transport.transport_protocol = local.network_type().to_protocol();
+            debug!("Bypass ice write {:?}", msg.transport.peer_addr);
+
+            // Track packets/bytes sent on the selected candidate pair. Look the
+            // accumulator up via the cached key to avoid allocating it per packet.
+            let bytes = msg.message.len();
+            if let Some(key) = &self.ctx.selected_pair_key
+                && let Some(pair) = self.stats.ice_candidate_pairs.get_mut(key)
+            {
+                pair.on_packet_sent(bytes, msg.now);
+            }
+
+            true
+        } else {
+            trace!(
+                "drop message from {:?} to {:?} before ICE connection is connected",
+                msg.transport.local_addr, msg.transport.peer_addr,
+            );
+            false
+        }
+    }
+
     pub(crate) fn new(ctx: &'a mut IceHandlerContext, stats: &'a mut RTCStatsAccumulator) -> Self {
         IceHandler { ctx, stats }
     }
@@ -114,38 +166,9 @@ impl<'a>
     }
 
     fn handle_write(&mut self, mut msg: TaggedRTCMessageInternal) -> Result<()> {
-        if let Some((local, remote)) = self.ctx.ice_transport.agent.get_selected_candidate_pair() {
-            // use ICE selected candidate pair to replace local/peer addr and
-            // transport protocol: DTLS/SCTP endpoints run on placeholder
-            // transport contexts, so without the protocol rewrite their
-            // transmits stay stamped UDP even when the selected pair is TCP,
-            // and consumers routing poll_write() output by transport_protocol
-            // send every non-STUN packet down the wrong transport.
-            // Use the local candidate's base address: for (server/peer-)
-            // reflexive candidates the candidate address is the NAT mapping,
-            // not a bound local socket (RFC 8445 §5.1.1).
-            msg.transport.local_addr = local.base_addr();
-            msg.transport.peer_addr = remote.addr();
-            msg.transport.transport_protocol = local.network_type().to_protocol();
-            debug!("Bypass ice write {:?}", msg.transport.peer_addr);
-
-            // Track packets/bytes sent on the selected candidate pair. Look the
-            // accumulator up via the cached key to avoid allocating it per packet.
-            let bytes = msg.message.len();
-            if let Some(key) = &self.ctx.selected_pair_key
-                && let Some(pair) = self.stats.ice_candidate_pairs.get_mut(key)
-            {
-                pair.on_packet_sent(bytes, msg.now);
-            }
-
+        if self.route(&mut msg) {
             self.ctx.write_outs.push_back(msg);
-        } else {
-            trace!(
-                "drop message from {:?} to {:?} before ICE connection is connected",
-                msg.transport.local_addr, msg.transport.peer_addr,
-            );
         }
-
         Ok(())
     }
 

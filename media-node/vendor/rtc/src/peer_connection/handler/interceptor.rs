@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::WriteInPlace;
 use crate::media_stream::track::MediaStreamTrackId;
 use crate::peer_connection::configuration::media_engine::MediaEngine;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
@@ -16,7 +18,8 @@ use crate::rtp_transceiver::{
 };
 use crate::statistics::accumulator::RTCStatsAccumulator;
 use interceptor::{Attribute, Interceptor, Packet, TaggedPacket};
-use log::{debug, trace};
+use bytes::BytesMut;
+use log::{debug, trace, warn};
 use rtcp::header::{FORMAT_CCFB, PacketType};
 use rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -46,7 +49,67 @@ pub(crate) struct InterceptorHandler<'a> {
     stats: &'a mut RTCStatsAccumulator,
 }
 
+impl WriteInPlace for InterceptorHandler<'_> {
+    /// An RTP or RTCP packet goes through the interceptors and the first packet they hand on
+    /// takes its place (the rest follow from `poll_write`); what is not a packet goes by, as
+    /// everything does before DTLS is up.
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        if !self.ctx.write_outs.is_empty() {
+            return InPlace::Declined;
+        }
+        if !self.ctx.is_dtls_handshake_complete {
+            return InPlace::Passed;
+        }
+        let placeholder = RTCMessageInternal::Raw(BytesMut::new());
+        let packet = match std::mem::replace(&mut msg.message, placeholder) {
+            RTCMessageInternal::Rtp(RTPMessage::Packet(packet)) => packet,
+            other => {
+                msg.message = other;
+                return InPlace::Passed;
+            }
+        };
+        let written = TaggedPacket { now: msg.now, transport: msg.transport, message: packet.into() };
+        if let Err(err) = self.interceptor.handle_write(written) {
+            warn!("{}.handle_write got error: {}", self.name(), err);
+            return InPlace::Dropped;
+        }
+        match self.interceptor.poll_write() {
+            Some(packet) => {
+                *msg = self.sent(packet);
+                InPlace::Passed
+            }
+            None => InPlace::Dropped,
+        }
+    }
+}
+
 impl<'a> InterceptorHandler<'a> {
+    /// An outbound packet the interceptors handed on, counted in the stats.
+    fn sent(&mut self, packet: TaggedPacket) -> TaggedRTCMessageInternal {
+        match &packet.message.packet {
+            Packet::Rtcp(rtcp_packets) => {
+                self.process_write_rtcp_for_stats(rtcp_packets);
+            }
+            Packet::Rtp(rtp_packet) => {
+                // Track outbound RTP stats if the stream accumulator exists
+                let ssrc = rtp_packet.header.ssrc;
+                let payload_bytes = rtp_packet.payload.len();
+                self.stats.on_rtx_packet_sent_if_rtx(ssrc, payload_bytes);
+
+                if let Some(stream) = self.stats.outbound_rtp_streams.get_mut(&ssrc) {
+                    stream.on_rtp_sent(rtp_packet.header.marshal_size(), payload_bytes, packet.now);
+                }
+            }
+            _ => {}
+        }
+        trace!("interceptor write {:?}", packet.transport.peer_addr);
+        TaggedRTCMessageInternal {
+            now: packet.now,
+            transport: packet.transport,
+            message: RTCMessageInternal::Rtp(RTPMessage::Packet(packet.message.packet)),
+        }
+    }
+
     pub(crate) fn new(
         ctx: &'a mut InterceptorHandlerContext,
         rtp_transceivers: &'a mut Vec<RTCRtpTransceiverInternal>,
@@ -841,34 +904,8 @@ impl<'a>
     fn poll_write(&mut self) -> Option<Self::Wout> {
         if self.ctx.is_dtls_handshake_complete {
             while let Some(packet) = self.interceptor.poll_write() {
-                // Process outgoing packets for stats
-                match &packet.message.packet {
-                    Packet::Rtcp(rtcp_packets) => {
-                        self.process_write_rtcp_for_stats(rtcp_packets);
-                    }
-                    Packet::Rtp(rtp_packet) => {
-                        // Track outbound RTP stats if the stream accumulator exists
-                        let ssrc = rtp_packet.header.ssrc;
-                        let payload_bytes = rtp_packet.payload.len();
-                        self.stats.on_rtx_packet_sent_if_rtx(ssrc, payload_bytes);
-
-                        if let Some(stream) = self.stats.outbound_rtp_streams.get_mut(&ssrc) {
-                            stream.on_rtp_sent(
-                                rtp_packet.header.marshal_size(),
-                                payload_bytes,
-                                packet.now,
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-
-                self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
-                    now: packet.now,
-                    transport: packet.transport,
-                    message: RTCMessageInternal::Rtp(RTPMessage::Packet(packet.message.packet)),
-                });
-                trace!("interceptor write {:?}", packet.transport.peer_addr);
+                let msg = self.sent(packet);
+                self.ctx.write_outs.push_back(msg);
             }
         }
 

@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
     DTLSMessage, RTCMessageInternal, TaggedRTCMessageInternal,
@@ -123,6 +125,16 @@ pub(crate) struct SctpHandler<'a> {
     /// Bounding against it would be a no-op. The queue that actually grows when the
     /// application stops consuming is the pipeline's, one hop downstream.
     downstream_backlog: usize,
+}
+
+impl WriteInPlace for SctpHandler<'_> {
+    /// What is not SCTP goes by.
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        match msg.message {
+            RTCMessageInternal::Dtls(DTLSMessage::Sctp(_)) => InPlace::Declined,
+            _ => passes_if_empty(&self.ctx.write_outs),
+        }
+    }
 }
 
 impl<'a> SctpHandler<'a> {

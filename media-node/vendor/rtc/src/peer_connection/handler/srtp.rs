@@ -1,3 +1,5 @@
+use interceptor::InPlace;
+use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
     RTCMessageInternal, RTPMessage, TaggedRTCMessageInternal,
@@ -5,7 +7,8 @@ use crate::peer_connection::message::internal::{
 
 use bytes::BytesMut;
 use interceptor::Packet;
-use log::debug;
+use log::{debug, warn};
+use shared::TransportContext;
 use shared::error::{Error, Result};
 use shared::marshal::{Marshal, MarshalSize, Unmarshal};
 use shared::util::is_rtcp;
@@ -101,9 +104,54 @@ pub(crate) struct SrtpHandler<'a> {
     ctx: &'a mut SrtpHandlerContext,
 }
 
+impl WriteInPlace for SrtpHandler<'_> {
+    /// An RTP packet is sealed where it lies; what is not RTP goes by; the rest (RTCP, raw
+    /// RTP, errors) goes in by value.
+    fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
+        if !self.ctx.write_outs.is_empty() {
+            return InPlace::Declined;
+        }
+        let rtp_message = match &mut msg.message {
+            RTCMessageInternal::Rtp(RTPMessage::Packet(Packet::Rtp(rtp_message))) => rtp_message,
+            RTCMessageInternal::Rtp(_) => return InPlace::Declined,
+            _ => return InPlace::Passed,
+        };
+        match self.seal_rtp(rtp_message, &msg.transport) {
+            Ok(datagram) => {
+                msg.message = RTCMessageInternal::Rtp(RTPMessage::Raw(datagram));
+                InPlace::Passed
+            }
+            Err(err) => {
+                warn!("{}.handle_write got error: {}", self.name(), err);
+                InPlace::Dropped
+            }
+        }
+    }
+}
+
 impl<'a> SrtpHandler<'a> {
     pub(crate) fn new(ctx: &'a mut SrtpHandlerContext) -> Self {
         SrtpHandler { ctx }
+    }
+
+    /// (Portunus) Marshalled into the thread's datagram buffer and encrypted there, with the
+    /// header in hand rather than one parsed back out of those bytes; the datagram is split off
+    /// it. The packet's extension list is kept for the next packet read.
+    fn seal_rtp(&mut self, rtp_message: &mut rtp::Packet, transport: &TransportContext) -> Result<BytesMut> {
+        let Some(context) = self.ctx.local_srtp_context.as_mut() else {
+            return Err(Error::Other(format!(
+                "local_srtp_context is not set yet for rtp_packet {:?}",
+                transport.peer_addr
+            )));
+        };
+        let datagram = DATAGRAMS.with_borrow_mut(|datagrams| seal(datagrams, context, rtp_message))?;
+        let mut extensions = std::mem::take(&mut rtp_message.header.extensions);
+        let spares = &mut self.ctx.spare_extensions;
+        if extensions.capacity() > 0 && spares.len() < SPARE_EXTENSION_LISTS {
+            extensions.clear();
+            spares.push(extensions);
+        }
+        Ok(datagram)
     }
 
     pub(crate) fn name(&self) -> &'static str {
@@ -206,25 +254,7 @@ impl<'a>
                     }
                 }
                 RTPMessage::Packet(Packet::Rtp(mut rtp_message)) => {
-                    if let Some(context) = self.ctx.local_srtp_context.as_mut() {
-                        // (Portunus) Marshalled into the thread's datagram buffer and
-                        // encrypted there, with the header in hand rather than one parsed back
-                        // out of those bytes; the datagram is split off it.
-                        let datagram = DATAGRAMS
-                            .with_borrow_mut(|datagrams| seal(datagrams, context, &rtp_message))?;
-                        let mut extensions = std::mem::take(&mut rtp_message.header.extensions);
-                        let spares = &mut self.ctx.spare_extensions;
-                        if extensions.capacity() > 0 && spares.len() < SPARE_EXTENSION_LISTS {
-                            extensions.clear();
-                            spares.push(extensions);
-                        }
-                        datagram
-                    } else {
-                        return Err(Error::Other(format!(
-                            "local_srtp_context is not set yet for rtp_packet {:?}",
-                            msg.transport.peer_addr
-                        )));
-                    }
+                    self.seal_rtp(&mut rtp_message, &msg.transport)?
                 }
                 RTPMessage::Raw(raw_packet) => {
                     // Bypass
