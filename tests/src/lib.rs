@@ -14,6 +14,7 @@ pub mod peer;
 pub mod procs;
 pub mod raw_http;
 mod redis_server;
+pub mod sansio;
 pub mod tls;
 pub mod videoroom;
 

@@ -23,23 +23,9 @@
 
 use bytes::{Bytes, BytesMut};
 use portunus_tests::peer::{TestPublisher, TestSubscriber, VIDEO_SSRC};
-use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_VP8};
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use portunus_tests::sansio::{deliver, leg, Leg, CONNECT_TIMEOUT, PAYLOAD_TYPE};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
-use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate};
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -54,11 +40,8 @@ fn allocations() -> u64 {
     portunus_tests::allocations::on_this_thread()
 }
 
-const PAYLOAD_TYPE: u8 = 96;
 /// A video packet's payload (browsers' packets are ~1,100–1,200 bytes).
 const PAYLOAD_LEN: usize = 1100;
-/// How long the legs may take to connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Packets per leg handed to the receivers after the timed part, to check they arrive.
 const CHECKED: usize = 20;
 /// Packets per leg the async layer's receivers may fall behind by.
@@ -70,15 +53,6 @@ enum Sending {
     None,
     To,
     Mmsg,
-}
-
-struct Leg {
-    sender: RTCPeerConnection,
-    receiver: RTCPeerConnection,
-    track: RTCRtpSenderId,
-    ssrc: u32,
-    sender_addr: SocketAddr,
-    receiver_addr: SocketAddr,
 }
 
 fn thread_cpu() -> Duration {
@@ -106,102 +80,6 @@ fn pin(cpu: usize) {
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
-}
-
-fn peer(role: RTCDtlsRole, addr: SocketAddr) -> Result<RTCPeerConnection, String> {
-    let mut media = MediaEngine::default();
-    let vp8 = RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec { mime_type: MIME_TYPE_VP8.to_owned(), clock_rate: 90000, ..Default::default() },
-        payload_type: PAYLOAD_TYPE,
-    };
-    media.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
-    let registry = register_default_interceptors(Registry::new(), &mut media).map_err(|e| e.to_string())?;
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(SettingEngineBuilder::new().with_answering_dtls_role(role).build())
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .build(Instant::now())
-        .map_err(|e| e.to_string())?;
-    let host = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .map_err(|e| e.to_string())?;
-    let init = RTCIceCandidate::from(&host).to_json().map_err(|e| e.to_string())?;
-    pc.add_local_candidate(init).map_err(|e| e.to_string())?;
-    Ok(pc)
-}
-
-fn leg(i: u16) -> Result<Leg, String> {
-    let sender_addr: SocketAddr = format!("10.0.0.1:{}", 20000 + i).parse().unwrap();
-    let receiver_addr: SocketAddr = format!("10.0.1.1:{}", 20000 + i).parse().unwrap();
-    let mut sender = peer(RTCDtlsRole::Server, sender_addr)?;
-    let mut receiver = peer(RTCDtlsRole::Client, receiver_addr)?;
-    let ssrc = 0x1000_0000 + u32::from(i);
-    let coding = RTCRtpEncodingParameters {
-        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-        codec: RTCRtpCodec { mime_type: MIME_TYPE_VP8.to_owned(), clock_rate: 90000, ..Default::default() },
-        ..Default::default()
-    };
-    let track =
-        MediaStreamTrack::new(format!("s{i}"), format!("v{i}"), format!("v{i}"), RtpCodecKind::Video, vec![coding]);
-    let track = sender.add_track(track).map_err(|e| e.to_string())?;
-    let offer = sender.create_offer(None).map_err(|e| e.to_string())?;
-    sender.set_local_description(Instant::now(), offer.clone()).map_err(|e| e.to_string())?;
-    receiver.set_remote_description(Instant::now(), offer).map_err(|e| e.to_string())?;
-    let answer = receiver.create_answer(None).map_err(|e| e.to_string())?;
-    receiver.set_local_description(Instant::now(), answer.clone()).map_err(|e| e.to_string())?;
-    sender.set_remote_description(Instant::now(), answer).map_err(|e| e.to_string())?;
-    Ok(Leg { sender, receiver, track, ssrc, sender_addr, receiver_addr })
-}
-
-fn deliver(to: &mut RTCPeerConnection, local: SocketAddr, peer: SocketAddr, message: BytesMut) -> Result<(), String> {
-    let transport =
-        TransportContext { local_addr: local, peer_addr: peer, ecn: None, transport_protocol: TransportProtocol::UDP };
-    to.handle_read(TaggedBytesMut { now: Instant::now(), transport, message }).map_err(|e| e.to_string())
-}
-
-/// Moves datagrams both ways and fires due timers until both ends are connected.
-fn connect(leg: &mut Leg) -> Result<(), String> {
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    let (mut sender_up, mut receiver_up) = (false, false);
-    while !(sender_up && receiver_up) {
-        let now = Instant::now();
-        if now > deadline {
-            return Err("the leg did not connect in time".to_owned());
-        }
-        while let Some(m) = leg.sender.poll_write() {
-            deliver(&mut leg.receiver, leg.receiver_addr, leg.sender_addr, m.message)?;
-        }
-        while let Some(m) = leg.receiver.poll_write() {
-            deliver(&mut leg.sender, leg.sender_addr, leg.receiver_addr, m.message)?;
-        }
-        for (pc, up) in [(&mut leg.sender, &mut sender_up), (&mut leg.receiver, &mut receiver_up)] {
-            while let Some(e) = pc.poll_event() {
-                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = e {
-                    match s {
-                        RTCPeerConnectionState::Connected => *up = true,
-                        RTCPeerConnectionState::Failed => return Err("the leg failed to connect".to_owned()),
-                        _ => {}
-                    }
-                }
-            }
-            while pc.poll_read().is_some() {}
-            if pc.poll_timeout().is_some_and(|t| t <= now) {
-                pc.handle_timeout(now).map_err(|e| e.to_string())?;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
 }
 
 fn packet(pt: u8, seq: u16, ssrc: u32, payload: &Bytes) -> rtc::rtp::Packet {
@@ -314,9 +192,9 @@ fn write_all(legs: &mut [Leg], seq: u16, payload: &Bytes, mut emit: impl FnMut(u
 
 /// The legs driven through `rtc` directly, one thread, datagrams sent (or not) as `how` says.
 fn sans_io(k: usize, p: usize, how: Sending) -> Measured {
-    let mut legs: Vec<Leg> = (0..k as u16).map(|i| leg(i).unwrap_or_else(|e| panic!("leg {i}: {e}"))).collect();
+    let mut legs: Vec<Leg> = (0..k as u16).map(|i| leg(i, false).unwrap_or_else(|e| panic!("leg {i}: {e}"))).collect();
     for (i, l) in legs.iter_mut().enumerate() {
-        connect(l).unwrap_or_else(|e| panic!("leg {i}: {e}"));
+        l.connect().unwrap_or_else(|e| panic!("leg {i}: {e}"));
     }
     let sink_socket = UdpSocket::bind("127.0.0.1:0").expect("bind the sink");
     let sink = sink_socket.local_addr().unwrap();
