@@ -1,4 +1,3 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::WriteInPlace;
 use crate::data_channel::RTCDataChannelId;
 use crate::data_channel::internal::RTCDataChannelInternal;
@@ -14,6 +13,7 @@ use crate::peer_connection::message::internal::{
 };
 use crate::peer_connection::transport::dtls::role::RTCDtlsRole;
 use crate::statistics::accumulator::RTCStatsAccumulator;
+use interceptor::InPlace;
 use log::{debug, warn};
 use sctp::PayloadProtocolIdentifier;
 use shared::TransportContext;

@@ -1,4 +1,3 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::TaggedRTCEventInternal;
 use crate::peer_connection::message::internal::{
@@ -6,6 +5,7 @@ use crate::peer_connection::message::internal::{
 };
 
 use crate::statistics::accumulator::RTCStatsAccumulator;
+use interceptor::InPlace;
 use log::{debug, error};
 use shared::error::Error;
 use std::collections::VecDeque;

@@ -1,4 +1,3 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
 use crate::peer_connection::configuration::setting_engine::ReplayProtection;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
@@ -9,6 +8,7 @@ use crate::peer_connection::transport::dtls::DtlsTransport;
 use crate::peer_connection::transport::dtls::role::RTCDtlsRole;
 use crate::peer_connection::transport::dtls::state::RTCDtlsTransportState;
 use crate::statistics::accumulator::{CertificateStatsAccumulator, RTCStatsAccumulator};
+use interceptor::InPlace;
 use crypto::RTCCryptoProvider;
 use dtls::endpoint::EndpointEvent;
 use dtls::extension::extension_use_srtp::SrtpProtectionProfile;

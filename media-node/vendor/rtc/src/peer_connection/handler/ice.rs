@@ -1,4 +1,3 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
@@ -8,6 +7,7 @@ use crate::peer_connection::message::internal::{
 use crate::peer_connection::transport::ice::IceTransport;
 use crate::statistics::accumulator::RTCStatsAccumulator;
 use crate::statistics::stats::ice_candidate_pair::RTCStatsIceCandidatePairState;
+use interceptor::InPlace;
 use log::{debug, trace};
 use shared::error::{Error, Result};
 use shared::{TransportContext, TransportMessage};

@@ -1,4 +1,3 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::WriteInPlace;
 use crate::media_stream::track::MediaStreamTrackId;
 use crate::peer_connection::configuration::media_engine::MediaEngine;
@@ -17,6 +16,7 @@ use crate::rtp_transceiver::{
     PayloadType, RTCRtpReceiverId, SSRC, internal::RTCRtpTransceiverInternal,
 };
 use crate::statistics::accumulator::RTCStatsAccumulator;
+use interceptor::InPlace;
 use interceptor::{Attribute, Interceptor, Packet, TaggedPacket};
 use bytes::BytesMut;
 use log::{debug, trace, warn};

@@ -1,10 +1,10 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
     DTLSMessage, RTCMessageInternal, TaggedRTCMessageInternal,
 };
 use crate::peer_connection::transport::sctp::SctpTransport;
+use interceptor::InPlace;
 use bytes::BytesMut;
 use datachannel::data_channel::DataChannelMessage;
 use datachannel::message::Message;

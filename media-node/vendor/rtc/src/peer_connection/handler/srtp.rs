@@ -1,10 +1,10 @@
-use interceptor::InPlace;
 use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
     RTCMessageInternal, RTPMessage, TaggedRTCMessageInternal,
 };
 
+use interceptor::InPlace;
 use bytes::BytesMut;
 use interceptor::Packet;
 use log::{debug, warn};
@@ -136,7 +136,8 @@ impl<'a> SrtpHandler<'a> {
 
     /// (Portunus) Marshalled into the thread's datagram buffer and encrypted there, with the
     /// header in hand rather than one parsed back out of those bytes; the datagram is split off
-    /// it. The packet's extension list is kept for the next packet read.
+    /// it. The packet's extension list is kept for a later packet's written header
+    /// (`RTCRtpSender::write_rtp`).
     fn seal_rtp(&mut self, rtp_message: &mut rtp::Packet, transport: &TransportContext) -> Result<BytesMut> {
         let Some(context) = self.ctx.local_srtp_context.as_mut() else {
             return Err(Error::Other(format!(
