@@ -396,6 +396,18 @@ pub enum InPlace {
     Declined,
 }
 
+impl InPlace {
+    /// [`InPlace::Passed`] when `queue`, the stage's outbound one, is empty: nothing of its own
+    /// waits ahead of the packet. Otherwise declined, for the packet to queue behind.
+    pub fn unless_queued<T>(queue: &std::collections::VecDeque<T>) -> Self {
+        if queue.is_empty() {
+            InPlace::Passed
+        } else {
+            InPlace::Declined
+        }
+    }
+}
+
 /// An interceptor whose concrete type has been erased.
 ///
 /// `Interceptor` is object safe, which is what lets a chain be a flat list of these rather than a

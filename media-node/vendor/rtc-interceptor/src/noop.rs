@@ -114,11 +114,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NoopInterceptor {
 impl Interceptor for NoopInterceptor {
     /// (Portunus) Outbound packets all pass.
     fn write_in_place(&mut self, _msg: &mut TaggedPacket) -> InPlace {
-        if self.write_queue.is_empty() {
-            InPlace::Passed
-        } else {
-            InPlace::Declined
-        }
+        InPlace::unless_queued(&self.write_queue)
     }
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}

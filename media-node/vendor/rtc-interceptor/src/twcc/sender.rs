@@ -102,9 +102,7 @@ impl TwccSenderInterceptor {
             ..Default::default()
         }
     }
-}
 
-impl TwccSenderInterceptor {
     /// Stamps an outbound RTP packet of a bound stream with the next sequence number.
     fn number(&mut self, msg: &mut TaggedPacket) {
         if let Packet::Rtp(ref mut rtp_packet) = msg.message.packet

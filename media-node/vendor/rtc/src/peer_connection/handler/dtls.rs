@@ -1,4 +1,4 @@
-use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
+use crate::peer_connection::handler::WriteInPlace;
 use crate::peer_connection::configuration::setting_engine::ReplayProtection;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
@@ -58,7 +58,7 @@ impl WriteInPlace for DtlsHandler<'_> {
     fn write_in_place(&mut self, msg: &mut TaggedRTCMessageInternal) -> InPlace {
         match msg.message {
             RTCMessageInternal::Dtls(DTLSMessage::Raw(_)) => InPlace::Declined,
-            _ => passes_if_empty(&self.ctx.write_outs),
+            _ => InPlace::unless_queued(&self.ctx.write_outs),
         }
     }
 }

@@ -1,4 +1,4 @@
-use crate::peer_connection::handler::{WriteInPlace, passes_if_empty};
+use crate::peer_connection::handler::WriteInPlace;
 use crate::data_channel::RTCDataChannelId;
 use crate::data_channel::message::RTCDataChannelMessage;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
@@ -40,7 +40,7 @@ pub(crate) struct EndpointHandler<'a> {
 
 impl WriteInPlace for EndpointHandler<'_> {
     fn write_in_place(&mut self, _msg: &mut TaggedRTCMessageInternal) -> InPlace {
-        passes_if_empty(&self.ctx.write_outs)
+        InPlace::unless_queued(&self.ctx.write_outs)
     }
 }
 

@@ -46,15 +46,6 @@ pub(crate) trait WriteInPlace {
     }
 }
 
-/// (Portunus) [`InPlace::Passed`] when `queue` (a handler's outbound one) holds nothing.
-pub(crate) fn passes_if_empty<T>(queue: &VecDeque<T>) -> InPlace {
-    if queue.is_empty() {
-        InPlace::Passed
-    } else {
-        InPlace::Declined
-    }
-}
-
 /// Forward handler list - invokes callback with handler list
 macro_rules! forward_handlers {
     ($callback:ident!($($args:tt)*)) => {
