@@ -19,6 +19,7 @@ mod query;
 mod recording;
 mod remote;
 mod subscription;
+mod updates;
 
 pub use forwarders::{ForwardPlan, Forwarder};
 pub use publishing::Published;
