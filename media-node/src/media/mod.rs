@@ -23,6 +23,7 @@ pub mod forward;
 pub mod forwarder;
 pub mod gop;
 pub mod gso;
+pub mod incoming;
 pub mod keyframe_pacing;
 pub mod outgoing;
 pub mod peer;

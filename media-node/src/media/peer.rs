@@ -4,7 +4,7 @@
 //! interceptors each direction needs, half-trickle gathering (offers and answers carry the
 //! candidates, as Janus's), trickled candidates, and the handler that reports a
 //! PeerConnection's state to its room as [`PeerEvent`]s and hands a publisher's tracks and data
-//! channels to `publisher`.
+//! channels to `incoming`.
 
 use super::capture::{CaptureTap, Follow as CaptureFollow};
 use super::extensions::ExtensionSettings;
