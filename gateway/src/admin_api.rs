@@ -16,6 +16,7 @@ use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
 use shared::janus::reply::Reply;
+use shared::janus::transport_query;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
 use shared::secret::same;
@@ -166,6 +167,11 @@ fn no_such_handle(sid: SessionId, h: HandleId) -> CoreError {
     CoreError::new(CoreCode::HandleNotFound, format!("No such handle {h} in session {sid}"))
 }
 
+/// A gauge's value as a count (a gauge never goes below 0 here).
+fn count(g: &prometheus::IntGauge) -> u64 {
+    u64::try_from(g.get()).unwrap_or(0)
+}
+
 fn unknown(reason: impl Into<String>) -> CoreError {
     CoreError::new(CoreCode::Unknown, reason)
 }
@@ -243,6 +249,20 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid event handler"))
         }
         AdminRequest::QueryLogger => return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid logger")),
+        AdminRequest::QueryTransport(None) => {
+            return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid transport"))
+        }
+        AdminRequest::QueryTransport(Some((transport, query))) => {
+            let m = d.metrics();
+            let counts = transport_query::Counts {
+                http: count(&m.http_connections("http")),
+                admin_http: count(&m.http_connections("admin")),
+                requests: count(m.http_requests()),
+                websockets: count(m.ws_connections()) + count(m.admin_ws_connections()),
+                tls: d.cfg().tls_cert.is_some() && d.cfg().tls_key.is_some(),
+            };
+            admin::success(txn, json!({"response": transport_query::answer(transport, &query, &counts)}))
+        }
         AdminRequest::CustomEvent => admin::success(txn, json!({})),
         AdminRequest::SetSessionTimeout { timeout } => {
             let secs = u64::try_from(timeout).unwrap_or(0);

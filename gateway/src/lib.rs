@@ -172,8 +172,17 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
     actix_web::rt::spawn(ws_server);
 
     let d = data.clone();
+    let admin_connections = dispatcher.metrics().http_connections("admin");
     let admin_server = bind!(
-        HttpServer::new(move || App::new().app_data(d.clone()).configure(admin::routes)).workers(1).disable_signals(),
+        HttpServer::new(move || {
+            App::new()
+                .app_data(d.clone())
+                .wrap(middleware::from_fn(transport::counted::request))
+                .configure(admin::routes)
+        })
+        .workers(1)
+        .on_connect(move |_, ext| transport::counted::connection(&admin_connections, ext))
+        .disable_signals(),
         cfg.admin_port
     );
     let admin_addr = first_addr(&admin_server.addrs())?;
@@ -187,6 +196,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
         tls: tls.is_some(),
     });
     let d = data.clone();
+    let http_connections = dispatcher.metrics().http_connections("http");
     let http_server = bind!(
         HttpServer::new(move || {
             let mut cors = middleware::DefaultHeaders::new().add(("Access-Control-Max-Age", "86400"));
@@ -197,15 +207,20 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
                 None => cors.add(("Access-Control-Allow-Origin", "*")),
             };
             let (base, demos) = (base.clone(), demos.clone());
-            App::new().app_data(d.clone()).wrap(cors).configure(move |c| {
-                if let Some(demos) = demos {
-                    demos::routes(c, demos);
-                }
-                transport::http::routes(c, &base)
-            })
+            App::new().app_data(d.clone()).wrap(cors).wrap(middleware::from_fn(transport::counted::request)).configure(
+                move |c| {
+                    if let Some(demos) = demos {
+                        demos::routes(c, demos);
+                    }
+                    transport::http::routes(c, &base)
+                },
+            )
         })
         .workers(workers)
-        .on_connect(no_delay)
+        .on_connect(move |conn, ext| {
+            no_delay(conn, ext);
+            transport::counted::connection(&http_connections, ext);
+        })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_SECS),
         cfg.http_port

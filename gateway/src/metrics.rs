@@ -18,6 +18,9 @@ struct Inner {
     sessions: IntGauge,
     handles: IntGauge,
     ws_connections: IntGauge,
+    admin_ws_connections: IntGauge,
+    http_connections: IntGaugeVec,
+    http_requests: IntGauge,
     longpolls: IntGauge,
     events: IntCounterVec,
     cluster_nodes: IntGaugeVec,
@@ -61,10 +64,14 @@ impl Metrics {
             ),
             &["node"],
         );
+        let http_connections = IntGaugeVec::new(
+            Opts::new("http_connections", "Open connections on this gateway's HTTP listeners (Janus API, admin)"),
+            &["listener"],
+        );
         let gauge = |n: &str, h: &str| IntGauge::new(n, h);
-        let (requests, latency, events, cluster_nodes, cluster_node_load) =
-            match (requests, latency, events, cluster_nodes, cluster_node_load) {
-                (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
+        let (requests, latency, events, cluster_nodes, cluster_node_load, http_connections) =
+            match (requests, latency, events, cluster_nodes, cluster_node_load, http_connections) {
+                (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
                 // The names and labels above are static and valid; this arm is unreachable in practice.
                 _ => unreachable!("static metric definitions are valid"),
             };
@@ -72,10 +79,14 @@ impl Metrics {
             gauge("sessions", "Janus sessions in existence"),
             gauge("handles", "Plugin handles in existence"),
             gauge("ws_connections", "Open WebSocket connections on this gateway"),
+            gauge("admin_ws_connections", "Open Admin API WebSocket connections on this gateway"),
+            gauge("http_requests_in_flight", "HTTP requests this gateway is answering, parked long-polls included"),
             gauge("longpolls", "HTTP long-polls parked on this gateway"),
             gauge("cluster_rooms", "VideoRoom rooms in the cluster's store"),
         ];
-        let [Ok(sessions), Ok(handles), Ok(ws_connections), Ok(longpolls), Ok(cluster_rooms)] = gauges else {
+        let [Ok(sessions), Ok(handles), Ok(ws_connections), Ok(admin_ws_connections), Ok(http_requests), Ok(longpolls), Ok(cluster_rooms)] =
+            gauges
+        else {
             unreachable!("static metric definitions are valid")
         };
         for c in [
@@ -85,6 +96,9 @@ impl Metrics {
             Box::new(sessions.clone()),
             Box::new(handles.clone()),
             Box::new(ws_connections.clone()),
+            Box::new(admin_ws_connections.clone()),
+            Box::new(http_connections.clone()),
+            Box::new(http_requests.clone()),
             Box::new(longpolls.clone()),
             Box::new(cluster_nodes.clone()),
             Box::new(cluster_node_load.clone()),
@@ -97,6 +111,9 @@ impl Metrics {
         for transport in ["ws", "http"] {
             events.with_label_values(&[transport]);
         }
+        for listener in ["http", "admin"] {
+            http_connections.with_label_values(&[listener]);
+        }
         Self(Arc::new(Inner {
             registry,
             requests,
@@ -104,6 +121,9 @@ impl Metrics {
             sessions,
             handles,
             ws_connections,
+            admin_ws_connections,
+            http_connections,
+            http_requests,
             longpolls,
             events,
             cluster_nodes,
@@ -134,6 +154,19 @@ impl Metrics {
 
     pub fn longpolls(&self) -> &IntGauge {
         &self.0.longpolls
+    }
+
+    pub fn admin_ws_connections(&self) -> &IntGauge {
+        &self.0.admin_ws_connections
+    }
+
+    /// Open connections on the HTTP listener named `listener` (`http`, `admin`).
+    pub fn http_connections(&self, listener: &str) -> IntGauge {
+        self.0.http_connections.with_label_values(&[listener])
+    }
+
+    pub fn http_requests(&self) -> &IntGauge {
+        &self.0.http_requests
     }
 
     /// Prometheus text format; `cluster` is what the store said (None: it did not answer, and

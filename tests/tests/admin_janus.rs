@@ -784,3 +784,95 @@ async fn until_captures_open(n: usize, what: &str) {
     }
     panic!("{} captures open, not {n}: {what}", open_captures());
 }
+
+/// `query_transport`: each transport's answers and refusals as Janus's HTTP and WebSocket
+/// transports give them, and `connections` counting what opens and closes on each server.
+#[actix_web::test]
+async fn transports_answer_queries_as_janus_s_transports_do() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    let (http, ws) = ("janus.transport.http", "janus.transport.websockets");
+    let query = |t: &str, r: Value| json!({"janus": "query_transport", "transport": t, "request": r});
+    let requests = [
+        ("query_transport without a transport", json!({"janus": "query_transport"})),
+        ("query_transport with a number", json!({"janus": "query_transport", "transport": 5})),
+        ("a transport not loaded", json!({"janus": "query_transport", "transport": "janus.transport.mqtt"})),
+        ("a word for the request", json!({"janus": "query_transport", "transport": http, "request": "x"})),
+        ("no request for the transport", json!({"janus": "query_transport", "transport": http})),
+        ("a number for the transport's request", query(http, json!({"request": 5}))),
+        ("a request the transport does not know", query(ws, json!({"request": "reload"}))),
+        ("configure, events on", query(http, json!({"request": "configure", "events": true}))),
+        ("configure, compact JSON", query(ws, json!({"request": "Configure", "json": "compact"}))),
+        ("configure, a layout neither knows", query(ws, json!({"request": "configure", "json": "fancy"}))),
+        ("configure, a word for events", query(http, json!({"request": "configure", "events": "yes"}))),
+    ];
+    answered_alike(&janus.admin_url, &ours, requests).await;
+
+    // Where Portunus differs, and says so: it writes compact JSON whatever is asked, and its
+    // WebSocket transport has no libwebsockets logging.
+    let indented = admin(&ours, query(http, json!({"request": "configure", "json": "indented"}))).await;
+    assert_eq!(indented["response"], json!({"result": 200, "notes": ["Ignored unsupported indentation format"]}));
+    let logging = admin(&ours, query(ws, json!({"request": "configure", "logging": "all"}))).await;
+    assert_eq!(logging["response"]["notes"], json!(["Ignored libwebsockets logging (not used by this transport)"]));
+
+    let connections = |url: String, t: &'static str| async move {
+        let answer = admin(&url, query(t, json!({"request": "connections"}))).await;
+        assert_eq!(answer["response"]["result"], 200, "{answer}");
+        answer["response"].clone()
+    };
+    let host_port = |url: &str| -> std::net::SocketAddr {
+        let rest = url.split("://").nth(1).expect("a URL");
+        rest.split('/').next().expect("host:port").parse().expect("an address")
+    };
+    for (admin_url, ws_url) in [(janus.admin_url.clone(), janus.ws_url.clone()), (ours.clone(), server.ws_url.clone())]
+    {
+        // WebSocket clients, counted while connected.
+        let before = connections(admin_url.clone(), ws).await["connections"].as_u64().expect("a count");
+        let clients = [WsClient::connect(&ws_url).await, WsClient::connect(&ws_url).await];
+        let during = connections(admin_url.clone(), ws).await["connections"].as_u64().expect("a count");
+        assert_eq!(during, before + 2, "{admin_url}: two WebSocket clients more");
+        drop(clients);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while connections(admin_url.clone(), ws).await["connections"].as_u64() != Some(before) {
+            assert!(std::time::Instant::now() < deadline, "{admin_url}: the closed WebSocket clients still counted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // HTTP connections to the admin listener, idle ones included, and the request being
+        // answered among the messages.
+        let open: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(host_port(&admin_url)).expect("a connection to the admin listener"))
+            .collect();
+        let admin_http = |r: &Value| r["connections"]["admin_http"].as_u64().expect("admin_http");
+        let during = connections(admin_url.clone(), http).await;
+        assert!(admin_http(&during) >= 4, "{admin_url}: three idle connections and the query's: {during}");
+        assert!(during["messages"].as_u64() >= Some(1), "{admin_url}: the query itself is a message: {during}");
+        drop(open);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while admin_http(&connections(admin_url.clone(), http).await) + 3 > admin_http(&during) {
+            assert!(std::time::Instant::now() < deadline, "{admin_url}: the closed connections still counted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Janus here serves its Admin API alone over HTTP; Portunus also its Janus API, counted too.
+    let ours_now = connections(ours.clone(), http).await;
+    let theirs_now = connections(janus.admin_url.clone(), http).await;
+    let keys =
+        |r: &Value| r["connections"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(keys(&theirs_now), ["admin_http"], "{theirs_now}");
+    assert_eq!(keys(&ours_now), ["http", "admin_http"], "{ours_now}");
+    let api = host_port(&server.http_url);
+    let before = ours_now["connections"]["http"].as_u64().expect("http");
+    let open: Vec<_> =
+        (0..2).map(|_| std::net::TcpStream::connect(api).expect("a connection to the API listener")).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while connections(ours.clone(), http).await["connections"]["http"].as_u64() != Some(before + 2) {
+        assert!(std::time::Instant::now() < deadline, "two connections to the Janus API listener not counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(open);
+    // Its Admin API's WebSocket clients are the WebSocket transport's too, as in Janus.
+    let before = connections(ours.clone(), ws).await["connections"].as_u64().expect("a count");
+    let admin_ws = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("an admin WebSocket")).await;
+    assert_eq!(connections(ours.clone(), ws).await["connections"].as_u64(), Some(before + 1));
+    drop(admin_ws);
+}

@@ -22,11 +22,20 @@ pub async fn handshake(
     }
     let d = d.get_ref().clone();
     let limit = d.cfg().max_message_size;
-    ws::WsResponseBuilder::new(AdminWs { d }, &req, stream).protocols(&[SUBPROTOCOL]).frame_size(limit).start()
+    ws::WsResponseBuilder::new(
+        AdminWs { _open: super::counted::Counted::new(d.metrics().admin_ws_connections().clone()), d },
+        &req,
+        stream,
+    )
+    .protocols(&[SUBPROTOCOL])
+    .frame_size(limit)
+    .start()
 }
 
 struct AdminWs {
     d: Dispatcher,
+    /// Counts the connection while it is open (the WebSocket transport's `connections`).
+    _open: super::counted::Counted,
 }
 
 impl Actor for AdminWs {

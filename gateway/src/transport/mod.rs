@@ -4,7 +4,9 @@
 //! - [`ws`]: WebSocket with the `janus-protocol` subprotocol.
 //! - [`http`]: REST + long-poll.
 //! - [`admin_ws`]: the Admin API over WebSocket (`janus-admin-protocol`).
+//! - [`counted`]: the HTTP listeners' open connections and requests in flight.
 
 pub mod admin_ws;
+pub mod counted;
 pub mod http;
 pub mod ws;

@@ -5,6 +5,7 @@
 
 use super::errors::{CoreCode, CoreError};
 use super::json::{validate, JType, Param};
+use super::transport_query::{self, Transport, TransportQuery};
 use crate::tuning::Knob;
 use serde_json::{json, Map, Value};
 
@@ -82,6 +83,8 @@ pub enum AdminRequest {
     QueryEventHandler,
     /// `query_logger`: a request for the named external logger (Portunus loads none).
     QueryLogger,
+    /// `query_transport`: a request for the named transport (`None`: not one of ours).
+    QueryTransport(Option<(Transport, TransportQuery)>),
     /// `custom_event`: an event with the given `schema` and `data` for the event handlers
     /// (none, so it goes nowhere, as in a Janus whose event handlers are off).
     CustomEvent,
@@ -198,6 +201,7 @@ const TEST_STUN: [Param; 3] = [
 const LOGLINE: [Param; 2] = [Param::req("line", JType::Str), Param::opt("level", JType::Int).positive()];
 const QUERY_HANDLER: [Param; 2] = [Param::req("handler", JType::Str), Param::opt("request", JType::Object)];
 const QUERY_LOGGER: [Param; 2] = [Param::req("logger", JType::Str), Param::opt("request", JType::Object)];
+const QUERY_TRANSPORT: [Param; 2] = [Param::req("transport", JType::Str), Param::opt("request", JType::Object)];
 const CUSTOM_EVENT: [Param; 2] = [Param::req("schema", JType::Str), Param::req("data", JType::Object)];
 const GLOBAL_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int).positive()];
 const SESSION_TIMEOUT: [Param; 1] = [Param::req("timeout", JType::Int)];
@@ -351,6 +355,12 @@ fn request(
             validate(obj, &QUERY_LOGGER).map_err(invalid)?;
             AdminRequest::QueryLogger
         }
+        "query_transport" => {
+            validate(obj, &QUERY_TRANSPORT).map_err(invalid)?;
+            let request = obj.get("request").and_then(Value::as_object);
+            let transport = Transport::named(&text_of(obj, "transport"));
+            AdminRequest::QueryTransport(transport.map(|t| (t, transport_query::parse(t, request))))
+        }
         "custom_event" => {
             validate(obj, &CUSTOM_EVENT).map_err(invalid)?;
             AdminRequest::CustomEvent
@@ -445,6 +455,7 @@ impl AdminRequest {
             AdminRequest::CustomLogline { .. } => "custom_logline",
             AdminRequest::QueryEventHandler => "query_eventhandler",
             AdminRequest::QueryLogger => "query_logger",
+            AdminRequest::QueryTransport(_) => "query_transport",
             AdminRequest::CustomEvent => "custom_event",
             AdminRequest::Tune(Knob::NoMediaTimer(_)) => "set_no_media_timer",
             AdminRequest::Tune(Knob::SlowlinkThreshold(_)) => "set_slowlink_threshold",

@@ -14,6 +14,7 @@ pub mod json;
 pub mod reply;
 pub mod request;
 pub mod signed_token;
+pub mod transport_query;
 pub mod videoroom;
 
 /// The package name of the only plugin Portunus serves.
