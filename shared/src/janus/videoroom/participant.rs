@@ -1,9 +1,230 @@
 //! A participant's asynchronous requests (`join`, `configure`, `publish`, `switch`,
-//! `subscribe`/`unsubscribe`/`update`, ...), parsed in Janus's check order into the typed
-//! requests the room handles.
+//! `subscribe`/`unsubscribe`/`update`, ...): the typed requests the room handles, and their
+//! parsing in Janus's check order.
 
 use super::*;
 use crate::media::MediaKind;
+
+/// Asynchronous requests, typed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AsyncRequest {
+    Join(Join),
+    Leave,
+    Unpublish,
+    /// A subscriber's `switch`: new sources for some of its m-lines, without renegotiation.
+    Switch(Switch),
+    /// A subscriber's `subscribe`, `unsubscribe` or `update`: streams added and removed, then
+    /// one renegotiation.
+    Update(Update),
+    /// `configure`: for a subscriber, which of its streams are sent (a publisher's
+    /// `configure` reads its JSEP, not this).
+    Configure(Configure),
+    /// A media request (publish, configure, subscribe, ...): the room's media node carries it
+    /// out, or answers with an explicit error event where it cannot.
+    Media(AsyncName),
+}
+
+/// `join`: room access fields checked first, then the participant type and its own fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub room: RoomId,
+    pub pin: Option<String>,
+    pub token: Option<String>,
+    pub ptype: Result<Ptype, VideoRoomError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Ptype {
+    Publisher(Result<PublisherJoin, VideoRoomError>),
+    Subscriber(Result<SubscriberJoin, VideoRoomError>),
+}
+
+/// A subscriber's `join`: the feeds (publishers) and, optionally, which of their streams.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriberJoin {
+    pub streams: Vec<SubscribeStream>,
+    /// `use_msid`: each m-line's `msid` names its publisher and its mid (else `janus`).
+    pub use_msid: bool,
+    /// `autoupdate` (Janus's default true): a new offer when a subscribed publisher stops;
+    /// without it the change waits for the subscriber's next offer.
+    pub autoupdate: bool,
+    /// The kinds a legacy `feed` join left out (the deprecated `offer_audio`, `offer_video`,
+    /// `offer_data` set to false).
+    pub kinds_left_out: Vec<crate::media::MediaKind>,
+    /// Joined with the deprecated `feed` parameter (answered with `warning: deprecated_api`).
+    pub legacy: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeStream {
+    pub feed: ParticipantId,
+    pub mid: Option<Mid>,
+    /// The client's own name for the stream, echoed in the subscription's stream list.
+    pub crossrefid: Option<String>,
+    pub layers: LayerChoice,
+    pub delay: DelayChoice,
+}
+
+/// A video stream's playout delay asked for (`min_delay`, `max_delay`, in 10 ms units; a
+/// negative value clears it), sent to subscribers in the playout-delay header extension.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelayChoice {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl DelayChoice {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+const DELAY_PARAMS: [Param; 2] = [Param::opt("min_delay", JType::Int), Param::opt("max_delay", JType::Int)];
+
+fn delay_choice(o: &Map<String, Value>) -> Result<DelayChoice, VideoRoomError> {
+    check(o, &DELAY_PARAMS)?;
+    Ok(DelayChoice { min: o.get("min_delay").and_then(Value::as_i64), max: o.get("max_delay").and_then(Value::as_i64) })
+}
+
+/// A subscriber's layer choice for a video stream: simulcast (`substream` and `temporal` 0-2,
+/// `fallback` in µs; Janus's defaults 2, 2, 250000) and VP9 SVC (`spatial_layer`,
+/// `temporal_layer` 0-2; Janus's defaults 1, 2); what is absent keeps its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerChoice {
+    pub substream: Option<u8>,
+    pub temporal: Option<u8>,
+    pub fallback: Option<u64>,
+    pub spatial_layer: Option<u8>,
+    pub temporal_layer: Option<u8>,
+}
+
+impl LayerChoice {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+const LAYER_PARAMS: [Param; 5] = [
+    Param::opt("substream", JType::Int).positive(),
+    Param::opt("temporal", JType::Int).positive(),
+    Param::opt("fallback", JType::Int).positive(),
+    Param::opt("spatial_layer", JType::Int).positive(),
+    Param::opt("temporal_layer", JType::Int).positive(),
+];
+
+/// Reads an entry's simulcast fields. `strict` (subscribing): out-of-range layers are an error,
+/// as Janus's; otherwise (`configure`) Janus ignores them.
+fn layer_choice(o: &Map<String, Value>, strict: bool) -> Result<LayerChoice, VideoRoomError> {
+    check(o, &LAYER_PARAMS)?;
+    let layer = |name: &str, what: &str| -> Result<Option<u8>, VideoRoomError> {
+        match o.get(name).and_then(Value::as_u64) {
+            Some(v @ 0..=2) => Ok(Some(v as u8)),
+            Some(_) if strict => Err(VideoRoomError::new(
+                VideoRoomCode::InvalidElement,
+                format!("Invalid value ({what} should be 0, 1 or 2)"),
+            )),
+            _ => Ok(None),
+        }
+    };
+    Ok(LayerChoice {
+        substream: layer("substream", "substream/spatial_layer")?,
+        temporal: layer("temporal", "temporal/temporal_layer")?,
+        fallback: o.get("fallback").and_then(Value::as_u64),
+        spatial_layer: layer("spatial_layer", "substream/spatial_layer")?,
+        temporal_layer: layer("temporal_layer", "temporal/temporal_layer")?,
+    })
+}
+
+/// `switch`: which publisher stream (`feed`, `mid`) feeds which subscription m-line
+/// (`sub_mid`). Without `streams` (or with an empty list), the deprecated form: every stream of
+/// `legacy_feed` onto the subscription's streams of the same kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Switch {
+    pub streams: Vec<SwitchStream>,
+    pub legacy_feed: Option<ParticipantId>,
+}
+
+/// A subscriber's `configure`: per stream (`mid`, or every stream when there is only one entry
+/// without one) whether to send it; the deprecated `audio`/`video` switch all streams of a kind
+/// when no entry names a mid.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Configure {
+    pub streams: Vec<ConfigureStream>,
+    pub audio: Option<bool>,
+    pub video: Option<bool>,
+    pub restart: bool,
+    /// A publisher's: its bitrate cap (bit/s, sent as REMB).
+    pub bitrate: Option<u64>,
+    /// A publisher's new display name.
+    pub display: Option<String>,
+    /// A publisher's recording: on or off, and the file name base (`filename`); with the room's
+    /// `lock_record`, only with its `secret`.
+    pub record: Option<bool>,
+    pub filename: Option<String>,
+    pub secret: Option<String>,
+    /// A publisher's codec of choice for its offer (one the room allows).
+    pub audiocodec: Option<String>,
+    pub videocodec: Option<String>,
+    /// A publisher's `descriptions` of its streams.
+    pub descriptions: Descriptions,
+}
+
+/// A publisher's `descriptions`: each entry a published mid and its text. A wrong entry is an
+/// error only a publisher's `configure` answers (Janus does not read the field of a
+/// subscriber's), so the parse result is kept as it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Descriptions(pub Result<Vec<(Mid, String)>, VideoRoomError>);
+
+impl Default for Descriptions {
+    fn default() -> Self {
+        Self(Ok(Vec::new()))
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureStream {
+    pub mid: Option<Mid>,
+    pub send: Option<bool>,
+    pub layers: LayerChoice,
+    pub delay: DelayChoice,
+    /// A publisher's: ask it for a keyframe.
+    pub keyframe: bool,
+}
+
+/// `subscribe` (`subscribe` only), `unsubscribe` (`unsubscribe` only) or `update` (either or both).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub subscribe: Vec<SubscribeStream>,
+    pub unsubscribe: Vec<UnsubscribeStream>,
+}
+
+/// What to stop receiving: one m-line (`sub_mid`), or a publisher's streams (`feed`, all or `mid`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnsubscribeStream {
+    pub feed: Option<ParticipantId>,
+    pub mid: Option<Mid>,
+    pub sub_mid: Option<Mid>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwitchStream {
+    pub feed: ParticipantId,
+    pub mid: Mid,
+    pub sub_mid: Mid,
+    /// Simulcast layers for the new source (Janus resets them: absent means the highest).
+    pub layers: LayerChoice,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublisherJoin {
+    pub id: Option<ParticipantId>,
+    pub display: Option<String>,
+    pub metadata: Option<Value>,
+    /// Its own talk detection settings (`audio_active_packets`, `audio_level_average`; 0: the
+    /// room's), read as Janus reads them: anything but a positive integer is 0.
+    pub audio_active_packets: u64,
+    pub audio_level_average: u64,
+}
 
 pub(super) fn parse_async(obj: &Map<String, Value>, name: AsyncName) -> Result<AsyncRequest, VideoRoomError> {
     match name {
