@@ -3,7 +3,7 @@ use crate::media::sdp::StreamInfo;
 use crate::media::talk::TalkSettings;
 use shared::ids::RoomId;
 use shared::janus::videoroom::{
-    PublisherEntry, StreamSource, SubscriberStream, SwitchStream, Update, VideoRoomEvent as Event,
+    AllowedAction, PublisherEntry, StreamSource, SubscriberStream, SwitchStream, Update, VideoRoomEvent as Event,
 };
 use shared::media::{MediaKind, Mid};
 
