@@ -7,6 +7,7 @@
 
 use crate::api::Dispatcher;
 use actix_web::{web, HttpResponse};
+use shared::janus::request::Transport;
 use std::time::Duration;
 
 /// A readiness probe must answer quickly even when the store hangs.
@@ -31,29 +32,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A Janus Admin API request (bodies over the message limit are refused by the extractor).
 async fn admin_api(d: web::Data<Dispatcher>, body: web::Bytes) -> HttpResponse {
-    admin_reply(crate::admin_api::handle(&d, &body, None).await)
+    admin_reply(&d, crate::admin_api::handle(&d, &body, None).await)
 }
 
 async fn admin_api_session(d: web::Data<Dispatcher>, path: web::Path<u64>, body: web::Bytes) -> HttpResponse {
-    admin_reply(crate::admin_api::handle(&d, &body, Some((path.into_inner(), None))).await)
+    admin_reply(&d, crate::admin_api::handle(&d, &body, Some((path.into_inner(), None))).await)
 }
 
 async fn admin_api_handle(d: web::Data<Dispatcher>, path: web::Path<(u64, u64)>, body: web::Bytes) -> HttpResponse {
     let (s, h) = path.into_inner();
-    admin_reply(crate::admin_api::handle(&d, &body, Some((s, Some(h)))).await)
+    admin_reply(&d, crate::admin_api::handle(&d, &body, Some((s, Some(h)))).await)
 }
 
-fn admin_reply(reply: serde_json::Value) -> HttpResponse {
+/// An Admin API answer, laid out as the HTTP transport writes JSON.
+fn admin_reply(d: &Dispatcher, reply: serde_json::Value) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .content_type("application/json")
-        .body(reply.to_string())
+        .body(d.lay_out(Transport::Http, reply.to_string()))
 }
 
 /// `GET /admin/info`: the server info (no secret, as in Janus).
 async fn admin_info(d: web::Data<Dispatcher>) -> HttpResponse {
     let txn = format!("{:x}", shared::ids::random_id());
-    admin_reply(serde_json::from_slice(&d.info(&txn).to_bytes()).unwrap_or_default())
+    admin_reply(&d, serde_json::from_slice(&d.info(&txn).to_bytes()).unwrap_or_default())
 }
 
 /// CORS preflight: the admin demo page and the dashboard may be served from another origin.

@@ -93,6 +93,10 @@ pub struct Config {
     pub ws_reply_hold_ms: u64,
     /// Seconds a long-poll waits before answering `{"janus":"keepalive"}` (Janus: 30).
     pub longpoll_timeout: u64,
+    /// How the HTTP transport (the Admin API's HTTP included) and the WebSocket transport lay
+    /// out their JSON (Janus's transports' `json`: `compact`, `plain`, `indented`).
+    pub http_json: crate::janus::layout::Layout,
+    pub ws_json: crate::janus::layout::Layout,
     /// Milliseconds a gateway waits for a media node's answer before replying 462.
     pub rpc_timeout_ms: u64,
     /// HTTP worker threads per listener; 0 means one per CPU.
@@ -203,6 +207,8 @@ impl Default for Config {
             ws_client_timeout: 30,
             ws_reply_hold_ms: 2,
             longpoll_timeout: 30,
+            http_json: crate::janus::layout::Layout::Compact,
+            ws_json: crate::janus::layout::Layout::Compact,
             rpc_timeout_ms: 5_000,
             workers: 0,
             media_workers: 0,

@@ -368,6 +368,21 @@ impl WsClient {
         }
     }
 
+    /// The next text frame as it was written, failing the test after [`WAIT`].
+    pub async fn recv_text(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.conn.next()).await {
+                Ok(Some(Ok(Frame::Text(b)))) => return String::from_utf8(b.to_vec()).expect("a UTF-8 text frame"),
+                Ok(Some(Ok(Frame::Ping(p)))) => {
+                    let _ = self.conn.send(Message::Pong(p)).await;
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no text frame in time: {other:?}"),
+            }
+        }
+    }
+
     /// The next JSON message within `wait`, telling a quiet socket from a closed one.
     pub async fn next_within(&mut self, wait: Duration) -> Next {
         let deadline = tokio::time::Instant::now() + wait;

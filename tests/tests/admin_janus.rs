@@ -808,10 +808,7 @@ async fn transports_answer_queries_as_janus_s_transports_do() {
     ];
     answered_alike(&janus.admin_url, &ours, requests).await;
 
-    // Where Portunus differs, and says so: it writes compact JSON whatever is asked, and its
-    // WebSocket transport has no libwebsockets logging.
-    let indented = admin(&ours, query(http, json!({"request": "configure", "json": "indented"}))).await;
-    assert_eq!(indented["response"], json!({"result": 200, "notes": ["Ignored unsupported indentation format"]}));
+    // Where Portunus differs, and says so: its WebSocket transport has no libwebsockets logging.
     let logging = admin(&ours, query(ws, json!({"request": "configure", "logging": "all"}))).await;
     assert_eq!(logging["response"]["notes"], json!(["Ignored libwebsockets logging (not used by this transport)"]));
 
@@ -875,4 +872,45 @@ async fn transports_answer_queries_as_janus_s_transports_do() {
     let admin_ws = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("an admin WebSocket")).await;
     assert_eq!(connections(ours.clone(), ws).await["connections"].as_u64(), Some(before + 1));
     drop(admin_ws);
+}
+
+/// The transports' JSON layout (`json`), switched by `query_transport` on both servers: their
+/// WebSocket frames and Admin API answers then read alike, byte for byte, in each layout.
+#[actix_web::test]
+async fn json_is_laid_out_as_janus_lays_it_out() {
+    let (janus, server) = janus_and_portunus();
+    let ours = format!("{}/admin", server.admin_url);
+    for layout in ["indented", "plain", "compact"] {
+        let mut written = Vec::new();
+        for (admin_url, ws_url) in [(&janus.admin_url, &janus.ws_url), (&ours, &server.ws_url)] {
+            for t in ["janus.transport.websockets", "janus.transport.http"] {
+                let configure = json!({"janus": "query_transport", "transport": t, "request": {"request": "configure", "json": layout}});
+                let r = admin(admin_url, configure).await;
+                assert_eq!(r["response"], json!({"result": 200}), "{admin_url} {t} {layout}: {r}");
+            }
+            let mut ws = WsClient::connect(ws_url).await;
+            ws.send_text(r#"{"janus":"ping","transaction":"p"}"#).await;
+            let pong = ws.recv_text().await;
+            ws.send_text(r#"{"janus":"bogus","transaction":"b"}"#).await;
+            let error = ws.recv_text().await;
+            let ping = json!({"janus": "ping", "transaction": "a", "admin_secret": JANUS_ADMIN_SECRET});
+            let mut answer = awc::Client::new().post(admin_url.as_str()).send_json(&ping).await.expect("admin POST");
+            let admin_text = String::from_utf8(answer.body().await.expect("a body").to_vec()).expect("UTF-8");
+            let sessions = json!({"janus": "list_sessions", "transaction": "s", "admin_secret": JANUS_ADMIN_SECRET});
+            let mut answer =
+                awc::Client::new().post(admin_url.as_str()).send_json(&sessions).await.expect("admin POST");
+            let sessions_text = String::from_utf8(answer.body().await.expect("a body").to_vec()).expect("UTF-8");
+            written.push([pong, error, admin_text, sessions_text]);
+        }
+        assert_eq!(written[0], written[1], "{layout}: Janus's, then Portunus's");
+        // Portunus's Janus API over HTTP (which this Janus does not serve) in the same layout.
+        let mut ping = awc::Client::new().get(format!("{}/ping", server.base_url)).send().await.expect("GET ping");
+        let ping = String::from_utf8(ping.body().await.expect("a body").to_vec()).expect("UTF-8");
+        let expected = match layout {
+            "indented" => "{\n   \"janus\": \"pong\",\n   \"transaction\": \"",
+            "plain" => "{\"janus\": \"pong\", \"transaction\": \"",
+            _ => "{\"janus\":\"pong\",\"transaction\":\"",
+        };
+        assert!(ping.starts_with(expected), "{layout}: {ping}");
+    }
 }

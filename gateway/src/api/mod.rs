@@ -23,6 +23,7 @@ use error::GatewayError;
 use futures_util::future::BoxFuture;
 use shared::config::Config;
 use shared::ids::{HandleId, SessionId};
+use shared::janus::layout::Layout;
 use shared::janus::reply::{component, Reply, ServerInfo};
 use shared::janus::request::{parse, Envelope, Target, Transport, Verb};
 use shared::janus::VIDEOROOM_PLUGIN;
@@ -79,6 +80,14 @@ impl Outcome {
     }
 }
 
+/// Where a transport's layout is kept in `Inner::layouts`.
+fn layout_slot(transport: Transport) -> usize {
+    match transport {
+        Transport::Http => 0,
+        Transport::Ws => 1,
+    }
+}
+
 /// The Janus core, cheap to clone into every transport worker.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -99,6 +108,9 @@ struct Inner {
     /// Set when the gateway stops: its WebSocket connections close (after writing what they
     /// took from mailboxes) so their clients claim their sessions elsewhere.
     going_away: tokio::sync::watch::Sender<bool>,
+    /// The JSON layout each transport writes (HTTP, WebSocket: Janus's transports' `json`),
+    /// from the configuration and changed by `query_transport`'s `configure`.
+    layouts: [std::sync::atomic::AtomicU8; 2],
 }
 
 impl Dispatcher {
@@ -113,7 +125,9 @@ impl Dispatcher {
         let auth = auth::Auth::new(&cfg);
         let accepting = AtomicBool::new(true);
         let limits = crate::limits::AddressLimits::new(cfg.rate_limit_per_address);
-        Self { inner: Arc::new(Inner { cfg, backends, rpc, metrics, nodes, accepting, auth, limits, going_away }) }
+        let layouts = [cfg.http_json, cfg.ws_json].map(|l| std::sync::atomic::AtomicU8::new(l.index()));
+        let inner = Inner { cfg, backends, rpc, metrics, nodes, accepting, auth, limits, going_away, layouts };
+        Self { inner: Arc::new(inner) }
     }
 
     pub fn cfg(&self) -> &Config {
@@ -130,6 +144,17 @@ impl Dispatcher {
     }
     pub fn accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Relaxed)
+    }
+    pub fn set_layout(&self, transport: Transport, layout: Layout) {
+        self.inner.layouts[layout_slot(transport)].store(layout.index(), Ordering::Relaxed);
+    }
+    /// Whether `transport` writes JSON as it is made (compact), needing no new layout.
+    pub fn writes_compact(&self, transport: Transport) -> bool {
+        self.inner.layouts[layout_slot(transport)].load(Ordering::Relaxed) == Layout::Compact.index()
+    }
+    /// `compact` JSON text as `transport` writes it now.
+    pub fn lay_out(&self, transport: Transport, compact: String) -> String {
+        Layout::from_index(self.inner.layouts[layout_slot(transport)].load(Ordering::Relaxed)).lay_out(compact)
     }
     /// The gateway stops now: every WebSocket closes once its events in hand are written.
     pub fn go_away(&self) {

@@ -8,6 +8,7 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use bytes::Bytes;
+use shared::janus::request::Transport;
 
 pub const SUBPROTOCOL: &str = "janus-admin-protocol";
 
@@ -46,7 +47,9 @@ impl AdminWs {
     fn request(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
         let d = self.d.clone();
         let answer = async move { crate::admin_api::handle(&d, &bytes, None).await };
-        ctx.wait(answer.into_actor(self).map(|reply, _, ctx| ctx.text(reply.to_string())));
+        ctx.wait(
+            answer.into_actor(self).map(|reply, act, ctx| ctx.text(act.d.lay_out(Transport::Ws, reply.to_string()))),
+        );
     }
 }
 

@@ -43,8 +43,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, base: &str) {
     );
 }
 
-fn json(body: impl Into<Bytes>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(body.into())
+/// A JSON answer, laid out as the HTTP transport writes JSON (as it is when compact).
+fn json(d: &Dispatcher, body: impl Into<Bytes>) -> HttpResponse {
+    let mut body = body.into();
+    if !d.writes_compact(Transport::Http) {
+        body = Bytes::from(d.lay_out(Transport::Http, String::from_utf8_lossy(&body).into_owned()));
+    }
+    HttpResponse::Ok().content_type("application/json").body(body)
 }
 
 /// Reads the body up to the message limit; a larger one gets a Janus error instead.
@@ -86,7 +91,7 @@ async fn post(
     if let Some(f) = out.followup {
         f.await;
     }
-    json(out.reply.to_bytes())
+    json(&d, out.reply.to_bytes())
 }
 
 async fn post_root(d: web::Data<Dispatcher>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
@@ -126,11 +131,11 @@ fn made_up_transaction() -> String {
 }
 
 async fn get_info(d: web::Data<Dispatcher>) -> HttpResponse {
-    json(d.info(&made_up_transaction()).to_bytes())
+    json(&d, d.info(&made_up_transaction()).to_bytes())
 }
 
-async fn get_ping() -> HttpResponse {
-    json(Reply::Pong { transaction: made_up_transaction() }.to_bytes())
+async fn get_ping(d: web::Data<Dispatcher>) -> HttpResponse {
+    json(&d, Reply::Pong { transaction: made_up_transaction() }.to_bytes())
 }
 
 async fn redirect_to_session(d: web::Data<Dispatcher>, path: web::Path<(String, String)>) -> HttpResponse {
@@ -213,7 +218,7 @@ async fn long_poll(d: web::Data<Dispatcher>, path: web::Path<String>, q: web::Qu
             Bytes::from(v)
         }
     };
-    json(body)
+    json(&d, body)
 }
 
 /// Counts parked long-polls for the metrics while one is in flight.

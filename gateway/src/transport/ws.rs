@@ -219,7 +219,15 @@ impl WsConnection {
     /// Writes a frame, after the held reply if there is one.
     fn write(&mut self, text: impl Into<bytestring::ByteString>, ctx: &mut ws::WebsocketContext<Self>) {
         self.release(ctx);
-        ctx.text(text);
+        ctx.text(self.laid_out(text.into()));
+    }
+
+    /// A frame's JSON as this transport writes it now (as made when compact).
+    fn laid_out(&self, text: bytestring::ByteString) -> bytestring::ByteString {
+        if self.d.writes_compact(Transport::Ws) {
+            return text;
+        }
+        self.d.lay_out(Transport::Ws, text.to_string()).into()
     }
 
     /// Holds `reply` until the next frame, for `hold` at most.
@@ -237,7 +245,7 @@ impl WsConnection {
 
     fn release(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(reply) = self.held.take() {
-            ctx.text(reply);
+            ctx.text(self.laid_out(reply.into()));
         }
     }
 

@@ -5,7 +5,8 @@
 
 use super::errors::{CoreCode, CoreError};
 use super::json::{validate, JType, Param};
-use super::transport_query::{self, Transport, TransportQuery};
+use super::request::Transport;
+use super::transport_query::{self, TransportQuery};
 use crate::tuning::Knob;
 use serde_json::{json, Map, Value};
 

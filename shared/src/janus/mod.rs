@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod errors;
 pub mod json;
+pub mod layout;
 pub mod reply;
 pub mod request;
 pub mod signed_token;

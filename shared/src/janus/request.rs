@@ -19,6 +19,17 @@ pub enum Transport {
     Http,
 }
 
+impl Transport {
+    /// The transport by the name Janus's `info` lists it under (`query_transport`).
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "janus.transport.http" => Some(Transport::Http),
+            "janus.transport.websockets" => Some(Transport::Ws),
+            _ => None,
+        }
+    }
+}
+
 /// The core verbs (matched case-insensitively, like Janus's `strcasecmp`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verb {

@@ -1,28 +1,13 @@
 //! `query_transport`: what the Admin API asks a transport plugin. Janus's HTTP and WebSocket
-//! transports answer two requests, `configure` (tweaks) and `connections` (how many clients);
+//! transports answer two requests, `configure` (tweaks: the JSON layout, which the gateway
+//! switches) and `connections` (how many clients);
 //! their answer is the success reply's `response`, and what they refuse is said inside it with
 //! the transport's own codes (411-413), not as a Janus error. Parsed here at the edge; the
 //! gateway fills in its counts.
 
 use super::json::{validate, Invalid, JType, Param};
+use super::request::Transport;
 use serde_json::{json, Map, Value};
-
-/// The transports Portunus serves, by the names Janus's `info` lists them under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Http,
-    WebSockets,
-}
-
-impl Transport {
-    pub fn named(name: &str) -> Option<Self> {
-        match name {
-            "janus.transport.http" => Some(Transport::Http),
-            "janus.transport.websockets" => Some(Transport::WebSockets),
-            _ => None,
-        }
-    }
-}
 
 /// A transport's request, checked as that transport checks it.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,12 +69,12 @@ pub fn parse(transport: Transport, request: Option<&Map<String, Value>>) -> Tran
         "configure" => {
             let params: &[Param] = match transport {
                 Transport::Http => &HTTP_CONFIGURE,
-                Transport::WebSockets => &WS_CONFIGURE,
+                Transport::Ws => &WS_CONFIGURE,
             };
             TransportQuery::Configure(Configure {
                 events: obj.get("events") == Some(&Value::Bool(true)),
                 json: text("json"),
-                logging: text("logging").filter(|_| transport == Transport::WebSockets),
+                logging: text("logging").filter(|_| transport == Transport::Ws),
                 refusal: validate(obj, params).err().map(refusal),
             })
         }
@@ -126,7 +111,7 @@ pub fn answer(transport: Transport, query: &TransportQuery, counts: &Counts) -> 
                     response.insert("connections".into(), json!({http: counts.http, admin: counts.admin_http}));
                     response.insert("messages".into(), json!(counts.requests));
                 }
-                Transport::WebSockets => {
+                Transport::Ws => {
                     response.insert("connections".into(), json!(counts.websockets));
                 }
             }
@@ -139,9 +124,9 @@ pub fn answer(transport: Transport, query: &TransportQuery, counts: &Counts) -> 
             if c.events {
                 notes.push("Event handlers disabled at the core level");
             }
-            // Both transports write compact JSON and keep to it; Janus says this of a layout it
-            // does not know.
-            if c.json.as_deref().is_some_and(|j| !j.eq_ignore_ascii_case("compact")) {
+            // The layout itself is switched by the gateway (`Layout`); a name it does not know
+            // is left out.
+            if c.json.as_deref().is_some_and(|j| super::layout::Layout::named(j).is_none()) {
                 notes.push("Ignored unsupported indentation format");
             }
             // The WebSocket transport is not libwebsockets: there is no such logging to switch.
@@ -177,7 +162,7 @@ mod tests {
     fn connections_are_counted_per_transport() {
         let http = query(Transport::Http, json!({"request": "connections"}));
         assert_eq!(http, json!({"result": 200, "connections": {"http": 2, "admin_http": 1}, "messages": 1}));
-        let ws = query(Transport::WebSockets, json!({"request": "connections"}));
+        let ws = query(Transport::Ws, json!({"request": "connections"}));
         assert_eq!(ws, json!({"result": 200, "connections": 3}));
     }
 
@@ -192,20 +177,20 @@ mod tests {
             json!({"error_code": 413, "error": "Invalid element type (request should be a string)"})
         );
         assert_eq!(
-            query(Transport::WebSockets, json!({"request": "reload"})),
+            query(Transport::Ws, json!({"request": "reload"})),
             json!({"error_code": 411, "error": "Unknown request 'reload'"})
         );
     }
 
     #[test]
     fn configure_takes_what_it_can_and_says_what_it_ignored() {
-        assert_eq!(query(Transport::Http, json!({"request": "configure", "json": "compact"})), json!({"result": 200}));
+        assert_eq!(query(Transport::Http, json!({"request": "configure", "json": "Indented"})), json!({"result": 200}));
         assert_eq!(
-            query(Transport::Http, json!({"request": "configure", "events": true, "json": "indented"})),
+            query(Transport::Http, json!({"request": "configure", "events": true, "json": "fancy"})),
             json!({"result": 200, "notes": ["Event handlers disabled at the core level", "Ignored unsupported indentation format"]})
         );
         // A wrong type still configures the rest, and says so.
-        let wrong = query(Transport::WebSockets, json!({"request": "configure", "events": "yes", "logging": "all"}));
+        let wrong = query(Transport::Ws, json!({"request": "configure", "events": "yes", "logging": "all"}));
         assert_eq!(wrong["result"], 200, "{wrong}");
         assert_eq!(wrong["error_code"], 413, "{wrong}");
         assert_eq!(wrong["notes"], json!(["Ignored libwebsockets logging (not used by this transport)"]), "{wrong}");
