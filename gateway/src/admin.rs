@@ -49,7 +49,7 @@ fn admin_reply(d: &Dispatcher, reply: serde_json::Value) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .content_type("application/json")
-        .body(d.lay_out(Transport::Http, reply.to_string()))
+        .body(d.layout(Transport::Http).lay_out(reply.to_string()))
 }
 
 /// `GET /admin/info`: the server info (no secret, as in Janus).

@@ -145,16 +145,12 @@ impl Dispatcher {
     pub fn accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Relaxed)
     }
+    /// How `transport` lays out the JSON it writes now.
+    pub fn layout(&self, transport: Transport) -> Layout {
+        Layout::from_index(self.inner.layouts[layout_slot(transport)].load(Ordering::Relaxed))
+    }
     pub fn set_layout(&self, transport: Transport, layout: Layout) {
         self.inner.layouts[layout_slot(transport)].store(layout.index(), Ordering::Relaxed);
-    }
-    /// Whether `transport` writes JSON as it is made (compact), needing no new layout.
-    pub fn writes_compact(&self, transport: Transport) -> bool {
-        self.inner.layouts[layout_slot(transport)].load(Ordering::Relaxed) == Layout::Compact.index()
-    }
-    /// `compact` JSON text as `transport` writes it now.
-    pub fn lay_out(&self, transport: Transport, compact: String) -> String {
-        Layout::from_index(self.inner.layouts[layout_slot(transport)].load(Ordering::Relaxed)).lay_out(compact)
     }
     /// The gateway stops now: every WebSocket closes once its events in hand are written.
     pub fn go_away(&self) {

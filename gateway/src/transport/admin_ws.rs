@@ -48,7 +48,9 @@ impl AdminWs {
         let d = self.d.clone();
         let answer = async move { crate::admin_api::handle(&d, &bytes, None).await };
         ctx.wait(
-            answer.into_actor(self).map(|reply, act, ctx| ctx.text(act.d.lay_out(Transport::Ws, reply.to_string()))),
+            answer
+                .into_actor(self)
+                .map(|reply, act, ctx| ctx.text(act.d.layout(Transport::Ws).lay_out(reply.to_string()))),
         );
     }
 }

@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use shared::ids::{HandleId, SessionId};
+use shared::janus::layout::Layout;
 use shared::janus::reply::{Reply, KEEPALIVE_EVENT};
 use shared::janus::request::{Credentials, Transport};
 use shared::keys;
@@ -46,8 +47,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, base: &str) {
 /// A JSON answer, laid out as the HTTP transport writes JSON (as it is when compact).
 fn json(d: &Dispatcher, body: impl Into<Bytes>) -> HttpResponse {
     let mut body = body.into();
-    if !d.writes_compact(Transport::Http) {
-        body = Bytes::from(d.lay_out(Transport::Http, String::from_utf8_lossy(&body).into_owned()));
+    let layout = d.layout(Transport::Http);
+    if layout != Layout::Compact {
+        body = Bytes::from(layout.lay_out(String::from_utf8_lossy(&body).into_owned()));
     }
     HttpResponse::Ok().content_type("application/json").body(body)
 }

@@ -19,6 +19,7 @@ use actix_web_actors::ws;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use shared::ids::SessionId;
+use shared::janus::layout::Layout;
 use shared::janus::reply::Reply;
 use shared::janus::request::Transport;
 use shared::wire::Signal;
@@ -224,10 +225,10 @@ impl WsConnection {
 
     /// A frame's JSON as this transport writes it now (as made when compact).
     fn laid_out(&self, text: bytestring::ByteString) -> bytestring::ByteString {
-        if self.d.writes_compact(Transport::Ws) {
-            return text;
+        match self.d.layout(Transport::Ws) {
+            Layout::Compact => text,
+            layout => layout.lay_out(text.to_string()).into(),
         }
-        self.d.lay_out(Transport::Ws, text.to_string()).into()
     }
 
     /// Holds `reply` until the next frame, for `hold` at most.
