@@ -15,7 +15,6 @@ use shared::ids::{HandleId, SessionId};
 use shared::janus::admin::{self, AdminRequest, AdminTarget};
 use shared::janus::errors::{CoreCode, CoreError};
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
-use shared::janus::layout::Layout;
 use shared::janus::reply::Reply;
 use shared::janus::transport_query;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
@@ -254,10 +253,12 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
             return Err(CoreError::new(CoreCode::PluginNotFound, "Invalid transport"))
         }
         AdminRequest::QueryTransport(Some((transport, query))) => {
-            if let transport_query::TransportQuery::Configure(c) = &query {
-                if let Some(layout) = c.json.as_deref().and_then(Layout::named) {
-                    d.set_layout(transport, layout);
-                }
+            if let transport_query::TransportQuery::Configure(transport_query::Configure {
+                json: Some(Ok(layout)),
+                ..
+            }) = &query
+            {
+                d.set_layout(transport, *layout);
             }
             let m = d.metrics();
             let counts = transport_query::Counts {

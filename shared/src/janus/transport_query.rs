@@ -1,11 +1,11 @@
 //! `query_transport`: what the Admin API asks a transport plugin. Janus's HTTP and WebSocket
 //! transports answer two requests, `configure` (tweaks: the JSON layout, which the gateway
-//! switches) and `connections` (how many clients);
-//! their answer is the success reply's `response`, and what they refuse is said inside it with
-//! the transport's own codes (411-413), not as a Janus error. Parsed here at the edge; the
-//! gateway fills in its counts.
+//! switches) and `connections` (how many clients). Their answer is the success reply's
+//! `response`, and what they refuse is said inside it with the transport's own codes (411-413),
+//! not as a Janus error. Parsed here at the edge; the gateway fills in its counts.
 
 use super::json::{validate, Invalid, JType, Param};
+use super::layout::Layout;
 use super::request::Transport;
 use serde_json::{json, Map, Value};
 
@@ -24,10 +24,10 @@ pub enum TransportQuery {
 pub struct Configure {
     /// Whether the transport's events go to event handlers (`events: true`).
     pub events: bool,
-    /// The JSON layout asked for (`indented`, `plain`, `compact`).
-    pub json: Option<String>,
-    /// The WebSocket transport's library logging (`logging`).
-    pub logging: Option<String>,
+    /// The JSON layout asked for (`json`), or the name given when it is none of Janus's.
+    pub json: Option<Result<Layout, String>>,
+    /// The WebSocket transport's library logging asked for (`logging`).
+    pub logging: bool,
     pub refusal: Option<Refusal>,
 }
 
@@ -73,8 +73,8 @@ pub fn parse(transport: Transport, request: Option<&Map<String, Value>>) -> Tran
             };
             TransportQuery::Configure(Configure {
                 events: obj.get("events") == Some(&Value::Bool(true)),
-                json: text("json"),
-                logging: text("logging").filter(|_| transport == Transport::Ws),
+                json: text("json").map(|name| Layout::named(&name).ok_or(name)),
+                logging: transport == Transport::Ws && text("logging").is_some(),
                 refusal: validate(obj, params).err().map(refusal),
             })
         }
@@ -126,11 +126,11 @@ pub fn answer(transport: Transport, query: &TransportQuery, counts: &Counts) -> 
             }
             // The layout itself is switched by the gateway (`Layout`); a name it does not know
             // is left out.
-            if c.json.as_deref().is_some_and(|j| super::layout::Layout::named(j).is_none()) {
+            if matches!(c.json, Some(Err(_))) {
                 notes.push("Ignored unsupported indentation format");
             }
             // The WebSocket transport is not libwebsockets: there is no such logging to switch.
-            if c.logging.is_some() {
+            if c.logging {
                 notes.push("Ignored libwebsockets logging (not used by this transport)");
             }
             if !notes.is_empty() {
