@@ -812,66 +812,68 @@ async fn transports_answer_queries_as_janus_s_transports_do() {
     let logging = admin(&ours, query(ws, json!({"request": "configure", "logging": "all"}))).await;
     assert_eq!(logging["response"]["notes"], json!(["Ignored libwebsockets logging (not used by this transport)"]));
 
-    let connections = |url: String, t: &'static str| async move {
-        let answer = admin(&url, query(t, json!({"request": "connections"}))).await;
-        assert_eq!(answer["response"]["result"], 200, "{answer}");
-        answer["response"].clone()
-    };
     let host_port = |url: &str| -> std::net::SocketAddr {
         let rest = url.split("://").nth(1).expect("a URL");
         rest.split('/').next().expect("host:port").parse().expect("an address")
     };
-    for (admin_url, ws_url) in [(janus.admin_url.clone(), janus.ws_url.clone()), (ours.clone(), server.ws_url.clone())]
-    {
+    let clients = |r: &Value| r["connections"].as_u64().expect("a count of WebSocket clients");
+    let admin_http = |r: &Value| r["connections"]["admin_http"].as_u64().expect("admin_http");
+    for (admin_url, ws_url) in [(&janus.admin_url, &janus.ws_url), (&ours, &server.ws_url)] {
         // WebSocket clients, counted while connected.
-        let before = connections(admin_url.clone(), ws).await["connections"].as_u64().expect("a count");
-        let clients = [WsClient::connect(&ws_url).await, WsClient::connect(&ws_url).await];
-        let during = connections(admin_url.clone(), ws).await["connections"].as_u64().expect("a count");
-        assert_eq!(during, before + 2, "{admin_url}: two WebSocket clients more");
-        drop(clients);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while connections(admin_url.clone(), ws).await["connections"].as_u64() != Some(before) {
-            assert!(std::time::Instant::now() < deadline, "{admin_url}: the closed WebSocket clients still counted");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let before = clients(&connections_until(admin_url, ws, |_| true, "").await);
+        let two = [WsClient::connect(ws_url).await, WsClient::connect(ws_url).await];
+        connections_until(admin_url, ws, |r| clients(r) == before + 2, "two WebSocket clients more").await;
+        drop(two);
+        connections_until(admin_url, ws, |r| clients(r) == before, "the closed WebSocket clients gone").await;
         // HTTP connections to the admin listener, idle ones included, and the request being
         // answered among the messages.
         let open: Vec<_> = (0..3)
-            .map(|_| std::net::TcpStream::connect(host_port(&admin_url)).expect("a connection to the admin listener"))
+            .map(|_| std::net::TcpStream::connect(host_port(admin_url)).expect("a connection to the admin listener"))
             .collect();
-        let admin_http = |r: &Value| r["connections"]["admin_http"].as_u64().expect("admin_http");
-        let during = connections(admin_url.clone(), http).await;
-        assert!(admin_http(&during) >= 4, "{admin_url}: three idle connections and the query's: {during}");
+        let during =
+            connections_until(admin_url, http, |r| admin_http(r) >= 4, "three idle connections and the query's").await;
         assert!(during["messages"].as_u64() >= Some(1), "{admin_url}: the query itself is a message: {during}");
         drop(open);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while admin_http(&connections(admin_url.clone(), http).await) + 3 > admin_http(&during) {
-            assert!(std::time::Instant::now() < deadline, "{admin_url}: the closed connections still counted");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let closed = |r: &Value| admin_http(r) + 3 <= admin_http(&during);
+        connections_until(admin_url, http, closed, "the three closed connections gone").await;
     }
     // Janus here serves its Admin API alone over HTTP; Portunus also its Janus API, counted too.
-    let ours_now = connections(ours.clone(), http).await;
-    let theirs_now = connections(janus.admin_url.clone(), http).await;
+    let ours_now = connections_until(&ours, http, |_| true, "").await;
+    let theirs_now = connections_until(&janus.admin_url, http, |_| true, "").await;
     let keys =
         |r: &Value| r["connections"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
     assert_eq!(keys(&theirs_now), ["admin_http"], "{theirs_now}");
     assert_eq!(keys(&ours_now), ["http", "admin_http"], "{ours_now}");
-    let api = host_port(&server.http_url);
-    let before = ours_now["connections"]["http"].as_u64().expect("http");
-    let open: Vec<_> =
-        (0..2).map(|_| std::net::TcpStream::connect(api).expect("a connection to the API listener")).collect();
+    let api_http = |r: &Value| r["connections"]["http"].as_u64().expect("http");
+    let before = api_http(&ours_now);
+    let open: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(host_port(&server.http_url)).expect("a connection to the API listener"))
+        .collect();
+    connections_until(&ours, http, |r| api_http(r) == before + 2, "two connections to the Janus API listener").await;
+    drop(open);
+    connections_until(&ours, http, |r| api_http(r) == before, "the two closed connections gone").await;
+    // Its Admin API's WebSocket clients are the WebSocket transport's too, as in Janus.
+    let before = clients(&connections_until(&ours, ws, |_| true, "").await);
+    let admin_ws = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("an admin WebSocket")).await;
+    connections_until(&ours, ws, |r| clients(r) == before + 1, "an Admin API WebSocket client").await;
+    drop(admin_ws);
+}
+
+/// The `response` to `query_transport` `connections` for `transport` at `url`, once `ok` holds
+/// for it (connections are counted as the server accepts and closes them, not as the client
+/// does): the test fails if it does not within 5 s.
+async fn connections_until(url: &str, transport: &str, ok: impl Fn(&Value) -> bool, what: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while connections(ours.clone(), http).await["connections"]["http"].as_u64() != Some(before + 2) {
-        assert!(std::time::Instant::now() < deadline, "two connections to the Janus API listener not counted");
+    loop {
+        let query = json!({"janus": "query_transport", "transport": transport, "request": {"request": "connections"}});
+        let answer = admin(url, query).await;
+        assert_eq!(answer["response"]["result"], 200, "{answer}");
+        if ok(&answer["response"]) {
+            return answer["response"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} {transport}: {what}: {answer}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(open);
-    // Its Admin API's WebSocket clients are the WebSocket transport's too, as in Janus.
-    let before = connections(ours.clone(), ws).await["connections"].as_u64().expect("a count");
-    let admin_ws = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("an admin WebSocket")).await;
-    assert_eq!(connections(ours.clone(), ws).await["connections"].as_u64(), Some(before + 1));
-    drop(admin_ws);
 }
 
 /// The transports' JSON layout (`json`), switched by `query_transport` on both servers: their
