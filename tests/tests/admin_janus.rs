@@ -852,6 +852,16 @@ async fn transports_answer_queries_as_janus_s_transports_do() {
     connections_until(&ours, http, |r| api_http(r) == before + 2, "two connections to the Janus API listener").await;
     drop(open);
     connections_until(&ours, http, |r| api_http(r) == before, "the two closed connections gone").await;
+    // A parked long-poll is a message being answered, and a parked long-poll on `/metrics`.
+    let messages = |r: &Value| r["messages"].as_u64().expect("messages");
+    let quiet = connections_until(&ours, http, |_| true, "").await;
+    let client = HttpClient::new(&server.base_url);
+    let session = client.create_session().await;
+    let parked = actix_web::rt::spawn(async move { client.poll(session, 1).await });
+    connections_until(&ours, http, |r| messages(r) == messages(&quiet) + 1, "the long-poll among the messages").await;
+    let (_, text) = get_text(&format!("{}/metrics", server.admin_url)).await;
+    assert_eq!(metric(&text, "portunus_longpolls"), Some(1.0), "{text}");
+    parked.abort();
     // Its Admin API's WebSocket clients are the WebSocket transport's too, as in Janus.
     let before = clients(&connections_until(&ours, ws, |_| true, "").await);
     let admin_ws = WsClient::connect_admin(server.admin_ws_url.as_deref().expect("an admin WebSocket")).await;

@@ -178,7 +178,8 @@ async fn long_poll(d: web::Data<Dispatcher>, path: web::Path<String>, q: web::Qu
             return HttpResponse::ServiceUnavailable().finish();
         }
     }
-    let _parked = Parked::new(&d);
+    // Counted among the parked long-polls (`/metrics`) while it waits.
+    let _parked = super::counted::Counted::new(d.metrics().longpolls().clone());
     // Subscribe before reading the mailbox, so an event pushed in between still wakes us.
     let mut sub = match b.bus.subscribe(&keys::session_channel(sid)).await {
         Ok(s) => Some(s),
@@ -221,23 +222,6 @@ async fn long_poll(d: web::Data<Dispatcher>, path: web::Path<String>, q: web::Qu
         }
     };
     json(&d, body)
-}
-
-/// Counts parked long-polls for the metrics while one is in flight.
-struct Parked(prometheus::IntGauge);
-
-impl Parked {
-    fn new(d: &Dispatcher) -> Self {
-        let g = d.metrics().longpolls().clone();
-        g.inc();
-        Self(g)
-    }
-}
-
-impl Drop for Parked {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
 
 /// CORS pre-flight (`OPTIONS` anywhere) or 404: echoes the requested method and headers.
