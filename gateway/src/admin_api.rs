@@ -266,7 +266,7 @@ async fn run(d: &Dispatcher, txn: &str, request: AdminRequest) -> Result<Value, 
                 admin_http: count(&m.http_connections("admin")),
                 requests: count(m.http_requests()),
                 websockets: count(m.ws_connections()) + count(m.admin_ws_connections()),
-                tls: d.cfg().tls_cert.is_some() && d.cfg().tls_key.is_some(),
+                tls: d.cfg().serves_tls(),
             };
             admin::success(txn, json!({"response": transport_query::answer(transport, &query, &counts)}))
         }

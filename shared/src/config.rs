@@ -310,6 +310,11 @@ impl Config {
     }
 
     /// The base path without a trailing slash.
+    /// Whether every listener speaks TLS (a loaded configuration has both files or neither).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
     pub fn base_path(&self) -> &str {
         let p = self.http_base_path.trim_end_matches('/');
         if p.is_empty() {

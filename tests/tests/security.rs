@@ -149,6 +149,13 @@ async fn every_listener_speaks_tls_with_a_certificate() {
     let mut r =
         client.post(&admin_https).send_json(&json!({"janus": "ping", "transaction": "t"})).await.expect("admin");
     assert_eq!(r.json::<Value>().await.expect("JSON")["janus"], "pong");
+    // The HTTP transport names its TLS listeners as Janus's does.
+    let query = json!({"janus": "query_transport", "transport": "janus.transport.http", "admin_secret": ADMIN_SECRET,
+        "transaction": "q", "request": {"request": "connections"}});
+    let mut r = client.post(&admin_https).send_json(&query).await.expect("admin");
+    let answer: Value = r.json().await.expect("JSON");
+    let listeners = answer["response"]["connections"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(listeners, Some(vec!["https".to_owned(), "admin_https".to_owned()]), "{answer}");
     let admin_wss = server.admin_ws_url.as_deref().expect("admin WebSocket").replacen("ws://", "wss://", 1);
     let (_resp, _conn) =
         client.ws(&admin_wss).protocols(["janus-admin-protocol"]).connect().await.expect("admin over wss://");
