@@ -342,6 +342,19 @@ impl NodeMetrics {
             "Datagrams of runs the kernel refused (a full socket buffer)",
             &[("", c(&gso::REFUSED))],
         );
+        let writes = webrtc::peer_connection::rtp_writes();
+        one(
+            "rtp_writes_total",
+            "counter",
+            "RTP packets written to PeerConnections: from the writing task, or through the PeerConnection's driver",
+            &[("{path=\"direct\"}", i128::from(writes.direct)), ("{path=\"driver\"}", i128::from(writes.queued))],
+        );
+        one(
+            "rtp_direct_writes_waking_driver_total",
+            "counter",
+            "Of the RTP packets written from the writing task, those that woke the driver (a datagram only it sends, or an earlier protocol deadline)",
+            &[("", i128::from(writes.woke_driver))],
+        );
         one("nacks_received_total", "counter", "NACKs received from subscribers", &[("", c(&self.nacks_received))]);
         one(
             "nack_requested_packets_total",

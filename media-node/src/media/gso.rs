@@ -1,12 +1,12 @@
-//! Datagrams a PeerConnection's driver sends to one peer in one go leave in one system call
-//! (UDP GSO, `UDP_SEGMENT`).
+//! Datagrams a PeerConnection sends to one peer in one go leave in one system call (UDP GSO,
+//! `UDP_SEGMENT`).
 //!
-//! webrtc-rs's driver sends what its core queued since its last turn one `sendmsg` at a time,
-//! and asks for GSO only for runs of 16 or more (a data channel's bulk); a video frame is 3-6
-//! packets to each subscriber, so every packet cost a system call and the kernel's whole send
-//! path. Here a send made while a driver's task is being polled ([`Scope`], which the node's
-//! runtime wraps around every task it spawns) joins the run to the same socket and destination
-//! when it can: each segment as long as the first, only the last one shorter (the kernel's
+//! webrtc-rs sends what its core queued one `sendmsg` at a time, and asks for GSO only for runs
+//! of 16 or more (a data channel's bulk); a video frame is 3-6 packets to each subscriber, so
+//! every packet cost a system call and the kernel's whole send path. Here a send made while a
+//! task is being polled inside a [`Scope`] (which the node's runtime wraps around every task
+//! webrtc-rs spawns, and the node around each subscriber stream's forwarding task, which sends
+//! its packets itself) joins the run to the same socket and destination when it can: each segment as long as the first, only the last one shorter (the kernel's
 //! rule). A run goes out when a send cannot join it, when it is full, and when the task's poll
 //! ends, so a datagram is never held past the turn of the task that sent it; a send outside
 //! a scope goes out at once. The kernel cuts the run back into the same datagrams, in order.

@@ -277,7 +277,9 @@ impl SubscriberPeer {
                 target: src.target,
                 delay: src.delay,
             };
-            tokio::spawn(forward(src.origin, control_rx, stream, gate));
+            // Its packets are sent from its own task (webrtc-rs's `try_write_rtp`, patched):
+            // in a scope, so a frame's datagrams to the subscriber leave in one run.
+            tokio::spawn(super::gso::Scope(Box::pin(forward(src.origin, control_rx, stream, gate))));
             let sender = sender.id();
             added.push(StreamControl { mindex: src.mindex, sender, negotiated, control, send, carried, msid });
         }

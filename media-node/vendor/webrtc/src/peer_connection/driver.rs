@@ -784,6 +784,8 @@ where
         // Drop before binding — see above. Also drops every accepted TCP stream, which is
         // correct: they belong to the generation being replaced.
         self.udp_sockets.clear();
+        // (Portunus) The direct writers' clones too, or a fixed port could not be bound again.
+        self.inner.direct.set_sockets(Vec::new());
         self.mdns_socket = None;
         self.tcp_transport = RTCTcpTransport::new(HashMap::new());
 
@@ -835,6 +837,9 @@ where
         }
 
         self.tcp_transport = RTCTcpTransport::new(tcp_listeners);
+        self.inner.direct.set_sockets(
+            self.udp_sockets.iter().map(|(addr, socket)| (*addr, socket.clone())).collect(),
+        );
 
         // Rebuilt, not updated: a gatherer's STUN clients and TURN allocations are keyed by
         // 5-tuples that no longer exist, so there is nothing in the old ones worth carrying over.
@@ -1025,6 +1030,7 @@ where
             let deadline = now + delay_from_now;
             if timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
                 timer = Some((deadline, self.inner.runtime.sleep(delay_from_now)));
+                self.inner.direct.set_timer(deadline);
             }
             let timer_future = timer.as_mut().map(|(_, sleep)| sleep.as_mut());
 
@@ -1751,6 +1757,7 @@ where
         let now = self.inner.runtime.now();
         match evt {
             PeerConnectionDriverEvent::SenderRtp(sender_id, packet) => {
+                self.inner.direct.rtp_dequeued();
                 let mut core = self.inner.core.lock().await;
                 if let Some(mut sender) = core.rtp_sender(sender_id) {
                     if let Err(err) = sender.write_rtp(now, packet) {
@@ -2071,6 +2078,8 @@ where
         // 1.c peer_connection poll_write() - Send all outgoing packets, coalescing
         // consecutive same-destination datagrams into single UDP GSO syscalls.
         let mut writes = std::mem::take(&mut self.core_writes);
+        // (Portunus) What a track writing from its own task could not send goes first.
+        self.inner.direct.take_handed_over(&mut writes);
         Self::drain_core_writes(self.inner.clone(), &mut writes).await;
         self.flush_writes(&mut writes).await;
         writes.clear();

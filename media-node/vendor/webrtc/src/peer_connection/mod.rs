@@ -49,6 +49,8 @@
 //! # }
 //! ```
 
+pub(crate) mod direct;
+pub use direct::{RtpWrites, rtp_writes};
 pub(crate) mod driver;
 pub mod transport;
 
@@ -821,6 +823,8 @@ pub(crate) struct PeerConnectionRef {
     /// must precede: the driver checks it while handling `IceGathering`, which is the message
     /// that starts the restarted generation's gathering.
     pub(crate) ice_restart_rebind_pending: AtomicBool,
+    /// (Portunus) What a track writing RTP from its own task shares with the driver.
+    pub(crate) direct: direct::Direct,
 }
 
 /// The ICE credentials a description carries, resolved the way the core resolves them.
@@ -1017,6 +1021,7 @@ impl PeerConnectionImpl {
                 data_channel_consumed: crate::runtime::Notify::new(),
                 discard_local_candidates_during_ice_restart,
                 ice_restart_rebind_pending: AtomicBool::new(false),
+                direct: direct::Direct::new(runtime.now()),
             }),
             driver_handle: Mutex::new(None),
             driver_stopped: Mutex::new(None),

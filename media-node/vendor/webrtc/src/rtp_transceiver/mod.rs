@@ -281,6 +281,7 @@ impl RtpTransceiverImpl {
                         rtp_sender_id: self.id.into(),
                         rtp_parameters: params.rtp_parameters,
                         driver_event_tx: pc.driver_event_tx.clone(),
+                        pc: Arc::downgrade(&pc),
                     },
                     evt_rx,
                 )

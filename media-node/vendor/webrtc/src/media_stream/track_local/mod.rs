@@ -78,6 +78,9 @@ pub struct TrackLocalContext {
     pub(crate) rtp_sender_id: RTCRtpSenderId,
     pub(crate) rtp_parameters: RTCRtpParameters,
     pub(crate) driver_event_tx: Sender<PeerConnectionDriverEvent>,
+    /// (Portunus) The connection, for writes from the track's own task (weak: the connection
+    /// holds its transceivers, which hold their tracks).
+    pub(crate) pc: std::sync::Weak<crate::peer_connection::PeerConnectionRef>,
 }
 
 /// A local media track that can be sent to a remote peer.

@@ -58,7 +58,7 @@ use std::collections::HashMap;
 /// What [`TrackLocalStaticRTP::try_write_rtp`] did with a packet.
 #[derive(Debug)]
 pub enum TryWriteRtp {
-    /// Queued for the driver.
+    /// Sent, or queued for the driver.
     Written,
     /// Not now (the driver's queue is full, or the track is being bound): the packet, to be
     /// written with `write_rtp`.
@@ -88,9 +88,11 @@ impl TrackLocalStaticRTP {
     }
 
     /// Writes an RTP packet if that can be done without waiting (Portunus): the track bound and
-    /// not being rebound, and room in the driver's queue. Else the packet comes back
+    /// not being rebound, and the connection's core free (the packet is then sent from this
+    /// task: `peer_connection::direct`) or room in the driver's queue. Else the packet comes back
     /// ([`TryWriteRtp::Busy`]) for [`write_rtp`](TrackLocal::write_rtp), which waits. The
-    /// common case then costs no boxed future and no await on the track's lock.
+    /// common case then costs no boxed future, no await on the track's lock and no wake-up of
+    /// the driver.
     pub fn try_write_rtp(&self, packet: rtp::Packet) -> TryWriteRtp {
         let Some(ctx) = self.ctx.try_lock() else {
             return TryWriteRtp::Busy(packet);
@@ -98,13 +100,25 @@ impl TrackLocalStaticRTP {
         let Some(ctx) = &*ctx else {
             return TryWriteRtp::Failed(Error::Other("track is not binding yet".to_string()));
         };
+        let Some(pc) = ctx.pc.upgrade() else {
+            return TryWriteRtp::Failed(Error::Other("the driver is gone".to_string()));
+        };
+        let packet = match pc.write_rtp_direct(ctx.rtp_sender_id, packet) {
+            Ok(()) => return TryWriteRtp::Written,
+            Err(packet) => packet,
+        };
+        pc.direct.rtp_queued();
         let event = PeerConnectionDriverEvent::SenderRtp(ctx.rtp_sender_id, packet);
         match ctx.driver_event_tx.try_send(event) {
             Ok(()) => TryWriteRtp::Written,
             Err(TrySendError::Full(PeerConnectionDriverEvent::SenderRtp(_, packet))) => {
+                pc.direct.rtp_not_queued();
                 TryWriteRtp::Busy(packet)
             }
-            Err(_) => TryWriteRtp::Failed(Error::Other("the driver is gone".to_string())),
+            Err(_) => {
+                pc.direct.rtp_not_queued();
+                TryWriteRtp::Failed(Error::Other("the driver is gone".to_string()))
+            }
         }
     }
 
@@ -284,12 +298,24 @@ impl TrackLocal for TrackLocalStaticRTP {
         if let Some(ctx) = &*ctx_opt {
             let tx = ctx.driver_event_tx.clone();
             let rtp_sender_id = ctx.rtp_sender_id;
+            let pc = ctx.pc.upgrade();
             drop(ctx_opt);
+            // (Portunus) Counted while queued, so that no write from the track's own task
+            // overtakes it (`peer_connection::direct`).
+            let Some(pc) = pc else {
+                return Err(Error::Other("the driver is gone".to_string()));
+            };
+            pc.direct.rtp_queued();
             // overflow: awaited — producer is the application in `write_rtp`. Blocking
             // the sender is the outbound back-pressure mechanism, not a failure mode.
-            tx.send(PeerConnectionDriverEvent::SenderRtp(rtp_sender_id, packet))
+            let sent = tx
+                .send(PeerConnectionDriverEvent::SenderRtp(rtp_sender_id, packet))
                 .await
-                .map_err(|e| Error::Other(format!("{:?}", e)))
+                .map_err(|e| Error::Other(format!("{:?}", e)));
+            if sent.is_err() {
+                pc.direct.rtp_not_queued();
+            }
+            sent
         } else {
             Err(Error::Other("track is not binding yet".to_string()))
         }

@@ -1,0 +1,185 @@
+//! (Portunus) RTP written and sent from the writer's own task, without waking the driver.
+//!
+//! A track's packet used to go through the driver's queue: the writer queued it, the driver's
+//! task woke, ran its loop (core writes, events, reads, timeout, `select!`) and sent. For an SFU
+//! that is a task wake-up and a loop pass per packet per subscriber on top of the writer's own.
+//! Here the writer takes the core's lock itself when it is free, writes the packet through the
+//! core's pipeline and sends the datagrams the core queued on the connection's UDP socket, as the
+//! driver's `poll_writes` would. What only the driver can send (TCP, mDNS, TURN, a socket that
+//! would block) is handed over to it, with everything after it, and the driver woken; so is a
+//! protocol deadline the write brought forward (a sender report's first tick). While the driver's
+//! queue holds RTP not yet written, writes queue behind it, so no packet overtakes another.
+
+use super::PeerConnectionRef;
+use super::driver::PeerConnectionDriverEvent;
+use crate::runtime::{AsyncUdpSocket, Transmit, poll_once};
+use log::error;
+use rtc::mdns::MDNS_PORT;
+use rtc::rtp;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportProtocol};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// RTP packets written from their track's task.
+static DIRECT: AtomicU64 = AtomicU64::new(0);
+/// RTP packets written through the driver's queue.
+static QUEUED: AtomicU64 = AtomicU64::new(0);
+/// Direct writes that woke the driver all the same (something handed over, a deadline moved).
+static WOKEN: AtomicU64 = AtomicU64::new(0);
+
+/// How the process's tracks wrote their RTP so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RtpWrites {
+    /// Written from their track's task.
+    pub direct: u64,
+    /// Written through the driver's queue.
+    pub queued: u64,
+    /// Of `direct`, those that woke the driver.
+    pub woke_driver: u64,
+}
+
+/// How the process's tracks wrote their RTP so far.
+pub fn rtp_writes() -> RtpWrites {
+    RtpWrites {
+        direct: DIRECT.load(Ordering::Relaxed),
+        queued: QUEUED.load(Ordering::Relaxed),
+        woke_driver: WOKEN.load(Ordering::Relaxed),
+    }
+}
+
+/// What a writer outside the driver shares with it.
+pub(crate) struct Direct {
+    /// The UDP sockets the driver bound, by local address (replaced when it rebinds).
+    sockets: std::sync::Mutex<Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>>,
+    /// Datagrams written here that the driver sends, in order, before the core's next ones.
+    handed_over: std::sync::Mutex<Vec<TaggedBytesMut>>,
+    /// RTP packets in the driver's queue, not yet written to the core.
+    queued_rtp: AtomicUsize,
+    /// The driver's timer deadline, in nanoseconds after `epoch` (`u64::MAX`: none armed).
+    timer_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Direct {
+    pub(crate) fn new(epoch: Instant) -> Self {
+        Self {
+            sockets: std::sync::Mutex::new(Vec::new()),
+            handed_over: std::sync::Mutex::new(Vec::new()),
+            queued_rtp: AtomicUsize::new(0),
+            timer_at: AtomicU64::new(u64::MAX),
+            epoch,
+        }
+    }
+
+    /// The driver bound (or rebound) these sockets.
+    pub(crate) fn set_sockets(&self, sockets: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>) {
+        *self.sockets.lock().unwrap_or_else(|e| e.into_inner()) = sockets;
+    }
+
+    /// The driver armed its timer for `at`.
+    pub(crate) fn set_timer(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        self.timer_at.store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    fn before_timer(&self, at: Instant) -> bool {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX) < self.timer_at.load(Ordering::Acquire)
+    }
+
+    /// An RTP packet is about to go into the driver's queue.
+    pub(crate) fn rtp_queued(&self) {
+        self.queued_rtp.fetch_add(1, Ordering::AcqRel);
+        QUEUED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An RTP packet left the driver's queue (written, or never queued after all).
+    pub(crate) fn rtp_dequeued(&self) {
+        self.queued_rtp.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// An RTP packet that was to be queued was not after all.
+    pub(crate) fn rtp_not_queued(&self) {
+        self.rtp_dequeued();
+        QUEUED.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Appends what was handed over to `writes`, ahead of the core's.
+    pub(crate) fn take_handed_over(&self, writes: &mut Vec<TaggedBytesMut>) {
+        let mut handed = self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
+        writes.append(&mut handed);
+    }
+}
+
+impl PeerConnectionRef {
+    /// Writes `packet` through sender `id` and sends what the core queued, unless the core is busy
+    /// or RTP waits in the driver's queue: then the packet comes back, for the queue.
+    pub(crate) fn write_rtp_direct(&self, id: RTCRtpSenderId, packet: rtp::Packet) -> Result<(), rtp::Packet> {
+        let direct = &self.direct;
+        if direct.queued_rtp.load(Ordering::Acquire) != 0 {
+            return Err(packet);
+        }
+        let Some(mut core) = self.core.try_lock() else {
+            return Err(packet);
+        };
+        let now = self.runtime.now();
+        match core.rtp_sender(id) {
+            Some(mut sender) => {
+                if let Err(err) = sender.write_rtp(now, packet) {
+                    error!("Failed to send RTP: {err}");
+                }
+            }
+            None => error!("Failed to send RTP due to unknown sender id {id:?}"),
+        }
+        let mut wake = false;
+        {
+            let sockets = direct.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            let mut handed = direct.handed_over.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(msg) = core.poll_write() {
+                // Behind anything handed over, so as not to overtake it.
+                if handed.is_empty() && send(&sockets, &msg) {
+                    continue;
+                }
+                handed.push(msg);
+                wake = true;
+            }
+        }
+        wake |= core.poll_timeout().is_some_and(|at| direct.before_timer(at));
+        drop(core);
+        DIRECT.fetch_add(1, Ordering::Relaxed);
+        if wake {
+            WOKEN.fetch_add(1, Ordering::Relaxed);
+            if !self.write_pending.swap(true, Ordering::AcqRel) {
+                let _ = self.driver_event_tx.try_send(PeerConnectionDriverEvent::WriteNotify);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends `msg` now if it is a plain UDP datagram on one of `sockets` that the socket takes at
+/// once; false if it must go through the driver.
+fn send(sockets: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)], msg: &TaggedBytesMut) -> bool {
+    let tp = msg.transport;
+    if tp.transport_protocol != TransportProtocol::UDP || tp.peer_addr.port() == MDNS_PORT {
+        return false;
+    }
+    let Some((_, socket)) = sockets.iter().find(|(addr, _)| *addr == tp.local_addr) else {
+        return false;
+    };
+    let transmit =
+        Transmit { destination: tp.peer_addr, ecn: None, contents: &msg.message, segment_size: None, src_ip: None };
+    match poll_once(|cx| socket.poll_send(cx, &transmit)) {
+        Some(Ok(_)) => true,
+        Some(Err(err)) => {
+            // As the driver does: the datagram is lost, not retried.
+            error!("Failed to write packet to {:?} from {:?}: {err}", tp.peer_addr, tp.local_addr);
+            true
+        }
+        None => false,
+    }
+}
