@@ -6,10 +6,11 @@
 //! every packet cost a system call and the kernel's whole send path. Here a send made while a
 //! task is being polled inside a [`Scope`] (which the node's runtime wraps around every task
 //! webrtc-rs spawns, and the node around each subscriber stream's forwarding task, which sends
-//! its packets itself) joins the run to the same socket and destination when it can: each segment as long as the first, only the last one shorter (the kernel's
-//! rule). A run goes out when a send cannot join it, when it is full, and when the task's poll
-//! ends, so a datagram is never held past the turn of the task that sent it; a send outside
-//! a scope goes out at once. The kernel cuts the run back into the same datagrams, in order.
+//! its packets itself) joins the run to the same socket and destination when it can: each
+//! segment as long as the first, only the last one shorter (the kernel's rule). A run goes out
+//! when a send cannot join it, when it is full, and when the task's poll ends, so a datagram is
+//! never held past the turn of the task that sent it; a send outside a scope goes out at once.
+//! The kernel cuts the run back into the same datagrams, in order.
 //!
 //! The run lives in a thread-local (a task's poll never leaves its thread): no lock, no
 //! allocation per datagram (the run's buffer is reused). A send reports success once the

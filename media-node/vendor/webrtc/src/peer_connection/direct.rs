@@ -91,21 +91,19 @@ impl Direct {
         u64::try_from(nanos).unwrap_or(u64::MAX) < self.timer_at.load(Ordering::Acquire)
     }
 
-    /// An RTP packet is about to go into the driver's queue.
-    pub(crate) fn rtp_queued(&self) {
+    /// An RTP packet is about to go into the driver's queue: direct writes wait behind it.
+    pub(crate) fn rtp_queuing(&self) {
         self.queued_rtp.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The packet of [`Direct::rtp_queuing`] is in the queue.
+    pub(crate) fn rtp_queued(&self) {
         QUEUED.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An RTP packet left the driver's queue (written, or never queued after all).
+    /// An RTP packet is out of the driver's queue and in the core (or was not queued after all).
     pub(crate) fn rtp_dequeued(&self) {
         self.queued_rtp.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// An RTP packet that was to be queued was not after all.
-    pub(crate) fn rtp_not_queued(&self) {
-        self.rtp_dequeued();
-        QUEUED.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Appends what was handed over to `writes`, ahead of the core's.

@@ -1757,7 +1757,6 @@ where
         let now = self.inner.runtime.now();
         match evt {
             PeerConnectionDriverEvent::SenderRtp(sender_id, packet) => {
-                self.inner.direct.rtp_dequeued();
                 let mut core = self.inner.core.lock().await;
                 if let Some(mut sender) = core.rtp_sender(sender_id) {
                     if let Err(err) = sender.write_rtp(now, packet) {
@@ -1769,6 +1768,8 @@ where
                         sender_id
                     );
                 }
+                // (Portunus) In the core now, under its lock: a direct write drains it first.
+                self.inner.direct.rtp_dequeued();
             }
             PeerConnectionDriverEvent::SenderRtcp(sender_id, rtcp_packets) => {
                 let mut core = self.inner.core.lock().await;

@@ -107,16 +107,19 @@ impl TrackLocalStaticRTP {
             Ok(()) => return TryWriteRtp::Written,
             Err(packet) => packet,
         };
-        pc.direct.rtp_queued();
+        pc.direct.rtp_queuing();
         let event = PeerConnectionDriverEvent::SenderRtp(ctx.rtp_sender_id, packet);
         match ctx.driver_event_tx.try_send(event) {
-            Ok(()) => TryWriteRtp::Written,
+            Ok(()) => {
+                pc.direct.rtp_queued();
+                TryWriteRtp::Written
+            }
             Err(TrySendError::Full(PeerConnectionDriverEvent::SenderRtp(_, packet))) => {
-                pc.direct.rtp_not_queued();
+                pc.direct.rtp_dequeued();
                 TryWriteRtp::Busy(packet)
             }
             Err(_) => {
-                pc.direct.rtp_not_queued();
+                pc.direct.rtp_dequeued();
                 TryWriteRtp::Failed(Error::Other("the driver is gone".to_string()))
             }
         }
@@ -305,15 +308,16 @@ impl TrackLocal for TrackLocalStaticRTP {
             let Some(pc) = pc else {
                 return Err(Error::Other("the driver is gone".to_string()));
             };
-            pc.direct.rtp_queued();
+            pc.direct.rtp_queuing();
             // overflow: awaited — producer is the application in `write_rtp`. Blocking
             // the sender is the outbound back-pressure mechanism, not a failure mode.
             let sent = tx
                 .send(PeerConnectionDriverEvent::SenderRtp(rtp_sender_id, packet))
                 .await
                 .map_err(|e| Error::Other(format!("{:?}", e)));
-            if sent.is_err() {
-                pc.direct.rtp_not_queued();
+            match sent {
+                Ok(()) => pc.direct.rtp_queued(),
+                Err(_) => pc.direct.rtp_dequeued(),
             }
             sent
         } else {
