@@ -67,6 +67,11 @@ pub struct NodeMetrics {
     pc_failures: AtomicU64,
     forwarded_packets: AtomicU64,
     forwarded_bytes: AtomicU64,
+    /// Forwarded packets sent from their forwarding task, of those the ones that woke the
+    /// PeerConnection's driver all the same, and those written through the driver.
+    written_direct: AtomicU64,
+    written_direct_waking: AtomicU64,
+    written_through_driver: AtomicU64,
     dropped_slow: AtomicU64,
     dropped_keyframe: AtomicU64,
     dropped_port: AtomicU64,
@@ -105,6 +110,9 @@ pub static METRICS: NodeMetrics = NodeMetrics {
     pc_failures: ZERO,
     forwarded_packets: ZERO,
     forwarded_bytes: ZERO,
+    written_direct: ZERO,
+    written_direct_waking: ZERO,
+    written_through_driver: ZERO,
     dropped_slow: ZERO,
     dropped_keyframe: ZERO,
     dropped_port: ZERO,
@@ -342,18 +350,17 @@ impl NodeMetrics {
             "Datagrams of runs the kernel refused (a full socket buffer)",
             &[("", c(&gso::REFUSED))],
         );
-        let writes = webrtc::peer_connection::rtp_writes();
         one(
             "rtp_writes_total",
             "counter",
-            "RTP packets written to PeerConnections: from the writing task, or through the PeerConnection's driver",
-            &[("{path=\"direct\"}", i128::from(writes.direct)), ("{path=\"driver\"}", i128::from(writes.queued))],
+            "Forwarded RTP packets written to subscribers' PeerConnections: sent from the forwarding task, or through the PeerConnection's driver",
+            &[("{path=\"direct\"}", c(&self.written_direct)), ("{path=\"driver\"}", c(&self.written_through_driver))],
         );
         one(
             "rtp_direct_writes_waking_driver_total",
             "counter",
-            "Of the RTP packets written from the writing task, those that woke the driver (a datagram only it sends, or an earlier protocol deadline)",
-            &[("", i128::from(writes.woke_driver))],
+            "Of the packets sent from the forwarding task, those that woke the driver all the same (a datagram only it sends, or an earlier protocol deadline)",
+            &[("", c(&self.written_direct_waking))],
         );
         one("nacks_received_total", "counter", "NACKs received from subscribers", &[("", c(&self.nacks_received))]);
         one(
@@ -397,12 +404,24 @@ impl NodeMetrics {
     }
 }
 
+/// How a forwarded packet was written to its subscriber's PeerConnection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePath {
+    /// Sent from the forwarding task; `woke_driver`: the driver was woken all the same.
+    Direct { woke_driver: bool },
+    /// Through the PeerConnection's driver.
+    Driver,
+}
+
 /// A forwarder's counts, added to the shared series every [`ForwardCount::BATCH`] packets and
-/// when dropped, so that a packet costs a local add rather than two contended atomics.
+/// when dropped, so that a packet costs a local add rather than contended atomics.
 #[derive(Default)]
 pub struct ForwardCount {
     packets: u64,
     bytes: u64,
+    direct: u64,
+    direct_waking: u64,
+    driver: u64,
 }
 
 impl ForwardCount {
@@ -416,9 +435,30 @@ impl ForwardCount {
         }
     }
 
+    /// A packet written to a subscriber's PeerConnection (counted with [`ForwardCount::packet`]).
+    pub fn written(&mut self, path: WritePath) {
+        match path {
+            WritePath::Direct { woke_driver } => {
+                self.direct += 1;
+                self.direct_waking += u64::from(woke_driver);
+            }
+            WritePath::Driver => self.driver += 1,
+        }
+    }
+
     fn flush(&mut self) {
-        METRICS.forwarded_packets.fetch_add(std::mem::take(&mut self.packets), Relaxed);
-        METRICS.forwarded_bytes.fetch_add(std::mem::take(&mut self.bytes), Relaxed);
+        let m = &METRICS;
+        for (series, n) in [
+            (&m.forwarded_packets, &mut self.packets),
+            (&m.forwarded_bytes, &mut self.bytes),
+            (&m.written_direct, &mut self.direct),
+            (&m.written_direct_waking, &mut self.direct_waking),
+            (&m.written_through_driver, &mut self.driver),
+        ] {
+            if *n > 0 {
+                series.fetch_add(std::mem::take(n), Relaxed);
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::feed::{silence_changed, Hold, KeyframeRequester, Origin, Silence};
 use super::outgoing::{Decision, Effect, From, Kept, Negotiated, Outgoing, Settings, Source, Verdict};
 use super::peer::{PeerEvent, StreamAt};
 use super::simulcast::LayerTarget;
-use crate::metrics::ForwardCount;
+use crate::metrics::{ForwardCount, WritePath};
 use rtc::rtp;
 use shared::media::MediaKind;
 use std::sync::Arc;
@@ -299,14 +299,16 @@ pub(super) async fn forward(
         };
         let Decision::Send(p) = decision else { continue };
         let bytes = p.payload.len();
-        let written = match track.try_write_rtp(p) {
-            TryWriteRtp::Written => true,
-            TryWriteRtp::Busy(p) => track.write_rtp(p).await.is_ok(),
-            TryWriteRtp::Failed(_) => false,
+        let path = match track.try_write_rtp(p) {
+            TryWriteRtp::Sent { woke_driver } => WritePath::Direct { woke_driver },
+            TryWriteRtp::Queued => WritePath::Driver,
+            TryWriteRtp::Busy(p) => match track.write_rtp(p).await {
+                Ok(()) => WritePath::Driver,
+                Err(_) => return,
+            },
+            TryWriteRtp::Failed(_) => return,
         };
-        if !written {
-            return;
-        }
+        count.written(path);
         count.packet(bytes);
     }
 }

@@ -24,33 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// RTP packets written from their track's task.
-static DIRECT: AtomicU64 = AtomicU64::new(0);
-/// RTP packets written through the driver's queue.
-static QUEUED: AtomicU64 = AtomicU64::new(0);
-/// Direct writes that woke the driver all the same (something handed over, a deadline moved).
-static WOKEN: AtomicU64 = AtomicU64::new(0);
-
-/// How the process's tracks wrote their RTP so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RtpWrites {
-    /// Written from their track's task.
-    pub direct: u64,
-    /// Written through the driver's queue.
-    pub queued: u64,
-    /// Of `direct`, those that woke the driver.
-    pub woke_driver: u64,
-}
-
-/// How the process's tracks wrote their RTP so far.
-pub fn rtp_writes() -> RtpWrites {
-    RtpWrites {
-        direct: DIRECT.load(Ordering::Relaxed),
-        queued: QUEUED.load(Ordering::Relaxed),
-        woke_driver: WOKEN.load(Ordering::Relaxed),
-    }
-}
-
 /// What a writer outside the driver shares with it.
 pub(crate) struct Direct {
     /// The UDP sockets the driver bound, by local address (replaced when it rebinds).
@@ -96,11 +69,6 @@ impl Direct {
         self.queued_rtp.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The packet of [`Direct::rtp_queuing`] is in the queue.
-    pub(crate) fn rtp_queued(&self) {
-        QUEUED.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// An RTP packet is out of the driver's queue and in the core (or was not queued after all).
     pub(crate) fn rtp_dequeued(&self) {
         self.queued_rtp.fetch_sub(1, Ordering::AcqRel);
@@ -114,9 +82,10 @@ impl Direct {
 }
 
 impl PeerConnectionRef {
-    /// Writes `packet` through sender `id` and sends what the core queued, unless the core is busy
-    /// or RTP waits in the driver's queue: then the packet comes back, for the queue.
-    pub(crate) fn write_rtp_direct(&self, id: RTCRtpSenderId, packet: rtp::Packet) -> Result<(), rtp::Packet> {
+    /// Writes `packet` through sender `id` and sends what the core queued, saying whether the
+    /// driver had to be woken all the same; unless the core is busy or RTP waits in the driver's
+    /// queue: then the packet comes back, for the queue.
+    pub(crate) fn write_rtp_direct(&self, id: RTCRtpSenderId, packet: rtp::Packet) -> Result<bool, rtp::Packet> {
         let direct = &self.direct;
         if direct.queued_rtp.load(Ordering::Acquire) != 0 {
             return Err(packet);
@@ -148,14 +117,10 @@ impl PeerConnectionRef {
         }
         wake |= core.poll_timeout().is_some_and(|at| direct.before_timer(at));
         drop(core);
-        DIRECT.fetch_add(1, Ordering::Relaxed);
-        if wake {
-            WOKEN.fetch_add(1, Ordering::Relaxed);
-            if !self.write_pending.swap(true, Ordering::AcqRel) {
-                let _ = self.driver_event_tx.try_send(PeerConnectionDriverEvent::WriteNotify);
-            }
+        if wake && !self.write_pending.swap(true, Ordering::AcqRel) {
+            let _ = self.driver_event_tx.try_send(PeerConnectionDriverEvent::WriteNotify);
         }
-        Ok(())
+        Ok(wake)
     }
 }
 

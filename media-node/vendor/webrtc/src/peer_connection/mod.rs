@@ -50,7 +50,6 @@
 //! ```
 
 pub(crate) mod direct;
-pub use direct::{RtpWrites, rtp_writes};
 pub(crate) mod driver;
 pub mod transport;
 

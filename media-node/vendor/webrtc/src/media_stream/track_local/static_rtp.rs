@@ -58,8 +58,15 @@ use std::collections::HashMap;
 /// What [`TrackLocalStaticRTP::try_write_rtp`] did with a packet.
 #[derive(Debug)]
 pub enum TryWriteRtp {
-    /// Sent, or queued for the driver.
-    Written,
+    /// Written through the connection's core and sent from the caller's task
+    /// (`peer_connection::direct`).
+    Sent {
+        /// The driver had to be woken all the same (a datagram only it sends, a protocol
+        /// deadline brought forward).
+        woke_driver: bool,
+    },
+    /// Queued for the driver.
+    Queued,
     /// Not now (the driver's queue is full, or the track is being bound): the packet, to be
     /// written with `write_rtp`.
     Busy(rtp::Packet),
@@ -104,16 +111,13 @@ impl TrackLocalStaticRTP {
             return TryWriteRtp::Failed(Error::Other("the driver is gone".to_string()));
         };
         let packet = match pc.write_rtp_direct(ctx.rtp_sender_id, packet) {
-            Ok(()) => return TryWriteRtp::Written,
+            Ok(woke_driver) => return TryWriteRtp::Sent { woke_driver },
             Err(packet) => packet,
         };
         pc.direct.rtp_queuing();
         let event = PeerConnectionDriverEvent::SenderRtp(ctx.rtp_sender_id, packet);
         match ctx.driver_event_tx.try_send(event) {
-            Ok(()) => {
-                pc.direct.rtp_queued();
-                TryWriteRtp::Written
-            }
+            Ok(()) => TryWriteRtp::Queued,
             Err(TrySendError::Full(PeerConnectionDriverEvent::SenderRtp(_, packet))) => {
                 pc.direct.rtp_dequeued();
                 TryWriteRtp::Busy(packet)
@@ -315,9 +319,8 @@ impl TrackLocal for TrackLocalStaticRTP {
                 .send(PeerConnectionDriverEvent::SenderRtp(rtp_sender_id, packet))
                 .await
                 .map_err(|e| Error::Other(format!("{:?}", e)));
-            match sent {
-                Ok(()) => pc.direct.rtp_queued(),
-                Err(_) => pc.direct.rtp_dequeued(),
+            if sent.is_err() {
+                pc.direct.rtp_dequeued();
             }
             sent
         } else {
