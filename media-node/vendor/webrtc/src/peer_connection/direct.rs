@@ -24,12 +24,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// What a direct write reads and the driver changes, behind one lock (one per write).
+#[derive(Default)]
+struct Shared {
+    /// The UDP sockets the driver bound, by local address (replaced when it rebinds).
+    sockets: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+    /// Datagrams written here that the driver sends, in order, before the core's next ones.
+    handed_over: Vec<TaggedBytesMut>,
+}
+
 /// What a writer outside the driver shares with it.
 pub(crate) struct Direct {
-    /// The UDP sockets the driver bound, by local address (replaced when it rebinds).
-    sockets: std::sync::Mutex<Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>>,
-    /// Datagrams written here that the driver sends, in order, before the core's next ones.
-    handed_over: std::sync::Mutex<Vec<TaggedBytesMut>>,
+    shared: std::sync::Mutex<Shared>,
     /// RTP packets in the driver's queue, not yet written to the core.
     queued_rtp: AtomicUsize,
     /// The driver's timer deadline, in nanoseconds after `epoch` (`u64::MAX`: none armed).
@@ -40,17 +46,20 @@ pub(crate) struct Direct {
 impl Direct {
     pub(crate) fn new(epoch: Instant) -> Self {
         Self {
-            sockets: std::sync::Mutex::new(Vec::new()),
-            handed_over: std::sync::Mutex::new(Vec::new()),
+            shared: std::sync::Mutex::new(Shared::default()),
             queued_rtp: AtomicUsize::new(0),
             timer_at: AtomicU64::new(u64::MAX),
             epoch,
         }
     }
 
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The driver bound (or rebound) these sockets.
     pub(crate) fn set_sockets(&self, sockets: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>) {
-        *self.sockets.lock().unwrap_or_else(|e| e.into_inner()) = sockets;
+        self.shared().sockets = sockets;
     }
 
     /// The driver armed its timer for `at`.
@@ -76,8 +85,7 @@ impl Direct {
 
     /// Appends what was handed over to `writes`, ahead of the core's.
     pub(crate) fn take_handed_over(&self, writes: &mut Vec<TaggedBytesMut>) {
-        let mut handed = self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
-        writes.append(&mut handed);
+        writes.append(&mut self.shared().handed_over);
     }
 }
 
@@ -104,14 +112,13 @@ impl PeerConnectionRef {
         }
         let mut wake = false;
         {
-            let sockets = direct.sockets.lock().unwrap_or_else(|e| e.into_inner());
-            let mut handed = direct.handed_over.lock().unwrap_or_else(|e| e.into_inner());
+            let mut shared = direct.shared();
             while let Some(msg) = core.poll_write() {
                 // Behind anything handed over, so as not to overtake it.
-                if handed.is_empty() && send(&sockets, &msg) {
+                if shared.handed_over.is_empty() && send(&shared.sockets, &msg) {
                     continue;
                 }
-                handed.push(msg);
+                shared.handed_over.push(msg);
                 wake = true;
             }
         }
