@@ -1,82 +1,24 @@
-//! A WebRTC test client on webrtc-rs: a publisher that offers one Opus and one VP8 track and
-//! sends synthetic RTP (no encoder: VP8-shaped payloads with a keyframe first).
+//! The test publisher: its offer, and the synthetic RTP and data it sends.
 
-use crate::lossy::{Leg, Network};
-use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+use super::{
+    extmap_id, local_track, loopback_pc_with, vp9_svc_payload, LoopbackPc, AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI,
+    VIDEO_ORIENTATION_URI,
 };
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use crate::lossy::{Leg, Network};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-};
-
-struct Handler {
-    gathered: mpsc::Sender<()>,
-    state: mpsc::UnboundedSender<RTCPeerConnectionState>,
-    /// Subscribers: every RTP packet received, with its track's kind.
-    received: Option<mpsc::UnboundedSender<(String, rtp::Packet)>>,
-    /// Subscribers: the remote video tracks, to send keyframe requests on.
-    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
-    /// Subscribers: every data channel message, with its channel's label.
-    data: Option<mpsc::UnboundedSender<DataReceived>>,
-}
-
-/// A data channel message a test subscriber received: label, text or binary, bytes.
-pub type DataReceived = (String, bool, Vec<u8>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.try_send(());
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.state.send(state);
-    }
-
-    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let Some(data) = self.data.clone() else { return };
-        tokio::spawn(async move {
-            let label = channel.label().await.unwrap_or_default();
-            while let Some(ev) = channel.poll().await {
-                if let DataChannelEvent::OnMessage(m) = ev {
-                    let _ = data.send((label.clone(), m.is_string, m.data.to_vec()));
-                }
-            }
-        });
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let Some(received) = self.received.clone() else { return };
-        let kind = track.kind().await.to_string().to_ascii_lowercase();
-        if kind == "video" {
-            self.video_tracks.lock().expect("tracks").push(track.clone());
-        }
-        tokio::spawn(async move {
-            while let Some(ev) = track.poll().await {
-                if let webrtc::media_stream::track_remote::TrackRemoteEvent::OnRtpPacket(p) = ev {
-                    let _ = received.send((kind.clone(), p));
-                }
-            }
-        });
-    }
-}
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 /// The SSRC of a [`TestPublisher`]'s video (without simulcast).
 pub const VIDEO_SSRC: u32 = 2222;
@@ -180,49 +122,6 @@ pub struct Offering {
     pub svc: bool,
 }
 
-/// The spatial and temporal layer a test publisher's VP9 SVC payload says it is (byte 2: the
-/// layer indices, TID in bits 7-5, SID in bits 3-1).
-pub fn svc_marks(payload: &[u8]) -> Option<(u8, u8)> {
-    let l = payload.get(2)?;
-    Some(((l >> 1) & 0x07, l >> 5))
-}
-
-/// Spatial layer `sid` (0-2) of VP9 SVC frame `frame`, as a browser packetizes it in
-/// non-flexible mode, one packet per layer frame: picture id, layer indices (temporal layers
-/// 0, 2, 1, 2, ...; U above 0; D above spatial layer 0), TL0PICIDX; a keyframe every 24 frames
-/// (P clear on its base layer, which carries the scalability structure: three layers,
-/// 320x180 to 1280x720, as Janus looks for); then `fill`.
-pub fn vp9_svc_payload(frame: u32, sid: u8, fill: u8) -> Vec<u8> {
-    let tid = [0u8, 2, 1, 2][(frame % 4) as usize];
-    let key = frame.is_multiple_of(24) && sid == 0;
-    // I, L, B, E; P unless a keyframe's base layer, which has V (the scalability structure).
-    let d = 0xAC | if key { 0x02 } else { 0x40 };
-    let layers = tid << 5 | u8::from(tid > 0) << 4 | sid << 1 | u8::from(sid > 0);
-    let mut payload = vec![d, (frame & 0x7f) as u8, layers, (frame / 4) as u8];
-    if key {
-        // N_S = 3 layers, Y: resolutions follow.
-        payload.push(0b0101_0000);
-        for (w, h) in [(320u16, 180u16), (640, 360), (1280, 720)] {
-            payload.extend(w.to_be_bytes());
-            payload.extend(h.to_be_bytes());
-        }
-    }
-    payload.extend(std::iter::repeat_n(fill, 300));
-    payload
-}
-
-pub use shared::media::{AUDIO_LEVEL_URI, PLAYOUT_DELAY_URI, VIDEO_ORIENTATION_URI};
-pub const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-
-/// The header extensions a test subscriber accepts when offered (webrtc-rs's default
-/// interceptors add transport-wide CC).
-const SUBSCRIBER_EXTENSIONS: [(&str, RtpCodecKind); 4] = [
-    (AUDIO_LEVEL_URI, RtpCodecKind::Audio),
-    (VIDEO_ORIENTATION_URI, RtpCodecKind::Video),
-    (PLAYOUT_DELAY_URI, RtpCodecKind::Video),
-    (ABS_SEND_TIME_URI, RtpCodecKind::Video),
-];
-
 /// The playout delay a test publisher with [`Offering::orientation`] asks for (min 0x001 and
 /// max 0x020, in 10 ms units).
 pub const PLAYOUT_DELAY: [u8; 3] = [0x00, 0x10, 0x20];
@@ -245,146 +144,6 @@ struct SimulcastSend {
 
 /// The rids of a simulcast test publisher's layers, lowest first.
 pub const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
-
-/// Which simulcast layer a received VP8 payload came from (the byte a simulcast test publisher
-/// marks it with) and its temporal layer.
-pub fn simulcast_marks(payload: &[u8]) -> Option<(u8, u8)> {
-    let tid = payload.get(2)? >> 6;
-    let layer = payload.get(6)?.checked_sub(0xE0).filter(|l| *l < 3)?;
-    Some((layer, tid))
-}
-
-/// The id an answer gave to header extension `uri`.
-pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
-    sdp.lines()
-        .filter_map(|l| l.trim().strip_prefix("a=extmap:"))
-        .find(|l| l.split_whitespace().nth(1) == Some(uri))
-        .and_then(|l| l.split([' ', '/']).next()?.parse().ok())
-}
-
-/// A local track sending `mime` RTP with SSRC `ssrc`.
-pub fn local_track(kind: RtpCodecKind, mime: &str, clock: u32, channels: u16, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
-    let codec = RTCRtpCodec { mime_type: mime.into(), clock_rate: clock, channels, ..Default::default() };
-    let name = format!("test-{ssrc}");
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        name.clone(),
-        format!("{name}-track"),
-        name,
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            codec,
-            ..Default::default()
-        }],
-    )))
-}
-
-/// A PeerConnection whose ICE uses only `bind` (an IP; each PC gets its own port), with the
-/// default codecs and interceptors and no ICE servers, reporting to `handler`. With
-/// `keyframe_requests`, PLI/FIR reach the local tracks' `poll()` (whoever asks must poll them).
-pub async fn peer_connection(
-    bind: &str,
-    handler: Arc<dyn PeerConnectionEventHandler>,
-    keyframe_requests: bool,
-) -> Arc<dyn PeerConnection> {
-    peer_connection_on(bind, handler, keyframe_requests, None).await
-}
-
-/// [`peer_connection`] on a simulated network ([`crate::lossy`]).
-pub async fn peer_connection_on(
-    bind: &str,
-    handler: Arc<dyn PeerConnectionEventHandler>,
-    keyframe_requests: bool,
-    net: Option<&Network>,
-) -> Arc<dyn PeerConnection> {
-    peer_connection_with(bind, handler, keyframe_requests, net, &[]).await
-}
-
-/// [`peer_connection_on`] that also negotiates these header extensions (URI, kind), as
-/// browsers do.
-async fn peer_connection_with(
-    bind: &str,
-    handler: Arc<dyn PeerConnectionEventHandler>,
-    keyframe_requests: bool,
-    net: Option<&Network>,
-    extensions: &[(&str, RtpCodecKind)],
-) -> Arc<dyn PeerConnection> {
-    let mut media = MediaEngine::default();
-    media.register_default_codecs().expect("codecs");
-    for (uri, kind) in extensions {
-        let ext = rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: (*uri).to_owned() };
-        media.register_header_extension(ext, *kind, None).expect("header extension");
-    }
-    let mut registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
-    if keyframe_requests {
-        registry = media_node::media::feedback::register(registry);
-    }
-    if let Some(net) = net {
-        registry = crate::lossy::register(registry, net);
-    }
-    // No mDNS: its multicast socket fails where no interface takes multicast (a private network
-    // namespace), and every candidate here is a plain IP anyway.
-    let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(setting)
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .with_handler(handler)
-        .with_udp_addrs(vec![format!("{bind}:0")])
-        .build()
-        .await
-        .expect("test PeerConnection");
-    Arc::new(pc)
-}
-
-/// Where test peers gather: 127.0.0.1 unless [`set_peer_addr`] said otherwise.
-static PEER_ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn peer_addr() -> &'static str {
-    PEER_ADDR.get().map_or("127.0.0.1", String::as_str)
-}
-
-/// Test peers of this process gather on `addr` (a test host's address) instead of 127.0.0.1;
-/// set once, before the first peer.
-pub fn set_peer_addr(addr: &str) {
-    let set = PEER_ADDR.get_or_init(|| addr.to_owned());
-    assert_eq!(set, addr, "test peers already gather on {set}");
-}
-
-/// A loopback PeerConnection for a test peer and its signals. A subscriber (`receive`) gets
-/// the packets it receives and its video tracks; a publisher sees keyframe requests.
-struct LoopbackPc {
-    pc: Arc<dyn PeerConnection>,
-    gather_done: mpsc::Receiver<()>,
-    states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
-    packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
-    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
-    data: mpsc::UnboundedReceiver<DataReceived>,
-}
-
-async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
-    // A subscriber takes every extension a server may offer, as a browser does.
-    let extensions: &[(&str, RtpCodecKind)] = if receive { &SUBSCRIBER_EXTENSIONS } else { &[] };
-    loopback_pc_with(receive, net, extensions).await
-}
-
-async fn loopback_pc_with(receive: bool, net: &Network, extensions: &[(&str, RtpCodecKind)]) -> LoopbackPc {
-    let (gathered, gather_done) = mpsc::channel(1);
-    let (state_tx, states) = mpsc::unbounded_channel();
-    let (pkt_tx, packets) = mpsc::unbounded_channel();
-    let (data_tx, data) = mpsc::unbounded_channel();
-    let video_tracks = Arc::default();
-    let handler = Arc::new(Handler {
-        gathered,
-        state: state_tx,
-        received: receive.then_some(pkt_tx),
-        video_tracks: Arc::clone(&video_tracks),
-        data: receive.then_some(data_tx),
-    });
-    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), extensions).await;
-    LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
-}
 
 impl TestPublisher {
     /// A publisher on 127.0.0.1 with its offer (candidates included).
@@ -759,128 +518,6 @@ impl TestPublisher {
                 }
             }
         }
-    }
-
-    pub async fn close(&self) {
-        let _ = self.pc.close().await;
-    }
-}
-
-/// A subscriber that has answered, its ICE not started.
-pub struct LateSubscriber {
-    pc: LoopbackPc,
-    answer: RTCSessionDescription,
-    net: Network,
-}
-
-impl LateSubscriber {
-    /// Starts its ICE (and so DTLS): a [`TestSubscriber`] from here on.
-    pub async fn connect(self) -> TestSubscriber {
-        let LoopbackPc { pc, mut gather_done, states, packets, video_tracks, data } = self.pc;
-        pc.set_local_description(self.answer).await.expect("local answer");
-        tokio::time::timeout(Duration::from_secs(5), gather_done.recv()).await.expect("gathering");
-        let answer = pc.local_description().await.expect("local description").sdp;
-        TestSubscriber { pc, states, packets, video_tracks, data, net: self.net, answer }
-    }
-}
-
-/// A subscriber: answers the server's offer and records every packet it receives.
-pub struct TestSubscriber {
-    pc: Arc<dyn PeerConnection>,
-    pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
-    pub packets: mpsc::UnboundedReceiver<(String, rtp::Packet)>,
-    /// Data channel messages received, with their channel's label.
-    pub data: mpsc::UnboundedReceiver<DataReceived>,
-    /// Its (simulated) network: RTP packets lost, sender reports received.
-    pub net: Network,
-    /// Its first answer, candidates included.
-    pub answer: String,
-    video_tracks: Arc<std::sync::Mutex<Vec<Arc<dyn TrackRemote>>>>,
-}
-
-impl TestSubscriber {
-    pub async fn answer(offer_sdp: &str) -> (Self, String) {
-        Self::answer_on(offer_sdp, Network::default()).await
-    }
-
-    /// [`TestSubscriber::answer`] on a simulated network.
-    pub async fn answer_on(offer_sdp: &str, net: Network) -> (Self, String) {
-        let (late, _) = Self::answer_later_on(offer_sdp, net).await;
-        let sub = late.connect().await;
-        let sdp = sub.answer.clone();
-        (sub, sdp)
-    }
-
-    /// Answers `offer_sdp` at once but holds its ICE back (no candidates in the answer: the
-    /// server learns the subscriber's address from its checks, as with a browser trickling):
-    /// nothing is checked, so no DTLS either, until [`LateSubscriber::connect`].
-    pub async fn answer_later(offer_sdp: &str) -> (LateSubscriber, String) {
-        Self::answer_later_on(offer_sdp, Network::default()).await
-    }
-
-    async fn answer_later_on(offer_sdp: &str, net: Network) -> (LateSubscriber, String) {
-        let pc = loopback_pc(true, &net).await;
-        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
-        pc.pc.set_remote_description(offer).await.expect("remote offer");
-        let answer = pc.pc.create_answer(None).await.expect("answer");
-        let sdp = answer.sdp.clone();
-        (LateSubscriber { pc, answer, net }, sdp)
-    }
-
-    /// Answers a new offer from the server (a renegotiation, as after `updated`).
-    pub async fn reanswer(&self, offer_sdp: &str) -> String {
-        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).expect("offer SDP");
-        self.pc.set_remote_description(offer).await.expect("remote offer");
-        let answer = self.pc.create_answer(None).await.expect("answer");
-        self.pc.set_local_description(answer).await.expect("local answer");
-        self.pc.local_description().await.expect("local description").sdp
-    }
-
-    /// Sends a PLI on every video track received so far (as a decoder that lost its
-    /// reference does); returns how many tracks it went out on.
-    pub async fn request_keyframe(&self) -> usize {
-        let tracks = self.video_tracks.lock().expect("tracks").clone();
-        for t in &tracks {
-            let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-            let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc: ssrc,
-            };
-            t.write_rtcp(vec![Box::new(pli)]).await.expect("PLI");
-        }
-        tracks.len()
-    }
-
-    /// Sends, on every video track received so far, one RTCP packet holding transport-wide
-    /// feedback first and then a PLI (a compound packet, as a browser may send them); returns
-    /// how many tracks it went out on.
-    pub async fn request_keyframe_after_transport_feedback(&self) -> usize {
-        use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-        use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
-            PacketStatusChunk, RecvDelta, RunLengthChunk, StatusChunkTypeTcc, SymbolTypeTcc, TransportLayerCc,
-        };
-        let tracks = self.video_tracks.lock().expect("tracks").clone();
-        for t in &tracks {
-            let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-            let received = SymbolTypeTcc::PacketReceivedSmallDelta;
-            let feedback = TransportLayerCc {
-                sender_ssrc: 0,
-                media_ssrc: ssrc,
-                base_sequence_number: 1,
-                packet_status_count: 1,
-                reference_time: 0,
-                fb_pkt_count: 0,
-                packet_chunks: vec![PacketStatusChunk::RunLengthChunk(RunLengthChunk {
-                    type_tcc: StatusChunkTypeTcc::RunLengthChunk,
-                    packet_status_symbol: received,
-                    run_length: 1,
-                })],
-                recv_deltas: vec![RecvDelta { type_tcc_packet: received, delta: 250 }],
-            };
-            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
-            t.write_rtcp(vec![Box::new(feedback), Box::new(pli)]).await.expect("feedback and PLI");
-        }
-        tracks.len()
     }
 
     pub async fn close(&self) {
