@@ -2,13 +2,18 @@
 //! GSO, `media-node/src/media/gso.rs`), sent from the subscriber stream's forwarding task
 //! without waking its PeerConnection's driver (`media-node/vendor/webrtc/src/peer_connection/direct.rs`),
 //! and arrives whole and in order: standalone, in a cluster (`PORTUNUS_TEST_BACKEND=redis`) and
-//! on one UDP port (`PORTUNUS_TEST_SINGLE_PORT=1`).
+//! on one UDP port (`PORTUNUS_TEST_SINGLE_PORT=1`). A packet written from the track's task
+//! never overtakes one waiting in the driver's queue (webrtc-rs peer to peer).
 
 use portunus_tests::lossy::Network;
-use portunus_tests::peer::Offering;
+use portunus_tests::peer::{Offering, TestPublisher, TestSubscriber};
 use portunus_tests::videoroom::{publishing_in, received_while_sending, subscribe_in};
 use portunus_tests::*;
+use rtc::rtp;
 use serde_json::json;
+use std::time::Duration;
+use webrtc::media_stream::track_local::static_rtp::TryWriteRtp;
+use webrtc::media_stream::track_local::TrackLocal;
 
 /// Packets per video frame: a 640x480 keyframe or a busy delta frame at ~1.5 Mbit/s.
 const FRAME_PACKETS: u16 = 4;
@@ -108,4 +113,53 @@ async fn a_frames_packets_leave_for_a_subscriber_in_one_system_call_and_arrive_i
         s.close().await;
     }
     p.peer.close().await;
+}
+
+/// While RTP waits in a PeerConnection's driver queue (written while the core was busy), a
+/// packet the track's own task writes goes into that queue behind it rather than out first
+/// (`direct.rs`). `write_rtp` always queues; nothing runs between it and `try_write_rtp` on this
+/// one-thread runtime, so the driver has not taken the first packet when the second comes.
+#[actix_web::test]
+async fn a_direct_write_queues_behind_rtp_waiting_for_the_driver() {
+    let (mut p, offer) = TestPublisher::offer().await;
+    let (mut sub, answer) = TestSubscriber::answer(&offer).await;
+    p.accept(&answer).await;
+    assert!(p.connected(Duration::from_secs(10)).await, "the publisher connects to the subscriber");
+    // A frame the usual way first: the subscriber's track is up, and its header is the wire's.
+    let template = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            p.send().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            while let Ok((kind, packet)) = sub.packets.try_recv() {
+                if kind == "video" {
+                    return packet;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a video packet reaches the subscriber");
+    let first = template.header.sequence_number.wrapping_add(1000);
+    let packet = |sequence_number| rtp::Packet {
+        header: rtp::header::Header { sequence_number, ..template.header.clone() },
+        payload: template.payload.clone(),
+    };
+    let (_, video) = p.tracks();
+    video.write_rtp(packet(first)).await.expect("queued for the driver");
+    let second = video.try_write_rtp(packet(first.wrapping_add(1)));
+    assert!(matches!(second, TryWriteRtp::Queued), "written behind a queued packet: {second:?}");
+    let mut order = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while order.len() < 2 {
+        match tokio::time::timeout_at(deadline, sub.packets.recv()).await {
+            Ok(Some((kind, p))) if kind == "video" && p.header.sequence_number.wrapping_sub(first) < 2 => {
+                order.push(p.header.sequence_number.wrapping_sub(first));
+            }
+            Ok(Some(_)) => {}
+            _ => panic!("both packets within 5 s: got {order:?}"),
+        }
+    }
+    assert_eq!(order, [0, 1], "the queued packet first");
+    sub.close().await;
+    p.close().await;
 }
