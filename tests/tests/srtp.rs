@@ -3,7 +3,8 @@
 //! buffer with room for the tag, and in the datagram's own buffer. Every profile a peer may
 //! negotiate must round-trip across the sequence wrap, match libsrtp's known answers where the
 //! crate has them, refuse a tampered or replayed packet, and cost no allocation of its own per
-//! packet.
+//! packet. A receiving context keeps state only for SSRCs whose packets authenticate, and for
+//! a bounded number of them.
 
 use bytes::{Bytes, BytesMut};
 use portunus_tests::allocations;
@@ -287,5 +288,62 @@ fn in_place_rtcp_decryption_refuses_a_tampered_replayed_or_unflagged_packet() {
         receiver.decrypt_rtcp_in_place(&mut sent.clone()).expect("the second packet, after its altered copies");
         let again = replayed_and_short([(1, &first), (2, &sent)], 12);
         refused(profile, |p| receiver.decrypt_rtcp_in_place(p).is_ok(), again);
+    }
+}
+
+/// What a receiving context may keep state for: as many SSRCs as the node's contexts allow.
+const MAX_SSRCS: usize = rtc::srtp::context::MAX_DECRYPT_SSRCS;
+
+/// `sent` with its last byte (the tag's) flipped: a forgery.
+fn forged(sent: &BytesMut) -> BytesMut {
+    let mut copy = sent.clone();
+    *copy.last_mut().expect("a datagram") ^= 0x01;
+    copy
+}
+
+/// A forged packet leaves nothing behind in the context that refused it, whatever SSRC it
+/// names (libsrtp's rule: a stream is added once its first packet authenticates), so forgeries
+/// under new SSRCs cannot grow a context or use up its SSRCs; a peer's own packets past
+/// [`MAX_SSRCS`] SSRCs are refused while those already known still decrypt. RTP and RTCP.
+#[test]
+fn a_receiving_context_keeps_no_state_for_forgeries_and_a_bounded_number_of_ssrcs() {
+    for profile in PROFILES {
+        let mut sender = end(profile, None);
+        let mut receiver = end(profile, Some(64));
+        let rtp_from = |sender: &mut Context, ssrc: u32, seq: u16| {
+            let mut p = plain_packet(seq, 100);
+            p.header.ssrc = ssrc;
+            sender.encrypt_rtp(&p.marshal().expect("marshal")).expect("encrypt")
+        };
+        let rtcp_from = |sender: &mut Context, ssrc: u32| {
+            let mut plain = receiver_report(1, 7);
+            plain[4..8].copy_from_slice(&ssrc.to_be_bytes());
+            sender.encrypt_rtcp(&plain).expect("encrypt")
+        };
+        let forgeries = 3 * MAX_SSRCS as u32;
+        let rtp: Vec<_> = (0..forgeries).map(|i| forged(&rtp_from(&mut sender, 0x9000_0000 + i, 1))).collect();
+        let rtcp: Vec<_> = (0..forgeries).map(|i| forged(&rtcp_from(&mut sender, 0x9000_0000 + i))).collect();
+        let before = allocations::on_this_thread();
+        for mut p in rtp {
+            assert!(receiver.decrypt_rtp_in_place(&mut p).is_err(), "{profile:?}: a forged RTP packet was taken");
+        }
+        for mut p in rtcp {
+            assert!(receiver.decrypt_rtcp_in_place(&mut p).is_err(), "{profile:?}: a forged RTCP packet was taken");
+        }
+        let allocated = allocations::on_this_thread() - before;
+        assert_eq!(allocated, 0, "{profile:?}: {forgeries} forged RTP and RTCP packets under new SSRCs left state");
+
+        // The same SSRCs, authentic: each taken up to the limit, then refused.
+        for i in 0..=MAX_SSRCS as u32 {
+            let (mut p, mut r) = (rtp_from(&mut sender, 0x9000_0000 + i, 1), rtcp_from(&mut sender, 0x9000_0000 + i));
+            let (rtp_taken, rtcp_taken) =
+                (receiver.decrypt_rtp_in_place(&mut p).is_ok(), receiver.decrypt_rtcp_in_place(&mut r).is_ok());
+            let room = (i as usize) < MAX_SSRCS;
+            assert_eq!(rtp_taken, room, "{profile:?}: RTP from SSRC {} of {MAX_SSRCS}", i + 1);
+            assert_eq!(rtcp_taken, room, "{profile:?}: RTCP from SSRC {} of {MAX_SSRCS}", i + 1);
+        }
+        let (mut p, mut r) = (rtp_from(&mut sender, 0x9000_0000, 2), rtcp_from(&mut sender, 0x9000_0000));
+        receiver.decrypt_rtp_in_place(&mut p).unwrap_or_else(|e| panic!("{profile:?}: a known SSRC's RTP: {e}"));
+        receiver.decrypt_rtcp_in_place(&mut r).unwrap_or_else(|e| panic!("{profile:?}: a known SSRC's RTCP: {e}"));
     }
 }

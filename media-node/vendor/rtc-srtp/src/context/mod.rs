@@ -23,6 +23,12 @@ pub mod srtcp;
 pub mod srtp;
 
 const MAX_ROC: u32 = u32::MAX;
+
+/// (Portunus) The most SSRCs a decrypting context keeps state for (SRTP and SRTCP each): far
+/// more than a peer sends (a publisher's layers, retransmission streams and extra tracks; a
+/// subscriber's RTCP senders), so that a peer naming new SSRCs without end is refused
+/// (`TooManySources`) instead of growing the context without end.
+pub const MAX_DECRYPT_SSRCS: usize = 1024;
 const SEQ_NUM_MEDIAN: u16 = 1 << 15;
 const SEQ_NUM_MAX: u16 = u16::MAX;
 

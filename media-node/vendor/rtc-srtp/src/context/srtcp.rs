@@ -1,6 +1,9 @@
 use super::*;
 use crate::key_derivation::SRTCP_INDEX_SIZE;
-use shared::{error::Result, marshal::Unmarshal};
+use shared::{
+    error::{Error, Result},
+    marshal::Unmarshal,
+};
 
 use bytes::BytesMut;
 
@@ -36,15 +39,29 @@ impl Context {
         let index = self.cipher.get_rtcp_index(packet);
         let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
 
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector
-            && !replay_detector.check(index as u64)
-        {
-            return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
-        }
+        // (Portunus) An SSRC gets its state once a packet authenticates, not before: a forged
+        // packet leaves nothing behind, as libsrtp adds a stream only then.
+        let full = self.srtcp_ssrc_states.len() >= MAX_DECRYPT_SSRCS;
+        let new = match self.srtcp_ssrc_states.get_mut(&ssrc) {
+            Some(state) => {
+                if let Some(replay_detector) = &mut state.replay_detector
+                    && !replay_detector.check(index as u64)
+                {
+                    return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
+                }
+                false
+            }
+            None if full => return Err(Error::TooManySources),
+            None => true,
+        };
 
         self.cipher.decrypt_rtcp_in_place(packet, index, ssrc)?;
 
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
+        let state = self.get_srtcp_ssrc_state(ssrc);
+        if let Some(replay_detector) = &mut state.replay_detector {
+            if new {
+                replay_detector.check(index as u64);
+            }
             replay_detector.accept();
         }
 

@@ -54,7 +54,15 @@ impl Context {
             return Err(Error::ErrTooShortRtp);
         }
 
-        let state = self.get_srtp_ssrc_state(at.ssrc);
+        // (Portunus) Read, not created: an SSRC gets its state once a packet authenticates
+        // (`accept_rtp`). Until then it is what a new state would say.
+        let Some(state) = self.srtp_ssrc_states.get_mut(&at.ssrc) else {
+            if self.srtp_ssrc_states.len() >= MAX_DECRYPT_SSRCS {
+                return Err(Error::TooManySources);
+            }
+            let (roc, diff, _) = SrtpSsrcState::default().next_rollover_count(at.sequence_number);
+            return Ok((roc, diff));
+        };
         let (roc, diff, _) = state.next_rollover_count(at.sequence_number);
         if let Some(replay_detector) = &mut state.replay_detector
             && !replay_detector.check(at.sequence_number as u64)
@@ -65,9 +73,19 @@ impl Context {
     }
 
     /// A packet [`Context::admit_rtp`] admitted was authentic: the replay window and the
-    /// rollover counter move on.
+    /// rollover counter move on (for a new SSRC, from a state made now).
     fn accept_rtp(&mut self, at: RtpAt, diff: i32) {
-        let state = self.get_srtp_ssrc_state(at.ssrc);
+        let state = match self.srtp_ssrc_states.get_mut(&at.ssrc) {
+            Some(state) => state,
+            None => {
+                // Admitted, so below the limit: its first authentic packet.
+                let state = self.get_srtp_ssrc_state(at.ssrc);
+                if let Some(replay_detector) = &mut state.replay_detector {
+                    replay_detector.check(at.sequence_number as u64);
+                }
+                state
+            }
+        };
         if let Some(replay_detector) = &mut state.replay_detector {
             replay_detector.accept();
         }
