@@ -1,11 +1,16 @@
 //! Malformed input and limits: every message gets exactly one Janus reply, the connection
-//! survives, and limits answer with clear errors.
+//! survives, and limits answer with clear errors. A PeerConnection takes at most 25 remote
+//! candidates, as libnice under Janus does, so a client cannot make the node send ICE checks
+//! to as many addresses as it names.
 
+use portunus_tests::peer::TestPublisher;
+use portunus_tests::videoroom::join_as_publisher;
 use portunus_tests::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::json;
 use shared::testing::fuzz::mutate;
+use std::time::Duration;
 
 #[actix_web::test]
 async fn mutated_requests_over_websocket_each_get_one_reply_and_the_socket_survives() {
@@ -95,4 +100,61 @@ async fn metrics_health_and_readiness_are_served_on_the_admin_port() {
         let r = client.get(format!("{}{path}", server.admin_url)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
+}
+
+/// 40 candidates in a publisher's offer and 40 more trickled, each at a UDP socket of the
+/// test's, none of them the publisher's own: the node's ICE agent checks 25 of them at most
+/// (`media-node/src/media/candidates.rs`), and does check some.
+#[actix_web::test]
+async fn a_peer_connection_checks_at_most_25_remote_candidates() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (h, _) = join_as_publisher(&mut ws, sid, "many candidates").await;
+    let targets: Vec<std::net::UdpSocket> = (0..80)
+        .map(|_| {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a target socket");
+            s.set_nonblocking(true).expect("non-blocking");
+            s
+        })
+        .collect();
+    let line = |s: &std::net::UdpSocket| {
+        let port = s.local_addr().expect("bound").port();
+        format!("candidate:{port} 1 udp 2130706431 127.0.0.1 {port} typ host")
+    };
+    let (publisher, offer) = TestPublisher::offer().await;
+    // The offer's own candidates replaced by the first 40 targets (in its first m-section).
+    let ours: String = targets[..40].iter().map(|s| format!("a={}\r\n", line(s))).collect();
+    let mut sdp = String::new();
+    let mut placed = false;
+    for l in offer.split_inclusive('\n') {
+        if l.starts_with("a=candidate:") {
+            if !placed {
+                sdp.push_str(&ours);
+                placed = true;
+            }
+            continue;
+        }
+        sdp.push_str(l);
+    }
+    assert!(placed, "the offer had candidates to replace");
+    let (ack, mut early) = ws
+        .call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": sdp, "trickle": true}}))
+        .await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
+    let trickled: Vec<_> =
+        targets[40..].iter().map(|s| json!({"sdpMid": "0", "sdpMLineIndex": 0, "candidate": line(s)})).collect();
+    let ack = ws.request(json!({"janus": "trickle", "session_id": sid, "handle_id": h, "candidates": trickled})).await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    // Checks go out every few tens of milliseconds: 80 would all be reached in this time.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut buf = [0u8; 1500];
+    let checked = targets.iter().filter(|s| s.recv_from(&mut buf).is_ok()).count();
+    eprintln!("{checked} of 80 candidates checked");
+    assert!(checked > 0, "the node checks the candidates it takes");
+    assert!(checked <= 25, "{checked} candidates checked: more than libnice's 25");
+    publisher.close().await;
 }

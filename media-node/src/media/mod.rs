@@ -12,6 +12,7 @@
 //! threshold, NACK queue), and `error` says why something failed and what the VideoRoom answers then.
 
 pub mod arrivals;
+pub mod candidates;
 pub mod capture;
 pub mod codec;
 pub mod data;

@@ -57,6 +57,8 @@ pub struct RoomActor {
     recordings: HashMap<Who, Vec<crate::media::forwarder::Running>>,
     /// Candidates trickled before their PeerConnection existed (Janus queues early trickles).
     early_candidates: HashMap<Who, Vec<Candidate>>,
+    /// The remote candidates each handle's PeerConnection took, within its limit.
+    remote_candidates: HashMap<Who, crate::media::candidates::RemoteCandidates>,
     /// Each handle's packet capture switch, and its capture while one runs.
     captures: HashMap<Who, capture::HandleCapture>,
     /// The participant count last written to the store and told to the agent.
@@ -97,6 +99,7 @@ impl RoomActor {
             remotes: HashMap::new(),
             recordings: HashMap::new(),
             early_candidates: HashMap::new(),
+            remote_candidates: HashMap::new(),
             captures: HashMap::new(),
             span,
         }

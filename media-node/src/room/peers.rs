@@ -6,6 +6,7 @@
 use super::messages::{Answered, Offered, PeerNotice, Renegotiated, Started, Trickle};
 use super::state::{MediaAction, Outcome, Simulcast, SubStream, Who};
 use super::RoomActor;
+use crate::media::candidates::RemoteCandidates;
 use crate::media::extensions::ExtensionSettings;
 use crate::media::peer::{PeerEvent, StreamAt};
 use crate::media::publisher::{PublishOptions, PublisherPeer};
@@ -16,13 +17,26 @@ use crate::media::{MediaError, MediaStep};
 use actix::prelude::*;
 use shared::ids::ParticipantId;
 use shared::janus::reply::Event;
-use shared::janus::request::Jsep;
+use shared::janus::request::{Candidate, Jsep};
 use shared::janus::videoroom as vr;
 use shared::media::MediaKind;
 use std::sync::Arc;
 use std::time::Duration;
 
 impl RoomActor {
+    /// Of trickled `candidates`, those the handle's PeerConnection may still take
+    /// (`media::candidates`).
+    fn admitted(&mut self, who: Who, candidates: Vec<Candidate>) -> Vec<Candidate> {
+        let remote = self.remote_candidates.entry(who).or_default();
+        candidates
+            .into_iter()
+            .filter(|c| match c {
+                Candidate::Ice { candidate, .. } => remote.admit(candidate),
+                Candidate::Completed => true,
+            })
+            .collect()
+    }
+
     /// The publishers' feeds for these subscription streams, and the data sources of a data
     /// m-line among them; `None` if an audio or video stream's publisher is not publishing.
     fn sources_for(&self, who: Who, streams: &[SubStream]) -> Option<(Vec<Source>, Vec<DataSource>)> {
@@ -66,6 +80,10 @@ impl RoomActor {
         for a in actions {
             match a {
                 MediaAction::Publish { who, transaction, offer, rid_order, talk, codecs } => {
+                    // A new PeerConnection: its candidates counted afresh.
+                    let mut remote = RemoteCandidates::default();
+                    let offer = remote.admit_sdp(offer);
+                    self.remote_candidates.insert(who, remote);
                     let settings = self.media.clone();
                     let me = ctx.address();
                     let config = self.state.config();
@@ -116,6 +134,7 @@ impl RoomActor {
                         ctx.notify(Started { who, transaction, result });
                         continue;
                     };
+                    let answer = self.remote_candidates.entry(who).or_default().admit_sdp(answer);
                     let me = ctx.address();
                     actix::spawn(async move {
                         let result = peer.start(answer).await;
@@ -226,6 +245,7 @@ impl RoomActor {
                 MediaAction::StopRecording { who } => self.stop_recording(who),
                 MediaAction::Close { who } => {
                     self.early_candidates.remove(&who);
+                    self.remote_candidates.remove(&who);
                     if let Some(peer) = self.subscribers.remove(&who) {
                         actix::spawn(async move { peer.close().await });
                     }
@@ -282,7 +302,7 @@ impl Handler<Answered> for RoomActor {
                     s.svc = svc && s.codec.as_deref() == Some("vp9");
                 }
                 if let Some(early) = self.early_candidates.remove(&m.who) {
-                    let peer_candidates = early;
+                    let peer_candidates = self.admitted(m.who, early);
                     let pc = peer.clone_handle();
                     actix::spawn(async move { pc.add_candidates(peer_candidates).await });
                 }
@@ -356,6 +376,7 @@ impl Handler<Offered> for RoomActor {
             Ok((peer, offer_sdp)) => {
                 let peer = Arc::new(peer);
                 if let Some(early) = self.early_candidates.remove(&m.who) {
+                    let early = self.admitted(m.who, early);
                     let p = peer.clone();
                     actix::spawn(async move { p.add_candidates(early).await });
                 }
@@ -415,9 +436,11 @@ impl Handler<Trickle> for RoomActor {
 
     fn handle(&mut self, m: Trickle, _: &mut Context<Self>) {
         if let Some(p) = self.subscribers.get(&m.who).cloned() {
-            actix::spawn(async move { p.add_candidates(m.candidates).await });
+            let candidates = self.admitted(m.who, m.candidates);
+            actix::spawn(async move { p.add_candidates(candidates).await });
         } else if let Some(p) = self.peers.get(&m.who).map(PublisherPeer::clone_handle) {
-            actix::spawn(async move { p.add_candidates(m.candidates).await });
+            let candidates = self.admitted(m.who, m.candidates);
+            actix::spawn(async move { p.add_candidates(candidates).await });
         } else {
             // The PeerConnection is being set up: keep them for it (bounded like Janus's queue).
             let q = self.early_candidates.entry(m.who).or_default();
