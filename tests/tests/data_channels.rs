@@ -3,6 +3,7 @@
 //! in order, text as text and binary as binary, on channels of the same labels (as Janus
 //! relays them). A subscriber has one data m-line for all the publishers whose data it takes:
 //! subscribing to another publisher's data adds it there (`updated` without a new offer).
+//! Each PeerConnection has at most 150 data channels open each way, as Janus.
 
 use portunus_tests::peer::{DataReceived, Offering, TestPublisher, TestSubscriber};
 use portunus_tests::videoroom::{publishing_with, subscribe_to_streams};
@@ -128,6 +129,55 @@ async fn subscribing_to_a_second_publishers_data_shares_the_data_mline_without_a
     let got = receive(&mut sub, 20, Duration::from_secs(2)).await;
     assert_eq!(got.len(), 10, "only alice's: {got:?}");
     assert!(got.iter().all(|(_, _, m)| m.starts_with(b"alice again")), "{got:?}");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
+}
+
+/// A PeerConnection has at most 150 data channels open each way, as Janus's SCTP association
+/// (`MAX_DATA_CHANNELS`): two publishers' 200 labels reach a subscriber on 150 channels at most,
+/// and a publisher's channels past 150 are closed.
+#[actix_web::test]
+async fn data_channels_are_limited_to_150_each_way() {
+    let server = TestServer::start();
+    let (_aws, alice, _, mut a) = data_publisher(&server.ws_url, "alice").await;
+    let (_bws, bob, _, mut b) = data_publisher(&server.ws_url, "bob").await;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let ((mut sub, _h), _) = subscribe_to_streams(&mut ws, sid, json!([{"feed": alice}, {"feed": bob}])).await;
+    let mut warm = Vec::new();
+    for _ in 0..50 {
+        a.send_data("JanusDataChannel", "warm-up", false).await;
+        warm = receive(&mut sub, 1, Duration::from_millis(200)).await;
+        if !warm.is_empty() {
+            break;
+        }
+    }
+    assert!(!warm.is_empty(), "the subscriber's data channel is up");
+    for i in 0..100 {
+        a.send_data(&format!("a{i}"), "hello", false).await;
+        b.send_data(&format!("b{i}"), "hello", false).await;
+    }
+    let got = receive(&mut sub, 200, Duration::from_secs(10)).await;
+    let labels: std::collections::HashSet<_> =
+        got.iter().map(|(label, _, _)| label.clone()).filter(|l| l != "JanusDataChannel").collect();
+    eprintln!("{} labels relayed", labels.len());
+    // The subscriber's default channel and 149 more.
+    assert!(
+        (100..=149).contains(&labels.len()),
+        "{} labels relayed to one subscriber beside its default channel",
+        labels.len()
+    );
+    // Alice has 101 open; of 60 more, 49 may open and the rest are closed.
+    let mut more = Vec::new();
+    for i in 0..60 {
+        more.push(a.open_data_channel(&format!("c{i}")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let open = more.iter().filter(|o| *o.borrow()).count();
+    eprintln!("{open} of 60 more channels open");
+    assert!(open <= 49, "{open} of 60 more channels open beside 101: more than 150");
+    assert!(open >= 40, "{open} of 60 more channels open: the first 49 should be");
     sub.close().await;
     a.close().await;
     b.close().await;

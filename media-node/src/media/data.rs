@@ -20,6 +20,10 @@ pub const DEFAULT_LABEL: &str = "JanusDataChannel";
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages queued towards one subscriber; a source that outruns it lags and drops.
 const QUEUE: usize = 256;
+/// The most data channels one PeerConnection has open, each way: Janus's SCTP association
+/// holds 150 (`NUMBER_OF_CHANNELS`). A publisher's past it are closed; towards a subscriber, a
+/// message under a label past it is dropped, as Janus drops one it has no channel for.
+pub const MAX_DATA_CHANNELS: usize = 150;
 
 /// Changes to a subscriber's data sources.
 pub enum DataControl {
@@ -118,6 +122,10 @@ pub(super) async fn relay(
             },
             Some(m) = rx.recv() => {
                 if !channels.contains_key(&m.label) {
+                    if channels.len() >= MAX_DATA_CHANNELS {
+                        tracing::debug!(label = %m.label, "data channel message dropped (no channel left)");
+                        continue;
+                    }
                     match pc.create_data_channel(&m.label, None).await {
                         Ok(dc) => {
                             channels.insert(m.label.clone(), Channel::watch(dc));

@@ -62,6 +62,8 @@ pub(super) struct Incoming {
     pub(super) tuning: Arc<super::tuning::LiveTuning>,
     /// The bitrate cap (bit/s) sent as REMB (Janus's `bitrate`; 0: none).
     pub(super) bitrate: watch::Receiver<u32>,
+    /// Its data channels open now (at most [`super::data::MAX_DATA_CHANNELS`]).
+    pub(super) data_channels: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -69,6 +71,14 @@ impl IncomingMedia for Incoming {
     /// A data channel (janus.js opens `JanusDataChannel`; an application may open more): each
     /// message goes to the data feed with the channel's label.
     fn data_channel(&self, channel: Arc<dyn DataChannel>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let open = self.data_channels.clone();
+        if open.fetch_add(1, Relaxed) >= super::data::MAX_DATA_CHANNELS {
+            open.fetch_sub(1, Relaxed);
+            tracing::debug!("publisher data channel closed: too many open");
+            tokio::spawn(async move { channel.close().await });
+            return;
+        }
         let feed = self.data.clone();
         tokio::spawn(async move {
             let label: Arc<str> = channel.label().await.unwrap_or_default().into();
@@ -84,6 +94,7 @@ impl IncomingMedia for Incoming {
                     _ => {}
                 }
             }
+            open.fetch_sub(1, Relaxed);
         });
     }
 

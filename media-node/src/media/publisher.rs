@@ -258,6 +258,7 @@ impl PublisherPeer {
         let data = broadcast::channel(DATA_FEED_CAPACITY).0;
         let cap = watch::channel(bitrate).0;
         let incoming = Incoming {
+            data_channels: Arc::default(),
             streams: std::sync::Mutex::new(incoming_streams),
             data: data.clone(),
             fir_freq,

@@ -277,6 +277,14 @@ impl TestPublisher {
         (me, sdp)
     }
 
+    /// Opens a data channel `label` without waiting for it: whether it is open, as it changes.
+    pub async fn open_data_channel(&mut self, label: &str) -> tokio::sync::watch::Receiver<bool> {
+        let dc = self.pc.create_data_channel(label, None).await.expect("data channel");
+        let open = media_node::media::data::watch_open(dc.clone());
+        self.channels.push((label.to_owned(), dc, open.clone()));
+        open
+    }
+
     /// Sends `text` (or, with `binary`, those bytes) on the data channel `label`, opening it
     /// first if this publisher has none of that label (no renegotiation: SCTP is up); waits for
     /// the channel to be open.
