@@ -37,6 +37,19 @@ async fn receive(sub: &mut TestSubscriber, n: usize, wait: Duration) -> Vec<Data
     got
 }
 
+/// Sends on `publisher`'s default channel until `sub` receives (its channel up, the relay
+/// running): the first message received, the rest drained.
+async fn warm_up(publisher: &mut TestPublisher, sub: &mut TestSubscriber) -> Option<DataReceived> {
+    for _ in 0..50 {
+        publisher.send_data("JanusDataChannel", "warm-up", false).await;
+        if let Some(first) = receive(sub, 1, Duration::from_millis(200)).await.pop() {
+            while !receive(sub, 1, Duration::from_millis(300)).await.is_empty() {}
+            return Some(first);
+        }
+    }
+    None
+}
+
 fn text(label: &str, s: &str) -> DataReceived {
     (label.to_owned(), true, s.as_bytes().to_vec())
 }
@@ -57,16 +70,8 @@ async fn a_publishers_data_channel_messages_reach_its_subscriber_in_order_under_
 
     // Messages sent before the subscriber's channel is up are not lost once it is: send until
     // the first arrives, then a numbered run that must arrive whole and in order.
-    let mut first = Vec::new();
-    for _ in 0..50 {
-        publisher.send_data("JanusDataChannel", "warm-up", false).await;
-        first = receive(&mut sub, 1, Duration::from_millis(200)).await;
-        if !first.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(first.first(), Some(&text("JanusDataChannel", "warm-up")), "the first message arrives");
-    while !receive(&mut sub, 1, Duration::from_millis(300)).await.is_empty() {}
+    let first = warm_up(&mut publisher, &mut sub).await;
+    assert_eq!(first, Some(text("JanusDataChannel", "warm-up")), "the first message arrives");
     for i in 0..20 {
         publisher.send_data("JanusDataChannel", &format!("message {i}"), false).await;
     }
@@ -145,15 +150,7 @@ async fn data_channels_are_limited_to_150_each_way() {
     let mut ws = WsClient::connect(&server.ws_url).await;
     let sid = ws.create_session().await;
     let ((mut sub, _h), _) = subscribe_to_streams(&mut ws, sid, json!([{"feed": alice}, {"feed": bob}])).await;
-    let mut warm = Vec::new();
-    for _ in 0..50 {
-        a.send_data("JanusDataChannel", "warm-up", false).await;
-        warm = receive(&mut sub, 1, Duration::from_millis(200)).await;
-        if !warm.is_empty() {
-            break;
-        }
-    }
-    assert!(!warm.is_empty(), "the subscriber's data channel is up");
+    assert!(warm_up(&mut a, &mut sub).await.is_some(), "the subscriber's data channel is up");
     for i in 0..100 {
         a.send_data(&format!("a{i}"), "hello", false).await;
         b.send_data(&format!("b{i}"), "hello", false).await;
