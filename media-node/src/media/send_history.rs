@@ -9,6 +9,8 @@
 //! measured 1,244 KiB for the first subscriber against ~300 for each next one). Here a stream
 //! keeps what it sent in its window, at most [`MAX_KEPT`] packets, so memory follows the
 //! stream's rate and its RTT, and a loss older than Janus would repair is not repaired either.
+//! What it sends again is budgeted by what it sent ([`RESEND_BUDGET`]), so a receiver asking
+//! for everything again and again cannot make it send much more than twice its rate.
 //!
 //! The RTT is the stream's own, from its receiver reports: a report names the sender report it
 //! answers (LSR) and how long the receiver held it (DLSR), so the RTT is when the report came
@@ -48,6 +50,15 @@ const INLINE_EXTENSION_BYTES: usize = 3;
 /// the repair test (its receiver asks every 100 ms, and a loss every 19th datagram can take
 /// the copies of one packet several times in a row); with the fixed pause, none in 30.
 const RESEND_PAUSE_MS: u32 = 40;
+
+/// Retransmissions a stream may owe: it starts with [`RESEND_BUDGET_START`], earns one per
+/// packet it sends, up to this many, and spends one per packet it sends again. So a receiver
+/// that asks for everything over and over (the pause alone allows 25 copies of each kept packet
+/// a second) gets at most as many copies as there were packets, doubling the stream's rate at
+/// worst; a loss burst as long as the whole history is still repaired at once.
+const RESEND_BUDGET: u32 = MAX_KEPT as u32;
+/// What a stream may resend before it has earned any: a few copies of its first packets.
+const RESEND_BUDGET_START: u32 = 64;
 
 /// A packet as it went out, and when: the header's fields and the shared payload, not a clone
 /// of the packet, whose extension list would be an allocation per packet per subscriber (and
@@ -166,6 +177,8 @@ pub struct History {
     /// RTX (RFC 4588): its SSRC and payload type, when negotiated; its own sequence.
     rtx: Option<(u32, u8)>,
     rtx_sequence: u16,
+    /// Retransmissions it may still make ([`RESEND_BUDGET`]).
+    resend_budget: u32,
     /// How long a packet is kept: RTT + 100 ms within [`window_for`]'s bounds, smoothed.
     keep: Duration,
     rtt_known: bool,
@@ -184,6 +197,7 @@ impl History {
             epoch: None,
             rtx,
             rtx_sequence: 0,
+            resend_budget: RESEND_BUDGET_START,
             keep: window_for(None, KEEP_MAX),
             rtt_known: false,
             reports: [None; REMEMBERED_REPORTS],
@@ -216,6 +230,7 @@ impl History {
         }
         let at = self.millis(now);
         self.kept.push_back(Sent::new(packet, at));
+        self.resend_budget = (self.resend_budget + 1).min(RESEND_BUDGET);
     }
 
     /// `now` in the kept packets' time (0 before the first packet, when none is kept).
@@ -281,8 +296,19 @@ impl History {
 
     /// What goes out again for a NACK of `seq` at `now`: the packet itself, or with RTX
     /// negotiated, the packet on the RTX stream (its original sequence number first); nothing
-    /// when it is no longer kept or went out again too recently ([`RESEND_PAUSE_MS`]).
+    /// when it is no longer kept, went out again too recently ([`RESEND_PAUSE_MS`]) or the
+    /// stream's budget is spent ([`RESEND_BUDGET`]).
     pub fn retransmission(&mut self, seq: u16, now: Instant) -> Option<rtp::Packet> {
+        if self.resend_budget == 0 {
+            return None;
+        }
+        let packet = self.resend(seq, now)?;
+        self.resend_budget -= 1;
+        Some(packet)
+    }
+
+    /// [`History::retransmission`] but for the budget.
+    fn resend(&mut self, seq: u16, now: Instant) -> Option<rtp::Packet> {
         let now = self.millis(now);
         let (own_ssrc, rtx, rtx_sequence) = (self.ssrc, self.rtx, self.rtx_sequence);
         let original = self.find(seq, now)?;
@@ -384,6 +410,27 @@ mod tests {
             3000 - MAX_KEPT as u16
         );
         assert!(fast.retransmission(3000 - MAX_KEPT as u16 - 1, t + Duration::from_millis(300)).is_none());
+    }
+
+    #[test]
+    fn a_receiver_asking_for_everything_again_and_again_gets_as_many_copies_as_packets_sent() {
+        let t = Instant::now();
+        let mut h = History::new(7, None);
+        // 100 packets in 0.77 s, then every one asked for every 50 ms for a second: the pause
+        // alone would send each 20 times.
+        video(&mut h, 0..100, t);
+        let end = t + Duration::from_millis(770);
+        let mut copies = 0;
+        for round in 0..20u64 {
+            let at = end + Duration::from_millis(50 * round);
+            copies += (0..100).filter(|&seq| h.retransmission(seq, at).is_some()).count();
+        }
+        assert_eq!(copies, RESEND_BUDGET_START as usize + 100, "one copy per packet sent, and the start");
+        // Sending earns it again.
+        video(&mut h, 100..110, end + Duration::from_secs(1));
+        let later = end + Duration::from_secs(2);
+        assert_eq!((100..110).filter(|&seq| h.retransmission(seq, later).is_some()).count(), 10);
+        assert!(h.retransmission(105, later + Duration::from_millis(100)).is_none(), "spent");
     }
 
     /// A sender report leaving at `at` and its receiver report coming back `rtt` later, held
