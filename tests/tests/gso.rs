@@ -3,7 +3,8 @@
 //! without waking its PeerConnection's driver (`media-node/vendor/webrtc/src/peer_connection/direct.rs`),
 //! and arrives whole and in order: standalone, in a cluster (`PORTUNUS_TEST_BACKEND=redis`) and
 //! on one UDP port (`PORTUNUS_TEST_SINGLE_PORT=1`). A packet written from the track's task
-//! never overtakes one waiting in the driver's queue (webrtc-rs peer to peer).
+//! never overtakes one waiting in the driver's queue, and an ICE restart can bind a fixed port
+//! again (webrtc-rs peer to peer).
 
 use portunus_tests::lossy::Network;
 use portunus_tests::peer::{Offering, TestPublisher, TestSubscriber};
@@ -126,19 +127,8 @@ async fn a_direct_write_queues_behind_rtp_waiting_for_the_driver() {
     p.accept(&answer).await;
     assert!(p.connected(Duration::from_secs(10)).await, "the publisher connects to the subscriber");
     // A frame the usual way first: the subscriber's track is up, and its header is the wire's.
-    let template = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            p.send().await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            while let Ok((kind, packet)) = sub.packets.try_recv() {
-                if kind == "video" {
-                    return packet;
-                }
-            }
-        }
-    })
-    .await
-    .expect("a video packet reaches the subscriber");
+    let template =
+        first_video(&mut p, &mut sub, Duration::from_secs(10)).await.expect("a video packet reaches the subscriber");
     let first = template.header.sequence_number.wrapping_add(1000);
     let packet = |sequence_number| rtp::Packet {
         header: rtp::header::Header { sequence_number, ..template.header.clone() },
@@ -160,6 +150,48 @@ async fn a_direct_write_queues_behind_rtp_waiting_for_the_driver() {
         }
     }
     assert_eq!(order, [0, 1], "the queued packet first");
+    sub.close().await;
+    p.close().await;
+}
+
+/// Video `sub` receives while `p` sends a frame every 20 ms, for at most `wait`: the first
+/// video packet, if any.
+async fn first_video(p: &mut TestPublisher, sub: &mut TestSubscriber, wait: Duration) -> Option<rtp::Packet> {
+    tokio::time::timeout(wait, async {
+        loop {
+            p.send().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            while let Ok((kind, packet)) = sub.packets.try_recv() {
+                if kind == "video" {
+                    return packet;
+                }
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// An ICE restart binds a PeerConnection's sockets again. The direct path holds the driver's
+/// sockets too and lets them go first (`direct.rs`), or a fixed port could not be bound again:
+/// webrtc-rs peer to peer, the sender on a fixed port, media flows after the restart.
+#[actix_web::test]
+async fn after_an_ice_restart_a_fixed_port_is_bound_again_and_media_flows() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+    let (mut p, offer) = TestPublisher::offer_with(Offering { port: Some(port), ..Offering::default() }).await;
+    let on_port = format!(" {port} typ host");
+    assert!(offer.contains(&on_port), "gathered on port {port}:\n{offer}");
+    let (mut sub, answer) = TestSubscriber::answer(&offer).await;
+    p.accept(&answer).await;
+    assert!(p.connected(Duration::from_secs(10)).await, "the sender connects");
+    assert!(first_video(&mut p, &mut sub, Duration::from_secs(10)).await.is_some(), "video before the restart");
+    let restart = p.restart_ice().await;
+    assert!(restart.contains(&on_port), "gathered on port {port} again:\n{restart}");
+    let answer = sub.reanswer(&restart).await;
+    p.accept(&answer).await;
+    while sub.packets.try_recv().is_ok() {}
+    let after = first_video(&mut p, &mut sub, Duration::from_secs(10)).await;
+    assert!(after.is_some(), "video after the restart");
     sub.close().await;
     p.close().await;
 }

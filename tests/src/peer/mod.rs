@@ -139,17 +139,19 @@ pub async fn peer_connection_on(
     keyframe_requests: bool,
     net: Option<&Network>,
 ) -> Arc<dyn PeerConnection> {
-    peer_connection_with(bind, handler, keyframe_requests, net, &[]).await
+    peer_connection_with(bind, handler, keyframe_requests, net, &[], 0).await
 }
 
 /// [`peer_connection_on`] that also negotiates these header extensions (URI, kind), as
-/// browsers do.
+/// browsers do, and gathers on `port` (0: any; otherwise that port is bound again at an ICE
+/// restart, webrtc-rs's `discard_local_candidates_during_ice_restart`).
 async fn peer_connection_with(
     bind: &str,
     handler: Arc<dyn PeerConnectionEventHandler>,
     keyframe_requests: bool,
     net: Option<&Network>,
     extensions: &[(&str, RtpCodecKind)],
+    port: u16,
 ) -> Arc<dyn PeerConnection> {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
@@ -166,14 +168,17 @@ async fn peer_connection_with(
     }
     // No mDNS: its multicast socket fails where no interface takes multicast (a private network
     // namespace), and every candidate here is a plain IP anyway.
-    let setting = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
+    let setting = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_discard_local_candidates_during_ice_restart(port != 0)
+        .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(setting)
         .with_media_engine(media)
         .with_interceptor_registry(registry)
         .with_handler(handler)
-        .with_udp_addrs(vec![format!("{bind}:0")])
+        .with_udp_addrs(vec![format!("{bind}:{port}")])
         .build()
         .await
         .expect("test PeerConnection");
@@ -208,10 +213,10 @@ struct LoopbackPc {
 async fn loopback_pc(receive: bool, net: &Network) -> LoopbackPc {
     // A subscriber takes every extension a server may offer, as a browser does.
     let extensions: &[(&str, RtpCodecKind)] = if receive { &SUBSCRIBER_EXTENSIONS } else { &[] };
-    loopback_pc_with(receive, net, extensions).await
+    loopback_pc_with(receive, net, extensions, 0).await
 }
 
-async fn loopback_pc_with(receive: bool, net: &Network, extensions: &[(&str, RtpCodecKind)]) -> LoopbackPc {
+async fn loopback_pc_with(receive: bool, net: &Network, extensions: &[(&str, RtpCodecKind)], port: u16) -> LoopbackPc {
     let (gathered, gather_done) = mpsc::channel(1);
     let (state_tx, states) = mpsc::unbounded_channel();
     let (pkt_tx, packets) = mpsc::unbounded_channel();
@@ -224,6 +229,6 @@ async fn loopback_pc_with(receive: bool, net: &Network, extensions: &[(&str, Rtp
         video_tracks: Arc::clone(&video_tracks),
         data: receive.then_some(data_tx),
     });
-    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), extensions).await;
+    let pc = peer_connection_with(peer_addr(), handler, !receive, Some(net), extensions, port).await;
     LoopbackPc { pc, gather_done, states, packets, video_tracks, data }
 }

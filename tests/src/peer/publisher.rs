@@ -68,6 +68,8 @@ pub struct TestPublisher {
     /// how far the video's sequence numbers ran ahead of the frame count.
     frame_packets: u16,
     video_seq_ahead: u16,
+    /// Signals ICE gathering complete (again after an ICE restart).
+    gather_done: mpsc::Receiver<()>,
 }
 
 /// A publisher that sends a keyframe only this long after a keyframe request.
@@ -118,8 +120,10 @@ pub struct Offering {
     /// keyframe marks (a keyframe every 25 frames).
     pub video_codec: Option<&'static str>,
     /// VP9 SVC (with `video_codec: Some("vp9")`): each frame three packets, spatial layers 0-2
-    /// (see [`svc_marks`]), temporal layers 0, 2, 1, 2, ...
+    /// (see [`super::svc_marks`]), temporal layers 0, 2, 1, 2, ...
     pub svc: bool,
+    /// Gathers on this UDP port instead of any, and binds it again at an ICE restart.
+    pub port: Option<u16>,
 }
 
 /// The playout delay a test publisher with [`Offering::orientation`] asks for (min 0x001 and
@@ -163,6 +167,7 @@ impl TestPublisher {
             orientation,
             video_codec,
             svc,
+            port,
         } = what;
         let video_mime = match video_codec {
             Some("vp9") => MIME_TYPE_VP9,
@@ -179,7 +184,8 @@ impl TestPublisher {
         if orientation {
             extensions.extend([(VIDEO_ORIENTATION_URI, RtpCodecKind::Video), (PLAYOUT_DELAY_URI, RtpCodecKind::Video)]);
         }
-        let LoopbackPc { pc, mut gather_done, states, .. } = loopback_pc_with(false, &net, &extensions).await;
+        let LoopbackPc { pc, mut gather_done, states, .. } =
+            loopback_pc_with(false, &net, &extensions, port.unwrap_or(0)).await;
         let dropped = net.dropped;
         let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 1111);
         let video = if simulcast {
@@ -273,6 +279,7 @@ impl TestPublisher {
             video_pt: 96,
             frame_packets: 1,
             video_seq_ahead: 0,
+            gather_done,
         };
         (me, sdp)
     }
@@ -342,6 +349,16 @@ impl TestPublisher {
     /// How many keyframe requests (PLI/FIR) the server has sent this publisher.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Offers an ICE restart (new credentials; its sockets bound again): the offer, with
+    /// candidates, to be answered and [`TestPublisher::accept`]ed.
+    pub async fn restart_ice(&mut self) -> String {
+        let options = rtc::peer_connection::configuration::RTCOfferOptions { ice_restart: true };
+        let offer = self.pc.create_offer(Some(options)).await.expect("an ICE restart offer");
+        self.pc.set_local_description(offer).await.expect("local offer");
+        tokio::time::timeout(Duration::from_secs(5), self.gather_done.recv()).await.expect("gathering again");
+        self.pc.local_description().await.expect("local description").sdp
     }
 
     pub async fn accept(&mut self, answer_sdp: &str) {
