@@ -1,7 +1,7 @@
 //! Malformed input and limits: every message gets exactly one Janus reply, the connection
 //! survives, and limits answer with clear errors. A PeerConnection takes at most 25 remote
 //! candidates, as libnice under Janus does, so a client cannot make the node send ICE checks
-//! to as many addresses as it names.
+//! to as many addresses as it names; a publisher's offer has 64 m-lines at most.
 
 use portunus_tests::peer::TestPublisher;
 use portunus_tests::videoroom::join_as_publisher;
@@ -156,5 +156,46 @@ async fn a_peer_connection_checks_at_most_25_remote_candidates() {
     eprintln!("{checked} of 80 candidates checked");
     assert!(checked > 0, "the node checks the candidates it takes");
     assert!(checked <= 25, "{checked} candidates checked: more than libnice's 25");
+    publisher.close().await;
+}
+
+/// An offer of `n` audio m-lines (no ICE credentials: only the limit is looked at first).
+fn offer_with_mlines(n: usize) -> String {
+    let mut sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".to_owned();
+    for mid in 0..n {
+        sdp += &format!("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n");
+    }
+    sdp
+}
+
+/// A publisher's offer has 64 m-lines at most: one with 65 is refused before the node builds
+/// anything for it (437, the VideoRoom's invalid SDP), and the handle can publish after.
+#[actix_web::test]
+async fn an_offer_with_more_than_64_m_lines_is_refused() {
+    let server = TestServer::start();
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let (h, _) = join_as_publisher(&mut ws, sid, "many m-lines").await;
+    let mut publish = |sdp: String| {
+        json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": sdp}})
+    };
+    let (ack, mut early) = ws.call(publish(offer_with_mlines(65))).await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let refused = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    let data = &refused["plugindata"]["data"];
+    assert_eq!(data["error_code"], 437, "{refused}");
+    assert_eq!(data["error"], "Too many m-lines (65, at most 64)", "{refused}");
+    // 64 are not refused for their number (this offer fails later: it has no ICE credentials).
+    let (_, mut early) = ws.call(publish(offer_with_mlines(64))).await;
+    let reply = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    assert!(!reply["plugindata"]["data"]["error"].as_str().unwrap_or("").starts_with("Too many m-lines"), "{reply}");
+    // And a real offer publishes.
+    let (mut publisher, offer) = TestPublisher::offer().await;
+    let (_, mut early) = ws.call(publish(offer)).await;
+    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
+    publisher.accept(configured["jsep"]["sdp"].as_str().expect("an answer")).await;
+    assert!(publisher.connected(Duration::from_secs(10)).await, "published after the refusals");
     publisher.close().await;
 }

@@ -117,6 +117,17 @@ pub(super) fn profile_of(s: &StreamInfo) -> Option<CodecProfile> {
     }
 }
 
+/// The most m-lines a publisher's offer may have. Each audio or video one costs the node a
+/// transceiver, a feed and its buffers before any packet comes, and a message may carry a
+/// megabyte of SDP (tens of thousands of m-lines); a camera, a microphone, screens and data
+/// need a handful.
+const MAX_OFFER_MLINES: usize = 64;
+
+/// How many m-lines `sdp` has.
+fn mlines(sdp: &str) -> usize {
+    sdp.lines().filter(|l| l.starts_with("m=")).count()
+}
+
 /// The value of `key` in an `fmtp` parameter list (`a=1;b=2`).
 fn fmtp_param<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
     fmtp.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
@@ -164,6 +175,10 @@ impl RoomState {
             Some(j) if j.kind != JsepType::Offer => {
                 Err(err(VideoRoomCode::InvalidSdpType, format!("Unsupported SDP type '{}'", "answer")))
             }
+            Some(j) if mlines(&j.sdp) > MAX_OFFER_MLINES => Err(err(
+                VideoRoomCode::InvalidSdp,
+                format!("Too many m-lines ({}, at most {MAX_OFFER_MLINES})", mlines(&j.sdp)),
+            )),
             Some(_) if busy => Err(err(VideoRoomCode::AlreadyPublished, "Can't publish, already published")),
             Some(j) => {
                 let publishing = self.participants.values().filter(|p| p.published.is_some() || p.publishing).count();
