@@ -1,7 +1,8 @@
 //! Malformed input and limits: every message gets exactly one Janus reply, the connection
 //! survives, and limits answer with clear errors. A PeerConnection takes at most 25 remote
 //! candidates, as libnice under Janus does, so a client cannot make the node send ICE checks
-//! to as many addresses as it names; a publisher's offer has 64 m-lines at most.
+//! to as many addresses as it names; a publisher's offer has 64 m-lines at most, and a
+//! subscription 512.
 
 use portunus_tests::peer::TestPublisher;
 use portunus_tests::videoroom::join_as_publisher;
@@ -198,4 +199,36 @@ async fn an_offer_with_more_than_64_m_lines_is_refused() {
     publisher.accept(configured["jsep"]["sdp"].as_str().expect("an answer")).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "published after the refusals");
     publisher.close().await;
+}
+
+/// A subscription has 512 m-lines at most, however often a request names a stream: a join
+/// naming a two-stream feed 300 times is refused (430), and so is a `subscribe` that would take
+/// a subscription past it; one within it goes through.
+#[actix_web::test]
+async fn a_subscription_past_512_m_lines_is_refused() {
+    let server = TestServer::start();
+    let publisher = portunus_tests::videoroom::publishing(&server.ws_url).await;
+    let feed = publisher.feed;
+    let mut ws = WsClient::connect(&server.ws_url).await;
+    let sid = ws.create_session().await;
+    let h = ws.attach(sid).await;
+    let many: Vec<_> = (0..300).map(|_| json!({"feed": feed})).collect();
+    let join = |streams: &Vec<serde_json::Value>| {
+        json!({"janus": "message", "session_id": sid, "handle_id": h,
+            "body": {"request": "join", "room": 1234, "ptype": "subscriber", "streams": streams}})
+    };
+    let (ack, _) = ws.call(join(&many)).await;
+    assert_eq!(ack["janus"], "ack", "{ack}");
+    let refused = ws.expect_skipping_core("the join refused", |m| m["sender"] == h).await;
+    assert_eq!(refused["plugindata"]["data"]["error_code"], 430, "{refused}");
+    assert_eq!(refused["plugindata"]["data"]["error"], "Too many streams (600, at most 512)", "{refused}");
+    ws.call(join(&vec![json!({"feed": feed})])).await;
+    let attached = ws.expect_skipping_core("attached", |m| m["sender"] == h).await;
+    assert_eq!(attached["plugindata"]["data"]["videoroom"], "attached", "{attached}");
+    let more: Vec<_> = (0..256).map(|_| json!({"feed": feed})).collect();
+    ws.call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+        "body": {"request": "subscribe", "streams": more}}))
+        .await;
+    let refused = ws.expect_skipping_core("the subscribe refused", |m| m["sender"] == h).await;
+    assert_eq!(refused["plugindata"]["data"]["error"], "Too many streams (514, at most 512)", "{refused}");
 }

@@ -28,6 +28,16 @@ pub struct SwitchSource {
 /// The `msid` (stream id, track id) of a subscription m-line, as Janus names it: with
 /// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. Janus 1.1.2
 /// names the publisher an m-line was made or taken over for: a `switch` leaves it.
+/// The most m-lines one subscription may have: every stream of a full room of publishers with
+/// a few tracks each, while a request may name the same stream thousands of times (each one an
+/// m-line, a track and a forwarding task on the node).
+pub(super) const MAX_SUBSCRIPTION_MLINES: usize = 512;
+
+/// The error for a subscription that would have `n` m-lines, past [`MAX_SUBSCRIPTION_MLINES`].
+pub(super) fn too_many_streams(n: usize) -> VideoRoomError {
+    err(VideoRoomCode::InvalidElement, format!("Too many streams ({n}, at most {MAX_SUBSCRIPTION_MLINES})"))
+}
+
 fn msid_of(use_msid: bool, s: &SubStream) -> (String, String) {
     match use_msid {
         true => (s.feed.to_string(), s.mid.to_string()),
@@ -273,6 +283,9 @@ impl RoomState {
         // puts it).
         if !data.is_empty() {
             streams.push(SubStream::data(streams.len(), data));
+        }
+        if streams.len() > MAX_SUBSCRIPTION_MLINES {
+            return Err(too_many_streams(streams.len()));
         }
         self.slots.insert(who, Slot::Subscriber);
         let legacy = sub.legacy.then(|| sub.streams[0].feed.clone());

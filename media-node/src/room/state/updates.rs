@@ -2,7 +2,7 @@
 //! renegotiation), `update` (streams subscribed and unsubscribed, one renegotiation), and a
 //! subscriber's `configure` (pause, layers, playout delay, a restart or a renegotiation).
 
-use super::subscription::{delay_of, Simulcast, SubStream, SwitchSource};
+use super::subscription::{delay_of, too_many_streams, Simulcast, SubStream, SwitchSource, MAX_SUBSCRIPTION_MLINES};
 use super::{check_mids, err, MediaAction, Outcome, Participant, Published, RoomState, Who};
 use shared::ids::ParticipantId;
 use shared::janus::errors::{VideoRoomCode, VideoRoomError};
@@ -110,6 +110,12 @@ impl RoomState {
             }
         }
         let sub = self.subscriptions.get_mut(&who).ok_or_else(|| err(VideoRoomCode::JoinFirst, "Not a subscriber"))?;
+        // Counted as if each stream asked for took a new m-line (some may take over inactive
+        // ones), before anything changes.
+        let asked = wanted.iter().filter(|w| w.2.kind != MediaKind::Data).count();
+        if sub.streams.len() + asked > MAX_SUBSCRIPTION_MLINES {
+            return Err(too_many_streams(sub.streams.len() + asked));
+        }
         let mut inactive = Vec::new();
         let mut data_removed = Vec::new();
         for u in &upd.unsubscribe {
