@@ -25,9 +25,6 @@ pub struct SwitchSource {
     pub simulcast: Option<Simulcast>,
 }
 
-/// The `msid` (stream id, track id) of a subscription m-line, as Janus names it: with
-/// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. Janus 1.1.2
-/// names the publisher an m-line was made or taken over for: a `switch` leaves it.
 /// The most m-lines one subscription may have: every stream of a full room of publishers with
 /// a few tracks each, while a request may name the same stream thousands of times (each one an
 /// m-line, a track and a forwarding task on the node).
@@ -38,6 +35,9 @@ pub(super) fn too_many_streams(n: usize) -> VideoRoomError {
     err(VideoRoomCode::InvalidElement, format!("Too many streams ({n}, at most {MAX_SUBSCRIPTION_MLINES})"))
 }
 
+/// The `msid` (stream id, track id) of a subscription m-line, as Janus names it: with
+/// `use_msid`, its publisher's id and its mid; else `janus` and `janus<mid>`. Janus 1.1.2
+/// names the publisher an m-line was made or taken over for: a `switch` leaves it.
 fn msid_of(use_msid: bool, s: &SubStream) -> (String, String) {
     match use_msid {
         true => (s.feed.to_string(), s.mid.to_string()),
