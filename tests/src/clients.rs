@@ -148,6 +148,14 @@ impl WsClient {
         }
     }
 
+    /// Sends an asynchronous request: its reply (an `ack`) and the first message besides it (one
+    /// that came before the reply, else the next).
+    pub async fn call_then_next(&mut self, req: Value) -> (Value, Value) {
+        let (reply, mut early) = self.call(req).await;
+        let next = if early.is_empty() { self.recv().await } else { early.remove(0) };
+        (reply, next)
+    }
+
     /// Sends a request and returns its reply, asserting nothing else arrived first.
     pub async fn request(&mut self, req: Value) -> Value {
         let (reply, others) = self.call(req).await;

@@ -257,10 +257,9 @@ async fn a_publisher_that_trickles_its_candidates_connects() {
         .map(|c| json!({"sdpMid": "0", "sdpMLineIndex": 0, "candidate": c.trim_start_matches("a=")}))
         .chain(std::iter::once(json!({"completed": true})))
         .collect();
-    let (ack, mut early) =
-        ws.call(json!({"janus": "trickle", "session_id": sid, "handle_id": h, "candidates": rest})).await;
+    let (ack, configured) =
+        ws.call_then_next(json!({"janus": "trickle", "session_id": sid, "handle_id": h, "candidates": rest})).await;
     assert_eq!(ack["janus"], "ack");
-    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
     assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
     publisher.accept(configured["jsep"]["sdp"].as_str().unwrap()).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "connected with trickled candidates");

@@ -139,12 +139,11 @@ async fn a_peer_connection_checks_at_most_25_remote_candidates() {
         sdp.push_str(l);
     }
     assert!(placed, "the offer had candidates to replace");
-    let (ack, mut early) = ws
-        .call(json!({"janus": "message", "session_id": sid, "handle_id": h,
+    let (ack, configured) = ws
+        .call_then_next(json!({"janus": "message", "session_id": sid, "handle_id": h,
             "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": sdp, "trickle": true}}))
         .await;
     assert_eq!(ack["janus"], "ack", "{ack}");
-    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
     assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
     let trickled: Vec<_> =
         targets[40..].iter().map(|s| json!({"sdpMid": "0", "sdpMLineIndex": 0, "candidate": line(s)})).collect();
@@ -181,20 +180,17 @@ async fn an_offer_with_more_than_64_m_lines_is_refused() {
         json!({"janus": "message", "session_id": sid, "handle_id": h,
             "body": {"request": "publish"}, "jsep": {"type": "offer", "sdp": sdp}})
     };
-    let (ack, mut early) = ws.call(publish(offer_with_mlines(65))).await;
+    let (ack, refused) = ws.call_then_next(publish(offer_with_mlines(65))).await;
     assert_eq!(ack["janus"], "ack", "{ack}");
-    let refused = if early.is_empty() { ws.recv().await } else { early.remove(0) };
     let data = &refused["plugindata"]["data"];
     assert_eq!(data["error_code"], 437, "{refused}");
     assert_eq!(data["error"], "Too many m-lines (65, at most 64)", "{refused}");
     // 64 are not refused for their number (this offer fails later: it has no ICE credentials).
-    let (_, mut early) = ws.call(publish(offer_with_mlines(64))).await;
-    let reply = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    let (_, reply) = ws.call_then_next(publish(offer_with_mlines(64))).await;
     assert!(!reply["plugindata"]["data"]["error"].as_str().unwrap_or("").starts_with("Too many m-lines"), "{reply}");
     // And a real offer publishes.
     let (mut publisher, offer) = TestPublisher::offer().await;
-    let (_, mut early) = ws.call(publish(offer)).await;
-    let configured = if early.is_empty() { ws.recv().await } else { early.remove(0) };
+    let (_, configured) = ws.call_then_next(publish(offer)).await;
     assert_eq!(configured["plugindata"]["data"]["configured"], "ok", "{configured}");
     publisher.accept(configured["jsep"]["sdp"].as_str().expect("an answer")).await;
     assert!(publisher.connected(Duration::from_secs(10)).await, "published after the refusals");
