@@ -7,8 +7,8 @@
 //! drain, so no wake-up is missed). One drain per session runs at a time, so events go out in
 //! mailbox order, each exactly once.
 //!
-//! Messages: WebSocket frames; `(SessionId, Bytes)` signals from session channels; results of
-//! its own futures.
+//! Messages: WebSocket frames; `(SessionId, Bytes)` signals from session channels; `PingDue`
+//! and `GoingAway` from its watchman task; results of its own futures.
 
 use crate::api::error::GatewayError;
 use crate::api::session::EndReason;
@@ -25,6 +25,8 @@ use shared::janus::request::Transport;
 use shared::wire::Signal;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The only subprotocol Janus clients speak on this port.
 pub const SUBPROTOCOL: &str = "janus-protocol";
@@ -136,6 +138,8 @@ pub struct WsConnection {
     /// The client's address, and this connection's request budget.
     peer: Option<std::net::IpAddr>,
     rate: crate::limits::Bucket,
+    /// The task that sends this connection its pings and the gateway's going away.
+    watchman: Option<JoinHandle<()>>,
 }
 
 impl WsConnection {
@@ -155,6 +159,7 @@ impl WsConnection {
             leaving: false,
             peer,
             rate,
+            watchman: None,
         }
     }
 
@@ -355,34 +360,16 @@ impl Actor for WsConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.d.metrics().ws_connections().inc();
-        let mut going = self.d.going_away_signal();
-        let gone = async move {
-            let _ = going.wait_for(|g| *g).await;
-        };
-        ctx.spawn(gone.into_actor(self).map(|_, act, ctx| {
-            act.leaving = true;
-            act.close_if_idle(ctx);
-        }));
         let cfg = self.d.cfg();
         let ping = Duration::from_secs(cfg.ws_ping_interval.max(1));
-        let dead_after = Duration::from_secs(cfg.ws_client_timeout.max(1));
-        // Pings keep proxies from idling the socket out; a peer silent for `dead_after` is gone.
-        ctx.run_interval(ping, move |act, ctx| {
-            if act.last_seen.elapsed() > dead_after {
-                tracing::info!(conn = act.id, "WebSocket peer unresponsive; closing");
-                ctx.close(Some(ws::CloseReason {
-                    code: ws::CloseCode::Away,
-                    description: Some("ping timeout".into()),
-                }));
-                ctx.stop();
-            } else {
-                ctx.ping(b"");
-            }
-        });
+        self.watchman = Some(watchman(ctx.address(), self.d.going_away_signal(), ping));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.d.metrics().ws_connections().dec();
+        if let Some(w) = self.watchman.take() {
+            w.abort();
+        }
         let sessions: Vec<SessionId> = self.owned.iter().copied().collect();
         if sessions.is_empty() {
             return;
@@ -446,6 +433,67 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
                 ctx.stop();
             }
         }
+    }
+}
+
+/// The connection's ping is due.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PingDue;
+
+/// The gateway is going away.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct GoingAway;
+
+/// Sends the connection [`PingDue`] every `ping` and [`GoingAway`] once the gateway goes away,
+/// until the connection is gone. A task of its own rather than a timer and a future in the
+/// actor's context: actix polls every item of a context each time the context wakes, and a
+/// connection wakes several times per request.
+fn watchman(conn: Addr<WsConnection>, mut going: watch::Receiver<bool>, ping: Duration) -> JoinHandle<()> {
+    actix::spawn(async move {
+        let mut due = tokio::time::interval_at(tokio::time::Instant::now() + ping, ping);
+        due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = due.tick() => {
+                    if !conn.connected() {
+                        return;
+                    }
+                    conn.do_send(PingDue);
+                }
+                _ = going.wait_for(|g| *g) => {
+                    conn.do_send(GoingAway);
+                    return;
+                }
+            }
+        }
+    })
+}
+
+impl Handler<PingDue> for WsConnection {
+    type Result = ();
+
+    /// Pings keep proxies from idling the socket out; a peer silent for `ws_client_timeout` is
+    /// gone.
+    fn handle(&mut self, _: PingDue, ctx: &mut Self::Context) {
+        let dead_after = Duration::from_secs(self.d.cfg().ws_client_timeout.max(1));
+        if self.last_seen.elapsed() > dead_after {
+            tracing::info!(conn = self.id, "WebSocket peer unresponsive; closing");
+            ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("ping timeout".into()) }));
+            ctx.stop();
+        } else {
+            ctx.ping(b"");
+        }
+    }
+}
+
+impl Handler<GoingAway> for WsConnection {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+        self.leaving = true;
+        self.close_if_idle(ctx);
     }
 }
 
