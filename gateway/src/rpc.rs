@@ -1,45 +1,92 @@
-//! `RpcClient`: request/reply to media nodes over the bus, with a deadline on every call.
+//! Calls from this gateway to media nodes over the bus, with a deadline on every call.
 //!
-//! Messages: `Call` (send a command, await its reply), `Tell` (send a command that wants no
-//! reply), `Forget` (a call timed out), and the stream of replies on this gateway's channel.
+//! A caller ([`Rpc`], shared by the transport workers) numbers its call, registers it with the
+//! [`RpcClient`] actor, publishes the command itself and waits for the answer. The actor owns
+//! the table of calls waiting and the subscription their answers arrive on.
+//!
+//! Messages to the actor: `Expect` (a call is about to be published), `Forget` (its caller gave
+//! up), and the stream of replies on this gateway's channel.
 
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
 use bytes::Bytes;
-use shared::bus::Subscription;
+use shared::bus::{Bus, Subscription};
 use shared::ids::NodeId;
 use shared::wire::{decode_reply, encode, NodeCommand, RpcEnvelope, RpcResult, WIRE_VERSION};
 use shared::{keys, Backends};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-pub struct RpcClient {
-    backends: Backends,
+/// The calling side. Waiting for an answer takes no actor turn: the caller publishes and
+/// awaits its own channel, and only the registration and the answer pass through the actor
+/// (each actor turn and spawned future was a wake-up of its own on every request).
+pub struct Rpc {
+    client: Addr<RpcClient>,
+    /// This gateway's reply channel.
     reply_to: String,
+    next: AtomicU64,
+}
+
+impl Rpc {
+    pub fn new(client: Addr<RpcClient>, gateway_id: &str) -> Self {
+        Self { client, reply_to: keys::gateway_rpc(gateway_id), next: AtomicU64::new(0) }
+    }
+
+    /// Sends `cmd` to `node` and waits at most `timeout` for the answer.
+    pub async fn call(
+        &self,
+        bus: &dyn Bus,
+        node: &NodeId,
+        cmd: NodeCommand,
+        timeout: Duration,
+    ) -> Result<RpcResult, String> {
+        let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (answer, rx) = oneshot::channel();
+        // Registered before it is published: the actor's mailbox is read before its replies.
+        self.client.do_send(Expect { corr_id, answer });
+        let env = RpcEnvelope { v: WIRE_VERSION, corr_id, reply_to: self.reply_to.clone(), cmd };
+        let outcome = match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(node), encode(&env))).await {
+            Ok(Ok(())) => match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
+                Err(_) => Err(format!("no reply from node {node} within {timeout:?}")),
+            },
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("bus publish timed out".to_owned()),
+        };
+        if outcome.is_err() {
+            self.client.do_send(Forget(corr_id));
+        }
+        outcome
+    }
+
+    /// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less
+    /// each way); `Err` only when it could not be published within `timeout`.
+    pub async fn tell(&self, bus: &dyn Bus, node: &NodeId, cmd: NodeCommand, timeout: Duration) -> Result<(), String> {
+        let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd };
+        match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(node), encode(&env))).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("bus publish timed out".to_owned()),
+        }
+    }
+}
+
+/// The calls waiting for answers, and the subscription the answers arrive on.
+pub struct RpcClient {
     pending: HashMap<u64, oneshot::Sender<RpcResult>>,
-    next: u64,
 }
 
-/// Sends `cmd` to `node` and waits at most `timeout` for the answer.
+/// Call `corr_id` is about to be published; its answer goes to `answer`.
 #[derive(Message)]
-#[rtype(result = "Result<RpcResult, String>")]
-pub struct Call {
-    pub node: NodeId,
-    pub cmd: NodeCommand,
-    pub timeout: Duration,
+#[rtype(result = "()")]
+struct Expect {
+    corr_id: u64,
+    answer: oneshot::Sender<RpcResult>,
 }
 
-/// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less each
-/// way); `Err` only when it could not be published within `timeout`.
-#[derive(Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct Tell {
-    pub node: NodeId,
-    pub cmd: NodeCommand,
-    pub timeout: Duration,
-}
-
+/// The caller of `corr_id` gave up on it.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Forget(u64);
@@ -52,7 +99,7 @@ impl RpcClient {
         let sub: Subscription = backends.bus.subscribe(&reply_to).await.map_err(|e| e.to_string())?;
         let mut ctx = unstarted.into_context();
         ctx.add_stream(sub);
-        ctx.run(RpcClient { backends, reply_to, pending: HashMap::new(), next: 0 });
+        ctx.run(RpcClient { pending: HashMap::new() });
         Ok(())
     }
 }
@@ -61,50 +108,10 @@ impl Actor for RpcClient {
     type Context = Context<Self>;
 }
 
-impl Handler<Call> for RpcClient {
-    type Result = ResponseFuture<Result<RpcResult, String>>;
-
-    fn handle(&mut self, call: Call, ctx: &mut Context<Self>) -> Self::Result {
-        self.next += 1;
-        let corr_id = self.next;
-        let (tx, rx) = oneshot::channel();
-        self.pending.insert(corr_id, tx);
-        let env = RpcEnvelope { v: WIRE_VERSION, corr_id, reply_to: self.reply_to.clone(), cmd: call.cmd };
-        let bus = self.backends.bus.clone();
-        let me = ctx.address();
-        Box::pin(async move {
-            let channel = keys::node_rpc(&call.node);
-            let sent = tokio::time::timeout(call.timeout, bus.publish(&channel, encode(&env))).await;
-            let outcome = match sent {
-                Ok(Ok(())) => match tokio::time::timeout(call.timeout, rx).await {
-                    Ok(Ok(r)) => Ok(r),
-                    Ok(Err(_)) => Err("reply channel closed".to_owned()),
-                    Err(_) => Err(format!("no reply from node {} within {:?}", call.node, call.timeout)),
-                },
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("bus publish timed out".to_owned()),
-            };
-            if outcome.is_err() {
-                me.do_send(Forget(corr_id));
-            }
-            outcome
-        })
-    }
-}
-
-impl Handler<Tell> for RpcClient {
-    type Result = ResponseFuture<Result<(), String>>;
-
-    fn handle(&mut self, tell: Tell, _: &mut Context<Self>) -> Self::Result {
-        let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd: tell.cmd };
-        let bus = self.backends.bus.clone();
-        Box::pin(async move {
-            let channel = keys::node_rpc(&tell.node);
-            match tokio::time::timeout(tell.timeout, bus.publish(&channel, encode(&env))).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err("bus publish timed out".to_owned()),
-            }
-        })
+impl Handler<Expect> for RpcClient {
+    type Result = ();
+    fn handle(&mut self, Expect { corr_id, answer }: Expect, _: &mut Context<Self>) {
+        self.pending.insert(corr_id, answer);
     }
 }
 
@@ -112,6 +119,20 @@ impl Handler<Forget> for RpcClient {
     type Result = ();
     fn handle(&mut self, Forget(id): Forget, _: &mut Context<Self>) {
         self.pending.remove(&id);
+    }
+}
+
+/// How many calls wait for an answer (tests).
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "usize")]
+struct Waiting;
+
+#[cfg(test)]
+impl Handler<Waiting> for RpcClient {
+    type Result = usize;
+    fn handle(&mut self, _: Waiting, _: &mut Context<Self>) -> usize {
+        self.pending.len()
     }
 }
 
@@ -125,5 +146,68 @@ impl StreamHandler<Bytes> for RpcClient {
             }
             Err(e) => tracing::warn!(error = %e, "undecodable RPC reply dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use shared::wire::{decode_rpc, RpcReply};
+
+    async fn started(backends: &Backends) -> (Rpc, Addr<RpcClient>) {
+        let (client, unstarted) = Unstarted::new();
+        RpcClient::run(unstarted, backends.clone(), "gw-1").await.unwrap();
+        (Rpc::new(client.clone(), "gw-1"), client)
+    }
+
+    /// A node that answers every call `Sync(corr_id)`, on its own task.
+    async fn answering_node(backends: &Backends, node: &NodeId) {
+        let mut calls = backends.bus.subscribe(&keys::node_rpc(node)).await.unwrap();
+        let bus = backends.bus.clone();
+        actix::spawn(async move {
+            while let Some(b) = calls.next().await {
+                let env = decode_rpc(&b).unwrap();
+                let result = RpcResult::Sync(env.corr_id.into());
+                let reply = RpcReply { v: WIRE_VERSION, corr_id: env.corr_id, result };
+                bus.publish(&env.reply_to, encode(&reply)).await.unwrap();
+            }
+        });
+    }
+
+    #[actix_web::test]
+    async fn each_call_gets_its_own_answer_and_leaves_nothing_waiting() {
+        let backends = Backends::memory();
+        let (rpc, client) = started(&backends).await;
+        let node = NodeId("node-1".into());
+        answering_node(&backends, &node).await;
+        let bus = &*backends.bus;
+        let t = Duration::from_secs(2);
+        let calls = (0..20).map(|_| rpc.call(bus, &node, NodeCommand::Loops, t));
+        let answers: Vec<_> = futures_util::future::join_all(calls).await;
+        let mut ids: Vec<u64> = answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(RpcResult::Sync(v)) => v.as_u64().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=20).collect::<Vec<_>>(), "each call answered once, with its own answer");
+        assert_eq!(client.send(Waiting).await.unwrap(), 0);
+    }
+
+    /// A call nobody answers ends at its deadline, and is forgotten: the table of calls waiting
+    /// does not grow with the calls given up on.
+    #[actix_web::test]
+    async fn a_call_given_up_on_is_forgotten() {
+        let backends = Backends::memory();
+        let (rpc, client) = started(&backends).await;
+        let node = NodeId("nobody".into());
+        for _ in 0..3 {
+            let r = rpc.call(&*backends.bus, &node, NodeCommand::Loops, Duration::from_millis(30)).await;
+            assert_eq!(r, Err("no reply from node nobody within 30ms".to_owned()));
+        }
+        assert_eq!(client.send(Waiting).await.unwrap(), 0);
     }
 }

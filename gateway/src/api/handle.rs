@@ -4,7 +4,6 @@
 use super::error::GatewayError;
 use super::{Dispatcher, Outcome};
 use crate::nodes::Pick;
-use crate::rpc::{Call, Tell};
 use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
@@ -375,12 +374,8 @@ impl Dispatcher {
 
     pub(super) async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {
         let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
-        self.inner
-            .rpc
-            .send(Call { node, cmd, timeout })
-            .await
-            .map_err(|e| GatewayError::NodeUnavailable(e.to_string()))?
-            .map_err(GatewayError::NodeUnavailable)
+        let bus = &*self.backends().bus;
+        self.inner.rpc.call(bus, &node, cmd, timeout).await.map_err(GatewayError::NodeUnavailable)
     }
 
     /// Asks a media node to drain (admin API).
@@ -432,7 +427,7 @@ impl Dispatcher {
     /// lost-node path, which tells the handle's client.
     pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
         let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
-        let told = self.inner.rpc.send(Tell { node, cmd, timeout }).await.map_err(|e| e.to_string()).and_then(|r| r);
+        let told = self.inner.rpc.tell(&*self.backends().bus, &node, cmd, timeout).await;
         if let Err(e) = told {
             tracing::warn!(error = %e, "media node not told of a trickle or a handle going away");
         }

@@ -17,7 +17,7 @@ pub mod session;
 
 use crate::metrics::Metrics;
 use crate::nodes::NodeDirectory;
-use crate::rpc::RpcClient;
+use crate::rpc::Rpc;
 use actix::Addr;
 use error::GatewayError;
 use futures_util::future::BoxFuture;
@@ -97,7 +97,7 @@ pub struct Dispatcher {
 struct Inner {
     cfg: Config,
     backends: Backends,
-    rpc: Addr<RpcClient>,
+    rpc: Rpc,
     metrics: Metrics,
     /// Live media nodes and placement.
     nodes: Addr<NodeDirectory>,
@@ -114,13 +114,7 @@ struct Inner {
 }
 
 impl Dispatcher {
-    pub fn new(
-        cfg: Config,
-        backends: Backends,
-        rpc: Addr<RpcClient>,
-        metrics: Metrics,
-        nodes: Addr<NodeDirectory>,
-    ) -> Self {
+    pub fn new(cfg: Config, backends: Backends, rpc: Rpc, metrics: Metrics, nodes: Addr<NodeDirectory>) -> Self {
         let going_away = tokio::sync::watch::Sender::new(false);
         let auth = auth::Auth::new(&cfg);
         let accepting = AtomicBool::new(true);
@@ -352,6 +346,7 @@ mod tests {
     fn a_requests_future_stays_small() {
         let (rpc, _rpc) = Unstarted::new();
         let (nodes, _nodes) = Unstarted::new();
+        let rpc = crate::rpc::Rpc::new(rpc, "gw-test");
         let d = Dispatcher::new(Config::default(), Backends::memory(), rpc, Metrics::new(), nodes);
         let ctx = ConnCtx { transport: Transport::Ws, owner: Some(1), owned_sessions: 0, peer: None };
         let fut = d.handle(b"{}", ctx, None);
