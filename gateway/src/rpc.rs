@@ -1,16 +1,18 @@
 //! Calls from this gateway to media nodes over the bus, with a deadline on every call.
 //!
-//! A caller ([`Rpc`], shared by the transport workers) numbers its call, registers it with the
-//! [`RpcClient`] actor, publishes the command itself and waits for the answer. The actor owns
-//! the table of calls waiting and the subscription their answers arrive on.
+//! A caller ([`Rpc`], shared by the transport workers) numbers its call and hands it to the
+//! [`RpcClient`] actor, which registers it, publishes it and puts its answer in the caller's
+//! own channel; the caller waits there, with its deadline. The actor owns the table of calls
+//! waiting and the subscription their answers arrive on. Registered and published in one
+//! handler, a call is always in the table before its answer can arrive.
 //!
-//! Messages to the actor: `Expect` (a call is about to be published), `Forget` (its caller gave
+//! Messages to the actor: `Call`, `Failed` (a call's publish failed), `Forget` (its caller gave
 //! up), and the stream of replies on this gateway's channel.
 
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
 use bytes::Bytes;
-use shared::bus::{Bus, Subscription};
+use shared::bus::Subscription;
 use shared::ids::NodeId;
 use shared::wire::{decode_reply, encode, NodeCommand, RpcEnvelope, RpcResult, WIRE_VERSION};
 use shared::{keys, Backends};
@@ -19,42 +21,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// The calling side. Waiting for an answer takes no actor turn: the caller publishes and
-/// awaits its own channel, and only the registration and the answer pass through the actor
-/// (each actor turn and spawned future was a wake-up of its own on every request).
+/// A call's answer, or why there is none.
+type Answer = Result<RpcResult, String>;
+
+/// The calling side. Waiting for an answer takes no actor turn: the caller awaits its own
+/// channel. (A call was an actor request whose handler's future actix spawned as a task,
+/// answered through two channels: a spawn and two wake-ups more per call.)
 pub struct Rpc {
     client: Addr<RpcClient>,
-    /// This gateway's reply channel.
-    reply_to: String,
     next: AtomicU64,
 }
 
 impl Rpc {
-    pub fn new(client: Addr<RpcClient>, gateway_id: &str) -> Self {
-        Self { client, reply_to: keys::gateway_rpc(gateway_id), next: AtomicU64::new(0) }
+    pub fn new(client: Addr<RpcClient>) -> Self {
+        Self { client, next: AtomicU64::new(0) }
     }
 
     /// Sends `cmd` to `node` and waits at most `timeout` for the answer.
-    pub async fn call(
-        &self,
-        bus: &dyn Bus,
-        node: &NodeId,
-        cmd: NodeCommand,
-        timeout: Duration,
-    ) -> Result<RpcResult, String> {
+    pub async fn call(&self, node: NodeId, cmd: NodeCommand, timeout: Duration) -> Answer {
         let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (answer, rx) = oneshot::channel();
-        // Registered before it is published: the actor's mailbox is read before its replies.
-        self.client.do_send(Expect { corr_id, answer });
-        let env = RpcEnvelope { v: WIRE_VERSION, corr_id, reply_to: self.reply_to.clone(), cmd };
-        let outcome = match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(node), encode(&env))).await {
-            Ok(Ok(())) => match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
-                Err(_) => Err(format!("no reply from node {node} within {timeout:?}")),
-            },
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("bus publish timed out".to_owned()),
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.client.do_send(Call { corr_id, node: node.clone(), cmd, timeout, answer });
+        let outcome = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
+            Err(_) => Err(format!("no reply from node {node} within {timeout:?}")),
         };
         if outcome.is_err() {
             self.client.do_send(Forget(corr_id));
@@ -64,7 +56,13 @@ impl Rpc {
 
     /// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less
     /// each way); `Err` only when it could not be published within `timeout`.
-    pub async fn tell(&self, bus: &dyn Bus, node: &NodeId, cmd: NodeCommand, timeout: Duration) -> Result<(), String> {
+    pub async fn tell(
+        &self,
+        bus: &dyn shared::bus::Bus,
+        node: &NodeId,
+        cmd: NodeCommand,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd };
         match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(node), encode(&env))).await {
             Ok(r) => r.map_err(|e| e.to_string()),
@@ -75,16 +73,26 @@ impl Rpc {
 
 /// The calls waiting for answers, and the subscription the answers arrive on.
 pub struct RpcClient {
-    pending: HashMap<u64, oneshot::Sender<RpcResult>>,
+    backends: Backends,
+    reply_to: String,
+    pending: HashMap<u64, oneshot::Sender<Answer>>,
 }
 
-/// Call `corr_id` is about to be published; its answer goes to `answer`.
+/// Publish `cmd` to `node` as call `corr_id`; its answer goes to `answer`.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Expect {
+struct Call {
     corr_id: u64,
-    answer: oneshot::Sender<RpcResult>,
+    node: NodeId,
+    cmd: NodeCommand,
+    timeout: Duration,
+    answer: oneshot::Sender<Answer>,
 }
+
+/// Call `.0` could not be published, for the reason `.1`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Failed(u64, String);
 
 /// The caller of `corr_id` gave up on it.
 #[derive(Message)]
@@ -99,7 +107,7 @@ impl RpcClient {
         let sub: Subscription = backends.bus.subscribe(&reply_to).await.map_err(|e| e.to_string())?;
         let mut ctx = unstarted.into_context();
         ctx.add_stream(sub);
-        ctx.run(RpcClient { pending: HashMap::new() });
+        ctx.run(RpcClient { backends, reply_to, pending: HashMap::new() });
         Ok(())
     }
 }
@@ -108,10 +116,32 @@ impl Actor for RpcClient {
     type Context = Context<Self>;
 }
 
-impl Handler<Expect> for RpcClient {
+impl Handler<Call> for RpcClient {
     type Result = ();
-    fn handle(&mut self, Expect { corr_id, answer }: Expect, _: &mut Context<Self>) {
+    fn handle(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let Call { corr_id, node, cmd, timeout, answer } = call;
         self.pending.insert(corr_id, answer);
+        let env = RpcEnvelope { v: WIRE_VERSION, corr_id, reply_to: self.reply_to.clone(), cmd };
+        let bus = self.backends.bus.clone();
+        let me = ctx.address();
+        // In place: the in-process bus takes it at once; Redis's publish goes on in a task.
+        shared::task::run_or_spawn(async move {
+            let failed = match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(&node), encode(&env))).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "bus publish timed out".to_owned(),
+            };
+            me.do_send(Failed(corr_id, failed));
+        });
+    }
+}
+
+impl Handler<Failed> for RpcClient {
+    type Result = ();
+    fn handle(&mut self, Failed(id, why): Failed, _: &mut Context<Self>) {
+        if let Some(tx) = self.pending.remove(&id) {
+            let _ = tx.send(Err(why));
+        }
     }
 }
 
@@ -141,7 +171,7 @@ impl StreamHandler<Bytes> for RpcClient {
         match decode_reply(&payload) {
             Ok(r) => {
                 if let Some(tx) = self.pending.remove(&r.corr_id) {
-                    let _ = tx.send(r.result);
+                    let _ = tx.send(Ok(r.result));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "undecodable RPC reply dropped"),
@@ -158,7 +188,7 @@ mod tests {
     async fn started(backends: &Backends) -> (Rpc, Addr<RpcClient>) {
         let (client, unstarted) = Unstarted::new();
         RpcClient::run(unstarted, backends.clone(), "gw-1").await.unwrap();
-        (Rpc::new(client.clone(), "gw-1"), client)
+        (Rpc::new(client.clone()), client)
     }
 
     /// A node that answers every call `Sync(corr_id)`, on its own task.
@@ -181,9 +211,8 @@ mod tests {
         let (rpc, client) = started(&backends).await;
         let node = NodeId("node-1".into());
         answering_node(&backends, &node).await;
-        let bus = &*backends.bus;
         let t = Duration::from_secs(2);
-        let calls = (0..20).map(|_| rpc.call(bus, &node, NodeCommand::Loops, t));
+        let calls = (0..20).map(|_| rpc.call(node.clone(), NodeCommand::Loops, t));
         let answers: Vec<_> = futures_util::future::join_all(calls).await;
         let mut ids: Vec<u64> = answers
             .into_iter()
@@ -205,7 +234,7 @@ mod tests {
         let (rpc, client) = started(&backends).await;
         let node = NodeId("nobody".into());
         for _ in 0..3 {
-            let r = rpc.call(&*backends.bus, &node, NodeCommand::Loops, Duration::from_millis(30)).await;
+            let r = rpc.call(node.clone(), NodeCommand::Loops, Duration::from_millis(30)).await;
             assert_eq!(r, Err("no reply from node nobody within 30ms".to_owned()));
         }
         assert_eq!(client.send(Waiting).await.unwrap(), 0);

@@ -122,18 +122,11 @@ impl Outbox {
             return self.send(Write::Reply(reply_to, bytes));
         }
         let bus = self.bus.clone();
-        let mut publish = Box::pin(async move {
+        shared::task::run_or_spawn(async move {
             if let Err(e) = bus.publish(&reply_to, bytes).await {
                 tracing::warn!(error = %e, "RPC acknowledgement not published");
             }
         });
-        // Tried here first: on the in-process bus it is done at once, where a task of its own
-        // cost a spawn and a wake-up per acknowledgement. Unfinished, the task polls it again
-        // with its own waker.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if publish.as_mut().poll(&mut cx).is_pending() {
-            actix::spawn(publish);
-        }
     }
 }
 

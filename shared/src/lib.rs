@@ -20,6 +20,7 @@
 //! - [`telemetry`]: tracing subscriber setup (its filter can be changed live: `set_log_level`).
 //! - [`shutdown`]: SIGTERM/SIGINT as a stream (drain, then exit).
 //! - [`heap`]: the binaries' heap allocator (jemalloc) and its statistics.
+//! - [`task`]: work that usually finishes at once, run in place (a task only when it does not).
 //! - [`tuning`]: the media knobs the Admin API turns while the cluster runs (no-media timer, ...).
 //! - `testing` (feature `testing`): the conformance suites every `Store` and `Bus` must pass.
 
@@ -37,6 +38,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod store;
 pub mod stun_probe;
+pub mod task;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -374,8 +374,7 @@ impl Dispatcher {
 
     pub(super) async fn call_node(&self, node: NodeId, cmd: NodeCommand) -> Result<RpcResult, GatewayError> {
         let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
-        let bus = &*self.backends().bus;
-        self.inner.rpc.call(bus, &node, cmd, timeout).await.map_err(GatewayError::NodeUnavailable)
+        self.inner.rpc.call(node, cmd, timeout).await.map_err(GatewayError::NodeUnavailable)
     }
 
     /// Asks a media node to drain (admin API).

@@ -346,7 +346,7 @@ mod tests {
     fn a_requests_future_stays_small() {
         let (rpc, _rpc) = Unstarted::new();
         let (nodes, _nodes) = Unstarted::new();
-        let rpc = crate::rpc::Rpc::new(rpc, "gw-test");
+        let rpc = crate::rpc::Rpc::new(rpc);
         let d = Dispatcher::new(Config::default(), Backends::memory(), rpc, Metrics::new(), nodes);
         let ctx = ConnCtx { transport: Transport::Ws, owner: Some(1), owned_sessions: 0, peer: None };
         let fut = d.handle(b"{}", ctx, None);
