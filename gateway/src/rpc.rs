@@ -12,12 +12,13 @@
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
 use bytes::Bytes;
-use shared::bus::Subscription;
+use shared::bus::{Bus, Subscription};
 use shared::ids::NodeId;
 use shared::wire::{decode_reply, encode, NodeCommand, RpcEnvelope, RpcResult, WIRE_VERSION};
 use shared::{keys, Backends};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -29,21 +30,22 @@ type Answer = Result<RpcResult, String>;
 /// answered through two channels: a spawn and two wake-ups more per call.)
 pub struct Rpc {
     client: Addr<RpcClient>,
+    /// What `tell` publishes on.
+    bus: Arc<dyn Bus>,
     next: AtomicU64,
 }
 
 impl Rpc {
-    pub fn new(client: Addr<RpcClient>) -> Self {
-        Self { client, next: AtomicU64::new(0) }
+    pub fn new(client: Addr<RpcClient>, bus: Arc<dyn Bus>) -> Self {
+        Self { client, bus, next: AtomicU64::new(0) }
     }
 
     /// Sends `cmd` to `node` and waits at most `timeout` for the answer.
     pub async fn call(&self, node: NodeId, cmd: NodeCommand, timeout: Duration) -> Answer {
         let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (answer, rx) = oneshot::channel();
-        let deadline = tokio::time::Instant::now() + timeout;
         self.client.do_send(Call { corr_id, node: node.clone(), cmd, timeout, answer });
-        let outcome = match tokio::time::timeout_at(deadline, rx).await {
+        let outcome = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
             Err(_) => Err(format!("no reply from node {node} within {timeout:?}")),
@@ -55,16 +57,11 @@ impl Rpc {
     }
 
     /// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less
-    /// each way); `Err` only when it could not be published within `timeout`.
-    pub async fn tell(
-        &self,
-        bus: &dyn shared::bus::Bus,
-        node: &NodeId,
-        cmd: NodeCommand,
-        timeout: Duration,
-    ) -> Result<(), String> {
+    /// each way); `Err` only when it could not be published within `timeout`. Published by the
+    /// caller, who awaits it: the node sees it before anything the caller sends next.
+    pub async fn tell(&self, node: &NodeId, cmd: NodeCommand, timeout: Duration) -> Result<(), String> {
         let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd };
-        match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(node), encode(&env))).await {
+        match tokio::time::timeout(timeout, self.bus.publish(&keys::node_rpc(node), encode(&env))).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("bus publish timed out".to_owned()),
         }
@@ -188,7 +185,7 @@ mod tests {
     async fn started(backends: &Backends) -> (Rpc, Addr<RpcClient>) {
         let (client, unstarted) = Unstarted::new();
         RpcClient::run(unstarted, backends.clone(), "gw-1").await.unwrap();
-        (Rpc::new(client.clone()), client)
+        (Rpc::new(client.clone(), backends.bus.clone()), client)
     }
 
     /// A node that answers every call `Sync(corr_id)`, on its own task.

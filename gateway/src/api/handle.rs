@@ -426,7 +426,7 @@ impl Dispatcher {
     /// lost-node path, which tells the handle's client.
     pub(super) async fn notify_node(&self, node: NodeId, cmd: NodeCommand) {
         let timeout = Duration::from_millis(self.cfg().rpc_timeout_ms);
-        let told = self.inner.rpc.tell(&*self.backends().bus, &node, cmd, timeout).await;
+        let told = self.inner.rpc.tell(&node, cmd, timeout).await;
         if let Err(e) = told {
             tracing::warn!(error = %e, "media node not told of a trickle or a handle going away");
         }

@@ -346,8 +346,9 @@ mod tests {
     fn a_requests_future_stays_small() {
         let (rpc, _rpc) = Unstarted::new();
         let (nodes, _nodes) = Unstarted::new();
-        let rpc = crate::rpc::Rpc::new(rpc);
-        let d = Dispatcher::new(Config::default(), Backends::memory(), rpc, Metrics::new(), nodes);
+        let backends = Backends::memory();
+        let rpc = crate::rpc::Rpc::new(rpc, backends.bus.clone());
+        let d = Dispatcher::new(Config::default(), backends, rpc, Metrics::new(), nodes);
         let ctx = ConnCtx { transport: Transport::Ws, owner: Some(1), owned_sessions: 0, peer: None };
         let fut = d.handle(b"{}", ctx, None);
         let size = std::mem::size_of_val(&fut);
