@@ -45,15 +45,15 @@ impl Rpc {
         let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (answer, rx) = oneshot::channel();
         self.client.do_send(Call { corr_id, node: node.clone(), cmd, timeout, answer });
-        let outcome = match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
-            Err(_) => Err(format!("no reply from node {node} within {timeout:?}")),
-        };
-        if outcome.is_err() {
-            self.client.do_send(Forget(corr_id));
+            Err(_) => {
+                // Answered or failed, the call has left the table already; given up on, not yet.
+                self.client.do_send(Forget(corr_id));
+                Err(format!("no reply from node {node} within {timeout:?}"))
+            }
         }
-        outcome
     }
 
     /// Sends `cmd` to `node` asking for no reply (the node publishes none: one message less
@@ -220,6 +220,32 @@ mod tests {
             .collect();
         ids.sort_unstable();
         assert_eq!(ids, (1..=20).collect::<Vec<_>>(), "each call answered once, with its own answer");
+        assert_eq!(client.send(Waiting).await.unwrap(), 0);
+    }
+
+    /// A bus that takes subscriptions and refuses every publish.
+    struct Refusing(shared::bus::MemoryBus);
+
+    #[async_trait::async_trait]
+    impl Bus for Refusing {
+        async fn publish(&self, _: &str, _: Bytes) -> Result<(), shared::bus::BusError> {
+            Err(shared::bus::BusError::Unavailable("refused".into()))
+        }
+        async fn subscribe(&self, channel: &str) -> Result<Subscription, shared::bus::BusError> {
+            self.0.subscribe(channel).await
+        }
+    }
+
+    /// A call the bus refuses ends at once with the bus's reason, not at its deadline, and
+    /// leaves nothing waiting.
+    #[actix_web::test]
+    async fn a_call_that_cannot_be_published_fails_at_once() {
+        let backends = Backends { bus: Arc::new(Refusing(shared::bus::MemoryBus::new())), ..Backends::memory() };
+        let (rpc, client) = started(&backends).await;
+        let asked = std::time::Instant::now();
+        let r = rpc.call(NodeId("node-1".into()), NodeCommand::Loops, Duration::from_secs(5)).await;
+        assert_eq!(r, Err("bus unavailable: refused".to_owned()));
+        assert!(asked.elapsed() < Duration::from_secs(1), "failed after {:?}", asked.elapsed());
         assert_eq!(client.send(Waiting).await.unwrap(), 0);
     }
 

@@ -447,7 +447,7 @@ struct PingDue;
 struct GoingAway;
 
 /// Sends the connection [`PingDue`] every `ping` and [`GoingAway`] once the gateway goes away,
-/// until the connection is gone. A task of its own rather than a timer and a future in the
+/// until the connection, stopping, aborts it. A task of its own rather than a timer and a future in the
 /// actor's context: actix polls every item of a context each time the context wakes, and a
 /// connection wakes several times per request.
 fn watchman(conn: Addr<WsConnection>, mut going: watch::Receiver<bool>, ping: Duration) -> JoinHandle<()> {
@@ -456,12 +456,7 @@ fn watchman(conn: Addr<WsConnection>, mut going: watch::Receiver<bool>, ping: Du
         due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = due.tick() => {
-                    if !conn.connected() {
-                        return;
-                    }
-                    conn.do_send(PingDue);
-                }
+                _ = due.tick() => conn.do_send(PingDue),
                 _ = going.wait_for(|g| *g) => {
                     conn.do_send(GoingAway);
                     return;
