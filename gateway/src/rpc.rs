@@ -11,10 +11,9 @@
 
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
-use bytes::Bytes;
-use shared::bus::{Bus, Subscription};
+use shared::bus::{Bus, Payload, Subscription};
 use shared::ids::NodeId;
-use shared::wire::{decode_reply, encode, NodeCommand, RpcEnvelope, RpcResult, WIRE_VERSION};
+use shared::wire::{decode_reply, NodeCommand, RpcEnvelope, RpcResult, WIRE_VERSION};
 use shared::{keys, Backends};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +60,7 @@ impl Rpc {
     /// caller, who awaits it: the node sees it before anything the caller sends next.
     pub async fn tell(&self, node: &NodeId, cmd: NodeCommand, timeout: Duration) -> Result<(), String> {
         let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd };
-        match tokio::time::timeout(timeout, self.bus.publish(&keys::node_rpc(node), encode(&env))).await {
+        match tokio::time::timeout(timeout, self.bus.send(&keys::node_rpc(node), Arc::new(env))).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("bus publish timed out".to_owned()),
         }
@@ -123,7 +122,7 @@ impl Handler<Call> for RpcClient {
         let me = ctx.address();
         // In place: the in-process bus takes it at once; Redis's publish goes on in a task.
         shared::task::run_or_spawn(async move {
-            let failed = match tokio::time::timeout(timeout, bus.publish(&keys::node_rpc(&node), encode(&env))).await {
+            let failed = match tokio::time::timeout(timeout, bus.send(&keys::node_rpc(&node), Arc::new(env))).await {
                 Ok(Ok(())) => return,
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "bus publish timed out".to_owned(),
@@ -163,9 +162,9 @@ impl Handler<Waiting> for RpcClient {
     }
 }
 
-impl StreamHandler<Bytes> for RpcClient {
-    fn handle(&mut self, payload: Bytes, _: &mut Context<Self>) {
-        match decode_reply(&payload) {
+impl StreamHandler<Payload> for RpcClient {
+    fn handle(&mut self, payload: Payload, _: &mut Context<Self>) {
+        match payload.decode(decode_reply) {
             Ok(r) => {
                 if let Some(tx) = self.pending.remove(&r.corr_id) {
                     let _ = tx.send(Ok(r.result));
@@ -194,10 +193,10 @@ mod tests {
         let bus = backends.bus.clone();
         actix::spawn(async move {
             while let Some(b) = calls.next().await {
-                let env = decode_rpc(&b).unwrap();
+                let env = b.decode(decode_rpc).unwrap();
                 let result = RpcResult::Sync(env.corr_id.into());
                 let reply = RpcReply { v: WIRE_VERSION, corr_id: env.corr_id, result };
-                bus.publish(&env.reply_to, encode(&reply)).await.unwrap();
+                bus.send(&env.reply_to, Arc::new(reply)).await.unwrap();
             }
         });
     }
@@ -228,7 +227,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Bus for Refusing {
-        async fn publish(&self, _: &str, _: Bytes) -> Result<(), shared::bus::BusError> {
+        async fn publish(&self, _: &str, _: bytes::Bytes) -> Result<(), shared::bus::BusError> {
             Err(shared::bus::BusError::Unavailable("refused".into()))
         }
         async fn subscribe(&self, channel: &str) -> Result<Subscription, shared::bus::BusError> {

@@ -17,10 +17,11 @@ use shared::janus::reply::{Event, PluginData};
 use shared::janus::videoroom::RoomConfig;
 use shared::janus::VIDEOROOM_PLUGIN;
 use shared::store::Binding;
-use shared::wire::{encode, RpcReply, RpcResult, WIRE_VERSION};
+use shared::wire::{RpcReply, RpcResult, WIRE_VERSION};
 use shared::Backends;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// One write.
@@ -32,7 +33,7 @@ pub enum Write {
     UpdateRoom(RoomConfig),
     DeleteRoom(RoomId),
     /// Publish an RPC reply on a gateway's channel.
-    Reply(String, Bytes),
+    Reply(String, Arc<RpcReply>),
     /// Run a read-then-act step in order with the writes before it (room loading, `list`, ...).
     Run(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
@@ -117,13 +118,13 @@ impl Outbox {
             return;
         }
         let at_once = matches!(result, RpcResult::Accepted | RpcResult::WrongNode);
-        let bytes = encode(&RpcReply { v: WIRE_VERSION, corr_id, result });
+        let reply = Arc::new(RpcReply { v: WIRE_VERSION, corr_id, result });
         if !at_once {
-            return self.send(Write::Reply(reply_to, bytes));
+            return self.send(Write::Reply(reply_to, reply));
         }
         let bus = self.bus.clone();
         shared::task::run_or_spawn(async move {
-            if let Err(e) = bus.publish(&reply_to, bytes).await {
+            if let Err(e) = bus.send(&reply_to, reply).await {
                 tracing::warn!(error = %e, "RPC acknowledgement not published");
             }
         });
@@ -190,7 +191,7 @@ async fn apply(b: &Backends, w: Write) -> Result<(), String> {
         Write::Participants(room, n) => s.set_room_participants(room, n).await.map_err(|e| e.to_string()),
         Write::UpdateRoom(cfg) => s.update_room(cfg).await.map_err(|e| e.to_string()),
         Write::DeleteRoom(room) => s.delete_room(room).await.map(|_| ()).map_err(|e| e.to_string()),
-        Write::Reply(channel, bytes) => b.bus.publish(&channel, bytes).await.map_err(|e| e.to_string()),
+        Write::Reply(channel, reply) => b.bus.send(&channel, reply).await.map_err(|e| e.to_string()),
         Write::Run(job) => {
             job.await;
             Ok(())

@@ -273,7 +273,7 @@ impl WsConnection {
     ) {
         self.owned.insert(sid);
         self.feeds.entry(sid).or_insert_with(|| {
-            let stream = ctx.add_stream(sub.map(move |b| SessionSignal(sid, b)));
+            let stream = ctx.add_stream(sub.map(move |p| SessionSignal(sid, p.into_bytes())));
             Feed { stream, draining: false, again: false, closing: false }
         });
         if backlog {

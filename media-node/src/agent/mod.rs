@@ -11,8 +11,7 @@ use crate::room::messages::Flush;
 use crate::room::state::Who;
 use crate::workers::{Occupied, Workers};
 use actix::prelude::*;
-use bytes::Bytes;
-use shared::bus::Subscription;
+use shared::bus::{Payload, Subscription};
 use shared::ids::{HandleId, NodeId, RoomId, SessionId};
 use shared::janus::errors::VideoRoomError;
 use shared::janus::videoroom as vr;
@@ -196,9 +195,9 @@ impl Actor for NodeAgent {
     }
 }
 
-impl StreamHandler<Bytes> for NodeAgent {
-    fn handle(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
-        match decode_rpc(&payload) {
+impl StreamHandler<Payload> for NodeAgent {
+    fn handle(&mut self, payload: Payload, ctx: &mut Context<Self>) {
+        match payload.decode(decode_rpc) {
             Ok(env) => self.on_command(env.reply_to, env.corr_id, env.cmd, ctx),
             Err(e) => tracing::warn!(node = %self.node, error = %e, "undecodable RPC dropped"),
         }

@@ -1,14 +1,14 @@
-//! The in-process bus for standalone mode and tests. Payloads are bytes, as on Redis, so the
-//! serialization paths run in standalone mode too.
+//! The in-process bus for standalone mode and tests. A typed message ([`Bus::send`]) is handed
+//! over as it is; the wire encoding runs where the bus is Redis.
 
-use super::{Bus, BusError, Subscription};
+use super::{Bus, BusError, Message, Payload, Subscription};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::mpsc;
 
-type Subscribers = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Bytes>)>>;
+type Subscribers = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Payload>)>>;
 
 /// One broker shared by everything in the process; the lock guards only the subscriber table
 /// and is never held across an await.
@@ -48,6 +48,16 @@ impl MemoryBus {
         Self::default()
     }
 
+    fn deliver(&self, channel: &str, payload: Payload) {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = g.subs.get(channel) {
+            for (_, tx) in list {
+                // A closed receiver is being dropped; its guard removes it.
+                let _ = tx.send(payload.clone());
+            }
+        }
+    }
+
     /// How many subscriptions are live (a leak check for tests).
     pub fn subscription_count(&self) -> usize {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -58,13 +68,12 @@ impl MemoryBus {
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = g.subs.get(channel) {
-            for (_, tx) in list {
-                // A closed receiver is being dropped; its guard removes it.
-                let _ = tx.send(payload.clone());
-            }
-        }
+        self.deliver(channel, Payload::Bytes(payload));
+        Ok(())
+    }
+
+    async fn send(&self, channel: &str, message: Arc<dyn Message>) -> Result<(), BusError> {
+        self.deliver(channel, Payload::Message(message));
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 //! its table, nothing at the server: a gateway's WebSocket sessions come and go by the thousand,
 //! and a SUBSCRIBE and UNSUBSCRIBE each was two round trips per session.
 
-use super::{Bus, BusError, Subscription};
+use super::{Bus, BusError, Payload, Subscription};
 use crate::redis_conn::Conn;
 use crate::store::{REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
@@ -29,7 +29,7 @@ enum Ctl {
         channel: String,
         relayed: bool,
         id: u64,
-        tx: mpsc::UnboundedSender<Bytes>,
+        tx: mpsc::UnboundedSender<Payload>,
         done: oneshot::Sender<Result<(), BusError>>,
     },
     Unsubscribe {
@@ -185,7 +185,7 @@ impl Bus for RedisBus {
     }
 }
 
-type Wanted = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Bytes>)>>;
+type Wanted = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Payload>)>>;
 
 async fn connect_pubsub(client: &::redis::Client) -> Result<(PubSubSink, ::redis::aio::PubSubStream), BusError> {
     let ps = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, client.get_async_pubsub())
@@ -298,7 +298,7 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
 
 fn send_to(table: &Wanted, channel: &str, payload: &[u8]) {
     if let Some(list) = table.get(channel) {
-        let payload = Bytes::copy_from_slice(payload);
+        let payload = Payload::Bytes(Bytes::copy_from_slice(payload));
         for (_, tx) in list {
             let _ = tx.send(payload.clone());
         }

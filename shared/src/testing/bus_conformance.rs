@@ -10,6 +10,27 @@ pub async fn run<B: Bus>(bus: &B) {
     delivers_in_order_to_every_subscriber(bus).await;
     a_dropped_subscription_stops_receiving(bus).await;
     channels_are_separate(bus).await;
+    a_typed_message_arrives_whole(bus).await;
+}
+
+/// Sent typed, a message reaches a subscriber as itself (in process) or as its encoding, and
+/// either way decodes to what was sent; in order with bytes published on the same channel.
+async fn a_typed_message_arrives_whole<B: Bus>(bus: &B) {
+    use crate::bus::Payload;
+    use crate::wire::{decode_reply, RpcReply, RpcResult, WIRE_VERSION};
+    use futures_util::StreamExt;
+    let mut sub = bus.subscribe("conf:typed").await.unwrap();
+    let mut raw = bus.subscribe("conf:typed").await.unwrap();
+    let reply = RpcReply { v: WIRE_VERSION, corr_id: 7, result: RpcResult::Failed("x".into()) };
+    bus.publish("conf:typed", Bytes::from_static(b"first")).await.unwrap();
+    bus.send("conf:typed", std::sync::Arc::new(reply.clone())).await.unwrap();
+    let first = tokio::time::timeout(WAIT, sub.next()).await.unwrap().unwrap();
+    assert_eq!(first.into_bytes(), Bytes::from_static(b"first"));
+    let got: Payload = tokio::time::timeout(WAIT, sub.next()).await.unwrap().unwrap();
+    assert_eq!(got.decode(decode_reply).unwrap(), reply);
+    assert_eq!(tokio::time::timeout(WAIT, raw.recv()).await.unwrap().unwrap(), Bytes::from_static(b"first"));
+    let bytes = tokio::time::timeout(WAIT, raw.recv()).await.unwrap().unwrap();
+    assert_eq!(decode_reply(&bytes).unwrap(), reply);
 }
 
 async fn delivers_in_order_to_every_subscriber<B: Bus>(bus: &B) {
