@@ -1,12 +1,13 @@
 //! Everything a media node writes to the shared world (session events, handle bindings, room
 //! records, RPC replies) goes through one ordered queue, drained by one task. Actors stay
 //! synchronous, and a client can never see a `joined` event before its handle is bound, or a
-//! reply before the store reflects it. (An RPC acknowledgement, which follows no write, is
-//! published at once.)
+//! reply before the store reflects it. (An RPC acknowledgement an agent gives, which follows no
+//! write, is published at once; one a room gives goes with the events after it.)
 //!
 //! The task takes whatever has queued up while it was writing and delivers each run of
 //! consecutive events in one step (two round trips to Redis for the run, however many events:
-//! a join's events to every other participant of the room go out together), and issues the
+//! a join's events to every other participant of the room go out together), the
+//! acknowledgements queued in the run published first in the same step, and issues the
 //! writes between two replies together, so that under load a write waits for a few batches,
 //! not for every write queued before it.
 
@@ -34,6 +35,9 @@ pub enum Write {
     DeleteRoom(RoomId),
     /// Publish an RPC reply on a gateway's channel.
     Reply(String, Arc<RpcReply>),
+    /// Publish an acknowledgement (`Accepted`) on a gateway's channel, ahead of the events
+    /// after it and in the same step.
+    Ack(String, Arc<RpcReply>),
     /// Run a read-then-act step in order with the writes before it (room loading, `list`, ...).
     Run(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Write {
             Write::UpdateRoom(c) => write!(f, "UpdateRoom({})", c.room),
             Write::DeleteRoom(r) => write!(f, "DeleteRoom({r})"),
             Write::Reply(c, _) => write!(f, "Reply({c})"),
+            Write::Ack(c, _) => write!(f, "Ack({c})"),
             Write::Run(_) => write!(f, "Run"),
         }
     }
@@ -131,6 +136,19 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Acknowledges a request (`Accepted`) as its room takes it: delivered with the events it
+    /// causes, ahead of them.
+    pub fn acknowledge(&self, reply_to: String, corr_id: u64) {
+        if !reply_to.is_empty() {
+            self.send(Write::Ack(
+                reply_to,
+                Arc::new(RpcReply { v: WIRE_VERSION, corr_id, result: RpcResult::Accepted }),
+            ));
+        }
+    }
+}
+
 /// Writes taken together at most (a bound on one batch's size and on its Redis script).
 const MAX_BATCH: usize = 256;
 
@@ -140,24 +158,32 @@ const MAX_BATCH: usize = 256;
 /// them together costs one round trip instead of one each. A reply or a step waits for every
 /// write before it.
 async fn apply_batch(b: &Backends, batch: &mut Vec<Write>) {
-    let mut events: Vec<(SessionId, Bytes)> = Vec::new();
+    let mut run = Run::default();
     let mut issued: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = Vec::new();
     for w in batch.drain(..) {
         match w {
-            Write::Event(sid, ev) => events.push((sid, ev)),
+            Write::Event(sid, ev) => run.events.push((sid, ev)),
+            Write::Ack(channel, ack) => run.acks.push((channel, ack)),
             Write::Reply(..) | Write::Run(_) => {
-                deliver(b, &mut events, &mut issued);
+                deliver(b, &mut run, &mut issued);
                 futures_util::future::join_all(issued.drain(..)).await;
                 applied(apply(b, w).await);
             }
             other => {
-                deliver(b, &mut events, &mut issued);
+                deliver(b, &mut run, &mut issued);
                 issued.push(Box::pin(async move { applied(apply(b, other).await) }));
             }
         }
     }
-    deliver(b, &mut events, &mut issued);
+    deliver(b, &mut run, &mut issued);
     futures_util::future::join_all(issued).await;
+}
+
+/// Acknowledgements and events gathered for one delivery.
+#[derive(Default)]
+struct Run {
+    acks: Vec<(String, Arc<RpcReply>)>,
+    events: Vec<(SessionId, Bytes)>,
 }
 
 fn applied(r: Result<(), String>) {
@@ -166,19 +192,15 @@ fn applied(r: Result<(), String>) {
     }
 }
 
-/// Issues the run of events gathered so far as one delivery.
-fn deliver<'a>(
-    b: &'a Backends,
-    events: &mut Vec<(SessionId, Bytes)>,
-    issued: &mut Vec<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
-) {
-    if events.is_empty() {
+/// Issues the acknowledgements and events gathered so far as one delivery.
+fn deliver<'a>(b: &'a Backends, run: &mut Run, issued: &mut Vec<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>) {
+    if run.acks.is_empty() && run.events.is_empty() {
         return;
     }
-    let run = std::mem::take(events);
+    let Run { acks, events } = std::mem::take(run);
     issued.push(Box::pin(async move {
-        if let Err(e) = b.deliver_many(&run).await {
-            tracing::warn!(error = %e, events = run.len(), "events not delivered");
+        if let Err(e) = b.deliver_acknowledged(&acks, &events).await {
+            tracing::warn!(error = %e, acks = acks.len(), events = events.len(), "events not delivered");
         }
     }));
 }
@@ -191,7 +213,9 @@ async fn apply(b: &Backends, w: Write) -> Result<(), String> {
         Write::Participants(room, n) => s.set_room_participants(room, n).await.map_err(|e| e.to_string()),
         Write::UpdateRoom(cfg) => s.update_room(cfg).await.map_err(|e| e.to_string()),
         Write::DeleteRoom(room) => s.delete_room(room).await.map(|_| ()).map_err(|e| e.to_string()),
-        Write::Reply(channel, reply) => b.bus.send(&channel, reply).await.map_err(|e| e.to_string()),
+        Write::Reply(channel, reply) | Write::Ack(channel, reply) => {
+            b.bus.send(&channel, reply).await.map_err(|e| e.to_string())
+        }
         Write::Run(job) => {
             job.await;
             Ok(())

@@ -116,10 +116,29 @@ impl Backends {
     /// session. A store that signals sessions (Redis) publishes the wake-ups from the step that
     /// pushes the events (one round trip for all); otherwise they are published after.
     pub async fn deliver_many(&self, events: &[(ids::SessionId, bytes::Bytes)]) -> Result<(), store::StoreError> {
-        self.store.push_events(events).await?;
+        self.deliver_acknowledged(&[], events).await
+    }
+
+    /// [`Backends::deliver_many`] after publishing `acks` (RPC acknowledgements: a channel and
+    /// the reply) in order. A store that signals sessions publishes them from the same step as
+    /// the events (one round trip, and the gateway reads the acknowledgement and the wake-up
+    /// together); otherwise they are sent on the bus first.
+    pub async fn deliver_acknowledged(
+        &self,
+        acks: &[(String, std::sync::Arc<wire::RpcReply>)],
+        events: &[(ids::SessionId, bytes::Bytes)],
+    ) -> Result<(), store::StoreError> {
         if self.store.signals_sessions() {
-            return Ok(());
+            let first: Vec<(String, bytes::Bytes)> =
+                acks.iter().map(|(c, r)| (c.clone(), bus::Message::encode(&**r))).collect();
+            return self.store.push_events_after(&first, events).await;
         }
+        for (channel, reply) in acks {
+            if let Err(e) = self.bus.send(channel, reply.clone()).await {
+                tracing::warn!(channel = %channel, error = %e, "acknowledgement not published");
+            }
+        }
+        self.store.push_events(events).await?;
         let wake = wire::Signal::Wake.to_bytes();
         let mut woken: Vec<ids::SessionId> = Vec::with_capacity(events.len());
         for (sid, _) in events {
@@ -143,5 +162,13 @@ impl Backends {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_backends_deliver_acknowledgements_with_events() {
+        crate::testing::delivery::run(&super::Backends::memory()).await;
     }
 }

@@ -27,6 +27,13 @@ async fn redis_bus_passes_the_bus_conformance_suite() {
 }
 
 #[tokio::test]
+async fn redis_backends_deliver_acknowledgements_with_events() {
+    let redis = RedisServer::start();
+    let b = Backends::redis(&redis.url()).await.unwrap();
+    shared::testing::delivery::run(&b).await;
+}
+
+#[tokio::test]
 async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
     let mut redis = RedisServer::start();
     let port = redis.port;

@@ -42,7 +42,7 @@ impl NodeAgent {
                         });
                         match room {
                             Some(room) => {
-                                let msg = Async { who, transaction, name, parsed, jsep, capture };
+                                let msg = Async { who, transaction, name, parsed, jsep, capture, ack: None };
                                 self.to_room(room, Pending::Async { reply_to, corr_id, msg }, ctx)
                             }
                             None => {

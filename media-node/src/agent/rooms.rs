@@ -112,8 +112,17 @@ impl NodeAgent {
                     outbox.reply(reply_to, corr_id, RpcResult::Sync(data));
                 }));
             }
-            Pending::Async { reply_to, corr_id, msg } => {
-                self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+            // Where the store publishes from the step that pushes events (Redis), the room
+            // acknowledges the request with the events it causes: one command to Redis and one
+            // message to the gateway fewer (cluster signaling: +4.5 % requests per CPU-second).
+            // In process an acknowledgement costs no round trip, and goes at once (through the
+            // room, standalone signaling measured 3 % less).
+            Pending::Async { reply_to, corr_id, mut msg } => {
+                if self.backends.store.signals_sessions() {
+                    msg.ack = Some((reply_to, corr_id));
+                } else {
+                    self.outbox.reply(reply_to, corr_id, RpcResult::Accepted);
+                }
                 addr.do_send(msg)
             }
             Pending::Gone(m) => addr.do_send(m),

@@ -30,6 +30,9 @@ pub struct Async {
     pub jsep: Option<Jsep>,
     /// The handle's packet capture, started once a join has it in the room.
     pub capture: Option<Box<shared::janus::admin::CaptureSpec>>,
+    /// Where to acknowledge the request (`Accepted`: the gateway's channel and the call's id),
+    /// which the room does as it takes it, ahead of the events it causes.
+    pub ack: Option<(String, u64)>,
 }
 
 /// A handle's PeerConnection or the handle itself went away.

@@ -335,6 +335,9 @@ impl Handler<Async> for RoomActor {
 
     fn handle(&mut self, m: Async, ctx: &mut Context<Self>) {
         let _g = self.span.clone().entered();
+        if let Some((reply_to, corr_id)) = m.ack {
+            self.outbox.acknowledge(reply_to, corr_id);
+        }
         let out = self.state.on_async(m.who, &m.transaction, m.name, m.parsed, m.jsep.as_ref());
         // Before the transition's media: a PeerConnection it builds is captured from its start.
         if let Some(spec) = m.capture {

@@ -268,6 +268,19 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// [`Store::push_events`] after publishing `first` (bus messages: a channel and a payload),
+    /// in order, from the same step: only a store that signals sessions itself can; others
+    /// refuse any (their caller publishes on the bus).
+    async fn push_events_after(
+        &self,
+        first: &[(String, Bytes)],
+        events: &[(SessionId, Bytes)],
+    ) -> Result<(), StoreError> {
+        if !first.is_empty() {
+            return Err(StoreError::Unavailable("this store publishes nothing".into()));
+        }
+        self.push_events(events).await
+    }
     /// Removes and returns up to `max` events, oldest first.
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;
 

@@ -414,14 +414,25 @@ impl Store for RedisStore {
 
     /// The wake-ups go out from the script that pushes the events: one round trip for both.
     async fn push_events(&self, events: &[(SessionId, Bytes)]) -> Result<(), StoreError> {
-        if events.is_empty() {
+        self.push_events_after(&[], events).await
+    }
+
+    async fn push_events_after(
+        &self,
+        first: &[(String, Bytes)],
+        events: &[(SessionId, Bytes)],
+    ) -> Result<(), StoreError> {
+        if first.is_empty() && events.is_empty() {
             return Ok(());
         }
         let mut inv = self.scripts.push_many.prepare_invoke();
         for (sid, _) in events {
             inv.key(meta(*sid)).key(grave(*sid)).key(mbox(*sid));
         }
-        inv.arg(MAILBOX_CAP).arg(Signal::Wake.to_bytes().as_ref());
+        inv.arg(MAILBOX_CAP).arg(Signal::Wake.to_bytes().as_ref()).arg(first.len());
+        for (channel, payload) in first {
+            inv.arg(channel).arg(payload.as_ref());
+        }
         for (sid, ev) in events {
             inv.arg(ev.as_ref()).arg(crate::keys::session_channel(*sid));
         }

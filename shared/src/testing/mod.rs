@@ -3,5 +3,6 @@
 //! integration tests. Behind the `testing` feature (and `cfg(test)`).
 
 pub mod bus_conformance;
+pub mod delivery;
 pub mod fuzz;
 pub mod store_conformance;

@@ -253,18 +253,22 @@ if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .
 return v",
             ),
             bind: Script::new(&format!("{BIND}\nreturn bind(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])")),
-            // Each event (ARGV[2i+1]) to its session's mailbox (KEYS[3i]) while the session or
-            // its grave exists; then ARGV[2] published once on the channel (ARGV[2i+2]) of each
-            // session that got one, and to its owner's relay: the wake-ups after the events.
+            // First the ARGV[3] messages after it published (channel, payload); then each event
+            // (ARGV[o+2i-1], o past those) to its session's mailbox (KEYS[3i]) while the session
+            // or its grave exists; then ARGV[2] published once on the channel (ARGV[o+2i]) of
+            // each session that got one, and to its owner's relay: the wake-ups after the events.
             push_many: Script::new(&[SIGNAL, PUSH,
                 r"
 local cap = tonumber(ARGV[1])
+local n = tonumber(ARGV[3])
+for j = 1, n do redis.call('PUBLISH', ARGV[2 + 2 * j], ARGV[3 + 2 * j]) end
+local o = 3 + 2 * n
 local woken, order = {}, {}
 for i = 1, #KEYS / 3 do
   local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
-    push(b, ARGV[2 * i + 1], cap)
-    local channel = ARGV[2 * i + 2]
+    push(b, ARGV[o + 2 * i - 1], cap)
+    local channel = ARGV[o + 2 * i]
     if not woken[channel] then woken[channel] = true; order[#order + 1] = {channel, m} end
   end
 end
