@@ -134,9 +134,7 @@ impl Outbox {
             }
         });
     }
-}
 
-impl Outbox {
     /// Acknowledges a request (`Accepted`) as its room takes it: delivered with the events it
     /// causes, ahead of them.
     pub fn acknowledge(&self, reply_to: String, corr_id: u64) {
