@@ -153,6 +153,22 @@ pub(super) struct Stream {
     pub delay: Option<[u8; 3]>,
 }
 
+/// Packets a subscriber stream takes in a row before it looks at its controls and timers again.
+const MAX_IN_A_ROW: u32 = 64;
+
+/// The current source's next packet when one is waiting: `None` when none is, or there is no source.
+fn waiting(
+    packets: &mut Option<broadcast::Receiver<rtp::Packet>>,
+) -> Option<Result<rtp::Packet, broadcast::error::RecvError>> {
+    use broadcast::error::{RecvError, TryRecvError};
+    match packets.as_mut()?.try_recv() {
+        Ok(p) => Some(Ok(p)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+    }
+}
+
 fn source_of(origin: &Origin) -> Source {
     Source { layers: origin.layers.len(), svc: origin.svc }
 }
@@ -182,6 +198,8 @@ pub(super) async fn forward(
     keyframes.send_replace(origin.keyframes.for_layer(out.current_layer()));
     out.seed(origin.kept(out.current_layer()).await);
     let mut count = ForwardCount::default();
+    // Packets taken in a row without the select below.
+    let mut in_a_row = 0;
     loop {
         while let Some(effect) = out.poll_effect() {
             match effect {
@@ -199,13 +217,27 @@ pub(super) async fn forward(
                 }
             }
         }
-        let (from, received) = match out.poll_kept(|| gate.verdict(), Instant::now) {
-            Kept::At(at) => {
+        let kept = out.poll_kept(|| gate.verdict(), Instant::now);
+        // A packet already waiting (the rest of a frame) is taken without the select, whose
+        // other arms (controls, the gate, silence, the recheck timer) were polled, and their
+        // wakers registered again, for every packet. They are looked at once the burst is taken,
+        // or after `MAX_IN_A_ROW`; not while a layer switch is pending (its packets come first).
+        let burst = match kept {
+            Kept::None if in_a_row < MAX_IN_A_ROW && pending.is_none() => waiting(&mut packets),
+            _ => None,
+        };
+        let (from, received) = match (kept, burst) {
+            (Kept::At(at), _) => {
                 tokio::time::sleep_until(at.into()).await;
                 continue;
             }
-            Kept::Packet(p) => (From::Kept, Ok(p)),
-            Kept::None => {
+            (Kept::Packet(p), _) => (From::Kept, Ok(p)),
+            (Kept::None, Some(r)) => {
+                in_a_row += 1;
+                (From::Current, r)
+            }
+            (Kept::None, None) => {
+                in_a_row = 0;
                 let recheck = out.recheck_at();
                 tokio::select! {
                 biased;
