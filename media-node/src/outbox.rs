@@ -123,7 +123,7 @@ impl Outbox {
             return;
         }
         let at_once = matches!(result, RpcResult::Accepted | RpcResult::WrongNode);
-        let reply = Arc::new(RpcReply { v: WIRE_VERSION, corr_id, result });
+        let reply = rpc_reply(corr_id, result);
         if !at_once {
             return self.send(Write::Reply(reply_to, reply));
         }
@@ -139,12 +139,13 @@ impl Outbox {
     /// causes, ahead of them.
     pub fn acknowledge(&self, reply_to: String, corr_id: u64) {
         if !reply_to.is_empty() {
-            self.send(Write::Ack(
-                reply_to,
-                Arc::new(RpcReply { v: WIRE_VERSION, corr_id, result: RpcResult::Accepted }),
-            ));
+            self.send(Write::Ack(reply_to, rpc_reply(corr_id, RpcResult::Accepted)));
         }
     }
+}
+
+fn rpc_reply(corr_id: u64, result: RpcResult) -> Arc<RpcReply> {
+    Arc::new(RpcReply { v: WIRE_VERSION, corr_id, result })
 }
 
 /// Writes taken together at most (a bound on one batch's size and on its Redis script).

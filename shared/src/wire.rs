@@ -134,24 +134,6 @@ impl Signal {
     }
 }
 
-impl crate::bus::Message for RpcEnvelope {
-    fn encode(&self) -> bytes::Bytes {
-        encode(self)
-    }
-    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
-        self
-    }
-}
-
-impl crate::bus::Message for RpcReply {
-    fn encode(&self) -> bytes::Bytes {
-        encode(self)
-    }
-    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
-        self
-    }
-}
-
 /// Encodes an envelope for the bus.
 pub fn encode<T: Serialize>(v: &T) -> bytes::Bytes {
     bytes::Bytes::from(crate::janus::reply::to_json(v))

@@ -74,10 +74,19 @@ pub fn unrelay(message: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 /// A message [`Bus::send`] can carry typed: what it is on the wire, and itself for a receiver
-/// in the same process to take back.
+/// in the same process to take back. Every envelope of [`crate::wire`] is one.
 pub trait Message: Any + Send + Sync {
     fn encode(&self) -> Bytes;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<T: serde::Serialize + Send + Sync + 'static> Message for T {
+    fn encode(&self) -> Bytes {
+        crate::wire::encode(self)
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
 }
 
 /// What a subscription delivers: bytes, or a typed message sent within the process.
