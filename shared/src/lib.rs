@@ -14,6 +14,9 @@
 //! - [`lost_node`]: hanging up the clients of a media node that is gone without a goodbye.
 //! - [`secret`]: constant-time comparison of secrets.
 //! - [`redis_conn`]: the Redis connection of the store and the bus (reconnects; resends what never left).
+//! - [`redis_link`]: one pipelined Redis connection (its own task, replies read by [`resp`]).
+//! - [`redis_subscriber`]: a Redis connection in subscriber mode (the bus's messages).
+//! - [`resp`]: Redis's replies read into redis-rs's values.
 //! - [`bus`]: publish/subscribe trait and the in-memory implementation.
 //! - [`store`]: domain-level state trait (sessions, handles, mailboxes, rooms) and the in-memory implementation.
 //! - [`config`]: the configuration schema, loaded with the `config` crate.
@@ -34,6 +37,9 @@ pub mod keys;
 pub mod lost_node;
 pub mod media;
 pub mod redis_conn;
+pub mod redis_link;
+pub mod redis_subscriber;
+pub mod resp;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

@@ -1,6 +1,5 @@
-//! The one Redis connection type of the store and the bus: redis-rs's `ConnectionManager`, which
-//! reconnects after a failure, plus one resend of a command that certainly never left, plus a
-//! health watch.
+//! The one Redis connection type of the store and the bus: a [`Link`], which reconnects after a
+//! failure, plus one resend of a command that certainly never left, plus a health watch.
 //!
 //! Health: a probe PINGs every [`PROBE_EVERY`]; one unanswered for [`PROBE_TIMEOUT`] marks Redis
 //! unreachable. While it is, commands fail at once instead of each waiting out its response
@@ -9,14 +8,15 @@
 //! process cut off from Redis answers every request with an error within about a second and
 //! serves again, without a restart, once the network is back.
 //!
-//! Why: when Redis restarts, the manager learns that its socket is dead only by using it, so the
+//! Why: when Redis restarts, a connection learns that its socket is dead only by using it, so the
 //! first command of every process afterwards failed with "broken pipe" (a client saw 499 or a
 //! 462 time-out for a request the cluster could have served). A command whose write failed
 //! (broken pipe, not connected, refused) never reached any server, so sending it again on the
 //! fresh connection cannot run it twice. A command that failed after it was written (reset,
 //! time-out) is not resent: it may have run.
 
-use ::redis::aio::{ConnectionLike, ConnectionManager};
+use crate::redis_link::Link;
+use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use std::future::Future;
 use std::io::ErrorKind;
@@ -28,26 +28,26 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(600);
 
 #[derive(Clone)]
 pub struct Conn {
-    manager: ConnectionManager,
+    link: Link,
     /// Whether the last probe was answered.
     reachable: watch::Receiver<bool>,
 }
 
 impl Conn {
-    /// Wraps a manager; its health is judged by the returned probe once that runs.
-    pub fn new(manager: ConnectionManager) -> (Self, Probe) {
+    /// Wraps a link; its health is judged by the returned probe once that runs.
+    pub fn new(link: Link) -> (Self, Probe) {
         let (tx, reachable) = watch::channel(true);
-        (Self { manager: manager.clone(), reachable }, Probe { manager, tx })
+        (Self { link: link.clone(), reachable }, Probe { link, tx })
     }
 
-    /// Another manager (to the same Redis) judged by this one's probe, so that the store and
+    /// Another link (to the same Redis) judged by this one's probe, so that the store and
     /// the bus of a process never disagree on whether Redis is there.
-    pub fn sharing_health(&self, manager: ConnectionManager) -> Self {
-        Self { manager, reachable: self.reachable.clone() }
+    pub fn sharing_health(&self, link: Link) -> Self {
+        Self { link, reachable: self.reachable.clone() }
     }
 
-    /// One PING: with a manager made lazily, the first command opens the connection, and its
-    /// I/O task runs on the thread that sent it.
+    /// One PING: the first command opens the connection, and its I/O task runs on the thread
+    /// that sent it.
     pub async fn ping(&self) -> Result<(), RedisError> {
         ::redis::cmd("PING").query_async::<()>(&mut self.clone()).await
     }
@@ -77,26 +77,23 @@ impl Conn {
 /// PINGs every [`PROBE_EVERY`] and marks the connections that share it reachable or not; ends
 /// when every one of them is gone.
 pub struct Probe {
-    manager: ConnectionManager,
+    link: Link,
     tx: watch::Sender<bool>,
 }
 
 impl Probe {
     pub async fn run(self) {
-        let Self { manager, tx } = self;
+        let Self { link, tx } = self;
         let mut tick = tokio::time::interval(PROBE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let ping = async {
-                let mut c = manager.clone();
-                match ::redis::cmd("PING").query_async::<()>(&mut c).await {
-                    // The socket died with the old server: Redis may well be back.
-                    Err(e) if never_sent(&e) => ::redis::cmd("PING").query_async::<()>(&mut c).await,
-                    r => r,
-                }
+            // A dead socket (the old server's) is found and replaced by the resend.
+            let ping = resent(&link, || ::redis::cmd("PING").get_packed_command(), 0, 1);
+            let ok = match tokio::time::timeout(PROBE_TIMEOUT, ping).await {
+                Ok(Ok(replies)) => !matches!(replies.first(), Some(Value::ServerError(_)) | None),
+                _ => false,
             };
-            let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, ping).await, Ok(Ok(())));
             if ok != *tx.borrow() {
                 if ok {
                     tracing::info!("Redis reachable again");
@@ -131,19 +128,10 @@ pub fn never_sent(e: &RedisError) -> bool {
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let mut manager = self.manager.clone();
         let this = self.clone();
         Box::pin(async move {
-            this.guarded(async move {
-                match manager.req_packed_command(cmd).await {
-                    Err(e) if never_sent(&e) => {
-                        tracing::debug!(error = %e, "Redis command never sent; resending on a new connection");
-                        manager.req_packed_command(cmd).await
-                    }
-                    r => r,
-                }
-            })
-            .await
+            let mut replies = this.guarded(resent(&this.link, || cmd.get_packed_command(), 0, 1)).await?;
+            Ok(replies.pop().unwrap_or(Value::Nil))
         })
     }
 
@@ -153,24 +141,25 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let mut manager = self.manager.clone();
         let this = self.clone();
-        Box::pin(async move {
-            this.guarded(async move {
-                match manager.req_packed_commands(pipeline, offset, count).await {
-                    Err(e) if never_sent(&e) => {
-                        tracing::debug!(error = %e, "Redis pipeline never sent; resending on a new connection");
-                        manager.req_packed_commands(pipeline, offset, count).await
-                    }
-                    r => r,
-                }
-            })
-            .await
-        })
+        Box::pin(
+            async move { this.guarded(resent(&this.link, || pipeline.get_packed_pipeline(), offset, count)).await },
+        )
     }
 
     fn get_db(&self) -> i64 {
-        self.manager.get_db()
+        self.link.db()
+    }
+}
+
+/// Sends what `bytes` packs, once more on a new connection if it certainly never left.
+async fn resent(link: &Link, bytes: impl Fn() -> Vec<u8>, skip: usize, want: usize) -> Result<Vec<Value>, RedisError> {
+    match link.send(bytes(), skip, want).await {
+        Err(e) if never_sent(&e) => {
+            tracing::debug!(error = %e, "Redis command never sent; resending on a new connection");
+            link.send(bytes(), skip, want).await
+        }
+        r => r,
     }
 }
 

@@ -149,3 +149,63 @@ fn a_redis_port_held_by_another_server_is_not_taken_for_ours() {
     let second = std::panic::catch_unwind(move || RedisServer::start_on(port));
     assert!(second.is_err(), "a second redis-server on port {port} was taken for a new one");
 }
+
+/// The pipelined link answers each of many concurrent commands with its own reply, a server
+/// error with that command's error only, and a transaction with its `EXEC` reply.
+#[tokio::test]
+async fn a_link_answers_each_concurrent_command_with_its_own_reply() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let link = shared::redis_link::Link::new(&client, Duration::from_secs(1), Duration::from_secs(2)).unwrap();
+    let (conn, _probe) = shared::redis_conn::Conn::new(link);
+    let calls = (0..200u64).map(|i| {
+        let mut c = conn.clone();
+        async move {
+            if i % 10 == 0 {
+                // WRONGTYPE on a list: an error for this command alone.
+                let _: () = c.rpush(format!("l{i}"), "x").await.unwrap();
+                let r: redis::RedisResult<i64> = c.incr(format!("l{i}"), 1).await;
+                assert_eq!(r.unwrap_err().code(), Some("WRONGTYPE"));
+                return;
+            }
+            let _: () = c.set(format!("k{i}"), i * 3).await.unwrap();
+            let v: u64 = c.get(format!("k{i}")).await.unwrap();
+            assert_eq!(v, i * 3);
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    let mut c = conn.clone();
+    let (a, b): (i64, i64) = redis::pipe().atomic().incr("t", 2).incr("t", 3).query_async(&mut c).await.unwrap();
+    assert_eq!((a, b), (2, 5));
+    let (x, y): (i64, Option<String>) = redis::pipe().incr("p", 1).get("nothing").query_async(&mut c).await.unwrap();
+    assert_eq!((x, y), (1, None));
+}
+
+/// What a lost connection does to a command tells whether it may have run: one written and
+/// left unanswered fails as possibly run (it is not resent), one sent with no server to take
+/// it fails as never sent; the first command once the server is back opens a new connection.
+#[tokio::test]
+async fn a_link_tells_a_command_that_may_have_run_from_one_never_sent() {
+    use redis::AsyncCommands;
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let link = shared::redis_link::Link::new(&client, Duration::from_secs(1), Duration::from_secs(10)).unwrap();
+    let (conn, _probe) = shared::redis_conn::Conn::new(link.clone());
+    let mut c = conn.clone();
+    let _: () = c.set("k", 1).await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let mut c = conn.clone();
+        c.blpop::<_, Option<(String, String)>>("never", 8.0).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    redis.kill();
+    let e = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap_err();
+    assert!(!shared::redis_conn::never_sent(&e), "an unanswered command counted as never sent: {e}");
+    let e = link.send(redis::cmd("PING").get_packed_command(), 0, 1).await.unwrap_err();
+    assert!(shared::redis_conn::never_sent(&e), "a command with no server counted as sent: {e}");
+    let _redis = RedisServer::start_on(port);
+    let v: Option<i64> = c.get("k").await.unwrap(); // A new server: the value is gone, the link is back.
+    assert_eq!(v, None);
+}

@@ -10,11 +10,11 @@
 
 use super::{Bus, BusError, Payload, Subscription};
 use crate::redis_conn::Conn;
+use crate::redis_link::Link;
+use crate::redis_subscriber::Subscriber;
 use crate::store::{REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT};
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -70,7 +70,7 @@ impl RedisBus {
     /// Connects, with a health probe of its own.
     pub async fn connect(url: &str) -> Result<Self, BusError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
-        let (publisher, probe) = Conn::new(publisher_manager(&client)?);
+        let (publisher, probe) = Conn::new(publisher_link(&client)?);
         let (bus, io) = Self::with_publisher(client, publisher);
         io.start().await?;
         tokio::spawn(probe.run());
@@ -81,7 +81,7 @@ impl RedisBus {
     /// process that has both), and its I/O not started: see [`BusIo`].
     pub fn unstarted(url: &str, health: &Conn) -> Result<(Self, BusIo), BusError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
-        let publisher = health.sharing_health(publisher_manager(&client)?);
+        let publisher = health.sharing_health(publisher_link(&client)?);
         Ok(Self::with_publisher(client, publisher))
     }
 
@@ -133,14 +133,9 @@ impl BusIo {
     }
 }
 
-/// The publisher's manager: it opens its connection on its first command.
-fn publisher_manager(client: &::redis::Client) -> Result<ConnectionManager, BusError> {
-    let cfg = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
-        .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
-        .set_number_of_retries(2)
-        .set_max_delay(RECONNECT_MAX);
-    ConnectionManager::new_lazy_with_config(client.clone(), cfg).map_err(unavailable)
+/// The publisher's link: it opens its connection on its first command.
+fn publisher_link(client: &::redis::Client) -> Result<Link, BusError> {
+    Link::new(client, REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT).map_err(unavailable)
 }
 
 #[async_trait]
@@ -187,16 +182,8 @@ impl Bus for RedisBus {
 
 type Wanted = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Payload>)>>;
 
-async fn connect_pubsub(client: &::redis::Client) -> Result<(PubSubSink, ::redis::aio::PubSubStream), BusError> {
-    let ps = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, client.get_async_pubsub())
-        .await
-        .map_err(|_| unavailable("connect timed out"))?
-        .map_err(unavailable)?;
-    Ok(ps.split())
-}
-
-async fn subscribe_on(sink: &mut PubSubSink, channel: &str) -> Result<(), BusError> {
-    tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sink.subscribe(channel))
+async fn subscribe_on(sub: &mut Subscriber, channel: &str) -> Result<(), BusError> {
+    tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sub.subscribe(channel))
         .await
         .map_err(|_| unavailable("SUBSCRIBE timed out"))?
         .map_err(unavailable)
@@ -210,7 +197,7 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
     let mut backoff = RECONNECT_MIN;
     loop {
         // (Re)connect and restore the relay and every wanted subscription.
-        let (mut sink, mut stream) = match connect_pubsub(&client).await {
+        let mut sub = match Subscriber::open(&client, REDIS_CONNECT_TIMEOUT).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "bus: Redis subscriber connection failed; retrying");
@@ -235,7 +222,7 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
         };
         let mut restored = true;
         for channel in std::iter::once(&*relay).chain(wanted.keys().map(String::as_str)) {
-            if let Err(e) = subscribe_on(&mut sink, channel).await {
+            if let Err(e) = subscribe_on(&mut sub, channel).await {
                 tracing::warn!(error = %e, "bus: resubscribe failed");
                 restored = false;
                 break;
@@ -252,16 +239,19 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
         backoff = RECONNECT_MIN;
         loop {
             tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(m) if m.get_channel_name() == &*relay => {
-                        match super::unrelay(m.get_payload_bytes()) {
-                            Some((channel, payload)) => send_to(&relayed, channel, payload),
+                msg = sub.next() => match msg {
+                    Ok(m) if m.channel == relay.as_bytes() => {
+                        match super::unrelay(&m.payload) {
+                            Some((channel, payload)) => send_to(&relayed, channel, m.payload.slice_ref(payload)),
                             None => tracing::warn!("bus: undecodable relayed message"),
                         }
                     }
-                    Some(m) => send_to(&wanted, m.get_channel_name(), m.get_payload_bytes()),
-                    None => {
-                        tracing::warn!("bus: Redis subscriber connection lost; reconnecting");
+                    Ok(m) => match std::str::from_utf8(&m.channel) {
+                        Ok(channel) => send_to(&wanted, channel, m.payload),
+                        Err(_) => tracing::warn!("bus: a message on a channel whose name is not UTF-8"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bus: Redis subscriber connection lost; reconnecting");
                         break;
                     }
                 },
@@ -273,7 +263,7 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
                     }
                     Some(Ctl::Subscribe { channel, relayed: false, id, tx, done }) => {
                         let first = !wanted.contains_key(&channel);
-                        let r = if first { subscribe_on(&mut sink, &channel).await } else { Ok(()) };
+                        let r = if first { subscribe_on(&mut sub, &channel).await } else { Ok(()) };
                         if r.is_ok() {
                             wanted.entry(channel).or_default().push((id, tx));
                         }
@@ -287,7 +277,7 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
                     Some(Ctl::Unsubscribe { channel, relayed: false, id }) => {
                         remove(&mut wanted, &channel, id);
                         if !wanted.contains_key(&channel) {
-                            let _ = tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sink.unsubscribe(&channel)).await;
+                            let _ = tokio::time::timeout(REDIS_RESPONSE_TIMEOUT, sub.unsubscribe(&channel)).await;
                         }
                     }
                 },
@@ -296,9 +286,9 @@ async fn subscriber_task(client: ::redis::Client, relay: std::sync::Arc<str>, mu
     }
 }
 
-fn send_to(table: &Wanted, channel: &str, payload: &[u8]) {
+fn send_to(table: &Wanted, channel: &str, payload: Bytes) {
     if let Some(list) = table.get(channel) {
-        let payload = Payload::Bytes(Bytes::copy_from_slice(payload));
+        let payload = Payload::Bytes(payload);
         for (_, tx) in list {
             let _ = tx.send(payload.clone());
         }

@@ -8,8 +8,8 @@ use super::*;
 use crate::clock::Clock;
 use crate::ids::JanusId;
 use crate::redis_conn::{Conn, Probe};
+use crate::redis_link::Link;
 use crate::wire::Signal;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,12 +49,8 @@ impl RedisStore {
     /// command's thread), and the health probe to run beside it.
     pub fn unstarted(url: &str, clock: Arc<dyn Clock>) -> Result<(Self, Probe), StoreError> {
         let client = ::redis::Client::open(url).map_err(unavailable)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let (con, probe) = Conn::new(ConnectionManager::new_lazy_with_config(client, cfg).map_err(unavailable)?);
+        let link = Link::new(&client, REDIS_CONNECT_TIMEOUT, REDIS_RESPONSE_TIMEOUT).map_err(unavailable)?;
+        let (con, probe) = Conn::new(link);
         Ok((Self { con, clock, scripts: Arc::new(Scripts::new()) }, probe))
     }
 
