@@ -63,11 +63,16 @@ struct Waiting {
 #[derive(Clone)]
 pub struct Link {
     jobs: mpsc::UnboundedSender<Job>,
-    /// The connection's task, until the first command starts it (then `None` for good).
-    unstarted: Arc<Mutex<Option<Io>>>,
-    started: Arc<AtomicBool>,
+    start: Arc<Start>,
     db: i64,
     response_timeout: Duration,
+}
+
+/// The connection's task until the first command starts it (then `None` for good); the lock
+/// is taken only until then, once per link.
+struct Start {
+    unstarted: Mutex<Option<Io>>,
+    started: AtomicBool,
 }
 
 struct Io {
@@ -126,8 +131,10 @@ impl Link {
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Self {
             jobs: tx,
-            unstarted: Arc::new(Mutex::new(Some(Io { target: target.clone(), jobs: rx }))),
-            started: Arc::new(AtomicBool::new(false)),
+            start: Arc::new(Start {
+                unstarted: Mutex::new(Some(Io { target: target.clone(), jobs: rx })),
+                started: AtomicBool::new(false),
+            }),
             db: target.db,
             response_timeout,
         })
@@ -141,12 +148,11 @@ impl Link {
     /// `skip`, each server error as a `Value::ServerError` (as redis-rs's connections return
     /// them, for its callers to turn into errors).
     pub async fn send(&self, bytes: Vec<u8>, skip: usize, want: usize) -> Result<Vec<Value>, RedisError> {
-        if !self.started.load(Ordering::Acquire) {
-            // The lock is taken only until the task runs, once per link.
-            if let Some(io) = self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if !self.start.started.load(Ordering::Acquire) {
+            if let Some(io) = self.start.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 tokio::spawn(io.run());
             }
-            self.started.store(true, Ordering::Release);
+            self.start.started.store(true, Ordering::Release);
         }
         let (done, answer) = oneshot::channel();
         self.jobs
@@ -196,7 +202,7 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    pub(crate) async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read_buf(buf).await,
             #[cfg(unix)]
@@ -209,6 +215,20 @@ impl Stream {
             Stream::Tcp(s) => s.write_all(bytes).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.write_all(bytes).await,
+        }
+    }
+
+    /// The next reply, read into `input`, which keeps whatever follows it. Cancel-safe: a read
+    /// cut short loses nothing, as bytes read stay in `input` until a whole reply is there.
+    pub(crate) async fn reply(&mut self, input: &mut BytesMut) -> io::Result<Value> {
+        loop {
+            if let Some((v, n)) = resp::parse(input).map_err(io::Error::other)? {
+                input.advance(n);
+                return Ok(v);
+            }
+            if self.read_buf(input).await? == 0 {
+                return Err(ErrorKind::UnexpectedEof.into());
+            }
         }
     }
 }
@@ -227,41 +247,24 @@ async fn open(t: &Target) -> io::Result<Stream> {
     if t.db != 0 {
         greeting.push(::redis::cmd("SELECT").arg(t.db).get_packed_command());
     }
-    match &t.addr {
+    let mut stream = match &t.addr {
         ConnectionAddr::Tcp(host, port) => {
-            let mut s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
             s.set_nodelay(true)?;
-            greet(&mut s, &greeting).await?;
-            Ok(Stream::Tcp(s))
+            Stream::Tcp(s)
         }
         #[cfg(unix)]
-        ConnectionAddr::Unix(path) => {
-            let mut s = tokio::net::UnixStream::connect(path).await?;
-            greet(&mut s, &greeting).await?;
-            Ok(Stream::Unix(s))
-        }
-        _ => Err(io::Error::new(ErrorKind::Unsupported, "unsupported Redis address")),
-    }
-}
-
-async fn greet<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, commands: &[Vec<u8>]) -> io::Result<()> {
-    let mut buf = BytesMut::new();
-    for c in commands {
-        s.write_all(c).await?;
-        let reply = loop {
-            if let Some((v, n)) = resp::parse(&buf).map_err(io::Error::other)? {
-                buf.advance(n);
-                break v;
-            }
-            if s.read_buf(&mut buf).await? == 0 {
-                return Err(ErrorKind::UnexpectedEof.into());
-            }
-        };
-        if let Value::ServerError(e) = reply {
+        ConnectionAddr::Unix(path) => Stream::Unix(tokio::net::UnixStream::connect(path).await?),
+        _ => return Err(io::Error::new(ErrorKind::Unsupported, "unsupported Redis address")),
+    };
+    let mut input = BytesMut::new();
+    for command in greeting {
+        stream.write_all(&command).await?;
+        if let Value::ServerError(e) = stream.reply(&mut input).await? {
             return Err(io::Error::new(ErrorKind::PermissionDenied, format!("Redis refused the greeting: {e:?}")));
         }
     }
-    Ok(())
+    Ok(stream)
 }
 
 /// Runs one connection until it fails (every job it holds then failed) or no handle is left.

@@ -8,11 +8,10 @@
 //! confirmation for [`Subscriber::next`], in order.
 
 use crate::redis_link::{Stream, Target};
-use crate::resp;
 use ::redis::{RedisError, Value};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::time::Duration;
 
 /// A message published to a channel the connection subscribes to.
@@ -64,8 +63,7 @@ impl Subscriber {
         self.stream.write_all(&::redis::cmd("UNSUBSCRIBE").arg(channel).get_packed_command()).await
     }
 
-    /// The next message. Cancel-safe: a read cut short loses nothing, as bytes read stay in the
-    /// connection's buffer until a whole push is there.
+    /// The next message. Cancel-safe, as [`Stream::reply`] is.
     pub async fn next(&mut self) -> io::Result<Published> {
         if let Some(m) = self.early.pop_front() {
             return Ok(m);
@@ -80,15 +78,7 @@ impl Subscriber {
     }
 
     async fn push(&mut self) -> io::Result<Push> {
-        loop {
-            if let Some((v, n)) = resp::parse(&self.input).map_err(io::Error::other)? {
-                self.input.advance(n);
-                return Ok(classify(v));
-            }
-            if self.stream.read_buf(&mut self.input).await? == 0 {
-                return Err(ErrorKind::UnexpectedEof.into());
-            }
-        }
+        Ok(classify(self.stream.reply(&mut self.input).await?))
     }
 }
 

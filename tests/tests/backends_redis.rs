@@ -209,3 +209,30 @@ async fn a_link_tells_a_command_that_may_have_run_from_one_never_sent() {
     let v: Option<i64> = c.get("k").await.unwrap(); // A new server: the value is gone, the link is back.
     assert_eq!(v, None);
 }
+
+/// A link greets the server as its URL says: the password (AUTH) and the database (SELECT)
+/// before any command of its own; a wrong password is a connection refused.
+#[tokio::test]
+async fn a_link_greets_with_the_urls_password_and_database() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let conn = |url: String| {
+        let client = redis::Client::open(url).unwrap();
+        let link = shared::redis_link::Link::new(&client, Duration::from_secs(1), Duration::from_secs(2)).unwrap();
+        shared::redis_conn::Conn::new(link).0
+    };
+    let mut plain = conn(redis.url());
+    let _: () = plain.set("k", "zero").await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("sesame").query_async(&mut plain).await.unwrap();
+    let at = |rest: &str| format!("redis://:sesame@127.0.0.1:{}/{rest}", redis.port);
+    let mut third = conn(at("3"));
+    assert_eq!(third.get::<_, Option<String>>("k").await.unwrap(), None, "SELECT 3 not sent");
+    let _: () = third.set("k", "three").await.unwrap();
+    let mut first = conn(at("0"));
+    assert_eq!(first.get::<_, Option<String>>("k").await.unwrap().as_deref(), Some("zero"));
+    let e = conn(redis.url()).get::<_, Option<String>>("k").await.unwrap_err();
+    assert_eq!(e.code(), Some("NOAUTH"), "{e}");
+    let wrong = format!("redis://:open@127.0.0.1:{}/", redis.port);
+    let e = conn(wrong).get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(e.to_string().contains("refused the greeting"), "{e}");
+}
