@@ -54,6 +54,16 @@ fn integer(line: &[u8]) -> Result<i64, Malformed> {
     std::str::from_utf8(line).ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or(Malformed("expected an integer"))
 }
 
+/// A bulk string's or an array's length line: `None` for a negative one (nil), refused as
+/// `too_long` past `max`.
+fn length(line: &[u8], max: i64, too_long: &'static str) -> Result<Option<usize>, Malformed> {
+    match integer(line)? {
+        n if n < 0 => Ok(None),
+        n if n > max => Err(Malformed(too_long)),
+        n => Ok(Some(n as usize)),
+    }
+}
+
 fn value(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Value>, Malformed> {
     if depth > MAX_DEPTH {
         return Err(Malformed("arrays nested too deep"));
@@ -73,14 +83,9 @@ fn value(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Value>, Malf
             Ok(v @ Value::ServerError(_)) => v,
             _ => return Err(Malformed("an error line redis-rs does not read")),
         },
-        b'$' => {
-            let n = integer(l)?;
-            if n < 0 {
-                Value::Nil
-            } else if n > MAX_BULK {
-                return Err(Malformed("a bulk string longer than Redis allows"));
-            } else {
-                let n = n as usize;
+        b'$' => match length(l, MAX_BULK, "a bulk string longer than Redis allows")? {
+            None => Value::Nil,
+            Some(n) => {
                 if buf.len() < *at + n + 2 {
                     return Ok(None);
                 }
@@ -91,17 +96,13 @@ fn value(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Value>, Malf
                 *at += n + 2;
                 v
             }
-        }
-        b'*' => {
-            let n = integer(l)?;
-            if n < 0 {
-                Value::Nil
-            } else if n > MAX_ELEMENTS {
-                return Err(Malformed("an array longer than any reply"));
-            } else {
+        },
+        b'*' => match length(l, MAX_ELEMENTS, "an array longer than any reply")? {
+            None => Value::Nil,
+            Some(n) => {
                 // Capacity from what the buffer can hold (each element takes 3 bytes at least),
                 // so a corrupt count cannot make a huge allocation.
-                let mut items = Vec::with_capacity((n as usize).min((buf.len() - *at) / 3 + 1));
+                let mut items = Vec::with_capacity(n.min((buf.len() - *at) / 3 + 1));
                 for _ in 0..n {
                     match value(buf, at, depth + 1)? {
                         Some(v) => items.push(v),
@@ -110,7 +111,7 @@ fn value(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Value>, Malf
                 }
                 Value::Array(items)
             }
-        }
+        },
         _ => return Err(Malformed("an unknown reply type (RESP2 only)")),
     }))
 }
