@@ -29,12 +29,17 @@ pub(super) struct Scripts {
     pub(super) push_many: Script,
 }
 
-/// A session touched: 0 when it does not exist; its deadline moved (unless its transport is
-/// gone) and its keys kept alive. KEYS: meta, deadlines, handles, default timeout; ARGV: sid,
-/// now.
-const TOUCH: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+/// A session touched: `missing` returned when it does not exist; its deadline moved (unless
+/// its transport is gone) and its keys kept alive. KEYS: meta, deadlines, handles, default
+/// timeout; ARGV: sid, now. Every session's meta holds `timeout`, so the fields read tell
+/// whether it exists (a command less than asking first: a touch runs for nearly every request).
+fn touch(missing: i64) -> String {
+    format!("{TOUCH_HEAD}{missing} end{TOUCH_REST}")
+}
+const TOUCH_HEAD: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
+if not f[1] then return ";
+const TOUCH_REST: &str = r"
 local t = tonumber(f[1])
 if f[3] ~= '1' then
   local d = redis.call('GET', KEYS[4])
@@ -91,16 +96,16 @@ local function owner(key)
 end
 ";
 
-/// Appends an event to a mailbox, keeping its newest `cap`.
+/// Appends an event to a mailbox, keeping its newest `cap` (trimmed only once it holds more).
 const PUSH: &str = r"
 local function push(mbox, event, cap)
-  redis.call('RPUSH', mbox, event)
-  redis.call('LTRIM', mbox, -cap, -1)
+  if redis.call('RPUSH', mbox, event) > cap then redis.call('LTRIM', mbox, -cap, -1) end
 end
 ";
 
 impl Scripts {
     pub(super) fn new() -> Self {
+        let touch0 = touch(0);
         Self {
             create: Script::new(
                 r"
@@ -116,16 +121,16 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
 return 1",
             ),
-            touch: Script::new(&format!("{TOUCH}return 1")),
+            touch: Script::new(&format!("{touch0}return 1")),
             // The touch and the handle's record in one round trip: a request to a handle.
-            touch_handle: Script::new(&format!("{TOUCH}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
+            touch_handle: Script::new(&format!("{touch0}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
             // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
             // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
             // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
             // room).
             touch_handle_joining: Script::new(&format!(
                 "{BIND}{OWNER}
-{TOUCH}
+{touch0}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
 if not v then return {{1}} end
 if type(cjson.decode(v)['node']) == 'string' then return {{1, v}} end
@@ -137,19 +142,19 @@ return {{1, v, n, registered}}"
             // `attach`'s touch and attach in one round trip: -1 without a session, then as
             // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
             touch_attach: Script::new(&format!(
-                "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-{TOUCH}
+                "{}
 if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
 if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 0 then return 0 end
 redis.call('INCR', KEYS[5])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
-return 1"
+return 1",
+                touch(-1)
             )),
             // `detach`'s touch and detach in one round trip: 0 without a session, else {1} or
             // {1, the removed record} (KEYS[5] the handle count; ARGV[3] the handle).
             touch_detach: Script::new(&format!(
-                "{TOUCH}
+                "{touch0}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
 if not v then return {{1}} end
 redis.call('HDEL', KEYS[3], ARGV[3])
@@ -210,8 +215,9 @@ return 1",
                 r"
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local relay = redis.call('HGET', KEYS[1], 'relay') or ''
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'relay')
+if not f[1] then return false end
+local relay = f[2] or ''
 local hs = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
@@ -266,14 +272,16 @@ local o = 3 + 2 * n
 local woken, order = {}, {}
 for i = 1, #KEYS / 3 do
   local m, g, b = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  if redis.call('EXISTS', m) == 1 or redis.call('EXISTS', g) == 1 then
+  local f = redis.call('HMGET', m, 'timeout', 'relay')
+  local relay = f[2]
+  if f[1] or redis.call('EXISTS', g) == 1 then
     push(b, ARGV[o + 2 * i - 1], cap)
     local channel = ARGV[o + 2 * i]
-    if not woken[channel] then woken[channel] = true; order[#order + 1] = {channel, m} end
+    if not woken[channel] then woken[channel] = true; order[#order + 1] = {channel, relay} end
   end
 end
 for _, w in ipairs(order) do
-  signal(w[1], ARGV[2], redis.call('HGET', w[2], 'relay'))
+  signal(w[1], ARGV[2], w[2])
 end
 return 1",
             ]
