@@ -7,8 +7,12 @@
 //! core's pipeline and sends the datagrams the core queued on the connection's UDP socket, as the
 //! driver's `poll_writes` would. What only the driver can send (TCP, mDNS, TURN, a socket that
 //! would block) is handed over to it, with everything after it, and the driver woken; so is a
-//! protocol deadline the write brought forward (a sender report's first tick). While the driver's
-//! queue holds RTP not yet written, writes queue behind it, so no packet overtakes another.
+//! protocol deadline the write brought forward (a sender report's first tick), looked for at the
+//! connection's first write and then at most every [`TIMEOUT_CHECK_EVERY`]: asking the core for
+//! its next deadline walks every protocol's timers (ICE, DTLS, SCTP, the interceptors), 2.4 % of
+//! the media node's samples at 100 subscribers when it was asked at every packet. While the
+//! driver's queue holds RTP not yet written, writes queue behind it, so no packet overtakes
+//! another.
 
 use super::PeerConnectionRef;
 use super::driver::PeerConnectionDriverEvent;
@@ -22,7 +26,11 @@ use rtc::shared::{TaggedBytesMut, TransportProtocol};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How often a direct write asks the core whether it brought a deadline forward. A deadline a
+/// write schedules (a sender report's interval, 1 s) is noticed this much late at most.
+pub(crate) const TIMEOUT_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// What a direct write reads and the driver changes, behind one lock (one per write).
 #[derive(Default)]
@@ -40,6 +48,9 @@ pub(crate) struct Direct {
     queued_rtp: AtomicUsize,
     /// The driver's timer deadline, in nanoseconds after `epoch` (`u64::MAX`: none armed).
     timer_at: AtomicU64,
+    /// When a direct write last asked the core for its deadline, in nanoseconds after `epoch`
+    /// (`u64::MAX`: never).
+    checked_at: AtomicU64,
     epoch: Instant,
 }
 
@@ -49,6 +60,7 @@ impl Direct {
             shared: std::sync::Mutex::new(Shared::default()),
             queued_rtp: AtomicUsize::new(0),
             timer_at: AtomicU64::new(u64::MAX),
+            checked_at: AtomicU64::new(u64::MAX),
             epoch,
         }
     }
@@ -69,8 +81,24 @@ impl Direct {
     }
 
     fn before_timer(&self, at: Instant) -> bool {
-        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(nanos).unwrap_or(u64::MAX) < self.timer_at.load(Ordering::Acquire)
+        self.nanos(at) < self.timer_at.load(Ordering::Acquire)
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Whether a write at `now` should ask the core for its deadline: the first, and then one
+    /// every [`TIMEOUT_CHECK_EVERY`].
+    fn timeout_check_due(&self, now: Instant) -> bool {
+        let now = self.nanos(now);
+        let last = self.checked_at.load(Ordering::Acquire);
+        let every = TIMEOUT_CHECK_EVERY.as_nanos() as u64;
+        if last != u64::MAX && now.saturating_sub(last) < every {
+            return false;
+        }
+        self.checked_at.store(now, Ordering::Release);
+        true
     }
 
     /// An RTP packet is about to go into the driver's queue: direct writes wait behind it.
@@ -122,7 +150,9 @@ impl PeerConnectionRef {
                 wake = true;
             }
         }
-        wake |= core.poll_timeout().is_some_and(|at| direct.before_timer(at));
+        if direct.timeout_check_due(now) {
+            wake |= core.poll_timeout().is_some_and(|at| direct.before_timer(at));
+        }
         drop(core);
         if wake && !self.write_pending.swap(true, Ordering::AcqRel) {
             let _ = self.driver_event_tx.try_send(PeerConnectionDriverEvent::WriteNotify);

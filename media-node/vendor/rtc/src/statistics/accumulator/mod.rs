@@ -62,8 +62,10 @@ pub(crate) struct RTCStatsAccumulator {
     /// Transport stats (typically one per peer connection).
     pub(crate) transport: TransportStatsAccumulator,
 
-    /// ICE candidate pairs keyed by pair ID.
-    pub(crate) ice_candidate_pairs: HashMap<String, IceCandidatePairAccumulator>,
+    /// ICE candidate pairs keyed by pair ID. (Portunus) The selected pair's is looked up for
+    /// every datagram sent and received, by a key of some 60 bytes: hashed with foldhash, not
+    /// SipHash (1.5 % of the media node's samples at 100 subscribers).
+    pub(crate) ice_candidate_pairs: HashMap<String, IceCandidatePairAccumulator, foldhash::fast::RandomState>,
 
     /// Local ICE candidates keyed by candidate ID.
     pub(crate) local_candidates: HashMap<String, IceCandidateAccumulator>,
