@@ -102,8 +102,11 @@ impl SrtpSsrcState {
 pub struct Context {
     cipher: Box<dyn Cipher>,
 
-    srtp_ssrc_states: HashMap<u32, SrtpSsrcState>,
-    srtcp_ssrc_states: HashMap<u32, SrtcpSsrcState>,
+    // (Portunus) Looked up for every packet: hashed with foldhash, not SipHash (the encrypting
+    // lookup was 1.5 % of the media node's samples at 100 subscribers). The decrypting side
+    // holds at most `MAX_DECRYPT_SSRCS` a peer chose.
+    srtp_ssrc_states: HashMap<u32, SrtpSsrcState, foldhash::fast::RandomState>,
+    srtcp_ssrc_states: HashMap<u32, SrtcpSsrcState, foldhash::fast::RandomState>,
 
     new_srtp_replay_detector: ContextOption,
     new_srtcp_replay_detector: ContextOption,
@@ -170,8 +173,8 @@ impl Context {
 
         Ok(Context {
             cipher,
-            srtp_ssrc_states: HashMap::new(),
-            srtcp_ssrc_states: HashMap::new(),
+            srtp_ssrc_states: HashMap::default(),
+            srtcp_ssrc_states: HashMap::default(),
             new_srtp_replay_detector: srtp_ctx_opt,
             new_srtcp_replay_detector: srtcp_ctx_opt,
         })

@@ -36,6 +36,12 @@ use crate::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 use ice::CandidatePairStats;
 use sctp::StreamId;
 use std::collections::HashMap;
+
+/// (Portunus) A map looked up for every packet sent or received: the selected ICE pair's
+/// statistics (by a key of some 60 bytes), the RTP streams' and the RTX/FEC SSRCs' (a packet's
+/// SSRC). Hashed with foldhash (seeded per process), not SipHash: the pair's lookups were 2.1 %
+/// of the media node's samples at 100 subscribers, 1.0 % after.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::time::Instant;
 
 /// Master statistics accumulator for a peer connection.
@@ -62,10 +68,8 @@ pub(crate) struct RTCStatsAccumulator {
     /// Transport stats (typically one per peer connection).
     pub(crate) transport: TransportStatsAccumulator,
 
-    /// ICE candidate pairs keyed by pair ID. (Portunus) The selected pair's is looked up for
-    /// every datagram sent and received, by a key of some 60 bytes: hashed with foldhash, not
-    /// SipHash (1.5 % of the media node's samples at 100 subscribers).
-    pub(crate) ice_candidate_pairs: HashMap<String, IceCandidatePairAccumulator, foldhash::fast::RandomState>,
+    /// ICE candidate pairs keyed by pair ID.
+    pub(crate) ice_candidate_pairs: FastMap<String, IceCandidatePairAccumulator>,
 
     /// Local ICE candidates keyed by candidate ID.
     pub(crate) local_candidates: HashMap<String, IceCandidateAccumulator>,
@@ -83,10 +87,10 @@ pub(crate) struct RTCStatsAccumulator {
     pub(crate) data_channels: HashMap<RTCDataChannelId, DataChannelStatsAccumulator>,
 
     /// Inbound RTP stream accumulators keyed by SSRC.
-    pub(crate) inbound_rtp_streams: HashMap<SSRC, InboundRtpStreamAccumulator>,
+    pub(crate) inbound_rtp_streams: FastMap<SSRC, InboundRtpStreamAccumulator>,
 
     /// Outbound RTP stream accumulators keyed by SSRC.
-    pub(crate) outbound_rtp_streams: HashMap<SSRC, OutboundRtpStreamAccumulator>,
+    pub(crate) outbound_rtp_streams: FastMap<SSRC, OutboundRtpStreamAccumulator>,
 
     /// Media source stats keyed by track ID.
     pub(crate) media_sources: HashMap<String, MediaSourceStatsAccumulator>,
@@ -96,10 +100,10 @@ pub(crate) struct RTCStatsAccumulator {
 
     // Reverse lookup maps for O(1) RTX/FEC SSRC detection
     /// Maps RTX SSRC to primary SSRC for O(1) lookup.
-    rtx_ssrc_to_primary: HashMap<SSRC, SSRC>,
+    rtx_ssrc_to_primary: FastMap<SSRC, SSRC>,
 
     /// Maps FEC SSRC to primary SSRC for O(1) lookup.
-    fec_ssrc_to_primary: HashMap<SSRC, SSRC>,
+    fec_ssrc_to_primary: FastMap<SSRC, SSRC>,
 }
 
 /// Asserts a stats record was stamped with `expected`, ignoring the wall-clock half.
