@@ -59,12 +59,16 @@ impl Rpc {
     /// each way); `Err` only when it could not be published within `timeout`. Published by the
     /// caller, who awaits it: the node sees it before anything the caller sends next.
     pub async fn tell(&self, node: &NodeId, cmd: NodeCommand, timeout: Duration) -> Result<(), String> {
-        let env = RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd };
-        match tokio::time::timeout(timeout, self.bus.send(&keys::node_rpc(node), Arc::new(env))).await {
+        match tokio::time::timeout(timeout, self.bus.send(&keys::node_rpc(node), told(cmd))).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("bus publish timed out".to_owned()),
         }
     }
+}
+
+/// `cmd` as [`Rpc::tell`] publishes it: a call that asks for no reply.
+pub fn told(cmd: NodeCommand) -> Arc<RpcEnvelope> {
+    Arc::new(RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd })
 }
 
 /// The calls waiting for answers, and the subscription the answers arrive on.

@@ -162,7 +162,7 @@ async fn apply_batch(b: &Backends, batch: &mut Vec<Write>) {
     for w in batch.drain(..) {
         match w {
             Write::Event(sid, ev) => run.events.push((sid, ev)),
-            Write::Ack(channel, ack) => run.acks.push((channel, ack)),
+            Write::Ack(channel, ack) => run.acks.push((channel, ack as Arc<dyn shared::bus::Message>)),
             Write::Reply(..) | Write::Run(_) => {
                 deliver(b, &mut run, &mut issued);
                 futures_util::future::join_all(issued.drain(..)).await;
@@ -181,7 +181,7 @@ async fn apply_batch(b: &Backends, batch: &mut Vec<Write>) {
 /// Acknowledgements and events gathered for one delivery.
 #[derive(Default)]
 struct Run {
-    acks: Vec<(String, Arc<RpcReply>)>,
+    acks: Vec<(String, Arc<dyn shared::bus::Message>)>,
     events: Vec<(SessionId, Bytes)>,
 }
 
@@ -198,7 +198,7 @@ fn deliver<'a>(b: &'a Backends, run: &mut Run, issued: &mut Vec<Pin<Box<dyn Futu
     }
     let Run { acks, events } = std::mem::take(run);
     issued.push(Box::pin(async move {
-        if let Err(e) = b.deliver_acknowledged(&acks, &events).await {
+        if let Err(e) = b.deliver_after(&acks, &events).await {
             tracing::warn!(error = %e, acks = acks.len(), events = events.len(), "events not delivered");
         }
     }));

@@ -122,26 +122,26 @@ impl Backends {
     /// session. A store that signals sessions (Redis) publishes the wake-ups from the step that
     /// pushes the events (one round trip for all); otherwise they are published after.
     pub async fn deliver_many(&self, events: &[(ids::SessionId, bytes::Bytes)]) -> Result<(), store::StoreError> {
-        self.deliver_acknowledged(&[], events).await
+        self.deliver_after(&[], events).await
     }
 
-    /// [`Backends::deliver_many`] after publishing `acks` (RPC acknowledgements: a channel and
-    /// the reply) in order. A store that signals sessions publishes them from the same step as
-    /// the events (one round trip, and the gateway reads the acknowledgement and the wake-up
-    /// together); otherwise they are sent on the bus first.
-    pub async fn deliver_acknowledged(
+    /// [`Backends::deliver_many`] after publishing `first` in order (messages to other processes,
+    /// each with its channel: a node's RPC acknowledgements, a gateway's word to a node that a
+    /// handle is gone). A store that signals sessions publishes them from the same step as the
+    /// events (one round trip, and the receiver of an acknowledgement reads it with the
+    /// wake-up); otherwise they are sent on the bus first.
+    pub async fn deliver_after(
         &self,
-        acks: &[(String, std::sync::Arc<wire::RpcReply>)],
+        first: &[(String, std::sync::Arc<dyn bus::Message>)],
         events: &[(ids::SessionId, bytes::Bytes)],
     ) -> Result<(), store::StoreError> {
         if self.store.signals_sessions() {
-            let first: Vec<(String, bytes::Bytes)> =
-                acks.iter().map(|(c, r)| (c.clone(), bus::Message::encode(&**r))).collect();
+            let first: Vec<(String, bytes::Bytes)> = first.iter().map(|(c, m)| (c.clone(), m.encode())).collect();
             return self.store.push_events_after(&first, events).await;
         }
-        for (channel, reply) in acks {
-            if let Err(e) = self.bus.send(channel, reply.clone()).await {
-                tracing::warn!(channel = %channel, error = %e, "acknowledgement not published");
+        for (channel, message) in first {
+            if let Err(e) = self.bus.send(channel, message.clone()).await {
+                tracing::warn!(channel = %channel, error = %e, "message ahead of events not published");
             }
         }
         self.store.push_events(events).await?;

@@ -9,8 +9,10 @@ use shared::janus::reply::{Event, PluginData, Reply};
 use shared::janus::request::Envelope;
 use shared::janus::videoroom::{self as vr, VideoRoomRequest};
 use shared::janus::VIDEOROOM_PLUGIN;
+use shared::keys;
 use shared::store::{Binding, FoundHandle, HandleRecord, StoreError, ROOM_LEASE_MS};
 use shared::wire::{GoneReason, NodeCommand, RpcResult};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a host name (a forwarder's, the Admin API's `resolve_address`) may take to resolve.
@@ -70,19 +72,20 @@ impl Dispatcher {
     }
 
     /// A removed handle's `success` first, then its `detached` event (Janus's order); its node
-    /// is told.
+    /// is told first, in the same step as the event is queued (one round trip to Redis for both).
     fn detached(&self, h: HandleRecord, txn: &str) -> Outcome {
         let sid = h.session;
         let this = self.clone();
         let followup = Box::pin(async move {
-            if let Some(b) = h.binding {
+            let gone = h.binding.map(|b| {
                 let cmd =
                     NodeCommand::HandleGone { session: sid, handle: h.id, room: b.room, reason: GoneReason::Detached };
-                this.notify_node(b.node, cmd).await;
-            }
+                (keys::node_rpc(&b.node), crate::rpc::told(cmd) as Arc<dyn shared::bus::Message>)
+            });
             let ev = Event::Detached { session_id: sid, sender: h.id }.to_bytes();
-            if let Err(e) = this.backends().deliver(sid, ev.into()).await {
-                tracing::warn!(session = %sid, error = %e, "detached event not delivered");
+            let told = gone.as_slice();
+            if let Err(e) = this.backends().deliver_after(told, &[(sid, ev.into())]).await {
+                tracing::warn!(session = %sid, error = %e, told = told.len(), "detached event not delivered");
             }
         });
         Outcome::announcing(Reply::success(Some(sid), txn), sid, followup)
