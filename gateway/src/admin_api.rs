@@ -100,7 +100,7 @@ async fn at_session(
             reply["handles"] = json!(ids.iter().map(|h| h.0).collect::<Vec<_>>());
             Ok(reply)
         }
-        (None, AdminRequest::DestroySession) => finish(d.destroy(sid, txn).await).await,
+        (None, AdminRequest::DestroySession) => finish(d.destroy(sid, txn, None).await).await,
         (None, AdminRequest::SetSessionTimeout { timeout }) => {
             // -1: the default again (Janus's global session timeout).
             let (ms, own) = match u64::try_from(timeout) {

@@ -72,8 +72,9 @@ async fn bus_and_store_recover_after_redis_restarts_and_fail_fast_meanwhile() {
 /// With Redis, a session's signals come from the scripts that cause them and reach its owner's
 /// process through that process's relay, with no subscription per session at the server: the
 /// wake-ups of a push (one per session and batch, none for a session without a mailbox), a
-/// claim's `Claimed` (to the previous owner), and the destroy's `Over` (to the current owner)
-/// after the session's last event is in its mailbox. A plain
+/// claim's `Claimed` (to the previous owner), and the destroy's `Over` (to the current owner,
+/// unless that connection is the one ending it) after the session's last event is in its
+/// mailbox. A plain
 /// subscription (an HTTP long-poll) still hears the session's channel.
 #[tokio::test]
 async fn session_signals_reach_the_owners_relay_without_a_subscription_per_session() {
@@ -107,11 +108,27 @@ async fn session_signals_reach_the_owners_relay_without_a_subscription_per_sessi
     assert_eq!(signal(&mut plain).await, Some(Signal::Wake));
 
     gw1.store.pop_events(sid, 10).await.unwrap();
-    gw1.store.destroy_session(sid, Some(ev("final"))).await.unwrap().expect("ended");
+    // Ended by another connection than its owner (the reaper's is none).
+    gw1.store.destroy_session(sid, Some(ev("final")), Some(1)).await.unwrap().expect("ended");
     assert_eq!(signal(&mut on2).await, Some(Signal::Over), "the end reaches the owner's relay");
     assert_eq!(signal(&mut plain).await, Some(Signal::Over), "and the channel");
     assert_eq!(signal(&mut on1).await, None, "but not the previous owner");
     assert_eq!(gw2.store.pop_events(sid, 10).await.unwrap(), vec![ev("final")], "after the last event is in");
+
+    // Ended by its owner (a client's `destroy`): that connection stops consuming it itself, so
+    // its relay is not told; a long-poll on the channel still is.
+    let new = NewSession { owner: Some(7), relay: Some(&relay2), ..NewSession::anyone(10_000) };
+    let sid = gw2.store.create_session(new, 10).await.unwrap();
+    let channel = shared::keys::session_channel(sid);
+    let mut on2 = gw2.bus.subscribe_relayed(&channel).await.unwrap();
+    let mut plain = gw1.bus.subscribe(&channel).await.unwrap();
+    gw2.store.push_event(sid, ev("left")).await.unwrap();
+    assert_eq!(signal(&mut on2).await, Some(Signal::Wake));
+    assert_eq!(signal(&mut plain).await, Some(Signal::Wake));
+    let ended = gw2.store.destroy_session(sid, None, Some(7)).await.unwrap().expect("ended");
+    assert_eq!(ended.queued, 1, "what its owner still reads");
+    assert_eq!(signal(&mut plain).await, Some(Signal::Over), "the channel hears the end");
+    assert_eq!(signal(&mut on2).await, None, "the owner's relay does not");
 }
 
 /// `PUBSUB NUMSUB channel`, asked over a socket of its own.

@@ -54,7 +54,10 @@ pub enum SessionEffect {
     Created(SessionId, shared::bus::Subscription),
     /// The same for a session it claimed, whose mailbox may hold events already.
     Owned(SessionId, shared::bus::Subscription),
+    /// The connection ended the session and stops consuming its events; its mailbox is empty.
     Released(SessionId),
+    /// The same, once it has read the events left in the mailbox.
+    Ending(SessionId),
 }
 
 /// What a request produced.
@@ -265,7 +268,7 @@ impl Dispatcher {
             Verb::Attach | Verb::Detach => Err(GatewayError::WrongPath(env.verb_text.clone())),
             Verb::Destroy => {
                 at_session(&handle)?;
-                Box::pin(self.destroy(sid, txn)).await
+                Box::pin(self.destroy(sid, txn, ctx.owner)).await
             }
             Verb::Claim => Box::pin(self.claim(sid, txn, ctx, &principal)).await,
             Verb::Hangup => Box::pin(self.hangup(at_handle(handle)?, txn)).await,

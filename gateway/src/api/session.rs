@@ -53,7 +53,7 @@ impl Dispatcher {
             Some(_) => match self.event_path(sid).await {
                 Ok(sub) => Some(SessionEffect::Created(sid, sub)),
                 Err(e) => {
-                    let _ = self.backends().store.destroy_session(sid, None).await;
+                    let _ = self.backends().store.destroy_session(sid, None, None).await;
                     return Err(e);
                 }
             },
@@ -113,26 +113,34 @@ impl Dispatcher {
     }
 
     /// `destroy`: ends the session without touching it first (the end is its last activity), so
-    /// a session that does not exist is found out here.
-    pub(crate) async fn destroy(&self, sid: SessionId, txn: &str) -> Result<Outcome, GatewayError> {
-        if !self.end_session(sid, EndReason::Destroyed).await? {
+    /// a session that does not exist is found out here. `by`: the connection asking, which stops
+    /// consuming the session itself when it owns it (reading what is left first).
+    pub(crate) async fn destroy(&self, sid: SessionId, txn: &str, by: Option<u64>) -> Result<Outcome, GatewayError> {
+        let Some(queued) = self.end(sid, EndReason::Destroyed, by).await? else {
             return Err(GatewayError::NoSuchSession(sid));
-        }
-        Ok(Outcome { effect: Some(SessionEffect::Released(sid)), ..Outcome::reply(Reply::success(Some(sid), txn)) })
+        };
+        let effect = if queued == 0 { SessionEffect::Released(sid) } else { SessionEffect::Ending(sid) };
+        Ok(Outcome { effect: Some(effect), ..Outcome::reply(Reply::success(Some(sid), txn)) })
     }
 
     /// Ends a session exactly once: leaves `timeout` in its mailbox when it timed out, signals
     /// its consumers that it is over, and detaches its handles on their media nodes (the rooms
     /// tell the others). False when there was no session to end (someone else ended it).
     pub async fn end_session(&self, sid: SessionId, reason: EndReason) -> Result<bool, StoreError> {
+        Ok(self.end(sid, reason, None).await?.is_some())
+    }
+
+    /// [`Dispatcher::end_session`] by connection `by` (see `Store::destroy_session`): the
+    /// events left in the mailbox, `None` when there was no session to end.
+    async fn end(&self, sid: SessionId, reason: EndReason, by: Option<u64>) -> Result<Option<usize>, StoreError> {
         let b = self.backends();
         // Gone first, then told: a client that polls again after reading `timeout` must find
         // no session (404, as Janus). The mailbox outlives the session for its grace period,
         // so a parked long-poll or the owning WebSocket still receives the event.
         let last = (reason == EndReason::Timeout).then(|| Event::Timeout { session_id: sid }.to_bytes().into());
-        let ended = match b.store.destroy_session(sid, last).await {
+        let ended = match b.store.destroy_session(sid, last, by).await {
             Ok(Some(e)) => e,
-            Ok(None) => return Ok(false),
+            Ok(None) => return Ok(None),
             Err(e) => {
                 tracing::warn!(session = %sid, error = %e, "session teardown failed");
                 return Err(e);
@@ -144,6 +152,7 @@ impl Dispatcher {
                 tracing::warn!(session = %sid, error = %e, "session-over signal not published");
             }
         }
+        let queued = ended.queued;
         for h in ended.handles {
             if let Some(binding) = h.binding {
                 let cmd = NodeCommand::HandleGone {
@@ -156,6 +165,6 @@ impl Dispatcher {
             }
         }
         tracing::info!(session = %sid, ?reason, "session ended");
-        Ok(true)
+        Ok(Some(queued))
     }
 }

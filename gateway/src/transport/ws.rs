@@ -208,6 +208,7 @@ impl WsConnection {
                 Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
                 Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
                 Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
+                Some(SessionEffect::Ending(sid)) => act.close_feed(sid, ctx),
                 None => {}
             }
             // The followup (the command to the media node, the `detached` event) runs before
@@ -286,6 +287,14 @@ impl WsConnection {
         if let Some(f) = self.feeds.remove(&sid) {
             ctx.cancel_future(f.stream);
         }
+    }
+
+    /// The session is over: what is left in its mailbox is read, then its feed dropped.
+    fn close_feed(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(f) = self.feeds.get_mut(&sid) {
+            f.closing = true;
+        }
+        self.drain(sid, ctx);
     }
 
     fn drain(&mut self, sid: SessionId, ctx: &mut ws::WebsocketContext<Self>) {
@@ -501,12 +510,7 @@ impl StreamHandler<SessionSignal> for WsConnection {
                 self.drop_feed(sid, ctx);
             }
             Some(Signal::Claimed { .. }) => {}
-            Some(Signal::Over) => {
-                if let Some(f) = self.feeds.get_mut(&sid) {
-                    f.closing = true;
-                }
-                self.drain(sid, ctx);
-            }
+            Some(Signal::Over) => self.close_feed(sid, ctx),
             None => tracing::warn!(session = %sid, "undecodable session signal"),
         }
     }

@@ -235,7 +235,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError> {
+    async fn destroy_session(
+        &self,
+        sid: SessionId,
+        last: Option<Bytes>,
+        _by: Option<u64>,
+    ) -> Result<Option<Ended>, StoreError> {
         let now = self.clock.now_ms();
         let mut g = self.lock();
         g.set_deadline(sid, None);
@@ -253,8 +258,9 @@ impl Store for MemoryStore {
         if let Some(ev) = last {
             append(mailbox, ev);
         }
+        let queued = mailbox.len();
         g.graves.insert((now + MAILBOX_GRACE_MS, sid));
-        Ok(Some(Ended { handles }))
+        Ok(Some(Ended { handles, queued }))
     }
 
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError> {
@@ -586,7 +592,7 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let s = MemoryStore::new(Arc::new(clock.clone()));
         let a = s.create_session(NewSession::anyone(1000), 10).await.unwrap();
-        s.destroy_session(a, None).await.unwrap();
+        s.destroy_session(a, None, None).await.unwrap();
         s.push_event(a, Bytes::from("last")).await.unwrap();
         clock.advance_ms(MAILBOX_GRACE_MS + 1);
         s.take_expired(1).await.unwrap();

@@ -79,6 +79,8 @@ impl NewSession<'static> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ended {
     pub handles: Vec<HandleRecord>,
+    /// The events left in the mailbox after the teardown (the final event among them).
+    pub queued: usize,
 }
 
 /// A handle [`Store::touch_session_handle`] found.
@@ -215,9 +217,16 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the session and returns its handles, then appends `last` (the session's final
     /// event, if any) to its mailbox, which stays readable for [`MAILBOX_GRACE_MS`]. A store
     /// that [signals sessions](Store::signals_sessions) publishes `Signal::Over` on the
-    /// session's channel and to its owner's relay in the same step. `None` if it did not exist
-    /// (so exactly one caller tears it down).
-    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError>;
+    /// session's channel and to its owner's relay in the same step, but not to the relay of
+    /// `by`, the connection ending it (a client's `destroy`), when that connection owns it: that
+    /// one stops consuming the session itself, reading what [`Ended::queued`] says is left.
+    /// `None` if it did not exist (so exactly one caller tears it down).
+    async fn destroy_session(
+        &self,
+        sid: SessionId,
+        last: Option<Bytes>,
+        by: Option<u64>,
+    ) -> Result<Option<Ended>, StoreError>;
     /// Up to `limit` sessions whose deadline has passed, each handed to exactly one caller.
     async fn take_expired(&self, limit: usize) -> Result<Vec<SessionId>, StoreError>;
     /// `(sessions, handles)` in existence.

@@ -283,7 +283,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn destroy_session(&self, sid: SessionId, last: Option<Bytes>) -> Result<Option<Ended>, StoreError> {
+    async fn destroy_session(
+        &self,
+        sid: SessionId,
+        last: Option<Bytes>,
+        by: Option<u64>,
+    ) -> Result<Option<Ended>, StoreError> {
         let r: Option<Vec<String>> = self
             .eval(
                 self.scripts
@@ -300,15 +305,21 @@ impl Store for RedisStore {
                     .arg(last.as_deref().unwrap_or_default())
                     .arg(crate::keys::session_channel(sid))
                     .arg(Signal::Over.to_bytes().as_ref())
-                    .arg(MAILBOX_CAP),
+                    .arg(MAILBOX_CAP)
+                    .arg(by.map(|o| o.to_string()).unwrap_or_default()),
             )
             .await?;
-        // HGETALL's flat [id, json, id, json, ...].
-        Ok(r.map(|flat| Ended {
-            handles: flat
-                .chunks(2)
-                .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
-                .collect(),
+        // The mailbox's length, then HGETALL's flat [id, json, id, json, ...].
+        Ok(r.map(|flat| {
+            let queued = flat.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let handles = flat.get(1..).unwrap_or_default();
+            Ended {
+                handles: handles
+                    .chunks(2)
+                    .filter_map(|kv| decode_handle(sid, HandleId(kv[0].parse().ok()?), kv.get(1)?))
+                    .collect(),
+                queued,
+            }
         }))
     }
 

@@ -130,7 +130,7 @@ async fn sessions_are_listed<S: Store>(s: &S) {
     let h = s.attach_handle(b, "p", None, 10).await.unwrap();
     assert_eq!(s.session_handles(b).await.unwrap(), vec![h]);
     assert!(s.session_handles(a).await.unwrap().is_empty());
-    s.destroy_session(a, None).await.unwrap();
+    s.destroy_session(a, None, None).await.unwrap();
     assert_eq!(s.list_sessions().await.unwrap(), vec![b]);
 }
 
@@ -220,13 +220,14 @@ async fn mailbox_is_ordered_bounded_and_outlives_the_session_briefly<S: Store>(s
     assert_eq!(s.pop_events(a, 10_000).await.unwrap().len(), MAILBOX_CAP - 2);
     assert!(s.pop_events(a, 10).await.unwrap().is_empty());
     s.push_event(a, Bytes::from("before")).await.unwrap();
-    s.destroy_session(a, Some(Bytes::from("final"))).await.unwrap();
+    let ended = s.destroy_session(a, Some(Bytes::from("final")), None).await.unwrap().expect("ended");
+    assert_eq!(ended.queued, 2, "the events left in the mailbox, its final one among them");
     s.push_event(a, Bytes::from("last")).await.unwrap();
     let after = s.pop_events(a, 10).await.unwrap();
     assert_eq!(after, vec![Bytes::from("before"), Bytes::from("final"), Bytes::from("last")]);
     // Unknown sessions have no mailbox.
     s.push_event(SessionId(9), Bytes::from("x")).await.unwrap();
-    assert!(s.destroy_session(SessionId(9), Some(Bytes::from("x"))).await.unwrap().is_none());
+    assert!(s.destroy_session(SessionId(9), Some(Bytes::from("x")), None).await.unwrap().is_none());
     assert!(s.pop_events(SessionId(9), 10).await.unwrap().is_empty());
     // A session created again with the same id starts with an empty mailbox.
     s.push_event(a, Bytes::from("stale")).await.unwrap();
@@ -255,10 +256,10 @@ async fn handles_bind_and_are_returned_when_the_session_ends<S: Store>(s: &S) {
     assert_eq!(d.id, h2);
     assert!(s.detach_handle(sid, h2).await.unwrap().is_none());
     assert_eq!(s.counts().await.unwrap(), (1, 1));
-    let gone = s.destroy_session(sid, None).await.unwrap().expect("first destroy returns the handles").handles;
+    let gone = s.destroy_session(sid, None, None).await.unwrap().expect("first destroy returns the handles").handles;
     assert_eq!(gone.len(), 1);
     assert_eq!((gone[0].id, gone[0].binding.clone()), (h1, Some(b)));
-    assert!(s.destroy_session(sid, None).await.unwrap().is_none(), "only one caller tears a session down");
+    assert!(s.destroy_session(sid, None, None).await.unwrap().is_none(), "only one caller tears a session down");
     assert_eq!(s.counts().await.unwrap(), (0, 0));
     assert!(!s.touch_session(sid).await.unwrap());
     assert_eq!(s.touch_session_handle(sid, h1, None).await.unwrap(), None, "no session");
@@ -358,7 +359,7 @@ async fn rooms_and_placement<S: Store>(s: &S) {
     assert_eq!(s.handle(sid, h).await.unwrap().unwrap().binding, Some(binding));
     assert!(s.delete_room(named.room.clone()).await.unwrap());
     assert!(s.room(RoomId::num(7)).await.unwrap().is_some(), "the number room is another room");
-    s.destroy_session(sid, None).await.unwrap();
+    s.destroy_session(sid, None, None).await.unwrap();
     let a = NodeId("a".into());
     let b = NodeId("b".into());
     const LEASE: u64 = 60_000;
@@ -456,7 +457,7 @@ async fn handles_are_indexed_by_node_and_lost_nodes_are_handed_out_once<S: Store
     assert!(!s.unbind_handle_from(sid, h2, &n2).await.unwrap(), "exactly once");
     assert!(s.node_handles(&n2).await.unwrap().is_empty());
     assert_eq!(s.handle(sid, h2).await.unwrap().unwrap().binding, None);
-    s.destroy_session(sid, None).await.unwrap();
+    s.destroy_session(sid, None, None).await.unwrap();
     assert!(s.node_handles(&n1).await.unwrap().is_empty());
     assert!(s.node_handles(&n2).await.unwrap().is_empty());
     s.register_node(NodeStatus { node: n1.clone(), load: 0, draining: false }, 300).await.unwrap();

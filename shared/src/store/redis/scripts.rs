@@ -210,14 +210,17 @@ if redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonum
 return 1",
             ),
             // The teardown, the session's last event (ARGV[3], '' for none) into the mailbox,
-            // and `Over` (ARGV[5]) on its channel (ARGV[4]) and to its owner's relay.
+            // and `Over` (ARGV[5]) on its channel (ARGV[4]) and to its owner's relay unless the
+            // owner is the connection ending it (ARGV[7], '' for none); {mailbox length,
+            // HGETALL of the handles...}.
             destroy: Script::new(&[SIGNAL, PUSH,
                 r"
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'timeout', 'relay')
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'relay', 'owner')
 if not f[1] then return false end
 local relay = f[2] or ''
+if ARGV[7] ~= '' and f[3] == ARGV[7] then relay = '' end
 local hs = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 if #hs > 0 then redis.call('DECRBY', KEYS[7], #hs / 2) end
@@ -229,6 +232,7 @@ redis.call('SET', KEYS[6], '1', 'PX', ARGV[2])
 if ARGV[3] ~= '' then push(KEYS[5], ARGV[3], tonumber(ARGV[6])) end
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
 signal(ARGV[4], ARGV[5], relay)
+table.insert(hs, 1, redis.call('LLEN', KEYS[5]))
 return hs",
             ]
             .concat()),
