@@ -311,7 +311,9 @@ impl Store for RedisStore {
             .await?;
         // The mailbox's length, then HGETALL's flat [id, json, id, json, ...].
         Ok(r.map(|flat| {
-            let queued = flat.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+            // A count that does not read as one is taken as something left: the caller then
+            // reads the mailbox rather than leave an event in it.
+            let queued = flat.first().and_then(|n| n.parse().ok()).unwrap_or(1);
             let handles = flat.get(1..).unwrap_or_default();
             Ended {
                 handles: handles
