@@ -34,12 +34,10 @@ pub(super) struct Scripts {
 /// timeout; ARGV: sid, now. Every session's meta holds `timeout`, so the fields read tell
 /// whether it exists (a command less than asking first: a touch runs for nearly every request).
 fn touch(missing: i64) -> String {
-    format!("{TOUCH_HEAD}{missing} end{TOUCH_REST}")
-}
-const TOUCH_HEAD: &str = r"
+    format!(
+        r"
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
-if not f[1] then return ";
-const TOUCH_REST: &str = r"
+if not f[1] then return {missing} end
 local t = tonumber(f[1])
 if f[3] ~= '1' then
   local d = redis.call('GET', KEYS[4])
@@ -56,7 +54,9 @@ if f[2] == '0' then
     redis.call('PERSIST', KEYS[3])
   end
 end
-";
+"
+    )
+}
 
 /// Binds a handle (field `hid` of the session's `handles` hash) to `room` on `node`, or unbinds
 /// it (`room` empty); 0 when there is no such handle. Keeps `pt:node:N:handles` (members
