@@ -68,7 +68,7 @@ impl Rpc {
 
 /// `cmd` as [`Rpc::tell`] publishes it: a call that asks for no reply.
 pub fn told(cmd: NodeCommand) -> Arc<RpcEnvelope> {
-    Arc::new(RpcEnvelope { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd })
+    Arc::new(RpcEnvelope::told(cmd))
 }
 
 /// The calls waiting for answers, and the subscription the answers arrive on.

@@ -3,9 +3,13 @@
 
 use crate::ids::{NodeId, SessionId};
 
+/// Commands for one media node: the node's name between these two (a store's script that
+/// reads the name builds the channel from them).
+pub const NODE_RPC: (&str, &str) = ("pt:node:", ":rpc");
+
 /// Commands for one media node.
 pub fn node_rpc(node: &NodeId) -> String {
-    format!("pt:node:{node}:rpc")
+    format!("{}{node}{}", NODE_RPC.0, NODE_RPC.1)
 }
 
 /// Replies for one gateway process.

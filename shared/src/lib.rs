@@ -169,6 +169,40 @@ impl Backends {
         }
         Ok(())
     }
+
+    /// A client's `detach`: the session touched and the handle removed, then (if it was bound)
+    /// its node told it is gone and the session's `detached` event delivered, in that order.
+    /// `None` when there is no such session, `Some(None)` when there is no such handle. A store
+    /// that signals sessions does it all in one step; otherwise the steps go on the bus, and
+    /// an event that could not be delivered after the handle went is logged, not returned.
+    pub async fn detach_telling(
+        &self,
+        sid: ids::SessionId,
+        hid: ids::HandleId,
+    ) -> Result<Option<Option<store::HandleRecord>>, store::StoreError> {
+        let event = janus::reply::Event::Detached { session_id: sid, sender: hid }.to_bytes();
+        if self.store.signals_sessions() {
+            let gone = wire::AroundRoom::handle_gone(sid, hid, wire::GoneReason::Detached);
+            return self.store.touch_detach_handle_telling(sid, hid, &gone, event.into()).await;
+        }
+        let found = self.store.touch_detach_handle(sid, hid).await?;
+        if let Some(Some(h)) = &found {
+            let gone = h.binding.as_ref().map(|b| {
+                let room = b.room.clone();
+                let cmd = wire::NodeCommand::HandleGone {
+                    session: sid,
+                    handle: hid,
+                    room,
+                    reason: wire::GoneReason::Detached,
+                };
+                (keys::node_rpc(&b.node), Arc::new(wire::RpcEnvelope::told(cmd)) as Arc<dyn bus::Message>)
+            });
+            if let Err(e) = self.deliver_after(gone.as_slice(), &[(sid, event.into())]).await {
+                tracing::warn!(session = %sid, error = %e, "detached event not delivered");
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,35 @@ pub struct RpcEnvelope {
     pub cmd: NodeCommand,
 }
 
+impl RpcEnvelope {
+    /// `cmd` sent asking for no reply (the node publishes none).
+    pub fn told(cmd: NodeCommand) -> Self {
+        Self { v: WIRE_VERSION, corr_id: 0, reply_to: String::new(), cmd }
+    }
+}
+
+/// An encoded envelope around its room's place: `head`, the room id's JSON, `tail`. What a
+/// store that reads the room itself (a handle's binding) completes and publishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AroundRoom {
+    pub head: String,
+    pub tail: String,
+}
+
+impl AroundRoom {
+    /// `HandleGone` for `session`'s `handle`, told (no reply), its room left out.
+    pub fn handle_gone(session: SessionId, handle: HandleId, reason: GoneReason) -> Self {
+        // A room id no request can carry: its JSON appears in the encoding once, where the
+        // room goes.
+        let mark = RoomId(crate::ids::JanusId::Text("\u{0}room\u{0}".into()));
+        let env = RpcEnvelope::told(NodeCommand::HandleGone { session, handle, room: mark.clone(), reason });
+        let text = String::from_utf8(encode(&env).to_vec()).unwrap_or_default();
+        let mark = String::from_utf8(encode(&mark).to_vec()).unwrap_or_default();
+        let (head, tail) = text.split_once(&mark).unwrap_or((&text, ""));
+        Self { head: head.to_owned(), tail: tail.to_owned() }
+    }
+}
+
 /// Everything a media node can be asked to do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum NodeCommand {
@@ -154,4 +183,34 @@ pub fn decode_reply(b: &[u8]) -> Result<RpcReply, String> {
         return Err(format!("wire version {} (expected {WIRE_VERSION})", r.v));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::JanusId;
+
+    /// The envelope completed with a room's JSON is the envelope encoded with that room, for
+    /// numeric rooms past 2^53 and string rooms that need escaping.
+    #[test]
+    fn handle_gone_around_its_room_completes_to_its_encoding() {
+        let (s, h) = (SessionId(8_000_000_000_000_001), HandleId(42));
+        let around = AroundRoom::handle_gone(s, h, GoneReason::Detached);
+        for room in [
+            RoomId(JanusId::Num(u64::MAX)),
+            RoomId(JanusId::Num(1234)),
+            RoomId(JanusId::Text("a \"quoted\" /room\\ é".into())),
+        ] {
+            let json = String::from_utf8(encode(&room).to_vec()).unwrap();
+            let whole = format!("{}{json}{}", around.head, around.tail);
+            let want = RpcEnvelope::told(NodeCommand::HandleGone {
+                session: s,
+                handle: h,
+                room,
+                reason: GoneReason::Detached,
+            });
+            assert_eq!(whole.as_bytes(), &encode(&want)[..]);
+            assert_eq!(decode_rpc(whole.as_bytes()).unwrap(), want);
+        }
+    }
 }

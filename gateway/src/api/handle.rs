@@ -46,21 +46,21 @@ impl Dispatcher {
         Ok(Outcome::reply(Reply::with_id(Some(sid), &env.transaction, hid.0)))
     }
 
-    /// A client's `detach`: the session touched and the handle removed in one step.
+    /// A client's `detach`: the session touched, the handle removed, its node told and its
+    /// `detached` event queued, in one step where the store can. The `success` announces the
+    /// event: a transport writes it first.
     pub(super) async fn detach_requested(
         &self,
         sid: SessionId,
         hid: HandleId,
         txn: &str,
     ) -> Result<Outcome, GatewayError> {
-        let h = self
-            .backends()
-            .store
-            .touch_detach_handle(sid, hid)
+        self.backends()
+            .detach_telling(sid, hid)
             .await?
             .ok_or(GatewayError::NoSuchSession(sid))?
             .ok_or(GatewayError::NoSuchHandle(sid, hid))?;
-        Ok(self.detached(h, txn))
+        Ok(Outcome { announces: Some(sid), ..Outcome::reply(Reply::success(Some(sid), txn)) })
     }
 
     /// `detach` of a handle already read (the Admin API's `detach_handle`: not session activity).

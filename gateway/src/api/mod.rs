@@ -1,8 +1,10 @@
 //! The Janus core: request semantics over the `Store` and the bus, shared by every transport.
 //!
-//! A transport hands raw bytes to [`Dispatcher::handle`] and gets an [`Outcome`]: the reply to
+//! A transport hands raw bytes to [`Dispatcher::handle`] (or to `admit`, then `run`) and gets an [`Outcome`]: the reply to
 //! write, what the connection now owns, and work to start only after the reply is written (so
-//! an `ack` always precedes the `event` it announces, and `success` precedes `detached`).
+//! an `ack` always precedes the `event` it announces). A `detach` queues its `detached` in its
+//! own step; the WebSocket transport writes a session's events read while its request is in
+//! flight after the reply.
 //!
 //! - [`session`]: create, keepalive, claim, destroy, and tearing a session down.
 //! - [`handle`]: attach, detach, hangup, message, trickle, and routing to media nodes.
@@ -58,6 +60,20 @@ pub enum SessionEffect {
     Released(SessionId),
     /// The same, once it has read the events left in the mailbox.
     Ending(SessionId),
+}
+
+/// A request parsed and let in, not yet handled ([`Dispatcher::run`]).
+pub struct Admitted {
+    env: Box<Envelope>,
+    ctx: ConnCtx,
+    started: Instant,
+}
+
+impl Admitted {
+    /// The session the request names, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        self.env.session()
+    }
 }
 
 /// What a request produced.
@@ -169,38 +185,58 @@ impl Dispatcher {
         ctx: ConnCtx,
         path: Option<(Option<SessionId>, Option<HandleId>)>,
     ) -> Outcome {
+        match self.admit(bytes, ctx, path) {
+            Ok(admitted) => self.run(admitted).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// A request's first step, taken at once: refused (answered and counted already) or parsed.
+    /// A transport learns from it which session the request is for before it is handled.
+    pub fn admit(
+        &self,
+        bytes: &[u8],
+        ctx: ConnCtx,
+        path: Option<(Option<SessionId>, Option<HandleId>)>,
+    ) -> Result<Admitted, Outcome> {
         let started = Instant::now();
         if let Some(ip) = ctx.peer {
             if !self.inner.limits.allow(ip, started) {
                 let e = GatewayError::RateLimited { limit: self.inner.limits.rate(), scope: "address" };
-                return self.reject(bytes, &e);
+                return Err(self.reject(bytes, &e));
             }
         }
+        let refused = |label, out: Outcome| {
+            self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
+            out
+        };
         if bytes.len() > self.inner.cfg.max_message_size {
             let e = GatewayError::TooLarge { size: bytes.len(), limit: self.inner.cfg.max_message_size };
-            self.inner.metrics.request("invalid", Some(e.code()), 0.0);
-            return Outcome::reply(Reply::error(None, None, &e.to_core()));
+            return Err(refused("invalid", Outcome::reply(Reply::error(None, None, &e.to_core()))));
         }
-        let (label, out) = match parse(bytes, ctx.transport, path) {
-            Err(e) => ("invalid", Outcome::reply(Reply::from_request_error(&e))),
-            Ok(env) => {
-                // Boxed: held across the await inline, it made a WebSocket request's future 1,072
-                // bytes; under glibc's malloc (the allocator then) that was past its 1 KiB
-                // small-bin limit and every such allocation consolidated the fast bins (1.9 % of
-                // the samples); 896 bytes boxed: +3.5 % requests per CPU-second.
-                let env = Box::new(env);
-                let span = match env.target {
-                    Target::Root => tracing::debug_span!("request", verb = env.verb.label()),
-                    Target::Session(s) => tracing::debug_span!("request", verb = env.verb.label(), session = %s),
-                    Target::Handle(s, h) => {
-                        tracing::debug_span!("request", verb = env.verb.label(), session = %s, handle = %h)
-                    }
-                };
-                let label = env.verb.label();
-                let out = self.dispatch(&env, ctx).instrument(span).await;
-                (label, out.unwrap_or_else(|e| self.error_reply(&env, &e)))
+        match parse(bytes, ctx.transport, path) {
+            Err(e) => Err(refused("invalid", Outcome::reply(Reply::from_request_error(&e)))),
+            // Boxed: held across the await inline, it made a WebSocket request's future 1,072
+            // bytes; under glibc's malloc (the allocator then) that was past its 1 KiB
+            // small-bin limit and every such allocation consolidated the fast bins (1.9 % of
+            // the samples); 896 bytes boxed: +3.5 % requests per CPU-second.
+            Ok(env) => Ok(Admitted { env: Box::new(env), ctx, started }),
+        }
+    }
+
+    /// Handles an admitted request: dispatch, map errors, count.
+    pub async fn run(&self, admitted: Admitted) -> Outcome {
+        let Admitted { env, ctx, started } = admitted;
+        let span = match env.target {
+            Target::Root => tracing::debug_span!("request", verb = env.verb.label()),
+            Target::Session(s) => tracing::debug_span!("request", verb = env.verb.label(), session = %s),
+            Target::Handle(s, h) => {
+                tracing::debug_span!("request", verb = env.verb.label(), session = %s, handle = %h)
             }
         };
+        let label = env.verb.label();
+        let out = self.dispatch(&env, ctx).instrument(span).await;
+        let out = out.unwrap_or_else(|e| self.error_reply(&env, &e));
         self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
         out
     }

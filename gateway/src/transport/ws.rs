@@ -5,7 +5,8 @@
 //! The connection receives the events of the sessions it created or claimed: it subscribes to
 //! each session's signal channel, then drains the session's mailbox (subscribe first, then
 //! drain, so no wake-up is missed). One drain per session runs at a time, so events go out in
-//! mailbox order, each exactly once.
+//! mailbox order, each exactly once; those of the session a request is for, read while it is
+//! handled, go out after its reply (`answering`).
 //!
 //! Messages: WebSocket frames; `(SessionId, Bytes)` signals from session channels; `PingDue`
 //! and `GoingAway` from its watchman task; results of its own futures.
@@ -124,6 +125,9 @@ pub struct WsConnection {
     /// handled in the order they were sent (a `leave` sent right after a `join` follows it).
     queue: VecDeque<Bytes>,
     busy: bool,
+    /// The events of the session the request in flight is for, read meanwhile: they follow
+    /// its reply.
+    answering: super::answering::Answering,
     /// A reply held back until the connection's next frame: written before anything else this
     /// connection writes, so frames keep their order.
     held: Option<String>,
@@ -154,6 +158,7 @@ impl WsConnection {
             fragments: None,
             queue: VecDeque::new(),
             busy: false,
+            answering: Default::default(),
             held: None,
             hold_timer: false,
             leaving: false,
@@ -192,7 +197,14 @@ impl WsConnection {
             owned_sessions: self.owned.len(),
             peer: self.peer,
         };
-        let fut = async move { d.handle(&bytes, cc, None).await };
+        let admitted = d.admit(&bytes, cc, None);
+        self.answering.start(admitted.as_ref().ok().and_then(|a| a.session()));
+        let fut = async move {
+            match admitted {
+                Ok(a) => d.run(a).await,
+                Err(refused) => refused,
+            }
+        };
         ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
             let reply = out.reply.to_text();
             // A reply that announces an event waits for the connection's next frame, to leave in
@@ -204,6 +216,7 @@ impl WsConnection {
                 Some(sid) if !hold.is_zero() && act.feeds.contains_key(&sid) => act.hold(reply, hold, ctx),
                 _ => act.write(reply, ctx),
             }
+            act.answered(ctx);
             match out.effect {
                 Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
                 Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
@@ -221,6 +234,14 @@ impl WsConnection {
                 None => act.next_request(ctx),
             }
         }));
+    }
+
+    /// The request in flight is answered: the events of its session read meanwhile follow
+    /// its reply.
+    fn answered(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        for ev in self.answering.answered() {
+            self.write(text(ev), ctx);
+        }
     }
 
     /// Writes a frame, after the held reply if there is one.
@@ -314,7 +335,7 @@ impl WsConnection {
             let n = match res {
                 Ok(events) => {
                     let n = events.len();
-                    for ev in events {
+                    for ev in act.answering.read(sid, events) {
                         act.write(text(ev), ctx);
                     }
                     act.d.metrics().events_delivered("ws", n);
@@ -343,6 +364,8 @@ impl WsConnection {
         if self.feeds.values().any(|f| f.draining) {
             return;
         }
+        // Events held for a reply that will not be written now: they leave anyway.
+        self.answered(ctx);
         self.release(ctx);
         ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("Gateway going away".into()) }));
         ctx.stop();

@@ -290,6 +290,19 @@ pub trait Store: Send + Sync + 'static {
         }
         self.push_events(events).await
     }
+    /// [`Store::touch_detach_handle`] and, in the same step, when the handle was bound its node
+    /// told (`gone` completed with the handle's room, published on the node's channel) and then
+    /// `event` pushed to the session's mailbox: only a store that signals sessions itself can;
+    /// others refuse (their caller does it in steps on the bus, `Backends::detach_telling`).
+    async fn touch_detach_handle_telling(
+        &self,
+        _sid: SessionId,
+        _hid: HandleId,
+        _gone: &crate::wire::AroundRoom,
+        _event: Bytes,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        Err(StoreError::Unavailable("this store publishes nothing".into()))
+    }
     /// Removes and returns up to `max` events, oldest first.
     async fn pop_events(&self, sid: SessionId, max: usize) -> Result<Vec<Bytes>, StoreError>;
 

@@ -382,6 +382,22 @@ impl Store for RedisStore {
         Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| f.handle)))
     }
 
+    async fn touch_detach_handle_telling(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        gone: &crate::wire::AroundRoom,
+        event: Bytes,
+    ) -> Result<Option<Option<HandleRecord>>, StoreError> {
+        let mut inv = self.scripts.touch_detach_telling.prepare_invoke();
+        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT).key(mbox(sid));
+        inv.arg(sid.0).arg(self.now()).arg(hid.0).arg(&gone.head).arg(&gone.tail);
+        inv.arg(crate::keys::NODE_RPC.0).arg(crate::keys::NODE_RPC.1).arg(event.as_ref()).arg(MAILBOX_CAP);
+        inv.arg(Signal::Wake.to_bytes().as_ref()).arg(crate::keys::session_channel(sid));
+        let r: ::redis::Value = self.eval(&inv).await?;
+        Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| f.handle)))
+    }
+
     async fn detach_handle(&self, sid: SessionId, hid: HandleId) -> Result<Option<HandleRecord>, StoreError> {
         let v: Option<String> =
             self.eval(self.scripts.detach.key(handles(sid)).key(HANDLE_COUNT).arg(hid.0).arg(sid.0)).await?;

@@ -1,10 +1,12 @@
-//! What [`Backends`] must do when delivering events with acknowledgements ahead of them, as one
-//! suite for both pairs of backends.
+//! What [`Backends`] must do when delivering events with messages to other processes ahead of
+//! them (a node's acknowledgements, a detach's word to its node), as one suite for both pairs
+//! of backends.
 
 use crate::bus::Payload;
-use crate::ids::SessionId;
-use crate::store::NewSession;
-use crate::wire::{decode_reply, RpcReply, RpcResult, Signal, WIRE_VERSION};
+use crate::ids::{HandleId, JanusId, NodeId, RoomId, SessionId};
+use crate::store::{Binding, NewSession};
+use crate::wire::WIRE_VERSION;
+use crate::wire::{decode_reply, decode_rpc, GoneReason, NodeCommand, RpcEnvelope, RpcReply, RpcResult, Signal};
 use crate::{keys, Backends};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -16,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(5);
 pub async fn run(b: &Backends) {
     acknowledgements_go_out_with_the_events(b).await;
     acknowledgements_go_out_without_events(b).await;
+    a_detach_tells_the_node_and_queues_detached(b).await;
 }
 
 fn reply(corr_id: u64) -> Arc<RpcReply> {
@@ -52,4 +55,31 @@ async fn acknowledgements_go_out_without_events(b: &Backends) {
     let mut gateway = b.bus.subscribe("delivery:alone").await.unwrap();
     b.deliver_after(&[("delivery:alone".to_owned(), message(reply(3)))], &[]).await.unwrap();
     assert_eq!(next(&mut gateway).await.decode(decode_reply).unwrap(), *reply(3));
+}
+
+/// A client's detach removes the handle, tells its node (naming the handle's room, numeric or
+/// string) and queues `detached` with a wake-up; without the session or the handle it does
+/// nothing.
+async fn a_detach_tells_the_node_and_queues_detached(b: &Backends) {
+    let sid: SessionId = b.store.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let node = NodeId("delivery-node".into());
+    let mut told = b.bus.subscribe(&keys::node_rpc(&node)).await.unwrap();
+    let mut session = b.bus.subscribe(&keys::session_channel(sid)).await.unwrap();
+    let rooms = [RoomId(JanusId::Num(u64::MAX - 1)), RoomId(JanusId::Text("a \"b\" /c\\ é".into()))];
+    for room in rooms {
+        let hid = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
+        let binding = Binding { room: room.clone(), node: node.clone() };
+        b.store.bind_handle(sid, hid, Some(binding.clone())).await.unwrap();
+        let found = b.detach_telling(sid, hid).await.unwrap().expect("the session").expect("the handle");
+        assert_eq!(found.binding, Some(binding));
+        let want = NodeCommand::HandleGone { session: sid, handle: hid, room, reason: GoneReason::Detached };
+        assert_eq!(next(&mut told).await.decode(decode_rpc).unwrap(), RpcEnvelope::told(want));
+        assert_eq!(Signal::from_bytes(&next(&mut session).await.into_bytes()), Some(Signal::Wake));
+        let detached = crate::janus::reply::Event::Detached { session_id: sid, sender: hid }.to_bytes();
+        assert_eq!(b.store.pop_events(sid, 10).await.unwrap(), vec![Bytes::from(detached)]);
+        assert_eq!(b.store.handle(sid, hid).await.unwrap(), None, "the handle is gone");
+    }
+    assert_eq!(b.detach_telling(sid, HandleId(1)).await.unwrap(), Some(None));
+    assert_eq!(b.detach_telling(SessionId(1), HandleId(1)).await.unwrap(), None);
+    assert_eq!(b.store.pop_events(sid, 10).await.unwrap(), Vec::<Bytes>::new(), "nothing queued for those");
 }

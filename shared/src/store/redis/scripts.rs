@@ -9,6 +9,7 @@ pub(super) struct Scripts {
     pub(super) touch_handle_joining: Script,
     pub(super) touch_attach: Script,
     pub(super) touch_detach: Script,
+    pub(super) touch_detach_telling: Script,
     pub(super) claim: Script,
     pub(super) release: Script,
     pub(super) destroy: Script,
@@ -96,6 +97,15 @@ local function owner(key)
 end
 ";
 
+/// A room id's JSON from its key form (`JanusId::key`): a number as it is, `s:` and a string
+/// as a JSON string.
+const ROOM_JSON: &str = r"
+local function room_json(key)
+  if string.sub(key, 1, 2) == 's:' then return cjson.encode(string.sub(key, 3)) end
+  return key
+end
+";
+
 /// Appends an event to a mailbox, keeping its newest `cap` (trimmed only once it holds more).
 const PUSH: &str = r"
 local function push(mbox, event, cap)
@@ -161,6 +171,25 @@ redis.call('HDEL', KEYS[3], ARGV[3])
 redis.call('DECR', KEYS[5])
 local h = cjson.decode(v)
 if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3]) end
+return {{1, v}}"
+            )),
+            // `touch_detach`, then for a bound handle the node told (ARGV[4] .. room .. ARGV[5]
+            // on ARGV[6] .. node .. ARGV[7]), then the event (ARGV[8]) pushed (cap ARGV[9],
+            // KEYS[6] the mailbox) and the wake-up (ARGV[10]) signalled on the session's
+            // channel (ARGV[11]) and to its owner's relay.
+            touch_detach_telling: Script::new(&format!(
+                "{SIGNAL}{PUSH}{ROOM_JSON}{touch0}
+local v = redis.call('HGET', KEYS[3], ARGV[3])
+if not v then return {{1}} end
+redis.call('HDEL', KEYS[3], ARGV[3])
+redis.call('DECR', KEYS[5])
+local h = cjson.decode(v)
+if type(h['node']) == 'string' then
+  redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3])
+  redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
+end
+push(KEYS[6], ARGV[8], tonumber(ARGV[9]))
+signal(ARGV[11], ARGV[10], redis.call('HGET', KEYS[1], 'relay'))
 return {{1, v}}"
             )),
             // The claim, and `Claimed` (ARGV[7]) published on the session's channel (ARGV[6])
