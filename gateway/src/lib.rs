@@ -127,7 +127,7 @@ async fn serve(cfg: Config, backends: Backends, on_core: OnCoreThread) -> std::i
     let (rpc, rpc_unstarted) = Unstarted::new();
     let (nodes, nodes_unstarted) = Unstarted::new();
     let metrics = metrics::Metrics::new();
-    let rpc = rpc::Rpc::new(rpc, backends.bus.clone());
+    let rpc = rpc::Rpc::new(rpc, backends.bus.clone(), &gateway_id);
     let dispatcher = Dispatcher::new(cfg.clone(), backends.clone(), rpc, metrics, nodes);
     let (worker_report, mut worker_reports) = core_thread::worker_reports();
 

@@ -6,8 +6,11 @@
 //! waiting and the subscription their answers arrive on. Registered and published in one
 //! handler, a call is always in the table before its answer can arrive.
 //!
-//! Messages to the actor: `Call`, `Failed` (a call's publish failed), `Forget` (its caller gave
-//! up), and the stream of replies on this gateway's channel.
+//! A call whose command goes out from a store's step instead ([`Rpc::expect`]) is registered
+//! first (`Expect`): its answer cannot come before the command is published.
+//!
+//! Messages to the actor: `Call`, `Expect`, `Failed` (a call's publish failed), `Forget` (its
+//! caller gave up), and the stream of replies on this gateway's channel.
 
 use crate::core_thread::Unstarted;
 use actix::prelude::*;
@@ -32,11 +35,19 @@ pub struct Rpc {
     /// What `tell` publishes on.
     bus: Arc<dyn Bus>,
     next: AtomicU64,
+    /// This gateway's reply channel (the client's).
+    reply_to: String,
+}
+
+/// A call registered whose command the caller sends itself ([`Rpc::expect`]).
+pub struct Expected {
+    corr_id: u64,
+    rx: oneshot::Receiver<Answer>,
 }
 
 impl Rpc {
-    pub fn new(client: Addr<RpcClient>, bus: Arc<dyn Bus>) -> Self {
-        Self { client, bus, next: AtomicU64::new(0) }
+    pub fn new(client: Addr<RpcClient>, bus: Arc<dyn Bus>, gateway_id: &str) -> Self {
+        Self { client, bus, next: AtomicU64::new(0), reply_to: keys::gateway_rpc(gateway_id) }
     }
 
     /// Sends `cmd` to `node` and waits at most `timeout` for the answer.
@@ -44,6 +55,31 @@ impl Rpc {
         let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (answer, rx) = oneshot::channel();
         self.client.do_send(Call { corr_id, node: node.clone(), cmd, timeout, answer });
+        self.answer(Expected { corr_id, rx }, &node, timeout).await
+    }
+
+    /// A call numbered and waiting for its answer, whose command the caller publishes itself:
+    /// `envelope(cmd)` is it.
+    pub fn expect(&self) -> Expected {
+        let corr_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (answer, rx) = oneshot::channel();
+        self.client.do_send(Expect { corr_id, answer });
+        Expected { corr_id, rx }
+    }
+
+    /// The envelope of `call` for `cmd`, answered on this gateway's channel.
+    pub fn envelope(&self, call: &Expected, cmd: NodeCommand) -> RpcEnvelope {
+        RpcEnvelope { v: WIRE_VERSION, corr_id: call.corr_id, reply_to: self.reply_to.clone(), cmd }
+    }
+
+    /// A call expected and not sent after all.
+    pub fn forget(&self, call: Expected) {
+        self.client.do_send(Forget(call.corr_id));
+    }
+
+    /// `call`'s answer from `node`, waited for at most `timeout`.
+    pub async fn answer(&self, call: Expected, node: &NodeId, timeout: Duration) -> Answer {
+        let Expected { corr_id, rx } = call;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the RPC client is gone".to_owned()),
@@ -86,6 +122,14 @@ struct Call {
     node: NodeId,
     cmd: NodeCommand,
     timeout: Duration,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// A call whose command its caller publishes: its answer goes to `answer`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Expect {
+    corr_id: u64,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -133,6 +177,13 @@ impl Handler<Call> for RpcClient {
             };
             me.do_send(Failed(corr_id, failed));
         });
+    }
+}
+
+impl Handler<Expect> for RpcClient {
+    type Result = ();
+    fn handle(&mut self, Expect { corr_id, answer }: Expect, _: &mut Context<Self>) {
+        self.pending.insert(corr_id, answer);
     }
 }
 
@@ -188,7 +239,7 @@ mod tests {
     async fn started(backends: &Backends) -> (Rpc, Addr<RpcClient>) {
         let (client, unstarted) = Unstarted::new();
         RpcClient::run(unstarted, backends.clone(), "gw-1").await.unwrap();
-        (Rpc::new(client.clone(), backends.bus.clone()), client)
+        (Rpc::new(client.clone(), backends.bus.clone(), "gw-1"), client)
     }
 
     /// A node that answers every call `Sync(corr_id)`, on its own task.

@@ -170,6 +170,37 @@ impl Backends {
         Ok(())
     }
 
+    /// A request to a handle that is not a join: the session touched, the handle read and, when
+    /// it is bound, `send` (the envelope for its room) published to its node, in one step where
+    /// the store can. `None` when there is no such session, `Some(None)` when there is no such
+    /// handle; `true` beside the handle when the envelope went (not when the handle is bound
+    /// nowhere, or the bus refused it: the caller then sends it itself).
+    pub async fn touch_handle_sending(
+        &self,
+        sid: ids::SessionId,
+        hid: ids::HandleId,
+        send: impl FnOnce(ids::RoomId) -> wire::RpcEnvelope,
+    ) -> Result<Option<Option<(store::FoundHandle, bool)>>, store::StoreError> {
+        if self.store.signals_sessions() {
+            return self.store.touch_session_handle_sending(sid, hid, &wire::AroundRoom::of(send)).await;
+        }
+        let found = match self.store.touch_session_handle(sid, hid, None).await? {
+            Some(Some(found)) => found,
+            Some(None) => return Ok(Some(None)),
+            None => return Ok(None),
+        };
+        let Some(b) = &found.handle.binding else { return Ok(Some(Some((found, false)))) };
+        let envelope = Arc::new(send(b.room.clone()));
+        let sent = match self.bus.send(&keys::node_rpc(&b.node), envelope).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(session = %sid, handle = %hid, error = %e, "request to a bound handle's node not sent");
+                false
+            }
+        };
+        Ok(Some(Some((found, sent))))
+    }
+
     /// A client's `detach`: the session touched and the handle removed, then (if it was bound)
     /// its node told it is gone and the session's `detached` event delivered, in that order.
     /// `None` when there is no such session, `Some(None)` when there is no such handle. A store

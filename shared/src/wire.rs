@@ -38,16 +38,20 @@ pub struct AroundRoom {
 }
 
 impl AroundRoom {
-    /// `HandleGone` for `session`'s `handle`, told (no reply), its room left out.
-    pub fn handle_gone(session: SessionId, handle: HandleId, reason: GoneReason) -> Self {
-        // A room id no request can carry: its JSON appears in the encoding once, where the
-        // room goes.
+    /// The envelope `build` makes for a room, that room left out. The room must be the last
+    /// thing in the envelope a client can write text into: the place is found by the room's
+    /// last occurrence (a client's transaction could spell the stand-in too).
+    pub fn of(build: impl FnOnce(RoomId) -> RpcEnvelope) -> Self {
         let mark = RoomId(crate::ids::JanusId::Text("\u{0}room\u{0}".into()));
-        let env = RpcEnvelope::told(NodeCommand::HandleGone { session, handle, room: mark.clone(), reason });
-        let text = String::from_utf8(encode(&env).to_vec()).unwrap_or_default();
+        let text = String::from_utf8(encode(&build(mark.clone())).to_vec()).unwrap_or_default();
         let mark = String::from_utf8(encode(&mark).to_vec()).unwrap_or_default();
-        let (head, tail) = text.split_once(&mark).unwrap_or((&text, ""));
+        let (head, tail) = text.rsplit_once(&mark).unwrap_or((&text, ""));
         Self { head: head.to_owned(), tail: tail.to_owned() }
+    }
+
+    /// `HandleGone` for `session`'s `handle`, told (no reply).
+    pub fn handle_gone(session: SessionId, handle: HandleId, reason: GoneReason) -> Self {
+        Self::of(|room| RpcEnvelope::told(NodeCommand::HandleGone { session, handle, room, reason }))
     }
 }
 
@@ -212,5 +216,36 @@ mod tests {
             assert_eq!(whole.as_bytes(), &encode(&want)[..]);
             assert_eq!(decode_rpc(whole.as_bytes()).unwrap(), want);
         }
+    }
+
+    /// A `Plugin` command's room is found where it goes even when the client's transaction
+    /// spells the stand-in.
+    #[test]
+    fn a_transaction_spelling_the_stand_in_does_not_move_the_room() {
+        let envelope = |room| RpcEnvelope {
+            v: WIRE_VERSION,
+            corr_id: 7,
+            reply_to: "gw".into(),
+            cmd: NodeCommand::Plugin {
+                session: SessionId(1),
+                handle: HandleId(2),
+                transaction: "\u{0}room\u{0}".into(),
+                request: leave_request(),
+                jsep: None,
+                bound_room: Some(room),
+                capture: None,
+            },
+        };
+        let around = AroundRoom::of(envelope);
+        let room = RoomId(JanusId::Num(99));
+        let whole = format!("{}99{}", around.head, around.tail);
+        assert_eq!(decode_rpc(whole.as_bytes()).unwrap(), envelope(room));
+    }
+
+    /// A VideoRoom `leave`, as parsed.
+    fn leave_request() -> crate::janus::videoroom::VideoRoomRequest {
+        let body = serde_json::json!({"request": "leave"}).as_object().cloned().unwrap_or_default();
+        let body = crate::janus::request::PluginBody::from_map(body);
+        crate::janus::videoroom::parse_request(&body, crate::janus::videoroom::Policy::default()).unwrap()
     }
 }

@@ -146,9 +146,74 @@ impl Dispatcher {
             Ok((Ok(request), _)) => vr::join_room(request),
             _ => None,
         };
+        if join.is_none() && matches!(&msg, Ok((Ok(VideoRoomRequest::Async { .. }), _))) {
+            if let Ok((Ok(request), jsep)) = msg {
+                return self.message_to_bound(env, sid, hid, request, jsep).await;
+            }
+        }
         let found = self.touch_handle(sid, hid, join.as_ref()).await?;
         let (request, jsep) = msg?;
         self.message(env, found, request, jsep).await
+    }
+
+    /// An asynchronous request that is not a join: sent to the node the handle is bound to from
+    /// the touch's own step where the store can (one round trip to Redis for both), the call
+    /// registered before; a handle bound nowhere takes the way of [`Dispatcher::message`].
+    async fn message_to_bound(
+        &self,
+        env: &Envelope,
+        sid: SessionId,
+        hid: HandleId,
+        request: VideoRoomRequest,
+        jsep: Option<shared::janus::request::Jsep>,
+    ) -> Result<Outcome, GatewayError> {
+        let rpc = &self.inner.rpc;
+        let call = rpc.expect();
+        let txn = env.transaction.clone();
+        let cmd = |room: RoomId| NodeCommand::Plugin {
+            session: sid,
+            handle: hid,
+            transaction: txn.clone(),
+            request: request.clone(),
+            jsep: jsep.clone(),
+            bound_room: Some(room),
+            capture: None,
+        };
+        let sent = self.backends().touch_handle_sending(sid, hid, |room| rpc.envelope(&call, cmd(room))).await;
+        let found = match sent {
+            Ok(Some(Some((found, true)))) => match found.handle.binding {
+                Some(b) => {
+                    let this = self.clone();
+                    let resend = cmd(b.room.clone());
+                    let (node, room) = (b.node, b.room);
+                    let followup = Box::pin(async move {
+                        let timeout = Duration::from_millis(this.cfg().rpc_timeout_ms);
+                        let first = this.inner.rpc.answer(call, &node, timeout).await;
+                        let first = first.map_err(GatewayError::NodeUnavailable);
+                        let rebind = Some((sid, hid, room.clone()));
+                        let answer = match first {
+                            Ok(first) => this.again_if_moved(first, node, Some(room), resend, rebind).await,
+                            Err(e) => Err(e),
+                        };
+                        this.async_answered(answer, sid, hid, txn).await;
+                    });
+                    return Ok(Outcome::announcing(Reply::ack(sid, &env.transaction), sid, followup));
+                }
+                // Sent means bound: a store that says otherwise sent nothing the gateway knows of.
+                None => found,
+            },
+            Ok(Some(Some((found, false)))) => found,
+            other => {
+                rpc.forget(call);
+                return match other {
+                    Ok(None) => Err(GatewayError::NoSuchSession(sid)),
+                    Err(e) => Err(e.into()),
+                    _ => Err(GatewayError::NoSuchHandle(sid, hid)),
+                };
+            }
+        };
+        rpc.forget(call);
+        self.message(env, found, Ok(request), jsep).await
     }
 
     async fn message(
@@ -209,27 +274,41 @@ impl Dispatcher {
         let this = self.clone();
         let rebind = route_room.clone().map(|room| (sid, hid, room));
         let followup = Box::pin(async move {
-            let failure = match this.send_to_owner(node, route_room, cmd, rebind).await {
-                Ok(RpcResult::Accepted) | Ok(RpcResult::Sync(_)) => return,
-                Ok(RpcResult::WrongNode) => "the room moved while the request was in flight".to_owned(),
-                Ok(RpcResult::Failed(why)) => why,
-                Err(e) => e.to_string(),
-            };
-            tracing::warn!(session = %sid, handle = %hid, error = %failure, "asynchronous request failed");
-            let e = shared::janus::errors::VideoRoomError::new(
-                shared::janus::errors::VideoRoomCode::UnknownError,
-                format!("Media node unavailable ({failure})"),
-            );
-            let ev = Event::Event {
-                session_id: sid,
-                transaction: Some(txn),
-                sender: hid,
-                plugindata: pd(vr::error(&e)),
-                jsep: None,
-            };
-            let _ = this.backends().deliver(sid, ev.to_bytes().into()).await;
+            let answer = this.send_to_owner(node, route_room, cmd, rebind).await;
+            this.async_answered(answer, sid, hid, txn).await;
         });
         Ok(Outcome::announcing(Reply::ack(sid, &env.transaction), sid, followup))
+    }
+
+    /// An asynchronous request's answer from its node: taken, or an error event for the handle
+    /// (its `ack` is out already).
+    async fn async_answered(
+        &self,
+        answer: Result<RpcResult, GatewayError>,
+        sid: SessionId,
+        hid: HandleId,
+        txn: String,
+    ) {
+        let pd = |data| PluginData { plugin: VIDEOROOM_PLUGIN.into(), data };
+        let failure = match answer {
+            Ok(RpcResult::Accepted) | Ok(RpcResult::Sync(_)) => return,
+            Ok(RpcResult::WrongNode) => "the room moved while the request was in flight".to_owned(),
+            Ok(RpcResult::Failed(why)) => why,
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(session = %sid, handle = %hid, error = %failure, "asynchronous request failed");
+        let e = shared::janus::errors::VideoRoomError::new(
+            shared::janus::errors::VideoRoomCode::UnknownError,
+            format!("Media node unavailable ({failure})"),
+        );
+        let ev = Event::Event {
+            session_id: sid,
+            transaction: Some(txn),
+            sender: hid,
+            plugindata: pd(vr::error(&e)),
+            jsep: None,
+        };
+        let _ = self.backends().deliver(sid, ev.to_bytes().into()).await;
     }
 
     /// The deployment's VideoRoom settings requests are parsed under.
@@ -330,6 +409,19 @@ impl Dispatcher {
         rebind: Option<(SessionId, shared::ids::HandleId, RoomId)>,
     ) -> Result<RpcResult, GatewayError> {
         let first = self.call_node(node.clone(), cmd.clone()).await?;
+        self.again_if_moved(first, node, room, cmd, rebind).await
+    }
+
+    /// `first`, the answer of `node` to `cmd`; when that node no longer owns `room`, the answer
+    /// of the owner looked up once more (the handle re-bound there when `rebind` says so).
+    async fn again_if_moved(
+        &self,
+        first: RpcResult,
+        node: NodeId,
+        room: Option<RoomId>,
+        cmd: NodeCommand,
+        rebind: Option<(SessionId, HandleId, RoomId)>,
+    ) -> Result<RpcResult, GatewayError> {
         if first != RpcResult::WrongNode {
             return Ok(first);
         }

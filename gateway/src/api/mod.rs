@@ -185,10 +185,12 @@ impl Dispatcher {
         ctx: ConnCtx,
         path: Option<(Option<SessionId>, Option<HandleId>)>,
     ) -> Outcome {
-        match self.admit(bytes, ctx, path) {
-            Ok(admitted) => self.run(admitted).await,
-            Err(refused) => refused,
-        }
+        // Not matched around the await: the refused outcome would stay in the future.
+        let admitted = match self.admit(bytes, ctx, path) {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
+        };
+        self.run(admitted).await
     }
 
     /// A request's first step, taken at once: refused (answered and counted already) or parsed.
@@ -226,7 +228,7 @@ impl Dispatcher {
 
     /// Handles an admitted request: dispatch, map errors, count.
     pub async fn run(&self, admitted: Admitted) -> Outcome {
-        let Admitted { env, ctx, started } = admitted;
+        let (env, started) = (&admitted.env, admitted.started);
         let span = match env.target {
             Target::Root => tracing::debug_span!("request", verb = env.verb.label()),
             Target::Session(s) => tracing::debug_span!("request", verb = env.verb.label(), session = %s),
@@ -235,8 +237,8 @@ impl Dispatcher {
             }
         };
         let label = env.verb.label();
-        let out = self.dispatch(&env, ctx).instrument(span).await;
-        let out = out.unwrap_or_else(|e| self.error_reply(&env, &e));
+        let out = self.dispatch(env, admitted.ctx).instrument(span).await;
+        let out = out.unwrap_or_else(|e| self.error_reply(env, &e));
         self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
         out
     }
@@ -386,7 +388,7 @@ mod tests {
         let (rpc, _rpc) = Unstarted::new();
         let (nodes, _nodes) = Unstarted::new();
         let backends = Backends::memory();
-        let rpc = crate::rpc::Rpc::new(rpc, backends.bus.clone());
+        let rpc = crate::rpc::Rpc::new(rpc, backends.bus.clone(), "gw-1");
         let d = Dispatcher::new(Config::default(), backends, rpc, Metrics::new(), nodes);
         let ctx = ConnCtx { transport: Transport::Ws, owner: Some(1), owned_sessions: 0, peer: None };
         let fut = d.handle(b"{}", ctx, None);

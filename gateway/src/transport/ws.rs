@@ -197,43 +197,49 @@ impl WsConnection {
             owned_sessions: self.owned.len(),
             peer: self.peer,
         };
-        let admitted = d.admit(&bytes, cc, None);
-        self.answering.start(admitted.as_ref().ok().and_then(|a| a.session()));
-        let fut = async move {
-            match admitted {
-                Ok(a) => d.run(a).await,
-                Err(refused) => refused,
+        match d.admit(&bytes, cc, None) {
+            Ok(admitted) => {
+                self.answering.start(admitted.session());
+                let fut = async move { d.run(admitted).await };
+                ctx.spawn(fut.into_actor(self).map(|out, act, ctx| act.replied(out, ctx)));
             }
-        };
-        ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
-            let reply = out.reply.to_text();
-            // A reply that announces an event waits for the connection's next frame, to leave in
-            // the same write (`ws_reply_hold_ms`): each write is a `send` whose loopback delivery
-            // was half of the standalone gateway's CPU time, and the event usually follows
-            // within a fraction of a millisecond.
-            let hold = Duration::from_millis(act.d.cfg().ws_reply_hold_ms);
-            match out.announces {
-                Some(sid) if !hold.is_zero() && act.feeds.contains_key(&sid) => act.hold(reply, hold, ctx),
-                _ => act.write(reply, ctx),
+            // Answered at once; written in turn, as any reply.
+            Err(refused) => {
+                self.answering.start(None);
+                ctx.spawn(actix::fut::ready(refused).map(|out, act: &mut Self, ctx| act.replied(out, ctx)));
             }
-            act.answered(ctx);
-            match out.effect {
-                Some(SessionEffect::Created(sid, sub)) => act.own(sid, sub, false, ctx),
-                Some(SessionEffect::Owned(sid, sub)) => act.own(sid, sub, true, ctx),
-                Some(SessionEffect::Released(sid)) => act.drop_feed(sid, ctx),
-                Some(SessionEffect::Ending(sid)) => act.close_feed(sid, ctx),
-                None => {}
+        }
+    }
+
+    /// A request's outcome: its reply written (or held), what the connection now serves
+    /// changed, its followup run, then the next request.
+    fn replied(&mut self, out: crate::api::Outcome, ctx: &mut ws::WebsocketContext<Self>) {
+        let reply = out.reply.to_text();
+        // A reply that announces an event waits for the connection's next frame, to leave in
+        // the same write (`ws_reply_hold_ms`): each write is a `send` whose loopback delivery
+        // was half of the standalone gateway's CPU time, and the event usually follows
+        // within a fraction of a millisecond.
+        let hold = Duration::from_millis(self.d.cfg().ws_reply_hold_ms);
+        match out.announces {
+            Some(sid) if !hold.is_zero() && self.feeds.contains_key(&sid) => self.hold(reply, hold, ctx),
+            _ => self.write(reply, ctx),
+        }
+        self.answered(ctx);
+        match out.effect {
+            Some(SessionEffect::Created(sid, sub)) => self.own(sid, sub, false, ctx),
+            Some(SessionEffect::Owned(sid, sub)) => self.own(sid, sub, true, ctx),
+            Some(SessionEffect::Released(sid)) => self.drop_feed(sid, ctx),
+            Some(SessionEffect::Ending(sid)) => self.close_feed(sid, ctx),
+            None => {}
+        }
+        // The followup (the command to the media node) runs before the next request of this
+        // connection, so the node sees a client's requests in the order they were sent.
+        match out.followup {
+            Some(f) => {
+                ctx.spawn(f.into_actor(self).map(|_, act, ctx| act.next_request(ctx)));
             }
-            // The followup (the command to the media node, the `detached` event) runs before
-            // the next request of this connection, so the node sees a client's requests in the
-            // order they were sent.
-            match out.followup {
-                Some(f) => {
-                    ctx.spawn(f.into_actor(act).map(|_, act, ctx| act.next_request(ctx)));
-                }
-                None => act.next_request(ctx),
-            }
-        }));
+            None => self.next_request(ctx),
+        }
     }
 
     /// The request in flight is answered: the events of its session read meanwhile follow

@@ -290,6 +290,18 @@ pub trait Store: Send + Sync + 'static {
         }
         self.push_events(events).await
     }
+    /// [`Store::touch_session_handle`] (no join) and, in the same step, when the handle is bound,
+    /// `send` completed with its room and published on its node's channel: `true` in the
+    /// answer when it was. Only a store that signals sessions itself can; others refuse (their
+    /// caller sends on the bus, `Backends::touch_handle_sending`).
+    async fn touch_session_handle_sending(
+        &self,
+        _sid: SessionId,
+        _hid: HandleId,
+        _send: &crate::wire::AroundRoom,
+    ) -> Result<Option<Option<(FoundHandle, bool)>>, StoreError> {
+        Err(StoreError::Unavailable("this store publishes nothing".into()))
+    }
     /// [`Store::touch_detach_handle`] and, in the same step, when the handle was bound its node
     /// told (`gone` completed with the handle's room, published on the node's channel) and then
     /// `event` pushed to the session's mailbox: only a store that signals sessions itself can;

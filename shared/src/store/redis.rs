@@ -210,6 +210,21 @@ impl Store for RedisStore {
         Ok(touched_handle(sid, hid, r))
     }
 
+    async fn touch_session_handle_sending(
+        &self,
+        sid: SessionId,
+        hid: HandleId,
+        send: &crate::wire::AroundRoom,
+    ) -> Result<Option<Option<(FoundHandle, bool)>>, StoreError> {
+        let mut inv = self.scripts.touch_handle_sending.prepare_invoke();
+        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
+        inv.arg(sid.0).arg(self.now()).arg(hid.0).arg(&send.head).arg(&send.tail);
+        inv.arg(crate::keys::NODE_RPC.0).arg(crate::keys::NODE_RPC.1);
+        let r: ::redis::Value = self.eval(&inv).await?;
+        let sent = matches!(&r, ::redis::Value::Array(v) if matches!(v.get(2), Some(::redis::Value::Int(1))));
+        Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| (FoundHandle { owner: None, ..f }, sent))))
+    }
+
     async fn claim_session(
         &self,
         sid: SessionId,

@@ -19,6 +19,7 @@ pub async fn run(b: &Backends) {
     acknowledgements_go_out_with_the_events(b).await;
     acknowledgements_go_out_without_events(b).await;
     a_detach_tells_the_node_and_queues_detached(b).await;
+    a_request_to_a_bound_handle_goes_to_its_node(b).await;
 }
 
 fn reply(corr_id: u64) -> Arc<RpcReply> {
@@ -82,4 +83,52 @@ async fn a_detach_tells_the_node_and_queues_detached(b: &Backends) {
     assert_eq!(b.detach_telling(sid, HandleId(1)).await.unwrap(), Some(None));
     assert_eq!(b.detach_telling(SessionId(1), HandleId(1)).await.unwrap(), None);
     assert_eq!(b.store.pop_events(sid, 10).await.unwrap(), Vec::<Bytes>::new(), "nothing queued for those");
+}
+
+/// A request to a bound handle reaches the handle's node naming the handle's room (numeric or
+/// string); one to a handle bound nowhere is not sent; none is without the session or handle.
+async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
+    let sid: SessionId = b.store.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    let node = NodeId("sending-node".into());
+    let mut commands = b.bus.subscribe(&keys::node_rpc(&node)).await.unwrap();
+    let leave = |hid, room| RpcEnvelope {
+        v: WIRE_VERSION,
+        corr_id: 9,
+        reply_to: "sending:gw".into(),
+        cmd: NodeCommand::Plugin {
+            session: sid,
+            handle: hid,
+            transaction: "t".into(),
+            request: leave_request(),
+            jsep: None,
+            bound_room: Some(room),
+            capture: None,
+        },
+    };
+    let hid = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
+    let (found, sent) = b.touch_handle_sending(sid, hid, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
+    assert!(!sent, "a handle bound nowhere: nothing sent");
+    assert_eq!(found.handle.binding, None);
+    for room in [RoomId(JanusId::Num(u64::MAX - 1)), RoomId(JanusId::Text("a \"b\" /c\\ é".into()))] {
+        let binding = Binding { room: room.clone(), node: node.clone() };
+        b.store.bind_handle(sid, hid, Some(binding.clone())).await.unwrap();
+        let (found, sent) = b.touch_handle_sending(sid, hid, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
+        assert!(sent);
+        assert_eq!(found.handle.binding, Some(binding));
+        assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(hid, room));
+    }
+    assert!(b
+        .touch_handle_sending(sid, HandleId(1), |room| leave(HandleId(1), room))
+        .await
+        .unwrap()
+        .unwrap()
+        .is_none());
+    assert!(b.touch_handle_sending(SessionId(1), hid, |room| leave(hid, room)).await.unwrap().is_none());
+}
+
+/// A VideoRoom `leave`, as parsed.
+fn leave_request() -> crate::janus::videoroom::VideoRoomRequest {
+    let body = serde_json::json!({"request": "leave"}).as_object().cloned().unwrap_or_default();
+    let body = crate::janus::request::PluginBody::from_map(body);
+    crate::janus::videoroom::parse_request(&body, crate::janus::videoroom::Policy::default()).unwrap()
 }

@@ -7,6 +7,7 @@ pub(super) struct Scripts {
     pub(super) touch: Script,
     pub(super) touch_handle: Script,
     pub(super) touch_handle_joining: Script,
+    pub(super) touch_handle_sending: Script,
     pub(super) touch_attach: Script,
     pub(super) touch_detach: Script,
     pub(super) touch_detach_telling: Script,
@@ -134,6 +135,17 @@ return 1",
             touch: Script::new(&format!("{touch0}return 1")),
             // The touch and the handle's record in one round trip: a request to a handle.
             touch_handle: Script::new(&format!("{touch0}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
+            // `touch_handle`, and for a bound handle ARGV[4] .. room .. ARGV[5] published on ARGV[6]
+            // .. node .. ARGV[7]: {1, record, 1} when it was.
+            touch_handle_sending: Script::new(&format!(
+                "{ROOM_JSON}{touch0}
+local v = redis.call('HGET', KEYS[3], ARGV[3])
+if not v then return {{1}} end
+local h = cjson.decode(v)
+if type(h['node']) ~= 'string' then return {{1, v}} end
+redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
+return {{1, v, 1}}"
+            )),
             // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
             // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
             // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
