@@ -170,28 +170,41 @@ impl Backends {
         Ok(())
     }
 
-    /// A request to a handle that is not a join: the session touched, the handle read and, when
-    /// it is bound, `send` (the envelope for its room) published to its node, in one step where
-    /// the store can. `None` when there is no such session, `Some(None)` when there is no such
-    /// handle; `true` beside the handle when the envelope went (not when the handle is bound
-    /// nowhere, or the bus refused it: the caller then sends it itself).
+    /// An asynchronous request to a handle: the session touched, the handle read (a `join`'s
+    /// room owner looked up and the handle bound there, as `Store::touch_session_handle`) and
+    /// the envelope `send` makes published, in one step where the store can: without `join`,
+    /// to a bound handle's node, naming its room; for a `join` by a handle bound nowhere and
+    /// without a packet capture, naming none, to the room's live owner. `None` when there is
+    /// no such session, `Some(None)` when there is no such handle; `true` beside the handle
+    /// when the envelope went (not otherwise, or when the bus refused it: the caller then
+    /// sends it itself).
     pub async fn touch_handle_sending(
         &self,
         sid: ids::SessionId,
         hid: ids::HandleId,
-        send: impl FnOnce(ids::RoomId) -> wire::RpcEnvelope,
+        join: Option<&ids::RoomId>,
+        send: impl FnOnce(Option<ids::RoomId>) -> wire::RpcEnvelope,
     ) -> Result<Option<Option<(store::FoundHandle, bool)>>, store::StoreError> {
         if self.store.signals_sessions() {
-            return self.store.touch_session_handle_sending(sid, hid, &wire::AroundRoom::of(send)).await;
+            let send = match join {
+                Some(_) => wire::AroundRoom::whole(&send(None)),
+                None => wire::AroundRoom::of(|room| send(Some(room))),
+            };
+            return self.store.touch_session_handle_sending(sid, hid, join, &send).await;
         }
-        let found = match self.store.touch_session_handle(sid, hid, None).await? {
+        let found = match self.store.touch_session_handle(sid, hid, join).await? {
             Some(Some(found)) => found,
             Some(None) => return Ok(Some(None)),
             None => return Ok(None),
         };
-        let Some(b) = &found.handle.binding else { return Ok(Some(Some((found, false)))) };
-        let envelope = Arc::new(send(b.room.clone()));
-        let sent = match self.bus.send(&keys::node_rpc(&b.node), envelope).await {
+        let to = match (&found.handle.binding, join, &found.owner) {
+            (Some(b), None, _) => Some((&b.node, Some(b.room.clone()))),
+            (None, Some(_), Some((owner, true))) if found.handle.capture.is_none() => Some((owner, None)),
+            _ => None,
+        };
+        let Some((node, room)) = to else { return Ok(Some(Some((found, false)))) };
+        let (channel, envelope) = (keys::node_rpc(node), Arc::new(send(room)));
+        let sent = match self.bus.send(&channel, envelope).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(session = %sid, handle = %hid, error = %e, "request to a bound handle's node not sent");

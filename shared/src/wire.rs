@@ -30,7 +30,8 @@ impl RpcEnvelope {
 }
 
 /// An encoded envelope around its room's place: `head`, the room id's JSON, `tail`. What a
-/// store that reads the room itself (a handle's binding) completes and publishes.
+/// store that reads the room itself (a handle's binding) completes and publishes. An envelope
+/// that names no room is whole in `head`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AroundRoom {
     pub head: String,
@@ -47,6 +48,11 @@ impl AroundRoom {
         let mark = String::from_utf8(encode(&mark).to_vec()).unwrap_or_default();
         let (head, tail) = text.rsplit_once(&mark).unwrap_or((&text, ""));
         Self { head: head.to_owned(), tail: tail.to_owned() }
+    }
+
+    /// An envelope that names no room, whole.
+    pub fn whole(envelope: &RpcEnvelope) -> Self {
+        Self { head: String::from_utf8(encode(envelope).to_vec()).unwrap_or_default(), tail: String::new() }
     }
 
     /// `HandleGone` for `session`'s `handle`, told (no reply).

@@ -146,9 +146,9 @@ impl Dispatcher {
             Ok((Ok(request), _)) => vr::join_room(request),
             _ => None,
         };
-        if join.is_none() && matches!(&msg, Ok((Ok(VideoRoomRequest::Async { .. }), _))) {
+        if matches!(&msg, Ok((Ok(VideoRoomRequest::Async { .. }), _))) {
             if let Ok((Ok(request), jsep)) = msg {
-                return self.message_to_bound(env, sid, hid, request, jsep).await;
+                return self.message_sent_with_touch(env, sid, hid, join, request, jsep).await;
             }
         }
         let found = self.touch_handle(sid, hid, join.as_ref()).await?;
@@ -156,52 +156,49 @@ impl Dispatcher {
         self.message(env, found, request, jsep).await
     }
 
-    /// An asynchronous request that is not a join: sent to the node the handle is bound to from
-    /// the touch's own step where the store can (one round trip to Redis for both), the call
-    /// registered before; a handle bound nowhere takes the way of [`Dispatcher::message`].
-    async fn message_to_bound(
+    /// An asynchronous request, sent from the touch's own step where the store can (one round
+    /// trip to Redis for both; the call registered before): to the node a handle is bound to,
+    /// or a join to its room's live owner. Otherwise it takes the way of [`Dispatcher::message`].
+    async fn message_sent_with_touch(
         &self,
         env: &Envelope,
         sid: SessionId,
         hid: HandleId,
+        join: Option<RoomId>,
         request: VideoRoomRequest,
         jsep: Option<shared::janus::request::Jsep>,
     ) -> Result<Outcome, GatewayError> {
         let rpc = &self.inner.rpc;
         let call = rpc.expect();
         let txn = env.transaction.clone();
-        let cmd = |room: RoomId| NodeCommand::Plugin {
+        let cmd = |bound_room: Option<RoomId>| NodeCommand::Plugin {
             session: sid,
             handle: hid,
             transaction: txn.clone(),
             request: request.clone(),
             jsep: jsep.clone(),
-            bound_room: Some(room),
+            bound_room,
             capture: None,
         };
-        let sent = self.backends().touch_handle_sending(sid, hid, |room| rpc.envelope(&call, cmd(room))).await;
+        let sent =
+            self.backends().touch_handle_sending(sid, hid, join.as_ref(), |room| rpc.envelope(&call, cmd(room))).await;
         let found = match sent {
-            Ok(Some(Some((found, true)))) => match found.handle.binding {
-                Some(b) => {
-                    let this = self.clone();
-                    let resend = cmd(b.room.clone());
-                    let (node, room) = (b.node, b.room);
-                    let followup = Box::pin(async move {
-                        let timeout = Duration::from_millis(this.cfg().rpc_timeout_ms);
-                        let first = this.inner.rpc.answer(call, &node, timeout).await;
-                        let first = first.map_err(GatewayError::NodeUnavailable);
-                        let rebind = Some((sid, hid, room.clone()));
-                        let answer = match first {
-                            Ok(first) => this.again_if_moved(first, node, Some(room), resend, rebind).await,
-                            Err(e) => Err(e),
-                        };
-                        this.async_answered(answer, sid, hid, txn).await;
-                    });
-                    return Ok(Outcome::announcing(Reply::ack(sid, &env.transaction), sid, followup));
+            Ok(Some(Some((found, true)))) => {
+                // Where it went: the binding's node (naming its room), or the join's owner.
+                let to = match (join.clone(), &found.handle.binding, &found.owner) {
+                    (None, Some(b), _) => Some((b.node.clone(), b.room.clone(), Some(b.room.clone()))),
+                    (Some(room), None, Some((owner, true))) => Some((owner.clone(), room, None)),
+                    _ => None,
+                };
+                match to {
+                    Some((node, room, bound_room)) => {
+                        let resend = cmd(bound_room);
+                        return Ok(self.answered_later(call, node, room, resend, sid, hid, txn));
+                    }
+                    // A store that says it sent what the gateway cannot place sent nothing it knows of.
+                    None => found,
                 }
-                // Sent means bound: a store that says otherwise sent nothing the gateway knows of.
-                None => found,
-            },
+            }
             Ok(Some(Some((found, false)))) => found,
             other => {
                 rpc.forget(call);
@@ -214,6 +211,34 @@ impl Dispatcher {
         };
         rpc.forget(call);
         self.message(env, found, Ok(request), jsep).await
+    }
+
+    /// The `ack` of an asynchronous request sent as `call` to `node` for `room`; its followup
+    /// waits for the node's answer (sending `resend` to the room's owner if the room moved).
+    #[allow(clippy::too_many_arguments)]
+    fn answered_later(
+        &self,
+        call: crate::rpc::Expected,
+        node: NodeId,
+        room: RoomId,
+        resend: NodeCommand,
+        sid: SessionId,
+        hid: HandleId,
+        txn: String,
+    ) -> Outcome {
+        let ack = Reply::ack(sid, &txn);
+        let this = self.clone();
+        let followup = Box::pin(async move {
+            let timeout = Duration::from_millis(this.cfg().rpc_timeout_ms);
+            let first = this.inner.rpc.answer(call, &node, timeout).await.map_err(GatewayError::NodeUnavailable);
+            let rebind = Some((sid, hid, room.clone()));
+            let answer = match first {
+                Ok(first) => this.again_if_moved(first, node, Some(room), resend, rebind).await,
+                Err(e) => Err(e),
+            };
+            this.async_answered(answer, sid, hid, txn).await;
+        });
+        Outcome::announcing(ack, sid, followup)
     }
 
     async fn message(

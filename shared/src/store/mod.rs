@@ -290,14 +290,16 @@ pub trait Store: Send + Sync + 'static {
         }
         self.push_events(events).await
     }
-    /// [`Store::touch_session_handle`] (no join) and, in the same step, when the handle is bound,
-    /// `send` completed with its room and published on its node's channel: `true` in the
+    /// [`Store::touch_session_handle`] and, in the same step, `send` published: without `join`
+    /// to a bound handle's node, completed with its room; for a `join` by a handle bound nowhere
+    /// and without a packet capture, whole, to the live owner it was bound to. `true` in the
     /// answer when it was. Only a store that signals sessions itself can; others refuse (their
     /// caller sends on the bus, `Backends::touch_handle_sending`).
     async fn touch_session_handle_sending(
         &self,
         _sid: SessionId,
         _hid: HandleId,
+        _join: Option<&RoomId>,
         _send: &crate::wire::AroundRoom,
     ) -> Result<Option<Option<(FoundHandle, bool)>>, StoreError> {
         Err(StoreError::Unavailable("this store publishes nothing".into()))

@@ -214,15 +214,31 @@ impl Store for RedisStore {
         &self,
         sid: SessionId,
         hid: HandleId,
+        join: Option<&RoomId>,
         send: &crate::wire::AroundRoom,
     ) -> Result<Option<Option<(FoundHandle, bool)>>, StoreError> {
-        let mut inv = self.scripts.touch_handle_sending.prepare_invoke();
+        let script = match join {
+            Some(_) => &self.scripts.touch_handle_joining_sending,
+            None => &self.scripts.touch_handle_sending,
+        };
+        let mut inv = script.prepare_invoke();
         inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
-        inv.arg(sid.0).arg(self.now()).arg(hid.0).arg(&send.head).arg(&send.tail);
+        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        let flag = match join {
+            Some(room) => {
+                inv.key(room_node(room)).arg(room.0.key()).arg(&send.head);
+                4
+            }
+            None => {
+                inv.arg(&send.head).arg(&send.tail);
+                2
+            }
+        };
         inv.arg(crate::keys::NODE_RPC.0).arg(crate::keys::NODE_RPC.1);
         let r: ::redis::Value = self.eval(&inv).await?;
-        let sent = matches!(&r, ::redis::Value::Array(v) if matches!(v.get(2), Some(::redis::Value::Int(1))));
-        Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| (FoundHandle { owner: None, ..f }, sent))))
+        // The answer's last element, 1, when the script published.
+        let sent = matches!(&r, ::redis::Value::Array(v) if matches!(v.get(flag), Some(::redis::Value::Int(1))));
+        Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| (f, sent))))
     }
 
     async fn claim_session(

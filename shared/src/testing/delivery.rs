@@ -86,7 +86,9 @@ async fn a_detach_tells_the_node_and_queues_detached(b: &Backends) {
 }
 
 /// A request to a bound handle reaches the handle's node naming the handle's room (numeric or
-/// string); one to a handle bound nowhere is not sent; none is without the session or handle.
+/// string); a join by a handle bound nowhere reaches the room's live owner, naming none, unless
+/// the handle keeps a packet capture; nothing is sent for a handle bound nowhere, or without the
+/// session or the handle.
 async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
     let sid: SessionId = b.store.create_session(NewSession::anyone(10_000), 10).await.unwrap();
     let node = NodeId("sending-node".into());
@@ -101,29 +103,62 @@ async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
             transaction: "t".into(),
             request: leave_request(),
             jsep: None,
-            bound_room: Some(room),
+            bound_room: room,
             capture: None,
         },
     };
     let hid = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
-    let (found, sent) = b.touch_handle_sending(sid, hid, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
+    let (found, sent) =
+        b.touch_handle_sending(sid, hid, None, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
     assert!(!sent, "a handle bound nowhere: nothing sent");
     assert_eq!(found.handle.binding, None);
     for room in [RoomId(JanusId::Num(u64::MAX - 1)), RoomId(JanusId::Text("a \"b\" /c\\ é".into()))] {
         let binding = Binding { room: room.clone(), node: node.clone() };
         b.store.bind_handle(sid, hid, Some(binding.clone())).await.unwrap();
-        let (found, sent) = b.touch_handle_sending(sid, hid, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
+        let (found, sent) =
+            b.touch_handle_sending(sid, hid, None, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
         assert!(sent);
         assert_eq!(found.handle.binding, Some(binding));
-        assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(hid, room));
+        assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(hid, Some(room)));
     }
     assert!(b
-        .touch_handle_sending(sid, HandleId(1), |room| leave(HandleId(1), room))
+        .touch_handle_sending(sid, HandleId(1), None, |room| leave(HandleId(1), room))
         .await
         .unwrap()
         .unwrap()
         .is_none());
-    assert!(b.touch_handle_sending(SessionId(1), hid, |room| leave(hid, room)).await.unwrap().is_none());
+    assert!(b.touch_handle_sending(SessionId(1), hid, None, |room| leave(hid, room)).await.unwrap().is_none());
+
+    // Joins: to the room's live owner, the handle bound there.
+    let status = crate::store::NodeStatus { node: node.clone(), load: 0, draining: false };
+    b.store.register_node(status, 60_000).await.unwrap();
+    let room = RoomId(JanusId::Text("joined".into()));
+    b.store.place_room(room.clone(), &node, 60_000).await.unwrap();
+    let joining = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
+    let (found, sent) =
+        b.touch_handle_sending(sid, joining, Some(&room), |r| leave(joining, r)).await.unwrap().unwrap().unwrap();
+    assert!(sent);
+    assert_eq!(found.owner, Some((node.clone(), true)));
+    assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(joining, None));
+    let bound = b.store.handle(sid, joining).await.unwrap().unwrap().binding;
+    assert_eq!(bound, Some(Binding { room: room.clone(), node: node.clone() }));
+    // A handle whose packets are captured joins the slow way: the capture goes with the join.
+    let captured = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
+    let spec = crate::janus::admin::CaptureSpec {
+        format: crate::janus::admin::CaptureFormat::Text2pcap,
+        folder: None,
+        filename: Some("c.txt".into()),
+        truncate: 0,
+    };
+    b.store.set_handle_capture(sid, captured, Some(spec)).await.unwrap();
+    let (found, sent) =
+        b.touch_handle_sending(sid, captured, Some(&room), |r| leave(captured, r)).await.unwrap().unwrap().unwrap();
+    assert!(!sent, "a captured handle's join is not sent");
+    assert_eq!(found.owner, Some((node.clone(), true)));
+    // The next command the node gets is the one after, not the captured handle's join.
+    b.store.bind_handle(sid, hid, Some(Binding { room: room.clone(), node: node.clone() })).await.unwrap();
+    b.touch_handle_sending(sid, hid, None, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
+    assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(hid, Some(room)));
 }
 
 /// A VideoRoom `leave`, as parsed.

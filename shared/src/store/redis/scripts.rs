@@ -8,6 +8,7 @@ pub(super) struct Scripts {
     pub(super) touch_handle: Script,
     pub(super) touch_handle_joining: Script,
     pub(super) touch_handle_sending: Script,
+    pub(super) touch_handle_joining_sending: Script,
     pub(super) touch_attach: Script,
     pub(super) touch_detach: Script,
     pub(super) touch_detach_telling: Script,
@@ -145,6 +146,24 @@ local h = cjson.decode(v)
 if type(h['node']) ~= 'string' then return {{1, v}} end
 redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
 return {{1, v, 1}}"
+            )),
+            // `touch_handle_joining` (ARGV[4] the room), and when it bound the handle to a live
+            // owner and the handle keeps no capture, ARGV[5] published on ARGV[6] .. owner ..
+            // ARGV[7]: {1, record, owner, 1, 1} when it was.
+            touch_handle_joining_sending: Script::new(&format!(
+                "{BIND}{OWNER}
+{touch0}
+local v = redis.call('HGET', KEYS[3], ARGV[3])
+if not v then return {{1}} end
+local h = cjson.decode(v)
+if type(h['node']) == 'string' then return {{1, v}} end
+local n, registered = owner(KEYS[5])
+if not n then return {{1, v}} end
+if registered ~= 1 then return {{1, v, n, registered}} end
+bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1])
+if h['capture'] ~= nil then return {{1, v, n, registered}} end
+redis.call('PUBLISH', ARGV[6] .. n .. ARGV[7], ARGV[5])
+return {{1, v, n, registered, 1}}"
             )),
             // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
             // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
