@@ -172,43 +172,47 @@ impl Backends {
 
     /// An asynchronous request to a handle: the session touched, the handle read (a `join`'s
     /// room owner looked up and the handle bound there, as `Store::touch_session_handle`) and
-    /// the envelope `send` makes published, in one step where the store can: without `join`,
-    /// to a bound handle's node, naming its room; for a `join` by a handle bound nowhere and
-    /// without a packet capture, naming none, to the room's live owner. `None` when there is
-    /// no such session, `Some(None)` when there is no such handle; `true` beside the handle
-    /// when the envelope went (not otherwise, or when the bus refused it: the caller then
-    /// sends it itself).
+    /// the envelope `send` makes (given the room it names) published where
+    /// [`store::SentTo::of`] says, in one step where the store can. `None` when there is no
+    /// such session, `Some(None)` when there is no such handle; beside the handle, where the
+    /// envelope went (nowhere when the bus refused it: the caller then sends it itself).
     pub async fn touch_handle_sending(
         &self,
         sid: ids::SessionId,
         hid: ids::HandleId,
         join: Option<&ids::RoomId>,
         send: impl FnOnce(Option<ids::RoomId>) -> wire::RpcEnvelope,
-    ) -> Result<Option<Option<(store::FoundHandle, bool)>>, store::StoreError> {
+    ) -> Result<Option<Option<(store::FoundHandle, Option<store::SentTo>)>>, store::StoreError> {
         if self.store.signals_sessions() {
             let send = match join {
                 Some(_) => wire::AroundRoom::whole(&send(None)),
                 None => wire::AroundRoom::of(|room| send(Some(room))),
             };
-            return self.store.touch_session_handle_sending(sid, hid, join, &send).await;
+            return match self.store.touch_session_handle_sending(sid, hid, join, &send).await? {
+                Some(Some((found, true))) => match store::SentTo::of(&found, join) {
+                    Some(to) => Ok(Some(Some((found, Some(to))))),
+                    // Published where the handle's record does not say: not a record of ours.
+                    None => Err(store::StoreError::Unavailable(
+                        "a request went where its handle's record does not say".into(),
+                    )),
+                },
+                Some(Some((found, false))) => Ok(Some(Some((found, None)))),
+                Some(None) => Ok(Some(None)),
+                None => Ok(None),
+            };
         }
         let found = match self.store.touch_session_handle(sid, hid, join).await? {
             Some(Some(found)) => found,
             Some(None) => return Ok(Some(None)),
             None => return Ok(None),
         };
-        let to = match (&found.handle.binding, join, &found.owner) {
-            (Some(b), None, _) => Some((&b.node, Some(b.room.clone()))),
-            (None, Some(_), Some((owner, true))) if found.handle.capture.is_none() => Some((owner, None)),
-            _ => None,
-        };
-        let Some((node, room)) = to else { return Ok(Some(Some((found, false)))) };
-        let (channel, envelope) = (keys::node_rpc(node), Arc::new(send(room)));
-        let sent = match self.bus.send(&channel, envelope).await {
-            Ok(()) => true,
+        let Some(to) = store::SentTo::of(&found, join) else { return Ok(Some(Some((found, None)))) };
+        let bound_room = to.bound_room.clone();
+        let sent = match self.bus.send(&keys::node_rpc(&to.node), Arc::new(send(bound_room))).await {
+            Ok(()) => Some(to),
             Err(e) => {
-                tracing::warn!(session = %sid, handle = %hid, error = %e, "request to a bound handle's node not sent");
-                false
+                tracing::warn!(session = %sid, handle = %hid, error = %e, "request to a handle's node not sent");
+                None
             }
         };
         Ok(Some(Some((found, sent))))

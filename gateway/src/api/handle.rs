@@ -183,23 +183,11 @@ impl Dispatcher {
         let sent =
             self.backends().touch_handle_sending(sid, hid, join.as_ref(), |room| rpc.envelope(&call, cmd(room))).await;
         let found = match sent {
-            Ok(Some(Some((found, true)))) => {
-                // Where it went: the binding's node (naming its room), or the join's owner.
-                let to = match (join.clone(), &found.handle.binding, &found.owner) {
-                    (None, Some(b), _) => Some((b.node.clone(), b.room.clone(), Some(b.room.clone()))),
-                    (Some(room), None, Some((owner, true))) => Some((owner.clone(), room, None)),
-                    _ => None,
-                };
-                match to {
-                    Some((node, room, bound_room)) => {
-                        let resend = cmd(bound_room);
-                        return Ok(self.answered_later(call, node, room, resend, sid, hid, txn));
-                    }
-                    // A store that says it sent what the gateway cannot place sent nothing it knows of.
-                    None => found,
-                }
+            Ok(Some(Some((_, Some(to))))) => {
+                let resend = cmd(to.bound_room);
+                return Ok(self.answered_later(call, to.node, to.room, resend, sid, hid, txn));
             }
-            Ok(Some(Some((found, false)))) => found,
+            Ok(Some(Some((found, None)))) => found,
             other => {
                 rpc.forget(call);
                 return match other {

@@ -1,8 +1,8 @@
 //! The Janus core: request semantics over the `Store` and the bus, shared by every transport.
 //!
-//! A transport hands raw bytes to [`Dispatcher::handle`] (or to `admit`, then `run`) and gets an [`Outcome`]: the reply to
-//! write, what the connection now owns, and work to start only after the reply is written (so
-//! an `ack` always precedes the `event` it announces). A `detach` queues its `detached` in its
+//! A transport hands raw bytes to [`Dispatcher::handle`] (or to `admit`, then `run`) and gets
+//! an [`Outcome`]: the reply to write, what the connection now owns, and work to start only
+//! after the reply is written (so an `ack` always precedes the `event` it announces). A `detach` queues its `detached` in its
 //! own step; the WebSocket transport writes a session's events read while its request is in
 //! flight after the reply.
 //!
@@ -188,29 +188,30 @@ impl Dispatcher {
         // Not matched around the await: the refused outcome would stay in the future.
         let admitted = match self.admit(bytes, ctx, path) {
             Ok(admitted) => admitted,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         self.run(admitted).await
     }
 
-    /// A request's first step, taken at once: refused (answered and counted already) or parsed.
-    /// A transport learns from it which session the request is for before it is handled.
+    /// A request's first step, taken at once: refused (answered and counted already; boxed, as
+    /// the rare case) or parsed. A transport learns from it which session the request is for
+    /// before it is handled.
     pub fn admit(
         &self,
         bytes: &[u8],
         ctx: ConnCtx,
         path: Option<(Option<SessionId>, Option<HandleId>)>,
-    ) -> Result<Admitted, Outcome> {
+    ) -> Result<Admitted, Box<Outcome>> {
         let started = Instant::now();
         if let Some(ip) = ctx.peer {
             if !self.inner.limits.allow(ip, started) {
                 let e = GatewayError::RateLimited { limit: self.inner.limits.rate(), scope: "address" };
-                return Err(self.reject(bytes, &e));
+                return Err(Box::new(self.reject(bytes, &e)));
             }
         }
         let refused = |label, out: Outcome| {
             self.inner.metrics.request(label, out.reply.error_code(), started.elapsed().as_secs_f64());
-            out
+            Box::new(out)
         };
         if bytes.len() > self.inner.cfg.max_message_size {
             let e = GatewayError::TooLarge { size: bytes.len(), limit: self.inner.cfg.max_message_size };

@@ -206,7 +206,7 @@ impl WsConnection {
             // Answered at once; written in turn, as any reply.
             Err(refused) => {
                 self.answering.start(None);
-                ctx.spawn(actix::fut::ready(refused).map(|out, act: &mut Self, ctx| act.replied(out, ctx)));
+                ctx.spawn(actix::fut::ready(*refused).map(|out, act: &mut Self, ctx| act.replied(out, ctx)));
             }
         }
     }

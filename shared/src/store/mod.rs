@@ -93,6 +93,33 @@ pub struct FoundHandle {
     pub owner: Option<(NodeId, bool)>,
 }
 
+/// Where a request to a handle was sent from the touch's step
+/// (`Backends::touch_handle_sending`): the node, the room the request is for, and the room it
+/// named as the handle's (none for a join).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentTo {
+    pub node: NodeId,
+    pub room: RoomId,
+    pub bound_room: Option<RoomId>,
+}
+
+impl SentTo {
+    /// Where a request to the handle `found` goes from the touch's step, if anywhere: without
+    /// `join`, to a bound handle's node naming its room; for a `join` by a handle bound
+    /// nowhere and without a packet capture, to the room's live owner naming none.
+    pub fn of(found: &FoundHandle, join: Option<&RoomId>) -> Option<Self> {
+        match (&found.handle.binding, join, &found.owner) {
+            (Some(b), None, _) => {
+                Some(Self { node: b.node.clone(), room: b.room.clone(), bound_room: Some(b.room.clone()) })
+            }
+            (None, Some(room), Some((owner, true))) if found.handle.capture.is_none() => {
+                Some(Self { node: owner.clone(), room: room.clone(), bound_room: None })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// How a claim went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {

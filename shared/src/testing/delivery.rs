@@ -4,7 +4,7 @@
 
 use crate::bus::Payload;
 use crate::ids::{HandleId, JanusId, NodeId, RoomId, SessionId};
-use crate::store::{Binding, NewSession};
+use crate::store::{Binding, NewSession, SentTo};
 use crate::wire::WIRE_VERSION;
 use crate::wire::{decode_reply, decode_rpc, GoneReason, NodeCommand, RpcEnvelope, RpcReply, RpcResult, Signal};
 use crate::{keys, Backends};
@@ -110,14 +110,14 @@ async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
     let hid = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
     let (found, sent) =
         b.touch_handle_sending(sid, hid, None, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
-    assert!(!sent, "a handle bound nowhere: nothing sent");
+    assert_eq!(sent, None, "a handle bound nowhere: nothing sent");
     assert_eq!(found.handle.binding, None);
     for room in [RoomId(JanusId::Num(u64::MAX - 1)), RoomId(JanusId::Text("a \"b\" /c\\ é".into()))] {
         let binding = Binding { room: room.clone(), node: node.clone() };
         b.store.bind_handle(sid, hid, Some(binding.clone())).await.unwrap();
         let (found, sent) =
             b.touch_handle_sending(sid, hid, None, |room| leave(hid, room)).await.unwrap().unwrap().unwrap();
-        assert!(sent);
+        assert_eq!(sent, Some(SentTo { node: node.clone(), room: room.clone(), bound_room: Some(room.clone()) }));
         assert_eq!(found.handle.binding, Some(binding));
         assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(hid, Some(room)));
     }
@@ -137,7 +137,7 @@ async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
     let joining = b.store.attach_handle(sid, crate::janus::VIDEOROOM_PLUGIN, None, 10).await.unwrap();
     let (found, sent) =
         b.touch_handle_sending(sid, joining, Some(&room), |r| leave(joining, r)).await.unwrap().unwrap().unwrap();
-    assert!(sent);
+    assert_eq!(sent, Some(SentTo { node: node.clone(), room: room.clone(), bound_room: None }));
     assert_eq!(found.owner, Some((node.clone(), true)));
     assert_eq!(next(&mut commands).await.decode(decode_rpc).unwrap(), leave(joining, None));
     let bound = b.store.handle(sid, joining).await.unwrap().unwrap().binding;
@@ -153,7 +153,7 @@ async fn a_request_to_a_bound_handle_goes_to_its_node(b: &Backends) {
     b.store.set_handle_capture(sid, captured, Some(spec)).await.unwrap();
     let (found, sent) =
         b.touch_handle_sending(sid, captured, Some(&room), |r| leave(captured, r)).await.unwrap().unwrap().unwrap();
-    assert!(!sent, "a captured handle's join is not sent");
+    assert_eq!(sent, None, "a captured handle's join is not sent");
     assert_eq!(found.owner, Some((node.clone(), true)));
     // The next command the node gets is the one after, not the captured handle's join.
     b.store.bind_handle(sid, hid, Some(Binding { room: room.clone(), node: node.clone() })).await.unwrap();
