@@ -7,7 +7,8 @@
 //! handler, a call is always in the table before its answer can arrive.
 //!
 //! A call whose command goes out from a store's step instead ([`Rpc::expect`]) is registered
-//! first (`Expect`): its answer cannot come before the command is published.
+//! first (`Expect`, sent before the step runs): actix hands an actor every message in its
+//! mailbox before it polls its streams, so the answer, which comes after the command, finds it.
 //!
 //! Messages to the actor: `Call`, `Expect`, `Failed` (a call's publish failed), `Forget` (its
 //! caller gave up), and the stream of replies on this gateway's channel.
