@@ -218,8 +218,8 @@ impl Store for RedisStore {
         send: &crate::wire::AroundRoom,
     ) -> Result<Option<Option<(FoundHandle, bool)>>, StoreError> {
         let script = match join {
-            Some(_) => &self.scripts.touch_handle_joining_sending,
-            None => &self.scripts.touch_handle_sending,
+            Some(_) => &self.scripts.touch_handle_joining,
+            None => &self.scripts.touch_handle,
         };
         let mut inv = script.prepare_invoke();
         inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
@@ -420,7 +420,7 @@ impl Store for RedisStore {
         gone: &crate::wire::AroundRoom,
         event: Bytes,
     ) -> Result<Option<Option<HandleRecord>>, StoreError> {
-        let mut inv = self.scripts.touch_detach_telling.prepare_invoke();
+        let mut inv = self.scripts.touch_detach.prepare_invoke();
         inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT).key(mbox(sid));
         inv.arg(sid.0).arg(self.now()).arg(hid.0).arg(&gone.head).arg(&gone.tail);
         inv.arg(crate::keys::NODE_RPC.0).arg(crate::keys::NODE_RPC.1).arg(event.as_ref()).arg(MAILBOX_CAP);

@@ -7,11 +7,8 @@ pub(super) struct Scripts {
     pub(super) touch: Script,
     pub(super) touch_handle: Script,
     pub(super) touch_handle_joining: Script,
-    pub(super) touch_handle_sending: Script,
-    pub(super) touch_handle_joining_sending: Script,
     pub(super) touch_attach: Script,
     pub(super) touch_detach: Script,
-    pub(super) touch_detach_telling: Script,
     pub(super) claim: Script,
     pub(super) release: Script,
     pub(super) destroy: Script,
@@ -134,23 +131,25 @@ redis.call('DEL', KEYS[4], KEYS[5])
 return 1",
             ),
             touch: Script::new(&format!("{touch0}return 1")),
-            // The touch and the handle's record in one round trip: a request to a handle.
-            touch_handle: Script::new(&format!("{touch0}return {{1, redis.call('HGET', KEYS[3], ARGV[3])}}")),
-            // `touch_handle`, and for a bound handle ARGV[4] .. room .. ARGV[5] published on ARGV[6]
-            // .. node .. ARGV[7]: {1, record, 1} when it was.
-            touch_handle_sending: Script::new(&format!(
+            // The touch and the handle's record in one round trip: a request to a handle. Given an
+            // envelope around its room (ARGV[4], ARGV[5]), for a bound handle ARGV[4] .. room ..
+            // ARGV[5] published on ARGV[6] .. node .. ARGV[7] too: {1, record, 1} when it was.
+            touch_handle: Script::new(&format!(
                 "{ROOM_JSON}{touch0}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
 if not v then return {{1}} end
+if not ARGV[4] then return {{1, v}} end
 local h = cjson.decode(v)
 if type(h['node']) ~= 'string' then return {{1, v}} end
 redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
 return {{1, v, 1}}"
             )),
-            // `touch_handle_joining` (ARGV[4] the room), and when it bound the handle to a live
-            // owner and the handle keeps no capture, ARGV[5] published on ARGV[6] .. owner ..
-            // ARGV[7]: {1, record, owner, 1, 1} when it was.
-            touch_handle_joining_sending: Script::new(&format!(
+            // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
+            // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
+            // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
+            // room). Given an envelope (ARGV[5]), published on ARGV[6] .. owner .. ARGV[7] when
+            // the handle was bound there and keeps no packet capture: {1, record, owner, 1, 1}.
+            touch_handle_joining: Script::new(&format!(
                 "{BIND}{OWNER}
 {touch0}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
@@ -161,24 +160,9 @@ local n, registered = owner(KEYS[5])
 if not n then return {{1, v}} end
 if registered ~= 1 then return {{1, v, n, registered}} end
 bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1])
-if h['capture'] ~= nil then return {{1, v, n, registered}} end
+if (not ARGV[5]) or h['capture'] ~= nil then return {{1, v, n, registered}} end
 redis.call('PUBLISH', ARGV[6] .. n .. ARGV[7], ARGV[5])
 return {{1, v, n, registered, 1}}"
-            )),
-            // `touch_handle` for a join of room ARGV[4]: a handle bound nowhere is bound to the
-            // room's owner (KEYS[5]) while that one is registered, as `bind_to_live_owner`:
-            // {1, record, owner, registered} (only {1, record} for a bound handle or an unowned
-            // room).
-            touch_handle_joining: Script::new(&format!(
-                "{BIND}{OWNER}
-{touch0}
-local v = redis.call('HGET', KEYS[3], ARGV[3])
-if not v then return {{1}} end
-if type(cjson.decode(v)['node']) == 'string' then return {{1, v}} end
-local n, registered = owner(KEYS[5])
-if not n then return {{1, v}} end
-if registered == 1 then bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1]) end
-return {{1, v, n, registered}}"
             )),
             // `attach`'s touch and attach in one round trip: -1 without a session, then as
             // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
@@ -193,22 +177,12 @@ return 1",
                 touch(-1)
             )),
             // `detach`'s touch and detach in one round trip: 0 without a session, else {1} or
-            // {1, the removed record} (KEYS[5] the handle count; ARGV[3] the handle).
+            // {1, the removed record} (KEYS[5] the handle count; ARGV[3] the handle). Given an
+            // envelope around a room (ARGV[4], ARGV[5]): for a bound handle its node told
+            // (ARGV[4] .. room .. ARGV[5] on ARGV[6] .. node .. ARGV[7]), then the event
+            // (ARGV[8]) pushed to the mailbox (KEYS[6], cap ARGV[9]) and the wake-up (ARGV[10])
+            // signalled on the session's channel (ARGV[11]) and to its owner's relay.
             touch_detach: Script::new(&format!(
-                "{touch0}
-local v = redis.call('HGET', KEYS[3], ARGV[3])
-if not v then return {{1}} end
-redis.call('HDEL', KEYS[3], ARGV[3])
-redis.call('DECR', KEYS[5])
-local h = cjson.decode(v)
-if type(h['node']) == 'string' then redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3]) end
-return {{1, v}}"
-            )),
-            // `touch_detach`, then for a bound handle the node told (ARGV[4] .. room .. ARGV[5]
-            // on ARGV[6] .. node .. ARGV[7]), then the event (ARGV[8]) pushed (cap ARGV[9],
-            // KEYS[6] the mailbox) and the wake-up (ARGV[10]) signalled on the session's
-            // channel (ARGV[11]) and to its owner's relay.
-            touch_detach_telling: Script::new(&format!(
                 "{SIGNAL}{PUSH}{ROOM_JSON}{touch0}
 local v = redis.call('HGET', KEYS[3], ARGV[3])
 if not v then return {{1}} end
@@ -217,10 +191,14 @@ redis.call('DECR', KEYS[5])
 local h = cjson.decode(v)
 if type(h['node']) == 'string' then
   redis.call('SREM', 'pt:node:' .. h['node'] .. ':handles', ARGV[1] .. ':' .. ARGV[3])
-  redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
+  if ARGV[4] then
+    redis.call('PUBLISH', ARGV[6] .. h['node'] .. ARGV[7], ARGV[4] .. room_json(h['room']) .. ARGV[5])
+  end
 end
-push(KEYS[6], ARGV[8], tonumber(ARGV[9]))
-signal(ARGV[11], ARGV[10], redis.call('HGET', KEYS[1], 'relay'))
+if ARGV[4] then
+  push(KEYS[6], ARGV[8], tonumber(ARGV[9]))
+  signal(ARGV[11], ARGV[10], redis.call('HGET', KEYS[1], 'relay'))
+end
 return {{1, v}}"
             )),
             // The claim, and `Claimed` (ARGV[7]) published on the session's channel (ARGV[6])
