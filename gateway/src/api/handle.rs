@@ -120,15 +120,9 @@ impl Dispatcher {
         Ok(Outcome { followup: Some(followup), ..Outcome::reply(reply) })
     }
 
-    /// The session touched and the handle read in one step, `join` (a join's room) also
-    /// looking up that room's owner there; 458 / 459 when either is missing.
-    pub(super) async fn touch_handle(
-        &self,
-        sid: SessionId,
-        hid: HandleId,
-        join: Option<&RoomId>,
-    ) -> Result<FoundHandle, GatewayError> {
-        let found = self.backends().store.touch_session_handle(sid, hid, join).await?;
+    /// The session touched and the handle read in one step; 458 / 459 when either is missing.
+    pub(super) async fn touch_handle(&self, sid: SessionId, hid: HandleId) -> Result<FoundHandle, GatewayError> {
+        let found = self.backends().store.touch_session_handle(sid, hid, None).await?;
         found.ok_or(GatewayError::NoSuchSession(sid))?.ok_or(GatewayError::NoSuchHandle(sid, hid))
     }
 
@@ -141,17 +135,14 @@ impl Dispatcher {
         sid: SessionId,
         hid: HandleId,
     ) -> Result<Outcome, GatewayError> {
-        let msg = env.message().map(|m| (vr::parse_request(&m.body, self.videoroom_policy()), m.jsep));
-        let join = match &msg {
-            Ok((Ok(request), _)) => vr::join_room(request),
-            _ => None,
-        };
-        if matches!(&msg, Ok((Ok(VideoRoomRequest::Async { .. }), _))) {
-            if let Ok((Ok(request), jsep)) = msg {
+        let msg = match env.message().map(|m| (vr::parse_request(&m.body, self.videoroom_policy()), m.jsep)) {
+            Ok((Ok(request @ VideoRoomRequest::Async { .. }), jsep)) => {
+                let join = vr::join_room(&request);
                 return self.message_sent_with_touch(env, sid, hid, join, request, jsep).await;
             }
-        }
-        let found = self.touch_handle(sid, hid, join.as_ref()).await?;
+            other => other,
+        };
+        let found = self.touch_handle(sid, hid).await?;
         let (request, jsep) = msg?;
         self.message(env, found, request, jsep).await
     }

@@ -292,7 +292,7 @@ impl Dispatcher {
         }
         let store = self.inner.backends.store.as_ref();
         let handle = match env.target {
-            Target::Handle(_, hid) => Some(self.touch_handle(sid, hid, None).await?.handle),
+            Target::Handle(_, hid) => Some(self.touch_handle(sid, hid).await?.handle),
             Target::Session(_) if env.verb == Verb::Destroy => None,
             _ if !store.touch_session(sid).await? => return Err(GatewayError::NoSuchSession(sid)),
             _ => None,
