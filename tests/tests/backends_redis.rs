@@ -253,3 +253,47 @@ async fn a_link_greets_with_the_urls_password_and_database() {
     let e = conn(wrong).get::<_, Option<String>>("k").await.unwrap_err();
     assert!(e.to_string().contains("refused the greeting"), "{e}");
 }
+
+/// A touch keeps a session's keys at least 60 s past its deadline, renewing their expiry (2x
+/// the timeout + 60 s) only once the deadline would come nearer than that: the touches of a
+/// burst of requests leave the expiry alone.
+#[tokio::test]
+async fn a_touch_renews_the_session_keys_expiry_only_when_the_deadline_comes_near_it() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let clock = ManualClock::new(1_000_000);
+    let store = RedisStore::connect(&redis.url(), Arc::new(clock.clone())).await.unwrap();
+    let mut c = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let sid = store.create_session(NewSession::anyone(10_000), 10).await.unwrap();
+    store.touch_attach_handle(sid, "janus.plugin.videoroom", None, 10).await.unwrap();
+    let (meta, handles) = (format!("pt:{{s:{sid}}}:meta"), format!("pt:{{s:{sid}}}:handles"));
+    let kept = |c: &mut redis::aio::MultiplexedConnection| {
+        let (mut c, meta) = (c.clone(), meta.clone());
+        async move { c.hget::<_, _, u64>(&meta, "kept").await.unwrap() }
+    };
+    assert_eq!(kept(&mut c).await, 1_080_000, "set with the session");
+    let ttl: i64 = c.pttl(&handles).await.unwrap();
+    assert!((79_000..=80_000).contains(&ttl), "the handles expire with the session: {ttl} ms");
+    // Shortened by hand: a touch that renews sets them back to 80 s.
+    for key in [&meta, &handles] {
+        let _: () = c.pexpire(key, 5_000).await.unwrap();
+    }
+    clock.advance_ms(9_000);
+    assert!(store.touch_session(sid).await.unwrap());
+    assert_eq!(kept(&mut c).await, 1_080_000, "70 s past this deadline: not renewed");
+    assert!(c.pttl::<_, i64>(&meta).await.unwrap() <= 5_000);
+    clock.advance_ms(1_001);
+    assert!(store.touch_session(sid).await.unwrap());
+    assert_eq!(kept(&mut c).await, 1_090_001, "the deadline within 60 s of the expiry: renewed");
+    for key in [&meta, &handles] {
+        let ttl: i64 = c.pttl(key).await.unwrap();
+        assert!((79_000..=80_000).contains(&ttl), "{key}: {ttl} ms");
+    }
+    // A claim changes the expiry otherwise: the next touch renews it whatever `kept` said.
+    assert_eq!(store.claim_session(sid, 9, "", None).await.unwrap(), Claim::Claimed);
+    assert_eq!(kept(&mut c).await, 0);
+    let _: () = c.pexpire(&handles, 5_000).await.unwrap();
+    assert!(store.touch_session(sid).await.unwrap());
+    assert_eq!(kept(&mut c).await, 1_090_001, "renewed at the same time as before");
+    assert!(c.pttl::<_, i64>(&handles).await.unwrap() > 79_000);
+}

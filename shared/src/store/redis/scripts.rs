@@ -33,25 +33,37 @@ pub(super) struct Scripts {
 /// its transport is gone) and its keys kept alive. KEYS: meta, deadlines, handles, default
 /// timeout; ARGV: sid, now. Every session's meta holds `timeout`, so the fields read tell
 /// whether it exists (a command less than asking first: a touch runs for nearly every request).
+/// The script after it reads the session's owner relay as `f[5]`, and `kept` as it stands.
+///
+/// The keys' expiry (2x the timeout + 60 s, `kept` the time it was set for) is renewed only
+/// once the deadline would come within 60 s of it, at most once per timeout: two commands
+/// fewer for the touches of a session's burst of requests. A script that changes the expiry
+/// otherwise sets `kept` to 0, so the next touch renews it.
 fn touch(missing: i64) -> String {
     format!(
         r"
-local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own')
+local f = redis.call('HMGET', KEYS[1], 'timeout', 'gone', 'own', 'kept', 'relay')
 if not f[1] then return {missing} end
-local t = tonumber(f[1])
+local t, now, kept = tonumber(f[1]), tonumber(ARGV[2]), tonumber(f[4] or 0)
 if f[3] ~= '1' then
   local d = redis.call('GET', KEYS[4])
   if d and tonumber(d) ~= t then t = tonumber(d); redis.call('HSET', KEYS[1], 'timeout', t) end
 end
 if f[2] == '0' then
   if t > 0 then
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
-    redis.call('PEXPIRE', KEYS[3], 2 * t + 60000)
+    redis.call('ZADD', KEYS[2], now + t, ARGV[1])
+    if kept < now + t + 60000 then
+      kept = now + 2 * t + 60000
+      redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
+      redis.call('PEXPIRE', KEYS[3], 2 * t + 60000)
+      redis.call('HSET', KEYS[1], 'kept', kept)
+    end
   else
+    kept = 0
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('PERSIST', KEYS[1])
     redis.call('PERSIST', KEYS[3])
+    redis.call('HSET', KEYS[1], 'kept', 0)
   end
 end
 "
@@ -61,10 +73,11 @@ end
 /// Binds a handle (field `hid` of the session's `handles` hash) to `room` on `node`, or unbinds
 /// it (`room` empty); 0 when there is no such handle. Keeps `pt:node:N:handles` (members
 /// `SID:HID`) in step with the binding. Room ids are kept as strings inside the JSON: Lua
-/// numbers lose digits past 2^53's 14.
+/// numbers lose digits past 2^53's 14. `record`: the handle's record when the caller has just
+/// read it (else read here).
 const BIND: &str = r"
-local function bind(handles, hid, room, node, sid)
-  local v = redis.call('HGET', handles, hid)
+local function bind(handles, hid, room, node, sid, record)
+  local v = record or redis.call('HGET', handles, hid)
   if not v then return 0 end
   local h = cjson.decode(v)
   local member = sid .. ':' .. hid
@@ -121,7 +134,9 @@ impl Scripts {
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -2 end
 local t = tonumber(redis.call('GET', KEYS[6]) or ARGV[3])
-redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6], 'relay', ARGV[7])
+local kept = 0
+if t > 0 then kept = tonumber(ARGV[2]) + 2 * t + 60000 end
+redis.call('HSET', KEYS[1], 'created', ARGV[2], 'timeout', t, 'owner', ARGV[4], 'gone', '0', 'own', '0', 'who', ARGV[6], 'relay', ARGV[7], 'kept', kept)
 if t > 0 then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[2]) + t, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], 2 * t + 60000)
@@ -159,19 +174,22 @@ if type(h['node']) == 'string' then return {{1, v}} end
 local n, registered = owner(KEYS[5])
 if not n then return {{1, v}} end
 if registered ~= 1 then return {{1, v, n, registered}} end
-bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1])
+bind(KEYS[3], ARGV[3], ARGV[4], n, ARGV[1], v)
 if (not ARGV[5]) or h['capture'] ~= nil then return {{1, v, n, registered}} end
 redis.call('PUBLISH', ARGV[6] .. n .. ARGV[7], ARGV[5])
 return {{1, v, n, registered, 1}}"
             )),
             // `attach`'s touch and attach in one round trip: -1 without a session, then as
-            // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit).
+            // `attach` (KEYS[5] the handle count; ARGV[3..5] id, record, limit). The handles
+            // expire with the meta: when the touch's `kept` is in the future, by it (a command
+            // less than reading the meta's expiry).
             touch_attach: Script::new(&format!(
                 "{}
 if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
 if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 0 then return 0 end
 redis.call('INCR', KEYS[5])
-local ttl = redis.call('PTTL', KEYS[1])
+local ttl = kept - now
+if ttl <= 0 then ttl = redis.call('PTTL', KEYS[1]) end
 if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
 return 1",
                 touch(-1)
@@ -197,7 +215,7 @@ if type(h['node']) == 'string' then
 end
 if ARGV[4] then
   push(KEYS[6], ARGV[8], tonumber(ARGV[9]))
-  signal(ARGV[11], ARGV[10], redis.call('HGET', KEYS[1], 'relay'))
+  signal(ARGV[11], ARGV[10], f[5])
 end
 return {{1, v}}"
             )),
@@ -209,7 +227,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'timeout', 'own', 'who')
 if f[3] and f[3] ~= '' and f[3] ~= ARGV[4] then return -1 end
 local before = redis.call('HGET', KEYS[1], 'relay')
-redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0', 'relay', ARGV[5])
+redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'gone', '0', 'relay', ARGV[5], 'kept', 0)
 signal(ARGV[6], ARGV[7], before)
 local t = tonumber(f[1])
 if f[2] ~= '1' then
@@ -228,7 +246,7 @@ return 1",
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local t = tonumber(ARGV[3])
 if ARGV[4] == '0' then t = tonumber(redis.call('GET', KEYS[3]) or ARGV[3]) end
-redis.call('HSET', KEYS[1], 'timeout', t, 'own', ARGV[4])
+redis.call('HSET', KEYS[1], 'timeout', t, 'own', ARGV[4], 'kept', 0)
 if redis.call('HGET', KEYS[1], 'gone') == '1' then return 1 end
 if t > 0 then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + t, ARGV[1])
@@ -242,7 +260,7 @@ return 1",
             release: Script::new(
                 r"
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'owner', '', 'gone', '1')
+redis.call('HSET', KEYS[1], 'owner', '', 'gone', '1', 'kept', 0)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
 if redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]) + 60000) end
 return 1",
