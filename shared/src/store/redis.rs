@@ -91,9 +91,8 @@ impl RedisStore {
             };
             let mut inv;
             if touch {
-                inv = self.scripts.touch_attach.prepare_invoke();
-                inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT);
-                inv.arg(sid.0).arg(self.now());
+                inv = self.touching(&self.scripts.touch_attach, sid);
+                inv.key(HANDLE_COUNT);
             } else {
                 inv = self.scripts.attach.prepare_invoke();
                 inv.key(meta(sid)).key(handles(sid)).key(HANDLE_COUNT);
@@ -107,6 +106,14 @@ impl RedisStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// An invocation of `script`, one that starts with the touch (`scripts::touch`), given the
+    /// touch's keys and arguments; the caller adds its own after them.
+    fn touching<'a>(&self, script: &'a ::redis::Script, sid: SessionId) -> ::redis::ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).arg(sid.0).arg(self.now());
+        inv
     }
 
     /// Deletes every Portunus key (tests start from a clean database).
@@ -178,18 +185,7 @@ impl Store for RedisStore {
     }
 
     async fn touch_session(&self, sid: SessionId) -> Result<bool, StoreError> {
-        let r: i64 = self
-            .eval(
-                self.scripts
-                    .touch
-                    .key(meta(sid))
-                    .key(DEADLINES)
-                    .key(handles(sid))
-                    .key(DEFAULT_TIMEOUT)
-                    .arg(sid.0)
-                    .arg(self.now()),
-            )
-            .await?;
+        let r: i64 = self.eval(&self.touching(&self.scripts.touch, sid)).await?;
         Ok(r == 1)
     }
 
@@ -200,9 +196,8 @@ impl Store for RedisStore {
         join: Option<&RoomId>,
     ) -> Result<Option<Option<FoundHandle>>, StoreError> {
         let script = if join.is_some() { &self.scripts.touch_handle_joining } else { &self.scripts.touch_handle };
-        let mut inv = script.prepare_invoke();
-        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
-        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        let mut inv = self.touching(script, sid);
+        inv.arg(hid.0);
         if let Some(room) = join {
             inv.key(room_node(room)).arg(room.0.key());
         }
@@ -221,9 +216,8 @@ impl Store for RedisStore {
             Some(_) => &self.scripts.touch_handle_joining,
             None => &self.scripts.touch_handle,
         };
-        let mut inv = script.prepare_invoke();
-        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT);
-        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        let mut inv = self.touching(script, sid);
+        inv.arg(hid.0);
         let flag = match join {
             Some(room) => {
                 inv.key(room_node(room)).arg(room.0.key()).arg(&send.head);
@@ -406,9 +400,8 @@ impl Store for RedisStore {
         sid: SessionId,
         hid: HandleId,
     ) -> Result<Option<Option<HandleRecord>>, StoreError> {
-        let mut inv = self.scripts.touch_detach.prepare_invoke();
-        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT);
-        inv.arg(sid.0).arg(self.now()).arg(hid.0);
+        let mut inv = self.touching(&self.scripts.touch_detach, sid);
+        inv.key(HANDLE_COUNT).arg(hid.0);
         let r: ::redis::Value = self.eval(&inv).await?;
         Ok(touched_handle(sid, hid, r).map(|found| found.map(|f| f.handle)))
     }
@@ -420,9 +413,8 @@ impl Store for RedisStore {
         gone: &crate::wire::AroundRoom,
         event: Bytes,
     ) -> Result<Option<Option<HandleRecord>>, StoreError> {
-        let mut inv = self.scripts.touch_detach.prepare_invoke();
-        inv.key(meta(sid)).key(DEADLINES).key(handles(sid)).key(DEFAULT_TIMEOUT).key(HANDLE_COUNT).key(mbox(sid));
-        inv.arg(sid.0).arg(self.now()).arg(hid.0).arg(&gone.head).arg(&gone.tail);
+        let mut inv = self.touching(&self.scripts.touch_detach, sid);
+        inv.key(HANDLE_COUNT).key(mbox(sid)).arg(hid.0).arg(&gone.head).arg(&gone.tail);
         inv.arg(crate::keys::NODE_RPC.0).arg(crate::keys::NODE_RPC.1).arg(event.as_ref()).arg(MAILBOX_CAP);
         inv.arg(Signal::Wake.to_bytes().as_ref()).arg(crate::keys::session_channel(sid));
         let r: ::redis::Value = self.eval(&inv).await?;
