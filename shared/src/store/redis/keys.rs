@@ -1,9 +1,11 @@
 //! The Redis store's keys (prefix `pt:`; a session's keys share the hash tag `{s:SID}`):
-//! `pt:{s:SID}:meta` (hash: created, timeout, owner, gone, own, who, relay, kept), `pt:{s:SID}:handles` (hash of handle
-//! JSON), `pt:{s:SID}:mbox` (list of events), `pt:{s:SID}:grave` (marks a destroyed session's
-//! readable mailbox), `pt:sessions` (set), `pt:deadlines` (zset), `pt:handles:count`,
-//! `pt:room:R` (room JSON), `pt:room:R:n` (participants), `pt:room:R:node` (owner), `pt:rooms`,
-//! `pt:knobs` (hash: the media knobs turned), `pt:node:N` (a media node's registration) and `pt:node:N:handles` (the handles bound to it).
+//! `pt:{s:SID}:meta` (hash: created, timeout, owner, gone, own, who, relay, kept),
+//! `pt:{s:SID}:handles` (hash of handle JSON), `pt:{s:SID}:mbox` (list of events),
+//! `pt:{s:SID}:grave` (marks a destroyed session's readable mailbox), `pt:sessions` (set),
+//! `pt:deadlines` (zset), `pt:handles:count`, `pt:room:R` (room JSON), `pt:room:R:n`
+//! (participants), `pt:room:R:node` (owner), `pt:rooms`, `pt:knobs` (hash: the media knobs
+//! turned), `pt:node:N` (a media node's registration) and `pt:node:N:handles` (the handles
+//! bound to it).
 //!
 //! Session keys also expire by themselves, at least 60 s past the deadline (the expiry, 2x the
 //! timeout + 60 s, is renewed once it would come nearer; the meta's `kept` is when it was set

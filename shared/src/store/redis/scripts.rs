@@ -59,11 +59,10 @@ if f[2] == '0' then
       redis.call('HSET', KEYS[1], 'kept', kept)
     end
   else
-    kept = 0
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('PERSIST', KEYS[1])
     redis.call('PERSIST', KEYS[3])
-    redis.call('HSET', KEYS[1], 'kept', 0)
+    if kept ~= 0 then kept = 0; redis.call('HSET', KEYS[1], 'kept', 0) end
   end
 end
 "
