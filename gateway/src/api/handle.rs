@@ -175,31 +175,25 @@ impl Dispatcher {
             self.backends().touch_handle_sending(sid, hid, join.as_ref(), |room| rpc.envelope(&call, cmd(room))).await;
         let found = match sent {
             Ok(Some(Some((_, Some(to))))) => {
-                let resend = cmd(to.bound_room);
-                return Ok(self.answered_later(call, to.node, to.room, resend, sid, hid, txn));
+                let resend = cmd(to.bound_room.clone());
+                return Ok(self.answered_later(call, to, resend, sid, hid, txn));
             }
-            Ok(Some(Some((found, None)))) => found,
-            other => {
-                rpc.forget(call);
-                return match other {
-                    Ok(None) => Err(GatewayError::NoSuchSession(sid)),
-                    Err(e) => Err(e.into()),
-                    _ => Err(GatewayError::NoSuchHandle(sid, hid)),
-                };
-            }
+            Ok(Some(Some((found, None)))) => Ok(found),
+            Ok(Some(None)) => Err(GatewayError::NoSuchHandle(sid, hid)),
+            Ok(None) => Err(GatewayError::NoSuchSession(sid)),
+            Err(e) => Err(e.into()),
         };
+        // Not sent from the touch's step: the call is not awaited there.
         rpc.forget(call);
-        self.message(env, found, Ok(request), jsep).await
+        self.message(env, found?, Ok(request), jsep).await
     }
 
-    /// The `ack` of an asynchronous request sent as `call` to `node` for `room`; its followup
-    /// waits for the node's answer (sending `resend` to the room's owner if the room moved).
-    #[allow(clippy::too_many_arguments)]
+    /// The `ack` of an asynchronous request sent as `call` where `to` says; its followup waits
+    /// for the node's answer (sending `resend` to the room's owner if the room moved).
     fn answered_later(
         &self,
         call: crate::rpc::Expected,
-        node: NodeId,
-        room: RoomId,
+        to: shared::store::SentTo,
         resend: NodeCommand,
         sid: SessionId,
         hid: HandleId,
@@ -209,6 +203,7 @@ impl Dispatcher {
         let this = self.clone();
         let followup = Box::pin(async move {
             let timeout = Duration::from_millis(this.cfg().rpc_timeout_ms);
+            let shared::store::SentTo { node, room, .. } = to;
             let first = this.inner.rpc.answer(call, &node, timeout).await.map_err(GatewayError::NodeUnavailable);
             let rebind = Some((sid, hid, room.clone()));
             let answer = match first {

@@ -2,9 +2,9 @@
 //!
 //! A transport hands raw bytes to [`Dispatcher::handle`] (or to `admit`, then `run`) and gets
 //! an [`Outcome`]: the reply to write, what the connection now owns, and work to start only
-//! after the reply is written (so an `ack` always precedes the `event` it announces). A `detach` queues its `detached` in its
-//! own step; the WebSocket transport writes a session's events read while its request is in
-//! flight after the reply.
+//! after the reply is written (so an `ack` always precedes the `event` it announces). A
+//! `detach` queues its `detached` in its own step; the WebSocket transport writes a session's
+//! events read while its request is in flight after the reply.
 //!
 //! - [`session`]: create, keepalive, claim, destroy, and tearing a session down.
 //! - [`handle`]: attach, detach, hangup, message, trickle, and routing to media nodes.
